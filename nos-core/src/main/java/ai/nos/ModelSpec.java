@@ -1,0 +1,317 @@
+package ai.nos;
+
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * Everything needed to load and serve one model: its id, where its file is, the tensors it takes
+ * and returns, and how to run it.
+ *
+ * <pre>{@code
+ * ModelSpec spec = ModelSpec.builder()
+ *     .id("digits")
+ *     .artifact("models/digits/digits.pt")
+ *     .signature(Signature.builder()
+ *         .input("image", DType.FLOAT32, -1, 1, 8, 8)
+ *         .output("logits", DType.FLOAT32, -1, 10)
+ *         .build())
+ *     .maxBatchSize(64)
+ *     .build();
+ * }</pre>
+ *
+ * <p>A spec is also a JSON document ({@link #fromJson(Path)}, {@link #toJson()}), so it can sit
+ * beside the model file it describes.
+ *
+ * <p>An invalid value is rejected with an {@link IllegalArgumentException} whose message starts
+ * with the path of the field it is about, such as {@code id}, {@code artifact.sha256} or
+ * {@code signature.inputs[1].shape[2]}, and gives what was expected and what was given; JSON
+ * errors name the JSON path instead, such as {@code $.signature.inputs[1].shape[2]}.
+ *
+ * <p>Instances are immutable and thread-safe. Builders are not thread-safe.
+ */
+public final class ModelSpec {
+
+  private static final Pattern ID =
+      Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*");
+  private static final int MAX_ID_LENGTH = 128;
+
+  private final String id;
+  private final Artifact artifact;
+  private final Signature signature;
+  private final Precision precision;
+  private final Device device;
+  private final Batching batching;
+
+  private ModelSpec(Builder builder) {
+    this.id = builder.id;
+    this.artifact = builder.artifact;
+    this.signature = builder.signature;
+    this.precision = builder.precision;
+    this.device = builder.device;
+    this.batching = builder.batching;
+  }
+
+  /** Returns a builder with precision FP32, device AUTO, no batching and nothing else set. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Returns a builder holding every field of this spec. */
+  public Builder toBuilder() {
+    Builder builder = new Builder();
+    builder.id = id;
+    builder.artifact = artifact;
+    builder.signature = signature;
+    builder.precision = precision;
+    builder.device = device;
+    builder.batching = batching;
+    return builder;
+  }
+
+  /**
+   * Reads a spec from JSON text. A relative artifact path stays relative (see
+   * {@link #fromJson(Path)} to resolve it against the file's directory).
+   *
+   * @param json the JSON document
+   * @return the spec
+   * @throws IllegalArgumentException if {@code json} is null, not valid JSON, has an unknown or
+   *     missing field, a value of the wrong JSON type or an invalid value; the message names the
+   *     JSON path, e.g. {@code $.signature.inputs[0].shape[1]}
+   */
+  public static ModelSpec fromJson(String json) {
+    return SpecJson.read(json);
+  }
+
+  /**
+   * Reads a spec from a JSON file. A relative artifact path is resolved against the directory of
+   * the file.
+   *
+   * @param file the JSON file
+   * @return the spec
+   * @throws IllegalArgumentException as {@link #fromJson(String)}, with the file named first
+   * @throws java.io.UncheckedIOException if the file cannot be read; the message names the file
+   */
+  public static ModelSpec fromJson(Path file) {
+    return SpecJson.read(file);
+  }
+
+  /**
+   * Writes this spec as pretty-printed JSON with a stable field order, every default written
+   * out. {@code ModelSpec.fromJson(spec.toJson())} equals {@code spec}.
+   */
+  public String toJson() {
+    return SpecJson.write(this);
+  }
+
+  /**
+   * The id: segments of {@code [A-Za-z0-9][A-Za-z0-9._-]*} joined by '/', e.g.
+   * {@code "torchvision/resnet50"}.
+   */
+  public String id() {
+    return id;
+  }
+
+  /** Where the model file is. */
+  public Artifact artifact() {
+    return artifact;
+  }
+
+  /** The tensors the model takes and returns. */
+  public Signature signature() {
+    return signature;
+  }
+
+  /** The precision to run in; {@link Precision#FP32} unless set. */
+  public Precision precision() {
+    return precision;
+  }
+
+  /** Where to run; {@link Device#auto()} unless set. */
+  public Device device() {
+    return device;
+  }
+
+  /** How to batch concurrent requests; empty (each call runs alone) unless set. */
+  public Optional<Batching> batching() {
+    return Optional.ofNullable(batching);
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    if (this == o) {
+      return true;
+    }
+    if (!(o instanceof ModelSpec)) {
+      return false;
+    }
+    ModelSpec m = (ModelSpec) o;
+    return id.equals(m.id)
+        && artifact.equals(m.artifact)
+        && signature.equals(m.signature)
+        && precision == m.precision
+        && device.equals(m.device)
+        && Objects.equals(batching, m.batching);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(id, artifact, signature, precision, device, batching);
+  }
+
+  @Override
+  public String toString() {
+    return "ModelSpec{id=" + id + ", artifact=" + artifact + ", signature=" + signature
+        + ", precision=" + precision + ", device=" + device
+        + (batching == null ? "" : ", batching=" + batching) + "}";
+  }
+
+  /**
+   * Collects the fields of a spec. Setters reject null and obviously invalid values at once;
+   * {@link #build()} checks that the required fields are set and leaves the builder usable. A
+   * field set twice keeps the last value. Not thread-safe.
+   */
+  public static final class Builder {
+    private String id;
+    private Artifact artifact;
+    private Signature signature;
+    private Precision precision = Precision.FP32;
+    private Device device = Device.auto();
+    private Batching batching;
+
+    private Builder() {}
+
+    /**
+     * Sets the id. Required.
+     *
+     * @param id 1-128 characters: segments of {@code [A-Za-z0-9][A-Za-z0-9._-]*} separated by
+     *     single '/', e.g. {@code "digits"} or {@code "torchvision/resnet50"}
+     * @throws IllegalArgumentException if {@code id} is null or does not match
+     */
+    public Builder id(String id) {
+      if (id == null || id.length() > MAX_ID_LENGTH || !ID.matcher(id).matches()) {
+        throw new IllegalArgumentException("id must match " + ID.pattern() + " (1-"
+            + MAX_ID_LENGTH + " characters) but was "
+            + (id == null ? "null" : "'" + id + "' (" + id.length() + " characters)"));
+      }
+      this.id = id;
+      return this;
+    }
+
+    /**
+     * Sets where the model file is. Required.
+     *
+     * @throws IllegalArgumentException if {@code artifact} is null
+     */
+    public Builder artifact(Artifact artifact) {
+      this.artifact = nonNull(artifact, "artifact");
+      return this;
+    }
+
+    /**
+     * Sets the model file, as by {@link Artifact#of(Path)}.
+     *
+     * @throws IllegalArgumentException as {@link Artifact#of(Path)}
+     */
+    public Builder artifact(Path path) {
+      return artifact(Artifact.of(path));
+    }
+
+    /**
+     * Sets the model file or URL, as by {@link Artifact#of(String)}.
+     *
+     * @throws IllegalArgumentException as {@link Artifact#of(String)}
+     */
+    public Builder artifact(String pathOrUri) {
+      return artifact(Artifact.of(pathOrUri));
+    }
+
+    /**
+     * Sets the tensors the model takes and returns. Required.
+     *
+     * @throws IllegalArgumentException if {@code signature} is null
+     */
+    public Builder signature(Signature signature) {
+      this.signature = nonNull(signature, "signature");
+      return this;
+    }
+
+    /**
+     * Sets the precision; {@link Precision#FP32} by default.
+     *
+     * @throws IllegalArgumentException if {@code precision} is null
+     */
+    public Builder precision(Precision precision) {
+      this.precision = nonNull(precision, "precision");
+      return this;
+    }
+
+    /**
+     * Sets where to run; {@link Device#auto()} by default.
+     *
+     * @throws IllegalArgumentException if {@code device} is null
+     */
+    public Builder device(Device device) {
+      this.device = nonNull(device, "device");
+      return this;
+    }
+
+    /**
+     * Sets where to run, as by {@link Device#parse}.
+     *
+     * @throws IllegalArgumentException as {@link Device#parse}
+     */
+    public Builder device(String device) {
+      return device(Device.parse(device));
+    }
+
+    /**
+     * Sets how to batch concurrent requests; none by default.
+     *
+     * @throws IllegalArgumentException if {@code batching} is null
+     */
+    public Builder batching(Batching batching) {
+      this.batching = nonNull(batching, "batching");
+      return this;
+    }
+
+    /**
+     * Sets the largest batch, keeping the other batching settings if batching was set.
+     *
+     * @param maxBatchSize {@code >= 1}
+     * @throws IllegalArgumentException if {@code maxBatchSize < 1}
+     */
+    public Builder maxBatchSize(int maxBatchSize) {
+      Batching.Builder b = batching == null ? Batching.builder() : batching.toBuilder();
+      this.batching = b.maxBatchSize(maxBatchSize).build();
+      return this;
+    }
+
+    private static <T> T nonNull(T value, String field) {
+      if (value == null) {
+        throw new IllegalArgumentException(field + " must not be null");
+      }
+      return value;
+    }
+
+    /**
+     * Returns the spec.
+     *
+     * @throws IllegalArgumentException if id, artifact or signature is not set; the message names
+     *     the first missing one, e.g. {@code "ModelSpec.id is required"}
+     */
+    public ModelSpec build() {
+      if (id == null) {
+        throw new IllegalArgumentException("ModelSpec.id is required");
+      }
+      if (artifact == null) {
+        throw new IllegalArgumentException("ModelSpec.artifact is required");
+      }
+      if (signature == null) {
+        throw new IllegalArgumentException("ModelSpec.signature is required");
+      }
+      return new ModelSpec(this);
+    }
+  }
+}

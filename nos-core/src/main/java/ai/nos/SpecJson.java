@@ -1,0 +1,297 @@
+package ai.nos;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectWriter;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/*
+ * Reading and writing ModelSpec as JSON.
+ *
+ * Why the tree model and not annotations: the value types stay free of Jackson, every value goes
+ * through the same builders (and so the same checks) as Java code, and each error can name the
+ * JSON path it comes from. Errors from the builders start with the path of the field relative to
+ * the spec ("signature.inputs[1].shape[0] must be ..."), so prefixing "$." (or the JSON path of
+ * the tensor) turns them into JSON paths without a second set of messages.
+ *
+ * Hostile input: the parser caps nesting depth, rejects duplicate keys and trailing tokens, and
+ * every Jackson exception becomes an IllegalArgumentException. The walk below is not recursive,
+ * so nothing a document holds can overflow the stack; values echoed in messages are shortened.
+ */
+final class SpecJson {
+
+  /** Deeper than any spec needs (5), shallow enough that no parser stack can overflow. */
+  static final int MAX_NESTING_DEPTH = 64;
+
+  /** A spec is a few kilobytes; a bigger file is more likely the model than its spec. */
+  static final long MAX_FILE_BYTES = 1 << 20;
+
+  private static final int MAX_ECHO = 60;
+
+  private static final List<String> SPEC_FIELDS =
+      List.of("id", "artifact", "signature", "precision", "device", "batching");
+  private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
+  private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
+  private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
+  private static final List<String> BATCHING_FIELDS = List.of("maxBatchSize");
+
+  private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
+      .streamReadConstraints(
+          StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING_DEPTH).build())
+      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+      .build())
+      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  private static final ObjectWriter WRITER = MAPPER.writer(prettyPrinter());
+
+  private SpecJson() {}
+
+  /** Lays out like Python's json.dumps(indent=2): two spaces, '"key": value', '\n' lines. */
+  private static DefaultPrettyPrinter prettyPrinter() {
+    DefaultIndenter indenter = new DefaultIndenter("  ", "\n");
+    DefaultPrettyPrinter printer = new DefaultPrettyPrinter(Separators.createDefaultInstance()
+        .withObjectFieldValueSpacing(Separators.Spacing.AFTER));
+    printer.indentObjectsWith(indenter);
+    printer.indentArraysWith(indenter);
+    return printer;
+  }
+
+  static ModelSpec read(String json) {
+    if (json == null) {
+      throw new IllegalArgumentException("ModelSpec JSON must not be null");
+    }
+    try {
+      return spec(MAPPER.readTree(json));
+    } catch (JacksonException e) {
+      throw notJson(e);
+    }
+  }
+
+  static ModelSpec read(Path file) {
+    if (file == null) {
+      throw new IllegalArgumentException("ModelSpec JSON file must not be null");
+    }
+    byte[] json;
+    try {
+      long size = Files.size(file);
+      if (size > MAX_FILE_BYTES) {
+        throw new IllegalArgumentException("ModelSpec JSON file " + file + " must be at most "
+            + MAX_FILE_BYTES + " bytes but was " + size + " bytes; is it the model itself?");
+      }
+      json = Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read ModelSpec JSON file " + file + ": " + e, e);
+    }
+    ModelSpec spec;
+    try {
+      // From bytes, so that Jackson detects the encoding and reports bad bytes with a location.
+      spec = spec(MAPPER.readTree(json));
+    } catch (JacksonException e) {
+      throw new IllegalArgumentException(file + ": " + notJson(e).getMessage(), e);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read ModelSpec JSON file " + file + ": " + e, e);
+    }
+    Path dir = file.toAbsolutePath().getParent();
+    return dir == null ? spec
+        : spec.toBuilder().artifact(spec.artifact().resolveAgainst(dir)).build();
+  }
+
+  private static IllegalArgumentException notJson(JacksonException e) {
+    return new IllegalArgumentException("ModelSpec JSON is not valid JSON: " + e.getMessage(), e);
+  }
+
+  private static ModelSpec spec(JsonNode root) {
+    if (root == null || root.isMissingNode()) {
+      throw new IllegalArgumentException("$ must be an object but was empty");
+    }
+    object(root, "$", SPEC_FIELDS);
+    ModelSpec.Builder b = ModelSpec.builder();
+    String id = text(required(root, "id", "$"), "$.id");
+    at("$", () -> b.id(id));
+    b.artifact(artifact(required(root, "artifact", "$")));
+    b.signature(signature(required(root, "signature", "$")));
+    if (root.has("precision")) {
+      String precision = text(root.get("precision"), "$.precision");
+      at("$", () -> b.precision(Precision.of(precision)));
+    }
+    if (root.has("device")) {
+      String device = text(root.get("device"), "$.device");
+      at("$", () -> b.device(device));
+    }
+    if (root.has("batching")) {
+      JsonNode batching = root.get("batching");
+      object(batching, "$.batching", BATCHING_FIELDS);
+      int max =
+          integer(required(batching, "maxBatchSize", "$.batching"), "$.batching.maxBatchSize");
+      at("$", () -> b.maxBatchSize(max));
+    }
+    return b.build();
+  }
+
+  private static Artifact artifact(JsonNode node) {
+    if (node.isTextual()) {
+      return at("$", () -> Artifact.of(node.textValue()));
+    }
+    if (!node.isObject()) {
+      throw new IllegalArgumentException(
+          "$.artifact must be a string or an object but was " + echo(node));
+    }
+    object(node, "$.artifact", ARTIFACT_FIELDS);
+    String uri = text(required(node, "uri", "$.artifact"), "$.artifact.uri");
+    Artifact artifact = at("$", () -> Artifact.of(uri));
+    if (!node.has("sha256")) {
+      return artifact;
+    }
+    String sha256 = text(node.get("sha256"), "$.artifact.sha256");
+    return at("$", () -> artifact.withSha256(sha256));
+  }
+
+  private static Signature signature(JsonNode node) {
+    object(node, "$.signature", SIGNATURE_FIELDS);
+    Signature.Builder b = Signature.builder();
+    tensors(required(node, "inputs", "$.signature"), "$.signature.inputs", b::input);
+    tensors(required(node, "outputs", "$.signature"), "$.signature.outputs", b::output);
+    return at("$", b::build);
+  }
+
+  private static void tensors(JsonNode node, String path, Consumer<TensorSpec> sink) {
+    if (!node.isArray()) {
+      throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
+    }
+    for (int i = 0; i < node.size(); i++) {
+      sink.accept(tensor(node.get(i), path + "[" + i + "]"));
+    }
+  }
+
+  private static TensorSpec tensor(JsonNode node, String path) {
+    object(node, path, TENSOR_FIELDS);
+    String name = text(required(node, "name", path), path + ".name");
+    String dtypeName = text(required(node, "dtype", path), path + ".dtype");
+    DType dtype = at(path, () -> DType.of(dtypeName));
+    JsonNode shapeNode = required(node, "shape", path);
+    if (!shapeNode.isArray()) {
+      throw new IllegalArgumentException(
+          path + ".shape must be an array but was " + echo(shapeNode));
+    }
+    long[] shape = new long[shapeNode.size()];
+    for (int i = 0; i < shape.length; i++) {
+      JsonNode dim = shapeNode.get(i);
+      if (!dim.isIntegralNumber() || !dim.canConvertToLong()) {
+        throw new IllegalArgumentException(
+            path + ".shape[" + i + "] must be an integer but was " + echo(dim));
+      }
+      shape[i] = dim.longValue();
+    }
+    return at(path, () -> TensorSpec.of(name, dtype, shape));
+  }
+
+  /** Checks that a node is an object holding only known fields. */
+  private static void object(JsonNode node, String path, List<String> known) {
+    if (!node.isObject()) {
+      throw new IllegalArgumentException(path + " must be an object but was " + echo(node));
+    }
+    for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+      String name = names.next();
+      if (!known.contains(name)) {
+        throw new IllegalArgumentException("unknown field '" + shorten(name) + "' at " + path
+            + " (known: " + String.join(", ", known) + ")");
+      }
+    }
+  }
+
+  private static JsonNode required(JsonNode object, String field, String path) {
+    JsonNode value = object.get(field);
+    if (value == null) {
+      throw new IllegalArgumentException("missing required field '" + field + "' at " + path);
+    }
+    return value;
+  }
+
+  private static String text(JsonNode node, String path) {
+    if (!node.isTextual()) {
+      throw new IllegalArgumentException(path + " must be a string but was " + echo(node));
+    }
+    return node.textValue();
+  }
+
+  private static int integer(JsonNode node, String path) {
+    if (!node.isIntegralNumber()) {
+      throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
+    }
+    if (!node.canConvertToInt()) {
+      throw new IllegalArgumentException(path + " must be an integer at most "
+          + Integer.MAX_VALUE + " but was " + echo(node));
+    }
+    return node.intValue();
+  }
+
+  /** Runs a builder step, putting the JSON path of the enclosing object before its message. */
+  private static <T> T at(String path, Supplier<T> step) {
+    try {
+      return step.get();
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(path + "." + e.getMessage(), e);
+    }
+  }
+
+  /** A JSON value as it would be written, shortened so that huge inputs make short messages. */
+  private static String echo(JsonNode node) {
+    return shorten(node.toString());
+  }
+
+  private static String shorten(String s) {
+    return s.length() <= MAX_ECHO ? s : s.substring(0, MAX_ECHO) + "...";
+  }
+
+  static String write(ModelSpec spec) {
+    ObjectNode root = MAPPER.createObjectNode();
+    root.put("id", spec.id());
+    ObjectNode artifact = root.putObject("artifact");
+    artifact.put("uri", spec.artifact().location());
+    spec.artifact().sha256().ifPresent(sha256 -> artifact.put("sha256", sha256));
+    ObjectNode signature = root.putObject("signature");
+    writeTensors(signature.putArray("inputs"), spec.signature().inputs());
+    writeTensors(signature.putArray("outputs"), spec.signature().outputs());
+    root.put("precision", spec.precision().label());
+    root.put("device", spec.device().toString());
+    spec.batching()
+        .ifPresent(b -> root.putObject("batching").put("maxBatchSize", b.maxBatchSize()));
+    try {
+      return WRITER.writeValueAsString(root);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot write a JSON tree held in memory", e);
+    }
+  }
+
+  private static void writeTensors(ArrayNode array, List<TensorSpec> tensors) {
+    for (TensorSpec t : tensors) {
+      ObjectNode tensor = array.addObject();
+      tensor.put("name", t.name());
+      tensor.put("dtype", t.dtype().label());
+      ArrayNode shape = tensor.putArray("shape");
+      for (long dim : t.shape()) {
+        shape.add(dim);
+      }
+    }
+  }
+}

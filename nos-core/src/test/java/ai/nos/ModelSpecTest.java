@@ -1,0 +1,189 @@
+package ai.nos;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+final class ModelSpecTest {
+
+  private static final Signature DIGITS = Signature.builder()
+      .input("image", DType.FLOAT32, -1, 1, 8, 8)
+      .output("logits", DType.FLOAT32, -1, 10)
+      .build();
+
+  private static ModelSpec.Builder digits() {
+    return ModelSpec.builder().id("digits").artifact("digits.pt").signature(DIGITS);
+  }
+
+  @Test
+  void build_defaults() {
+    ModelSpec spec = digits().build();
+    assertEquals("digits", spec.id());
+    assertEquals(Artifact.of("digits.pt"), spec.artifact());
+    assertEquals(DIGITS, spec.signature());
+    assertEquals(Precision.FP32, spec.precision());
+    assertEquals(Device.auto(), spec.device());
+    assertEquals(Optional.empty(), spec.batching());
+  }
+
+  @Test
+  void build_allFields() {
+    ModelSpec spec = digits()
+        .artifact(Paths.get("/models/digits.pt"))
+        .precision(Precision.BF16)
+        .device("cuda:1")
+        .maxBatchSize(32)
+        .build();
+    assertEquals(Artifact.of("/models/digits.pt"), spec.artifact());
+    assertEquals(Precision.BF16, spec.precision());
+    assertEquals(Device.cuda(1), spec.device());
+    assertEquals(Optional.of(Batching.ofMaxBatchSize(32)), spec.batching());
+    assertEquals("ModelSpec{id=digits, artifact=file:///models/digits.pt, signature=(image: "
+        + "float32[-1, 1, 8, 8]) -> (logits: float32[-1, 10]), precision=bf16, device=cuda:1, "
+        + "batching=Batching{maxBatchSize=32}}", spec.toString());
+  }
+
+  @Test
+  void build_idRequired() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> ModelSpec.builder().artifact("digits.pt").signature(DIGITS).build());
+    assertEquals("ModelSpec.id is required", e.getMessage());
+  }
+
+  @Test
+  void build_artifactRequired() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> ModelSpec.builder().id("digits").signature(DIGITS).build());
+    assertEquals("ModelSpec.artifact is required", e.getMessage());
+  }
+
+  @Test
+  void build_signatureRequired() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> ModelSpec.builder().id("digits").artifact("digits.pt").build());
+    assertEquals("ModelSpec.signature is required", e.getMessage());
+  }
+
+  @Test
+  void build_firstMissingNamed() {
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> ModelSpec.builder().build());
+    assertEquals("ModelSpec.id is required", e.getMessage());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"digits", "torchvision/resnet50", "a", "A.b_c-d/e1/2", "0"})
+  void id_valid(String id) {
+    assertEquals(id, digits().id(id).build().id());
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"Bad Id!", "", "/a", "a/", "a//b", "-a", "a/.b", "_a", "é", "a b"})
+  void id_invalid(String id) {
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> ModelSpec.builder().id(id));
+    assertEquals("id must match [A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)* "
+        + "(1-128 characters) but was '" + id + "' (" + id.length() + " characters)",
+        e.getMessage());
+  }
+
+  @Test
+  void id_length() {
+    assertEquals(128, digits().id("a".repeat(128)).build().id().length());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> ModelSpec.builder().id("a".repeat(129)));
+    assertTrue(e.getMessage().endsWith("(129 characters)"), e.getMessage());
+  }
+
+  @Test
+  void setters_rejectNull() {
+    ModelSpec.Builder b = ModelSpec.builder();
+    assertEquals("id must match [A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)* "
+        + "(1-128 characters) but was null",
+        assertThrows(IllegalArgumentException.class, () -> b.id(null)).getMessage());
+    assertEquals("artifact must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.artifact((Artifact) null))
+            .getMessage());
+    assertEquals("artifact.uri must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.artifact((Path) null)).getMessage());
+    assertEquals("artifact.uri must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.artifact((String) null))
+            .getMessage());
+    assertEquals("signature must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.signature(null)).getMessage());
+    assertEquals("precision must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.precision(null)).getMessage());
+    assertEquals("device must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.device((Device) null)).getMessage());
+    assertEquals("batching must not be null",
+        assertThrows(IllegalArgumentException.class, () -> b.batching(null)).getMessage());
+  }
+
+  @Test
+  void device_invalidString() {
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> ModelSpec.builder().device("gpu"));
+    assertEquals("device must be one of auto, cpu, cuda, cuda:N but was 'gpu'", e.getMessage());
+  }
+
+  @Test
+  void maxBatchSize_invalid() {
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> ModelSpec.builder().maxBatchSize(0));
+    assertEquals("batching.maxBatchSize must be >= 1 but was 0", e.getMessage());
+  }
+
+  @Test
+  void setters_setTwiceKeepsLast() {
+    ModelSpec spec = digits().id("first").id("second").device("cpu").device(Device.cuda())
+        .maxBatchSize(4).batching(Batching.ofMaxBatchSize(16)).build();
+    assertEquals("second", spec.id());
+    assertEquals(Device.cuda(), spec.device());
+    assertEquals(16, spec.batching().orElseThrow().maxBatchSize());
+  }
+
+  @Test
+  void maxBatchSize_keepsOtherBatchingSettings() {
+    ModelSpec spec = digits().batching(Batching.ofMaxBatchSize(16)).maxBatchSize(8).build();
+    assertEquals(Batching.ofMaxBatchSize(16).toBuilder().maxBatchSize(8).build(),
+        spec.batching().orElseThrow());
+  }
+
+  @Test
+  void toBuilder_equal() {
+    ModelSpec spec = digits().precision(Precision.FP16).device("cuda:0").maxBatchSize(8).build();
+    assertEquals(spec, spec.toBuilder().build());
+    assertEquals(spec.hashCode(), spec.toBuilder().build().hashCode());
+    assertEquals(spec.toString(), spec.toBuilder().build().toString());
+  }
+
+  @Test
+  void equals_eachFieldCounts() {
+    ModelSpec spec = digits().build();
+    assertNotEquals(spec, spec.toBuilder().id("other").build());
+    assertNotEquals(spec, spec.toBuilder().artifact("other.pt").build());
+    assertNotEquals(spec, spec.toBuilder().signature(DIGITS.toBuilder()
+        .output("probs", DType.FLOAT32, -1, 10).build()).build());
+    assertNotEquals(spec, spec.toBuilder().precision(Precision.FP16).build());
+    assertNotEquals(spec, spec.toBuilder().device(Device.cpu()).build());
+    assertNotEquals(spec, spec.toBuilder().maxBatchSize(1).build());
+    assertNotEquals(spec, null);
+  }
+
+  @Test
+  void build_builderReusable() {
+    ModelSpec.Builder b = digits();
+    ModelSpec first = b.build();
+    ModelSpec second = b.device("cpu").build();
+    assertEquals(Device.auto(), first.device());
+    assertEquals(Device.cpu(), second.device());
+  }
+}
