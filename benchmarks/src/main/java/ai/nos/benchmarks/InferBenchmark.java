@@ -1,0 +1,59 @@
+package ai.nos.benchmarks;
+
+import ai.nos.Model;
+import ai.nos.ModelSpec;
+import ai.nos.Nos;
+import ai.nos.Tensor;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * Latency of one {@code infer} call on the digit model on the CPU, by batch size: the whole path a
+ * user pays (validation, copy in, forward, copy out). Inputs are made up front.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+public class InferBenchmark {
+  @Param({"1", "32", "256"})
+  int batch;
+
+  private Model model;
+  private Tensor images;
+
+  @Setup(Level.Trial)
+  public void setUp() {
+    Path models = Path.of(System.getProperty("nos.models.dir", "models"));
+    ModelSpec spec = ModelSpec.fromJson(models.resolve("digits/digits.json")).toBuilder()
+        .device("cpu").build();
+    model = Nos.load(spec);
+    float[] pixels = new float[batch * 64];
+    Random random = new Random(1);
+    for (int i = 0; i < pixels.length; i++) {
+      pixels[i] = random.nextInt(17) / 16f;
+    }
+    images = Tensor.of(pixels, batch, 1, 8, 8);
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    model.close();
+  }
+
+  @Benchmark
+  public Map<String, Tensor> infer() {
+    return model.infer(images);
+  }
+}

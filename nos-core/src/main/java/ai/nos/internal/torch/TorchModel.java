@@ -1,0 +1,254 @@
+package ai.nos.internal.torch;
+
+import ai.nos.DType;
+import ai.nos.Device;
+import ai.nos.InferenceException;
+import ai.nos.Model;
+import ai.nos.ModelLoadException;
+import ai.nos.ModelSpec;
+import ai.nos.Precision;
+import ai.nos.Tensor;
+import ai.nos.TensorSpec;
+import ai.nos.internal.Inputs;
+import ai.nos.internal.Lease;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.GenericDict;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.global.torch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A TorchScript module loaded on one device.
+ *
+ * <h2>Concurrency</h2>
+ * Calls run concurrently on the one {@link JitModule}: libtorch's TorchScript interpreter keeps
+ * per-call state on the calling thread, and the module is never mutated after load. Each call holds
+ * a {@link Lease} reference; {@link #close()} refuses new calls at once and the module is freed by
+ * whichever thread drops the last reference, so close never waits and never frees under a call.
+ *
+ * <h2>Native memory</h2>
+ * Each call opens a {@link PointerScope}: every native object it makes (input copies, the
+ * interpreter's outputs, host copies of device outputs) is freed when the call returns, on success
+ * or failure. Outputs leave as JVM {@link Tensor}s. The module's own memory is freed on close.
+ */
+public final class TorchModel implements Model {
+  private static final Logger LOG = LoggerFactory.getLogger(TorchModel.class);
+
+  private final ModelSpec spec;
+  private final Device device;
+  private final org.bytedeco.pytorch.Device torchDevice;
+  private final JitModule module;
+  private final Lease lease;
+
+  private TorchModel(ModelSpec spec, Device device, JitModule module) {
+    this.spec = spec;
+    this.device = device;
+    this.torchDevice = TorchRuntime.toTorch(device);
+    this.module = module;
+    this.lease = new Lease(this::free);
+  }
+
+  /**
+   * Loads {@code spec}'s TorchScript artifact onto the device its preference resolves to.
+   *
+   * @throws ModelLoadException if the file is missing, fails its checksum, or is not TorchScript
+   * @throws ai.nos.DeviceUnavailableException if the spec's device is not there
+   */
+  public static TorchModel load(ModelSpec spec) {
+    TorchRuntime.ensureLoaded();
+    Device device = TorchRuntime.resolve(spec.device(), spec.id());
+    Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
+    long t0 = System.nanoTime();
+    JitModule module;
+    try (org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(device);
+        DeviceOptional mapLocation = new DeviceOptional(where)) {
+      module = torch.load(file.toString(), mapLocation, false);
+    } catch (RuntimeException e) {
+      throw new ModelLoadException("model '" + spec.id() + "': " + file
+          + " is not a TorchScript model libtorch can load: " + firstLine(e.getMessage()), e);
+    }
+    try {
+      module.eval();
+      if (spec.precision() != Precision.FP32) {
+        module.to(TorchTensors.scalarType(spec.precision().dtype()), false);
+      }
+    } catch (RuntimeException e) {
+      module.close();
+      throw new ModelLoadException("model '" + spec.id() + "': cannot prepare " + file + " for "
+          + spec.precision() + " on " + device + ": " + firstLine(e.getMessage()), e);
+    }
+    LOG.info("loaded model '{}' from {} on {} ({}) in {} ms", spec.id(), file, device,
+        spec.precision(), (System.nanoTime() - t0) / 1_000_000);
+    return new TorchModel(spec, device, module);
+  }
+
+  @Override
+  public ModelSpec spec() {
+    return spec;
+  }
+
+  @Override
+  public Device device() {
+    return device;
+  }
+
+  @Override
+  public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
+    List<Tensor> ordered = Inputs.ordered(spec, inputs);
+    if (!lease.tryAcquire()) {
+      throw new IllegalStateException("model '" + spec.id() + "' is closed");
+    }
+    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+      IValueVector args = new IValueVector();
+      List<TensorSpec> specs = spec.signature().inputs();
+      for (int i = 0; i < ordered.size(); i++) {
+        Tensor t = ordered.get(i);
+        args.push_back(new IValue(TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i)))));
+      }
+      IValue result = module.forward(args);
+      return outputs(result);
+    } catch (InferenceException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      String own = modelMessage(e.getMessage());
+      throw new InferenceException(spec.id(), own, "model '" + spec.id() + "' failed on " + device
+          + ": " + own, e);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Floating-point inputs run in the spec's precision; other dtypes as given. */
+  private DType runAs(TensorSpec input) {
+    return input.dtype().isFloatingPoint() ? spec.precision().dtype() : input.dtype();
+  }
+
+  private Map<String, Tensor> outputs(IValue result) {
+    List<TensorSpec> outs = spec.signature().outputs();
+    List<org.bytedeco.pytorch.Tensor> tensors = new ArrayList<>(outs.size());
+    if (result.isTensor()) {
+      tensors.add(result.toTensor());
+    } else if (result.isTuple()) {
+      var elements = result.toTupleRef().elements();
+      for (long i = 0; i < elements.size(); i++) {
+        tensors.add(tensorAt(elements.get(i), "element " + i + " of the returned tuple"));
+      }
+    } else if (result.isList()) {
+      var list = result.toList();
+      for (long i = 0; i < list.size(); i++) {
+        tensors.add(tensorAt(list.get(i), "element " + i + " of the returned list"));
+      }
+    } else if (result.isGenericDict()) {
+      GenericDict dict = result.toGenericDict();
+      for (TensorSpec out : outs) {
+        IValue key = new IValue(out.name());
+        if (!dict.contains(key)) {
+          throw mismatch("returned a dict without key '" + out.name() + "' (it has "
+              + dict.size() + " keys); the signature's outputs are "
+              + spec.signature().outputNames());
+        }
+        tensors.add(tensorAt(dict.at(key), "value of key '" + out.name() + "'"));
+      }
+    } else {
+      throw mismatch("returned a " + result.tagKind().getString()
+          + "; NOS reads a tensor, a tuple or list of tensors, or a dict of str to tensor");
+    }
+    if (tensors.size() != outs.size()) {
+      throw mismatch("returned " + tensors.size() + " tensor(s) but the signature declares "
+          + outs.size() + " output(s) " + spec.signature().outputNames());
+    }
+    Map<String, Tensor> named = new LinkedHashMap<>();
+    for (int i = 0; i < outs.size(); i++) {
+      named.put(outs.get(i).name(), output(outs.get(i), tensors.get(i)));
+    }
+    return Collections.unmodifiableMap(named);
+  }
+
+  private org.bytedeco.pytorch.Tensor tensorAt(IValue v, String where) {
+    if (!v.isTensor()) {
+      throw mismatch("returned a " + v.tagKind().getString() + " as " + where
+          + " where a tensor was expected");
+    }
+    return v.toTensor();
+  }
+
+  private Tensor output(TensorSpec out, org.bytedeco.pytorch.Tensor t) {
+    DType actual = TorchTensors.dtype(t.scalar_type());
+    if (actual != out.dtype()) {
+      if (actual == null || !actual.isFloatingPoint() || !out.dtype().isFloatingPoint()) {
+        throw mismatch("returned output '" + out.name() + "' as "
+            + (actual == null ? t.scalar_type().toString() : actual.label())
+            + " but the signature declares " + out.dtype());
+      }
+      t = t.to(TorchTensors.scalarType(out.dtype()));
+    }
+    Tensor result = TorchTensors.fromTorch(t, out.dtype());
+    long[] want = out.shape();
+    long[] got = result.shape();
+    boolean ok = want.length == got.length;
+    for (int i = 0; ok && i < want.length; i++) {
+      ok = want[i] == -1 || want[i] == got[i];
+    }
+    if (!ok) {
+      throw mismatch("returned output '" + out.name() + "' with shape " + Arrays.toString(got)
+          + " but the signature declares " + Arrays.toString(want));
+    }
+    return result;
+  }
+
+  private InferenceException mismatch(String what) {
+    String msg = "model '" + spec.id() + "' " + what;
+    return new InferenceException(spec.id(), what, msg, null);
+  }
+
+  @Override
+  public void close() {
+    lease.close();
+  }
+
+  private void free() {
+    module.close();
+    LOG.debug("freed model '{}' on {}", spec.id(), device);
+  }
+
+  @Override
+  public String toString() {
+    return "TorchModel{" + spec.id() + " on " + device + (lease.isClosed() ? ", closed" : "")
+        + "}";
+  }
+
+  /**
+   * The model's own error from a libtorch message: the last line of a TorchScript traceback
+   * ({@code builtins.ValueError: ...}), else the first line of a c10 error.
+   */
+  static String modelMessage(String message) {
+    if (message == null || message.isBlank()) {
+      return "(libtorch gave no message)";
+    }
+    if (message.contains("Traceback of TorchScript")) {
+      String[] lines = message.strip().split("\n");
+      return lines[lines.length - 1].strip();
+    }
+    return firstLine(message);
+  }
+
+  private static String firstLine(String message) {
+    if (message == null) {
+      return "(no message)";
+    }
+    int nl = message.indexOf('\n');
+    return (nl < 0 ? message : message.substring(0, nl)).strip();
+  }
+}

@@ -1,0 +1,161 @@
+package ai.nos.internal.torch;
+
+import ai.nos.Device;
+import ai.nos.DeviceUnavailableException;
+import ai.nos.NosException;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch_cuda;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The process-wide libtorch: loads the native libraries once, says which devices exist, and turns
+ * a spec's device preference into a concrete device, loudly refusing what is not there.
+ *
+ * <p>Thread-safe. The first call loads the natives (about 5 s the first time on a machine, while
+ * JavaCPP unpacks them into its cache); a failure is remembered and rethrown with the same message.
+ */
+public final class TorchRuntime {
+  private static final Logger LOG = LoggerFactory.getLogger(TorchRuntime.class);
+
+  private static volatile boolean loaded;
+  private static volatile NosException loadFailure;
+  private static boolean cudaBuild;
+  private static int cudaDevices;
+
+  private TorchRuntime() {}
+
+  /** Loads libtorch's natives if needed. */
+  public static void ensureLoaded() {
+    if (loaded) {
+      return;
+    }
+    synchronized (TorchRuntime.class) {
+      if (loaded) {
+        return;
+      }
+      if (loadFailure != null) {
+        throw loadFailure;
+      }
+      long t0 = System.nanoTime();
+      try {
+        Loader.load(torch.class);
+        cudaBuild = torch.hasCUDA();
+        cudaDevices = cudaBuild && torch.cuda_is_available() ? torch.cuda_device_count() : 0;
+        if (cudaBuild) {
+          // fp32 means fp32: libtorch lets cuDNN convolutions use TF32 by default, which moves
+          // results by ~1e-3. Faster, lower precisions are a spec's explicit choice.
+          torch.globalContext().setAllowTF32CuDNN(false);
+          torch.globalContext().setAllowTF32CuBLAS(false);
+        }
+      } catch (UnsatisfiedLinkError | RuntimeException e) {
+        loadFailure = new NosException("libtorch's native libraries could not be loaded on "
+            + Loader.getPlatform() + ": " + e.getMessage() + ". The CPU natives come with"
+            + " nos-core (org.bytedeco:pytorch:linux-x86_64); the CUDA natives"
+            + " (linux-x86_64-gpu) also need CUDA 13 libraries, from a CUDA install on the"
+            + " library path or from org.bytedeco:cuda-redist (see README, GPU).", e);
+        throw loadFailure;
+      }
+      LOG.info("libtorch loaded in {} ms ({} natives, {} CUDA device(s))",
+          (System.nanoTime() - t0) / 1_000_000, cudaBuild ? "CUDA" : "CPU-only", cudaDevices);
+      loaded = true;
+    }
+  }
+
+  /** Whether the libtorch natives on the classpath were built with CUDA. */
+  public static boolean hasCudaNatives() {
+    ensureLoaded();
+    return cudaBuild;
+  }
+
+  /** Number of CUDA devices this process can use (0 with CPU-only natives or no driver). */
+  public static int cudaDeviceCount() {
+    ensureLoaded();
+    return cudaDevices;
+  }
+
+  /** The devices this process can run models on: {@code cpu} first, then each CUDA device. */
+  public static List<Device> devices() {
+    ensureLoaded();
+    List<Device> all = new ArrayList<>();
+    all.add(Device.cpu());
+    for (int i = 0; i < cudaDevices; i++) {
+      all.add(Device.cuda(i));
+    }
+    return all;
+  }
+
+  /**
+   * Resolves a preference to a concrete device: {@code auto} to {@code cuda:0} when CUDA is here,
+   * else {@code cpu}; {@code cuda} to {@code cuda:0}.
+   *
+   * @throws DeviceUnavailableException if CUDA was asked for and is missing, or the index is out
+   *     of range; the message says why and what to do
+   */
+  public static Device resolve(Device wanted, String modelId) {
+    ensureLoaded();
+    if (wanted.isCpu()) {
+      return Device.cpu();
+    }
+    if (wanted.isAuto()) {
+      return cudaDevices > 0 ? Device.cuda(0) : Device.cpu();
+    }
+    if (!cudaBuild) {
+      throw new DeviceUnavailableException("model '" + modelId + "' asks for device " + wanted
+          + " but the libtorch natives on the classpath are CPU-only. Use the classifier"
+          + " linux-x86_64-gpu of org.bytedeco:pytorch (Maven profile 'gpu', see README), or"
+          + " ask for device 'auto' or 'cpu'. NOS does not fall back to the CPU on its own.");
+    }
+    if (cudaDevices == 0) {
+      throw new DeviceUnavailableException("model '" + modelId + "' asks for device " + wanted
+          + " but no CUDA device is visible to this process (no NVIDIA driver, or"
+          + " CUDA_VISIBLE_DEVICES hides them all). NOS does not fall back to the CPU on its own.");
+    }
+    int index = wanted.index().orElse(0);
+    if (index >= cudaDevices) {
+      throw new DeviceUnavailableException("model '" + modelId + "' asks for device " + wanted
+          + " but this process sees " + cudaDevices + " CUDA device(s): cuda:0"
+          + (cudaDevices > 1 ? "..cuda:" + (cudaDevices - 1) : ""));
+    }
+    return Device.cuda(index);
+  }
+
+  /** Bytes libtorch's CUDA caching allocator holds for live tensors on a device. */
+  public static long cudaAllocatedBytes(int device) {
+    requireCuda(device);
+    try (var stats = torch_cuda.getAllocator().getDeviceStats((byte) device)) {
+      return stats.allocated_bytes().current();
+    }
+  }
+
+  /** Bytes libtorch's CUDA caching allocator has reserved from the driver on a device. */
+  public static long cudaReservedBytes(int device) {
+    requireCuda(device);
+    try (var stats = torch_cuda.getAllocator().getDeviceStats((byte) device)) {
+      return stats.reserved_bytes().current();
+    }
+  }
+
+  /** Returns the caching allocator's unused blocks to the driver. */
+  public static void cudaEmptyCache() {
+    if (cudaDeviceCount() > 0) {
+      torch_cuda.getAllocator().emptyCache();
+    }
+  }
+
+  private static void requireCuda(int device) {
+    if (device < 0 || device >= cudaDeviceCount()) {
+      throw new IllegalArgumentException("CUDA device index must be in [0, " + cudaDevices
+          + ") but was " + device);
+    }
+  }
+
+  static org.bytedeco.pytorch.Device toTorch(Device device) {
+    return device.isCuda()
+        ? new org.bytedeco.pytorch.Device(torch.DeviceType.CUDA, (byte) device.index().orElse(0))
+        : new org.bytedeco.pytorch.Device(torch.DeviceType.CPU);
+  }
+}

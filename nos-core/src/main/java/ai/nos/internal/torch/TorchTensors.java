@@ -1,0 +1,93 @@
+package ai.nos.internal.torch;
+
+import ai.nos.DType;
+import ai.nos.Tensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Moves tensors between NOS's JVM {@link Tensor}s and libtorch, one bulk copy each way.
+ *
+ * <p>Every native object made here is attached to the caller's open {@code PointerScope}, which
+ * frees it; nothing here outlives the call.
+ */
+final class TorchTensors {
+  private TorchTensors() {}
+
+  static ScalarType scalarType(DType dtype) {
+    switch (dtype) {
+      case FLOAT32:
+        return ScalarType.Float;
+      case FLOAT16:
+        return ScalarType.Half;
+      case BFLOAT16:
+        return ScalarType.BFloat16;
+      case INT64:
+        return ScalarType.Long;
+      case INT32:
+        return ScalarType.Int;
+      case UINT8:
+        return ScalarType.Byte;
+      case BOOL:
+        return ScalarType.Bool;
+      default:
+        throw new AssertionError(dtype);
+    }
+  }
+
+  /** The NOS dtype of a libtorch scalar type, or null if NOS has none for it. */
+  static DType dtype(ScalarType type) {
+    for (DType d : DType.values()) {
+      if (scalarType(d).value == type.value) {
+        return d;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A libtorch tensor on {@code device} holding a copy of {@code t}, cast to {@code as}. The copy
+   * matters on the CPU too: a model may write into its inputs, and a {@link Tensor} is immutable.
+   */
+  static org.bytedeco.pytorch.Tensor toTorch(Tensor t, org.bytedeco.pytorch.Device device,
+      DType as) {
+    ByteBuffer buf = t.buffer();
+    org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
+        new TensorOptions(scalarType(t.dtype())));
+    org.bytedeco.pytorch.Tensor out;
+    if (device.is_cuda() || as != t.dtype()) {
+      out = view.to(device, scalarType(as), false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
+    } else {
+      out = view.clone();
+    }
+    // The view reads the buffer until the copy above is done (synchronous for host memory).
+    java.lang.ref.Reference.reachabilityFence(buf);
+    return out;
+  }
+
+  /** Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. */
+  static Tensor fromTorch(org.bytedeco.pytorch.Tensor t, DType dtype) {
+    org.bytedeco.pytorch.Tensor host = t.is_cuda() ? t.cpu() : t;
+    host = host.contiguous();
+    int rank = (int) host.dim();
+    long[] shape = new long[rank];
+    for (int i = 0; i < rank; i++) {
+      shape[i] = host.size(i);
+    }
+    long bytes = host.nbytes();
+    if (bytes > Integer.MAX_VALUE) {
+      throw new IllegalStateException("output of " + bytes + " bytes is larger than a Tensor can"
+          + " hold (2 GiB)");
+    }
+    ByteBuffer out = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+    if (bytes > 0) {
+      Pointer.memcpy(new BytePointer(out), host.data_ptr(), bytes);
+    }
+    return Tensor.wrap(dtype, out, shape);
+  }
+}

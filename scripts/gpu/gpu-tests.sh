@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine after shared/gpu/unpack (see docs/gpu.md): makes ResNet-50 (random
+# weights), then runs every test of nos-core with the CUDA natives, the `gpu`-tagged ones included.
+# Prints the card and the JUnit summary; the full log goes to $OUT/gpu-tests.log.
+set -uo pipefail
+g=/root/gpu
+out=${OUT:-/tmp}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50.pt >/dev/null
+java -version 2>&1 | head -1
+java -Xms256m -Xmx256m -XX:+AlwaysPreTouch \
+  -Dnos.models.dir="$g/models" -Dnos.resnet50=/tmp/resnet50.pt \
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+  -jar "$GPU_LIB"/junit-platform-console-standalone-*.jar execute \
+  --class-path "$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')" \
+  --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
+  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
+exit "${PIPESTATUS[0]}"
