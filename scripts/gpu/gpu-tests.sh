@@ -6,10 +6,10 @@ set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50.pt >/dev/null
+python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
 java -version 2>&1 | head -1
 java -Xms256m -Xmx256m -XX:+AlwaysPreTouch \
-  -Dnos.models.dir="$g/models" -Dnos.resnet50=/tmp/resnet50.pt \
+  -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -jar "$GPU_LIB"/junit-platform-console-standalone-*.jar execute \
   --class-path "$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')" \

@@ -7,14 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Random;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /**
  * CUDA against CPU on the same models, and device memory after close. Runs on the GPU machine
  * only (scripts/gpu/run-gpu-tests.sh), with the CUDA natives (Maven profile {@code gpu}).
- * ResNet-50 comes from {@code -Dnos.resnet50=FILE}, made by scripts/models/make_resnet50.py.
+ * ResNet-50 and PyTorch's outputs come from {@code -Dnos.resnet50.dir=DIR}, made by
+ * scripts/models/make_resnet50.py.
  */
 @Tag("gpu")
 final class CudaModelTest {
@@ -48,48 +48,86 @@ final class CudaModelTest {
     assertTrue(e.getMessage().contains(n + " CUDA device(s)"), e.getMessage());
   }
 
+  /**
+   * ResNet-50 on CUDA and on the CPU against PyTorch's own outputs for the same input (made by
+   * scripts/models/make_resnet50.py): NOS must match PyTorch on each device within 1e-4.
+   *
+   * <p>CUDA against the CPU is held to 1e-3, not 1e-4: PyTorch itself differs by 4.3e-4 between
+   * the two on an H200 for this random-weight ResNet-50 with every TF32 flag off (its CPU result
+   * is within 3.5e-7 of float64), so a tighter bound would test the card, not NOS.
+   */
   @Test
-  void resnet50_cudaMatchesCpu_andDeviceMemoryReturnsAfterClose() throws Exception {
-    Path file = Path.of(System.getProperty("nos.resnet50", "resnet50.pt"));
-    assertTrue(Files.isRegularFile(file), "make it with scripts/models/make_resnet50.py: " + file);
-    ModelSpec spec = ModelSpec.builder().id("resnet50").artifact(file)
-        .signature(Signature.builder().input("image", DType.FLOAT32, -1, 3, 224, 224)
-            .output("logits", DType.FLOAT32, -1, 1000).build()).device("cuda:0").build();
-    float[] px = new float[4 * 3 * 224 * 224];
-    Random random = new Random(0);
-    for (int i = 0; i < px.length; i++) {
-      px[i] = (float) random.nextGaussian();
-    }
-    Tensor input = Tensor.of(px, 4, 3, 224, 224);
-
-    TorchRuntime.cudaEmptyCache();
-    long before = TorchRuntime.cudaAllocatedBytes(0);
-    long reservedBefore = TorchRuntime.cudaReservedBytes(0);
+  void resnet50_matchesPyTorchOnEachDevice() throws Exception {
+    Path dir = resnetDir();
+    Tensor input = Tensor.of(readFloats(dir.resolve("resnet50-input.f32")), 4, 3, 224, 224);
     float[] onCuda;
-    long loaded;
-    try (Model cuda = Nos.load(spec)) {
-      loaded = TorchRuntime.cudaAllocatedBytes(0);
-      for (int i = 0; i < 3; i++) {
-        cuda.infer(input);
-      }
+    float[] onCpu;
+    try (Model cuda = Nos.load(resnet50("cuda:0"))) {
       onCuda = cuda.infer(input).get("logits").toFloatArray();
     }
-    long after = TorchRuntime.cudaAllocatedBytes(0);
-    TorchRuntime.cudaEmptyCache();
-    long reservedAfter = TorchRuntime.cudaReservedBytes(0);
-    float[] onCpu;
-    try (Model cpu = Nos.load(spec.toBuilder().device("cpu").build())) {
+    try (Model cpu = Nos.load(resnet50("cpu"))) {
       onCpu = cpu.infer(input).get("logits").toFloatArray();
     }
-    double err = relativeError(onCuda, onCpu);
-    System.out.printf("CudaModelTest: resnet50 cuda vs cpu relative error %.3g; device bytes"
-        + " allocated before load %d, loaded %d (weights %.1f MB), after close %d; reserved"
-        + " before %d, after close+emptyCache %d%n", err, before, loaded,
-        (loaded - before) / 1e6, after, reservedBefore, reservedAfter);
-    assertTrue(loaded - before > 90_000_000L, "ResNet-50's weights should be on the device");
-    assertTrue(err <= 1e-4, "relative error " + err);
-    assertEquals(before, after, "device bytes after close");
-    assertEquals(reservedBefore, reservedAfter, "reserved bytes after close and emptyCache");
+    double cudaVsTorch = relativeError(onCuda, readFloats(dir.resolve("resnet50-cuda.f32")));
+    double cpuVsTorch = relativeError(onCpu, readFloats(dir.resolve("resnet50-cpu.f32")));
+    double cudaVsCpu = relativeError(onCuda, onCpu);
+    System.out.printf("CudaModelTest: resnet50 relative error: NOS cuda vs PyTorch cuda %.3g,"
+        + " NOS cpu vs PyTorch cpu %.3g, NOS cuda vs NOS cpu %.3g%n", cudaVsTorch, cpuVsTorch,
+        cudaVsCpu);
+    assertTrue(cudaVsTorch <= 1e-4, "cuda vs PyTorch " + cudaVsTorch);
+    assertTrue(cpuVsTorch <= 1e-4, "cpu vs PyTorch " + cpuVsTorch);
+    assertTrue(cudaVsCpu <= 1e-3, "cuda vs cpu " + cudaVsCpu);
+  }
+
+  /**
+   * Device memory returns to its level after close. The first cycle also creates per-process
+   * state that libtorch keeps for good (cuBLAS and cuDNN workspaces, 33 MiB on an H200), so the
+   * level is taken after one full cycle and every later cycle must come back to it exactly.
+   */
+  @Test
+  void resnet50_deviceMemoryReturnsToItsLevelAfterClose() throws Exception {
+    Tensor input = Tensor.of(readFloats(resnetDir().resolve("resnet50-input.f32")),
+        4, 3, 224, 224);
+    long[] level = new long[4];
+    long[] loaded = new long[4];
+    for (int cycle = 0; cycle < 4; cycle++) {
+      try (Model cuda = Nos.load(resnet50("cuda:0"))) {
+        loaded[cycle] = TorchRuntime.cudaAllocatedBytes(0);
+        for (int i = 0; i < 5; i++) {
+          cuda.infer(input);
+        }
+      }
+      TorchRuntime.cudaEmptyCache();
+      level[cycle] = TorchRuntime.cudaAllocatedBytes(0);
+    }
+    System.out.printf("CudaModelTest: device bytes allocated with resnet50 loaded %s; after"
+        + " close %s; reserved after close+emptyCache %d%n", java.util.Arrays.toString(loaded),
+        java.util.Arrays.toString(level), TorchRuntime.cudaReservedBytes(0));
+    assertTrue(loaded[1] - level[0] > 90_000_000L, "ResNet-50's weights should be on the device");
+    assertEquals(level[1], level[2], "device bytes after the second and third close");
+    assertEquals(level[1], level[3], "device bytes after the second and fourth close");
+    assertTrue(level[0] < 64L << 20, "per-process workspaces should stay small: " + level[0]);
+  }
+
+  private static Path resnetDir() {
+    Path dir = Path.of(System.getProperty("nos.resnet50.dir", "resnet50"));
+    assertTrue(Files.isRegularFile(dir.resolve("resnet50.pt")),
+        "make it with scripts/models/make_resnet50.py: " + dir);
+    return dir;
+  }
+
+  private static ModelSpec resnet50(String device) {
+    return ModelSpec.builder().id("resnet50").artifact(resnetDir().resolve("resnet50.pt"))
+        .signature(Signature.builder().input("image", DType.FLOAT32, -1, 3, 224, 224)
+            .output("logits", DType.FLOAT32, -1, 1000).build()).device(device).build();
+  }
+
+  private static float[] readFloats(Path file) throws java.io.IOException {
+    java.nio.FloatBuffer fb = java.nio.ByteBuffer.wrap(Files.readAllBytes(file))
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    float[] out = new float[fb.remaining()];
+    fb.get(out);
+    return out;
   }
 
   /** max |a - b| / max |b|: the error relative to the output's scale. */
