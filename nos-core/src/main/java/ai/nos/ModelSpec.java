@@ -3,6 +3,7 @@ package ai.nos;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.regex.Pattern;
 
 /**
@@ -43,6 +44,8 @@ public final class ModelSpec {
   private final Precision precision;
   private final Device device;
   private final Batching batching;
+  private final int replicas;
+  private final long memoryBytes;
 
   private ModelSpec(Builder builder) {
     this.id = builder.id;
@@ -51,6 +54,8 @@ public final class ModelSpec {
     this.precision = builder.precision;
     this.device = builder.device;
     this.batching = builder.batching;
+    this.replicas = builder.replicas;
+    this.memoryBytes = builder.memoryBytes;
   }
 
   /** Returns a builder with precision FP32, device AUTO, no batching and nothing else set. */
@@ -67,6 +72,8 @@ public final class ModelSpec {
     builder.precision = precision;
     builder.device = device;
     builder.batching = batching;
+    builder.replicas = replicas;
+    builder.memoryBytes = memoryBytes;
     return builder;
   }
 
@@ -138,6 +145,23 @@ public final class ModelSpec {
     return Optional.ofNullable(batching);
   }
 
+  /**
+   * How many copies a {@link ModelManager} keeps, each on its own device; 1 unless set. A model
+   * loaded with {@link Nos#load(ModelSpec)} goes through the default manager, so this applies
+   * there too.
+   */
+  public int replicas() {
+    return replicas;
+  }
+
+  /**
+   * The device memory one copy needs (weights plus working memory at the largest batch), when the
+   * spec states it. A {@link ModelManager} uses it to place the model before it has measured it.
+   */
+  public OptionalLong memoryBytes() {
+    return memoryBytes > 0 ? OptionalLong.of(memoryBytes) : OptionalLong.empty();
+  }
+
   @Override
   public boolean equals(Object o) {
     if (this == o) {
@@ -152,19 +176,24 @@ public final class ModelSpec {
         && signature.equals(m.signature)
         && precision == m.precision
         && device.equals(m.device)
-        && Objects.equals(batching, m.batching);
+        && Objects.equals(batching, m.batching)
+        && replicas == m.replicas
+        && memoryBytes == m.memoryBytes;
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(id, artifact, signature, precision, device, batching);
+    return Objects.hash(id, artifact, signature, precision, device, batching, replicas,
+        memoryBytes);
   }
 
   @Override
   public String toString() {
     return "ModelSpec{id=" + id + ", artifact=" + artifact + ", signature=" + signature
         + ", precision=" + precision + ", device=" + device
-        + (batching == null ? "" : ", batching=" + batching) + "}";
+        + (batching == null ? "" : ", batching=" + batching)
+        + (replicas == 1 ? "" : ", replicas=" + replicas)
+        + (memoryBytes == 0 ? "" : ", memoryBytes=" + memoryBytes) + "}";
   }
 
   /**
@@ -179,6 +208,8 @@ public final class ModelSpec {
     private Precision precision = Precision.FP32;
     private Device device = Device.auto();
     private Batching batching;
+    private int replicas = 1;
+    private long memoryBytes;
 
     private Builder() {}
 
@@ -285,6 +316,33 @@ public final class ModelSpec {
     public Builder maxBatchSize(int maxBatchSize) {
       Batching.Builder b = batching == null ? Batching.builder() : batching.toBuilder();
       this.batching = b.maxBatchSize(maxBatchSize).build();
+      return this;
+    }
+
+    /**
+     * Sets how many copies a manager keeps, each on its own device.
+     *
+     * @throws IllegalArgumentException if {@code replicas < 1}
+     */
+    public Builder replicas(int replicas) {
+      if (replicas < 1) {
+        throw new IllegalArgumentException("replicas must be >= 1 but was " + replicas);
+      }
+      this.replicas = replicas;
+      return this;
+    }
+
+    /**
+     * States the device memory one copy needs, in bytes; a manager places the model by it until
+     * it has measured the model itself.
+     *
+     * @throws IllegalArgumentException if {@code memoryBytes < 1}
+     */
+    public Builder memoryBytes(long memoryBytes) {
+      if (memoryBytes < 1) {
+        throw new IllegalArgumentException("memoryBytes must be >= 1 but was " + memoryBytes);
+      }
+      this.memoryBytes = memoryBytes;
       return this;
     }
 

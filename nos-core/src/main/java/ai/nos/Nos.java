@@ -1,6 +1,5 @@
 package ai.nos;
 
-import ai.nos.internal.torch.TorchModel;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Path;
 import java.util.List;
@@ -22,7 +21,8 @@ public final class Nos {
 
   /**
    * Loads the model a spec describes, on the device the spec prefers ({@code auto}: CUDA when this
-   * process has it, else the CPU).
+   * process has it, else the CPU), through the process-wide {@link ModelManager#getDefault()}:
+   * loading the same spec twice shares one copy, and closing the last handle unloads it.
    *
    * @throws ModelLoadException if the artifact is missing, fails its checksum or cannot be read
    * @throws DeviceUnavailableException if the spec asks for CUDA and this process has none; NOS
@@ -32,7 +32,7 @@ public final class Nos {
     if (spec == null) {
       throw new IllegalArgumentException("spec must not be null");
     }
-    return TorchModel.load(spec);
+    return ModelManager.getDefault().load(spec);
   }
 
   /**

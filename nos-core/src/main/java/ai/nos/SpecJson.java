@@ -47,7 +47,8 @@ final class SpecJson {
   private static final int MAX_ECHO = 60;
 
   private static final List<String> SPEC_FIELDS =
-      List.of("id", "artifact", "signature", "precision", "device", "batching");
+      List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
+          "memoryBytes");
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
@@ -144,6 +145,17 @@ final class SpecJson {
       int max =
           integer(required(batching, "maxBatchSize", "$.batching"), "$.batching.maxBatchSize");
       at("$", () -> b.maxBatchSize(max));
+    }
+    if (root.has("replicas")) {
+      int replicas = integer(root.get("replicas"), "$.replicas");
+      at("$", () -> b.replicas(replicas));
+    }
+    if (root.has("memoryBytes")) {
+      JsonNode node = root.get("memoryBytes");
+      if (!node.isIntegralNumber() || !node.canConvertToLong()) {
+        throw new IllegalArgumentException("$.memoryBytes must be an integer but was " + echo(node));
+      }
+      at("$", () -> b.memoryBytes(node.longValue()));
     }
     return b.build();
   }
@@ -276,6 +288,10 @@ final class SpecJson {
     root.put("device", spec.device().toString());
     spec.batching()
         .ifPresent(b -> root.putObject("batching").put("maxBatchSize", b.maxBatchSize()));
+    if (spec.replicas() != 1) {
+      root.put("replicas", spec.replicas());
+    }
+    spec.memoryBytes().ifPresent(bytes -> root.put("memoryBytes", bytes));
     try {
       return WRITER.writeValueAsString(root);
     } catch (JsonProcessingException e) {

@@ -89,7 +89,7 @@ final class NosErrorsTest {
 
   @Test
   void infer_overMaxBatchSize_isRejected() {
-    try (Model m = Nos.load(Fixtures.digitsOn("cpu").toBuilder().maxBatchSize(4).build())) {
+    try (Model m = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-max4").maxBatchSize(4).build())) {
       var e = assertThrows(IllegalArgumentException.class,
           () -> m.infer(Tensor.of(new float[5 * 64], 5, 1, 8, 8)));
       assertMessage(e, "batch size 5", "maxBatchSize is 4");
@@ -112,16 +112,16 @@ final class NosErrorsTest {
 
   @Test
   void outputsThatDisagreeWithTheSignature_areReported() {
-    ModelSpec wrongCount = Fixtures.digitsOn("cpu").toBuilder().signature(Signature.builder()
+    ModelSpec wrongCount = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongCount").signature(Signature.builder()
         .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, -1, 10)
         .output("extra", DType.FLOAT32, -1).build()).build();
-    ModelSpec wrongShape = Fixtures.digitsOn("cpu").toBuilder().signature(Signature.builder()
+    ModelSpec wrongShape = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongShape").signature(Signature.builder()
         .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, -1, 11)
         .build()).build();
-    ModelSpec wrongDtype = Fixtures.digitsOn("cpu").toBuilder().signature(Signature.builder()
+    ModelSpec wrongDtype = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongDtype").signature(Signature.builder()
         .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.INT64, -1, 10)
         .build()).build();
-    ModelSpec wrongKey = Fixtures.dictOut().toBuilder().signature(Signature.builder()
+    ModelSpec wrongKey = Fixtures.dictOut().toBuilder().id("dict-wrongKey").signature(Signature.builder()
         .input("x", DType.FLOAT32, -1, 3).output("total", DType.FLOAT32, -1, 1).build()).build();
     Tensor image = Tensor.of(new float[64], 1, 1, 8, 8);
     try (Model a = Nos.load(wrongCount); Model b = Nos.load(wrongShape);
@@ -141,8 +141,8 @@ final class NosErrorsTest {
   void load_missingFile_namesIt(@TempDir Path dir) {
     Path missing = dir.resolve("nope.pt");
     var e = assertThrows(ModelLoadException.class, () -> Nos.load(
-        Fixtures.digitsOn("cpu").toBuilder().artifact(missing).build()));
-    assertMessage(e, "'digits'", missing.toString(), "does not exist");
+        Fixtures.digitsOn("cpu").toBuilder().id("digits-missing").artifact(missing).build()));
+    assertMessage(e, "'digits-missing'", missing.toString(), "does not exist");
   }
 
   @Test
@@ -156,8 +156,8 @@ final class NosErrorsTest {
     for (var entry : bad.entrySet()) {
       Path file = Files.write(dir.resolve(entry.getKey()), entry.getValue());
       var e = assertThrows(ModelLoadException.class, () -> Nos.load(
-          Fixtures.digitsOn("cpu").toBuilder().artifact(file).build()));
-      assertMessage(e, "'digits'", file.toString(), "not a TorchScript model");
+          Fixtures.digitsOn("cpu").toBuilder().id("digits-corrupt").artifact(file).build()));
+      assertMessage(e, "'digits-corrupt'", file.toString(), "not a TorchScript model");
     }
     assertEquals(1, digits.infer(Tensor.of(new float[64], 1, 1, 8, 8)).get("logits").dim(0));
   }
@@ -167,14 +167,14 @@ final class NosErrorsTest {
     Path file = Fixtures.modelsDir().resolve("digits/digits.pt");
     String actual = java.util.HexFormat.of().formatHex(java.security.MessageDigest
         .getInstance("SHA-256").digest(Files.readAllBytes(file)));
-    ModelSpec good = Fixtures.digitsOn("cpu").toBuilder()
+    ModelSpec good = Fixtures.digitsOn("cpu").toBuilder().id("digits-sha")
         .artifact(Artifact.of(file).withSha256(actual)).build();
     try (Model m = Nos.load(good)) {
-      assertEquals("digits", m.spec().id());
+      assertEquals("digits-sha", m.spec().id());
     }
     String wrong = "0".repeat(64);
     var e = assertThrows(ModelLoadException.class, () -> Nos.load(Fixtures.digitsOn("cpu")
-        .toBuilder().artifact(Artifact.of(file).withSha256(wrong)).build()));
+        .toBuilder().id("digits-badsha").artifact(Artifact.of(file).withSha256(wrong)).build()));
     assertMessage(e, actual, wrong, "not loaded");
   }
 

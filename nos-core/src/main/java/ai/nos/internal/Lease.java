@@ -54,6 +54,19 @@ public final class Lease {
     return true;
   }
 
+  /**
+   * Closes and frees only if no reference is held: the atomic step that lets a manager evict a
+   * model without ever freeing one that a call is using. Returns false if a call holds a reference
+   * or the lease was already closed.
+   */
+  public boolean closeIfIdle() {
+    if (state.compareAndSet(0, CLOSED)) {
+      free();
+      return true;
+    }
+    return false;
+  }
+
   /** Whether {@link #close()} was called. */
   public boolean isClosed() {
     return (state.get() & CLOSED) != 0;

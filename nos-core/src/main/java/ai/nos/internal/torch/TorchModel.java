@@ -25,7 +25,10 @@ import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.cuda.CUDAStream;
+import org.bytedeco.pytorch.cuda.CUDAStreamGuard;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch_cuda;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -111,6 +114,12 @@ public final class TorchModel implements Model {
       throw new IllegalStateException("model '" + spec.id() + "' is closed");
     }
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+      if (device.isCuda()) {
+        // Each call runs on a stream of libtorch's pool, so calls from several threads overlap
+        // on the device instead of queueing on the default stream.
+        CUDAStream stream = torch_cuda.getStreamFromPool(false, (byte) device.index().orElse(0));
+        new CUDAStreamGuard(stream.unwrap());
+      }
       IValueVector args = new IValueVector();
       List<TensorSpec> specs = spec.signature().inputs();
       for (int i = 0; i < ordered.size(); i++) {
@@ -125,6 +134,27 @@ public final class TorchModel implements Model {
       String own = modelMessage(e.getMessage());
       throw new InferenceException(spec.id(), own, "model '" + spec.id() + "' failed on " + device
           + ": " + own, e);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Bytes of the module's parameters and buffers, wherever they live. */
+  public long parameterBytes() {
+    if (!lease.tryAcquire()) {
+      throw new IllegalStateException("model '" + spec.id() + "' is closed");
+    }
+    try (PointerScope scope = new PointerScope()) {
+      long bytes = 0;
+      var params = module.parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      var buffers = module.buffers(true);
+      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      return bytes;
     } finally {
       lease.release();
     }

@@ -139,6 +139,33 @@ public final class TorchRuntime {
     }
   }
 
+  /** Peak of {@link #cudaAllocatedBytes} since the last {@link #cudaResetPeak}. */
+  public static long cudaPeakAllocatedBytes(int device) {
+    requireCuda(device);
+    try (var stats = torch_cuda.getAllocator().getDeviceStats((byte) device)) {
+      return stats.allocated_bytes().peak();
+    }
+  }
+
+  /** Starts a new peak for {@link #cudaPeakAllocatedBytes}. */
+  public static void cudaResetPeak(int device) {
+    requireCuda(device);
+    torch_cuda.getAllocator().resetPeakStats((byte) device);
+  }
+
+  /** Total memory of a CUDA device in bytes. */
+  public static long cudaTotalBytes(int device) {
+    requireCuda(device);
+    return torch_cuda.getDeviceProperties((byte) device).totalGlobalMem();
+  }
+
+  /** The device's name and compute capability, e.g. {@code "NVIDIA H200 sm_90"}. */
+  public static String cudaDeviceName(int device) {
+    requireCuda(device);
+    var p = torch_cuda.getDeviceProperties((byte) device);
+    return p.name().getString() + " sm_" + p.major() + p.minor();
+  }
+
   /** Returns the caching allocator's unused blocks to the driver. */
   public static void cudaEmptyCache() {
     if (cudaDeviceCount() > 0) {

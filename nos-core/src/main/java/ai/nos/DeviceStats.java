@@ -1,0 +1,28 @@
+package ai.nos;
+
+import java.util.List;
+
+/**
+ * A snapshot of one device in a {@link ModelManager}.
+ *
+ * @param device the device
+ * @param name what it is, e.g. {@code "NVIDIA H200"} or {@code "cpu"}
+ * @param totalBytes the device's memory
+ * @param budgetBytes what the manager may use of it
+ * @param usedBytes what loaded and loading copies take (never above the budget)
+ * @param models ids of the models with a copy here
+ * @param loads copies loaded here so far
+ * @param evictions copies evicted here so far to make room
+ */
+public record DeviceStats(Device device, String name, long totalBytes, long budgetBytes,
+    long usedBytes, List<String> models, long loads, long evictions) {
+
+  public DeviceStats {
+    models = List.copyOf(models);
+  }
+
+  /** Budget left. */
+  public long freeBytes() {
+    return budgetBytes - usedBytes;
+  }
+}

@@ -1,0 +1,29 @@
+package ai.nos;
+
+import java.util.List;
+
+/**
+ * A snapshot of one model in a {@link ModelManager}.
+ *
+ * @param id the spec's id
+ * @param state loading, ready or evicted
+ * @param devices the devices holding a loaded copy now
+ * @param bytes device bytes one copy takes (measured once loaded, else the estimate)
+ * @param measured whether {@code bytes} was measured on this kind of device (now or in an earlier
+ *     run, from the footprint catalog) rather than estimated
+ * @param replicas copies wanted
+ * @param inFlight calls running now
+ * @param requests calls completed, successful or not
+ * @param failures calls that failed
+ * @param loads copies loaded so far (reloads after eviction included)
+ * @param p50Micros median latency of recent calls, in microseconds (0 before the first call)
+ * @param p99Micros 99th percentile latency of recent calls, in microseconds
+ */
+public record ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
+    boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
+    long p50Micros, long p99Micros) {
+
+  public ModelInfo {
+    devices = List.copyOf(devices);
+  }
+}

@@ -1,0 +1,330 @@
+package ai.nos;
+
+import ai.nos.internal.manager.Backend;
+import ai.nos.internal.manager.FootprintCatalog;
+import ai.nos.internal.manager.ManagedModel;
+import ai.nos.internal.manager.ManagerCore;
+import ai.nos.internal.torch.TorchBackend;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongSupplier;
+
+/**
+ * Which models live on which device: many models over every local GPU (or the CPU), placed by
+ * measured memory, evicted when room runs out, and copied over devices for throughput.
+ *
+ * <pre>{@code
+ * try (ModelManager manager = ModelManager.builder().memoryFraction(0.8).build()) {
+ *   Model resnet = manager.load(resnetSpec);      // placed on the GPU where it fits best
+ *   Model bert = manager.load(bertSpec);          // evicts idle models if it fits nowhere
+ *   manager.scale("resnet50", 2);                 // a second copy, on another GPU
+ *   resnet.infer(Map.of("image", batch));         // goes to the least busy copy
+ *   manager.models().forEach(System.out::println); // devices, bytes, state, latency
+ * }
+ * }</pre>
+ *
+ * <ul>
+ *   <li><b>Bytes, not counts.</b> Each device has a budget (a fraction of its memory, or bytes).
+ *       A model's footprint is measured when it loads (CUDA: the caching allocator's peak over the
+ *       load and a warm-up at its largest batch) and remembered on disk, so the next placement
+ *       knows it before loading. A spec may state it ({@link ModelSpec#memoryBytes()}).
+ *   <li><b>Placement.</b> {@link Placement#BEST_FIT} by default, or {@link Placement#SPREAD}; never
+ *       beyond a budget.
+ *   <li><b>Eviction.</b> When a model fits nowhere, idle models are evicted, least recently used
+ *       first. A model with calls in flight is never evicted; an evicted model loads again on its
+ *       next call. Calls wait for room up to the load timeout.
+ *   <li><b>Sharing.</b> Loading a spec that is already loaded returns a handle on the same copy;
+ *       the model is unloaded when its last handle is closed (or by {@link #unload}).
+ *   <li><b>Replicas.</b> {@link ModelSpec#replicas()} or {@link #scale} keeps copies on distinct
+ *       devices; each call goes to the ready copy with the fewest calls in flight.
+ * </ul>
+ *
+ * <p>Thread-safe; see {@code ai.nos.internal.manager.ManagerCore} for the design. {@link Nos#load}
+ * uses {@link #getDefault()}.
+ */
+public final class ModelManager implements AutoCloseable {
+  private final ManagerCore core;
+
+  private final Backend backend;
+
+  private ModelManager(ManagerCore core, Backend backend) {
+    this.core = core;
+    this.backend = backend;
+  }
+
+  /** A builder with every CUDA device (or the CPU when there is none), 90% of each, best fit. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * The process-wide manager behind {@link Nos#load}: default settings, never closed (its models
+   * are freed when their handles are closed).
+   */
+  public static ModelManager getDefault() {
+    return DefaultHolder.INSTANCE;
+  }
+
+  private static final class DefaultHolder {
+    static final ModelManager INSTANCE = builder().build();
+  }
+
+  /**
+   * Loads a model (its {@code replicas} copies), or returns a new handle on it if the same spec
+   * is loaded already. Close the handle when done; the model is unloaded with its last handle.
+   *
+   * @throws IllegalStateException if another spec is loaded under the same id, or the manager is
+   *     closed
+   * @throws DeviceUnavailableException if the spec asks for a device the manager does not use
+   * @throws ModelLoadException if the artifact cannot be loaded; the manager keeps serving others
+   * @throws NosException if the model is larger than every device's budget (the message gives the
+   *     bytes and each budget), or no room can be made for it
+   */
+  public Model load(ModelSpec spec) {
+    if (spec == null) {
+      throw new IllegalArgumentException("spec must not be null");
+    }
+    backend.prepare(spec);
+    return new ManagedModel(core, core.open(spec));
+  }
+
+  /**
+   * Loads several models, largest first (with {@link Placement#BEST_FIT}, best-fit decreasing).
+   * Returns their handles in the order given. If one fails, the ones loaded are closed again.
+   */
+  public List<Model> loadAll(Collection<ModelSpec> specs) {
+    List<ModelSpec> order = new ArrayList<>(specs);
+    order.sort(Comparator.comparingLong(core::estimate).reversed());
+    Map<ModelSpec, Model> loaded = new LinkedHashMap<>();
+    try {
+      for (ModelSpec spec : order) {
+        loaded.put(spec, load(spec));
+      }
+    } catch (RuntimeException e) {
+      loaded.values().forEach(Model::close);
+      throw e;
+    }
+    List<Model> out = new ArrayList<>();
+    for (ModelSpec spec : specs) {
+      out.add(loaded.get(spec));
+    }
+    return out;
+  }
+
+  /**
+   * Unloads a model now, whatever handles remain (they fail afterwards); calls in flight finish.
+   *
+   * @throws IllegalArgumentException if no model has this id; the message lists those loaded
+   */
+  public void unload(String id) {
+    core.unload(id);
+  }
+
+  /**
+   * Keeps {@code replicas} copies of a model, each on its own device, loading or unloading copies
+   * now.
+   *
+   * @throws IllegalArgumentException for an unknown id, or more replicas than usable devices
+   */
+  public void scale(String id, int replicas) {
+    core.scale(id, replicas);
+  }
+
+  /** A snapshot of every loaded model: devices, bytes, state, figures. */
+  public List<ModelInfo> models() {
+    return core.models();
+  }
+
+  /** A snapshot of every device: budget, bytes used, models, loads, evictions. */
+  public List<DeviceStats> stats() {
+    return core.stats();
+  }
+
+  /** Refuses new loads and calls; each copy is freed when its calls end. Idempotent. */
+  @Override
+  public void close() {
+    core.close();
+  }
+
+  /**
+   * Settings of a {@link ModelManager}. Each is validated when set; setting one twice is an
+   * {@link IllegalStateException}. Not thread-safe; {@link #build()} leaves it reusable.
+   */
+  public static final class Builder {
+    private List<Device> devices;
+    private double memoryFraction = Double.NaN;
+    private long reserveBytes = -1;
+    private final Map<Device, Long> budgets = new LinkedHashMap<>();
+    private Placement placement;
+    private Duration loadTimeout;
+    private Path catalogFile;
+    private boolean noCatalog;
+    private Backend backend;
+    private LongSupplier clock;
+
+    private Builder() {}
+
+    /** The devices to use; default: every CUDA device, or the CPU when there is none. */
+    public Builder devices(Device... devices) {
+      requireUnset(this.devices == null, "devices", this.devices);
+      if (devices == null || devices.length == 0) {
+        throw new IllegalArgumentException("devices must name at least one device");
+      }
+      for (Device d : devices) {
+        if (d == null || d.isAuto() || (d.isCuda() && d.index().isEmpty())) {
+          throw new IllegalArgumentException("devices must be cpu or cuda:N but was " + d);
+        }
+      }
+      this.devices = List.of(devices);
+      return this;
+    }
+
+    /** The share of each device's memory the manager may use, in (0, 1]; default 0.9. */
+    public Builder memoryFraction(double fraction) {
+      requireUnset(Double.isNaN(memoryFraction), "memoryFraction", memoryFraction);
+      if (!(fraction > 0 && fraction <= 1)) {
+        throw new IllegalArgumentException("memoryFraction must be in (0, 1] but was " + fraction);
+      }
+      this.memoryFraction = fraction;
+      return this;
+    }
+
+    /** Bytes kept free on every device, taken off its budget; default 0. */
+    public Builder reserveBytes(long bytes) {
+      requireUnset(reserveBytes < 0, "reserveBytes", reserveBytes);
+      if (bytes < 0) {
+        throw new IllegalArgumentException("reserveBytes must be >= 0 but was " + bytes);
+      }
+      this.reserveBytes = bytes;
+      return this;
+    }
+
+    /** The budget of one device in bytes, instead of its fraction. */
+    public Builder memoryBudget(Device device, long bytes) {
+      if (device == null || bytes < 1) {
+        throw new IllegalArgumentException("memoryBudget needs a device and bytes >= 1 but was "
+            + device + ", " + bytes);
+      }
+      requireUnset(!budgets.containsKey(device), "memoryBudget of " + device, budgets.get(device));
+      budgets.put(device, bytes);
+      return this;
+    }
+
+    /** Where new copies go; default {@link Placement#BEST_FIT}. */
+    public Builder placement(Placement placement) {
+      requireUnset(this.placement == null, "placement", this.placement);
+      if (placement == null) {
+        throw new IllegalArgumentException("placement must not be null");
+      }
+      this.placement = placement;
+      return this;
+    }
+
+    /** How long a call or load waits for room when every device is busy; default 60 s. */
+    public Builder loadTimeout(Duration timeout) {
+      requireUnset(loadTimeout == null, "loadTimeout", loadTimeout);
+      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("loadTimeout must be positive but was " + timeout);
+      }
+      this.loadTimeout = timeout;
+      return this;
+    }
+
+    /** The file of measured footprints; default {@code ~/.cache/nos/footprints.json}. */
+    public Builder footprintCatalog(Path file) {
+      requireUnset(catalogFile == null && !noCatalog, "footprintCatalog", catalogFile);
+      if (file == null) {
+        throw new IllegalArgumentException("footprintCatalog must not be null");
+      }
+      this.catalogFile = file;
+      return this;
+    }
+
+    /** Keeps measurements in memory only. */
+    public Builder noFootprintCatalog() {
+      requireUnset(catalogFile == null && !noCatalog, "footprintCatalog", catalogFile);
+      this.noCatalog = true;
+      return this;
+    }
+
+    /** For tests: a simulated machine instead of libtorch. */
+    Builder backend(Backend backend) {
+      this.backend = backend;
+      return this;
+    }
+
+    /** For tests: the clock of last-use times and timeouts. */
+    Builder clock(LongSupplier clock) {
+      this.clock = clock;
+      return this;
+    }
+
+    /**
+     * Builds the manager.
+     *
+     * @throws IllegalArgumentException if a device or budget names a device this process lacks,
+     *     or a budget comes out below 1 byte
+     */
+    public ModelManager build() {
+      Backend b = backend != null ? backend : new TorchBackend();
+      Map<Device, Backend.DeviceInfo> available = new LinkedHashMap<>();
+      for (Backend.DeviceInfo info : b.devices()) {
+        available.put(info.device(), info);
+      }
+      List<Device> use = devices;
+      if (use == null) {
+        use = new ArrayList<>();
+        for (Device d : available.keySet()) {
+          if (d.isCuda()) {
+            use.add(d);
+          }
+        }
+        if (use.isEmpty()) {
+          use.add(Device.cpu());
+        }
+      }
+      for (Device d : budgets.keySet()) {
+        if (!use.contains(d)) {
+          throw new IllegalArgumentException("memoryBudget names " + d + " but the manager uses "
+              + use);
+        }
+      }
+      double fraction = Double.isNaN(memoryFraction) ? 0.9 : memoryFraction;
+      long reserve = Math.max(0, reserveBytes);
+      Map<Backend.DeviceInfo, Long> slots = new LinkedHashMap<>();
+      for (Device d : use) {
+        Backend.DeviceInfo info = available.get(d);
+        if (info == null) {
+          throw new IllegalArgumentException("device " + d + " is not available in this process;"
+              + " available: " + available.keySet());
+        }
+        long budget = budgets.containsKey(d) ? budgets.get(d)
+            : (long) (info.totalBytes() * fraction) - reserve;
+        if (budget < 1) {
+          throw new IllegalArgumentException("the budget of " + d + " comes out at " + budget
+              + " bytes (" + fraction + " of " + info.totalBytes() + " minus reserve " + reserve
+              + ")");
+        }
+        slots.put(info, budget);
+      }
+      FootprintCatalog catalog = noCatalog ? null
+          : new FootprintCatalog(catalogFile != null ? catalogFile : FootprintCatalog.defaultFile());
+      ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
+          : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
+          catalog, clock != null ? clock : System::nanoTime);
+      return new ModelManager(core, b);
+    }
+
+    private static void requireUnset(boolean unset, String what, Object value) {
+      if (!unset) {
+        throw new IllegalStateException(what + " was already set to " + value);
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+package ai.nos.internal.manager;
+
+import ai.nos.Device;
+import ai.nos.ModelSpec;
+import java.util.List;
+
+/**
+ * What a {@link ManagerCore} needs from the machine: the devices and their memory, and a way to
+ * load one copy of a model on one of them. libtorch implements it in production
+ * ({@code ai.nos.internal.torch.TorchBackend}); tests use a simulated inventory.
+ */
+public interface Backend {
+
+  /** The devices a manager may use, with their total memory. */
+  List<DeviceInfo> devices();
+
+  /**
+   * Loads one copy of {@code spec} on {@code device}, warms it up at the spec's largest batch and
+   * measures its footprint. Called without the manager's lock held.
+   */
+  Replica load(ModelSpec spec, DeviceInfo device);
+
+  /** Bytes one copy is expected to need before it was ever measured. */
+  long estimateBytes(ModelSpec spec);
+
+  /** A key for the on-disk footprint catalog: artifact content, options and device kind. */
+  String footprintKey(ModelSpec spec, DeviceInfo device);
+
+  /** Returns cached, unused memory of a device to the driver (after evictions). */
+  void releaseCache(DeviceInfo device);
+
+  /**
+   * Checks a spec before the manager books anything, without its lock: throws a detailed
+   * {@code DeviceUnavailableException} if the spec asks for a device this process lacks
+   * altogether, and a {@code ModelLoadException} if its artifact is missing or fails its
+   * checksum. Slow work for {@link #footprintKey} (hashing the artifact) belongs here.
+   */
+  default void prepare(ModelSpec spec) {}
+
+  /** Whether a failure was the device running out of memory. */
+  boolean isOutOfMemory(Throwable failure);
+
+  /** A device and its total memory in bytes; {@code name} identifies the kind (e.g. the GPU). */
+  record DeviceInfo(Device device, String name, long totalBytes) {}
+}

@@ -1,0 +1,41 @@
+package ai.nos.internal.manager;
+
+import ai.nos.internal.Lease;
+
+/**
+ * One copy of a model on one device: loading, ready, or gone. Its {@link Lease} counts the calls
+ * running on it; eviction is {@link Lease#closeIfIdle()}, so a copy in use is never freed.
+ */
+final class Copy {
+  enum State { LOADING, READY, GONE }
+
+  final Entry entry;
+  final Slot slot;
+  /** Bytes booked on the slot: the estimate while loading, the measurement once ready. */
+  long bytes;
+  volatile State state = State.LOADING;
+  volatile Replica replica;
+  volatile Lease lease;
+  volatile long lastUsed;
+
+  Copy(Entry entry, Slot slot, long bytes) {
+    this.entry = entry;
+    this.slot = slot;
+    this.bytes = bytes;
+  }
+
+  int inFlight() {
+    Lease l = lease;
+    return l == null ? 0 : l.inFlight();
+  }
+
+  boolean isIdle() {
+    return isServing() && inFlight() == 0;
+  }
+
+  /** Ready and not closing (a closed lease frees the copy once its calls end). */
+  boolean isServing() {
+    Lease l = lease;
+    return state == State.READY && l != null && !l.isClosed();
+  }
+}

@@ -1,0 +1,643 @@
+package ai.nos.internal.manager;
+
+import ai.nos.Device;
+import ai.nos.DeviceStats;
+import ai.nos.DeviceUnavailableException;
+import ai.nos.ModelInfo;
+import ai.nos.ModelSpec;
+import ai.nos.ModelState;
+import ai.nos.NosException;
+import ai.nos.Placement;
+import ai.nos.Tensor;
+import ai.nos.internal.Inputs;
+import ai.nos.internal.Lease;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The heart of the model manager: which copy of which model lives on which device, by bytes.
+ *
+ * <h2>Books</h2>
+ * Each device (a {@link Slot}) has a budget and books the bytes of every copy on it: the estimate
+ * while a copy loads, its measurement once loaded. A copy is booked before it loads, so two loads
+ * never both count on the same free bytes, and the books never exceed a budget.
+ *
+ * <h2>Concurrency</h2>
+ * One lock guards the books, taken to place, evict, publish and free copies, never while a model
+ * runs or loads. Calls pick a ready copy without the lock: the copies of a model sit in a
+ * copy-on-write list, and each copy's {@link Lease} counts the calls on it (one CAS in, one out).
+ * Threads that need room or a copy that is loading wait on one condition, signalled whenever a
+ * copy is published or freed, or a copy goes idle while someone waits.
+ *
+ * <h2>Eviction</h2>
+ * When a copy fits nowhere, idle copies are evicted least recently used first, on the device
+ * where that disturbs the coldest work ({@link Placer#planEviction}). Eviction is
+ * {@link Lease#closeIfIdle()}: an atomic step from "no calls" to "closed", so a copy with a call
+ * in flight is never evicted. A copy unloaded while busy is freed by its last call. After
+ * evicting, the backend returns its cached blocks to the device so the next copy has the room.
+ * Evicted models load again on their next call; a call waits for room up to the load timeout.
+ *
+ * <h2>Replicas</h2>
+ * A model may want several copies, each on its own device; a call goes to the ready copy with the
+ * fewest calls in flight. Copies beyond the first are loaded when asked for ({@link #scale}); a
+ * model whose copies were all evicted comes back with one, on its next call.
+ */
+public final class ManagerCore implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ManagerCore.class);
+
+  private final Backend backend;
+  private final Placement placement;
+  private final long loadTimeoutNanos;
+  private final FootprintCatalog catalog;
+  private final LongSupplier clock;
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Condition changed = lock.newCondition();
+  private final AtomicInteger waiters = new AtomicInteger();
+  private final List<Slot> slots = new ArrayList<>();
+  private final Map<String, Entry> models = new LinkedHashMap<>();
+  private boolean closed;
+
+  /**
+   * @param budgets each device the manager may use, with its budget in bytes
+   * @param catalog remembered footprints; null for none
+   */
+  public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
+      Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock) {
+    this.backend = backend;
+    this.placement = placement;
+    this.loadTimeoutNanos = loadTimeout.toNanos();
+    this.catalog = catalog;
+    this.clock = clock;
+    budgets.forEach((info, budget) -> slots.add(new Slot(info, budget)));
+  }
+
+  /**
+   * Registers a model (or takes another handle on the same one) and loads its copies.
+   *
+   * @throws IllegalStateException if a different spec is loaded under the same id
+   */
+  public Entry open(ModelSpec spec) {
+    Entry entry;
+    lock.lock();
+    try {
+      checkOpen();
+      entry = models.get(spec.id());
+      if (entry != null && !entry.spec.equals(spec)) {
+        throw new IllegalStateException("model '" + spec.id() + "' is already loaded with a"
+            + " different spec; unload it first. Loaded: " + entry.spec + "; given: " + spec);
+      }
+      if (entry == null) {
+        allowedSlots(spec);
+        entry = newEntry(spec);
+        models.put(spec.id(), entry);
+      }
+      entry.handles++;
+    } finally {
+      lock.unlock();
+    }
+    try {
+      fill(entry);
+    } catch (RuntimeException e) {
+      release(entry);
+      throw e;
+    }
+    return entry;
+  }
+
+  /** Drops a handle; the model is unloaded when the last one goes. */
+  public void release(Entry entry) {
+    lock.lock();
+    try {
+      if (--entry.handles <= 0 && !entry.removed) {
+        remove(entry);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Unloads a model now, whatever handles remain; calls in flight finish first. */
+  public void unload(String id) {
+    lock.lock();
+    try {
+      remove(entry(id));
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Sets how many copies a model keeps, loading or unloading copies now.
+   *
+   * @throws IllegalArgumentException if {@code replicas} is below 1 or above the devices the
+   *     model may use
+   */
+  public void scale(String id, int replicas) {
+    Entry entry;
+    lock.lock();
+    try {
+      entry = entry(id);
+      int max = allowedSlots(entry.spec).size();
+      if (replicas < 1 || replicas > max) {
+        throw new IllegalArgumentException("replicas of model '" + id + "' must be in [1, " + max
+            + "] (one copy per device it may use) but was " + replicas);
+      }
+      entry.replicas = replicas;
+      List<Copy> extra = new ArrayList<>(entry.copies);
+      extra.removeIf(c -> c.state == Copy.State.GONE);
+      extra.sort(Comparator.comparingInt(Copy::inFlight));
+      for (int i = 0; i < extra.size() - replicas; i++) {
+        Lease l = extra.get(i).lease;
+        if (l != null) {
+          l.close();
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    fill(entry);
+  }
+
+  /** Runs a call on the least busy ready copy, loading one first if none is ready. */
+  public Map<String, Tensor> infer(Entry entry, Map<String, Tensor> inputs) {
+    Inputs.ordered(entry.spec, inputs);
+    long start = clock.getAsLong();
+    long deadline = start + loadTimeoutNanos;
+    boolean retried = false;
+    for (;;) {
+      Copy copy = acquire(entry);
+      if (copy == null) {
+        copy = ensureCopy(entry, deadline);
+        if (copy == null) {
+          continue;
+        }
+      }
+      try {
+        Map<String, Tensor> out = copy.replica.infer(inputs);
+        entry.requests.increment();
+        entry.latency.record(clock.getAsLong() - start);
+        return out;
+      } catch (RuntimeException e) {
+        if (!retried && backend.isOutOfMemory(e)) {
+          retried = true;
+          LOG.warn("model '{}' ran out of memory on {}; evicting idle models there and retrying"
+              + " once", entry.spec.id(), copy.slot.info.device());
+          evictIdle(copy.slot, Long.MAX_VALUE, entry);
+          continue;
+        }
+        entry.requests.increment();
+        entry.failures.increment();
+        throw e;
+      } finally {
+        copy.lastUsed = clock.getAsLong();
+        copy.lease.release();
+        if (waiters.get() > 0 && copy.inFlight() == 0) {
+          signal();
+        }
+      }
+    }
+  }
+
+  /** Takes a reference on the ready copy with the fewest calls in flight, or null. */
+  private Copy acquire(Entry entry) {
+    for (int attempt = 0; attempt < 4; attempt++) {
+      Copy best = null;
+      for (Copy c : entry.copies) {
+        if (c.isServing() && (best == null || c.inFlight() < best.inFlight())) {
+          best = c;
+        }
+      }
+      if (best == null) {
+        return null;
+      }
+      if (best.lease.tryAcquire()) {
+        return best;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Waits until the model has a ready copy, loading one if none is loading. Returns the loaded
+   * copy with a reference already taken for the caller, or null if another thread's copy became
+   * ready (the caller then acquires it).
+   */
+  private Copy ensureCopy(Entry entry, long deadline) {
+    Copy loading;
+    lock.lock();
+    waiters.incrementAndGet();
+    try {
+      for (;;) {
+        checkOpen();
+        if (entry.removed) {
+          throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded");
+        }
+        boolean busy = false;
+        for (Copy c : entry.copies) {
+          if (c.isServing()) {
+            return null;
+          }
+          busy |= c.state == Copy.State.LOADING;
+        }
+        if (!busy) {
+          loading = place(entry);
+          if (loading != null) {
+            break;
+          }
+          requireFits(entry);
+        }
+        long left = deadline - clock.getAsLong();
+        if (left <= 0) {
+          throw new NosException("model '" + entry.spec.id() + "' could not be loaded within "
+              + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms: it needs "
+              + entry.estimate + " bytes and every device it may use is full of busy models: "
+              + describe(allowedSlots(entry.spec)));
+        }
+        changed.awaitNanos(left);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new NosException("interrupted while waiting for model '" + entry.spec.id() + "'", e);
+    } finally {
+      waiters.decrementAndGet();
+      lock.unlock();
+    }
+    return load(loading, true);
+  }
+
+  /** Loads copies until the model has as many as it wants (each on its own device). */
+  private void fill(Entry entry) {
+    for (;;) {
+      Copy copy;
+      lock.lock();
+      try {
+        checkOpen();
+        if (entry.removed || entry.live() >= entry.replicas) {
+          return;
+        }
+        copy = place(entry);
+        if (copy == null) {
+          requireFits(entry);
+          throw new NosException("no room for copy " + (entry.live() + 1) + " of model '"
+              + entry.spec.id() + "' (" + entry.estimate + " bytes) on a device it does not"
+              + " use yet, even after evicting idle models: " + describe(allowedSlots(entry.spec)));
+        }
+      } finally {
+        lock.unlock();
+      }
+      load(copy, false);
+    }
+  }
+
+  /** Books room for a new copy (evicting idle copies if needed), or null if there is none now. */
+  private Copy place(Entry entry) {
+    List<Slot> candidates = new ArrayList<>();
+    for (Slot s : allowedSlots(entry.spec)) {
+      if (!s.hosts(entry)) {
+        candidates.add(s);
+      }
+    }
+    long need = entry.estimate;
+    Slot slot = Placer.choose(placement, candidates, need);
+    if (slot == null) {
+      Placer.Plan plan = Placer.planEviction(candidates, need);
+      if (plan == null) {
+        return null;
+      }
+      for (Copy victim : plan.victims()) {
+        evict(victim);
+      }
+      if (!plan.victims().isEmpty()) {
+        backend.releaseCache(plan.slot().info);
+      }
+      if (plan.slot().free() < need) {
+        return null;
+      }
+      slot = plan.slot();
+    }
+    Copy copy = new Copy(entry, slot, need);
+    slot.used += need;
+    slot.residents.add(copy);
+    entry.copies.add(copy);
+    return copy;
+  }
+
+  /** Loads a booked copy outside the lock and publishes it; on failure, gives the room back. */
+  private Copy load(Copy copy, boolean acquireForCaller) {
+    Entry entry = copy.entry;
+    Replica replica;
+    try {
+      replica = backend.load(entry.spec, copy.slot.info);
+    } catch (RuntimeException e) {
+      lock.lock();
+      try {
+        unbook(copy);
+      } finally {
+        lock.unlock();
+      }
+      throw e;
+    }
+    lock.lock();
+    try {
+      long measured = replica.footprintBytes();
+      copy.slot.used += measured - copy.bytes;
+      copy.bytes = measured;
+      entry.estimate = measured;
+      entry.measured = true;
+      if (catalog != null) {
+        catalog.put(backend.footprintKey(entry.spec, copy.slot.info), measured);
+      }
+      if (copy.slot.used > copy.slot.budget) {
+        evictIdle(copy.slot, copy.slot.used - copy.slot.budget, entry);
+      }
+      if (copy.slot.used > copy.slot.budget || entry.removed || closed) {
+        unbook(copy);
+        replica.close();
+        if (entry.removed || closed) {
+          throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded while"
+              + " it loaded");
+        }
+        throw new NosException("model '" + entry.spec.id() + "' measured " + measured
+            + " bytes on " + copy.slot.info.device() + ", more than its budget leaves even after"
+            + " evicting idle models: " + copy.slot + ". The measurement is remembered for the"
+            + " next placement.");
+      }
+      copy.replica = replica;
+      copy.lease = new Lease(() -> free(copy));
+      if (acquireForCaller) {
+        copy.lease.tryAcquire();
+      }
+      copy.lastUsed = clock.getAsLong();
+      copy.state = Copy.State.READY;
+      copy.slot.loads++;
+      entry.loads++;
+      changed.signalAll();
+      LOG.info("model '{}' ready on {} ({} bytes; {})", entry.spec.id(), copy.slot.info.device(),
+          measured, copy.slot);
+      return acquireForCaller ? copy : null;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Evicts idle copies of other models on a slot, coldest first, until {@code bytes} are freed. */
+  private void evictIdle(Slot slot, long bytes, Entry keep) {
+    lock.lock();
+    try {
+      List<Copy> idle = new ArrayList<>(slot.residents);
+      idle.removeIf(c -> c.entry == keep || !c.isIdle());
+      idle.sort(Comparator.comparingLong(c -> c.lastUsed));
+      long freed = 0;
+      for (Copy c : idle) {
+        if (freed >= bytes) {
+          break;
+        }
+        long b = c.bytes;
+        if (evict(c)) {
+          freed += b;
+        }
+      }
+      if (freed > 0) {
+        backend.releaseCache(slot.info);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private boolean evict(Copy copy) {
+    Lease l = copy.lease;
+    if (l != null && l.closeIfIdle()) {
+      copy.slot.evictions++;
+      LOG.info("evicted model '{}' from {} ({} bytes, idle)", copy.entry.spec.id(),
+          copy.slot.info.device(), copy.bytes);
+      return true;
+    }
+    return false;
+  }
+
+  /** The lease's free action: runs once, when a closed copy has no call left. */
+  private void free(Copy copy) {
+    copy.replica.close();
+    lock.lock();
+    try {
+      unbook(copy);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void unbook(Copy copy) {
+    copy.state = Copy.State.GONE;
+    copy.slot.used -= copy.bytes;
+    copy.slot.residents.remove(copy);
+    copy.entry.copies.remove(copy);
+    changed.signalAll();
+  }
+
+  private void remove(Entry entry) {
+    entry.removed = true;
+    models.remove(entry.spec.id(), entry);
+    for (Copy c : entry.copies) {
+      Lease l = c.lease;
+      if (l != null) {
+        l.close();
+      }
+    }
+    changed.signalAll();
+  }
+
+  private void signal() {
+    lock.lock();
+    try {
+      changed.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private Entry newEntry(ModelSpec spec) {
+    Slot first = allowedSlots(spec).get(0);
+    if (catalog != null) {
+      var known = catalog.get(backend.footprintKey(spec, first.info));
+      if (known.isPresent()) {
+        return new Entry(spec, known.getAsLong(), true);
+      }
+    }
+    return new Entry(spec, spec.memoryBytes().orElseGet(() -> backend.estimateBytes(spec)), false);
+  }
+
+  /** The devices a spec's device preference allows, among the manager's. */
+  private List<Slot> allowedSlots(ModelSpec spec) {
+    Device want = spec.device();
+    List<Slot> out = new ArrayList<>();
+    for (Slot s : slots) {
+      Device d = s.info.device();
+      if (want.isAuto() || (want.isCpu() && d.isCpu())
+          || (want.isCuda() && d.isCuda()
+              && (want.index().isEmpty() || want.index().equals(d.index())))) {
+        out.add(s);
+      }
+    }
+    if (out.isEmpty()) {
+      throw new DeviceUnavailableException("model '" + spec.id() + "' asks for device " + want
+          + " but this manager uses " + slots.stream().map(s -> s.info.device().toString())
+              .collect(Collectors.toList()) + ". NOS does not fall back to another device on"
+          + " its own.");
+    }
+    return out;
+  }
+
+  private void requireFits(Entry entry) {
+    List<Slot> allowed = allowedSlots(entry.spec);
+    for (Slot s : allowed) {
+      if (s.budget >= entry.estimate) {
+        return;
+      }
+    }
+    throw new NosException("model '" + entry.spec.id() + "' needs " + entry.estimate + " bytes"
+        + (entry.measured ? " (measured)" : " (estimated)") + ", more than any device's budget: "
+        + describe(allowed));
+  }
+
+  private static String describe(List<Slot> slots) {
+    return slots.stream().map(Slot::toString).collect(Collectors.joining(", "));
+  }
+
+  private Entry entry(String id) {
+    Entry e = models.get(id);
+    if (e == null) {
+      throw new IllegalArgumentException("no model '" + id + "' is loaded; loaded: "
+          + models.keySet());
+    }
+    return e;
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("the model manager is closed");
+    }
+  }
+
+  /** A snapshot of every model. */
+  public List<ModelInfo> models() {
+    lock.lock();
+    try {
+      List<ModelInfo> out = new ArrayList<>();
+      for (Entry e : models.values()) {
+        out.add(info(e));
+      }
+      return out;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** A snapshot of one model. */
+  public ModelInfo info(Entry e) {
+    lock.lock();
+    try {
+      List<Device> devices = new ArrayList<>();
+      boolean loading = false;
+      int inFlight = 0;
+      for (Copy c : e.copies) {
+        if (c.state == Copy.State.READY) {
+          devices.add(c.slot.info.device());
+        }
+        loading |= c.state == Copy.State.LOADING;
+        inFlight += c.inFlight();
+      }
+      ModelState state = !devices.isEmpty() ? ModelState.READY
+          : loading ? ModelState.LOADING : ModelState.EVICTED;
+      return new ModelInfo(e.spec.id(), state, devices, e.estimate, e.measured, e.replicas,
+          inFlight, e.requests.sum(), e.failures.sum(), e.loads, e.latency.quantileMicros(0.5),
+          e.latency.quantileMicros(0.99));
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** A snapshot of every device. */
+  public List<DeviceStats> stats() {
+    lock.lock();
+    try {
+      List<DeviceStats> out = new ArrayList<>();
+      for (Slot s : slots) {
+        List<String> ids = new ArrayList<>();
+        for (Copy c : s.residents) {
+          ids.add(c.entry.spec.id());
+        }
+        out.add(new DeviceStats(s.info.device(), s.info.name(), s.info.totalBytes(), s.budget,
+            s.used, ids, s.loads, s.evictions));
+      }
+      return out;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The entry of a loaded model, for handles. */
+  public Entry find(String id) {
+    lock.lock();
+    try {
+      return entry(id);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The device a model's least busy ready copy is on, or where its first copy was booked. */
+  public Device deviceOf(Entry entry) {
+    for (Copy c : entry.copies) {
+      if (c.state == Copy.State.READY) {
+        return c.slot.info.device();
+      }
+    }
+    return entry.copies.isEmpty() ? allowedSlots(entry.spec).get(0).info.device()
+        : entry.copies.get(0).slot.info.device();
+  }
+
+  public ModelSpec spec(Entry entry) {
+    return entry.spec;
+  }
+
+  /** Estimated bytes of a spec, for ordering bulk loads. */
+  public long estimate(ModelSpec spec) {
+    lock.lock();
+    try {
+      Entry e = models.get(spec.id());
+      return e != null ? e.estimate : newEntry(spec).estimate;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Stops new loads and calls; frees each copy once its calls end. Idempotent. */
+  @Override
+  public void close() {
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      for (Entry e : new ArrayList<>(models.values())) {
+        remove(e);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+}
