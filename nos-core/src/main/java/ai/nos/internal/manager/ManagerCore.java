@@ -277,24 +277,41 @@ public final class ManagerCore implements AutoCloseable {
     return load(loading, true);
   }
 
-  /** Loads copies until the model has as many as it wants (each on its own device). */
+  /**
+   * Loads copies until the model has as many as it wants (each on its own device), waiting for
+   * room up to the load timeout when the devices are full of busy models.
+   */
   private void fill(Entry entry) {
+    long deadline = clock.getAsLong() + loadTimeoutNanos;
     for (;;) {
       Copy copy;
       lock.lock();
+      waiters.incrementAndGet();
       try {
-        checkOpen();
-        if (entry.removed || entry.live() >= entry.replicas) {
-          return;
-        }
-        copy = place(entry);
-        if (copy == null) {
+        for (;;) {
+          checkOpen();
+          if (entry.removed || entry.live() >= entry.replicas) {
+            return;
+          }
+          copy = place(entry);
+          if (copy != null) {
+            break;
+          }
           requireFits(entry);
-          throw new NosException("no room for copy " + (entry.live() + 1) + " of model '"
-              + entry.spec.id() + "' (" + entry.estimate + " bytes) on a device it does not"
-              + " use yet, even after evicting idle models: " + describe(allowedSlots(entry.spec)));
+          long left = deadline - clock.getAsLong();
+          if (left <= 0) {
+            throw new NosException("no room for copy " + (entry.live() + 1) + " of model '"
+                + entry.spec.id() + "' (" + entry.estimate + " bytes) within "
+                + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms on a device it does not"
+                + " use yet; the others are busy: " + describe(allowedSlots(entry.spec)));
+          }
+          changed.awaitNanos(left);
         }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new NosException("interrupted while loading model '" + entry.spec.id() + "'", e);
       } finally {
+        waiters.decrementAndGet();
         lock.unlock();
       }
       load(copy, false);

@@ -116,9 +116,10 @@ public final class TorchBackend implements Backend {
         return 0L;
       }
     }).orElse(0L);
-    // Weights are about the file's size; twice that leaves room for working memory until the
-    // first load measures the model.
-    return Math.max(2 * file, 1L << 20);
+    // Weights take about the file's size. On CUDA, twice that leaves room for working memory
+    // until the first load measures the model; on the CPU only weights are booked.
+    boolean cpuOnly = spec.device().isCpu() || TorchRuntime.cudaDeviceCount() == 0;
+    return Math.max(cpuOnly ? file : 2 * file, 1);
   }
 
   @Override

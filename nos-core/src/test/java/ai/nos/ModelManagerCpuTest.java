@@ -1,0 +1,92 @@
+package ai.nos;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The manager on real libtorch (CPU): measured footprints, the catalog, eviction and reload. */
+final class ModelManagerCpuTest {
+  private static final Tensor IDS = Tensor.of(new long[] {1, 2, 3}, 1, 3);
+
+  @Test
+  void tightBudget_evictsAndReloads_withMeasuredFootprintsFromTheCatalog(@TempDir Path dir) {
+    Path catalog = dir.resolve("footprints.json");
+    ModelSpec digits = Fixtures.digitsOn("cpu");
+    ModelSpec tokens = Fixtures.tokens();
+    Tensor image = Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 4);
+    long digitsBytes;
+    long tokensBytes;
+    float[] digitsRef;
+    float[] tokensRef;
+    try (ModelManager roomy = ModelManager.builder().devices(Device.cpu())
+        .footprintCatalog(catalog).build();
+        Model d = roomy.load(digits); Model t = roomy.load(tokens)) {
+      digitsRef = d.infer(image).get("logits").toFloatArray();
+      tokensRef = t.infer(IDS).get("embedding").toFloatArray();
+      Map<String, ModelInfo> info = byId(roomy.models());
+      digitsBytes = info.get("digits").bytes();
+      tokensBytes = info.get("tokens").bytes();
+      // Parameters of the two models: conv 16+32 channels and a 512x10 linear; a 100x8 table.
+      assertEquals(4 * (16 * 9 + 16 + 32 * 16 * 9 + 32 + 512 * 10 + 10), digitsBytes);
+      assertEquals(4 * 100 * 8, tokensBytes);
+    }
+
+    long budget = digitsBytes + tokensBytes / 2;
+    try (ModelManager tight = ModelManager.builder().devices(Device.cpu())
+        .memoryBudget(Device.cpu(), budget).footprintCatalog(catalog).build();
+        Model d = tight.load(digits)) {
+      Model t = tight.load(tokens);
+      assertTrue(byId(tight.models()).get("tokens").measured(), "known from the catalog");
+      assertEquals(ModelState.EVICTED, byId(tight.models()).get("digits").state());
+      for (int i = 0; i < 3; i++) {
+        assertArrayEquals(digitsRef, d.infer(image).get("logits").toFloatArray());
+        assertArrayEquals(tokensRef, t.infer(IDS).get("embedding").toFloatArray());
+      }
+      DeviceStats cpu = tight.stats().get(0);
+      assertTrue(cpu.evictions() >= 6, cpu.toString());
+      assertTrue(cpu.usedBytes() <= budget);
+      assertTrue(byId(tight.models()).get("digits").loads() >= 4);
+      assertEquals(6 + 0, byId(tight.models()).get("digits").requests()
+          + byId(tight.models()).get("tokens").requests());
+      t.close();
+    }
+  }
+
+  @Test
+  void modelLargerThanEveryBudget_statesItsBytesAndTheBudgets() {
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu())
+        .memoryBudget(Device.cpu(), 1000).noFootprintCatalog().build()) {
+      var e = assertThrows(NosException.class, () -> m.load(Fixtures.digitsOn("cpu")));
+      assertTrue(e.getMessage().contains("'digits' needs") && e.getMessage().contains("cpu")
+          && e.getMessage().contains("budget 1000 B"), e.getMessage());
+      assertEquals(List.of(), m.models());
+    }
+  }
+
+  @Test
+  void builder_rejectsBadSettings_namingTheValue() {
+    var b = ModelManager.builder();
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> b.memoryFraction(1.5))
+        .getMessage().contains("1.5"));
+    b.memoryFraction(0.5);
+    assertTrue(assertThrows(IllegalStateException.class, () -> b.memoryFraction(0.6))
+        .getMessage().contains("already set to 0.5"));
+    assertThrows(IllegalArgumentException.class, () -> b.devices(Device.auto()));
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> ModelManager.builder().devices(Device.cuda(7)).build()).getMessage()
+        .contains("cuda:7"));
+  }
+
+  private static Map<String, ModelInfo> byId(List<ModelInfo> infos) {
+    Map<String, ModelInfo> out = new java.util.HashMap<>();
+    infos.forEach(i -> out.put(i.id(), i));
+    return out;
+  }
+}

@@ -1,0 +1,141 @@
+package ai.nos.internal.manager;
+
+import ai.nos.Device;
+import ai.nos.ModelLoadException;
+import ai.nos.ModelSpec;
+import ai.nos.NosException;
+import ai.nos.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A machine made of numbers: devices with memory, models whose size is their spec's
+ * {@code memoryBytes}. It checks what a real device would suffer: memory over capacity at load
+ * time, and a copy freed while a call runs on it. Tests read {@link #violations}.
+ */
+final class SimulatedBackend implements Backend {
+  final List<DeviceInfo> devices = new ArrayList<>();
+  final Map<Device, AtomicLong> live = new ConcurrentHashMap<>();
+  final Map<Device, Long> capacity = new ConcurrentHashMap<>();
+  final List<String> violations = new CopyOnWriteArrayList<>();
+  final Map<String, AtomicInteger> loads = new ConcurrentHashMap<>();
+  final Map<String, AtomicInteger> oomCalls = new ConcurrentHashMap<>();
+  final AtomicInteger cacheReleases = new AtomicInteger();
+  volatile long callNanos;
+  volatile String failLoadOf;
+
+  SimulatedBackend device(Device device, long bytes) {
+    devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
+    live.put(device, new AtomicLong());
+    capacity.put(device, bytes);
+    return this;
+  }
+
+  @Override
+  public List<DeviceInfo> devices() {
+    return devices;
+  }
+
+  @Override
+  public Replica load(ModelSpec spec, DeviceInfo device) {
+    if (spec.id().equals(failLoadOf)) {
+      throw new ModelLoadException("model '" + spec.id() + "': artifact file x.pt is corrupt");
+    }
+    long bytes = spec.memoryBytes().orElseThrow();
+    long now = live.get(device.device()).addAndGet(bytes);
+    if (now > capacity.get(device.device())) {
+      violations.add("device " + device.device() + " over capacity: " + now);
+    }
+    loads.computeIfAbsent(spec.id(), k -> new AtomicInteger()).incrementAndGet();
+    return new SimReplica(spec, device.device(), bytes);
+  }
+
+  @Override
+  public long estimateBytes(ModelSpec spec) {
+    return spec.memoryBytes().orElse(1);
+  }
+
+  @Override
+  public String footprintKey(ModelSpec spec, DeviceInfo device) {
+    return spec.id() + "|" + device.name();
+  }
+
+  @Override
+  public void releaseCache(DeviceInfo device) {
+    cacheReleases.incrementAndGet();
+  }
+
+  @Override
+  public boolean isOutOfMemory(Throwable failure) {
+    return failure.getMessage() != null && failure.getMessage().contains("out of memory");
+  }
+
+  /** Makes the next {@code n} calls of a model fail with an out-of-memory error. */
+  void oom(String id, int n) {
+    oomCalls.put(id, new AtomicInteger(n));
+  }
+
+  final class SimReplica implements Replica {
+    final ModelSpec spec;
+    final Device device;
+    final long bytes;
+    final AtomicInteger inFlight = new AtomicInteger();
+    volatile boolean closed;
+
+    SimReplica(ModelSpec spec, Device device, long bytes) {
+      this.spec = spec;
+      this.device = device;
+      this.bytes = bytes;
+    }
+
+    @Override
+    public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
+      inFlight.incrementAndGet();
+      try {
+        if (closed) {
+          violations.add("call on freed copy of " + spec.id());
+        }
+        AtomicInteger oom = oomCalls.get(spec.id());
+        if (oom != null && oom.getAndDecrement() > 0) {
+          throw new NosException("CUDA out of memory (simulated) in " + spec.id());
+        }
+        long t = callNanos;
+        if (t > 0) {
+          long end = System.nanoTime() + t;
+          while (System.nanoTime() < end) {
+            Thread.onSpinWait();
+          }
+        }
+        if (closed) {
+          violations.add("copy of " + spec.id() + " freed during a call");
+        }
+        return Map.of("y", Tensor.of(new float[] {bytes}, 1), "device",
+            Tensor.of(new long[] {device.index().orElse(-1)}, 1));
+      } finally {
+        inFlight.decrementAndGet();
+      }
+    }
+
+    @Override
+    public long footprintBytes() {
+      return bytes;
+    }
+
+    @Override
+    public void close() {
+      if (closed) {
+        violations.add("copy of " + spec.id() + " freed twice");
+      }
+      if (inFlight.get() > 0) {
+        violations.add("copy of " + spec.id() + " freed with " + inFlight.get() + " calls");
+      }
+      closed = true;
+      live.get(device).addAndGet(-bytes);
+    }
+  }
+}
