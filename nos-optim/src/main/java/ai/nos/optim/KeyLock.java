@@ -1,0 +1,170 @@
+package ai.nos.optim;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Exclusive ownership of one cache key across every thread of every process sharing a cache
+ * directory.
+ *
+ * <h2>Two locks</h2>
+ * A {@link FileLock} excludes other processes but not other threads: the JVM holds it for the
+ * process, and a second lock on the same file from this process throws
+ * {@link java.nio.channels.OverlappingFileLockException}. Worse, POSIX drops all of a process's
+ * locks on a file when any descriptor of that file is closed. So threads first take an in-JVM
+ * {@link ReentrantLock}, shared through a static map by every cache instance of the JVM and keyed
+ * by the lock file's real path, and only the thread holding it opens, locks and closes the file.
+ *
+ * <h2>Waiting</h2>
+ * The file lock is polled with {@link FileChannel#tryLock()} and a growing pause (1 ms to 50 ms),
+ * so a wait has a deadline and can be interrupted; the blocking {@code lock()} has neither. A
+ * process that dies holding the lock releases it through the operating system.
+ *
+ * <p>Lock files are never deleted: a process waiting on a deleted file's lock and another locking
+ * its replacement would both believe they own the key. They are empty, so they cost an inode each.
+ */
+final class KeyLock implements AutoCloseable {
+
+  private static final ConcurrentHashMap<Path, Local> LOCAL = new ConcurrentHashMap<>();
+  private static final long MAX_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+
+  /** An in-JVM lock and how many threads hold or wait for it; guarded by {@link #LOCAL}. */
+  private static final class Local {
+    final ReentrantLock lock = new ReentrantLock();
+    int users;
+  }
+
+  private final Path file;
+  private final Local local;
+  private final FileChannel channel;
+
+  private KeyLock(Path file, Local local, FileChannel channel) {
+    this.file = file;
+    this.local = local;
+    this.channel = channel;
+  }
+
+  /**
+   * Takes the lock of {@code file} (a real, absolute path), waiting at most {@code timeoutNanos}.
+   *
+   * @throws TimeoutException if another thread or process held it past the deadline
+   * @throws InterruptedException if the thread was interrupted while waiting
+   * @throws IllegalStateException if this thread already holds it
+   * @throws IOException if the lock file cannot be opened or locked
+   */
+  static KeyLock acquire(Path file, long timeoutNanos)
+      throws IOException, InterruptedException, TimeoutException {
+    long deadline = System.nanoTime() + timeoutNanos;
+    Local local = retain(file);
+    boolean done = false;
+    try {
+      if (local.lock.isHeldByCurrentThread()) {
+        throw new IllegalStateException("this thread already holds the lock " + file
+            + " (getOrBuild called from inside the builder of the same key?)");
+      }
+      if (!local.lock.tryLock(timeoutNanos, TimeUnit.NANOSECONDS)) {
+        throw new TimeoutException("another thread of this process held " + file);
+      }
+      try {
+        FileChannel channel = open(file);
+        try {
+          long pause = TimeUnit.MILLISECONDS.toNanos(1);
+          while (channel.tryLock() == null) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+              throw new TimeoutException("another process held " + file);
+            }
+            TimeUnit.NANOSECONDS.sleep(Math.min(pause, left));
+            pause = Math.min(pause * 2, MAX_PAUSE_NANOS);
+          }
+          done = true;
+          return new KeyLock(file, local, channel);
+        } finally {
+          if (!done) {
+            channel.close();
+          }
+        }
+      } finally {
+        if (!done) {
+          local.lock.unlock();
+        }
+      }
+    } finally {
+      if (!done) {
+        release(file);
+      }
+    }
+  }
+
+  /**
+   * Takes the lock of {@code file} if no thread or process holds it now; {@code null} otherwise
+   * (also when this thread holds it).
+   *
+   * @throws IOException if the lock file cannot be opened or locked
+   */
+  static KeyLock tryAcquire(Path file) throws IOException {
+    Local local = retain(file);
+    boolean done = false;
+    try {
+      if (local.lock.isHeldByCurrentThread() || !local.lock.tryLock()) {
+        return null;
+      }
+      try {
+        FileChannel channel = open(file);
+        try {
+          if (channel.tryLock() == null) {
+            return null;
+          }
+          done = true;
+          return new KeyLock(file, local, channel);
+        } finally {
+          if (!done) {
+            channel.close();
+          }
+        }
+      } finally {
+        if (!done) {
+          local.lock.unlock();
+        }
+      }
+    } finally {
+      if (!done) {
+        release(file);
+      }
+    }
+  }
+
+  private static FileChannel open(Path file) throws IOException {
+    return FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+  }
+
+  private static Local retain(Path file) {
+    return LOCAL.compute(file, (k, v) -> {
+      Local l = v == null ? new Local() : v;
+      l.users++;
+      return l;
+    });
+  }
+
+  private static void release(Path file) {
+    LOCAL.computeIfPresent(file, (k, v) -> --v.users == 0 ? null : v);
+  }
+
+  /** Releases the file lock (by closing its channel), then the in-JVM lock. */
+  @Override
+  public void close() throws IOException {
+    try {
+      channel.close();
+    } finally {
+      local.lock.unlock();
+      release(file);
+    }
+  }
+}
