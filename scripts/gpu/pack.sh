@@ -3,7 +3,7 @@
 #
 #   scripts/gpu/pack.sh            # from the repository root, on a machine with Maven
 #
-# Gathers nos-core (main and test jars), its runtime and test classpath with the `gpu` profile
+# Gathers nos-core (main and test jars), the benchmarks, their runtime and test classpath with the `gpu` profile
 # (libtorch for CUDA), and the JUnit console launcher into target/gpu-lib, then hands them with the
 # models and scripts to the shared pack tool, which prints the device calls to make.
 set -euo pipefail
@@ -13,10 +13,10 @@ shared=${NOS_SHARED:-$root/../shared}
 junit_platform=${JUNIT_PLATFORM_VERSION:-1.13.4}
 lib=target/gpu-lib
 rm -rf "$lib" && mkdir -p "$lib"
-mvn -B -q -Pgpu -pl nos-core -am -DskipTests install
-mvn -B -q -Pgpu -pl nos-core dependency:copy-dependencies -DincludeScope=test \
+mvn -B -q -Pgpu -pl nos-core,benchmarks -am -DskipTests install
+mvn -B -q -Pgpu -pl nos-core,benchmarks dependency:copy-dependencies -DincludeScope=test \
   -DoutputDirectory="$root/$lib"
-cp nos-core/target/nos-core-*.jar "$lib/"
+cp nos-core/target/nos-core-*.jar benchmarks/target/nos-benchmarks-*.jar "$lib/"
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform \
   -DoutputDirectory="$root/$lib"
 # The CPU natives must not ride along: the GPU classifier replaces them.

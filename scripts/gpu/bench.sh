@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine after shared/gpu/unpack (see docs/gpu.md): makes the benchmark models
+# (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
+# GPU, ManagerBench also measures replicas. Logs go to $OUT.
+#
+#   bash /root/gpu/scripts/gpu/bench.sh [manager] [batching] [SECONDS]
+set -uo pipefail
+g=/root/gpu
+out=${OUT:-/tmp}
+what=${1:-all}
+seconds=${2:-15}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+[ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
+cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
+jvm="java -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
+if [ "$what" = all ] || [ "$what" = manager ]; then
+  $jvm ai.nos.benchmarks.gpu.ManagerBench /tmp/gpu-models "$seconds" 2>&1 | tee "$out/manager-bench.log"
+fi
+if [ "$what" = all ] || [ "$what" = batching ]; then
+  python3 "$g/scripts/gpu/torch_baseline.py" /tmp/gpu-models/resnet50.pt 2>&1 | tee "$out/torch-baseline.log"
+  $jvm ai.nos.benchmarks.gpu.BatchingBench /tmp/gpu-models "$seconds" 2>&1 | tee "$out/batching-bench.log"
+fi
