@@ -1,0 +1,392 @@
+package ai.nos.hub;
+
+import ai.nos.ModelSpec;
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/*
+ * Reading catalogs and lock files from JSON.
+ *
+ * As in nos-core's SpecJson, the tree model is walked by hand: the value types stay free of
+ * Jackson, every value goes through the same builders (and checks) as Java code, and every error
+ * names its JSON path. Builder messages start with the field they are about ("artifacts[1].name
+ * must be ..."), so prefixing the JSON path of the enclosing object makes them JSON paths.
+ *
+ * The "spec" object of an entry is a ModelSpec document without id and artifact: it is read by
+ * ModelSpec.fromJson itself (with a stand-in id and artifact), so the two formats cannot drift
+ * apart, and the "$" of its messages is replaced by the path of the spec object.
+ *
+ * Hostile input: nesting depth is capped, duplicate keys and trailing tokens are rejected, every
+ * Jackson exception becomes an IllegalArgumentException, and values echoed in messages are
+ * shortened.
+ */
+final class CatalogJson {
+
+  /** The format version this reader understands. */
+  static final int VERSION = 1;
+
+  /** Catalogs hold a few hundred entries; a bigger document is not a catalog. */
+  static final int MAX_BYTES = 16 << 20;
+
+  private static final int MAX_NESTING_DEPTH = 64;
+  private static final int MAX_ECHO = 60;
+
+  private static final List<String> CATALOG_FIELDS = List.of("version", "entries");
+  private static final List<String> ENTRY_FIELDS = List.of("id", "task", "description",
+      "artifacts", "spec", "image", "text", "detection", "labels");
+  private static final List<String> ARTIFACT_FIELDS = List.of("name", "uri", "sha256", "size");
+  private static final List<String> SPEC_FIELDS =
+      List.of("signature", "precision", "device", "batching");
+  private static final List<String> IMAGE_FIELDS = List.of("resize", "resizeMode",
+      "interpolation", "crop", "mean", "std", "channels", "padValue");
+  private static final List<String> TEXT_FIELDS =
+      List.of("tokenizer", "maxLength", "pooling", "normalize");
+  private static final List<String> DETECTION_FIELDS =
+      List.of("decoder", "scoreThreshold", "iouThreshold", "maxDetections");
+  private static final List<String> LOCK_FIELDS = List.of("sha256", "size");
+
+  /** A "$" that starts a JSON path in a message of ModelSpec.fromJson. */
+  private static final Pattern ROOT = Pattern.compile("\\$(?=[.\\[ ]|$)");
+
+  private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
+      .streamReadConstraints(
+          StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING_DEPTH).build())
+      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+      .build())
+      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+  /** The digest and size a lock file pins. */
+  record Pin(String sha256, long size) {}
+
+  private CatalogJson() {}
+
+  /** Reads the entries of a catalog document, in order. */
+  static List<CatalogEntry> read(byte[] json) {
+    return catalog(tree(json, "catalog"));
+  }
+
+  /** Reads a lock file: {@code {"sha256": "<64 hex>", "size": <bytes>}}. */
+  static Pin readLock(byte[] json) {
+    JsonNode root = tree(json, "lock file");
+    object(root, "$", LOCK_FIELDS);
+    String sha256 = text(required(root, "sha256", "$"), "$.sha256");
+    long size = longValue(required(root, "size", "$"), "$.size");
+    String hex = at("$", () -> Checks.sha256(sha256));
+    if (size < 1) {
+      throw new IllegalArgumentException("$.size must be > 0 but was " + size);
+    }
+    return new Pin(hex, size);
+  }
+
+  private static JsonNode tree(byte[] json, String what) {
+    JsonNode root;
+    try {
+      // From bytes, so that Jackson detects the encoding and reports bad bytes with a location.
+      root = MAPPER.readTree(json);
+    } catch (JacksonException e) {
+      throw new IllegalArgumentException(what + " is not valid JSON: " + e.getOriginalMessage()
+          + location(e), e);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(what + " cannot be read: " + e, e);
+    }
+    if (root == null || root.isMissingNode()) {
+      throw new IllegalArgumentException("$ must be an object but was empty");
+    }
+    return root;
+  }
+
+  private static String location(JacksonException e) {
+    return e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr() + ", column "
+        + e.getLocation().getColumnNr();
+  }
+
+  private static List<CatalogEntry> catalog(JsonNode root) {
+    object(root, "$", CATALOG_FIELDS);
+    long version = longValue(required(root, "version", "$"), "$.version");
+    if (version != VERSION) {
+      throw new IllegalArgumentException(
+          "$.version must be " + VERSION + " but was " + version);
+    }
+    JsonNode entries = array(required(root, "entries", "$"), "$.entries");
+    List<CatalogEntry> result = new ArrayList<>();
+    Map<String, Integer> seen = new HashMap<>();
+    for (int i = 0; i < entries.size(); i++) {
+      String path = "$.entries[" + i + "]";
+      CatalogEntry entry = entry(entries.get(i), path);
+      Integer first = seen.putIfAbsent(entry.id(), i);
+      if (first != null) {
+        throw new IllegalArgumentException(path + ".id must be unique but was '" + entry.id()
+            + "', the id of $.entries[" + first + "]");
+      }
+      result.add(entry);
+    }
+    return result;
+  }
+
+  private static CatalogEntry entry(JsonNode node, String path) {
+    object(node, path, ENTRY_FIELDS);
+    CatalogEntry.Builder b = CatalogEntry.builder();
+    String id = text(required(node, "id", path), path + ".id");
+    at(path, () -> b.id(id));
+    if (node.has("task")) {
+      b.task(choice(node.get("task"), path + ".task", Task.values()));
+    }
+    if (node.has("description")) {
+      b.description(text(node.get("description"), path + ".description"));
+    }
+    JsonNode artifacts = array(required(node, "artifacts", path), path + ".artifacts");
+    for (int i = 0; i < artifacts.size(); i++) {
+      b.artifact(artifact(artifacts.get(i), path + ".artifacts[" + i + "]"));
+    }
+    spec(required(node, "spec", path), path + ".spec", b);
+    if (node.has("image")) {
+      b.image(image(node.get("image"), path + ".image"));
+    }
+    if (node.has("text")) {
+      b.text(text(node.get("text"), path + ".text", TEXT_FIELDS));
+    }
+    if (node.has("detection")) {
+      b.detection(detection(node.get("detection"), path + ".detection"));
+    }
+    if (node.has("labels")) {
+      JsonNode labels = array(node.get("labels"), path + ".labels");
+      List<String> list = new ArrayList<>();
+      for (int i = 0; i < labels.size(); i++) {
+        list.add(text(labels.get(i), path + ".labels[" + i + "]"));
+      }
+      b.labels(list);
+    }
+    try {
+      return b.build();
+    } catch (IllegalArgumentException e) {
+      // The entry's signature is written inside "spec" in JSON.
+      String field = e.getMessage().startsWith("signature") ? ".spec." : ".";
+      throw new IllegalArgumentException(path + field + e.getMessage(), e);
+    }
+  }
+
+  private static CatalogArtifact artifact(JsonNode node, String path) {
+    object(node, path, ARTIFACT_FIELDS);
+    String name = node.has("name") ? text(node.get("name"), path + ".name")
+        : CatalogArtifact.MODEL;
+    String uri = text(required(node, "uri", path), path + ".uri");
+    CatalogArtifact artifact = at(path, () -> CatalogArtifact.of(name, uri));
+    if (!node.has("sha256")) {
+      if (node.has("size")) {
+        throw new IllegalArgumentException("missing required field 'sha256' at " + path
+            + " (a size needs a digest; give neither to use the lock file)");
+      }
+      return artifact;
+    }
+    String sha256 = text(node.get("sha256"), path + ".sha256");
+    long size = node.has("size") ? longValue(node.get("size"), path + ".size")
+        : Downloader.UNKNOWN_SIZE;
+    if (size < 1 && node.has("size")) {
+      throw new IllegalArgumentException(path + ".size must be > 0 but was " + size);
+    }
+    return at(path, () -> artifact.withSha256(sha256, size));
+  }
+
+  private static void spec(JsonNode node, String path, CatalogEntry.Builder b) {
+    object(node, path, SPEC_FIELDS);
+    ObjectNode document = MAPPER.createObjectNode();
+    document.put("id", "catalog-entry");
+    document.put("artifact", "model.pt");
+    document.setAll((ObjectNode) node);
+    ModelSpec spec;
+    try {
+      spec = ModelSpec.fromJson(document.toString());
+    } catch (IllegalArgumentException e) {
+      String message = ROOT.matcher(e.getMessage()).replaceAll(Matcher.quoteReplacement(path));
+      throw new IllegalArgumentException(message, e);
+    }
+    b.signature(spec.signature()).precision(spec.precision()).device(spec.device());
+    spec.batching().ifPresent(b::batching);
+  }
+
+  private static ImagePreprocessing image(JsonNode node, String path) {
+    object(node, path, IMAGE_FIELDS);
+    ImagePreprocessing.Builder b = ImagePreprocessing.builder();
+    int resize = integer(required(node, "resize", path), path + ".resize");
+    at(path, () -> b.resize(resize));
+    if (node.has("resizeMode")) {
+      b.resizeMode(choice(node.get("resizeMode"), path + ".resizeMode",
+          ImagePreprocessing.ResizeMode.values()));
+    }
+    if (node.has("interpolation")) {
+      b.interpolation(choice(node.get("interpolation"), path + ".interpolation",
+          ImagePreprocessing.Interpolation.values()));
+    }
+    if (node.has("crop")) {
+      int crop = integer(node.get("crop"), path + ".crop");
+      at(path, () -> b.crop(crop));
+    }
+    if (node.has("mean")) {
+      double[] mean = numbers(node.get("mean"), path + ".mean");
+      at(path, () -> b.mean(mean));
+    }
+    if (node.has("std")) {
+      double[] std = numbers(node.get("std"), path + ".std");
+      at(path, () -> b.std(std));
+    }
+    if (node.has("channels")) {
+      b.channels(choice(node.get("channels"), path + ".channels",
+          ImagePreprocessing.ChannelOrder.values()));
+    }
+    if (node.has("padValue")) {
+      int pad = integer(node.get("padValue"), path + ".padValue");
+      at(path, () -> b.padValue(pad));
+    }
+    return at(path, b::build);
+  }
+
+  private static TextPreprocessing text(JsonNode node, String path, List<String> fields) {
+    object(node, path, fields);
+    String tokenizer = text(required(node, "tokenizer", path), path + ".tokenizer");
+    int maxLength = integer(required(node, "maxLength", path), path + ".maxLength");
+    TextPreprocessing.Pooling pooling = choice(required(node, "pooling", path),
+        path + ".pooling", TextPreprocessing.Pooling.values());
+    boolean normalize = node.has("normalize")
+        && bool(node.get("normalize"), path + ".normalize");
+    return at(path, () -> new TextPreprocessing(tokenizer, maxLength, pooling, normalize));
+  }
+
+  private static DetectionPostprocessing detection(JsonNode node, String path) {
+    object(node, path, DETECTION_FIELDS);
+    DetectionPostprocessing.BoxDecoder decoder = choice(required(node, "decoder", path),
+        path + ".decoder", DetectionPostprocessing.BoxDecoder.values());
+    double score = node.has("scoreThreshold")
+        ? number(node.get("scoreThreshold"), path + ".scoreThreshold")
+        : DetectionPostprocessing.DEFAULT_SCORE_THRESHOLD;
+    double iou = node.has("iouThreshold")
+        ? number(node.get("iouThreshold"), path + ".iouThreshold")
+        : DetectionPostprocessing.DEFAULT_IOU_THRESHOLD;
+    int max = node.has("maxDetections")
+        ? integer(node.get("maxDetections"), path + ".maxDetections")
+        : DetectionPostprocessing.DEFAULT_MAX_DETECTIONS;
+    return at(path, () -> new DetectionPostprocessing(decoder, score, iou, max));
+  }
+
+  /** Checks that a node is an object holding only known fields. */
+  private static void object(JsonNode node, String path, List<String> known) {
+    if (!node.isObject()) {
+      throw new IllegalArgumentException(path + " must be an object but was " + echo(node));
+    }
+    for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+      String name = names.next();
+      if (!known.contains(name)) {
+        throw new IllegalArgumentException("unknown field '" + shorten(name) + "' at " + path
+            + " (known: " + String.join(", ", known) + ")");
+      }
+    }
+  }
+
+  private static JsonNode required(JsonNode object, String field, String path) {
+    JsonNode value = object.get(field);
+    if (value == null) {
+      throw new IllegalArgumentException("missing required field '" + field + "' at " + path);
+    }
+    return value;
+  }
+
+  private static JsonNode array(JsonNode node, String path) {
+    if (!node.isArray()) {
+      throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
+    }
+    return node;
+  }
+
+  private static String text(JsonNode node, String path) {
+    if (!node.isTextual()) {
+      throw new IllegalArgumentException(path + " must be a string but was " + echo(node));
+    }
+    return node.textValue();
+  }
+
+  private static boolean bool(JsonNode node, String path) {
+    if (!node.isBoolean()) {
+      throw new IllegalArgumentException(path + " must be true or false but was " + echo(node));
+    }
+    return node.booleanValue();
+  }
+
+  private static int integer(JsonNode node, String path) {
+    if (!node.isIntegralNumber() || !node.canConvertToInt()) {
+      throw new IllegalArgumentException(path + " must be an integer at most "
+          + Integer.MAX_VALUE + " but was " + echo(node));
+    }
+    return node.intValue();
+  }
+
+  private static long longValue(JsonNode node, String path) {
+    if (!node.isIntegralNumber() || !node.canConvertToLong()) {
+      throw new IllegalArgumentException(path + " must be an integer at most "
+          + Long.MAX_VALUE + " but was " + echo(node));
+    }
+    return node.longValue();
+  }
+
+  private static double number(JsonNode node, String path) {
+    if (!node.isNumber() || !Double.isFinite(node.doubleValue())) {
+      throw new IllegalArgumentException(path + " must be a finite number but was " + echo(node));
+    }
+    return node.doubleValue();
+  }
+
+  private static double[] numbers(JsonNode node, String path) {
+    array(node, path);
+    double[] values = new double[node.size()];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = number(node.get(i), path + "[" + i + "]");
+    }
+    return values;
+  }
+
+  /** An enum constant by its lower-case name. */
+  private static <E extends Enum<E>> E choice(JsonNode node, String path, E[] values) {
+    String given = text(node, path);
+    List<String> labels = new ArrayList<>();
+    for (E value : values) {
+      String label = value.name().toLowerCase(Locale.ROOT);
+      if (label.equals(given)) {
+        return value;
+      }
+      labels.add(label);
+    }
+    throw new IllegalArgumentException(path + " must be one of " + String.join(", ", labels)
+        + " but was '" + shorten(given) + "'");
+  }
+
+  /** Runs a builder step, putting the JSON path of the enclosing object before its message. */
+  private static <T> T at(String path, Supplier<T> step) {
+    try {
+      return step.get();
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(path + "." + e.getMessage(), e);
+    }
+  }
+
+  private static String echo(JsonNode node) {
+    return shorten(node.toString());
+  }
+
+  private static String shorten(String s) {
+    return s.length() <= MAX_ECHO ? s : s.substring(0, MAX_ECHO) + "...";
+  }
+}

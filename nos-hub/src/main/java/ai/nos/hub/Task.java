@@ -1,0 +1,37 @@
+package ai.nos.hub;
+
+import java.util.Locale;
+
+/**
+ * What a catalog model does, which decides the pre- and post-processing settings its entry
+ * carries. Written in JSON as the lower-case name, e.g. {@code "image_classification"}.
+ */
+public enum Task {
+  /** An image in, one score per label out; the entry has {@link ImagePreprocessing}. */
+  IMAGE_CLASSIFICATION,
+  /** An image in, a vector out; the entry has {@link ImagePreprocessing}. */
+  IMAGE_EMBEDDING,
+  /** Text in, a vector out; the entry has {@link TextPreprocessing}. */
+  TEXT_EMBEDDING,
+  /**
+   * An image in, boxes with labels and scores out; the entry has {@link ImagePreprocessing} and
+   * {@link DetectionPostprocessing}.
+   */
+  OBJECT_DETECTION;
+
+  /** The name in JSON, e.g. {@code "image_classification"}. */
+  public String label() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+
+  /** Whether the input is an image, so the entry needs {@link ImagePreprocessing}. */
+  public boolean takesImages() {
+    return this != TEXT_EMBEDDING;
+  }
+
+  /** The {@link #label()}. */
+  @Override
+  public String toString() {
+    return label();
+  }
+}

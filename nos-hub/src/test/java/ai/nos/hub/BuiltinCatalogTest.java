@@ -1,0 +1,115 @@
+package ai.nos.hub;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.nos.DType;
+import ai.nos.TensorSpec;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The catalog shipped in the jar: each entry validates, and none pins an invented file. */
+final class BuiltinCatalogTest {
+
+  static final List<String> IDS = List.of("torchvision/resnet50", "google/vit-base-patch16-224",
+      "openai/clip-vit-base-patch32/image", "openai/clip-vit-base-patch32/text",
+      "sentence-transformers/all-MiniLM-L6-v2", "ultralytics/yolov8n");
+
+  static Stream<String> ids() {
+    return IDS.stream();
+  }
+
+  static String resourceText() throws Exception {
+    try (InputStream in = Catalog.class.getResourceAsStream(Catalog.BUILTIN_RESOURCE)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  @Test
+  void builtin_holdsTheModelsOfTheIssue() {
+    assertEquals(IDS, Catalog.builtin().ids());
+    assertEquals(Catalog.fromJson(readUnchecked()), Catalog.builtin());
+  }
+
+  private static String readUnchecked() {
+    try {
+      return resourceText();
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("ids")
+  void builtinEntry_validatesAndPinsNothing(String id) {
+    CatalogEntry entry = Catalog.builtin().entry(id);
+    Task task = entry.task().orElseThrow();
+    assertFalse(entry.description().isBlank(), id);
+    for (CatalogArtifact artifact : entry.artifacts()) {
+      assertTrue(artifact.isTemplate(), artifact.toString());
+      assertTrue(artifact.uri().startsWith(CatalogArtifact.BASE_URI + "/"
+          + id.replaceFirst("/(image|text)$", "") + "/"), artifact.toString());
+      assertTrue(artifact.sha256().isEmpty(), "no invented digest: " + artifact);
+      assertTrue(artifact.size().isEmpty(), "no invented size: " + artifact);
+    }
+    assertTrue(entry.artifact(CatalogArtifact.MODEL).isPresent(), id);
+    if (task.takesImages()) {
+      ImagePreprocessing image = entry.image().orElseThrow();
+      TensorSpec input = entry.signature().inputs().get(0);
+      assertEquals(DType.FLOAT32, input.dtype(), id);
+      assertEquals(List.of(-1L, 3L, (long) image.outputSize(), (long) image.outputSize()),
+          Arrays.stream(input.shape()).boxed().toList(), id);
+    } else {
+      TextPreprocessing text = entry.text().orElseThrow();
+      assertTrue(entry.artifact(text.tokenizer()).orElseThrow().uri().endsWith("tokenizer.json"));
+      assertEquals(List.of("input_ids", "attention_mask"), entry.signature().inputNames(), id);
+      entry.signature().inputs().forEach(t -> assertEquals(DType.INT64, t.dtype(), id));
+    }
+    if (task == Task.IMAGE_CLASSIFICATION || task == Task.OBJECT_DETECTION) {
+      assertTrue(entry.artifact(CatalogEntry.LABELS).isPresent(), id + " has a labels file");
+    }
+    assertEquals(task == Task.OBJECT_DETECTION, entry.detection().isPresent(), id);
+  }
+
+  @Test
+  void builtin_expectedTaskSettings() {
+    Catalog c = Catalog.builtin();
+    assertEquals(1000, c.entry("torchvision/resnet50").signature().outputs().get(0).dim(1));
+    assertEquals(TextPreprocessing.Pooling.MEAN,
+        c.entry("sentence-transformers/all-MiniLM-L6-v2").text().orElseThrow().pooling());
+    assertTrue(c.entry("sentence-transformers/all-MiniLM-L6-v2").text().orElseThrow().normalize());
+    assertEquals(TextPreprocessing.Pooling.NONE,
+        c.entry("openai/clip-vit-base-patch32/text").text().orElseThrow().pooling());
+    assertEquals(512, c.entry("openai/clip-vit-base-patch32/image").signature().outputs().get(0)
+        .dim(1));
+    assertEquals(512, c.entry("openai/clip-vit-base-patch32/text").signature().outputs().get(0)
+        .dim(1));
+    assertEquals(ImagePreprocessing.ResizeMode.LETTERBOX,
+        c.entry("ultralytics/yolov8n").image().orElseThrow().resizeMode());
+  }
+
+  @Test
+  void builtinSpec_withoutBaseUri_explainsWhatToDo(@TempDir Path cache) {
+    Hub hub = Hub.builder().build();
+    assumeTrue(hub.baseUri().isEmpty(),
+        "nos.hub.baseUri is set in this JVM");
+    Downloader downloader = Downloader.builder().cacheDir(cache).build();
+    String message = assertThrows(IllegalStateException.class,
+        () -> hub.spec("torchvision/resnet50", downloader)).getMessage();
+    assertEquals("torchvision/resnet50: artifact 'model' is at "
+        + "{baseUri}/torchvision/resnet50/model.pt but no base URI is set. NOS hosts no artifacts "
+        + "yet: export the model with scripts/hub/export_*.py, then set -Dnos.hub.baseUri=<where "
+        + "the export is served from> or Hub.builder().baseUri(...)", message);
+  }
+}

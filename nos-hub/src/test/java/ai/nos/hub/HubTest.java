@@ -1,0 +1,262 @@
+package ai.nos.hub;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Artifact;
+import ai.nos.DType;
+import ai.nos.ModelSpec;
+import ai.nos.Precision;
+import ai.nos.Signature;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+final class HubTest {
+
+  private static final Signature SIGNATURE = Signature.builder()
+      .input("image", DType.FLOAT32, -1, 3, 224, 224).output("logits", DType.FLOAT32, -1, 1000)
+      .build();
+
+  @TempDir Path cache;
+  @TempDir Path export;
+
+  private Downloader downloader() {
+    return Downloader.builder().cacheDir(cache).retries(0).build();
+  }
+
+  /** Writes a file and its lock file as the export scripts do; returns the bytes. */
+  private static byte[] exportFile(Path base, String path, long seed) throws Exception {
+    byte[] bytes = Fixtures.bytes(5000 + (int) seed, seed);
+    Path file = base.resolve(path);
+    Files.createDirectories(file.getParent());
+    Files.write(file, bytes);
+    Files.writeString(base.resolve(path + CatalogArtifact.LOCK_SUFFIX),
+        "{\"sha256\": \"" + Fixtures.sha256(bytes) + "\", \"size\": " + bytes.length + "}");
+    return bytes;
+  }
+
+  @Test
+  void merge_userEntryOverridesById() {
+    CatalogEntry mine = CatalogEntry.builder().id("torchvision/resnet50")
+        .artifact(CatalogArtifact.of("model", "https://example.org/r50.pt")
+            .withSha256(CatalogJsonTest.SHA, 10))
+        .signature(SIGNATURE).build();
+    CatalogEntry extra = mine.toBuilder().id("acme/extra").build();
+    Catalog merged = Catalog.builtin().merge(Catalog.of(List.of(mine, extra)));
+    assertEquals(mine, merged.entry("torchvision/resnet50"));
+    assertEquals("torchvision/resnet50", merged.ids().get(0), "replaced in place");
+    assertEquals("acme/extra", merged.ids().get(merged.size() - 1));
+    assertEquals(Catalog.builtin().size() + 1, merged.size());
+    assertEquals(Catalog.builtin().entry("ultralytics/yolov8n"),
+        merged.entry("ultralytics/yolov8n"));
+    assertTrue(Catalog.builtin().entry("torchvision/resnet50").task().isPresent(),
+        "the builtin catalog is unchanged");
+  }
+
+  @Test
+  void register_customSpecWithoutDigest_usedInPlace(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("mine.pt");
+    Files.write(file, new byte[] {1, 2, 3});
+    ModelSpec spec = ModelSpec.builder().id("acme/mine").artifact(file).signature(SIGNATURE)
+        .precision(Precision.BF16).device("cpu").maxBatchSize(4).build();
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    CatalogEntry entry = hub.register(spec);
+    assertTrue(entry.task().isEmpty());
+    assertEquals(entry, hub.entry("acme/mine"));
+    assertEquals(spec, hub.spec("acme/mine", downloader()));
+    assertEquals(List.of(), Fixtures.files(cache));
+  }
+
+  @Test
+  void register_customSpecWithDigest_fetchedIntoCacheAndVerified(@TempDir Path dir)
+      throws Exception {
+    byte[] bytes = Fixtures.bytes(2000, 3);
+    Path file = dir.resolve("mine.pt");
+    Files.write(file, bytes);
+    String sha = Fixtures.sha256(bytes);
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    hub.register(ModelSpec.builder().id("acme/mine").artifact(Artifact.of(file).withSha256(sha))
+        .signature(SIGNATURE).build());
+    ModelSpec spec = hub.spec("acme/mine", downloader());
+    Path cached = cache.resolve("blobs/sha256").resolve(sha);
+    assertEquals(Artifact.of(cached).withSha256(sha), spec.artifact());
+    assertArrayEquals(bytes, Files.readAllBytes(cached));
+  }
+
+  @Test
+  void register_specJsonFile_relativeArtifactResolved(@TempDir Path dir) throws Exception {
+    Files.write(dir.resolve("m.pt"), new byte[] {1});
+    Path json = dir.resolve("m.json");
+    Files.writeString(json, ModelSpec.builder().id("acme/json").artifact("m.pt")
+        .signature(SIGNATURE).build().toJson());
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    hub.register(json);
+    assertEquals(dir.resolve("m.pt"),
+        hub.spec("acme/json", downloader()).artifact().localPath().orElseThrow());
+  }
+
+  @Test
+  void register_concurrently_allKept() throws Exception {
+    Hub hub = Hub.builder().build();
+    int before = hub.catalog().size();
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    List<Future<?>> futures = new ArrayList<>();
+    for (int t = 0; t < 8; t++) {
+      int thread = t;
+      futures.add(pool.submit(() -> {
+        for (int i = 0; i < 100; i++) {
+          hub.register(ModelSpec.builder().id("t" + thread + "/m" + i).artifact("/x.pt")
+              .signature(SIGNATURE).build());
+          hub.entry("t" + thread + "/m" + i);
+        }
+      }));
+    }
+    for (Future<?> f : futures) {
+      f.get(30, TimeUnit.SECONDS);
+    }
+    pool.shutdown();
+    assertEquals(before + 800, hub.catalog().size());
+  }
+
+  @Test
+  void entry_unknownId_suggestsCloseIds() {
+    Hub hub = Hub.builder().build();
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> hub.entry("torchvision/resnet5")).getMessage();
+    assertTrue(message.startsWith("unknown model id 'torchvision/resnet5'; did you mean "
+        + "torchvision/resnet50? (known: torchvision/resnet50, google/vit-base-patch16-224, "),
+        message);
+    String clip = assertThrows(IllegalArgumentException.class,
+        () -> hub.entry("openai/clip-vit-base-patch32")).getMessage();
+    assertTrue(clip.contains("did you mean openai/clip-vit-base-patch32/text or "
+        + "openai/clip-vit-base-patch32/image?"), clip);
+    String none = assertThrows(IllegalArgumentException.class,
+        () -> hub.entry("zzz")).getMessage();
+    assertTrue(none.startsWith("unknown model id 'zzz' (known: "), none);
+  }
+
+  @Test
+  void spec_builtinEntryFromExportDirectory_pinnedByLockFiles() throws Exception {
+    byte[] model = exportFile(export, "torchvision/resnet50/model.pt", 1);
+    byte[] labels = exportFile(export, "torchvision/resnet50/labels.txt", 2);
+    Hub hub = Hub.builder().baseUri(export.toUri()).build();
+    ModelSpec spec = hub.spec("torchvision/resnet50", downloader());
+    String sha = Fixtures.sha256(model);
+    assertEquals(Artifact.of(cache.resolve("blobs/sha256").resolve(sha)).withSha256(sha),
+        spec.artifact());
+    assertEquals(hub.entry("torchvision/resnet50").signature(), spec.signature());
+    Map<String, Path> files = hub.fetch("torchvision/resnet50", downloader());
+    assertEquals(List.of("model", "labels"), List.copyOf(files.keySet()));
+    assertArrayEquals(labels, Files.readAllBytes(files.get("labels")));
+  }
+
+  @Test
+  void spec_overHttpWithLockFiles_thenOffline() throws Exception {
+    byte[] model = exportFile(export, "ultralytics/yolov8n/model.pt", 3);
+    byte[] labels = exportFile(export, "ultralytics/yolov8n/labels.txt", 4);
+    try (TestServer server = new TestServer()) {
+      for (String file : List.of("model.pt", "labels.txt")) {
+        for (String name : List.of(file, file + CatalogArtifact.LOCK_SUFFIX)) {
+          server.on("/nos/ultralytics/yolov8n/" + name, TestServer.bytes(
+              Files.readAllBytes(export.resolve("ultralytics/yolov8n/" + name))));
+        }
+      }
+      Hub hub = Hub.builder().baseUri(server.uri("/nos")).build();
+      assertEquals(server.uri("/nos/"), hub.baseUri().orElseThrow());
+      ModelSpec online = hub.spec("ultralytics/yolov8n", downloader());
+      assertArrayEquals(model, Files.readAllBytes(online.artifact().localPath().orElseThrow()));
+      assertEquals(4, server.requests().size());
+
+      Downloader offline = Downloader.builder().cacheDir(cache).offline(true).build();
+      assertEquals(online, hub.spec("ultralytics/yolov8n", offline));
+      assertArrayEquals(labels,
+          Files.readAllBytes(hub.fetch("ultralytics/yolov8n", offline).get("labels")));
+      assertEquals(4, server.requests().size(), "offline asks nobody");
+    }
+  }
+
+  @Test
+  void spec_lockFileMissing_saysWhichAndWhy() throws Exception {
+    try (TestServer server = new TestServer()) {
+      Hub hub = Hub.builder().baseUri(server.uri("/nos/")).build();
+      URI lock = server.uri("/nos/torchvision/resnet50/model.pt.lock.json");
+      DownloadException e = assertThrows(DownloadException.class,
+          () -> hub.spec("torchvision/resnet50", downloader()));
+      assertEquals("torchvision/resnet50: artifact 'model' has no sha256 in the catalog, so its "
+          + "lock file " + lock + " must pin it, but: GET " + lock + " answered 404 Not Found",
+          e.getMessage());
+    }
+  }
+
+  @Test
+  void spec_fileDoesNotMatchItsLock_nothingKept() throws Exception {
+    exportFile(export, "torchvision/resnet50/model.pt", 5);
+    Files.write(export.resolve("torchvision/resnet50/model.pt"), new byte[] {1, 2, 3});
+    Hub hub = Hub.builder().baseUri(export.toUri()).build();
+    DownloadException e = assertThrows(DownloadException.class,
+        () -> hub.spec("torchvision/resnet50", downloader()));
+    URI file = export.toUri().resolve("torchvision/resnet50/model.pt");
+    assertEquals(file + " has 3 bytes but the artifact has 5005; nothing was kept",
+        e.getMessage());
+    assertEquals(List.of(), Fixtures.files(cache.resolve("blobs")));
+    assertEquals(List.of(), Fixtures.files(cache.resolve("tmp")));
+  }
+
+  @Test
+  void spec_invalidLockFile_saysSo() throws Exception {
+    exportFile(export, "torchvision/resnet50/model.pt", 6);
+    Path lock = export.resolve("torchvision/resnet50/model.pt" + CatalogArtifact.LOCK_SUFFIX);
+    Files.writeString(lock, "{\"sha256\": \"abc\", \"size\": 1}");
+    Hub hub = Hub.builder().baseUri(export.toUri()).build();
+    DownloadException e = assertThrows(DownloadException.class,
+        () -> hub.spec("torchvision/resnet50", downloader()));
+    assertTrue(e.getMessage().endsWith(" is not valid: $.sha256 must be 64 hex characters but "
+        + "was 'abc' (3 characters)"), e.getMessage());
+  }
+
+  @Test
+  void catalogFromUri_servedThenOffline() throws Exception {
+    try (TestServer server = new TestServer()) {
+      server.on("/catalog.json",
+          TestServer.bytes(CatalogJsonTest.FULL.getBytes(StandardCharsets.UTF_8)));
+      Catalog online = Catalog.fromUri(server.uri("/catalog.json"), downloader());
+      assertEquals(Catalog.fromJson(CatalogJsonTest.FULL), online);
+      Downloader offline = Downloader.builder().cacheDir(cache).offline(true).build();
+      assertEquals(online, Catalog.fromUri(server.uri("/catalog.json"), offline));
+      assertEquals(1, server.requests().size());
+      DownloadException e = assertThrows(DownloadException.class,
+          () -> Catalog.fromUri(server.uri("/other.json"), offline));
+      assertEquals("offline: " + server.uri("/other.json") + " is not in the cache " + cache,
+          e.getMessage());
+    }
+  }
+
+  @Test
+  void builder_baseUri_checkedAndNormalized() {
+    assertEquals(URI.create("file:/srv/models/"), Hub.builder()
+        .baseUri(URI.create("file:/srv/models")).build().baseUri().orElseThrow());
+    assertEquals("baseUri must be an http(s) URL with a host or a file URI but was 'models/'",
+        assertThrows(IllegalArgumentException.class,
+            () -> Hub.builder().baseUri(URI.create("models/"))).getMessage());
+  }
+
+  @Test
+  void shared_isOneHub() {
+    assertSame(Hub.shared(), Hub.shared());
+    assertTrue(Hub.shared().catalog().size() >= Catalog.builtin().size());
+  }
+}
