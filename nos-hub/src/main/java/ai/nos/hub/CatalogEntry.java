@@ -13,7 +13,8 @@ import java.util.Optional;
 
 /**
  * One model of a {@link Catalog}: its id, task, files, signature, default precision, and the
- * settings its task needs (image or text pre-processing, detection post-processing, labels).
+ * settings its task needs (image or text pre-processing, detection post-processing, labels,
+ * whether an image embedding is normalized).
  *
  * <p>An entry is checked as a whole when built: artifact names are unique and one is
  * {@value CatalogArtifact#MODEL}; the task has the settings it needs and no others; a text
@@ -41,6 +42,7 @@ public final class CatalogEntry {
   private final TextPreprocessing text;
   private final DetectionPostprocessing detection;
   private final List<String> labels;
+  private final boolean normalize;
 
   private CatalogEntry(Builder b) {
     this.id = b.id;
@@ -55,6 +57,7 @@ public final class CatalogEntry {
     this.text = b.text;
     this.detection = b.detection;
     this.labels = b.labels;
+    this.normalize = b.normalize;
   }
 
   /** Returns a builder with precision FP32, device AUTO and nothing else set. */
@@ -101,6 +104,7 @@ public final class CatalogEntry {
     b.text = text;
     b.detection = detection;
     b.labels = labels;
+    b.normalize = normalize;
     return b;
   }
 
@@ -172,6 +176,14 @@ public final class CatalogEntry {
     return labels;
   }
 
+  /**
+   * Whether an image embedding is scaled to unit L2 norm; false unless set, and only set for
+   * {@link Task#IMAGE_EMBEDDING} (a text embedding says so in {@link TextPreprocessing}).
+   */
+  public boolean normalize() {
+    return normalize;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof CatalogEntry)) {
@@ -183,13 +195,13 @@ public final class CatalogEntry {
         && precision == e.precision && device.equals(e.device)
         && Objects.equals(batching, e.batching) && Objects.equals(image, e.image)
         && Objects.equals(text, e.text) && Objects.equals(detection, e.detection)
-        && labels.equals(e.labels);
+        && labels.equals(e.labels) && normalize == e.normalize;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(id, task, description, artifacts, signature, precision, device, batching,
-        image, text, detection, labels);
+        image, text, detection, labels, normalize);
   }
 
   /** The id, task, signature and artifacts. */
@@ -216,6 +228,7 @@ public final class CatalogEntry {
     private TextPreprocessing text;
     private DetectionPostprocessing detection;
     private List<String> labels = List.of();
+    private boolean normalize;
 
     private Builder() {}
 
@@ -329,6 +342,15 @@ public final class CatalogEntry {
     }
 
     /**
+     * Sets whether an image embedding is L2-normalized; false by default. Only
+     * {@link Task#IMAGE_EMBEDDING} may set it ({@link #build()} checks).
+     */
+    public Builder normalize(boolean normalize) {
+      this.normalize = normalize;
+      return this;
+    }
+
+    /**
      * Returns the entry.
      *
      * @throws IllegalArgumentException if a required field is missing or the fields do not fit
@@ -389,6 +411,11 @@ public final class CatalogEntry {
       }
       if (detection != null && task != Task.OBJECT_DETECTION) {
         throw new IllegalArgumentException("detection is not used by " + describe(task));
+      }
+      if (normalize && task != Task.IMAGE_EMBEDDING) {
+        throw new IllegalArgumentException("normalize applies only to task "
+            + Task.IMAGE_EMBEDDING + " (a text embedding sets text.normalize), not to "
+            + describe(task));
       }
       if (image != null) {
         checkImageInput(signature.inputs().get(0), image.outputSize());

@@ -49,7 +49,7 @@ final class CatalogJson {
 
   private static final List<String> CATALOG_FIELDS = List.of("version", "entries");
   private static final List<String> ENTRY_FIELDS = List.of("id", "task", "description",
-      "artifacts", "spec", "image", "text", "detection", "labels");
+      "artifacts", "spec", "image", "text", "detection", "labels", "normalize");
   private static final List<String> ARTIFACT_FIELDS = List.of("name", "uri", "sha256", "size");
   private static final List<String> SPEC_FIELDS =
       List.of("signature", "precision", "device", "batching");
@@ -171,6 +171,9 @@ final class CatalogJson {
         list.add(text(labels.get(i), path + ".labels[" + i + "]"));
       }
       b.labels(list);
+    }
+    if (node.has("normalize")) {
+      b.normalize(bool(node.get("normalize"), path + ".normalize"));
     }
     try {
       return b.build();

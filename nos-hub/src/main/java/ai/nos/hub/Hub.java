@@ -181,8 +181,18 @@ public final class Hub {
    * @throws DownloadException as {@link #fetch}
    */
   public ModelSpec spec(String id, Downloader downloader) {
-    CatalogEntry entry = entry(id);
-    Fetched model = fetchAll(entry, downloader).get(CatalogArtifact.MODEL);
+    return resolve(entry(id), downloader).spec();
+  }
+
+  /** The spec of an entry and its local files by artifact name, from one fetch. */
+  record Resolved(ModelSpec spec, Map<String, Path> files) {}
+
+  /** Fetches an entry's artifacts once and returns its spec (as {@link #spec}) and files. */
+  Resolved resolve(CatalogEntry entry, Downloader downloader) {
+    Map<String, Fetched> fetched = fetchAll(entry, downloader);
+    Map<String, Path> files = new LinkedHashMap<>();
+    fetched.forEach((name, f) -> files.put(name, f.path));
+    Fetched model = fetched.get(CatalogArtifact.MODEL);
     Artifact artifact = Artifact.of(model.path);
     if (model.sha256 != null) {
       artifact = artifact.withSha256(model.sha256);
@@ -190,7 +200,7 @@ public final class Hub {
     ModelSpec.Builder b = ModelSpec.builder().id(entry.id()).artifact(artifact)
         .signature(entry.signature()).precision(entry.precision()).device(entry.device());
     entry.batching().ifPresent(b::batching);
-    return b.build();
+    return new Resolved(b.build(), Collections.unmodifiableMap(files));
   }
 
   /** A local file and the digest it was verified against (null if used in place). */

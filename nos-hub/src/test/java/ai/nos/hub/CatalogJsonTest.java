@@ -107,7 +107,7 @@ final class CatalogJsonTest {
       // from | to | expected message
       "'task': 'image_classification', | 'bogus': 1, 'task': 'image_classification', | "
           + "unknown field 'bogus' at $.entries[0] (known: id, task, description, artifacts, "
-          + "spec, image, text, detection, labels)",
+          + "spec, image, text, detection, labels, normalize)",
       "'name': 'model', | 'nam': 'model', | unknown field 'nam' at $.entries[0].artifacts[0] "
           + "(known: name, uri, sha256, size)",
       "'sha256': '9f86d081 | 'sha256': 'zz9f86d081 | $.entries[0].artifacts[0].sha256 must be "

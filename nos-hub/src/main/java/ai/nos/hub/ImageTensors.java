@@ -1,0 +1,131 @@
+package ai.nos.hub;
+
+import ai.nos.Tensor;
+import java.util.Arrays;
+
+/*
+ * An RgbImage to the input tensor of an image model, as ImagePreprocessing describes it, on the
+ * CPU in plain Java.
+ *
+ * The steps and their rounding follow torchvision's transforms on PIL images (and HuggingFace's
+ * image processors, which agree with them except where noted), so a model sees the same numbers
+ * as it did in Python:
+ *   - shorter_side: the shorter side becomes `resize` and the longer int(resize * long / short)
+ *     (truncated, as torchvision's Resize with one size);
+ *   - exact: both sides become `resize`;
+ *   - letterbox (Ultralytics' LetterBox): scale r = min(resize / h, resize / w), new size
+ *     round(w * r) x round(h * r) (half to even, as Python's round), pasted at
+ *     left = round((resize - newW) / 2 - 0.1), top likewise, on a canvas of padValue;
+ *   - resampling: Pillow's Image.resize (PilResize), antialiased when downscaling. Ultralytics
+ *     itself letterboxes with OpenCV's INTER_LINEAR, which does not antialias, so a YOLO model
+ *     sees slightly smoother pixels here than in Ultralytics' own pipeline;
+ *   - centre crop: top = round((h - crop) / 2) with half to even, as torchvision's center_crop
+ *     (HuggingFace's processors floor instead, which differs by one pixel for some sizes);
+ *   - value = (pixel / 255 - mean) / std in float32, channels first, in the channel order.
+ *
+ * Doing this on the model's device (issue 6) needs libtorch tensors from nos-core's internals;
+ * it is left for a later change, and the CPU path is the reference it must match.
+ */
+final class ImageTensors {
+
+  /**
+   * The input tensor, and how its coordinates map back to the original image's: original x =
+   * (input x - left) / scaleX, original y = (input y - top) / scaleY. A crop has negative
+   * offsets, a letterbox positive ones.
+   */
+  record Prepared(Tensor tensor, double scaleX, double scaleY, double left, double top) {
+
+    /** An x coordinate of the input mapped back to the original image. */
+    double x(double x) {
+      return (x - left) / scaleX;
+    }
+
+    /** A y coordinate of the input mapped back to the original image. */
+    double y(double y) {
+      return (y - top) / scaleY;
+    }
+  }
+
+  private ImageTensors() {}
+
+  /** Returns the tensor {@code [1, 3, size, size]} of an image. */
+  static Prepared prepare(RgbImage image, ImagePreprocessing p) {
+    int w = image.width();
+    int h = image.height();
+    int size = p.resize();
+    byte[] pixels = image.pixels();
+    if (p.resizeMode() == ImagePreprocessing.ResizeMode.LETTERBOX) {
+      return letterbox(image, p);
+    }
+    switch (p.resizeMode()) {
+      case SHORTER_SIDE -> {
+        int shorter = Math.min(w, h);
+        long longer = (long) ((long) size * Math.max(w, h) / (double) shorter);
+        checkResized(image, longer, size);
+        int nw = w <= h ? size : (int) longer;
+        int nh = w <= h ? (int) longer : size;
+        pixels = PilResize.resize(pixels, w, h, nw, nh, p.interpolation());
+        w = nw;
+        h = nh;
+      }
+      case EXACT -> {
+        pixels = PilResize.resize(pixels, w, h, size, size, p.interpolation());
+        w = size;
+        h = size;
+      }
+      default -> throw new AssertionError(p.resizeMode());
+    }
+    int out = p.outputSize();
+    int top = p.crop() > 0 ? (int) Math.rint((h - out) / 2.0) : 0;
+    int left = p.crop() > 0 ? (int) Math.rint((w - out) / 2.0) : 0;
+    return new Prepared(toTensor(pixels, w, left, top, out, p), (double) w / image.width(),
+        (double) h / image.height(), -left, -top);
+  }
+
+  private static void checkResized(RgbImage image, long width, long height) {
+    if (width * height > RgbImage.MAX_PIXELS) {
+      throw new IllegalArgumentException("image of " + image.width() + "x" + image.height()
+          + " would be resized to " + width + "x" + height + ", more than "
+          + RgbImage.MAX_PIXELS + " pixels");
+    }
+  }
+
+  private static Prepared letterbox(RgbImage image, ImagePreprocessing p) {
+    int w = image.width();
+    int h = image.height();
+    int size = p.resize();
+    double r = Math.min((double) size / h, (double) size / w);
+    int nw = Math.max(1, (int) Math.rint(w * r));
+    int nh = Math.max(1, (int) Math.rint(h * r));
+    byte[] resized = PilResize.resize(image.pixels(), w, h, nw, nh, p.interpolation());
+    int left = (int) Math.rint((size - nw) / 2.0 - 0.1);
+    int top = (int) Math.rint((size - nh) / 2.0 - 0.1);
+    byte[] canvas = new byte[size * size * 3];
+    Arrays.fill(canvas, (byte) p.padValue());
+    for (int y = 0; y < nh; y++) {
+      System.arraycopy(resized, y * nw * 3, canvas, ((top + y) * size + left) * 3, nw * 3);
+    }
+    return new Prepared(toTensor(canvas, size, 0, 0, size, p), r, r, left, top);
+  }
+
+  /** Crops {@code out x out} at (left, top) of an image {@code width} wide, and normalizes. */
+  private static Tensor toTensor(byte[] rgb, int width, int left, int top, int out,
+      ImagePreprocessing p) {
+    float[] data = new float[3 * out * out];
+    boolean bgr = p.channels() == ImagePreprocessing.ChannelOrder.BGR;
+    int plane = out * out;
+    for (int c = 0; c < 3; c++) {
+      int source = bgr ? 2 - c : c;
+      float mean = p.mean().get(c).floatValue();
+      float std = p.std().get(c).floatValue();
+      for (int y = 0; y < out; y++) {
+        int row = ((top + y) * width + left) * 3 + source;
+        int o = c * plane + y * out;
+        for (int x = 0; x < out; x++) {
+          data[o + x] = ((rgb[row + x * 3] & 0xff) / 255f - mean) / std;
+        }
+      }
+    }
+    return Tensor.of(data, 1, 3, out, out);
+  }
+}

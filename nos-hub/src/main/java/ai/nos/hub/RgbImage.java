@@ -1,0 +1,247 @@
+package ai.nos.hub;
+
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.Raster;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.Locale;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+
+/**
+ * An image decoded to 8-bit RGB, the input of the image task facades ({@link ImageClassifier},
+ * {@link ImageEmbedder}, {@link ObjectDetector}).
+ *
+ * <p>Read one from a file, bytes or a stream ({@link #read(Path)}, {@link #read(byte[])},
+ * {@link #read(InputStream)}: PNG and JPEG at least, whatever {@link ImageIO} has a reader for),
+ * or take a {@link BufferedImage} ({@link #of(BufferedImage)}). Like Pillow's
+ * {@code convert("RGB")}, an alpha channel is dropped (not blended) and a grayscale image has its
+ * gray level in all three channels.
+ *
+ * <p>Decompression bombs: the image's size is read from its header before any pixel is decoded,
+ * and an image of more than {@value #MAX_PIXELS} pixels is refused.
+ *
+ * <p>Instances are immutable and thread-safe.
+ */
+public final class RgbImage {
+
+  /** The most pixels (width times height) an image may have: 100 megapixels. */
+  public static final long MAX_PIXELS = 100_000_000L;
+
+  private final int width;
+  private final int height;
+  /** Row-major, 3 bytes per pixel: red, green, blue. */
+  private final byte[] rgb;
+
+  private RgbImage(int width, int height, byte[] rgb) {
+    this.width = width;
+    this.height = height;
+    this.rgb = rgb;
+  }
+
+  /**
+   * Decodes an image file.
+   *
+   * @throws IllegalArgumentException if {@code file} is null or does not exist, is not an image
+   *     of a supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels; the
+   *     message names the file
+   * @throws UncheckedIOException if the file cannot be read
+   */
+  public static RgbImage read(Path file) {
+    if (file == null) {
+      throw new IllegalArgumentException("image file must not be null");
+    }
+    try (InputStream in = Files.newInputStream(file)) {
+      return decode(in, "image file " + file);
+    } catch (NoSuchFileException e) {
+      throw new IllegalArgumentException("image file " + file + " does not exist", e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("image file " + file + " cannot be read: " + e, e);
+    }
+  }
+
+  /**
+   * Decodes an image held in memory.
+   *
+   * @throws IllegalArgumentException if {@code bytes} is null, not an image of a supported
+   *     format, corrupt, or more than {@value #MAX_PIXELS} pixels
+   */
+  public static RgbImage read(byte[] bytes) {
+    if (bytes == null) {
+      throw new IllegalArgumentException("image bytes must not be null");
+    }
+    try {
+      return decode(new ByteArrayInputStream(bytes), "image bytes (" + bytes.length + " bytes)");
+    } catch (IOException e) {
+      throw new IllegalArgumentException("image bytes (" + bytes.length + " bytes) cannot be "
+          + "decoded: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Decodes an image from a stream, reading it to the end of the image; the stream is not closed.
+   *
+   * @throws IllegalArgumentException if {@code in} is null, or its data is not an image of a
+   *     supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels
+   * @throws UncheckedIOException if reading the stream fails
+   */
+  public static RgbImage read(InputStream in) {
+    if (in == null) {
+      throw new IllegalArgumentException("image stream must not be null");
+    }
+    try {
+      return decode(in, "image stream");
+    } catch (IOException e) {
+      throw new UncheckedIOException("image stream cannot be read: " + e, e);
+    }
+  }
+
+  /**
+   * Copies the pixels of a {@link BufferedImage}.
+   *
+   * @throws IllegalArgumentException if {@code image} is null or has more than
+   *     {@value #MAX_PIXELS} pixels
+   */
+  public static RgbImage of(BufferedImage image) {
+    if (image == null) {
+      throw new IllegalArgumentException("image must not be null");
+    }
+    checkSize(image.getWidth(), image.getHeight(), "BufferedImage");
+    return fromBuffered(image);
+  }
+
+  /**
+   * An image of the given pixels.
+   *
+   * @param rgb row-major, 3 bytes per pixel (red, green, blue); copied
+   * @throws IllegalArgumentException if a size is below 1, there are more than
+   *     {@value #MAX_PIXELS} pixels, or {@code rgb} does not hold {@code width * height * 3} bytes
+   */
+  public static RgbImage of(int width, int height, byte[] rgb) {
+    if (width < 1 || height < 1) {
+      throw new IllegalArgumentException(
+          "image size must be at least 1x1 but was " + width + "x" + height);
+    }
+    checkSize(width, height, "pixels");
+    if (rgb == null || rgb.length != width * height * 3) {
+      throw new IllegalArgumentException("rgb must hold width * height * 3 = "
+          + (width * height * 3) + " bytes but held " + (rgb == null ? "null" : rgb.length));
+    }
+    return new RgbImage(width, height, rgb.clone());
+  }
+
+  /** The width in pixels. */
+  public int width() {
+    return width;
+  }
+
+  /** The height in pixels. */
+  public int height() {
+    return height;
+  }
+
+  /** A copy of the pixels: row-major, 3 bytes per pixel (red, green, blue). */
+  public byte[] toRgbBytes() {
+    return rgb.clone();
+  }
+
+  /** The pixels without a copy, for this package's pre-processing, which never changes them. */
+  byte[] pixels() {
+    return rgb;
+  }
+
+  /** The size. */
+  @Override
+  public String toString() {
+    return "RgbImage{" + width + "x" + height + "}";
+  }
+
+  private static RgbImage decode(InputStream in, String source) throws IOException {
+    ImageInputStream stream = ImageIO.createImageInputStream(in);
+    if (stream == null) {
+      throw new IllegalArgumentException(source + " cannot be read as an image");
+    }
+    try (stream) {
+      Iterator<ImageReader> readers = ImageIO.getImageReaders(stream);
+      if (!readers.hasNext()) {
+        throw new IllegalArgumentException(source + " is not an image in a supported format ("
+            + String.join(", ", ImageIO.getReaderFormatNames()) + ")");
+      }
+      ImageReader reader = readers.next();
+      String format = reader.getFormatName().toUpperCase(Locale.ROOT);
+      try {
+        reader.setInput(stream, true, true);
+        long width;
+        long height;
+        try {
+          width = reader.getWidth(0);
+          height = reader.getHeight(0);
+        } catch (IOException | RuntimeException e) {
+          throw undecodable(source, format, e);
+        }
+        checkSize(width, height, source);
+        try {
+          return fromBuffered(reader.read(0));
+        } catch (IOException | RuntimeException e) {
+          throw undecodable(source, format, e);
+        }
+      } finally {
+        reader.dispose();
+      }
+    }
+  }
+
+  private static IllegalArgumentException undecodable(
+      String source, String format, Exception e) {
+    return new IllegalArgumentException(source + " cannot be decoded as " + format + ": " + e, e);
+  }
+
+  private static void checkSize(long width, long height, String source) {
+    if (width * height > MAX_PIXELS) {
+      throw new IllegalArgumentException(source + " is " + width + "x" + height + " = "
+          + width * height + " pixels, more than the " + MAX_PIXELS + " allowed");
+    }
+  }
+
+  private static RgbImage fromBuffered(BufferedImage image) {
+    int w = image.getWidth();
+    int h = image.getHeight();
+    byte[] rgb = new byte[w * h * 3];
+    ColorModel model = image.getColorModel();
+    // getRGB would run a gray image through the linear-gray-to-sRGB conversion and change its
+    // levels; Pillow copies the gray level into the three channels, so read the samples.
+    if (model instanceof ComponentColorModel && model.getColorSpace().getType()
+        == ColorSpace.TYPE_GRAY && model.getComponentSize(0) == 8) {
+      Raster raster = image.getRaster();
+      int[] gray = raster.getSamples(0, 0, w, h, 0, new int[w * h]);
+      for (int i = 0; i < gray.length; i++) {
+        byte g = (byte) gray[i];
+        rgb[3 * i] = g;
+        rgb[3 * i + 1] = g;
+        rgb[3 * i + 2] = g;
+      }
+      return new RgbImage(w, h, rgb);
+    }
+    int[] row = new int[w];
+    for (int y = 0; y < h; y++) {
+      image.getRGB(0, y, w, 1, row, 0, w);
+      for (int x = 0, o = y * w * 3; x < w; x++, o += 3) {
+        int p = row[x];
+        rgb[o] = (byte) (p >> 16);
+        rgb[o + 1] = (byte) (p >> 8);
+        rgb[o + 2] = (byte) p;
+      }
+    }
+    return new RgbImage(w, h, rgb);
+  }
+}

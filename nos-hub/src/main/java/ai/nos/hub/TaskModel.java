@@ -1,0 +1,156 @@
+package ai.nos.hub;
+
+import ai.nos.DType;
+import ai.nos.Model;
+import ai.nos.ModelSpec;
+import ai.nos.TensorSpec;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/*
+ * What the task facades share: the model and its catalog entry, the check that the entry's task
+ * is the facade's, loading through a Hub, and a lifecycle that is safe under traffic.
+ *
+ * Lifecycle: a facade holds native resources of its own (the text tokenizer) besides the model,
+ * and a tokenizer freed while a call uses it would crash the JVM. So resources are counted: the
+ * facade holds one lease and every call one more; close() gives back the facade's lease and the
+ * last lease given back frees them. A call that starts after close() fails at once. The model is
+ * among the resources only when the facade loaded it; one passed in belongs to the caller.
+ */
+final class TaskModel {
+
+  private static final Logger LOG = LoggerFactory.getLogger(TaskModel.class);
+
+  private final String facade;
+  private final Model model;
+  private final CatalogEntry entry;
+  private final List<AutoCloseable> resources;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final AtomicInteger leases = new AtomicInteger(1);
+
+  /**
+   * @param facade the facade's class name, for messages
+   * @param resources freed, in order, when the facade is closed and its last call has ended
+   */
+  TaskModel(String facade, Model model, CatalogEntry entry, List<AutoCloseable> resources) {
+    this.facade = facade;
+    this.model = model;
+    this.entry = entry;
+    this.resources = List.copyOf(resources);
+  }
+
+  Model model() {
+    return model;
+  }
+
+  CatalogEntry entry() {
+    return entry;
+  }
+
+  /** Checks that the arguments of a facade's {@code of(model, entry)} are there and fit. */
+  static void check(String facade, Model model, CatalogEntry entry, Task task) {
+    if (model == null) {
+      throw new IllegalArgumentException("model must not be null");
+    }
+    if (entry == null) {
+      throw new IllegalArgumentException("entry must not be null");
+    }
+    checkTask(facade, entry, task);
+  }
+
+  private static void checkTask(String facade, CatalogEntry entry, Task task) {
+    if (entry.task().orElse(null) != task) {
+      throw new IllegalArgumentException(facade + " needs an entry of task " + task
+          + " but '" + entry.id() + "' has " + entry.task().map(t -> "task " + t)
+          .orElse("no task"));
+    }
+  }
+
+  /**
+   * Loads a facade's model through a hub: checks the entry's task first, then fetches the files
+   * and loads the model, and closes the model if the facade cannot be built.
+   */
+  static <T> T load(String facade, Task task, Hub hub, String id, Downloader downloader,
+      Function<ModelSpec, Model> loader, Loaded<T> build) {
+    if (hub == null) {
+      throw new IllegalArgumentException("hub must not be null");
+    }
+    if (loader == null) {
+      throw new IllegalArgumentException("loader must not be null");
+    }
+    CatalogEntry entry = hub.entry(id);
+    checkTask(facade, entry, task);
+    Hub.Resolved resolved = hub.resolve(entry, downloader);
+    Model model = loader.apply(resolved.spec());
+    try {
+      return build.build(model, entry, resolved.files());
+    } catch (RuntimeException | Error e) {
+      model.close();
+      throw e;
+    }
+  }
+
+  /** Builds a facade that owns {@code model}, from the entry and its local files. */
+  @FunctionalInterface
+  interface Loaded<T> {
+    T build(Model model, CatalogEntry entry, Map<String, Path> files);
+  }
+
+  /** The single input of an image model, which must be float32. */
+  static TensorSpec imageInput(String facade, Model model) {
+    List<TensorSpec> inputs = model.spec().signature().inputs();
+    if (inputs.size() != 1 || inputs.get(0).dtype() != DType.FLOAT32) {
+      throw new IllegalArgumentException(facade + " needs a model with one float32 image input "
+          + "but '" + model.spec().id() + "' takes " + inputs);
+    }
+    return inputs.get(0);
+  }
+
+  /** Runs {@code work} under a lease, so that close() cannot free what it uses. */
+  <T> T call(Supplier<T> work) {
+    acquire();
+    try {
+      return work.get();
+    } finally {
+      release();
+    }
+  }
+
+  private void acquire() {
+    while (true) {
+      int n = leases.get();
+      if (n == 0 || closed.get()) {
+        throw new IllegalStateException(facade + " for '" + entry.id() + "' is closed");
+      }
+      if (leases.compareAndSet(n, n + 1)) {
+        return;
+      }
+    }
+  }
+
+  private void release() {
+    if (leases.decrementAndGet() == 0) {
+      for (AutoCloseable resource : resources) {
+        try {
+          resource.close();
+        } catch (Exception e) {
+          LOG.warn("{} for '{}': closing {} failed", facade, entry.id(), resource, e);
+        }
+      }
+    }
+  }
+
+  /** Idempotent; resources are freed when the last running call ends. */
+  void close() {
+    if (!closed.getAndSet(true)) {
+      release();
+    }
+  }
+}
