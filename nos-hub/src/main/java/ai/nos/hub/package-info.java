@@ -16,6 +16,13 @@
  *       offline mode; {@link ai.nos.hub.DownloadListener} and
  *       {@link ai.nos.hub.ConsoleProgress} report progress; failures are
  *       {@link ai.nos.hub.DownloadException}s.
+ *   <li>Task facades over a loaded model and its entry: {@link ai.nos.hub.ImageClassifier},
+ *       {@link ai.nos.hub.ImageEmbedder}, {@link ai.nos.hub.TextEmbedder} (HuggingFace
+ *       tokenizers through DJL) and {@link ai.nos.hub.ObjectDetector} (YOLOv8 decoding and
+ *       class-wise NMS), answering {@link ai.nos.hub.Classification}s, vectors and
+ *       {@link ai.nos.hub.Detection}s; images come as {@link ai.nos.hub.RgbImage}s. Images are
+ *       prepared on the CPU in Java, matching Pillow's resampling; preparing them on the
+ *       model's device is left for a later change.
  * </ul>
  *
  * <h2>Where the builtin models come from</h2>
