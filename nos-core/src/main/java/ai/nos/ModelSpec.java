@@ -1,6 +1,7 @@
 package ai.nos;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -37,6 +38,9 @@ public final class ModelSpec {
   private static final Pattern ID =
       Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*");
   private static final int MAX_ID_LENGTH = 128;
+  private static final double MAX_FLOAT16 = 65504;
+  /** The largest finite bfloat16: the largest float with the low 16 bits cleared. */
+  private static final double MAX_BFLOAT16 = Float.intBitsToFloat(0x7f7f_0000);
 
   private final String id;
   private final Artifact artifact;
@@ -356,8 +360,10 @@ public final class ModelSpec {
     /**
      * Returns the spec.
      *
-     * @throws IllegalArgumentException if id, artifact or signature is not set; the message names
-     *     the first missing one, e.g. {@code "ModelSpec.id is required"}
+     * @throws IllegalArgumentException if id, artifact or signature is not set (the message names
+     *     the first missing one, e.g. {@code "ModelSpec.id is required"}), or if a batching
+     *     padding or unpad rule does not fit the signature (the message names the rule's field,
+     *     e.g. {@code batching.padding[0].dim})
      */
     public ModelSpec build() {
       if (id == null) {
@@ -369,7 +375,85 @@ public final class ModelSpec {
       if (signature == null) {
         throw new IllegalArgumentException("ModelSpec.signature is required");
       }
+      if (batching != null) {
+        checkPadding(batching, signature);
+      }
       return new ModelSpec(this);
+    }
+
+    /** Each rule names a tensor of the signature and a dynamic dimension of it. */
+    private static void checkPadding(Batching batching, Signature signature) {
+      for (int i = 0; i < batching.padding().size(); i++) {
+        Padding p = batching.padding().get(i);
+        String path = "batching.padding[" + i + "]";
+        TensorSpec input = signature.input(p.input()).orElseThrow(() ->
+            new IllegalArgumentException(path + ".input must name an input of the signature "
+                + signature.inputNames() + " but was '" + p.input() + "'"));
+        checkDim(path + ".dim", "input", input, p.dim());
+        checkValue(path + ".value", input, p.value());
+      }
+      for (int i = 0; i < batching.unpad().size(); i++) {
+        Padding.Unpad u = batching.unpad().get(i);
+        String path = "batching.unpad[" + i + "]";
+        TensorSpec output = signature.output(u.output()).orElseThrow(() ->
+            new IllegalArgumentException(path + ".output must name an output of the signature "
+                + signature.outputNames() + " but was '" + u.output() + "'"));
+        checkDim(path + ".dim", "output", output, u.dim());
+      }
+    }
+
+    private static void checkDim(String path, String kind, TensorSpec tensor, int dim) {
+      String what = kind + " '" + tensor.name() + "' (shape " + Arrays.toString(tensor.shape())
+          + ")";
+      if (dim >= tensor.rank()) {
+        throw new IllegalArgumentException(path + " must be < " + tensor.rank() + ", the rank of "
+            + what + ", but was " + dim);
+      }
+      if (!tensor.isDynamic(dim)) {
+        throw new IllegalArgumentException(path + " must be a dynamic (-1) dimension of " + what
+            + " but dim " + dim + " is " + tensor.dim(dim));
+      }
+    }
+
+    /** The pad value must be exact in the input's dtype (for a float type: within its range). */
+    private static void checkValue(String path, TensorSpec input, double value) {
+      boolean integer = value == Math.rint(value);
+      String expected;
+      boolean ok;
+      switch (input.dtype()) {
+        case FLOAT32:
+          expected = "a value in [-3.4028235E38, 3.4028235E38]";
+          ok = Math.abs(value) <= Float.MAX_VALUE;
+          break;
+        case FLOAT16:
+          expected = "a value in [-65504, 65504]";
+          ok = Math.abs(value) <= MAX_FLOAT16;
+          break;
+        case BFLOAT16:
+          expected = "a value in [-3.3895314E38, 3.3895314E38]";
+          ok = Math.abs(value) <= MAX_BFLOAT16;
+          break;
+        case INT64:
+          expected = "an integer in [-2^63, 2^63)";
+          ok = integer && value >= -0x1p63 && value < 0x1p63;
+          break;
+        case INT32:
+          expected = "an integer in [-2^31, 2^31)";
+          ok = integer && value >= Integer.MIN_VALUE && value <= Integer.MAX_VALUE;
+          break;
+        case UINT8:
+          expected = "an integer in [0, 255]";
+          ok = integer && value >= 0 && value <= 255;
+          break;
+        default:
+          expected = "0 or 1";
+          ok = value == 0 || value == 1;
+          break;
+      }
+      if (!ok) {
+        throw new IllegalArgumentException(path + " must be " + expected + " for "
+            + input.dtype() + " input '" + input.name() + "' but was " + value);
+      }
     }
   }
 }

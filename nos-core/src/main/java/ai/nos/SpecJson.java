@@ -18,6 +18,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.temporal.ChronoUnit;
 import java.util.Iterator;
 import java.util.List;
 import java.util.function.Consumer;
@@ -52,7 +54,16 @@ final class SpecJson {
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
-  private static final List<String> BATCHING_FIELDS = List.of("maxBatchSize");
+  private static final List<String> BATCHING_FIELDS = List.of("maxBatchSize",
+      "maxQueueDelayMicros", "preferredBatchSizes", "maxQueueSize", "padding", "unpad");
+  private static final List<String> PADDING_FIELDS = List.of("input", "dim", "value");
+  private static final List<String> UNPAD_FIELDS = List.of("output", "dim", "input", "inputDim");
+
+  /** The longest queue delay whose nanoseconds fit a long, in microseconds. */
+  private static final long MAX_DELAY_MICROS = Long.MAX_VALUE / 1000;
+
+  /** Integers up to 2^53 are exact as doubles; a pad value among them is written without ".0". */
+  private static final double EXACT_INTEGERS = 0x1p53;
 
   private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
       .streamReadConstraints(
@@ -65,11 +76,14 @@ final class SpecJson {
 
   private SpecJson() {}
 
-  /** Lays out like Python's json.dumps(indent=2): two spaces, '"key": value', '\n' lines. */
+  /**
+   * Lays out like Python's json.dumps(indent=2): two spaces, '"key": value', '\n' lines, and an
+   * empty array as '[]'.
+   */
   private static DefaultPrettyPrinter prettyPrinter() {
     DefaultIndenter indenter = new DefaultIndenter("  ", "\n");
     DefaultPrettyPrinter printer = new DefaultPrettyPrinter(Separators.createDefaultInstance()
-        .withObjectFieldValueSpacing(Separators.Spacing.AFTER));
+        .withObjectFieldValueSpacing(Separators.Spacing.AFTER).withArrayEmptySeparator(""));
     printer.indentObjectsWith(indenter);
     printer.indentArraysWith(indenter);
     return printer;
@@ -140,11 +154,7 @@ final class SpecJson {
       at("$", () -> b.device(device));
     }
     if (root.has("batching")) {
-      JsonNode batching = root.get("batching");
-      object(batching, "$.batching", BATCHING_FIELDS);
-      int max =
-          integer(required(batching, "maxBatchSize", "$.batching"), "$.batching.maxBatchSize");
-      at("$", () -> b.maxBatchSize(max));
+      b.batching(batching(root.get("batching")));
     }
     if (root.has("replicas")) {
       int replicas = integer(root.get("replicas"), "$.replicas");
@@ -157,7 +167,81 @@ final class SpecJson {
       }
       at("$", () -> b.memoryBytes(node.longValue()));
     }
-    return b.build();
+    return at("$", b::build);
+  }
+
+  private static Batching batching(JsonNode node) {
+    String path = "$.batching";
+    object(node, path, BATCHING_FIELDS);
+    Batching.Builder b = Batching.builder();
+    int max = integer(required(node, "maxBatchSize", path), path + ".maxBatchSize");
+    at("$", () -> b.maxBatchSize(max));
+    if (node.has("maxQueueDelayMicros")) {
+      String field = path + ".maxQueueDelayMicros";
+      JsonNode delay = node.get("maxQueueDelayMicros");
+      if (!delay.isIntegralNumber() || !delay.canConvertToLong()) {
+        throw new IllegalArgumentException(field + " must be an integer but was " + echo(delay));
+      }
+      long micros = delay.longValue();
+      if (micros < 0 || micros > MAX_DELAY_MICROS) {
+        throw new IllegalArgumentException(field + " must be in [0, " + MAX_DELAY_MICROS
+            + "] but was " + micros);
+      }
+      at("$", () -> b.maxQueueDelay(Duration.of(micros, ChronoUnit.MICROS)));
+    }
+    if (node.has("preferredBatchSizes")) {
+      String field = path + ".preferredBatchSizes";
+      JsonNode sizes = array(node.get("preferredBatchSizes"), field);
+      int[] preferred = new int[sizes.size()];
+      for (int i = 0; i < preferred.length; i++) {
+        preferred[i] = integer(sizes.get(i), field + "[" + i + "]");
+      }
+      at("$", () -> b.preferredBatchSizes(preferred));
+    }
+    if (node.has("maxQueueSize")) {
+      int size = integer(node.get("maxQueueSize"), path + ".maxQueueSize");
+      at("$", () -> b.maxQueueSize(size));
+    }
+    if (node.has("padding")) {
+      JsonNode rules = array(node.get("padding"), path + ".padding");
+      for (int i = 0; i < rules.size(); i++) {
+        b.padding(padding(rules.get(i), path + ".padding[" + i + "]"));
+      }
+    }
+    if (node.has("unpad")) {
+      JsonNode rules = array(node.get("unpad"), path + ".unpad");
+      for (int i = 0; i < rules.size(); i++) {
+        b.unpad(unpad(rules.get(i), path + ".unpad[" + i + "]"));
+      }
+    }
+    return at("$", b::build);
+  }
+
+  private static Padding padding(JsonNode node, String path) {
+    object(node, path, PADDING_FIELDS);
+    String input = text(required(node, "input", path), path + ".input");
+    int dim = integer(required(node, "dim", path), path + ".dim");
+    JsonNode value = required(node, "value", path);
+    if (!value.isNumber()) {
+      throw new IllegalArgumentException(path + ".value must be a number but was " + echo(value));
+    }
+    return at(path, () -> Padding.of(input, dim, value.doubleValue()));
+  }
+
+  private static Padding.Unpad unpad(JsonNode node, String path) {
+    object(node, path, UNPAD_FIELDS);
+    String output = text(required(node, "output", path), path + ".output");
+    int dim = integer(required(node, "dim", path), path + ".dim");
+    String input = text(required(node, "input", path), path + ".input");
+    int inputDim = integer(required(node, "inputDim", path), path + ".inputDim");
+    return at(path, () -> Padding.unpad(output, dim, input, inputDim));
+  }
+
+  private static JsonNode array(JsonNode node, String path) {
+    if (!node.isArray()) {
+      throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
+    }
+    return node;
   }
 
   private static Artifact artifact(JsonNode node) {
@@ -286,8 +370,7 @@ final class SpecJson {
     writeTensors(signature.putArray("outputs"), spec.signature().outputs());
     root.put("precision", spec.precision().label());
     root.put("device", spec.device().toString());
-    spec.batching()
-        .ifPresent(b -> root.putObject("batching").put("maxBatchSize", b.maxBatchSize()));
+    spec.batching().ifPresent(b -> writeBatching(root.putObject("batching"), b));
     if (spec.replicas() != 1) {
       root.put("replicas", spec.replicas());
     }
@@ -296,6 +379,31 @@ final class SpecJson {
       return WRITER.writeValueAsString(root);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException("cannot write a JSON tree held in memory", e);
+    }
+  }
+
+  private static void writeBatching(ObjectNode node, Batching batching) {
+    node.put("maxBatchSize", batching.maxBatchSize());
+    node.put("maxQueueDelayMicros", batching.maxQueueDelay().toNanos() / 1000);
+    ArrayNode preferred = node.putArray("preferredBatchSizes");
+    batching.preferredBatchSizes().forEach(preferred::add);
+    node.put("maxQueueSize", batching.maxQueueSize());
+    ArrayNode padding = node.putArray("padding");
+    for (Padding p : batching.padding()) {
+      ObjectNode rule = padding.addObject().put("input", p.input()).put("dim", p.dim());
+      double v = p.value();
+      boolean integer = v == Math.rint(v) && Math.abs(v) <= EXACT_INTEGERS
+          && Double.doubleToRawLongBits(v) != Double.doubleToRawLongBits(-0.0);
+      if (integer) {
+        rule.put("value", (long) v);
+      } else {
+        rule.put("value", v);
+      }
+    }
+    ArrayNode unpad = node.putArray("unpad");
+    for (Padding.Unpad u : batching.unpad()) {
+      unpad.addObject().put("output", u.output()).put("dim", u.dim()).put("input", u.input())
+          .put("inputDim", u.inputDim());
     }
   }
 

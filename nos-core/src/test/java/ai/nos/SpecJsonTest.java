@@ -151,7 +151,12 @@ final class SpecJsonTest {
         "  \"precision\": \"fp32\",",
         "  \"device\": \"auto\",",
         "  \"batching\": {",
-        "    \"maxBatchSize\": 8",
+        "    \"maxBatchSize\": 8,",
+        "    \"maxQueueDelayMicros\": 0,",
+        "    \"preferredBatchSizes\": [],",
+        "    \"maxQueueSize\": 1024,",
+        "    \"padding\": [],",
+        "    \"unpad\": []",
         "  }",
         "}");
     assertEquals(expected, spec.toJson());
@@ -190,7 +195,8 @@ final class SpecJsonTest {
 
   @Test
   void fromJson_unknownBatchingField() {
-    assertEquals("unknown field 'maxDelay' at $.batching (known: maxBatchSize)",
+    assertEquals("unknown field 'maxDelay' at $.batching (known: maxBatchSize, "
+        + "maxQueueDelayMicros, preferredBatchSizes, maxQueueSize, padding, unpad)",
         failure(digitsWith("}}", "}, 'batching': {'maxBatchSize': 8, 'maxDelay': 1}}")));
   }
 

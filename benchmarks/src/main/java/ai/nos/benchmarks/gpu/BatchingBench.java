@@ -1,0 +1,117 @@
+package ai.nos.benchmarks.gpu;
+
+import ai.nos.Batching;
+import ai.nos.Model;
+import ai.nos.ModelManager;
+import ai.nos.ModelSpec;
+import ai.nos.Precision;
+import ai.nos.Tensor;
+import ai.nos.internal.torch.TorchRuntime;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Dynamic batching on the GPU machine (scripts/gpu/bench.sh): ResNet-50 fp16 on one GPU, clients
+ * sending single images from 1, 8, 64 and 256 threads, against the same model fed full offline
+ * batches. Python torch eager on the same card is printed by scripts/gpu/torch_baseline.py in the
+ * same run.
+ *
+ * <p>Args: MODELS_DIR SECONDS_PER_ROW.
+ */
+public final class BatchingBench {
+  private static final Duration DELAY = Duration.ofMillis(2);
+
+  private BatchingBench() {}
+
+  public static void main(String[] args) throws Exception {
+    Path dir = Path.of(args[0]);
+    int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 10;
+    System.out.printf("BatchingBench: %s, ResNet-50 fp16, maxQueueDelay %d ms%n",
+        TorchRuntime.cudaDeviceName(0), DELAY.toMillis());
+    ModelSpec offline = GpuModels.resnet50(dir, "resnet50-offline", Precision.FP16, 256).toBuilder()
+        .device("cuda:0").build();
+    ModelSpec batched = offline.toBuilder().id("resnet50-batched").batching(Batching.builder()
+        .maxBatchSize(256).maxQueueDelay(DELAY).maxQueueSize(4096).build()).build();
+    System.out.println("| path | clients | batch | images/s | p50 ms | p99 ms |");
+    System.out.println("|---|---|---|---|---|---|");
+    double offline256 = 0;
+    double batchMillis;
+    try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build()) {
+      try (Model m = manager.load(offline)) {
+        for (int batch : new int[] {1, 32, 256}) {
+          Map<String, Tensor> in = GpuModels.inputs(offline, batch, 3);
+          double[] r = closedLoop(m, in, batch, 1, seconds);
+          System.out.printf("| NOS offline batches | 1 | %d | %.0f | %.2f | %.2f |%n", batch, r[0],
+              r[1], r[2]);
+          offline256 = r[0];
+        }
+        batchMillis = 256_000.0 / offline256;
+      }
+      try (Model m = manager.load(batched)) {
+        Map<String, Tensor> one = GpuModels.inputs(batched, 1, 4);
+        double[] last = null;
+        for (int clients : new int[] {1, 8, 64, 256}) {
+          last = closedLoop(m, one, 1, clients, seconds);
+          System.out.printf("| NOS dynamic batching | %d | 1 | %.0f | %.2f | %.2f |%n", clients,
+              last[0], last[1], last[2]);
+        }
+        double share = last[0] / offline256;
+        double bound = DELAY.toMillis() + 2 * batchMillis;
+        System.out.printf("256 clients: %.1f%% of offline batch-256 throughput (target >= 85%%);"
+            + " p99 %.2f ms vs maxQueueDelay + 2 x batch-256 time = %.2f ms%n", 100 * share,
+            last[2], bound);
+      }
+    }
+  }
+
+  /** Throughput (images/s), p50 and p99 (ms per call) of {@code clients} threads calling. */
+  static double[] closedLoop(Model m, Map<String, Tensor> in, int batch, int clients, int seconds)
+      throws Exception {
+    for (int i = 0; i < 3; i++) {
+      m.infer(in);
+    }
+    ExecutorService pool = Executors.newFixedThreadPool(clients);
+    long t0 = System.nanoTime();
+    long end = t0 + TimeUnit.SECONDS.toNanos(seconds);
+    List<Future<long[]>> fs = new ArrayList<>();
+    for (int c = 0; c < clients; c++) {
+      fs.add(pool.submit(() -> {
+        long[] lat = new long[1 << 16];
+        int n = 0;
+        while (System.nanoTime() < end) {
+          long s = System.nanoTime();
+          m.inferAsync(in).join();
+          if (n < lat.length) {
+            lat[n] = System.nanoTime() - s;
+          }
+          n++;
+        }
+        long[] out = Arrays.copyOf(lat, Math.min(n, lat.length) + 1);
+        out[out.length - 1] = n;
+        return out;
+      }));
+    }
+    long calls = 0;
+    List<Long> all = new ArrayList<>();
+    for (Future<long[]> f : fs) {
+      long[] r = f.get();
+      calls += r[r.length - 1];
+      for (int i = 0; i < r.length - 1; i++) {
+        all.add(r[i]);
+      }
+    }
+    double secs = (System.nanoTime() - t0) / 1e9;
+    pool.shutdown();
+    long[] sorted = all.stream().mapToLong(Long::longValue).sorted().toArray();
+    return new double[] {calls * batch / secs, sorted[sorted.length / 2] / 1e6,
+        sorted[(int) Math.min(sorted.length - 1, sorted.length * 0.99)] / 1e6};
+  }
+}
