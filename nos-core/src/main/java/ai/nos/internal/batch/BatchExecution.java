@@ -1,0 +1,119 @@
+package ai.nos.internal.batch;
+
+import ai.nos.DeadlineExceededException;
+import ai.nos.NosException;
+import ai.nos.Tensor;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs formed batches with the runner and settles each request's future with its outcome,
+ * counting it. A batch of several requests that the runner fails on is run again request by
+ * request, so that only the requests that fail alone fail. Called by the batcher's worker (or, for
+ * {@link #fail} and {@link #expire}, by any thread); holds no lock.
+ */
+final class BatchExecution {
+  private static final Logger LOG = LoggerFactory.getLogger(BatchExecution.class);
+
+  private final BatchLayout layout;
+  private final BatchRunner runner;
+  private final Counters counters;
+
+  BatchExecution(BatchLayout layout, BatchRunner runner, Counters counters) {
+    this.layout = layout;
+    this.runner = runner;
+    this.counters = counters;
+  }
+
+  /** Runs a batch and completes its requests, retrying each alone if the runner fails on it. */
+  void run(List<Request> requests) {
+    if (runOnce(requests) != null && requests.size() > 1) {
+      LOG.debug("model '{}' failed on a batch of {} requests; running each alone",
+          layout.modelId, requests.size());
+      for (Request r : requests) {
+        if (!r.isSettled()) {
+          counters.retries.increment();
+          Throwable e = runOnce(List.of(r));
+          if (e != null) {
+            fail(r, failure(e, 1), counters.failed);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs one batch. Returns the runner's exception if it threw one and the batch holds several
+   * requests (left for the caller to isolate); otherwise settles every request and returns null.
+   */
+  private Throwable runOnce(List<Request> requests) {
+    Batch batch = new Batch(layout, requests);
+    counters.batch(batch.size());
+    Map<String, Tensor> outputs;
+    try {
+      outputs = runner.run(batch);
+    } catch (Exception e) {
+      if (requests.size() > 1) {
+        return e;
+      }
+      failAll(requests, failure(e, 1));
+      return null;
+    } catch (Error e) {
+      failAll(requests, failure(e, requests.size()));
+      return null;
+    }
+    List<Map<String, Tensor>> split;
+    try {
+      split = Splitter.split(layout, batch, outputs);
+    } catch (NosException e) {
+      failAll(requests, e);
+      return null;
+    } catch (RuntimeException e) {
+      failAll(requests, new NosException("model '" + layout.modelId
+          + "' returned outputs that cannot be split per request: " + e, e));
+      return null;
+    }
+    for (int i = 0; i < requests.size(); i++) {
+      Request r = requests.get(i);
+      if (r.settle()) {
+        (r.future.complete(split.get(i)) ? counters.completed : counters.cancelled).increment();
+      }
+    }
+    return null;
+  }
+
+  /** The runner's own NosException, or a NosException with the failure as its cause. */
+  private NosException failure(Throwable e, int requests) {
+    if (e instanceof NosException n) {
+      return n;
+    }
+    return new NosException("model '" + layout.modelId + "' failed"
+        + (requests > 1 ? " on a batch of " + requests + " requests" : "") + ": " + e, e);
+  }
+
+  private void failAll(List<Request> requests, NosException failure) {
+    for (Request r : requests) {
+      fail(r, failure, counters.failed);
+    }
+  }
+
+  /** Fails {@code r} as dropped at {@code now} because its deadline passed. */
+  void expire(Request r, long now) {
+    fail(r, new DeadlineExceededException(layout.modelId, Duration.ofNanos(now - r.arrival),
+        Duration.ofNanos(r.deadline - r.arrival)), counters.expired);
+  }
+
+  /**
+   * Fails {@code r} unless it is settled, counting it under {@code outcome}, or as cancelled if
+   * its caller completed the future between the settling and the failing.
+   */
+  void fail(Request r, Throwable failure, LongAdder outcome) {
+    if (r.settle()) {
+      (r.future.completeExceptionally(failure) ? outcome : counters.cancelled).increment();
+    }
+  }
+}

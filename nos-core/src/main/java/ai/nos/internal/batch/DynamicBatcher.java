@@ -1,0 +1,500 @@
+package ai.nos.internal.batch;
+
+import ai.nos.ModelSpec;
+import ai.nos.NosException;
+import ai.nos.Priority;
+import ai.nos.QueueFullException;
+import ai.nos.Tensor;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/*
+ * Concurrency
+ *
+ * Callers submit from any thread; one worker thread per batcher (one batcher per model replica)
+ * forms batches and runs them one at a time, so the runner never runs concurrently with itself and
+ * may reuse its buffers. The queue (BatchQueue) and the lifecycle flags are guarded by one lock,
+ * held only for bookkeeping: never while the runner runs and never while a future completes, since
+ * completing a future runs the caller's dependent actions on the completing thread and those may
+ * call back into the batcher (submit, cancel, close). The clock is read under the lock, so order of
+ * arrival and times of arrival agree.
+ *
+ * A request's future is completed by whoever settles it first (Request.settle, one CAS): the worker
+ * (outputs, failure, expiry), a submit that refuses it, a close that gave up waiting, or the
+ * caller, by cancelling or completing the future itself; a callback on the future then takes the
+ * request out of the queue. Counted by the party that settled it, each request has one outcome.
+ *
+ * The worker sleeps on a condition until the next batch is due (BatchQueue.readyAt: when the oldest
+ * waiting request will have waited maxQueueDelay since its arrival, or at once if a group is full).
+ * submit signals only when that time moves earlier: the queue was empty, or a group just filled.
+ * Any other arrival is younger than everything waiting and cannot make a batch due sooner. The
+ * sleep is in real nanoseconds; tests build the batcher without a worker, move a fake clock and
+ * call dispatchReady() themselves, so every dispatch decision is deterministic.
+ *
+ * Dispatch
+ *
+ * Requests are grouped by compatibility (the same dtypes and the same dimensions except the batch
+ * and the padded ones); a group holds one FIFO queue per priority. A group is due when its rows
+ * reach maxBatchSize (or the largest preferred size), or when its oldest request has waited
+ * maxQueueDelay since it arrived. Delay 0 makes every non-empty group due at once: a lone request
+ * never waits, and the requests that arrive while a batch runs make up the next one. Of the groups
+ * due, the one whose first request ranks highest (priority, then arrival) goes first. Its batch
+ * takes requests in priority-then-arrival order up to maxBatchSize rows and stops at the first that
+ * does not fit; a request is never split. A request met whose deadline has passed is dropped and
+ * fails with DeadlineExceededException. With preferred sizes the batch is cut back to the largest
+ * preferred size it reaches, and the rest go back to the front of their queues.
+ *
+ * BatchExecution runs a batch, running each request alone again if the runner fails on several,
+ * and Splitter splits the outputs per request along dim 0.
+ *
+ * Shutdown
+ *
+ * close() stops intake at once (a later submit throws IllegalStateException), makes every group
+ * due, and waits for the worker to run what was queued and exit. What is still queued or running
+ * at the timeout fails with a NosException (a runner still running finishes; its outputs are
+ * dropped). Each call waits, at most its own timeout, then fails what is left: close is idempotent.
+ * On the worker thread (a future's dependent action) close does not wait for itself. Interrupting
+ * the worker closes the batcher too. A worker dying of a bug fails everything left as it exits.
+ */
+
+/**
+ * Gathers concurrent requests to one model replica into batches, runs them with a
+ * {@link BatchRunner} and splits the outputs back per request. The settings come from the spec's
+ * {@link ai.nos.Batching}: batch size, queue delay, preferred sizes, queue limit and padding.
+ *
+ * <p>Thread-safe: {@link #submit} and {@link #close} may be called from any thread. Futures are
+ * completed on the worker thread, so their dependent actions run there and hold up the next batch;
+ * give heavy ones their own executor ({@code thenApplyAsync}).
+ */
+public final class DynamicBatcher implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(DynamicBatcher.class);
+
+  /** How long {@link #close()} waits for the queue to drain. */
+  public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(30);
+
+  private final BatchLayout layout;
+  private final LongSupplier clock;
+  private final Counters counters = new Counters();
+  private final BatchExecution execution;
+  private final ReentrantLock lock = new ReentrantLock();
+  /** The worker waits on it for a batch to fall due. */
+  private final Condition due = lock.newCondition();
+  /** Closers wait on it for the worker to exit. */
+  private final Condition exited = lock.newCondition();
+  private final BatchQueue queue;
+  private final Thread worker;
+
+  private long seq;
+  /** Set once; volatile so that isClosed reads it without the lock. */
+  private volatile boolean closed;
+  private boolean terminated;
+  private List<Request> running = List.of();
+
+  private DynamicBatcher(Builder b, boolean withWorker) {
+    this.layout = new BatchLayout(b.spec);
+    this.execution = new BatchExecution(layout, b.runner, counters);
+    this.clock = b.clock;
+    this.queue = new BatchQueue(layout);
+    this.worker = withWorker ? b.threadFactory.newThread(this::work) : null;
+    if (withWorker && worker == null) {
+      throw new IllegalStateException("the thread factory of the batcher of model '"
+          + layout.modelId + "' returned no thread");
+    }
+  }
+
+  /**
+   * Returns a builder of a batcher for {@code spec}'s model that runs batches with {@code runner}.
+   *
+   * @throws IllegalArgumentException if the spec has no batching settings or an argument is null
+   */
+  public static Builder builder(ModelSpec spec, BatchRunner runner) {
+    if (spec == null || runner == null) {
+      throw new IllegalArgumentException("a batcher needs a spec and a runner but got "
+          + (spec == null ? "no spec" : "no runner"));
+    }
+    if (spec.batching().isEmpty()) {
+      throw new IllegalArgumentException("model '" + spec.id() + "' has no batching settings");
+    }
+    return new Builder(spec, runner);
+  }
+
+  /**
+   * Queues a request. Its inputs must already be valid for the signature (see
+   * {@link ai.nos.internal.Inputs}); they join a batch only with requests of the same dtypes and
+   * the same dimensions but the batch dimension and the padded ones.
+   *
+   * <p>Failures the request meets later complete the future exceptionally: a full queue, at once
+   * ({@link QueueFullException}; chosen over throwing so that every failure a correct caller can
+   * meet under load arrives the same way), a passed deadline
+   * ({@link ai.nos.DeadlineExceededException}), the model failing ({@link NosException}: the
+   * runner's own if it threw one, else one with its exception as the cause), or {@link #close}
+   * giving up waiting ({@link NosException}). Cancelling the future before its batch is formed
+   * takes the request out of the queue; it never runs.
+   *
+   * @param inputs one tensor per input of the signature, by name
+   * @param priority the request's level
+   * @param deadlineNanos when the request must have started running, on the batcher's clock (see
+   *     {@link #deadlineAfter}); {@link Long#MAX_VALUE} for none
+   * @return the request's outputs by name, in the runner's order, each with its own rows only
+   * @throws IllegalArgumentException if an argument is null, an input is missing, or the request
+   *     has more rows than {@code batching.maxBatchSize}
+   * @throws IllegalStateException if the batcher is closed
+   */
+  public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs,
+      Priority priority, long deadlineNanos) {
+    if (inputs == null || priority == null) {
+      throw new IllegalArgumentException("request to model '" + layout.modelId + "' needs "
+          + (inputs == null ? "inputs" : "a priority") + " but it was null");
+    }
+    Tensor[] tensors = layout.tensors(inputs);
+    ShapeKey key = layout.key(tensors);
+    Map<String, Tensor> view = Collections.unmodifiableMap(layout.named(tensors));
+    Request r;
+    int waiting = -1;
+    lock.lock();
+    try {
+      if (closed) {
+        throw new IllegalStateException("model '" + layout.modelId
+            + "' batcher is closed; request rejected");
+      }
+      r = new Request(tensors, view, priority, key, clock.getAsLong(), deadlineNanos, seq++);
+      counters.submitted.increment();
+      r.future.whenComplete((v, e) -> abandoned(r));
+      if (deadlineNanos > r.arrival) {
+        if (queue.size() >= layout.maxQueueSize) {
+          waiting = queue.size();
+        } else if (queue.add(r)) {
+          due.signal();
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (deadlineNanos <= r.arrival) {
+      execution.expire(r, r.arrival);
+    } else if (waiting >= 0) {
+      execution.fail(r, new QueueFullException(layout.modelId, waiting, layout.maxQueueSize),
+          counters.rejected);
+    }
+    return r.future;
+  }
+
+  /**
+   * The deadline {@code timeout} from now on the batcher's clock, for {@link #submit};
+   * {@link Long#MAX_VALUE} if that is further than a {@code long} reaches.
+   *
+   * @throws IllegalArgumentException if {@code timeout} is null or negative
+   */
+  public long deadlineAfter(Duration timeout) {
+    if (timeout == null || timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout must be >= 0 but was " + timeout);
+    }
+    long now = clock.getAsLong();
+    long deadline = now + nanos(timeout);
+    return deadline < now ? Long.MAX_VALUE : deadline;
+  }
+
+  /** The nanoseconds of a non-negative duration, at most {@link Long#MAX_VALUE}. */
+  private static long nanos(Duration d) {
+    return d.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : d.toNanos();
+  }
+
+  /** The counters since the batcher started, and the requests waiting now. */
+  public BatcherStats stats() {
+    int queued;
+    lock.lock();
+    try {
+      queued = queue.size();
+    } finally {
+      lock.unlock();
+    }
+    return counters.snapshot(queued);
+  }
+
+  /** Whether {@link #close} was called (or the worker was interrupted). */
+  public boolean isClosed() {
+    return closed;
+  }
+
+  /** As {@link #close(Duration)} with {@link #DEFAULT_CLOSE_TIMEOUT}. */
+  @Override
+  public void close() {
+    close(DEFAULT_CLOSE_TIMEOUT);
+  }
+
+  /**
+   * Stops intake at once, runs the requests already queued, and waits for them, at most
+   * {@code timeout}; then every request not done yet fails with a {@link NosException}. Safe to
+   * call more than once and from any thread; on the worker thread itself it does not wait. If the
+   * calling thread is interrupted while it waits, it stops waiting, fails what is left and keeps
+   * its interrupt status.
+   *
+   * @throws IllegalArgumentException if {@code timeout} is null or negative
+   */
+  public void close(Duration timeout) {
+    if (timeout == null || timeout.isNegative()) {
+      throw new IllegalArgumentException("close timeout must be >= 0 but was " + timeout);
+    }
+    long start = System.nanoTime();
+    long budget = nanos(timeout);
+    lock.lock();
+    try {
+      closed = true;
+      due.signalAll();
+    } finally {
+      lock.unlock();
+    }
+    boolean interrupted = false;
+    if (worker == null) {
+      for (Taken t; System.nanoTime() - start < budget && (t = take(false)) != null; ) {
+        execute(t);
+      }
+    } else if (Thread.currentThread() == worker) {
+      return;
+    } else {
+      interrupted = awaitExit(start, budget);
+    }
+    abandon("model '" + layout.modelId + "' batcher was closed before the request finished (close "
+        + (interrupted ? "was interrupted" : "waited " + timeout.toMillis() + " ms") + ")");
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Waits for the worker to exit; returns whether the wait was interrupted. */
+  private boolean awaitExit(long start, long budget) {
+    lock.lock();
+    try {
+      while (!terminated) {
+        long left = budget - (System.nanoTime() - start);
+        if (left <= 0) {
+          return false;
+        }
+        exited.awaitNanos(left);
+      }
+      return false;
+    } catch (InterruptedException e) {
+      return true;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Fails everything still queued or running. */
+  private void abandon(String message) {
+    List<Request> left;
+    lock.lock();
+    try {
+      left = queue.removeAll();
+      left.addAll(running);
+    } finally {
+      lock.unlock();
+    }
+    if (!left.isEmpty()) {
+      NosException failure = new NosException(message);
+      for (Request r : left) {
+        execution.fail(r, failure, counters.failed);
+      }
+      LOG.warn("{}: failed {} request(s)", message, left.size());
+    }
+  }
+
+  /**
+   * Forms and runs, on the calling thread, every batch due now on the clock; for a batcher
+   * without a worker. Returns the number of batches run.
+   */
+  int dispatchReady() {
+    int batches = 0;
+    for (Taken t; (t = take(false)) != null; ) {
+      execute(t);
+      batches += t.batch == null ? 0 : 1;
+    }
+    return batches;
+  }
+
+  /**
+   * When the next batch is due on the clock: {@link Long#MIN_VALUE} if one is due whatever the
+   * time, {@link Long#MAX_VALUE} if nothing waits.
+   */
+  long nextDispatch() {
+    lock.lock();
+    try {
+      return queue.readyAt(closed);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** A batch to run (null if none) and the requests found expired while forming it. */
+  private record Taken(List<Request> batch, List<Request> expired, long now) {}
+
+  private void work() {
+    try {
+      for (Taken t; (t = take(true)) != null; ) {
+        execute(t);
+      }
+    } catch (RuntimeException | Error e) {
+      LOG.error("batcher worker of model '{}' failed; failing what is left", layout.modelId, e);
+    } finally {
+      closed = true;
+      abandon("model '" + layout.modelId + "' batcher stopped before the request finished");
+      lock.lock();
+      try {
+        terminated = true;
+        exited.signalAll();
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+
+  /**
+   * Takes the next batch due, or expired requests met; with {@code wait}, sleeps until one is due
+   * and returns null only once closed and drained; without, returns null if none is due now.
+   */
+  private Taken take(boolean wait) {
+    lock.lock();
+    try {
+      for (;;) {
+        long now = clock.getAsLong();
+        List<Request> expired = new ArrayList<>(0);
+        List<Request> batch = queue.take(now, closed, expired);
+        if (batch != null || !expired.isEmpty()) {
+          running = batch == null ? List.of() : batch;
+          return new Taken(batch, expired, now);
+        }
+        if (!wait || (closed && queue.isEmpty())) {
+          return null;
+        }
+        long at = queue.readyAt(closed);
+        try {
+          if (at == Long.MAX_VALUE) {
+            due.await();
+          } else {
+            due.awaitNanos(at - now);
+          }
+        } catch (InterruptedException e) {
+          closed = true;
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void execute(Taken t) {
+    for (Request r : t.expired) {
+      execution.expire(r, t.now);
+    }
+    if (t.batch == null) {
+      return;
+    }
+    try {
+      execution.run(t.batch);
+    } finally {
+      lock.lock();
+      try {
+        running = List.of();
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+
+  /** Called once the future is done by anyone: if the caller did it, forgets the request. */
+  private void abandoned(Request r) {
+    if (r.settle()) {
+      counters.cancelled.increment();
+      lock.lock();
+      try {
+        queue.remove(r);
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "DynamicBatcher{" + layout.modelId + ", queued=" + stats().queued()
+        + (isClosed() ? ", closed" : "") + "}";
+  }
+
+  /**
+   * Builds a {@link DynamicBatcher}. By default the clock is {@link System#nanoTime} and the
+   * worker is a daemon thread named {@code nos-batcher-<model id>}. Not thread-safe.
+   */
+  public static final class Builder {
+    private final ModelSpec spec;
+    private final BatchRunner runner;
+    private LongSupplier clock = System::nanoTime;
+    private ThreadFactory threadFactory;
+
+    private Builder(ModelSpec spec, BatchRunner runner) {
+      this.spec = spec;
+      this.runner = runner;
+      this.threadFactory = task -> {
+        Thread t = new Thread(task, "nos-batcher-" + spec.id());
+        t.setDaemon(true);
+        return t;
+      };
+    }
+
+    /**
+     * Sets the clock arrival times, queue delays and deadlines are read on, in nanoseconds; it
+     * must never go backwards. The worker still sleeps in real time.
+     *
+     * @throws IllegalArgumentException if {@code nanoClock} is null
+     */
+    public Builder clock(LongSupplier nanoClock) {
+      if (nanoClock == null) {
+        throw new IllegalArgumentException("clock must not be null");
+      }
+      this.clock = nanoClock;
+      return this;
+    }
+
+    /**
+     * Sets the factory of the worker thread.
+     *
+     * @throws IllegalArgumentException if {@code threadFactory} is null
+     */
+    public Builder threadFactory(ThreadFactory threadFactory) {
+      if (threadFactory == null) {
+        throw new IllegalArgumentException("threadFactory must not be null");
+      }
+      this.threadFactory = threadFactory;
+      return this;
+    }
+
+    /**
+     * Returns a batcher whose worker thread is running.
+     *
+     * @throws IllegalStateException if the thread factory returns no thread
+     */
+    public DynamicBatcher start() {
+      DynamicBatcher batcher = new DynamicBatcher(this, true);
+      batcher.worker.start();
+      return batcher;
+    }
+
+    /**
+     * Returns a batcher without a worker: batches run only when the caller calls
+     * {@link DynamicBatcher#dispatchReady()}, and {@link DynamicBatcher#close} drains on the
+     * calling thread. For tests that drive the clock.
+     */
+    DynamicBatcher manual() {
+      return new DynamicBatcher(this, false);
+    }
+  }
+}
