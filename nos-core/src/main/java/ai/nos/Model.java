@@ -1,6 +1,10 @@
 package ai.nos;
 
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * A loaded model, ready to run. Get one from {@link Nos#load(ModelSpec)}.
@@ -48,6 +52,63 @@ public interface Model extends AutoCloseable {
           + " inputs " + spec().signature().inputNames() + "; call infer(Map) with each by name");
     }
     return infer(Map.of(inputs.get(0).name(), input));
+  }
+
+  /**
+   * Queues a call and returns at once. With {@link ModelSpec#batching()} set, concurrent calls
+   * are gathered into batches (see {@link Batching}); without it the call runs on the calling
+   * thread and the future is already complete.
+   *
+   * <p>The future fails with {@link QueueFullException} when the model's queue is full, with
+   * {@link DeadlineExceededException} when the call did not start within {@code timeout}, with
+   * {@link InferenceException} when the model fails. Cancelling it before its batch starts takes
+   * the call out of the queue.
+   *
+   * @param priority calls of a higher level are taken first; FIFO within a level
+   * @param timeout how long the call may wait before it starts; null for no limit
+   * @throws IllegalArgumentException if the inputs do not match the signature (checked at once)
+   * @throws IllegalStateException if the model is closed
+   */
+  default CompletableFuture<Map<String, Tensor>> inferAsync(Map<String, Tensor> inputs,
+      Priority priority, Duration timeout) {
+    try {
+      return CompletableFuture.completedFuture(infer(inputs));
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  /** {@link #inferAsync(Map, Priority, Duration)} at normal priority, without a timeout. */
+  default CompletableFuture<Map<String, Tensor>> inferAsync(Map<String, Tensor> inputs) {
+    return inferAsync(inputs, Priority.NORMAL, null);
+  }
+
+  /** {@link #inferAsync(Map)} for a model with exactly one input. */
+  default CompletableFuture<Map<String, Tensor>> inferAsync(Tensor input) {
+    var inputs = spec().signature().inputs();
+    if (inputs.size() != 1) {
+      throw new IllegalArgumentException("model '" + spec().id() + "' has " + inputs.size()
+          + " inputs " + spec().signature().inputNames() + "; call inferAsync(Map) with each by"
+          + " name");
+    }
+    return inferAsync(Map.of(inputs.get(0).name(), input));
+  }
+
+  /**
+   * Submits many calls at once (they may share batches) and returns their futures in order.
+   *
+   * @throws IllegalArgumentException if a call's inputs do not match the signature; none of the
+   *     calls before it is withdrawn
+   */
+  default List<CompletableFuture<Map<String, Tensor>>> inferAll(
+      List<Map<String, Tensor>> calls) {
+    List<CompletableFuture<Map<String, Tensor>>> out = new ArrayList<>(calls.size());
+    for (Map<String, Tensor> call : calls) {
+      out.add(inferAsync(call));
+    }
+    return out;
   }
 
   /** Stops new calls and frees the model once running calls end. Idempotent. */

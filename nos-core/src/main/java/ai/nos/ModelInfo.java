@@ -16,12 +16,14 @@ import java.util.List;
  * @param requests calls completed, successful or not
  * @param failures calls that failed
  * @param loads copies loaded so far (reloads after eviction included)
+ * @param batches model runs made by the dynamic batcher (0 without batching); {@code requests /
+ *     batches} is the mean number of calls a run served
  * @param p50Micros median latency of recent calls, in microseconds (0 before the first call)
  * @param p99Micros 99th percentile latency of recent calls, in microseconds
  */
 public record ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
     boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
-    long p50Micros, long p99Micros) {
+    long batches, long p50Micros, long p99Micros) {
 
   public ModelInfo {
     devices = List.copyOf(devices);

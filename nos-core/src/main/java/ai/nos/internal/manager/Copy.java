@@ -1,6 +1,7 @@
 package ai.nos.internal.manager;
 
 import ai.nos.internal.Lease;
+import ai.nos.internal.batch.DynamicBatcher;
 
 /**
  * One copy of a model on one device: loading, ready, or gone. Its {@link Lease} counts the calls
@@ -17,6 +18,8 @@ final class Copy {
   volatile Replica replica;
   volatile Lease lease;
   volatile long lastUsed;
+  /** Gathers calls into batches when the spec asks for batching; null otherwise. */
+  volatile DynamicBatcher batcher;
 
   Copy(Entry entry, Slot slot, long bytes) {
     this.entry = entry;

@@ -12,6 +12,8 @@ final class Entry {
   final List<Copy> copies = new CopyOnWriteArrayList<>();
   final LongAdder requests = new LongAdder();
   final LongAdder failures = new LongAdder();
+  /** Batches run by the batchers of copies already freed. */
+  final LongAdder pastBatches = new LongAdder();
   final LatencyWindow latency = new LatencyWindow(1024);
   // Guarded by the core's lock:
   int handles;

@@ -3,8 +3,11 @@ package ai.nos.internal.manager;
 import ai.nos.Device;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
+import ai.nos.Priority;
 import ai.nos.Tensor;
+import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -38,6 +41,15 @@ public final class ManagedModel implements Model {
       throw new IllegalStateException("model '" + entry.spec.id() + "' is closed");
     }
     return core.infer(entry, inputs);
+  }
+
+  @Override
+  public CompletableFuture<Map<String, Tensor>> inferAsync(Map<String, Tensor> inputs,
+      Priority priority, Duration timeout) {
+    if (closed.get()) {
+      throw new IllegalStateException("model '" + entry.spec.id() + "' is closed");
+    }
+    return core.inferAsync(entry, inputs, priority, timeout);
   }
 
   @Override

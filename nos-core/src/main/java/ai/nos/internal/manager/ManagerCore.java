@@ -8,15 +8,19 @@ import ai.nos.ModelSpec;
 import ai.nos.ModelState;
 import ai.nos.NosException;
 import ai.nos.Placement;
+import ai.nos.Priority;
 import ai.nos.Tensor;
 import ai.nos.internal.Inputs;
 import ai.nos.internal.Lease;
+import ai.nos.internal.batch.DynamicBatcher;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
@@ -170,8 +174,72 @@ public final class ManagerCore implements AutoCloseable {
     fill(entry);
   }
 
+  /**
+   * Queues a call on the least busy ready copy's batcher (loading a copy first if none is ready);
+   * without batching, runs it here. The call holds a reference on its copy from submission to
+   * completion, so a copy with queued calls is never evicted.
+   */
+  public CompletableFuture<Map<String, Tensor>> inferAsync(Entry entry,
+      Map<String, Tensor> inputs, Priority priority, Duration timeout) {
+    if (entry.spec.batching().isEmpty()) {
+      try {
+        return CompletableFuture.completedFuture(infer(entry, inputs));
+      } catch (IllegalStateException e) {
+        throw e;
+      } catch (RuntimeException e) {
+        return CompletableFuture.failedFuture(e);
+      }
+    }
+    Inputs.ordered(entry.spec, inputs);
+    long start = clock.getAsLong();
+    Copy copy = acquire(entry);
+    while (copy == null) {
+      copy = ensureCopy(entry, start + loadTimeoutNanos);
+      if (copy == null) {
+        copy = acquire(entry);
+      }
+    }
+    Copy c = copy;
+    CompletableFuture<Map<String, Tensor>> future;
+    try {
+      DynamicBatcher batcher = c.batcher;
+      future = batcher.submit(inputs, priority == null ? Priority.NORMAL : priority,
+          timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout));
+    } catch (RuntimeException e) {
+      done(c);
+      throw e;
+    }
+    return future.whenComplete((out, failure) -> {
+      entry.requests.increment();
+      if (failure != null) {
+        entry.failures.increment();
+      } else {
+        entry.latency.record(clock.getAsLong() - start);
+      }
+      done(c);
+    });
+  }
+
+  private void done(Copy copy) {
+    copy.lastUsed = clock.getAsLong();
+    copy.lease.release();
+    if (waiters.get() > 0 && copy.inFlight() == 0) {
+      signal();
+    }
+  }
+
   /** Runs a call on the least busy ready copy, loading one first if none is ready. */
   public Map<String, Tensor> infer(Entry entry, Map<String, Tensor> inputs) {
+    if (entry.spec.batching().isPresent()) {
+      try {
+        return inferAsync(entry, inputs, Priority.NORMAL, null).join();
+      } catch (CompletionException e) {
+        if (e.getCause() instanceof RuntimeException) {
+          throw (RuntimeException) e.getCause();
+        }
+        throw new NosException("model '" + entry.spec.id() + "' failed: " + e.getCause(), e);
+      }
+    }
     Inputs.ordered(entry.spec, inputs);
     long start = clock.getAsLong();
     long deadline = start + loadTimeoutNanos;
@@ -201,11 +269,7 @@ public final class ManagerCore implements AutoCloseable {
         entry.failures.increment();
         throw e;
       } finally {
-        copy.lastUsed = clock.getAsLong();
-        copy.lease.release();
-        if (waiters.get() > 0 && copy.inFlight() == 0) {
-          signal();
-        }
+        done(copy);
       }
     }
   }
@@ -392,6 +456,15 @@ public final class ManagerCore implements AutoCloseable {
             + " next placement.");
       }
       copy.replica = replica;
+      if (entry.spec.batching().isPresent()) {
+        copy.batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
+            .threadFactory(task -> {
+              Thread t = new Thread(task, "nos-batcher-" + entry.spec.id() + "@"
+                  + copy.slot.info.device());
+              t.setDaemon(true);
+              return t;
+            }).start();
+      }
       copy.lease = new Lease(() -> free(copy));
       if (acquireForCaller) {
         copy.lease.tryAcquire();
@@ -447,9 +520,16 @@ public final class ManagerCore implements AutoCloseable {
 
   /** The lease's free action: runs once, when a closed copy has no call left. */
   private void free(Copy copy) {
+    DynamicBatcher batcher = copy.batcher;
+    if (batcher != null) {
+      batcher.close();
+    }
     copy.replica.close();
     lock.lock();
     try {
+      if (batcher != null) {
+        copy.entry.pastBatches.add(batcher.stats().batches());
+      }
       unbook(copy);
     } finally {
       lock.unlock();
@@ -569,7 +649,12 @@ public final class ManagerCore implements AutoCloseable {
       List<Device> devices = new ArrayList<>();
       boolean loading = false;
       int inFlight = 0;
+      long batches = e.pastBatches.sum();
       for (Copy c : e.copies) {
+        DynamicBatcher b = c.batcher;
+        if (b != null && c.state != Copy.State.GONE) {
+          batches += b.stats().batches();
+        }
         if (c.state == Copy.State.READY) {
           devices.add(c.slot.info.device());
         }
@@ -579,7 +664,8 @@ public final class ManagerCore implements AutoCloseable {
       ModelState state = !devices.isEmpty() ? ModelState.READY
           : loading ? ModelState.LOADING : ModelState.EVICTED;
       return new ModelInfo(e.spec.id(), state, devices, e.estimate, e.measured, e.replicas,
-          inFlight, e.requests.sum(), e.failures.sum(), e.loads, e.latency.quantileMicros(0.5),
+          inFlight, e.requests.sum(), e.failures.sum(), e.loads, batches,
+          e.latency.quantileMicros(0.5),
           e.latency.quantileMicros(0.99));
     } finally {
       lock.unlock();

@@ -1,6 +1,8 @@
 package ai.nos.internal.manager;
 
 import ai.nos.Tensor;
+import ai.nos.internal.batch.Batch;
+import java.util.HashMap;
 import java.util.Map;
 
 /** One loaded copy of a model on one device, as a {@link Backend} made it. */
@@ -8,6 +10,18 @@ public interface Replica {
 
   /** Runs validated inputs; may be called from many threads at once. */
   Map<String, Tensor> infer(Map<String, Tensor> inputs);
+
+  /**
+   * Runs a batch gathered by a dynamic batcher. The default joins each input into one tensor;
+   * a backend may instead write the batch straight into its own (pinned) buffers.
+   */
+  default Map<String, Tensor> inferBatch(Batch batch) {
+    Map<String, Tensor> inputs = new HashMap<>();
+    for (String name : batch.inputNames()) {
+      inputs.put(name, batch.concat(name));
+    }
+    return infer(inputs);
+  }
 
   /** Device bytes this copy holds: its weights plus its peak working memory when measured. */
   long footprintBytes();

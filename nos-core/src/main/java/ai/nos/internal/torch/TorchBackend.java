@@ -164,6 +164,11 @@ public final class TorchBackend implements Backend {
     }
 
     @Override
+    public Map<String, Tensor> inferBatch(ai.nos.internal.batch.Batch batch) {
+      return model.inferBatch(batch);
+    }
+
+    @Override
     public long footprintBytes() {
       return bytes;
     }

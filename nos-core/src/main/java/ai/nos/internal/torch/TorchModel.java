@@ -18,7 +18,13 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import ai.nos.internal.batch.Batch;
+import java.nio.ByteOrder;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.GenericDict;
 import org.bytedeco.pytorch.IValue;
@@ -110,6 +116,48 @@ public final class TorchModel implements Model {
   @Override
   public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
     List<Tensor> ordered = Inputs.ordered(spec, inputs);
+    return run(args -> {
+      List<TensorSpec> specs = spec.signature().inputs();
+      for (int i = 0; i < ordered.size(); i++) {
+        Tensor t = ordered.get(i);
+        args.push_back(new IValue(TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i)))));
+      }
+    });
+  }
+
+  /**
+   * Runs a batch gathered by a dynamic batcher, writing each input straight from the callers'
+   * tensors into one host buffer (pinned on CUDA, from libtorch's caching host allocator, which
+   * reuses its blocks) and moving it to the device with one asynchronous copy on the call's
+   * stream: one host copy and one host-to-device copy per input, whatever the batch holds.
+   */
+  public Map<String, Tensor> inferBatch(Batch batch) {
+    return run(args -> {
+      for (TensorSpec input : spec.signature().inputs()) {
+        String name = input.name();
+        TensorOptions options = new TensorOptions(TorchTensors.scalarType(batch.dtype(name)));
+        if (device.isCuda()) {
+          options = options.pinned_memory(new BoolOptional(true));
+        }
+        org.bytedeco.pytorch.Tensor host = torch.empty(batch.shape(name), options,
+            new MemoryFormatOptional());
+        long bytes = batch.byteSize(name);
+        if (bytes > 0) {
+          batch.write(name, new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer()
+              .order(ByteOrder.nativeOrder()));
+        }
+        DType as = runAs(input);
+        org.bytedeco.pytorch.Tensor t = device.isCuda()
+            ? host.to(torchDevice, TorchTensors.scalarType(as), true, false,
+                new MemoryFormatOptional())
+            : as != batch.dtype(name) ? host.to(TorchTensors.scalarType(as)) : host;
+        args.push_back(new IValue(t));
+      }
+    });
+  }
+
+  /** Holds a reference, opens the call's native scope and stream, and runs the module. */
+  private Map<String, Tensor> run(java.util.function.Consumer<IValueVector> arguments) {
     if (!lease.tryAcquire()) {
       throw new IllegalStateException("model '" + spec.id() + "' is closed");
     }
@@ -121,11 +169,7 @@ public final class TorchModel implements Model {
         new CUDAStreamGuard(stream.unwrap());
       }
       IValueVector args = new IValueVector();
-      List<TensorSpec> specs = spec.signature().inputs();
-      for (int i = 0; i < ordered.size(); i++) {
-        Tensor t = ordered.get(i);
-        args.push_back(new IValue(TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i)))));
-      }
+      arguments.accept(args);
       IValue result = module.forward(args);
       return outputs(result);
     } catch (InferenceException e) {
