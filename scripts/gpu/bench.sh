@@ -12,7 +12,10 @@ seconds=${2:-15}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
 cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
-jvm="java -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
+jvm="java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
+if [ "$what" = all ] || [ "$what" = probe ]; then
+  $jvm ai.nos.benchmarks.gpu.LeakProbe /tmp/gpu-models 2>&1 | tee "$out/leak-probe.log"
+fi
 if [ "$what" = all ] || [ "$what" = manager ]; then
   $jvm ai.nos.benchmarks.gpu.ManagerBench /tmp/gpu-models "$seconds" 2>&1 | tee "$out/manager-bench.log"
 fi

@@ -58,7 +58,11 @@ public final class ModelManager implements AutoCloseable {
     this.backend = backend;
   }
 
-  /** A builder with every CUDA device (or the CPU when there is none), 90% of each, best fit. */
+  /**
+   * A builder with every CUDA device and the CPU, 90% of each, best fit. A spec whose device is
+   * {@code auto} goes to the CUDA devices when there are any, else to the CPU; {@code cpu} and
+   * {@code cuda[:N]} specs go where they say.
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -170,7 +174,10 @@ public final class ModelManager implements AutoCloseable {
 
     private Builder() {}
 
-    /** The devices to use; default: every CUDA device, or the CPU when there is none. */
+    /**
+     * The devices to use; default: every CUDA device and the CPU ({@code auto} specs use the CPU
+     * only when there is no CUDA device).
+     */
     public Builder devices(Device... devices) {
       requireUnset(this.devices == null, "devices", this.devices);
       if (devices == null || devices.length == 0) {
@@ -279,15 +286,7 @@ public final class ModelManager implements AutoCloseable {
       }
       List<Device> use = devices;
       if (use == null) {
-        use = new ArrayList<>();
-        for (Device d : available.keySet()) {
-          if (d.isCuda()) {
-            use.add(d);
-          }
-        }
-        if (use.isEmpty()) {
-          use.add(Device.cpu());
-        }
+        use = new ArrayList<>(available.keySet());
       }
       for (Device d : budgets.keySet()) {
         if (!use.contains(d)) {

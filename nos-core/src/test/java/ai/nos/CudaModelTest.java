@@ -23,8 +23,8 @@ final class CudaModelTest {
   void digits_cudaMatchesCpu() {
     var rows = Fixtures.heldOutDigits();
     Tensor input = Fixtures.digitBatch(rows, 0, 64);
-    try (Model cpu = Nos.load(Fixtures.digitsOn("cpu"));
-        Model cuda = Nos.load(Fixtures.digitsOn("cuda"))) {
+    try (Model cpu = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-cpu").build());
+        Model cuda = Nos.load(Fixtures.digitsOn("cuda").toBuilder().id("digits-cuda").build())) {
       assertEquals(Device.cuda(0), cuda.device());
       double err = relativeError(cuda.infer(input).get("logits").toFloatArray(),
           cpu.infer(input).get("logits").toFloatArray());
@@ -35,8 +35,8 @@ final class CudaModelTest {
 
   @Test
   void auto_prefersCuda() {
-    try (Model m = Nos.load(Fixtures.digits())) {
-      assertEquals(Device.cuda(0), m.device());
+    try (Model m = Nos.load(Fixtures.digits().toBuilder().id("digits-auto").build())) {
+      assertTrue(m.device().isCuda(), "auto should run on CUDA but ran on " + m.device());
     }
   }
 
@@ -44,7 +44,7 @@ final class CudaModelTest {
   void cudaIndexOutOfRange_isRefusedWithTheCount() {
     int n = TorchRuntime.cudaDeviceCount();
     var e = assertThrows(DeviceUnavailableException.class,
-        () -> Nos.load(Fixtures.digitsOn("cuda:" + n)));
+        () -> Nos.load(Fixtures.digitsOn("cuda:" + n).toBuilder().id("digits-far").build()));
     assertTrue(e.getMessage().contains(n + " CUDA device(s)"), e.getMessage());
   }
 

@@ -576,13 +576,17 @@ public final class ManagerCore implements AutoCloseable {
     return new Entry(spec, spec.memoryBytes().orElseGet(() -> backend.estimateBytes(spec)), false);
   }
 
-  /** The devices a spec's device preference allows, among the manager's. */
+  /**
+   * The devices a spec's device preference allows, among the manager's: {@code auto} means the
+   * CUDA devices when the manager has any, else the CPU.
+   */
   private List<Slot> allowedSlots(ModelSpec spec) {
     Device want = spec.device();
+    boolean anyCuda = slots.stream().anyMatch(s -> s.info.device().isCuda());
     List<Slot> out = new ArrayList<>();
     for (Slot s : slots) {
       Device d = s.info.device();
-      if (want.isAuto() || (want.isCpu() && d.isCpu())
+      if ((want.isAuto() && (d.isCuda() || !anyCuda)) || (want.isCpu() && d.isCpu())
           || (want.isCuda() && d.isCuda()
               && (want.index().isEmpty() || want.index().equals(d.index())))) {
         out.add(s);

@@ -31,10 +31,7 @@ import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.JitModule;
-import org.bytedeco.pytorch.cuda.CUDAStream;
-import org.bytedeco.pytorch.cuda.CUDAStreamGuard;
 import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch_cuda;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -128,8 +125,8 @@ public final class TorchModel implements Model {
   /**
    * Runs a batch gathered by a dynamic batcher, writing each input straight from the callers'
    * tensors into one host buffer (pinned on CUDA, from libtorch's caching host allocator, which
-   * reuses its blocks) and moving it to the device with one asynchronous copy on the call's
-   * stream: one host copy and one host-to-device copy per input, whatever the batch holds.
+   * reuses its blocks) and moving it to the device with one asynchronous copy: one host copy and
+   * one host-to-device copy per input, whatever the batch holds.
    */
   public Map<String, Tensor> inferBatch(Batch batch) {
     return run(args -> {
@@ -156,18 +153,12 @@ public final class TorchModel implements Model {
     });
   }
 
-  /** Holds a reference, opens the call's native scope and stream, and runs the module. */
+  /** Holds a reference, opens the call's native scope, and runs the module. */
   private Map<String, Tensor> run(java.util.function.Consumer<IValueVector> arguments) {
     if (!lease.tryAcquire()) {
       throw new IllegalStateException("model '" + spec.id() + "' is closed");
     }
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
-      if (device.isCuda()) {
-        // Each call runs on a stream of libtorch's pool, so calls from several threads overlap
-        // on the device instead of queueing on the default stream.
-        CUDAStream stream = torch_cuda.getStreamFromPool(false, (byte) device.index().orElse(0));
-        new CUDAStreamGuard(stream.unwrap());
-      }
       IValueVector args = new IValueVector();
       arguments.accept(args);
       IValue result = module.forward(args);

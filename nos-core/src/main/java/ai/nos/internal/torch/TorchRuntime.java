@@ -6,6 +6,9 @@ import ai.nos.NosException;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch_cuda;
 import org.slf4j.Logger;
@@ -25,6 +28,7 @@ public final class TorchRuntime {
   private static volatile NosException loadFailure;
   private static boolean cudaBuild;
   private static int cudaDevices;
+  private static volatile boolean[] cudaReady = new boolean[0];
 
   private TorchRuntime() {}
 
@@ -45,6 +49,7 @@ public final class TorchRuntime {
         Loader.load(torch.class);
         cudaBuild = torch.hasCUDA();
         cudaDevices = cudaBuild && torch.cuda_is_available() ? torch.cuda_device_count() : 0;
+        cudaReady = new boolean[cudaDevices];
         if (cudaBuild) {
           // fp32 means fp32: libtorch lets cuDNN convolutions use TF32 by default, which moves
           // results by ~1e-3. Faster, lower precisions are a spec's explicit choice.
@@ -169,6 +174,7 @@ public final class TorchRuntime {
   /** Returns the caching allocator's unused blocks to the driver. */
   public static void cudaEmptyCache() {
     if (cudaDeviceCount() > 0) {
+      requireCuda(0);
       torch_cuda.getAllocator().emptyCache();
     }
   }
@@ -177,6 +183,19 @@ public final class TorchRuntime {
     if (device < 0 || device >= cudaDeviceCount()) {
       throw new IllegalArgumentException("CUDA device index must be in [0, " + cudaDevices
           + ") but was " + device);
+    }
+    if (!cudaReady[device]) {
+      synchronized (TorchRuntime.class) {
+        if (!cudaReady[device]) {
+          // The caching allocator sets up a device on its first allocation there; its
+          // statistics refuse a device before that ("Invalid device argument").
+          try (PointerScope scope = new PointerScope()) {
+            torch.empty(new long[] {1}, new TensorOptions(new org.bytedeco.pytorch.Device(
+                torch.DeviceType.CUDA, (byte) device)), new MemoryFormatOptional());
+          }
+          cudaReady[device] = true;
+        }
+      }
     }
   }
 
