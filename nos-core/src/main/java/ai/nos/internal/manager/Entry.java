@@ -1,6 +1,11 @@
 package ai.nos.internal.manager;
 
+import ai.nos.Device;
+import ai.nos.ModelInfo;
 import ai.nos.ModelSpec;
+import ai.nos.ModelState;
+import ai.nos.internal.batch.DynamicBatcher;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.LongAdder;
@@ -28,6 +33,30 @@ final class Entry {
     this.replicas = spec.replicas();
     this.estimate = estimate;
     this.measured = measured;
+  }
+
+  /** A snapshot for {@link ai.nos.ModelManager#models()}; called under the core's lock. */
+  ModelInfo snapshot() {
+    List<Device> devices = new ArrayList<>();
+    boolean loading = false;
+    int inFlight = 0;
+    long batches = pastBatches.sum();
+    for (Copy c : copies) {
+      DynamicBatcher b = c.batcher;
+      if (b != null && c.state != Copy.State.GONE) {
+        batches += b.stats().batches();
+      }
+      if (c.state == Copy.State.READY) {
+        devices.add(c.slot.info.device());
+      }
+      loading |= c.state == Copy.State.LOADING;
+      inFlight += c.inFlight();
+    }
+    ModelState state = !devices.isEmpty() ? ModelState.READY
+        : loading ? ModelState.LOADING : ModelState.EVICTED;
+    return new ModelInfo(spec.id(), state, devices, estimate, measured, replicas, inFlight,
+        requests.sum(), failures.sum(), loads, batches, latency.quantileMicros(0.5),
+        latency.quantileMicros(0.99));
   }
 
   int live() {

@@ -2,10 +2,8 @@ package ai.nos.internal.manager;
 
 import ai.nos.Device;
 import ai.nos.DeviceStats;
-import ai.nos.DeviceUnavailableException;
 import ai.nos.ModelInfo;
 import ai.nos.ModelSpec;
-import ai.nos.ModelState;
 import ai.nos.NosException;
 import ai.nos.Placement;
 import ai.nos.Priority;
@@ -26,7 +24,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
-import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -69,7 +66,7 @@ public final class ManagerCore implements AutoCloseable {
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final AtomicInteger waiters = new AtomicInteger();
-  private final List<Slot> slots = new ArrayList<>();
+  private final Devices devices;
   private final Map<String, Entry> models = new LinkedHashMap<>();
   private boolean closed;
 
@@ -84,7 +81,9 @@ public final class ManagerCore implements AutoCloseable {
     this.loadTimeoutNanos = loadTimeout.toNanos();
     this.catalog = catalog;
     this.clock = clock;
+    List<Slot> slots = new ArrayList<>();
     budgets.forEach((info, budget) -> slots.add(new Slot(info, budget)));
+    this.devices = new Devices(slots);
   }
 
   /**
@@ -103,7 +102,7 @@ public final class ManagerCore implements AutoCloseable {
             + " different spec; unload it first. Loaded: " + entry.spec + "; given: " + spec);
       }
       if (entry == null) {
-        allowedSlots(spec);
+        devices.allowed(spec);
         entry = newEntry(spec);
         models.put(spec.id(), entry);
       }
@@ -153,7 +152,7 @@ public final class ManagerCore implements AutoCloseable {
     lock.lock();
     try {
       entry = entry(id);
-      int max = allowedSlots(entry.spec).size();
+      int max = devices.allowed(entry.spec).size();
       if (replicas < 1 || replicas > max) {
         throw new IllegalArgumentException("replicas of model '" + id + "' must be in [1, " + max
             + "] (one copy per device it may use) but was " + replicas);
@@ -320,14 +319,14 @@ public final class ManagerCore implements AutoCloseable {
           if (loading != null) {
             break;
           }
-          requireFits(entry);
+          devices.requireFits(entry);
         }
         long left = deadline - clock.getAsLong();
         if (left <= 0) {
           throw new NosException("model '" + entry.spec.id() + "' could not be loaded within "
               + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms: it needs "
               + entry.estimate + " bytes and every device it may use is full of busy models: "
-              + describe(allowedSlots(entry.spec)));
+              + Devices.describe(devices.allowed(entry.spec)));
         }
         changed.awaitNanos(left);
       }
@@ -361,13 +360,13 @@ public final class ManagerCore implements AutoCloseable {
           if (copy != null) {
             break;
           }
-          requireFits(entry);
+          devices.requireFits(entry);
           long left = deadline - clock.getAsLong();
           if (left <= 0) {
             throw new NosException("no room for copy " + (entry.live() + 1) + " of model '"
                 + entry.spec.id() + "' (" + entry.estimate + " bytes) within "
                 + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms on a device it does not"
-                + " use yet; the others are busy: " + describe(allowedSlots(entry.spec)));
+                + " use yet; the others are busy: " + Devices.describe(devices.allowed(entry.spec)));
           }
           changed.awaitNanos(left);
         }
@@ -385,7 +384,7 @@ public final class ManagerCore implements AutoCloseable {
   /** Books room for a new copy (evicting idle copies if needed), or null if there is none now. */
   private Copy place(Entry entry) {
     List<Slot> candidates = new ArrayList<>();
-    for (Slot s : allowedSlots(entry.spec)) {
+    for (Slot s : devices.allowed(entry.spec)) {
       if (!s.hosts(entry)) {
         candidates.add(s);
       }
@@ -566,7 +565,7 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   private Entry newEntry(ModelSpec spec) {
-    Slot first = allowedSlots(spec).get(0);
+    Slot first = devices.allowed(spec).get(0);
     if (catalog != null) {
       var known = catalog.get(backend.footprintKey(spec, first.info));
       if (known.isPresent()) {
@@ -574,47 +573,6 @@ public final class ManagerCore implements AutoCloseable {
       }
     }
     return new Entry(spec, spec.memoryBytes().orElseGet(() -> backend.estimateBytes(spec)), false);
-  }
-
-  /**
-   * The devices a spec's device preference allows, among the manager's: {@code auto} means the
-   * CUDA devices when the manager has any, else the CPU.
-   */
-  private List<Slot> allowedSlots(ModelSpec spec) {
-    Device want = spec.device();
-    boolean anyCuda = slots.stream().anyMatch(s -> s.info.device().isCuda());
-    List<Slot> out = new ArrayList<>();
-    for (Slot s : slots) {
-      Device d = s.info.device();
-      if ((want.isAuto() && (d.isCuda() || !anyCuda)) || (want.isCpu() && d.isCpu())
-          || (want.isCuda() && d.isCuda()
-              && (want.index().isEmpty() || want.index().equals(d.index())))) {
-        out.add(s);
-      }
-    }
-    if (out.isEmpty()) {
-      throw new DeviceUnavailableException("model '" + spec.id() + "' asks for device " + want
-          + " but this manager uses " + slots.stream().map(s -> s.info.device().toString())
-              .collect(Collectors.toList()) + ". NOS does not fall back to another device on"
-          + " its own.");
-    }
-    return out;
-  }
-
-  private void requireFits(Entry entry) {
-    List<Slot> allowed = allowedSlots(entry.spec);
-    for (Slot s : allowed) {
-      if (s.budget >= entry.estimate) {
-        return;
-      }
-    }
-    throw new NosException("model '" + entry.spec.id() + "' needs " + entry.estimate + " bytes"
-        + (entry.measured ? " (measured)" : " (estimated)") + ", more than any device's budget: "
-        + describe(allowed));
-  }
-
-  private static String describe(List<Slot> slots) {
-    return slots.stream().map(Slot::toString).collect(Collectors.joining(", "));
   }
 
   private Entry entry(String id) {
@@ -638,7 +596,7 @@ public final class ManagerCore implements AutoCloseable {
     try {
       List<ModelInfo> out = new ArrayList<>();
       for (Entry e : models.values()) {
-        out.add(info(e));
+        out.add(e.snapshot());
       }
       return out;
     } finally {
@@ -650,27 +608,7 @@ public final class ManagerCore implements AutoCloseable {
   public ModelInfo info(Entry e) {
     lock.lock();
     try {
-      List<Device> devices = new ArrayList<>();
-      boolean loading = false;
-      int inFlight = 0;
-      long batches = e.pastBatches.sum();
-      for (Copy c : e.copies) {
-        DynamicBatcher b = c.batcher;
-        if (b != null && c.state != Copy.State.GONE) {
-          batches += b.stats().batches();
-        }
-        if (c.state == Copy.State.READY) {
-          devices.add(c.slot.info.device());
-        }
-        loading |= c.state == Copy.State.LOADING;
-        inFlight += c.inFlight();
-      }
-      ModelState state = !devices.isEmpty() ? ModelState.READY
-          : loading ? ModelState.LOADING : ModelState.EVICTED;
-      return new ModelInfo(e.spec.id(), state, devices, e.estimate, e.measured, e.replicas,
-          inFlight, e.requests.sum(), e.failures.sum(), e.loads, batches,
-          e.latency.quantileMicros(0.5),
-          e.latency.quantileMicros(0.99));
+      return e.snapshot();
     } finally {
       lock.unlock();
     }
@@ -681,13 +619,8 @@ public final class ManagerCore implements AutoCloseable {
     lock.lock();
     try {
       List<DeviceStats> out = new ArrayList<>();
-      for (Slot s : slots) {
-        List<String> ids = new ArrayList<>();
-        for (Copy c : s.residents) {
-          ids.add(c.entry.spec.id());
-        }
-        out.add(new DeviceStats(s.info.device(), s.info.name(), s.info.totalBytes(), s.budget,
-            s.used, ids, s.loads, s.evictions));
+      for (Slot s : devices.all()) {
+        out.add(s.snapshot());
       }
       return out;
     } finally {
@@ -712,7 +645,7 @@ public final class ManagerCore implements AutoCloseable {
         return c.slot.info.device();
       }
     }
-    return entry.copies.isEmpty() ? allowedSlots(entry.spec).get(0).info.device()
+    return entry.copies.isEmpty() ? devices.allowed(entry.spec).get(0).info.device()
         : entry.copies.get(0).slot.info.device();
   }
 

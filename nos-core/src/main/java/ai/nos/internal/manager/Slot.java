@@ -1,5 +1,6 @@
 package ai.nos.internal.manager;
 
+import ai.nos.DeviceStats;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -19,6 +20,16 @@ final class Slot {
 
   long free() {
     return budget - used;
+  }
+
+  /** A snapshot for {@link ai.nos.ModelManager#stats()}; called under the core's lock. */
+  DeviceStats snapshot() {
+    List<String> ids = new ArrayList<>();
+    for (Copy c : residents) {
+      ids.add(c.entry.spec.id());
+    }
+    return new DeviceStats(info.device(), info.name(), info.totalBytes(), budget, used, ids, loads,
+        evictions);
   }
 
   boolean hosts(Entry entry) {
