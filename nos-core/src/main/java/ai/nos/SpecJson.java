@@ -1,5 +1,13 @@
 package ai.nos;
 
+import static ai.nos.internal.json.JsonFields.array;
+import static ai.nos.internal.json.JsonFields.at;
+import static ai.nos.internal.json.JsonFields.echo;
+import static ai.nos.internal.json.JsonFields.integer;
+import static ai.nos.internal.json.JsonFields.object;
+import static ai.nos.internal.json.JsonFields.required;
+import static ai.nos.internal.json.JsonFields.text;
+
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -20,10 +28,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
-import java.util.Iterator;
 import java.util.List;
 import java.util.function.Consumer;
-import java.util.function.Supplier;
 
 /*
  * Reading and writing ModelSpec as JSON.
@@ -46,7 +52,6 @@ final class SpecJson {
   /** A spec is a few kilobytes; a bigger file is more likely the model than its spec. */
   static final long MAX_FILE_BYTES = 1 << 20;
 
-  private static final int MAX_ECHO = 60;
 
   private static final List<String> SPEC_FIELDS =
       List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
@@ -237,12 +242,6 @@ final class SpecJson {
     return at(path, () -> Padding.unpad(output, dim, input, inputDim));
   }
 
-  private static JsonNode array(JsonNode node, String path) {
-    if (!node.isArray()) {
-      throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
-    }
-    return node;
-  }
 
   private static Artifact artifact(JsonNode node) {
     if (node.isTextual()) {
@@ -301,63 +300,12 @@ final class SpecJson {
     return at(path, () -> TensorSpec.of(name, dtype, shape));
   }
 
-  /** Checks that a node is an object holding only known fields. */
-  private static void object(JsonNode node, String path, List<String> known) {
-    if (!node.isObject()) {
-      throw new IllegalArgumentException(path + " must be an object but was " + echo(node));
-    }
-    for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
-      String name = names.next();
-      if (!known.contains(name)) {
-        throw new IllegalArgumentException("unknown field '" + shorten(name) + "' at " + path
-            + " (known: " + String.join(", ", known) + ")");
-      }
-    }
-  }
 
-  private static JsonNode required(JsonNode object, String field, String path) {
-    JsonNode value = object.get(field);
-    if (value == null) {
-      throw new IllegalArgumentException("missing required field '" + field + "' at " + path);
-    }
-    return value;
-  }
 
-  private static String text(JsonNode node, String path) {
-    if (!node.isTextual()) {
-      throw new IllegalArgumentException(path + " must be a string but was " + echo(node));
-    }
-    return node.textValue();
-  }
 
-  private static int integer(JsonNode node, String path) {
-    if (!node.isIntegralNumber()) {
-      throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
-    }
-    if (!node.canConvertToInt()) {
-      throw new IllegalArgumentException(path + " must be an integer at most "
-          + Integer.MAX_VALUE + " but was " + echo(node));
-    }
-    return node.intValue();
-  }
 
-  /** Runs a builder step, putting the JSON path of the enclosing object before its message. */
-  private static <T> T at(String path, Supplier<T> step) {
-    try {
-      return step.get();
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(path + "." + e.getMessage(), e);
-    }
-  }
 
-  /** A JSON value as it would be written, shortened so that huge inputs make short messages. */
-  private static String echo(JsonNode node) {
-    return shorten(node.toString());
-  }
 
-  private static String shorten(String s) {
-    return s.length() <= MAX_ECHO ? s : s.substring(0, MAX_ECHO) + "...";
-  }
 
   static String write(ModelSpec spec) {
     ObjectNode root = MAPPER.createObjectNode();

@@ -1,5 +1,16 @@
 package ai.nos.hub;
 
+import static ai.nos.internal.json.JsonFields.array;
+import static ai.nos.internal.json.JsonFields.at;
+import static ai.nos.internal.json.JsonFields.bool;
+import static ai.nos.internal.json.JsonFields.integer;
+import static ai.nos.internal.json.JsonFields.longValue;
+import static ai.nos.internal.json.JsonFields.number;
+import static ai.nos.internal.json.JsonFields.object;
+import static ai.nos.internal.json.JsonFields.required;
+import static ai.nos.internal.json.JsonFields.shorten;
+import static ai.nos.internal.json.JsonFields.text;
+
 import ai.nos.ModelSpec;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
@@ -12,11 +23,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -45,7 +54,6 @@ final class CatalogJson {
   static final int MAX_BYTES = 16 << 20;
 
   private static final int MAX_NESTING_DEPTH = 64;
-  private static final int MAX_ECHO = 60;
 
   private static final List<String> CATALOG_FIELDS = List.of("version", "entries");
   private static final List<String> ENTRY_FIELDS = List.of("id", "task", "description",
@@ -159,7 +167,7 @@ final class CatalogJson {
       b.image(image(node.get("image"), path + ".image"));
     }
     if (node.has("text")) {
-      b.text(text(node.get("text"), path + ".text", TEXT_FIELDS));
+      b.text(textPreprocessing(node.get("text"), path + ".text", TEXT_FIELDS));
     }
     if (node.has("detection")) {
       b.detection(detection(node.get("detection"), path + ".detection"));
@@ -259,7 +267,8 @@ final class CatalogJson {
     return at(path, b::build);
   }
 
-  private static TextPreprocessing text(JsonNode node, String path, List<String> fields) {
+  private static TextPreprocessing textPreprocessing(JsonNode node, String path,
+      List<String> fields) {
     object(node, path, fields);
     String tokenizer = text(required(node, "tokenizer", path), path + ".tokenizer");
     int maxLength = integer(required(node, "maxLength", path), path + ".maxLength");
@@ -286,71 +295,13 @@ final class CatalogJson {
     return at(path, () -> new DetectionPostprocessing(decoder, score, iou, max));
   }
 
-  /** Checks that a node is an object holding only known fields. */
-  private static void object(JsonNode node, String path, List<String> known) {
-    if (!node.isObject()) {
-      throw new IllegalArgumentException(path + " must be an object but was " + echo(node));
-    }
-    for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
-      String name = names.next();
-      if (!known.contains(name)) {
-        throw new IllegalArgumentException("unknown field '" + shorten(name) + "' at " + path
-            + " (known: " + String.join(", ", known) + ")");
-      }
-    }
-  }
 
-  private static JsonNode required(JsonNode object, String field, String path) {
-    JsonNode value = object.get(field);
-    if (value == null) {
-      throw new IllegalArgumentException("missing required field '" + field + "' at " + path);
-    }
-    return value;
-  }
 
-  private static JsonNode array(JsonNode node, String path) {
-    if (!node.isArray()) {
-      throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
-    }
-    return node;
-  }
 
-  private static String text(JsonNode node, String path) {
-    if (!node.isTextual()) {
-      throw new IllegalArgumentException(path + " must be a string but was " + echo(node));
-    }
-    return node.textValue();
-  }
 
-  private static boolean bool(JsonNode node, String path) {
-    if (!node.isBoolean()) {
-      throw new IllegalArgumentException(path + " must be true or false but was " + echo(node));
-    }
-    return node.booleanValue();
-  }
 
-  private static int integer(JsonNode node, String path) {
-    if (!node.isIntegralNumber() || !node.canConvertToInt()) {
-      throw new IllegalArgumentException(path + " must be an integer at most "
-          + Integer.MAX_VALUE + " but was " + echo(node));
-    }
-    return node.intValue();
-  }
 
-  private static long longValue(JsonNode node, String path) {
-    if (!node.isIntegralNumber() || !node.canConvertToLong()) {
-      throw new IllegalArgumentException(path + " must be an integer at most "
-          + Long.MAX_VALUE + " but was " + echo(node));
-    }
-    return node.longValue();
-  }
 
-  private static double number(JsonNode node, String path) {
-    if (!node.isNumber() || !Double.isFinite(node.doubleValue())) {
-      throw new IllegalArgumentException(path + " must be a finite number but was " + echo(node));
-    }
-    return node.doubleValue();
-  }
 
   private static double[] numbers(JsonNode node, String path) {
     array(node, path);
@@ -376,20 +327,6 @@ final class CatalogJson {
         + " but was '" + shorten(given) + "'");
   }
 
-  /** Runs a builder step, putting the JSON path of the enclosing object before its message. */
-  private static <T> T at(String path, Supplier<T> step) {
-    try {
-      return step.get();
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(path + "." + e.getMessage(), e);
-    }
-  }
 
-  private static String echo(JsonNode node) {
-    return shorten(node.toString());
-  }
 
-  private static String shorten(String s) {
-    return s.length() <= MAX_ECHO ? s : s.substring(0, MAX_ECHO) + "...";
-  }
 }

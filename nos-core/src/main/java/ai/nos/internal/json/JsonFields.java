@@ -1,0 +1,107 @@
+package ai.nos.internal.json;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.Iterator;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * Reading JSON trees field by field with messages that name the JSON path, what was expected and
+ * what was given, for the readers of specs (nos-core) and catalogs (nos-hub). Every failure is an
+ * {@link IllegalArgumentException}; values quoted in messages are cut to 60 characters.
+ */
+public final class JsonFields {
+  private static final int MAX_ECHO = 60;
+
+  private JsonFields() {}
+
+  /** Checks that a node is an object holding only known fields. */
+  public static void object(JsonNode node, String path, List<String> known) {
+    if (!node.isObject()) {
+      throw new IllegalArgumentException(path + " must be an object but was " + echo(node));
+    }
+    for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+      String name = names.next();
+      if (!known.contains(name)) {
+        throw new IllegalArgumentException("unknown field '" + shorten(name) + "' at " + path
+            + " (known: " + String.join(", ", known) + ")");
+      }
+    }
+  }
+
+  public static JsonNode required(JsonNode object, String field, String path) {
+    JsonNode value = object.get(field);
+    if (value == null) {
+      throw new IllegalArgumentException("missing required field '" + field + "' at " + path);
+    }
+    return value;
+  }
+
+  public static JsonNode array(JsonNode node, String path) {
+    if (!node.isArray()) {
+      throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
+    }
+    return node;
+  }
+
+  public static String text(JsonNode node, String path) {
+    if (!node.isTextual()) {
+      throw new IllegalArgumentException(path + " must be a string but was " + echo(node));
+    }
+    return node.textValue();
+  }
+
+  public static boolean bool(JsonNode node, String path) {
+    if (!node.isBoolean()) {
+      throw new IllegalArgumentException(path + " must be true or false but was " + echo(node));
+    }
+    return node.booleanValue();
+  }
+
+  public static int integer(JsonNode node, String path) {
+    if (!node.isIntegralNumber()) {
+      throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
+    }
+    if (!node.canConvertToInt()) {
+      throw new IllegalArgumentException(path + " must be an integer at most "
+          + Integer.MAX_VALUE + " but was " + echo(node));
+    }
+    return node.intValue();
+  }
+
+  public static long longValue(JsonNode node, String path) {
+    if (!node.isIntegralNumber()) {
+      throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
+    }
+    if (!node.canConvertToLong()) {
+      throw new IllegalArgumentException(path + " must be an integer at most "
+          + Long.MAX_VALUE + " but was " + echo(node));
+    }
+    return node.longValue();
+  }
+
+  public static double number(JsonNode node, String path) {
+    if (!node.isNumber() || !Double.isFinite(node.doubleValue())) {
+      throw new IllegalArgumentException(path + " must be a finite number but was " + echo(node));
+    }
+    return node.doubleValue();
+  }
+
+  /** Runs a builder step, putting the JSON path of the enclosing object before its message. */
+  public static <T> T at(String path, Supplier<T> step) {
+    try {
+      return step.get();
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(path + "." + e.getMessage(), e);
+    }
+  }
+
+  /** A JSON value as it would be written, shortened so that huge inputs make short messages. */
+  public static String echo(JsonNode node) {
+    return shorten(node.toString());
+  }
+
+  public static String shorten(String s) {
+    return s.length() <= MAX_ECHO ? s : s.substring(0, MAX_ECHO) + "...";
+  }
+}
