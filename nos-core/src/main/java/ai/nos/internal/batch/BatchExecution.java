@@ -109,11 +109,14 @@ final class BatchExecution {
 
   /**
    * Fails {@code r} unless it is settled, counting it under {@code outcome}, or as cancelled if
-   * its caller completed the future between the settling and the failing.
+   * its caller completed the future between the settling and the failing. Returns whether it
+   * settled {@code r}.
    */
-  void fail(Request r, Throwable failure, LongAdder outcome) {
+  boolean fail(Request r, Throwable failure, LongAdder outcome) {
     if (r.settle()) {
       (r.future.completeExceptionally(failure) ? outcome : counters.cancelled).increment();
+      return true;
     }
+    return false;
   }
 }

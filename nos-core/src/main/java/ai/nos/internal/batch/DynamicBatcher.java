@@ -300,12 +300,13 @@ public final class DynamicBatcher implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    if (!left.isEmpty()) {
-      NosException failure = new NosException(message);
-      for (Request r : left) {
-        execution.fail(r, failure, counters.failed);
-      }
-      LOG.warn("{}: failed {} request(s)", message, left.size());
+    NosException failure = new NosException(message);
+    int failed = 0;
+    for (Request r : left) {
+      failed += execution.fail(r, failure, counters.failed) ? 1 : 0;
+    }
+    if (failed > 0) {
+      LOG.warn("{}: failed {} request(s)", message, failed);
     }
   }
 

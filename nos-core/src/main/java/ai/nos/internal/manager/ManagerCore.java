@@ -521,7 +521,10 @@ public final class ManagerCore implements AutoCloseable {
   private void free(Copy copy) {
     DynamicBatcher batcher = copy.batcher;
     if (batcher != null) {
-      batcher.close();
+      // The lease reached zero, so every call queued on this batcher has completed: nothing is
+      // left to wait for. Waiting for the worker to exit would deadlock when free runs under the
+      // lock (eviction), since the worker's last completion takes the lock to signal waiters.
+      batcher.close(Duration.ZERO);
     }
     copy.replica.close();
     lock.lock();
