@@ -183,7 +183,7 @@ public final class ManagerCore implements AutoCloseable {
     if (entry.spec.batching().isEmpty()) {
       try {
         return CompletableFuture.completedFuture(infer(entry, inputs));
-      } catch (IllegalStateException e) {
+      } catch (IllegalArgumentException | IllegalStateException e) {
         throw e;
       } catch (RuntimeException e) {
         return CompletableFuture.failedFuture(e);
