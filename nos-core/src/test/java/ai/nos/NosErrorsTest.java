@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import ai.nos.internal.torch.TorchRuntime;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
