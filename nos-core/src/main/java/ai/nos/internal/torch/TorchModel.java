@@ -145,9 +145,12 @@ public final class TorchModel implements Model {
         }
         DType as = runAs(input);
         org.bytedeco.pytorch.Tensor t = device.isCuda()
-            ? host.to(torchDevice, TorchTensors.scalarType(as), true, false,
+            ? host.to(torchDevice, TorchTensors.scalarType(batch.dtype(name)), true, false,
                 new MemoryFormatOptional())
-            : as != batch.dtype(name) ? host.to(TorchTensors.scalarType(as)) : host;
+            : host;
+        if (as != batch.dtype(name)) {
+          t = t.to(TorchTensors.scalarType(as));
+        }
         args.push_back(new IValue(t));
       }
     });

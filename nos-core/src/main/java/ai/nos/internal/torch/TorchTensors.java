@@ -60,8 +60,16 @@ final class TorchTensors {
     org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
         new TensorOptions(scalarType(t.dtype())));
     org.bytedeco.pytorch.Tensor out;
-    if (device.is_cuda() || as != t.dtype()) {
-      out = view.to(device, scalarType(as), false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
+    if (device.is_cuda()) {
+      // Copy in the caller's dtype, then cast on the device: a cast on the host would run
+      // single-threaded over the whole batch before the copy.
+      out = view.to(device, scalarType(t.dtype()), false, true,
+          new org.bytedeco.pytorch.MemoryFormatOptional());
+      if (as != t.dtype()) {
+        out = out.to(scalarType(as));
+      }
+    } else if (as != t.dtype()) {
+      out = view.to(scalarType(as));
     } else {
       out = view.clone();
     }
