@@ -13,8 +13,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs formed batches with the runner and settles each request's future with its outcome,
  * counting it. A batch of several requests that the runner fails on is run again request by
- * request, so that only the requests that fail alone fail. Called by the batcher's worker (or, for
- * {@link #fail} and {@link #expire}, by any thread); holds no lock.
+ * request, so that only the requests that fail alone fail. Called by the batcher's workers, several
+ * batches at once when there are several (or, for the failing methods, by any thread); holds no
+ * state of its own and no lock.
  */
 final class BatchExecution {
   private static final Logger LOG = LoggerFactory.getLogger(BatchExecution.class);
@@ -95,7 +96,8 @@ final class BatchExecution {
         + (requests > 1 ? " on a batch of " + requests + " requests" : "") + ": " + e, e);
   }
 
-  private void failAll(List<Request> requests, NosException failure) {
+  /** Fails every request of {@code requests} not settled yet, counting them as failed. */
+  void failAll(List<Request> requests, NosException failure) {
     for (Request r : requests) {
       fail(r, failure, counters.failed);
     }

@@ -4,8 +4,10 @@ import ai.nos.Tensor;
 import java.util.Map;
 
 /**
- * Runs one batch on a model replica. A {@link DynamicBatcher} calls it from its one worker
- * thread, one batch at a time.
+ * Runs one batch on a model replica. A {@link DynamicBatcher} calls it from its worker threads:
+ * with one worker (the default) one batch at a time, so the runner may reuse its buffers; with
+ * {@code n > 1} workers ({@link DynamicBatcher.Builder#workers}) up to n batches at once from n
+ * threads, so the runner runs concurrently with itself and must be thread-safe.
  */
 @FunctionalInterface
 public interface BatchRunner {

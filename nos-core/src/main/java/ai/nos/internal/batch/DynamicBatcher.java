@@ -8,8 +8,10 @@ import ai.nos.Tensor;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.Condition;
@@ -21,25 +23,30 @@ import org.slf4j.LoggerFactory;
 /*
  * Concurrency
  *
- * Callers submit from any thread; one worker thread per batcher (one batcher per model replica)
- * forms batches and runs them one at a time, so the runner never runs concurrently with itself and
- * may reuse its buffers. The queue (BatchQueue) and the lifecycle flags are guarded by one lock,
- * held only for bookkeeping: never while the runner runs and never while a future completes, since
+ * Callers submit from any thread; n worker threads per batcher (one batcher per model replica,
+ * n = Builder.workers, default 1) each take a due batch and run it, so up to n batches run at
+ * once: with 2, one worker assembles the next batch while the other's runs on the device. With 1
+ * the runner never runs concurrently with itself; with more it must be thread-safe. The queue
+ * (BatchQueue), the requests running and the lifecycle flags are guarded by one lock, held only
+ * for bookkeeping: never while the runner runs and never while a future completes, since
  * completing a future runs the caller's dependent actions on the completing thread and those may
  * call back into the batcher (submit, cancel, close). The clock is read under the lock, so order of
  * arrival and times of arrival agree.
  *
- * A request's future is completed by whoever settles it first (Request.settle, one CAS): the worker
+ * A request's future is completed by whoever settles it first (Request.settle, one CAS): a worker
  * (outputs, failure, expiry), a submit that refuses it, a close that gave up waiting, or the
  * caller, by cancelling or completing the future itself; a callback on the future then takes the
  * request out of the queue. Counted by the party that settled it, each request has one outcome.
  *
- * The worker sleeps on a condition until the next batch is due (BatchQueue.readyAt: when the oldest
- * waiting request will have waited maxQueueDelay since its arrival, or at once if a group is full).
- * submit signals only when that time moves earlier: the queue was empty, or a group just filled.
- * Any other arrival is younger than everything waiting and cannot make a batch due sooner. The
- * sleep is in real nanoseconds; tests build the batcher without a worker, move a fake clock and
- * call dispatchReady() themselves, so every dispatch decision is deterministic.
+ * An idle worker sleeps on a condition until the next batch is due (BatchQueue.readyAt: when the
+ * oldest waiting request will have waited maxQueueDelay since its arrival, or at once if a group is
+ * full). submit signals one sleeper only when that time moves earlier: the queue was empty, or a
+ * group just filled; any other arrival is younger than everything waiting. A worker that takes a
+ * batch (under the lock, so each request joins one batch) and leaves requests waiting signals one
+ * sleeper in turn, which takes the next batch or sleeps until it is due: while requests wait, one
+ * idle worker, if any, sleeps until the earliest time a batch falls due. The sleep is in real
+ * nanoseconds; tests build the batcher without workers, move a fake clock and call dispatchReady()
+ * themselves, so every dispatch decision is deterministic.
  *
  * Dispatch
  *
@@ -47,12 +54,13 @@ import org.slf4j.LoggerFactory;
  * and the padded ones); a group holds one FIFO queue per priority. A group is due when its rows
  * reach maxBatchSize (or the largest preferred size), or when its oldest request has waited
  * maxQueueDelay since it arrived. Delay 0 makes every non-empty group due at once: a lone request
- * never waits, and the requests that arrive while a batch runs make up the next one. Of the groups
- * due, the one whose first request ranks highest (priority, then arrival) goes first. Its batch
- * takes requests in priority-then-arrival order up to maxBatchSize rows and stops at the first that
- * does not fit; a request is never split. A request met whose deadline has passed is dropped and
- * fails with DeadlineExceededException. With preferred sizes the batch is cut back to the largest
- * preferred size it reaches, and the rest go back to the front of their queues.
+ * never waits, and the requests that arrive while every worker is busy make up the next batch.
+ * Of the groups due, the one whose first request ranks highest (priority, then arrival) goes
+ * first. Its batch takes requests in priority-then-arrival order up to maxBatchSize rows and
+ * stops at the first that does not fit; a request is never split. A request met whose deadline has
+ * passed is dropped and fails with DeadlineExceededException. With preferred sizes the batch is
+ * cut back to the largest preferred size it reaches, and the rest go back to the front of their
+ * queues.
  *
  * BatchExecution runs a batch, running each request alone again if the runner fails on several,
  * and Splitter splits the outputs per request along dim 0.
@@ -60,11 +68,13 @@ import org.slf4j.LoggerFactory;
  * Shutdown
  *
  * close() stops intake at once (a later submit throws IllegalStateException), makes every group
- * due, and waits for the worker to run what was queued and exit. What is still queued or running
- * at the timeout fails with a NosException (a runner still running finishes; its outputs are
- * dropped). Each call waits, at most its own timeout, then fails what is left: close is idempotent.
- * On the worker thread (a future's dependent action) close does not wait for itself. Interrupting
- * the worker closes the batcher too. A worker dying of a bug fails everything left as it exits.
+ * due, wakes the workers, and waits for them to run what was queued and exit. What is still queued
+ * or running at the timeout fails with a NosException (a runner still running finishes; its
+ * outputs are dropped). Each call waits, at most its own timeout, then fails what is left: close
+ * is idempotent. On a worker thread (a future's dependent action) close does not wait, so no
+ * worker waits for itself or for one waiting for it. Interrupting a worker closes the batcher too.
+ * A worker dying of a bug closes the batcher and fails its batch and all that is queued as it
+ * exits; the other workers finish their batches and exit.
  */
 
 /**
@@ -73,8 +83,8 @@ import org.slf4j.LoggerFactory;
  * {@link ai.nos.Batching}: batch size, queue delay, preferred sizes, queue limit and padding.
  *
  * <p>Thread-safe: {@link #submit} and {@link #close} may be called from any thread. Futures are
- * completed on the worker thread, so their dependent actions run there and hold up the next batch;
- * give heavy ones their own executor ({@code thenApplyAsync}).
+ * completed on a worker thread, so their dependent actions run there and hold up that worker's
+ * next batch; give heavy ones their own executor ({@code thenApplyAsync}).
  */
 public final class DynamicBatcher implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DynamicBatcher.class);
@@ -87,29 +97,24 @@ public final class DynamicBatcher implements AutoCloseable {
   private final Counters counters = new Counters();
   private final BatchExecution execution;
   private final ReentrantLock lock = new ReentrantLock();
-  /** The worker waits on it for a batch to fall due. */
+  /** Idle workers wait on it for a batch to fall due. */
   private final Condition due = lock.newCondition();
-  /** Closers wait on it for the worker to exit. */
-  private final Condition exited = lock.newCondition();
   private final BatchQueue queue;
-  private final Thread worker;
+  /** None without workers ({@link Builder#manual}). */
+  private final Workers workers;
+  /** The requests of the batches running now. */
+  private final Set<Request> running = new HashSet<>();
 
   private long seq;
   /** Set once; volatile so that isClosed reads it without the lock. */
   private volatile boolean closed;
-  private boolean terminated;
-  private List<Request> running = List.of();
 
-  private DynamicBatcher(Builder b, boolean withWorker) {
+  private DynamicBatcher(Builder b, int workerCount) {
     this.layout = new BatchLayout(b.spec);
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
     this.queue = new BatchQueue(layout);
-    this.worker = withWorker ? b.threadFactory.newThread(this::work) : null;
-    if (withWorker && worker == null) {
-      throw new IllegalStateException("the thread factory of the batcher of model '"
-          + layout.modelId + "' returned no thread");
-    }
+    this.workers = new Workers(b.threadFactory, workerCount, this::work, lock, layout.modelId);
   }
 
   /**
@@ -221,7 +226,7 @@ public final class DynamicBatcher implements AutoCloseable {
     return counters.snapshot(queued);
   }
 
-  /** Whether {@link #close} was called (or the worker was interrupted). */
+  /** Whether {@link #close} was called (or a worker was interrupted or died). */
   public boolean isClosed() {
     return closed;
   }
@@ -235,7 +240,7 @@ public final class DynamicBatcher implements AutoCloseable {
   /**
    * Stops intake at once, runs the requests already queued, and waits for them, at most
    * {@code timeout}; then every request not done yet fails with a {@link NosException}. Safe to
-   * call more than once and from any thread; on the worker thread itself it does not wait. If the
+   * call more than once and from any thread; on a worker thread it does not wait. If the
    * calling thread is interrupted while it waits, it stops waiting, fails what is left and keeps
    * its interrupt status.
    *
@@ -255,48 +260,31 @@ public final class DynamicBatcher implements AutoCloseable {
       lock.unlock();
     }
     boolean interrupted = false;
-    if (worker == null) {
+    if (workers.isEmpty()) {
       for (Taken t; System.nanoTime() - start < budget && (t = take(false)) != null; ) {
         execute(t);
       }
-    } else if (Thread.currentThread() == worker) {
+    } else if (workers.isCurrent()) {
       return;
     } else {
-      interrupted = awaitExit(start, budget);
+      interrupted = workers.await(start, budget);
     }
     abandon("model '" + layout.modelId + "' batcher was closed before the request finished (close "
-        + (interrupted ? "was interrupted" : "waited " + timeout.toMillis() + " ms") + ")");
+        + (interrupted ? "was interrupted" : "waited " + timeout.toMillis() + " ms") + ")", true);
     if (interrupted) {
       Thread.currentThread().interrupt();
     }
   }
 
-  /** Waits for the worker to exit; returns whether the wait was interrupted. */
-  private boolean awaitExit(long start, long budget) {
-    lock.lock();
-    try {
-      while (!terminated) {
-        long left = budget - (System.nanoTime() - start);
-        if (left <= 0) {
-          return false;
-        }
-        exited.awaitNanos(left);
-      }
-      return false;
-    } catch (InterruptedException e) {
-      return true;
-    } finally {
-      lock.unlock();
-    }
-  }
-
-  /** Fails everything still queued or running. */
-  private void abandon(String message) {
+  /** Fails everything still queued, and with {@code alsoRunning} every batch running. */
+  private void abandon(String message, boolean alsoRunning) {
     List<Request> left;
     lock.lock();
     try {
       left = queue.removeAll();
-      left.addAll(running);
+      if (alsoRunning) {
+        left.addAll(running);
+      }
     } finally {
       lock.unlock();
     }
@@ -340,22 +328,35 @@ public final class DynamicBatcher implements AutoCloseable {
   private record Taken(List<Request> batch, List<Request> expired, long now) {}
 
   private void work() {
+    boolean died = true;
     try {
       for (Taken t; (t = take(true)) != null; ) {
         execute(t);
       }
+      died = false;
     } catch (RuntimeException | Error e) {
       LOG.error("batcher worker of model '{}' failed; failing what is left", layout.modelId, e);
     } finally {
+      exit(died);
+    }
+  }
+
+  /** Closes the batcher as a worker exits; one that died fails the queue; the last, the rest. */
+  private void exit(boolean died) {
+    boolean last;
+    lock.lock();
+    try {
       closed = true;
-      abandon("model '" + layout.modelId + "' batcher stopped before the request finished");
-      lock.lock();
-      try {
-        terminated = true;
-        exited.signalAll();
-      } finally {
-        lock.unlock();
-      }
+      due.signalAll();
+      last = workers.leave();
+    } finally {
+      lock.unlock();
+    }
+    if (died || last) {
+      abandon("model '" + layout.modelId + "' batcher stopped before the request finished", last);
+    }
+    if (last) {
+      workers.terminate();
     }
   }
 
@@ -371,7 +372,10 @@ public final class DynamicBatcher implements AutoCloseable {
         List<Request> expired = new ArrayList<>(0);
         List<Request> batch = queue.take(now, closed, expired);
         if (batch != null || !expired.isEmpty()) {
-          running = batch == null ? List.of() : batch;
+          running.addAll(batch == null ? List.of() : batch);
+          if (!queue.isEmpty()) {
+            due.signal();
+          }
           return new Taken(batch, expired, now);
         }
         if (!wait || (closed && queue.isEmpty())) {
@@ -386,6 +390,7 @@ public final class DynamicBatcher implements AutoCloseable {
           }
         } catch (InterruptedException e) {
           closed = true;
+          due.signalAll();
         }
       }
     } finally {
@@ -402,10 +407,14 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     try {
       execution.run(t.batch);
+    } catch (RuntimeException | Error e) {
+      execution.failAll(t.batch, new NosException("model '" + layout.modelId
+          + "' batcher stopped before the request finished: " + e, e));
+      throw e;
     } finally {
       lock.lock();
       try {
-        running = List.of();
+        t.batch.forEach(running::remove);
       } finally {
         lock.unlock();
       }
@@ -432,14 +441,15 @@ public final class DynamicBatcher implements AutoCloseable {
   }
 
   /**
-   * Builds a {@link DynamicBatcher}. By default the clock is {@link System#nanoTime} and the
-   * worker is a daemon thread named {@code nos-batcher-<model id>}. Not thread-safe.
+   * Builds a {@link DynamicBatcher}. By default the clock is {@link System#nanoTime} and there is
+   * one worker, a daemon thread named {@code nos-batcher-<model id>}. Not thread-safe.
    */
   public static final class Builder {
     private final ModelSpec spec;
     private final BatchRunner runner;
     private LongSupplier clock = System::nanoTime;
     private ThreadFactory threadFactory;
+    private int workers = 1;
 
     private Builder(ModelSpec spec, BatchRunner runner) {
       this.spec = spec;
@@ -466,7 +476,22 @@ public final class DynamicBatcher implements AutoCloseable {
     }
 
     /**
-     * Sets the factory of the worker thread.
+     * Sets how many worker threads form and run batches, so how many batches may run at once
+     * (default 1). With more than one, the runner is called from several threads at once, and each
+     * worker's name gets its index appended ({@code <name>-0}, {@code <name>-1}, ...).
+     *
+     * @throws IllegalArgumentException if {@code n} is less than 1
+     */
+    public Builder workers(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("workers must be >= 1 but was " + n);
+      }
+      this.workers = n;
+      return this;
+    }
+
+    /**
+     * Sets the factory of the worker threads.
      *
      * @throws IllegalArgumentException if {@code threadFactory} is null
      */
@@ -479,13 +504,13 @@ public final class DynamicBatcher implements AutoCloseable {
     }
 
     /**
-     * Returns a batcher whose worker thread is running.
+     * Returns a batcher whose worker threads are running.
      *
      * @throws IllegalStateException if the thread factory returns no thread
      */
     public DynamicBatcher start() {
-      DynamicBatcher batcher = new DynamicBatcher(this, true);
-      batcher.worker.start();
+      DynamicBatcher batcher = new DynamicBatcher(this, workers);
+      batcher.workers.start();
       return batcher;
     }
 
@@ -495,7 +520,7 @@ public final class DynamicBatcher implements AutoCloseable {
      * calling thread. For tests that drive the clock.
      */
     DynamicBatcher manual() {
-      return new DynamicBatcher(this, false);
+      return new DynamicBatcher(this, 0);
     }
   }
 }

@@ -457,6 +457,8 @@ public final class ManagerCore implements AutoCloseable {
       copy.replica = replica;
       if (entry.spec.batching().isPresent()) {
         copy.batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
+            // Two workers: one assembles the next batch while the other's batch runs.
+            .workers(2)
             .threadFactory(task -> {
               Thread t = new Thread(task, "nos-batcher-" + entry.spec.id() + "@"
                   + copy.slot.info.device());

@@ -27,9 +27,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Many threads against a real worker: random sizes, priorities, lengths, deadlines and
+ * Many threads against real workers, one or several: random sizes, priorities, lengths, deadlines and
  * cancellations. Every future completes exactly once, every output is its own request's input,
  * and the counters add up.
  */
@@ -54,8 +56,9 @@ final class DynamicBatcherStressTest {
     }
   }
 
-  @Test
-  void submit_manyThreads_everyFutureOnceWithItsOwnOutput() throws Exception {
+  @ParameterizedTest(name = "workers={0}")
+  @ValueSource(ints = {1, 4})
+  void submit_manyThreads_everyFutureOnceWithItsOwnOutput(int workers) throws Exception {
     ModelSpec spec = ModelSpec.builder().id("stress").artifact("stress.pt")
         .signature(Signature.builder().input("x", DType.INT32, -1, -1)
             .output("y", DType.INT32, -1, -1).build())
@@ -68,7 +71,7 @@ final class DynamicBatcherStressTest {
       LockSupport.parkNanos(200_000);
       return Map.of("y", batch.concat("x"));
     };
-    DynamicBatcher batcher = DynamicBatcher.builder(spec, echo).start();
+    DynamicBatcher batcher = DynamicBatcher.builder(spec, echo).workers(workers).start();
     List<List<Call>> calls = new ArrayList<>();
     CountDownLatch go = new CountDownLatch(1);
     List<Thread> threads = new ArrayList<>();
