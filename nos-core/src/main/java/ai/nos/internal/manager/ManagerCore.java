@@ -24,6 +24,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -298,46 +299,22 @@ public final class ManagerCore implements AutoCloseable {
    * ready (the caller then acquires it).
    */
   private Copy ensureCopy(Entry entry, long deadline) {
-    Copy loading;
-    lock.lock();
-    waiters.incrementAndGet();
-    try {
-      for (;;) {
-        checkOpen();
-        if (entry.removed) {
-          throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded");
-        }
-        boolean busy = false;
-        for (Copy c : entry.copies) {
-          if (c.isServing()) {
-            return null;
-          }
-          busy |= c.state == Copy.State.LOADING;
-        }
-        if (!busy) {
-          loading = place(entry);
-          if (loading != null) {
-            break;
-          }
-          devices.requireFits(entry);
-        }
-        long left = deadline - clock.getAsLong();
-        if (left <= 0) {
-          throw new NosException("model '" + entry.spec.id() + "' could not be loaded within "
-              + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms: it needs "
-              + entry.estimate + " bytes and every device it may use is full of busy models: "
-              + Devices.describe(devices.allowed(entry.spec)));
-        }
-        changed.awaitNanos(left);
+    Copy loading = bookWhenRoom(entry, deadline, () -> {
+      if (entry.removed) {
+        throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded");
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new NosException("interrupted while waiting for model '" + entry.spec.id() + "'", e);
-    } finally {
-      waiters.decrementAndGet();
-      lock.unlock();
-    }
-    return load(loading, true);
+      boolean busy = false;
+      for (Copy c : entry.copies) {
+        if (c.isServing()) {
+          return Booking.DONE;
+        }
+        busy |= c.state == Copy.State.LOADING;
+      }
+      return busy ? Booking.WAIT : Booking.PLACE;
+    }, () -> "model '" + entry.spec.id() + "' could not be loaded within "
+        + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms: it needs " + entry.estimate
+        + " bytes and every device it may use is full of busy models");
+    return loading == null ? null : load(loading, true);
   }
 
   /**
@@ -346,38 +323,55 @@ public final class ManagerCore implements AutoCloseable {
    */
   private void fill(Entry entry) {
     long deadline = clock.getAsLong() + loadTimeoutNanos;
-    for (;;) {
-      Copy copy;
-      lock.lock();
-      waiters.incrementAndGet();
-      try {
-        for (;;) {
-          checkOpen();
-          if (entry.removed || entry.live() >= entry.replicas) {
-            return;
-          }
-          copy = place(entry);
+    for (Copy copy; (copy = bookWhenRoom(entry, deadline,
+        () -> entry.removed || entry.live() >= entry.replicas ? Booking.DONE : Booking.PLACE,
+        () -> "no room for copy " + (entry.live() + 1) + " of model '" + entry.spec.id() + "' ("
+            + entry.estimate + " bytes) within " + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos)
+            + " ms on a device it does not use yet; the others are busy")) != null; ) {
+      load(copy, false);
+    }
+  }
+
+  /** What a thread that wants a copy should do now. */
+  private enum Booking { DONE, WAIT, PLACE }
+
+  /**
+   * Under the lock, asks {@code next} what to do until it says {@link Booking#DONE} (returns
+   * null) or a copy could be booked when it says {@link Booking#PLACE} (returns the booked copy,
+   * to load outside the lock); otherwise waits for a change, up to {@code deadline}.
+   */
+  private Copy bookWhenRoom(Entry entry, long deadline, Supplier<Booking> next,
+      Supplier<String> timeout) {
+    lock.lock();
+    waiters.incrementAndGet();
+    try {
+      for (;;) {
+        checkOpen();
+        Booking step = next.get();
+        if (step == Booking.DONE) {
+          return null;
+        }
+        if (step == Booking.PLACE) {
+          Copy copy = place(entry);
           if (copy != null) {
-            break;
+            return copy;
           }
           devices.requireFits(entry);
-          long left = deadline - clock.getAsLong();
-          if (left <= 0) {
-            throw new NosException("no room for copy " + (entry.live() + 1) + " of model '"
-                + entry.spec.id() + "' (" + entry.estimate + " bytes) within "
-                + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms on a device it does not"
-                + " use yet; the others are busy: " + Devices.describe(devices.allowed(entry.spec)));
-          }
-          changed.awaitNanos(left);
         }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new NosException("interrupted while loading model '" + entry.spec.id() + "'", e);
-      } finally {
-        waiters.decrementAndGet();
-        lock.unlock();
+        long left = deadline - clock.getAsLong();
+        if (left <= 0) {
+          throw new NosException(timeout.get() + ": "
+              + Devices.describe(devices.allowed(entry.spec)));
+        }
+        changed.awaitNanos(left);
       }
-      load(copy, false);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new NosException("interrupted while waiting for room for model '"
+          + entry.spec.id() + "'", e);
+    } finally {
+      waiters.decrementAndGet();
+      lock.unlock();
     }
   }
 
