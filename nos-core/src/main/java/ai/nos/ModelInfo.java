@@ -18,12 +18,13 @@ import java.util.List;
  * @param loads copies loaded so far (reloads after eviction included)
  * @param batches model runs made by the dynamic batcher (0 without batching); {@code requests /
  *     batches} is the mean number of calls a run served
+ * @param queued calls waiting in the batchers' queues now
  * @param p50Micros median latency of recent calls, in microseconds (0 before the first call)
  * @param p99Micros 99th percentile latency of recent calls, in microseconds
  */
 public record ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
     boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
-    long batches, long p50Micros, long p99Micros) {
+    long batches, int queued, long p50Micros, long p99Micros) {
 
   public ModelInfo {
     devices = List.copyOf(devices);

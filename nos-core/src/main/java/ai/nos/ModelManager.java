@@ -50,12 +50,13 @@ import java.util.function.LongSupplier;
  */
 public final class ModelManager implements AutoCloseable {
   private final ManagerCore core;
-
   private final Backend backend;
+  private final List<Path> allowedDirectories;
 
-  private ModelManager(ManagerCore core, Backend backend) {
+  private ModelManager(ManagerCore core, Backend backend, List<Path> allowedDirectories) {
     this.core = core;
     this.backend = backend;
+    this.allowedDirectories = allowedDirectories;
   }
 
   /**
@@ -94,8 +95,35 @@ public final class ModelManager implements AutoCloseable {
     if (spec == null) {
       throw new IllegalArgumentException("spec must not be null");
     }
+    checkAllowed(spec);
     backend.prepare(spec);
     return new ManagedModel(core, core.open(spec));
+  }
+
+  /**
+   * With allowed directories set, refuses an artifact whose real path (links followed) lies
+   * outside them, before anything reads it: a TorchScript file can run code.
+   */
+  private void checkAllowed(ModelSpec spec) {
+    if (allowedDirectories.isEmpty()) {
+      return;
+    }
+    Path file = spec.artifact().localPath().orElseThrow(() -> new ModelLoadException("model '"
+        + spec.id() + "': artifact " + spec.artifact().uri() + " is not a local file, and this"
+        + " manager loads only from " + allowedDirectories));
+    Path real;
+    try {
+      real = file.toRealPath();
+    } catch (java.io.IOException e) {
+      real = file.toAbsolutePath().normalize();
+    }
+    for (Path dir : allowedDirectories) {
+      if (real.startsWith(dir)) {
+        return;
+      }
+    }
+    throw new ModelLoadException("model '" + spec.id() + "': artifact " + real + " is outside"
+        + " the allowed directories " + allowedDirectories + "; it is not read");
   }
 
   /**
@@ -171,6 +199,7 @@ public final class ModelManager implements AutoCloseable {
     private boolean noCatalog;
     private Backend backend;
     private LongSupplier clock;
+    private List<Path> allowedDirectories;
 
     private Builder() {}
 
@@ -260,6 +289,33 @@ public final class ModelManager implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Loads artifacts only from these directories (their real paths, links followed); an
+     * artifact elsewhere fails with {@link ModelLoadException} before it is read. Default: any.
+     *
+     * @throws IllegalArgumentException if a directory does not exist
+     */
+    public Builder allowedDirectories(Path... directories) {
+      requireUnset(allowedDirectories == null, "allowedDirectories", allowedDirectories);
+      if (directories == null || directories.length == 0) {
+        throw new IllegalArgumentException("allowedDirectories must name at least one directory");
+      }
+      List<Path> dirs = new ArrayList<>();
+      for (Path d : directories) {
+        try {
+          if (d == null || !java.nio.file.Files.isDirectory(d)) {
+            throw new IllegalArgumentException("allowed directory " + d + " is not a directory");
+          }
+          dirs.add(d.toRealPath());
+        } catch (java.io.IOException e) {
+          throw new IllegalArgumentException("allowed directory " + d + " cannot be resolved: "
+              + e.getMessage(), e);
+        }
+      }
+      this.allowedDirectories = List.copyOf(dirs);
+      return this;
+    }
+
     /** For tests: a simulated machine instead of libtorch. */
     Builder backend(Backend backend) {
       this.backend = backend;
@@ -317,7 +373,8 @@ public final class ModelManager implements AutoCloseable {
       ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
           catalog, clock != null ? clock : System::nanoTime);
-      return new ModelManager(core, b);
+      return new ModelManager(core, b,
+          allowedDirectories == null ? List.of() : allowedDirectories);
     }
 
     private static void requireUnset(boolean unset, String what, Object value) {

@@ -71,6 +71,33 @@ final class ModelManagerCpuTest {
   }
 
   @Test
+  void allowedDirectories_refuseArtifactsElsewhere_linksIncluded(@TempDir Path dir)
+      throws java.io.IOException {
+    Path allowed = java.nio.file.Files.createDirectory(dir.resolve("allowed"));
+    Path original = Fixtures.modelsDir().resolve("digits/digits.pt");
+    Path inside = java.nio.file.Files.copy(original, allowed.resolve("digits.pt"));
+    Path link = java.nio.file.Files.createSymbolicLink(allowed.resolve("link.pt"),
+        original.toAbsolutePath());
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu()).noFootprintCatalog()
+        .allowedDirectories(allowed).build()) {
+      var outside = assertThrows(ModelLoadException.class,
+          () -> m.load(Fixtures.digitsOn("cpu")));
+      assertTrue(outside.getMessage().contains("outside the allowed directories"),
+          outside.getMessage());
+      var viaLink = assertThrows(ModelLoadException.class, () -> m.load(Fixtures.digitsOn("cpu")
+          .toBuilder().id("digits-link").artifact(link).build()));
+      assertTrue(viaLink.getMessage().contains(original.toRealPath().toString()),
+          viaLink.getMessage());
+      try (Model ok = m.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-inside")
+          .artifact(inside).build())) {
+        assertEquals(1, ok.infer(Tensor.of(new float[64], 1, 1, 8, 8)).get("logits").dim(0));
+      }
+    }
+    assertThrows(IllegalArgumentException.class,
+        () -> ModelManager.builder().allowedDirectories(dir.resolve("missing")));
+  }
+
+  @Test
   void builder_rejectsBadSettings_namingTheValue() {
     var b = ModelManager.builder();
     assertTrue(assertThrows(IllegalArgumentException.class, () -> b.memoryFraction(1.5))

@@ -41,10 +41,13 @@ final class Entry {
     boolean loading = false;
     int inFlight = 0;
     long batches = pastBatches.sum();
+    int queued = 0;
     for (Copy c : copies) {
       DynamicBatcher b = c.batcher;
       if (b != null && c.state != Copy.State.GONE) {
-        batches += b.stats().batches();
+        var stats = b.stats();
+        batches += stats.batches();
+        queued += stats.queued();
       }
       if (c.state == Copy.State.READY) {
         devices.add(c.slot.info.device());
@@ -55,7 +58,7 @@ final class Entry {
     ModelState state = !devices.isEmpty() ? ModelState.READY
         : loading ? ModelState.LOADING : ModelState.EVICTED;
     return new ModelInfo(spec.id(), state, devices, estimate, measured, replicas, inFlight,
-        requests.sum(), failures.sum(), loads, batches, latency.quantileMicros(0.5),
+        requests.sum(), failures.sum(), loads, batches, queued, latency.quantileMicros(0.5),
         latency.quantileMicros(0.99));
   }
 

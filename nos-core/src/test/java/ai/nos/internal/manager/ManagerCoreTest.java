@@ -251,6 +251,26 @@ final class ManagerCoreTest {
   }
 
   @Test
+  void batchedCalls_areCountedWhileQueued_andHoldTheirCopy() {
+    core(Placement.BEST_FIT, 100);
+    Entry a = core.open(spec("a", 60).toBuilder().batching(ai.nos.Batching.builder()
+        .maxBatchSize(8).maxQueueDelay(Duration.ofMillis(500)).build()).build());
+    List<java.util.concurrent.CompletableFuture<Map<String, Tensor>>> calls =
+        new java.util.ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      calls.add(core.inferAsync(a, INPUT, ai.nos.Priority.NORMAL, null));
+    }
+    assertEquals(3, core.info(a).queued());
+    assertEquals(3, core.info(a).inFlight(),
+        "queued calls hold a reference on their copy, so it cannot be evicted");
+    for (var f : calls) {
+      f.handle((out, failure) -> null).join();
+    }
+    assertEquals(0, core.info(a).queued());
+    assertTrue(core.info(a).batches() >= 1);
+  }
+
+  @Test
   void closedManager_refusesCalls() {
     core(Placement.BEST_FIT, 100);
     Entry a = core.open(spec("a", 10));
