@@ -2,6 +2,9 @@
  * Making models faster before they serve, safely.
  *
  * <ul>
+ *   <li>{@link ai.nos.optim.Optimizer}: applies the passes a caller asks for (so far TorchScript
+ *       {@code freeze}), caches the result by content and checks it with the guard; a result that
+ *       fails the guard is not used.
  *   <li>{@link ai.nos.optim.ArtifactCache}: the on-disk cache of optimized artifacts, keyed by
  *       {@link ai.nos.optim.CacheKey} (source digest, options, device architecture, library
  *       versions), filled by an {@link ai.nos.optim.ArtifactBuilder}. Entries are published
@@ -14,8 +17,8 @@
  *       be made.
  * </ul>
  *
- * <p>The optimization passes themselves (TorchScript freezing and precision, CUDA graphs,
- * AOTInductor, TensorRT) are still to come (issue #5); this package holds the machinery they will
- * share.
+ * <p>Still to come (issue #5): {@code optimize_for_inference} at load time (its CPU result cannot
+ * be saved and loaded back by libtorch 2.10), channels-last, CUDA graphs, AOTInductor, TensorRT.
+ * {@code ai.nos.optim.internal} holds the JavaCPP side and is not API.
  */
 package ai.nos.optim;

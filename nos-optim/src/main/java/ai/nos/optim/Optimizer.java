@@ -1,0 +1,147 @@
+package ai.nos.optim;
+
+import ai.nos.Artifact;
+import ai.nos.Device;
+import ai.nos.Model;
+import ai.nos.ModelManager;
+import ai.nos.ModelSpec;
+import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.optim.internal.TorchScriptPasses;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Makes a model faster before it serves, safely: applies the TorchScript passes asked for,
+ * caches the result on disk by content ({@link ArtifactCache}), and checks it once against the
+ * eager model with the {@link AccuracyGuard}. A result that fails the guard is not used: the
+ * original spec comes back, and the log names the step.
+ *
+ * <pre>{@code
+ * Optimizer optimizer = Optimizer.builder().freeze(true).build();
+ * Optimizer.Result r = optimizer.optimize(spec);
+ * try (Model model = Nos.load(r.spec())) { ... }   // the optimized artifact, if it passed
+ * }</pre>
+ *
+ * <p>Thread-safe; two processes optimizing the same model build it once (the cache's locks).
+ * Still to come (issue #5): {@code optimize_for_inference} (on the CPU it makes oneDNN constants
+ * that libtorch 2.10 cannot load back from a saved file: "required keyword attribute 'value' is
+ * undefined", so it must run at each load rather than be cached), channels-last, CUDA graphs,
+ * AOTInductor and TensorRT.
+ */
+public final class Optimizer {
+  private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);
+  private static final String LIBTORCH = "2.10.0";
+
+  private final ArtifactCache cache;
+  private final boolean freeze;
+  private final int guardBatch;
+  private final long seed;
+
+  private Optimizer(Builder b) {
+    this.cache = b.cache != null ? b.cache : ArtifactCache.newBuilder().build();
+    this.freeze = b.freeze;
+    this.guardBatch = b.guardBatch;
+    this.seed = b.seed;
+  }
+
+  /** A builder with no passes on, the default cache directory, a guard batch of 4. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** What {@link #optimize} did. */
+  public record Result(ModelSpec spec, List<String> steps, boolean optimized,
+      GuardResult guard, Path artifact) {}
+
+  /**
+   * Optimizes the model a spec describes, on the device the spec resolves to.
+   *
+   * @return the spec to serve: pointing at the optimized artifact if it passed the guard, else
+   *     the given spec unchanged
+   * @throws OptimizationException if a pass fails (nothing is cached then)
+   * @throws IllegalArgumentException if the spec's artifact is not a local file
+   */
+  public Result optimize(ModelSpec spec) {
+    List<String> steps = new ArrayList<>();
+    if (freeze) {
+      steps.add("freeze");
+    }
+    if (steps.isEmpty()) {
+      return new Result(spec, steps, false, null, null);
+    }
+    Path source = spec.artifact().localPath().orElseThrow(() -> new IllegalArgumentException(
+        "model '" + spec.id() + "': optimization needs a local artifact but was "
+        + spec.artifact().uri()));
+    Device device = TorchRuntime.resolve(spec.device(), spec.id());
+    String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
+        : "cpu";
+    CacheKey key = CacheKey.builder().sourceFile(source)
+        .option("freeze", Boolean.toString(freeze))
+        .option("precision", spec.precision().label())
+        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "1").build();
+    String step = String.join("+", steps);
+    Path artifact = cache.getOrBuild(key, target ->
+        TorchScriptPasses.run(source, device, freeze, target));
+    ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
+        .precision(ai.nos.Precision.FP32).device(device).build();
+    ModelSpec candidate = spec.toBuilder().id(spec.id() + "-" + step.replace('+', '-'))
+        .artifact(Artifact.of(artifact)).device(device).build();
+    try (ModelManager manager = ModelManager.builder().devices(device).noFootprintCatalog()
+        .build(); Model ref = manager.load(reference); Model cand = manager.load(candidate)) {
+      GuardResult guard = AccuracyGuard.verify(ref, cand, step, guardBatch, seed);
+      if (!guard.passed()) {
+        return new Result(spec, steps, false, guard, artifact);
+      }
+      LOG.info("model '{}' optimized by {} ({})", spec.id(), step, artifact);
+      return new Result(spec.toBuilder().artifact(Artifact.of(artifact)).build(), steps, true,
+          guard, artifact);
+    }
+  }
+
+  /** Settings of an {@link Optimizer}. Not thread-safe. */
+  public static final class Builder {
+    private ArtifactCache cache;
+    private boolean freeze;
+    private int guardBatch = 4;
+    private long seed = 1;
+
+    private Builder() {}
+
+    /** Where optimized artifacts are kept; default {@link ArtifactCache#defaultDirectory()}. */
+    public Builder cache(ArtifactCache cache) {
+      if (cache == null) {
+        throw new IllegalArgumentException("cache must not be null");
+      }
+      this.cache = cache;
+      return this;
+    }
+
+    /** TorchScript {@code freeze}: parameters become constants the compiler can fold. */
+    public Builder freeze(boolean freeze) {
+      this.freeze = freeze;
+      return this;
+    }
+
+    /** Batch size of the guard's random inputs; default 4. */
+    public Builder guardBatch(int batch) {
+      if (batch < 1) {
+        throw new IllegalArgumentException("guardBatch must be >= 1 but was " + batch);
+      }
+      this.guardBatch = batch;
+      return this;
+    }
+
+    /** Seed of the guard's random inputs; default 1. */
+    public Builder seed(long seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    public Optimizer build() {
+      return new Optimizer(this);
+    }
+  }
+}

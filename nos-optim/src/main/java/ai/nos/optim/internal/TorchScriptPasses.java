@@ -1,0 +1,65 @@
+package ai.nos.optim.internal;
+
+import ai.nos.Device;
+import ai.nos.ModelLoadException;
+import ai.nos.internal.torch.TorchRuntime;
+import java.nio.file.Path;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * libtorch's TorchScript passes on a saved module; so far {@code freeze} (parameters become
+ * constants, attributes are inlined, so the graph optimizer can fold them). JavaCPP types stay in
+ * here.
+ */
+public final class TorchScriptPasses {
+  private TorchScriptPasses() {}
+
+  /**
+   * Loads {@code source} on {@code device}, applies the passes asked for, and saves the result
+   * to {@code target}.
+   *
+   * @throws ModelLoadException if libtorch cannot read the source
+   * @throws RuntimeException with libtorch's message if a pass fails
+   */
+  public static void run(Path source, Device device, boolean freeze, Path target) {
+    TorchRuntime.ensureLoaded();
+    org.bytedeco.pytorch.Device where = device.isCuda()
+        ? new org.bytedeco.pytorch.Device(torch.DeviceType.CUDA, (byte) device.index().orElse(0))
+        : new org.bytedeco.pytorch.Device(torch.DeviceType.CPU);
+    JitModule module;
+    try (DeviceOptional map = new DeviceOptional(where)) {
+      module = torch.load(source.toString(), map, false);
+    } catch (RuntimeException e) {
+      throw new ModelLoadException("cannot load " + source + " for optimization: "
+          + firstLine(e.getMessage()), e);
+    } finally {
+      where.close();
+    }
+    JitModule current = module;
+    try {
+      current.eval();
+      if (freeze) {
+        current = torch.freeze(current);
+      }
+      try (BytePointer path = new BytePointer(target.toString())) {
+        current.save(path);
+      }
+    } finally {
+      if (current != module) {
+        current.close();
+      }
+      module.close();
+    }
+  }
+
+  private static String firstLine(String message) {
+    if (message == null) {
+      return "(no message)";
+    }
+    int nl = message.indexOf('\n');
+    return nl < 0 ? message : message.substring(0, nl);
+  }
+}

@@ -1,0 +1,83 @@
+package ai.nos.optim;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Model;
+import ai.nos.ModelSpec;
+import ai.nos.Nos;
+import ai.nos.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** TorchScript passes through the cache and the guard, on the CPU with the digit model. */
+@Timeout(120)
+final class OptimizerTest {
+
+  @Test
+  void freeze_passesTheGuard_matchesTheEagerModel_andIsCached(@TempDir Path dir)
+      throws Exception {
+    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    Optimizer optimizer = Optimizer.builder().cache(cache).freeze(true).build();
+    ModelSpec spec = TestModels.digits();
+    Optimizer.Result r = optimizer.optimize(spec);
+    assertTrue(r.optimized(), String.valueOf(r.guard()));
+    assertEquals(List.of("freeze"), r.steps());
+    assertTrue(r.guard().passed());
+    assertTrue(Files.isRegularFile(r.artifact()));
+    assertTrue(r.artifact().startsWith(dir));
+    assertNotEquals(spec.artifact(), r.spec().artifact());
+    assertEquals(spec.signature(), r.spec().signature());
+
+    float[] px = new float[16 * 64];
+    for (int i = 0; i < px.length; i++) {
+      px[i] = (i * 7 % 17) / 16f;
+    }
+    Map<String, Tensor> in = Map.of("image", Tensor.of(px, 16, 1, 8, 8));
+    try (Model eager = Nos.load(spec.toBuilder().id("digits-eager").build());
+        Model fast = Nos.load(r.spec().toBuilder().id("digits-optimized").build())) {
+      assertArrayEquals(eager.infer(in).get("logits").toFloatArray(),
+          fast.infer(in).get("logits").toFloatArray(), 1e-4f);
+    }
+
+    FileTime built = Files.getLastModifiedTime(r.artifact());
+    Optimizer.Result again = optimizer.optimize(spec);
+    assertEquals(r.artifact(), again.artifact(), "same content and options, same cache entry");
+    assertEquals(built, Files.getLastModifiedTime(again.artifact()), "not built twice");
+  }
+
+  @Test
+  void eachSourceIsItsOwnEntry(@TempDir Path dir) {
+    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    Optimizer optimizer = Optimizer.builder().cache(cache).freeze(true).build();
+    Path digits = optimizer.optimize(TestModels.digits()).artifact();
+    ModelSpec other = TestModels.digits().toBuilder().id("two").artifact(
+        TestModels.modelsDir().resolve("fixtures/two_in_two_out.pt"))
+        .signature(ai.nos.Signature.builder()
+            .input("a", ai.nos.DType.FLOAT32, -1, 4).input("b", ai.nos.DType.FLOAT32, -1, 4)
+            .output("sum", ai.nos.DType.FLOAT32, -1, 4).output("mix", ai.nos.DType.FLOAT32, -1, 4)
+            .build()).build();
+    Optimizer.Result r = optimizer.optimize(other);
+    assertTrue(r.optimized(), String.valueOf(r.guard()));
+    assertNotEquals(digits, r.artifact());
+  }
+
+  @Test
+  void noPasses_returnTheSpecUnchanged() {
+    ModelSpec spec = TestModels.digits();
+    Optimizer.Result r = Optimizer.builder().build().optimize(spec);
+    assertFalse(r.optimized());
+    assertSame(spec, r.spec());
+    assertTrue(r.steps().isEmpty());
+  }
+}
