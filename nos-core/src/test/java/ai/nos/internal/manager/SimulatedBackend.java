@@ -28,6 +28,11 @@ final class SimulatedBackend implements Backend {
   final AtomicInteger cacheReleases = new AtomicInteger();
   volatile long callNanos;
   volatile String failLoadOf;
+  /** A device that has gone: loads and calls there fail, as after an Xid error. */
+  volatile Device lostDevice;
+  /** Calls of this model wait for the gate to open: a model that hangs. */
+  volatile String gatedModel;
+  final java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
 
   SimulatedBackend device(Device device, long bytes) {
     devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
@@ -43,6 +48,9 @@ final class SimulatedBackend implements Backend {
 
   @Override
   public Replica load(ModelSpec spec, DeviceInfo device) {
+    if (device.device().equals(lostDevice)) {
+      throw new NosException("CUDA error: device " + device.device() + " is lost (simulated)");
+    }
     if (spec.id().equals(failLoadOf)) {
       throw new ModelLoadException("model '" + spec.id() + "': artifact file x.pt is corrupt");
     }
@@ -99,6 +107,16 @@ final class SimulatedBackend implements Backend {
       try {
         if (closed) {
           violations.add("call on freed copy of " + spec.id());
+        }
+        if (device.equals(lostDevice)) {
+          throw new NosException("CUDA error: device " + device + " is lost (simulated)");
+        }
+        if (spec.id().equals(gatedModel)) {
+          try {
+            gate.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
         }
         AtomicInteger oom = oomCalls.get(spec.id());
         if (oom != null && oom.getAndDecrement() > 0) {
