@@ -199,7 +199,8 @@ public final class TorchRuntime {
     }
   }
 
-  static org.bytedeco.pytorch.Device toTorch(Device device) {
+  /** libtorch's device for a concrete NOS device ({@code cpu} or {@code cuda:N}). */
+  public static org.bytedeco.pytorch.Device toTorch(Device device) {
     return device.isCuda()
         ? new org.bytedeco.pytorch.Device(torch.DeviceType.CUDA, (byte) device.index().orElse(0))
         : new org.bytedeco.pytorch.Device(torch.DeviceType.CPU);

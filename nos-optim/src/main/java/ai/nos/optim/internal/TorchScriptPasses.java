@@ -26,9 +26,7 @@ public final class TorchScriptPasses {
    */
   public static void run(Path source, Device device, boolean freeze, Path target) {
     TorchRuntime.ensureLoaded();
-    org.bytedeco.pytorch.Device where = device.isCuda()
-        ? new org.bytedeco.pytorch.Device(torch.DeviceType.CUDA, (byte) device.index().orElse(0))
-        : new org.bytedeco.pytorch.Device(torch.DeviceType.CPU);
+    org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(device);
     JitModule module;
     try (DeviceOptional map = new DeviceOptional(where)) {
       module = torch.load(source.toString(), map, false);
