@@ -8,7 +8,10 @@ import java.util.Map;
 /** One loaded copy of a model on one device, as a {@link Backend} made it. */
 public interface Replica {
 
-  /** Runs validated inputs; may be called from many threads at once. */
+  /**
+   * Runs inputs the manager has already validated against the signature (so a backend need not
+   * check them again); may be called from many threads at once.
+   */
   Map<String, Tensor> infer(Map<String, Tensor> inputs);
 
   /**

@@ -160,7 +160,12 @@ public final class TorchBackend implements Backend {
 
     @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
-      return model.infer(inputs);
+      // The manager validated the inputs before choosing this copy; only order them.
+      List<Tensor> ordered = new ArrayList<>();
+      for (TensorSpec t : model.spec().signature().inputs()) {
+        ordered.add(inputs.get(t.name()));
+      }
+      return model.inferValidated(ordered);
     }
 
     @Override

@@ -112,7 +112,14 @@ public final class TorchModel implements Model {
 
   @Override
   public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
-    List<Tensor> ordered = Inputs.ordered(spec, inputs);
+    return inferValidated(Inputs.ordered(spec, inputs));
+  }
+
+  /**
+   * Runs inputs already checked against the signature, in signature order: for a caller that
+   * validated them itself (the manager does, before choosing a copy).
+   */
+  Map<String, Tensor> inferValidated(List<Tensor> ordered) {
     return run(args -> {
       List<TensorSpec> specs = spec.signature().inputs();
       for (int i = 0; i < ordered.size(); i++) {
