@@ -193,11 +193,21 @@ public final class ManagerCore implements AutoCloseable {
     Inputs.ordered(entry.spec, inputs);
     long start = clock.getAsLong();
     Copy copy = acquire(entry);
-    while (copy == null) {
-      copy = ensureCopy(entry, start + loadTimeoutNanos);
-      if (copy == null) {
-        copy = acquire(entry);
+    try {
+      while (copy == null) {
+        copy = ensureCopy(entry, start + loadTimeoutNanos);
+        if (copy == null) {
+          copy = acquire(entry);
+        }
       }
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      // No copy could be loaded (no room in time, a broken artifact): the call fails through its
+      // future, as one that runs and fails does.
+      entry.requests.increment();
+      entry.failures.increment();
+      return CompletableFuture.failedFuture(e);
     }
     Copy c = copy;
     CompletableFuture<Map<String, Tensor>> future;
@@ -287,6 +297,7 @@ public final class ManagerCore implements AutoCloseable {
         return null;
       }
       if (best.lease.tryAcquire()) {
+        best.slot.calls.incrementAndGet();
         return best;
       }
     }
@@ -411,6 +422,15 @@ public final class ManagerCore implements AutoCloseable {
   /** Loads a booked copy outside the lock and publishes it; on failure, gives the room back. */
   private Copy load(Copy copy, boolean acquireForCaller) {
     Entry entry = copy.entry;
+    long callsBefore;
+    boolean busyBefore;
+    lock.lock();
+    try {
+      callsBefore = copy.slot.calls.get();
+      busyBefore = copy.slot.busyBesides(copy);
+    } finally {
+      lock.unlock();
+    }
     Replica replica;
     try {
       replica = backend.load(entry.spec, copy.slot.info);
@@ -426,12 +446,24 @@ public final class ManagerCore implements AutoCloseable {
     lock.lock();
     try {
       long measured = replica.footprintBytes();
-      copy.slot.used += measured - copy.bytes;
-      copy.bytes = measured;
-      entry.estimate = measured;
-      entry.measured = true;
-      if (catalog != null) {
-        catalog.put(backend.footprintKey(entry.spec, copy.slot.info), measured);
+      // The device's peak counts every allocation on it, so calls of other copies during the
+      // load inflate the measurement. A measurement taken while the device was quiet is adopted
+      // and remembered; a noisy one only when the model had none (it can only be too large,
+      // which is safe), and it is not written to the catalog.
+      boolean quiet = !busyBefore && copy.slot.calls.get() == callsBefore
+          && !copy.slot.busyBesides(copy);
+      if (quiet || !entry.measured) {
+        copy.slot.used += measured - copy.bytes;
+        copy.bytes = measured;
+        entry.estimate = measured;
+        entry.measured = true;
+        if (catalog != null && quiet) {
+          catalog.put(backend.footprintKey(entry.spec, copy.slot.info), measured);
+        }
+      } else if (measured != copy.bytes) {
+        LOG.debug("model '{}' measured {} bytes on {} while other models ran there; keeping its"
+            + " known footprint of {} bytes", entry.spec.id(), measured, copy.slot.info.device(),
+            copy.bytes);
       }
       if (copy.slot.used > copy.slot.budget) {
         evictIdle(copy.slot, copy.slot.used - copy.slot.budget, entry);
@@ -443,7 +475,7 @@ public final class ManagerCore implements AutoCloseable {
           throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded while"
               + " it loaded");
         }
-        throw new NosException("model '" + entry.spec.id() + "' measured " + measured
+        throw new NosException("model '" + entry.spec.id() + "' measured " + copy.bytes
             + " bytes on " + copy.slot.info.device() + ", more than its budget leaves even after"
             + " evicting idle models: " + copy.slot + ". The measurement is remembered for the"
             + " next placement.");
@@ -470,7 +502,7 @@ public final class ManagerCore implements AutoCloseable {
       entry.loads++;
       changed.signalAll();
       LOG.info("model '{}' ready on {} ({} bytes; {})", entry.spec.id(), copy.slot.info.device(),
-          measured, copy.slot);
+          copy.bytes, copy.slot);
       return acquireForCaller ? copy : null;
     } finally {
       lock.unlock();

@@ -3,6 +3,7 @@ package ai.nos.internal.manager;
 import ai.nos.DeviceStats;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** One device's books in a {@link ManagerCore}. Guarded by the core's lock. */
 final class Slot {
@@ -12,6 +13,8 @@ final class Slot {
   long used;
   long loads;
   long evictions;
+  /** Calls started on copies here, ever; lets a load tell whether the device was quiet. */
+  final AtomicLong calls = new AtomicLong();
 
   Slot(Backend.DeviceInfo info, long budget) {
     this.info = info;
@@ -30,6 +33,16 @@ final class Slot {
     }
     return new DeviceStats(info.device(), info.name(), info.totalBytes(), budget, used, ids, loads,
         evictions);
+  }
+
+  /** Whether a copy other than {@code except} has calls in flight here. */
+  boolean busyBesides(Copy except) {
+    for (Copy c : residents) {
+      if (c != except && c.inFlight() > 0) {
+        return true;
+      }
+    }
+    return false;
   }
 
   boolean hosts(Entry entry) {

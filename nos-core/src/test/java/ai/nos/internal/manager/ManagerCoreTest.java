@@ -105,6 +105,43 @@ final class ManagerCoreTest {
     assertTrue(core.stats().get(0).usedBytes() <= 100);
   }
 
+  /**
+   * A reload while another model runs on the device measures that model's allocations too: the
+   * manager keeps the footprint it knows, so the noisy figure neither fails the call (GPU run,
+   * 2026-11-27: six calls failed this way) nor sticks; a reload on a quiet device adopts a new one.
+   */
+  @Test
+  void reloadUnderTraffic_keepsTheKnownFootprint_quietReloadAdoptsANewOne() throws Exception {
+    core(Placement.BEST_FIT, 100);
+    Entry a = core.open(spec("a", 40));
+    Entry b = core.open(spec("b", 40));
+    Entry c = core.open(spec("c", 50));
+    assertEquals(ModelState.EVICTED, core.info(a).state());
+    sim.measurementNoise.put("a", 30L);
+    sim.gatedModel = "b";
+    ExecutorService pool = Executors.newSingleThreadExecutor();
+    try {
+      Future<?> busy = pool.submit(() -> core.infer(b, INPUT));
+      while (core.info(b).inFlight() == 0) {
+        Thread.onSpinWait();
+      }
+      core.infer(a, INPUT);
+      assertEquals(ModelState.EVICTED, core.info(c).state());
+      assertEquals(40, core.info(a).bytes(), "measured beside a running model: not adopted");
+      assertEquals(80, core.stats().get(0).usedBytes());
+      sim.gate.countDown();
+      busy.get(5, TimeUnit.SECONDS);
+    } finally {
+      pool.shutdown();
+    }
+    core.infer(c, INPUT);
+    core.infer(b, INPUT);
+    assertEquals(ModelState.EVICTED, core.info(a).state());
+    core.infer(a, INPUT);
+    assertEquals(70, core.info(a).bytes(), "measured on a quiet device: adopted");
+    assertTrue(core.stats().get(0).usedBytes() <= 100);
+  }
+
   @Test
   void busyModel_isNeverEvicted_callWaitsForRoom() throws Exception {
     core(Placement.BEST_FIT, 100);

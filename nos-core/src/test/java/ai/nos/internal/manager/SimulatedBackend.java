@@ -27,6 +27,11 @@ final class SimulatedBackend implements Backend {
   final Map<String, AtomicInteger> oomCalls = new ConcurrentHashMap<>();
   final AtomicInteger cacheReleases = new AtomicInteger();
   volatile long callNanos;
+  /**
+   * Bytes a model's measurement overstates it by, as a device-wide peak does when other models
+   * run during the load; the device itself only holds the model's true bytes.
+   */
+  final Map<String, Long> measurementNoise = new ConcurrentHashMap<>();
   volatile String failLoadOf;
   /** A device that has gone: loads and calls there fail, as after an Xid error. */
   volatile Device lostDevice;
@@ -141,7 +146,7 @@ final class SimulatedBackend implements Backend {
 
     @Override
     public long footprintBytes() {
-      return bytes;
+      return bytes + measurementNoise.getOrDefault(spec.id(), 0L);
     }
 
     @Override
