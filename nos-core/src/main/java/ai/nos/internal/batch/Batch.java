@@ -2,6 +2,7 @@ package ai.nos.internal.batch;
 
 import ai.nos.DType;
 import ai.nos.Tensor;
+import ai.nos.internal.Copies;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
@@ -134,14 +135,20 @@ public final class Batch {
     long[] batchShape = shapes[k];
     int elementBytes = requests.get(0).tensors[k].dtype().byteSize();
     long rowBytes = bytes / size;
-    for (int i = 0; i < requests.size(); i++) {
-      Tensor t = requests.get(i).tensors[k];
-      long[] own = t.shape();
-      long[] padded = batchShape.clone();
-      padded[0] = own[0];
-      Regions.copy(t.buffer(), 0, own, dst, dst.position() + rowOffsets[i] * rowBytes, padded,
-          elementBytes, layout.pad(k));
-    }
+    int n = requests.size();
+    // Large batches are written by a few threads, each a contiguous run of requests.
+    int parts = Math.min(n, Copies.parts(bytes));
+    Copies.run(parts, part -> {
+      ByteBuffer out = parts == 1 ? dst : dst.duplicate();
+      for (int i = (int) ((long) n * part / parts); i < (long) n * (part + 1) / parts; i++) {
+        Tensor t = requests.get(i).tensors[k];
+        long[] own = t.shape();
+        long[] padded = batchShape.clone();
+        padded[0] = own[0];
+        Regions.copy(t.buffer(), 0, own, out, dst.position() + rowOffsets[i] * rowBytes, padded,
+            elementBytes, layout.pad(k));
+      }
+    });
   }
 
   /**

@@ -2,6 +2,7 @@ package ai.nos.internal.torch;
 
 import ai.nos.DType;
 import ai.nos.Tensor;
+import ai.nos.internal.Copies;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.bytedeco.javacpp.BytePointer;
@@ -57,6 +58,9 @@ final class TorchTensors {
   static org.bytedeco.pytorch.Tensor toTorch(Tensor t, org.bytedeco.pytorch.Device device,
       DType as) {
     ByteBuffer buf = t.buffer();
+    if (device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
+      return toCudaPinned(buf, t, device, as);
+    }
     org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
         new TensorOptions(scalarType(t.dtype())));
     org.bytedeco.pytorch.Tensor out;
@@ -76,6 +80,27 @@ final class TorchTensors {
     // The view reads the buffer until the copy above is done (synchronous for host memory).
     java.lang.ref.Reference.reachabilityFence(buf);
     return out;
+  }
+
+  /**
+   * A large input to the device through pinned memory: the bytes go into a block of libtorch's
+   * caching host allocator (reused from call to call) in a few parallel parts, then to the device
+   * with one asynchronous copy. A pageable copy would stage them through the driver on one thread.
+   * The host block goes back to its allocator when the call's scope closes; the allocator keeps
+   * it from reuse until the copy on the stream is done.
+   */
+  private static org.bytedeco.pytorch.Tensor toCudaPinned(ByteBuffer buf, Tensor t,
+      org.bytedeco.pytorch.Device device, DType as) {
+    ScalarType type = scalarType(t.dtype());
+    org.bytedeco.pytorch.Tensor host = torch.empty(t.shape(),
+        new TensorOptions(type).pinned_memory(new org.bytedeco.pytorch.BoolOptional(true)),
+        new org.bytedeco.pytorch.MemoryFormatOptional());
+    int bytes = buf.remaining();
+    ByteBuffer pinned = new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer();
+    Copies.copy(buf, buf.position(), pinned, 0, bytes);
+    org.bytedeco.pytorch.Tensor out = host.to(device, type, true, false,
+        new org.bytedeco.pytorch.MemoryFormatOptional());
+    return as == t.dtype() ? out : out.to(scalarType(as));
   }
 
   /** Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. */

@@ -100,6 +100,45 @@ final class BatchPaddingTest {
     assertEquals(List.of("hidden", "pooled"), List.copyOf(a.join().keySet()));
   }
 
+  /** A batch large enough to be written by several threads lands byte for byte, padded. */
+  @Test
+  void largeBatch_writtenInParallelParts_everyRowInPlaceAndPadded() {
+    List<Tensor> seen = new ArrayList<>();
+    ModelSpec spec = ModelSpec.builder().id("wide").artifact("wide.pt")
+        .signature(Signature.builder().input("x", DType.FLOAT32, -1, -1)
+            .output("y", DType.FLOAT32, -1).build())
+        .batching(Batching.builder().maxBatchSize(64).padding(Padding.of("x", 1, -1)).build())
+        .build();
+    DynamicBatcher batcher = DynamicBatcher.builder(spec, batch -> {
+      seen.add(batch.concat("x"));
+      return Map.of("y", Tensor.zeros(DType.FLOAT32, batch.size()));
+    }).manual();
+    int requests = 48;
+    int longest = 200_000;
+    for (int i = 0; i < requests; i++) {
+      int length = longest - 997 * i;
+      float[] v = new float[length];
+      for (int j = 0; j < length; j++) {
+        v[j] = i * 1_000_000f + j;
+      }
+      batcher.submit(Map.of("x", Tensor.of(v, 1, length)), Priority.NORMAL, NONE);
+    }
+    assertEquals(1, batcher.dispatchReady());
+    ByteBuffer b = seen.get(0).buffer();
+    long bytes = seen.get(0).numel() * 4L;
+    assertTrue(bytes > 4 * ai.nos.internal.Copies.MIN_PART_BYTES, "large enough to split: " + bytes);
+    for (int i = 0; i < requests; i++) {
+      int length = longest - 997 * i;
+      for (int j = 0; j < longest; j++) {
+        float want = j < length ? i * 1_000_000f + j : -1f;
+        float got = b.getFloat((i * longest + j) * 4);
+        if (want != got) {
+          throw new AssertionError("row " + i + " col " + j + ": " + got + " != " + want);
+        }
+      }
+    }
+  }
+
   @Test
   void unpad_outputNotOfPaddedLength_failsTheBatch() {
     DynamicBatcher batcher = DynamicBatcher.builder(tokens(), batch -> Map.of(
