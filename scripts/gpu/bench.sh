@@ -3,7 +3,8 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [manager] [batching] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak] [SECONDS]
+# (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -12,7 +13,7 @@ seconds=${2:-15}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
 cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
-jvm="java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
+jvm="timeout 280 java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
 if [ "$what" = all ] || [ "$what" = probe ]; then
   $jvm ai.nos.benchmarks.gpu.LeakProbe /tmp/gpu-models 2>&1 | tee "$out/leak-probe.log"
 fi
@@ -20,6 +21,9 @@ if [ "$what" = all ] || [ "$what" = manager ]; then
   $jvm ai.nos.benchmarks.gpu.ManagerBench /tmp/gpu-models "$seconds" 2>&1 | tee "$out/manager-bench.log"
 fi
 if [ "$what" = all ] || [ "$what" = batching ]; then
-  python3 "$g/scripts/gpu/torch_baseline.py" /tmp/gpu-models/resnet50.pt 2>&1 | tee "$out/torch-baseline.log"
+  timeout 120 python3 "$g/scripts/gpu/torch_baseline.py" /tmp/gpu-models/resnet50.pt 2>&1 | tee "$out/torch-baseline.log"
   $jvm ai.nos.benchmarks.gpu.BatchingBench /tmp/gpu-models "$seconds" 2>&1 | tee "$out/batching-bench.log"
+fi
+if [ "$what" = soak ]; then
+  $jvm ai.nos.benchmarks.gpu.GpuSoak /tmp/gpu-models "$seconds" 2>&1 | tee "$out/gpu-soak.log"
 fi

@@ -94,6 +94,9 @@ public final class ManagerBench {
           + " | allocator reserved | loads | evictions |");
       System.out.println("|---|---|---|---|---|---|---|");
       for (DeviceStats d : tight.stats()) {
+        if (!d.device().isCuda()) {
+          continue;
+        }
         int idx = d.device().index().orElse(0);
         System.out.printf("| %s | %s | %,d | %,d | %,d | %d | %d |%n", d.device(), d.models(),
             d.usedBytes(), TorchRuntime.cudaAllocatedBytes(idx),
@@ -106,6 +109,14 @@ public final class ManagerBench {
       }
       models.forEach(Model::close);
     }
+    // What stays allocated with no model at all: libtorch's per-thread library workspaces
+    // (cuBLAS/cuBLASLt, one per thread that ran a kernel on the device), which no model owns.
+    TorchRuntime.cudaEmptyCache();
+    StringBuilder floor = new StringBuilder("  allocator allocated after every model is gone:");
+    for (int i = 0; i < gpus; i++) {
+      floor.append(String.format(" cuda:%d %,d", i, TorchRuntime.cudaAllocatedBytes(i)));
+    }
+    System.out.println(floor + " bytes");
 
     System.out.printf("phase B: ResNet-50 fp32 batch 32, 1 copy vs %d copies, 8 threads per"
         + " copy, %d s each%n", gpus, seconds);
