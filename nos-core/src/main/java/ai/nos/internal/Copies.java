@@ -1,8 +1,12 @@
 package ai.nos.internal;
 
 import java.nio.ByteBuffer;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 
 /**
@@ -10,7 +14,8 @@ import java.util.function.IntConsumer;
  * takes one thread about 15 ms, long enough to leave a GPU idle between batches.
  *
  * <p>Runs on a pool of its own (daemon threads named {@code nos-copy-N}, at most 8 or the number
- * of processors), never on the common pool, so that an application's parallel streams and NOS's
+ * of processors, ending after 10 s idle; process-wide, not owned by a manager), never on the
+ * common pool, so that an application's parallel streams and NOS's
  * copies do not wait on each other. The calling thread takes a share of the work and waits for
  * the rest. Copies below {@link #MIN_PART_BYTES} per part run on the caller alone.
  *
@@ -26,14 +31,25 @@ public final class Copies {
 
   private Copies() {}
 
-  /** The pool, made on first use: a JVM that never copies much starts no thread. */
+  /**
+   * The pool, made on first use: a JVM that never copies much starts no thread. A plain
+   * fixed-size pool, so every part has a thread of its own (a fork-join pool may run parts one
+   * after another on one worker); idle threads end after 10 s.
+   */
   private static final class Pool {
-    static final ForkJoinPool POOL = new ForkJoinPool(PARALLELISM, pool -> {
-      var t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-      t.setName("nos-copy-" + t.getPoolIndex());
-      t.setDaemon(true);
-      return t;
-    }, null, false);
+    static final ThreadPoolExecutor POOL = pool();
+
+    private static ThreadPoolExecutor pool() {
+      AtomicInteger n = new AtomicInteger();
+      ThreadPoolExecutor pool = new ThreadPoolExecutor(PARALLELISM, PARALLELISM, 10,
+          TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
+            Thread t = new Thread(task, "nos-copy-" + n.getAndIncrement());
+            t.setDaemon(true);
+            return t;
+          });
+      pool.allowCoreThreadTimeOut(true);
+      return pool;
+    }
   }
 
   /** How many parts a copy of {@code bytes} is worth splitting into: 1 to the pool's size. */
@@ -53,38 +69,54 @@ public final class Copies {
       }
       return;
     }
-    // Each part keeps its own failure, so the caller rethrows the part's exception itself (a
-    // ForkJoinTask's join would rethrow a reflective copy of it).
-    RuntimeException[] failures = new RuntimeException[parts];
-    ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[parts - 1];
+    // Each part keeps its own failure, and the caller rethrows it as it was thrown.
+    Throwable[] failures = new Throwable[parts];
+    Future<?>[] tasks = new Future<?>[parts - 1];
     for (int i = 1; i < parts; i++) {
       int index = i;
       tasks[i - 1] = Pool.POOL.submit(() -> {
         try {
           part.accept(index);
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
           failures[index] = e;
         }
       });
     }
     try {
       part.accept(0);
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
       failures[0] = e;
     }
-    for (ForkJoinTask<?> t : tasks) {
-      t.join();
+    boolean interrupted = false;
+    for (Future<?> t : tasks) {
+      for (;;) {
+        try {
+          t.get();
+          break;
+        } catch (InterruptedException e) {
+          // The parts write into the caller's buffers: never return before they are done.
+          interrupted = true;
+        } catch (ExecutionException e) {
+          throw new AssertionError("a part caught its own failure", e);
+        }
+      }
     }
-    RuntimeException failure = null;
-    for (RuntimeException e : failures) {
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+    Throwable failure = null;
+    for (Throwable e : failures) {
       if (e != null && failure == null) {
         failure = e;
       } else if (e != null) {
         failure.addSuppressed(e);
       }
     }
-    if (failure != null) {
-      throw failure;
+    if (failure instanceof RuntimeException) {
+      throw (RuntimeException) failure;
+    }
+    if (failure instanceof Error) {
+      throw (Error) failure;
     }
   }
 

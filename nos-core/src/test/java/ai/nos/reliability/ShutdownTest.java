@@ -174,7 +174,8 @@ final class ShutdownTest {
     long end = System.nanoTime() + wait.toNanos();
     for (;;) {
       List<String> left = Thread.getAllStackTraces().keySet().stream()
-          .filter(t -> t.isAlive() && t.getName().startsWith("nos-")).map(Thread::getName)
+          .filter(t -> t.isAlive() && t.getName().startsWith("nos-")
+          && !t.getName().startsWith("nos-copy-")).map(Thread::getName)
           .collect(Collectors.toList());
       if (left.isEmpty() || System.nanoTime() > end) {
         return left;
