@@ -153,7 +153,9 @@ final class SoakTest {
         assertTrue(end[1] <= start[1], "JavaCPP bytes grew: " + report);
         assertTrue(end[2] <= start[2], "JavaCPP pointers grew: " + report);
         for (long[] point : List.of(start, middle, end)) {
-          assertTrue(point[4] <= 2, "one batcher thread per loaded batched model: " + report);
+          // Two batched models with two workers each, on pooled threads that outlive their
+          // copies: reloads reuse them, so the count stays at what runs at once, not what ran.
+          assertTrue(point[4] <= 6, "NOS threads bounded by what runs at once: " + report);
           assertTrue(point[5] <= budget, report.toString());
         }
         assertTrue(end[3] - end[4] <= start[3] - start[4], "threads: " + report);
@@ -272,7 +274,8 @@ final class SoakTest {
 
   private static long nosThreads() {
     return Thread.getAllStackTraces().keySet().stream()
-        .filter(t -> t.getName().startsWith("nos-")).count();
+        .filter(t -> t.getName().startsWith("nos-")
+          && !t.getName().startsWith("nos-copy-")).count();
   }
 
   /** RSS, JavaCPP bytes and pointers, live threads, NOS threads and budget used, after a GC. */

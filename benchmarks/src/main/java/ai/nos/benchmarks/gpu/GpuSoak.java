@@ -32,7 +32,7 @@ import org.bytedeco.javacpp.Pointer;
  * (ResNet-50 fp16 batched, ResNet-50 fp32, ViT-B/16 batched, a BERT-base-sized encoder) on
  * cuda:0 under a budget that holds about two of them, 16 threads, a working set that shifts so
  * that models are evicted and loaded again all along. Prints requests sent, served, failed and
- * lost, and at start, middle and end: device bytes (allocated, reserved), RSS, JavaCPP bytes,
+ * lost, and at the start and after each quarter: device bytes (allocated, reserved), RSS, JavaCPP bytes,
  * live threads, loads and evictions; then what close() leaves behind.
  *
  * <p>Every output is checked for its shape and for finite values; a request that neither
@@ -112,17 +112,18 @@ public final class GpuSoak {
     }
     run(pool, models, specs, inputs, 5, sent, served, failed, bad, false);
     rows.add(snapshot(manager, "start", sent.get()));
-    run(pool, models, specs, inputs, seconds / 2, sent, served, failed, bad, true);
-    rows.add(snapshot(manager, "middle", sent.get()));
-    run(pool, models, specs, inputs, seconds - seconds / 2, sent, served, failed, bad, true);
-    rows.add(snapshot(manager, "end", sent.get()));
+    String[] points = {"1/4", "middle", "3/4", "end"};
+    for (int q = 0; q < 4; q++) {
+      run(pool, models, specs, inputs, seconds / 4, sent, served, failed, bad, true);
+      rows.add(snapshot(manager, points[q], sent.get()));
+    }
     double secs = (System.nanoTime() - t0) / 1e9;
     DeviceStats d = manager.stats().get(0);
     System.out.printf("%d sent, %d served, %d failed, %d lost, %d bad outputs in %.0f s;"
         + " %d loads, %d evictions%n", sent.get(), served.get(), failed.get(),
         sent.get() - served.get() - failed.get(), bad.get(), secs, d.loads(), d.evictions());
     System.out.println("| point | requests | device allocated MiB | device reserved MiB | RSS MiB"
-        + " | JavaCPP MiB | threads | loads | evictions | booked MiB |");
+        + " | JavaCPP KiB | threads | loads | evictions | booked MiB |");
     System.out.println("|---|---|---|---|---|---|---|---|---|---|");
     rows.forEach(System.out::println);
     for (ModelInfo info : manager.models()) {
@@ -235,7 +236,7 @@ public final class GpuSoak {
     }
     return String.format("| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d |", point, requests,
         TorchRuntime.cudaAllocatedBytes(0) >> 20, TorchRuntime.cudaReservedBytes(0) >> 20, rss,
-        Pointer.totalBytes() >> 20, Thread.activeCount(), d.loads(), d.evictions(),
+        Pointer.totalBytes() >> 10, Thread.activeCount(), d.loads(), d.evictions(),
         d.usedBytes() >> 20);
   }
 }

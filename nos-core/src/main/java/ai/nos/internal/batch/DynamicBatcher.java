@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -114,7 +115,9 @@ public final class DynamicBatcher implements AutoCloseable {
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
     this.queue = new BatchQueue(layout);
-    this.workers = new Workers(b.threadFactory, workerCount, this::work, lock, layout.modelId);
+    this.workers = b.executor != null && workerCount > 0
+        ? new Workers(b.executor, b.workerName, workerCount, this::work, lock, layout.modelId)
+        : new Workers(b.threadFactory, workerCount, this::work, lock, layout.modelId);
   }
 
   /**
@@ -449,6 +452,8 @@ public final class DynamicBatcher implements AutoCloseable {
     private final BatchRunner runner;
     private LongSupplier clock = System::nanoTime;
     private ThreadFactory threadFactory;
+    private Executor executor;
+    private String workerName;
     private int workers = 1;
 
     private Builder(ModelSpec spec, BatchRunner runner) {
@@ -504,13 +509,37 @@ public final class DynamicBatcher implements AutoCloseable {
     }
 
     /**
-     * Returns a batcher whose worker threads are running.
+     * Runs the workers as tasks on {@code executor}'s threads instead of threads of their own:
+     * each task runs until the batcher closes, with its thread named {@code name} (plus its index
+     * with several workers) meanwhile. The executor must run every task at once on a thread of
+     * its own (a cached pool, say); threads given back are reused by the next batcher, so a
+     * model loaded and evicted again and again does not start new threads each time.
      *
-     * @throws IllegalStateException if the thread factory returns no thread
+     * @throws IllegalArgumentException if an argument is null
+     */
+    public Builder executor(Executor executor, String name) {
+      if (executor == null || name == null) {
+        throw new IllegalArgumentException("executor and name must not be null");
+      }
+      this.executor = executor;
+      this.workerName = name;
+      return this;
+    }
+
+    /**
+     * Returns a batcher whose workers are running.
+     *
+     * @throws IllegalStateException if the thread factory returns no thread or the executor
+     *     refuses a worker (the batcher is then closed)
      */
     public DynamicBatcher start() {
       DynamicBatcher batcher = new DynamicBatcher(this, workers);
-      batcher.workers.start();
+      try {
+        batcher.workers.start();
+      } catch (IllegalStateException e) {
+        batcher.close(Duration.ofSeconds(5));
+        throw e;
+      }
       return batcher;
     }
 

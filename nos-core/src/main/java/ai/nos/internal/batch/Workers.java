@@ -2,16 +2,29 @@ package ai.nos.internal.batch;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The worker threads of a batcher: made by its thread factory, counted out as they exit, and
- * awaited by its closers. The count is guarded by the batcher's lock.
+ * The workers of a batcher: threads made by its thread factory, or tasks on an executor's threads
+ * (named for the batcher while they run it, given back when it closes); counted out as they
+ * exit, and awaited by its closers. The count is guarded by the batcher's lock.
  */
 final class Workers {
+  /** Factory mode: the threads made up front; empty in executor mode. */
   private final List<Thread> threads;
+  /** Executor mode: where the worker tasks run; null in factory mode. */
+  private final Executor executor;
+  private final String name;
+  private final int count;
+  private final Runnable work;
+  private final String modelId;
+  /** Executor mode: the threads running a worker task now. */
+  private final Set<Thread> running = ConcurrentHashMap.newKeySet();
   private final ReentrantLock lock;
   /** Closers wait on it for the last worker to exit. */
   private final Condition exited;
@@ -38,23 +51,86 @@ final class Workers {
       made.add(t);
     }
     this.threads = List.copyOf(made);
+    this.executor = null;
+    this.name = null;
+    this.count = n;
+    this.work = work;
+    this.modelId = modelId;
     this.lock = lock;
     this.exited = lock.newCondition();
     this.live = n;
   }
 
+  /**
+   * {@code n} workers to run as tasks on {@code executor} once started, each named {@code name}
+   * (with its index when more than one) while it runs.
+   */
+  Workers(Executor executor, String name, int n, Runnable work, ReentrantLock lock,
+      String modelId) {
+    this.threads = List.of();
+    this.executor = executor;
+    this.name = name;
+    this.count = n;
+    this.work = work;
+    this.modelId = modelId;
+    this.lock = lock;
+    this.exited = lock.newCondition();
+    this.live = n;
+  }
+
+  /**
+   * Starts the workers.
+   *
+   * @throws IllegalStateException if the executor refuses one; those it took are running, and
+   *     the ones it refused are counted out
+   */
   void start() {
-    threads.forEach(Thread::start);
+    if (executor == null) {
+      threads.forEach(Thread::start);
+      return;
+    }
+    for (int i = 0; i < count; i++) {
+      String own = count > 1 ? name + "-" + i : name;
+      try {
+        executor.execute(() -> {
+          Thread t = Thread.currentThread();
+          String old = t.getName();
+          t.setName(own);
+          running.add(t);
+          try {
+            work.run();
+          } finally {
+            running.remove(t);
+            t.setName(old);
+          }
+        });
+      } catch (RuntimeException e) {
+        boolean last;
+        lock.lock();
+        try {
+          live -= count - i;
+          last = live == 0;
+        } finally {
+          lock.unlock();
+        }
+        if (last) {
+          terminate();
+        }
+        throw new IllegalStateException("the executor of the batcher of model '" + modelId
+            + "' refused worker " + i + " of " + count + ": " + e, e);
+      }
+    }
   }
 
   /** Whether there are none: a batcher that the caller drives. */
   boolean isEmpty() {
-    return threads.isEmpty();
+    return count == 0;
   }
 
   /** Whether the calling thread is one of the workers. */
   boolean isCurrent() {
-    return threads.contains(Thread.currentThread());
+    Thread me = Thread.currentThread();
+    return executor == null ? threads.contains(me) : running.contains(me);
   }
 
   /** Counts the calling worker out; returns whether it was the last. Call holding the lock. */

@@ -37,6 +37,12 @@ public interface Backend {
    */
   default void prepare(ModelSpec spec) {}
 
+  /**
+   * Lets go of what the backend holds for its manager (threads, say) once the manager is closed.
+   * Loads still running finish; later loads are refused.
+   */
+  default void close() {}
+
   /** Whether a failure was the device running out of memory. */
   boolean isOutOfMemory(Throwable failure);
 

@@ -19,6 +19,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
@@ -51,6 +53,13 @@ import org.slf4j.LoggerFactory;
  * evicting, the backend returns its cached blocks to the device so the next copy has the room.
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
  *
+ * <h2>Threads</h2>
+ * Calls without batching run on the caller's thread. A batched copy's two batcher workers run on
+ * the manager's worker pool (cached, daemon threads, ending after a minute idle): a thread given
+ * back by an evicted copy serves the next one, so eviction and reload do not start threads, and
+ * the per-thread state of the native libraries (cuBLAS/cuDNN handles and workspaces, malloc
+ * arenas) is reused instead of made again. GPU loads run on the backend's loader thread.
+ *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
  * fewest calls in flight. Copies beyond the first are loaded when asked for ({@link #scale}); a
@@ -69,6 +78,8 @@ public final class ManagerCore implements AutoCloseable {
   private final AtomicInteger waiters = new AtomicInteger();
   private final Devices devices;
   private final Map<String, Entry> models = new LinkedHashMap<>();
+  /** Runs the batchers' workers; see "Threads" above. */
+  private final ThreadPoolExecutor workerPool = workerPool();
   private boolean closed;
 
   /**
@@ -485,12 +496,8 @@ public final class ManagerCore implements AutoCloseable {
         copy.batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
             // Two workers: one assembles the next batch while the other's batch runs.
             .workers(2)
-            .threadFactory(task -> {
-              Thread t = new Thread(task, "nos-batcher-" + entry.spec.id() + "@"
-                  + copy.slot.info.device());
-              t.setDaemon(true);
-              return t;
-            }).start();
+            .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
+            .start();
       }
       copy.lease = new Lease(() -> free(copy));
       if (acquireForCaller) {
@@ -710,5 +717,18 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
+    backend.close();
+    // Workers of batchers still draining keep running; idle pool threads end now.
+    workerPool.shutdown();
+  }
+
+  private static ThreadPoolExecutor workerPool() {
+    AtomicInteger n = new AtomicInteger();
+    return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
+        new SynchronousQueue<>(), task -> {
+          Thread t = new Thread(task, "nos-worker-" + n.getAndIncrement());
+          t.setDaemon(true);
+          return t;
+        });
   }
 }

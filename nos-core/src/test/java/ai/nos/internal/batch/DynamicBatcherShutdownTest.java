@@ -201,4 +201,25 @@ final class DynamicBatcherShutdownTest {
     assertEquals("the thread factory of the batcher of model 'echo' returned no thread",
         e.getMessage());
   }
+  @Test
+  void builder_executorRefusingAWorker_failsStart_andTheStartedWorkerEnds() throws Exception {
+    batcher = DynamicBatcher.builder(echoSpec(Batching.ofMaxBatchSize(1)), echo).manual();
+    AtomicReference<Thread> started = new AtomicReference<>();
+    java.util.concurrent.Executor oneOnly = task -> {
+      if (started.get() != null) {
+        throw new java.util.concurrent.RejectedExecutionException("full");
+      }
+      Thread t = new Thread(task, "pool-thread");
+      started.set(t);
+      t.start();
+    };
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> DynamicBatcher.builder(echoSpec(Batching.ofMaxBatchSize(1)), echo).workers(2)
+            .executor(oneOnly, "nos-batcher-echo").start());
+    assertEquals("the executor of the batcher of model 'echo' refused worker 1 of 2:"
+        + " java.util.concurrent.RejectedExecutionException: full", e.getMessage());
+    started.get().join(10_000);
+    assertFalse(started.get().isAlive(), "the worker that did start ends with the batcher");
+    assertEquals("pool-thread", started.get().getName(), "its thread got its name back");
+  }
 }

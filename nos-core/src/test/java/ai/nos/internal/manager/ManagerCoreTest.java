@@ -307,6 +307,35 @@ final class ManagerCoreTest {
     assertTrue(core.info(a).batches() >= 1);
   }
 
+  /**
+   * Two batched models that evict each other on every call: their batchers' workers run on the
+   * manager's pool, so twenty reloads reuse a few threads instead of starting forty (each new
+   * native thread makes its own cuBLAS/cuDNN workspaces and malloc arena).
+   */
+  @Test
+  void reloads_reuseWorkerThreads_insteadOfStartingNewOnes() {
+    core(Placement.BEST_FIT, 100);
+    ai.nos.Batching batching = ai.nos.Batching.builder().maxBatchSize(4)
+        .maxQueueDelay(Duration.ZERO).build();
+    Entry a = core.open(spec("a", 60).toBuilder().batching(batching).build());
+    Entry b = core.open(spec("b", 60).toBuilder().batching(batching).build());
+    java.util.Set<Thread> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    java.util.Set<String> names = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    for (int i = 0; i < 20; i++) {
+      Entry e = i % 2 == 0 ? a : b;
+      core.inferAsync(e, INPUT, ai.nos.Priority.NORMAL, null).join();
+      Thread.getAllStackTraces().keySet().stream()
+          .filter(t -> t.getName().startsWith("nos-batcher-")).forEach(t -> {
+            threads.add(t);
+            names.add(t.getName());
+          });
+    }
+    assertTrue(sim.loads.get("a").get() >= 10, "every call reloaded: " + sim.loads);
+    assertTrue(threads.size() <= 6, threads.size() + " distinct worker threads: " + names);
+    assertTrue(names.stream().allMatch(n -> n.matches("nos-batcher-[ab]@cuda:0-[01]")),
+        names.toString());
+  }
+
   @Test
   void closedManager_refusesCalls() {
     core(Placement.BEST_FIT, 100);
