@@ -80,9 +80,10 @@ final class CudaModelTest {
   }
 
   /**
-   * Device memory returns to its level after close. The first cycle also creates per-process
-   * state that libtorch keeps for good (cuBLAS and cuDNN workspaces, 33 MiB on an H200), so the
-   * level is taken after one full cycle and every later cycle must come back to it exactly.
+   * Device memory returns to its level after close. The first cycle also creates per-thread
+   * state that libtorch keeps for good (cuBLAS and cuDNN workspaces, 33 MiB per thread that ran
+   * kernels, on an H200), so the level is taken after one full cycle and every later cycle must
+   * come back to it exactly.
    */
   @Test
   void resnet50_deviceMemoryReturnsToItsLevelAfterClose() throws Exception {
@@ -106,7 +107,9 @@ final class CudaModelTest {
     assertTrue(loaded[1] - level[0] > 90_000_000L, "ResNet-50's weights should be on the device");
     assertEquals(level[1], level[2], "device bytes after the second and third close");
     assertEquals(level[1], level[3], "device bytes after the second and fourth close");
-    assertTrue(level[0] < 64L << 20, "per-process workspaces should stay small: " + level[0]);
+    // Two threads' workspaces: the device's loader thread (load and warm-up) and this one
+    // (calls), 33 MiB each on an H200 (68,157,440 B measured there on 2026-11-27).
+    assertTrue(level[0] < 100L << 20, "per-thread workspaces should stay small: " + level[0]);
   }
 
   private static Path resnetDir() {
