@@ -13,9 +13,13 @@ import java.util.List;
  * @param models ids of the models with a copy here
  * @param loads copies loaded here so far
  * @param evictions copies evicted here so far to make room
+ * @param allocatedBytes what the device's allocator holds in live tensors now, as the device
+ *     reports it (CUDA: libtorch's caching allocator): the models' resting bytes plus what no
+ *     model owns, such as the cuBLAS/cuDNN workspaces of each thread that ran kernels here; -1
+ *     where it is not measured (the CPU). Compare it with {@code usedBytes}, the booked peaks.
  */
 public record DeviceStats(Device device, String name, long totalBytes, long budgetBytes,
-    long usedBytes, List<String> models, long loads, long evictions) {
+    long usedBytes, List<String> models, long loads, long evictions, long allocatedBytes) {
 
   public DeviceStats {
     models = List.copyOf(models);

@@ -13,6 +13,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ThreadFactory;
 import java.util.function.LongSupplier;
 
 /**
@@ -195,6 +196,7 @@ public final class ModelManager implements AutoCloseable {
     private final Map<Device, Long> budgets = new LinkedHashMap<>();
     private Placement placement;
     private Duration loadTimeout;
+    private ThreadFactory threadFactory;
     private Path catalogFile;
     private boolean noCatalog;
     private Backend backend;
@@ -269,6 +271,24 @@ public final class ModelManager implements AutoCloseable {
         throw new IllegalArgumentException("loadTimeout must be positive but was " + timeout);
       }
       this.loadTimeout = timeout;
+      return this;
+    }
+
+    /**
+     * Makes the threads that run batches (two per loaded copy of a batched model, pooled and
+     * reused across evictions and reloads, ending after a minute idle). While a thread runs a
+     * copy's batches it is named {@code nos-batcher-<model>@<device>-<i>}; it gets its own name
+     * back after. Default: daemon threads named {@code nos-worker-N}. Calls without batching run
+     * on the caller's thread.
+     *
+     * @throws IllegalArgumentException if {@code factory} is null
+     */
+    public Builder threadFactory(ThreadFactory factory) {
+      requireUnset(threadFactory == null, "threadFactory", threadFactory);
+      if (factory == null) {
+        throw new IllegalArgumentException("threadFactory must not be null");
+      }
+      this.threadFactory = factory;
       return this;
     }
 
@@ -372,7 +392,7 @@ public final class ModelManager implements AutoCloseable {
           : new FootprintCatalog(catalogFile != null ? catalogFile : FootprintCatalog.defaultFile());
       ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
-          catalog, clock != null ? clock : System::nanoTime);
+          catalog, clock != null ? clock : System::nanoTime, threadFactory);
       return new ModelManager(core, b,
           allowedDirectories == null ? List.of() : allowedDirectories);
     }

@@ -52,6 +52,7 @@ final class ModelManagerCpuTest {
       DeviceStats cpu = tight.stats().get(0);
       assertTrue(cpu.evictions() >= 6, cpu.toString());
       assertTrue(cpu.usedBytes() <= budget);
+      assertEquals(-1, cpu.allocatedBytes(), "the CPU's allocator is not measured");
       assertTrue(byId(tight.models()).get("digits").loads() >= 4);
       assertEquals(6 + 0, byId(tight.models()).get("digits").requests()
           + byId(tight.models()).get("tokens").requests());
@@ -109,6 +110,36 @@ final class ModelManagerCpuTest {
     assertTrue(assertThrows(IllegalArgumentException.class,
         () -> ModelManager.builder().devices(Device.cuda(7)).build()).getMessage()
         .contains("cuda:7"));
+  }
+
+  /** Batches run on threads from the application's factory, named for the copy meanwhile. */
+  @Test
+  void threadFactory_makesTheThreadsThatRunBatches() throws Exception {
+    java.util.Set<String> made = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    java.util.concurrent.atomic.AtomicInteger n = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ThreadFactory factory = task -> {
+      Thread t = new Thread(task, "app-worker-" + n.getAndIncrement());
+      t.setDaemon(true);
+      made.add(t.getName());
+      return t;
+    };
+    ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("digits-factory")
+        .batching(Batching.builder().maxBatchSize(4).build()).build();
+    java.util.List<Thread> workers;
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu()).noFootprintCatalog()
+        .threadFactory(factory).build(); Model model = m.load(spec)) {
+      model.infer(Map.of("image", Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 1)));
+      workers = Thread.getAllStackTraces().keySet().stream()
+          .filter(t -> t.getName().startsWith("nos-batcher-digits-factory@cpu-")).toList();
+      assertEquals(2, workers.size(), workers.toString());
+      assertTrue(assertThrows(IllegalArgumentException.class,
+          () -> ModelManager.builder().threadFactory(null)).getMessage().contains("null"));
+    }
+    assertEquals(java.util.Set.of("app-worker-0", "app-worker-1"), made);
+    for (Thread t : workers) {
+      t.join(10_000);
+      assertTrue(!t.isAlive() || t.getName().startsWith("app-worker-"), t.getName());
+    }
   }
 
   private static Map<String, ModelInfo> byId(List<ModelInfo> infos) {

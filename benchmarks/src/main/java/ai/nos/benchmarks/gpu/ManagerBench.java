@@ -99,7 +99,7 @@ public final class ManagerBench {
         }
         int idx = d.device().index().orElse(0);
         System.out.printf("| %s | %s | %,d | %,d | %,d | %d | %d |%n", d.device(), d.models(),
-            d.usedBytes(), TorchRuntime.cudaAllocatedBytes(idx),
+            d.usedBytes(), d.allocatedBytes(),
             TorchRuntime.cudaReservedBytes(idx), d.loads(), d.evictions());
       }
       for (ModelInfo m : tight.models()) {

@@ -26,6 +26,14 @@ public interface Backend {
   /** A key for the on-disk footprint catalog: artifact content, options and device kind. */
   String footprintKey(ModelSpec spec, DeviceInfo device);
 
+  /**
+   * Bytes the device's allocator holds in live tensors now, whoever owns them; -1 if the backend
+   * does not measure it for this device.
+   */
+  default long allocatedBytes(DeviceInfo device) {
+    return -1;
+  }
+
   /** Returns cached, unused memory of a device to the driver (after evictions). */
   void releaseCache(DeviceInfo device);
 

@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -79,7 +80,7 @@ public final class ManagerCore implements AutoCloseable {
   private final Devices devices;
   private final Map<String, Entry> models = new LinkedHashMap<>();
   /** Runs the batchers' workers; see "Threads" above. */
-  private final ThreadPoolExecutor workerPool = workerPool();
+  private final ThreadPoolExecutor workerPool;
   private boolean closed;
 
   /**
@@ -88,6 +89,16 @@ public final class ManagerCore implements AutoCloseable {
    */
   public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
       Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock) {
+    this(backend, budgets, placement, loadTimeout, catalog, clock, null);
+  }
+
+  /**
+   * @param threads makes the worker pool's threads; null for daemon threads named
+   *     {@code nos-worker-N}
+   */
+  public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
+      Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock, ThreadFactory threads) {
+    this.workerPool = workerPool(threads);
     this.backend = backend;
     this.placement = placement;
     this.loadTimeoutNanos = loadTimeout.toNanos();
@@ -658,7 +669,7 @@ public final class ManagerCore implements AutoCloseable {
     try {
       List<DeviceStats> out = new ArrayList<>();
       for (Slot s : devices.all()) {
-        out.add(s.snapshot());
+        out.add(s.snapshot(backend.allocatedBytes(s.info)));
       }
       return out;
     } finally {
@@ -722,13 +733,14 @@ public final class ManagerCore implements AutoCloseable {
     workerPool.shutdown();
   }
 
-  private static ThreadPoolExecutor workerPool() {
+  private static ThreadPoolExecutor workerPool(ThreadFactory threads) {
     AtomicInteger n = new AtomicInteger();
+    ThreadFactory factory = threads != null ? threads : task -> {
+      Thread t = new Thread(task, "nos-worker-" + n.getAndIncrement());
+      t.setDaemon(true);
+      return t;
+    };
     return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
-        new SynchronousQueue<>(), task -> {
-          Thread t = new Thread(task, "nos-worker-" + n.getAndIncrement());
-          t.setDaemon(true);
-          return t;
-        });
+        new SynchronousQueue<>(), factory);
   }
 }

@@ -26,13 +26,13 @@ final class Slot {
   }
 
   /** A snapshot for {@link ai.nos.ModelManager#stats()}; called under the core's lock. */
-  DeviceStats snapshot() {
+  DeviceStats snapshot(long allocatedBytes) {
     List<String> ids = new ArrayList<>();
     for (Copy c : residents) {
       ids.add(c.entry.spec.id());
     }
     return new DeviceStats(info.device(), info.name(), info.totalBytes(), budget, used, ids, loads,
-        evictions);
+        evictions, allocatedBytes);
   }
 
   /** Whether a copy other than {@code except} has calls in flight here. */

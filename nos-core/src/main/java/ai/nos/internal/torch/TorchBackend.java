@@ -205,6 +205,12 @@ public final class TorchBackend implements Backend {
   }
 
   @Override
+  public long allocatedBytes(DeviceInfo device) {
+    return device.device().isCuda()
+        ? TorchRuntime.cudaAllocatedBytes(device.device().index().orElse(0)) : -1;
+  }
+
+  @Override
   public void releaseCache(DeviceInfo device) {
     if (device.device().isCuda()) {
       TorchRuntime.cudaEmptyCache();

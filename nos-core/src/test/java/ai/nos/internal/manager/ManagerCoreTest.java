@@ -103,6 +103,7 @@ final class ManagerCoreTest {
     assertEquals(ModelState.EVICTED, core.info(a).state(), "a was colder than c");
     assertEquals(ModelState.READY, core.info(c).state());
     assertTrue(core.stats().get(0).usedBytes() <= 100);
+    assertEquals(80, core.stats().get(0).allocatedBytes(), "what the device holds: b and c");
   }
 
   /**
@@ -140,6 +141,8 @@ final class ManagerCoreTest {
     core.infer(a, INPUT);
     assertEquals(70, core.info(a).bytes(), "measured on a quiet device: adopted");
     assertTrue(core.stats().get(0).usedBytes() <= 100);
+    assertEquals(40, core.stats().get(0).allocatedBytes(),
+        "the device holds a's 40 bytes; the books hold its 70-byte measurement");
   }
 
   @Test

@@ -79,6 +79,11 @@ final class SimulatedBackend implements Backend {
   }
 
   @Override
+  public long allocatedBytes(DeviceInfo device) {
+    return live.get(device.device()).get();
+  }
+
+  @Override
   public void releaseCache(DeviceInfo device) {
     cacheReleases.incrementAndGet();
   }
