@@ -2,9 +2,12 @@ package ai.nos;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
@@ -50,6 +53,7 @@ public final class ModelSpec {
   private final Batching batching;
   private final int replicas;
   private final long memoryBytes;
+  private final Set<Optimization> optimizations;
 
   private ModelSpec(Builder builder) {
     this.id = builder.id;
@@ -60,6 +64,8 @@ public final class ModelSpec {
     this.batching = builder.batching;
     this.replicas = builder.replicas;
     this.memoryBytes = builder.memoryBytes;
+    this.optimizations = Collections.unmodifiableSet(builder.optimizations.isEmpty()
+        ? EnumSet.noneOf(Optimization.class) : EnumSet.copyOf(builder.optimizations));
   }
 
   /** Returns a builder with precision FP32, device AUTO, no batching and nothing else set. */
@@ -78,6 +84,8 @@ public final class ModelSpec {
     builder.batching = batching;
     builder.replicas = replicas;
     builder.memoryBytes = memoryBytes;
+    builder.optimizations = EnumSet.noneOf(Optimization.class);
+    builder.optimizations.addAll(optimizations);
     return builder;
   }
 
@@ -166,6 +174,14 @@ public final class ModelSpec {
     return memoryBytes > 0 ? OptionalLong.of(memoryBytes) : OptionalLong.empty();
   }
 
+  /**
+   * The load-time optimization steps asked for (none unless set), in the order they run;
+   * unmodifiable. See {@link Optimization}.
+   */
+  public Set<Optimization> optimizations() {
+    return optimizations;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (this == o) {
@@ -182,13 +198,14 @@ public final class ModelSpec {
         && device.equals(m.device)
         && Objects.equals(batching, m.batching)
         && replicas == m.replicas
-        && memoryBytes == m.memoryBytes;
+        && memoryBytes == m.memoryBytes
+        && optimizations.equals(m.optimizations);
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(id, artifact, signature, precision, device, batching, replicas,
-        memoryBytes);
+        memoryBytes, optimizations);
   }
 
   @Override
@@ -197,7 +214,8 @@ public final class ModelSpec {
         + ", precision=" + precision + ", device=" + device
         + (batching == null ? "" : ", batching=" + batching)
         + (replicas == 1 ? "" : ", replicas=" + replicas)
-        + (memoryBytes == 0 ? "" : ", memoryBytes=" + memoryBytes) + "}";
+        + (memoryBytes == 0 ? "" : ", memoryBytes=" + memoryBytes)
+        + (optimizations.isEmpty() ? "" : ", optimize=" + optimizations) + "}";
   }
 
   /**
@@ -213,6 +231,7 @@ public final class ModelSpec {
     private Device device = Device.auto();
     private Batching batching;
     private int replicas = 1;
+    private EnumSet<Optimization> optimizations = EnumSet.noneOf(Optimization.class);
     private long memoryBytes;
 
     private Builder() {}
@@ -333,6 +352,28 @@ public final class ModelSpec {
         throw new IllegalArgumentException("replicas must be >= 1 but was " + replicas);
       }
       this.replicas = replicas;
+      return this;
+    }
+
+    /**
+     * Sets the load-time optimization steps (replacing any set before; none to clear). Order
+     * does not matter: they run in {@link Optimization}'s order.
+     *
+     * @throws IllegalArgumentException if {@code steps} or one of them is null
+     */
+    public Builder optimize(Optimization... steps) {
+      if (steps == null) {
+        throw new IllegalArgumentException("optimize needs steps (none for none) but got null");
+      }
+      EnumSet<Optimization> set = EnumSet.noneOf(Optimization.class);
+      for (Optimization step : steps) {
+        if (step == null) {
+          throw new IllegalArgumentException("optimization steps must not be null but were "
+              + Arrays.toString(steps));
+        }
+        set.add(step);
+      }
+      this.optimizations = set;
       return this;
     }
 

@@ -28,6 +28,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -55,7 +56,7 @@ final class SpecJson {
 
   private static final List<String> SPEC_FIELDS =
       List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
-          "memoryBytes");
+          "memoryBytes", "optimize");
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
@@ -171,6 +172,23 @@ final class SpecJson {
         throw new IllegalArgumentException("$.memoryBytes must be an integer but was " + echo(node));
       }
       at("$", () -> b.memoryBytes(node.longValue()));
+    }
+    if (root.has("optimize")) {
+      JsonNode node = root.get("optimize");
+      if (!node.isArray()) {
+        throw new IllegalArgumentException("$.optimize must be an array of step names but was "
+            + echo(node));
+      }
+      List<Optimization> steps = new ArrayList<>();
+      for (int i = 0; i < node.size(); i++) {
+        String name = text(node.get(i), "$.optimize[" + i + "]");
+        try {
+          steps.add(Optimization.of(name));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("$.optimize[" + i + "]: " + e.getMessage(), e);
+        }
+      }
+      at("$", () -> b.optimize(steps.toArray(new Optimization[0])));
     }
     return at("$", b::build);
   }
@@ -323,6 +341,10 @@ final class SpecJson {
       root.put("replicas", spec.replicas());
     }
     spec.memoryBytes().ifPresent(bytes -> root.put("memoryBytes", bytes));
+    if (!spec.optimizations().isEmpty()) {
+      var steps = root.putArray("optimize");
+      spec.optimizations().forEach(step -> steps.add(step.label()));
+    }
     try {
       return WRITER.writeValueAsString(root);
     } catch (JsonProcessingException e) {

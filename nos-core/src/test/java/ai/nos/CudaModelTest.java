@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -143,5 +144,41 @@ final class CudaModelTest {
       scale = Math.max(scale, Math.abs(b[i]));
     }
     return diff / Math.max(scale, 1e-12);
+  }
+  /**
+   * The load-time steps on ResNet-50 fp16 on CUDA: channels-last weights and inputs,
+   * optimize_for_inference and cuDNN benchmark mode all pass their check and keep the outputs
+   * within fp16's tolerance of the model as loaded.
+   */
+  @Test
+  void resnet50_loadTimeSteps_onCuda_applied_andKeepTheOutputs() throws Exception {
+    Tensor input = Tensor.of(readFloats(resnetDir().resolve("resnet50-input.f32")),
+        4, 3, 224, 224);
+    ModelSpec plainSpec = resnet50("cuda:0").toBuilder().id("resnet50-fp16")
+        .precision(Precision.FP16).build();
+    ModelSpec stepsSpec = plainSpec.toBuilder().id("resnet50-fp16-steps")
+        .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
+            Optimization.CUDNN_BENCHMARK).build();
+    float[] plain;
+    try (Model m = Nos.load(plainSpec)) {
+      plain = m.infer(input).values().iterator().next().toFloatArray();
+    }
+    ai.nos.internal.torch.TorchModel m = ai.nos.internal.torch.TorchModel.load(stepsSpec);
+    try {
+      float[] got = m.infer(Map.of("image", input)).values().iterator().next().toFloatArray();
+      double scale = 0;
+      double worst = 0;
+      for (int i = 0; i < plain.length; i++) {
+        scale = Math.max(scale, Math.abs(plain[i]));
+        worst = Math.max(worst, Math.abs(plain[i] - got[i]));
+      }
+      System.out.printf("CudaModelTest: resnet50 fp16 steps %s, relative difference %.2e%n",
+          m.optimizations(), worst / scale);
+      assertEquals(java.util.List.of("channels_last", "optimize_for_inference",
+          "cudnn_benchmark"), m.optimizations());
+      assertTrue(worst / scale <= 1e-2, "relative difference " + worst / scale);
+    } finally {
+      m.close();
+    }
   }
 }

@@ -27,7 +27,8 @@ final class SpecJsonFuzzTest {
           "\"https://\"", "\"fp16\"", "\"int64\"", "[-1]", "\"\\ud800\""),
       List.of("\"id\": \"x\", ", "\"name\": \"x\", ", "\"shape\": [1], ",
           "\"precision\": \"bf16\", ", "\"batching\": {\"maxBatchSize\": 2}, ",
-          "\"device\": \"cpu\", ", "\"sha256\": \"00\", ", "\"inputs\": [], "));
+          "\"device\": \"cpu\", ", "\"sha256\": \"00\", ", "\"inputs\": [], ",
+          "\"optimize\": [\"freeze\", \"channels_last\"], ", "\"optimize\": [], "));
 
   @Test
   void fromJson_mutations_validSpecOrIllegalArgument() {

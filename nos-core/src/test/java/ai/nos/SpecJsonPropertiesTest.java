@@ -96,6 +96,13 @@ final class SpecJsonPropertiesTest {
     ModelSpec.Builder b = ModelSpec.builder().id(id.toString()).artifact(id + ".pt")
         .signature(sig.build()).precision(precisions[r.nextInt(precisions.length)])
         .device(devices[r.nextInt(devices.length)]).replicas(1 + r.nextInt(4));
+    java.util.List<Optimization> steps = new java.util.ArrayList<>();
+    for (Optimization o : Optimization.values()) {
+      if (r.nextInt(3) == 0) {
+        steps.add(o);
+      }
+    }
+    b.optimize(steps.toArray(new Optimization[0]));
     if (r.nextBoolean()) {
       int max = 1 + r.nextInt(1024);
       b.batching(Batching.builder().maxBatchSize(max)

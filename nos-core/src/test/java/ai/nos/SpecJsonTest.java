@@ -1,6 +1,7 @@
 package ai.nos;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -180,10 +181,27 @@ final class SpecJsonTest {
     assertEquals(Optional.of(SHA), spec.artifact().sha256());
   }
 
+  @Test
+  void optimize_roundTrips_inItsOwnOrder_andBadStepsAreNamed() {
+    ModelSpec spec = ModelSpec.fromJson(digitsWith("{'id': 'digits',",
+        "{'id': 'digits', 'optimize': ['FREEZE', 'channels_last'],"));
+    assertEquals(java.util.List.of(Optimization.CHANNELS_LAST, Optimization.FREEZE),
+        java.util.List.copyOf(spec.optimizations()));
+    assertEquals(spec, ModelSpec.fromJson(spec.toJson()));
+    assertTrue(spec.toJson().replaceAll("\\s+", "")
+        .contains("\"optimize\":[\"channels_last\",\"freeze\"]"), spec.toJson());
+    assertFalse(ModelSpec.fromJson(DIGITS).toJson().contains("optimize"), "none: not written");
+    assertEquals("$.optimize[1]: optimization must be one of channels_last, freeze,"
+        + " optimize_for_inference, cudnn_benchmark but was 'fuse'",
+        failure(digitsWith("{'id': 'digits',", "{'id': 'digits', 'optimize': ['freeze', 'fuse'],")));
+    assertEquals("$.optimize must be an array of step names but was \"freeze\"",
+        failure(digitsWith("{'id': 'digits',", "{'id': 'digits', 'optimize': 'freeze',")));
+  }
+
   @ParameterizedTest
   @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
     "'id'| 'signatur'| unknown field 'signatur' at $ (known: id, artifact, signature, precision, "
-        + "device, batching, replicas, memoryBytes)",
+        + "device, batching, replicas, memoryBytes, optimize)",
     "'uri'| 'url'| unknown field 'url' at $.artifact (known: uri, sha256)",
     "'inputs'| 'input'| unknown field 'input' at $.signature (known: inputs, outputs)",
     "'dtype': 'float32', 'shape': [-1, 10]| 'dtype': 'float32', 'shape': [-1, 10], 'Shape': 1"

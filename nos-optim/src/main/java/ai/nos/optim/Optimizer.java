@@ -26,10 +26,11 @@ import org.slf4j.LoggerFactory;
  * }</pre>
  *
  * <p>Thread-safe; two processes optimizing the same model build it once (the cache's locks).
- * Still to come (issue #5): {@code optimize_for_inference} (on the CPU it makes oneDNN constants
- * that libtorch 2.10 cannot load back from a saved file: "required keyword attribute 'value' is
- * undefined", so it must run at each load rather than be cached), channels-last, CUDA graphs,
- * AOTInductor and TensorRT.
+ * Steps that cannot be saved as a file run at each load instead, asked for in the spec
+ * ({@link ai.nos.Optimization}: channels-last, freeze, {@code optimize_for_inference}, whose CPU
+ * result libtorch 2.10 cannot load back from a file ("required keyword attribute 'value' is
+ * undefined"), and cuDNN benchmark mode). Still to come (issue #5): CUDA graphs, AOTInductor and
+ * TensorRT.
  */
 public final class Optimizer {
   private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);

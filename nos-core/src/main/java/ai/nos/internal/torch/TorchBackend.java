@@ -28,11 +28,13 @@ import org.bytedeco.javacpp.Pointer;
  * TorchScript models whose footprint is measured on load.
  *
  * <h2>Measuring</h2>
- * On CUDA, a copy's footprint is the peak of the caching allocator's allocated bytes, over the
- * load and a warm-up call at the spec's largest batch, above the level before the load. Loads on
- * one device are serialized so two loads never share a measurement; calls of other models running
- * meanwhile can only make it larger (safe). On the CPU it is the bytes of the parameters and
- * buffers; working memory there comes from the heap-like host allocator and is not booked.
+ * On CUDA, a copy's footprint is the peak of the caching allocator's allocated bytes during a
+ * warm-up call at the spec's largest batch, above the level before the load: the weights at rest
+ * plus the working memory. Loads on one device are serialized so two loads never share a
+ * measurement; calls of other models running meanwhile can only make it larger, and the manager
+ * does not adopt such a measurement over a quiet one. On the CPU it is the bytes of the parameters
+ * and buffers as loaded; working memory there comes from the heap-like host allocator and is not
+ * booked.
  *
  * <h2>Threads</h2>
  * Loads on a GPU run on that GPU's loader thread ({@link #loader}); the caller waits for them.
@@ -153,9 +155,11 @@ public final class TorchBackend implements Backend {
   private static Replica loadCuda(ModelSpec placed, DeviceInfo device) {
     int index = device.device().index().orElse(0);
     long before = TorchRuntime.cudaAllocatedBytes(index);
-    TorchRuntime.cudaResetPeak(index);
     TorchModel model = TorchModel.load(placed);
     try {
+      // From here: the weights at rest plus the warm-up's working memory. Load-time passes may
+      // briefly hold two copies of the weights; serving never does, so that is not booked.
+      TorchRuntime.cudaResetPeak(index);
       model.infer(warmUpInputs(placed));
       long peak = TorchRuntime.cudaPeakAllocatedBytes(index) - before;
       return new TorchReplica(model, Math.max(peak, 1));
@@ -201,7 +205,11 @@ public final class TorchBackend implements Backend {
         .map(p -> contentHash(spec.id(), p.toAbsolutePath().normalize()))
         .orElse(spec.artifact().uri().toString()));
     int batch = spec.batching().map(b -> b.maxBatchSize()).orElse(1);
-    return hash + "|" + spec.precision().label() + "|batch=" + batch + "|" + device.name();
+    String steps = spec.optimizations().isEmpty() ? ""
+        : "|optimize=" + spec.optimizations().stream().map(ai.nos.Optimization::label)
+            .collect(java.util.stream.Collectors.joining(","));
+    return hash + "|" + spec.precision().label() + "|batch=" + batch + steps + "|"
+        + device.name();
   }
 
   @Override

@@ -57,13 +57,22 @@ public final class TorchModel implements Model {
   private final org.bytedeco.pytorch.Device torchDevice;
   private final JitModule module;
   private final Lease lease;
+  /** Bytes of the parameters and buffers as loaded, before any pass made them constants. */
+  private final long weightBytes;
+  /** The load-time steps that were applied (and passed the check), in order. */
+  private final List<String> steps;
+  private final boolean channelsLast;
 
-  private TorchModel(ModelSpec spec, Device device, JitModule module) {
+  private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
+      List<String> steps) {
     this.spec = spec;
     this.device = device;
     this.torchDevice = TorchRuntime.toTorch(device);
     this.module = module;
     this.lease = new Lease(this::free);
+    this.weightBytes = weightBytes;
+    this.steps = List.copyOf(steps);
+    this.channelsLast = steps.contains(ai.nos.Optimization.CHANNELS_LAST.label());
   }
 
   /**
@@ -73,6 +82,12 @@ public final class TorchModel implements Model {
    * @throws ai.nos.DeviceUnavailableException if the spec's device is not there
    */
   public static TorchModel load(ModelSpec spec) {
+    return load(spec, LoadPasses::forSpec);
+  }
+
+  /** Loads with the given passes instead of the spec's (tests inject a broken one). */
+  static TorchModel load(ModelSpec spec,
+      java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes) {
     TorchRuntime.ensureLoaded();
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
@@ -95,9 +110,88 @@ public final class TorchModel implements Model {
       throw new ModelLoadException("model '" + spec.id() + "': cannot prepare " + file + " for "
           + spec.precision() + " on " + device + ": " + firstLine(e.getMessage()), e);
     }
-    LOG.info("loaded model '{}' from {} on {} ({}) in {} ms", spec.id(), file, device,
-        spec.precision(), (System.nanoTime() - t0) / 1_000_000);
-    return new TorchModel(spec, device, module);
+    long weightBytes = bytesOf(module);
+    TorchModel plain = new TorchModel(spec, device, module, weightBytes, List.of());
+    TorchModel model = plain.optimized(passes.apply(spec, device));
+    LOG.info("loaded model '{}' from {} on {} ({}{}) in {} ms", spec.id(), file, device,
+        spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ", model.steps),
+        (System.nanoTime() - t0) / 1_000_000);
+    return model;
+  }
+
+  /**
+   * This model with the passes applied, if they all ran and left its outputs on a random input
+   * within the tolerance; else this model as it is, with a warning naming the steps and why. The
+   * model not returned is freed (a pass that works in place keeps this model's module).
+   */
+  private TorchModel optimized(List<LoadPasses.Pass> passes) {
+    if (passes.isEmpty()) {
+      return this;
+    }
+    Map<String, Tensor> inputs = LoadPasses.checkInputs(spec);
+    Map<String, Tensor> before = infer(inputs);
+    List<String> names = new ArrayList<>();
+    JitModule current = module;
+    TorchModel candidate = null;
+    String problem;
+    try {
+      for (LoadPasses.Pass pass : passes) {
+        names.add(pass.name());
+        JitModule next = pass.apply().apply(current);
+        if (next != current && current != module) {
+          current.close();
+        }
+        current = next;
+      }
+      candidate = current == module ? new TorchModel(spec, device, module, weightBytes, names)
+          : new TorchModel(spec, device, current, weightBytes, names);
+      current = null;
+      problem = LoadPasses.compare(before, candidate.infer(inputs),
+          LoadPasses.tolerance(spec));
+    } catch (RuntimeException e) {
+      problem = (candidate == null ? "step '" + names.get(names.size() - 1) + "' failed: "
+          : "the optimized model failed on the check input: ") + firstLine(e.getMessage());
+      if (current != null && current != module) {
+        current.close();
+      }
+    }
+    if (problem == null) {
+      if (candidate.module != module) {
+        close();
+      }
+      return candidate;
+    }
+    LOG.warn("model '{}': optimization steps {} rejected on {}: {}; serving it without them",
+        spec.id(), names, device, problem);
+    if (candidate != null && candidate.module != module) {
+      candidate.close();
+    }
+    return this;
+  }
+
+  /** The module this model runs; for tests of the load-time passes. */
+  JitModule module() {
+    return module;
+  }
+
+  /** The load-time optimization steps this model runs with, in order. */
+  public List<String> optimizations() {
+    return steps;
+  }
+
+  private static long bytesOf(JitModule module) {
+    try (PointerScope scope = new PointerScope()) {
+      long bytes = 0;
+      var params = module.parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      var buffers = module.buffers(true);
+      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      return bytes;
+    }
   }
 
   @Override
@@ -124,7 +218,8 @@ public final class TorchModel implements Model {
       List<TensorSpec> specs = spec.signature().inputs();
       for (int i = 0; i < ordered.size(); i++) {
         Tensor t = ordered.get(i);
-        args.push_back(new IValue(TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i)))));
+        args.push_back(new IValue(memoryFormat(
+            TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i))))));
       }
     });
   }
@@ -158,9 +253,15 @@ public final class TorchModel implements Model {
         if (as != batch.dtype(name)) {
           t = t.to(TorchTensors.scalarType(as));
         }
-        args.push_back(new IValue(t));
+        args.push_back(new IValue(memoryFormat(t)));
       }
     });
+  }
+
+  /** An input in channels-last format when the model's weights are. */
+  private org.bytedeco.pytorch.Tensor memoryFormat(org.bytedeco.pytorch.Tensor t) {
+    return channelsLast && LoadPasses.channelsLastApplies(t)
+        ? t.contiguous(torch.MemoryFormat.ChannelsLast) : t;
   }
 
   /** Holds a reference, opens the call's native scope, and runs the module. */
@@ -184,25 +285,12 @@ public final class TorchModel implements Model {
     }
   }
 
-  /** Bytes of the module's parameters and buffers, wherever they live. */
+  /**
+   * Bytes of the module's parameters and buffers as loaded, wherever they live (measured before
+   * any load-time pass turned them into constants).
+   */
   public long parameterBytes() {
-    if (!lease.tryAcquire()) {
-      throw new IllegalStateException("model '" + spec.id() + "' is closed");
-    }
-    try (PointerScope scope = new PointerScope()) {
-      long bytes = 0;
-      var params = module.parameters(true);
-      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
-        bytes += it.access().nbytes();
-      }
-      var buffers = module.buffers(true);
-      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
-        bytes += it.access().nbytes();
-      }
-      return bytes;
-    } finally {
-      lease.release();
-    }
+    return weightBytes;
   }
 
   /** Floating-point inputs run in the spec's precision; other dtypes as given. */

@@ -1,0 +1,76 @@
+package ai.nos;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/**
+ * A step that makes a TorchScript model faster when it loads, asked for in its
+ * {@link ModelSpec} ({@code optimize}). Steps run in a fixed order (channels-last, then freeze or
+ * {@code optimize_for_inference}, then cuDNN benchmark mode), whatever order they are given in.
+ *
+ * <p>Each load checks the steps once: the model runs on a random input before and after them, and
+ * if an output moves by more than 1e-3 relative (1e-2 in fp16 or bf16), or turns non-finite, or a
+ * step fails, the model serves without the steps and the log names them and the difference.
+ *
+ * <p>Ahead-of-time steps whose results are saved to disk (cached by content) live in
+ * {@code ai.nos.optim.Optimizer}; these run at each load because their results cannot be saved
+ * and loaded back by libtorch 2.10 ({@code optimize_for_inference} on the CPU) or are not a file
+ * at all (memory format, cuDNN mode).
+ */
+public enum Optimization {
+  /**
+   * 4-D floating-point weights and inputs in channels-last (NHWC) memory format: faster
+   * convolutions with cuDNN in fp16/bf16 on tensor-core GPUs. Values are unchanged.
+   */
+  CHANNELS_LAST("channels_last"),
+  /** {@code torch.jit.freeze}: parameters become constants, attributes are inlined. */
+  FREEZE("freeze"),
+  /**
+   * {@code torch.jit.optimize_for_inference}: freezes, then folds conv/batch-norm and other
+   * patterns (on the CPU, MKL-DNN layouts). Implies {@link #FREEZE}.
+   */
+  OPTIMIZE_FOR_INFERENCE("optimize_for_inference"),
+  /**
+   * cuDNN benchmark mode: cuDNN times its algorithms for each new input shape and keeps the
+   * fastest. It is a process-wide libtorch setting: once a model asks for it, every model in the
+   * process uses it. No effect on the CPU.
+   */
+  CUDNN_BENCHMARK("cudnn_benchmark");
+
+  private final String label;
+
+  Optimization(String label) {
+    this.label = label;
+  }
+
+  /** The name used in spec JSON, e.g. {@code "channels_last"}. */
+  public String label() {
+    return label;
+  }
+
+  /**
+   * Parses a step's name, ignoring case and surrounding whitespace.
+   *
+   * @throws IllegalArgumentException if {@code name} is null or names no step; the message lists
+   *     the accepted names and the given one
+   */
+  public static Optimization of(String name) {
+    if (name != null) {
+      String n = name.trim().toLowerCase(Locale.ROOT);
+      for (Optimization o : values()) {
+        if (o.label.equals(n)) {
+          return o;
+        }
+      }
+    }
+    throw new IllegalArgumentException("optimization must be one of "
+        + Arrays.stream(values()).map(Optimization::label).collect(Collectors.joining(", "))
+        + " but was " + (name == null ? "null" : "'" + name + "'"));
+  }
+
+  @Override
+  public String toString() {
+    return label;
+  }
+}

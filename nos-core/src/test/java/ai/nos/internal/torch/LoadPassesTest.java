@@ -1,0 +1,146 @@
+package ai.nos.internal.torch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Fixtures;
+import ai.nos.ModelSpec;
+import ai.nos.Optimization;
+import ai.nos.Tensor;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The load-time optimization steps on the digit CNN (two convolutions and a linear layer) on the
+ * CPU: each step is applied and keeps the outputs; a step that changes them or fails is rejected
+ * and the model serves as loaded.
+ */
+@Timeout(120)
+final class LoadPassesTest {
+  private static final Map<String, Tensor> IMAGES =
+      Map.of("image", Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 32));
+
+  private static float[] logits(TorchModel m) {
+    return m.infer(IMAGES).get("logits").toFloatArray();
+  }
+
+  private static ModelSpec digits(Optimization... steps) {
+    return Fixtures.digitsOn("cpu").toBuilder().optimize(steps).build();
+  }
+
+  @Test
+  void eachStep_isApplied_andKeepsTheOutputs() {
+    TorchModel plain = TorchModel.load(digits());
+    float[] want = logits(plain);
+    long weights = plain.parameterBytes();
+    plain.close();
+    Map<List<Optimization>, List<String>> cases = Map.of(
+        List.of(Optimization.FREEZE), List.of("freeze"),
+        List.of(Optimization.OPTIMIZE_FOR_INFERENCE), List.of("optimize_for_inference"),
+        List.of(Optimization.FREEZE, Optimization.OPTIMIZE_FOR_INFERENCE),
+        List.of("optimize_for_inference"),
+        List.of(Optimization.CHANNELS_LAST), List.of("channels_last"),
+        List.of(Optimization.FREEZE, Optimization.CHANNELS_LAST),
+        List.of("channels_last", "freeze"),
+        List.of(Optimization.CUDNN_BENCHMARK), List.of());
+    cases.forEach((steps, applied) -> {
+      TorchModel m = TorchModel.load(digits(steps.toArray(new Optimization[0])));
+      try {
+        assertEquals(applied, m.optimizations(), steps.toString());
+        float[] got = logits(m);
+        for (int i = 0; i < want.length; i++) {
+          assertEquals(want[i], got[i], 1e-4 * Math.max(1, Math.abs(want[i])),
+              steps + " logit " + i);
+        }
+        assertEquals(weights, m.parameterBytes(), "weights counted as loaded: " + steps);
+      } finally {
+        m.close();
+      }
+    });
+  }
+
+  @Test
+  void freeze_turnsTheParametersIntoConstants() {
+    TorchModel m = TorchModel.load(digits(Optimization.FREEZE));
+    try {
+      assertEquals(0, m.module().parameters(true).size(), "a frozen module has no parameters");
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void channelsLast_convWeightsInNhwc() {
+    TorchModel m = TorchModel.load(digits(Optimization.CHANNELS_LAST));
+    try {
+      int convs = 0;
+      var params = m.module().parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        var p = it.access();
+        if (p.dim() == 4) {
+          convs++;
+          assertTrue(p.is_contiguous(torch.MemoryFormat.ChannelsLast), "conv weight " + convs);
+        }
+      }
+      assertEquals(2, convs);
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void stepThatChangesTheOutputs_isRejected_modelServesAsLoaded() {
+    TorchModel plain = TorchModel.load(digits());
+    float[] want = logits(plain);
+    plain.close();
+    TorchModel m = TorchModel.load(digits(), (spec, device) -> List.of(
+        new LoadPasses.Pass("double-the-weights", module -> {
+          JitModule copy = module.clone();
+          var params = copy.parameters(true);
+          for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+            it.access().mul_(new org.bytedeco.pytorch.Scalar(2.0));
+          }
+          return copy;
+        })));
+    try {
+      assertEquals(List.of(), m.optimizations());
+      assertArrayEquals(want, logits(m));
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void stepThatFails_isRejected_modelServesAsLoaded() {
+    TorchModel m = TorchModel.load(digits(), (spec, device) -> List.of(
+        new LoadPasses.Pass("boom", module -> {
+          throw new IllegalStateException("boom");
+        })));
+    try {
+      assertEquals(List.of(), m.optimizations());
+      assertEquals(320, logits(m).length);
+    } finally {
+      m.close();
+    }
+  }
+
+  @Test
+  void compare_nonFiniteOrBeyondTolerance_isAProblem() {
+    Map<String, Tensor> a = Map.of("y", Tensor.of(new float[] {1, -2, 4}, 3));
+    assertNull(LoadPasses.compare(a, Map.of("y", Tensor.of(new float[] {1, -2, 4.003f}, 3)),
+        1e-3));
+    assertTrue(LoadPasses.compare(a, Map.of("y", Tensor.of(new float[] {1, -2, 4.01f}, 3)),
+        1e-3).contains("relative"));
+    assertTrue(LoadPasses.compare(a, Map.of("y", Tensor.of(new float[] {1, Float.NaN, 4}, 3)),
+        1.0).contains("NaN"));
+    assertFalse(LoadPasses.compare(a, Map.of("y", Tensor.of(new float[] {1, 4}, 2)), 1.0)
+        .isEmpty());
+  }
+}
