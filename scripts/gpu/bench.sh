@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -26,4 +26,10 @@ if [ "$what" = all ] || [ "$what" = batching ]; then
 fi
 if [ "$what" = soak ]; then
   $jvm ai.nos.benchmarks.gpu.GpuSoak /tmp/gpu-models "$seconds" 2>&1 | tee "$out/gpu-soak.log"
+fi
+if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
+  # The nos-optim table (issue #5): Python rows, then NOS rows, SECONDS per row (default 2).
+  flag=""; [ "$what" = optim-compile ] && flag="--compile"
+  timeout 420 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" $flag 2>&1 | tee "$out/optim-baseline.log"
+  $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
 fi

@@ -1,0 +1,82 @@
+package ai.nos.benchmarks.gpu;
+
+import ai.nos.Model;
+import ai.nos.ModelManager;
+import ai.nos.ModelSpec;
+import ai.nos.Optimization;
+import ai.nos.Precision;
+import ai.nos.Tensor;
+import ai.nos.internal.torch.TorchRuntime;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * NOS rows of the nos-optim benchmark (issue #5) on the GPU machine (scripts/gpu/bench.sh optim),
+ * beside scripts/gpu/optim_baseline.py's Python rows in the same call: ResNet-50 and ViT-B/16
+ * TorchScript (random weights), fp32 and fp16, batch 1, 8, 64, 256, one caller, as served (host
+ * float32 in, logits back to the host):
+ *
+ * <ul>
+ *   <li>NOS plain TorchScript: the file as it is;
+ *   <li>NOS optimized: with the load-time steps channels-last, optimize_for_inference and cuDNN
+ *       benchmark mode (each load checks them against the plain model and prints what it kept).
+ * </ul>
+ *
+ * <p>CUDA graphs and AOTInductor rows come when those paths exist. Args: MODELS_DIR SECONDS.
+ */
+public final class OptimBench {
+  private static final int[] BATCHES = {1, 8, 64, 256};
+
+  private OptimBench() {}
+
+  public static void main(String[] args) throws Exception {
+    Path dir = Path.of(args[0]);
+    double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 2;
+    System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
+    System.out.println("| model | dtype | path | batch | images/s | p50 ms |");
+    System.out.println("|---|---|---|---|---|---|");
+    try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build()) {
+      for (String file : new String[] {"resnet50.pt", "vit_b_16.pt"}) {
+        String name = file.replace(".pt", "");
+        for (Precision precision : new Precision[] {Precision.FP32, Precision.FP16}) {
+          ModelSpec plain = GpuModels.image(dir.resolve(file), name + "-" + precision.label(),
+              precision, 256).toBuilder().device("cuda:0").build();
+          ModelSpec optimized = plain.toBuilder().id(plain.id() + "-optimized")
+              .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
+                  Optimization.CUDNN_BENCHMARK).build();
+          for (ModelSpec spec : new ModelSpec[] {plain, optimized}) {
+            String path = spec == plain ? "NOS plain TorchScript" : "NOS optimized";
+            try (Model m = manager.load(spec)) {
+              for (int batch : BATCHES) {
+                Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
+                List<Long> times = timed(m, in, seconds);
+                long p50 = times.get(times.size() / 2);
+                System.out.printf("| %s | %s | %s | %d | %.0f | %.2f |%n", name,
+                    precision.label(), path, batch, batch / (p50 / 1e9), p50 / 1e6);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** Sorted per-call nanoseconds over about {@code seconds}, after 10 warm-up calls. */
+  private static List<Long> timed(Model m, Map<String, Tensor> in, double seconds) {
+    for (int i = 0; i < 10; i++) {
+      m.infer(in);
+    }
+    List<Long> times = new ArrayList<>();
+    long end = System.nanoTime() + (long) (seconds * 1e9);
+    while (System.nanoTime() < end || times.size() < 10) {
+      long t0 = System.nanoTime();
+      m.infer(in);
+      times.add(System.nanoTime() - t0);
+    }
+    Collections.sort(times);
+    return times;
+  }
+}

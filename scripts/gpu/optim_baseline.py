@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Python rows of the nos-optim benchmark (issue #5), on the GPU machine, in the same call as
+ai.nos.benchmarks.gpu.OptimBench (scripts/gpu/bench.sh optim):
+
+  python torch eager                    the nn.Module as it is, fp32 or fp16
+  python torch eager channels-last      the same, weights and inputs in channels-last
+  python CUDA graphs                    channels-last, one graph per batch size, replayed
+  python torch.compile                  channels-last, torch.compile(mode="default"), per shape
+
+Models: torchvision ResNet-50 and ViT-B/16 with random weights (seed 0), the architectures of
+the TorchScript files NOS serves (scripts/models/make_gpu_models.py). Every row does the work a
+NOS call does: a host float32 batch to the device, the forward pass, the logits back to the host
+as float32. Prints one markdown row per (model, dtype, path, batch): images/s and p50 ms.
+
+Run:  python3 scripts/gpu/optim_baseline.py [--compile] [--seconds S]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+
+BATCHES = (1, 8, 64, 256)
+
+
+def timed(step, seconds):
+    """Runs step() for about `seconds` after 10 warm-up calls; returns per-call seconds."""
+    for _ in range(10):
+        step()
+    torch.cuda.synchronize()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 10:
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def row(model, dtype, path, batch, times):
+    p50 = statistics.median(times)
+    print(f"| {model} | {dtype} | {path} | {batch} | {batch / p50:.0f} | {p50 * 1e3:.2f} |",
+          flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    torch.backends.fp32_precision = "ieee"
+    torch.backends.cudnn.benchmark = True
+    dev = torch.device("cuda:0")
+    print("torch", torch.__version__, torch.cuda.get_device_name(0), flush=True)
+    print("| model | dtype | path | batch | images/s | p50 ms |")
+    print("|---|---|---|---|---|---|")
+    for name, ctor in (("resnet50", torchvision.models.resnet50),
+                       ("vit_b_16", torchvision.models.vit_b_16)):
+        torch.manual_seed(0)
+        base = ctor(weights=None).eval()
+        for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+            model = base.to(dev, dtype)
+            cl = ctor(weights=None).eval().to(dev, dtype).to(memory_format=torch.channels_last)
+            compiled = torch.compile(cl) if args.compile else None
+            for batch in BATCHES:
+                host = torch.randn(batch, 3, 224, 224).pin_memory()
+                with torch.inference_mode():
+                    def eager():
+                        return model(host.to(dev, non_blocking=True).to(dtype)).float().cpu()
+
+                    def channels_last():
+                        x = host.to(dev, non_blocking=True).to(dtype)
+                        return cl(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+
+                    row(name, dtype_name, "python torch eager", batch, timed(eager, args.seconds))
+                    row(name, dtype_name, "python torch eager channels-last", batch,
+                        timed(channels_last, args.seconds))
+
+                    static_in = torch.empty(batch, 3, 224, 224, device=dev, dtype=dtype) \
+                        .contiguous(memory_format=torch.channels_last)
+                    side = torch.cuda.Stream()
+                    side.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(side):
+                        for _ in range(3):
+                            cl(static_in)
+                    torch.cuda.current_stream().wait_stream(side)
+                    graph = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(graph):
+                        static_out = cl(static_in)
+
+                    def graphed():
+                        static_in.copy_(host.to(dev, non_blocking=True))
+                        graph.replay()
+                        return static_out.float().cpu()
+
+                    row(name, dtype_name, "python CUDA graphs", batch,
+                        timed(graphed, args.seconds))
+                    del graph, static_out, static_in
+
+                    if compiled is not None:
+                        def comp():
+                            x = host.to(dev, non_blocking=True).to(dtype)
+                            return compiled(x.contiguous(memory_format=torch.channels_last)) \
+                                .float().cpu()
+
+                        row(name, dtype_name, "python torch.compile", batch,
+                            timed(comp, args.seconds))
+            del model, cl, compiled
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
