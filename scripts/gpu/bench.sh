@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|hub] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -32,4 +32,10 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   flag=""; [ "$what" = optim-compile ] && flag="--compile"
   timeout 420 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" $flag 2>&1 | tee "$out/optim-baseline.log"
   $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
+fi
+if [ "$what" = hub ]; then
+  # The nos-hub table (issue #6): every builtin catalog entry, exported with random weights, served
+  # through its task facade from a file: base URI. SECONDS per measurement (default 3).
+  [ -f /tmp/hub-export/ultralytics/yolov8n/model.pt.lock.json ] || timeout 300 python3 "$g/scripts/hub/export_models.py" /tmp/hub-export 2>&1 | tail -20 | tee "$out/hub-export.log"
+  $jvm ai.nos.benchmarks.gpu.HubBench /tmp/hub-export "${2:-3}" 2>&1 | tee "$out/hub-bench.log"
 fi

@@ -3,7 +3,7 @@
 #
 #   scripts/gpu/pack.sh            # from the repository root, on a machine with Maven
 #
-# Gathers nos-core (main and test jars), the benchmarks, their runtime and test classpath with the `gpu` profile
+# Gathers nos-core (main and test jars), the benchmarks (nos-hub comes with them), their runtime and test classpath with the `gpu` profile
 # (libtorch for CUDA), and the JUnit console launcher into target/gpu-lib, then hands them with the
 # models and scripts to the shared pack tool, which prints the device calls to make.
 set -euo pipefail

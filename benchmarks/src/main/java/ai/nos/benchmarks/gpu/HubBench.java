@@ -1,0 +1,118 @@
+package ai.nos.benchmarks.gpu;
+
+import ai.nos.hub.Downloader;
+import ai.nos.hub.Hub;
+import ai.nos.hub.ImageClassifier;
+import ai.nos.hub.ImageEmbedder;
+import ai.nos.hub.ObjectDetector;
+import ai.nos.hub.RgbImage;
+import ai.nos.hub.TextEmbedder;
+import ai.nos.internal.torch.TorchRuntime;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The nos-hub table of issue #6 on the GPU machine (scripts/gpu/bench.sh hub): every builtin
+ * catalog entry, exported with random weights by scripts/hub/export_models.py, fetched through
+ * the {@link Downloader} from a {@code file:} base URI (lock files verified) and served through its
+ * task facade on the default device (CUDA). Per task: p50 latency of one caller (pre-processing,
+ * inference and post-processing of one 640x480 photo-sized image or one sentence), and the
+ * throughput of 16 callers. Args: EXPORT_DIR SECONDS.
+ */
+public final class HubBench {
+  private HubBench() {}
+
+  /** One facade call. */
+  interface Call {
+    void run() throws Exception;
+  }
+
+  public static void main(String[] args) throws Exception {
+    Path dir = Path.of(args[0]).toAbsolutePath();
+    double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 3;
+    Hub hub = Hub.builder().baseUri(URI.create(dir.toUri().toString())).build();
+    Downloader downloader = Downloader.builder()
+        .cacheDir(Files.createTempDirectory("nos-hub-cache")).build();
+    Random random = new Random(1);
+    byte[] rgb = new byte[640 * 480 * 3];
+    random.nextBytes(rgb);
+    RgbImage image = RgbImage.of(640, 480, rgb);
+    String text = "A photo of a small dog running on the beach at sunset, seen from far away.";
+    System.out.printf("HubBench: %s, 640x480 image, a %d-character sentence%n",
+        TorchRuntime.cudaDeviceName(0), text.length());
+    System.out.println("| task | catalog id | p50 ms (1 caller) | calls/s (1 caller) |"
+        + " calls/s (16 callers) |");
+    System.out.println("|---|---|---|---|---|");
+    try (ImageClassifier c = ImageClassifier.load(hub, "torchvision/resnet50", downloader)) {
+      row("image classification", "torchvision/resnet50", () -> c.classify(image, 5), seconds);
+    }
+    try (ImageClassifier c = ImageClassifier.load(hub, "google/vit-base-patch16-224",
+        downloader)) {
+      row("image classification", "google/vit-base-patch16-224", () -> c.classify(image, 5),
+          seconds);
+    }
+    try (ImageEmbedder e = ImageEmbedder.load(hub, "openai/clip-vit-base-patch32/image",
+        downloader)) {
+      row("image embedding", "openai/clip-vit-base-patch32/image", () -> e.embed(image),
+          seconds);
+    }
+    try (TextEmbedder e = TextEmbedder.load(hub, "openai/clip-vit-base-patch32/text",
+        downloader)) {
+      row("text embedding", "openai/clip-vit-base-patch32/text", () -> e.embed(text), seconds);
+    }
+    try (TextEmbedder e = TextEmbedder.load(hub, "sentence-transformers/all-MiniLM-L6-v2",
+        downloader)) {
+      row("sentence embedding", "sentence-transformers/all-MiniLM-L6-v2", () -> e.embed(text),
+          seconds);
+    }
+    try (ObjectDetector d = ObjectDetector.load(hub, "ultralytics/yolov8n", downloader)) {
+      row("object detection", "ultralytics/yolov8n", () -> d.detect(image), seconds);
+    }
+    System.exit(0);
+  }
+
+  private static void row(String task, String id, Call call, double seconds) throws Exception {
+    for (int i = 0; i < 10; i++) {
+      call.run();
+    }
+    List<Long> times = new ArrayList<>();
+    long end = System.nanoTime() + (long) (seconds * 1e9);
+    while (System.nanoTime() < end || times.size() < 10) {
+      long t0 = System.nanoTime();
+      call.run();
+      times.add(System.nanoTime() - t0);
+    }
+    Collections.sort(times);
+    long p50 = times.get(times.size() / 2);
+    double one = times.size() / (times.stream().mapToLong(Long::longValue).sum() / 1e9);
+    ExecutorService pool = Executors.newFixedThreadPool(16);
+    LongAdder calls = new LongAdder();
+    long t0 = System.nanoTime();
+    long stop = t0 + (long) (seconds * 1e9);
+    List<Future<?>> fs = new ArrayList<>();
+    for (int t = 0; t < 16; t++) {
+      fs.add(pool.submit(() -> {
+        while (System.nanoTime() < stop) {
+          call.run();
+          calls.increment();
+        }
+        return null;
+      }));
+    }
+    for (Future<?> f : fs) {
+      f.get();
+    }
+    pool.shutdown();
+    double many = calls.sum() / ((System.nanoTime() - t0) / 1e9);
+    System.out.printf("| %s | %s | %.2f | %.0f | %.0f |%n", task, id, p50 / 1e6, one, many);
+  }
+}
