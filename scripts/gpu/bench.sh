@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|hub] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|hub|aoti] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -38,4 +38,13 @@ if [ "$what" = hub ]; then
   # through its task facade from a file: base URI. SECONDS per measurement (default 3).
   [ -f /tmp/hub-export/ultralytics/yolov8n/model.pt.lock.json ] || timeout 300 python3 "$g/scripts/hub/export_models.py" /tmp/hub-export 2>&1 | tail -20 | tee "$out/hub-export.log"
   $jvm ai.nos.benchmarks.gpu.HubBench /tmp/hub-export "${2:-3}" 2>&1 | tee "$out/hub-bench.log"
+fi
+if [ "$what" = aoti ]; then
+  # Issue #5's question: do AOTInductor libraries compiled by this machine's torch run in NOS's
+  # libtorch? One JVM per artifact, so a native crash loses only that one.
+  timeout 420 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti 2>&1 | tee "$out/make-aoti.log"
+  for j in /tmp/aoti/*.json; do
+    [ -f "$j" ] || continue
+    ${jvm/timeout 280/timeout 120} ai.nos.benchmarks.gpu.AotiProbe "$j" 2>&1 | tail -20 | tee -a "$out/aoti-probe.log"
+  done
 fi

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""AOTInductor artifacts for issue #5's question: do models compiled by the GPU machine's torch
+(2.11) run in NOS's libtorch (2.10)? Run by scripts/gpu/bench.sh aoti before AotiProbe.
+
+For each (model, device) below it exports the model with a dynamic batch dimension, compiles it
+with torch._inductor.aoti_compile_and_package (weights and kernel binaries inside the shared
+library where this torch supports it), checks the package in this Python, unzips it next to
+itself so that a runner can open the .so, and writes the reference input and output:
+
+  OUT/<name>.pt2                 the package
+  OUT/<name>/...                 its files; AotiProbe looks for data/aotinductor/**/*.so
+  OUT/<name>.input.f32           float32 little-endian input, batch 4
+  OUT/<name>.output.f32          what torch gives for it (eager, same device)
+  OUT/<name>.json                shapes, the .so path, torch version, compile seconds
+
+  digits-cpu, digits-cuda        a small CNN (fast to compile): [N,1,8,8] -> [N,10]
+  resnet50-cuda                  torchvision ResNet-50, random weights, fp32: [N,3,224,224] -> [N,1000]
+
+Run:  python3 scripts/gpu/make_aoti.py OUT
+"""
+import json
+import os
+import sys
+import time
+import zipfile
+
+import torch
+import torchvision
+
+
+class Digits(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(16, 32, 3, padding=1)
+        self.fc = torch.nn.Linear(32 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
+        return self.fc(x.flatten(1))
+
+
+def compile_package(model, example, path):
+    batch = torch.export.Dim("batch", min=1, max=256)
+    ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    configs = [{"aot_inductor.package_constants_in_so": True,
+                "aot_inductor.embed_kernel_binary": True},
+               {"aot_inductor.package_constants_in_so": True}, {}]
+    last = None
+    for options in configs:
+        try:
+            return torch._inductor.aoti_compile_and_package(
+                ep, package_path=path, inductor_configs=options), options
+        except Exception as e:  # an option this torch does not know: try fewer
+            last = e
+            print("  compile with", options, "failed:", str(e).splitlines()[0][:200], flush=True)
+    raise last
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    cases = [("digits-cpu", Digits, (4, 1, 8, 8), "cpu"),
+             ("digits-cuda", Digits, (4, 1, 8, 8), "cuda"),
+             ("resnet50-cuda", lambda: torchvision.models.resnet50(weights=None), (4, 3, 224, 224),
+              "cuda")]
+    for name, ctor, shape, device in cases:
+        if device == "cuda" and not torch.cuda.is_available():
+            continue
+        model = ctor().eval().to(device)
+        x = torch.randn(*shape, device=device)
+        with torch.no_grad():
+            y = model(x)
+        t0 = time.time()
+        path = os.path.join(out, name + ".pt2")
+        try:
+            package, options = compile_package(model, x, path)
+        except Exception as e:
+            print(f"{name}: compile failed: {e}", flush=True)
+            continue
+        seconds = time.time() - t0
+        loaded = torch._inductor.aoti_load_package(package)
+        with torch.no_grad():
+            z = loaded(x)
+        err = ((z - y).abs().max() / y.abs().max()).item()
+        folder = os.path.join(out, name)
+        with zipfile.ZipFile(package) as zf:
+            zf.extractall(folder)
+        libs = [os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs if f.endswith(".so")]
+        x.cpu().numpy().astype("<f4").tofile(os.path.join(out, name + ".input.f32"))
+        y.cpu().numpy().astype("<f4").tofile(os.path.join(out, name + ".output.f32"))
+        meta = {"input": list(shape), "output": list(y.shape), "device": device,
+                "so": libs, "torch": torch.__version__, "compile_seconds": round(seconds, 1),
+                "options": options, "python_relative_error": err}
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        print(f"{name}: compiled in {seconds:.0f} s with {options}; in Python relative error"
+              f" {err:.2e}; libraries {libs}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
