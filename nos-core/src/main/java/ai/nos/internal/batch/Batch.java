@@ -136,7 +136,30 @@ public final class Batch {
     int elementBytes = requests.get(0).tensors[k].dtype().byteSize();
     long rowBytes = bytes / size;
     int n = requests.size();
-    // Large batches are written by a few threads, each a contiguous run of requests.
+    if (unpadded(k)) {
+      // Every request is one contiguous block of the batch: split the whole byte range, so that
+      // even one large request is copied by several threads.
+      int base = dst.position();
+      int parts = Copies.parts(bytes);
+      long per = (bytes + parts - 1) / parts;
+      Copies.run(parts, part -> {
+        long from = Math.min(bytes, part * per);
+        long to = Math.min(bytes, from + per);
+        ByteBuffer out = parts == 1 ? dst : dst.duplicate();
+        for (int i = firstRequestAt(from, rowBytes); i < n && rowOffsets[i] * rowBytes < to; i++) {
+          long start = rowOffsets[i] * rowBytes;
+          long end = start + requests.get(i).rows * rowBytes;
+          long a = Math.max(from, start);
+          long b = Math.min(to, end);
+          if (b > a) {
+            out.put((int) (base + a), requests.get(i).tensors[k].buffer(), (int) (a - start),
+                (int) (b - a));
+          }
+        }
+      });
+      return;
+    }
+    // Padded batches are written by a few threads, each a contiguous run of requests.
     int parts = Math.min(n, Copies.parts(bytes));
     Copies.run(parts, part -> {
       ByteBuffer out = parts == 1 ? dst : dst.duplicate();
@@ -149,6 +172,35 @@ public final class Batch {
             elementBytes, layout.pad(k));
       }
     });
+  }
+
+  /** Whether every request's input {@code k} has the batch's shape beyond dimension 0. */
+  private boolean unpadded(int k) {
+    long[] batchShape = shapes[k];
+    for (Request r : requests) {
+      Tensor t = r.tensors[k];
+      for (int d = 1; d < batchShape.length; d++) {
+        if (t.dim(d) != batchShape[d]) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** The last request whose block starts at or before byte {@code offset}. */
+  private int firstRequestAt(long offset, long rowBytes) {
+    int lo = 0;
+    int hi = rowOffsets.length - 1;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) >>> 1;
+      if (rowOffsets[mid] * rowBytes <= offset) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return lo;
   }
 
   /**

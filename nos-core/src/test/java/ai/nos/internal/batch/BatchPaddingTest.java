@@ -100,6 +100,46 @@ final class BatchPaddingTest {
     assertEquals(List.of("hidden", "pooled"), List.copyOf(a.join().keySet()));
   }
 
+  /**
+   * Unpadded batches are split by bytes, not by requests, so one large request is copied in
+   * parallel too (a 154 MB batch of 256 images sent as one call was copied by one thread): one
+   * request, and requests whose blocks straddle the parts, land byte for byte.
+   */
+  @Test
+  void largeUnpaddedBatch_splitByBytes_everyByteInPlace() {
+    List<Tensor> seen = new ArrayList<>();
+    ModelSpec spec = ModelSpec.builder().id("flat").artifact("flat.pt")
+        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 1000)
+            .output("y", DType.FLOAT32, -1).build())
+        .batching(Batching.builder().maxBatchSize(100_000).build()).build();
+    DynamicBatcher batcher = DynamicBatcher.builder(spec, batch -> {
+      seen.add(batch.concat("x"));
+      return Map.of("y", Tensor.zeros(DType.FLOAT32, batch.size()));
+    }).manual();
+    for (int[] rowsPerRequest : new int[][] {{5_000}, {1, 1_777, 3, 2_500, 999, 1, 1_234}}) {
+      seen.clear();
+      int total = 0;
+      for (int rows : rowsPerRequest) {
+        float[] v = new float[rows * 1000];
+        for (int j = 0; j < v.length; j++) {
+          v[j] = total * 1000 + j;
+        }
+        total += rows;
+        batcher.submit(Map.of("x", Tensor.of(v, rows, 1000)), Priority.NORMAL, NONE);
+      }
+      assertEquals(1, batcher.dispatchReady());
+      float[] got = seen.get(0).toFloatArray();
+      assertEquals(total * 1000, got.length);
+      assertTrue(got.length * 4L > 2 * ai.nos.internal.Copies.MIN_PART_BYTES, "splits");
+      for (int j = 0; j < got.length; j++) {
+        if (got[j] != j) {
+          throw new AssertionError(java.util.Arrays.toString(rowsPerRequest) + ": element " + j
+              + " is " + got[j]);
+        }
+      }
+    }
+  }
+
   /** A batch large enough to be written by several threads lands byte for byte, padded. */
   @Test
   void largeBatch_writtenInParallelParts_everyRowInPlaceAndPadded() {
