@@ -142,8 +142,13 @@ final class SimulatedBackend implements Backend {
         if (closed) {
           violations.add("copy of " + spec.id() + " freed during a call");
         }
-        return Map.of("y", Tensor.of(new float[] {bytes}, 1), "device",
-            Tensor.of(new long[] {device.index().orElse(-1)}, 1));
+        // One output row per input row, so that batches split back per call.
+        int rows = (int) inputs.values().iterator().next().dim(0);
+        float[] y = new float[rows];
+        long[] where = new long[rows];
+        java.util.Arrays.fill(y, bytes);
+        java.util.Arrays.fill(where, device.index().orElse(-1));
+        return Map.of("y", Tensor.of(y, rows), "device", Tensor.of(where, rows));
       } finally {
         inFlight.decrementAndGet();
       }
