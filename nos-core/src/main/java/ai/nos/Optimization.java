@@ -9,9 +9,10 @@ import java.util.stream.Collectors;
  * {@link ModelSpec} ({@code optimize}). Steps run in a fixed order (channels-last, then freeze or
  * {@code optimize_for_inference}, then cuDNN benchmark mode), whatever order they are given in.
  *
- * <p>Each load checks the steps once: the model runs on a random input before and after them, and
- * if an output moves by more than 1e-3 relative (1e-2 in fp16 or bf16), or turns non-finite, or a
- * step fails, the model serves without the steps and the log names them and the difference.
+ * <p>Each load checks the steps one by one: the model runs on a random input as loaded and after
+ * each step, and the first step that fails, or moves an output by more than 1e-3 relative (1e-2
+ * in fp16 or bf16), or turns one non-finite, is dropped with the steps after it; the log names it
+ * and the difference, and the model serves with the steps before it.
  *
  * <p>Ahead-of-time steps whose results are saved to disk (cached by content) live in
  * {@code ai.nos.optim.Optimizer}; these run at each load because their results cannot be saved

@@ -120,9 +120,10 @@ public final class TorchModel implements Model {
   }
 
   /**
-   * This model with the passes applied, if they all ran and left its outputs on a random input
-   * within the tolerance; else this model as it is, with a warning naming the steps and why. The
-   * model not returned is freed (a pass that works in place keeps this model's module).
+   * This model with the passes applied one by one, each checked on a random input against the
+   * model as loaded: the first step that fails, or moves an output beyond the tolerance, is
+   * dropped with a warning naming it and why, and so are the steps after it; the steps before it
+   * stay. A model that is replaced is freed (a pass that works in place keeps the module).
    */
   private TorchModel optimized(List<LoadPasses.Pass> passes) {
     if (passes.isEmpty()) {
@@ -130,43 +131,42 @@ public final class TorchModel implements Model {
     }
     Map<String, Tensor> inputs = LoadPasses.checkInputs(spec);
     Map<String, Tensor> before = infer(inputs);
-    List<String> names = new ArrayList<>();
-    JitModule current = module;
-    TorchModel candidate = null;
-    String problem;
-    try {
-      for (LoadPasses.Pass pass : passes) {
-        names.add(pass.name());
-        JitModule next = pass.apply().apply(current);
-        if (next != current && current != module) {
+    double tolerance = LoadPasses.tolerance(spec);
+    TorchModel current = this;
+    for (int i = 0; i < passes.size(); i++) {
+      LoadPasses.Pass pass = passes.get(i);
+      List<String> names = new ArrayList<>(current.steps);
+      names.add(pass.name());
+      TorchModel candidate = null;
+      String problem;
+      try {
+        JitModule next = pass.apply().apply(current.module);
+        candidate = new TorchModel(spec, device, next, weightBytes, names);
+        problem = LoadPasses.compare(before, candidate.infer(inputs), tolerance);
+      } catch (RuntimeException e) {
+        problem = (candidate == null ? "it failed: " : "the model failed after it: ")
+            + firstLine(e.getMessage());
+      }
+      if (problem == null) {
+        if (candidate.module != current.module) {
           current.close();
         }
-        current = next;
+        current = candidate;
+        continue;
       }
-      candidate = current == module ? new TorchModel(spec, device, module, weightBytes, names)
-          : new TorchModel(spec, device, current, weightBytes, names);
-      current = null;
-      problem = LoadPasses.compare(before, candidate.infer(inputs),
-          LoadPasses.tolerance(spec));
-    } catch (RuntimeException e) {
-      problem = (candidate == null ? "step '" + names.get(names.size() - 1) + "' failed: "
-          : "the optimized model failed on the check input: ") + firstLine(e.getMessage());
-      if (current != null && current != module) {
-        current.close();
+      if (candidate != null && candidate.module != current.module) {
+        candidate.close();
       }
-    }
-    if (problem == null) {
-      if (candidate.module != module) {
-        close();
+      List<String> dropped = new ArrayList<>();
+      for (int j = i; j < passes.size(); j++) {
+        dropped.add(passes.get(j).name());
       }
-      return candidate;
+      LOG.warn("model '{}': optimization step '{}' rejected on {}: {}; serving it with {}"
+          + " (dropped: {})", spec.id(), pass.name(), device, problem,
+          current.steps.isEmpty() ? "no steps" : current.steps, dropped);
+      break;
     }
-    LOG.warn("model '{}': optimization steps {} rejected on {}: {}; serving it without them",
-        spec.id(), names, device, problem);
-    if (candidate != null && candidate.module != module) {
-      candidate.close();
-    }
-    return this;
+    return current;
   }
 
   /** The module this model runs; for tests of the load-time passes. */
