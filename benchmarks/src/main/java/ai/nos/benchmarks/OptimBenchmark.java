@@ -1,0 +1,67 @@
+package ai.nos.benchmarks;
+
+import ai.nos.Model;
+import ai.nos.ModelSpec;
+import ai.nos.Nos;
+import ai.nos.Optimization;
+import ai.nos.Tensor;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+
+/**
+ * The load-time optimization steps on the digit CNN on the CPU (issue #5's CPU benchmark): one
+ * {@code infer} call, plain against each step, at batch 1 and 32. Each trial loads its own copy
+ * (distinct ids), so the steps' check runs once per trial, outside the measurement.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+public class OptimBenchmark {
+  @Param({"none", "freeze", "optimize_for_inference", "channels_last"})
+  String step;
+
+  @Param({"1", "32"})
+  int batch;
+
+  private Model model;
+  private Tensor images;
+
+  @Setup(Level.Trial)
+  public void setUp() {
+    Path models = Path.of(System.getProperty("nos.models.dir", "models"));
+    ModelSpec.Builder spec = ModelSpec.fromJson(models.resolve("digits/digits.json")).toBuilder()
+        .id("digits-" + step + "-" + batch).device("cpu");
+    if (!step.equals("none")) {
+      spec.optimize(Optimization.of(step));
+    }
+    model = Nos.load(spec.build());
+    float[] pixels = new float[batch * 64];
+    Random random = new Random(1);
+    for (int i = 0; i < pixels.length; i++) {
+      pixels[i] = random.nextInt(17) / 16f;
+    }
+    images = Tensor.of(pixels, batch, 1, 8, 8);
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    model.close();
+  }
+
+  @Benchmark
+  public Map<String, Tensor> infer() {
+    return model.infer(images);
+  }
+}
