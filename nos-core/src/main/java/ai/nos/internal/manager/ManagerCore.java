@@ -37,7 +37,9 @@ import org.slf4j.LoggerFactory;
  * <h2>Books</h2>
  * Each device (a {@link Slot}) has a budget and books the bytes of every copy on it: the estimate
  * while a copy loads, its measurement once loaded. A copy is booked before it loads, so two loads
- * never both count on the same free bytes, and the books never exceed a budget.
+ * never both count on the same free bytes, and the books never exceed a budget. A measurement
+ * replaces a known footprint only if no other copy ran on the device while it was taken: the
+ * allocator's peak is device-wide, so a busy device makes a model look larger than it is.
  *
  * <h2>Concurrency</h2>
  * One lock guards the books, taken to place, evict, publish and free copies, never while a model

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.UnaryOperator;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.global.torch;
 
@@ -49,19 +50,23 @@ final class LoadPasses {
 
   /** Every 4-D floating-point parameter and buffer in channels-last memory format, in place. */
   private static JitModule channelsLast(JitModule module) {
-    var params = module.parameters(true);
-    for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
-      toChannelsLast(it.access());
-    }
-    var buffers = module.buffers(true);
-    for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
-      toChannelsLast(it.access());
+    // The lists, iterators and tensor handles made here are freed when the scope closes; the
+    // converted data stays with the module's parameters.
+    try (PointerScope scope = new PointerScope()) {
+      var params = module.parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        toChannelsLast(it.access());
+      }
+      var buffers = module.buffers(true);
+      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
+        toChannelsLast(it.access());
+      }
     }
     return module;
   }
 
   private static void toChannelsLast(org.bytedeco.pytorch.Tensor t) {
-    if (t.dim() == 4 && t.is_floating_point()) {
+    if (channelsLastApplies(t)) {
       t.__dispatch_set_data(t.contiguous(torch.MemoryFormat.ChannelsLast));
     }
   }
