@@ -29,6 +29,9 @@ public final class Copies {
   private static final int PARALLELISM = Math.max(1,
       Math.min(8, Runtime.getRuntime().availableProcessors()));
 
+  /** Whether the current thread is running a part for {@link #run}. */
+  private static final ThreadLocal<Boolean> IN_PART = ThreadLocal.withInitial(() -> false);
+
   private Copies() {}
 
   /**
@@ -63,9 +66,11 @@ public final class Copies {
    * part has finished.
    */
   public static void run(int parts, IntConsumer part) {
-    if (parts <= 1) {
-      if (parts == 1) {
-        part.accept(0);
+    if (parts <= 1 || IN_PART.get()) {
+      // A part that splits again runs its parts itself: waiting on the pool from inside it
+      // could leave every pool thread waiting.
+      for (int i = 0; i < parts; i++) {
+        part.accept(i);
       }
       return;
     }
@@ -75,10 +80,13 @@ public final class Copies {
     for (int i = 1; i < parts; i++) {
       int index = i;
       tasks[i - 1] = Pool.POOL.submit(() -> {
+        IN_PART.set(true);
         try {
           part.accept(index);
         } catch (Throwable e) {
           failures[index] = e;
+        } finally {
+          IN_PART.set(false);
         }
       });
     }

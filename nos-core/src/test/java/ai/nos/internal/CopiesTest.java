@@ -3,6 +3,7 @@ package ai.nos.internal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
@@ -83,5 +84,13 @@ final class CopiesTest {
     assertEquals("part 1 failed", e.getMessage());
     assertEquals(parts, ran.size(), "the other parts still ran");
     assertSame(IllegalStateException.class, e.getClass());
+  }
+  @Test
+  void run_nestedInAPart_runsInline_neverWaitsOnItsOwnPool() {
+    int parts = Math.max(2, Copies.parts(1L << 40));
+    java.util.concurrent.atomic.AtomicInteger inner = new java.util.concurrent.atomic.AtomicInteger();
+    assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () ->
+        Copies.run(parts, i -> Copies.run(parts, j -> inner.incrementAndGet())));
+    assertEquals(parts * parts, inner.get());
   }
 }
