@@ -86,7 +86,7 @@ final class CopiesTest {
     assertSame(IllegalStateException.class, e.getClass());
   }
   @Test
-  void run_nestedInAPart_runsInline_neverWaitsOnItsOwnPool() {
+  void run_nestedInAPart_runsEveryInnerPart() {
     int parts = Math.max(2, Copies.parts(1L << 40));
     java.util.concurrent.atomic.AtomicInteger inner = new java.util.concurrent.atomic.AtomicInteger();
     assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () ->
