@@ -35,6 +35,8 @@ import org.slf4j.LoggerFactory;
 public final class Optimizer {
   private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);
   private static final String LIBTORCH = "2.10.0";
+  /** The CUDA of the Bytedeco presets NOS is built with (org.bytedeco:cuda 13.1-9.19-1.5.13). */
+  private static final String CUDA = "13.1";
 
   private final ArtifactCache cache;
   private final boolean freeze;
@@ -79,10 +81,14 @@ public final class Optimizer {
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
         : "cpu";
-    CacheKey key = CacheKey.builder().sourceFile(source)
+    CacheKey.Builder keyBuilder = CacheKey.builder().sourceFile(source)
         .option("freeze", Boolean.toString(freeze))
         .option("precision", spec.precision().label())
-        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "1").build();
+        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "1");
+    if (device.isCuda()) {
+      keyBuilder.version("cuda", CUDA);
+    }
+    CacheKey key = keyBuilder.build();
     String step = String.join("+", steps);
     Path artifact = cache.getOrBuild(key, target ->
         TorchScriptPasses.run(source, device, freeze, target));
