@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|hub|aoti] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|hub|aoti|streams] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -47,4 +47,9 @@ if [ "$what" = aoti ]; then
     [ -f "$j" ] || continue
     ${jvm/timeout 280/timeout 120} ai.nos.benchmarks.gpu.AotiProbe "$j" 2>&1 | tail -20 | tee -a "$out/aoti-probe.log"
   done
+fi
+if [ "$what" = streams ]; then
+  # The experiment behind "a CUDA stream per worker": memory left per (thread, stream) and the
+  # throughput of 2 threads on the current stream vs a stream each.
+  $jvm ai.nos.benchmarks.gpu.StreamProbe /tmp/gpu-models "${2:-5}" 2>&1 | tee "$out/stream-probe.log"
 fi
