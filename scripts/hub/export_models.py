@@ -92,7 +92,7 @@ class TextEncoder(torch.nn.Module):
         x = self.tokens(input_ids) + self.positions(positions)
         padding = attention_mask == 0
         if self.clip:
-            causal = torch.triu(torch.full((n, n), float("-inf"), device=input_ids.device), 1)
+            causal = torch.triu(torch.full([n, n], float("-inf"), device=input_ids.device), 1)
             x = self.norm(self.encoder(x, mask=causal, src_key_padding_mask=padding))
             # CLIP pools the state at the end-of-text token: the last real token.
             last = attention_mask.sum(1) - 1
