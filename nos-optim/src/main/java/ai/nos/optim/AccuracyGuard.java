@@ -1,17 +1,12 @@
 package ai.nos.optim;
 
-import ai.nos.DType;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.Tensor;
-import ai.nos.TensorSpec;
-import java.util.Arrays;
-import java.util.Collections;
+import ai.nos.internal.Accuracy;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Random;
-import java.util.function.IntToDoubleFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,9 +46,9 @@ public final class AccuracyGuard {
   private static final Logger LOG = LoggerFactory.getLogger(AccuracyGuard.class);
 
   /** The largest error that passes for a candidate in {@link Precision#FP32}. */
-  public static final double FP32_THRESHOLD = 1e-3;
+  public static final double FP32_THRESHOLD = Accuracy.FP32_THRESHOLD;
   /** The largest error that passes for a candidate in {@link Precision#FP16} or BF16. */
-  public static final double HALF_THRESHOLD = 1e-2;
+  public static final double HALF_THRESHOLD = Accuracy.HALF_THRESHOLD;
   /** The size {@link #verify} gives dynamic dimensions other than the batch dimension. */
   public static final int DEFAULT_DYNAMIC_SIZE = 8;
   /**
@@ -72,7 +67,7 @@ public final class AccuracyGuard {
    */
   public static double threshold(Precision precision) {
     requireNonNull(precision, "precision");
-    return precision == Precision.FP32 ? FP32_THRESHOLD : HALF_THRESHOLD;
+    return Accuracy.threshold(precision);
   }
 
   /**
@@ -101,12 +96,12 @@ public final class AccuracyGuard {
       Tensor cand = candidate.get(name);
       String problem = cand == null
           ? "is missing from the candidate, whose outputs are " + candidate.keySet()
-          : mismatch(e.getValue(), cand);
+          : Accuracy.mismatch(e.getValue(), cand);
       double error = Double.POSITIVE_INFINITY;
       if (problem == null) {
-        Comparison c = compare(e.getValue(), cand);
-        error = c.error;
-        problem = c.problem;
+        Accuracy.Comparison c = Accuracy.compare(e.getValue(), cand);
+        error = c.error();
+        problem = c.problem();
       }
       errors.put(name, error);
       if (error > worstError) {
@@ -124,68 +119,6 @@ public final class AccuracyGuard {
       }
     }
     return new GuardResult(precision, threshold, errors, worst, worstError, worstProblem);
-  }
-
-  private static String mismatch(Tensor ref, Tensor cand) {
-    if (ref.dtype() != cand.dtype()) {
-      return "is " + cand.dtype() + " where the reference is " + ref.dtype();
-    }
-    if (!Arrays.equals(ref.shape(), cand.shape())) {
-      return "has shape " + Arrays.toString(cand.shape()) + " where the reference has "
-          + Arrays.toString(ref.shape());
-    }
-    return null;
-  }
-
-  /** A measured error, or why the tensors differ beyond measure (then the error is infinite). */
-  private record Comparison(double error, String problem) {}
-
-  private static Comparison compare(Tensor ref, Tensor cand) {
-    IntToDoubleFunction b = values(ref);
-    IntToDoubleFunction a = values(cand);
-    double maxRef = 0;
-    double maxDiff = 0;
-    for (int i = 0; i < ref.numel(); i++) {
-      double bi = b.applyAsDouble(i);
-      double ai = a.applyAsDouble(i);
-      if (!Double.isFinite(bi)) {
-        if (!(Double.isNaN(bi) ? Double.isNaN(ai) : ai == bi)) {
-          return new Comparison(Double.POSITIVE_INFINITY, "is " + ai + " at "
-              + coordinates(i, ref.shape()) + " where the reference is " + bi);
-        }
-        continue;
-      }
-      if (!Double.isFinite(ai)) {
-        return new Comparison(Double.POSITIVE_INFINITY, "is " + ai + " at "
-            + coordinates(i, ref.shape()) + " where the reference is finite ("
-            + GuardResult.format(bi, 3) + ")");
-      }
-      maxRef = Math.max(maxRef, Math.abs(bi));
-      maxDiff = Math.max(maxDiff, Math.abs(ai - bi));
-    }
-    return new Comparison(maxRef > 0 ? maxDiff / maxRef : maxDiff, null);
-  }
-
-  private static IntToDoubleFunction values(Tensor t) {
-    if (t.dtype().isFloatingPoint()) {
-      float[] v = t.toFloatArray();
-      return i -> v[i];
-    }
-    if (t.dtype() == DType.BOOL) {
-      boolean[] v = t.toBooleanArray();
-      return i -> v[i] ? 1 : 0;
-    }
-    long[] v = t.toLongArray();
-    return i -> v[i];
-  }
-
-  private static String coordinates(long flat, long[] shape) {
-    long[] index = new long[shape.length];
-    for (int d = shape.length - 1; d >= 0; d--) {
-      index[d] = flat % shape[d];
-      flat /= shape[d];
-    }
-    return Arrays.toString(index);
   }
 
   /**
@@ -215,67 +148,7 @@ public final class AccuracyGuard {
     positive(batch, "batch");
     positive(dynamicSize, "dynamicSize");
     positive(intBound, "intBound");
-    Random random = new Random(seed);
-    Map<String, Tensor> inputs = new LinkedHashMap<>();
-    for (TensorSpec in : spec.signature().inputs()) {
-      long[] shape = in.shape();
-      long n = 1;
-      for (int d = 0; d < shape.length; d++) {
-        if (shape[d] == TensorSpec.DYNAMIC) {
-          shape[d] = d == 0 ? batch : dynamicSize;
-        }
-        n = n > Integer.MAX_VALUE ? n : n * shape[d];
-      }
-      if (n > Integer.MAX_VALUE / in.dtype().byteSize()) {
-        throw new IllegalArgumentException("input '" + in.name() + "' of shape "
-            + Arrays.toString(shape) + " would hold " + n + " elements, too many for a tensor");
-      }
-      inputs.put(in.name(), random(in.dtype(), (int) n, shape, intBound, random));
-    }
-    return Collections.unmodifiableMap(inputs);
-  }
-
-  private static Tensor random(DType dtype, int n, long[] shape, int intBound, Random random) {
-    switch (dtype) {
-      case FLOAT32:
-      case FLOAT16:
-      case BFLOAT16: {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-          v[i] = (float) random.nextGaussian();
-        }
-        return dtype == DType.FLOAT32 ? Tensor.of(v, shape)
-            : dtype == DType.FLOAT16 ? Tensor.ofFloat16(v, shape) : Tensor.ofBFloat16(v, shape);
-      }
-      case INT64: {
-        long[] v = new long[n];
-        for (int i = 0; i < n; i++) {
-          v[i] = random.nextInt(intBound);
-        }
-        return Tensor.of(v, shape);
-      }
-      case INT32: {
-        int[] v = new int[n];
-        for (int i = 0; i < n; i++) {
-          v[i] = random.nextInt(intBound);
-        }
-        return Tensor.of(v, shape);
-      }
-      case UINT8: {
-        byte[] v = new byte[n];
-        for (int i = 0; i < n; i++) {
-          v[i] = (byte) random.nextInt(Math.min(intBound, 256));
-        }
-        return Tensor.of(v, shape);
-      }
-      default: {
-        boolean[] v = new boolean[n];
-        for (int i = 0; i < n; i++) {
-          v[i] = random.nextBoolean();
-        }
-        return Tensor.of(v, shape);
-      }
-    }
+    return Accuracy.randomInputs(spec, batch, dynamicSize, intBound, seed);
   }
 
   /**

@@ -1,8 +1,6 @@
 package ai.nos.optim;
 
 import ai.nos.Precision;
-import java.math.BigDecimal;
-import java.math.MathContext;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -113,9 +111,6 @@ public final class GuardResult {
 
   /** {@code value} to {@code digits} significant digits, without trailing zeros. */
   static String format(double value, int digits) {
-    if (!Double.isFinite(value)) {
-      return String.valueOf(value);
-    }
-    return new BigDecimal(value).round(new MathContext(digits)).stripTrailingZeros().toString();
+    return ai.nos.internal.Accuracy.format(value, digits);
   }
 }

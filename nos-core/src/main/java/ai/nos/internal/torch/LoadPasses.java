@@ -3,12 +3,11 @@ package ai.nos.internal.torch;
 import ai.nos.Device;
 import ai.nos.ModelSpec;
 import ai.nos.Optimization;
-import ai.nos.Precision;
 import ai.nos.Tensor;
+import ai.nos.internal.Accuracy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.UnaryOperator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.JitModule;
@@ -76,77 +75,34 @@ final class LoadPasses {
     return t.dim() == 4 && t.is_floating_point();
   }
 
-  /** Random inputs for the check: batch 2, dynamic dims 4, floats N(0, 1), integers 0. */
+  /** Random inputs for the check: batch 2, other dynamic dimensions 4 (see {@link Accuracy}). */
   static Map<String, Tensor> checkInputs(ModelSpec spec) {
-    Map<String, Tensor> inputs = new java.util.HashMap<>();
-    Random random = new Random(0x0971);
-    for (var input : spec.signature().inputs()) {
-      long[] shape = input.shape();
-      for (int i = 0; i < shape.length; i++) {
-        shape[i] = shape[i] == -1 ? (i == 0 ? 2 : 4) : shape[i];
-      }
-      Tensor zeros = Tensor.zeros(input.dtype(), shape);
-      if (!input.dtype().isFloatingPoint()) {
-        inputs.put(input.name(), zeros);
-        continue;
-      }
-      float[] v = new float[(int) zeros.numel()];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = (float) random.nextGaussian();
-      }
-      Tensor floats = Tensor.of(v, shape);
-      inputs.put(input.name(), switch (input.dtype()) {
-        case FLOAT16 -> Tensor.ofFloat16(v, shape);
-        case BFLOAT16 -> Tensor.ofBFloat16(v, shape);
-        default -> floats;
-      });
-    }
-    return inputs;
+    return Accuracy.randomInputs(spec, 2, 4, 2, 0x0971);
   }
 
-  /** The check's tolerance: relative to each output's largest magnitude. */
+  /** The check's tolerance: {@link Accuracy#threshold} of the spec's precision. */
   static double tolerance(ModelSpec spec) {
-    return spec.precision() == Precision.FP32 ? 1e-3 : 1e-2;
+    return Accuracy.threshold(spec.precision());
   }
 
   /**
-   * Null if every output of {@code after} is finite where {@code before}'s is and within
-   * {@code tolerance} of it (the largest difference over the largest magnitude of
-   * {@code before}), else what differs.
+   * Null if every output of {@code after} is within {@code tolerance} of {@code before}'s
+   * ({@link Accuracy#compare}: finite where it was, largest difference over largest magnitude),
+   * else what differs.
    */
   static String compare(Map<String, Tensor> before, Map<String, Tensor> after, double tolerance) {
     for (var e : before.entrySet()) {
       Tensor b = e.getValue();
       Tensor a = after.get(e.getKey());
-      if (a == null || !java.util.Arrays.equals(a.shape(), b.shape())) {
-        return "output '" + e.getKey() + "' has shape "
-            + (a == null ? "none" : java.util.Arrays.toString(a.shape())) + " instead of "
-            + java.util.Arrays.toString(b.shape());
+      String problem = a == null ? "is missing" : Accuracy.mismatch(b, a);
+      if (problem == null) {
+        Accuracy.Comparison c = Accuracy.compare(b, a);
+        problem = c.problem() != null || c.error() <= tolerance ? c.problem()
+            : "moved by " + Accuracy.format(c.error(), 3) + " relative (tolerance "
+                + Accuracy.format(tolerance, 3) + ")";
       }
-      if (!b.dtype().isFloatingPoint()) {
-        if (!a.equals(b)) {
-          return "output '" + e.getKey() + "' changed";
-        }
-        continue;
-      }
-      float[] x = b.toFloatArray();
-      float[] y = a.toFloatArray();
-      double scale = 0;
-      double worst = 0;
-      for (int i = 0; i < x.length; i++) {
-        if (Float.isFinite(x[i]) && !Float.isFinite(y[i])) {
-          return "output '" + e.getKey() + "' element " + i + " became " + y[i] + " (was "
-              + x[i] + ")";
-        }
-        if (Float.isFinite(x[i])) {
-          scale = Math.max(scale, Math.abs(x[i]));
-          worst = Math.max(worst, Math.abs((double) x[i] - y[i]));
-        }
-      }
-      double error = worst / Math.max(scale, 1e-12);
-      if (error > tolerance) {
-        return String.format("output '%s' moved by %.3g relative (tolerance %.0e)", e.getKey(),
-            error, tolerance);
+      if (problem != null) {
+        return "output '" + e.getKey() + "' " + problem;
       }
     }
     return null;
