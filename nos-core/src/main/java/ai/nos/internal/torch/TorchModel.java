@@ -19,12 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import ai.nos.internal.batch.Batch;
-import java.nio.ByteOrder;
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.BoolOptional;
-import org.bytedeco.pytorch.MemoryFormatOptional;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.DeviceOptional;
 import org.bytedeco.pytorch.GenericDict;
 import org.bytedeco.pytorch.IValue;
@@ -234,26 +229,9 @@ public final class TorchModel implements Model {
     return run(args -> {
       for (TensorSpec input : spec.signature().inputs()) {
         String name = input.name();
-        TensorOptions options = new TensorOptions(TorchTensors.scalarType(batch.dtype(name)));
-        if (device.isCuda()) {
-          options = options.pinned_memory(new BoolOptional(true));
-        }
-        org.bytedeco.pytorch.Tensor host = torch.empty(batch.shape(name), options,
-            new MemoryFormatOptional());
-        long bytes = batch.byteSize(name);
-        if (bytes > 0) {
-          batch.write(name, new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer()
-              .order(ByteOrder.nativeOrder()));
-        }
-        DType as = runAs(input);
-        org.bytedeco.pytorch.Tensor t = device.isCuda()
-            ? host.to(torchDevice, TorchTensors.scalarType(batch.dtype(name)), true, false,
-                new MemoryFormatOptional())
-            : host;
-        if (as != batch.dtype(name)) {
-          t = t.to(TorchTensors.scalarType(as));
-        }
-        args.push_back(new IValue(memoryFormat(t)));
+        args.push_back(new IValue(memoryFormat(TorchTensors.staged(batch.shape(name),
+            batch.dtype(name), batch.byteSize(name), buffer -> batch.write(name, buffer),
+            torchDevice, runAs(input)))));
       }
     });
   }

@@ -59,7 +59,9 @@ final class TorchTensors {
       DType as) {
     ByteBuffer buf = t.buffer();
     if (device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
-      return toCudaPinned(buf, t, device, as);
+      int bytes = buf.remaining();
+      return staged(t.shape(), t.dtype(), bytes,
+          pinned -> Copies.copy(buf, buf.position(), pinned, 0, bytes), device, as);
     }
     org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
         new TensorOptions(scalarType(t.dtype())));
@@ -83,24 +85,32 @@ final class TorchTensors {
   }
 
   /**
-   * A large input to the device through pinned memory: the bytes go into a block of libtorch's
-   * caching host allocator (reused from call to call) in a few parallel parts, then to the device
-   * with one asynchronous copy. A pageable copy would stage them through the driver on one thread.
-   * The host block goes back to its allocator when the call's scope closes; the allocator keeps
-   * it from reuse until the copy on the stream is done.
+   * A tensor of {@code shape} and {@code dtype} on {@code device}, cast to {@code as}, whose
+   * {@code bytes} bytes {@code fill} writes into a host buffer (in native order). For a CUDA
+   * device the buffer is a block of libtorch's caching host allocator, pinned and reused from call
+   * to call, moved with one asynchronous copy (a pageable copy would stage through the driver on
+   * one thread); the block goes back to its allocator when the call's scope closes, and the
+   * allocator keeps it from reuse until the copy on the stream is done. On the CPU the buffer is
+   * the tensor.
    */
-  private static org.bytedeco.pytorch.Tensor toCudaPinned(ByteBuffer buf, Tensor t,
-      org.bytedeco.pytorch.Device device, DType as) {
-    ScalarType type = scalarType(t.dtype());
-    org.bytedeco.pytorch.Tensor host = torch.empty(t.shape(),
-        new TensorOptions(type).pinned_memory(new org.bytedeco.pytorch.BoolOptional(true)),
+  static org.bytedeco.pytorch.Tensor staged(long[] shape, DType dtype, long bytes,
+      java.util.function.Consumer<ByteBuffer> fill, org.bytedeco.pytorch.Device device,
+      DType as) {
+    ScalarType type = scalarType(dtype);
+    TensorOptions options = new TensorOptions(type);
+    if (device.is_cuda()) {
+      options = options.pinned_memory(new org.bytedeco.pytorch.BoolOptional(true));
+    }
+    org.bytedeco.pytorch.Tensor host = torch.empty(shape, options,
         new org.bytedeco.pytorch.MemoryFormatOptional());
-    int bytes = buf.remaining();
-    ByteBuffer pinned = new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer();
-    Copies.copy(buf, buf.position(), pinned, 0, bytes);
-    org.bytedeco.pytorch.Tensor out = host.to(device, type, true, false,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
-    return as == t.dtype() ? out : out.to(scalarType(as));
+    if (bytes > 0) {
+      fill.accept(new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer()
+          .order(ByteOrder.nativeOrder()));
+    }
+    org.bytedeco.pytorch.Tensor out = device.is_cuda()
+        ? host.to(device, type, true, false, new org.bytedeco.pytorch.MemoryFormatOptional())
+        : host;
+    return as == dtype ? out : out.to(scalarType(as));
   }
 
   /** Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. */
