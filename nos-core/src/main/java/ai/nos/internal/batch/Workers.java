@@ -38,6 +38,11 @@ final class Workers {
    * @throws IllegalStateException if the factory returns no thread
    */
   Workers(ThreadFactory factory, int n, Runnable work, ReentrantLock lock, String modelId) {
+    this(threads(factory, n, work, modelId), null, null, n, work, lock, modelId);
+  }
+
+  private static List<Thread> threads(ThreadFactory factory, int n, Runnable work,
+      String modelId) {
     List<Thread> made = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       Thread t = factory.newThread(work);
@@ -50,15 +55,7 @@ final class Workers {
       }
       made.add(t);
     }
-    this.threads = List.copyOf(made);
-    this.executor = null;
-    this.name = null;
-    this.count = n;
-    this.work = work;
-    this.modelId = modelId;
-    this.lock = lock;
-    this.exited = lock.newCondition();
-    this.live = n;
+    return List.copyOf(made);
   }
 
   /**
@@ -67,7 +64,12 @@ final class Workers {
    */
   Workers(Executor executor, String name, int n, Runnable work, ReentrantLock lock,
       String modelId) {
-    this.threads = List.of();
+    this(List.of(), executor, name, n, work, lock, modelId);
+  }
+
+  private Workers(List<Thread> threads, Executor executor, String name, int n, Runnable work,
+      ReentrantLock lock, String modelId) {
+    this.threads = threads;
     this.executor = executor;
     this.name = name;
     this.count = n;
