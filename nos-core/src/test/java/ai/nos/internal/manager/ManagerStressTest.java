@@ -3,18 +3,24 @@ package ai.nos.internal.manager;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.nos.Batching;
 import ai.nos.Device;
 import ai.nos.DeviceStats;
+import ai.nos.ModelSpec;
 import ai.nos.Placement;
+import ai.nos.Priority;
+import ai.nos.Tensor;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -30,68 +36,25 @@ final class ManagerStressTest {
   private static final int THREADS = 32;
   private static final int CALLS_PER_THREAD = 300;
 
+  private final SimulatedBackend sim = new SimulatedBackend().device(Device.cuda(0), 300);
+
   @Test
   @Timeout(120)
   void thirtyTwoThreads_tenModels_roomForThree_noFailureNoViolation() throws Exception {
-    SimulatedBackend sim = new SimulatedBackend().device(Device.cuda(0), 300);
-    sim.callNanos = TimeUnit.MICROSECONDS.toNanos(200);
-    Map<Backend.DeviceInfo, Long> budgets = new LinkedHashMap<>();
-    budgets.put(sim.devices.get(0), 300L);
-    ManagerCore core = new ManagerCore(sim, budgets, Placement.BEST_FIT, Duration.ofSeconds(60),
-        null, System::nanoTime);
-    List<Entry> models = new ArrayList<>();
-    for (int i = 0; i < 10; i++) {
-      models.add(core.open(ManagerCoreTest.spec("m" + i, 100)));
-    }
-    AtomicBoolean running = new AtomicBoolean(true);
-    AtomicInteger overBudget = new AtomicInteger();
-    Thread watcher = new Thread(() -> {
-      while (running.get()) {
-        for (DeviceStats d : core.stats()) {
-          if (d.usedBytes() > d.budgetBytes()) {
-            overBudget.incrementAndGet();
-          }
-        }
-        Thread.onSpinWait();
-      }
+    ManagerCore core = core(null);
+    List<Entry> models = open(core, null);
+    Watcher watcher = new Watcher(core, false);
+    int ok = drive(() -> {
+      return core.infer(models.get(pick()), ManagerCoreTest.INPUT).get("y").numel() == 1;
     });
-    watcher.start();
-    ExecutorService pool = Executors.newFixedThreadPool(THREADS);
-    CountDownLatch go = new CountDownLatch(1);
-    List<Future<Integer>> results = new ArrayList<>();
-    for (int t = 0; t < THREADS; t++) {
-      results.add(pool.submit(() -> {
-        go.await();
-        int ok = 0;
-        for (int i = 0; i < CALLS_PER_THREAD; i++) {
-          // Skewed popularity, so some models stay hot and others come and go.
-          int m = (int) Math.min(9, Math.abs(ThreadLocalRandom.current().nextGaussian() * 3));
-          if (core.infer(models.get(m), ManagerCoreTest.INPUT).get("y").numel() == 1) {
-            ok++;
-          }
-        }
-        return ok;
-      }));
-    }
-    go.countDown();
-    int ok = 0;
-    for (Future<Integer> f : results) {
-      ok += f.get(100, TimeUnit.SECONDS);
-    }
-    running.set(false);
-    watcher.join();
-    pool.shutdown();
+    watcher.stop();
     long evictions = core.stats().get(0).evictions();
     long loads = sim.loads.values().stream().mapToLong(AtomicInteger::get).sum();
     System.out.printf("ManagerStressTest: %d calls ok, %d loads, %d evictions, violations %s%n",
         ok, loads, evictions, sim.violations);
-    assertEquals(THREADS * CALLS_PER_THREAD, ok);
-    assertEquals(List.of(), sim.violations);
-    assertEquals(0, overBudget.get());
-    assertTrue(evictions > 0, "room for 3 of 10 models must evict");
-    core.close();
-    assertEquals(0, sim.live.get(Device.cuda(0)).get());
+    assertCleanRun(core, watcher, ok, evictions);
   }
+
   /**
    * The same with every other model batched (calls through inferAsync, two workers per copy on
    * the manager's pool): every future completes with its own output, no copy is freed under a
@@ -101,42 +64,64 @@ final class ManagerStressTest {
   @Test
   @Timeout(120)
   void batchedAndPlainModels_evictedUnderTraffic_everyFutureCompletes() throws Exception {
-    SimulatedBackend sim = new SimulatedBackend().device(Device.cuda(0), 300);
+    AtomicInteger threadsMade = new AtomicInteger();
+    ManagerCore core = core(task -> {
+      Thread th = new Thread(task, "nos-worker-" + threadsMade.getAndIncrement());
+      th.setDaemon(true);
+      return th;
+    });
+    List<Entry> models = open(core, Batching.builder().maxBatchSize(8)
+        .maxQueueDelay(Duration.ofNanos(200_000)).build());
+    Watcher watcher = new Watcher(core, true);
+    int ok = drive(() -> {
+      Entry e = models.get(pick());
+      Map<String, Tensor> out = e.spec.batching().isPresent()
+          ? core.inferAsync(e, ManagerCoreTest.INPUT, Priority.NORMAL, null)
+              .get(30, TimeUnit.SECONDS)
+          : core.infer(e, ManagerCoreTest.INPUT);
+      return out.get("y").toFloatArray()[0] == 100f;
+    });
+    watcher.stop();
+    long evictions = core.stats().get(0).evictions();
+    System.out.printf("ManagerStressTest (batched and plain): %d calls ok, %d evictions, %d"
+        + " worker threads made, at most %d alive, violations %s%n", ok, evictions,
+        threadsMade.get(), watcher.maxNosThreads.get(), sim.violations);
+    // Thousands of batched copies came and went, two workers each; the pool reused threads
+    // (its size follows how many run at once, including copies still draining).
+    assertTrue(threadsMade.get() <= 64, threadsMade.get() + " worker threads for " + evictions
+        + " evictions");
+    assertTrue(watcher.maxNosThreads.get() <= 64,
+        "manager threads alive: " + watcher.maxNosThreads.get());
+    assertCleanRun(core, watcher, ok, evictions);
+  }
+
+  /** A 300-byte device with a budget of 300, room for three 100-byte models. */
+  private ManagerCore core(ThreadFactory threads) {
     sim.callNanos = TimeUnit.MICROSECONDS.toNanos(200);
     Map<Backend.DeviceInfo, Long> budgets = new LinkedHashMap<>();
     budgets.put(sim.devices.get(0), 300L);
-    AtomicInteger threadsMade = new AtomicInteger();
-    ManagerCore core = new ManagerCore(sim, budgets, Placement.BEST_FIT, Duration.ofSeconds(60),
-        null, System::nanoTime, task -> {
-          Thread th = new Thread(task, "nos-worker-" + threadsMade.getAndIncrement());
-          th.setDaemon(true);
-          return th;
-        });
-    ai.nos.Batching batching = ai.nos.Batching.builder().maxBatchSize(8)
-        .maxQueueDelay(Duration.ofNanos(200_000)).build();
+    return new ManagerCore(sim, budgets, Placement.BEST_FIT, Duration.ofSeconds(60), null,
+        System::nanoTime, threads);
+  }
+
+  /** Ten 100-byte models m0..m9; with {@code batching}, the even ones batch. */
+  private static List<Entry> open(ManagerCore core, Batching batching) {
     List<Entry> models = new ArrayList<>();
     for (int i = 0; i < 10; i++) {
-      ai.nos.ModelSpec spec = ManagerCoreTest.spec("m" + i, 100);
-      models.add(core.open(i % 2 == 0 ? spec.toBuilder().batching(batching).build() : spec));
+      ModelSpec spec = ManagerCoreTest.spec("m" + i, 100);
+      models.add(core.open(batching != null && i % 2 == 0
+          ? spec.toBuilder().batching(batching).build() : spec));
     }
-    AtomicBoolean running = new AtomicBoolean(true);
-    AtomicInteger overBudget = new AtomicInteger();
-    AtomicInteger maxNosThreads = new AtomicInteger();
-    Thread watcher = new Thread(() -> {
-      while (running.get()) {
-        for (DeviceStats d : core.stats()) {
-          if (d.usedBytes() > d.budgetBytes()) {
-            overBudget.incrementAndGet();
-          }
-        }
-        int nos = (int) Thread.getAllStackTraces().keySet().stream()
-            .filter(t -> t.getName().startsWith("nos-worker-")
-                || t.getName().startsWith("nos-batcher-")).count();
-        maxNosThreads.accumulateAndGet(nos, Math::max);
-        Thread.onSpinWait();
-      }
-    });
-    watcher.start();
+    return models;
+  }
+
+  /** A model index, skewed so that some models stay hot and others come and go. */
+  private static int pick() {
+    return (int) Math.min(9, Math.abs(ThreadLocalRandom.current().nextGaussian() * 3));
+  }
+
+  /** Runs {@code call} {@link #CALLS_PER_THREAD} times on each of {@link #THREADS} threads. */
+  private static int drive(Callable<Boolean> call) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(THREADS);
     CountDownLatch go = new CountDownLatch(1);
     List<Future<Integer>> results = new ArrayList<>();
@@ -145,13 +130,7 @@ final class ManagerStressTest {
         go.await();
         int ok = 0;
         for (int i = 0; i < CALLS_PER_THREAD; i++) {
-          int m = (int) Math.min(9, Math.abs(ThreadLocalRandom.current().nextGaussian() * 3));
-          Entry e = models.get(m);
-          Map<String, ai.nos.Tensor> out = e.spec.batching().isPresent()
-              ? core.inferAsync(e, ManagerCoreTest.INPUT, ai.nos.Priority.NORMAL, null)
-                  .get(30, TimeUnit.SECONDS)
-              : core.infer(e, ManagerCoreTest.INPUT);
-          if (out.get("y").toFloatArray()[0] == 100f) {
+          if (call.call()) {
             ok++;
           }
         }
@@ -163,23 +142,52 @@ final class ManagerStressTest {
     for (Future<Integer> f : results) {
       ok += f.get(100, TimeUnit.SECONDS);
     }
-    running.set(false);
-    watcher.join();
     pool.shutdown();
-    long evictions = core.stats().get(0).evictions();
-    System.out.printf("ManagerStressTest (batched and plain): %d calls ok, %d evictions, %d"
-        + " worker threads made, at most %d alive, violations %s%n", ok, evictions,
-        threadsMade.get(), maxNosThreads.get(), sim.violations);
+    return ok;
+  }
+
+  private void assertCleanRun(ManagerCore core, Watcher watcher, int ok, long evictions) {
     assertEquals(THREADS * CALLS_PER_THREAD, ok);
     assertEquals(List.of(), sim.violations);
-    assertEquals(0, overBudget.get());
+    assertEquals(0, watcher.overBudget.get());
     assertTrue(evictions > 0, "room for 3 of 10 models must evict");
-    // Thousands of batched copies came and went, two workers each; the pool reused threads
-    // (its size follows how many run at once, including copies still draining).
-    assertTrue(threadsMade.get() <= 64, threadsMade.get() + " worker threads for " + evictions
-        + " evictions");
-    assertTrue(maxNosThreads.get() <= 64, "manager threads alive: " + maxNosThreads.get());
     core.close();
     assertEquals(0, sim.live.get(Device.cuda(0)).get());
+  }
+
+  /**
+   * Samples the books (never over budget) while the run lasts, and with {@code countThreads} the
+   * manager's threads (listing every thread is slow, so only where the test asks).
+   */
+  private static final class Watcher {
+    final AtomicInteger overBudget = new AtomicInteger();
+    final AtomicInteger maxNosThreads = new AtomicInteger();
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final Thread thread;
+
+    Watcher(ManagerCore core, boolean countThreads) {
+      thread = new Thread(() -> {
+        while (running.get()) {
+          for (DeviceStats d : core.stats()) {
+            if (d.usedBytes() > d.budgetBytes()) {
+              overBudget.incrementAndGet();
+            }
+          }
+          if (countThreads) {
+            int nos = (int) Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("nos-worker-")
+                    || t.getName().startsWith("nos-batcher-")).count();
+            maxNosThreads.accumulateAndGet(nos, Math::max);
+          }
+          Thread.onSpinWait();
+        }
+      });
+      thread.start();
+    }
+
+    void stop() throws InterruptedException {
+      running.set(false);
+      thread.join();
+    }
   }
 }
