@@ -5,10 +5,8 @@ import ai.nos.Model;
 import ai.nos.ModelSpec;
 import ai.nos.Nos;
 import ai.nos.Tensor;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -39,20 +37,13 @@ public class BatcherBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() {
-    Path models = Path.of(System.getProperty("nos.models.dir", "models"));
-    ModelSpec spec = ModelSpec.fromJson(models.resolve("digits/digits.json")).toBuilder()
-        .device("cpu").build();
+    ModelSpec spec = DigitInputs.spec();
     if (path.equals("batched")) {
       spec = spec.toBuilder().id("digits-batched").batching(Batching.builder().maxBatchSize(64)
           .maxQueueDelay(Duration.ZERO).build()).build();
     }
     model = Nos.load(spec);
-    float[] px = new float[64];
-    Random r = new Random(1);
-    for (int i = 0; i < px.length; i++) {
-      px[i] = r.nextInt(17) / 16f;
-    }
-    image = Tensor.of(px, 1, 1, 8, 8);
+    image = DigitInputs.images(1);
   }
 
   @TearDown(Level.Trial)

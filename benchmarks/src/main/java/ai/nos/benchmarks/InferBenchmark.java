@@ -1,12 +1,9 @@
 package ai.nos.benchmarks;
 
 import ai.nos.Model;
-import ai.nos.ModelSpec;
 import ai.nos.Nos;
 import ai.nos.Tensor;
-import java.nio.file.Path;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -35,16 +32,8 @@ public class InferBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() {
-    Path models = Path.of(System.getProperty("nos.models.dir", "models"));
-    ModelSpec spec = ModelSpec.fromJson(models.resolve("digits/digits.json")).toBuilder()
-        .device("cpu").build();
-    model = Nos.load(spec);
-    float[] pixels = new float[batch * 64];
-    Random random = new Random(1);
-    for (int i = 0; i < pixels.length; i++) {
-      pixels[i] = random.nextInt(17) / 16f;
-    }
-    images = Tensor.of(pixels, batch, 1, 8, 8);
+    model = Nos.load(DigitInputs.spec());
+    images = DigitInputs.images(batch);
   }
 
   @TearDown(Level.Trial)

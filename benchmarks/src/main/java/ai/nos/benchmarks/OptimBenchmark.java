@@ -5,9 +5,7 @@ import ai.nos.ModelSpec;
 import ai.nos.Nos;
 import ai.nos.Optimization;
 import ai.nos.Tensor;
-import java.nio.file.Path;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -40,19 +38,12 @@ public class OptimBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() {
-    Path models = Path.of(System.getProperty("nos.models.dir", "models"));
-    ModelSpec.Builder spec = ModelSpec.fromJson(models.resolve("digits/digits.json")).toBuilder()
-        .id("digits-" + step + "-" + batch).device("cpu");
+    ModelSpec.Builder spec = DigitInputs.spec().toBuilder().id("digits-" + step + "-" + batch);
     if (!step.equals("none")) {
       spec.optimize(Optimization.of(step));
     }
     model = Nos.load(spec.build());
-    float[] pixels = new float[batch * 64];
-    Random random = new Random(1);
-    for (int i = 0; i < pixels.length; i++) {
-      pixels[i] = random.nextInt(17) / 16f;
-    }
-    images = Tensor.of(pixels, batch, 1, 8, 8);
+    images = DigitInputs.images(batch);
   }
 
   @TearDown(Level.Trial)
