@@ -12,7 +12,6 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
@@ -30,11 +29,6 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class HubBench {
   private HubBench() {}
-
-  /** One facade call. */
-  interface Call {
-    void run() throws Exception;
-  }
 
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args[0]).toAbsolutePath();
@@ -80,18 +74,9 @@ public final class HubBench {
     System.exit(0);
   }
 
-  private static void row(String task, String id, Call call, double seconds) throws Exception {
-    for (int i = 0; i < 10; i++) {
-      call.run();
-    }
-    List<Long> times = new ArrayList<>();
-    long end = System.nanoTime() + (long) (seconds * 1e9);
-    while (System.nanoTime() < end || times.size() < 10) {
-      long t0 = System.nanoTime();
-      call.run();
-      times.add(System.nanoTime() - t0);
-    }
-    Collections.sort(times);
+  private static void row(String task, String id, Timing.Call call, double seconds)
+      throws Exception {
+    List<Long> times = Timing.sortedNanos(call, seconds);
     long p50 = times.get(times.size() / 2);
     double one = times.size() / (times.stream().mapToLong(Long::longValue).sum() / 1e9);
     ExecutorService pool = Executors.newFixedThreadPool(16);

@@ -8,8 +8,6 @@ import ai.nos.Precision;
 import ai.nos.Tensor;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 
@@ -52,7 +50,7 @@ public final class OptimBench {
             try (Model m = manager.load(spec)) {
               for (int batch : BATCHES) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
-                List<Long> times = timed(m, in, seconds);
+                List<Long> times = Timing.sortedNanos(() -> m.infer(in), seconds);
                 long p50 = times.get(times.size() / 2);
                 System.out.printf("| %s | %s | %s | %d | %.0f | %.2f |%n", name,
                     precision.label(), path, batch, batch / (p50 / 1e9), p50 / 1e6);
@@ -62,21 +60,5 @@ public final class OptimBench {
         }
       }
     }
-  }
-
-  /** Sorted per-call nanoseconds over about {@code seconds}, after 10 warm-up calls. */
-  private static List<Long> timed(Model m, Map<String, Tensor> in, double seconds) {
-    for (int i = 0; i < 10; i++) {
-      m.infer(in);
-    }
-    List<Long> times = new ArrayList<>();
-    long end = System.nanoTime() + (long) (seconds * 1e9);
-    while (System.nanoTime() < end || times.size() < 10) {
-      long t0 = System.nanoTime();
-      m.infer(in);
-      times.add(System.nanoTime() - t0);
-    }
-    Collections.sort(times);
-    return times;
   }
 }
