@@ -321,7 +321,7 @@ public final class ManagerCore implements AutoCloseable {
         return null;
       }
       if (best.lease.tryAcquire()) {
-        best.slot.calls.incrementAndGet();
+        best.slot.calls.increment();
         return best;
       }
     }
@@ -450,7 +450,7 @@ public final class ManagerCore implements AutoCloseable {
     boolean busyBefore;
     lock.lock();
     try {
-      callsBefore = copy.slot.calls.get();
+      callsBefore = copy.slot.calls.sum();
       busyBefore = copy.slot.busyBesides(copy);
     } finally {
       lock.unlock();
@@ -474,7 +474,7 @@ public final class ManagerCore implements AutoCloseable {
       // load inflate the measurement. A measurement taken while the device was quiet is adopted
       // and remembered; a noisy one only when the model had none (it can only be too large,
       // which is safe), and it is not written to the catalog.
-      boolean quiet = !busyBefore && copy.slot.calls.get() == callsBefore
+      boolean quiet = !busyBefore && copy.slot.calls.sum() == callsBefore
           && !copy.slot.busyBesides(copy);
       if (quiet || !entry.measured) {
         copy.slot.used += measured - copy.bytes;

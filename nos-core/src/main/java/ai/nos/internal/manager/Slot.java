@@ -3,7 +3,7 @@ package ai.nos.internal.manager;
 import ai.nos.DeviceStats;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 
 /** One device's books in a {@link ManagerCore}. Guarded by the core's lock. */
 final class Slot {
@@ -13,8 +13,12 @@ final class Slot {
   long used;
   long loads;
   long evictions;
-  /** Calls started on copies here, ever; lets a load tell whether the device was quiet. */
-  final AtomicLong calls = new AtomicLong();
+  /**
+   * Calls started on copies here, ever; lets a load tell whether the device was quiet. Added to
+   * on every call and read only by loads, so striped (no shared counter for callers to contend
+   * on); a sum read after a call started always counts it.
+   */
+  final LongAdder calls = new LongAdder();
 
   Slot(Backend.DeviceInfo info, long budget) {
     this.info = info;
