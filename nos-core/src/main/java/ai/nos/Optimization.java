@@ -37,7 +37,24 @@ public enum Optimization {
    * fastest. It is a process-wide libtorch setting: once a model asks for it, every model in the
    * process uses it. No effect on the CPU.
    */
-  CUDNN_BENCHMARK("cudnn_benchmark");
+  CUDNN_BENCHMARK("cudnn_benchmark"),
+  /**
+   * CUDA graphs: the forward pass is captured once per batch-size bucket and each call replays
+   * its bucket's graph, so a call costs a few kernel launches' worth of host time instead of the
+   * interpreter's. The buckets are the batching's {@link Batching#preferredBatchSizes()} plus
+   * its {@link Batching#maxBatchSize()}; without preferred sizes, the powers of two up to the
+   * largest batch; without batching, 1, 2, 4, ... 32. A call of {@code n} rows is padded to the
+   * smallest bucket that holds it; a larger call runs eagerly. The captured graphs take device
+   * memory about that of the largest bucket's activations (one pool for all buckets), and calls
+   * of one model copy replay one at a time.
+   *
+   * <p>Needs a model whose inputs have the batch as their first dimension and every other
+   * dimension fixed in the signature, whose outputs have the batch first, and whose rows do not
+   * depend on each other. A model that cannot be captured (host synchronization, data-dependent
+   * shapes) or whose replayed outputs differ from the eager ones runs eagerly, with one log
+   * line saying why. Runs last, after the other steps; no effect on the CPU.
+   */
+  CUDA_GRAPHS("cuda_graphs");
 
   private final String label;
 

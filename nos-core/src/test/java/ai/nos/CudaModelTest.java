@@ -181,4 +181,81 @@ final class CudaModelTest {
       m.close();
     }
   }
+
+  /**
+   * CUDA graphs on ResNet-50 fp16 channels-last, buckets 1, 2, 4, 8: recorded, a padded call (3
+   * rows) and an exact one (4) match the eager model within fp16's tolerance, 300 replays keep
+   * device memory where it was, and closing the model gives the graphs' memory back. Prints the
+   * time of a batch-1 call eager and replayed (informative; bench.sh optim measures).
+   */
+  @Test
+  void resnet50_cudaGraphs_matchEager_keepMemoryFlat_andFreeOnClose() throws Exception {
+    float[] pixels = readFloats(resnetDir().resolve("resnet50-input.f32"));
+    Tensor four = Tensor.of(pixels, 4, 3, 224, 224);
+    Tensor three = Tensor.of(java.util.Arrays.copyOf(pixels, 3 * 3 * 224 * 224), 3, 3, 224, 224);
+    Tensor one = Tensor.of(java.util.Arrays.copyOf(pixels, 3 * 224 * 224), 1, 3, 224, 224);
+    ModelSpec eagerSpec = resnet50("cuda:0").toBuilder().id("resnet50-fp16-eager")
+        .precision(Precision.FP16).maxBatchSize(8).optimize(Optimization.CHANNELS_LAST).build();
+    ModelSpec graphSpec = eagerSpec.toBuilder().id("resnet50-fp16-graphs")
+        .optimize(Optimization.CHANNELS_LAST, Optimization.CUDA_GRAPHS).build();
+    var eager = ai.nos.internal.torch.TorchModel.load(eagerSpec);
+    float[] want4;
+    float[] want3;
+    double eagerMicros;
+    try {
+      want4 = eager.infer(Map.of("image", four)).get("logits").toFloatArray();
+      want3 = eager.infer(Map.of("image", three)).get("logits").toFloatArray();
+      eagerMicros = microsPerCall(eager, one);
+    } finally {
+      eager.close();
+    }
+    long before = ai.nos.internal.torch.TorchRuntime.cudaAllocatedBytes(0);
+    var graphed = ai.nos.internal.torch.TorchModel.load(graphSpec);
+    try {
+      assertEquals(java.util.List.of("channels_last", "cuda_graphs"), graphed.optimizations());
+      assertClose(want4, graphed.infer(Map.of("image", four)).get("logits").toFloatArray(), "4");
+      assertClose(want3, graphed.infer(Map.of("image", three)).get("logits").toFloatArray(), "3");
+      double graphMicros = microsPerCall(graphed, one);
+      long warm = ai.nos.internal.torch.TorchRuntime.cudaAllocatedBytes(0);
+      for (int i = 0; i < 300; i++) {
+        graphed.infer(Map.of("image", i % 2 == 0 ? three : one));
+      }
+      long after = ai.nos.internal.torch.TorchRuntime.cudaAllocatedBytes(0);
+      System.out.printf("CudaModelTest: resnet50 fp16 batch 1: eager %.0f us, graph %.0f us;"
+          + " allocated before load %d, loaded %d, after 300 replays %d%n", eagerMicros,
+          graphMicros, before, warm, after);
+      assertEquals(warm, after, "device memory after 300 replays");
+    } finally {
+      graphed.close();
+    }
+    long closed = ai.nos.internal.torch.TorchRuntime.cudaAllocatedBytes(0);
+    System.out.printf("CudaModelTest: allocated after close %d (before load %d)%n", closed,
+        before);
+    // The side stream's cuBLAS workspace stays with the stream (a few tens of MiB at most).
+    assertTrue(closed - before <= 64L << 20, "closing frees the graphs: before " + before
+        + ", after close " + closed);
+  }
+
+  private static double microsPerCall(Model m, Tensor in) {
+    Map<String, Tensor> inputs = Map.of("image", in);
+    for (int i = 0; i < 20; i++) {
+      m.infer(inputs);
+    }
+    long t0 = System.nanoTime();
+    for (int i = 0; i < 200; i++) {
+      m.infer(inputs);
+    }
+    return (System.nanoTime() - t0) / 200 / 1e3;
+  }
+
+  private static void assertClose(float[] want, float[] got, String rows) {
+    assertEquals(want.length, got.length);
+    double scale = 0;
+    double worst = 0;
+    for (int i = 0; i < want.length; i++) {
+      scale = Math.max(scale, Math.abs(want[i]));
+      worst = Math.max(worst, Math.abs(want[i] - got[i]));
+    }
+    assertTrue(worst / scale <= 1e-2, rows + " rows: relative difference " + worst / scale);
+  }
 }

@@ -20,10 +20,13 @@ import java.util.Map;
  * <ul>
  *   <li>NOS plain TorchScript: the file as it is;
  *   <li>NOS optimized: with the load-time steps channels-last, optimize_for_inference and cuDNN
- *       benchmark mode (each load checks them against the plain model and prints what it kept).
+ *       benchmark mode (each load checks them against the plain model and prints what it kept);
+ *   <li>NOS + CUDA graphs: the same steps plus {@code cuda_graphs}, one graph per batch size of
+ *       the table (the spec's preferred batch sizes 1, 8, 64, 256).
  * </ul>
  *
- * <p>CUDA graphs and AOTInductor rows come when those paths exist. Args: MODELS_DIR SECONDS.
+ * <p>A rejected step is logged as a warning (the log level is warn) above its rows. AOTInductor is measured
+ * by AotiProbe (bench.sh aoti). Args: MODELS_DIR SECONDS.
  */
 public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
@@ -45,8 +48,14 @@ public final class OptimBench {
           ModelSpec optimized = plain.toBuilder().id(plain.id() + "-optimized")
               .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
                   Optimization.CUDNN_BENCHMARK).build();
-          for (ModelSpec spec : new ModelSpec[] {plain, optimized}) {
-            String path = spec == plain ? "NOS plain TorchScript" : "NOS optimized";
+          ModelSpec graphs = optimized.toBuilder().id(plain.id() + "-graphs")
+              .batching(ai.nos.Batching.builder().maxBatchSize(256)
+                  .preferredBatchSizes(BATCHES).build())
+              .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
+                  Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build();
+          for (ModelSpec spec : new ModelSpec[] {plain, optimized, graphs}) {
+            String path = spec == plain ? "NOS plain TorchScript"
+                : spec == optimized ? "NOS optimized" : "NOS + CUDA graphs";
             try (Model m = manager.load(spec)) {
               for (int batch : BATCHES) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);

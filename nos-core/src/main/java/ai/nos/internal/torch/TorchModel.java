@@ -9,6 +9,7 @@ import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.Tensor;
 import ai.nos.TensorSpec;
+import ai.nos.internal.Accuracy;
 import ai.nos.internal.Inputs;
 import ai.nos.internal.Lease;
 import java.nio.file.Path;
@@ -57,10 +58,18 @@ public final class TorchModel implements Model {
   /** The load-time steps that were applied (and passed the check), in order. */
   private final List<String> steps;
   private final boolean channelsLast;
+  /** The recorded graphs calls replay when they fit, or null: the module runs eagerly. */
+  private final GraphBuckets graphs;
 
   private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
       List<String> steps) {
+    this(spec, device, module, weightBytes, steps, null);
+  }
+
+  private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
+      List<String> steps, GraphBuckets graphs) {
     this.spec = spec;
+    this.graphs = graphs;
     this.device = device;
     this.torchDevice = TorchRuntime.toTorch(device);
     this.module = module;
@@ -77,12 +86,22 @@ public final class TorchModel implements Model {
    * @throws ai.nos.DeviceUnavailableException if the spec's device is not there
    */
   public static TorchModel load(ModelSpec spec) {
-    return load(spec, LoadPasses::forSpec);
+    return load(spec, LoadPasses::forSpec, null);
   }
 
   /** Loads with the given passes instead of the spec's (tests inject a broken one). */
   static TorchModel load(ModelSpec spec,
       java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes) {
+    return load(spec, passes, null);
+  }
+
+  /**
+   * Loads with the given passes and, when the spec asks for CUDA graphs, the given recorder
+   * instead of CUDA's (null: CUDA's, on CUDA devices only); tests record on the CPU with it.
+   */
+  static TorchModel load(ModelSpec spec,
+      java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
+      RecorderFactory recorder) {
     TorchRuntime.ensureLoaded();
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
@@ -107,7 +126,7 @@ public final class TorchModel implements Model {
     }
     long weightBytes = bytesOf(module);
     TorchModel plain = new TorchModel(spec, device, module, weightBytes, List.of());
-    TorchModel model = plain.optimized(passes.apply(spec, device));
+    TorchModel model = plain.optimized(passes.apply(spec, device)).withGraphs(recorder);
     LOG.info("loaded model '{}' from {} on {} ({}{}) in {} ms", spec.id(), file, device,
         spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ", model.steps),
         (System.nanoTime() - t0) / 1_000_000);
@@ -164,6 +183,140 @@ public final class TorchModel implements Model {
     return current;
   }
 
+  /**
+   * Makes a {@link GraphBuckets.Recorder} for a model: the forward function runs the module on
+   * static inputs and returns its outputs. The recorder is closed after the buckets.
+   */
+  interface RecorderFactory {
+    <R extends GraphBuckets.Recorder & AutoCloseable> R create(Device device,
+        java.util.function.Function<List<org.bytedeco.pytorch.Tensor>,
+            List<org.bytedeco.pytorch.Tensor>> forward);
+  }
+
+  /**
+   * This model with its forward pass recorded per batch-size bucket when the spec asks for
+   * {@code cuda_graphs} ({@link ai.nos.Optimization#CUDA_GRAPHS}), checked against the eager
+   * model on a padded and an exact call; else, or if it cannot be recorded or the check fails,
+   * this model (logged once with the reason).
+   */
+  private TorchModel withGraphs(RecorderFactory factory) {
+    if (!spec.optimizations().contains(ai.nos.Optimization.CUDA_GRAPHS)) {
+      return this;
+    }
+    String label = ai.nos.Optimization.CUDA_GRAPHS.label();
+    if (factory == null && !device.isCuda()) {
+      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
+          label, device);
+      return this;
+    }
+    String unfit = graphProblem(spec);
+    if (unfit != null) {
+      LOG.warn("model '{}': {} cannot be used: {}; it runs eagerly", spec.id(), label, unfit);
+      return this;
+    }
+    int[] sizes = graphBuckets(spec);
+    List<TensorSpec> ins = spec.signature().inputs();
+    List<GraphBuckets.InputShape> shapes = new ArrayList<>();
+    for (TensorSpec in : ins) {
+      long[] shape = in.shape();
+      DType as = runAs(in);
+      shapes.add(new GraphBuckets.InputShape(Arrays.copyOfRange(shape, 1, shape.length),
+          full -> memoryFormat(torch.zeros(full, new org.bytedeco.pytorch.TensorOptions(
+              TorchTensors.scalarType(as)).device(new DeviceOptional(torchDevice))))));
+    }
+    java.util.function.Function<List<org.bytedeco.pytorch.Tensor>,
+        List<org.bytedeco.pytorch.Tensor>> forward = statics -> {
+          IValueVector args = new IValueVector();
+          statics.forEach(t -> args.push_back(new IValue(t)));
+          return tensorsOf(module.forward(args));
+        };
+    long t0 = System.nanoTime();
+    GraphBuckets recorded;
+    try (InferenceMode guard = new InferenceMode()) {
+      var recorder = factory != null ? factory.create(device, forward)
+          : new CudaGraphs(device.index().orElse(0), forward);
+      recorded = GraphBuckets.record(sizes, shapes, recorder, recorder);
+    } catch (RuntimeException | LinkageError e) {
+      // LinkageError: the CUDA runtime's bindings did not load (a CPU-only build).
+      LOG.warn("model '{}': {} cannot be recorded on {}: {}; it runs eagerly", spec.id(), label,
+          device, firstLine(e.getMessage()));
+      return this;
+    }
+    List<String> names = new ArrayList<>(steps);
+    names.add(label);
+    TorchModel graphed = new TorchModel(spec, device, module, weightBytes, names, recorded);
+    String problem = null;
+    double tolerance = LoadPasses.tolerance(spec);
+    int largest = sizes[sizes.length - 1];
+    for (int rows : new int[] {1, Math.min(3, largest)}) {
+      Map<String, Tensor> inputs = Accuracy.randomInputs(spec, rows, 1, 2, 0x6a4 + rows);
+      try {
+        problem = LoadPasses.compare(infer(inputs), graphed.infer(inputs), tolerance);
+      } catch (RuntimeException e) {
+        problem = "a replay failed: " + firstLine(e.getMessage());
+      }
+      if (problem != null) {
+        problem = "with " + rows + " row(s), " + problem;
+        break;
+      }
+    }
+    if (problem != null) {
+      recorded.close();
+      LOG.warn("model '{}': {} rejected on {}: {}; it runs eagerly", spec.id(), label, device,
+          problem);
+      return this;
+    }
+    LOG.info("model '{}': recorded {} for batch sizes {} on {} in {} ms", spec.id(), label,
+        Arrays.toString(sizes), device, (System.nanoTime() - t0) / 1_000_000);
+    return graphed;
+  }
+
+  /** Why the spec's signature rules out recorded graphs, or null if it does not. */
+  static String graphProblem(ModelSpec spec) {
+    for (TensorSpec in : spec.signature().inputs()) {
+      long[] shape = in.shape();
+      if (shape.length == 0 || shape[0] != -1) {
+        return "input '" + in.name() + "' has shape " + Arrays.toString(shape)
+            + "; the first dimension must be the batch (-1)";
+      }
+      for (int d = 1; d < shape.length; d++) {
+        if (shape[d] < 0) {
+          return "input '" + in.name() + "' has shape " + Arrays.toString(shape)
+              + "; every dimension but the batch must be fixed";
+        }
+      }
+    }
+    for (TensorSpec out : spec.signature().outputs()) {
+      long[] shape = out.shape();
+      if (shape.length == 0 || shape[0] != -1) {
+        return "output '" + out.name() + "' has shape " + Arrays.toString(shape)
+            + "; the first dimension must be the batch (-1)";
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The batch-size buckets of {@link ai.nos.Optimization#CUDA_GRAPHS}: the preferred batch sizes
+   * plus the largest batch; without preferred sizes the powers of two up to the largest batch
+   * (and the largest batch itself); without batching 1, 2, 4, ... 32. Ascending.
+   */
+  static int[] graphBuckets(ModelSpec spec) {
+    java.util.TreeSet<Integer> sizes = new java.util.TreeSet<>();
+    int max = spec.batching().map(ai.nos.Batching::maxBatchSize).orElse(32);
+    List<Integer> preferred = spec.batching().map(ai.nos.Batching::preferredBatchSizes)
+        .orElse(List.of());
+    if (preferred.isEmpty()) {
+      for (int s = 1; s < max; s *= 2) {
+        sizes.add(s);
+      }
+    } else {
+      sizes.addAll(preferred);
+    }
+    sizes.add(max);
+    return sizes.stream().mapToInt(Integer::intValue).toArray();
+  }
+
   /** The module this model runs; for tests of the load-time passes. */
   JitModule module() {
     return module;
@@ -213,8 +366,7 @@ public final class TorchModel implements Model {
       List<TensorSpec> specs = spec.signature().inputs();
       for (int i = 0; i < ordered.size(); i++) {
         Tensor t = ordered.get(i);
-        args.push_back(new IValue(memoryFormat(
-            TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i))))));
+        args.add(memoryFormat(TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i)))));
       }
     });
   }
@@ -229,9 +381,9 @@ public final class TorchModel implements Model {
     return run(args -> {
       for (TensorSpec input : spec.signature().inputs()) {
         String name = input.name();
-        args.push_back(new IValue(memoryFormat(TorchTensors.staged(batch.shape(name),
+        args.add(memoryFormat(TorchTensors.staged(batch.shape(name),
             batch.dtype(name), batch.byteSize(name), buffer -> batch.write(name, buffer),
-            torchDevice, runAs(input)))));
+            torchDevice, runAs(input))));
       }
     });
   }
@@ -242,16 +394,24 @@ public final class TorchModel implements Model {
         ? t.contiguous(torch.MemoryFormat.ChannelsLast) : t;
   }
 
-  /** Holds a reference, opens the call's native scope, and runs the module. */
-  private Map<String, Tensor> run(java.util.function.Consumer<IValueVector> arguments) {
+  /**
+   * Holds a reference, opens the call's native scope, and runs the inputs {@code arguments}
+   * makes: as a replay of a recorded graph when they fit one, else through the module.
+   */
+  private Map<String, Tensor> run(
+      java.util.function.Consumer<List<org.bytedeco.pytorch.Tensor>> arguments) {
     if (!lease.tryAcquire()) {
       throw new IllegalStateException("model '" + spec.id() + "' is closed");
     }
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+      List<org.bytedeco.pytorch.Tensor> inputs = new ArrayList<>();
+      arguments.accept(inputs);
+      if (graphs != null && graphs.fits(inputs)) {
+        return graphs.run(inputs, this::named);
+      }
       IValueVector args = new IValueVector();
-      arguments.accept(args);
-      IValue result = module.forward(args);
-      return outputs(result);
+      inputs.forEach(t -> args.push_back(new IValue(t)));
+      return named(tensorsOf(module.forward(args)));
     } catch (InferenceException e) {
       throw e;
     } catch (RuntimeException e) {
@@ -276,7 +436,8 @@ public final class TorchModel implements Model {
     return input.dtype().isFloatingPoint() ? spec.precision().dtype() : input.dtype();
   }
 
-  private Map<String, Tensor> outputs(IValue result) {
+  /** The output tensors of a result, in signature order; throws if its structure differs. */
+  private List<org.bytedeco.pytorch.Tensor> tensorsOf(IValue result) {
     List<TensorSpec> outs = spec.signature().outputs();
     List<org.bytedeco.pytorch.Tensor> tensors = new ArrayList<>(outs.size());
     if (result.isTensor()) {
@@ -310,6 +471,12 @@ public final class TorchModel implements Model {
       throw mismatch("returned " + tensors.size() + " tensor(s) but the signature declares "
           + outs.size() + " output(s) " + spec.signature().outputNames());
     }
+    return tensors;
+  }
+
+  /** JVM copies of the output tensors, named and checked against the signature. */
+  private Map<String, Tensor> named(List<org.bytedeco.pytorch.Tensor> tensors) {
+    List<TensorSpec> outs = spec.signature().outputs();
     Map<String, Tensor> named = new LinkedHashMap<>();
     for (int i = 0; i < outs.size(); i++) {
       named.put(outs.get(i).name(), output(outs.get(i), tensors.get(i)));
@@ -360,6 +527,9 @@ public final class TorchModel implements Model {
   }
 
   private void free() {
+    if (graphs != null) {
+      graphs.close();
+    }
     module.close();
     LOG.debug("freed model '{}' on {}", spec.id(), device);
   }

@@ -1,0 +1,204 @@
+package ai.nos.internal.torch;
+
+import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaGraphInstantiate;
+import static org.bytedeco.cuda.global.cudart.cudaGraphLaunch;
+import static org.bytedeco.cuda.global.cudart.cudaStreamBeginCapture;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureModeThreadLocal;
+import static org.bytedeco.cuda.global.cudart.cudaStreamEndCapture;
+
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUgraph_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.cuda.CUDAStream;
+import org.bytedeco.pytorch.cuda.CUDAStreamGuard;
+import org.bytedeco.pytorch.cuda.DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair;
+import org.bytedeco.pytorch.cuda.MemPool;
+import org.bytedeco.pytorch.cuda.StreamFilter;
+import org.bytedeco.pytorch.global.torch_cuda;
+
+/**
+ * Records a forward pass as a CUDA graph, the way {@code torch.cuda.graph} does, from the pieces
+ * the presets map (libtorch's {@code at::cuda::CUDAGraph} is not mapped): warm-up runs on a side
+ * stream from libtorch's pool, then {@code cudaStreamBeginCapture} on that stream while the
+ * caching allocator sends the stream's allocations to a private pool
+ * ({@code beginAllocateToPool}), {@code cudaStreamEndCapture}, {@code cudaGraphInstantiate}.
+ * Replays launch on the calling thread's current stream (a graph captured on a side stream may
+ * replay on any stream, the default one included).
+ *
+ * <p>Loaded only for CUDA devices: its class initialization loads the CUDA runtime's bindings.
+ *
+ * <h2>Concurrency</h2>
+ * One {@code CudaGraphs} records on one thread (the device's loader). Other threads may run
+ * other models on the device meanwhile: capture is in thread-local mode, the side stream is
+ * non-blocking, and the allocator's filter ({@link #FILTER}, one for the process) routes only
+ * allocations made on a stream being captured into its pool. Replays are serialized by
+ * {@link GraphBuckets}.
+ *
+ * <h2>Memory</h2>
+ * All buckets of a model share one private pool. Each capture holds one use of it, released by
+ * {@link #close} after the graphs and the tensors in it are gone; the allocator then returns
+ * the pool's memory at the next {@code emptyCache} (the manager calls it after each eviction).
+ */
+final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
+
+  /** Warm-up runs before each capture: TorchScript's profiling executor settles after two. */
+  static final int WARMUP_RUNS = 3;
+
+  /** Raw addresses of the streams being captured now, over all devices and models. */
+  private static final Set<Long> CAPTURING = ConcurrentHashMap.newKeySet();
+
+  /**
+   * The allocator's filter: allocations on a stream being captured go to the capture's pool.
+   * One instance for the process (JavaCPP gives each callback class a bounded number of native
+   * thunks); each model's {@code beginAllocateToPool} registers it with its own pool, and the
+   * allocator asks each registered capture in turn, so a stream matches only its own capture's
+   * entry as long as two captures never share a stream (each takes its own from the pool, and a
+   * device's captures run on its one loader thread).
+   */
+  private static final StreamFilter FILTER = new StreamFilter() {
+    @Override
+    public boolean call(Pointer stream) {
+      return stream != null && CAPTURING.contains(stream.address());
+    }
+  };
+
+  private final int device;
+  private final Function<List<Tensor>, List<Tensor>> forward;
+  private final CUDAStream side;
+  private final DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair pool;
+  private int captures;
+
+  /**
+   * @param device the CUDA device index
+   * @param forward runs the model on its inputs and returns its output tensors (in the calling
+   *     scope); the outputs of the captured run become the bucket's static outputs
+   */
+  CudaGraphs(int device, Function<List<Tensor>, List<Tensor>> forward) {
+    this.device = device;
+    this.forward = forward;
+    this.side = torch_cuda.getStreamFromPool(false, (byte) device);
+    this.pool = MemPool.graph_pool_handle(false);
+  }
+
+  @Override
+  public GraphBuckets.Recorded record(List<Tensor> statics) {
+    // The static inputs were written on the current stream; the side stream must see them.
+    torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
+    CUstream_st stream = side.stream();
+    try (CUDAStreamGuard guard = new CUDAStreamGuard(side.unwrap())) {
+      for (int i = 0; i < WARMUP_RUNS; i++) {
+        try (PointerScope scope = new PointerScope()) {
+          forward.apply(statics);
+        }
+      }
+      side.synchronize();
+      CUgraph_st graph = new CUgraph_st();
+      List<Tensor> outputs = null;
+      RuntimeException failure = null;
+      CAPTURING.add(stream.address());
+      torch_cuda.beginAllocateToPool((byte) device, pool, FILTER);
+      captures++;
+      int rc;
+      try {
+        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+        try {
+          outputs = forward.apply(statics);
+        } catch (RuntimeException e) {
+          failure = e;
+        }
+        rc = cudaStreamEndCapture(stream, graph);
+      } finally {
+        torch_cuda.endAllocateToPool((byte) device, pool);
+        CAPTURING.remove(stream.address());
+      }
+      if (failure != null || rc != 0) {
+        if (!graph.isNull()) {
+          cudaGraphDestroy(graph);
+        }
+        if (failure != null) {
+          throw new IllegalStateException("the forward pass cannot be captured: "
+              + firstLine(failure.getMessage()), failure);
+        }
+        check(rc, "end capture");
+      }
+      CUgraphExec_st exec = new CUgraphExec_st();
+      int instantiated = cudaGraphInstantiate(exec, graph, 0L);
+      if (instantiated != 0) {
+        cudaGraphDestroy(graph);
+        check(instantiated, "instantiate the captured graph");
+      }
+      return new GraphBuckets.Recorded(new Launch(device, exec, graph), outputs);
+    }
+  }
+
+  /** Releases this recorder's uses of the pool; call after the graphs and their tensors. */
+  @Override
+  public void close() {
+    var allocator = torch_cuda.getAllocator();
+    for (; captures > 0; captures--) {
+      allocator.releasePool((byte) device, pool);
+    }
+  }
+
+  /** One instantiated graph. */
+  private static final class Launch implements GraphBuckets.Program {
+    private final int device;
+    private final CUgraphExec_st exec;
+    private final CUgraph_st graph;
+
+    Launch(int device, CUgraphExec_st exec, CUgraph_st graph) {
+      this.device = device;
+      this.exec = exec;
+      this.graph = graph;
+    }
+
+    @Override
+    public void replay() {
+      // The stream must belong to the thread's current device for the launch.
+      byte previous = torch_cuda.ExchangeDevice((byte) device);
+      try {
+        CUDAStream current = torch_cuda.getCurrentCUDAStream((byte) device);
+        try {
+          check(cudaGraphLaunch(exec, current.stream()), "launch the captured graph");
+        } finally {
+          current.close();
+        }
+      } finally {
+        if (previous != device) {
+          torch_cuda.ExchangeDevice(previous);
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(graph);
+    }
+  }
+
+  private static void check(int rc, String what) {
+    if (rc != 0) {
+      throw new IllegalStateException("CUDA cannot " + what + ": error " + rc + " ("
+          + cudaGetErrorString(rc).getString() + ")");
+    }
+  }
+
+  private static String firstLine(String message) {
+    if (message == null) {
+      return "(no message)";
+    }
+    int nl = message.indexOf('\n');
+    return (nl < 0 ? message : message.substring(0, nl)).strip();
+  }
+}

@@ -1,0 +1,256 @@
+package ai.nos.internal.torch;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * A model's forward pass as replays of recorded fixed-shape programs, one per batch-size bucket
+ * (CUDA graphs on a GPU): a call of {@code n} rows copies its inputs into the first {@code n} rows
+ * of the smallest bucket that holds them, replays that bucket's program, and reads the first
+ * {@code n} rows of its outputs. The padding rows keep whatever an earlier call left there; the
+ * model's rows must not depend on each other (true of inference-mode models without batch-wide
+ * operations; the load checks a padded call against the eager model).
+ *
+ * <h2>Concurrency</h2>
+ * One lock serializes the calls: the buckets' programs share one memory pool (the largest is
+ * recorded first and the others reuse its free blocks, so the set costs about as much as the
+ * largest bucket alone), so two replays must never overlap, and a bucket's static outputs are
+ * only valid until the next replay. A call holds the lock from its copy into the static inputs
+ * until its outputs are copied out to new tensors; everything runs on the calling thread's
+ * current stream, so the next holder's writes are ordered after the copy. Calls that do not fit
+ * a bucket ({@link #fits}) run eagerly without the lock. {@link #close} takes the lock, so it
+ * waits for a call in progress; the owning model closes it only after its last call.
+ *
+ * <h2>Native memory</h2>
+ * The static tensors and the programs live until {@link #close}. They are made inside a private
+ * {@link PointerScope} and kept with {@code retainReference}, so an outer scope on the loading
+ * thread cannot free them.
+ */
+final class GraphBuckets implements AutoCloseable {
+
+  /** A recorded program: replaying it reruns the forward pass on the static inputs. */
+  interface Program extends AutoCloseable {
+    /** Runs the program on the calling thread's current stream; returns without waiting. */
+    void replay();
+
+    @Override
+    void close();
+  }
+
+  /** What recording one bucket gave: the program and the static outputs each replay rewrites. */
+  record Recorded(Program program, List<Tensor> outputs) {}
+
+  /** Records the forward pass on fixed inputs; the inputs' first dimension is the bucket size. */
+  interface Recorder {
+    Recorded record(List<Tensor> staticInputs);
+  }
+
+  /** How one input looks: its shape without the batch dimension, and how to allocate it. */
+  record InputShape(long[] rest, Function<long[], Tensor> allocate) {}
+
+  private static final class Bucket {
+    final int size;
+    final List<Tensor> inputs;
+    final Recorded recorded;
+
+    Bucket(int size, List<Tensor> inputs, Recorded recorded) {
+      this.size = size;
+      this.inputs = inputs;
+      this.recorded = recorded;
+    }
+  }
+
+  private final ReentrantLock lock = new ReentrantLock();
+  private final Bucket[] buckets; // ascending sizes
+  private final List<long[]> rest;
+  private final AutoCloseable shared;
+  private boolean closed; // guarded by lock
+
+  private GraphBuckets(Bucket[] buckets, List<long[]> rest, AutoCloseable shared) {
+    this.buckets = buckets;
+    this.rest = rest;
+    this.shared = shared;
+  }
+
+  /**
+   * Allocates static inputs for each bucket size and records each bucket, largest first. If a
+   * recording fails, the buckets recorded so far are freed and the failure propagates.
+   *
+   * @param sizes the bucket sizes, each {@code >= 1}, no repeats
+   * @param shared what the recordings share (a memory pool), closed after the buckets are freed,
+   *     also when recording fails
+   */
+  static GraphBuckets record(int[] sizes, List<InputShape> inputs, Recorder recorder,
+      AutoCloseable shared) {
+    int[] ascending = sizes.clone();
+    Arrays.sort(ascending);
+    for (int i = 0; i < ascending.length; i++) {
+      if (ascending[i] < 1 || (i > 0 && ascending[i] == ascending[i - 1])) {
+        throw new IllegalArgumentException("bucket sizes must be distinct and >= 1 but were "
+            + Arrays.toString(sizes));
+      }
+    }
+    Bucket[] made = new Bucket[ascending.length];
+    List<long[]> rest = new ArrayList<>();
+    inputs.forEach(in -> rest.add(in.rest().clone()));
+    try {
+      for (int i = ascending.length - 1; i >= 0; i--) {
+        made[i] = recordOne(ascending[i], inputs, recorder);
+      }
+    } catch (RuntimeException | Error e) {
+      for (Bucket b : made) {
+        if (b != null) {
+          free(b);
+        }
+      }
+      closeQuietly(shared, e);
+      throw e;
+    }
+    return new GraphBuckets(made, rest, shared);
+  }
+
+  private static Bucket recordOne(int size, List<InputShape> inputs, Recorder recorder) {
+    try (PointerScope scope = new PointerScope()) {
+      List<Tensor> statics = new ArrayList<>();
+      for (InputShape in : inputs) {
+        long[] shape = new long[in.rest().length + 1];
+        shape[0] = size;
+        System.arraycopy(in.rest(), 0, shape, 1, in.rest().length);
+        Tensor t = in.allocate().apply(shape);
+        t.retainReference();
+        statics.add(t);
+      }
+      Recorded recorded;
+      try {
+        recorded = recorder.record(statics);
+      } catch (RuntimeException | Error e) {
+        statics.forEach(Tensor::releaseReference);
+        throw e;
+      }
+      recorded.outputs().forEach(Tensor::retainReference);
+      return new Bucket(size, List.copyOf(statics), recorded);
+    }
+  }
+
+  /** The bucket sizes, ascending. */
+  int[] sizes() {
+    int[] s = new int[buckets.length];
+    for (int i = 0; i < s.length; i++) {
+      s[i] = buckets[i].size;
+    }
+    return s;
+  }
+
+  /**
+   * Whether a call with these inputs can replay a bucket: as many inputs as recorded, each with
+   * the recorded shape apart from the first dimension, the same first dimension {@code n} for
+   * all, and {@code 1 <= n <=} the largest bucket.
+   */
+  boolean fits(List<Tensor> inputs) {
+    if (inputs.size() != rest.size()) {
+      return false;
+    }
+    long n = -1;
+    for (int i = 0; i < inputs.size(); i++) {
+      Tensor t = inputs.get(i);
+      long[] r = rest.get(i);
+      if (t.dim() != r.length + 1) {
+        return false;
+      }
+      long rows = t.size(0);
+      if (n == -1) {
+        n = rows;
+      } else if (rows != n) {
+        return false;
+      }
+      for (int d = 0; d < r.length; d++) {
+        if (t.size(d + 1) != r[d]) {
+          return false;
+        }
+      }
+    }
+    return n >= 1 && n <= buckets[buckets.length - 1].size;
+  }
+
+  /**
+   * Replays the smallest bucket that holds the inputs' rows and hands the first {@code n} rows
+   * of each output to {@code read}, under the lock; {@code read} must copy what it keeps (the
+   * views it gets are rewritten by the next replay).
+   *
+   * @throws IllegalArgumentException if the inputs do not {@link #fits fit}
+   * @throws IllegalStateException if closed
+   */
+  <R> R run(List<Tensor> inputs, Function<List<Tensor>, R> read) {
+    if (!fits(inputs)) {
+      throw new IllegalArgumentException("inputs do not fit the recorded buckets "
+          + Arrays.toString(sizes()));
+    }
+    long n = inputs.get(0).size(0);
+    Bucket bucket = null;
+    for (Bucket b : buckets) {
+      if (b.size >= n) {
+        bucket = b;
+        break;
+      }
+    }
+    lock.lock();
+    try {
+      if (closed) {
+        throw new IllegalStateException("the recorded graphs are closed");
+      }
+      for (int i = 0; i < inputs.size(); i++) {
+        Tensor target = bucket.size == n ? bucket.inputs.get(i)
+            : bucket.inputs.get(i).narrow(0, 0, n);
+        target.copy_(inputs.get(i));
+      }
+      bucket.recorded.program().replay();
+      List<Tensor> outs = new ArrayList<>();
+      for (Tensor o : bucket.recorded.outputs()) {
+        outs.add(bucket.size == n ? o : o.narrow(0, 0, n));
+      }
+      return read.apply(outs);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Frees the programs and the static tensors; waits for a call in progress. Idempotent. */
+  @Override
+  public void close() {
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      for (Bucket b : buckets) {
+        free(b);
+      }
+      shared.close();
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot free the recorded graphs' shared memory: "
+          + e.getMessage(), e);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private static void closeQuietly(AutoCloseable c, Throwable cause) {
+    try {
+      c.close();
+    } catch (Exception e) {
+      cause.addSuppressed(e);
+    }
+  }
+
+  private static void free(Bucket b) {
+    b.recorded.outputs().forEach(Tensor::releaseReference);
+    b.inputs.forEach(Tensor::releaseReference);
+    b.recorded.program().close();
+  }
+}
