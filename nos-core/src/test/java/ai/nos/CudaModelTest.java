@@ -228,6 +228,13 @@ final class CudaModelTest {
     } finally {
       graphed.close();
     }
+    // Let the collector and JavaCPP's deallocator thread free what the graphs' Java objects
+    // held: a pool id of the presets' mis-typed pair class once crashed the JVM exactly here.
+    graphed = null;
+    for (int i = 0; i < 3; i++) {
+      System.gc();
+      Thread.sleep(200);
+    }
     long closed = ai.nos.internal.torch.TorchRuntime.cudaAllocatedBytes(0);
     System.out.printf("CudaModelTest: allocated after close %d (before load %d)%n", closed,
         before);

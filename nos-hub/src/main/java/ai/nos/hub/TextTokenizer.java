@@ -14,7 +14,10 @@ import java.util.Map;
  * what transformers' fast tokenizers run, so ids match Python's exactly.
  *
  * The native library comes from the DJL jar (extracted once to ~/.djl.ai); nothing is fetched
- * over the network. The Rust tokenizer is immutable once built and encodes from many threads
+ * over the network. The jar holds the CPU build only, and DJL, on a machine with CUDA, asks for
+ * a CUDA build it would download (and fails offline); {@link #cpuFlavor()} sets DJL's
+ * {@code RUST_FLAVOR} to {@code cpu} before the first tokenizer unless the application set it
+ * (as a system property or environment variable). The Rust tokenizer is immutable once built and encodes from many threads
  * at once; DJL's wrapper adds no state per call.
  *
  * Truncation is the tokenizer's own (special tokens count toward the length); padding is done
@@ -46,15 +49,29 @@ final class TextTokenizer implements AutoCloseable {
     if (!Files.isRegularFile(file)) {
       throw new IllegalArgumentException("tokenizer file " + file + " does not exist");
     }
+    cpuFlavor();
     try {
       return new TextTokenizer(HuggingFaceTokenizer.newInstance(file, Map.of(
           "maxLength", Integer.toString(maxLength), "truncation", "true", "padding", "false",
           "addSpecialTokens", "true")), file);
     } catch (IOException e) {
       throw new UncheckedIOException("tokenizer file " + file + " cannot be read: " + e, e);
+    } catch (ai.djl.engine.EngineException e) {
+      throw new IllegalStateException("the HuggingFace tokenizers native library (from"
+          + " ai.djl.huggingface:tokenizers) cannot be loaded to read " + file + ": " + e, e);
     } catch (RuntimeException e) {
       throw new IllegalArgumentException(
           "tokenizer file " + file + " is not a valid HuggingFace tokenizer.json: " + e, e);
+    }
+  }
+
+  /** DJL's setting naming the native build to load: {@code cpu}, or a CUDA one it downloads. */
+  static final String FLAVOR = "RUST_FLAVOR";
+
+  /** Sets {@link #FLAVOR} to {@code cpu} unless the application set it; see the class notes. */
+  static synchronized void cpuFlavor() {
+    if (System.getenv(FLAVOR) == null && System.getProperty(FLAVOR) == null) {
+      System.setProperty(FLAVOR, "cpu");
     }
   }
 

@@ -195,6 +195,20 @@ final class FacadesTest {
     }
   }
 
+  /**
+   * The tokenizers jar holds only the CPU build; on a CUDA machine DJL would otherwise try to
+   * download a CUDA build (the GPU machine, offline, failed so).
+   */
+  @Test
+  void tokenizer_loadsTheCpuBuildFromTheJar_unlessTheApplicationChoseOne(@TempDir Path dir)
+      throws Exception {
+    try (TextTokenizer t = TextTokenizer.open(tokenizer(dir), 8)) {
+      if (System.getenv(TextTokenizer.FLAVOR) == null) {
+        assertEquals("cpu", System.getProperty(TextTokenizer.FLAVOR));
+      }
+    }
+  }
+
   @Test
   void embed_text_fromManyThreads_sameAnswers(@TempDir Path dir) throws Exception {
     Signature sig = Signature.builder().input("input_ids", DType.INT64, -1, 6)

@@ -19,14 +19,15 @@ import java.util.Map;
  *
  * <ul>
  *   <li>NOS plain TorchScript: the file as it is;
- *   <li>NOS optimized: with the load-time steps channels-last, optimize_for_inference and cuDNN
- *       benchmark mode (each load checks them against the plain model and prints what it kept);
- *   <li>NOS + CUDA graphs: the same steps plus {@code cuda_graphs}, one graph per batch size of
- *       the table (the spec's preferred batch sizes 1, 8, 64, 256).
+ *   <li>NOS optimized: with the load-time steps channels-last, freeze and cuDNN benchmark mode
+ *       (each load checks them against the plain model);
+ *   <li>the same with optimize_for_inference instead of freeze (its conv-add-relu fusion);
+ *   <li>NOS optimized + CUDA graphs: the optimized steps plus {@code cuda_graphs}, one graph per
+ *       batch size of the table (the spec's preferred batch sizes 1, 8, 64, 256).
  * </ul>
  *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows. AOTInductor is measured
- * by AotiProbe (bench.sh aoti). Args: MODELS_DIR SECONDS.
+ * by AotiProbe (bench.sh aoti). Args: MODELS_DIR SECONDS [MODEL].
  */
 public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
@@ -36,26 +37,39 @@ public final class OptimBench {
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args[0]);
     double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 2;
+    // An optional third argument keeps one model: resnet50 or vit_b_16.
+    String only = args.length > 2 ? args[2] : null;
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.println("| model | dtype | path | batch | images/s | p50 ms |");
     System.out.println("|---|---|---|---|---|---|");
     try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build()) {
       for (String file : new String[] {"resnet50.pt", "vit_b_16.pt"}) {
         String name = file.replace(".pt", "");
+        if (only != null && !only.equals(name)) {
+          continue;
+        }
         for (Precision precision : new Precision[] {Precision.FP32, Precision.FP16}) {
           ModelSpec plain = GpuModels.image(dir.resolve(file), name + "-" + precision.label(),
               precision, 256).toBuilder().device("cuda:0").build();
           ModelSpec optimized = plain.toBuilder().id(plain.id() + "-optimized")
+              .optimize(Optimization.CHANNELS_LAST, Optimization.FREEZE,
+                  Optimization.CUDNN_BENCHMARK).build();
+          ModelSpec ofi = plain.toBuilder().id(plain.id() + "-ofi")
               .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
                   Optimization.CUDNN_BENCHMARK).build();
           ModelSpec graphs = optimized.toBuilder().id(plain.id() + "-graphs")
               .batching(ai.nos.Batching.builder().maxBatchSize(256)
                   .preferredBatchSizes(BATCHES).build())
-              .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
+              .optimize(Optimization.CHANNELS_LAST, Optimization.FREEZE,
                   Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build();
-          for (ModelSpec spec : new ModelSpec[] {plain, optimized, graphs}) {
-            String path = spec == plain ? "NOS plain TorchScript"
-                : spec == optimized ? "NOS optimized" : "NOS + CUDA graphs";
+          Map<ModelSpec, String> rows = new java.util.LinkedHashMap<>();
+          rows.put(plain, "NOS plain TorchScript");
+          rows.put(optimized, "NOS optimized (channels-last, freeze, cudnn)");
+          rows.put(ofi, "NOS channels-last, optimize_for_inference, cudnn");
+          rows.put(graphs, "NOS optimized + CUDA graphs");
+          for (var row : rows.entrySet()) {
+            ModelSpec spec = row.getKey();
+            String path = row.getValue();
             try (Model m = manager.load(spec)) {
               for (int batch : BATCHES) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);

@@ -1,6 +1,7 @@
 package ai.nos.internal.torch;
 
 import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
 import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphInstantiate;
@@ -16,13 +17,13 @@ import java.util.function.Function;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.cuda.CUDAStream;
 import org.bytedeco.pytorch.cuda.CUDAStreamGuard;
 import org.bytedeco.pytorch.cuda.DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair;
-import org.bytedeco.pytorch.cuda.MemPool;
 import org.bytedeco.pytorch.cuda.StreamFilter;
 import org.bytedeco.pytorch.global.torch_cuda;
 
@@ -72,9 +73,26 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     }
   };
 
+  /**
+   * Pool ids NOS hands out: {@code (POOL_BASE + n, 0)}, far above libtorch's own counters (which
+   * start at 1), in the {@code (n, 0)} form libtorch gives graph-private pools.
+   */
+  private static final long POOL_BASE = 1L << 62;
+  private static final java.util.concurrent.atomic.AtomicLong POOLS =
+      new java.util.concurrent.atomic.AtomicLong();
+
   private final int device;
   private final Function<List<Tensor>, List<Tensor>> forward;
   private final CUDAStream side;
+  /** The pool id's two 64-bit halves, in memory this object owns. */
+  private final LongPointer poolId;
+  /**
+   * A view of {@link #poolId} as the presets' pool-id type. The presets name
+   * {@code c10::MempoolId_t} (a pair of integers) with a class whose deallocator destroys a pair
+   * of vectors, so NOS never lets JavaCPP free an object of that class: an id returned by
+   * {@code MemPool.graph_pool_handle} crashed the deallocator thread once it was collected.
+   * This view wraps memory it does not own and has no deallocator.
+   */
   private final DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair pool;
   private int captures;
 
@@ -87,7 +105,8 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     this.device = device;
     this.forward = forward;
     this.side = torch_cuda.getStreamFromPool(false, (byte) device);
-    this.pool = MemPool.graph_pool_handle(false);
+    this.poolId = new LongPointer(POOL_BASE + POOLS.incrementAndGet(), 0L);
+    this.pool = new DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair(poolId);
   }
 
   @Override
@@ -125,9 +144,14 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
         if (!graph.isNull()) {
           cudaGraphDestroy(graph);
         }
+        // A failed capture leaves its error pending in the runtime, and libtorch checks
+        // cudaGetLastError after each kernel launch: the next call on this thread (the load's
+        // eager check) would fail with "operation failed due to a previous error during
+        // capture". Take it off.
+        cudaGetLastError();
         if (failure != null) {
           throw new IllegalStateException("the forward pass cannot be captured: "
-              + firstLine(failure.getMessage()), failure);
+              + TorchModel.modelMessage(failure.getMessage()), failure);
         }
         check(rc, "end capture");
       }
@@ -148,6 +172,7 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     for (; captures > 0; captures--) {
       allocator.releasePool((byte) device, pool);
     }
+    java.lang.ref.Reference.reachabilityFence(poolId);
   }
 
   /** One instantiated graph. */
@@ -192,13 +217,5 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
       throw new IllegalStateException("CUDA cannot " + what + ": error " + rc + " ("
           + cudaGetErrorString(rc).getString() + ")");
     }
-  }
-
-  private static String firstLine(String message) {
-    if (message == null) {
-      return "(no message)";
-    }
-    int nl = message.indexOf('\n');
-    return (nl < 0 ? message : message.substring(0, nl)).strip();
   }
 }

@@ -42,7 +42,11 @@ final class GraphBuckets implements AutoCloseable {
     void close();
   }
 
-  /** What recording one bucket gave: the program and the static outputs each replay rewrites. */
+  /**
+   * What recording one bucket gave: the program and the static outputs each replay rewrites.
+   * The output handles may be references valid only in the recording's scope; the buckets keep
+   * handles of their own.
+   */
   record Recorded(Program program, List<Tensor> outputs) {}
 
   /** Records the forward pass on fixed inputs; the inputs' first dimension is the bucket size. */
@@ -132,8 +136,16 @@ final class GraphBuckets implements AutoCloseable {
         statics.forEach(Tensor::releaseReference);
         throw e;
       }
-      recorded.outputs().forEach(Tensor::retainReference);
-      return new Bucket(size, List.copyOf(statics), recorded);
+      // Own handles on the outputs: a recorder's may be references into a result the scope
+      // frees (IValue.toTensor() returns one). The copies share the outputs' storage.
+      List<Tensor> owned = new ArrayList<>();
+      for (Tensor o : recorded.outputs()) {
+        Tensor handle = new Tensor(o);
+        handle.retainReference();
+        owned.add(handle);
+      }
+      return new Bucket(size, List.copyOf(statics),
+          new Recorded(recorded.program(), List.copyOf(owned)));
     }
   }
 

@@ -541,8 +541,9 @@ public final class TorchModel implements Model {
   }
 
   /**
-   * The model's own error from a libtorch message: the last line of a TorchScript traceback
-   * ({@code builtins.ValueError: ...}), else the first line of a c10 error.
+   * The model's own error from a libtorch message: the last line of a TorchScript traceback that
+   * names an error ({@code builtins.ValueError: ...}, {@code RuntimeError: CUDA error: ...}), or
+   * its last line if none does; else the first line of a c10 error.
    */
   static String modelMessage(String message) {
     if (message == null || message.isBlank()) {
@@ -550,10 +551,20 @@ public final class TorchModel implements Model {
     }
     if (message.contains("Traceback of TorchScript")) {
       String[] lines = message.strip().split("\n");
+      // The error line itself; a CUDA error is followed by lines of advice.
+      for (int i = lines.length - 1; i >= 0; i--) {
+        if (ERROR_LINE.matcher(lines[i]).find()) {
+          return lines[i].strip();
+        }
+      }
       return lines[lines.length - 1].strip();
     }
     return firstLine(message);
   }
+
+  /** A line naming an error: {@code RuntimeError: ...}, {@code builtins.ValueError: ...}. */
+  private static final java.util.regex.Pattern ERROR_LINE =
+      java.util.regex.Pattern.compile("^\\s*[A-Za-z_][\\w.]*(Error|Exception): ");
 
   private static String firstLine(String message) {
     if (message == null) {

@@ -60,9 +60,14 @@ final class GraphBucketsTest {
         throw new IllegalStateException("operation not permitted when stream is capturing");
       }
       recordings.incrementAndGet();
+      // The forward pass's own outputs, as a CUDA graph's are: references into a result that
+      // the recording's scope frees (GraphBuckets must keep handles of its own).
+      List<org.bytedeco.pytorch.Tensor> raw = forward.apply(statics);
       List<org.bytedeco.pytorch.Tensor> outs = new ArrayList<>();
-      for (org.bytedeco.pytorch.Tensor t : forward.apply(statics)) {
-        outs.add(t.clone());
+      for (org.bytedeco.pytorch.Tensor t : raw) {
+        org.bytedeco.pytorch.Tensor own = new org.bytedeco.pytorch.Tensor(t); // the "graph's" own
+        own.retainReference();
+        outs.add(own);
       }
       GraphBuckets.Program program = new GraphBuckets.Program() {
         @Override
@@ -79,10 +84,11 @@ final class GraphBucketsTest {
 
         @Override
         public void close() {
+          outs.forEach(org.bytedeco.pytorch.Tensor::releaseReference);
           programsClosed.incrementAndGet();
         }
       };
-      return new GraphBuckets.Recorded(program, outs);
+      return new GraphBuckets.Recorded(program, raw);
     }
 
     @Override
@@ -262,6 +268,23 @@ final class GraphBucketsTest {
         .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, 10)
         .build()).build();
     assertTrue(TorchModel.graphProblem(scalarOut).contains("output 'logits'"));
+  }
+
+  /** What a capture that hit a host synchronization reports: the CUDA error, not the advice. */
+  @Test
+  void aFailedCapture_isReportedByItsErrorLine() {
+    String message = "The following operation failed in the TorchScript interpreter.\n"
+        + "Traceback of TorchScript, serialized code (most recent call last):\n"
+        + "  File \"code/__torch__/torch/nn/modules/activation.py\", line 34, in forward\n"
+        + "RuntimeError: CUDA error: operation not permitted when stream is capturing\n"
+        + "Search for `cudaErrorStreamCaptureUnsupported' in https://docs.nvidia.com/cuda/\n"
+        + "For debugging consider passing CUDA_LAUNCH_BLOCKING=1\n"
+        + "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.\n";
+    assertEquals("RuntimeError: CUDA error: operation not permitted when stream is capturing",
+        TorchModel.modelMessage(message));
+    assertEquals("builtins.ValueError: negative input not allowed", TorchModel.modelMessage(
+        "Traceback of TorchScript (most recent call last):\n  File \"x.py\"\n"
+            + "builtins.ValueError: negative input not allowed\n"));
   }
 
   @Test
