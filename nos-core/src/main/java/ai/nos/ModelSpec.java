@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -54,6 +55,7 @@ public final class ModelSpec {
   private final int replicas;
   private final long memoryBytes;
   private final Set<Optimization> optimizations;
+  private final Map<String, ImageInput> imageInputs;
 
   private ModelSpec(Builder builder) {
     this.id = builder.id;
@@ -66,6 +68,8 @@ public final class ModelSpec {
     this.memoryBytes = builder.memoryBytes;
     this.optimizations = Collections.unmodifiableSet(builder.optimizations.isEmpty()
         ? EnumSet.noneOf(Optimization.class) : EnumSet.copyOf(builder.optimizations));
+    this.imageInputs = Collections.unmodifiableMap(new java.util.LinkedHashMap<>(
+        builder.imageInputs));
   }
 
   /** Returns a builder with precision FP32, device AUTO, no batching and nothing else set. */
@@ -86,6 +90,7 @@ public final class ModelSpec {
     builder.memoryBytes = memoryBytes;
     builder.optimizations = EnumSet.noneOf(Optimization.class);
     builder.optimizations.addAll(optimizations);
+    builder.imageInputs = new java.util.LinkedHashMap<>(imageInputs);
     return builder;
   }
 
@@ -121,6 +126,10 @@ public final class ModelSpec {
    * out. {@code ModelSpec.fromJson(spec.toJson())} equals {@code spec}.
    */
   public String toJson() {
+    if (!imageInputs.isEmpty()) {
+      throw new IllegalStateException("model '" + id + "': image inputs " + imageInputs.keySet()
+          + " have no JSON form yet; build this spec in code");
+    }
     return SpecJson.write(this);
   }
 
@@ -182,6 +191,14 @@ public final class ModelSpec {
     return optimizations;
   }
 
+  /**
+   * The inputs pre-processed on the model's device, by name (none unless set); unmodifiable. See
+   * {@link ImageInput}.
+   */
+  public Map<String, ImageInput> imageInputs() {
+    return imageInputs;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (this == o) {
@@ -199,13 +216,14 @@ public final class ModelSpec {
         && Objects.equals(batching, m.batching)
         && replicas == m.replicas
         && memoryBytes == m.memoryBytes
-        && optimizations.equals(m.optimizations);
+        && optimizations.equals(m.optimizations)
+        && imageInputs.equals(m.imageInputs);
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(id, artifact, signature, precision, device, batching, replicas,
-        memoryBytes, optimizations);
+        memoryBytes, optimizations, imageInputs);
   }
 
   @Override
@@ -215,7 +233,8 @@ public final class ModelSpec {
         + (batching == null ? "" : ", batching=" + batching)
         + (replicas == 1 ? "" : ", replicas=" + replicas)
         + (memoryBytes == 0 ? "" : ", memoryBytes=" + memoryBytes)
-        + (optimizations.isEmpty() ? "" : ", optimize=" + optimizations) + "}";
+        + (optimizations.isEmpty() ? "" : ", optimize=" + optimizations)
+        + (imageInputs.isEmpty() ? "" : ", imageInputs=" + imageInputs) + "}";
   }
 
   /**
@@ -233,8 +252,22 @@ public final class ModelSpec {
     private int replicas = 1;
     private EnumSet<Optimization> optimizations = EnumSet.noneOf(Optimization.class);
     private long memoryBytes;
+    private Map<String, ImageInput> imageInputs = new java.util.LinkedHashMap<>();
 
     private Builder() {}
+
+    /**
+     * Pre-processes input {@code input} on the model's device (see {@link ImageInput}); the
+     * signature must declare it {@code uint8 [batch, height, width, 3]}, checked by
+     * {@link #build()}. A spec with image inputs has no JSON form yet ({@link #toJson()}
+     * refuses it).
+     *
+     * @throws IllegalArgumentException if an argument is null
+     */
+    public Builder imageInput(String input, ImageInput image) {
+      imageInputs.put(nonNull(input, "imageInput name"), nonNull(image, "imageInput"));
+      return this;
+    }
 
     /**
      * Sets the id. Required.
@@ -419,7 +452,21 @@ public final class ModelSpec {
       if (batching != null) {
         checkPadding(batching, signature);
       }
+      imageInputs.keySet().forEach(name -> checkImageInput(name, signature));
       return new ModelSpec(this);
+    }
+
+    /** An image input is declared uint8 [batch, height, width, 3]. */
+    private static void checkImageInput(String name, Signature signature) {
+      TensorSpec input = signature.input(name).orElseThrow(() -> new IllegalArgumentException(
+          "imageInputs names '" + name + "' but the signature's inputs are "
+              + signature.inputNames()));
+      long[] shape = input.shape();
+      if (input.dtype() != DType.UINT8 || shape.length != 4 || shape[3] != 3) {
+        throw new IllegalArgumentException("image input '" + name + "' must be declared uint8"
+            + " [batch, height, width, 3] but is " + input.dtype().label() + " "
+            + java.util.Arrays.toString(shape));
+      }
     }
 
     /** Each rule names a tensor of the signature and a dynamic dimension of it. */

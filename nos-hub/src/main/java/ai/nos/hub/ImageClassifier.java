@@ -125,7 +125,7 @@ public final class ImageClassifier implements AutoCloseable {
       throw new IllegalArgumentException("k must be at least 1 but was " + k);
     }
     return task.call(() -> {
-      Tensor tensor = ImageTensors.prepare(image, preprocessing).tensor();
+      Tensor tensor = ImageTensors.input(task.model(), input, image, preprocessing).tensor();
       Map<String, Tensor> outputs = task.model().infer(Map.of(input, tensor));
       float[] probabilities = Vectors.softmax(first(outputs).toFloatArray());
       List<Classification> result = new ArrayList<>();

@@ -96,7 +96,7 @@ public final class ImageEmbedder implements AutoCloseable {
       throw new IllegalArgumentException("image must not be null");
     }
     return task.call(() -> {
-      Tensor tensor = ImageTensors.prepare(image, preprocessing).tensor();
+      Tensor tensor = ImageTensors.input(task.model(), input, image, preprocessing).tensor();
       float[] vector = ImageClassifier.first(task.model().infer(Map.of(input, tensor)))
           .toFloatArray();
       return task.entry().normalize() ? Vectors.l2Normalize(vector) : vector;

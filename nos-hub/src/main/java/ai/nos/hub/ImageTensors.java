@@ -1,7 +1,14 @@
 package ai.nos.hub;
 
+import ai.nos.DType;
+import ai.nos.ImageInput;
+import ai.nos.Model;
+import ai.nos.ModelSpec;
+import ai.nos.Signature;
 import ai.nos.Tensor;
+import ai.nos.TensorSpec;
 import java.util.Arrays;
+import java.util.List;
 
 /*
  * An RgbImage to the input tensor of an image model, as ImagePreprocessing describes it, on the
@@ -23,8 +30,10 @@ import java.util.Arrays;
  *     (HuggingFace's processors floor instead, which differs by one pixel for some sizes);
  *   - value = (pixel / 255 - mean) / std in float32, channels first, in the channel order.
  *
- * Doing this on the model's device (issue 6) needs libtorch tensors from nos-core's internals;
- * it is left for a later change, and the CPU path is the reference it must match.
+ * The facades a hub loads run these steps on the model's device instead (onDevice: nos-core's
+ * ai.nos.ImageInput, libtorch's antialiased resize, within a pixel level of this path); this
+ * path serves models the application loaded itself with a float32 input (the facades' of()),
+ * and is the reference the device path is tested against.
  */
 final class ImageTensors {
 
@@ -47,6 +56,71 @@ final class ImageTensors {
   }
 
   private ImageTensors() {}
+
+  /**
+   * The spec with its image input taken as decoded pixels (uint8 {@code [batch, height, width,
+   * 3]}) and pre-processed on the model's device as {@code p} says, or the spec unchanged when
+   * its one input is not a float32 {@code [batch, 3, side, side]} image of {@code p}'s size.
+   */
+  static ModelSpec onDevice(ModelSpec spec, ImagePreprocessing p) {
+    List<TensorSpec> inputs = spec.signature().inputs();
+    if (inputs.size() != 1) {
+      return spec;
+    }
+    TensorSpec in = inputs.get(0);
+    long[] shape = in.shape();
+    int out = p.outputSize();
+    if (in.dtype() != DType.FLOAT32 || shape.length != 4 || shape[1] != 3
+        || (shape[2] != -1 && shape[2] != out) || (shape[3] != -1 && shape[3] != out)) {
+      return spec;
+    }
+    Signature.Builder sig = Signature.builder().input(in.name(), DType.UINT8, shape[0], -1, -1, 3);
+    spec.signature().outputs().forEach(o -> sig.output(o.name(), o.dtype(), o.shape()));
+    return spec.toBuilder().signature(sig.build()).imageInput(in.name(), toImageInput(p))
+        .build();
+  }
+
+  /** The same steps as nos-core's {@link ImageInput}. */
+  static ImageInput toImageInput(ImagePreprocessing p) {
+    float[] mean = new float[3];
+    float[] std = new float[3];
+    for (int c = 0; c < 3; c++) {
+      mean[c] = p.mean().get(c).floatValue();
+      std[c] = p.std().get(c).floatValue();
+    }
+    ImageInput.Builder b = ImageInput.resizeTo(p.resize())
+        .resize(switch (p.resizeMode()) {
+          case SHORTER_SIDE -> ImageInput.Resize.SHORTER_SIDE;
+          case EXACT -> ImageInput.Resize.EXACT;
+          case LETTERBOX -> ImageInput.Resize.LETTERBOX;
+        })
+        .interpolation(switch (p.interpolation()) {
+          case NEAREST -> ImageInput.Interpolation.NEAREST;
+          case BILINEAR -> ImageInput.Interpolation.BILINEAR;
+          case BICUBIC -> ImageInput.Interpolation.BICUBIC;
+        })
+        .crop(p.crop()).normalize(mean, std)
+        .bgr(p.channels() == ImagePreprocessing.ChannelOrder.BGR);
+    if (p.resizeMode() == ImagePreprocessing.ResizeMode.LETTERBOX) {
+      b.padValue(p.padValue());
+    }
+    return b.build();
+  }
+
+  /**
+   * The input for {@code model}'s {@code input}: the image's pixels when the model
+   * pre-processes them on its device ({@link #onDevice}), else the tensor {@link #prepare}
+   * makes; with the same coordinate mapping either way.
+   */
+  static Prepared input(Model model, String input, RgbImage image, ImagePreprocessing p) {
+    ImageInput device = model.spec().imageInputs().get(input);
+    if (device == null) {
+      return prepare(image, p);
+    }
+    ImageInput.Geometry g = device.geometry(image.width(), image.height());
+    return new Prepared(Tensor.of(image.pixels(), 1, image.height(), image.width(), 3),
+        g.scaleX(), g.scaleY(), g.left(), g.top());
+  }
 
   /** Returns the tensor {@code [1, 3, size, size]} of an image. */
   static Prepared prepare(RgbImage image, ImagePreprocessing p) {

@@ -131,7 +131,8 @@ public final class ObjectDetector implements AutoCloseable {
       throw new IllegalArgumentException("image must not be null");
     }
     return task.call(() -> {
-      ImageTensors.Prepared prepared = ImageTensors.prepare(image, preprocessing);
+      ImageTensors.Prepared prepared = ImageTensors.input(task.model(), input, image,
+          preprocessing);
       Tensor out = ImageClassifier.first(task.model().infer(Map.of(input, prepared.tensor())));
       if (out.rank() != 3 || out.dim(0) != 1 || out.dim(1) < 5) {
         throw new IllegalStateException("model '" + task.model().spec().id() + "' returned "

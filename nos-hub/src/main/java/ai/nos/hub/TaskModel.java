@@ -88,7 +88,10 @@ final class TaskModel {
     CatalogEntry entry = hub.entry(id);
     checkTask(facade, entry, task);
     Hub.Resolved resolved = hub.resolve(entry, downloader);
-    Model model = loader.apply(resolved.spec());
+    // Image models pre-process on their device: the facade sends decoded pixels.
+    ModelSpec spec = entry.image().map(p -> ImageTensors.onDevice(resolved.spec(), p))
+        .orElse(resolved.spec());
+    Model model = loader.apply(spec);
     try {
       return build.build(model, entry, resolved.files());
     } catch (RuntimeException | Error e) {
@@ -103,12 +106,17 @@ final class TaskModel {
     T build(Model model, CatalogEntry entry, Map<String, Path> files);
   }
 
-  /** The single input of an image model, which must be float32. */
+  /**
+   * The single input of an image model: float32 (pre-processed in Java), or pixels the model
+   * pre-processes on its device ({@link ModelSpec#imageInputs()}).
+   */
   static TensorSpec imageInput(String facade, Model model) {
     List<TensorSpec> inputs = model.spec().signature().inputs();
-    if (inputs.size() != 1 || inputs.get(0).dtype() != DType.FLOAT32) {
+    if (inputs.size() != 1 || (inputs.get(0).dtype() != DType.FLOAT32
+        && !model.spec().imageInputs().containsKey(inputs.get(0).name()))) {
       throw new IllegalArgumentException(facade + " needs a model with one float32 image input "
-          + "but '" + model.spec().id() + "' takes " + inputs);
+          + "or one image input pre-processed on its device, but '" + model.spec().id()
+          + "' takes " + inputs);
     }
     return inputs.get(0);
   }

@@ -273,6 +273,9 @@ public final class TorchModel implements Model {
 
   /** Why the spec's signature rules out recorded graphs, or null if it does not. */
   static String graphProblem(ModelSpec spec) {
+    if (!spec.imageInputs().isEmpty()) {
+      return "image inputs " + spec.imageInputs().keySet() + " are pre-processed per call";
+    }
     for (TensorSpec in : spec.signature().inputs()) {
       long[] shape = in.shape();
       if (shape.length == 0 || shape[0] != -1) {
@@ -366,7 +369,8 @@ public final class TorchModel implements Model {
       List<TensorSpec> specs = spec.signature().inputs();
       for (int i = 0; i < ordered.size(); i++) {
         Tensor t = ordered.get(i);
-        args.add(memoryFormat(TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i)))));
+        args.add(memoryFormat(image(specs.get(i),
+            TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i))))));
       }
     });
   }
@@ -381,11 +385,18 @@ public final class TorchModel implements Model {
     return run(args -> {
       for (TensorSpec input : spec.signature().inputs()) {
         String name = input.name();
-        args.add(memoryFormat(TorchTensors.staged(batch.shape(name),
+        args.add(memoryFormat(image(input, TorchTensors.staged(batch.shape(name),
             batch.dtype(name), batch.byteSize(name), buffer -> batch.write(name, buffer),
-            torchDevice, runAs(input))));
+            torchDevice, runAs(input)))));
       }
     });
+  }
+
+  /** An image input's pixels pre-processed on the device ({@link ai.nos.ImageInput}). */
+  private org.bytedeco.pytorch.Tensor image(TensorSpec input, org.bytedeco.pytorch.Tensor t) {
+    ai.nos.ImageInput image = spec.imageInputs().get(input.name());
+    return image == null ? t : DeviceImages.apply(input.name(), t, image,
+        TorchTensors.scalarType(spec.precision().dtype()));
   }
 
   /** An input in channels-last format when the model's weights are. */
@@ -412,7 +423,9 @@ public final class TorchModel implements Model {
       IValueVector args = new IValueVector();
       inputs.forEach(t -> args.push_back(new IValue(t)));
       return named(tensorsOf(module.forward(args)));
-    } catch (InferenceException e) {
+    } catch (InferenceException | IllegalArgumentException e) {
+      // IllegalArgumentException: an input NOS refused (an image of a size its ImageInput
+      // cannot take); libtorch's own errors arrive as RuntimeException.
       throw e;
     } catch (RuntimeException e) {
       String own = modelMessage(e.getMessage());

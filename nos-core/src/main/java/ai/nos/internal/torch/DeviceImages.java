@@ -1,0 +1,101 @@
+package ai.nos.internal.torch;
+
+import ai.nos.ImageInput;
+import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.InterpolateFuncOptions;
+import org.bytedeco.pytorch.InterpolateMode;
+import org.bytedeco.pytorch.LongVector;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * {@link ImageInput} in libtorch, on whatever device the pixels are: uint8
+ * {@code [batch, height, width, 3]} to the model's {@code [batch, 3, side, side]}. Each step is
+ * one libtorch operation over the whole batch; the native objects are the caller's scope's.
+ * Stateless and thread-safe.
+ */
+final class DeviceImages {
+  private DeviceImages() {}
+
+  /**
+   * The model input for {@code pixels}, in {@code as}.
+   *
+   * @throws IllegalArgumentException if the images' size does not fit {@code image} (checked
+   *     before any pixel is touched)
+   */
+  static Tensor apply(String name, Tensor pixels, ImageInput image, torch.ScalarType as) {
+    int height = (int) pixels.size(1);
+    int width = (int) pixels.size(2);
+    ImageInput.Geometry g;
+    try {
+      g = image.geometry(width, height);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("image input '" + name + "': " + e.getMessage(), e);
+    }
+    Tensor x = pixels.permute(0, 3, 1, 2).to(torch.ScalarType.Float);
+    if (image.bgr()) {
+      x = x.flip(1);
+    }
+    if (image.interpolation() == ImageInput.Interpolation.NEAREST) {
+      if (g.resizedWidth() != width || g.resizedHeight() != height) {
+        x = resize(x, g.resizedHeight(), g.resizedWidth(), image.interpolation());
+      }
+    } else {
+      // Pillow resamples horizontally, rounds to 8 bits, then vertically: the same two passes
+      // here, so that a bicubic overshoot at a sharp edge is clipped between them as there.
+      if (g.resizedWidth() != width) {
+        x = resize(x, height, g.resizedWidth(), image.interpolation());
+      }
+      if (g.resizedHeight() != height) {
+        x = resize(x, g.resizedHeight(), g.resizedWidth(), image.interpolation());
+      }
+    }
+    int out = g.outputSize();
+    if (image.resize() == ImageInput.Resize.LETTERBOX) {
+      x = torch.constant_pad_nd(x, new long[] {g.left(), out - g.resizedWidth() - g.left(),
+          g.top(), out - g.resizedHeight() - g.top()}, new Scalar(image.padValue()));
+    } else if (out != g.resizedWidth() || out != g.resizedHeight()) {
+      x = x.narrow(2, -g.top(), out).narrow(3, -g.left(), out);
+    }
+    x = x.contiguous();
+    x.div_(new Scalar(255.0));
+    float[] mean = image.mean();
+    float[] std = image.std();
+    for (int c = 0; c < 3; c++) {
+      Tensor plane = x.select(1, c);
+      plane.sub_(new Scalar(mean[c]));
+      plane.div_(new Scalar(std[c]));
+    }
+    return as == torch.ScalarType.Float ? x : x.to(as);
+  }
+
+  /**
+   * Pillow's resize: antialiased bilinear or bicubic (libtorch's antialias mode follows
+   * Pillow's kernels), rounded to whole pixel values as Pillow's 8-bit output is; nearest as
+   * Pillow picks it (libtorch's nearest-exact).
+   */
+  private static Tensor resize(Tensor x, int height, int width,
+      ImageInput.Interpolation interpolation) {
+    InterpolateFuncOptions options = new InterpolateFuncOptions();
+    options.size().put(new LongVector(height, width));
+    switch (interpolation) {
+      case NEAREST -> options.mode().put(new org.bytedeco.pytorch.kNearestExact());
+      case BILINEAR -> options.mode().put(new org.bytedeco.pytorch.kBilinear());
+      case BICUBIC -> options.mode().put(new org.bytedeco.pytorch.kBicubic());
+      default -> throw new AssertionError(interpolation);
+    }
+    if (interpolation != ImageInput.Interpolation.NEAREST) {
+      options.align_corners().put(new BoolOptional(false));
+      options.antialias().put(true);
+    }
+    Tensor resized = torch.interpolate(x, options);
+    if (interpolation == ImageInput.Interpolation.NEAREST) {
+      return resized;
+    }
+    resized.round_();
+    return resized.clamp_(new ScalarOptional(new Scalar(0.0)),
+        new ScalarOptional(new Scalar(255.0)));
+  }
+}

@@ -1,0 +1,94 @@
+package ai.nos.hub;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Artifact;
+import ai.nos.DType;
+import ai.nos.Model;
+import ai.nos.ModelSpec;
+import ai.nos.Nos;
+import ai.nos.Signature;
+import ai.nos.Tensor;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The device path of the image facades (nos-core's ImageInput, here on the CPU) against Pillow
+ * (scripts/hub/make_references.py): the identity fixture returns what a model receives, turned
+ * back into pixel levels. Tolerance: 1 level for PNG (libtorch's antialiased resampling is
+ * Pillow's kernels in floating point, Pillow's is fixed point), the Java path's JPEG tolerance
+ * plus 1 for JPEG. The coordinates a detector maps boxes back through equal the Java path's.
+ */
+final class DevicePreprocessingTest {
+  static final int PNG_LEVELS = 1;
+
+  private static final Path IDENTITY = Path.of(System.getProperty("nos.models.dir",
+      "../models"), "fixtures", "identity.pt");
+
+  private static ModelSpec floatSpec(int side) {
+    return ModelSpec.builder().id("identity-image").artifact(Artifact.of(IDENTITY))
+        .signature(Signature.builder().input("image", DType.FLOAT32, -1, 3, side, side)
+            .output("y", DType.FLOAT32, -1, 3, side, side).build())
+        .device("cpu").build();
+  }
+
+  static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> images() {
+    return ReferenceTest.images();
+  }
+
+  @ParameterizedTest(name = "{0} {1}")
+  @MethodSource("images")
+  void onDevice_matchesPillow_andMapsCoordinatesAsTheJavaPath(String name, String setting,
+      JsonNode ref) {
+    ImagePreprocessing p = ReferenceTest.setting(setting);
+    RgbImage image = ReferenceTest.image(name);
+    int size = p.outputSize();
+    ModelSpec spec = ImageTensors.onDevice(floatSpec(size), p);
+    assertEquals(DType.UINT8, spec.signature().inputs().get(0).dtype());
+    try (Model model = Nos.load(spec)) {
+      ImageTensors.Prepared device = ImageTensors.input(model, "image", image, p);
+      ImageTensors.Prepared java = ImageTensors.prepare(image, p);
+      assertArrayEquals(new long[] {1, image.height(), image.width(), 3},
+          device.tensor().shape(), "the pixels go to the model as they are");
+      assertEquals(java.scaleX(), device.scaleX(), 1e-12);
+      assertEquals(java.scaleY(), device.scaleY(), 1e-12);
+      assertEquals(java.left(), device.left(), 1e-12);
+      assertEquals(java.top(), device.top(), 1e-12);
+      Tensor out = model.infer(Map.of("image", device.tensor())).get("y");
+      assertArrayEquals(new long[] {1, 3, size, size}, out.shape());
+      float[] values = out.toFloatArray();
+      JsonNode pixels = ref.get("pixels");
+      boolean bgr = p.channels() == ImagePreprocessing.ChannelOrder.BGR;
+      int worst = 0;
+      for (int y = 0; y < size; y++) {
+        for (int x = 0; x < size; x++) {
+          for (int c = 0; c < 3; c++) {
+            int tc = bgr ? 2 - c : c;
+            double v = values[(tc * size + y) * size + x] * p.std().get(tc) + p.mean().get(tc);
+            int level = (int) Math.round(v * 255);
+            worst = Math.max(worst,
+                Math.abs(level - pixels.get((y * size + x) * 3 + c).asInt()));
+          }
+        }
+      }
+      int allowed = name.endsWith(".jpg") ? ReferenceTest.JPEG_LEVELS + PNG_LEVELS : PNG_LEVELS;
+      System.out.printf("DevicePreprocessingTest: %s %s worst %d levels%n", name, setting,
+          worst);
+      assertTrue(worst <= allowed, name + " " + setting + ": worst pixel differs by " + worst
+          + " levels (allowed " + allowed + ")");
+    }
+  }
+
+  @org.junit.jupiter.api.Test
+  void aSpecThatIsNotAnImageOfTheSetting_staysAsItIs() {
+    ImagePreprocessing p = ImagePreprocessing.builder().resize(8).build();
+    ModelSpec other = floatSpec(4);
+    assertSame(other, ImageTensors.onDevice(other, p), "4x4 input, 8x8 setting");
+  }
+}
