@@ -126,10 +126,6 @@ public final class ModelSpec {
    * out. {@code ModelSpec.fromJson(spec.toJson())} equals {@code spec}.
    */
   public String toJson() {
-    if (!imageInputs.isEmpty()) {
-      throw new IllegalStateException("model '" + id + "': image inputs " + imageInputs.keySet()
-          + " have no JSON form yet; build this spec in code");
-    }
     return SpecJson.write(this);
   }
 
@@ -259,8 +255,9 @@ public final class ModelSpec {
     /**
      * Pre-processes input {@code input} on the model's device (see {@link ImageInput}); the
      * signature must declare it {@code uint8 [batch, height, width, 3]}, checked by
-     * {@link #build()}. A spec with image inputs has no JSON form yet ({@link #toJson()}
-     * refuses it).
+     * {@link #build()}. JSON: {@code "imageInputs": {"image": {"size": 232, "resize":
+     * "shorter_side", "interpolation": "bilinear", "crop": 224, "mean": [...], "std": [...],
+     * "bgr": false, "padValue": 114}}} (only {@code size} is required).
      *
      * @throws IllegalArgumentException if an argument is null
      */

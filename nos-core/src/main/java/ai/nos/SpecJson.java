@@ -56,12 +56,14 @@ final class SpecJson {
 
   private static final List<String> SPEC_FIELDS =
       List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
-          "memoryBytes", "optimize");
+          "memoryBytes", "optimize", "imageInputs");
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
   private static final List<String> BATCHING_FIELDS = List.of("maxBatchSize",
       "maxQueueDelayMicros", "preferredBatchSizes", "maxQueueSize", "padding", "unpad");
+  private static final List<String> IMAGE_FIELDS = List.of("size", "resize", "interpolation",
+      "crop", "mean", "std", "bgr", "padValue");
   private static final List<String> PADDING_FIELDS = List.of("input", "dim", "value");
   private static final List<String> UNPAD_FIELDS = List.of("output", "dim", "input", "inputDim");
 
@@ -190,7 +192,91 @@ final class SpecJson {
       }
       at("$", () -> b.optimize(steps.toArray(new Optimization[0])));
     }
+    if (root.has("imageInputs")) {
+      JsonNode node = root.get("imageInputs");
+      if (!node.isObject()) {
+        throw new IllegalArgumentException("$.imageInputs must be an object of input name to"
+            + " image settings but was " + echo(node));
+      }
+      var names = node.fieldNames();
+      while (names.hasNext()) {
+        String name = names.next();
+        ImageInput image = imageInput(node.get(name), "$.imageInputs." + name);
+        at("$", () -> b.imageInput(name, image));
+      }
+    }
     return at("$", b::build);
+  }
+
+  private static ImageInput imageInput(JsonNode node, String path) {
+    object(node, path, IMAGE_FIELDS);
+    int size = integer(required(node, "size", path), path + ".size");
+    ImageInput.Builder b = at(path, () -> ImageInput.resizeTo(size));
+    if (node.has("resize")) {
+      ImageInput.Resize resize = choice(node.get("resize"), path + ".resize",
+          ImageInput.Resize.values());
+      b.resize(resize);
+    }
+    if (node.has("interpolation")) {
+      ImageInput.Interpolation mode = choice(node.get("interpolation"),
+          path + ".interpolation", ImageInput.Interpolation.values());
+      b.interpolation(mode);
+    }
+    if (node.has("crop")) {
+      int crop = integer(node.get("crop"), path + ".crop");
+      at(path, () -> b.crop(crop));
+    }
+    if (node.has("mean") || node.has("std")) {
+      float[] mean = node.has("mean") ? triple(node.get("mean"), path + ".mean")
+          : new float[] {0f, 0f, 0f};
+      float[] std = node.has("std") ? triple(node.get("std"), path + ".std")
+          : new float[] {1f, 1f, 1f};
+      at(path, () -> b.normalize(mean, std));
+    }
+    if (node.has("bgr")) {
+      JsonNode bgr = node.get("bgr");
+      if (!bgr.isBoolean()) {
+        throw new IllegalArgumentException(path + ".bgr must be true or false but was "
+            + echo(bgr));
+      }
+      b.bgr(bgr.booleanValue());
+    }
+    if (node.has("padValue")) {
+      int pad = integer(node.get("padValue"), path + ".padValue");
+      at(path, () -> b.padValue(pad));
+    }
+    return at(path, b::build);
+  }
+
+  private static float[] triple(JsonNode node, String path) {
+    JsonNode values = array(node, path);
+    if (values.size() != 3) {
+      throw new IllegalArgumentException(path + " must hold 3 numbers but held "
+          + values.size());
+    }
+    float[] f = new float[3];
+    for (int i = 0; i < 3; i++) {
+      JsonNode v = values.get(i);
+      if (!v.isNumber()) {
+        throw new IllegalArgumentException(path + "[" + i + "] must be a number but was "
+            + echo(v));
+      }
+      f[i] = (float) v.doubleValue();
+    }
+    return f;
+  }
+
+  /** One of {@code values} by its lower-case name, e.g. {@code "shorter_side"}. */
+  private static <E extends Enum<E>> E choice(JsonNode node, String path, E[] values) {
+    String name = text(node, path);
+    for (E e : values) {
+      if (e.name().toLowerCase(java.util.Locale.ROOT).equals(name)) {
+        return e;
+      }
+    }
+    throw new IllegalArgumentException(path + " must be one of " + java.util.Arrays.stream(values)
+        .map(e -> e.name().toLowerCase(java.util.Locale.ROOT)).toList() + " but was '" + name
+        + "'");
   }
 
   private static Batching batching(JsonNode node) {
@@ -345,11 +431,32 @@ final class SpecJson {
       var steps = root.putArray("optimize");
       spec.optimizations().forEach(step -> steps.add(step.label()));
     }
+    if (!spec.imageInputs().isEmpty()) {
+      ObjectNode images = root.putObject("imageInputs");
+      spec.imageInputs().forEach((name, image) -> writeImage(images.putObject(name), image));
+    }
     try {
       return WRITER.writeValueAsString(root);
     } catch (JsonProcessingException e) {
       throw new IllegalStateException("cannot write a JSON tree held in memory", e);
     }
+  }
+
+  private static void writeImage(ObjectNode node, ImageInput image) {
+    node.put("size", image.size());
+    node.put("resize", image.resize().name().toLowerCase(java.util.Locale.ROOT));
+    node.put("interpolation", image.interpolation().name().toLowerCase(java.util.Locale.ROOT));
+    node.put("crop", image.crop());
+    ArrayNode mean = node.putArray("mean");
+    for (float m : image.mean()) {
+      mean.add(m);
+    }
+    ArrayNode std = node.putArray("std");
+    for (float v : image.std()) {
+      std.add(v);
+    }
+    node.put("bgr", image.bgr());
+    node.put("padValue", image.padValue());
   }
 
   private static void writeBatching(ObjectNode node, Batching batching) {

@@ -146,7 +146,27 @@ final class ImageInputTest {
         .imageInput("pixels", image).build());
     assertTrue(missing.getMessage().contains("'pixels'"), missing.getMessage());
     assertEquals(spec(4, image), spec(4, image).toBuilder().build());
-    var json = assertThrows(IllegalStateException.class, () -> spec(4, image).toJson());
-    assertTrue(json.getMessage().contains("no JSON form yet"), json.getMessage());
+  }
+
+  @Test
+  void json_roundTrips_andNamesBadFields() {
+    ImageInput image = ImageInput.resizeTo(232).crop(224).interpolation(
+        ImageInput.Interpolation.BICUBIC).normalize(new float[] {0.485f, 0.456f, 0.406f},
+        new float[] {0.229f, 0.224f, 0.225f}).bgr(true).build();
+    ModelSpec spec = spec(224, image);
+    String json = spec.toJson();
+    assertTrue(json.contains("\"imageInputs\""), json);
+    assertEquals(spec, ModelSpec.fromJson(json));
+    ModelSpec letterbox = spec(640, ImageInput.resizeTo(640)
+        .resize(ImageInput.Resize.LETTERBOX).padValue(0).build());
+    assertEquals(letterbox, ModelSpec.fromJson(letterbox.toJson()));
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(
+        json.replace("\"bicubic\"", "\"lanczos\"")));
+    assertEquals("$.imageInputs.image.interpolation must be one of [nearest, bilinear, bicubic]"
+        + " but was 'lanczos'", e.getMessage());
+    var mean = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(
+        json.replaceFirst("\"mean\": \\[[^]]*\\]", "\"mean\": [1, 2]")));
+    assertTrue(mean.getMessage().startsWith("$.imageInputs.image.mean must hold 3 numbers"),
+        mean.getMessage());
   }
 }
