@@ -1,5 +1,7 @@
 package ai.nos.benchmarks.gpu;
 
+import ai.nos.Model;
+import ai.nos.Nos;
 import ai.nos.hub.Downloader;
 import ai.nos.hub.Hub;
 import ai.nos.hub.ImageClassifier;
@@ -25,7 +27,10 @@ import java.util.concurrent.atomic.LongAdder;
  * the {@link Downloader} from a {@code file:} base URI (lock files verified) and served through its
  * task facade on the default device (CUDA). Per task: p50 latency of one caller (pre-processing,
  * inference and post-processing of one 640x480 photo-sized image or one sentence), and the
- * throughput of 16 callers. Args: EXPORT_DIR SECONDS.
+ * throughput of 16 callers. The image tasks run twice: as the hub loads them (pre-processing on
+ * the model's device, the facade sends decoded pixels) and with the Java pre-processing (the
+ * model loaded from {@code hub.spec}, float32 input, the facade's {@code of}); the "pre" column
+ * says which. Args: EXPORT_DIR SECONDS.
  */
 public final class HubBench {
   private HubBench() {}
@@ -43,33 +48,43 @@ public final class HubBench {
     String text = "A photo of a small dog running on the beach at sunset, seen from far away.";
     System.out.printf("HubBench: %s, 640x480 image, a %d-character sentence%n",
         TorchRuntime.cudaDeviceName(0), text.length());
-    System.out.println("| task | catalog id | p50 ms (1 caller) | calls/s (1 caller) |"
+    System.out.println("| task | catalog id | pre | p50 ms (1 caller) | calls/s (1 caller) |"
         + " calls/s (16 callers) |");
-    System.out.println("|---|---|---|---|---|");
-    try (ImageClassifier c = ImageClassifier.load(hub, "torchvision/resnet50", downloader)) {
-      row("image classification", "torchvision/resnet50", () -> c.classify(image, 5), seconds);
+    System.out.println("|---|---|---|---|---|---|");
+    for (String id : new String[] {"torchvision/resnet50", "google/vit-base-patch16-224"}) {
+      try (ImageClassifier c = ImageClassifier.load(hub, id, downloader)) {
+        row("image classification", id + " | device", () -> c.classify(image, 5), seconds);
+      }
+      try (Model m = Nos.load(hub.spec(id, downloader));
+          ImageClassifier c = ImageClassifier.of(m, hub.entry(id))) {
+        row("image classification", id + " | Java", () -> c.classify(image, 5), seconds);
+      }
     }
-    try (ImageClassifier c = ImageClassifier.load(hub, "google/vit-base-patch16-224",
-        downloader)) {
-      row("image classification", "google/vit-base-patch16-224", () -> c.classify(image, 5),
-          seconds);
+    String clip = "openai/clip-vit-base-patch32/image";
+    try (ImageEmbedder e = ImageEmbedder.load(hub, clip, downloader)) {
+      row("image embedding", clip + " | device", () -> e.embed(image), seconds);
     }
-    try (ImageEmbedder e = ImageEmbedder.load(hub, "openai/clip-vit-base-patch32/image",
-        downloader)) {
-      row("image embedding", "openai/clip-vit-base-patch32/image", () -> e.embed(image),
-          seconds);
+    try (Model m = Nos.load(hub.spec(clip, downloader));
+        ImageEmbedder e = ImageEmbedder.of(m, hub.entry(clip))) {
+      row("image embedding", clip + " | Java", () -> e.embed(image), seconds);
     }
     try (TextEmbedder e = TextEmbedder.load(hub, "openai/clip-vit-base-patch32/text",
         downloader)) {
-      row("text embedding", "openai/clip-vit-base-patch32/text", () -> e.embed(text), seconds);
+      row("text embedding", "openai/clip-vit-base-patch32/text | -", () -> e.embed(text),
+          seconds);
     }
     try (TextEmbedder e = TextEmbedder.load(hub, "sentence-transformers/all-MiniLM-L6-v2",
         downloader)) {
-      row("sentence embedding", "sentence-transformers/all-MiniLM-L6-v2", () -> e.embed(text),
-          seconds);
+      row("sentence embedding", "sentence-transformers/all-MiniLM-L6-v2 | -",
+          () -> e.embed(text), seconds);
     }
-    try (ObjectDetector d = ObjectDetector.load(hub, "ultralytics/yolov8n", downloader)) {
-      row("object detection", "ultralytics/yolov8n", () -> d.detect(image), seconds);
+    String yolo = "ultralytics/yolov8n";
+    try (ObjectDetector d = ObjectDetector.load(hub, yolo, downloader)) {
+      row("object detection", yolo + " | device", () -> d.detect(image), seconds);
+    }
+    try (Model m = Nos.load(hub.spec(yolo, downloader));
+        ObjectDetector d = ObjectDetector.of(m, hub.entry(yolo))) {
+      row("object detection", yolo + " | Java", () -> d.detect(image), seconds);
     }
     System.exit(0);
   }

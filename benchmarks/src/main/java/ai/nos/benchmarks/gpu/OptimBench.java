@@ -23,7 +23,9 @@ import java.util.Map;
  *       (each load checks them against the plain model);
  *   <li>the same with optimize_for_inference instead of freeze (its conv-add-relu fusion);
  *   <li>NOS optimized + CUDA graphs: the optimized steps plus {@code cuda_graphs}, one graph per
- *       batch size of the table (the spec's preferred batch sizes 1, 8, 64, 256).
+ *       batch size of the table (the spec's preferred batch sizes 1, 8, 64, 256);
+ *   <li>the optimize_for_inference steps plus {@code cuda_graphs} (fp16's best steps on the
+ *       2026-11-27 run, with graphs).
  * </ul>
  *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows. AOTInductor is measured
@@ -62,11 +64,15 @@ public final class OptimBench {
                   .preferredBatchSizes(BATCHES).build())
               .optimize(Optimization.CHANNELS_LAST, Optimization.FREEZE,
                   Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build();
+          ModelSpec ofiGraphs = graphs.toBuilder().id(plain.id() + "-ofi-graphs")
+              .optimize(Optimization.CHANNELS_LAST, Optimization.OPTIMIZE_FOR_INFERENCE,
+                  Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build();
           Map<ModelSpec, String> rows = new java.util.LinkedHashMap<>();
           rows.put(plain, "NOS plain TorchScript");
           rows.put(optimized, "NOS optimized (channels-last, freeze, cudnn)");
           rows.put(ofi, "NOS channels-last, optimize_for_inference, cudnn");
           rows.put(graphs, "NOS optimized + CUDA graphs");
+          rows.put(ofiGraphs, "NOS CL, ofi, cudnn + CUDA graphs");
           for (var row : rows.entrySet()) {
             ModelSpec spec = row.getKey();
             String path = row.getValue();
