@@ -21,12 +21,16 @@ import java.util.List;
  * @param queued calls waiting in the batchers' queues now
  * @param p50Micros median latency of recent calls, in microseconds (0 before the first call)
  * @param p99Micros 99th percentile latency of recent calls, in microseconds
+ * @param optimizations the load-time steps ({@link Optimization} labels) the most recently
+ *     loaded copy runs with, in order: a step its load's check rejected, or one that does not
+ *     apply there (CUDA graphs on the CPU), is missing; empty before the first load
  */
 public record ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
     boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
-    long batches, int queued, long p50Micros, long p99Micros) {
+    long batches, int queued, long p50Micros, long p99Micros, List<String> optimizations) {
 
   public ModelInfo {
     devices = List.copyOf(devices);
+    optimizations = List.copyOf(optimizations);
   }
 }

@@ -60,6 +60,22 @@ final class ModelManagerCpuTest {
     }
   }
 
+  /** What a user reads to learn which load-time steps a model really runs with. */
+  @Test
+  void models_sayWhichLoadTimeStepsTheCopyRunsWith() {
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu()).noFootprintCatalog()
+        .build()) {
+      try (Model steps = m.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-steps")
+              .optimize(Optimization.FREEZE, Optimization.CUDA_GRAPHS).build());
+          Model plain = m.load(Fixtures.digitsOn("cpu"))) {
+        Map<String, List<String>> applied = new java.util.TreeMap<>();
+        m.models().forEach(info -> applied.put(info.id(), info.optimizations()));
+        // CUDA graphs do not apply on the CPU: the copy runs frozen only.
+        assertEquals(Map.of("digits", List.of(), "digits-steps", List.of("freeze")), applied);
+      }
+    }
+  }
+
   @Test
   void modelLargerThanEveryBudget_statesItsBytesAndTheBudgets() {
     try (ModelManager m = ModelManager.builder().devices(Device.cpu())

@@ -77,6 +77,9 @@ public final class OptimBench {
             ModelSpec spec = row.getKey();
             String path = row.getValue();
             try (Model m = manager.load(spec)) {
+              System.out.printf("(%s %s, %s: runs with %s)%n", name, precision.label(), path,
+                  manager.models().stream().filter(i -> i.id().equals(spec.id()))
+                      .map(ai.nos.ModelInfo::optimizations).findFirst().orElse(List.of()));
               for (int batch : BATCHES) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
                 List<Long> times = Timing.sortedNanos(() -> m.infer(in), seconds);

@@ -26,6 +26,8 @@ final class Entry {
   long estimate;
   boolean measured;
   long loads;
+  /** The steps the most recently loaded copy runs with; guarded by the core's lock. */
+  List<String> optimizations = List.of();
   boolean removed;
 
   Entry(ModelSpec spec, long estimate, boolean measured) {
@@ -59,7 +61,7 @@ final class Entry {
         : loading ? ModelState.LOADING : ModelState.EVICTED;
     return new ModelInfo(spec.id(), state, devices, estimate, measured, replicas, inFlight,
         requests.sum(), failures.sum(), loads, batches, queued, latency.quantileMicros(0.5),
-        latency.quantileMicros(0.99));
+        latency.quantileMicros(0.99), optimizations);
   }
 
   int live() {

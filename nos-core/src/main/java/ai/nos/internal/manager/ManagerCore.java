@@ -520,6 +520,7 @@ public final class ManagerCore implements AutoCloseable {
       copy.state = Copy.State.READY;
       copy.slot.loads++;
       entry.loads++;
+      entry.optimizations = replica.optimizations();
       changed.signalAll();
       LOG.info("model '{}' ready on {} ({} bytes; {})", entry.spec.id(), copy.slot.info.device(),
           copy.bytes, copy.slot);

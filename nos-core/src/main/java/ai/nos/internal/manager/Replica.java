@@ -26,6 +26,11 @@ public interface Replica {
     return infer(inputs);
   }
 
+  /** The load-time steps this copy runs with, in order (labels); none by default. */
+  default java.util.List<String> optimizations() {
+    return java.util.List.of();
+  }
+
   /** Device bytes this copy holds: its weights plus its peak working memory when measured. */
   long footprintBytes();
 

@@ -246,6 +246,11 @@ public final class TorchBackend implements Backend {
     }
 
     @Override
+    public List<String> optimizations() {
+      return model.optimizations();
+    }
+
+    @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
       // The manager validated the inputs before choosing this copy; only order them.
       List<Tensor> ordered = new ArrayList<>();
