@@ -132,6 +132,30 @@ final class ImageInputTest {
     assertTrue(e.getMessage().contains("crop (5)"), e.getMessage());
   }
 
+  /**
+   * Hostile image inputs: each is refused with an IllegalArgumentException naming the input
+   * before any pixel reaches libtorch, and the model keeps serving.
+   */
+  @Test
+  void hostileImages_areRefusedBeforeNativeCode_andTheModelKeepsServing() {
+    ImageInput image = ImageInput.resizeTo(8).crop(8).build();
+    try (Model m = Nos.load(spec(8, image))) {
+      Map<String, Tensor> cases = new java.util.LinkedHashMap<>();
+      cases.put("four channels", Tensor.of(new byte[2 * 2 * 4], 1, 2, 2, 4));
+      cases.put("float pixels", Tensor.of(new float[2 * 2 * 3], 1, 2, 2, 3));
+      cases.put("no rows", Tensor.of(new byte[0], 1, 0, 4, 3));
+      cases.put("a sliver (1 x 20000)", Tensor.of(new byte[20_000 * 3], 1, 1, 20_000, 3));
+      cases.put("rank 3", Tensor.of(new byte[12], 2, 2, 3));
+      for (var c : cases.entrySet()) {
+        var e = assertThrows(IllegalArgumentException.class,
+            () -> m.infer(Map.of("image", c.getValue())), c.getKey());
+        assertTrue(e.getMessage().contains("'image'"), c.getKey() + ": " + e.getMessage());
+      }
+      assertEquals(3 * 64, m.infer(Map.of("image", ramp(1, 12, 9))).get("y").toFloatArray()
+          .length, "still serving");
+    }
+  }
+
   @Test
   void theSpec_checksTheDeclaredInput() {
     ImageInput image = ImageInput.resizeTo(4).build();

@@ -28,12 +28,20 @@ final class SpecJsonFuzzTest {
       List.of("\"id\": \"x\", ", "\"name\": \"x\", ", "\"shape\": [1], ",
           "\"precision\": \"bf16\", ", "\"batching\": {\"maxBatchSize\": 2}, ",
           "\"device\": \"cpu\", ", "\"sha256\": \"00\", ", "\"inputs\": [], ",
-          "\"optimize\": [\"freeze\", \"channels_last\"], ", "\"optimize\": [], "));
+          "\"optimize\": [\"freeze\", \"channels_last\"], ", "\"optimize\": [], ",
+          "\"imageInputs\": {\"image\": {\"size\": 4}}, ", "\"resize\": \"letterbox\", ",
+          "\"mean\": [0.5, 0.5, 0.5], ", "\"crop\": 3, "));
 
   @Test
   void fromJson_mutations_validSpecOrIllegalArgument() {
-    List<String> seeds = List.of(SpecJsonTest.DIGITS, ModelSpec.fromJson(SpecJsonTest.DIGITS)
-        .toBuilder().maxBatchSize(8).device("cuda:0").build().toJson());
+    ModelSpec digits = ModelSpec.fromJson(SpecJsonTest.DIGITS);
+    List<String> seeds = List.of(SpecJsonTest.DIGITS,
+        digits.toBuilder().maxBatchSize(8).device("cuda:0").build().toJson(),
+        digits.toBuilder().signature(Signature.builder()
+            .input("image", DType.UINT8, -1, -1, -1, 3).output("logits", DType.FLOAT32, -1, 10)
+            .build()).imageInput("image", ImageInput.resizeTo(10).crop(8)
+            .normalize(new float[] {0.4f, 0.5f, 0.6f}, new float[] {0.2f, 0.25f, 0.3f})
+            .build()).build().toJson());
     Random random = new Random(SEED);
     int[] outcomes = new int[2];
     assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {

@@ -43,6 +43,17 @@ public final class Inputs {
             + (inputs.containsKey(ts.name()) ? "null" : "not given; given: " + inputs.keySet()));
       }
       check(id, ts, t);
+      ai.nos.ImageInput image = spec.imageInputs().get(ts.name());
+      if (image != null) {
+        // The size the pre-processing would resize to, checked before any pixel is copied.
+        try {
+          image.geometry((int) Math.min(Integer.MAX_VALUE, t.dim(2)),
+              (int) Math.min(Integer.MAX_VALUE, t.dim(1)));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("image input '" + ts.name() + "' of model '" + id
+              + "': " + e.getMessage(), e);
+        }
+      }
       long n = t.dim(0);
       if (batchOwner == null) {
         batchOwner = ts.name();
