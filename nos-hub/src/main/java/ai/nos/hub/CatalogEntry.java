@@ -36,6 +36,7 @@ public final class CatalogEntry {
   private final List<CatalogArtifact> artifacts;
   private final Signature signature;
   private final Precision precision;
+  private final java.util.Set<ai.nos.Optimization> optimizations;
   private final Device device;
   private final Batching batching;
   private final ImagePreprocessing image;
@@ -51,6 +52,9 @@ public final class CatalogEntry {
     this.artifacts = List.copyOf(b.artifacts);
     this.signature = b.signature;
     this.precision = b.precision;
+    this.optimizations = java.util.Collections.unmodifiableSet(b.optimizations.isEmpty()
+        ? java.util.EnumSet.noneOf(ai.nos.Optimization.class)
+        : java.util.EnumSet.copyOf(b.optimizations));
     this.device = b.device;
     this.batching = b.batching;
     this.image = b.image;
@@ -66,8 +70,8 @@ public final class CatalogEntry {
   }
 
   /**
-   * Returns the entry of a custom model: the spec's id, signature, precision, device and
-   * batching, and one artifact {@value CatalogArtifact#MODEL} at the spec's location, pinned
+   * Returns the entry of a custom model: the spec's id, signature, precision, device, batching
+   * and load-time optimization steps, and one artifact {@value CatalogArtifact#MODEL} at the spec's location, pinned
    * to the spec's digest if it has one. The entry has no task.
    *
    * @throws IllegalArgumentException if {@code spec} is null
@@ -84,7 +88,8 @@ public final class CatalogEntry {
       model = model.withSha256(spec.artifact().sha256().get(), Downloader.UNKNOWN_SIZE);
     }
     Builder b = builder().id(spec.id()).artifact(model).signature(spec.signature())
-        .precision(spec.precision()).device(spec.device());
+        .precision(spec.precision()).device(spec.device())
+        .optimize(spec.optimizations().toArray(new ai.nos.Optimization[0]));
     spec.batching().ifPresent(b::batching);
     return b.build();
   }
@@ -98,6 +103,7 @@ public final class CatalogEntry {
     b.artifacts.addAll(artifacts);
     b.signature = signature;
     b.precision = precision;
+    b.optimizations.addAll(optimizations);
     b.device = device;
     b.batching = batching;
     b.image = image;
@@ -136,6 +142,14 @@ public final class CatalogEntry {
   /** The tensors the model takes and returns. */
   public Signature signature() {
     return signature;
+  }
+
+  /**
+   * The load-time optimization steps a model of this entry loads with by default (the spec
+   * {@link Hub#spec} makes asks for them; each load still checks them); none unless set.
+   */
+  public java.util.Set<ai.nos.Optimization> optimizations() {
+    return optimizations;
   }
 
   /** The default precision; {@link Precision#FP32} unless set. */
@@ -192,7 +206,8 @@ public final class CatalogEntry {
     CatalogEntry e = (CatalogEntry) o;
     return id.equals(e.id) && task == e.task && description.equals(e.description)
         && artifacts.equals(e.artifacts) && signature.equals(e.signature)
-        && precision == e.precision && device.equals(e.device)
+        && precision == e.precision && optimizations.equals(e.optimizations)
+        && device.equals(e.device)
         && Objects.equals(batching, e.batching) && Objects.equals(image, e.image)
         && Objects.equals(text, e.text) && Objects.equals(detection, e.detection)
         && labels.equals(e.labels) && normalize == e.normalize;
@@ -200,8 +215,8 @@ public final class CatalogEntry {
 
   @Override
   public int hashCode() {
-    return Objects.hash(id, task, description, artifacts, signature, precision, device, batching,
-        image, text, detection, labels, normalize);
+    return Objects.hash(id, task, description, artifacts, signature, precision, optimizations,
+        device, batching, image, text, detection, labels, normalize);
   }
 
   /** The id, task, signature and artifacts. */
@@ -222,6 +237,8 @@ public final class CatalogEntry {
     private final List<CatalogArtifact> artifacts = new ArrayList<>();
     private Signature signature;
     private Precision precision = Precision.FP32;
+    private final java.util.EnumSet<ai.nos.Optimization> optimizations =
+        java.util.EnumSet.noneOf(ai.nos.Optimization.class);
     private Device device = Device.auto();
     private Batching batching;
     private ImagePreprocessing image;
@@ -286,6 +303,23 @@ public final class CatalogEntry {
      */
     public Builder precision(Precision precision) {
       this.precision = nonNull(precision, "precision");
+      return this;
+    }
+
+    /**
+     * Sets the default load-time optimization steps, replacing any set before; none by default.
+     *
+     * @throws IllegalArgumentException if {@code steps} or one of them is null
+     */
+    public Builder optimize(ai.nos.Optimization... steps) {
+      nonNull(steps, "optimize");
+      java.util.EnumSet<ai.nos.Optimization> set = java.util.EnumSet.noneOf(
+          ai.nos.Optimization.class);
+      for (ai.nos.Optimization step : steps) {
+        set.add(nonNull(step, "optimize step"));
+      }
+      optimizations.clear();
+      optimizations.addAll(set);
       return this;
     }
 

@@ -60,7 +60,7 @@ final class CatalogJson {
       "artifacts", "spec", "image", "text", "detection", "labels", "normalize");
   private static final List<String> ARTIFACT_FIELDS = List.of("name", "uri", "sha256", "size");
   private static final List<String> SPEC_FIELDS =
-      List.of("signature", "precision", "device", "batching");
+      List.of("signature", "precision", "device", "batching", "optimize");
   private static final List<String> IMAGE_FIELDS = List.of("resize", "resizeMode",
       "interpolation", "crop", "mean", "std", "channels", "padValue");
   private static final List<String> TEXT_FIELDS =
@@ -227,7 +227,8 @@ final class CatalogJson {
       String message = ROOT.matcher(e.getMessage()).replaceAll(Matcher.quoteReplacement(path));
       throw new IllegalArgumentException(message, e);
     }
-    b.signature(spec.signature()).precision(spec.precision()).device(spec.device());
+    b.signature(spec.signature()).precision(spec.precision()).device(spec.device())
+        .optimize(spec.optimizations().toArray(new ai.nos.Optimization[0]));
     spec.batching().ifPresent(b::batching);
   }
 

@@ -173,7 +173,7 @@ public final class Hub {
 
   /**
    * Fetches the artifacts of an entry (as {@link #fetch}) and returns its spec: the entry's id,
-   * signature, precision, device and batching, and the local {@value CatalogArtifact#MODEL} file
+   * signature, precision, default optimization steps, device and batching, and the local {@value CatalogArtifact#MODEL} file
    * with its digest, which nos-core checks again when it loads the model.
    *
    * @throws IllegalArgumentException if {@code id} is unknown or {@code downloader} is null
@@ -198,7 +198,8 @@ public final class Hub {
       artifact = artifact.withSha256(model.sha256);
     }
     ModelSpec.Builder b = ModelSpec.builder().id(entry.id()).artifact(artifact)
-        .signature(entry.signature()).precision(entry.precision()).device(entry.device());
+        .signature(entry.signature()).precision(entry.precision()).device(entry.device())
+        .optimize(entry.optimizations().toArray(new ai.nos.Optimization[0]));
     entry.batching().ifPresent(b::batching);
     return new Resolved(b.build(), Collections.unmodifiableMap(files));
   }

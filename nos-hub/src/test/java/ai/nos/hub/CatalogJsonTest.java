@@ -123,7 +123,7 @@ final class CatalogJsonTest {
       "'precision': 'fp16' | 'precision': 'fp8' | $.entries[0].spec.precision must be one of "
           + "fp32, float32, fp16, float16, half, bf16, bfloat16 but was 'fp8'",
       "'precision': 'fp16' | 'id': 'x' | unknown field 'id' at $.entries[0].spec (known: "
-          + "signature, precision, device, batching)",
+          + "signature, precision, device, batching, optimize)",
       "'shape': [-1, 3, 224, 224] | 'shape': [-1, 3, 256, 256] | $.entries[0].spec.signature"
           + ".inputs[0] must be [batch, 3, 224, 224] (channels, then the image size after "
           + "pre-processing; -1 for dynamic) but was image: float32[-1, 3, 256, 256]",

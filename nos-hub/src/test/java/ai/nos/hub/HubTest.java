@@ -72,9 +72,11 @@ final class HubTest {
     Path file = dir.resolve("mine.pt");
     Files.write(file, new byte[] {1, 2, 3});
     ModelSpec spec = ModelSpec.builder().id("acme/mine").artifact(file).signature(SIGNATURE)
-        .precision(Precision.BF16).device("cpu").maxBatchSize(4).build();
+        .precision(Precision.BF16).device("cpu").maxBatchSize(4)
+        .optimize(ai.nos.Optimization.FREEZE).build();
     Hub hub = Hub.builder().catalog(Catalog.empty()).build();
     CatalogEntry entry = hub.register(spec);
+    assertEquals(java.util.Set.of(ai.nos.Optimization.FREEZE), entry.optimizations());
     assertTrue(entry.task().isEmpty());
     assertEquals(entry, hub.entry("acme/mine"));
     assertEquals(spec, hub.spec("acme/mine", downloader()));
