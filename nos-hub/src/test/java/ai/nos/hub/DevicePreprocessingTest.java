@@ -85,6 +85,46 @@ final class DevicePreprocessingTest {
     }
   }
 
+  /**
+   * The whole chain a user takes: a catalog entry (with a default step) loaded through the hub
+   * by a facade sends decoded pixels, the model pre-processes them on its device and runs with
+   * the entry's step. The identity fixture as an "embedder" returns the pre-processed image, which
+   * must match the Java path within one level.
+   */
+  @org.junit.jupiter.api.Test
+  void aFacadeLoadedThroughTheHub_preprocessesOnTheDevice_withTheEntrysSteps(
+      @org.junit.jupiter.api.io.TempDir Path cache) {
+    ImagePreprocessing p = ImagePreprocessing.builder().resize(10).crop(8)
+        .mean(new double[] {0.4, 0.5, 0.6}).std(new double[] {0.2, 0.25, 0.3}).build();
+    CatalogEntry entry = CatalogEntry.builder().id("acme/identity-embedder")
+        .task(Task.IMAGE_EMBEDDING)
+        .artifact(CatalogArtifact.of(CatalogArtifact.MODEL,
+            IDENTITY.toAbsolutePath().toUri().toString()))
+        .signature(floatSpec(8).signature()).device(ai.nos.Device.cpu())
+        .optimize(ai.nos.Optimization.FREEZE).image(p).build();
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    hub.register(entry);
+    RgbImage image = ReferenceTest.image("rgb.png");
+    Downloader downloader = Downloader.builder().cacheDir(cache).build();
+    try (ai.nos.ModelManager manager = ai.nos.ModelManager.builder()
+        .devices(ai.nos.Device.cpu()).noFootprintCatalog().build();
+        ImageEmbedder embedder = ImageEmbedder.load(hub, entry.id(), downloader, manager)) {
+      float[] got = embedder.embed(image);
+      float[] want = ImageTensors.prepare(image, p).tensor().toFloatArray();
+      assertEquals(want.length, got.length);
+      for (int i = 0; i < want.length; i++) {
+        assertEquals(want[i], got[i], 1.01 / 255 / 0.2, "element " + i);
+      }
+      // The facade's model takes pixels: the hub's plain spec (float input) is another model
+      // under the same id, which a manager refuses.
+      var other = org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class,
+          () -> manager.load(hub.spec(entry.id(), downloader)));
+      assertTrue(other.getMessage().contains("acme/identity-embedder"), other.getMessage());
+      var info = manager.models().get(0);
+      assertEquals(java.util.List.of("freeze"), info.optimizations(), "the entry's step");
+    }
+  }
+
   @org.junit.jupiter.api.Test
   void aSpecThatIsNotAnImageOfTheSetting_staysAsItIs() {
     ImagePreprocessing p = ImagePreprocessing.builder().resize(8).build();
