@@ -123,8 +123,13 @@ final class TorchTensors {
     void write(ByteBuffer dst, long from, long to);
   }
 
-  /** Inputs at least this large cross to a GPU in chunks ({@link #chunked}). */
-  static final long CHUNKED_MIN_BYTES = 32L << 20;
+  /**
+   * Inputs at least this large cross to a GPU in chunks ({@link #chunked}): 32 MiB, or the
+   * system property {@code nos.chunkedCopy.minBytes} (benchmarks set it very large to measure
+   * the single copy side by side).
+   */
+  static final long CHUNKED_MIN_BYTES = Math.max(1, Long.getLong("nos.chunkedCopy.minBytes",
+      32L << 20));
 
   /** How many chunks a large input crosses in. */
   static final int CHUNKS = 8;
