@@ -9,7 +9,6 @@ import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.Tensor;
 import ai.nos.TensorSpec;
-import ai.nos.internal.Accuracy;
 import ai.nos.internal.Inputs;
 import ai.nos.internal.Lease;
 import java.nio.file.Path;
@@ -101,7 +100,7 @@ public final class TorchModel implements Model {
    */
   static TorchModel load(ModelSpec spec,
       java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
-      RecorderFactory recorder) {
+      ModelGraphs.RecorderFactory recorder) {
     TorchRuntime.ensureLoaded();
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
@@ -184,140 +183,43 @@ public final class TorchModel implements Model {
   }
 
   /**
-   * Makes a {@link GraphBuckets.Recorder} for a model: the forward function runs the module on
-   * static inputs and returns its outputs. The recorder is closed after the buckets.
-   */
-  interface RecorderFactory {
-    <R extends GraphBuckets.Recorder & AutoCloseable> R create(Device device,
-        java.util.function.Function<List<org.bytedeco.pytorch.Tensor>,
-            List<org.bytedeco.pytorch.Tensor>> forward);
-  }
-
-  /**
    * This model with its forward pass recorded per batch-size bucket when the spec asks for
-   * {@code cuda_graphs} ({@link ai.nos.Optimization#CUDA_GRAPHS}), checked against the eager
-   * model on a padded and an exact call; else, or if it cannot be recorded or the check fails,
-   * this model (logged once with the reason).
+   * {@code cuda_graphs} ({@link ModelGraphs}), checked against this model on a padded and an
+   * exact call; else, or if it cannot be recorded or the check fails, this model (logged once
+   * with the reason).
    */
-  private TorchModel withGraphs(RecorderFactory factory) {
+  private TorchModel withGraphs(ModelGraphs.RecorderFactory factory) {
     if (!spec.optimizations().contains(ai.nos.Optimization.CUDA_GRAPHS)) {
       return this;
     }
-    String label = ai.nos.Optimization.CUDA_GRAPHS.label();
-    if (factory == null && !device.isCuda()) {
-      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
-          label, device);
-      return this;
-    }
-    String unfit = graphProblem(spec);
-    if (unfit != null) {
-      LOG.warn("model '{}': {} cannot be used: {}; it runs eagerly", spec.id(), label, unfit);
-      return this;
-    }
-    int[] sizes = graphBuckets(spec);
-    List<TensorSpec> ins = spec.signature().inputs();
     List<GraphBuckets.InputShape> shapes = new ArrayList<>();
-    for (TensorSpec in : ins) {
+    for (TensorSpec in : spec.signature().inputs()) {
       long[] shape = in.shape();
       DType as = runAs(in);
       shapes.add(new GraphBuckets.InputShape(Arrays.copyOfRange(shape, 1, shape.length),
           full -> memoryFormat(torch.zeros(full, new org.bytedeco.pytorch.TensorOptions(
               TorchTensors.scalarType(as)).device(new DeviceOptional(torchDevice))))));
     }
-    java.util.function.Function<List<org.bytedeco.pytorch.Tensor>,
-        List<org.bytedeco.pytorch.Tensor>> forward = statics -> {
-          IValueVector args = new IValueVector();
-          statics.forEach(t -> args.push_back(new IValue(t)));
-          return tensorsOf(module.forward(args));
-        };
     long t0 = System.nanoTime();
-    GraphBuckets recorded;
-    try (InferenceMode guard = new InferenceMode()) {
-      var recorder = factory != null ? factory.create(device, forward)
-          : new CudaGraphs(device.index().orElse(0), forward);
-      recorded = GraphBuckets.record(sizes, shapes, recorder, recorder);
-    } catch (RuntimeException | LinkageError e) {
-      // LinkageError: the CUDA runtime's bindings did not load (a CPU-only build).
-      LOG.warn("model '{}': {} cannot be recorded on {}: {}; it runs eagerly", spec.id(), label,
-          device, firstLine(e.getMessage()));
+    GraphBuckets recorded = ModelGraphs.record(spec, device, factory, shapes, statics -> {
+      IValueVector args = new IValueVector();
+      statics.forEach(t -> args.push_back(new IValue(t)));
+      return tensorsOf(module.forward(args));
+    });
+    if (recorded == null) {
       return this;
     }
     List<String> names = new ArrayList<>(steps);
-    names.add(label);
+    names.add(ai.nos.Optimization.CUDA_GRAPHS.label());
     TorchModel graphed = new TorchModel(spec, device, module, weightBytes, names, recorded);
-    String problem = null;
-    double tolerance = LoadPasses.tolerance(spec);
-    int largest = sizes[sizes.length - 1];
-    for (int rows : new int[] {1, Math.min(3, largest)}) {
-      Map<String, Tensor> inputs = Accuracy.randomInputs(spec, rows, 1, 2, 0x6a4 + rows);
-      try {
-        problem = LoadPasses.compare(infer(inputs), graphed.infer(inputs), tolerance);
-      } catch (RuntimeException e) {
-        problem = "a replay failed: " + firstLine(e.getMessage());
-      }
-      if (problem != null) {
-        problem = "with " + rows + " row(s), " + problem;
-        break;
-      }
-    }
-    if (problem != null) {
+    if (!ModelGraphs.check(spec, device, recorded.sizes(), this::infer, graphed::infer)) {
       recorded.close();
-      LOG.warn("model '{}': {} rejected on {}: {}; it runs eagerly", spec.id(), label, device,
-          problem);
       return this;
     }
-    LOG.info("model '{}': recorded {} for batch sizes {} on {} in {} ms", spec.id(), label,
-        Arrays.toString(sizes), device, (System.nanoTime() - t0) / 1_000_000);
+    LOG.info("model '{}': recorded {} for batch sizes {} on {} in {} ms", spec.id(),
+        ai.nos.Optimization.CUDA_GRAPHS.label(), Arrays.toString(recorded.sizes()), device,
+        (System.nanoTime() - t0) / 1_000_000);
     return graphed;
-  }
-
-  /** Why the spec's signature rules out recorded graphs, or null if it does not. */
-  static String graphProblem(ModelSpec spec) {
-    if (!spec.imageInputs().isEmpty()) {
-      return "image inputs " + spec.imageInputs().keySet() + " are pre-processed per call";
-    }
-    for (TensorSpec in : spec.signature().inputs()) {
-      long[] shape = in.shape();
-      if (shape.length == 0 || shape[0] != -1) {
-        return "input '" + in.name() + "' has shape " + Arrays.toString(shape)
-            + "; the first dimension must be the batch (-1)";
-      }
-      for (int d = 1; d < shape.length; d++) {
-        if (shape[d] < 0) {
-          return "input '" + in.name() + "' has shape " + Arrays.toString(shape)
-              + "; every dimension but the batch must be fixed";
-        }
-      }
-    }
-    for (TensorSpec out : spec.signature().outputs()) {
-      long[] shape = out.shape();
-      if (shape.length == 0 || shape[0] != -1) {
-        return "output '" + out.name() + "' has shape " + Arrays.toString(shape)
-            + "; the first dimension must be the batch (-1)";
-      }
-    }
-    return null;
-  }
-
-  /**
-   * The batch-size buckets of {@link ai.nos.Optimization#CUDA_GRAPHS}: the preferred batch sizes
-   * plus the largest batch; without preferred sizes the powers of two up to the largest batch
-   * (and the largest batch itself); without batching 1, 2, 4, ... 32. Ascending.
-   */
-  static int[] graphBuckets(ModelSpec spec) {
-    java.util.TreeSet<Integer> sizes = new java.util.TreeSet<>();
-    int max = spec.batching().map(ai.nos.Batching::maxBatchSize).orElse(32);
-    List<Integer> preferred = spec.batching().map(ai.nos.Batching::preferredBatchSizes)
-        .orElse(List.of());
-    if (preferred.isEmpty()) {
-      for (int s = 1; s < max; s *= 2) {
-        sizes.add(s);
-      }
-    } else {
-      sizes.addAll(preferred);
-    }
-    sizes.add(max);
-    return sizes.stream().mapToInt(Integer::intValue).toArray();
   }
 
   /** The module this model runs; for tests of the load-time passes. */
@@ -587,7 +489,7 @@ public final class TorchModel implements Model {
   private static final java.util.regex.Pattern ERROR_LINE =
       java.util.regex.Pattern.compile("^\\s*[A-Za-z_][\\w.]*(Error|Exception): ");
 
-  private static String firstLine(String message) {
+  static String firstLine(String message) {
     if (message == null) {
       return "(no message)";
     }

@@ -98,7 +98,7 @@ final class GraphBucketsTest {
   }
 
   /** A factory handing out one recorder the test can inspect, configured before the load. */
-  private static final class Factory implements TorchModel.RecorderFactory {
+  private static final class Factory implements ModelGraphs.RecorderFactory {
     CpuRecorder made;
     boolean corrupt;
     boolean failToRecord;
@@ -241,33 +241,33 @@ final class GraphBucketsTest {
   @Test
   void buckets_followTheBatching() {
     ModelSpec base = Fixtures.digitsOn("cpu");
-    assertArrayEquals(new int[] {1, 2, 4, 8, 16, 32}, TorchModel.graphBuckets(base));
+    assertArrayEquals(new int[] {1, 2, 4, 8, 16, 32}, ModelGraphs.buckets(base));
     assertArrayEquals(new int[] {1, 2, 4, 8, 16, 32, 64, 100},
-        TorchModel.graphBuckets(base.toBuilder().maxBatchSize(100).build()));
-    assertArrayEquals(new int[] {1}, TorchModel.graphBuckets(base.toBuilder()
+        ModelGraphs.buckets(base.toBuilder().maxBatchSize(100).build()));
+    assertArrayEquals(new int[] {1}, ModelGraphs.buckets(base.toBuilder()
         .maxBatchSize(1).build()));
-    assertArrayEquals(new int[] {4, 16, 64}, TorchModel.graphBuckets(base.toBuilder()
+    assertArrayEquals(new int[] {4, 16, 64}, ModelGraphs.buckets(base.toBuilder()
         .batching(Batching.builder().maxBatchSize(64).preferredBatchSizes(4, 16).build())
         .build()));
   }
 
   @Test
   void signaturesThatCannotBeRecorded_sayWhy() {
-    assertNull(TorchModel.graphProblem(Fixtures.digitsOn("cpu")));
+    assertNull(ModelGraphs.problem(Fixtures.digitsOn("cpu")));
     ModelSpec dynamic = Fixtures.digitsOn("cpu").toBuilder().signature(Signature.builder()
         .input("tokens", DType.INT64, -1, -1).output("logits", DType.FLOAT32, -1, 10).build())
         .build();
-    String why = TorchModel.graphProblem(dynamic);
+    String why = ModelGraphs.problem(dynamic);
     assertTrue(why.contains("'tokens'") && why.contains("[-1, -1]")
         && why.contains("every dimension but the batch must be fixed"), why);
     ModelSpec fixedBatch = Fixtures.digitsOn("cpu").toBuilder().signature(Signature.builder()
         .input("image", DType.FLOAT32, 2, 1, 8, 8).output("logits", DType.FLOAT32, 2, 10)
         .build()).build();
-    assertTrue(TorchModel.graphProblem(fixedBatch).contains("first dimension must be the batch"));
+    assertTrue(ModelGraphs.problem(fixedBatch).contains("first dimension must be the batch"));
     ModelSpec scalarOut = Fixtures.digitsOn("cpu").toBuilder().signature(Signature.builder()
         .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, 10)
         .build()).build();
-    assertTrue(TorchModel.graphProblem(scalarOut).contains("output 'logits'"));
+    assertTrue(ModelGraphs.problem(scalarOut).contains("output 'logits'"));
   }
 
   /** What a capture that hit a host synchronization reports: the CUDA error, not the advice. */

@@ -1,0 +1,143 @@
+package ai.nos.internal.torch;
+
+import ai.nos.Device;
+import ai.nos.ModelSpec;
+import ai.nos.Optimization;
+import ai.nos.Tensor;
+import ai.nos.TensorSpec;
+import ai.nos.internal.Accuracy;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.function.Function;
+import java.util.function.UnaryOperator;
+import org.bytedeco.pytorch.InferenceMode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@link Optimization#CUDA_GRAPHS} for a loaded {@link TorchModel}: whether its signature allows
+ * recorded graphs, which batch-size buckets to record, the recording itself (CUDA's
+ * {@link CudaGraphs}, or a recorder a test gives), and the check of the replays against the
+ * eager model. Every reason to run eagerly instead is logged once, naming the model. Stateless.
+ */
+final class ModelGraphs {
+  private static final Logger LOG = LoggerFactory.getLogger(TorchModel.class);
+  private static final String LABEL = Optimization.CUDA_GRAPHS.label();
+
+  private ModelGraphs() {}
+
+  /**
+   * Makes a {@link GraphBuckets.Recorder} for a model: the forward function runs the module on
+   * static inputs and returns its outputs. The recorder is closed after the buckets.
+   */
+  interface RecorderFactory {
+    <R extends GraphBuckets.Recorder & AutoCloseable> R create(Device device,
+        Function<List<org.bytedeco.pytorch.Tensor>, List<org.bytedeco.pytorch.Tensor>> forward);
+  }
+
+  /**
+   * The model's forward pass recorded per bucket, or null (logged) when the step does not apply
+   * on {@code device}, the signature rules it out, or recording fails.
+   *
+   * @param factory the recorder to use; null: CUDA's, on CUDA devices only
+   */
+  static GraphBuckets record(ModelSpec spec, Device device, RecorderFactory factory,
+      List<GraphBuckets.InputShape> shapes,
+      Function<List<org.bytedeco.pytorch.Tensor>, List<org.bytedeco.pytorch.Tensor>> forward) {
+    if (factory == null && !device.isCuda()) {
+      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
+          LABEL, device);
+      return null;
+    }
+    String unfit = problem(spec);
+    if (unfit != null) {
+      LOG.warn("model '{}': {} cannot be used: {}; it runs eagerly", spec.id(), LABEL, unfit);
+      return null;
+    }
+    try (InferenceMode guard = new InferenceMode()) {
+      var recorder = factory != null ? factory.create(device, forward)
+          : new CudaGraphs(device.index().orElse(0), forward);
+      return GraphBuckets.record(buckets(spec), shapes, recorder, recorder);
+    } catch (RuntimeException | LinkageError e) {
+      // LinkageError: the CUDA runtime's bindings did not load (a CPU-only build).
+      LOG.warn("model '{}': {} cannot be recorded on {}: {}; it runs eagerly", spec.id(), LABEL,
+          device, TorchModel.firstLine(e.getMessage()));
+      return null;
+    }
+  }
+
+  /**
+   * Whether the replays give the eager outputs on random inputs of 1 row and of 3 (padded to a
+   * bucket when 3 is not one), within the spec's precision's tolerance; logs why not.
+   */
+  static boolean check(ModelSpec spec, Device device, int[] sizes,
+      UnaryOperator<Map<String, Tensor>> eager, UnaryOperator<Map<String, Tensor>> replayed) {
+    double tolerance = LoadPasses.tolerance(spec);
+    int largest = sizes[sizes.length - 1];
+    for (int rows : new int[] {1, Math.min(3, largest)}) {
+      Map<String, Tensor> inputs = Accuracy.randomInputs(spec, rows, 1, 2, 0x6a4 + rows);
+      String problem;
+      try {
+        problem = LoadPasses.compare(eager.apply(inputs), replayed.apply(inputs), tolerance);
+      } catch (RuntimeException e) {
+        problem = "a replay failed: " + TorchModel.firstLine(e.getMessage());
+      }
+      if (problem != null) {
+        LOG.warn("model '{}': {} rejected on {}: with {} row(s), {}; it runs eagerly",
+            spec.id(), LABEL, device, rows, problem);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Why the spec's signature rules out recorded graphs, or null if it does not. */
+  static String problem(ModelSpec spec) {
+    if (!spec.imageInputs().isEmpty()) {
+      return "image inputs " + spec.imageInputs().keySet() + " are pre-processed per call";
+    }
+    for (TensorSpec in : spec.signature().inputs()) {
+      long[] shape = in.shape();
+      if (shape.length == 0 || shape[0] != -1) {
+        return "input '" + in.name() + "' has shape " + java.util.Arrays.toString(shape)
+            + "; the first dimension must be the batch (-1)";
+      }
+      for (int d = 1; d < shape.length; d++) {
+        if (shape[d] < 0) {
+          return "input '" + in.name() + "' has shape " + java.util.Arrays.toString(shape)
+              + "; every dimension but the batch must be fixed";
+        }
+      }
+    }
+    for (TensorSpec out : spec.signature().outputs()) {
+      long[] shape = out.shape();
+      if (shape.length == 0 || shape[0] != -1) {
+        return "output '" + out.name() + "' has shape " + java.util.Arrays.toString(shape)
+            + "; the first dimension must be the batch (-1)";
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The batch-size buckets: the preferred batch sizes plus the largest batch; without preferred
+   * sizes the powers of two up to the largest batch (and the largest batch itself); without
+   * batching 1, 2, 4, ... 32. Ascending.
+   */
+  static int[] buckets(ModelSpec spec) {
+    TreeSet<Integer> sizes = new TreeSet<>();
+    int max = spec.batching().map(ai.nos.Batching::maxBatchSize).orElse(32);
+    List<Integer> preferred = spec.batching().map(ai.nos.Batching::preferredBatchSizes)
+        .orElse(List.of());
+    if (preferred.isEmpty()) {
+      for (int s = 1; s < max; s *= 2) {
+        sizes.add(s);
+      }
+    } else {
+      sizes.addAll(preferred);
+    }
+    sizes.add(max);
+    return sizes.stream().mapToInt(Integer::intValue).toArray();
+  }
+}
