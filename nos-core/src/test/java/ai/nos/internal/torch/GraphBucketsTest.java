@@ -195,6 +195,62 @@ final class GraphBucketsTest {
     }
   }
 
+  /**
+   * Closing a graphed model under traffic: every call either completes with its own rows or is
+   * refused as closed; the graphs are freed once, after the last call, never under one.
+   */
+  @Test
+  void closeUnderTraffic_everyCallCompletesOrIsRefused_graphsFreedAfterTheLastCall()
+      throws Exception {
+    TorchModel eager = TorchModel.load(Fixtures.digitsOn("cpu"));
+    float[][] want = new float[9][];
+    for (int n = 1; n <= 8; n++) {
+      want[n] = logits(eager, 0, n);
+    }
+    eager.close();
+    Factory factory = new Factory();
+    TorchModel graphed = TorchModel.load(digits(8), LoadPasses::forSpec, factory);
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(8);
+    try {
+      List<Future<?>> futures = new ArrayList<>();
+      for (int t = 0; t < 8; t++) {
+        int thread = t;
+        futures.add(pool.submit(() -> {
+          started.countDown();
+          for (int i = 0; i < 2_000; i++) {
+            int n = 1 + (thread + i) % 8;
+            float[] got;
+            try {
+              got = logits(graphed, 0, n);
+            } catch (IllegalStateException e) {
+              assertTrue(e.getMessage().contains("closed"), e.getMessage());
+              refused.incrementAndGet();
+              return null;
+            }
+            assertClose(want[n], got, "thread " + thread + " call " + i);
+            served.incrementAndGet();
+          }
+          return null;
+        }));
+      }
+      started.await();
+      Thread.sleep(50);
+      graphed.close();
+      for (Future<?> f : futures) {
+        f.get();
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    assertTrue(served.get() > 0, "calls ran before the close");
+    assertTrue(refused.get() > 0, "calls came after the close: served " + served.get());
+    assertTrue(factory.made.closed, "the graphs' shared memory is released");
+    assertEquals(4, factory.made.programsClosed.get(), "each bucket freed once");
+  }
+
   @Test
   void graphsThatChangeTheOutputs_areRejected_andTheModelRunsEagerly() {
     Factory factory = new Factory();
