@@ -5,6 +5,8 @@
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
+# A JVM that crashes leaves its hs_err file where it comes back ($OUT).
+export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
 java -version 2>&1 | head -1
