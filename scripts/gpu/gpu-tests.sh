@@ -9,7 +9,7 @@ out=${OUT:-/tmp}
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
-java -version 2>&1 | head -1
+java -version 2>&1 | grep -v "Picked up" | head -1
 java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
   -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
