@@ -192,7 +192,7 @@ final class SpecJsonTest {
         .contains("\"optimize\":[\"channels_last\",\"freeze\"]"), spec.toJson());
     assertFalse(ModelSpec.fromJson(DIGITS).toJson().contains("optimize"), "none: not written");
     assertEquals("$.optimize[1]: optimization must be one of channels_last, freeze,"
-        + " optimize_for_inference, cudnn_benchmark, cuda_graphs but was 'fuse'",
+        + " optimize_for_inference, cudnn_benchmark, cuda_graphs, auto but was 'fuse'",
         failure(digitsWith("{'id': 'digits',", "{'id': 'digits', 'optimize': ['freeze', 'fuse'],")));
     assertEquals("$.optimize must be an array of step names but was \"freeze\"",
         failure(digitsWith("{'id': 'digits',", "{'id': 'digits', 'optimize': 'freeze',")));

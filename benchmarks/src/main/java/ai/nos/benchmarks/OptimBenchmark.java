@@ -27,7 +27,7 @@ import org.openjdk.jmh.annotations.TearDown;
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 public class OptimBenchmark {
-  @Param({"none", "freeze", "optimize_for_inference", "channels_last"})
+  @Param({"none", "freeze", "optimize_for_inference", "channels_last", "auto"})
   String step;
 
   @Param({"1", "32"})

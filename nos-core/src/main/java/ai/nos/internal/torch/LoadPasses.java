@@ -47,6 +47,43 @@ final class LoadPasses {
     return passes;
   }
 
+  /**
+   * The spec with {@link Optimization#AUTO} replaced by the steps it stands for on this device
+   * for this module (see its documentation); the spec itself when it does not ask for it.
+   */
+  static ModelSpec resolveAuto(ModelSpec spec, Device device, JitModule module) {
+    if (!spec.optimizations().contains(Optimization.AUTO)) {
+      return spec;
+    }
+    java.util.EnumSet<Optimization> steps = java.util.EnumSet.copyOf(spec.optimizations());
+    steps.remove(Optimization.AUTO);
+    boolean convolutional = hasFourDimensionalWeights(module);
+    if (convolutional) {
+      steps.add(Optimization.CHANNELS_LAST);
+    }
+    if (convolutional && device.isCuda()) {
+      steps.add(Optimization.CUDNN_BENCHMARK);
+      steps.add(spec.precision() == ai.nos.Precision.FP32 ? Optimization.FREEZE
+          : Optimization.OPTIMIZE_FOR_INFERENCE);
+    } else {
+      steps.add(Optimization.FREEZE);
+    }
+    return spec.toBuilder().optimize(steps.toArray(new Optimization[0])).build();
+  }
+
+  /** Whether any parameter is 4-D, as convolution weights are. */
+  static boolean hasFourDimensionalWeights(JitModule module) {
+    try (PointerScope scope = new PointerScope()) {
+      var params = module.parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        if (it.access().dim() == 4) {
+          return true;
+        }
+      }
+      return false;
+    }
+  }
+
   /** Every 4-D floating-point parameter and buffer in channels-last memory format, in place. */
   private static JitModule channelsLast(JitModule module) {
     // The lists, iterators and tensor handles made here are freed when the scope closes; the

@@ -125,7 +125,11 @@ public final class TorchModel implements Model {
     }
     long weightBytes = bytesOf(module);
     TorchModel plain = new TorchModel(spec, device, module, weightBytes, List.of());
-    TorchModel model = plain.optimized(passes.apply(spec, device)).withGraphs(recorder);
+    ModelSpec resolved = LoadPasses.resolveAuto(spec, device, module);
+    if (resolved != spec) {
+      LOG.info("model '{}': auto chose {} on {}", spec.id(), resolved.optimizations(), device);
+    }
+    TorchModel model = plain.optimized(passes.apply(resolved, device)).withGraphs(recorder);
     LOG.info("loaded model '{}' from {} on {} ({}{}) in {} ms", spec.id(), file, device,
         spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ", model.steps),
         (System.nanoTime() - t0) / 1_000_000);

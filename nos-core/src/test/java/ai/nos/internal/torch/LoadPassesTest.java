@@ -66,6 +66,42 @@ final class LoadPassesTest {
     });
   }
 
+  /**
+   * {@code auto} on the CPU: the digit CNN (4-D weights) gets channels-last and freeze, a model
+   * without convolutions freeze; steps given beside it stay; the outputs do not move.
+   */
+  @Test
+  void auto_choosesByTheModelsKind_andKeepsTheOutputs() {
+    TorchModel plain = TorchModel.load(digits());
+    float[] want = logits(plain);
+    plain.close();
+    TorchModel conv = TorchModel.load(digits(Optimization.AUTO));
+    try {
+      assertEquals(List.of("channels_last", "freeze"), conv.optimizations());
+      float[] got = logits(conv);
+      for (int i = 0; i < want.length; i++) {
+        assertEquals(want[i], got[i], 1e-4 * Math.max(1, Math.abs(want[i])), "logit " + i);
+      }
+    } finally {
+      conv.close();
+    }
+    TorchModel flat = TorchModel.load(Fixtures.twoInTwoOut().toBuilder()
+        .optimize(Optimization.AUTO).build());
+    try {
+      assertEquals(List.of("freeze"), flat.optimizations());
+    } finally {
+      flat.close();
+    }
+    TorchModel both = TorchModel.load(digits(Optimization.AUTO,
+        Optimization.OPTIMIZE_FOR_INFERENCE));
+    try {
+      assertEquals(List.of("channels_last", "optimize_for_inference"), both.optimizations(),
+          "a step given beside auto stays (optimize_for_inference includes freeze)");
+    } finally {
+      both.close();
+    }
+  }
+
   @Test
   void freeze_turnsTheParametersIntoConstants() {
     TorchModel m = TorchModel.load(digits(Optimization.FREEZE));
