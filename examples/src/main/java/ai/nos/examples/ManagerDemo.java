@@ -7,6 +7,7 @@ import ai.nos.Model;
 import ai.nos.ModelInfo;
 import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
+import ai.nos.Optimization;
 import ai.nos.Priority;
 import ai.nos.Tensor;
 import java.io.IOException;
@@ -38,7 +39,10 @@ public final class ManagerDemo {
     ModelSpec a = digits.toBuilder().id("digits-a").device("cpu")
         .batching(Batching.builder().maxBatchSize(32).maxQueueDelay(Duration.ofMillis(2))
             .build()).build();
-    ModelSpec b = digits.toBuilder().id("digits-b").device("cpu").build();
+    // digits-b asks for the load-time steps measured best for its kind (a CNN on the CPU:
+    // channels-last and freeze); the manager reports what it runs with.
+    ModelSpec b = digits.toBuilder().id("digits-b").device("cpu")
+        .optimize(Optimization.AUTO).build();
     try (ModelManager manager = ModelManager.builder().devices(Device.cpu())
         .memoryBudget(Device.cpu(), 60_000).noFootprintCatalog().build();
         Model modelA = manager.load(a); Model modelB = manager.load(b)) {
@@ -58,8 +62,9 @@ public final class ManagerDemo {
       }
       System.out.printf("64 concurrent calls to digits-a: %d correct%n", correct);
       for (ModelInfo m : manager.models()) {
-        System.out.printf("%s: %s on %s, %d calls in %d batches, loaded %d times, p50 %d us%n",
-            m.id(), m.state(), m.devices(), m.requests(), m.batches(), m.loads(), m.p50Micros());
+        System.out.printf("%s: %s on %s, %d calls in %d batches, loaded %d times, p50 %d us,"
+            + " steps %s%n", m.id(), m.state(), m.devices(), m.requests(), m.batches(),
+            m.loads(), m.p50Micros(), m.optimizations());
       }
       for (DeviceStats d : manager.stats()) {
         System.out.printf("%s: budget %d B, used %d B, %d loads, %d evictions, models %s%n",
