@@ -86,6 +86,10 @@ final class SpecJsonPropertiesTest {
     for (int i = 0; i < inputs; i++) {
       sig.input("in" + i, dtypes[r.nextInt(dtypes.length)], randomShape(r));
     }
+    boolean image = r.nextInt(3) == 0;
+    if (image) {
+      sig.input("pixels", DType.UINT8, -1, -1, -1, 3);
+    }
     sig.output("out", dtypes[r.nextInt(dtypes.length)], randomShape(r));
     StringBuilder id = new StringBuilder();
     for (int i = 0, n = 1 + r.nextInt(12); i < n; i++) {
@@ -103,6 +107,21 @@ final class SpecJsonPropertiesTest {
       }
     }
     b.optimize(steps.toArray(new Optimization[0]));
+    if (image) {
+      ImageInput.Resize[] modes = ImageInput.Resize.values();
+      ImageInput.Interpolation[] kinds = ImageInput.Interpolation.values();
+      int size = 1 + r.nextInt(1024);
+      ImageInput.Resize mode = modes[r.nextInt(modes.length)];
+      ImageInput.Builder ib = ImageInput.resizeTo(size).resize(mode)
+          .interpolation(kinds[r.nextInt(kinds.length)]).bgr(r.nextBoolean())
+          .padValue(r.nextInt(256)).normalize(
+              new float[] {r.nextFloat(), r.nextFloat(), r.nextFloat()},
+              new float[] {0.01f + r.nextFloat(), 0.01f + r.nextFloat(), 0.01f + r.nextFloat()});
+      if (mode != ImageInput.Resize.LETTERBOX && r.nextBoolean()) {
+        ib.crop(1 + r.nextInt(size));
+      }
+      b.imageInput("pixels", ib.build());
+    }
     if (r.nextBoolean()) {
       int max = 1 + r.nextInt(1024);
       b.batching(Batching.builder().maxBatchSize(max)
