@@ -60,11 +60,13 @@ final class ImageTensors {
   /**
    * The spec with its image input taken as decoded pixels (uint8 {@code [batch, height, width,
    * 3]}) and pre-processed on the model's device as {@code p} says, or the spec unchanged when
-   * its one input is not a float32 {@code [batch, 3, side, side]} image of {@code p}'s size.
+   * its one input is not a float32 {@code [batch, 3, side, side]} image of {@code p}'s size, or
+   * when it batches: the dynamic batcher joins calls of one shape, so raw pixels would batch only
+   * images of one size, where pre-processed tensors of any image batch together.
    */
   static ModelSpec onDevice(ModelSpec spec, ImagePreprocessing p) {
     List<TensorSpec> inputs = spec.signature().inputs();
-    if (inputs.size() != 1) {
+    if (inputs.size() != 1 || spec.batching().isPresent()) {
       return spec;
     }
     TensorSpec in = inputs.get(0);

@@ -130,5 +130,8 @@ final class DevicePreprocessingTest {
     ImagePreprocessing p = ImagePreprocessing.builder().resize(8).build();
     ModelSpec other = floatSpec(4);
     assertSame(other, ImageTensors.onDevice(other, p), "4x4 input, 8x8 setting");
+    ModelSpec batching = floatSpec(8).toBuilder().maxBatchSize(16).build();
+    assertSame(batching, ImageTensors.onDevice(batching, p),
+        "a batching model keeps the Java path, so that images of any size batch together");
   }
 }
