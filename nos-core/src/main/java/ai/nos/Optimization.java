@@ -6,8 +6,9 @@ import java.util.stream.Collectors;
 
 /**
  * A step that makes a TorchScript model faster when it loads, asked for in its
- * {@link ModelSpec} ({@code optimize}). Steps run in a fixed order (channels-last, then freeze or
- * {@code optimize_for_inference}, then cuDNN benchmark mode), whatever order they are given in.
+ * {@link ModelSpec} ({@code optimize}). Steps run in a fixed order ({@code auto} first turns into
+ * the steps it picks; then channels-last, freeze or {@code optimize_for_inference}, cuDNN
+ * benchmark mode, and CUDA graphs last), whatever order they are given in.
  *
  * <p>Each load checks the steps one by one: the model runs on a random input as loaded and after
  * each step, and the first step that fails, or moves an output by more than 1e-3 relative (1e-2
