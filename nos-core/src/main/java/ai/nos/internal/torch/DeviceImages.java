@@ -20,20 +20,13 @@ final class DeviceImages {
   private DeviceImages() {}
 
   /**
-   * The model input for {@code pixels}, in {@code as}.
-   *
-   * @throws IllegalArgumentException if the images' size does not fit {@code image} (checked
-   *     before any pixel is touched)
+   * The model input for {@code pixels}, in {@code as}. The images' size was checked against
+   * {@code image} with the other inputs ({@code ai.nos.internal.Inputs}), before any copy.
    */
-  static Tensor apply(String name, Tensor pixels, ImageInput image, torch.ScalarType as) {
+  static Tensor apply(Tensor pixels, ImageInput image, torch.ScalarType as) {
     int height = (int) pixels.size(1);
     int width = (int) pixels.size(2);
-    ImageInput.Geometry g;
-    try {
-      g = image.geometry(width, height);
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("image input '" + name + "': " + e.getMessage(), e);
-    }
+    ImageInput.Geometry g = image.geometry(width, height);
     Tensor x = pixels.permute(0, 3, 1, 2).to(torch.ScalarType.Float);
     if (image.bgr()) {
       x = x.flip(1);

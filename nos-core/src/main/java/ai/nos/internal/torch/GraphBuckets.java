@@ -23,7 +23,7 @@ import org.bytedeco.pytorch.Tensor;
  * only valid until the next replay. A call holds the lock from its copy into the static inputs
  * until its outputs are copied out to new tensors; everything runs on the calling thread's
  * current stream, so the next holder's writes are ordered after the copy. Calls that do not fit
- * a bucket ({@link #fits}) run eagerly without the lock. {@link #close} takes the lock, so it
+ * a bucket ({@link #runIfFits} returns null) run eagerly without the lock. {@link #close} takes the lock, so it
  * waits for a call in progress; the owning model closes it only after its last call.
  *
  * <h2>Native memory</h2>
@@ -159,50 +159,49 @@ final class GraphBuckets implements AutoCloseable {
   }
 
   /**
-   * Whether a call with these inputs can replay a bucket: as many inputs as recorded, each with
-   * the recorded shape apart from the first dimension, the same first dimension {@code n} for
-   * all, and {@code 1 <= n <=} the largest bucket.
+   * The rows {@code n} of a call that can replay a bucket, or -1: as many inputs as recorded,
+   * each with the recorded shape apart from the first dimension, the same first dimension
+   * {@code n} for all, and {@code 1 <= n <=} the largest bucket.
    */
-  boolean fits(List<Tensor> inputs) {
+  private long rows(List<Tensor> inputs) {
     if (inputs.size() != rest.size()) {
-      return false;
+      return -1;
     }
     long n = -1;
     for (int i = 0; i < inputs.size(); i++) {
       Tensor t = inputs.get(i);
       long[] r = rest.get(i);
       if (t.dim() != r.length + 1) {
-        return false;
+        return -1;
       }
       long rows = t.size(0);
       if (n == -1) {
         n = rows;
       } else if (rows != n) {
-        return false;
+        return -1;
       }
       for (int d = 0; d < r.length; d++) {
         if (t.size(d + 1) != r[d]) {
-          return false;
+          return -1;
         }
       }
     }
-    return n >= 1 && n <= buckets[buckets.length - 1].size;
+    return n >= 1 && n <= buckets[buckets.length - 1].size ? n : -1;
   }
 
   /**
    * Replays the smallest bucket that holds the inputs' rows and hands the first {@code n} rows
    * of each output to {@code read}, under the lock; {@code read} must copy what it keeps (the
-   * views it gets are rewritten by the next replay).
+   * views it gets are rewritten by the next replay) and must not return null. Returns null, and
+   * does nothing, when the inputs fit no bucket ({@link #rows}): the caller runs them eagerly.
    *
-   * @throws IllegalArgumentException if the inputs do not {@link #fits fit}
    * @throws IllegalStateException if closed
    */
-  <R> R run(List<Tensor> inputs, Function<List<Tensor>, R> read) {
-    if (!fits(inputs)) {
-      throw new IllegalArgumentException("inputs do not fit the recorded buckets "
-          + Arrays.toString(sizes()));
+  <R> R runIfFits(List<Tensor> inputs, Function<List<Tensor>, R> read) {
+    long n = rows(inputs);
+    if (n < 0) {
+      return null;
     }
-    long n = inputs.get(0).size(0);
     Bucket bucket = null;
     for (Bucket b : buckets) {
       if (b.size >= n) {

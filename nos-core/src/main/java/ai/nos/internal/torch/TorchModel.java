@@ -309,7 +309,7 @@ public final class TorchModel implements Model {
   /** An image input's pixels pre-processed on the device ({@link ai.nos.ImageInput}). */
   private org.bytedeco.pytorch.Tensor image(TensorSpec input, org.bytedeco.pytorch.Tensor t) {
     ai.nos.ImageInput image = spec.imageInputs().get(input.name());
-    return image == null ? t : DeviceImages.apply(input.name(), t, image,
+    return image == null ? t : DeviceImages.apply(t, image,
         TorchTensors.scalarType(spec.precision().dtype()));
   }
 
@@ -331,15 +331,15 @@ public final class TorchModel implements Model {
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
       List<org.bytedeco.pytorch.Tensor> inputs = new ArrayList<>();
       arguments.accept(inputs);
-      if (graphs != null && graphs.fits(inputs)) {
-        return graphs.run(inputs, this::named);
+      Map<String, Tensor> replayed = graphs == null ? null
+          : graphs.runIfFits(inputs, this::named);
+      if (replayed != null) {
+        return replayed;
       }
       IValueVector args = new IValueVector();
       inputs.forEach(t -> args.push_back(new IValue(t)));
       return named(tensorsOf(module.forward(args)));
-    } catch (InferenceException | IllegalArgumentException e) {
-      // IllegalArgumentException: an input NOS refused (an image of a size its ImageInput
-      // cannot take); libtorch's own errors arrive as RuntimeException.
+    } catch (InferenceException e) {
       throw e;
     } catch (RuntimeException e) {
       String own = modelMessage(e.getMessage());
