@@ -63,20 +63,7 @@ final class DevicePreprocessingTest {
       Tensor out = model.infer(Map.of("image", device.tensor())).get("y");
       assertArrayEquals(new long[] {1, 3, size, size}, out.shape());
       float[] values = out.toFloatArray();
-      JsonNode pixels = ref.get("pixels");
-      boolean bgr = p.channels() == ImagePreprocessing.ChannelOrder.BGR;
-      int worst = 0;
-      for (int y = 0; y < size; y++) {
-        for (int x = 0; x < size; x++) {
-          for (int c = 0; c < 3; c++) {
-            int tc = bgr ? 2 - c : c;
-            double v = values[(tc * size + y) * size + x] * p.std().get(tc) + p.mean().get(tc);
-            int level = (int) Math.round(v * 255);
-            worst = Math.max(worst,
-                Math.abs(level - pixels.get((y * size + x) * 3 + c).asInt()));
-          }
-        }
-      }
+      int worst = ReferenceTest.worstLevels(values, p, ref.get("pixels"));
       int allowed = name.endsWith(".jpg") ? ReferenceTest.JPEG_LEVELS + PNG_LEVELS : PNG_LEVELS;
       System.out.printf("DevicePreprocessingTest: %s %s worst %d levels%n", name, setting,
           worst);

@@ -93,17 +93,12 @@ final class ReferenceTest {
     return cases.stream();
   }
 
-  @ParameterizedTest(name = "{0} {1}")
-  @MethodSource("images")
-  void prepare_matchesPillow(String image, String setting, JsonNode ref) {
-    ImagePreprocessing p = setting(setting);
-    Tensor t = ImageTensors.prepare(image(image), p).tensor();
+  /**
+   * The largest difference, in pixel levels, between a model input of {@code p} (values of
+   * {@code [1, 3, side, side]}) and Pillow's pixels: the normalization inverted, then rounded.
+   */
+  static int worstLevels(float[] values, ImagePreprocessing p, JsonNode pixels) {
     int size = p.outputSize();
-    assertArrayEquals(new long[] {1, 3, size, size}, t.shape());
-    assertEquals(DType.FLOAT32, t.dtype());
-    float[] values = t.toFloatArray();
-    // Pixels back from the tensor: invert the normalization, then compare levels.
-    JsonNode pixels = ref.get("pixels");
     boolean bgr = p.channels() == ImagePreprocessing.ChannelOrder.BGR;
     int worst = 0;
     for (int y = 0; y < size; y++) {
@@ -117,6 +112,19 @@ final class ReferenceTest {
         }
       }
     }
+    return worst;
+  }
+
+  @ParameterizedTest(name = "{0} {1}")
+  @MethodSource("images")
+  void prepare_matchesPillow(String image, String setting, JsonNode ref) {
+    ImagePreprocessing p = setting(setting);
+    Tensor t = ImageTensors.prepare(image(image), p).tensor();
+    int size = p.outputSize();
+    assertArrayEquals(new long[] {1, 3, size, size}, t.shape());
+    assertEquals(DType.FLOAT32, t.dtype());
+    float[] values = t.toFloatArray();
+    int worst = worstLevels(values, p, ref.get("pixels"));
     assertTrue(worst <= (image.endsWith(".jpg") ? JPEG_LEVELS : 0),
         "worst pixel differs by " + worst + " levels");
     if (!image.endsWith(".jpg")) {

@@ -52,22 +52,16 @@ public final class HubBench {
         + " calls/s (16 callers) |");
     System.out.println("|---|---|---|---|---|---|");
     for (String id : new String[] {"torchvision/resnet50", "google/vit-base-patch16-224"}) {
-      try (ImageClassifier c = ImageClassifier.load(hub, id, downloader)) {
-        row("image classification", id + " | device", () -> c.classify(image, 5), seconds);
-      }
-      try (Model m = Nos.load(hub.spec(id, downloader));
-          ImageClassifier c = ImageClassifier.of(m, hub.entry(id))) {
-        row("image classification", id + " | Java", () -> c.classify(image, 5), seconds);
-      }
+      bothPaths("image classification", id, hub, downloader, seconds,
+          () -> ImageClassifier.load(hub, id, downloader),
+          m -> ImageClassifier.of(m, hub.entry(id)),
+          c -> () -> c.classify(image, 5));
     }
     String clip = "openai/clip-vit-base-patch32/image";
-    try (ImageEmbedder e = ImageEmbedder.load(hub, clip, downloader)) {
-      row("image embedding", clip + " | device", () -> e.embed(image), seconds);
-    }
-    try (Model m = Nos.load(hub.spec(clip, downloader));
-        ImageEmbedder e = ImageEmbedder.of(m, hub.entry(clip))) {
-      row("image embedding", clip + " | Java", () -> e.embed(image), seconds);
-    }
+    bothPaths("image embedding", clip, hub, downloader, seconds,
+        () -> ImageEmbedder.load(hub, clip, downloader),
+        m -> ImageEmbedder.of(m, hub.entry(clip)),
+        e -> () -> e.embed(image));
     try (TextEmbedder e = TextEmbedder.load(hub, "openai/clip-vit-base-patch32/text",
         downloader)) {
       row("text embedding", "openai/clip-vit-base-patch32/text | -", () -> e.embed(text),
@@ -79,14 +73,27 @@ public final class HubBench {
           () -> e.embed(text), seconds);
     }
     String yolo = "ultralytics/yolov8n";
-    try (ObjectDetector d = ObjectDetector.load(hub, yolo, downloader)) {
-      row("object detection", yolo + " | device", () -> d.detect(image), seconds);
-    }
-    try (Model m = Nos.load(hub.spec(yolo, downloader));
-        ObjectDetector d = ObjectDetector.of(m, hub.entry(yolo))) {
-      row("object detection", yolo + " | Java", () -> d.detect(image), seconds);
-    }
+    bothPaths("object detection", yolo, hub, downloader, seconds,
+        () -> ObjectDetector.load(hub, yolo, downloader),
+        m -> ObjectDetector.of(m, hub.entry(yolo)),
+        d -> () -> d.detect(image));
     System.exit(0);
+  }
+
+  /**
+   * Two rows for an image task: the facade as the hub loads it (pre-processing on the device),
+   * then over the model loaded from {@code hub.spec} (float input, Java pre-processing).
+   */
+  private static <F extends AutoCloseable> void bothPaths(String task, String id, Hub hub,
+      Downloader downloader, double seconds, java.util.function.Supplier<F> load,
+      java.util.function.Function<Model, F> over, java.util.function.Function<F, Timing.Call> call)
+      throws Exception {
+    try (F facade = load.get()) {
+      row(task, id + " | device", call.apply(facade), seconds);
+    }
+    try (Model m = Nos.load(hub.spec(id, downloader)); F facade = over.apply(m)) {
+      row(task, id + " | Java", call.apply(facade), seconds);
+    }
   }
 
   private static void row(String task, String id, Timing.Call call, double seconds)

@@ -23,8 +23,9 @@ import org.bytedeco.pytorch.Tensor;
  * only valid until the next replay. A call holds the lock from its copy into the static inputs
  * until its outputs are copied out to new tensors; everything runs on the calling thread's
  * current stream, so the next holder's writes are ordered after the copy. Calls that do not fit
- * a bucket ({@link #runIfFits} returns null) run eagerly without the lock. {@link #close} takes the lock, so it
- * waits for a call in progress; the owning model closes it only after its last call.
+ * a bucket ({@link #runIfFits} returns null) run eagerly without the lock. {@link #close} takes
+ * the lock, so it waits for a call in progress; the owning model closes it only after its last
+ * call.
  *
  * <h2>Native memory</h2>
  * The static tensors and the programs live until {@link #close}. They are made inside a private

@@ -135,8 +135,8 @@ final class TorchTensors {
   static final int CHUNKS = 8;
 
   /**
-   * As {@link #staged(long[], DType, long, java.util.function.Consumer, org.bytedeco.pytorch.Device,
-   * DType)}, from a writer of byte ranges: an input of {@link #CHUNKED_MIN_BYTES} or more bound
+   * As {@link #staged(long[], DType, long, java.util.function.Consumer,
+   * org.bytedeco.pytorch.Device, DType)}, from a writer of byte ranges: an input of {@link #CHUNKED_MIN_BYTES} or more bound
    * for a GPU crosses in {@link #CHUNKS} chunks, each copied to the device asynchronously as soon
    * as it is written, so that writing the next chunk overlaps the transfer of this one (one
    * staged copy waits for the whole input to be written first).

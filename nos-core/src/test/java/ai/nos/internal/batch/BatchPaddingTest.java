@@ -100,6 +100,32 @@ final class BatchPaddingTest {
     assertEquals(List.of("hidden", "pooled"), List.copyOf(a.join().keySet()));
   }
 
+  /** A manual batcher over a model of one unpadded input x of 1000 floats a row. */
+  private static DynamicBatcher flatBatcher(BatchRunner runner) {
+    ModelSpec spec = ModelSpec.builder().id("flat").artifact("flat.pt")
+        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 1000)
+            .output("y", DType.FLOAT32, -1).build())
+        .batching(Batching.builder().maxBatchSize(100_000).build()).build();
+    return DynamicBatcher.builder(spec, runner).manual();
+  }
+
+  /**
+   * Submits one request per entry, of that many rows, whose elements count up across the
+   * requests (the batch holds 0, 1, 2, ...); returns the rows in all.
+   */
+  private static int submitCounting(DynamicBatcher batcher, int[] rowsPerRequest) {
+    int total = 0;
+    for (int rows : rowsPerRequest) {
+      float[] v = new float[rows * 1000];
+      for (int j = 0; j < v.length; j++) {
+        v[j] = total * 1000 + j;
+      }
+      total += rows;
+      batcher.submit(Map.of("x", Tensor.of(v, rows, 1000)), Priority.NORMAL, NONE);
+    }
+    return total;
+  }
+
   /**
    * Unpadded batches are split by bytes, not by requests, so one large request is copied in
    * parallel too (a 154 MB batch of 256 images sent as one call was copied by one thread): one
@@ -108,25 +134,13 @@ final class BatchPaddingTest {
   @Test
   void largeUnpaddedBatch_splitByBytes_everyByteInPlace() {
     List<Tensor> seen = new ArrayList<>();
-    ModelSpec spec = ModelSpec.builder().id("flat").artifact("flat.pt")
-        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 1000)
-            .output("y", DType.FLOAT32, -1).build())
-        .batching(Batching.builder().maxBatchSize(100_000).build()).build();
-    DynamicBatcher batcher = DynamicBatcher.builder(spec, batch -> {
+    DynamicBatcher batcher = flatBatcher(batch -> {
       seen.add(batch.concat("x"));
       return Map.of("y", Tensor.zeros(DType.FLOAT32, batch.size()));
-    }).manual();
+    });
     for (int[] rowsPerRequest : new int[][] {{5_000}, {1, 1_777, 3, 2_500, 999, 1, 1_234}}) {
       seen.clear();
-      int total = 0;
-      for (int rows : rowsPerRequest) {
-        float[] v = new float[rows * 1000];
-        for (int j = 0; j < v.length; j++) {
-          v[j] = total * 1000 + j;
-        }
-        total += rows;
-        batcher.submit(Map.of("x", Tensor.of(v, rows, 1000)), Priority.NORMAL, NONE);
-      }
+      int total = submitCounting(batcher, rowsPerRequest);
       assertEquals(1, batcher.dispatchReady());
       float[] got = seen.get(0).toFloatArray();
       assertEquals(total * 1000, got.length);
@@ -147,11 +161,7 @@ final class BatchPaddingTest {
   @Test
   void writeRange_inIrregularChunks_equalsTheWholeWrite() {
     List<String> problems = new ArrayList<>();
-    ModelSpec spec = ModelSpec.builder().id("flat").artifact("flat.pt")
-        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 1000)
-            .output("y", DType.FLOAT32, -1).build())
-        .batching(Batching.builder().maxBatchSize(100_000).build()).build();
-    DynamicBatcher batcher = DynamicBatcher.builder(spec, batch -> {
+    DynamicBatcher batcher = flatBatcher(batch -> {
       long bytes = batch.byteSize("x");
       java.nio.ByteBuffer whole = java.nio.ByteBuffer.allocateDirect((int) bytes);
       batch.write("x", whole);
@@ -179,16 +189,8 @@ final class BatchPaddingTest {
         }
       }
       return Map.of("y", Tensor.zeros(DType.FLOAT32, batch.size()));
-    }).manual();
-    int total = 0;
-    for (int rows : new int[] {1, 1_777, 3, 2_500, 999}) {
-      float[] v = new float[rows * 1000];
-      for (int j = 0; j < v.length; j++) {
-        v[j] = total * 1000 + j;
-      }
-      total += rows;
-      batcher.submit(Map.of("x", Tensor.of(v, rows, 1000)), Priority.NORMAL, NONE);
-    }
+    });
+    submitCounting(batcher, new int[] {1, 1_777, 3, 2_500, 999});
     assertEquals(1, batcher.dispatchReady());
     assertEquals(List.of(), problems);
   }
