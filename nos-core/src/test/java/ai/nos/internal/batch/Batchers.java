@@ -48,6 +48,21 @@ final class Batchers {
   }
 
   /** Checks that every request submitted ended under one outcome or still waits. */
+  /**
+   * Starts {@code batcher.close(timeout)} on a new thread and returns that thread once the
+   * batcher says it is closed (at most 10 s), while the close may still be draining.
+   */
+  static Thread closeInBackground(DynamicBatcher batcher, Duration timeout) {
+    Thread closer = new Thread(() -> batcher.close(timeout));
+    closer.start();
+    org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+      while (!batcher.isClosed()) {
+        Thread.onSpinWait();
+      }
+    });
+    return closer;
+  }
+
   static void assertAccounted(DynamicBatcher batcher) {
     BatcherStats s = batcher.stats();
     assertEquals(s.submitted(), s.completed() + s.failed() + s.rejected() + s.expired()

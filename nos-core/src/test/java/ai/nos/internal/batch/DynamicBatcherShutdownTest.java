@@ -71,13 +71,7 @@ final class DynamicBatcherShutdownTest {
     for (int i = 1; i < 6; i++) {
       futures.add(submit(i));
     }
-    Thread closer = new Thread(() -> batcher.close(LONG));
-    closer.start();
-    assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
-      while (!batcher.isClosed()) {
-        Thread.onSpinWait();
-      }
-    });
+    Thread closer = Batchers.closeInBackground(batcher, LONG);
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> submit(9));
     assertEquals("model 'echo' batcher is closed; request rejected", e.getMessage());
     release.countDown();

@@ -134,13 +134,7 @@ final class DynamicBatcherWorkersTest {
     for (int i = 0; i < 12; i++) {
       futures.add(submit(i));
     }
-    Thread closer = new Thread(() -> batcher.close(LONG));
-    closer.start();
-    assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
-      while (!batcher.isClosed()) {
-        Thread.onSpinWait();
-      }
-    });
+    Thread closer = Batchers.closeInBackground(batcher, LONG);
     assertThrows(IllegalStateException.class, () -> submit(99));
     release.countDown();
     closer.join(10_000);
