@@ -2,8 +2,11 @@ package ai.nos;
 
 import static ai.nos.internal.json.JsonFields.array;
 import static ai.nos.internal.json.JsonFields.at;
+import static ai.nos.internal.json.JsonFields.bool;
+import static ai.nos.internal.json.JsonFields.choice;
 import static ai.nos.internal.json.JsonFields.echo;
 import static ai.nos.internal.json.JsonFields.integer;
+import static ai.nos.internal.json.JsonFields.number;
 import static ai.nos.internal.json.JsonFields.object;
 import static ai.nos.internal.json.JsonFields.required;
 import static ai.nos.internal.json.JsonFields.text;
@@ -234,12 +237,7 @@ final class SpecJson {
       at(path, () -> b.normalize(mean, std));
     }
     if (node.has("bgr")) {
-      JsonNode bgr = node.get("bgr");
-      if (!bgr.isBoolean()) {
-        throw new IllegalArgumentException(path + ".bgr must be true or false but was "
-            + echo(bgr));
-      }
-      b.bgr(bgr.booleanValue());
+      b.bgr(bool(node.get("bgr"), path + ".bgr"));
     }
     if (node.has("padValue")) {
       int pad = integer(node.get("padValue"), path + ".padValue");
@@ -256,27 +254,9 @@ final class SpecJson {
     }
     float[] f = new float[3];
     for (int i = 0; i < 3; i++) {
-      JsonNode v = values.get(i);
-      if (!v.isNumber()) {
-        throw new IllegalArgumentException(path + "[" + i + "] must be a number but was "
-            + echo(v));
-      }
-      f[i] = (float) v.doubleValue();
+      f[i] = (float) number(values.get(i), path + "[" + i + "]");
     }
     return f;
-  }
-
-  /** One of {@code values} by its lower-case name, e.g. {@code "shorter_side"}. */
-  private static <E extends Enum<E>> E choice(JsonNode node, String path, E[] values) {
-    String name = text(node, path);
-    for (E e : values) {
-      if (e.name().toLowerCase(java.util.Locale.ROOT).equals(name)) {
-        return e;
-      }
-    }
-    throw new IllegalArgumentException(path + " must be one of " + java.util.Arrays.stream(values)
-        .map(e -> e.name().toLowerCase(java.util.Locale.ROOT)).toList() + " but was '" + name
-        + "'");
   }
 
   private static Batching batching(JsonNode node) {

@@ -186,7 +186,7 @@ final class ImageInputTest {
     assertEquals(letterbox, ModelSpec.fromJson(letterbox.toJson()));
     var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(
         json.replace("\"bicubic\"", "\"lanczos\"")));
-    assertEquals("$.imageInputs.image.interpolation must be one of [nearest, bilinear, bicubic]"
+    assertEquals("$.imageInputs.image.interpolation must be one of nearest, bilinear, bicubic"
         + " but was 'lanczos'", e.getMessage());
     var mean = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(
         json.replaceFirst("\"mean\": \\[[^]]*\\]", "\"mean\": [1, 2]")));

@@ -3,6 +3,7 @@ package ai.nos.hub;
 import static ai.nos.internal.json.JsonFields.array;
 import static ai.nos.internal.json.JsonFields.at;
 import static ai.nos.internal.json.JsonFields.bool;
+import static ai.nos.internal.json.JsonFields.choice;
 import static ai.nos.internal.json.JsonFields.integer;
 import static ai.nos.internal.json.JsonFields.longValue;
 import static ai.nos.internal.json.JsonFields.number;
@@ -24,7 +25,6 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -312,22 +312,5 @@ final class CatalogJson {
     }
     return values;
   }
-
-  /** An enum constant by its lower-case name. */
-  private static <E extends Enum<E>> E choice(JsonNode node, String path, E[] values) {
-    String given = text(node, path);
-    List<String> labels = new ArrayList<>();
-    for (E value : values) {
-      String label = value.name().toLowerCase(Locale.ROOT);
-      if (label.equals(given)) {
-        return value;
-      }
-      labels.add(label);
-    }
-    throw new IllegalArgumentException(path + " must be one of " + String.join(", ", labels)
-        + " but was '" + shorten(given) + "'");
-  }
-
-
 
 }

@@ -96,6 +96,24 @@ public final class JsonFields {
     }
   }
 
+  /**
+   * One of {@code values} by its lower-case name, e.g. {@code "shorter_side"}; the message of a
+   * bad one lists the names.
+   */
+  public static <E extends Enum<E>> E choice(JsonNode node, String path, E[] values) {
+    String given = text(node, path);
+    java.util.List<String> labels = new java.util.ArrayList<>();
+    for (E value : values) {
+      String label = value.name().toLowerCase(java.util.Locale.ROOT);
+      if (label.equals(given)) {
+        return value;
+      }
+      labels.add(label);
+    }
+    throw new IllegalArgumentException(path + " must be one of " + String.join(", ", labels)
+        + " but was '" + shorten(given) + "'");
+  }
+
   /** A JSON value as it would be written, shortened so that huge inputs make short messages. */
   public static String echo(JsonNode node) {
     return shorten(node.toString());
