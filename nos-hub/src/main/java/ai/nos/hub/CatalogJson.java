@@ -9,7 +9,6 @@ import static ai.nos.internal.json.JsonFields.longValue;
 import static ai.nos.internal.json.JsonFields.number;
 import static ai.nos.internal.json.JsonFields.object;
 import static ai.nos.internal.json.JsonFields.required;
-import static ai.nos.internal.json.JsonFields.shorten;
 import static ai.nos.internal.json.JsonFields.text;
 
 import ai.nos.ModelSpec;
