@@ -26,8 +26,14 @@ import java.util.Objects;
  */
 public final class ImageInput {
 
-  /** The largest {@link #size()}, and the largest side of an image accepted. */
+  /** The largest {@link #size()} and {@link #crop()}. */
   public static final int MAX_SIZE = 16384;
+
+  /**
+   * The most pixels an image may have, before and after resizing (nos-hub's {@code RgbImage}
+   * takes the same limit, so every image it decodes is accepted here).
+   */
+  public static final long MAX_PIXELS = 100_000_000L;
 
   /** How the image is brought to {@link #size()}. */
   public enum Resize {
@@ -130,13 +136,14 @@ public final class ImageInput {
   /**
    * Where an image of {@code width x height} lands.
    *
-   * @throws IllegalArgumentException if a side is below 1 or above {@link #MAX_SIZE}, or the
-   *     image is smaller than the crop once resized
+   * @throws IllegalArgumentException if a side is below 1, the image has more than
+   *     {@link #MAX_PIXELS} pixels or would have once resized, or is smaller than the crop once
+   *     resized
    */
   public Geometry geometry(int width, int height) {
-    if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE) {
-      throw new IllegalArgumentException("image must be 1 to " + MAX_SIZE + " pixels on each"
-          + " side but was " + width + "x" + height);
+    if (width < 1 || height < 1 || (long) width * height > MAX_PIXELS) {
+      throw new IllegalArgumentException("image must have at least 1 pixel on each side and at"
+          + " most " + MAX_PIXELS + " pixels but was " + width + "x" + height);
     }
     switch (resize) {
       case LETTERBOX -> {
@@ -153,9 +160,9 @@ public final class ImageInput {
       case SHORTER_SIDE -> {
         int shorter = Math.min(width, height);
         long longer = (long) ((long) size * Math.max(width, height) / (double) shorter);
-        if (longer > MAX_SIZE) {
+        if (longer * size > MAX_PIXELS) {
           throw new IllegalArgumentException("image of " + width + "x" + height + " would be"
-              + " resized to a side of " + longer + ", more than " + MAX_SIZE);
+              + " resized to " + longer + "x" + size + ", more than " + MAX_PIXELS + " pixels");
         }
         int nw = width <= height ? size : (int) longer;
         int nh = width <= height ? (int) longer : size;

@@ -124,64 +124,30 @@ final class ImageTensors {
         g.scaleX(), g.scaleY(), g.left(), g.top());
   }
 
-  /** Returns the tensor {@code [1, 3, size, size]} of an image. */
+  /**
+   * Returns the tensor {@code [1, 3, size, size]} of an image: resized in Java where
+   * {@link ImageInput#geometry} places it (the device path's geometry, one implementation), then
+   * cropped, or pasted on a letterbox canvas, and normalized.
+   */
   static Prepared prepare(RgbImage image, ImagePreprocessing p) {
-    int w = image.width();
-    int h = image.height();
-    int size = p.resize();
-    byte[] pixels = image.pixels();
-    if (p.resizeMode() == ImagePreprocessing.ResizeMode.LETTERBOX) {
-      return letterbox(image, p);
+    ImageInput.Geometry g = toImageInput(p).geometry(image.width(), image.height());
+    int nw = g.resizedWidth();
+    int nh = g.resizedHeight();
+    byte[] resized = PilResize.resize(image.pixels(), image.width(), image.height(), nw, nh,
+        p.interpolation());
+    int out = g.outputSize();
+    if (p.resizeMode() != ImagePreprocessing.ResizeMode.LETTERBOX) {
+      return new Prepared(toTensor(resized, nw, -g.left(), -g.top(), out, p), g.scaleX(),
+          g.scaleY(), g.left(), g.top());
     }
-    switch (p.resizeMode()) {
-      case SHORTER_SIDE -> {
-        int shorter = Math.min(w, h);
-        long longer = (long) ((long) size * Math.max(w, h) / (double) shorter);
-        checkResized(image, longer, size);
-        int nw = w <= h ? size : (int) longer;
-        int nh = w <= h ? (int) longer : size;
-        pixels = PilResize.resize(pixels, w, h, nw, nh, p.interpolation());
-        w = nw;
-        h = nh;
-      }
-      case EXACT -> {
-        pixels = PilResize.resize(pixels, w, h, size, size, p.interpolation());
-        w = size;
-        h = size;
-      }
-      default -> throw new AssertionError(p.resizeMode());
-    }
-    int out = p.outputSize();
-    int top = p.crop() > 0 ? (int) Math.rint((h - out) / 2.0) : 0;
-    int left = p.crop() > 0 ? (int) Math.rint((w - out) / 2.0) : 0;
-    return new Prepared(toTensor(pixels, w, left, top, out, p), (double) w / image.width(),
-        (double) h / image.height(), -left, -top);
-  }
-
-  private static void checkResized(RgbImage image, long width, long height) {
-    if (width * height > RgbImage.MAX_PIXELS) {
-      throw new IllegalArgumentException("image of " + image.width() + "x" + image.height()
-          + " would be resized to " + width + "x" + height + ", more than "
-          + RgbImage.MAX_PIXELS + " pixels");
-    }
-  }
-
-  private static Prepared letterbox(RgbImage image, ImagePreprocessing p) {
-    int w = image.width();
-    int h = image.height();
-    int size = p.resize();
-    double r = Math.min((double) size / h, (double) size / w);
-    int nw = Math.max(1, (int) Math.rint(w * r));
-    int nh = Math.max(1, (int) Math.rint(h * r));
-    byte[] resized = PilResize.resize(image.pixels(), w, h, nw, nh, p.interpolation());
-    int left = (int) Math.rint((size - nw) / 2.0 - 0.1);
-    int top = (int) Math.rint((size - nh) / 2.0 - 0.1);
-    byte[] canvas = new byte[size * size * 3];
+    byte[] canvas = new byte[out * out * 3];
     Arrays.fill(canvas, (byte) p.padValue());
     for (int y = 0; y < nh; y++) {
-      System.arraycopy(resized, y * nw * 3, canvas, ((top + y) * size + left) * 3, nw * 3);
+      System.arraycopy(resized, y * nw * 3, canvas, ((g.top() + y) * out + g.left()) * 3,
+          nw * 3);
     }
-    return new Prepared(toTensor(canvas, size, 0, 0, size, p), r, r, left, top);
+    return new Prepared(toTensor(canvas, out, 0, 0, out, p), g.scaleX(), g.scaleY(), g.left(),
+        g.top());
   }
 
   /** Crops {@code out x out} at (left, top) of an image {@code width} wide, and normalizes. */

@@ -36,7 +36,7 @@ import javax.imageio.stream.ImageInputStream;
 public final class RgbImage {
 
   /** The most pixels (width times height) an image may have: 100 megapixels. */
-  public static final long MAX_PIXELS = 100_000_000L;
+  public static final long MAX_PIXELS = ai.nos.ImageInput.MAX_PIXELS;
 
   private final int width;
   private final int height;
