@@ -13,10 +13,14 @@ itself so that a runner can open the .so, and writes the reference input and out
   OUT/<name>.output.f32          what torch gives for it (eager, same device)
   OUT/<name>.json                shapes, the .so path, torch version, compile seconds
 
-  digits-cpu, digits-cuda        a small CNN (fast to compile): [N,1,8,8] -> [N,10]
+  digits-cpu, digits-cuda        a small CNN (fast to compile): [N,1,8,8] -> [N,10]; with the
+                                 weights of models/digits/digits.pt when that file is given
+  digits-cpu-portable            the same for any x86-64 CPU: scalar code (cpp.simdlen 0) and
+                                 -march=x86-64-v2 instead of -march=native, so that a CI machine
+                                 without this machine's vector units can run it
   resnet50-cuda                  torchvision ResNet-50, random weights, fp32: [N,3,224,224] -> [N,1000]
 
-Run:  python3 scripts/gpu/make_aoti.py OUT
+Run:  python3 scripts/gpu/make_aoti.py OUT [models/digits/digits.pt]
 """
 import json
 import os
@@ -41,6 +45,20 @@ class Digits(torch.nn.Module):
         return self.fc(x.flatten(1))
 
 
+def portable(on):
+    """Turns CPU code generation for any x86-64 on (scalar, -march=x86-64-v2) or back off."""
+    from torch._inductor import config, cpp_builder
+    if not hasattr(portable, "original"):
+        portable.original = cpp_builder._get_optimization_cflags
+
+    def cflags(*args, **kwargs):
+        return ["march=x86-64-v2" if f.lstrip("-").startswith("march=") else f
+                for f in portable.original(*args, **kwargs)]
+
+    cpp_builder._get_optimization_cflags = cflags if on else portable.original
+    config.cpp.simdlen = 0 if on else None
+
+
 def compile_package(model, example, path):
     batch = torch.export.Dim("batch", min=1, max=256)
     ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
@@ -62,8 +80,17 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    cases = [("digits-cpu", Digits, (4, 1, 8, 8), "cpu"),
-             ("digits-cuda", Digits, (4, 1, 8, 8), "cuda"),
+    weights = sys.argv[2] if len(sys.argv) > 2 else None
+
+    def digits():
+        net = Digits()
+        if weights:
+            net.load_state_dict(torch.jit.load(weights, map_location="cpu").state_dict())
+        return net
+
+    cases = [("digits-cpu", digits, (4, 1, 8, 8), "cpu"),
+             ("digits-cpu-portable", digits, (4, 1, 8, 8), "cpu"),
+             ("digits-cuda", digits, (4, 1, 8, 8), "cuda"),
              ("resnet50-cuda", lambda: torchvision.models.resnet50(weights=None), (4, 3, 224, 224),
               "cuda")]
     for name, ctor, shape, device in cases:
@@ -76,10 +103,13 @@ def main():
         t0 = time.time()
         path = os.path.join(out, name + ".pt2")
         try:
+            portable(name.endswith("-portable"))
             package, options = compile_package(model, x, path)
         except Exception as e:
             print(f"{name}: compile failed: {e}", flush=True)
             continue
+        finally:
+            portable(False)
         seconds = time.time() - t0
         loaded = torch._inductor.aoti_load_package(package)
         with torch.no_grad():
