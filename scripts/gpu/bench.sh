@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|hub|aoti|streams] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|compile-only|hub|aoti|streams] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -38,6 +38,10 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   echo "OptimBench, ResNet-50, chunked copies off (-Dnos.chunkedCopy.minBytes=Long.MAX_VALUE):"
   ${jvm/-cp/-Dnos.chunkedCopy.minBytes=9223372036854775807 -cp} ai.nos.benchmarks.gpu.OptimBench \
     /tmp/gpu-models "${2:-2}" resnet50 2>&1 | tee "$out/optim-bench-single-copy.log"
+fi
+if [ "$what" = compile-only ]; then
+  # Only the torch.compile rows, to sit beside an `optim` run's rows from the same machine.
+  timeout 560 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile-only 2>&1 | tee "$out/optim-compile.log"
 fi
 if [ "$what" = hub ]; then
   # The nos-hub table (issue #6): every builtin catalog entry, exported with random weights, served

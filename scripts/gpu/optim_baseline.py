@@ -5,14 +5,15 @@ ai.nos.benchmarks.gpu.OptimBench (scripts/gpu/bench.sh optim):
   python torch eager                    the nn.Module as it is, fp32 or fp16
   python torch eager channels-last      the same, weights and inputs in channels-last
   python CUDA graphs                    channels-last, one graph per batch size, replayed
-  python torch.compile                  channels-last, torch.compile(mode="default"), per shape
+  python torch.compile                  channels-last, torch.compile(mode="default",
+                                        dynamic=False): one specialized compile per batch size
 
 Models: torchvision ResNet-50 and ViT-B/16 with random weights (seed 0), the architectures of
 the TorchScript files NOS serves (scripts/models/make_gpu_models.py). Every row does the work a
 NOS call does: a host float32 batch to the device, the forward pass, the logits back to the host
 as float32. Prints one markdown row per (model, dtype, path, batch): images/s and p50 ms.
 
-Run:  python3 scripts/gpu/optim_baseline.py [--compile] [--seconds S]
+Run:  python3 scripts/gpu/optim_baseline.py [--compile | --compile-only] [--seconds S]
 """
 import argparse
 import statistics
@@ -47,8 +48,11 @@ def row(model, dtype, path, batch, times):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="only the torch.compile rows (the others came from bench.sh optim)")
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
+    args.compile = args.compile or args.compile_only
     torch.backends.fp32_precision = "ieee"
     torch.backends.cudnn.benchmark = True
     dev = torch.device("cuda:0")
@@ -62,10 +66,20 @@ def main():
         for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
             model = base.to(dev, dtype)
             cl = ctor(weights=None).eval().to(dev, dtype).to(memory_format=torch.channels_last)
-            compiled = torch.compile(cl) if args.compile else None
+            compiled = torch.compile(cl, dynamic=False) if args.compile else None
             for batch in BATCHES:
                 host = torch.randn(batch, 3, 224, 224).pin_memory()
                 with torch.inference_mode():
+                    if args.compile_only:
+                        def comp():
+                            x = host.to(dev, non_blocking=True).to(dtype)
+                            return compiled(x.contiguous(memory_format=torch.channels_last)) \
+                                .float().cpu()
+
+                        row(name, dtype_name, "python torch.compile", batch,
+                            timed(comp, args.seconds))
+                        continue
+
                     def eager():
                         return model(host.to(dev, non_blocking=True).to(dtype)).float().cpu()
 
