@@ -34,10 +34,6 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   flag=""; [ "$what" = optim-compile ] && flag="--compile"
   timeout 420 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" $flag 2>&1 | tee "$out/optim-baseline.log"
   $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
-  # The baseline of the chunked host-to-device copy: ResNet-50 again with one staged copy.
-  echo "OptimBench, ResNet-50, chunked copies off (-Dnos.chunkedCopy.minBytes=Long.MAX_VALUE):"
-  ${jvm/-cp/-Dnos.chunkedCopy.minBytes=9223372036854775807 -cp} ai.nos.benchmarks.gpu.OptimBench \
-    /tmp/gpu-models "${2:-2}" resnet50 2>&1 | tee "$out/optim-bench-single-copy.log"
 fi
 if [ "$what" = compile-only ]; then
   # Only the torch.compile rows, to sit beside an `optim` run's rows from the same machine.

@@ -268,11 +268,11 @@ final class CudaModelTest {
 
   /**
    * Pre-processing on the GPU ({@link ImageInput}, a 640x480 image to 224x224 through the
-   * identity fixture) gives the CPU's pixels within one level, and a 48 MB input (above
-   * {@code TorchTensors.CHUNKED_MIN_BYTES}, so it crosses in chunks) comes back byte for byte.
+   * identity fixture) gives the CPU's pixels within one level, and a 48 MB input comes back
+   * from the GPU byte for byte.
    */
   @Test
-  void imageInput_onCuda_matchesTheCpu_andLargeInputsCrossInChunksIntact() {
+  void imageInput_onCuda_matchesTheCpu_andLargeInputsCrossIntact() {
     java.util.Random random = new java.util.Random(5);
     byte[] px = new byte[480 * 640 * 3];
     random.nextBytes(px);
@@ -309,7 +309,7 @@ final class CudaModelTest {
         .device("cuda:0").build())) {
       float[] back = m.infer(Map.of("x", Tensor.of(big, 12 * 1024, 1024))).get("y")
           .toFloatArray();
-      assertTrue(java.util.Arrays.equals(big, back), "48 MB through chunks, byte for byte");
+      assertTrue(java.util.Arrays.equals(big, back), "48 MB there and back, byte for byte");
     }
   }
 }

@@ -137,7 +137,26 @@ public final class Batch {
     long rowBytes = bytes / size;
     int n = requests.size();
     if (unpadded(k)) {
-      writeRange(k, dst, 0, bytes);
+      // Every request is one contiguous block of the batch: split the whole byte range, so that
+      // even one large request is copied by several threads.
+      int base = dst.position();
+      int parts = Copies.parts(bytes);
+      long per = (bytes + parts - 1) / parts;
+      Copies.run(parts, part -> {
+        long from = Math.min(bytes, part * per);
+        long to = Math.min(bytes, from + per);
+        ByteBuffer out = parts == 1 ? dst : dst.duplicate();
+        for (int i = firstRequestAt(from, rowBytes); i < n && rowOffsets[i] * rowBytes < to; i++) {
+          long start = rowOffsets[i] * rowBytes;
+          long end = start + requests.get(i).rows * rowBytes;
+          long a = Math.max(from, start);
+          long b = Math.min(to, end);
+          if (b > a) {
+            out.put((int) (base + a), requests.get(i).tensors[k].buffer(), (int) (a - start),
+                (int) (b - a));
+          }
+        }
+      });
       return;
     }
     // Padded batches are written by a few threads, each a contiguous run of requests.
@@ -151,64 +170,6 @@ public final class Batch {
         padded[0] = own[0];
         Regions.copy(t.buffer(), 0, own, out, dst.position() + rowOffsets[i] * rowBytes, padded,
             elementBytes, layout.pad(k));
-      }
-    });
-  }
-
-  /**
-   * Whether an input is the requests' blocks one after another, with no padding: then
-   * {@link #writeRange} can write any part of it.
-   */
-  public boolean contiguous(String input) {
-    return unpadded(layout.index(input));
-  }
-
-  /**
-   * Writes bytes {@code [from, to)} of a {@link #contiguous} input into {@code dst} at the same
-   * offsets from its position (which does not move), in parallel parts when large.
-   *
-   * @throws IllegalArgumentException if the input is not contiguous, or the range is not within
-   *     {@code [0, byteSize]} or does not fit {@code dst}
-   */
-  public void writeRange(String input, ByteBuffer dst, long from, long to) {
-    int k = layout.index(input);
-    long bytes = byteSize(input);
-    if (!unpadded(k)) {
-      throw new IllegalArgumentException("input '" + input + "' of model '" + layout.modelId
-          + "' is padded in this batch; write it whole");
-    }
-    if (from < 0 || to < from || to > bytes || dst == null || dst.remaining() < to) {
-      throw new IllegalArgumentException("bytes [" + from + ", " + to + ") of input '" + input
-          + "' (" + bytes + " bytes) do not fit a buffer with "
-          + (dst == null ? "none (null)" : dst.remaining() + " bytes remaining"));
-    }
-    writeRange(k, dst, from, to);
-  }
-
-  /** Bytes [lo, hi) of unpadded input {@code k}, split into parallel parts. */
-  private void writeRange(int k, ByteBuffer dst, long lo, long hi) {
-    long rowBytes = Regions.numel(shapes[k], 0) * requests.get(0).tensors[k].dtype().byteSize()
-        / size;
-    int n = requests.size();
-    // Every request is one contiguous block of the batch: split the byte range, so that even
-    // one large request is copied by several threads.
-    int base = dst.position();
-    long bytes = hi - lo;
-    int parts = Copies.parts(bytes);
-    long per = (bytes + parts - 1) / parts;
-    Copies.run(parts, part -> {
-      long from = Math.min(hi, lo + part * per);
-      long to = Math.min(hi, from + per);
-      ByteBuffer out = parts == 1 ? dst : dst.duplicate();
-      for (int i = firstRequestAt(from, rowBytes); i < n && rowOffsets[i] * rowBytes < to; i++) {
-        long start = rowOffsets[i] * rowBytes;
-        long end = start + requests.get(i).rows * rowBytes;
-        long a = Math.max(from, start);
-        long b = Math.min(to, end);
-        if (b > a) {
-          out.put((int) (base + a), requests.get(i).tensors[k].buffer(), (int) (a - start),
-              (int) (b - a));
-        }
       }
     });
   }

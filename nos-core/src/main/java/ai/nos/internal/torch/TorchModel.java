@@ -284,24 +284,16 @@ public final class TorchModel implements Model {
   /**
    * Runs a batch gathered by a dynamic batcher, writing each input straight from the callers'
    * tensors into one host buffer (pinned on CUDA, from libtorch's caching host allocator, which
-   * reuses its blocks) and moving it to the device with asynchronous copies: one host copy and
-   * one host-to-device copy per byte, whatever the batch holds. A large unpadded input crosses
-   * in chunks, each sent while the next is written ({@link TorchTensors#staged(long[],
-   * ai.nos.DType, long, TorchTensors.Ranges, org.bytedeco.pytorch.Device, ai.nos.DType)}).
+   * reuses its blocks) and moving it to the device with one asynchronous copy: one host copy and
+   * one host-to-device copy per input, whatever the batch holds.
    */
   public Map<String, Tensor> inferBatch(Batch batch) {
     return run(args -> {
       for (TensorSpec input : spec.signature().inputs()) {
         String name = input.name();
-        long[] shape = batch.shape(name);
-        long bytes = batch.byteSize(name);
-        org.bytedeco.pytorch.Tensor staged = batch.contiguous(name)
-            ? TorchTensors.staged(shape, batch.dtype(name), bytes,
-                (dst, from, to) -> batch.writeRange(name, dst, from, to), torchDevice,
-                runAs(input))
-            : TorchTensors.staged(shape, batch.dtype(name), bytes,
-                buffer -> batch.write(name, buffer), torchDevice, runAs(input));
-        args.add(memoryFormat(image(input, staged)));
+        args.add(memoryFormat(image(input, TorchTensors.staged(batch.shape(name),
+            batch.dtype(name), batch.byteSize(name), buffer -> batch.write(name, buffer),
+            torchDevice, runAs(input)))));
       }
     });
   }

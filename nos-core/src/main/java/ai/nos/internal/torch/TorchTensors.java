@@ -60,9 +60,8 @@ final class TorchTensors {
     ByteBuffer buf = t.buffer();
     if (device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
       int bytes = buf.remaining();
-      int base = buf.position();
-      return staged(t.shape(), t.dtype(), bytes, (dst, from, to) -> Copies.copy(buf,
-          base + (int) from, dst, dst.position() + (int) from, (int) (to - from)), device, as);
+      return staged(t.shape(), t.dtype(), bytes,
+          pinned -> Copies.copy(buf, buf.position(), pinned, 0, bytes), device, as);
     }
     org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
         new TensorOptions(scalarType(t.dtype())));
@@ -111,72 +110,6 @@ final class TorchTensors {
     org.bytedeco.pytorch.Tensor out = device.is_cuda()
         ? host.to(device, type, true, false, new org.bytedeco.pytorch.MemoryFormatOptional())
         : host;
-    return as == dtype ? out : out.to(scalarType(as));
-  }
-
-  /**
-   * Writes bytes {@code [from, to)} of an input into {@code dst} at the same offsets from
-   * {@code dst}'s position (which does not move).
-   */
-  @FunctionalInterface
-  interface Ranges {
-    void write(ByteBuffer dst, long from, long to);
-  }
-
-  /**
-   * Inputs at least this large cross to a GPU in chunks ({@link #chunked}): 32 MiB, or the
-   * system property {@code nos.chunkedCopy.minBytes} (benchmarks set it very large to measure
-   * the single copy side by side).
-   */
-  static final long CHUNKED_MIN_BYTES = Math.max(1, Long.getLong("nos.chunkedCopy.minBytes",
-      32L << 20));
-
-  /** How many chunks a large input crosses in. */
-  static final int CHUNKS = 8;
-
-  /**
-   * As {@link #staged(long[], DType, long, java.util.function.Consumer,
-   * org.bytedeco.pytorch.Device, DType)}, from a writer of byte ranges: an input of {@link #CHUNKED_MIN_BYTES} or more bound
-   * for a GPU crosses in {@link #CHUNKS} chunks, each copied to the device asynchronously as soon
-   * as it is written, so that writing the next chunk overlaps the transfer of this one (one
-   * staged copy waits for the whole input to be written first).
-   */
-  static org.bytedeco.pytorch.Tensor staged(long[] shape, DType dtype, long bytes,
-      Ranges fill, org.bytedeco.pytorch.Device device, DType as) {
-    if (device.is_cuda() && bytes >= CHUNKED_MIN_BYTES) {
-      return chunked(shape, dtype, bytes, fill, device, as, (bytes + CHUNKS - 1) / CHUNKS, true);
-    }
-    return staged(shape, dtype, bytes, dst -> fill.write(dst, 0, bytes), device, as);
-  }
-
-  /**
-   * The chunked copy: a host buffer ({@code pinned}: from libtorch's caching host allocator,
-   * which keeps each block from reuse until the copies recorded on it are done) and a device
-   * buffer of {@code bytes}, filled and copied {@code chunkBytes} at a time, then viewed as
-   * {@code dtype} of {@code shape} and cast to {@code as}. Package-private so that tests run it on
-   * the CPU ({@code pinned} false).
-   */
-  static org.bytedeco.pytorch.Tensor chunked(long[] shape, DType dtype, long bytes, Ranges fill,
-      org.bytedeco.pytorch.Device device, DType as, long chunkBytes, boolean pinned) {
-    TensorOptions hostOptions = new TensorOptions(ScalarType.Byte);
-    if (pinned) {
-      hostOptions = hostOptions.pinned_memory(new org.bytedeco.pytorch.BoolOptional(true));
-    }
-    org.bytedeco.pytorch.Tensor host = torch.empty(new long[] {bytes}, hostOptions,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
-    org.bytedeco.pytorch.Tensor target = torch.empty(new long[] {bytes},
-        new TensorOptions(ScalarType.Byte).device(new org.bytedeco.pytorch.DeviceOptional(device)),
-        new org.bytedeco.pytorch.MemoryFormatOptional());
-    if (bytes > 0) {
-      ByteBuffer buffer = new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer()
-          .order(ByteOrder.nativeOrder());
-      for (long from = 0; from < bytes; from += chunkBytes) {
-        long to = Math.min(bytes, from + chunkBytes);
-        fill.write(buffer, from, to);
-        target.narrow(0, from, to - from).copy_(host.narrow(0, from, to - from), pinned);
-      }
-    }
-    org.bytedeco.pytorch.Tensor out = target.view(scalarType(dtype)).view(shape);
     return as == dtype ? out : out.to(scalarType(as));
   }
 

@@ -154,47 +154,6 @@ final class BatchPaddingTest {
     }
   }
 
-  /**
-   * Written in byte ranges of any size (how a large input crosses to a GPU in chunks), an
-   * unpadded batch is the same bytes as written whole; a bad range is refused.
-   */
-  @Test
-  void writeRange_inIrregularChunks_equalsTheWholeWrite() {
-    List<String> problems = new ArrayList<>();
-    DynamicBatcher batcher = flatBatcher(batch -> {
-      long bytes = batch.byteSize("x");
-      java.nio.ByteBuffer whole = java.nio.ByteBuffer.allocateDirect((int) bytes);
-      batch.write("x", whole);
-      java.nio.ByteBuffer ranged = java.nio.ByteBuffer.allocateDirect((int) bytes + 16);
-      ranged.position(16);
-      if (!batch.contiguous("x")) {
-        problems.add("an unpadded input is contiguous");
-      }
-      long step = 1_234_567;
-      for (long from = 0; from < bytes; from += step) {
-        batch.writeRange("x", ranged, from, Math.min(bytes, from + step));
-      }
-      if (ranged.position() != 16) {
-        problems.add("the position moved");
-      }
-      if (!whole.equals(ranged.slice())) {
-        problems.add("ranges differ from the whole write");
-      }
-      try {
-        batch.writeRange("x", ranged, 0, bytes + 1);
-        problems.add("a range past the end was accepted");
-      } catch (IllegalArgumentException expected) {
-        if (!expected.getMessage().contains("input 'x'")) {
-          problems.add(expected.getMessage());
-        }
-      }
-      return Map.of("y", Tensor.zeros(DType.FLOAT32, batch.size()));
-    });
-    submitCounting(batcher, new int[] {1, 1_777, 3, 2_500, 999});
-    assertEquals(1, batcher.dispatchReady());
-    assertEquals(List.of(), problems);
-  }
-
   /** A batch large enough to be written by several threads lands byte for byte, padded. */
   @Test
   void largeBatch_writtenInParallelParts_everyRowInPlaceAndPadded() {
