@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|compile-only|hub|aoti|streams] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|optim-aoti|compile-only|hub|aoti|streams] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -34,6 +34,11 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   flag=""; [ "$what" = optim-compile ] && flag="--compile"
   timeout 420 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" $flag 2>&1 | tee "$out/optim-baseline.log"
   $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
+fi
+if [ "$what" = optim-aoti ]; then
+  # ResNet-50's NOS rows with AOTInductor packages (make_aoti.py) beside the TorchScript ones.
+  [ -f /tmp/aoti/resnet50-fp16-cuda.pt2 ] || timeout 300 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp32-cuda resnet50-fp16-cuda 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-resnet50.log"
+  ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti 2>&1 | tee "$out/optim-bench-aoti.log"
 fi
 if [ "$what" = compile-only ]; then
   # Only the torch.compile rows, to sit beside an `optim` run's rows from the same machine.

@@ -9,12 +9,17 @@ out=${OUT:-/tmp}
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
+# AOTInductor packages of the shipped digit model for AotiModelTest (the CPU one comes back in
+# $OUT/aoti: it is the one committed as models/aoti/digits-cpu.pt2).
+[ -f /tmp/aoti/digits-cuda.pt2 ] || python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti \
+  "$g/models/digits/digits.pt" digits-cuda digits-cpu-portable > "$out/make-aoti.log" 2>&1
+mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.* "$out/aoti/" 2>/dev/null
 java -version 2>&1 | grep -v "Picked up" | head -1
 java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
-  -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 \
+  -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -jar "$GPU_LIB"/junit-platform-console-standalone-*.jar execute \
   --class-path "$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')" \
   --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
-  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
+  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
 exit "${PIPESTATUS[0]}"

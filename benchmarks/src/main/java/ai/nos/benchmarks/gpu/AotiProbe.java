@@ -35,6 +35,8 @@ public final class AotiProbe {
     JsonNode meta = new ObjectMapper().readTree(json.toFile());
     String name = json.getFileName().toString().replace(".json", "");
     String device = meta.get("device").asText();
+    torch.ScalarType dtype = meta.path("dtype").asText("float32").equals("float16")
+        ? torch.ScalarType.Half : torch.ScalarType.Float;
     long[] inShape = longs(meta.get("input"));
     Path dir = json.getParent();
     float[] input = floats(dir.resolve(name + ".input.f32"));
@@ -49,7 +51,7 @@ public final class AotiProbe {
             ? new AOTIModelContainerRunnerCpu(lib)
             : new AOTIModelContainerRunnerCuda(lib, 1, "cuda:0",
                 Path.of(lib).getParent().toString(), false);
-        float[] got = run(runner, input, inShape, device);
+        float[] got = run(runner, input, inShape, device, dtype);
         double scale = 0;
         double worst = 0;
         for (int i = 0; i < want.length; i++) {
@@ -66,7 +68,7 @@ public final class AotiProbe {
             List<Long> times = new ArrayList<>();
             for (int i = 0; i < 30; i++) {
               long t0 = System.nanoTime();
-              run(runner, x, shape, device);
+              run(runner, x, shape, device, dtype);
               if (i >= 10) {
                 times.add(System.nanoTime() - t0);
               }
@@ -85,14 +87,14 @@ public final class AotiProbe {
 
   /** Host input to the device, the runner, the first output back to the host. */
   private static float[] run(AOTIModelContainerRunner runner, float[] input, long[] shape,
-      String device) {
+      String device, torch.ScalarType dtype) {
     try (PointerScope scope = new PointerScope()) {
       Tensor host = torch.from_blob(new FloatPointer(input), shape);
-      Tensor x = device.equals("cpu") ? host.clone()
-          : host.to(new org.bytedeco.pytorch.Device(device), torch.ScalarType.Float, false, true,
+      Tensor x = device.equals("cpu") ? host.to(dtype)
+          : host.to(new org.bytedeco.pytorch.Device(device), dtype, false, true,
               new org.bytedeco.pytorch.MemoryFormatOptional());
       TensorVector out = runner.run(new TensorVector(x));
-      Tensor y = out.get(0).cpu().contiguous();
+      Tensor y = out.get(0).cpu().to(torch.ScalarType.Float).contiguous();
       float[] result = new float[(int) y.numel()];
       new FloatPointer(y.data_ptr()).get(result);
       return result;

@@ -25,11 +25,15 @@ import java.util.Map;
  *   <li>NOS optimized + CUDA graphs: the optimized steps plus {@code cuda_graphs}, one graph per
  *       batch size of the table (the spec's preferred batch sizes 1, 8, 64, 256);
  *   <li>the optimize_for_inference steps plus {@code cuda_graphs} (fp16's best steps on the
- *       2026-11-27 run, with graphs).
+ *       2026-11-27 run, with graphs);
+ *
+ * <li>NOS AOTInductor: the package {@code AOTI_DIR/<model>-<dtype>-cuda.pt2} from
+ *       scripts/gpu/make_aoti.py (ResNet-50 only), loaded through NOS with cuDNN benchmark mode,
+ *       and again with CUDA graphs.
  * </ul>
  *
- * <p>A rejected step is logged as a warning (the log level is warn) above its rows. AOTInductor is measured
- * by AotiProbe (bench.sh aoti). Args: MODELS_DIR SECONDS [MODEL].
+ * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
+ * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR]].
  */
 public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
@@ -40,7 +44,8 @@ public final class OptimBench {
     Path dir = Path.of(args[0]);
     double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 2;
     // An optional third argument keeps one model: resnet50 or vit_b_16.
-    String only = args.length > 2 ? args[2] : null;
+    String only = args.length > 2 && !args[2].equals("all") ? args[2] : null;
+    Path aotiDir = args.length > 3 ? Path.of(args[3]) : null;
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.println("| model | dtype | path | batch | images/s | p50 ms |");
     System.out.println("|---|---|---|---|---|---|");
@@ -73,6 +78,17 @@ public final class OptimBench {
           rows.put(ofi, "NOS channels-last, optimize_for_inference, cudnn");
           rows.put(graphs, "NOS optimized + CUDA graphs");
           rows.put(ofiGraphs, "NOS CL, ofi, cudnn + CUDA graphs");
+          Path aoti = aotiDir == null ? null
+              : aotiDir.resolve(name + "-" + precision.label() + "-cuda.pt2");
+          if (aoti != null && java.nio.file.Files.isRegularFile(aoti)) {
+            ModelSpec compiled = plain.toBuilder().id(plain.id() + "-aoti").artifact(aoti)
+                .optimize(Optimization.CUDNN_BENCHMARK).build();
+            rows.put(compiled, "NOS AOTInductor (cudnn)");
+            rows.put(compiled.toBuilder().id(plain.id() + "-aoti-graphs")
+                .batching(graphs.batching().orElseThrow())
+                .optimize(Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build(),
+                "NOS AOTInductor + CUDA graphs");
+          }
           for (var row : rows.entrySet()) {
             ModelSpec spec = row.getKey();
             String path = row.getValue();

@@ -40,11 +40,16 @@ final class LoadPasses {
     }
     if (steps.contains(Optimization.CUDNN_BENCHMARK) && device.isCuda()) {
       passes.add(new Pass(Optimization.CUDNN_BENCHMARK.label(), m -> {
-        torch.globalContext().setBenchmarkCuDNN(true);
+        cudnnBenchmark();
         return m;
       }));
     }
     return passes;
+  }
+
+  /** cuDNN benchmark mode on, for the whole process (libtorch has one setting). */
+  static void cudnnBenchmark() {
+    torch.globalContext().setBenchmarkCuDNN(true);
   }
 
   /**

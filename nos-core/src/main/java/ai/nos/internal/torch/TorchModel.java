@@ -31,11 +31,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A TorchScript module loaded on one device.
+ * A TorchScript module, or an AOTInductor package ({@link AotiRunner}), loaded on one device.
  *
  * <h2>Concurrency</h2>
  * Calls run concurrently on the one {@link JitModule}: libtorch's TorchScript interpreter keeps
- * per-call state on the calling thread, and the module is never mutated after load. Each call holds
+ * per-call state on the calling thread, and the module is never mutated after load (an
+ * AOTInductor library runs {@link AotiRunner#INSTANCES} calls at once). Each call holds
  * a {@link Lease} reference; {@link #close()} refuses new calls at once and the module is freed by
  * whichever thread drops the last reference, so close never waits and never frees under a call.
  *
@@ -50,7 +51,10 @@ public final class TorchModel implements Model {
   private final ModelSpec spec;
   private final Device device;
   private final org.bytedeco.pytorch.Device torchDevice;
+  /** The TorchScript module, or null when {@link #aoti} runs the model. */
   private final JitModule module;
+  /** The AOTInductor library, or null when {@link #module} runs the model. */
+  private final AotiRunner aoti;
   private final Lease lease;
   /** Bytes of the parameters and buffers as loaded, before any pass made them constants. */
   private final long weightBytes;
@@ -62,16 +66,17 @@ public final class TorchModel implements Model {
 
   private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
       List<String> steps) {
-    this(spec, device, module, weightBytes, steps, null);
+    this(spec, device, module, null, weightBytes, steps, null);
   }
 
-  private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
-      List<String> steps, GraphBuckets graphs) {
+  private TorchModel(ModelSpec spec, Device device, JitModule module, AotiRunner aoti,
+      long weightBytes, List<String> steps, GraphBuckets graphs) {
     this.spec = spec;
     this.graphs = graphs;
     this.device = device;
     this.torchDevice = TorchRuntime.toTorch(device);
     this.module = module;
+    this.aoti = aoti;
     this.lease = new Lease(this::free);
     this.weightBytes = weightBytes;
     this.steps = List.copyOf(steps);
@@ -79,9 +84,10 @@ public final class TorchModel implements Model {
   }
 
   /**
-   * Loads {@code spec}'s TorchScript artifact onto the device its preference resolves to.
+   * Loads {@code spec}'s artifact onto the device its preference resolves to: a TorchScript file,
+   * or an AOTInductor package ({@code .pt2}; see {@link #loadAoti}).
    *
-   * @throws ModelLoadException if the file is missing, fails its checksum, or is not TorchScript
+   * @throws ModelLoadException if the file is missing, fails its checksum, or is neither
    * @throws ai.nos.DeviceUnavailableException if the spec's device is not there
    */
   public static TorchModel load(ModelSpec spec) {
@@ -105,6 +111,9 @@ public final class TorchModel implements Model {
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
     long t0 = System.nanoTime();
+    if (AotiPackage.isPackage(file)) {
+      return loadAoti(spec, device, file, recorder, t0);
+    }
     JitModule module;
     try (org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(device);
         DeviceOptional mapLocation = new DeviceOptional(where)) {
@@ -133,6 +142,50 @@ public final class TorchModel implements Model {
     LOG.info("loaded model '{}' from {} on {} ({}{}) in {} ms", spec.id(), file, device,
         spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ", model.steps),
         (System.nanoTime() - t0) / 1_000_000);
+    return model;
+  }
+
+  /**
+   * Loads an AOTInductor package: the library is compiled ahead of time, so of the load-time
+   * steps only the process-wide cuDNN benchmark mode (asked for, or by {@code auto} on a GPU)
+   * and CUDA graphs apply; channels-last, freeze and {@code optimize_for_inference} are
+   * TorchScript passes and are skipped with a log line. One call on random inputs checks that
+   * the library runs the spec's signature before the model is handed out.
+   */
+  private static TorchModel loadAoti(ModelSpec spec, Device device, Path file,
+      ModelGraphs.RecorderFactory recorder, long t0) {
+    AotiRunner runner = AotiRunner.open(spec.id(), file, device, spec.precision());
+    var asked = spec.optimizations();
+    List<String> steps = new ArrayList<>();
+    if (device.isCuda() && (asked.contains(ai.nos.Optimization.CUDNN_BENCHMARK)
+        || asked.contains(ai.nos.Optimization.AUTO))) {
+      LoadPasses.cudnnBenchmark();
+      steps.add(ai.nos.Optimization.CUDNN_BENCHMARK.label());
+    }
+    List<String> skipped = new ArrayList<>();
+    for (ai.nos.Optimization o : List.of(ai.nos.Optimization.CHANNELS_LAST,
+        ai.nos.Optimization.FREEZE, ai.nos.Optimization.OPTIMIZE_FOR_INFERENCE)) {
+      if (asked.contains(o)) {
+        skipped.add(o.label());
+      }
+    }
+    if (!skipped.isEmpty()) {
+      LOG.info("model '{}': {} not applied: an AOTInductor library is compiled ahead of time",
+          spec.id(), skipped);
+    }
+    TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null);
+    try {
+      plain.infer(LoadPasses.checkInputs(spec));
+    } catch (RuntimeException e) {
+      plain.close();
+      throw new ModelLoadException("model '" + spec.id() + "': the AOTInductor library of "
+          + file + " does not run the spec's signature " + spec.signature() + ": "
+          + firstLine(e.getMessage()), e);
+    }
+    TorchModel model = plain.withGraphs(recorder);
+    LOG.info("loaded model '{}' from {} on {} (AOTInductor, {}{}) in {} ms", spec.id(), file,
+        device, spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ",
+            model.steps), (System.nanoTime() - t0) / 1_000_000);
     return model;
   }
 
@@ -205,17 +258,14 @@ public final class TorchModel implements Model {
               TorchTensors.scalarType(as)).device(new DeviceOptional(torchDevice))))));
     }
     long t0 = System.nanoTime();
-    GraphBuckets recorded = ModelGraphs.record(spec, device, factory, shapes, statics -> {
-      IValueVector args = new IValueVector();
-      statics.forEach(t -> args.push_back(new IValue(t)));
-      return tensorsOf(module.forward(args));
-    });
+    GraphBuckets recorded = ModelGraphs.record(spec, device, factory, shapes, this::forward);
     if (recorded == null) {
       return this;
     }
     List<String> names = new ArrayList<>(steps);
     names.add(ai.nos.Optimization.CUDA_GRAPHS.label());
-    TorchModel graphed = new TorchModel(spec, device, module, weightBytes, names, recorded);
+    TorchModel graphed = new TorchModel(spec, device, module, aoti, weightBytes, names,
+        recorded);
     if (!ModelGraphs.check(spec, device, recorded.sizes(), this::infer, graphed::infer)) {
       recorded.close();
       return this;
@@ -328,9 +378,7 @@ public final class TorchModel implements Model {
       if (replayed != null) {
         return replayed;
       }
-      IValueVector args = new IValueVector();
-      inputs.forEach(t -> args.push_back(new IValue(t)));
-      return named(tensorsOf(module.forward(args)));
+      return named(forward(inputs));
     } catch (InferenceException e) {
       throw e;
     } catch (RuntimeException e) {
@@ -340,6 +388,22 @@ public final class TorchModel implements Model {
     } finally {
       lease.release();
     }
+  }
+
+  /** The forward pass on device inputs in signature order: the outputs in signature order. */
+  private List<org.bytedeco.pytorch.Tensor> forward(List<org.bytedeco.pytorch.Tensor> inputs) {
+    if (aoti != null) {
+      List<org.bytedeco.pytorch.Tensor> out = aoti.run(inputs);
+      if (out.size() != spec.signature().outputs().size()) {
+        throw mismatch("returned " + out.size() + " tensor(s) but the signature declares "
+            + spec.signature().outputs().size() + " output(s) "
+            + spec.signature().outputNames());
+      }
+      return out;
+    }
+    IValueVector args = new IValueVector();
+    inputs.forEach(t -> args.push_back(new IValue(t)));
+    return tensorsOf(module.forward(args));
   }
 
   /**
@@ -449,7 +513,11 @@ public final class TorchModel implements Model {
     if (graphs != null) {
       graphs.close();
     }
-    module.close();
+    if (aoti != null) {
+      aoti.close();
+    } else {
+      module.close();
+    }
     LOG.debug("freed model '{}' on {}", spec.id(), device);
   }
 

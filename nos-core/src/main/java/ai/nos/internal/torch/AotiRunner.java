@@ -1,0 +1,141 @@
+package ai.nos.internal.torch;
+
+import ai.nos.DType;
+import ai.nos.Device;
+import ai.nos.ModelLoadException;
+import ai.nos.Precision;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AOTIModelContainerRunner;
+import org.bytedeco.pytorch.AOTIModelContainerRunnerCpu;
+import org.bytedeco.pytorch.StringIntMap;
+import org.bytedeco.pytorch.TensorVector;
+
+/**
+ * An AOTInductor model ({@link AotiPackage}) opened by libtorch's container runner
+ * ({@code AOTIModelContainerRunnerCpu}, or {@code AOTIModelContainerRunnerCuda} on a GPU), the
+ * forward pass of a {@link TorchModel} whose artifact is a {@code .pt2} package.
+ *
+ * <h2>Concurrency</h2>
+ * The container holds {@link #INSTANCES} model instances (one set of weights, shared) and gives
+ * each call a free one, waiting while all are busy: {@link #run} is safe from any thread, and as
+ * many calls as there are instances run at once (the manager's two batch workers per copy).
+ * {@link #close} frees the container; the owning {@link TorchModel}'s lease calls it once, after
+ * the last call.
+ *
+ * <h2>What NOS checks</h2>
+ * The compiled code does not check its inputs (only with {@code AOTI_RUNTIME_CHECK_INPUTS} set in
+ * the environment). NOS checks every call against the spec's signature before it reaches the
+ * library, checks at open that the weights' floating-point type is the spec's precision (a
+ * float16 library fed float32 would read the wrong bytes), and the owning model runs one call
+ * at load to check the outputs against the signature.
+ */
+final class AotiRunner {
+  /** Model instances in the container: calls that run at once. */
+  static final int INSTANCES = 2;
+
+  private final AOTIModelContainerRunner runner;
+  private final long bytes;
+
+  private AotiRunner(AOTIModelContainerRunner runner, long bytes) {
+    this.runner = runner;
+    this.bytes = bytes;
+  }
+
+  /**
+   * Extracts the package (once per content, under {@link AotiPackage#defaultRoot()}) and opens
+   * its library on {@code device}.
+   *
+   * @throws ModelLoadException if the package cannot be extracted, libtorch cannot open the
+   *     library (compiled for another device, or by a torch whose runtime calls this libtorch
+   *     lacks), or its weights are not in the spec's precision
+   */
+  static AotiRunner open(String modelId, Path file, Device device, Precision precision) {
+    String sha256 = Artifacts.sha256(modelId, file);
+    Path library = AotiPackage.extract(modelId, file, sha256, AotiPackage.defaultRoot());
+    AOTIModelContainerRunner runner;
+    try {
+      runner = device.isCuda()
+          ? new org.bytedeco.pytorch.cuda.AOTIModelContainerRunnerCuda(library.toString(),
+              INSTANCES, "cuda:" + device.index().orElse(0), library.getParent().toString(),
+              false)
+          : new AOTIModelContainerRunnerCpu(library.toString(), INSTANCES, false);
+    } catch (RuntimeException e) {
+      throw new ModelLoadException("model '" + modelId + "': libtorch cannot open the"
+          + " AOTInductor library of " + file + " on " + device + ": "
+          + TorchModel.firstLine(e.getMessage()) + " (a package runs on the device kind it was"
+          + " compiled for, by a libtorch whose runtime has what its code calls)", e);
+    }
+    try {
+      checkPrecision(modelId, file, runner, precision);
+    } catch (RuntimeException e) {
+      runner.close();
+      throw e;
+    }
+    return new AotiRunner(runner, folderBytes(library.getParent()));
+  }
+
+  /** Refuses a library whose floating-point weights are not all of the spec's precision. */
+  private static void checkPrecision(String modelId, Path file, AOTIModelContainerRunner runner,
+      Precision precision) {
+    TreeSet<String> found = new TreeSet<>();
+    try (PointerScope scope = new PointerScope()) {
+      StringIntMap dtypes = runner.getConstantNamesToDtypes();
+      for (var it = dtypes.begin(); !it.equals(dtypes.end()); it = it.increment()) {
+        DType d = null;
+        for (var type : org.bytedeco.pytorch.global.torch.ScalarType.values()) {
+          if (type.value == it.second()) {
+            d = TorchTensors.dtype(type);
+          }
+        }
+        if (d != null && d.isFloatingPoint()) {
+          found.add(d.label());
+        }
+      }
+    }
+    if (!found.isEmpty() && !found.equals(new TreeSet<>(List.of(precision.dtype().label())))) {
+      throw new ModelLoadException("model '" + modelId + "': the AOTInductor library of " + file
+          + " has " + found + " weights but the spec's precision is " + precision + " ("
+          + precision.dtype().label() + "); give the precision it was compiled for");
+    }
+  }
+
+  private static long folderBytes(Path dir) {
+    try (Stream<Path> files = Files.walk(dir)) {
+      long total = 0;
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        total += Files.size(f);
+      }
+      return total;
+    } catch (IOException e) {
+      return 0;
+    }
+  }
+
+  /** Runs the inputs (on the model's device, in signature order); the outputs in order. */
+  List<org.bytedeco.pytorch.Tensor> run(List<org.bytedeco.pytorch.Tensor> inputs) {
+    TensorVector args = new TensorVector();
+    inputs.forEach(args::push_back);
+    TensorVector out = runner.run(args);
+    List<org.bytedeco.pytorch.Tensor> tensors = new ArrayList<>((int) out.size());
+    for (long i = 0; i < out.size(); i++) {
+      tensors.add(out.get(i));
+    }
+    return tensors;
+  }
+
+  /** Bytes of the extracted package: the library holds the weights. */
+  long bytes() {
+    return bytes;
+  }
+
+  void close() {
+    runner.close();
+  }
+}

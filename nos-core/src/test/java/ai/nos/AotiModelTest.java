@@ -1,0 +1,91 @@
+package ai.nos;
+
+import static ai.nos.CudaModelTest.relativeError;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * AOTInductor packages through NOS on the GPU machine: the digit model compiled by that
+ * machine's torch (scripts/gpu/make_aoti.py, run by gpu-tests.sh into the folder named by the
+ * system property {@code nos.aoti.artifacts}) against the shipped TorchScript model it was made
+ * from, on CUDA and on the CPU; CUDA graphs over a package; a precision the package was not
+ * compiled for refused at load.
+ */
+@Tag("gpu")
+final class AotiModelTest {
+  @TempDir static Path cache;
+
+  private static Path artifact(String name) {
+    Path p = Path.of(System.getProperty("nos.aoti.artifacts", "/tmp/aoti")).resolve(name);
+    assertTrue(Files.isRegularFile(p), p + " missing: run scripts/gpu/make_aoti.py first");
+    System.setProperty("nos.aoti.dir", cache.toString());
+    return p;
+  }
+
+  private static ModelSpec digitsPackage(String name, String device) {
+    return Fixtures.digitsOn(device).toBuilder().id("digits-aoti-" + name)
+        .artifact(artifact(name)).build();
+  }
+
+  @Test
+  void digitsPackage_onCuda_matchesTorchScript() {
+    compareWithTorchScript("digits-cuda.pt2", "cuda:0");
+  }
+
+  @Test
+  void digitsPackage_onCpu_matchesTorchScript() {
+    compareWithTorchScript("digits-cpu-portable.pt2", "cpu");
+  }
+
+  private static void compareWithTorchScript(String name, String device) {
+    var rows = Fixtures.heldOutDigits();
+    Tensor input = Fixtures.digitBatch(rows, 0, 64);
+    try (Model script = Nos.load(Fixtures.digitsOn(device).toBuilder().id("digits-ts").build());
+        Model compiled = Nos.load(digitsPackage(name, device))) {
+      double err = relativeError(compiled.infer(input).get("logits").toFloatArray(),
+          script.infer(input).get("logits").toFloatArray());
+      System.out.printf("AotiModelTest: %s on %s vs TorchScript: relative error %.3g%n", name,
+          device, err);
+      assertTrue(err <= 1e-4, name + ": relative error " + err);
+    }
+  }
+
+  @Test
+  void cudaGraphs_overAPackage_matchThePackageAlone() {
+    Tensor input = Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 3);
+    ModelSpec plain = digitsPackage("digits-cuda.pt2", "cuda:0");
+    ModelSpec graphed = plain.toBuilder().id("digits-aoti-graphs")
+        .batching(Batching.builder().maxBatchSize(8).preferredBatchSizes(1, 8).build())
+        .optimize(Optimization.CUDA_GRAPHS).build();
+    try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build();
+        Model a = manager.load(plain);
+        Model b = manager.load(graphed)) {
+      List<String> steps = manager.models().stream()
+          .filter(i -> i.id().equals(graphed.id())).findFirst().orElseThrow().optimizations();
+      double err = relativeError(b.infer(input).get("logits").toFloatArray(),
+          a.infer(input).get("logits").toFloatArray());
+      System.out.printf("AotiModelTest: package + cuda_graphs runs with %s; 3 rows padded to 8,"
+          + " relative difference %.3g%n", steps, err);
+      assertEquals(List.of("cuda_graphs"), steps);
+      assertTrue(err <= 1e-5, "relative difference " + err);
+    }
+  }
+
+  @Test
+  void precisionThePackageWasNotCompiledFor_isRefusedAtLoad() {
+    ModelSpec half = digitsPackage("digits-cuda.pt2", "cuda:0").toBuilder()
+        .precision(Precision.FP16).build();
+    ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(half));
+    System.out.println("AotiModelTest: fp16 spec on an fp32 package: " + e.getMessage());
+    assertTrue(e.getMessage().contains("float32") && e.getMessage().contains("fp16"),
+        e.getMessage());
+  }
+}

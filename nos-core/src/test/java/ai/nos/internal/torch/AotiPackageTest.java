@@ -1,0 +1,192 @@
+package ai.nos.internal.torch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.DType;
+import ai.nos.Fixtures;
+import ai.nos.ModelLoadException;
+import ai.nos.ModelSpec;
+import ai.nos.Nos;
+import ai.nos.Signature;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * AOTInductor packages on the CPU without a compiled model: what counts as a package, extraction
+ * (once per content, atomic, repaired when damaged, safe against hostile entry names and against
+ * concurrent extractions), and the clear failure of a library libtorch cannot open.
+ */
+final class AotiPackageTest {
+  private static final String LIB = "m/data/aotinductor/model/abc.wrapper.so";
+  private static final byte[] LIB_BYTES = bytes(70_000, 3);
+  private static final byte[] CUBIN_BYTES = bytes(5_000, 7);
+
+  @TempDir Path dir;
+
+  @Test
+  void isPackage_onlyForZipsWithAnAotinductorFolder() throws IOException {
+    assertTrue(AotiPackage.isPackage(pkg("a.pt2", standard())));
+    assertFalse(AotiPackage.isPackage(Fixtures.fixture("identity.pt")), "TorchScript is a zip too");
+    assertFalse(AotiPackage.isPackage(pkg("b.pt2", Map.of("archive/data.pkl", new byte[3]))));
+    Path text = Files.writeString(dir.resolve("c.pt2"), "PK but not a zip");
+    assertFalse(AotiPackage.isPackage(text));
+    assertFalse(AotiPackage.isPackage(dir.resolve("missing.pt2")));
+  }
+
+  @Test
+  void extract_onceIntoAFolderNamedByContent_thenReused() throws IOException {
+    Path file = pkg("a.pt2", standard());
+    Path root = dir.resolve("root");
+    Path so = AotiPackage.extract("m", file, "sha-a", root);
+    assertEquals(root.resolve("sha-a").resolve(LIB), so);
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+    assertArrayEquals(CUBIN_BYTES, Files.readAllBytes(so.resolveSibling("k.cubin")));
+    Path marker = Files.writeString(root.resolve("sha-a/untouched"), "x");
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root));
+    assertTrue(Files.exists(marker), "a complete folder is reused, not rewritten");
+    assertEquals(List.of("sha-a"), names(root), "no temporary folders left");
+  }
+
+  @Test
+  void extract_damagedFolder_isReplaced() throws IOException {
+    Path file = pkg("a.pt2", standard());
+    Path root = dir.resolve("root");
+    Path so = AotiPackage.extract("m", file, "sha-a", root);
+    Files.write(so, new byte[10]);
+    Files.delete(so.resolveSibling("k.cubin"));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root));
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+    assertArrayEquals(CUBIN_BYTES, Files.readAllBytes(so.resolveSibling("k.cubin")));
+    assertEquals(List.of("sha-a"), names(root));
+  }
+
+  @Test
+  void extract_hostileEntryName_refusedBeforeAnythingIsWritten() throws IOException {
+    for (String bad : List.of("../evil.so", "m/../../evil.so", "/abs/evil.so")) {
+      Map<String, byte[]> entries = standard();
+      entries.put(bad, new byte[] {1});
+      Path file = pkg("bad.pt2", entries);
+      Path root = dir.resolve("root-" + Math.abs(bad.hashCode()));
+      ModelLoadException e = assertThrows(ModelLoadException.class,
+          () -> AotiPackage.extract("m", file, "sha", root));
+      assertTrue(e.getMessage().contains("'" + bad + "'") && e.getMessage().contains("outside"),
+          e.getMessage());
+      assertFalse(Files.exists(root), bad + ": nothing written");
+      try (Stream<Path> s = Files.walk(dir)) {
+        assertTrue(s.noneMatch(p -> p.getFileName().toString().equals("evil.so")), bad);
+      }
+    }
+  }
+
+  @Test
+  void extract_noLibraryOrTwo_isRefusedWithWhatItHolds() throws IOException {
+    Map<String, byte[]> none = new LinkedHashMap<>();
+    none.put("m/data/aotinductor/model/meta.json", new byte[] {'{', '}'});
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", pkg("none.pt2", none), "s1", dir.resolve("r")));
+    assertTrue(e.getMessage().contains("but holds none"), e.getMessage());
+    Map<String, byte[]> two = standard();
+    two.put("m/data/aotinductor/other/x.so", new byte[] {1});
+    e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", pkg("two.pt2", two), "s2", dir.resolve("r")));
+    assertTrue(e.getMessage().contains("holds 2"), e.getMessage());
+  }
+
+  @Test
+  void extract_concurrentlyFromEightThreads_oneCompleteCopy() throws Exception {
+    Path file = pkg("a.pt2", standard());
+    Path root = dir.resolve("root");
+    ExecutorService pool = Executors.newFixedThreadPool(8);
+    try {
+      for (int round = 0; round < 10; round++) {
+        String sha = "sha-" + round;
+        List<Future<Path>> futures = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+          futures.add(pool.submit(() -> AotiPackage.extract("m", file, sha, root)));
+        }
+        for (Future<Path> f : futures) {
+          Path so = f.get();
+          assertEquals(root.resolve(sha).resolve(LIB), so);
+          assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+        }
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    assertEquals(10, names(root).size(), "one folder per content, no temporary ones: "
+        + names(root));
+  }
+
+  /** A package whose library is not a shared library: a ModelLoadException, the JVM lives. */
+  @Test
+  void load_libraryLibtorchCannotOpen_failsWithModelLoadException() throws IOException {
+    Path file = pkg("broken.pt2", standard());
+    String before = System.getProperty("nos.aoti.dir");
+    System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
+    try {
+      ModelSpec spec = ModelSpec.builder().id("broken-aoti").artifact(file)
+          .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
+              .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
+      ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec));
+      assertTrue(e.getMessage().contains("cannot open the AOTInductor library"), e.getMessage());
+      assertTrue(e.getMessage().contains("broken.pt2"), e.getMessage());
+    } finally {
+      if (before == null) {
+        System.clearProperty("nos.aoti.dir");
+      } else {
+        System.setProperty("nos.aoti.dir", before);
+      }
+    }
+  }
+
+  private Map<String, byte[]> standard() {
+    Map<String, byte[]> entries = new LinkedHashMap<>();
+    entries.put("m/version", "1".getBytes());
+    entries.put(LIB, LIB_BYTES);
+    entries.put("m/data/aotinductor/model/k.cubin", CUBIN_BYTES);
+    return entries;
+  }
+
+  private Path pkg(String name, Map<String, byte[]> entries) throws IOException {
+    Path file = dir.resolve(name);
+    try (OutputStream out = Files.newOutputStream(file);
+        ZipOutputStream zip = new ZipOutputStream(out)) {
+      for (var e : entries.entrySet()) {
+        zip.putNextEntry(new ZipEntry(e.getKey()));
+        zip.write(e.getValue());
+        zip.closeEntry();
+      }
+    }
+    return file;
+  }
+
+  private static List<String> names(Path root) throws IOException {
+    try (Stream<Path> s = Files.list(root)) {
+      return s.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+  }
+
+  private static byte[] bytes(int n, int seed) {
+    byte[] b = new byte[n];
+    new java.util.Random(seed).nextBytes(b);
+    return b;
+  }
+}
