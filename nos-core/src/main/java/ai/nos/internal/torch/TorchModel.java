@@ -154,6 +154,20 @@ public final class TorchModel implements Model {
    */
   private static TorchModel loadAoti(ModelSpec spec, Device device, Path file,
       ModelGraphs.RecorderFactory recorder, long t0) {
+    // The compiled code trusts its inputs' sizes: a dimension it was compiled for that a call
+    // could change would be read out of bounds. Only the batch may vary (image inputs are sized
+    // by their ImageInput before the model).
+    for (TensorSpec in : spec.signature().inputs()) {
+      long[] shape = in.shape();
+      for (int d = 1; d < shape.length; d++) {
+        if (shape[d] < 0 && !spec.imageInputs().containsKey(in.name())) {
+          throw new ModelLoadException("model '" + spec.id() + "': input '" + in.name()
+              + "' has shape " + Arrays.toString(shape) + " but an AOTInductor package needs"
+              + " every dimension after the batch given: its code trusts the sizes it was"
+              + " compiled for, which NOS cannot read from " + file);
+        }
+      }
+    }
     AotiRunner runner = AotiRunner.open(spec.id(), file, device, spec.precision());
     var asked = spec.optimizations();
     List<String> steps = new ArrayList<>();

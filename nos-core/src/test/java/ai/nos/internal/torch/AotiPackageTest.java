@@ -157,6 +157,18 @@ final class AotiPackageTest {
     }
   }
 
+  /** A dynamic dimension after the batch is refused before libtorch opens anything. */
+  @Test
+  void load_dynamicNonBatchDimension_isRefusedByName() throws IOException {
+    Path file = pkg("dyn.pt2", standard());
+    ModelSpec spec = ModelSpec.builder().id("dyn-aoti").artifact(file)
+        .signature(Signature.builder().input("ids", DType.INT64, -1, -1)
+            .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
+    ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec));
+    assertTrue(e.getMessage().contains("input 'ids' has shape [-1, -1]")
+        && e.getMessage().contains("every dimension after the batch"), e.getMessage());
+  }
+
   private Map<String, byte[]> standard() {
     Map<String, byte[]> entries = new LinkedHashMap<>();
     entries.put("m/version", "1".getBytes());
