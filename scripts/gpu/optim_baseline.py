@@ -70,26 +70,23 @@ def main():
             for batch in BATCHES:
                 host = torch.randn(batch, 3, 224, 224).pin_memory()
                 with torch.inference_mode():
-                    if args.compile_only:
-                        def comp():
+                    def channels_last(net):
+                        def call():
                             x = host.to(dev, non_blocking=True).to(dtype)
-                            return compiled(x.contiguous(memory_format=torch.channels_last)) \
-                                .float().cpu()
+                            return net(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+                        return call
 
+                    if args.compile_only:
                         row(name, dtype_name, "python torch.compile", batch,
-                            timed(comp, args.seconds))
+                            timed(channels_last(compiled), args.seconds))
                         continue
 
                     def eager():
                         return model(host.to(dev, non_blocking=True).to(dtype)).float().cpu()
 
-                    def channels_last():
-                        x = host.to(dev, non_blocking=True).to(dtype)
-                        return cl(x.contiguous(memory_format=torch.channels_last)).float().cpu()
-
                     row(name, dtype_name, "python torch eager", batch, timed(eager, args.seconds))
                     row(name, dtype_name, "python torch eager channels-last", batch,
-                        timed(channels_last, args.seconds))
+                        timed(channels_last(cl), args.seconds))
 
                     static_in = torch.empty(batch, 3, 224, 224, device=dev, dtype=dtype) \
                         .contiguous(memory_format=torch.channels_last)
@@ -113,13 +110,8 @@ def main():
                     del graph, static_out, static_in
 
                     if compiled is not None:
-                        def comp():
-                            x = host.to(dev, non_blocking=True).to(dtype)
-                            return compiled(x.contiguous(memory_format=torch.channels_last)) \
-                                .float().cpu()
-
                         row(name, dtype_name, "python torch.compile", batch,
-                            timed(comp, args.seconds))
+                            timed(channels_last(compiled), args.seconds))
             del model, cl, compiled
             torch.cuda.empty_cache()
 
