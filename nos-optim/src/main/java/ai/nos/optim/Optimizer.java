@@ -29,8 +29,8 @@ import org.slf4j.LoggerFactory;
  * Steps that cannot be saved as a file run at each load instead, asked for in the spec
  * ({@link ai.nos.Optimization}: channels-last, freeze, {@code optimize_for_inference}, whose CPU
  * result libtorch 2.10 cannot load back from a file ("required keyword attribute 'value' is
- * undefined"), and cuDNN benchmark mode). Still to come (issue #5): CUDA graphs, AOTInductor and
- * TensorRT.
+ * undefined"), cuDNN benchmark mode and CUDA graphs); an AOTInductor package ({@code .pt2}) is
+ * loaded as a spec's artifact. Still to come (issue #5): TensorRT.
  */
 public final class Optimizer {
   private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);

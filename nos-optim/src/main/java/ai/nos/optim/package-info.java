@@ -17,8 +17,10 @@
  *       be made.
  * </ul>
  *
- * <p>Still to come (issue #5): {@code optimize_for_inference} at load time (its CPU result cannot
- * be saved and loaded back by libtorch 2.10), channels-last, CUDA graphs, AOTInductor, TensorRT.
+ * <p>Load-time steps (channels-last, {@code optimize_for_inference}, whose CPU result libtorch
+ * 2.10 cannot load back from a file, cuDNN benchmark, CUDA graphs) are asked for in the spec
+ * ({@link ai.nos.Optimization}); AOTInductor packages ({@code .pt2}) load as a spec's artifact.
+ * Still to come (issue #5): TensorRT.
  * {@code ai.nos.optim.internal} holds the JavaCPP side and is not API.
  */
 package ai.nos.optim;
