@@ -55,7 +55,7 @@ if [ "$what" = aoti ]; then
   # libtorch? One JVM per artifact, so a native crash loses only that one.
   timeout 420 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" 2>&1 | tee "$out/make-aoti.log"
   # The portable CPU artifact comes back: a CPU test in CI runs it (models/aoti).
-  mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.* "$out/aoti/" 2>/dev/null
+  mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.pt2 "$out/aoti/" 2>/dev/null
   for j in /tmp/aoti/*.json; do
     [ -f "$j" ] || continue
     ${jvm/timeout 280/timeout 120} ai.nos.benchmarks.gpu.AotiProbe "$j" 2>&1 | tail -20 | tee -a "$out/aoti-probe.log"

@@ -13,7 +13,8 @@ python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
 # $OUT/aoti: it is the one committed as models/aoti/digits-cpu.pt2).
 [ -f /tmp/aoti/digits-cuda.pt2 ] || python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti \
   "$g/models/digits/digits.pt" digits-cuda digits-cpu-portable > "$out/make-aoti.log" 2>&1
-mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.* "$out/aoti/" 2>/dev/null
+# At most 8 files come back from $OUT: the package first, alone in its folder.
+mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.pt2 "$out/aoti/" 2>/dev/null
 java -version 2>&1 | grep -v "Picked up" | head -1
 java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
   -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
