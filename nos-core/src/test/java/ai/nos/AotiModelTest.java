@@ -84,6 +84,43 @@ final class AotiModelTest {
     }
   }
 
+  /**
+   * Eight threads share one package copy (the container's {@code AotiRunner.INSTANCES} model
+   * instances): every call gets its own rows' logits, as one thread alone computed them.
+   */
+  @Test
+  void eightThreads_onePackage_eachCallGetsItsOwnRows() throws Exception {
+    var rows = Fixtures.heldOutDigits();
+    int calls = 8 * 200;
+    float[][] expected = new float[16][];
+    try (Model m = Nos.load(digitsPackage("digits-cuda.pt2", "cuda:0").toBuilder()
+        .id("digits-aoti-threads").build())) {
+      for (int i = 0; i < expected.length; i++) {
+        expected[i] = m.infer(Fixtures.digitBatch(rows, i * 3, 1 + i % 4)).get("logits")
+            .toFloatArray();
+      }
+      java.util.concurrent.ExecutorService pool =
+          java.util.concurrent.Executors.newFixedThreadPool(8);
+      try {
+        List<java.util.concurrent.Future<Double>> results = new java.util.ArrayList<>();
+        for (int c = 0; c < calls; c++) {
+          int i = c % expected.length;
+          results.add(pool.submit(() -> relativeError(m.infer(Fixtures.digitBatch(rows, i * 3,
+              1 + i % 4)).get("logits").toFloatArray(), expected[i])));
+        }
+        double worst = 0;
+        for (var r : results) {
+          worst = Math.max(worst, r.get());
+        }
+        System.out.printf("AotiModelTest: %d calls from 8 threads on one package, worst relative"
+            + " difference to one thread %.3g%n", calls, worst);
+        assertTrue(worst <= 1e-6, "worst " + worst);
+      } finally {
+        pool.shutdownNow();
+      }
+    }
+  }
+
   @Test
   void precisionThePackageWasNotCompiledFor_isRefusedAtLoad() {
     ModelSpec half = digitsPackage("digits-cuda.pt2", "cuda:0").toBuilder()
