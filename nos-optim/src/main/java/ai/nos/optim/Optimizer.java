@@ -10,6 +10,7 @@ import ai.nos.optim.internal.TorchScriptPasses;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -92,19 +93,72 @@ public final class Optimizer {
     String step = String.join("+", steps);
     Path artifact = cache.getOrBuild(key, target ->
         TorchScriptPasses.run(source, device, freeze, target));
+    return guarded(spec, device, artifact, step, steps, UnaryOperator.identity());
+  }
+
+  /**
+   * Checks a model compiled outside NOS against the spec's own artifact run in fp32, once, with
+   * the {@link AccuracyGuard}, on the device the spec resolves to; for an AOTInductor package
+   * made by {@code torch._inductor.aoti_compile_and_package} (whose compiled code checks
+   * nothing itself), or any artifact NOS loads that should compute what the spec's does.
+   *
+   * <pre>{@code
+   * Optimizer.Result r = optimizer.adopt(spec, Path.of("resnet50-fp16.pt2"), "aotinductor");
+   * ModelSpec serve = r.spec();   // the package if it passed, else the spec as it was
+   * }</pre>
+   *
+   * @param compiled the compiled artifact, in the spec's precision, with the spec's signature
+   * @param step what made it, for the log and {@link Result#steps()}
+   * @return the spec pointing at {@code compiled} if it passed the guard, else the given spec
+   * @throws OptimizationException if the compiled model does not load, or fails on the guard's
+   *     inputs
+   * @throws IllegalArgumentException if an argument is null or the step blank
+   */
+  public Result adopt(ModelSpec spec, Path compiled, String step) {
+    return adopt(spec, compiled, step, UnaryOperator.identity());
+  }
+
+  /** As {@link #adopt(ModelSpec, Path, String)}, the candidate seen through {@code view}. */
+  Result adopt(ModelSpec spec, Path compiled, String step, UnaryOperator<Model> view) {
+    if (spec == null || compiled == null || step == null || step.isBlank()) {
+      throw new IllegalArgumentException("spec, compiled and step must be given (step not"
+          + " blank) but were " + (spec == null ? null : "'" + spec.id() + "'") + ", "
+          + compiled + ", " + (step == null ? null : "'" + step + "'"));
+    }
+    Device device = TorchRuntime.resolve(spec.device(), spec.id());
+    return guarded(spec, device, compiled, step, List.of(step), view);
+  }
+
+  /**
+   * Loads the spec's model in fp32 and {@code artifact} as the spec says, runs the guard, and
+   * returns the spec to serve.
+   */
+  private Result guarded(ModelSpec spec, Device device, Path artifact, String step,
+      List<String> steps, UnaryOperator<Model> view) {
     ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
         .precision(ai.nos.Precision.FP32).device(device).build();
     ModelSpec candidate = spec.toBuilder().id(spec.id() + "-" + step.replace('+', '-'))
         .artifact(Artifact.of(artifact)).device(device).build();
     try (ModelManager manager = ModelManager.builder().devices(device).noFootprintCatalog()
-        .build(); Model ref = manager.load(reference); Model cand = manager.load(candidate)) {
-      GuardResult guard = AccuracyGuard.verify(ref, cand, step, guardBatch, seed);
-      if (!guard.passed()) {
-        return new Result(spec, steps, false, guard, artifact);
+        .build(); Model ref = manager.load(reference)) {
+      Model loaded;
+      try {
+        loaded = manager.load(candidate);
+      } catch (ai.nos.NosException e) {
+        String message = "optimization step '" + step + "' rejected for model '" + spec.id()
+            + "': " + artifact + " does not load: " + e.getMessage();
+        LOG.warn(message);
+        throw new OptimizationException(message, e);
       }
-      LOG.info("model '{}' optimized by {} ({})", spec.id(), step, artifact);
-      return new Result(spec.toBuilder().artifact(Artifact.of(artifact)).build(), steps, true,
-          guard, artifact);
+      try (Model cand = view.apply(loaded)) {
+        GuardResult guard = AccuracyGuard.verify(ref, cand, step, guardBatch, seed);
+        if (!guard.passed()) {
+          return new Result(spec, steps, false, guard, artifact);
+        }
+        LOG.info("model '{}' optimized by {} ({})", spec.id(), step, artifact);
+        return new Result(spec.toBuilder().artifact(Artifact.of(artifact)).build(), steps,
+            true, guard, artifact);
+      }
     }
   }
 

@@ -28,8 +28,9 @@ import java.util.Map;
  *       2026-11-27 run, with graphs);
  *
  * <li>NOS AOTInductor: the package {@code AOTI_DIR/<model>-<dtype>-cuda.pt2} from
- *       scripts/gpu/make_aoti.py (ResNet-50 only), loaded through NOS with cuDNN benchmark mode,
- *       and again with CUDA graphs.
+ *       scripts/gpu/make_aoti.py (ResNet-50 only), first checked against the TorchScript file
+ *       with {@code Optimizer.adopt} (the accuracy guard), then loaded through NOS with cuDNN
+ *       benchmark mode, and again with CUDA graphs.
  * </ul>
  *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
@@ -81,6 +82,18 @@ public final class OptimBench {
           Path aoti = aotiDir == null ? null
               : aotiDir.resolve(name + "-" + precision.label() + "-cuda.pt2");
           if (aoti != null && java.nio.file.Files.isRegularFile(aoti)) {
+            // The package against the TorchScript it was compiled from (same seed), once.
+            try {
+              ai.nos.optim.Optimizer.Result adopted = ai.nos.optim.Optimizer.builder().build()
+                  .adopt(plain.toBuilder().id(plain.id() + "-adopt").build(), aoti,
+                      "aotinductor");
+              System.out.printf("(%s %s, AOTInductor package vs TorchScript fp32: %s, %s)%n",
+                  name, precision.label(), adopted.guard(),
+                  adopted.optimized() ? "adopted" : "not adopted");
+            } catch (ai.nos.NosException e) {
+              System.out.printf("(%s %s, AOTInductor package refused: %s)%n", name,
+                  precision.label(), e.getMessage());
+            }
             ModelSpec compiled = plain.toBuilder().id(plain.id() + "-aoti").artifact(aoti)
                 .optimize(Optimization.CUDNN_BENCHMARK).build();
             rows.put(compiled, "NOS AOTInductor (cudnn)");
