@@ -52,13 +52,15 @@ final class AotiRunner {
    * Extracts the package (once per content, under {@link AotiPackage#defaultRoot()}) and opens
    * its library on {@code device}.
    *
-   * @throws ModelLoadException if the package cannot be extracted, libtorch cannot open the
+   * @throws ModelLoadException if the package cannot be extracted, its library is not a whole
+   *     shared library for this machine (checked before the loader maps it), libtorch cannot open the
    *     library (compiled for another device, or by a torch whose runtime calls this libtorch
    *     lacks), or its weights are not in the spec's precision
    */
   static AotiRunner open(String modelId, Path file, Device device, Precision precision) {
     String sha256 = Artifacts.sha256(modelId, file);
     Path library = AotiPackage.extract(modelId, file, sha256, AotiPackage.defaultRoot());
+    ElfCheck.requireSharedLibrary(modelId, library, file);
     AOTIModelContainerRunner runner;
     try {
       runner = device.isCuda()

@@ -135,19 +135,52 @@ final class AotiPackageTest {
         + names(root));
   }
 
-  /** A package whose library is not a shared library: a ModelLoadException, the JVM lives. */
+  /**
+   * A real shared library (the JDK's libzip) cut short, or altered in its ELF header, is refused
+   * before the dynamic loader maps it: {@code dlopen} of a truncated library crashed the JVM
+   * (SIGBUS). Whole, it is opened and refused by libtorch for lacking the AOTInductor entry
+   * points: a ModelLoadException either way, and the JVM lives.
+   */
   @Test
-  void load_libraryLibtorchCannotOpen_failsWithModelLoadException() throws IOException {
-    Path file = pkg("broken.pt2", standard());
+  void load_truncatedOrForeignLibrary_refusedBeforeTheLoaderMapsIt() throws IOException {
+    Path libzip = Path.of(System.getProperty("java.home"), "lib", "libzip.so");
+    assertTrue(Files.isRegularFile(libzip), libzip + " (every Linux JDK has it)");
+    byte[] whole = Files.readAllBytes(libzip);
+    Map<String, String> cases = new LinkedHashMap<>();
+    cases.put("whole", "undefined symbol");
+    for (int percent : new int[] {90, 60, 30, 5}) {
+      cases.put("cut to " + percent + "%", "is not a complete shared library");
+    }
+    cases.put("header only", "is not a complete shared library");
+    cases.put("32-bit class", "not a 64-bit little-endian ELF file");
+    cases.put("not a library", "not a shared library");
+    cases.put("other machine", "built for ELF machine 40");
+    cases.put("no magic", "ELF magic");
     String before = System.getProperty("nos.aoti.dir");
     System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
     try {
-      ModelSpec spec = ModelSpec.builder().id("broken-aoti").artifact(file)
-          .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
-              .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
-      ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec));
-      assertTrue(e.getMessage().contains("cannot open the AOTInductor library"), e.getMessage());
-      assertTrue(e.getMessage().contains("broken.pt2"), e.getMessage());
+      int n = 0;
+      for (var c : cases.entrySet()) {
+        byte[] b = switch (c.getKey()) {
+          case "whole" -> whole;
+          case "header only" -> java.util.Arrays.copyOf(whole, 64);
+          case "32-bit class" -> patched(whole, 4, 1);
+          case "not a library" -> patched(whole, 16, 2);
+          case "other machine" -> patched(whole, 18, 40);
+          case "no magic" -> patched(whole, 1, 'X');
+          default -> java.util.Arrays.copyOf(whole, whole.length
+              * Integer.parseInt(c.getKey().replaceAll("\\D", "")) / 100);
+        };
+        Map<String, byte[]> entries = new LinkedHashMap<>();
+        entries.put(LIB, b);
+        Path file = pkg("lib" + n++ + ".pt2", entries);
+        ModelSpec spec = ModelSpec.builder().id("elf-" + n).artifact(file)
+            .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
+                .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec),
+            c.getKey());
+        assertTrue(e.getMessage().contains(c.getValue()), c.getKey() + ": " + e.getMessage());
+      }
     } finally {
       if (before == null) {
         System.clearProperty("nos.aoti.dir");
@@ -155,6 +188,12 @@ final class AotiPackageTest {
         System.setProperty("nos.aoti.dir", before);
       }
     }
+  }
+
+  private static byte[] patched(byte[] bytes, int at, int value) {
+    byte[] copy = bytes.clone();
+    copy[at] = (byte) value;
+    return copy;
   }
 
   /** A dynamic dimension after the batch is refused before libtorch opens anything. */
