@@ -168,7 +168,8 @@ public final class TorchModel implements Model {
         }
       }
     }
-    AotiRunner runner = AotiRunner.open(spec.id(), file, device, spec.precision());
+    AotiRunner runner = AotiRunner.open(spec.id(), file, spec.artifact().sha256().orElse(null),
+        device, spec.precision());
     var asked = spec.optimizations();
     List<String> steps = new ArrayList<>();
     if (device.isCuda() && (asked.contains(ai.nos.Optimization.CUDNN_BENCHMARK)
