@@ -37,7 +37,7 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
 fi
 if [ "$what" = optim-aoti ]; then
   # ResNet-50's NOS rows with AOTInductor packages (make_aoti.py) beside the TorchScript ones.
-  [ -f /tmp/aoti/resnet50-fp16-cuda.pt2 ] || timeout 300 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp32-cuda resnet50-fp16-cuda 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-resnet50.log"
+  [ -f /tmp/aoti/resnet50-fp16-cuda-buckets.pt2 ] || timeout 420 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda resnet50-fp16-cuda-buckets resnet50-fp32-cuda 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-resnet50.log"
   ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti 2>&1 | tee "$out/optim-bench-aoti.log"
 fi
 if [ "$what" = compile-only ]; then

@@ -12,7 +12,8 @@ python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
 # AOTInductor packages of the shipped digit model for AotiModelTest (the CPU one comes back in
 # $OUT/aoti: it is the one committed as models/aoti/digits-cpu.pt2).
 [ -f /tmp/aoti/digits-cuda.pt2 ] || python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti \
-  "$g/models/digits/digits.pt" digits-cuda digits-cpu-portable > "$out/make-aoti.log" 2>&1
+  "$g/models/digits/digits.pt" digits-cuda digits-cuda-buckets digits-cpu-portable \
+  > "$out/make-aoti.log" 2>&1
 # At most 8 files come back from $OUT: the package first, alone in its folder.
 mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.pt2 "$out/aoti/" 2>/dev/null
 java -version 2>&1 | grep -v "Picked up" | head -1

@@ -18,6 +18,9 @@ itself so that a runner can open the .so, and writes the reference input and out
   digits-cpu-portable            the same for any x86-64 CPU: scalar code (cpp.simdlen 0) and
                                  -march=x86-64-v2 instead of -march=native, so that a CI machine
                                  without this machine's vector units can run it
+  digits-cuda-buckets            digits on CUDA compiled for batch 1 and 4, one library each
+                                 (data/aotinductor/batch_<size>/), for NOS's batch-size buckets
+  resnet50-fp16-cuda-buckets     ResNet-50 fp16 compiled for batch 1, 8, 64 and 256
   resnet50-fp32-cuda, resnet50-fp16-cuda
                                  torchvision ResNet-50, random weights (seed 0, as
                                  make_gpu_models.py): [N,3,224,224] -> [N,1000], N 1..256
@@ -33,6 +36,7 @@ fault) on the CPU package here on 2026-11-27, while NOS's libtorch 2.10 ran it.
 import json
 import os
 import sys
+import tempfile
 import time
 import zipfile
 
@@ -71,9 +75,13 @@ def portable(on):
     config.cpp.simdlen = 0 if on else None
 
 
-def compile_package(model, example, path):
-    batch = torch.export.Dim("batch", min=1, max=256)
-    ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+def compile_package(model, example, path, dynamic=True):
+    """One package: a dynamic batch 1..256, or (dynamic False) the example's batch only."""
+    if dynamic:
+        batch = torch.export.Dim("batch", min=1, max=256)
+        ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    else:
+        ep = torch.export.export(model, (example,))
     configs = [{"aot_inductor.package_constants_in_so": True,
                 "aot_inductor.embed_kernel_binary": True},
                {"aot_inductor.package_constants_in_so": True}, {}]
@@ -86,6 +94,31 @@ def compile_package(model, example, path):
             last = e
             print("  compile with", options, "failed:", str(e).splitlines()[0][:200], flush=True)
     raise last
+
+
+def compile_buckets(model, example, sizes, path):
+    """One package of libraries compiled for one batch size each, as NOS reads them: the model
+    folder of each size's package renamed data/aotinductor/batch_<size>/ (the libraries carry
+    their weights and kernels, so the folder name is only a name); the other archive files once.
+    """
+    marker = "data/aotinductor/"
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path, "w") as out:
+        options = None
+        for i, size in enumerate(sizes):
+            x = torch.randn(size, *example.shape[1:], device=example.device, dtype=example.dtype)
+            part, options = compile_package(model, x, os.path.join(tmp, f"b{size}.pt2"),
+                                            dynamic=False)
+            with zipfile.ZipFile(part) as zf:
+                for info in zf.infolist():
+                    name = info.filename
+                    at = name.find(marker)
+                    if at >= 0:
+                        tail = name[at + len(marker):].partition("/")[2]
+                        name = f"{name[:at + len(marker)]}batch_{size}/{tail}"
+                    elif i > 0:
+                        continue
+                    out.writestr(name, zf.read(info))
+        return path, options
 
 
 def main():
@@ -109,7 +142,10 @@ def main():
              ("digits-cpu-portable", digits, (4, 1, 8, 8), "cpu", f32),
              ("digits-cuda", digits, (4, 1, 8, 8), "cuda", f32),
              ("resnet50-fp32-cuda", resnet50, (4, 3, 224, 224), "cuda", f32),
-             ("resnet50-fp16-cuda", resnet50, (4, 3, 224, 224), "cuda", f16)]
+             ("resnet50-fp16-cuda", resnet50, (4, 3, 224, 224), "cuda", f16),
+             ("digits-cuda-buckets", digits, (4, 1, 8, 8), "cuda", f32),
+             ("resnet50-fp16-cuda-buckets", resnet50, (4, 3, 224, 224), "cuda", f16)]
+    buckets = {"digits-cuda-buckets": (1, 4), "resnet50-fp16-cuda-buckets": (1, 8, 64, 256)}
     wanted = set(sys.argv[3:])
     for name, ctor, shape, device, dtype in cases:
         if (device == "cuda" and not torch.cuda.is_available()) or (wanted and name not in wanted):
@@ -122,13 +158,20 @@ def main():
         path = os.path.join(out, name + ".pt2")
         try:
             portable(name.endswith("-portable"))
-            package, options = compile_package(model, x, path)
+            if name in buckets:
+                package, options = compile_buckets(model, x, buckets[name], path)
+            else:
+                package, options = compile_package(model, x, path)
         except Exception as e:
             print(f"{name}: compile failed: {e}", flush=True)
             continue
         finally:
             portable(False)
         seconds = time.time() - t0
+        if name in buckets:  # no .json: AotiProbe feeds batch 4 to every library it lists
+            print(f"{name}: compiled for batch sizes {buckets[name]} in {seconds:.0f} s",
+                  flush=True)
+            continue
         folder = os.path.join(out, name)
         with zipfile.ZipFile(package) as zf:
             zf.extractall(folder)

@@ -58,6 +58,26 @@ final class AotiModelTest {
   }
 
   /**
+   * A package of one library per batch size (1 and 4, static shapes): calls of 1, 3, 4, 6 and 9
+   * rows run on the next size up or in pieces and give the TorchScript model's logits.
+   */
+  @Test
+  void bucketedPackage_anyBatch_matchesTorchScript() {
+    var rows = Fixtures.heldOutDigits();
+    try (Model script = Nos.load(Fixtures.digitsOn("cuda:0").toBuilder().id("digits-ts-b")
+        .build()); Model compiled = Nos.load(digitsPackage("digits-cuda-buckets.pt2", "cuda:0"))) {
+      for (int n : new int[] {1, 3, 4, 6, 9}) {
+        Tensor input = Fixtures.digitBatch(rows, 0, n);
+        double err = relativeError(compiled.infer(input).get("logits").toFloatArray(),
+            script.infer(input).get("logits").toFloatArray());
+        System.out.printf("AotiModelTest: bucketed package (1, 4), %d rows: relative error"
+            + " %.3g%n", n, err);
+        assertTrue(err <= 1e-4, n + " rows: relative error " + err);
+      }
+    }
+  }
+
+  /**
    * CUDA graphs asked for over a package: torch 2.11's AOTInductor runtime cannot be captured
    * ("operation not permitted when stream is capturing", H200, 2026-11-27), so the copy must
    * load, say so in its steps, and serve exactly what the package alone gives; if a later

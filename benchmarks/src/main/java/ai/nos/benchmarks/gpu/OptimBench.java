@@ -30,7 +30,8 @@ import java.util.Map;
  * <li>NOS AOTInductor: the package {@code AOTI_DIR/<model>-<dtype>-cuda.pt2} from
  *       scripts/gpu/make_aoti.py (ResNet-50 only), first checked against the TorchScript file
  *       with {@code Optimizer.adopt} (the accuracy guard), then loaded through NOS with cuDNN
- *       benchmark mode, and again with CUDA graphs.
+ *       benchmark mode, and again with CUDA graphs; and {@code <model>-<dtype>-cuda-buckets.pt2},
+ *       one library per batch size of the table (static shapes, as torch.compile specialises).
  * </ul>
  *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
@@ -101,6 +102,13 @@ public final class OptimBench {
                 .batching(graphs.batching().orElseThrow())
                 .optimize(Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build(),
                 "NOS AOTInductor + CUDA graphs");
+          }
+          Path buckets = aotiDir == null ? null
+              : aotiDir.resolve(name + "-" + precision.label() + "-cuda-buckets.pt2");
+          if (buckets != null && java.nio.file.Files.isRegularFile(buckets)) {
+            rows.put(plain.toBuilder().id(plain.id() + "-aoti-buckets").artifact(buckets)
+                .optimize(Optimization.CUDNN_BENCHMARK).build(),
+                "NOS AOTInductor, a library per batch size");
           }
           for (var row : rows.entrySet()) {
             ModelSpec spec = row.getKey();

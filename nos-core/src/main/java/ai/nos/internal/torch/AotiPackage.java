@@ -12,6 +12,8 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Enumeration;
 import java.util.List;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipFile;
@@ -24,7 +26,10 @@ import java.util.zip.ZipFile;
  * <p>A package is a zip archive holding {@code <archive>/data/aotinductor/<model>/<hash>.so} (the
  * model's code, and its weights when compiled with {@code package_constants_in_so}) beside
  * kernel binaries and metadata. TorchScript files are zip archives too; what tells them apart is
- * the {@code data/aotinductor/} folder.
+ * the {@code data/aotinductor/} folder. A package may hold one model, for any batch its
+ * export allowed, or several compiled for one batch size each, named {@code batch_<size>}
+ * ({@code scripts/gpu/make_aoti.py --buckets}): NOS then pads a call to the next size
+ * ({@link AotiBuckets}).
  *
  * <h2>Extraction</h2>
  * {@link #extract} unpacks a package once into {@code root/<sha256 of the package>/}: into a
@@ -38,6 +43,12 @@ import java.util.zip.ZipFile;
 final class AotiPackage {
   /** The folder under each archive that marks an AOTInductor package. */
   static final String MARKER = "data/aotinductor/";
+
+  /** The key of a package's one library, which takes any batch its export allowed. */
+  static final int ANY_BATCH = 0;
+
+  private static final java.util.regex.Pattern BUCKET =
+      java.util.regex.Pattern.compile("batch_([1-9][0-9]*)");
 
   private AotiPackage() {}
 
@@ -74,17 +85,20 @@ final class AotiPackage {
   }
 
   /**
-   * Extracts the package (once per content) and returns the model's shared library in it.
+   * Extracts the package (once per content) and returns its model libraries by the batch size
+   * each was compiled for: one library under the key {@link #ANY_BATCH}, or one per
+   * {@code batch_<size>} model.
    *
    * @param sha256 the package's sha256, which names its folder under {@code root}
    * @throws ModelLoadException if the package cannot be read, holds an entry that would land
-   *     outside its folder, holds no model library or several, or cannot be written under root
+   *     outside its folder, holds no model library, several not named {@code batch_<size>}, or
+   *     cannot be written under root
    */
-  static Path extract(String modelId, Path file, String sha256, Path root) {
+  static SortedMap<Integer, Path> extract(String modelId, Path file, String sha256, Path root) {
     Path target = root.resolve(sha256);
     try (ZipFile zip = new ZipFile(file.toFile())) {
       List<ZipEntry> entries = entries(modelId, file, zip);
-      String library = library(modelId, file, entries);
+      SortedMap<Integer, String> libraries = libraries(modelId, file, entries);
       if (!complete(target, entries)) {
         Files.createDirectories(root);
         Path tmp = Files.createTempDirectory(root, sha256 + ".tmp-");
@@ -101,7 +115,9 @@ final class AotiPackage {
           deleteTree(tmp);
         }
       }
-      return target.resolve(library);
+      SortedMap<Integer, Path> paths = new TreeMap<>();
+      libraries.forEach((batch, entry) -> paths.put(batch, target.resolve(entry)));
+      return paths;
     } catch (IOException | UncheckedIOException e) {
       throw new ModelLoadException("model '" + modelId + "': cannot extract the AOTInductor"
           + " package " + file + " under " + root + ": " + e, e);
@@ -129,8 +145,12 @@ final class AotiPackage {
     return files;
   }
 
-  /** The one model library's entry name: {@code .../data/aotinductor/<model>/<name>.so}. */
-  private static String library(String modelId, Path file, List<ZipEntry> entries) {
+  /**
+   * The model libraries' entry names ({@code .../data/aotinductor/<model>/<name>.so}) by batch
+   * size: one under {@link #ANY_BATCH}, or several whose models are named {@code batch_<size>}.
+   */
+  private static SortedMap<Integer, String> libraries(String modelId, Path file,
+      List<ZipEntry> entries) {
     List<String> libraries = new ArrayList<>();
     for (ZipEntry entry : entries) {
       String name = entry.getName();
@@ -140,13 +160,29 @@ final class AotiPackage {
         libraries.add(name);
       }
     }
-    if (libraries.size() != 1) {
+    SortedMap<Integer, String> bySize = new TreeMap<>();
+    if (libraries.size() == 1) {
+      bySize.put(ANY_BATCH, libraries.get(0));
+      return bySize;
+    }
+    for (String name : libraries) {
+      String model = name.substring(name.indexOf(MARKER) + MARKER.length(),
+          name.lastIndexOf('/'));
+      java.util.regex.Matcher m = BUCKET.matcher(model);
+      int size = m.matches() && m.group(1).length() <= 6 ? Integer.parseInt(m.group(1)) : 0;
+      if (size < 1 || bySize.put(size, name) != null) {
+        bySize.clear();
+        break;
+      }
+    }
+    if (bySize.isEmpty()) {
       throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + file
-          + " should hold one model library (" + MARKER + "<model>/<name>.so) but holds "
+          + " should hold one model library (" + MARKER + "<model>/<name>.so), or several"
+          + " whose models are named batch_<size> with distinct sizes, but holds "
           + (libraries.isEmpty() ? "none" : libraries.size() + ": " + libraries)
           + "; make it with torch._inductor.aoti_compile_and_package (scripts/gpu/make_aoti.py)");
     }
-    return libraries.get(0);
+    return bySize;
   }
 
   /** Whether {@code dir} holds every entry with its size. */

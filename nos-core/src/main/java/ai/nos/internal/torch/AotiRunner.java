@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SortedMap;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
@@ -29,6 +31,11 @@ import org.bytedeco.pytorch.TensorVector;
  * {@link #close} frees the container; the owning {@link TorchModel}'s lease calls it once, after
  * the last call.
  *
+ * <h2>Batch sizes</h2>
+ * A package holds one library, for any batch its export allowed, or one per batch size
+ * ({@code batch_<size>}, {@link AotiPackage}), each with its own container and its own copy of
+ * the weights; a call then runs on the sizes ({@link AotiBuckets}: padded up, or in pieces).
+ *
  * <h2>What NOS checks</h2>
  * The compiled code does not check its inputs (only with {@code AOTI_RUNTIME_CHECK_INPUTS} set in
  * the environment). NOS checks every call against the spec's signature before it reaches the
@@ -40,11 +47,16 @@ final class AotiRunner {
   /** Model instances in the container: calls that run at once. */
   static final int INSTANCES = 2;
 
-  private final AOTIModelContainerRunner runner;
+  /** The runners by the batch size their library was compiled for ({@code ANY_BATCH}: any). */
+  private final SortedMap<Integer, AOTIModelContainerRunner> runners;
+  /** The compiled batch sizes, increasing; null for one library that takes any batch. */
+  private final int[] sizes;
   private final long bytes;
 
-  private AotiRunner(AOTIModelContainerRunner runner, long bytes) {
-    this.runner = runner;
+  private AotiRunner(SortedMap<Integer, AOTIModelContainerRunner> runners, long bytes) {
+    this.runners = runners;
+    this.sizes = runners.containsKey(AotiPackage.ANY_BATCH) ? null
+        : runners.keySet().stream().mapToInt(Integer::intValue).toArray();
     this.bytes = bytes;
   }
 
@@ -62,28 +74,42 @@ final class AotiRunner {
       Precision precision) {
     // The spec's sha256, when it gives one, was checked against the file already.
     String sha256 = knownSha256 != null ? knownSha256 : Artifacts.sha256(modelId, file);
-    Path library = AotiPackage.extract(modelId, file, sha256, AotiPackage.defaultRoot());
-    ElfCheck.requireSharedLibrary(modelId, library, file);
-    AOTIModelContainerRunner runner;
+    SortedMap<Integer, Path> libraries = AotiPackage.extract(modelId, file, sha256,
+        AotiPackage.defaultRoot());
+    libraries.values().forEach(library -> ElfCheck.requireSharedLibrary(modelId, library, file));
+    SortedMap<Integer, AOTIModelContainerRunner> runners = new TreeMap<>();
     try {
-      runner = device.isCuda()
+      for (var e : libraries.entrySet()) {
+        AOTIModelContainerRunner runner = open(modelId, file, e.getValue(), device);
+        runners.put(e.getKey(), runner);
+        checkPrecision(modelId, file, runner, precision);
+      }
+    } catch (RuntimeException e) {
+      runners.values().forEach(AOTIModelContainerRunner::close);
+      throw e;
+    }
+    long bytes = 0;
+    for (Path library : libraries.values()) {
+      bytes += folderBytes(library.getParent());
+    }
+    return new AotiRunner(runners, bytes);
+  }
+
+  private static AOTIModelContainerRunner open(String modelId, Path file, Path library,
+      Device device) {
+    try {
+      return device.isCuda()
           ? new org.bytedeco.pytorch.cuda.AOTIModelContainerRunnerCuda(library.toString(),
               INSTANCES, "cuda:" + device.index().orElse(0), library.getParent().toString(),
               false)
           : new AOTIModelContainerRunnerCpu(library.toString(), INSTANCES, false);
     } catch (RuntimeException e) {
       throw new ModelLoadException("model '" + modelId + "': libtorch cannot open the"
-          + " AOTInductor library of " + file + " on " + device + ": "
-          + TorchModel.firstLine(e.getMessage()) + " (a package runs on the device kind it was"
-          + " compiled for, by a libtorch whose runtime has what its code calls)", e);
+          + " AOTInductor library " + library.getFileName() + " of "
+          + file + " on " + device + ": " + TorchModel.firstLine(e.getMessage())
+          + " (a package runs on the device kind it was compiled for, by a libtorch whose"
+          + " runtime has what its code calls)", e);
     }
-    try {
-      checkPrecision(modelId, file, runner, precision);
-    } catch (RuntimeException e) {
-      runner.close();
-      throw e;
-    }
-    return new AotiRunner(runner, folderBytes(library.getParent()));
   }
 
   /** Refuses a library whose floating-point weights are not all of the spec's precision. */
@@ -123,8 +149,24 @@ final class AotiRunner {
     }
   }
 
-  /** Runs the inputs (on the model's device, in signature order); the outputs in order. */
+  /**
+   * Runs the inputs (on the model's device, in signature order); the outputs in order. A
+   * package compiled per batch size runs the call on its sizes ({@link AotiBuckets}).
+   */
   List<org.bytedeco.pytorch.Tensor> run(List<org.bytedeco.pytorch.Tensor> inputs) {
+    if (sizes == null) {
+      return run(runners.get(AotiPackage.ANY_BATCH), inputs);
+    }
+    return AotiBuckets.run(inputs, sizes, (size, padded) -> run(runners.get(size), padded));
+  }
+
+  /** The batch sizes the package was compiled for, increasing; empty if it takes any. */
+  int[] batchSizes() {
+    return sizes == null ? new int[0] : sizes.clone();
+  }
+
+  private static List<org.bytedeco.pytorch.Tensor> run(AOTIModelContainerRunner runner,
+      List<org.bytedeco.pytorch.Tensor> inputs) {
     TensorVector args = new TensorVector();
     inputs.forEach(args::push_back);
     TensorVector out = runner.run(args);
@@ -135,12 +177,12 @@ final class AotiRunner {
     return tensors;
   }
 
-  /** Bytes of the extracted package: the library holds the weights. */
+  /** Bytes of the extracted libraries: each holds its copy of the weights. */
   long bytes() {
     return bytes;
   }
 
   void close() {
-    runner.close();
+    runners.values().forEach(AOTIModelContainerRunner::close);
   }
 }

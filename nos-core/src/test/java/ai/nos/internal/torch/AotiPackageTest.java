@@ -55,12 +55,12 @@ final class AotiPackageTest {
   void extract_onceIntoAFolderNamedByContent_thenReused() throws IOException {
     Path file = pkg("a.pt2", standard());
     Path root = dir.resolve("root");
-    Path so = AotiPackage.extract("m", file, "sha-a", root);
+    Path so = AotiPackage.extract("m", file, "sha-a", root).get(0);
     assertEquals(root.resolve("sha-a").resolve(LIB), so);
     assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
     assertArrayEquals(CUBIN_BYTES, Files.readAllBytes(so.resolveSibling("k.cubin")));
     Path marker = Files.writeString(root.resolve("sha-a/untouched"), "x");
-    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
     assertTrue(Files.exists(marker), "a complete folder is reused, not rewritten");
     assertEquals(List.of("sha-a"), names(root), "no temporary folders left");
   }
@@ -69,10 +69,10 @@ final class AotiPackageTest {
   void extract_damagedFolder_isReplaced() throws IOException {
     Path file = pkg("a.pt2", standard());
     Path root = dir.resolve("root");
-    Path so = AotiPackage.extract("m", file, "sha-a", root);
+    Path so = AotiPackage.extract("m", file, "sha-a", root).get(0);
     Files.write(so, new byte[10]);
     Files.delete(so.resolveSibling("k.cubin"));
-    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
     assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
     assertArrayEquals(CUBIN_BYTES, Files.readAllBytes(so.resolveSibling("k.cubin")));
     assertEquals(List.of("sha-a"), names(root));
@@ -111,6 +111,31 @@ final class AotiPackageTest {
   }
 
   @Test
+  void extract_modelsNamedBatchSize_areTheLibrariesOfEachSize() throws IOException {
+    Map<String, byte[]> entries = new LinkedHashMap<>();
+    for (int size : new int[] {64, 1, 8}) {
+      entries.put("m/data/aotinductor/batch_" + size + "/lib.so", new byte[] {(byte) size});
+    }
+    Path root = dir.resolve("root");
+    var libraries = AotiPackage.extract("m", pkg("buckets.pt2", entries), "sha-b", root);
+    assertEquals(List.of(1, 8, 64), List.copyOf(libraries.keySet()));
+    for (var e : libraries.entrySet()) {
+      assertEquals(root.resolve("sha-b/m/data/aotinductor/batch_" + e.getKey() + "/lib.so"),
+          e.getValue());
+      assertArrayEquals(new byte[] {(byte) (int) e.getKey()}, Files.readAllBytes(e.getValue()));
+    }
+    for (String bad : List.of("batch_0", "batch_x", "model", "batch_01", "batch_8")) {
+      Map<String, byte[]> two = new LinkedHashMap<>();
+      two.put("m/data/aotinductor/batch_8/lib.so", new byte[] {1});
+      two.put("m/data/aotinductor/" + bad + "/other.so", new byte[] {2});
+      ModelLoadException e = assertThrows(ModelLoadException.class,
+          () -> AotiPackage.extract("m", pkg("bad-" + bad + ".pt2", two), "s-" + bad, root));
+      assertTrue(e.getMessage().contains("named batch_<size> with distinct sizes"),
+          bad + ": " + e.getMessage());
+    }
+  }
+
+  @Test
   void extract_concurrentlyFromEightThreads_oneCompleteCopy() throws Exception {
     Path file = pkg("a.pt2", standard());
     Path root = dir.resolve("root");
@@ -120,7 +145,7 @@ final class AotiPackageTest {
         String sha = "sha-" + round;
         List<Future<Path>> futures = new ArrayList<>();
         for (int t = 0; t < 8; t++) {
-          futures.add(pool.submit(() -> AotiPackage.extract("m", file, sha, root)));
+          futures.add(pool.submit(() -> AotiPackage.extract("m", file, sha, root).get(0)));
         }
         for (Future<Path> f : futures) {
           Path so = f.get();
