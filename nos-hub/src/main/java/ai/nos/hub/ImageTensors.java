@@ -133,13 +133,16 @@ final class ImageTensors {
     ImageInput.Geometry g = toImageInput(p).geometry(image.width(), image.height());
     int nw = g.resizedWidth();
     int nh = g.resizedHeight();
-    byte[] resized = PilResize.resize(image.pixels(), image.width(), image.height(), nw, nh,
-        p.interpolation());
     int out = g.outputSize();
     if (p.resizeMode() != ImagePreprocessing.ResizeMode.LETTERBOX) {
-      return new Prepared(toTensor(resized, nw, -g.left(), -g.top(), out, p), g.scaleX(),
-          g.scaleY(), g.left(), g.top());
+      // Only the kept square is resized: the same bytes as resizing all, then cropping.
+      byte[] kept = PilResize.resize(image.pixels(), image.width(), image.height(), nw, nh,
+          p.interpolation(), -g.left(), -g.top(), out, out);
+      return new Prepared(toTensor(kept, out, 0, 0, out, p), g.scaleX(), g.scaleY(), g.left(),
+          g.top());
     }
+    byte[] resized = PilResize.resize(image.pixels(), image.width(), image.height(), nw, nh,
+        p.interpolation());
     byte[] canvas = new byte[out * out * 3];
     Arrays.fill(canvas, (byte) p.padValue());
     for (int y = 0; y < nh; y++) {

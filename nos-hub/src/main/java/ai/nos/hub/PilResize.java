@@ -12,6 +12,11 @@ package ai.nos.hub;
  * rounding is part of Pillow's result, so it is reproduced here.
  *
  * Nearest: Pillow maps output pixel centres through the affine scale and truncates.
+ *
+ * A region of the resized image (the centre crop that follows a resize) can be computed alone:
+ * each output pixel depends only on its coefficients and the input, so the region's pixels are
+ * the same bytes as cropping the whole result, and the work outside it (columns the crop drops,
+ * input rows no kept row reads) is skipped.
  */
 final class PilResize {
 
@@ -22,23 +27,52 @@ final class PilResize {
   /** Returns {@code rgb} (width x height) resized to outWidth x outHeight. */
   static byte[] resize(byte[] rgb, int width, int height, int outWidth, int outHeight,
       ImagePreprocessing.Interpolation interpolation) {
-    if (width == outWidth && height == outHeight) {
-      return rgb;
+    return resize(rgb, width, height, outWidth, outHeight, interpolation, 0, 0, outWidth,
+        outHeight);
+  }
+
+  /**
+   * Returns the region {@code [left, left + regionWidth) x [top, top + regionHeight)} of
+   * {@code rgb} (width x height) resized to outWidth x outHeight: the bytes of cropping
+   * {@link #resize(byte[], int, int, int, int, ImagePreprocessing.Interpolation)} there.
+   *
+   * @throws IllegalArgumentException if the region is not inside the resized image
+   */
+  static byte[] resize(byte[] rgb, int width, int height, int outWidth, int outHeight,
+      ImagePreprocessing.Interpolation interpolation, int left, int top, int regionWidth,
+      int regionHeight) {
+    if (left < 0 || top < 0 || regionWidth < 1 || regionHeight < 1
+        || left + regionWidth > outWidth || top + regionHeight > outHeight) {
+      throw new IllegalArgumentException("region " + regionWidth + "x" + regionHeight + " at ("
+          + left + ", " + top + ") must lie inside the resized " + outWidth + "x" + outHeight);
     }
-    if (interpolation == ImagePreprocessing.Interpolation.NEAREST) {
-      return nearest(rgb, width, height, outWidth, outHeight);
+    if (interpolation == ImagePreprocessing.Interpolation.NEAREST
+        && (width != outWidth || height != outHeight)) {
+      return nearest(rgb, width, height, outWidth, outHeight, left, top, regionWidth,
+          regionHeight);
     }
     double support = interpolation == ImagePreprocessing.Interpolation.BICUBIC ? 2.0 : 1.0;
-    byte[] horizontal = rgb;
-    if (outWidth != width) {
-      horizontal = horizontal(rgb, width, height, outWidth, coefficients(width, outWidth,
-          support, interpolation));
+    Coefficients rows = outHeight == height ? null
+        : coefficients(height, outHeight, support, interpolation);
+    // The input rows the region's output rows read (all of them when only the width changes).
+    int rowFrom = top;
+    int rowTo = top + regionHeight;
+    if (rows != null) {
+      rowFrom = Integer.MAX_VALUE;
+      rowTo = 0;
+      for (int yy = top; yy < top + regionHeight; yy++) {
+        rowFrom = Math.min(rowFrom, rows.first[yy]);
+        rowTo = Math.max(rowTo, rows.first[yy] + rows.count[yy]);
+      }
     }
-    if (outHeight == height) {
+    byte[] horizontal = outWidth == width
+        ? columns(rgb, width, rowFrom, rowTo, left, regionWidth)
+        : horizontal(rgb, width, rowFrom, rowTo, coefficients(width, outWidth, support,
+            interpolation), left, regionWidth);
+    if (rows == null) {
       return horizontal;
     }
-    return vertical(horizontal, outWidth, height, outHeight,
-        coefficients(height, outHeight, support, interpolation));
+    return vertical(horizontal, regionWidth, rowFrom, rows, top, regionHeight);
   }
 
   /** Per output pixel: the first input pixel, how many, and their fixed-point weights. */
@@ -92,13 +126,14 @@ final class PilResize {
     return 0.0;
   }
 
-  private static byte[] horizontal(byte[] in, int width, int height, int outWidth,
-      Coefficients c) {
-    byte[] out = new byte[outWidth * height * 3];
-    for (int y = 0; y < height; y++) {
+  /** Rows {@code [rowFrom, rowTo)}, output columns {@code [left, left + outWidth)}. */
+  private static byte[] horizontal(byte[] in, int width, int rowFrom, int rowTo,
+      Coefficients c, int left, int outWidth) {
+    byte[] out = new byte[outWidth * (rowTo - rowFrom) * 3];
+    for (int y = rowFrom; y < rowTo; y++) {
       int row = y * width * 3;
-      int outRow = y * outWidth * 3;
-      for (int xx = 0; xx < outWidth; xx++) {
+      int outRow = (y - rowFrom) * outWidth * 3 - left * 3;
+      for (int xx = left; xx < left + outWidth; xx++) {
         int[] k = c.weights[xx];
         int start = row + c.first[xx] * 3;
         int r = 1 << (PRECISION_BITS - 1);
@@ -119,20 +154,35 @@ final class PilResize {
     return out;
   }
 
-  private static byte[] vertical(byte[] in, int width, int height, int outHeight,
-      Coefficients c) {
+  /**
+   * Output rows {@code [top, top + outHeight)} from {@code in}, whose row 0 is input row
+   * {@code rowFrom}.
+   */
+  private static byte[] vertical(byte[] in, int width, int rowFrom, Coefficients c, int top,
+      int outHeight) {
     byte[] out = new byte[width * outHeight * 3];
     int stride = width * 3;
-    for (int yy = 0; yy < outHeight; yy++) {
+    for (int yy = top; yy < top + outHeight; yy++) {
       int[] k = c.weights[yy];
-      int start = c.first[yy] * stride;
+      int start = (c.first[yy] - rowFrom) * stride;
+      int o = (yy - top) * stride;
       for (int i = 0; i < stride; i++) {
         int s = 1 << (PRECISION_BITS - 1);
         for (int y = 0; y < c.count[yy]; y++) {
           s += (in[start + y * stride + i] & 0xff) * k[y];
         }
-        out[yy * stride + i] = clip8(s);
+        out[o + i] = clip8(s);
       }
+    }
+    return out;
+  }
+
+  /** Rows {@code [rowFrom, rowTo)} and columns {@code [left, left + cols)} of an image. */
+  private static byte[] columns(byte[] in, int width, int rowFrom, int rowTo, int left,
+      int cols) {
+    byte[] out = new byte[cols * (rowTo - rowFrom) * 3];
+    for (int y = rowFrom; y < rowTo; y++) {
+      System.arraycopy(in, (y * width + left) * 3, out, (y - rowFrom) * cols * 3, cols * 3);
     }
     return out;
   }
@@ -142,15 +192,17 @@ final class PilResize {
     return (byte) (v < 0 ? 0 : Math.min(v, 255));
   }
 
-  private static byte[] nearest(byte[] in, int width, int height, int outWidth, int outHeight) {
-    byte[] out = new byte[outWidth * outHeight * 3];
+  private static byte[] nearest(byte[] in, int width, int height, int outWidth, int outHeight,
+      int left, int top, int regionWidth, int regionHeight) {
+    byte[] out = new byte[regionWidth * regionHeight * 3];
     double sx = (double) width / outWidth;
     double sy = (double) height / outHeight;
-    for (int y = 0; y < outHeight; y++) {
+    for (int y = top; y < top + regionHeight; y++) {
       int iy = Math.min((int) ((y + 0.5) * sy), height - 1);
-      for (int x = 0; x < outWidth; x++) {
+      for (int x = left; x < left + regionWidth; x++) {
         int ix = Math.min((int) ((x + 0.5) * sx), width - 1);
-        System.arraycopy(in, (iy * width + ix) * 3, out, (y * outWidth + x) * 3, 3);
+        System.arraycopy(in, (iy * width + ix) * 3, out,
+            ((y - top) * regionWidth + x - left) * 3, 3);
       }
     }
     return out;
