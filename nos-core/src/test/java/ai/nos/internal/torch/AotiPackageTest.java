@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -219,6 +220,62 @@ final class AotiPackageTest {
     byte[] copy = bytes.clone();
     copy[at] = (byte) value;
     return copy;
+  }
+
+  /**
+   * Mutated packages (bytes flipped, cut short, entries' bytes replaced; seeded) either load
+   * nothing and fail with a ModelLoadException naming the model, or are not packages at all
+   * and fail as TorchScript would: nothing else, and the JVM lives.
+   */
+  @Test
+  void mutatedPackages_onlyEverFailWithModelLoadException() throws IOException {
+    byte[] valid = Files.readAllBytes(pkg("valid.pt2", standard()));
+    Random random = new Random(20261127);
+    String before = System.getProperty("nos.aoti.dir");
+    System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
+    int refused = 0;
+    Map<String, Integer> kinds = new java.util.TreeMap<>();
+    try {
+      for (int i = 0; i < 200; i++) {
+        byte[] b = valid.clone();
+        switch (i % 3) {
+          case 0 -> {
+            for (int k = 0; k < 1 + random.nextInt(8); k++) {
+              b[random.nextInt(b.length)] ^= (byte) (1 + random.nextInt(255));
+            }
+          }
+          case 1 -> b = java.util.Arrays.copyOf(b, random.nextInt(b.length));
+          default -> {
+            int at = random.nextInt(b.length - 16);
+            for (int k = 0; k < 16; k++) {
+              b[at + k] = (byte) random.nextInt(256);
+            }
+          }
+        }
+        Path file = Files.write(dir.resolve("mutant" + i + ".pt2"), b);
+        ModelSpec spec = ModelSpec.builder().id("mutant-" + i).artifact(file)
+            .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
+                .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
+        ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec),
+            "mutant " + i);
+        assertTrue(e.getMessage().contains("'mutant-" + i + "'"), e.getMessage());
+        String m = e.getMessage();
+        kinds.merge(m.contains("is not a TorchScript model") ? "read as TorchScript, refused"
+            : m.contains("cannot extract") ? "zip unreadable" : m.contains("shared library")
+            ? "library not whole ELF" : m.contains("model library") ? "no library" : "other",
+            1, Integer::sum);
+        refused++;
+      }
+    } finally {
+      if (before == null) {
+        System.clearProperty("nos.aoti.dir");
+      } else {
+        System.setProperty("nos.aoti.dir", before);
+      }
+    }
+    System.out.println("AotiPackageTest: 200 mutated packages, ModelLoadException each: "
+        + kinds);
+    assertEquals(200, refused);
   }
 
   /** A dynamic dimension after the batch is refused before libtorch opens anything. */
