@@ -88,9 +88,9 @@ final class AotiBuckets {
 
   /** {@code t} with zero rows appended up to {@code rows}, on its device, in its dtype. */
   private static org.bytedeco.pytorch.Tensor pad(org.bytedeco.pytorch.Tensor t, int rows) {
-    long[] shape = t.sizes().vec().get();
-    shape[0] = rows - shape[0];
-    org.bytedeco.pytorch.Tensor zeros = torch.zeros(shape, t.options());
-    return torch.cat(new TensorVector(t, zeros), 0);
+    // constant_pad_nd takes (before, after) pairs from the last dimension to the first.
+    long[] pad = new long[2 * (int) t.dim()];
+    pad[pad.length - 1] = rows - t.size(0);
+    return torch.constant_pad_nd(t, pad, new org.bytedeco.pytorch.Scalar(0));
   }
 }
