@@ -20,10 +20,20 @@ import org.bytedeco.pytorch.global.torch;
  * {@code optimize_for_inference}); the caller owns both.
  */
 final class LoadPasses {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LoadPasses.class);
+
   private LoadPasses() {}
 
-  /** One step: its name (for the log) and what it does. */
-  record Pass(String name, UnaryOperator<JitModule> apply) {}
+  /**
+   * One step: its name (for the log), what it does, and whether it rewrites the module (a step
+   * that does not is a process-wide setting, which applies to a compiled library as well).
+   */
+  record Pass(String name, UnaryOperator<JitModule> apply, boolean rewritesModule) {
+    /** A step that rewrites the module. */
+    Pass(String name, UnaryOperator<JitModule> apply) {
+      this(name, apply, true);
+    }
+  }
 
   /** The passes a spec asks for on {@code device}, in the order they run. */
   static List<Pass> forSpec(ModelSpec spec, Device device) {
@@ -42,9 +52,39 @@ final class LoadPasses {
       passes.add(new Pass(Optimization.CUDNN_BENCHMARK.label(), m -> {
         cudnnBenchmark();
         return m;
-      }));
+      }, false));
     }
     return passes;
+  }
+
+  /**
+   * Applies the steps a spec asks for that an AOTInductor library can take, and returns their
+   * names: the library is compiled ahead of time, so only the steps that do not rewrite a module
+   * (cuDNN benchmark mode, asked for or, on a GPU, by {@code auto}) run; the others are skipped
+   * with a log line. CUDA graphs are the caller's, as for a module.
+   */
+  static List<String> applyToPackage(ModelSpec spec, Device device) {
+    java.util.EnumSet<Optimization> steps = java.util.EnumSet.noneOf(Optimization.class);
+    steps.addAll(spec.optimizations());
+    if (steps.remove(Optimization.AUTO)) {
+      steps.add(Optimization.CUDNN_BENCHMARK);
+    }
+    ModelSpec asked = spec.toBuilder().optimize(steps.toArray(new Optimization[0])).build();
+    List<String> applied = new ArrayList<>();
+    List<String> skipped = new ArrayList<>();
+    for (Pass pass : forSpec(asked, device)) {
+      if (pass.rewritesModule()) {
+        skipped.add(pass.name());
+      } else {
+        pass.apply().apply(null);
+        applied.add(pass.name());
+      }
+    }
+    if (!skipped.isEmpty()) {
+      LOG.info("model '{}': {} not applied: an AOTInductor library is compiled ahead of time",
+          spec.id(), skipped);
+    }
+    return applied;
   }
 
   /** cuDNN benchmark mode on, for the whole process (libtorch has one setting). */

@@ -170,24 +170,7 @@ public final class TorchModel implements Model {
     }
     AotiRunner runner = AotiRunner.open(spec.id(), file, spec.artifact().sha256().orElse(null),
         device, spec.precision());
-    var asked = spec.optimizations();
-    List<String> steps = new ArrayList<>();
-    if (device.isCuda() && (asked.contains(ai.nos.Optimization.CUDNN_BENCHMARK)
-        || asked.contains(ai.nos.Optimization.AUTO))) {
-      LoadPasses.cudnnBenchmark();
-      steps.add(ai.nos.Optimization.CUDNN_BENCHMARK.label());
-    }
-    List<String> skipped = new ArrayList<>();
-    for (ai.nos.Optimization o : List.of(ai.nos.Optimization.CHANNELS_LAST,
-        ai.nos.Optimization.FREEZE, ai.nos.Optimization.OPTIMIZE_FOR_INFERENCE)) {
-      if (asked.contains(o)) {
-        skipped.add(o.label());
-      }
-    }
-    if (!skipped.isEmpty()) {
-      LOG.info("model '{}': {} not applied: an AOTInductor library is compiled ahead of time",
-          spec.id(), skipped);
-    }
+    List<String> steps = LoadPasses.applyToPackage(spec, device);
     TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null);
     try {
       plain.infer(LoadPasses.checkInputs(spec));

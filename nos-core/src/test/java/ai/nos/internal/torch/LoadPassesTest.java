@@ -102,6 +102,23 @@ final class LoadPassesTest {
     }
   }
 
+  /**
+   * A compiled library takes only the steps that do not rewrite a module: cuDNN benchmark mode
+   * on a GPU (asked for, or by auto), nothing on the CPU; the TorchScript passes are skipped.
+   */
+  @Test
+  void packageSteps_onlyThoseThatDoNotRewriteAModule() {
+    ModelSpec spec = digits(Optimization.CHANNELS_LAST, Optimization.FREEZE,
+        Optimization.CUDNN_BENCHMARK);
+    assertEquals(List.of("cudnn_benchmark"),
+        LoadPasses.applyToPackage(spec, ai.nos.Device.cuda(0)));
+    assertEquals(List.of("cudnn_benchmark"), LoadPasses.applyToPackage(
+        digits(Optimization.AUTO), ai.nos.Device.cuda(0)));
+    assertEquals(List.of(), LoadPasses.applyToPackage(spec, ai.nos.Device.cpu()));
+    assertEquals(List.of(), LoadPasses.applyToPackage(digits(Optimization.OPTIMIZE_FOR_INFERENCE),
+        ai.nos.Device.cuda(0)));
+  }
+
   @Test
   void freeze_turnsTheParametersIntoConstants() {
     TorchModel m = TorchModel.load(digits(Optimization.FREEZE));
