@@ -43,18 +43,9 @@ import zipfile
 import torch
 import torchvision
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
+from digit_net import DigitNet  # noqa: E402  (the shipped digit model's network)
 
-class Digits(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(1, 16, 3, padding=1)
-        self.conv2 = torch.nn.Conv2d(16, 32, 3, padding=1)
-        self.fc = torch.nn.Linear(32 * 4 * 4, 10)
-
-    def forward(self, x):
-        x = torch.relu(self.conv1(x))
-        x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 2)
-        return self.fc(x.flatten(1))
 
 
 def portable(on):
@@ -128,7 +119,7 @@ def main():
     weights = sys.argv[2] if len(sys.argv) > 2 else None
 
     def digits():
-        net = Digits()
+        net = DigitNet()
         if weights:
             net.load_state_dict(torch.jit.load(weights, map_location="cpu").state_dict())
         return net

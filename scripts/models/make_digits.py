@@ -23,26 +23,14 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from digit_net import DigitNet
+
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../models/digits")
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
 
 X, y = load_digits(return_X_y=True)
 X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
-
-
-class DigitNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(1, 16, 3, padding=1)
-        self.conv2 = torch.nn.Conv2d(16, 32, 3, padding=1)
-        self.fc = torch.nn.Linear(32 * 4 * 4, 10)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.conv1(image))
-        x = torch.relu(self.conv2(x))
-        x = torch.nn.functional.max_pool2d(x, 2)
-        return self.fc(torch.flatten(x, 1))
 
 
 def to_input(a):
