@@ -27,6 +27,8 @@ import java.util.concurrent.Future;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,6 +43,23 @@ final class AotiPackageTest {
   private static final byte[] CUBIN_BYTES = bytes(5_000, 7);
 
   @TempDir Path dir;
+  private String aotiDirBefore;
+
+  /** Packages loaded through Nos.load extract under this test's folder. */
+  @BeforeEach
+  void extractUnderTheTestsFolder() {
+    aotiDirBefore = System.getProperty("nos.aoti.dir");
+    System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
+  }
+
+  @AfterEach
+  void restoreTheExtractionFolder() {
+    if (aotiDirBefore == null) {
+      System.clearProperty("nos.aoti.dir");
+    } else {
+      System.setProperty("nos.aoti.dir", aotiDirBefore);
+    }
+  }
 
   @Test
   void isPackage_onlyForZipsWithAnAotinductorFolder() throws IOException {
@@ -182,37 +201,25 @@ final class AotiPackageTest {
     cases.put("not a library", "not a shared library");
     cases.put("other machine", "built for ELF machine 40");
     cases.put("no magic", "ELF magic");
-    String before = System.getProperty("nos.aoti.dir");
-    System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
-    try {
-      int n = 0;
-      for (var c : cases.entrySet()) {
-        byte[] b = switch (c.getKey()) {
-          case "whole" -> whole;
-          case "header only" -> java.util.Arrays.copyOf(whole, 64);
-          case "32-bit class" -> patched(whole, 4, 1);
-          case "not a library" -> patched(whole, 16, 2);
-          case "other machine" -> patched(whole, 18, 40);
-          case "no magic" -> patched(whole, 1, 'X');
-          default -> java.util.Arrays.copyOf(whole, whole.length
-              * Integer.parseInt(c.getKey().replaceAll("\\D", "")) / 100);
-        };
-        Map<String, byte[]> entries = new LinkedHashMap<>();
-        entries.put(LIB, b);
-        Path file = pkg("lib" + n++ + ".pt2", entries);
-        ModelSpec spec = ModelSpec.builder().id("elf-" + n).artifact(file)
-            .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
-                .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
-        ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec),
-            c.getKey());
-        assertTrue(e.getMessage().contains(c.getValue()), c.getKey() + ": " + e.getMessage());
-      }
-    } finally {
-      if (before == null) {
-        System.clearProperty("nos.aoti.dir");
-      } else {
-        System.setProperty("nos.aoti.dir", before);
-      }
+    int n = 0;
+    for (var c : cases.entrySet()) {
+      byte[] b = switch (c.getKey()) {
+        case "whole" -> whole;
+        case "header only" -> java.util.Arrays.copyOf(whole, 64);
+        case "32-bit class" -> patched(whole, 4, 1);
+        case "not a library" -> patched(whole, 16, 2);
+        case "other machine" -> patched(whole, 18, 40);
+        case "no magic" -> patched(whole, 1, 'X');
+        default -> java.util.Arrays.copyOf(whole, whole.length
+            * Integer.parseInt(c.getKey().replaceAll("\\D", "")) / 100);
+      };
+      Map<String, byte[]> entries = new LinkedHashMap<>();
+      entries.put(LIB, b);
+      Path file = pkg("lib" + n++ + ".pt2", entries);
+      ModelSpec spec = cpuSpec("elf-" + n, file);
+      ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec),
+          c.getKey());
+      assertTrue(e.getMessage().contains(c.getValue()), c.getKey() + ": " + e.getMessage());
     }
   }
 
@@ -231,47 +238,35 @@ final class AotiPackageTest {
   void mutatedPackages_onlyEverFailWithModelLoadException() throws IOException {
     byte[] valid = Files.readAllBytes(pkg("valid.pt2", standard()));
     Random random = new Random(20261127);
-    String before = System.getProperty("nos.aoti.dir");
-    System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
     int refused = 0;
     Map<String, Integer> kinds = new java.util.TreeMap<>();
-    try {
-      for (int i = 0; i < 200; i++) {
-        byte[] b = valid.clone();
-        switch (i % 3) {
-          case 0 -> {
-            for (int k = 0; k < 1 + random.nextInt(8); k++) {
-              b[random.nextInt(b.length)] ^= (byte) (1 + random.nextInt(255));
-            }
-          }
-          case 1 -> b = java.util.Arrays.copyOf(b, random.nextInt(b.length));
-          default -> {
-            int at = random.nextInt(b.length - 16);
-            for (int k = 0; k < 16; k++) {
-              b[at + k] = (byte) random.nextInt(256);
-            }
+    for (int i = 0; i < 200; i++) {
+      byte[] b = valid.clone();
+      switch (i % 3) {
+        case 0 -> {
+          for (int k = 0; k < 1 + random.nextInt(8); k++) {
+            b[random.nextInt(b.length)] ^= (byte) (1 + random.nextInt(255));
           }
         }
-        Path file = Files.write(dir.resolve("mutant" + i + ".pt2"), b);
-        ModelSpec spec = ModelSpec.builder().id("mutant-" + i).artifact(file)
-            .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
-                .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
-        ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec),
-            "mutant " + i);
-        assertTrue(e.getMessage().contains("'mutant-" + i + "'"), e.getMessage());
-        String m = e.getMessage();
-        kinds.merge(m.contains("is not a TorchScript model") ? "read as TorchScript, refused"
-            : m.contains("cannot extract") ? "zip unreadable" : m.contains("shared library")
-            ? "library not whole ELF" : m.contains("model library") ? "no library" : "other",
-            1, Integer::sum);
-        refused++;
+        case 1 -> b = java.util.Arrays.copyOf(b, random.nextInt(b.length));
+        default -> {
+          int at = random.nextInt(b.length - 16);
+          for (int k = 0; k < 16; k++) {
+            b[at + k] = (byte) random.nextInt(256);
+          }
+        }
       }
-    } finally {
-      if (before == null) {
-        System.clearProperty("nos.aoti.dir");
-      } else {
-        System.setProperty("nos.aoti.dir", before);
-      }
+      Path file = Files.write(dir.resolve("mutant" + i + ".pt2"), b);
+      ModelSpec spec = cpuSpec("mutant-" + i, file);
+      ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec),
+          "mutant " + i);
+      assertTrue(e.getMessage().contains("'mutant-" + i + "'"), e.getMessage());
+      String m = e.getMessage();
+      kinds.merge(m.contains("is not a TorchScript model") ? "read as TorchScript, refused"
+          : m.contains("cannot extract") ? "zip unreadable" : m.contains("shared library")
+          ? "library not whole ELF" : m.contains("model library") ? "no library" : "other",
+          1, Integer::sum);
+      refused++;
     }
     System.out.println("AotiPackageTest: 200 mutated packages, ModelLoadException each: "
         + kinds);
@@ -288,6 +283,13 @@ final class AotiPackageTest {
     ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec));
     assertTrue(e.getMessage().contains("input 'ids' has shape [-1, -1]")
         && e.getMessage().contains("every dimension after the batch"), e.getMessage());
+  }
+
+  /** A CPU spec over {@code file} with a float32 {@code [batch, 4]} input and output. */
+  private static ModelSpec cpuSpec(String id, Path file) {
+    return ModelSpec.builder().id(id).artifact(file)
+        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 4)
+            .output("y", DType.FLOAT32, -1, 4).build()).device("cpu").build();
   }
 
   private Map<String, byte[]> standard() {
