@@ -3,7 +3,9 @@
 #
 #   scripts/gpu/pack.sh            # from the repository root, on a machine with Maven
 #
-# Gathers nos-core (main and test jars), the benchmarks (nos-hub comes with them), their runtime and test classpath with the `gpu` profile
+#   NOS_PACK_TRT_REDIST=1 scripts/gpu/pack.sh   # also TensorRT's libraries (534 MB: ten more parts)
+#
+# Gathers nos-core and nos-optim (main and test jars), the benchmarks (nos-hub comes with them), their runtime and test classpath with the `gpu` profile
 # (libtorch for CUDA), and the JUnit console launcher into target/gpu-lib, then hands them with the
 # models and scripts to the shared pack tool, which prints the device calls to make.
 set -euo pipefail
@@ -13,12 +15,20 @@ shared=${NOS_SHARED:-$root/../shared}
 junit_platform=${JUNIT_PLATFORM_VERSION:-1.13.4}
 lib=target/gpu-lib
 rm -rf "$lib" && mkdir -p "$lib"
-mvn -B -q -Pgpu -pl nos-core,benchmarks -am -DskipTests install
-mvn -B -q -Pgpu -pl nos-core,benchmarks dependency:copy-dependencies -DincludeScope=test \
+mvn -B -q -Pgpu -pl nos-core,nos-optim,benchmarks -am -DskipTests install
+mvn -B -q -Pgpu -pl nos-core,nos-optim,benchmarks dependency:copy-dependencies -DincludeScope=test \
   -DoutputDirectory="$root/$lib"
-cp nos-core/target/nos-core-*.jar benchmarks/target/nos-benchmarks-*.jar "$lib/"
+cp nos-core/target/nos-core-*.jar nos-optim/target/nos-optim-*.jar \
+  benchmarks/target/nos-benchmarks-*.jar "$lib/"
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform \
   -DoutputDirectory="$root/$lib"
+# TensorRT's own libraries (the redist jar: libnvinfer, the ONNX parser, no sm_90 builder resource)
+# only when asked: scripts/gpu/trt-tests.sh runs the TensorRT step with and without them.
+if [ "${NOS_PACK_TRT_REDIST:-0}" = 1 ]; then
+  mvn -B -q dependency:copy \
+    -Dartifact=org.bytedeco:tensorrt:10.15-1.5.13:jar:linux-x86_64-redist \
+    -DoutputDirectory="$root/$lib"
+fi
 # The CPU natives must not ride along: the GPU classifier replaces them.
 rm -f "$lib"/pytorch-*-linux-x86_64.jar
 "$shared/gpu/pack" "$lib" models scripts

@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * ({@link ai.nos.Optimization}: channels-last, freeze, {@code optimize_for_inference}, whose CPU
  * result libtorch 2.10 cannot load back from a file ("required keyword attribute 'value' is
  * undefined"), cuDNN benchmark mode and CUDA graphs); an AOTInductor package ({@code .pt2}) is
- * loaded as a spec's artifact. Still to come (issue #5): TensorRT.
+ * loaded as a spec's artifact. {@link #tensorRt} builds TensorRT engines where TensorRT can and
+ * falls back to the libtorch path, saying why, where it cannot.
  */
 public final class Optimizer {
   private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);
@@ -56,9 +57,26 @@ public final class Optimizer {
     return new Builder();
   }
 
-  /** What {@link #optimize} did. */
+  /**
+   * What {@link #optimize}, {@link #adopt} or {@link #tensorRt} did.
+   *
+   * @param spec the spec to serve
+   * @param steps the steps applied to make {@code spec}'s artifact
+   * @param optimized whether {@code spec} points at an optimized artifact that passed the guard
+   * @param guard the guard's verdict, or null when nothing was checked
+   * @param artifact the optimized artifact, or null when none was made
+   * @param fallback why a step asked for was not used and {@code spec} is the best path without
+   *     it (e.g. TensorRT missing); null when nothing fell back
+   */
   public record Result(ModelSpec spec, List<String> steps, boolean optimized,
-      GuardResult guard, Path artifact) {}
+      GuardResult guard, Path artifact, String fallback) {
+
+    /** A result where nothing fell back. */
+    public Result(ModelSpec spec, List<String> steps, boolean optimized, GuardResult guard,
+        Path artifact) {
+      this(spec, steps, optimized, guard, artifact, null);
+    }
+  }
 
   /**
    * Optimizes the model a spec describes, on the device the spec resolves to.
@@ -94,6 +112,49 @@ public final class Optimizer {
     Path artifact = cache.getOrBuild(key, target ->
         TorchScriptPasses.run(source, device, freeze, target));
     return guarded(spec, device, artifact, step, steps, UnaryOperator.identity());
+  }
+
+  /**
+   * The TensorRT step: builds a TensorRT engine for the spec's model from its ONNX export (one
+   * optimization profile over batch 1 to the spec's largest batch, or
+   * {@value TensorRtStep#DEFAULT_MAX_BATCH} without batching; fp16 kernels for an fp16 spec),
+   * cached on disk like every artifact, with TensorRT's version and the device's architecture in
+   * the key. Where TensorRT cannot serve the model it falls back to the best libtorch path this
+   * optimizer makes ({@link #optimize}) and says why, once in the log and in
+   * {@link Result#fallback()}: TensorRT's libraries missing (naming the library, e.g.
+   * {@code libnvinfer.so.10}, and how to install it), a builder resource missing for this GPU
+   * (the TensorRT redist jar on Maven Central lacks {@code libnvinfer_builder_resource_sm90},
+   * so it builds nothing on H100/H200), a CPU device, a bf16 spec, an ONNX file TensorRT cannot
+   * parse. A build that failed is not retried in the same JVM.
+   *
+   * <p>Serving a built engine is not in this version: no GPU machine this project could test on
+   * can build one (see docs/status.md), so a built engine is reported in {@link Result#fallback()}
+   * and left in the cache, and the libtorch path serves.
+   *
+   * <pre>{@code
+   * Optimizer.Result r = optimizer.tensorRt(spec, Path.of("resnet50.onnx"));
+   * if (r.fallback() != null) log.info("no TensorRT: {}", r.fallback());
+   * try (Model model = Nos.load(r.spec())) { ... }
+   * }</pre>
+   *
+   * @param onnx the model exported to ONNX with a dynamic first (batch) dimension, computing
+   *     what the spec's artifact computes
+   * @throws IllegalArgumentException if an argument is null or {@code onnx} is not a readable
+   *     regular file
+   * @throws OptimizationException if the libtorch path it falls back to fails to build
+   */
+  public Result tensorRt(ModelSpec spec, Path onnx) {
+    TensorRtStep.checkOnnx(spec, onnx);
+    TensorRtStep.Outcome outcome = TensorRtStep.run(spec, onnx, cache, CUDA);
+    String reason = outcome.reason() != null ? outcome.reason()
+        : "TensorRT built an engine (" + outcome.engine() + ") but this NOS version cannot"
+            + " serve TensorRT engines yet";
+    Result best = optimize(spec);
+    LOG.warn("TensorRT step for model '{}' not used: {}; serving {} instead", spec.id(), reason,
+        best.optimized() ? "the libtorch path optimized by " + String.join("+", best.steps())
+            : "the spec's libtorch model");
+    return new Result(best.spec(), best.steps(), best.optimized(), best.guard(),
+        best.artifact(), reason);
   }
 
   /**

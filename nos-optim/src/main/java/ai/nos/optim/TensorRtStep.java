@@ -1,0 +1,105 @@
+package ai.nos.optim;
+
+import ai.nos.Batching;
+import ai.nos.Device;
+import ai.nos.ModelSpec;
+import ai.nos.Precision;
+import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.optim.internal.TensorRt;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The TensorRT step of {@link Optimizer#tensorRt}: decides whether TensorRT can serve a model
+ * here and builds its engine into the cache, or says in one sentence why not.
+ *
+ * <p>Thread-safe. A build that failed is remembered for the life of the JVM by its cache key, so
+ * asking again answers at once with the same reason instead of building again (a failed build
+ * also keeps TensorRT's host objects: see {@link TensorRt}).
+ */
+final class TensorRtStep {
+  /** The batch range of a spec without batching: what a caller may send in one call. */
+  static final int DEFAULT_MAX_BATCH = 32;
+  private static final Pattern SM = Pattern.compile("sm_\\d+");
+  private static final Map<String, String> FAILED = new ConcurrentHashMap<>();
+
+  private TensorRtStep() {}
+
+  /** What the step came to: an engine file, or the reason TensorRT is not used. */
+  record Outcome(Path engine, String reason) {}
+
+  /**
+   * Builds (or finds in the cache) the engine for {@code spec} from {@code onnx}, or returns why
+   * it cannot. Never throws for a missing or broken TensorRT: that is a reason.
+   */
+  static Outcome run(ModelSpec spec, Path onnx, ArtifactCache cache, String cudaVersion) {
+    TensorRt.Probe probe = TensorRt.probe();
+    if (!probe.usable()) {
+      return new Outcome(null, probe.reason());
+    }
+    Device device = TorchRuntime.resolve(spec.device(), spec.id());
+    if (!device.isCuda()) {
+      return new Outcome(null, "TensorRT runs on CUDA devices only but model '" + spec.id()
+          + "' resolves to " + device);
+    }
+    if (spec.precision() == Precision.BF16) {
+      return new Outcome(null, "the TensorRT step builds fp32 and fp16 engines but model '"
+          + spec.id() + "' asks for bf16");
+    }
+    int index = device.index().orElse(0);
+    String arch = arch(TorchRuntime.cudaDeviceName(index));
+    int maxBatch = spec.batching().map(Batching::maxBatchSize).orElse(DEFAULT_MAX_BATCH);
+    boolean fp16 = spec.precision() == Precision.FP16;
+    CacheKey key = CacheKey.builder().sourceFile(onnx)
+        .option("step", "tensorrt")
+        .option("precision", spec.precision().label())
+        .option("batch", "1.." + maxBatch + " opt " + maxBatch)
+        .deviceArch(arch)
+        .version("tensorrt", probe.version()).version("cuda", cudaVersion)
+        .version("nos-optim", "1").build();
+    String failed = FAILED.get(key.hash());
+    if (failed != null) {
+      return new Outcome(null, failed + " (remembered from an earlier build in this JVM)");
+    }
+    try {
+      Path engine = cache.getOrBuild(key, target -> TensorRt.build(new TensorRt.Request(onnx,
+          fp16, 1, maxBatch, maxBatch, index, arch), target));
+      return new Outcome(engine, null);
+    } catch (OptimizationException e) {
+      String reason = rootMessage(e);
+      FAILED.put(key.hash(), reason);
+      return new Outcome(null, reason);
+    }
+  }
+
+  /** Checks the ONNX argument before anything native sees it. */
+  static void checkOnnx(ModelSpec spec, Path onnx) {
+    if (spec == null || onnx == null) {
+      throw new IllegalArgumentException("spec and onnx must be given but were "
+          + (spec == null ? null : "'" + spec.id() + "'") + ", " + onnx);
+    }
+    if (!Files.isRegularFile(onnx) || !Files.isReadable(onnx)) {
+      throw new IllegalArgumentException("model '" + spec.id() + "': the ONNX file for"
+          + " TensorRT must be a readable regular file but " + onnx + " is "
+          + (Files.exists(onnx) ? "not one" : "missing"));
+    }
+  }
+
+  /** {@code sm_90} from a name like {@code "NVIDIA H200 sm_90"}. */
+  static String arch(String deviceName) {
+    Matcher m = SM.matcher(deviceName);
+    return m.find() ? m.group() : deviceName;
+  }
+
+  private static String rootMessage(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null && t.getCause().getMessage() != null) {
+      t = t.getCause();
+    }
+    return t.getMessage() != null ? t.getMessage() : e.toString();
+  }
+}
