@@ -82,21 +82,26 @@ public final class TensorRt {
   }
 
   /**
-   * Collects what TensorRT logs: errors for the failure message, the rest to the debug log.
-   * Called from TensorRT's threads; never throws.
+   * Collects what TensorRT logs: every message, with its severity, for the failure message and
+   * the debug log. Called from TensorRT's threads; never throws.
    */
   private static final class Collector extends ILogger {
     private final List<String> errors = Collections.synchronizedList(new ArrayList<>());
+    private final List<String> all = Collections.synchronizedList(new ArrayList<>());
 
     @Override
     public void log(Severity severity, String message) {
       try {
-        if (severity == Severity.kERROR || severity == Severity.kINTERNAL_ERROR) {
+        int level = severity == null ? -1 : severity.value;
+        String text = (severity == null ? "?" : severity.name()) + ": " + message;
+        if (level == Severity.kERROR.value || level == Severity.kINTERNAL_ERROR.value) {
           errors.add(message);
-          LOG.debug("TensorRT error: {}", message);
-        } else if (severity == Severity.kWARNING) {
-          LOG.debug("TensorRT warning: {}", message);
         }
+        all.add(text);
+        if (all.size() > 200) {
+          all.remove(0);
+        }
+        LOG.debug("TensorRT {}", text);
       } catch (RuntimeException ignored) {
         // a logging failure must not unwind into TensorRT's C++ frames
       }
@@ -104,11 +109,23 @@ public final class TensorRt {
 
     void clear() {
       errors.clear();
+      all.clear();
     }
 
     List<String> errors() {
       synchronized (errors) {
         return List.copyOf(errors);
+      }
+    }
+
+    /** The errors, else the last few messages of any severity. */
+    List<String> reasons() {
+      List<String> e = errors();
+      if (!e.isEmpty()) {
+        return e;
+      }
+      synchronized (all) {
+        return List.copyOf(all.subList(Math.max(0, all.size() - 3), all.size()));
       }
     }
   }
@@ -143,12 +160,18 @@ public final class TensorRt {
 
   private static void buildLocked(Request request, Path target, Collector logger)
       throws IOException {
+    String resource = BuilderResources.missing(request.arch());
+    if (resource != null) {
+      throw new IllegalStateException(MissingLibrary.explainBuildFailure(
+          List.of("no " + resource + " next to libnvinfer or on LD_LIBRARY_PATH"),
+          request.arch()));
+    }
     int previous = currentDevice();
     org.bytedeco.cuda.global.cudart.cudaSetDevice(request.device());
     try {
       IBuilder builder = nvinfer.createInferBuilder(logger);
       if (builder == null || builder.isNull()) {
-        throw new IllegalStateException(MissingLibrary.explainBuildFailure(logger.errors(),
+        throw new IllegalStateException(MissingLibrary.explainBuildFailure(logger.reasons(),
             request.arch()));
       }
       INetworkDefinition network = builder.createNetworkV2(0);
@@ -195,7 +218,7 @@ public final class TensorRt {
       }
       IHostMemory engine = builder.buildSerializedNetwork(network, config);
       if (engine == null || engine.isNull() || engine.size() == 0) {
-        throw new IllegalStateException(MissingLibrary.explainBuildFailure(logger.errors(),
+        throw new IllegalStateException(MissingLibrary.explainBuildFailure(logger.reasons(),
             request.arch()));
       }
       write(engine, target);
