@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|optim-aoti|compile-only|hub|aoti|streams] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|optim-aoti|aoti-cl|compile-only|hub|aoti|streams] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -39,6 +39,13 @@ if [ "$what" = optim-aoti ]; then
   # ResNet-50's NOS rows with AOTInductor packages (make_aoti.py) beside the TorchScript ones.
   [ -f /tmp/aoti/resnet50-fp16-cuda-buckets.pt2 ] || timeout 420 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda resnet50-fp16-cuda-buckets resnet50-fp32-cuda 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-resnet50.log"
   ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti 2>&1 | tee "$out/optim-bench-aoti.log"
+fi
+if [ "$what" = aoti-cl ]; then
+  # The packages with a library per batch size (plain and channels-last) beside the best
+  # TorchScript path and Python's torch.compile, ResNet-50 fp16 only: the short form of optim-aoti.
+  [ -f /tmp/aoti/resnet50-fp16-cuda-cl-buckets.pt2 ] || timeout 300 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda-buckets resnet50-fp16-cuda-cl-buckets 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-cl.log"
+  ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti buckets 2>&1 | tee "$out/optim-bench-aoti-cl.log"
+  timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile --only resnet50-fp16 2>&1 | tee "$out/optim-baseline-r50-fp16.log"
 fi
 if [ "$what" = compile-only ]; then
   # Only the torch.compile rows, to sit beside an `optim` run's rows from the same machine.

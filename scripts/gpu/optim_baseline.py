@@ -51,6 +51,8 @@ def main():
     parser.add_argument("--compile-only", action="store_true",
                         help="only the torch.compile rows (the others came from bench.sh optim)")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--only", default=None,
+                        help="one model and dtype, e.g. resnet50-fp16 (for a short lease)")
     args = parser.parse_args()
     args.compile = args.compile or args.compile_only
     torch.backends.fp32_precision = "ieee"
@@ -64,6 +66,8 @@ def main():
         torch.manual_seed(0)
         base = ctor(weights=None).eval()
         for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+            if args.only and args.only != f"{name}-{dtype_name}":
+                continue
             model = base.to(dev, dtype)
             cl = ctor(weights=None).eval().to(dev, dtype).to(memory_format=torch.channels_last)
             compiled = torch.compile(cl, dynamic=False) if args.compile else None

@@ -48,6 +48,9 @@ public final class OptimBench {
     // An optional third argument keeps one model: resnet50 or vit_b_16.
     String only = args.length > 2 && !args[2].equals("all") ? args[2] : null;
     Path aotiDir = args.length > 3 ? Path.of(args[3]) : null;
+    // An optional fifth argument "buckets": only the packages with a library per batch size,
+    // beside the best TorchScript path (for a short lease).
+    boolean bucketsOnly = args.length > 4 && args[4].equals("buckets");
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.println("| model | dtype | path | batch | images/s | p50 ms |");
     System.out.println("|---|---|---|---|---|---|");
@@ -103,12 +106,21 @@ public final class OptimBench {
                 .optimize(Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build(),
                 "NOS AOTInductor + CUDA graphs");
           }
-          Path buckets = aotiDir == null ? null
-              : aotiDir.resolve(name + "-" + precision.label() + "-cuda-buckets.pt2");
-          if (buckets != null && java.nio.file.Files.isRegularFile(buckets)) {
-            rows.put(plain.toBuilder().id(plain.id() + "-aoti-buckets").artifact(buckets)
-                .optimize(Optimization.CUDNN_BENCHMARK).build(),
-                "NOS AOTInductor, a library per batch size");
+          if (bucketsOnly) {
+            rows.keySet().retainAll(List.of(ofiGraphs));
+          }
+          for (String layout : new String[] {"", "-cl"}) {
+            Path buckets = aotiDir == null ? null : aotiDir.resolve(
+                name + "-" + precision.label() + "-cuda" + layout + "-buckets.pt2");
+            if (buckets != null && java.nio.file.Files.isRegularFile(buckets)) {
+              rows.put(plain.toBuilder().id(plain.id() + "-aoti" + layout + "-buckets")
+                  .artifact(buckets).optimize(Optimization.CUDNN_BENCHMARK).build(),
+                  "NOS AOTInductor, a library per batch size"
+                  + (layout.isEmpty() ? "" : ", channels-last"));
+            }
+          }
+          if (bucketsOnly && rows.size() == 1) {
+            continue;
           }
           for (var row : rows.entrySet()) {
             ModelSpec spec = row.getKey();
