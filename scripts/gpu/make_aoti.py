@@ -17,10 +17,14 @@ itself so that a runner can open the .so, and writes the reference input and out
                                  weights of models/digits/digits.pt when that file is given
   digits-cpu-portable            the same for any x86-64 CPU: scalar code (cpp.simdlen 0) and
                                  -march=x86-64-v2 instead of -march=native, so that a CI machine
-                                 without this machine's vector units can run it
+                                 without this machine's vector units can run it, and glibc's
+                                 pre-C23 strtol family (GLIBC_COMPAT below), so that it loads on
+                                 glibc 2.36 (Debian 12, the CI machines) though built on 2.39
   digits-cuda-buckets            digits on CUDA compiled for batch 1 and 4, one library each
                                  (data/aotinductor/batch_<size>/), for NOS's batch-size buckets
   resnet50-fp16-cuda-buckets     ResNet-50 fp16 compiled for batch 1, 8, 64 and 256
+  resnet50-fp16-cuda-cl-buckets  the same in channels-last memory format, as the torch.compile
+                                 baseline
   resnet50-fp32-cuda, resnet50-fp16-cuda
                                  torchvision ResNet-50, random weights (seed 0, as
                                  make_gpu_models.py): [N,3,224,224] -> [N,1000], N 1..256
@@ -48,22 +52,80 @@ from digit_net import DigitNet  # noqa: E402  (the shipped digit model's network
 
 
 
+# glibc 2.38+ headers redirect strtol and friends to __isoc23_strtol (symbol version
+# GLIBC_2.38) whenever _GNU_SOURCE is on, as g++ always has it; a library calling them does not
+# load on an older glibc. Included before anything else, this header settles features.h (whose
+# include guard keeps it settled) and turns the redirect off (not in assembly: Inductor assembles
+# its kernel binary with the same flags): the old symbols behave the same for
+# the decimal numbers the generated code parses.
+GLIBC_COMPAT = """#ifndef __ASSEMBLER__
+#include <features.h>
+#undef __GLIBC_USE_C2X_STRTOL
+#define __GLIBC_USE_C2X_STRTOL 0
+#undef __GLIBC_USE_C23_STRTOL
+#define __GLIBC_USE_C23_STRTOL 0
+#include <stdlib.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* For the objects compiled without this header (Inductor builds some apart): their
+   __isoc23_* calls bind to these weak copies inside the library, not to GLIBC_2.38. */
+__attribute__((weak)) long __isoc23_strtol(const char* s, char** e, int b) {
+  return strtol(s, e, b); }
+__attribute__((weak)) unsigned long __isoc23_strtoul(const char* s, char** e, int b) {
+  return strtoul(s, e, b); }
+__attribute__((weak)) long long __isoc23_strtoll(const char* s, char** e, int b) {
+  return strtoll(s, e, b); }
+__attribute__((weak)) unsigned long long __isoc23_strtoull(const char* s, char** e, int b) {
+  return strtoull(s, e, b); }
+#ifdef __cplusplus
+}
+#endif
+#endif
+"""
+
+
 def portable(on):
-    """Turns CPU code generation for any x86-64 on (scalar, -march=x86-64-v2) or back off."""
+    """Turns CPU code generation for any x86-64 on (scalar, -march=x86-64-v2, the pre-C23
+    strtol of GLIBC_COMPAT) or back off."""
     from torch._inductor import config, cpp_builder
     if not hasattr(portable, "original"):
         portable.original = cpp_builder._get_optimization_cflags
+        portable.compat = os.path.join(tempfile.mkdtemp(), "glibc_compat.h")
+        with open(portable.compat, "w") as f:
+            f.write(GLIBC_COMPAT)
 
     def swap(flags):  # a flag, or lists and tuples of them (the shape changes across torch)
         if isinstance(flags, str):
             return "march=x86-64-v2" if flags.lstrip("-").startswith("march=") else flags
-        return type(flags)(swap(f) for f in flags)
+        swapped = [swap(f) for f in flags]
+        if any(isinstance(f, str) and f.lstrip("-").startswith("march=") for f in flags):
+            swapped.append("include " + portable.compat)
+        return type(flags)(swapped)
 
     def cflags(*args, **kwargs):
         return swap(portable.original(*args, **kwargs))
 
     cpp_builder._get_optimization_cflags = cflags if on else portable.original
     config.cpp.simdlen = 0 if on else None
+
+
+class ChannelsLast(torch.nn.Module):
+    """A convolutional network in channels-last memory format, taking a contiguous (NCHW)
+    input as NOS hands it over: the layout change is the compiled graph's first kernel, as
+    optim_baseline.py's torch.compile row does it before calling the compiled network."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net.to(memory_format=torch.channels_last)
+
+    def to(self, *args, **kwargs):  # keep the weights channels-last across .to(device, dtype)
+        super().to(*args, **kwargs)
+        self.net.to(memory_format=torch.channels_last)
+        return self
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image.contiguous(memory_format=torch.channels_last))
 
 
 def compile_package(model, example, path, dynamic=True):
@@ -128,6 +190,9 @@ def main():
         torch.manual_seed(0)
         return torchvision.models.resnet50(weights=None)
 
+    def resnet50_cl():
+        return ChannelsLast(resnet50())
+
     f32, f16 = torch.float32, torch.float16
     cases = [("digits-cpu", digits, (4, 1, 8, 8), "cpu", f32),
              ("digits-cpu-portable", digits, (4, 1, 8, 8), "cpu", f32),
@@ -135,8 +200,10 @@ def main():
              ("resnet50-fp32-cuda", resnet50, (4, 3, 224, 224), "cuda", f32),
              ("resnet50-fp16-cuda", resnet50, (4, 3, 224, 224), "cuda", f16),
              ("digits-cuda-buckets", digits, (4, 1, 8, 8), "cuda", f32),
-             ("resnet50-fp16-cuda-buckets", resnet50, (4, 3, 224, 224), "cuda", f16)]
-    buckets = {"digits-cuda-buckets": (1, 4), "resnet50-fp16-cuda-buckets": (1, 8, 64, 256)}
+             ("resnet50-fp16-cuda-buckets", resnet50, (4, 3, 224, 224), "cuda", f16),
+             ("resnet50-fp16-cuda-cl-buckets", resnet50_cl, (4, 3, 224, 224), "cuda", f16)]
+    buckets = {"digits-cuda-buckets": (1, 4), "resnet50-fp16-cuda-buckets": (1, 8, 64, 256),
+               "resnet50-fp16-cuda-cl-buckets": (1, 8, 64, 256)}
     wanted = set(sys.argv[3:])
     for name, ctor, shape, device, dtype in cases:
         if (device == "cuda" and not torch.cuda.is_available()) or (wanted and name not in wanted):
