@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|optim-aoti|aoti-cl|compile-only|hub|aoti|streams] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -46,6 +46,16 @@ if [ "$what" = aoti-cl ]; then
   [ -f /tmp/aoti/resnet50-fp16-cuda-cl-buckets.pt2 ] || timeout 300 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda-buckets resnet50-fp16-cuda-cl-buckets 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-cl.log"
   ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti buckets 2>&1 | tee "$out/optim-bench-aoti-cl.log"
   timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile --only resnet50-fp16 2>&1 | tee "$out/optim-baseline-r50-fp16.log"
+fi
+if [ "$what" = overhead ]; then
+  # A call's time outside the model at ResNet-50's sizes: overhead.pt through NOS (its input
+  # copied from the caller's buffer to pinned memory, then to the GPU) and through Python (its
+  # input already in pinned memory). The difference is what NOS adds per call.
+  [ -f /tmp/gpu-models/overhead.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>>"$out/make-models.log"
+  $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-1}" overhead 2>&1 | tee "$out/optim-bench-overhead.log"
+  for d in fp32 fp16; do
+    timeout 120 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-1}" --only "overhead-$d" 2>&1 | grep -E "eager \||^\|---|model" | tee -a "$out/optim-baseline-overhead.log"
+  done
 fi
 if [ "$what" = compile-only ]; then
   # Only the torch.compile rows, to sit beside an `optim` run's rows from the same machine.

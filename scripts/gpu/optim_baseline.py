@@ -45,6 +45,17 @@ def row(model, dtype, path, batch, times):
           flush=True)
 
 
+class Overhead(torch.nn.Module):
+    """make_gpu_models.py's overhead.pt: ResNet-50's signature around almost no compute."""
+
+    def __init__(self, weights=None):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 1000)
+
+    def forward(self, image):
+        return self.fc(image.mean(dim=(2, 3)))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
@@ -52,7 +63,8 @@ def main():
                         help="only the torch.compile rows (the others came from bench.sh optim)")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--only", default=None,
-                        help="one model and dtype, e.g. resnet50-fp16 (for a short lease)")
+                        help="one model and dtype, e.g. resnet50-fp16 (for a short lease),"
+                             " or overhead-fp16 (make_gpu_models.py's overhead.pt)")
     args = parser.parse_args()
     args.compile = args.compile or args.compile_only
     torch.backends.fp32_precision = "ieee"
@@ -61,8 +73,10 @@ def main():
     print("torch", torch.__version__, torch.cuda.get_device_name(0), flush=True)
     print("| model | dtype | path | batch | images/s | p50 ms |")
     print("|---|---|---|---|---|---|")
-    for name, ctor in (("resnet50", torchvision.models.resnet50),
-                       ("vit_b_16", torchvision.models.vit_b_16)):
+    models = [("resnet50", torchvision.models.resnet50), ("vit_b_16", torchvision.models.vit_b_16)]
+    if args.only and args.only.startswith("overhead"):  # only when asked: bench.sh overhead
+        models = [("overhead", Overhead)]
+    for name, ctor in models:
         torch.manual_seed(0)
         base = ctor(weights=None).eval()
         for dtype_name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):

@@ -4,6 +4,9 @@
   vit_b_16.pt    torchvision ViT-B/16       image float32 [N,3,224,224] -> logits [N,1000]
   bert_base.pt   BERT-base-sized encoder    input_ids, attention_mask int64 [N,128]
                                             -> last_hidden_state [N,128,768], pooler_output [N,768]
+  overhead.pt    ResNet-50's signature, next to no work: a mean per channel and a linear layer
+                 (image float32 [N,3,224,224] -> logits [N,1000]); timing it times a call's
+                 copies and bookkeeping (bench.sh overhead)
 They are hundreds of MB, so they are made on the GPU machine and never committed.
 
 Run:  python3 scripts/models/make_gpu_models.py OUT_DIR
@@ -37,6 +40,17 @@ class BertSized(torch.nn.Module):
         return x, torch.tanh(self.pooler(x[:, 0]))
 
 
+class Overhead(torch.nn.Module):
+    """ResNet-50's inputs and outputs around almost no compute (optim_baseline.py has the same)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 1000)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.fc(image.mean(dim=(2, 3)))
+
+
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
@@ -44,6 +58,8 @@ with torch.no_grad():
     for name, ctor in [("resnet50", torchvision.models.resnet50), ("vit_b_16", torchvision.models.vit_b_16)]:
         m = ctor(weights=None).eval()
         torch.jit.trace(m, torch.randn(1, 3, 224, 224)).save(os.path.join(out, name + ".pt"))
+    torch.jit.trace(Overhead().eval(), torch.randn(1, 3, 224, 224)).save(
+        os.path.join(out, "overhead.pt"))
     bert = BertSized().eval()
     torch.jit.script(bert).save(os.path.join(out, "bert_base.pt"))
 print("made", sorted(os.listdir(out)))
