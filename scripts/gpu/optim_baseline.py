@@ -5,6 +5,8 @@ ai.nos.benchmarks.gpu.OptimBench (scripts/gpu/bench.sh optim):
   python torch eager                    the nn.Module as it is, fp32 or fp16
   python torch eager channels-last      the same, weights and inputs in channels-last
   python CUDA graphs                    channels-last, one graph per batch size, replayed
+  python torch eager channels-last,     the same with the input in ordinary (pageable) host memory,
+    pageable input                      as a Java caller's buffer is
   python torch.compile                  channels-last, torch.compile(mode="default",
                                         dynamic=False): one specialized compile per batch size
 
@@ -105,6 +107,16 @@ def main():
                     row(name, dtype_name, "python torch eager", batch, timed(eager, args.seconds))
                     row(name, dtype_name, "python torch eager channels-last", batch,
                         timed(channels_last(cl), args.seconds))
+                    # The same with the input in ordinary (pageable) memory, as a Java caller's
+                    # buffer is: the anchor that pays the copy NOS pays.
+                    pageable = host.clone()
+
+                    def eager_pageable():
+                        x = pageable.to(dev).to(dtype)
+                        return cl(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+
+                    row(name, dtype_name, "python torch eager channels-last, pageable input",
+                        batch, timed(eager_pageable, args.seconds))
 
                     static_in = torch.empty(batch, 3, 224, 224, device=dev, dtype=dtype) \
                         .contiguous(memory_format=torch.channels_last)
