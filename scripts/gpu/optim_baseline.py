@@ -109,7 +109,7 @@ def main():
                         timed(channels_last(cl), args.seconds))
                     # The same with the input in ordinary (pageable) memory, as a Java caller's
                     # buffer is: the anchor that pays the copy NOS pays.
-                    pageable = host.clone()
+                    pageable = torch.empty_like(host, pin_memory=False).copy_(host)
 
                     def eager_pageable():
                         x = pageable.to(dev).to(dtype)
