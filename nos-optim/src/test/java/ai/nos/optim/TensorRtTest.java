@@ -70,6 +70,36 @@ final class TensorRtTest {
     assertNotNull(plain.fallback());
   }
 
+  /** Eight threads asking at once all get the libtorch path and the same reason. */
+  @Test
+  void tensorRt_fromEightThreads_allFallBackAlike(@TempDir Path dir) throws Exception {
+    assumeFalse(TensorRt.probe().usable(), "TensorRT loads on this machine");
+    Path onnx = Files.write(dir.resolve("digits.onnx"), new byte[] {8, 7});
+    Optimizer optimizer = Optimizer.builder()
+        .cache(ArtifactCache.newBuilder().directory(dir.resolve("cache")).build()).build();
+    ModelSpec spec = TestModels.digits();
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newFixedThreadPool(8);
+    try {
+      List<java.util.concurrent.Future<Optimizer.Result>> results = new java.util.ArrayList<>();
+      java.util.concurrent.CountDownLatch start = new java.util.concurrent.CountDownLatch(1);
+      for (int i = 0; i < 8; i++) {
+        results.add(pool.submit(() -> {
+          start.await();
+          return optimizer.tensorRt(spec, onnx);
+        }));
+      }
+      start.countDown();
+      for (var f : results) {
+        Optimizer.Result r = f.get();
+        assertSame(spec, r.spec());
+        assertEquals(TensorRt.probe().reason(), r.fallback());
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   @Test
   void tensorRt_refusesBadArguments_namingThem(@TempDir Path dir) throws Exception {
     Optimizer optimizer = Optimizer.builder().build();
