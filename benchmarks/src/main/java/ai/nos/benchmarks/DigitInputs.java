@@ -9,10 +9,14 @@ import java.util.Random;
 final class DigitInputs {
   private DigitInputs() {}
 
-  /** {@code models/digits/digits.json} (or under {@code -Dnos.models.dir}), on the CPU. */
+  /** The committed models: {@code models}, or {@code -Dnos.models.dir}. */
+  static Path models() {
+    return Path.of(System.getProperty("nos.models.dir", "models"));
+  }
+
+  /** {@code models/digits/digits.json}, on the CPU. */
   static ModelSpec spec() {
-    Path models = Path.of(System.getProperty("nos.models.dir", "models"));
-    return ModelSpec.fromJson(models.resolve("digits/digits.json")).toBuilder().device("cpu")
+    return ModelSpec.fromJson(models().resolve("digits/digits.json")).toBuilder().device("cpu")
         .build();
   }
 

@@ -43,8 +43,7 @@ public class OptimBenchmark {
   public void setUp() {
     ModelSpec.Builder spec = DigitInputs.spec().toBuilder().id("digits-" + step + "-" + batch);
     if (step.equals("aotinductor")) {
-      spec.artifact(java.nio.file.Path.of(System.getProperty("nos.models.dir", "models"))
-          .resolve("aoti/digits-cpu-portable.pt2"));
+      spec.artifact(DigitInputs.models().resolve("aoti/digits-cpu-portable.pt2"));
     } else if (!step.equals("none")) {
       spec.optimize(Optimization.of(step));
     }

@@ -48,8 +48,7 @@ public class PreprocessBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() {
-    Path identity = Path.of(System.getProperty("nos.models.dir", "models"), "fixtures",
-        "identity.pt").toAbsolutePath();
+    Path identity = DigitInputs.models().resolve("fixtures/identity.pt").toAbsolutePath();
     ImagePreprocessing p = ImagePreprocessing.builder().resize(232).crop(224)
         .mean(0.485, 0.456, 0.406).std(0.229, 0.224, 0.225).build();
     Signature floats = Signature.builder().input("image", DType.FLOAT32, -1, 3, 224, 224)
