@@ -24,8 +24,10 @@ final class BuilderResources {
   /**
    * The builder resource missing for {@code arch} on this machine, or null if it is there or
    * this cannot be told (no {@code /proc/self/maps}, libnvinfer not loaded).
+   *
+   * @param version TensorRT's version, for the file's name
    */
-  static String missing(String arch) {
+  static String missing(String arch, String version) {
     Path maps = Path.of("/proc/self/maps");
     if (!Files.isReadable(maps)) {
       return null;
@@ -52,8 +54,7 @@ final class BuilderResources {
         }
       }
     }
-    TensorRt.Probe probe = TensorRt.probe();
-    return missing(arch, new ArrayList<>(dirs), probe.version());
+    return missing(arch, new ArrayList<>(dirs), version);
   }
 
   /**

@@ -97,6 +97,16 @@ public final class MissingLibrary {
   }
 
   /**
+   * Says that TensorRT cannot build for {@code arch} because {@code resource} is missing, and
+   * what to install.
+   */
+  static String missingBuilderResource(String resource, String arch) {
+    return "TensorRT cannot build engines for " + arch + " here: " + resource + " is missing"
+        + " (the TensorRT redist jar on Maven Central does not carry the builder resources of"
+        + " every GPU); " + INSTALL_TENSORRT + ", ahead of the redist jar.";
+  }
+
+  /**
    * Explains why TensorRT built no engine, from the errors its logger reported.
    *
    * @param errors the error messages TensorRT logged during the build, oldest first
@@ -108,10 +118,7 @@ public final class MissingLibrary {
     for (String error : errors) {
       Matcher m = BUILDER_RESOURCE.matcher(error);
       if (m.find()) {
-        return "TensorRT cannot build engines for " + arch + " here: " + m.group() + " is"
-            + " missing (the TensorRT redist jar on Maven Central does not carry the builder"
-            + " resources of every GPU); " + INSTALL_TENSORRT + ", ahead of the redist jar."
-            + " TensorRT said: " + error;
+        return missingBuilderResource(m.group(), arch) + " TensorRT said: " + error;
       }
     }
     if (errors.isEmpty()) {

@@ -160,11 +160,10 @@ public final class TensorRt {
 
   private static void buildLocked(Request request, Path target, Collector logger)
       throws IOException {
-    String resource = BuilderResources.missing(request.arch());
+    String resource = BuilderResources.missing(request.arch(), probe().version());
     if (resource != null) {
-      throw new IllegalStateException(MissingLibrary.explainBuildFailure(
-          List.of("no " + resource + " next to libnvinfer or on LD_LIBRARY_PATH"),
-          request.arch()));
+      throw new IllegalStateException(MissingLibrary.missingBuilderResource(resource,
+          request.arch()) + " NOS found it neither beside libnvinfer nor on LD_LIBRARY_PATH.");
     }
     int previous = currentDevice();
     org.bytedeco.cuda.global.cudart.cudaSetDevice(request.device());
