@@ -117,12 +117,8 @@ class ChannelsLast(torch.nn.Module):
 
     def __init__(self, net):
         super().__init__()
+        # .to(device, dtype) afterwards keeps the layout (Tensor.to preserves the memory format)
         self.net = net.to(memory_format=torch.channels_last)
-
-    def to(self, *args, **kwargs):  # keep the weights channels-last across .to(device, dtype)
-        super().to(*args, **kwargs)
-        self.net.to(memory_format=torch.channels_last)
-        return self
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image.contiguous(memory_format=torch.channels_last))
