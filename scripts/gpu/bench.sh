@@ -33,7 +33,9 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   # The nos-optim table (issue #5): Python rows, then NOS rows, SECONDS per row (default 2).
   flag=""; [ "$what" = optim-compile ] && flag="--compile"
   timeout 420 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" $flag 2>&1 | tee "$out/optim-baseline.log"
-  $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
+  # Its own time limit: with -Dnos.bench.pinned=true (JAVA_TOOL_OPTIONS) the NOS rows take twice
+  # as long, and 280 s stopped them in ViT fp16 at 0.5 s a row (2026-11-27, seventh session).
+  ${jvm/timeout 280/timeout 560} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
 fi
 if [ "$what" = optim-aoti ]; then
   # ResNet-50's NOS rows with AOTInductor packages (make_aoti.py) beside the TorchScript ones.
@@ -44,15 +46,15 @@ if [ "$what" = aoti-cl ]; then
   # The packages with a library per batch size (plain and channels-last) beside the best
   # TorchScript path and Python's torch.compile, ResNet-50 fp16 only: the short form of optim-aoti.
   [ -f /tmp/aoti/resnet50-fp16-cuda-cl-buckets.pt2 ] || timeout 300 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda-buckets resnet50-fp16-cuda-cl-buckets 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-cl.log"
-  ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti buckets 2>&1 | tee "$out/optim-bench-aoti-cl.log"
+  ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -Dnos.bench.pinned=true -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti buckets 2>&1 | tee "$out/optim-bench-aoti-cl.log"
   timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile --only resnet50-fp16 2>&1 | tee "$out/optim-baseline-r50-fp16.log"
 fi
 if [ "$what" = overhead ]; then
-  # A call's time outside the model at ResNet-50's sizes: overhead.pt through NOS (its input
-  # copied from the caller's buffer to pinned memory, then to the GPU) and through Python (its
-  # input already in pinned memory). The difference is what NOS adds per call.
+  # A call's time outside the model at ResNet-50's sizes: overhead.pt through NOS, from an
+  # ordinary tensor (copied to pinned memory, then to the GPU) and from a PinnedBuffer (one DMA),
+  # and through Python (input pinned, and pageable). The difference is what NOS adds per call.
   [ -f /tmp/gpu-models/overhead.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>>"$out/make-models.log"
-  $jvm ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-1}" overhead 2>&1 | tee "$out/optim-bench-overhead.log"
+  ${jvm/-cp/-Dnos.bench.pinned=true -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-1}" overhead 2>&1 | tee "$out/optim-bench-overhead.log"
   for d in fp32 fp16; do
     timeout 120 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-1}" --only "overhead-$d" 2>&1 | grep -E "eager( channels-last, pageable input)? \||^\|---|model" | tee -a "$out/optim-baseline-overhead.log"
   done

@@ -11,9 +11,12 @@ import java.util.function.IntConsumer;
 
 /**
  * Large host copies split over a few threads: assembling a batch of 256 images (154 MB in fp32)
- * takes one thread about 15 ms, long enough to leave a GPU idle between batches.
+ * takes one thread about 15 ms, long enough to leave a GPU idle between batches. One thread does
+ * not fill a server's memory bandwidth: on the H200 machine's 16 cores torch's own copy of those
+ * 154 MB took 28.7 ms on 1 thread, 5.96 ms on 8 and 2.73 ms on 16 (scripts/gpu/copy_probe.py),
+ * hence up to 16 parts.
  *
- * <p>Runs on a pool of its own (daemon threads named {@code nos-copy-N}, at most 8 or the number
+ * <p>Runs on a pool of its own (daemon threads named {@code nos-copy-N}, at most 16 or the number
  * of processors, ending after 10 s idle; process-wide, not owned by a manager), never on the
  * common pool, so that an application's parallel streams and NOS's
  * copies do not wait on each other. The calling thread takes a share of the work and waits for
@@ -27,7 +30,7 @@ public final class Copies {
   public static final long MIN_PART_BYTES = 4L << 20;
 
   private static final int PARALLELISM = Math.max(1,
-      Math.min(8, Runtime.getRuntime().availableProcessors()));
+      Math.min(16, Runtime.getRuntime().availableProcessors()));
 
   /** Whether the current thread is running a part for {@link #run}. */
   private static final ThreadLocal<Boolean> IN_PART = ThreadLocal.withInitial(() -> false);

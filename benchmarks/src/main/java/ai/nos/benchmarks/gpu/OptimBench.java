@@ -1,9 +1,11 @@
 package ai.nos.benchmarks.gpu;
 
+import ai.nos.DType;
 import ai.nos.Model;
 import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
 import ai.nos.Optimization;
+import ai.nos.PinnedBuffer;
 import ai.nos.Precision;
 import ai.nos.Tensor;
 import ai.nos.internal.torch.TorchRuntime;
@@ -34,11 +36,17 @@ import java.util.Map;
  *       one library per batch size of the table (static shapes, as torch.compile specialises).
  * </ul>
  *
+ * <p>With {@code -Dnos.bench.pinned=true} (bench.sh overhead and aoti-cl) each row is measured
+ * twice: from an ordinary tensor, as above, and from a {@link PinnedBuffer} ("pinned input"),
+ * the input Python's eager rows have.
+ *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
  * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR]].
  */
 public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
+  /** With -Dnos.bench.pinned=true each row is measured again from a {@link PinnedBuffer}. */
+  private static final boolean PINNED = Boolean.getBoolean("nos.bench.pinned");
 
   private OptimBench() {}
 
@@ -136,15 +144,32 @@ public final class OptimBench {
                       .map(ai.nos.ModelInfo::optimizations).findFirst().orElse(List.of()));
               for (int batch : BATCHES) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
-                List<Long> times = Timing.sortedNanos(() -> m.infer(in), seconds);
-                long p50 = times.get(times.size() / 2);
-                System.out.printf("| %s | %s | %s | %d | %.0f | %.2f |%n", name,
-                    precision.label(), path, batch, batch / (p50 / 1e9), p50 / 1e6);
+                row(name, precision, path, batch, Timing.sortedNanos(() -> m.infer(in), seconds));
+                if (PINNED) {
+                  try (PinnedBuffer image = PinnedBuffer.allocate(DType.FLOAT32, batch, 3, 224,
+                      224)) {
+                    image.buffer().put(in.get("image").buffer());
+                    Map<String, Tensor> pinned = Map.of("image", image.tensor());
+                    row(name, precision, path + ", pinned input", batch,
+                        Timing.sortedNanos(() -> m.infer(pinned), seconds));
+                  }
+                }
               }
             }
           }
         }
       }
     }
+    if (PINNED) {
+      System.out.printf("(inputs moved straight from pinned memory: %d)%n",
+          ai.nos.internal.torch.PinnedMemory.directCopies());
+    }
+  }
+
+  private static void row(String model, Precision precision, String path, int batch,
+      List<Long> times) {
+    long p50 = times.get(times.size() / 2);
+    System.out.printf("| %s | %s | %s | %d | %.0f | %.2f |%n", model, precision.label(), path,
+        batch, batch / (p50 / 1e9), p50 / 1e6);
   }
 }

@@ -63,6 +63,9 @@ final class ModelGraphs {
       // LinkageError: the CUDA runtime's bindings did not load (a CPU-only build).
       LOG.warn("model '{}': {} cannot be recorded on {}: {}; it runs eagerly", spec.id(), LABEL,
           device, TorchModel.firstLine(e.getMessage()));
+      // libtorch's whole message (its C++ frames with TORCH_SHOW_CPP_STACKTRACES=1) for whoever
+      // looks into why.
+      LOG.debug("model '{}': {} not recorded, in full", spec.id(), LABEL, e);
       return null;
     }
   }
