@@ -46,7 +46,7 @@ final class CopiesTest {
     assertEquals(1, Copies.parts(0));
     assertEquals(1, Copies.parts(Copies.MIN_PART_BYTES - 1));
     int cores = Runtime.getRuntime().availableProcessors();
-    assertEquals(Math.min(8, Math.max(1, cores)), Copies.parts(1L << 40));
+    assertEquals(Math.min(16, Math.max(1, cores)), Copies.parts(1L << 40));
   }
 
   @Test

@@ -114,26 +114,27 @@ public final class TorchModel implements Model {
     if (AotiPackage.isPackage(file)) {
       return loadAoti(spec, device, file, recorder, t0);
     }
-    JitModule module;
-    try (org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(device);
-        DeviceOptional mapLocation = new DeviceOptional(where)) {
-      module = torch.load(file.toString(), mapLocation, false);
-    } catch (RuntimeException e) {
-      throw new ModelLoadException("model '" + spec.id() + "': " + file
-          + " is not a TorchScript model libtorch can load: " + firstLine(e.getMessage()), e);
-    }
-    try {
-      module.eval();
-      if (spec.precision() != Precision.FP32) {
-        module.to(TorchTensors.scalarType(spec.precision().dtype()), false);
+    TorchModel plain = null;
+    if (device.isCuda()) {
+      // A traced graph's tensor constants stay where the file is loaded. Loaded with
+      // map_location=cuda, those of a traced model's shape arithmetic (ViT's patch count:
+      // int((h // 16) * (w // 16))) sit on the GPU, and each int() of one waits for the device on
+      // every call, which a CUDA graph capture forbids. So the file is loaded on the host and
+      // only the weights move; a model whose constants must be on the device (x + a traced
+      // vector) fails the probe call and is loaded onto the device whole, as before.
+      plain = loadModule(spec, device, file, true);
+      String failed = plain.probe();
+      if (failed != null) {
+        LOG.debug("model '{}': with its graph constants on the host it fails ({}); loading"
+            + " them onto {}", spec.id(), failed, device);
+        plain.close();
+        plain = null;
       }
-    } catch (RuntimeException e) {
-      module.close();
-      throw new ModelLoadException("model '" + spec.id() + "': cannot prepare " + file + " for "
-          + spec.precision() + " on " + device + ": " + firstLine(e.getMessage()), e);
     }
-    long weightBytes = bytesOf(module);
-    TorchModel plain = new TorchModel(spec, device, module, weightBytes, List.of());
+    if (plain == null) {
+      plain = loadModule(spec, device, file, false);
+    }
+    JitModule module = plain.module;
     ModelSpec resolved = LoadPasses.resolveAuto(spec, device, module);
     if (resolved != spec) {
       LOG.info("model '{}': auto chose {} on {}", spec.id(), resolved.optimizations(), device);
@@ -143,6 +144,50 @@ public final class TorchModel implements Model {
         spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ", model.steps),
         (System.nanoTime() - t0) / 1_000_000);
     return model;
+  }
+
+  /**
+   * The spec's TorchScript file as a model on {@code device}, in eval mode and the spec's
+   * precision: loaded on the host and its parameters and buffers moved to the device
+   * ({@code hostFirst}: the graph's constants stay on the host), or loaded onto the device.
+   */
+  private static TorchModel loadModule(ModelSpec spec, Device device, Path file,
+      boolean hostFirst) {
+    JitModule module;
+    try (org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(
+            hostFirst ? Device.cpu() : device);
+        DeviceOptional mapLocation = new DeviceOptional(where)) {
+      module = torch.load(file.toString(), mapLocation, false);
+    } catch (RuntimeException e) {
+      throw new ModelLoadException("model '" + spec.id() + "': " + file
+          + " is not a TorchScript model libtorch can load: " + firstLine(e.getMessage()), e);
+    }
+    try {
+      module.eval();
+      if (hostFirst) {
+        try (org.bytedeco.pytorch.Device to = TorchRuntime.toTorch(device)) {
+          module.to(to, false);
+        }
+      }
+      if (spec.precision() != Precision.FP32) {
+        module.to(TorchTensors.scalarType(spec.precision().dtype()), false);
+      }
+    } catch (RuntimeException e) {
+      module.close();
+      throw new ModelLoadException("model '" + spec.id() + "': cannot prepare " + file + " for "
+          + spec.precision() + " on " + device + ": " + firstLine(e.getMessage()), e);
+    }
+    return new TorchModel(spec, device, module, bytesOf(module), List.of());
+  }
+
+  /** Null if one call on random inputs ({@link LoadPasses#checkInputs}) runs, else why not. */
+  private String probe() {
+    try {
+      infer(LoadPasses.checkInputs(spec));
+      return null;
+    } catch (RuntimeException e) {
+      return firstLine(e.getMessage());
+    }
   }
 
   /**
