@@ -20,8 +20,9 @@ import java.util.function.Consumer;
  * {@link #zeros} no shape, or {@link #reshape} a one-element tensor to no shape.
  *
  * <p><b>Thread-safety.</b> Instances are immutable and safe to share between threads without
- * synchronization. The one exception is a tensor made by {@link #wrap}: it shares the caller's
- * buffer, and the caller promises not to change it.
+ * synchronization. The exceptions are a tensor made by {@link #wrap}, which shares the caller's
+ * buffer (the caller promises not to change it), and one from a {@link PinnedBuffer}, which
+ * reads what the buffer holds when a call runs.
  *
  * <p><b>Memory.</b> The bytes live in JVM direct memory ({@link ByteBuffer#allocateDirect}),
  * outside the Java heap and bounded by {@code -XX:MaxDirectMemorySize}. They are freed when the
