@@ -158,8 +158,9 @@ public final class PinnedBuffer implements AutoCloseable {
   }
 
   /**
-   * Unpins the memory (once; later calls do nothing). Call it once the calls reading the buffer
-   * have returned. Views and tensors taken before stay valid as ordinary memory.
+   * Unpins the memory (once; later calls do nothing), after any transfer from it in progress.
+   * Views and tensors taken before stay valid as ordinary memory: a call that reads one later
+   * copies it as it copies any tensor.
    */
   @Override
   public void close() {

@@ -179,6 +179,42 @@ final class PinnedBufferGpuTest {
     }
   }
 
+  /**
+   * Closing a buffer while other threads call with its tensor fails no call and changes no
+   * answer: the unpin waits for the transfer in progress, and later calls copy ordinary memory.
+   */
+  @Test
+  void closingWhileOtherThreadsCall_failsNoCall() throws Exception {
+    Tensor input = digits(ROWS, 9);
+    int base = PinnedMemory.pinnedRanges();
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try (Model m = Nos.load(Fixtures.digitsOn("cuda").toBuilder().id("digits-pclose").build())) {
+      float[] want = m.infer(input).get("logits").toFloatArray();
+      for (int round = 0; round < 20; round++) {
+        PinnedBuffer b = pinnedCopy(input);
+        Tensor shared = b.tensor();
+        List<Future<?>> calls = new ArrayList<>();
+        for (int w = 0; w < 4; w++) {
+          calls.add(pool.submit(() -> {
+            for (int i = 0; i < 20; i++) {
+              float[] got = m.infer(shared).get("logits").toFloatArray();
+              assertTrue(CudaModelTest.relativeError(got, want) <= 1e-6, "call " + i);
+            }
+            return null;
+          }));
+        }
+        Thread.sleep(round % 5);
+        b.close();
+        for (Future<?> f : calls) {
+          f.get();
+        }
+      }
+      assertEquals(base, PinnedMemory.pinnedRanges(), "every buffer unpinned");
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   private static void run(Model m, PinnedBuffer b, int calls) {
     for (int i = 0; i < calls; i++) {
       m.infer(b.tensor());

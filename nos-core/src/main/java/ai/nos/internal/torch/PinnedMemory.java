@@ -22,15 +22,18 @@ import org.slf4j.LoggerFactory;
  * Ranges are registered {@code cudaHostRegisterPortable} (every device may copy from them) and
  * must cover whole pages of their own: {@link ai.nos.PinnedBuffer} aligns and pads its block.
  *
- * <p>Thread-safe: the register is a concurrent map. A range is removed from it before it is
- * unpinned, so a lookup that still finds a range races only with a caller that unpins memory a
- * call is reading, which {@link ai.nos.PinnedBuffer#close()} documents as the caller's error.
+ * <p>Thread-safe. The register is a concurrent map of {@link Range}s. A copy {@link #acquire}s
+ * the range it reads for as long as the copy runs; {@link #unpin} removes the range from the
+ * map, refuses new copies and waits for those running before it unpins, so memory is never
+ * unpinned under a transfer, whether a buffer is closed while a call reads it or its Cleaner
+ * runs while a tensor taken from it is still in use. A copy refused by a closing range takes the
+ * staging path; the bytes stay valid either way (the JVM owns them).
  */
 public final class PinnedMemory {
   private static final Logger LOG = LoggerFactory.getLogger(PinnedMemory.class);
 
-  /** Pinned ranges: start address to end address (exclusive). Ranges never overlap. */
-  private static final ConcurrentSkipListMap<Long, Long> RANGES = new ConcurrentSkipListMap<>();
+  /** Pinned ranges by start address. Ranges never overlap. */
+  private static final ConcurrentSkipListMap<Long, Range> RANGES = new ConcurrentSkipListMap<>();
 
   /** Inputs moved straight from pinned memory, for tests and benchmarks to see the path taken. */
   private static final AtomicLong DIRECT_COPIES = new AtomicLong();
@@ -58,7 +61,7 @@ public final class PinnedMemory {
           + " (cudaHostRegister: " + cudart.cudaGetErrorString(err).getString() + ", error " + err
           + "). Pinned memory is locked in RAM; free some, or use ordinary tensors.");
     }
-    RANGES.put(start, start + bytes);
+    track(start, bytes);
     return true;
   }
 
@@ -66,9 +69,11 @@ public final class PinnedMemory {
   public static void unpin(ByteBuffer block) {
     BytePointer p = new BytePointer(block);
     long start = p.address() + p.position();
-    if (RANGES.remove(start) == null) {
+    Range range = untrack(start);
+    if (range == null) {
       return;
     }
+    range.close(); // waits for the copies reading it
     int err = cudart.cudaHostUnregister(p.position(0));
     if (err != 0) {
       cudart.cudaGetLastError();
@@ -77,10 +82,82 @@ public final class PinnedMemory {
     }
   }
 
-  /** Whether all {@code bytes} bytes from {@code address} lie in one pinned range. */
-  static boolean isPinned(long address, long bytes) {
-    Map.Entry<Long, Long> range = RANGES.floorEntry(address);
-    return range != null && bytes > 0 && address + bytes <= range.getValue();
+  /**
+   * The pinned range holding all {@code bytes} bytes from {@code address}, acquired for one copy
+   * (give it back with {@link Range#release()}), or null if they are not all in one pinned range
+   * or that range is being unpinned.
+   */
+  static Range acquire(long address, long bytes) {
+    if (bytes <= 0) {
+      return null;
+    }
+    Map.Entry<Long, Range> e = RANGES.floorEntry(address);
+    if (e == null) {
+      return null;
+    }
+    Range range = e.getValue();
+    return address + bytes <= range.end && range.tryAcquire() ? range : null;
+  }
+
+  /** Registers a pinned range (pin does, after CUDA pinned it; tests do without CUDA). */
+  static void track(long start, long bytes) {
+    RANGES.put(start, new Range(start + bytes));
+  }
+
+  /** Removes the range starting at {@code start}: null if there is none. */
+  static Range untrack(long start) {
+    return RANGES.remove(start);
+  }
+
+  /**
+   * One pinned range and the copies reading it now. A monitor guards the count: copies are few
+   * and short (one synchronous transfer each), so waiting on it costs nothing measurable.
+   */
+  static final class Range {
+    final long end;
+    private int readers;
+    private boolean closing;
+
+    Range(long end) {
+      this.end = end;
+    }
+
+    /** Counts one more copy reading the range; false once it is closing. */
+    synchronized boolean tryAcquire() {
+      if (closing) {
+        return false;
+      }
+      readers++;
+      return true;
+    }
+
+    /** The copy is done. */
+    synchronized void release() {
+      if (--readers == 0) {
+        notifyAll();
+      }
+    }
+
+    /** Refuses new copies and waits, uninterruptibly, for those reading the range. */
+    synchronized void close() {
+      closing = true;
+      boolean interrupted = false;
+      while (readers > 0) {
+        try {
+          wait();
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+
+    /** Copies reading the range now; for tests. */
+    synchronized int readers() {
+      return readers;
+    }
   }
 
   /** Notes one input moved straight from pinned memory. */

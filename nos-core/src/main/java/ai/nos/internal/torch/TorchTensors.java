@@ -58,17 +58,23 @@ final class TorchTensors {
   static org.bytedeco.pytorch.Tensor toTorch(Tensor t, org.bytedeco.pytorch.Device device,
       DType as) {
     ByteBuffer buf = t.buffer();
-    if (device.is_cuda() && isPinned(buf)) {
+    PinnedMemory.Range range = device.is_cuda() ? pinnedRange(buf) : null;
+    if (range != null) {
       // Straight from the caller's pinned memory (ai.nos.PinnedBuffer): one DMA copy and no host
       // copy. Synchronous, so the caller's bytes are free again when this returns, whatever the
-      // call does next; the GPU idles only for the first kernel's launch after it.
-      PinnedMemory.countDirectCopy();
-      org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
-          new TensorOptions(scalarType(t.dtype())));
-      org.bytedeco.pytorch.Tensor out = view.to(device, scalarType(t.dtype()), false, false,
-          new org.bytedeco.pytorch.MemoryFormatOptional());
-      java.lang.ref.Reference.reachabilityFence(buf);
-      return as == t.dtype() ? out : out.to(scalarType(as));
+      // call does next (the GPU idles only for the first kernel's launch after it), and the
+      // range, acquired until then, cannot be unpinned under the transfer.
+      try {
+        PinnedMemory.countDirectCopy();
+        org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
+            new TensorOptions(scalarType(t.dtype())));
+        org.bytedeco.pytorch.Tensor out = view.to(device, scalarType(t.dtype()), false, false,
+            new org.bytedeco.pytorch.MemoryFormatOptional());
+        java.lang.ref.Reference.reachabilityFence(buf);
+        return as == t.dtype() ? out : out.to(scalarType(as));
+      } finally {
+        range.release();
+      }
     }
     if (device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
       int bytes = buf.remaining();
@@ -125,10 +131,10 @@ final class TorchTensors {
     return as == dtype ? out : out.to(scalarType(as));
   }
 
-  /** Whether {@code buf}'s remaining bytes lie in memory {@link PinnedMemory} pinned. */
-  private static boolean isPinned(ByteBuffer buf) {
+  /** The pinned range holding {@code buf}'s remaining bytes, acquired; null if there is none. */
+  private static PinnedMemory.Range pinnedRange(ByteBuffer buf) {
     BytePointer p = new BytePointer(buf);
-    return PinnedMemory.isPinned(p.address() + p.position(), buf.remaining());
+    return PinnedMemory.acquire(p.address() + p.position(), buf.remaining());
   }
 
   /** Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. */
