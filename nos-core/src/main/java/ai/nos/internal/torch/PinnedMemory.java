@@ -99,6 +99,12 @@ public final class PinnedMemory {
     return address + bytes <= range.end && range.tryAcquire() ? range : null;
   }
 
+  /** {@link #acquire(long, long)} for {@code buf}'s remaining bytes. */
+  static Range acquire(ByteBuffer buf) {
+    BytePointer p = new BytePointer(buf);
+    return acquire(p.address() + p.position(), buf.remaining());
+  }
+
   /** Registers a pinned range (pin does, after CUDA pinned it; tests do without CUDA). */
   static void track(long start, long bytes) {
     RANGES.put(start, new Range(start + bytes));

@@ -58,48 +58,43 @@ final class TorchTensors {
   static org.bytedeco.pytorch.Tensor toTorch(Tensor t, org.bytedeco.pytorch.Device device,
       DType as) {
     ByteBuffer buf = t.buffer();
-    PinnedMemory.Range range = device.is_cuda() ? pinnedRange(buf) : null;
-    if (range != null) {
-      // Straight from the caller's pinned memory (ai.nos.PinnedBuffer): one DMA copy and no host
-      // copy. Synchronous, so the caller's bytes are free again when this returns, whatever the
-      // call does next (the GPU idles only for the first kernel's launch after it), and the
-      // range, acquired until then, cannot be unpinned under the transfer.
-      try {
-        PinnedMemory.countDirectCopy();
-        org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
-            new TensorOptions(scalarType(t.dtype())));
-        org.bytedeco.pytorch.Tensor out = view.to(device, scalarType(t.dtype()), false, false,
-            new org.bytedeco.pytorch.MemoryFormatOptional());
-        java.lang.ref.Reference.reachabilityFence(buf);
-        return as == t.dtype() ? out : out.to(scalarType(as));
-      } finally {
-        range.release();
-      }
-    }
-    if (device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
+    // Memory the caller pinned (ai.nos.PinnedBuffer) goes with the direct copy below: one DMA
+    // transfer, no staging. The range stays acquired until the copy is done (it is synchronous),
+    // so it cannot be unpinned under the transfer, and the caller's bytes are free on return.
+    PinnedMemory.Range pinned = device.is_cuda() ? PinnedMemory.acquire(buf) : null;
+    if (pinned == null && device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
       int bytes = buf.remaining();
       return staged(t.shape(), t.dtype(), bytes,
-          pinned -> Copies.copy(buf, buf.position(), pinned, 0, bytes), device, as);
+          block -> Copies.copy(buf, buf.position(), block, 0, bytes), device, as);
     }
-    org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
-        new TensorOptions(scalarType(t.dtype())));
-    org.bytedeco.pytorch.Tensor out;
-    if (device.is_cuda()) {
-      // Copy in the caller's dtype, then cast on the device: a cast on the host would run
-      // single-threaded over the whole batch before the copy.
-      out = view.to(device, scalarType(t.dtype()), false, true,
-          new org.bytedeco.pytorch.MemoryFormatOptional());
-      if (as != t.dtype()) {
-        out = out.to(scalarType(as));
+    try {
+      if (pinned != null) {
+        PinnedMemory.countDirectCopy();
       }
-    } else if (as != t.dtype()) {
-      out = view.to(scalarType(as));
-    } else {
-      out = view.clone();
+      org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
+          new TensorOptions(scalarType(t.dtype())));
+      org.bytedeco.pytorch.Tensor out;
+      if (device.is_cuda()) {
+        // Copy in the caller's dtype, then cast on the device: a cast on the host would run
+        // single-threaded over the whole batch before the copy.
+        out = view.to(device, scalarType(t.dtype()), false, true,
+            new org.bytedeco.pytorch.MemoryFormatOptional());
+        if (as != t.dtype()) {
+          out = out.to(scalarType(as));
+        }
+      } else if (as != t.dtype()) {
+        out = view.to(scalarType(as));
+      } else {
+        out = view.clone();
+      }
+      // The view reads the buffer until the copy above is done (synchronous for host memory).
+      java.lang.ref.Reference.reachabilityFence(buf);
+      return out;
+    } finally {
+      if (pinned != null) {
+        pinned.release();
+      }
     }
-    // The view reads the buffer until the copy above is done (synchronous for host memory).
-    java.lang.ref.Reference.reachabilityFence(buf);
-    return out;
   }
 
   /**
@@ -129,12 +124,6 @@ final class TorchTensors {
         ? host.to(device, type, true, false, new org.bytedeco.pytorch.MemoryFormatOptional())
         : host;
     return as == dtype ? out : out.to(scalarType(as));
-  }
-
-  /** The pinned range holding {@code buf}'s remaining bytes, acquired; null if there is none. */
-  private static PinnedMemory.Range pinnedRange(ByteBuffer buf) {
-    BytePointer p = new BytePointer(buf);
-    return PinnedMemory.acquire(p.address() + p.position(), buf.remaining());
   }
 
   /** Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. */
