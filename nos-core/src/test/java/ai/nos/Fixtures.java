@@ -91,12 +91,16 @@ public final class Fixtures {
     }
   }
 
-  /** Rows {@code start..start+n} of the held-out digits as the model's [n,1,8,8] input. */
+  /**
+   * Rows {@code start..start+n} of the held-out digits as the model's [n,1,8,8] input, starting
+   * over at the first row past the last (for batches larger than the 360 rows).
+   */
   public static Tensor digitBatch(List<int[]> rows, int start, int n) {
     float[] px = new float[n * 64];
     for (int i = 0; i < n; i++) {
+      int[] row = rows.get((start + i) % rows.size());
       for (int p = 0; p < 64; p++) {
-        px[i * 64 + p] = rows.get(start + i)[p + 1] / 16f;
+        px[i * 64 + p] = row[p + 1] / 16f;
       }
     }
     return Tensor.of(px, n, 1, 8, 8);

@@ -24,15 +24,7 @@ final class PinnedBufferGpuTest {
   private static final int ROWS = 4096; // 1 MiB of float32 pixels, the digit model's [n,1,8,8]
 
   private static Tensor digits(int n, int offset) {
-    var rows = Fixtures.heldOutDigits();
-    float[] px = new float[n * 64];
-    for (int i = 0; i < n; i++) {
-      int[] row = rows.get((i + offset) % rows.size());
-      for (int p = 0; p < 64; p++) {
-        px[i * 64 + p] = row[p + 1] / 16f;
-      }
-    }
-    return Tensor.of(px, n, 1, 8, 8);
+    return Fixtures.digitBatch(Fixtures.heldOutDigits(), offset, n);
   }
 
   private static PinnedBuffer pinnedCopy(Tensor t) {
