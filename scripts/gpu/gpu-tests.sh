@@ -17,11 +17,13 @@ python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
 # At most 8 files come back from $OUT: the package first, alone in its folder.
 mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.pt2 "$out/aoti/" 2>/dev/null
 java -version 2>&1 | grep -v "Picked up" | head -1
+# The launcher runs from -cp with every jar (not -jar with --class-path): tests that start a child
+# JVM (JavaCppRssCheckTest) hand it java.class.path, which -jar would leave holding the launcher
+# alone, and the child then cannot find its own main class (exit 1).
 java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
   -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
-  -jar "$GPU_LIB"/junit-platform-console-standalone-*.jar execute \
-  --class-path "$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')" \
+  -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \
   --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
   "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|PinnedBufferGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
 exit "${PIPESTATUS[0]}"
