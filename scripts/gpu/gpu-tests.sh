@@ -9,6 +9,9 @@ out=${OUT:-/tmp}
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 "$g/scripts/models/make_resnet50.py" /tmp/resnet50 >/dev/null
+# A model whose out-of-range index trips a device-side assert: PinnedUnpinGpuTest loses a CUDA
+# context on purpose in a child JVM with it.
+python3 "$g/scripts/models/make_poison.py" /tmp/poison >/dev/null
 # AOTInductor packages of the shipped digit model for AotiModelTest (the CPU one comes back in
 # $OUT/aoti: it is the one committed as models/aoti/digits-cpu.pt2).
 [ -f /tmp/aoti/digits-cuda.pt2 ] || python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti \

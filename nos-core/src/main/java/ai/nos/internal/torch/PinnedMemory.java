@@ -27,7 +27,9 @@ import org.slf4j.LoggerFactory;
  * map, refuses new copies and waits for those running before it unpins, so memory is never
  * unpinned under a transfer, whether a buffer is closed while a call reads it or its Cleaner
  * runs while a tensor taken from it is still in use. A copy refused by a closing range takes the
- * staging path; the bytes stay valid either way (the JVM owns them).
+ * staging path; the bytes stay valid either way (the JVM owns them). Waiting for the copies of
+ * the range alone proved not enough: the register and unregister themselves run under
+ * {@link CudaWork#exclusive}, with no NOS call or load running on any GPU.
  */
 public final class PinnedMemory {
   private static final Logger LOG = LoggerFactory.getLogger(PinnedMemory.class);
@@ -53,8 +55,10 @@ public final class PinnedMemory {
     BytePointer p = new BytePointer(block);
     long start = p.address() + p.position();
     long bytes = block.capacity();
-    int err = cudart.cudaHostRegister(p.position(0).capacity(bytes), bytes,
-        cudart.cudaHostRegisterPortable);
+    // With no NOS work on the GPUs: see CudaWork (unregistering under running kernels killed
+    // the context on an H200; registering changes the same mappings, so it waits too).
+    int err = CudaWork.exclusive(() -> cudart.cudaHostRegister(p.position(0).capacity(bytes),
+        bytes, cudart.cudaHostRegisterPortable));
     if (err != 0) {
       cudart.cudaGetLastError(); // clears the error, which would fail the next CUDA call
       throw new NosException("CUDA could not pin " + bytes + " bytes of host memory"
@@ -74,7 +78,7 @@ public final class PinnedMemory {
       return;
     }
     range.close(); // waits for the copies reading it
-    int err = cudart.cudaHostUnregister(p.position(0));
+    int err = CudaWork.exclusive(() -> cudart.cudaHostUnregister(p.position(0)));
     if (err != 0) {
       cudart.cudaGetLastError();
       LOG.warn("cudaHostUnregister of {} bytes at 0x{} failed: {}", block.capacity(),

@@ -109,6 +109,23 @@ public final class TorchModel implements Model {
       ModelGraphs.RecorderFactory recorder) {
     TorchRuntime.ensureLoaded();
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
+    if (!device.isCuda()) {
+      return load(spec, device, passes, recorder);
+    }
+    java.util.concurrent.locks.Lock gpu = CudaWork.shared(device, spec.id());
+    try {
+      return load(spec, device, passes, recorder);
+    } catch (RuntimeException e) {
+      RuntimeException lost = CudaWork.lostOrNull(device, spec.id(), e);
+      throw lost != null ? lost : e;
+    } finally {
+      gpu.unlock();
+    }
+  }
+
+  private static TorchModel load(ModelSpec spec, Device device,
+      java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
+      ModelGraphs.RecorderFactory recorder) {
     Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
     long t0 = System.nanoTime();
     if (AotiPackage.isPackage(file)) {
@@ -417,6 +434,13 @@ public final class TorchModel implements Model {
     if (!lease.tryAcquire()) {
       throw new IllegalStateException("model '" + spec.id() + "' is closed");
     }
+    java.util.concurrent.locks.Lock gpu;
+    try {
+      gpu = device.isCuda() ? CudaWork.shared(device, spec.id()) : null;
+    } catch (RuntimeException e) {
+      lease.release();
+      throw e;
+    }
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
       List<org.bytedeco.pytorch.Tensor> inputs = new ArrayList<>();
       arguments.accept(inputs);
@@ -426,13 +450,21 @@ public final class TorchModel implements Model {
         return replayed;
       }
       return named(forward(inputs));
-    } catch (InferenceException e) {
-      throw e;
     } catch (RuntimeException e) {
+      RuntimeException lost = CudaWork.lostOrNull(device, spec.id(), e);
+      if (lost != null) {
+        throw lost;
+      }
+      if (e instanceof InferenceException) {
+        throw e;
+      }
       String own = modelMessage(e.getMessage());
       throw new InferenceException(spec.id(), own, "model '" + spec.id() + "' failed on " + device
           + ": " + own, e);
     } finally {
+      if (gpu != null) {
+        gpu.unlock();
+      }
       lease.release();
     }
   }
