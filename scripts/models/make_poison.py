@@ -11,8 +11,12 @@ import torch
 
 
 class Gather(torch.nn.Module):
-    def forward(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return x[idx] * 2.0
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.arange(16, dtype=torch.float32).reshape(4, 4))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.table[idx] * 2.0
 
 
 if __name__ == "__main__":
