@@ -160,6 +160,23 @@ public final class DynamicBatcher implements AutoCloseable {
    */
   public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs,
       Priority priority, long deadlineNanos) {
+    return submit(inputs, priority, deadlineNanos, null);
+  }
+
+  /**
+   * As {@link #submit(Map, Priority, long)}, and runs {@code onRelease} once the batcher has let
+   * go of the request for good: it never joined a batch (refused, expired, taken out of the queue
+   * by its caller or by {@link #close}), or the batch it joined has stopped running. It runs
+   * exactly once if this method returns, never if it throws; for a request that ran, before its
+   * future completes, and for one cancelled while its batch runs, only when the run ends, so a
+   * submitter that holds a resource for the runner (the manager's lease on a model copy) keeps
+   * it exactly as long as the runner may use it. It runs on whichever thread let go (a worker,
+   * the caller cancelling, a closer) and must be short; what it throws is logged.
+   *
+   * @param onRelease null for none
+   */
+  public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs,
+      Priority priority, long deadlineNanos, Runnable onRelease) {
     if (inputs == null || priority == null) {
       throw new IllegalArgumentException("request to model '" + layout.modelId + "' needs "
           + (inputs == null ? "inputs" : "a priority") + " but it was null");
@@ -175,7 +192,8 @@ public final class DynamicBatcher implements AutoCloseable {
         throw new IllegalStateException("model '" + layout.modelId
             + "' batcher is closed; request rejected");
       }
-      r = new Request(tensors, view, priority, key, clock.getAsLong(), deadlineNanos, seq++);
+      r = new Request(tensors, view, priority, key, clock.getAsLong(), deadlineNanos, seq++,
+          onRelease);
       counters.submitted.increment();
       r.future.whenComplete((v, e) -> abandoned(r));
       if (deadlineNanos > r.arrival) {
@@ -192,7 +210,7 @@ public final class DynamicBatcher implements AutoCloseable {
       execution.expire(r, r.arrival);
     } else if (waiting >= 0) {
       execution.fail(r, new QueueFullException(layout.modelId, waiting, layout.maxQueueSize),
-          counters.rejected);
+          counters.rejected, true);
     }
     return r.future;
   }
@@ -255,13 +273,7 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     long start = System.nanoTime();
     long budget = nanos(timeout);
-    lock.lock();
-    try {
-      closed = true;
-      due.signalAll();
-    } finally {
-      lock.unlock();
-    }
+    shutdown();
     boolean interrupted = false;
     if (workers.isEmpty()) {
       for (Taken t; System.nanoTime() - start < budget && (t = take(false)) != null; ) {
@@ -279,22 +291,44 @@ public final class DynamicBatcher implements AutoCloseable {
     }
   }
 
-  /** Fails everything still queued, and with {@code alsoRunning} every batch running. */
-  private void abandon(String message, boolean alsoRunning) {
-    List<Request> left;
+  /**
+   * Stops intake at once and lets the workers run what is queued, without waiting: the first step
+   * of {@link #close}, for a closer of several batchers that lets them drain all at once before
+   * it waits for each. Idempotent.
+   */
+  public void shutdown() {
     lock.lock();
     try {
-      left = queue.removeAll();
+      closed = true;
+      due.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Fails everything still queued, and with {@code alsoRunning} every batch running (those are
+   * released only when their run ends, by the worker that runs them).
+   */
+  private void abandon(String message, boolean alsoRunning) {
+    List<Request> queued;
+    List<Request> runs = List.of();
+    lock.lock();
+    try {
+      queued = queue.removeAll();
       if (alsoRunning) {
-        left.addAll(running);
+        runs = new ArrayList<>(running);
       }
     } finally {
       lock.unlock();
     }
     NosException failure = new NosException(message);
     int failed = 0;
-    for (Request r : left) {
-      failed += execution.fail(r, failure, counters.failed) ? 1 : 0;
+    for (Request r : queued) {
+      failed += execution.fail(r, failure, counters.failed, true) ? 1 : 0;
+    }
+    for (Request r : runs) {
+      failed += execution.fail(r, failure, counters.failed, false) ? 1 : 0;
     }
     if (failed > 0) {
       LOG.warn("{}: failed {} request(s)", message, failed);
@@ -421,18 +455,27 @@ public final class DynamicBatcher implements AutoCloseable {
       } finally {
         lock.unlock();
       }
+      // Those the caller cancelled, or a close failed, while the batch ran.
+      t.batch.forEach(Request::release);
     }
   }
 
-  /** Called once the future is done by anyone: if the caller did it, forgets the request. */
+  /**
+   * Called once the future is done by anyone: if the caller did it, takes the request out of the
+   * queue and releases it; a request already in a batch is released when the batch ends.
+   */
   private void abandoned(Request r) {
     if (r.settle()) {
       counters.cancelled.increment();
+      boolean removed;
       lock.lock();
       try {
-        queue.remove(r);
+        removed = queue.remove(r);
       } finally {
         lock.unlock();
+      }
+      if (removed) {
+        r.release();
       }
     }
   }
