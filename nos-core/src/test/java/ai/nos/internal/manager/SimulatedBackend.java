@@ -38,6 +38,11 @@ final class SimulatedBackend implements Backend {
   /** Calls of this model wait for the gate to open: a model that hangs. */
   volatile String gatedModel;
   final java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+  /** Calls started, and calls running now, over every model. */
+  final AtomicInteger calls = new AtomicInteger();
+  final AtomicInteger running = new AtomicInteger();
+  /** The next call of a model throws this (an OutOfMemoryError, say), once. */
+  final Map<String, Error> nextError = new ConcurrentHashMap<>();
 
   SimulatedBackend device(Device device, long bytes) {
     devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
@@ -114,7 +119,13 @@ final class SimulatedBackend implements Backend {
     @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
       inFlight.incrementAndGet();
+      calls.incrementAndGet();
+      running.incrementAndGet();
       try {
+        Error error = nextError.remove(spec.id());
+        if (error != null) {
+          throw error;
+        }
         if (closed) {
           violations.add("call on freed copy of " + spec.id());
         }
@@ -150,6 +161,7 @@ final class SimulatedBackend implements Backend {
         java.util.Arrays.fill(where, device.index().orElse(-1));
         return Map.of("y", Tensor.of(y, rows), "device", Tensor.of(where, rows));
       } finally {
+        running.decrementAndGet();
         inFlight.decrementAndGet();
       }
     }
