@@ -161,7 +161,7 @@ public final class ManagerCore implements AutoCloseable {
     }
     try {
       fill(entry);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       release(entry);
       throw e;
     }
@@ -292,7 +292,7 @@ public final class ManagerCore implements AutoCloseable {
         }
       } catch (IllegalArgumentException | IllegalStateException e) {
         throw e;
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) {
         // No copy could be loaded (no room in time, a broken artifact): the call fails through
         // its future, as one that runs and fails does.
         entry.requests.increment();
@@ -558,7 +558,7 @@ public final class ManagerCore implements AutoCloseable {
     Replica replica;
     try {
       replica = backend.load(entry.spec, copy.slot.info);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       lock.lock();
       try {
         unbook(copy);
@@ -670,10 +670,11 @@ public final class ManagerCore implements AutoCloseable {
   private void free(Copy copy) {
     DynamicBatcher batcher = copy.batcher;
     if (batcher != null) {
-      // The lease reached zero, so every call queued on this batcher has completed: nothing is
-      // left to wait for. Waiting for the worker to exit would deadlock when free runs under the
-      // lock (eviction), since the worker's last completion takes the lock to signal waiters.
-      batcher.close(Duration.ZERO);
+      // The lease reached zero, so the batcher has released every call: none is queued and the
+      // runner is done with all. A worker may still be completing the last ones' futures, so stop
+      // intake only: close(ZERO) would fail those. Waiting for the workers to exit would deadlock
+      // when free runs under the lock (eviction), since a completion may take the lock to signal.
+      batcher.shutdown();
     }
     copy.replica.close();
     lock.lock();

@@ -302,6 +302,20 @@ final class ManagerFuturesTest {
     assertEquals(1, core.infer(batched, INPUT).get("y").numel());
   }
 
+  /** An Error while a copy loads gives its room and its handle back, as an exception does. */
+  @Test
+  void errorWhileLoading_givesTheRoomBack() {
+    core(100);
+    OutOfMemoryError oom = new OutOfMemoryError("Java heap space (simulated)");
+    sim.nextLoadError.put("a", oom);
+    assertSame(oom, assertThrows(OutOfMemoryError.class,
+        () -> core.open(ManagerCoreTest.spec("a", 60))));
+    assertEquals(0, core.stats().get(0).usedBytes(), "the booking was given back");
+    assertEquals(List.of(), core.models(), "the handle was dropped");
+    Entry a = core.open(ManagerCoreTest.spec("a", 60));
+    assertEquals(1, core.infer(a, INPUT).get("y").numel());
+  }
+
   /** Threads started by this test that serve a batcher now. */
   private List<String> batcherThreads() {
     return Thread.getAllStackTraces().keySet().stream()

@@ -43,6 +43,8 @@ final class SimulatedBackend implements Backend {
   final AtomicInteger running = new AtomicInteger();
   /** The next call of a model throws this (an OutOfMemoryError, say), once. */
   final Map<String, Error> nextError = new ConcurrentHashMap<>();
+  /** The next load of a model throws this, once. */
+  final Map<String, Error> nextLoadError = new ConcurrentHashMap<>();
 
   SimulatedBackend device(Device device, long bytes) {
     devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
@@ -63,6 +65,10 @@ final class SimulatedBackend implements Backend {
     }
     if (spec.id().equals(failLoadOf)) {
       throw new ModelLoadException("model '" + spec.id() + "': artifact file x.pt is corrupt");
+    }
+    Error error = nextLoadError.remove(spec.id());
+    if (error != null) {
+      throw error;
     }
     long bytes = spec.memoryBytes().orElseThrow();
     long now = live.get(device.device()).addAndGet(bytes);
