@@ -241,8 +241,8 @@ public final class ManagerCore implements AutoCloseable {
     }
     CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout);
     if (call.isDone()) {
-      // Failed at once (no copy could be loaded, say): on the caller's own thread, where its
-      // dependents would run anyway.
+      // Settled already (no copy could be loaded, the queue was full, or a quick worker): the
+      // caller's dependents run on the caller's own thread, as on any completed future.
       return call;
     }
     CompletableFuture<Map<String, Tensor>> caller = new CompletableFuture<>();
