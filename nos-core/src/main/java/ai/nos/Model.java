@@ -61,8 +61,16 @@ public interface Model extends AutoCloseable {
    *
    * <p>The future fails with {@link QueueFullException} when the model's queue is full, with
    * {@link DeadlineExceededException} when the call did not start within {@code timeout}, with
-   * {@link InferenceException} when the model fails. Cancelling it before its batch starts takes
-   * the call out of the queue.
+   * {@link InferenceException} when the model fails. Cancelling it, timing it out
+   * ({@code orTimeout}) or completing it yourself before its batch starts takes the call out of
+   * the queue; a call whose batch already runs finishes and its outputs are dropped. Either way
+   * the model's memory is held only as long as the call needs it.
+   *
+   * <p>With batching, the future completes on a thread of the manager's callback pool (see
+   * {@link ModelManager.Builder#threadFactory}), never on a thread that runs batches: a dependent
+   * action ({@code thenApply}, ...) may block, call this model again, or throw, without holding
+   * up the model. A future that is already complete runs dependent actions on the thread that
+   * adds them.
    *
    * @param priority calls of a higher level are taken first; FIFO within a level
    * @param timeout how long the call may wait before it starts; null for no limit

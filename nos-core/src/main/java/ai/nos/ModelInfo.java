@@ -14,7 +14,8 @@ import java.util.List;
  * @param replicas copies wanted
  * @param inFlight calls running now
  * @param requests calls completed, successful or not
- * @param failures calls that failed
+ * @param failures calls that failed, Errors such as an OutOfMemoryError included (a call its caller
+ *     cancelled or completed first is not one)
  * @param loads copies loaded so far (reloads after eviction included)
  * @param batches model runs made by the dynamic batcher (0 without batching); {@code requests /
  *     batches} is the mean number of calls a run served

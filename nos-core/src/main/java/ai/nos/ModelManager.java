@@ -139,7 +139,7 @@ public final class ModelManager implements AutoCloseable {
       for (ModelSpec spec : order) {
         loaded.put(spec, load(spec));
       }
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       loaded.values().forEach(Model::close);
       throw e;
     }
@@ -179,7 +179,12 @@ public final class ModelManager implements AutoCloseable {
     return core.stats();
   }
 
-  /** Refuses new loads and calls; each copy is freed when its calls end. Idempotent. */
+  /**
+   * Refuses new loads and calls, lets the calls already queued run for up to 30 seconds, then
+   * fails those left (queued, or running on a model that does not return) with a
+   * {@link NosException}, so that no caller waits for ever; each copy is freed when its calls
+   * end. Idempotent; only the first call waits.
+   */
   @Override
   public void close() {
     core.close();
@@ -279,7 +284,10 @@ public final class ModelManager implements AutoCloseable {
      * reused across evictions and reloads, ending after a minute idle). While a thread runs a
      * copy's batches it is named {@code nos-batcher-<model>@<device>-<i>}; it gets its own name
      * back after. Default: daemon threads named {@code nos-worker-N}. Calls without batching run
-     * on the caller's thread.
+     * on the caller's thread. The same factory makes the callback pool's threads (default:
+     * {@code nos-callback-N}), a separate cached pool on which the futures of batched
+     * {@link Model#inferAsync} calls complete, so that callers' dependent actions never run on a
+     * thread that runs batches.
      *
      * @throws IllegalArgumentException if {@code factory} is null
      */

@@ -13,9 +13,12 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs formed batches with the runner and settles each request's future with its outcome,
  * counting it. A batch of several requests that the runner fails on is run again request by
- * request, so that only the requests that fail alone fail. Called by the batcher's workers, several
- * batches at once when there are several (or, for the failing methods, by any thread); holds no
- * state of its own and no lock.
+ * request, so that only the requests that fail alone fail. Whatever fails while a batch is made,
+ * run or split (an OutOfMemoryError too) fails that batch's requests and nothing else: the worker
+ * goes on. Each request is released ({@link Request#release()}) before the batcher completes its
+ * future, once the runner is done with it, so that its submitter's books are settled by the time
+ * the caller sees the outcome. Called by the batcher's workers, several batches at once when there
+ * are several (or, for the failing methods, by any thread); holds no state of its own and no lock.
  */
 final class BatchExecution {
   private static final Logger LOG = LoggerFactory.getLogger(BatchExecution.class);
@@ -40,7 +43,7 @@ final class BatchExecution {
           counters.retries.increment();
           Throwable e = runOnce(List.of(r));
           if (e != null) {
-            fail(r, failure(e, 1), counters.failed);
+            fail(r, failure(e, 1), counters.failed, true);
           }
         }
       }
@@ -48,14 +51,15 @@ final class BatchExecution {
   }
 
   /**
-   * Runs one batch. Returns the runner's exception if it threw one and the batch holds several
-   * requests (left for the caller to isolate); otherwise settles every request and returns null.
+   * Runs one batch. Returns what the runner threw if the batch holds several requests (left for
+   * the caller to isolate); otherwise settles every request and returns null.
    */
   private Throwable runOnce(List<Request> requests) {
-    Batch batch = new Batch(layout, requests);
-    counters.batch(batch.size());
+    Batch batch;
     Map<String, Tensor> outputs;
     try {
+      batch = new Batch(layout, requests);
+      counters.batch(batch.size());
       outputs = runner.run(batch);
     } catch (Exception e) {
       if (requests.size() > 1) {
@@ -77,9 +81,13 @@ final class BatchExecution {
       failAll(requests, new NosException("model '" + layout.modelId
           + "' returned outputs that cannot be split per request: " + e, e));
       return null;
+    } catch (Error e) {
+      failAll(requests, failure(e, requests.size()));
+      return null;
     }
     for (int i = 0; i < requests.size(); i++) {
       Request r = requests.get(i);
+      r.release();
       if (r.settle()) {
         (r.future.complete(split.get(i)) ? counters.completed : counters.cancelled).increment();
       }
@@ -96,25 +104,32 @@ final class BatchExecution {
         + (requests > 1 ? " on a batch of " + requests + " requests" : "") + ": " + e, e);
   }
 
-  /** Fails every request of {@code requests} not settled yet, counting them as failed. */
+  /**
+   * Releases every request of {@code requests}, which the runner is done with, and fails those
+   * not settled yet, counting them as failed.
+   */
   void failAll(List<Request> requests, NosException failure) {
     for (Request r : requests) {
-      fail(r, failure, counters.failed);
+      fail(r, failure, counters.failed, true);
     }
   }
 
-  /** Fails {@code r} as dropped at {@code now} because its deadline passed. */
+  /** Releases {@code r}, dropped at {@code now} because its deadline passed, and fails it. */
   void expire(Request r, long now) {
     fail(r, new DeadlineExceededException(layout.modelId, Duration.ofNanos(now - r.arrival),
-        Duration.ofNanos(r.deadline - r.arrival)), counters.expired);
+        Duration.ofNanos(r.deadline - r.arrival)), counters.expired, true);
   }
 
   /**
    * Fails {@code r} unless it is settled, counting it under {@code outcome}, or as cancelled if
-   * its caller completed the future between the settling and the failing. Returns whether it
-   * settled {@code r}.
+   * its caller completed the future between the settling and the failing; with {@code release},
+   * releases it first (without, the request is in a batch that still runs, and is released when
+   * the run ends). Returns whether it settled {@code r}.
    */
-  boolean fail(Request r, Throwable failure, LongAdder outcome) {
+  boolean fail(Request r, Throwable failure, LongAdder outcome, boolean release) {
+    if (release) {
+      r.release();
+    }
     if (r.settle()) {
       (r.future.completeExceptionally(failure) ? outcome : counters.cancelled).increment();
       return true;

@@ -11,15 +11,27 @@ import java.util.Map;
 /**
  * The waiting requests of one batcher, grouped by compatibility and, within a group, by priority
  * in order of arrival; and the rule that decides when a group is sent and which requests form its
- * batch. Not thread-safe: the batcher guards it with its lock.
+ * batch. Priority is strict except in one batch of every {@link #FAIR_EVERY}, which starts with
+ * the request that has waited longest, whatever its level, so that no level starves under a
+ * flood of a higher one. Not thread-safe: the batcher guards it with its lock.
  */
 final class BatchQueue {
 
   private static final int PRIORITIES = Priority.values().length;
 
+  /**
+   * Every this many batches, one is led by the oldest waiting request instead of the highest: a
+   * lower level gets at least this share of the batches' first places, and the highest level
+   * still leads all the others. Eight keeps priority all but strict while bounding a LOW
+   * request's wait behind a HIGH flood to eight batches once it is the oldest request waiting.
+   */
+  static final int FAIR_EVERY = 8;
+
   private final BatchLayout layout;
   private final Map<ShapeKey, Group> groups = new LinkedHashMap<>();
   private int size;
+  /** Batches taken so far, to find every {@link #FAIR_EVERY}th. */
+  private long batches;
 
   /** Requests that can share a batch, one FIFO queue per priority level. */
   private static final class Group {
@@ -44,6 +56,18 @@ final class BatchQueue {
         }
       }
       return null;
+    }
+
+    /** The request that has waited longest: the earliest-arrived head of a level. */
+    Request oldest() {
+      Request oldest = null;
+      for (ArrayDeque<Request> level : levels) {
+        Request head = level.peekFirst();
+        if (head != null && (oldest == null || head.seq < oldest.seq)) {
+          oldest = head;
+        }
+      }
+      return oldest;
     }
 
     /** Arrival of the request that has waited longest: the oldest head of a level. */
@@ -139,17 +163,19 @@ final class BatchQueue {
 
   /**
    * Takes the next batch due at {@code now}, or returns null if none is due. Of the groups due,
-   * the one whose first request ranks highest goes first. Requests whose deadline has passed are
-   * moved to {@code expired} as they are met, and never join a batch.
+   * the one whose first request ranks highest goes first; in every {@link #FAIR_EVERY}th batch,
+   * the one whose oldest request arrived first, and that request leads the batch. Requests whose
+   * deadline has passed are moved to {@code expired} as they are met, and never join a batch.
    */
   List<Request> take(long now, boolean draining, List<Request> expired) {
+    boolean fair = batches % FAIR_EVERY == FAIR_EVERY - 1;
     for (;;) {
       Group chosen = null;
       Request lead = null;
       for (Group g : groups.values()) {
         if (draining || readyAt(g) <= now) {
-          Request first = g.first();
-          if (lead == null || first.before(lead)) {
+          Request first = fair ? g.oldest() : g.first();
+          if (lead == null || (fair ? first.seq < lead.seq : first.before(lead))) {
             chosen = g;
             lead = first;
           }
@@ -158,21 +184,34 @@ final class BatchQueue {
       if (chosen == null) {
         return null;
       }
-      List<Request> batch = form(chosen, now, expired);
+      List<Request> batch = form(chosen, now, expired, fair);
       if (!batch.isEmpty()) {
+        batches++;
         return batch;
       }
     }
   }
 
   /**
-   * The batch of a group: its requests in priority-then-arrival order up to maxBatchSize rows,
-   * stopping at the first that does not fit (so none overtakes an earlier one of its level or a
-   * higher one); then, with preferred sizes, cut back to the largest preferred size it reaches.
+   * The batch of a group: with {@code fair}, its oldest request first (one whose deadline passed
+   * is expired, and the next oldest tried); then its requests in priority-then-arrival order up
+   * to maxBatchSize rows, stopping at the first that does not fit (so none overtakes an earlier
+   * one of its level or a higher one); then, with preferred sizes, cut back to the largest
+   * preferred size it reaches.
    */
-  private List<Request> form(Group g, long now, List<Request> expired) {
+  private List<Request> form(Group g, long now, List<Request> expired, boolean fair) {
     List<Request> batch = new ArrayList<>();
     int rows = 0;
+    for (Request r; fair && batch.isEmpty() && (r = g.oldest()) != null; ) {
+      g.levels[r.priority.ordinal()].removeFirst();
+      taken(g, r);
+      if (r.deadline <= now) {
+        expired.add(r);
+      } else {
+        batch.add(r);
+        rows += r.rows;
+      }
+    }
     fill:
     for (ArrayDeque<Request> level : g.levels) {
       for (Iterator<Request> it = level.iterator(); it.hasNext(); ) {

@@ -38,6 +38,15 @@ import org.slf4j.LoggerFactory;
  * (outputs, failure, expiry), a submit that refuses it, a close that gave up waiting, or the
  * caller, by cancelling or completing the future itself; a callback on the future then takes the
  * request out of the queue. Counted by the party that settled it, each request has one outcome.
+ * Apart from the settling, each request is released once (Request.release, the submitter's hook):
+ * when it leaves the queue without running, or when the batch it is in stops running, whichever
+ * party settled it. The manager holds its lease on the model copy until then, so a copy is never
+ * freed under a running batch, and a call its caller gave up on still gives the copy back.
+ *
+ * The futures complete on the workers, so their dependent actions run there: those must be short
+ * and must not block on this batcher, interrupt the thread (that closes the batcher, see below) or
+ * throw. Only the manager depends on them, with its bookkeeping; it hands its callers futures of
+ * their own, completed on another pool (ManagerCore, "Callers' futures").
  *
  * An idle worker sleeps on a condition until the next batch is due (BatchQueue.readyAt: when the
  * oldest waiting request will have waited maxQueueDelay since its arrival, or at once if a group is
@@ -58,22 +67,28 @@ import org.slf4j.LoggerFactory;
  * never waits, and the requests that arrive while every worker is busy make up the next batch.
  * Of the groups due, the one whose first request ranks highest (priority, then arrival) goes
  * first. Its batch takes requests in priority-then-arrival order up to maxBatchSize rows and
- * stops at the first that does not fit; a request is never split. A request met whose deadline has
- * passed is dropped and fails with DeadlineExceededException. With preferred sizes the batch is
- * cut back to the largest preferred size it reaches, and the rest go back to the front of their
- * queues.
+ * stops at the first that does not fit; a request is never split. Strict priority would starve
+ * the lower levels under a steady flood of a higher one, so one batch in BatchQueue.FAIR_EVERY
+ * (8) goes to the due group whose oldest request arrived first and starts with that request,
+ * whatever its level: once a request is the oldest waiting, it runs within 8 batches. A request met
+ * whose deadline has passed is dropped and fails with DeadlineExceededException. With preferred
+ * sizes the batch is cut back to the largest preferred size it reaches, and the rest go back to the
+ * front of their queues.
  *
  * BatchExecution runs a batch, running each request alone again if the runner fails on several,
- * and Splitter splits the outputs per request along dim 0.
+ * and Splitter splits the outputs per request along dim 0. Whatever fails while a batch is made,
+ * run or split, an Error too, fails that batch's requests only; the worker goes on.
  *
  * Shutdown
  *
- * close() stops intake at once (a later submit throws IllegalStateException), makes every group
- * due, wakes the workers, and waits for them to run what was queued and exit. What is still queued
- * or running at the timeout fails with a NosException (a runner still running finishes; its
- * outputs are dropped). Each call waits, at most its own timeout, then fails what is left: close
- * is idempotent. On a worker thread (a future's dependent action) close does not wait, so no
- * worker waits for itself or for one waiting for it. Interrupting a worker closes the batcher too.
+ * close() stops intake at once (a later submit throws IllegalStateException; shutdown() does
+ * only this step, for a closer of several batchers), makes every group due, wakes the workers,
+ * and waits for them to run what was queued and exit. What is still queued or running at the
+ * timeout fails with a NosException (a runner still running finishes; its outputs are dropped, and
+ * its requests are released only then). Each call waits, at most its own timeout, then fails what
+ * is left: close is idempotent. On a worker thread (a future's dependent action) close does not
+ * wait, so no worker waits for itself or for one waiting for it. Interrupting a worker
+ * closes the batcher too.
  * A worker dying of a bug closes the batcher and fails its batch and all that is queued as it
  * exits; the other workers finish their batches and exit.
  */
@@ -85,7 +100,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe: {@link #submit} and {@link #close} may be called from any thread. Futures are
  * completed on a worker thread, so their dependent actions run there and hold up that worker's
- * next batch; give heavy ones their own executor ({@code thenApplyAsync}).
+ * next batch: hand them to users only through a future completed elsewhere, as the manager does.
  */
 public final class DynamicBatcher implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DynamicBatcher.class);
@@ -160,6 +175,23 @@ public final class DynamicBatcher implements AutoCloseable {
    */
   public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs,
       Priority priority, long deadlineNanos) {
+    return submit(inputs, priority, deadlineNanos, null);
+  }
+
+  /**
+   * As {@link #submit(Map, Priority, long)}, and runs {@code onRelease} once the batcher has let
+   * go of the request for good: it never joined a batch (refused, expired, taken out of the queue
+   * by its caller or by {@link #close}), or the batch it joined has stopped running. It runs
+   * exactly once if this method returns, never if it throws; for a request that ran, before its
+   * future completes, and for one cancelled while its batch runs, only when the run ends, so a
+   * submitter that holds a resource for the runner (the manager's lease on a model copy) keeps
+   * it exactly as long as the runner may use it. It runs on whichever thread let go (a worker,
+   * the caller cancelling, a closer) and must be short; what it throws is logged.
+   *
+   * @param onRelease null for none
+   */
+  public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs,
+      Priority priority, long deadlineNanos, Runnable onRelease) {
     if (inputs == null || priority == null) {
       throw new IllegalArgumentException("request to model '" + layout.modelId + "' needs "
           + (inputs == null ? "inputs" : "a priority") + " but it was null");
@@ -175,7 +207,8 @@ public final class DynamicBatcher implements AutoCloseable {
         throw new IllegalStateException("model '" + layout.modelId
             + "' batcher is closed; request rejected");
       }
-      r = new Request(tensors, view, priority, key, clock.getAsLong(), deadlineNanos, seq++);
+      r = new Request(tensors, view, priority, key, clock.getAsLong(), deadlineNanos, seq++,
+          onRelease);
       counters.submitted.increment();
       r.future.whenComplete((v, e) -> abandoned(r));
       if (deadlineNanos > r.arrival) {
@@ -192,7 +225,7 @@ public final class DynamicBatcher implements AutoCloseable {
       execution.expire(r, r.arrival);
     } else if (waiting >= 0) {
       execution.fail(r, new QueueFullException(layout.modelId, waiting, layout.maxQueueSize),
-          counters.rejected);
+          counters.rejected, true);
     }
     return r.future;
   }
@@ -255,13 +288,7 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     long start = System.nanoTime();
     long budget = nanos(timeout);
-    lock.lock();
-    try {
-      closed = true;
-      due.signalAll();
-    } finally {
-      lock.unlock();
-    }
+    shutdown();
     boolean interrupted = false;
     if (workers.isEmpty()) {
       for (Taken t; System.nanoTime() - start < budget && (t = take(false)) != null; ) {
@@ -279,22 +306,44 @@ public final class DynamicBatcher implements AutoCloseable {
     }
   }
 
-  /** Fails everything still queued, and with {@code alsoRunning} every batch running. */
-  private void abandon(String message, boolean alsoRunning) {
-    List<Request> left;
+  /**
+   * Stops intake at once and lets the workers run what is queued, without waiting: the first step
+   * of {@link #close}, for a closer of several batchers that lets them drain all at once before
+   * it waits for each. Idempotent.
+   */
+  public void shutdown() {
     lock.lock();
     try {
-      left = queue.removeAll();
+      closed = true;
+      due.signalAll();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Fails everything still queued, and with {@code alsoRunning} every batch running (those are
+   * released only when their run ends, by the worker that runs them).
+   */
+  private void abandon(String message, boolean alsoRunning) {
+    List<Request> queued;
+    List<Request> runs = List.of();
+    lock.lock();
+    try {
+      queued = queue.removeAll();
       if (alsoRunning) {
-        left.addAll(running);
+        runs = new ArrayList<>(running);
       }
     } finally {
       lock.unlock();
     }
     NosException failure = new NosException(message);
     int failed = 0;
-    for (Request r : left) {
-      failed += execution.fail(r, failure, counters.failed) ? 1 : 0;
+    for (Request r : queued) {
+      failed += execution.fail(r, failure, counters.failed, true) ? 1 : 0;
+    }
+    for (Request r : runs) {
+      failed += execution.fail(r, failure, counters.failed, false) ? 1 : 0;
     }
     if (failed > 0) {
       LOG.warn("{}: failed {} request(s)", message, failed);
@@ -421,18 +470,27 @@ public final class DynamicBatcher implements AutoCloseable {
       } finally {
         lock.unlock();
       }
+      // Those the caller cancelled, or a close failed, while the batch ran.
+      t.batch.forEach(Request::release);
     }
   }
 
-  /** Called once the future is done by anyone: if the caller did it, forgets the request. */
+  /**
+   * Called once the future is done by anyone: if the caller did it, takes the request out of the
+   * queue and releases it; a request already in a batch is released when the batch ends.
+   */
   private void abandoned(Request r) {
     if (r.settle()) {
       counters.cancelled.increment();
+      boolean removed;
       lock.lock();
       try {
-        queue.remove(r);
+        removed = queue.remove(r);
       } finally {
         lock.unlock();
+      }
+      if (removed) {
+        r.release();
       }
     }
   }

@@ -17,8 +17,10 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -63,6 +65,23 @@ import org.slf4j.LoggerFactory;
  * the per-thread state of the native libraries (cuBLAS/cuDNN handles and workspaces, malloc
  * arenas) is reused instead of made again. GPU loads run on the backend's loader thread.
  *
+ * <h2>Callers' futures</h2>
+ * No user code runs on a worker. The batcher completes its own future for each call on a worker,
+ * and only the manager's bookkeeping depends on it; {@link #inferAsync} hands the caller another
+ * future, completed on the callback pool (cached like the worker pool, of the same thread
+ * factory, threads named {@code nos-callback-N} by default), as Caffeine's async cache completes
+ * through its executor. So a caller's {@code thenApply} may block, call the same model, interrupt
+ * its thread or throw without holding up, deadlocking or stopping a batcher; a callback that
+ * blocks holds one pool thread, and the next completion gets another. A synchronous call joins the
+ * batcher's future itself: no hop. A caller that settles its future first (cancel, orTimeout, a
+ * value of its own) cancels the batcher's, which takes the call out of the queue if it waits
+ * there. Whoever settles a call, the copy's reference is given back once, by the batcher's release
+ * hook: when the call leaves the queue, or when the batch it is in stops running, never while the
+ * runner may still use the copy. A batcher that stops by itself under a ready copy (its worker
+ * interrupted from outside, or dead of a bug) retires that copy, and the call goes to a fresh one.
+ * {@link #close} lets every batcher drain at once for up to the close timeout, then fails what is
+ * left, so every caller wakes.
+ *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
  * fewest calls in flight. Copies beyond the first are loaded when asked for ({@link #scale}); a
@@ -83,7 +102,10 @@ public final class ManagerCore implements AutoCloseable {
   private final Map<String, Entry> models = new LinkedHashMap<>();
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
+  /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
+  private final ThreadPoolExecutor callbacks;
   private boolean closed;
+  private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
   /**
    * @param budgets each device the manager may use, with its budget in bytes
@@ -100,7 +122,9 @@ public final class ManagerCore implements AutoCloseable {
    */
   public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
       Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock, ThreadFactory threads) {
-    this.workerPool = workerPool(threads);
+    this.workerPool = pool(threads, "nos-worker-");
+    this.callbacks = pool(threads, "nos-callback-");
+    this.callbacks.setRejectedExecutionHandler(ManagerCore::afterClose);
     this.backend = backend;
     this.placement = placement;
     this.loadTimeoutNanos = loadTimeout.toNanos();
@@ -137,7 +161,7 @@ public final class ManagerCore implements AutoCloseable {
     }
     try {
       fill(entry);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       release(entry);
       throw e;
     }
@@ -200,8 +224,9 @@ public final class ManagerCore implements AutoCloseable {
 
   /**
    * Queues a call on the least busy ready copy's batcher (loading a copy first if none is ready);
-   * without batching, runs it here. The call holds a reference on its copy from submission to
-   * completion, so a copy with queued calls is never evicted.
+   * without batching, runs it here and returns a completed future. A batched call's future is
+   * the caller's: it completes on the callback pool (see "Callers' futures" above), and
+   * settling it first (cancel, a timeout, a value) takes the call out of the queue.
    */
   public CompletableFuture<Map<String, Tensor>> inferAsync(Entry entry,
       Map<String, Tensor> inputs, Priority priority, Duration timeout) {
@@ -210,48 +235,120 @@ public final class ManagerCore implements AutoCloseable {
         return CompletableFuture.completedFuture(infer(entry, inputs));
       } catch (IllegalArgumentException | IllegalStateException e) {
         throw e;
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) {
         return CompletableFuture.failedFuture(e);
       }
     }
-    Inputs.ordered(entry.spec, inputs);
-    long start = clock.getAsLong();
-    Copy copy = acquire(entry);
-    try {
-      while (copy == null) {
-        copy = ensureCopy(entry, start + loadTimeoutNanos);
-        if (copy == null) {
-          copy = acquire(entry);
+    CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout);
+    if (call.isDone()) {
+      // Settled already (no copy could be loaded, the queue was full, or a quick worker): the
+      // caller's dependents run on the caller's own thread, as on any completed future.
+      return call;
+    }
+    CompletableFuture<Map<String, Tensor>> caller = new CompletableFuture<>();
+    call.whenComplete((out, failure) -> {
+      if (!caller.isDone()) {
+        Runnable complete = () -> {
+          if (failure == null) {
+            caller.complete(out);
+          } else {
+            caller.completeExceptionally(failure);
+          }
+        };
+        try {
+          callbacks.execute(complete);
+        } catch (RejectedExecutionException e) {
+          // The application's thread factory gave no thread: better here than never.
+          LOG.warn("model '{}': no callback thread to complete a call on ({}); completing it on"
+              + " {}", entry.spec.id(), e.getMessage(), Thread.currentThread().getName());
+          complete.run();
         }
       }
-    } catch (IllegalArgumentException | IllegalStateException e) {
-      throw e;
-    } catch (RuntimeException e) {
-      // No copy could be loaded (no room in time, a broken artifact): the call fails through its
-      // future, as one that runs and fails does.
-      entry.requests.increment();
-      entry.failures.increment();
-      return CompletableFuture.failedFuture(e);
-    }
-    Copy c = copy;
-    CompletableFuture<Map<String, Tensor>> future;
-    try {
-      DynamicBatcher batcher = c.batcher;
-      future = batcher.submit(inputs, priority == null ? Priority.NORMAL : priority,
-          timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout));
-    } catch (RuntimeException e) {
-      done(c);
-      throw e;
-    }
-    return future.whenComplete((out, failure) -> {
-      entry.requests.increment();
-      if (failure != null) {
-        entry.failures.increment();
-      } else {
-        entry.latency.record(clock.getAsLong() - start);
-      }
-      done(c);
     });
+    // A caller that settles its future first withdraws the call; once the call is done, a no-op.
+    caller.whenComplete((out, failure) -> call.cancel(false));
+    return caller;
+  }
+
+  /**
+   * Submits a call to a copy's batcher and returns the batcher's own future, which completes on
+   * a worker: only the manager's bookkeeping may depend on it. The call holds a reference on its
+   * copy until the batcher releases it (see {@link DynamicBatcher#submit(Map, Priority, long,
+   * Runnable)}), so a copy with queued or running calls is never evicted, and the reference is
+   * given back exactly once whoever settles the call.
+   */
+  private CompletableFuture<Map<String, Tensor>> submit(Entry entry, Map<String, Tensor> inputs,
+      Priority priority, Duration timeout) {
+    Inputs.ordered(entry.spec, inputs);
+    long start = clock.getAsLong();
+    for (int retired = 0; ; ) {
+      Copy copy = acquire(entry);
+      try {
+        while (copy == null) {
+          copy = ensureCopy(entry, start + loadTimeoutNanos);
+          if (copy == null) {
+            copy = acquire(entry);
+          }
+        }
+      } catch (IllegalArgumentException | IllegalStateException e) {
+        throw e;
+      } catch (RuntimeException | Error e) {
+        // No copy could be loaded (no room in time, a broken artifact): the call fails through
+        // its future, as one that runs and fails does.
+        entry.requests.increment();
+        entry.failures.increment();
+        return CompletableFuture.failedFuture(e);
+      }
+      Copy c = copy;
+      DynamicBatcher batcher = c.batcher;
+      CompletableFuture<Map<String, Tensor>> call;
+      try {
+        call = batcher.submit(inputs, priority == null ? Priority.NORMAL : priority,
+            timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout), () -> done(c));
+      } catch (RuntimeException e) {
+        // We hold a reference, so the copy is not being freed: a closed batcher stopped by itself.
+        boolean stopped = e instanceof IllegalStateException && batcher.isClosed();
+        if (stopped) {
+          retire(c);
+        }
+        done(c);
+        if (!stopped) {
+          throw e;
+        }
+        if (++retired < 3) {
+          continue;
+        }
+        entry.requests.increment();
+        entry.failures.increment();
+        return CompletableFuture.failedFuture(new NosException("model '" + entry.spec.id()
+            + "' could not take the call: the batchers of " + retired + " copies in a row"
+            + " stopped as it arrived", e));
+      }
+      call.whenComplete((out, failure) -> {
+        entry.requests.increment();
+        if (failure == null) {
+          entry.latency.record(clock.getAsLong() - start);
+        } else if (!(failure instanceof CancellationException)) {
+          // Cancelled is the caller's choice, not the model's failure.
+          entry.failures.increment();
+        }
+      });
+      return call;
+    }
+  }
+
+  /**
+   * Takes a copy whose batcher stopped while the copy was ready (its worker was interrupted or
+   * died of a bug) out of service, so that calls go to a fresh copy instead of failing on it for
+   * good; it is freed once its last call ends.
+   */
+  private void retire(Copy copy) {
+    Lease l = copy.lease;
+    if (l != null && l.close()) {
+      LOG.warn("model '{}' on {}: its batcher stopped; the copy is retired and a fresh one serves"
+          + " the next calls", copy.entry.spec.id(), copy.slot.info.device());
+      signal();
+    }
   }
 
   private void done(Copy copy) {
@@ -266,7 +363,8 @@ public final class ManagerCore implements AutoCloseable {
   public Map<String, Tensor> infer(Entry entry, Map<String, Tensor> inputs) {
     if (entry.spec.batching().isPresent()) {
       try {
-        return inferAsync(entry, inputs, Priority.NORMAL, null).join();
+        // The batcher's own future: no user code depends on it, so no hop to the callback pool.
+        return submit(entry, inputs, Priority.NORMAL, null).join();
       } catch (CompletionException e) {
         if (e.getCause() instanceof RuntimeException) {
           throw (RuntimeException) e.getCause();
@@ -291,7 +389,9 @@ public final class ManagerCore implements AutoCloseable {
         entry.requests.increment();
         entry.latency.record(clock.getAsLong() - start);
         return out;
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) {
+        // An Error too (an OutOfMemoryError, say): counted, passed on as it is, the copy given
+        // back by the finally below.
         if (!retried && backend.isOutOfMemory(e)) {
           retried = true;
           LOG.warn("model '{}' ran out of memory on {}; evicting idle models there and retrying"
@@ -458,7 +558,7 @@ public final class ManagerCore implements AutoCloseable {
     Replica replica;
     try {
       replica = backend.load(entry.spec, copy.slot.info);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       lock.lock();
       try {
         unbook(copy);
@@ -570,10 +670,11 @@ public final class ManagerCore implements AutoCloseable {
   private void free(Copy copy) {
     DynamicBatcher batcher = copy.batcher;
     if (batcher != null) {
-      // The lease reached zero, so every call queued on this batcher has completed: nothing is
-      // left to wait for. Waiting for the worker to exit would deadlock when free runs under the
-      // lock (eviction), since the worker's last completion takes the lock to signal waiters.
-      batcher.close(Duration.ZERO);
+      // The lease reached zero, so the batcher has released every call: none is queued and the
+      // runner is done with all. A worker may still be completing the last ones' futures, so stop
+      // intake only: close(ZERO) would fail those. Waiting for the workers to exit would deadlock
+      // when free runs under the lock (eviction), since a completion may take the lock to signal.
+      batcher.shutdown();
     }
     copy.replica.close();
     lock.lock();
@@ -640,6 +741,11 @@ public final class ManagerCore implements AutoCloseable {
     if (closed) {
       throw new IllegalStateException("the model manager is closed");
     }
+  }
+
+  /** For tests: how long {@link #close} waits for queued calls. */
+  void closeTimeout(Duration timeout) {
+    this.closeTimeout = timeout;
   }
 
   /** A snapshot of every model. */
@@ -716,9 +822,14 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
-  /** Stops new loads and calls; frees each copy once its calls end. Idempotent. */
+  /**
+   * Stops new loads and calls, lets every batcher run what is queued for up to the close timeout
+   * (all at once), then fails what is left, so that no caller stays parked; frees each copy once
+   * its calls end. Idempotent; waits only on its first call.
+   */
   @Override
   public void close() {
+    List<DynamicBatcher> batchers = new ArrayList<>();
     lock.lock();
     try {
       if (closed) {
@@ -726,24 +837,52 @@ public final class ManagerCore implements AutoCloseable {
       }
       closed = true;
       for (Entry e : new ArrayList<>(models.values())) {
+        for (Copy c : e.copies) {
+          if (c.batcher != null) {
+            batchers.add(c.batcher);
+          }
+        }
         remove(e);
       }
     } finally {
       lock.unlock();
     }
+    batchers.forEach(DynamicBatcher::shutdown);
+    long start = System.nanoTime();
+    long budget = closeTimeout.toNanos();
+    for (DynamicBatcher b : batchers) {
+      // A batcher whose runs outlast the wait fails its calls; their copy stays booked until the
+      // runs end, since the runner still uses it.
+      b.close(Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))));
+    }
     backend.close();
-    // Workers of batchers still draining keep running; idle pool threads end now.
+    // Workers of batchers still running keep running; idle pool threads end now.
     workerPool.shutdown();
+    callbacks.shutdown();
   }
 
-  private static ThreadPoolExecutor workerPool(ThreadFactory threads) {
+  /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */
+  private static ThreadPoolExecutor pool(ThreadFactory threads, String prefix) {
     AtomicInteger n = new AtomicInteger();
     ThreadFactory factory = threads != null ? threads : task -> {
-      Thread t = new Thread(task, "nos-worker-" + n.getAndIncrement());
+      Thread t = new Thread(task, prefix + n.getAndIncrement());
       t.setDaemon(true);
       return t;
     };
     return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
         new SynchronousQueue<>(), factory);
+  }
+
+  /**
+   * A completion handed to the callback pool after it was shut down (a call that a closing batcher
+   * finished late) runs on a thread of its own, so that no caller is left waiting and no user
+   * code runs on a worker.
+   */
+  private static void afterClose(Runnable completion, ThreadPoolExecutor pool) {
+    Thread t = pool.getThreadFactory().newThread(completion);
+    if (t == null) {
+      throw new RejectedExecutionException("the thread factory returned no thread");
+    }
+    t.start();
   }
 }

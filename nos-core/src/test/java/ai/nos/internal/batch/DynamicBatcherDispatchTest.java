@@ -171,6 +171,31 @@ final class DynamicBatcherDispatchTest {
     assertEquals(List.of(List.of(3f, 5f, 2f), List.of(6f, 1f, 4f)), runner.batches);
   }
 
+  /**
+   * Priorities are not strict forever: under a steady flood of HIGH requests that keeps the
+   * queue full, a LOW request still joins a batch within eight batches, while the batches before
+   * it stay HIGH only.
+   */
+  @Test
+  void dispatch_highFlood_lowServedWithinEightBatches() {
+    batcher(batching(2, Duration.ofHours(1)).build());
+    CompletableFuture<Map<String, Tensor>> low = batcher.submit(request(-1), Priority.LOW, NONE);
+    List<CompletableFuture<Map<String, Tensor>>> high = new ArrayList<>();
+    int batches = 0;
+    for (int round = 0; round < 1000 && !low.isDone(); round++) {
+      high.add(batcher.submit(request(round), Priority.HIGH, NONE));
+      high.add(batcher.submit(request(round), Priority.HIGH, NONE));
+      batches += batcher.dispatchReady();
+    }
+    assertTrue(low.isDone(), "LOW still waits after " + batches + " batches of HIGH");
+    assertEquals(-1, id(low.join()));
+    assertTrue(batches <= 8, "LOW waited " + batches + " batches");
+    for (List<Float> batch : runner.batches.subList(0, batches - 1)) {
+      assertFalse(batch.contains(-1f), "a HIGH-only batch before LOW's turn: " + runner.batches);
+    }
+    assertEquals(-1f, runner.batches.get(batches - 1).get(0), "LOW leads its batch");
+  }
+
   @Test
   void dispatch_dueGroupWithHighestFirstRequestGoesFirst() {
     batcher(batching(8, Duration.ZERO).build());

@@ -214,6 +214,36 @@ final class DynamicBatcherFailureTest {
     assertEquals(0, batcher.stats().retries());
   }
 
+  /**
+   * An Error after the runner returned (an OutOfMemoryError while splitting its outputs, say)
+   * fails that batch's requests only: the worker lives on and serves the next request.
+   */
+  @Test
+  void errorWhileSplitting_failsTheBatch_workerLivesOn() {
+    OutOfMemoryError oom = new OutOfMemoryError("splitting (simulated)");
+    java.util.concurrent.atomic.AtomicBoolean first =
+        new java.util.concurrent.atomic.AtomicBoolean(true);
+    batcher = DynamicBatcher.builder(echoSpec(batching(8, Duration.ZERO).build()), batch -> {
+      Map<String, Tensor> out = echo.run(batch);
+      if (!first.getAndSet(false)) {
+        return out;
+      }
+      return new java.util.AbstractMap<String, Tensor>() {
+        @Override
+        public java.util.Set<Map.Entry<String, Tensor>> entrySet() {
+          throw oom;
+        }
+      };
+    }).start();
+    NosException e = assertInstanceOf(NosException.class, failure(submit(1)));
+    assertSame(oom, e.getCause());
+    assertTrue(e.getMessage().startsWith("model 'echo' failed"), e.getMessage());
+    assertEquals(2, id(submit(2).join()));
+    assertFalse(batcher.isClosed());
+    assertEquals(1, batcher.stats().failed());
+    batcher.close();
+  }
+
   @Test
   void runnerReturnsWrongRows_everyRequestFails() {
     batcher(batching(8, Duration.ZERO).build(),

@@ -38,6 +38,13 @@ final class SimulatedBackend implements Backend {
   /** Calls of this model wait for the gate to open: a model that hangs. */
   volatile String gatedModel;
   final java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+  /** Calls started, and calls running now, over every model. */
+  final AtomicInteger calls = new AtomicInteger();
+  final AtomicInteger running = new AtomicInteger();
+  /** The next call of a model throws this (an OutOfMemoryError, say), once. */
+  final Map<String, Error> nextError = new ConcurrentHashMap<>();
+  /** The next load of a model throws this, once. */
+  final Map<String, Error> nextLoadError = new ConcurrentHashMap<>();
 
   SimulatedBackend device(Device device, long bytes) {
     devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
@@ -58,6 +65,10 @@ final class SimulatedBackend implements Backend {
     }
     if (spec.id().equals(failLoadOf)) {
       throw new ModelLoadException("model '" + spec.id() + "': artifact file x.pt is corrupt");
+    }
+    Error error = nextLoadError.remove(spec.id());
+    if (error != null) {
+      throw error;
     }
     long bytes = spec.memoryBytes().orElseThrow();
     long now = live.get(device.device()).addAndGet(bytes);
@@ -114,7 +125,13 @@ final class SimulatedBackend implements Backend {
     @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
       inFlight.incrementAndGet();
+      calls.incrementAndGet();
+      running.incrementAndGet();
       try {
+        Error error = nextError.remove(spec.id());
+        if (error != null) {
+          throw error;
+        }
         if (closed) {
           violations.add("call on freed copy of " + spec.id());
         }
@@ -150,6 +167,7 @@ final class SimulatedBackend implements Backend {
         java.util.Arrays.fill(where, device.index().orElse(-1));
         return Map.of("y", Tensor.of(y, rows), "device", Tensor.of(where, rows));
       } finally {
+        running.decrementAndGet();
         inFlight.decrementAndGet();
       }
     }
