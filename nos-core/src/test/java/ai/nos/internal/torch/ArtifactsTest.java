@@ -1,6 +1,7 @@
 package ai.nos.internal.torch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,15 +29,25 @@ import org.junit.jupiter.api.io.TempDir;
 final class ArtifactsTest {
   @TempDir Path dir;
   private String aotiDirBefore;
+  private String tmpBefore;
+  private Path tmp;
 
+  /** Packages extract, and verified copies are made, under this test's folder. */
   @BeforeEach
-  void extractUnderTheTestsFolder() {
+  void extractUnderTheTestsFolder() throws IOException {
     aotiDirBefore = System.getProperty("nos.aoti.dir");
     System.setProperty("nos.aoti.dir", dir.resolve("cache").toString());
+    tmpBefore = System.getProperty("java.io.tmpdir");
+    tmp = Files.createDirectory(dir.resolve("tmp"));
+    System.setProperty("java.io.tmpdir", tmp.toString());
   }
 
   @AfterEach
-  void restore() {
+  void restore() throws IOException {
+    System.setProperty("java.io.tmpdir", tmpBefore);
+    try (var left = Files.list(tmp)) {
+      assertEquals(List.of(), left.toList(), "every verified copy was deleted");
+    }
     Artifacts.afterVerification = null;
     Thread.interrupted();
     if (aotiDirBefore == null) {
