@@ -23,6 +23,27 @@ import java.util.Optional;
  *   <li>an {@code http:} or {@code https:} URL, held as given.
  * </ul>
  *
+ * <h2>What a load verifies</h2>
+ * A TorchScript file or AOTInductor package can run code; an artifact is trusted like a jar on
+ * the classpath. Every load of a local artifact, the first and each replica or reload after
+ * eviction:
+ *
+ * <ul>
+ *   <li>resolves its real path (links followed) and, when the manager was built with
+ *       {@code ModelManager.Builder.allowedDirectories}, refuses it outside them;
+ *   <li>copies the file from that path into a private temporary folder (permissions
+ *       {@code rwx------}) while hashing it, and refuses the copy if the digest is not the one
+ *       given by {@link #withSha256}; libtorch then opens the copy, never the file, so bytes
+ *       swapped in after the check are not loaded. The copy is deleted once the model is loaded;
+ *   <li>for an AOTInductor package, extracts the verified copy with caps against zip bombs, and
+ *       reuses an earlier extraction only if every file matches the package byte for byte.
+ * </ul>
+ *
+ * <p>Without a digest, NOS still loads exactly one version of the file per load, but cannot know
+ * which one you meant. The loaded library of an AOTInductor package lives in NOS's extraction
+ * folder ({@code ~/.cache/nos/aoti}); a process of the same user could change it between the
+ * check and the loader mapping it.
+ *
  * <p>Messages of the exceptions thrown here start with {@code artifact.uri} or
  * {@code artifact.sha256}.
  *

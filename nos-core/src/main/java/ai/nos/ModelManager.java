@@ -4,6 +4,7 @@ import ai.nos.internal.manager.Backend;
 import ai.nos.internal.manager.FootprintCatalog;
 import ai.nos.internal.manager.ManagedModel;
 import ai.nos.internal.manager.ManagerCore;
+import ai.nos.internal.torch.Artifacts;
 import ai.nos.internal.torch.TorchBackend;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -103,28 +104,13 @@ public final class ModelManager implements AutoCloseable {
 
   /**
    * With allowed directories set, refuses an artifact whose real path (links followed) lies
-   * outside them, before anything reads it: a TorchScript file can run code.
+   * outside them, before anything reads it: a TorchScript file can run code. Every load the
+   * backend makes (copies, reloads after eviction) checks again, on the path it reads.
    */
   private void checkAllowed(ModelSpec spec) {
-    if (allowedDirectories.isEmpty()) {
-      return;
+    if (!allowedDirectories.isEmpty()) {
+      Artifacts.realFile(spec.id(), spec.artifact(), allowedDirectories);
     }
-    Path file = spec.artifact().localPath().orElseThrow(() -> new ModelLoadException("model '"
-        + spec.id() + "': artifact " + spec.artifact().uri() + " is not a local file, and this"
-        + " manager loads only from " + allowedDirectories));
-    Path real;
-    try {
-      real = file.toRealPath();
-    } catch (java.io.IOException e) {
-      real = file.toAbsolutePath().normalize();
-    }
-    for (Path dir : allowedDirectories) {
-      if (real.startsWith(dir)) {
-        return;
-      }
-    }
-    throw new ModelLoadException("model '" + spec.id() + "': artifact " + real + " is outside"
-        + " the allowed directories " + allowedDirectories + "; it is not read");
   }
 
   /**
@@ -321,6 +307,11 @@ public final class ModelManager implements AutoCloseable {
      * Loads artifacts only from these directories (their real paths, links followed); an
      * artifact elsewhere fails with {@link ModelLoadException} before it is read. Default: any.
      *
+     * <p>Checked on every load, not only the first: each copy ({@link ModelManager#scale}, replicas) and each
+     * reload after eviction resolves the artifact's real path again and reads the file it checked,
+     * so a link repointed outside after the first load stops the next one. See {@link Artifact}
+     * for what a load verifies.
+     *
      * @throws IllegalArgumentException if a directory does not exist
      */
     public Builder allowedDirectories(Path... directories) {
@@ -363,7 +354,8 @@ public final class ModelManager implements AutoCloseable {
      *     or a budget comes out below 1 byte
      */
     public ModelManager build() {
-      Backend b = backend != null ? backend : new TorchBackend();
+      List<Path> allowed = allowedDirectories == null ? List.of() : allowedDirectories;
+      Backend b = backend != null ? backend : new TorchBackend(allowed);
       Map<Device, Backend.DeviceInfo> available = new LinkedHashMap<>();
       for (Backend.DeviceInfo info : b.devices()) {
         available.put(info.device(), info);
@@ -401,8 +393,7 @@ public final class ModelManager implements AutoCloseable {
       ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
           catalog, clock != null ? clock : System::nanoTime, threadFactory);
-      return new ModelManager(core, b,
-          allowedDirectories == null ? List.of() : allowedDirectories);
+      return new ModelManager(core, b, allowed);
     }
 
     private static void requireUnset(boolean unset, String what, Object value) {

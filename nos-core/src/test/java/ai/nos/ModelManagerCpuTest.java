@@ -114,6 +114,42 @@ final class ModelManagerCpuTest {
         () -> ModelManager.builder().allowedDirectories(dir.resolve("missing")));
   }
 
+  /**
+   * The allowed directories are checked on every load, reloads after eviction included: a link
+   * inside them repointed outside after the first load stops the next reload.
+   */
+  @Test
+  void allowedDirectories_checkedAgainOnTheReloadAfterEviction(@TempDir Path dir)
+      throws java.io.IOException {
+    Path allowed = java.nio.file.Files.createDirectory(dir.resolve("allowed"));
+    Path inside = java.nio.file.Files.copy(Fixtures.modelsDir().resolve("digits/digits.pt"),
+        allowed.resolve("digits.pt"));
+    Path tokensFile = java.nio.file.Files.copy(Fixtures.tokens().artifact().localPath()
+        .orElseThrow(), allowed.resolve("tokens.pt"));
+    Path outside = java.nio.file.Files.copy(inside, dir.resolve("outside.pt"));
+    Path link = java.nio.file.Files.createSymbolicLink(allowed.resolve("link.pt"), inside);
+    ModelSpec digits = Fixtures.digitsOn("cpu").toBuilder().artifact(link).build();
+    ModelSpec tokens = Fixtures.tokens().toBuilder().artifact(tokensFile).build();
+    // Digits' file (49090 B) fits; digits as measured (39720 B) beside tokens' file (10675 B)
+    // does not, so loading tokens evicts digits.
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu()).noFootprintCatalog()
+        .memoryBudget(Device.cpu(), 50_000)
+        .allowedDirectories(allowed).build();
+        Model d = m.load(digits)) {
+      Tensor image = Tensor.of(new float[64], 1, 1, 8, 8);
+      d.infer(image);
+      try (Model t = m.load(tokens)) {
+        t.infer(IDS);
+        assertEquals(ModelState.EVICTED, byId(m.models()).get("digits").state());
+        java.nio.file.Files.delete(link);
+        java.nio.file.Files.createSymbolicLink(link, outside);
+        var e = assertThrows(ModelLoadException.class, () -> d.infer(image));
+        assertTrue(e.getMessage().contains("outside the allowed directories")
+            && e.getMessage().contains(outside.toRealPath().toString()), e.getMessage());
+      }
+    }
+  }
+
   @Test
   void builder_rejectsBadSettings_namingTheValue() {
     var b = ModelManager.builder();

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -170,7 +169,8 @@ public final class CacheKey {
     Objects.requireNonNull(file, "file");
     MessageDigest digest = newDigest();
     byte[] buf = new byte[1 << 16];
-    try (InputStream in = Files.newInputStream(file)) {
+    // A plain stream: an NIO channel would be closed by the caller's interrupt flag.
+    try (InputStream in = new java.io.FileInputStream(file.toFile())) {
       for (int n; (n = in.read(buf)) > 0; ) {
         digest.update(buf, 0, n);
       }

@@ -6,6 +6,7 @@ import ai.nos.Model;
 import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
 import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.internal.torch.VerifiedArtifact;
 import ai.nos.optim.internal.TorchScriptPasses;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -81,10 +82,12 @@ public final class Optimizer {
   /**
    * Optimizes the model a spec describes, on the device the spec resolves to.
    *
-   * @return the spec to serve: pointing at the optimized artifact if it passed the guard, else
-   *     the given spec unchanged
+   * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
+   *     bytes that passed the guard, if it passed, else the given spec unchanged
    * @throws OptimizationException if a pass fails (nothing is cached then)
    * @throws IllegalArgumentException if the spec's artifact is not a local file
+   * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
+   *     sha256 pins (nothing is built then)
    */
   public Result optimize(ModelSpec spec) {
     List<String> steps = new ArrayList<>();
@@ -94,13 +97,23 @@ public final class Optimizer {
     if (steps.isEmpty()) {
       return new Result(spec, steps, false, null, null);
     }
-    Path source = spec.artifact().localPath().orElseThrow(() -> new IllegalArgumentException(
-        "model '" + spec.id() + "': optimization needs a local artifact but was "
-        + spec.artifact().uri()));
+    if (spec.artifact().localPath().isEmpty()) {
+      throw new IllegalArgumentException("model '" + spec.id() + "': optimization needs a local"
+          + " artifact but was " + spec.artifact().uri());
+    }
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
+    // The passes read the bytes that were hashed (and checked against the spec's sha256): a
+    // source rewritten between keying and building would poison the entry of the bytes keyed.
+    try (VerifiedArtifact source = VerifiedArtifact.open(spec.id(), spec.artifact(), List.of())) {
+      return optimize(spec, device, source, steps);
+    }
+  }
+
+  private Result optimize(ModelSpec spec, Device device, VerifiedArtifact source,
+      List<String> steps) {
     String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
         : "cpu";
-    CacheKey.Builder keyBuilder = CacheKey.builder().sourceFile(source)
+    CacheKey.Builder keyBuilder = CacheKey.builder().sourceSha256(source.sha256())
         .option("freeze", Boolean.toString(freeze))
         .option("precision", spec.precision().label())
         .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "1");
@@ -110,7 +123,7 @@ public final class Optimizer {
     CacheKey key = keyBuilder.build();
     String step = String.join("+", steps);
     Path artifact = cache.getOrBuild(key, target ->
-        TorchScriptPasses.run(source, device, freeze, target));
+        TorchScriptPasses.run(source.path(), device, freeze, target));
     return guarded(spec, device, artifact, step, steps, UnaryOperator.identity());
   }
 
@@ -170,7 +183,8 @@ public final class Optimizer {
    *
    * @param compiled the compiled artifact, in the spec's precision, with the spec's signature
    * @param step what made it, for the log and {@link Result#steps()}
-   * @return the spec pointing at {@code compiled} if it passed the guard, else the given spec
+   * @return the spec pointing at {@code compiled}, pinned by the sha256 of the bytes that passed
+   *     the guard, if it passed, else the given spec
    * @throws OptimizationException if the compiled model does not load, or fails on the guard's
    *     inputs
    * @throws IllegalArgumentException if an argument is null or the step blank
@@ -198,8 +212,11 @@ public final class Optimizer {
       List<String> steps, UnaryOperator<Model> view) {
     ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
         .precision(ai.nos.Precision.FP32).device(device).build();
+    // The candidate is pinned to its bytes now, so that the spec returned serves exactly what
+    // passed the guard.
+    Artifact pinned = Artifact.of(artifact).withSha256(CacheKey.sha256Of(artifact));
     ModelSpec candidate = spec.toBuilder().id(spec.id() + "-" + step.replace('+', '-'))
-        .artifact(Artifact.of(artifact)).device(device).build();
+        .artifact(pinned).device(device).build();
     try (ModelManager manager = ModelManager.builder().devices(device).noFootprintCatalog()
         .build(); Model ref = manager.load(reference)) {
       Model loaded;
@@ -217,8 +234,8 @@ public final class Optimizer {
           return new Result(spec, steps, false, guard, artifact);
         }
         LOG.info("model '{}' optimized by {} ({})", spec.id(), step, artifact);
-        return new Result(spec.toBuilder().artifact(Artifact.of(artifact)).build(), steps,
-            true, guard, artifact);
+        return new Result(spec.toBuilder().artifact(pinned).build(), steps, true, guard,
+            artifact);
       }
     }
   }

@@ -38,7 +38,8 @@ final class AdoptTest {
     assertTrue(r.optimized(), String.valueOf(r.guard()));
     assertEquals(List.of("aotinductor"), r.steps());
     assertEquals(0.0, r.guard().error(), 1e-6);
-    assertEquals(Artifact.of(copy), r.spec().artifact());
+    assertEquals(Artifact.of(copy).withSha256(CacheKey.sha256Of(copy)), r.spec().artifact(),
+        "pinned to the bytes that passed the guard");
     assertEquals(spec.signature(), r.spec().signature());
   }
 

@@ -72,6 +72,38 @@ final class OptimizerTest {
     assertNotEquals(digits, r.artifact());
   }
 
+  /**
+   * The optimizer builds from the bytes the spec pins, not from whatever the file holds, and the
+   * spec it returns pins the bytes that passed the guard: a cached artifact edited afterwards is
+   * refused when loaded.
+   */
+  @Test
+  void sourceAndResult_arePinnedBySha256(@TempDir Path dir) throws Exception {
+    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir.resolve("cache")).build();
+    Optimizer optimizer = Optimizer.builder().cache(cache).freeze(true).build();
+    ModelSpec wrong = TestModels.digits().toBuilder()
+        .artifact(TestModels.digits().artifact().withSha256("0".repeat(64))).build();
+    var e = org.junit.jupiter.api.Assertions.assertThrows(ai.nos.ModelLoadException.class,
+        () -> optimizer.optimize(wrong));
+    assertTrue(e.getMessage().contains("but the spec expects " + "0".repeat(64)), e.getMessage());
+    Path entries = dir.resolve("cache/entries");
+    try (var listed = Files.exists(entries) ? Files.list(entries) : java.util.stream.Stream.empty()) {
+      assertEquals(0, listed.count(), "nothing was built from bytes the spec does not pin");
+    }
+
+    Optimizer.Result r = optimizer.optimize(TestModels.digits());
+    assertEquals(java.util.Optional.of(CacheKey.sha256Of(r.artifact())),
+        r.spec().artifact().sha256(), "the result pins what passed the guard");
+    Path copy = Files.copy(r.artifact(), dir.resolve("optimized.pt"));
+    byte[] edited = Files.readAllBytes(copy);
+    edited[edited.length / 2] ^= 1;
+    Files.write(copy, edited);
+    ModelSpec served = r.spec().toBuilder().artifact(ai.nos.Artifact.of(copy)
+        .withSha256(r.spec().artifact().sha256().orElseThrow())).build();
+    org.junit.jupiter.api.Assertions.assertThrows(ai.nos.ModelLoadException.class,
+        () -> Nos.load(served).close());
+  }
+
   @Test
   void noPasses_returnTheSpecUnchanged() {
     ModelSpec spec = TestModels.digits();

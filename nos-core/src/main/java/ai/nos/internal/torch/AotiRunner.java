@@ -61,21 +61,19 @@ final class AotiRunner {
   }
 
   /**
-   * Extracts the package (once per content, under {@link AotiPackage#defaultRoot()}) and opens
-   * its library on {@code device}. {@code knownSha256} is the package's verified sha256, or null
-   * to compute it.
+   * Extracts the package (once per content, under {@link AotiPackage#defaultRoot()}) from its
+   * verified copy and opens its library on {@code device}.
    *
    * @throws ModelLoadException if the package cannot be extracted, its library is not a whole
    *     shared library for this machine (checked before the loader maps it), libtorch cannot open the
    *     library (compiled for another device, or by a torch whose runtime calls this libtorch
    *     lacks), or its weights are not in the spec's precision
    */
-  static AotiRunner open(String modelId, Path file, String knownSha256, Device device,
+  static AotiRunner open(String modelId, VerifiedArtifact verified, Device device,
       Precision precision) {
-    // The spec's sha256, when it gives one, was checked against the file already.
-    String sha256 = knownSha256 != null ? knownSha256 : Artifacts.sha256(modelId, file);
-    SortedMap<Integer, Path> libraries = AotiPackage.extract(modelId, file, sha256,
-        AotiPackage.defaultRoot());
+    Path file = verified.origin();
+    SortedMap<Integer, Path> libraries = AotiPackage.extract(modelId, verified.path(), file,
+        verified.sha256(), AotiPackage.defaultRoot(), AotiPackage.Limits.DEFAULT);
     libraries.values().forEach(library -> ElfCheck.requireSharedLibrary(modelId, library, file));
     SortedMap<Integer, AOTIModelContainerRunner> runners = new TreeMap<>();
     try {

@@ -2,6 +2,7 @@ package ai.nos.internal.torch;
 
 import ai.nos.Artifact;
 import ai.nos.ModelLoadException;
+import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -9,44 +10,71 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
+import java.util.List;
+import java.util.function.Consumer;
 
-/** Finds a spec's artifact on disk and checks it before libtorch opens it. */
-final class Artifacts {
+/**
+ * Finds a spec's artifact on disk and checks where it is: the checks shared by the manager (before
+ * anything reads the file) and every load ({@link VerifiedArtifact}, which checks the bytes).
+ *
+ * <p>Files are read with {@link FileInputStream}, not NIO channels: a channel is closed when the
+ * reading thread's interrupt flag is set ({@code ClosedByInterruptException}), and a load on such
+ * a thread would then blame the file for the interrupt.
+ */
+public final class Artifacts {
+  /** For tests: runs after a load verified its bytes, before anything opens them. */
+  static volatile Consumer<Path> afterVerification;
+
   private Artifacts() {}
 
   /**
-   * The artifact's local file, checked to exist, be a readable regular file, and match its
-   * sha256 when the spec gives one.
+   * The artifact's local file as its real path (links followed), checked to be a readable regular
+   * file and, when {@code allowedDirectories} is not empty, to lie inside one of them. Checked on
+   * every load: the real path of a link can change between loads.
    *
+   * @param allowedDirectories real paths of directories; empty for any
    * @throws ModelLoadException naming the model and the file
    */
-  static Path verifiedFile(String modelId, Artifact artifact) {
+  public static Path realFile(String modelId, Artifact artifact, List<Path> allowedDirectories) {
     Path file = artifact.localPath().orElseThrow(() -> new ModelLoadException("model '" + modelId
-        + "' has artifact " + artifact.uri() + ", which is not a local file; remote artifacts are"
-        + " fetched by nos-hub before loading"));
+        + "': artifact " + artifact.uri() + " is not a local file"
+        + (allowedDirectories.isEmpty() ? "; remote artifacts are fetched by nos-hub before"
+            + " loading" : ", and this manager loads only from " + allowedDirectories)));
     file = file.toAbsolutePath().normalize();
-    if (!Files.isRegularFile(file)) {
-      throw new ModelLoadException("model '" + modelId + "': artifact file " + file
-          + (Files.exists(file) ? " is not a regular file" : " does not exist"));
+    Path real;
+    try {
+      real = file.toRealPath();
+    } catch (IOException e) {
+      real = file;
     }
-    if (!Files.isReadable(file)) {
+    if (!allowedDirectories.isEmpty()
+        && allowedDirectories.stream().noneMatch(real::startsWith)) {
+      throw new ModelLoadException("model '" + modelId + "': artifact " + real + " is outside"
+          + " the allowed directories " + allowedDirectories + "; it is not read");
+    }
+    if (!Files.isRegularFile(real)) {
+      throw new ModelLoadException("model '" + modelId + "': artifact file " + file
+          + (Files.exists(real) ? " is not a regular file" : " does not exist"));
+    }
+    if (!Files.isReadable(real)) {
       throw new ModelLoadException("model '" + modelId + "': artifact file " + file
           + " is not readable");
     }
-    if (artifact.sha256().isPresent()) {
-      String actual = sha256(modelId, file);
-      if (!actual.equals(artifact.sha256().get())) {
-        throw new ModelLoadException("model '" + modelId + "': artifact file " + file
-            + " has sha256 " + actual + " but the spec expects " + artifact.sha256().get()
-            + "; the file is not loaded");
-      }
+    return real;
+  }
+
+  /** Throws if {@code actual}, the sha256 of {@code file}, is not the one the spec pins. */
+  static void requireSha256(String modelId, Artifact artifact, Path file, String actual) {
+    if (artifact.sha256().isPresent() && !actual.equals(artifact.sha256().get())) {
+      throw new ModelLoadException("model '" + modelId + "': artifact file " + file
+          + " has sha256 " + actual + " but the spec expects " + artifact.sha256().get()
+          + "; the file is not loaded");
     }
-    return file;
   }
 
   static String sha256(String modelId, Path file) {
-    try (InputStream in = Files.newInputStream(file)) {
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
+    try (InputStream in = new FileInputStream(file.toFile())) {
+      MessageDigest md = newDigest();
       byte[] buf = new byte[1 << 16];
       for (int n; (n = in.read(buf)) > 0; ) {
         md.update(buf, 0, n);
@@ -55,6 +83,12 @@ final class Artifacts {
     } catch (IOException e) {
       throw new ModelLoadException("model '" + modelId + "': cannot read artifact file " + file
           + ": " + e.getMessage(), e);
+    }
+  }
+
+  static MessageDigest newDigest() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("SHA-256 is required of every JVM", e);
     }

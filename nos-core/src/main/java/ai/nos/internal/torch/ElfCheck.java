@@ -2,11 +2,10 @@ package ai.nos.internal.torch;
 
 import ai.nos.ModelLoadException;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * Checks that a file is a whole 64-bit little-endian ELF shared library before the dynamic
@@ -16,6 +15,10 @@ import java.nio.file.StandardOpenOption;
  * and refuses a file whose headers or loadable/dynamic segments reach past its end, or that is
  * not a shared library for this machine. It cannot tell a library whose bytes were altered in
  * place: that is what an artifact's sha256 is for.
+ *
+ * <p>The file is read with {@link RandomAccessFile}, not a {@code FileChannel}: a channel is
+ * closed when the reading thread's interrupt flag is set, and the library was then reported as
+ * incomplete.
  */
 final class ElfCheck {
   private static final int EM_X86_64 = 62;
@@ -34,8 +37,8 @@ final class ElfCheck {
    */
   static void requireSharedLibrary(String modelId, Path library, Path origin) {
     String problem;
-    try (FileChannel ch = FileChannel.open(library, StandardOpenOption.READ)) {
-      problem = problem(ch);
+    try (RandomAccessFile f = new RandomAccessFile(library.toFile(), "r")) {
+      problem = problem(f);
     } catch (IOException e) {
       problem = "it cannot be read: " + e;
     }
@@ -47,8 +50,8 @@ final class ElfCheck {
   }
 
   /** What is wrong with the file, or null. */
-  static String problem(FileChannel ch) throws IOException {
-    long size = ch.size();
+  static String problem(RandomAccessFile ch) throws IOException {
+    long size = ch.length();
     if (size < 64) {
       return "it has " + size + " bytes, fewer than an ELF header's 64";
     }
@@ -103,13 +106,18 @@ final class ElfCheck {
     return null;
   }
 
-  private static ByteBuffer read(FileChannel ch, long at, int n) throws IOException {
-    ByteBuffer b = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
-    while (b.hasRemaining()) {
-      if (ch.read(b, at + b.position()) < 0) {
+  /** {@code n} bytes from {@code at}; zeros past the end (the callers checked the size). */
+  private static ByteBuffer read(RandomAccessFile f, long at, int n) throws IOException {
+    byte[] b = new byte[n];
+    f.seek(at);
+    int got = 0;
+    while (got < n) {
+      int r = f.read(b, got, n - got);
+      if (r < 0) {
         break;
       }
+      got += r;
     }
-    return b.flip().order(ByteOrder.LITTLE_ENDIAN);
+    return ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN);
   }
 }

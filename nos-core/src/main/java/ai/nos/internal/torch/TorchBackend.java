@@ -39,11 +39,32 @@ import org.bytedeco.javacpp.Pointer;
  * <h2>Threads</h2>
  * Loads on a GPU run on that GPU's loader thread ({@link #loader}); the caller waits for them.
  * CPU loads run on the caller, one at a time per device.
+ *
+ * <h2>Trust</h2>
+ * Every load, the first and each replica or reload after eviction, checks the artifact's real
+ * path against the allowed directories and reads it into a verified private copy
+ * ({@link VerifiedArtifact}) that libtorch opens. {@link #prepare} checks the same before the
+ * manager books anything, so that a wrong file fails fast; the sha256 it computes is cached by
+ * file version for the footprint key, which is why it does not stand for the load's own check.
  */
 public final class TorchBackend implements Backend {
   private final Map<Device, Object> loadLocks = new ConcurrentHashMap<>();
   private final Map<Device, ExecutorService> loaders = new ConcurrentHashMap<>();
   private final Map<FileVersion, String> hashes = new ConcurrentHashMap<>();
+  private final List<Path> allowedDirectories;
+
+  /** A backend that loads artifacts from anywhere. */
+  public TorchBackend() {
+    this(List.of());
+  }
+
+  /**
+   * A backend that loads only artifacts whose real path lies in one of
+   * {@code allowedDirectories} (real paths; empty for any), checked on every load.
+   */
+  public TorchBackend(List<Path> allowedDirectories) {
+    this.allowedDirectories = List.copyOf(allowedDirectories);
+  }
 
   @Override
   public List<DeviceInfo> devices() {
@@ -60,8 +81,8 @@ public final class TorchBackend implements Backend {
   @Override
   public void prepare(ModelSpec spec) {
     TorchRuntime.resolve(spec.device(), spec.id());
-    Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
-    contentHash(spec.id(), file);
+    Path file = Artifacts.realFile(spec.id(), spec.artifact(), allowedDirectories);
+    Artifacts.requireSha256(spec.id(), spec.artifact(), file, contentHash(spec.id(), file));
   }
 
   /** The artifact's sha256, computed once per file version (path, size, modification time). */
@@ -78,12 +99,22 @@ public final class TorchBackend implements Backend {
 
   private record FileVersion(Path file, long size, long modified) {}
 
+  /** The path {@link Artifacts#realFile} gives, so that both find one cached hash. */
+  private static Path realPath(Path file) {
+    Path absolute = file.toAbsolutePath().normalize();
+    try {
+      return absolute.toRealPath();
+    } catch (IOException e) {
+      return absolute;
+    }
+  }
+
   @Override
   public Replica load(ModelSpec spec, DeviceInfo device) {
     ModelSpec placed = spec.toBuilder().device(device.device()).build();
     if (!device.device().isCuda()) {
       synchronized (loadLocks.computeIfAbsent(device.device(), d -> new Object())) {
-        TorchModel model = TorchModel.load(placed);
+        TorchModel model = TorchModel.load(placed, allowedDirectories);
         try {
           return new TorchReplica(model, model.parameterBytes());
         } catch (RuntimeException e) {
@@ -95,7 +126,7 @@ public final class TorchBackend implements Backend {
     ExecutorService loader = loaders.computeIfAbsent(device.device(), TorchBackend::loader);
     Future<Replica> done;
     try {
-      done = loader.submit(() -> loadCuda(placed, device));
+      done = loader.submit(() -> loadCuda(placed, device, allowedDirectories));
     } catch (RejectedExecutionException e) {
       throw new IllegalStateException("model '" + spec.id() + "' cannot load on "
           + device.device() + ": the manager is closed", e);
@@ -152,10 +183,11 @@ public final class TorchBackend implements Backend {
   }
 
   /** Loads, warms up and measures one copy on a GPU; runs on that GPU's loader thread. */
-  private static Replica loadCuda(ModelSpec placed, DeviceInfo device) {
+  private static Replica loadCuda(ModelSpec placed, DeviceInfo device,
+      List<Path> allowedDirectories) {
     int index = device.device().index().orElse(0);
     long before = TorchRuntime.cudaAllocatedBytes(index);
-    TorchModel model = TorchModel.load(placed);
+    TorchModel model = TorchModel.load(placed, allowedDirectories);
     try {
       // From here: the weights at rest plus the warm-up's working memory. Load-time passes may
       // briefly hold two copies of the weights; serving never does, so that is not booked.
@@ -202,7 +234,7 @@ public final class TorchBackend implements Backend {
   @Override
   public String footprintKey(ModelSpec spec, DeviceInfo device) {
     String hash = spec.artifact().sha256().orElseGet(() -> spec.artifact().localPath()
-        .map(p -> contentHash(spec.id(), p.toAbsolutePath().normalize()))
+        .map(p -> contentHash(spec.id(), realPath(p)))
         .orElse(spec.artifact().uri().toString()));
     int batch = spec.batching().map(b -> b.maxBatchSize()).orElse(1);
     String steps = spec.optimizations().isEmpty() ? ""

@@ -91,7 +91,15 @@ public final class TorchModel implements Model {
    * @throws ai.nos.DeviceUnavailableException if the spec's device is not there
    */
   public static TorchModel load(ModelSpec spec) {
-    return load(spec, LoadPasses::forSpec, null);
+    return load(spec, List.of());
+  }
+
+  /**
+   * Loads as {@link #load(ModelSpec)} does, from an artifact whose real path must lie in one of
+   * {@code allowedDirectories} (real paths; empty for any), checked as the file is read.
+   */
+  public static TorchModel load(ModelSpec spec, List<Path> allowedDirectories) {
+    return load(spec, LoadPasses::forSpec, null, allowedDirectories);
   }
 
   /** Loads with the given passes instead of the spec's (tests inject a broken one). */
@@ -107,28 +115,41 @@ public final class TorchModel implements Model {
   static TorchModel load(ModelSpec spec,
       java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
       ModelGraphs.RecorderFactory recorder) {
+    return load(spec, passes, recorder, List.of());
+  }
+
+  /**
+   * libtorch opens the artifact's verified private copy ({@link VerifiedArtifact}), deleted once
+   * the model is loaded; messages name the artifact's own file.
+   */
+  private static TorchModel load(ModelSpec spec,
+      java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
+      ModelGraphs.RecorderFactory recorder, List<Path> allowedDirectories) {
     TorchRuntime.ensureLoaded();
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
-    if (!device.isCuda()) {
-      return load(spec, device, passes, recorder);
-    }
-    java.util.concurrent.locks.Lock gpu = CudaWork.shared(device, spec.id());
-    try {
-      return load(spec, device, passes, recorder);
-    } catch (RuntimeException e) {
-      RuntimeException lost = CudaWork.lostOrNull(device, spec.id(), e);
-      throw lost != null ? lost : e;
-    } finally {
-      gpu.unlock();
+    try (VerifiedArtifact verified = VerifiedArtifact.open(spec.id(), spec.artifact(),
+        allowedDirectories)) {
+      if (!device.isCuda()) {
+        return load(spec, passes, recorder, device, verified);
+      }
+      // Verified before the hold: reading and hashing the file is no GPU work (CudaWork).
+      java.util.concurrent.locks.Lock gpu = CudaWork.shared(device, spec.id());
+      try {
+        return load(spec, passes, recorder, device, verified);
+      } catch (RuntimeException e) {
+        RuntimeException lost = CudaWork.lostOrNull(device, spec.id(), e);
+        throw lost != null ? lost : e;
+      } finally {
+        gpu.unlock();
+      }
     }
   }
 
-  private static TorchModel load(ModelSpec spec, Device device,
+  private static TorchModel load(ModelSpec spec,
       java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
-      ModelGraphs.RecorderFactory recorder) {
-    Path file = Artifacts.verifiedFile(spec.id(), spec.artifact());
+      ModelGraphs.RecorderFactory recorder, Device device, VerifiedArtifact file) {
     long t0 = System.nanoTime();
-    if (AotiPackage.isPackage(file)) {
+    if (AotiPackage.isPackage(file.path())) {
       return loadAoti(spec, device, file, recorder, t0);
     }
     TorchModel plain = null;
@@ -157,7 +178,7 @@ public final class TorchModel implements Model {
       LOG.info("model '{}': auto chose {} on {}", spec.id(), resolved.optimizations(), device);
     }
     TorchModel model = plain.optimized(passes.apply(resolved, device)).withGraphs(recorder);
-    LOG.info("loaded model '{}' from {} on {} ({}{}) in {} ms", spec.id(), file, device,
+    LOG.info("loaded model '{}' from {} on {} ({}{}) in {} ms", spec.id(), file.origin(), device,
         spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ", model.steps),
         (System.nanoTime() - t0) / 1_000_000);
     return model;
@@ -168,13 +189,14 @@ public final class TorchModel implements Model {
    * precision: loaded on the host and its parameters and buffers moved to the device
    * ({@code hostFirst}: the graph's constants stay on the host), or loaded onto the device.
    */
-  private static TorchModel loadModule(ModelSpec spec, Device device, Path file,
+  private static TorchModel loadModule(ModelSpec spec, Device device, VerifiedArtifact verified,
       boolean hostFirst) {
+    Path file = verified.origin();
     JitModule module;
     try (org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(
             hostFirst ? Device.cpu() : device);
         DeviceOptional mapLocation = new DeviceOptional(where)) {
-      module = torch.load(file.toString(), mapLocation, false);
+      module = torch.load(verified.path().toString(), mapLocation, false);
     } catch (RuntimeException e) {
       throw new ModelLoadException("model '" + spec.id() + "': " + file
           + " is not a TorchScript model libtorch can load: " + firstLine(e.getMessage()), e);
@@ -214,8 +236,9 @@ public final class TorchModel implements Model {
    * TorchScript passes and are skipped with a log line. One call on random inputs checks that
    * the library runs the spec's signature before the model is handed out.
    */
-  private static TorchModel loadAoti(ModelSpec spec, Device device, Path file,
+  private static TorchModel loadAoti(ModelSpec spec, Device device, VerifiedArtifact verified,
       ModelGraphs.RecorderFactory recorder, long t0) {
+    Path file = verified.origin();
     // The compiled code trusts its inputs' sizes: a dimension it was compiled for that a call
     // could change would be read out of bounds. Only the batch may vary (image inputs are sized
     // by their ImageInput before the model).
@@ -230,8 +253,7 @@ public final class TorchModel implements Model {
         }
       }
     }
-    AotiRunner runner = AotiRunner.open(spec.id(), file, spec.artifact().sha256().orElse(null),
-        device, spec.precision());
+    AotiRunner runner = AotiRunner.open(spec.id(), verified, device, spec.precision());
     List<String> steps = LoadPasses.applyToPackage(spec, device);
     TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null);
     try {

@@ -98,6 +98,99 @@ final class AotiPackageTest {
     assertEquals(List.of("sha-a"), names(root));
   }
 
+  /**
+   * A same-size edit of an extracted file (the library's code patched in place) is found by its
+   * content and the folder is extracted again: sizes alone would reuse it.
+   */
+  @Test
+  void extract_sameSizeEditOfAnExtractedFile_isFoundAndReplaced() throws IOException {
+    Path file = pkg("a.pt2", standard());
+    Path root = dir.resolve("root");
+    Path so = AotiPackage.extract("m", file, "sha-a", root).get(0);
+    byte[] patched = LIB_BYTES.clone();
+    patched[patched.length / 2] ^= 0x5a;
+    Files.write(so, patched);
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so), "the patched library was replaced");
+    byte[] cubin = CUBIN_BYTES.clone();
+    cubin[0] ^= 1;
+    Files.write(so.resolveSibling("k.cubin"), cubin);
+    AotiPackage.extract("m", file, "sha-a", root);
+    assertArrayEquals(CUBIN_BYTES, Files.readAllBytes(so.resolveSibling("k.cubin")));
+    assertEquals(List.of("sha-a"), names(root));
+  }
+
+  /**
+   * A small package that would expand a thousandfold (a zip bomb: 64 MiB of zeros, about 64 KiB
+   * deflated) is refused while it is being extracted, and nothing it wrote is kept.
+   */
+  @Test
+  void extract_zipBomb_refusedAndNothingKept() throws IOException {
+    Path file = dir.resolve("bomb.pt2");
+    try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(file))) {
+      zip.putNextEntry(new ZipEntry(LIB));
+      byte[] zeros = new byte[1 << 20];
+      for (int i = 0; i < 64; i++) {
+        zip.write(zeros);
+      }
+      zip.closeEntry();
+    }
+    assertTrue(Files.size(file) < 1 << 20, Files.size(file) + " bytes");
+    Path root = dir.resolve("root");
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", file, "sha-bomb", root));
+    assertTrue(e.getMessage().contains(LIB) && e.getMessage().contains("times"), e.getMessage());
+    assertFalse(Files.exists(root), "refused on its declared size, before anything was written");
+  }
+
+  /**
+   * A bomb whose central directory lies about the size (1000 bytes declared, 8 MiB of zeros
+   * inside) is stopped by the bytes actually written, at the 1 MiB a 8 KiB entry may expand to,
+   * and its temporary folder is deleted.
+   */
+  @Test
+  void extract_zipBombLyingAboutItsSize_stoppedWhileWritingAndNothingKept() throws IOException {
+    Path file = dir.resolve("liar.pt2");
+    try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(file))) {
+      zip.putNextEntry(new ZipEntry(LIB));
+      zip.write(new byte[8 << 20]);
+      zip.closeEntry();
+    }
+    byte[] b = Files.readAllBytes(file);
+    java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    int cen = -1;
+    for (int i = b.length - 22; i >= 0 && cen < 0; i--) {
+      if (bb.getInt(i) == 0x02014b50) {
+        cen = i;
+      }
+    }
+    assertTrue(cen > 0, "central directory found");
+    bb.putInt(cen + 24, 1000);
+    Files.write(file, b);
+    Path root = dir.resolve("root");
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", file, "sha-liar", root));
+    assertTrue(e.getMessage().contains(LIB) && e.getMessage().contains("expand to more than"),
+        e.getMessage());
+    assertEquals(List.of(), names(root), "the temporary folder was deleted");
+  }
+
+  /** The caps on an entry's and a package's bytes hold for a package that is not compressed. */
+  @Test
+  void extract_entryOrPackageOverTheCaps_refused() throws IOException {
+    Path file = pkg("a.pt2", standard());
+    var entry = assertThrows(ModelLoadException.class, () -> AotiPackage.extract("m", file, file,
+        "s1", dir.resolve("r1"), new AotiPackage.Limits(60_000, 1L << 30, 100)));
+    assertTrue(entry.getMessage().contains("'" + LIB + "'")
+        && entry.getMessage().contains("declare 70000 bytes"), entry.getMessage());
+    var total = assertThrows(ModelLoadException.class, () -> AotiPackage.extract("m", file, file,
+        "s2", dir.resolve("r2"), new AotiPackage.Limits(1L << 30, 74_000, 100)));
+    assertTrue(total.getMessage().contains("its entries together declare 75001 bytes"),
+        total.getMessage());
+    assertEquals(LIB_BYTES.length, Files.size(AotiPackage.extract("m", file, file, "s3",
+        dir.resolve("r3"), new AotiPackage.Limits(70_000, 75_001, 1)).get(0)));
+  }
+
   @Test
   void extract_hostileEntryName_refusedBeforeAnythingIsWritten() throws IOException {
     for (String bad : List.of("../evil.so", "m/../../evil.so", "/abs/evil.so")) {
