@@ -114,8 +114,10 @@ public final class ModelSpec {
    *
    * @param file the JSON file
    * @return the spec
-   * @throws IllegalArgumentException as {@link #fromJson(String)}, with the file named first
-   * @throws java.io.UncheckedIOException if the file cannot be read; the message names the file
+   * @throws IllegalArgumentException if {@code file} is null, does not exist, is a directory,
+   *     cannot be read (the message names the file and why; the cause is the
+   *     {@link java.io.IOException}) or is over 1 MiB; or as {@link #fromJson(String)}, with the
+   *     file named first
    */
   public static ModelSpec fromJson(Path file) {
     return SpecJson.read(file);

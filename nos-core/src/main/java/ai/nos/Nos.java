@@ -39,7 +39,9 @@ public final class Nos {
    * Loads the model described by a JSON spec file; a relative artifact path is read against the
    * file's folder.
    *
-   * @throws IllegalArgumentException if the JSON is not a valid spec
+   * @throws IllegalArgumentException if the file is missing, a directory or unreadable, or its
+   *     JSON is not a valid spec (see {@link ModelSpec#fromJson(Path)})
+   * @throws ModelLoadException as {@link #load(ModelSpec)}
    */
   public static Model load(Path specJson) {
     return load(ModelSpec.fromJson(specJson));

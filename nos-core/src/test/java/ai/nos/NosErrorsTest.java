@@ -80,6 +80,38 @@ final class NosErrorsTest {
   }
 
   @Test
+  void infer_nulls_areNamedIllegalArguments_notNullPointerExceptions() {
+    Tensor one = Tensor.of(new float[64], 1, 1, 8, 8);
+    assertMessage(assertThrows(IllegalArgumentException.class, () -> digits.infer((Tensor) null)),
+        "'digits'", "input 'image'", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.inferAsync((Tensor) null)), "'digits'", "input 'image'", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.infer((Map<String, Tensor>) null)), "inputs of model 'digits'", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.inferAsync((Map<String, Tensor>) null)), "inputs of model 'digits'", "null");
+    Map<String, Tensor> nullName = new HashMap<>();
+    nullName.put("image", one);
+    nullName.put(null, one);
+    assertMessage(assertThrows(IllegalArgumentException.class, () -> digits.infer(nullName)),
+        "model 'digits'", "null name", "[image]");
+    assertMessage(assertThrows(IllegalArgumentException.class, () -> digits.inferAll(null)),
+        "calls", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.inferAll(java.util.Arrays.asList(Map.of("image", one), null))),
+        "inputs of model 'digits'", "null");
+    try (Model batched = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-batched-nulls")
+        .maxBatchSize(4).build())) {
+      assertMessage(assertThrows(IllegalArgumentException.class,
+          () -> batched.inferAsync((Tensor) null)), "input 'image'", "null");
+      assertMessage(assertThrows(IllegalArgumentException.class,
+          () -> batched.inferAsync(nullName)), "null name");
+      assertEquals(1, batched.inferAsync(one).join().get("logits").dim(0));
+    }
+    assertEquals(1, digits.infer(one).get("logits").dim(0), "still serving");
+  }
+
+  @Test
   void infer_batchSizesDiffer_namesBothInputs() {
     var e = assertThrows(IllegalArgumentException.class, () -> twoIn.infer(Map.of(
         "a", Tensor.of(new float[4], 1, 4), "b", Tensor.of(new float[8], 2, 4))));

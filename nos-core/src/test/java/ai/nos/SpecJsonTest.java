@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -368,11 +368,38 @@ final class SpecJsonTest {
   }
 
   @Test
-  void fromJsonFile_missing(@TempDir Path dir) {
+  void fromJsonFile_missing_isAnIllegalArgumentNamingTheFile(@TempDir Path dir) {
     Path file = dir.resolve("absent.json");
-    UncheckedIOException e =
-        assertThrows(UncheckedIOException.class, () -> ModelSpec.fromJson(file));
-    assertTrue(e.getMessage().startsWith("cannot read ModelSpec JSON file " + file),
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(file));
+    assertEquals("ModelSpec JSON file " + file + " does not exist", e.getMessage());
+  }
+
+  @Test
+  void fromJsonFile_directory_isAnIllegalArgumentNamingIt(@TempDir Path dir) {
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(dir));
+    assertEquals("ModelSpec JSON file " + dir + " is a directory; give the spec file in it",
+        e.getMessage());
+  }
+
+  @Test
+  void fromJsonFile_unreadablePath_isAnIllegalArgumentNamingItAndWhy(@TempDir Path dir)
+      throws IOException {
+    // A path through a regular file fails to open whoever runs the test, root included.
+    Path file = Files.writeString(dir.resolve("plain"), "{}").resolve("spec.json");
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(file));
+    assertTrue(e.getMessage().startsWith("ModelSpec JSON file " + file + " cannot be read: "),
+        e.getMessage());
+    assertTrue(e.getCause() instanceof IOException, String.valueOf(e.getCause()));
+  }
+
+  @Test
+  void fromJsonFile_withoutReadPermission_isAnIllegalArgumentNamingIt(@TempDir Path dir)
+      throws IOException {
+    Path file = Files.writeString(dir.resolve("spec.json"), DIGITS);
+    assumeTrue(file.toFile().setReadable(false, false) && !Files.isReadable(file),
+        "this user reads files without read permission (root)");
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(file));
+    assertTrue(e.getMessage().startsWith("ModelSpec JSON file " + file + " cannot be read: "),
         e.getMessage());
   }
 

@@ -27,6 +27,10 @@ public final class Inputs {
     }
     List<TensorSpec> wanted = spec.signature().inputs();
     for (String name : inputs.keySet()) {
+      if (name == null) {
+        throw new IllegalArgumentException("inputs of model '" + id + "' hold a null name; its"
+            + " inputs are " + spec.signature().inputNames());
+      }
       if (spec.signature().input(name).isEmpty()) {
         throw new IllegalArgumentException("model '" + id + "' has no input '" + name
             + "'; its inputs are " + spec.signature().inputNames());
