@@ -61,7 +61,7 @@ final class SpecJson {
 
   private static final List<String> SPEC_FIELDS =
       List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
-          "memoryBytes", "optimize", "imageInputs");
+          "memoryBytes", "optimize", "imageInputs", "maxCallBytes");
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
@@ -198,6 +198,14 @@ final class SpecJson {
         throw new IllegalArgumentException("$.memoryBytes must be an integer but was " + echo(node));
       }
       at("$", () -> b.memoryBytes(node.longValue()));
+    }
+    if (root.has("maxCallBytes")) {
+      JsonNode node = root.get("maxCallBytes");
+      if (!node.isIntegralNumber() || !node.canConvertToLong()) {
+        throw new IllegalArgumentException("$.maxCallBytes must be an integer but was "
+            + echo(node));
+      }
+      at("$", () -> b.maxCallBytes(node.longValue()));
     }
     if (root.has("optimize")) {
       JsonNode node = root.get("optimize");
@@ -436,6 +444,7 @@ final class SpecJson {
       ObjectNode images = root.putObject("imageInputs");
       spec.imageInputs().forEach((name, image) -> writeImage(images.putObject(name), image));
     }
+    spec.maxCallBytes().ifPresent(bytes -> root.put("maxCallBytes", bytes));
     try {
       return WRITER.writeValueAsString(root);
     } catch (JsonProcessingException e) {

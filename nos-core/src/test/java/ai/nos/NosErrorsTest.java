@@ -129,6 +129,32 @@ final class NosErrorsTest {
   }
 
   @Test
+  void infer_overMaxCallBytes_isRefusedBeforeTheModelRuns_atTheLimitRuns() {
+    // 4 digit rows: 1024 bytes in, 160 bytes of logits out.
+    ModelSpec atLimit = Fixtures.digitsOn("cpu").toBuilder().id("digits-call-limit")
+        .maxCallBytes(1184).build();
+    try (Model m = Nos.load(atLimit);
+        Model under = Nos.load(atLimit.toBuilder().id("digits-call-under").maxCallBytes(1183)
+            .build());
+        Model batched = Nos.load(atLimit.toBuilder().id("digits-call-batched").maxCallBytes(1183)
+            .maxBatchSize(8).build())) {
+      Tensor four = Tensor.of(new float[4 * 64], 4, 1, 8, 8);
+      assertEquals(4, m.infer(four).get("logits").dim(0));
+      for (Model over : new Model[] {under, batched}) {
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> over.infer(four)),
+            "input 'image'", "1024 bytes", "limit of 1183 bytes", "maxCallBytes");
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> over.inferAsync(four)),
+            "limit of 1183 bytes");
+        assertEquals(0, ModelManager.getDefault().models().stream()
+            .filter(i -> i.id().equals(over.spec().id())).findFirst().orElseThrow().requests(),
+            "no call of " + over.spec().id() + " reached the model");
+        assertEquals(3, over.infer(Tensor.of(new float[3 * 64], 3, 1, 8, 8)).get("logits")
+            .dim(0));
+      }
+    }
+  }
+
+  @Test
   void modelThatRaises_surfacesItsOwnMessage_andKeepsServing() {
     try (Model m = Nos.load(Fixtures.raises())) {
       var e = assertThrows(InferenceException.class,
