@@ -118,6 +118,98 @@ public final class TorchRuntime {
     return true;
   }
 
+  private static volatile String[] versions;
+
+  /** libtorch's version, e.g. {@code 2.10.0}, from the natives' own build settings. */
+  public static String libtorchVersion() {
+    return versions()[0];
+  }
+
+  /**
+   * The CUDA version the natives were built for, e.g. {@code 13.1}; null with CPU-only natives.
+   * Read from the natives, so CUDA natives say it on a machine without a GPU or driver too (where
+   * {@link #hasCudaNatives()}, which asks libtorch whether CUDA is usable, says false).
+   */
+  public static String cudaVersion() {
+    return versions()[1];
+  }
+
+  private static String[] versions() {
+    String[] v = versions;
+    if (v == null) {
+      ensureLoaded();
+      String config;
+      try (PointerScope scope = new PointerScope()) {
+        config = torch.show_config().getString();
+      } catch (RuntimeException e) {
+        LOG.warn("libtorch's build settings could not be read ({}); its version comes from the"
+            + " presets' jar instead", e.toString());
+        config = "";
+      }
+      v = new String[] {libtorchVersion(config, presetsVersion()), cudaVersion(config)};
+      // A race computes the same strings twice; either copy may stay.
+      versions = v;
+    }
+    return v;
+  }
+
+  /** The presets' jar version, e.g. {@code 2.10.0-1.5.13}: libtorch's, then JavaCPP's. */
+  private static String presetsVersion() {
+    return torch.class.getPackage().getImplementationVersion();
+  }
+
+  /**
+   * libtorch's version from its {@code show_config()} text ({@code TORCH_VERSION=2.10.0} among its
+   * build settings), else from the presets' version (libtorch's before the '-'), else "unknown".
+   */
+  static String libtorchVersion(String config, String presets) {
+    String v = buildSetting(config, "TORCH_VERSION");
+    if (v != null) {
+      return v;
+    }
+    if (presets != null && !presets.isBlank()) {
+      int dash = presets.indexOf('-');
+      return dash > 0 ? presets.substring(0, dash) : presets;
+    }
+    return "unknown";
+  }
+
+  /**
+   * The CUDA version from the natives' {@code show_config()}: {@code CUDA_VERSION=13.1} among the
+   * build settings (CPU natives have none), else a {@code "CUDA Runtime 13.1"} line, else null.
+   */
+  static String cudaVersion(String config) {
+    String v = buildSetting(config, "CUDA_VERSION");
+    if (v != null) {
+      return v;
+    }
+    for (String line : config.split("\n")) {
+      String l = line.strip();
+      if (l.startsWith("- CUDA Runtime ")) {
+        return l.substring("- CUDA Runtime ".length()).strip();
+      }
+    }
+    return null;
+  }
+
+  /** A {@code KEY=value} of show_config()'s "Build settings" line; null when absent or empty. */
+  private static String buildSetting(String config, String key) {
+    for (String line : config.split("\n")) {
+      int at = line.indexOf("Build settings:");
+      if (at < 0) {
+        continue;
+      }
+      for (String setting : line.substring(at + "Build settings:".length()).split(",")) {
+        String s = setting.strip();
+        if (s.startsWith(key + "=")) {
+          String value = s.substring(key.length() + 1).strip();
+          return value.isEmpty() ? null : value;
+        }
+      }
+    }
+    return null;
+  }
+
   /** Whether the libtorch natives on the classpath were built with CUDA. */
   public static boolean hasCudaNatives() {
     ensureLoaded();
