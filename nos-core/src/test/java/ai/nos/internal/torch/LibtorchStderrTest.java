@@ -45,7 +45,7 @@ final class LibtorchStderrTest {
   void digitCallsOnTheCpu_writeNoNnpackWarningToStderr() throws Exception {
     String[] out = run(DigitCalls.class);
     assertTrue(out[0].contains("calls done"), "stdout: " + out[0] + "\nstderr: " + out[1]);
-    assertFalse(out[1].contains("NNPACK"), "stderr: " + out[1]);
+    assertFalse(out[1].contains("Could not initialize NNPACK"), "stderr: " + out[1]);
   }
 
   /** Runs {@code main} in a fresh JVM on this classpath; returns its stdout and stderr. */
