@@ -2,6 +2,7 @@ package ai.nos;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -32,8 +33,9 @@ public interface Model extends AutoCloseable {
    *
    * @param inputs one tensor per input of the signature, by name
    * @return one tensor per output of the signature, in signature order
-   * @throws IllegalArgumentException if an input is missing, unknown, or has a dtype or shape the
-   *     signature does not accept (checked before any native call)
+   * @throws IllegalArgumentException if {@code inputs}, a name or a tensor in it is null, or an
+   *     input is missing, unknown, or has a dtype or shape the signature does not accept (checked
+   *     before any native call)
    * @throws InferenceException if the model fails while running
    * @throws IllegalStateException if the model is closed
    */
@@ -43,7 +45,7 @@ public interface Model extends AutoCloseable {
    * Runs a model that has exactly one input.
    *
    * @throws IllegalArgumentException if the model has more than one input, or as
-   *     {@link #infer(Map)}
+   *     {@link #infer(Map)} (a null {@code input} included)
    */
   default Map<String, Tensor> infer(Tensor input) {
     var inputs = spec().signature().inputs();
@@ -51,7 +53,8 @@ public interface Model extends AutoCloseable {
       throw new IllegalArgumentException("model '" + spec().id() + "' has " + inputs.size()
           + " inputs " + spec().signature().inputNames() + "; call infer(Map) with each by name");
     }
-    return infer(Map.of(inputs.get(0).name(), input));
+    // A map that holds null, so that a null tensor gets infer(Map)'s message, which names it.
+    return infer(Collections.singletonMap(inputs.get(0).name(), input));
   }
 
   /**
@@ -101,17 +104,21 @@ public interface Model extends AutoCloseable {
           + " inputs " + spec().signature().inputNames() + "; call inferAsync(Map) with each by"
           + " name");
     }
-    return inferAsync(Map.of(inputs.get(0).name(), input));
+    return inferAsync(Collections.singletonMap(inputs.get(0).name(), input));
   }
 
   /**
    * Submits many calls at once (they may share batches) and returns their futures in order.
    *
-   * @throws IllegalArgumentException if a call's inputs do not match the signature; none of the
-   *     calls before it is withdrawn
+   * @throws IllegalArgumentException if {@code calls} is null, or a call's inputs are null or do
+   *     not match the signature; none of the calls before it is withdrawn
    */
   default List<CompletableFuture<Map<String, Tensor>>> inferAll(
       List<Map<String, Tensor>> calls) {
+    if (calls == null) {
+      throw new IllegalArgumentException("calls of model '" + spec().id() + "' must not be null"
+          + " (an empty list for none)");
+    }
     List<CompletableFuture<Map<String, Tensor>>> out = new ArrayList<>(calls.size());
     for (Map<String, Tensor> call : calls) {
       out.add(inferAsync(call));

@@ -26,8 +26,10 @@ import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.temporal.ChronoUnit;
@@ -59,7 +61,7 @@ final class SpecJson {
 
   private static final List<String> SPEC_FIELDS =
       List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
-          "memoryBytes", "optimize", "imageInputs");
+          "memoryBytes", "optimize", "imageInputs", "maxCallBytes");
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
@@ -115,17 +117,7 @@ final class SpecJson {
     if (file == null) {
       throw new IllegalArgumentException("ModelSpec JSON file must not be null");
     }
-    byte[] json;
-    try {
-      long size = Files.size(file);
-      if (size > MAX_FILE_BYTES) {
-        throw new IllegalArgumentException("ModelSpec JSON file " + file + " must be at most "
-            + MAX_FILE_BYTES + " bytes but was " + size + " bytes; is it the model itself?");
-      }
-      json = Files.readAllBytes(file);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read ModelSpec JSON file " + file + ": " + e, e);
-    }
+    byte[] json = bytesOf(file);
     ModelSpec spec;
     try {
       // From bytes, so that Jackson detects the encoding and reports bad bytes with a location.
@@ -135,11 +127,40 @@ final class SpecJson {
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read ModelSpec JSON file " + file + ": " + e, e);
+      throw new IllegalArgumentException(file + ": ModelSpec JSON cannot be parsed: " + e, e);
     }
     Path dir = file.toAbsolutePath().getParent();
     return dir == null ? spec
         : spec.toBuilder().artifact(spec.artifact().resolveAgainst(dir)).build();
+  }
+
+  /**
+   * The file's bytes. A path that does not lead to a readable file is a bad argument, as a bad
+   * spec in it is: both are the caller's to fix, so both are IllegalArgumentExceptions naming the
+   * file and why, with the IOException as the cause.
+   */
+  private static byte[] bytesOf(Path file) {
+    String what = "ModelSpec JSON file " + file;
+    if (Files.isDirectory(file)) {
+      throw new IllegalArgumentException(what + " is a directory; give the spec file in it");
+    }
+    try {
+      long size = Files.size(file);
+      if (size > MAX_FILE_BYTES) {
+        throw new IllegalArgumentException(what + " must be at most " + MAX_FILE_BYTES
+            + " bytes but was " + size + " bytes; is it the model itself?");
+      }
+      return Files.readAllBytes(file);
+    } catch (NoSuchFileException e) {
+      throw new IllegalArgumentException(what + " does not exist", e);
+    } catch (AccessDeniedException e) {
+      throw new IllegalArgumentException(what + " cannot be read: permission denied", e);
+    } catch (FileSystemException e) {
+      throw new IllegalArgumentException(what + " cannot be read: "
+          + (e.getReason() != null ? e.getReason() : e.toString()), e);
+    } catch (IOException e) {
+      throw new IllegalArgumentException(what + " cannot be read: " + e, e);
+    }
   }
 
   private static IllegalArgumentException notJson(JacksonException e) {
@@ -177,6 +198,14 @@ final class SpecJson {
         throw new IllegalArgumentException("$.memoryBytes must be an integer but was " + echo(node));
       }
       at("$", () -> b.memoryBytes(node.longValue()));
+    }
+    if (root.has("maxCallBytes")) {
+      JsonNode node = root.get("maxCallBytes");
+      if (!node.isIntegralNumber() || !node.canConvertToLong()) {
+        throw new IllegalArgumentException("$.maxCallBytes must be an integer but was "
+            + echo(node));
+      }
+      at("$", () -> b.maxCallBytes(node.longValue()));
     }
     if (root.has("optimize")) {
       JsonNode node = root.get("optimize");
@@ -415,6 +444,7 @@ final class SpecJson {
       ObjectNode images = root.putObject("imageInputs");
       spec.imageInputs().forEach((name, image) -> writeImage(images.putObject(name), image));
     }
+    spec.maxCallBytes().ifPresent(bytes -> root.put("maxCallBytes", bytes));
     try {
       return WRITER.writeValueAsString(root);
     } catch (JsonProcessingException e) {

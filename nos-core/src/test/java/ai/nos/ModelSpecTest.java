@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Optional;
+import java.util.OptionalLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -142,6 +143,17 @@ final class ModelSpecTest {
   }
 
   @Test
+  void maxCallBytes_unsetByDefault_setKept_invalidNamed() {
+    assertEquals(OptionalLong.empty(), digits().build().maxCallBytes());
+    ModelSpec spec = digits().maxCallBytes(4096).build();
+    assertEquals(OptionalLong.of(4096), spec.maxCallBytes());
+    assertEquals(spec, spec.toBuilder().build());
+    assertTrue(spec.toString().contains("maxCallBytes=4096"), spec.toString());
+    assertEquals("maxCallBytes must be >= 1 but was 0", assertThrows(
+        IllegalArgumentException.class, () -> digits().maxCallBytes(0)).getMessage());
+  }
+
+  @Test
   void setters_setTwiceKeepsLast() {
     ModelSpec spec = digits().id("first").id("second").device("cpu").device(Device.cuda())
         .maxBatchSize(4).batching(Batching.ofMaxBatchSize(16)).build();
@@ -175,6 +187,7 @@ final class ModelSpecTest {
     assertNotEquals(spec, spec.toBuilder().precision(Precision.FP16).build());
     assertNotEquals(spec, spec.toBuilder().device(Device.cpu()).build());
     assertNotEquals(spec, spec.toBuilder().maxBatchSize(1).build());
+    assertNotEquals(spec, spec.toBuilder().maxCallBytes(1 << 20).build());
     assertNotEquals(spec, null);
   }
 

@@ -80,6 +80,38 @@ final class NosErrorsTest {
   }
 
   @Test
+  void infer_nulls_areNamedIllegalArguments_notNullPointerExceptions() {
+    Tensor one = Tensor.of(new float[64], 1, 1, 8, 8);
+    assertMessage(assertThrows(IllegalArgumentException.class, () -> digits.infer((Tensor) null)),
+        "'digits'", "input 'image'", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.inferAsync((Tensor) null)), "'digits'", "input 'image'", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.infer((Map<String, Tensor>) null)), "inputs of model 'digits'", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.inferAsync((Map<String, Tensor>) null)), "inputs of model 'digits'", "null");
+    Map<String, Tensor> nullName = new HashMap<>();
+    nullName.put("image", one);
+    nullName.put(null, one);
+    assertMessage(assertThrows(IllegalArgumentException.class, () -> digits.infer(nullName)),
+        "model 'digits'", "null name", "[image]");
+    assertMessage(assertThrows(IllegalArgumentException.class, () -> digits.inferAll(null)),
+        "calls", "null");
+    assertMessage(assertThrows(IllegalArgumentException.class,
+        () -> digits.inferAll(java.util.Arrays.asList(Map.of("image", one), null))),
+        "inputs of model 'digits'", "null");
+    try (Model batched = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-batched-nulls")
+        .maxBatchSize(4).build())) {
+      assertMessage(assertThrows(IllegalArgumentException.class,
+          () -> batched.inferAsync((Tensor) null)), "input 'image'", "null");
+      assertMessage(assertThrows(IllegalArgumentException.class,
+          () -> batched.inferAsync(nullName)), "null name");
+      assertEquals(1, batched.inferAsync(one).join().get("logits").dim(0));
+    }
+    assertEquals(1, digits.infer(one).get("logits").dim(0), "still serving");
+  }
+
+  @Test
   void infer_batchSizesDiffer_namesBothInputs() {
     var e = assertThrows(IllegalArgumentException.class, () -> twoIn.infer(Map.of(
         "a", Tensor.of(new float[4], 1, 4), "b", Tensor.of(new float[8], 2, 4))));
@@ -93,6 +125,32 @@ final class NosErrorsTest {
           () -> m.infer(Tensor.of(new float[5 * 64], 5, 1, 8, 8)));
       assertMessage(e, "batch size 5", "maxBatchSize is 4");
       assertEquals(4, m.infer(Tensor.of(new float[4 * 64], 4, 1, 8, 8)).get("logits").dim(0));
+    }
+  }
+
+  @Test
+  void infer_overMaxCallBytes_isRefusedBeforeTheModelRuns_atTheLimitRuns() {
+    // 4 digit rows: 1024 bytes in, 160 bytes of logits out.
+    ModelSpec atLimit = Fixtures.digitsOn("cpu").toBuilder().id("digits-call-limit")
+        .maxCallBytes(1184).build();
+    try (Model m = Nos.load(atLimit);
+        Model under = Nos.load(atLimit.toBuilder().id("digits-call-under").maxCallBytes(1183)
+            .build());
+        Model batched = Nos.load(atLimit.toBuilder().id("digits-call-batched").maxCallBytes(1183)
+            .maxBatchSize(8).build())) {
+      Tensor four = Tensor.of(new float[4 * 64], 4, 1, 8, 8);
+      assertEquals(4, m.infer(four).get("logits").dim(0));
+      for (Model over : new Model[] {under, batched}) {
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> over.infer(four)),
+            "input 'image'", "1024 bytes", "limit of 1183 bytes", "maxCallBytes");
+        assertMessage(assertThrows(IllegalArgumentException.class, () -> over.inferAsync(four)),
+            "limit of 1183 bytes");
+        assertEquals(0, ModelManager.getDefault().models().stream()
+            .filter(i -> i.id().equals(over.spec().id())).findFirst().orElseThrow().requests(),
+            "no call of " + over.spec().id() + " reached the model");
+        assertEquals(3, over.infer(Tensor.of(new float[3 * 64], 3, 1, 8, 8)).get("logits")
+            .dim(0));
+      }
     }
   }
 

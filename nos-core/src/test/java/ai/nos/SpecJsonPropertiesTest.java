@@ -107,6 +107,9 @@ final class SpecJsonPropertiesTest {
       }
     }
     b.optimize(steps.toArray(new Optimization[0]));
+    if (r.nextBoolean()) {
+      b.maxCallBytes(1 + (r.nextLong() >>> 1) % (Long.MAX_VALUE - 1));
+    }
     if (image) {
       ImageInput.Resize[] modes = ImageInput.Resize.values();
       ImageInput.Interpolation[] kinds = ImageInput.Interpolation.values();

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -88,6 +88,8 @@ final class SpecJsonTest {
         base.toBuilder().id("torchvision/resnet50").precision(Precision.BF16).device("cuda:1")
             .maxBatchSize(64).build(),
         base.toBuilder().precision(Precision.FP16).device(Device.cpu()).maxBatchSize(1).build(),
+        base.toBuilder().maxCallBytes(1).build(),
+        base.toBuilder().maxCallBytes(Long.MAX_VALUE).maxBatchSize(8).build(),
         base.toBuilder().device(Device.cuda()).signature(Signature.builder()
             .input("input_ids", DType.INT64, -1, 128)
             .input("attention_mask", DType.INT64, -1, 128)
@@ -175,6 +177,15 @@ final class SpecJsonTest {
   }
 
   @Test
+  void maxCallBytes_readWritten_andLeftOutWhenUnset() {
+    ModelSpec spec = ModelSpec.fromJson(digitsWith("}}", "}, 'maxCallBytes': 4294967296}"));
+    assertEquals(java.util.OptionalLong.of(1L << 32), spec.maxCallBytes());
+    assertTrue(spec.toJson().contains("\"maxCallBytes\": 4294967296"), spec.toJson());
+    assertEquals(spec, ModelSpec.fromJson(spec.toJson()));
+    assertFalse(ModelSpec.fromJson(DIGITS).toJson().contains("maxCallBytes"), "unset: not written");
+  }
+
+  @Test
   void fromJson_sha256() {
     ModelSpec spec = ModelSpec.fromJson(
         digitsWith("'digits.pt'}", "'digits.pt', 'sha256': '" + SHA.toUpperCase() + "'}"));
@@ -201,7 +212,7 @@ final class SpecJsonTest {
   @ParameterizedTest
   @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
     "'id'| 'signatur'| unknown field 'signatur' at $ (known: id, artifact, signature, precision, "
-        + "device, batching, replicas, memoryBytes, optimize, imageInputs)",
+        + "device, batching, replicas, memoryBytes, optimize, imageInputs, maxCallBytes)",
     "'uri'| 'url'| unknown field 'url' at $.artifact (known: uri, sha256)",
     "'inputs'| 'input'| unknown field 'input' at $.signature (known: inputs, outputs)",
     "'dtype': 'float32', 'shape': [-1, 10]| 'dtype': 'float32', 'shape': [-1, 10], 'Shape': 1"
@@ -261,6 +272,11 @@ final class SpecJsonTest {
     "'precision': 'fp8'| $.precision must be one of fp32, float32, fp16, float16, half, bf16, "
         + "bfloat16 but was 'fp8'",
     "'device': 'gpu'| $.device must be one of auto, cpu, cuda, cuda:N but was 'gpu'",
+    "'maxCallBytes': 0| $.maxCallBytes must be >= 1 but was 0",
+    "'maxCallBytes': '1g'| $.maxCallBytes must be an integer but was \"1g\"",
+    "'maxCallBytes': 1.5e9| $.maxCallBytes must be an integer but was 1.5E9",
+    "'maxCallBytes': 9223372036854775808| $.maxCallBytes must be an integer but was "
+        + "9223372036854775808",
   })
   void fromJson_badOptionalField(String field, String expected) {
     assertEquals(expected, failure(digitsWith("}}", "}, " + field + "}")));
@@ -368,11 +384,38 @@ final class SpecJsonTest {
   }
 
   @Test
-  void fromJsonFile_missing(@TempDir Path dir) {
+  void fromJsonFile_missing_isAnIllegalArgumentNamingTheFile(@TempDir Path dir) {
     Path file = dir.resolve("absent.json");
-    UncheckedIOException e =
-        assertThrows(UncheckedIOException.class, () -> ModelSpec.fromJson(file));
-    assertTrue(e.getMessage().startsWith("cannot read ModelSpec JSON file " + file),
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(file));
+    assertEquals("ModelSpec JSON file " + file + " does not exist", e.getMessage());
+  }
+
+  @Test
+  void fromJsonFile_directory_isAnIllegalArgumentNamingIt(@TempDir Path dir) {
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(dir));
+    assertEquals("ModelSpec JSON file " + dir + " is a directory; give the spec file in it",
+        e.getMessage());
+  }
+
+  @Test
+  void fromJsonFile_unreadablePath_isAnIllegalArgumentNamingItAndWhy(@TempDir Path dir)
+      throws IOException {
+    // A path through a regular file fails to open whoever runs the test, root included.
+    Path file = Files.writeString(dir.resolve("plain"), "{}").resolve("spec.json");
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(file));
+    assertTrue(e.getMessage().startsWith("ModelSpec JSON file " + file + " cannot be read: "),
+        e.getMessage());
+    assertTrue(e.getCause() instanceof IOException, String.valueOf(e.getCause()));
+  }
+
+  @Test
+  void fromJsonFile_withoutReadPermission_isAnIllegalArgumentNamingIt(@TempDir Path dir)
+      throws IOException {
+    Path file = Files.writeString(dir.resolve("spec.json"), DIGITS);
+    assumeTrue(file.toFile().setReadable(false, false) && !Files.isReadable(file),
+        "this user reads files without read permission (root)");
+    var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(file));
+    assertTrue(e.getMessage().startsWith("ModelSpec JSON file " + file + " cannot be read: "),
         e.getMessage());
   }
 

@@ -10,10 +10,40 @@ import java.util.Map;
 
 /**
  * Checks a call's inputs against the model's signature, in Java, before any native call: a tensor
- * of the wrong name, dtype, rank or size never reaches libtorch.
+ * of the wrong name, dtype, rank or size never reaches libtorch, and neither does a call bigger
+ * than the model's {@link ModelSpec#maxCallBytes()}: the operating system kills a process that
+ * runs out of memory inside libtorch, with no exception to catch.
  */
 public final class Inputs {
   private Inputs() {}
+
+  /** The share of physical memory one call may take by default; see ModelSpec#maxCallBytes. */
+  static final int DEFAULT_SHARE = 128;
+
+  /** The default limit where the JVM cannot tell the machine's memory. */
+  static final long FALLBACK_MAX_CALL_BYTES = 1L << 30;
+
+  /** Read once: the machine's memory does not change under a running JVM. */
+  private static final class DefaultLimit {
+    static final long PHYSICAL = physicalMemory();
+    static final long BYTES = PHYSICAL > 0 ? PHYSICAL / DEFAULT_SHARE : FALLBACK_MAX_CALL_BYTES;
+
+    private static long physicalMemory() {
+      try {
+        var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        // Container-aware: inside a container with a memory limit, that limit.
+        return os instanceof com.sun.management.OperatingSystemMXBean
+            ? ((com.sun.management.OperatingSystemMXBean) os).getTotalMemorySize() : -1;
+      } catch (RuntimeException | LinkageError e) {
+        return -1;
+      }
+    }
+  }
+
+  /** The limit of a call of a model whose spec does not set {@link ModelSpec#maxCallBytes()}. */
+  public static long defaultMaxCallBytes() {
+    return DefaultLimit.BYTES;
+  }
 
   /**
    * Validates {@code inputs} and returns them in signature order.
@@ -27,6 +57,10 @@ public final class Inputs {
     }
     List<TensorSpec> wanted = spec.signature().inputs();
     for (String name : inputs.keySet()) {
+      if (name == null) {
+        throw new IllegalArgumentException("inputs of model '" + id + "' hold a null name; its"
+            + " inputs are " + spec.signature().inputNames());
+      }
       if (spec.signature().input(name).isEmpty()) {
         throw new IllegalArgumentException("model '" + id + "' has no input '" + name
             + "'; its inputs are " + spec.signature().inputNames());
@@ -69,7 +103,72 @@ public final class Inputs {
           + "' has batch size " + batch + " but the spec's batching.maxBatchSize is "
           + spec.batching().get().maxBatchSize());
     }
+    checkBytes(spec, ordered, batch);
     return ordered;
+  }
+
+  /**
+   * Refuses a call whose inputs plus estimated outputs exceed the model's per-call limit. The
+   * output estimate reads the signature at the call's batch size; a dynamic dimension past the
+   * first counts as 1, so the estimate never exceeds what the model returns for such a tensor.
+   */
+  private static void checkBytes(ModelSpec spec, List<Tensor> ordered, long batch) {
+    long in = 0;
+    int largest = 0;
+    for (int i = 0; i < ordered.size(); i++) {
+      in = saturatedAdd(in, ordered.get(i).byteSize());
+      if (ordered.get(i).byteSize() > ordered.get(largest).byteSize()) {
+        largest = i;
+      }
+    }
+    long out = 0;
+    for (TensorSpec ts : spec.signature().outputs()) {
+      out = saturatedAdd(out, outputBytes(ts, batch));
+    }
+    long total = saturatedAdd(in, out);
+    boolean set = spec.maxCallBytes().isPresent();
+    long limit = set ? spec.maxCallBytes().getAsLong() : defaultMaxCallBytes();
+    if (total <= limit) {
+      return;
+    }
+    Tensor big = ordered.get(largest);
+    TensorSpec bigSpec = spec.signature().inputs().get(largest);
+    long rows = limit / Math.max(1, total / batch);
+    String split = rows >= 1 && rows < batch
+        ? "Split it into calls of at most " + rows + " rows, or raise"
+        : "Raise";
+    String source = set ? "the spec's maxCallBytes"
+        : DefaultLimit.PHYSICAL > 0 ? "the default maxCallBytes, 1/" + DEFAULT_SHARE
+            + " of this machine's " + DefaultLimit.PHYSICAL + " bytes of memory"
+        : "the default maxCallBytes (this JVM cannot tell the machine's memory)";
+    throw new IllegalArgumentException("call of model '" + spec.id() + "' is too big: input '"
+        + bigSpec.name() + "' " + big.dtype().label() + Arrays.toString(big.shape()) + " takes "
+        + big.byteSize() + " bytes; with its other inputs and the outputs' estimated " + out
+        + " bytes the call needs " + total + " bytes, over the limit of " + limit
+        + " bytes per call (" + source + "; a model's working memory within a call is many"
+        + " times its input). " + split + " the limit with ModelSpec.Builder.maxCallBytes(long)"
+        + " or the spec's JSON field \"maxCallBytes\"");
+  }
+
+  private static long outputBytes(TensorSpec ts, long batch) {
+    long bytes = ts.dtype().byteSize();
+    long[] shape = ts.shape();
+    for (int d = 0; d < shape.length; d++) {
+      long n = shape[d] != TensorSpec.DYNAMIC ? shape[d] : d == 0 ? batch : 1;
+      bytes = saturatedMultiply(bytes, n);
+    }
+    return bytes;
+  }
+
+  private static long saturatedAdd(long a, long b) {
+    long r = a + b;
+    return r < 0 ? Long.MAX_VALUE : r;
+  }
+
+  private static long saturatedMultiply(long a, long b) {
+    long hi = Math.multiplyHigh(a, b);
+    long lo = a * b;
+    return hi != 0 || lo < 0 ? Long.MAX_VALUE : lo;
   }
 
   private static void check(String id, TensorSpec ts, Tensor t) {

@@ -111,8 +111,7 @@ public final class Hub {
    * reads it (a relative artifact path is relative to the file).
    *
    * @return the entry registered
-   * @throws IllegalArgumentException if the file is not a valid spec
-   * @throws java.io.UncheckedIOException if it cannot be read
+   * @throws IllegalArgumentException if the file is missing, unreadable or not a valid spec
    */
   public CatalogEntry register(Path specJson) {
     return register(ModelSpec.fromJson(specJson));

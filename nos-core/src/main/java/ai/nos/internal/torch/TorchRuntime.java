@@ -20,6 +20,26 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe. The first call loads the natives (about 5 s the first time on a machine, while
  * JavaCPP unpacks them into its cache); a failure is remembered and rethrown with the same message.
+ *
+ * <h2>Process-wide libtorch state</h2>
+ * libtorch keeps its settings in one global context per process, shared with any other user of
+ * libtorch in the JVM. NOS sets three things there, once, when it loads the natives, and never
+ * again:
+ * <ul>
+ *   <li>TF32 off for cuDNN and cuBLAS (CUDA natives only): fp32 stays fp32.
+ *   <li>NNPACK off. On a CPU where NNPACK cannot start (this project's 2-core AMD EPYC VM, though
+ *       it has AVX2), libtorch tries it again on every convolution and writes
+ *       {@code "Could not initialize NNPACK! Reason: Unsupported hardware."} to the process's
+ *       stderr each time, past SLF4J: two lines per call of the digit CNN, 76,934 lines in one JMH
+ *       run. The line comes from c10's {@code LOG(WARNING)}, not from {@code TORCH_WARN}, so
+ *       c10's warning handler never sees it (and the presets cannot subclass that handler from
+ *       Java anyway); the check reads {@code userEnabledNNPACK} first, so turning NNPACK off is
+ *       what stops it. No kernel choice changes: libtorch asks NNPACK only about a float
+ *       convolution oneDNN declined, which on the digit CNN is a call of one row (oneDNN took
+ *       every call of 2, 16 and 64 rows: no NNPACK line), and NNPACK takes only 16 rows or more.
+ *   <li>JavaCPP's per-allocation RSS check off unless the application set a limit (see
+ *       {@link #turnJavaCppRssCheckOff()}).
+ * </ul>
  */
 public final class TorchRuntime {
   private static final Logger LOG = LoggerFactory.getLogger(TorchRuntime.class);
@@ -51,6 +71,7 @@ public final class TorchRuntime {
         cudaBuild = torch.hasCUDA();
         cudaDevices = cudaBuild && torch.cuda_is_available() ? torch.cuda_device_count() : 0;
         cudaReady = new boolean[cudaDevices];
+        torch.globalContext().setUserEnabledNNPACK(false);
         if (cudaBuild) {
           // fp32 means fp32: libtorch lets cuDNN convolutions use TF32 by default, which moves
           // results by ~1e-3. Faster, lower precisions are a spec's explicit choice.
@@ -65,8 +86,9 @@ public final class TorchRuntime {
             + " library path or from org.bytedeco:cuda-redist (see README, GPU).", e);
         throw loadFailure;
       }
-      LOG.info("libtorch loaded in {} ms ({} natives, {} CUDA device(s))",
-          (System.nanoTime() - t0) / 1_000_000, cudaBuild ? "CUDA" : "CPU-only", cudaDevices);
+      LOG.info("libtorch loaded in {} ms ({} natives, {} CUDA device(s); NNPACK off, see"
+          + " TorchRuntime)", (System.nanoTime() - t0) / 1_000_000,
+          cudaBuild ? "CUDA" : "CPU-only", cudaDevices);
       if (rssCheckOff && org.bytedeco.javacpp.Pointer.maxPhysicalBytes() > 0) {
         LOG.warn("JavaCPP was set up before NOS and reads the process's RSS on every native"
             + " object NOS makes (about 4x the cost of a small call); start the JVM with"
@@ -94,6 +116,98 @@ public final class TorchRuntime {
     }
     System.setProperty(MAX_PHYSICAL_BYTES, "0");
     return true;
+  }
+
+  private static volatile String[] versions;
+
+  /** libtorch's version, e.g. {@code 2.10.0}, from the natives' own build settings. */
+  public static String libtorchVersion() {
+    return versions()[0];
+  }
+
+  /**
+   * The CUDA version the natives were built for, e.g. {@code 13.1}; null with CPU-only natives.
+   * Read from the natives, so CUDA natives say it on a machine without a GPU or driver too (where
+   * {@link #hasCudaNatives()}, which asks libtorch whether CUDA is usable, says false).
+   */
+  public static String cudaVersion() {
+    return versions()[1];
+  }
+
+  private static String[] versions() {
+    String[] v = versions;
+    if (v == null) {
+      ensureLoaded();
+      String config;
+      try (PointerScope scope = new PointerScope()) {
+        config = torch.show_config().getString();
+      } catch (RuntimeException e) {
+        LOG.warn("libtorch's build settings could not be read ({}); its version comes from the"
+            + " presets' jar instead", e.toString());
+        config = "";
+      }
+      v = new String[] {libtorchVersion(config, presetsVersion()), cudaVersion(config)};
+      // A race computes the same strings twice; either copy may stay.
+      versions = v;
+    }
+    return v;
+  }
+
+  /** The presets' jar version, e.g. {@code 2.10.0-1.5.13}: libtorch's, then JavaCPP's. */
+  private static String presetsVersion() {
+    return torch.class.getPackage().getImplementationVersion();
+  }
+
+  /**
+   * libtorch's version from its {@code show_config()} text ({@code TORCH_VERSION=2.10.0} among its
+   * build settings), else from the presets' version (libtorch's before the '-'), else "unknown".
+   */
+  static String libtorchVersion(String config, String presets) {
+    String v = buildSetting(config, "TORCH_VERSION");
+    if (v != null) {
+      return v;
+    }
+    if (presets != null && !presets.isBlank()) {
+      int dash = presets.indexOf('-');
+      return dash > 0 ? presets.substring(0, dash) : presets;
+    }
+    return "unknown";
+  }
+
+  /**
+   * The CUDA version from the natives' {@code show_config()}: {@code CUDA_VERSION=13.1} among the
+   * build settings (CPU natives have none), else a {@code "CUDA Runtime 13.1"} line, else null.
+   */
+  static String cudaVersion(String config) {
+    String v = buildSetting(config, "CUDA_VERSION");
+    if (v != null) {
+      return v;
+    }
+    for (String line : config.split("\n")) {
+      String l = line.strip();
+      if (l.startsWith("- CUDA Runtime ")) {
+        return l.substring("- CUDA Runtime ".length()).strip();
+      }
+    }
+    return null;
+  }
+
+  /** A {@code KEY=value} of show_config()'s "Build settings" line; null when absent or empty. */
+  private static String buildSetting(String config, String key) {
+    for (String line : config.split("\n")) {
+      int at = line.indexOf("Build settings:");
+      if (at < 0) {
+        continue;
+      }
+      for (String setting : line.substring(at + "Build settings:".length()).split(",")) {
+        String s = setting.strip();
+        if (s.startsWith(key + "=")) {
+          String value = s.substring(key.length() + 1).strip();
+          return value.isEmpty() ? null : value;
+        }
+      }
+    }
+    return null;
   }
 
   /** Whether the libtorch natives on the classpath were built with CUDA. */
