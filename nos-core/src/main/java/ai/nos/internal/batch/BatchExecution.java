@@ -53,7 +53,7 @@ final class BatchExecution {
    */
   private Throwable runOnce(List<Request> requests) {
     Batch batch = new Batch(layout, requests);
-    counters.batch(batch.size());
+    counters.batch(batch.requestRows());
     Map<String, Tensor> outputs;
     try {
       outputs = runner.run(batch);
