@@ -23,5 +23,5 @@ java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalByt
   -jar "$GPU_LIB"/junit-platform-console-standalone-*.jar execute \
   --class-path "$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')" \
   --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
-  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|PinnedBufferGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
+  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
 exit "${PIPESTATUS[0]}"
