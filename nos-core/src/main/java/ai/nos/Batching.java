@@ -90,6 +90,13 @@ public final class Batching {
   /**
    * Batch sizes to aim for, strictly increasing, each at most {@link #maxBatchSize()}; empty (the
    * default) aims for {@link #maxBatchSize()}. Unmodifiable.
+   *
+   * <p>With {@link #maxBatchSize()} they are also the batch sizes a copy runs, on any device, when
+   * the model's batch is the only dimension of its signature that varies: a batch is padded with
+   * zero rows up to the smallest of them that holds it (the padding rows are dropped from the
+   * outputs), and each is run once before the copy is ready. Without them, a copy on a CUDA device
+   * runs the powers of two up to {@code maxBatchSize} and {@code maxBatchSize} itself; a copy on
+   * the CPU runs batches at their own size. {@link ModelInfo#batchBuckets()} reports the sizes.
    */
   public List<Integer> preferredBatchSizes() {
     return preferredBatchSizes;

@@ -1,5 +1,6 @@
 package ai.nos;
 
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -25,13 +26,22 @@ import java.util.List;
  * @param optimizations the load-time steps ({@link Optimization} labels) the most recently
  *     loaded copy runs with, in order: a step its load's check rejected, or one that does not
  *     apply there (CUDA graphs on the CPU), is missing; empty before the first load
+ * @param warmUp how long the most recently loaded copy spent warming up before it was ready: its
+ *     calls at the largest batch and at each of {@code batchBuckets} on the loading thread, then
+ *     on each of its batch workers; {@link Duration#ZERO} before the first load
+ * @param batchBuckets the batch sizes the most recently loaded copy runs, ascending: with
+ *     batching on a CUDA device every batch is padded up to one of them (the preferred batch
+ *     sizes and {@code maxBatchSize}, else the powers of two up to it and {@code maxBatchSize}),
+ *     and on the CPU when preferred sizes are set; empty when batches run at their own size
  */
 public record ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
     boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
-    long batches, int queued, long p50Micros, long p99Micros, List<String> optimizations) {
+    long batches, int queued, long p50Micros, long p99Micros, List<String> optimizations,
+    Duration warmUp, List<Integer> batchBuckets) {
 
   public ModelInfo {
     devices = List.copyOf(devices);
     optimizations = List.copyOf(optimizations);
+    batchBuckets = List.copyOf(batchBuckets);
   }
 }

@@ -11,7 +11,10 @@ import java.util.Map;
 /**
  * The requests a {@link BatchRunner} runs together, and their inputs assembled into one tensor
  * each: the requests' rows concatenated along dimension 0 in the batch's order, each padded in
- * the dimensions the spec's padding rules allow to the longest request of the batch.
+ * the dimensions the spec's padding rules allow to the longest request of the batch, and
+ * followed by zero rows up to the batch's bucket ({@link BatchBuckets}) when the copy has buckets:
+ * {@link #size()} counts those, {@link #requestRows()} does not, and the outputs' padding rows
+ * are dropped when they are split per request.
  *
  * <p>{@link #write} assembles an input straight into the runner's buffer (a reused, pinned host
  * buffer, say) with one bulk copy per request, or one per contiguous run where it is padded;
@@ -24,6 +27,8 @@ public final class Batch {
   private final BatchLayout layout;
   private final List<Request> requests;
   private final int size;
+  /** The requests' rows; {@link #size} less the padding rows. */
+  private final int requestRows;
   private final long[] rowOffsets;
   /** Batched shape per input, signature order. */
   private final long[][] shapes;
@@ -37,7 +42,8 @@ public final class Batch {
       rowOffsets[i] = rows;
       rows += requests.get(i).rows;
     }
-    this.size = rows;
+    this.requestRows = rows;
+    this.size = layout.buckets.padTo(rows);
     this.shapes = new long[layout.inputs.size()][];
     for (int k = 0; k < shapes.length; k++) {
       long[] shape = requests.get(0).tensors[k].shape();
@@ -53,9 +59,17 @@ public final class Batch {
     }
   }
 
-  /** Rows in the batch: the sum of its requests' rows, the size of dimension 0 of each input. */
+  /**
+   * Rows the model runs: the size of dimension 0 of each input, the requests' rows plus the
+   * padding rows up to the bucket.
+   */
   public int size() {
     return size;
+  }
+
+  /** The requests' rows: {@link #size()} without the padding rows. */
+  public int requestRows() {
+    return requestRows;
   }
 
   /** Requests in the batch, at least one. */
@@ -117,7 +131,8 @@ public final class Batch {
 
   /**
    * Writes an input assembled for the whole batch into {@code dst}'s remaining bytes, row-major
-   * in native byte order (whatever {@code dst.order()} says), padding with the rule's value.
+   * in native byte order (whatever {@code dst.order()} says), padding with the rule's value and
+   * the rows up to the bucket with zero bytes.
    * {@code dst}'s position and limit do not move.
    *
    * @throws IllegalArgumentException if the model has no such input, or {@code dst.remaining()}
@@ -157,6 +172,7 @@ public final class Batch {
           }
         }
       });
+      zeroPaddingRows(dst, rowBytes);
       return;
     }
     // Padded batches are written by a few threads, each a contiguous run of requests.
@@ -172,7 +188,22 @@ public final class Batch {
             elementBytes, layout.pad(k));
       }
     });
+    zeroPaddingRows(dst, rowBytes);
   }
+
+  /** Zeros the rows past the requests' (a reused buffer may hold an earlier batch's). */
+  private void zeroPaddingRows(ByteBuffer dst, long rowBytes) {
+    int at = (int) (dst.position() + requestRows * rowBytes);
+    int end = (int) (dst.position() + size * rowBytes);
+    ByteBuffer out = dst.duplicate();
+    while (at < end) {
+      int n = Math.min(ZEROS.length, end - at);
+      out.put(at, ZEROS, 0, n);
+      at += n;
+    }
+  }
+
+  private static final byte[] ZEROS = new byte[1 << 16];
 
   /** Whether every request's input {@code k} has the batch's shape beyond dimension 0. */
   private boolean unpadded(int k) {

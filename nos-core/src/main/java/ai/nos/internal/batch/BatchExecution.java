@@ -59,7 +59,7 @@ final class BatchExecution {
     Map<String, Tensor> outputs;
     try {
       batch = new Batch(layout, requests);
-      counters.batch(batch.size());
+      counters.batch(batch.requestRows());
       outputs = runner.run(batch);
     } catch (Exception e) {
       if (requests.size() > 1) {

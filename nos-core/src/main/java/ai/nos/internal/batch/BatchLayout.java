@@ -14,8 +14,9 @@ import java.util.Map;
 
 /**
  * What a batcher needs from a spec, worked out once: the inputs in signature order, which of their
- * dimensions are padded and with what bytes, which output dimensions are cut back, and the
- * batching limits in the units the batcher counts in. Immutable.
+ * dimensions are padded and with what bytes, which output dimensions are cut back, the batching
+ * limits in the units the batcher counts in, and the batch sizes the copy runs
+ * ({@link BatchBuckets}). Immutable.
  */
 final class BatchLayout {
 
@@ -31,6 +32,8 @@ final class BatchLayout {
   final int[] preferred;
   final long delayNanos;
   final int maxQueueSize;
+  /** The sizes batches are padded up to; {@link BatchBuckets#NONE} runs them as they are. */
+  final BatchBuckets buckets;
 
   private final Map<String, Integer> index = new HashMap<>();
   private final boolean[][] padded;
@@ -38,6 +41,14 @@ final class BatchLayout {
   private final Map<String, List<Unpad>> unpad = new HashMap<>();
 
   BatchLayout(ModelSpec spec) {
+    this(spec, BatchBuckets.NONE);
+  }
+
+  /**
+   * @throws IllegalArgumentException if the spec has no batching, or the buckets' largest is
+   *     not {@code maxBatchSize} (a full batch would have no bucket)
+   */
+  BatchLayout(ModelSpec spec, BatchBuckets buckets) {
     Batching batching = spec.batching().orElseThrow(() -> new IllegalArgumentException(
         "model '" + spec.id() + "' has no batching settings in its spec"));
     modelId = spec.id();
@@ -63,6 +74,11 @@ final class BatchLayout {
     fullRows = preferred.length == 0 ? maxBatchSize : preferred[preferred.length - 1];
     delayNanos = batching.maxQueueDelay().toNanos();
     maxQueueSize = batching.maxQueueSize();
+    if (!buckets.isEmpty() && buckets.largest() != maxBatchSize) {
+      throw new IllegalArgumentException("model '" + modelId + "': the largest batch bucket of "
+          + buckets + " must be batching.maxBatchSize (" + maxBatchSize + ")");
+    }
+    this.buckets = buckets;
   }
 
   /** One element of {@code dtype} holding {@code value}, in native byte order. */

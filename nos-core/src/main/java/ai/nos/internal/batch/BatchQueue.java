@@ -197,7 +197,8 @@ final class BatchQueue {
    * is expired, and the next oldest tried); then its requests in priority-then-arrival order up
    * to maxBatchSize rows, stopping at the first that does not fit (so none overtakes an earlier
    * one of its level or a higher one); then, with preferred sizes, cut back to the largest
-   * preferred size it reaches.
+   * preferred size it reaches, or without them cut back to a bucket where padding would cost
+   * more.
    */
   private List<Request> form(Group g, long now, List<Request> expired, boolean fair) {
     List<Request> batch = new ArrayList<>();
@@ -235,12 +236,20 @@ final class BatchQueue {
     return batch;
   }
 
+  /**
+   * Cuts a batch back to the largest preferred size it reaches; without preferred sizes, to the
+   * bucket below it when padding it up would cost more rows than it leaves
+   * ({@link BatchBuckets#cutTo}).
+   */
   private void cutToPreferred(Group g, List<Request> batch, int rows) {
     int preferred = 0;
     for (int p : layout.preferred) {
       if (p <= rows) {
         preferred = p;
       }
+    }
+    if (layout.preferred.length == 0) {
+      preferred = layout.buckets.cutTo(rows);
     }
     if (preferred == 0 || preferred == rows) {
       return;

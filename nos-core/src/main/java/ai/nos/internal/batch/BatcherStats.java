@@ -76,7 +76,7 @@ public final class BatcherStats {
     return batches;
   }
 
-  /** Rows of all the batches run. */
+  /** Rows of all the batches run, the requests' own (not the padding rows up to a bucket). */
   public long rows() {
     return rows;
   }

@@ -77,7 +77,16 @@ import org.slf4j.LoggerFactory;
  *
  * BatchExecution runs a batch, running each request alone again if the runner fails on several,
  * and Splitter splits the outputs per request along dim 0. Whatever fails while a batch is made,
- * run or split, an Error too, fails that batch's requests only; the worker goes on.
+ * run or split, an Error too, fails that batch's requests only; the worker goes on. With buckets
+ * (BatchBuckets) a batch runs padded to its bucket, and without preferred sizes it is first cut
+ * back to the bucket below when padding it would cost more rows than it leaves waiting.
+ *
+ * Warm-up
+ *
+ * Builder.warmUp gives each worker a task to run once, before its first batch: the native
+ * libraries keep per-thread state (cuDNN's execution plans are thread_local in libtorch), which a
+ * warm-up on another thread does not make. Requests submitted meanwhile wait in the queue.
+ * awaitWarmUp lets the owner hold the copy back until every worker has run it.
  *
  * Shutdown
  *
@@ -120,13 +129,19 @@ public final class DynamicBatcher implements AutoCloseable {
   private final Workers workers;
   /** The requests of the batches running now. */
   private final Set<Request> running = new HashSet<>();
+  /** Each worker's warm-up, run before its first batch; null for none. */
+  private final Runnable warmUp;
+  /** Counted down by each worker once its warm-up is done (or failed). */
+  private final java.util.concurrent.CountDownLatch warmed;
 
   private long seq;
   /** Set once; volatile so that isClosed reads it without the lock. */
   private volatile boolean closed;
 
   private DynamicBatcher(Builder b, int workerCount) {
-    this.layout = new BatchLayout(b.spec);
+    this.layout = new BatchLayout(b.spec, b.buckets);
+    this.warmUp = b.warmUp;
+    this.warmed = new java.util.concurrent.CountDownLatch(b.warmUp == null ? 0 : workerCount);
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
     this.queue = new BatchQueue(layout);
@@ -382,6 +397,7 @@ public final class DynamicBatcher implements AutoCloseable {
   private void work() {
     boolean died = true;
     try {
+      warmUpWorker();
       for (Taken t; (t = take(true)) != null; ) {
         execute(t);
       }
@@ -391,6 +407,33 @@ public final class DynamicBatcher implements AutoCloseable {
     } finally {
       exit(died);
     }
+  }
+
+  /** Runs the warm-up task on this worker; a failure is logged, the worker serves regardless. */
+  private void warmUpWorker() {
+    if (warmUp == null) {
+      return;
+    }
+    try {
+      warmUp.run();
+    } catch (RuntimeException e) {
+      LOG.warn("warm-up of a batcher worker of model '{}' failed; it serves unwarmed: {}",
+          layout.modelId, e.toString());
+    } finally {
+      warmed.countDown();
+    }
+  }
+
+  /**
+   * Waits until every worker has run its warm-up ({@link Builder#warmUp}), at most
+   * {@code timeout}; returns whether they all have (true at once without a warm-up or without
+   * workers). A warm-up that failed counts as run.
+   *
+   * @throws InterruptedException if the calling thread is interrupted while it waits
+   */
+  public boolean awaitWarmUp(Duration timeout) throws InterruptedException {
+    return workers.isEmpty()
+        || warmed.await(nanos(timeout), java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
   /** Closes the batcher as a worker exits; one that died fails the queue; the last, the rest. */
@@ -513,6 +556,8 @@ public final class DynamicBatcher implements AutoCloseable {
     private Executor executor;
     private String workerName;
     private int workers = 1;
+    private BatchBuckets buckets = BatchBuckets.NONE;
+    private Runnable warmUp;
 
     private Builder(ModelSpec spec, BatchRunner runner) {
       this.spec = spec;
@@ -550,6 +595,36 @@ public final class DynamicBatcher implements AutoCloseable {
         throw new IllegalArgumentException("workers must be >= 1 but was " + n);
       }
       this.workers = n;
+      return this;
+    }
+
+    /**
+     * Sets the batch sizes the runner runs: each batch is padded with zero rows up to the
+     * smallest of them that holds it (see {@link BatchBuckets}); none by default.
+     *
+     * @throws IllegalArgumentException if {@code buckets} is null; {@link #start()} throws it if
+     *     their largest is not {@code batching.maxBatchSize}
+     */
+    public Builder buckets(BatchBuckets buckets) {
+      if (buckets == null) {
+        throw new IllegalArgumentException("buckets must not be null (BatchBuckets.NONE for none)");
+      }
+      this.buckets = buckets;
+      return this;
+    }
+
+    /**
+     * Sets a task each worker runs once on its own thread before its first batch (warming the
+     * per-thread state of native libraries); see {@link DynamicBatcher#awaitWarmUp}. A task that
+     * throws is logged and the worker serves regardless. None by default.
+     *
+     * @throws IllegalArgumentException if {@code task} is null
+     */
+    public Builder warmUp(Runnable task) {
+      if (task == null) {
+        throw new IllegalArgumentException("warm-up task must not be null");
+      }
+      this.warmUp = task;
       return this;
     }
 

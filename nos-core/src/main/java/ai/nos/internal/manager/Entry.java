@@ -28,6 +28,9 @@ final class Entry {
   long loads;
   /** The steps the most recently loaded copy runs with; guarded by the core's lock. */
   List<String> optimizations = List.of();
+  /** The most recently loaded copy's warm-up time and batch buckets; guarded by the lock. */
+  long warmUpNanos;
+  int[] buckets = new int[0];
   boolean removed;
 
   Entry(ModelSpec spec, long estimate, boolean measured) {
@@ -61,7 +64,8 @@ final class Entry {
         : loading ? ModelState.LOADING : ModelState.EVICTED;
     return new ModelInfo(spec.id(), state, devices, estimate, measured, replicas, inFlight,
         requests.sum(), failures.sum(), loads, batches, queued, latency.quantileMicros(0.5),
-        latency.quantileMicros(0.99), optimizations);
+        latency.quantileMicros(0.99), optimizations, java.time.Duration.ofNanos(warmUpNanos),
+        java.util.Arrays.stream(buckets).boxed().toList());
   }
 
   int live() {

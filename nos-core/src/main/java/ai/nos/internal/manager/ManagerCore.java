@@ -567,6 +567,22 @@ public final class ManagerCore implements AutoCloseable {
       }
       throw e;
     }
+    long warmStart = System.nanoTime();
+    DynamicBatcher batcher;
+    try {
+      batcher = startBatcher(entry, copy, replica);
+    } catch (RuntimeException | Error e) {
+      lock.lock();
+      try {
+        unbook(copy);
+      } finally {
+        lock.unlock();
+      }
+      replica.close();
+      throw e;
+    }
+    long warmUpNanos = replica.warmUpNanos()
+        + (batcher == null ? 0 : System.nanoTime() - warmStart);
     lock.lock();
     try {
       long measured = replica.footprintBytes();
@@ -594,6 +610,9 @@ public final class ManagerCore implements AutoCloseable {
       }
       if (copy.slot.used > copy.slot.budget || entry.removed || closed) {
         unbook(copy);
+        if (batcher != null) {
+          batcher.close(Duration.ZERO);
+        }
         replica.close();
         if (entry.removed || closed) {
           throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded while"
@@ -605,13 +624,7 @@ public final class ManagerCore implements AutoCloseable {
             + " next placement.");
       }
       copy.replica = replica;
-      if (entry.spec.batching().isPresent()) {
-        copy.batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
-            // Two workers: one assembles the next batch while the other's batch runs.
-            .workers(2)
-            .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
-            .start();
-      }
+      copy.batcher = batcher;
       copy.lease = new Lease(() -> free(copy));
       if (acquireForCaller) {
         copy.lease.tryAcquire();
@@ -621,13 +634,48 @@ public final class ManagerCore implements AutoCloseable {
       copy.slot.loads++;
       entry.loads++;
       entry.optimizations = replica.optimizations();
+      entry.warmUpNanos = warmUpNanos;
+      entry.buckets = replica.batchBuckets().sizes();
       changed.signalAll();
-      LOG.info("model '{}' ready on {} ({} bytes; {})", entry.spec.id(), copy.slot.info.device(),
-          copy.bytes, copy.slot);
+      LOG.info("model '{}' ready on {} ({} bytes; warmed up in {} ms{}; {})", entry.spec.id(),
+          copy.slot.info.device(), copy.bytes, TimeUnit.NANOSECONDS.toMillis(warmUpNanos),
+          batcher == null || replica.batchBuckets().isEmpty() ? ""
+              : " at batch sizes " + replica.batchBuckets(), copy.slot);
       return acquireForCaller ? copy : null;
     } finally {
       lock.unlock();
     }
+  }
+
+  /**
+   * The copy's batcher when the spec asks for batching, else null: its workers pad batches to
+   * the replica's buckets and each warm its own thread up ({@link Replica#warmUpThread}) before
+   * this returns, one worker at a time (the replica serializes them), so that no call on the
+   * READY copy meets a cold worker. Waits at most the load timeout; past it the copy serves
+   * (logged) while the workers finish warming up.
+   */
+  private DynamicBatcher startBatcher(Entry entry, Copy copy, Replica replica) {
+    if (entry.spec.batching().isEmpty()) {
+      return null;
+    }
+    DynamicBatcher batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
+        // Two workers: one assembles the next batch while the other's batch runs.
+        .workers(2)
+        .buckets(replica.batchBuckets())
+        .warmUp(replica::warmUpThread)
+        .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
+        .start();
+    try {
+      if (!batcher.awaitWarmUp(Duration.ofNanos(loadTimeoutNanos))) {
+        LOG.warn("model '{}': its batch workers on {} did not warm up within {} ms; it serves"
+            + " while they finish", entry.spec.id(), copy.slot.info.device(),
+            TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos));
+      }
+    } catch (InterruptedException e) {
+      // The copy serves; its workers finish warming up before their first batch.
+      Thread.currentThread().interrupt();
+    }
+    return batcher;
   }
 
   /** Evicts idle copies of other models on a slot, coldest first, until {@code bytes} are freed. */

@@ -31,6 +31,26 @@ public interface Replica {
     return java.util.List.of();
   }
 
+  /**
+   * The batch sizes this copy runs batches at: its batcher pads each batch up to one
+   * ({@link ai.nos.internal.batch.BatchBuckets}); none by default (any size).
+   */
+  default ai.nos.internal.batch.BatchBuckets batchBuckets() {
+    return ai.nos.internal.batch.BatchBuckets.NONE;
+  }
+
+  /**
+   * Warms the calling thread up for this copy: its batch workers each call it once before the
+   * copy is ready, since native libraries keep per-thread state (cuDNN's plans, cuBLAS handles).
+   * Nothing by default.
+   */
+  default void warmUpThread() {}
+
+  /** Nanoseconds the load spent warming this copy up on the loading thread; 0 if none. */
+  default long warmUpNanos() {
+    return 0;
+  }
+
   /** Device bytes this copy holds: its weights plus its peak working memory when measured. */
   long footprintBytes();
 

@@ -8,7 +8,6 @@ import ai.nos.TensorSpec;
 import ai.nos.internal.Accuracy;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 import java.util.function.Function;
 import java.util.function.UnaryOperator;
 import org.bytedeco.pytorch.InferenceMode;
@@ -124,23 +123,13 @@ final class ModelGraphs {
   }
 
   /**
-   * The batch-size buckets: the preferred batch sizes plus the largest batch; without preferred
-   * sizes the powers of two up to the largest batch (and the largest batch itself); without
-   * batching 1, 2, 4, ... 32. Ascending.
+   * The batch-size buckets, the same a batched copy pads its batches to
+   * ({@link ai.nos.internal.batch.BatchBuckets#sizes}): the preferred batch sizes plus the
+   * largest batch; without preferred sizes the powers of two up to the largest batch (and the
+   * largest batch itself); without batching 1, 2, 4, ... 32. Ascending.
    */
   static int[] buckets(ModelSpec spec) {
-    TreeSet<Integer> sizes = new TreeSet<>();
-    int max = spec.batching().map(ai.nos.Batching::maxBatchSize).orElse(32);
-    List<Integer> preferred = spec.batching().map(ai.nos.Batching::preferredBatchSizes)
-        .orElse(List.of());
-    if (preferred.isEmpty()) {
-      for (int s = 1; s < max; s *= 2) {
-        sizes.add(s);
-      }
-    } else {
-      sizes.addAll(preferred);
-    }
-    sizes.add(max);
-    return sizes.stream().mapToInt(Integer::intValue).toArray();
+    return spec.batching().map(ai.nos.internal.batch.BatchBuckets::sizes)
+        .orElseGet(() -> ai.nos.internal.batch.BatchBuckets.derived(32));
   }
 }

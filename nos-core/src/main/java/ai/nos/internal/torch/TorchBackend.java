@@ -4,13 +4,13 @@ import ai.nos.Device;
 import ai.nos.ModelSpec;
 import ai.nos.Tensor;
 import ai.nos.TensorSpec;
+import ai.nos.internal.batch.BatchBuckets;
 import ai.nos.internal.manager.Backend;
 import ai.nos.internal.manager.Replica;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -28,17 +28,18 @@ import org.bytedeco.javacpp.Pointer;
  * TorchScript models whose footprint is measured on load.
  *
  * <h2>Measuring</h2>
- * On CUDA, a copy's footprint is the peak of the caching allocator's allocated bytes during a
- * warm-up call at the spec's largest batch, above the level before the load: the weights at rest
- * plus the working memory. Loads on one device are serialized so two loads never share a
- * measurement; calls of other models running meanwhile can only make it larger, and the manager
+ * On CUDA, a copy's footprint is the peak of the caching allocator's allocated bytes during its
+ * warm-up ({@link WarmUp}: a call at the spec's largest batch, then at each of its batch buckets),
+ * above the level before the load: the weights at rest plus the working memory. Loads on one
+ * device are serialized so two loads never share a measurement; calls of other models running meanwhile can only make it larger, and the manager
  * does not adopt such a measurement over a quiet one. On the CPU it is the bytes of the parameters
  * and buffers as loaded; working memory there comes from the heap-like host allocator and is not
  * booked.
  *
  * <h2>Threads</h2>
  * Loads on a GPU run on that GPU's loader thread ({@link #loader}); the caller waits for them.
- * CPU loads run on the caller, one at a time per device.
+ * CPU loads run on the caller, one at a time per device. A GPU copy's batch workers then warm
+ * their own threads up ({@code TorchReplica.warmUpThread}, one at a time per copy).
  *
  * <h2>Trust</h2>
  * Every load, the first and each replica or reload after eviction, checks the artifact's real
@@ -116,7 +117,8 @@ public final class TorchBackend implements Backend {
       synchronized (loadLocks.computeIfAbsent(device.device(), d -> new Object())) {
         TorchModel model = TorchModel.load(placed, allowedDirectories);
         try {
-          return new TorchReplica(model, model.parameterBytes());
+          return new TorchReplica(model, model.parameterBytes(),
+              WarmUp.buckets(placed, device.device(), model::infer), 0);
         } catch (RuntimeException e) {
           model.close();
           throw e;
@@ -182,38 +184,28 @@ public final class TorchBackend implements Backend {
     loaders.values().forEach(ExecutorService::shutdown);
   }
 
-  /** Loads, warms up and measures one copy on a GPU; runs on that GPU's loader thread. */
+  /**
+   * Loads, warms up and measures one copy on a GPU; runs on that GPU's loader thread. The
+   * warm-up runs every batch size the copy will run, largest first ({@link WarmUp}).
+   */
   private static Replica loadCuda(ModelSpec placed, DeviceInfo device,
       List<Path> allowedDirectories) {
     int index = device.device().index().orElse(0);
     long before = TorchRuntime.cudaAllocatedBytes(index);
     TorchModel model = TorchModel.load(placed, allowedDirectories);
     try {
+      BatchBuckets buckets = WarmUp.buckets(placed, device.device(), model::infer);
+      long t0 = System.nanoTime();
       // From here: the weights at rest plus the warm-up's working memory. Load-time passes may
       // briefly hold two copies of the weights; serving never does, so that is not booked.
       TorchRuntime.cudaResetPeak(index);
-      model.infer(warmUpInputs(placed));
+      WarmUp.eachSize(placed, buckets, rows -> model.infer(WarmUp.inputs(placed, rows)));
       long peak = TorchRuntime.cudaPeakAllocatedBytes(index) - before;
-      return new TorchReplica(model, Math.max(peak, 1));
+      return new TorchReplica(model, Math.max(peak, 1), buckets, System.nanoTime() - t0);
     } catch (RuntimeException e) {
       model.close();
       throw e;
     }
-  }
-
-  /** Zeros at the spec's largest batch (1 without batching); dynamic dims are 1. */
-  static Map<String, Tensor> warmUpInputs(ModelSpec spec) {
-    long batch = spec.batching().map(b -> (long) b.maxBatchSize()).orElse(1L);
-    Map<String, Tensor> inputs = new HashMap<>();
-    for (TensorSpec t : spec.signature().inputs()) {
-      long[] shape = t.shape();
-      shape[0] = batch;
-      for (int i = 1; i < shape.length; i++) {
-        shape[i] = shape[i] == -1 ? 1 : shape[i];
-      }
-      inputs.put(t.name(), Tensor.zeros(t.dtype(), shape));
-    }
-    return inputs;
   }
 
   @Override
@@ -271,10 +263,38 @@ public final class TorchBackend implements Backend {
   private static final class TorchReplica implements Replica {
     private final TorchModel model;
     private final long bytes;
+    private final BatchBuckets buckets;
+    private final long warmUpNanos;
+    /** Serializes the batch workers' warm-ups, so that cuDNN times each plan on a quiet GPU. */
+    private final Object warmUpLock = new Object();
 
-    TorchReplica(TorchModel model, long bytes) {
+    TorchReplica(TorchModel model, long bytes, BatchBuckets buckets, long warmUpNanos) {
       this.model = model;
       this.bytes = bytes;
+      this.buckets = buckets;
+      this.warmUpNanos = warmUpNanos;
+    }
+
+    @Override
+    public BatchBuckets batchBuckets() {
+      return buckets;
+    }
+
+    @Override
+    public long warmUpNanos() {
+      return warmUpNanos;
+    }
+
+    /** On a GPU, every batch size once on the calling thread (see {@link WarmUp}). */
+    @Override
+    public void warmUpThread() {
+      if (!model.device().isCuda()) {
+        return;
+      }
+      ModelSpec spec = model.spec();
+      synchronized (warmUpLock) {
+        WarmUp.eachSize(spec, buckets, rows -> model.infer(WarmUp.inputs(spec, rows)));
+      }
     }
 
     @Override

@@ -417,12 +417,13 @@ public final class TorchModel implements Model {
    * Runs a batch gathered by a dynamic batcher, writing each input straight from the callers'
    * tensors into one host buffer (pinned on CUDA, from libtorch's caching host allocator, which
    * reuses its blocks) and moving it to the device with one asynchronous copy: one host copy and
-   * one host-to-device copy per input, whatever the batch holds. A batch of one request has
-   * nothing to assemble: its tensors go as a direct call's do, so an input in a
+   * one host-to-device copy per input, whatever the batch holds. A batch of one request and no
+   * padding rows has nothing to assemble: its tensors go as a direct call's do, so an input in a
    * {@link ai.nos.PinnedBuffer} reaches the device with one DMA copy and no host copy.
    */
   public Map<String, Tensor> inferBatch(Batch batch) {
-    Map<String, Tensor> only = batch.requestCount() == 1 ? batch.inputs(0) : null;
+    Map<String, Tensor> only = batch.requestCount() == 1 && batch.size() == batch.requestRows()
+        ? batch.inputs(0) : null;
     return run(args -> {
       for (TensorSpec input : spec.signature().inputs()) {
         String name = input.name();

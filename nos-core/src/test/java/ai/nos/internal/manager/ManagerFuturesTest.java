@@ -109,7 +109,7 @@ final class ManagerFuturesTest {
     Entry b = core.open(ManagerCoreTest.spec("b", 60));
     assertEquals(ModelState.EVICTED, core.info(a).state());
     assertEquals(ModelState.READY, core.info(b).state());
-    assertEquals(0, sim.calls.get(), "the withdrawn call never ran");
+    assertEquals(0, sim.callCount.get(), "the withdrawn call never ran");
     core.close();
     assertEquals(0, core.stats().get(0).usedBytes());
     assertEquals(List.of(), batcherThreadsLeft());

@@ -38,13 +38,21 @@ final class SimulatedBackend implements Backend {
   /** Calls of this model wait for the gate to open: a model that hangs. */
   volatile String gatedModel;
   final java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
-  /** Calls started, and calls running now, over every model. */
-  final AtomicInteger calls = new AtomicInteger();
+  /** Calls started over every model (warm-ups included), and calls running now. */
+  final AtomicInteger callCount = new AtomicInteger();
   final AtomicInteger running = new AtomicInteger();
   /** The next call of a model throws this (an OutOfMemoryError, say), once. */
   final Map<String, Error> nextError = new ConcurrentHashMap<>();
   /** The next load of a model throws this, once. */
   final Map<String, Error> nextLoadError = new ConcurrentHashMap<>();
+  /** The batch buckets a model's copies report; none unless set. */
+  final Map<String, ai.nos.internal.batch.BatchBuckets> buckets = new ConcurrentHashMap<>();
+  /** Every call of a copy: its model, rows, thread, and whether it was a worker's warm-up. */
+  final List<Call> calls = new CopyOnWriteArrayList<>();
+  /** Warm-ups of this model wait for it to open. */
+  volatile java.util.concurrent.CountDownLatch warmUpGate;
+
+  record Call(String model, int rows, String thread, boolean warmUp) {}
 
   SimulatedBackend device(Device device, long bytes) {
     devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
@@ -123,9 +131,38 @@ final class SimulatedBackend implements Backend {
     }
 
     @Override
+    public ai.nos.internal.batch.BatchBuckets batchBuckets() {
+      return buckets.getOrDefault(spec.id(), ai.nos.internal.batch.BatchBuckets.NONE);
+    }
+
+    /** As a GPU copy does: every bucket, largest first, on the calling thread. */
+    @Override
+    public void warmUpThread() {
+      java.util.concurrent.CountDownLatch g = warmUpGate;
+      if (g != null) {
+        try {
+          g.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      int[] sizes = batchBuckets().sizes();
+      for (int i = sizes.length - 1; i >= 0; i--) {
+        calls.add(new Call(spec.id(), sizes[i], Thread.currentThread().getName(), true));
+      }
+    }
+
+    @Override
+    public long warmUpNanos() {
+      return buckets.containsKey(spec.id()) ? 1_000_000 : 0;
+    }
+
+    @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
+      calls.add(new Call(spec.id(), (int) inputs.values().iterator().next().dim(0),
+          Thread.currentThread().getName(), false));
       inFlight.incrementAndGet();
-      calls.incrementAndGet();
+      callCount.incrementAndGet();
       running.incrementAndGet();
       try {
         Error error = nextError.remove(spec.id());
@@ -165,7 +202,17 @@ final class SimulatedBackend implements Backend {
         long[] where = new long[rows];
         java.util.Arrays.fill(y, bytes);
         java.util.Arrays.fill(where, device.index().orElse(-1));
-        return Map.of("y", Tensor.of(y, rows), "device", Tensor.of(where, rows));
+        // "echo": each row's first input value, so that a test sees its own rows come back.
+        Tensor x = inputs.values().iterator().next();
+        float[] echo = new float[rows];
+        if (x.dtype() == ai.nos.DType.FLOAT32 && rows > 0) {
+          float[] v = x.toFloatArray();
+          for (int r = 0; r < rows; r++) {
+            echo[r] = v[(int) (r * (v.length / rows))];
+          }
+        }
+        return Map.of("y", Tensor.of(y, rows), "device", Tensor.of(where, rows),
+            "echo", Tensor.of(echo, rows));
       } finally {
         running.decrementAndGet();
         inFlight.decrementAndGet();
