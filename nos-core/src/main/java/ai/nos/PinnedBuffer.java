@@ -27,6 +27,9 @@ import java.util.Objects;
  * an H200 host the host copy costs about 6 ms on 8 threads and the DMA 2.8 ms
  * (scripts/gpu/copy_probe.py); from a pinned buffer only the DMA remains. Pin a buffer once and
  * reuse it: pinning costs about 9 ms and unpinning 3 ms for that size. Small inputs gain little.
+ * Pinning and unpinning run with no NOS call or load running on any GPU: they wait for those in
+ * flight and hold new ones back meanwhile (unregistering host memory beside running kernels lost
+ * the CUDA context on an H200).
  *
  * <p><b>Where there is no GPU.</b> In a process that sees no CUDA device the buffer is ordinary
  * direct memory and {@link #isPinned()} is false; everything else works the same, so one program
