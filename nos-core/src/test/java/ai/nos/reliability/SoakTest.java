@@ -156,9 +156,14 @@ final class SoakTest {
           // Two batched models with two workers each, on pooled threads that outlive their
           // copies: reloads reuse them, so the count stays at what runs at once, not what ran.
           assertTrue(point[4] <= 6, "NOS threads bounded by what runs at once: " + report);
+          // Callers' futures complete on a cached pool: at most one thread per call completing
+          // at once, i.e. the rows of the batches in flight (2 batched models x 2 workers x 16).
+          assertTrue(point[6] <= 64, "callback threads bounded by completions at once: "
+              + report);
           assertTrue(point[5] <= budget, report.toString());
         }
-        assertTrue(end[3] - end[4] <= start[3] - start[4], "threads: " + report);
+        assertTrue(end[3] - end[4] - end[6] <= start[3] - start[4] - start[6],
+            "threads: " + report);
       } finally {
         pool.shutdownNow();
         assertTrue(pool.awaitTermination(10, TimeUnit.SECONDS));
@@ -272,10 +277,24 @@ final class SoakTest {
     return v;
   }
 
+  /** NOS's threads by name without their numbers, for the report. */
+  private static java.util.Map<String, Long> nosThreadKinds() {
+    return Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+        .filter(n -> n.startsWith("nos-"))
+        .collect(java.util.stream.Collectors.groupingBy(n -> n.replaceAll("[0-9]+$", ""),
+            java.util.TreeMap::new, java.util.stream.Collectors.counting()));
+  }
+
   private static long nosThreads() {
     return Thread.getAllStackTraces().keySet().stream()
-        .filter(t -> t.getName().startsWith("nos-")
-          && !t.getName().startsWith("nos-copy-")).count();
+        .filter(t -> t.getName().startsWith("nos-") && !t.getName().startsWith("nos-copy-")
+          && !t.getName().startsWith("nos-callback-")).count();
+  }
+
+  /** Threads completing callers' futures (ManagerCore's callback pool). */
+  private static long callbackThreads() {
+    return Thread.getAllStackTraces().keySet().stream()
+        .filter(t -> t.getName().startsWith("nos-callback-")).count();
   }
 
   /** RSS, JavaCPP bytes and pointers, live threads, NOS threads and budget used, after a GC. */
@@ -284,9 +303,10 @@ final class SoakTest {
     System.gc();
     Thread.sleep(200);
     long[] s = {Pointer.physicalBytes(), Pointer.totalBytes(), Pointer.totalCount(),
-        Thread.activeCount(), nosThreads(), manager.stats().get(0).usedBytes()};
-    table.add(String.format("%-7s %10d %8d %14d %14d %8d %8d %12d%n", point, requests, s[0] >> 20,
-        s[1], s[2], s[3], s[4], s[5]));
+        Thread.activeCount(), nosThreads(), manager.stats().get(0).usedBytes(),
+        callbackThreads()};
+    table.add(String.format("%-7s %10d %8d %14d %14d %8d %8d %12d %s%n", point, requests,
+        s[0] >> 20, s[1], s[2], s[3], s[4], s[5], nosThreadKinds()));
     return s;
   }
 }

@@ -171,8 +171,12 @@ final class ManagerFuturesTest {
         }
       }
     }
+    // Each chain starts on a thread of its own: a future already complete when thenAccept is
+    // called runs the callback on the caller's thread (CompletableFuture's rule), and the two
+    // callbacks wait for each other.
     for (int chain = 0; chain < 2; chain++) {
-      core.inferAsync(a, INPUT, Priority.NORMAL, null).thenAccept(new Step(1));
+      new Thread(() -> core.inferAsync(a, INPUT, Priority.NORMAL, null)
+          .thenAccept(new Step(1)), "chain-" + chain).start();
     }
     assertTrue(steps.await(20, TimeUnit.SECONDS), steps.getCount() + " of 16 steps left; "
         + failures + "; callbacks ran on " + callbackThreads);
