@@ -33,12 +33,14 @@ final class SmallFiles {
    * Reads a local file as it is, or GETs a URL (through the downloader's retries) and keeps a
    * copy for offline mode; offline, reads that copy.
    *
-   * @throws DownloadException if it cannot be read, is not cached while offline, or is larger
-   *     than {@code maxBytes}
+   * @throws DownloadException if it cannot be read, is a local file that is not a regular file,
+   *     is not cached while offline, or is larger than {@code maxBytes}
    */
   static byte[] fetch(Downloader downloader, URI uri, int maxBytes) {
     if ("file".equalsIgnoreCase(uri.getScheme())) {
-      return read(Paths.get(uri), maxBytes, uri);
+      Path file = Paths.get(uri);
+      LocalFiles.regularFileSize(file, uri);
+      return read(file, maxBytes, uri);
     }
     String key = HexFormat.of().formatHex(
         Transfer.sha256Digest().digest(uri.toString().getBytes(StandardCharsets.UTF_8)));
