@@ -151,6 +151,12 @@ public final class Downloader {
     return deadline;
   }
 
+  /** The {@link System#nanoTime()} by which a fetch that starts now must end. */
+  long deadlineFromNow() {
+    Duration bound = deadline.compareTo(DEADLINE_NANOS_CAP) < 0 ? deadline : DEADLINE_NANOS_CAP;
+    return System.nanoTime() + bound.toNanos();
+  }
+
   /** Where copies of documents fetched without a digest are kept for offline mode. */
   Path metaDir() {
     return meta;
@@ -233,9 +239,8 @@ public final class Downloader {
     Path part = tmp.resolve(hex + ".part");
     // The deadline counts from here, not from the wait for the lock: the fetch that holds the
     // lock is bounded by its own deadline.
-    Duration bound = deadline.compareTo(DEADLINE_NANOS_CAP) < 0 ? deadline : DEADLINE_NANOS_CAP;
     Transfer transfer = new Transfer(uri, hex, expectedSize, part, listener, maxUnknownSize,
-        deadline, System.nanoTime() + bound.toNanos());
+        deadline, deadlineFromNow());
     long limit = expectedSize != UNKNOWN_SIZE ? expectedSize : maxUnknownSize;
     for (int attempt = 1; ; ) {
       try {

@@ -201,6 +201,28 @@ final class DownloaderLimitsTest {
   }
 
   @Test
+  void fetchSmall_trickleServer_failsAtTheDeadline() {
+    byte[] lock = Fixtures.bytes(1000, 4);
+    server.on("/m.pt.lock.json", trickle(lock, 100, 100));
+    URI uri = server.uri("/m.pt.lock.json");
+    DownloadException e = assertThrows(DownloadException.class, () -> downloader().retries(3)
+        .deadline(Duration.ofSeconds(2)).build().fetchSmall(uri, 4096));
+    assertEquals("GET " + uri + " did not finish within the deadline of 2000 ms",
+        e.getMessage());
+    assertEquals(1, server.requests().size(), "a deadline is not retried");
+  }
+
+  @Test
+  void fetchSmall_stalledBody_readTimeout() {
+    byte[] lock = Fixtures.bytes(1000, 4);
+    server.on("/m.pt.lock.json", TestServer.stalling(lock, 10, 3000));
+    URI uri = server.uri("/m.pt.lock.json");
+    DownloadException e = assertThrows(DownloadException.class, () -> downloader()
+        .readTimeout(Duration.ofMillis(300)).build().fetchSmall(uri, 4096));
+    assertTrue(e.getMessage().contains("no data for 300 ms"), e.getMessage());
+  }
+
+  @Test
   void fetch_deadlinePassedDuringBackoff_failsWithoutAnotherAttempt() {
     server.on("/m.pt", TestServer.status(503));
     URI uri = server.uri("/m.pt");
