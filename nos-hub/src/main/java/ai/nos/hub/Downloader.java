@@ -523,8 +523,9 @@ public final class Downloader {
      * included, counted once it holds the file's lock; {@link Downloader#DEFAULT_DEADLINE}
      * (2 hours) by default. The {@link #readTimeout read timeout} bounds each wait for the
      * server; this bounds the whole, so a server that sends a byte now and then cannot keep a
-     * download alive forever. A download over HTTP cut off by the deadline keeps its part, so the next
-     * fetch resumes it; a pause before a retry that would end past the deadline is not taken.
+     * download alive forever. A download over HTTP cut off by the deadline keeps its part, so
+     * the next fetch resumes it; a pause before a retry that would end past the deadline is not
+     * taken. Lock files and catalogs read over HTTP have the same deadline.
      *
      * @throws IllegalArgumentException if {@code deadline} is null, zero or negative
      */
