@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -57,15 +56,32 @@ import org.slf4j.LoggerFactory;
  * failures, stalls longer than the read timeout, early ends and the statuses 408, 429, 500, 502,
  * 503 and 504 are retried ({@link Builder#retries}) after a pause that doubles each time, resuming
  * where the transfer stopped; other statuses, checksum mismatches and write errors fail at once.
+ *
+ * <p><b>Bounds</b>: no download takes more bytes than its expected size, or, where the size is
+ * unknown, than {@link Builder#maxUnknownSize} (16 GiB by default); none runs longer than
+ * {@link Builder#deadline} (2 hours by default). A {@code file:} URI must name a regular file: a
+ * FIFO, a device or a directory is refused before it is opened. An interrupt ends a fetch within
+ * a chunk, or at once while it waits for the server, with the thread's interrupt flag set again.
+ * What is kept after a failure: over HTTP, the bytes received, in {@code tmp/}, for the next
+ * fetch to resume (unless they can never verify); from a {@code file:} URI, nothing.
  */
 public final class Downloader {
 
   /** The size to pass to {@link #fetch} when it is not known; the digest alone is checked. */
   public static final long UNKNOWN_SIZE = -1;
 
+  /** The default of {@link Builder#maxUnknownSize}: 16 GiB. */
+  public static final long DEFAULT_MAX_UNKNOWN_SIZE = 16L << 30;
+
+  /** The default of {@link Builder#deadline}: 2 hours. */
+  public static final Duration DEFAULT_DEADLINE = Duration.ofHours(2);
+
   private static final Logger LOG = LoggerFactory.getLogger(Downloader.class);
 
   private static final Duration MAX_PAUSE = Duration.ofMinutes(1);
+
+  /** Longer deadlines count as this long, which System.nanoTime() arithmetic can hold. */
+  private static final Duration DEADLINE_NANOS_CAP = Duration.ofDays(365L * 100);
 
   /**
    * One lock per lock file in this process, as FileChannel locks are held per process. Never
@@ -84,6 +100,8 @@ public final class Downloader {
   private final DownloadListener listener;
   private final int retries;
   private final Duration retryBackoff;
+  private final long maxUnknownSize;
+  private final Duration deadline;
 
   private Downloader(Builder b, Path cacheDir, HttpClient client) {
     this.cacheDir = cacheDir;
@@ -97,6 +115,8 @@ public final class Downloader {
     this.listener = new SafeListener(b.listener);
     this.retries = b.retries;
     this.retryBackoff = b.retryBackoff;
+    this.maxUnknownSize = b.maxUnknownSize;
+    this.deadline = b.deadline;
   }
 
   /** Returns a builder with the defaults listed on its setters. */
@@ -119,6 +139,22 @@ public final class Downloader {
 
   int retries() {
     return retries;
+  }
+
+  /** The most bytes a download of unknown size may have. */
+  long maxUnknownSize() {
+    return maxUnknownSize;
+  }
+
+  /** How long one fetch may take overall. */
+  Duration deadline() {
+    return deadline;
+  }
+
+  /** The {@link System#nanoTime()} by which a fetch that starts now must end. */
+  long deadlineFromNow() {
+    Duration bound = deadline.compareTo(DEADLINE_NANOS_CAP) < 0 ? deadline : DEADLINE_NANOS_CAP;
+    return System.nanoTime() + bound.toNanos();
   }
 
   /** Where copies of documents fetched without a digest are kept for offline mode. */
@@ -155,9 +191,11 @@ public final class Downloader {
    *     is malformed, or {@code expectedSize} is negative and not {@link #UNKNOWN_SIZE}
    * @throws DownloadException if the file is not cached and cannot be fetched and verified: an
    *     HTTP error status, a connection that failed after all retries, a checksum or size
-   *     mismatch (nothing is kept), a write error such as a full disk (the message gives the
-   *     path, the bytes written and the usable space), offline mode, or an interrupt (the
-   *     thread's interrupt flag is set again)
+   *     mismatch (nothing is kept), more bytes than {@code expectedSize} or, when it is
+   *     unknown, than {@link Builder#maxUnknownSize} (nothing is kept), the
+   *     {@link Builder#deadline} passed, a {@code file:} URI that is not a regular file, a write
+   *     error such as a full disk (the message gives the path, the bytes written and the usable
+   *     space), offline mode, or an interrupt (the thread's interrupt flag is set again)
    */
   public Path fetch(URI uri, String sha256, long expectedSize) {
     URI source = Checks.uri(uri);
@@ -199,14 +237,18 @@ public final class Downloader {
       throw notCached(uri, hex);
     }
     Path part = tmp.resolve(hex + ".part");
-    Transfer transfer = new Transfer(uri, hex, expectedSize, part, listener);
+    // The deadline counts from here, not from the wait for the lock: the fetch that holds the
+    // lock is bounded by its own deadline.
+    Transfer transfer = new Transfer(uri, hex, expectedSize, part, listener, maxUnknownSize,
+        deadline, deadlineFromNow());
+    long limit = expectedSize != UNKNOWN_SIZE ? expectedSize : maxUnknownSize;
     for (int attempt = 1; ; ) {
       try {
         if ("file".equalsIgnoreCase(uri.getScheme())) {
           transfer.fromFile();
         } else {
           long have = Files.exists(part) ? size(part) : 0;
-          if (expectedSize != UNKNOWN_SIZE && have > expectedSize) {
+          if (have > limit) {
             transfer.deletePart();
             have = 0;
           }
@@ -222,6 +264,10 @@ public final class Downloader {
           throw new DownloadException(e.getMessage() + tries, uri, e.getCause());
         }
         Duration pause = backoff(attempt);
+        if (pause.toNanos() >= transfer.nanosLeft()) {
+          throw new DownloadException(e.getMessage() + "; the next attempt would come after the "
+              + "deadline of " + deadline.toMillis() + " ms", uri, e.getCause());
+        }
         LOG.info("{}; attempt {} of {} in {} ms", e.getMessage(), attempt + 1, retries + 1,
             pause.toMillis());
         Thread.sleep(pause.toMillis());
@@ -267,14 +313,12 @@ public final class Downloader {
     ReentrantLock processLock = PROCESS_LOCKS.computeIfAbsent(key, k -> new ReentrantLock());
     try {
       processLock.lockInterruptibly();
+      // Closing the channel releases the lock. An explicit release() would fail on a thread
+      // whose interrupt flag is set, hiding the failure that is on its way out.
       try (FileChannel channel =
           FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-        FileLock lock = channel.lock();
-        try {
-          return action.run();
-        } finally {
-          lock.release();
-        }
+        channel.lock();
+        return action.run();
       } finally {
         processLock.unlock();
       }
@@ -353,6 +397,8 @@ public final class Downloader {
     private DownloadListener listener = DownloadListener.NONE;
     private int retries = 3;
     private Duration retryBackoff = Duration.ofSeconds(1);
+    private long maxUnknownSize = DEFAULT_MAX_UNKNOWN_SIZE;
+    private Duration deadline = DEFAULT_DEADLINE;
 
     private Builder() {}
 
@@ -370,7 +416,9 @@ public final class Downloader {
     /**
      * Sets the client that sends the requests; by default one that follows redirects (except
      * from https to http) and uses the {@link #connectTimeout connect timeout}. A client that
-     * does not follow redirects makes a redirect fail the download.
+     * does not follow redirects makes a redirect fail the download; one that gives up on a
+     * chain of them (a loop, or more than the JDK's {@code jdk.httpclient.redirects.retrylimit})
+     * fails it with the chain in the message.
      *
      * @throws IllegalArgumentException if {@code client} is null
      */
@@ -449,6 +497,40 @@ public final class Downloader {
             "retry backoff must be between 0 and 1 hour but was " + pause);
       }
       this.retryBackoff = pause;
+      return this;
+    }
+
+    /**
+     * Sets the most bytes a download of unknown size may have;
+     * {@link Downloader#DEFAULT_MAX_UNKNOWN_SIZE} (16 GiB) by default. A size is unknown when
+     * {@link Downloader#fetch} is given {@link Downloader#UNKNOWN_SIZE} (a catalog artifact with
+     * a digest but no size); a known size (a lock file's, a catalog's) is the bound itself, and
+     * the cap does not apply. A download whose server declares more, or sends more, fails as
+     * soon as it does, and what it wrote is deleted, so an endless source cannot fill the disk.
+     *
+     * @throws IllegalArgumentException if {@code bytes} is zero or negative
+     */
+    public Builder maxUnknownSize(long bytes) {
+      if (bytes <= 0) {
+        throw new IllegalArgumentException("max unknown size must be positive but was " + bytes);
+      }
+      this.maxUnknownSize = bytes;
+      return this;
+    }
+
+    /**
+     * Sets how long one {@link Downloader#fetch} may take overall, retries and their pauses
+     * included, counted once it holds the file's lock; {@link Downloader#DEFAULT_DEADLINE}
+     * (2 hours) by default. The {@link #readTimeout read timeout} bounds each wait for the
+     * server; this bounds the whole, so a server that sends a byte now and then cannot keep a
+     * download alive forever. A download over HTTP cut off by the deadline keeps its part, so
+     * the next fetch resumes it; a pause before a retry that would end past the deadline is not
+     * taken. Lock files and catalogs read over HTTP have the same deadline.
+     *
+     * @throws IllegalArgumentException if {@code deadline} is null, zero or negative
+     */
+    public Builder deadline(Duration deadline) {
+      this.deadline = positive(deadline, "deadline");
       return this;
     }
 

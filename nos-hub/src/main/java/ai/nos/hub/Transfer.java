@@ -7,10 +7,11 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardOpenOption;
@@ -36,7 +37,21 @@ import java.util.regex.Pattern;
  *     part and tries again from byte 0. A Restart only comes from an attempt that resumed, so a
  *     restarted attempt cannot restart again;
  *   - DownloadException: retrying cannot help (404, a checksum mismatch of a full download, a
- *     disk that is full); a part that can never verify has been deleted.
+ *     disk that is full, the deadline passed, an interrupt); a part that can never verify has
+ *     been deleted, and so has any part copied from a file (a copy is never resumed).
+ *
+ * Bounds
+ *   A transfer never takes more bytes than it may keep: the expected size when the caller knows
+ *   it (the lock file or the catalog), else the downloader's maxUnknownSize; a declared length
+ *   over the bound fails before the body. It never outlives the fetch's deadline: each wait for
+ *   the server is cut to what is left of it, so a server that trickles a byte at a time within
+ *   the read timeout still ends. A file: source must be a regular file, checked before it is
+ *   opened, because opening a FIFO blocks until a writer comes, in a call no interrupt ends, and
+ *   a FIFO or a device can be endless (LocalFiles).
+ *
+ * Interrupts end a transfer at the next chunk (or at once while it waits for the server): the
+ * InterruptedException or the ClosedByInterruptException of a channel becomes a
+ * DownloadException saying so, with the thread's interrupt flag set again.
  *
  * Not thread-safe: the caller holds the blob's lock.
  */
@@ -44,6 +59,8 @@ final class Transfer {
 
   private static final int CHUNK = 64 * 1024;
   private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
+  private static final String UNKNOWN_SIZE_CAP =
+      "a download of unknown size may have (Downloader.Builder.maxUnknownSize)";
 
   /** Retrying may help; the part file is kept for resuming. */
   static final class Transient extends Exception {
@@ -73,69 +90,145 @@ final class Transfer {
   private final long expectedSize;
   private final Path part;
   private final DownloadListener listener;
+  private final long maxUnknownSize;
+  private final Duration deadline;
+  private final long deadlineNanos;
 
-  Transfer(URI uri, String sha256, long expectedSize, Path part, DownloadListener listener) {
+  /** Whether the current attempt's bytes are kept for the next one: over HTTP, not from a file. */
+  private boolean resumable;
+
+  /** The bytes in the part in the current attempt, for the messages of failures. */
+  private long received;
+
+  /**
+   * @param deadlineNanos the {@link System#nanoTime()} by which every attempt must have ended
+   * @param deadline the time from the fetch's start to {@code deadlineNanos}, for messages
+   */
+  Transfer(URI uri, String sha256, long expectedSize, Path part, DownloadListener listener,
+      long maxUnknownSize, Duration deadline, long deadlineNanos) {
     this.uri = uri;
     this.sha256 = sha256;
     this.expectedSize = expectedSize;
     this.part = part;
     this.listener = listener;
+    this.maxUnknownSize = maxUnknownSize;
+    this.deadline = deadline;
+    this.deadlineNanos = deadlineNanos;
   }
 
-  /** Copies a local file from its first byte: resuming would save nothing. */
-  void fromFile() throws Transient, Restart, InterruptedException {
+  /** Nanoseconds left before the deadline; zero or less once it has passed. */
+  long nanosLeft() {
+    return deadlineNanos - System.nanoTime();
+  }
+
+  /**
+   * Copies a local file from its first byte: resuming would save nothing, so whatever way the
+   * copy fails, its part is deleted.
+   */
+  void fromFile() throws Transient, Restart {
+    resumable = false;
+    received = 0;
     Path source = Paths.get(uri);
+    long size = LocalFiles.regularFileSize(source, uri);
+    if (expectedSize == Downloader.UNKNOWN_SIZE && size > maxUnknownSize) {
+      throw new DownloadException("file " + source + " has " + size + " bytes, more than the "
+          + maxUnknownSize + " bytes " + UNKNOWN_SIZE_CAP, uri);
+    }
     try (FileChannel in = FileChannel.open(source, StandardOpenOption.READ)) {
-      long total = expectedSize != Downloader.UNKNOWN_SIZE ? expectedSize : in.size();
+      long total = expectedSize != Downloader.UNKNOWN_SIZE ? expectedSize : size;
       ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
       receive(() -> {
         buffer.clear();
         try {
           return in.read(buffer) < 0 ? null : buffer.flip();
+        } catch (ClosedByInterruptException e) {
+          throw interruptedBy(e);
         } catch (IOException e) {
           throw new DownloadException("cannot read " + source + ": " + e, uri, e);
         }
-      }, 0, total, false);
-    } catch (NoSuchFileException e) {
-      throw new DownloadException("file " + source + " does not exist (" + uri + ")", uri, e);
+      }, 0, total);
     } catch (IOException e) {
+      deleteQuietly(e);
       throw new DownloadException("cannot read " + source + ": " + e, uri, e);
+    } catch (RuntimeException | Transient | Restart e) {
+      deleteQuietly(e);
+      throw e;
     }
   }
 
   /** GETs the URI, asking for the bytes after the {@code have} bytes already in the part. */
-  void fromHttp(HttpClient client, Duration readTimeout, long have)
-      throws Transient, Restart, InterruptedException {
-    HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(readTimeout).GET();
+  void fromHttp(HttpClient client, Duration readTimeout, long have) throws Transient, Restart {
+    resumable = true;
+    received = have;
+    Duration firstWait = waitFor(readTimeout, Downloader.UNKNOWN_SIZE);
+    HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(firstWait).GET();
     if (have > 0) {
       request.header("Range", "bytes=" + have + "-");
     }
     HttpResponse<Flow.Publisher<List<ByteBuffer>>> response;
     try {
       response = client.send(request.build(), HttpResponse.BodyHandlers.ofPublisher());
+    } catch (HttpTimeoutException e) {
+      if (firstWait.compareTo(readTimeout) < 0) {
+        throw pastDeadline(Downloader.UNKNOWN_SIZE);
+      }
+      throw new Transient("GET " + uri + " failed: " + describe(e), e);
     } catch (IOException e) {
       throw new Transient("GET " + uri + " failed: " + describe(e), e);
+    } catch (InterruptedException e) {
+      throw interrupted(e);
     }
     BodyReader body = new BodyReader();
     response.body().subscribe(body);
     try {
       int status = response.statusCode();
-      long offset = offset(response, status, have);
+      long offset = offset(client, response, status, have);
       long total = expectedSize != Downloader.UNKNOWN_SIZE ? expectedSize : total(response, status);
+      if (expectedSize == Downloader.UNKNOWN_SIZE && total > maxUnknownSize) {
+        String declared = status == 206
+            ? "Content-Range '" + response.headers().firstValue("Content-Range").orElse("") + "'"
+            : "Content-Length " + total;
+        throw new DownloadException("GET " + uri + " answered " + HttpStatus.describe(status)
+            + " with " + declared + ", more than the " + maxUnknownSize + " bytes "
+            + UNKNOWN_SIZE_CAP, uri);
+      }
       receive(() -> {
+        Duration wait = waitFor(readTimeout, total);
         try {
-          return body.next(readTimeout);
+          return body.next(wait);
+        } catch (HttpTimeoutException e) {
+          if (wait.compareTo(readTimeout) < 0) {
+            throw pastDeadline(total);
+          }
+          throw new Transient("GET " + uri + " failed while receiving the body: " + describe(e), e);
         } catch (IOException e) {
           throw new Transient("GET " + uri + " failed while receiving the body: " + describe(e), e);
         }
-      }, offset, total, true);
+      }, offset, total);
     } finally {
       body.cancel();
     }
   }
 
+  /** The read timeout, or less where the deadline comes first; throws once it has passed. */
+  private Duration waitFor(Duration readTimeout, long total) {
+    long left = nanosLeft();
+    if (left <= 0) {
+      throw pastDeadline(total);
+    }
+    return left < readTimeout.toNanos() ? Duration.ofNanos(left) : readTimeout;
+  }
+
+  /** The failure of a transfer that ran out of time. */
+  private DownloadException pastDeadline(long total) {
+    String got = total >= 0 ? received + " of " + total + " bytes" : received + " bytes";
+    return new DownloadException((resumable ? "GET " : "") + uri + " did not finish within the "
+        + "deadline of " + deadline.toMillis() + " ms (" + got + " received); "
+        + (resumable ? "the partial download is kept for resuming" : "nothing was kept"), uri);
+  }
+
   /** Where in the file the body starts, from the status and headers of the response. */
-  private long offset(HttpResponse<?> response, int status, long have)
+  private long offset(HttpClient client, HttpResponse<?> response, int status, long have)
       throws Transient, Restart {
     if (status == 200) {
       long length = response.headers().firstValueAsLong("Content-Length").orElse(-1);
@@ -163,8 +256,7 @@ final class Transfer {
       throw new Transient(message, null);
     }
     if (status >= 300 && status < 400) {
-      message += " (to " + response.headers().firstValue("Location").orElse("no Location")
-          + "); the HttpClient does not follow redirects";
+      message = Redirects.describe(uri, client, response);
     }
     throw new DownloadException(message, uri);
   }
@@ -182,32 +274,55 @@ final class Transfer {
    * Writes the source after the first {@code offset} bytes of the part, then verifies. A source
    * that is not resumable (a local file) and ends early is a mismatch, not a transient failure.
    */
-  private void receive(Source source, long offset, long total, boolean resumable)
+  private void receive(Source source, long offset, long total) throws Transient, Restart {
+    try {
+      receiveOrInterrupt(source, offset, total);
+    } catch (InterruptedException e) {
+      throw interrupted(e);
+    }
+  }
+
+  private void receiveOrInterrupt(Source source, long offset, long total)
       throws Transient, Restart, InterruptedException {
     MessageDigest digest = sha256Digest();
+    received = offset;
     if (offset > 0) {
       hashPrefix(digest, offset);
     }
     listener.started(uri, total, offset);
+    long limit = expectedSize != Downloader.UNKNOWN_SIZE ? expectedSize : maxUnknownSize;
     long written = offset;
     StandardOpenOption mode =
         offset > 0 ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING;
     try (FileChannel out = open(mode)) {
       for (ByteBuffer chunk = source.next(); chunk != null; chunk = source.next()) {
         int n = chunk.remaining();
-        if (expectedSize != Downloader.UNKNOWN_SIZE && written + n > expectedSize) {
-          discard(offset, uri + " has more than the expected " + expectedSize + " bytes");
+        if (written + n > limit) {
+          discard(offset, uri + (expectedSize != Downloader.UNKNOWN_SIZE
+              ? " has more than the expected " + expectedSize + " bytes"
+              : " has more than " + maxUnknownSize + " bytes, the most " + UNKNOWN_SIZE_CAP));
+        }
+        if (Thread.interrupted()) {
+          throw new InterruptedException();
         }
         digest.update(chunk.duplicate());
         write(out, chunk, written);
         written += n;
+        received = written;
         listener.progress(uri, written, total);
+        if (nanosLeft() <= 0) {
+          throw pastDeadline(total);
+        }
       }
       try {
         out.force(true);
+      } catch (ClosedByInterruptException e) {
+        throw interruptedBy(e);
       } catch (IOException e) {
         throw diskError(e, written);
       }
+    } catch (ClosedByInterruptException e) {
+      throw interruptedBy(e);
     } catch (IOException e) {
       throw diskError(e, written);
     }
@@ -231,15 +346,42 @@ final class Transfer {
     return FileChannel.open(part, StandardOpenOption.CREATE, StandardOpenOption.WRITE, mode);
   }
 
-  private void write(FileChannel out, ByteBuffer chunk, long before) {
+  private void write(FileChannel out, ByteBuffer chunk, long before)
+      throws InterruptedException {
     long done = 0;
     try {
       while (chunk.hasRemaining()) {
         done += out.write(chunk);
       }
+    } catch (ClosedByInterruptException e) {
+      received = before + done;
+      throw interruptedBy(e);
     } catch (IOException e) {
       throw diskError(e, before + done);
     }
+  }
+
+  /**
+   * The InterruptedException for a channel an interrupt closed, with the interrupt flag cleared
+   * as an InterruptedException's is: the code on the way out (closing the lock file) must not
+   * meet it, and {@link #interrupted} sets it again.
+   */
+  private static InterruptedException interruptedBy(ClosedByInterruptException e) {
+    Thread.interrupted();
+    InterruptedException interrupt = new InterruptedException(e.toString());
+    interrupt.initCause(e);
+    return interrupt;
+  }
+
+  /** The failure of an interrupted transfer, with the thread's interrupt flag set again. */
+  private DownloadException interrupted(InterruptedException e) {
+    if (!resumable) {
+      deleteQuietly(e);
+    }
+    Thread.currentThread().interrupt();
+    return new DownloadException("interrupted while fetching " + uri + " after " + received
+        + " bytes; " + (resumable ? "the partial download is kept for resuming"
+            : "nothing was kept"), uri, e);
   }
 
   /**
@@ -262,8 +404,17 @@ final class Transfer {
     }
   }
 
+  /** Deletes the part on the way out of a failure, which a failure to delete must not hide. */
+  private void deleteQuietly(Throwable failure) {
+    try {
+      Files.deleteIfExists(part);
+    } catch (IOException e) {
+      failure.addSuppressed(e);
+    }
+  }
+
   /** Feeds the first {@code length} bytes already in the part to the digest. */
-  private void hashPrefix(MessageDigest digest, long length) {
+  private void hashPrefix(MessageDigest digest, long length) throws InterruptedException {
     byte[] buffer = new byte[CHUNK];
     try (InputStream in = Files.newInputStream(part)) {
       long left = length;
@@ -275,6 +426,8 @@ final class Transfer {
         digest.update(buffer, 0, n);
         left -= n;
       }
+    } catch (ClosedByInterruptException e) {
+      throw interruptedBy(e);
     } catch (IOException e) {
       throw new DownloadException("cannot read the partial download " + part + ": " + e, uri, e);
     }
@@ -289,7 +442,8 @@ final class Transfer {
     }
     return new DownloadException("cannot write " + part + " after " + written + " bytes of "
         + uri + " (usable space left: " + space + "): " + e.getMessage()
-        + "; the partial download is kept for resuming", uri, e);
+        + (resumable ? "; the partial download is kept for resuming" : "; nothing was kept"),
+        uri, e);
   }
 
   static MessageDigest sha256Digest() {

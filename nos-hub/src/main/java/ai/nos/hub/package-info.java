@@ -12,17 +12,25 @@
  *       {@link ai.nos.hub.Hub#spec} from an id to a {@link ai.nos.ModelSpec} whose model file is
  *       downloaded and verified.
  *   <li>{@link ai.nos.hub.Downloader}: resumable downloads into a cache keyed by SHA-256,
- *       verified before they are moved into place, safe across threads and processes, with an
- *       offline mode; {@link ai.nos.hub.DownloadListener} and
+ *       verified before they are moved into place, safe across threads and processes, bounded
+ *       in size (the expected size, or a cap where it is unknown) and in time (a deadline), with
+ *       an offline mode; {@link ai.nos.hub.DownloadListener} and
  *       {@link ai.nos.hub.ConsoleProgress} report progress; failures are
  *       {@link ai.nos.hub.DownloadException}s.
  *   <li>Task facades over a loaded model and its entry: {@link ai.nos.hub.ImageClassifier},
  *       {@link ai.nos.hub.ImageEmbedder}, {@link ai.nos.hub.TextEmbedder} (HuggingFace
  *       tokenizers through DJL) and {@link ai.nos.hub.ObjectDetector} (YOLOv8 decoding and
  *       class-wise NMS), answering {@link ai.nos.hub.Classification}s, vectors and
- *       {@link ai.nos.hub.Detection}s; images come as {@link ai.nos.hub.RgbImage}s. Images are
- *       prepared on the CPU in Java, matching Pillow's resampling; preparing them on the
- *       model's device is left for a later change.
+ *       {@link ai.nos.hub.Detection}s; images come as {@link ai.nos.hub.RgbImage}s. The
+ *       facades' {@code load} methods give an image model a uint8 pixel input
+ *       ({@code [1, height, width, 3]}) that nos-core pre-processes on the model's device, as
+ *       an {@link ai.nos.ImageInput} built from the entry's
+ *       {@link ai.nos.hub.ImagePreprocessing} says (resize, crop or letterbox, normalize, with
+ *       libtorch's antialiased resampling), so only the decoded pixels cross to the device. A
+ *       model that batches its calls, or one the application loaded itself with a float32
+ *       input (the facades' {@code of} methods), gets its images prepared on the CPU in Java
+ *       instead, matching Pillow's resampling; that path is the reference the device path is
+ *       tested against.
  * </ul>
  *
  * <h2>Where the builtin models come from</h2>
