@@ -21,9 +21,11 @@ import java.util.Map;
  * }</pre>
  *
  * <p>The image is resized, cropped and normalized as the entry's {@link ImagePreprocessing} says,
- * on the CPU in Java, exactly as torchvision does on PIL images (resizing to within one 8-bit
- * level of Pillow); the model's first output holds one logit per class, and the scores are their
- * softmax. Pre-processing on the model's device is left for a later change.
+ * as torchvision does on PIL images. A classifier made by {@code load} gives the model a uint8
+ * pixel input pre-processed on the model's device ({@link ai.nos.ImageInput}); one made by
+ * {@code of} over a model with a float32 input (and entries that batch their calls) does it on
+ * the CPU in Java, within one 8-bit level of Pillow, the reference the device path is tested
+ * against. The model's first output holds one logit per class, and the scores are their softmax.
  *
  * <p><b>Thread-safety</b>: safe to call from any number of threads at once; the model runs the
  * calls concurrently. {@link #close()} may be called at any time: later calls fail, running ones
