@@ -1,0 +1,240 @@
+package ai.nos.generate;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * How one request generates: how many tokens, how each is chosen, when to stop. Immutable; made
+ * with {@link #builder()}, whose setters validate at once and name the bad value.
+ *
+ * <p>Choosing a token, in the order transformers applies them: the repetition penalty (a logit of
+ * a token already in the prompt or the output is divided by it when positive, multiplied when
+ * negative), then greedy ({@code temperature == 0}, the default: the most likely token), or
+ * sampling: logits divided by the temperature, cut to the {@code topK} most likely, then to the
+ * smallest set of most likely tokens whose probability reaches {@code topP}, and one drawn from
+ * what is left. A sampled request is reproducible: the same seed, prompt and model give the same
+ * tokens whatever else runs in the batch beside it (see {@link TokenGenerator}).
+ */
+public final class GenerationConfig {
+  private static final GenerationConfig DEFAULTS = new Builder().build();
+
+  private final int maxNewTokens;
+  private final float temperature;
+  private final int topK;
+  private final float topP;
+  private final float repetitionPenalty;
+  private final Long seed;
+  private final int[] eosTokenIds;
+  private final List<String> stopStrings;
+  private final Duration timeout;
+
+  private GenerationConfig(Builder b) {
+    this.maxNewTokens = b.maxNewTokens;
+    this.temperature = b.temperature;
+    this.topK = b.topK;
+    this.topP = b.topP;
+    this.repetitionPenalty = b.repetitionPenalty;
+    this.seed = b.seed;
+    this.eosTokenIds = b.eosTokenIds;
+    this.stopStrings = List.copyOf(b.stopStrings);
+    this.timeout = b.timeout;
+  }
+
+  /** Greedy, 64 new tokens, the model's EOS id, no stop strings, no deadline. */
+  public static GenerationConfig defaults() {
+    return DEFAULTS;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder holding this config's settings. */
+  public Builder toBuilder() {
+    Builder b = new Builder();
+    b.maxNewTokens = maxNewTokens;
+    b.temperature = temperature;
+    b.topK = topK;
+    b.topP = topP;
+    b.repetitionPenalty = repetitionPenalty;
+    b.seed = seed;
+    b.eosTokenIds = eosTokenIds;
+    b.stopStrings = new ArrayList<>(stopStrings);
+    b.timeout = timeout;
+    return b;
+  }
+
+  public int maxNewTokens() {
+    return maxNewTokens;
+  }
+
+  /** 0 for greedy decoding. */
+  public float temperature() {
+    return temperature;
+  }
+
+  public boolean isGreedy() {
+    return temperature == 0f;
+  }
+
+  /** 0 when off. */
+  public int topK() {
+    return topK;
+  }
+
+  /** 1 when off. */
+  public float topP() {
+    return topP;
+  }
+
+  /** 1 when off. */
+  public float repetitionPenalty() {
+    return repetitionPenalty;
+  }
+
+  /** The sampling seed, or empty: the generator picks one per request. */
+  public OptionalLong seed() {
+    return seed == null ? OptionalLong.empty() : OptionalLong.of(seed);
+  }
+
+  /** The ids that end a sequence; empty: the model's own end-of-sequence id. A copy. */
+  public int[] eosTokenIds() {
+    return eosTokenIds.clone();
+  }
+
+  /** Texts that end a generation (applied by nos-hub's TextGenerator, which has the text). */
+  public List<String> stopStrings() {
+    return stopStrings;
+  }
+
+  /** How long a request may take from submission to its last token, or empty for no limit. */
+  public Optional<Duration> timeout() {
+    return Optional.ofNullable(timeout);
+  }
+
+  @Override
+  public String toString() {
+    return "GenerationConfig{maxNewTokens=" + maxNewTokens + (isGreedy() ? ", greedy"
+        : ", temperature=" + temperature + ", topK=" + topK + ", topP=" + topP)
+        + ", repetitionPenalty=" + repetitionPenalty + (seed == null ? "" : ", seed=" + seed)
+        + (eosTokenIds.length == 0 ? "" : ", eos=" + Arrays.toString(eosTokenIds))
+        + (stopStrings.isEmpty() ? "" : ", stop=" + stopStrings)
+        + (timeout == null ? "" : ", timeout=" + timeout) + "}";
+  }
+
+  /** Builds a {@link GenerationConfig}; reusable after {@link #build()}. Not thread-safe. */
+  public static final class Builder {
+    private int maxNewTokens = 64;
+    private float temperature = 0f;
+    private int topK = 0;
+    private float topP = 1f;
+    private float repetitionPenalty = 1f;
+    private Long seed;
+    private int[] eosTokenIds = new int[0];
+    private List<String> stopStrings = new ArrayList<>();
+    private Duration timeout;
+
+    private Builder() {}
+
+    /** At least 1. */
+    public Builder maxNewTokens(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("maxNewTokens must be at least 1, was " + n);
+      }
+      this.maxNewTokens = n;
+      return this;
+    }
+
+    /** 0 for greedy (the default), else a finite value above 0: sampling. */
+    public Builder temperature(float t) {
+      if (!(t >= 0f) || Float.isInfinite(t)) {
+        throw new IllegalArgumentException("temperature must be 0 (greedy) or a finite value"
+            + " above 0, was " + t);
+      }
+      this.temperature = t;
+      return this;
+    }
+
+    /** Keep the k most likely tokens when sampling; 0 (the default) for all. */
+    public Builder topK(int k) {
+      if (k < 0) {
+        throw new IllegalArgumentException("topK must be 0 (off) or more, was " + k);
+      }
+      this.topK = k;
+      return this;
+    }
+
+    /** Nucleus sampling: in (0, 1]; 1 (the default) is off. */
+    public Builder topP(float p) {
+      if (!(p > 0f && p <= 1f)) {
+        throw new IllegalArgumentException("topP must be in (0, 1], was " + p);
+      }
+      this.topP = p;
+      return this;
+    }
+
+    /** Above 0; 1 (the default) is off, above 1 discourages repeats. */
+    public Builder repetitionPenalty(float penalty) {
+      if (!(penalty > 0f) || Float.isInfinite(penalty)) {
+        throw new IllegalArgumentException("repetitionPenalty must be a finite value above 0,"
+            + " was " + penalty);
+      }
+      this.repetitionPenalty = penalty;
+      return this;
+    }
+
+    public Builder seed(long seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    /** The ids that end a sequence, replacing the model's own; each 0 or more. */
+    public Builder eosTokenIds(int... ids) {
+      if (ids == null) {
+        throw new IllegalArgumentException("eosTokenIds must not be null");
+      }
+      for (int id : ids) {
+        if (id < 0) {
+          throw new IllegalArgumentException("eosTokenIds must be 0 or more, got "
+              + Arrays.toString(ids));
+        }
+      }
+      this.eosTokenIds = ids.clone();
+      return this;
+    }
+
+    /** Texts that end the generation when they appear in its output; each non-empty. */
+    public Builder stopStrings(String... stops) {
+      if (stops == null) {
+        throw new IllegalArgumentException("stopStrings must not be null");
+      }
+      List<String> list = new ArrayList<>();
+      for (String s : stops) {
+        if (s == null || s.isEmpty()) {
+          throw new IllegalArgumentException("stop strings must be non-empty, got "
+              + Arrays.toString(stops));
+        }
+        list.add(s);
+      }
+      this.stopStrings = list;
+      return this;
+    }
+
+    /** The request's deadline, counted from submission; positive. */
+    public Builder timeout(Duration timeout) {
+      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("timeout must be positive, was " + timeout);
+      }
+      this.timeout = timeout;
+      return this;
+    }
+
+    public GenerationConfig build() {
+      return new GenerationConfig(this);
+    }
+  }
+}

@@ -1,0 +1,210 @@
+package ai.nos.internal.generate;
+
+import ai.nos.Artifact;
+import ai.nos.Device;
+import ai.nos.ModelLoadException;
+import ai.nos.Precision;
+import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.internal.torch.VerifiedArtifact;
+import java.nio.file.Path;
+import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.GenericDict;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * A decoder exported by {@code scripts/models/make_tiny_llama.py}: a TorchScript module whose
+ * {@code forward(input_ids[B,T], positions[B,T], slots[B], k_cache, v_cache)} runs one prefill or
+ * decode step, writes the step's keys and values into the caches' rows {@code slots} in place,
+ * and returns the logits of each row's last token, {@code [B, vocab]}. Its exported method
+ * {@code nos_generation()} gives the cache's shape, read once at load and checked.
+ *
+ * <p>Why TorchScript with explicit cache tensors (and not AOTInductor with a static cache): the
+ * caches are plain inputs, so NOS allocates, books and frees them as it does any device tensor,
+ * one module serves every batch size and prompt length, and a step can be recorded into a CUDA
+ * graph per batch bucket (the GPU phase) because the cache tensors never move. An AOTInductor
+ * package would need one compiled shape per bucket and keeps its cache inside the library, out of
+ * NOS's books. TorchScript files saved by torch 1.13 (the CI machine's) load in NOS's libtorch.
+ *
+ * <p>Thread-safety: {@link #step} is called by the engine's scheduler thread only; the module is
+ * not changed after load. {@link #close()} frees it; the engine calls it after its last step.
+ */
+public final class DecoderModel implements AutoCloseable {
+  /** The cache layout this code knows ({@code nos_generation()["format_version"]}). */
+  static final int FORMAT_VERSION = 1;
+
+  private final String id;
+  private final JitModule module;
+  private final Device device;
+  private final Precision precision;
+  private final int layers;
+  private final int kvHeads;
+  private final int headDim;
+  private final int vocabSize;
+  private final int maxPositions;
+  private final int eosTokenId;
+
+  private DecoderModel(String id, JitModule module, Device device, Precision precision,
+      GenericDict info) {
+    this.id = id;
+    this.module = module;
+    this.device = device;
+    this.precision = precision;
+    this.layers = positive(info, "layers");
+    this.kvHeads = positive(info, "kv_heads");
+    this.headDim = positive(info, "head_dim");
+    this.vocabSize = positive(info, "vocab_size");
+    this.maxPositions = positive(info, "max_positions");
+    this.eosTokenId = (int) read(info, "eos_token_id");
+  }
+
+  /**
+   * Loads the exported decoder in {@code file} onto {@code device} (resolved as a spec's
+   * preference is) in {@code precision}.
+   *
+   * @throws ModelLoadException if the file is missing, not TorchScript, or not an export of
+   *     make_tiny_llama.py (no {@code nos_generation()}, or a layout of another version)
+   */
+  public static DecoderModel load(String id, Path file, Device device, Precision precision) {
+    TorchRuntime.ensureLoaded();
+    Device resolved = TorchRuntime.resolve(device, id);
+    JitModule module;
+    try (VerifiedArtifact verified = VerifiedArtifact.open(id, Artifact.of(file), List.of());
+        org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(resolved);
+        DeviceOptional map = new DeviceOptional(where)) {
+      module = torch.load(verified.path().toString(), map, false);
+    } catch (ModelLoadException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new ModelLoadException("generator '" + id + "': " + file
+          + " is not a TorchScript model libtorch can load: " + firstLine(e), e);
+    }
+    try (PointerScope scope = new PointerScope()) {
+      module.eval();
+      if (precision != Precision.FP32) {
+        module.to(precision == Precision.FP16 ? torch.ScalarType.Half
+            : torch.ScalarType.BFloat16, false);
+      }
+      if (!module.hasattr("info")) {
+        throw new ModelLoadException("generator '" + id + "': " + file + " has no"
+            + " nos_generation() method: export decoders with"
+            + " scripts/models/make_tiny_llama.py");
+      }
+      GenericDict info = module.get_method("nos_generation").apply(new IValueVector())
+          .toGenericDict();
+      long version = read(info, "format_version");
+      if (version != FORMAT_VERSION) {
+        throw new ModelLoadException("generator '" + id + "': " + file + " has cache layout"
+            + " version " + version + " but this NOS reads version " + FORMAT_VERSION);
+      }
+      return new DecoderModel(id, module, resolved, precision, info);
+    } catch (ModelLoadException e) {
+      module.close();
+      throw e;
+    } catch (RuntimeException e) {
+      module.close();
+      throw new ModelLoadException("generator '" + id + "': cannot prepare " + file + " on "
+          + resolved + " in " + precision + ": " + firstLine(e), e);
+    }
+  }
+
+  private static long read(GenericDict info, String key) {
+    IValue k = new IValue(key);
+    if (!info.contains(k)) {
+      throw new ModelLoadException("nos_generation() has no '" + key + "'");
+    }
+    return info.at(k).toInt();
+  }
+
+  private static int positive(GenericDict info, String key) {
+    long v = read(info, key);
+    if (v < 1 || v > Integer.MAX_VALUE) {
+      throw new ModelLoadException("nos_generation()['" + key + "'] must be a positive int, was "
+          + v);
+    }
+    return (int) v;
+  }
+
+  /**
+   * One step: {@code [B, vocab]} logits of each row's last token. Every native object it makes
+   * belongs to the caller's open {@link PointerScope}.
+   */
+  Tensor step(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache, Tensor vCache) {
+    IValueVector args = new IValueVector();
+    args.push_back(new IValue(inputIds));
+    args.push_back(new IValue(positions));
+    args.push_back(new IValue(slots));
+    args.push_back(new IValue(kCache));
+    args.push_back(new IValue(vCache));
+    return module.forward(args).toTensor();
+  }
+
+  String id() {
+    return id;
+  }
+
+  Device device() {
+    return device;
+  }
+
+  /** The libtorch device, attached to the caller's open {@link PointerScope}. */
+  org.bytedeco.pytorch.Device torchDevice() {
+    return TorchRuntime.toTorch(device);
+  }
+
+  /** The libtorch scalar type of the weights, and of the cache. */
+  torch.ScalarType scalarType() {
+    switch (precision) {
+      case FP16:
+        return torch.ScalarType.Half;
+      case BF16:
+        return torch.ScalarType.BFloat16;
+      default:
+        return torch.ScalarType.Float;
+    }
+  }
+
+  int bytesPerElement() {
+    return precision == Precision.FP32 ? 4 : 2;
+  }
+
+  int layers() {
+    return layers;
+  }
+
+  int kvHeads() {
+    return kvHeads;
+  }
+
+  int headDim() {
+    return headDim;
+  }
+
+  public int vocabSize() {
+    return vocabSize;
+  }
+
+  public int maxPositions() {
+    return maxPositions;
+  }
+
+  public int eosTokenId() {
+    return eosTokenId;
+  }
+
+  @Override
+  public void close() {
+    module.close();
+  }
+
+  static String firstLine(RuntimeException e) {
+    String m = String.valueOf(e.getMessage());
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
+  }
+}

@@ -1,0 +1,92 @@
+package ai.nos.internal.generate;
+
+import ai.nos.generate.GeneratedTokens;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/*
+ * Hands one request's tokens, then its result, to the caller off the engine's thread: the engine
+ * only enqueues; a task on the callback executor runs the sink for each token in order and then
+ * settles the future, so a stream consumer sees every token before the future completes, and a
+ * consumer that blocks or throws holds up nothing but its own request. At most one task per
+ * request runs at a time (the pending count: whoever raises it from 0 submits the task, which
+ * drains until it brings it back to 0), so tokens are never reordered and a slow consumer's
+ * tokens queue here, not in the engine.
+ *
+ * A sink that throws fails the request's future with that exception; the engine sees the future
+ * done at its next step and frees the slot.
+ */
+final class Delivery implements Runnable {
+  private static final Logger LOG = LoggerFactory.getLogger(Delivery.class);
+
+  private final ConcurrentLinkedQueue<Object> items = new ConcurrentLinkedQueue<>();
+  private final AtomicInteger pending = new AtomicInteger();
+  private final Executor executor;
+  private final IntConsumer sink;
+  private final CompletableFuture<GeneratedTokens> future;
+
+  private record Failure(Throwable error) {}
+
+  Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future) {
+    this.executor = executor;
+    this.sink = sink;
+    this.future = future;
+  }
+
+  void token(int id) {
+    if (sink != null) {
+      offer(id);
+    }
+  }
+
+  void finish(GeneratedTokens result) {
+    offer(result);
+  }
+
+  void fail(Throwable error) {
+    offer(new Failure(error));
+  }
+
+  private void offer(Object item) {
+    items.add(item);
+    if (pending.getAndIncrement() == 0) {
+      try {
+        executor.execute(this);
+      } catch (RejectedExecutionException e) {
+        // The application's executor refused (shut down): a thread of its own still keeps the
+        // consumer off the engine's thread, and the caller still hears the outcome.
+        LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
+            + " thread", e.toString());
+        Thread t = new Thread(this, "nos-generate-delivery");
+        t.setDaemon(true);
+        t.start();
+      }
+    }
+  }
+
+  @Override
+  public void run() {
+    do {
+      Object item = items.poll();
+      if (item instanceof Integer id) {
+        if (!future.isDone()) {
+          try {
+            sink.accept(id);
+          } catch (RuntimeException | Error e) {
+            future.completeExceptionally(e);
+          }
+        }
+      } else if (item instanceof GeneratedTokens result) {
+        future.complete(result);
+      } else if (item instanceof Failure f) {
+        future.completeExceptionally(f.error());
+      }
+    } while (pending.decrementAndGet() != 0);
+  }
+}

@@ -1,0 +1,442 @@
+package ai.nos.internal.generate;
+
+import ai.nos.DeadlineExceededException;
+import ai.nos.InferenceException;
+import ai.nos.QueueFullException;
+import ai.nos.generate.FinishReason;
+import ai.nos.generate.GeneratedTokens;
+import ai.nos.generate.GenerationConfig;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
+import java.util.function.LongSupplier;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.Tensor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/*
+ * Generation for many sequences at once on one decoder: continuous batching over a slot cache.
+ *
+ * State on the device
+ * The key/value cache (KvCache) is allocated once, [layers, slots, length, kvHeads, headDim],
+ * on the model's device; a sequence holds one slot from prefill to its last token. The model
+ * writes each step's keys and values into the slots in place, and reads them there, so between
+ * steps nothing moves: per step the host sends the batch's last tokens, positions, slots and
+ * sampling settings (a few longs per row) and receives the chosen ids ([B] int64). The logits
+ * never leave the device (Sampler).
+ *
+ * Steps
+ * A prefill runs one sequence's whole prompt ([1, T]) and draws its first token; a decode step
+ * runs every active sequence's last token ([B, 1]) and draws one token for each. Prefills go one
+ * at a time, between decode steps: with sequences active, one waiting request is admitted per
+ * decode step, so a long prompt delays the running ones by one prefill, never by a queue of them;
+ * with none active, every free slot is filled before the next decode step.
+ *
+ * Continuous batching
+ * The batch is rebuilt for every decode step from the active list: a request that was admitted
+ * joins at the next step, a sequence that finished (EOS id, max new tokens, a full slot), failed,
+ * was cancelled (its future cancelled or otherwise settled by the caller) or passed its deadline
+ * leaves before the next step, and its slot is free for the next admission at once. A long
+ * generation therefore never holds up a short one beyond sharing the step.
+ *
+ * Concurrency
+ * One scheduler thread (nos-generate-<id>) owns the model, the cache, the sampler and every
+ * Sequence; nothing else touches them, so none of them locks. Callers reach it through the
+ * bounded waiting queue (submit: QueueFullException when full, naming the counts) and through
+ * their futures, which the scheduler polls between steps. Tokens and results go back through
+ * Delivery on the callback executor: no user code runs on the scheduler thread. close() sets a
+ * flag and interrupts the scheduler, which fails what is queued and active ("closed"), frees the
+ * natives itself (so they are never freed under a step) and exits; close() waits for that up to
+ * its timeout. A submit racing close either is failed by the scheduler's final drain or sees the
+ * flag and takes its request back out of the queue itself: never both, never neither.
+ *
+ * Reproducible sampling
+ * A request's draws depend on its seed and the draw's index only (see Sampler), so a sampled
+ * request gives the same tokens alone or in any batch. Greedy requests are exact argmaxes; their
+ * tokens can still differ between batch sizes where a batched kernel sums in another order (a
+ * GPU-phase parity check measures that against transformers).
+ *
+ * Native memory
+ * Every step runs in a PointerScope: the step's inputs, the model's outputs and the sampler's
+ * temporaries are freed when it ends. Only the cache, the seen rows, the sampler's vocabulary
+ * index and the module live across steps; they are freed when the scheduler exits.
+ *
+ * GPU phase (next): decode steps padded to batch buckets and replayed as CUDA graphs (the
+ * tensors a graph reads are the cache, which never moves, and per-step inputs copied into
+ * static buffers; GraphBuckets' recording and checks apply), the per-step host inputs packed
+ * into one pinned transfer, and the cache booked by the ModelManager (bytes() per generator).
+ */
+public final class GenerationEngine implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(GenerationEngine.class);
+  static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+
+  private final String id;
+  private final DecoderModel model;
+  private final KvCache cache;
+  private final Sampler sampler;
+  private final int maxQueued;
+  private final ArrayBlockingQueue<Sequence> waiting;
+  private final Executor callbacks;
+  private final LongSupplier clock;
+  private final Thread scheduler;
+  private final List<Sequence> active = new ArrayList<>();
+  private volatile boolean closed;
+  private volatile int activeCount;
+  private volatile long steps;
+
+  /**
+   * Takes ownership of {@code model} (closed when the engine stops) and starts the scheduler.
+   *
+   * @param slots sequences generated at once (cache slots)
+   * @param length positions per slot: prompt plus generated tokens, at most the model's
+   * @param maxQueued requests that may wait for a slot before submit refuses more
+   * @param callbacks runs stream consumers and completes futures
+   * @param clock nanoseconds, for deadlines ({@code System::nanoTime} in production)
+   */
+  public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
+      Executor callbacks, LongSupplier clock) {
+    if (slots < 1 || length < 2 || length > model.maxPositions() || maxQueued < 0) {
+      throw new IllegalArgumentException("generator '" + id + "': slots must be at least 1 (was "
+          + slots + "), length in [2, " + model.maxPositions() + "] (was " + length
+          + "), maxQueued at least 0 (was " + maxQueued + ")");
+    }
+    this.id = id;
+    this.model = model;
+    this.cache = new KvCache(model, slots, length);
+    this.sampler = new Sampler(model.vocabSize(), model.device());
+    this.maxQueued = maxQueued;
+    this.waiting = new ArrayBlockingQueue<>(Math.max(1, maxQueued));
+    this.callbacks = callbacks;
+    this.clock = clock;
+    this.scheduler = new Thread(this::run, "nos-generate-" + id);
+    this.scheduler.setDaemon(true);
+    this.scheduler.start();
+  }
+
+  /**
+   * Queues a request; its tokens go to {@code sink} (may be null) in order on the callback
+   * executor, then the future completes. Cancelling the future stops the generation and frees
+   * its slot before the next step.
+   *
+   * @throws IllegalArgumentException if the prompt is empty, holds an id outside the
+   *     vocabulary, or does not fit a slot
+   * @throws QueueFullException if {@code maxQueued} requests wait already
+   * @throws IllegalStateException if the engine is closed
+   */
+  public CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
+      IntConsumer sink) {
+    if (config == null) {
+      throw new IllegalArgumentException("generator '" + id + "': config must not be null");
+    }
+    validate(prompt);
+    int[] eos = config.eosTokenIds().length > 0 ? config.eosTokenIds()
+        : new int[] {model.eosTokenId()};
+    long seed = config.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong());
+    long now = clock.getAsLong();
+    long deadline = config.timeout().map(t -> now + t.toNanos()).orElse(Long.MAX_VALUE);
+    CompletableFuture<GeneratedTokens> future = new CompletableFuture<>();
+    Sequence seq = new Sequence(prompt.clone(), config, eos, seed, now, deadline, future,
+        new Delivery(callbacks, sink, future));
+    if (closed) {
+      throw closedException();
+    }
+    if (maxQueued == 0 || !waiting.offer(seq)) {
+      throw new QueueFullException(id, waiting.size(), maxQueued);
+    }
+    if (closed && waiting.remove(seq)) {
+      throw closedException();
+    }
+    return future;
+  }
+
+  private void validate(int[] prompt) {
+    if (prompt == null || prompt.length == 0) {
+      throw new IllegalArgumentException("generator '" + id + "': the prompt must hold at least"
+          + " one token id, got " + (prompt == null ? "null" : "none"));
+    }
+    if (prompt.length > cache.length()) {
+      throw new IllegalArgumentException("generator '" + id + "': a prompt of " + prompt.length
+          + " tokens does not fit the cache length of " + cache.length() + " positions");
+    }
+    for (int i = 0; i < prompt.length; i++) {
+      if (prompt[i] < 0 || prompt[i] >= model.vocabSize()) {
+        throw new IllegalArgumentException("generator '" + id + "': prompt token " + i + " is "
+            + prompt[i] + ", outside the vocabulary [0, " + model.vocabSize() + ")");
+      }
+    }
+  }
+
+  private IllegalStateException closedException() {
+    return new IllegalStateException("generator '" + id + "' is closed");
+  }
+
+  private void run() {
+    try (InferenceMode guard = new InferenceMode()) {
+      while (!closed) {
+        sweepWaiting();
+        dropSettled();
+        if (active.isEmpty()) {
+          Sequence next;
+          try {
+            next = waiting.poll(1, TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            continue;
+          }
+          if (next != null) {
+            admit(next);
+          }
+          while (cache.freeSlots() > 0 && (next = waiting.poll()) != null) {
+            admit(next);
+          }
+        } else {
+          Sequence next = cache.freeSlots() > 0 ? waiting.poll() : null;
+          if (next != null) {
+            admit(next);
+          }
+        }
+        if (!active.isEmpty()) {
+          decode();
+        }
+        activeCount = active.size();
+      }
+    } catch (RuntimeException | Error e) {
+      LOG.error("generator '{}': scheduler stopped by a bug", id, e);
+      closed = true;
+    } finally {
+      stop();
+    }
+  }
+
+  /** Fails what is left, frees the natives: the scheduler's last act. */
+  private void stop() {
+    IllegalStateException error = closedException();
+    for (Sequence s : active) {
+      s.delivery.fail(error);
+    }
+    active.clear();
+    activeCount = 0;
+    for (Sequence s; (s = waiting.poll()) != null; ) {
+      s.delivery.fail(error);
+    }
+    sampler.close();
+    cache.close();
+    model.close();
+  }
+
+  /** Drops waiting requests whose caller gave up or whose deadline passed. */
+  private void sweepWaiting() {
+    long now = clock.getAsLong();
+    for (Iterator<Sequence> it = waiting.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.future.isDone()) {
+        it.remove();
+      } else if (now - s.deadlineNanos >= 0) {
+        it.remove();
+        s.delivery.fail(deadline(s, now));
+      }
+    }
+  }
+
+  /** Ends active sequences whose caller gave up or whose deadline passed; frees their slots. */
+  private void dropSettled() {
+    long now = clock.getAsLong();
+    for (Iterator<Sequence> it = active.iterator(); it.hasNext(); ) {
+      Sequence s = it.next();
+      if (s.future.isDone()) {
+        it.remove();
+        cache.release(s.slot);
+      } else if (now - s.deadlineNanos >= 0) {
+        it.remove();
+        cache.release(s.slot);
+        s.delivery.fail(deadline(s, now));
+      }
+    }
+  }
+
+  private DeadlineExceededException deadline(Sequence s, long now) {
+    return new DeadlineExceededException(id, Duration.ofNanos(now - s.submittedNanos),
+        s.config.timeout().orElseThrow());
+  }
+
+  /** Prefills {@code s} in a free slot and draws its first token. */
+  private void admit(Sequence s) {
+    if (s.future.isDone()) {
+      return;
+    }
+    long now = clock.getAsLong();
+    if (now - s.deadlineNanos >= 0) {
+      s.delivery.fail(deadline(s, now));
+      return;
+    }
+    s.slot = cache.acquire();
+    int token;
+    try (PointerScope scope = new PointerScope()) {
+      org.bytedeco.pytorch.Device dev = model.torchDevice();
+      int n = s.prompt.length;
+      long[] ids = new long[n];
+      long[] positions = new long[n];
+      for (int i = 0; i < n; i++) {
+        ids[i] = s.prompt[i];
+        positions[i] = i;
+      }
+      Tensor idTensor = Sampler.longs(ids, new long[] {1, n}, dev);
+      Tensor slotTensor = Sampler.longs(new long[] {s.slot}, new long[] {1}, dev);
+      cache.resetSeen(s.slot, idTensor.view(-1));
+      Tensor logits = model.step(idTensor, Sampler.longs(positions, new long[] {1, n}, dev),
+          slotTensor, cache.keys(), cache.values());
+      Sampler.Rows rows = new Sampler.Rows(1);
+      setRow(rows, 0, s);
+      Tensor next = sampler.choose(logits, cache.seenRows(slotTensor), rows);
+      cache.markSeen(slotTensor, next);
+      token = (int) toHost(next)[0];
+    } catch (RuntimeException e) {
+      cache.release(s.slot);
+      s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e), "generator '" + id
+          + "': the prefill of a " + s.prompt.length + "-token prompt failed: "
+          + DecoderModel.firstLine(e), e));
+      return;
+    }
+    steps++;
+    FinishReason done = s.add(token, cache.length());
+    if (done != null) {
+      finish(s, done);
+    } else {
+      active.add(s);
+    }
+  }
+
+  /** One token for every active sequence. */
+  private void decode() {
+    int b = active.size();
+    long[] drawn;
+    try (PointerScope scope = new PointerScope()) {
+      org.bytedeco.pytorch.Device dev = model.torchDevice();
+      long[] ids = new long[b];
+      long[] positions = new long[b];
+      long[] slots = new long[b];
+      Sampler.Rows rows = new Sampler.Rows(b);
+      for (int i = 0; i < b; i++) {
+        Sequence s = active.get(i);
+        ids[i] = s.last();
+        positions[i] = s.position();
+        slots[i] = s.slot;
+        setRow(rows, i, s);
+      }
+      Tensor slotTensor = Sampler.longs(slots, new long[] {b}, dev);
+      Tensor logits = model.step(Sampler.longs(ids, new long[] {b, 1}, dev),
+          Sampler.longs(positions, new long[] {b, 1}, dev), slotTensor, cache.keys(),
+          cache.values());
+      Tensor next = sampler.choose(logits, cache.seenRows(slotTensor), rows);
+      cache.markSeen(slotTensor, next);
+      drawn = toHost(next);
+    } catch (RuntimeException e) {
+      InferenceException error = new InferenceException(id, DecoderModel.firstLine(e),
+          "generator '" + id + "': a decode step of " + b + " sequences failed: "
+          + DecoderModel.firstLine(e), e);
+      for (Sequence s : active) {
+        cache.release(s.slot);
+        s.delivery.fail(error);
+      }
+      active.clear();
+      return;
+    }
+    steps++;
+    int kept = 0;
+    for (int i = 0; i < b; i++) {
+      Sequence s = active.get(i);
+      FinishReason done = s.add((int) drawn[i], cache.length());
+      if (done != null) {
+        finish(s, done);
+      } else {
+        active.set(kept++, s);
+      }
+    }
+    active.subList(kept, b).clear();
+  }
+
+  private void finish(Sequence s, FinishReason reason) {
+    if (s.slot >= 0) {
+      cache.release(s.slot);
+      s.slot = -1;
+    }
+    s.delivery.finish(s.result(reason));
+  }
+
+  private void setRow(Sampler.Rows rows, int i, Sequence s) {
+    GenerationConfig c = s.config;
+    rows.set(i, c.temperature(), c.topK(), c.topP(), c.repetitionPenalty(), s.seed, s.count(),
+        model.vocabSize());
+  }
+
+  private static long[] toHost(Tensor ids) {
+    Tensor host = ids.cpu().contiguous();
+    long[] out = new long[(int) host.numel()];
+    new LongPointer(host.data_ptr()).get(out);
+    return out;
+  }
+
+  /** Sequences generating now. */
+  public int active() {
+    return activeCount;
+  }
+
+  /** Requests waiting for a slot. */
+  public int queued() {
+    return waiting.size();
+  }
+
+  /** Prefill and decode steps run so far. */
+  public long steps() {
+    return steps;
+  }
+
+  /** Device bytes of the cache: slots x {@link #cacheBytesPerSequence()}. */
+  public long cacheBytes() {
+    return cache.bytes();
+  }
+
+  public long cacheBytesPerSequence() {
+    return KvCache.bytesPerSequence(model, cache.length());
+  }
+
+  public int slots() {
+    return cache.slots();
+  }
+
+  public int length() {
+    return cache.length();
+  }
+
+  public DecoderModel model() {
+    return model;
+  }
+
+  /**
+   * Stops the scheduler: queued and active requests fail with IllegalStateException; waits up
+   * to 30 s for the scheduler to free the natives. Idempotent.
+   */
+  @Override
+  public void close() {
+    closed = true;
+    scheduler.interrupt();
+    try {
+      scheduler.join(CLOSE_TIMEOUT.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (scheduler.isAlive()) {
+      LOG.warn("generator '{}': the scheduler did not stop within {} (a step still runs); it"
+          + " frees the cache when it does", id, CLOSE_TIMEOUT);
+    }
+  }
+}

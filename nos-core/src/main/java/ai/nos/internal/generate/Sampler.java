@@ -1,0 +1,220 @@
+package ai.nos.internal.generate;
+
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.BoolPointer;
+import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+/*
+ * Chooses each row's next token from its logits with libtorch ops on the logits' device: only
+ * the chosen ids ([B] int64) go to the host. The order and meaning are transformers':
+ *
+ *   repetition penalty  a logit of a token the sequence holds (its "seen" row, kept on the device
+ *                       beside the cache) is divided by the penalty if positive, else multiplied
+ *   greedy              argmax of that
+ *   temperature         logits / t
+ *   top-k               of the logits sorted descending, ranks >= k are removed
+ *   top-p               of what is left, softmax; a token is removed when the probability of the
+ *                       tokens ranked above it already reaches p (so the top one always stays)
+ *   draw                argmax(filtered + Gumbel noise): the Gumbel-max trick draws exactly from
+ *                       softmax(filtered), with one argmax instead of multinomial's prefix sums
+ *
+ * Reproducible whatever the batch: the noise of row b for token v is a hash of (the request's
+ * seed, the index of the token being drawn, v), computed on the device with int64 ops
+ * (splitmix64's finalizer), so it depends on nothing else in the batch, needs no generator
+ * state per request, and fits a CUDA graph (the keys are an input tensor). The same hash in Java
+ * ({@link #uniform}) lets a test replay a draw.
+ *
+ * Rows of different settings share one batch: settings are [B,1] tensors; a row with a filter
+ * off gets the value that keeps everything (k = V, p = 2), a greedy row temperature 1, and its
+ * result is taken from the greedy argmax by a where.
+ *
+ * Every native object made here belongs to the caller's open PointerScope except the vocabulary
+ * index, made once and freed by close().
+ */
+final class Sampler implements AutoCloseable {
+  /** splitmix64's increment: consecutive token ids land far apart before mixing. */
+  static final long GAMMA = 0x9E3779B97F4A7C15L;
+  private static final long M1 = 0xBF58476D1CE4E5B9L;
+  private static final long M2 = 0x94D049BB133111EBL;
+
+  private final int vocab;
+  private final ai.nos.Device device;
+  /** [1, V] int64: 0..V-1 on the device. */
+  private final Tensor vocabIndex;
+
+  Sampler(int vocab, ai.nos.Device device) {
+    this.vocab = vocab;
+    this.device = device;
+    try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+      Tensor t = torch.arange(new Scalar(vocab), new TensorOptions(torch.ScalarType.Long)
+          .device(new org.bytedeco.pytorch.DeviceOptional(dev()))).view(1, vocab);
+      t.retainReference();
+      this.vocabIndex = t;
+    }
+  }
+
+  /** The settings of the rows of one step, in Java arrays; see the class notes. */
+  static final class Rows {
+    final int size;
+    final float[] temperature;
+    final long[] topK;
+    final float[] topP;
+    final float[] penalty;
+    final long[] noiseKey;
+    final boolean[] greedy;
+
+    Rows(int size) {
+      this.size = size;
+      temperature = new float[size];
+      topK = new long[size];
+      topP = new float[size];
+      penalty = new float[size];
+      noiseKey = new long[size];
+      greedy = new boolean[size];
+    }
+
+    /** Sets row {@code i}: {@code topK} 0 and {@code topP} 1 are off; temperature 0 greedy. */
+    void set(int i, float temperature, int topK, float topP, float penalty, long seed,
+        int drawIndex, int vocab) {
+      this.greedy[i] = temperature == 0f;
+      this.temperature[i] = temperature == 0f ? 1f : temperature;
+      this.topK[i] = topK == 0 ? vocab : topK;
+      this.topP[i] = topP >= 1f ? 2f : topP;
+      this.penalty[i] = penalty;
+      this.noiseKey[i] = noiseKey(seed, drawIndex);
+    }
+  }
+
+  static long mix(long z) {
+    z = (z ^ (z >>> 30)) * M1;
+    z = (z ^ (z >>> 27)) * M2;
+    return z ^ (z >>> 31);
+  }
+
+  /** The key of the noise for draw {@code drawIndex} (0 for a request's first token). */
+  static long noiseKey(long seed, int drawIndex) {
+    return mix(seed ^ mix(drawIndex + 1L));
+  }
+
+  /** The uniform in (0, 1) of {@code token} under {@code key}: 23 hashed bits, exact in float. */
+  static float uniform(long key, int token) {
+    long bits = mix(key + token * GAMMA) >>> 41;
+    return (2 * bits + 1) * 0x1p-24f;
+  }
+
+  /** The ids chosen for each row, [B] int64 on the device. */
+  Tensor choose(Tensor logits, Tensor seen, Rows rows) {
+    Tensor penalized = penalize(logits.to(torch.ScalarType.Float), seen, rows);
+    Tensor greedyIds = penalized.argmax(new LongOptional(1), false);
+    if (allGreedy(rows)) {
+      return greedyIds;
+    }
+    Tensor filtered = filter(penalized, rows);
+    Tensor noise = gumbel(rows, dev());
+    Tensor sampled = filtered.add(noise).argmax(new LongOptional(1), false);
+    Tensor greedy = bools(rows.greedy, dev());
+    return torch.where(greedy, greedyIds, sampled);
+  }
+
+  /** The repetition penalty applied to {@code logits} [B, V] float32 where {@code seen}. */
+  Tensor penalize(Tensor logits, Tensor seen, Rows rows) {
+    Tensor p = floats(rows.penalty, dev());
+    Tensor penalized = torch.where(logits.lt(new Scalar(0f)), logits.mul(p), logits.div(p));
+    return torch.where(seen, penalized, logits);
+  }
+
+  /** Temperature, top-k and top-p of penalized logits: removed tokens are -inf. */
+  Tensor filter(Tensor penalized, Rows rows) {
+    org.bytedeco.pytorch.Device device = dev();
+    Tensor scaled = penalized.div(floats(rows.temperature, device));
+    org.bytedeco.pytorch.T_TensorTensor_T sort = torch.sort(scaled, 1, true);
+    Tensor sorted = sort.get0();
+    Tensor order = sort.get1();
+    Tensor removeSorted = vocabIndex.ge(longs(rows.topK, device));
+    Tensor probs = sorted.masked_fill(removeSorted, new Scalar(Float.NEGATIVE_INFINITY))
+        .softmax(1);
+    Tensor above = probs.cumsum(1).sub(probs);
+    removeSorted = removeSorted.logical_or(above.ge(floats(rows.topP, device)));
+    Tensor remove = removeSorted.scatter(1, order, removeSorted);
+    return scaled.masked_fill(remove, new Scalar(Float.NEGATIVE_INFINITY));
+  }
+
+  /** -log(-log(u)) of {@link #uniform} for every row and token, [B, V] float32. */
+  Tensor gumbel(Rows rows, org.bytedeco.pytorch.Device device) {
+    Tensor x = vocabIndex.mul(new Scalar(GAMMA)).add(longs(rows.noiseKey, device));
+    x = mixOnDevice(x);
+    Tensor bits = shiftRightUnsigned(x, 41);
+    Tensor u = bits.mul(new Scalar(2L)).add(new Scalar(1L)).to(torch.ScalarType.Float)
+        .mul(new Scalar(0x1p-24f));
+    return u.log().neg().log().neg();
+  }
+
+  private static Tensor mixOnDevice(Tensor z) {
+    z = z.bitwise_xor(shiftRightUnsigned(z, 30)).mul(new Scalar(M1));
+    z = z.bitwise_xor(shiftRightUnsigned(z, 27)).mul(new Scalar(M2));
+    return z.bitwise_xor(shiftRightUnsigned(z, 31));
+  }
+
+  /** Java's {@code >>>} on int64: libtorch shifts signed values arithmetically. */
+  private static Tensor shiftRightUnsigned(Tensor z, int k) {
+    return z.__rshift__(new Scalar((long) k)).bitwise_and(new Scalar((1L << (64 - k)) - 1));
+  }
+
+  private static boolean allGreedy(Rows rows) {
+    for (boolean g : rows.greedy) {
+      if (!g) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  static Tensor floats(float[] values, org.bytedeco.pytorch.Device device) {
+    Tensor host = torch.from_blob(new FloatPointer(values), new long[] {values.length, 1},
+        new TensorOptions(torch.ScalarType.Float));
+    return host.to(device, torch.ScalarType.Float, false, true,
+        new org.bytedeco.pytorch.MemoryFormatOptional());
+  }
+
+  static Tensor longs(long[] values, org.bytedeco.pytorch.Device device) {
+    return longs(values, new long[] {values.length, 1}, device);
+  }
+
+  /** A copy on {@code device} of {@code values} shaped {@code shape}. */
+  static Tensor longs(long[] values, long[] shape, org.bytedeco.pytorch.Device device) {
+    Tensor host = torch.from_blob(new LongPointer(values), shape,
+        new TensorOptions(torch.ScalarType.Long));
+    return host.to(device, torch.ScalarType.Long, false, true,
+        new org.bytedeco.pytorch.MemoryFormatOptional());
+  }
+
+  static Tensor bools(boolean[] values, org.bytedeco.pytorch.Device device) {
+    byte[] b = new byte[values.length];
+    for (int i = 0; i < b.length; i++) {
+      b[i] = (byte) (values[i] ? 1 : 0);
+    }
+    Tensor host = torch.from_blob(new org.bytedeco.javacpp.BytePointer(b),
+        new long[] {values.length}, new TensorOptions(torch.ScalarType.Bool));
+    return host.to(device, torch.ScalarType.Bool, false, true,
+        new org.bytedeco.pytorch.MemoryFormatOptional());
+  }
+
+  /** The libtorch device, attached to the caller's open scope. */
+  private org.bytedeco.pytorch.Device dev() {
+    return ai.nos.internal.torch.TorchRuntime.toTorch(device);
+  }
+
+  int vocab() {
+    return vocab;
+  }
+
+  @Override
+  public void close() {
+    vocabIndex.releaseReference();
+  }
+}

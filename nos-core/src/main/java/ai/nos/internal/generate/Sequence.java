@@ -1,0 +1,78 @@
+package ai.nos.internal.generate;
+
+import ai.nos.generate.FinishReason;
+import ai.nos.generate.GeneratedTokens;
+import ai.nos.generate.GenerationConfig;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+
+/** One request's state, read and written by the engine's scheduler thread only. */
+final class Sequence {
+  final int[] prompt;
+  final GenerationConfig config;
+  final int[] eos;
+  final long seed;
+  final long submittedNanos;
+  /** {@link Long#MAX_VALUE} when the request has no deadline. */
+  final long deadlineNanos;
+  final CompletableFuture<GeneratedTokens> future;
+  final Delivery delivery;
+  int slot = -1;
+  private int[] generated = new int[16];
+  private int count;
+
+  Sequence(int[] prompt, GenerationConfig config, int[] eos, long seed, long submittedNanos,
+      long deadlineNanos, CompletableFuture<GeneratedTokens> future, Delivery delivery) {
+    this.prompt = prompt;
+    this.config = config;
+    this.eos = eos;
+    this.seed = seed;
+    this.submittedNanos = submittedNanos;
+    this.deadlineNanos = deadlineNanos;
+    this.future = future;
+    this.delivery = delivery;
+  }
+
+  /**
+   * Records a new token and hands it to the caller; returns why the sequence ends with it, or
+   * null if it goes on. {@code cacheLength}: positions a slot holds.
+   */
+  FinishReason add(int token, int cacheLength) {
+    if (count == generated.length) {
+      generated = Arrays.copyOf(generated, count * 2);
+    }
+    generated[count++] = token;
+    delivery.token(token);
+    for (int e : eos) {
+      if (e == token) {
+        return FinishReason.EOS_TOKEN;
+      }
+    }
+    if (count >= config.maxNewTokens()) {
+      return FinishReason.MAX_NEW_TOKENS;
+    }
+    // The next step writes this token at position(); a full slot cannot take it.
+    if (position() >= cacheLength) {
+      return FinishReason.MAX_LENGTH;
+    }
+    return null;
+  }
+
+  /** Tokens generated so far, which is also the index of the next draw. */
+  int count() {
+    return count;
+  }
+
+  int last() {
+    return generated[count - 1];
+  }
+
+  /** The position the last token is written at by the next decode step. */
+  int position() {
+    return prompt.length + count - 1;
+  }
+
+  GeneratedTokens result(FinishReason reason) {
+    return new GeneratedTokens(Arrays.copyOf(generated, count), reason, prompt.length);
+  }
+}

@@ -1,0 +1,179 @@
+package ai.nos.hub;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.nos.generate.FinishReason;
+import ai.nos.generate.GeneratedTokens;
+import ai.nos.generate.GenerationConfig;
+import ai.nos.generate.TokenGenerator;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.function.Consumer;
+
+/**
+ * A language model that writes text: a {@link TokenGenerator} (continuous batching, the cache on
+ * the device) with the model's HuggingFace {@code tokenizer.json}.
+ *
+ * <pre>{@code
+ * try (TextGenerator lm = TextGenerator.load(Path.of("models/llm-tiny"))) {
+ *   String text = lm.generate("Once upon a time", GenerationConfig.builder().maxNewTokens(64).build());
+ *   lm.stream(prompt, config, piece -> System.out.print(piece)).join();
+ *   CompletableFuture<Generation> f = lm.generateAsync(prompt, config);   // cancel() stops it
+ * }
+ * }</pre>
+ *
+ * <p>Streaming is a callback on the generator's callback threads, in order, each piece whole
+ * UTF-8 characters (a character split across tokens waits for its last byte). A callback, not a
+ * {@code Flow.Publisher}: a generation is one producer and one consumer whose pace the engine
+ * sets, so back-pressure has nothing to act on, and a callback composes with the returned future
+ * for completion, errors and cancellation without a reactive library. Stop strings are found in
+ * the text: the result and the stream end before the stop string, and the generation is
+ * cancelled at once (its cache slot freed before the next step).
+ *
+ * <p>Thread-safe; {@link #close()} is idempotent.
+ */
+public final class TextGenerator implements AutoCloseable {
+  private final TokenGenerator tokens;
+  private final HuggingFaceTokenizer tokenizer;
+  private final java.util.concurrent.atomic.AtomicBoolean closed =
+      new java.util.concurrent.atomic.AtomicBoolean();
+
+  private TextGenerator(TokenGenerator tokens, HuggingFaceTokenizer tokenizer) {
+    this.tokens = tokens;
+    this.tokenizer = tokenizer;
+  }
+
+  /**
+   * Loads {@code directory}/model.pt (an export of scripts/models/make_tiny_llama.py) with
+   * {@code directory}/tokenizer.json, on the best device, 8 sequences at once.
+   */
+  public static TextGenerator load(Path directory) {
+    if (directory == null) {
+      throw new IllegalArgumentException("directory must not be null");
+    }
+    return load(TokenGenerator.builder(directory.resolve("model.pt")),
+        directory.resolve("tokenizer.json"));
+  }
+
+  /** Builds {@code generator} (its settings as given) with the tokenizer in {@code tokenizer}. */
+  public static TextGenerator load(TokenGenerator.Builder generator, Path tokenizer) {
+    if (generator == null || tokenizer == null) {
+      throw new IllegalArgumentException("generator and tokenizer must not be null");
+    }
+    if (!Files.isRegularFile(tokenizer)) {
+      throw new IllegalArgumentException("tokenizer file " + tokenizer + " does not exist");
+    }
+    TextTokenizer.cpuFlavor();
+    HuggingFaceTokenizer tk;
+    try {
+      tk = HuggingFaceTokenizer.newInstance(tokenizer, Map.of("addSpecialTokens", "false",
+          "truncation", "false", "padding", "false"));
+    } catch (IOException e) {
+      throw new UncheckedIOException("tokenizer file " + tokenizer + " cannot be read: " + e, e);
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("tokenizer file " + tokenizer
+          + " is not a valid HuggingFace tokenizer.json: " + e, e);
+    }
+    try {
+      return new TextGenerator(generator.build(), tk);
+    } catch (RuntimeException | Error e) {
+      tk.close();
+      throw e;
+    }
+  }
+
+  /** The prompt's token ids, as the model sees them. */
+  public int[] encode(String text) {
+    if (text == null) {
+      throw new IllegalArgumentException("text must not be null");
+    }
+    long[] ids = tokenizer.encode(text, false, false).getIds();
+    int[] out = new int[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      out[i] = Math.toIntExact(ids[i]);
+    }
+    return out;
+  }
+
+  /** The text of {@code ids}, special tokens (EOS) left out. */
+  public String decode(int[] ids) {
+    long[] l = new long[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      l[i] = ids[i];
+    }
+    return tokenizer.decode(l, true);
+  }
+
+  /**
+   * Generates and waits for the text.
+   *
+   * @throws CompletionException wrapping what failed the generation (a deadline, a step)
+   */
+  public String generate(String prompt, GenerationConfig config) {
+    return generateAsync(prompt, config).join().text();
+  }
+
+  /** Generates; the future completes with the text, or cancelled, stops the generation. */
+  public CompletableFuture<Generation> generateAsync(String prompt, GenerationConfig config) {
+    return stream(prompt, config, null);
+  }
+
+  /**
+   * Generates, handing text to {@code onText} (may be null) as it is produced; see the class
+   * notes. Exceptions: those of {@link TokenGenerator#stream}.
+   */
+  public CompletableFuture<Generation> stream(String prompt, GenerationConfig config,
+      Consumer<String> onText) {
+    if (config == null) {
+      throw new IllegalArgumentException("config must not be null");
+    }
+    TextStream text = new TextStream(ids -> tokenizer.decode(ids, true), config.stopStrings());
+    CompletableFuture<Generation> result = new CompletableFuture<>();
+    // Runs on the generator's callback thread, one token at a time, in order.
+    CompletableFuture<GeneratedTokens> running = tokens.stream(encode(prompt), config, id -> {
+      String piece = text.add(id);
+      if (!piece.isEmpty() && onText != null) {
+        onText.accept(piece);
+      }
+      if (text.stopped()) {
+        result.complete(new Generation(text.text(), text.ids(), FinishReason.STOP_STRING));
+      }
+    });
+    running.whenComplete((done, error) -> {
+      if (done != null) {
+        String rest = text.finish();
+        if (!rest.isEmpty() && onText != null) {
+          try {
+            onText.accept(rest);
+          } catch (RuntimeException e) {
+            result.completeExceptionally(e);
+          }
+        }
+        result.complete(new Generation(text.text(), done.tokens(), done.finishReason()));
+      } else if (!result.isDone()) {
+        result.completeExceptionally(error instanceof CompletionException c
+            && c.getCause() != null ? c.getCause() : error);
+      }
+    });
+    // Settled first (stop string, caller's cancel or timeout): the generation stops.
+    result.whenComplete((r, e) -> running.cancel(false));
+    return result;
+  }
+
+  /** The token-level generator underneath (cache and queue sizes). */
+  public TokenGenerator tokens() {
+    return tokens;
+  }
+
+  @Override
+  public void close() {
+    if (!closed.getAndSet(true)) {
+      tokens.close();
+      tokenizer.close();
+    }
+  }
+}

@@ -1,0 +1,114 @@
+package ai.nos.hub;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Function;
+
+/*
+ * Turns one generation's token ids into text as they come, with correct UTF-8 across tokens,
+ * and finds its stop strings.
+ *
+ * A byte-level BPE token may hold part of a character (an emoji is 4 bytes, often 2-4 tokens);
+ * decoding it alone gives U+FFFD. So, as transformers' TextStreamer and TGI do, the ids since the
+ * last emitted text are decoded together, and new text is released only when it does not end in
+ * U+FFFD, i.e. when the bytes so far form whole characters. Decoding a window rather than one id
+ * also keeps what a decoder adds between tokens (the space a SentencePiece piece carries).
+ *
+ * Stop strings: the text of the whole generation is kept; text that could still be the start of
+ * a stop string is held back, so no piece handed out is later cut. Not thread-safe: one
+ * generation's delivery thread uses it.
+ */
+final class TextStream {
+  private final Function<long[], String> decode;
+  private final List<String> stops;
+  private long[] ids = new long[16];
+  private int count;
+  /** Ids before this were decoded into {@link #text} already. */
+  private int prefix;
+  private final StringBuilder text = new StringBuilder();
+  /** Characters of {@link #text} handed out. */
+  private int emitted;
+  private boolean stopped;
+
+  /** @param decode the tokenizer's decoding of ids, special tokens skipped */
+  TextStream(Function<long[], String> decode, List<String> stops) {
+    this.decode = decode;
+    this.stops = stops;
+  }
+
+  /** Adds a token; returns the text now safe to hand out (maybe empty). */
+  String add(int id) {
+    if (stopped) {
+      return "";
+    }
+    if (count == ids.length) {
+      ids = Arrays.copyOf(ids, count * 2);
+    }
+    ids[count++] = id;
+    String window = decode.apply(Arrays.copyOfRange(ids, prefix, count));
+    if (!window.isEmpty() && window.charAt(window.length() - 1) == '\uFFFD') {
+      return "";
+    }
+    text.append(window);
+    prefix = count;
+    for (String stop : stops) {
+      int at = text.indexOf(stop, Math.max(0, emitted - stop.length()));
+      if (at >= 0) {
+        stopped = true;
+        text.setLength(at);
+        return release(text.length());
+      }
+    }
+    return release(text.length() - heldBack());
+  }
+
+  /** Whether a stop string was found; the text ends before it. */
+  boolean stopped() {
+    return stopped;
+  }
+
+  /** What is left at the end of the generation (held back text, a dangling partial byte). */
+  String finish() {
+    if (!stopped && prefix < count) {
+      text.append(decode.apply(Arrays.copyOfRange(ids, prefix, count)));
+      prefix = count;
+    }
+    return release(text.length());
+  }
+
+  /** The ids added so far. */
+  int[] ids() {
+    int[] out = new int[count];
+    for (int i = 0; i < count; i++) {
+      out[i] = (int) ids[i];
+    }
+    return out;
+  }
+
+  String text() {
+    return text.toString();
+  }
+
+  private String release(int upTo) {
+    if (upTo <= emitted) {
+      return "";
+    }
+    String out = text.substring(emitted, upTo);
+    emitted = upTo;
+    return out;
+  }
+
+  /** The longest end of the text that begins some stop string. */
+  private int heldBack() {
+    int hold = 0;
+    for (String stop : stops) {
+      for (int n = Math.min(stop.length() - 1, text.length()); n > hold; n--) {
+        if (text.substring(text.length() - n).equals(stop.substring(0, n))) {
+          hold = n;
+          break;
+        }
+      }
+    }
+    return hold;
+  }
+}
