@@ -912,7 +912,16 @@ public final class ManagerCore implements AutoCloseable {
         return new Entry(spec, known.getAsLong(), true);
       }
     }
-    return new Entry(spec, spec.memoryBytes().orElseGet(() -> backend.estimateBytes(spec)), false);
+    if (spec.memoryBytes().isPresent()) {
+      return new Entry(spec, spec.memoryBytes().getAsLong(), false);
+    }
+    // A guess never refuses a load: above every budget, it books the largest one (evicting what
+    // is idle there) and the measurement decides. A size the spec states is the user's word.
+    long largest = 0;
+    for (Slot s : devices.allowed(spec)) {
+      largest = Math.max(largest, s.budget);
+    }
+    return new Entry(spec, Math.min(backend.estimateBytes(spec), largest), false);
   }
 
   private Entry entry(String id) {

@@ -54,6 +54,11 @@ final class SimulatedBackend implements Backend {
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
 
+  /** The backend's estimate of a model before it is measured, when it differs from its size. */
+  final Map<String, Long> estimates = new ConcurrentHashMap<>();
+  /** A model's true size, for specs that state none. */
+  final Map<String, Long> realBytes = new ConcurrentHashMap<>();
+
   /** Whether evicted copies park in host memory ({@link Replica#park()}). */
   volatile boolean parks;
   /** Host bytes of the parked copies not yet closed or brought back. */
@@ -91,7 +96,8 @@ final class SimulatedBackend implements Backend {
     if (error != null) {
       throw error;
     }
-    long bytes = spec.memoryBytes().orElseThrow();
+    long bytes = realBytes.containsKey(spec.id()) ? realBytes.get(spec.id())
+        : spec.memoryBytes().orElseThrow();
     long now = live.get(device.device()).addAndGet(bytes);
     if (now > capacity.get(device.device())) {
       violations.add("device " + device.device() + " over capacity: " + now);
@@ -156,7 +162,8 @@ final class SimulatedBackend implements Backend {
 
   @Override
   public long estimateBytes(ModelSpec spec) {
-    return spec.memoryBytes().orElse(1);
+    Long e = estimates.get(spec.id());
+    return e != null ? e : spec.memoryBytes().orElse(1);
   }
 
   @Override
