@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -96,4 +96,16 @@ if [ "$what" = streams ]; then
   # The experiment behind "a CUDA stream per worker": memory left per (thread, stream) and the
   # throughput of 2 threads on the current stream vs a stream each.
   $jvm ai.nos.benchmarks.gpu.StreamProbe /tmp/gpu-models "${2:-5}" 2>&1 | tee "$out/stream-probe.log"
+fi
+if [ "$what" = swap ]; then
+  # Issue 24: ResNet-50 fp16 auto swapped back from the host tier (with and without CUDA graphs,
+  # and with the tier off as before), the first call after a load on a fresh thread against a
+  # warm one, and 8 copies with room for 2 under 16 threads (SECONDS, default 20, tier on and
+  # off); Python's reload and weight-copy rows first. The tables are at the end of swap-bench.log.
+  timeout 200 python3 "$g/scripts/gpu/swap_baseline.py" /tmp/gpu-models/resnet50.pt > "$out/swap-baseline.log" 2>&1
+  ${jvm/timeout 280/timeout 420} ai.nos.benchmarks.gpu.SwapBench /tmp/gpu-models "${2:-20}" > "$out/swap-bench.log" 2>&1
+  rc=$?
+  grep -E "^\|" "$out/swap-baseline.log"
+  grep -E "^(SwapBench|\|)|WARN|Exception" "$out/swap-bench.log" | tail -30
+  [ $rc -eq 0 ] || echo "SwapBench exited with $rc; see $out/swap-bench.log"
 fi

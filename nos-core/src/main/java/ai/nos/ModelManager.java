@@ -41,6 +41,10 @@ import java.util.function.LongSupplier;
  *   <li><b>Eviction.</b> When a model fits nowhere, idle models are evicted, least recently used
  *       first. A model with calls in flight is never evicted; an evicted model loads again on its
  *       next call. Calls wait for room up to the load timeout.
+ *   <li><b>Host tier.</b> An evicted GPU copy is parked in host memory (its optimized module,
+ *       weights copied off the device) within {@link Builder#hostMemoryBytes}, least recently
+ *       used out first; its next call copies the weights back (on any GPU it may use) instead of
+ *       loading the artifact again. A copy whose artifact file changed is not reused.
  *   <li><b>Sharing.</b> Loading a spec that is already loaded returns a handle on the same copy;
  *       the model is unloaded when its last handle is closed (or by {@link #unload}).
  *   <li><b>Replicas.</b> {@link ModelSpec#replicas()} or {@link #scale} keeps copies on distinct
@@ -160,6 +164,11 @@ public final class ModelManager implements AutoCloseable {
     return core.models();
   }
 
+  /** For tests: a snapshot of the host tier. */
+  ai.nos.internal.manager.HostTier.Stats hostTier() {
+    return core.hostTierStats();
+  }
+
   /** A snapshot of every device: budget, bytes used, models, loads, evictions. */
   public List<DeviceStats> stats() {
     return core.stats();
@@ -193,6 +202,7 @@ public final class ModelManager implements AutoCloseable {
     private Backend backend;
     private LongSupplier clock;
     private List<Path> allowedDirectories;
+    private long hostBytes = -1;
 
     private Builder() {}
 
@@ -335,6 +345,26 @@ public final class ModelManager implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Host memory for copies evicted from a device, parked there until their model's next call
+     * brings them back by copying their weights (see the class notes). Default: an eighth of the
+     * machine's physical memory; 0 turns the tier off, so that evicted copies are freed and load
+     * from their artifact again. Parked copies on a GPU sit in pinned (page-locked) memory taken
+     * from libtorch's caching host allocator, which keeps freed blocks for reuse.
+     *
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     * @throws IllegalStateException if already set
+     */
+    public Builder hostMemoryBytes(long bytes) {
+      requireUnset(hostBytes < 0, "hostMemoryBytes", hostBytes);
+      if (bytes < 0) {
+        throw new IllegalArgumentException("hostMemoryBytes must not be negative but was "
+            + bytes);
+      }
+      this.hostBytes = bytes;
+      return this;
+    }
+
     /** For tests: a simulated machine instead of libtorch. */
     Builder backend(Backend backend) {
       this.backend = backend;
@@ -392,8 +422,19 @@ public final class ModelManager implements AutoCloseable {
           : new FootprintCatalog(catalogFile != null ? catalogFile : FootprintCatalog.defaultFile());
       ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
-          catalog, clock != null ? clock : System::nanoTime, threadFactory);
+          catalog, clock != null ? clock : System::nanoTime, threadFactory,
+          hostBytes >= 0 ? hostBytes : defaultHostBytes(available.values()));
       return new ModelManager(core, b, allowed);
+    }
+
+    /** An eighth of the CPU's memory as the backend reports it; 0 without a CPU device. */
+    private static long defaultHostBytes(Collection<Backend.DeviceInfo> devices) {
+      for (Backend.DeviceInfo d : devices) {
+        if (d.device().isCpu()) {
+          return d.totalBytes() / 8;
+        }
+      }
+      return 0;
     }
 
     private static void requireUnset(boolean unset, String what, Object value) {

@@ -20,6 +20,20 @@ public interface Backend {
    */
   Replica load(ModelSpec spec, DeviceInfo device);
 
+  /**
+   * Brings a parked copy ({@link Replica#park()}) back onto {@code device}, which may differ from
+   * the one it left: a copy of its weights into fresh device memory, no reading of the artifact,
+   * no load-time passes, no measurement (the copy keeps its footprint). Called without the
+   * manager's lock, after {@link Parked#staleReason()} said the copy may come back. On success the
+   * returned replica owns what was parked; on failure {@code parked} is left whole for the caller
+   * to close, and the caller loads from the artifact instead.
+   *
+   * @throws UnsupportedOperationException if this backend parks nothing (the default)
+   */
+  default Replica unpark(Parked parked, DeviceInfo device) {
+    throw new UnsupportedOperationException("this backend does not park copies");
+  }
+
   /** Bytes one copy is expected to need before it was ever measured. */
   long estimateBytes(ModelSpec spec);
 

@@ -18,6 +18,13 @@ final class Copy {
   volatile Replica replica;
   volatile Lease lease;
   volatile long lastUsed;
+  /**
+   * Set under the core's lock by an eviction just before it closes the lease: the copy is to be
+   * parked in the host tier rather than freed (an unload, a scale-down or a retirement frees it).
+   */
+  volatile boolean park;
+  /** The model's copy from the host tier that this booking brings back; null to load anew. */
+  Parked parked;
   /** Gathers calls into batches when the spec asks for batching; null otherwise. */
   volatile DynamicBatcher batcher;
 

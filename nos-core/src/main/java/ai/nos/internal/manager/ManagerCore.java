@@ -58,6 +58,19 @@ import org.slf4j.LoggerFactory;
  * evicting, the backend returns its cached blocks to the device so the next copy has the room.
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
  *
+ * <h2>Host tier</h2>
+ * An evicted copy is parked in host memory ({@link Replica#park()}: its loaded, optimized module
+ * with the weights copied off the device) when the backend can park it and the {@link HostTier}'s
+ * budget holds it; least recently used parked copies leave the tier first, and then load from
+ * their artifact again, as every copy did before the tier. A model's next load takes its parked
+ * copy back ({@link Backend#unpark}) on whichever device it is placed: a copy of the weights, no
+ * reading, passes or measurement. A parked copy whose artifact changed ({@link
+ * Parked#staleReason()}, checked outside the lock) or that fails to come back is closed and the
+ * model loads from its artifact. Parking runs in the lease's free action, so under the lock when
+ * an eviction frees an idle copy: the device-to-host copy of the weights (milliseconds per hundred
+ * megabytes over PCIe) holds the books for that long, as freeing the copy did before. The tier
+ * never holds a copy of an unloaded model, nor anything after {@link #close}.
+ *
  * <h2>Threads</h2>
  * Calls without batching run on the caller's thread. A batched copy's two batcher workers run on
  * the manager's worker pool (cached, daemon threads, ending after a minute idle): a thread given
@@ -100,6 +113,8 @@ public final class ManagerCore implements AutoCloseable {
   private final AtomicInteger waiters = new AtomicInteger();
   private final Devices devices;
   private final Map<String, Entry> models = new LinkedHashMap<>();
+  /** Evicted copies parked in host memory; guarded by {@link #lock}. */
+  private final HostTier hostTier;
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
@@ -122,6 +137,17 @@ public final class ManagerCore implements AutoCloseable {
    */
   public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
       Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock, ThreadFactory threads) {
+    this(backend, budgets, placement, loadTimeout, catalog, clock, threads, 0);
+  }
+
+  /**
+   * @param hostBytes the host tier's budget for evicted copies (see "Host tier"); 0 turns it off
+   * @throws IllegalArgumentException if {@code hostBytes} is negative
+   */
+  public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
+      Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock, ThreadFactory threads,
+      long hostBytes) {
+    this.hostTier = new HostTier(hostBytes);
     this.workerPool = pool(threads, "nos-worker-");
     this.callbacks = pool(threads, "nos-callback-");
     this.callbacks.setRejectedExecutionHandler(ManagerCore::afterClose);
@@ -520,23 +546,29 @@ public final class ManagerCore implements AutoCloseable {
     }
     long need = entry.estimate;
     Slot slot = Placer.choose(placement, candidates, need);
+    // The model's parked copy leaves the tier before evictions park others there, which could
+    // otherwise push it out just as it is wanted.
+    Parked parked = hostTier.take(entry);
     if (slot == null) {
       Placer.Plan plan = Placer.planEviction(candidates, need);
-      if (plan == null) {
-        return null;
+      if (plan != null) {
+        for (Copy victim : plan.victims()) {
+          evict(victim);
+        }
+        if (!plan.victims().isEmpty()) {
+          backend.releaseCache(plan.slot().info);
+        }
       }
-      for (Copy victim : plan.victims()) {
-        evict(victim);
-      }
-      if (!plan.victims().isEmpty()) {
-        backend.releaseCache(plan.slot().info);
-      }
-      if (plan.slot().free() < need) {
+      if (plan == null || plan.slot().free() < need) {
+        if (parked != null) {
+          hostTier.put(entry, parked).forEach(ManagerCore::closeQuietly);
+        }
         return null;
       }
       slot = plan.slot();
     }
     Copy copy = new Copy(entry, slot, need);
+    copy.parked = parked;
     slot.used += need;
     slot.residents.add(copy);
     entry.copies.add(copy);
@@ -555,9 +587,16 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
+    Parked parked = copy.parked;
+    copy.parked = null;
     Replica replica;
+    boolean restored = false;
     try {
-      replica = backend.load(entry.spec, copy.slot.info);
+      replica = parked == null ? null : unpark(copy, parked);
+      restored = replica != null;
+      if (replica == null) {
+        replica = backend.load(entry.spec, copy.slot.info);
+      }
     } catch (RuntimeException | Error e) {
       lock.lock();
       try {
@@ -592,7 +631,11 @@ public final class ManagerCore implements AutoCloseable {
       // which is safe), and it is not written to the catalog.
       boolean quiet = !busyBefore && copy.slot.calls.sum() == callsBefore
           && !copy.slot.busyBesides(copy);
-      if (quiet || !entry.measured) {
+      if (restored) {
+        // Not measured again: the copy keeps the footprint it was measured at.
+        copy.slot.used += measured - copy.bytes;
+        copy.bytes = measured;
+      } else if (quiet || !entry.measured) {
         copy.slot.used += measured - copy.bytes;
         copy.bytes = measured;
         entry.estimate = measured;
@@ -637,13 +680,75 @@ public final class ManagerCore implements AutoCloseable {
       entry.warmUpNanos = warmUpNanos;
       entry.buckets = replica.batchBuckets().sizes();
       changed.signalAll();
-      LOG.info("model '{}' ready on {} ({} bytes; warmed up in {} ms{}; {})", entry.spec.id(),
-          copy.slot.info.device(), copy.bytes, TimeUnit.NANOSECONDS.toMillis(warmUpNanos),
+      LOG.info("model '{}' ready on {} ({} bytes{}; warmed up in {} ms{}; {})", entry.spec.id(),
+          copy.slot.info.device(), copy.bytes, restored ? ", from host memory" : "",
+          TimeUnit.NANOSECONDS.toMillis(warmUpNanos),
           batcher == null || replica.batchBuckets().isEmpty() ? ""
               : " at batch sizes " + replica.batchBuckets(), copy.slot);
       return acquireForCaller ? copy : null;
     } finally {
       lock.unlock();
+    }
+  }
+
+  /**
+   * The model's parked copy back on the booked device, or null (the parked copy closed) if its
+   * artifact changed or it could not come back: the caller then loads from the artifact. An Error
+   * closes the parked copy and is passed on.
+   */
+  private Replica unpark(Copy copy, Parked parked) {
+    String id = copy.entry.spec.id();
+    String stale;
+    try {
+      stale = parked.staleReason();
+    } catch (RuntimeException e) {
+      stale = e.getMessage();
+    }
+    if (stale != null) {
+      LOG.info("model '{}': its copy in host memory is not reused ({}); loading it from its"
+          + " artifact", id, stale);
+      discard(parked);
+      return null;
+    }
+    long t0 = System.nanoTime();
+    Replica replica;
+    try {
+      replica = backend.unpark(parked, copy.slot.info);
+    } catch (RuntimeException e) {
+      LOG.warn("model '{}': its copy in host memory could not come back on {} ({}); loading it"
+          + " from its artifact", id, copy.slot.info.device(), e.toString());
+      discard(parked);
+      return null;
+    } catch (Error e) {
+      discard(parked);
+      throw e;
+    }
+    lock.lock();
+    try {
+      hostTier.unparks++;
+    } finally {
+      lock.unlock();
+    }
+    LOG.debug("model '{}' back on {} from host memory in {} us", id, copy.slot.info.device(),
+        TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0));
+    return replica;
+  }
+
+  private void discard(Parked parked) {
+    lock.lock();
+    try {
+      hostTier.dropped++;
+    } finally {
+      lock.unlock();
+    }
+    closeQuietly(parked);
+  }
+
+  private static void closeQuietly(Parked parked) {
+    try {
+      parked.close();
+    } catch (RuntimeException e) {
+      LOG.warn("could not free a copy parked in host memory: {}", e.toString());
     }
   }
 
@@ -705,12 +810,18 @@ public final class ManagerCore implements AutoCloseable {
 
   private boolean evict(Copy copy) {
     Lease l = copy.lease;
-    if (l != null && l.closeIfIdle()) {
+    if (l == null) {
+      return false;
+    }
+    // Read by the free action, which closeIfIdle runs on this thread when the copy is idle.
+    copy.park = hostTier.enabled();
+    if (l.closeIfIdle()) {
       copy.slot.evictions++;
       LOG.info("evicted model '{}' from {} ({} bytes, idle)", copy.entry.spec.id(),
           copy.slot.info.device(), copy.bytes);
       return true;
     }
+    copy.park = false;
     return false;
   }
 
@@ -724,15 +835,39 @@ public final class ManagerCore implements AutoCloseable {
       // when free runs under the lock (eviction), since a completion may take the lock to signal.
       batcher.shutdown();
     }
-    copy.replica.close();
+    Parked parked = copy.park ? park(copy) : null;
+    if (parked == null) {
+      copy.replica.close();
+    }
+    List<Parked> leaving = List.of();
     lock.lock();
     try {
       if (batcher != null) {
         copy.entry.pastBatches.add(batcher.stats().batches());
       }
       unbook(copy);
+      if (parked != null) {
+        leaving = copy.entry.removed || closed ? List.of(parked)
+            : hostTier.put(copy.entry, parked);
+        if (!leaving.contains(parked)) {
+          LOG.debug("model '{}' parked in host memory ({} bytes; host tier: {})",
+              copy.entry.spec.id(), parked.hostBytes(), hostTier.stats());
+        }
+      }
     } finally {
       lock.unlock();
+    }
+    leaving.forEach(ManagerCore::closeQuietly);
+  }
+
+  /** An evicted copy moved to host memory, or null (the caller frees it) if it cannot be. */
+  private Parked park(Copy copy) {
+    try {
+      return copy.replica.park();
+    } catch (RuntimeException e) {
+      LOG.warn("model '{}' on {}: could not park its evicted copy in host memory ({}); freeing"
+          + " it", copy.entry.spec.id(), copy.slot.info.device(), e.toString());
+      return null;
     }
   }
 
@@ -747,6 +882,10 @@ public final class ManagerCore implements AutoCloseable {
   private void remove(Entry entry) {
     entry.removed = true;
     models.remove(entry.spec.id(), entry);
+    Parked parked = hostTier.drop(entry);
+    if (parked != null) {
+      closeQuietly(parked);
+    }
     for (Copy c : entry.copies) {
       Lease l = c.lease;
       if (l != null) {
@@ -773,7 +912,16 @@ public final class ManagerCore implements AutoCloseable {
         return new Entry(spec, known.getAsLong(), true);
       }
     }
-    return new Entry(spec, spec.memoryBytes().orElseGet(() -> backend.estimateBytes(spec)), false);
+    if (spec.memoryBytes().isPresent()) {
+      return new Entry(spec, spec.memoryBytes().getAsLong(), false);
+    }
+    // A guess never refuses a load: above every budget, it books the largest one (evicting what
+    // is idle there) and the measurement decides. A size the spec states is the user's word.
+    long largest = 0;
+    for (Slot s : devices.allowed(spec)) {
+      largest = Math.max(largest, s.budget);
+    }
+    return new Entry(spec, Math.min(backend.estimateBytes(spec), largest), false);
   }
 
   private Entry entry(String id) {
@@ -829,6 +977,16 @@ public final class ManagerCore implements AutoCloseable {
         out.add(s.snapshot(backend.allocatedBytes(s.info)));
       }
       return out;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** A snapshot of the host tier. */
+  public HostTier.Stats hostTierStats() {
+    lock.lock();
+    try {
+      return hostTier.stats();
     } finally {
       lock.unlock();
     }
@@ -892,6 +1050,7 @@ public final class ManagerCore implements AutoCloseable {
         }
         remove(e);
       }
+      hostTier.clear().forEach(ManagerCore::closeQuietly);
     } finally {
       lock.unlock();
     }

@@ -54,6 +54,17 @@ public interface Replica {
   /** Device bytes this copy holds: its weights plus its peak working memory when measured. */
   long footprintBytes();
 
-  /** Frees the copy. Called once, when no call is running. */
+  /** Frees the copy. Called once, when no call is running, unless it was parked instead. */
   void close();
+
+  /**
+   * Moves this copy off its device into host memory for the manager's host tier (the copy was
+   * evicted, and no call is running), giving its device memory back; null if this copy cannot be
+   * parked (the default), and the manager closes it. On success the returned {@link Parked} owns
+   * the copy and this replica is not used again; on failure (null or a throw) the copy is left
+   * for the manager to {@link #close()}.
+   */
+  default Parked park() {
+    return null;
+  }
 }

@@ -63,6 +63,8 @@ public final class TorchModel implements Model {
   private final boolean channelsLast;
   /** The recorded graphs calls replay when they fit, or null: the module runs eagerly. */
   private final GraphBuckets graphs;
+  /** Set when a parked copy took the module over: freeing this model leaves it alone. */
+  private volatile boolean moduleHandedOver;
 
   private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
       List<String> steps) {
@@ -358,6 +360,110 @@ public final class TorchModel implements Model {
     return graphed;
   }
 
+  /**
+   * Parks this model for the host tier: closes it, moving its module's tensors off the device into
+   * pinned host memory ({@link ModuleWeights}); the returned copy owns the module. Its recorded
+   * CUDA graphs are freed (they point at the device memory the weights leave) and recorded again
+   * when it comes back. Null, and the model left as it was, if it cannot be parked: an
+   * AOTInductor library keeps its weights inside the library, and a module with a tensor NOS
+   * cannot move. Call only when no call runs on the model.
+   */
+  ParkedModel park() {
+    if (aoti != null) {
+      return null;
+    }
+    java.util.concurrent.locks.Lock gpu = device.isCuda() ? CudaWork.shared(device, spec.id())
+        : null;
+    try {
+      ModuleWeights weights = ModuleWeights.of(module);
+      if (weights == null) {
+        return null;
+      }
+      try {
+        weights.toHost();
+      } catch (RuntimeException e) {
+        weights.close();
+        throw e;
+      }
+      moduleHandedOver = true;
+      close();
+      List<String> base = new ArrayList<>(steps);
+      base.remove(ai.nos.Optimization.CUDA_GRAPHS.label());
+      return new ParkedModel(spec, module, weights, weightBytes, base);
+    } finally {
+      if (gpu != null) {
+        gpu.unlock();
+      }
+    }
+  }
+
+  /**
+   * A TorchScript module parked in host memory: brought back onto a device by copying its
+   * weights there ({@link #restore}), or freed ({@link #close}). Owned by one thread at a time.
+   */
+  static final class ParkedModel implements AutoCloseable {
+    private final ModelSpec spec;
+    private JitModule module;
+    private final ModuleWeights weights;
+    private final long weightBytes;
+    private final List<String> steps;
+
+    private ParkedModel(ModelSpec spec, JitModule module, ModuleWeights weights,
+        long weightBytes, List<String> steps) {
+      this.spec = spec;
+      this.module = module;
+      this.weights = weights;
+      this.weightBytes = weightBytes;
+      this.steps = steps;
+    }
+
+    /** Host bytes the parked weights hold (all of them on the CPU, where nothing moved). */
+    long hostBytes() {
+      long moved = weights.movedBytes();
+      return moved > 0 ? moved : weights.bytes();
+    }
+
+    ModelSpec spec() {
+      return spec;
+    }
+
+    /**
+     * The model back on {@code device} (which may differ from the one it left): its weights
+     * copied into fresh device memory, its CUDA graphs recorded again when the spec asks for them.
+     * Consumes this parked copy on success; on failure the weights are back on the host and this
+     * copy may be closed.
+     */
+    TorchModel restore(Device device) {
+      ModelSpec placed = spec.device().equals(device) ? spec
+          : spec.toBuilder().device(device).build();
+      java.util.concurrent.locks.Lock gpu = device.isCuda() ? CudaWork.shared(device, spec.id())
+          : null;
+      TorchModel model;
+      try {
+        // All or nothing: the tensors switch storage only once every copy is made.
+        weights.toDevice(device);
+        model = new TorchModel(placed, device, module, null, weightBytes, steps, null);
+      } finally {
+        if (gpu != null) {
+          gpu.unlock();
+        }
+      }
+      module = null;
+      weights.close();
+      // Outside the hold: recording takes it per call, as a load's does.
+      return model.withGraphs(null);
+    }
+
+    @Override
+    public void close() {
+      weights.close();
+      if (module != null) {
+        module.close();
+        module = null;
+      }
+    }
+  }
+
   /** The module this model runs; for tests of the load-time passes. */
   JitModule module() {
     return module;
@@ -617,7 +723,7 @@ public final class TorchModel implements Model {
     }
     if (aoti != null) {
       aoti.close();
-    } else {
+    } else if (!moduleHandedOver) {
       module.close();
     }
     LOG.debug("freed model '{}' on {}", spec.id(), device);

@@ -192,6 +192,30 @@ final class ManagerCoreTest {
     assertEquals(List.of(), core.models());
   }
 
+  /**
+   * Issue 24: a fp16 ResNet-50 measured at 113 MB was estimated at 205 MB and refused under a
+   * budget of 170 MB. An estimate above every budget no longer refuses: the load measures.
+   */
+  @Test
+  void estimateAboveEveryBudget_stillLoads_theMeasurementDecides() {
+    core(Placement.BEST_FIT, 100);
+    // The device has more than its budget (the default budget is 90%), so a load the
+    // measurement refuses still fits on it.
+    sim.capacity.put(Device.cuda(0), 1000L);
+    ModelSpec fits = ModelSpec.builder().id("fits").artifact(Path.of("fits.pt"))
+        .signature(spec("x", 1).signature()).build();
+    sim.estimates.put("fits", 150L);
+    sim.realBytes.put("fits", 60L);
+    Entry e = core.open(fits);
+    assertEquals(60, core.info(e).bytes());
+    assertTrue(core.info(e).measured());
+    ModelSpec big = fits.toBuilder().id("big").artifact(Path.of("big.pt")).build();
+    sim.estimates.put("big", 150L);
+    sim.realBytes.put("big", 120L);
+    NosException x = assertThrows(NosException.class, () -> core.open(big));
+    assertTrue(x.getMessage().contains("measured 120 bytes"), x.getMessage());
+  }
+
   @Test
   void unknownId_listsWhatIsLoaded() {
     core(Placement.BEST_FIT, 100);

@@ -54,6 +54,24 @@ final class SimulatedBackend implements Backend {
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
 
+  /** The backend's estimate of a model before it is measured, when it differs from its size. */
+  final Map<String, Long> estimates = new ConcurrentHashMap<>();
+  /** A model's true size, for specs that state none. */
+  final Map<String, Long> realBytes = new ConcurrentHashMap<>();
+
+  /** Whether evicted copies park in host memory ({@link Replica#park()}). */
+  volatile boolean parks;
+  /** Host bytes of the parked copies not yet closed or brought back. */
+  final AtomicLong hostLive = new AtomicLong();
+  /** Parked copies brought back, per model; its loads count only loads from the artifact. */
+  final Map<String, AtomicInteger> unparks = new ConcurrentHashMap<>();
+  /** Why a model's parked copy may not come back (its file changed), or absent. */
+  final Map<String, String> staleReasons = new ConcurrentHashMap<>();
+  /** The next unpark of a model fails with this, once. */
+  final Map<String, RuntimeException> nextUnparkFailure = new ConcurrentHashMap<>();
+  /** The devices each model's copies came back on, in order. */
+  final List<String> unparkedOn = new CopyOnWriteArrayList<>();
+
   SimulatedBackend device(Device device, long bytes) {
     devices.add(new DeviceInfo(device, device.isCuda() ? "sim-gpu" : "cpu", bytes));
     live.put(device, new AtomicLong());
@@ -78,7 +96,8 @@ final class SimulatedBackend implements Backend {
     if (error != null) {
       throw error;
     }
-    long bytes = spec.memoryBytes().orElseThrow();
+    long bytes = realBytes.containsKey(spec.id()) ? realBytes.get(spec.id())
+        : spec.memoryBytes().orElseThrow();
     long now = live.get(device.device()).addAndGet(bytes);
     if (now > capacity.get(device.device())) {
       violations.add("device " + device.device() + " over capacity: " + now);
@@ -88,8 +107,63 @@ final class SimulatedBackend implements Backend {
   }
 
   @Override
+  public Replica unpark(Parked parked, DeviceInfo device) {
+    SimParked p = (SimParked) parked;
+    if (p.closed) {
+      violations.add("unpark of a closed parked copy of " + p.spec.id());
+    }
+    RuntimeException failure = nextUnparkFailure.remove(p.spec.id());
+    if (failure != null) {
+      throw failure;
+    }
+    long now = live.get(device.device()).addAndGet(p.bytes);
+    if (now > capacity.get(device.device())) {
+      violations.add("device " + device.device() + " over capacity: " + now);
+    }
+    p.gone = true;
+    hostLive.addAndGet(-p.bytes);
+    unparks.computeIfAbsent(p.spec.id(), k -> new AtomicInteger()).incrementAndGet();
+    unparkedOn.add(p.spec.id() + "@" + device.device());
+    return new SimReplica(p.spec, device.device(), p.bytes);
+  }
+
+  /** A copy in host memory: its bytes count on {@link #hostLive} until closed or brought back. */
+  final class SimParked implements Parked {
+    final ModelSpec spec;
+    final long bytes;
+    volatile boolean closed;
+    volatile boolean gone;
+
+    SimParked(ModelSpec spec, long bytes) {
+      this.spec = spec;
+      this.bytes = bytes;
+    }
+
+    @Override
+    public long hostBytes() {
+      return bytes;
+    }
+
+    @Override
+    public String staleReason() {
+      return staleReasons.get(spec.id());
+    }
+
+    @Override
+    public void close() {
+      if (closed || gone) {
+        violations.add("parked copy of " + spec.id() + " closed after it was "
+            + (closed ? "closed" : "brought back"));
+      }
+      closed = true;
+      hostLive.addAndGet(-bytes);
+    }
+  }
+
+  @Override
   public long estimateBytes(ModelSpec spec) {
-    return spec.memoryBytes().orElse(1);
+    Long e = estimates.get(spec.id());
+    return e != null ? e : spec.memoryBytes().orElse(1);
   }
 
   @Override
@@ -222,6 +296,23 @@ final class SimulatedBackend implements Backend {
     @Override
     public long footprintBytes() {
       return bytes + measurementNoise.getOrDefault(spec.id(), 0L);
+    }
+
+    @Override
+    public Parked park() {
+      if (!parks) {
+        return null;
+      }
+      if (closed) {
+        violations.add("park of a freed copy of " + spec.id());
+      }
+      if (inFlight.get() > 0) {
+        violations.add("copy of " + spec.id() + " parked with " + inFlight.get() + " calls");
+      }
+      closed = true;
+      live.get(device).addAndGet(-bytes);
+      hostLive.addAndGet(bytes);
+      return new SimParked(spec, bytes);
     }
 
     @Override
