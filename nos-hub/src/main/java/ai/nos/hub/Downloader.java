@@ -1,10 +1,9 @@
 package ai.nos.hub;
 
+import ai.nos.internal.files.CrossProcessLock;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -13,8 +12,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,8 +47,8 @@ import org.slf4j.LoggerFactory;
  * the model.
  *
  * <p><b>Concurrency</b>: instances are immutable and thread-safe. Fetches of the same digest are
- * serialized across threads (an in-process lock) and across processes sharing the cache (a
- * {@link FileChannel#lock() file lock} on the lock file); whoever comes second finds the verified
+ * serialized across threads and across processes sharing the cache (a {@link CrossProcessLock}
+ * on the blob's lock file); whoever comes second finds the verified
  * file in the cache and downloads nothing. Fetches of different digests run in parallel.
  *
  * <p><b>Failures</b> are {@link DownloadException}s whose message names the URI. Connection
@@ -66,12 +64,6 @@ public final class Downloader {
   private static final Logger LOG = LoggerFactory.getLogger(Downloader.class);
 
   private static final Duration MAX_PAUSE = Duration.ofMinutes(1);
-
-  /**
-   * One lock per lock file in this process, as FileChannel locks are held per process. Never
-   * removed: one small object per digest fetched, which is far fewer than the files it guards.
-   */
-  private static final Map<Path, ReentrantLock> PROCESS_LOCKS = new ConcurrentHashMap<>();
 
   private final Path cacheDir;
   private final Path blobs;
@@ -252,9 +244,8 @@ public final class Downloader {
   }
 
   /**
-   * Runs an action holding the blob's lock in this process and then across processes. The
-   * process lock comes first so that only one thread here opens the lock file: on Linux, closing
-   * any channel to a file drops every lock the process holds on it.
+   * Runs an action holding the blob's lock across threads and processes: nos-core's one
+   * {@link CrossProcessLock} (in-process lock first, then the file lock; see its essay).
    */
   private <T> T locked(String hex, URI uri, LockedAction<T> action) {
     Path lockFile = locks.resolve(hex + ".lock");
@@ -264,23 +255,14 @@ public final class Downloader {
     } catch (IOException e) {
       throw new DownloadException("cannot resolve the lock directory " + locks + ": " + e, uri, e);
     }
-    ReentrantLock processLock = PROCESS_LOCKS.computeIfAbsent(key, k -> new ReentrantLock());
-    try {
-      processLock.lockInterruptibly();
-      try (FileChannel channel =
-          FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-        FileLock lock = channel.lock();
-        try {
-          return action.run();
-        } finally {
-          lock.release();
-        }
-      } finally {
-        processLock.unlock();
-      }
+    try (CrossProcessLock lock = CrossProcessLock.acquire(key, Long.MAX_VALUE)) {
+      return action.run();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new DownloadException("interrupted while fetching " + uri, uri, e);
+    } catch (TimeoutException e) {
+      // No deadline is given: only a clock running past Long.MAX_VALUE ns would get here.
+      throw new DownloadException("cannot lock " + lockFile + ": " + e.getMessage(), uri, e);
     } catch (IOException e) {
       if (Thread.currentThread().isInterrupted()) {
         throw new DownloadException("interrupted while fetching " + uri, uri, e);
