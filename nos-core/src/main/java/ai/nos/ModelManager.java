@@ -79,7 +79,7 @@ public final class ModelManager implements AutoCloseable {
   }
 
   private static final class DefaultHolder {
-    static final ModelManager INSTANCE = builder().build();
+    static final ModelManager INSTANCE = builder().runtime(NosRuntime.defaultRuntime()).build();
   }
 
   /**
@@ -193,8 +193,26 @@ public final class ModelManager implements AutoCloseable {
     private Backend backend;
     private LongSupplier clock;
     private List<Path> allowedDirectories;
+    private NosRuntime runtime;
 
     private Builder() {}
+
+    /**
+     * The runtime whose cache root holds the footprint catalog and whose thread factory makes the
+     * manager's threads (batch workers, callbacks, GPU loaders); default
+     * {@link NosRuntime#defaultRuntime()}. A {@link #threadFactory} set here wins over the
+     * runtime's for the workers and callbacks.
+     *
+     * @throws IllegalArgumentException if {@code runtime} is null
+     */
+    public Builder runtime(NosRuntime runtime) {
+      requireUnset(this.runtime == null, "runtime", this.runtime);
+      if (runtime == null) {
+        throw new IllegalArgumentException("runtime must not be null");
+      }
+      this.runtime = runtime;
+      return this;
+    }
 
     /**
      * The devices to use; default: every CUDA device and the CPU ({@code auto} specs use the CPU
@@ -286,7 +304,10 @@ public final class ModelManager implements AutoCloseable {
       return this;
     }
 
-    /** The file of measured footprints; default {@code ~/.cache/nos/footprints.json}. */
+    /**
+     * The file of measured footprints; default {@code footprints.json} under the runtime's
+     * {@link NosRuntime#cacheRoot()}.
+     */
     public Builder footprintCatalog(Path file) {
       requireUnset(catalogFile == null && !noCatalog, "footprintCatalog", catalogFile);
       if (file == null) {
@@ -355,7 +376,9 @@ public final class ModelManager implements AutoCloseable {
      */
     public ModelManager build() {
       List<Path> allowed = allowedDirectories == null ? List.of() : allowedDirectories;
-      Backend b = backend != null ? backend : new TorchBackend(allowed);
+      NosRuntime rt = runtime != null ? runtime : NosRuntime.defaultRuntime();
+      ThreadFactory appThreads = rt.threadFactory().orElse(null);
+      Backend b = backend != null ? backend : new TorchBackend(allowed, appThreads);
       Map<Device, Backend.DeviceInfo> available = new LinkedHashMap<>();
       for (Backend.DeviceInfo info : b.devices()) {
         available.put(info.device(), info);
@@ -389,10 +412,12 @@ public final class ModelManager implements AutoCloseable {
         slots.put(info, budget);
       }
       FootprintCatalog catalog = noCatalog ? null
-          : new FootprintCatalog(catalogFile != null ? catalogFile : FootprintCatalog.defaultFile());
+          : new FootprintCatalog(catalogFile != null ? catalogFile
+              : rt.cacheRoot().resolve(FootprintCatalog.FILE_NAME));
       ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
-          catalog, clock != null ? clock : System::nanoTime, threadFactory);
+          catalog, clock != null ? clock : System::nanoTime,
+          threadFactory != null ? threadFactory : appThreads);
       return new ModelManager(core, b, allowed);
     }
 

@@ -1,5 +1,7 @@
 package ai.nos.hub;
 
+import ai.nos.NosRuntime;
+import ai.nos.internal.files.CacheRoot;
 import ai.nos.internal.files.CrossProcessLock;
 import java.io.IOException;
 import java.net.URI;
@@ -339,8 +341,9 @@ public final class Downloader {
     private Builder() {}
 
     /**
-     * Sets the cache directory; by default {@code $XDG_CACHE_HOME/nos} when that variable holds
-     * an absolute path, else {@code ~/.cache/nos}. It is created on the first download.
+     * Sets the cache directory; by default the default runtime's {@link NosRuntime#cacheRoot()}
+     * ({@code $XDG_CACHE_HOME/nos} when that variable holds an absolute path, else
+     * {@code ~/.cache/nos}). It is created on the first download.
      *
      * @throws IllegalArgumentException if {@code dir} is null
      */
@@ -449,8 +452,7 @@ public final class Downloader {
           .connectTimeout(connectTimeout != null ? connectTimeout : Duration.ofSeconds(10))
           .followRedirects(HttpClient.Redirect.NORMAL)
           .build();
-      Path dir = cacheDir != null ? cacheDir
-          : defaultCacheDir(System.getenv(), System.getProperty("user.home"));
+      Path dir = cacheDir != null ? cacheDir : NosRuntime.defaultRuntime().cacheRoot();
       return new Downloader(this, dir.toAbsolutePath().normalize(), client);
     }
 
@@ -469,13 +471,8 @@ public final class Downloader {
     }
   }
 
-  /** {@code $XDG_CACHE_HOME/nos} if that is an absolute path (as the XDG spec asks), else
-   * {@code <home>/.cache/nos}. */
+  /** nos-core's one cache-root rule ({@link CacheRoot}) for this environment. */
   static Path defaultCacheDir(Map<String, String> env, String userHome) {
-    String xdg = env.get("XDG_CACHE_HOME");
-    if (xdg != null && !xdg.isEmpty() && Paths.get(xdg).isAbsolute()) {
-      return Paths.get(xdg, "nos");
-    }
-    return Paths.get(userHome, ".cache", "nos");
+    return CacheRoot.of(env, userHome);
   }
 }

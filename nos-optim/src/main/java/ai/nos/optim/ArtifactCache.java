@@ -1,5 +1,7 @@
 package ai.nos.optim;
 
+import ai.nos.NosRuntime;
+import ai.nos.internal.files.CacheRoot;
 import ai.nos.internal.files.CrossProcessLock;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -16,6 +18,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeoutException;
@@ -104,18 +107,21 @@ public final class ArtifactCache {
   }
 
   /**
+   * {@code optim/} under the default runtime's {@link NosRuntime#cacheRoot()}:
    * {@code $XDG_CACHE_HOME/nos/optim} when that variable holds an absolute path, else
    * {@code ~/.cache/nos/optim}.
    */
   public static Path defaultDirectory() {
-    return defaultDirectory(System.getenv("XDG_CACHE_HOME"), System.getProperty("user.home"));
+    return NosRuntime.defaultRuntime().cacheRoot().resolve(FOLDER);
   }
 
+  /** The cache's folder under the cache root. */
+  private static final String FOLDER = "optim";
+
+  /** nos-core's one cache-root rule ({@link CacheRoot}) for this environment, plus the folder. */
   static Path defaultDirectory(String xdgCacheHome, String userHome) {
-    if (xdgCacheHome != null && !xdgCacheHome.isBlank() && Path.of(xdgCacheHome).isAbsolute()) {
-      return Path.of(xdgCacheHome, "nos", "optim");
-    }
-    return Path.of(userHome, ".cache", "nos", "optim");
+    return CacheRoot.of(xdgCacheHome == null ? Map.of() : Map.of("XDG_CACHE_HOME", xdgCacheHome),
+        userHome).resolve(FOLDER);
   }
 
   /** The cache's folder, as a real path. */
