@@ -83,7 +83,7 @@ public final class ModelManager implements AutoCloseable {
   }
 
   private static final class DefaultHolder {
-    static final ModelManager INSTANCE = builder().build();
+    static final ModelManager INSTANCE = builder().runtime(NosRuntime.defaultRuntime()).build();
   }
 
   /**
@@ -203,8 +203,26 @@ public final class ModelManager implements AutoCloseable {
     private LongSupplier clock;
     private List<Path> allowedDirectories;
     private long hostBytes = -1;
+    private NosRuntime runtime;
 
     private Builder() {}
+
+    /**
+     * The runtime whose cache root holds the footprint catalog and whose thread factory makes the
+     * manager's threads (batch workers, callbacks, GPU loaders); default
+     * {@link NosRuntime#defaultRuntime()}. A {@link #threadFactory} set here wins over the
+     * runtime's for the workers and callbacks.
+     *
+     * @throws IllegalArgumentException if {@code runtime} is null
+     */
+    public Builder runtime(NosRuntime runtime) {
+      requireUnset(this.runtime == null, "runtime", this.runtime);
+      if (runtime == null) {
+        throw new IllegalArgumentException("runtime must not be null");
+      }
+      this.runtime = runtime;
+      return this;
+    }
 
     /**
      * The devices to use; default: every CUDA device and the CPU ({@code auto} specs use the CPU
@@ -296,7 +314,10 @@ public final class ModelManager implements AutoCloseable {
       return this;
     }
 
-    /** The file of measured footprints; default {@code ~/.cache/nos/footprints.json}. */
+    /**
+     * The file of measured footprints; default {@code footprints.json} under the runtime's
+     * {@link NosRuntime#cacheRoot()}.
+     */
     public Builder footprintCatalog(Path file) {
       requireUnset(catalogFile == null && !noCatalog, "footprintCatalog", catalogFile);
       if (file == null) {
@@ -385,7 +406,9 @@ public final class ModelManager implements AutoCloseable {
      */
     public ModelManager build() {
       List<Path> allowed = allowedDirectories == null ? List.of() : allowedDirectories;
-      Backend b = backend != null ? backend : new TorchBackend(allowed);
+      NosRuntime rt = runtime != null ? runtime : NosRuntime.defaultRuntime();
+      ThreadFactory appThreads = rt.threadFactory().orElse(null);
+      Backend b = backend != null ? backend : new TorchBackend(allowed, appThreads);
       Map<Device, Backend.DeviceInfo> available = new LinkedHashMap<>();
       for (Backend.DeviceInfo info : b.devices()) {
         available.put(info.device(), info);
@@ -419,10 +442,12 @@ public final class ModelManager implements AutoCloseable {
         slots.put(info, budget);
       }
       FootprintCatalog catalog = noCatalog ? null
-          : new FootprintCatalog(catalogFile != null ? catalogFile : FootprintCatalog.defaultFile());
+          : new FootprintCatalog(catalogFile != null ? catalogFile
+              : rt.cacheRoot().resolve(FootprintCatalog.FILE_NAME));
       ManagerCore core = new ManagerCore(b, slots, placement != null ? placement
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
-          catalog, clock != null ? clock : System::nanoTime, threadFactory,
+          catalog, clock != null ? clock : System::nanoTime,
+          threadFactory != null ? threadFactory : appThreads,
           hostBytes >= 0 ? hostBytes : defaultHostBytes(available.values()));
       return new ModelManager(core, b, allowed);
     }

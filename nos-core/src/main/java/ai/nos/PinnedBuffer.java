@@ -55,11 +55,9 @@ import java.util.Objects;
 public final class PinnedBuffer implements AutoCloseable {
   /** Pinned ranges are whole pages of their own: the largest page size Linux uses by default. */
   private static final int PAGE = 64 << 10;
-  private static final Cleaner CLEANER = Cleaner.create(r -> {
-    Thread t = new Thread(r, "nos-pinned-cleaner");
-    t.setDaemon(true);
-    return t;
-  });
+  /** Process-wide, so its thread comes from the default runtime ({@link NosRuntime}). */
+  private static final Cleaner CLEANER =
+      Cleaner.create(NosRuntime.defaultRuntime().threads("nos-pinned-cleaner-"));
 
   private final DType dtype;
   private final long[] shape;

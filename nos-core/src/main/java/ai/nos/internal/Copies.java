@@ -6,7 +6,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 
 /**
@@ -17,7 +16,8 @@ import java.util.function.IntConsumer;
  * hence up to 16 parts.
  *
  * <p>Runs on a pool of its own (daemon threads named {@code nos-copy-N}, at most 16 or the number
- * of processors, ending after 10 s idle; process-wide, not owned by a manager), never on the
+ * of processors, ending after 10 s idle; process-wide, not owned by a manager, so made by the
+ * default runtime's thread factory when it has one), never on the
  * common pool, so that an application's parallel streams and NOS's
  * copies do not wait on each other. The calling thread takes a share of the work and waits for
  * the rest. Copies below {@link #MIN_PART_BYTES} per part run on the caller alone.
@@ -46,13 +46,9 @@ public final class Copies {
     static final ThreadPoolExecutor POOL = pool();
 
     private static ThreadPoolExecutor pool() {
-      AtomicInteger n = new AtomicInteger();
       ThreadPoolExecutor pool = new ThreadPoolExecutor(PARALLELISM, PARALLELISM, 10,
-          TimeUnit.SECONDS, new LinkedBlockingQueue<>(), task -> {
-            Thread t = new Thread(task, "nos-copy-" + n.getAndIncrement());
-            t.setDaemon(true);
-            return t;
-          });
+          TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+          ai.nos.NosRuntime.defaultRuntime().threads("nos-copy-"));
       pool.allowCoreThreadTimeOut(true);
       return pool;
     }

@@ -36,7 +36,8 @@ import org.junit.jupiter.api.Timeout;
  * back to the budget, and the batcher threads NOS started are gone.
  *
  * <p>16 threads send without pause to four models, half of them batched (inferAsync, a window of
- * futures per thread) and half plain (infer), for {@link #TRAFFIC} before {@code close()}.
+ * futures per thread) and half plain (infer), until {@link #TRAFFIC} calls have completed (a count,
+ * not a time: a slow machine waits longer, a fast one no longer than needed); then {@code close()}.
  * After close the senders keep sending until the manager refuses them, so calls arrive during
  * and after the close as well as before it.
  */
@@ -44,7 +45,8 @@ import org.junit.jupiter.api.Timeout;
 final class ShutdownTest {
   private static final int THREADS = 16;
   private static final int WINDOW = 8;
-  private static final Duration TRAFFIC = Duration.ofMillis(1500);
+  /** Calls completed (served or failed) before the close starts: traffic is running. */
+  private static final int TRAFFIC = 2_000;
   private static final Duration BOUND = Duration.ofSeconds(30);
 
   @Test
@@ -84,6 +86,7 @@ final class ShutdownTest {
         new ConcurrentLinkedQueue<>();
     ExecutorService pool = Executors.newFixedThreadPool(THREADS);
     CountDownLatch go = new CountDownLatch(1);
+    CountDownLatch traffic = new CountDownLatch(TRAFFIC);
     List<java.util.concurrent.Future<?>> senders = new ArrayList<>();
     for (int t = 0; t < THREADS; t++) {
       int which = t % specs.size();
@@ -98,6 +101,7 @@ final class ShutdownTest {
             sent.incrementAndGet();
             if (batched) {
               CompletableFuture<Map<String, Tensor>> f = model.inferAsync(in);
+              f.whenComplete((out, e) -> traffic.countDown());
               open.add(f);
               window.add(f);
               if (window.size() == WINDOW) {
@@ -106,6 +110,7 @@ final class ShutdownTest {
             } else {
               model.infer(in);
               served.incrementAndGet();
+              traffic.countDown();
             }
           } catch (IllegalStateException e) {
             refused.incrementAndGet();
@@ -121,7 +126,9 @@ final class ShutdownTest {
       }));
     }
     go.countDown();
-    Thread.sleep(TRAFFIC.toMillis());
+    assertTrue(traffic.await(BOUND.toSeconds(), TimeUnit.SECONDS),
+        "traffic before the close: " + (TRAFFIC - traffic.getCount()) + " of " + TRAFFIC
+        + " calls completed in " + BOUND);
     closing.set(true);
     long closeStart = System.nanoTime();
     manager.close();
@@ -160,7 +167,7 @@ final class ShutdownTest {
     System.out.println(report);
     assertEquals(0, hanging, report);
     assertEquals(sent.get(), served.get() + refused.get() + failed, report);
-    assertTrue(served.get() > 1000, "traffic ran before the close: " + report);
+    assertTrue(served.get() + failed >= TRAFFIC, "traffic ran before the close: " + report);
     assertTrue(refused.get() >= THREADS, "every sender saw the close: " + report);
     assertTrue(settledMillis < BOUND.toMillis(), report);
     assertEquals(0, manager.stats().get(0).usedBytes(), report);

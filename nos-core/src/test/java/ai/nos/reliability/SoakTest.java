@@ -48,6 +48,10 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(180)
 final class SoakTest {
+  /**
+   * Requests over all threads: 200,000 by default (the GPU script, {@code -Psoak}); the build
+   * runs 20,000 ({@code nos.soak.requests} in the parent pom), which still evicts dozens of times.
+   */
   private static final int REQUESTS = Integer.getInteger("nos.soak.requests", 200_000);
   private static final int THREADS = 8;
   private static final int WINDOW = 16;
@@ -65,7 +69,7 @@ final class SoakTest {
       List<Map<String, float[]>> reference) {}
 
   @Test
-  void twoHundredThousandRequests_overFourModelsWithEviction_allServed_memoryFlat()
+  void manyRequests_overFourModelsWithEviction_allServed_memoryFlat()
       throws Exception {
     List<ModelSpec> plainSpecs = List.of(
         Fixtures.digitsOn("cpu").toBuilder().id("soak_digits").build(), Fixtures.tokens(),
@@ -141,7 +145,8 @@ final class SoakTest {
               info.loads(), info.batches(), info.p50Micros(), info.p99Micros()));
         }
         System.out.print(report);
-        assertTrue(sent.get() >= 200_000, report.toString());
+        // Every thread sent its whole share, whatever length the run was given.
+        assertEquals((long) THREADS * perThread, sent.get(), report.toString());
         assertEquals(sent.get(), served.get(), report.toString());
         assertEquals(0, failed.get(), report.toString());
         long counted = manager.models().stream().mapToLong(ModelInfo::requests).sum();

@@ -1,9 +1,11 @@
 package ai.nos.hub;
 
+import ai.nos.NosRuntime;
+import ai.nos.internal.files.CacheRoot;
+import ai.nos.internal.files.CrossProcessLock;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -12,8 +14,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,8 +49,8 @@ import org.slf4j.LoggerFactory;
  * the model.
  *
  * <p><b>Concurrency</b>: instances are immutable and thread-safe. Fetches of the same digest are
- * serialized across threads (an in-process lock) and across processes sharing the cache (a
- * {@link FileChannel#lock() file lock} on the lock file); whoever comes second finds the verified
+ * serialized across threads and across processes sharing the cache (a {@link CrossProcessLock}
+ * on the blob's lock file); whoever comes second finds the verified
  * file in the cache and downloads nothing. Fetches of different digests run in parallel.
  *
  * <p><b>Failures</b> are {@link DownloadException}s whose message names the URI. Connection
@@ -82,12 +83,6 @@ public final class Downloader {
 
   /** Longer deadlines count as this long, which System.nanoTime() arithmetic can hold. */
   private static final Duration DEADLINE_NANOS_CAP = Duration.ofDays(365L * 100);
-
-  /**
-   * One lock per lock file in this process, as FileChannel locks are held per process. Never
-   * removed: one small object per digest fetched, which is far fewer than the files it guards.
-   */
-  private static final Map<Path, ReentrantLock> PROCESS_LOCKS = new ConcurrentHashMap<>();
 
   private final Path cacheDir;
   private final Path blobs;
@@ -298,9 +293,8 @@ public final class Downloader {
   }
 
   /**
-   * Runs an action holding the blob's lock in this process and then across processes. The
-   * process lock comes first so that only one thread here opens the lock file: on Linux, closing
-   * any channel to a file drops every lock the process holds on it.
+   * Runs an action holding the blob's lock across threads and processes: nos-core's one
+   * {@link CrossProcessLock} (in-process lock first, then the file lock; see its essay).
    */
   private <T> T locked(String hex, URI uri, LockedAction<T> action) {
     Path lockFile = locks.resolve(hex + ".lock");
@@ -310,21 +304,14 @@ public final class Downloader {
     } catch (IOException e) {
       throw new DownloadException("cannot resolve the lock directory " + locks + ": " + e, uri, e);
     }
-    ReentrantLock processLock = PROCESS_LOCKS.computeIfAbsent(key, k -> new ReentrantLock());
-    try {
-      processLock.lockInterruptibly();
-      // Closing the channel releases the lock. An explicit release() would fail on a thread
-      // whose interrupt flag is set, hiding the failure that is on its way out.
-      try (FileChannel channel =
-          FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-        channel.lock();
-        return action.run();
-      } finally {
-        processLock.unlock();
-      }
+    try (CrossProcessLock lock = CrossProcessLock.acquire(key, Long.MAX_VALUE)) {
+      return action.run();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new DownloadException("interrupted while fetching " + uri, uri, e);
+    } catch (TimeoutException e) {
+      // No deadline is given: only a clock running past Long.MAX_VALUE ns would get here.
+      throw new DownloadException("cannot lock " + lockFile + ": " + e.getMessage(), uri, e);
     } catch (IOException e) {
       if (Thread.currentThread().isInterrupted()) {
         throw new DownloadException("interrupted while fetching " + uri, uri, e);
@@ -403,8 +390,9 @@ public final class Downloader {
     private Builder() {}
 
     /**
-     * Sets the cache directory; by default {@code $XDG_CACHE_HOME/nos} when that variable holds
-     * an absolute path, else {@code ~/.cache/nos}. It is created on the first download.
+     * Sets the cache directory; by default the default runtime's {@link NosRuntime#cacheRoot()}
+     * ({@code $XDG_CACHE_HOME/nos} when that variable holds an absolute path, else
+     * {@code ~/.cache/nos}). It is created on the first download.
      *
      * @throws IllegalArgumentException if {@code dir} is null
      */
@@ -549,8 +537,7 @@ public final class Downloader {
           .connectTimeout(connectTimeout != null ? connectTimeout : Duration.ofSeconds(10))
           .followRedirects(HttpClient.Redirect.NORMAL)
           .build();
-      Path dir = cacheDir != null ? cacheDir
-          : defaultCacheDir(System.getenv(), System.getProperty("user.home"));
+      Path dir = cacheDir != null ? cacheDir : NosRuntime.defaultRuntime().cacheRoot();
       return new Downloader(this, dir.toAbsolutePath().normalize(), client);
     }
 
@@ -569,13 +556,8 @@ public final class Downloader {
     }
   }
 
-  /** {@code $XDG_CACHE_HOME/nos} if that is an absolute path (as the XDG spec asks), else
-   * {@code <home>/.cache/nos}. */
+  /** nos-core's one cache-root rule ({@link CacheRoot}) for this environment. */
   static Path defaultCacheDir(Map<String, String> env, String userHome) {
-    String xdg = env.get("XDG_CACHE_HOME");
-    if (xdg != null && !xdg.isEmpty() && Paths.get(xdg).isAbsolute()) {
-      return Paths.get(xdg, "nos");
-    }
-    return Paths.get(userHome, ".cache", "nos");
+    return CacheRoot.of(env, userHome);
   }
 }

@@ -1,5 +1,8 @@
 package ai.nos.optim;
 
+import ai.nos.NosRuntime;
+import ai.nos.internal.files.CacheRoot;
+import ai.nos.internal.files.CrossProcessLock;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.DirectoryStream;
@@ -15,6 +18,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeoutException;
@@ -57,8 +61,8 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Concurrency</h2>
  * Lookups of a valid entry take no lock. A miss takes the key's lock, which excludes every thread
- * of every process using the directory (see {@link KeyLock}), and checks again before building,
- * so concurrent callers of {@link #getOrBuild} build a key once: the first builds, the others wait
+ * of every process using the directory (nos-core's {@link CrossProcessLock}), and checks again
+ * before building, so concurrent callers of {@link #getOrBuild} build a key once: the first builds, the others wait
  * for the lock (at most {@link Builder#lockTimeout}) and then find its entry. Different keys build
  * in parallel. Instances are thread-safe, hold no open resources, and any number of instances and
  * processes may share a directory.
@@ -103,18 +107,21 @@ public final class ArtifactCache {
   }
 
   /**
+   * {@code optim/} under the default runtime's {@link NosRuntime#cacheRoot()}:
    * {@code $XDG_CACHE_HOME/nos/optim} when that variable holds an absolute path, else
    * {@code ~/.cache/nos/optim}.
    */
   public static Path defaultDirectory() {
-    return defaultDirectory(System.getenv("XDG_CACHE_HOME"), System.getProperty("user.home"));
+    return NosRuntime.defaultRuntime().cacheRoot().resolve(FOLDER);
   }
 
+  /** The cache's folder under the cache root. */
+  private static final String FOLDER = "optim";
+
+  /** nos-core's one cache-root rule ({@link CacheRoot}) for this environment, plus the folder. */
   static Path defaultDirectory(String xdgCacheHome, String userHome) {
-    if (xdgCacheHome != null && !xdgCacheHome.isBlank() && Path.of(xdgCacheHome).isAbsolute()) {
-      return Path.of(xdgCacheHome, "nos", "optim");
-    }
-    return Path.of(userHome, ".cache", "nos", "optim");
+    return CacheRoot.of(xdgCacheHome == null ? Map.of() : Map.of("XDG_CACHE_HOME", xdgCacheHome),
+        userHome).resolve(FOLDER);
   }
 
   /** The cache's folder, as a real path. */
@@ -141,7 +148,7 @@ public final class ArtifactCache {
     if (hit.isPresent()) {
       return hit.get();
     }
-    try (KeyLock lock = lock(key)) {
+    try (CrossProcessLock lock = lock(key)) {
       Optional<Path> found = lockedLookup(key);
       return found.isPresent() ? found.get() : build(key, builder);
     } catch (IOException e) {
@@ -164,7 +171,7 @@ public final class ArtifactCache {
     if (hit.isPresent() || !Files.exists(entryDir(key), LinkOption.NOFOLLOW_LINKS)) {
       return hit;
     }
-    try (KeyLock lock = lock(key)) {
+    try (CrossProcessLock lock = lock(key)) {
       return lockedLookup(key);
     } catch (IOException e) {
       throw new OptimizationException("artifact cache " + directory + " failed on " + key + ": "
@@ -182,7 +189,7 @@ public final class ArtifactCache {
    */
   public boolean invalidate(CacheKey key) {
     requireNonNull(key, "key");
-    try (KeyLock lock = lock(key)) {
+    try (CrossProcessLock lock = lock(key)) {
       return remove(entryDir(key));
     } catch (IOException e) {
       throw new OptimizationException("cannot invalidate " + key + " in artifact cache "
@@ -232,7 +239,7 @@ public final class ArtifactCache {
         if (total <= maxBytes) {
           break;
         }
-        try (KeyLock lock = KeyLock.tryAcquire(lockFile(f.hash()))) {
+        try (CrossProcessLock lock = CrossProcessLock.tryAcquire(lockFile(f.hash()))) {
           if (lock != null && remove(f.dir())) {
             total -= f.bytes();
             LOG.debug("evicted cache entry {} ({} bytes, last used {})", f.hash(), f.bytes(),
@@ -333,10 +340,10 @@ public final class ArtifactCache {
     }
   }
 
-  private KeyLock lock(CacheKey key) throws IOException {
+  private CrossProcessLock lock(CacheKey key) throws IOException {
     Path file = lockFile(key.hash());
     try {
-      return KeyLock.acquire(file, lockTimeout.toNanos());
+      return CrossProcessLock.acquire(file, lockTimeout.toNanos());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new OptimizationException("interrupted while waiting for the lock " + file + " of "
@@ -391,7 +398,7 @@ public final class ArtifactCache {
       if (name.startsWith(TRASH)) {
         CacheFiles.deleteTree(p);
       } else if (HASH.matcher(hash).matches()) {
-        try (KeyLock lock = KeyLock.tryAcquire(lockFile(hash))) {
+        try (CrossProcessLock lock = CrossProcessLock.tryAcquire(lockFile(hash))) {
           if (lock != null) {
             CacheFiles.deleteTree(p);
           }

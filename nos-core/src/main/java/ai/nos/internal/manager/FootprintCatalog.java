@@ -45,13 +45,8 @@ public final class FootprintCatalog {
     }
   }
 
-  /** The default place: {@code $XDG_CACHE_HOME/nos/footprints.json}, else under ~/.cache. */
-  public static Path defaultFile() {
-    String xdg = System.getenv("XDG_CACHE_HOME");
-    Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg)
-        : Path.of(System.getProperty("user.home"), ".cache");
-    return base.resolve("nos").resolve("footprints.json");
-  }
+  /** The file's name under the runtime's cache root ({@code ai.nos.NosRuntime#cacheRoot}). */
+  public static final String FILE_NAME = "footprints.json";
 
   public synchronized OptionalLong get(String key) {
     Long b = bytes.get(key);

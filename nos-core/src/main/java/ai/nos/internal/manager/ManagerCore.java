@@ -1064,8 +1064,8 @@ public final class ManagerCore implements AutoCloseable {
     }
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
-    workerPool.shutdown();
-    callbacks.shutdown();
+    ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
+        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool, callbacks);
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */

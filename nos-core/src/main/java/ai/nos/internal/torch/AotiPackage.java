@@ -99,11 +99,14 @@ final class AotiPackage {
 
   private AotiPackage() {}
 
-  /** Where packages are extracted unless the property {@code nos.aoti.dir} says otherwise. */
+  /**
+   * Where packages are extracted: the documented override {@code nos.aoti.dir}, else
+   * {@code aoti/} under the default runtime's cache root (one rule for every NOS cache).
+   */
   static Path defaultRoot() {
     String configured = System.getProperty("nos.aoti.dir");
     return configured != null ? Path.of(configured)
-        : Path.of(System.getProperty("user.home"), ".cache", "nos", "aoti");
+        : ai.nos.NosRuntime.defaultRuntime().cacheRoot().resolve("aoti");
   }
 
   /**

@@ -4,12 +4,14 @@ import ai.nos.Device;
 import ai.nos.ModelSpec;
 import ai.nos.Tensor;
 import ai.nos.TensorSpec;
+import ai.nos.internal.Shutdown;
 import ai.nos.internal.batch.BatchBuckets;
 import ai.nos.internal.manager.Backend;
 import ai.nos.internal.manager.Replica;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -19,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.Pointer;
@@ -58,10 +61,13 @@ import org.bytedeco.javacpp.Pointer;
  * it is dropped and the model loads, and is verified, from the file as it is now.
  */
 public final class TorchBackend implements Backend {
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(TorchBackend.class);
   private final Map<Device, Object> loadLocks = new ConcurrentHashMap<>();
   private final Map<Device, ExecutorService> loaders = new ConcurrentHashMap<>();
   private final Map<FileVersion, String> hashes = new ConcurrentHashMap<>();
   private final List<Path> allowedDirectories;
+  private final ThreadFactory loaderThreads;
 
   /** A backend that loads artifacts from anywhere. */
   public TorchBackend() {
@@ -73,7 +79,13 @@ public final class TorchBackend implements Backend {
    * {@code allowedDirectories} (real paths; empty for any), checked on every load.
    */
   public TorchBackend(List<Path> allowedDirectories) {
+    this(allowedDirectories, null);
+  }
+
+  /** As above, with GPU loader threads from {@code loaderThreads} (null: NOS's own). */
+  public TorchBackend(List<Path> allowedDirectories, ThreadFactory loaderThreads) {
     this.allowedDirectories = List.copyOf(allowedDirectories);
+    this.loaderThreads = loaderThreads;
   }
 
   @Override
@@ -181,7 +193,7 @@ public final class TorchBackend implements Backend {
         }
       }
     }
-    ExecutorService loader = loaders.computeIfAbsent(device.device(), TorchBackend::loader);
+    ExecutorService loader = loaders.computeIfAbsent(device.device(), d -> loader(d, loaderThreads));
     Future<Replica> done;
     try {
       done = loader.submit(work);
@@ -222,11 +234,12 @@ public final class TorchBackend implements Backend {
    * one thread's malloc arena instead of each caller's, and the warm-up's library handles and
    * workspaces (cuBLAS, cuDNN) are made once, not once per calling thread. On the GPU machine,
    * loads on the callers' threads grew the process by about 4 GB over 220 reloads. The thread
-   * ends after a minute idle; a later load starts another.
+   * ends after a minute idle; a later load starts another. It comes from the application's
+   * factory if the manager's runtime has one.
    */
-  private static ExecutorService loader(Device device) {
+  private static ExecutorService loader(Device device, ThreadFactory threads) {
     ThreadPoolExecutor pool = new ThreadPoolExecutor(1, 1, 60, TimeUnit.SECONDS,
-        new LinkedBlockingQueue<>(), task -> {
+        new LinkedBlockingQueue<>(), threads != null ? threads : task -> {
           Thread t = new Thread(task, "nos-loader-" + device);
           t.setDaemon(true);
           return t;
@@ -237,7 +250,9 @@ public final class TorchBackend implements Backend {
 
   @Override
   public void close() {
-    loaders.values().forEach(ExecutorService::shutdown);
+    // A load in flight finishes on its thread; close waits for it briefly, then logs it.
+    Shutdown.awaitPools(LOG, "the GPU loader threads", Duration.ZERO,
+        loaders.values().toArray(new ExecutorService[0]));
   }
 
   /**

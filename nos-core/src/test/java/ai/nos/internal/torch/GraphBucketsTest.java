@@ -213,13 +213,14 @@ final class GraphBucketsTest {
     ExecutorService pool = Executors.newFixedThreadPool(8);
     java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
     java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
-    java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(8);
+    // The close comes after 64 calls were served (a count, not a sleep), while each thread still
+    // has most of its 2,000 to go.
+    java.util.concurrent.CountDownLatch someServed = new java.util.concurrent.CountDownLatch(64);
     try {
       List<Future<?>> futures = new ArrayList<>();
       for (int t = 0; t < 8; t++) {
         int thread = t;
         futures.add(pool.submit(() -> {
-          started.countDown();
           for (int i = 0; i < 2_000; i++) {
             int n = 1 + (thread + i) % 8;
             float[] got;
@@ -232,12 +233,13 @@ final class GraphBucketsTest {
             }
             assertClose(want[n], got, "thread " + thread + " call " + i);
             served.incrementAndGet();
+            someServed.countDown();
           }
           return null;
         }));
       }
-      started.await();
-      Thread.sleep(50);
+      assertTrue(someServed.await(60, java.util.concurrent.TimeUnit.SECONDS),
+          "calls served before the close: " + served.get());
       graphed.close();
       for (Future<?> f : futures) {
         f.get();

@@ -1,4 +1,4 @@
-package ai.nos.optim;
+package ai.nos.internal.files;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -11,8 +11,9 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Exclusive ownership of one cache key across every thread of every process sharing a cache
- * directory.
+ * Exclusive ownership of one file's key across every thread of every process sharing a folder:
+ * the one cross-process lock of NOS, used by the hub's downloads (one per blob) and the optimizer's
+ * artifact cache (one per cache key).
  *
  * <h2>Two locks</h2>
  * A {@link FileLock} excludes other processes but not other threads: the JVM holds it for the
@@ -30,7 +31,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Lock files are never deleted: a process waiting on a deleted file's lock and another locking
  * its replacement would both believe they own the key. They are empty, so they cost an inode each.
  */
-final class KeyLock implements AutoCloseable {
+public final class CrossProcessLock implements AutoCloseable {
 
   private static final ConcurrentHashMap<Path, Local> LOCAL = new ConcurrentHashMap<>();
   private static final long MAX_PAUSE_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
@@ -45,7 +46,7 @@ final class KeyLock implements AutoCloseable {
   private final Local local;
   private final FileChannel channel;
 
-  private KeyLock(Path file, Local local, FileChannel channel) {
+  private CrossProcessLock(Path file, Local local, FileChannel channel) {
     this.file = file;
     this.local = local;
     this.channel = channel;
@@ -59,7 +60,7 @@ final class KeyLock implements AutoCloseable {
    * @throws IllegalStateException if this thread already holds it
    * @throws IOException if the lock file cannot be opened or locked
    */
-  static KeyLock acquire(Path file, long timeoutNanos)
+  public static CrossProcessLock acquire(Path file, long timeoutNanos)
       throws IOException, InterruptedException, TimeoutException {
     long deadline = System.nanoTime() + timeoutNanos;
     Local local = retain(file);
@@ -67,7 +68,7 @@ final class KeyLock implements AutoCloseable {
     try {
       if (local.lock.isHeldByCurrentThread()) {
         throw new IllegalStateException("this thread already holds the lock " + file
-            + " (getOrBuild called from inside the builder of the same key?)");
+            + " (a nested call for the same key, e.g. getOrBuild from inside its own builder?)");
       }
       if (!local.lock.tryLock(timeoutNanos, TimeUnit.NANOSECONDS)) {
         throw new TimeoutException("another thread of this process held " + file);
@@ -85,7 +86,7 @@ final class KeyLock implements AutoCloseable {
             pause = Math.min(pause * 2, MAX_PAUSE_NANOS);
           }
           done = true;
-          return new KeyLock(file, local, channel);
+          return new CrossProcessLock(file, local, channel);
         } finally {
           if (!done) {
             channel.close();
@@ -109,7 +110,7 @@ final class KeyLock implements AutoCloseable {
    *
    * @throws IOException if the lock file cannot be opened or locked
    */
-  static KeyLock tryAcquire(Path file) throws IOException {
+  public static CrossProcessLock tryAcquire(Path file) throws IOException {
     Local local = retain(file);
     boolean done = false;
     try {
@@ -123,7 +124,7 @@ final class KeyLock implements AutoCloseable {
             return null;
           }
           done = true;
-          return new KeyLock(file, local, channel);
+          return new CrossProcessLock(file, local, channel);
         } finally {
           if (!done) {
             channel.close();

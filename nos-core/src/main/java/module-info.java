@@ -1,0 +1,26 @@
+/**
+ * NOS core: {@code Nos.load(spec).infer(...)}, the model manager and token generation. Only
+ * {@code ai.nos} and {@code ai.nos.generate} are API.
+ *
+ * <p>The other NOS modules get what they need through qualified exports, never a public internal:
+ * nos-optim the libtorch runtime ({@code internal.torch}, for its TorchScript and TensorRT passes)
+ * and the accuracy figures ({@code internal}); nos-hub the JSON field readers of the spec format;
+ * both the cross-process file lock. The benchmarks and examples run on the class path, where a
+ * module's exports do not apply; only the benchmarks use internals (libtorch's allocator figures).
+ */
+@SuppressWarnings("module") // nos-optim and nos-hub are built after this module
+module ai.nos {
+  requires com.fasterxml.jackson.databind;
+  requires org.slf4j;
+  requires org.bytedeco.javacpp;
+  requires org.bytedeco.pytorch;
+  requires org.bytedeco.cuda;
+  requires jdk.management;
+
+  exports ai.nos;
+  exports ai.nos.generate;
+  exports ai.nos.internal to ai.nos.optim;
+  exports ai.nos.internal.torch to ai.nos.optim;
+  exports ai.nos.internal.files to ai.nos.optim, ai.nos.hub;
+  exports ai.nos.internal.json to ai.nos.hub;
+}

@@ -1,0 +1,81 @@
+package ai.nos;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.internal.files.CacheRoot;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ThreadFactory;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+final class NosRuntimeTest {
+
+  @Test
+  void cacheRoot_oneRule_xdgWhenAbsolute_elseHome() {
+    assertEquals(Path.of("/xdg/nos"), CacheRoot.of(Map.of("XDG_CACHE_HOME", "/xdg"), "/home/u"));
+    assertEquals(Path.of("/home/u/.cache/nos"),
+        CacheRoot.of(Map.of("XDG_CACHE_HOME", "relative"), "/home/u"));
+    assertEquals(Path.of("/home/u/.cache/nos"),
+        CacheRoot.of(Map.of("XDG_CACHE_HOME", " "), "/home/u"));
+    assertEquals(Path.of("/home/u/.cache/nos"), CacheRoot.of(Map.of(), "/home/u"));
+    assertEquals(Path.of("/data/nos"),
+        NosRuntime.builder().cacheRoot(Path.of("/data/x/../nos")).build().cacheRoot());
+  }
+
+  @Test
+  void builder_badOrRepeatedSettings_failNamingTheValue() {
+    IllegalArgumentException relative = assertThrows(IllegalArgumentException.class,
+        () -> NosRuntime.builder().cacheRoot(Path.of("rel")));
+    assertEquals("cacheRoot must be an absolute path but was rel", relative.getMessage());
+    IllegalStateException twice = assertThrows(IllegalStateException.class,
+        () -> NosRuntime.builder().cacheRoot(Path.of("/a")).cacheRoot(Path.of("/b")));
+    assertEquals("cacheRoot was already set to /a", twice.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> NosRuntime.builder().threadFactory(null));
+    assertThrows(IllegalArgumentException.class, () -> NosRuntime.setDefault(null));
+    NosRuntime.defaultRuntime();
+    IllegalStateException late = assertThrows(IllegalStateException.class,
+        () -> NosRuntime.setDefault(NosRuntime.builder().build()));
+    assertTrue(late.getMessage().contains("before NOS's first use"), late.getMessage());
+  }
+
+  /**
+   * A manager built with a runtime keeps its footprints under the runtime's cache root and runs
+   * its batches on the runtime's threads, which have all ended when close returns (the bounded
+   * wait).
+   */
+  @Test
+  void managerWithRuntime_cachesUnderItsRoot_threadsFromItsFactory_endedByClose(
+      @TempDir Path root) throws Exception {
+    List<Thread> made = new CopyOnWriteArrayList<>();
+    ThreadFactory factory = task -> {
+      Thread t = new Thread(task, "app-" + made.size());
+      t.setDaemon(true);
+      made.add(t);
+      return t;
+    };
+    NosRuntime runtime = NosRuntime.builder().cacheRoot(root).threadFactory(factory).build();
+    ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("runtime_digits")
+        .batching(Batching.builder().maxBatchSize(4).maxQueueDelay(Duration.ofMillis(1)).build())
+        .build();
+    try (ModelManager manager = ModelManager.builder().runtime(runtime).devices(Device.cpu())
+        .build(); Model model = manager.load(spec)) {
+      model.inferAsync(Map.of("image", Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 1)))
+          .join();
+      assertFalse(made.isEmpty(), "the batch workers come from the runtime's factory");
+    }
+    assertTrue(Files.isRegularFile(root.resolve("footprints.json")),
+        "footprints under the runtime's cache root");
+    for (Thread t : made) {
+      t.join(5_000);
+      assertFalse(t.isAlive(), t.getName() + " still alive after close");
+    }
+  }
+}
