@@ -232,7 +232,11 @@ final class TokenGeneratorTest {
     }
     all.forEach(CompletableFuture::join);
     System.gc();
-    assertEquals(bytes, Pointer.totalBytes(), "JavaCPP bytes after 2,000 steps");
-    assertEquals(count, Pointer.totalCount(), "JavaCPP pointers after 2,000 steps");
+    // Process-wide counts: pointers of earlier tests that the GC frees meanwhile lower them, so
+    // a leak is growth, not any change.
+    assertTrue(Pointer.totalBytes() <= bytes,
+        "JavaCPP bytes after 2,000 steps: " + bytes + " -> " + Pointer.totalBytes());
+    assertTrue(Pointer.totalCount() <= count,
+        "JavaCPP pointers after 2,000 steps: " + count + " -> " + Pointer.totalCount());
   }
 }
