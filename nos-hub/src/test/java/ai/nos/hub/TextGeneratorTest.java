@@ -353,6 +353,21 @@ final class TextGeneratorTest {
   }
 
   @Test
+  void load_byHubId_entrySaysAnotherVocabulary_refused(@TempDir Path cache) {
+    Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
+    CatalogEntry tiny = hub.entry("nos/llm-tiny");
+    ai.nos.Signature.Builder wrong = ai.nos.Signature.builder();
+    tiny.signature().inputs().forEach(wrong::input);
+    hub.register(tiny.toBuilder().id("test/llm-wrong").signature(
+        wrong.output("logits", ai.nos.DType.FLOAT32, -1, 500).build()).build());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextGenerator.load(hub, "test/llm-wrong", Downloader.builder().cacheDir(cache)
+            .build(), b -> b.device(Device.cpu())));
+    assertTrue(e.getMessage().contains("the model's vocabulary holds 512 tokens"),
+        e.getMessage());
+  }
+
+  @Test
   void load_byHubId_otherTask_refusedBeforeDownloading(@TempDir Path cache) {
     Hub hub = Hub.builder().build();
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
