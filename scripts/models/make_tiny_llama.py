@@ -29,6 +29,8 @@ Two ways to build the weights, the same module exported either way:
 Run:  python3 scripts/models/make_tiny_llama.py [--out models/llm-tiny] [--plain]
       python3 scripts/models/make_tiny_llama.py --pretrained NAME --out DIR   (network)
 Writes DIR/model.pt, DIR/tokenizer.json, DIR/reference.json, DIR/config.json.
+nos-hub's builtin catalog entry nos/llm-tiny pins models/llm-tiny's model.pt and tokenizer.json by
+sha256 and size: re-exporting that folder means updating them (BuiltinCatalogTest checks).
 """
 import argparse
 import json

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.DeadlineExceededException;
 import ai.nos.Device;
+import ai.nos.Fixtures;
 import ai.nos.ModelLoadException;
 import ai.nos.QueueFullException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -30,7 +31,8 @@ import org.junit.jupiter.api.Test;
 
 /** The committed tiny Llama (models/llm-tiny) end to end on the CPU. */
 final class TokenGeneratorTest {
-  static final Path DIR = Path.of("..", "models", "llm-tiny");
+  /** Through nos.models.dir, as every test here: the GPU run starts from another folder. */
+  static final Path DIR = Fixtures.modelsDir().resolve("llm-tiny");
   static final Path MODEL = DIR.resolve("model.pt");
   /** A token id no model here produces: generation runs to its length limit. */
   static final int NEVER = 1 << 20;
@@ -198,7 +200,7 @@ final class TokenGeneratorTest {
   @Test
   void notADecoder_refusedAtLoad() {
     ModelLoadException e = assertThrows(ModelLoadException.class, () -> TokenGenerator.builder(
-        Path.of("..", "models", "fixtures", "identity.pt")).device(Device.cpu()).build());
+        Fixtures.fixture("identity.pt")).device(Device.cpu()).build());
     assertTrue(e.getMessage().contains("nos_generation"), e.getMessage());
   }
 

@@ -18,7 +18,8 @@ import java.util.Optional;
  *
  * <p>An entry is checked as a whole when built: artifact names are unique and one is
  * {@value CatalogArtifact#MODEL}; the task has the settings it needs and no others; a text
- * tokenizer names an artifact; labels are inline or in an artifact named {@code labels} (one
+ * tokenizer names an artifact; a {@link Task#TEXT_GENERATION} entry has a {@value #TOKENIZER}
+ * artifact; labels are inline or in an artifact named {@code labels} (one
  * per line, UTF-8), not both; and an image model's first input is {@code [batch, 3, size, size]}
  * with {@code size} the pre-processing's output size where fixed. Messages start with the field,
  * such as {@code artifacts[1].name} or {@code image.crop}.
@@ -29,6 +30,9 @@ public final class CatalogEntry {
 
   /** The name of the optional artifact holding the labels, one per line. */
   public static final String LABELS = "labels";
+
+  /** The name of the artifact holding a text generator's {@code tokenizer.json}. */
+  public static final String TOKENIZER = "tokenizer";
 
   private final String id;
   private final Task task;
@@ -445,6 +449,11 @@ public final class CatalogEntry {
       }
       if (detection != null && task != Task.OBJECT_DETECTION) {
         throw new IllegalArgumentException("detection is not used by " + describe(task));
+      }
+      if (task == Task.TEXT_GENERATION
+          && artifacts.stream().noneMatch(a -> a.name().equals(TOKENIZER))) {
+        throw new IllegalArgumentException("artifacts must have one named '" + TOKENIZER
+            + "' (its tokenizer.json) for task " + task);
       }
       if (normalize && task != Task.IMAGE_EMBEDDING) {
         throw new IllegalArgumentException("normalize applies only to task "

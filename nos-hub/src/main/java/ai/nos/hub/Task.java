@@ -17,7 +17,13 @@ public enum Task {
    * An image in, boxes with labels and scores out; the entry has {@link ImagePreprocessing} and
    * {@link DetectionPostprocessing}.
    */
-  OBJECT_DETECTION;
+  OBJECT_DETECTION,
+  /**
+   * A prompt in, text out one token at a time (nos-hub's {@link TextGenerator}); the entry has a
+   * {@value CatalogEntry#TOKENIZER} artifact ({@code tokenizer.json}) and its signature describes
+   * one step of the exported decoder.
+   */
+  TEXT_GENERATION;
 
   /** The name in JSON, e.g. {@code "image_classification"}. */
   public String label() {
@@ -26,7 +32,7 @@ public enum Task {
 
   /** Whether the input is an image, so the entry needs {@link ImagePreprocessing}. */
   public boolean takesImages() {
-    return this != TEXT_EMBEDDING;
+    return this == IMAGE_CLASSIFICATION || this == IMAGE_EMBEDDING || this == OBJECT_DETECTION;
   }
 
   /** The {@link #label()}. */

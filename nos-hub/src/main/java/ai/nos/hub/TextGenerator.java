@@ -4,6 +4,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.nos.generate.FinishReason;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
+import ai.nos.TensorSpec;
 import ai.nos.generate.TokenGenerator;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.function.Consumer;
+import java.util.function.UnaryOperator;
 
 /**
  * A language model that writes text: a {@link TokenGenerator} (continuous batching, the cache on
@@ -22,17 +24,22 @@ import java.util.function.Consumer;
  * try (TextGenerator lm = TextGenerator.load(Path.of("models/llm-tiny"))) {
  *   String text = lm.generate("Once upon a time", GenerationConfig.builder().maxNewTokens(64).build());
  *   lm.stream(prompt, config, piece -> System.out.print(piece)).join();
+ *   try (TextPieces pieces = lm.pieces(prompt, config)) {   // close() stops it
+ *     pieces.forEachRemaining(System.out::print);
+ *   }
  *   CompletableFuture<Generation> f = lm.generateAsync(prompt, config);   // cancel() stops it
  * }
+ * try (TextGenerator lm = TextGenerator.load(hub, "nos/llm-tiny", downloader)) { ... }
  * }</pre>
  *
- * <p>Streaming is a callback on the generator's callback threads, in order, each piece whole
- * UTF-8 characters (a character split across tokens waits for its last byte). A callback, not a
- * {@code Flow.Publisher}: a generation is one producer and one consumer whose pace the engine
- * sets, so back-pressure has nothing to act on, and a callback composes with the returned future
- * for completion, errors and cancellation without a reactive library. Stop strings are found in
- * the text: the result and the stream end before the stop string, and the generation is
- * cancelled at once (its cache slot freed before the next step).
+ * <p>Streaming comes two ways, each piece whole UTF-8 characters (a character split across
+ * tokens waits for its last byte): a callback on the generator's callback threads, in order
+ * ({@link #stream}), or a blocking iterator the caller's own thread reads ({@link #pieces}; why
+ * an iterator rather than a {@code Flow.Publisher}: see {@link TextPieces}). The engine sets the
+ * pace of a generation (a decode step serves every running sequence), so neither applies
+ * back-pressure: a slow consumer's pieces wait for it, at most one per generated token. Stop
+ * strings are found in the text: the result and the stream end before the stop string, and the
+ * generation is cancelled at once (its cache slot freed before the next step).
  *
  * <p>Thread-safe; {@link #close()} is idempotent.
  */
@@ -57,6 +64,59 @@ public final class TextGenerator implements AutoCloseable {
     }
     return load(TokenGenerator.builder(directory.resolve("model.pt")),
         directory.resolve("tokenizer.json"));
+  }
+
+  /**
+   * Fetches a catalog model of task {@link Task#TEXT_GENERATION} (its {@value CatalogArtifact#MODEL}
+   * and {@value CatalogEntry#TOKENIZER} artifacts, verified as the hub's trust rules say) and
+   * loads it on the entry's device in its precision, 8 sequences at once.
+   *
+   * @throws IllegalArgumentException if an argument is null, the id is unknown, or its entry has
+   *     another task (checked before anything is downloaded)
+   * @throws DownloadException if a file cannot be fetched or verified
+   * @throws ai.nos.ModelLoadException if the model is not an exported decoder
+   */
+  public static TextGenerator load(Hub hub, String id, Downloader downloader) {
+    return load(hub, id, downloader, UnaryOperator.identity());
+  }
+
+  /**
+   * As {@link #load(Hub, String, Downloader)}, with the generator's settings changed by
+   * {@code settings} (it gets a builder holding the entry's id, device and precision, and
+   * returns the builder to build, e.g. {@code b -> b.maxSequences(32).device(Device.cpu())}).
+   *
+   * @throws IllegalArgumentException also if {@code settings} is null or returns null, or the
+   *     entry's signature names a vocabulary size other than the model's
+   */
+  public static TextGenerator load(Hub hub, String id, Downloader downloader,
+      UnaryOperator<TokenGenerator.Builder> settings) {
+    if (hub == null || settings == null) {
+      throw new IllegalArgumentException("hub and settings must not be null (hub " + hub
+          + ", settings " + settings + ")");
+    }
+    CatalogEntry entry = hub.entry(id);
+    if (entry.task().orElse(null) != Task.TEXT_GENERATION) {
+      throw new IllegalArgumentException("TextGenerator needs an entry of task "
+          + Task.TEXT_GENERATION + " but '" + id + "' has "
+          + entry.task().map(t -> "task " + t).orElse("no task"));
+    }
+    Map<String, Path> files = hub.fetch(id, downloader);
+    TokenGenerator.Builder builder = settings.apply(TokenGenerator.builder(
+        files.get(CatalogArtifact.MODEL)).id(id).device(entry.device())
+        .precision(entry.precision()));
+    if (builder == null) {
+      throw new IllegalArgumentException("settings returned null for '" + id + "'");
+    }
+    TextGenerator lm = load(builder, files.get(CatalogEntry.TOKENIZER));
+    TensorSpec logits = entry.signature().outputs().get(0);
+    long vocab = logits.dim(logits.rank() - 1);
+    if (vocab != TensorSpec.DYNAMIC && vocab != lm.tokens.vocabSize()) {
+      lm.close();
+      throw new IllegalArgumentException("catalog entry '" + id + "' says its logits are "
+          + logits + " but the model's vocabulary holds "
+          + lm.tokens.vocabSize() + " tokens");
+    }
+    return lm;
   }
 
   /** Builds {@code generator} (its settings as given) with the tokenizer in {@code tokenizer}. */
@@ -162,6 +222,17 @@ public final class TextGenerator implements AutoCloseable {
     // Settled first (stop string, caller's cancel or timeout): the generation stops.
     result.whenComplete((r, e) -> running.cancel(false));
     return result;
+  }
+
+  /**
+   * Generates, returning the text as an iterator of pieces that the caller's thread reads as
+   * they are produced; closing it early stops the generation and frees its slot. See
+   * {@link TextPieces}. Exceptions: those of {@link TokenGenerator#stream}.
+   */
+  public TextPieces pieces(String prompt, GenerationConfig config) {
+    TextPieces pieces = new TextPieces();
+    pieces.start(stream(prompt, config, pieces::offer));
+    return pieces;
   }
 
   /** The token-level generator underneath (cache and queue sizes). */

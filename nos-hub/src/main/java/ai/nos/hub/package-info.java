@@ -20,7 +20,9 @@
  *   <li>Task facades over a loaded model and its entry: {@link ai.nos.hub.ImageClassifier},
  *       {@link ai.nos.hub.ImageEmbedder}, {@link ai.nos.hub.TextEmbedder} (HuggingFace
  *       tokenizers through DJL) and {@link ai.nos.hub.ObjectDetector} (YOLOv8 decoding and
- *       class-wise NMS), answering {@link ai.nos.hub.Classification}s, vectors and
+ *       class-wise NMS), and {@link ai.nos.hub.TextGenerator} (a decoder-only language model
+ *       over nos-core's {@code TokenGenerator}, streaming as a callback or
+ *       {@link ai.nos.hub.TextPieces}), answering {@link ai.nos.hub.Classification}s, vectors and
  *       {@link ai.nos.hub.Detection}s; images come as {@link ai.nos.hub.RgbImage}s. The
  *       facades' {@code load} methods give an image model a uint8 pixel input
  *       ({@code [1, height, width, 3]}) that nos-core pre-processes on the model's device, as

@@ -10,8 +10,11 @@ import ai.nos.DType;
 import ai.nos.TensorSpec;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -24,7 +27,13 @@ final class BuiltinCatalogTest {
 
   static final List<String> IDS = List.of("torchvision/resnet50", "google/vit-base-patch16-224",
       "openai/clip-vit-base-patch32/image", "openai/clip-vit-base-patch32/text",
-      "sentence-transformers/all-MiniLM-L6-v2", "ultralytics/yolov8n");
+      "sentence-transformers/all-MiniLM-L6-v2", "ultralytics/yolov8n", "nos/llm-tiny");
+
+  /**
+   * NOS's own models, committed under the repository's models/ folder (their base when run from
+   * a checkout): each artifact is pinned to the committed file's digest and size.
+   */
+  static final String OWN = "nos/";
 
   static Stream<String> ids() {
     return IDS.stream();
@@ -52,19 +61,32 @@ final class BuiltinCatalogTest {
 
   @ParameterizedTest
   @MethodSource("ids")
-  void builtinEntry_validatesAndPinsNothing(String id) {
+  void builtinEntry_validatesAndPinsOnlyCommittedFiles(String id) throws Exception {
     CatalogEntry entry = Catalog.builtin().entry(id);
     Task task = entry.task().orElseThrow();
     assertFalse(entry.description().isBlank(), id);
     for (CatalogArtifact artifact : entry.artifacts()) {
       assertTrue(artifact.isTemplate(), artifact.toString());
+      if (id.startsWith(OWN)) {
+        String relative = artifact.uri().substring(CatalogArtifact.BASE_URI.length() + 1);
+        assertTrue(relative.startsWith(id.substring(OWN.length()) + "/"), artifact.toString());
+        Path file = modelsDir().resolve(relative);
+        assertEquals(sha256(file), artifact.sha256().orElseThrow(), "digest of " + file);
+        assertEquals(Files.size(file), artifact.size().orElseThrow(), "size of " + file);
+        continue;
+      }
       assertTrue(artifact.uri().startsWith(CatalogArtifact.BASE_URI + "/"
           + id.replaceFirst("/(image|text)$", "") + "/"), artifact.toString());
       assertTrue(artifact.sha256().isEmpty(), "no invented digest: " + artifact);
       assertTrue(artifact.size().isEmpty(), "no invented size: " + artifact);
     }
     assertTrue(entry.artifact(CatalogArtifact.MODEL).isPresent(), id);
-    if (task.takesImages()) {
+    if (task == Task.TEXT_GENERATION) {
+      assertTrue(entry.artifact(CatalogEntry.TOKENIZER).orElseThrow().uri()
+          .endsWith("tokenizer.json"), id);
+      assertEquals(List.of("input_ids", "positions", "slots", "k_cache", "v_cache"),
+          entry.signature().inputNames(), id);
+    } else if (task.takesImages()) {
       ImagePreprocessing image = entry.image().orElseThrow();
       TensorSpec input = entry.signature().inputs().get(0);
       assertEquals(DType.FLOAT32, input.dtype(), id);
@@ -80,6 +102,31 @@ final class BuiltinCatalogTest {
       assertTrue(entry.artifact(CatalogEntry.LABELS).isPresent(), id + " has a labels file");
     }
     assertEquals(task == Task.OBJECT_DETECTION, entry.detection().isPresent(), id);
+  }
+
+  static Path modelsDir() {
+    return Path.of(System.getProperty("nos.models.dir", "../models"));
+  }
+
+  static String sha256(Path file) throws Exception {
+    return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+        .digest(Files.readAllBytes(file)));
+  }
+
+  @Test
+  void textGenerationEntry_needsATokenizer_takesNoImageSettings() {
+    CatalogEntry tiny = Catalog.builtin().entry("nos/llm-tiny");
+    assertFalse(Task.TEXT_GENERATION.takesImages());
+    CatalogEntry.Builder noTokenizer = CatalogEntry.builder().id("test/lm")
+        .task(Task.TEXT_GENERATION).signature(tiny.signature())
+        .artifact(tiny.artifact(CatalogArtifact.MODEL).orElseThrow());
+    assertEquals("artifacts must have one named 'tokenizer' (its tokenizer.json) for task"
+        + " text_generation", assertThrows(IllegalArgumentException.class, noTokenizer::build)
+        .getMessage());
+    CatalogEntry.Builder withImage = tiny.toBuilder()
+        .image(Catalog.builtin().entry("torchvision/resnet50").image().orElseThrow());
+    assertEquals("image is not used by task text_generation",
+        assertThrows(IllegalArgumentException.class, withImage::build).getMessage());
   }
 
   @Test

@@ -3,25 +3,48 @@ package ai.nos.hub;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.nos.DeadlineExceededException;
 import ai.nos.Device;
 import ai.nos.generate.FinishReason;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The committed tiny Llama with its byte-level BPE tokenizer.json, end to end on the CPU. */
 final class TextGeneratorTest {
-  static final Path DIR = Path.of("..", "models", "llm-tiny");
+  static final Path MODELS = Path.of(System.getProperty("nos.models.dir", "../models"));
+  static final Path DIR = MODELS.resolve("llm-tiny");
+  /** A token id the model never produces: a generation runs to its length limit. */
+  static final int NEVER = 1 << 20;
   private static JsonNode reference;
   private static TextGenerator lm;
 
@@ -103,6 +126,255 @@ final class TextGeneratorTest {
     assertEquals(FinishReason.STOP_STRING, g.finishReason());
     assertEquals(full.substring(0, full.indexOf(stop)), g.text());
     assertEquals(g.text(), String.join("", pieces));
+  }
+
+  private static GenerationConfig greedy() {
+    return GenerationConfig.builder().maxNewTokens(reference.get("max_new_tokens").asInt())
+        .build();
+  }
+
+  /** Runs until the slot's length limit (about 250 tokens) unless stopped. */
+  private static GenerationConfig endless() {
+    return GenerationConfig.builder().maxNewTokens(10_000).eosTokenIds(NEVER).build();
+  }
+
+  @Test
+  void pieces_wholeGeneration_isTheTextOfGenerate() {
+    for (JsonNode c : reference.get("cases")) {
+      String prompt = c.get("prompt").asText();
+      StringBuilder text = new StringBuilder();
+      int count = 0;
+      try (TextPieces pieces = lm.pieces(prompt, greedy())) {
+        while (pieces.hasNext()) {
+          text.append(pieces.next());
+          count++;
+        }
+        assertFalse(pieces.hasNext());
+        assertThrows(NoSuchElementException.class, pieces::next);
+        Generation g = pieces.result().join();
+        assertArrayEquals(ints(c.get("greedy_ids")), g.tokens(), prompt);
+        assertEquals(g.text(), text.toString());
+      }
+      assertTrue(count > 1, "one piece for a whole generation: " + prompt);
+      assertEquals(lm.generate(prompt, greedy()), text.toString());
+    }
+    try (Stream<String> s = lm.pieces(reference.get("cases").get(1).get("prompt").asText(),
+        greedy()).stream()) {
+      assertEquals(lm.decode(ints(reference.get("cases").get(1).get("greedy_ids"))),
+          s.collect(Collectors.joining()));
+    }
+  }
+
+  @Test
+  void pieces_failedGeneration_throwsTheCause() {
+    TextPieces pieces = lm.pieces("Once", GenerationConfig.builder()
+        .timeout(Duration.ofNanos(1)).build());
+    CompletionException e = assertThrows(CompletionException.class, () -> {
+      while (pieces.hasNext()) {
+        pieces.next();
+      }
+    });
+    assertInstanceOf(DeadlineExceededException.class, e.getCause());
+    pieces.close();
+  }
+
+  /**
+   * Delivers on the engine's own thread (the builder allows any executor), so every token of a
+   * request is one execute() call: counts the first request's tokens once marked, and can hold
+   * the engine at the first request's token {@code holdAt} until released.
+   */
+  static final class Watch implements Executor {
+    private final AtomicReference<Runnable> first = new AtomicReference<>();
+    private final AtomicInteger tokens = new AtomicInteger();
+    private final AtomicInteger afterMark = new AtomicInteger();
+    private final CountDownLatch release = new CountDownLatch(1);
+    private final int holdAt;
+    private volatile boolean marked;
+
+    Watch(int holdAt) {
+      this.holdAt = holdAt;
+    }
+
+    @Override
+    public void execute(Runnable r) {
+      first.compareAndSet(null, r);
+      if (r == first.get()) {
+        if (marked) {
+          afterMark.incrementAndGet();
+        }
+        if (tokens.incrementAndGet() == holdAt) {
+          try {
+            release.await(60, TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+      }
+      r.run();
+    }
+
+    /** From now on, count the first request's deliveries; let a held engine go on. */
+    void markAndRelease() {
+      marked = true;
+      release.countDown();
+    }
+
+    int afterMark() {
+      return afterMark.get();
+    }
+  }
+
+  private static TextGenerator oneSlot(Watch watch) {
+    return TextGenerator.load(TokenGenerator.builder(DIR.resolve("model.pt")).id("one")
+        .device(Device.cpu()).maxSequences(1).executor(watch), DIR.resolve("tokenizer.json"));
+  }
+
+  /** How many of the case's greedy tokens make its first {@code n} pieces. */
+  private static int tokensForPieces(JsonNode c, int n) {
+    TextStream stream = new TextStream(i -> lm.decode(toInts(i)), List.of());
+    int[] ids = ints(c.get("greedy_ids"));
+    for (int i = 0, pieces = 0; i < ids.length; i++) {
+      if (!stream.add(ids[i]).isEmpty() && ++pieces == n) {
+        return i + 1;
+      }
+    }
+    throw new AssertionError("the reference has fewer than " + n + " pieces");
+  }
+
+  @Test
+  void pieces_closedAfterThree_freeTheSlot_theQueuedRequestRuns() {
+    JsonNode c = reference.get("cases").get(0);
+    String prompt = c.get("prompt").asText();
+    // The engine waits at the token after the third piece's until the iterator is closed, so
+    // the endless generation cannot end on its own first.
+    Watch watch = new Watch(tokensForPieces(c, 3) + 1);
+    try (TextGenerator one = oneSlot(watch)) {
+      TextPieces pieces = one.pieces(prompt, endless());
+      CompletableFuture<Generation> queued = one.generateAsync(prompt, greedy());
+      try {
+        for (int i = 0; i < 3; i++) {
+          assertFalse(pieces.next().isEmpty());
+        }
+        assertFalse(queued.isDone());
+        pieces.close();
+        assertTrue(pieces.result().isCancelled());
+        assertFalse(pieces.hasNext());
+      } finally {
+        watch.markAndRelease();
+      }
+      // The one slot was the closed generation's: the queued request runs only once it is free.
+      assertArrayEquals(ints(c.get("greedy_ids")), queued.join().tokens());
+      // Without the cancel it would have gone on for some 200 tokens before the queued one.
+      assertTrue(watch.afterMark() <= 1, watch.afterMark() + " tokens after close");
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(booleans = {true, false})
+  void consumerThrows_endsOnlyItsGeneration_slotFreed(boolean callback) {
+    JsonNode c = reference.get("cases").get(2);
+    String prompt = c.get("prompt").asText();
+    // As above: the engine cannot run the endless generation past the third piece's token
+    // until the throw was dealt with.
+    Watch watch = new Watch(tokensForPieces(c, 3) + 1);
+    RuntimeException bug = new IllegalStateException("consumer bug");
+    try (TextGenerator one = oneSlot(watch)) {
+      CompletableFuture<Generation> queued;
+      if (callback) {
+        AtomicInteger n = new AtomicInteger();
+        CompletableFuture<Generation> f = one.stream(prompt, endless(), piece -> {
+          if (n.incrementAndGet() == 3) {
+            watch.markAndRelease();
+            throw bug;
+          }
+        });
+        queued = one.generateAsync(prompt, greedy());
+        CompletionException e = assertThrows(CompletionException.class, f::join);
+        assertSame(bug, e.getCause());
+      } else {
+        try (TextPieces pieces = one.pieces(prompt, endless())) {
+          queued = one.generateAsync(prompt, greedy());
+          RuntimeException thrown = assertThrows(IllegalStateException.class, () -> {
+            for (int n = 1; pieces.hasNext(); n++) {
+              pieces.next();
+              if (n == 3) {
+                throw bug;
+              }
+            }
+          });
+          assertSame(bug, thrown);
+        } finally {
+          watch.markAndRelease();
+        }
+      }
+      assertArrayEquals(ints(c.get("greedy_ids")), queued.join().tokens());
+      // The failed generation's slot was freed at once, not after its ~250 tokens.
+      int after = watch.afterMark();
+      assertTrue(after <= 1, after + " tokens after the throw");
+      assertEquals(one.decode(ints(c.get("greedy_ids"))), one.generate(prompt, greedy()));
+    }
+  }
+
+  @Test
+  void load_byHubId_fromAFileBase_verifiedThenOffline(@TempDir Path cache) {
+    Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
+    Downloader downloader = Downloader.builder().cacheDir(cache).retries(0).build();
+    JsonNode c = reference.get("cases").get(1);
+    try (TextGenerator g = TextGenerator.load(hub, "nos/llm-tiny", downloader,
+        b -> b.device(Device.cpu()).maxSequences(2))) {
+      assertEquals(2, g.tokens().maxSequences());
+      Generation out = g.generateAsync(c.get("prompt").asText(), greedy()).join();
+      assertArrayEquals(ints(c.get("greedy_ids")), out.tokens());
+    }
+    // The files are in the cache now, verified: the same load needs neither base nor network.
+    Hub nowhere = Hub.builder().baseUri(cache.resolve("gone").toUri()).build();
+    Downloader offline = Downloader.builder().cacheDir(cache).offline(true).build();
+    try (TextGenerator g = TextGenerator.load(nowhere, "nos/llm-tiny", offline)) {
+      assertEquals(lm.decode(ints(c.get("greedy_ids"))),
+          g.generate(c.get("prompt").asText(), greedy()));
+    }
+  }
+
+  @Test
+  void load_byHubId_fileNotThePinnedOne_refused(@TempDir Path base, @TempDir Path cache)
+      throws Exception {
+    Path copy = Files.createDirectories(base.resolve("llm-tiny"));
+    Files.copy(DIR.resolve("model.pt"), copy.resolve("model.pt"));
+    String json = Files.readString(DIR.resolve("tokenizer.json"));
+    // Same size, still valid JSON, other bytes: only the digest tells.
+    String moved = json.replace("\"padding\": null,", "\"padding\":null ,");
+    assertNotEquals(json, moved);
+    Files.writeString(copy.resolve("tokenizer.json"), moved);
+    Hub hub = Hub.builder().baseUri(base.toUri()).build();
+    DownloadException e = assertThrows(DownloadException.class, () -> TextGenerator.load(hub,
+        "nos/llm-tiny", Downloader.builder().cacheDir(cache).retries(0).build()));
+    assertTrue(e.getMessage().contains("tokenizer.json"), e.getMessage());
+    assertTrue(e.getMessage().contains("04c91d489d935fd4"), e.getMessage());
+  }
+
+  @Test
+  void load_byHubId_entrySaysAnotherVocabulary_refused(@TempDir Path cache) {
+    Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
+    CatalogEntry tiny = hub.entry("nos/llm-tiny");
+    ai.nos.Signature.Builder wrong = ai.nos.Signature.builder();
+    tiny.signature().inputs().forEach(wrong::input);
+    hub.register(tiny.toBuilder().id("test/llm-wrong").signature(
+        wrong.output("logits", ai.nos.DType.FLOAT32, -1, 500).build()).build());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextGenerator.load(hub, "test/llm-wrong", Downloader.builder().cacheDir(cache)
+            .build(), b -> b.device(Device.cpu())));
+    assertTrue(e.getMessage().contains("the model's vocabulary holds 512 tokens"),
+        e.getMessage());
+  }
+
+  @Test
+  void load_byHubId_otherTask_refusedBeforeDownloading(@TempDir Path cache) {
+    Hub hub = Hub.builder().build();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextGenerator.load(hub, "torchvision/resnet50",
+            Downloader.builder().cacheDir(cache).offline(true).build()));
+    assertEquals("TextGenerator needs an entry of task text_generation but"
+        + " 'torchvision/resnet50' has task image_classification", e.getMessage());
   }
 
   private static int[] toInts(long[] ids) {
