@@ -28,5 +28,5 @@ java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalByt
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \
   --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
-  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|HostTierGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -80
+  "$@" 2>&1 | tee "$out/gpu-tests.log" | grep -E "CudaModelTest:|HostTierGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>|Exception" | head -150
 exit "${PIPESTATUS[0]}"
