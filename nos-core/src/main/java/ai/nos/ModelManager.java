@@ -203,6 +203,7 @@ public final class ModelManager implements AutoCloseable {
     private LongSupplier clock;
     private List<Path> allowedDirectories;
     private long hostBytes = -1;
+    private int callThreads;
     private NosRuntime runtime;
 
     private Builder() {}
@@ -297,8 +298,9 @@ public final class ModelManager implements AutoCloseable {
      * Makes the threads that run batches (two per loaded copy of a batched model, pooled and
      * reused across evictions and reloads, ending after a minute idle). While a thread runs a
      * copy's batches it is named {@code nos-batcher-<model>@<device>-<i>}; it gets its own name
-     * back after. Default: daemon threads named {@code nos-worker-N}. Calls without batching run
-     * on the caller's thread. The same factory makes the callback pool's threads (default:
+     * back after. Default: daemon threads named {@code nos-worker-N}. The same factory makes the
+     * {@link #callThreadsPerDevice} threads of each GPU (default: {@code nos-call-cuda:N-i}). The
+     * same factory makes the callback pool's threads (default:
      * {@code nos-callback-N}), a separate cached pool on which the futures of batched
      * {@link Model#inferAsync} calls complete, so that callers' dependent actions never run on a
      * thread that runs batches.
@@ -386,6 +388,28 @@ public final class ModelManager implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Threads per GPU that run the calls of models without batching; default 2. Such a call
+     * waits on its caller's thread while one of these runs it (the hand-off costs tens of
+     * microseconds), because the native libraries keep state per thread: cuDNN's plans, built
+     * in up to a second or more per model, and about 33 MiB of cuBLAS/cuDNN workspaces on the
+     * device. On these threads, warmed up for each model as it loads, the first call from any
+     * caller is as fast as the next, and the device keeps a fixed number of workspaces however
+     * many threads call. The GPU runs the calls in order anyway; more threads help only when a
+     * call spends much of its time in Java. On the CPU, calls run on the caller's thread.
+     *
+     * @throws IllegalArgumentException if {@code n} is below 1
+     * @throws IllegalStateException if already set
+     */
+    public Builder callThreadsPerDevice(int n) {
+      requireUnset(callThreads == 0, "callThreadsPerDevice", callThreads);
+      if (n < 1) {
+        throw new IllegalArgumentException("callThreadsPerDevice must be at least 1 but was " + n);
+      }
+      this.callThreads = n;
+      return this;
+    }
+
     /** For tests: a simulated machine instead of libtorch. */
     Builder backend(Backend backend) {
       this.backend = backend;
@@ -448,7 +472,8 @@ public final class ModelManager implements AutoCloseable {
           : Placement.BEST_FIT, loadTimeout != null ? loadTimeout : Duration.ofSeconds(60),
           catalog, clock != null ? clock : System::nanoTime,
           threadFactory != null ? threadFactory : appThreads,
-          hostBytes >= 0 ? hostBytes : defaultHostBytes(available.values()));
+          hostBytes >= 0 ? hostBytes : defaultHostBytes(available.values()),
+          callThreads > 0 ? callThreads : ManagerCore.DEFAULT_CALL_THREADS);
       return new ModelManager(core, b, allowed);
     }
 

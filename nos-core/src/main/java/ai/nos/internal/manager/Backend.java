@@ -48,6 +48,18 @@ public interface Backend {
     return -1;
   }
 
+  /**
+   * Device bytes the native libraries hold for this process apart from any model: the state each
+   * thread that ran work on the device made there once (CUDA: its cuBLAS and cuDNN workspaces),
+   * measured when the thread first ran there, before the footprint of what it ran; 0 where none
+   * is measured (the default). Grows as new threads run on the device, never counts a thread
+   * twice, and is excluded from every {@link Replica#footprintBytes()}. Called under the
+   * manager's lock after each load: must be cheap.
+   */
+  default long libraryBytes(DeviceInfo device) {
+    return 0;
+  }
+
   /** Returns cached, unused memory of a device to the driver (after evictions). */
   void releaseCache(DeviceInfo device);
 

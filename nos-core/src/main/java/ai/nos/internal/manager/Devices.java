@@ -51,7 +51,7 @@ final class Devices {
   void requireFits(Entry entry) {
     List<Slot> allowed = allowed(entry.spec);
     for (Slot s : allowed) {
-      if (s.budget >= entry.estimate) {
+      if (s.budget - s.overhead >= entry.estimate) {
         return;
       }
     }

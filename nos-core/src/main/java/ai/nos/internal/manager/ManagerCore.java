@@ -43,6 +43,12 @@ import org.slf4j.LoggerFactory;
  * replaces a known footprint only if no other copy ran on the device while it was taken: the
  * allocator's peak is device-wide, so a busy device makes a model look larger than it is.
  *
+ * <p>What the native libraries keep on a device for the process rather than for a model (each
+ * thread's cuBLAS/cuDNN workspaces, made the first time a thread runs there) is the device's own
+ * overhead ({@link Backend#libraryBytes}), booked once per device beside the copies and shown
+ * apart ({@link DeviceStats#overheadBytes()}). Before, the first model on a device paid for it:
+ * an fp32 ResNet-50 measured 2,572 MB as the first copy on an H200 and 197 MB as the second.
+ *
  * <h2>Concurrency</h2>
  * One lock guards the books, taken to place, evict, publish and free copies, never while a model
  * runs or loads. Calls pick a ready copy without the lock: the copies of a model sit in a
@@ -72,7 +78,14 @@ import org.slf4j.LoggerFactory;
  * never holds a copy of an unloaded model, nor anything after {@link #close}.
  *
  * <h2>Threads</h2>
- * Calls without batching run on the caller's thread. A batched copy's two batcher workers run on
+ * Calls without batching run on the caller's thread on the CPU, and on a GPU on that device's
+ * {@link CallThreads} (a few threads of the manager's, started with the device's first such
+ * copy, ending at {@link #close}): libtorch keeps cuDNN's plans and the cuBLAS/cuDNN workspaces
+ * per thread, so a first call on a fresh caller thread built plans for a second or more, and each
+ * caller thread kept its workspaces on the device. Each of those threads runs a copy's warm-up
+ * ({@link Replica#warmUpThread}) before the copy is READY, on every load, reload and unpark. The
+ * caller waits for its call; the copy's reference is given back once, by the call thread after
+ * the call or by a caller interrupted before it ran (see {@link CallThreads}). A batched copy's two batcher workers run on
  * the manager's worker pool (cached, daemon threads, ending after a minute idle): a thread given
  * back by an evicted copy serves the next one, so eviction and reload do not start threads, and
  * the per-thread state of the native libraries (cuBLAS/cuDNN handles and workspaces, malloc
@@ -119,6 +132,9 @@ public final class ManagerCore implements AutoCloseable {
   private final ThreadPoolExecutor workerPool;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
   private final ThreadPoolExecutor callbacks;
+  /** Threads per CUDA device for calls without batching; see "Threads". */
+  private final int callThreadsPerDevice;
+  private final ThreadFactory threadFactory;
   private boolean closed;
   private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
@@ -147,6 +163,27 @@ public final class ManagerCore implements AutoCloseable {
   public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
       Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock, ThreadFactory threads,
       long hostBytes) {
+    this(backend, budgets, placement, loadTimeout, catalog, clock, threads, hostBytes,
+        DEFAULT_CALL_THREADS);
+  }
+
+  /** Call threads per CUDA device unless set: one runs while the other hands a call over. */
+  public static final int DEFAULT_CALL_THREADS = 2;
+
+  /**
+   * @param callThreads threads per CUDA device that run calls without batching (see "Threads")
+   * @throws IllegalArgumentException if {@code hostBytes} is negative or {@code callThreads}
+   *     below 1
+   */
+  public ManagerCore(Backend backend, Map<Backend.DeviceInfo, Long> budgets, Placement placement,
+      Duration loadTimeout, FootprintCatalog catalog, LongSupplier clock, ThreadFactory threads,
+      long hostBytes, int callThreads) {
+    if (callThreads < 1) {
+      throw new IllegalArgumentException("call threads per device must be at least 1 but was "
+          + callThreads);
+    }
+    this.callThreadsPerDevice = callThreads;
+    this.threadFactory = threads;
     this.hostTier = new HostTier(hostBytes);
     this.workerPool = pool(threads, "nos-worker-");
     this.callbacks = pool(threads, "nos-callback-");
@@ -410,8 +447,14 @@ public final class ManagerCore implements AutoCloseable {
           continue;
         }
       }
+      Copy c = copy;
+      CallThreads threads = c.slot.callThreads;
+      boolean handedOver = threads != null;
       try {
-        Map<String, Tensor> out = copy.replica.infer(inputs);
+        // On a call thread, the reference is given back there (or by this thread if the call
+        // never ran), exactly once, before call returns or throws.
+        Map<String, Tensor> out = handedOver ? threads.call(c.replica, inputs, () -> done(c))
+            : copy.replica.infer(inputs);
         entry.requests.increment();
         entry.latency.record(clock.getAsLong() - start);
         return out;
@@ -429,7 +472,9 @@ public final class ManagerCore implements AutoCloseable {
         entry.failures.increment();
         throw e;
       } finally {
-        done(copy);
+        if (!handedOver) {
+          done(copy);
+        }
       }
     }
   }
@@ -610,6 +655,9 @@ public final class ManagerCore implements AutoCloseable {
     DynamicBatcher batcher;
     try {
       batcher = startBatcher(entry, copy, replica);
+      if (batcher == null && copy.slot.info.device().isCuda()) {
+        warmCallThreads(entry, copy, replica);
+      }
     } catch (RuntimeException | Error e) {
       lock.lock();
       try {
@@ -621,7 +669,8 @@ public final class ManagerCore implements AutoCloseable {
       throw e;
     }
     long warmUpNanos = replica.warmUpNanos()
-        + (batcher == null ? 0 : System.nanoTime() - warmStart);
+        + (batcher == null && !copy.slot.info.device().isCuda() ? 0
+            : System.nanoTime() - warmStart);
     lock.lock();
     try {
       long measured = replica.footprintBytes();
@@ -648,10 +697,13 @@ public final class ManagerCore implements AutoCloseable {
             + " known footprint of {} bytes", entry.spec.id(), measured, copy.slot.info.device(),
             copy.bytes);
       }
-      if (copy.slot.used > copy.slot.budget) {
-        evictIdle(copy.slot, copy.slot.used - copy.slot.budget, entry);
+      // The libraries' bytes the load (and the warm-ups of new threads) made on the device:
+      // booked once for the device, never in a model's footprint (see "Books").
+      copy.slot.overhead = Math.max(copy.slot.overhead, backend.libraryBytes(copy.slot.info));
+      if (copy.slot.over()) {
+        evictIdle(copy.slot, -copy.slot.free(), entry);
       }
-      if (copy.slot.used > copy.slot.budget || entry.removed || closed) {
+      if (copy.slot.over() || entry.removed || closed) {
         unbook(copy);
         if (batcher != null) {
           batcher.close(Duration.ZERO);
@@ -781,6 +833,37 @@ public final class ManagerCore implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     return batcher;
+  }
+
+  /**
+   * Runs the copy's warm-up on each call thread of its device (starting them with the device's
+   * first copy without batching), each after the calls it has queued, so that no call on the
+   * READY copy meets a cold thread. Waits at most the load timeout; past it, the threads that
+   * had not started it skip it (logged) and build their plans on their first call.
+   */
+  private void warmCallThreads(Entry entry, Copy copy, Replica replica) {
+    CallThreads threads;
+    lock.lock();
+    try {
+      threads = copy.slot.callThreads;
+      if (threads == null && !closed) {
+        threads = new CallThreads(copy.slot.info.device().toString(), callThreadsPerDevice,
+            threadFactory);
+        copy.slot.callThreads = threads;
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (threads == null) {
+      return;
+    }
+    String what = "model '" + entry.spec.id() + "' on " + copy.slot.info.device();
+    int cold = threads.warmUp(replica::warmUpThread, Duration.ofNanos(loadTimeoutNanos), what);
+    if (cold > 0) {
+      LOG.warn("{}: {} of its call threads did not warm up within {} ms (busy); it serves, and"
+          + " their first call builds its plans", what, cold,
+          TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos));
+    }
   }
 
   /** Evicts idle copies of other models on a slot, coldest first, until {@code bytes} are freed. */
@@ -919,7 +1002,7 @@ public final class ManagerCore implements AutoCloseable {
     // is idle there) and the measurement decides. A size the spec states is the user's word.
     long largest = 0;
     for (Slot s : devices.allowed(spec)) {
-      largest = Math.max(largest, s.budget);
+      largest = Math.max(largest, s.budget - s.overhead);
     }
     return new Entry(spec, Math.min(backend.estimateBytes(spec), largest), false);
   }
@@ -936,6 +1019,22 @@ public final class ManagerCore implements AutoCloseable {
   private void checkOpen() {
     if (closed) {
       throw new IllegalStateException("the model manager is closed");
+    }
+  }
+
+  /** For tests: the call threads of every device that has them. */
+  List<Thread> callThreads() {
+    lock.lock();
+    try {
+      List<Thread> out = new ArrayList<>();
+      for (Slot s : devices.all()) {
+        if (s.callThreads != null) {
+          out.addAll(s.callThreads.threads());
+        }
+      }
+      return out;
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -1061,6 +1160,24 @@ public final class ManagerCore implements AutoCloseable {
       // A batcher whose runs outlast the wait fails its calls; their copy stays booked until the
       // runs end, since the runner still uses it.
       b.close(Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))));
+    }
+    List<CallThreads> callThreads = new ArrayList<>();
+    lock.lock();
+    try {
+      for (Slot s : devices.all()) {
+        if (s.callThreads != null) {
+          callThreads.add(s.callThreads);
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    for (CallThreads t : callThreads) {
+      // Calls queued there run first; a call that comes later runs on its caller's thread.
+      if (!t.shutdown(Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))))) {
+        LOG.warn("model manager: call threads still running a call after the close timeout: {}",
+            t.threads());
+      }
     }
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.

@@ -11,7 +11,15 @@ final class Slot {
   final long budget;
   final List<Copy> residents = new ArrayList<>();
   long used;
+  /**
+   * Bytes the native libraries hold here for the process rather than for any model (per-thread
+   * cuBLAS/cuDNN workspaces), as the backend measured them ({@link Backend#libraryBytes}); booked
+   * once for the device, outside every model's footprint.
+   */
+  long overhead;
   long loads;
+  /** Runs calls of copies without batching on a GPU; null until the first such copy loads. */
+  volatile CallThreads callThreads;
   long evictions;
   /**
    * Calls started on copies here, ever; lets a load tell whether the device was quiet. Added to
@@ -26,7 +34,12 @@ final class Slot {
   }
 
   long free() {
-    return budget - used;
+    return budget - overhead - used;
+  }
+
+  /** Whether the books are over the budget. */
+  boolean over() {
+    return free() < 0;
   }
 
   /** A snapshot for {@link ai.nos.ModelManager#stats()}; called under the core's lock. */
@@ -36,7 +49,7 @@ final class Slot {
       ids.add(c.entry.spec.id());
     }
     return new DeviceStats(info.device(), info.name(), info.totalBytes(), budget, used, ids, loads,
-        evictions, allocatedBytes);
+        evictions, allocatedBytes, overhead);
   }
 
   /** Whether a copy other than {@code except} has calls in flight here. */
@@ -60,6 +73,7 @@ final class Slot {
 
   @Override
   public String toString() {
-    return info.device() + " (budget " + budget + " B, used " + used + " B)";
+    return info.device() + " (budget " + budget + " B, used " + used + " B"
+        + (overhead > 0 ? ", libraries " + overhead + " B" : "") + ")";
   }
 }

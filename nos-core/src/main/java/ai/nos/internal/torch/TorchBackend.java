@@ -31,11 +31,21 @@ import org.bytedeco.javacpp.Pointer;
  * TorchScript models whose footprint is measured on load.
  *
  * <h2>Measuring</h2>
- * On CUDA, a copy's footprint is the peak of the caching allocator's allocated bytes during its
- * warm-up ({@link WarmUp}: a call at the spec's largest batch, then at each of its batch buckets),
- * above the level before the load: the weights at rest plus the working memory. Loads on one
- * device are serialized so two loads never share a measurement; calls of other models running meanwhile can only make it larger, and the manager
- * does not adopt such a measurement over a quiet one. On the CPU it is the bytes of the parameters
+ * On CUDA, a copy's footprint is the peak of the caching allocator's allocated bytes during a
+ * second warm-up pass ({@link WarmUp}: a call at the spec's largest batch, or at each of its batch
+ * buckets), above the level before the load: the weights at rest plus the working memory of the
+ * plans it serves with. The first pass builds those plans: under cuDNN's benchmark mode it times
+ * candidate algorithms with workspaces of up to gigabytes, freed at once, which the copy never
+ * holds again (issue 24: an fp32 ResNet-50 measured 2,572 MB as the first copy on an H200 and
+ * 197 MB as the second, whose plans were cached). A second pass costs a few warm calls per load
+ * and needs no guess of what autotuning allocates; a reserve for that peak is unnecessary too,
+ * since the caching allocator frees its cached blocks and retries before it reports out of
+ * memory. What a thread's libraries keep on the device (its cuBLAS/cuDNN workspaces) is measured
+ * apart, once per thread and device, before anything else runs there ({@link LibraryState}), and
+ * reported as the device's overhead ({@link #libraryBytes}), never as a model's. Loads on one
+ * device are serialized so two loads never share a measurement; calls of other models running
+ * meanwhile can only make it larger, and the manager does not adopt such a measurement over a
+ * quiet one. On the CPU it is the bytes of the parameters
  * and buffers as loaded; working memory there comes from the heap-like host allocator and is not
  * booked.
  *
@@ -68,6 +78,9 @@ public final class TorchBackend implements Backend {
   private final Map<FileVersion, String> hashes = new ConcurrentHashMap<>();
   private final List<Path> allowedDirectories;
   private final ThreadFactory loaderThreads;
+  /** Per GPU: the library state of each NOS thread that ran there (see "Measuring"). */
+  private final Map<Device, java.util.concurrent.atomic.AtomicLong> libraryBytes =
+      new ConcurrentHashMap<>();
 
   /** A backend that loads artifacts from anywhere. */
   public TorchBackend() {
@@ -262,12 +275,15 @@ public final class TorchBackend implements Backend {
   private Replica loadCuda(ModelSpec placed, DeviceInfo device,
       List<Path> allowedDirectories) {
     int index = device.device().index().orElse(0);
+    prepareThread(device.device());
     long before = TorchRuntime.cudaAllocatedBytes(index);
     TorchModel model = TorchModel.load(placed, allowedDirectories);
     try {
       BatchBuckets buckets = WarmUp.buckets(placed, device.device(), model::infer);
       long t0 = System.nanoTime();
-      // From here: the weights at rest plus the warm-up's working memory. Load-time passes may
+      // The first pass builds the plans (and autotunes them); see "Measuring".
+      WarmUp.eachSize(placed, buckets, rows -> model.infer(WarmUp.inputs(placed, rows)));
+      // From here: the weights at rest plus the serving working memory. Load-time passes may
       // briefly hold two copies of the weights; serving never does, so that is not booked.
       TorchRuntime.cudaResetPeak(index);
       WarmUp.eachSize(placed, buckets, rows -> model.infer(WarmUp.inputs(placed, rows)));
@@ -309,6 +325,21 @@ public final class TorchBackend implements Backend {
             .collect(java.util.stream.Collectors.joining(","));
     return hash + "|" + spec.precision().label() + "|batch=" + batch + steps + "|"
         + device.name();
+  }
+
+  /** Makes the calling thread's library state on a GPU, once, and books what it holds. */
+  private void prepareThread(Device device) {
+    long bytes = LibraryState.prepareThread(device.index().orElse(0));
+    if (bytes > 0) {
+      libraryBytes.computeIfAbsent(device, d -> new java.util.concurrent.atomic.AtomicLong())
+          .addAndGet(bytes);
+    }
+  }
+
+  @Override
+  public long libraryBytes(DeviceInfo device) {
+    var bytes = libraryBytes.get(device.device());
+    return bytes == null ? 0 : bytes.get();
   }
 
   @Override
@@ -362,7 +393,10 @@ public final class TorchBackend implements Backend {
       return warmUpNanos;
     }
 
-    /** On a GPU, every batch size once on the calling thread (see {@link WarmUp}). */
+    /**
+     * On a GPU, every batch size once on the calling thread (see {@link WarmUp}), after the
+     * thread's library state, measured apart, the first time the thread runs on the device.
+     */
     @Override
     public void warmUpThread() {
       if (!model.device().isCuda()) {
@@ -370,6 +404,7 @@ public final class TorchBackend implements Backend {
       }
       ModelSpec spec = model.spec();
       synchronized (warmUpLock) {
+        prepareThread(model.device());
         WarmUp.eachSize(spec, buckets, rows -> model.infer(WarmUp.inputs(spec, rows)));
       }
     }

@@ -37,7 +37,7 @@ final class SimulatedBackend implements Backend {
   volatile Device lostDevice;
   /** Calls of this model wait for the gate to open: a model that hangs. */
   volatile String gatedModel;
-  final java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+  volatile java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
   /** Calls started over every model (warm-ups included), and calls running now. */
   final AtomicInteger callCount = new AtomicInteger();
   final AtomicInteger running = new AtomicInteger();
@@ -53,6 +53,16 @@ final class SimulatedBackend implements Backend {
   volatile java.util.concurrent.CountDownLatch warmUpGate;
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
+
+  /** Every {@link Replica#warmUpThread} run: model and thread (even without buckets). */
+  final List<Call> threadWarmUps = new CopyOnWriteArrayList<>();
+  /**
+   * Per device: bytes its libraries hold once anything ran there (cuBLAS/cuDNN state), counted
+   * on {@link #live} by the first load there and reported by {@link #libraryBytes}; none unless
+   * set.
+   */
+  final Map<Device, Long> libraries = new ConcurrentHashMap<>();
+  private final Map<Device, Boolean> librariesMade = new ConcurrentHashMap<>();
 
   /** The backend's estimate of a model before it is measured, when it differs from its size. */
   final Map<String, Long> estimates = new ConcurrentHashMap<>();
@@ -98,6 +108,10 @@ final class SimulatedBackend implements Backend {
     }
     long bytes = realBytes.containsKey(spec.id()) ? realBytes.get(spec.id())
         : spec.memoryBytes().orElseThrow();
+    long libs = libraries.getOrDefault(device.device(), 0L);
+    if (libs > 0 && librariesMade.putIfAbsent(device.device(), true) == null) {
+      live.get(device.device()).addAndGet(libs);
+    }
     long now = live.get(device.device()).addAndGet(bytes);
     if (now > capacity.get(device.device())) {
       violations.add("device " + device.device() + " over capacity: " + now);
@@ -172,6 +186,11 @@ final class SimulatedBackend implements Backend {
   }
 
   @Override
+  public long libraryBytes(DeviceInfo device) {
+    return librariesMade.containsKey(device.device()) ? libraries.get(device.device()) : 0;
+  }
+
+  @Override
   public long allocatedBytes(DeviceInfo device) {
     return live.get(device.device()).get();
   }
@@ -212,6 +231,7 @@ final class SimulatedBackend implements Backend {
     /** As a GPU copy does: every bucket, largest first, on the calling thread. */
     @Override
     public void warmUpThread() {
+      threadWarmUps.add(new Call(spec.id(), 0, Thread.currentThread().getName(), true));
       java.util.concurrent.CountDownLatch g = warmUpGate;
       if (g != null) {
         try {

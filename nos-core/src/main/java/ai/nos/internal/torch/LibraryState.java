@@ -1,0 +1,57 @@
+package ai.nos.internal.torch;
+
+import java.util.BitSet;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch_cuda;
+
+/*
+ * The device memory a thread's libraries keep
+ *
+ * The first cuBLAS call of a thread on a device creates the thread's cuBLAS handle and takes its
+ * workspace from the caching allocator, where it stays for the life of the process; cuDNN's
+ * handle is per thread too. When a model's load or warm-up made that state, the allocator's
+ * growth was booked as the model's footprint, so the first model on a device looked larger than
+ * the second (issue 24). Each NOS thread that runs work on a GPU (the loader thread, the call
+ * threads, the batch workers) therefore runs a tiny matmul and convolution there first, once per
+ * thread and device, and the allocator's growth over it is the device's library overhead
+ * (TorchBackend#libraryBytes), measured before the model's footprint. Other work on the device at
+ * that moment can blur the figure either way; it is clamped at zero and, being per thread, small.
+ */
+
+/** Makes a thread's cuBLAS/cuDNN state on a GPU exist, once, and measures what it holds. */
+final class LibraryState {
+  /** The devices the current thread has made its state on. Only NOS's own threads get one. */
+  private static final ThreadLocal<BitSet> READY = ThreadLocal.withInitial(BitSet::new);
+
+  private LibraryState() {}
+
+  /**
+   * On the first call of the current thread for {@code device}: runs a matmul and a convolution
+   * there and returns the allocator bytes they left allocated (the thread's library state);
+   * afterwards 0.
+   */
+  static long prepareThread(int device) {
+    BitSet ready = READY.get();
+    if (ready.get(device)) {
+      return 0;
+    }
+    long before = TorchRuntime.cudaAllocatedBytes(device);
+    try (PointerScope scope = new PointerScope();
+        org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(ai.nos.Device.cuda(device))) {
+      TensorOptions options = new TensorOptions(torch.ScalarType.Float)
+          .device(new DeviceOptional(where));
+      Tensor a = torch.zeros(new long[] {64, 64}, options);
+      torch.matmul(a, a);
+      Tensor x = torch.zeros(new long[] {1, 8, 16, 16}, options);
+      Tensor w = torch.zeros(new long[] {8, 8, 3, 3}, options);
+      torch.conv2d(x, w);
+      torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
+    }
+    ready.set(device);
+    return Math.max(0, TorchRuntime.cudaAllocatedBytes(device) - before);
+  }
+}

@@ -1,0 +1,286 @@
+package ai.nos.internal.manager;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Device;
+import ai.nos.DeviceStats;
+import ai.nos.ModelSpec;
+import ai.nos.NosException;
+import ai.nos.Placement;
+import ai.nos.Tensor;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Calls without batching on a (simulated) GPU run on the device's call threads, each warmed up
+ * for a copy before it is ready; the books keep the libraries' bytes apart from the models'.
+ */
+@Timeout(60)
+final class CallThreadsTest {
+  static final Map<String, Tensor> INPUT = Map.of("x", Tensor.of(new float[] {1}, 1, 1));
+  final SimulatedBackend sim = new SimulatedBackend();
+  final ExecutorService pool = Executors.newCachedThreadPool();
+  ManagerCore core;
+
+  @AfterEach
+  void close() {
+    pool.shutdownNow();
+    if (core != null) {
+      core.close();
+    }
+    assertEquals(List.of(), sim.violations);
+  }
+
+  ManagerCore core(Device device, long budget) {
+    sim.device(device, budget);
+    core = new ManagerCore(sim, Map.of(sim.devices.get(0), budget), Placement.BEST_FIT,
+        Duration.ofSeconds(20), null, System::nanoTime, null, 0, 2);
+    return core;
+  }
+
+  static ModelSpec spec(String id, long bytes) {
+    return ManagerCoreTest.spec(id, bytes);
+  }
+
+  Set<String> callThreadNames() {
+    return core.callThreads().stream().map(Thread::getName).collect(Collectors.toSet());
+  }
+
+  /** Per thread, how many times it warmed up a model. */
+  Map<String, Long> warmUps(String model) {
+    return sim.threadWarmUps.stream().filter(c -> c.model().equals(model))
+        .collect(Collectors.groupingBy(SimulatedBackend.Call::thread, TreeMap::new,
+            Collectors.counting()));
+  }
+
+  @Test
+  void callsOnAGpu_fromManyCallers_runOnTheDevicesTwoCallThreads() throws Exception {
+    core(Device.cuda(0), 100);
+    Entry a = core.open(spec("a", 60));
+    assertEquals(Set.of("nos-call-cuda:0-0", "nos-call-cuda:0-1"), callThreadNames());
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<?>> callers = new java.util.ArrayList<>();
+    for (int i = 0; i < 16; i++) {
+      callers.add(pool.submit(() -> {
+        start.await();
+        for (int k = 0; k < 20; k++) {
+          core.infer(a, INPUT);
+        }
+        return null;
+      }));
+    }
+    start.countDown();
+    for (Future<?> f : callers) {
+      f.get(30, TimeUnit.SECONDS);
+    }
+    Set<String> ran = sim.calls.stream().filter(c -> !c.warmUp()).map(SimulatedBackend.Call::thread)
+        .collect(Collectors.toSet());
+    assertTrue(callThreadNames().containsAll(ran), ran.toString());
+    assertEquals(320, sim.calls.stream().filter(c -> !c.warmUp()).count());
+    assertEquals(0, core.info(a).inFlight());
+  }
+
+  @Test
+  void callsOnTheCpu_runOnTheCallersThread() {
+    core(Device.cpu(), 100);
+    Entry a = core.open(spec("a", 60));
+    core.infer(a, INPUT);
+    assertEquals(List.of(Thread.currentThread().getName()), sim.calls.stream()
+        .map(SimulatedBackend.Call::thread).toList());
+    assertEquals(List.of(), core.callThreads());
+    assertEquals(Map.of(), warmUps("a"));
+  }
+
+  @Test
+  void eachCallThread_warmsACopyUpBeforeItIsReady_andAgainOnEveryReload() throws Exception {
+    core(Device.cuda(0), 100);
+    sim.warmUpGate = new CountDownLatch(1);
+    Future<Entry> opening = pool.submit(() -> core.open(spec("a", 60)));
+    try {
+      opening.get(200, TimeUnit.MILLISECONDS);
+      throw new AssertionError("open returned while the call threads were still cold");
+    } catch (java.util.concurrent.TimeoutException expected) {
+      // The warm-ups wait at the gate; the copy must not be published meanwhile.
+    }
+    assertTrue(core.models().stream().noneMatch(i -> i.state() == ai.nos.ModelState.READY));
+    sim.warmUpGate.countDown();
+    Entry a = opening.get(30, TimeUnit.SECONDS);
+    assertEquals(Map.of("nos-call-cuda:0-0", 1L, "nos-call-cuda:0-1", 1L), warmUps("a"));
+    core.infer(a, INPUT);
+    // b takes the room: a is evicted, and its next call reloads it.
+    Entry b = core.open(spec("b", 60));
+    core.infer(b, INPUT);
+    core.infer(a, INPUT);
+    assertEquals(2, sim.loads.get("a").get());
+    assertEquals(Map.of("nos-call-cuda:0-0", 2L, "nos-call-cuda:0-1", 2L), warmUps("a"));
+    assertEquals(Map.of("nos-call-cuda:0-0", 1L, "nos-call-cuda:0-1", 1L), warmUps("b"));
+  }
+
+  @Test
+  void theReference_isGivenBackOnce_onSuccessFailureAndError() {
+    core(Device.cuda(0), 100);
+    Entry a = core.open(spec("a", 60));
+    core.infer(a, INPUT);
+    assertEquals(0, core.info(a).inFlight());
+    sim.oom("a", 2);
+    NosException oom = assertThrows(NosException.class, () -> core.infer(a, INPUT));
+    assertTrue(oom.getMessage().contains("out of memory"), oom.getMessage());
+    assertEquals(0, core.info(a).inFlight());
+    StackOverflowError error = new StackOverflowError("deep");
+    sim.nextError.put("a", error);
+    assertSame(error, assertThrows(StackOverflowError.class, () -> core.infer(a, INPUT)));
+    assertEquals(0, core.info(a).inFlight());
+    // The first out-of-memory call was retried once and counted once.
+    assertEquals(3, core.info(a).requests());
+    assertEquals(2, core.info(a).failures());
+    // Still serving, on the same threads.
+    core.infer(a, INPUT);
+    assertEquals(0, core.info(a).inFlight());
+  }
+
+  @Test
+  void aCallerInterruptedWhileItsCallWaits_withdrawsIt_andOneInterruptedWhileItRuns_getsItsResult()
+      throws Exception {
+    core(Device.cuda(0), 100);
+    Entry a = core.open(spec("a", 60));
+    sim.gatedModel = "a";
+    // Two calls hold both call threads at the gate.
+    Future<?> first = pool.submit(() -> core.infer(a, INPUT));
+    Future<?> second = pool.submit(() -> core.infer(a, INPUT));
+    awaitRunning(2);
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    AtomicReference<Boolean> flagKept = new AtomicReference<>();
+    Thread waiting = new Thread(() -> {
+      try {
+        core.infer(a, INPUT);
+      } catch (Throwable t) {
+        thrown.set(t);
+      }
+      flagKept.set(Thread.currentThread().isInterrupted());
+    });
+    waiting.start();
+    awaitInFlight(a, 3);
+    waiting.interrupt();
+    waiting.join(10_000);
+    assertTrue(thrown.get() instanceof NosException, String.valueOf(thrown.get()));
+    assertTrue(thrown.get().getMessage().contains("did not run"), thrown.get().getMessage());
+    assertEquals(Boolean.TRUE, flagKept.get());
+    assertEquals(2, core.info(a).inFlight(), "the withdrawn call gave its reference back");
+
+    // An interrupt while the call runs: the result still comes, with the flag set.
+    AtomicReference<Map<String, Tensor>> out = new AtomicReference<>();
+    Thread running = new Thread(() -> {
+      out.set(core.infer(a, INPUT));
+      flagKept.set(Thread.currentThread().isInterrupted());
+    });
+    CountDownLatch firstGate = sim.gate;
+    sim.gate = new CountDownLatch(1);
+    firstGate.countDown();
+    first.get(10, TimeUnit.SECONDS);
+    second.get(10, TimeUnit.SECONDS);
+    awaitRunning(0);
+    running.start();
+    awaitRunning(1);
+    running.interrupt();
+    sim.gate.countDown();
+    running.join(10_000);
+    assertEquals(1, out.get().get("y").toFloatArray().length);
+    assertEquals(Boolean.TRUE, flagKept.get());
+    assertEquals(0, core.info(a).inFlight());
+    assertEquals(3, sim.calls.stream().filter(c -> !c.warmUp()).count(),
+        "the withdrawn call never ran");
+  }
+
+  @Test
+  void close_endsTheCallThreads() throws Exception {
+    core(Device.cuda(0), 100);
+    Entry a = core.open(spec("a", 60));
+    core.infer(a, INPUT);
+    List<Thread> threads = core.callThreads();
+    assertEquals(2, threads.size());
+    core.close();
+    for (Thread t : threads) {
+      assertFalse(t.isAlive(), t.getName());
+    }
+    assertThrows(IllegalStateException.class, () -> core.infer(a, INPUT));
+  }
+
+  @Test
+  void handOff_costIsPrinted() {
+    core(Device.cuda(0), 100);
+    Entry a = core.open(spec("a", 60));
+    Replica direct = a.copies.get(0).replica;
+    int n = 20_000;
+    for (int i = 0; i < 2_000; i++) {
+      core.infer(a, INPUT);
+      direct.infer(INPUT);
+    }
+    long t0 = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      direct.infer(INPUT);
+    }
+    long t1 = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      core.infer(a, INPUT);
+    }
+    long t2 = System.nanoTime();
+    System.out.printf("CallThreadsTest: a call through the call threads %.1f us, on the caller"
+        + " %.1f us: hand-off %.1f us%n", (t2 - t1) / 1e3 / n, (t1 - t0) / 1e3 / n,
+        ((t2 - t1) - (t1 - t0)) / 1e3 / n);
+    assertEquals(0, core.info(a).inFlight());
+  }
+
+  @Test
+  void libraryBytes_bookedOncePerDevice_outsideEveryModelsFootprint() {
+    // The device's libraries take 10 bytes once anything ran there: a manager that booked only
+    // the models would place 60 + 35 on 100 bytes and overrun the device.
+    sim.libraries.put(Device.cuda(0), 10L);
+    core(Device.cuda(0), 100);
+    Entry a = core.open(spec("a", 60));
+    DeviceStats s = core.stats().get(0);
+    assertEquals(10, s.overheadBytes());
+    assertEquals(60, s.usedBytes());
+    assertEquals(30, s.freeBytes());
+    assertEquals(60, core.info(a).bytes(), "a's footprint leaves the libraries out");
+    Entry b = core.open(spec("b", 35));
+    s = core.stats().get(0);
+    assertEquals(List.of("b"), s.models(), "a was evicted: 10 + 60 + 35 is over 100");
+    assertEquals(10, s.overheadBytes(), "booked once for the device, not per model");
+    assertEquals(35, s.usedBytes());
+    assertEquals(35, core.info(b).bytes());
+    assertEquals(45, sim.live.get(Device.cuda(0)).get());
+  }
+
+  private void awaitRunning(int n) throws InterruptedException {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (sim.running.get() != n) {
+      assertTrue(System.nanoTime() < end, "calls did not start");
+      Thread.sleep(1);
+    }
+  }
+
+  private void awaitInFlight(Entry e, int n) throws InterruptedException {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (core.info(e).inFlight() < n) {
+      assertTrue(System.nanoTime() < end, "the call did not arrive");
+      Thread.sleep(1);
+    }
+  }
+}
