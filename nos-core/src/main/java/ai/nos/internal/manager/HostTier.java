@@ -17,6 +17,11 @@ import java.util.Map;
  *
  * <p>Not thread-safe: every method runs under the core's lock. Methods never close a copy
  * themselves; they return what left the tier, for the caller to close outside the lock.
+ *
+ * <p>The books never pass the budget. Host memory may, for a moment, by the copies in transit: a
+ * copy taken back keeps its host bytes until its weights are on the device, and a copy pushed
+ * out is freed by its caller after the lock is released; at rest the two agree
+ * ({@code HostTierTest.swapStorm_booksStayWithinBothBudgets}).
  */
 public final class HostTier {
   private final long budget;

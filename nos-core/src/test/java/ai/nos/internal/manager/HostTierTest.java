@@ -265,7 +265,11 @@ final class HostTierTest {
         java.util.Random r = new java.util.Random(seed);
         for (int i = 0; i < 300; i++) {
           core.infer(models.get(r.nextInt(models.size())), INPUT);
-          assertTrue(sim.hostLive.get() <= 200 + 45, "host bytes: " + sim.hostLive.get());
+          // The books never pass the budget. Host memory itself may, for a moment, by the copies
+          // in transit (taken back and still being copied to the device, or pushed out and being
+          // freed outside the lock): HostTier's essay; at rest the two agree (below).
+          long booked = core.hostTierStats().usedBytes();
+          assertTrue(booked <= 200, "host tier books: " + booked);
         }
         return null;
       }));
