@@ -23,7 +23,14 @@ java -version 2>&1 | grep -v "Picked up" | head -1
 # The launcher runs from -cp with every jar (not -jar with --class-path): tests that start a child
 # JVM (JavaCppRssCheckTest) hand it java.class.path, which -jar would leave holding the launcher
 # alone, and the child then cannot find its own main class (exit 1).
+# What Maven's surefire sets for NosVersionTest, read from the jars' names here.
+core_jar=$(basename "$(ls "$GPU_LIB"/nos-core-*.jar | grep -v tests)")
+torch_jar=$(basename "$(ls "$GPU_LIB"/pytorch-*-linux-x86_64-gpu.jar)")
+nos_version=${core_jar#nos-core-}; nos_version=${nos_version%.jar}
+pytorch_version=${torch_jar#pytorch-}; pytorch_version=${pytorch_version%-linux-x86_64-gpu.jar}
 java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+  -Dnos.expected.version="$nos_version" -Dnos.expected.pytorch="$pytorch_version" \
+  -Dnos.expected.classifier=linux-x86_64-gpu \
   -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \

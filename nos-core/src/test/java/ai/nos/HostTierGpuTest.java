@@ -73,7 +73,7 @@ final class HostTierGpuTest {
       Model mb = tight.load(b);
       float[] refB = mb.infer(input).get("logits").toFloatArray();
       assertEquals(List.of(a.id()), tight.hostTier().models());
-      long level = -1;
+      List<Long> levels = new ArrayList<>();
       List<Long> nanos = new ArrayList<>();
       for (int i = 0; i < swaps; i++) {
         long t0 = System.nanoTime();
@@ -84,14 +84,19 @@ final class HostTierGpuTest {
         nanos.add(System.nanoTime() - t1);
         assertArrayEquals(refA, outA, "swap " + i + " of " + a.id());
         assertArrayEquals(refB, outB, "swap " + i + " of " + b.id());
-        long now = TorchRuntime.cudaAllocatedBytes(0);
-        if (i == Math.min(10, swaps - 1)) {
-          level = now;
-        } else if (i > 10) {
-          assertEquals(level, now, "device bytes after swap " + i + " (after swap 10: " + level
-              + ")");
-        }
+        levels.add(TorchRuntime.cudaAllocatedBytes(0));
       }
+      // No growth: the last third of the swaps never holds more device memory than the middle
+      // third did. (With CUDA graphs recorded again at each swap back, the level after swap 11
+      // was one graph pool (67 MB) above the level after swap 10 on an H200, so "equal after
+      // every swap" is too strict; a leak grows from third to third.)
+      int third = swaps / 3;
+      long middle = levels.subList(third, 2 * third).stream().mapToLong(Long::longValue).max()
+          .orElseThrow();
+      long last = levels.subList(2 * third, swaps).stream().mapToLong(Long::longValue).max()
+          .orElseThrow();
+      assertTrue(last <= middle, "device bytes grew: most in the middle third " + middle
+          + ", in the last " + last + "; after each swap " + levels);
       assertEquals(2L * swaps, tight.hostTier().unparks(), "every swap came from host memory");
       assertEquals(0, tight.hostTier().dropped());
       Collections.sort(nanos);
