@@ -30,7 +30,7 @@ import org.bytedeco.pytorch.global.torch_cuda;
 /**
  * Records a forward pass as a CUDA graph, the way {@code torch.cuda.graph} does, from the pieces
  * the presets map (libtorch's {@code at::cuda::CUDAGraph} is not mapped): warm-up runs on a side
- * stream from libtorch's pool, then {@code cudaStreamBeginCapture} on that stream while the
+ * stream from libtorch's pool (one per device for the process, {@link #SIDE_STREAMS}), then {@code cudaStreamBeginCapture} on that stream while the
  * caching allocator sends the stream's allocations to a private pool
  * ({@code beginAllocateToPool}), {@code cudaStreamEndCapture}, {@code cudaGraphInstantiate}.
  * Replays launch on the calling thread's current stream (a graph captured on a side stream may
@@ -63,8 +63,8 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
    * One instance for the process (JavaCPP gives each callback class a bounded number of native
    * thunks); each model's {@code beginAllocateToPool} registers it with its own pool, and the
    * allocator asks each registered capture in turn, so a stream matches only its own capture's
-   * entry as long as two captures never share a stream (each takes its own from the pool, and a
-   * device's captures run on its one loader thread).
+   * entry as long as two captures never run on a stream at once (a device's captures take turns
+   * on its one side stream).
    */
   private static final StreamFilter FILTER = new StreamFilter() {
     @Override
@@ -80,6 +80,16 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
   private static final long POOL_BASE = 1L << 62;
   private static final java.util.concurrent.atomic.AtomicLong POOLS =
       new java.util.concurrent.atomic.AtomicLong();
+
+  /**
+   * One side stream per device for every capture of the process. cuBLAS keeps a workspace for
+   * each stream it ever ran on (64 MiB on an H200, never freed), so a stream of libtorch's pool per
+   * recording made each CUDA-graphs load or swap back leave 64 MiB behind, until the pool's 32
+   * streams all had one (HostTierGpuTest, eighth session: 345 MB -> 1,252 MB over 14 swaps).
+   * The stream object is also the lock under which a device's captures take turns.
+   */
+  private static final java.util.concurrent.ConcurrentMap<Integer, CUDAStream> SIDE_STREAMS =
+      new ConcurrentHashMap<>();
 
   private final int device;
   private final Function<List<Tensor>, List<Tensor>> forward;
@@ -104,13 +114,21 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
   CudaGraphs(int device, Function<List<Tensor>, List<Tensor>> forward) {
     this.device = device;
     this.forward = forward;
-    this.side = torch_cuda.getStreamFromPool(false, (byte) device);
+    this.side = SIDE_STREAMS.computeIfAbsent(device,
+        d -> torch_cuda.getStreamFromPool(false, (byte) (int) d));
     this.poolId = new LongPointer(POOL_BASE + POOLS.incrementAndGet(), 0L);
     this.pool = new DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair(poolId);
   }
 
   @Override
   public GraphBuckets.Recorded record(List<Tensor> statics) {
+    // The device's one capture stream: captures on a device take turns on it.
+    synchronized (SIDE_STREAMS.get(device)) {
+      return recordOnSide(statics);
+    }
+  }
+
+  private GraphBuckets.Recorded recordOnSide(List<Tensor> statics) {
     // The static inputs were written on the current stream; the side stream must see them.
     torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
     CUstream_st stream = side.stream();
