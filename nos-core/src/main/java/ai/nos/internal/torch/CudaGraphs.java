@@ -39,7 +39,10 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * <p>Loaded only for CUDA devices: its class initialization loads the CUDA runtime's bindings.
  *
  * <h2>Concurrency</h2>
- * One {@code CudaGraphs} records on one thread (the device's loader). Other threads may run
+ * One {@code CudaGraphs} records on one thread at a time: the device's loader, or, for a copy
+ * swapped back from the host tier, the call that first fits a bucket ({@link GraphBuckets#lazy}
+ * serializes those under its record lock). The recording thread holds the caller's
+ * {@link CudaWork#shared} hold and no replay lock. Other threads may run
  * other models on the device meanwhile: capture is in thread-local mode, the side stream is
  * non-blocking, and the allocator's filter ({@link #FILTER}, one for the process) routes only
  * allocations made on a stream being captured into its pool. Replays are serialized by
@@ -54,6 +57,22 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
 
   /** Warm-up runs before each capture: TorchScript's profiling executor settles after two. */
   static final int WARMUP_RUNS = 3;
+
+  /**
+   * Warm-up runs before a capture of a copy swapped back onto the device it was parked from
+   * (recorded lazily, {@link GraphBuckets#lazy}). Its executor settled at the load: the plan
+   * libtorch's {@code ProfilingGraphExecutorImpl} optimized after its profiling runs is kept
+   * in the module's method and reused while the guards it inserted pass, and they check the
+   * type of each tensor (dtype, device, sizes, strides, requires-grad), never its storage;
+   * {@link ModuleWeights} moves the weights back with {@code set_data} keeping all of those, so
+   * the same plan runs ({@code LazyGraphsTest.executorPlan_survivesParkAndRestore} checks it on
+   * the CPU: the first call after the restore runs the plan the last call before the park ran).
+   * One run stays, and cannot go: the capturing thread may not have run on the side stream yet,
+   * and its first run there makes cuBLAS's workspace for that (handle, stream) pair and the
+   * thread's cuBLAS and cuDNN handles; made during the capture, the workspace would be taken
+   * from the graphs' private pool and held there for the life of the process.
+   */
+  static final int RESTORE_WARMUP_RUNS = 1;
 
   /** Raw addresses of the streams being captured now, over all devices and models. */
   private static final Set<Long> CAPTURING = ConcurrentHashMap.newKeySet();
@@ -86,12 +105,17 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
    * each stream it ever ran on (64 MiB on an H200, never freed), so a stream of libtorch's pool per
    * recording made each CUDA-graphs load or swap back leave 64 MiB behind, until the pool's 32
    * streams all had one (HostTierGpuTest, eighth session: 345 MB -> 1,252 MB over 14 swaps).
-   * The stream object is also the lock under which a device's captures take turns.
+   * The stream object is also the lock under which a device's captures take turns. The
+   * workspace is per (cuBLAS handle, stream) and libtorch's handles are per thread, so each
+   * thread that records keeps one: the loader, and with lazy recording the call threads and
+   * batch workers that happen to trigger one, a bounded set (a finished thread's handle goes
+   * back to libtorch's pool for the next thread, its workspace with it).
    */
   private static final java.util.concurrent.ConcurrentMap<Integer, CUDAStream> SIDE_STREAMS =
       new ConcurrentHashMap<>();
 
   private final int device;
+  private final int warmups;
   private final Function<List<Tensor>, List<Tensor>> forward;
   private final CUDAStream side;
   /** The pool id's two 64-bit halves, in memory this object owns. */
@@ -112,6 +136,16 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
    *     scope); the outputs of the captured run become the bucket's static outputs
    */
   CudaGraphs(int device, Function<List<Tensor>, List<Tensor>> forward) {
+    this(device, forward, WARMUP_RUNS);
+  }
+
+  /** @param warmups eager runs on the side stream before each capture, {@code >= 1} */
+  CudaGraphs(int device, Function<List<Tensor>, List<Tensor>> forward, int warmups) {
+    if (warmups < 1) {
+      throw new IllegalArgumentException("warm-up runs before a capture must be >= 1 but were "
+          + warmups);
+    }
+    this.warmups = warmups;
     this.device = device;
     this.forward = forward;
     this.side = SIDE_STREAMS.computeIfAbsent(device,
@@ -133,7 +167,7 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
     CUstream_st stream = side.stream();
     try (CUDAStreamGuard guard = new CUDAStreamGuard(side.unwrap())) {
-      for (int i = 0; i < WARMUP_RUNS; i++) {
+      for (int i = 0; i < warmups; i++) {
         try (PointerScope scope = new PointerScope()) {
           forward.apply(statics);
         }

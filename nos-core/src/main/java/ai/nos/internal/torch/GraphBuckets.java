@@ -24,8 +24,29 @@ import org.bytedeco.pytorch.Tensor;
  * until its outputs are copied out to new tensors; everything runs on the calling thread's
  * current stream, so the next holder's writes are ordered after the copy. Calls that do not fit
  * a bucket ({@link #runIfFits} returns null) run eagerly without the lock. {@link #close} takes
- * the lock, so it waits for a call in progress; the owning model closes it only after its last
- * call.
+ * the lock (and the record lock, below), so it waits for a call or a recording in progress; the
+ * owning model closes it only after its last call.
+ *
+ * <h2>Recorded at load, or lazily</h2>
+ * {@link #record} records every bucket at once, largest first (a load: the buckets are then
+ * checked against the eager model). {@link #lazy} records none: a bucket is recorded by the first
+ * call that fits it, and a bucket no call fits is never recorded. That is how a copy swapped back
+ * from the host tier gets its graphs again ({@code TorchModel.ParkedModel#restore}): the call
+ * that swaps it back pays one recording of one bucket instead of every bucket's, and the check
+ * is not repeated (the module, its weights, moved back bit for bit, and its input shapes are the
+ * ones whose graphs the load checked). A bucket whose recording fails is marked eager for good
+ * (its calls run through the module; the failure is reported once to the caller of
+ * {@link #lazy}); the other buckets are unaffected. The price of laziness is the order: a small
+ * bucket recorded before a larger one cannot hand the larger one its pool blocks, so the pool
+ * may grow past the largest bucket's needs (by at most the smaller buckets' own).
+ *
+ * <p>Recording takes {@link #recordLock}, never {@link #lock}: a capture only records (it runs
+ * no kernel on the pool's blocks), so replays of the buckets already recorded go on meanwhile,
+ * and a thread that holds the replay lock never waits for a recording. Order, where both are
+ * taken ({@link #close}): the record lock, then the replay lock. The record lock also makes a
+ * bucket recorded once when two calls race for it (checked again under the lock), and keeps two
+ * captures of one copy's pool from interleaving (CUDA's recorder also takes its device's side
+ * stream, {@link CudaGraphs}).
  *
  * <h2>Native memory</h2>
  * The static tensors and the programs live until {@link #close}. They are made inside a private
@@ -58,27 +79,47 @@ final class GraphBuckets implements AutoCloseable {
   /** How one input looks: its shape without the batch dimension, and how to allocate it. */
   record InputShape(long[] rest, Function<long[], Tensor> allocate) {}
 
+  /** A recorded bucket: its static inputs and what recording gave. */
+  private record Filled(List<Tensor> inputs, Recorded recorded) {}
+
+  /** Marks a bucket whose lazy recording failed: its calls run eagerly. */
+  private static final Filled EAGER = new Filled(List.of(), null);
+
   private static final class Bucket {
     final int size;
-    final List<Tensor> inputs;
-    final Recorded recorded;
+    /** Null until recorded; then {@link #EAGER} or the recording. Written under recordLock. */
+    volatile Filled filled;
 
-    Bucket(int size, List<Tensor> inputs, Recorded recorded) {
+    Bucket(int size, Filled filled) {
       this.size = size;
-      this.inputs = inputs;
-      this.recorded = recorded;
+      this.filled = filled;
     }
   }
 
+  /** Told once about each bucket whose lazy recording failed: its size and the failure. */
+  interface FailureListener {
+    void failed(int size, RuntimeException failure);
+  }
+
   private final ReentrantLock lock = new ReentrantLock();
+  private final ReentrantLock recordLock = new ReentrantLock();
   private final Bucket[] buckets; // ascending sizes
   private final List<long[]> rest;
+  /** For lazy recording: the inputs' shapes and the recorder; null when all were recorded. */
+  private final List<InputShape> shapes;
+  private final Recorder recorder;
+  private final FailureListener onFailure;
   private final AutoCloseable shared;
-  private boolean closed; // guarded by lock
+  private boolean closed; // guarded by lock and recordLock (written under both)
 
-  private GraphBuckets(Bucket[] buckets, List<long[]> rest, AutoCloseable shared) {
+  private GraphBuckets(Bucket[] buckets, List<InputShape> shapes, Recorder recorder,
+      FailureListener onFailure, AutoCloseable shared) {
     this.buckets = buckets;
-    this.rest = rest;
+    this.rest = new ArrayList<>();
+    shapes.forEach(in -> rest.add(in.rest().clone()));
+    this.shapes = recorder == null ? null : List.copyOf(shapes);
+    this.recorder = recorder;
+    this.onFailure = onFailure;
     this.shared = shared;
   }
 
@@ -92,6 +133,44 @@ final class GraphBuckets implements AutoCloseable {
    */
   static GraphBuckets record(int[] sizes, List<InputShape> inputs, Recorder recorder,
       AutoCloseable shared) {
+    int[] ascending = ascending(sizes);
+    Bucket[] made = new Bucket[ascending.length];
+    try {
+      for (int i = ascending.length - 1; i >= 0; i--) {
+        made[i] = new Bucket(ascending[i], recordOne(ascending[i], inputs, recorder));
+      }
+    } catch (RuntimeException | Error e) {
+      for (Bucket b : made) {
+        if (b != null) {
+          free(b.filled);
+        }
+      }
+      closeQuietly(shared, e);
+      throw e;
+    }
+    return new GraphBuckets(made, inputs, null, null, shared);
+  }
+
+  /**
+   * Buckets of the given sizes, none recorded yet: each is recorded by the first call that fits
+   * it (see the class comment). Nothing is allocated until then.
+   *
+   * @param sizes the bucket sizes, each {@code >= 1}, no repeats
+   * @param onFailure told about a bucket whose recording failed (on the calling thread, which
+   *     then runs eagerly); must not throw
+   * @param shared what the recordings share, closed by {@link #close} after the buckets
+   */
+  static GraphBuckets lazy(int[] sizes, List<InputShape> inputs, Recorder recorder,
+      FailureListener onFailure, AutoCloseable shared) {
+    int[] ascending = ascending(sizes);
+    Bucket[] made = new Bucket[ascending.length];
+    for (int i = 0; i < ascending.length; i++) {
+      made[i] = new Bucket(ascending[i], null);
+    }
+    return new GraphBuckets(made, inputs, recorder, onFailure, shared);
+  }
+
+  private static int[] ascending(int[] sizes) {
     int[] ascending = sizes.clone();
     Arrays.sort(ascending);
     for (int i = 0; i < ascending.length; i++) {
@@ -100,26 +179,10 @@ final class GraphBuckets implements AutoCloseable {
             + Arrays.toString(sizes));
       }
     }
-    Bucket[] made = new Bucket[ascending.length];
-    List<long[]> rest = new ArrayList<>();
-    inputs.forEach(in -> rest.add(in.rest().clone()));
-    try {
-      for (int i = ascending.length - 1; i >= 0; i--) {
-        made[i] = recordOne(ascending[i], inputs, recorder);
-      }
-    } catch (RuntimeException | Error e) {
-      for (Bucket b : made) {
-        if (b != null) {
-          free(b);
-        }
-      }
-      closeQuietly(shared, e);
-      throw e;
-    }
-    return new GraphBuckets(made, rest, shared);
+    return ascending;
   }
 
-  private static Bucket recordOne(int size, List<InputShape> inputs, Recorder recorder) {
+  private static Filled recordOne(int size, List<InputShape> inputs, Recorder recorder) {
     try (PointerScope scope = new PointerScope()) {
       List<Tensor> statics = new ArrayList<>();
       for (InputShape in : inputs) {
@@ -145,7 +208,7 @@ final class GraphBuckets implements AutoCloseable {
         handle.retainReference();
         owned.add(handle);
       }
-      return new Bucket(size, List.copyOf(statics),
+      return new Filled(List.copyOf(statics),
           new Recorded(recorded.program(), List.copyOf(owned)));
     }
   }
@@ -210,19 +273,26 @@ final class GraphBuckets implements AutoCloseable {
         break;
       }
     }
+    Filled filled = bucket.filled;
+    if (filled == null) {
+      filled = recordLazily(bucket);
+    }
+    if (filled == EAGER) {
+      return null;
+    }
     lock.lock();
     try {
       if (closed) {
         throw new IllegalStateException("the recorded graphs are closed");
       }
       for (int i = 0; i < inputs.size(); i++) {
-        Tensor target = bucket.size == n ? bucket.inputs.get(i)
-            : bucket.inputs.get(i).narrow(0, 0, n);
+        Tensor target = bucket.size == n ? filled.inputs().get(i)
+            : filled.inputs().get(i).narrow(0, 0, n);
         target.copy_(inputs.get(i));
       }
-      bucket.recorded.program().replay();
+      filled.recorded().program().replay();
       List<Tensor> outs = new ArrayList<>();
-      for (Tensor o : bucket.recorded.outputs()) {
+      for (Tensor o : filled.recorded().outputs()) {
         outs.add(bucket.size == n ? o : o.narrow(0, 0, n));
       }
       return read.apply(outs);
@@ -231,9 +301,46 @@ final class GraphBuckets implements AutoCloseable {
     }
   }
 
-  /** Frees the programs and the static tensors; waits for a call in progress. Idempotent. */
+  /**
+   * Records a lazy bucket on the calling thread, under the record lock only (see the class
+   * comment); a failure is reported and marks the bucket eager.
+   */
+  private Filled recordLazily(Bucket bucket) {
+    recordLock.lock();
+    try {
+      Filled filled = bucket.filled;
+      if (filled != null) {
+        return filled; // another call recorded it while this one waited
+      }
+      if (closed) {
+        throw new IllegalStateException("the recorded graphs are closed");
+      }
+      try {
+        filled = recordOne(bucket.size, shapes, recorder);
+      } catch (RuntimeException e) {
+        onFailure.failed(bucket.size, e);
+        filled = EAGER;
+      }
+      bucket.filled = filled;
+      return filled;
+    } finally {
+      recordLock.unlock();
+    }
+  }
+
+  /** The sizes of the buckets recorded so far, ascending (all of them unless {@link #lazy}). */
+  int[] recordedSizes() {
+    return Arrays.stream(buckets).filter(b -> b.filled != null && b.filled != EAGER)
+        .mapToInt(b -> b.size).toArray();
+  }
+
+  /**
+   * Frees the programs and the static tensors; waits for a call or a recording in progress.
+   * Idempotent.
+   */
   @Override
   public void close() {
+    recordLock.lock();
     lock.lock();
     try {
       if (closed) {
@@ -241,7 +348,7 @@ final class GraphBuckets implements AutoCloseable {
       }
       closed = true;
       for (Bucket b : buckets) {
-        free(b);
+        free(b.filled);
       }
       shared.close();
     } catch (Exception e) {
@@ -249,6 +356,7 @@ final class GraphBuckets implements AutoCloseable {
           + e.getMessage(), e);
     } finally {
       lock.unlock();
+      recordLock.unlock();
     }
   }
 
@@ -260,9 +368,12 @@ final class GraphBuckets implements AutoCloseable {
     }
   }
 
-  private static void free(Bucket b) {
-    b.recorded.outputs().forEach(Tensor::releaseReference);
-    b.inputs.forEach(Tensor::releaseReference);
-    b.recorded.program().close();
+  private static void free(Filled f) {
+    if (f == null || f == EAGER) {
+      return;
+    }
+    f.recorded().outputs().forEach(Tensor::releaseReference);
+    f.inputs().forEach(Tensor::releaseReference);
+    f.recorded().program().close();
   }
 }

@@ -18,7 +18,9 @@ import org.slf4j.LoggerFactory;
  * {@link Optimization#CUDA_GRAPHS} for a loaded {@link TorchModel}: whether its signature allows
  * recorded graphs, which batch-size buckets to record, the recording itself (CUDA's
  * {@link CudaGraphs}, or a recorder a test gives), and the check of the replays against the
- * eager model. Every reason to run eagerly instead is logged once, naming the model. Stateless.
+ * eager model; for a copy swapped back from the host tier, the same buckets recorded lazily
+ * ({@link #lazy}). Every reason to run eagerly instead is logged once, naming the model.
+ * Stateless.
  */
 final class ModelGraphs {
   private static final Logger LOG = LoggerFactory.getLogger(TorchModel.class);
@@ -65,6 +67,38 @@ final class ModelGraphs {
       // libtorch's whole message (its C++ frames with TORCH_SHOW_CPP_STACKTRACES=1) for whoever
       // looks into why.
       LOG.debug("model '{}': {} not recorded, in full", spec.id(), LABEL, e);
+      return null;
+    }
+  }
+
+  /**
+   * The spec's buckets for a copy whose graphs a load already recorded and checked, recorded
+   * again lazily ({@link GraphBuckets#lazy}): each bucket by the first call that fits it. A
+   * bucket whose recording fails is logged and runs eagerly. Null (logged) where the recorder
+   * cannot be made.
+   *
+   * @param factory the recorder to use; null: CUDA's, with {@code warmups} runs per capture
+   */
+  static GraphBuckets lazy(ModelSpec spec, Device device, RecorderFactory factory, int warmups,
+      List<GraphBuckets.InputShape> shapes,
+      Function<List<org.bytedeco.pytorch.Tensor>, List<org.bytedeco.pytorch.Tensor>> forward) {
+    if (factory == null && !device.isCuda()) {
+      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
+          LABEL, device);
+      return null;
+    }
+    try {
+      var recorder = factory != null ? factory.create(device, forward)
+          : new CudaGraphs(device.index().orElse(0), forward, warmups);
+      return GraphBuckets.lazy(buckets(spec), shapes, recorder, (size, e) -> {
+        LOG.warn("model '{}': {} cannot be recorded for batch size {} on {}: {}; calls of that"
+            + " size run eagerly", spec.id(), LABEL, size, device,
+            TorchModel.firstLine(e.getMessage()));
+        LOG.debug("model '{}': {} bucket {} not recorded, in full", spec.id(), LABEL, size, e);
+      }, recorder);
+    } catch (RuntimeException | LinkageError e) {
+      LOG.warn("model '{}': {} cannot be recorded on {}: {}; it runs eagerly", spec.id(), LABEL,
+          device, TorchModel.firstLine(e.getMessage()));
       return null;
     }
   }

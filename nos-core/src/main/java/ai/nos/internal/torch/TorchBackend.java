@@ -64,7 +64,8 @@ import org.bytedeco.javacpp.Pointer;
  * <h2>Parking</h2>
  * An evicted TorchScript copy parks in host memory ({@link TorchModel#park}: its tensors moved
  * into pinned host memory in place, the module kept) and comes back by the reverse copy, on the
- * device's loader thread, onto any device ({@link #unpark}); its CUDA graphs are recorded again.
+ * device's loader thread, onto any device ({@link #unpark}); its CUDA graphs are recorded again,
+ * lazily, each bucket by the first call that fits it ({@code GraphBuckets.lazy}).
  * An AOTInductor copy is not parked: it is freed and loads from its artifact. A parked copy comes
  * back only if its artifact's real path is still allowed and the file is the version it was
  * loaded from (real path, size, modification time, stamped before the load read it); otherwise

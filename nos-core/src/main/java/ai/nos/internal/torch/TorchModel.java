@@ -63,18 +63,22 @@ public final class TorchModel implements Model {
   private final boolean channelsLast;
   /** The recorded graphs calls replay when they fit, or null: the module runs eagerly. */
   private final GraphBuckets graphs;
+  /** The recorder a test gave the load (null: CUDA's); a copy swapped back records with it. */
+  private final ModelGraphs.RecorderFactory recorderFactory;
   /** Set when a parked copy took the module over: freeing this model leaves it alone. */
   private volatile boolean moduleHandedOver;
 
   private TorchModel(ModelSpec spec, Device device, JitModule module, long weightBytes,
       List<String> steps) {
-    this(spec, device, module, null, weightBytes, steps, null);
+    this(spec, device, module, null, weightBytes, steps, null, null);
   }
 
   private TorchModel(ModelSpec spec, Device device, JitModule module, AotiRunner aoti,
-      long weightBytes, List<String> steps, GraphBuckets graphs) {
+      long weightBytes, List<String> steps, GraphBuckets graphs,
+      ModelGraphs.RecorderFactory recorderFactory) {
     this.spec = spec;
     this.graphs = graphs;
+    this.recorderFactory = recorderFactory;
     this.device = device;
     this.torchDevice = TorchRuntime.toTorch(device);
     this.module = module;
@@ -257,7 +261,8 @@ public final class TorchModel implements Model {
     }
     AotiRunner runner = AotiRunner.open(spec.id(), verified, device, spec.precision());
     List<String> steps = LoadPasses.applyToPackage(spec, device);
-    TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null);
+    TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null,
+        null);
     try {
       plain.infer(LoadPasses.checkInputs(spec));
     } catch (RuntimeException e) {
@@ -333,23 +338,13 @@ public final class TorchModel implements Model {
     if (!spec.optimizations().contains(ai.nos.Optimization.CUDA_GRAPHS)) {
       return this;
     }
-    List<GraphBuckets.InputShape> shapes = new ArrayList<>();
-    for (TensorSpec in : spec.signature().inputs()) {
-      long[] shape = in.shape();
-      DType as = runAs(in);
-      shapes.add(new GraphBuckets.InputShape(Arrays.copyOfRange(shape, 1, shape.length),
-          full -> memoryFormat(torch.zeros(full, new org.bytedeco.pytorch.TensorOptions(
-              TorchTensors.scalarType(as)).device(new DeviceOptional(torchDevice))))));
-    }
     long t0 = System.nanoTime();
-    GraphBuckets recorded = ModelGraphs.record(spec, device, factory, shapes, this::forward);
+    GraphBuckets recorded = ModelGraphs.record(spec, device, factory, graphInputs(),
+        this::forward);
     if (recorded == null) {
       return this;
     }
-    List<String> names = new ArrayList<>(steps);
-    names.add(ai.nos.Optimization.CUDA_GRAPHS.label());
-    TorchModel graphed = new TorchModel(spec, device, module, aoti, weightBytes, names,
-        recorded);
+    TorchModel graphed = withBuckets(recorded, factory);
     if (!ModelGraphs.check(spec, device, recorded.sizes(), this::infer, graphed::infer)) {
       recorded.close();
       return this;
@@ -361,10 +356,39 @@ public final class TorchModel implements Model {
   }
 
   /**
+   * This model (not yet handed out) with the graphs of its load recorded again lazily
+   * ({@link GraphBuckets#lazy}), for a copy swapped back: no recording and no check now.
+   */
+  private TorchModel withLazyGraphs(ModelGraphs.RecorderFactory factory, int warmups) {
+    GraphBuckets lazy = ModelGraphs.lazy(spec, device, factory, warmups, graphInputs(),
+        this::forward);
+    return lazy == null ? this : withBuckets(lazy, factory);
+  }
+
+  private TorchModel withBuckets(GraphBuckets buckets, ModelGraphs.RecorderFactory factory) {
+    List<String> names = new ArrayList<>(steps);
+    names.add(ai.nos.Optimization.CUDA_GRAPHS.label());
+    return new TorchModel(spec, device, module, aoti, weightBytes, names, buckets, factory);
+  }
+
+  /** How the graphs' static inputs look: the signature's, on the device, as calls run them. */
+  private List<GraphBuckets.InputShape> graphInputs() {
+    List<GraphBuckets.InputShape> shapes = new ArrayList<>();
+    for (TensorSpec in : spec.signature().inputs()) {
+      long[] shape = in.shape();
+      DType as = runAs(in);
+      shapes.add(new GraphBuckets.InputShape(Arrays.copyOfRange(shape, 1, shape.length),
+          full -> memoryFormat(torch.zeros(full, new org.bytedeco.pytorch.TensorOptions(
+              TorchTensors.scalarType(as)).device(new DeviceOptional(torchDevice))))));
+    }
+    return shapes;
+  }
+
+  /**
    * Parks this model for the host tier: closes it, moving its module's tensors off the device into
    * pinned host memory ({@link ModuleWeights}); the returned copy owns the module. Its recorded
-   * CUDA graphs are freed (they point at the device memory the weights leave) and recorded again
-   * when it comes back. Null, and the model left as it was, if it cannot be parked: an
+   * CUDA graphs are freed (they point at the device memory the weights leave) and recorded again,
+   * lazily, when it comes back ({@link ParkedModel#restore}). Null, and the model left as it was, if it cannot be parked: an
    * AOTInductor library keeps its weights inside the library, and a module with a tensor NOS
    * cannot move. Call only when no call runs on the model.
    */
@@ -389,7 +413,8 @@ public final class TorchModel implements Model {
       close();
       List<String> base = new ArrayList<>(steps);
       base.remove(ai.nos.Optimization.CUDA_GRAPHS.label());
-      return new ParkedModel(spec, module, weights, weightBytes, base);
+      return new ParkedModel(spec, module, weights, weightBytes, base, graphs != null,
+          recorderFactory, device);
     } finally {
       if (gpu != null) {
         gpu.unlock();
@@ -407,14 +432,22 @@ public final class TorchModel implements Model {
     private final ModuleWeights weights;
     private final long weightBytes;
     private final List<String> steps;
+    /** Whether the copy ran recorded graphs: its load recorded and checked them. */
+    private final boolean graphed;
+    private final ModelGraphs.RecorderFactory recorderFactory;
+    private final Device parkedFrom;
 
     private ParkedModel(ModelSpec spec, JitModule module, ModuleWeights weights,
-        long weightBytes, List<String> steps) {
+        long weightBytes, List<String> steps, boolean graphed,
+        ModelGraphs.RecorderFactory recorderFactory, Device parkedFrom) {
       this.spec = spec;
       this.module = module;
       this.weights = weights;
       this.weightBytes = weightBytes;
       this.steps = steps;
+      this.graphed = graphed;
+      this.recorderFactory = recorderFactory;
+      this.parkedFrom = parkedFrom;
     }
 
     /** Host bytes the parked weights hold (all of them on the CPU, where nothing moved). */
@@ -429,9 +462,19 @@ public final class TorchModel implements Model {
 
     /**
      * The model back on {@code device} (which may differ from the one it left): its weights
-     * copied into fresh device memory, its CUDA graphs recorded again when the spec asks for them.
-     * Consumes this parked copy on success; on failure the weights are back on the host and this
-     * copy may be closed.
+     * copied into fresh device memory. If it ran CUDA graphs, they come back lazily
+     * ({@link GraphBuckets#lazy}): each bucket is recorded by the first call that fits it, so the
+     * call that swaps a copy back at batch 1 pays the weights' copy and one recording of one
+     * bucket, not every bucket's. The load's check of the graphs against the eager model is not
+     * repeated: it is the same module, with the weights moved back bit for bit
+     * ({@link ModuleWeights}) and the same bucket shapes. Back on the device it left, a capture
+     * warms up {@link CudaGraphs#RESTORE_WARMUP_RUNS} times (its executor's plan survives the
+     * park); on another, the full {@link CudaGraphs#WARMUP_RUNS}. Graphs its load rejected stay
+     * off. Keeping the graphs themselves across the park is not possible: they hold the device
+     * addresses of the weights and of their pool, and the weights come back in fresh device
+     * memory at other addresses (holding the old addresses would keep the device memory the
+     * park exists to free). Consumes this parked copy on success; on failure the weights are
+     * back on the host and this copy may be closed.
      */
     TorchModel restore(Device device) {
       ModelSpec placed = spec.device().equals(device) ? spec
@@ -442,7 +485,7 @@ public final class TorchModel implements Model {
       try {
         // All or nothing: the tensors switch storage only once every copy is made.
         weights.toDevice(device);
-        model = new TorchModel(placed, device, module, null, weightBytes, steps, null);
+        model = new TorchModel(placed, device, module, null, weightBytes, steps, null, null);
       } finally {
         if (gpu != null) {
           gpu.unlock();
@@ -450,8 +493,9 @@ public final class TorchModel implements Model {
       }
       module = null;
       weights.close();
-      // Outside the hold: recording takes it per call, as a load's does.
-      return model.withGraphs(null);
+      // No recording here: the calls that first fit each bucket record it, under their holds.
+      return graphed ? model.withLazyGraphs(recorderFactory, device.equals(parkedFrom)
+          ? CudaGraphs.RESTORE_WARMUP_RUNS : CudaGraphs.WARMUP_RUNS) : model;
     }
 
     @Override

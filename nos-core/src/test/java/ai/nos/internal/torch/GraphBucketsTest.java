@@ -48,6 +48,10 @@ final class GraphBucketsTest {
     /** Applied to each replay's outputs: a broken "graph" for the rejection test. */
     volatile boolean corrupt;
     volatile boolean failToRecord;
+    /** Recordings tried, failed ones included. */
+    final AtomicInteger attempts = new AtomicInteger();
+    /** Run inside each recording, before it records (a test holds a recording open with it). */
+    volatile java.util.function.IntConsumer duringRecord = size -> { };
 
     CpuRecorder(Function<List<org.bytedeco.pytorch.Tensor>,
         List<org.bytedeco.pytorch.Tensor>> forward) {
@@ -56,6 +60,8 @@ final class GraphBucketsTest {
 
     @Override
     public GraphBuckets.Recorded record(List<org.bytedeco.pytorch.Tensor> statics) {
+      attempts.incrementAndGet();
+      duringRecord.accept((int) statics.get(0).size(0));
       if (failToRecord) {
         throw new IllegalStateException("operation not permitted when stream is capturing");
       }
