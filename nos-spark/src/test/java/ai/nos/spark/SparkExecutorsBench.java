@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -19,6 +20,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
@@ -37,19 +39,22 @@ import org.apache.spark.util.CollectionAccumulator;
  * Rows/s of {@link SparkClusterTest}'s digit job on 1, 2 and 4 executors of one core: for each N,
  * the same loopback standalone cluster ({@link LocalCluster}) with N workers, one warm-up run (the
  * executors' first load and JIT), then {@code runs} timed runs, each checked row by row against
- * the model run in this JVM. Optionally the in-house baseline on the same cluster: a plain
+ * the model run in this JVM. Optionally the in-house baseline on the same cluster, its runs
+ * alternating with NosTransformer's: a plain
  * {@code mapPartitions} that loads the model per partition with {@code Nos.load} and calls
  * {@code Model.infer} on batches (no NosTransformer, no shared copy).
  *
  * <p>Not a test (CI's {@code mvn verify} never runs it): {@code mvn -B -pl nos-spark -am
- * -DskipTests -Pspark-bench test-compile exec:exec}, with {@code -Dspark.bench.args="executors=1,2,4
- * runs=5 baseline=1,2,4 minutes=25"} to choose (these are the defaults). After {@code minutes} the
+ * -DskipTests -Pspark-bench test-compile exec:exec}, with
+ * {@code -Dspark.bench.args="executors=1,2,4 runs=5 baseline=1,2,4 minutes=25"} to choose (these are the defaults). After {@code minutes} the
  * running job is cancelled and the runner exits with status 2.
  */
 final class SparkExecutorsBench {
   private static final int ROWS = 100_000;
   private static final int PARTITIONS = 8;
   private static final int BATCH = 256;
+  private static final String NOS = "NosTransformer";
+  private static final String PLAIN = "mapPartitions + Model.infer";
   private static final StructType OUT = new StructType()
       .add("id", DataTypes.LongType, false)
       .add("label", DataTypes.IntegerType, false)
@@ -126,28 +131,30 @@ final class SparkExecutorsBench {
                 .map(new SparkClusterTest.DigitRow(held), Encoders.row(SparkClusterTest.DIGITS));
             NosTransformer nos = new NosTransformer().setSpec(Fixtures.digits())
                 .setInputCols("image").setOutputCols("logits").setBatchSize(BATCH);
-            double[] s = measure("NosTransformer", n, runs, held, reference,
-                () -> nos.transform(images));
-            Map<String, Long> loads = NosSpark.loads(spark).stream().collect(Collectors
-                .groupingBy(ModelLoad::executorId, TreeMap::new, Collectors.counting()));
-            String ran = new java.util.TreeSet<>(taskExecutors.values()).toString();
-            System.out.println("  executors that ran tasks: " + ran + "; loads per executor over"
-                + " all " + (runs + 1) + " runs: " + loads + "; loads: " + NosSpark.loads(spark));
-            table.add(row("NosTransformer", n, s, loads + " over " + (runs + 1) + " runs"));
-
+            Map<String, Supplier<Dataset<Row>>> jobs = new LinkedHashMap<>();
+            jobs.put(NOS, () -> nos.transform(images));
+            CollectionAccumulator<String> baseLoads = new CollectionAccumulator<>();
             if (Arrays.stream(baseline).anyMatch(b -> b == n)) {
-              CollectionAccumulator<String> baseLoads = new CollectionAccumulator<>();
               spark.sparkContext().register(baseLoads, "baseline loads");
               // Another id: the executors' manager already holds "digits" (NosTransformer's copy).
               PlainScorer plain = new PlainScorer(Fixtures.digitsOn("cpu").toBuilder()
                   .id("digits-plain").build().toJson(), baseLoads);
-              double[] b = measure("mapPartitions + Model.infer", n, runs, held, reference,
-                  () -> images.mapPartitions(plain, Encoders.row(OUT)));
+              jobs.put(PLAIN, () -> images.mapPartitions(plain, Encoders.row(OUT)));
+            }
+            Map<String, double[]> seconds = measure(jobs, n, runs, held, reference);
+            Map<String, Long> loads = NosSpark.loads(spark).stream().collect(Collectors
+                .groupingBy(ModelLoad::executorId, TreeMap::new, Collectors.counting()));
+            String ran = new java.util.TreeSet<>(taskExecutors.values()).toString();
+            System.out.println("  executors that ran tasks: " + ran + "; NosTransformer's loads"
+                + " per executor over all " + (runs + 1) + " runs: " + loads + "; loads: "
+                + NosSpark.loads(spark));
+            table.add(row(NOS, n, seconds.get(NOS), loads + " over " + (runs + 1) + " runs"));
+            if (jobs.containsKey(PLAIN)) {
               Map<String, Long> perExecutor = baseLoads.value().stream().collect(Collectors
                   .groupingBy(Function.identity(), TreeMap::new, Collectors.counting()));
               System.out.println("  baseline loads per executor over all " + (runs + 1)
                   + " runs: " + perExecutor);
-              table.add(row("mapPartitions + Model.infer (load per partition)", n, b,
+              table.add(row(PLAIN + " (load per partition)", n, seconds.get(PLAIN),
                   perExecutor + " over " + (runs + 1) + " runs"));
             }
           } finally {
@@ -193,35 +200,39 @@ final class SparkExecutorsBench {
   }
 
   /**
-   * One warm-up and {@code runs} timed runs of {@code job} then the argmax and a collect (as
-   * SparkClusterTest): the seconds of the timed runs. Every run's predictions are checked.
+   * One warm-up of each job, then {@code runs} rounds that time each job once in turn (so that
+   * the other builds' load drifts over both alike), each run then the argmax and a collect, as
+   * SparkClusterTest: the seconds of the timed runs by job. Every run's predictions are checked.
    */
-  private static double[] measure(String name, int n, int runs, List<int[]> held,
-      int[] reference, java.util.function.Supplier<Dataset<Row>> job) throws IOException {
-    double[] seconds = new double[runs];
+  private static Map<String, double[]> measure(Map<String, Supplier<Dataset<Row>>> jobs, int n,
+      int runs, List<int[]> held, int[] reference) throws IOException {
+    Map<String, double[]> seconds = new LinkedHashMap<>();
+    jobs.keySet().forEach(name -> seconds.put(name, new double[runs]));
     for (int r = -1; r < runs; r++) {
-      String before = loadAverage();
-      long t0 = System.nanoTime();
-      List<Row> out = job.get()
-          .selectExpr("id", "label", "array_position(logits, array_max(logits)) - 1 AS predicted")
-          .collectAsList();
-      double s = (System.nanoTime() - t0) / 1e9;
-      if (out.size() != ROWS) {
-        throw new IllegalStateException(name + ": " + out.size() + " rows, expected " + ROWS);
-      }
-      for (int i = 0; i < ROWS; i++) {
-        Row row = out.get(i);
-        int k = (int) (row.getLong(0) % held.size());
-        if (row.getLong(0) != i || reference[k] != (int) row.getLong(2)) {
-          throw new IllegalStateException(name + ": row " + i + " is " + row + ", expected id "
-              + i + " predicted " + reference[k]);
+      for (Map.Entry<String, Supplier<Dataset<Row>>> job : jobs.entrySet()) {
+        String name = job.getKey();
+        String before = loadAverage();
+        long t0 = System.nanoTime();
+        List<Row> out = job.getValue().get().selectExpr("id", "label",
+            "array_position(logits, array_max(logits)) - 1 AS predicted").collectAsList();
+        double s = (System.nanoTime() - t0) / 1e9;
+        if (out.size() != ROWS) {
+          throw new IllegalStateException(name + ": " + out.size() + " rows, expected " + ROWS);
         }
-      }
-      System.out.printf("%s, %d executor(s), %s: %.2f s, %.0f rows/s; load average before %s,"
-          + " after %s%n", name, n, r < 0 ? "warm-up" : "run " + (r + 1), s, ROWS / s, before,
-          loadAverage());
-      if (r >= 0) {
-        seconds[r] = s;
+        for (int i = 0; i < ROWS; i++) {
+          Row row = out.get(i);
+          int k = (int) (row.getLong(0) % held.size());
+          if (row.getLong(0) != i || reference[k] != (int) row.getLong(2)) {
+            throw new IllegalStateException(name + ": row " + i + " is " + row + ", expected id "
+                + i + " predicted " + reference[k]);
+          }
+        }
+        System.out.printf("%s, %d executor(s), %s: %.2f s, %.0f rows/s; load average before %s,"
+            + " after %s%n", name, n, r < 0 ? "warm-up" : "run " + (r + 1), s, ROWS / s, before,
+            loadAverage());
+        if (r >= 0) {
+          seconds.get(name)[r] = s;
+        }
       }
     }
     return seconds;
