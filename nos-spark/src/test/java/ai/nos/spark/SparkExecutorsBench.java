@@ -46,8 +46,9 @@ import org.apache.spark.util.CollectionAccumulator;
  *
  * <p>Not a test (CI's {@code mvn verify} never runs it): {@code mvn -B -pl nos-spark -am
  * -DskipTests -Pspark-bench test-compile exec:exec}, with
- * {@code -Dspark.bench.args="executors=1,2,4 runs=5 baseline=1,2,4 minutes=25"} to choose (these are the defaults). After {@code minutes} the
- * running job is cancelled and the runner exits with status 2.
+ * {@code -Dspark.bench.args="executors=1,2,4 runs=5 baseline=1,2,4 minutes=25"} to choose (these
+ * are the defaults). After {@code minutes} the running job is cancelled and the runner exits with
+ * status 2.
  */
 final class SparkExecutorsBench {
   private static final int ROWS = 100_000;
