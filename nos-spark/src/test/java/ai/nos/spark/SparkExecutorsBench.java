@@ -62,6 +62,9 @@ final class SparkExecutorsBench {
       .add("image", DataTypes.createArrayType(DataTypes.FloatType, false), false)
       .add("logits", DataTypes.createArrayType(DataTypes.FloatType, false), false);
 
+  /** Set at the deadline: the running job is cancelled and no other starts. */
+  private static final AtomicBoolean LATE = new AtomicBoolean();
+
   private SparkExecutorsBench() {}
 
   public static void main(String[] args) throws Exception {
@@ -93,7 +96,6 @@ final class SparkExecutorsBench {
       }
     }
 
-    AtomicBoolean late = new AtomicBoolean();
     SparkSession[] current = new SparkSession[1];
     ScheduledExecutorService watchdog = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "bench-deadline");
@@ -101,7 +103,7 @@ final class SparkExecutorsBench {
       return t;
     });
     watchdog.schedule(() -> {
-      late.set(true);
+      LATE.set(true);
       System.out.println("DEADLINE: " + minutes + " min passed; cancelling the running job");
       synchronized (current) {
         if (current[0] != null) {
@@ -112,6 +114,7 @@ final class SparkExecutorsBench {
 
     List<String> table = new ArrayList<>();
     Path base = Files.createTempDirectory("nos-spark-bench");
+    boolean stopped = false;
     try {
       for (int n : executors) {
         Path dir = Files.createDirectories(base.resolve("executors-" + n));
@@ -168,11 +171,19 @@ final class SparkExecutorsBench {
         }
       }
     } catch (Exception e) {
-      if (late.get()) {
-        System.out.println("stopped at the deadline: " + e);
-        System.exit(2);
+      if (!LATE.get()) {
+        throw e;
       }
-      throw e;
+      System.out.println("stopped at the deadline: " + e);
+      stopped = true;
+    } finally {
+      // The clusters' logs were copied to target/spark-bench-logs; the rest is links and work.
+      try (var files = Files.walk(base)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
+    }
+    if (stopped) {
+      System.exit(2);
     }
     System.out.println();
     System.out.println("| job | executors x 1 core | rows/s min | rows/s median | runs (s) |"
@@ -212,6 +223,9 @@ final class SparkExecutorsBench {
     for (int r = -1; r < runs; r++) {
       for (Map.Entry<String, Supplier<Dataset<Row>>> job : jobs.entrySet()) {
         String name = job.getKey();
+        if (LATE.get()) {
+          throw new IllegalStateException("the deadline passed before " + name + "'s run");
+        }
         String before = loadAverage();
         long t0 = System.nanoTime();
         List<Row> out = job.getValue().get().selectExpr("id", "label",
