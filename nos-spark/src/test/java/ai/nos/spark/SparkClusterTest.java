@@ -46,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 final class SparkClusterTest {
   private static final int ROWS = 100_000;
-  private static final StructType DIGITS = new StructType()
+  static final StructType DIGITS = new StructType()
       .add("id", DataTypes.LongType, false)
       .add("label", DataTypes.IntegerType, false)
       .add("image", DataTypes.createArrayType(DataTypes.FloatType, false), false);
