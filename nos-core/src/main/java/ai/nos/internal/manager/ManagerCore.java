@@ -831,6 +831,9 @@ public final class ManagerCore implements AutoCloseable {
         } catch (RuntimeException e) {
           // The loop outlives a bad tick: the next one sees the books afresh.
           LOG.warn("model manager: a scaling tick failed: {}", e.toString());
+        } catch (Error e) {
+          LOG.error("model manager: the scaling loop stops; models keep the copies they have", e);
+          throw e;
         }
       }
     };

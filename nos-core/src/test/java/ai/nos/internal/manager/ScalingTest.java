@@ -202,4 +202,51 @@ final class ScalingTest {
     release(a);
     assertEquals(1, sim.loads.get("z").get());
   }
+
+  /**
+   * The loop on its own thread, ticking every millisecond with a 5 ms window, while 8 callers
+   * come and go in waves: copies are added and retired many times under live traffic, and no
+   * call fails or runs on a freed copy (the simulated copy records that as a violation).
+   */
+  @Test
+  void stress_loopThreadUnderWavesOfCallers_noFailedCall_noBusyCopyRetired() throws Exception {
+    Map<Backend.DeviceInfo, Long> slots = new LinkedHashMap<>();
+    for (int i = 0; i < 3; i++) {
+      sim.device(Device.cuda(i), 100);
+      slots.put(sim.devices.get(i), 100L);
+    }
+    sim.callNanos = 200_000;
+    core = new ManagerCore(sim, slots, Placement.BEST_FIT, Duration.ofSeconds(30), null,
+        System::nanoTime);
+    core.scaling(null, Duration.ofMillis(1));
+    Entry a = core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 5, 1)
+        .window(Duration.ofMillis(5))));
+    java.util.concurrent.ExecutorService callers =
+        java.util.concurrent.Executors.newFixedThreadPool(8);
+    try {
+      for (int wave = 0; wave < 10; wave++) {
+        int threads = wave % 2 == 0 ? 8 : 1;
+        CountDownLatch done = new CountDownLatch(threads);
+        for (int t = 0; t < threads; t++) {
+          callers.execute(() -> {
+            try {
+              for (int i = 0; i < 100; i++) {
+                core.inferAsync(a, INPUT, Priority.NORMAL, null).join();
+              }
+            } finally {
+              done.countDown();
+            }
+          });
+        }
+        assertTrue(done.await(30, java.util.concurrent.TimeUnit.SECONDS));
+      }
+    } finally {
+      callers.shutdownNow();
+    }
+    ModelInfo info = core.info(a);
+    assertEquals(0, info.failures());
+    assertEquals(5 * 800 + 5 * 100, info.requests());
+    assertTrue(sim.loads.get("a").get() > 2, "the loop added copies: " + sim.loads);
+    assertTrue(sim.frees.get() > 0, "and retired some while calls came and went: " + info);
+  }
 }

@@ -26,6 +26,8 @@ final class SimulatedBackend implements Backend {
   final Map<String, AtomicInteger> loads = new ConcurrentHashMap<>();
   final Map<String, AtomicInteger> oomCalls = new ConcurrentHashMap<>();
   final AtomicInteger cacheReleases = new AtomicInteger();
+  /** Loaded copies freed, over every model. */
+  final AtomicInteger frees = new AtomicInteger();
   volatile long callNanos;
   /**
    * Bytes a model's measurement overstates it by, as a device-wide peak does when other models
@@ -354,6 +356,7 @@ final class SimulatedBackend implements Backend {
         violations.add("copy of " + spec.id() + " freed with " + inFlight.get() + " calls");
       }
       closed = true;
+      frees.incrementAndGet();
       live.get(device).addAndGet(-bytes);
     }
   }
