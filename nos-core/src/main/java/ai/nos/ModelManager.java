@@ -155,9 +155,11 @@ public final class ModelManager implements AutoCloseable {
 
   /**
    * Keeps {@code replicas} copies of a model, each on its own device, loading or unloading copies
-   * now.
+   * now. A batched model with a {@link ScalingPolicy} may have up to its {@code maxReplicas},
+   * sharing devices when it must; its scaling loop changes the count again as traffic goes.
    *
-   * @throws IllegalArgumentException for an unknown id, or more replicas than usable devices
+   * @throws IllegalArgumentException for an unknown id, or more replicas than usable devices (or
+   *     than such a model's {@code maxReplicas})
    */
   public void scale(String id, int replicas) {
     core.scale(id, replicas);
