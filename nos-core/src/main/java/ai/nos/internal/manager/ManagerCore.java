@@ -817,10 +817,21 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
+  private boolean isClosed() {
+    lock.lock();
+    try {
+      return closed;
+    } finally {
+      lock.unlock();
+    }
+  }
+
   private void startScalingLoop() {
     long interval = scalingIntervalNanos;
     Runnable loop = () -> {
-      while (!Thread.currentThread().isInterrupted()) {
+      // Stops on close's interrupt, or at the first look after close should a load on this
+      // thread have swallowed the interrupt: a factory's non-daemon thread must not outlive it.
+      while (!Thread.currentThread().isInterrupted() && !isClosed()) {
         try {
           TimeUnit.NANOSECONDS.sleep(interval);
         } catch (InterruptedException e) {

@@ -249,4 +249,26 @@ final class ScalingTest {
     assertTrue(sim.loads.get("a").get() > 2, "the loop added copies: " + sim.loads);
     assertTrue(sim.frees.get() > 0, "and retired some while calls came and went: " + info);
   }
+
+  @Test
+  void loopThread_isTheFactorys_andEndsAtClose() throws Exception {
+    sim.device(Device.cuda(0), 100);
+    List<Thread> made = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.ThreadFactory factory = task -> {
+      Thread t = new Thread(task, "app-" + made.size());
+      made.add(t);
+      return t;
+    };
+    core = new ManagerCore(sim, Map.of(sim.devices.get(0), 100L), Placement.BEST_FIT,
+        Duration.ofSeconds(5), null, System::nanoTime, factory);
+    core.scaling(null, Duration.ofMillis(1));
+    core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 2, 4)));
+    // Made first: the loop starts as the model registers, before its copy loads.
+    Thread loop = made.get(0);
+    assertTrue(loop.isAlive());
+    assertTrue(!loop.isDaemon(), "the factory's own (non-daemon) thread");
+    core.close();
+    loop.join(10_000);
+    assertTrue(!loop.isAlive(), "the loop ends with the manager");
+  }
 }
