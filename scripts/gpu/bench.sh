@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -108,4 +108,13 @@ if [ "$what" = swap ]; then
   grep -E "^\|" "$out/swap-baseline.log"
   grep -E "^(SwapBench|\|)|WARN|Exception" "$out/swap-bench.log" | tail -30
   [ $rc -eq 0 ] || echo "SwapBench exited with $rc; see $out/swap-bench.log"
+fi
+if [ "$what" = scale ]; then
+  # Issue 23: a step load of 4x (4 -> 16 -> 4 closed-loop clients, SECONDS per phase, default 20)
+  # on ResNet-50 fp16 with a queue-depth scaling policy (1..4 copies, 4 calls per copy, 5 s
+  # window): copies, wanted copies, devices and calls/s per second. INFO: each scaling decision.
+  ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.ScaleBench gpu /tmp/gpu-models "${2:-20}" 4 > "$out/scale-bench.log" 2>&1
+  rc=$?
+  grep -E "^(ScaleBench|\||calls )|scaled|retired|no room|WARN|Exception" "$out/scale-bench.log" | tail -90
+  [ $rc -eq 0 ] || echo "ScaleBench exited with $rc; see $out/scale-bench.log"
 fi

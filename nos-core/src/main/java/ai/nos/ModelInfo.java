@@ -33,11 +33,28 @@ import java.util.List;
  *     batching on a CUDA device every batch is padded up to one of them (the preferred batch
  *     sizes and {@code maxBatchSize}, else the powers of two up to it and {@code maxBatchSize}),
  *     and on the CPU when preferred sizes are set; empty when batches run at their own size
+ * @param currentReplicas copies loading or serving now ({@code replicas} is how many are wanted)
+ * @param maxReplicas the most copies its {@link ScalingPolicy} allows; {@code replicas} without
+ *     one
+ * @param lastScaling the last scaling decision that changed the wanted copies, with its reason
+ *     (e.g. {@code "up 1 -> 3: 12 calls outstanding on 1 copies (target 4 per copy)"}); empty
+ *     before the first or without a policy
  */
 public record ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
     boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
     long batches, int queued, long p50Micros, long p99Micros, List<String> optimizations,
-    Duration warmUp, List<Integer> batchBuckets) {
+    Duration warmUp, List<Integer> batchBuckets, int currentReplicas, int maxReplicas,
+    String lastScaling) {
+
+  /** A model without a scaling policy: {@code replicas} current, wanted and most. */
+  public ModelInfo(String id, ModelState state, List<Device> devices, long bytes,
+      boolean measured, int replicas, int inFlight, long requests, long failures, long loads,
+      long batches, int queued, long p50Micros, long p99Micros, List<String> optimizations,
+      Duration warmUp, List<Integer> batchBuckets) {
+    this(id, state, devices, bytes, measured, replicas, inFlight, requests, failures, loads,
+        batches, queued, p50Micros, p99Micros, optimizations, warmUp, batchBuckets, replicas,
+        replicas, "");
+  }
 
   public ModelInfo {
     devices = List.copyOf(devices);

@@ -49,6 +49,10 @@ import java.util.function.LongSupplier;
  *       the model is unloaded when its last handle is closed (or by {@link #unload}).
  *   <li><b>Replicas.</b> {@link ModelSpec#replicas()} or {@link #scale} keeps copies on distinct
  *       devices; each call goes to the ready copy with the fewest calls in flight.
+ *   <li><b>Scaling with traffic.</b> A model with a {@link ScalingPolicy} (its spec's, or
+ *       {@link Builder#scaling}) gets copies added when its calls queue up and idle copies
+ *       retired when they have not been needed for the policy's window, within its bounds and the
+ *       memory budget; {@link ModelInfo} shows the copies and the last decision.
  * </ul>
  *
  * <p>Thread-safe; see {@code ai.nos.internal.manager.ManagerCore} for the design. {@link Nos#load}
@@ -151,12 +155,19 @@ public final class ModelManager implements AutoCloseable {
 
   /**
    * Keeps {@code replicas} copies of a model, each on its own device, loading or unloading copies
-   * now.
+   * now. A batched model with a {@link ScalingPolicy} may have up to its {@code maxReplicas},
+   * sharing devices when it must; its scaling loop changes the count again as traffic goes.
    *
-   * @throws IllegalArgumentException for an unknown id, or more replicas than usable devices
+   * @throws IllegalArgumentException for an unknown id, or more replicas than usable devices (or
+   *     than such a model's {@code maxReplicas})
    */
   public void scale(String id, int replicas) {
     core.scale(id, replicas);
+  }
+
+  /** For tests: one tick of the scaling loop, on the caller's thread. */
+  void autoscale() {
+    core.autoscale();
   }
 
   /** A snapshot of every loaded model: devices, bytes, state, figures. */
@@ -205,6 +216,8 @@ public final class ModelManager implements AutoCloseable {
     private long hostBytes = -1;
     private int callThreads;
     private NosRuntime runtime;
+    private ScalingPolicy scaling;
+    private Duration scalingInterval;
 
     private Builder() {}
 
@@ -410,6 +423,46 @@ public final class ModelManager implements AutoCloseable {
       return this;
     }
 
+    /**
+     * The scaling policy of every spec that has none of its own; default none (copies stay at
+     * the spec's {@code replicas}).
+     *
+     * @throws IllegalArgumentException if {@code policy} is null
+     * @throws IllegalStateException if already set
+     */
+    public Builder scaling(ScalingPolicy policy) {
+      requireUnset(scaling == null, "scaling", scaling);
+      if (policy == null) {
+        throw new IllegalArgumentException("scaling policy must not be null");
+      }
+      this.scaling = policy;
+      return this;
+    }
+
+    /**
+     * How often the scaling loop looks at the models with a {@link ScalingPolicy}; default 1 s.
+     * The loop runs on one thread of the {@link #threadFactory} (default: a daemon thread named
+     * {@code nos-scaler}), started with the first such model; copies it adds load there.
+     *
+     * @throws IllegalArgumentException unless {@code interval} is positive
+     * @throws IllegalStateException if already set
+     */
+    public Builder scalingInterval(Duration interval) {
+      requireUnset(scalingInterval == null, "scalingInterval", scalingInterval);
+      if (interval == null || interval.isNegative() || interval.isZero()) {
+        throw new IllegalArgumentException("scalingInterval must be positive but was "
+            + interval);
+      }
+      this.scalingInterval = interval;
+      return this;
+    }
+
+    /** For tests: no scaling thread; the test calls {@link ModelManager#autoscale()}. */
+    Builder manualScaling() {
+      this.scalingInterval = Duration.ZERO;
+      return this;
+    }
+
     /** For tests: a simulated machine instead of libtorch. */
     Builder backend(Backend backend) {
       this.backend = backend;
@@ -474,6 +527,7 @@ public final class ModelManager implements AutoCloseable {
           threadFactory != null ? threadFactory : appThreads,
           hostBytes >= 0 ? hostBytes : defaultHostBytes(available.values()),
           callThreads > 0 ? callThreads : ManagerCore.DEFAULT_CALL_THREADS);
+      core.scaling(scaling, scalingInterval != null ? scalingInterval : Duration.ofSeconds(1));
       return new ModelManager(core, b, allowed);
     }
 

@@ -53,6 +53,7 @@ public final class ModelSpec {
   private final Device device;
   private final Batching batching;
   private final int replicas;
+  private final ScalingPolicy scaling;
   private final long memoryBytes;
   private final long maxCallBytes;
   private final Set<Optimization> optimizations;
@@ -66,6 +67,7 @@ public final class ModelSpec {
     this.device = builder.device;
     this.batching = builder.batching;
     this.replicas = builder.replicas;
+    this.scaling = builder.scaling;
     this.memoryBytes = builder.memoryBytes;
     this.maxCallBytes = builder.maxCallBytes;
     this.optimizations = Collections.unmodifiableSet(builder.optimizations.isEmpty()
@@ -89,6 +91,7 @@ public final class ModelSpec {
     builder.device = device;
     builder.batching = batching;
     builder.replicas = replicas;
+    builder.scaling = scaling;
     builder.memoryBytes = memoryBytes;
     builder.maxCallBytes = maxCallBytes;
     builder.optimizations = EnumSet.noneOf(Optimization.class);
@@ -177,6 +180,15 @@ public final class ModelSpec {
   }
 
   /**
+   * How the manager scales this model's copies with its traffic, or empty: the copies stay at
+   * {@link #replicas()} (or the manager's default policy, if it has one). With a policy the model
+   * starts with {@code max(replicas, minReplicas)} copies.
+   */
+  public Optional<ScalingPolicy> scaling() {
+    return Optional.ofNullable(scaling);
+  }
+
+  /**
    * The device memory one copy needs (weights plus working memory at the largest batch), when the
    * spec states it. A {@link ModelManager} uses it to place the model before it has measured it.
    */
@@ -234,6 +246,7 @@ public final class ModelSpec {
         && device.equals(m.device)
         && Objects.equals(batching, m.batching)
         && replicas == m.replicas
+        && Objects.equals(scaling, m.scaling)
         && memoryBytes == m.memoryBytes
         && maxCallBytes == m.maxCallBytes
         && optimizations.equals(m.optimizations)
@@ -243,7 +256,7 @@ public final class ModelSpec {
   @Override
   public int hashCode() {
     return Objects.hash(id, artifact, signature, precision, device, batching, replicas,
-        memoryBytes, maxCallBytes, optimizations, imageInputs);
+        scaling, memoryBytes, maxCallBytes, optimizations, imageInputs);
   }
 
   @Override
@@ -252,6 +265,7 @@ public final class ModelSpec {
         + ", precision=" + precision + ", device=" + device
         + (batching == null ? "" : ", batching=" + batching)
         + (replicas == 1 ? "" : ", replicas=" + replicas)
+        + (scaling == null ? "" : ", scaling=" + scaling)
         + (memoryBytes == 0 ? "" : ", memoryBytes=" + memoryBytes)
         + (maxCallBytes == 0 ? "" : ", maxCallBytes=" + maxCallBytes)
         + (optimizations.isEmpty() ? "" : ", optimize=" + optimizations)
@@ -271,6 +285,7 @@ public final class ModelSpec {
     private Device device = Device.auto();
     private Batching batching;
     private int replicas = 1;
+    private ScalingPolicy scaling;
     private EnumSet<Optimization> optimizations = EnumSet.noneOf(Optimization.class);
     private long memoryBytes;
     private long maxCallBytes;
@@ -412,6 +427,15 @@ public final class ModelSpec {
     }
 
     /**
+     * Scales the model's copies with its traffic (see {@link ScalingPolicy}); null for none.
+     * {@link #build()} checks that {@code replicas} is at most its {@code maxReplicas}.
+     */
+    public Builder scaling(ScalingPolicy policy) {
+      this.scaling = policy;
+      return this;
+    }
+
+    /**
      * Sets the load-time optimization steps (replacing any set before; none to clear). Order
      * does not matter: they run in {@link Optimization}'s order.
      *
@@ -490,6 +514,10 @@ public final class ModelSpec {
         checkPadding(batching, signature);
       }
       imageInputs.keySet().forEach(name -> checkImageInput(name, signature));
+      if (scaling != null && replicas > scaling.maxReplicas()) {
+        throw new IllegalArgumentException("ModelSpec.replicas must be at most the scaling"
+            + " policy's maxReplicas (" + scaling.maxReplicas() + ") but was " + replicas);
+      }
       return new ModelSpec(this);
     }
 

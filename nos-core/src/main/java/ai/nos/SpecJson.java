@@ -9,6 +9,7 @@ import static ai.nos.internal.json.JsonFields.integer;
 import static ai.nos.internal.json.JsonFields.number;
 import static ai.nos.internal.json.JsonFields.object;
 import static ai.nos.internal.json.JsonFields.required;
+import static ai.nos.internal.json.JsonFields.shorten;
 import static ai.nos.internal.json.JsonFields.text;
 
 import com.fasterxml.jackson.core.JacksonException;
@@ -61,7 +62,7 @@ final class SpecJson {
 
   private static final List<String> SPEC_FIELDS =
       List.of("id", "artifact", "signature", "precision", "device", "batching", "replicas",
-          "memoryBytes", "optimize", "imageInputs", "maxCallBytes");
+          "scaling", "memoryBytes", "optimize", "imageInputs", "maxCallBytes");
   private static final List<String> ARTIFACT_FIELDS = List.of("uri", "sha256");
   private static final List<String> SIGNATURE_FIELDS = List.of("inputs", "outputs");
   private static final List<String> TENSOR_FIELDS = List.of("name", "dtype", "shape");
@@ -69,6 +70,8 @@ final class SpecJson {
       "maxQueueDelayMicros", "preferredBatchSizes", "maxQueueSize", "padding", "unpad");
   private static final List<String> IMAGE_FIELDS = List.of("size", "resize", "interpolation",
       "crop", "mean", "std", "bgr", "padValue");
+  private static final List<String> SCALING_FIELDS = List.of("minReplicas", "maxReplicas",
+      "target", "value", "windowMillis", "upWindowMillis");
   private static final List<String> PADDING_FIELDS = List.of("input", "dim", "value");
   private static final List<String> UNPAD_FIELDS = List.of("output", "dim", "input", "inputDim");
 
@@ -192,6 +195,9 @@ final class SpecJson {
       int replicas = integer(root.get("replicas"), "$.replicas");
       at("$", () -> b.replicas(replicas));
     }
+    if (root.has("scaling")) {
+      b.scaling(scaling(root.get("scaling")));
+    }
     if (root.has("memoryBytes")) {
       JsonNode node = root.get("memoryBytes");
       if (!node.isIntegralNumber() || !node.canConvertToLong()) {
@@ -286,6 +292,45 @@ final class SpecJson {
       f[i] = (float) number(values.get(i), path + "[" + i + "]");
     }
     return f;
+  }
+
+  private static ScalingPolicy scaling(JsonNode node) {
+    String path = "$.scaling";
+    object(node, path, SCALING_FIELDS);
+    int min = node.has("minReplicas") ? integer(node.get("minReplicas"), path + ".minReplicas")
+        : 1;
+    int max = integer(required(node, "maxReplicas", path), path + ".maxReplicas");
+    ScalingPolicy.Target target = ScalingPolicy.Target.QUEUE_DEPTH;
+    if (node.has("target")) {
+      String label = text(node.get("target"), path + ".target");
+      try {
+        target = ScalingPolicy.Target.of(label);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(path + ".target must be queueDepth or"
+            + " p99LatencyMicros but was '" + shorten(label) + "'", e);
+      }
+    }
+    ScalingPolicy.Target t = target;
+    double value = number(required(node, "value", path), path + ".value");
+    ScalingPolicy p = at("$", () -> ScalingPolicy.of(min, max, t, value));
+    if (node.has("windowMillis")) {
+      long ms = millis(node.get("windowMillis"), path + ".windowMillis");
+      p = p.window(Duration.ofMillis(ms));
+    }
+    if (node.has("upWindowMillis")) {
+      long ms = millis(node.get("upWindowMillis"), path + ".upWindowMillis");
+      p = p.upWindow(Duration.ofMillis(ms));
+    }
+    return p;
+  }
+
+  /** A window in milliseconds: at most a day, which no scaling decision should wait longer. */
+  private static long millis(JsonNode node, String path) {
+    int ms = integer(node, path);
+    if (ms < 0 || ms > 86_400_000) {
+      throw new IllegalArgumentException(path + " must be in [0, 86400000] but was " + ms);
+    }
+    return ms;
   }
 
   private static Batching batching(JsonNode node) {
@@ -435,6 +480,15 @@ final class SpecJson {
     if (spec.replicas() != 1) {
       root.put("replicas", spec.replicas());
     }
+    spec.scaling().ifPresent(p -> {
+      ObjectNode scaling = root.putObject("scaling");
+      scaling.put("minReplicas", p.minReplicas());
+      scaling.put("maxReplicas", p.maxReplicas());
+      scaling.put("target", p.target().label());
+      scaling.put("value", p.value());
+      scaling.put("windowMillis", p.window().toMillis());
+      scaling.put("upWindowMillis", p.upWindow().toMillis());
+    });
     spec.memoryBytes().ifPresent(bytes -> root.put("memoryBytes", bytes));
     if (!spec.optimizations().isEmpty()) {
       var steps = root.putArray("optimize");

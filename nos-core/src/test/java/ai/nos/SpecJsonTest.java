@@ -212,7 +212,7 @@ final class SpecJsonTest {
   @ParameterizedTest
   @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
     "'id'| 'signatur'| unknown field 'signatur' at $ (known: id, artifact, signature, precision, "
-        + "device, batching, replicas, memoryBytes, optimize, imageInputs, maxCallBytes)",
+        + "device, batching, replicas, scaling, memoryBytes, optimize, imageInputs, maxCallBytes)",
     "'uri'| 'url'| unknown field 'url' at $.artifact (known: uri, sha256)",
     "'inputs'| 'input'| unknown field 'input' at $.signature (known: inputs, outputs)",
     "'dtype': 'float32', 'shape': [-1, 10]| 'dtype': 'float32', 'shape': [-1, 10], 'Shape': 1"

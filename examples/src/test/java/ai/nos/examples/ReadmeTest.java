@@ -36,6 +36,7 @@ final class ReadmeTest {
       "SIGNATURE_FIELDS", "signature.",
       "TENSOR_FIELDS", "signature.inputs[].",
       "BATCHING_FIELDS", "batching.",
+      "SCALING_FIELDS", "scaling.",
       "PADDING_FIELDS", "batching.padding[].",
       "UNPAD_FIELDS", "batching.unpad[].",
       "IMAGE_FIELDS", "imageInputs.<name>.");

@@ -32,6 +32,12 @@ final class Entry {
   long warmUpNanos;
   int[] buckets = new int[0];
   boolean removed;
+  /** Scales the copies with traffic; null when the model has no policy. Guarded by the lock. */
+  Scaler scaler;
+  /** The last scaling decision that changed {@link #replicas}, with its reason; or null. */
+  String lastScaling;
+  /** Whether the scaling loop has logged that no room was left for the wanted copies. */
+  boolean shortLogged;
 
   Entry(ModelSpec spec, long estimate, boolean measured) {
     this.spec = spec;
@@ -65,7 +71,29 @@ final class Entry {
     return new ModelInfo(spec.id(), state, devices, estimate, measured, replicas, inFlight,
         requests.sum(), failures.sum(), loads, batches, queued, latency.quantileMicros(0.5),
         latency.quantileMicros(0.99), optimizations, java.time.Duration.ofNanos(warmUpNanos),
-        java.util.Arrays.stream(buckets).boxed().toList());
+        java.util.Arrays.stream(buckets).boxed().toList(), active(),
+        scaler == null ? replicas : scaler.policy().maxReplicas(),
+        lastScaling == null ? "" : lastScaling);
+  }
+
+  /** Copies loading or serving: those a scaling decision counts (not those closing). */
+  int active() {
+    int n = 0;
+    for (Copy c : copies) {
+      if (c.state == Copy.State.LOADING || c.isServing()) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Calls queued or running on every copy. */
+  long outstanding() {
+    long n = 0;
+    for (Copy c : copies) {
+      n += c.inFlight();
+    }
+    return n;
   }
 
   int live() {

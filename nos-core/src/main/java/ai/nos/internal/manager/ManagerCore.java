@@ -7,6 +7,7 @@ import ai.nos.ModelSpec;
 import ai.nos.NosException;
 import ai.nos.Placement;
 import ai.nos.Priority;
+import ai.nos.ScalingPolicy;
 import ai.nos.Tensor;
 import ai.nos.internal.Inputs;
 import ai.nos.internal.Lease;
@@ -112,6 +113,25 @@ import org.slf4j.LoggerFactory;
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
  * fewest calls in flight. Copies beyond the first are loaded when asked for ({@link #scale}); a
  * model whose copies were all evicted comes back with one, on its next call.
+ *
+ * <h2>Scaling with traffic</h2>
+ * A model with a {@link ScalingPolicy} (its spec's, else the manager's default) has its wanted
+ * copies set by {@link #autoscale}, one tick of a loop run every scaling interval on a thread of
+ * the manager's factory (started with the first such model, ending at {@link #close}); tests
+ * call it themselves with their clock. Under the lock, each model's {@link Scaler} turns its
+ * signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
+ * the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a copy with a
+ * call queued or running; a busy one is tried again next tick). Scale-ups then load one copy per
+ * model per round, the model with the most calls outstanding per copy first, until each has its
+ * wanted copies or no room is left: the round order is the fairness rule when memory is short.
+ * A new copy goes by the same placement as any other: a device the model is not on first; the
+ * same device only for a batched model (its own batcher adds queues and workers there) and only
+ * when no other device fits. It may evict idle copies of models without a policy (least recently
+ * used first, as any load) and a scaled model's copies beyond its own wanted count, never one
+ * that model still wants: so a model at its {@code minReplicas} is never evicted by another's
+ * scale-up, and two growing models do not take each other's fresh (still idle) copies. A model with no serving
+ * copy (all evicted) is not brought back by the loop; its next call loads it, as before. Loads
+ * run outside the lock, on the loop's thread.
  */
 public final class ManagerCore implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ManagerCore.class);
@@ -136,6 +156,12 @@ public final class ManagerCore implements AutoCloseable {
   private final int callThreadsPerDevice;
   private final ThreadFactory threadFactory;
   private boolean closed;
+  /** Scaling for specs without a policy of their own; null for none. */
+  private ScalingPolicy defaultScaling;
+  /** How often the scaling loop ticks; zero: only when {@link #autoscale} is called. */
+  private long scalingIntervalNanos = TimeUnit.SECONDS.toNanos(1);
+  /** The scaling loop's thread; started with the first model with a policy. Guarded by lock. */
+  private Thread scalingThread;
   private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
   /**
@@ -199,6 +225,26 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   /**
+   * Sets the scaling policy of specs without one (null for none) and the scaling loop's interval
+   * (zero: no loop thread; {@link #autoscale} runs when called). Called once, before any load.
+   *
+   * @throws IllegalArgumentException if {@code interval} is negative
+   */
+  public void scaling(ScalingPolicy defaultPolicy, Duration interval) {
+    if (interval == null || interval.isNegative()) {
+      throw new IllegalArgumentException("scaling interval must be zero or positive but was "
+          + interval);
+    }
+    lock.lock();
+    try {
+      this.defaultScaling = defaultPolicy;
+      this.scalingIntervalNanos = interval.toNanos();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
    * Registers a model (or takes another handle on the same one) and loads its copies.
    *
    * @throws IllegalStateException if a different spec is loaded under the same id
@@ -217,6 +263,9 @@ public final class ManagerCore implements AutoCloseable {
         devices.allowed(spec);
         entry = newEntry(spec);
         models.put(spec.id(), entry);
+        if (entry.scaler != null && scalingThread == null && scalingIntervalNanos > 0) {
+          startScalingLoop();
+        }
       }
       entry.handles++;
     } finally {
@@ -265,9 +314,13 @@ public final class ManagerCore implements AutoCloseable {
     try {
       entry = entry(id);
       int max = devices.allowed(entry.spec).size();
+      if (sharesDevices(entry)) {
+        max = entry.scaler.policy().maxReplicas();
+      }
       if (replicas < 1 || replicas > max) {
         throw new IllegalArgumentException("replicas of model '" + id + "' must be in [1, " + max
-            + "] (one copy per device it may use) but was " + replicas);
+            + "] (" + (sharesDevices(entry) ? "its scaling policy's maxReplicas"
+                : "one copy per device it may use") + ") but was " + replicas);
       }
       entry.replicas = replicas;
       List<Copy> extra = new ArrayList<>(entry.copies);
@@ -581,21 +634,43 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
-  /** Books room for a new copy (evicting idle copies if needed), or null if there is none now. */
   private Copy place(Entry entry) {
+    return place(entry, false);
+  }
+
+  /**
+   * Books room for a new copy (evicting idle copies if needed), or null if there is none now:
+   * on a device the model is not on, else (see "Scaling with traffic") on one it is. A scale-up
+   * evicts no copy that a scaled model still wants.
+   */
+  private Copy place(Entry entry, boolean scaleUp) {
     List<Slot> candidates = new ArrayList<>();
+    List<Slot> same = new ArrayList<>();
     for (Slot s : devices.allowed(entry.spec)) {
       if (!s.hosts(entry)) {
         candidates.add(s);
+      } else if (sharesDevices(entry)) {
+        same.add(s);
       }
     }
     long need = entry.estimate;
     Slot slot = Placer.choose(placement, candidates, need);
+    if (slot == null) {
+      slot = Placer.choose(placement, same, need);
+    }
     // The model's parked copy leaves the tier before evictions park others there, which could
     // otherwise push it out just as it is wanted.
     Parked parked = hostTier.take(entry);
     if (slot == null) {
-      Placer.Plan plan = Placer.planEviction(candidates, need);
+      java.util.function.Predicate<Copy> evictable = c -> c.entry != entry
+          && (!scaleUp || c.entry.scaler == null || c.entry.active() > c.entry.replicas);
+      Placer.Plan plan = Placer.planEviction(candidates, need, evictable);
+      if (plan == null) {
+        plan = Placer.planEviction(same, need, evictable);
+      }
+      if (plan != null && scaleUp && belowMin(plan)) {
+        plan = null;
+      }
       if (plan != null) {
         for (Copy victim : plan.victims()) {
           evict(victim);
@@ -618,6 +693,173 @@ public final class ManagerCore implements AutoCloseable {
     slot.residents.add(copy);
     entry.copies.add(copy);
     return copy;
+  }
+
+  /** Whether a plan evicts so many copies of a scaled model that it falls below its wanted. */
+  private static boolean belowMin(Placer.Plan plan) {
+    Map<Entry, Integer> taken = new java.util.HashMap<>();
+    for (Copy c : plan.victims()) {
+      taken.merge(c.entry, 1, Integer::sum);
+    }
+    for (Map.Entry<Entry, Integer> t : taken.entrySet()) {
+      Entry e = t.getKey();
+      if (e.scaler != null && e.active() - t.getValue() < e.replicas) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether a model's copies may share a device: scaled and batched (see "Scaling"). */
+  private static boolean sharesDevices(Entry entry) {
+    return entry.scaler != null && entry.spec.batching().isPresent();
+  }
+
+  /**
+   * One tick of the scaling loop (see "Scaling with traffic"): decides each scaled model's
+   * wanted copies, retires idle copies above it, then loads copies up to it while there is room.
+   * Runs on the loop's thread, or a test's; never throws for a model's failed load (logged).
+   */
+  public void autoscale() {
+    long now = clock.getAsLong();
+    List<Entry> up = new ArrayList<>();
+    Map<Entry, Double> pressure = new java.util.HashMap<>();
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      for (Entry e : models.values()) {
+        if (e.scaler == null || e.removed) {
+          continue;
+        }
+        int current = e.active();
+        long outstanding = e.outstanding();
+        Scaler.Decision d = e.scaler.tick(now, current, outstanding,
+            e.latency.quantileMicros(0.99), e.requests.sum());
+        if (current == 0) {
+          // Evicted: its next call loads it (see "Scaling with traffic").
+          continue;
+        }
+        if (d.wanted() != e.replicas) {
+          String what = (d.wanted() > e.replicas ? "up " : "down ") + e.replicas + " -> "
+              + d.wanted() + ": " + d.reason();
+          e.lastScaling = what;
+          e.shortLogged = false;
+          LOG.info("model '{}' scaled {}", e.spec.id(), what);
+          e.replicas = d.wanted();
+        }
+        if (current > e.replicas) {
+          retireIdle(e, current - e.replicas);
+        } else if (current < e.replicas) {
+          up.add(e);
+          pressure.put(e, outstanding / (double) current);
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+    up.sort(Comparator.comparingDouble((Entry e) -> -pressure.get(e)));
+    for (boolean loaded = true; loaded; ) {
+      loaded = false;
+      for (Entry e : up) {
+        Copy copy;
+        lock.lock();
+        try {
+          if (closed || e.removed || e.active() == 0 || e.active() >= e.replicas) {
+            continue;
+          }
+          copy = place(e, true);
+          if (copy == null) {
+            if (!e.shortLogged) {
+              e.shortLogged = true;
+              LOG.info("model '{}' wants {} copies but has {}: no room for another without"
+                  + " evicting a busy copy or one at its minReplicas: {}", e.spec.id(),
+                  e.replicas, e.active(), Devices.describe(devices.allowed(e.spec)));
+            }
+            continue;
+          }
+        } finally {
+          lock.unlock();
+        }
+        try {
+          load(copy, false);
+          loaded = true;
+        } catch (RuntimeException e2) {
+          LOG.warn("model '{}': a scale-up copy on {} failed to load: {}", e.spec.id(),
+              copy.slot.info.device(), e2.toString());
+        }
+      }
+    }
+  }
+
+  /** Retires up to {@code n} idle copies of a model, least recently used first; under lock. */
+  private void retireIdle(Entry entry, int n) {
+    List<Copy> idle = new ArrayList<>();
+    for (Copy c : entry.copies) {
+      if (c.isIdle()) {
+        idle.add(c);
+      }
+    }
+    idle.sort(Comparator.comparingLong(c -> c.lastUsed));
+    for (Copy c : idle) {
+      if (n == 0) {
+        break;
+      }
+      Lease l = c.lease;
+      c.park = false;
+      // Atomic from "no calls" to "closed": a call that took the copy first keeps it.
+      if (l != null && l.closeIfIdle()) {
+        n--;
+        LOG.info("model '{}': retired its idle copy on {}", entry.spec.id(),
+            c.slot.info.device());
+      }
+    }
+  }
+
+  private boolean isClosed() {
+    lock.lock();
+    try {
+      return closed;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void startScalingLoop() {
+    long interval = scalingIntervalNanos;
+    Runnable loop = () -> {
+      // Stops on close's interrupt, or at the first look after close should a load on this
+      // thread have swallowed the interrupt: a factory's non-daemon thread must not outlive it.
+      while (!Thread.currentThread().isInterrupted() && !isClosed()) {
+        try {
+          TimeUnit.NANOSECONDS.sleep(interval);
+        } catch (InterruptedException e) {
+          return;
+        }
+        try {
+          autoscale();
+        } catch (RuntimeException e) {
+          // The loop outlives a bad tick: the next one sees the books afresh.
+          LOG.warn("model manager: a scaling tick failed: {}", e.toString());
+        } catch (Error e) {
+          LOG.error("model manager: the scaling loop stops; models keep the copies they have", e);
+          throw e;
+        }
+      }
+    };
+    Thread t = threadFactory != null ? threadFactory.newThread(loop) : new Thread(loop);
+    if (t == null) {
+      LOG.warn("model manager: the thread factory gave no thread for the scaling loop; models"
+          + " keep the copies they have");
+      return;
+    }
+    if (threadFactory == null) {
+      t.setName("nos-scaler");
+      t.setDaemon(true);
+    }
+    scalingThread = t;
+    t.start();
   }
 
   /** Loads a booked copy outside the lock and publishes it; on failure, gives the room back. */
@@ -988,6 +1230,17 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   private Entry newEntry(ModelSpec spec) {
+    Entry entry = newEntryUnscaled(spec);
+    ScalingPolicy policy = spec.scaling().orElse(defaultScaling);
+    if (policy != null) {
+      entry.scaler = new Scaler(policy);
+      entry.replicas = Math.min(policy.maxReplicas(),
+          Math.max(entry.replicas, policy.minReplicas()));
+    }
+    return entry;
+  }
+
+  private Entry newEntryUnscaled(ModelSpec spec) {
     Slot first = devices.allowed(spec).get(0);
     if (catalog != null) {
       var known = catalog.get(backend.footprintKey(spec, first.info));
@@ -1141,6 +1394,9 @@ public final class ManagerCore implements AutoCloseable {
         return;
       }
       closed = true;
+      if (scalingThread != null) {
+        scalingThread.interrupt();
+      }
       for (Entry e : new ArrayList<>(models.values())) {
         for (Copy c : e.copies) {
           if (c.batcher != null) {

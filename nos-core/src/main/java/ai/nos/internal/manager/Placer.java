@@ -41,11 +41,17 @@ final class Placer {
    * slot can make room from idle copies.
    */
   static Plan planEviction(List<Slot> candidates, long need) {
+    return planEviction(candidates, need, c -> true);
+  }
+
+  /** As {@link #planEviction(List, long)}, with only the idle copies {@code evictable} accepts. */
+  static Plan planEviction(List<Slot> candidates, long need,
+      java.util.function.Predicate<Copy> evictable) {
     Plan best = null;
     for (Slot s : candidates) {
       List<Copy> idle = new ArrayList<>();
       for (Copy c : s.residents) {
-        if (c.isIdle()) {
+        if (c.isIdle() && evictable.test(c)) {
           idle.add(c);
         }
       }

@@ -26,6 +26,8 @@ final class SimulatedBackend implements Backend {
   final Map<String, AtomicInteger> loads = new ConcurrentHashMap<>();
   final Map<String, AtomicInteger> oomCalls = new ConcurrentHashMap<>();
   final AtomicInteger cacheReleases = new AtomicInteger();
+  /** Loaded copies freed, over every model. */
+  final AtomicInteger frees = new AtomicInteger();
   volatile long callNanos;
   /**
    * Bytes a model's measurement overstates it by, as a device-wide peak does when other models
@@ -37,6 +39,8 @@ final class SimulatedBackend implements Backend {
   volatile Device lostDevice;
   /** Calls of this model wait for the gate to open: a model that hangs. */
   volatile String gatedModel;
+  /** Calls of a model wait for its latch here while there is one: traffic held in flight. */
+  final Map<String, java.util.concurrent.CountDownLatch> gates = new ConcurrentHashMap<>();
   volatile java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
   /** Calls started over every model (warm-ups included), and calls running now. */
   final AtomicInteger callCount = new AtomicInteger();
@@ -269,6 +273,14 @@ final class SimulatedBackend implements Backend {
         if (device.equals(lostDevice)) {
           throw new NosException("CUDA error: device " + device + " is lost (simulated)");
         }
+        java.util.concurrent.CountDownLatch held = gates.get(spec.id());
+        if (held != null) {
+          try {
+            held.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
         if (spec.id().equals(gatedModel)) {
           try {
             gate.await();
@@ -344,6 +356,7 @@ final class SimulatedBackend implements Backend {
         violations.add("copy of " + spec.id() + " freed with " + inFlight.get() + " calls");
       }
       closed = true;
+      frees.incrementAndGet();
       live.get(device).addAndGet(-bytes);
     }
   }

@@ -1,0 +1,96 @@
+package ai.nos;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The scaling loop with the real digit CNN on the CPU: the manager's default policy, ticked by
+ * the test with its own clock. The CPU is one device, so the batched model's extra copies share
+ * it (see "Scaling with traffic" in ManagerCore).
+ */
+@Timeout(120)
+final class ScalingCpuTest {
+  @Test
+  void burstOfQueuedCalls_addsRealCopies_allAnswerRight_thenTheyAreRetired() {
+    AtomicLong clock = new AtomicLong();
+    ModelSpec digits = Fixtures.digitsOn("cpu").toBuilder()
+        // The burst waits in the queue for the delay, so the tick sees it outstanding.
+        .batching(Batching.builder().maxBatchSize(64).maxQueueDelay(Duration.ofMillis(1500))
+            .build())
+        .build();
+    Tensor image = Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 1);
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu()).noFootprintCatalog()
+        .scaling(ScalingPolicy.queueDepth(1, 3, 4).window(Duration.ofSeconds(10)))
+        .clock(clock::get).manualScaling().build();
+        Model model = m.load(digits)) {
+      float[] expected = model.inferAsync(Map.of("image", image)).join().get("logits")
+          .toFloatArray();
+      m.autoscale();
+      assertEquals(1, m.models().get(0).currentReplicas());
+      List<CompletableFuture<Map<String, Tensor>>> burst = new ArrayList<>();
+      for (int i = 0; i < 12; i++) {
+        burst.add(model.inferAsync(Map.of("image", image)));
+      }
+      clock.set(TimeUnit.SECONDS.toNanos(1));
+      m.autoscale();
+      ModelInfo up = m.models().get(0);
+      assertEquals(3, up.currentReplicas(), up.toString());
+      assertEquals(List.of(Device.cpu(), Device.cpu(), Device.cpu()), up.devices());
+      assertTrue(up.lastScaling().startsWith("up 1 -> 3"), up.lastScaling());
+      // A batch of 12 rows sums in another order than one row: equal up to float rounding.
+      for (CompletableFuture<Map<String, Tensor>> f : burst) {
+        assertArrayEquals(expected, f.join().get("logits").toFloatArray(), 1e-4f);
+      }
+      // The new copies serve too: calls go to the least busy copy.
+      List<CompletableFuture<Map<String, Tensor>>> more = new ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        more.add(model.inferAsync(Map.of("image", image)));
+      }
+      for (CompletableFuture<Map<String, Tensor>> f : more) {
+        assertArrayEquals(expected, f.join().get("logits").toFloatArray(), 1e-4f);
+      }
+      clock.set(TimeUnit.SECONDS.toNanos(5));
+      m.autoscale();
+      assertEquals(3, m.models().get(0).currentReplicas(), "within the window");
+      clock.set(TimeUnit.SECONDS.toNanos(12));
+      m.autoscale();
+      ModelInfo down = m.models().get(0);
+      assertEquals(1, down.currentReplicas());
+      assertEquals(0, down.failures());
+      assertEquals(16, down.requests());
+      assertEquals(3, down.loads());
+      assertTrue(down.lastScaling().startsWith("down 3 -> 1"), down.lastScaling());
+    }
+  }
+
+  @Test
+  void builder_refusesBadScalingSettings_namingThem() {
+    IllegalArgumentException zero = org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalArgumentException.class,
+        () -> ModelManager.builder().scalingInterval(Duration.ZERO));
+    assertEquals("scalingInterval must be positive but was PT0S", zero.getMessage());
+    IllegalArgumentException none = org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalArgumentException.class, () -> ModelManager.builder().scaling(null));
+    assertEquals("scaling policy must not be null", none.getMessage());
+    ModelManager.Builder b = ModelManager.builder().scaling(ScalingPolicy.queueDepth(1, 2, 1));
+    IllegalStateException twice = org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalStateException.class, () -> b.scaling(ScalingPolicy.queueDepth(1, 3, 1)));
+    assertTrue(twice.getMessage().startsWith("scaling was already set to ScalingPolicy{1..2"),
+        twice.getMessage());
+    IllegalArgumentException bounds = org.junit.jupiter.api.Assertions.assertThrows(
+        IllegalArgumentException.class, () -> ScalingPolicy.queueDepth(0, 2, 1));
+    assertEquals("scaling needs 1 <= minReplicas <= maxReplicas but was minReplicas 0,"
+        + " maxReplicas 2", bounds.getMessage());
+  }
+}

@@ -1,0 +1,66 @@
+package ai.nos;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+/** The {@code scaling} object of spec JSON and the policy's checks. */
+final class SpecJsonScalingTest {
+  static final String HEAD = "{\"id\": \"m\", \"artifact\": {\"uri\": \"m.pt\"}, \"signature\":"
+      + " {\"inputs\": [{\"name\": \"x\", \"dtype\": \"float32\", \"shape\": [-1, 2]}],"
+      + " \"outputs\": [{\"name\": \"y\", \"dtype\": \"float32\", \"shape\": [-1]}]}";
+
+  static ModelSpec parse(String scaling) {
+    return ModelSpec.fromJson(HEAD + ", \"scaling\": " + scaling + "}");
+  }
+
+  @Test
+  void parsesEveryField_andWritesItBack() {
+    ModelSpec spec = parse("{\"minReplicas\": 2, \"maxReplicas\": 5, \"target\":"
+        + " \"p99LatencyMicros\", \"value\": 20000, \"windowMillis\": 30000, \"upWindowMillis\":"
+        + " 2000}");
+    ScalingPolicy p = spec.scaling().orElseThrow();
+    assertEquals(ScalingPolicy.p99Latency(2, 5, Duration.ofMillis(20))
+        .window(Duration.ofSeconds(30)).upWindow(Duration.ofSeconds(2)), p);
+    assertEquals(spec, ModelSpec.fromJson(spec.toJson()));
+  }
+
+  @Test
+  void defaults_queueDepthFromOne_aMinuteWindow() {
+    ScalingPolicy p = parse("{\"maxReplicas\": 3, \"value\": 4}").scaling().orElseThrow();
+    assertEquals(ScalingPolicy.queueDepth(1, 3, 4), p);
+    assertEquals(Duration.ofSeconds(60), p.window());
+  }
+
+  @Test
+  void badInput_namesTheFieldAndWhatWasGiven() {
+    assertMessage("$.scaling.target must be queueDepth or p99LatencyMicros but was 'cpu'",
+        "{\"maxReplicas\": 3, \"value\": 4, \"target\": \"cpu\"}");
+    assertMessage("$.scaling needs 1 <= minReplicas <= maxReplicas but was minReplicas 3,"
+        + " maxReplicas 2", "{\"minReplicas\": 3, \"maxReplicas\": 2, \"value\": 4}");
+    assertMessage("$.scaling target value (queueDepth) must be a positive number but was -1.0",
+        "{\"maxReplicas\": 3, \"value\": -1}");
+    assertMessage("$.scaling.windowMillis must be in [0, 86400000] but was -5",
+        "{\"maxReplicas\": 3, \"value\": 1, \"windowMillis\": -5}");
+    assertMessage("maxReplicas", "{\"value\": 1}");
+    assertMessage("bogus", "{\"maxReplicas\": 3, \"value\": 1, \"bogus\": 1}");
+  }
+
+  @Test
+  void replicasAboveMax_isRefusedAtBuild() {
+    ModelSpec spec = parse("{\"maxReplicas\": 2, \"value\": 4}");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> spec.toBuilder().replicas(3).build());
+    assertTrue(e.getMessage().contains("at most the scaling policy's maxReplicas (2) but was 3"),
+        e.getMessage());
+  }
+
+  static void assertMessage(String part, String scaling) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> parse(scaling));
+    assertTrue(e.getMessage().contains(part), e.getMessage());
+  }
+}
