@@ -116,7 +116,7 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Scaling with traffic</h2>
  * A model with a {@link ScalingPolicy} (its spec's, else the manager's default) has its wanted
- * copies set by {@link #autoscale}, one tick of a loop run every scaling interval on a thread of
+ * copies set by {@link #autoscale} (its {@link Autoscaler}), one tick of a loop run every scaling interval on a thread of
  * the manager's factory (started with the first such model, ending at {@link #close}); tests
  * call it themselves with their clock. Under the lock, each model's {@link Scaler} turns its
  * signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
@@ -140,12 +140,13 @@ public final class ManagerCore implements AutoCloseable {
   private final Placement placement;
   private final long loadTimeoutNanos;
   private final FootprintCatalog catalog;
-  private final LongSupplier clock;
-  private final ReentrantLock lock = new ReentrantLock();
+  final LongSupplier clock;
+  /** The one lock of the books; see "Concurrency". Package-private for {@link Autoscaler}. */
+  final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final AtomicInteger waiters = new AtomicInteger();
-  private final Devices devices;
-  private final Map<String, Entry> models = new LinkedHashMap<>();
+  final Devices devices;
+  final Map<String, Entry> models = new LinkedHashMap<>();
   /** Evicted copies parked in host memory; guarded by {@link #lock}. */
   private final HostTier hostTier;
   /** Runs the batchers' workers; see "Threads" above. */
@@ -154,14 +155,11 @@ public final class ManagerCore implements AutoCloseable {
   private final ThreadPoolExecutor callbacks;
   /** Threads per CUDA device for calls without batching; see "Threads". */
   private final int callThreadsPerDevice;
-  private final ThreadFactory threadFactory;
-  private boolean closed;
-  /** Scaling for specs without a policy of their own; null for none. */
-  private ScalingPolicy defaultScaling;
-  /** How often the scaling loop ticks; zero: only when {@link #autoscale} is called. */
-  private long scalingIntervalNanos = TimeUnit.SECONDS.toNanos(1);
-  /** The scaling loop's thread; started with the first model with a policy. Guarded by lock. */
-  private Thread scalingThread;
+  final ThreadFactory threadFactory;
+  /** Guarded by {@link #lock}. */
+  boolean closed;
+  /** The scaling loop and its decisions; see "Scaling with traffic". */
+  private final Autoscaler autoscaler = new Autoscaler(this);
   private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
   /**
@@ -237,8 +235,7 @@ public final class ManagerCore implements AutoCloseable {
     }
     lock.lock();
     try {
-      this.defaultScaling = defaultPolicy;
-      this.scalingIntervalNanos = interval.toNanos();
+      autoscaler.configure(defaultPolicy, interval.toNanos());
     } finally {
       lock.unlock();
     }
@@ -263,8 +260,8 @@ public final class ManagerCore implements AutoCloseable {
         devices.allowed(spec);
         entry = newEntry(spec);
         models.put(spec.id(), entry);
-        if (entry.scaler != null && scalingThread == null && scalingIntervalNanos > 0) {
-          startScalingLoop();
+        if (entry.scaler != null) {
+          autoscaler.startLoopIfNeeded();
         }
       }
       entry.handles++;
@@ -641,9 +638,9 @@ public final class ManagerCore implements AutoCloseable {
   /**
    * Books room for a new copy (evicting idle copies if needed), or null if there is none now:
    * on a device the model is not on, else (see "Scaling with traffic") on one it is. A scale-up
-   * evicts no copy that a scaled model still wants.
+   * evicts no copy that a scaled model still wants. Called with the lock held.
    */
-  private Copy place(Entry entry, boolean scaleUp) {
+  Copy place(Entry entry, boolean scaleUp) {
     List<Slot> candidates = new ArrayList<>();
     List<Slot> same = new ArrayList<>();
     for (Slot s : devices.allowed(entry.spec)) {
@@ -716,108 +713,17 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   /**
-   * One tick of the scaling loop (see "Scaling with traffic"): decides each scaled model's
-   * wanted copies, retires idle copies above it, then loads copies up to it while there is room.
-   * Runs on the loop's thread, or a test's; never throws for a model's failed load (logged).
+   * One tick of the scaling loop (see "Scaling with traffic" and {@link Autoscaler}): decides
+   * each scaled model's wanted copies, retires idle copies above it, then loads copies up to it
+   * while there is room. Runs on the loop's thread, or a test's; never throws for a model's
+   * failed load (logged). Called without the lock.
    */
   public void autoscale() {
-    long now = clock.getAsLong();
-    List<Entry> up = new ArrayList<>();
-    Map<Entry, Double> pressure = new java.util.HashMap<>();
-    lock.lock();
-    try {
-      if (closed) {
-        return;
-      }
-      for (Entry e : models.values()) {
-        if (e.scaler == null || e.removed) {
-          continue;
-        }
-        int current = e.active();
-        long outstanding = e.outstanding();
-        Scaler.Decision d = e.scaler.tick(now, current, outstanding,
-            e.latency.quantileMicros(0.99), e.requests.sum());
-        if (current == 0) {
-          // Evicted: its next call loads it (see "Scaling with traffic").
-          continue;
-        }
-        if (d.wanted() != e.replicas) {
-          String what = (d.wanted() > e.replicas ? "up " : "down ") + e.replicas + " -> "
-              + d.wanted() + ": " + d.reason();
-          e.lastScaling = what;
-          e.shortLogged = false;
-          LOG.info("model '{}' scaled {}", e.spec.id(), what);
-          e.replicas = d.wanted();
-        }
-        if (current > e.replicas) {
-          retireIdle(e, current - e.replicas);
-        } else if (current < e.replicas) {
-          up.add(e);
-          pressure.put(e, outstanding / (double) current);
-        }
-      }
-    } finally {
-      lock.unlock();
-    }
-    up.sort(Comparator.comparingDouble((Entry e) -> -pressure.get(e)));
-    for (boolean loaded = true; loaded; ) {
-      loaded = false;
-      for (Entry e : up) {
-        Copy copy;
-        lock.lock();
-        try {
-          if (closed || e.removed || e.active() == 0 || e.active() >= e.replicas) {
-            continue;
-          }
-          copy = place(e, true);
-          if (copy == null) {
-            if (!e.shortLogged) {
-              e.shortLogged = true;
-              LOG.info("model '{}' wants {} copies but has {}: no room for another without"
-                  + " evicting a busy copy or one at its minReplicas: {}", e.spec.id(),
-                  e.replicas, e.active(), Devices.describe(devices.allowed(e.spec)));
-            }
-            continue;
-          }
-        } finally {
-          lock.unlock();
-        }
-        try {
-          load(copy, false);
-          loaded = true;
-        } catch (RuntimeException e2) {
-          LOG.warn("model '{}': a scale-up copy on {} failed to load: {}", e.spec.id(),
-              copy.slot.info.device(), e2.toString());
-        }
-      }
-    }
+    autoscaler.tick();
   }
 
-  /** Retires up to {@code n} idle copies of a model, least recently used first; under lock. */
-  private void retireIdle(Entry entry, int n) {
-    List<Copy> idle = new ArrayList<>();
-    for (Copy c : entry.copies) {
-      if (c.isIdle()) {
-        idle.add(c);
-      }
-    }
-    idle.sort(Comparator.comparingLong(c -> c.lastUsed));
-    for (Copy c : idle) {
-      if (n == 0) {
-        break;
-      }
-      Lease l = c.lease;
-      c.park = false;
-      // Atomic from "no calls" to "closed": a call that took the copy first keeps it.
-      if (l != null && l.closeIfIdle()) {
-        n--;
-        LOG.info("model '{}': retired its idle copy on {}", entry.spec.id(),
-            c.slot.info.device());
-      }
-    }
-  }
-
-  private boolean isClosed() {
+  /** Whether {@link #close} has begun; takes the lock. */
+  boolean isClosed() {
     lock.lock();
     try {
       return closed;
@@ -826,44 +732,11 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
-  private void startScalingLoop() {
-    long interval = scalingIntervalNanos;
-    Runnable loop = () -> {
-      // Stops on close's interrupt, or at the first look after close should a load on this
-      // thread have swallowed the interrupt: a factory's non-daemon thread must not outlive it.
-      while (!Thread.currentThread().isInterrupted() && !isClosed()) {
-        try {
-          TimeUnit.NANOSECONDS.sleep(interval);
-        } catch (InterruptedException e) {
-          return;
-        }
-        try {
-          autoscale();
-        } catch (RuntimeException e) {
-          // The loop outlives a bad tick: the next one sees the books afresh.
-          LOG.warn("model manager: a scaling tick failed: {}", e.toString());
-        } catch (Error e) {
-          LOG.error("model manager: the scaling loop stops; models keep the copies they have", e);
-          throw e;
-        }
-      }
-    };
-    Thread t = threadFactory != null ? threadFactory.newThread(loop) : new Thread(loop);
-    if (t == null) {
-      LOG.warn("model manager: the thread factory gave no thread for the scaling loop; models"
-          + " keep the copies they have");
-      return;
-    }
-    if (threadFactory == null) {
-      t.setName("nos-scaler");
-      t.setDaemon(true);
-    }
-    scalingThread = t;
-    t.start();
-  }
-
-  /** Loads a booked copy outside the lock and publishes it; on failure, gives the room back. */
-  private Copy load(Copy copy, boolean acquireForCaller) {
+  /**
+   * Loads a booked copy outside the lock and publishes it; on failure, gives the room back.
+   * Called without the lock; takes it to read and publish the books.
+   */
+  Copy load(Copy copy, boolean acquireForCaller) {
     Entry entry = copy.entry;
     long callsBefore;
     boolean busyBefore;
@@ -1231,7 +1104,7 @@ public final class ManagerCore implements AutoCloseable {
 
   private Entry newEntry(ModelSpec spec) {
     Entry entry = newEntryUnscaled(spec);
-    ScalingPolicy policy = spec.scaling().orElse(defaultScaling);
+    ScalingPolicy policy = autoscaler.policyFor(spec);
     if (policy != null) {
       entry.scaler = new Scaler(policy);
       entry.replicas = Math.min(policy.maxReplicas(),
@@ -1394,9 +1267,7 @@ public final class ManagerCore implements AutoCloseable {
         return;
       }
       closed = true;
-      if (scalingThread != null) {
-        scalingThread.interrupt();
-      }
+      autoscaler.interruptLoop();
       for (Entry e : new ArrayList<>(models.values())) {
         for (Copy c : e.copies) {
           if (c.batcher != null) {
