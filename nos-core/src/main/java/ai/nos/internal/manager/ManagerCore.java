@@ -21,7 +21,6 @@ import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -95,8 +94,8 @@ import org.slf4j.LoggerFactory;
  * <h2>Callers' futures</h2>
  * No user code runs on a worker. The batcher completes its own future for each call on a worker,
  * and only the manager's bookkeeping depends on it; {@link #inferAsync} hands the caller another
- * future, completed on the callback pool (cached like the worker pool, of the same thread
- * factory, threads named {@code nos-callback-N} by default), as Caffeine's async cache completes
+ * future, completed on the callback pool by {@link Completions} (cached like the worker pool,
+ * of the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's async cache completes
  * through its executor. So a caller's {@code thenApply} may block, call the same model, interrupt
  * its thread or throw without holding up, deadlocking or stopping a batcher; a callback that
  * blocks holds one pool thread, and the next completion gets another. A synchronous call joins the
@@ -116,8 +115,8 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Scaling with traffic</h2>
  * A model with a {@link ScalingPolicy} (its spec's, else the manager's default) has its wanted
- * copies set by {@link #autoscale} (its {@link Autoscaler}), one tick of a loop run every scaling interval on a thread of
- * the manager's factory (started with the first such model, ending at {@link #close}); tests
+ * copies set by {@link #autoscale} ({@link Autoscaler}), one tick of a loop run every scaling
+ * interval on a thread of the manager's factory (started with the first such model, ending at {@link #close}); tests
  * call it themselves with their clock. Under the lock, each model's {@link Scaler} turns its
  * signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
  * the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a copy with a
@@ -152,7 +151,7 @@ public final class ManagerCore implements AutoCloseable {
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
-  private final ThreadPoolExecutor callbacks;
+  private final Completions completions;
   /** Threads per CUDA device for calls without batching; see "Threads". */
   private final int callThreadsPerDevice;
   final ThreadFactory threadFactory;
@@ -210,8 +209,7 @@ public final class ManagerCore implements AutoCloseable {
     this.threadFactory = threads;
     this.hostTier = new HostTier(hostBytes);
     this.workerPool = pool(threads, "nos-worker-");
-    this.callbacks = pool(threads, "nos-callback-");
-    this.callbacks.setRejectedExecutionHandler(ManagerCore::afterClose);
+    this.completions = new Completions(pool(threads, "nos-callback-"));
     this.backend = backend;
     this.placement = placement;
     this.loadTimeoutNanos = loadTimeout.toNanos();
@@ -358,29 +356,7 @@ public final class ManagerCore implements AutoCloseable {
       // caller's dependents run on the caller's own thread, as on any completed future.
       return call;
     }
-    CompletableFuture<Map<String, Tensor>> caller = new CompletableFuture<>();
-    call.whenComplete((out, failure) -> {
-      if (!caller.isDone()) {
-        Runnable complete = () -> {
-          if (failure == null) {
-            caller.complete(out);
-          } else {
-            caller.completeExceptionally(failure);
-          }
-        };
-        try {
-          callbacks.execute(complete);
-        } catch (RejectedExecutionException e) {
-          // The application's thread factory gave no thread: better here than never.
-          LOG.warn("model '{}': no callback thread to complete a call on ({}); completing it on"
-              + " {}", entry.spec.id(), e.getMessage(), Thread.currentThread().getName());
-          complete.run();
-        }
-      }
-    });
-    // A caller that settles its future first withdraws the call; once the call is done, a no-op.
-    caller.whenComplete((out, failure) -> call.cancel(false));
-    return caller;
+    return completions.forCaller(entry.spec.id(), call);
   }
 
   /**
@@ -1309,7 +1285,8 @@ public final class ManagerCore implements AutoCloseable {
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
-        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool, callbacks);
+        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool,
+        completions.pool());
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */
@@ -1322,18 +1299,5 @@ public final class ManagerCore implements AutoCloseable {
     };
     return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
         new SynchronousQueue<>(), factory);
-  }
-
-  /**
-   * A completion handed to the callback pool after it was shut down (a call that a closing batcher
-   * finished late) runs on a thread of its own, so that no caller is left waiting and no user
-   * code runs on a worker.
-   */
-  private static void afterClose(Runnable completion, ThreadPoolExecutor pool) {
-    Thread t = pool.getThreadFactory().newThread(completion);
-    if (t == null) {
-      throw new RejectedExecutionException("the thread factory returned no thread");
-    }
-    t.start();
   }
 }
