@@ -96,8 +96,8 @@ import org.slf4j.LoggerFactory;
  * and only the manager's bookkeeping depends on it; {@link #inferAsync} hands the caller another
  * future, completed on the callback pool by {@link Completions} (cached like the worker pool,
  * of the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's
- * async cache completes through its executor. So a caller's {@code thenApply} may block, call the same model, interrupt
- * its thread or throw without holding up, deadlocking or stopping a batcher; a callback that
+ * async cache completes through its executor. So a caller's {@code thenApply} may block, call
+ * the same model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a callback that
  * blocks holds one pool thread, and the next completion gets another. A synchronous call joins the
  * batcher's future itself: no hop. A caller that settles its future first (cancel, orTimeout, a
  * value of its own) cancels the batcher's, which takes the call out of the queue if it waits
@@ -117,8 +117,8 @@ import org.slf4j.LoggerFactory;
  * A model with a {@link ScalingPolicy} (its spec's, else the manager's default) has its wanted
  * copies set by {@link #autoscale} ({@link Autoscaler}), one tick of a loop run every scaling
  * interval on a thread of the manager's factory (started with the first such model, ending at
- * {@link #close}); tests call it themselves with their clock. Under the lock, each model's {@link Scaler} turns its
- * signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
+ * {@link #close}); tests call it themselves with their clock. Under the lock, each model's
+ * {@link Scaler} turns its signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
  * the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a copy with a
  * call queued or running; a busy one is tried again next tick). Scale-ups then load one copy per
  * model per round, the model with the most calls outstanding per copy first, until each has its
