@@ -94,19 +94,19 @@ import org.slf4j.LoggerFactory;
  * <h2>Callers' futures</h2>
  * No user code runs on a worker. The batcher completes its own future for each call on a worker,
  * and only the manager's bookkeeping depends on it; {@link #inferAsync} hands the caller another
- * future, completed on the callback pool by {@link Completions} (cached like the worker pool,
- * of the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's
- * async cache completes through its executor. So a caller's {@code thenApply} may block, call
- * the same model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a callback that
- * blocks holds one pool thread, and the next completion gets another. A synchronous call joins the
- * batcher's future itself: no hop. A caller that settles its future first (cancel, orTimeout, a
- * value of its own) cancels the batcher's, which takes the call out of the queue if it waits
- * there. Whoever settles a call, the copy's reference is given back once, by the batcher's release
- * hook: when the call leaves the queue, or when the batch it is in stops running, never while the
- * runner may still use the copy. A batcher that stops by itself under a ready copy (its worker
- * interrupted from outside, or dead of a bug) retires that copy, and the call goes to a fresh one.
- * {@link #close} lets every batcher drain at once for up to the close timeout, then fails what is
- * left, so every caller wakes.
+ * future, completed on the callback pool by {@link Completions} (cached like the worker pool, of
+ * the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's async
+ * cache completes through its executor. So a caller's {@code thenApply} may block, call the same
+ * model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a
+ * callback that blocks holds one pool thread, and the next completion gets another. A synchronous
+ * call joins the batcher's future itself: no hop. A caller that settles its future first (cancel,
+ * orTimeout, a value of its own) cancels the batcher's, which takes the call out of the queue if it
+ * waits there. Whoever settles a call, the copy's reference is given back once, by the batcher's
+ * release hook: when the call leaves the queue, or when the batch it is in stops running, never
+ * while the runner may still use the copy. A batcher that stops by itself under a ready copy (its
+ * worker interrupted from outside, or dead of a bug) retires that copy, and the call goes to a
+ * fresh one. {@link #close} lets every batcher drain at once for up to the close timeout, then
+ * fails what is left, so every caller wakes.
  *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
@@ -117,20 +117,20 @@ import org.slf4j.LoggerFactory;
  * A model with a {@link ScalingPolicy} (its spec's, else the manager's default) has its wanted
  * copies set by {@link #autoscale} ({@link Autoscaler}), one tick of a loop run every scaling
  * interval on a thread of the manager's factory (started with the first such model, ending at
- * {@link #close}); tests call it themselves with their clock. Under the lock, each model's
- * {@link Scaler} turns its signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
- * the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a copy with a
- * call queued or running; a busy one is tried again next tick). Scale-ups then load one copy per
- * model per round, the model with the most calls outstanding per copy first, until each has its
- * wanted copies or no room is left: the round order is the fairness rule when memory is short.
- * A new copy goes by the same placement as any other: a device the model is not on first; the
- * same device only for a batched model (its own batcher adds queues and workers there) and only
+ * {@link #close}); tests call it themselves with their clock. Under the lock, each model's {@link
+ * Scaler} turns its signals (calls outstanding, p99) into a wanted count; a wanted count below the
+ * copies retires the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a
+ * copy with a call queued or running; a busy one is tried again next tick). Scale-ups then load one
+ * copy per model per round, the model with the most calls outstanding per copy first, until each
+ * has its wanted copies or no room is left: the round order is the fairness rule when memory is
+ * short. A new copy goes by the same placement as any other: a device the model is not on first;
+ * the same device only for a batched model (its own batcher adds queues and workers there) and only
  * when no other device fits. It may evict idle copies of models without a policy (least recently
- * used first, as any load) and a scaled model's copies beyond its own wanted count, never one
- * that model still wants: so a model at its {@code minReplicas} is never evicted by another's
- * scale-up, and two growing models do not take each other's fresh (still idle) copies. A model with no serving
- * copy (all evicted) is not brought back by the loop; its next call loads it, as before. Loads
- * run outside the lock, on the loop's thread.
+ * used first, as any load) and a scaled model's copies beyond its own wanted count, never one that
+ * model still wants: so a model at its {@code minReplicas} is never evicted by another's scale-up,
+ * and two growing models do not take each other's fresh (still idle) copies. A model with no
+ * serving copy (all evicted) is not brought back by the loop; its next call loads it, as before.
+ * Loads run outside the lock, on the loop's thread.
  */
 public final class ManagerCore implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ManagerCore.class);
