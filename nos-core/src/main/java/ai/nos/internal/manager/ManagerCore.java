@@ -75,7 +75,8 @@ import org.slf4j.LoggerFactory;
  * model loads from its artifact. Parking runs in the lease's free action, so under the lock when
  * an eviction frees an idle copy: the device-to-host copy of the weights (milliseconds per hundred
  * megabytes over PCIe) holds the books for that long, as freeing the copy did before. The tier
- * never holds a copy of an unloaded model, nor anything after {@link #close}.
+ * never holds a copy of an unloaded model, nor anything after {@link #close}. {@link Parking}
+ * moves copies in and out of the tier.
  *
  * <h2>Threads</h2>
  * Calls without batching run on the caller's thread on the CPU, and on a GPU on that device's
@@ -148,6 +149,8 @@ public final class ManagerCore implements AutoCloseable {
   final Map<String, Entry> models = new LinkedHashMap<>();
   /** Evicted copies parked in host memory; guarded by {@link #lock}. */
   private final HostTier hostTier;
+  /** Moves copies between the device and {@link #hostTier}; see "Host tier". */
+  private final Parking parking;
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
@@ -211,6 +214,7 @@ public final class ManagerCore implements AutoCloseable {
     this.workerPool = pool(threads, "nos-worker-");
     this.completions = new Completions(pool(threads, "nos-callback-"));
     this.backend = backend;
+    this.parking = new Parking(lock, backend, hostTier);
     this.placement = placement;
     this.loadTimeoutNanos = loadTimeout.toNanos();
     this.catalog = catalog;
@@ -654,7 +658,7 @@ public final class ManagerCore implements AutoCloseable {
       }
       if (plan == null || plan.slot().free() < need) {
         if (parked != null) {
-          hostTier.put(entry, parked).forEach(ManagerCore::closeQuietly);
+          hostTier.put(entry, parked).forEach(Parking::closeQuietly);
         }
         return null;
       }
@@ -728,7 +732,7 @@ public final class ManagerCore implements AutoCloseable {
     Replica replica;
     boolean restored = false;
     try {
-      replica = parked == null ? null : unpark(copy, parked);
+      replica = parked == null ? null : parking.unpark(copy, parked);
       restored = replica != null;
       if (replica == null) {
         replica = backend.load(entry.spec, copy.slot.info);
@@ -831,67 +835,6 @@ public final class ManagerCore implements AutoCloseable {
       return acquireForCaller ? copy : null;
     } finally {
       lock.unlock();
-    }
-  }
-
-  /**
-   * The model's parked copy back on the booked device, or null (the parked copy closed) if its
-   * artifact changed or it could not come back: the caller then loads from the artifact. An Error
-   * closes the parked copy and is passed on.
-   */
-  private Replica unpark(Copy copy, Parked parked) {
-    String id = copy.entry.spec.id();
-    String stale;
-    try {
-      stale = parked.staleReason();
-    } catch (RuntimeException e) {
-      stale = e.getMessage();
-    }
-    if (stale != null) {
-      LOG.info("model '{}': its copy in host memory is not reused ({}); loading it from its"
-          + " artifact", id, stale);
-      discard(parked);
-      return null;
-    }
-    long t0 = System.nanoTime();
-    Replica replica;
-    try {
-      replica = backend.unpark(parked, copy.slot.info);
-    } catch (RuntimeException e) {
-      LOG.warn("model '{}': its copy in host memory could not come back on {} ({}); loading it"
-          + " from its artifact", id, copy.slot.info.device(), e.toString());
-      discard(parked);
-      return null;
-    } catch (Error e) {
-      discard(parked);
-      throw e;
-    }
-    lock.lock();
-    try {
-      hostTier.unparks++;
-    } finally {
-      lock.unlock();
-    }
-    LOG.debug("model '{}' back on {} from host memory in {} us", id, copy.slot.info.device(),
-        TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0));
-    return replica;
-  }
-
-  private void discard(Parked parked) {
-    lock.lock();
-    try {
-      hostTier.dropped++;
-    } finally {
-      lock.unlock();
-    }
-    closeQuietly(parked);
-  }
-
-  private static void closeQuietly(Parked parked) {
-    try {
-      parked.close();
-    } catch (RuntimeException e) {
-      LOG.warn("could not free a copy parked in host memory: {}", e.toString());
     }
   }
 
@@ -1009,7 +952,7 @@ public final class ManagerCore implements AutoCloseable {
       // when free runs under the lock (eviction), since a completion may take the lock to signal.
       batcher.shutdown();
     }
-    Parked parked = copy.park ? park(copy) : null;
+    Parked parked = copy.park ? parking.park(copy) : null;
     if (parked == null) {
       copy.replica.close();
     }
@@ -1031,18 +974,7 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    leaving.forEach(ManagerCore::closeQuietly);
-  }
-
-  /** An evicted copy moved to host memory, or null (the caller frees it) if it cannot be. */
-  private Parked park(Copy copy) {
-    try {
-      return copy.replica.park();
-    } catch (RuntimeException e) {
-      LOG.warn("model '{}' on {}: could not park its evicted copy in host memory ({}); freeing"
-          + " it", copy.entry.spec.id(), copy.slot.info.device(), e.toString());
-      return null;
-    }
+    leaving.forEach(Parking::closeQuietly);
   }
 
   private void unbook(Copy copy) {
@@ -1058,7 +990,7 @@ public final class ManagerCore implements AutoCloseable {
     models.remove(entry.spec.id(), entry);
     Parked parked = hostTier.drop(entry);
     if (parked != null) {
-      closeQuietly(parked);
+      Parking.closeQuietly(parked);
     }
     for (Copy c : entry.copies) {
       Lease l = c.lease;
@@ -1252,7 +1184,7 @@ public final class ManagerCore implements AutoCloseable {
         }
         remove(e);
       }
-      hostTier.clear().forEach(ManagerCore::closeQuietly);
+      hostTier.clear().forEach(Parking::closeQuietly);
     } finally {
       lock.unlock();
     }
