@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
  * It has no lock of its own: its state and the books it reads are guarded by the core's one lock
  * ({@link ManagerCore#lock}). {@link #configure}, {@link #startLoopIfNeeded}, {@link
  * #interruptLoop} and {@link #retireIdle} are called with that lock held; {@link #tick} is called
- * without it and takes it itself, once for the decisions and once per copy it books, and loads
- * each copy ({@link ManagerCore#load}) outside it, on the calling thread.
+ * without it and takes it itself, once for the decisions and once per copy it books ({@link
+ * Books#place}), and loads each copy ({@link ManagerCore#load}) outside it, on the calling thread.
  */
 final class Autoscaler {
   /** The core's logger: the scaling lines keep the category they always had. */
@@ -116,7 +116,7 @@ final class Autoscaler {
           if (core.closed || e.removed || e.active() == 0 || e.active() >= e.replicas) {
             continue;
           }
-          copy = core.place(e, true);
+          copy = core.books.place(e, true);
           if (copy == null) {
             if (!e.shortLogged) {
               e.shortLogged = true;

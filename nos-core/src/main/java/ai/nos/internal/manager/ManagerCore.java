@@ -63,6 +63,7 @@ import org.slf4j.LoggerFactory;
  * in flight is never evicted. A copy unloaded while busy is freed by its last call. After
  * evicting, the backend returns its cached blocks to the device so the next copy has the room.
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
+ * {@link Books} places, evicts and unbooks copies.
  *
  * <h2>Host tier</h2>
  * An evicted copy is parked in host memory ({@link Replica#park()}: its loaded, optimized module
@@ -146,6 +147,8 @@ public final class ManagerCore implements AutoCloseable {
   private final Condition changed = lock.newCondition();
   private final AtomicInteger waiters = new AtomicInteger();
   final Devices devices;
+  /** Places, evicts and unbooks copies on the devices; see "Books" and "Eviction". */
+  final Books books;
   final Map<String, Entry> models = new LinkedHashMap<>();
   /** Evicted copies parked in host memory; guarded by {@link #lock}. */
   private final HostTier hostTier;
@@ -222,6 +225,7 @@ public final class ManagerCore implements AutoCloseable {
     List<Slot> slots = new ArrayList<>();
     budgets.forEach((info, budget) -> slots.add(new Slot(info, budget)));
     this.devices = new Devices(slots);
+    this.books = new Books(lock, changed, devices, placement, backend, hostTier);
   }
 
   /**
@@ -313,12 +317,12 @@ public final class ManagerCore implements AutoCloseable {
     try {
       entry = entry(id);
       int max = devices.allowed(entry.spec).size();
-      if (sharesDevices(entry)) {
+      if (Books.sharesDevices(entry)) {
         max = entry.scaler.policy().maxReplicas();
       }
       if (replicas < 1 || replicas > max) {
         throw new IllegalArgumentException("replicas of model '" + id + "' must be in [1, " + max
-            + "] (" + (sharesDevices(entry) ? "its scaling policy's maxReplicas"
+            + "] (" + (Books.sharesDevices(entry) ? "its scaling policy's maxReplicas"
                 : "one copy per device it may use") + ") but was " + replicas);
       }
       entry.replicas = replicas;
@@ -495,7 +499,7 @@ public final class ManagerCore implements AutoCloseable {
           retried = true;
           LOG.warn("model '{}' ran out of memory on {}; evicting idle models there and retrying"
               + " once", entry.spec.id(), copy.slot.info.device());
-          evictIdle(copy.slot, Long.MAX_VALUE, entry);
+          books.evictIdle(copy.slot, Long.MAX_VALUE, entry);
           continue;
         }
         entry.requests.increment();
@@ -612,84 +616,7 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   private Copy place(Entry entry) {
-    return place(entry, false);
-  }
-
-  /**
-   * Books room for a new copy (evicting idle copies if needed), or null if there is none now:
-   * on a device the model is not on, else (see "Scaling with traffic") on one it is. A scale-up
-   * evicts no copy that a scaled model still wants. Called with the lock held.
-   */
-  Copy place(Entry entry, boolean scaleUp) {
-    List<Slot> candidates = new ArrayList<>();
-    List<Slot> same = new ArrayList<>();
-    for (Slot s : devices.allowed(entry.spec)) {
-      if (!s.hosts(entry)) {
-        candidates.add(s);
-      } else if (sharesDevices(entry)) {
-        same.add(s);
-      }
-    }
-    long need = entry.estimate;
-    Slot slot = Placer.choose(placement, candidates, need);
-    if (slot == null) {
-      slot = Placer.choose(placement, same, need);
-    }
-    // The model's parked copy leaves the tier before evictions park others there, which could
-    // otherwise push it out just as it is wanted.
-    Parked parked = hostTier.take(entry);
-    if (slot == null) {
-      java.util.function.Predicate<Copy> evictable = c -> c.entry != entry
-          && (!scaleUp || c.entry.scaler == null || c.entry.active() > c.entry.replicas);
-      Placer.Plan plan = Placer.planEviction(candidates, need, evictable);
-      if (plan == null) {
-        plan = Placer.planEviction(same, need, evictable);
-      }
-      if (plan != null && scaleUp && belowMin(plan)) {
-        plan = null;
-      }
-      if (plan != null) {
-        for (Copy victim : plan.victims()) {
-          evict(victim);
-        }
-        if (!plan.victims().isEmpty()) {
-          backend.releaseCache(plan.slot().info);
-        }
-      }
-      if (plan == null || plan.slot().free() < need) {
-        if (parked != null) {
-          hostTier.put(entry, parked).forEach(Parking::closeQuietly);
-        }
-        return null;
-      }
-      slot = plan.slot();
-    }
-    Copy copy = new Copy(entry, slot, need);
-    copy.parked = parked;
-    slot.used += need;
-    slot.residents.add(copy);
-    entry.copies.add(copy);
-    return copy;
-  }
-
-  /** Whether a plan evicts so many copies of a scaled model that it falls below its wanted. */
-  private static boolean belowMin(Placer.Plan plan) {
-    Map<Entry, Integer> taken = new java.util.HashMap<>();
-    for (Copy c : plan.victims()) {
-      taken.merge(c.entry, 1, Integer::sum);
-    }
-    for (Map.Entry<Entry, Integer> t : taken.entrySet()) {
-      Entry e = t.getKey();
-      if (e.scaler != null && e.active() - t.getValue() < e.replicas) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /** Whether a model's copies may share a device: scaled and batched (see "Scaling"). */
-  private static boolean sharesDevices(Entry entry) {
-    return entry.scaler != null && entry.spec.batching().isPresent();
+    return books.place(entry, false);
   }
 
   /**
@@ -740,7 +667,7 @@ public final class ManagerCore implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       lock.lock();
       try {
-        unbook(copy);
+        books.unbook(copy);
       } finally {
         lock.unlock();
       }
@@ -756,7 +683,7 @@ public final class ManagerCore implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       lock.lock();
       try {
-        unbook(copy);
+        books.unbook(copy);
       } finally {
         lock.unlock();
       }
@@ -796,10 +723,10 @@ public final class ManagerCore implements AutoCloseable {
       // booked once for the device, never in a model's footprint (see "Books").
       copy.slot.overhead = Math.max(copy.slot.overhead, backend.libraryBytes(copy.slot.info));
       if (copy.slot.over()) {
-        evictIdle(copy.slot, -copy.slot.free(), entry);
+        books.evictIdle(copy.slot, -copy.slot.free(), entry);
       }
       if (copy.slot.over() || entry.removed || closed) {
-        unbook(copy);
+        books.unbook(copy);
         if (batcher != null) {
           batcher.close(Duration.ZERO);
         }
@@ -900,48 +827,6 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
-  /** Evicts idle copies of other models on a slot, coldest first, until {@code bytes} are freed. */
-  private void evictIdle(Slot slot, long bytes, Entry keep) {
-    lock.lock();
-    try {
-      List<Copy> idle = new ArrayList<>(slot.residents);
-      idle.removeIf(c -> c.entry == keep || !c.isIdle());
-      idle.sort(Comparator.comparingLong(c -> c.lastUsed));
-      long freed = 0;
-      for (Copy c : idle) {
-        if (freed >= bytes) {
-          break;
-        }
-        long b = c.bytes;
-        if (evict(c)) {
-          freed += b;
-        }
-      }
-      if (freed > 0) {
-        backend.releaseCache(slot.info);
-      }
-    } finally {
-      lock.unlock();
-    }
-  }
-
-  private boolean evict(Copy copy) {
-    Lease l = copy.lease;
-    if (l == null) {
-      return false;
-    }
-    // Read by the free action, which closeIfIdle runs on this thread when the copy is idle.
-    copy.park = hostTier.enabled();
-    if (l.closeIfIdle()) {
-      copy.slot.evictions++;
-      LOG.info("evicted model '{}' from {} ({} bytes, idle)", copy.entry.spec.id(),
-          copy.slot.info.device(), copy.bytes);
-      return true;
-    }
-    copy.park = false;
-    return false;
-  }
-
   /** The lease's free action: runs once, when a closed copy has no call left. */
   private void free(Copy copy) {
     DynamicBatcher batcher = copy.batcher;
@@ -962,7 +847,7 @@ public final class ManagerCore implements AutoCloseable {
       if (batcher != null) {
         copy.entry.pastBatches.add(batcher.stats().batches());
       }
-      unbook(copy);
+      books.unbook(copy);
       if (parked != null) {
         leaving = copy.entry.removed || closed ? List.of(parked)
             : hostTier.put(copy.entry, parked);
@@ -975,14 +860,6 @@ public final class ManagerCore implements AutoCloseable {
       lock.unlock();
     }
     leaving.forEach(Parking::closeQuietly);
-  }
-
-  private void unbook(Copy copy) {
-    copy.state = Copy.State.GONE;
-    copy.slot.used -= copy.bytes;
-    copy.slot.residents.remove(copy);
-    copy.entry.copies.remove(copy);
-    changed.signalAll();
   }
 
   private void remove(Entry entry) {
