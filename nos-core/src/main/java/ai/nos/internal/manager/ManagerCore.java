@@ -21,7 +21,6 @@ import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -64,6 +63,7 @@ import org.slf4j.LoggerFactory;
  * in flight is never evicted. A copy unloaded while busy is freed by its last call. After
  * evicting, the backend returns its cached blocks to the device so the next copy has the room.
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
+ * {@link Books} places, evicts and unbooks copies.
  *
  * <h2>Host tier</h2>
  * An evicted copy is parked in host memory ({@link Replica#park()}: its loaded, optimized module
@@ -76,7 +76,8 @@ import org.slf4j.LoggerFactory;
  * model loads from its artifact. Parking runs in the lease's free action, so under the lock when
  * an eviction frees an idle copy: the device-to-host copy of the weights (milliseconds per hundred
  * megabytes over PCIe) holds the books for that long, as freeing the copy did before. The tier
- * never holds a copy of an unloaded model, nor anything after {@link #close}.
+ * never holds a copy of an unloaded model, nor anything after {@link #close}. {@link Parking}
+ * moves copies in and out of the tier.
  *
  * <h2>Threads</h2>
  * Calls without batching run on the caller's thread on the CPU, and on a GPU on that device's
@@ -95,19 +96,19 @@ import org.slf4j.LoggerFactory;
  * <h2>Callers' futures</h2>
  * No user code runs on a worker. The batcher completes its own future for each call on a worker,
  * and only the manager's bookkeeping depends on it; {@link #inferAsync} hands the caller another
- * future, completed on the callback pool (cached like the worker pool, of the same thread
- * factory, threads named {@code nos-callback-N} by default), as Caffeine's async cache completes
- * through its executor. So a caller's {@code thenApply} may block, call the same model, interrupt
- * its thread or throw without holding up, deadlocking or stopping a batcher; a callback that
- * blocks holds one pool thread, and the next completion gets another. A synchronous call joins the
- * batcher's future itself: no hop. A caller that settles its future first (cancel, orTimeout, a
- * value of its own) cancels the batcher's, which takes the call out of the queue if it waits
- * there. Whoever settles a call, the copy's reference is given back once, by the batcher's release
- * hook: when the call leaves the queue, or when the batch it is in stops running, never while the
- * runner may still use the copy. A batcher that stops by itself under a ready copy (its worker
- * interrupted from outside, or dead of a bug) retires that copy, and the call goes to a fresh one.
- * {@link #close} lets every batcher drain at once for up to the close timeout, then fails what is
- * left, so every caller wakes.
+ * future, completed on the callback pool by {@link Completions} (cached like the worker pool, of
+ * the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's async
+ * cache completes through its executor. So a caller's {@code thenApply} may block, call the same
+ * model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a
+ * callback that blocks holds one pool thread, and the next completion gets another. A synchronous
+ * call joins the batcher's future itself: no hop. A caller that settles its future first (cancel,
+ * orTimeout, a value of its own) cancels the batcher's, which takes the call out of the queue if it
+ * waits there. Whoever settles a call, the copy's reference is given back once, by the batcher's
+ * release hook: when the call leaves the queue, or when the batch it is in stops running, never
+ * while the runner may still use the copy. A batcher that stops by itself under a ready copy (its
+ * worker interrupted from outside, or dead of a bug) retires that copy, and the call goes to a
+ * fresh one. {@link #close} lets every batcher drain at once for up to the close timeout, then
+ * fails what is left, so every caller wakes.
  *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
@@ -116,22 +117,22 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Scaling with traffic</h2>
  * A model with a {@link ScalingPolicy} (its spec's, else the manager's default) has its wanted
- * copies set by {@link #autoscale}, one tick of a loop run every scaling interval on a thread of
- * the manager's factory (started with the first such model, ending at {@link #close}); tests
- * call it themselves with their clock. Under the lock, each model's {@link Scaler} turns its
- * signals (calls outstanding, p99) into a wanted count; a wanted count below the copies retires
- * the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a copy with a
- * call queued or running; a busy one is tried again next tick). Scale-ups then load one copy per
- * model per round, the model with the most calls outstanding per copy first, until each has its
- * wanted copies or no room is left: the round order is the fairness rule when memory is short.
- * A new copy goes by the same placement as any other: a device the model is not on first; the
- * same device only for a batched model (its own batcher adds queues and workers there) and only
+ * copies set by {@link #autoscale} ({@link Autoscaler}), one tick of a loop run every scaling
+ * interval on a thread of the manager's factory (started with the first such model, ending at
+ * {@link #close}); tests call it themselves with their clock. Under the lock, each model's {@link
+ * Scaler} turns its signals (calls outstanding, p99) into a wanted count; a wanted count below the
+ * copies retires the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a
+ * copy with a call queued or running; a busy one is tried again next tick). Scale-ups then load one
+ * copy per model per round, the model with the most calls outstanding per copy first, until each
+ * has its wanted copies or no room is left: the round order is the fairness rule when memory is
+ * short. A new copy goes by the same placement as any other: a device the model is not on first;
+ * the same device only for a batched model (its own batcher adds queues and workers there) and only
  * when no other device fits. It may evict idle copies of models without a policy (least recently
- * used first, as any load) and a scaled model's copies beyond its own wanted count, never one
- * that model still wants: so a model at its {@code minReplicas} is never evicted by another's
- * scale-up, and two growing models do not take each other's fresh (still idle) copies. A model with no serving
- * copy (all evicted) is not brought back by the loop; its next call loads it, as before. Loads
- * run outside the lock, on the loop's thread.
+ * used first, as any load) and a scaled model's copies beyond its own wanted count, never one that
+ * model still wants: so a model at its {@code minReplicas} is never evicted by another's scale-up,
+ * and two growing models do not take each other's fresh (still idle) copies. A model with no
+ * serving copy (all evicted) is not brought back by the loop; its next call loads it, as before.
+ * Loads run outside the lock, on the loop's thread.
  */
 public final class ManagerCore implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ManagerCore.class);
@@ -140,28 +141,30 @@ public final class ManagerCore implements AutoCloseable {
   private final Placement placement;
   private final long loadTimeoutNanos;
   private final FootprintCatalog catalog;
-  private final LongSupplier clock;
-  private final ReentrantLock lock = new ReentrantLock();
+  final LongSupplier clock;
+  /** The one lock of the books; see "Concurrency". Package-private for {@link Autoscaler}. */
+  final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final AtomicInteger waiters = new AtomicInteger();
-  private final Devices devices;
-  private final Map<String, Entry> models = new LinkedHashMap<>();
+  final Devices devices;
+  /** Places, evicts and unbooks copies on the devices; see "Books" and "Eviction". */
+  final Books books;
+  final Map<String, Entry> models = new LinkedHashMap<>();
   /** Evicted copies parked in host memory; guarded by {@link #lock}. */
   private final HostTier hostTier;
+  /** Moves copies between the device and {@link #hostTier}; see "Host tier". */
+  private final Parking parking;
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
-  private final ThreadPoolExecutor callbacks;
+  private final Completions completions;
   /** Threads per CUDA device for calls without batching; see "Threads". */
   private final int callThreadsPerDevice;
-  private final ThreadFactory threadFactory;
-  private boolean closed;
-  /** Scaling for specs without a policy of their own; null for none. */
-  private ScalingPolicy defaultScaling;
-  /** How often the scaling loop ticks; zero: only when {@link #autoscale} is called. */
-  private long scalingIntervalNanos = TimeUnit.SECONDS.toNanos(1);
-  /** The scaling loop's thread; started with the first model with a policy. Guarded by lock. */
-  private Thread scalingThread;
+  final ThreadFactory threadFactory;
+  /** Guarded by {@link #lock}. */
+  boolean closed;
+  /** The scaling loop and its decisions; see "Scaling with traffic". */
+  private final Autoscaler autoscaler = new Autoscaler(this);
   private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
   /**
@@ -212,9 +215,9 @@ public final class ManagerCore implements AutoCloseable {
     this.threadFactory = threads;
     this.hostTier = new HostTier(hostBytes);
     this.workerPool = pool(threads, "nos-worker-");
-    this.callbacks = pool(threads, "nos-callback-");
-    this.callbacks.setRejectedExecutionHandler(ManagerCore::afterClose);
+    this.completions = new Completions(pool(threads, "nos-callback-"));
     this.backend = backend;
+    this.parking = new Parking(lock, backend, hostTier);
     this.placement = placement;
     this.loadTimeoutNanos = loadTimeout.toNanos();
     this.catalog = catalog;
@@ -222,6 +225,7 @@ public final class ManagerCore implements AutoCloseable {
     List<Slot> slots = new ArrayList<>();
     budgets.forEach((info, budget) -> slots.add(new Slot(info, budget)));
     this.devices = new Devices(slots);
+    this.books = new Books(lock, changed, devices, placement, backend, hostTier);
   }
 
   /**
@@ -237,8 +241,7 @@ public final class ManagerCore implements AutoCloseable {
     }
     lock.lock();
     try {
-      this.defaultScaling = defaultPolicy;
-      this.scalingIntervalNanos = interval.toNanos();
+      autoscaler.configure(defaultPolicy, interval.toNanos());
     } finally {
       lock.unlock();
     }
@@ -263,8 +266,8 @@ public final class ManagerCore implements AutoCloseable {
         devices.allowed(spec);
         entry = newEntry(spec);
         models.put(spec.id(), entry);
-        if (entry.scaler != null && scalingThread == null && scalingIntervalNanos > 0) {
-          startScalingLoop();
+        if (entry.scaler != null) {
+          autoscaler.startLoopIfNeeded();
         }
       }
       entry.handles++;
@@ -314,12 +317,12 @@ public final class ManagerCore implements AutoCloseable {
     try {
       entry = entry(id);
       int max = devices.allowed(entry.spec).size();
-      if (sharesDevices(entry)) {
+      if (Books.sharesDevices(entry)) {
         max = entry.scaler.policy().maxReplicas();
       }
       if (replicas < 1 || replicas > max) {
         throw new IllegalArgumentException("replicas of model '" + id + "' must be in [1, " + max
-            + "] (" + (sharesDevices(entry) ? "its scaling policy's maxReplicas"
+            + "] (" + (Books.sharesDevices(entry) ? "its scaling policy's maxReplicas"
                 : "one copy per device it may use") + ") but was " + replicas);
       }
       entry.replicas = replicas;
@@ -361,29 +364,7 @@ public final class ManagerCore implements AutoCloseable {
       // caller's dependents run on the caller's own thread, as on any completed future.
       return call;
     }
-    CompletableFuture<Map<String, Tensor>> caller = new CompletableFuture<>();
-    call.whenComplete((out, failure) -> {
-      if (!caller.isDone()) {
-        Runnable complete = () -> {
-          if (failure == null) {
-            caller.complete(out);
-          } else {
-            caller.completeExceptionally(failure);
-          }
-        };
-        try {
-          callbacks.execute(complete);
-        } catch (RejectedExecutionException e) {
-          // The application's thread factory gave no thread: better here than never.
-          LOG.warn("model '{}': no callback thread to complete a call on ({}); completing it on"
-              + " {}", entry.spec.id(), e.getMessage(), Thread.currentThread().getName());
-          complete.run();
-        }
-      }
-    });
-    // A caller that settles its future first withdraws the call; once the call is done, a no-op.
-    caller.whenComplete((out, failure) -> call.cancel(false));
-    return caller;
+    return completions.forCaller(entry.spec.id(), call);
   }
 
   /**
@@ -518,7 +499,7 @@ public final class ManagerCore implements AutoCloseable {
           retried = true;
           LOG.warn("model '{}' ran out of memory on {}; evicting idle models there and retrying"
               + " once", entry.spec.id(), copy.slot.info.device());
-          evictIdle(copy.slot, Long.MAX_VALUE, entry);
+          books.evictIdle(copy.slot, Long.MAX_VALUE, entry);
           continue;
         }
         entry.requests.increment();
@@ -635,189 +616,21 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   private Copy place(Entry entry) {
-    return place(entry, false);
+    return books.place(entry, false);
   }
 
   /**
-   * Books room for a new copy (evicting idle copies if needed), or null if there is none now:
-   * on a device the model is not on, else (see "Scaling with traffic") on one it is. A scale-up
-   * evicts no copy that a scaled model still wants.
-   */
-  private Copy place(Entry entry, boolean scaleUp) {
-    List<Slot> candidates = new ArrayList<>();
-    List<Slot> same = new ArrayList<>();
-    for (Slot s : devices.allowed(entry.spec)) {
-      if (!s.hosts(entry)) {
-        candidates.add(s);
-      } else if (sharesDevices(entry)) {
-        same.add(s);
-      }
-    }
-    long need = entry.estimate;
-    Slot slot = Placer.choose(placement, candidates, need);
-    if (slot == null) {
-      slot = Placer.choose(placement, same, need);
-    }
-    // The model's parked copy leaves the tier before evictions park others there, which could
-    // otherwise push it out just as it is wanted.
-    Parked parked = hostTier.take(entry);
-    if (slot == null) {
-      java.util.function.Predicate<Copy> evictable = c -> c.entry != entry
-          && (!scaleUp || c.entry.scaler == null || c.entry.active() > c.entry.replicas);
-      Placer.Plan plan = Placer.planEviction(candidates, need, evictable);
-      if (plan == null) {
-        plan = Placer.planEviction(same, need, evictable);
-      }
-      if (plan != null && scaleUp && belowMin(plan)) {
-        plan = null;
-      }
-      if (plan != null) {
-        for (Copy victim : plan.victims()) {
-          evict(victim);
-        }
-        if (!plan.victims().isEmpty()) {
-          backend.releaseCache(plan.slot().info);
-        }
-      }
-      if (plan == null || plan.slot().free() < need) {
-        if (parked != null) {
-          hostTier.put(entry, parked).forEach(ManagerCore::closeQuietly);
-        }
-        return null;
-      }
-      slot = plan.slot();
-    }
-    Copy copy = new Copy(entry, slot, need);
-    copy.parked = parked;
-    slot.used += need;
-    slot.residents.add(copy);
-    entry.copies.add(copy);
-    return copy;
-  }
-
-  /** Whether a plan evicts so many copies of a scaled model that it falls below its wanted. */
-  private static boolean belowMin(Placer.Plan plan) {
-    Map<Entry, Integer> taken = new java.util.HashMap<>();
-    for (Copy c : plan.victims()) {
-      taken.merge(c.entry, 1, Integer::sum);
-    }
-    for (Map.Entry<Entry, Integer> t : taken.entrySet()) {
-      Entry e = t.getKey();
-      if (e.scaler != null && e.active() - t.getValue() < e.replicas) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /** Whether a model's copies may share a device: scaled and batched (see "Scaling"). */
-  private static boolean sharesDevices(Entry entry) {
-    return entry.scaler != null && entry.spec.batching().isPresent();
-  }
-
-  /**
-   * One tick of the scaling loop (see "Scaling with traffic"): decides each scaled model's
-   * wanted copies, retires idle copies above it, then loads copies up to it while there is room.
-   * Runs on the loop's thread, or a test's; never throws for a model's failed load (logged).
+   * One tick of the scaling loop (see "Scaling with traffic" and {@link Autoscaler}): decides
+   * each scaled model's wanted copies, retires idle copies above it, then loads copies up to it
+   * while there is room. Runs on the loop's thread, or a test's; never throws for a model's
+   * failed load (logged). Called without the lock.
    */
   public void autoscale() {
-    long now = clock.getAsLong();
-    List<Entry> up = new ArrayList<>();
-    Map<Entry, Double> pressure = new java.util.HashMap<>();
-    lock.lock();
-    try {
-      if (closed) {
-        return;
-      }
-      for (Entry e : models.values()) {
-        if (e.scaler == null || e.removed) {
-          continue;
-        }
-        int current = e.active();
-        long outstanding = e.outstanding();
-        Scaler.Decision d = e.scaler.tick(now, current, outstanding,
-            e.latency.quantileMicros(0.99), e.requests.sum());
-        if (current == 0) {
-          // Evicted: its next call loads it (see "Scaling with traffic").
-          continue;
-        }
-        if (d.wanted() != e.replicas) {
-          String what = (d.wanted() > e.replicas ? "up " : "down ") + e.replicas + " -> "
-              + d.wanted() + ": " + d.reason();
-          e.lastScaling = what;
-          e.shortLogged = false;
-          LOG.info("model '{}' scaled {}", e.spec.id(), what);
-          e.replicas = d.wanted();
-        }
-        if (current > e.replicas) {
-          retireIdle(e, current - e.replicas);
-        } else if (current < e.replicas) {
-          up.add(e);
-          pressure.put(e, outstanding / (double) current);
-        }
-      }
-    } finally {
-      lock.unlock();
-    }
-    up.sort(Comparator.comparingDouble((Entry e) -> -pressure.get(e)));
-    for (boolean loaded = true; loaded; ) {
-      loaded = false;
-      for (Entry e : up) {
-        Copy copy;
-        lock.lock();
-        try {
-          if (closed || e.removed || e.active() == 0 || e.active() >= e.replicas) {
-            continue;
-          }
-          copy = place(e, true);
-          if (copy == null) {
-            if (!e.shortLogged) {
-              e.shortLogged = true;
-              LOG.info("model '{}' wants {} copies but has {}: no room for another without"
-                  + " evicting a busy copy or one at its minReplicas: {}", e.spec.id(),
-                  e.replicas, e.active(), Devices.describe(devices.allowed(e.spec)));
-            }
-            continue;
-          }
-        } finally {
-          lock.unlock();
-        }
-        try {
-          load(copy, false);
-          loaded = true;
-        } catch (RuntimeException e2) {
-          LOG.warn("model '{}': a scale-up copy on {} failed to load: {}", e.spec.id(),
-              copy.slot.info.device(), e2.toString());
-        }
-      }
-    }
+    autoscaler.tick();
   }
 
-  /** Retires up to {@code n} idle copies of a model, least recently used first; under lock. */
-  private void retireIdle(Entry entry, int n) {
-    List<Copy> idle = new ArrayList<>();
-    for (Copy c : entry.copies) {
-      if (c.isIdle()) {
-        idle.add(c);
-      }
-    }
-    idle.sort(Comparator.comparingLong(c -> c.lastUsed));
-    for (Copy c : idle) {
-      if (n == 0) {
-        break;
-      }
-      Lease l = c.lease;
-      c.park = false;
-      // Atomic from "no calls" to "closed": a call that took the copy first keeps it.
-      if (l != null && l.closeIfIdle()) {
-        n--;
-        LOG.info("model '{}': retired its idle copy on {}", entry.spec.id(),
-            c.slot.info.device());
-      }
-    }
-  }
-
-  private boolean isClosed() {
+  /** Whether {@link #close} has begun; takes the lock. */
+  boolean isClosed() {
     lock.lock();
     try {
       return closed;
@@ -826,44 +639,11 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
-  private void startScalingLoop() {
-    long interval = scalingIntervalNanos;
-    Runnable loop = () -> {
-      // Stops on close's interrupt, or at the first look after close should a load on this
-      // thread have swallowed the interrupt: a factory's non-daemon thread must not outlive it.
-      while (!Thread.currentThread().isInterrupted() && !isClosed()) {
-        try {
-          TimeUnit.NANOSECONDS.sleep(interval);
-        } catch (InterruptedException e) {
-          return;
-        }
-        try {
-          autoscale();
-        } catch (RuntimeException e) {
-          // The loop outlives a bad tick: the next one sees the books afresh.
-          LOG.warn("model manager: a scaling tick failed: {}", e.toString());
-        } catch (Error e) {
-          LOG.error("model manager: the scaling loop stops; models keep the copies they have", e);
-          throw e;
-        }
-      }
-    };
-    Thread t = threadFactory != null ? threadFactory.newThread(loop) : new Thread(loop);
-    if (t == null) {
-      LOG.warn("model manager: the thread factory gave no thread for the scaling loop; models"
-          + " keep the copies they have");
-      return;
-    }
-    if (threadFactory == null) {
-      t.setName("nos-scaler");
-      t.setDaemon(true);
-    }
-    scalingThread = t;
-    t.start();
-  }
-
-  /** Loads a booked copy outside the lock and publishes it; on failure, gives the room back. */
-  private Copy load(Copy copy, boolean acquireForCaller) {
+  /**
+   * Loads a booked copy outside the lock and publishes it; on failure, gives the room back.
+   * Called without the lock; takes it to read and publish the books.
+   */
+  Copy load(Copy copy, boolean acquireForCaller) {
     Entry entry = copy.entry;
     long callsBefore;
     boolean busyBefore;
@@ -879,7 +659,7 @@ public final class ManagerCore implements AutoCloseable {
     Replica replica;
     boolean restored = false;
     try {
-      replica = parked == null ? null : unpark(copy, parked);
+      replica = parked == null ? null : parking.unpark(copy, parked);
       restored = replica != null;
       if (replica == null) {
         replica = backend.load(entry.spec, copy.slot.info);
@@ -887,7 +667,7 @@ public final class ManagerCore implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       lock.lock();
       try {
-        unbook(copy);
+        books.unbook(copy);
       } finally {
         lock.unlock();
       }
@@ -903,7 +683,7 @@ public final class ManagerCore implements AutoCloseable {
     } catch (RuntimeException | Error e) {
       lock.lock();
       try {
-        unbook(copy);
+        books.unbook(copy);
       } finally {
         lock.unlock();
       }
@@ -943,10 +723,10 @@ public final class ManagerCore implements AutoCloseable {
       // booked once for the device, never in a model's footprint (see "Books").
       copy.slot.overhead = Math.max(copy.slot.overhead, backend.libraryBytes(copy.slot.info));
       if (copy.slot.over()) {
-        evictIdle(copy.slot, -copy.slot.free(), entry);
+        books.evictIdle(copy.slot, -copy.slot.free(), entry);
       }
       if (copy.slot.over() || entry.removed || closed) {
-        unbook(copy);
+        books.unbook(copy);
         if (batcher != null) {
           batcher.close(Duration.ZERO);
         }
@@ -982,67 +762,6 @@ public final class ManagerCore implements AutoCloseable {
       return acquireForCaller ? copy : null;
     } finally {
       lock.unlock();
-    }
-  }
-
-  /**
-   * The model's parked copy back on the booked device, or null (the parked copy closed) if its
-   * artifact changed or it could not come back: the caller then loads from the artifact. An Error
-   * closes the parked copy and is passed on.
-   */
-  private Replica unpark(Copy copy, Parked parked) {
-    String id = copy.entry.spec.id();
-    String stale;
-    try {
-      stale = parked.staleReason();
-    } catch (RuntimeException e) {
-      stale = e.getMessage();
-    }
-    if (stale != null) {
-      LOG.info("model '{}': its copy in host memory is not reused ({}); loading it from its"
-          + " artifact", id, stale);
-      discard(parked);
-      return null;
-    }
-    long t0 = System.nanoTime();
-    Replica replica;
-    try {
-      replica = backend.unpark(parked, copy.slot.info);
-    } catch (RuntimeException e) {
-      LOG.warn("model '{}': its copy in host memory could not come back on {} ({}); loading it"
-          + " from its artifact", id, copy.slot.info.device(), e.toString());
-      discard(parked);
-      return null;
-    } catch (Error e) {
-      discard(parked);
-      throw e;
-    }
-    lock.lock();
-    try {
-      hostTier.unparks++;
-    } finally {
-      lock.unlock();
-    }
-    LOG.debug("model '{}' back on {} from host memory in {} us", id, copy.slot.info.device(),
-        TimeUnit.NANOSECONDS.toMicros(System.nanoTime() - t0));
-    return replica;
-  }
-
-  private void discard(Parked parked) {
-    lock.lock();
-    try {
-      hostTier.dropped++;
-    } finally {
-      lock.unlock();
-    }
-    closeQuietly(parked);
-  }
-
-  private static void closeQuietly(Parked parked) {
-    try {
-      parked.close();
-    } catch (RuntimeException e) {
-      LOG.warn("could not free a copy parked in host memory: {}", e.toString());
     }
   }
 
@@ -1108,48 +827,6 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
-  /** Evicts idle copies of other models on a slot, coldest first, until {@code bytes} are freed. */
-  private void evictIdle(Slot slot, long bytes, Entry keep) {
-    lock.lock();
-    try {
-      List<Copy> idle = new ArrayList<>(slot.residents);
-      idle.removeIf(c -> c.entry == keep || !c.isIdle());
-      idle.sort(Comparator.comparingLong(c -> c.lastUsed));
-      long freed = 0;
-      for (Copy c : idle) {
-        if (freed >= bytes) {
-          break;
-        }
-        long b = c.bytes;
-        if (evict(c)) {
-          freed += b;
-        }
-      }
-      if (freed > 0) {
-        backend.releaseCache(slot.info);
-      }
-    } finally {
-      lock.unlock();
-    }
-  }
-
-  private boolean evict(Copy copy) {
-    Lease l = copy.lease;
-    if (l == null) {
-      return false;
-    }
-    // Read by the free action, which closeIfIdle runs on this thread when the copy is idle.
-    copy.park = hostTier.enabled();
-    if (l.closeIfIdle()) {
-      copy.slot.evictions++;
-      LOG.info("evicted model '{}' from {} ({} bytes, idle)", copy.entry.spec.id(),
-          copy.slot.info.device(), copy.bytes);
-      return true;
-    }
-    copy.park = false;
-    return false;
-  }
-
   /** The lease's free action: runs once, when a closed copy has no call left. */
   private void free(Copy copy) {
     DynamicBatcher batcher = copy.batcher;
@@ -1160,7 +837,7 @@ public final class ManagerCore implements AutoCloseable {
       // when free runs under the lock (eviction), since a completion may take the lock to signal.
       batcher.shutdown();
     }
-    Parked parked = copy.park ? park(copy) : null;
+    Parked parked = copy.park ? parking.park(copy) : null;
     if (parked == null) {
       copy.replica.close();
     }
@@ -1170,7 +847,7 @@ public final class ManagerCore implements AutoCloseable {
       if (batcher != null) {
         copy.entry.pastBatches.add(batcher.stats().batches());
       }
-      unbook(copy);
+      books.unbook(copy);
       if (parked != null) {
         leaving = copy.entry.removed || closed ? List.of(parked)
             : hostTier.put(copy.entry, parked);
@@ -1182,26 +859,7 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    leaving.forEach(ManagerCore::closeQuietly);
-  }
-
-  /** An evicted copy moved to host memory, or null (the caller frees it) if it cannot be. */
-  private Parked park(Copy copy) {
-    try {
-      return copy.replica.park();
-    } catch (RuntimeException e) {
-      LOG.warn("model '{}' on {}: could not park its evicted copy in host memory ({}); freeing"
-          + " it", copy.entry.spec.id(), copy.slot.info.device(), e.toString());
-      return null;
-    }
-  }
-
-  private void unbook(Copy copy) {
-    copy.state = Copy.State.GONE;
-    copy.slot.used -= copy.bytes;
-    copy.slot.residents.remove(copy);
-    copy.entry.copies.remove(copy);
-    changed.signalAll();
+    leaving.forEach(Parking::closeQuietly);
   }
 
   private void remove(Entry entry) {
@@ -1209,7 +867,7 @@ public final class ManagerCore implements AutoCloseable {
     models.remove(entry.spec.id(), entry);
     Parked parked = hostTier.drop(entry);
     if (parked != null) {
-      closeQuietly(parked);
+      Parking.closeQuietly(parked);
     }
     for (Copy c : entry.copies) {
       Lease l = c.lease;
@@ -1231,7 +889,7 @@ public final class ManagerCore implements AutoCloseable {
 
   private Entry newEntry(ModelSpec spec) {
     Entry entry = newEntryUnscaled(spec);
-    ScalingPolicy policy = spec.scaling().orElse(defaultScaling);
+    ScalingPolicy policy = autoscaler.policyFor(spec);
     if (policy != null) {
       entry.scaler = new Scaler(policy);
       entry.replicas = Math.min(policy.maxReplicas(),
@@ -1394,9 +1052,7 @@ public final class ManagerCore implements AutoCloseable {
         return;
       }
       closed = true;
-      if (scalingThread != null) {
-        scalingThread.interrupt();
-      }
+      autoscaler.interruptLoop();
       for (Entry e : new ArrayList<>(models.values())) {
         for (Copy c : e.copies) {
           if (c.batcher != null) {
@@ -1405,7 +1061,7 @@ public final class ManagerCore implements AutoCloseable {
         }
         remove(e);
       }
-      hostTier.clear().forEach(ManagerCore::closeQuietly);
+      hostTier.clear().forEach(Parking::closeQuietly);
     } finally {
       lock.unlock();
     }
@@ -1438,7 +1094,8 @@ public final class ManagerCore implements AutoCloseable {
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
-        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool, callbacks);
+        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool,
+        completions.pool());
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */
@@ -1451,18 +1108,5 @@ public final class ManagerCore implements AutoCloseable {
     };
     return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
         new SynchronousQueue<>(), factory);
-  }
-
-  /**
-   * A completion handed to the callback pool after it was shut down (a call that a closing batcher
-   * finished late) runs on a thread of its own, so that no caller is left waiting and no user
-   * code runs on a worker.
-   */
-  private static void afterClose(Runnable completion, ThreadPoolExecutor pool) {
-    Thread t = pool.getThreadFactory().newThread(completion);
-    if (t == null) {
-      throw new RejectedExecutionException("the thread factory returned no thread");
-    }
-    t.start();
   }
 }

@@ -1,0 +1,202 @@
+package ai.nos.internal.manager;
+
+import ai.nos.ModelSpec;
+import ai.nos.ScalingPolicy;
+import ai.nos.internal.Lease;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The scaling loop of a {@link ManagerCore} and its decisions (the core's essay, "Scaling with
+ * traffic", says what they are): the default policy, the loop's thread, and each tick, which
+ * turns every scaled model's {@link Scaler} signals into a wanted count, retires idle copies
+ * above it and loads copies up to it, most pressed model first, one copy per model per round.
+ *
+ * <h2>Locking</h2>
+ * It has no lock of its own: its state and the books it reads are guarded by the core's one lock
+ * ({@link ManagerCore#lock}). {@link #configure}, {@link #startLoopIfNeeded}, {@link
+ * #interruptLoop} and {@link #retireIdle} are called with that lock held; {@link #tick} is called
+ * without it and takes it itself, once for the decisions and once per copy it books ({@link
+ * Books#place}), and loads each copy ({@link ManagerCore#load}) outside it, on the calling thread.
+ */
+final class Autoscaler {
+  /** The core's logger: the scaling lines keep the category they always had. */
+  private static final Logger LOG = LoggerFactory.getLogger(ManagerCore.class);
+
+  private final ManagerCore core;
+  /** Scaling for specs without a policy of their own; null for none. Guarded by core.lock. */
+  private ScalingPolicy defaultPolicy;
+  /** How often the loop ticks; zero: only when {@link ManagerCore#autoscale} is called. */
+  private long intervalNanos = TimeUnit.SECONDS.toNanos(1);
+  /** The loop's thread; started with the first model with a policy. Guarded by core.lock. */
+  private Thread thread;
+
+  Autoscaler(ManagerCore core) {
+    this.core = core;
+  }
+
+  /** Sets the default policy and the loop's interval; under the core's lock. */
+  void configure(ScalingPolicy defaultPolicy, long intervalNanos) {
+    this.defaultPolicy = defaultPolicy;
+    this.intervalNanos = intervalNanos;
+  }
+
+  /** The spec's own policy, else the default; null for none. */
+  ScalingPolicy policyFor(ModelSpec spec) {
+    return spec.scaling().orElse(defaultPolicy);
+  }
+
+  /** Starts the loop unless it runs or has no interval; under the core's lock. */
+  void startLoopIfNeeded() {
+    if (thread == null && intervalNanos > 0) {
+      startLoop();
+    }
+  }
+
+  /** Stops the loop at close; under the core's lock. */
+  void interruptLoop() {
+    if (thread != null) {
+      thread.interrupt();
+    }
+  }
+
+  /** One tick; see {@link ManagerCore#autoscale}. Called without the core's lock. */
+  void tick() {
+    long now = core.clock.getAsLong();
+    List<Entry> up = new ArrayList<>();
+    Map<Entry, Double> pressure = new HashMap<>();
+    core.lock.lock();
+    try {
+      if (core.closed) {
+        return;
+      }
+      for (Entry e : core.models.values()) {
+        if (e.scaler == null || e.removed) {
+          continue;
+        }
+        int current = e.active();
+        long outstanding = e.outstanding();
+        Scaler.Decision d = e.scaler.tick(now, current, outstanding,
+            e.latency.quantileMicros(0.99), e.requests.sum());
+        if (current == 0) {
+          // Evicted: its next call loads it (see "Scaling with traffic").
+          continue;
+        }
+        if (d.wanted() != e.replicas) {
+          String what = (d.wanted() > e.replicas ? "up " : "down ") + e.replicas + " -> "
+              + d.wanted() + ": " + d.reason();
+          e.lastScaling = what;
+          e.shortLogged = false;
+          LOG.info("model '{}' scaled {}", e.spec.id(), what);
+          e.replicas = d.wanted();
+        }
+        if (current > e.replicas) {
+          retireIdle(e, current - e.replicas);
+        } else if (current < e.replicas) {
+          up.add(e);
+          pressure.put(e, outstanding / (double) current);
+        }
+      }
+    } finally {
+      core.lock.unlock();
+    }
+    up.sort(Comparator.comparingDouble((Entry e) -> -pressure.get(e)));
+    for (boolean loaded = true; loaded; ) {
+      loaded = false;
+      for (Entry e : up) {
+        Copy copy;
+        core.lock.lock();
+        try {
+          if (core.closed || e.removed || e.active() == 0 || e.active() >= e.replicas) {
+            continue;
+          }
+          copy = core.books.place(e, true);
+          if (copy == null) {
+            if (!e.shortLogged) {
+              e.shortLogged = true;
+              LOG.info("model '{}' wants {} copies but has {}: no room for another without"
+                  + " evicting a busy copy or one at its minReplicas: {}", e.spec.id(),
+                  e.replicas, e.active(), Devices.describe(core.devices.allowed(e.spec)));
+            }
+            continue;
+          }
+        } finally {
+          core.lock.unlock();
+        }
+        try {
+          core.load(copy, false);
+          loaded = true;
+        } catch (RuntimeException e2) {
+          LOG.warn("model '{}': a scale-up copy on {} failed to load: {}", e.spec.id(),
+              copy.slot.info.device(), e2.toString());
+        }
+      }
+    }
+  }
+
+  /** Retires up to {@code n} idle copies of a model, least recently used first; under lock. */
+  void retireIdle(Entry entry, int n) {
+    List<Copy> idle = new ArrayList<>();
+    for (Copy c : entry.copies) {
+      if (c.isIdle()) {
+        idle.add(c);
+      }
+    }
+    idle.sort(Comparator.comparingLong(c -> c.lastUsed));
+    for (Copy c : idle) {
+      if (n == 0) {
+        break;
+      }
+      Lease l = c.lease;
+      c.park = false;
+      // Atomic from "no calls" to "closed": a call that took the copy first keeps it.
+      if (l != null && l.closeIfIdle()) {
+        n--;
+        LOG.info("model '{}': retired its idle copy on {}", entry.spec.id(),
+            c.slot.info.device());
+      }
+    }
+  }
+
+  private void startLoop() {
+    long interval = intervalNanos;
+    Runnable loop = () -> {
+      // Stops on close's interrupt, or at the first look after close should a load on this
+      // thread have swallowed the interrupt: a factory's non-daemon thread must not outlive it.
+      while (!Thread.currentThread().isInterrupted() && !core.isClosed()) {
+        try {
+          TimeUnit.NANOSECONDS.sleep(interval);
+        } catch (InterruptedException e) {
+          return;
+        }
+        try {
+          tick();
+        } catch (RuntimeException e) {
+          // The loop outlives a bad tick: the next one sees the books afresh.
+          LOG.warn("model manager: a scaling tick failed: {}", e.toString());
+        } catch (Error e) {
+          LOG.error("model manager: the scaling loop stops; models keep the copies they have", e);
+          throw e;
+        }
+      }
+    };
+    Thread t = core.threadFactory != null ? core.threadFactory.newThread(loop) : new Thread(loop);
+    if (t == null) {
+      LOG.warn("model manager: the thread factory gave no thread for the scaling loop; models"
+          + " keep the copies they have");
+      return;
+    }
+    if (core.threadFactory == null) {
+      t.setName("nos-scaler");
+      t.setDaemon(true);
+    }
+    thread = t;
+    t.start();
+  }
+}
