@@ -62,46 +62,7 @@ public final class CrossProcessLock implements AutoCloseable {
    */
   public static CrossProcessLock acquire(Path file, long timeoutNanos)
       throws IOException, InterruptedException, TimeoutException {
-    long deadline = System.nanoTime() + timeoutNanos;
-    Local local = retain(file);
-    boolean done = false;
-    try {
-      if (local.lock.isHeldByCurrentThread()) {
-        throw new IllegalStateException("this thread already holds the lock " + file
-            + " (a nested call for the same key, e.g. getOrBuild from inside its own builder?)");
-      }
-      if (!local.lock.tryLock(timeoutNanos, TimeUnit.NANOSECONDS)) {
-        throw new TimeoutException("another thread of this process held " + file);
-      }
-      try {
-        FileChannel channel = open(file);
-        try {
-          long pause = TimeUnit.MILLISECONDS.toNanos(1);
-          while (channel.tryLock() == null) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-              throw new TimeoutException("another process held " + file);
-            }
-            TimeUnit.NANOSECONDS.sleep(Math.min(pause, left));
-            pause = Math.min(pause * 2, MAX_PAUSE_NANOS);
-          }
-          done = true;
-          return new CrossProcessLock(file, local, channel);
-        } finally {
-          if (!done) {
-            channel.close();
-          }
-        }
-      } finally {
-        if (!done) {
-          local.lock.unlock();
-        }
-      }
-    } finally {
-      if (!done) {
-        release(file);
-      }
-    }
+    return take(file, timeoutNanos, true);
   }
 
   /**
@@ -111,17 +72,53 @@ public final class CrossProcessLock implements AutoCloseable {
    * @throws IOException if the lock file cannot be opened or locked
    */
   public static CrossProcessLock tryAcquire(Path file) throws IOException {
+    try {
+      return take(file, 0, false);
+    } catch (InterruptedException | TimeoutException e) {
+      throw new AssertionError("a lock taken without waiting waited", e);
+    }
+  }
+
+  /**
+   * The in-JVM lock, then the file lock, undoing what was taken if the whole is not. With
+   * {@code wait}, waits up to {@code timeoutNanos} for each and fails loudly; without, gives up at
+   * once and returns null.
+   */
+  private static CrossProcessLock take(Path file, long timeoutNanos, boolean wait)
+      throws IOException, InterruptedException, TimeoutException {
+    long deadline = System.nanoTime() + timeoutNanos;
     Local local = retain(file);
     boolean done = false;
     try {
-      if (local.lock.isHeldByCurrentThread() || !local.lock.tryLock()) {
-        return null;
+      if (local.lock.isHeldByCurrentThread()) {
+        if (!wait) {
+          return null;
+        }
+        throw new IllegalStateException("this thread already holds the lock " + file
+            + " (a nested call for the same key, e.g. getOrBuild from inside its own builder?)");
+      }
+      boolean locked = wait ? local.lock.tryLock(timeoutNanos, TimeUnit.NANOSECONDS)
+          : local.lock.tryLock();
+      if (!locked) {
+        if (!wait) {
+          return null;
+        }
+        throw new TimeoutException("another thread of this process held " + file);
       }
       try {
         FileChannel channel = open(file);
         try {
-          if (channel.tryLock() == null) {
-            return null;
+          long pause = TimeUnit.MILLISECONDS.toNanos(1);
+          while (channel.tryLock() == null) {
+            if (!wait) {
+              return null;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+              throw new TimeoutException("another process held " + file);
+            }
+            TimeUnit.NANOSECONDS.sleep(Math.min(pause, left));
+            pause = Math.min(pause * 2, MAX_PAUSE_NANOS);
           }
           done = true;
           return new CrossProcessLock(file, local, channel);
