@@ -2,17 +2,11 @@ package ai.nos;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.lang.module.ModuleDescriptor;
-import java.net.URISyntaxException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.jar.JarFile;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,7 +18,7 @@ final class ModuleDescriptorTest {
 
   @Test
   void exports_apiToAll_internalsOnlyToNamedNosModules() throws Exception {
-    ModuleDescriptor module = descriptorOf(Nos.class);
+    ModuleDescriptor module = ai.nos.testing.ModuleDescriptors.of(Nos.class);
     assertEquals("ai.nos", module.name());
     Set<String> open = new TreeSet<>();
     Map<String, Set<String>> qualified = new TreeMap<>();
@@ -42,19 +36,5 @@ final class ModuleDescriptorTest {
         "ai.nos.internal.files", Set.of("ai.nos.hub", "ai.nos.optim"),
         "ai.nos.internal.json", Set.of("ai.nos.hub")), qualified);
     assertEquals(Set.of(), module.opens(), "no package is open to reflection");
-  }
-
-  /** The module descriptor in the classes folder or jar that {@code type} was loaded from. */
-  static ModuleDescriptor descriptorOf(Class<?> type) throws IOException, URISyntaxException {
-    Path where = Path.of(type.getProtectionDomain().getCodeSource().getLocation().toURI());
-    if (Files.isDirectory(where)) {
-      try (InputStream in = Files.newInputStream(where.resolve("module-info.class"))) {
-        return ModuleDescriptor.read(in);
-      }
-    }
-    try (JarFile jar = new JarFile(where.toFile());
-        InputStream in = jar.getInputStream(jar.getEntry("module-info.class"))) {
-      return ModuleDescriptor.read(in);
-    }
   }
 }
