@@ -1,5 +1,8 @@
 package ai.nos.generate;
 
+import static ai.nos.testing.TinyLlama.NEVER;
+import static ai.nos.testing.TinyLlama.greedy;
+import static ai.nos.testing.TinyLlama.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -14,7 +17,6 @@ import ai.nos.Fixtures;
 import ai.nos.ModelLoadException;
 import ai.nos.QueueFullException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -27,22 +29,19 @@ import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import ai.nos.testing.TinyLlama;
 import org.junit.jupiter.api.Test;
 
 /** The committed tiny Llama (models/llm-tiny) end to end on the CPU. */
 final class TokenGeneratorTest {
-  /** Through nos.models.dir, as every test here: the GPU run starts from another folder. */
-  static final Path DIR = Fixtures.modelsDir().resolve("llm-tiny");
-  static final Path MODEL = DIR.resolve("model.pt");
-  /** A token id no model here produces: generation runs to its length limit. */
-  static final int NEVER = 1 << 20;
+  static final Path MODEL = TinyLlama.MODEL;
 
   private static JsonNode reference;
   private static TokenGenerator lm;
 
   @BeforeAll
   static void load() throws Exception {
-    reference = new ObjectMapper().readTree(DIR.resolve("reference.json").toFile());
+    reference = TinyLlama.reference();
     lm = TokenGenerator.builder(MODEL).id("tiny").device(Device.cpu()).maxSequences(3)
         .maxLength(128).build();
   }
@@ -50,19 +49,6 @@ final class TokenGeneratorTest {
   @AfterAll
   static void close() {
     lm.close();
-  }
-
-  private static int[] ints(JsonNode array) {
-    int[] out = new int[array.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = array.get(i).asInt();
-    }
-    return out;
-  }
-
-  private static GenerationConfig greedy() {
-    return GenerationConfig.builder().maxNewTokens(reference.get("max_new_tokens").asInt())
-        .build();
   }
 
   @Test

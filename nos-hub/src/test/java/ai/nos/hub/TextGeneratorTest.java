@@ -1,5 +1,8 @@
 package ai.nos.hub;
 
+import static ai.nos.testing.TinyLlama.NEVER;
+import static ai.nos.testing.TinyLlama.greedy;
+import static ai.nos.testing.TinyLlama.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -15,7 +18,6 @@ import ai.nos.generate.FinishReason;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,6 +36,7 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import ai.nos.testing.TinyLlama;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -41,16 +44,14 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** The committed tiny Llama with its byte-level BPE tokenizer.json, end to end on the CPU. */
 final class TextGeneratorTest {
-  static final Path MODELS = Path.of(System.getProperty("nos.models.dir", "../models"));
-  static final Path DIR = MODELS.resolve("llm-tiny");
-  /** A token id the model never produces: a generation runs to its length limit. */
-  static final int NEVER = 1 << 20;
+  static final Path MODELS = TinyLlama.DIR.getParent();
+  static final Path DIR = TinyLlama.DIR;
   private static JsonNode reference;
   private static TextGenerator lm;
 
   @BeforeAll
   static void load() throws Exception {
-    reference = new ObjectMapper().readTree(DIR.resolve("reference.json").toFile());
+    reference = TinyLlama.reference();
     lm = TextGenerator.load(TokenGenerator.builder(DIR.resolve("model.pt")).id("tiny-text")
         .device(Device.cpu()).maxSequences(2), DIR.resolve("tokenizer.json"));
   }
@@ -59,14 +60,6 @@ final class TextGeneratorTest {
   static void close() {
     lm.close();
     lm.close();
-  }
-
-  private static int[] ints(JsonNode array) {
-    int[] out = new int[array.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = array.get(i).asInt();
-    }
-    return out;
   }
 
   @Test
@@ -126,11 +119,6 @@ final class TextGeneratorTest {
     assertEquals(FinishReason.STOP_STRING, g.finishReason());
     assertEquals(full.substring(0, full.indexOf(stop)), g.text());
     assertEquals(g.text(), String.join("", pieces));
-  }
-
-  private static GenerationConfig greedy() {
-    return GenerationConfig.builder().maxNewTokens(reference.get("max_new_tokens").asInt())
-        .build();
   }
 
   /** Runs until the slot's length limit (about 250 tokens) unless stopped. */

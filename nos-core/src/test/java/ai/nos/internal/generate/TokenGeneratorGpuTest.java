@@ -1,18 +1,19 @@
 package ai.nos.internal.generate;
 
+import static ai.nos.testing.TinyLlama.NEVER;
+import static ai.nos.testing.TinyLlama.greedy;
+import static ai.nos.testing.TinyLlama.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.Device;
-import ai.nos.Fixtures;
 import ai.nos.Precision;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
 import ai.nos.internal.torch.TorchRuntime;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,6 +26,7 @@ import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
+import ai.nos.testing.TinyLlama;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -36,29 +38,13 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("gpu")
 final class TokenGeneratorGpuTest {
-  static final Path DIR = Fixtures.modelsDir().resolve("llm-tiny");
-  static final Path MODEL = DIR.resolve("model.pt");
-  /** A token id the model never produces: a generation runs to its token limit. */
-  static final int NEVER = 1 << 20;
+  static final Path MODEL = TinyLlama.MODEL;
 
   private static JsonNode reference;
 
   @BeforeAll
   static void load() throws Exception {
-    reference = new ObjectMapper().readTree(DIR.resolve("reference.json").toFile());
-  }
-
-  private static int[] ints(JsonNode array) {
-    int[] out = new int[array.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = array.get(i).asInt();
-    }
-    return out;
-  }
-
-  private static GenerationConfig greedy() {
-    return GenerationConfig.builder().maxNewTokens(reference.get("max_new_tokens").asInt())
-        .build();
+    reference = TinyLlama.reference();
   }
 
   private static TokenGenerator onCuda(String id, Precision precision, int slots) {
