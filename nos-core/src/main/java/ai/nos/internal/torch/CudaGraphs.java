@@ -10,6 +10,7 @@ import static org.bytedeco.cuda.global.cudart.cudaStreamBeginCapture;
 import static org.bytedeco.cuda.global.cudart.cudaStreamCaptureModeThreadLocal;
 import static org.bytedeco.cuda.global.cudart.cudaStreamEndCapture;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -20,6 +21,7 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.cuda.CUDAStream;
 import org.bytedeco.pytorch.cuda.CUDAStreamGuard;
@@ -39,14 +41,17 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * <p>Loaded only for CUDA devices: its class initialization loads the CUDA runtime's bindings.
  *
  * <h2>Concurrency</h2>
- * One {@code CudaGraphs} records on one thread at a time: the device's loader, or, for a copy
- * swapped back from the host tier, the call that first fits a bucket ({@link GraphBuckets#lazy}
- * serializes those under its record lock). The recording thread holds the caller's
- * {@link CudaWork#shared} hold and no replay lock. Other threads may run
- * other models on the device meanwhile: capture is in thread-local mode, the side stream is
- * non-blocking, and the allocator's filter ({@link #FILTER}, one for the process) routes only
- * allocations made on a stream being captured into its pool. Replays are serialized by
- * {@link GraphBuckets}.
+ * Every capture of a device runs on the device's one recording thread ({@link RecordingThreads}),
+ * whoever asks for it: the device's loader, or, for a copy swapped back from the host tier, the
+ * call that first fits a bucket ({@link GraphBuckets#lazy} serializes those of one copy under its
+ * record lock). That thread keeps the cuDNN plans and cuBLAS handle the load's captures used, so
+ * a capture after a swap back records the same kernels (bit-identical outputs) without
+ * benchmarking again, and it makes a device's captures take turns on its one side stream. The
+ * asking thread holds its {@link CudaWork#shared} hold and no replay lock while it waits. Other
+ * threads may run other models on the device meanwhile: capture is in thread-local mode, the
+ * side stream is non-blocking, and the allocator's filter ({@link #FILTER}, one for the process)
+ * routes only allocations made on a stream being captured into its pool. Replays are serialized
+ * by {@link GraphBuckets}.
  *
  * <h2>Memory</h2>
  * All buckets of a model share one private pool. Each capture holds one use of it, released by
@@ -105,14 +110,20 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
    * each stream it ever ran on (64 MiB on an H200, never freed), so a stream of libtorch's pool per
    * recording made each CUDA-graphs load or swap back leave 64 MiB behind, until the pool's 32
    * streams all had one (HostTierGpuTest, eighth session: 345 MB -> 1,252 MB over 14 swaps).
-   * The stream object is also the lock under which a device's captures take turns. The
-   * workspace is per (cuBLAS handle, stream) and libtorch's handles are per thread, so each
-   * thread that records keeps one: the loader, and with lazy recording the call threads and
-   * batch workers that happen to trigger one, a bounded set (a finished thread's handle goes
-   * back to libtorch's pool for the next thread, its workspace with it).
+   * The workspace is per (cuBLAS handle, stream) and libtorch's handles are per thread: every
+   * capture runs on the device's one recording thread ({@link #RECORDERS}), so a device keeps
+   * one.
    */
   private static final java.util.concurrent.ConcurrentMap<Integer, CUDAStream> SIDE_STREAMS =
       new ConcurrentHashMap<>();
+
+  /**
+   * Every capture of a device, at a load and at a swap back, runs on the device's one recording
+   * thread: cuDNN's benchmark cache and cuBLAS's handles are per thread, so a capture on another
+   * thread benchmarked again and could record other kernels (outputs one fp16 step away after a
+   * swap back).
+   */
+  private static final RecordingThreads RECORDERS = new RecordingThreads("nos-cuda-graphs-");
 
   private final int device;
   private final int warmups;
@@ -156,15 +167,35 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
 
   @Override
   public GraphBuckets.Recorded record(List<Tensor> statics) {
-    // The device's one capture stream: captures on a device take turns on it.
-    synchronized (SIDE_STREAMS.get(device)) {
-      return recordOnSide(statics);
+    // The static inputs were written on the caller's current stream; the side stream must see
+    // them.
+    torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
+    // On the device's recording thread (its cuDNN plans and cuBLAS handle: RecordingThreads),
+    // which also makes the device's captures take turns on its one side stream.
+    List<Tensor> handed = new ArrayList<>();
+    GraphBuckets.Program program = RECORDERS.call(device, () -> {
+      try (PointerScope scope = new PointerScope(); InferenceMode mode = new InferenceMode()) {
+        GraphBuckets.Recorded recorded = recordOnSide(statics);
+        // Handles that outlive this scope, one reference each, for the caller.
+        for (Tensor o : recorded.outputs()) {
+          Tensor h = new Tensor(o);
+          h.retainReference();
+          handed.add(h);
+        }
+        return recorded.program();
+      }
+    });
+    // The outputs as references in the caller's scope (what the Recorder contract says), and
+    // the handed handles released.
+    List<Tensor> outputs = new ArrayList<>();
+    for (Tensor h : handed) {
+      outputs.add(new Tensor(h));
+      h.releaseReference();
     }
+    return new GraphBuckets.Recorded(program, outputs);
   }
 
   private GraphBuckets.Recorded recordOnSide(List<Tensor> statics) {
-    // The static inputs were written on the current stream; the side stream must see them.
-    torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
     CUstream_st stream = side.stream();
     try (CUDAStreamGuard guard = new CUDAStreamGuard(side.unwrap())) {
       for (int i = 0; i < warmups; i++) {
