@@ -456,8 +456,8 @@ final class DownloaderLimitsTest {
     assertEquals("deadline must be positive but was PT-1S",
         assertThrows(IllegalArgumentException.class,
             () -> Downloader.builder().deadline(Duration.ofSeconds(-1))).getMessage());
-    assertEquals("deadline must be positive but was null",
-        assertThrows(IllegalArgumentException.class,
+    assertEquals("deadline must not be null",
+        assertThrows(NullPointerException.class,
             () -> Downloader.builder().deadline(null)).getMessage());
   }
 
