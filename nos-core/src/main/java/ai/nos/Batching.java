@@ -189,13 +189,12 @@ public final class Batching {
      * sent unfilled; zero by default (send at once). JSON keeps it in microseconds, so it must be a
      * whole number of them.
      *
-     * @throws IllegalArgumentException if {@code delay} is null, negative, not a whole number of
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code delay} is negative, not a whole number of
      *     microseconds, or more nanoseconds than a {@code long} holds
      */
     public Builder maxQueueDelay(Duration delay) {
-      if (delay == null) {
-        throw new IllegalArgumentException("batching.maxQueueDelay must not be null");
-      }
+      Objects.requireNonNull(delay, "batching.maxQueueDelay must not be null");
       if (delay.isNegative()) {
         throw new IllegalArgumentException("batching.maxQueueDelay must be >= 0 but was " + delay);
       }
@@ -218,13 +217,12 @@ public final class Batching {
      * which {@link #build()} checks.
      *
      * @param sizes strictly increasing, each {@code >= 1}; none clears them
-     * @throws IllegalArgumentException if {@code sizes} is null, a size is {@code < 1} or the
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if a size is {@code < 1} or the
      *     sizes are not strictly increasing
      */
     public Builder preferredBatchSizes(int... sizes) {
-      if (sizes == null) {
-        throw new IllegalArgumentException("batching.preferredBatchSizes must not be null");
-      }
+      Objects.requireNonNull(sizes, "batching.preferredBatchSizes must not be null");
       for (int i = 0; i < sizes.length; i++) {
         if (sizes[i] < 1) {
           throw new IllegalArgumentException("batching.preferredBatchSizes[" + i
@@ -260,13 +258,11 @@ public final class Batching {
     /**
      * Appends a padding rule.
      *
-     * @throws IllegalArgumentException if {@code rule} is null
+     * @throws NullPointerException if {@code rule} is null
      */
     public Builder padding(Padding rule) {
-      if (rule == null) {
-        throw new IllegalArgumentException(
-            "batching.padding[" + padding.size() + "] must not be null");
-      }
+      Objects.requireNonNull(rule, () -> "batching.padding[" + padding.size()
+          + "] must not be null");
       padding.add(rule);
       return this;
     }
@@ -274,12 +270,10 @@ public final class Batching {
     /**
      * Appends an unpad rule; its input dimension must be padded by a padding rule.
      *
-     * @throws IllegalArgumentException if {@code rule} is null
+     * @throws NullPointerException if {@code rule} is null
      */
     public Builder unpad(Padding.Unpad rule) {
-      if (rule == null) {
-        throw new IllegalArgumentException("batching.unpad[" + unpad.size() + "] must not be null");
-      }
+      Objects.requireNonNull(rule, () -> "batching.unpad[" + unpad.size() + "] must not be null");
       unpad.add(rule);
       return this;
     }

@@ -85,9 +85,17 @@ public final class ImageInput {
     this.padValue = b.padValue;
   }
 
-  /** A builder resizing to {@code size}; see the setters for the defaults. */
+  /**
+   * A builder with no size yet ({@link Builder#size} is required); see the setters for the
+   * defaults. The entry point every public builder of NOS has (docs/api-conventions.md).
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Shorthand for {@code builder().size(size)}, as specs read best. */
   public static Builder resizeTo(int size) {
-    return new Builder().size(size);
+    return builder().size(size);
   }
 
   /** The resize size (see {@link #resize()}). */
@@ -217,7 +225,10 @@ public final class ImageInput {
         + (resize == Resize.LETTERBOX ? ", pad=" + padValue : "") + "}";
   }
 
-  /** Builds an {@link ImageInput}. Not thread-safe. */
+  /**
+   * Builds an {@link ImageInput}. A setting made twice keeps the last value; a null argument is a
+   * {@link NullPointerException} naming it. Not thread-safe.
+   */
   public static final class Builder {
     private int size;
     private Resize resize = Resize.SHORTER_SIDE;
@@ -265,7 +276,9 @@ public final class ImageInput {
 
     /** Per-channel mean and standard deviation (three each, std positive); 0 and 1 unless set. */
     public Builder normalize(float[] mean, float[] std) {
-      if (mean == null || std == null || mean.length != 3 || std.length != 3) {
+      Objects.requireNonNull(mean, "ImageInput.normalize mean must not be null");
+      Objects.requireNonNull(std, "ImageInput.normalize std must not be null");
+      if (mean.length != 3 || std.length != 3) {
         throw new IllegalArgumentException("ImageInput.normalize needs 3 means and 3 standard"
             + " deviations but got " + Arrays.toString(mean) + " and " + Arrays.toString(std));
       }
@@ -298,10 +311,14 @@ public final class ImageInput {
     }
 
     /**
-     * @throws IllegalArgumentException if the crop is larger than the size, or set with
-     *     {@link Resize#LETTERBOX}
+     * @throws IllegalArgumentException if no size was set, the crop is larger than the size, or
+     *     the crop is set with {@link Resize#LETTERBOX}
      */
     public ImageInput build() {
+      if (size == 0) {
+        throw new IllegalArgumentException("ImageInput.size is required (1 to " + MAX_SIZE
+            + ") but was not set");
+      }
       if (crop > size) {
         throw new IllegalArgumentException("ImageInput.crop (" + crop + ") must not exceed"
             + " its size (" + size + ")");

@@ -14,6 +14,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ThreadFactory;
 import java.util.function.LongSupplier;
 
@@ -197,8 +198,9 @@ public final class ModelManager implements AutoCloseable {
   }
 
   /**
-   * Settings of a {@link ModelManager}. Each is validated when set; setting one twice is an
-   * {@link IllegalStateException}. Not thread-safe; {@link #build()} leaves it reusable.
+   * Settings of a {@link ModelManager}. Each is validated when set; a setting made twice keeps the
+   * last value, and a null argument is a {@link NullPointerException} naming it (see
+   * docs/api-conventions.md). Not thread-safe; {@link #build()} leaves it reusable.
    */
   public static final class Builder {
     private List<Device> devices;
@@ -227,13 +229,10 @@ public final class ModelManager implements AutoCloseable {
      * {@link NosRuntime#defaultRuntime()}. A {@link #threadFactory} set here wins over the
      * runtime's for the workers and callbacks.
      *
-     * @throws IllegalArgumentException if {@code runtime} is null
+     * @throws NullPointerException if {@code runtime} is null
      */
     public Builder runtime(NosRuntime runtime) {
-      requireUnset(this.runtime == null, "runtime", this.runtime);
-      if (runtime == null) {
-        throw new IllegalArgumentException("runtime must not be null");
-      }
+      Objects.requireNonNull(runtime, "runtime must not be null");
       this.runtime = runtime;
       return this;
     }
@@ -243,12 +242,13 @@ public final class ModelManager implements AutoCloseable {
      * only when there is no CUDA device).
      */
     public Builder devices(Device... devices) {
-      requireUnset(this.devices == null, "devices", this.devices);
-      if (devices == null || devices.length == 0) {
+      Objects.requireNonNull(devices, "devices must not be null");
+      if (devices.length == 0) {
         throw new IllegalArgumentException("devices must name at least one device");
       }
-      for (Device d : devices) {
-        if (d == null || d.isAuto() || (d.isCuda() && d.index().isEmpty())) {
+      for (int i = 0; i < devices.length; i++) {
+        Device d = Objects.requireNonNull(devices[i], "devices[" + i + "] must not be null");
+        if (d.isAuto() || (d.isCuda() && d.index().isEmpty())) {
           throw new IllegalArgumentException("devices must be cpu or cuda:N but was " + d);
         }
       }
@@ -258,7 +258,6 @@ public final class ModelManager implements AutoCloseable {
 
     /** The share of each device's memory the manager may use, in (0, 1]; default 0.9. */
     public Builder memoryFraction(double fraction) {
-      requireUnset(Double.isNaN(memoryFraction), "memoryFraction", memoryFraction);
       if (!(fraction > 0 && fraction <= 1)) {
         throw new IllegalArgumentException("memoryFraction must be in (0, 1] but was " + fraction);
       }
@@ -268,7 +267,6 @@ public final class ModelManager implements AutoCloseable {
 
     /** Bytes kept free on every device, taken off its budget; default 0. */
     public Builder reserveBytes(long bytes) {
-      requireUnset(reserveBytes < 0, "reserveBytes", reserveBytes);
       if (bytes < 0) {
         throw new IllegalArgumentException("reserveBytes must be >= 0 but was " + bytes);
       }
@@ -278,29 +276,26 @@ public final class ModelManager implements AutoCloseable {
 
     /** The budget of one device in bytes, instead of its fraction. */
     public Builder memoryBudget(Device device, long bytes) {
-      if (device == null || bytes < 1) {
-        throw new IllegalArgumentException("memoryBudget needs a device and bytes >= 1 but was "
+      Objects.requireNonNull(device, "memoryBudget device must not be null");
+      if (bytes < 1) {
+        throw new IllegalArgumentException("memoryBudget needs bytes >= 1 but was "
             + device + ", " + bytes);
       }
-      requireUnset(!budgets.containsKey(device), "memoryBudget of " + device, budgets.get(device));
       budgets.put(device, bytes);
       return this;
     }
 
     /** Where new copies go; default {@link Placement#BEST_FIT}. */
     public Builder placement(Placement placement) {
-      requireUnset(this.placement == null, "placement", this.placement);
-      if (placement == null) {
-        throw new IllegalArgumentException("placement must not be null");
-      }
+      Objects.requireNonNull(placement, "placement must not be null");
       this.placement = placement;
       return this;
     }
 
     /** How long a call or load waits for room when every device is busy; default 60 s. */
     public Builder loadTimeout(Duration timeout) {
-      requireUnset(loadTimeout == null, "loadTimeout", loadTimeout);
-      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+      Objects.requireNonNull(timeout, "loadTimeout must not be null");
+      if (timeout.isNegative() || timeout.isZero()) {
         throw new IllegalArgumentException("loadTimeout must be positive but was " + timeout);
       }
       this.loadTimeout = timeout;
@@ -318,13 +313,10 @@ public final class ModelManager implements AutoCloseable {
      * {@link Model#inferAsync} calls complete, so that callers' dependent actions never run on a
      * thread that runs batches.
      *
-     * @throws IllegalArgumentException if {@code factory} is null
+     * @throws NullPointerException if {@code factory} is null
      */
     public Builder threadFactory(ThreadFactory factory) {
-      requireUnset(threadFactory == null, "threadFactory", threadFactory);
-      if (factory == null) {
-        throw new IllegalArgumentException("threadFactory must not be null");
-      }
+      Objects.requireNonNull(factory, "threadFactory must not be null");
       this.threadFactory = factory;
       return this;
     }
@@ -334,17 +326,15 @@ public final class ModelManager implements AutoCloseable {
      * {@link NosRuntime#cacheRoot()}.
      */
     public Builder footprintCatalog(Path file) {
-      requireUnset(catalogFile == null && !noCatalog, "footprintCatalog", catalogFile);
-      if (file == null) {
-        throw new IllegalArgumentException("footprintCatalog must not be null");
-      }
+      Objects.requireNonNull(file, "footprintCatalog must not be null");
       this.catalogFile = file;
+      this.noCatalog = false;
       return this;
     }
 
-    /** Keeps measurements in memory only. */
+    /** Keeps measurements in memory only (undoes a {@link #footprintCatalog} set before). */
     public Builder noFootprintCatalog() {
-      requireUnset(catalogFile == null && !noCatalog, "footprintCatalog", catalogFile);
+      this.catalogFile = null;
       this.noCatalog = true;
       return this;
     }
@@ -361,14 +351,16 @@ public final class ModelManager implements AutoCloseable {
      * @throws IllegalArgumentException if a directory does not exist
      */
     public Builder allowedDirectories(Path... directories) {
-      requireUnset(allowedDirectories == null, "allowedDirectories", allowedDirectories);
-      if (directories == null || directories.length == 0) {
+      Objects.requireNonNull(directories, "allowedDirectories must not be null");
+      if (directories.length == 0) {
         throw new IllegalArgumentException("allowedDirectories must name at least one directory");
       }
       List<Path> dirs = new ArrayList<>();
-      for (Path d : directories) {
+      for (int i = 0; i < directories.length; i++) {
+        Path d = Objects.requireNonNull(directories[i],
+            "allowedDirectories[" + i + "] must not be null");
         try {
-          if (d == null || !java.nio.file.Files.isDirectory(d)) {
+          if (!java.nio.file.Files.isDirectory(d)) {
             throw new IllegalArgumentException("allowed directory " + d + " is not a directory");
           }
           dirs.add(d.toRealPath());
@@ -389,10 +381,8 @@ public final class ModelManager implements AutoCloseable {
      * from libtorch's caching host allocator, which keeps freed blocks for reuse.
      *
      * @throws IllegalArgumentException if {@code bytes} is negative
-     * @throws IllegalStateException if already set
      */
     public Builder hostMemoryBytes(long bytes) {
-      requireUnset(hostBytes < 0, "hostMemoryBytes", hostBytes);
       if (bytes < 0) {
         throw new IllegalArgumentException("hostMemoryBytes must not be negative but was "
             + bytes);
@@ -412,10 +402,8 @@ public final class ModelManager implements AutoCloseable {
      * call spends much of its time in Java. On the CPU, calls run on the caller's thread.
      *
      * @throws IllegalArgumentException if {@code n} is below 1
-     * @throws IllegalStateException if already set
      */
     public Builder callThreadsPerDevice(int n) {
-      requireUnset(callThreads == 0, "callThreadsPerDevice", callThreads);
       if (n < 1) {
         throw new IllegalArgumentException("callThreadsPerDevice must be at least 1 but was " + n);
       }
@@ -427,14 +415,10 @@ public final class ModelManager implements AutoCloseable {
      * The scaling policy of every spec that has none of its own; default none (copies stay at
      * the spec's {@code replicas}).
      *
-     * @throws IllegalArgumentException if {@code policy} is null
-     * @throws IllegalStateException if already set
+     * @throws NullPointerException if {@code policy} is null
      */
     public Builder scaling(ScalingPolicy policy) {
-      requireUnset(scaling == null, "scaling", scaling);
-      if (policy == null) {
-        throw new IllegalArgumentException("scaling policy must not be null");
-      }
+      Objects.requireNonNull(policy, "scaling policy must not be null");
       this.scaling = policy;
       return this;
     }
@@ -445,11 +429,10 @@ public final class ModelManager implements AutoCloseable {
      * {@code nos-scaler}), started with the first such model; copies it adds load there.
      *
      * @throws IllegalArgumentException unless {@code interval} is positive
-     * @throws IllegalStateException if already set
      */
     public Builder scalingInterval(Duration interval) {
-      requireUnset(scalingInterval == null, "scalingInterval", scalingInterval);
-      if (interval == null || interval.isNegative() || interval.isZero()) {
+      Objects.requireNonNull(interval, "scalingInterval must not be null");
+      if (interval.isNegative() || interval.isZero()) {
         throw new IllegalArgumentException("scalingInterval must be positive but was "
             + interval);
       }
@@ -539,12 +522,6 @@ public final class ModelManager implements AutoCloseable {
         }
       }
       return 0;
-    }
-
-    private static void requireUnset(boolean unset, String what, Object value) {
-      if (!unset) {
-        throw new IllegalStateException(what + " was already set to " + value);
-      }
     }
   }
 }

@@ -300,7 +300,7 @@ public final class ModelSpec {
      * "shorter_side", "interpolation": "bilinear", "crop": 224, "mean": [...], "std": [...],
      * "bgr": false, "padValue": 114}}} (only {@code size} is required).
      *
-     * @throws IllegalArgumentException if an argument is null
+     * @throws NullPointerException if an argument is null
      */
     public Builder imageInput(String input, ImageInput image) {
       imageInputs.put(nonNull(input, "imageInput name"), nonNull(image, "imageInput"));
@@ -312,10 +312,12 @@ public final class ModelSpec {
      *
      * @param id 1-128 characters: segments of {@code [A-Za-z0-9][A-Za-z0-9._-]*} separated by
      *     single '/', e.g. {@code "digits"} or {@code "torchvision/resnet50"}
-     * @throws IllegalArgumentException if {@code id} is null or does not match
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code id} does not match the id pattern
      */
     public Builder id(String id) {
-      if (id == null || id.length() > MAX_ID_LENGTH || !ID.matcher(id).matches()) {
+      nonNull(id, "id");
+      if (id.length() > MAX_ID_LENGTH || !ID.matcher(id).matches()) {
         throw new IllegalArgumentException("id must match " + ID.pattern() + " (1-"
             + MAX_ID_LENGTH + " characters) but was "
             + (id == null ? "null" : "'" + id + "' (" + id.length() + " characters)"));
@@ -327,7 +329,7 @@ public final class ModelSpec {
     /**
      * Sets where the model file is. Required.
      *
-     * @throws IllegalArgumentException if {@code artifact} is null
+     * @throws NullPointerException if {@code artifact} is null
      */
     public Builder artifact(Artifact artifact) {
       this.artifact = nonNull(artifact, "artifact");
@@ -340,7 +342,7 @@ public final class ModelSpec {
      * @throws IllegalArgumentException as {@link Artifact#of(Path)}
      */
     public Builder artifact(Path path) {
-      return artifact(Artifact.of(path));
+      return artifact(Artifact.of(nonNull(path, "artifact")));
     }
 
     /**
@@ -349,13 +351,13 @@ public final class ModelSpec {
      * @throws IllegalArgumentException as {@link Artifact#of(String)}
      */
     public Builder artifact(String pathOrUri) {
-      return artifact(Artifact.of(pathOrUri));
+      return artifact(Artifact.of(nonNull(pathOrUri, "artifact")));
     }
 
     /**
      * Sets the tensors the model takes and returns. Required.
      *
-     * @throws IllegalArgumentException if {@code signature} is null
+     * @throws NullPointerException if {@code signature} is null
      */
     public Builder signature(Signature signature) {
       this.signature = nonNull(signature, "signature");
@@ -365,7 +367,7 @@ public final class ModelSpec {
     /**
      * Sets the precision; {@link Precision#FP32} by default.
      *
-     * @throws IllegalArgumentException if {@code precision} is null
+     * @throws NullPointerException if {@code precision} is null
      */
     public Builder precision(Precision precision) {
       this.precision = nonNull(precision, "precision");
@@ -375,7 +377,7 @@ public final class ModelSpec {
     /**
      * Sets where to run; {@link Device#auto()} by default.
      *
-     * @throws IllegalArgumentException if {@code device} is null
+     * @throws NullPointerException if {@code device} is null
      */
     public Builder device(Device device) {
       this.device = nonNull(device, "device");
@@ -388,13 +390,13 @@ public final class ModelSpec {
      * @throws IllegalArgumentException as {@link Device#parse}
      */
     public Builder device(String device) {
-      return device(Device.parse(device));
+      return device(Device.parse(nonNull(device, "device")));
     }
 
     /**
      * Sets how to batch concurrent requests; none by default.
      *
-     * @throws IllegalArgumentException if {@code batching} is null
+     * @throws NullPointerException if {@code batching} is null
      */
     public Builder batching(Batching batching) {
       this.batching = nonNull(batching, "batching");
@@ -439,12 +441,10 @@ public final class ModelSpec {
      * Sets the load-time optimization steps (replacing any set before; none to clear). Order
      * does not matter: they run in {@link Optimization}'s order.
      *
-     * @throws IllegalArgumentException if {@code steps} or one of them is null
+     * @throws NullPointerException if an argument is null
      */
     public Builder optimize(Optimization... steps) {
-      if (steps == null) {
-        throw new IllegalArgumentException("optimize needs steps (none for none) but got null");
-      }
+      nonNull(steps, "optimize steps");
       EnumSet<Optimization> set = EnumSet.noneOf(Optimization.class);
       for (Optimization step : steps) {
         if (step == null) {
@@ -486,10 +486,7 @@ public final class ModelSpec {
     }
 
     private static <T> T nonNull(T value, String field) {
-      if (value == null) {
-        throw new IllegalArgumentException(field + " must not be null");
-      }
-      return value;
+      return Objects.requireNonNull(value, () -> field + " must not be null");
     }
 
     /**

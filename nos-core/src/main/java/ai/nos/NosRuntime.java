@@ -2,6 +2,7 @@ package ai.nos;
 
 import ai.nos.internal.files.CacheRoot;
 import java.nio.file.Path;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -125,8 +126,9 @@ public final class NosRuntime {
   }
 
   /**
-   * Settings of a {@link NosRuntime}; each may be set once. Not thread-safe; {@link #build()}
-   * leaves it reusable.
+   * Settings of a {@link NosRuntime}; a setting made twice keeps the last value, a null argument
+   * is a {@link NullPointerException} naming it (see docs/api-conventions.md). Not thread-safe;
+   * {@link #build()} leaves it reusable.
    */
   public static final class Builder {
     private Path cacheRoot;
@@ -138,14 +140,12 @@ public final class NosRuntime {
      * The folder every cache lives under; default {@code $XDG_CACHE_HOME/nos} (absolute only),
      * else {@code ~/.cache/nos}. Created when a cache first writes there.
      *
-     * @throws IllegalArgumentException if {@code root} is null or relative
-     * @throws IllegalStateException if it was already set
+     * @throws NullPointerException if {@code root} is null
+     * @throws IllegalArgumentException if {@code root} is relative
      */
     public Builder cacheRoot(Path root) {
-      if (cacheRoot != null) {
-        throw new IllegalStateException("cacheRoot was already set to " + cacheRoot);
-      }
-      if (root == null || !root.isAbsolute()) {
+      Objects.requireNonNull(root, "cacheRoot must not be null");
+      if (!root.isAbsolute()) {
         throw new IllegalArgumentException("cacheRoot must be an absolute path but was " + root);
       }
       this.cacheRoot = root.normalize();
@@ -156,16 +156,10 @@ public final class NosRuntime {
      * Makes every thread NOS starts for this runtime (see the class comment). NOS names a thread
      * only while it runs a model's batches and gives its name back after.
      *
-     * @throws IllegalArgumentException if {@code factory} is null
-     * @throws IllegalStateException if it was already set
+     * @throws NullPointerException if {@code factory} is null
      */
     public Builder threadFactory(ThreadFactory factory) {
-      if (threadFactory != null) {
-        throw new IllegalStateException("threadFactory was already set to " + threadFactory);
-      }
-      if (factory == null) {
-        throw new IllegalArgumentException("threadFactory must not be null");
-      }
+      Objects.requireNonNull(factory, "threadFactory must not be null");
       this.threadFactory = factory;
       return this;
     }

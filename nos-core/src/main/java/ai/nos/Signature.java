@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.stream.Collectors;
 
@@ -119,7 +120,7 @@ public final class Signature {
     /**
      * Appends an input.
      *
-     * @throws IllegalArgumentException if {@code tensor} is null
+     * @throws NullPointerException if {@code tensor} is null
      */
     public Builder input(TensorSpec tensor) {
       return add(inputs, "inputs", tensor);
@@ -138,7 +139,7 @@ public final class Signature {
     /**
      * Appends an output.
      *
-     * @throws IllegalArgumentException if {@code tensor} is null
+     * @throws NullPointerException if {@code tensor} is null
      */
     public Builder output(TensorSpec tensor) {
       return add(outputs, "outputs", tensor);
@@ -155,10 +156,8 @@ public final class Signature {
     }
 
     private Builder add(List<TensorSpec> list, String field, TensorSpec tensor) {
-      if (tensor == null) {
-        throw new IllegalArgumentException(
-            "signature." + field + "[" + list.size() + "] must not be null");
-      }
+      Objects.requireNonNull(tensor,
+          () -> "signature." + field + "[" + list.size() + "] must not be null");
       list.add(tensor);
       return this;
     }

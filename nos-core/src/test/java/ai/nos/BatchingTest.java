@@ -24,6 +24,11 @@ final class BatchingTest {
     return assertThrows(IllegalArgumentException.class, r::run).getMessage();
   }
 
+  /** A null argument: a NullPointerException naming it (docs/api-conventions.md). */
+  private static String nullFailure(Runnable r) {
+    return assertThrows(NullPointerException.class, r::run).getMessage();
+  }
+
   @Test
   void build_valid() {
     Batching b = Batching.builder().maxBatchSize(64).build();
@@ -102,7 +107,7 @@ final class BatchingTest {
   @Test
   void maxQueueDelay_invalid() {
     Batching.Builder b = Batching.builder();
-    assertEquals("batching.maxQueueDelay must not be null", failure(() -> b.maxQueueDelay(null)));
+    assertEquals("batching.maxQueueDelay must not be null", nullFailure(() -> b.maxQueueDelay(null)));
     assertEquals("batching.maxQueueDelay must be >= 0 but was PT-0.001S",
         failure(() -> b.maxQueueDelay(Duration.ofMillis(-1))));
     assertEquals("batching.maxQueueDelay must be a whole number of microseconds but was "
@@ -137,7 +142,7 @@ final class BatchingTest {
     assertEquals("batching.preferredBatchSizes[1] must be <= batching.maxBatchSize (8) but was 16",
         failure(() -> Batching.builder().preferredBatchSizes(4, 16).maxBatchSize(8).build()));
     assertEquals("batching.preferredBatchSizes must not be null",
-        failure(() -> Batching.builder().preferredBatchSizes((int[]) null)));
+        nullFailure(() -> Batching.builder().preferredBatchSizes((int[]) null)));
   }
 
   @Test
@@ -158,8 +163,8 @@ final class BatchingTest {
   @Test
   void padding_invalidCombinations() {
     Batching.Builder b = Batching.builder().maxBatchSize(4);
-    assertEquals("batching.padding[0] must not be null", failure(() -> b.padding(null)));
-    assertEquals("batching.unpad[0] must not be null", failure(() -> b.unpad(null)));
+    assertEquals("batching.padding[0] must not be null", nullFailure(() -> b.padding(null)));
+    assertEquals("batching.unpad[0] must not be null", nullFailure(() -> b.unpad(null)));
     assertEquals("batching.padding[1] pads input 'ids' dim 1 again, like batching.padding[0]",
         failure(() -> Batching.builder().maxBatchSize(4).padding(Padding.of("ids", 1, 0))
             .padding(Padding.of("ids", 1, 5)).build()));

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.math.BigDecimal;
 import java.util.SplittableRandom;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -63,11 +64,11 @@ final class HalfTest {
             : Half.halfToFloat((short) (sign | (h + 1)));
         float mid = (float) (((double) lo + hi) / 2); // 12 significant bits: exact in a float
         int even = (h & 1) == 0 ? h : h + 1;
-        assertEquals(hex(sign | even), hex(Half.floatToHalf(mid)), "midpoint " + mid);
+        assertBits(sign | even, Half.floatToHalf(mid), () -> "midpoint " + mid);
         float towardHi = sign == 0 ? Math.nextUp(mid) : Math.nextDown(mid);
         float towardLo = sign == 0 ? Math.nextDown(mid) : Math.nextUp(mid);
-        assertEquals(hex(sign | (h + 1)), hex(Half.floatToHalf(towardHi)), "above " + mid);
-        assertEquals(hex(sign | h), hex(Half.floatToHalf(towardLo)), "below " + mid);
+        assertBits(sign | (h + 1), Half.floatToHalf(towardHi), () -> "above " + mid);
+        assertBits(sign | h, Half.floatToHalf(towardLo), () -> "below " + mid);
       }
     }
   }
@@ -154,11 +155,12 @@ final class HalfTest {
       for (int b = 0; b < 0x7f80; b++) {
         int bits = (sign | b) << 16;
         int even = (b & 1) == 0 ? b : b + 1;
-        assertEquals(hex(sign | even), hex(Half.floatToBFloat16(f(bits | 0x8000))), hex(b));
-        assertEquals(hex(sign | b + 1), hex(Half.floatToBFloat16(f(bits | 0x8001))), hex(b));
-        assertEquals(hex(sign | b + 1), hex(Half.floatToBFloat16(f(bits | 0xffff))), hex(b));
-        assertEquals(hex(sign | b), hex(Half.floatToBFloat16(f(bits | 0x7fff))), hex(b));
-        assertEquals(hex(sign | b), hex(Half.floatToBFloat16(f(bits | 0x0001))), hex(b));
+        int at = b;
+        assertBits(sign | even, Half.floatToBFloat16(f(bits | 0x8000)), () -> hex(at));
+        assertBits(sign | b + 1, Half.floatToBFloat16(f(bits | 0x8001)), () -> hex(at));
+        assertBits(sign | b + 1, Half.floatToBFloat16(f(bits | 0xffff)), () -> hex(at));
+        assertBits(sign | b, Half.floatToBFloat16(f(bits | 0x7fff)), () -> hex(at));
+        assertBits(sign | b, Half.floatToBFloat16(f(bits | 0x0001)), () -> hex(at));
       }
     }
   }
@@ -204,8 +206,20 @@ final class HalfTest {
         continue;
       }
       int cmp = x.subtract(new BigDecimal(n)).abs().compareTo(d);
+      // The message is built only on failure: 400,000 eager String.formats were most of the
+      // random tests' time.
       assertTrue(cmp > 0 || (cmp == 0 && (bits & 1) == 0),
-          f + " rounded to " + mid + " (" + hex(bits) + ") but " + n + " is as near");
+          () -> f + " rounded to " + mid + " (" + hex(bits) + ") but " + n + " is as near");
+    }
+  }
+
+  /**
+   * As assertEquals on the hex strings, formatting them only on a failure: the exhaustive loops
+   * make hundreds of thousands of checks, and eager String.formats were most of their time.
+   */
+  private static void assertBits(int expected, short actual, Supplier<String> what) {
+    if (expected != (actual & 0xffff)) {
+      assertEquals(hex(expected), hex(actual), what.get());
     }
   }
 

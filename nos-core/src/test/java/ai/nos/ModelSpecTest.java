@@ -107,25 +107,25 @@ final class ModelSpecTest {
   @Test
   void setters_rejectNull() {
     ModelSpec.Builder b = ModelSpec.builder();
-    assertEquals("id must match [A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)* "
-        + "(1-128 characters) but was null",
-        assertThrows(IllegalArgumentException.class, () -> b.id(null)).getMessage());
+    // One treatment of nulls (docs/api-conventions.md): a NullPointerException naming the setting.
+    assertEquals("id must not be null",
+        assertThrows(NullPointerException.class, () -> b.id(null)).getMessage());
     assertEquals("artifact must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.artifact((Artifact) null))
+        assertThrows(NullPointerException.class, () -> b.artifact((Artifact) null))
             .getMessage());
-    assertEquals("artifact.uri must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.artifact((Path) null)).getMessage());
-    assertEquals("artifact.uri must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.artifact((String) null))
+    assertEquals("artifact must not be null",
+        assertThrows(NullPointerException.class, () -> b.artifact((Path) null)).getMessage());
+    assertEquals("artifact must not be null",
+        assertThrows(NullPointerException.class, () -> b.artifact((String) null))
             .getMessage());
     assertEquals("signature must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.signature(null)).getMessage());
+        assertThrows(NullPointerException.class, () -> b.signature(null)).getMessage());
     assertEquals("precision must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.precision(null)).getMessage());
+        assertThrows(NullPointerException.class, () -> b.precision(null)).getMessage());
     assertEquals("device must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.device((Device) null)).getMessage());
+        assertThrows(NullPointerException.class, () -> b.device((Device) null)).getMessage());
     assertEquals("batching must not be null",
-        assertThrows(IllegalArgumentException.class, () -> b.batching(null)).getMessage());
+        assertThrows(NullPointerException.class, () -> b.batching(null)).getMessage());
   }
 
   @Test

@@ -35,10 +35,11 @@ final class NosRuntimeTest {
     IllegalArgumentException relative = assertThrows(IllegalArgumentException.class,
         () -> NosRuntime.builder().cacheRoot(Path.of("rel")));
     assertEquals("cacheRoot must be an absolute path but was rel", relative.getMessage());
-    IllegalStateException twice = assertThrows(IllegalStateException.class,
-        () -> NosRuntime.builder().cacheRoot(Path.of("/a")).cacheRoot(Path.of("/b")));
-    assertEquals("cacheRoot was already set to /a", twice.getMessage());
-    assertThrows(IllegalArgumentException.class, () -> NosRuntime.builder().threadFactory(null));
+    // A setting made twice keeps the last value (docs/api-conventions.md).
+    assertEquals(Path.of("/b"),
+        NosRuntime.builder().cacheRoot(Path.of("/a")).cacheRoot(Path.of("/b")).build().cacheRoot());
+    assertEquals("threadFactory must not be null", assertThrows(NullPointerException.class,
+        () -> NosRuntime.builder().threadFactory(null)).getMessage());
     assertThrows(IllegalArgumentException.class, () -> NosRuntime.setDefault(null));
     NosRuntime.defaultRuntime();
     IllegalStateException late = assertThrows(IllegalStateException.class,

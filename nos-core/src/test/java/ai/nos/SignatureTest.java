@@ -88,10 +88,10 @@ final class SignatureTest {
 
   @Test
   void input_null() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+    NullPointerException e = assertThrows(NullPointerException.class,
         () -> Signature.builder().input(IMAGE).input(null));
     assertEquals("signature.inputs[1] must not be null", e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> Signature.builder().output(null));
+    e = assertThrows(NullPointerException.class, () -> Signature.builder().output(null));
     assertEquals("signature.outputs[0] must not be null", e.getMessage());
   }
 

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalLong;
 
@@ -194,9 +195,7 @@ public final class GenerationConfig {
 
     /** The ids that end a sequence, replacing the model's own; each 0 or more. */
     public Builder eosTokenIds(int... ids) {
-      if (ids == null) {
-        throw new IllegalArgumentException("eosTokenIds must not be null");
-      }
+      Objects.requireNonNull(ids, "eosTokenIds must not be null");
       for (int id : ids) {
         if (id < 0) {
           throw new IllegalArgumentException("eosTokenIds must be 0 or more, got "
@@ -209,9 +208,7 @@ public final class GenerationConfig {
 
     /** Texts that end the generation when they appear in its output; each non-empty. */
     public Builder stopStrings(String... stops) {
-      if (stops == null) {
-        throw new IllegalArgumentException("stopStrings must not be null");
-      }
+      Objects.requireNonNull(stops, "stopStrings must not be null");
       List<String> list = new ArrayList<>();
       for (String s : stops) {
         if (s == null || s.isEmpty()) {
@@ -226,7 +223,8 @@ public final class GenerationConfig {
 
     /** The request's deadline, counted from submission; positive. */
     public Builder timeout(Duration timeout) {
-      if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+      Objects.requireNonNull(timeout, "timeout must not be null");
+      if (timeout.isNegative() || timeout.isZero()) {
         throw new IllegalArgumentException("timeout must be positive, was " + timeout);
       }
       this.timeout = timeout;

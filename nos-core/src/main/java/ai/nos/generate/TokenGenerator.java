@@ -14,6 +14,7 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
+import java.util.Objects;
 
 /**
  * A decoder-only language model generating token ids for many requests at once: each request's
@@ -48,9 +49,7 @@ public final class TokenGenerator implements AutoCloseable {
 
   /** A builder for the exported decoder in {@code model}. */
   public static Builder builder(Path model) {
-    if (model == null) {
-      throw new IllegalArgumentException("model path must not be null");
-    }
+    Objects.requireNonNull(model, "model path must not be null");
     return new Builder(model);
   }
 
@@ -150,7 +149,8 @@ public final class TokenGenerator implements AutoCloseable {
 
     /** The name in messages and thread names; the file name by default. */
     public Builder id(String id) {
-      if (id == null || id.isBlank()) {
+      Objects.requireNonNull(id, "id must not be null");
+      if (id.isBlank()) {
         throw new IllegalArgumentException("id must not be blank, was '" + id + "'");
       }
       this.id = id;
@@ -159,17 +159,13 @@ public final class TokenGenerator implements AutoCloseable {
 
     /** Where the model and its cache live; {@link Device#auto()} by default. */
     public Builder device(Device device) {
-      if (device == null) {
-        throw new IllegalArgumentException("device must not be null");
-      }
+      Objects.requireNonNull(device, "device must not be null");
       this.device = device;
       return this;
     }
 
     public Builder precision(Precision precision) {
-      if (precision == null) {
-        throw new IllegalArgumentException("precision must not be null");
-      }
+      Objects.requireNonNull(precision, "precision must not be null");
       this.precision = precision;
       return this;
     }
@@ -203,9 +199,7 @@ public final class TokenGenerator implements AutoCloseable {
 
     /** Runs token consumers and completes futures; a cached daemon pool by default. */
     public Builder executor(Executor executor) {
-      if (executor == null) {
-        throw new IllegalArgumentException("executor must not be null");
-      }
+      Objects.requireNonNull(executor, "executor must not be null");
       this.executor = executor;
       return this;
     }

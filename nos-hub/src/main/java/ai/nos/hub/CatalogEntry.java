@@ -273,7 +273,7 @@ public final class CatalogEntry {
     /**
      * Sets the description; empty by default.
      *
-     * @throws IllegalArgumentException if {@code description} is null
+     * @throws NullPointerException if {@code description} is null
      */
     public Builder description(String description) {
       this.description = nonNull(description, "description");
@@ -283,7 +283,7 @@ public final class CatalogEntry {
     /**
      * Appends an artifact. At least the {@value CatalogArtifact#MODEL} artifact is required.
      *
-     * @throws IllegalArgumentException if {@code artifact} is null
+     * @throws NullPointerException if {@code artifact} is null
      */
     public Builder artifact(CatalogArtifact artifact) {
       artifacts.add(nonNull(artifact, "artifacts[" + artifacts.size() + "]"));
@@ -293,7 +293,7 @@ public final class CatalogEntry {
     /**
      * Sets the signature. Required.
      *
-     * @throws IllegalArgumentException if {@code signature} is null
+     * @throws NullPointerException if {@code signature} is null
      */
     public Builder signature(Signature signature) {
       this.signature = nonNull(signature, "signature");
@@ -303,7 +303,7 @@ public final class CatalogEntry {
     /**
      * Sets the default precision; FP32 by default.
      *
-     * @throws IllegalArgumentException if {@code precision} is null
+     * @throws NullPointerException if {@code precision} is null
      */
     public Builder precision(Precision precision) {
       this.precision = nonNull(precision, "precision");
@@ -313,7 +313,7 @@ public final class CatalogEntry {
     /**
      * Sets the default load-time optimization steps, replacing any set before; none by default.
      *
-     * @throws IllegalArgumentException if {@code steps} or one of them is null
+     * @throws NullPointerException if an argument is null
      */
     public Builder optimize(ai.nos.Optimization... steps) {
       nonNull(steps, "optimize");
@@ -330,7 +330,7 @@ public final class CatalogEntry {
     /**
      * Sets the default device; auto by default.
      *
-     * @throws IllegalArgumentException if {@code device} is null
+     * @throws NullPointerException if {@code device} is null
      */
     public Builder device(Device device) {
       this.device = nonNull(device, "device");
@@ -340,7 +340,7 @@ public final class CatalogEntry {
     /**
      * Sets the default batching; none by default.
      *
-     * @throws IllegalArgumentException if {@code batching} is null
+     * @throws NullPointerException if {@code batching} is null
      */
     public Builder batching(Batching batching) {
       this.batching = nonNull(batching, "batching");
@@ -368,7 +368,7 @@ public final class CatalogEntry {
     /**
      * Sets the labels, in class order; none by default.
      *
-     * @throws IllegalArgumentException if {@code labels} or a label is null
+     * @throws NullPointerException if an argument is null
      */
     public Builder labels(List<String> labels) {
       nonNull(labels, "labels");
@@ -503,10 +503,7 @@ public final class CatalogEntry {
     }
 
     private static <T> T nonNull(T value, String field) {
-      if (value == null) {
-        throw new IllegalArgumentException(field + " must not be null");
-      }
-      return value;
+      return Objects.requireNonNull(value, () -> field + " must not be null");
     }
   }
 }

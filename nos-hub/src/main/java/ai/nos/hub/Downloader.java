@@ -13,6 +13,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
@@ -394,7 +395,7 @@ public final class Downloader {
      * ({@code $XDG_CACHE_HOME/nos} when that variable holds an absolute path, else
      * {@code ~/.cache/nos}). It is created on the first download.
      *
-     * @throws IllegalArgumentException if {@code dir} is null
+     * @throws NullPointerException if {@code dir} is null
      */
     public Builder cacheDir(Path dir) {
       this.cacheDir = nonNull(dir, "cache directory");
@@ -408,7 +409,7 @@ public final class Downloader {
      * chain of them (a loop, or more than the JDK's {@code jdk.httpclient.redirects.retrylimit})
      * fails it with the chain in the message.
      *
-     * @throws IllegalArgumentException if {@code client} is null
+     * @throws NullPointerException if {@code client} is null
      */
     public Builder httpClient(HttpClient client) {
       this.httpClient = nonNull(client, "httpClient");
@@ -419,7 +420,8 @@ public final class Downloader {
      * Sets how long to wait for a connection; 10 seconds by default. Applies to the default
      * client only: with {@link #httpClient} set, set it on that client instead.
      *
-     * @throws IllegalArgumentException if {@code timeout} is null, zero or negative
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
      */
     public Builder connectTimeout(Duration timeout) {
       this.connectTimeout = positive(timeout, "connect timeout");
@@ -430,7 +432,8 @@ public final class Downloader {
      * Sets how long to wait for the response headers, and then for each chunk of the body; 30
      * seconds by default. A transfer that stalls longer fails (and is retried, resuming).
      *
-     * @throws IllegalArgumentException if {@code timeout} is null, zero or negative
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
      */
     public Builder readTimeout(Duration timeout) {
       this.readTimeout = positive(timeout, "read timeout");
@@ -451,7 +454,7 @@ public final class Downloader {
      * default (a library prints nothing unless asked: use {@link ConsoleProgress#create()} for a
      * progress bar).
      *
-     * @throws IllegalArgumentException if {@code listener} is null
+     * @throws NullPointerException if {@code listener} is null
      */
     public Builder listener(DownloadListener listener) {
       this.listener = nonNull(listener, "listener");
@@ -477,10 +480,12 @@ public final class Downloader {
      * Sets the pause before the first retry, doubled before each later one up to a minute; 1
      * second by default.
      *
-     * @throws IllegalArgumentException if {@code pause} is null, negative or over an hour
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code pause} is negative or over an hour
      */
     public Builder retryBackoff(Duration pause) {
-      if (pause == null || pause.isNegative() || pause.compareTo(Duration.ofHours(1)) > 0) {
+      Objects.requireNonNull(pause, "retry backoff must not be null");
+      if (pause.isNegative() || pause.compareTo(Duration.ofHours(1)) > 0) {
         throw new IllegalArgumentException(
             "retry backoff must be between 0 and 1 hour but was " + pause);
       }
@@ -515,7 +520,8 @@ public final class Downloader {
      * the next fetch resumes it; a pause before a retry that would end past the deadline is not
      * taken. Lock files and catalogs read over HTTP have the same deadline.
      *
-     * @throws IllegalArgumentException if {@code deadline} is null, zero or negative
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code deadline} is zero or negative
      */
     public Builder deadline(Duration deadline) {
       this.deadline = positive(deadline, "deadline");
@@ -542,14 +548,12 @@ public final class Downloader {
     }
 
     private static <T> T nonNull(T value, String what) {
-      if (value == null) {
-        throw new IllegalArgumentException(what + " must not be null");
-      }
-      return value;
+      return Objects.requireNonNull(value, () -> what + " must not be null");
     }
 
     private static Duration positive(Duration value, String what) {
-      if (value == null || value.isNegative() || value.isZero()) {
+      Objects.requireNonNull(value, () -> what + " must not be null");
+      if (value.isNegative() || value.isZero()) {
         throw new IllegalArgumentException(what + " must be positive but was " + value);
       }
       return value;

@@ -10,6 +10,7 @@ import java.nio.file.Paths;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -273,12 +274,10 @@ public final class Hub {
      * Sets the starting catalog; {@link Catalog#builtin()} by default. Merge a user catalog over
      * the builtin one with {@code Catalog.builtin().merge(user)}.
      *
-     * @throws IllegalArgumentException if {@code catalog} is null
+     * @throws NullPointerException if {@code catalog} is null
      */
     public Builder catalog(Catalog catalog) {
-      if (catalog == null) {
-        throw new IllegalArgumentException("catalog must not be null");
-      }
+      Objects.requireNonNull(catalog, "catalog must not be null");
       this.catalog = catalog;
       return this;
     }
@@ -290,9 +289,11 @@ public final class Hub {
      *
      * @param baseUri an absolute {@code http:}, {@code https:} or {@code file:} URI; a '/' is
      *     added to its path if missing
-     * @throws IllegalArgumentException if {@code baseUri} is null or not such a URI
+     * @throws NullPointerException if an argument is null
+     * @throws IllegalArgumentException if {@code baseUri} is not such a URI
      */
     public Builder baseUri(URI baseUri) {
+      Objects.requireNonNull(baseUri, "baseUri must not be null");
       this.baseUri = normalize(baseUri);
       return this;
     }

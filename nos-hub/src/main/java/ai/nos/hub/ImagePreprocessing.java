@@ -211,7 +211,7 @@ public final class ImagePreprocessing {
     /**
      * Sets how to resize; {@link ResizeMode#SHORTER_SIDE} by default.
      *
-     * @throws IllegalArgumentException if {@code mode} is null
+     * @throws NullPointerException if {@code mode} is null
      */
     public Builder resizeMode(ResizeMode mode) {
       this.resizeMode = nonNull(mode, "resizeMode");
@@ -221,7 +221,7 @@ public final class ImagePreprocessing {
     /**
      * Sets the resampling; {@link Interpolation#BILINEAR} by default.
      *
-     * @throws IllegalArgumentException if {@code interpolation} is null
+     * @throws NullPointerException if {@code interpolation} is null
      */
     public Builder interpolation(Interpolation interpolation) {
       this.interpolation = nonNull(interpolation, "interpolation");
@@ -261,7 +261,7 @@ public final class ImagePreprocessing {
     /**
      * Sets the channel order; {@link ChannelOrder#RGB} by default.
      *
-     * @throws IllegalArgumentException if {@code channels} is null
+     * @throws NullPointerException if {@code channels} is null
      */
     public Builder channels(ChannelOrder channels) {
       this.channels = nonNull(channels, "channels");
@@ -314,10 +314,7 @@ public final class ImagePreprocessing {
     }
 
     private static <T> T nonNull(T value, String name) {
-      if (value == null) {
-        throw new IllegalArgumentException(name + " must not be null");
-      }
-      return value;
+      return Objects.requireNonNull(value, () -> name + " must not be null");
     }
 
     private static List<Double> three(double[] values, String name, boolean positive) {

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeoutException;
@@ -32,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * and reused by every later run and every process.
  *
  * <pre>{@code
- * ArtifactCache cache = ArtifactCache.newBuilder().build();  // $XDG_CACHE_HOME/nos/optim
+ * ArtifactCache cache = ArtifactCache.builder().build();  // $XDG_CACHE_HOME/nos/optim
  * Path engine = cache.getOrBuild(key, target -> buildEngine(onnx, target));
  * }</pre>
  *
@@ -102,7 +103,7 @@ public final class ArtifactCache {
   }
 
   /** Returns a builder: the {@link #defaultDirectory()}, the system clock, a one-hour lock wait. */
-  public static Builder newBuilder() {
+  public static Builder builder() {
     return new Builder();
   }
 
@@ -414,8 +415,9 @@ public final class ArtifactCache {
   }
 
   /**
-   * Configures an {@link ArtifactCache}. Each setting may be made once; a value is checked when
-   * it is set. {@link #build()} leaves the builder usable. Not thread-safe.
+   * Configures an {@link ArtifactCache}. A value is checked when it is set; a setting made twice
+   * keeps the last value, a null argument is a {@link NullPointerException} naming it (see
+   * docs/api-conventions.md). {@link #build()} leaves the builder usable. Not thread-safe.
    */
   public static final class Builder {
     private Path directory;
@@ -428,14 +430,10 @@ public final class ArtifactCache {
      * Sets the cache's folder; {@link ArtifactCache#defaultDirectory()} if not set. It is created
      * by {@link #build()} if missing.
      *
-     * @throws IllegalArgumentException if {@code directory} is null
-     * @throws IllegalStateException if the directory was already set
+     * @throws NullPointerException if {@code directory} is null
      */
     public Builder directory(Path directory) {
-      requireNonNull(directory, "directory");
-      if (this.directory != null) {
-        throw new IllegalStateException("directory was already set to " + this.directory);
-      }
+      Objects.requireNonNull(directory, "directory must not be null");
       this.directory = directory;
       return this;
     }
@@ -444,14 +442,10 @@ public final class ArtifactCache {
      * Sets the clock that stamps an entry's last use; the system UTC clock if not set. Tests
      * give a fixed or stepped clock to make eviction order deterministic.
      *
-     * @throws IllegalArgumentException if {@code clock} is null
-     * @throws IllegalStateException if the clock was already set
+     * @throws NullPointerException if {@code clock} is null
      */
     public Builder clock(Clock clock) {
-      requireNonNull(clock, "clock");
-      if (this.clock != null) {
-        throw new IllegalStateException("clock was already set to " + this.clock);
-      }
+      Objects.requireNonNull(clock, "clock must not be null");
       this.clock = clock;
       return this;
     }
@@ -460,16 +454,13 @@ public final class ArtifactCache {
      * Sets how long a call waits for a key's lock while another thread or process builds that
      * key; one hour if not set.
      *
-     * @throws IllegalArgumentException if {@code timeout} is null, zero or negative
-     * @throws IllegalStateException if the timeout was already set
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
      */
     public Builder lockTimeout(Duration timeout) {
-      requireNonNull(timeout, "lock timeout");
+      Objects.requireNonNull(timeout, "lockTimeout must not be null");
       if (timeout.isZero() || timeout.isNegative()) {
         throw new IllegalArgumentException("lock timeout must be positive but was " + timeout);
-      }
-      if (this.lockTimeout != null) {
-        throw new IllegalStateException("lock timeout was already set to " + this.lockTimeout);
       }
       this.lockTimeout = timeout;
       return this;

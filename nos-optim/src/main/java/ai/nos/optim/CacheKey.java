@@ -209,12 +209,14 @@ public final class CacheKey {
      * Sets the SHA-256 of the source artifact's bytes. Required (this or {@link #sourceFile}).
      *
      * @param sha256 64 hex digits, either case; kept in lowercase
-     * @throws IllegalArgumentException if it is null or not 64 hex digits
+     * @throws NullPointerException if it is null
+     * @throws IllegalArgumentException if it is not 64 hex digits
      */
     public Builder sourceSha256(String sha256) {
-      if (sha256 == null || !SHA256.matcher(sha256).matches()) {
-        throw new IllegalArgumentException("sourceSha256 must be 64 hex digits but was "
-            + (sha256 == null ? "null" : "'" + sha256 + "'"));
+      Objects.requireNonNull(sha256, "sourceSha256 must not be null");
+      if (!SHA256.matcher(sha256).matches()) {
+        throw new IllegalArgumentException("sourceSha256 must be 64 hex digits but was '"
+            + sha256 + "'");
       }
       this.sourceSha256 = sha256.toLowerCase(Locale.ROOT);
       return this;
@@ -223,13 +225,11 @@ public final class CacheKey {
     /**
      * Sets the source digest to the SHA-256 of a file's bytes, read now.
      *
-     * @throws IllegalArgumentException if {@code file} is null
+     * @throws NullPointerException if {@code file} is null
      * @throws UncheckedIOException if the file cannot be read; the message names it
      */
     public Builder sourceFile(Path file) {
-      if (file == null) {
-        throw new IllegalArgumentException("sourceFile must not be null");
-      }
+      Objects.requireNonNull(file, "sourceFile must not be null");
       return sourceSha256(sha256Of(file));
     }
 
@@ -237,7 +237,8 @@ public final class CacheKey {
      * Adds an optimization option, e.g. {@code ("precision", "fp16")}, replacing any earlier
      * value of the same name.
      *
-     * @throws IllegalArgumentException if the name is null or empty or the value is null
+     * @throws NullPointerException if the name or the value is null
+     * @throws IllegalArgumentException if the name is empty
      */
     public Builder option(String name, String value) {
       put(options, "option", name, value);
@@ -247,13 +248,12 @@ public final class CacheKey {
     /**
      * Adds every entry of {@code options}, as by {@link #option}.
      *
-     * @throws IllegalArgumentException if the map is null or holds an entry {@link #option}
+     * @throws NullPointerException if the map or an entry is null
+     * @throws IllegalArgumentException if the map holds an entry {@link #option}
      *     rejects
      */
     public Builder options(Map<String, String> options) {
-      if (options == null) {
-        throw new IllegalArgumentException("options must not be null");
-      }
+      Objects.requireNonNull(options, "options must not be null");
       options.forEach(this::option);
       return this;
     }
@@ -261,12 +261,14 @@ public final class CacheKey {
     /**
      * Sets the device architecture, e.g. {@code sm_90} or {@code cpu-x86_64-avx512}. Required.
      *
-     * @throws IllegalArgumentException if it is null or blank
+     * @throws NullPointerException if it is null
+     * @throws IllegalArgumentException if it is blank
      */
     public Builder deviceArch(String deviceArch) {
-      if (deviceArch == null || deviceArch.isBlank()) {
-        throw new IllegalArgumentException("deviceArch must not be null or blank but was "
-            + (deviceArch == null ? "null" : "'" + deviceArch + "'"));
+      Objects.requireNonNull(deviceArch, "deviceArch must not be null");
+      if (deviceArch.isBlank()) {
+        throw new IllegalArgumentException("deviceArch must not be blank but was '" + deviceArch
+            + "'");
       }
       this.deviceArch = deviceArch;
       return this;
@@ -276,7 +278,8 @@ public final class CacheKey {
      * Adds a library version, e.g. {@code ("libtorch", "2.10.0")}, replacing any earlier value
      * for the same library.
      *
-     * @throws IllegalArgumentException if the library is null or empty or the version is null
+     * @throws NullPointerException if the library or the version is null
+     * @throws IllegalArgumentException if the library is empty
      */
     public Builder version(String library, String version) {
       put(versions, "version", library, version);
@@ -286,25 +289,22 @@ public final class CacheKey {
     /**
      * Adds every entry of {@code versions}, as by {@link #version}.
      *
-     * @throws IllegalArgumentException if the map is null or holds an entry {@link #version}
+     * @throws NullPointerException if the map or an entry is null
+     * @throws IllegalArgumentException if the map holds an entry {@link #version}
      *     rejects
      */
     public Builder versions(Map<String, String> versions) {
-      if (versions == null) {
-        throw new IllegalArgumentException("versions must not be null");
-      }
+      Objects.requireNonNull(versions, "versions must not be null");
       versions.forEach(this::version);
       return this;
     }
 
     private static void put(Map<String, String> map, String what, String name, String value) {
-      if (name == null || name.isEmpty()) {
-        throw new IllegalArgumentException(what + " name must not be null or empty but was "
-            + (name == null ? "null" : "''"));
+      Objects.requireNonNull(name, () -> what + " name must not be null");
+      if (name.isEmpty()) {
+        throw new IllegalArgumentException(what + " name must not be empty");
       }
-      if (value == null) {
-        throw new IllegalArgumentException(what + " '" + name + "' must not have a null value");
-      }
+      Objects.requireNonNull(value, () -> what + " '" + name + "' must not have a null value");
       map.put(name, value);
     }
 

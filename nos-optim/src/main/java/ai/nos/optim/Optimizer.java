@@ -11,6 +11,7 @@ import ai.nos.optim.internal.TorchScriptPasses;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,7 +48,7 @@ public final class Optimizer {
   private final long seed;
 
   private Optimizer(Builder b) {
-    this.cache = b.cache != null ? b.cache : ArtifactCache.newBuilder().build();
+    this.cache = b.cache != null ? b.cache : ArtifactCache.builder().build();
     this.freeze = b.freeze;
     this.guardBatch = b.guardBatch;
     this.seed = b.seed;
@@ -251,9 +252,7 @@ public final class Optimizer {
 
     /** Where optimized artifacts are kept; default {@link ArtifactCache#defaultDirectory()}. */
     public Builder cache(ArtifactCache cache) {
-      if (cache == null) {
-        throw new IllegalArgumentException("cache must not be null");
-      }
+      Objects.requireNonNull(cache, "cache must not be null");
       this.cache = cache;
       return this;
     }

@@ -38,7 +38,7 @@ final class ArtifactCacheConcurrencyTest {
 
   @Test
   void getOrBuild_eightThreadsOneKey_buildOnce() throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
     AtomicInteger builds = new AtomicInteger();
     CyclicBarrier start = new CyclicBarrier(8);
     List<Future<Path>> results = new ArrayList<>();
@@ -63,8 +63,8 @@ final class ArtifactCacheConcurrencyTest {
 
   @Test
   void getOrBuild_twoInstancesOnOneFolder_buildOnce() throws Exception {
-    ArtifactCache one = ArtifactCache.newBuilder().directory(dir).build();
-    ArtifactCache two = ArtifactCache.newBuilder().directory(dir.resolve(".").resolve("..")
+    ArtifactCache one = ArtifactCache.builder().directory(dir).build();
+    ArtifactCache two = ArtifactCache.builder().directory(dir.resolve(".").resolve("..")
         .resolve(dir.getFileName())).build();
     AtomicInteger builds = new AtomicInteger();
     CyclicBarrier start = new CyclicBarrier(8);
@@ -88,7 +88,7 @@ final class ArtifactCacheConcurrencyTest {
 
   @Test
   void getOrBuild_differentKeys_buildInParallel() throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
     String[] precisions = {"fp32", "fp16", "bf16", "int8"};
     CyclicBarrier allBuilding = new CyclicBarrier(precisions.length);
     List<Future<Path>> results = new ArrayList<>();
@@ -105,8 +105,8 @@ final class ArtifactCacheConcurrencyTest {
 
   @Test
   void getOrBuild_waitingPastTheLockTimeout_failsNamingTheKey() throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
-    ArtifactCache impatient = ArtifactCache.newBuilder().directory(dir)
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
+    ArtifactCache impatient = ArtifactCache.builder().directory(dir)
         .lockTimeout(Duration.ofMillis(100)).build();
     CountDownLatch building = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
@@ -126,7 +126,7 @@ final class ArtifactCacheConcurrencyTest {
 
   @Test
   void getOrBuild_twoProcessesOneKey_buildOnce() throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir.resolve("cache")).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir.resolve("cache")).build();
     Path count = dir.resolve("builds.txt");
     Path go = dir.resolve("go");
     Process other = worker(cache.directory(), count, go, "fp16");
@@ -143,7 +143,7 @@ final class ArtifactCacheConcurrencyTest {
 
   @Test
   void getOrBuild_builderProcessDies_nextCallerBuildsAndCleansUp() throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir.resolve("cache")).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir.resolve("cache")).build();
     Path count = dir.resolve("builds.txt");
     Path go = dir.resolve("go");
     Process other = worker(cache.directory(), count, go, "fp16", "die");

@@ -17,7 +17,7 @@ final class CacheWorker {
   private CacheWorker() {}
 
   public static void main(String[] args) throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(Path.of(args[0])).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(Path.of(args[0])).build();
     Path countFile = Path.of(args[1]);
     Path go = Path.of(args[2]);
     CacheKey key = ArtifactCacheTest.key(args[3]);

@@ -27,7 +27,7 @@ final class OptimizerTest {
   @Test
   void freeze_passesTheGuard_matchesTheEagerModel_andIsCached(@TempDir Path dir)
       throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
     Optimizer optimizer = Optimizer.builder().cache(cache).freeze(true).build();
     ModelSpec spec = TestModels.digits();
     Optimizer.Result r = optimizer.optimize(spec);
@@ -58,7 +58,7 @@ final class OptimizerTest {
 
   @Test
   void eachSourceIsItsOwnEntry(@TempDir Path dir) {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
     Optimizer optimizer = Optimizer.builder().cache(cache).freeze(true).build();
     Path digits = optimizer.optimize(TestModels.digits()).artifact();
     ModelSpec other = TestModels.digits().toBuilder().id("two").artifact(
@@ -79,7 +79,7 @@ final class OptimizerTest {
    */
   @Test
   void sourceAndResult_arePinnedBySha256(@TempDir Path dir) throws Exception {
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir.resolve("cache")).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir.resolve("cache")).build();
     Optimizer optimizer = Optimizer.builder().cache(cache).freeze(true).build();
     ModelSpec wrong = TestModels.digits().toBuilder()
         .artifact(TestModels.digits().artifact().withSha256("0".repeat(64))).build();

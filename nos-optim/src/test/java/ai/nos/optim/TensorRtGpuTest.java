@@ -41,7 +41,7 @@ final class TensorRtGpuTest {
         + probe.reason());
     ModelSpec spec = TestModels.digits().toBuilder().id("digits-trt").device("cuda:0")
         .precision(Precision.FP16).build();
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
     Optimizer.Result r = Optimizer.builder().cache(cache).build().tensorRt(spec, onnx);
     System.out.println("TensorRtGpuTest: fallback: " + r.fallback());
     assertNotNull(r.fallback());

@@ -47,7 +47,7 @@ final class TensorRtTest {
     assumeFalse(TensorRt.probe().usable(), "TensorRT loads on this machine");
     // Never read when TensorRT does not load: the probe answers first.
     Path onnx = Files.write(dir.resolve("digits.onnx"), new byte[] {8, 7});
-    ArtifactCache cache = ArtifactCache.newBuilder().directory(dir.resolve("cache")).build();
+    ArtifactCache cache = ArtifactCache.builder().directory(dir.resolve("cache")).build();
     ModelSpec spec = TestModels.digits();
     Optimizer.Result r = Optimizer.builder().cache(cache).freeze(true).build()
         .tensorRt(spec, onnx);
@@ -76,7 +76,7 @@ final class TensorRtTest {
     assumeFalse(TensorRt.probe().usable(), "TensorRT loads on this machine");
     Path onnx = Files.write(dir.resolve("digits.onnx"), new byte[] {8, 7});
     Optimizer optimizer = Optimizer.builder()
-        .cache(ArtifactCache.newBuilder().directory(dir.resolve("cache")).build()).build();
+        .cache(ArtifactCache.builder().directory(dir.resolve("cache")).build()).build();
     ModelSpec spec = TestModels.digits();
     java.util.concurrent.ExecutorService pool =
         java.util.concurrent.Executors.newFixedThreadPool(8);

@@ -37,6 +37,14 @@ final class LocalCluster implements AutoCloseable {
 
   /** Starts a master and {@code workers} workers of one core and {@code memory} each. */
   static LocalCluster start(Path dir, int workers, String memory) throws Exception {
+    return start(dir, workers, 1, memory);
+  }
+
+  /**
+   * Starts a master and {@code workers} workers of {@code cores} cores and {@code memory} each;
+   * a worker of n cores runs up to n executors of one core, each its own JVM.
+   */
+  static LocalCluster start(Path dir, int workers, int cores, String memory) throws Exception {
     Path home = Files.createDirectories(dir.resolve("spark-home"));
     Path jars = Files.createDirectories(home.resolve("jars"));
     // The launcher takes jars/ for a release layout only when RELEASE is there.
@@ -58,7 +66,7 @@ final class LocalCluster implements AutoCloseable {
       for (int i = 0; i < workers; i++) {
         Path work = Files.createDirectories(dir.resolve("work-" + i));
         c.launch("worker-" + i, "org.apache.spark.deploy.worker.Worker", c.masterUrl(), "--host",
-            LOOPBACK, "--cores", "1", "--memory", memory, "--webui-port", "0", "--work-dir",
+            LOOPBACK, "--cores", String.valueOf(cores), "--memory", memory, "--webui-port", "0", "--work-dir",
             work.toString());
       }
       return c;
@@ -86,6 +94,11 @@ final class LocalCluster implements AutoCloseable {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("-Xmx256m");
+    // The master and the workers only pass messages: the client compiler alone, one compiler
+    // thread and the serial collector start them sooner and leave the cores to the executors
+    // (the CI machine has two).
+    cmd.addAll(List.of("-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1",
+        "-XX:+UseSerialGC"));
     cmd.addAll(List.of(System.getProperty("nos.spark.opens", "").split(" ")));
     cmd.removeIf(String::isBlank);
     cmd.add("-Dspark.master.rest.enabled=false");

@@ -24,6 +24,7 @@ import org.slf4j.LoggerFactory;
  * #interruptLoop} and {@link #retireIdle} are called with that lock held; {@link #tick} is called
  * without it and takes it itself, once for the decisions and once per copy it books ({@link
  * Books#place}), and loads each copy ({@link ManagerCore#load}) outside it, on the calling thread.
+ * Lock order: the core's lock is the outermost; see the core's essay, "Locks and their order".
  */
 final class Autoscaler {
   /** The core's logger: the scaling lines keep the category they always had. */

@@ -21,7 +21,9 @@ import org.slf4j.LoggerFactory;
  * It shares the core's one lock and its condition, never a lock of its own: {@link #place} and
  * {@link #unbook} are called with the lock held; {@link #evictIdle} takes it (it is reentrant).
  * An eviction runs the copy's free action on the evicting thread, under the lock, as before the
- * split: that action parks the copy ({@link Parking#park}) and unbooks it.
+ * split: that action parks the copy ({@link Parking#park}) and unbooks it, and shuts the copy's
+ * batcher down, which takes that batcher's own lock under the core's: the only lock taken inside
+ * it. Lock order: the core's lock is the outermost; see the core's essay, "Locks and their order".
  */
 final class Books {
   /** The core's logger: these lines keep the category they always had. */

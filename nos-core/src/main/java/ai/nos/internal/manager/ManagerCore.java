@@ -9,7 +9,6 @@ import ai.nos.Placement;
 import ai.nos.Priority;
 import ai.nos.ScalingPolicy;
 import ai.nos.Tensor;
-import ai.nos.internal.Inputs;
 import ai.nos.internal.Lease;
 import ai.nos.internal.batch.DynamicBatcher;
 import java.time.Duration;
@@ -18,9 +17,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -54,7 +51,21 @@ import org.slf4j.LoggerFactory;
  * runs or loads. Calls pick a ready copy without the lock: the copies of a model sit in a
  * copy-on-write list, and each copy's {@link Lease} counts the calls on it (one CAS in, one out).
  * Threads that need room or a copy that is loading wait on one condition, signalled whenever a
- * copy is published or freed, or a copy goes idle while someone waits.
+ * copy is published or freed, or a copy goes idle while someone waits. {@link Router} picks the
+ * copy of each call and holds it while the call runs; its essay says how.
+ *
+ * <h2>Locks and their order</h2>
+ * The manager has one lock ({@link #lock}, reentrant, with its one condition): the core, {@link
+ * Books}, {@link Parking}, {@link Autoscaler} and {@link Router} all take that same lock, none has
+ * its own. The core takes it for the lifecycle (open, release, unload, scale, close), to book a
+ * copy ({@link #bookWhenRoom}), to publish one after its load and to unbook it when freed, and for
+ * the snapshots; never while a model loads or runs. The only locks below it are the batchers' and
+ * the call threads' own: the core may take one while holding the manager lock (a copy freed under
+ * the lock shuts its batcher down), and they never take the manager lock while holding theirs
+ * (their release hook, which may signal, runs after they let go). A lease ({@link Lease}) is
+ * lock-free, and its free action runs on whichever thread closes or releases it last: under the
+ * manager lock when an eviction frees an idle copy, without it when a call gives back a copy's
+ * last reference.
  *
  * <h2>Eviction</h2>
  * When a copy fits nowhere, idle copies are evicted least recently used first, on the device
@@ -137,15 +148,16 @@ import org.slf4j.LoggerFactory;
 public final class ManagerCore implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ManagerCore.class);
 
-  private final Backend backend;
+  final Backend backend;
   private final Placement placement;
-  private final long loadTimeoutNanos;
+  final long loadTimeoutNanos;
   private final FootprintCatalog catalog;
   final LongSupplier clock;
   /** The one lock of the books; see "Concurrency". Package-private for {@link Autoscaler}. */
   final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
-  private final AtomicInteger waiters = new AtomicInteger();
+  /** Threads in {@link #bookWhenRoom}; read without the lock by {@link Router} to skip a signal. */
+  final AtomicInteger waiters = new AtomicInteger();
   final Devices devices;
   /** Places, evicts and unbooks copies on the devices; see "Books" and "Eviction". */
   final Books books;
@@ -157,7 +169,7 @@ public final class ManagerCore implements AutoCloseable {
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
-  private final Completions completions;
+  final Completions completions;
   /** Threads per CUDA device for calls without batching; see "Threads". */
   private final int callThreadsPerDevice;
   final ThreadFactory threadFactory;
@@ -165,6 +177,8 @@ public final class ManagerCore implements AutoCloseable {
   boolean closed;
   /** The scaling loop and its decisions; see "Scaling with traffic". */
   private final Autoscaler autoscaler = new Autoscaler(this);
+  /** Routes calls to copies; see {@link Router}. */
+  private final Router router = new Router(this);
   private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
   /**
@@ -345,217 +359,22 @@ public final class ManagerCore implements AutoCloseable {
    * Queues a call on the least busy ready copy's batcher (loading a copy first if none is ready);
    * without batching, runs it here and returns a completed future. A batched call's future is
    * the caller's: it completes on the callback pool (see "Callers' futures" above), and
-   * settling it first (cancel, a timeout, a value) takes the call out of the queue.
+   * settling it first (cancel, a timeout, a value) takes the call out of the queue. Routed by
+   * {@link Router}.
    */
   public CompletableFuture<Map<String, Tensor>> inferAsync(Entry entry,
       Map<String, Tensor> inputs, Priority priority, Duration timeout) {
-    if (entry.spec.batching().isEmpty()) {
-      try {
-        return CompletableFuture.completedFuture(infer(entry, inputs));
-      } catch (IllegalArgumentException | IllegalStateException e) {
-        throw e;
-      } catch (RuntimeException | Error e) {
-        return CompletableFuture.failedFuture(e);
-      }
-    }
-    CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout);
-    if (call.isDone()) {
-      // Settled already (no copy could be loaded, the queue was full, or a quick worker): the
-      // caller's dependents run on the caller's own thread, as on any completed future.
-      return call;
-    }
-    return completions.forCaller(entry.spec.id(), call);
+    return router.inferAsync(entry, inputs, priority, timeout);
   }
 
   /**
-   * Submits a call to a copy's batcher and returns the batcher's own future, which completes on
-   * a worker: only the manager's bookkeeping may depend on it. The call holds a reference on its
-   * copy until the batcher releases it (see {@link DynamicBatcher#submit(Map, Priority, long,
-   * Runnable)}), so a copy with queued or running calls is never evicted, and the reference is
-   * given back exactly once whoever settles the call.
+   * Runs a call on the least busy ready copy, loading one first if none is ready. Routed by
+   * {@link Router}.
    */
-  private CompletableFuture<Map<String, Tensor>> submit(Entry entry, Map<String, Tensor> inputs,
-      Priority priority, Duration timeout) {
-    Inputs.ordered(entry.spec, inputs);
-    long start = clock.getAsLong();
-    for (int retired = 0; ; ) {
-      Copy copy = acquire(entry);
-      try {
-        while (copy == null) {
-          copy = ensureCopy(entry, start + loadTimeoutNanos);
-          if (copy == null) {
-            copy = acquire(entry);
-          }
-        }
-      } catch (IllegalArgumentException | IllegalStateException e) {
-        throw e;
-      } catch (RuntimeException | Error e) {
-        // No copy could be loaded (no room in time, a broken artifact): the call fails through
-        // its future, as one that runs and fails does.
-        entry.requests.increment();
-        entry.failures.increment();
-        return CompletableFuture.failedFuture(e);
-      }
-      Copy c = copy;
-      DynamicBatcher batcher = c.batcher;
-      CompletableFuture<Map<String, Tensor>> call;
-      try {
-        call = batcher.submit(inputs, priority == null ? Priority.NORMAL : priority,
-            timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout), () -> done(c));
-      } catch (RuntimeException e) {
-        // We hold a reference, so the copy is not being freed: a closed batcher stopped by itself.
-        boolean stopped = e instanceof IllegalStateException && batcher.isClosed();
-        if (stopped) {
-          retire(c);
-        }
-        done(c);
-        if (!stopped) {
-          throw e;
-        }
-        if (++retired < 3) {
-          continue;
-        }
-        entry.requests.increment();
-        entry.failures.increment();
-        return CompletableFuture.failedFuture(new NosException("model '" + entry.spec.id()
-            + "' could not take the call: the batchers of " + retired + " copies in a row"
-            + " stopped as it arrived", e));
-      }
-      call.whenComplete((out, failure) -> {
-        entry.requests.increment();
-        if (failure == null) {
-          entry.latency.record(clock.getAsLong() - start);
-        } else if (!(failure instanceof CancellationException)) {
-          // Cancelled is the caller's choice, not the model's failure.
-          entry.failures.increment();
-        }
-      });
-      return call;
-    }
-  }
-
-  /**
-   * Takes a copy whose batcher stopped while the copy was ready (its worker was interrupted or
-   * died of a bug) out of service, so that calls go to a fresh copy instead of failing on it for
-   * good; it is freed once its last call ends.
-   */
-  private void retire(Copy copy) {
-    Lease l = copy.lease;
-    if (l != null && l.close()) {
-      LOG.warn("model '{}' on {}: its batcher stopped; the copy is retired and a fresh one serves"
-          + " the next calls", copy.entry.spec.id(), copy.slot.info.device());
-      signal();
-    }
-  }
-
-  private void done(Copy copy) {
-    copy.lastUsed = clock.getAsLong();
-    copy.lease.release();
-    if (waiters.get() > 0 && copy.inFlight() == 0) {
-      signal();
-    }
-  }
-
-  /** Runs a call on the least busy ready copy, loading one first if none is ready. */
   public Map<String, Tensor> infer(Entry entry, Map<String, Tensor> inputs) {
-    if (entry.spec.batching().isPresent()) {
-      try {
-        // The batcher's own future: no user code depends on it, so no hop to the callback pool.
-        return submit(entry, inputs, Priority.NORMAL, null).join();
-      } catch (CompletionException e) {
-        if (e.getCause() instanceof RuntimeException) {
-          throw (RuntimeException) e.getCause();
-        }
-        throw new NosException("model '" + entry.spec.id() + "' failed: " + e.getCause(), e);
-      }
-    }
-    Inputs.ordered(entry.spec, inputs);
-    long start = clock.getAsLong();
-    long deadline = start + loadTimeoutNanos;
-    boolean retried = false;
-    for (;;) {
-      Copy copy = acquire(entry);
-      if (copy == null) {
-        copy = ensureCopy(entry, deadline);
-        if (copy == null) {
-          continue;
-        }
-      }
-      Copy c = copy;
-      CallThreads threads = c.slot.callThreads;
-      boolean handedOver = threads != null;
-      try {
-        // On a call thread, the reference is given back there (or by this thread if the call
-        // never ran), exactly once, before call returns or throws.
-        Map<String, Tensor> out = handedOver ? threads.call(c.replica, inputs, () -> done(c))
-            : copy.replica.infer(inputs);
-        entry.requests.increment();
-        entry.latency.record(clock.getAsLong() - start);
-        return out;
-      } catch (RuntimeException | Error e) {
-        // An Error too (an OutOfMemoryError, say): counted, passed on as it is, the copy given
-        // back by the finally below.
-        if (!retried && backend.isOutOfMemory(e)) {
-          retried = true;
-          LOG.warn("model '{}' ran out of memory on {}; evicting idle models there and retrying"
-              + " once", entry.spec.id(), copy.slot.info.device());
-          books.evictIdle(copy.slot, Long.MAX_VALUE, entry);
-          continue;
-        }
-        entry.requests.increment();
-        entry.failures.increment();
-        throw e;
-      } finally {
-        if (!handedOver) {
-          done(copy);
-        }
-      }
-    }
+    return router.infer(entry, inputs);
   }
 
-  /** Takes a reference on the ready copy with the fewest calls in flight, or null. */
-  private Copy acquire(Entry entry) {
-    for (int attempt = 0; attempt < 4; attempt++) {
-      Copy best = null;
-      for (Copy c : entry.copies) {
-        if (c.isServing() && (best == null || c.inFlight() < best.inFlight())) {
-          best = c;
-        }
-      }
-      if (best == null) {
-        return null;
-      }
-      if (best.lease.tryAcquire()) {
-        best.slot.calls.increment();
-        return best;
-      }
-    }
-    return null;
-  }
-
-  /**
-   * Waits until the model has a ready copy, loading one if none is loading. Returns the loaded
-   * copy with a reference already taken for the caller, or null if another thread's copy became
-   * ready (the caller then acquires it).
-   */
-  private Copy ensureCopy(Entry entry, long deadline) {
-    Copy loading = bookWhenRoom(entry, deadline, () -> {
-      if (entry.removed) {
-        throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded");
-      }
-      boolean busy = false;
-      for (Copy c : entry.copies) {
-        if (c.isServing()) {
-          return Booking.DONE;
-        }
-        busy |= c.state == Copy.State.LOADING;
-      }
-      return busy ? Booking.WAIT : Booking.PLACE;
-    }, () -> "model '" + entry.spec.id() + "' could not be loaded within "
-        + TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos) + " ms: it needs " + entry.estimate
-        + " bytes and every device it may use is full of busy models");
-    return loading == null ? null : load(loading, true);
-  }
 
   /**
    * Loads copies until the model has as many as it wants (each on its own device), waiting for
@@ -573,14 +392,14 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   /** What a thread that wants a copy should do now. */
-  private enum Booking { DONE, WAIT, PLACE }
+  enum Booking { DONE, WAIT, PLACE }
 
   /**
    * Under the lock, asks {@code next} what to do until it says {@link Booking#DONE} (returns
    * null) or a copy could be booked when it says {@link Booking#PLACE} (returns the booked copy,
    * to load outside the lock); otherwise waits for a change, up to {@code deadline}.
    */
-  private Copy bookWhenRoom(Entry entry, long deadline, Supplier<Booking> next,
+  Copy bookWhenRoom(Entry entry, long deadline, Supplier<Booking> next,
       Supplier<String> timeout) {
     lock.lock();
     waiters.incrementAndGet();
@@ -878,7 +697,7 @@ public final class ManagerCore implements AutoCloseable {
     changed.signalAll();
   }
 
-  private void signal() {
+  void signal() {
     lock.lock();
     try {
       changed.signalAll();

@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * The tier itself is guarded by the core's one lock, which this class shares, never a lock of its
  * own. {@link #unpark} is called without the lock (it runs the host-to-device copy) and takes it
  * only to count; {@link #park} takes no lock and runs wherever the lease's free action runs, so
- * under the lock when an eviction frees a copy; {@link #closeQuietly} takes none.
+ * under the lock when an eviction frees a copy; {@link #closeQuietly} takes none. Lock order:
+ * the core's lock is the outermost; see the core's essay, "Locks and their order".
  */
 final class Parking {
   /** The core's logger: these lines keep the category they always had. */

@@ -31,7 +31,7 @@ import org.bytedeco.pytorch.Tensor;
  * {@link #record} records every bucket at once, largest first (a load: the buckets are then
  * checked against the eager model). {@link #lazy} records none: a bucket is recorded by the first
  * call that fits it, and a bucket no call fits is never recorded. That is how a copy swapped back
- * from the host tier gets its graphs again ({@code TorchModel.ParkedModel#restore}): the call
+ * from the host tier gets its graphs again ({@link ParkedModel#restore}): the call
  * that swaps it back pays one recording of one bucket instead of every bucket's, and the check
  * is not repeated (the module, its weights, moved back bit for bit, and its input shapes are the
  * ones whose graphs the load checked). A bucket whose recording fails is marked eager for good

@@ -445,7 +445,7 @@ public final class TorchBackend implements Backend {
       if (stamp == null) {
         return null;
       }
-      TorchModel.ParkedModel parked = model.park();
+      ParkedModel parked = model.park();
       return parked == null ? null
           : new TorchParked(parked, stamp, bytes, buckets, warmUpNanos, allowedDirectories);
     }
@@ -453,14 +453,14 @@ public final class TorchBackend implements Backend {
 
   /** A TorchScript copy in host memory, with the artifact version it was loaded from. */
   private static final class TorchParked implements ai.nos.internal.manager.Parked {
-    final TorchModel.ParkedModel model;
+    final ParkedModel model;
     final Stamp stamp;
     final long bytes;
     final BatchBuckets buckets;
     final long warmUpNanos;
     final List<Path> allowed;
 
-    TorchParked(TorchModel.ParkedModel model, Stamp stamp, long bytes, BatchBuckets buckets,
+    TorchParked(ParkedModel model, Stamp stamp, long bytes, BatchBuckets buckets,
         long warmUpNanos, List<Path> allowed) {
       this.model = model;
       this.stamp = stamp;

@@ -85,7 +85,7 @@ final class LazyGraphsTest {
   /** A graphed copy of digits(8) (buckets 1, 2, 4, 8), parked and restored on the CPU. */
   private static TorchModel swappedBack(Factory factory) {
     TorchModel loaded = TorchModel.load(digits(8), LoadPasses::forSpec, factory);
-    TorchModel.ParkedModel parked = loaded.park();
+    ParkedModel parked = loaded.park();
     assertNotNull(parked);
     return parked.restore(Device.cpu());
   }
@@ -98,7 +98,7 @@ final class LazyGraphsTest {
     GraphBucketsTest.CpuRecorder atLoad = factory.last();
     assertEquals(List.of(8, 4, 2, 1), factory.sizes, "the load records every bucket");
     float[] loadedOne = logits(loaded, 10, 1);
-    TorchModel.ParkedModel parked = loaded.park();
+    ParkedModel parked = loaded.park();
     assertTrue(atLoad.closed, "parking frees the load's graphs");
     assertEquals(4, atLoad.programsClosed.get());
     factory.sizes.clear();
@@ -252,7 +252,7 @@ final class LazyGraphsTest {
     TorchModel eager = TorchModel.load(Fixtures.digitsOn("cpu"));
     Factory factory = new Factory();
     TorchModel loaded = TorchModel.load(digits(8), LoadPasses::forSpec, factory);
-    TorchModel.ParkedModel parked = loaded.park();
+    ParkedModel parked = loaded.park();
     factory.failToRecord = true;
     TorchModel back = parked.restore(Device.cpu());
     GraphBucketsTest.CpuRecorder lazy = factory.last();

@@ -78,7 +78,7 @@ final class ModuleWeightsTest {
     TorchModel model = TorchModel.load(Fixtures.digitsOn("cpu").toBuilder()
         .optimize(Optimization.FREEZE).build());
     float[] before = model.infer(IMAGE).get("logits").toFloatArray();
-    TorchModel.ParkedModel parked = model.park();
+    ParkedModel parked = model.park();
     assertNotNull(parked);
     assertEquals(model.parameterBytes(), parked.hostBytes());
     try (TorchModel back = parked.restore(ai.nos.Device.cpu())) {

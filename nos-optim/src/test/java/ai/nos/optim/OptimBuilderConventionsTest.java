@@ -1,0 +1,86 @@
+package ai.nos.optim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The builder conventions of docs/api-conventions.md on nos-optim's builders: {@code builder()}
+ * (ArtifactCache's was {@code newBuilder()}), a setting made twice keeps the last value (a
+ * {@code toBuilder()} copy stays settable), a null argument is a {@link NullPointerException}
+ * naming the setting.
+ */
+final class OptimBuilderConventionsTest {
+  @TempDir static Path dir;
+
+  /** A builder's setting made twice, read back from what it built. */
+  record Twice(String setting, Supplier<Object> built, Object expected) {
+    @Override
+    public String toString() {
+      return setting;
+    }
+  }
+
+  static Stream<Twice> settingsMadeTwice() {
+    return Stream.of(
+        new Twice("CacheKey.deviceArch",
+            () -> CacheKeyTest.base().deviceArch("sm_80").deviceArch("sm_90a").build()
+                .deviceArch(), "sm_90a"),
+        new Twice("CacheKey.toBuilder().option",
+            () -> CacheKeyTest.base().build().toBuilder().option("precision", "bf16").build()
+                .options().get("precision"), "bf16"),
+        new Twice("ArtifactCache.directory", () -> {
+          Path last = dir.resolve("b");
+          return ArtifactCache.builder().directory(dir.resolve("a")).directory(last).build()
+              .directory().endsWith(last.getFileName());
+        }, true));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("settingsMadeTwice")
+  void settingMadeTwice_keepsTheLastValue(Twice c) {
+    assertEquals(c.expected(), c.built().get(), c.setting());
+  }
+
+  /** A setter given null, and the message that must name it. */
+  record Null(String message, Executable call) {
+    @Override
+    public String toString() {
+      return message;
+    }
+  }
+
+  static List<Null> nullArguments() {
+    return List.of(
+        new Null("directory must not be null", () -> ArtifactCache.builder().directory(null)),
+        new Null("clock must not be null", () -> ArtifactCache.builder().clock((Clock) null)),
+        new Null("lockTimeout must not be null",
+            () -> ArtifactCache.builder().lockTimeout((Duration) null)),
+        new Null("sourceSha256 must not be null", () -> CacheKey.builder().sourceSha256(null)),
+        new Null("sourceFile must not be null", () -> CacheKey.builder().sourceFile(null)),
+        new Null("deviceArch must not be null", () -> CacheKey.builder().deviceArch(null)),
+        new Null("option name must not be null", () -> CacheKey.builder().option(null, "x")),
+        new Null("version 'cuda' must not have a null value",
+            () -> CacheKey.builder().version("cuda", null)),
+        new Null("options must not be null",
+            () -> CacheKey.builder().options((Map<String, String>) null)),
+        new Null("cache must not be null", () -> Optimizer.builder().cache(null)));
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("nullArguments")
+  void nullArgument_isANullPointerExceptionNamingIt(Null c) {
+    assertEquals(c.message(), assertThrows(NullPointerException.class, c.call).getMessage());
+  }
+}
