@@ -518,7 +518,7 @@ public final class ManagerCore implements AutoCloseable {
     for (int attempt = 0; attempt < 4; attempt++) {
       Copy best = null;
       for (Copy c : entry.copies) {
-        if (c.isServing() && (best == null || c.inFlight() < best.inFlight())) {
+        if (c.isServing() && (best == null || c.routingLoad() < best.routingLoad())) {
           best = c;
         }
       }
