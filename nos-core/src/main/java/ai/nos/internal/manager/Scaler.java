@@ -272,8 +272,10 @@ final class Scaler {
           + " were measured before it (" + copies + ": " + after + ")", Verdict.KEEP);
     }
     double m = TRIAL_MARGIN;
-    boolean faster = after.perSecond() >= t.before.perSecond() * (1 + m);
-    boolean shorter = after.millis() <= t.before.millis() * (1 - m)
+    // No call done after it is no help, even against none done before it.
+    boolean served = after.perSecond() > 0;
+    boolean faster = served && after.perSecond() >= t.before.perSecond() * (1 + m);
+    boolean shorter = served && after.millis() <= t.before.millis() * (1 - m)
         && after.perSecond() >= t.before.perSecond() * (1 - m);
     String numbers = copies + ": " + after + "; " + t.copiesBefore + " before: " + t.before
         + " (needs " + Math.round(100 * m) + "% more calls/s or less time each)";
