@@ -18,6 +18,18 @@ import org.slf4j.LoggerFactory;
  * turns every scaled model's {@link Scaler} signals into a wanted count, retires idle copies
  * above it and loads copies up to it, most pressed model first, one copy per model per round.
  *
+ * <h2>Trials and retirements</h2>
+ * It tells each scaler how many copies the model has room for ({@link #room}: one per device it
+ * is not on, else one on a device it shares and that is not backed off) and which copy is on
+ * trial: a copy booked on a device that already held one of the model's copies ({@link
+ * Entry#trial}); no other copy is booked for the model until the scaler's verdict. A rejected
+ * copy ({@link Copy#rejected}) is the one retired, not another. Retiring marks copies {@link
+ * Copy#draining}: calls choose them last, so they fall idle even under steady traffic (the
+ * 2026-12-03 GPU run, which only closed copies found idle at a tick, took 15 s to retire the
+ * first of three with four clients on four copies), and each is closed by {@link
+ * ai.nos.internal.Lease#closeIfIdle()} at the first tick that finds it idle: never with a call
+ * queued or running. A drained copy the model wants again is cleared and serves on.
+ *
  * <h2>Locking</h2>
  * It has no lock of its own: its state and the books it reads are guarded by the core's one lock
  * ({@link ManagerCore#lock}). {@link #configure}, {@link #startLoopIfNeeded}, {@link
