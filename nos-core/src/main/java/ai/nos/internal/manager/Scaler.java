@@ -37,7 +37,10 @@ import java.util.function.Predicate;
  *       before the copy served, whose recommendation asked for more copies than the model then
  *       had: the load that asked for the copy, served by the copies without it (its load time
  *       included: the old copies serve alone meanwhile);
- *   <li><b>after</b>: the same over the {@code window} after the copy served, every tick.
+ *   <li><b>after</b>: the same over the {@code window} after the copy served, counting the
+ *       ticks that still asked for more copies than the model had before it: the same load, not
+ *       a lighter one that came meanwhile (no such tick: the copy stays untested, and the
+ *       windows decide as for any copy).
  * </ul>
  * The copy helps if calls per second rose by at least {@link #TRIAL_MARGIN}, or the mean time a
  * call is outstanding (Little's law: mean calls outstanding over calls per second) fell by that
@@ -46,9 +49,9 @@ import java.util.function.Predicate;
  * tried; one that does not is retired (idle first: see the Autoscaler) and its device is backed
  * off for that model: no further copy there for {@link #BACKOFF_WINDOWS} windows, or until the
  * calls outstanding reach {@link #BACKOFF_LOAD_FACTOR} times those of the failed trial, whichever
- * comes first. A copy on a device the model is not on adds hardware and is not a trial. A change
- * of traffic during a trial biases it (more traffic reads as help, less as harm); the back-off
- * makes a wrong "no" cost at most the windows above.
+ * comes first. A copy on a device the model is not on adds hardware and is not a trial. More
+ * traffic during a trial reads as help, and less traffic that still presses the model as harm;
+ * the back-off makes a wrong "no" cost at most the windows above.
  *
  * <p>Not thread-safe: the manager calls it under its lock.
  */
@@ -255,18 +258,28 @@ final class Scaler {
     if (copy == TrialCopy.LOADING) {
       return new Decision(current, false, hold);
     }
+    int before = trial.copiesBefore;
+    Predicate<Sample> pressed = h -> h.rec() > before;
     if (trial.ready < 0) {
       trial.ready = now;
-      int before = trial.copiesBefore;
-      trial.before = measure(now - window(), now, h -> h.rec() > before);
+      trial.before = measure(now - window(), now, pressed);
     }
-    Measure after = now - trial.ready >= window() ? measure(trial.ready, now, h -> true) : null;
-    if (after == null) {
+    if (now - trial.ready < window()) {
+      return new Decision(current, false, hold);
+    }
+    Measure after = measure(trial.ready, now, pressed);
+    if (after == null && now == trial.ready) {
+      // A zero window: the first tick after this one measures.
       return new Decision(current, false, hold);
     }
     Trial t = trial;
     trial = null;
     String copies = (t.copiesBefore + 1) + " copies";
+    if (after == null) {
+      return new Decision(current, false, "kept the copy on " + t.device + " untested: no tick"
+          + " in the " + ms(window()) + " ms after it asked for more than " + t.copiesBefore
+          + " copies", Verdict.KEEP);
+    }
     if (t.before == null) {
       return new Decision(current, false, "kept the copy on " + t.device + " untested: no calls"
           + " were measured before it (" + copies + ": " + after + ")", Verdict.KEEP);

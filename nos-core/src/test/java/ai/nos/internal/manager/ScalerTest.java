@@ -243,4 +243,20 @@ final class ScalerTest {
     assertFalse(s.inTrial());
     assertTrue(s.mayShare(Device.cpu(), traffic.t * S, 16), "no back-off without a verdict");
   }
+
+  /** Traffic that fell during the trial is not the copy's harm: no tick to judge it by. */
+  @Test
+  void trial_loadFellBelowWhatAskedForIt_keepsTheCopyUntested_noBackoff() {
+    Scaler s = new Scaler(ScalingPolicy.queueDepth(1, 4, 4).window(Duration.ofSeconds(2)));
+    Traffic traffic = new Traffic(s);
+    traffic.second(1, 16, 5000, null, 1);
+    s.trialBooked(Device.cpu(), 1);
+    traffic.second(2, 16, 5000, Scaler.TrialCopy.SERVING, 1);
+    traffic.second(2, 4, 1200, Scaler.TrialCopy.SERVING, 1);
+    Scaler.Decision d = traffic.second(2, 4, 1200, Scaler.TrialCopy.SERVING, 1);
+    assertEquals(Scaler.Verdict.KEEP, d.verdict());
+    assertTrue(d.reason().startsWith("kept the copy on cpu untested: no tick in the 2000 ms"
+        + " after it asked for more than 1 copies"), d.reason());
+    assertTrue(s.mayShare(Device.cpu(), traffic.t * S, 4));
+  }
 }
