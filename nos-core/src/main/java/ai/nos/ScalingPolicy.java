@@ -18,6 +18,12 @@ import java.util.Objects;
  * stay until the window has seen no need for them. Utilization is not a target: the signals
  * above are what a copy's queue measures directly.
  *
+ * <p>A copy placed on a device that already holds one of the model's copies (a batched model,
+ * when no other device fits) adds no hardware, so it is added one at a time and kept only if,
+ * over the {@link #window} after it serves, the model's calls per second rose by 10% or the mean
+ * time a call is outstanding fell by 10%; otherwise it is retired and that device gets no further
+ * copy of the model for ten windows or until twice the calls are outstanding.
+ *
  * <p>Immutable; a spec's equality includes it.
  */
 public final class ScalingPolicy {

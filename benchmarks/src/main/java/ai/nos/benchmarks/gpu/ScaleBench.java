@@ -24,6 +24,8 @@ import java.util.concurrent.atomic.LongAdder;
  * replicas and throughput second by second. Closed-loop clients (each one call in flight) run
  * {@code C} for a phase, {@code 4C} for a phase, then {@code C} again; the policy wants 4 calls
  * outstanding per copy, between 1 and 4 copies, with a 5 s scale-down window and a 250 ms loop.
+ * Each row ends with the decisions made in its second ("up 1 -> 2", "kept the copy on cuda:0",
+ * "down 2 -> 1"); their reasons (a trial's calls/s before and after) follow the table.
  *
  * <p>{@code ScaleBench gpu DIR [PHASE_SECONDS] [CLIENTS]}: ResNet-50 fp16 from DIR
  * (make_gpu_models.py) on every GPU (copies go to other GPUs first, then share one).
@@ -63,6 +65,7 @@ public final class ScaleBench {
       b.devices(Device.cpu());
     }
     List<String> rows = new ArrayList<>();
+    List<String> decisions = new ArrayList<>();
     LongAdder done = new LongAdder();
     LongAdder failed = new LongAdder();
     try (ModelManager manager = b.build(); Model model = manager.load(spec)) {
@@ -98,14 +101,26 @@ public final class ScaleBench {
       }
       long start = System.nanoTime();
       long before = 0;
+      String decision = manager.models().get(0).lastScaling();
       for (int s = 0; s < 3 * phase; s++) {
         level.set(levels[s / phase]);
-        Thread.sleep(Math.max(0, start + (s + 1) * 1_000_000_000L - System.nanoTime()) / 1_000_000);
+        // Polls the last decision through the second, so that each one is seen with its second.
+        List<String> madeNow = new ArrayList<>();
+        long end = start + (s + 1) * 1_000_000_000L;
+        for (long left; (left = end - System.nanoTime()) > 0; ) {
+          Thread.sleep(Math.max(1, Math.min(20, left / 1_000_000)));
+          String last = manager.models().get(0).lastScaling();
+          if (!last.equals(decision)) {
+            decision = last;
+            madeNow.add(last.contains(":") ? last.substring(0, last.indexOf(':')) : last);
+            decisions.add("s " + (s + 1) + ": " + last);
+          }
+        }
         long now = done.sum();
         ModelInfo info = manager.models().get(0);
         rows.add("| " + (s + 1) + " | " + levels[s / phase] + " | " + info.currentReplicas() + " | "
             + info.replicas() + " | " + info.devices() + " | " + (now - before) + " | "
-            + info.p99Micros() / 1000.0 + " |");
+            + info.p99Micros() / 1000.0 + " | " + String.join("; ", madeNow) + " |");
         before = now;
       }
       stop.set(true);
@@ -117,9 +132,12 @@ public final class ScaleBench {
       System.out.println("ScaleBench " + (gpu ? "gpu" : "cpu") + " (" + spec.id() + ", " + policy
           + "; clients " + clients + " -> " + 4 * clients + " -> " + clients + ", " + phase
           + " s each)");
-      System.out.println("| s | clients | copies | wanted | devices | calls/s | p99 ms |");
-      System.out.println("|---|---|---|---|---|---|---|");
+      System.out.println(
+          "| s | clients | copies | wanted | devices | calls/s | p99 ms | decision |");
+      System.out.println("|---|---|---|---|---|---|---|---|");
       rows.forEach(System.out::println);
+      System.out.println("Decisions (second of the table, then the decision and its reason):");
+      decisions.forEach(d -> System.out.println("- " + d));
       System.out.println("calls " + done.sum() + ", failed " + failed.sum() + ", loads "
           + last.loads() + "; last decision: " + last.lastScaling());
     }

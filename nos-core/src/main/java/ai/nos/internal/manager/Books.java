@@ -53,12 +53,20 @@ final class Books {
    * evicts no copy that a scaled model still wants. Called with the lock held.
    */
   Copy place(Entry entry, boolean scaleUp) {
+    return place(entry, scaleUp, s -> true);
+  }
+
+  /**
+   * As {@link #place(Entry, boolean)}, sharing only the devices {@code mayShare} accepts (the
+   * scaling loop's: not those where another copy did not help).
+   */
+  Copy place(Entry entry, boolean scaleUp, java.util.function.Predicate<Slot> mayShare) {
     List<Slot> candidates = new ArrayList<>();
     List<Slot> same = new ArrayList<>();
     for (Slot s : devices.allowed(entry.spec)) {
       if (!s.hosts(entry)) {
         candidates.add(s);
-      } else if (sharesDevices(entry)) {
+      } else if (sharesDevices(entry) && mayShare.test(s)) {
         same.add(s);
       }
     }

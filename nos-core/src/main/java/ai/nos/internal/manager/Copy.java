@@ -27,6 +27,15 @@ final class Copy {
   Parked parked;
   /** Gathers calls into batches when the spec asks for batching; null otherwise. */
   volatile DynamicBatcher batcher;
+  /**
+   * Set by the scaling loop under the core's lock on a copy it retires: calls go to the model's
+   * other copies, so that this one falls idle and is closed at a later tick (a copy is retired
+   * only when idle, and under steady traffic every copy has a call in flight at nearly every
+   * tick). Cleared if the model wants the copy again first.
+   */
+  volatile boolean draining;
+  /** The copy's trial failed (see {@link Scaler}): it drains until retired. Under the lock. */
+  boolean rejected;
 
   Copy(Entry entry, Slot slot, long bytes) {
     this.entry = entry;
@@ -37,6 +46,11 @@ final class Copy {
   int inFlight() {
     Lease l = lease;
     return l == null ? 0 : l.inFlight();
+  }
+
+  /** What a call choosing a copy compares: calls in flight, a draining copy last of all. */
+  int routingLoad() {
+    return draining ? Integer.MAX_VALUE / 2 + inFlight() : inFlight();
   }
 
   boolean isIdle() {

@@ -36,6 +36,11 @@ final class Entry {
   Scaler scaler;
   /** The last scaling decision that changed {@link #replicas}, with its reason; or null. */
   String lastScaling;
+  /**
+   * The copy the scaler is trying on a device the model already shared (see {@link Scaler}),
+   * until its verdict; null if none. Guarded by the lock.
+   */
+  Copy trial;
   /** Whether the scaling loop has logged that no room was left for the wanted copies. */
   boolean shortLogged;
 

@@ -133,7 +133,9 @@ import org.slf4j.LoggerFactory;
  * {@link #close}); tests call it themselves with their clock. Under the lock, each model's {@link
  * Scaler} turns its signals (calls outstanding, p99) into a wanted count; a wanted count below the
  * copies retires the least busy copies, each only if idle ({@link Lease#closeIfIdle()}: never a
- * copy with a call queued or running; a busy one is tried again next tick). Scale-ups then load one
+ * copy with a call queued or running; a busy one takes no new call, {@link Copy#draining}, and
+ * is tried again next tick). A copy sharing a device is a trial ({@link Scaler}). Scale-ups then
+ * load one
  * copy per model per round, the model with the most calls outstanding per copy first, until each
  * has its wanted copies or no room is left: the round order is the fairness rule when memory is
  * short. A new copy goes by the same placement as any other: a device the model is not on first;

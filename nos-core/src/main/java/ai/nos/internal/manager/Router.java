@@ -242,7 +242,7 @@ final class Router {
     for (int attempt = 0; attempt < 4; attempt++) {
       Copy best = null;
       for (Copy c : entry.copies) {
-        if (c.isServing() && (best == null || c.inFlight() < best.inFlight())) {
+        if (c.isServing() && (best == null || c.routingLoad() < best.routingLoad())) {
           best = c;
         }
       }

@@ -173,9 +173,9 @@ final class ScalingTest {
     clock.set(S);
     core.autoscale();
     assertEquals(1, core.info(a).currentReplicas());
-    assertEquals(3, core.info(a).replicas());
+    assertEquals(2, core.info(a).replicas(), "3 asked for, one device it is not on");
     assertEquals(2, core.info(b).currentReplicas(), "b waits more per copy: it gets the room");
-    assertEquals(4, core.info(b).replicas());
+    assertEquals(2, core.info(b).replicas(), "4 asked for, one device it is not on");
     clock.set(2 * S);
     core.autoscale();
     assertEquals(1, core.info(a).currentReplicas(), "b's fresh idle copy is not a's to evict");
@@ -193,7 +193,7 @@ final class ScalingTest {
     core.infer(c, INPUT);
     hold(a, 5);
     ModelInfo info = tickAt(1, a);
-    assertEquals(3, info.replicas());
+    assertEquals(2, info.replicas(), "3 asked for: one at a time on a shared device");
     assertEquals(2, info.currentReplicas(), "c's idle copy made room for one on the same GPU");
     assertEquals(ModelState.EVICTED, core.info(c).state());
     assertEquals(ModelState.READY, core.info(z).state(), "z is at its minReplicas");
@@ -201,6 +201,142 @@ final class ScalingTest {
     assertEquals(2, sim.loads.get("a").get());
     release(a);
     assertEquals(1, sim.loads.get("z").get());
+  }
+
+  /**
+   * One simulated second of traffic ending in a tick at {@code t}: {@code held} calls in flight
+   * at the tick (the demand the scaler reads), and {@code completed} calls done in the second
+   * (the held ones among them): the throughput of the simulated device.
+   */
+  ModelInfo second(long t, Entry e, int held, int completed) {
+    long before = core.info(e).requests();
+    hold(e, held);
+    ModelInfo info = tickAt(t, e);
+    release(e);
+    for (int i = held; i < completed; i++) {
+      core.infer(e, INPUT);
+    }
+    // A call's count is taken as its batcher's future completes, which may trail the caller's.
+    long deadline = System.nanoTime() + 10 * S;
+    while (core.info(e).requests() < before + completed) {
+      assertTrue(System.nanoTime() < deadline, "calls counted: " + core.info(e));
+      Thread.onSpinWait();
+    }
+    return info;
+  }
+
+  /** One GPU whose copies of a model share its cores: 16 calls/s however many there are. */
+  @Test
+  void sameDeviceCopy_thatDoesNotRaiseThroughput_isRetired_andNotTriedAgain() {
+    core(1000);
+    Entry a = core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 4, 4)
+        .window(Duration.ofSeconds(3)).upWindow(Duration.ofSeconds(2))));
+    second(0, a, 16, 16);
+    second(1, a, 16, 16);
+    ModelInfo up = second(2, a, 16, 16);
+    assertEquals(2, up.replicas(), "one copy at a time on a shared device: " + up.lastScaling());
+    assertEquals(2, up.currentReplicas());
+    assertTrue(up.lastScaling().startsWith("up 1 -> 2: 16 calls outstanding on 1 copies"),
+        up.lastScaling());
+    for (long t = 3; t <= 5; t++) {
+      assertEquals(2, second(t, a, 16, 16).currentReplicas(), "measuring at " + t + " s");
+    }
+    ModelInfo judged = second(6, a, 16, 16);
+    assertEquals(1, judged.replicas());
+    assertTrue(judged.lastScaling().startsWith("down 2 -> 1: another copy on cuda:0 did not"
+        + " help: 2 copies: 16 calls/s"), judged.lastScaling());
+    assertEquals(2, judged.currentReplicas(), "its held calls keep it until they end");
+    for (long t = 7; t <= 30; t++) {
+      ModelInfo info = second(t, a, 16, 16);
+      assertEquals(1, info.currentReplicas(), "retired once idle, not tried again: " + t + " s");
+      assertEquals(1, info.replicas());
+    }
+    assertEquals(2, sim.loads.get("a").get());
+  }
+
+  /** The back-off ends when twice the calls of the failed trial are outstanding. */
+  @Test
+  void sameDeviceBackoff_endsWhenTheLoadDoubles() {
+    core(1000);
+    Entry a = core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 4, 4)
+        .window(Duration.ofSeconds(3)).upWindow(Duration.ofSeconds(2))));
+    for (long t = 0; t <= 7; t++) {
+      second(t, a, 16, 16);
+    }
+    assertEquals(1, core.info(a).replicas());
+    assertEquals(2, sim.loads.get("a").get());
+    second(8, a, 31, 31);
+    second(9, a, 31, 31);
+    assertEquals(2, sim.loads.get("a").get(), "31 calls: still backed off");
+    second(10, a, 32, 32);
+    second(11, a, 32, 32);
+    ModelInfo retried = second(12, a, 32, 32);
+    assertEquals(2, retried.currentReplicas(), retried.lastScaling());
+    assertEquals(3, sim.loads.get("a").get());
+  }
+
+  /** A device whose copies each add throughput (16 calls/s per copy): each is kept. */
+  @Test
+  void sameDeviceCopies_thatRaiseThroughput_areKept_oneAtATime() {
+    core(1000);
+    Entry a = core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 4, 4)
+        .window(Duration.ofSeconds(2)).upWindow(Duration.ofSeconds(1))));
+    List<Integer> copies = new ArrayList<>();
+    int serving = 1;
+    for (long t = 0; t <= 20; t++) {
+      ModelInfo info = second(t, a, 16, 16 * serving);
+      serving = info.currentReplicas();
+      copies.add(serving);
+      assertTrue(info.replicas() - copies.get(Math.max(0, copies.size() - 2)) <= 1,
+          "one copy at a time: " + info.lastScaling());
+    }
+    assertEquals(4, serving, "copies each second: " + copies);
+    assertEquals(4, sim.loads.get("a").get(), "none retired: " + copies);
+    assertTrue(core.info(a).lastScaling().contains("kept the copy on cuda:0, it helps"),
+        core.info(a).lastScaling());
+  }
+
+  /** A copy on another GPU adds hardware: not a trial; the one sharing a GPU after it is. */
+  @Test
+  void copyOnAnotherDevice_isNotATrial_theSharedOneAfterItIs() {
+    core(1000, 1000);
+    Entry a = core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 3, 4)
+        .window(Duration.ofSeconds(3)).upWindow(Duration.ofSeconds(2))));
+    second(0, a, 16, 16);
+    second(1, a, 16, 16);
+    ModelInfo two = second(2, a, 16, 16);
+    assertEquals(2, two.currentReplicas());
+    assertEquals(2, new HashSet<>(two.devices()).size(), "the second copy on the other GPU");
+    ModelInfo three = second(3, a, 16, 16);
+    assertEquals(3, three.currentReplicas(), "then one sharing a GPU: " + three.lastScaling());
+    for (long t = 4; t <= 20; t++) {
+      second(t, a, 16, 16);
+    }
+    ModelInfo after = core.info(a);
+    assertEquals(2, after.currentReplicas(), after.lastScaling());
+    assertEquals(2, new HashSet<>(after.devices()).size(), "one copy on each GPU stays");
+    assertTrue(after.lastScaling().startsWith("down 3 -> 2: another copy on cuda:"),
+        after.lastScaling());
+    assertEquals(4, sim.loads.get("a").get(), "one trial per GPU, each retired");
+  }
+
+  /**
+   * The 2026-12-03 GPU run: 4 clients on 4 copies kept every copy busy at nearly every tick, so
+   * the copies the model no longer wanted went one in 15 s. A copy to retire takes no new calls.
+   */
+  @Test
+  void scaleDown_underSteadyTraffic_drainsTheCopiesToRetire() {
+    core(100, 100, 100);
+    Entry a = core.open(spec("a", 40, ScalingPolicy.queueDepth(1, 3, 4)
+        .window(Duration.ofSeconds(2))).toBuilder().replicas(3).build());
+    assertEquals(3, second(0, a, 3, 3).currentReplicas());
+    assertEquals(3, second(1, a, 3, 3).currentReplicas());
+    ModelInfo down = second(2, a, 3, 3);
+    assertEquals(1, down.replicas());
+    assertEquals(3, down.currentReplicas(), "each copy had a call at the tick");
+    for (long t = 3; t <= 6; t++) {
+      assertEquals(1, second(t, a, 3, 3).currentReplicas(), "drained, retired at " + t + " s");
+    }
   }
 
   /**
