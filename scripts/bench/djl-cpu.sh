@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 
 mvn -B -q -o -pl benchmarks -am -Pdjl-bench -DskipTests package
 mvn -B -q -o -pl benchmarks -Pdjl-bench dependency:build-classpath \
-  -Dmdep.outputFile=benchmarks/target/djl-classpath.txt >/dev/null
+  -Dmdep.outputFile="$PWD/benchmarks/target/djl-classpath.txt" >/dev/null
 CP=benchmarks/target/classes:$(cat benchmarks/target/djl-classpath.txt)
 # DJL reads these from the environment or the system properties: libtorch from the native jar.
 export PYTORCH_VERSION=2.7.1 PYTORCH_FLAVOR=cpu

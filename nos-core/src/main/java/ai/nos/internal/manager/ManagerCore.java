@@ -358,7 +358,7 @@ public final class ManagerCore implements AutoCloseable {
         return CompletableFuture.failedFuture(e);
       }
     }
-    CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout);
+    CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout, false);
     if (call.isDone()) {
       // Settled already (no copy could be loaded, the queue was full, or a quick worker): the
       // caller's dependents run on the caller's own thread, as on any completed future.
@@ -372,10 +372,12 @@ public final class ManagerCore implements AutoCloseable {
    * a worker: only the manager's bookkeeping may depend on it. The call holds a reference on its
    * copy until the batcher releases it (see {@link DynamicBatcher#submit(Map, Priority, long,
    * Runnable)}), so a copy with queued or running calls is never evicted, and the reference is
-   * given back exactly once whoever settles the call.
+   * given back exactly once whoever settles the call. A caller that {@code waits} for the result
+   * may have the call run on its own thread when nothing is queued and a worker slot is free
+   * ({@link DynamicBatcher#submitOrRun}; CPU copies only, see {@link #startBatcher}).
    */
   private CompletableFuture<Map<String, Tensor>> submit(Entry entry, Map<String, Tensor> inputs,
-      Priority priority, Duration timeout) {
+      Priority priority, Duration timeout, boolean waits) {
     Inputs.ordered(entry.spec, inputs);
     long start = clock.getAsLong();
     for (int retired = 0; ; ) {
@@ -400,8 +402,10 @@ public final class ManagerCore implements AutoCloseable {
       DynamicBatcher batcher = c.batcher;
       CompletableFuture<Map<String, Tensor>> call;
       try {
-        call = batcher.submit(inputs, priority == null ? Priority.NORMAL : priority,
-            timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout), () -> done(c));
+        Priority p = priority == null ? Priority.NORMAL : priority;
+        long deadline = timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout);
+        call = waits ? batcher.submitOrRun(inputs, p, deadline, () -> done(c))
+            : batcher.submit(inputs, p, deadline, () -> done(c));
       } catch (RuntimeException e) {
         // We hold a reference, so the copy is not being freed: a closed batcher stopped by itself.
         boolean stopped = e instanceof IllegalStateException && batcher.isClosed();
@@ -461,7 +465,7 @@ public final class ManagerCore implements AutoCloseable {
     if (entry.spec.batching().isPresent()) {
       try {
         // The batcher's own future: no user code depends on it, so no hop to the callback pool.
-        return submit(entry, inputs, Priority.NORMAL, null).join();
+        return submit(entry, inputs, Priority.NORMAL, null, true).join();
       } catch (CompletionException e) {
         if (e.getCause() instanceof RuntimeException) {
           throw (RuntimeException) e.getCause();
@@ -781,6 +785,8 @@ public final class ManagerCore implements AutoCloseable {
         .workers(2)
         .buckets(replica.batchBuckets())
         .warmUp(replica::warmUpThread)
+        // On the CPU a lone call runs on its caller, as without batching (issue 20).
+        .runOnCallerWhenIdle(copy.slot.info.device().isCpu())
         .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
         .start();
     try {
