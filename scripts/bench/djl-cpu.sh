@@ -11,15 +11,23 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPEATS=${REPEATS:-3}
 FIRST_RUNS=${FIRST_RUNS:-5}
+# ROWS=batching: only the caller-thread rows of NOS with and without batching (after a batcher
+# change, the rows it can move), no DJL, no first result.
+ROWS=${ROWS:-all}
 OUT=benchmarks/logs/$(date +%F)/djl-cpu${TAG:+-$TAG}
 mkdir -p "$OUT"
 
 mvn -B -q -o -pl benchmarks -am -Pdjl-bench -DskipTests package
 mvn -B -q -o -pl benchmarks -Pdjl-bench dependency:build-classpath \
   -Dmdep.outputFile="$PWD/benchmarks/target/djl-classpath.txt" >/dev/null
-CP=benchmarks/target/classes:$(cat benchmarks/target/djl-classpath.txt)
+# This checkout's modules, not the snapshot jars in ~/.m2 that dependency:build-classpath names.
+CP=benchmarks/target/classes:$(sed -E "s#[^:]*/ai/nos/(nos-[a-z]+)/[^:]*\.jar#$PWD/\1/target/classes#g" \
+  benchmarks/target/djl-classpath.txt)
 # DJL reads these from the environment or the system properties: libtorch from the native jar.
 export PYTORCH_VERSION=2.7.1 PYTORCH_FLAVOR=cpu
+# DJL's libtorch 2.7.1 warns on every convolution that NNPACK does not fit this CPU; a line on
+# stderr per call would be timed as DJL's. Both engines log errors only.
+export TORCH_CPP_LOG_LEVEL=ERROR
 JAVA=(java -cp "$CP" -Dai.djl.offline=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 JMH=(-wi 1 -w 1s -i 3 -r 1s -foe false)
 
@@ -31,16 +39,26 @@ for ((r = 1; r <= REPEATS; r++)); do
   for omp in default 1; do
     if [[ $omp == 1 ]]; then export OMP_NUM_THREADS=1; else unset OMP_NUM_THREADS; fi
     tag=r$r-omp$omp
-    "${JAVA[@]}" org.openjdk.jmh.Main 'CpuVersusBenchmark.latency' "${JMH[@]}" \
-      -p engine=$engines -p batch=1,32 -rf json -rff "$OUT/latency-$tag.json" \
-      > "$OUT/latency-$tag.log" 2>&1
+    threads=$engines,nos-batched
+    if [[ $ROWS == all ]]; then
+      "${JAVA[@]}" org.openjdk.jmh.Main 'CpuVersusBenchmark.latency' "${JMH[@]}" \
+        -p engine=$engines -p batch=1,32 -rf json -rff "$OUT/latency-$tag.json" \
+        2>&1 | grep -v NNPACK > "$OUT/latency-$tag.log"
+    else
+      if ((r % 2)); then threads=nos,nos-batched; else threads=nos-batched,nos; fi
+    fi
+    # DJL's libtorch warns once per thread that NNPACK does not fit this CPU: dropped.
     "${JAVA[@]}" org.openjdk.jmh.Main 'CpuVersusBenchmark.threads' "${JMH[@]}" \
-      -p engine=$engines,nos-batched -p batch=1 -rf json -rff "$OUT/threads-$tag.json" \
-      > "$OUT/threads-$tag.log" 2>&1
+      -p engine=$threads -p batch=1 -rf json -rff "$OUT/threads-$tag.json" \
+      2>&1 | grep -v NNPACK > "$OUT/threads-$tag.log"
     echo "repeat $r, OMP $omp done $(date +%T)"
   done
 done
 unset OMP_NUM_THREADS
+if [[ $ROWS != all ]]; then
+  python3 scripts/bench/djl_table.py "$OUT"
+  exit 0
+fi
 
 # First result in a fresh JVM; one untimed run each unpacks the natives.
 "${JAVA[@]}" ai.nos.benchmarks.djl.FirstResult nos "$OUT/outputs-nos.txt" > /dev/null 2>&1
@@ -59,4 +77,9 @@ done
 "${JAVA[@]}" ai.nos.benchmarks.djl.Agree "$OUT/outputs-nos.txt" "$OUT/outputs-djl.txt" \
   > "$OUT/agree.log"
 rm -f "$OUT/outputs-nos.txt" "$OUT/outputs-djl.txt"
+# Where NOS's first second goes: libtorch's load apart from the model's (untimed runs).
+for ((i = 1; i <= 3; i++)); do
+  "${JAVA[@]}" -Dfirst.phases=true ai.nos.benchmarks.djl.FirstResult nos 2>/dev/null \
+    | grep phases >> "$OUT/first-phases.log"
+done
 python3 scripts/bench/djl_table.py "$OUT"
