@@ -9,6 +9,8 @@ d = sys.argv[1]
 cells = {}  # (row, engine, omp) -> [scores]
 for f in sorted(glob.glob(os.path.join(d, "*-r*-omp*.json"))):
     omp = re.search(r"-omp(\w+)\.json$", f).group(1)
+    if os.path.getsize(f) == 0:
+        continue  # a run stopped before JMH wrote its results
     for run in json.load(open(f)):
         method = run["benchmark"].rsplit(".", 1)[1]
         p = run["params"]
