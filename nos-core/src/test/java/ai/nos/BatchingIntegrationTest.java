@@ -71,6 +71,25 @@ final class BatchingIntegrationTest {
   }
 
   @Test
+  void infer_loneCallOnTheCpu_runsWithoutWaitingTheQueueDelay() {
+    Tensor image = Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 1);
+    float[] reference;
+    try (Model plain = Nos.load(Fixtures.digitsOn("cpu"))) {
+      reference = plain.infer(image).get("logits").toFloatArray();
+    }
+    // Issue 20: nothing to batch with and a worker free, so the queue cannot help; a call that
+    // waited for its batch would wait the ten minutes and time the test out.
+    try (Model model = Nos.load(batched("digits-lone", 8, Duration.ofMinutes(10)))) {
+      float[] got = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+          Duration.ofSeconds(30), () -> model.infer(image).get("logits").toFloatArray());
+      assertArrayEquals(reference, got, 1e-5f);
+      ModelInfo info = ModelManager.getDefault().models().stream()
+          .filter(m -> m.id().equals("digits-lone")).findFirst().orElseThrow();
+      assertEquals(1, info.batches(), "one run, of the lone call");
+    }
+  }
+
+  @Test
   void inferAsync_andInferAll_completeEveryFuture_withoutBatchingToo() {
     Tensor one = Tensor.of(new float[64], 1, 1, 8, 8);
     for (ModelSpec spec : List.of(batched("digits-async", 8, Duration.ofMillis(5)),

@@ -81,6 +81,24 @@ import org.slf4j.LoggerFactory;
  * (BatchBuckets) a batch runs padded to its bucket, and without preferred sizes it is first cut
  * back to the bucket below when padding it would cost more rows than it leaves waiting.
  *
+ * Skipping the queue
+ *
+ * A queue only helps when there is something to batch with or no worker to run the call: a lone
+ * request that arrives to an empty queue with a worker slot free gains nothing from waiting, and
+ * on the CPU the hand-off to a worker and back (two thread wake-ups) cost 30-45% of a small call
+ * at 2 callers (issue 20). So a batcher built with runOnCallerWhenIdle lets submitOrRun run such
+ * a request at once on the calling thread, as a batch of one, without the queue delay. The slots
+ * are the workers: a run on a caller takes one as a worker's batch does (`busy`, under the lock),
+ * and a worker takes a batch only while busy < workers, so no more batches run at once than
+ * there are workers, as before (one worker: the runner never runs concurrently with itself). The
+ * request goes through the same books as a queued one (running, settle, release, the counters),
+ * so cancellation, release and close treat it as a running batch: close waits for it within its
+ * timeout. Nothing waiting is overtaken (the queue is empty), so aging and priorities hold; under
+ * load the slots are busy or the queue is not empty and requests queue and batch as before. Only
+ * synchronous callers may be run on (they wait anyway), and only on the CPU, where a call without
+ * batching runs on the caller's thread too: on a GPU a caller's thread lacks the warmed per-thread
+ * state of the workers (see Warm-up).
+ *
  * Warm-up
  *
  * Builder.warmUp gives each worker a task to run once, before its first batch: the native
@@ -133,6 +151,14 @@ public final class DynamicBatcher implements AutoCloseable {
   private final Runnable warmUp;
   /** Counted down by each worker once its warm-up is done (or failed). */
   private final java.util.concurrent.CountDownLatch warmed;
+  /** Whether submitOrRun may run a request on its caller (see "Skipping the queue"). */
+  private final boolean runOnCaller;
+  /** How many batches may run at once: the workers. */
+  private final int slots;
+  /** Batches running now, on workers or callers; at most slots. */
+  private int busy;
+  /** Closers wait on it for the runs on callers to end. */
+  private final Condition idle = lock.newCondition();
 
   private long seq;
   /** Set once; volatile so that isClosed reads it without the lock. */
@@ -144,6 +170,8 @@ public final class DynamicBatcher implements AutoCloseable {
     this.warmed = new java.util.concurrent.CountDownLatch(b.warmUp == null ? 0 : workerCount);
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
+    this.runOnCaller = b.runOnCaller && workerCount > 0;
+    this.slots = workerCount;
     this.queue = new BatchQueue(layout);
     this.workers = b.executor != null && workerCount > 0
         ? new Workers(b.executor, b.workerName, workerCount, this::work, lock, layout.modelId)
@@ -246,6 +274,52 @@ public final class DynamicBatcher implements AutoCloseable {
   }
 
   /**
+   * As {@link #submit(Map, Priority, long, Runnable)}, but for a caller that waits for the result
+   * anyway: if the batcher was built with {@link Builder#runOnCallerWhenIdle} and the request would
+   * wait alone (nothing queued) while a worker slot is free, runs it at once on the calling thread,
+   * without the queue delay, and returns its completed future (see "Skipping the queue" atop the
+   * class). Otherwise queues it as {@code submit} does.
+   */
+  public CompletableFuture<Map<String, Tensor>> submitOrRun(Map<String, Tensor> inputs,
+      Priority priority, long deadlineNanos, Runnable onRelease) {
+    if (!runOnCaller) {
+      return submit(inputs, priority, deadlineNanos, onRelease);
+    }
+    if (inputs == null || priority == null) {
+      return submit(inputs, priority, deadlineNanos, onRelease);
+    }
+    Tensor[] tensors = layout.tensors(inputs);
+    Request r = null;
+    long now;
+    lock.lock();
+    try {
+      now = clock.getAsLong();
+      if (!closed && queue.isEmpty() && busy < slots && deadlineNanos > now) {
+        r = new Request(tensors, Collections.unmodifiableMap(layout.named(tensors)), priority,
+            layout.key(tensors), now, deadlineNanos, seq++, onRelease);
+        counters.submitted.increment();
+        Request mine = r;
+        r.future.whenComplete((v, e) -> abandoned(mine));
+        running.add(r);
+        busy++;
+      }
+    } finally {
+      lock.unlock();
+    }
+    if (r == null) {
+      return submit(inputs, priority, deadlineNanos, onRelease);
+    }
+    try {
+      execute(new Taken(List.of(r), List.of(), now));
+    } catch (RuntimeException | Error e) {
+      // execute failed the request already; the caller meets the failure through its future.
+      LOG.error("batcher of model '{}' failed running a call on its caller's thread",
+          layout.modelId, e);
+    }
+    return r.future;
+  }
+
+  /**
    * The deadline {@code timeout} from now on the batcher's clock, for {@link #submit};
    * {@link Long#MAX_VALUE} if that is further than a {@code long} reaches.
    *
@@ -312,12 +386,34 @@ public final class DynamicBatcher implements AutoCloseable {
     } else if (workers.isCurrent()) {
       return;
     } else {
-      interrupted = workers.await(start, budget);
+      interrupted = workers.await(start, budget) || awaitCallers(start, budget);
     }
     abandon("model '" + layout.modelId + "' batcher was closed before the request finished (close "
         + (interrupted ? "was interrupted" : "waited " + timeout.toMillis() + " ms") + ")", true);
     if (interrupted) {
       Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Waits until no batch runs on a caller's thread, at most {@code budget} nanoseconds after
+   * {@code start} on {@link System#nanoTime}; returns whether the wait was interrupted.
+   */
+  private boolean awaitCallers(long start, long budget) {
+    lock.lock();
+    try {
+      while (busy > 0) {
+        long left = budget - (System.nanoTime() - start);
+        if (left <= 0) {
+          return false;
+        }
+        idle.awaitNanos(left);
+      }
+      return false;
+    } catch (InterruptedException e) {
+      return true;
+    } finally {
+      lock.unlock();
     }
   }
 
@@ -448,7 +544,10 @@ public final class DynamicBatcher implements AutoCloseable {
       lock.unlock();
     }
     if (died || last) {
-      abandon("model '" + layout.modelId + "' batcher stopped before the request finished", last);
+      // Not the running ones: a worker exits only after its own batch, so what still runs is a
+      // call on its caller's thread, which keeps its outputs; close waits for it (awaitCallers).
+      abandon("model '" + layout.modelId + "' batcher stopped before the request finished",
+          false);
     }
     if (last) {
       workers.terminate();
@@ -463,11 +562,22 @@ public final class DynamicBatcher implements AutoCloseable {
     lock.lock();
     try {
       for (;;) {
+        if (wait && busy >= slots && !(closed && queue.isEmpty())) {
+          // Every slot is taken by runs on callers: the one that ends first signals.
+          try {
+            due.await();
+          } catch (InterruptedException e) {
+            closed = true;
+            due.signalAll();
+          }
+          continue;
+        }
         long now = clock.getAsLong();
         List<Request> expired = new ArrayList<>(0);
         List<Request> batch = queue.take(now, closed, expired);
         if (batch != null || !expired.isEmpty()) {
           running.addAll(batch == null ? List.of() : batch);
+          busy += batch == null ? 0 : 1;
           if (!queue.isEmpty()) {
             due.signal();
           }
@@ -510,6 +620,13 @@ public final class DynamicBatcher implements AutoCloseable {
       lock.lock();
       try {
         t.batch.forEach(running::remove);
+        busy--;
+        if (!queue.isEmpty()) {
+          due.signal();
+        }
+        if (busy == 0) {
+          idle.signalAll();
+        }
       } finally {
         lock.unlock();
       }
@@ -558,6 +675,7 @@ public final class DynamicBatcher implements AutoCloseable {
     private int workers = 1;
     private BatchBuckets buckets = BatchBuckets.NONE;
     private Runnable warmUp;
+    private boolean runOnCaller;
 
     private Builder(ModelSpec spec, BatchRunner runner) {
       this.spec = spec;
@@ -625,6 +743,17 @@ public final class DynamicBatcher implements AutoCloseable {
         throw new IllegalArgumentException("warm-up task must not be null");
       }
       this.warmUp = task;
+      return this;
+    }
+
+    /**
+     * Lets {@link DynamicBatcher#submitOrRun} run a request on its caller's thread when it would
+     * wait alone with a worker slot free (see "Skipping the queue" atop the class); off by
+     * default. Only for a runner that may run on any thread with nothing to warm up per thread
+     * (the CPU), since callers' threads never run the warm-up.
+     */
+    public Builder runOnCallerWhenIdle(boolean on) {
+      this.runOnCaller = on;
       return this;
     }
 

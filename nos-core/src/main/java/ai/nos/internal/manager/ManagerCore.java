@@ -112,7 +112,8 @@ import org.slf4j.LoggerFactory;
  * cache completes through its executor. So a caller's {@code thenApply} may block, call the same
  * model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a
  * callback that blocks holds one pool thread, and the next completion gets another. A synchronous
- * call joins the batcher's future itself: no hop. A caller that settles its future first (cancel,
+ * call joins the batcher's future itself: no hop; on the CPU, one that would wait alone with a
+ * worker free runs on the caller's thread (DynamicBatcher, "Skipping the queue"). A caller that settles its future first (cancel,
  * orTimeout, a value of its own) cancels the batcher's, which takes the call out of the queue if it
  * waits there. Whoever settles a call, the copy's reference is given back once, by the batcher's
  * release hook: when the call leaves the queue, or when the batch it is in stops running, never
@@ -600,6 +601,8 @@ public final class ManagerCore implements AutoCloseable {
     DynamicBatcher batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
         // Two workers: one assembles the next batch while the other's batch runs.
         .workers(2)
+        // On the CPU a lone call runs on its caller, as without batching (issue 20).
+        .runOnCallerWhenIdle(copy.slot.info.device().isCpu())
         .buckets(replica.batchBuckets())
         .warmUp(replica::warmUpThread)
         .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())

@@ -82,7 +82,7 @@ final class Router {
         return CompletableFuture.failedFuture(e);
       }
     }
-    CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout);
+    CompletableFuture<Map<String, Tensor>> call = submit(entry, inputs, priority, timeout, false);
     if (call.isDone()) {
       // Settled already (no copy could be loaded, the queue was full, or a quick worker): the
       // caller's dependents run on the caller's own thread, as on any completed future.
@@ -96,10 +96,12 @@ final class Router {
    * a worker: only the manager's bookkeeping may depend on it. The call holds a reference on its
    * copy until the batcher releases it (see {@link DynamicBatcher#submit(Map, Priority, long,
    * Runnable)}), so a copy with queued or running calls is never evicted, and the reference is
-   * given back exactly once whoever settles the call.
+   * given back exactly once whoever settles the call. A caller that {@code waits} for the result
+   * may have the call run on its own thread when nothing is queued and a worker slot is free
+   * ({@link DynamicBatcher#submitOrRun}; CPU copies only, see {@code ManagerCore.startBatcher}).
    */
   private CompletableFuture<Map<String, Tensor>> submit(Entry entry, Map<String, Tensor> inputs,
-      Priority priority, Duration timeout) {
+      Priority priority, Duration timeout, boolean waits) {
     Inputs.ordered(entry.spec, inputs);
     long start = core.clock.getAsLong();
     for (int retired = 0; ; ) {
@@ -124,8 +126,10 @@ final class Router {
       DynamicBatcher batcher = c.batcher;
       CompletableFuture<Map<String, Tensor>> call;
       try {
-        call = batcher.submit(inputs, priority == null ? Priority.NORMAL : priority,
-            timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout), () -> done(c));
+        Priority p = priority == null ? Priority.NORMAL : priority;
+        long deadline = timeout == null ? Long.MAX_VALUE : batcher.deadlineAfter(timeout);
+        call = waits ? batcher.submitOrRun(inputs, p, deadline, () -> done(c))
+            : batcher.submit(inputs, p, deadline, () -> done(c));
       } catch (RuntimeException e) {
         // We hold a reference, so the copy is not being freed: a closed batcher stopped by itself.
         boolean stopped = e instanceof IllegalStateException && batcher.isClosed();
@@ -185,7 +189,7 @@ final class Router {
     if (entry.spec.batching().isPresent()) {
       try {
         // The batcher's own future: no user code depends on it, so no hop to the callback pool.
-        return submit(entry, inputs, Priority.NORMAL, null).join();
+        return submit(entry, inputs, Priority.NORMAL, null, true).join();
       } catch (CompletionException e) {
         if (e.getCause() instanceof RuntimeException) {
           throw (RuntimeException) e.getCause();
