@@ -58,12 +58,17 @@ final class Fft {
         int kk = k + q * m;
         double accRe = 0;
         double accIm = 0;
+        int e = 0; // r * kk mod len, stepped instead of multiplied
         for (int r = 0; r < p; r++) {
-          int w = (int) (((long) r * kk % len) * twiddleStep);
+          int w = e * twiddleStep;
           double yRe = outRe[outAt + r * m + k];
           double yIm = outIm[outAt + r * m + k];
           accRe += yRe * cos[w] - yIm * sin[w];
           accIm += yRe * sin[w] + yIm * cos[w];
+          e += kk;
+          if (e >= len) {
+            e -= len;
+          }
         }
         sRe[outAt + kk] = accRe;
         sIm[outAt + kk] = accIm;
