@@ -10,4 +10,5 @@ module ai.nos.hub {
   requires ai.djl.tokenizers;
 
   exports ai.nos.hub;
+  exports ai.nos.hub.audio;
 }

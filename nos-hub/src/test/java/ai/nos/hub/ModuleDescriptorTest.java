@@ -7,14 +7,14 @@ import java.util.Set;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** nos-hub's module exports its API package alone, to every module, and opens nothing. */
+/** nos-hub's module exports its API packages alone (ai.nos.hub and ai.nos.hub.audio), to every module, and opens nothing. */
 final class ModuleDescriptorTest {
 
   @Test
-  void exports_onlyTheApiPackage() throws Exception {
+  void exports_onlyTheApiPackages() throws Exception {
     ModuleDescriptor module = ai.nos.testing.ModuleDescriptors.of(Hub.class);
     assertEquals("ai.nos.hub", module.name());
-    assertEquals(Set.of("ai.nos.hub"), module.exports().stream()
+    assertEquals(Set.of("ai.nos.hub", "ai.nos.hub.audio"), module.exports().stream()
         .map(e -> e.source() + (e.isQualified() ? " to " + e.targets() : ""))
         .collect(Collectors.toSet()));
     assertEquals(Set.of(), module.opens());

@@ -1,0 +1,176 @@
+package ai.nos.hub.audio;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+
+/**
+ * Mono audio: float samples at a sample rate, the input of speech recognition.
+ *
+ * <p>Read one from a WAV file or its bytes ({@link #read(Path)}, {@link #read(byte[])}): RIFF/WAVE
+ * with PCM samples of 8 (unsigned), 16, 24 or 32 bits or IEEE float samples of 32 or 64 bits,
+ * plain or as {@code WAVE_FORMAT_EXTENSIBLE}, any number of channels (averaged to one) and any
+ * sample rate from 1 Hz to {@value #MAX_SAMPLE_RATE} Hz. Integer samples are scaled by
+ * 2<sup>bits-1</sup> into [-1, 1) as soundfile and librosa do; float samples are taken as they
+ * are. Or wrap raw float PCM ({@link #of(float[], int)}).
+ *
+ * <p>Other formats (MP3, FLAC, Ogg, MP4, A-law, ADPCM), corrupt or truncated headers and
+ * zero-length audio are refused with an {@link IllegalArgumentException} that names the input,
+ * what was expected and what was found. Sizes in a header are checked against the bytes that
+ * exist before anything is allocated.
+ *
+ * <p>{@link #resample(int)} converts the rate with a band-limited polyphase filter (a windowed
+ * sinc with a Kaiser window, the filter and arithmetic of {@code scipy.signal.resample_poly});
+ * Whisper wants {@value #WHISPER_RATE} Hz.
+ *
+ * <p>Instances are immutable and thread-safe.
+ */
+public final class Audio {
+
+  /** The sample rate Whisper's feature extractor expects, in Hz. */
+  public static final int WHISPER_RATE = 16_000;
+
+  /** The highest sample rate accepted, in Hz (the highest rate audio interfaces offer). */
+  public static final int MAX_SAMPLE_RATE = 768_000;
+
+  private final float[] samples;
+  private final int sampleRate;
+
+  private Audio(float[] samples, int sampleRate) {
+    this.samples = samples;
+    this.sampleRate = sampleRate;
+  }
+
+  /** Wraps an array this package made and nobody else holds; the arguments are checked. */
+  static Audio ofTrusted(float[] samples, int sampleRate) {
+    return new Audio(samples, sampleRate);
+  }
+
+  /**
+   * Wraps mono float PCM (copied), nominally in [-1, 1].
+   *
+   * @throws IllegalArgumentException if {@code samples} is null or empty or holds a NaN or an
+   *     infinity (the message gives its index), or {@code sampleRate} is not in 1 to
+   *     {@value #MAX_SAMPLE_RATE}
+   */
+  public static Audio of(float[] samples, int sampleRate) {
+    if (samples == null) {
+      throw new IllegalArgumentException("samples must not be null");
+    }
+    if (samples.length == 0) {
+      throw new IllegalArgumentException("samples must not be empty (zero-length audio)");
+    }
+    checkRate(sampleRate, "sampleRate");
+    for (int i = 0; i < samples.length; i++) {
+      if (!Float.isFinite(samples[i])) {
+        throw new IllegalArgumentException("samples must be finite but samples[" + i + "] is "
+            + samples[i]);
+      }
+    }
+    return new Audio(samples.clone(), sampleRate);
+  }
+
+  /**
+   * Reads a WAV file.
+   *
+   * @throws IllegalArgumentException if {@code file} is null or does not exist, or is not a WAV
+   *     file NOS reads (see the class comment); the message names the file
+   * @throws UncheckedIOException if the file cannot be read
+   */
+  public static Audio read(Path file) {
+    if (file == null) {
+      throw new IllegalArgumentException("audio file must not be null");
+    }
+    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+      return WavReader.read(WavReader.Source.of(channel), "audio file " + file);
+    } catch (NoSuchFileException e) {
+      throw new IllegalArgumentException("audio file " + file + " does not exist", e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("audio file " + file + " cannot be read: " + e, e);
+    }
+  }
+
+  /**
+   * Reads the bytes of a WAV file.
+   *
+   * @throws IllegalArgumentException if {@code wav} is null or not a WAV file NOS reads
+   */
+  public static Audio read(byte[] wav) {
+    if (wav == null) {
+      throw new IllegalArgumentException("audio bytes must not be null");
+    }
+    try {
+      return WavReader.read(WavReader.Source.of(wav), "audio bytes (" + wav.length + " bytes)");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e); // an array does not fail to read
+    }
+  }
+
+  /** The sample rate in Hz. */
+  public int sampleRate() {
+    return sampleRate;
+  }
+
+  /** The number of samples. */
+  public int length() {
+    return samples.length;
+  }
+
+  /** The duration in seconds. */
+  public double seconds() {
+    return samples.length / (double) sampleRate;
+  }
+
+  /** A copy of the samples. */
+  public float[] samples() {
+    return samples.clone();
+  }
+
+  /** The samples without a copy, for this package's own readers (they must not write). */
+  float[] samplesShared() {
+    return samples;
+  }
+
+  /**
+   * This audio at another sample rate, band-limited (see {@link Resampler}); this instance when
+   * the rate is already {@code sampleRate}.
+   *
+   * @throws IllegalArgumentException if {@code sampleRate} is not in 1 to
+   *     {@value #MAX_SAMPLE_RATE}
+   */
+  public Audio resample(int sampleRate) {
+    checkRate(sampleRate, "target sample rate");
+    if (sampleRate == this.sampleRate) {
+      return this;
+    }
+    return new Audio(Resampler.resample(samples, this.sampleRate, sampleRate), sampleRate);
+  }
+
+  private static void checkRate(int rate, String what) {
+    if (rate < 1 || rate > MAX_SAMPLE_RATE) {
+      throw new IllegalArgumentException(what + " must be 1 to " + MAX_SAMPLE_RATE + " Hz but was "
+          + rate);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return String.format("Audio[%d samples at %d Hz, %.3f s]", samples.length, sampleRate,
+        seconds());
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof Audio && ((Audio) o).sampleRate == sampleRate
+        && Arrays.equals(((Audio) o).samples, samples);
+  }
+
+  @Override
+  public int hashCode() {
+    return 31 * sampleRate + Arrays.hashCode(samples);
+  }
+}

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""Exports Whisper (transformers' WhisperForConditionalGeneration) to what NOS will load, with references.
+
+Issue #18. Two TorchScript files, in the shape nos-core's generation engine runs a decoder (see
+scripts/models/make_tiny_llama.py: NOS owns the key/value caches on the device, a step writes
+into them in place, nothing but the sampled ids crosses to the host):
+
+  encoder.pt   forward(input_features[B, n_mels, 3000] float) -> hidden[B, 1500, d_model]
+               (HF's WhisperEncoder, traced; batch-size generic, the frame count is fixed at 3000
+               as in Whisper itself.)
+  decoder.pt   cross_kv(hidden[B, 1500, d], slots[B] int64, xk_cache[L, S, 1500, H, D],
+                        xv_cache[L, S, 1500, H, D]) -> slots
+                   once per window: each layer's cross-attention keys and values of the encoder
+                   output written into rows `slots` of the cross caches (so the decode steps
+                   never recompute them);
+               forward(input_ids[B, T] int64, positions[B, T] int64, slots[B] int64,
+                       k_cache[L, S, M, H, D], v_cache[L, S, M, H, D],
+                       xk_cache, xv_cache) -> logits[B, V] of each row's last token
+                   one prefill or decode step: self-attention through the slot's cache
+                   (index_copy_ at slot*M + position, keys at positions <= its own visible),
+                   cross-attention over the slot's 1500 audio positions;
+               nos_generation() -> Dict[str, int]: layers, heads, head_dim, d_model, vocab_size,
+                   max_positions (448), audio_positions (1500), n_mels, eos_token_id, and the
+                   special tokens (decoder_start, transcribe, translate, no_timestamps,
+                   timestamp_begin, en): what the decode loop needs to build the prompt
+                   <|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>].
+
+The decoder is NosWhisperDecoder below: HF's WhisperDecoder's parameters under their own names
+(model.decoder.*), so load_state_dict(strict=True) copies them 1:1, and the step written for a
+cache NOS owns. Its greedy output with the cache is checked, before anything is written, against
+HF's own full forward (WhisperForConditionalGeneration(input_features, decoder_input_ids), no
+cache, argmax per token), on features from transformers' WhisperFeatureExtractor of the committed
+clips in nos-hub/src/test/resources/ai/nos/hub/audio/mel/. With --pretrained the reference is
+also HF's generate(language="en", task="transcribe", do_sample=False), which applies the
+checkpoint's suppress_tokens and begin_suppress_tokens: the Java loop must apply them too.
+
+Configs (written inline; the values of openai/whisper-tiny and openai/whisper-base's config.json):
+random weights by default, --pretrained NAME loads a checkpoint (needs the network).
+
+Run (needs torch and transformers; the GPU machine has them):
+  python3 scripts/models/make_whisper.py --config tiny --out models/whisper-tiny-random
+  python3 scripts/models/make_whisper.py --config base --out models/whisper-base-random
+  python3 scripts/models/make_whisper.py --pretrained openai/whisper-tiny --out DIR   (network)
+Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json.
+"""
+import argparse
+import json
+import math
+import os
+from typing import Dict
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500,
+              max_target_positions=448, activation_function="gelu", scale_embedding=False,
+              pad_token_id=50257, bos_token_id=50257, eos_token_id=50257,
+              decoder_start_token_id=50258)
+CONFIGS = {
+    "tiny": dict(COMMON, d_model=384, encoder_layers=4, decoder_layers=4,
+                 encoder_attention_heads=6, decoder_attention_heads=6,
+                 encoder_ffn_dim=1536, decoder_ffn_dim=1536),
+    "base": dict(COMMON, d_model=512, encoder_layers=6, decoder_layers=6,
+                 encoder_attention_heads=8, decoder_attention_heads=8,
+                 encoder_ffn_dim=2048, decoder_ffn_dim=2048),
+}
+# The multilingual vocabulary's special tokens (whisper-tiny .. large-v2; large-v3 shifts them).
+SPECIAL = dict(decoder_start=50258, en=50259, translate=50358, transcribe=50359,
+               no_timestamps=50363, timestamp_begin=50364)
+CLIPS = ["speechlike", "tone", "noise", "chirp", "silence"]
+NEW_TOKENS = 24
+CLIP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "../../nos-hub/src/test/resources/ai/nos/hub/audio/mel")
+
+
+class Attention(nn.Module):
+    """HF's WhisperAttention's parameters: q, v and out with bias, k without."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = d // heads
+        self.scaling = self.head_dim ** -0.5
+        self.q_proj = nn.Linear(d, d, bias=True)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=True)
+        self.out_proj = nn.Linear(d, d, bias=True)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               visible: torch.Tensor) -> torch.Tensor:
+        # q [B, H, T, D]; k, v [B, H, K, D]; visible broadcastable to [B, H, T, K]
+        w = torch.matmul(q * self.scaling, k.transpose(2, 3))
+        w = w.masked_fill(~visible, float("-inf"))
+        w = torch.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
+        b, t = q.size(0), q.size(2)
+        return self.out_proj(torch.matmul(w, v).transpose(1, 2).reshape(b, t, self.heads *
+                                                                          self.head_dim))
+
+    def self_step(self, x: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
+                  k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
+        # k_cache, v_cache: this layer's [S, M, H, D]; S == 0 means no cache (the reference).
+        b, t, _ = x.shape
+        h, d = self.heads, self.head_dim
+        q = self.q_proj(x).view(b, t, h, d).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, h, d)
+        v = self.v_proj(x).view(b, t, h, d)
+        if k_cache.size(0) > 0:
+            s, m = k_cache.size(0), k_cache.size(1)
+            rows = (slots.unsqueeze(1) * m + positions).reshape(-1)
+            k_cache.view(s * m, h, d).index_copy_(0, rows, k.reshape(b * t, h, d))
+            v_cache.view(s * m, h, d).index_copy_(0, rows, v.reshape(b * t, h, d))
+            keys = k_cache.index_select(0, slots).transpose(1, 2)
+            values = v_cache.index_select(0, slots).transpose(1, 2)
+            key_pos = torch.arange(m, device=x.device)
+        else:
+            keys = k.transpose(1, 2)
+            values = v.transpose(1, 2)
+            key_pos = positions[0]
+        visible = key_pos.view(1, 1, 1, -1) <= positions.view(b, 1, t, 1)
+        return self.attend(q, keys, values, visible)
+
+    def cross_step(self, x: torch.Tensor, slots: torch.Tensor, xk_cache: torch.Tensor,
+                   xv_cache: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        keys = xk_cache.index_select(0, slots).transpose(1, 2)
+        values = xv_cache.index_select(0, slots).transpose(1, 2)
+        visible = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=x.device)
+        return self.attend(q, keys, values, visible)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d = c["d_model"]
+        self.self_attn = Attention(d, c["decoder_attention_heads"])
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = Attention(d, c["decoder_attention_heads"])
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, c["decoder_ffn_dim"])
+        self.fc2 = nn.Linear(c["decoder_ffn_dim"], d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
+                k_cache: torch.Tensor, v_cache: torch.Tensor, xk_cache: torch.Tensor,
+                xv_cache: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn.self_step(self.self_attn_layer_norm(x), positions, slots, k_cache,
+                                         v_cache)
+        x = x + self.encoder_attn.cross_step(self.encoder_attn_layer_norm(x), slots, xk_cache,
+                                             xv_cache)
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.final_layer_norm(x))))
+
+
+class DecoderBody(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d = c["d_model"]
+        self.embed_tokens = nn.Embedding(c["vocab_size"], d, padding_idx=c["pad_token_id"])
+        self.embed_positions = nn.Embedding(c["max_target_positions"], d)
+        self.layers = nn.ModuleList([DecoderLayer(c) for _ in range(c["decoder_layers"])])
+        self.layer_norm = nn.LayerNorm(d)
+
+
+class Model(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.decoder = DecoderBody(c)
+
+
+class NosWhisperDecoder(nn.Module):
+    """WhisperForConditionalGeneration's decoder parameters under their names; NOS's step."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.model = Model(c)
+        heads = c["decoder_attention_heads"]
+        self.heads = heads
+        self.head_dim = c["d_model"] // heads
+        self.embed_scale = math.sqrt(c["d_model"]) if c["scale_embedding"] else 1.0
+        self.info = {"layers": c["decoder_layers"], "heads": heads, "kv_heads": heads,
+                     "head_dim": self.head_dim, "d_model": c["d_model"],
+                     "vocab_size": c["vocab_size"], "max_positions": c["max_target_positions"],
+                     "audio_positions": c["max_source_positions"],
+                     "n_mels": c["num_mel_bins"], "eos_token_id": c["eos_token_id"],
+                     "decoder_start_token_id": SPECIAL["decoder_start"],
+                     "transcribe_token_id": SPECIAL["transcribe"],
+                     "translate_token_id": SPECIAL["translate"],
+                     "no_timestamps_token_id": SPECIAL["no_timestamps"],
+                     "timestamp_begin_token_id": SPECIAL["timestamp_begin"],
+                     "en_token_id": SPECIAL["en"], "format_version": 1}
+
+    @torch.jit.export
+    def nos_generation(self) -> Dict[str, int]:
+        return self.info
+
+    @torch.jit.export
+    def cross_kv(self, hidden: torch.Tensor, slots: torch.Tensor, xk_cache: torch.Tensor,
+                 xv_cache: torch.Tensor) -> torch.Tensor:
+        b, a, _ = hidden.shape
+        i = 0
+        for layer in self.model.decoder.layers:
+            att = layer.encoder_attn
+            k = att.k_proj(hidden).view(b, a, self.heads, self.head_dim)
+            v = att.v_proj(hidden).view(b, a, self.heads, self.head_dim)
+            xk_cache[i].index_copy_(0, slots, k)
+            xv_cache[i].index_copy_(0, slots, v)
+            i += 1
+        return slots
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
+                k_cache: torch.Tensor, v_cache: torch.Tensor, xk_cache: torch.Tensor,
+                xv_cache: torch.Tensor) -> torch.Tensor:
+        dec = self.model.decoder
+        x = dec.embed_tokens(input_ids) * self.embed_scale + dec.embed_positions(positions)
+        i = 0
+        for layer in dec.layers:
+            x = layer(x, positions, slots, k_cache[i], v_cache[i], xk_cache[i], xv_cache[i])
+            i += 1
+        x = dec.layer_norm(x[:, -1, :])
+        return torch.matmul(x, dec.embed_tokens.weight.t())  # proj_out is tied to the embedding
+
+
+class Encoder(nn.Module):
+    def __init__(self, hf_encoder):
+        super().__init__()
+        self.encoder = hf_encoder
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_features, return_dict=False)[0]
+
+
+def hf_greedy(hf, features: torch.Tensor, prompt, n: int, eos: int):
+    """HF's full forward per token, no cache, argmax: the reference for random weights."""
+    ids = list(prompt)
+    for _ in range(n):
+        logits = hf(input_features=features, decoder_input_ids=torch.tensor([ids])).logits
+        nxt = int(logits[0, -1].argmax())
+        ids.append(nxt)
+        if nxt == eos:
+            break
+    return ids[len(prompt):]
+
+
+def cached_greedy(encoder, decoder, info, features, prompt, n, eos, slot=1, slots_total=3):
+    """What NOS will do: encode, cross_kv into slot `slot`, one prefill, then one step per token."""
+    L, H, D = info["layers"], info["heads"], info["head_dim"]
+    M, A = info["max_positions"], info["audio_positions"]
+    k, v = torch.randn(L, slots_total, M, H, D), torch.randn(L, slots_total, M, H, D)
+    xk, xv = torch.randn(L, slots_total, A, H, D), torch.randn(L, slots_total, A, H, D)
+    slots = torch.tensor([slot])
+    decoder.cross_kv(encoder(features), slots, xk, xv)
+    logits = decoder(torch.tensor([prompt]), torch.arange(len(prompt)).unsqueeze(0), slots, k, v,
+                     xk, xv)
+    out = []
+    for step in range(n):
+        nxt = int(logits.argmax(-1))
+        out.append(nxt)
+        if nxt == eos or step == n - 1:
+            break
+        pos = torch.tensor([[len(prompt) + step]])
+        logits = decoder(torch.tensor([[nxt]]), pos, slots, k, v, xk, xv)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
+    p.add_argument("--pretrained", help="HF checkpoint to export with its weights (network)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=18)
+    args = p.parse_args()
+    from scipy.io import wavfile
+    from transformers import (WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    if args.pretrained:
+        hf = WhisperForConditionalGeneration.from_pretrained(args.pretrained,
+                                                             torch_dtype=torch.float32)
+        config = {k: getattr(hf.config, k) for k in CONFIGS["tiny"]}
+    else:
+        config = dict(CONFIGS[args.config])
+        hf = WhisperForConditionalGeneration(WhisperConfig(**config))
+    hf.eval()
+    decoder = NosWhisperDecoder(config)
+    # model.decoder.* (proj_out is tied to embed_tokens and left out; the encoder is traced).
+    state = {k: v for k, v in hf.state_dict().items() if k.startswith("model.decoder.")}
+    decoder.load_state_dict(state, strict=True)
+    decoder.eval()
+    fe = WhisperFeatureExtractor(feature_size=config["num_mel_bins"])
+
+    eos = config["eos_token_id"]
+    prompt = [SPECIAL["decoder_start"], SPECIAL["en"], SPECIAL["transcribe"],
+              SPECIAL["no_timestamps"]]
+    with torch.no_grad():
+        example = torch.zeros(1, config["num_mel_bins"], 3000)
+        encoder = torch.jit.trace(Encoder(hf.model.encoder).eval(), example)
+        two = torch.randn(2, config["num_mel_bins"], 3000)
+        assert torch.allclose(encoder(two), hf.model.encoder(two).last_hidden_state, atol=1e-5), \
+            "traced encoder disagrees with HF's at batch 2"
+        scripted = torch.jit.script(decoder)
+        cases = []
+        for clip in CLIPS:
+            rate, audio = wavfile.read(os.path.join(CLIP_DIR, clip + ".wav"))
+            assert rate == 16000, (clip, rate)
+            features = torch.from_numpy(fe(audio.astype(np.float32), sampling_rate=16000,
+                                           return_tensors="np").input_features)
+            expected = hf_greedy(hf, features, prompt, NEW_TOKENS, eos)
+            got = cached_greedy(encoder, scripted, decoder.info, features, prompt, NEW_TOKENS,
+                                eos)
+            assert got == expected, f"cached export disagrees on {clip}: {got} vs {expected}"
+            case = {"clip": clip, "prompt_ids": prompt, "greedy_ids": expected}
+            if args.pretrained:
+                gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
+                                  max_new_tokens=NEW_TOKENS)
+                case["generate_ids"] = gen[0].tolist()
+            cases.append(case)
+    encoder.save(os.path.join(args.out, "encoder.pt"))
+    scripted.save(os.path.join(args.out, "decoder.pt"))
+    import transformers
+    with open(os.path.join(args.out, "reference.json"), "w") as f:
+        json.dump({"source": "transformers WhisperForConditionalGeneration full forward, greedy",
+                   "torch": torch.__version__, "transformers": transformers.__version__,
+                   "max_new_tokens": NEW_TOKENS, "eos_token_id": eos, "cases": cases}, f, indent=1)
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump({**config, "seed": args.seed, "pretrained": args.pretrained}, f, indent=1)
+    print(f"wrote {args.out}: {sum(p.numel() for p in hf.parameters())} parameters, "
+          f"{len(cases)} reference cases")
+
+
+if __name__ == "__main__":
+    main()
