@@ -39,13 +39,12 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * NOS in a real Spark standalone cluster: a master and a worker as separate JVMs on loopback, the
- * worker running two executors of one core each, each its own JVM. The digit model scores
- * {@code nos.spark.rows} rows (the 360 held-out images repeated; 20,000 in CI, 100,000 with
- * {@code -Psoak} or when run alone) and every prediction is checked against the same model run in
- * this JVM. One worker, not two: the executors are separate JVMs either way (what the test is
- * about: one load per executor, rows spread over both), and on the two-core CI machine the third
- * daemon JVM only slowed the start.
+ * NOS in a real Spark standalone cluster: a master and two workers as separate JVMs on loopback,
+ * one executor of one core on each (issue 21 asks for two workers). The digit model scores
+ * {@code nos.spark.rows} rows (the 360 held-out images repeated; 100,000 by default) and every
+ * prediction is checked against the same model run in this JVM. The daemons and executors run
+ * with the client compiler only: short jobs on two shared cores, where C2's threads competed with
+ * the tasks (about 30 s for the class on the quiet CI VM).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 final class SparkClusterTest {
@@ -74,7 +73,7 @@ final class SparkClusterTest {
         reference[i] = argmax(logits, i * 10);
       }
     }
-    cluster = LocalCluster.start(dir, 1, 2, "2g");
+    cluster = LocalCluster.start(dir, 2, 1, "1g");
     String opens = System.getProperty("nos.spark.opens", "");
     spark = SparkSession.builder().appName("nos-spark-test").master(cluster.masterUrl())
         .config("spark.driver.host", "127.0.0.1")
