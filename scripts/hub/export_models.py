@@ -1,39 +1,86 @@
 #!/usr/bin/env python3
 """Exports the artifacts of nos-hub's builtin catalog (nos-hub/src/main/resources/ai/nos/hub/
-catalog.json) with RANDOM weights, for tests and benchmarks on machines without network access,
-and writes each file's lock file (<file>.lock.json: {"sha256": ..., "size": ...}) beside it.
-Serve OUT_DIR to NOS with Hub.builder().baseUri(URI.create("file:" + OUT_DIR + "/")) or the
-system property nos.hub.baseUri.
+catalog.json) and writes each file's lock file (<file>.lock.json: {"sha256": ..., "size": ...})
+beside it, plus OUT_DIR/provenance.json saying what was exported and how. Serve OUT_DIR to NOS
+with Hub.builder().baseDirectory(Path.of(OUT_DIR)), or the system property nos.hub.baseUri set
+to OUT_DIR (an absolute path) or to the URL of a server serving it.
 
-  OUT_DIR/torchvision/resnet50/{model.pt, labels.txt}          torchvision ResNet-50
-  OUT_DIR/google/vit-base-patch16-224/{model.pt, labels.txt}   ViT-B/16 (torchvision's)
-  OUT_DIR/openai/clip-vit-base-patch32/image.pt                ViT-B/32 + 512-d projection
-  OUT_DIR/openai/clip-vit-base-patch32/{text.pt, tokenizer.json}
-                                                               CLIP-sized text encoder (12 x 512,
-                                                               causal, EOS pooling, projection)
-  OUT_DIR/sentence-transformers/all-MiniLM-L6-v2/{model.pt, tokenizer.json}
-                                                               MiniLM-sized encoder (6 x 384)
-  OUT_DIR/ultralytics/yolov8n/{model.pt, labels.txt}           a YOLOv8n-sized detector:
-                                                               [N,3,640,640] -> [N,84,8400]
+What each entry is comes from the table scripts/hub/provenance.json, which this script
+dispatches on and which nos-hub's BuiltinCatalogTest compares with the catalog:
 
-The architectures have the sizes and the input/output contracts of the catalog's models, so the
-GPU table of the task facades measures realistic work; the weights are random, so outputs are
-meaningless. Text models are torch.nn modules compiled with torch.jit.script, not traced
-transformers models: a traced transformers BERT bakes a CPU tensor into its attention mask
-(docs/gpu.md). The tokenizers are WordPiece tokenizers built offline from a generated vocabulary
-(special tokens, characters, and frequent English words) with the `tokenizers` library.
-Labels: ImageNet's and COCO's class names as torchvision ships them (no download).
+  architecture  the model's own implementation and published config:
+                  torchvision/resnet50               torchvision resnet50
+                  google/vit-base-patch16-224        transformers ViTForImageClassification
+                  openai/clip-vit-base-patch32/image transformers CLIPVisionModelWithProjection
+                  openai/clip-vit-base-patch32/text  transformers CLIPTextModelWithProjection
+                  sentence-transformers/all-MiniLM-L6-v2  transformers BertModel (the facade
+                                                     mean-pools and L2-normalizes, as
+                                                     sentence-transformers' Pooling + Normalize)
+                random weights by default; the published weights with --pretrained (downloads
+                them: needs network access, which the NOS build machines do not have).
+  look_alike    ultralytics/yolov8n: ultralytics is not installed where NOS exports, so a small
+                detector with YOLOv8n's input and raw output contract stands in; it cannot hold
+                YOLOv8n's weights, and --pretrained does not change it.
 
-Run (needs torch, torchvision, tokenizers; no network):
-    python3 scripts/hub/export_models.py OUT_DIR
+Tokenizers: with --pretrained, the model's own tokenizer.json from the HuggingFace hub. Without
+it, a BERT WordPiece tokenizer (BERT's normalizer, pre-tokenizer and template) over a generated
+vocabulary of the model's size, built offline with the `tokenizers` library: BERT's format for
+MiniLM, but only a stand-in for CLIP, whose own tokenizer is byte-level BPE.
+
+The transformers text towers are exported through small wrappers (ClipText, BertTokens) that call
+the model's own embedding, layer and norm modules and build the attention masks from the inputs
+alone: a plain trace of the transformers forward bakes the tracing device into its masks
+(docs/gpu.md, "Traced transformers BERT fails on CUDA"). Every transformers export is checked at
+export time against the transformers model's own forward on the same inputs (padded rows
+included), and, where CUDA is available, run once on CUDA.
+
+Run (needs torch, torchvision; transformers and tokenizers for the transformers entries; an entry
+whose library is missing is skipped, named, and the exit status is 1):
+    python3 scripts/hub/export_models.py OUT_DIR [--pretrained] [--only ID ...]
+    python3 scripts/hub/export_models.py --check     # the table against this script; no torch
 """
+import argparse
 import hashlib
 import json
 import os
 import sys
 
-import torch
-import torchvision
+torch = None  # imported by main(): --check runs without it
+TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "provenance.json")
+EXPORTERS = {}
+
+
+def exporter(provenance):
+    """Registers an export function under its name, with what it makes."""
+
+    def register(fn):
+        fn.provenance = provenance
+        EXPORTERS[fn.__name__] = fn
+        return fn
+
+    return register
+
+
+def table():
+    """(id, export function) for each entry this script exports, after checking the table."""
+    with open(TABLE) as f:
+        rows = json.load(f)["entries"]
+    entries, used = [], set()
+    for entry_id, row in rows.items():
+        if "exporter" not in row:
+            continue  # exported by another script, named in the row
+        fn = EXPORTERS.get(row["exporter"])
+        if fn is None:
+            raise SystemExit(f"{TABLE}: {entry_id}: no export function {row['exporter']!r}")
+        if fn.provenance != row["provenance"]:
+            raise SystemExit(f"{TABLE}: {entry_id} is listed as {row['provenance']!r} but "
+                             f"{fn.__name__} makes {fn.provenance!r}")
+        used.add(fn.__name__)
+        entries.append((entry_id, fn))
+    unused = sorted(set(EXPORTERS) - used)
+    if unused:
+        raise SystemExit(f"{TABLE}: export functions not in the table: {unused}")
+    return entries
 
 
 def lock(path):
@@ -58,86 +105,111 @@ def save_text(lines, path):
     lock(path)
 
 
-class Projected(torch.nn.Module):
-    """A torchvision ViT whose classification head is replaced by a projection (CLIP image)."""
+def hub_file(repo, name, path):
+    """Copies a file of a HuggingFace hub repository (downloaded once into its cache) to path."""
+    import shutil
 
-    def __init__(self, vit, dim):
-        super().__init__()
-        vit.heads = torch.nn.Identity()
-        self.vit = vit
-        self.proj = torch.nn.Linear(768, dim, bias=False)
+    from huggingface_hub import hf_hub_download
 
-    def forward(self, pixel_values):
-        return self.proj(self.vit(pixel_values))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    shutil.copyfile(hf_hub_download(repo, name), path)
+    lock(path)
 
 
-class TextEncoder(torch.nn.Module):
-    """A transformer text encoder: CLIP's text tower (causal, EOS pooling, projection) when
-    `clip`, else a BERT-style encoder returning the token states (mean pooling is the facade's)."""
+def imagenet_labels():
+    import torchvision
 
-    def __init__(self, vocab, width, layers, heads, ffn, max_len, clip, proj):
-        super().__init__()
-        self.clip = clip
-        self.tokens = torch.nn.Embedding(vocab, width)
-        self.positions = torch.nn.Embedding(max_len, width)
-        layer = torch.nn.TransformerEncoderLayer(width, heads, ffn, activation="gelu",
-                                                 batch_first=True, norm_first=clip)
-        self.encoder = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.norm = torch.nn.LayerNorm(width)
-        self.proj = torch.nn.Linear(width, proj, bias=False)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        n = input_ids.size(1)
-        positions = torch.arange(n, device=input_ids.device).unsqueeze(0)
-        x = self.tokens(input_ids) + self.positions(positions)
-        padding = attention_mask == 0
-        if self.clip:
-            causal = torch.triu(torch.full([n, n], float("-inf"), device=input_ids.device), 1)
-            x = self.norm(self.encoder(x, mask=causal, src_key_padding_mask=padding))
-            # CLIP pools the state at the end-of-text token: the last real token.
-            last = attention_mask.sum(1) - 1
-            return self.proj(x[torch.arange(x.size(0), device=x.device), last])
-        return self.norm(self.encoder(x, src_key_padding_mask=padding))
+    labels = torchvision.models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+    assert len(labels) == 1000, len(labels)
+    return labels
 
 
-class YoloShaped(torch.nn.Module):
-    """A YOLOv8n-sized detector with YOLOv8's output contract: boxes (cx, cy, w, h in input
-    pixels) and 80 class scores for the 8400 cells of strides 8, 16 and 32."""
+def check_same(name, exported, reference, atol=1e-4):
+    import torch
 
-    def __init__(self):
-        super().__init__()
+    error = (exported - reference).abs().max().item()
+    if not torch.allclose(exported, reference, rtol=1e-4, atol=atol):
+        raise SystemExit(f"{name}: the export differs from the reference implementation by "
+                         f"{error} (max abs)")
+    print(f"  {name}: matches the reference implementation (max abs difference {error:.2e})")
 
-        def block(cin, cout, stride):
-            return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
-                                       torch.nn.BatchNorm2d(cout), torch.nn.SiLU())
 
-        self.stem = torch.nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1))
-        self.p3 = torch.nn.Sequential(block(32, 64, 2), block(64, 64, 1))
-        self.p4 = torch.nn.Sequential(block(64, 128, 2), block(128, 128, 1))
-        self.p5 = torch.nn.Sequential(block(128, 256, 2), block(256, 256, 1))
-        self.heads = torch.nn.ModuleList(
-            [torch.nn.Sequential(block(c, 64, 1), torch.nn.Conv2d(64, 84, 1)) for c in (64, 128, 256)])
+def check_cuda(name, module, *inputs):
+    """Runs the exported module once on CUDA when there is one: a trace must bake no device."""
+    import torch
 
-    def forward(self, images):
-        x = self.stem(images)
-        p3 = self.p3(x)
-        p4 = self.p4(p3)
-        p5 = self.p5(p4)
-        return torch.cat([self.decode(self.heads[0](p3), 8), self.decode(self.heads[1](p4), 16),
-                          self.decode(self.heads[2](p5), 32)], 2)
+    if torch.cuda.is_available():
+        module.cuda()(*[x.cuda() for x in inputs])
+        module.cpu()
+        print(f"  {name}: runs on CUDA")
 
-    def decode(self, y: torch.Tensor, stride: int):
-        h = y.size(2)
-        w = y.size(3)
-        grid = torch.meshgrid([torch.arange(h, device=y.device), torch.arange(w, device=y.device)],
-                              indexing="ij")
-        gy = grid[0].flatten().to(y.dtype)
-        gx = grid[1].flatten().to(y.dtype)
-        cx = (gx + 0.5 + torch.tanh(y[:, 0].flatten(1))) * stride
-        cy = (gy + 0.5 + torch.tanh(y[:, 1].flatten(1))) * stride
-        wh = torch.sigmoid(y[:, 2:4].flatten(2)) * stride * 8
-        scores = torch.sigmoid(y[:, 4:].flatten(2))
-        return torch.cat([cx.unsqueeze(1), cy.unsqueeze(1), wh, scores], 1)
+
+def text_inputs(vocab, length, eos=None):
+    """Two rows of token ids, the second padded after 5 tokens; eos, if given, ends each row."""
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, vocab - 2, (2, length), generator=g)
+    mask = torch.ones(2, length, dtype=torch.long)
+    mask[1, 5:] = 0
+    ids[1, 5:] = 0
+    if eos is not None:
+        ids[0, -1] = eos
+        ids[1, 4] = eos
+    return ids, mask
+
+
+def layer_output(out):
+    # transformers returns a tuple from an encoder layer in 4.x and a tensor in later versions.
+    return out[0] if isinstance(out, tuple) else out
+
+
+def yolo_shaped():
+    """The class, made once torch is imported (main() imports it into this module's globals,
+    where torch.jit.script resolves the names of scripted methods)."""
+
+    class YoloShaped(torch.nn.Module):
+        """A YOLOv8n-sized detector with YOLOv8's output contract: boxes (cx, cy, w, h in input
+        pixels) and 80 class scores for the 8400 cells of strides 8, 16 and 32."""
+
+        def __init__(self):
+            super().__init__()
+
+            def block(cin, cout, stride):
+                return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
+                                           torch.nn.BatchNorm2d(cout), torch.nn.SiLU())
+
+            self.stem = torch.nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1))
+            self.p3 = torch.nn.Sequential(block(32, 64, 2), block(64, 64, 1))
+            self.p4 = torch.nn.Sequential(block(64, 128, 2), block(128, 128, 1))
+            self.p5 = torch.nn.Sequential(block(128, 256, 2), block(256, 256, 1))
+            self.heads = torch.nn.ModuleList(
+                [torch.nn.Sequential(block(c, 64, 1), torch.nn.Conv2d(64, 84, 1))
+                 for c in (64, 128, 256)])
+
+        def forward(self, images):
+            x = self.stem(images)
+            p3 = self.p3(x)
+            p4 = self.p4(p3)
+            p5 = self.p5(p4)
+            return torch.cat([self.decode(self.heads[0](p3), 8),
+                              self.decode(self.heads[1](p4), 16),
+                              self.decode(self.heads[2](p5), 32)], 2)
+
+        def decode(self, y: torch.Tensor, stride: int):
+            h = y.size(2)
+            w = y.size(3)
+            grid = torch.meshgrid([torch.arange(h, device=y.device),
+                                   torch.arange(w, device=y.device)], indexing="ij")
+            gy = grid[0].flatten().to(y.dtype)
+            gx = grid[1].flatten().to(y.dtype)
+            cx = (gx + 0.5 + torch.tanh(y[:, 0].flatten(1))) * stride
+            cy = (gy + 0.5 + torch.tanh(y[:, 1].flatten(1))) * stride
+            wh = torch.sigmoid(y[:, 2:4].flatten(2)) * stride * 8
+            scores = torch.sigmoid(y[:, 4:].flatten(2))
+            return torch.cat([cx.unsqueeze(1), cy.unsqueeze(1), wh, scores], 1)
+
+    return YoloShaped
 
 
 def wordpiece(path, vocab_size):
@@ -175,50 +247,321 @@ def wordpiece(path, vocab_size):
     lock(path)
 
 
-def main():
-    out = sys.argv[1]
-    torch.manual_seed(0)
-    imagenet = torchvision.models.ResNet50_Weights.IMAGENET1K_V2.meta["categories"]
+@exporter("architecture")
+def resnet50(out, pretrained):
+    import torch
+    import torchvision
+
+    weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2 if pretrained else None
+    model = torchvision.models.resnet50(weights=weights).eval()
+    save_script(torch.jit.trace(model, torch.randn(1, 3, 224, 224)),
+                f"{out}/torchvision/resnet50/model.pt")
+    save_text(imagenet_labels(), f"{out}/torchvision/resnet50/labels.txt")
+
+
+VIT = "google/vit-base-patch16-224"
+CLIP = "openai/clip-vit-base-patch32"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+
+
+def first_output(torch):
+    class FirstOutput(torch.nn.Module):
+        """A transformers model whose forward returns one named output as a tensor."""
+
+        def __init__(self, model, name):
+            super().__init__()
+            self.model = model
+            self.name = name
+
+        def forward(self, pixel_values):
+            return getattr(self.model(pixel_values=pixel_values), self.name)
+
+    return FirstOutput
+
+
+@exporter("architecture")
+def vit_b16(out, pretrained):
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    if pretrained:
+        model = ViTForImageClassification.from_pretrained(VIT, attn_implementation="eager")
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    else:
+        # google/vit-base-patch16-224's config.json, labels aside.
+        labels = imagenet_labels()
+        config = ViTConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                           intermediate_size=3072, hidden_act="gelu", layer_norm_eps=1e-12,
+                           image_size=224, patch_size=16, num_channels=3, qkv_bias=True,
+                           id2label=dict(enumerate(labels)),
+                           label2id={l: i for i, l in enumerate(labels)})
+        config._attn_implementation = "eager"
+        model = ViTForImageClassification(config)
+    model.eval()
+    wrapped = first_output(torch)(model, "logits").eval()
+    image = torch.randn(2, 3, 224, 224)
+    traced = torch.jit.trace(wrapped, image)
+    check_same("vit logits", traced(image), model(pixel_values=image).logits)
+    check_cuda("vit", traced, image)
+    save_script(traced, f"{out}/{VIT}/model.pt")
+    save_text(labels, f"{out}/{VIT}/labels.txt")
+
+
+def clip_config():
+    """openai/clip-vit-base-patch32's config.json (ViT-B/32 image tower, 12 x 512 text tower,
+    512-d projections); eos_token_id 2 is that file's value, which makes transformers pool the
+    text at the largest token id (CLIP's end-of-text token is its last)."""
+    from transformers import CLIPConfig
+
+    config = CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=512, intermediate_size=2048,
+                         num_hidden_layers=12, num_attention_heads=8,
+                         max_position_embeddings=77, hidden_act="quick_gelu",
+                         layer_norm_eps=1e-5, bos_token_id=0, eos_token_id=2, pad_token_id=1),
+        vision_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                           num_attention_heads=12, image_size=224, patch_size=32,
+                           hidden_act="quick_gelu", layer_norm_eps=1e-5),
+        projection_dim=512)
+    config._attn_implementation = "eager"
+    config.text_config._attn_implementation = "eager"
+    config.vision_config._attn_implementation = "eager"
+    return config
+
+
+@exporter("architecture")
+def clip_image(out, pretrained):
+    import torch
+    from transformers import CLIPVisionModelWithProjection
+
+    if pretrained:
+        model = CLIPVisionModelWithProjection.from_pretrained(CLIP, attn_implementation="eager")
+    else:
+        model = CLIPVisionModelWithProjection(clip_config().vision_config)
+    model.eval()
+    wrapped = first_output(torch)(model, "image_embeds").eval()
+    image = torch.randn(2, 3, 224, 224)
+    traced = torch.jit.trace(wrapped, image)
+    check_same("clip image_embeds", traced(image), model(pixel_values=image).image_embeds)
+    check_cuda("clip image", traced, image)
+    save_script(traced, f"{out}/{CLIP}/image.pt")
+
+
+def clip_text_module(torch):
+    class ClipText(torch.nn.Module):
+        """CLIPTextModelWithProjection's forward on its own modules, with masks built from the
+        inputs only (so the trace follows the device of its inputs): causal attention plus the
+        padding mask, the final layer norm, the state at the end-of-text token, the projection."""
+
+        def __init__(self, model):
+            super().__init__()
+            text = model.text_model
+            self.embeddings = text.embeddings
+            self.layers = text.encoder.layers
+            self.final_layer_norm = text.final_layer_norm
+            self.text_projection = model.text_projection
+            self.eos = text.eos_token_id
+
+        def forward(self, input_ids, attention_mask):
+            x = self.embeddings(input_ids=input_ids)
+            ones = torch.ones_like(x[0, :, :1]) * torch.ones_like(x[0, :1, :1])
+            square = ones * ones.transpose(0, 1)  # [tokens, tokens] on the input's device
+            low = torch.finfo(x.dtype).min
+            causal = torch.triu(square, 1) * low
+            padding = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * low
+            mask = causal[None, None] + padding
+            for layer in self.layers:
+                x = layer_output(layer(x, attention_mask=mask, causal_attention_mask=None))
+            x = self.final_layer_norm(x)
+            if self.eos == 2:
+                last = input_ids.argmax(-1)
+            else:
+                last = (input_ids == self.eos).int().argmax(-1)
+            pooled = x.gather(1, last[:, None, None].expand(-1, 1, x.size(2))).squeeze(1)
+            return self.text_projection(pooled)
+
+    return ClipText
+
+
+@exporter("architecture")
+def clip_text(out, pretrained):
+    import torch
+    from transformers import CLIPTextModelWithProjection
+
+    if pretrained:
+        model = CLIPTextModelWithProjection.from_pretrained(CLIP, attn_implementation="eager")
+        hub_file(CLIP, "tokenizer.json", f"{out}/{CLIP}/tokenizer.json")
+    else:
+        model = CLIPTextModelWithProjection(clip_config().text_config)
+        wordpiece(f"{out}/{CLIP}/tokenizer.json", 49408)
+    model.eval()
+    wrapped = clip_text_module(torch)(model).eval()
+    ids, mask = text_inputs(49408, 77, eos=49407)
+    traced = torch.jit.trace(wrapped, (ids, mask))
+    check_same("clip text_embeds", traced(ids, mask),
+               model(input_ids=ids, attention_mask=mask).text_embeds)
+    check_cuda("clip text", traced, ids, mask)
+    save_script(traced, f"{out}/{CLIP}/text.pt")
+
+
+def bert_tokens_module(torch):
+    class BertTokens(torch.nn.Module):
+        """BertModel's last_hidden_state from its own modules, with the padding mask built from
+        the inputs only (so the trace follows the device of its inputs); token type 0."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.embeddings = model.embeddings
+            self.layers = model.encoder.layer
+
+        def forward(self, input_ids, attention_mask):
+            x = self.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
+            low = torch.finfo(x.dtype).min
+            mask = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * low
+            for layer in self.layers:
+                x = layer_output(layer(x, attention_mask=mask))
+            return x
+
+    return BertTokens
+
+
+@exporter("architecture")
+def minilm(out, pretrained):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    if pretrained:
+        model = BertModel.from_pretrained(MINILM, attn_implementation="eager",
+                                          add_pooling_layer=False)
+        hub_file(MINILM, "tokenizer.json", f"{out}/{MINILM}/tokenizer.json")
+    else:
+        # sentence-transformers/all-MiniLM-L6-v2's config.json.
+        config = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6,
+                            num_attention_heads=12, intermediate_size=1536, hidden_act="gelu",
+                            max_position_embeddings=512, type_vocab_size=2,
+                            layer_norm_eps=1e-12)
+        config._attn_implementation = "eager"
+        model = BertModel(config, add_pooling_layer=False)
+        wordpiece(f"{out}/{MINILM}/tokenizer.json", 30522)
+    model.eval()
+    wrapped = bert_tokens_module(torch)(model).eval()
+    ids, mask = text_inputs(30522, 16)
+    traced = torch.jit.trace(wrapped, (ids, mask))
+    reference = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    # Padded positions are not compared: the facade's mean pooling never reads them.
+    keep = mask[:, :, None].bool()
+    check_same("minilm last_hidden_state", traced(ids, mask) * keep, reference * keep)
+    longer, longer_mask = text_inputs(30522, 40)
+    check_same("minilm last_hidden_state, another length", traced(longer, longer_mask)[0],
+               model(input_ids=longer, attention_mask=longer_mask).last_hidden_state[0])
+    if pretrained:
+        sentence_check(model, f"{out}/{MINILM}/tokenizer.json", traced)
+    check_cuda("minilm", traced, ids, mask)
+    save_script(traced, f"{out}/{MINILM}/model.pt")
+
+
+def sentence_check(model, tokenizer_json, traced):
+    """Mean pooling and L2 normalization of the export against SentenceTransformer.encode, where
+    sentence-transformers is installed (it needs the downloaded weights, so --pretrained only)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        print("  minilm: sentence-transformers not installed; encode() parity not checked")
+        return
+    import torch
+    from tokenizers import Tokenizer
+
+    texts = ["A man is eating food.", "NOS serves models on GPUs."]
+    tok = Tokenizer.from_file(tokenizer_json)
+    tok.enable_padding(pad_id=0)
+    encoded = tok.encode_batch(texts)
+    ids = torch.tensor([e.ids for e in encoded])
+    mask = torch.tensor([e.attention_mask for e in encoded])
+    states = traced(ids, mask)
+    pooled = (states * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
+    ours = torch.nn.functional.normalize(pooled, dim=1)
+    theirs = torch.from_numpy(SentenceTransformer(MINILM, device="cpu").encode(texts))
+    check_same("minilm sentence embeddings vs SentenceTransformer.encode", ours, theirs, 1e-5)
+
+
+@exporter("look_alike")
+def yolov8n_look_alike(out, pretrained):
+    import torchvision
+
     coco = [c for c in torchvision.models.detection.FasterRCNN_ResNet50_FPN_Weights.DEFAULT
             .meta["categories"] if c not in ("__background__", "N/A")]
-    assert len(imagenet) == 1000 and len(coco) == 80, (len(imagenet), len(coco))
-    with torch.no_grad():
-        image = torch.randn(1, 3, 224, 224)
-        resnet = torchvision.models.resnet50(weights=None).eval()
-        save_script(torch.jit.trace(resnet, image), f"{out}/torchvision/resnet50/model.pt")
-        save_text(imagenet, f"{out}/torchvision/resnet50/labels.txt")
+    assert len(coco) == 80, len(coco)
+    yolo = yolo_shaped()().eval()
+    y = yolo(torch.zeros(1, 3, 640, 640))
+    assert tuple(y.shape) == (1, 84, 8400), y.shape
+    # Scripted, not traced: a trace would bake the device of its meshgrid into the graph.
+    save_script(torch.jit.script(yolo), f"{out}/ultralytics/yolov8n/model.pt")
+    save_text(coco, f"{out}/ultralytics/yolov8n/labels.txt")
 
-        vit = torchvision.models.vit_b_16(weights=None).eval()
-        save_script(torch.jit.trace(vit, image), f"{out}/google/vit-base-patch16-224/model.pt")
-        save_text(imagenet, f"{out}/google/vit-base-patch16-224/labels.txt")
 
-        clip_image = Projected(torchvision.models.vit_b_32(weights=None), 512).eval()
-        save_script(torch.jit.trace(clip_image, image), f"{out}/openai/clip-vit-base-patch32/image.pt")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", nargs="?", help="the directory to export into")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="the published weights and tokenizers (downloads them)")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="export these entries only")
+    parser.add_argument("--check", action="store_true",
+                        help="check scripts/hub/provenance.json against this script and stop")
+    args = parser.parse_args()
+    entries = table()
+    if args.check:
+        print(f"{TABLE}: {len(entries)} entries, each made as listed")
+        return 0
+    if args.out is None:
+        parser.error("OUT_DIR is required")
+    known = [entry_id for entry_id, _ in entries]
+    for entry_id in args.only or []:
+        if entry_id not in known:
+            parser.error(f"--only {entry_id}: not an entry of {TABLE} exported here ({known})")
+    global torch
+    import torch
 
-        clip_text = TextEncoder(49408, 512, 12, 8, 2048, 77, clip=True, proj=512).eval()
-        save_script(torch.jit.script(clip_text), f"{out}/openai/clip-vit-base-patch32/text.pt")
-        wordpiece(f"{out}/openai/clip-vit-base-patch32/tokenizer.json", 49408)
-
-        minilm = TextEncoder(30522, 384, 6, 12, 1536, 512, clip=False, proj=384).eval()
-        save_script(torch.jit.script(minilm), f"{out}/sentence-transformers/all-MiniLM-L6-v2/model.pt")
-        wordpiece(f"{out}/sentence-transformers/all-MiniLM-L6-v2/tokenizer.json", 30522)
-
-        yolo = YoloShaped().eval()
-        y = yolo(torch.zeros(1, 3, 640, 640))
-        assert tuple(y.shape) == (1, 84, 8400), y.shape
-        # Scripted, not traced: a trace would bake the device of its meshgrid into the graph.
-        save_script(torch.jit.script(yolo), f"{out}/ultralytics/yolov8n/model.pt")
-        save_text(coco, f"{out}/ultralytics/yolov8n/labels.txt")
-
-        # Each text model once on the device it will serve on would bake nothing: check that a
-        # scripted module runs on CUDA when there is one.
-        if torch.cuda.is_available():
-            ids = torch.ones(2, 77, dtype=torch.long, device="cuda")
-            clip_text.cuda()(ids, torch.ones_like(ids))
-            minilm.cuda()(ids, torch.ones_like(ids))
-    made = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out) for f in fs)
-    print("exported", len(made), "files:", *made, sep="\n  ")
+    out = os.path.abspath(args.out)
+    made, skipped = {}, []
+    for entry_id, fn in entries:
+        if args.only and entry_id not in args.only:
+            continue
+        print(f"{entry_id} ({fn.provenance}, {fn.__name__})")
+        torch.manual_seed(0)
+        try:
+            with torch.no_grad():
+                fn(out, args.pretrained)
+        except ImportError as e:
+            print(f"  skipped: {e} (install it and run again with --only {entry_id})")
+            skipped.append(entry_id)
+            continue
+        made[entry_id] = {"provenance": fn.provenance, "exporter": fn.__name__,
+                          "weights": "pretrained" if args.pretrained and
+                          fn.provenance == "architecture" else "random"}
+    versions = {"torch": torch.__version__}
+    for name in ("torchvision", "transformers", "tokenizers"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    os.makedirs(out, exist_ok=True)
+    manifest = os.path.join(out, "provenance.json")
+    previous = {}
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            previous = json.load(f).get("entries", {})
+    previous.update(made)
+    with open(manifest, "w") as f:
+        json.dump({"versions": versions, "entries": previous}, f, indent=2)
+    files = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out)
+                   for f in fs)
+    print("exported", len(made), "entries,", len(files), "files:", *files, sep="\n  ")
+    if skipped:
+        print("skipped (a library is missing):", *skipped, sep="\n  ")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,7 +25,7 @@ import java.util.stream.Collectors;
  *
  * <pre>{@code
  * {"version": 1, "entries": [
- *   {"id": "acme/classifier", "task": "image_classification",
+ *   {"id": "acme/classifier", "task": "image_classification", "provenance": "architecture",
  *    "artifacts": [{"uri": "https://example.org/c.pt", "sha256": "...", "size": 1234}],
  *    "spec": {"signature": {"inputs": [...], "outputs": [...]}, "precision": "fp16"},
  *    "image": {"resize": 256, "crop": 224, "mean": [...], "std": [...]},
@@ -95,11 +95,17 @@ public final class Catalog {
    * ViT-B/32 (two entries, {@code /image} and {@code /text}, one per TorchScript module),
    * all-MiniLM-L6-v2 and YOLOv8n.
    *
+   * <p>Each entry's {@link CatalogEntry#provenance() provenance} says what its exported files
+   * are: the named model's own architecture (random weights unless exported with
+   * {@code --pretrained}), a {@link Provenance#LOOK_ALIKE look-alike} (YOLOv8n, as ultralytics is
+   * not installed where NOS exports), or NOS's own test model.
+   *
    * <p><b>These entries cannot be downloaded from anywhere yet.</b> NOS hosts no artifacts, so
    * every location is a {@code {baseUri}/...} template and no digest is written in: the files
    * and their lock files come from {@code scripts/hub/export_*.py}, run wherever PyTorch is
-   * installed, and are served from the directory or server that {@link Hub.Builder#baseUri} (or
-   * the system property {@value Hub#BASE_URI_PROPERTY}) points at.
+   * installed, and are served from the directory or server that {@link Hub.Builder#baseUri} or
+   * {@link Hub.Builder#baseDirectory} (or the system property {@value Hub#BASE_URI_PROPERTY})
+   * points at.
    *
    * @throws IllegalStateException if the resource is missing or invalid (a broken jar)
    */

@@ -37,6 +37,7 @@ public final class CatalogEntry {
   private final String id;
   private final Task task;
   private final String description;
+  private final Provenance provenance;
   private final List<CatalogArtifact> artifacts;
   private final Signature signature;
   private final Precision precision;
@@ -53,6 +54,7 @@ public final class CatalogEntry {
     this.id = b.id;
     this.task = b.task;
     this.description = b.description;
+    this.provenance = b.provenance;
     this.artifacts = List.copyOf(b.artifacts);
     this.signature = b.signature;
     this.precision = b.precision;
@@ -104,6 +106,7 @@ public final class CatalogEntry {
     b.id = id;
     b.task = task;
     b.description = description;
+    b.provenance = provenance;
     b.artifacts.addAll(artifacts);
     b.signature = signature;
     b.precision = precision;
@@ -131,6 +134,14 @@ public final class CatalogEntry {
   /** A line for people (source, weights, licence); empty if none. */
   public String description() {
     return description;
+  }
+
+  /**
+   * What the entry's files really are (the named model's architecture, a look-alike, or a test
+   * model), or empty if the catalog does not say, as for a registered custom model.
+   */
+  public Optional<Provenance> provenance() {
+    return Optional.ofNullable(provenance);
   }
 
   /** The files, in order; unmodifiable, never empty, one named {@value CatalogArtifact#MODEL}. */
@@ -209,7 +220,7 @@ public final class CatalogEntry {
     }
     CatalogEntry e = (CatalogEntry) o;
     return id.equals(e.id) && task == e.task && description.equals(e.description)
-        && artifacts.equals(e.artifacts) && signature.equals(e.signature)
+        && provenance == e.provenance && artifacts.equals(e.artifacts) && signature.equals(e.signature)
         && precision == e.precision && optimizations.equals(e.optimizations)
         && device.equals(e.device)
         && Objects.equals(batching, e.batching) && Objects.equals(image, e.image)
@@ -219,7 +230,7 @@ public final class CatalogEntry {
 
   @Override
   public int hashCode() {
-    return Objects.hash(id, task, description, artifacts, signature, precision, optimizations,
+    return Objects.hash(id, task, description, provenance, artifacts, signature, precision, optimizations,
         device, batching, image, text, detection, labels, normalize);
   }
 
@@ -238,6 +249,7 @@ public final class CatalogEntry {
     private String id;
     private Task task;
     private String description = "";
+    private Provenance provenance;
     private final List<CatalogArtifact> artifacts = new ArrayList<>();
     private Signature signature;
     private Precision precision = Precision.FP32;
@@ -277,6 +289,12 @@ public final class CatalogEntry {
      */
     public Builder description(String description) {
       this.description = nonNull(description, "description");
+      return this;
+    }
+
+    /** Sets what the entry's files really are; unknown (empty) by default. Null clears it. */
+    public Builder provenance(Provenance provenance) {
+      this.provenance = provenance;
       return this;
     }
 

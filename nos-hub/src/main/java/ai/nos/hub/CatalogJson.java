@@ -56,7 +56,7 @@ final class CatalogJson {
 
   private static final List<String> CATALOG_FIELDS = List.of("version", "entries");
   private static final List<String> ENTRY_FIELDS = List.of("id", "task", "description",
-      "artifacts", "spec", "image", "text", "detection", "labels", "normalize");
+      "provenance", "artifacts", "spec", "image", "text", "detection", "labels", "normalize");
   private static final List<String> ARTIFACT_FIELDS = List.of("name", "uri", "sha256", "size");
   private static final List<String> SPEC_FIELDS =
       List.of("signature", "precision", "device", "batching", "optimize");
@@ -156,6 +156,9 @@ final class CatalogJson {
     }
     if (node.has("description")) {
       b.description(text(node.get("description"), path + ".description"));
+    }
+    if (node.has("provenance")) {
+      b.provenance(choice(node.get("provenance"), path + ".provenance", Provenance.values()));
     }
     JsonNode artifacts = array(required(node, "artifacts", path), path + ".artifacts");
     for (int i = 0; i < artifacts.size(); i++) {

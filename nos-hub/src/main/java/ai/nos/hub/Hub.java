@@ -82,6 +82,24 @@ public final class Hub {
   }
 
   /**
+   * The catalog as it is now, as text for people: one line per entry, in catalog order, with its
+   * id, task, {@link Provenance provenance} and description, columns separated by two spaces and
+   * "-" where an entry has no task or provenance. A {@link Provenance#LOOK_ALIKE} entry is never
+   * listed without saying so.
+   */
+  public String list() {
+    java.util.List<CatalogEntry> entries = catalog.get().entries();
+    int idWidth = entries.stream().mapToInt(e -> e.id().length()).max().orElse(0);
+    StringBuilder s = new StringBuilder();
+    for (CatalogEntry e : entries) {
+      String format = "%-" + Math.max(1, idWidth) + "s  %-20s  %-12s  %s%n";
+      s.append(String.format(java.util.Locale.ROOT, format, e.id(), e.task().map(Task::label).orElse("-"),
+          e.provenance().map(Provenance::label).orElse("-"), e.description()));
+    }
+    return s.toString();
+  }
+
+  /**
    * The entry with the given id.
    *
    * @throws IllegalArgumentException if there is none; the message suggests close ids and lists
@@ -298,6 +316,30 @@ public final class Hub {
       return this;
     }
 
+    /**
+     * Sets the base URI to a local directory, such as the one {@code scripts/hub/export_models.py}
+     * wrote: the same as {@code baseUri(directory.toUri())}. Its files are verified against their
+     * lock files (or the catalog's digests) and copied into the {@link Downloader}'s cache like
+     * downloads, so a model is loaded from the cache, never from the directory itself.
+     *
+     * @throws NullPointerException if {@code directory} is null
+     * @throws IllegalArgumentException if it is not an existing directory; the message names it
+     */
+    public Builder baseDirectory(Path directory) {
+      Objects.requireNonNull(directory, "baseDirectory must not be null");
+      this.baseUri = directoryUri(directory, "baseDirectory");
+      return this;
+    }
+
+    private static URI directoryUri(Path directory, String what) {
+      Path absolute = directory.toAbsolutePath().normalize();
+      if (!Files.isDirectory(absolute)) {
+        throw new IllegalArgumentException(what + " must be an existing directory but "
+            + absolute + (Files.exists(absolute) ? " is not a directory" : " does not exist"));
+      }
+      return normalize(absolute.toUri());
+    }
+
     private static URI normalize(URI uri) {
       URI checked;
       try {
@@ -318,12 +360,17 @@ public final class Hub {
      * Returns the hub.
      *
      * @throws IllegalArgumentException if no base URI was set and the system property
-     *     {@value #BASE_URI_PROPERTY} holds an invalid one
+     *     {@value #BASE_URI_PROPERTY} holds an invalid one: it must be an http(s) or file URI,
+     *     or an absolute path of an existing directory
      */
     public Hub build() {
       URI base = baseUri;
       String property = System.getProperty(BASE_URI_PROPERTY);
-      if (base == null && property != null && !property.isBlank()) {
+      if (base == null && property != null && !property.isBlank()
+          && property.trim().startsWith("/")) {
+        // A plain absolute path is what people write for a local export directory.
+        base = directoryUri(Paths.get(property.trim()), "system property " + BASE_URI_PROPERTY);
+      } else if (base == null && property != null && !property.isBlank()) {
         try {
           base = normalize(new URI(property.trim()));
         } catch (URISyntaxException | IllegalArgumentException e) {

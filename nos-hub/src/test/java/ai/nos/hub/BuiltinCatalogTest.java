@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.nos.DType;
 import ai.nos.TensorSpec;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -102,6 +104,56 @@ final class BuiltinCatalogTest {
       assertTrue(entry.artifact(CatalogEntry.LABELS).isPresent(), id + " has a labels file");
     }
     assertEquals(task == Task.OBJECT_DETECTION, entry.detection().isPresent(), id);
+  }
+
+  /**
+   * The table scripts/hub/export_models.py dispatches on: what it exports for each entry. The
+   * exporter refuses to run when an exporter function declares another provenance than this
+   * table, and this test when the catalog does, so a look-alike cannot be listed as the real model.
+   */
+  @ParameterizedTest
+  @MethodSource("ids")
+  void builtinEntry_provenanceIsWhatTheExporterMakes(String id) throws Exception {
+    JsonNode table = new ObjectMapper().readTree(scriptsDir().resolve("hub/provenance.json")
+        .toFile()).get("entries");
+    assertEquals(IDS, names(table.fieldNames()), "one row per entry, in order");
+    CatalogEntry entry = Catalog.builtin().entry(id);
+    Provenance made = Provenance.valueOf(
+        table.get(id).get("provenance").asText().toUpperCase(java.util.Locale.ROOT));
+    assertEquals(made, entry.provenance().orElse(null), id + ": provenance in catalog.json");
+    String description = entry.description().toLowerCase(java.util.Locale.ROOT);
+    String line = Hub.builder().build().list().lines()
+        .filter(l -> l.startsWith(id + " ")).findFirst().orElseThrow();
+    assertTrue(line.contains("  " + made.label() + "  "), line);
+    switch (made) {
+      case LOOK_ALIKE:
+        assertTrue(description.startsWith("a look-alike of "), description);
+        break;
+      case ARCHITECTURE:
+        assertTrue(description.contains("scripts/hub/export_models.py")
+            && description.contains("random weights") && description.contains("--pretrained"),
+            description);
+        assertEquals("export_models.py", table.get(id).path("script")
+            .asText("export_models.py"), id);
+        break;
+      default:
+        assertTrue(description.contains("random weights"), description);
+        break;
+    }
+    if (made != Provenance.LOOK_ALIKE) {
+      assertFalse(description.contains("look-alike") || description.contains("-sized"),
+          description);
+    }
+  }
+
+  private static <T> List<T> names(java.util.Iterator<T> it) {
+    List<T> list = new java.util.ArrayList<>();
+    it.forEachRemaining(list::add);
+    return list;
+  }
+
+  static Path scriptsDir() {
+    return Path.of(System.getProperty("nos.scripts.dir", "../scripts"));
   }
 
   static Path modelsDir() {

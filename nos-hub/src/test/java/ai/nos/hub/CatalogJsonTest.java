@@ -25,7 +25,7 @@ final class CatalogJsonTest {
   /** A catalog using every field; single quotes stand for double quotes. */
   static final String FULL = ("{'version': 1, 'entries': ["
       + "{'id': 'acme/classifier', 'task': 'image_classification', 'description': 'a test',"
-      + " 'artifacts': [{'name': 'model', 'uri': 'https://example.org/c.pt', 'sha256': '" + SHA
+      + " 'provenance': 'look_alike', 'artifacts': [{'name': 'model', 'uri': 'https://example.org/c.pt', 'sha256': '" + SHA
       + "', 'size': 1234}],"
       + " 'spec': {'signature': {'inputs': [{'name': 'image', 'dtype': 'float32',"
       + " 'shape': [-1, 3, 224, 224]}], 'outputs': [{'name': 'logits', 'dtype': 'float32',"
@@ -72,6 +72,7 @@ final class CatalogJsonTest {
     CatalogEntry c = catalog.entry("acme/classifier");
     assertEquals(Task.IMAGE_CLASSIFICATION, c.task().orElseThrow());
     assertEquals("a test", c.description());
+    assertEquals(Provenance.LOOK_ALIKE, c.provenance().orElseThrow());
     CatalogArtifact model = c.artifact("model").orElseThrow();
     assertEquals("https://example.org/c.pt", model.uri());
     assertEquals(SHA, model.sha256().orElseThrow());
@@ -88,6 +89,7 @@ final class CatalogJsonTest {
     assertEquals(List.of("cat", "dog"), c.labels());
 
     CatalogEntry e = catalog.entry("acme/embedder");
+    assertTrue(e.provenance().isEmpty(), "not given, not invented");
     assertEquals(new TextPreprocessing("tokenizer", 128, TextPreprocessing.Pooling.MEAN, true),
         e.text().orElseThrow());
     assertTrue(e.artifact("model").orElseThrow().isTemplate());
@@ -106,8 +108,8 @@ final class CatalogJsonTest {
   @CsvSource(delimiter = '|', value = {
       // from | to | expected message
       "'task': 'image_classification', | 'bogus': 1, 'task': 'image_classification', | "
-          + "unknown field 'bogus' at $.entries[0] (known: id, task, description, artifacts, "
-          + "spec, image, text, detection, labels, normalize)",
+          + "unknown field 'bogus' at $.entries[0] (known: id, task, description, provenance, "
+          + "artifacts, spec, image, text, detection, labels, normalize)",
       "'name': 'model', | 'nam': 'model', | unknown field 'nam' at $.entries[0].artifacts[0] "
           + "(known: name, uri, sha256, size)",
       "'sha256': '9f86d081 | 'sha256': 'zz9f86d081 | $.entries[0].artifacts[0].sha256 must be "
@@ -164,6 +166,8 @@ final class CatalogJsonTest {
       "'padValue': 114 | 'padValue': 114, 'crop': 600 | $.entries[2].image.crop cannot be "
           + "combined with resizeMode letterbox",
       "'version': 1 | 'version': 2 | $.version must be 1 but was 2",
+      "'provenance': 'look_alike' | 'provenance': 'real' | $.entries[0].provenance must be one "
+          + "of architecture, look_alike, test_model but was 'real'",
   })
   void fromJson_invalid_messageNamesJsonPath(String from, String to, String expected) {
     assertEquals(expected, failure(fullWith(from, to)));

@@ -56,6 +56,16 @@ final class HubBuilderConventionsTest {
         new Twice("Downloader.cacheDir",
             () -> Downloader.builder().cacheDir(dir.resolve("a")).cacheDir(dir.resolve("b"))
                 .build().cacheDir(), dir.resolve("b")),
+        new Twice("CatalogEntry.provenance",
+            () -> entry().provenance(Provenance.LOOK_ALIKE).provenance(Provenance.ARCHITECTURE)
+                .build().provenance(), Optional.of(Provenance.ARCHITECTURE)),
+        new Twice("CatalogEntry.toBuilder().provenance(null)",
+            () -> entry().provenance(Provenance.TEST_MODEL).build().toBuilder().provenance(null)
+                .build().provenance(), Optional.empty()),
+        new Twice("Hub.baseDirectory then baseUri",
+            () -> Hub.builder().catalog(Catalog.empty()).baseDirectory(dir)
+                .baseUri(URI.create("file:/b/")).build().baseUri(),
+            Optional.of(URI.create("file:/b/"))),
         new Twice("Hub.baseUri",
             () -> Hub.builder().catalog(Catalog.empty()).baseUri(URI.create("file:/a/"))
                 .baseUri(URI.create("file:/b/")).build().baseUri(),
@@ -88,7 +98,8 @@ final class HubBuilderConventionsTest {
         new Null("read timeout must not be null", () -> Downloader.builder().readTimeout(null)),
         new Null("retry backoff must not be null", () -> Downloader.builder().retryBackoff(null)),
         new Null("catalog must not be null", () -> Hub.builder().catalog(null)),
-        new Null("baseUri must not be null", () -> Hub.builder().baseUri(null)));
+        new Null("baseUri must not be null", () -> Hub.builder().baseUri(null)),
+        new Null("baseDirectory must not be null", () -> Hub.builder().baseDirectory(null)));
   }
 
   @ParameterizedTest(name = "{0}")

@@ -248,6 +248,73 @@ final class HubTest {
   }
 
   @Test
+  void list_showsProvenanceAndSaysWhatIsUnknown() {
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    assertEquals("", hub.list());
+    CatalogEntry fake = CatalogEntry.builder().id("acme/fake").description("a stand-in")
+        .provenance(Provenance.LOOK_ALIKE)
+        .artifact(CatalogArtifact.of("model", "https://example.org/f.pt")).signature(SIGNATURE)
+        .build();
+    hub.register(fake);
+    hub.register(fake.toBuilder().id("acme/mine").provenance(null).description("").build());
+    assertEquals(String.format("acme/fake  -                     look_alike    a stand-in%n"
+        + "acme/mine  -                     -             %n"), hub.list());
+  }
+
+  @Test
+  void baseDirectory_servesAnExportDirectory_verifiedIntoTheCache() throws Exception {
+    byte[] model = exportFile(export, "torchvision/resnet50/model.pt", 7);
+    exportFile(export, "torchvision/resnet50/labels.txt", 8);
+    Hub hub = Hub.builder().baseDirectory(export).build();
+    assertEquals(export.toAbsolutePath().toUri(), hub.baseUri().orElseThrow());
+    Path loaded = hub.spec("torchvision/resnet50", downloader()).artifact().localPath()
+        .orElseThrow();
+    assertTrue(loaded.startsWith(cache), "loaded from the verified cache copy: " + loaded);
+    assertArrayEquals(model, Files.readAllBytes(loaded));
+
+    // A file changed after its export (same size, other bytes) never reaches the cache.
+    exportFile(export, "google/vit-base-patch16-224/model.pt", 9);
+    exportFile(export, "google/vit-base-patch16-224/labels.txt", 10);
+    Files.write(export.resolve("google/vit-base-patch16-224/labels.txt"), new byte[5010]);
+    DownloadException e = assertThrows(DownloadException.class,
+        () -> hub.fetch("google/vit-base-patch16-224", downloader()));
+    assertTrue(e.getMessage().contains("labels.txt") && e.getMessage().contains("sha256"),
+        e.getMessage());
+  }
+
+  @Test
+  void baseDirectory_notADirectory_namesIt() throws Exception {
+    Path missing = export.resolve("nowhere");
+    assertEquals("baseDirectory must be an existing directory but " + missing
+        + " does not exist", assertThrows(IllegalArgumentException.class,
+            () -> Hub.builder().baseDirectory(missing)).getMessage());
+    Path file = Files.writeString(export.resolve("file"), "x");
+    assertEquals("baseDirectory must be an existing directory but " + file
+        + " is not a directory", assertThrows(IllegalArgumentException.class,
+            () -> Hub.builder().baseDirectory(file)).getMessage());
+  }
+
+  @Test
+  void baseUriProperty_absoluteDirectoryPath() throws Exception {
+    String before = System.getProperty(Hub.BASE_URI_PROPERTY);
+    try {
+      System.setProperty(Hub.BASE_URI_PROPERTY, export.toString());
+      assertEquals(export.toUri(), Hub.builder().build().baseUri().orElseThrow());
+      System.setProperty(Hub.BASE_URI_PROPERTY, export.resolve("nowhere").toString());
+      assertEquals("system property " + Hub.BASE_URI_PROPERTY + " must be an existing directory "
+          + "but " + export.resolve("nowhere") + " does not exist",
+          assertThrows(IllegalArgumentException.class, () -> Hub.builder().build())
+              .getMessage());
+    } finally {
+      if (before == null) {
+        System.clearProperty(Hub.BASE_URI_PROPERTY);
+      } else {
+        System.setProperty(Hub.BASE_URI_PROPERTY, before);
+      }
+    }
+  }
+
+  @Test
   void builder_baseUri_checkedAndNormalized() {
     assertEquals(URI.create("file:/srv/models/"), Hub.builder()
         .baseUri(URI.create("file:/srv/models")).build().baseUri().orElseThrow());
