@@ -48,8 +48,8 @@ import org.apache.spark.util.CollectionAccumulator;
  * -DskipTests -Pspark-bench test-compile exec:exec}, with
  * {@code -Dspark.bench.args="executors=1,2,4 runs=5 baseline=1,2,4 djl= minutes=25"} to choose
  * (these are the defaults; {@code djl=1,2} adds the DJL baseline, {@code DjlScorer}, on a cluster
- * of its own after each of those N). After {@code minutes} the running job is cancelled and the runner exits with
- * status 2.
+ * of its own after each of those N). After {@code minutes} the running job is cancelled and
+ * the runner exits with status 2.
  */
 final class SparkExecutorsBench {
   private static final int ROWS = 100_000;
@@ -271,8 +271,9 @@ final class SparkExecutorsBench {
 
   /**
    * One warm-up of each job, then {@code runs} rounds that time each job once in turn, the order
-   * reversed every round (so that the other builds' load drifts over both alike), each run then the argmax and a collect, as
-   * SparkClusterTest: the seconds of the timed runs by job. Every run's predictions are checked.
+   * reversed every round (so that the other builds' load and the executors' warming drift over
+   * both alike), each run then the argmax and a collect, as SparkClusterTest: the seconds of the
+   * timed runs by job. Every run's predictions are checked.
    */
   private static Map<String, double[]> measure(Map<String, Supplier<Dataset<Row>>> jobs, int n,
       int runs, List<int[]> held, int[] reference) throws IOException {
