@@ -103,6 +103,7 @@ final class TensorCodec implements Serializable {
     if (value == null) {
       throw new IllegalArgumentException("tensor '" + name + "': the value is null");
     }
+    value = flat(value);
     int n = length(value);
     if (dynamic < 0 ? n != fixedElements : (n == 0 || n % fixedElements != 0)) {
       throw new IllegalArgumentException("tensor '" + name + "' takes " + (dynamic < 0
@@ -112,6 +113,9 @@ final class TensorCodec implements Serializable {
     }
     switch (dtype) {
       case FLOAT32, FLOAT16, BFLOAT16 -> {
+        if (value instanceof float[] f) {
+          return f.clone();
+        }
         float[] out = new float[n];
         for (int i = 0; i < n; i++) {
           out[i] = (float) number(value, i);
@@ -209,13 +213,36 @@ final class TensorCodec implements Serializable {
     return values;
   }
 
-  private static int length(Object v) {
-    if (v instanceof scala.collection.Seq<?> s) {
-      return s.length();
+  /**
+   * The value as a Java array where it is a collection, so that its elements are read by index
+   * and not through a Seq's or reflection's per-element call: Spark hands an {@code array<float>}
+   * as a {@code Float[]} after a typed map and as an {@code ArraySeq} from its row decoder, and
+   * reading a {@code Float[]} through {@code java.lang.reflect.Array.get} was 15x the codec's
+   * other cost (CodecBench). The array is the value's own where it has one; rowValue copies.
+   */
+  private static Object flat(Object v) {
+    if (v instanceof scala.collection.immutable.ArraySeq<?> a) {
+      return a.unsafeArray();
+    } else if (v instanceof scala.collection.mutable.ArraySeq<?> a) {
+      return a.array();
+    } else if (v instanceof scala.collection.Seq<?> s) {
+      Object[] out = new Object[s.length()];
+      scala.collection.Iterator<?> it = s.iterator();
+      for (int i = 0; i < out.length; i++) {
+        out[i] = it.next();
+      }
+      return out;
     } else if (v instanceof Vector vec) {
-      return vec.size();
+      return vec.toArray();
     } else if (v instanceof List<?> l) {
-      return l.size();
+      return l.toArray();
+    }
+    return v;
+  }
+
+  private static int length(Object v) {
+    if (v instanceof Object[] a) {
+      return a.length;
     } else if (v.getClass().isArray()) {
       return java.lang.reflect.Array.getLength(v);
     } else if (v instanceof Number || v instanceof Boolean) {
@@ -225,13 +252,10 @@ final class TensorCodec implements Serializable {
         + " array of numbers or an ML vector");
   }
 
+  /** Element {@code i} of a value {@link #flat} made. */
   private static Object element(Object v, int i) {
-    if (v instanceof scala.collection.Seq<?> s) {
-      return s.apply(i);
-    } else if (v instanceof Vector vec) {
-      return vec.apply(i);
-    } else if (v instanceof List<?> l) {
-      return l.get(i);
+    if (v instanceof Object[] a) {
+      return a[i];
     } else if (v.getClass().isArray()) {
       return java.lang.reflect.Array.get(v, i);
     }
@@ -239,6 +263,9 @@ final class TensorCodec implements Serializable {
   }
 
   private double number(Object v, int i) {
+    if (v instanceof double[] d) {
+      return d[i];
+    }
     Object e = element(v, i);
     if (e instanceof Number num) {
       return num.doubleValue();

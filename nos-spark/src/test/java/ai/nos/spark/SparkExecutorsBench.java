@@ -46,9 +46,10 @@ import org.apache.spark.util.CollectionAccumulator;
  *
  * <p>Not a test (CI's {@code mvn verify} never runs it): {@code mvn -B -pl nos-spark -am
  * -DskipTests -Pspark-bench test-compile exec:exec}, with
- * {@code -Dspark.bench.args="executors=1,2,4 runs=5 baseline=1,2,4 minutes=25"} to choose (these
- * are the defaults). After {@code minutes} the running job is cancelled and the runner exits with
- * status 2.
+ * {@code -Dspark.bench.args="executors=1,2,4 runs=5 baseline=1,2,4 djl= minutes=25"} to choose
+ * (these are the defaults; {@code djl=1,2} adds the DJL baseline, {@code DjlScorer}, on a cluster
+ * of its own after each of those N). After {@code minutes} the running job is cancelled and
+ * the runner exits with status 2.
  */
 final class SparkExecutorsBench {
   private static final int ROWS = 100_000;
@@ -56,7 +57,8 @@ final class SparkExecutorsBench {
   private static final int BATCH = 256;
   private static final String NOS = "NosTransformer";
   private static final String PLAIN = "mapPartitions + Model.infer";
-  private static final StructType OUT = new StructType()
+  private static final String DJL = "mapPartitions + DJL 0.36";
+  static final StructType OUT = new StructType()
       .add("id", DataTypes.LongType, false)
       .add("label", DataTypes.IntegerType, false)
       .add("image", DataTypes.createArrayType(DataTypes.FloatType, false), false)
@@ -67,9 +69,10 @@ final class SparkExecutorsBench {
 
   private SparkExecutorsBench() {}
 
+  @SuppressWarnings("unchecked")
   public static void main(String[] args) throws Exception {
     Map<String, String> opts = new TreeMap<>(Map.of("executors", "1,2,4", "runs", "5",
-        "baseline", "1,2,4", "minutes", "25"));
+        "baseline", "1,2,4", "djl", "", "minutes", "25"));
     for (String a : args) {
       String[] kv = a.split("=", 2);
       if (kv.length != 2 || !opts.containsKey(kv[0])) {
@@ -80,6 +83,7 @@ final class SparkExecutorsBench {
     }
     int[] executors = ints(opts.get("executors"));
     int[] baseline = ints(opts.get("baseline"));
+    int[] djl = ints(opts.get("djl"));
     int runs = Integer.parseInt(opts.get("runs"));
     long minutes = Long.parseLong(opts.get("minutes"));
     System.out.println("SparkExecutorsBench " + opts + ", " + ROWS + " rows in " + PARTITIONS
@@ -169,6 +173,9 @@ final class SparkExecutorsBench {
             cluster.keepLogs(Path.of("target", "spark-bench-logs", "executors-" + n));
           }
         }
+        if (Arrays.stream(djl).anyMatch(b -> b == n)) {
+          table.add(djlRow(base, n, runs, held, reference, current));
+        }
       }
     } catch (Exception e) {
       if (!LATE.get()) {
@@ -193,6 +200,53 @@ final class SparkExecutorsBench {
     System.exit(0);
   }
 
+  /**
+   * The DJL baseline ({@code DjlScorer}, compiled in the spark-bench profile only) on a fresh
+   * cluster of {@code n} executors: DJL's libtorch and NOS's cannot share an executor JVM (two
+   * libtorch builds of one soname), so it cannot alternate with NosTransformer on one cluster.
+   */
+  private static String djlRow(Path base, int n, int runs, List<int[]> held, int[] reference,
+      SparkSession[] current) throws Exception {
+    Path dir = Files.createDirectories(base.resolve("djl-executors-" + n));
+    try (LocalCluster cluster = LocalCluster.start(dir, n, "1g")) {
+      SparkSession spark = session(cluster, n, dir);
+      synchronized (current) {
+        current[0] = spark;
+      }
+      try {
+        Dataset<Row> images = spark.range(0, ROWS, 1, PARTITIONS)
+            .map(new SparkClusterTest.DigitRow(held), Encoders.row(SparkClusterTest.DIGITS));
+        CollectionAccumulator<String> loads = new CollectionAccumulator<>();
+        spark.sparkContext().register(loads, "djl loads");
+        MapPartitionsFunction<Row, Row> scorer;
+        try {
+          scorer = (MapPartitionsFunction<Row, Row>) Class.forName("ai.nos.spark.DjlScorer")
+              .getDeclaredConstructor(String.class, int.class, CollectionAccumulator.class)
+              .newInstance(Fixtures.modelsDir().resolve("digits/digits.pt").toString(), BATCH,
+                  loads);
+        } catch (ClassNotFoundException e) {
+          throw new IllegalStateException("djl=" + n + " needs DjlScorer, which only the"
+              + " spark-bench profile compiles (-Pspark-bench)", e);
+        }
+        Map<String, Supplier<Dataset<Row>>> jobs = new LinkedHashMap<>();
+        jobs.put(DJL, () -> images.mapPartitions(scorer, Encoders.row(OUT)));
+        double[] seconds = measure(jobs, n, runs, held, reference).get(DJL);
+        Map<String, Long> perExecutor = loads.value().stream().collect(Collectors
+            .groupingBy(Function.identity(), TreeMap::new, Collectors.counting()));
+        System.out.println("  DJL loads per executor over all " + (runs + 1) + " runs: "
+            + perExecutor);
+        return row(DJL + " (static holder, own cluster)", n, seconds, perExecutor + " over "
+            + (runs + 1) + " runs");
+      } finally {
+        synchronized (current) {
+          current[0] = null;
+        }
+        spark.stop();
+        cluster.keepLogs(Path.of("target", "spark-bench-logs", "djl-executors-" + n));
+      }
+    }
+  }
+
   private static SparkSession session(LocalCluster cluster, int n, Path dir) {
     return SparkSession.builder().appName("nos-spark-bench-" + n).master(cluster.masterUrl())
         .config("spark.driver.host", "127.0.0.1")
@@ -203,6 +257,10 @@ final class SparkExecutorsBench {
         .config("spark.executor.memory", "768m")
         .config("spark.executor.extraJavaOptions", System.getProperty("nos.spark.opens", ""))
         .config("spark.executor.extraClassPath", LocalCluster.executorClassPath())
+        // One intra-op thread per single-core executor, for NOS and DJL alike; DJL's libtorch
+        // warns on every convolution that NNPACK does not fit this CPU.
+        .config("spark.executorEnv.OMP_NUM_THREADS", "1")
+        .config("spark.executorEnv.TORCH_CPP_LOG_LEVEL", "ERROR")
         .config("spark.scheduler.minRegisteredResourcesRatio", "1.0")
         .config("spark.scheduler.maxRegisteredResourcesWaitingTime", "120s")
         .config("spark.task.maxFailures", "2")
@@ -212,16 +270,23 @@ final class SparkExecutorsBench {
   }
 
   /**
-   * One warm-up of each job, then {@code runs} rounds that time each job once in turn (so that
-   * the other builds' load drifts over both alike), each run then the argmax and a collect, as
-   * SparkClusterTest: the seconds of the timed runs by job. Every run's predictions are checked.
+   * One warm-up of each job, then {@code runs} rounds that time each job once in turn, the order
+   * reversed every round (so that the other builds' load and the executors' warming drift over
+   * both alike), each run then the argmax and a collect, as SparkClusterTest: the seconds of the
+   * timed runs by job. Every run's predictions are checked.
    */
   private static Map<String, double[]> measure(Map<String, Supplier<Dataset<Row>>> jobs, int n,
       int runs, List<int[]> held, int[] reference) throws IOException {
     Map<String, double[]> seconds = new LinkedHashMap<>();
     jobs.keySet().forEach(name -> seconds.put(name, new double[runs]));
     for (int r = -1; r < runs; r++) {
-      for (Map.Entry<String, Supplier<Dataset<Row>>> job : jobs.entrySet()) {
+      // Each round reverses the last one's order (A B, B A, ...): a job that always ran
+      // second would always find the executors as the other job left them.
+      List<Map.Entry<String, Supplier<Dataset<Row>>>> order = new ArrayList<>(jobs.entrySet());
+      if (r % 2 == 0) {
+        java.util.Collections.reverse(order);
+      }
+      for (Map.Entry<String, Supplier<Dataset<Row>>> job : order) {
         String name = job.getKey();
         if (LATE.get()) {
           throw new IllegalStateException("the deadline passed before " + name + "'s run");
