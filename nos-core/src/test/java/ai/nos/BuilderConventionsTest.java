@@ -6,14 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
+import ai.nos.testing.BuilderCases.Null;
+import ai.nos.testing.BuilderCases.Twice;
 import ai.nos.testing.TinyLlama;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -29,14 +29,6 @@ final class BuilderConventionsTest {
 
   private static ModelSpec.Builder spec() {
     return ModelSpec.builder().id("conventions").artifact("m.pt").signature(SIG);
-  }
-
-  /** A builder's setting made twice, read back from what it built. */
-  record Twice(String setting, Supplier<Object> built, Object expected) {
-    @Override
-    public String toString() {
-      return setting;
-    }
   }
 
   static Stream<Twice> settingsMadeTwice() {
@@ -73,7 +65,7 @@ final class BuilderConventionsTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("settingsMadeTwice")
   void settingMadeTwice_keepsTheLastValue(Twice c) {
-    assertEquals(c.expected(), c.built().get(), c.setting());
+    c.check();
   }
 
   /** The CPU's budget is the last of two fractions of its memory (0.9 by default). */
@@ -82,14 +74,6 @@ final class BuilderConventionsTest {
         .memoryFraction(0.5).memoryFraction(0.25).build()) {
       DeviceStats cpu = m.stats().get(0);
       return cpu.budgetBytes() == (long) (cpu.totalBytes() * 0.25);
-    }
-  }
-
-  /** A setter given null, and the message that must name it. */
-  record Null(String message, Executable call) {
-    @Override
-    public String toString() {
-      return message;
     }
   }
 
@@ -128,7 +112,7 @@ final class BuilderConventionsTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("nullArguments")
   void nullArgument_isANullPointerExceptionNamingIt(Null c) {
-    assertEquals(c.message(), assertThrows(NullPointerException.class, c.call).getMessage());
+    c.check();
   }
 
   /** The one documented exception: an optional setting's null is its "none", to clear a copy. */

@@ -1,20 +1,19 @@
 package ai.nos.hub;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.DType;
 import ai.nos.Signature;
+import ai.nos.testing.BuilderCases.Null;
+import ai.nos.testing.BuilderCases.Twice;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.function.Supplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -33,14 +32,6 @@ final class HubBuilderConventionsTest {
   private static CatalogEntry.Builder entry() {
     return CatalogEntry.builder().id("acme/model")
         .artifact(CatalogArtifact.of("model", "https://example.org/m.pt")).signature(SIG);
-  }
-
-  /** A builder's setting made twice, read back from what it built. */
-  record Twice(String setting, Supplier<Object> built, Object expected) {
-    @Override
-    public String toString() {
-      return setting;
-    }
   }
 
   static Stream<Twice> settingsMadeTwice() {
@@ -75,15 +66,7 @@ final class HubBuilderConventionsTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("settingsMadeTwice")
   void settingMadeTwice_keepsTheLastValue(Twice c) {
-    assertEquals(c.expected(), c.built().get(), c.setting());
-  }
-
-  /** A setter given null, and the message that must name it. */
-  record Null(String message, Executable call) {
-    @Override
-    public String toString() {
-      return message;
-    }
+    c.check();
   }
 
   static List<Null> nullArguments() {
@@ -105,7 +88,7 @@ final class HubBuilderConventionsTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("nullArguments")
   void nullArgument_isANullPointerExceptionNamingIt(Null c) {
-    assertEquals(c.message(), assertThrows(NullPointerException.class, c.call).getMessage());
+    c.check();
   }
 
   /** The documented exception: an optional part's null is its "none", to clear a copy's. */

@@ -1,16 +1,13 @@
 package ai.nos.optim;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-
+import ai.nos.testing.BuilderCases.Null;
+import ai.nos.testing.BuilderCases.Twice;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Supplier;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -23,14 +20,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 final class OptimBuilderConventionsTest {
   @TempDir static Path dir;
-
-  /** A builder's setting made twice, read back from what it built. */
-  record Twice(String setting, Supplier<Object> built, Object expected) {
-    @Override
-    public String toString() {
-      return setting;
-    }
-  }
 
   static Stream<Twice> settingsMadeTwice() {
     return Stream.of(
@@ -50,15 +39,7 @@ final class OptimBuilderConventionsTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("settingsMadeTwice")
   void settingMadeTwice_keepsTheLastValue(Twice c) {
-    assertEquals(c.expected(), c.built().get(), c.setting());
-  }
-
-  /** A setter given null, and the message that must name it. */
-  record Null(String message, Executable call) {
-    @Override
-    public String toString() {
-      return message;
-    }
+    c.check();
   }
 
   static List<Null> nullArguments() {
@@ -81,6 +62,6 @@ final class OptimBuilderConventionsTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("nullArguments")
   void nullArgument_isANullPointerExceptionNamingIt(Null c) {
-    assertEquals(c.message(), assertThrows(NullPointerException.class, c.call).getMessage());
+    c.check();
   }
 }
