@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length)
 set -uo pipefail
 g=/root/gpu
@@ -13,7 +13,7 @@ seconds=${2:-15}
 # A JVM that crashes leaves its hs_err file where it comes back ($OUT).
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-[ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
+[ "$what" = generate ] || [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
 cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
 jvm="timeout 280 java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
 if [ "$what" = all ] || [ "$what" = probe ]; then
@@ -117,4 +117,13 @@ if [ "$what" = scale ]; then
   rc=$?
   grep -E "^(ScaleBench|\||calls )|scaled|retired|no room|WARN|Exception" "$out/scale-bench.log" | tail -90
   [ $rc -eq 0 ] || echo "ScaleBench exited with $rc; see $out/scale-bench.log"
+fi
+if [ "$what" = generate ]; then
+  # Issue #17: the 271 M Llama (random weights) exported with transformers' references made
+  # here, transformers' generate speed, then NOS's parity and speed (SECONDS = rounds, default 3).
+  d=/tmp/llm271
+  [ -f $d/model.pt ] || timeout 400 python3 "$g/scripts/models/make_tiny_llama.py" --size 271m --out $d > "$out/make-llm271.log" 2>&1 || { tail -20 "$out/make-llm271.log"; exit 1; }
+  tail -2 "$out/make-llm271.log"; cp $d/reference.json "$out/llm271-reference.json"
+  timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
+  ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_C:-} 2>&1 | tee "$out/generate-bench.log"
 fi

@@ -111,9 +111,21 @@ public final class TokenGenerator implements AutoCloseable {
     return engine.queued();
   }
 
-  /** Device bytes the key/value cache holds for all sequences, allocated at build. */
+  /**
+   * Device bytes the key/value cache holds for all sequences, allocated at build; with CUDA
+   * graphs one slot more than {@link #maxSequences()}, where padding rows of a step write.
+   */
   public long cacheBytes() {
     return engine.cacheBytes();
+  }
+
+  /**
+   * The batch sizes whose decode steps replay CUDA graphs (a step of fewer sequences is padded
+   * to the next); empty on the CPU, with {@link Builder#cudaGraphs} off, or where the model could
+   * not be captured (logged when built).
+   */
+  public int[] cudaGraphBatchSizes() {
+    return engine.decodeGraphSizes();
   }
 
   /** Device bytes of one sequence's cache slot. */
@@ -141,6 +153,7 @@ public final class TokenGenerator implements AutoCloseable {
     private int maxSequences = 8;
     private int maxLength = -1;
     private int maxQueued = 256;
+    private boolean cudaGraphs = true;
     private Executor executor;
 
     private Builder(Path model) {
@@ -197,6 +210,16 @@ public final class TokenGenerator implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Whether decode steps on a CUDA device replay CUDA graphs, one per batch bucket (on by
+     * default; recorded when the generator is built). Off runs every step eagerly. No effect on
+     * the CPU.
+     */
+    public Builder cudaGraphs(boolean on) {
+      this.cudaGraphs = on;
+      return this;
+    }
+
     /** Runs token consumers and completes futures; a cached daemon pool by default. */
     public Builder executor(Executor executor) {
       Objects.requireNonNull(executor, "executor must not be null");
@@ -226,7 +249,7 @@ public final class TokenGenerator implements AutoCloseable {
           callbacks = owned;
         }
         return new TokenGenerator(new GenerationEngine(name, decoder, maxSequences, length,
-            maxQueued, callbacks, System::nanoTime), owned);
+            maxQueued, callbacks, System::nanoTime, cudaGraphs), owned);
       } catch (RuntimeException | Error e) {
         decoder.close();
         if (owned != null) {

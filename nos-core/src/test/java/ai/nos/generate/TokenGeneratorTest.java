@@ -62,6 +62,12 @@ final class TokenGeneratorTest {
   }
 
   @Test
+  void onTheCpu_noCudaGraphs_andTheCacheHoldsNoScratchSlot() {
+    assertArrayEquals(new int[0], lm.cudaGraphBatchSizes());
+    assertEquals(3 * lm.cacheBytesPerSequence(), lm.cacheBytes());
+  }
+
+  @Test
   void greedy_concurrentRequestsJoinAndLeaveTheBatch_sameTokensAsAlone() {
     // 5 prompts x 3 rounds on 3 slots: requests wait, join running batches at other positions
     // and reuse slots that held other sequences.

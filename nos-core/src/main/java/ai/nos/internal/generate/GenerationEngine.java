@@ -6,6 +6,7 @@ import ai.nos.QueueFullException;
 import ai.nos.generate.FinishReason;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
+import ai.nos.internal.torch.StepGraphs;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -20,7 +21,10 @@ import java.util.function.LongSupplier;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,10 +75,18 @@ import org.slf4j.LoggerFactory;
  * temporaries are freed when it ends. Only the cache, the seen rows, the sampler's vocabulary
  * index and the module live across steps; they are freed when the scheduler exits.
  *
- * GPU phase (next): decode steps padded to batch buckets and replayed as CUDA graphs (the
- * tensors a graph reads are the cache, which never moves, and per-step inputs copied into
- * static buffers; GraphBuckets' recording and checks apply), the per-step host inputs packed
- * into one pinned transfer, and the cache booked by the ModelManager (bytes() per generator).
+ * Decode steps as CUDA graphs
+ * On a CUDA device a decode step is a replay: at construction the step is recorded once per
+ * batch bucket (1, 2, 4, ... up to the slots) with StepGraphs, whose static inputs are the
+ * step's token ids, positions and slots; the cache tensors are the same at every step, so the
+ * graphs read and write them in place. A step of b sequences is padded to the smallest bucket
+ * holding b: padding rows name the cache's scratch slot (KvCache), position 0 and token 0, so
+ * what they write lands where no sequence reads, and their logits are never looked at. The
+ * host's inputs of a step (ids, positions, slots) go to the device in one transfer; the sampler
+ * runs after the replay on the first b rows of the logits, on the same stream, inside the
+ * graphs' lock (the static logits are rewritten by the next replay). Prefills stay eager: their
+ * lengths vary. If the recording fails (a model that cannot be captured), the engine logs why
+ * and runs every step eagerly.
  */
 public final class GenerationEngine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(GenerationEngine.class);
@@ -84,6 +96,8 @@ public final class GenerationEngine implements AutoCloseable {
   private final DecoderModel model;
   private final KvCache cache;
   private final Sampler sampler;
+  /** Decode steps as CUDA graphs per bucket; null on the CPU, when off, or if not capturable. */
+  private final StepGraphs graphs;
   private final int maxQueued;
   private final ArrayBlockingQueue<Sequence> waiting;
   private final Executor callbacks;
@@ -105,6 +119,15 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock) {
+    this(id, model, slots, length, maxQueued, callbacks, clock, true);
+  }
+
+  /**
+   * As above; {@code decodeGraphs} false runs decode steps eagerly on CUDA too (graphs are only
+   * ever used on CUDA).
+   */
+  public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
+      Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
     if (slots < 1 || length < 2 || length > model.maxPositions() || maxQueued < 0) {
       throw new IllegalArgumentException("generator '" + id + "': slots must be at least 1 (was "
           + slots + "), length in [2, " + model.maxPositions() + "] (was " + length
@@ -112,8 +135,10 @@ public final class GenerationEngine implements AutoCloseable {
     }
     this.id = id;
     this.model = model;
-    this.cache = new KvCache(model, slots, length);
+    boolean graphed = decodeGraphs && model.device().isCuda();
+    this.cache = new KvCache(model, slots, length, graphed);
     this.sampler = new Sampler(model.vocabSize(), model.device());
+    this.graphs = graphed ? recordDecode(id, model, cache) : null;
     this.maxQueued = maxQueued;
     this.waiting = new ArrayBlockingQueue<>(Math.max(1, maxQueued));
     this.callbacks = callbacks;
@@ -121,6 +146,50 @@ public final class GenerationEngine implements AutoCloseable {
     this.scheduler = new Thread(this::run, "nos-generate-" + id);
     this.scheduler.setDaemon(true);
     this.scheduler.start();
+  }
+
+  /** Bucket sizes for {@code slots} sequences: powers of two below it, and {@code slots}. */
+  static int[] bucketSizes(int slots) {
+    List<Integer> sizes = new ArrayList<>();
+    for (int s = 1; s < slots; s *= 2) {
+      sizes.add(s);
+    }
+    sizes.add(slots);
+    return sizes.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /** Records the decode step per bucket; null (and a warning) if it cannot be captured. */
+  private static StepGraphs recordDecode(String id, DecoderModel model, KvCache cache) {
+    int device = model.device().index().orElse(0);
+    long scratch = cache.scratch();
+    long started = System.nanoTime();
+    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+      StepGraphs recorded = StepGraphs.record(device, bucketSizes(cache.slots()),
+          List.of(new long[] {1}, new long[] {1}, new long[0]),
+          List.of(shape -> filled(model, shape, 0), shape -> filled(model, shape, 0),
+              shape -> filled(model, shape, scratch)),
+          in -> List.of(model.step(in.get(0), in.get(1), in.get(2), cache.keys(),
+              cache.values())));
+      LOG.info("generator '{}': decode steps recorded as CUDA graphs for batch sizes {} in {}"
+          + " ms", id, java.util.Arrays.toString(recorded.sizes()),
+          (System.nanoTime() - started) / 1_000_000);
+      return recorded;
+    } catch (RuntimeException e) {
+      LOG.warn("generator '{}': decode steps run eagerly, they cannot be captured as CUDA"
+          + " graphs: {}", id, DecoderModel.firstLine(e));
+      return null;
+    }
+  }
+
+  /** A long tensor of {@code shape} on the model's device, every element {@code value}. */
+  private static Tensor filled(DecoderModel model, long[] shape, long value) {
+    return torch.full(shape, new Scalar(value), new TensorOptions(torch.ScalarType.Long)
+        .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice())));
+  }
+
+  /** The bucket sizes decode steps replay as CUDA graphs; empty when they run eagerly. */
+  public int[] decodeGraphSizes() {
+    return graphs == null ? new int[0] : graphs.sizes();
   }
 
   /**
@@ -228,6 +297,9 @@ public final class GenerationEngine implements AutoCloseable {
     for (Sequence s; (s = waiting.poll()) != null; ) {
       s.delivery.fail(error);
     }
+    if (graphs != null) {
+      graphs.close();
+    }
     sampler.close();
     cache.close();
     model.close();
@@ -283,20 +355,22 @@ public final class GenerationEngine implements AutoCloseable {
     try (PointerScope scope = new PointerScope()) {
       org.bytedeco.pytorch.Device dev = model.torchDevice();
       int n = s.prompt.length;
-      long[] ids = new long[n];
-      long[] positions = new long[n];
+      // ids, positions and the slot in one transfer
+      long[] packed = new long[2 * n + 1];
       for (int i = 0; i < n; i++) {
-        ids[i] = s.prompt[i];
-        positions[i] = i;
+        packed[i] = s.prompt[i];
+        packed[n + i] = i;
       }
-      Tensor idTensor = Sampler.longs(ids, new long[] {1, n}, dev);
-      Tensor slotTensor = Sampler.longs(new long[] {s.slot}, new long[] {1}, dev);
+      packed[2 * n] = s.slot;
+      Tensor all = Sampler.longs(packed, new long[] {2 * n + 1}, dev);
+      Tensor idTensor = all.narrow(0, 0, n).view(1, n);
+      Tensor slotTensor = all.narrow(0, 2 * n, 1);
       cache.resetSeen(s.slot, idTensor.view(-1));
-      Tensor logits = model.step(idTensor, Sampler.longs(positions, new long[] {1, n}, dev),
-          slotTensor, cache.keys(), cache.values());
+      Tensor logits = model.step(idTensor, all.narrow(0, n, n).view(1, n), slotTensor,
+          cache.keys(), cache.values());
       Sampler.Rows rows = new Sampler.Rows(1);
       setRow(rows, 0, s);
-      Tensor next = sampler.choose(logits, cache.seenRows(slotTensor), rows);
+      Tensor next = sampler.choose(logits, seen(rows, slotTensor), rows);
       cache.markSeen(slotTensor, next);
       token = (int) toHost(next)[0];
     } catch (RuntimeException e) {
@@ -318,26 +392,33 @@ public final class GenerationEngine implements AutoCloseable {
   /** One token for every active sequence. */
   private void decode() {
     int b = active.size();
+    int padded = graphs == null ? b : bucketFor(b);
     long[] drawn;
     try (PointerScope scope = new PointerScope()) {
       org.bytedeco.pytorch.Device dev = model.torchDevice();
-      long[] ids = new long[b];
-      long[] positions = new long[b];
-      long[] slots = new long[b];
+      // ids, positions and slots of the step in one transfer; padding rows (graphs only) run
+      // token 0 at position 0 in the scratch slot
+      long[] packed = new long[3 * padded];
+      java.util.Arrays.fill(packed, 2 * padded + b, 3 * padded, cache.scratch());
       Sampler.Rows rows = new Sampler.Rows(b);
       for (int i = 0; i < b; i++) {
         Sequence s = active.get(i);
-        ids[i] = s.last();
-        positions[i] = s.position();
-        slots[i] = s.slot;
+        packed[i] = s.last();
+        packed[padded + i] = s.position();
+        packed[2 * padded + i] = s.slot;
         setRow(rows, i, s);
       }
-      Tensor slotTensor = Sampler.longs(slots, new long[] {b}, dev);
-      Tensor logits = model.step(Sampler.longs(ids, new long[] {b, 1}, dev),
-          Sampler.longs(positions, new long[] {b, 1}, dev), slotTensor, cache.keys(),
-          cache.values());
-      Tensor next = sampler.choose(logits, cache.seenRows(slotTensor), rows);
-      cache.markSeen(slotTensor, next);
+      Tensor all = Sampler.longs(packed, new long[] {3, padded}, dev);
+      Tensor ids = all.select(0, 0).view(padded, 1);
+      Tensor positions = all.select(0, 1).view(padded, 1);
+      Tensor slots = all.select(0, 2);
+      Tensor realSlots = padded == b ? slots : slots.narrow(0, 0, b);
+      Tensor next = graphs == null ? null : graphs.run(List.of(ids, positions, slots),
+          out -> choose(out.get(0).narrow(0, 0, b), realSlots, rows));
+      if (next == null) {
+        next = choose(model.step(ids, positions, slots, cache.keys(), cache.values())
+            .narrow(0, 0, b), realSlots, rows);
+      }
       drawn = toHost(next);
     } catch (RuntimeException e) {
       InferenceException error = new InferenceException(id, DecoderModel.firstLine(e),
@@ -362,6 +443,28 @@ public final class GenerationEngine implements AutoCloseable {
       }
     }
     active.subList(kept, b).clear();
+  }
+
+  /** The smallest bucket holding {@code b} rows (the slots bound b, and are the largest). */
+  private int bucketFor(int b) {
+    for (int size : graphs.sizes()) {
+      if (size >= b) {
+        return size;
+      }
+    }
+    return b;
+  }
+
+  /** Draws each row's token from its logits and marks it seen in its slot. */
+  private Tensor choose(Tensor logits, Tensor slots, Sampler.Rows rows) {
+    Tensor next = sampler.choose(logits, seen(rows, slots), rows);
+    cache.markSeen(slots, next);
+    return next;
+  }
+
+  /** The seen rows of {@code slots} when a row needs them for its penalty, else null. */
+  private Tensor seen(Sampler.Rows rows, Tensor slots) {
+    return Sampler.anyPenalty(rows) ? cache.seenRows(slots) : null;
   }
 
   private void finish(Sequence s, FinishReason reason) {
@@ -400,7 +503,10 @@ public final class GenerationEngine implements AutoCloseable {
     return steps;
   }
 
-  /** Device bytes of the cache: slots x {@link #cacheBytesPerSequence()}. */
+  /**
+   * Device bytes of the cache: slots (one more with CUDA graphs: the scratch slot) x
+   * {@link #cacheBytesPerSequence()}.
+   */
   public long cacheBytes() {
     return cache.bytes();
   }

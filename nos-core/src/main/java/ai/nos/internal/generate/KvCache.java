@@ -25,6 +25,10 @@ import org.bytedeco.pytorch.global.torch;
  * A stale slot needs no clearing: attention masks every position past the query's own, and a
  * new sequence writes positions 0.. before it reads them.
  *
+ * With CUDA graphs the engine pads a decode step to a bucket size, and a padding row must write
+ * its keys and values somewhere no sequence reads: the cache then has one scratch slot beyond
+ * the sequences' (scratch(), never handed out), booked like the others.
+ *
  * Not thread-safe: the engine's scheduler thread is its only user. close() frees the tensors.
  */
 final class KvCache implements AutoCloseable {
@@ -32,23 +36,32 @@ final class KvCache implements AutoCloseable {
   private final Tensor values;
   private final Tensor seen;
   private final int slots;
+  /** The scratch slot's index, or -1 without one. */
+  private final int scratch;
   private final int length;
   private final int vocab;
   private final long bytes;
   private final ArrayDeque<Integer> free = new ArrayDeque<>();
 
   KvCache(DecoderModel model, int slots, int length) {
+    this(model, slots, length, false);
+  }
+
+  /** @param scratch whether to add a scratch slot for padding rows (see the class notes) */
+  KvCache(DecoderModel model, int slots, int length, boolean scratch) {
     this.slots = slots;
+    this.scratch = scratch ? slots : -1;
     this.length = length;
     this.vocab = model.vocabSize();
-    this.bytes = bytesPerSequence(model, length) * slots;
-    long[] shape = {model.layers(), slots, length, model.kvHeads(), model.headDim()};
+    int rows = scratch ? slots + 1 : slots;
+    this.bytes = bytesPerSequence(model, length) * rows;
+    long[] shape = {model.layers(), rows, length, model.kvHeads(), model.headDim()};
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
       TensorOptions options = new TensorOptions(model.scalarType())
           .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice()));
       Tensor k = torch.empty(shape, options, new MemoryFormatOptional()).zero_();
       Tensor v = torch.empty(shape, options, new MemoryFormatOptional()).zero_();
-      Tensor s = torch.empty(new long[] {slots, vocab}, new TensorOptions(
+      Tensor s = torch.empty(new long[] {rows, vocab}, new TensorOptions(
           torch.ScalarType.Bool).device(new org.bytedeco.pytorch.DeviceOptional(
               model.torchDevice())), new MemoryFormatOptional()).zero_();
       k.retainReference();
@@ -111,6 +124,11 @@ final class KvCache implements AutoCloseable {
 
   int slots() {
     return slots;
+  }
+
+  /** The slot padding rows write into, never handed out; -1 if this cache has none. */
+  int scratch() {
+    return scratch;
   }
 
   int length() {

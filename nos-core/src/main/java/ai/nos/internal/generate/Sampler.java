@@ -107,9 +107,13 @@ final class Sampler implements AutoCloseable {
     return (2 * bits + 1) * 0x1p-24f;
   }
 
-  /** The ids chosen for each row, [B] int64 on the device. */
+  /**
+   * The ids chosen for each row, [B] int64 on the device. {@code seen} may be null when no row
+   * has a penalty ({@link #anyPenalty}): a penalty of 1 changes no logit, so the step skips it.
+   */
   Tensor choose(Tensor logits, Tensor seen, Rows rows) {
-    Tensor penalized = penalize(logits.to(torch.ScalarType.Float), seen, rows);
+    Tensor floats = logits.to(torch.ScalarType.Float);
+    Tensor penalized = anyPenalty(rows) ? penalize(floats, seen, rows) : floats;
     Tensor greedyIds = penalized.argmax(new LongOptional(1), false);
     if (allGreedy(rows)) {
       return greedyIds;
@@ -163,6 +167,16 @@ final class Sampler implements AutoCloseable {
   /** Java's {@code >>>} on int64: libtorch shifts signed values arithmetically. */
   private static Tensor shiftRightUnsigned(Tensor z, int k) {
     return z.__rshift__(new Scalar((long) k)).bitwise_and(new Scalar((1L << (64 - k)) - 1));
+  }
+
+  /** Whether some row's repetition penalty is not 1 (then {@link #choose} needs the seen rows). */
+  static boolean anyPenalty(Rows rows) {
+    for (float p : rows.penalty) {
+      if (p != 1f) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static boolean allGreedy(Rows rows) {

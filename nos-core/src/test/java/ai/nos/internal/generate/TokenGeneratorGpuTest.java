@@ -172,6 +172,47 @@ final class TokenGeneratorGpuTest {
     return out;
   }
 
+  /**
+   * Decode steps replayed as CUDA graphs, padded to buckets 1, 2, 4, 5 (five slots), give the
+   * tokens eager steps give: sampled requests with a repetition penalty (seeded, so each
+   * request's draws are fixed whatever the batch), of staggered lengths so the running batch
+   * passes through every size, padding rows included (3 -> bucket 4). A padding row that wrote
+   * into a live slot, or read stale inputs, would change the tokens of the sequence there.
+   */
+  @Test
+  void decodeGraphs_paddedToBuckets_giveTheEagerTokens() {
+    int[][] prompts = new int[12][];
+    GenerationConfig[] configs = new GenerationConfig[12];
+    for (int i = 0; i < prompts.length; i++) {
+      prompts[i] = new int[] {5 + i, 40 + 3 * i, 7, 90 - i};
+      configs[i] = GenerationConfig.builder().maxNewTokens(10 + 7 * i).temperature(0.8f)
+          .topK(40).topP(0.95f).repetitionPenalty(1.2f).seed(100 + i).eosTokenIds(NEVER).build();
+    }
+    List<int[]> eager = runAll(false, prompts, configs);
+    List<int[]> graphs = runAll(true, prompts, configs);
+    for (int i = 0; i < prompts.length; i++) {
+      assertArrayEquals(eager.get(i), graphs.get(i), "request " + i);
+    }
+  }
+
+  private static List<int[]> runAll(boolean graphs, int[][] prompts, GenerationConfig[] configs) {
+    try (TokenGenerator lm = TokenGenerator.builder(MODEL).id("tiny-graphs-" + graphs)
+        .device(Device.cuda(0)).maxSequences(5).cudaGraphs(graphs).build()) {
+      assertArrayEquals(graphs ? new int[] {1, 2, 4, 5} : new int[0], lm.cudaGraphBatchSizes());
+      List<CompletableFuture<GeneratedTokens>> futures = new ArrayList<>();
+      for (int i = 0; i < prompts.length; i++) {
+        futures.add(lm.generate(prompts[i], configs[i]));
+      }
+      List<int[]> out = new ArrayList<>();
+      for (int i = 0; i < prompts.length; i++) {
+        int[] tokens = futures.get(i).join().tokens();
+        assertEquals(configs[i].maxNewTokens(), tokens.length, "request " + i);
+        out.add(tokens);
+      }
+      return out;
+    }
+  }
+
   @Test
   void twoThousandDecodeSteps_keepDeviceAllocatedBytesFlat() {
     DecoderModel model = DecoderModel.load("tiny-cuda-steps", MODEL, Device.cuda(0),
