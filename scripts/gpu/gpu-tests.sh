@@ -39,5 +39,5 @@ java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalByt
 rc=$?
 # The summary is read from the finished log: a head that stopped reading mid-run would take the
 # log's tee down with it.
-grep -aE "CudaModelTest:|HostTierGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
+grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
 exit $rc

@@ -159,10 +159,35 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     this.warmups = warmups;
     this.device = device;
     this.forward = forward;
-    this.side = SIDE_STREAMS.computeIfAbsent(device,
-        d -> torch_cuda.getStreamFromPool(false, (byte) (int) d));
+    this.side = sideStream(device);
     this.poolId = new LongPointer(POOL_BASE + POOLS.incrementAndGet(), 0L);
     this.pool = new DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair(poolId);
+  }
+
+  private static CUDAStream sideStream(int device) {
+    return SIDE_STREAMS.computeIfAbsent(device,
+        d -> torch_cuda.getStreamFromPool(false, (byte) (int) d));
+  }
+
+  /**
+   * Makes the library state of the device's recording thread on the device's side stream, the
+   * first time for the device in this process ({@link LibraryState#prepareRecordingThread}), and
+   * returns the allocator bytes it holds; afterwards 0. Called before a copy with CUDA graphs is
+   * measured, so that state is booked as the device's, not as that copy's. Waits for the
+   * device's recording thread like a capture does (with the caller's {@link CudaWork#shared}
+   * hold).
+   */
+  static long prepareRecordingThread(int device) {
+    if (device < 0) {
+      throw new IllegalArgumentException("device index must be >= 0 but was " + device);
+    }
+    CUDAStream stream = sideStream(device);
+    return RECORDERS.call(device, () -> {
+      try (PointerScope scope = new PointerScope();
+          CUDAStreamGuard guard = new CUDAStreamGuard(stream.unwrap())) {
+        return LibraryState.prepareRecordingThread(device);
+      }
+    });
   }
 
   @Override

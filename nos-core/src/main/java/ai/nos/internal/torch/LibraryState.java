@@ -20,6 +20,14 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * thread and device, and the allocator's growth over it is the device's library overhead
  * (TorchBackend#libraryBytes), measured before the model's footprint. Other work on the device at
  * that moment can blur the figure either way; it is clamped at zero and, being per thread, small.
+ *
+ * The device's CUDA-graphs recording thread (CudaGraphs#prepareRecordingThread) is one more such
+ * thread, with two differences. It runs on its capture stream, and cuBLAS keeps a workspace per
+ * (handle, stream), so its state is made there. And it runs every model's every bucket, so it
+ * also runs a matmul with a bias at more than one row, the call that takes cuBLASLt's path (and
+ * its workspace, kept per handle and stream as well) in the linear layers of batched captures.
+ * Before, the first capture on a device made all of it, and the first copy with CUDA graphs
+ * there was booked with it (SwapBench probed twice around it).
  */
 
 /** Makes a thread's cuBLAS/cuDNN state on a GPU exist, once, and measures what it holds. */
@@ -35,6 +43,18 @@ final class LibraryState {
    * afterwards 0.
    */
   static long prepareThread(int device) {
+    return prepare(device, false);
+  }
+
+  /**
+   * {@link #prepareThread} for the device's recording thread, on the stream it captures on (the
+   * caller's current stream): also a matmul with a bias at more than one row.
+   */
+  static long prepareRecordingThread(int device) {
+    return prepare(device, true);
+  }
+
+  private static long prepare(int device, boolean withBias) {
     BitSet ready = READY.get();
     if (ready.get(device)) {
       return 0;
@@ -49,6 +69,15 @@ final class LibraryState {
       Tensor x = torch.zeros(new long[] {1, 8, 16, 16}, options);
       Tensor w = torch.zeros(new long[] {8, 8, 3, 3}, options);
       torch.conv2d(x, w);
+      if (withBias) {
+        // In single and half precision: libtorch decides cuBLASLt's path per dtype.
+        for (torch.ScalarType type : new torch.ScalarType[] {torch.ScalarType.Float,
+            torch.ScalarType.Half}) {
+          TensorOptions typed = new TensorOptions(type).device(new DeviceOptional(where));
+          Tensor m = torch.zeros(new long[] {64, 64}, typed);
+          torch.addmm(torch.zeros(new long[] {64}, typed), m, m);
+        }
+      }
       torch_cuda.getCurrentCUDAStream((byte) device).synchronize();
     }
     ready.set(device);

@@ -46,9 +46,8 @@ final class ModelGraphs {
   static GraphBuckets record(ModelSpec spec, Device device, RecorderFactory factory,
       List<GraphBuckets.InputShape> shapes,
       Function<List<org.bytedeco.pytorch.Tensor>, List<org.bytedeco.pytorch.Tensor>> forward) {
-    if (factory == null && !device.isCuda()) {
-      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
-          LABEL, device);
+    RecorderFactory recorders = recorders(spec, device, factory, CudaGraphs.WARMUP_RUNS);
+    if (recorders == null) {
       return null;
     }
     String unfit = problem(spec);
@@ -57,8 +56,7 @@ final class ModelGraphs {
       return null;
     }
     try (InferenceMode guard = new InferenceMode()) {
-      var recorder = factory != null ? factory.create(device, forward)
-          : new CudaGraphs(device.index().orElse(0), forward);
+      var recorder = recorders.create(device, forward);
       return GraphBuckets.record(buckets(spec), shapes, recorder, recorder);
     } catch (RuntimeException | LinkageError e) {
       // LinkageError: the CUDA runtime's bindings did not load (a CPU-only build).
@@ -82,14 +80,12 @@ final class ModelGraphs {
   static GraphBuckets lazy(ModelSpec spec, Device device, RecorderFactory factory, int warmups,
       List<GraphBuckets.InputShape> shapes,
       Function<List<org.bytedeco.pytorch.Tensor>, List<org.bytedeco.pytorch.Tensor>> forward) {
-    if (factory == null && !device.isCuda()) {
-      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
-          LABEL, device);
+    RecorderFactory recorders = recorders(spec, device, factory, warmups);
+    if (recorders == null) {
       return null;
     }
     try {
-      var recorder = factory != null ? factory.create(device, forward)
-          : new CudaGraphs(device.index().orElse(0), forward, warmups);
+      var recorder = recorders.create(device, forward);
       return GraphBuckets.lazy(buckets(spec), shapes, recorder, (size, e) -> {
         LOG.warn("model '{}': {} cannot be recorded for batch size {} on {}: {}; calls of that"
             + " size run eagerly", spec.id(), LABEL, size, device,
@@ -101,6 +97,32 @@ final class ModelGraphs {
           device, TorchModel.firstLine(e.getMessage()));
       return null;
     }
+  }
+
+  /**
+   * What {@link #record} and {@link #lazy} make their recorder with: {@code factory}, or else
+   * CUDA's with {@code warmups} runs before each capture; null (logged) off CUDA without a
+   * factory. Making a recorder is left to the caller, inside its handling of failures: CUDA's
+   * loads the CUDA runtime's bindings, which a CPU-only build lacks.
+   */
+  private static RecorderFactory recorders(ModelSpec spec, Device device,
+      RecorderFactory factory, int warmups) {
+    if (factory != null) {
+      return factory;
+    }
+    if (!device.isCuda()) {
+      LOG.info("model '{}': {} applies to CUDA devices only; it runs eagerly on {}", spec.id(),
+          LABEL, device);
+      return null;
+    }
+    return new RecorderFactory() {
+      @Override
+      @SuppressWarnings("unchecked") // CudaGraphs is both bounds; create's signature is generic
+      public <R extends GraphBuckets.Recorder & AutoCloseable> R create(Device on,
+          Function<List<org.bytedeco.pytorch.Tensor>, List<org.bytedeco.pytorch.Tensor>> run) {
+        return (R) new CudaGraphs(on.index().orElse(0), run, warmups);
+      }
+    };
   }
 
   /**

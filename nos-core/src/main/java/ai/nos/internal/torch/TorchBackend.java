@@ -42,12 +42,13 @@ import org.bytedeco.javacpp.Pointer;
  * since the caching allocator frees its cached blocks and retries before it reports out of
  * memory. What a thread's libraries keep on the device (its cuBLAS/cuDNN workspaces) is measured
  * apart, once per thread and device, before anything else runs there ({@link LibraryState}), and
- * reported as the device's overhead ({@link #libraryBytes}), never as a model's. Loads on one
- * device are serialized so two loads never share a measurement; calls of other models running
- * meanwhile can only make it larger, and the manager does not adopt such a measurement over a
- * quiet one. On the CPU it is the bytes of the parameters
- * and buffers as loaded; working memory there comes from the heap-like host allocator and is not
- * booked.
+ * reported as the device's overhead ({@link #libraryBytes}), never as a model's; so is the state
+ * of the device's CUDA-graphs recording thread, made before the first copy with graphs there is
+ * measured or swapped back. Loads on one device are serialized so two loads never share a
+ * measurement; calls of other models running meanwhile can only make it larger, and the manager
+ * does not adopt such a measurement over a quiet one. On the CPU it is the bytes of the
+ * parameters and buffers as loaded; working memory there comes from the heap-like host
+ * allocator and is not booked.
  *
  * <h2>Threads</h2>
  * Loads on a GPU run on that GPU's loader thread ({@link #loader}); the caller waits for them.
@@ -183,6 +184,8 @@ public final class TorchBackend implements Backend {
   public Replica unpark(ai.nos.internal.manager.Parked parked, DeviceInfo device) {
     TorchParked p = (TorchParked) parked;
     TorchReplica back = (TorchReplica) run(p.model.spec(), device, () -> {
+      // Its graphs are recorded again on the recording thread of this device, maybe another.
+      prepareRecordingThread(p.model.spec(), device.device());
       TorchModel model = p.model.restore(device.device());
       return new TorchReplica(model, p.bytes, p.buckets, p.warmUpNanos);
     });
@@ -277,6 +280,7 @@ public final class TorchBackend implements Backend {
       List<Path> allowedDirectories) {
     int index = device.device().index().orElse(0);
     prepareThread(device.device());
+    prepareRecordingThread(placed, device.device());
     long before = TorchRuntime.cudaAllocatedBytes(index);
     TorchModel model = TorchModel.load(placed, allowedDirectories);
     try {
@@ -330,7 +334,32 @@ public final class TorchBackend implements Backend {
 
   /** Makes the calling thread's library state on a GPU, once, and books what it holds. */
   private void prepareThread(Device device) {
-    long bytes = LibraryState.prepareThread(device.index().orElse(0));
+    book(device, LibraryState.prepareThread(device.index().orElse(0)));
+  }
+
+  /**
+   * For a spec with CUDA graphs, on a GPU: makes the library state of the device's recording
+   * thread, once per device in the process, and books what it holds (see "Measuring").
+   */
+  private void prepareRecordingThread(ModelSpec spec, Device device) {
+    if (!device.isCuda() || !spec.optimizations().contains(ai.nos.Optimization.CUDA_GRAPHS)) {
+      return;
+    }
+    long bytes;
+    java.util.concurrent.locks.Lock gpu = CudaWork.shared(device, spec.id());
+    try {
+      bytes = CudaGraphs.prepareRecordingThread(device.index().orElse(0));
+    } catch (LinkageError e) {
+      // The CUDA runtime's bindings did not load: no graphs can be recorded, and the load's
+      // ModelGraphs says so and runs the copy eagerly.
+      return;
+    } finally {
+      gpu.unlock();
+    }
+    book(device, bytes);
+  }
+
+  private void book(Device device, long bytes) {
     if (bytes > 0) {
       libraryBytes.computeIfAbsent(device, d -> new java.util.concurrent.atomic.AtomicLong())
           .addAndGet(bytes);
