@@ -38,6 +38,7 @@ from types import SimpleNamespace
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BENCH = os.path.join(ROOT, "benchmarks")
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree when the build runs it
 sys.path.insert(0, HERE)
 import djl_table  # noqa: E402  (the NOS-against-DJL table has had its own script since it was made)
 
