@@ -3,8 +3,8 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate] [SECONDS]
-# (soak is not part of all: SECONDS is its whole length)
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|rounds] [SECONDS]
+# (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -126,4 +126,32 @@ if [ "$what" = generate ]; then
   tail -2 "$out/make-llm271.log"; cp $d/reference.json "$out/llm271-reference.json"
   timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
   ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_C:-} 2>&1 | tee "$out/generate-bench.log"
+fi
+if [ "$what" = rounds ]; then
+  # Issue 20 item 4: ResNet-50 fp16, NOS's best paths (CL+ofi+graphs and the AOTInductor packages,
+  # from a Tensor and from a PinnedBuffer) and Python's (eager, CUDA graphs, torch.compile),
+  # alternated in one lease. ROUNDS (third argument, default "1 2") names the rounds to run: an
+  # odd round runs Python then NOS, an even one NOS then Python (A B B A over rounds 1 and 2).
+  # Every cell is 3 windows of SECONDS (default 3) in each round. Not yet timed on a GPU: a round
+  # should take 7-9 minutes at 3 s (the first call also makes the packages), so a 10-minute call
+  # runs one: `bench.sh rounds 3 1`, then `bench.sh rounds 3 2` (2 s windows if it runs over). Logs:
+  # $OUT/rounds/r<N>-python.log and r<N>-nos.log; commit them under benchmarks/logs/<date>/ and
+  # `python3 scripts/gpu/optim_table.py resnet50-fp16 <those logs>` pools every window of every
+  # round into "median [min] (p50 ms)" cells.
+  s=${2:-3}
+  round_jvm=${jvm/timeout 280/timeout 420}
+  [ -f /tmp/aoti/resnet50-fp16-cuda-cl-buckets.pt2 ] || timeout 300 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda-buckets resnet50-fp16-cuda-cl-buckets 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-cl.log"
+  mkdir -p "$out/rounds"
+  for r in ${3:-1 2}; do
+    order="python nos"; [ $((r % 2)) -eq 0 ] && order="nos python"
+    for who in $order; do
+      if [ "$who" = python ]; then
+        timeout 420 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "$s" --windows 3 --compile --only resnet50-fp16 > "$out/rounds/r$r-python.log" 2>&1
+      else
+        ${round_jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -Dnos.bench.pinned=true -Dnos.bench.windows=3 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "$s" resnet50 /tmp/aoti buckets > "$out/rounds/r$r-nos.log" 2>&1
+      fi
+      echo "round $r, $who: exit $? ($out/rounds/r$r-$who.log)"
+    done
+  done
+  python3 "$g/scripts/gpu/optim_table.py" resnet50-fp16 "$out"/rounds/r*-*.log
 fi

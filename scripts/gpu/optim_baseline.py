@@ -13,9 +13,12 @@ ai.nos.benchmarks.gpu.OptimBench (scripts/gpu/bench.sh optim):
 Models: torchvision ResNet-50 and ViT-B/16 with random weights (seed 0), the architectures of
 the TorchScript files NOS serves (scripts/models/make_gpu_models.py). Every row does the work a
 NOS call does: a host float32 batch to the device, the forward pass, the logits back to the host
-as float32. Prints one markdown row per (model, dtype, path, batch): images/s and p50 ms.
+as float32. Prints one markdown row per (model, dtype, path, batch), as OptimBench does: images/s
+(the median of --windows measured windows of --seconds each: the window's images over its wall
+time, gaps between calls included), p50 ms of every call in them, the slowest window's images/s
+and each window's.
 
-Run:  python3 scripts/gpu/optim_baseline.py [--compile | --compile-only] [--seconds S]
+Run:  python3 scripts/gpu/optim_baseline.py [--compile | --compile-only] [--seconds S] [--windows N]
 """
 import argparse
 import statistics
@@ -27,23 +30,37 @@ import torchvision
 BATCHES = (1, 8, 64, 256)
 
 
+WINDOWS = 3  # measured windows a cell (--windows)
+
+
 def timed(step, seconds):
-    """Runs step() for about `seconds` after 10 warm-up calls; returns per-call seconds."""
+    """After 10 warm-up calls, WINDOWS windows of `seconds`: (calls and wall seconds of each
+    window, per-call seconds of all). A window ends when the first call to finish at or past its
+    length does (OptimBench's Timing.windows); every step ends in .cpu(), so a call is done when
+    it returns."""
     for _ in range(10):
         step()
     torch.cuda.synchronize()
-    times = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times) < 10:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return times
+    windows, times = [], []
+    for _ in range(WINDOWS):
+        start = now = time.perf_counter()
+        calls = 0
+        while now - start < seconds:
+            t0 = now
+            step()
+            now = time.perf_counter()
+            times.append(now - t0)
+            calls += 1
+        windows.append((calls, now - start))
+    return windows, times
 
 
-def row(model, dtype, path, batch, times):
+def row(model, dtype, path, batch, measured):
+    windows, times = measured
+    per_second = [batch * calls / wall for calls, wall in windows]
     p50 = statistics.median(times)
-    print(f"| {model} | {dtype} | {path} | {batch} | {batch / p50:.0f} | {p50 * 1e3:.2f} |",
+    print(f"| {model} | {dtype} | {path} | {batch} | {statistics.median(per_second):.0f} |"
+          f" {p50 * 1e3:.2f} | {min(per_second):.0f} | {' '.join(f'{x:.0f}' for x in per_second)} |",
           flush=True)
 
 
@@ -63,18 +80,24 @@ def main():
     parser.add_argument("--compile", action="store_true", help="add the torch.compile rows")
     parser.add_argument("--compile-only", action="store_true",
                         help="only the torch.compile rows (the others came from bench.sh optim)")
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of a measured window")
+    parser.add_argument("--windows", type=int, default=3, help="measured windows a cell")
     parser.add_argument("--only", default=None,
                         help="one model and dtype, e.g. resnet50-fp16 (for a short lease),"
                              " or overhead-fp16 (make_gpu_models.py's overhead.pt)")
     args = parser.parse_args()
     args.compile = args.compile or args.compile_only
+    if args.seconds <= 0 or args.windows < 1:
+        parser.error(f"--seconds must be > 0 and --windows >= 1; given {args.seconds} and {args.windows}")
+    global WINDOWS
+    WINDOWS = args.windows
     torch.backends.fp32_precision = "ieee"
     torch.backends.cudnn.benchmark = True
     dev = torch.device("cuda:0")
     print("torch", torch.__version__, torch.cuda.get_device_name(0), flush=True)
-    print("| model | dtype | path | batch | images/s | p50 ms |")
-    print("|---|---|---|---|---|---|")
+    print(f"({args.windows} windows of {args.seconds} s a cell)")
+    print("| model | dtype | path | batch | images/s | p50 ms | images/s min | images/s per window |")
+    print("|---|---|---|---|---|---|---|---|")
     models = [("resnet50", torchvision.models.resnet50), ("vit_b_16", torchvision.models.vit_b_16)]
     if args.only and args.only.startswith("overhead"):  # only when asked: bench.sh overhead
         models = [("overhead", Overhead)]

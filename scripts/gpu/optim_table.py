@@ -2,15 +2,20 @@
 """Builds issue #5's markdown tables from the logs of bench.sh's optim and aoti-cl modes (as they
 come back in $OUT): every `| model | dtype | path | batch | images/s | p50 ms |` row of the given
 files, NOS cells as "from a Tensor / from a PinnedBuffer" where OptimBench ran with
--Dnos.bench.pinned=true. Later files win for the same row.
+-Dnos.bench.pinned=true. Later files win for the same row, except rows measured in windows
+(the harnesses since issue 20 item 4: "| ... | images/s | p50 ms | images/s min | per window |"):
+those pool every window of every file given (the rounds of bench.sh rounds), and a cell reads
+"median [min] (p50 ms)" over the pooled windows, p50 the median of the files' p50s.
 
 Run:  python3 scripts/gpu/optim_table.py wide LOG...     # both models, both precisions
       python3 scripts/gpu/optim_table.py resnet50-fp16 LOG...   # ResNet-50 fp16 beside torch.compile
 """
 import re
+import statistics
 import sys
 
 ROW = re.compile(r"\| (\S+) \| (fp\d+) \| (.+?) \| (\d+) \| (\d+) \| ([\d.]+) \|")
+WINDOWS = re.compile(r" (\d+) \| ([\d ]+) \|$")
 PYTHON = ["python torch eager", "python torch eager channels-last",
           "python torch eager channels-last, pageable input", "python CUDA graphs"]
 NOS = ["NOS plain TorchScript", "NOS optimized (channels-last, freeze, cudnn)",
@@ -22,23 +27,35 @@ BATCHES = [1, 8, 64, 256]
 
 
 def parse(paths):
-    rows = {}
+    rows, pooled = {}, {}
     for path in paths:
         for line in open(path):
             m = ROW.match(line)
-            if m:
-                rows[(m[1], m[2], m[3], int(m[4]))] = (int(m[5]), float(m[6]))
+            if not m:
+                continue
+            key = (m[1], m[2], m[3], int(m[4]))
+            w = WINDOWS.search(line[m.end() - 1:].rstrip("\n"))
+            if w:
+                windows, p50s = pooled.setdefault(key, ([], []))
+                windows.extend(int(x) for x in w[2].split())
+                p50s.append(float(m[6]))
+            else:
+                rows[key] = (int(m[5]), float(m[6]))
+    for key, (windows, p50s) in pooled.items():
+        rows[key] = (round(statistics.median(windows)), statistics.median(p50s), min(windows))
     return rows
 
 
 def cell(rows, key):
     v = rows.get(key)
-    return f"{v[0]} ({v[1]:.2f})" if v else "-"
+    if not v:
+        return "-"
+    return f"{v[0]} [{v[2]}] ({v[1]:.2f})" if len(v) == 3 else f"{v[0]} ({v[1]:.2f})"
 
 
 def nos(rows, key):
-    pinned = rows.get(key[:2] + (key[2] + ", pinned input",) + key[3:])
-    return cell(rows, key) + (f" / {pinned[0]} ({pinned[1]:.2f})" if pinned else "")
+    pinned = key[:2] + (key[2] + ", pinned input",) + key[3:]
+    return cell(rows, key) + (f" / {cell(rows, pinned)}" if pinned in rows else "")
 
 
 def main():

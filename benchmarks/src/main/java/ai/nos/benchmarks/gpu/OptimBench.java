@@ -40,6 +40,12 @@ import java.util.Map;
  * twice: from an ordinary tensor, as above, and from a {@link PinnedBuffer} ("pinned input"),
  * the input Python's eager rows have.
  *
+ * <p>Each cell is {@code -Dnos.bench.windows=N} (default 3) measured windows of SECONDS each
+ * ({@link Timing#windows}): images/s is the median window's work over its wall time, then the p50
+ * of every call in them, the slowest window's images/s and each window's. The first six columns
+ * are the old rows' (scripts/gpu/optim_table.py reads them), with images/s from the windows now
+ * instead of batch / p50.
+ *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
  * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR]].
  */
@@ -47,6 +53,8 @@ public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
   /** With -Dnos.bench.pinned=true each row is measured again from a {@link PinnedBuffer}. */
   private static final boolean PINNED = Boolean.getBoolean("nos.bench.pinned");
+  /** Measured windows per cell. */
+  private static final int WINDOWS = Integer.getInteger("nos.bench.windows", 3);
 
   private OptimBench() {}
 
@@ -60,8 +68,9 @@ public final class OptimBench {
     // beside the best TorchScript path (for a short lease).
     boolean bucketsOnly = args.length > 4 && args[4].equals("buckets");
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
-    System.out.println("| model | dtype | path | batch | images/s | p50 ms |");
-    System.out.println("|---|---|---|---|---|---|");
+    System.out.printf("(%d windows of %s s a cell)%n", WINDOWS, seconds);
+    System.out.println("| model | dtype | path | batch | images/s | p50 ms | images/s min | images/s per window |");
+    System.out.println("|---|---|---|---|---|---|---|---|");
     try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build()) {
       // overhead.pt (make_gpu_models.py: ResNet-50's signature, next to no compute) only when
       // asked: its plain row is the time of a call outside the model (bench.sh overhead).
@@ -144,14 +153,15 @@ public final class OptimBench {
                       .map(ai.nos.ModelInfo::optimizations).findFirst().orElse(List.of()));
               for (int batch : BATCHES) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
-                row(name, precision, path, batch, Timing.sortedNanos(() -> m.infer(in), seconds));
+                row(name, precision, path, batch,
+                    Timing.windows(() -> m.infer(in), batch, seconds, WINDOWS));
                 if (PINNED) {
                   try (PinnedBuffer image = PinnedBuffer.allocate(DType.FLOAT32, batch, 3, 224,
                       224)) {
                     image.buffer().put(in.get("image").buffer());
                     Map<String, Tensor> pinned = Map.of("image", image.tensor());
                     row(name, precision, path + ", pinned input", batch,
-                        Timing.sortedNanos(() -> m.infer(pinned), seconds));
+                        Timing.windows(() -> m.infer(pinned), batch, seconds, WINDOWS));
                   }
                 }
               }
@@ -167,9 +177,9 @@ public final class OptimBench {
   }
 
   private static void row(String model, Precision precision, String path, int batch,
-      List<Long> times) {
-    long p50 = times.get(times.size() / 2);
-    System.out.printf("| %s | %s | %s | %d | %.0f | %.2f |%n", model, precision.label(), path,
-        batch, batch / (p50 / 1e9), p50 / 1e6);
+      Timing.Windows w) {
+    System.out.printf("| %s | %s | %s | %d | %.0f | %.2f | %.0f | %s |%n", model,
+        precision.label(), path, batch, w.median(), w.p50Nanos() / 1e6, w.min(),
+        String.join(" ", w.perSecond().stream().map(x -> String.format("%.0f", x)).toList()));
   }
 }
