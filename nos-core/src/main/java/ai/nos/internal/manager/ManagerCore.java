@@ -76,6 +76,11 @@ import org.slf4j.LoggerFactory;
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
  * {@link Books} places, evicts and unbooks copies.
  *
+ * <p>A token generator is booked as a model without being one ({@link #openLoaded}, {@link
+ * ManagedResource}): its copy is its engine (weights plus key/value cache), loaded by its owner
+ * on the device placed for it, and each of its requests holds the copy's lease until it ends,
+ * so the same rules place, count and evict it; it is never scaled, parked or catalogued.
+ *
  * <h2>Host tier</h2>
  * An evicted copy is parked in host memory ({@link Replica#park()}: its loaded, optimized module
  * with the weights copied off the device) when the backend can park it and the {@link HostTier}'s
