@@ -3,6 +3,7 @@ package ai.nos;
 import ai.nos.internal.manager.Backend;
 import ai.nos.internal.manager.FootprintCatalog;
 import ai.nos.internal.manager.ManagedModel;
+import ai.nos.internal.manager.ManagerAccess;
 import ai.nos.internal.manager.ManagerCore;
 import ai.nos.internal.torch.Artifacts;
 import ai.nos.internal.torch.TorchBackend;
@@ -60,6 +61,21 @@ import java.util.function.LongSupplier;
  * uses {@link #getDefault()}.
  */
 public final class ModelManager implements AutoCloseable {
+  static {
+    // Token generators booked with a manager reach its core through this door (see there).
+    ManagerAccess.register(new ManagerAccess.Door() {
+      @Override
+      public ManagerCore core(ModelManager manager) {
+        return manager.core;
+      }
+
+      @Override
+      public void checkAllowed(ModelManager manager, ModelSpec spec) {
+        manager.checkAllowed(spec);
+      }
+    });
+  }
+
   private final ManagerCore core;
   private final Backend backend;
   private final List<Path> allowedDirectories;

@@ -101,6 +101,8 @@ final class BuilderConventionsTest {
         new Null("model path must not be null", () -> TokenGenerator.builder(null)),
         new Null("executor must not be null",
             () -> TokenGenerator.builder(TinyLlama.MODEL).executor(null)),
+        new Null("manager must not be null",
+            () -> TokenGenerator.builder(TinyLlama.MODEL).manager(null)),
         new Null("cacheRoot must not be null", () -> NosRuntime.builder().cacheRoot(null)),
         new Null("loadTimeout must not be null", () -> ModelManager.builder().loadTimeout(null)),
         new Null("devices[1] must not be null",

@@ -1,6 +1,7 @@
 package ai.nos.generate;
 
 import ai.nos.Device;
+import ai.nos.ModelManager;
 import ai.nos.Precision;
 import ai.nos.QueueFullException;
 import ai.nos.internal.generate.DecoderModel;
@@ -32,19 +33,74 @@ import java.util.Objects;
  * with explicit cache tensors). Text, tokenizers and stop strings: nos-hub's
  * {@code TextGenerator}.
  *
+ * <p><b>With a {@link ModelManager}</b> ({@link Builder#manager}), the manager books the
+ * generator as it books a model: it places it (the builder's device is the preference, as a
+ * spec's), counts its {@link #deviceBytes()} (weights plus the whole cache) on that device, so
+ * that other models' placement and {@link ModelManager#stats()} see them, and lists it in
+ * {@link ModelManager#models()} under its id. A generator with a request queued or generating is
+ * never evicted; an idle one may be (least recently used first, as models are): its cache and
+ * model are freed, and its next request loads it again where the manager places it, on the
+ * submitting thread (the caller sees the load's latency; a load that fails fails that request).
+ * Closing the generator frees and unbooks it before {@code close} returns. Closing the manager
+ * (or {@link ModelManager#unload} of its id) fails the generator's queued and running requests
+ * with {@link IllegalStateException} and frees it at once; later requests throw
+ * {@link IllegalStateException}. Without a manager, nothing is booked anywhere.
+ *
  * <p>Thread-safe: any thread may submit; one scheduler thread per generator runs the model.
  * Token consumers and futures' dependent actions run on the callback executor (a cached pool of
  * daemon threads by default, or the builder's), never on the scheduler. {@link #close()} fails
  * what is queued or running with {@link IllegalStateException} and frees the cache and model.
  */
 public final class TokenGenerator implements AutoCloseable {
+  /** Standalone: the one engine; null when a manager books the generator. */
   private final GenerationEngine engine;
+  /** The manager's booking and the engine it loads; null standalone. */
+  private final BookedEngine booked;
+  private final Shape shape;
   private final ExecutorService ownedCallbacks;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private TokenGenerator(GenerationEngine engine, ExecutorService ownedCallbacks) {
+  private TokenGenerator(GenerationEngine engine, BookedEngine booked, Shape shape,
+      ExecutorService ownedCallbacks) {
     this.engine = engine;
+    this.booked = booked;
+    this.shape = shape;
     this.ownedCallbacks = ownedCallbacks;
+  }
+
+  /** What a load of the decoder gives: the same for every load of the same file and settings. */
+  record Shape(int eosTokenId, int vocabSize, int length, int slots, long cacheBytes,
+      long cacheBytesPerSequence, long weightBytes) {
+    static Shape of(GenerationEngine engine, long weightBytes) {
+      return new Shape(engine.model().eosTokenId(), engine.model().vocabSize(), engine.length(),
+          engine.slots(), engine.cacheBytes(), engine.cacheBytesPerSequence(), weightBytes);
+    }
+
+    long deviceBytes() {
+      return weightBytes + cacheBytes;
+    }
+
+    /** The engine's own checks of a request, with its messages, before any load. */
+    void check(String id, int[] prompt, GenerationConfig config) {
+      if (config == null) {
+        throw new IllegalArgumentException("generator '" + id + "': config must not be null");
+      }
+      if (prompt == null || prompt.length == 0) {
+        throw new IllegalArgumentException("generator '" + id + "': the prompt must hold at"
+            + " least one token id, got " + (prompt == null ? "null" : "none"));
+      }
+      if (prompt.length > length) {
+        throw new IllegalArgumentException("generator '" + id + "': a prompt of "
+            + prompt.length + " tokens does not fit the cache length of " + length
+            + " positions");
+      }
+      for (int i = 0; i < prompt.length; i++) {
+        if (prompt[i] < 0 || prompt[i] >= vocabSize) {
+          throw new IllegalArgumentException("generator '" + id + "': prompt token " + i
+              + " is " + prompt[i] + ", outside the vocabulary [0, " + vocabSize + ")");
+        }
+      }
+    }
   }
 
   /** A builder for the exported decoder in {@code model}. */
@@ -66,7 +122,13 @@ public final class TokenGenerator implements AutoCloseable {
    * @throws IllegalStateException if closed
    */
   public CompletableFuture<GeneratedTokens> generate(int[] prompt, GenerationConfig config) {
-    return engine.submit(prompt, config, null);
+    return submit(prompt, config, null);
+  }
+
+  private CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
+      IntConsumer sink) {
+    return engine != null ? engine.submit(prompt, config, sink)
+        : booked.submit(prompt, config, sink);
   }
 
   /**
@@ -79,44 +141,44 @@ public final class TokenGenerator implements AutoCloseable {
     if (onToken == null) {
       throw new IllegalArgumentException("onToken must not be null");
     }
-    return engine.submit(prompt, config, onToken);
+    return submit(prompt, config, onToken);
   }
 
   /** The model's own end-of-sequence id. */
   public int eosTokenId() {
-    return engine.model().eosTokenId();
+    return shape.eosTokenId();
   }
 
   public int vocabSize() {
-    return engine.model().vocabSize();
+    return shape.vocabSize();
   }
 
   /** Positions per sequence: prompt plus generated tokens. */
   public int maxLength() {
-    return engine.length();
+    return shape.length();
   }
 
   /** Sequences generated at once. */
   public int maxSequences() {
-    return engine.slots();
+    return shape.slots();
   }
 
   /** Sequences generating now. */
   public int activeSequences() {
-    return engine.active();
+    return engine != null ? engine.active() : booked.active();
   }
 
   /** Requests waiting for a free sequence slot. */
   public int queuedRequests() {
-    return engine.queued();
+    return engine != null ? engine.queued() : booked.queued();
   }
 
   /**
-   * Device bytes the key/value cache holds for all sequences, allocated at build; with CUDA
+   * Device bytes the key/value cache holds for all sequences, allocated at load; with CUDA
    * graphs one slot more than {@link #maxSequences()}, where padding rows of a step write.
    */
   public long cacheBytes() {
-    return engine.cacheBytes();
+    return shape.cacheBytes();
   }
 
   /**
@@ -130,14 +192,31 @@ public final class TokenGenerator implements AutoCloseable {
 
   /** Device bytes of one sequence's cache slot. */
   public long cacheBytesPerSequence() {
-    return engine.cacheBytesPerSequence();
+    return shape.cacheBytesPerSequence();
   }
 
-  /** Idempotent; see the class notes. */
+  /**
+   * Device bytes while loaded: the decoder's parameters and buffers plus {@link #cacheBytes()};
+   * what a {@link ModelManager} books for the generator (the decode step's working memory is
+   * not counted).
+   */
+  public long deviceBytes() {
+    return shape.deviceBytes();
+  }
+
+  /**
+   * Idempotent; see the class notes. With a manager, waits up to 30 s for the requests it fails
+   * to hand their copy back, so that the manager's books no longer count the generator when it
+   * returns.
+   */
   @Override
   public void close() {
     if (!closed.getAndSet(true)) {
-      engine.close();
+      if (engine != null) {
+        engine.close();
+      } else {
+        booked.close();
+      }
       if (ownedCallbacks != null) {
         ownedCallbacks.shutdown();
       }
@@ -155,6 +234,7 @@ public final class TokenGenerator implements AutoCloseable {
     private int maxQueued = 256;
     private boolean cudaGraphs = true;
     private Executor executor;
+    private ModelManager manager;
 
     private Builder(Path model) {
       this.model = model;
@@ -170,7 +250,10 @@ public final class TokenGenerator implements AutoCloseable {
       return this;
     }
 
-    /** Where the model and its cache live; {@link Device#auto()} by default. */
+    /**
+     * Where the model and its cache live; {@link Device#auto()} by default. With a
+     * {@link #manager}, the preference the manager places by, as a spec's device.
+     */
     public Builder device(Device device) {
       Objects.requireNonNull(device, "device must not be null");
       this.device = device;
@@ -220,7 +303,21 @@ public final class TokenGenerator implements AutoCloseable {
       return this;
     }
 
-    /** Runs token consumers and completes futures; a cached daemon pool by default. */
+    /**
+     * Books the generator with {@code manager}: placed, counted and evicted when idle as its
+     * models are (see the class notes). Without it, nothing is booked.
+     */
+    public Builder manager(ModelManager manager) {
+      Objects.requireNonNull(manager, "manager must not be null");
+      this.manager = manager;
+      return this;
+    }
+
+    /**
+     * Runs token consumers and completes futures; a cached daemon pool by default. With a
+     * {@link #manager}, it must run tasks on threads of its own, not on the submitting one
+     * ({@code Runnable::run}): a request's completion hands its copy back to the manager there.
+     */
     public Builder executor(Executor executor) {
       Objects.requireNonNull(executor, "executor must not be null");
       this.executor = executor;
@@ -228,13 +325,19 @@ public final class TokenGenerator implements AutoCloseable {
     }
 
     /**
-     * Loads the model and allocates its cache.
+     * Loads the model and allocates its cache (with a manager, on the device it places them).
      *
      * @throws ai.nos.ModelLoadException if the file is not an exported decoder
      * @throws IllegalArgumentException if maxLength exceeds the model's positions
+     * @throws IllegalStateException with a manager: if it is closed, or has a model or
+     *     generator of this id
+     * @throws ai.nos.NosException with a manager: if no room can be made for the generator
      */
     public TokenGenerator build() {
       String name = id != null ? id : String.valueOf(model.getFileName());
+      if (manager != null) {
+        return buildBooked(name);
+      }
       DecoderModel decoder = DecoderModel.load(name, model, device, precision);
       ExecutorService owned = null;
       try {
@@ -248,10 +351,31 @@ public final class TokenGenerator implements AutoCloseable {
           owned = Executors.newCachedThreadPool(daemons("nos-generate-" + name + "-callback-"));
           callbacks = owned;
         }
-        return new TokenGenerator(new GenerationEngine(name, decoder, maxSequences, length,
-            maxQueued, callbacks, System::nanoTime, cudaGraphs), owned);
+        long weights = decoder.parameterBytes();
+        GenerationEngine engine = new GenerationEngine(name, decoder, maxSequences, length,
+            maxQueued, callbacks, System::nanoTime, cudaGraphs);
+        return new TokenGenerator(engine, null, Shape.of(engine, weights), owned);
       } catch (RuntimeException | Error e) {
         decoder.close();
+        if (owned != null) {
+          owned.shutdown();
+        }
+        throw e;
+      }
+    }
+
+    private TokenGenerator buildBooked(String name) {
+      ExecutorService owned = null;
+      Executor callbacks = executor;
+      if (callbacks == null) {
+        owned = Executors.newCachedThreadPool(daemons("nos-generate-" + name + "-callback-"));
+        callbacks = owned;
+      }
+      try {
+        BookedEngine b = BookedEngine.open(manager, name, model, device, precision,
+            maxSequences, maxLength, maxQueued, callbacks, cudaGraphs);
+        return new TokenGenerator(null, b, b.shape(), owned);
+      } catch (RuntimeException | Error e) {
         if (owned != null) {
           owned.shutdown();
         }

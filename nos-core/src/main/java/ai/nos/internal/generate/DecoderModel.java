@@ -197,6 +197,25 @@ public final class DecoderModel implements AutoCloseable {
     return eosTokenId;
   }
 
+  /**
+   * Bytes of the module's parameters and buffers as loaded: what a ModelManager books for a
+   * model's weights on the CPU (TorchLoader measures a copy the same way).
+   */
+  public long parameterBytes() {
+    try (PointerScope scope = new PointerScope()) {
+      long bytes = 0;
+      var params = module.parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      var buffers = module.buffers(true);
+      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      return bytes;
+    }
+  }
+
   @Override
   public void close() {
     module.close();

@@ -43,6 +43,14 @@ final class Entry {
   Copy trial;
   /** Whether the scaling loop has logged that no room was left for the wanted copies. */
   boolean shortLogged;
+  /**
+   * Loads a copy on the device placed for it instead of the backend, for what is booked like a
+   * model without being one ({@link ManagedResource}); null for a model. Set before the entry is
+   * published.
+   */
+  java.util.function.Function<ai.nos.Device, ? extends Replica> loader;
+  /** Runs under the core's lock once the entry is removed; null for a model. */
+  Runnable onRemoved;
 
   Entry(ModelSpec spec, long estimate, boolean measured) {
     this.spec = spec;

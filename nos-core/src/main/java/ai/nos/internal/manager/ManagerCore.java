@@ -76,6 +76,11 @@ import org.slf4j.LoggerFactory;
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
  * {@link Books} places, evicts and unbooks copies.
  *
+ * <p>A token generator is booked as a model without being one ({@link #openLoaded}, {@link
+ * ManagedResource}): its copy is its engine (weights plus key/value cache), loaded by its owner
+ * on the device placed for it, and each of its requests holds the copy's lease until it ends,
+ * so the same rules place, count and evict it; it is never scaled, parked or catalogued.
+ *
  * <h2>Host tier</h2>
  * An evicted copy is parked in host memory ({@link Replica#park()}: its loaded, optimized module
  * with the weights copied off the device) when the backend can park it and the {@link HostTier}'s
@@ -180,8 +185,8 @@ public final class ManagerCore implements AutoCloseable {
   boolean closed;
   /** The scaling loop and its decisions; see "Scaling with traffic". */
   private final Autoscaler autoscaler = new Autoscaler(this);
-  /** Routes calls to copies; see {@link Router}. */
-  private final Router router = new Router(this);
+  /** Routes calls to copies; see {@link Router}. Package-private for {@link ManagedResource}. */
+  final Router router = new Router(this);
   private Duration closeTimeout = DynamicBatcher.DEFAULT_CLOSE_TIMEOUT;
 
   /**
@@ -287,6 +292,44 @@ public final class ManagerCore implements AutoCloseable {
           autoscaler.startLoopIfNeeded();
         }
       }
+      entry.handles++;
+    } finally {
+      lock.unlock();
+    }
+    try {
+      fill(entry);
+    } catch (RuntimeException | Error e) {
+      release(entry);
+      throw e;
+    }
+    return entry;
+  }
+
+  /**
+   * Registers something booked like a model without being one (a token generator, through
+   * {@link ManagedResource}): placed, booked, measured, evicted when idle and freed as a model's
+   * copy is, but loaded by {@code loader} on the device placed for it instead of by the backend,
+   * never scaled, and kept out of the footprint catalog (its footprint depends on settings the
+   * spec does not carry). The first copy loads now. {@code onRemoved} runs under the lock when it
+   * is unloaded or the manager closes, after its copies' leases closed, so that its owner can end
+   * what holds them. One handle only: the id must be new.
+   *
+   * @throws IllegalStateException if the id is loaded already, or the manager is closed
+   */
+  public Entry openLoaded(ModelSpec spec, java.util.function.Function<Device, ? extends Replica>
+      loader, Runnable onRemoved) {
+    Entry entry;
+    lock.lock();
+    try {
+      checkOpen();
+      if (models.containsKey(spec.id())) {
+        throw new IllegalStateException("'" + spec.id() + "' is already loaded in this model"
+            + " manager; ids must be unique. Loaded: " + models.keySet());
+      }
+      entry = new Entry(spec, Math.min(backend.estimateBytes(spec), largestBudget(spec)), false);
+      entry.loader = loader;
+      entry.onRemoved = onRemoved;
+      models.put(spec.id(), entry);
       entry.handles++;
     } finally {
       lock.unlock();
@@ -484,7 +527,8 @@ public final class ManagerCore implements AutoCloseable {
       replica = parked == null ? null : parking.unpark(copy, parked);
       restored = replica != null;
       if (replica == null) {
-        replica = backend.load(entry.spec, copy.slot.info);
+        replica = entry.loader != null ? entry.loader.apply(copy.slot.info.device())
+            : backend.load(entry.spec, copy.slot.info);
       }
     } catch (RuntimeException | Error e) {
       lock.lock();
@@ -499,7 +543,7 @@ public final class ManagerCore implements AutoCloseable {
     DynamicBatcher batcher;
     try {
       batcher = startBatcher(entry, copy, replica);
-      if (batcher == null && copy.slot.info.device().isCuda()) {
+      if (batcher == null && copy.slot.info.device().isCuda() && entry.loader == null) {
         warmCallThreads(entry, copy, replica);
       }
     } catch (RuntimeException | Error e) {
@@ -533,7 +577,7 @@ public final class ManagerCore implements AutoCloseable {
         copy.bytes = measured;
         entry.estimate = measured;
         entry.measured = true;
-        if (catalog != null && quiet) {
+        if (catalog != null && quiet && entry.loader == null) {
           catalog.put(backend.footprintKey(entry.spec, copy.slot.info), measured);
         }
       } else if (measured != copy.bytes) {
@@ -699,6 +743,13 @@ public final class ManagerCore implements AutoCloseable {
         l.close();
       }
     }
+    if (entry.onRemoved != null) {
+      try {
+        entry.onRemoved.run();
+      } catch (RuntimeException e) {
+        LOG.warn("'{}': its owner failed while it was unloaded: {}", entry.spec.id(), e.toString());
+      }
+    }
     changed.signalAll();
   }
 
@@ -735,11 +786,15 @@ public final class ManagerCore implements AutoCloseable {
     }
     // A guess never refuses a load: above every budget, it books the largest one (evicting what
     // is idle there) and the measurement decides. A size the spec states is the user's word.
+    return new Entry(spec, Math.min(backend.estimateBytes(spec), largestBudget(spec)), false);
+  }
+
+  private long largestBudget(ModelSpec spec) {
     long largest = 0;
     for (Slot s : devices.allowed(spec)) {
       largest = Math.max(largest, s.budget - s.overhead);
     }
-    return new Entry(spec, Math.min(backend.estimateBytes(spec), largest), false);
+    return largest;
   }
 
   private Entry entry(String id) {

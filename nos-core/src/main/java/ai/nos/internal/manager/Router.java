@@ -176,7 +176,7 @@ final class Router {
     }
   }
 
-  private void done(Copy copy) {
+  void done(Copy copy) {
     copy.lastUsed = core.clock.getAsLong();
     copy.lease.release();
     if (core.waiters.get() > 0 && copy.inFlight() == 0) {
@@ -242,7 +242,7 @@ final class Router {
   }
 
   /** Takes a reference on the ready copy with the fewest calls in flight, or null. */
-  private Copy acquire(Entry entry) {
+  Copy acquire(Entry entry) {
     for (int attempt = 0; attempt < 4; attempt++) {
       Copy best = null;
       for (Copy c : entry.copies) {
@@ -266,7 +266,7 @@ final class Router {
    * copy with a reference already taken for the caller, or null if another thread's copy became
    * ready (the caller then acquires it).
    */
-  private Copy ensureCopy(Entry entry, long deadline) {
+  Copy ensureCopy(Entry entry, long deadline) {
     Copy loading = core.bookWhenRoom(entry, deadline, () -> {
       if (entry.removed) {
         throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded");

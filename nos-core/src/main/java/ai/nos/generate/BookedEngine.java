@@ -1,0 +1,254 @@
+package ai.nos.generate;
+
+import ai.nos.DType;
+import ai.nos.Device;
+import ai.nos.ModelLoadException;
+import ai.nos.ModelManager;
+import ai.nos.ModelSpec;
+import ai.nos.Precision;
+import ai.nos.Signature;
+import ai.nos.internal.generate.DecoderModel;
+import ai.nos.internal.generate.GenerationEngine;
+import ai.nos.internal.manager.ManagedResource;
+import ai.nos.internal.manager.ManagerAccess;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/*
+ * A TokenGenerator whose engine a ModelManager books: its copy (decoder weights plus key/value
+ * cache, GeneratorReplica) is placed, counted, evicted and freed by the manager like a model's.
+ *
+ * Booking
+ * The manager places the copy by the builder's device preference, as a spec's, and books what it
+ * can know before the first load (the file's size, as for a model); the loaded copy reports the
+ * decoder's parameter and buffer bytes plus cacheBytes(), and the manager books that measurement
+ * instead (evicting idle copies if it is larger, refusing it if no room can be made), and books
+ * it exactly for every later load. The decode step's working memory is not booked (on the CPU the
+ * manager books no model's; on a GPU it is not measured yet).
+ *
+ * Requests hold the copy
+ * Each request holds one reference on the copy's lease (ManagedResource) from before its engine
+ * sees it until its future completes (finished, failed, cancelled, timed out). The manager evicts
+ * only a copy whose lease it can close at zero references (Lease.closeIfIdle), so a generator
+ * with a request queued or generating is never evicted; an idle one is, least recently used
+ * first, and its engine closes under the manager's lock (GenerationEngine.close: the scheduler
+ * frees the cache and module and exits, at most one step later) before the bytes are unbooked.
+ *
+ * Submit racing eviction
+ * A submit takes its reference first (one CAS); if the eviction won, the copy is no longer
+ * serving and the submit books and loads a fresh one on its own thread (the caller sees only the
+ * load's latency; a load that fails fails that request). If the submit won, the eviction skips
+ * the copy. A request therefore reaches only an engine whose lease it holds, which no eviction
+ * can close; it is never lost: it either reaches an engine or its caller gets the exception.
+ *
+ * Closing
+ * TokenGenerator.close() unloads the entry (the manager closes the copy's lease and runs
+ * closeEngines: what is queued or generating fails with IllegalStateException), then waits up
+ * to 30 s for every request's reference to come back, so that when close returns the copy is
+ * freed and unbooked. Closing the manager (or unloading the id) does the same to the generator
+ * (requests fail, the engine closes at once rather than after the manager's drain, since a
+ * generation may run for minutes); the generator then refuses requests with
+ * IllegalStateException, and its close() only releases what it owns.
+ *
+ * Threads
+ * Loads run on the thread that needs the copy (the builder's, a submitting caller's). A request's
+ * reference is given back on the thread that completes its future: the callback executor's, or
+ * a caller that cancels. An executor that runs tasks on the submitting thread (Runnable::run)
+ * would give it back on the engine's scheduler, where freeing the engine would wait for itself
+ * (up to its 30 s close timeout): use an executor of other threads with a manager.
+ */
+final class BookedEngine {
+  private static final Logger LOG = LoggerFactory.getLogger(TokenGenerator.class);
+  private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+
+  private final String id;
+  private final Path model;
+  private final Precision precision;
+  private final int slots;
+  private final int maxLength;
+  private final int maxQueued;
+  private final Executor callbacks;
+  /** Engines loaded and not yet closed: one, or none while evicted. */
+  private final Set<GeneratorReplica> live = ConcurrentHashMap.newKeySet();
+  /** The first load's figures; a reload must give the same. Guarded by {@code this}. */
+  private TokenGenerator.Shape shape;
+  private ManagedResource<GeneratorReplica> resource;
+  private volatile boolean closed;
+  private final boolean cudaGraphs;
+  /** Requests between acquire and release; guarded by {@link #pendingLock}. */
+  private int pending;
+  private final Object pendingLock = new Object();
+
+  private BookedEngine(String id, Path model, Precision precision, int slots, int maxLength,
+      int maxQueued, Executor callbacks, boolean cudaGraphs) {
+    this.cudaGraphs = cudaGraphs;
+    this.id = id;
+    this.model = model;
+    this.precision = precision;
+    this.slots = slots;
+    this.maxLength = maxLength;
+    this.maxQueued = maxQueued;
+    this.callbacks = callbacks;
+  }
+
+  /** Registers the generator with {@code manager} and loads its first copy where it places it. */
+  static BookedEngine open(ModelManager manager, String id, Path model, Device device,
+      Precision precision, int slots, int maxLength, int maxQueued, Executor callbacks,
+      boolean cudaGraphs) {
+    ModelSpec spec = ModelSpec.builder().id(id).artifact(model).device(device)
+        .precision(precision).signature(Signature.builder()
+            .input("input_ids", DType.INT64, -1, -1).input("positions", DType.INT64, -1, -1)
+            .input("slots", DType.INT64, -1).output("logits", DType.FLOAT32, -1, -1).build())
+        .build();
+    ManagerAccess.Door door = ManagerAccess.door();
+    door.checkAllowed(manager, spec);
+    BookedEngine b = new BookedEngine(id, model, precision, slots, maxLength, maxQueued,
+        callbacks, cudaGraphs);
+    b.resource = ManagedResource.open(door.core(manager), spec, GeneratorReplica.class,
+        placed -> {
+          // Every load checks, as the manager's own loads do: the file is read again.
+          door.checkAllowed(manager, spec);
+          return b.load(placed);
+        }, b::closeEngines);
+    return b;
+  }
+
+  /** Loads the decoder and starts an engine on {@code placed}: the manager's loader. */
+  private GeneratorReplica load(Device placed) {
+    DecoderModel decoder = DecoderModel.load(id, model, placed, precision);
+    GenerationEngine engine;
+    long weights;
+    try {
+      int length = maxLength > 0 ? maxLength : decoder.maxPositions();
+      if (length > decoder.maxPositions()) {
+        throw new IllegalArgumentException("maxLength " + length + " exceeds the "
+            + decoder.maxPositions() + " positions model " + model + " was exported for");
+      }
+      weights = decoder.parameterBytes();
+      engine = new GenerationEngine(id, decoder, slots, length, maxQueued, callbacks,
+          System::nanoTime, cudaGraphs);
+    } catch (RuntimeException | Error e) {
+      decoder.close();
+      throw e;
+    }
+    TokenGenerator.Shape loaded = TokenGenerator.Shape.of(engine, weights);
+    synchronized (this) {
+      if (shape == null) {
+        shape = loaded;
+      } else if (!shape.equals(loaded)) {
+        engine.close();
+        throw new ModelLoadException("generator '" + id + "': " + model + " changed since the"
+            + " generator was built; it loads now as " + loaded + ", it was " + shape);
+      }
+    }
+    GeneratorReplica replica = new GeneratorReplica(id, engine, loaded.deviceBytes(),
+        live::remove);
+    live.add(replica);
+    return replica;
+  }
+
+  /** The first load's figures (set before {@link #open} returns). */
+  synchronized TokenGenerator.Shape shape() {
+    return shape;
+  }
+
+  /** See the class notes, "Submit racing eviction". */
+  CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
+      IntConsumer sink) {
+    if (closed) {
+      throw new IllegalStateException("generator '" + id + "' is closed");
+    }
+    // Refused before a reload is paid for; the engine checks the same again.
+    shape().check(id, prompt, config);
+    synchronized (pendingLock) {
+      pending++;
+    }
+    ManagedResource.Held<GeneratorReplica> held;
+    try {
+      held = resource.acquire();
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      done();
+      throw e;
+    } catch (RuntimeException | Error e) {
+      // No copy could be loaded (no room in time, the file is gone): this request fails.
+      done();
+      return CompletableFuture.failedFuture(e);
+    }
+    CompletableFuture<GeneratedTokens> future;
+    try {
+      future = held.replica().engine.submit(prompt, config, sink);
+    } catch (RuntimeException | Error e) {
+      held.release(e);
+      done();
+      throw e;
+    }
+    future.whenComplete((result, failure) -> {
+      held.release(failure);
+      done();
+    });
+    return future;
+  }
+
+  private void done() {
+    synchronized (pendingLock) {
+      if (--pending == 0) {
+        pendingLock.notifyAll();
+      }
+    }
+  }
+
+  int active() {
+    int n = 0;
+    for (GeneratorReplica r : live) {
+      n += r.engine.active();
+    }
+    return n;
+  }
+
+  int queued() {
+    int n = 0;
+    for (GeneratorReplica r : live) {
+      n += r.engine.queued();
+    }
+    return n;
+  }
+
+  /** The manager's hook when the entry goes: what runs or waits fails, engines close. */
+  private void closeEngines() {
+    closed = true;
+    for (GeneratorReplica r : live) {
+      r.close();
+    }
+  }
+
+  /** See the class notes, "Closing". */
+  void close() {
+    closed = true;
+    resource.close();
+    long end = System.nanoTime() + CLOSE_TIMEOUT.toNanos();
+    synchronized (pendingLock) {
+      while (pending > 0) {
+        long left = end - System.nanoTime();
+        if (left <= 0) {
+          LOG.warn("generator '{}': {} requests had not given their copy back {} after close;"
+              + " the manager frees it when they do", id, pending, CLOSE_TIMEOUT);
+          return;
+        }
+        try {
+          TimeUnit.NANOSECONDS.timedWait(pendingLock, left);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+    }
+  }
+}

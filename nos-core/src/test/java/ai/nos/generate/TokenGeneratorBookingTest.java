@@ -1,0 +1,320 @@
+package ai.nos.generate;
+
+import static ai.nos.testing.TinyLlama.NEVER;
+import static ai.nos.testing.TinyLlama.greedy;
+import static ai.nos.testing.TinyLlama.ints;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Device;
+import ai.nos.DeviceStats;
+import ai.nos.Fixtures;
+import ai.nos.Model;
+import ai.nos.ModelInfo;
+import ai.nos.ModelManager;
+import ai.nos.ModelState;
+import ai.nos.NosException;
+import ai.nos.Tensor;
+import ai.nos.testing.TinyLlama;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A TokenGenerator booked with a ModelManager (CPU, models/llm-tiny): its weights and cache count
+ * in the manager's books, a busy generator is never evicted, an idle one is and comes back with
+ * the same tokens, and closing either side leaves the books empty.
+ */
+final class TokenGeneratorBookingTest {
+  private static final int SLOTS = 2;
+  private static final int LENGTH = 64;
+  private static final Tensor IDS = Tensor.of(new long[] {1, 2, 3}, 1, 3);
+  /** The tokens fixture: a 100 x 8 fp32 table. */
+  private static final long TOKENS_BYTES = 4 * 100 * 8;
+  /** The digits fixture's parameters: conv 16+32 channels and a 512x10 linear, fp32. */
+  private static final long DIGITS_BYTES = 4 * (16 * 9 + 16 + 32 * 16 * 9 + 32 + 512 * 10 + 10);
+
+  private static JsonNode reference;
+  private static long weightBytes;
+  private static long cacheBytesPerSequence;
+
+  @BeforeAll
+  static void sizes() throws Exception {
+    reference = TinyLlama.reference();
+    JsonNode c = new ObjectMapper().readTree(TinyLlama.DIR.resolve("config.json").toFile());
+    long h = c.get("hidden_size").asLong();
+    long v = c.get("vocab_size").asLong();
+    long inter = c.get("intermediate_size").asLong();
+    long layers = c.get("num_hidden_layers").asLong();
+    long headDim = h / c.get("num_attention_heads").asLong();
+    long kv = c.get("num_key_value_heads").asLong() * headDim;
+    // make_tiny_llama.py: embedding, per layer q/k/v/o, SwiGLU, two RMSNorms; final norm, head.
+    long perLayer = h * h + 2 * h * kv + h * h + 3 * h * inter + 2 * h;
+    weightBytes = 4 * (v * h + layers * perLayer + h + h * v);
+    // Keys and values of every layer for LENGTH positions, fp32, plus a seen-token row (bool).
+    cacheBytesPerSequence = 2 * layers * LENGTH * kv * 4 + v;
+  }
+
+  private static long generatorBytes() {
+    return weightBytes + SLOTS * cacheBytesPerSequence;
+  }
+
+  private static ModelManager manager(long budget, Duration loadTimeout) {
+    return ModelManager.builder().devices(Device.cpu()).memoryBudget(Device.cpu(), budget)
+        .noFootprintCatalog().loadTimeout(loadTimeout).build();
+  }
+
+  private static TokenGenerator.Builder generator(ModelManager m) {
+    return TokenGenerator.builder(TinyLlama.MODEL).id("tiny").device(Device.cpu())
+        .maxSequences(SLOTS).maxLength(LENGTH).manager(m);
+  }
+
+  private static ModelInfo info(ModelManager m, String id) {
+    return m.models().stream().filter(i -> i.id().equals(id)).findFirst().orElseThrow(
+        () -> new AssertionError("no '" + id + "' in " + m.models()));
+  }
+
+  private static GenerationConfig endless() {
+    return GenerationConfig.builder().maxNewTokens(10_000).eosTokenIds(NEVER).build();
+  }
+
+  /**
+   * A request that holds the generator until {@code release} opens: its consumer blocks on the
+   * first token, so its future (which completes after every token is handed over) stays open
+   * however soon the engine finishes the sequence. Returns once the first token arrived.
+   */
+  private static CompletableFuture<GeneratedTokens> held(TokenGenerator lm,
+      CountDownLatch release) throws InterruptedException {
+    CountDownLatch started = new CountDownLatch(1);
+    CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2}, endless(), id -> {
+      started.countDown();
+      try {
+        release.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    assertTrue(started.await(30, TimeUnit.SECONDS));
+    return f;
+  }
+
+  /** Greedy tokens for case 0 of reference.json, checked. */
+  private static void generatesReference(TokenGenerator lm) {
+    JsonNode c = reference.get("cases").get(0);
+    assertArrayEquals(ints(c.get("greedy_ids")),
+        lm.generate(ints(c.get("prompt_ids")), greedy()).join().tokens());
+  }
+
+  @Test
+  void booked_bytesAreTheWeightsPlusTheCache_andGoneAfterClose() {
+    try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30))) {
+      TokenGenerator lm = generator(m).build();
+      assertEquals(SLOTS * cacheBytesPerSequence, lm.cacheBytes());
+      assertEquals(cacheBytesPerSequence, lm.cacheBytesPerSequence());
+      assertEquals(weightBytes + lm.cacheBytes(), lm.deviceBytes());
+      DeviceStats cpu = m.stats().get(0);
+      assertEquals(lm.deviceBytes(), cpu.usedBytes(), cpu.toString());
+      assertEquals(List.of("tiny"), cpu.models());
+      ModelInfo tiny = info(m, "tiny");
+      assertEquals(ModelState.READY, tiny.state());
+      assertEquals(lm.deviceBytes(), tiny.bytes());
+      assertTrue(tiny.measured());
+      generatesReference(lm);
+      assertEquals(1, info(m, "tiny").requests());
+
+      lm.close();
+      cpu = m.stats().get(0);
+      assertEquals(0, cpu.usedBytes(), cpu.toString());
+      assertEquals(List.of(), cpu.models());
+      assertEquals(List.of(), m.models());
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> lm.generate(new int[] {1}, greedy()));
+      assertTrue(e.getMessage().contains("'tiny' is closed"), e.getMessage());
+    }
+  }
+
+  @Test
+  void busyGenerator_leavesNoRoom_modelRefused() throws Exception {
+    // Room for the generator and less than the tokens model beside it.
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofMillis(300));
+        TokenGenerator lm = generator(m).build()) {
+      assertEquals(generatorBytes(), lm.deviceBytes());
+      CountDownLatch release = new CountDownLatch(1);
+      CompletableFuture<GeneratedTokens> running = held(lm, release);
+      NosException e = assertThrows(NosException.class, () -> m.load(Fixtures.tokens()));
+      assertTrue(e.getMessage().contains("no room"), e.getMessage());
+      assertEquals(ModelState.READY, info(m, "tiny").state());
+      assertEquals(1, info(m, "tiny").inFlight());
+      assertEquals(0, m.stats().get(0).evictions());
+      assertFalse(running.isDone());
+      release.countDown();
+      running.join();
+      // Idle now: the same load evicts it.
+      try (Model tokens = m.load(Fixtures.tokens())) {
+        assertEquals(ModelState.EVICTED, info(m, "tiny").state());
+      }
+    }
+  }
+
+  @Test
+  void idleGenerator_evictedForAModel_thenReloadedWithTheSameTokens() {
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(30));
+        TokenGenerator lm = generator(m).build()) {
+      generatesReference(lm);
+      try (Model tokens = m.load(Fixtures.tokens())) {
+        assertEquals(ModelState.EVICTED, info(m, "tiny").state());
+        assertEquals(TOKENS_BYTES, m.stats().get(0).usedBytes());
+        assertEquals(1, m.stats().get(0).evictions());
+        assertEquals(0, lm.activeSequences());
+
+        // The next request loads it again (evicting the idle model) and generates the same.
+        generatesReference(lm);
+        assertEquals(ModelState.READY, info(m, "tiny").state());
+        assertEquals(ModelState.EVICTED, info(m, "tokens").state());
+        assertEquals(2, info(m, "tiny").loads());
+        assertEquals(lm.deviceBytes(), m.stats().get(0).usedBytes());
+        // And the model comes back in turn.
+        assertEquals(8, tokens.infer(IDS).get("embedding").toFloatArray().length);
+        assertEquals(ModelState.EVICTED, info(m, "tiny").state());
+      }
+    }
+    // Both closed: nothing of the generator is left to free twice or leak.
+  }
+
+  @Test
+  void busyGenerator_keptWhileAnIdleModelIsEvicted() throws Exception {
+    // Room for the digits model and the generator; the tokens model needs one of them to go.
+    try (ModelManager m = manager(generatorBytes() + DIGITS_BYTES + 1000, Duration.ofSeconds(30));
+        Model digits = m.load(Fixtures.digitsOn("cpu"));
+        TokenGenerator lm = generator(m).build()) {
+      assertEquals(DIGITS_BYTES + generatorBytes(), m.stats().get(0).usedBytes());
+      CountDownLatch release = new CountDownLatch(1);
+      CompletableFuture<GeneratedTokens> running = held(lm, release);
+      // The generator is the least recently used copy (loaded before the digits model was
+      // used) but busy: only the idle model may go.
+      digits.infer(Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 1));
+      try (Model tokens = m.load(Fixtures.tokens())) {
+        assertEquals(ModelState.EVICTED, info(m, "digits").state());
+        assertEquals(ModelState.READY, info(m, "tiny").state());
+        assertEquals(1, m.stats().get(0).evictions());
+        assertEquals(1, info(m, "tiny").inFlight());
+        assertFalse(running.isDone());
+      }
+      release.countDown();
+      running.join();
+    }
+  }
+
+  @Test
+  void closingTheManager_failsRunningRequests_andLaterOnes() throws Exception {
+    ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+    try (TokenGenerator lm = generator(m).build()) {
+      // 2 slots, 100 requests of 63 tokens each: most still wait in the engine at the close.
+      CountDownLatch started = new CountDownLatch(1);
+      List<CompletableFuture<GeneratedTokens>> all = new ArrayList<>();
+      all.add(lm.stream(new int[] {5}, endless(), id -> started.countDown()));
+      for (int i = 0; i < 99; i++) {
+        all.add(lm.generate(new int[] {5}, endless()));
+      }
+      assertTrue(started.await(30, TimeUnit.SECONDS));
+      m.close();
+      int failed = 0;
+      for (CompletableFuture<GeneratedTokens> f : all) {
+        try {
+          assertEquals(LENGTH, f.get(30, TimeUnit.SECONDS).size() + 1);
+        } catch (ExecutionException e) {
+          assertInstanceOf(IllegalStateException.class, e.getCause());
+          assertTrue(e.getCause().getMessage().contains("'tiny' is closed"),
+              e.getCause().getMessage());
+          failed++;
+        }
+      }
+      assertTrue(failed > 0, "no request was left to fail at the close");
+      IllegalStateException later = assertThrows(IllegalStateException.class,
+          () -> lm.generate(new int[] {1}, greedy()));
+      assertTrue(later.getMessage().contains("closed"), later.getMessage());
+      assertEquals(0, lm.activeSequences());
+      // Each request hands its copy back as its future completes, and the generator's close
+      // waits for that: then the manager's books are empty.
+      lm.close();
+      assertEquals(0, m.stats().get(0).usedBytes(), m.stats().get(0).toString());
+    }
+  }
+
+  @Test
+  void sameIdAsALoadedModel_refused() {
+    try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+        Model tokens = m.load(Fixtures.tokens())) {
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> generator(m).id("tokens").build());
+      assertTrue(e.getMessage().contains("'tokens' is already loaded"), e.getMessage());
+      assertEquals(TOKENS_BYTES, m.stats().get(0).usedBytes());
+    }
+  }
+
+  /**
+   * Requests racing evictions: the generator and the tokens model never fit together, so each
+   * model call evicts the idle generator and each request may find it evicted and reload it. No
+   * request is lost or fails, and each gives the reference tokens.
+   */
+  @Test
+  void submitsRacingEvictions_noRequestLostOrWrong() throws Exception {
+    int threads = 3;
+    int perThread = 5;
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(60));
+        TokenGenerator lm = generator(m).build();
+        Model tokens = m.load(Fixtures.tokens())) {
+      assertEquals(ModelState.EVICTED, info(m, "tiny").state());
+      ExecutorService pool = Executors.newFixedThreadPool(threads + 1);
+      try {
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<?>> work = new ArrayList<>();
+        work.add(pool.submit(() -> {
+          go.await();
+          for (int i = 0; i < 12; i++) {
+            assertEquals(8, tokens.infer(IDS).get("embedding").toFloatArray().length);
+          }
+          return null;
+        }));
+        for (int t = 0; t < threads; t++) {
+          JsonNode c = reference.get("cases").get(t % reference.get("cases").size());
+          work.add(pool.submit(() -> {
+            go.await();
+            for (int i = 0; i < perThread; i++) {
+              assertArrayEquals(ints(c.get("greedy_ids")),
+                  lm.generate(ints(c.get("prompt_ids")), greedy()).get(60, TimeUnit.SECONDS)
+                      .tokens());
+            }
+            return null;
+          }));
+        }
+        go.countDown();
+        for (Future<?> f : work) {
+          f.get(120, TimeUnit.SECONDS);
+        }
+      } finally {
+        pool.shutdownNow();
+      }
+      ModelInfo tiny = info(m, "tiny");
+      assertEquals(threads * perThread, tiny.requests());
+      assertEquals(0, tiny.failures());
+      assertTrue(tiny.loads() >= 2, "evicted by the model at least once: " + tiny);
+      assertTrue(m.stats().get(0).usedBytes() <= generatorBytes() + 1000);
+    }
+  }
+}
