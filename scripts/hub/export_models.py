@@ -22,10 +22,11 @@ dispatches on and which nos-hub's BuiltinCatalogTest compares with the catalog:
                 detector with YOLOv8n's input and raw output contract stands in; it cannot hold
                 YOLOv8n's weights, and --pretrained does not change it.
 
-Tokenizers: with --pretrained, the model's own tokenizer.json from the HuggingFace hub. Without
-it, a BERT WordPiece tokenizer (BERT's normalizer, pre-tokenizer and template) over a generated
-vocabulary of the model's size, built offline with the `tokenizers` library: BERT's format for
-MiniLM, but only a stand-in for CLIP, whose own tokenizer is byte-level BPE.
+Tokenizers: with --pretrained, the model's own tokenizer.json from the HuggingFace hub (CLIP's
+with CLIPProcessor's padding added, scripts/hub/make_tokenizers.py's clip_padding). Without it,
+a tokenizer of the model's own type and format with a small vocabulary learned offline by
+make_tokenizers.py (the `tokenizers` library): CLIP's byte-level BPE for CLIP, BERT's WordPiece
+for MiniLM; nos-hub's TokenizerParityTest checks NOS reads that format as transformers does.
 
 The transformers text towers are exported through small wrappers (ClipText, BertTokens) that call
 the model's own embedding, layer and norm modules and build the attention masks from the inputs
@@ -212,38 +213,24 @@ def yolo_shaped():
     return YoloShaped
 
 
-def wordpiece(path, vocab_size):
-    """A WordPiece tokenizer.json built offline: special tokens, printable characters with their
-    ## continuations, and generated words up to vocab_size entries."""
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordPiece
+def tokenizer_json(kind, path):
+    """make_tokenizers.py's tokenizer of the model's format at path, locked; returns its
+    vocabulary size and, for CLIP, its <|endoftext|> id."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_tokenizers
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    chars = [chr(c) for c in range(33, 127)]
-    vocab += chars + ["##" + c for c in chars]
-    letters = "etaoinshrdlucmfwypvbgkjqxz"
-    seen = set(vocab)
-    i = 0
-    while len(vocab) < vocab_size:
-        word, k = "", i
-        while True:
-            word += letters[k % 26]
-            k //= 26
-            if k == 0:
-                break
-        if word not in seen:
-            seen.add(word)
-            vocab.append(word)
-        i += 1
-    tok = Tokenizer(WordPiece({w: j for j, w in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    tok.decoder = decoders.WordPiece()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tok.save(path)
+    made = (make_tokenizers.clip_tokenizer(path) if kind == "clip"
+            else (make_tokenizers.bert_tokenizer(path), None))
+    lock(path)
+    return made
+
+
+def clip_tokenizer_pretrained(path):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import make_tokenizers
+
+    hub_file(CLIP, "tokenizer.json", path)
+    make_tokenizers.clip_padding(path)
     lock(path)
 
 
@@ -391,13 +378,15 @@ def clip_text(out, pretrained):
 
     if pretrained:
         model = CLIPTextModelWithProjection.from_pretrained(CLIP, attn_implementation="eager")
-        hub_file(CLIP, "tokenizer.json", f"{out}/{CLIP}/tokenizer.json")
+        clip_tokenizer_pretrained(f"{out}/{CLIP}/tokenizer.json")
+        vocab, eos = 49408, 49407
     else:
         model = CLIPTextModelWithProjection(clip_config().text_config)
-        wordpiece(f"{out}/{CLIP}/tokenizer.json", 49408)
+        # Its <|endoftext|> is its largest id, as CLIP's: the pooling takes the argmax id.
+        vocab, eos = tokenizer_json("clip", f"{out}/{CLIP}/tokenizer.json")
     model.eval()
     wrapped = clip_text_module(torch)(model).eval()
-    ids, mask = text_inputs(49408, 77, eos=49407)
+    ids, mask = text_inputs(vocab, 77, eos=eos)
     traced = torch.jit.trace(wrapped, (ids, mask))
     check_same("clip text_embeds", traced(ids, mask),
                model(input_ids=ids, attention_mask=mask).text_embeds)
@@ -443,7 +432,7 @@ def minilm(out, pretrained):
                             layer_norm_eps=1e-12)
         config._attn_implementation = "eager"
         model = BertModel(config, add_pooling_layer=False)
-        wordpiece(f"{out}/{MINILM}/tokenizer.json", 30522)
+        tokenizer_json("bert", f"{out}/{MINILM}/tokenizer.json")
     model.eval()
     wrapped = bert_tokens_module(torch)(model).eval()
     ids, mask = text_inputs(30522, 16)

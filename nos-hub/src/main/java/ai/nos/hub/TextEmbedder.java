@@ -23,10 +23,13 @@ import java.util.Map;
  * }</pre>
  *
  * <p>Texts are tokenized by the HuggingFace tokenizers library (through DJL's binding, whose
- * native library ships in its jar) reading the entry's {@code tokenizer.json}, truncated to the
- * entry's {@link TextPreprocessing#maxLength()} (or the model's fixed length, if shorter) with
- * special tokens, and padded with id 0 and mask 0 to the model's fixed length or the longest
- * text of the call. The model gets {@code input_ids}, {@code attention_mask} and, if its
+ * native library ships in its jar) reading the entry's {@code tokenizer.json} (the model's own
+ * type: CLIP's byte-level BPE, BERT's WordPiece), truncated to the entry's
+ * {@link TextPreprocessing#maxLength()} (or the model's fixed length, if shorter) with special
+ * tokens, and padded with mask 0 and the pad id of the file's {@code padding} block (0 if it has
+ * none) to the model's fixed length or the longest text of the call: for the hub's CLIP and
+ * MiniLM entries, the ids and masks of {@code CLIPProcessor} and
+ * {@code SentenceTransformer.encode}. The model gets {@code input_ids}, {@code attention_mask} and, if its
  * signature has it, {@code token_type_ids} (all zero for one text), as int64 or int32 as its
  * signature says. Its first output becomes one vector per text as
  * {@link TextPreprocessing#pooling()} says: {@code mean} of the token vectors
@@ -54,7 +57,7 @@ public final class TextEmbedder implements AutoCloseable {
     this.tokenizer = tokenizer;
     this.preprocessing = task.entry().text().orElseThrow();
     this.inputs = task.model().spec().signature().inputs();
-    this.length = checkInputs(task.model(), inputs);
+    this.length = padLength(task.model().spec().id(), inputs);
     TensorSpec output = task.model().spec().signature().outputs().get(0);
     int rank = preprocessing.pooling() == TextPreprocessing.Pooling.NONE ? 2 : 3;
     if (output.rank() != rank) {
@@ -65,15 +68,18 @@ public final class TextEmbedder implements AutoCloseable {
     }
   }
 
-  /** Checks the input names and dtypes; returns the fixed length, or -1 if dynamic. */
-  private static int checkInputs(Model model, List<TensorSpec> inputs) {
+  /**
+   * Checks the input names and dtypes of model {@code id}; returns the fixed length texts are
+   * padded to, or -1 (dynamic: padded to the longest text of the call).
+   */
+  static int padLength(String id, List<TensorSpec> inputs) {
     boolean ids = false;
     long length = TensorSpec.DYNAMIC;
     for (TensorSpec input : inputs) {
       if (!INPUTS.contains(input.name()) || input.rank() != 2
           || (input.dtype() != DType.INT64 && input.dtype() != DType.INT32)) {
         throw new IllegalArgumentException(NAME + " feeds int64 or int32 [batch, tokens] inputs "
-            + "named " + INPUTS + " but '" + model.spec().id() + "' takes " + input);
+            + "named " + INPUTS + " but '" + id + "' takes " + input);
       }
       ids |= input.name().equals("input_ids");
       if (input.dim(1) != TensorSpec.DYNAMIC) {
@@ -82,8 +88,7 @@ public final class TextEmbedder implements AutoCloseable {
     }
     if (!ids) {
       throw new IllegalArgumentException(
-          NAME + " needs a model with an input_ids input but '" + model.spec().id() + "' takes "
-              + inputs);
+          NAME + " needs a model with an input_ids input but '" + id + "' takes " + inputs);
     }
     return (int) length;
   }
@@ -135,11 +140,8 @@ public final class TextEmbedder implements AutoCloseable {
 
   private static TextEmbedder create(Model model, CatalogEntry entry, Path file,
       boolean ownsModel) {
-    TextPreprocessing text = entry.text().orElseThrow();
-    checkInputs(model, model.spec().signature().inputs());
-    long fixed = model.spec().signature().inputs().get(0).dim(1);
-    int max = fixed > 0 ? (int) Math.min(fixed, text.maxLength()) : text.maxLength();
-    TextTokenizer tokenizer = TextTokenizer.open(file, max);
+    TextTokenizer tokenizer =
+        tokenizer(entry, model.spec().id(), model.spec().signature().inputs(), file);
     try {
       List<AutoCloseable> resources = ownsModel ? List.of(tokenizer, model) : List.of(tokenizer);
       return new TextEmbedder(new TaskModel(NAME, model, entry, resources), tokenizer);
@@ -147,6 +149,19 @@ public final class TextEmbedder implements AutoCloseable {
       tokenizer.close();
       throw e;
     }
+  }
+
+  /**
+   * The tokenizer of an embedder of {@code entry} over a model {@code id} with these inputs:
+   * truncating to the entry's {@link TextPreprocessing#maxLength()}, or to the model's fixed
+   * length if shorter. TokenizerParityTest goes through here too.
+   */
+  static TextTokenizer tokenizer(CatalogEntry entry, String id, List<TensorSpec> inputs,
+      Path file) {
+    TextPreprocessing text = entry.text().orElseThrow();
+    int fixed = padLength(id, inputs);
+    int max = fixed > 0 ? Math.min(fixed, text.maxLength()) : text.maxLength();
+    return TextTokenizer.open(file, max);
   }
 
   /**

@@ -2,10 +2,15 @@ package ai.nos.hub;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -20,27 +25,38 @@ import java.util.Map;
  * (as a system property or environment variable). The Rust tokenizer is immutable once built and encodes from many threads
  * at once; DJL's wrapper adds no state per call.
  *
- * Truncation is the tokenizer's own (special tokens count toward the length); padding is done
- * here, with id 0 and mask 0, so that a batch is padded to its longest text or to a length the
- * model fixes. Models that honour the attention mask (the BERT family, CLIP) ignore the pads.
+ * Truncation is the tokenizer's own (special tokens count toward the length, and the last one
+ * stays: CLIP's <|endoftext|>, BERT's [SEP]), to the length given here, whatever truncation block
+ * the file has (all-MiniLM-L6-v2's says 128; its pipeline truncates at 256). Padding is done
+ * here, so that a batch is padded to its longest text or to a length the model fixes, with mask
+ * 0 and the pad id of the file's {@code padding} block, as transformers' fast tokenizers read
+ * it: {@code <|endoftext|>} in the hub's CLIP tokenizer.json (how CLIPProcessor pads), [PAD] (0)
+ * in BERT's. A file without that block is padded with id 0. Models that honour the attention
+ * mask (the BERT family, CLIP) compute the same whatever the pad id; the ids then equal those of
+ * the Python pipelines as well (TokenizerParityTest, against transformers).
  */
 final class TextTokenizer implements AutoCloseable {
 
   /** Token ids, attention mask and token type ids of a batch, {@code [batch, length]} each. */
   record Batch(long[] ids, long[] mask, long[] typeIds, int size, int length) {}
 
+  private static final JsonFactory JSON = new JsonFactory();
+
   private final HuggingFaceTokenizer tokenizer;
   private final Path file;
+  private final long padId;
 
-  private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file) {
+  private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file, long padId) {
     this.tokenizer = tokenizer;
     this.file = file;
+    this.padId = padId;
   }
 
   /**
    * Reads a tokenizer.json that truncates to {@code maxLength} tokens.
    *
    * @throws IllegalArgumentException if the file does not exist or is not a valid tokenizer
+   *     (its padding block included)
    */
   static TextTokenizer open(Path file, int maxLength) {
     if (file == null) {
@@ -49,11 +65,18 @@ final class TextTokenizer implements AutoCloseable {
     if (!Files.isRegularFile(file)) {
       throw new IllegalArgumentException("tokenizer file " + file + " does not exist");
     }
+    byte[] json;
+    try {
+      json = Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new UncheckedIOException("tokenizer file " + file + " cannot be read: " + e, e);
+    }
+    long padId = padId(json, file);
     cpuFlavor();
     try {
-      return new TextTokenizer(HuggingFaceTokenizer.newInstance(file, Map.of(
-          "maxLength", Integer.toString(maxLength), "truncation", "true", "padding", "false",
-          "addSpecialTokens", "true")), file);
+      return new TextTokenizer(HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(json),
+          Map.of("maxLength", Integer.toString(maxLength), "truncation", "true",
+              "padding", "false", "addSpecialTokens", "true")), file, padId);
     } catch (IOException e) {
       throw new UncheckedIOException("tokenizer file " + file + " cannot be read: " + e, e);
     } catch (ai.djl.engine.EngineException e) {
@@ -63,6 +86,66 @@ final class TextTokenizer implements AutoCloseable {
       throw new IllegalArgumentException(
           "tokenizer file " + file + " is not a valid HuggingFace tokenizer.json: " + e, e);
     }
+  }
+
+  /**
+   * The {@code pad_id} of the top-level {@code padding} block, or 0 when the block is absent or
+   * null. Read with a streaming parser that stops there: the block comes before the vocabulary
+   * in files the tokenizers library writes.
+   */
+  static long padId(byte[] json, Path file) {
+    try (JsonParser p = JSON.createParser(json)) {
+      if (p.nextToken() != JsonToken.START_OBJECT) {
+        throw new IllegalArgumentException(
+            "tokenizer file " + file + " is not a valid HuggingFace tokenizer.json: not an object");
+      }
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String name = p.currentName();
+        JsonToken value = p.nextToken();
+        if (!name.equals("padding")) {
+          p.skipChildren();
+          continue;
+        }
+        if (value == JsonToken.VALUE_NULL) {
+          return 0;
+        }
+        if (value != JsonToken.START_OBJECT) {
+          throw badPadding(file, "an object or null", p.getText());
+        }
+        long id = -1;
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+          String field = p.currentName();
+          JsonToken v = p.nextToken();
+          if (field.equals("pad_id")) {
+            if (v != JsonToken.VALUE_NUMBER_INT || p.getLongValue() < 0
+                || p.getLongValue() > Integer.MAX_VALUE) {
+              throw badPadding(file, "pad_id a non-negative int", p.getText());
+            }
+            id = p.getLongValue();
+          } else {
+            p.skipChildren();
+          }
+        }
+        if (id < 0) {
+          throw badPadding(file, "a pad_id", "a padding block without one");
+        }
+        return id;
+      }
+      return 0;
+    } catch (IOException e) {
+      throw new IllegalArgumentException(
+          "tokenizer file " + file + " is not a valid HuggingFace tokenizer.json: " + e, e);
+    }
+  }
+
+  private static IllegalArgumentException badPadding(Path file, String expected, String given) {
+    return new IllegalArgumentException("tokenizer file " + file + ": its padding block must have "
+        + expected + " but has " + given);
+  }
+
+  /** The id padded positions get. */
+  long padId() {
+    return padId;
   }
 
   /** DJL's setting naming the native build to load: {@code cpu}, or a CUDA one it downloads. */
@@ -76,8 +159,8 @@ final class TextTokenizer implements AutoCloseable {
   }
 
   /**
-   * Encodes texts, padded to {@code length} tokens, or to the longest text when
-   * {@code length < 1}.
+   * Encodes texts, padded with {@link #padId()} (mask 0) to {@code length} tokens, or to the
+   * longest text when {@code length < 1}.
    */
   Batch encode(List<String> texts, int length) {
     Encoding[] encodings = new Encoding[texts.size()];
@@ -88,6 +171,9 @@ final class TextTokenizer implements AutoCloseable {
     }
     int n = length > 0 ? length : longest;
     long[] ids = new long[texts.size() * n];
+    if (padId != 0) {
+      Arrays.fill(ids, padId);
+    }
     long[] mask = new long[ids.length];
     long[] types = new long[ids.length];
     for (int i = 0; i < encodings.length; i++) {
