@@ -124,8 +124,10 @@ if [ "$what" = generate ]; then
   d=/tmp/llm271
   [ -f $d/model.pt ] || timeout 400 python3 "$g/scripts/models/make_tiny_llama.py" --size 271m --out $d > "$out/make-llm271.log" 2>&1 || { tail -20 "$out/make-llm271.log"; exit 1; }
   tail -2 "$out/make-llm271.log"; cp $d/reference.json "$out/llm271-reference.json"
-  timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
-  ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_C:-} 2>&1 | tee "$out/generate-bench.log"
+  [ "${GEN_HF:-1}" = 1 ] && timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
+  ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_C:-1,8,32,128} 2>&1 | tee "$out/generate-bench.log"
+  # The same speed runs with TorchScript's optimizing executor off on the engine's threads.
+  [ "${GEN_NOOPT:-1}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=false -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_NOOPT_C:-1,128} speed 2>&1 | tee "$out/generate-bench-noopt.log"
 fi
 if [ "$what" = rounds ]; then
   # Issue 20 item 4: ResNet-50 fp16, NOS's best paths (CL+ofi+graphs and the AOTInductor packages,

@@ -87,10 +87,22 @@ import org.slf4j.LoggerFactory;
  * graphs' lock (the static logits are rewritten by the next replay). Prefills stay eager: their
  * lengths vary. If the recording fails (a model that cannot be captured), the engine logs why
  * and runs every step eagerly.
+ *
+ * TorchScript's optimizing executor
+ * The profiling executor specializes and fuses a module per input shape it sees: each new decode
+ * bucket and each new prompt length costs a profiling run and a compilation of its fused kernels
+ * (NNC) before it runs fast. Whether the engine lets it (fewer, fused kernels per step, at that
+ * compile cost during the first steps of each shape) is the thread-local graph-executor switch,
+ * set on the engine's own threads only (its scheduler, and the recording thread while the decode
+ * step is captured, restored after): `nos.generate.jitOptimize` (true by default), measured in
+ * benchmarks/README.md (#17).
  */
 public final class GenerationEngine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(GenerationEngine.class);
   static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+  /** Whether TorchScript's executor optimizes (profiles, fuses) on the engine's threads. */
+  static final boolean JIT_OPTIMIZE = Boolean.parseBoolean(
+      System.getProperty("nos.generate.jitOptimize", "true"));
 
   private final String id;
   private final DecoderModel model;
@@ -168,8 +180,17 @@ public final class GenerationEngine implements AutoCloseable {
           List.of(new long[] {1}, new long[] {1}, new long[0]),
           List.of(shape -> filled(model, shape, 0), shape -> filled(model, shape, 0),
               shape -> filled(model, shape, scratch)),
-          in -> List.of(model.step(in.get(0), in.get(1), in.get(2), cache.keys(),
-              cache.values())));
+          in -> {
+            // On the recording thread, shared with other models' captures: restored after.
+            boolean before = torch.getGraphExecutorOptimize();
+            torch.setGraphExecutorOptimize(JIT_OPTIMIZE);
+            try {
+              return List.of(model.step(in.get(0), in.get(1), in.get(2), cache.keys(),
+                  cache.values()));
+            } finally {
+              torch.setGraphExecutorOptimize(before);
+            }
+          });
       LOG.info("generator '{}': decode steps recorded as CUDA graphs for batch sizes {} in {}"
           + " ms", id, java.util.Arrays.toString(recorded.sizes()),
           (System.nanoTime() - started) / 1_000_000);
@@ -250,6 +271,7 @@ public final class GenerationEngine implements AutoCloseable {
   }
 
   private void run() {
+    torch.setGraphExecutorOptimize(JIT_OPTIMIZE); // this thread is the engine's own
     try (InferenceMode guard = new InferenceMode()) {
       while (!closed) {
         sweepWaiting();
@@ -298,7 +320,12 @@ public final class GenerationEngine implements AutoCloseable {
       s.delivery.fail(error);
     }
     if (graphs != null) {
-      graphs.close();
+      try {
+        graphs.close();
+      } catch (RuntimeException e) {
+        // The rest must still be freed; the graphs' memory stays with libtorch's allocator.
+        LOG.error("generator '{}': cannot free its CUDA graphs", id, e);
+      }
     }
     sampler.close();
     cache.close();

@@ -140,6 +140,7 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
    */
   private final DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair pool;
   private int captures;
+  private boolean closed;
 
   /**
    * @param device the CUDA device index
@@ -161,12 +162,21 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     this.forward = forward;
     this.side = sideStream(device);
     this.poolId = new LongPointer(POOL_BASE + POOLS.incrementAndGet(), 0L);
+    // Owned by this object, not by a PointerScope the constructing thread may have open: a scope
+    // that freed it at its close left releasePool reading a pool id from freed memory ("it !=
+    // graph_pools.end()" assert when a generator closed, ninth session's follow-up). Released by
+    // close().
+    poolId.retainReference();
     this.pool = new DeviceAssertionsDataVectorCUDAKernelLaunchInfoVectorPair(poolId);
   }
 
   private static CUDAStream sideStream(int device) {
-    return SIDE_STREAMS.computeIfAbsent(device,
-        d -> torch_cuda.getStreamFromPool(false, (byte) (int) d));
+    return SIDE_STREAMS.computeIfAbsent(device, d -> {
+      // Kept for the process: not freed by a PointerScope the first caller's thread has open.
+      CUDAStream stream = torch_cuda.getStreamFromPool(false, (byte) (int) d);
+      stream.retainReference();
+      return stream;
+    });
   }
 
   /**
@@ -276,11 +286,15 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
   /** Releases this recorder's uses of the pool; call after the graphs and their tensors. */
   @Override
   public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
     var allocator = torch_cuda.getAllocator();
     for (; captures > 0; captures--) {
       allocator.releasePool((byte) device, pool);
     }
-    java.lang.ref.Reference.reachabilityFence(poolId);
+    poolId.releaseReference();
   }
 
   /** One instantiated graph. */
