@@ -143,7 +143,7 @@ final class BookedEngine {
     synchronized (this) {
       if (shape == null) {
         shape = loaded;
-      } else if (!shape.equals(loaded)) {
+      } else if (!shape.sameModel(loaded)) {
         engine.close();
         throw new ModelLoadException("generator '" + id + "': " + model + " changed since the"
             + " generator was built; it loads now as " + loaded + ", it was " + shape);

@@ -35,8 +35,8 @@ import java.util.Objects;
  *
  * <p><b>With a {@link ModelManager}</b> ({@link Builder#manager}), the manager books the
  * generator as it books a model: it places it (the builder's device is the preference, as a
- * spec's), counts its {@link #deviceBytes()} (weights plus the whole cache) on that device, so
- * that other models' placement and {@link ModelManager#stats()} see them, and lists it in
+ * spec's), counts its {@link #deviceBytes()} (weights, the whole cache, the decode graphs) on
+ * that device, so that other models' placement and {@link ModelManager#stats()} see them, and lists it in
  * {@link ModelManager#models()} under its id. A generator with a request queued or generating is
  * never evicted; an idle one may be (least recently used first, as models are): its cache and
  * model are freed, and its next request loads it again where the manager places it, on the
@@ -70,14 +70,21 @@ public final class TokenGenerator implements AutoCloseable {
 
   /** What a load of the decoder gives: the same for every load of the same file and settings. */
   record Shape(int eosTokenId, int vocabSize, int length, int slots, long cacheBytes,
-      long cacheBytesPerSequence, long weightBytes) {
+      long cacheBytesPerSequence, long weightBytes, long graphBytes) {
     static Shape of(GenerationEngine engine, long weightBytes) {
       return new Shape(engine.model().eosTokenId(), engine.model().vocabSize(), engine.length(),
-          engine.slots(), engine.cacheBytes(), engine.cacheBytesPerSequence(), weightBytes);
+          engine.slots(), engine.cacheBytes(), engine.cacheBytesPerSequence(), weightBytes,
+          engine.graphBytes());
     }
 
     long deviceBytes() {
-      return weightBytes + cacheBytes;
+      return weightBytes + cacheBytes + graphBytes;
+    }
+
+    /** Whether a reload gives the same model (the graphs' measured bytes may differ a little). */
+    boolean sameModel(Shape other) {
+      return equals(new Shape(other.eosTokenId, other.vocabSize, other.length, other.slots,
+          other.cacheBytes, other.cacheBytesPerSequence, other.weightBytes, graphBytes));
     }
 
     /** The engine's own checks of a request, with its messages, before any load. */
@@ -196,9 +203,10 @@ public final class TokenGenerator implements AutoCloseable {
   }
 
   /**
-   * Device bytes while loaded: the decoder's parameters and buffers plus {@link #cacheBytes()};
-   * what a {@link ModelManager} books for the generator (the decode step's working memory is
-   * not counted).
+   * Device bytes while loaded: the decoder's parameters and buffers, {@link #cacheBytes()}, and
+   * on CUDA what the decode steps' graphs hold (measured when they are recorded); what a
+   * {@link ModelManager} books for the generator. An eager step's working memory (prefills,
+   * steps without graphs) is not counted.
    */
   public long deviceBytes() {
     return shape.deviceBytes();

@@ -25,6 +25,12 @@ final class TokenGeneratorBookingGpuTest {
 
   @Test
   void bookedOnCuda_theAllocatorHoldsTheBookedBytes_untilClose() {
+    // The device's one-time library state (the CUDA-graph recording thread's cuBLAS workspaces)
+    // is the device's, not the generator's: made here first, outside the measurement.
+    try (TokenGenerator warm = TokenGenerator.builder(TinyLlama.MODEL).id("tiny-warm")
+        .device(Device.cuda(0)).maxSequences(3).build()) {
+      assertEquals(2, warm.cudaGraphBatchSizes().length, "decode graphs were not recorded");
+    }
     try (ModelManager m = ModelManager.builder().devices(Device.cuda(0)).noFootprintCatalog()
         .build()) {
       long before = TorchRuntime.cudaAllocatedBytes(0);
@@ -33,7 +39,8 @@ final class TokenGeneratorBookingGpuTest {
       DeviceStats gpu = m.stats().get(0);
       assertEquals(lm.deviceBytes(), gpu.usedBytes(), gpu.toString());
       long held = TorchRuntime.cudaAllocatedBytes(0) - before;
-      // Weights and cache exactly, plus the allocator's rounding and the sampler's small index.
+      // Weights, cache and decode graphs exactly, plus the allocator's rounding and the
+      // sampler's small index.
       assertTrue(held >= lm.deviceBytes() && held <= lm.deviceBytes() + (1 << 20),
           "allocated " + held + " B for a booking of " + lm.deviceBytes() + " B");
       JsonNode c = TinyLlama.reference().get("cases").get(0);

@@ -40,12 +40,23 @@ import org.slf4j.LoggerFactory;
  * never leave the device (Sampler).
  *
  * Steps
- * A prefill runs one sequence's whole prompt ([1, T]) and draws its first token; a decode step
- * runs every active sequence's last token ([B, 1]) and draws one token for each. Prefills go one
- * at a time, between decode steps: with sequences active, one waiting request is admitted per
- * decode step, so a long prompt delays the running ones by one prefill, never by a queue of them;
- * with none active, every free slot is filled before the next decode step.
+ * A prefill runs the whole prompts of one or more newly admitted sequences ([k, T], T the longest
+ * prompt) and draws each one's first token; a decode step runs every active sequence's last token
+ * ([B, 1]) and draws one token for each. Prefills run between decode steps. Admission takes
+ * waiting requests in order while slots are free and the padded prefill stays within
+ * PREFILL_TOKENS (k x T; a prompt longer than that goes alone): with none active, that is
+ * repeated until the slots or the queue run out; with sequences active, one prefill is admitted
+ * per decode step, so running sequences wait for at most one bounded prefill per token.
  *
+ * A prefill of prompts of different lengths pads the shorter ones without a mask: a prompt of
+ * L tokens in a prefill of T gets T - L padding tokens (id 0) placed BEFORE its own tokens in the
+ * step's rows, at positions L .. T-1. Positions, not row order, decide where keys and values go
+ * in the cache and what each query sees (keys at positions <= its own), so the prompt's tokens
+ * never see the padding; the model returns the logits of each row's last element, the prompt's
+ * last token; and what the padding wrote at positions L .. T-1 of the slot is rewritten by the
+ * decode steps at those positions before any query reads it (a step writes its own position,
+ * then attends).
+
  * Continuous batching
  * The batch is rebuilt for every decode step from the active list: a request that was admitted
  * joins at the next step, a sequence that finished (EOS id, max new tokens, a full slot), failed,
@@ -94,15 +105,20 @@ import org.slf4j.LoggerFactory;
  * (NNC) before it runs fast. Whether the engine lets it (fewer, fused kernels per step, at that
  * compile cost during the first steps of each shape) is the thread-local graph-executor switch,
  * set on the engine's own threads only (its scheduler, and the recording thread while the decode
- * step is captured, restored after): `nos.generate.jitOptimize` (true by default), measured in
- * benchmarks/README.md (#17).
+ * step is captured, restored after): `nos.generate.jitOptimize`, false by default. Measured on an
+ * H200 with the 271 M Llama (benchmarks/README.md, #17): with optimization the recording of five
+ * buckets took 11.9 s (the load 4.6 s) and eager decode steps stalled on compiles (13.2 ms per
+ * step in the first generator, 7.6 ms in the next); without it eight buckets recorded in about
+ * 2.5 s and replayed at 2.7 ms per step, and every step's time is the same from the first one.
  */
 public final class GenerationEngine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(GenerationEngine.class);
   static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+  /** Token budget of one prefill: admitted prompts x the longest of them (see the essay). */
+  static final int PREFILL_TOKENS = 4096;
   /** Whether TorchScript's executor optimizes (profiles, fuses) on the engine's threads. */
   static final boolean JIT_OPTIMIZE = Boolean.parseBoolean(
-      System.getProperty("nos.generate.jitOptimize", "true"));
+      System.getProperty("nos.generate.jitOptimize", "false"));
 
   private final String id;
   private final DecoderModel model;
@@ -111,6 +127,7 @@ public final class GenerationEngine implements AutoCloseable {
   /** Decode steps as CUDA graphs per bucket; null on the CPU, when off, or if not capturable. */
   private final StepGraphs graphs;
   private final int maxQueued;
+  private final int prefillTokens;
   private final ArrayBlockingQueue<Sequence> waiting;
   private final Executor callbacks;
   private final LongSupplier clock;
@@ -140,6 +157,17 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
+    this(id, model, slots, length, maxQueued, callbacks, clock, decodeGraphs, PREFILL_TOKENS,
+        true);
+  }
+
+  /**
+   * For tests: {@code prefillTokens} bounds a prefill (see the essay), and with {@code start}
+   * false the scheduler waits for {@link #start()}, so a test can queue requests first.
+   */
+  GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
+      Executor callbacks, LongSupplier clock, boolean decodeGraphs, int prefillTokens,
+      boolean start) {
     if (slots < 1 || length < 2 || length > model.maxPositions() || maxQueued < 0) {
       throw new IllegalArgumentException("generator '" + id + "': slots must be at least 1 (was "
           + slots + "), length in [2, " + model.maxPositions() + "] (was " + length
@@ -155,9 +183,17 @@ public final class GenerationEngine implements AutoCloseable {
     this.waiting = new ArrayBlockingQueue<>(Math.max(1, maxQueued));
     this.callbacks = callbacks;
     this.clock = clock;
+    this.prefillTokens = prefillTokens;
     this.scheduler = new Thread(this::run, "nos-generate-" + id);
     this.scheduler.setDaemon(true);
-    this.scheduler.start();
+    if (start) {
+      this.scheduler.start();
+    }
+  }
+
+  /** Starts a scheduler made with {@code start} false. */
+  void start() {
+    scheduler.start();
   }
 
   /** Bucket sizes for {@code slots} sequences: powers of two below it, and {@code slots}. */
@@ -175,7 +211,9 @@ public final class GenerationEngine implements AutoCloseable {
     int device = model.device().index().orElse(0);
     long scratch = cache.scratch();
     long started = System.nanoTime();
-    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+    // No PointerScope here: what the recording keeps (pool id, streams) must outlive this call;
+    // GraphBuckets scopes its own temporaries.
+    try (InferenceMode guard = new InferenceMode()) {
       StepGraphs recorded = StepGraphs.record(device, bucketSizes(cache.slots()),
           List.of(new long[] {1}, new long[] {1}, new long[0]),
           List.of(shape -> filled(model, shape, 0), shape -> filled(model, shape, 0),
@@ -206,6 +244,11 @@ public final class GenerationEngine implements AutoCloseable {
   private static Tensor filled(DecoderModel model, long[] shape, long value) {
     return torch.full(shape, new Scalar(value), new TensorOptions(torch.ScalarType.Long)
         .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice())));
+  }
+
+  /** Device bytes the decode graphs hold beside the model and cache (0 without graphs). */
+  public long graphBytes() {
+    return graphs == null ? 0 : graphs.bytes();
   }
 
   /** The bucket sizes decode steps replay as CUDA graphs; empty when they run eagerly. */
@@ -277,22 +320,21 @@ public final class GenerationEngine implements AutoCloseable {
         sweepWaiting();
         dropSettled();
         if (active.isEmpty()) {
-          Sequence next;
+          Sequence first;
           try {
-            next = waiting.poll(1, TimeUnit.SECONDS);
+            first = waiting.poll(1, TimeUnit.SECONDS);
           } catch (InterruptedException e) {
             continue;
           }
-          if (next != null) {
-            admit(next);
-          }
-          while (cache.freeSlots() > 0 && (next = waiting.poll()) != null) {
-            admit(next);
+          List<Sequence> batch = admissible(first);
+          while (!batch.isEmpty()) {
+            prefill(batch);
+            batch = admissible(null);
           }
         } else {
-          Sequence next = cache.freeSlots() > 0 ? waiting.poll() : null;
-          if (next != null) {
-            admit(next);
+          List<Sequence> batch = admissible(null);
+          if (!batch.isEmpty()) {
+            prefill(batch);
           }
         }
         if (!active.isEmpty()) {
@@ -367,52 +409,101 @@ public final class GenerationEngine implements AutoCloseable {
         s.config.timeout().orElseThrow());
   }
 
-  /** Prefills {@code s} in a free slot and draws its first token. */
-  private void admit(Sequence s) {
-    if (s.future.isDone()) {
-      return;
-    }
+  /**
+   * The next prefill's sequences: {@code first} (if not null) then waiting requests in order,
+   * while slots are free and the padded prefill stays within the token budget. Requests whose
+   * caller gave up are dropped and ones past their deadline failed on the way.
+   */
+  private List<Sequence> admissible(Sequence first) {
+    List<Sequence> batch = new ArrayList<>();
+    int longest = 0;
     long now = clock.getAsLong();
-    if (now - s.deadlineNanos >= 0) {
-      s.delivery.fail(deadline(s, now));
-      return;
+    for (Sequence s = first != null ? first : waiting.peek(); s != null; s = waiting.peek()) {
+      if (s != first) {
+        if (batch.size() >= cache.freeSlots()) {
+          break;
+        }
+        int t = Math.max(longest, s.prompt.length);
+        if (!batch.isEmpty() && (long) t * (batch.size() + 1) > prefillTokens) {
+          break;
+        }
+        waiting.poll();
+      }
+      first = null;
+      if (s.future.isDone()) {
+        continue;
+      }
+      if (now - s.deadlineNanos >= 0) {
+        s.delivery.fail(deadline(s, now));
+        continue;
+      }
+      batch.add(s);
+      longest = Math.max(longest, s.prompt.length);
     }
-    s.slot = cache.acquire();
-    int token;
+    return batch;
+  }
+
+  /**
+   * Prefills the sequences of {@code batch} together in free slots (padded as the essay says)
+   * and draws each one's first token.
+   */
+  private void prefill(List<Sequence> batch) {
+    int k = batch.size();
+    int t = 0;
+    for (Sequence s : batch) {
+      t = Math.max(t, s.prompt.length);
+      s.slot = cache.acquire();
+    }
+    long[] drawn;
     try (PointerScope scope = new PointerScope()) {
       org.bytedeco.pytorch.Device dev = model.torchDevice();
-      int n = s.prompt.length;
-      // ids, positions and the slot in one transfer
-      long[] packed = new long[2 * n + 1];
-      for (int i = 0; i < n; i++) {
-        packed[i] = s.prompt[i];
-        packed[n + i] = i;
+      // ids [k, t], positions [k, t] and slots [k] in one transfer
+      long[] packed = new long[2 * k * t + k];
+      Sampler.Rows rows = new Sampler.Rows(k);
+      for (int r = 0; r < k; r++) {
+        Sequence s = batch.get(r);
+        int n = s.prompt.length;
+        int pad = t - n;
+        for (int i = 0; i < pad; i++) {
+          packed[k * t + r * t + i] = n + i; // id 0 at positions n .. t-1
+        }
+        for (int i = 0; i < n; i++) {
+          packed[r * t + pad + i] = s.prompt[i];
+          packed[k * t + r * t + pad + i] = i;
+        }
+        packed[2 * k * t + r] = s.slot;
+        setRow(rows, r, s);
       }
-      packed[2 * n] = s.slot;
-      Tensor all = Sampler.longs(packed, new long[] {2 * n + 1}, dev);
-      Tensor idTensor = all.narrow(0, 0, n).view(1, n);
-      Tensor slotTensor = all.narrow(0, 2 * n, 1);
-      cache.resetSeen(s.slot, idTensor.view(-1));
-      Tensor logits = model.step(idTensor, all.narrow(0, n, n).view(1, n), slotTensor,
-          cache.keys(), cache.values());
-      Sampler.Rows rows = new Sampler.Rows(1);
-      setRow(rows, 0, s);
-      Tensor next = sampler.choose(logits, seen(rows, slotTensor), rows);
-      cache.markSeen(slotTensor, next);
-      token = (int) toHost(next)[0];
+      Tensor all = Sampler.longs(packed, new long[] {packed.length}, dev);
+      Tensor ids = all.narrow(0, 0, (long) k * t).view(k, t);
+      Tensor slots = all.narrow(0, 2L * k * t, k);
+      for (int r = 0; r < k; r++) {
+        Sequence s = batch.get(r);
+        cache.resetSeen(s.slot, ids.select(0, r).narrow(0, t - s.prompt.length,
+            s.prompt.length));
+      }
+      Tensor logits = model.step(ids, all.narrow(0, (long) k * t, (long) k * t).view(k, t),
+          slots, cache.keys(), cache.values());
+      drawn = toHost(choose(logits, slots, rows));
     } catch (RuntimeException e) {
-      cache.release(s.slot);
-      s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e), "generator '" + id
-          + "': the prefill of a " + s.prompt.length + "-token prompt failed: "
-          + DecoderModel.firstLine(e), e));
+      for (Sequence s : batch) {
+        cache.release(s.slot);
+        s.slot = -1;
+        s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e), "generator '" + id
+            + "': the prefill of a " + s.prompt.length + "-token prompt (with " + (k - 1)
+            + " others) failed: " + DecoderModel.firstLine(e), e));
+      }
       return;
     }
     steps++;
-    FinishReason done = s.add(token, cache.length());
-    if (done != null) {
-      finish(s, done);
-    } else {
-      active.add(s);
+    for (int r = 0; r < k; r++) {
+      Sequence s = batch.get(r);
+      FinishReason done = s.add((int) drawn[r], cache.length());
+      if (done != null) {
+        finish(s, done);
+      } else {
+        active.add(s);
+      }
     }
   }
 

@@ -97,6 +97,13 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     }
   };
 
+  static {
+    // The filter's native thunk lives as long as the class: the class may be initialized on a
+    // thread inside a PointerScope (a generator's first recording was), whose close would free it
+    // and leave every later capture with a null filter ("Pointer address of argument 2 is NULL").
+    FILTER.retainReference();
+  }
+
   /**
    * Pool ids NOS hands out: {@code (POOL_BASE + n, 0)}, far above libtorch's own counters (which
    * start at 1), in the {@code (n, 0)} form libtorch gives graph-private pools.

@@ -23,9 +23,11 @@ import org.bytedeco.pytorch.Tensor;
  */
 public final class StepGraphs implements AutoCloseable {
   private final GraphBuckets buckets;
+  private final long bytes;
 
-  private StepGraphs(GraphBuckets buckets) {
+  private StepGraphs(GraphBuckets buckets, long bytes) {
     this.buckets = buckets;
+    this.bytes = bytes;
   }
 
   /**
@@ -47,8 +49,22 @@ public final class StepGraphs implements AutoCloseable {
     for (int i = 0; i < rest.size(); i++) {
       shapes.add(new GraphBuckets.InputShape(rest.get(i).clone(), allocate.get(i)));
     }
+    // The recording thread's one-time library state (cuBLAS workspaces on the capture stream,
+    // handles) is made first, so it is not measured as this step's: it belongs to the device.
+    CudaGraphs.prepareRecordingThread(device);
+    long before = TorchRuntime.cudaAllocatedBytes(device);
     CudaGraphs recorder = new CudaGraphs(device, forward);
-    return new StepGraphs(GraphBuckets.record(sizes, shapes, recorder, recorder));
+    GraphBuckets recorded = GraphBuckets.record(sizes, shapes, recorder, recorder);
+    return new StepGraphs(recorded, Math.max(0, TorchRuntime.cudaAllocatedBytes(device) - before));
+  }
+
+  /**
+   * Device bytes the recording left allocated (static inputs and outputs, the pool's blocks in
+   * use), measured around it: what the graphs hold beside the model's own memory. Other work on
+   * the device during the recording would be counted too.
+   */
+  public long bytes() {
+    return bytes;
   }
 
   /** The bucket sizes, ascending. */
