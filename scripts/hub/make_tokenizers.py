@@ -213,8 +213,10 @@ def clip_tokenizer(path, merges_count=CLIP_MERGES, corpus=CORPUS):
     tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([AddedToken(BOS, normalized=True), AddedToken(EOS, normalized=True)])
-    tok.post_processor = processors.RobertaProcessing(
-        sep=(EOS, vocab[EOS]), cls=(BOS, vocab[BOS]), trim_offsets=False, add_prefix_space=False)
+    # Positional: the keyword names of the binding differ between tokenizers versions
+    # (tokenizers on the GPU machine refused cls=).
+    tok.post_processor = processors.RobertaProcessing((EOS, vocab[EOS]), (BOS, vocab[BOS]),
+                                                      False, False)
     tok.no_truncation()
     tok.enable_padding(pad_id=vocab[EOS], pad_token=EOS, length=CLIP_LENGTH)
     save(tok, path)
