@@ -120,7 +120,7 @@ if [ "$what" = scale ]; then
 fi
 if [ "$what" = generate ]; then
   # Issue #17: the 271 M Llama (random weights) exported with transformers' references made
-  # here, transformers' generate speed, then NOS's parity and speed (SECONDS = rounds, default 3).
+  # here, NOS's parity and speed, then transformers' generate speed (SECONDS = rounds, default 3).
   # GEN_QUICK=1: fp32 references only (a faster export); GEN_HF=0: no transformers speed run;
   # GEN_EAGER=0: NOS's speed with CUDA graphs only; GEN_NOOPT=1 / GEN_OPT=1: the speed again with
   # TorchScript's optimizing executor off / on (C = GEN_OPT_C, default 1).
@@ -128,9 +128,9 @@ if [ "$what" = generate ]; then
   quick=""; [ "${GEN_QUICK:-0}" = 1 ] && quick="--quick"
   [ -f $d/model.pt ] || timeout 400 python3 "$g/scripts/models/make_tiny_llama.py" --size 271m --out $d $quick > "$out/make-llm271.log" 2>&1 || { tail -20 "$out/make-llm271.log"; exit 1; }
   tail -2 "$out/make-llm271.log" 2>/dev/null; cp $d/reference.json "$out/llm271-reference.json"
-  [ "${GEN_HF:-1}" = 1 ] && timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
   eager="eager"; [ "${GEN_EAGER:-1}" = 1 ] || eager="no-eager"
   ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_C:-1,8,32,128} all $eager 2>&1 | tee "$out/generate-bench.log"
+  [ "${GEN_HF:-1}" = 1 ] && timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
   [ "${GEN_NOOPT:-0}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=false -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_OPT_C:-1} speed $eager 2>&1 | tee "$out/generate-bench-noopt.log"
   [ "${GEN_OPT:-0}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=true -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_OPT_C:-1} speed $eager 2>&1 | tee "$out/generate-bench-opt.log"
 fi
