@@ -340,6 +340,101 @@ class NosLlama(nn.Module):
         return self.lm_head(x)
 
 
+def rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm as transformers' Llama computes it (float32, then the input's dtype, then the
+    weight), with torch's one rms_norm kernel instead of six elementwise ones."""
+    n = x.size(-1)
+    return weight * torch.rms_norm(x.float(), [n], None, eps).to(x.dtype)
+
+
+class FusedLayer(nn.Module):
+    """A Layer's maths in fewer kernels for the cached step NOS replays: q, k and v projected by
+    one matmul, gate and up by one, the rotary embedding applied to q and k together, RMSNorm as
+    one kernel; the cache rows and the attention mask come in computed once per step."""
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        a, mlp = layer.self_attn, layer.mlp
+        self.heads, self.kv_heads, self.head_dim = a.heads, a.kv_heads, a.head_dim
+        self.eps = layer.input_layernorm.eps
+        self.in_norm = nn.Parameter(layer.input_layernorm.weight.detach().clone())
+        self.post_norm = nn.Parameter(layer.post_attention_layernorm.weight.detach().clone())
+        w = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight], 0).detach()
+        self.qkv_proj = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        self.qkv_proj.weight = nn.Parameter(w.clone())
+        self.o_proj = a.o_proj
+        w = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight], 0).detach()
+        self.gate_up_proj = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        self.gate_up_proj.weight = nn.Parameter(w.clone())
+        self.down_proj = mlp.down_proj
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows: torch.Tensor,
+                visible: torch.Tensor, slots: torch.Tensor, k_cache: torch.Tensor,
+                v_cache: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        d = self.head_dim
+        qkv = self.qkv_proj(rms(x, self.in_norm, self.eps))
+        nqk = (self.heads + self.kv_heads) * d
+        qk = qkv[:, :, :nqk].reshape(b, t, self.heads + self.kv_heads, d).transpose(1, 2)
+        qk = qk * cos + rotate_half(qk) * sin
+        q = qk[:, :self.heads]
+        k = qk[:, self.heads:].transpose(1, 2).reshape(b * t, self.kv_heads, d)
+        v = qkv[:, :, nqk:].reshape(b * t, self.kv_heads, d)
+        s, m = k_cache.size(0), k_cache.size(1)
+        k_cache.view(s * m, self.kv_heads, d).index_copy_(0, rows, k)
+        v_cache.view(s * m, self.kv_heads, d).index_copy_(0, rows, v)
+        keys = k_cache.index_select(0, slots).transpose(1, 2)
+        values = v_cache.index_select(0, slots).transpose(1, 2)
+        if self.kv_heads != self.heads:
+            keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        out = torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
+        x = x + self.o_proj(out.transpose(1, 2).reshape(b, t, self.heads * d))
+        gu = self.gate_up_proj(rms(x, self.post_norm, self.eps))
+        half = gu.size(-1) // 2
+        return x + self.down_proj(nn.functional.silu(gu[:, :, :half]) * gu[:, :, half:])
+
+
+class FusedNosLlama(nn.Module):
+    """NosLlama's step (same inputs, outputs and nos_generation()) from FusedLayers; what is the
+    same for every layer of a step (rotary cos/sin, the cache rows, the mask) computed once."""
+
+    def __init__(self, base: NosLlama):
+        super().__init__()
+        self.embed_tokens = base.model.embed_tokens
+        self.layers = nn.ModuleList([FusedLayer(layer) for layer in base.model.layers])
+        self.norm = base.model.norm
+        self.lm_head = base.lm_head
+        self.head_dim = base.head_dim
+        self.rope_theta = base.rope_theta
+        self.info = base.info
+
+    @torch.jit.export
+    def nos_generation(self) -> Dict[str, int]:
+        return self.info
+
+    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
+                k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
+        x = self.embed_tokens(input_ids)
+        d = self.head_dim
+        inv_freq = 1.0 / (self.rope_theta ** (
+            torch.arange(0, d, 2, dtype=torch.int64, device=x.device).float() / d))
+        freqs = positions.unsqueeze(-1).float() * inv_freq.view(1, 1, -1)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = emb.cos().to(x.dtype).unsqueeze(1)
+        sin = emb.sin().to(x.dtype).unsqueeze(1)
+        b, t = input_ids.size(0), input_ids.size(1)
+        m = k_cache.size(2)
+        rows = (slots.unsqueeze(1) * m + positions).reshape(-1)
+        keys = torch.arange(m, device=x.device)
+        visible = keys.view(1, 1, 1, -1) <= positions.view(b, 1, t, 1)
+        i = 0
+        for layer in self.layers:
+            x = layer(x, cos, sin, rows, visible, slots, k_cache[i], v_cache[i])
+            i += 1
+        return self.lm_head(self.norm(x[:, -1, :]))
+
+
 def reference_greedy(model: NosLlama, prompt: List[int], n: int, eos: int) -> List[int]:
     """Greedy continuation without a cache: the whole sequence through the model per token."""
     ids = list(prompt)
@@ -436,6 +531,8 @@ def main():
     p.add_argument("--plain", action="store_true", help="no transformers: NosLlama's own weights")
     p.add_argument("--pretrained", help="HF model name to export with its weights (network)")
     p.add_argument("--seed", type=int, default=17)
+    p.add_argument("--unfused", action="store_true",
+                   help="export NosLlama's step as is, not FusedNosLlama (fewer kernels)")
     p.add_argument("--quick", action="store_true",
                    help="271m: fp32 single-prompt references only (no fp16, no batched, no check"
                         " of the export against them): for speed runs")
@@ -488,6 +585,16 @@ def main():
                     continue
                 prm.normal_(0.0, 1.0 if "embed_tokens" in name else 1.0 / math.sqrt(prm.shape[1]))
     model.eval()
+    variant = "sdpa" if sdpa else "plain"
+    if hf is not None and sdpa and hasattr(torch, "rms_norm") and not args.unfused:
+        # The cached step in fewer kernels (FusedNosLlama); the check below compares it with the
+        # references like the plain export. Where this torch cannot script it: the plain one.
+        try:
+            fused = FusedNosLlama(model).eval()
+            torch.jit.script(fused)
+            model, variant = fused, "fused"
+        except Exception as e:  # noqa: BLE001 - any scripting failure: the unfused export
+            print(f"the fused step does not script here ({e}); unfused export")
 
     new_tokens = NEW_TOKENS if args.size == "tiny" else 64
     texts = PROMPTS
@@ -544,11 +651,12 @@ def main():
     scripted.save(os.path.join(args.out, "model.pt"))
     with open(os.path.join(args.out, "reference.json"), "w") as f:
         json.dump({"source": source, "torch": torch.__version__, "max_new_tokens": new_tokens,
-                   "eos_token_id": eos, "sdpa": sdpa, "cases": cases, **extra}, f, indent=1)
+                   "eos_token_id": eos, "sdpa": sdpa, "variant": variant, "cases": cases,
+                   **extra}, f, indent=1)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump({**config, "eos_token_id": eos, "seed": args.seed}, f, indent=1)
     print(f"wrote {args.out}: {sum(p.numel() for p in model.parameters())} parameters, "
-          f"{len(cases)} reference cases ({source}), sdpa {sdpa}")
+          f"{len(cases)} reference cases ({source}), step {variant}")
 
 
 if __name__ == "__main__":
