@@ -126,6 +126,8 @@ public final class GenerationEngine implements AutoCloseable {
   private final Sampler sampler;
   /** Decode steps as CUDA graphs per bucket; null on the CPU, when off, or if not capturable. */
   private final StepGraphs graphs;
+  /** The batch sizes decode steps are padded to (the graphs'), ascending; null: no padding. */
+  private final int[] buckets;
   private final int maxQueued;
   private final int prefillTokens;
   private final ArrayBlockingQueue<Sequence> waiting;
@@ -136,6 +138,8 @@ public final class GenerationEngine implements AutoCloseable {
   private volatile boolean closed;
   private volatile int activeCount;
   private volatile long steps;
+  /** Decode steps that ran padding rows (for tests). */
+  private volatile long paddedSteps;
 
   /**
    * Takes ownership of {@code model} (closed when the engine stops) and starts the scheduler.
@@ -158,16 +162,18 @@ public final class GenerationEngine implements AutoCloseable {
   public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
     this(id, model, slots, length, maxQueued, callbacks, clock, decodeGraphs, PREFILL_TOKENS,
-        true);
+        true, false);
   }
 
   /**
-   * For tests: {@code prefillTokens} bounds a prefill (see the essay), and with {@code start}
-   * false the scheduler waits for {@link #start()}, so a test can queue requests first.
+   * For tests: {@code prefillTokens} bounds a prefill (see the essay); with {@code start} false
+   * the scheduler waits for {@link #start()}, so a test can queue requests first; with
+   * {@code padEagerly} decode steps without graphs are padded to the buckets as graphed ones
+   * are (the CPU can then check the padding rows' isolation).
    */
   GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs, int prefillTokens,
-      boolean start) {
+      boolean start, boolean padEagerly) {
     if (slots < 1 || length < 2 || length > model.maxPositions() || maxQueued < 0) {
       throw new IllegalArgumentException("generator '" + id + "': slots must be at least 1 (was "
           + slots + "), length in [2, " + model.maxPositions() + "] (was " + length
@@ -176,9 +182,10 @@ public final class GenerationEngine implements AutoCloseable {
     this.id = id;
     this.model = model;
     boolean graphed = decodeGraphs && model.device().isCuda();
-    this.cache = new KvCache(model, slots, length, graphed);
+    this.cache = new KvCache(model, slots, length, graphed || padEagerly);
     this.sampler = new Sampler(model.vocabSize(), model.device());
     this.graphs = graphed ? recordDecode(id, model, cache) : null;
+    this.buckets = graphs != null ? graphs.sizes() : padEagerly ? bucketSizes(slots) : null;
     this.maxQueued = maxQueued;
     this.waiting = new ArrayBlockingQueue<>(Math.max(1, maxQueued));
     this.callbacks = callbacks;
@@ -510,7 +517,10 @@ public final class GenerationEngine implements AutoCloseable {
   /** One token for every active sequence. */
   private void decode() {
     int b = active.size();
-    int padded = graphs == null ? b : bucketFor(b);
+    int padded = buckets == null ? b : bucketFor(b);
+    if (padded > b) {
+      paddedSteps++;
+    }
     long[] drawn;
     try (PointerScope scope = new PointerScope()) {
       org.bytedeco.pytorch.Device dev = model.torchDevice();
@@ -565,7 +575,7 @@ public final class GenerationEngine implements AutoCloseable {
 
   /** The smallest bucket holding {@code b} rows (the slots bound b, and are the largest). */
   private int bucketFor(int b) {
-    for (int size : graphs.sizes()) {
+    for (int size : buckets) {
       if (size >= b) {
         return size;
       }
@@ -614,6 +624,11 @@ public final class GenerationEngine implements AutoCloseable {
   /** Requests waiting for a slot. */
   public int queued() {
     return waiting.size();
+  }
+
+  /** Decode steps that ran padding rows (to a bucket) so far. */
+  long paddedSteps() {
+    return paddedSteps;
   }
 
   /** Prefill and decode steps run so far. */

@@ -29,7 +29,7 @@ final class BatchedPrefillTest {
     DecoderModel model = DecoderModel.load("tiny-prefill", TinyLlama.MODEL, Device.cpu(),
         Precision.FP32);
     return new GenerationEngine("tiny-prefill", model, slots, 128, 64,
-        ForkJoinPool.commonPool(), System::nanoTime, false, prefillTokens, false);
+        ForkJoinPool.commonPool(), System::nanoTime, false, prefillTokens, false, false);
   }
 
   @Test
