@@ -610,8 +610,9 @@ public final class DynamicBatcher implements AutoCloseable {
     if (t.batch == null) {
       return;
     }
+    List<Map<String, Tensor>> outputs = null;
     try {
-      execution.run(t.batch);
+      outputs = execution.run(t.batch);
     } catch (RuntimeException | Error e) {
       execution.failAll(t.batch, new NosException("model '" + layout.modelId
           + "' batcher stopped before the request finished: " + e, e));
@@ -632,6 +633,11 @@ public final class DynamicBatcher implements AutoCloseable {
       }
       // Those the caller cancelled, or a close failed, while the batch ran.
       t.batch.forEach(Request::release);
+    }
+    // After the slot is free: a caller woken by its future calls again at once, and must find
+    // the slot its batch held free (see "Skipping the queue").
+    if (outputs != null) {
+      execution.complete(t.batch, outputs);
     }
   }
 

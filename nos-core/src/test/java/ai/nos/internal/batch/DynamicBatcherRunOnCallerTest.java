@@ -149,6 +149,45 @@ final class DynamicBatcherRunOnCallerTest {
     assertEquals(1, batcher.stats().completed());
   }
 
+
+  /**
+   * A caller whose queued call a worker just finished calls again at once (on 2 cores its thread
+   * wakes and preempts the worker before the worker gets back to its bookkeeping): it must find
+   * the slot free. Before, the worker freed its slot only after completing the futures, so the
+   * next call queued, the worker ran it, and so on: 2 callers stayed in the hand-off for good
+   * (issue 20: batching at 2 callers at half the plain calls' rate).
+   */
+  @Test
+  void submitOrRun_fromAWorkersCompletion_findsItsSlotFree() throws Exception {
+    batcher = DynamicBatcher.builder(echoSpec(batching(8, Duration.ZERO).build()), gated)
+        .runOnCallerWhenIdle(true).start();
+    CompletableFuture<Map<String, Tensor>> queued = batcher.submit(request(1), Priority.NORMAL,
+        NONE);
+    assertTrue(entered.await(10, TimeUnit.SECONDS), "the worker runs the queued call");
+    CompletableFuture<CompletableFuture<Map<String, Tensor>>> next = new CompletableFuture<>();
+    CountDownLatch answered = new CountDownLatch(1);
+    // Runs on the worker as it completes the first call, and holds it there until a caller's
+    // next call (another thread, as the woken caller is) has been answered.
+    queued.thenRun(() -> {
+      Thread caller = new Thread(() -> {
+        next.complete(submitOrRun(2));
+        answered.countDown();
+      }, "caller-of-2");
+      caller.start();
+      try {
+        answered.await(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    release.countDown();
+    assertEquals(1f, id(queued.get(10, TimeUnit.SECONDS)));
+    CompletableFuture<Map<String, Tensor>> second = next.get(10, TimeUnit.SECONDS);
+    assertTrue(second.isDone(), "the next call queued behind a finished batch's bookkeeping");
+    assertEquals(2f, id(second.get()));
+    assertEquals("caller-of-2", runnerThreads.get(1), runnerThreads.toString());
+  }
+
   @Test
   void submitOrRun_afterClose_throws() {
     batcher = DynamicBatcher.builder(echoSpec(batching(8, HOUR).build()), echo)
