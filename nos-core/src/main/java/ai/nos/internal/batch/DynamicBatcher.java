@@ -132,6 +132,11 @@ import org.slf4j.LoggerFactory;
 public final class DynamicBatcher implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(DynamicBatcher.class);
 
+  /** Calls per epoch of the queue choice (see "Skipping the queue"). */
+  static final int EPOCH_CALLS = 1024;
+  /** Epochs of the kept mode between two probes of the other. */
+  static final int PROBE_EVERY = 8;
+
   /** How long {@link #close()} waits for the queue to drain. */
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(30);
 
@@ -157,6 +162,10 @@ public final class DynamicBatcher implements AutoCloseable {
   private final int slots;
   /** Batches running now, on workers or callers; at most slots. */
   private int busy;
+  /** Calls running on their callers outside the slots (QueueChoice.Mode.CALLER). */
+  private int unslotted;
+  /** Whether synchronous callers queue or run on their own threads; null without runOnCaller. */
+  private final QueueChoice choice;
   /** Closers wait on it for the runs on callers to end. */
   private final Condition idle = lock.newCondition();
 
@@ -171,6 +180,7 @@ public final class DynamicBatcher implements AutoCloseable {
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
     this.runOnCaller = b.runOnCaller && workerCount > 0;
+    this.choice = runOnCaller ? new QueueChoice(b.epochCalls, PROBE_EVERY) : null;
     this.slots = workerCount;
     this.queue = new BatchQueue(layout);
     this.workers = b.executor != null && workerCount > 0
@@ -289,32 +299,49 @@ public final class DynamicBatcher implements AutoCloseable {
       return submit(inputs, priority, deadlineNanos, onRelease);
     }
     Tensor[] tensors = layout.tensors(inputs);
+    QueueChoice.Mode mode = choice.mode();
     Request r = null;
+    boolean slotted = false;
     long now;
     lock.lock();
     try {
       now = clock.getAsLong();
-      if (!closed && queue.isEmpty() && busy < slots && deadlineNanos > now) {
+      slotted = queue.isEmpty() && busy < slots;
+      if (!closed && (slotted || mode == QueueChoice.Mode.CALLER) && deadlineNanos > now) {
         r = new Request(tensors, Collections.unmodifiableMap(layout.named(tensors)), priority,
             layout.key(tensors), now, deadlineNanos, seq++, onRelease);
         counters.submitted.increment();
         Request mine = r;
         r.future.whenComplete((v, e) -> abandoned(mine));
         running.add(r);
-        busy++;
+        if (slotted) {
+          busy++;
+        } else {
+          unslotted++;
+        }
       }
     } finally {
       lock.unlock();
     }
     if (r == null) {
-      return submit(inputs, priority, deadlineNanos, onRelease);
+      CompletableFuture<Map<String, Tensor>> queued =
+          submit(inputs, priority, deadlineNanos, onRelease);
+      queued.whenComplete((v, e) -> {
+        if (e == null) {
+          choice.record(mode, clock.getAsLong());
+        }
+      });
+      return queued;
     }
     try {
-      execute(new Taken(List.of(r), List.of(), now));
+      execute(new Taken(List.of(r), List.of(), now, slotted));
     } catch (RuntimeException | Error e) {
       // execute failed the request already; the caller meets the failure through its future.
       LOG.error("batcher of model '{}' failed running a call on its caller's thread",
           layout.modelId, e);
+    }
+    if (!r.future.isCompletedExceptionally()) {
+      choice.record(mode, clock.getAsLong());
     }
     return r.future;
   }
@@ -349,6 +376,11 @@ public final class DynamicBatcher implements AutoCloseable {
       lock.unlock();
     }
     return counters.snapshot(queued);
+  }
+
+  /** The queue choice of a batcher built with runOnCallerWhenIdle, else null; for tests. */
+  QueueChoice queueChoice() {
+    return choice;
   }
 
   /** Whether {@link #close} was called (or a worker was interrupted or died). */
@@ -402,7 +434,7 @@ public final class DynamicBatcher implements AutoCloseable {
   private boolean awaitCallers(long start, long budget) {
     lock.lock();
     try {
-      while (busy > 0) {
+      while (busy > 0 || unslotted > 0) {
         long left = budget - (System.nanoTime() - start);
         if (left <= 0) {
           return false;
@@ -488,7 +520,7 @@ public final class DynamicBatcher implements AutoCloseable {
   }
 
   /** A batch to run (null if none) and the requests found expired while forming it. */
-  private record Taken(List<Request> batch, List<Request> expired, long now) {}
+  private record Taken(List<Request> batch, List<Request> expired, long now, boolean slotted) {}
 
   private void work() {
     boolean died = true;
@@ -581,7 +613,7 @@ public final class DynamicBatcher implements AutoCloseable {
           if (!queue.isEmpty()) {
             due.signal();
           }
-          return new Taken(batch, expired, now);
+          return new Taken(batch, expired, now, true);
         }
         if (!wait || (closed && queue.isEmpty())) {
           return null;
@@ -621,11 +653,15 @@ public final class DynamicBatcher implements AutoCloseable {
       lock.lock();
       try {
         t.batch.forEach(running::remove);
-        busy--;
+        if (t.slotted) {
+          busy--;
+        } else {
+          unslotted--;
+        }
         if (!queue.isEmpty()) {
           due.signal();
         }
-        if (busy == 0) {
+        if (busy == 0 && unslotted == 0) {
           idle.signalAll();
         }
       } finally {
@@ -682,6 +718,7 @@ public final class DynamicBatcher implements AutoCloseable {
     private BatchBuckets buckets = BatchBuckets.NONE;
     private Runnable warmUp;
     private boolean runOnCaller;
+    private int epochCalls = EPOCH_CALLS;
 
     private Builder(ModelSpec spec, BatchRunner runner) {
       this.spec = spec;
@@ -760,6 +797,12 @@ public final class DynamicBatcher implements AutoCloseable {
      */
     public Builder runOnCallerWhenIdle(boolean on) {
       this.runOnCaller = on;
+      return this;
+    }
+
+    /** Sets the calls per epoch of the queue choice; for tests that drive it with few calls. */
+    Builder epochCalls(int calls) {
+      this.epochCalls = calls;
       return this;
     }
 
