@@ -14,7 +14,8 @@ FIRST_RUNS=${FIRST_RUNS:-5}
 # ROWS=batching: only the caller-thread rows of NOS with and without batching (after a batcher
 # change, the rows it can move), no DJL, no first result.
 ROWS=${ROWS:-all}
-OUT=benchmarks/logs/$(date +%F)/djl-cpu${TAG:+-$TAG}
+# OUT_DIR=path: the logs go there instead (a later session's rows beside the first table's).
+OUT=${OUT_DIR:-benchmarks/logs/$(date +%F)/djl-cpu${TAG:+-$TAG}}
 mkdir -p "$OUT"
 
 mvn -B -q -o -pl benchmarks -am -Pdjl-bench -DskipTests package

@@ -102,6 +102,10 @@ def djl_cpu():
     return djl_table.table(os.path.join(BENCH, "logs/2026-12-03/djl-cpu"))
 
 
+def djl_cpu_tenth():
+    return djl_table.batching_table(os.path.join(BENCH, "logs/2026-12-03/tenth/cpu"))
+
+
 # ---- The first seconds after a load ------------------------------------------------------
 
 def first_seconds():
@@ -390,6 +394,7 @@ def spark_djl():
 # name -> (the logs it reads, as the marker names them; the function that renders it)
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
+    "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
     "first-seconds": ("logs/2026-12-03/first-seconds.log", first_seconds),
     "scale-cpu": ("logs/2026-12-03/scale-bench-cpu.log", scale_cpu),
     "swaps-ninth": ("logs/2026-12-03/ninth/swap-bench.log, swap-baseline.log, gpu-tests.log.gz", swaps_ninth),

@@ -19,8 +19,9 @@ import org.slf4j.LoggerFactory;
  * future, once the runner is done with it, so that its submitter's books are settled by the time
  * the caller sees the outcome. Outputs are handed back by {@link #run} and completed by
  * {@link #complete} apart, so that the batcher frees the batch's slot in between (see the
- * batcher's "Skipping the queue"). Called by the batcher's workers, several batches at once when there
- * are several (or, for the failing methods, by any thread); holds no state of its own and no lock.
+ * batcher's "Skipping the queue"). Called by the batcher's workers, several batches at once when
+ * there are several (or, for the failing methods, by any thread); holds no state of its own and
+ * no lock.
  */
 final class BatchExecution {
   private static final Logger LOG = LoggerFactory.getLogger(BatchExecution.class);
