@@ -17,14 +17,14 @@ import org.slf4j.LoggerFactory;
  * before its caller's thread wakes, so it leaves out the very hand-off that batching costs on the
  * CPU; the throughput pays for it, since a closed-loop caller calls again only once awake (the
  * digit CNN at 8 callers: latency said batching paid, throughput that it did not). The choice
- * runs its mode, and after every {@code probeEvery} epochs runs one epoch of the
- * other mode, a probe, and keeps whichever epoch was faster (the probe must win by
+ * runs its mode, and after every {@code probeEvery} epochs runs one epoch of the other mode, a
+ * probe, and keeps it if it was faster than the kept mode's epochs since the last probe (by
  * {@link #MARGIN}, so noise does not flip it back and forth). After each change of mode the first
  * {@code epochCalls / 2} calls of the new mode are not counted: right after a change the calls
  * the old mode still holds finish alongside the new mode's, which would be measured with a load
  * it does not carry. Open-loop callers below capacity get the same throughput either way: the
- * probe does not win by the margin and the kept mode stays. A probe of the worse mode
- * costs at most one epoch in {@code probeEvery + 1}.
+ * probe does not win by the margin and the kept mode stays. A probe of the worse mode costs at
+ * most 1.5 epochs in {@code probeEvery + 1.5}.
  *
  * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
  * (one short critical section per call). A call measured in a mode the choice has left since it
@@ -48,8 +48,12 @@ final class QueueChoice {
   private boolean probing;
   /** The chosen mode's epochs since the last probe. */
   private int epochs;
-  /** The last epoch's nanoseconds per call in the chosen mode, for the probe to beat. */
+  /**
+   * The nanoseconds per call in the chosen mode over its epochs since the last probe (their
+   * mean: one epoch alone swings by half on a shared machine), for the probe to beat.
+   */
   private double chosenMean = Double.NaN;
+  private double chosenSum;
   /** When the epoch began, and the calls counted in it. */
   private long start;
   private int calls;
@@ -110,13 +114,15 @@ final class QueueChoice {
         switches++;
       }
       chosenMean = chosen == current ? mean : chosenMean;
+      chosenSum = 0;
       epochs = 0;
       settling = chosen == current ? 0 : epochCalls / 2;
       current = chosen;
       return;
     }
-    chosenMean = mean;
-    if (++epochs >= probeEvery) {
+    chosenSum += mean;
+    chosenMean = chosenSum / ++epochs;
+    if (epochs >= probeEvery) {
       probing = true;
       settling = epochCalls / 2;
       current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;

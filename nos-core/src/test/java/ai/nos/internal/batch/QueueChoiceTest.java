@@ -50,6 +50,18 @@ final class QueueChoiceTest {
   }
 
   @Test
+  void probe_beatsTheMeanOfTheKeptEpochs_notJustTheLast() {
+    QueueChoice c = new QueueChoice(4, 3);
+    calls(c, CALLER, 1, 0);
+    calls(c, BATCH, 8, 1_000);
+    calls(c, BATCH, 4, 400);
+    assertEquals(CALLER, c.mode());
+    calls(c, CALLER, 6, 700);
+    assertEquals(CALLER, c.mode(), "700 ns a call beats the kept mode's 800 on average, though"
+        + " its last epoch happened to run at 400");
+  }
+
+  @Test
   void probe_slower_orWithinMargin_goesBack() {
     QueueChoice c = new QueueChoice(4, 1);
     calls(c, BATCH, 4, 1_000);
