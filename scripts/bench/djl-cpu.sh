@@ -14,7 +14,8 @@ FIRST_RUNS=${FIRST_RUNS:-5}
 # ROWS=batching: only the caller-thread rows of NOS with and without batching (after a batcher
 # change, the rows it can move), no DJL, no first result.
 ROWS=${ROWS:-all}
-OUT=benchmarks/logs/$(date +%F)/djl-cpu${TAG:+-$TAG}
+# OUT_DIR=path: the logs go there instead (a later session's rows beside the first table's).
+OUT=${OUT_DIR:-benchmarks/logs/$(date +%F)/djl-cpu${TAG:+-$TAG}}
 mkdir -p "$OUT"
 
 mvn -B -q -o -pl benchmarks -am -Pdjl-bench -DskipTests package
@@ -29,7 +30,9 @@ export PYTORCH_VERSION=2.7.1 PYTORCH_FLAVOR=cpu
 # stderr per call would be timed as DJL's. Both engines log errors only.
 export TORCH_CPP_LOG_LEVEL=ERROR
 JAVA=(java -cp "$CP" -Dai.djl.offline=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
-JMH=(-wi 1 -w 1s -i 3 -r 1s -foe false)
+# WARMUP=n: n warm-up iterations of 1 s instead of 1 (the batched path's JIT warm-up outlasts
+# one second on 2 busy cores: its first measured second is its slowest).
+JMH=(-wi "${WARMUP:-1}" -w 1s -i 3 -r 1s -foe false)
 
 { uname -a; nproc; java -version 2>&1; git rev-parse HEAD; date -Is; } > "$OUT/env.txt"
 

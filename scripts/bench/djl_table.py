@@ -6,6 +6,45 @@ repeats (each repeat one JVM), with the range in brackets."""
 import glob, json, os, re, statistics, sys
 
 
+def scores(d):
+    """(row, engine, omp) -> the repeats' scores, from the JMH json files in d."""
+    cells = {}
+    for f in sorted(glob.glob(os.path.join(d, "*-r*-omp*.json"))):
+        omp = re.search(r"-omp(\w+)\.json$", f).group(1)
+        if os.path.getsize(f) == 0:
+            continue  # a run stopped before JMH wrote its results
+        for run in json.load(open(f)):
+            method = run["benchmark"].rsplit(".", 1)[1]
+            p = run["params"]
+            row = f"latency, batch {p['batch']} (us)" if method == "latency" else \
+                f"{method[len('threads'):]} caller threads (calls/s)"
+            cells.setdefault((row, p["engine"], omp), []).append(run["primaryMetric"]["score"])
+    return cells
+
+
+def batching_table(d):
+    """The caller-thread rows of NOS with and without batching (djl-cpu.sh ROWS=batching), with
+    batching over plain as a ratio of the medians."""
+    cells = scores(d)
+    fmt = (lambda x: f"{x:,.0f}")
+
+    def cell(v):
+        return f"{fmt(statistics.median(v))} [{fmt(min(v))}-{fmt(max(v))}]"
+
+    lines = ["| caller threads (calls/s) | NOS | NOS batching | batching / plain "
+             "| NOS, 1 OpenMP thread | NOS batching, 1 thread | batching / plain, 1 thread |",
+             "|---|---|---|---|---|---|---|"]
+    for t in (2, 8, 64):
+        row = f"{t} caller threads (calls/s)"
+        out = []
+        for omp in ("default", "1"):
+            plain, batched = cells[(row, "nos", omp)], cells[(row, "nos-batched", omp)]
+            out += [cell(plain), cell(batched),
+                    f"{statistics.median(batched) / statistics.median(plain):.2f}"]
+        lines.append(f"| {t} | " + " | ".join(out) + " |")
+    return lines
+
+
 def table(d):
     """The table's lines (and the outputs' agreement line after a blank one) for the logs in d."""
     lines = []

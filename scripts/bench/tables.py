@@ -102,6 +102,21 @@ def djl_cpu():
     return djl_table.table(os.path.join(BENCH, "logs/2026-12-03/djl-cpu"))
 
 
+def batching_rows(rel):
+    try:
+        return djl_table.batching_table(os.path.join(BENCH, rel))
+    except KeyError as e:
+        raise LogError(f"logs {rel} have no JMH result for {e.args[0]}") from None
+
+
+def djl_cpu_tenth():
+    return batching_rows("logs/2026-12-03/tenth/cpu")
+
+
+def djl_cpu_tenth_final():
+    return batching_rows("logs/2026-12-03/tenth/cpu-final")
+
+
 # ---- The first seconds after a load ------------------------------------------------------
 
 def first_seconds():
@@ -445,6 +460,8 @@ def generation_tenth_noopt():
 
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
+    "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
+    "djl-cpu-tenth-final": ("logs/2026-12-03/tenth/cpu-final", djl_cpu_tenth_final),
     "first-seconds": ("logs/2026-12-03/first-seconds.log", first_seconds),
     "scale-cpu": ("logs/2026-12-03/scale-bench-cpu.log", scale_cpu),
     "swaps-ninth": ("logs/2026-12-03/ninth/swap-bench.log, swap-baseline.log, gpu-tests.log.gz", swaps_ninth),

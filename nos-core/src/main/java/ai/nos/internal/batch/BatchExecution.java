@@ -17,8 +17,11 @@ import org.slf4j.LoggerFactory;
  * run or split (an OutOfMemoryError too) fails that batch's requests and nothing else: the worker
  * goes on. Each request is released ({@link Request#release()}) before the batcher completes its
  * future, once the runner is done with it, so that its submitter's books are settled by the time
- * the caller sees the outcome. Called by the batcher's workers, several batches at once when there
- * are several (or, for the failing methods, by any thread); holds no state of its own and no lock.
+ * the caller sees the outcome. Outputs are handed back by {@link #run} and completed by
+ * {@link #complete} apart, so that the batcher frees the batch's slot in between (see the
+ * batcher's "Skipping the queue"). Called by the batcher's workers, several batches at once when
+ * there are several (or, for the failing methods, by any thread); holds no state of its own and
+ * no lock.
  */
 final class BatchExecution {
   private static final Logger LOG = LoggerFactory.getLogger(BatchExecution.class);
@@ -33,28 +36,55 @@ final class BatchExecution {
     this.counters = counters;
   }
 
-  /** Runs a batch and completes its requests, retrying each alone if the runner fails on it. */
-  void run(List<Request> requests) {
-    if (runOnce(requests) != null && requests.size() > 1) {
-      LOG.debug("model '{}' failed on a batch of {} requests; running each alone",
-          layout.modelId, requests.size());
-      for (Request r : requests) {
-        if (!r.isSettled()) {
-          counters.retries.increment();
-          Throwable e = runOnce(List.of(r));
-          if (e != null) {
-            fail(r, failure(e, 1), counters.failed, true);
-          }
+  /**
+   * Runs a batch, retrying each request alone if the runner fails on several. Returns the outputs
+   * per request, in batch order, for {@link #complete} once the caller has freed the batch's slot;
+   * null if every request is settled already (a failure, or a batch run again request by
+   * request). The runner is done with the batch either way.
+   */
+  List<Map<String, Tensor>> run(List<Request> requests) {
+    Ran ran = runOnce(requests);
+    if (ran.failure == null) {
+      return ran.outputs;
+    }
+    LOG.debug("model '{}' failed on a batch of {} requests; running each alone",
+        layout.modelId, requests.size());
+    for (Request r : requests) {
+      if (!r.isSettled()) {
+        counters.retries.increment();
+        Ran alone = runOnce(List.of(r));
+        if (alone.outputs != null) {
+          complete(List.of(r), alone.outputs);
         }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Releases each request and completes its future with its outputs, unless its caller settled it
+   * first; {@code outputs} as {@link #run} returned them.
+   */
+  void complete(List<Request> requests, List<Map<String, Tensor>> outputs) {
+    for (int i = 0; i < requests.size(); i++) {
+      Request r = requests.get(i);
+      r.release();
+      if (r.settle()) {
+        (r.future.complete(outputs.get(i)) ? counters.completed : counters.cancelled).increment();
       }
     }
   }
 
   /**
-   * Runs one batch. Returns what the runner threw if the batch holds several requests (left for
-   * the caller to isolate); otherwise settles every request and returns null.
+   * What one run of the runner left: the outputs per request (not completed yet), or the failure
+   * of a batch of several requests (left for {@link #run} to isolate), or neither when the
+   * requests were failed here.
    */
-  private Throwable runOnce(List<Request> requests) {
+  private record Ran(List<Map<String, Tensor>> outputs, Throwable failure) {
+    static final Ran SETTLED = new Ran(null, null);
+  }
+
+  private Ran runOnce(List<Request> requests) {
     Batch batch;
     Map<String, Tensor> outputs;
     try {
@@ -63,36 +93,25 @@ final class BatchExecution {
       outputs = runner.run(batch);
     } catch (Exception e) {
       if (requests.size() > 1) {
-        return e;
+        return new Ran(null, e);
       }
       failAll(requests, failure(e, 1));
-      return null;
+      return Ran.SETTLED;
     } catch (Error e) {
       failAll(requests, failure(e, requests.size()));
-      return null;
+      return Ran.SETTLED;
     }
-    List<Map<String, Tensor>> split;
     try {
-      split = Splitter.split(layout, batch, outputs);
+      return new Ran(Splitter.split(layout, batch, outputs), null);
     } catch (NosException e) {
       failAll(requests, e);
-      return null;
     } catch (RuntimeException e) {
       failAll(requests, new NosException("model '" + layout.modelId
           + "' returned outputs that cannot be split per request: " + e, e));
-      return null;
     } catch (Error e) {
       failAll(requests, failure(e, requests.size()));
-      return null;
     }
-    for (int i = 0; i < requests.size(); i++) {
-      Request r = requests.get(i);
-      r.release();
-      if (r.settle()) {
-        (r.future.complete(split.get(i)) ? counters.completed : counters.cancelled).increment();
-      }
-    }
-    return null;
+    return Ran.SETTLED;
   }
 
   /** The runner's own NosException, or a NosException with the failure as its cause. */

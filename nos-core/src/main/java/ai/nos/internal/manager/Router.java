@@ -97,8 +97,9 @@ final class Router {
    * copy until the batcher releases it (see {@link DynamicBatcher#submit(Map, Priority, long,
    * Runnable)}), so a copy with queued or running calls is never evicted, and the reference is
    * given back exactly once whoever settles the call. A caller that {@code waits} for the result
-   * may have the call run on its own thread when nothing is queued and a worker slot is free
-   * ({@link DynamicBatcher#submitOrRun}; CPU copies only, see {@code ManagerCore.startBatcher}).
+   * may have the call run on its own thread when nothing is queued and a worker slot is free, or
+   * while the batcher measures that faster ({@link DynamicBatcher#submitOrRun}; CPU copies only,
+   * see {@code ManagerCore.startBatcher}).
    */
   private CompletableFuture<Map<String, Tensor>> submit(Entry entry, Map<String, Tensor> inputs,
       Priority priority, Duration timeout, boolean waits) {

@@ -149,6 +149,125 @@ final class DynamicBatcherRunOnCallerTest {
     assertEquals(1, batcher.stats().completed());
   }
 
+
+  /**
+   * A caller whose queued call a worker just finished calls again at once (on 2 cores its thread
+   * wakes and preempts the worker before the worker gets back to its bookkeeping): it must find
+   * the slot free. Before, the worker freed its slot only after completing the futures, so the
+   * next call queued, the worker ran it, and so on: 2 callers stayed in the hand-off for good
+   * (issue 20: batching at 2 callers at half the plain calls' rate).
+   */
+  @Test
+  void submitOrRun_fromAWorkersCompletion_findsItsSlotFree() throws Exception {
+    batcher = DynamicBatcher.builder(echoSpec(batching(8, Duration.ZERO).build()), gated)
+        .runOnCallerWhenIdle(true).start();
+    CompletableFuture<Map<String, Tensor>> queued = batcher.submit(request(1), Priority.NORMAL,
+        NONE);
+    assertTrue(entered.await(10, TimeUnit.SECONDS), "the worker runs the queued call");
+    CompletableFuture<CompletableFuture<Map<String, Tensor>>> next = new CompletableFuture<>();
+    CountDownLatch answered = new CountDownLatch(1);
+    // Runs on the worker as it completes the first call, and holds it there until a caller's
+    // next call (another thread, as the woken caller is) has been answered.
+    queued.thenRun(() -> {
+      Thread caller = new Thread(() -> {
+        next.complete(submitOrRun(2));
+        answered.countDown();
+      }, "caller-of-2");
+      caller.start();
+      try {
+        answered.await(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    release.countDown();
+    assertEquals(1f, id(queued.get(10, TimeUnit.SECONDS)));
+    CompletableFuture<Map<String, Tensor>> second = next.get(10, TimeUnit.SECONDS);
+    assertTrue(second.isDone(), "the next call queued behind a finished batch's bookkeeping");
+    assertEquals(2f, id(second.get()));
+    assertEquals("caller-of-2", runnerThreads.get(1), runnerThreads.toString());
+  }
+
+
+  /**
+   * Once the queue choice measured the callers' own threads faster (a model that gains little
+   * from batches), a synchronous call runs on its caller even with every slot taken, as a copy
+   * without batching would run it, instead of queueing behind the slot.
+   */
+  @Test
+  void submitOrRun_callerModeChosen_runsOnCallerWithSlotsTaken() throws Exception {
+    BatchRunner firstGated = batch -> batch.inputs(0).get("x").toFloatArray()[0] == 1f
+        ? gated.run(batch)
+        : echo.run(batch);
+    batcher = DynamicBatcher.builder(echoSpec(batching(8, HOUR).build()), firstGated)
+        .runOnCallerWhenIdle(true).epochCalls(1).start();
+    QueueChoice choice = batcher.queueChoice();
+    // A call served every millisecond batching, every microsecond on the callers' threads.
+    long at = 0;
+    for (int i = 0; i <= DynamicBatcher.PROBE_EVERY; i++) {
+      choice.record(QueueChoice.Mode.BATCH, at += 1_000_000);
+    }
+    choice.record(QueueChoice.Mode.CALLER, at += 1_000);
+    assertEquals(QueueChoice.Mode.CALLER, choice.mode());
+    CompletableFuture<CompletableFuture<Map<String, Tensor>>> first = new CompletableFuture<>();
+    Thread t = new Thread(() -> first.complete(submitOrRun(1)), "caller-of-1");
+    t.start();
+    assertTrue(entered.await(10, TimeUnit.SECONDS));
+    CompletableFuture<Map<String, Tensor>> second = submitOrRun(2);
+    assertTrue(second.isDone(), "the slot is taken, but the callers' threads were measured faster");
+    assertEquals(2f, id(second.get()));
+    assertEquals(0, batcher.stats().queued());
+    release.countDown();
+    t.join();
+    assertEquals(1f, id(first.get().get()));
+  }
+
+  /**
+   * Many callers, synchronous and asynchronous, while the choice flips between its modes every
+   * few calls: every call gets its own outputs, nothing is lost or counted twice, and close
+   * returns with nothing running.
+   */
+  @Test
+  void submitOrRun_modesFlipping_everyCallAnsweredOnce() throws Exception {
+    batcher = DynamicBatcher.builder(echoSpec(batching(8, Duration.ZERO).build()), echo)
+        .runOnCallerWhenIdle(true).epochCalls(3).workers(2).start();
+    int threads = 8;
+    int calls = 400;
+    CountDownLatch go = new CountDownLatch(1);
+    List<Thread> callers = new ArrayList<>();
+    AtomicInteger wrong = new AtomicInteger();
+    AtomicInteger answered = new AtomicInteger();
+    for (int k = 0; k < threads; k++) {
+      int base = k * calls;
+      boolean async = k % 4 == 3;
+      Thread t = new Thread(() -> {
+        try {
+          go.await();
+          for (int i = 0; i < calls; i++) {
+            float want = base + i;
+            Map<String, Tensor> out = async
+                ? batcher.submit(request(want), Priority.NORMAL, NONE).get(10, TimeUnit.SECONDS)
+                : submitOrRun(want).get(10, TimeUnit.SECONDS);
+            (id(out) == want ? answered : wrong).incrementAndGet();
+          }
+        } catch (Exception e) {
+          wrong.incrementAndGet();
+        }
+      });
+      t.start();
+      callers.add(t);
+    }
+    go.countDown();
+    for (Thread t : callers) {
+      t.join();
+    }
+    assertEquals(0, wrong.get());
+    assertEquals(threads * calls, answered.get());
+    batcher.close();
+    assertEquals(threads * calls, batcher.stats().completed());
+    assertTrue(batcher.queueChoice().toString().startsWith("QueueChoice{"));
+  }
+
   @Test
   void submitOrRun_afterClose_throws() {
     batcher = DynamicBatcher.builder(echoSpec(batching(8, HOUR).build()), echo)

@@ -1,0 +1,142 @@
+package ai.nos.internal.batch;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Whether a batcher's synchronous callers queue for batches or run their calls on their own
+ * threads, chosen by measuring what each costs them (see the batcher's "Skipping the queue").
+ *
+ * <p>{@link Mode#BATCH} is the batcher as designed: a call runs on its caller only when it would
+ * wait alone with a worker slot free, otherwise it queues. {@link Mode#CALLER} runs every
+ * synchronous call on its caller, as a copy without batching does. Which is faster depends on the
+ * model (how much cheaper a row is in a batch), the machine (what two thread wake-ups per queued
+ * call cost) and the load, none of which the batcher knows, so it measures the time between
+ * calls' outputs (the inverse of the throughput) over epochs of {@code epochCalls} calls. Not the
+ * calls' latency: a queued call's latency as the batcher sees it ends when a worker completes it,
+ * before its caller's thread wakes, so it leaves out the very hand-off that batching costs on the
+ * CPU; the throughput pays for it, since a closed-loop caller calls again only once awake (the
+ * digit CNN at 8 callers: latency said batching paid, throughput that it did not). The choice
+ * runs its mode, and after every {@code probeEvery} epochs runs one epoch of the other mode, a
+ * probe, and keeps it if it was faster than the kept mode's epochs since the last probe (by
+ * {@link #MARGIN}, so noise does not flip it back and forth). After each change of mode the first
+ * {@code epochCalls / 2} calls of the new mode are not counted: right after a change the calls
+ * the old mode still holds finish alongside the new mode's, which would be measured with a load
+ * it does not carry. Open-loop callers below capacity get the same throughput either way: the
+ * probe does not win by the margin and the kept mode stays. A probe of the worse mode costs at
+ * most 1.5 epochs in {@code probeEvery + 1.5}.
+ *
+ * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
+ * (one short critical section per call). A call measured in a mode the choice has left since it
+ * started is not counted, so an epoch averages only calls of its own mode.
+ */
+final class QueueChoice {
+  private static final Logger LOG = LoggerFactory.getLogger(QueueChoice.class);
+  /** How much faster a probe must be to be kept. */
+  static final double MARGIN = 0.05;
+
+  enum Mode {
+    BATCH, CALLER
+  }
+
+  private final int epochCalls;
+  private final int probeEvery;
+  /** The mode calls get now: the chosen one, or the other during a probe. */
+  private volatile Mode current = Mode.BATCH;
+  /** The mode kept between probes. */
+  private Mode chosen = Mode.BATCH;
+  private boolean probing;
+  /** The chosen mode's epochs since the last probe. */
+  private int epochs;
+  /**
+   * The nanoseconds per call in the chosen mode over its epochs since the last probe (their
+   * mean: one epoch alone swings by half on a shared machine), for the probe to beat.
+   */
+  private double chosenMean = Double.NaN;
+  private double chosenSum;
+  /** When the epoch began, and the calls counted in it. */
+  private long start;
+  private int calls;
+  /** When the latest call recorded, of either mode, ended; none before the first. */
+  private long last;
+  private boolean seen;
+  /** Calls of the current mode still to let pass uncounted after a change of mode. */
+  private int settling;
+  private long switches;
+
+  /**
+   * @throws IllegalArgumentException if {@code epochCalls} or {@code probeEvery} is below 1
+   */
+  QueueChoice(int epochCalls, int probeEvery) {
+    if (epochCalls < 1 || probeEvery < 1) {
+      throw new IllegalArgumentException("an epoch needs >= 1 call and probes come every >= 1"
+          + " epoch but got epochCalls=" + epochCalls + ", probeEvery=" + probeEvery);
+    }
+    this.epochCalls = epochCalls;
+    this.probeEvery = probeEvery;
+  }
+
+  /** The mode a call arriving now gets. */
+  Mode mode() {
+    return current;
+  }
+
+  /**
+   * Counts a call that arrived in {@code mode} and whose outputs were ready at {@code nowNanos},
+   * on a clock that never goes backwards.
+   */
+  synchronized void record(Mode mode, long nowNanos) {
+    long previous = seen ? last : nowNanos;
+    seen = true;
+    last = nowNanos;
+    if (mode != current) {
+      return;
+    }
+    if (settling > 0) {
+      settling--;
+      return;
+    }
+    if (calls == 0) {
+      // The epoch begins where the last call before it ended.
+      start = previous;
+    }
+    if (++calls < epochCalls) {
+      return;
+    }
+    double mean = (double) Math.max(0, nowNanos - start) / calls;
+    calls = 0;
+    if (probing) {
+      probing = false;
+      LOG.debug("probe of {}: {} ns a call against {}'s {} ns", current, (long) mean, chosen,
+          (long) chosenMean);
+      if (mean < chosenMean * (1 - MARGIN)) {
+        chosen = current;
+        switches++;
+      }
+      chosenMean = chosen == current ? mean : chosenMean;
+      chosenSum = 0;
+      epochs = 0;
+      settling = chosen == current ? 0 : epochCalls / 2;
+      current = chosen;
+      return;
+    }
+    chosenSum += mean;
+    chosenMean = chosenSum / ++epochs;
+    if (epochs >= probeEvery) {
+      probing = true;
+      settling = epochCalls / 2;
+      current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;
+    }
+  }
+
+  /** How many probes won (the times the kept mode changed). */
+  synchronized long switches() {
+    return switches;
+  }
+
+  @Override
+  public synchronized String toString() {
+    return "QueueChoice{" + chosen + (probing ? ", probing " + current : "") + ", last mean "
+        + (long) chosenMean + " ns}";
+  }
+}

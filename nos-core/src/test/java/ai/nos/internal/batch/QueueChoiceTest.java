@@ -1,0 +1,109 @@
+package ai.nos.internal.batch;
+
+import static ai.nos.internal.batch.QueueChoice.Mode.BATCH;
+import static ai.nos.internal.batch.QueueChoice.Mode.CALLER;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link QueueChoice}: epochs of measured time per call, a probe of the other mode after the first
+ * calls of a change have passed uncounted, the faster kept. Every test uses epochs of 4 calls, so
+ * a probe is 2 calls uncounted and 4 counted.
+ */
+final class QueueChoiceTest {
+  /** The time the calls' outputs are ready at. */
+  private long now = 1_000_000;
+
+  /** Records {@code calls} calls of {@code mode}, one every {@code nanos}. */
+  private void calls(QueueChoice c, QueueChoice.Mode mode, int calls, long nanos) {
+    for (int i = 0; i < calls; i++) {
+      now += nanos;
+      c.record(mode, now);
+    }
+  }
+
+  @Test
+  void mode_startsBatching_andProbesCallerAfterProbeEvery() {
+    QueueChoice c = new QueueChoice(4, 3);
+    assertEquals(BATCH, c.mode());
+    calls(c, BATCH, 8, 1_000);
+    assertEquals(BATCH, c.mode(), "two epochs of three: no probe yet");
+    calls(c, BATCH, 4, 1_000);
+    assertEquals(CALLER, c.mode(), "the third epoch ends: the other mode is probed");
+  }
+
+  @Test
+  void probe_faster_isKept_andTheOtherProbedInTurn() {
+    QueueChoice c = new QueueChoice(4, 2);
+    calls(c, BATCH, 8, 1_000);
+    calls(c, CALLER, 6, 600);
+    assertEquals(CALLER, c.mode(), "batching served a call every 1,000 ns, the callers 600: kept");
+    assertEquals(1, c.switches());
+    calls(c, CALLER, 8, 600);
+    assertEquals(BATCH, c.mode(), "and batching is probed again in turn");
+    calls(c, BATCH, 6, 300);
+    assertEquals(BATCH, c.mode(), "the load changed and batching won back");
+    assertEquals(2, c.switches());
+  }
+
+  @Test
+  void probe_beatsTheMeanOfTheKeptEpochs_notJustTheLast() {
+    QueueChoice c = new QueueChoice(4, 3);
+    calls(c, CALLER, 1, 0);
+    calls(c, BATCH, 8, 1_000);
+    calls(c, BATCH, 4, 400);
+    assertEquals(CALLER, c.mode());
+    calls(c, CALLER, 6, 700);
+    assertEquals(CALLER, c.mode(), "700 ns a call beats the kept mode's 800 on average, though"
+        + " its last epoch happened to run at 400");
+  }
+
+  @Test
+  void probe_slower_orWithinMargin_goesBack() {
+    QueueChoice c = new QueueChoice(4, 1);
+    calls(c, BATCH, 4, 1_000);
+    calls(c, CALLER, 6, 1_500);
+    assertEquals(BATCH, c.mode(), "a slower probe is dropped");
+    calls(c, BATCH, 6, 1_000);
+    assertEquals(CALLER, c.mode());
+    calls(c, CALLER, 6, 980);
+    assertEquals(BATCH, c.mode(), "2% faster is within the margin: noise, not a reason to switch");
+    assertEquals(0, c.switches());
+  }
+
+  @Test
+  void probe_firstCallsAfterTheChange_areNotCounted() {
+    QueueChoice c = new QueueChoice(4, 1);
+    calls(c, BATCH, 5, 1_000);
+    assertEquals(CALLER, c.mode());
+    // The old mode's calls still finishing make the new mode's first calls look quick.
+    calls(c, CALLER, 2, 1);
+    calls(c, CALLER, 4, 1_000);
+    assertEquals(BATCH, c.mode(), "counted, the two quick calls would have won the probe");
+    assertEquals(0, c.switches());
+  }
+
+  @Test
+  void record_ofAModeLeft_isNotCounted() {
+    QueueChoice c = new QueueChoice(4, 1);
+    calls(c, BATCH, 5, 1_000);
+    assertEquals(CALLER, c.mode());
+    // Queued calls that arrived before the probe finish during it, quickly: not the probe's.
+    calls(c, BATCH, 6, 1);
+    calls(c, CALLER, 6, 2_000);
+    assertEquals(BATCH, c.mode(), "the probe ran a call every 2,000 ns and lost");
+    assertEquals(0, c.switches());
+  }
+
+  @Test
+  void new_badSettings_throwNamingThem() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> new QueueChoice(0, 8));
+    assertTrue(e.getMessage().contains("epochCalls=0"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> new QueueChoice(8, 0));
+    assertTrue(e.getMessage().contains("probeEvery=0"), e.getMessage());
+  }
+}
