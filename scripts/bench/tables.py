@@ -447,10 +447,15 @@ def generation(logs, nos_log, label):
            + ", CUDA graphs | NOS, " + label + ", eager steps |", "|---|---|---|---|"]
     for c in sorted(set(hf) | set(graphs) | set(eager)):
         out.append(f"| {c} | {cell(hf.get(c))} | {cell(graphs.get(c))} | {cell(eager.get(c))} |")
+    def t(g):
+        return f"{ttft[g]:.1f} ({first[g]:.1f})" if g in ttft and g in first else "-"
     out.append(f"| time to first token, 128-token prompt, ms (median; NOS's first request after"
-               f" the build) | {hf_ttft:.1f} | {ttft.get(True, 0):.1f} ({first.get(True, 0):.1f}) |"
-               f" {ttft.get(False, 0):.1f} ({first.get(False, 0):.1f}) |")
+               f" the build) | {hf_ttft:.1f} | {t(True)} | {t(False)} |")
     return out
+
+
+def generation_tenth_final():
+    return generation("logs/2026-12-03/tenth/final", "generate-bench.log", "fused step")
 
 
 def generation_tenth_noopt():
@@ -470,6 +475,8 @@ TABLES = {
     "swaps-eighth": ("logs/2026-12-03/swap-bench.log, swap-bench-first-run.log, swap-baseline.log", swaps_eighth),
     "spark-executors": ("logs/2026-12-03/spark-executors.log", spark_executors),
     "spark-djl": ("logs/2026-12-03/spark-djl-abba.log", spark_djl),
+    "generation-tenth-final": ("logs/2026-12-03/tenth/final/hf-generate.log, generate-bench.log",
+                               generation_tenth_final),
     "generation-tenth-noopt": ("logs/2026-12-03/tenth/hf-generate.log, generate-bench-noopt.log",
                                generation_tenth_noopt),
 }

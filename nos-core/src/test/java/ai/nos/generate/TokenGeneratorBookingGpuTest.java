@@ -29,7 +29,7 @@ final class TokenGeneratorBookingGpuTest {
     // is the device's, not the generator's: made here first, outside the measurement.
     try (TokenGenerator warm = TokenGenerator.builder(TinyLlama.MODEL).id("tiny-warm")
         .device(Device.cuda(0)).maxSequences(3).build()) {
-      assertEquals(2, warm.cudaGraphBatchSizes().length, "decode graphs were not recorded");
+      assertEquals(3, warm.cudaGraphBatchSizes().length, "decode graphs were not recorded");
     }
     try (ModelManager m = ModelManager.builder().devices(Device.cuda(0)).noFootprintCatalog()
         .build()) {

@@ -59,7 +59,7 @@ public final class GenerateBench {
     System.out.println("GenerateBench: " + model + " (" + Files.size(model) / 1_000_000
         + " MB), references: " + reference.get("source").asText());
     System.out.println("GenerateBench: TorchScript executor optimizing on the engine's threads: "
-        + System.getProperty("nos.generate.jitOptimize", "true"));
+        + System.getProperty("nos.generate.jitOptimize", "false (the default)"));
     boolean ok = !parity || parity(model, reference, Precision.FP32, null, "batched16_fp32",
         "margins_fp32");
     if (parity && reference.has("single_fp16")) {
