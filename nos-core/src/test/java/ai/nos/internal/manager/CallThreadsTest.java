@@ -108,6 +108,24 @@ final class CallThreadsTest {
     assertEquals(Map.of(), warmUps("a"));
   }
 
+  /**
+   * A batched CPU call that runs on its caller takes the plain path: the copy's own infer gets
+   * the caller's inputs, as without batching, instead of a batch joined from them (issue 20).
+   */
+  @Test
+  void batchedCallsOnTheCpu_runOnTheCallersThread_throughTheCopysOwnInfer() {
+    core(Device.cpu(), 100);
+    Entry a = core.open(spec("a", 60).toBuilder().batching(ai.nos.Batching.builder()
+        .maxBatchSize(8).maxQueueDelay(Duration.ofHours(1)).build()).build());
+    Map<String, Tensor> out = core.infer(a, INPUT);
+    assertSame(INPUT, sim.lastInputs, "the caller's inputs, not a batch made of them");
+    assertEquals(1, out.get("y").dim(0));
+    assertEquals(List.of(Thread.currentThread().getName()), sim.calls.stream()
+        .filter(c -> !c.warmUp()).map(SimulatedBackend.Call::thread).toList());
+    assertEquals(1, core.info(a).requests());
+    assertEquals(0, core.info(a).inFlight());
+  }
+
   @Test
   void eachCallThread_warmsACopyUpBeforeItIsReady_andAgainOnEveryReload() throws Exception {
     core(Device.cuda(0), 100);

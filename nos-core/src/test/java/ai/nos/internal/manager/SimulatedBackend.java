@@ -37,6 +37,8 @@ final class SimulatedBackend implements Backend {
   volatile String failLoadOf;
   /** A device that has gone: loads and calls there fail, as after an Xid error. */
   volatile Device lostDevice;
+  /** The inputs map the latest call of any copy was given. */
+  volatile Map<String, Tensor> lastInputs;
   /** Calls of this model wait for the gate to open: a model that hangs. */
   volatile String gatedModel;
   /** Calls of a model wait for its latch here while there is one: traffic held in flight. */
@@ -257,6 +259,7 @@ final class SimulatedBackend implements Backend {
 
     @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
+      lastInputs = inputs;
       calls.add(new Call(spec.id(), (int) inputs.values().iterator().next().dim(0),
           Thread.currentThread().getName(), false));
       inFlight.incrementAndGet();
