@@ -117,6 +117,10 @@ def djl_cpu_tenth_final():
     return batching_rows("logs/2026-12-03/tenth/cpu-final")
 
 
+def djl_cpu_tenth_direct():
+    return batching_rows("logs/2026-12-03/tenth/cpu-direct")
+
+
 # ---- The first seconds after a load ------------------------------------------------------
 
 def first_seconds():
@@ -467,6 +471,7 @@ TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
     "djl-cpu-tenth-final": ("logs/2026-12-03/tenth/cpu-final", djl_cpu_tenth_final),
+    "djl-cpu-tenth-direct": ("logs/2026-12-03/tenth/cpu-direct", djl_cpu_tenth_direct),
     "first-seconds": ("logs/2026-12-03/first-seconds.log", first_seconds),
     "scale-cpu": ("logs/2026-12-03/scale-bench-cpu.log", scale_cpu),
     "swaps-ninth": ("logs/2026-12-03/ninth/swap-bench.log, swap-baseline.log, gpu-tests.log.gz", swaps_ninth),
