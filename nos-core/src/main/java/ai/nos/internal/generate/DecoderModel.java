@@ -202,18 +202,7 @@ public final class DecoderModel implements AutoCloseable {
    * model's weights on the CPU (TorchLoader measures a copy the same way).
    */
   public long parameterBytes() {
-    try (PointerScope scope = new PointerScope()) {
-      long bytes = 0;
-      var params = module.parameters(true);
-      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
-        bytes += it.access().nbytes();
-      }
-      var buffers = module.buffers(true);
-      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
-        bytes += it.access().nbytes();
-      }
-      return bytes;
-    }
+    return TorchRuntime.moduleBytes(module);
   }
 
   @Override

@@ -296,6 +296,11 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
+    return filled(entry);
+  }
+
+  /** Fills a new handle's entry with its copies; a failure gives the handle back. */
+  private Entry filled(Entry entry) {
     try {
       fill(entry);
     } catch (RuntimeException | Error e) {
@@ -334,13 +339,7 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
-    try {
-      fill(entry);
-    } catch (RuntimeException | Error e) {
-      release(entry);
-      throw e;
-    }
-    return entry;
+    return filled(entry);
   }
 
   /** Drops a handle; the model is unloaded when the last one goes. */

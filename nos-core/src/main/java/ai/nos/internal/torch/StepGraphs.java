@@ -23,10 +23,13 @@ import org.bytedeco.pytorch.Tensor;
  */
 public final class StepGraphs implements AutoCloseable {
   private final GraphBuckets buckets;
+  /** The bucket sizes, ascending (read on every step: kept, not asked for). */
+  private final int[] sizes;
   private final long bytes;
 
   private StepGraphs(GraphBuckets buckets, long bytes) {
     this.buckets = buckets;
+    this.sizes = buckets.sizes();
     this.bytes = bytes;
   }
 
@@ -69,7 +72,7 @@ public final class StepGraphs implements AutoCloseable {
 
   /** The bucket sizes, ascending. */
   public int[] sizes() {
-    return buckets.sizes();
+    return sizes.clone();
   }
 
   /**
@@ -80,11 +83,9 @@ public final class StepGraphs implements AutoCloseable {
    */
   public <R> R run(List<Tensor> inputs, Function<List<Tensor>, R> read) {
     long n = inputs.isEmpty() ? -1 : inputs.get(0).size(0);
-    boolean exact = false;
-    for (int s : buckets.sizes()) {
-      exact |= s == n;
-    }
-    return exact ? buckets.runIfFits(inputs, read) : null;
+    return n >= 0 && n <= Integer.MAX_VALUE
+        && java.util.Arrays.binarySearch(sizes, (int) n) >= 0
+        ? buckets.runIfFits(inputs, read) : null;
   }
 
   @Override

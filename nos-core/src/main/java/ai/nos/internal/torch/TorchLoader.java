@@ -140,7 +140,7 @@ final class TorchLoader {
       throw new ModelLoadException("model '" + spec.id() + "': cannot prepare " + file + " for "
           + spec.precision() + " on " + device + ": " + firstLine(e.getMessage()), e);
     }
-    return new TorchModel(spec, device, module, bytesOf(module), List.of());
+    return new TorchModel(spec, device, module, TorchRuntime.moduleBytes(module), List.of());
   }
 
   /** Null if one call on random inputs ({@link LoadPasses#checkInputs}) runs, else why not. */
@@ -340,21 +340,6 @@ final class TorchLoader {
       if (gpu != null) {
         gpu.unlock();
       }
-    }
-  }
-
-  private static long bytesOf(JitModule module) {
-    try (PointerScope scope = new PointerScope()) {
-      long bytes = 0;
-      var params = module.parameters(true);
-      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
-        bytes += it.access().nbytes();
-      }
-      var buffers = module.buffers(true);
-      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
-        bytes += it.access().nbytes();
-      }
-      return bytes;
     }
   }
 }

@@ -345,4 +345,23 @@ public final class TorchRuntime {
         ? new org.bytedeco.pytorch.Device(torch.DeviceType.CUDA, (byte) device.index().orElse(0))
         : new org.bytedeco.pytorch.Device(torch.DeviceType.CPU);
   }
+
+  /**
+   * Bytes of {@code module}'s parameters and buffers as they are now: what a copy's weights hold
+   * (TorchLoader's copies, the generation engine's DecoderModel).
+   */
+  public static long moduleBytes(org.bytedeco.pytorch.JitModule module) {
+    try (PointerScope scope = new PointerScope()) {
+      long bytes = 0;
+      var params = module.parameters(true);
+      for (var it = params.begin(); it.notEquals(params.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      var buffers = module.buffers(true);
+      for (var it = buffers.begin(); it.notEquals(buffers.end()); it = it.increment()) {
+        bytes += it.access().nbytes();
+      }
+      return bytes;
+    }
+  }
 }
