@@ -16,7 +16,6 @@ import ai.nos.NosException;
 import ai.nos.Priority;
 import ai.nos.Tensor;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -223,38 +222,16 @@ final class DynamicBatcherPlainPathTest {
         .runOnCallerWhenIdle(true).epochCalls(3).workers(2).start();
     int threads = 8;
     int calls = 400;
-    CountDownLatch go = new CountDownLatch(1);
-    List<Thread> callers = new ArrayList<>();
-    AtomicInteger wrong = new AtomicInteger();
-    AtomicInteger answered = new AtomicInteger();
-    for (int k = 0; k < threads; k++) {
-      int base = k * calls;
-      boolean async = k % 4 == 3;
-      Thread t = new Thread(() -> {
-        try {
-          go.await();
-          for (int i = 0; i < calls; i++) {
-            float want = base + i;
-            Map<String, Tensor> out = async ? null : batcher.runOnCaller(request(want), NONE, plain);
-            if (out == null) {
-              out = batcher.submitOrRun(request(want), Priority.NORMAL, NONE, null)
-                  .get(10, TimeUnit.SECONDS);
-            }
-            (id(out) == want ? answered : wrong).incrementAndGet();
-          }
-        } catch (Exception e) {
-          wrong.incrementAndGet();
-        }
-      });
-      t.start();
-      callers.add(t);
-    }
-    go.countDown();
-    for (Thread t : callers) {
-      t.join();
-    }
-    assertEquals(0, wrong.get());
-    assertEquals(threads * calls, answered.get());
+    ManyCallers.Counts counts = ManyCallers.run(threads, calls, (async, want) -> {
+      Map<String, Tensor> out = async ? null : batcher.runOnCaller(request(want), NONE, plain);
+      if (out == null) {
+        out = batcher.submitOrRun(request(want), Priority.NORMAL, NONE, null)
+            .get(10, TimeUnit.SECONDS);
+      }
+      return id(out);
+    });
+    assertEquals(0, counts.wrong());
+    assertEquals(threads * calls, counts.answered());
     batcher.close();
     assertEquals(threads * calls, batcher.stats().completed());
     assertTrue(plainCalls.get() > 0, "some calls took the plain path");

@@ -233,36 +233,11 @@ final class DynamicBatcherRunOnCallerTest {
         .runOnCallerWhenIdle(true).epochCalls(3).workers(2).start();
     int threads = 8;
     int calls = 400;
-    CountDownLatch go = new CountDownLatch(1);
-    List<Thread> callers = new ArrayList<>();
-    AtomicInteger wrong = new AtomicInteger();
-    AtomicInteger answered = new AtomicInteger();
-    for (int k = 0; k < threads; k++) {
-      int base = k * calls;
-      boolean async = k % 4 == 3;
-      Thread t = new Thread(() -> {
-        try {
-          go.await();
-          for (int i = 0; i < calls; i++) {
-            float want = base + i;
-            Map<String, Tensor> out = async
-                ? batcher.submit(request(want), Priority.NORMAL, NONE).get(10, TimeUnit.SECONDS)
-                : submitOrRun(want).get(10, TimeUnit.SECONDS);
-            (id(out) == want ? answered : wrong).incrementAndGet();
-          }
-        } catch (Exception e) {
-          wrong.incrementAndGet();
-        }
-      });
-      t.start();
-      callers.add(t);
-    }
-    go.countDown();
-    for (Thread t : callers) {
-      t.join();
-    }
-    assertEquals(0, wrong.get());
-    assertEquals(threads * calls, answered.get());
+    ManyCallers.Counts counts = ManyCallers.run(threads, calls, (async, want) -> id(async
+        ? batcher.submit(request(want), Priority.NORMAL, NONE).get(10, TimeUnit.SECONDS)
+        : submitOrRun(want).get(10, TimeUnit.SECONDS)));
+    assertEquals(0, counts.wrong());
+    assertEquals(threads * calls, counts.answered());
     batcher.close();
     assertEquals(threads * calls, batcher.stats().completed());
     assertTrue(batcher.queueChoice().toString().startsWith("QueueChoice{"));
