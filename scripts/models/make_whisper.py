@@ -40,6 +40,7 @@ random weights by default, --pretrained NAME loads a checkpoint (needs the netwo
 Run (needs torch and transformers; the GPU machine has them):
   python3 scripts/models/make_whisper.py --config tiny --out models/whisper-tiny-random
   python3 scripts/models/make_whisper.py --config base --out models/whisper-base-random
+  python3 scripts/models/make_whisper.py --config micro --out models/whisper-micro   (CI's export)
   python3 scripts/models/make_whisper.py --pretrained openai/whisper-tiny --out DIR   (network)
 Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json.
 """
@@ -64,6 +65,11 @@ CONFIGS = {
     "base": dict(COMMON, d_model=512, encoder_layers=6, decoder_layers=6,
                  encoder_attention_heads=8, decoder_attention_heads=8,
                  encoder_ffn_dim=2048, decoder_ffn_dim=2048),
+    # Not a published size: the whole path (features, encoder, cross caches, decoder, the real
+    # vocabulary and special ids) small enough to commit (~4 MB) so CI transcribes on the CPU.
+    "micro": dict(COMMON, d_model=16, encoder_layers=2, decoder_layers=2,
+                  encoder_attention_heads=2, decoder_attention_heads=2,
+                  encoder_ffn_dim=32, decoder_ffn_dim=32),
 }
 # The multilingual vocabulary's special tokens (whisper-tiny .. large-v2; large-v3 shifts them).
 SPECIAL = dict(decoder_start=50258, en=50259, translate=50358, transcribe=50359,
