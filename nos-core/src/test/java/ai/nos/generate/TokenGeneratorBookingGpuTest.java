@@ -34,23 +34,32 @@ final class TokenGeneratorBookingGpuTest {
     try (ModelManager m = ModelManager.builder().devices(Device.cuda(0)).noFootprintCatalog()
         .build()) {
       long before = TorchRuntime.cudaAllocatedBytes(0);
+      long enginesBefore = TorchRuntime.engineThreadBytes(0);
       TokenGenerator lm = TokenGenerator.builder(TinyLlama.MODEL).id("tiny-booked")
           .device(Device.cuda(0)).maxSequences(3).manager(m).build();
       DeviceStats gpu = m.stats().get(0);
       assertEquals(lm.deviceBytes(), gpu.usedBytes(), gpu.toString());
-      long held = TorchRuntime.cudaAllocatedBytes(0) - before;
+      // The scheduler thread's cuBLAS state (32 MiB on Hopper when its handle is new) stays in
+      // the process after the generator: the device's overhead, booked as such.
+      long library = TorchRuntime.engineThreadBytes(0) - enginesBefore;
+      assertTrue(gpu.overheadBytes() >= TorchRuntime.engineThreadBytes(0),
+          "the scheduler threads' " + TorchRuntime.engineThreadBytes(0) + " B are not booked: "
+          + gpu);
+      long held = TorchRuntime.cudaAllocatedBytes(0) - before - library;
       // Weights, cache and decode graphs exactly, plus the allocator's rounding and the
       // sampler's small index.
       assertTrue(held >= lm.deviceBytes() && held <= lm.deviceBytes() + (1 << 20),
-          "allocated " + held + " B for a booking of " + lm.deviceBytes() + " B");
+          "allocated " + held + " B (+ " + library + " B of thread state) for a booking of "
+          + lm.deviceBytes() + " B");
       JsonNode c = TinyLlama.reference().get("cases").get(0);
       assertArrayEquals(ints(c.get("greedy_ids")),
           lm.generate(ints(c.get("prompt_ids")), greedy()).join().tokens());
 
       lm.close();
       assertEquals(0, m.stats().get(0).usedBytes());
-      long left = TorchRuntime.cudaAllocatedBytes(0) - before;
-      assertTrue(left < lm.deviceBytes(), "still allocated after close: " + left + " B");
+      long left = TorchRuntime.cudaAllocatedBytes(0) - before - library;
+      assertTrue(left < lm.deviceBytes(), "still allocated after close: " + left + " B (thread"
+          + " state " + library + " B apart)");
     }
   }
 }

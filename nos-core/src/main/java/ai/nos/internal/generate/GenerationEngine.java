@@ -7,6 +7,7 @@ import ai.nos.generate.FinishReason;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.internal.torch.StepGraphs;
+import ai.nos.internal.torch.TorchRuntime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -134,6 +135,9 @@ public final class GenerationEngine implements AutoCloseable {
   private final Executor callbacks;
   private final LongSupplier clock;
   private final Thread scheduler;
+  /** The bytes the scheduler's library state left on the device (0 on the CPU); see start(). */
+  private final java.util.concurrent.CompletableFuture<Long> threadState =
+      new java.util.concurrent.CompletableFuture<>();
   private final List<Sequence> active = new ArrayList<>();
   private volatile boolean closed;
   private volatile int activeCount;
@@ -194,13 +198,24 @@ public final class GenerationEngine implements AutoCloseable {
     this.scheduler = new Thread(this::run, "nos-generate-" + id);
     this.scheduler.setDaemon(true);
     if (start) {
-      this.scheduler.start();
+      start();
     }
   }
 
-  /** Starts a scheduler made with {@code start} false. */
+  /**
+   * Starts a scheduler made with {@code start} false. On CUDA, returns once the scheduler has
+   * made its thread's library state, so a caller measuring the device afterwards sees it (and a
+   * manager books it as the device's, not the generator's: LibraryState's essay).
+   */
   void start() {
     scheduler.start();
+    try {
+      threadState.join();
+    } catch (java.util.concurrent.CompletionException e) {
+      close();
+      throw new IllegalStateException("generator '" + id + "': its scheduler thread could not"
+          + " start on " + model.device(), e.getCause());
+    }
   }
 
   /** Bucket sizes for {@code slots} sequences: powers of two below it, and {@code slots}. */
@@ -322,6 +337,15 @@ public final class GenerationEngine implements AutoCloseable {
 
   private void run() {
     torch.setGraphExecutorOptimize(JIT_OPTIMIZE); // this thread is the engine's own
+    try {
+      threadState.complete(model.device().isCuda()
+          ? TorchRuntime.prepareEngineThread(model.device().index().orElse(0)) : 0L);
+    } catch (RuntimeException | Error e) {
+      threadState.completeExceptionally(e);
+      closed = true;
+      stop(); // frees the cache and graphs: the scheduler's last act, as below
+      return;
+    }
     try (InferenceMode guard = new InferenceMode()) {
       while (!closed) {
         sweepWaiting();

@@ -28,6 +28,15 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * its workspace, kept per handle and stream as well) in the linear layers of batched captures.
  * Before, the first capture on a device made all of it, and the first copy with CUDA graphs
  * there was booked with it (SwapBench probed twice around it).
+ *
+ * A token generator's scheduler thread (internal.generate.GenerationEngine) is a NOS thread of
+ * its own, one per generator, born and gone with it; it makes its state the same way before its
+ * first step ({@link #prepareEngineThread}). What that leaves stays after the generator closes
+ * (PyTorch keeps workspaces per handle and stream for the process; a later thread reuses a freed
+ * handle and its workspace), so it is not the generator's: it is tallied per device for the
+ * process here ({@link #engineBytes}) and every TorchBackend reports it with its own library
+ * bytes. Before, a generator booked with a manager left 32 MiB (Hopper's cuBLAS workspace)
+ * allocated after its close that nothing had booked (TokenGeneratorBookingGpuTest).
  */
 
 /** Makes a thread's cuBLAS/cuDNN state on a GPU exist, once, and measures what it holds. */
@@ -35,7 +44,32 @@ final class LibraryState {
   /** The devices the current thread has made its state on. Only NOS's own threads get one. */
   private static final ThreadLocal<BitSet> READY = ThreadLocal.withInitial(BitSet::new);
 
+  /** Per device: what generators' scheduler threads left in the process (see the essay). */
+  private static final java.util.concurrent.ConcurrentHashMap<Integer,
+      java.util.concurrent.atomic.AtomicLong> ENGINE_BYTES =
+          new java.util.concurrent.ConcurrentHashMap<>();
+
   private LibraryState() {}
+
+  /**
+   * {@link #prepareRecordingThread}'s work for a generator's scheduler thread (its prefills run
+   * biased matmuls at many rows, on the thread's default stream): once per thread and device;
+   * what it leaves is added to {@link #engineBytes}.
+   */
+  static long prepareEngineThread(int device) {
+    long bytes = prepare(device, true);
+    if (bytes > 0) {
+      ENGINE_BYTES.computeIfAbsent(device, d -> new java.util.concurrent.atomic.AtomicLong())
+          .addAndGet(bytes);
+    }
+    return bytes;
+  }
+
+  /** What generators' scheduler threads have left on {@code device} in this process. */
+  static long engineBytes(int device) {
+    var bytes = ENGINE_BYTES.get(device);
+    return bytes == null ? 0 : bytes.get();
+  }
 
   /**
    * On the first call of the current thread for {@code device}: runs a matmul and a convolution

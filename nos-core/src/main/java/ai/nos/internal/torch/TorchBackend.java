@@ -369,7 +369,10 @@ public final class TorchBackend implements Backend {
   @Override
   public long libraryBytes(DeviceInfo device) {
     var bytes = libraryBytes.get(device.device());
-    return bytes == null ? 0 : bytes.get();
+    // Generators' scheduler threads make theirs outside any backend (LibraryState's essay).
+    long engines = device.device().isCuda()
+        ? LibraryState.engineBytes(device.device().index().orElse(0)) : 0;
+    return (bytes == null ? 0 : bytes.get()) + engines;
   }
 
   @Override
