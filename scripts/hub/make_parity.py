@@ -3,7 +3,7 @@
 
 Two steps, run from the repository root:
 
-  python3 scripts/hub/make_parity.py
+  python3 scripts/hub/make_parity.py [--parity DIR]
       Pre-processing references (needs numpy, Pillow, torch, torchvision, transformers; no GPU,
       no network). Writes into nos-hub/src/test/resources/ai/nos/hub/parity/:
         images/*.png|jpg   20 test images made here, deterministically: gradients, noise, drawn
@@ -30,12 +30,12 @@ Two steps, run from the repository root:
       PIL classes; where the installed transformers also has the torchvision-backed "Fast"
       class, the largest difference between the two is recorded too ("fast_max_abs").
 
-  python3 scripts/hub/make_parity.py --models EXPORT_DIR --out OUT_DIR
-      Model references on CUDA, fp32 with TF32 off (needs a GPU, torch, torchvision,
+  python3 scripts/hub/make_parity.py [--parity DIR] --models EXPORT_DIR --out OUT_DIR
+      Model references of DIR's images on CUDA, fp32 with TF32 off (needs a GPU, torch, torchvision,
       transformers; sentence-transformers where installed). EXPORT_DIR is export_models.py's
       output: its _python/ID folders hold the exported weights in the Python implementations'
       own format. Writes into OUT_DIR:
-        references.json    per image entry and image: the output (resnet50 and ViT: the full
+        references.json    images_dir (DIR/images, absolute); per image entry and image: the output (resnet50 and ViT: the full
                            logits and the top-5; CLIP image: the L2-normalized image_embeds);
                            per text entry: the L2-normalized embeddings of make_tokenizers.py's
                            SENTENCES, and how they were computed
@@ -61,7 +61,7 @@ import sys
 import numpy as np
 
 PARITY = os.path.join("nos-hub", "src", "test", "resources", "ai", "nos", "hub", "parity")
-IMAGES = os.path.join(PARITY, "images")
+IMAGES = os.path.join(PARITY, "images")  # both set from --parity by main()
 SAMPLES = 2048          # sampled values per image and pipeline
 SIDE = 224              # every pipeline's model input is [1, 3, 224, 224]
 MAX_IMAGE_BYTES = 1_600_000
@@ -424,8 +424,8 @@ def model_references(models, out):
                          "first")
     pipelines = processors()
     runs = image_models(models, device)
-    data = {"device": torch.cuda.get_device_name(0), "tf32": False, "images": names,
-            "entries": {}}
+    data = {"device": torch.cuda.get_device_name(0), "tf32": False,
+            "images_dir": os.path.abspath(IMAGES), "images": names, "entries": {}}
     with torch.no_grad():
         for entry, run in runs.items():
             outputs = []
@@ -456,14 +456,19 @@ def model_references(models, out):
 
 
 def main():
+    global PARITY, IMAGES
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", help="export_models.py's output directory (GPU step)")
     parser.add_argument("--out", help="where the GPU step writes its references")
+    parser.add_argument("--parity", help=f"the images and pre-processing references ({PARITY})")
     args = parser.parse_args()
     if (args.models is None) != (args.out is None):
         parser.error("--models and --out go together")
-    if not os.path.isdir(os.path.join("nos-hub", "src")):
-        parser.error("run from the repository root")
+    if args.parity:
+        PARITY = args.parity
+        IMAGES = os.path.join(PARITY, "images")
+    elif not os.path.isdir(os.path.join("nos-hub", "src")):
+        parser.error("run from the repository root, or give --parity")
     if args.models is None:
         preprocessing_references(write_images())
     else:
