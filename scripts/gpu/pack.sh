@@ -5,7 +5,7 @@
 #
 #   NOS_PACK_TRT_REDIST=1 scripts/gpu/pack.sh   # also TensorRT's libraries (534 MB: ten more parts)
 #
-# Gathers nos-core and nos-optim (main and test jars), the benchmarks (nos-hub comes with them), their runtime and test classpath with the `gpu` profile
+# Gathers nos-core, nos-optim and nos-hub (main and test jars), the benchmarks, their runtime and test classpath with the `gpu` profile
 # (libtorch for CUDA), and the JUnit console launcher into target/gpu-lib, then hands them with the
 # models and scripts to the shared pack tool, which prints the device calls to make.
 set -euo pipefail
@@ -15,10 +15,10 @@ shared=${NOS_SHARED:-$root/../shared}
 junit_platform=${JUNIT_PLATFORM_VERSION:-1.13.4}
 lib=target/gpu-lib
 rm -rf "$lib" && mkdir -p "$lib"
-mvn -B -q -Pgpu -pl nos-core,nos-optim,benchmarks -am -DskipTests install
-mvn -B -q -Pgpu -pl nos-core,nos-optim,benchmarks dependency:copy-dependencies -DincludeScope=test \
+mvn -B -q -Pgpu -pl nos-core,nos-optim,nos-hub,benchmarks -am -DskipTests install
+mvn -B -q -Pgpu -pl nos-core,nos-optim,nos-hub,benchmarks dependency:copy-dependencies -DincludeScope=test \
   -DoutputDirectory="$root/$lib"
-cp nos-core/target/nos-core-*.jar nos-optim/target/nos-optim-*.jar \
+cp nos-core/target/nos-core-*.jar nos-optim/target/nos-optim-*.jar nos-hub/target/nos-hub-*.jar \
   benchmarks/target/nos-benchmarks-*.jar "$lib/"
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform \
   -DoutputDirectory="$root/$lib"

@@ -28,12 +28,18 @@ a tokenizer of the model's own type and format with a small vocabulary learned o
 make_tokenizers.py (the `tokenizers` library): CLIP's byte-level BPE for CLIP, BERT's WordPiece
 for MiniLM; nos-hub's TokenizerParityTest checks NOS reads that format as transformers does.
 
-The transformers text towers are exported through small wrappers (ClipText, BertTokens) that call
-the model's own embedding, layer and norm modules and build the attention masks from the inputs
-alone: a plain trace of the transformers forward bakes the tracing device into its masks
-(docs/gpu.md, "Traced transformers BERT fails on CUDA"). Every transformers export is checked at
-export time against the transformers model's own forward on the same inputs (padded rows
-included), and, where CUDA is available, run once on CUDA.
+Every transformers entry is exported through a small wrapper (VitLogits, ClipVision, ClipText,
+BertTokens) that calls the model's own embedding, layer, norm and head modules and builds the
+attention masks from the inputs alone (none for the image towers): a plain trace of the
+transformers forward bakes the tracing device into its masks (docs/gpu.md, "Traced transformers
+BERT fails on CUDA"; transformers 5's ViT fails the same way on CUDA). Every transformers export is
+checked at export time against the transformers model's own forward on the same inputs (padded
+rows included), and, where CUDA is available, every export is run on CUDA and compared with its
+CPU result.
+
+OUT_DIR/_python/ID holds the same weights in the Python implementation's own format
+(save_pretrained, or a torchvision state dict) for scripts/hub/make_parity.py; the catalog never
+points there.
 
 Run (needs torch, torchvision; transformers and tokenizers for the transformers entries; an entry
 whose library is missing is skipped, named, and the exit status is 1):
@@ -106,6 +112,19 @@ def save_text(lines, path):
     lock(path)
 
 
+def python_copy(out, entry_id, model):
+    """The exported weights in the Python implementation's own format, under OUT_DIR/_python/ID
+    (save_pretrained for transformers, a state dict for torchvision): make_parity.py runs the
+    Python pipelines on them, so its references have the export's random weights. The catalog
+    never points there."""
+    path = os.path.join(out, "_python", entry_id)
+    os.makedirs(path, exist_ok=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(path)
+    else:
+        torch.save(model.state_dict(), os.path.join(path, "state_dict.pt"))
+
+
 def hub_file(repo, name, path):
     """Copies a file of a HuggingFace hub repository (downloaded once into its cache) to path."""
     import shutil
@@ -136,13 +155,33 @@ def check_same(name, exported, reference, atol=1e-4):
 
 
 def check_cuda(name, module, *inputs):
-    """Runs the exported module once on CUDA when there is one: a trace must bake no device."""
+    """Runs the exported module on CUDA when there is one and compares with its CPU result: a
+    trace must bake no device (a CPU constant fails on CUDA) and no value of the tracing run."""
     import torch
 
-    if torch.cuda.is_available():
-        module.cuda()(*[x.cuda() for x in inputs])
+    if not torch.cuda.is_available():
+        return
+    cpu = module(*inputs)
+    try:
+        cuda = module.cuda()(*[x.cuda() for x in inputs]).cpu()
+    finally:
         module.cpu()
-        print(f"  {name}: runs on CUDA")
+    # CUDA and CPU kernels differ in summation order (docs/gpu.md: 4.3e-4 for ResNet-50).
+    error = ((cuda - cpu).abs().max() / cpu.abs().max().clamp_min(1e-12)).item()
+    if error > 1e-3:
+        raise SystemExit(f"{name}: CUDA and CPU results of the export differ by {error:.2e} "
+                         "(max abs / max |cpu|), more than 1e-3")
+    print(f"  {name}: runs on CUDA (relative difference to CPU {error:.2e})")
+
+
+def layer_kwargs(layer, **wanted):
+    """Of wanted, the keyword arguments the layer's forward names: transformers 4 and 5 differ
+    (CLIP's causal_attention_mask), and a None sent into **kwargs would reach the attention."""
+    import inspect
+
+    named = inspect.signature(layer.forward).parameters
+    open_ended = any(p.kind == p.VAR_KEYWORD for p in named.values())
+    return {k: v for k, v in wanted.items() if k in named or (open_ended and v is not None)}
 
 
 def text_inputs(vocab, length, eos=None):
@@ -241,8 +280,11 @@ def resnet50(out, pretrained):
 
     weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2 if pretrained else None
     model = torchvision.models.resnet50(weights=weights).eval()
-    save_script(torch.jit.trace(model, torch.randn(1, 3, 224, 224)),
-                f"{out}/torchvision/resnet50/model.pt")
+    image = torch.randn(2, 3, 224, 224)
+    traced = torch.jit.trace(model, image)
+    check_cuda("resnet50", traced, image)
+    save_script(traced, f"{out}/torchvision/resnet50/model.pt")
+    python_copy(out, "torchvision/resnet50", model)
     save_text(imagenet_labels(), f"{out}/torchvision/resnet50/labels.txt")
 
 
@@ -253,19 +295,54 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 
-def first_output(torch):
-    class FirstOutput(torch.nn.Module):
-        """A transformers model whose forward returns one named output as a tensor."""
+def vit_module(torch):
+    class VitLogits(torch.nn.Module):
+        """ViTForImageClassification's logits from its own modules: patch and position
+        embeddings, the encoder layers without a mask, the final layer norm, the classifier on
+        the [CLS] state. A trace of the transformers forward bakes a CPU tensor made by its mask
+        helpers (transformers 5, masking_utils) into the attention, which then fails on CUDA."""
 
-        def __init__(self, model, name):
+        def __init__(self, model):
             super().__init__()
-            self.model = model
-            self.name = name
+            self.embeddings = model.vit.embeddings
+            self.layers = model.vit.encoder.layer
+            self.layernorm = model.vit.layernorm
+            self.classifier = model.classifier
 
         def forward(self, pixel_values):
-            return getattr(self.model(pixel_values=pixel_values), self.name)
+            x = self.embeddings(pixel_values)
+            for layer in self.layers:
+                x = layer_output(layer(x))
+            x = self.layernorm(x)
+            return self.classifier(x[:, 0, :])
 
-    return FirstOutput
+    return VitLogits
+
+
+def clip_vision_module(torch):
+    class ClipVision(torch.nn.Module):
+        """CLIPVisionModelWithProjection's image_embeds from its own modules, for the same reason
+        as VitLogits: embeddings, pre-layernorm, the encoder layers without masks, the [CLS] state
+        through the post-layernorm and the projection."""
+
+        def __init__(self, model):
+            super().__init__()
+            vision = model.vision_model
+            self.embeddings = vision.embeddings
+            self.pre_layrnorm = vision.pre_layrnorm
+            self.layers = vision.encoder.layers
+            self.post_layernorm = vision.post_layernorm
+            self.visual_projection = model.visual_projection
+            self.kwargs = layer_kwargs(self.layers[0], attention_mask=None,
+                                       causal_attention_mask=None)
+
+        def forward(self, pixel_values):
+            x = self.pre_layrnorm(self.embeddings(pixel_values))
+            for layer in self.layers:
+                x = layer_output(layer(x, **self.kwargs))
+            return self.visual_projection(self.post_layernorm(x[:, 0, :]))
+
+    return ClipVision
 
 
 @exporter("architecture")
@@ -287,12 +364,13 @@ def vit_b16(out, pretrained):
         config._attn_implementation = "eager"
         model = ViTForImageClassification(config)
     model.eval()
-    wrapped = first_output(torch)(model, "logits").eval()
+    wrapped = vit_module(torch)(model).eval()
     image = torch.randn(2, 3, 224, 224)
     traced = torch.jit.trace(wrapped, image)
     check_same("vit logits", traced(image), model(pixel_values=image).logits)
     check_cuda("vit", traced, image)
     save_script(traced, f"{out}/{VIT}/model.pt")
+    python_copy(out, VIT, model)
     save_text(labels, f"{out}/{VIT}/labels.txt")
 
 
@@ -327,12 +405,13 @@ def clip_image(out, pretrained):
     else:
         model = CLIPVisionModelWithProjection(clip_config().vision_config)
     model.eval()
-    wrapped = first_output(torch)(model, "image_embeds").eval()
+    wrapped = clip_vision_module(torch)(model).eval()
     image = torch.randn(2, 3, 224, 224)
     traced = torch.jit.trace(wrapped, image)
     check_same("clip image_embeds", traced(image), model(pixel_values=image).image_embeds)
     check_cuda("clip image", traced, image)
     save_script(traced, f"{out}/{CLIP}/image.pt")
+    python_copy(out, CLIP + "/image", model)
 
 
 def clip_text_module(torch):
@@ -359,7 +438,8 @@ def clip_text_module(torch):
             padding = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * low
             mask = causal[None, None] + padding
             for layer in self.layers:
-                x = layer_output(layer(x, attention_mask=mask, causal_attention_mask=None))
+                x = layer_output(layer(x, **layer_kwargs(layer, attention_mask=mask,
+                                                         causal_attention_mask=None)))
             x = self.final_layer_norm(x)
             if self.eos == 2:
                 last = input_ids.argmax(-1)
@@ -392,6 +472,7 @@ def clip_text(out, pretrained):
                model(input_ids=ids, attention_mask=mask).text_embeds)
     check_cuda("clip text", traced, ids, mask)
     save_script(traced, f"{out}/{CLIP}/text.pt")
+    python_copy(out, CLIP + "/text", model)
 
 
 def bert_tokens_module(torch):
@@ -448,6 +529,7 @@ def minilm(out, pretrained):
         sentence_check(model, f"{out}/{MINILM}/tokenizer.json", traced)
     check_cuda("minilm", traced, ids, mask)
     save_script(traced, f"{out}/{MINILM}/model.pt")
+    python_copy(out, MINILM, model)
 
 
 def sentence_check(model, tokenizer_json, traced):
@@ -485,7 +567,9 @@ def yolov8n_look_alike(out, pretrained):
     y = yolo(torch.zeros(1, 3, 640, 640))
     assert tuple(y.shape) == (1, 84, 8400), y.shape
     # Scripted, not traced: a trace would bake the device of its meshgrid into the graph.
-    save_script(torch.jit.script(yolo), f"{out}/ultralytics/yolov8n/model.pt")
+    scripted = torch.jit.script(yolo)
+    check_cuda("yolov8n look-alike", scripted, torch.rand(1, 3, 640, 640))
+    save_script(scripted, f"{out}/ultralytics/yolov8n/model.pt")
     save_text(coco, f"{out}/ultralytics/yolov8n/labels.txt")
 
 

@@ -1,0 +1,305 @@
+package ai.nos.hub;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Device;
+import ai.nos.Model;
+import ai.nos.Nos;
+import ai.nos.Tensor;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The hub's entries on cuda:0, fp32, against the Python pipelines on the same GPU
+ * (scripts/hub/make_parity.py --models EXPORT --out PARITY; run by scripts/gpu/hub-parity.sh).
+ * Needs {@code nos.test.hubExport} (or NOS_HUB_EXPORT): export_models.py's output, served with
+ * {@code Hub.builder().baseDirectory}; and {@code nos.test.hubParity} (or NOS_HUB_PARITY): the
+ * --out folder. Fails, not skips, without them.
+ *
+ * <p>Three rows per image entry, one per path, each printed as a table row:
+ * <ul>
+ *   <li>{@code model}: the pipeline's own model input (its processor's float32 tensor) into the
+ *       hub's model: the model alone. Logits within a relative error of 1e-4 (max |a - b| /
+ *       max |b|) and the same top-5; CLIP embeddings at cosine >= 0.99999.
+ *   <li>{@code java}: the facades' Java pre-processing ({@code of()} over the float32 model) of
+ *       Pillow's decoded pixels: the Pillow-exact path end to end, held to the same bounds.
+ *   <li>{@code device}: {@code load()}, what a user runs: the image file decoded by ImageIO and
+ *       pre-processed on the GPU (within a level of Pillow, PreprocessingParityTest). Its error is
+ *       what a level of input noise makes of the model's output; printed, and held to 1e-2 /
+ *       cosine 0.999 so that a wrong pipeline still fails.
+ * </ul>
+ * Text entries: {@link TextEmbedder#load} on make_tokenizers.py's 40 sentences against
+ * transformers (CLIP) and SentenceTransformer (MiniLM): cosine >= 0.99999.
+ */
+@Tag("gpu")
+final class HubParityGpuTest {
+
+  private static final String[] CLASSIFIERS = {"torchvision/resnet50",
+      "google/vit-base-patch16-224"};
+  private static final String CLIP_IMAGE = "openai/clip-vit-base-patch32/image";
+  private static final String[] TEXTS = {"openai/clip-vit-base-patch32/text",
+      "sentence-transformers/all-MiniLM-L6-v2"};
+
+  private static Path export;
+  private static Path parity;
+  private static JsonNode references;
+  private static Path images;
+
+  @TempDir
+  static Path cache;
+
+  @BeforeAll
+  static void setUp() throws IOException {
+    export = setting("nos.test.hubExport", "NOS_HUB_EXPORT");
+    parity = setting("nos.test.hubParity", "NOS_HUB_PARITY");
+    references = new ObjectMapper().readTree(parity.resolve("references.json").toFile());
+    images = Path.of(references.get("images_dir").asText());
+    System.out.println("HubParityGpuTest: | entry | path | max relative error | min cosine "
+        + "| top-5 equal |");
+  }
+
+  private static Path setting(String property, String env) {
+    String value = System.getProperty(property, System.getenv(env));
+    assertTrue(value != null && Files.isDirectory(Path.of(value)), "HubParityGpuTest needs -D"
+        + property + " (or " + env + ") naming a directory, but it was " + value
+        + " (scripts/gpu/hub-parity.sh sets both)");
+    return Path.of(value);
+  }
+
+  /** The builtin catalog with every entry on cuda:0, served from the export directory. */
+  private static Hub hub() {
+    Catalog catalog = Catalog.builtin();
+    for (String id : catalog.ids()) {
+      catalog = catalog.with(catalog.entry(id).toBuilder().device(Device.cuda(0)).build());
+    }
+    return Hub.builder().catalog(catalog).baseDirectory(export).build();
+  }
+
+  private static Downloader downloader() {
+    return Downloader.builder().cacheDir(cache).build();
+  }
+
+  /** Accumulates one table row. */
+  private static final class Row {
+    double maxRelative;
+    double minCosine = 1;
+    int top5Equal;
+    int count;
+
+    private final boolean centred;
+
+    /** @param centred compare logits up to a constant (those of a softmax: load()'s row) */
+    Row(boolean centred) {
+      this.centred = centred;
+    }
+
+    void add(float[] ours, JsonNode reference, JsonNode top5) {
+      float[] theirs = floats(reference);
+      assertEquals(theirs.length, ours.length, "output length");
+      maxRelative = Math.max(maxRelative, relative(ours, theirs, centred));
+      minCosine = Math.min(minCosine, cosine(ours, theirs));
+      if (top5 != null && Arrays.equals(Vectors.topK(ours, 5), ints(top5))) {
+        top5Equal++;
+      }
+      count++;
+    }
+
+    void print(String entry, String path) {
+      System.out.printf("HubParityGpuTest: | %s | %s | %.2e | %.7f | %s |%n", entry, path,
+          maxRelative, minCosine, top5Equal + "/" + count);
+    }
+  }
+
+  @Test
+  void imageClassifiers_matchThePythonPipelines() throws IOException {
+    Hub hub = hub();
+    for (String id : CLASSIFIERS) {
+      JsonNode ref = references.get("entries").get(id);
+      CatalogEntry entry = hub.entry(id);
+      ImagePreprocessing p = entry.image().orElseThrow();
+      Row model = new Row(false);
+      Row java = new Row(false);
+      Row device = new Row(true);
+      // Its own id: the default manager holds one spec per id, and load() loads another.
+      try (Model raw = Nos.load(hub.spec(id, downloader()).toBuilder().id(id + "-float")
+              .build());
+          ImageClassifier loaded = ImageClassifier.load(hub, id, downloader())) {
+        ImageClassifier of = ImageClassifier.of(raw, entry);
+        for (JsonNode out : ref.get("outputs")) {
+          String name = out.get("image").asText();
+          JsonNode top5 = out.get("top5");
+          model.add(infer(raw, pythonInput(id, name)), out.get("output"), top5);
+          RgbImage pillow = RgbImage.read(decoded(name));
+          java.add(infer(raw, ImageTensors.prepare(pillow, p).tensor()), out.get("output"),
+              top5);
+          assertEquals(indices(of.classify(pillow, 5)), Arrays.toString(ints(top5)),
+              id + " " + name + ": ImageClassifier.of's top-5");
+          RgbImage file = RgbImage.read(images.resolve(name));
+          device.add(logitsOnDevice(loaded, file), out.get("output"), top5);
+        }
+      }
+      model.print(id, "model");
+      java.print(id, "java");
+      device.print(id, "device");
+      assertTrue(model.maxRelative <= 1e-4, id + ": logits from the same input differ by "
+          + model.maxRelative + " (relative), more than 1e-4");
+      assertEquals(model.count, model.top5Equal, id + ": top-5 from the same input");
+      assertTrue(java.maxRelative <= 1e-4, id + ": the Java pre-processing's logits differ by "
+          + java.maxRelative + " (relative), more than 1e-4");
+      assertEquals(java.count, java.top5Equal, id + ": top-5 through the Java pre-processing");
+      assertTrue(device.maxRelative <= 1e-2, id + ": load()'s logits differ by "
+          + device.maxRelative + " (relative), more than 1e-2");
+    }
+  }
+
+  @Test
+  void clipImage_matchesThePythonPipeline() throws IOException {
+    Hub hub = hub();
+    JsonNode ref = references.get("entries").get(CLIP_IMAGE);
+    CatalogEntry entry = hub.entry(CLIP_IMAGE);
+    ImagePreprocessing p = entry.image().orElseThrow();
+    Row model = new Row(false);
+    Row java = new Row(false);
+    Row device = new Row(false);
+    try (Model raw = Nos.load(hub.spec(CLIP_IMAGE, downloader()).toBuilder()
+            .id(CLIP_IMAGE + "-float").build());
+        ImageEmbedder loaded = ImageEmbedder.load(hub, CLIP_IMAGE, downloader())) {
+      ImageEmbedder of = ImageEmbedder.of(raw, entry);
+      for (JsonNode out : ref.get("outputs")) {
+        String name = out.get("image").asText();
+        model.add(infer(raw, pythonInput(CLIP_IMAGE, name)), out.get("output"), null);
+        java.add(of.embed(RgbImage.read(decoded(name))), out.get("output"), null);
+        device.add(loaded.embed(RgbImage.read(images.resolve(name))), out.get("output"), null);
+      }
+    }
+    model.print(CLIP_IMAGE, "model");
+    java.print(CLIP_IMAGE, "java");
+    device.print(CLIP_IMAGE, "device");
+    assertTrue(model.minCosine >= 0.99999, "same input: cosine " + model.minCosine);
+    assertTrue(java.minCosine >= 0.99999, "Java pre-processing: cosine " + java.minCosine);
+    assertTrue(device.minCosine >= 0.999, "load(): cosine " + device.minCosine);
+  }
+
+  @Test
+  void textEmbedders_matchThePythonPipelines() {
+    Hub hub = hub();
+    for (String id : TEXTS) {
+      JsonNode ref = references.get("entries").get(id);
+      List<String> sentences = new ArrayList<>();
+      ref.get("sentences").forEach(s -> sentences.add(s.asText()));
+      Row row = new Row(false);
+      try (TextEmbedder embedder = TextEmbedder.load(hub, id, downloader())) {
+        float[][] ours = embedder.embed(sentences);
+        for (int i = 0; i < ours.length; i++) {
+          row.add(ours[i], ref.get("outputs").get(i), null);
+        }
+      }
+      row.print(id, "load (" + ref.get("pipeline").asText() + ")");
+      assertEquals(sentences.size(), row.count);
+      assertTrue(row.minCosine >= 0.99999, id + ": cosine " + row.minCosine);
+    }
+  }
+
+  /** The logits load()'s classifier computes: its own input path, then the model. */
+  private static float[] logitsOnDevice(ImageClassifier classifier, RgbImage image) {
+    int classes = classifier.labels().isEmpty() ? 1000 : classifier.labels().size();
+    float[] probabilities = new float[classes];
+    for (Classification c : classifier.classify(image, classes)) {
+      probabilities[c.index()] = c.score();
+    }
+    // Logits up to a constant; centred like the reference's in relative().
+    float[] logits = new float[classes];
+    for (int i = 0; i < classes; i++) {
+      logits[i] = (float) Math.log(Math.max(probabilities[i], Float.MIN_NORMAL));
+    }
+    return logits;
+  }
+
+  private static float[] infer(Model model, Tensor input) {
+    String name = model.spec().signature().inputs().get(0).name();
+    return ImageClassifier.first(model.infer(Map.of(name, input))).toFloatArray();
+  }
+
+  private Tensor pythonInput(String id, String image) throws IOException {
+    byte[] bytes = Files.readAllBytes(parity.resolve("inputs").resolve(id)
+        .resolve(image + ".f32"));
+    float[] values = new float[bytes.length / 4];
+    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+    assertEquals(3 * 224 * 224, values.length, image + ".f32");
+    return Tensor.of(values, 1, 3, 224, 224);
+  }
+
+  private static Path decoded(String name) {
+    return images.resolve(name.endsWith(".jpg") ? name + ".pil.png" : name);
+  }
+
+  /**
+   * max |a - b| / max |b|; centred: both less their mean first (a softmax fixes logits up to a
+   * constant, so the logits read back from load()'s probabilities are known only so far).
+   */
+  static double relative(float[] ours, float[] theirs, boolean centred) {
+    double meanOurs = centred ? Arrays.stream(toDoubles(ours)).average().orElse(0) : 0;
+    double meanTheirs = centred ? Arrays.stream(toDoubles(theirs)).average().orElse(0) : 0;
+    double worst = 0;
+    double scale = 0;
+    for (int i = 0; i < ours.length; i++) {
+      worst = Math.max(worst, Math.abs((ours[i] - meanOurs) - (theirs[i] - meanTheirs)));
+      scale = Math.max(scale, Math.abs(theirs[i] - meanTheirs));
+    }
+    return worst / Math.max(scale, 1e-30);
+  }
+
+  static double cosine(float[] a, float[] b) {
+    double dot = 0;
+    double na = 0;
+    double nb = 0;
+    for (int i = 0; i < a.length; i++) {
+      dot += (double) a[i] * b[i];
+      na += (double) a[i] * a[i];
+      nb += (double) b[i] * b[i];
+    }
+    return dot / Math.sqrt(na * nb);
+  }
+
+  private static double[] toDoubles(float[] f) {
+    double[] d = new double[f.length];
+    for (int i = 0; i < f.length; i++) {
+      d[i] = f[i];
+    }
+    return d;
+  }
+
+  private static float[] floats(JsonNode array) {
+    float[] f = new float[array.size()];
+    for (int i = 0; i < f.length; i++) {
+      f[i] = (float) array.get(i).asDouble();
+    }
+    return f;
+  }
+
+  private static int[] ints(JsonNode array) {
+    int[] out = new int[array.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = array.get(i).asInt();
+    }
+    return out;
+  }
+
+  private static String indices(List<Classification> top) {
+    return Arrays.toString(top.stream().mapToInt(Classification::index).toArray());
+  }
+}
