@@ -8,6 +8,7 @@ import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.Signature;
 import ai.nos.internal.generate.DecoderModel;
+import ai.nos.internal.generate.EncoderModel;
 import ai.nos.internal.generate.GenerationEngine;
 import ai.nos.internal.manager.ManagedResource;
 import ai.nos.internal.manager.ManagerAccess;
@@ -71,6 +72,8 @@ final class BookedEngine {
 
   private final String id;
   private final Path model;
+  /** The encoder of an encoder-decoder export; null for a decoder-only one. */
+  private final Path encoder;
   private final Precision precision;
   private final int slots;
   private final int maxLength;
@@ -87,11 +90,12 @@ final class BookedEngine {
   private int pending;
   private final Object pendingLock = new Object();
 
-  private BookedEngine(String id, Path model, Precision precision, int slots, int maxLength,
-      int maxQueued, Executor callbacks, boolean cudaGraphs) {
+  private BookedEngine(String id, Path model, Path encoder, Precision precision, int slots,
+      int maxLength, int maxQueued, Executor callbacks, boolean cudaGraphs) {
     this.cudaGraphs = cudaGraphs;
     this.id = id;
     this.model = model;
+    this.encoder = encoder;
     this.precision = precision;
     this.slots = slots;
     this.maxLength = maxLength;
@@ -100,9 +104,9 @@ final class BookedEngine {
   }
 
   /** Registers the generator with {@code manager} and loads its first copy where it places it. */
-  static BookedEngine open(ModelManager manager, String id, Path model, Device device,
-      Precision precision, int slots, int maxLength, int maxQueued, Executor callbacks,
-      boolean cudaGraphs) {
+  static BookedEngine open(ModelManager manager, String id, Path model, Path encoder,
+      Device device, Precision precision, int slots, int maxLength, int maxQueued,
+      Executor callbacks, boolean cudaGraphs) {
     ModelSpec spec = ModelSpec.builder().id(id).artifact(model).device(device)
         .precision(precision).signature(Signature.builder()
             .input("input_ids", DType.INT64, -1, -1).input("positions", DType.INT64, -1, -1)
@@ -110,8 +114,8 @@ final class BookedEngine {
         .build();
     ManagerAccess.Door door = ManagerAccess.door();
     door.checkAllowed(manager, spec);
-    BookedEngine b = new BookedEngine(id, model, precision, slots, maxLength, maxQueued,
-        callbacks, cudaGraphs);
+    BookedEngine b = new BookedEngine(id, model, encoder, precision, slots, maxLength,
+        maxQueued, callbacks, cudaGraphs);
     b.resource = ManagedResource.open(door.core(manager), spec, GeneratorReplica.class,
         placed -> {
           // Every load checks, as the manager's own loads do: the file is read again.
@@ -126,17 +130,22 @@ final class BookedEngine {
     DecoderModel decoder = DecoderModel.load(id, model, placed, precision);
     GenerationEngine engine;
     long weights;
+    EncoderModel enc = null;
     try {
+      enc = TokenGenerator.Builder.loadEncoder(id, model, encoder, decoder);
       int length = maxLength > 0 ? maxLength : decoder.maxPositions();
       if (length > decoder.maxPositions()) {
         throw new IllegalArgumentException("maxLength " + length + " exceeds the "
             + decoder.maxPositions() + " positions model " + model + " was exported for");
       }
-      weights = decoder.parameterBytes();
-      engine = new GenerationEngine(id, decoder, slots, length, maxQueued, callbacks,
+      weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
+      engine = new GenerationEngine(id, decoder, enc, slots, length, maxQueued, callbacks,
           System::nanoTime, cudaGraphs);
     } catch (RuntimeException | Error e) {
       decoder.close();
+      if (enc != null) {
+        enc.close();
+      }
       throw e;
     }
     TokenGenerator.Shape loaded = TokenGenerator.Shape.of(engine, weights);
@@ -161,8 +170,8 @@ final class BookedEngine {
   }
 
   /** See the class notes, "Submit racing eviction". */
-  CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
-      IntConsumer sink) {
+  CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
+      GenerationConfig config, IntConsumer sink) {
     if (closed) {
       throw new IllegalStateException("generator '" + id + "' is closed");
     }
@@ -184,7 +193,7 @@ final class BookedEngine {
     }
     CompletableFuture<GeneratedTokens> future;
     try {
-      future = held.replica().engine.submit(prompt, config, sink);
+      future = held.replica().engine.submit(prompt, encoderInput, config, sink);
     } catch (RuntimeException | Error e) {
       held.release(e);
       done();
@@ -209,6 +218,14 @@ final class BookedEngine {
     int n = 0;
     for (GeneratorReplica r : live) {
       n += r.engine.active();
+    }
+    return n;
+  }
+
+  long sharedSteps() {
+    long n = 0;
+    for (GeneratorReplica r : live) {
+      n += r.engine.sharedSteps();
     }
     return n;
   }

@@ -4,7 +4,9 @@ import ai.nos.Device;
 import ai.nos.ModelManager;
 import ai.nos.Precision;
 import ai.nos.QueueFullException;
+import ai.nos.ModelLoadException;
 import ai.nos.internal.generate.DecoderModel;
+import ai.nos.internal.generate.EncoderModel;
 import ai.nos.internal.generate.GenerationEngine;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
@@ -15,6 +17,7 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -32,6 +35,13 @@ import java.util.Objects;
  * <p>The model is a decoder exported by {@code scripts/models/make_tiny_llama.py} (TorchScript
  * with explicit cache tensors). Text, tokenizers and stop strings: nos-hub's
  * {@code TextGenerator}.
+ *
+ * <p><b>Encoder-decoder models</b> (Whisper, exported by {@code scripts/models/make_whisper.py}):
+ * give the encoder with {@link Builder#encoder} and each request's encoder input with
+ * {@link #generate(int[], float[], GenerationConfig)}. The encoder runs once per request when it
+ * is admitted, its output's cross-attention keys and values stay on the device in a cache row
+ * of the request's slot (counted in {@link #cacheBytes()}), and requests share decode steps as
+ * decoder-only ones do. Speech in, text out: nos-hub's {@code SpeechRecognizer}.
  *
  * <p><b>With a {@link ModelManager}</b> ({@link Builder#manager}), the manager books the
  * generator as it books a model: it places it (the builder's device is the preference, as a
@@ -70,11 +80,15 @@ public final class TokenGenerator implements AutoCloseable {
 
   /** What a load of the decoder gives: the same for every load of the same file and settings. */
   record Shape(int eosTokenId, int vocabSize, int length, int slots, long cacheBytes,
-      long cacheBytesPerSequence, long weightBytes, long graphBytes) {
+      long cacheBytesPerSequence, long weightBytes, long graphBytes, int[] encoderInput,
+      Map<String, Long> info) {
+    /** {@code weightBytes}: the decoder's and the encoder's, if any. */
     static Shape of(GenerationEngine engine, long weightBytes) {
+      EncoderModel encoder = engine.encoder();
       return new Shape(engine.model().eosTokenId(), engine.model().vocabSize(), engine.length(),
           engine.slots(), engine.cacheBytes(), engine.cacheBytesPerSequence(), weightBytes,
-          engine.graphBytes());
+          engine.graphBytes(), encoder == null ? new int[0]
+              : new int[] {encoder.channels(), encoder.frames()}, engine.model().info());
     }
 
     long deviceBytes() {
@@ -83,8 +97,12 @@ public final class TokenGenerator implements AutoCloseable {
 
     /** Whether a reload gives the same model (the graphs' measured bytes may differ a little). */
     boolean sameModel(Shape other) {
-      return equals(new Shape(other.eosTokenId, other.vocabSize, other.length, other.slots,
-          other.cacheBytes, other.cacheBytesPerSequence, other.weightBytes, graphBytes));
+      return eosTokenId == other.eosTokenId && vocabSize == other.vocabSize
+          && length == other.length && slots == other.slots && cacheBytes == other.cacheBytes
+          && cacheBytesPerSequence == other.cacheBytesPerSequence
+          && weightBytes == other.weightBytes
+          && java.util.Arrays.equals(encoderInput, other.encoderInput)
+          && info.equals(other.info);
     }
 
     /** The engine's own checks of a request, with its messages, before any load. */
@@ -129,13 +147,33 @@ public final class TokenGenerator implements AutoCloseable {
    * @throws IllegalStateException if closed
    */
   public CompletableFuture<GeneratedTokens> generate(int[] prompt, GenerationConfig config) {
-    return submit(prompt, config, null);
+    return submit(prompt, null, config, null);
   }
 
-  private CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
-      IntConsumer sink) {
-    return engine != null ? engine.submit(prompt, config, sink)
-        : booked.submit(prompt, config, sink);
+  /**
+   * As {@link #generate(int[], GenerationConfig)}, for an encoder-decoder model (see the class
+   * notes): {@code encoderInput} is the request's encoder input, {@link #encoderInputShape()}
+   * row-major (for Whisper, a 30 s window's log-mel features), copied.
+   *
+   * @throws IllegalArgumentException also if the model has no encoder, or
+   *     {@code encoderInput} is null or not of the encoder input's size
+   */
+  public CompletableFuture<GeneratedTokens> generate(int[] prompt, float[] encoderInput,
+      GenerationConfig config) {
+    if (shape.encoderInput().length == 0) {
+      throw new IllegalArgumentException("generator has no encoder: an encoder input was given"
+          + " to a decoder-only model");
+    }
+    if (encoderInput == null) {
+      throw new IllegalArgumentException("encoderInput must not be null");
+    }
+    return submit(prompt, encoderInput, config, null);
+  }
+
+  private CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
+      GenerationConfig config, IntConsumer sink) {
+    return engine != null ? engine.submit(prompt, encoderInput, config, sink)
+        : booked.submit(prompt, encoderInput, config, sink);
   }
 
   /**
@@ -148,7 +186,31 @@ public final class TokenGenerator implements AutoCloseable {
     if (onToken == null) {
       throw new IllegalArgumentException("onToken must not be null");
     }
-    return submit(prompt, config, onToken);
+    return submit(prompt, null, config, onToken);
+  }
+
+  /**
+   * The shape of one request's encoder input ({@code [mel bins, frames]} for Whisper); empty
+   * for a decoder-only model.
+   */
+  public int[] encoderInputShape() {
+    return shape.encoderInput().clone();
+  }
+
+  /**
+   * The integer entries of the export's {@code nos_generation()}: sizes and special token ids
+   * (for Whisper, {@code decoder_start_token_id}, {@code en_token_id}, ...), to build prompts.
+   */
+  public Map<String, Long> modelInfo() {
+    return shape.info();
+  }
+
+  /**
+   * Decode steps so far that served more than one sequence: how much continuous batching
+   * shared. Counts the current engine's steps only (with a manager, a reload starts at 0).
+   */
+  public long sharedDecodeSteps() {
+    return engine != null ? engine.sharedSteps() : booked.sharedSteps();
   }
 
   /** The model's own end-of-sequence id. */
@@ -234,6 +296,7 @@ public final class TokenGenerator implements AutoCloseable {
   /** Settings of a {@link TokenGenerator}; validated as set. Not thread-safe. */
   public static final class Builder {
     private final Path model;
+    private Path encoder;
     private String id;
     private Device device = Device.auto();
     private Precision precision = Precision.FP32;
@@ -271,6 +334,17 @@ public final class TokenGenerator implements AutoCloseable {
     public Builder precision(Precision precision) {
       Objects.requireNonNull(precision, "precision must not be null");
       this.precision = precision;
+      return this;
+    }
+
+    /**
+     * The encoder of an encoder-decoder export ({@code make_whisper.py}'s {@code encoder.pt}),
+     * loaded beside the decoder on its device in its precision; required when the decoder has
+     * cross-attention, refused at build when it has none.
+     */
+    public Builder encoder(Path encoder) {
+      Objects.requireNonNull(encoder, "encoder path must not be null");
+      this.encoder = encoder;
       return this;
     }
 
@@ -335,7 +409,9 @@ public final class TokenGenerator implements AutoCloseable {
     /**
      * Loads the model and allocates its cache (with a manager, on the device it places them).
      *
-     * @throws ai.nos.ModelLoadException if the file is not an exported decoder
+     * @throws ai.nos.ModelLoadException if the file is not an exported decoder, the decoder
+     *     has cross-attention and no {@link #encoder} was given (or the other way round), or
+     *     the encoder's output does not fit the decoder
      * @throws IllegalArgumentException if maxLength exceeds the model's positions
      * @throws IllegalStateException with a manager: if it is closed, or has a model or
      *     generator of this id
@@ -348,7 +424,9 @@ public final class TokenGenerator implements AutoCloseable {
       }
       DecoderModel decoder = DecoderModel.load(name, model, device, precision);
       ExecutorService owned = null;
+      EncoderModel enc = null;
       try {
+        enc = loadEncoder(name, model, encoder, decoder);
         int length = maxLength > 0 ? maxLength : decoder.maxPositions();
         if (length > decoder.maxPositions()) {
           throw new IllegalArgumentException("maxLength " + length + " exceeds the "
@@ -359,12 +437,15 @@ public final class TokenGenerator implements AutoCloseable {
           owned = Executors.newCachedThreadPool(daemons("nos-generate-" + name + "-callback-"));
           callbacks = owned;
         }
-        long weights = decoder.parameterBytes();
-        GenerationEngine engine = new GenerationEngine(name, decoder, maxSequences, length,
+        long weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
+        GenerationEngine engine = new GenerationEngine(name, decoder, enc, maxSequences, length,
             maxQueued, callbacks, System::nanoTime, cudaGraphs);
         return new TokenGenerator(engine, null, Shape.of(engine, weights), owned);
       } catch (RuntimeException | Error e) {
         decoder.close();
+        if (enc != null) {
+          enc.close();
+        }
         if (owned != null) {
           owned.shutdown();
         }
@@ -380,7 +461,7 @@ public final class TokenGenerator implements AutoCloseable {
         callbacks = owned;
       }
       try {
-        BookedEngine b = BookedEngine.open(manager, name, model, device, precision,
+        BookedEngine b = BookedEngine.open(manager, name, model, encoder, device, precision,
             maxSequences, maxLength, maxQueued, callbacks, cudaGraphs);
         return new TokenGenerator(null, b, b.shape(), owned);
       } catch (RuntimeException | Error e) {
@@ -389,6 +470,22 @@ public final class TokenGenerator implements AutoCloseable {
         }
         throw e;
       }
+    }
+
+    /**
+     * The encoder in {@code file} for {@code decoder}, or null for a decoder-only one; a
+     * mismatch (cross-attention without an encoder, or an encoder without it) fails the load.
+     */
+    static EncoderModel loadEncoder(String name, Path model, Path file, DecoderModel decoder) {
+      if (file == null) {
+        if (decoder.crossAttention()) {
+          throw new ModelLoadException("generator '" + name + "': " + model + " attends to an"
+              + " encoder's output (it has cross_kv); give its encoder with"
+              + " TokenGenerator.Builder.encoder(path)");
+        }
+        return null;
+      }
+      return EncoderModel.load(name, file, decoder);
     }
 
     private static ThreadFactory daemons(String prefix) {

@@ -31,6 +31,14 @@ import org.bytedeco.pytorch.global.torch;
  * package would need one compiled shape per bucket and keeps its cache inside the library, out of
  * NOS's books. TorchScript files saved by torch 1.13 (the CI machine's) load in NOS's libtorch.
  *
+ * <p><b>Encoder-decoder exports</b> ({@code scripts/models/make_whisper.py}): a decoder whose
+ * {@code nos_generation()} names {@code audio_positions} and which has a {@code cross_kv} method
+ * attends to an encoder's output as well. Its {@code forward} takes two more tensors, the
+ * cross-attention caches {@code [layers, slots, audio_positions, heads, head_dim]}, and
+ * {@code cross_kv(hidden[B, A, d], slots[B], xk, xv)} fills rows {@code slots} of them from
+ * the encoder's output once per request ({@link #crossKv}); {@link #crossAttention()} says which
+ * kind was loaded, and the engine passes the extra pair to every step of such a model.
+ *
  * <p>Thread-safety: {@link #step} is called by the engine's scheduler thread only; the module is
  * not changed after load. {@link #close()} frees it; the engine calls it after its last step.
  */
@@ -48,6 +56,14 @@ public final class DecoderModel implements AutoCloseable {
   private final int vocabSize;
   private final int maxPositions;
   private final int eosTokenId;
+  /** Whether the export attends to an encoder's output (see the class notes). */
+  private final boolean crossAttention;
+  /** Encoder positions the cross caches hold (audio_positions); 0 without cross-attention. */
+  private final int audioPositions;
+  /** Query heads (the cross caches' heads); kvHeads for self-attention. */
+  private final int heads;
+  /** Every integer entry of nos_generation(), for callers that build prompts (special ids). */
+  private final java.util.Map<String, Long> info;
 
   private DecoderModel(String id, JitModule module, Device device, Precision precision,
       GenericDict info) {
@@ -61,6 +77,31 @@ public final class DecoderModel implements AutoCloseable {
     this.vocabSize = positive(info, "vocab_size");
     this.maxPositions = positive(info, "max_positions");
     this.eosTokenId = (int) read(info, "eos_token_id");
+    this.info = integers(info);
+    boolean hasCrossKv = module.find_method("cross_kv").has_value();
+    boolean hasAudio = this.info.containsKey("audio_positions");
+    if (hasCrossKv != hasAudio) {
+      throw new ModelLoadException("generator '" + id + "': an encoder-decoder export needs both"
+          + " a cross_kv method and nos_generation()['audio_positions'], this one has "
+          + (hasCrossKv ? "cross_kv only" : "audio_positions only"));
+    }
+    this.crossAttention = hasCrossKv;
+    this.audioPositions = hasAudio ? positive(info, "audio_positions") : 0;
+    this.heads = hasAudio ? positive(info, "heads") : kvHeads;
+  }
+
+  private static java.util.Map<String, Long> integers(GenericDict info) {
+    java.util.Map<String, Long> out = new java.util.TreeMap<>();
+    try (PointerScope scope = new PointerScope()) {
+      for (org.bytedeco.pytorch.GenericDictIterator it = info.begin(), end = info.end();
+          !it.equals(end); it.increment()) {
+        org.bytedeco.pytorch.GenericDictEntryRef e = it.access();
+        if (e.key().isString() && e.value().isInt()) {
+          out.put(e.key().toStringRef().getString(), e.value().toInt());
+        }
+      }
+    }
+    return java.util.Collections.unmodifiableMap(out);
   }
 
   /**
@@ -73,17 +114,7 @@ public final class DecoderModel implements AutoCloseable {
   public static DecoderModel load(String id, Path file, Device device, Precision precision) {
     TorchRuntime.ensureLoaded();
     Device resolved = TorchRuntime.resolve(device, id);
-    JitModule module;
-    try (VerifiedArtifact verified = VerifiedArtifact.open(id, Artifact.of(file), List.of());
-        org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(resolved);
-        DeviceOptional map = new DeviceOptional(where)) {
-      module = torch.load(verified.path().toString(), map, false);
-    } catch (ModelLoadException e) {
-      throw e;
-    } catch (RuntimeException e) {
-      throw new ModelLoadException("generator '" + id + "': " + file
-          + " is not a TorchScript model libtorch can load: " + firstLine(e), e);
-    }
+    JitModule module = loadModule(id, file, resolved);
     try (PointerScope scope = new PointerScope()) {
       module.eval();
       if (precision != Precision.FP32) {
@@ -113,6 +144,20 @@ public final class DecoderModel implements AutoCloseable {
     }
   }
 
+  /** The TorchScript module in {@code file}, mapped onto {@code resolved}. */
+  static JitModule loadModule(String id, Path file, Device resolved) {
+    try (VerifiedArtifact verified = VerifiedArtifact.open(id, Artifact.of(file), List.of());
+        org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(resolved);
+        DeviceOptional map = new DeviceOptional(where)) {
+      return torch.load(verified.path().toString(), map, false);
+    } catch (ModelLoadException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new ModelLoadException("generator '" + id + "': " + file
+          + " is not a TorchScript model libtorch can load: " + firstLine(e), e);
+    }
+  }
+
   private static long read(GenericDict info, String key) {
     IValue k = new IValue(key);
     if (!info.contains(k)) {
@@ -135,13 +180,63 @@ public final class DecoderModel implements AutoCloseable {
    * belongs to the caller's open {@link PointerScope}.
    */
   Tensor step(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache, Tensor vCache) {
+    return step(inputIds, positions, slots, kCache, vCache, null, null);
+  }
+
+  /**
+   * As above; an encoder-decoder export also reads its cross caches {@code xk}, {@code xv}
+   * (null for a decoder-only one).
+   */
+  Tensor step(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache, Tensor vCache,
+      Tensor xk, Tensor xv) {
+    if ((xk != null) != crossAttention) {
+      throw new IllegalStateException("generator '" + id + "': a step of "
+          + (crossAttention ? "an encoder-decoder export needs" : "a decoder-only export takes no")
+          + " cross caches");
+    }
     IValueVector args = new IValueVector();
     args.push_back(new IValue(inputIds));
     args.push_back(new IValue(positions));
     args.push_back(new IValue(slots));
     args.push_back(new IValue(kCache));
     args.push_back(new IValue(vCache));
+    if (xk != null) {
+      args.push_back(new IValue(xk));
+      args.push_back(new IValue(xv));
+    }
     return module.forward(args).toTensor();
+  }
+
+  /**
+   * Writes each layer's cross-attention keys and values of {@code hidden} [B, A, d] into rows
+   * {@code slots} of {@code xk}, {@code xv}. In the caller's scope.
+   */
+  void crossKv(Tensor hidden, Tensor slots, Tensor xk, Tensor xv) {
+    IValueVector args = new IValueVector();
+    args.push_back(new IValue(hidden));
+    args.push_back(new IValue(slots));
+    args.push_back(new IValue(xk));
+    args.push_back(new IValue(xv));
+    module.get_method("cross_kv").apply(args);
+  }
+
+  /** Whether this export attends to an encoder's output (see the class notes). */
+  public boolean crossAttention() {
+    return crossAttention;
+  }
+
+  /** The encoder positions a cross cache row holds; 0 for a decoder-only export. */
+  public int audioPositions() {
+    return audioPositions;
+  }
+
+  int heads() {
+    return heads;
+  }
+
+  /** The integer entries of the export's {@code nos_generation()} (special token ids and sizes). */
+  public java.util.Map<String, Long> info() {
+    return info;
   }
 
   String id() {

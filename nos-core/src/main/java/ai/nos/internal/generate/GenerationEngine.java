@@ -84,8 +84,9 @@ import org.slf4j.LoggerFactory;
  *
  * Native memory
  * Every step runs in a PointerScope: the step's inputs, the model's outputs and the sampler's
- * temporaries are freed when it ends. Only the cache, the seen rows, the sampler's vocabulary
- * index and the module live across steps; they are freed when the scheduler exits.
+ * temporaries are freed when it ends (an admission's encoder input and output too). Only the
+ * caches (and cross caches), the seen rows, the sampler's vocabulary index and the modules live
+ * across steps; they are freed when the scheduler exits.
  *
  * Decode steps as CUDA graphs
  * On a CUDA device a decode step is a replay: at construction the step is recorded once per
@@ -99,6 +100,21 @@ import org.slf4j.LoggerFactory;
  * graphs' lock (the static logits are rewritten by the next replay). Prefills stay eager: their
  * lengths vary. If the recording fails (a model that cannot be captured), the engine logs why
  * and runs every step eagerly.
+ *
+ * Encoder-decoder models (Whisper)
+ * With an EncoderModel the decoder also attends to an encoder's output. A request then carries
+ * its encoder input (a 30 s window's log-mel features, host floats); at admission the prefill
+ * first runs the encoder once on the admitted requests' inputs together ([k, mels, frames], one
+ * transfer), and the decoder's cross_kv writes each layer's cross-attention keys and values of
+ * that output into the requests' rows of the CrossCache, indexed by the same slots as the
+ * KvCache. The encoder output is freed with the prefill's scope; from then on every prefill and
+ * decode step passes the cross caches as the model's two extra arguments, and the step reads
+ * only its rows' slots. So a window's audio enters with its request, and requests of different
+ * recordings share decode steps as text requests do. An admission runs at most ENCODER_BATCH
+ * encoder inputs, which bounds what running sequences wait for (the encoder is the expensive
+ * part of an admission, not the 4-token prompts). The CUDA graphs of decode steps capture the
+ * cross caches as they capture the KvCache: fixed tensors, read in place; the scratch slot has a
+ * cross row too (zeros), so a padding row attends to something finite.
  *
  * TorchScript's optimizing executor
  * The profiling executor specializes and fuses a module per input shape it sees: each new decode
@@ -117,6 +133,8 @@ public final class GenerationEngine implements AutoCloseable {
   static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
   /** Token budget of one prefill: admitted prompts x the longest of them (see the essay). */
   static final int PREFILL_TOKENS = 4096;
+  /** Encoder inputs (30 s windows) one admission runs at most (see the essay). */
+  static final int ENCODER_BATCH = 16;
   /** Whether TorchScript's executor optimizes (profiles, fuses) on the engine's threads. */
   static final boolean JIT_OPTIMIZE = Boolean.parseBoolean(
       System.getProperty("nos.generate.jitOptimize", "false"));
@@ -124,6 +142,9 @@ public final class GenerationEngine implements AutoCloseable {
   private final String id;
   private final DecoderModel model;
   private final KvCache cache;
+  /** The encoder of an encoder-decoder model, and its cross caches; both null otherwise. */
+  private final EncoderModel encoder;
+  private final CrossCache cross;
   private final Sampler sampler;
   /** Decode steps as CUDA graphs per bucket; null on the CPU, when off, or if not capturable. */
   private final StepGraphs graphs;
@@ -144,6 +165,8 @@ public final class GenerationEngine implements AutoCloseable {
   private volatile long steps;
   /** Decode steps that ran padding rows (for tests). */
   private volatile long paddedSteps;
+  /** Decode steps that served more than one sequence. */
+  private volatile long sharedSteps;
 
   /**
    * Takes ownership of {@code model} (closed when the engine stops) and starts the scheduler.
@@ -165,8 +188,21 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
-    this(id, model, slots, length, maxQueued, callbacks, clock, decodeGraphs, PREFILL_TOKENS,
-        true, false);
+    this(id, model, null, slots, length, maxQueued, callbacks, clock, decodeGraphs,
+        PREFILL_TOKENS, true, false);
+  }
+
+  /**
+   * An engine for an encoder-decoder model: takes ownership of {@code model} and {@code encoder}
+   * (see the essay; null {@code encoder} is the decoder-only engine above).
+   *
+   * @throws IllegalArgumentException if the decoder has cross-attention and no encoder is
+   *     given, or the other way round
+   */
+  public GenerationEngine(String id, DecoderModel model, EncoderModel encoder, int slots,
+      int length, int maxQueued, Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
+    this(id, model, encoder, slots, length, maxQueued, callbacks, clock, decodeGraphs,
+        PREFILL_TOKENS, true, false);
   }
 
   /**
@@ -178,6 +214,19 @@ public final class GenerationEngine implements AutoCloseable {
   GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs, int prefillTokens,
       boolean start, boolean padEagerly) {
+    this(id, model, null, slots, length, maxQueued, callbacks, clock, decodeGraphs,
+        prefillTokens, start, padEagerly);
+  }
+
+  GenerationEngine(String id, DecoderModel model, EncoderModel encoder, int slots, int length,
+      int maxQueued, Executor callbacks, LongSupplier clock, boolean decodeGraphs,
+      int prefillTokens, boolean start, boolean padEagerly) {
+    if (model.crossAttention() != (encoder != null)) {
+      throw new IllegalArgumentException("generator '" + id + "': "
+          + (encoder == null ? "the decoder attends to an encoder's output (it has cross_kv)"
+              + " but no encoder was given" : "an encoder was given but the decoder has no"
+              + " cross-attention"));
+    }
     if (slots < 1 || length < 2 || length > model.maxPositions() || maxQueued < 0) {
       throw new IllegalArgumentException("generator '" + id + "': slots must be at least 1 (was "
           + slots + "), length in [2, " + model.maxPositions() + "] (was " + length
@@ -187,8 +236,10 @@ public final class GenerationEngine implements AutoCloseable {
     this.model = model;
     boolean graphed = decodeGraphs && model.device().isCuda();
     this.cache = new KvCache(model, slots, length, graphed || padEagerly);
+    this.encoder = encoder;
+    this.cross = encoder == null ? null : new CrossCache(model, cache.rows());
     this.sampler = new Sampler(model.vocabSize(), model.device());
-    this.graphs = graphed ? recordDecode(id, model, cache) : null;
+    this.graphs = graphed ? recordDecode(id, model, cache, cross) : null;
     this.buckets = graphs != null ? graphs.sizes() : padEagerly ? bucketSizes(slots) : null;
     this.maxQueued = maxQueued;
     this.waiting = new ArrayBlockingQueue<>(Math.max(1, maxQueued));
@@ -229,7 +280,8 @@ public final class GenerationEngine implements AutoCloseable {
   }
 
   /** Records the decode step per bucket; null (and a warning) if it cannot be captured. */
-  private static StepGraphs recordDecode(String id, DecoderModel model, KvCache cache) {
+  private static StepGraphs recordDecode(String id, DecoderModel model, KvCache cache,
+      CrossCache cross) {
     int device = model.device().index().orElse(0);
     long scratch = cache.scratch();
     long started = System.nanoTime();
@@ -246,7 +298,8 @@ public final class GenerationEngine implements AutoCloseable {
             torch.setGraphExecutorOptimize(JIT_OPTIMIZE);
             try {
               return List.of(model.step(in.get(0), in.get(1), in.get(2), cache.keys(),
-                  cache.values()));
+                  cache.values(), cross == null ? null : cross.keys(),
+                  cross == null ? null : cross.values()));
             } finally {
               torch.setGraphExecutorOptimize(before);
             }
@@ -290,10 +343,24 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
       IntConsumer sink) {
+    return submit(prompt, null, config, sink);
+  }
+
+  /**
+   * As above, for an encoder-decoder model: {@code encoderInput} is the request's encoder input,
+   * {@link EncoderModel#inputSize()} floats ([channels, frames] row-major), copied; null for a
+   * decoder-only model.
+   *
+   * @throws IllegalArgumentException also if {@code encoderInput} is missing, has the wrong
+   *     length, or is given to a decoder-only model
+   */
+  public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
+      GenerationConfig config, IntConsumer sink) {
     if (config == null) {
       throw new IllegalArgumentException("generator '" + id + "': config must not be null");
     }
     validate(prompt);
+    validateEncoderInput(encoderInput);
     int[] eos = config.eosTokenIds().length > 0 ? config.eosTokenIds()
         : new int[] {model.eosTokenId()};
     long seed = config.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong());
@@ -302,6 +369,7 @@ public final class GenerationEngine implements AutoCloseable {
     CompletableFuture<GeneratedTokens> future = new CompletableFuture<>();
     Sequence seq = new Sequence(prompt.clone(), config, eos, seed, now, deadline, future,
         new Delivery(callbacks, sink, future));
+    seq.encoderInput = encoderInput == null ? null : encoderInput.clone();
     if (closed) {
       throw closedException();
     }
@@ -328,6 +396,21 @@ public final class GenerationEngine implements AutoCloseable {
         throw new IllegalArgumentException("generator '" + id + "': prompt token " + i + " is "
             + prompt[i] + ", outside the vocabulary [0, " + model.vocabSize() + ")");
       }
+    }
+  }
+
+  private void validateEncoderInput(float[] input) {
+    if (encoder == null) {
+      if (input != null) {
+        throw new IllegalArgumentException("generator '" + id + "': an encoder input of "
+            + input.length + " floats was given but this model is decoder-only");
+      }
+      return;
+    }
+    if (input == null || input.length != encoder.inputSize()) {
+      throw new IllegalArgumentException("generator '" + id + "': the encoder input must hold "
+          + encoder.inputSize() + " floats ([" + encoder.channels() + ", " + encoder.frames()
+          + "] row-major), got " + (input == null ? "null" : input.length + " floats"));
     }
   }
 
@@ -403,6 +486,10 @@ public final class GenerationEngine implements AutoCloseable {
     sampler.close();
     cache.close();
     model.close();
+    if (encoder != null) {
+      cross.close();
+      encoder.close();
+    }
   }
 
   /** Drops waiting requests whose caller gave up or whose deadline passed. */
@@ -451,7 +538,8 @@ public final class GenerationEngine implements AutoCloseable {
     long now = clock.getAsLong();
     for (Sequence s = first != null ? first : waiting.peek(); s != null; s = waiting.peek()) {
       if (s != first) {
-        if (batch.size() >= cache.freeSlots()) {
+        if (batch.size() >= cache.freeSlots()
+            || (encoder != null && batch.size() >= ENCODER_BATCH)) {
           break;
         }
         int t = Math.max(longest, s.prompt.length);
@@ -513,8 +601,11 @@ public final class GenerationEngine implements AutoCloseable {
         cache.resetSeen(s.slot, ids.select(0, r).narrow(0, t - s.prompt.length,
             s.prompt.length));
       }
+      if (encoder != null) {
+        encode(batch, slots, dev);
+      }
       Tensor logits = model.step(ids, all.narrow(0, (long) k * t, (long) k * t).view(k, t),
-          slots, cache.keys(), cache.values());
+          slots, cache.keys(), cache.values(), crossKeys(), crossValues());
       drawn = toHost(choose(logits, slots, rows));
     } catch (RuntimeException e) {
       for (Sequence s : batch) {
@@ -568,8 +659,8 @@ public final class GenerationEngine implements AutoCloseable {
       Tensor next = graphs == null ? null : graphs.run(List.of(ids, positions, slots),
           out -> choose(out.get(0).narrow(0, 0, b), realSlots, rows));
       if (next == null) {
-        next = choose(model.step(ids, positions, slots, cache.keys(), cache.values())
-            .narrow(0, 0, b), realSlots, rows);
+        next = choose(model.step(ids, positions, slots, cache.keys(), cache.values(),
+            crossKeys(), crossValues()).narrow(0, 0, b), realSlots, rows);
       }
       drawn = toHost(next);
     } catch (RuntimeException e) {
@@ -584,6 +675,9 @@ public final class GenerationEngine implements AutoCloseable {
       return;
     }
     steps++;
+    if (b > 1) {
+      sharedSteps++;
+    }
     int kept = 0;
     for (int i = 0; i < b; i++) {
       Sequence s = active.get(i);
@@ -595,6 +689,34 @@ public final class GenerationEngine implements AutoCloseable {
       }
     }
     active.subList(kept, b).clear();
+  }
+
+  /**
+   * Runs the encoder on the batch's inputs together and fills their slots' cross caches (see
+   * the essay). In the prefill's scope; the inputs' host copies are dropped once sent.
+   */
+  private void encode(List<Sequence> batch, Tensor slots, org.bytedeco.pytorch.Device dev) {
+    int k = batch.size();
+    int n = encoder.inputSize();
+    float[] packed = new float[k * n];
+    for (int r = 0; r < k; r++) {
+      System.arraycopy(batch.get(r).encoderInput, 0, packed, r * n, n);
+      batch.get(r).encoderInput = null;
+    }
+    Tensor host = torch.from_blob(new org.bytedeco.javacpp.FloatPointer(packed),
+        new long[] {k, encoder.channels(), encoder.frames()},
+        new TensorOptions(torch.ScalarType.Float));
+    Tensor input = host.to(dev, model.scalarType(), false, true,
+        new org.bytedeco.pytorch.MemoryFormatOptional());
+    model.crossKv(encoder.encode(input), slots, cross.keys(), cross.values());
+  }
+
+  private Tensor crossKeys() {
+    return cross == null ? null : cross.keys();
+  }
+
+  private Tensor crossValues() {
+    return cross == null ? null : cross.values();
   }
 
   /** The smallest bucket holding {@code b} rows (the slots bound b, and are the largest). */
@@ -660,16 +782,36 @@ public final class GenerationEngine implements AutoCloseable {
     return steps;
   }
 
+  /** Decode steps so far that served more than one sequence (continuous batching at work). */
+  public long sharedSteps() {
+    return sharedSteps;
+  }
+
+  /** The cross caches' keys (tests read them while the scheduler is idle). */
+  Tensor crossKeysForTest() {
+    return cross.keys();
+  }
+
+  Tensor crossValuesForTest() {
+    return cross.values();
+  }
+
+  /** The encoder of an encoder-decoder model; null for a decoder-only one. */
+  public EncoderModel encoder() {
+    return encoder;
+  }
+
   /**
-   * Device bytes of the cache: slots (one more with CUDA graphs: the scratch slot) x
+   * Device bytes of the caches: slots (one more with CUDA graphs: the scratch slot) x
    * {@link #cacheBytesPerSequence()}.
    */
   public long cacheBytes() {
-    return cache.bytes();
+    return cache.bytes() + (cross == null ? 0 : cross.bytes());
   }
 
+  /** Device bytes of one slot: its key/value cache, and its cross cache row if any. */
   public long cacheBytesPerSequence() {
-    return KvCache.bytesPerSequence(model, cache.length());
+    return KvCache.bytesPerSequence(model, cache.length()) + CrossCache.bytesPerSequence(model);
   }
 
   public int slots() {

@@ -135,6 +135,11 @@ final class KvCache implements AutoCloseable {
     return length;
   }
 
+  /** Slots plus the scratch slot, if any: the first dimension after layers. */
+  int rows() {
+    return scratch >= 0 ? slots + 1 : slots;
+  }
+
   int freeSlots() {
     return free.size();
   }

@@ -18,6 +18,8 @@ final class Sequence {
   final CompletableFuture<GeneratedTokens> future;
   final Delivery delivery;
   int slot = -1;
+  /** The encoder input of an encoder-decoder request until its admission sends it; else null. */
+  float[] encoderInput;
   private int[] generated = new int[16];
   private int count;
 

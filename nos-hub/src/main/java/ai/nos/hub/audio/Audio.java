@@ -150,6 +150,37 @@ public final class Audio {
     return new Audio(Resampler.resample(samples, this.sampleRate, sampleRate), sampleRate);
   }
 
+  /** Samples in one Whisper window: 30 s at {@value #WHISPER_RATE} Hz. */
+  public static final int WHISPER_WINDOW = 30 * WHISPER_RATE;
+
+  private static final java.util.concurrent.ConcurrentHashMap<Integer, LogMel> MELS =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Whisper's log-mel features of the window of {@value #WHISPER_WINDOW} samples from sample
+   * {@code from} (zero-padded past the end), {@code [melBins, 3000]} row-major, as transformers'
+   * {@code WhisperFeatureExtractor} computes them for that window (within 1e-4; see
+   * docs/speech.md).
+   *
+   * @throws IllegalStateException if this audio is not at {@value #WHISPER_RATE} Hz (resample
+   *     first)
+   * @throws IllegalArgumentException if {@code from} is not in [0, length) or {@code melBins}
+   *     not in 1 to 512 (Whisper uses 80 or 128)
+   */
+  public float[] whisperFeatures(long from, int melBins) {
+    if (sampleRate != WHISPER_RATE) {
+      throw new IllegalStateException("Whisper features need " + WHISPER_RATE + " Hz audio but"
+          + " this is " + sampleRate + " Hz: resample(" + WHISPER_RATE + ") first");
+    }
+    if (from < 0 || from >= samples.length) {
+      throw new IllegalArgumentException("window start must be in [0, " + samples.length
+          + ") but was " + from);
+    }
+    LogMel mel = MELS.computeIfAbsent(melBins, LogMel::new);
+    int n = (int) Math.min(WHISPER_WINDOW, samples.length - from);
+    return mel.compute(Arrays.copyOfRange(samples, (int) from, (int) from + n));
+  }
+
   private static void checkRate(int rate, String what) {
     if (rate < 1 || rate > MAX_SAMPLE_RATE) {
       throw new IllegalArgumentException(what + " must be 1 to " + MAX_SAMPLE_RATE + " Hz but was "

@@ -1,0 +1,113 @@
+package ai.nos.generate;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.Device;
+import ai.nos.ModelLoadException;
+import ai.nos.testing.TinyLlama;
+import ai.nos.testing.WhisperMicro;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The committed Whisper export (models/whisper-micro: the real architecture and vocabulary,
+ * d_model 16, random weights) through the generation engine on the CPU: encoder at admission,
+ * cross caches per slot, every step with the cross caches.
+ */
+final class EncoderDecoderTest {
+  static final Path DIR = WhisperMicro.DIR;
+  static TokenGenerator asr;
+
+  @BeforeAll
+  static void load() {
+    asr = TokenGenerator.builder(DIR.resolve("decoder.pt")).encoder(DIR.resolve("encoder.pt"))
+        .device(Device.cpu()).maxSequences(4).build();
+  }
+
+  @AfterAll
+  static void close() {
+    asr.close();
+  }
+
+  static GenerationConfig greedy(int n) {
+    return GenerationConfig.builder().maxNewTokens(n).build();
+  }
+
+  @Test
+  void greedy_equalsTransformers_everyClip() {
+    for (WhisperMicro.Case c : WhisperMicro.cases(DIR)) {
+      GeneratedTokens out = asr.generate(c.prompt(), WhisperMicro.features(c.clip()),
+          greedy(24)).join();
+      assertArrayEquals(c.greedy(), out.tokens(), c.clip());
+    }
+  }
+
+  @Test
+  void concurrentRequests_shareDecodeSteps_andEqualAlone() {
+    List<WhisperMicro.Case> cases = WhisperMicro.cases(DIR);
+    long sharedBefore = asr.sharedDecodeSteps();
+    List<CompletableFuture<GeneratedTokens>> futures = new ArrayList<>();
+    for (int round = 0; round < 2; round++) {
+      for (WhisperMicro.Case c : cases) {
+        futures.add(asr.generate(c.prompt(), WhisperMicro.features(c.clip()), greedy(24)));
+      }
+    }
+    for (int i = 0; i < futures.size(); i++) {
+      WhisperMicro.Case c = cases.get(i % cases.size());
+      assertArrayEquals(c.greedy(), futures.get(i).join().tokens(), c.clip());
+    }
+    assertTrue(asr.sharedDecodeSteps() > sharedBefore, "10 requests on 4 slots never shared"
+        + " a decode step");
+  }
+
+  @Test
+  void shapeAndBytes_countTheCrossCache() {
+    assertArrayEquals(new int[] {80, 3000}, asr.encoderInputShape());
+    assertEquals(50258L, asr.modelInfo().get("decoder_start_token_id"));
+    // self: 2 x layers 2 x 448 positions x 2 heads x 8 x 4 bytes + seen vocabulary;
+    // cross: 2 x 2 layers x 1500 audio positions x 2 heads x 8 x 4 bytes
+    long self = 2L * 2 * 448 * 2 * 8 * 4 + 51865;
+    long cross = 2L * 2 * 1500 * 2 * 8 * 4;
+    assertEquals(self + cross, asr.cacheBytesPerSequence());
+    assertEquals(4 * (self + cross), asr.cacheBytes());
+  }
+
+  @Test
+  void badEncoderInput_isRefusedWithItsSize() {
+    int[] prompt = WhisperMicro.cases(DIR).get(0).prompt();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> asr.generate(prompt, new float[80 * 2999], greedy(4)));
+    assertTrue(e.getMessage().contains("240000 floats ([80, 3000]")
+        && e.getMessage().contains("got 239920"), e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> asr.generate(prompt, null, greedy(4)));
+  }
+
+  @Test
+  void decoderWithoutEncoder_andEncoderWithoutCrossAttention_failTheLoad() {
+    ModelLoadException e = assertThrows(ModelLoadException.class, () -> TokenGenerator
+        .builder(DIR.resolve("decoder.pt")).device(Device.cpu()).maxSequences(1).build());
+    assertTrue(e.getMessage().contains("give its encoder"), e.getMessage());
+    e = assertThrows(ModelLoadException.class, () -> TokenGenerator.builder(TinyLlama.MODEL)
+        .encoder(DIR.resolve("encoder.pt")).device(Device.cpu()).maxSequences(1).build());
+    assertTrue(e.getMessage().contains("no cross-attention"), e.getMessage());
+  }
+
+  @Test
+  void decoderOnlyGenerator_refusesAnEncoderInput() {
+    try (TokenGenerator lm = TokenGenerator.builder(TinyLlama.MODEL).device(Device.cpu())
+        .maxSequences(1).build()) {
+      assertThrows(IllegalArgumentException.class,
+          () -> lm.generate(new int[] {1}, new float[4], greedy(2)));
+      assertArrayEquals(new int[0], lm.encoderInputShape());
+    }
+  }
+}

@@ -1,0 +1,365 @@
+package ai.nos.hub;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.nos.Device;
+import ai.nos.Precision;
+import ai.nos.generate.GeneratedTokens;
+import ai.nos.generate.GenerationConfig;
+import ai.nos.generate.TokenGenerator;
+import ai.nos.hub.audio.Audio;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Whisper speech recognition: audio in, token ids (and text, with a tokenizer) out, on the
+ * generation engine of nos-core (the encoder once per 30 s window, the decoder token by token
+ * with its self- and cross-attention caches on the device, many windows and callers sharing
+ * decode steps by continuous batching).
+ *
+ * <pre>{@code
+ * try (SpeechRecognizer asr = SpeechRecognizer.load(Path.of("models/whisper-tiny"))) {
+ *   Transcript t = asr.transcribe(Path.of("meeting.wav"));
+ *   asr.transcribe(pcm, 48_000, TranscribeOptions.builder().language("de").build());
+ * }
+ * }</pre>
+ *
+ * <p>The model directory holds {@code encoder.pt} and {@code decoder.pt}, an export of
+ * {@code scripts/models/make_whisper.py}, and optionally the checkpoint's {@code tokenizer.json}
+ * (without it a transcript has token ids and times but no text). Audio: WAV files or float PCM
+ * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}); features are
+ * Whisper's log-mel, computed in Java on the calling thread.
+ *
+ * <p><b>Long audio.</b> The recording is cut into consecutive 30 s windows (the last one
+ * shorter, zero-padded by the features), each decoded independently and all at once, so the
+ * windows of one recording share decode steps as different callers do; a window gives one
+ * segment (its start and end), or with {@link TranscribeOptions#timestamps()} on, the segments
+ * its timestamp tokens delimit. This is Whisper's sequential long-form when its decoder writes
+ * no timestamps (the cursor then always moves by a whole window) without conditioning on the
+ * previous window's text (transformers' default). Why not the cursor that moves to the last
+ * closed timestamp: it makes every window wait for the one before and needs the timestamp rules
+ * of Whisper's generation config, which are not applied yet (docs/speech.md); why not
+ * overlapping chunks: without timestamps the words in an overlap cannot be assigned to one
+ * chunk.
+ *
+ * <p>Language detection is not done: the language comes from the options ("en" by default).
+ * Timestamps are as the model writes them: suppressed tokens and the timestamp pairing rules of
+ * Whisper's generation config are not applied, so a segment's times are the model's raw ones.
+ *
+ * <p>Thread-safe: any thread may transcribe; {@link #transcribeAsync}'s future completes, and
+ * its dependent actions run, on the generator's callback threads, never on its scheduler.
+ * {@link #close()} fails what is running with {@link IllegalStateException} and frees the
+ * model; idempotent.
+ */
+public final class SpeechRecognizer implements AutoCloseable {
+  private static final double SECONDS_PER_TIMESTAMP = 0.02;
+
+  private final TokenGenerator generator;
+  private final HuggingFaceTokenizer tokenizer;
+  private final int melBins;
+  private final int startToken;
+  private final int enToken;
+  private final int transcribeToken;
+  private final int translateToken;
+  private final int noTimestampsToken;
+  private final int timestampBegin;
+  private final int eos;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private SpeechRecognizer(TokenGenerator generator, HuggingFaceTokenizer tokenizer) {
+    this.generator = generator;
+    this.tokenizer = tokenizer;
+    this.melBins = generator.encoderInputShape()[0];
+    Map<String, Long> info = generator.modelInfo();
+    this.startToken = special(info, "decoder_start_token_id");
+    this.enToken = special(info, "en_token_id");
+    this.transcribeToken = special(info, "transcribe_token_id");
+    this.translateToken = special(info, "translate_token_id");
+    this.noTimestampsToken = special(info, "no_timestamps_token_id");
+    this.timestampBegin = special(info, "timestamp_begin_token_id");
+    this.eos = generator.eosTokenId();
+  }
+
+  private static int special(Map<String, Long> info, String key) {
+    Long v = info.get(key);
+    if (v == null) {
+      throw new ai.nos.ModelLoadException("the decoder's nos_generation() has no '" + key
+          + "': export Whisper with scripts/models/make_whisper.py");
+    }
+    return v.intValue();
+  }
+
+  /** Loads {@code directory} (see the class notes) on the best device, in FP32. */
+  public static SpeechRecognizer load(Path directory) {
+    return builder(directory).build();
+  }
+
+  public static Builder builder(Path directory) {
+    Objects.requireNonNull(directory, "directory must not be null");
+    return new Builder(directory);
+  }
+
+  /** Transcribes a WAV file with the default options. */
+  public Transcript transcribe(Path wav) {
+    return transcribe(wav, TranscribeOptions.defaults());
+  }
+
+  /**
+   * Transcribes a WAV file.
+   *
+   * @throws IllegalArgumentException if the file does not exist or is not a WAV file NOS reads
+   *     (MP3, a corrupt header, zero-length audio: the message names the file and what was
+   *     found)
+   * @throws IllegalStateException if closed
+   * @throws ai.nos.InferenceException if a step fails
+   */
+  public Transcript transcribe(Path wav, TranscribeOptions options) {
+    return join(transcribeAsync(Audio.read(wav), options));
+  }
+
+  /** Transcribes mono float PCM at {@code sampleRate} with the default options. */
+  public Transcript transcribe(float[] pcm, int sampleRate) {
+    return transcribe(pcm, sampleRate, TranscribeOptions.defaults());
+  }
+
+  /**
+   * Transcribes mono float PCM at {@code sampleRate} (resampled to 16 kHz).
+   *
+   * @throws IllegalArgumentException if {@code pcm} is null, empty or not finite, or the rate
+   *     is not in 1 to {@value Audio#MAX_SAMPLE_RATE} Hz
+   */
+  public Transcript transcribe(float[] pcm, int sampleRate, TranscribeOptions options) {
+    return join(transcribeAsync(Audio.of(pcm, sampleRate), options));
+  }
+
+  /**
+   * Queues the audio's windows and returns at once; the future completes with the transcript
+   * (see the class notes for its threads). Cancelling it stops every window still decoding and
+   * frees their cache slots before the next step.
+   *
+   * @throws IllegalArgumentException if an argument is null
+   * @throws IllegalStateException if closed
+   * @throws ai.nos.QueueFullException if the generator's queue has no room for the windows
+   */
+  public CompletableFuture<Transcript> transcribeAsync(Audio audio, TranscribeOptions options) {
+    if (audio == null || options == null) {
+      throw new IllegalArgumentException("audio and options must not be null");
+    }
+    if (closed.get()) {
+      throw new IllegalStateException("speech recognizer is closed");
+    }
+    Audio pcm = audio.resample(Audio.WHISPER_RATE);
+    int[] prompt = prompt(options);
+    GenerationConfig.Builder config = GenerationConfig.builder()
+        .maxNewTokens(options.maxNewTokens()).temperature(options.temperature());
+    options.seed().ifPresent(config::seed);
+    GenerationConfig built = config.build();
+    List<CompletableFuture<GeneratedTokens>> windows = new ArrayList<>();
+    try {
+      for (long from = 0; from < pcm.length(); from += Audio.WHISPER_WINDOW) {
+        windows.add(generator.generate(prompt, pcm.whisperFeatures(from, melBins), built));
+      }
+    } catch (RuntimeException e) {
+      windows.forEach(w -> w.cancel(false));
+      throw e;
+    }
+    CompletableFuture<Transcript> result = CompletableFuture.allOf(
+        windows.toArray(new CompletableFuture<?>[0])).thenApply(done -> {
+          List<Transcript.Segment> segments = new ArrayList<>();
+          for (int i = 0; i < windows.size(); i++) {
+            long from = (long) i * Audio.WHISPER_WINDOW;
+            long to = Math.min(pcm.length(), from + Audio.WHISPER_WINDOW);
+            segments(windows.get(i).join().tokens(), from / (double) Audio.WHISPER_RATE,
+                to / (double) Audio.WHISPER_RATE, options.timestamps(), segments);
+          }
+          return new Transcript(segments);
+        });
+    // A cancelled or failed transcript stops its other windows at once.
+    result.whenComplete((t, failure) -> {
+      if (failure != null) {
+        windows.forEach(w -> w.cancel(false));
+      }
+    });
+    return result;
+  }
+
+  /** <|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>]. */
+  int[] prompt(TranscribeOptions options) {
+    int language = options.languageToken(enToken);
+    if (language >= generator.vocabSize()) {
+      throw new IllegalArgumentException("language token " + language + " is outside the"
+          + " model's vocabulary of " + generator.vocabSize());
+    }
+    int task = options.task() == TranscribeOptions.Task.TRANSLATE ? translateToken
+        : transcribeToken;
+    return options.timestamps() ? new int[] {startToken, language, task}
+        : new int[] {startToken, language, task, noTimestampsToken};
+  }
+
+  /**
+   * A window's segments: one for the whole window without timestamps (every new id kept), or
+   * the stretches between the timestamp tokens the decoder wrote (their text ids).
+   */
+  private void segments(int[] ids, double start, double end, boolean timestamps,
+      List<Transcript.Segment> out) {
+    if (!timestamps) {
+      out.add(segment(start, end, ids));
+      return;
+    }
+    int before = out.size();
+    Double open = null;
+    List<Integer> text = new ArrayList<>();
+    for (int id : ids) {
+      if (id >= timestampBegin) {
+        double t = Math.min(end, start + (id - timestampBegin) * SECONDS_PER_TIMESTAMP);
+        if (open != null && !text.isEmpty()) {
+          out.add(segment(open, Math.max(open, t), ints(text)));
+          text.clear();
+          open = null;
+        } else {
+          open = t;
+        }
+      } else {
+        text.add(id);
+      }
+    }
+    if (!text.isEmpty() || out.size() == before) {
+      double from = open != null ? open : start;
+      out.add(segment(from, end, ints(text)));
+    }
+  }
+
+  private Transcript.Segment segment(double start, double end, int[] ids) {
+    return new Transcript.Segment(start, end, ids, tokenizer == null ? Optional.empty()
+        : Optional.of(decode(ids)));
+  }
+
+  private String decode(int[] ids) {
+    long[] kept = java.util.Arrays.stream(ids).filter(i -> i < eos).asLongStream().toArray();
+    return tokenizer.decode(kept, true);
+  }
+
+  private static int[] ints(List<Integer> list) {
+    return list.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  private static Transcript join(CompletableFuture<Transcript> f) {
+    try {
+      return f.join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        r.addSuppressed(new RuntimeException("transcription failed"));
+        throw r;
+      }
+      throw e;
+    }
+  }
+
+  /** The generator running the model (tests read its step counts). */
+  TokenGenerator generator() {
+    return generator;
+  }
+
+  @Override
+  public void close() {
+    if (!closed.getAndSet(true)) {
+      try {
+        generator.close();
+      } finally {
+        if (tokenizer != null) {
+          tokenizer.close();
+        }
+      }
+    }
+  }
+
+  /** Settings of a {@link SpeechRecognizer}; validated as set. Not thread-safe. */
+  public static final class Builder {
+    private final Path directory;
+    private Device device = Device.auto();
+    private Precision precision = Precision.FP32;
+    private int maxSequences = 16;
+
+    private Builder(Path directory) {
+      this.directory = directory;
+    }
+
+    /** Where the model and its caches live; {@link Device#auto()} by default. */
+    public Builder device(Device device) {
+      this.device = Objects.requireNonNull(device, "device must not be null");
+      return this;
+    }
+
+    public Builder precision(Precision precision) {
+      this.precision = Objects.requireNonNull(precision, "precision must not be null");
+      return this;
+    }
+
+    /** 30 s windows decoded at once (cache slots); 16 by default. */
+    public Builder maxSequences(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("maxSequences must be at least 1, was " + n);
+      }
+      this.maxSequences = n;
+      return this;
+    }
+
+    /**
+     * Loads the model (and tokenizer.json if the directory has one).
+     *
+     * @throws IllegalArgumentException if the directory lacks encoder.pt or decoder.pt, or its
+     *     tokenizer.json is not a HuggingFace tokenizer
+     * @throws ai.nos.ModelLoadException if the files are not a make_whisper.py export
+     */
+    public SpeechRecognizer build() {
+      Path encoder = directory.resolve("encoder.pt");
+      Path decoder = directory.resolve("decoder.pt");
+      for (Path p : List.of(encoder, decoder)) {
+        if (!Files.isRegularFile(p)) {
+          throw new IllegalArgumentException("Whisper model directory " + directory
+              + " must hold encoder.pt and decoder.pt (scripts/models/make_whisper.py), but "
+              + p.getFileName() + " is missing");
+        }
+      }
+      HuggingFaceTokenizer tk = null;
+      Path tokenizer = directory.resolve("tokenizer.json");
+      if (Files.isRegularFile(tokenizer)) {
+        TextTokenizer.cpuFlavor();
+        try {
+          tk = HuggingFaceTokenizer.newInstance(tokenizer, Map.of("addSpecialTokens", "false",
+              "truncation", "false", "padding", "false"));
+        } catch (IOException e) {
+          throw new UncheckedIOException("tokenizer file " + tokenizer + " cannot be read: " + e,
+              e);
+        } catch (RuntimeException e) {
+          throw new IllegalArgumentException("tokenizer file " + tokenizer
+              + " is not a valid HuggingFace tokenizer.json: " + e, e);
+        }
+      }
+      TokenGenerator generator = null;
+      try {
+        generator = TokenGenerator.builder(decoder).encoder(encoder)
+            .id(String.valueOf(directory.getFileName())).device(device).precision(precision)
+            .maxSequences(maxSequences).build();
+        return new SpeechRecognizer(generator, tk);
+      } catch (RuntimeException | Error e) {
+        if (generator != null) {
+          generator.close();
+        }
+        if (tk != null) {
+          tk.close();
+        }
+        throw e;
+      }
+    }
+  }
+}

@@ -1,0 +1,179 @@
+package ai.nos.hub;
+
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalLong;
+
+/**
+ * How {@link SpeechRecognizer} transcribes: language, task, timestamps, temperature, length.
+ * Immutable; {@link #builder()} validates each setting as it is made.
+ */
+public final class TranscribeOptions {
+  /**
+   * Whisper's language codes in the order of their tokens in the multilingual vocabulary
+   * (openai-whisper's LANGUAGES, whisper-tiny to large-v2): {@code <|en|>} is the first.
+   */
+  static final List<String> LANGUAGES = List.of("en", "zh", "de", "es", "ru", "ko", "fr", "ja",
+      "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi", "he", "uk", "el",
+      "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg", "lt", "la", "mi", "ml",
+      "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br", "eu", "is",
+      "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
+      "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk",
+      "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw",
+      "su");
+
+  /** Whether the model writes what is said or its English translation. */
+  public enum Task { TRANSCRIBE, TRANSLATE }
+
+  private static final TranscribeOptions DEFAULTS = builder().build();
+
+  private final String language;
+  private final int languageTokenId;
+  private final Task task;
+  private final boolean timestamps;
+  private final float temperature;
+  private final Long seed;
+  private final int maxNewTokens;
+
+  private TranscribeOptions(Builder b) {
+    this.language = b.language;
+    this.languageTokenId = b.languageTokenId;
+    this.task = b.task;
+    this.timestamps = b.timestamps;
+    this.temperature = b.temperature;
+    this.seed = b.seed;
+    this.maxNewTokens = b.maxNewTokens;
+  }
+
+  /** English, transcribe, no timestamps, greedy, 224 new tokens per window. */
+  public static TranscribeOptions defaults() {
+    return DEFAULTS;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The language code, or null when a token id was given instead. */
+  public String language() {
+    return language;
+  }
+
+  /** The language token id given, or -1 when a code was. */
+  public int languageTokenId() {
+    return languageTokenId;
+  }
+
+  public Task task() {
+    return task;
+  }
+
+  public boolean timestamps() {
+    return timestamps;
+  }
+
+  public float temperature() {
+    return temperature;
+  }
+
+  public OptionalLong seed() {
+    return seed == null ? OptionalLong.empty() : OptionalLong.of(seed);
+  }
+
+  public int maxNewTokens() {
+    return maxNewTokens;
+  }
+
+  /** The language's token id given the vocabulary's {@code <|en|>} id. */
+  int languageToken(int enTokenId) {
+    return languageTokenId >= 0 ? languageTokenId : enTokenId + LANGUAGES.indexOf(language);
+  }
+
+  @Override
+  public String toString() {
+    return "TranscribeOptions{language=" + (language != null ? language : "#" + languageTokenId)
+        + ", task=" + task + ", timestamps=" + timestamps + ", temperature=" + temperature
+        + ", seed=" + seed + ", maxNewTokens=" + maxNewTokens + "}";
+  }
+
+  /** Settings of {@link TranscribeOptions}; not thread-safe, reusable after build. */
+  public static final class Builder {
+    private String language = "en";
+    private int languageTokenId = -1;
+    private Task task = Task.TRANSCRIBE;
+    private boolean timestamps;
+    private float temperature;
+    private Long seed;
+    private int maxNewTokens = 224;
+
+    private Builder() {}
+
+    /**
+     * A Whisper language code ("en", "de", ...; see openai-whisper's list). "en" by default.
+     * Language detection is not done: the language is always given.
+     */
+    public Builder language(String code) {
+      Objects.requireNonNull(code, "language must not be null");
+      if (!LANGUAGES.contains(code)) {
+        throw new IllegalArgumentException("language must be one of Whisper's codes "
+            + LANGUAGES + " but was '" + code + "'");
+      }
+      this.language = code;
+      this.languageTokenId = -1;
+      return this;
+    }
+
+    /** The language as a token id of the model's vocabulary (for vocabularies this code does
+     * not list, e.g. large-v3's). */
+    public Builder languageTokenId(int id) {
+      if (id < 0) {
+        throw new IllegalArgumentException("language token id must not be negative, was " + id);
+      }
+      this.languageTokenId = id;
+      this.language = null;
+      return this;
+    }
+
+    public Builder task(Task task) {
+      this.task = Objects.requireNonNull(task, "task must not be null");
+      return this;
+    }
+
+    /**
+     * Whether the prompt lets the model write timestamp tokens (it leaves out
+     * {@code <|notimestamps|>}); segments then follow them. Off by default.
+     */
+    public Builder timestamps(boolean on) {
+      this.timestamps = on;
+      return this;
+    }
+
+    /** 0 (the default) decodes greedily; above, samples with this temperature. */
+    public Builder temperature(float t) {
+      if (!(t >= 0) || Float.isInfinite(t)) {
+        throw new IllegalArgumentException("temperature must be finite and at least 0, was " + t);
+      }
+      this.temperature = t;
+      return this;
+    }
+
+    /** The seed of sampled decoding: the same seed gives the same tokens. */
+    public Builder seed(long seed) {
+      this.seed = seed;
+      return this;
+    }
+
+    /** New tokens per 30 s window, 1 to 440 (Whisper's 448 positions less the prompt). */
+    public Builder maxNewTokens(int n) {
+      if (n < 1 || n > 440) {
+        throw new IllegalArgumentException("maxNewTokens must be 1 to 440, was " + n);
+      }
+      this.maxNewTokens = n;
+      return this;
+    }
+
+    public TranscribeOptions build() {
+      return new TranscribeOptions(this);
+    }
+  }
+}
