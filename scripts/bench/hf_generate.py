@@ -85,7 +85,9 @@ def main():
         first = timed(lambda: call(4)) if warm else 0.0
         times = [timed(call) for _ in range(args.rounds)]
         rates = [c * new / t for t in times]
-        print(f"hf_generate: {label} C={c} warm-up call (4 tokens) {first * 1000:.0f} ms; times_s "
+        warmed = f"warm-up call (4 tokens) {first * 1000:.0f} ms" if warm else \
+            "warmed by the compiling call"
+        print(f"hf_generate: {label} C={c} {warmed}; times_s "
               + " ".join(f"{t:.4f}" for t in times)
               + f"; tokens/s min {min(rates):.0f} median {statistics.median(rates):.0f}"
               f"; ms/step median {statistics.median(times) * 1000 / new:.2f}", flush=True)

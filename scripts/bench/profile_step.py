@@ -162,7 +162,8 @@ def kernels(run, calls, eager_run=None):
         try:
             prof.export_chrome_trace(path)
             with open(path) as f:
-                events = json.load(f).get("traceEvents", [])
+                data = json.load(f)  # {"traceEvents": [...]}, or the list alone (older torch)
+            events = data.get("traceEvents", []) if isinstance(data, dict) else data
         finally:
             os.unlink(path)
         return [e for e in events if str(e.get("cat", "")).lower() == "kernel"]
@@ -344,7 +345,8 @@ def experiment_c(results, model, k, v, ids, positions, slots, ref, args):
     except Exception as e:  # noqa: BLE001 - graph breaks: compile what can be compiled
         say(f"c: fullgraph=True failed ({type(e).__name__}: {str(e).splitlines()[0][:200]});"
             " compiling with graph breaks")
-        torch._dynamo.reset()
+        if hasattr(torch, "_dynamo"):
+            torch._dynamo.reset()
         compiled = torch.compile(model, mode=args.compile_mode, dynamic=False)
         compiled(ids, positions, slots, k, v)
         full = False
@@ -441,9 +443,12 @@ def main():
             if r is None:
                 say(f"  {name}: no result")
                 continue
-            say(f"  {name:2s} device {r.get('device_ms_median', float('nan')):7.3f}  wall"
-                f" {r.get('replay_sync_wall_ms_median', r.get('wall_ms_median', float('nan'))):7.3f}"
-                f"  kernels/step {r.get('kernels_per_step', float('nan')):6.0f}  {r['label']}")
+            def num(key, fmt):
+                return format(r[key], fmt) if key in r else "-"
+            wall = "replay_sync_wall_ms_median" if "device_ms_median" in r else "wall_ms_median"
+            say(f"  {name:2s} device {num('device_ms_median', '7.3f'):>7s}  wall"
+                f" {num(wall, '7.3f'):>7s}  kernels/step {num('kernels_per_step', '5.0f'):>5s}"
+                f"  {r['label']}")
         say(f"done in {elapsed():.0f} s")
     if args.json:
         with open(args.json, "w") as f:
