@@ -410,15 +410,23 @@ def spark_djl():
 # ---- Generation (#17): transformers' generate and NOS's TokenGenerator ---------------------
 
 def gen_hf(rel):
-    """transformers' rows by C: (tokens/s median, ms/step median), and its TTFT median."""
+    """transformers' rows by C: (tokens/s median, ms/step median), and its TTFT median; the same
+    for the static cache + torch.compile rows where the log has them (else empty, None)."""
     text = read(rel)
-    rows = {int(m[1]): (num(m[2]), num(m[3])) for m in re.finditer(
-        r"hf_generate: eager C=(\d+) .*?tokens/s min \S+ median (\S+); ms/step median (\S+)",
-        text)}
-    ttft = re.search(r"hf_generate: eager time to first token \(prompt 128\) median (\S+) ms", text)
-    if not rows or not ttft:
+
+    def rows_of(label):
+        return {int(m[1]): (num(m[2]), num(m[3])) for m in re.finditer(
+            r"hf_generate: " + re.escape(label)
+            + r" C=(\d+) .*?tokens/s min \S+ median (\S+); ms/step median (\S+)", text)}
+
+    def ttft_of(label):
+        m = re.search(r"hf_generate: " + re.escape(label)
+                      + r" time to first token \(prompt 128\) median (\S+) ms", text)
+        return num(m[1]) if m else None
+    rows, ttft = rows_of("eager"), ttft_of("eager")
+    if not rows or ttft is None:
         raise LogError(f"log {rel}: no 'hf_generate: eager C=...' rows or time to first token")
-    return rows, num(ttft[1])
+    return rows, ttft, rows_of("static+compile"), ttft_of("static+compile")
 
 
 def gen_nos(rel):
@@ -441,20 +449,28 @@ def gen_nos(rel):
 
 
 def generation(logs, nos_log, label):
-    hf, hf_ttft = gen_hf(f"{logs}/hf-generate.log")
+    hf, hf_ttft, compiled, compiled_ttft = gen_hf(f"{logs}/hf-generate.log")
     nos, ttft, first = gen_nos(f"{logs}/{nos_log}")
     graphs, eager = nos.get(True, {}), nos.get(False, {})
 
     def cell(row):
         return f"{fmt_int(row[0])} ({row[1]:.2f})" if row else "-"
-    out = ["| concurrent sequences | transformers eager `generate` | NOS, " + label
-           + ", CUDA graphs | NOS, " + label + ", eager steps |", "|---|---|---|---|"]
-    for c in sorted(set(hf) | set(graphs) | set(eager)):
-        out.append(f"| {c} | {cell(hf.get(c))} | {cell(graphs.get(c))} | {cell(eager.get(c))} |")
+    # transformers' static cache + torch.compile: a column only where the log has its rows
+    extra = " transformers static cache + `torch.compile` |" if compiled else ""
+    out = ["| concurrent sequences | transformers eager `generate` |" + extra + " NOS, " + label
+           + ", CUDA graphs | NOS, " + label + ", eager steps |",
+           "|---|---|---|---|" + ("---|" if compiled else "")]
+    for c in sorted(set(hf) | set(compiled) | set(graphs) | set(eager)):
+        mid = f" {cell(compiled.get(c))} |" if compiled else ""
+        out.append(f"| {c} | {cell(hf.get(c))} |{mid} {cell(graphs.get(c))} |"
+                   f" {cell(eager.get(c))} |")
     def t(g):
         return f"{ttft[g]:.1f} ({first[g]:.1f})" if g in ttft and g in first else "-"
+    mid = ""
+    if compiled:
+        mid = f" {compiled_ttft:.1f} |" if compiled_ttft is not None else " - |"
     out.append(f"| time to first token, 128-token prompt, ms (median; NOS's first request after"
-               f" the build) | {hf_ttft:.1f} | {t(True)} | {t(False)} |")
+               f" the build) | {hf_ttft:.1f} |{mid} {t(True)} | {t(False)} |")
     return out
 
 
