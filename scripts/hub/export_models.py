@@ -199,6 +199,20 @@ def text_inputs(vocab, length, eos=None):
     return ids, mask
 
 
+def submodule(owner, *paths):
+    """The first of the dotted attribute paths owner has: transformers 5 moved the encoder layers
+    up (ViTModel.layers where 4.x had ViTModel.encoder.layer), so each wrapper names both."""
+    for path in paths:
+        obj = owner
+        for name in path.split("."):
+            obj = getattr(obj, name, None)
+            if obj is None:
+                break
+        if obj is not None:
+            return obj
+    raise AttributeError(f"{type(owner).__name__} has none of {paths}")
+
+
 def layer_output(out):
     # transformers returns a tuple from an encoder layer in 4.x and a tensor in later versions.
     return out[0] if isinstance(out, tuple) else out
@@ -305,7 +319,7 @@ def vit_module(torch):
         def __init__(self, model):
             super().__init__()
             self.embeddings = model.vit.embeddings
-            self.layers = model.vit.encoder.layer
+            self.layers = submodule(model.vit, "layers", "encoder.layer")
             self.layernorm = model.vit.layernorm
             self.classifier = model.classifier
 
@@ -329,8 +343,8 @@ def clip_vision_module(torch):
             super().__init__()
             vision = model.vision_model
             self.embeddings = vision.embeddings
-            self.pre_layrnorm = vision.pre_layrnorm
-            self.layers = vision.encoder.layers
+            self.pre_layrnorm = submodule(vision, "pre_layrnorm", "pre_layernorm")
+            self.layers = submodule(vision, "encoder.layers", "layers")
             self.post_layernorm = vision.post_layernorm
             self.visual_projection = model.visual_projection
             self.kwargs = layer_kwargs(self.layers[0], attention_mask=None,
@@ -424,10 +438,10 @@ def clip_text_module(torch):
             super().__init__()
             text = model.text_model
             self.embeddings = text.embeddings
-            self.layers = text.encoder.layers
+            self.layers = submodule(text, "encoder.layers", "layers")
             self.final_layer_norm = text.final_layer_norm
             self.text_projection = model.text_projection
-            self.eos = text.eos_token_id
+            self.eos = getattr(text, "eos_token_id", None) or model.config.eos_token_id
 
         def forward(self, input_ids, attention_mask):
             x = self.embeddings(input_ids=input_ids)
@@ -483,7 +497,7 @@ def bert_tokens_module(torch):
         def __init__(self, model):
             super().__init__()
             self.embeddings = model.embeddings
-            self.layers = model.encoder.layer
+            self.layers = submodule(model, "encoder.layer", "layers", "encoder.layers")
 
         def forward(self, input_ids, attention_mask):
             x = self.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
