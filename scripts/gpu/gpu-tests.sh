@@ -17,6 +17,10 @@ python3 "$g/scripts/models/make_poison.py" /tmp/poison >/dev/null
 [ -f /tmp/aoti/digits-cuda.pt2 ] || python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti \
   "$g/models/digits/digits.pt" digits-cuda digits-cuda-buckets digits-cpu-portable \
   > "$out/make-aoti.log" 2>&1
+# Whisper-tiny (random weights) with transformers' greedy ids as its reference, for
+# WhisperTinyGpuTest (#18).
+[ -f /tmp/whisper-tiny/decoder.pt ] || python3 "$g/scripts/models/make_whisper.py" --config tiny \
+  --out /tmp/whisper-tiny > "$out/make-whisper.log" 2>&1 || tail -5 "$out/make-whisper.log"
 # At most 8 files come back from $OUT: the package first, alone in its folder.
 mkdir -p "$out/aoti" && cp /tmp/aoti/digits-cpu-portable.pt2 "$out/aoti/" 2>/dev/null
 java -version 2>&1 | grep -v "Picked up" | head -1
@@ -32,6 +36,7 @@ java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalByt
   -Dnos.expected.version="$nos_version" -Dnos.expected.pytorch="$pytorch_version" \
   -Dnos.expected.classifier=linux-x86_64-gpu \
   -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
+  -Dnos.test.whisperTiny=/tmp/whisper-tiny \
   -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
   -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \
   --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
