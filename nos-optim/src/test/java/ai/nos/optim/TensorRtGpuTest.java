@@ -2,7 +2,9 @@ package ai.nos.optim;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -29,6 +31,27 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("gpu")
 @Timeout(600)
 final class TensorRtGpuTest {
+
+  /**
+   * A build TensorRT must refuse (a batch profile whose minimum exceeds its maximum) fails with
+   * TensorRT's own words in the exception, through the JVM's one logger. The first logger heard
+   * nothing on the H200 (it compared JavaCPP's severity objects by identity).
+   */
+  @Test
+  void build_invalidProfile_failureCarriesTensorRtsOwnMessage(@TempDir Path dir) {
+    String onnxProperty = System.getProperty("nos.trt.onnx");
+    assumeTrue(onnxProperty != null, "-Dnos.trt.onnx not set");
+    assumeTrue(TensorRt.probe().usable(), "TensorRT does not load: " + TensorRt.probe().reason());
+    String arch = TensorRtStep.arch(ai.nos.internal.torch.TorchRuntime.cudaDeviceName(0));
+    TensorRt.Request bad = new TensorRt.Request(Path.of(onnxProperty), false, 8, 4, 2, 0, arch);
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> TensorRt.build(bad, dir.resolve("never.plan")));
+    System.out.println("TensorRtGpuTest: invalid profile: " + e.getMessage());
+    assertTrue(e.getMessage().contains("TensorRT said: "), e.getMessage());
+    String said = e.getMessage().substring(e.getMessage().indexOf("TensorRT said: "));
+    assertTrue(said.matches("(?s).*(Error Code|kMIN|kOPT|kMAX|dimensions).*"), said);
+    assertFalse(Files.exists(dir.resolve("never.plan")));
+  }
 
   @Test
   void tensorRt_onCuda_buildsOrFallsBackNamingTheMissingLibrary(@TempDir Path dir)

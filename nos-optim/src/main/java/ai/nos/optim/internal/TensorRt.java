@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
@@ -31,8 +30,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Concurrency: the probe runs once per JVM (holder idiom) and is then read by any thread.
  * {@link #build} may be called from any thread; builds run one at a time per JVM (a build
- * occupies the whole GPU while TensorRT times its tactics anyway), which lets them share the one
- * logger TensorRT is given: it must outlive every TensorRT object, so it is never freed.
+ * occupies the whole GPU while TensorRT times its tactics anyway). Every TensorRT object gets the
+ * JVM's one {@link TensorRtLogger}; a build takes a mark in its log first, so its failure carries
+ * the messages TensorRT logged during that build.
  *
  * <p>Native memory: TensorRT 10 frees its objects with C++ {@code delete}, which the presets do
  * not map for objects TensorRT creates (the builder, network, parser, config, profile and the
@@ -60,8 +60,6 @@ public final class TensorRt {
   }
 
   private static final Object BUILD_LOCK = new Object();
-  /** The logger of every build; guarded by BUILD_LOCK, created on the first build. */
-  private static Collector logger;
 
   /** Loads TensorRT's libraries once and says whether that worked; never throws. */
   public static Probe probe() {
@@ -78,55 +76,6 @@ public final class TensorRt {
       return new Probe(version, null);
     } catch (LinkageError | RuntimeException e) {
       return new Probe(null, MissingLibrary.explainLoadFailure(e));
-    }
-  }
-
-  /**
-   * Collects what TensorRT logs: every message, with its severity, for the failure message and
-   * the debug log. Called from TensorRT's threads; never throws.
-   */
-  private static final class Collector extends ILogger {
-    private final List<String> errors = Collections.synchronizedList(new ArrayList<>());
-    private final List<String> all = Collections.synchronizedList(new ArrayList<>());
-
-    @Override
-    public void log(Severity severity, String message) {
-      try {
-        int level = severity == null ? -1 : severity.value;
-        String text = (severity == null ? "?" : severity.name()) + ": " + message;
-        if (level == Severity.kERROR.value || level == Severity.kINTERNAL_ERROR.value) {
-          errors.add(message);
-        }
-        all.add(text);
-        if (all.size() > 200) {
-          all.remove(0);
-        }
-        LOG.debug("TensorRT {}", text);
-      } catch (RuntimeException ignored) {
-        // a logging failure must not unwind into TensorRT's C++ frames
-      }
-    }
-
-    void clear() {
-      errors.clear();
-      all.clear();
-    }
-
-    List<String> errors() {
-      synchronized (errors) {
-        return List.copyOf(errors);
-      }
-    }
-
-    /** The errors, else the last few messages of any severity. */
-    List<String> reasons() {
-      List<String> e = errors();
-      if (!e.isEmpty()) {
-        return e;
-      }
-      synchronized (all) {
-        return List.copyOf(all.subList(Math.max(0, all.size() - 3), all.size()));
-      }
     }
   }
 
@@ -150,28 +99,20 @@ public final class TensorRt {
       throw new IllegalStateException(probe.reason());
     }
     synchronized (BUILD_LOCK) {
-      if (logger == null) {
-        logger = new Collector();
-      }
-      logger.clear();
-      buildLocked(request, target, logger);
+      TensorRtLogger logger = TensorRtLogger.get();
+      buildLocked(request, target, logger, logger.book().mark());
     }
   }
 
-  private static void buildLocked(Request request, Path target, Collector logger)
-      throws IOException {
-    String resource = BuilderResources.missing(request.arch(), probe().version());
-    if (resource != null) {
-      throw new IllegalStateException(MissingLibrary.missingBuilderResource(resource,
-          request.arch()) + " NOS found it neither beside libnvinfer nor on LD_LIBRARY_PATH.");
-    }
+  private static void buildLocked(Request request, Path target, TensorRtLogger logger,
+      long mark) throws IOException {
     int previous = currentDevice();
     org.bytedeco.cuda.global.cudart.cudaSetDevice(request.device());
     try {
       IBuilder builder = nvinfer.createInferBuilder(logger);
       if (builder == null || builder.isNull()) {
-        throw new IllegalStateException(MissingLibrary.explainBuildFailure(logger.reasons(),
-            request.arch()));
+        throw new IllegalStateException(MissingLibrary.explainBuildFailure(
+            logger.book().reasons(mark), request.arch()));
       }
       INetworkDefinition network = builder.createNetworkV2(0);
       IParser parser = nvonnxparser.createParser(network, logger);
@@ -182,7 +123,7 @@ public final class TensorRt {
           errors.add(parser.getError(i).desc());
         }
         throw new IllegalStateException("TensorRT cannot parse " + request.onnx() + ": "
-            + String.join(" | ", errors.isEmpty() ? logger.errors() : errors));
+            + String.join(" | ", errors.isEmpty() ? logger.book().reasons(mark) : errors));
       }
       IBuilderConfig config = builder.createBuilderConfig();
       config.setMemoryPoolLimit(nvinfer.MemoryPoolType.kWORKSPACE, WORKSPACE_BYTES);
@@ -206,19 +147,28 @@ public final class TensorRt {
         }
         dynamic = true;
         setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kMIN, dims,
-            request.minBatch());
+            request.minBatch(), logger.book(), mark);
         setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kOPT, dims,
-            request.optBatch());
+            request.optBatch(), logger.book(), mark);
         setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kMAX, dims,
-            request.maxBatch());
+            request.maxBatch(), logger.book(), mark);
       }
-      if (dynamic) {
-        config.addOptimizationProfile(profile);
+      if (dynamic && config.addOptimizationProfile(profile) < 0) {
+        throw new IllegalStateException("TensorRT refused the batch profile "
+            + request.minBatch() + " / " + request.optBatch() + " / " + request.maxBatch()
+            + " (min / opt / max) of " + request.onnx() + saidSince(logger.book(), mark));
+      }
+      // Checked after the network and its profile, so that a bad model or profile is named
+      // with TensorRT's own words even where this machine could not build anyway.
+      String resource = BuilderResources.missing(request.arch(), probe().version());
+      if (resource != null) {
+        throw new IllegalStateException(MissingLibrary.missingBuilderResource(resource,
+            request.arch()) + " NOS found it neither beside libnvinfer nor on LD_LIBRARY_PATH.");
       }
       IHostMemory engine = builder.buildSerializedNetwork(network, config);
       if (engine == null || engine.isNull() || engine.size() == 0) {
-        throw new IllegalStateException(MissingLibrary.explainBuildFailure(logger.reasons(),
-            request.arch()));
+        throw new IllegalStateException(MissingLibrary.explainBuildFailure(
+            logger.book().reasons(mark), request.arch()));
       }
       write(engine, target);
     } finally {
@@ -226,8 +176,14 @@ public final class TensorRt {
     }
   }
 
+  /** {@code "; TensorRT said: ..."}, or nothing when it logged nothing since {@code mark}. */
+  private static String saidSince(TensorRtLog book, long mark) {
+    List<String> said = book.reasons(mark);
+    return said.isEmpty() ? "" : "; TensorRT said: " + String.join(" | ", said);
+  }
+
   private static void setBatch(IOptimizationProfile profile, String input,
-      nvinfer.OptProfileSelector which, Dims64 dims, int batch) {
+      nvinfer.OptProfileSelector which, Dims64 dims, int batch, TensorRtLog book, long mark) {
     try (Dims64 shape = new Dims64()) {
       shape.nbDims(dims.nbDims());
       shape.d(0, batch);
@@ -236,7 +192,7 @@ public final class TensorRt {
       }
       if (!profile.setDimensions(input, which, shape)) {
         throw new IllegalStateException("TensorRT refused batch " + batch + " as the " + which
-            + " of input '" + input + "'");
+            + " of input '" + input + "'" + saidSince(book, mark));
       }
     }
   }

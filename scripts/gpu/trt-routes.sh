@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, from the repository copy, after the part calls of
+# scripts/gpu/trt-routes-pack.sh: issue #22's TensorRT routes, each a bounded experiment whose
+# log (every TensorRT message of severity info and worse) and outcome come back under $OUT.
+#
+#   a  TensorRT 10.15 (NOS's version) builds the digit model's ONNX on this GPU from the PTX
+#      builder resource, the sm_90 one being absent from the redist jar
+#   b  TensorRT 8.6 (one builder resource for every GPU) builds it, version-compatible
+#   4  TensorRT 10.15's runtime deserializes route b's plan (setEngineHostCodeAllowed)
+#
+#   bash scripts/gpu/trt-routes.sh [a] [b] [4]      # default: every route it has libraries for
+#
+# Route a's libraries come from the parts, else from the normal pack's redist jar in $GPU_LIB.
+set -uo pipefail
+t=/root/trt
+out=${OUT:-/tmp}
+export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
+routes=${*:-a b 4}
+mkdir -p "$t/in"
+if ls "$t"/in/part.* >/dev/null 2>&1; then
+  echo "reassembling $(ls "$t"/in/part.* | wc -l) parts"
+  cat "$t"/in/part.* | xz -d | tar -xf - -C "$t" && rm -f "$t"/in/part.* || { echo "parts broken"; exit 3; }
+fi
+tar -xf .gpu/trt/java/java.tar -C "$t"
+if [ -f "$t/jre-tar/jre.tar" ]; then tar -xf "$t/jre-tar/jre.tar" -C "$t" && rm -rf "$t/jre-tar"; fi
+java=$( [ -x "$t/jre/bin/java" ] && echo "$t/jre/bin/java" || { [ -x /root/gpu/jre/bin/java ] && echo /root/gpu/jre/bin/java; } || command -v java)
+[ -n "$java" ] || { echo "no java: pack the jre group, or unpack the normal pack first"; exit 3; }
+if [ ! -f "$t/a/libnvinfer.so.10" ] && ls "${GPU_LIB:-/root/gpu/lib}"/tensorrt-10.15-*-redist.jar >/dev/null 2>&1; then
+  mkdir -p "$t/a" && python3 - "${GPU_LIB:-/root/gpu/lib}" "$t/a" <<'PY'
+import glob, os, sys, zipfile
+jar = glob.glob(os.path.join(sys.argv[1], "tensorrt-10.15-*-redist.jar"))[0]
+with zipfile.ZipFile(jar) as z:
+    for n in z.namelist():
+        b = os.path.basename(n)
+        if b in ("libnvinfer.so.10", "libnvonnxparser.so.10") or b.startswith("libnvinfer_builder_resource"):
+            with z.open(n) as src, open(os.path.join(sys.argv[2], b), "wb") as dst:
+                dst.write(src.read())
+PY
+fi
+nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader
+python3 scripts/gpu/make_onnx.py models/digits/digits.pt "$t/digits.onnx" > "$out/trt-make-onnx.log" 2>&1 \
+  || { tail -20 "$out/trt-make-onnx.log"; exit 1; }
+off=-Dorg.bytedeco.javacpp.loadLibraries=false
+j13=$t/java/lib13 j10=$t/java/lib10
+run10() {  # TrtRoute10 with 10.15's libraries
+  LD_LIBRARY_PATH="$t/a${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 240 "$java" $off -Xmx1g \
+    -Dtrt.libs="$j13/libjnijavacpp.so:$t/a/libnvinfer.so.10:$t/a/libnvonnxparser.so.10:$j13/libjninvinfer.so:$j13/libjninvonnxparser.so" \
+    -cp "$j13/javacpp-1.5.13.jar:$j13/tensorrt-10.15-1.5.13.jar:$t/java/classes10" TrtRoute10 "$@"
+}
+run86() {  # TrtRoute86 with 8.6's libraries and the CUDA 12 stand-ins
+  LD_LIBRARY_PATH="$t/b:$t/b/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 240 "$java" $off -Xmx1g -Dtrt.vc=true \
+    -Dtrt.libs="$j10/libjnijavacpp.so:$t/b/libnvinfer.so.8:$t/b/libnvinfer_plugin.so.8:$t/b/libnvonnxparser.so.8:$j10/libjninvinfer.so:$j10/libjninvonnxparser.so" \
+    -cp "$j10/javacpp-1.5.10.jar:$j10/tensorrt-8.6-1.5.10.jar:$j10/cuda-12.3-8.9-1.5.10.jar:$t/java/classes86" TrtRoute86 "$@"
+}
+summary=()
+for r in $routes; do
+  case $r in
+    a) [ -f "$t/a/libnvinfer.so.10" ] || { summary+=("a: not run (no 10.15 libraries)"); continue; }
+       ls -la "$t"/a | sed 's/^/  /'
+       run10 build "$t/digits.onnx" "$out/route-a.plan" 2>&1 | tee "$out/route-a.log" | tail -40
+       summary+=("a: $(grep 'ROUTE RESULT' "$out/route-a.log" || echo "no result")") ;;
+    b) [ -f "$t/b/libnvinfer.so.8" ] || { summary+=("b: not run (no 8.6 libraries)"); continue; }
+       run86 build "$t/digits.onnx" "$out/route-b.plan" 2>&1 | tee "$out/route-b.log" | tail -40
+       summary+=("b: $(grep 'ROUTE RESULT' "$out/route-b.log" || echo "no result")")
+       if [ -f "$out/route-b.plan" ]; then
+         run86 load "$out/route-b.plan" 2>&1 | tee "$out/route-b-load.log" | tail -10
+         summary+=("b load by 8.6: $(grep 'ROUTE RESULT' "$out/route-b-load.log" || echo "no result")")
+       fi ;;
+    4) [ -f "$out/route-b.plan" ] && [ -f "$t/a/libnvinfer.so.10" ] || { summary+=("4: not run (needs route b's plan and 10.15's libraries)"); continue; }
+       run10 load "$out/route-b.plan" 2>&1 | tee "$out/route-4.log" | tail -20
+       summary+=("4: $(grep 'ROUTE RESULT' "$out/route-4.log" || echo "no result")") ;;
+  esac
+done
+echo "== TensorRT routes (#22)"
+printf '  %s\n' "${summary[@]}"
