@@ -483,6 +483,51 @@ def generation_tenth_noopt():
                       "executor optimization off")
 
 
+# ---- Whisper (#18): transformers' eager generate and NOS's SpeechRecognizer -----------------
+# Not in TABLES until a lease's logs are committed (a table needs its README region and logs):
+# register it as  "whisper-<run>": ("logs/<date>/<run>/hf-whisper.log, whisper-bench.log",
+# lambda: whisper("logs/<date>/<run>")).
+
+def whisper_rows(rel, prefix):
+    """{precision: (rtf, tokens) and (audio_h_per_h, tokens)} of hf_whisper.py's or
+    WhisperBench's lines (the same format on both sides)."""
+    text = read(rel)
+    rtf = {m[1]: (num(m[2]), int(m[3])) for m in re.finditer(
+        re.escape(prefix) + r": rtf clip=60s precision=(\S+) .*?rtf=(\S+) tokens=(\d+)", text)}
+    batch = {m[1]: (num(m[2]), int(m[3])) for m in re.finditer(
+        re.escape(prefix) + r": batch clips=64 precision=(\S+) .*?audio_h_per_h=(\S+)"
+        r" tokens=(\d+)", text)}
+    if not rtf and not batch:
+        raise LogError(f"log {rel}: no '{prefix}: rtf clip=60s' or '{prefix}: batch clips=64' lines")
+    return rtf, batch
+
+
+def whisper(logs):
+    hf_rtf, hf_batch = whisper_rows(f"{logs}/hf-whisper.log", "hf_whisper")
+    nos_rtf, nos_batch = whisper_rows(f"{logs}/whisper-bench.log", "WhisperBench")
+
+    def rtf(row):
+        return f"{row[0]:.4f} ({row[1]:,} tokens)" if row else "-"
+
+    def aph(row):
+        return f"{fmt_int(row[0])} ({row[1]:,} tokens)" if row else "-"
+
+    def ratio(a, b, what):
+        return f"{a / b:.1f}x {what}" if a and b else "-"
+    out = ["| whisper-tiny, random weights, H200 | real-time factor, one 60 s clip (lower is"
+           " better) | audio-hours per hour, 64 concurrent 30 s clips |", "|---|---|---|"]
+    for p in sorted(set(hf_rtf) | set(hf_batch) | set(nos_rtf) | set(nos_batch)):
+        out.append(f"| transformers eager `generate`, {p} | {rtf(hf_rtf.get(p))} |"
+                   f" {aph(hf_batch.get(p))} |")
+        out.append(f"| NOS `SpeechRecognizer`, {p} | {rtf(nos_rtf.get(p))} |"
+                   f" {aph(nos_batch.get(p))} |")
+        h, n = hf_rtf.get(p), nos_rtf.get(p)
+        hb, nb = hf_batch.get(p), nos_batch.get(p)
+        out.append(f"| NOS against transformers, {p} | {ratio(h and h[0], n and n[0], 'faster')} |"
+                   f" {ratio(nb and nb[0], hb and hb[0], 'the throughput')} |")
+    return out
+
+
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),

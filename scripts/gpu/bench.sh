@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|rounds] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
@@ -13,7 +13,7 @@ seconds=${2:-15}
 # A JVM that crashes leaves its hs_err file where it comes back ($OUT).
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-[ "$what" = generate ] || [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
+[ "$what" = generate ] || [ "$what" = whisper ] || [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
 cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
 jvm="timeout 280 java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
 if [ "$what" = all ] || [ "$what" = probe ]; then
@@ -133,6 +133,25 @@ if [ "$what" = generate ]; then
   [ "${GEN_HF:-1}" = 1 ] && timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
   [ "${GEN_NOOPT:-0}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=false -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_OPT_C:-1} speed $eager 2>&1 | tee "$out/generate-bench-noopt.log"
   [ "${GEN_OPT:-0}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=true -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_OPT_C:-1} speed $eager 2>&1 | tee "$out/generate-bench-opt.log"
+fi
+if [ "$what" = whisper ]; then
+  # Issue #18 "Fast": whisper-tiny (random weights) exported with --save-hf (NOS's TorchScript
+  # and the same weights for transformers), whisper_clips.py's clips (one 60 s, 64 x 30 s), then
+  # transformers' eager generate (hf_whisper.py) and NOS (WhisperBench) on them: RTF of the 60 s
+  # clip and audio-h/h at 64 clips, median of ROUNDS (SECONDS argument, default 3) after a
+  # warm-up, precisions WHISPER_PRECISION (default fp16,fp32), WHISPER_NEW new tokens a window
+  # (default 128, both sides). WhisperBench also checks the 60 s clip's fp32 ids against
+  # transformers' ($OUT/whisper-hf-ids.json). Logs: $OUT/make-whisper-tiny.log, hf-whisper.log,
+  # whisper-bench.log. Sized for one call of under 4 minutes; not yet timed on a GPU.
+  d=/tmp/whisper-tiny-hf; c=/tmp/whisper-clips
+  prec=${WHISPER_PRECISION:-fp16,fp32}; new=${WHISPER_NEW:-128}; rounds=${2:-3}
+  [ -f $d/hf/config.json ] && [ -f $d/decoder.pt ] || timeout 150 python3 "$g/scripts/models/make_whisper.py" --config tiny --save-hf --out $d > "$out/make-whisper-tiny.log" 2>&1 || { tail -20 "$out/make-whisper-tiny.log"; exit 1; }
+  tail -2 "$out/make-whisper-tiny.log" 2>/dev/null
+  [ -f $c/clip_63.wav ] || timeout 60 python3 "$g/scripts/bench/whisper_clips.py" $c 2>&1 | tee "$out/whisper-clips.log"
+  rm -f "$out/whisper-hf-ids.json"
+  timeout 150 python3 "$g/scripts/bench/hf_whisper.py" --model $d/hf --clips $c --precision "$prec" --rounds "$rounds" --new "$new" --ids-out "$out/whisper-hf-ids.json" 2>&1 | grep -v Warning | tee "$out/hf-whisper.log"
+  ids="$out/whisper-hf-ids.json"; [ -f "$ids" ] || ids=-
+  ${jvm/timeout 280/timeout 200} ai.nos.benchmarks.gpu.WhisperBench $d $c "$prec" "$rounds" "$new" "$ids" cuda:0 64 2>&1 | tee "$out/whisper-bench.log"
 fi
 if [ "$what" = rounds ]; then
   # Issue 20 item 4: ResNet-50 fp16, NOS's best paths (CL+ofi+graphs and the AOTInductor packages,

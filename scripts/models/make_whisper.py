@@ -42,7 +42,10 @@ Run (needs torch and transformers; the GPU machine has them):
   python3 scripts/models/make_whisper.py --config base --out models/whisper-base-random
   python3 scripts/models/make_whisper.py --config micro --out models/whisper-micro   (CI's export)
   python3 scripts/models/make_whisper.py --pretrained openai/whisper-tiny --out DIR   (network)
-Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json.
+Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json; with --save-hf also
+DIR/hf, the same WhisperForConditionalGeneration (fp32, save_pretrained, with its feature
+extractor's config), so that scripts/bench/hf_whisper.py measures transformers on the very weights
+NOS runs (reloaded and compared with the exported ones before anything is written).
 """
 import argparse
 import json
@@ -269,12 +272,29 @@ def cached_greedy(encoder, decoder, info, features, prompt, n, eos, slot=1, slot
     return out
 
 
+def save_hf(hf, fe, out: str):
+    """hf (fp32) and fe to out, then reloaded: every tensor must equal the one exported, so a
+    baseline read from out runs NOS's weights and not a re-initialised copy (a key save_pretrained
+    dropped would come back random and silently)."""
+    from transformers import WhisperForConditionalGeneration
+    hf.float().save_pretrained(out)
+    fe.save_pretrained(out)
+    back = WhisperForConditionalGeneration.from_pretrained(out).float().eval()
+    mine, theirs = hf.state_dict(), back.state_dict()
+    assert mine.keys() == theirs.keys(), f"{out}: keys differ: {mine.keys() ^ theirs.keys()}"
+    for k, v in mine.items():
+        assert torch.equal(v, theirs[k]), f"{out}: {k} differs after save_pretrained and reload"
+    print(f"saved the HF model to {out} ({len(mine)} tensors, reloaded equal)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
     p.add_argument("--pretrained", help="HF checkpoint to export with its weights (network)")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=18)
+    p.add_argument("--save-hf", action="store_true",
+                   help="also save the HF model (fp32) and feature extractor to OUT/hf")
     args = p.parse_args()
     from scipy.io import wavfile
     from transformers import (WhisperConfig, WhisperFeatureExtractor,
@@ -322,6 +342,8 @@ def main():
                                   max_new_tokens=NEW_TOKENS)
                 case["generate_ids"] = gen[0].tolist()
             cases.append(case)
+    if args.save_hf:
+        save_hf(hf, fe, os.path.join(args.out, "hf"))
     encoder.save(os.path.join(args.out, "encoder.pt"))
     scripted.save(os.path.join(args.out, "decoder.pt"))
     import transformers
