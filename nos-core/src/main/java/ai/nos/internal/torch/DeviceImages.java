@@ -122,8 +122,15 @@ final class DeviceImages {
     InterpolateFuncOptions options = new InterpolateFuncOptions();
     options.size().put(new LongVector(height, width));
     switch (interpolation) {
-      case NEAREST -> options.mode().put(legacyNearest ? new org.bytedeco.pytorch.kNearest()
-          : new org.bytedeco.pytorch.kNearestExact());
+      // Two calls, not one over a conditional: put is overloaded per mode class, and a
+      // conditional of two of them would pick JavaCPP's put(Pointer), a raw memory copy.
+      case NEAREST -> {
+        if (legacyNearest) {
+          options.mode().put(new org.bytedeco.pytorch.kNearest());
+        } else {
+          options.mode().put(new org.bytedeco.pytorch.kNearestExact());
+        }
+      }
       case BILINEAR -> options.mode().put(new org.bytedeco.pytorch.kBilinear());
       case BICUBIC -> options.mode().put(new org.bytedeco.pytorch.kBicubic());
       default -> throw new AssertionError(interpolation);
