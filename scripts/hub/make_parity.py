@@ -26,9 +26,11 @@ Two steps, run from the repository root:
                                             preprocessor_config.json values
         openai/clip-vit-base-patch32/image  CLIPImageProcessor (CLIPProcessor's image processor)
                                             with that repository's preprocessor_config.json values
-      The processors are built from those explicit values (no download). They are transformers'
-      PIL classes; where the installed transformers also has the torchvision-backed "Fast"
-      class, the largest difference between the two is recorded too ("fast_max_abs").
+      The processors are built from those explicit values (no download). In transformers 5 the
+      plain class names are the torchvision-backed processors (uint8 tensors resized by
+      torchvision, crop offset floored; the "Fast" names are deprecated aliases, so
+      "fast_max_abs", the largest difference from the "Fast" class where one exists, is 0);
+      nos-hub's catalog follows them ("resampler": "torch", "cropRounding": "floor").
 
   python3 scripts/hub/make_parity.py [--parity DIR] --models EXPORT_DIR --out OUT_DIR
       Model references of DIR's images on CUDA, fp32 with TF32 off (needs a GPU, torch, torchvision,

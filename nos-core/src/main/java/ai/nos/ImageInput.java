@@ -12,14 +12,16 @@ import java.util.Objects;
  * pixels, as decoders give them), and the model receives
  * {@code [batch, 3, outputSize, outputSize]} in the spec's precision.
  *
- * <p>The steps follow torchvision's transforms on PIL images: {@link Resize#SHORTER_SIDE}
- * scales the shorter side to {@link #size()} (the longer one truncated), {@link Resize#EXACT}
- * both sides, {@link Resize#LETTERBOX} the longer side, padding the rest with
- * {@link #padValue()} around the centre (Ultralytics' letterbox); bilinear and bicubic resizing
- * antialias when downscaling and run as Pillow's do (horizontally, rounded to whole pixel
- * values, then vertically, rounded again); the centre crop of {@link #crop()} pixels starts at
- * {@code round((side - crop) / 2)}. On nos-hub's reference images the pixels differ from
- * Pillow's by at most one level (1/255 before normalization): Pillow computes in fixed point.
+ * <p>The steps follow torchvision's transforms on PIL images unless set otherwise:
+ * {@link Resize#SHORTER_SIDE} scales the shorter side to {@link #size()} (the longer one
+ * truncated), {@link Resize#EXACT} both sides, {@link Resize#LETTERBOX} the longer side, padding
+ * the rest with {@link #padValue()} around the centre (Ultralytics' letterbox); bilinear and
+ * bicubic resizing antialias when downscaling, as {@link #resampler()} says; the centre crop of
+ * {@link #crop()} pixels starts at {@code round((side - crop) / 2)}, or at
+ * {@code floor((side - crop) / 2)} with {@link CropRounding#FLOOR} (transformers' processors).
+ * With {@link Resampler#PILLOW} the pixels differ from Pillow's by at most one level (1/255
+ * before normalization) on nos-hub's reference images: Pillow computes in fixed point. With
+ * {@link Resampler#TORCH} they are libtorch's own on the CPU, and torchvision's on a GPU.
  *
  * <p>All images of a batch share one size (the dynamic batcher groups calls by shape). Calls
  * with this input do not replay CUDA graphs. Instances are immutable and thread-safe.
@@ -56,6 +58,32 @@ public final class ImageInput {
   }
 
   /**
+   * Whose resize an image gets: the two round differently, by one pixel level here and there,
+   * and a model is best fed the numbers it was trained and evaluated on.
+   */
+  public enum Resampler {
+    /**
+     * Pillow's {@code Image.resize}, what torchvision's transforms do to PIL images:
+     * horizontally, rounded to whole pixel values, then vertically, rounded again.
+     */
+    PILLOW,
+    /**
+     * torchvision's resize of a uint8 tensor, what transformers 5's default (torchvision)
+     * image processors do: on the CPU libtorch's uint8 antialiased kernel (int16 weights), on a
+     * GPU in floating point over both sides at once, rounded once.
+     */
+    TORCH
+  }
+
+  /** How the offset of the centre crop is rounded when the margin is odd. */
+  public enum CropRounding {
+    /** {@code round((side - crop) / 2)}, half to even: torchvision's {@code center_crop}. */
+    HALF_EVEN,
+    /** {@code floor((side - crop) / 2)}: transformers' image processors. */
+    FLOOR
+  }
+
+  /**
    * Where an image lands in the model's input: it is resized to {@code resizedWidth x
    * resizedHeight}, then the {@code outputSize} square at ({@code -left}, {@code -top}) of it is
    * kept (a crop: {@code left, top <= 0}) or it is pasted at ({@code left}, {@code top}) of an
@@ -73,6 +101,8 @@ public final class ImageInput {
   private final float[] std;
   private final boolean bgr;
   private final int padValue;
+  private final Resampler resampler;
+  private final CropRounding cropRounding;
 
   private ImageInput(Builder b) {
     this.size = b.size;
@@ -83,6 +113,8 @@ public final class ImageInput {
     this.std = b.std.clone();
     this.bgr = b.bgr;
     this.padValue = b.padValue;
+    this.resampler = b.resampler;
+    this.cropRounding = b.cropRounding;
   }
 
   /**
@@ -136,6 +168,16 @@ public final class ImageInput {
     return padValue;
   }
 
+  /** Whose resize the image gets. */
+  public Resampler resampler() {
+    return resampler;
+  }
+
+  /** How the centre crop's offset is rounded. */
+  public CropRounding cropRounding() {
+    return cropRounding;
+  }
+
   /** The side of the square the model receives: the crop if set, else the size. */
   public int outputSize() {
     return crop > 0 ? crop : size;
@@ -186,9 +228,13 @@ public final class ImageInput {
       throw new IllegalArgumentException("image of " + width + "x" + height + " resized to "
           + nw + "x" + nh + " is smaller than the crop of " + out);
     }
-    int left = crop > 0 ? (int) Math.rint((nw - out) / 2.0) : 0;
-    int top = crop > 0 ? (int) Math.rint((nh - out) / 2.0) : 0;
+    int left = crop > 0 ? offset(nw - out) : 0;
+    int top = crop > 0 ? offset(nh - out) : 0;
     return new Geometry(nw, nh, -left, -top, out, (double) nw / width, (double) nh / height);
+  }
+
+  private int offset(int margin) {
+    return cropRounding == CropRounding.FLOOR ? margin / 2 : (int) Math.rint(margin / 2.0);
   }
 
   public Builder toBuilder() {
@@ -201,6 +247,8 @@ public final class ImageInput {
     b.std = std.clone();
     b.bgr = bgr;
     b.padValue = padValue;
+    b.resampler = resampler;
+    b.cropRounding = cropRounding;
     return b;
   }
 
@@ -208,19 +256,20 @@ public final class ImageInput {
   public boolean equals(Object o) {
     return o instanceof ImageInput i && size == i.size && resize == i.resize
         && interpolation == i.interpolation && crop == i.crop && Arrays.equals(mean, i.mean)
-        && Arrays.equals(std, i.std) && bgr == i.bgr && padValue == i.padValue;
+        && Arrays.equals(std, i.std) && bgr == i.bgr && padValue == i.padValue
+        && resampler == i.resampler && cropRounding == i.cropRounding;
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(size, resize, interpolation, crop, Arrays.hashCode(mean),
-        Arrays.hashCode(std), bgr, padValue);
+        Arrays.hashCode(std), bgr, padValue, resampler, cropRounding);
   }
 
   @Override
   public String toString() {
-    return "ImageInput{size=" + size + ", " + resize + ", " + interpolation
-        + (crop > 0 ? ", crop=" + crop : "") + ", mean=" + Arrays.toString(mean) + ", std="
+    return "ImageInput{size=" + size + ", " + resize + ", " + interpolation + ", " + resampler
+        + (crop > 0 ? ", crop=" + crop + " " + cropRounding : "") + ", mean=" + Arrays.toString(mean) + ", std="
         + Arrays.toString(std) + (bgr ? ", bgr" : "")
         + (resize == Resize.LETTERBOX ? ", pad=" + padValue : "") + "}";
   }
@@ -238,6 +287,8 @@ public final class ImageInput {
     private float[] std = {1f, 1f, 1f};
     private boolean bgr;
     private int padValue = 114;
+    private Resampler resampler = Resampler.PILLOW;
+    private CropRounding cropRounding = CropRounding.HALF_EVEN;
 
     private Builder() {}
 
@@ -261,6 +312,19 @@ public final class ImageInput {
     public Builder interpolation(Interpolation interpolation) {
       this.interpolation = Objects.requireNonNull(interpolation,
           "ImageInput.interpolation must not be null");
+      return this;
+    }
+
+    /** Whose resize; {@link Resampler#PILLOW} unless set. */
+    public Builder resampler(Resampler resampler) {
+      this.resampler = Objects.requireNonNull(resampler, "ImageInput.resampler must not be null");
+      return this;
+    }
+
+    /** How the crop offset is rounded; {@link CropRounding#HALF_EVEN} unless set. */
+    public Builder cropRounding(CropRounding rounding) {
+      this.cropRounding = Objects.requireNonNull(rounding,
+          "ImageInput.cropRounding must not be null");
       return this;
     }
 

@@ -69,7 +69,7 @@ final class SpecJson {
   private static final List<String> BATCHING_FIELDS = List.of("maxBatchSize",
       "maxQueueDelayMicros", "preferredBatchSizes", "maxQueueSize", "padding", "unpad");
   private static final List<String> IMAGE_FIELDS = List.of("size", "resize", "interpolation",
-      "crop", "mean", "std", "bgr", "padValue");
+      "crop", "mean", "std", "bgr", "padValue", "resampler", "cropRounding");
   private static final List<String> SCALING_FIELDS = List.of("minReplicas", "maxReplicas",
       "target", "value", "windowMillis", "upWindowMillis");
   private static final List<String> PADDING_FIELDS = List.of("input", "dim", "value");
@@ -263,6 +263,14 @@ final class SpecJson {
     if (node.has("crop")) {
       int crop = integer(node.get("crop"), path + ".crop");
       at(path, () -> b.crop(crop));
+    }
+    if (node.has("resampler")) {
+      b.resampler(choice(node.get("resampler"), path + ".resampler",
+          ImageInput.Resampler.values()));
+    }
+    if (node.has("cropRounding")) {
+      b.cropRounding(choice(node.get("cropRounding"), path + ".cropRounding",
+          ImageInput.CropRounding.values()));
     }
     if (node.has("mean") || node.has("std")) {
       float[] mean = node.has("mean") ? triple(node.get("mean"), path + ".mean")
@@ -521,6 +529,8 @@ final class SpecJson {
     }
     node.put("bgr", image.bgr());
     node.put("padValue", image.padValue());
+    node.put("resampler", image.resampler().name().toLowerCase(java.util.Locale.ROOT));
+    node.put("cropRounding", image.cropRounding().name().toLowerCase(java.util.Locale.ROOT));
   }
 
   private static void writeBatching(ObjectNode node, Batching batching) {

@@ -271,9 +271,9 @@ final class CudaModelTest {
   }
 
   /**
-   * Pre-processing on the GPU ({@link ImageInput}, a 640x480 image to 224x224 through the
-   * identity fixture) gives the CPU's pixels within one level, and a 48 MB input comes back
-   * from the GPU byte for byte.
+   * Pre-processing on the GPU ({@link ImageInput}, both resamplers, a 640x480 image to 224x224
+   * through the identity fixture) gives the CPU's pixels within one level, and a 48 MB input
+   * comes back from the GPU byte for byte.
    */
   @Test
   void imageInput_onCuda_matchesTheCpu_andLargeInputsCrossIntact() {
@@ -281,8 +281,31 @@ final class CudaModelTest {
     byte[] px = new byte[480 * 640 * 3];
     random.nextBytes(px);
     Tensor image = Tensor.of(px, 1, 480, 640, 3);
-    ImageInput pre = ImageInput.resizeTo(256).crop(224).normalize(
-        new float[] {0.485f, 0.456f, 0.406f}, new float[] {0.229f, 0.224f, 0.225f}).build();
+    for (ImageInput.Resampler resampler : ImageInput.Resampler.values()) {
+      ImageInput pre = ImageInput.resizeTo(256).crop(224).resampler(resampler).normalize(
+          new float[] {0.485f, 0.456f, 0.406f}, new float[] {0.229f, 0.224f, 0.225f}).build();
+      imageInputOnCuda_matchesTheCpu(image, pre);
+    }
+
+    float[] big = new float[12 * 1024 * 1024];
+    for (int i = 0; i < big.length; i++) {
+      big[i] = i % 100_003;
+    }
+    try (Model m = Nos.load(Fixtures.identity(DType.FLOAT32).toBuilder().id("identity-big")
+        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 1024)
+            .output("y", DType.FLOAT32, -1, 1024).build())
+        .device("cuda:0").build())) {
+      float[] back = m.infer(Map.of("x", Tensor.of(big, 12 * 1024, 1024))).get("y")
+          .toFloatArray();
+      assertTrue(java.util.Arrays.equals(big, back), "48 MB there and back, byte for byte");
+    }
+  }
+
+  /**
+   * CUDA's pre-processing of {@code image} within one level of the CPU's (with torch's
+   * resampler: torchvision's float path there, libtorch's uint8 kernels here).
+   */
+  private static void imageInputOnCuda_matchesTheCpu(Tensor image, ImageInput pre) {
     float[][] outs = new float[2][];
     String[] devices = {"cpu", "cuda:0"};
     for (int d = 0; d < 2; d++) {
@@ -299,21 +322,8 @@ final class CudaModelTest {
     for (int i = 0; i < outs[0].length; i++) {
       worst = Math.max(worst, Math.abs(outs[0][i] - outs[1][i]));
     }
-    System.out.printf("CudaModelTest: image pre-processing cuda vs cpu, largest difference %.4f"
-        + " (one level is %.4f)%n", worst, 1 / 255.0 / 0.224);
-    assertTrue(worst <= 1.01 / 255 / 0.224, "largest difference " + worst);
-
-    float[] big = new float[12 * 1024 * 1024];
-    for (int i = 0; i < big.length; i++) {
-      big[i] = i % 100_003;
-    }
-    try (Model m = Nos.load(Fixtures.identity(DType.FLOAT32).toBuilder().id("identity-big")
-        .signature(Signature.builder().input("x", DType.FLOAT32, -1, 1024)
-            .output("y", DType.FLOAT32, -1, 1024).build())
-        .device("cuda:0").build())) {
-      float[] back = m.infer(Map.of("x", Tensor.of(big, 12 * 1024, 1024))).get("y")
-          .toFloatArray();
-      assertTrue(java.util.Arrays.equals(big, back), "48 MB there and back, byte for byte");
-    }
+    System.out.printf("CudaModelTest: image pre-processing %s cuda vs cpu, largest difference "
+        + "%.4f (one level is %.4f)%n", pre.resampler(), worst, 1 / 255.0 / 0.224);
+    assertTrue(worst <= 1.01 / 255 / 0.224, pre.resampler() + ": largest difference " + worst);
   }
 }

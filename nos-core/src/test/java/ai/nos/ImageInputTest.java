@@ -96,6 +96,23 @@ final class ImageInputTest {
   }
 
   @Test
+  void centreCrop_oddMargin_roundsHalfToEven_orFloors() {
+    // 7 wide: margin 3, half 1.5: column 2 half to even (torchvision), 1 floored (transformers).
+    ImageInput even = ImageInput.resizeTo(4).crop(4).build();
+    ImageInput floor = even.toBuilder().cropRounding(ImageInput.CropRounding.FLOOR).build();
+    assertEquals(-2, even.geometry(7, 4).left());
+    assertEquals(-1, floor.geometry(7, 4).left());
+    float[] a = run(even, ramp(1, 7, 4));
+    float[] b = run(floor, ramp(1, 7, 4));
+    for (int y = 0; y < 4; y++) {
+      for (int x = 0; x < 4; x++) {
+        assertEquals((10 * y + x + 2) / 255f, at(a, 4, 0, 0, y, x), 1e-6, y + "," + x);
+        assertEquals((10 * y + x + 1) / 255f, at(b, 4, 0, 0, y, x), 1e-6, y + "," + x);
+      }
+    }
+  }
+
+  @Test
   void bgr_reversesTheChannels() {
     ImageInput image = ImageInput.resizeTo(2).resize(ImageInput.Resize.EXACT).bgr(true).build();
     float[] v = run(image, ramp(1, 2, 2));
@@ -178,7 +195,9 @@ final class ImageInputTest {
   void json_roundTrips_andNamesBadFields() {
     ImageInput image = ImageInput.resizeTo(232).crop(224).interpolation(
         ImageInput.Interpolation.BICUBIC).normalize(new float[] {0.485f, 0.456f, 0.406f},
-        new float[] {0.229f, 0.224f, 0.225f}).bgr(true).build();
+        new float[] {0.229f, 0.224f, 0.225f}).bgr(true)
+        .resampler(ImageInput.Resampler.TORCH).cropRounding(ImageInput.CropRounding.FLOOR)
+        .build();
     ModelSpec spec = spec(224, image);
     String json = spec.toJson();
     assertTrue(json.contains("\"imageInputs\""), json);
@@ -190,6 +209,10 @@ final class ImageInputTest {
         json.replace("\"bicubic\"", "\"lanczos\"")));
     assertEquals("$.imageInputs.image.interpolation must be one of nearest, bilinear, bicubic"
         + " but was 'lanczos'", e.getMessage());
+    var resampler = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(
+        json.replace("\"torch\"", "\"opencv\"")));
+    assertEquals("$.imageInputs.image.resampler must be one of pillow, torch but was 'opencv'",
+        resampler.getMessage());
     var mean = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(
         json.replaceFirst("\"mean\": \\[[^]]*\\]", "\"mean\": [1, 2]")));
     assertTrue(mean.getMessage().startsWith("$.imageInputs.image.mean must hold 3 numbers"),

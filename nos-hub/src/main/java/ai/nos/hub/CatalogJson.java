@@ -61,7 +61,8 @@ final class CatalogJson {
   private static final List<String> SPEC_FIELDS =
       List.of("signature", "precision", "device", "batching", "optimize");
   private static final List<String> IMAGE_FIELDS = List.of("resize", "resizeMode",
-      "interpolation", "crop", "mean", "std", "channels", "padValue");
+      "interpolation", "crop", "mean", "std", "channels", "padValue", "resampler",
+      "cropRounding");
   private static final List<String> TEXT_FIELDS =
       List.of("tokenizer", "maxLength", "pooling", "normalize");
   private static final List<String> DETECTION_FIELDS =
@@ -250,6 +251,14 @@ final class CatalogJson {
     if (node.has("crop")) {
       int crop = integer(node.get("crop"), path + ".crop");
       at(path, () -> b.crop(crop));
+    }
+    if (node.has("resampler")) {
+      b.resampler(choice(node.get("resampler"), path + ".resampler",
+          ImagePreprocessing.Resampler.values()));
+    }
+    if (node.has("cropRounding")) {
+      b.cropRounding(choice(node.get("cropRounding"), path + ".cropRounding",
+          ImagePreprocessing.CropRounding.values()));
     }
     if (node.has("mean")) {
       double[] mean = numbers(node.get("mean"), path + ".mean");

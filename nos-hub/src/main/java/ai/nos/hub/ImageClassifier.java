@@ -21,11 +21,11 @@ import java.util.Map;
  * }</pre>
  *
  * <p>The image is resized, cropped and normalized as the entry's {@link ImagePreprocessing} says,
- * as torchvision does on PIL images. A classifier made by {@code load} gives the model a uint8
- * pixel input pre-processed on the model's device ({@link ai.nos.ImageInput}); one made by
- * {@code of} over a model with a float32 input (and entries that batch their calls) does it on
- * the CPU in Java, within one 8-bit level of Pillow, the reference the device path is tested
- * against. The model's first output holds one logit per class, and the scores are their softmax.
+ * as the entry's Python pipeline does (torchvision on PIL images, or transformers' torchvision
+ * processors). A classifier made by {@code load} gives the model a uint8 pixel input
+ * pre-processed on the model's device ({@link ai.nos.ImageInput}); one made by {@code of} over a
+ * model with a float32 input (and entries that batch their calls) does it on the CPU in Java,
+ * with the pipeline's own resampler, the reference the device path is tested against. The model's first output holds one logit per class, and the scores are their softmax.
  *
  * <p><b>Thread-safety</b>: safe to call from any number of threads at once; the model runs the
  * calls concurrently. {@link #close()} may be called at any time: later calls fail, running ones

@@ -14,8 +14,14 @@ import java.util.Objects;
  *
  * <pre>{@code
  * {"resize": 232, "resizeMode": "shorter_side", "interpolation": "bilinear", "crop": 224,
- *  "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "channels": "rgb"}
+ *  "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "channels": "rgb",
+ *  "resampler": "pillow", "cropRounding": "half_even"}
  * }</pre>
+ *
+ * <p>{@code resampler} and {@code cropRounding} name whose pipeline the numbers follow: torchvision's
+ * transforms on PIL images resize with Pillow and round the crop offset half to even;
+ * transformers 5's default image processors resize uint8 tensors with torchvision
+ * ({@code "torch"}) and floor the offset ({@code "floor"}).
  *
  * <p>Only {@code resize} is required; the others default as the builder's setters say.
  *
@@ -60,6 +66,35 @@ public final class ImagePreprocessing {
     }
   }
 
+  /** Whose resize the pixels get (the two differ by a pixel level now and then). */
+  public enum Resampler {
+    /** Pillow's {@code Image.resize}: torchvision's transforms on PIL images. */
+    PILLOW,
+    /**
+     * torchvision's resize of a uint8 tensor: transformers 5's default image processors (on the
+     * CPU, libtorch's uint8 kernels).
+     */
+    TORCH;
+
+    /** The name in JSON, e.g. {@code "torch"}. */
+    public String label() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  /** How the centre crop's offset is rounded when the margin is odd. */
+  public enum CropRounding {
+    /** {@code round((side - crop) / 2)}, half to even: torchvision's {@code center_crop}. */
+    HALF_EVEN,
+    /** {@code floor((side - crop) / 2)}: transformers' image processors. */
+    FLOOR;
+
+    /** The name in JSON, e.g. {@code "floor"}. */
+    public String label() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   /** The order of the three colour channels in the input tensor. */
   public enum ChannelOrder {
     /** Red, green, blue (PyTorch models). */
@@ -81,6 +116,8 @@ public final class ImagePreprocessing {
   private final List<Double> std;
   private final ChannelOrder channels;
   private final int padValue;
+  private final Resampler resampler;
+  private final CropRounding cropRounding;
 
   private ImagePreprocessing(Builder b) {
     this.resize = b.resize;
@@ -91,6 +128,8 @@ public final class ImagePreprocessing {
     this.std = b.std;
     this.channels = b.channels;
     this.padValue = b.padValue;
+    this.resampler = b.resampler;
+    this.cropRounding = b.cropRounding;
   }
 
   /** Returns a builder with every default set and no resize size yet. */
@@ -109,6 +148,8 @@ public final class ImagePreprocessing {
     b.std = std;
     b.channels = channels;
     b.padValue = padValue;
+    b.resampler = resampler;
+    b.cropRounding = cropRounding;
     return b;
   }
 
@@ -157,6 +198,16 @@ public final class ImagePreprocessing {
     return padValue;
   }
 
+  /** Whose resize the pixels get. */
+  public Resampler resampler() {
+    return resampler;
+  }
+
+  /** How the centre crop's offset is rounded. */
+  public CropRounding cropRounding() {
+    return cropRounding;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof ImagePreprocessing)) {
@@ -165,18 +216,21 @@ public final class ImagePreprocessing {
     ImagePreprocessing p = (ImagePreprocessing) o;
     return resize == p.resize && resizeMode == p.resizeMode && interpolation == p.interpolation
         && crop == p.crop && mean.equals(p.mean) && std.equals(p.std) && channels == p.channels
-        && padValue == p.padValue;
+        && padValue == p.padValue && resampler == p.resampler
+        && cropRounding == p.cropRounding;
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(resize, resizeMode, interpolation, crop, mean, std, channels, padValue);
+    return Objects.hash(resize, resizeMode, interpolation, crop, mean, std, channels, padValue,
+        resampler, cropRounding);
   }
 
   @Override
   public String toString() {
     return "ImagePreprocessing{resize=" + resize + " " + resizeMode.label() + " "
-        + interpolation.label() + (crop > 0 ? ", crop=" + crop : "") + ", mean=" + mean
+        + interpolation.label() + " " + resampler.label()
+        + (crop > 0 ? ", crop=" + crop + " " + cropRounding.label() : "") + ", mean=" + mean
         + ", std=" + std + ", " + channels.label()
         + (resizeMode == ResizeMode.LETTERBOX ? ", padValue=" + padValue : "") + "}";
   }
@@ -195,6 +249,8 @@ public final class ImagePreprocessing {
     private List<Double> std = List.of(1.0, 1.0, 1.0);
     private ChannelOrder channels = ChannelOrder.RGB;
     private int padValue;
+    private Resampler resampler = Resampler.PILLOW;
+    private CropRounding cropRounding = CropRounding.HALF_EVEN;
 
     private Builder() {}
 
@@ -225,6 +281,26 @@ public final class ImagePreprocessing {
      */
     public Builder interpolation(Interpolation interpolation) {
       this.interpolation = nonNull(interpolation, "interpolation");
+      return this;
+    }
+
+    /**
+     * Sets whose resize the pixels get; {@link Resampler#PILLOW} by default.
+     *
+     * @throws NullPointerException if {@code resampler} is null
+     */
+    public Builder resampler(Resampler resampler) {
+      this.resampler = nonNull(resampler, "resampler");
+      return this;
+    }
+
+    /**
+     * Sets how the crop offset is rounded; {@link CropRounding#HALF_EVEN} by default.
+     *
+     * @throws NullPointerException if {@code rounding} is null
+     */
+    public Builder cropRounding(CropRounding rounding) {
+      this.cropRounding = nonNull(rounding, "cropRounding");
       return this;
     }
 

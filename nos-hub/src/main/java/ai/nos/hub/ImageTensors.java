@@ -23,11 +23,14 @@ import java.util.List;
  *   - letterbox (Ultralytics' LetterBox): scale r = min(resize / h, resize / w), new size
  *     round(w * r) x round(h * r) (half to even, as Python's round), pasted at
  *     left = round((resize - newW) / 2 - 0.1), top likewise, on a canvas of padValue;
- *   - resampling: Pillow's Image.resize (PilResize), antialiased when downscaling. Ultralytics
+ *   - resampling: Pillow's Image.resize (PilResize), antialiased when downscaling, or with
+ *     resampler torch torchvision's resize of a uint8 tensor on the CPU (PilResize with
+ *     libtorch's int16 weights: transformers 5's default processors). Ultralytics
  *     itself letterboxes with OpenCV's INTER_LINEAR, which does not antialias, so a YOLO model
  *     sees slightly smoother pixels here than in Ultralytics' own pipeline;
- *   - centre crop: top = round((h - crop) / 2) with half to even, as torchvision's center_crop
- *     (HuggingFace's processors floor instead, which differs by one pixel for some sizes);
+ *   - centre crop: top = round((h - crop) / 2) with half to even, as torchvision's center_crop,
+ *     or floor((h - crop) / 2) with cropRounding floor, as transformers' processors (they
+ *     differ by one pixel when the margin h - crop is 3 mod 4);
  *   - value = (pixel / 255 - mean) / std in float32, channels first, in the channel order.
  *
  * The facades a hub loads run these steps on the model's device instead (onDevice: nos-core's
@@ -101,6 +104,14 @@ final class ImageTensors {
           case BILINEAR -> ImageInput.Interpolation.BILINEAR;
           case BICUBIC -> ImageInput.Interpolation.BICUBIC;
         })
+        .resampler(switch (p.resampler()) {
+          case PILLOW -> ImageInput.Resampler.PILLOW;
+          case TORCH -> ImageInput.Resampler.TORCH;
+        })
+        .cropRounding(switch (p.cropRounding()) {
+          case HALF_EVEN -> ImageInput.CropRounding.HALF_EVEN;
+          case FLOOR -> ImageInput.CropRounding.FLOOR;
+        })
         .crop(p.crop()).normalize(mean, std)
         .bgr(p.channels() == ImagePreprocessing.ChannelOrder.BGR);
     if (p.resizeMode() == ImagePreprocessing.ResizeMode.LETTERBOX) {
@@ -137,12 +148,12 @@ final class ImageTensors {
     if (p.resizeMode() != ImagePreprocessing.ResizeMode.LETTERBOX) {
       // Only the kept square is resized: the same bytes as resizing all, then cropping.
       byte[] kept = PilResize.resize(image.pixels(), image.width(), image.height(), nw, nh,
-          p.interpolation(), -g.left(), -g.top(), out, out);
+          p.interpolation(), p.resampler(), -g.left(), -g.top(), out, out);
       return new Prepared(toTensor(kept, out, 0, 0, out, p), g.scaleX(), g.scaleY(), g.left(),
           g.top());
     }
     byte[] resized = PilResize.resize(image.pixels(), image.width(), image.height(), nw, nh,
-        p.interpolation());
+        p.interpolation(), p.resampler());
     byte[] canvas = new byte[out * out * 3];
     Arrays.fill(canvas, (byte) p.padValue());
     for (int y = 0; y < nh; y++) {

@@ -1,8 +1,9 @@
 package ai.nos.hub;
 
 /*
- * Resizing 8-bit RGB images exactly as Pillow's Image.resize does, which is what torchvision's
- * transforms do on PIL images and what HuggingFace image processors do.
+ * Resizing 8-bit RGB images exactly as Pillow's Image.resize does (torchvision's transforms on
+ * PIL images, transformers' PIL-backed image processors), or as torchvision resizes a uint8
+ * tensor on the CPU (transformers 5's default, torchvision-backed image processors).
  *
  * Bilinear and bicubic: Pillow's convolution resampler (libImaging/Resample.c). Each output
  * pixel is a weighted sum over the input pixels under the filter; when downscaling, the filter is
@@ -11,7 +12,15 @@ package ai.nos.hub;
  * pass runs first into an 8-bit intermediate image, then the vertical pass: the intermediate
  * rounding is part of Pillow's result, so it is reproduced here.
  *
- * Nearest: Pillow maps output pixel centres through the affine scale and truncates.
+ * libtorch's uint8 antialiased kernels (aten UpSampleKernel.cpp, ported from Pillow-SIMD) are the
+ * same algorithm with the weights in int16: their precision is not 22 bits but the most that
+ * keeps the largest weight of the direction below 2^15 (14 bits when a weight is near 1, more
+ * when downscaling spreads them), so a sum near a half rounds the other way now and then: one
+ * pixel level, on about one value in a thousand of the reference images. Same passes, same
+ * intermediate rounding, same integer sums otherwise.
+ *
+ * Nearest: Pillow maps output pixel centres through the affine scale and truncates; libtorch's
+ * (legacy) nearest takes floor(x * scale) with the scale in float.
  *
  * A region of the resized image (the centre crop that follows a resize) can be computed alone:
  * each output pixel depends only on its coefficients and the input, so the region's pixels are
@@ -26,21 +35,22 @@ final class PilResize {
 
   /** Returns {@code rgb} (width x height) resized to outWidth x outHeight. */
   static byte[] resize(byte[] rgb, int width, int height, int outWidth, int outHeight,
-      ImagePreprocessing.Interpolation interpolation) {
-    return resize(rgb, width, height, outWidth, outHeight, interpolation, 0, 0, outWidth,
-        outHeight);
+      ImagePreprocessing.Interpolation interpolation, ImagePreprocessing.Resampler resampler) {
+    return resize(rgb, width, height, outWidth, outHeight, interpolation, resampler, 0, 0,
+        outWidth, outHeight);
   }
 
   /**
    * Returns the region {@code [left, left + regionWidth) x [top, top + regionHeight)} of
    * {@code rgb} (width x height) resized to outWidth x outHeight: the bytes of cropping
-   * {@link #resize(byte[], int, int, int, int, ImagePreprocessing.Interpolation)} there.
+   * {@link #resize(byte[], int, int, int, int, ImagePreprocessing.Interpolation,
+   * ImagePreprocessing.Resampler)} there.
    *
    * @throws IllegalArgumentException if the region is not inside the resized image
    */
   static byte[] resize(byte[] rgb, int width, int height, int outWidth, int outHeight,
-      ImagePreprocessing.Interpolation interpolation, int left, int top, int regionWidth,
-      int regionHeight) {
+      ImagePreprocessing.Interpolation interpolation, ImagePreprocessing.Resampler resampler,
+      int left, int top, int regionWidth, int regionHeight) {
     if (left < 0 || top < 0 || regionWidth < 1 || regionHeight < 1
         || left + regionWidth > outWidth || top + regionHeight > outHeight) {
       throw new IllegalArgumentException("region " + regionWidth + "x" + regionHeight + " at ("
@@ -49,11 +59,12 @@ final class PilResize {
     if (interpolation == ImagePreprocessing.Interpolation.NEAREST
         && (width != outWidth || height != outHeight)) {
       return nearest(rgb, width, height, outWidth, outHeight, left, top, regionWidth,
-          regionHeight);
+          regionHeight, resampler == ImagePreprocessing.Resampler.TORCH);
     }
+    boolean int16 = resampler == ImagePreprocessing.Resampler.TORCH;
     double support = interpolation == ImagePreprocessing.Interpolation.BICUBIC ? 2.0 : 1.0;
     Coefficients rows = outHeight == height ? null
-        : coefficients(height, outHeight, support, interpolation);
+        : coefficients(height, outHeight, support, interpolation, int16);
     // The input rows the region's output rows read (all of them when only the width changes).
     int rowFrom = top;
     int rowTo = top + regionHeight;
@@ -68,18 +79,21 @@ final class PilResize {
     byte[] horizontal = outWidth == width
         ? columns(rgb, width, rowFrom, rowTo, left, regionWidth)
         : horizontal(rgb, width, rowFrom, rowTo, coefficients(width, outWidth, support,
-            interpolation), left, regionWidth);
+            interpolation, int16), left, regionWidth);
     if (rows == null) {
       return horizontal;
     }
     return vertical(horizontal, regionWidth, rowFrom, rows, top, regionHeight);
   }
 
-  /** Per output pixel: the first input pixel, how many, and their fixed-point weights. */
-  private record Coefficients(int[] first, int[] count, int[][] weights) {}
+  /**
+   * Per output pixel: the first input pixel, how many, and their fixed-point weights, with
+   * {@code precision} fractional bits.
+   */
+  private record Coefficients(int[] first, int[] count, int[][] weights, int precision) {}
 
   private static Coefficients coefficients(int inSize, int outSize, double filterSupport,
-      ImagePreprocessing.Interpolation interpolation) {
+      ImagePreprocessing.Interpolation interpolation, boolean int16) {
     double scale = (double) inSize / outSize;
     double filterScale = Math.max(scale, 1.0);
     double support = filterSupport * filterScale;
@@ -87,6 +101,7 @@ final class PilResize {
     int[] count = new int[outSize];
     int[][] weights = new int[outSize][];
     double ss = 1.0 / filterScale;
+    double[][] normalized = new double[outSize][];
     for (int xx = 0; xx < outSize; xx++) {
       double center = (xx + 0.5) * scale;
       int xmin = Math.max((int) (center - support + 0.5), 0);
@@ -98,17 +113,44 @@ final class PilResize {
         k[x] = w;
         sum += w;
       }
-      int[] fixed = new int[k.length];
-      for (int x = 0; x < k.length; x++) {
-        double w = sum != 0 ? k[x] / sum : k[x];
-        double f = w * (1 << PRECISION_BITS);
-        fixed[x] = (int) (w < 0 ? -0.5 + f : 0.5 + f);
+      if (sum != 0) {
+        for (int x = 0; x < k.length; x++) {
+          k[x] /= sum;
+        }
       }
       first[xx] = xmin;
       count[xx] = k.length;
+      normalized[xx] = k;
+    }
+    int precision = int16 ? int16Precision(normalized) : PRECISION_BITS;
+    for (int xx = 0; xx < outSize; xx++) {
+      double[] k = normalized[xx];
+      int[] fixed = new int[k.length];
+      for (int x = 0; x < k.length; x++) {
+        double f = k[x] * (1 << precision);
+        fixed[x] = (int) (k[x] < 0 ? -0.5 + f : 0.5 + f);
+      }
       weights[xx] = fixed;
     }
-    return new Coefficients(first, count, weights);
+    return new Coefficients(first, count, weights, precision);
+  }
+
+  /**
+   * libtorch's {@code _compute_index_ranges_int16_weights}: the most fractional bits (up to 22)
+   * for which twice the largest weight still rounds below 2^15.
+   */
+  private static int int16Precision(double[][] weights) {
+    double max = 0;
+    for (double[] k : weights) {
+      for (double w : k) {
+        max = Math.max(max, w);
+      }
+    }
+    int precision = 0;
+    while (precision < 22 && (int) (0.5 + max * (1 << (precision + 1))) < (1 << 15)) {
+      precision++;
+    }
+    return precision;
   }
 
   private static double filter(double x, ImagePreprocessing.Interpolation interpolation) {
@@ -136,7 +178,7 @@ final class PilResize {
       for (int xx = left; xx < left + outWidth; xx++) {
         int[] k = c.weights[xx];
         int start = row + c.first[xx] * 3;
-        int r = 1 << (PRECISION_BITS - 1);
+        int r = 1 << (c.precision - 1);
         int g = r;
         int b = r;
         for (int x = 0; x < c.count[xx]; x++) {
@@ -146,9 +188,9 @@ final class PilResize {
           b += (in[p + 2] & 0xff) * k[x];
         }
         int o = outRow + xx * 3;
-        out[o] = clip8(r);
-        out[o + 1] = clip8(g);
-        out[o + 2] = clip8(b);
+        out[o] = clip8(r, c.precision);
+        out[o + 1] = clip8(g, c.precision);
+        out[o + 2] = clip8(b, c.precision);
       }
     }
     return out;
@@ -167,11 +209,11 @@ final class PilResize {
       int start = (c.first[yy] - rowFrom) * stride;
       int o = (yy - top) * stride;
       for (int i = 0; i < stride; i++) {
-        int s = 1 << (PRECISION_BITS - 1);
+        int s = 1 << (c.precision - 1);
         for (int y = 0; y < c.count[yy]; y++) {
           s += (in[start + y * stride + i] & 0xff) * k[y];
         }
-        out[o + i] = clip8(s);
+        out[o + i] = clip8(s, c.precision);
       }
     }
     return out;
@@ -187,24 +229,30 @@ final class PilResize {
     return out;
   }
 
-  private static byte clip8(int fixed) {
-    int v = fixed >> PRECISION_BITS;
+  private static byte clip8(int fixed, int precision) {
+    int v = fixed >> precision;
     return (byte) (v < 0 ? 0 : Math.min(v, 255));
   }
 
   private static byte[] nearest(byte[] in, int width, int height, int outWidth, int outHeight,
-      int left, int top, int regionWidth, int regionHeight) {
+      int left, int top, int regionWidth, int regionHeight, boolean legacy) {
     byte[] out = new byte[regionWidth * regionHeight * 3];
-    double sx = (double) width / outWidth;
-    double sy = (double) height / outHeight;
     for (int y = top; y < top + regionHeight; y++) {
-      int iy = Math.min((int) ((y + 0.5) * sy), height - 1);
+      int iy = nearest(y, height, outHeight, legacy);
       for (int x = left; x < left + regionWidth; x++) {
-        int ix = Math.min((int) ((x + 0.5) * sx), width - 1);
+        int ix = nearest(x, width, outWidth, legacy);
         System.arraycopy(in, (iy * width + ix) * 3, out,
             ((y - top) * regionWidth + x - left) * 3, 3);
       }
     }
     return out;
+  }
+
+  private static int nearest(int x, int inSize, int outSize, boolean legacy) {
+    if (legacy) {
+      float scale = (float) inSize / outSize;
+      return Math.min((int) Math.floor(x * scale), inSize - 1);
+    }
+    return Math.min((int) ((x + 0.5) * ((double) inSize / outSize)), inSize - 1);
   }
 }

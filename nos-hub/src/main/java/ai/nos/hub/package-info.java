@@ -31,7 +31,8 @@
  *       libtorch's antialiased resampling), so only the decoded pixels cross to the device. A
  *       model that batches its calls, or one the application loaded itself with a float32
  *       input (the facades' {@code of} methods), gets its images prepared on the CPU in Java
- *       instead, matching Pillow's resampling; that path is the reference the device path is
+ *       instead, matching the pipeline's resampling (Pillow's, or torchvision's on uint8
+ *       tensors, as the entry says); that path is the reference the device path is
  *       tested against.
  * </ul>
  *

@@ -9,8 +9,9 @@ import org.junit.jupiter.api.Test;
 /**
  * A region of a resized image, computed alone ({@link PilResize}'s region form, what a centre
  * crop uses), is byte for byte the crop of the whole resized image: for random images, sizes
- * (down, up, one side only, none), regions and every interpolation. Pillow agreement of the
- * whole resize is {@link ReferenceTest}'s.
+ * (down, up, one side only, none), regions, every interpolation and both resamplers. Pillow
+ * agreement of the whole resize is {@link ReferenceTest}'s, torchvision's
+ * {@link PreprocessingParityTest}'s.
  */
 final class PilResizeRegionTest {
 
@@ -24,21 +25,24 @@ final class PilResizeRegionTest {
       int oh = random.nextInt(4) == 0 ? h : 1 + random.nextInt(90);
       ImagePreprocessing.Interpolation interpolation = ImagePreprocessing.Interpolation.values()[
           random.nextInt(ImagePreprocessing.Interpolation.values().length)];
+      ImagePreprocessing.Resampler resampler = ImagePreprocessing.Resampler.values()[
+          random.nextInt(ImagePreprocessing.Resampler.values().length)];
       byte[] rgb = new byte[w * h * 3];
       random.nextBytes(rgb);
       int rw = 1 + random.nextInt(ow);
       int rh = 1 + random.nextInt(oh);
       int left = random.nextInt(ow - rw + 1);
       int top = random.nextInt(oh - rh + 1);
-      byte[] whole = PilResize.resize(rgb, w, h, ow, oh, interpolation);
+      byte[] whole = PilResize.resize(rgb, w, h, ow, oh, interpolation, resampler);
       byte[] want = new byte[rw * rh * 3];
       for (int y = 0; y < rh; y++) {
         System.arraycopy(whole, ((top + y) * ow + left) * 3, want, y * rw * 3, rw * 3);
       }
-      String what = w + "x" + h + " -> " + ow + "x" + oh + " " + interpolation + ", region "
+      String what = w + "x" + h + " -> " + ow + "x" + oh + " " + interpolation + " "
+          + resampler + ", region "
           + rw + "x" + rh + " at (" + left + ", " + top + ")";
-      assertArrayEquals(want, PilResize.resize(rgb, w, h, ow, oh, interpolation, left, top, rw,
-          rh), what);
+      assertArrayEquals(want, PilResize.resize(rgb, w, h, ow, oh, interpolation, resampler, left,
+          top, rw, rh), what);
     }
   }
 
@@ -46,10 +50,13 @@ final class PilResizeRegionTest {
   void regionOutsideTheResizedImage_isRefused() {
     byte[] rgb = new byte[4 * 4 * 3];
     assertThrows(IllegalArgumentException.class, () -> PilResize.resize(rgb, 4, 4, 8, 8,
-        ImagePreprocessing.Interpolation.BILINEAR, 4, 0, 5, 1));
+        ImagePreprocessing.Interpolation.BILINEAR,
+        ImagePreprocessing.Resampler.PILLOW, 4, 0, 5, 1));
     assertThrows(IllegalArgumentException.class, () -> PilResize.resize(rgb, 4, 4, 8, 8,
-        ImagePreprocessing.Interpolation.BILINEAR, -1, 0, 2, 2));
+        ImagePreprocessing.Interpolation.BILINEAR,
+        ImagePreprocessing.Resampler.PILLOW, -1, 0, 2, 2));
     assertThrows(IllegalArgumentException.class, () -> PilResize.resize(rgb, 4, 4, 8, 8,
-        ImagePreprocessing.Interpolation.BILINEAR, 0, 0, 0, 2));
+        ImagePreprocessing.Interpolation.BILINEAR,
+        ImagePreprocessing.Resampler.PILLOW, 0, 0, 0, 2));
   }
 }
