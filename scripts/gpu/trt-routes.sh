@@ -43,12 +43,12 @@ python3 scripts/gpu/make_onnx.py models/digits/digits.pt "$t/digits.onnx" > "$ou
 off=-Dorg.bytedeco.javacpp.loadLibraries=false
 j13=$t/java/lib13 j10=$t/java/lib10
 run10() {  # TrtRoute10 with 10.15's libraries
-  LD_LIBRARY_PATH="$t/a${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 240 "$java" $off -Xmx1g \
+  LD_LIBRARY_PATH="$t/a${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "${TRT_ROUTE_TIMEOUT:-240}" "$java" $off -Xmx1g \
     -Dtrt.libs="$j13/libjnijavacpp.so:$t/a/libnvinfer.so.10:$t/a/libnvonnxparser.so.10:$j13/libjninvinfer.so:$j13/libjninvonnxparser.so" \
     -cp "$j13/javacpp-1.5.13.jar:$j13/tensorrt-10.15-1.5.13.jar:$t/java/classes10" TrtRoute10 "$@"
 }
 run86() {  # TrtRoute86 with 8.6's libraries and the CUDA 12 stand-ins
-  LD_LIBRARY_PATH="$t/b:$t/b/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 240 "$java" $off -Xmx1g -Dtrt.vc=true \
+  LD_LIBRARY_PATH="$t/b:$t/b/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "${TRT_ROUTE_TIMEOUT:-240}" "$java" $off -Xmx1g -Dtrt.vc=true \
     -Dtrt.libs="$j10/libjnijavacpp.so:$t/b/libnvinfer.so.8:$t/b/libnvinfer_plugin.so.8:$t/b/libnvonnxparser.so.8:$j10/libjninvinfer.so:$j10/libjninvonnxparser.so" \
     -cp "$j10/javacpp-1.5.10.jar:$j10/tensorrt-8.6-1.5.10.jar:$j10/cuda-12.3-8.9-1.5.10.jar:$t/java/classes86" TrtRoute86 "$@"
 }

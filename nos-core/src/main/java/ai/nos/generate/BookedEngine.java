@@ -84,6 +84,8 @@ final class BookedEngine {
   /** The first load's figures; a reload must give the same. Guarded by {@code this}. */
   private TokenGenerator.Shape shape;
   private ManagedResource<GeneratorReplica> resource;
+  /** The manager's core: the loader books its engine thread's library state there. */
+  private ai.nos.internal.manager.ManagerCore core;
   private volatile boolean closed;
   private final boolean cudaGraphs;
   /** Requests between acquire and release; guarded by {@link #pendingLock}. */
@@ -116,7 +118,8 @@ final class BookedEngine {
     door.checkAllowed(manager, spec);
     BookedEngine b = new BookedEngine(id, model, encoder, precision, slots, maxLength,
         maxQueued, callbacks, cudaGraphs);
-    b.resource = ManagedResource.open(door.core(manager), spec, GeneratorReplica.class,
+    b.core = door.core(manager);
+    b.resource = ManagedResource.open(b.core, spec, GeneratorReplica.class,
         placed -> {
           // Every load checks, as the manager's own loads do: the file is read again.
           door.checkAllowed(manager, spec);
@@ -148,6 +151,8 @@ final class BookedEngine {
       }
       throw e;
     }
+    // The scheduler thread's cuBLAS state outlives the engine: the device's, not the copy's.
+    core.addLibraryBytes(placed, engine.threadStateBytes());
     TokenGenerator.Shape loaded = TokenGenerator.Shape.of(engine, weights);
     synchronized (this) {
       if (shape == null) {

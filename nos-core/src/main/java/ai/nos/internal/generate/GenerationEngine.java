@@ -254,6 +254,15 @@ public final class GenerationEngine implements AutoCloseable {
   }
 
   /**
+   * Bytes the scheduler thread's library state left allocated on the device when it started (0
+   * on the CPU, or when its cuBLAS handle and workspace were reused): not the generator's, they
+   * stay after it closes (LibraryState's essay). Waits for the scheduler to have started.
+   */
+  public long threadStateBytes() {
+    return threadState.join();
+  }
+
+  /**
    * Starts a scheduler made with {@code start} false. On CUDA, returns once the scheduler has
    * made its thread's library state, so a caller measuring the device afterwards sees it (and a
    * manager books it as the device's, not the generator's: LibraryState's essay).

@@ -60,6 +60,13 @@ public interface Backend {
     return 0;
   }
 
+  /**
+   * Adds {@code bytes} of library state made outside the backend's own threads for a resource
+   * this manager placed on {@code device} (a token generator's scheduler thread) to what
+   * {@link #libraryBytes} reports. Ignored by backends that measure none.
+   */
+  default void addLibraryBytes(DeviceInfo device, long bytes) {}
+
   /** Returns cached, unused memory of a device to the driver (after evictions). */
   void releaseCache(DeviceInfo device);
 

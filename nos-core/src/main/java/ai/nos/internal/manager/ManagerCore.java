@@ -881,6 +881,24 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
+  /**
+   * Books {@code bytes} of library state a resource's loader made on {@code device} outside the
+   * backend's threads (a generator's scheduler thread, LibraryState's essay) as the device's
+   * library bytes; the manager adopts them as overhead when the load completes. Called by the
+   * loader, before it returns.
+   */
+  public void addLibraryBytes(ai.nos.Device device, long bytes) {
+    if (bytes <= 0) {
+      return;
+    }
+    for (Slot s : devices.all()) {
+      if (s.info.device().equals(device)) {
+        backend.addLibraryBytes(s.info, bytes);
+        return;
+      }
+    }
+  }
+
   /** The entry of a loaded model, for handles. */
   public Entry find(String id) {
     lock.lock();

@@ -33,10 +33,12 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * its own, one per generator, born and gone with it; it makes its state the same way before its
  * first step ({@link #prepareEngineThread}). What that leaves stays after the generator closes
  * (PyTorch keeps workspaces per handle and stream for the process; a later thread reuses a freed
- * handle and its workspace), so it is not the generator's: it is tallied per device for the
- * process here ({@link #engineBytes}) and every TorchBackend reports it with its own library
- * bytes. Before, a generator booked with a manager left 32 MiB (Hopper's cuBLAS workspace)
- * allocated after its close that nothing had booked (TokenGeneratorBookingGpuTest).
+ * handle and its workspace), so it is not the generator's footprint: a generator booked with a
+ * manager books it as that manager's library bytes (TorchBackend#addLibraryBytes). Before, such
+ * a generator left 32 MiB (Hopper's cuBLAS workspace) allocated after its close that nothing had
+ * booked (TokenGeneratorBookingGpuTest). A first attempt tallied it for the whole process and
+ * every manager reported it: managers made later with small budgets then refused their models
+ * (HostTierGpuTest, eleventh session), so it is booked by the one manager that made it.
  */
 
 /** Makes a thread's cuBLAS/cuDNN state on a GPU exist, once, and measures what it holds. */
@@ -44,31 +46,14 @@ final class LibraryState {
   /** The devices the current thread has made its state on. Only NOS's own threads get one. */
   private static final ThreadLocal<BitSet> READY = ThreadLocal.withInitial(BitSet::new);
 
-  /** Per device: what generators' scheduler threads left in the process (see the essay). */
-  private static final java.util.concurrent.ConcurrentHashMap<Integer,
-      java.util.concurrent.atomic.AtomicLong> ENGINE_BYTES =
-          new java.util.concurrent.ConcurrentHashMap<>();
-
   private LibraryState() {}
 
   /**
    * {@link #prepareRecordingThread}'s work for a generator's scheduler thread (its prefills run
-   * biased matmuls at many rows, on the thread's default stream): once per thread and device;
-   * what it leaves is added to {@link #engineBytes}.
+   * biased matmuls at many rows, on the thread's default stream): once per thread and device.
    */
   static long prepareEngineThread(int device) {
-    long bytes = prepare(device, true);
-    if (bytes > 0) {
-      ENGINE_BYTES.computeIfAbsent(device, d -> new java.util.concurrent.atomic.AtomicLong())
-          .addAndGet(bytes);
-    }
-    return bytes;
-  }
-
-  /** What generators' scheduler threads have left on {@code device} in this process. */
-  static long engineBytes(int device) {
-    var bytes = ENGINE_BYTES.get(device);
-    return bytes == null ? 0 : bytes.get();
+    return prepare(device, true);
   }
 
   /**

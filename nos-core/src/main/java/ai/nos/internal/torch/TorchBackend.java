@@ -369,10 +369,12 @@ public final class TorchBackend implements Backend {
   @Override
   public long libraryBytes(DeviceInfo device) {
     var bytes = libraryBytes.get(device.device());
-    // Generators' scheduler threads make theirs outside any backend (LibraryState's essay).
-    long engines = device.device().isCuda()
-        ? LibraryState.engineBytes(device.device().index().orElse(0)) : 0;
-    return (bytes == null ? 0 : bytes.get()) + engines;
+    return bytes == null ? 0 : bytes.get();
+  }
+
+  @Override
+  public void addLibraryBytes(DeviceInfo device, long bytes) {
+    book(device.device(), bytes);
   }
 
   @Override

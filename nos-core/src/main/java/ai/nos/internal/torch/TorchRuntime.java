@@ -270,16 +270,11 @@ public final class TorchRuntime {
 
   /**
    * Makes the calling thread's cuBLAS/cuDNN state on CUDA {@code device} before its first step,
-   * once per thread and device, and counts what it leaves as the device's library overhead
-   * (LibraryState's essay): for a generator's scheduler thread. Returns the bytes it left.
+   * once per thread and device: for a generator's scheduler thread. Returns the bytes it left
+   * allocated (LibraryState's essay: a manager books them as its library bytes).
    */
   public static long prepareEngineThread(int device) {
     return LibraryState.prepareEngineThread(device);
-  }
-
-  /** What generators' scheduler threads have left on CUDA {@code device} in this process. */
-  public static long engineThreadBytes(int device) {
-    return LibraryState.engineBytes(device);
   }
 
   /** Bytes libtorch's CUDA caching allocator holds for live tensors on a device. */

@@ -286,6 +286,23 @@ final class CallThreadsTest {
     assertEquals(45, sim.live.get(Device.cuda(0)).get());
   }
 
+  @Test
+  void libraryBytes_ofAResourcesOwnThread_bookedAsTheDevices_notInItsFootprint() {
+    // A token generator's scheduler thread makes its cuBLAS state while the generator loads; it
+    // stays after the generator closes, so the generator's loader books it as the device's
+    // (before: nothing booked it, and the device held 32 MiB more than the manager knew).
+    core(Device.cuda(0), 100);
+    ModelSpec gen = spec("gen", 40);
+    Entry g = core.openLoaded(gen, device -> {
+      core.addLibraryBytes(device, 25);
+      return sim.load(gen, new Backend.DeviceInfo(device, device.toString(), 100));
+    }, () -> { });
+    DeviceStats s = core.stats().get(0);
+    assertEquals(25, s.overheadBytes(), s.toString());
+    assertEquals(40, core.info(g).bytes(), "the thread's state is not the generator's");
+    assertEquals(35, s.freeBytes());
+  }
+
   private void awaitRunning(int n) throws InterruptedException {
     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (sim.running.get() != n) {

@@ -192,6 +192,12 @@ final class SimulatedBackend implements Backend {
   }
 
   @Override
+  public void addLibraryBytes(DeviceInfo device, long bytes) {
+    libraries.merge(device.device(), bytes, Long::sum);
+    librariesMade.put(device.device(), true);
+  }
+
+  @Override
   public long libraryBytes(DeviceInfo device) {
     return librariesMade.containsKey(device.device()) ? libraries.get(device.device()) : 0;
   }
