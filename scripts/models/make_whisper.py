@@ -231,12 +231,32 @@ class NosWhisperDecoder(nn.Module):
 
 
 class Encoder(nn.Module):
+    """HF's WhisperEncoder from its own modules: the two convolutions, the position table added
+    whole (Whisper's 3000 frames always make its 1500 positions), the layers without a mask, the
+    final norm. A trace of HF's forward bakes the tracing device into the graph (transformers 5
+    indexes the table with torch.arange(1500, device=...)), so a CPU export failed on CUDA in
+    NOS (WhisperTinyGpuTest, eleventh session: "index is on cpu, different from ... cuda:0")."""
+
     def __init__(self, hf_encoder):
         super().__init__()
-        self.encoder = hf_encoder
+        self.conv1 = hf_encoder.conv1
+        self.conv2 = hf_encoder.conv2
+        self.embed_positions = hf_encoder.embed_positions
+        self.layers = hf_encoder.layers
+        self.layer_norm = hf_encoder.layer_norm
+        import inspect
+        named = inspect.signature(self.layers[0].forward).parameters
+        # transformers 4 takes attention_mask and layer_head_mask positionally, 5 a mask only.
+        self.none_args = [k for k in ("attention_mask", "layer_head_mask") if k in named]
 
     def forward(self, input_features: torch.Tensor) -> torch.Tensor:
-        return self.encoder(input_features, return_dict=False)[0]
+        x = nn.functional.gelu(self.conv1(input_features))
+        x = nn.functional.gelu(self.conv2(x)).permute(0, 2, 1)
+        x = x + self.embed_positions.weight
+        for layer in self.layers:
+            out = layer(x, **{k: None for k in self.none_args})
+            x = out[0] if isinstance(out, tuple) else out
+        return self.layer_norm(x)
 
 
 def hf_greedy(hf, features: torch.Tensor, prompt, n: int, eos: int):
@@ -325,6 +345,14 @@ def main():
         two = torch.randn(2, config["num_mel_bins"], 3000)
         assert torch.allclose(encoder(two), hf.model.encoder(two).last_hidden_state, atol=1e-5), \
             "traced encoder disagrees with HF's at batch 2"
+        if torch.cuda.is_available():
+            # What NOS does with the file: load it on the CPU, move it, run it on CUDA.
+            on_cuda = encoder.cuda()(two.cuda()).cpu()
+            encoder.cpu()
+            assert torch.allclose(on_cuda, encoder(two), atol=1e-3), \
+                "traced encoder gives other values on CUDA"
+            print("encoder: runs on CUDA (max abs difference to CPU %.2e)"
+                  % float((on_cuda - encoder(two)).abs().max()))
         scripted = torch.jit.script(decoder)
         cases = []
         for clip in CLIPS:
