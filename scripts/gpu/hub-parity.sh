@@ -37,6 +37,13 @@ step "make_parity.py (CUDA model references)" "$out/make-parity.log" \
 # One file for everything to commit: at most 8 files come back.
 tar -C /tmp/parity-res -cf "$out/hub-parity.tar" parity tokenizers
 ls -l "$out/hub-parity.tar"
+# The packed JRE's ImageIO JPEG reader links the system libjpeg.so.62, which this machine lacks
+# (eleventh session: UnsatisfiedLinkError); Pillow ships one.
+jpeg=$(ls "$(python3 -c 'import PIL, os; print(os.path.dirname(PIL.__file__))')"/../pillow.libs/libjpeg*.so.62* 2>/dev/null | head -1)
+if [ -n "$jpeg" ]; then
+  mkdir -p /tmp/jpeg && ln -sf "$jpeg" /tmp/jpeg/libjpeg.so.62
+  export LD_LIBRARY_PATH="/tmp/jpeg${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 java -version 2>&1 | grep -v "Picked up" | head -1
 java -Xmx4g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
   -Dnos.test.hubExport=/tmp/hub -Dnos.test.hubParity=/tmp/parity-gpu \
