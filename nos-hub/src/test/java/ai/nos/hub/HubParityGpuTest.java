@@ -147,19 +147,27 @@ final class HubParityGpuTest {
       CatalogEntry entry = hub.entry(id);
       ImagePreprocessing p = entry.image().orElseThrow();
       Row model = new Row();
+      Row plain = new Row();
       Row java = new Row();
       Row device = new Row();
-      // Its own id: the default manager holds one spec per id, and load() loads another.
+      // Its own id: the default manager holds one spec per id, and load() loads another. The
+      // entry's load-time steps (AUTO's cuDNN benchmark, channels-last) choose other convolution
+      // algorithms than PyTorch's defaults: on the H200 a random-weight ResNet-50 then differed
+      // by 4.6e-4 from the same input, the spread PyTorch itself shows between algorithms
+      // (CUDA vs CPU 4.3e-4). The plain copy (no steps) is held to the 1e-4.
       try (Model raw = Nos.load(hub.spec(id, downloader()).toBuilder().id(id + "-float")
               .build());
+          Model bare = Nos.load(hub.spec(id, downloader()).toBuilder().id(id + "-plain")
+              .optimize().build());
           ImageClassifier loaded = ImageClassifier.load(hub, id, downloader())) {
         ImageClassifier of = ImageClassifier.of(raw, entry);
         for (JsonNode out : ref.get("outputs")) {
           String name = out.get("image").asText();
           JsonNode top5 = out.get("top5");
           model.add(infer(raw, pythonInput(id, name)), out.get("output"), top5, name);
+          plain.add(infer(bare, pythonInput(id, name)), out.get("output"), top5, name);
           RgbImage pillow = RgbImage.read(decoded(name));
-          java.add(infer(raw, ImageTensors.prepare(pillow, p).tensor()), out.get("output"),
+          java.add(infer(bare, ImageTensors.prepare(pillow, p).tensor()), out.get("output"),
               top5, name);
           assertEquals(indices(of.classify(pillow, 5)), Arrays.toString(ints(top5)),
               id + " " + name + ": ImageClassifier.of's top-5");
@@ -168,12 +176,17 @@ final class HubParityGpuTest {
               top5, name);
         }
       }
-      model.print(id, "model");
-      java.print(id, "java");
+      model.print(id, "model (the entry's steps)");
+      plain.print(id, "model (no steps)");
+      java.print(id, "java (no steps)");
       device.print(id, "device");
-      assertTrue(model.maxRelative <= 1e-4, id + ": logits from the same input differ by "
-          + model.maxRelative + " (relative), more than 1e-4");
-      assertEquals(model.count, model.top5Equal, id + ": top-5 from the same input");
+      assertTrue(plain.maxRelative <= 1e-4, id + ": logits from the same input differ by "
+          + plain.maxRelative + " (relative), more than 1e-4");
+      assertEquals(plain.count, plain.top5Equal, id + ": top-5 from the same input");
+      assertTrue(model.maxRelative <= 1e-3, id + ": with the entry's load-time steps, logits"
+          + " from the same input differ by " + model.maxRelative + " (relative), more than 1e-3");
+      assertEquals(model.count, model.top5Equal, id + ": top-5 from the same input, with the"
+          + " entry's steps");
       assertTrue(java.maxRelative <= 1e-4, id + ": the Java pre-processing's logits differ by "
           + java.maxRelative + " (relative), more than 1e-4");
       assertEquals(java.count, java.top5Equal, id + ": top-5 through the Java pre-processing");
