@@ -32,7 +32,10 @@ HF's own full forward (WhisperForConditionalGeneration(input_features, decoder_i
 cache, argmax per token), on features from transformers' WhisperFeatureExtractor of the committed
 clips in nos-hub/src/test/resources/ai/nos/hub/audio/mel/. With --pretrained the reference is
 also HF's generate(language="en", task="transcribe", do_sample=False), which applies the
-checkpoint's suppress_tokens and begin_suppress_tokens: the Java loop must apply them too.
+checkpoint's suppress_tokens and begin_suppress_tokens; so the checkpoint's generation config is
+written to DIR/generation_config.json (HF's format, GenerationConfig.save_pretrained), from which
+nos-hub's SpeechRecognizer reads the same two lists and applies them on the device. Random
+weights have no generation config: none is written (and a stale one in DIR is removed).
 
 Configs (written inline; the values of openai/whisper-tiny and openai/whisper-base's config.json):
 random weights by default, --pretrained NAME loads a checkpoint (needs the network).
@@ -42,7 +45,8 @@ Run (needs torch and transformers; the GPU machine has them):
   python3 scripts/models/make_whisper.py --config base --out models/whisper-base-random
   python3 scripts/models/make_whisper.py --config micro --out models/whisper-micro   (CI's export)
   python3 scripts/models/make_whisper.py --pretrained openai/whisper-tiny --out DIR   (network)
-Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json; with --save-hf also
+Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json (with --pretrained
+also DIR/generation_config.json); with --save-hf also
 DIR/hf, the same WhisperForConditionalGeneration (fp32, save_pretrained, with its feature
 extractor's config), so that scripts/bench/hf_whisper.py measures transformers on the very weights
 NOS runs (reloaded and compared with the exported ones before anything is written).
@@ -381,6 +385,14 @@ def main():
                    "max_new_tokens": NEW_TOKENS, "eos_token_id": eos, "cases": cases}, f, indent=1)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump({**config, "seed": args.seed, "pretrained": args.pretrained}, f, indent=1)
+    generation_config = os.path.join(args.out, "generation_config.json")
+    if args.pretrained:
+        hf.generation_config.save_pretrained(args.out)
+        print(f"wrote {generation_config}: suppress_tokens "
+              f"{hf.generation_config.suppress_tokens}, begin_suppress_tokens "
+              f"{hf.generation_config.begin_suppress_tokens}")
+    elif os.path.exists(generation_config):
+        os.remove(generation_config)
     print(f"wrote {args.out}: {sum(p.numel() for p in hf.parameters())} parameters, "
           f"{len(cases)} reference cases")
 

@@ -19,6 +19,12 @@ import java.util.OptionalLong;
  * smallest set of most likely tokens whose probability reaches {@code topP}, and one drawn from
  * what is left. A sampled request is reproducible: the same seed, prompt and model give the same
  * tokens whatever else runs in the batch beside it (see {@link TokenGenerator}).
+ *
+ * <p>Suppressed tokens ({@link Builder#suppressTokens}) are never chosen; begin-suppressed ones
+ * ({@link Builder#beginSuppressTokens}) are never the first generated token (the first after
+ * the prompt). Their logits are -inf before anything else chooses, as transformers'
+ * {@code SuppressTokensLogitsProcessor} and {@code SuppressTokensAtBeginLogitsProcessor} do for
+ * Whisper's {@code suppress_tokens} and {@code begin_suppress_tokens}.
  */
 public final class GenerationConfig {
   private static final GenerationConfig DEFAULTS = new Builder().build();
@@ -32,6 +38,8 @@ public final class GenerationConfig {
   private final int[] eosTokenIds;
   private final List<String> stopStrings;
   private final Duration timeout;
+  private final int[] suppressTokens;
+  private final int[] beginSuppressTokens;
 
   private GenerationConfig(Builder b) {
     this.maxNewTokens = b.maxNewTokens;
@@ -43,6 +51,8 @@ public final class GenerationConfig {
     this.eosTokenIds = b.eosTokenIds;
     this.stopStrings = List.copyOf(b.stopStrings);
     this.timeout = b.timeout;
+    this.suppressTokens = b.suppressTokens;
+    this.beginSuppressTokens = b.beginSuppressTokens;
   }
 
   /** Greedy, 64 new tokens, the model's EOS id, no stop strings, no deadline. */
@@ -66,6 +76,8 @@ public final class GenerationConfig {
     b.eosTokenIds = eosTokenIds;
     b.stopStrings = new ArrayList<>(stopStrings);
     b.timeout = timeout;
+    b.suppressTokens = suppressTokens;
+    b.beginSuppressTokens = beginSuppressTokens;
     return b;
   }
 
@@ -117,6 +129,16 @@ public final class GenerationConfig {
     return Optional.ofNullable(timeout);
   }
 
+  /** The ids never generated; empty for none (the default). A copy. */
+  public int[] suppressTokens() {
+    return suppressTokens.clone();
+  }
+
+  /** The ids never generated as the first token after the prompt; empty for none. A copy. */
+  public int[] beginSuppressTokens() {
+    return beginSuppressTokens.clone();
+  }
+
   @Override
   public String toString() {
     return "GenerationConfig{maxNewTokens=" + maxNewTokens + (isGreedy() ? ", greedy"
@@ -124,7 +146,10 @@ public final class GenerationConfig {
         + ", repetitionPenalty=" + repetitionPenalty + (seed == null ? "" : ", seed=" + seed)
         + (eosTokenIds.length == 0 ? "" : ", eos=" + Arrays.toString(eosTokenIds))
         + (stopStrings.isEmpty() ? "" : ", stop=" + stopStrings)
-        + (timeout == null ? "" : ", timeout=" + timeout) + "}";
+        + (timeout == null ? "" : ", timeout=" + timeout)
+        + (suppressTokens.length == 0 ? "" : ", suppress=" + Arrays.toString(suppressTokens))
+        + (beginSuppressTokens.length == 0 ? ""
+            : ", beginSuppress=" + Arrays.toString(beginSuppressTokens)) + "}";
   }
 
   /** Builds a {@link GenerationConfig}; reusable after {@link #build()}. Not thread-safe. */
@@ -138,6 +163,8 @@ public final class GenerationConfig {
     private int[] eosTokenIds = new int[0];
     private List<String> stopStrings = new ArrayList<>();
     private Duration timeout;
+    private int[] suppressTokens = new int[0];
+    private int[] beginSuppressTokens = new int[0];
 
     private Builder() {}
 
@@ -204,6 +231,38 @@ public final class GenerationConfig {
       }
       this.eosTokenIds = ids.clone();
       return this;
+    }
+
+    /**
+     * Ids never generated (Whisper's {@code suppress_tokens}), replacing any set before; none by
+     * default. Each 0 or more here; each below the model's vocabulary size when the request is
+     * submitted ({@link IllegalArgumentException} naming the id and the size, as is a list that,
+     * with the begin-suppressed ids, leaves no token to choose).
+     */
+    public Builder suppressTokens(int... ids) {
+      this.suppressTokens = tokenIds("suppressTokens", ids);
+      return this;
+    }
+
+    /**
+     * Ids never generated as the first token after the prompt (Whisper's
+     * {@code begin_suppress_tokens}, e.g. a blank and end-of-text); none by default. Checked as
+     * {@link #suppressTokens} are.
+     */
+    public Builder beginSuppressTokens(int... ids) {
+      this.beginSuppressTokens = tokenIds("beginSuppressTokens", ids);
+      return this;
+    }
+
+    private static int[] tokenIds(String name, int[] ids) {
+      Objects.requireNonNull(ids, name + " must not be null");
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i] < 0) {
+          throw new IllegalArgumentException(name + " must be token ids of 0 or more, but "
+              + name + "[" + i + "] was " + ids[i]);
+        }
+      }
+      return ids.clone();
     }
 
     /** Texts that end the generation when they appear in its output; each non-empty. */

@@ -125,6 +125,7 @@ public final class TokenGenerator implements AutoCloseable {
               + " is " + prompt[i] + ", outside the vocabulary [0, " + vocabSize + ")");
         }
       }
+      GenerationEngine.checkSuppressed(id, config, vocabSize);
     }
   }
 
@@ -142,7 +143,8 @@ public final class TokenGenerator implements AutoCloseable {
    * generation and frees its cache slot before the next step.
    *
    * @throws IllegalArgumentException if the prompt is empty, holds an id outside the
-   *     vocabulary, or is longer than {@link #maxLength()}
+   *     vocabulary, or is longer than {@link #maxLength()}, or the config suppresses an id
+   *     outside the vocabulary (or every id)
    * @throws QueueFullException if {@code maxQueued} requests already wait for a slot
    * @throws IllegalStateException if closed
    */

@@ -35,7 +35,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>The model directory holds {@code encoder.pt} and {@code decoder.pt}, an export of
  * {@code scripts/models/make_whisper.py}, and optionally the checkpoint's {@code tokenizer.json}
- * (without it a transcript has token ids and times but no text). Audio: WAV files or float PCM
+ * (without it a transcript has token ids and times but no text), and optionally the checkpoint's
+ * HuggingFace {@code generation_config.json}, whose {@code suppress_tokens} and
+ * {@code begin_suppress_tokens} are then never generated (the latter never as a window's first
+ * token), as transformers' {@code generate} does; {@link TranscribeOptions} may replace them.
+ * Audio: WAV files or float PCM
  * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}); features are
  * Whisper's log-mel, computed in Java on the calling thread.
  *
@@ -52,8 +56,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * chunk.
  *
  * <p>Language detection is not done: the language comes from the options ("en" by default).
- * Timestamps are as the model writes them: suppressed tokens and the timestamp pairing rules of
- * Whisper's generation config are not applied, so a segment's times are the model's raw ones.
+ * Timestamps are as the model writes them: the timestamp pairing rules of Whisper's generation
+ * config are not applied, so a segment's times are the model's raw ones.
  *
  * <p>Thread-safe: any thread may transcribe; {@link #transcribeAsync}'s future completes, and
  * its dependent actions run, on the generator's callback threads, never on its scheduler.
@@ -73,11 +77,15 @@ public final class SpeechRecognizer implements AutoCloseable {
   private final int noTimestampsToken;
   private final int timestampBegin;
   private final int eos;
+  /** The model's generation_config.json's lists (empty without the file). */
+  private final WhisperSuppression suppression;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private SpeechRecognizer(TokenGenerator generator, HuggingFaceTokenizer tokenizer) {
+  private SpeechRecognizer(TokenGenerator generator, HuggingFaceTokenizer tokenizer,
+      WhisperSuppression suppression) {
     this.generator = generator;
     this.tokenizer = tokenizer;
+    this.suppression = suppression;
     this.melBins = generator.encoderInputShape()[0];
     Map<String, Long> info = generator.modelInfo();
     this.startToken = special(info, "decoder_start_token_id");
@@ -146,7 +154,8 @@ public final class SpeechRecognizer implements AutoCloseable {
    * (see the class notes for its threads). Cancelling it stops every window still decoding and
    * frees their cache slots before the next step.
    *
-   * @throws IllegalArgumentException if an argument is null
+   * @throws IllegalArgumentException if an argument is null, or the options' suppressed ids
+   *     are not token ids of the model's vocabulary
    * @throws IllegalStateException if closed
    * @throws ai.nos.QueueFullException if the generator's queue has no room for the windows
    */
@@ -160,7 +169,9 @@ public final class SpeechRecognizer implements AutoCloseable {
     Audio pcm = audio.resample(Audio.WHISPER_RATE);
     int[] prompt = prompt(options);
     GenerationConfig.Builder config = GenerationConfig.builder()
-        .maxNewTokens(options.maxNewTokens()).temperature(options.temperature());
+        .maxNewTokens(options.maxNewTokens()).temperature(options.temperature())
+        .suppressTokens(options.suppressTokens().orElse(suppression.tokens()))
+        .beginSuppressTokens(options.beginSuppressTokens().orElse(suppression.beginTokens()));
     options.seed().ifPresent(config::seed);
     GenerationConfig built = config.build();
     List<CompletableFuture<GeneratedTokens>> windows = new ArrayList<>();
@@ -317,7 +328,8 @@ public final class SpeechRecognizer implements AutoCloseable {
      * Loads the model (and tokenizer.json if the directory has one).
      *
      * @throws IllegalArgumentException if the directory lacks encoder.pt or decoder.pt, or its
-     *     tokenizer.json is not a HuggingFace tokenizer
+     *     tokenizer.json is not a HuggingFace tokenizer, or its generation_config.json is not
+     *     JSON or lists a suppressed id that is not a token id of the model's vocabulary
      * @throws ai.nos.ModelLoadException if the files are not a make_whisper.py export
      */
     public SpeechRecognizer build() {
@@ -350,7 +362,8 @@ public final class SpeechRecognizer implements AutoCloseable {
         generator = TokenGenerator.builder(decoder).encoder(encoder)
             .id(String.valueOf(directory.getFileName())).device(device).precision(precision)
             .maxSequences(maxSequences).build();
-        return new SpeechRecognizer(generator, tk);
+        return new SpeechRecognizer(generator, tk,
+            WhisperSuppression.read(directory, generator.vocabSize()));
       } catch (RuntimeException | Error e) {
         if (generator != null) {
           generator.close();

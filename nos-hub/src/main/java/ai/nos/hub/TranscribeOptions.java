@@ -1,7 +1,9 @@
 package ai.nos.hub;
 
 import java.util.List;
+import java.util.Arrays;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
@@ -34,6 +36,9 @@ public final class TranscribeOptions {
   private final float temperature;
   private final Long seed;
   private final int maxNewTokens;
+  /** Null: the model's (its generation_config.json's, or none). */
+  private final int[] suppressTokens;
+  private final int[] beginSuppressTokens;
 
   private TranscribeOptions(Builder b) {
     this.language = b.language;
@@ -43,9 +48,14 @@ public final class TranscribeOptions {
     this.temperature = b.temperature;
     this.seed = b.seed;
     this.maxNewTokens = b.maxNewTokens;
+    this.suppressTokens = b.suppressTokens;
+    this.beginSuppressTokens = b.beginSuppressTokens;
   }
 
-  /** English, transcribe, no timestamps, greedy, 224 new tokens per window. */
+  /**
+   * English, transcribe, no timestamps, greedy, 224 new tokens per window, the model's
+   * suppressed tokens.
+   */
   public static TranscribeOptions defaults() {
     return DEFAULTS;
   }
@@ -84,6 +94,22 @@ public final class TranscribeOptions {
     return maxNewTokens;
   }
 
+  /**
+   * The ids never generated, or empty: the model's, its {@code generation_config.json}'s
+   * {@code suppress_tokens} (none without the file). A copy.
+   */
+  public Optional<int[]> suppressTokens() {
+    return Optional.ofNullable(suppressTokens).map(int[]::clone);
+  }
+
+  /**
+   * The ids never generated as a window's first token, or empty: the model's
+   * {@code begin_suppress_tokens} (none without the file). A copy.
+   */
+  public Optional<int[]> beginSuppressTokens() {
+    return Optional.ofNullable(beginSuppressTokens).map(int[]::clone);
+  }
+
   /** The language's token id given the vocabulary's {@code <|en|>} id. */
   int languageToken(int enTokenId) {
     return languageTokenId >= 0 ? languageTokenId : enTokenId + LANGUAGES.indexOf(language);
@@ -93,7 +119,10 @@ public final class TranscribeOptions {
   public String toString() {
     return "TranscribeOptions{language=" + (language != null ? language : "#" + languageTokenId)
         + ", task=" + task + ", timestamps=" + timestamps + ", temperature=" + temperature
-        + ", seed=" + seed + ", maxNewTokens=" + maxNewTokens + "}";
+        + ", seed=" + seed + ", maxNewTokens=" + maxNewTokens
+        + (suppressTokens == null ? "" : ", suppress=" + Arrays.toString(suppressTokens))
+        + (beginSuppressTokens == null ? ""
+            : ", beginSuppress=" + Arrays.toString(beginSuppressTokens)) + "}";
   }
 
   /** Settings of {@link TranscribeOptions}; not thread-safe, reusable after build. */
@@ -105,6 +134,8 @@ public final class TranscribeOptions {
     private float temperature;
     private Long seed;
     private int maxNewTokens = 224;
+    private int[] suppressTokens;
+    private int[] beginSuppressTokens;
 
     private Builder() {}
 
@@ -170,6 +201,35 @@ public final class TranscribeOptions {
       }
       this.maxNewTokens = n;
       return this;
+    }
+
+    /**
+     * Ids never generated, replacing the model's {@code suppress_tokens} (an empty list: none);
+     * each 0 or more, and inside the model's vocabulary when transcribed.
+     */
+    public Builder suppressTokens(int... ids) {
+      this.suppressTokens = tokenIds("suppressTokens", ids);
+      return this;
+    }
+
+    /**
+     * Ids never generated as a window's first token, replacing the model's
+     * {@code begin_suppress_tokens} (an empty list: none); checked as {@link #suppressTokens}.
+     */
+    public Builder beginSuppressTokens(int... ids) {
+      this.beginSuppressTokens = tokenIds("beginSuppressTokens", ids);
+      return this;
+    }
+
+    private static int[] tokenIds(String name, int[] ids) {
+      Objects.requireNonNull(ids, name + " must not be null");
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i] < 0) {
+          throw new IllegalArgumentException(name + " must be token ids of 0 or more, but "
+              + name + "[" + i + "] was " + ids[i]);
+        }
+      }
+      return ids.clone();
     }
 
     public TranscribeOptions build() {

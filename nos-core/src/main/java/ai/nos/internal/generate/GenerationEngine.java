@@ -346,7 +346,7 @@ public final class GenerationEngine implements AutoCloseable {
    * its slot before the next step.
    *
    * @throws IllegalArgumentException if the prompt is empty, holds an id outside the
-   *     vocabulary, or does not fit a slot
+   *     vocabulary, or does not fit a slot, or the config fails {@link #checkSuppressed}
    * @throws QueueFullException if {@code maxQueued} requests wait already
    * @throws IllegalStateException if the engine is closed
    */
@@ -369,6 +369,7 @@ public final class GenerationEngine implements AutoCloseable {
       throw new IllegalArgumentException("generator '" + id + "': config must not be null");
     }
     validate(prompt);
+    checkSuppressed(id, config, model.vocabSize());
     validateEncoderInput(encoderInput);
     int[] eos = config.eosTokenIds().length > 0 ? config.eosTokenIds()
         : new int[] {model.eosTokenId()};
@@ -405,6 +406,32 @@ public final class GenerationEngine implements AutoCloseable {
         throw new IllegalArgumentException("generator '" + id + "': prompt token " + i + " is "
             + prompt[i] + ", outside the vocabulary [0, " + model.vocabSize() + ")");
       }
+    }
+  }
+
+  /**
+   * Refuses a config whose suppressed or begin-suppressed ids fall outside a vocabulary of
+   * {@code vocab}, or together leave no token to choose (every logit -inf: nothing to sample).
+   */
+  public static void checkSuppressed(String id, GenerationConfig config, int vocab) {
+    java.util.BitSet all = new java.util.BitSet(vocab);
+    String[] names = {"suppressTokens", "beginSuppressTokens"};
+    int[][] lists = {config.suppressTokens(), config.beginSuppressTokens()};
+    for (int l = 0; l < 2; l++) {
+      int[] ids = lists[l];
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i] >= vocab) {
+          throw new IllegalArgumentException("generator '" + id + "': " + names[l] + "[" + i
+              + "] is token id " + ids[i] + ", outside the model's vocabulary of " + vocab
+              + " ids [0, " + vocab + ")");
+        }
+        all.set(ids[i]);
+      }
+    }
+    if (all.cardinality() == vocab) {
+      throw new IllegalArgumentException("generator '" + id + "': the suppressed and"
+          + " begin-suppressed ids cover the whole vocabulary of " + vocab
+          + " ids, so no token could be generated");
     }
   }
 
@@ -762,6 +789,7 @@ public final class GenerationEngine implements AutoCloseable {
     GenerationConfig c = s.config;
     rows.set(i, c.temperature(), c.topK(), c.topP(), c.repetitionPenalty(), s.seed, s.count(),
         model.vocabSize());
+    rows.suppress(i, s.suppressedNow());
   }
 
   private static long[] toHost(Tensor ids) {

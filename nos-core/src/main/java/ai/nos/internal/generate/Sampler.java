@@ -15,6 +15,10 @@ import org.bytedeco.pytorch.global.torch;
  *
  *   repetition penalty  a logit of a token the sequence holds (its "seen" row, kept on the device
  *                       beside the cache) is divided by the penalty if positive, else multiplied
+ *   suppression         the logits of the row's suppressed ids are -inf, and at its first
+ *                       generated token those of its begin-suppressed ids too (transformers'
+ *                       SuppressTokens and SuppressTokensAtBegin processors, which come after
+ *                       the penalty; -inf stays -inf through every later rule)
  *   greedy              argmax of that
  *   temperature         logits / t
  *   top-k               of the logits sorted descending, ranks >= k are removed
@@ -32,6 +36,15 @@ import org.bytedeco.pytorch.global.torch;
  * Rows of different settings share one batch: settings are [B,1] tensors; a row with a filter
  * off gets the value that keeps everything (k = V, p = 2), a greedy row temperature 1, and its
  * result is taken from the greedy argmax by a where.
+ *
+ * Suppression costs nothing in a step where no row has it. Otherwise it is one host-to-device
+ * copy of the ids and one index_fill_ on the logits, in place: when every row suppresses the
+ * same ids (Whisper's batches: one list for all windows) the ids alone, filled along the
+ * vocabulary; else row * V + id for each pair, filled in the flattened logits. Writing in place
+ * is safe: the logits are the step's own output (or, with CUDA graphs, the graph's static
+ * output, rewritten by the next replay before anyone reads it again). A decode step runs after
+ * the graph's replay, so suppression never enters a graph, and per-row lists need no per-slot
+ * state on the device.
  *
  * Every native object made here belongs to the caller's open PointerScope except the vocabulary
  * index, made once and freed by close().
@@ -67,6 +80,8 @@ final class Sampler implements AutoCloseable {
     final float[] penalty;
     final long[] noiseKey;
     final boolean[] greedy;
+    /** The ids whose logits are -inf in each row; null for none. */
+    final int[][] suppressed;
 
     Rows(int size) {
       this.size = size;
@@ -76,6 +91,7 @@ final class Sampler implements AutoCloseable {
       penalty = new float[size];
       noiseKey = new long[size];
       greedy = new boolean[size];
+      suppressed = new int[size][];
     }
 
     /** Sets row {@code i}: {@code topK} 0 and {@code topP} 1 are off; temperature 0 greedy. */
@@ -87,6 +103,11 @@ final class Sampler implements AutoCloseable {
       this.topP[i] = topP >= 1f ? 2f : topP;
       this.penalty[i] = penalty;
       this.noiseKey[i] = noiseKey(seed, drawIndex);
+    }
+
+    /** Row {@code i}'s suppressed ids (not copied); null or empty for none. */
+    void suppress(int i, int[] ids) {
+      this.suppressed[i] = ids == null || ids.length == 0 ? null : ids;
     }
   }
 
@@ -110,10 +131,11 @@ final class Sampler implements AutoCloseable {
   /**
    * The ids chosen for each row, [B] int64 on the device. {@code seen} may be null when no row
    * has a penalty ({@link #anyPenalty}): a penalty of 1 changes no logit, so the step skips it.
+   * Float32 {@code logits} may come back with suppressed ids set to -inf (see the class notes).
    */
   Tensor choose(Tensor logits, Tensor seen, Rows rows) {
     Tensor floats = logits.to(torch.ScalarType.Float);
-    Tensor penalized = anyPenalty(rows) ? penalize(floats, seen, rows) : floats;
+    Tensor penalized = suppress(anyPenalty(rows) ? penalize(floats, seen, rows) : floats, rows);
     Tensor greedyIds = penalized.argmax(new LongOptional(1), false);
     if (allGreedy(rows)) {
       return greedyIds;
@@ -130,6 +152,44 @@ final class Sampler implements AutoCloseable {
     Tensor p = floats(rows.penalty, dev());
     Tensor penalized = torch.where(logits.lt(new Scalar(0f)), logits.mul(p), logits.div(p));
     return torch.where(seen, penalized, logits);
+  }
+
+  /**
+   * {@code logits} [B, V] float32 with each row's suppressed ids at -inf: the same tensor,
+   * filled in place, or a contiguous copy when it is not contiguous and rows differ.
+   */
+  Tensor suppress(Tensor logits, Rows rows) {
+    int[] first = rows.suppressed[0];
+    boolean same = first != null;
+    int pairs = 0;
+    for (int[] ids : rows.suppressed) {
+      pairs += ids == null ? 0 : ids.length;
+      same = same && (ids == first || java.util.Arrays.equals(ids, first));
+    }
+    if (pairs == 0) {
+      return logits;
+    }
+    Scalar minusInf = new Scalar(Float.NEGATIVE_INFINITY);
+    if (same) {
+      long[] ids = new long[first.length];
+      for (int j = 0; j < ids.length; j++) {
+        ids[j] = first[j];
+      }
+      logits.index_fill_(1, longs(ids, new long[] {ids.length}, dev()), minusInf);
+      return logits;
+    }
+    long[] flat = new long[pairs];
+    int n = 0;
+    for (int i = 0; i < rows.size; i++) {
+      if (rows.suppressed[i] != null) {
+        for (int id : rows.suppressed[i]) {
+          flat[n++] = (long) i * vocab + id;
+        }
+      }
+    }
+    Tensor target = logits.is_contiguous() ? logits : logits.contiguous();
+    target.view(-1).index_fill_(0, longs(flat, new long[] {pairs}, dev()), minusInf);
+    return target;
   }
 
   /** Temperature, top-k and top-p of penalized logits: removed tokens are -inf. */

@@ -17,6 +17,9 @@ final class Sequence {
   final long deadlineNanos;
   final CompletableFuture<GeneratedTokens> future;
   final Delivery delivery;
+  /** The config's suppressed ids, and those with its begin-suppressed ones: the first draw's. */
+  final int[] suppressed;
+  final int[] suppressedFirst;
   int slot = -1;
   /** The encoder input of an encoder-decoder request until its admission sends it; else null. */
   float[] encoderInput;
@@ -33,6 +36,15 @@ final class Sequence {
     this.deadlineNanos = deadlineNanos;
     this.future = future;
     this.delivery = delivery;
+    this.suppressed = config.suppressTokens();
+    int[] begin = config.beginSuppressTokens();
+    this.suppressedFirst = begin.length == 0 ? suppressed : java.util.stream.IntStream.concat(
+        Arrays.stream(suppressed), Arrays.stream(begin)).distinct().toArray();
+  }
+
+  /** The ids the next draw may not choose (see Sampler). */
+  int[] suppressedNow() {
+    return count == 0 ? suppressedFirst : suppressed;
   }
 
   /**

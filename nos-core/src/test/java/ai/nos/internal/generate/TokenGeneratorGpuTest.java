@@ -196,6 +196,44 @@ final class TokenGeneratorGpuTest {
   }
 
   /**
+   * Suppression runs after the graph's replay on its static logits: with per-row suppressed
+   * ids (taken from an unsuppressed run, so that they would be generated), mixed with rows
+   * without, graphed decode steps give the eager tokens and never the suppressed ids.
+   */
+  @Test
+  void decodeGraphs_withPerRowSuppression_giveTheEagerTokens_withoutTheSuppressedIds() {
+    int[][] prompts = new int[8][];
+    GenerationConfig[] plain = new GenerationConfig[8];
+    for (int i = 0; i < prompts.length; i++) {
+      prompts[i] = new int[] {5 + i, 40 + 3 * i, 7, 90 - i};
+      GenerationConfig.Builder b = GenerationConfig.builder().maxNewTokens(30)
+          .eosTokenIds(NEVER);
+      plain[i] = (i % 2 == 0 ? b : b.temperature(0.8f).topK(40).seed(7 + i)).build();
+    }
+    List<int[]> free = runAll(false, prompts, plain);
+    GenerationConfig[] configs = new GenerationConfig[8];
+    int[] suppressed = new int[8];
+    for (int i = 0; i < prompts.length; i++) {
+      int[] f = free.get(i);
+      suppressed[i] = i % 4 == 3 ? -1 : f[f.length / 2];
+      configs[i] = suppressed[i] < 0 ? plain[i] : plain[i].toBuilder()
+          .suppressTokens(suppressed[i]).beginSuppressTokens(f[0]).build();
+    }
+    List<int[]> eager = runAll(false, prompts, configs);
+    List<int[]> graphs = runAll(true, prompts, configs);
+    for (int i = 0; i < prompts.length; i++) {
+      assertArrayEquals(eager.get(i), graphs.get(i), "request " + i);
+      int id = suppressed[i];
+      if (id >= 0) {
+        assertTrue(Arrays.stream(graphs.get(i)).noneMatch(t -> t == id), "request " + i
+            + " generated suppressed " + id + ": " + Arrays.toString(graphs.get(i)));
+      } else {
+        assertArrayEquals(free.get(i), graphs.get(i), "request " + i + " (no suppression)");
+      }
+    }
+  }
+
+  /**
    * Closing a generator frees its decode graphs' private memory pool with the cache: after the
    * allocator empties its cache, cuda:0 reserves no more than before the generator was built.
    * (The pool's id once lived in memory a PointerScope freed, and releasing the pool failed
