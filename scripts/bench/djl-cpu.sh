@@ -29,7 +29,11 @@ export PYTORCH_VERSION=2.7.1 PYTORCH_FLAVOR=cpu
 # DJL's libtorch 2.7.1 warns on every convolution that NNPACK does not fit this CPU; a line on
 # stderr per call would be timed as DJL's. Both engines log errors only.
 export TORCH_CPP_LOG_LEVEL=ERROR
-JAVA=(java -cp "$CP" -Dai.djl.offline=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+# JVM_ARGS="...": more options for every JVM (JMH's forks inherit them), e.g. the queue choice's
+# epochs and probes in the log:
+# JVM_ARGS=-Dorg.slf4j.simpleLogger.log.ai.nos.internal.batch.QueueChoice=trace
+# shellcheck disable=SC2206
+JAVA=(java ${JVM_ARGS:-} -cp "$CP" -Dai.djl.offline=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 # WARMUP=n: n warm-up iterations of 1 s instead of 1 (the batched path's JIT warm-up outlasts
 # one second on 2 busy cores: its first measured second is its slowest).
 JMH=(-wi "${WARMUP:-1}" -w 1s -i 3 -r 1s -foe false)

@@ -105,6 +105,7 @@ final class QueueChoice {
     }
     double mean = (double) Math.max(0, nowNanos - start) / calls;
     calls = 0;
+    LOG.trace("epoch of {}{}: {} ns a call", current, probing ? " (probe)" : "", (long) mean);
     if (probing) {
       probing = false;
       LOG.debug("probe of {}: {} ns a call against {}'s {} ns", current, (long) mean, chosen,
