@@ -113,16 +113,15 @@ import org.slf4j.LoggerFactory;
  * above the batcher measures (QueueChoice): synchronous calls run in one of two modes, BATCH (the
  * rule above) or CALLER (every synchronous call runs on its caller, as a copy without batching
  * runs it), and the time between their outputs is averaged over epochs of EPOCH_CALLS calls;
- * every PROBE_EVERY epochs (up to 8 times that while the probes keep losing: QueueChoice) one
- * epoch runs the other mode, and the faster is kept. A run in CALLER mode beyond the slots is
- * counted apart (`unslotted`): it does not take a worker's slot, so the workers go on serving
- * what asynchronous callers queue, and close waits for those runs as for the others. The runner
- * must then be safe to call from any number of threads at once, as a CPU copy without batching
- * is. In CALLER mode a synchronous call overtakes what waits in the queue (asynchronous calls),
- * as plain calls would; aging and priorities hold among the queued ones. Measured on the 2-core
- * VM with the plain path below (digit CNN, eleventh session): CALLER kept at 8 callers (a call
- * every 29-30 us against 33-36 us batching), BATCH at 64 (24-27 us against 30-34 us); at 2 both
- * run on the callers and either is kept.
+ * every PROBE_EVERY epochs one epoch runs the other mode, and the faster is kept. A run in CALLER
+ * mode beyond the slots is counted apart (`unslotted`): it does not take a worker's slot, so the
+ * workers go on serving what asynchronous callers queue, and close waits for those runs as for
+ * the others. The runner must then be safe to call from any number of threads at once, as a CPU
+ * copy without batching is. In CALLER mode a synchronous call overtakes what waits in the queue
+ * (asynchronous calls), as plain calls would; aging and priorities hold among the queued ones.
+ * Measured on the 2-core VM with the plain path below (digit CNN, eleventh session): CALLER
+ * kept at 8 callers (a call every 29-34 us against 33-39 us batching), BATCH at 64 (24-27 us
+ * against 29-34 us); at 2 both run on the callers and either is kept.
  *
  * The plain path
  *

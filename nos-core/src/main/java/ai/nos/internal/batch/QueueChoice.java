@@ -23,16 +23,13 @@ import org.slf4j.LoggerFactory;
  * {@code epochCalls / 2} calls of the new mode are not counted: right after a change the calls
  * the old mode still holds finish alongside the new mode's, which would be measured with a load
  * it does not carry. Open-loop callers below capacity get the same throughput either way: the
- * probe does not win by the margin and the kept mode stays.
- *
- * <p>A probe of the worse mode costs 1.5 epochs run slower. Every {@code probeEvery} epochs, that
- * was 3-4% of the throughput where one mode wins for good (the digit CNN at 8 callers, CALLER
- * kept, every batching probe lost; at 64, BATCH kept): the most of batching's loss to plain calls
- * at 8 callers (issue 20). So each lost probe doubles the kept mode's epochs before the next, up
- * to {@code probeEvery << MAX_BACKOFF} (64 epochs by default, about 2 s of 30 us calls), and a
- * probe that wins starts over at {@code probeEvery}: a lasting choice pays a probe in at most
- * {@code (probeEvery << MAX_BACKOFF) + 1.5} epochs, while a load that changes is still seen
- * within that many.
+ * probe does not win by the margin and the kept mode stays. A probe of the worse mode costs at
+ * most 1.5 epochs in {@code probeEvery + 1.5}: 2.5-3.8% of the throughput of the digit CNN at 8
+ * and 64 callers on the 2-core VM, the larger part of batching's loss to plain calls at 8.
+ * Backing off (each lost probe doubling the wait for the next, up to 8 times) cut that to
+ * 0.1-1.8% but made a wrong early choice stick: at 64 callers a probe of batching run while its
+ * path was still cold lost, and CALLER stayed for whole forks (eleventh session,
+ * benchmarks/logs/2026-12-03/eleventh/cpu/batch8); so the cadence stays fixed.
  *
  * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
  * (one short critical section per call). A call measured in a mode the choice has left since it
@@ -42,8 +39,6 @@ final class QueueChoice {
   private static final Logger LOG = LoggerFactory.getLogger(QueueChoice.class);
   /** How much faster a probe must be to be kept. */
   static final double MARGIN = 0.05;
-  /** How many times lost probes in a row may double the epochs between probes. */
-  static final int MAX_BACKOFF = 3;
 
   enum Mode {
     BATCH, CALLER
@@ -58,8 +53,6 @@ final class QueueChoice {
   private boolean probing;
   /** The chosen mode's epochs since the last probe. */
   private int epochs;
-  /** Lost probes in a row, up to MAX_BACKOFF: the next probe comes after probeEvery << it. */
-  private int backoff;
   /**
    * The nanoseconds per call in the chosen mode over its epochs since the last probe (their
    * mean: one epoch alone swings by half on a shared machine), for the probe to beat.
@@ -125,9 +118,6 @@ final class QueueChoice {
       if (mean < chosenMean * (1 - MARGIN)) {
         chosen = current;
         switches++;
-        backoff = 0;
-      } else {
-        backoff = Math.min(backoff + 1, MAX_BACKOFF);
       }
       chosenMean = chosen == current ? mean : chosenMean;
       chosenSum = 0;
@@ -138,7 +128,7 @@ final class QueueChoice {
     }
     chosenSum += mean;
     chosenMean = chosenSum / ++epochs;
-    if (epochs >= probeEvery << backoff) {
+    if (epochs >= probeEvery) {
       probing = true;
       settling = epochCalls / 2;
       current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;
