@@ -2,13 +2,13 @@
 """What the batcher's queue choice did in djl-cpu.sh logs run with its trace on
 (JVM_ARGS=-Dorg.slf4j.simpleLogger.log.ai.nos.internal.batch.QueueChoice=trace).
 
-Usage: queue_choice_log.py LOG_DIR. For each nos-batched fork (caller threads, OpenMP setting,
-repeat), over its measured iterations only: the kept mode's epochs by mode, the probes and how
-many won (the kept mode changed), the median time per call of the kept mode's epochs and of the
-probes, and an estimate of what the probes cost: a probe runs the other mode for 1.5 epochs
-(half an epoch uncounted after the change, then one counted), so it costs
-1.5 * epochCalls * (probe - kept) ns against the fork's measured time."""
-import glob, os, re, statistics, sys
+Usage: queue_choice_log.py LOG_DIR (its logs plain or gzipped). For each nos-batched fork (caller
+threads, OpenMP setting, repeat), over its measured iterations only: the kept mode's epochs by
+mode, the probes and how many won (the kept mode changed), the median time per call of the kept
+mode's epochs and of the probes, and an estimate of what the probes cost: a probe runs the other
+mode for 1.5 epochs (half an epoch uncounted after the change, then one counted), so it costs 1.5
+* epochCalls * (probe - kept) ns against the fork's measured time."""
+import glob, gzip, os, re, statistics, sys
 
 EPOCH = 1024
 EPOCH_RE = re.compile(r"epoch of (BATCH|CALLER)( \(probe\))?: (\d+) ns a call")
@@ -19,7 +19,8 @@ def forks(path):
     """(threads, engine, lines of the measured iterations) per fork in one JMH log."""
     bench = engine = None
     lines, measured = [], False
-    for line in open(path, errors="replace"):
+    opener = gzip.open if path.endswith(".gz") else open
+    for line in opener(path, "rt", errors="replace"):
         m = re.match(r"# Benchmark: .*\.threads(\d+)", line)
         if m:
             if bench:
@@ -62,8 +63,8 @@ def summary(lines):
 
 
 def main(d):
-    for f in sorted(glob.glob(os.path.join(d, "threads-r*-omp*.log"))):
-        tag = re.search(r"threads-(r\d+-omp\w+)\.log$", f).group(1)
+    for f in sorted(glob.glob(os.path.join(d, "threads-r*-omp*.log*"))):
+        tag = re.search(r"threads-(r\d+-omp[a-z0-9]+)\.log", f).group(1)
         for threads, engine, lines in forks(f):
             if engine == "nos-batched":
                 print(f"{tag} {threads:>2} callers: {summary(lines)}")
