@@ -208,7 +208,8 @@ public final class TranscribeOptions {
      * each 0 or more, and inside the model's vocabulary when transcribed.
      */
     public Builder suppressTokens(int... ids) {
-      this.suppressTokens = tokenIds("suppressTokens", ids);
+      this.suppressTokens = ai.nos.generate.GenerationConfig.builder().suppressTokens(ids).build()
+          .suppressTokens();
       return this;
     }
 
@@ -217,20 +218,11 @@ public final class TranscribeOptions {
      * {@code begin_suppress_tokens} (an empty list: none); checked as {@link #suppressTokens}.
      */
     public Builder beginSuppressTokens(int... ids) {
-      this.beginSuppressTokens = tokenIds("beginSuppressTokens", ids);
+      this.beginSuppressTokens = ai.nos.generate.GenerationConfig.builder().beginSuppressTokens(ids)
+          .build().beginSuppressTokens();
       return this;
     }
 
-    private static int[] tokenIds(String name, int[] ids) {
-      Objects.requireNonNull(ids, name + " must not be null");
-      for (int i = 0; i < ids.length; i++) {
-        if (ids[i] < 0) {
-          throw new IllegalArgumentException(name + " must be token ids of 0 or more, but "
-              + name + "[" + i + "] was " + ids[i]);
-        }
-      }
-      return ids.clone();
-    }
 
     public TranscribeOptions build() {
       return new TranscribeOptions(this);

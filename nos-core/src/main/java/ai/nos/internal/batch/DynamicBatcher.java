@@ -394,6 +394,24 @@ public final class DynamicBatcher implements AutoCloseable {
   }
 
   /**
+   * A run (a batch on a worker or a call on its caller) gives back its slot, or its count outside
+   * the slots: wakes the dispatcher if work waits, and closers once nothing runs. Under the lock.
+   */
+  private void endRun(boolean slotted) {
+    if (slotted) {
+      busy--;
+    } else {
+      unslotted--;
+    }
+    if (!queue.isEmpty()) {
+      due.signal();
+    }
+    if (busy == 0 && unslotted == 0) {
+      idle.signalAll();
+    }
+  }
+
+  /**
    * The plain path of a synchronous call (see "The plain path" atop the class): if the batcher
    * was built with {@link Builder#runOnCallerWhenIdle} and {@link #submitOrRun} would run this
    * call on its caller now, runs {@code plain} (the replica's own infer, as a copy without
@@ -448,17 +466,7 @@ public final class DynamicBatcher implements AutoCloseable {
     boolean given;
     lock.lock();
     try {
-      if (slotted) {
-        busy--;
-      } else {
-        unslotted--;
-      }
-      if (!queue.isEmpty()) {
-        due.signal();
-      }
-      if (busy == 0 && unslotted == 0) {
-        idle.signalAll();
-      }
+      endRun(slotted);
       given = callerAbandons != abandons;
     } finally {
       lock.unlock();
@@ -793,17 +801,7 @@ public final class DynamicBatcher implements AutoCloseable {
       lock.lock();
       try {
         t.batch.forEach(running::remove);
-        if (t.slotted) {
-          busy--;
-        } else {
-          unslotted--;
-        }
-        if (!queue.isEmpty()) {
-          due.signal();
-        }
-        if (busy == 0 && unslotted == 0) {
-          idle.signalAll();
-        }
+        endRun(t.slotted);
       } finally {
         lock.unlock();
       }
