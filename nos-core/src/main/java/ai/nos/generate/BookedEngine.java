@@ -114,18 +114,30 @@ final class BookedEngine {
             .input("input_ids", DType.INT64, -1, -1).input("positions", DType.INT64, -1, -1)
             .input("slots", DType.INT64, -1).output("logits", DType.FLOAT32, -1, -1).build())
         .build();
+    // The encoder is opened too: it is held to the manager's allowed directories as the
+    // decoder is, on every load (before, only the decoder was checked).
+    ModelSpec encoderSpec = encoder == null ? null
+        : spec.toBuilder().id(id + "-encoder").artifact(encoder).build();
     ManagerAccess.Door door = ManagerAccess.door();
-    door.checkAllowed(manager, spec);
+    checkAllowed(door, manager, spec, encoderSpec);
     BookedEngine b = new BookedEngine(id, model, encoder, precision, slots, maxLength,
         maxQueued, callbacks, cudaGraphs);
     b.core = door.core(manager);
     b.resource = ManagedResource.open(b.core, spec, GeneratorReplica.class,
         placed -> {
           // Every load checks, as the manager's own loads do: the file is read again.
-          door.checkAllowed(manager, spec);
+          checkAllowed(door, manager, spec, encoderSpec);
           return b.load(placed);
         }, b::closeEngines);
     return b;
+  }
+
+  private static void checkAllowed(ManagerAccess.Door door, ModelManager manager,
+      ModelSpec decoder, ModelSpec encoder) {
+    door.checkAllowed(manager, decoder);
+    if (encoder != null) {
+      door.checkAllowed(manager, encoder);
+    }
   }
 
   /** Loads the decoder and starts an engine on {@code placed}: the manager's loader. */

@@ -110,4 +110,20 @@ final class EncoderDecoderTest {
       assertArrayEquals(new int[0], lm.encoderInputShape());
     }
   }
+
+  @Test
+  void booked_encoderOutsideTheAllowedDirectories_refused(@org.junit.jupiter.api.io.TempDir
+      Path allowed) throws Exception {
+    // The decoder sits inside the manager's allowed directory, the encoder outside it: the
+    // encoder is opened as well, so it must be refused like the decoder would be.
+    Path decoder = java.nio.file.Files.copy(WhisperMicro.DIR.resolve("decoder.pt"),
+        allowed.resolve("decoder.pt"));
+    try (ai.nos.ModelManager m = ai.nos.ModelManager.builder().devices(Device.cpu())
+        .allowedDirectories(allowed).noFootprintCatalog().build()) {
+      RuntimeException e = assertThrows(RuntimeException.class, () -> TokenGenerator
+          .builder(decoder).encoder(WhisperMicro.DIR.resolve("encoder.pt"))
+          .device(Device.cpu()).maxSequences(1).manager(m).build());
+      assertTrue(String.valueOf(e.getMessage()).contains("encoder.pt"), e.toString());
+    }
+  }
 }
