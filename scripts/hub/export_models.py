@@ -287,6 +287,26 @@ def clip_tokenizer_pretrained(path):
     lock(path)
 
 
+def calibrate_batch_norm(torch, model, batches=8):
+    """Random weights keep BatchNorm's initial running statistics (mean 0, variance 1), which
+    normalize nothing: activations grow block by block and the logits come out as differences of
+    large numbers, so two correct fp32 kernels (CPU and CUDA, or two convolution algorithms)
+    differed by 4e-4 of the largest logit on the H200. Training would have set the statistics from
+    the data: so set them here, as cumulative averages over a few batches of noise images in
+    train mode (seeded). The weights stay random; every layer's output is then normalized as in a
+    trained network, and an fp32 comparison measures the kernels, not the growth."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the batches below
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            model(torch.randn(16, 3, 224, 224, generator=generator))
+    model.eval()
+
+
 @exporter("architecture")
 def resnet50(out, pretrained):
     import torch
@@ -294,6 +314,8 @@ def resnet50(out, pretrained):
 
     weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2 if pretrained else None
     model = torchvision.models.resnet50(weights=weights).eval()
+    if not pretrained:
+        calibrate_batch_norm(torch, model)
     image = torch.randn(2, 3, 224, 224)
     traced = torch.jit.trace(model, image)
     check_cuda("resnet50", traced, image)

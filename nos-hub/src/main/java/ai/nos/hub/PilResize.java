@@ -1,5 +1,7 @@
 package ai.nos.hub;
 
+import ai.nos.internal.image.ResampleWeights;
+
 /*
  * Resizing 8-bit RGB images exactly as Pillow's Image.resize does (torchvision's transforms on
  * PIL images, transformers' PIL-backed image processors), or as torchvision resizes a uint8
@@ -28,8 +30,6 @@ package ai.nos.hub;
  * input rows no kept row reads) is skipped.
  */
 final class PilResize {
-
-  private static final int PRECISION_BITS = 32 - 8 - 2;
 
   private PilResize() {}
 
@@ -62,9 +62,8 @@ final class PilResize {
           regionHeight, resampler == ImagePreprocessing.Resampler.TORCH);
     }
     boolean int16 = resampler == ImagePreprocessing.Resampler.TORCH;
-    double support = interpolation == ImagePreprocessing.Interpolation.BICUBIC ? 2.0 : 1.0;
-    Coefficients rows = outHeight == height ? null
-        : coefficients(height, outHeight, support, interpolation, int16);
+    ResampleWeights rows = outHeight == height ? null
+        : coefficients(height, outHeight, interpolation, int16);
     // The input rows the region's output rows read (all of them when only the width changes).
     int rowFrom = top;
     int rowTo = top + regionHeight;
@@ -72,13 +71,13 @@ final class PilResize {
       rowFrom = Integer.MAX_VALUE;
       rowTo = 0;
       for (int yy = top; yy < top + regionHeight; yy++) {
-        rowFrom = Math.min(rowFrom, rows.first[yy]);
-        rowTo = Math.max(rowTo, rows.first[yy] + rows.count[yy]);
+        rowFrom = Math.min(rowFrom, rows.first(yy));
+        rowTo = Math.max(rowTo, rows.first(yy) + rows.count(yy));
       }
     }
     byte[] horizontal = outWidth == width
         ? columns(rgb, width, rowFrom, rowTo, left, regionWidth)
-        : horizontal(rgb, width, rowFrom, rowTo, coefficients(width, outWidth, support,
+        : horizontal(rgb, width, rowFrom, rowTo, coefficients(width, outWidth,
             interpolation, int16), left, regionWidth);
     if (rows == null) {
       return horizontal;
@@ -86,111 +85,35 @@ final class PilResize {
     return vertical(horizontal, regionWidth, rowFrom, rows, top, regionHeight);
   }
 
-  /**
-   * Per output pixel: the first input pixel, how many, and their fixed-point weights, with
-   * {@code precision} fractional bits.
-   */
-  private record Coefficients(int[] first, int[] count, int[][] weights, int precision) {}
-
-  private static Coefficients coefficients(int inSize, int outSize, double filterSupport,
+  private static ResampleWeights coefficients(int inSize, int outSize,
       ImagePreprocessing.Interpolation interpolation, boolean int16) {
-    double scale = (double) inSize / outSize;
-    double filterScale = Math.max(scale, 1.0);
-    double support = filterSupport * filterScale;
-    int[] first = new int[outSize];
-    int[] count = new int[outSize];
-    int[][] weights = new int[outSize][];
-    double ss = 1.0 / filterScale;
-    double[][] normalized = new double[outSize][];
-    for (int xx = 0; xx < outSize; xx++) {
-      double center = (xx + 0.5) * scale;
-      int xmin = Math.max((int) (center - support + 0.5), 0);
-      int xmax = Math.min((int) (center + support + 0.5), inSize) - xmin;
-      double[] k = new double[Math.max(xmax, 0)];
-      double sum = 0;
-      for (int x = 0; x < k.length; x++) {
-        double w = filter((x + xmin - center + 0.5) * ss, interpolation);
-        k[x] = w;
-        sum += w;
-      }
-      if (sum != 0) {
-        for (int x = 0; x < k.length; x++) {
-          k[x] /= sum;
-        }
-      }
-      first[xx] = xmin;
-      count[xx] = k.length;
-      normalized[xx] = k;
-    }
-    int precision = int16 ? int16Precision(normalized) : PRECISION_BITS;
-    for (int xx = 0; xx < outSize; xx++) {
-      double[] k = normalized[xx];
-      int[] fixed = new int[k.length];
-      for (int x = 0; x < k.length; x++) {
-        double f = k[x] * (1 << precision);
-        fixed[x] = (int) (k[x] < 0 ? -0.5 + f : 0.5 + f);
-      }
-      weights[xx] = fixed;
-    }
-    return new Coefficients(first, count, weights, precision);
-  }
-
-  /**
-   * libtorch's {@code _compute_index_ranges_int16_weights}: the most fractional bits (up to 22)
-   * for which twice the largest weight still rounds below 2^15.
-   */
-  private static int int16Precision(double[][] weights) {
-    double max = 0;
-    for (double[] k : weights) {
-      for (double w : k) {
-        max = Math.max(max, w);
-      }
-    }
-    int precision = 0;
-    while (precision < 22 && (int) (0.5 + max * (1 << (precision + 1))) < (1 << 15)) {
-      precision++;
-    }
-    return precision;
-  }
-
-  private static double filter(double x, ImagePreprocessing.Interpolation interpolation) {
-    double t = Math.abs(x);
-    if (interpolation == ImagePreprocessing.Interpolation.BILINEAR) {
-      return t < 1.0 ? 1.0 - t : 0.0;
-    }
-    double a = -0.5;
-    if (t < 1.0) {
-      return ((a + 2.0) * t - (a + 3.0)) * t * t + 1;
-    }
-    if (t < 2.0) {
-      return (((t - 5) * t + 8) * t - 4) * a;
-    }
-    return 0.0;
+    return ResampleWeights.of(inSize, outSize,
+        interpolation == ImagePreprocessing.Interpolation.BICUBIC, int16);
   }
 
   /** Rows {@code [rowFrom, rowTo)}, output columns {@code [left, left + outWidth)}. */
   private static byte[] horizontal(byte[] in, int width, int rowFrom, int rowTo,
-      Coefficients c, int left, int outWidth) {
+      ResampleWeights c, int left, int outWidth) {
     byte[] out = new byte[outWidth * (rowTo - rowFrom) * 3];
     for (int y = rowFrom; y < rowTo; y++) {
       int row = y * width * 3;
       int outRow = (y - rowFrom) * outWidth * 3 - left * 3;
       for (int xx = left; xx < left + outWidth; xx++) {
-        int[] k = c.weights[xx];
-        int start = row + c.first[xx] * 3;
-        int r = 1 << (c.precision - 1);
+        int start = row + c.first(xx) * 3;
+        int r = 1 << (c.precision() - 1);
         int g = r;
         int b = r;
-        for (int x = 0; x < c.count[xx]; x++) {
+        for (int x = 0; x < c.count(xx); x++) {
           int p = start + x * 3;
-          r += (in[p] & 0xff) * k[x];
-          g += (in[p + 1] & 0xff) * k[x];
-          b += (in[p + 2] & 0xff) * k[x];
+          int k = c.weight(xx, x);
+          r += (in[p] & 0xff) * k;
+          g += (in[p + 1] & 0xff) * k;
+          b += (in[p + 2] & 0xff) * k;
         }
         int o = outRow + xx * 3;
-        out[o] = clip8(r, c.precision);
-        out[o + 1] = clip8(g, c.precision);
-        out[o + 2] = clip8(b, c.precision);
+        out[o] = clip8(r, c.precision());
+        out[o + 1] = clip8(g, c.precision());
+        out[o + 2] = clip8(b, c.precision());
       }
     }
     return out;
@@ -200,20 +123,24 @@ final class PilResize {
    * Output rows {@code [top, top + outHeight)} from {@code in}, whose row 0 is input row
    * {@code rowFrom}.
    */
-  private static byte[] vertical(byte[] in, int width, int rowFrom, Coefficients c, int top,
+  private static byte[] vertical(byte[] in, int width, int rowFrom, ResampleWeights c, int top,
       int outHeight) {
     byte[] out = new byte[width * outHeight * 3];
     int stride = width * 3;
     for (int yy = top; yy < top + outHeight; yy++) {
-      int[] k = c.weights[yy];
-      int start = (c.first[yy] - rowFrom) * stride;
+      int start = (c.first(yy) - rowFrom) * stride;
       int o = (yy - top) * stride;
+      int count = c.count(yy);
+      int[] k = new int[count];
+      for (int y = 0; y < count; y++) {
+        k[y] = c.weight(yy, y);
+      }
       for (int i = 0; i < stride; i++) {
-        int s = 1 << (c.precision - 1);
-        for (int y = 0; y < c.count[yy]; y++) {
+        int s = 1 << (c.precision() - 1);
+        for (int y = 0; y < count; y++) {
           s += (in[start + y * stride + i] & 0xff) * k[y];
         }
-        out[o + i] = clip8(s, c.precision);
+        out[o + i] = clip8(s, c.precision());
       }
     }
     return out;
@@ -230,8 +157,7 @@ final class PilResize {
   }
 
   private static byte clip8(int fixed, int precision) {
-    int v = fixed >> precision;
-    return (byte) (v < 0 ? 0 : Math.min(v, 255));
+    return (byte) ResampleWeights.clip8(fixed, precision);
   }
 
   private static byte[] nearest(byte[] in, int width, int height, int outWidth, int outHeight,

@@ -1,13 +1,17 @@
 package ai.nos.internal.torch;
 
 import ai.nos.ImageInput;
+import ai.nos.internal.image.ResampleWeights;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.InterpolateFuncOptions;
 import org.bytedeco.pytorch.InterpolateMode;
 import org.bytedeco.pytorch.LongVector;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarOptional;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 
 /**
@@ -29,8 +33,7 @@ final class DeviceImages {
     ImageInput.Geometry g = image.geometry(width, height);
     Tensor x = image.resampler() == ImageInput.Resampler.TORCH
         ? torchvision(pixels.permute(0, 3, 1, 2), g, image.interpolation())
-        : pillow(pixels.permute(0, 3, 1, 2).to(torch.ScalarType.Float), g,
-            image.interpolation());
+        : pillow(pixels.permute(0, 3, 1, 2), g, image.interpolation());
     if (image.bgr()) {
       x = x.flip(1);
     }
@@ -55,10 +58,11 @@ final class DeviceImages {
 
   /**
    * torchvision's {@code resize} of a uint8 tensor ({@code transforms.v2.functional
-   * .resize_image}): on the CPU libtorch resamples the bytes itself (its antialiased uint8
-   * kernels: int16 weights, rounded after each direction); elsewhere in float over both
-   * directions at once, clamped (bicubic overshoots) and rounded once. Nearest is libtorch's
-   * legacy nearest, as torchvision's NEAREST on tensors.
+   * .resize_image}) as it runs where the Python pipelines run it, on the CPU: libtorch's
+   * antialiased uint8 kernels (int16 weights, rounded after each direction). On the CPU that is
+   * libtorch's own kernel; elsewhere the same integers as matrices ({@link #fixedPoint}), since
+   * libtorch's CUDA kernel resamples in float and lands a level off now and then. Nearest is
+   * libtorch's legacy nearest, as torchvision's NEAREST on tensors.
    */
   private static Tensor torchvision(Tensor bytes, ImageInput.Geometry g,
       ImageInput.Interpolation interpolation) {
@@ -71,48 +75,69 @@ final class DeviceImages {
       return interpolate(bytes, g.resizedHeight(), g.resizedWidth(), interpolation, true)
           .to(torch.ScalarType.Float);
     }
-    Tensor x = interpolate(bytes.to(torch.ScalarType.Float), g.resizedHeight(),
-        g.resizedWidth(), interpolation, true);
-    x.clamp_(new ScalarOptional(new Scalar(0.0)), new ScalarOptional(new Scalar(255.0)));
-    return x.round_();
+    return fixedPoint(bytes, g, interpolation, true);
   }
 
   /**
-   * Pillow's resize: horizontally, rounded to 8 bits, then vertically, so that a bicubic
-   * overshoot at a sharp edge is clipped between them as there.
+   * Pillow's resize: horizontally, rounded to 8 bits, then vertically, with Pillow's 22-bit
+   * weights ({@link #fixedPoint}); nearest as Pillow picks it (libtorch's nearest-exact).
    */
-  private static Tensor pillow(Tensor x, ImageInput.Geometry g,
+  private static Tensor pillow(Tensor bytes, ImageInput.Geometry g,
       ImageInput.Interpolation interpolation) {
-    int height = (int) x.size(2);
-    int width = (int) x.size(3);
-    if (interpolation == ImageInput.Interpolation.NEAREST) {
-      if (g.resizedWidth() != width || g.resizedHeight() != height) {
-        x = pillowPass(x, g.resizedHeight(), g.resizedWidth(), interpolation);
-      }
-      return x;
+    int height = (int) bytes.size(2);
+    int width = (int) bytes.size(3);
+    if (g.resizedWidth() == width && g.resizedHeight() == height) {
+      return bytes.to(torch.ScalarType.Float);
     }
+    if (interpolation == ImageInput.Interpolation.NEAREST) {
+      return interpolate(bytes.to(torch.ScalarType.Float), g.resizedHeight(), g.resizedWidth(),
+          interpolation, false);
+    }
+    return fixedPoint(bytes, g, interpolation, false);
+  }
+
+  /**
+   * Pillow's convolution resampler, and libtorch's uint8 one ({@code int16}), to the byte:
+   * each direction that changes is one matrix product with the fixed-point weights of
+   * {@link ResampleWeights} (whole numbers in float64, and every partial sum a whole number
+   * below 2^31, so the product is exact whatever order the device sums in), then the integer
+   * code's rounding: add half, shift right (a division by a power of two, floored) and clip to
+   * 0..255. Horizontal first, as both libraries do, so the 8-bit rounding between the passes
+   * is theirs. Float {@code [batch, 3, height', width']} of whole pixel values.
+   */
+  static Tensor fixedPoint(Tensor bytes, ImageInput.Geometry g,
+      ImageInput.Interpolation interpolation, boolean int16) {
+    int height = (int) bytes.size(2);
+    int width = (int) bytes.size(3);
+    boolean bicubic = interpolation == ImageInput.Interpolation.BICUBIC;
+    Tensor x = bytes.to(torch.ScalarType.Double);
     if (g.resizedWidth() != width) {
-      x = pillowPass(x, height, g.resizedWidth(), interpolation);
+      ResampleWeights w = ResampleWeights.of(width, g.resizedWidth(), bicubic, int16);
+      x = rounded(torch.matmul(x, weights(w, width, x).t()), w.precision());
     }
     if (g.resizedHeight() != height) {
-      x = pillowPass(x, g.resizedHeight(), g.resizedWidth(), interpolation);
+      ResampleWeights w = ResampleWeights.of(height, g.resizedHeight(), bicubic, int16);
+      x = rounded(torch.matmul(weights(w, height, x), x), w.precision());
     }
-    return x;
+    return x.to(torch.ScalarType.Float);
   }
 
-  /**
-   * One pass of Pillow's resize: antialiased bilinear or bicubic (libtorch's antialias mode
-   * follows Pillow's kernels), rounded to whole pixel values as Pillow's 8-bit output is;
-   * nearest as Pillow picks it (libtorch's nearest-exact).
-   */
-  private static Tensor pillowPass(Tensor x, int height, int width,
-      ImageInput.Interpolation interpolation) {
-    Tensor resized = interpolate(x, height, width, interpolation, false);
-    if (interpolation == ImageInput.Interpolation.NEAREST) {
-      return resized;
-    }
-    resized.round_();
-    return resized.clamp_(new ScalarOptional(new Scalar(0.0)),
+  /** {@code w} as a dense float64 {@code [out, in]} matrix on {@code like}'s device. */
+  private static Tensor weights(ResampleWeights w, int in, Tensor like) {
+    double[] dense = w.dense(in);
+    DoublePointer host = new DoublePointer(dense);
+    Tensor view = torch.from_blob(host, new long[] {w.outSize(), in},
+        new TensorOptions(torch.ScalarType.Double));
+    // A copy on every device (synchronous from pageable memory): the view reads `host`, which
+    // the caller's scope frees.
+    return view.to(like.device(), torch.ScalarType.Double, false, true,
+        new MemoryFormatOptional());
+  }
+
+  private static Tensor rounded(Tensor sum, int precision) {
+    sum.add_(new Scalar((double) (1L << (precision - 1))));
+    sum.div_(new Scalar((double) (1L << precision))).floor_();
+    return sum.clamp_(new ScalarOptional(new Scalar(0.0)),
         new ScalarOptional(new Scalar(255.0)));
   }
 
