@@ -194,6 +194,16 @@ def main():
                   f" audio_h_per_h={batch_s / wall:.1f} tokens={tokens}"
                   f" steps_max={args.new} times_ms " + " ".join(f"{w * 1000:.1f}" for w in walls),
                   flush=True)
+            if args.ids_out and precision == "fp32":
+                # Issue #18's parity: each of the 20 clips of 5-60 s alone, its windows as one
+                # batch, CPU features, as NOS's transcript of the same file.
+                parity = {}
+                for q in sorted(glob.glob(os.path.join(args.clips, "parity_*.wav"))):
+                    parity[os.path.basename(q)] = generate(
+                        features(windows(read_pcm(q)), dtype, device="cpu"))
+                ids_out["parity_fp32"] = parity
+                print(f"hf_whisper: ids of {len(parity)} parity clips (fp32), windows "
+                      f"{sum(len(v) for v in parity.values())}", flush=True)
             if args.ids_out:
                 ids_out[precision] = generate(features(long_windows, dtype, device="cpu"))
                 print(f"hf_whisper: ids clip={long_s:.0f}s precision={precision} per window"

@@ -4,6 +4,8 @@ WhisperBench both transcribe (scripts/gpu/bench.sh whisper).
 
   DIR/long60.wav          one 60 s clip (the real-time factor: two 30 s windows)
   DIR/clip_00.wav .. clip_63.wav   64 different 30 s clips (the throughput at 64 at once)
+  DIR/parity_00.wav .. parity_19.wav   20 clips of 5 to 60 s, evenly spread (the token-for-token
+                          parity with transformers: one or two 30 s windows each)
 
 16 kHz, mono, 16-bit PCM. Deterministic: the same bytes on every machine and run (numpy's PCG64
 from fixed seeds, float64 math, one rounding to int16), so both sides read the very same samples.
@@ -15,7 +17,7 @@ pulse train's harmonics (pitch 85-255 Hz gliding) shaped by three formant resona
 raised-cosine envelope; some are fricatives (band-passed noise); words are 1-4 syllables with
 pauses between, and a faint background hiss runs under everything.
 
-    python3 scripts/bench/whisper_clips.py DIR [--clips 64] [--seconds 30] [--long 60]
+    python3 scripts/bench/whisper_clips.py DIR [--clips 64] [--seconds 30] [--long 60] [--parity 20]
 numpy and scipy only (scipy.io.wavfile), so it runs anywhere, the CI machine included.
 """
 import argparse
@@ -87,13 +89,22 @@ def main():
     p.add_argument("--clips", type=int, default=64)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--long", type=float, default=60)
+    p.add_argument("--parity", type=int, default=20)
     args = p.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     wavfile.write(os.path.join(args.dir, "long60.wav"), RATE, clip(10_000, args.long))
     for i in range(args.clips):
         wavfile.write(os.path.join(args.dir, f"clip_{i:02d}.wav"), RATE, clip(i, args.seconds))
-    print(f"whisper_clips: wrote {args.dir}: long60.wav ({args.long:.0f} s) and {args.clips}"
-          f" clips of {args.seconds:.0f} s, {RATE} Hz mono int16")
+    for i in range(args.parity):
+        wavfile.write(os.path.join(args.dir, f"parity_{i:02d}.wav"), RATE,
+                      clip(20_000 + i, parity_seconds(i, args.parity)))
+    print(f"whisper_clips: wrote {args.dir}: long60.wav ({args.long:.0f} s), {args.clips}"
+          f" clips of {args.seconds:.0f} s and {args.parity} of 5-60 s, {RATE} Hz mono int16")
+
+
+def parity_seconds(i: int, count: int) -> float:
+    """The i-th parity clip's length: 5 s to 60 s in even steps, to a tenth of a second."""
+    return round(5 + 55 * i / max(count - 1, 1), 1)
 
 
 if __name__ == "__main__":

@@ -213,9 +213,37 @@ public final class WhisperBench {
         out.printf("WhisperBench: ids clip=%.0fs precision=%s equal to transformers: %s%n",
             longClip.seconds(), label, parity);
       }
+      if (hf != null && hf.has("parity_fp32") && p == Precision.FP32) {
+        parityClips(asr, s, hf.get("parity_fp32"), options, out);
+      }
       return new Result(p, loadMs, firstMs, wall / longClip.seconds(), rtfTokens, perHour,
           batchTokens, longIds, parity);
     }
+  }
+
+  /**
+   * Issue #18's parity: each of whisper_clips.py's 20 clips of 5-60 s transcribed alone, its
+   * windows' ids against transformers' generate on the same clip (hf_whisper.py's
+   * {@code parity_fp32}); one line per clip and a count.
+   */
+  private static void parityClips(SpeechRecognizer asr, Settings s, JsonNode theirs,
+      TranscribeOptions options, PrintStream out) throws IOException {
+    int equal = 0;
+    int total = 0;
+    for (var it = theirs.fields(); it.hasNext(); ) {
+      var clip = it.next();
+      Audio audio = Audio.read(require(s.clips().resolve(clip.getKey())));
+      int[][] ours = ids(asr.transcribe(audio.samples(), audio.sampleRate(), options));
+      String d = compareIds(ints(clip.getValue(), s.hfIds()), ours);
+      total++;
+      if (d == null) {
+        equal++;
+      }
+      out.printf("WhisperBench: parity clip=%s seconds=%.1f windows=%d equal to transformers:"
+          + " %s%n", clip.getKey(), audio.seconds(), ours.length, d == null ? "yes" : "NO: " + d);
+    }
+    out.printf("WhisperBench: parity fp32: %d of %d clips (5-60 s) token for token equal to"
+        + " transformers%n", equal, total);
   }
 
   /**
