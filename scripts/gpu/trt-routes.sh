@@ -45,7 +45,7 @@ fi
 nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader
 python3 scripts/gpu/make_onnx.py models/digits/digits.pt "$t/digits.onnx" > "$out/trt-make-onnx.log" 2>&1 \
   || { tail -20 "$out/trt-make-onnx.log"; exit 1; }
-off=-Dorg.bytedeco.javacpp.loadLibraries=false
+off="-Dorg.bytedeco.javacpp.loadLibraries=false -Dorg.bytedeco.javacpp.maxPhysicalBytes=0"
 j13=$t/java/lib13 j10=$t/java/lib10 j106=$t/java/lib106
 run10() {  # TrtRoute10 with 10.15's libraries
   LD_LIBRARY_PATH="$t/a${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "${TRT_ROUTE_TIMEOUT:-240}" "$java" $off -Xmx1g \

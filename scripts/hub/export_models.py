@@ -162,10 +162,15 @@ def check_cuda(name, module, *inputs):
     if not torch.cuda.is_available():
         return
     cpu = module(*inputs)
+    # fp32 means fp32 (as make_parity.py and NOS set it): cuDNN's convolutions default to TF32,
+    # 10 mantissa bits, which alone put a calibrated ResNet-50 2.4e-2 from the CPU (H200).
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         cuda = module.cuda()(*[x.cuda() for x in inputs]).cpu()
     finally:
         module.cpu()
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     # CUDA and CPU kernels differ in summation order (docs/gpu.md: 4.3e-4 for ResNet-50).
     error = ((cuda - cpu).abs().max() / cpu.abs().max().clamp_min(1e-12)).item()
     if error > 1e-3:

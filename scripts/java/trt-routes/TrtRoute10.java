@@ -163,7 +163,7 @@ public final class TrtRoute10 {
     String out = null;
     for (int i = 0; i < engine.getNbIOTensors(); i++) {
       String name = engine.getIOTensorName(i);
-      if (engine.getTensorIOMode(name) == nvinfer.TensorIOMode.kINPUT) {
+      if (engine.getTensorIOMode(name).value == nvinfer.TensorIOMode.kINPUT.value) { // JNI enums: compare values
         in = name;
       } else {
         out = name;
