@@ -17,15 +17,13 @@ import ai.nos.internal.audio.MelFilters;
  *   5. log10 of max(mel, 1e-10), rounded to float; the last of the 3001 frames dropped;
  *   6. clamped from below at the maximum minus 8 (80 dB of range), then (x + 4) / 4.
  *
- * Why plain Java rather than libtorch on the model's device: the features are 3000 x 80 floats
- * (960 kB) per 30 s window, cheap next to the encoder, and this path needs no native state, runs
- * on the caller's thread and is exact to double precision, so it doubles as the reference a device
- * path (torch.stft + matmul, transformers' _torch_extract_fbank_features) would be tested against.
- * Its cost is the 3000 FFTs of 400 points: 0.2 to 0.6 s per full 30 s window measured on one
- * core of a shared machine at load 12 (the FFTs alone: 0.12 to 0.35 s there), less for short
- * audio (frames of pure padding are skipped: their power is 0). That is slower than the encoder
- * on a GPU, so a device path (or a real-input split-radix FFT here) is the next step; see
- * docs/speech.md.
+ * The CPU reference: plain Java in double, exact, no native state, run on the caller's thread.
+ * Transcription no longer uses it by default: SpeechRecognizer sends PCM windows and nos-core's
+ * WhisperLogMel computes the features on the model's device (torch.stft and a matmul, float32,
+ * a batch of windows at once), held to this class within 1e-4 by WhisperLogMelTest. Here the
+ * cost is the 3000 FFTs of 400 points: 0.2 to 0.6 s per full 30 s window on one core of a shared
+ * machine at load 12, about 60 ms on the H200 host; less for short audio (frames of pure padding
+ * are skipped: their power is 0). See docs/speech.md.
  *
  * Immutable and thread-safe: the tables are built once per bin count; compute() allocates its own
  * scratch.
