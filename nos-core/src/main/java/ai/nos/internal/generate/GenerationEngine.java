@@ -114,7 +114,9 @@ import org.slf4j.LoggerFactory;
  * only its rows' slots. So a window's audio enters with its request, and requests of different
  * recordings share decode steps as text requests do. An admission runs at most ENCODER_BATCH
  * encoder inputs, which bounds what running sequences wait for (the encoder is the expensive
- * part of an admission, not the 4-token prompts). The CUDA graphs of decode steps capture the
+ * part of an admission, not the 4-token prompts); an idle engine (nothing running) admits
+ * chunk after chunk until the queue or the free slots run out before its first decode step, so
+ * many windows submitted at once (64 concurrent clips) decode together from the start. The CUDA graphs of decode steps capture the
  * cross caches as they capture the KvCache: fixed tensors, read in place; the scratch slot has a
  * cross row too (zeros), so a padding row attends to something finite.
  *

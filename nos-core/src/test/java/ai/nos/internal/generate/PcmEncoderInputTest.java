@@ -29,7 +29,7 @@ final class PcmEncoderInputTest {
         Device.cpu(), Precision.FP32);
     EncoderModel encoder = EncoderModel.load("micro", WhisperMicro.DIR.resolve("encoder.pt"),
         model, true);
-    return new GenerationEngine("micro", model, encoder, slots, 64, 16,
+    return new GenerationEngine("micro", model, encoder, slots, 64, 32,
         ForkJoinPool.commonPool(), System::nanoTime, false, GenerationEngine.PREFILL_TOKENS,
         start, false);
   }
@@ -80,6 +80,44 @@ final class PcmEncoderInputTest {
       assertTrue(e.getMessage().contains("sample 123456 is Infinity"), e.getMessage());
       assertThrows(IllegalArgumentException.class, () -> engine.submit(prompt, null, two, null));
       assertEquals(0, engine.queued());
+    }
+  }
+
+  /**
+   * An idle engine admits every queued window before its first decode step: 20 windows on 20
+   * slots are encoded in two prefills (16, then 4: ENCODER_BATCH), and every decode step serves
+   * all 20. Interleaving (prefill, decode, prefill) would take one step more. Slots on both
+   * sides of the chunk boundary hold their own window's cross keys.
+   */
+  @Test
+  void idleEngine_encodesAllQueuedWindows_inChunksOf16_beforeDecoding() {
+    int n = 20;
+    float[][] windows = new float[n][];
+    for (int i = 0; i < n; i++) {
+      windows[i] = WhisperMicro.pcmWindow(200 + 150 * i, 1 + i % 5, i);
+    }
+    try (GenerationEngine engine = engine(n, false)) {
+      int[] prompt = WhisperMicro.cases(WhisperMicro.DIR).get(0).prompt();
+      GenerationConfig three = GenerationConfig.builder().maxNewTokens(3).build();
+      List<CompletableFuture<ai.nos.generate.GeneratedTokens>> all = new ArrayList<>();
+      for (float[] w : windows) {
+        all.add(engine.submit(prompt, w, three, null));
+      }
+      engine.start();
+      int longest = 0;
+      for (CompletableFuture<ai.nos.generate.GeneratedTokens> f : all) {
+        longest = Math.max(longest, f.join().tokens().length);
+      }
+      assertEquals(2 + longest - 1, engine.steps(), "2 prefills then " + (longest - 1)
+          + " shared decode steps");
+      int[] probe = {0, 15, 16, 19};
+      float[][] features = WhisperLogMel.compute(new float[][] {windows[0], windows[15],
+          windows[16], windows[19]}, 80, Device.cpu());
+      for (int i = 0; i < probe.length; i++) {
+        float[] row = CrossCacheTest.floats(engine.crossKeysForTest().select(1, probe[i]));
+        assertArrayEquals(CrossCacheTest.expectedKeys(engine.model(), engine.encoder(),
+            features[i]), row, 1e-5f, "window " + probe[i] + "'s cross keys");
+      }
     }
   }
 }
