@@ -74,6 +74,8 @@ final class BookedEngine {
   private final Path model;
   /** The encoder of an encoder-decoder export; null for a decoder-only one. */
   private final Path encoder;
+  /** Whether the encoder takes PCM windows (TokenGenerator.Builder.whisperPcm). */
+  private final boolean whisperPcm;
   private final Precision precision;
   private final int slots;
   private final int maxLength;
@@ -92,9 +94,11 @@ final class BookedEngine {
   private int pending;
   private final Object pendingLock = new Object();
 
-  private BookedEngine(String id, Path model, Path encoder, Precision precision, int slots,
-      int maxLength, int maxQueued, Executor callbacks, boolean cudaGraphs) {
+  private BookedEngine(String id, Path model, Path encoder, boolean whisperPcm,
+      Precision precision, int slots, int maxLength, int maxQueued, Executor callbacks,
+      boolean cudaGraphs) {
     this.cudaGraphs = cudaGraphs;
+    this.whisperPcm = whisperPcm;
     this.id = id;
     this.model = model;
     this.encoder = encoder;
@@ -107,7 +111,7 @@ final class BookedEngine {
 
   /** Registers the generator with {@code manager} and loads its first copy where it places it. */
   static BookedEngine open(ModelManager manager, String id, Path model, Path encoder,
-      Device device, Precision precision, int slots, int maxLength, int maxQueued,
+      boolean whisperPcm, Device device, Precision precision, int slots, int maxLength, int maxQueued,
       Executor callbacks, boolean cudaGraphs) {
     ModelSpec spec = ModelSpec.builder().id(id).artifact(model).device(device)
         .precision(precision).signature(Signature.builder()
@@ -120,8 +124,8 @@ final class BookedEngine {
         : spec.toBuilder().id(id + "-encoder").artifact(encoder).build();
     ManagerAccess.Door door = ManagerAccess.door();
     checkAllowed(door, manager, spec, encoderSpec);
-    BookedEngine b = new BookedEngine(id, model, encoder, precision, slots, maxLength,
-        maxQueued, callbacks, cudaGraphs);
+    BookedEngine b = new BookedEngine(id, model, encoder, whisperPcm, precision, slots,
+        maxLength, maxQueued, callbacks, cudaGraphs);
     b.core = door.core(manager);
     b.resource = ManagedResource.open(b.core, spec, GeneratorReplica.class,
         placed -> {
@@ -147,7 +151,7 @@ final class BookedEngine {
     long weights;
     EncoderModel enc = null;
     try {
-      enc = TokenGenerator.Builder.loadEncoder(id, model, encoder, decoder);
+      enc = TokenGenerator.Builder.loadEncoder(id, model, encoder, whisperPcm, decoder);
       int length = maxLength > 0 ? maxLength : decoder.maxPositions();
       if (length > decoder.maxPositions()) {
         throw new IllegalArgumentException("maxLength " + length + " exceeds the "

@@ -41,7 +41,9 @@ import java.util.Objects;
  * {@link #generate(int[], float[], GenerationConfig)}. The encoder runs once per request when it
  * is admitted, its output's cross-attention keys and values stay on the device in a cache row
  * of the request's slot (counted in {@link #cacheBytes()}), and requests share decode steps as
- * decoder-only ones do. Speech in, text out: nos-hub's {@code SpeechRecognizer}.
+ * decoder-only ones do. With {@link Builder#whisperPcm} the encoder input is a 30 s window of
+ * 16 kHz mono PCM and Whisper's log-mel features are computed on the model's device for all
+ * the windows admitted together. Speech in, text out: nos-hub's {@code SpeechRecognizer}.
  *
  * <p><b>With a {@link ModelManager}</b> ({@link Builder#manager}), the manager books the
  * generator as it books a model: it places it (the builder's device is the preference, as a
@@ -87,8 +89,8 @@ public final class TokenGenerator implements AutoCloseable {
       EncoderModel encoder = engine.encoder();
       return new Shape(engine.model().eosTokenId(), engine.model().vocabSize(), engine.length(),
           engine.slots(), engine.cacheBytes(), engine.cacheBytesPerSequence(), weightBytes,
-          engine.graphBytes(), encoder == null ? new int[0]
-              : new int[] {encoder.channels(), encoder.frames()}, engine.model().info());
+          engine.graphBytes(), encoder == null ? new int[0] : encoder.inputShape(),
+          engine.model().info());
     }
 
     long deviceBytes() {
@@ -155,10 +157,12 @@ public final class TokenGenerator implements AutoCloseable {
   /**
    * As {@link #generate(int[], GenerationConfig)}, for an encoder-decoder model (see the class
    * notes): {@code encoderInput} is the request's encoder input, {@link #encoderInputShape()}
-   * row-major (for Whisper, a 30 s window's log-mel features), copied.
+   * row-major (for Whisper, a 30 s window's log-mel features, or with
+   * {@link Builder#whisperPcm} the window's 480,000 samples, zero-padded), copied.
    *
    * @throws IllegalArgumentException also if the model has no encoder, or
-   *     {@code encoderInput} is null or not of the encoder input's size
+   *     {@code encoderInput} is null or not of the encoder input's size, or (PCM input) holds
+   *     a NaN or an infinity (the message gives its index)
    */
   public CompletableFuture<GeneratedTokens> generate(int[] prompt, float[] encoderInput,
       GenerationConfig config) {
@@ -192,8 +196,9 @@ public final class TokenGenerator implements AutoCloseable {
   }
 
   /**
-   * The shape of one request's encoder input ({@code [mel bins, frames]} for Whisper); empty
-   * for a decoder-only model.
+   * The shape of one request's encoder input: what {@link #generate(int[], float[],
+   * GenerationConfig)} takes. For Whisper {@code [mel bins, frames]}, or {@code [480000]} with
+   * {@link Builder#whisperPcm}; empty for a decoder-only model.
    */
   public int[] encoderInputShape() {
     return shape.encoderInput().clone();
@@ -299,6 +304,7 @@ public final class TokenGenerator implements AutoCloseable {
   public static final class Builder {
     private final Path model;
     private Path encoder;
+    private boolean whisperPcm;
     private String id;
     private Device device = Device.auto();
     private Precision precision = Precision.FP32;
@@ -347,6 +353,19 @@ public final class TokenGenerator implements AutoCloseable {
     public Builder encoder(Path encoder) {
       Objects.requireNonNull(encoder, "encoder path must not be null");
       this.encoder = encoder;
+      return this;
+    }
+
+    /**
+     * Whether a request's encoder input is a 30 s window of 16 kHz mono PCM (480,000 floats,
+     * zero-padded: {@link #encoderInputShape()} {@code [480000]}) rather than its log-mel
+     * features; the features are then computed on the model's device, in float32, as
+     * transformers' {@code WhisperFeatureExtractor} computes them with torch (80 or 128 bins,
+     * from the model), for all the windows of an admission at once, and never cross to the
+     * host. Off by default. Needs an {@link #encoder} whose input is Whisper's 3000 frames.
+     */
+    public Builder whisperPcm(boolean on) {
+      this.whisperPcm = on;
       return this;
     }
 
@@ -412,15 +431,21 @@ public final class TokenGenerator implements AutoCloseable {
      * Loads the model and allocates its cache (with a manager, on the device it places them).
      *
      * @throws ai.nos.ModelLoadException if the file is not an exported decoder, the decoder
-     *     has cross-attention and no {@link #encoder} was given (or the other way round), or
-     *     the encoder's output does not fit the decoder
+     *     has cross-attention and no {@link #encoder} was given (or the other way round), the
+     *     encoder's output does not fit the decoder, or {@link #whisperPcm} is on and the
+     *     encoder's input is not 3000 frames
      * @throws IllegalArgumentException if maxLength exceeds the model's positions
+     * @throws IllegalStateException if {@link #whisperPcm} is on without an {@link #encoder}
      * @throws IllegalStateException with a manager: if it is closed, or has a model or
      *     generator of this id
      * @throws ai.nos.NosException with a manager: if no room can be made for the generator
      */
     public TokenGenerator build() {
       String name = id != null ? id : String.valueOf(model.getFileName());
+      if (whisperPcm && encoder == null) {
+        throw new IllegalStateException("whisperPcm(true) needs an encoder: give it with"
+            + " encoder(path)");
+      }
       if (manager != null) {
         return buildBooked(name);
       }
@@ -428,7 +453,7 @@ public final class TokenGenerator implements AutoCloseable {
       ExecutorService owned = null;
       EncoderModel enc = null;
       try {
-        enc = loadEncoder(name, model, encoder, decoder);
+        enc = loadEncoder(name, model, encoder, whisperPcm, decoder);
         int length = maxLength > 0 ? maxLength : decoder.maxPositions();
         if (length > decoder.maxPositions()) {
           throw new IllegalArgumentException("maxLength " + length + " exceeds the "
@@ -463,8 +488,8 @@ public final class TokenGenerator implements AutoCloseable {
         callbacks = owned;
       }
       try {
-        BookedEngine b = BookedEngine.open(manager, name, model, encoder, device, precision,
-            maxSequences, maxLength, maxQueued, callbacks, cudaGraphs);
+        BookedEngine b = BookedEngine.open(manager, name, model, encoder, whisperPcm, device,
+            precision, maxSequences, maxLength, maxQueued, callbacks, cudaGraphs);
         return new TokenGenerator(null, b, b.shape(), owned);
       } catch (RuntimeException | Error e) {
         if (owned != null) {
@@ -475,10 +500,12 @@ public final class TokenGenerator implements AutoCloseable {
     }
 
     /**
-     * The encoder in {@code file} for {@code decoder}, or null for a decoder-only one; a
-     * mismatch (cross-attention without an encoder, or an encoder without it) fails the load.
+     * The encoder in {@code file} for {@code decoder} (taking PCM input if {@code pcm}), or null
+     * for a decoder-only one; a mismatch (cross-attention without an encoder, or an encoder
+     * without it) fails the load.
      */
-    static EncoderModel loadEncoder(String name, Path model, Path file, DecoderModel decoder) {
+    static EncoderModel loadEncoder(String name, Path model, Path file, boolean pcm,
+        DecoderModel decoder) {
       if (file == null) {
         if (decoder.crossAttention()) {
           throw new ModelLoadException("generator '" + name + "': " + model + " attends to an"
@@ -487,7 +514,7 @@ public final class TokenGenerator implements AutoCloseable {
         }
         return null;
       }
-      return EncoderModel.load(name, file, decoder);
+      return EncoderModel.load(name, file, decoder, pcm);
     }
 
     private static ThreadFactory daemons(String prefix) {

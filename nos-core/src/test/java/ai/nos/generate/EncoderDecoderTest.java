@@ -126,4 +126,55 @@ final class EncoderDecoderTest {
       assertTrue(String.valueOf(e.getMessage()).contains("encoder.pt"), e.toString());
     }
   }
+
+  /**
+   * whisperPcm: the request sends PCM windows and the engine computes the features on the
+   * device; the ids equal the log-mel generator's on WhisperLogMel's features of the same
+   * windows, alone and with windows admitted together, standalone and booked with a manager.
+   */
+  @Test
+  void whisperPcm_givesTheIdsOfTheLogMelPath_aloneAndTogether_standaloneAndBooked() {
+    float[][] windows = {WhisperMicro.pcmWindow(440, 3, 1), new float[480_000],
+        WhisperMicro.pcmWindow(1800, 20, 2), WhisperMicro.pcmWindow(300, 30, 3)};
+    float[][] features = ai.nos.internal.audio.WhisperLogMel.compute(windows, 80, Device.cpu());
+    int[] prompt = WhisperMicro.cases(DIR).get(0).prompt();
+    List<int[]> expected = new ArrayList<>();
+    for (float[] f : features) {
+      expected.add(asr.generate(prompt, f, greedy(24)).join().tokens());
+    }
+    try (ai.nos.ModelManager m = ai.nos.ModelManager.builder().devices(Device.cpu())
+        .noFootprintCatalog().build()) {
+      for (boolean booked : new boolean[] {false, true}) {
+        TokenGenerator.Builder b = TokenGenerator.builder(DIR.resolve("decoder.pt"))
+            .encoder(DIR.resolve("encoder.pt")).whisperPcm(true).device(Device.cpu())
+            .maxSequences(4);
+        try (TokenGenerator pcm = booked ? b.manager(m).build() : b.build()) {
+          assertArrayEquals(new int[] {480_000}, pcm.encoderInputShape());
+          for (int i = 0; i < windows.length; i++) {
+            assertArrayEquals(expected.get(i), pcm.generate(prompt, windows[i], greedy(24))
+                .join().tokens(), "window " + i + " alone, booked " + booked);
+          }
+          List<CompletableFuture<GeneratedTokens>> all = new ArrayList<>();
+          for (float[] w : windows) {
+            all.add(pcm.generate(prompt, w, greedy(24)));
+          }
+          for (int i = 0; i < windows.length; i++) {
+            assertArrayEquals(expected.get(i), all.get(i).join().tokens(),
+                "window " + i + " among " + windows.length + ", booked " + booked);
+          }
+          IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+              () -> pcm.generate(prompt, new float[80 * 3000], greedy(4)));
+          assertTrue(e.getMessage().contains("must be 480000 samples")
+              && e.getMessage().contains("but was 240000 samples"), e.getMessage());
+        }
+      }
+    }
+  }
+
+  @Test
+  void whisperPcm_withoutAnEncoder_isRefusedAtBuild() {
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> TokenGenerator
+        .builder(TinyLlama.MODEL).whisperPcm(true).device(Device.cpu()).build());
+    assertTrue(e.getMessage().contains("whisperPcm(true) needs an encoder"), e.getMessage());
+  }
 }

@@ -45,6 +45,20 @@ public final class WhisperMicro {
     return out;
   }
 
+  /**
+   * A 30 s window of 16 kHz PCM (480,000 samples): {@code seconds} of a tone at {@code hz} with
+   * seeded noise, zeros after (Whisper's padding).
+   */
+  public static float[] pcmWindow(double hz, double seconds, long seed) {
+    float[] pcm = new float[480_000];
+    java.util.Random random = new java.util.Random(seed);
+    for (int i = 0; i < (int) (seconds * 16_000); i++) {
+      pcm[i] = (float) (0.4 * Math.sin(2 * Math.PI * hz * i / 16_000.0)
+          + 0.05 * random.nextGaussian());
+    }
+    return pcm;
+  }
+
   /** The clip's 80-bin features [80, 3000], row-major. */
   public static float[] features(String clip) {
     Path file = MEL.resolve(clip + "_80.f32.gz");

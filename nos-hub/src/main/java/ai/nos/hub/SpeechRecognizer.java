@@ -40,8 +40,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@code begin_suppress_tokens} are then never generated (the latter never as a window's first
  * token), as transformers' {@code generate} does; {@link TranscribeOptions} may replace them.
  * Audio: WAV files or float PCM
- * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}); features are
- * Whisper's log-mel, computed in Java on the calling thread.
+ * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}) on the calling
+ * thread, cut into 30 s windows ({@link Audio#whisperWindow}); Whisper's log-mel features are
+ * computed on the model's device by the generator, for all the windows it admits at once
+ * ({@link TokenGenerator.Builder#whisperPcm}; within 1e-4 of transformers' feature extractor),
+ * so they never cross to the host and the calling thread does no FFTs.
  *
  * <p><b>Long audio.</b> The recording is cut into consecutive 30 s windows (the last one
  * shorter, zero-padded by the features), each decoded independently and all at once, so the
@@ -69,6 +72,9 @@ public final class SpeechRecognizer implements AutoCloseable {
 
   private final TokenGenerator generator;
   private final HuggingFaceTokenizer tokenizer;
+  /** Whether requests carry PCM windows (features on the device) rather than Java's features. */
+  private final boolean pcmInput;
+  /** Mel bins of Java's features (pcmInput false). */
   private final int melBins;
   private final int startToken;
   private final int enToken;
@@ -86,7 +92,9 @@ public final class SpeechRecognizer implements AutoCloseable {
     this.generator = generator;
     this.tokenizer = tokenizer;
     this.suppression = suppression;
-    this.melBins = generator.encoderInputShape()[0];
+    int[] input = generator.encoderInputShape();
+    this.pcmInput = input.length == 1;
+    this.melBins = input[0];
     Map<String, Long> info = generator.modelInfo();
     this.startToken = special(info, "decoder_start_token_id");
     this.enToken = special(info, "en_token_id");
@@ -177,7 +185,8 @@ public final class SpeechRecognizer implements AutoCloseable {
     List<CompletableFuture<GeneratedTokens>> windows = new ArrayList<>();
     try {
       for (long from = 0; from < pcm.length(); from += Audio.WHISPER_WINDOW) {
-        windows.add(generator.generate(prompt, pcm.whisperFeatures(from, melBins), built));
+        windows.add(generator.generate(prompt, pcmInput ? pcm.whisperWindow(from)
+            : pcm.whisperFeatures(from, melBins), built));
       }
     } catch (RuntimeException e) {
       windows.forEach(w -> w.cancel(false));
@@ -299,9 +308,19 @@ public final class SpeechRecognizer implements AutoCloseable {
     private Device device = Device.auto();
     private Precision precision = Precision.FP32;
     private int maxSequences = 16;
+    private boolean deviceFeatures = true;
 
     private Builder(Path directory) {
       this.directory = directory;
+    }
+
+    /**
+     * For tests: whether the features are computed on the device (the default) or by Java's
+     * {@code LogMel} on the calling thread, the reference the device path is held to.
+     */
+    Builder deviceFeatures(boolean on) {
+      this.deviceFeatures = on;
+      return this;
     }
 
     /** Where the model and its caches live; {@link Device#auto()} by default. */
@@ -361,7 +380,7 @@ public final class SpeechRecognizer implements AutoCloseable {
       try {
         generator = TokenGenerator.builder(decoder).encoder(encoder)
             .id(String.valueOf(directory.getFileName())).device(device).precision(precision)
-            .maxSequences(maxSequences).build();
+            .maxSequences(maxSequences).whisperPcm(deviceFeatures).build();
         return new SpeechRecognizer(generator, tk,
             WhisperSuppression.read(directory, generator.vocabSize()));
       } catch (RuntimeException | Error e) {

@@ -30,8 +30,9 @@ import java.util.stream.Stream;
  * same model for transformers) and the same clips ({@code whisper_clips.py}: CLIPS/long60.wav
  * and CLIPS/clip_NN.wav).
  *
- * <p>What is timed, per precision, from PCM in memory to token ids (features included: Java's
- * log-mel on the calling thread, as a user's call runs it; the WAV files are read before):
+ * <p>What is timed, per precision, from PCM in memory to token ids (features included: the
+ * log-mel on the model's device, computed by the generator for each admission's windows
+ * together, as a user's call runs it; the WAV files are read before):
  * <ul>
  *   <li>load: building the {@link SpeechRecognizer} (both TorchScript files, caches, CUDA graph
  *       capture), and the first call after it (the 60 s clip): what a service's first user

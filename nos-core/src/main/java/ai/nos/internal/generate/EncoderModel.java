@@ -2,7 +2,8 @@ package ai.nos.internal.generate;
 
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
-import ai.nos.Precision;
+import ai.nos.internal.audio.MelFilters;
+import ai.nos.internal.audio.WhisperLogMel;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Path;
 import org.bytedeco.javacpp.PointerScope;
@@ -25,28 +26,45 @@ import org.bytedeco.pytorch.global.torch;
  * {@code [1, audio_positions, *]} back, so a mismatched pair of files fails at load, not in a
  * user's first request.
  *
+ * <p><b>PCM input</b> (loaded with {@code pcm} true, Whisper only): a request's input is then one
+ * 30 s window of 16 kHz mono PCM ({@value MelFilters#WINDOW_SAMPLES} floats) and
+ * {@link #encode(float[], int)} computes its log-mel features on the device
+ * ({@link WhisperLogMel}, float32, all windows of the admission together) right before the
+ * encoder: no features cross the host. The load's probe runs a window of zeros through that
+ * path too, so a device that cannot run it fails at load. Requires {@code 3000} frames (30 s).
+ *
  * <p>Thread-safety: as {@link DecoderModel}: the engine's scheduler is the only caller after
- * load. {@link #close()} frees the module.
+ * load. {@link #close()} frees the module and the feature path's tensors.
  */
 public final class EncoderModel implements AutoCloseable {
   private final JitModule module;
   private final int channels;
   private final int frames;
+  /** The device features of PCM input; null when requests send the features themselves. */
+  private final WhisperLogMel features;
+  private final torch.ScalarType scalarType;
+  private final Device device;
 
-  private EncoderModel(JitModule module, int channels, int frames) {
+  private EncoderModel(JitModule module, int channels, int frames, WhisperLogMel features,
+      torch.ScalarType scalarType, Device device) {
+    this.device = device;
     this.module = module;
     this.channels = channels;
     this.frames = frames;
+    this.features = features;
+    this.scalarType = scalarType;
   }
 
   /**
    * Loads {@code file} for {@code decoder}, on its device in its precision, and checks that
-   * they fit (see the class notes).
+   * they fit (see the class notes); with {@code pcm}, requests send PCM windows and the
+   * features are computed on the device.
    *
    * @throws ModelLoadException if the file is not TorchScript, the decoder has no
-   *     cross-attention or no {@code n_mels}, or the encoder's output does not fit the decoder
+   *     cross-attention or no {@code n_mels}, the encoder's output does not fit the decoder, or
+   *     {@code pcm} is asked of a model whose input is not 3000 frames
    */
-  public static EncoderModel load(String id, Path file, DecoderModel decoder) {
+  public static EncoderModel load(String id, Path file, DecoderModel decoder, boolean pcm) {
     if (!decoder.crossAttention()) {
       throw new ModelLoadException("generator '" + id + "': an encoder was given but the decoder"
           + " has no cross-attention (no cross_kv method): export the pair with"
@@ -59,19 +77,25 @@ public final class EncoderModel implements AutoCloseable {
     }
     int channels = mels.intValue();
     int frames = 2 * decoder.audioPositions();
+    if (pcm && frames != MelFilters.FRAMES) {
+      throw new ModelLoadException("generator '" + id + "': PCM input (whisperPcm) computes "
+          + MelFilters.FRAMES + " frames of Whisper features per 30 s window, but the decoder's"
+          + " audio_positions " + decoder.audioPositions() + " make the encoder's input "
+          + frames + " frames: send the features instead");
+    }
     Device device = decoder.device();
     JitModule module = DecoderModel.loadModule(id, file, device);
+    WhisperLogMel mel = null;
     try (PointerScope scope = new PointerScope()) {
       module.eval();
       if (decoder.scalarType() != torch.ScalarType.Float) {
         module.to(decoder.scalarType(), false);
       }
-      EncoderModel encoder = new EncoderModel(module, channels, frames);
+      mel = pcm ? new WhisperLogMel(channels, device) : null;
+      EncoderModel encoder = new EncoderModel(module, channels, frames, mel,
+          decoder.scalarType(), device);
       try (org.bytedeco.pytorch.InferenceMode guard = new org.bytedeco.pytorch.InferenceMode()) {
-        Tensor probe = torch.zeros(new long[] {1, channels, frames},
-            new org.bytedeco.pytorch.TensorOptions(decoder.scalarType()).device(
-                new org.bytedeco.pytorch.DeviceOptional(decoder.torchDevice())));
-        long[] shape = encoder.encode(probe).sizes().vec().get();
+        long[] shape = encoder.encode(new float[encoder.inputSize()], 1).sizes().vec().get();
         if (shape.length != 3 || shape[0] != 1 || shape[1] != decoder.audioPositions()) {
           throw new ModelLoadException("generator '" + id + "': encoder " + file + " maps ["
               + "1, " + channels + ", " + frames + "] to " + java.util.Arrays.toString(shape)
@@ -81,21 +105,62 @@ public final class EncoderModel implements AutoCloseable {
       }
       return encoder;
     } catch (ModelLoadException e) {
-      module.close();
+      closeAll(module, mel);
       throw e;
     } catch (RuntimeException e) {
-      module.close();
+      closeAll(module, mel);
       throw new ModelLoadException("generator '" + id + "': encoder " + file + " does not run"
-          + " on a [1, " + channels + ", " + frames + "] input on " + device + ": "
-          + DecoderModel.firstLine(e), e);
+          + " on a [1, " + channels + ", " + frames + "] input" + (pcm ? " (from PCM)" : "")
+          + " on " + device + ": " + DecoderModel.firstLine(e), e);
     }
   }
 
-  /** The hidden states of {@code input} [B, channels, frames]; in the caller's scope. */
+  private static void closeAll(JitModule module, WhisperLogMel mel) {
+    module.close();
+    if (mel != null) {
+      mel.close();
+    }
+  }
+
+  /**
+   * The hidden states of {@code k} requests' inputs, {@link #inputSize()} floats each, packed:
+   * one transfer to the device (float32), the features computed there for PCM input, then the
+   * model's precision. In the caller's scope.
+   */
+  Tensor encode(float[] packed, int k) {
+    org.bytedeco.pytorch.Device dev = TorchRuntime.toTorch(device);
+    Tensor input;
+    if (features != null) {
+      input = features.features(WhisperLogMel.upload(packed,
+          new long[] {k, MelFilters.WINDOW_SAMPLES}, dev));
+    } else {
+      input = WhisperLogMel.upload(packed, new long[] {k, channels, frames}, dev);
+    }
+    if (scalarType != torch.ScalarType.Float) {
+      input = input.to(scalarType);
+    }
+    return encode(input);
+  }
+
+  /** The hidden states of {@code input} [B, channels, frames] on the device; in the caller's scope. */
   Tensor encode(Tensor input) {
     IValueVector args = new IValueVector();
     args.push_back(new IValue(input));
     return module.forward(args).toTensor();
+  }
+
+  /** Whether a request's input is a PCM window (see the class notes) rather than features. */
+  public boolean pcmInput() {
+    return features != null;
+  }
+
+  /**
+   * The shape of one request's input: {@code [480000]} for PCM input, else
+   * {@code [channels, frames]}.
+   */
+  public int[] inputShape() {
+    return features != null ? new int[] {MelFilters.WINDOW_SAMPLES}
+        : new int[] {channels, frames};
   }
 
   /** Channels of one request's input (mel bins). */
@@ -108,17 +173,36 @@ public final class EncoderModel implements AutoCloseable {
     return frames;
   }
 
-  /** Floats of one request's input: channels x frames. */
+  /** Floats of one request's input: channels x frames, or one PCM window. */
   public int inputSize() {
-    return channels * frames;
+    return features != null ? MelFilters.WINDOW_SAMPLES : channels * frames;
   }
 
+  /**
+   * Refuses a request's input of the wrong size, or for PCM input a non-finite sample (NaN
+   * would spread through the window's maximum into every feature); the message names the
+   * generator, what was expected and what was given.
+   */
+  public void checkInput(String id, float[] input) {
+    if (features != null) {
+      WhisperLogMel.checkWindow("generator '" + id + "': the encoder input (PCM)", input);
+      return;
+    }
+    if (input == null || input.length != inputSize()) {
+      throw new IllegalArgumentException("generator '" + id + "': the encoder input must hold "
+          + inputSize() + " floats ([" + channels + ", " + frames + "] row-major), got "
+          + (input == null ? "null" : input.length + " floats"));
+    }
+  }
+
+  /** The module's parameters and buffers, and the feature path's window and filter bank. */
   public long parameterBytes() {
-    return TorchRuntime.moduleBytes(module);
+    long mel = features == null ? 0 : 4L * (MelFilters.N_FFT + channels * MelFilters.FREQ_BINS);
+    return TorchRuntime.moduleBytes(module) + mel;
   }
 
   @Override
   public void close() {
-    module.close();
+    closeAll(module, features);
   }
 }

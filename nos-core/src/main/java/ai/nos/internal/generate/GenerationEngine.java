@@ -103,8 +103,10 @@ import org.slf4j.LoggerFactory;
  *
  * Encoder-decoder models (Whisper)
  * With an EncoderModel the decoder also attends to an encoder's output. A request then carries
- * its encoder input (a 30 s window's log-mel features, host floats); at admission the prefill
- * first runs the encoder once on the admitted requests' inputs together ([k, mels, frames], one
+ * its encoder input (a 30 s window's log-mel features, host floats; or, with the encoder's PCM
+ * input, the window's 480,000 samples, whose features the encoder computes on the device for the
+ * whole admission at once, see EncoderModel); at admission the prefill first runs the encoder
+ * once on the admitted requests' inputs together ([k, mels, frames] or [k, 480000], one
  * transfer), and the decoder's cross_kv writes each layer's cross-attention keys and values of
  * that output into the requests' rows of the CrossCache, indexed by the same slots as the
  * KvCache. The encoder output is freed with the prefill's scope; from then on every prefill and
@@ -112,7 +114,9 @@ import org.slf4j.LoggerFactory;
  * only its rows' slots. So a window's audio enters with its request, and requests of different
  * recordings share decode steps as text requests do. An admission runs at most ENCODER_BATCH
  * encoder inputs, which bounds what running sequences wait for (the encoder is the expensive
- * part of an admission, not the 4-token prompts). The CUDA graphs of decode steps capture the
+ * part of an admission, not the 4-token prompts); an idle engine (nothing running) admits
+ * chunk after chunk until the queue or the free slots run out before its first decode step, so
+ * many windows submitted at once (64 concurrent clips) decode together from the start. The CUDA graphs of decode steps capture the
  * cross caches as they capture the KvCache: fixed tensors, read in place; the scratch slot has a
  * cross row too (zeros), so a padding row attends to something finite.
  *
@@ -357,11 +361,11 @@ public final class GenerationEngine implements AutoCloseable {
 
   /**
    * As above, for an encoder-decoder model: {@code encoderInput} is the request's encoder input,
-   * {@link EncoderModel#inputSize()} floats ([channels, frames] row-major), copied; null for a
-   * decoder-only model.
+   * {@link EncoderModel#inputSize()} floats ([channels, frames] row-major, or one 30 s PCM
+   * window), copied; null for a decoder-only model.
    *
    * @throws IllegalArgumentException also if {@code encoderInput} is missing, has the wrong
-   *     length, or is given to a decoder-only model
+   *     length, holds a non-finite sample (PCM input), or is given to a decoder-only model
    */
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
       GenerationConfig config, IntConsumer sink) {
@@ -443,11 +447,7 @@ public final class GenerationEngine implements AutoCloseable {
       }
       return;
     }
-    if (input == null || input.length != encoder.inputSize()) {
-      throw new IllegalArgumentException("generator '" + id + "': the encoder input must hold "
-          + encoder.inputSize() + " floats ([" + encoder.channels() + ", " + encoder.frames()
-          + "] row-major), got " + (input == null ? "null" : input.length + " floats"));
-    }
+    encoder.checkInput(id, input);
   }
 
   private IllegalStateException closedException() {
@@ -638,7 +638,7 @@ public final class GenerationEngine implements AutoCloseable {
             s.prompt.length));
       }
       if (encoder != null) {
-        encode(batch, slots, dev);
+        encode(batch, slots);
       }
       Tensor logits = model.step(ids, all.narrow(0, (long) k * t, (long) k * t).view(k, t),
           slots, cache.keys(), cache.values(), crossKeys(), crossValues());
@@ -731,7 +731,7 @@ public final class GenerationEngine implements AutoCloseable {
    * Runs the encoder on the batch's inputs together and fills their slots' cross caches (see
    * the essay). In the prefill's scope; the inputs' host copies are dropped once sent.
    */
-  private void encode(List<Sequence> batch, Tensor slots, org.bytedeco.pytorch.Device dev) {
+  private void encode(List<Sequence> batch, Tensor slots) {
     int k = batch.size();
     int n = encoder.inputSize();
     float[] packed = new float[k * n];
@@ -739,12 +739,7 @@ public final class GenerationEngine implements AutoCloseable {
       System.arraycopy(batch.get(r).encoderInput, 0, packed, r * n, n);
       batch.get(r).encoderInput = null;
     }
-    Tensor host = torch.from_blob(new org.bytedeco.javacpp.FloatPointer(packed),
-        new long[] {k, encoder.channels(), encoder.frames()},
-        new TensorOptions(torch.ScalarType.Float));
-    Tensor input = host.to(dev, model.scalarType(), false, true,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
-    model.crossKv(encoder.encode(input), slots, cross.keys(), cross.values());
+    model.crossKv(encoder.encode(packed, k), slots, cross.keys(), cross.values());
   }
 
   private Tensor crossKeys() {

@@ -29,7 +29,7 @@ final class CrossCacheTest {
     DecoderModel model = DecoderModel.load("micro", WhisperMicro.DIR.resolve("decoder.pt"),
         Device.cpu(), Precision.FP32);
     EncoderModel encoder = EncoderModel.load("micro", WhisperMicro.DIR.resolve("encoder.pt"),
-        model);
+        model, false);
     try (GenerationEngine engine = new GenerationEngine("micro", model, encoder, 1, 64, 4,
         ForkJoinPool.commonPool(), System::nanoTime, false)) {
       int[] prompt = WhisperMicro.cases(WhisperMicro.DIR).get(0).prompt();
@@ -65,7 +65,8 @@ final class CrossCacheTest {
     }
   }
 
-  private static float[] expectedKeys(DecoderModel model, EncoderModel encoder, float[] mel) {
+  /** Slot 0's cross keys from {@code mel} [1, 80, 3000] through the encoder's forward alone. */
+  static float[] expectedKeys(DecoderModel model, EncoderModel encoder, float[] mel) {
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
       Tensor input = torch.from_blob(new FloatPointer(mel), new long[] {1, 80, 3000},
           new TensorOptions(torch.ScalarType.Float)).clone();
@@ -78,7 +79,7 @@ final class CrossCacheTest {
     }
   }
 
-  private static float[] floats(Tensor t) {
+  static float[] floats(Tensor t) {
     try (PointerScope scope = new PointerScope()) {
       Tensor c = t.contiguous();
       float[] out = new float[(int) c.numel()];
@@ -87,7 +88,7 @@ final class CrossCacheTest {
     }
   }
 
-  private static double maxDiff(float[] a, float[] b) {
+  static double maxDiff(float[] a, float[] b) {
     double d = 0;
     for (int i = 0; i < a.length; i++) {
       d = Math.max(d, Math.abs(a[i] - b[i]));

@@ -160,7 +160,8 @@ public final class Audio {
    * Whisper's log-mel features of the window of {@value #WHISPER_WINDOW} samples from sample
    * {@code from} (zero-padded past the end), {@code [melBins, 3000]} row-major, as transformers'
    * {@code WhisperFeatureExtractor} computes them for that window (within 1e-4; see
-   * docs/speech.md).
+   * docs/speech.md). Computed here in plain Java on the calling thread;
+   * {@code SpeechRecognizer} sends {@link #whisperWindow} to the model's device instead.
    *
    * @throws IllegalStateException if this audio is not at {@value #WHISPER_RATE} Hz (resample
    *     first)
@@ -168,17 +169,32 @@ public final class Audio {
    *     not in 1 to 512 (Whisper uses 80 or 128)
    */
   public float[] whisperFeatures(long from, int melBins) {
+    float[] window = whisperWindow(from);
+    return MELS.computeIfAbsent(melBins, LogMel::new).compute(window);
+  }
+
+  /**
+   * The window of {@value #WHISPER_WINDOW} samples from sample {@code from}, zero-padded past
+   * the end of the audio as Whisper pads to 30 s: a Whisper model's input when its features are
+   * computed on its device (a new array).
+   *
+   * @throws IllegalStateException if this audio is not at {@value #WHISPER_RATE} Hz (resample
+   *     first)
+   * @throws IllegalArgumentException if {@code from} is not in [0, length)
+   */
+  public float[] whisperWindow(long from) {
     if (sampleRate != WHISPER_RATE) {
-      throw new IllegalStateException("Whisper features need " + WHISPER_RATE + " Hz audio but"
+      throw new IllegalStateException("Whisper windows need " + WHISPER_RATE + " Hz audio but"
           + " this is " + sampleRate + " Hz: resample(" + WHISPER_RATE + ") first");
     }
     if (from < 0 || from >= samples.length) {
       throw new IllegalArgumentException("window start must be in [0, " + samples.length
           + ") but was " + from);
     }
-    LogMel mel = MELS.computeIfAbsent(melBins, LogMel::new);
     int n = (int) Math.min(WHISPER_WINDOW, samples.length - from);
-    return mel.compute(Arrays.copyOfRange(samples, (int) from, (int) from + n));
+    float[] window = new float[WHISPER_WINDOW];
+    System.arraycopy(samples, (int) from, window, 0, n);
+    return window;
   }
 
   private static void checkRate(int rate, String what) {

@@ -1,5 +1,7 @@
 package ai.nos.hub.audio;
 
+import ai.nos.internal.audio.MelFilters;
+
 /*
  * Whisper's log-mel features, as transformers' WhisperFeatureExtractor computes them (its numpy
  * path, _np_extract_fbank_features over audio_utils.spectrogram; followed from transformers
@@ -10,31 +12,30 @@ package ai.nos.hub.audio;
  *   3. each frame times a periodic Hann window of 400, real DFT (201 bins), kept as complex64
  *      (transformers stores the frames in a complex64 array), power |X|^2 in double;
  *   4. a mel filter bank of 80 or 128 triangles on the Slaney mel scale (linear below 1 kHz,
- *      logarithmic above) from 0 to 8 kHz, each scaled to unit area ("slaney" normalization);
+ *      logarithmic above) from 0 to 8 kHz, each scaled to unit area ("slaney" normalization;
+ *      nos-core's MelFilters, which the device path shares);
  *   5. log10 of max(mel, 1e-10), rounded to float; the last of the 3001 frames dropped;
  *   6. clamped from below at the maximum minus 8 (80 dB of range), then (x + 4) / 4.
  *
- * Why plain Java rather than libtorch on the model's device: the features are 3000 x 80 floats
- * (960 kB) per 30 s window, cheap next to the encoder, and this path needs no native state, runs
- * on the caller's thread and is exact to double precision, so it doubles as the reference a device
- * path (torch.stft + matmul, transformers' _torch_extract_fbank_features) would be tested against.
- * Its cost is the 3000 FFTs of 400 points: 0.2 to 0.6 s per full 30 s window measured on one
- * core of a shared machine at load 12 (the FFTs alone: 0.12 to 0.35 s there), less for short
- * audio (frames of pure padding are skipped: their power is 0). That is slower than the encoder
- * on a GPU, so a device path (or a real-input split-radix FFT here) is the next step; see
- * docs/speech.md.
+ * The CPU reference: plain Java in double, exact, no native state, run on the caller's thread.
+ * Transcription no longer uses it by default: SpeechRecognizer sends PCM windows and nos-core's
+ * WhisperLogMel computes the features on the model's device (torch.stft and a matmul, float32,
+ * a batch of windows at once), held to this class within 1e-4 by WhisperLogMelTest. Here the
+ * cost is the 3000 FFTs of 400 points: 0.2 to 0.6 s per full 30 s window on one core of a shared
+ * machine at load 12, about 60 ms on the H200 host; less for short audio (frames of pure padding
+ * are skipped: their power is 0). See docs/speech.md.
  *
  * Immutable and thread-safe: the tables are built once per bin count; compute() allocates its own
  * scratch.
  */
 final class LogMel {
 
-  static final int SAMPLE_RATE = Audio.WHISPER_RATE;
-  static final int N_FFT = 400;
-  static final int HOP = 160;
-  static final int FRAMES = 3000;
-  static final int N_SAMPLES = FRAMES * HOP; // 30 s
-  static final int FREQ_BINS = N_FFT / 2 + 1;
+  static final int SAMPLE_RATE = MelFilters.SAMPLE_RATE;
+  static final int N_FFT = MelFilters.N_FFT;
+  static final int HOP = MelFilters.HOP;
+  static final int FRAMES = MelFilters.FRAMES;
+  static final int N_SAMPLES = MelFilters.WINDOW_SAMPLES; // 30 s
+  static final int FREQ_BINS = MelFilters.FREQ_BINS;
 
   private final int bins;
   private final double[] window;
@@ -45,16 +46,13 @@ final class LogMel {
   private final Fft fft = new Fft(N_FFT);
 
   LogMel(int bins) {
-    if (bins < 1 || bins > 512) {
-      throw new IllegalArgumentException("mel bins must be 1 to 512 (Whisper uses 80 or 128) "
-          + "but was " + bins);
-    }
+    MelFilters.checkBins(bins);
     this.bins = bins;
     window = new double[N_FFT];
     for (int i = 0; i < N_FFT; i++) {
       window[i] = 0.5 - 0.5 * Math.cos(2 * Math.PI * i / N_FFT); // np.hanning(401)[:-1]
     }
-    filters = melFilters(bins);
+    filters = MelFilters.slaney(bins);
     lo = new int[bins];
     hi = new int[bins];
     for (int m = 0; m < bins; m++) {
@@ -127,43 +125,5 @@ final class LogMel {
       out[i] = (Math.max(out[i], floor) + 4.0f) / 4.0f;
     }
     return out;
-  }
-
-  /** transformers' mel_filter_bank(201, bins, 0, 8000, 16000, "slaney", "slaney"), [bins][201]. */
-  static double[] melFilters(int bins) {
-    double melMin = hzToMel(0.0);
-    double melMax = hzToMel(SAMPLE_RATE / 2.0);
-    double[] hz = new double[bins + 2];
-    double step = (melMax - melMin) / (bins + 1);
-    for (int i = 0; i < bins + 2; i++) {
-      hz[i] = melToHz(i == bins + 1 ? melMax : melMin + i * step); // np.linspace
-    }
-    double[] out = new double[bins * FREQ_BINS];
-    double fftStep = (SAMPLE_RATE / 2) / (double) (FREQ_BINS - 1);
-    for (int m = 0; m < bins; m++) {
-      double enorm = 2.0 / (hz[m + 2] - hz[m]);
-      for (int f = 0; f < FREQ_BINS; f++) {
-        double freq = f * fftStep;
-        double down = -(hz[m] - freq) / (hz[m + 1] - hz[m]);
-        double up = (hz[m + 2] - freq) / (hz[m + 2] - hz[m + 1]);
-        out[m * FREQ_BINS + f] = Math.max(0, Math.min(down, up)) * enorm;
-      }
-    }
-    return out;
-  }
-
-  /** The Slaney mel scale: linear (3 mels per 200 Hz) below 1 kHz, logarithmic above. */
-  static double hzToMel(double hz) {
-    if (hz < 1000.0) {
-      return 3.0 * hz / 200.0;
-    }
-    return 15.0 + Math.log(hz / 1000.0) * (27.0 / Math.log(6.4));
-  }
-
-  static double melToHz(double mel) {
-    if (mel < 15.0) {
-      return 200.0 * mel / 3.0;
-    }
-    return 1000.0 * Math.exp(Math.log(6.4) / 27.0 * (mel - 15.0));
   }
 }
