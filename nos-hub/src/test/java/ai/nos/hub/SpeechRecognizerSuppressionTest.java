@@ -61,7 +61,7 @@ final class SpeechRecognizerSuppressionTest {
     }
   }
 
-  private static Path copy(Path to) throws Exception {
+  static Path copy(Path to) throws Exception {
     Files.createDirectories(to);
     for (String f : new String[] {"encoder.pt", "decoder.pt"}) {
       Files.copy(SpeechRecognizerTest.MODEL.resolve(f), to.resolve(f));
