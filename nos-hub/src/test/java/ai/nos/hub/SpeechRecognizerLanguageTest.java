@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.nos.Device;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.hub.audio.Audio;
 import java.nio.file.Files;
@@ -35,8 +34,7 @@ final class SpeechRecognizerLanguageTest {
 
   @BeforeAll
   static void load() {
-    asr = SpeechRecognizer.builder(SpeechRecognizerTest.MODEL).device(Device.cpu())
-        .maxSequences(2).build();
+    asr = SpeechRecognizerTest.onCpu(SpeechRecognizerTest.MODEL, 2);
   }
 
   @AfterAll
@@ -51,7 +49,7 @@ final class SpeechRecognizerLanguageTest {
       allowed.add(id);
     }
     int[] others = IntStream.range(0, 51865).filter(i -> !allowed.contains(i)).toArray();
-    float[] mel = Audio.read(WAV).resample(Audio.WHISPER_RATE).whisperFeatures(0, 80);
+    float[] mel = SpeechRecognizerTest.features(WAV);
     return r.generator().generate(new int[] {SOT}, mel, GenerationConfig.builder()
         .maxNewTokens(1).beginSuppressTokens(others).build()).join().tokens()[0];
   }
@@ -76,8 +74,7 @@ final class SpeechRecognizerLanguageTest {
     Path model = SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-langs"));
     Files.writeString(model.resolve("generation_config.json"),
         "{\"lang_to_id\": {\"<|en|>\": 50259, \"<|de|>\": 50261}}");
-    try (SpeechRecognizer two = SpeechRecognizer.builder(model).device(Device.cpu())
-        .maxSequences(1).build()) {
+    try (SpeechRecognizer two = SpeechRecognizerTest.onCpu(model, 1)) {
       int expected = argmax(two, new int[] {EN, EN + 2});
       Transcript t = two.transcribe(WAV, DETECT);
       assertEquals(Optional.of(expected == EN ? "en" : "de"), t.language(), t.toString());
@@ -85,7 +82,7 @@ final class SpeechRecognizerLanguageTest {
     Files.writeString(model.resolve("generation_config.json"),
         "{\"lang_to_id\": {\"en\": 50259}}");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> SpeechRecognizer.builder(model).device(Device.cpu()).maxSequences(1).build());
+        () -> SpeechRecognizerTest.onCpu(model, 1));
     assertTrue(e.getMessage().contains("lang_to_id key 'en' is not a language token"),
         e.getMessage());
   }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.nos.Device;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.hub.audio.Audio;
 import java.nio.file.Files;
@@ -26,14 +25,14 @@ final class SpeechRecognizerTimestampsTest {
   static final int BEGIN = 50364;
   static final int EOS = 50257;
   static final Path WAV = SpeechRecognizerTest.CLIPS.resolve("speechlike.wav");
+  /** The rules alone: none of the model's suppressed ids (as {@link #ruled} runs). */
   static final TranscribeOptions FORTY = TranscribeOptions.builder().timestamps(true)
-      .maxNewTokens(40).build();
+      .maxNewTokens(40).suppressTokens().beginSuppressTokens().build();
   static SpeechRecognizer asr;
 
   @BeforeAll
   static void load() {
-    asr = SpeechRecognizer.builder(SpeechRecognizerTest.MODEL).device(Device.cpu())
-        .maxSequences(2).build();
+    asr = SpeechRecognizerTest.onCpu(SpeechRecognizerTest.MODEL, 2);
   }
 
   @AfterAll
@@ -43,7 +42,7 @@ final class SpeechRecognizerTimestampsTest {
 
   /** The ids of the clip with the rules, through the generator: the expectation's source. */
   private static int[] ruled(SpeechRecognizer r, int maxInitial) {
-    float[] mel = Audio.read(WAV).resample(Audio.WHISPER_RATE).whisperFeatures(0, 80);
+    float[] mel = SpeechRecognizerTest.features(WAV);
     return r.generator().generate(r.prompt(FORTY), mel, GenerationConfig.builder()
         .maxNewTokens(40).timestampRules(BEGIN, BEGIN - 1, EOS, maxInitial).build()).join()
         .tokens();
@@ -100,14 +99,13 @@ final class SpeechRecognizerTimestampsTest {
     Path model = SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-max0"));
     Files.writeString(model.resolve("generation_config.json"),
         "{\"max_initial_timestamp_index\": 0}");
-    try (SpeechRecognizer zero = SpeechRecognizer.builder(model).device(Device.cpu())
-        .maxSequences(1).build()) {
+    try (SpeechRecognizer zero = SpeechRecognizerTest.onCpu(model, 1)) {
       Transcript t = zero.transcribe(WAV, FORTY);
       assertEquals(0.0, t.segments().get(0).start(), t.toString());
       Files.writeString(model.resolve("generation_config.json"),
           "{\"max_initial_timestamp_index\": -1}");
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-          () -> SpeechRecognizer.builder(model).device(Device.cpu()).maxSequences(1).build());
+          () -> SpeechRecognizerTest.onCpu(model, 1));
       assertTrue(e.getMessage().contains("max_initial_timestamp_index must be a whole number of"
           + " 0 or more, but is -1"), e.getMessage());
     }
