@@ -3,11 +3,8 @@ package ai.nos.internal.generate;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.nos.Device;
-import ai.nos.Precision;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.testing.WhisperMicro;
-import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
@@ -27,17 +24,14 @@ final class LanguageStepTest {
 
   @Test
   void oneStepWithTheOthersSuppressed_isTheArgmaxOfTheLanguageLogits() {
-    DecoderModel model = DecoderModel.load("micro", WhisperMicro.DIR.resolve("decoder.pt"),
-        Device.cpu(), Precision.FP32);
-    EncoderModel encoder = EncoderModel.load("micro", WhisperMicro.DIR.resolve("encoder.pt"),
-        model);
-    int sot = model.info().get("decoder_start_token_id").intValue();
-    int en = model.info().get("en_token_id").intValue();
-    int vocab = model.vocabSize();
-    // Whisper's 99 language tokens from <|en|> (tiny to large-v2).
-    int[] others = IntStream.range(0, vocab).filter(i -> i < en || i >= en + 99).toArray();
-    try (GenerationEngine engine = new GenerationEngine("micro", model, encoder, 1, 64, 4,
-        ForkJoinPool.commonPool(), System::nanoTime, false)) {
+    try (GenerationEngine engine = CrossCacheTest.microEngine()) {
+      DecoderModel model = engine.model();
+      EncoderModel encoder = engine.encoder();
+      int sot = model.info().get("decoder_start_token_id").intValue();
+      int en = model.info().get("en_token_id").intValue();
+      int vocab = model.vocabSize();
+      // Whisper's 99 language tokens from <|en|> (tiny to large-v2).
+      int[] others = IntStream.range(0, vocab).filter(i -> i < en || i >= en + 99).toArray();
       for (String clip : new String[] {"speechlike", "silence"}) {
         float[] mel = WhisperMicro.features(clip);
         float[] logits = firstStep(model, encoder, sot, mel);
