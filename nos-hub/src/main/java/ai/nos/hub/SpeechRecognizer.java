@@ -192,6 +192,8 @@ public final class SpeechRecognizer implements AutoCloseable {
    *     or language token are not token ids of the model's vocabulary
    * @throws IllegalStateException if closed
    * @throws ai.nos.QueueFullException if the generator's queue has no room for the windows
+   *     (with {@link TranscribeOptions#detectLanguage()}: for the detection step; the windows
+   *     are queued once it is done, and a full queue then fails the future)
    */
   public CompletableFuture<Transcript> transcribeAsync(Audio audio, TranscribeOptions options) {
     if (audio == null || options == null) {
