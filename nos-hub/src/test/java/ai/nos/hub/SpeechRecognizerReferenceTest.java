@@ -31,6 +31,7 @@ final class SpeechRecognizerReferenceTest {
       + " micro --out models/whisper-micro";
   static final int BEGIN = 50364;
   static final int EN = 50259;
+  static final int EOS = 50257;
   static SpeechRecognizer asr;
   static List<JsonNode> cases = new ArrayList<>();
   static boolean current;
@@ -69,6 +70,18 @@ final class SpeechRecognizerReferenceTest {
     return out;
   }
 
+  /**
+   * {@code ids} without trailing end-of-text ids: transformers' versions differ in whether
+   * generate's output keeps the end of text (and pads with the same id).
+   */
+  private static int[] open(int[] ids) {
+    int n = ids.length;
+    while (n > 0 && ids[n - 1] == EOS) {
+      n--;
+    }
+    return Arrays.copyOf(ids, n);
+  }
+
   private static Path wav(JsonNode c) {
     return SpeechRecognizerTest.CLIPS.resolve(c.get("clip").asText() + ".wav");
   }
@@ -77,8 +90,8 @@ final class SpeechRecognizerReferenceTest {
   void plainIds_areGenerates() {
     TranscribeOptions options = TranscribeOptions.builder().maxNewTokens(24).build();
     for (JsonNode c : cases) {
-      assertArrayEquals(ints(c.get("generate_ids")), asr.transcribe(wav(c), options).tokenIds(),
-          c.get("clip").asText());
+      assertArrayEquals(open(ints(c.get("generate_ids"))),
+          open(asr.transcribe(wav(c), options).tokenIds()), c.get("clip").asText());
     }
   }
 
@@ -90,8 +103,8 @@ final class SpeechRecognizerReferenceTest {
       String clip = c.get("clip").asText();
       int[] ids = ints(c.get("timestamp_generate_ids"));
       Transcript t = asr.transcribe(wav(c), options);
-      assertArrayEquals(Arrays.stream(ids).filter(id -> id < BEGIN).toArray(), t.tokenIds(),
-          clip + ": text ids of " + Arrays.toString(ids) + " vs " + t);
+      assertArrayEquals(open(Arrays.stream(ids).filter(id -> id < BEGIN).toArray()),
+          open(t.tokenIds()), clip + ": text ids of " + Arrays.toString(ids) + " vs " + t);
       // Each closed pair's times, in order.
       List<Double> times = new ArrayList<>();
       int open = -1;
