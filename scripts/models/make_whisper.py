@@ -35,7 +35,14 @@ also HF's generate(language="en", task="transcribe", do_sample=False), which app
 checkpoint's suppress_tokens and begin_suppress_tokens; so the checkpoint's generation config is
 written to DIR/generation_config.json (HF's format, GenerationConfig.save_pretrained), from which
 nos-hub's SpeechRecognizer reads the same two lists and applies them on the device. Random
-weights have no generation config: none is written (and a stale one in DIR is removed).
+weights get whisper-tiny's generation config (WHISPER_TINY_GENERATION below: the suppressed
+lists, lang_to_id, task_to_id, no_timestamps_token_id, max_initial_timestamp_index), so every
+export carries one and the references below exist for CI's micro export too. Each case also
+holds transformers' generate(language="en", task="transcribe") ids ("generate_ids"), its ids with
+return_timestamps=True ("timestamp_generate_ids": the timestamp rules of
+WhisperTimeStampLogitsProcessor), both without the prompt, and detect_language's token id on
+the clip ("detected_language_id"); nos-hub's SpeechRecognizerReferenceTest compares them and
+skips while the committed export predates them.
 
 Configs (written inline; the values of openai/whisper-tiny and openai/whisper-base's config.json):
 random weights by default, --pretrained NAME loads a checkpoint (needs the network).
@@ -45,8 +52,8 @@ Run (needs torch and transformers; the GPU machine has them):
   python3 scripts/models/make_whisper.py --config base --out models/whisper-base-random
   python3 scripts/models/make_whisper.py --config micro --out models/whisper-micro   (CI's export)
   python3 scripts/models/make_whisper.py --pretrained openai/whisper-tiny --out DIR   (network)
-Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json (with --pretrained
-also DIR/generation_config.json); with --save-hf also
+Writes DIR/encoder.pt, DIR/decoder.pt, DIR/reference.json, DIR/config.json,
+DIR/generation_config.json; with --save-hf also
 DIR/hf, the same WhisperForConditionalGeneration (fp32, save_pretrained, with its feature
 extractor's config), so that scripts/bench/hf_whisper.py measures transformers on the very weights
 NOS runs (reloaded and compared with the exported ones before anything is written).
@@ -81,6 +88,26 @@ CONFIGS = {
 # The multilingual vocabulary's special tokens (whisper-tiny .. large-v2; large-v3 shifts them).
 SPECIAL = dict(decoder_start=50258, en=50259, translate=50358, transcribe=50359,
                no_timestamps=50363, timestamp_begin=50364)
+# openai/whisper-tiny's generation_config.json (the multilingual vocabulary's), for exports of
+# random weights; a checkpoint brings its own.
+WHISPER_TINY_GENERATION = dict(
+    decoder_start_token_id=50258, bos_token_id=50257, eos_token_id=50257, pad_token_id=50257,
+    max_length=448, is_multilingual=True, no_timestamps_token_id=50363, prev_sot_token_id=50361,
+    max_initial_timestamp_index=50, begin_suppress_tokens=[220, 50257],
+    suppress_tokens=[1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91,
+                     92, 93, 359, 503, 522, 542, 873, 893, 902, 918, 922, 931, 1350, 1853, 1982,
+                     2460, 2627, 3246, 3253, 3268, 3536, 3846, 3961, 4183, 4667, 6585, 6647, 7273,
+                     9061, 9383, 10428, 10929, 11938, 12033, 12331, 12562, 13793, 14157, 14635,
+                     15265, 15618, 16553, 16604, 18362, 18956, 20075, 21675, 22520, 26130, 26161,
+                     26435, 28279, 29464, 31650, 32302, 32470, 36865, 42863, 47425, 49870, 50254,
+                     50258, 50358, 50359, 50360, 50361, 50362],
+    task_to_id={"transcribe": 50359, "translate": 50358})
+# openai-whisper's LANGUAGES in token order from <|en|> (nos-hub's TranscribeOptions.LANGUAGES).
+LANGUAGES = ("en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu "
+             "ta no th ur hr bg lt la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn "
+             "bs kk sq sw gl mr pa si km sn yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn "
+             "mt sa lb my bo tl mg as tt haw ln ha ba jw su").split()
+WHISPER_TINY_GENERATION["lang_to_id"] = {f"<|{c}|>": 50259 + i for i, c in enumerate(LANGUAGES)}
 CLIPS = ["speechlike", "tone", "noise", "chirp", "silence"]
 NEW_TOKENS = 24
 CLIP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -296,6 +323,12 @@ def cached_greedy(encoder, decoder, info, features, prompt, n, eos, slot=1, slot
     return out
 
 
+def new_ids(sequence, prompt):
+    """generate's output without the prompt it starts with (transformers versions differ in
+    whether short-form output carries it)."""
+    return sequence[len(prompt):] if sequence[:len(prompt)] == list(prompt) else sequence
+
+
 def save_hf(hf, fe, out: str):
     """hf (fp32) and fe to out, then reloaded: every tensor must equal the one exported, so a
     baseline read from out runs NOS's weights and not a re-initialised copy (a key save_pretrained
@@ -333,6 +366,9 @@ def main():
         config = dict(CONFIGS[args.config])
         hf = WhisperForConditionalGeneration(WhisperConfig(**config))
     hf.eval()
+    if not args.pretrained:
+        from transformers import GenerationConfig
+        hf.generation_config = GenerationConfig(**WHISPER_TINY_GENERATION)
     decoder = NosWhisperDecoder(config)
     # model.decoder.* (proj_out is tied to embed_tokens and left out; the encoder is traced).
     state = {k: v for k, v in hf.state_dict().items() if k.startswith("model.decoder.")}
@@ -369,10 +405,14 @@ def main():
                                 eos)
             assert got == expected, f"cached export disagrees on {clip}: {got} vs {expected}"
             case = {"clip": clip, "prompt_ids": prompt, "greedy_ids": expected}
-            if args.pretrained:
-                gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
-                                  max_new_tokens=NEW_TOKENS)
-                case["generate_ids"] = gen[0].tolist()
+            gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
+                              max_new_tokens=NEW_TOKENS)
+            case["generate_ids"] = new_ids(gen[0].tolist(), prompt)
+            gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
+                              return_timestamps=True, max_new_tokens=NEW_TOKENS)
+            case["timestamp_generate_ids"] = new_ids(gen[0].tolist(), prompt[:3])
+            case["detected_language_id"] = int(hf.detect_language(
+                input_features=features).reshape(-1)[0])
             cases.append(case)
     if args.save_hf:
         save_hf(hf, fe, os.path.join(args.out, "hf"))
@@ -386,13 +426,11 @@ def main():
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump({**config, "seed": args.seed, "pretrained": args.pretrained}, f, indent=1)
     generation_config = os.path.join(args.out, "generation_config.json")
-    if args.pretrained:
-        hf.generation_config.save_pretrained(args.out)
-        print(f"wrote {generation_config}: suppress_tokens "
-              f"{hf.generation_config.suppress_tokens}, begin_suppress_tokens "
-              f"{hf.generation_config.begin_suppress_tokens}")
-    elif os.path.exists(generation_config):
-        os.remove(generation_config)
+    hf.generation_config.save_pretrained(args.out)
+    print(f"wrote {generation_config}: suppress_tokens "
+          f"{hf.generation_config.suppress_tokens}, begin_suppress_tokens "
+          f"{hf.generation_config.begin_suppress_tokens}, max_initial_timestamp_index "
+          f"{hf.generation_config.max_initial_timestamp_index}")
     print(f"wrote {args.out}: {sum(p.numel() for p in hf.parameters())} parameters, "
           f"{len(cases)} reference cases")
 

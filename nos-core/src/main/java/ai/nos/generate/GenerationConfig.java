@@ -24,7 +24,9 @@ import java.util.OptionalLong;
  * ({@link Builder#beginSuppressTokens}) are never the first generated token (the first after
  * the prompt). Their logits are -inf before anything else chooses, as transformers'
  * {@code SuppressTokensLogitsProcessor} and {@code SuppressTokensAtBeginLogitsProcessor} do for
- * Whisper's {@code suppress_tokens} and {@code begin_suppress_tokens}.
+ * Whisper's {@code suppress_tokens} and {@code begin_suppress_tokens}. Whisper's timestamp rules
+ * ({@link Builder#timestampRules}, see {@link TimestampRules}) come after them, on what they
+ * leave.
  */
 public final class GenerationConfig {
   private static final GenerationConfig DEFAULTS = new Builder().build();
@@ -40,6 +42,7 @@ public final class GenerationConfig {
   private final Duration timeout;
   private final int[] suppressTokens;
   private final int[] beginSuppressTokens;
+  private final TimestampRules timestampRules;
 
   private GenerationConfig(Builder b) {
     this.maxNewTokens = b.maxNewTokens;
@@ -53,6 +56,7 @@ public final class GenerationConfig {
     this.timeout = b.timeout;
     this.suppressTokens = b.suppressTokens;
     this.beginSuppressTokens = b.beginSuppressTokens;
+    this.timestampRules = b.timestampRules;
   }
 
   /** Greedy, 64 new tokens, the model's EOS id, no stop strings, no deadline. */
@@ -78,6 +82,7 @@ public final class GenerationConfig {
     b.timeout = timeout;
     b.suppressTokens = suppressTokens;
     b.beginSuppressTokens = beginSuppressTokens;
+    b.timestampRules = timestampRules;
     return b;
   }
 
@@ -139,6 +144,11 @@ public final class GenerationConfig {
     return beginSuppressTokens.clone();
   }
 
+  /** Whisper's timestamp rules, or empty: none (the default). */
+  public Optional<TimestampRules> timestampRules() {
+    return Optional.ofNullable(timestampRules);
+  }
+
   @Override
   public String toString() {
     return "GenerationConfig{maxNewTokens=" + maxNewTokens + (isGreedy() ? ", greedy"
@@ -149,7 +159,8 @@ public final class GenerationConfig {
         + (timeout == null ? "" : ", timeout=" + timeout)
         + (suppressTokens.length == 0 ? "" : ", suppress=" + Arrays.toString(suppressTokens))
         + (beginSuppressTokens.length == 0 ? ""
-            : ", beginSuppress=" + Arrays.toString(beginSuppressTokens)) + "}";
+            : ", beginSuppress=" + Arrays.toString(beginSuppressTokens))
+        + (timestampRules == null ? "" : ", " + timestampRules) + "}";
   }
 
   /** Builds a {@link GenerationConfig}; reusable after {@link #build()}. Not thread-safe. */
@@ -165,6 +176,7 @@ public final class GenerationConfig {
     private Duration timeout;
     private int[] suppressTokens = new int[0];
     private int[] beginSuppressTokens = new int[0];
+    private TimestampRules timestampRules;
 
     private Builder() {}
 
@@ -251,6 +263,29 @@ public final class GenerationConfig {
      */
     public Builder beginSuppressTokens(int... ids) {
       this.beginSuppressTokens = tokenIds("beginSuppressTokens", ids);
+      return this;
+    }
+
+    /**
+     * Applies Whisper's timestamp rules (see {@link TimestampRules}, which checks the values)
+     * from the first generated token on; off by default. Each id must also be inside the
+     * model's vocabulary when the request is submitted ({@link IllegalArgumentException}
+     * naming it).
+     *
+     * @param maxInitialIndex the latest first timestamp, in steps of 0.02 s after
+     *     {@code timestampBegin} (Whisper's {@code max_initial_timestamp_index}, 50: 1 s); -1
+     *     for no bound
+     */
+    public Builder timestampRules(int timestampBegin, int noTimestampsId, int eosTokenId,
+        int maxInitialIndex) {
+      this.timestampRules = new TimestampRules(timestampBegin, noTimestampsId, eosTokenId,
+          maxInitialIndex);
+      return this;
+    }
+
+    /** Turns the timestamp rules off (the default). */
+    public Builder noTimestampRules() {
+      this.timestampRules = null;
       return this;
     }
 

@@ -146,7 +146,8 @@ public final class TokenGenerator implements AutoCloseable {
    *
    * @throws IllegalArgumentException if the prompt is empty, holds an id outside the
    *     vocabulary, or is longer than {@link #maxLength()}, or the config suppresses an id
-   *     outside the vocabulary (or every id)
+   *     outside the vocabulary (or every id), or its timestamp rules' first timestamp id is
+   *     outside it
    * @throws QueueFullException if {@code maxQueued} requests already wait for a slot
    * @throws IllegalStateException if closed
    */

@@ -39,6 +39,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * HuggingFace {@code generation_config.json}, whose {@code suppress_tokens} and
  * {@code begin_suppress_tokens} are then never generated (the latter never as a window's first
  * token), as transformers' {@code generate} does; {@link TranscribeOptions} may replace them.
+ * Its {@code max_initial_timestamp_index} bounds the first timestamp (50, 1 s, without it) and
+ * its {@code lang_to_id} names the language tokens (Whisper's 99 from {@code <|en|>} without
+ * it).
  * Audio: WAV files or float PCM
  * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}) on the calling
  * thread, cut into 30 s windows ({@link Audio#whisperWindow}); Whisper's log-mel features are
@@ -53,14 +56,24 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * its timestamp tokens delimit. This is Whisper's sequential long-form when its decoder writes
  * no timestamps (the cursor then always moves by a whole window) without conditioning on the
  * previous window's text (transformers' default). Why not the cursor that moves to the last
- * closed timestamp: it makes every window wait for the one before and needs the timestamp rules
- * of Whisper's generation config, which are not applied yet (docs/speech.md); why not
+ * closed timestamp: it makes every window wait for the one before (docs/speech.md); why not
  * overlapping chunks: without timestamps the words in an overlap cannot be assigned to one
  * chunk.
  *
- * <p>Language detection is not done: the language comes from the options ("en" by default).
- * Timestamps are as the model writes them: the timestamp pairing rules of Whisper's generation
- * config are not applied, so a segment's times are the model's raw ones.
+ * <p><b>Timestamps.</b> With {@link TranscribeOptions#timestamps()} on, decoding follows
+ * Whisper's timestamp rules as transformers' {@code WhisperTimeStampLogitsProcessor} does
+ * ({@link ai.nos.generate.TimestampRules}: a timestamp first, then text between closed pairs
+ * {@code <|t0|> text <|t1|>}, times never decreasing), and each closed pair is a segment; text
+ * after the last pair (a window cut by {@code maxNewTokens}) is a segment to the window's end.
+ *
+ * <p><b>Language.</b> Given by the options ("en" by default), or with
+ * {@link TranscribeOptions.Builder#detectLanguage()} detected as transformers'
+ * {@code detect_language} and openai-whisper do: one decoder step from
+ * {@code <|startoftranscript|>} on the recording's first 30 s, the most likely of the language
+ * tokens; every window is then decoded in that language ({@link Transcript#language()}). Once
+ * per recording, from its first window, as both do for long audio: a recording's windows keep
+ * one language, and the windows wait for one step only (the first window's encoder runs
+ * twice).
  *
  * <p>Thread-safe: any thread may transcribe; {@link #transcribeAsync}'s future completes, and
  * its dependent actions run, on the generator's callback threads, never on its scheduler.
@@ -83,15 +96,18 @@ public final class SpeechRecognizer implements AutoCloseable {
   private final int noTimestampsToken;
   private final int timestampBegin;
   private final int eos;
-  /** The model's generation_config.json's lists (empty without the file). */
-  private final WhisperSuppression suppression;
+  /** The model's generation_config.json's settings (defaults without the file). */
+  private final WhisperGenerationConfig generation;
+  /** Language code to token id, and every other id (suppressed when detecting). */
+  private final Map<String, Integer> languages;
+  private final int[] notLanguages;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private SpeechRecognizer(TokenGenerator generator, HuggingFaceTokenizer tokenizer,
-      WhisperSuppression suppression) {
+      WhisperGenerationConfig generation) {
     this.generator = generator;
     this.tokenizer = tokenizer;
-    this.suppression = suppression;
+    this.generation = generation;
     int[] input = generator.encoderInputShape();
     this.pcmInput = input.length == 1;
     this.melBins = input[0];
@@ -103,6 +119,24 @@ public final class SpeechRecognizer implements AutoCloseable {
     this.noTimestampsToken = special(info, "no_timestamps_token_id");
     this.timestampBegin = special(info, "timestamp_begin_token_id");
     this.eos = generator.eosTokenId();
+    this.languages = languages(generation.langToId(), enToken, generator.vocabSize());
+    java.util.BitSet isLanguage = new java.util.BitSet();
+    languages.values().forEach(isLanguage::set);
+    this.notLanguages = java.util.stream.IntStream.range(0, generator.vocabSize())
+        .filter(i -> !isLanguage.get(i)).toArray();
+  }
+
+  /** The checkpoint's lang_to_id, or Whisper's codes from {@code <|en|>} on that fit. */
+  private static Map<String, Integer> languages(Map<String, Integer> langToId, int en,
+      int vocab) {
+    if (!langToId.isEmpty()) {
+      return langToId;
+    }
+    Map<String, Integer> out = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < TranscribeOptions.LANGUAGES.size() && en + i < vocab; i++) {
+      out.put(TranscribeOptions.LANGUAGES.get(i), en + i);
+    }
+    return out;
   }
 
   private static int special(Map<String, Long> info, String key) {
@@ -163,9 +197,11 @@ public final class SpeechRecognizer implements AutoCloseable {
    * frees their cache slots before the next step.
    *
    * @throws IllegalArgumentException if an argument is null, or the options' suppressed ids
-   *     are not token ids of the model's vocabulary
+   *     or language token are not token ids of the model's vocabulary
    * @throws IllegalStateException if closed
    * @throws ai.nos.QueueFullException if the generator's queue has no room for the windows
+   *     (with {@link TranscribeOptions#detectLanguage()}: for the detection step; the windows
+   *     are queued once it is done, and a full queue then fails the future)
    */
   public CompletableFuture<Transcript> transcribeAsync(Audio audio, TranscribeOptions options) {
     if (audio == null || options == null) {
@@ -175,18 +211,77 @@ public final class SpeechRecognizer implements AutoCloseable {
       throw new IllegalStateException("speech recognizer is closed");
     }
     Audio pcm = audio.resample(Audio.WHISPER_RATE);
-    int[] prompt = prompt(options);
+    if (!options.detectLanguage()) {
+      return transcribeWindows(pcm, options, languageToken(options));
+    }
+    checkSuppressed(options);
+    CompletableFuture<GeneratedTokens> detection = generator.generate(new int[] {startToken},
+        encoderInput(pcm, 0), GenerationConfig.builder().maxNewTokens(1)
+            .suppressTokens(notLanguages).build());
+    // Cancelling the transcript stops the detection, or the windows once they are queued.
+    java.util.concurrent.atomic.AtomicReference<CompletableFuture<Transcript>> windows =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    AtomicBoolean stopped = new AtomicBoolean();
+    CompletableFuture<Transcript> result = detection.thenCompose(d -> {
+      CompletableFuture<Transcript> w = transcribeWindows(pcm, options, d.tokens()[0]);
+      windows.set(w);
+      if (stopped.get()) {
+        w.cancel(false);
+      }
+      return w;
+    });
+    result.whenComplete((t, failure) -> {
+      if (failure != null) {
+        stopped.set(true);
+        detection.cancel(false);
+        CompletableFuture<Transcript> w = windows.get();
+        if (w != null) {
+          w.cancel(false);
+        }
+      }
+    });
+    return result;
+  }
+
+  /** The options' suppressed ids against the vocabulary, before detection runs a step. */
+  private void checkSuppressed(TranscribeOptions options) {
+    int vocab = generator.vocabSize();
+    String[] names = {"suppressTokens", "beginSuppressTokens"};
+    int[][] lists = {options.suppressTokens().orElse(new int[0]),
+        options.beginSuppressTokens().orElse(new int[0])};
+    for (int l = 0; l < 2; l++) {
+      for (int i = 0; i < lists[l].length; i++) {
+        if (lists[l][i] >= vocab) {
+          throw new IllegalArgumentException(names[l] + "[" + i + "] is token id " + lists[l][i]
+              + ", outside the model's vocabulary of " + vocab + " ids [0, " + vocab + ")");
+        }
+      }
+    }
+  }
+
+  /** Decodes every window of {@code pcm} (16 kHz) in the language of token {@code language}. */
+  /** The window at {@code from} as the generator takes it: PCM, or Java's log-mel. */
+  private float[] encoderInput(Audio pcm, long from) {
+    return pcmInput ? pcm.whisperWindow(from) : pcm.whisperFeatures(from, melBins);
+  }
+
+  private CompletableFuture<Transcript> transcribeWindows(Audio pcm, TranscribeOptions options,
+      int language) {
+    int[] prompt = prompt(options, language);
     GenerationConfig.Builder config = GenerationConfig.builder()
         .maxNewTokens(options.maxNewTokens()).temperature(options.temperature())
-        .suppressTokens(options.suppressTokens().orElse(suppression.tokens()))
-        .beginSuppressTokens(options.beginSuppressTokens().orElse(suppression.beginTokens()));
+        .suppressTokens(options.suppressTokens().orElse(generation.tokens()))
+        .beginSuppressTokens(options.beginSuppressTokens().orElse(generation.beginTokens()));
     options.seed().ifPresent(config::seed);
+    if (options.timestamps()) {
+      config.timestampRules(timestampBegin, noTimestampsToken, eos,
+          generation.maxInitialTimestampIndex());
+    }
     GenerationConfig built = config.build();
     List<CompletableFuture<GeneratedTokens>> windows = new ArrayList<>();
     try {
       for (long from = 0; from < pcm.length(); from += Audio.WHISPER_WINDOW) {
-        windows.add(generator.generate(prompt, pcmInput ? pcm.whisperWindow(from)
-            : pcm.whisperFeatures(from, melBins), built));
+        windows.add(generator.generate(prompt, encoderInput(pcm, from), built));
       }
     } catch (RuntimeException e) {
       windows.forEach(w -> w.cancel(false));
@@ -201,7 +296,7 @@ public final class SpeechRecognizer implements AutoCloseable {
             segments(windows.get(i).join().tokens(), from / (double) Audio.WHISPER_RATE,
                 to / (double) Audio.WHISPER_RATE, options.timestamps(), segments);
           }
-          return new Transcript(segments);
+          return new Transcript(segments, languageCode(language));
         });
     // A cancelled or failed transcript stops its other windows at once.
     result.whenComplete((t, failure) -> {
@@ -212,13 +307,34 @@ public final class SpeechRecognizer implements AutoCloseable {
     return result;
   }
 
-  /** <|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>]. */
-  int[] prompt(TranscribeOptions options) {
-    int language = options.languageToken(enToken);
+  /** The options' language token (not for detection), checked against the vocabulary. */
+  private int languageToken(TranscribeOptions options) {
+    int language = options.languageTokenId() >= 0 ? options.languageTokenId()
+        : languages.getOrDefault(options.language(), options.languageToken(enToken));
     if (language >= generator.vocabSize()) {
       throw new IllegalArgumentException("language token " + language + " is outside the"
           + " model's vocabulary of " + generator.vocabSize());
     }
+    return language;
+  }
+
+  /** The code of language token {@code id}, or null when the vocabulary names none. */
+  private String languageCode(int id) {
+    for (Map.Entry<String, Integer> e : languages.entrySet()) {
+      if (e.getValue() == id) {
+        return e.getKey();
+      }
+    }
+    return null;
+  }
+
+  /** The prompt of the options' given language (see below). */
+  int[] prompt(TranscribeOptions options) {
+    return prompt(options, languageToken(options));
+  }
+
+  /** <|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>]. */
+  private int[] prompt(TranscribeOptions options, int language) {
     int task = options.task() == TranscribeOptions.Task.TRANSLATE ? translateToken
         : transcribeToken;
     return options.timestamps() ? new int[] {startToken, language, task}
@@ -227,9 +343,11 @@ public final class SpeechRecognizer implements AutoCloseable {
 
   /**
    * A window's segments: one for the whole window without timestamps (every new id kept), or
-   * the stretches between the timestamp tokens the decoder wrote (their text ids).
+   * the stretches between the timestamp tokens the decoder wrote (their text ids): a closed
+   * pair is a segment, text after the last pair one to the window's end, and an end of text
+   * after the last pair (nothing below it) joins that pair's segment.
    */
-  private void segments(int[] ids, double start, double end, boolean timestamps,
+  void segments(int[] ids, double start, double end, boolean timestamps,
       List<Transcript.Segment> out) {
     if (!timestamps) {
       out.add(segment(start, end, ids));
@@ -252,7 +370,12 @@ public final class SpeechRecognizer implements AutoCloseable {
         text.add(id);
       }
     }
-    if (!text.isEmpty() || out.size() == before) {
+    if (!text.isEmpty() && out.size() > before && text.stream().allMatch(id -> id >= eos)) {
+      Transcript.Segment last = out.remove(out.size() - 1);
+      int[] ids2 = java.util.stream.IntStream.concat(java.util.Arrays.stream(last.tokenIds()),
+          text.stream().mapToInt(Integer::intValue)).toArray();
+      out.add(segment(last.start(), last.end(), ids2));
+    } else if (!text.isEmpty() || out.size() == before) {
       double from = open != null ? open : start;
       out.add(segment(from, end, ints(text)));
     }
@@ -382,7 +505,7 @@ public final class SpeechRecognizer implements AutoCloseable {
             .id(String.valueOf(directory.getFileName())).device(device).precision(precision)
             .maxSequences(maxSequences).whisperPcm(deviceFeatures).build();
         return new SpeechRecognizer(generator, tk,
-            WhisperSuppression.read(directory, generator.vocabSize()));
+            WhisperGenerationConfig.read(directory, generator.vocabSize()));
       } catch (RuntimeException | Error e) {
         if (generator != null) {
           generator.close();

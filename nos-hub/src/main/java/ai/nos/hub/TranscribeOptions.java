@@ -31,6 +31,7 @@ public final class TranscribeOptions {
 
   private final String language;
   private final int languageTokenId;
+  private final boolean detectLanguage;
   private final Task task;
   private final boolean timestamps;
   private final float temperature;
@@ -43,6 +44,7 @@ public final class TranscribeOptions {
   private TranscribeOptions(Builder b) {
     this.language = b.language;
     this.languageTokenId = b.languageTokenId;
+    this.detectLanguage = b.detectLanguage;
     this.task = b.task;
     this.timestamps = b.timestamps;
     this.temperature = b.temperature;
@@ -64,14 +66,19 @@ public final class TranscribeOptions {
     return new Builder();
   }
 
-  /** The language code, or null when a token id was given instead. */
+  /** The language code, or null when a token id was given instead or it is detected. */
   public String language() {
     return language;
   }
 
-  /** The language token id given, or -1 when a code was. */
+  /** The language token id given, or -1 when a code was or it is detected. */
   public int languageTokenId() {
     return languageTokenId;
+  }
+
+  /** Whether the language is detected from the recording's first 30 s. */
+  public boolean detectLanguage() {
+    return detectLanguage;
   }
 
   public Task task() {
@@ -110,14 +117,15 @@ public final class TranscribeOptions {
     return Optional.ofNullable(beginSuppressTokens).map(int[]::clone);
   }
 
-  /** The language's token id given the vocabulary's {@code <|en|>} id. */
+  /** The given language's token id from the vocabulary's {@code <|en|>} id (not detecting). */
   int languageToken(int enTokenId) {
     return languageTokenId >= 0 ? languageTokenId : enTokenId + LANGUAGES.indexOf(language);
   }
 
   @Override
   public String toString() {
-    return "TranscribeOptions{language=" + (language != null ? language : "#" + languageTokenId)
+    return "TranscribeOptions{language=" + (detectLanguage ? "detect" : language != null
+        ? language : "#" + languageTokenId)
         + ", task=" + task + ", timestamps=" + timestamps + ", temperature=" + temperature
         + ", seed=" + seed + ", maxNewTokens=" + maxNewTokens
         + (suppressTokens == null ? "" : ", suppress=" + Arrays.toString(suppressTokens))
@@ -129,6 +137,7 @@ public final class TranscribeOptions {
   public static final class Builder {
     private String language = "en";
     private int languageTokenId = -1;
+    private boolean detectLanguage;
     private Task task = Task.TRANSCRIBE;
     private boolean timestamps;
     private float temperature;
@@ -140,8 +149,8 @@ public final class TranscribeOptions {
     private Builder() {}
 
     /**
-     * A Whisper language code ("en", "de", ...; see openai-whisper's list). "en" by default.
-     * Language detection is not done: the language is always given.
+     * A Whisper language code ("en", "de", ...; see openai-whisper's list). "en" by default;
+     * replaces {@link #detectLanguage()} and {@link #languageTokenId}.
      */
     public Builder language(String code) {
       Objects.requireNonNull(code, "language must not be null");
@@ -151,6 +160,7 @@ public final class TranscribeOptions {
       }
       this.language = code;
       this.languageTokenId = -1;
+      this.detectLanguage = false;
       return this;
     }
 
@@ -162,6 +172,19 @@ public final class TranscribeOptions {
       }
       this.languageTokenId = id;
       this.language = null;
+      this.detectLanguage = false;
+      return this;
+    }
+
+    /**
+     * Detects the language from the recording's first 30 s (the most likely language token
+     * after {@code <|startoftranscript|>}, as transformers' {@code detect_language}) and decodes
+     * every window in it; replaces {@link #language} and {@link #languageTokenId}.
+     */
+    public Builder detectLanguage() {
+      this.detectLanguage = true;
+      this.language = null;
+      this.languageTokenId = -1;
       return this;
     }
 

@@ -43,9 +43,20 @@ public final class Transcript {
   }
 
   private final List<Segment> segments;
+  private final String language;
 
-  Transcript(List<Segment> segments) {
+  Transcript(List<Segment> segments, String language) {
     this.segments = List.copyOf(segments);
+    this.language = language;
+  }
+
+  /**
+   * The code of the language the recording was decoded in ("en"): the one given, or the one
+   * detected ({@link TranscribeOptions.Builder#detectLanguage()}); empty when it was given as a
+   * token id the model's vocabulary names no code for.
+   */
+  public Optional<String> language() {
+    return Optional.ofNullable(language);
   }
 
   public List<Segment> segments() {
@@ -71,6 +82,6 @@ public final class Transcript {
 
   @Override
   public String toString() {
-    return "Transcript" + segments;
+    return "Transcript" + (language == null ? "" : "(" + language + ")") + segments;
   }
 }

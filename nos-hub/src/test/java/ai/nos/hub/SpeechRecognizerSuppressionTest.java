@@ -24,7 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 final class SpeechRecognizerSuppressionTest {
   static final Path CLIPS = SpeechRecognizerTest.CLIPS;
-  static final TranscribeOptions TWENTY_FOUR = SpeechRecognizerTest.TWENTY_FOUR;
+  /** The model's lists (this copy's generation_config.json). */
+  static final TranscribeOptions TWENTY_FOUR = TranscribeOptions.builder().maxNewTokens(24)
+      .build();
 
   @TempDir
   static Path dir;
@@ -61,7 +63,7 @@ final class SpeechRecognizerSuppressionTest {
     }
   }
 
-  private static Path copy(Path to) throws Exception {
+  static Path copy(Path to) throws Exception {
     Files.createDirectories(to);
     for (String f : new String[] {"encoder.pt", "decoder.pt"}) {
       Files.copy(SpeechRecognizerTest.MODEL.resolve(f), to.resolve(f));

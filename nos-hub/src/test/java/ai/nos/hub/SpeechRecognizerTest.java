@@ -33,8 +33,10 @@ import org.junit.jupiter.api.io.TempDir;
 final class SpeechRecognizerTest {
   static final Path MODEL = Path.of("../models/whisper-micro");
   static final Path CLIPS = Path.of("src/test/resources/ai/nos/hub/audio/mel");
+  /** reference.json's greedy_ids are transformers' full forward: none of the model's
+   * generation_config.json suppression (make_whisper.py writes one for every export). */
   static final TranscribeOptions TWENTY_FOUR = TranscribeOptions.builder().maxNewTokens(24)
-      .build();
+      .suppressTokens().beginSuppressTokens().build();
   static SpeechRecognizer asr;
   static List<String> clips = new ArrayList<>();
   static List<int[]> expected = new ArrayList<>();
@@ -57,6 +59,23 @@ final class SpeechRecognizerTest {
   @AfterAll
   static void close() {
     asr.close();
+  }
+
+  /** The first window's 80-bin features of {@code wav}, as SpeechRecognizer computes them. */
+  static float[] features(Path wav) {
+    return Audio.read(wav).resample(Audio.WHISPER_RATE).whisperFeatures(0, 80);
+  }
+
+  /** The first window of {@code wav} as {@code r}'s generator takes it: PCM or features. */
+  static float[] encoderInput(SpeechRecognizer r, Path wav) {
+    Audio pcm = Audio.read(wav).resample(Audio.WHISPER_RATE);
+    return r.generator().encoderInputShape().length == 1 ? pcm.whisperWindow(0)
+        : pcm.whisperFeatures(0, 80);
+  }
+
+  /** {@code model} on the CPU with {@code slots} windows at once. */
+  static SpeechRecognizer onCpu(Path model, int slots) {
+    return SpeechRecognizer.builder(model).device(Device.cpu()).maxSequences(slots).build();
   }
 
   @Test

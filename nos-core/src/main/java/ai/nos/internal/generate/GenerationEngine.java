@@ -415,7 +415,8 @@ public final class GenerationEngine implements AutoCloseable {
 
   /**
    * Refuses a config whose suppressed or begin-suppressed ids fall outside a vocabulary of
-   * {@code vocab}, or together leave no token to choose (every logit -inf: nothing to sample).
+   * {@code vocab}, or together leave no token to choose (every logit -inf: nothing to sample),
+   * or whose timestamp rules' ids do (the others are below timestampBegin).
    */
   public static void checkSuppressed(String id, GenerationConfig config, int vocab) {
     java.util.BitSet all = new java.util.BitSet(vocab);
@@ -437,6 +438,13 @@ public final class GenerationEngine implements AutoCloseable {
           + " begin-suppressed ids cover the whole vocabulary of " + vocab
           + " ids, so no token could be generated");
     }
+    config.timestampRules().ifPresent(r -> {
+      if (r.timestampBegin() >= vocab) {
+        throw new IllegalArgumentException("generator '" + id + "': the timestamp rules'"
+            + " timestampBegin is token id " + r.timestampBegin() + ", outside the model's"
+            + " vocabulary of " + vocab + " ids [0, " + vocab + ")");
+      }
+    });
   }
 
   private void validateEncoderInput(float[] input) {
@@ -785,6 +793,7 @@ public final class GenerationEngine implements AutoCloseable {
     rows.set(i, c.temperature(), c.topK(), c.topP(), c.repetitionPenalty(), s.seed, s.count(),
         model.vocabSize());
     rows.suppress(i, s.suppressedNow());
+    rows.timestamps(i, s.timestampBounds(model.vocabSize()));
   }
 
   private static long[] toHost(Tensor ids) {

@@ -19,6 +19,8 @@ import org.bytedeco.pytorch.global.torch;
  *                       generated token those of its begin-suppressed ids too (transformers'
  *                       SuppressTokens and SuppressTokensAtBegin processors, which come after
  *                       the penalty; -inf stays -inf through every later rule)
+ *   timestamp rules     Whisper's (transformers' WhisperTimeStampLogitsProcessor, after the
+ *                       suppression there too), for rows that have them: see below
  *   greedy              argmax of that
  *   temperature         logits / t
  *   top-k               of the logits sorted descending, ranks >= k are removed
@@ -45,6 +47,14 @@ import org.bytedeco.pytorch.global.torch;
  * output, rewritten by the next replay before anyone reads it again). A decode step runs after
  * the graph's replay, so suppression never enters a graph, and per-row lists need no per-slot
  * state on the device.
+ *
+ * Timestamp rules: the engine reduces a row's rules to five bounds on the host from the ids it
+ * generated (TimestampBounds); one [5, B] transfer, a mask of the vocabulary index against
+ * them, and the rule that needs the logits (the log-softmax mass of the timestamps above the
+ * best other token: only timestamps) as masks on the device. Rows without rules get bounds that
+ * mask nothing and no timestamp ids, so rows of both kinds share the step; a step without any
+ * such row does none of it. Like suppression it runs after a graph's replay: nothing per slot on
+ * the device, nothing captured.
  *
  * Every native object made here belongs to the caller's open PointerScope except the vocabulary
  * index, made once and freed by close().
@@ -82,6 +92,8 @@ final class Sampler implements AutoCloseable {
     final boolean[] greedy;
     /** The ids whose logits are -inf in each row; null for none. */
     final int[][] suppressed;
+    /** Each row's timestamp bounds (TimestampBounds); null for a row without the rules. */
+    final long[][] timestamps;
 
     Rows(int size) {
       this.size = size;
@@ -92,6 +104,7 @@ final class Sampler implements AutoCloseable {
       noiseKey = new long[size];
       greedy = new boolean[size];
       suppressed = new int[size][];
+      timestamps = new long[size][];
     }
 
     /** Sets row {@code i}: {@code topK} 0 and {@code topP} 1 are off; temperature 0 greedy. */
@@ -108,6 +121,11 @@ final class Sampler implements AutoCloseable {
     /** Row {@code i}'s suppressed ids (not copied); null or empty for none. */
     void suppress(int i, int[] ids) {
       this.suppressed[i] = ids == null || ids.length == 0 ? null : ids;
+    }
+
+    /** Row {@code i}'s timestamp bounds (TimestampBounds, not copied); null for none. */
+    void timestamps(int i, long[] bounds) {
+      this.timestamps[i] = bounds;
     }
   }
 
@@ -135,7 +153,8 @@ final class Sampler implements AutoCloseable {
    */
   Tensor choose(Tensor logits, Tensor seen, Rows rows) {
     Tensor floats = logits.to(torch.ScalarType.Float);
-    Tensor penalized = suppress(anyPenalty(rows) ? penalize(floats, seen, rows) : floats, rows);
+    Tensor penalized = timestamps(suppress(anyPenalty(rows) ? penalize(floats, seen, rows)
+        : floats, rows), rows);
     Tensor greedyIds = penalized.argmax(new LongOptional(1), false);
     if (allGreedy(rows)) {
       return greedyIds;
@@ -190,6 +209,40 @@ final class Sampler implements AutoCloseable {
     Tensor target = logits.is_contiguous() ? logits : logits.contiguous();
     target.view(-1).index_fill_(0, longs(flat, new long[] {pairs}, dev()), minusInf);
     return target;
+  }
+
+  /**
+   * {@code logits} [B, V] float32 with the timestamp rules of the rows that have them (see the
+   * class notes): a new tensor, or {@code logits} itself when no row has them.
+   */
+  Tensor timestamps(Tensor logits, Rows rows) {
+    int b = rows.size;
+    long[] packed = new long[TimestampBounds.SIZE * b];
+    boolean any = false;
+    for (int i = 0; i < b; i++) {
+      long[] bounds = rows.timestamps[i];
+      any |= bounds != null;
+      bounds = bounds != null ? bounds : TimestampBounds.none(vocab);
+      for (int k = 0; k < TimestampBounds.SIZE; k++) {
+        packed[k * b + i] = bounds[k];
+      }
+    }
+    if (!any) {
+      return logits;
+    }
+    Tensor cols = longs(packed, new long[] {TimestampBounds.SIZE, b, 1}, dev());
+    Tensor timestamp = vocabIndex.ge(cols.select(0, TimestampBounds.BEGIN));
+    Tensor text = timestamp.logical_not();
+    Tensor ban = vocabIndex.eq(cols.select(0, TimestampBounds.NO_TIMESTAMPS))
+        .logical_or(vocabIndex.lt(cols.select(0, TimestampBounds.TEXT_BELOW)))
+        .logical_or(timestamp.logical_and(vocabIndex.lt(cols.select(0, TimestampBounds.TS_FROM))
+            .logical_or(vocabIndex.ge(cols.select(0, TimestampBounds.TS_TO)))));
+    Scalar minusInf = new Scalar(Float.NEGATIVE_INFINITY);
+    Tensor masked = logits.masked_fill(ban, minusInf);
+    Tensor logprobs = masked.log_softmax(1);
+    Tensor timestampMass = logprobs.masked_fill(text, minusInf).logsumexp(new long[] {1}, true);
+    Tensor bestText = logprobs.masked_fill(timestamp, minusInf).amax(new long[] {1}, true);
+    return masked.masked_fill(text.logical_and(timestampMass.gt(bestText)), minusInf);
   }
 
   /** Temperature, top-k and top-p of penalized logits: removed tokens are -inf. */

@@ -47,6 +47,12 @@ final class Sequence {
     return count == 0 ? suppressedFirst : suppressed;
   }
 
+  /** The timestamp rules' bounds of the next draw (TimestampBounds), or null without rules. */
+  long[] timestampBounds(int vocab) {
+    return config.timestampRules().map(r -> TimestampBounds.of(r, generated, count, vocab))
+        .orElse(null);
+  }
+
   /**
    * Records a new token and hands it to the caller; returns why the sequence ends with it, or
    * null if it goes on. {@code cacheLength}: positions a slot holds.

@@ -26,12 +26,9 @@ final class CrossCacheTest {
 
   @Test
   void admission_fillsTheSlotsRowFromItsRequest_andStepsReadIt() {
-    DecoderModel model = DecoderModel.load("micro", WhisperMicro.DIR.resolve("decoder.pt"),
-        Device.cpu(), Precision.FP32);
-    EncoderModel encoder = EncoderModel.load("micro", WhisperMicro.DIR.resolve("encoder.pt"),
-        model, false);
-    try (GenerationEngine engine = new GenerationEngine("micro", model, encoder, 1, 64, 4,
-        ForkJoinPool.commonPool(), System::nanoTime, false)) {
+    try (GenerationEngine engine = microEngine()) {
+      DecoderModel model = engine.model();
+      EncoderModel encoder = engine.encoder();
       int[] prompt = WhisperMicro.cases(WhisperMicro.DIR).get(0).prompt();
       GenerationConfig two = GenerationConfig.builder().maxNewTokens(2).build();
       float[][] expected = new float[2][];
@@ -63,6 +60,16 @@ final class CrossCacheTest {
         assertTrue(maxDiff(filled, empty) > 1e-4, "the step's logits ignore the cross caches");
       }
     }
+  }
+
+  /** models/whisper-micro on the CPU: one slot of 64 positions, eager steps. */
+  static GenerationEngine microEngine() {
+    DecoderModel model = DecoderModel.load("micro", WhisperMicro.DIR.resolve("decoder.pt"),
+        Device.cpu(), Precision.FP32);
+    EncoderModel encoder = EncoderModel.load("micro", WhisperMicro.DIR.resolve("encoder.pt"),
+        model, false);
+    return new GenerationEngine("micro", model, encoder, 1, 64, 4, ForkJoinPool.commonPool(),
+        System::nanoTime, false);
   }
 
   /** Slot 0's cross keys from {@code mel} [1, 80, 3000] through the encoder's forward alone. */

@@ -234,6 +234,40 @@ final class TokenGeneratorGpuTest {
   }
 
   /**
+   * Whisper's timestamp rules run after the graph's replay as suppression does (bounds from the
+   * host, masks on the device): on the tiny Llama with ids 400-511 as "timestamps", rows with
+   * the rules (greedy and sampled) beside rows without, graphed decode steps give the eager
+   * tokens, and the ruled rows start with a timestamp.
+   */
+  @Test
+  void decodeGraphs_withTimestampRules_giveTheEagerTokens() {
+    int[][] prompts = new int[8][];
+    GenerationConfig[] configs = new GenerationConfig[8];
+    for (int i = 0; i < prompts.length; i++) {
+      prompts[i] = new int[] {5 + i, 40 + 3 * i, 7, 90 - i};
+      GenerationConfig.Builder b = GenerationConfig.builder().maxNewTokens(30)
+          .eosTokenIds(NEVER);
+      if (i % 2 == 1) {
+        b.temperature(0.8f).topK(40).seed(7 + i);
+      }
+      if (i % 4 != 3) {
+        b.timestampRules(400, 399, 300, 50);
+      }
+      configs[i] = b.build();
+    }
+    List<int[]> eager = runAll(false, prompts, configs);
+    List<int[]> graphs = runAll(true, prompts, configs);
+    for (int i = 0; i < prompts.length; i++) {
+      assertArrayEquals(eager.get(i), graphs.get(i), "request " + i);
+      if (i % 4 != 3) {
+        int first = graphs.get(i)[0];
+        assertTrue(first >= 400 && first <= 450, "request " + i + ": "
+            + Arrays.toString(graphs.get(i)));
+      }
+    }
+  }
+
+  /**
    * Closing a generator frees its decode graphs' private memory pool with the cache: after the
    * allocator empties its cache, cuda:0 reserves no more than before the generator was built.
    * (The pool's id once lived in memory a PointerScope freed, and releasing the pool failed

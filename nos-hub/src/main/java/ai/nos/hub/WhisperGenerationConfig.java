@@ -1,0 +1,117 @@
+package ai.nos.hub;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * What SpeechRecognizer takes from a Whisper checkpoint's HuggingFace
+ * {@code generation_config.json}, the settings transformers' {@code generate} applies by
+ * default: {@code suppress_tokens} and {@code begin_suppress_tokens} (a key absent or null is an
+ * empty list), {@code max_initial_timestamp_index} (absent or null: openai-whisper's 1 s, 50)
+ * and {@code lang_to_id} (absent or null: empty, Whisper's language list is used). A directory
+ * without the file (an export of random weights) gives those defaults.
+ *
+ * @param langToId language code ("en") to token id, in the file's order
+ */
+record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTimestampIndex,
+    Map<String, Integer> langToId) {
+  static final String FILE = "generation_config.json";
+  /** openai-whisper's max_initial_timestamp of 1 s in 0.02 s steps. */
+  static final int MAX_INITIAL_TIMESTAMP_INDEX = 50;
+  static final WhisperGenerationConfig NONE = new WhisperGenerationConfig(new int[0], new int[0],
+      MAX_INITIAL_TIMESTAMP_INDEX, Map.of());
+
+  /**
+   * Reads {@code directory}'s {@value #FILE}, if any.
+   *
+   * @throws IllegalArgumentException if the file is not JSON, a list is not a list of token ids,
+   *     an id is outside {@code [0, vocab)}, {@code max_initial_timestamp_index} is not a whole
+   *     number of 0 or more, or a {@code lang_to_id} key is not {@code <|code|>}: the message
+   *     names the file, the key and the value
+   * @throws UncheckedIOException if the file exists but cannot be read
+   */
+  static WhisperGenerationConfig read(Path directory, int vocab) {
+    Path file = directory.resolve(FILE);
+    if (!Files.isRegularFile(file)) {
+      return NONE;
+    }
+    JsonNode root;
+    try {
+      root = new ObjectMapper().readTree(file.toFile());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException("generation config " + file + " is not valid JSON: "
+          + e.getOriginalMessage(), e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("generation config " + file + " cannot be read: " + e, e);
+    }
+    if (root == null || !root.isObject()) {
+      throw new IllegalArgumentException("generation config " + file + " must hold a JSON"
+          + " object, but holds " + (root == null ? "nothing" : root.getNodeType()));
+    }
+    JsonNode max = root.get("max_initial_timestamp_index");
+    if (max != null && !max.isNull() && !(max.isIntegralNumber() && max.canConvertToInt()
+        && max.asInt() >= 0)) {
+      throw new IllegalArgumentException("generation config " + file
+          + ": max_initial_timestamp_index must be a whole number of 0 or more, but is " + max);
+    }
+    return new WhisperGenerationConfig(ids(file, root, "suppress_tokens", vocab),
+        ids(file, root, "begin_suppress_tokens", vocab),
+        max == null || max.isNull() ? MAX_INITIAL_TIMESTAMP_INDEX : max.asInt(),
+        languages(file, root, vocab));
+  }
+
+  private static int[] ids(Path file, JsonNode root, String key, int vocab) {
+    JsonNode list = root.get(key);
+    if (list == null || list.isNull()) {
+      return new int[0];
+    }
+    if (!list.isArray()) {
+      throw new IllegalArgumentException("generation config " + file + ": " + key
+          + " must be a list of token ids, but is " + list);
+    }
+    int[] ids = new int[list.size()];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = id(file, key + "[" + i + "]", list.get(i), vocab);
+    }
+    return ids;
+  }
+
+  private static Map<String, Integer> languages(Path file, JsonNode root, int vocab) {
+    JsonNode map = root.get("lang_to_id");
+    if (map == null || map.isNull()) {
+      return Map.of();
+    }
+    if (!map.isObject()) {
+      throw new IllegalArgumentException("generation config " + file + ": lang_to_id must map"
+          + " language tokens to ids, but is " + map);
+    }
+    Map<String, Integer> out = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      String token = e.getKey();
+      if (!token.startsWith("<|") || !token.endsWith("|>") || token.length() < 5) {
+        throw new IllegalArgumentException("generation config " + file + ": lang_to_id key '"
+            + token + "' is not a language token <|code|>");
+      }
+      out.put(token.substring(2, token.length() - 2),
+          id(file, "lang_to_id[" + token + "]", e.getValue(), vocab));
+    }
+    return java.util.Collections.unmodifiableMap(out);
+  }
+
+  private static int id(Path file, String what, JsonNode id, int vocab) {
+    if (!id.canConvertToInt() || !id.isIntegralNumber() || id.asInt() < 0
+        || id.asInt() >= vocab) {
+      throw new IllegalArgumentException("generation config " + file + ": " + what + " is " + id
+          + ", not a token id of the model's vocabulary [0, " + vocab + ")");
+    }
+    return id.asInt();
+  }
+}
