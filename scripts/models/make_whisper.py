@@ -405,14 +405,18 @@ def main():
                                 eos)
             assert got == expected, f"cached export disagrees on {clip}: {got} vs {expected}"
             case = {"clip": clip, "prompt_ids": prompt, "greedy_ids": expected}
-            gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
-                              max_new_tokens=NEW_TOKENS)
-            case["generate_ids"] = new_ids(gen[0].tolist(), prompt)
-            gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
-                              return_timestamps=True, max_new_tokens=NEW_TOKENS)
-            case["timestamp_generate_ids"] = new_ids(gen[0].tolist(), prompt[:3])
-            case["detected_language_id"] = int(hf.detect_language(
-                input_features=features).reshape(-1)[0])
+            try:  # generate's references: CI's tests skip without them; the export stands
+                gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
+                                  max_new_tokens=NEW_TOKENS)
+                case["generate_ids"] = new_ids(gen[0].tolist(), prompt)
+                gen = hf.generate(features, language="en", task="transcribe", do_sample=False,
+                                  return_timestamps=True, max_new_tokens=NEW_TOKENS)
+                case["timestamp_generate_ids"] = new_ids(gen[0].tolist(), prompt[:3])
+                case["detected_language_id"] = int(hf.detect_language(
+                    input_features=features).reshape(-1)[0])
+            except Exception as e:  # noqa: BLE001 (a transformers version without one of them)
+                print(f"WARNING: {clip}: transformers' generate references not written: "
+                      f"{type(e).__name__}: {e}")
             cases.append(case)
     if args.save_hf:
         save_hf(hf, fe, os.path.join(args.out, "hf"))
