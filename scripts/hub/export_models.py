@@ -162,8 +162,8 @@ def check_cuda(name, module, *inputs):
     if not torch.cuda.is_available():
         return
     cpu = module(*inputs)
-    # fp32 means fp32 (as make_parity.py and NOS set it): cuDNN's convolutions default to TF32,
-    # 10 mantissa bits, which alone put a calibrated ResNet-50 2.4e-2 from the CPU (H200).
+    # fp32 means fp32 (as make_parity.py and NOS set it) for modules that read the flags when
+    # they run; traces carry the flag of their tracing moment (main sets it off before any).
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
@@ -309,6 +309,12 @@ def calibrate_batch_norm(torch, model, batches=8):
     with torch.no_grad():
         for _ in range(batches):
             model(torch.randn(16, 3, 224, 224, generator=generator))
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            # A channel the noise never lit (ReLU'd to zero) has variance ~0, and dividing by
+            # sqrt(0 + eps) would multiply its rounding by ~300: a guard (not measured to matter:
+            # with it, CUDA vs CPU 2.25e-5 on the H200 once the trace is made with TF32 off).
+            m.running_var.clamp_(min=1e-2)
     model.eval()
 
 
@@ -635,6 +641,14 @@ def main():
             parser.error(f"--only {entry_id}: not an entry of {TABLE} exported here ({known})")
     global torch
     import torch
+
+    # fp32 means fp32 in what is exported: torch.jit.trace bakes the current
+    # torch.backends.cudnn.allow_tf32 (True by default) into every aten::_convolution as its
+    # cudnn_tf32 argument, so a trace made with the defaults runs its convolutions in TF32 on any
+    # GPU, whatever the loader sets (H200: a BatchNorm-calibrated ResNet-50 traced with the
+    # default read 2.05e-2 from the CPU, traced with it off 2.25e-5; thirteenth session).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
     out = os.path.abspath(args.out)
     made, skipped = {}, []

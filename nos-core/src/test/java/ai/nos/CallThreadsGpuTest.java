@@ -15,7 +15,13 @@ import org.junit.jupiter.api.Test;
  * thread, after another model loaded, is within 2x (+1 ms) of a warm call, since it runs on a
  * call thread warmed up for the copy; 32 distinct caller threads do not grow the device's
  * allocated bytes (no per-caller cuBLAS/cuDNN workspaces); the device's library overhead is
- * reported apart from the model. ResNet-50 from {@code -Dnos.resnet50.dir=DIR}.
+ * reported apart from the model: the first copy on the device is booked as large as the second
+ * (within 16 MiB), not with the threads' cuBLAS/cuDNN state on top. Which manager books that
+ * state depends on the tests before this one (NOS's loader thread for a device lives for the
+ * process, and its state is booked by the manager that made it), so the test does not require
+ * this manager's overhead to be above zero (the thirteenth session's suite ran it after other
+ * managers: 0 B; CallThreadsTest holds the booking on the CPU). ResNet-50 from
+ * {@code -Dnos.resnet50.dir=DIR}.
  */
 @Tag("gpu")
 final class CallThreadsGpuTest {
@@ -61,7 +67,12 @@ final class CallThreadsGpuTest {
       assertTrue(first <= 2 * warm + 1_000_000, "first " + first + " ns, warm " + warm + " ns");
       assertTrue(after.allocatedBytes() <= before.allocatedBytes(),
           "allocated grew from " + before.allocatedBytes() + " to " + after.allocatedBytes());
-      assertTrue(after.overheadBytes() > 0, after.toString());
+      long firstBytes = manager.models().stream().filter(m -> m.id().equals("r50-first"))
+          .findFirst().orElseThrow().bytes();
+      long secondBytes = manager.models().stream().filter(m -> m.id().equals("r50-second"))
+          .findFirst().orElseThrow().bytes();
+      assertTrue(firstBytes <= secondBytes + (16L << 20), "the first copy is booked with "
+          + firstBytes + " B, the second with " + secondBytes + " B: " + after);
     }
   }
 
