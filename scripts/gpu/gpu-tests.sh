@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine after shared/gpu/unpack (see docs/gpu.md): makes ResNet-50 (random
-# weights), then runs every test of nos-core with the CUDA natives, the `gpu`-tagged ones included.
+# weights), then runs every test of nos-core with the CUDA natives, the `gpu`-tagged ones included,
+# then nos-hub's `gpu`-tagged tests (HubParityGpuTest apart: scripts/gpu/hub-parity.sh).
 # Prints the card and the JUnit summary; the full log goes to $OUT/gpu-tests.log.
 set -uo pipefail
 g=/root/gpu
@@ -45,7 +46,23 @@ java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalByt
   --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \
   "$@" > "$out/gpu-tests.log" 2>&1
 rc=$?
+# nos-hub's GPU tests (Whisper's device log-mel, SpeechRecognizer on cuda:0), in a JVM of their
+# own after nos-core's; its CPU tests ran in CI and HubParityGpuTest needs hub-parity.sh's data.
+# Before the thirteenth session this script scanned nos-core alone, so these never ran.
+# They read the committed clips and models/whisper-micro relative to nos-hub, as under Maven.
+echo "== nos-hub, tag gpu" >> "$out/gpu-tests.log"
+if [ -d nos-hub/src/test/resources ]; then
+  (cd nos-hub && java -Xmx2g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+    -Dnos.test.whisperTiny=/tmp/whisper-tiny -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+    -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \
+    --scan-class-path "$(ls "$GPU_LIB"/nos-hub-*-tests.jar)" --include-tag gpu \
+    --exclude-classname '.*HubParityGpuTest' --details=tree --disable-banner) \
+    >> "$out/gpu-tests.log" 2>&1 || rc=1
+else
+  echo "nos-hub's sources are not in $PWD: its GPU tests did not run" | tee -a "$out/gpu-tests.log"
+  rc=1
+fi
 # The summary is read from the finished log: a head that stopped reading mid-run would take the
 # log's tee down with it.
-grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
+grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|WhisperLogMelGpuTest:|SpeechRecognizerFeaturesGpuTest:|== nos-hub|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
 exit $rc
