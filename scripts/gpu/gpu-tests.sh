@@ -64,5 +64,5 @@ else
 fi
 # The summary is read from the finished log: a head that stopped reading mid-run would take the
 # log's tee down with it.
-grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|AotiModelTest:|NativeMemoryTest:|WhisperLogMelGpuTest:|SpeechRecognizerFeaturesGpuTest:|== nos-hub|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
+grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|TracedTf32GpuTest:|AotiModelTest:|NativeMemoryTest:|WhisperLogMelGpuTest:|SpeechRecognizerFeaturesGpuTest:|== nos-hub|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
 exit $rc

@@ -90,6 +90,8 @@ public final class EncoderModel implements AutoCloseable {
       module.eval();
       if (decoder.scalarType() != torch.ScalarType.Float) {
         module.to(decoder.scalarType(), false);
+      } else {
+        ai.nos.internal.torch.TracedTf32.strictConvolutions(module); // fp32 means fp32
       }
       mel = pcm ? new WhisperLogMel(channels, device) : null;
       EncoderModel encoder = new EncoderModel(module, channels, frames, mel,

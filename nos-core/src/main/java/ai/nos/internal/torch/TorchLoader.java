@@ -127,6 +127,14 @@ final class TorchLoader {
     }
     try {
       module.eval();
+      if (spec.precision() == Precision.FP32) {
+        // Before the first call: a trace's convolutions carry the TF32 flag of their tracing.
+        int strict = TracedTf32.strictConvolutions(module);
+        if (strict > 0 && device.isCuda()) {
+          LOG.info("model '{}': {} convolution(s) traced with TF32 on run in fp32 (the spec's"
+              + " precision; fp16 or bf16 for speed)", spec.id(), strict);
+        }
+      }
       if (hostFirst) {
         try (org.bytedeco.pytorch.Device to = TorchRuntime.toTorch(device)) {
           module.to(to, false);

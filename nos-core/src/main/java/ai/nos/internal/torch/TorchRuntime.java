@@ -76,7 +76,7 @@ public final class TorchRuntime {
           // fp32 means fp32: libtorch lets cuDNN convolutions use TF32 by default, which moves
           // results by ~1e-3. Faster, lower precisions are a spec's explicit choice. Not reached
           // by this flag: a torch.jit.trace records the tracing moment's cudnn.allow_tf32 as each
-          // aten::_convolution's cudnn_tf32 argument (docs/status.md, "Known traps").
+          // aten::_convolution's cudnn_tf32 argument; TracedTf32 rewrites it at an fp32 load.
           torch.globalContext().setAllowTF32CuDNN(false);
           torch.globalContext().setAllowTF32CuBLAS(false);
         }
