@@ -19,8 +19,8 @@ import java.util.Optional;
  * <p>An entry is checked as a whole when built: artifact names are unique and one is
  * {@value CatalogArtifact#MODEL}; the task has the settings it needs and no others; a text
  * tokenizer names an artifact; a {@link Task#TEXT_GENERATION} entry has a {@value #TOKENIZER}
- * artifact; labels are inline or in an artifact named {@code labels} (one
- * per line, UTF-8), not both; and an image model's first input is {@code [batch, 3, size, size]}
+ * artifact, a {@link Task#SPEECH_RECOGNITION} entry an {@value #ENCODER} artifact; labels are
+ * inline or in an artifact named {@code labels} (one per line, UTF-8), not both; and an image model's first input is {@code [batch, 3, size, size]}
  * with {@code size} the pre-processing's output size where fixed. Messages start with the field,
  * such as {@code artifacts[1].name} or {@code image.crop}.
  *
@@ -31,8 +31,20 @@ public final class CatalogEntry {
   /** The name of the optional artifact holding the labels, one per line. */
   public static final String LABELS = "labels";
 
-  /** The name of the artifact holding a text generator's {@code tokenizer.json}. */
+  /**
+   * The name of the artifact holding a text generator's {@code tokenizer.json} (a speech
+   * recognizer's, optional).
+   */
   public static final String TOKENIZER = "tokenizer";
+
+  /** The name of the artifact holding a speech recognizer's {@code encoder.pt}. */
+  public static final String ENCODER = "encoder";
+
+  /**
+   * The name of the optional artifact holding a speech recognizer's HuggingFace
+   * {@code generation_config.json}.
+   */
+  public static final String GENERATION_CONFIG = "generation_config";
 
   private final String id;
   private final Task task;
@@ -468,10 +480,11 @@ public final class CatalogEntry {
       if (detection != null && task != Task.OBJECT_DETECTION) {
         throw new IllegalArgumentException("detection is not used by " + describe(task));
       }
-      if (task == Task.TEXT_GENERATION
-          && artifacts.stream().noneMatch(a -> a.name().equals(TOKENIZER))) {
-        throw new IllegalArgumentException("artifacts must have one named '" + TOKENIZER
-            + "' (its tokenizer.json) for task " + task);
+      if (task == Task.TEXT_GENERATION) {
+        requireArtifact(TOKENIZER, "tokenizer.json");
+      }
+      if (task == Task.SPEECH_RECOGNITION) {
+        requireArtifact(ENCODER, "encoder.pt");
       }
       if (normalize && task != Task.IMAGE_EMBEDDING) {
         throw new IllegalArgumentException("normalize applies only to task "
@@ -487,6 +500,13 @@ public final class CatalogEntry {
               + "was '" + text.tokenizer() + "'");
         }
         checkTextInputs(text.maxLength());
+      }
+    }
+
+    private void requireArtifact(String name, String file) {
+      if (artifacts.stream().noneMatch(a -> a.name().equals(name))) {
+        throw new IllegalArgumentException("artifacts must have one named '" + name + "' (its "
+            + file + ") for task " + task);
       }
     }
 

@@ -23,7 +23,16 @@ public enum Task {
    * {@value CatalogEntry#TOKENIZER} artifact ({@code tokenizer.json}) and its signature describes
    * one step of the exported decoder.
    */
-  TEXT_GENERATION;
+  TEXT_GENERATION,
+  /**
+   * Audio in, a transcript out (nos-hub's {@link SpeechRecognizer}, Whisper); the entry's
+   * {@value CatalogArtifact#MODEL} artifact is the exported decoder ({@code decoder.pt}) and its
+   * signature describes one decoder step; it has an {@value CatalogEntry#ENCODER} artifact
+   * ({@code encoder.pt}), and optionally {@value CatalogEntry#TOKENIZER}
+   * ({@code tokenizer.json}) and {@value CatalogEntry#GENERATION_CONFIG}
+   * ({@code generation_config.json}).
+   */
+  SPEECH_RECOGNITION;
 
   /** The name in JSON, e.g. {@code "image_classification"}. */
   public String label() {

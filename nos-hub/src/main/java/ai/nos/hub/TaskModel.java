@@ -65,12 +65,26 @@ final class TaskModel {
     checkTask(facade, entry, task);
   }
 
-  private static void checkTask(String facade, CatalogEntry entry, Task task) {
+  /** Checks that {@code entry} has {@code task}; loads by hub id check it before fetching. */
+  static void checkTask(String facade, CatalogEntry entry, Task task) {
     if (entry.task().orElse(null) != task) {
       throw new IllegalArgumentException(facade + " needs an entry of task " + task
           + " but '" + entry.id() + "' has " + entry.task().map(t -> "task " + t)
           .orElse("no task"));
     }
+  }
+
+  /**
+   * Why a generator's model does not fit its entry: the vocabulary the entry's logits name (the
+   * last dimension of its first output) is not the model's {@code vocab}; null when they agree or
+   * the entry leaves it dynamic.
+   */
+  static String vocabularyMismatch(CatalogEntry entry, long vocab) {
+    TensorSpec logits = entry.signature().outputs().get(0);
+    long named = logits.dim(logits.rank() - 1);
+    return named == TensorSpec.DYNAMIC || named == vocab ? null : "catalog entry '" + entry.id()
+        + "' says its logits are " + logits + " but the model's vocabulary holds " + vocab
+        + " tokens";
   }
 
   /**

@@ -4,7 +4,6 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.nos.generate.FinishReason;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
-import ai.nos.TensorSpec;
 import ai.nos.generate.TokenGenerator;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -95,11 +94,7 @@ public final class TextGenerator implements AutoCloseable {
           + ", settings " + settings + ")");
     }
     CatalogEntry entry = hub.entry(id);
-    if (entry.task().orElse(null) != Task.TEXT_GENERATION) {
-      throw new IllegalArgumentException("TextGenerator needs an entry of task "
-          + Task.TEXT_GENERATION + " but '" + id + "' has "
-          + entry.task().map(t -> "task " + t).orElse("no task"));
-    }
+    TaskModel.checkTask("TextGenerator", entry, Task.TEXT_GENERATION);
     Map<String, Path> files = hub.fetch(id, downloader);
     TokenGenerator.Builder builder = settings.apply(TokenGenerator.builder(
         files.get(CatalogArtifact.MODEL)).id(id).device(entry.device())
@@ -108,13 +103,10 @@ public final class TextGenerator implements AutoCloseable {
       throw new IllegalArgumentException("settings returned null for '" + id + "'");
     }
     TextGenerator lm = load(builder, files.get(CatalogEntry.TOKENIZER));
-    TensorSpec logits = entry.signature().outputs().get(0);
-    long vocab = logits.dim(logits.rank() - 1);
-    if (vocab != TensorSpec.DYNAMIC && vocab != lm.tokens.vocabSize()) {
+    String mismatch = TaskModel.vocabularyMismatch(entry, lm.tokens.vocabSize());
+    if (mismatch != null) {
       lm.close();
-      throw new IllegalArgumentException("catalog entry '" + id + "' says its logits are "
-          + logits + " but the model's vocabulary holds "
-          + lm.tokens.vocabSize() + " tokens");
+      throw new IllegalArgumentException(mismatch);
     }
     return lm;
   }
