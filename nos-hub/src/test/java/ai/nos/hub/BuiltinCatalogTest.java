@@ -29,7 +29,8 @@ final class BuiltinCatalogTest {
 
   static final List<String> IDS = List.of("torchvision/resnet50", "google/vit-base-patch16-224",
       "openai/clip-vit-base-patch32/image", "openai/clip-vit-base-patch32/text",
-      "sentence-transformers/all-MiniLM-L6-v2", "ultralytics/yolov8n", "nos/llm-tiny");
+      "sentence-transformers/all-MiniLM-L6-v2", "ultralytics/yolov8n", "nos/llm-tiny",
+      "nos/whisper-micro");
 
   /**
    * NOS's own models, committed under the repository's models/ folder (their base when run from
@@ -88,6 +89,11 @@ final class BuiltinCatalogTest {
           .endsWith("tokenizer.json"), id);
       assertEquals(List.of("input_ids", "positions", "slots", "k_cache", "v_cache"),
           entry.signature().inputNames(), id);
+    } else if (task == Task.SPEECH_RECOGNITION) {
+      assertTrue(entry.artifact(CatalogArtifact.MODEL).orElseThrow().uri().endsWith("decoder.pt"));
+      assertTrue(entry.artifact(CatalogEntry.ENCODER).orElseThrow().uri().endsWith("encoder.pt"));
+      assertEquals(List.of("input_ids", "positions", "slots", "k_cache", "v_cache", "xk_cache",
+          "xv_cache"), entry.signature().inputNames(), id);
     } else if (task.takesImages()) {
       ImagePreprocessing image = entry.image().orElseThrow();
       TensorSpec input = entry.signature().inputs().get(0);
@@ -178,6 +184,23 @@ final class BuiltinCatalogTest {
     CatalogEntry.Builder withImage = tiny.toBuilder()
         .image(Catalog.builtin().entry("torchvision/resnet50").image().orElseThrow());
     assertEquals("image is not used by task text_generation",
+        assertThrows(IllegalArgumentException.class, withImage::build).getMessage());
+  }
+
+  @Test
+  void speechRecognitionEntry_needsAnEncoder_takesNoImageSettings() {
+    CatalogEntry micro = Catalog.builtin().entry("nos/whisper-micro");
+    assertFalse(Task.SPEECH_RECOGNITION.takesImages());
+    assertEquals("speech_recognition", Task.SPEECH_RECOGNITION.label());
+    CatalogEntry.Builder noEncoder = CatalogEntry.builder().id("test/asr")
+        .task(Task.SPEECH_RECOGNITION).signature(micro.signature())
+        .artifact(micro.artifact(CatalogArtifact.MODEL).orElseThrow());
+    assertEquals("artifacts must have one named 'encoder' (its encoder.pt) for task"
+        + " speech_recognition", assertThrows(IllegalArgumentException.class, noEncoder::build)
+        .getMessage());
+    CatalogEntry.Builder withImage = micro.toBuilder()
+        .image(Catalog.builtin().entry("torchvision/resnet50").image().orElseThrow());
+    assertEquals("image is not used by task speech_recognition",
         assertThrows(IllegalArgumentException.class, withImage::build).getMessage());
   }
 
