@@ -19,6 +19,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.UnaryOperator;
 
 /**
  * Whisper speech recognition: audio in, token ids (and text, with a tokenizer) out, on the
@@ -31,6 +32,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *   Transcript t = asr.transcribe(Path.of("meeting.wav"));
  *   asr.transcribe(pcm, 48_000, TranscribeOptions.builder().language("de").build());
  * }
+ * try (SpeechRecognizer asr = SpeechRecognizer.load(hub, "nos/whisper-micro", downloader)) { ... }
  * }</pre>
  *
  * <p>The model directory holds {@code encoder.pt} and {@code decoder.pt}, an export of
@@ -41,7 +43,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * token), as transformers' {@code generate} does; {@link TranscribeOptions} may replace them.
  * Its {@code max_initial_timestamp_index} bounds the first timestamp (50, 1 s, without it) and
  * its {@code lang_to_id} names the language tokens (Whisper's 99 from {@code <|en|>} without
- * it).
+ * it). A catalog entry of task {@link Task#SPEECH_RECOGNITION} names the same files as
+ * artifacts ({@link #load(Hub, String, Downloader)}).
  * Audio: WAV files or float PCM
  * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}) on the calling
  * thread, cut into 30 s windows ({@link Audio#whisperWindow}); Whisper's log-mel features are
@@ -153,9 +156,60 @@ public final class SpeechRecognizer implements AutoCloseable {
     return builder(directory).build();
   }
 
+  /**
+   * Fetches a catalog model of task {@link Task#SPEECH_RECOGNITION} (its
+   * {@value CatalogArtifact#MODEL} artifact, the decoder, its {@value CatalogEntry#ENCODER}, and
+   * its {@value CatalogEntry#TOKENIZER} and {@value CatalogEntry#GENERATION_CONFIG} where the
+   * entry has them; verified as the hub's trust rules say) and loads it on the entry's device in
+   * its precision, 16 windows at once: the files a model directory holds (see the class notes).
+   *
+   * @throws IllegalArgumentException if an argument is null, the id is unknown, or its entry has
+   *     another task (checked before anything is downloaded)
+   * @throws DownloadException if a file cannot be fetched or verified
+   * @throws ai.nos.ModelLoadException if the files are not a make_whisper.py export
+   */
+  public static SpeechRecognizer load(Hub hub, String id, Downloader downloader) {
+    return load(hub, id, downloader, UnaryOperator.identity());
+  }
+
+  /**
+   * As {@link #load(Hub, String, Downloader)}, with the recognizer's settings changed by
+   * {@code settings} (it gets a builder holding the entry's device and precision, and returns
+   * the builder to build, e.g. {@code b -> b.maxSequences(32).device(Device.cpu())}).
+   *
+   * @throws IllegalArgumentException also if {@code settings} is null or returns null, or the
+   *     entry's signature names a vocabulary size other than the model's
+   */
+  public static SpeechRecognizer load(Hub hub, String id, Downloader downloader,
+      UnaryOperator<Builder> settings) {
+    if (hub == null || settings == null) {
+      throw new IllegalArgumentException("hub and settings must not be null (hub " + hub
+          + ", settings " + settings + ")");
+    }
+    CatalogEntry entry = hub.entry(id);
+    TaskModel.checkTask("SpeechRecognizer", entry, Task.SPEECH_RECOGNITION);
+    Map<String, Path> files = hub.fetch(id, downloader);
+    Builder builder = settings.apply(new Builder(null, id, files.get(CatalogEntry.ENCODER),
+        files.get(CatalogArtifact.MODEL), files.get(CatalogEntry.TOKENIZER),
+        files.get(CatalogEntry.GENERATION_CONFIG)).device(entry.device())
+        .precision(entry.precision()));
+    if (builder == null) {
+      throw new IllegalArgumentException("settings returned null for '" + id + "'");
+    }
+    SpeechRecognizer asr = builder.build();
+    String mismatch = TaskModel.vocabularyMismatch(entry, asr.generator.vocabSize());
+    if (mismatch != null) {
+      asr.close();
+      throw new IllegalArgumentException(mismatch);
+    }
+    return asr;
+  }
+
+  /** Returns a builder of the model in {@code directory} (see the class notes). */
   public static Builder builder(Path directory) {
     Objects.requireNonNull(directory, "directory must not be null");
-    return new Builder(directory);
+    return new Builder(directory, String.valueOf(directory.getFileName()),
+        directory.resolve("encoder.pt"), directory.resolve("decoder.pt"), null, null);
   }
 
   /** Transcribes a WAV file with the default options. */
@@ -427,14 +481,27 @@ public final class SpeechRecognizer implements AutoCloseable {
 
   /** Settings of a {@link SpeechRecognizer}; validated as set. Not thread-safe. */
   public static final class Builder {
+    /** The model directory, or null when the files are given one by one (a hub's). */
     private final Path directory;
+    private final String id;
+    private final Path encoder;
+    private final Path decoder;
+    /** With a directory: found there when {@link #build()} runs. */
+    private final Path tokenizer;
+    private final Path generationConfig;
     private Device device = Device.auto();
     private Precision precision = Precision.FP32;
     private int maxSequences = 16;
     private boolean deviceFeatures = true;
 
-    private Builder(Path directory) {
+    private Builder(Path directory, String id, Path encoder, Path decoder, Path tokenizer,
+        Path generationConfig) {
       this.directory = directory;
+      this.id = id;
+      this.encoder = encoder;
+      this.decoder = decoder;
+      this.tokenizer = tokenizer;
+      this.generationConfig = generationConfig;
     }
 
     /**
@@ -467,7 +534,7 @@ public final class SpeechRecognizer implements AutoCloseable {
     }
 
     /**
-     * Loads the model (and tokenizer.json if the directory has one).
+     * Loads the model (and tokenizer.json and generation_config.json where they are).
      *
      * @throws IllegalArgumentException if the directory lacks encoder.pt or decoder.pt, or its
      *     tokenizer.json is not a HuggingFace tokenizer, or its generation_config.json is not
@@ -475,18 +542,17 @@ public final class SpeechRecognizer implements AutoCloseable {
      * @throws ai.nos.ModelLoadException if the files are not a make_whisper.py export
      */
     public SpeechRecognizer build() {
-      Path encoder = directory.resolve("encoder.pt");
-      Path decoder = directory.resolve("decoder.pt");
       for (Path p : List.of(encoder, decoder)) {
         if (!Files.isRegularFile(p)) {
-          throw new IllegalArgumentException("Whisper model directory " + directory
-              + " must hold encoder.pt and decoder.pt (scripts/models/make_whisper.py), but "
-              + p.getFileName() + " is missing");
+          throw new IllegalArgumentException(directory == null
+              ? "Whisper model '" + id + "' has no file " + p
+              : "Whisper model directory " + directory + " must hold encoder.pt and decoder.pt"
+                  + " (scripts/models/make_whisper.py), but " + p.getFileName() + " is missing");
         }
       }
       HuggingFaceTokenizer tk = null;
-      Path tokenizer = directory.resolve("tokenizer.json");
-      if (Files.isRegularFile(tokenizer)) {
+      Path tokenizer = directory == null ? this.tokenizer : directory.resolve("tokenizer.json");
+      if (tokenizer != null && Files.isRegularFile(tokenizer)) {
         TextTokenizer.cpuFlavor();
         try {
           tk = HuggingFaceTokenizer.newInstance(tokenizer, Map.of("addSpecialTokens", "false",
@@ -501,11 +567,12 @@ public final class SpeechRecognizer implements AutoCloseable {
       }
       TokenGenerator generator = null;
       try {
-        generator = TokenGenerator.builder(decoder).encoder(encoder)
-            .id(String.valueOf(directory.getFileName())).device(device).precision(precision)
-            .maxSequences(maxSequences).whisperPcm(deviceFeatures).build();
+        generator = TokenGenerator.builder(decoder).encoder(encoder).id(id).device(device)
+            .precision(precision).maxSequences(maxSequences).whisperPcm(deviceFeatures).build();
+        Path config = directory == null ? generationConfig
+            : directory.resolve(WhisperGenerationConfig.FILE);
         return new SpeechRecognizer(generator, tk,
-            WhisperGenerationConfig.read(directory, generator.vocabSize()));
+            WhisperGenerationConfig.read(config, generator.vocabSize()));
       } catch (RuntimeException | Error e) {
         if (generator != null) {
           generator.close();

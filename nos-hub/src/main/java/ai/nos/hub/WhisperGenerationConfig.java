@@ -15,8 +15,8 @@ import java.util.Map;
  * {@code generation_config.json}, the settings transformers' {@code generate} applies by
  * default: {@code suppress_tokens} and {@code begin_suppress_tokens} (a key absent or null is an
  * empty list), {@code max_initial_timestamp_index} (absent or null: openai-whisper's 1 s, 50)
- * and {@code lang_to_id} (absent or null: empty, Whisper's language list is used). A directory
- * without the file (an export of random weights) gives those defaults.
+ * and {@code lang_to_id} (absent or null: empty, Whisper's language list is used). A model
+ * without the file gives those defaults.
  *
  * @param langToId language code ("en") to token id, in the file's order
  */
@@ -29,7 +29,8 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
       MAX_INITIAL_TIMESTAMP_INDEX, Map.of());
 
   /**
-   * Reads {@code directory}'s {@value #FILE}, if any.
+   * Reads a {@value #FILE} ({@code file}), or gives the defaults when {@code file} is null or
+   * does not exist.
    *
    * @throws IllegalArgumentException if the file is not JSON, a list is not a list of token ids,
    *     an id is outside {@code [0, vocab)}, {@code max_initial_timestamp_index} is not a whole
@@ -37,9 +38,8 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
    *     names the file, the key and the value
    * @throws UncheckedIOException if the file exists but cannot be read
    */
-  static WhisperGenerationConfig read(Path directory, int vocab) {
-    Path file = directory.resolve(FILE);
-    if (!Files.isRegularFile(file)) {
+  static WhisperGenerationConfig read(Path file, int vocab) {
+    if (file == null || !Files.isRegularFile(file)) {
       return NONE;
     }
     JsonNode root;
