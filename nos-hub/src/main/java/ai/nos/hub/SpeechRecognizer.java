@@ -182,22 +182,14 @@ public final class SpeechRecognizer implements AutoCloseable {
    */
   public static SpeechRecognizer load(Hub hub, String id, Downloader downloader,
       UnaryOperator<Builder> settings) {
-    if (hub == null || settings == null) {
-      throw new IllegalArgumentException("hub and settings must not be null (hub " + hub
-          + ", settings " + settings + ")");
-    }
-    CatalogEntry entry = hub.entry(id);
-    TaskModel.checkTask("SpeechRecognizer", entry, Task.SPEECH_RECOGNITION);
-    Map<String, Path> files = hub.fetch(id, downloader);
-    Builder builder = settings.apply(new Builder(null, id, files.get(CatalogEntry.ENCODER),
-        files.get(CatalogArtifact.MODEL), files.get(CatalogEntry.TOKENIZER),
-        files.get(CatalogEntry.GENERATION_CONFIG)).device(entry.device())
-        .precision(entry.precision()));
-    if (builder == null) {
-      throw new IllegalArgumentException("settings returned null for '" + id + "'");
-    }
-    SpeechRecognizer asr = builder.build();
-    String mismatch = TaskModel.vocabularyMismatch(entry, asr.generator.vocabSize());
+    TaskModel.Configured<Builder> c = TaskModel.configure("SpeechRecognizer",
+        Task.SPEECH_RECOGNITION, hub, id, downloader, settings,
+        (entry, files) -> new Builder(null, id, files.get(CatalogEntry.ENCODER),
+            files.get(CatalogArtifact.MODEL), files.get(CatalogEntry.TOKENIZER),
+            files.get(CatalogEntry.GENERATION_CONFIG)).device(entry.device())
+            .precision(entry.precision()));
+    SpeechRecognizer asr = c.builder().build();
+    String mismatch = TaskModel.vocabularyMismatch(c.entry(), asr.generator.vocabSize());
     if (mismatch != null) {
       asr.close();
       throw new IllegalArgumentException(mismatch);

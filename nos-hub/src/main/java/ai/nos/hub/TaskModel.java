@@ -9,8 +9,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +74,34 @@ final class TaskModel {
           + " but '" + entry.id() + "' has " + entry.task().map(t -> "task " + t)
           .orElse("no task"));
     }
+  }
+
+  /** A generator's entry, its fetched files by artifact name, and its builder to build. */
+  record Configured<B>(CatalogEntry entry, Map<String, Path> files, B builder) {}
+
+  /**
+   * The first half of a generator's load by hub id: checks the arguments and the entry's task
+   * (before anything is downloaded), fetches the entry's files, makes the builder of the entry
+   * and files with {@code builder} and lets {@code settings} change it.
+   *
+   * @throws IllegalArgumentException if {@code hub} or {@code settings} is null or settings
+   *     returns null, the id is unknown or its entry has another task
+   */
+  static <B> Configured<B> configure(String facade, Task task, Hub hub, String id,
+      Downloader downloader, UnaryOperator<B> settings,
+      BiFunction<CatalogEntry, Map<String, Path>, B> builder) {
+    if (hub == null || settings == null) {
+      throw new IllegalArgumentException("hub and settings must not be null (hub " + hub
+          + ", settings " + settings + ")");
+    }
+    CatalogEntry entry = hub.entry(id);
+    checkTask(facade, entry, task);
+    Map<String, Path> files = hub.fetch(id, downloader);
+    B configured = settings.apply(builder.apply(entry, files));
+    if (configured == null) {
+      throw new IllegalArgumentException("settings returned null for '" + id + "'");
+    }
+    return new Configured<>(entry, files, configured);
   }
 
   /**

@@ -89,21 +89,12 @@ public final class TextGenerator implements AutoCloseable {
    */
   public static TextGenerator load(Hub hub, String id, Downloader downloader,
       UnaryOperator<TokenGenerator.Builder> settings) {
-    if (hub == null || settings == null) {
-      throw new IllegalArgumentException("hub and settings must not be null (hub " + hub
-          + ", settings " + settings + ")");
-    }
-    CatalogEntry entry = hub.entry(id);
-    TaskModel.checkTask("TextGenerator", entry, Task.TEXT_GENERATION);
-    Map<String, Path> files = hub.fetch(id, downloader);
-    TokenGenerator.Builder builder = settings.apply(TokenGenerator.builder(
-        files.get(CatalogArtifact.MODEL)).id(id).device(entry.device())
-        .precision(entry.precision()));
-    if (builder == null) {
-      throw new IllegalArgumentException("settings returned null for '" + id + "'");
-    }
-    TextGenerator lm = load(builder, files.get(CatalogEntry.TOKENIZER));
-    String mismatch = TaskModel.vocabularyMismatch(entry, lm.tokens.vocabSize());
+    TaskModel.Configured<TokenGenerator.Builder> c = TaskModel.configure("TextGenerator",
+        Task.TEXT_GENERATION, hub, id, downloader, settings,
+        (entry, files) -> TokenGenerator.builder(files.get(CatalogArtifact.MODEL)).id(id)
+            .device(entry.device()).precision(entry.precision()));
+    TextGenerator lm = load(c.builder(), c.files().get(CatalogEntry.TOKENIZER));
+    String mismatch = TaskModel.vocabularyMismatch(c.entry(), lm.tokens.vocabSize());
     if (mismatch != null) {
       lm.close();
       throw new IllegalArgumentException(mismatch);

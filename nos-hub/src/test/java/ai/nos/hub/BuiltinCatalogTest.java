@@ -22,6 +22,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The catalog shipped in the jar: each entry validates, and none pins an invented file. */
@@ -171,37 +172,32 @@ final class BuiltinCatalogTest {
         .digest(Files.readAllBytes(file)));
   }
 
-  @Test
-  void textGenerationEntry_needsATokenizer_takesNoImageSettings() {
-    CatalogEntry tiny = Catalog.builtin().entry("nos/llm-tiny");
-    assertFalse(Task.TEXT_GENERATION.takesImages());
-    CatalogEntry.Builder noTokenizer = CatalogEntry.builder().id("test/lm")
-        .task(Task.TEXT_GENERATION).signature(tiny.signature())
-        .artifact(tiny.artifact(CatalogArtifact.MODEL).orElseThrow());
-    assertEquals("artifacts must have one named 'tokenizer' (its tokenizer.json) for task"
-        + " text_generation", assertThrows(IllegalArgumentException.class, noTokenizer::build)
+  /** A generator's entry needs its second file, and takes no image settings. */
+  @ParameterizedTest
+  @CsvSource({"nos/llm-tiny, tokenizer, tokenizer.json",
+      "nos/whisper-micro, encoder, encoder.pt"})
+  void generatorEntry_needsItsSecondFile_takesNoImageSettings(String id, String artifact,
+      String file) {
+    CatalogEntry entry = Catalog.builtin().entry(id);
+    Task task = entry.task().orElseThrow();
+    assertFalse(task.takesImages());
+    CatalogEntry.Builder without = CatalogEntry.builder().id("test/without").task(task)
+        .signature(entry.signature())
+        .artifact(entry.artifact(CatalogArtifact.MODEL).orElseThrow());
+    assertEquals("artifacts must have one named '" + artifact + "' (its " + file + ") for task "
+        + task.label(), assertThrows(IllegalArgumentException.class, without::build)
         .getMessage());
-    CatalogEntry.Builder withImage = tiny.toBuilder()
+    CatalogEntry.Builder withImage = entry.toBuilder()
         .image(Catalog.builtin().entry("torchvision/resnet50").image().orElseThrow());
-    assertEquals("image is not used by task text_generation",
+    assertEquals("image is not used by task " + task.label(),
         assertThrows(IllegalArgumentException.class, withImage::build).getMessage());
   }
 
   @Test
-  void speechRecognitionEntry_needsAnEncoder_takesNoImageSettings() {
-    CatalogEntry micro = Catalog.builtin().entry("nos/whisper-micro");
-    assertFalse(Task.SPEECH_RECOGNITION.takesImages());
+  void speechRecognition_isWrittenSpeechRecognition() {
     assertEquals("speech_recognition", Task.SPEECH_RECOGNITION.label());
-    CatalogEntry.Builder noEncoder = CatalogEntry.builder().id("test/asr")
-        .task(Task.SPEECH_RECOGNITION).signature(micro.signature())
-        .artifact(micro.artifact(CatalogArtifact.MODEL).orElseThrow());
-    assertEquals("artifacts must have one named 'encoder' (its encoder.pt) for task"
-        + " speech_recognition", assertThrows(IllegalArgumentException.class, noEncoder::build)
-        .getMessage());
-    CatalogEntry.Builder withImage = micro.toBuilder()
-        .image(Catalog.builtin().entry("torchvision/resnet50").image().orElseThrow());
-    assertEquals("image is not used by task speech_recognition",
-        assertThrows(IllegalArgumentException.class, withImage::build).getMessage());
+    assertEquals(Task.SPEECH_RECOGNITION, Catalog.builtin().entry("nos/whisper-micro").task()
+        .orElseThrow());
   }
 
   @Test
