@@ -50,27 +50,18 @@ public final class TracedTf32 {
    * scripted file, or one already traced with TF32 off).
    */
   public static int strictConvolutions(JitModule module) {
-    int changed = 0;
-    try (PointerScope scope = new PointerScope()) {
-      var all = module.modules();
-      java.util.Set<Long> seen = new java.util.HashSet<>();
-      for (var it = all.begin(); it.notEquals(all.end()); it = it.increment()) {
-        JitModule m = it.access();
-        if (!m.find_method("forward").has_value()) {
-          continue;
-        }
-        Graph graph = m.get_method("forward").graph();
-        if (seen.add(graph.address())) {
-          changed += rewrite(graph, graph.block());
-        }
-      }
-    }
-    return changed;
+    return sumOverGraphs(module, graph -> rewrite(graph, graph.block()));
   }
 
   /** The convolutions of {@code module}'s graphs whose {@code allow_tf32} is a true constant. */
   static int tf32Convolutions(JitModule module) {
-    int found = 0;
+    return sumOverGraphs(module, graph -> count(graph.block()));
+  }
+
+  /** {@code each} over the forward graph of the module and its submodules, each graph once. */
+  private static int sumOverGraphs(JitModule module,
+      java.util.function.ToIntFunction<Graph> each) {
+    int sum = 0;
     try (PointerScope scope = new PointerScope()) {
       var all = module.modules();
       java.util.Set<Long> seen = new java.util.HashSet<>();
@@ -79,12 +70,12 @@ public final class TracedTf32 {
         if (m.find_method("forward").has_value()) {
           Graph graph = m.get_method("forward").graph();
           if (seen.add(graph.address())) {
-            found += count(graph.block());
+            sum += each.applyAsInt(graph);
           }
         }
       }
     }
-    return found;
+    return sum;
   }
 
   private static int rewrite(Graph graph, Block block) {
