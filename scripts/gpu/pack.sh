@@ -22,11 +22,12 @@ cp nos-core/target/nos-core-*.jar nos-optim/target/nos-optim-*.jar nos-hub/targe
   benchmarks/target/nos-benchmarks-*.jar "$lib/"
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform \
   -DoutputDirectory="$root/$lib"
-# TensorRT's own libraries (the redist jar: libnvinfer, the ONNX parser, no sm_90 builder resource)
+# TensorRT 10.6's own libraries (the redist jar, 1.09 GB: libnvinfer, the ONNX parser and one
+# builder resource for every GPU, sm_90 included: #22; the pack's parts count rises accordingly)
 # only when asked: scripts/gpu/trt-tests.sh runs the TensorRT step with and without them.
 if [ "${NOS_PACK_TRT_REDIST:-0}" = 1 ]; then
   mvn -B -q dependency:copy \
-    -Dartifact=org.bytedeco:tensorrt:10.15-1.5.13:jar:linux-x86_64-redist \
+    -Dartifact=org.bytedeco:tensorrt:10.6-1.5.11:jar:linux-x86_64-redist \
     -DoutputDirectory="$root/$lib"
 fi
 # The CPU natives must not ride along: the GPU classifier replaces them.

@@ -124,8 +124,8 @@ final class TensorRtTest {
         + " libnvinfer.so.10: cannot open shared object file: No such file or directory"));
     String reason = MissingLibrary.explainLoadFailure(chain);
     assertTrue(reason.startsWith("TensorRT cannot load here: libnvinfer.so.10 is missing;"
-        + " install TensorRT 10.15"), reason);
-    assertTrue(reason.contains("tensorrt-platform-redist"), reason);
+        + " install TensorRT 10.6"), reason);
+    assertTrue(reason.contains("tensorrt:10.6-1.5.11:linux-x86_64-redist"), reason);
 
     reason = MissingLibrary.explainLoadFailure(new UnsatisfiedLinkError(
         "libcuda.so.1: cannot open shared object file: No such file or directory"));
@@ -153,7 +153,7 @@ final class TensorRtTest {
         "Could not load library libnvinfer_builder_resource_sm90.so.10.15.1"), "sm_90");
     assertTrue(reason.startsWith("TensorRT cannot build engines for sm_90 here:"
         + " libnvinfer_builder_resource_sm90.so.10.15.1 is missing"), reason);
-    assertTrue(reason.contains("install TensorRT 10.15"), reason);
+    assertTrue(reason.contains("install TensorRT 10.6"), reason);
 
     reason = MissingLibrary.explainBuildFailure(List.of("a", "b", "c", "d"), "sm_90");
     assertEquals("TensorRT built no engine: b | c | d", reason);

@@ -13,9 +13,10 @@ import java.util.Set;
 /**
  * Whether TensorRT has the builder resource library for a GPU architecture. TensorRT 10 keeps
  * the kernels it builds with in {@code libnvinfer_builder_resource_sm<NN>.so.*} (or one
- * {@code libnvinfer_builder_resource.so.*} for every architecture) beside {@code libnvinfer}; the
- * redist jar on Maven Central carries only {@code libnvinfer_builder_resource_ptx}, so on
- * H100/H200 its builder returns no engine, and says nothing through its logger. Looking first
+ * {@code libnvinfer_builder_resource.so.*} for every architecture) beside {@code libnvinfer}.
+ * TensorRT 10.6's redist jar (NOS's version, #22) carries the single file; 10.15's carried only
+ * {@code libnvinfer_builder_resource_ptx}, so on H100/H200 its builder returned no engine and
+ * said nothing through its logger. Looking first
  * turns that silence into a message naming the file.
  */
 final class BuilderResources {

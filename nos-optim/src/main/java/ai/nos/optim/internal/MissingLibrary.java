@@ -16,7 +16,7 @@ public final class MissingLibrary {
   private static final Pattern BUILDER_RESOURCE =
       Pattern.compile("libnvinfer_builder_resource[\\w]*(?:\\.so(?:\\.\\d+)*)?");
 
-  static final String INSTALL_TENSORRT = "install TensorRT 10.15 for CUDA 13 from NVIDIA"
+  static final String INSTALL_TENSORRT = "install TensorRT 10.6 from NVIDIA"
       + " (https://developer.nvidia.com/tensorrt, the tar or deb packages) and put its lib"
       + " folder on LD_LIBRARY_PATH";
 
@@ -60,7 +60,7 @@ public final class MissingLibrary {
     if (library == null) {
       return "TensorRT's native libraries did not load (" + (first == null
           ? failure.getClass().getName() : first) + "); " + INSTALL_TENSORRT
-          + ", or add org.bytedeco:tensorrt-platform-redist:10.15-1.5.13";
+          + ", or add org.bytedeco:tensorrt:10.6-1.5.11:linux-x86_64-redist";
     }
     return "TensorRT cannot load here: " + library + " is missing; " + installHint(library);
   }
@@ -88,9 +88,8 @@ public final class MissingLibrary {
           + " (TensorRT runs on NVIDIA GPUs only)";
     }
     if (library.startsWith("libnvinfer") || library.startsWith("libnvonnxparser")) {
-      return INSTALL_TENSORRT + ", or add org.bytedeco:tensorrt-platform-redist:10.15-1.5.13"
-          + " (which cannot build engines on Hopper: it lacks"
-          + " libnvinfer_builder_resource_sm90)";
+      // 10.6, not 10.15: 10.15's redist lacks the sm_90 builder resource (#22).
+      return INSTALL_TENSORRT + ", or add org.bytedeco:tensorrt:10.6-1.5.11:linux-x86_64-redist";
     }
     return "it is a CUDA 13 library: put CUDA 13's lib64 folder on LD_LIBRARY_PATH or add"
         + " org.bytedeco:cuda-platform-redist:13.1-9.19-1.5.13";
