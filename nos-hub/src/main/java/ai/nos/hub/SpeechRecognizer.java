@@ -305,12 +305,12 @@ public final class SpeechRecognizer implements AutoCloseable {
     }
   }
 
-  /** Decodes every window of {@code pcm} (16 kHz) in the language of token {@code language}. */
   /** The window at {@code from} as the generator takes it: PCM, or Java's log-mel. */
   private float[] encoderInput(Audio pcm, long from) {
     return pcmInput ? pcm.whisperWindow(from) : pcm.whisperFeatures(from, melBins);
   }
 
+  /** Decodes every window of {@code pcm} (16 kHz) in the language of token {@code language}. */
   private CompletableFuture<Transcript> transcribeWindows(Audio pcm, TranscribeOptions options,
       int language) {
     int[] prompt = prompt(options, language);

@@ -131,17 +131,12 @@ public final class EncoderModel implements AutoCloseable {
    */
   Tensor encode(float[] packed, int k) {
     org.bytedeco.pytorch.Device dev = TorchRuntime.toTorch(device);
-    Tensor input;
-    if (features != null) {
-      input = features.features(WhisperLogMel.upload(packed,
-          new long[] {k, MelFilters.WINDOW_SAMPLES}, dev));
-    } else {
-      input = WhisperLogMel.upload(packed, new long[] {k, channels, frames}, dev);
+    if (features == null) { // the features themselves: one transfer, cast on the way
+      return encode(Sampler.floats(packed, new long[] {k, channels, frames}, scalarType, dev));
     }
-    if (scalarType != torch.ScalarType.Float) {
-      input = input.to(scalarType);
-    }
-    return encode(input);
+    Tensor input = features.features(Sampler.floats(packed,
+        new long[] {k, MelFilters.WINDOW_SAMPLES}, torch.ScalarType.Float, dev));
+    return encode(scalarType != torch.ScalarType.Float ? input.to(scalarType) : input);
   }
 
   /** The hidden states of {@code input} [B, channels, frames] on the device; in the caller's scope. */

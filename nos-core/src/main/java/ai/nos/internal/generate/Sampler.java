@@ -217,18 +217,16 @@ final class Sampler implements AutoCloseable {
    */
   Tensor timestamps(Tensor logits, Rows rows) {
     int b = rows.size;
+    if (java.util.Arrays.stream(rows.timestamps, 0, b).allMatch(java.util.Objects::isNull)) {
+      return logits; // every step of a model without the rules: nothing packed
+    }
+    long[] none = TimestampBounds.none(vocab);
     long[] packed = new long[TimestampBounds.SIZE * b];
-    boolean any = false;
     for (int i = 0; i < b; i++) {
-      long[] bounds = rows.timestamps[i];
-      any |= bounds != null;
-      bounds = bounds != null ? bounds : TimestampBounds.none(vocab);
+      long[] bounds = rows.timestamps[i] != null ? rows.timestamps[i] : none;
       for (int k = 0; k < TimestampBounds.SIZE; k++) {
         packed[k * b + i] = bounds[k];
       }
-    }
-    if (!any) {
-      return logits;
     }
     Tensor cols = longs(packed, new long[] {TimestampBounds.SIZE, b, 1}, dev());
     Tensor timestamp = vocabIndex.ge(cols.select(0, TimestampBounds.BEGIN));
@@ -302,10 +300,15 @@ final class Sampler implements AutoCloseable {
   }
 
   static Tensor floats(float[] values, org.bytedeco.pytorch.Device device) {
-    Tensor host = torch.from_blob(new FloatPointer(values), new long[] {values.length, 1},
+    return floats(values, new long[] {values.length, 1}, torch.ScalarType.Float, device);
+  }
+
+  /** A copy on {@code device} of {@code values} shaped {@code shape}, as {@code type}. */
+  static Tensor floats(float[] values, long[] shape, torch.ScalarType type,
+      org.bytedeco.pytorch.Device device) {
+    Tensor host = torch.from_blob(new FloatPointer(values), shape,
         new TensorOptions(torch.ScalarType.Float));
-    return host.to(device, torch.ScalarType.Float, false, true,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
+    return host.to(device, type, false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
   }
 
   static Tensor longs(long[] values, org.bytedeco.pytorch.Device device) {
