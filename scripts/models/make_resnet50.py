@@ -18,7 +18,13 @@ import torchvision
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
-torch.backends.fp32_precision = "ieee"  # fp32 means fp32, as in NOS
+# fp32 means fp32, as in NOS. torch.jit.trace bakes torch.backends.cudnn.allow_tf32 (True by
+# default, and not changed by torch.backends.fp32_precision) into every aten::_convolution, so
+# the legacy flags are what a trace keeps: with them on, PyTorch's CUDA reference ran in TF32
+# and read 4.3e-4 from NOS's fp32 (fourteenth session; NOS rewrites the flag at fp32 load).
+torch.backends.fp32_precision = "ieee"
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
 torch.manual_seed(0)
 m = torchvision.models.resnet50(weights=None).eval()
 with torch.no_grad():

@@ -50,7 +50,7 @@ final class TracedTf32GpuTest {
   }
 
   private static ModelSpec spec(String device) {
-    return ModelSpec.builder().id("encoder-" + device).artifact(ENCODER)
+    return ModelSpec.builder().id("encoder-" + device.replace(':', '-')).artifact(ENCODER)
         .signature(Signature.builder().input("mel", DType.FLOAT32, -1, 80, 3000)
             .output("states", DType.FLOAT32, -1, 1500, 16).build())
         .device(device).build();

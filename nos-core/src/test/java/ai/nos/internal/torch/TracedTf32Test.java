@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.nos.Fixtures;
 import java.nio.file.Path;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
@@ -25,8 +26,8 @@ import org.junit.jupiter.api.Test;
  * model: aten::conv2d reads the flag at run time) has nothing to rewrite.
  */
 final class TracedTf32Test {
-  private static final Path ENCODER = Path.of("../models/whisper-micro/encoder.pt");
-  private static final Path DIGITS = Path.of("../models/digits/digits.pt");
+  private static final Path ENCODER = Fixtures.modelsDir().resolve("whisper-micro/encoder.pt");
+  private static final Path DIGITS = Fixtures.modelsDir().resolve("digits/digits.pt");
 
   @Test
   void tracedConvolutions_loseTheirTf32Flag_andComputeTheSame() {
