@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
@@ -48,6 +48,15 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   # Its own time limit: with -Dnos.bench.pinned=true (JAVA_TOOL_OPTIONS) the NOS rows take twice
   # as long, and 280 s stopped them in ViT fp16 at 0.5 s a row (2026-11-27, seventh session).
   ${jvm/timeout 280/timeout 560} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
+fi
+if [ "$what" = trt ]; then
+  # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch
+  # 1/8/64/256 from a Tensor and pinned, then torch.compile's rows beside it. TensorRT's libraries
+  # must be on LD_LIBRARY_PATH (. scripts/gpu/trt-env.sh). TRT_PRECISIONS: default fp16.
+  python3 "$g/scripts/gpu/make_trt_onnx.py" /tmp/gpu-models/resnet50.pt /tmp/trt/resnet50.onnx \
+    > "$out/trt-onnx.log" 2>&1 || { tail -20 "$out/trt-onnx.log"; exit 1; }
+  ${jvm/timeout 280/timeout 420} ai.nos.benchmarks.gpu.TrtBench /tmp/gpu-models /tmp/trt/resnet50.onnx "${2:-2}" ${TRT_PRECISIONS:-fp16} 2>&1 | tee "$out/trt-bench.log"
+  [ -n "${TRT_NO_PYTHON:-}" ] || timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile-only --only resnet50-fp16 2>&1 | tee "$out/trt-compile-baseline.log"
 fi
 if [ "$what" = optim-aoti ]; then
   # ResNet-50's NOS rows with AOTInductor packages (make_aoti.py) beside the TorchScript ones.

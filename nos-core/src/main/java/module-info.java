@@ -25,4 +25,7 @@ module ai.nos {
   exports ai.nos.internal.json to ai.nos.hub;
   exports ai.nos.internal.image to ai.nos.hub;
   exports ai.nos.internal.audio to ai.nos.hub;
+
+  // Compiled artifacts other modules serve through Nos.load (nos-optim: TensorRT engines).
+  uses ai.nos.internal.torch.CompiledFormat;
 }

@@ -6,6 +6,10 @@ module ai.nos.optim {
   requires org.bytedeco.javacpp;
   requires org.bytedeco.pytorch;
   requires org.bytedeco.tensorrt;
+  requires org.bytedeco.cuda;
 
   exports ai.nos.optim;
+
+  // TensorRT engines (.engine, .plan, .trt) served through Nos.load.
+  provides ai.nos.internal.torch.CompiledFormat with ai.nos.optim.internal.TrtEngineFormat;
 }

@@ -33,8 +33,8 @@ import org.slf4j.LoggerFactory;
  * ({@link ai.nos.Optimization}: channels-last, freeze, {@code optimize_for_inference}, whose CPU
  * result libtorch 2.10 cannot load back from a file ("required keyword attribute 'value' is
  * undefined"), cuDNN benchmark mode and CUDA graphs); an AOTInductor package ({@code .pt2}) is
- * loaded as a spec's artifact. {@link #tensorRt} builds TensorRT engines where TensorRT can and
- * falls back to the libtorch path, saying why, where it cannot.
+ * loaded as a spec's artifact. {@link #tensorRt} builds and serves TensorRT engines where
+ * TensorRT can and falls back to the libtorch path, saying why, where it cannot.
  */
 public final class Optimizer {
   private static final Logger LOG = LoggerFactory.getLogger(Optimizer.class);
@@ -131,28 +131,28 @@ public final class Optimizer {
   /**
    * The TensorRT step: builds a TensorRT engine for the spec's model from its ONNX export (one
    * optimization profile over batch 1 to the spec's largest batch, or
-   * {@value TensorRtStep#DEFAULT_MAX_BATCH} without batching; fp16 kernels for an fp16 spec),
-   * cached on disk like every artifact, with TensorRT's version and the device's architecture in
-   * the key. Where TensorRT cannot serve the model it falls back to the best libtorch path this
+   * {@value TensorRtStep#DEFAULT_MAX_BATCH} without batching; fp16 kernels for an fp16 spec, and
+   * no TF32 for an fp32 one), cached on disk like every artifact with TensorRT's version, the
+   * device's architecture and the precision in the key, checks it once against the spec's own
+   * model in fp32 with the {@link AccuracyGuard}, and returns the spec pointing at the engine
+   * (pinned by its sha256), which {@code Nos.load} serves like any artifact (a {@code .engine},
+   * {@code .plan} or {@code .trt} file, or the cache's entry, is a TensorRT engine to NOS).
+   *
+   * <p>Where TensorRT cannot serve the model it falls back to the best libtorch path this
    * optimizer makes ({@link #optimize}) and says why, once in the log and in
    * {@link Result#fallback()}: TensorRT's libraries missing (naming the library, e.g.
-   * {@code libnvinfer.so.10}, and how to install it), a builder resource missing for this GPU
-   * (the TensorRT redist jar on Maven Central lacks {@code libnvinfer_builder_resource_sm90},
-   * so it builds nothing on H100/H200), a CPU device, a bf16 spec, an ONNX file TensorRT cannot
-   * parse. A build that failed is not retried in the same JVM.
-   *
-   * <p>Serving a built engine is not in this version: no GPU machine this project could test on
-   * can build one (see docs/status.md), so a built engine is reported in {@link Result#fallback()}
-   * and left in the cache, and the libtorch path serves.
+   * {@code libnvinfer.so.10}, and how to install it), a builder resource missing for this GPU, a
+   * CPU device, a bf16 spec, an ONNX file TensorRT cannot parse, an engine that fails the guard.
+   * A build that failed is not retried in the same JVM.
    *
    * <pre>{@code
    * Optimizer.Result r = optimizer.tensorRt(spec, Path.of("resnet50.onnx"));
    * if (r.fallback() != null) log.info("no TensorRT: {}", r.fallback());
-   * try (Model model = Nos.load(r.spec())) { ... }
+   * try (Model model = Nos.load(r.spec())) { ... }   // the engine, if it passed
    * }</pre>
    *
    * @param onnx the model exported to ONNX with a dynamic first (batch) dimension, computing
-   *     what the spec's artifact computes
+   *     what the spec's artifact computes, its inputs and outputs named as the spec's signature
    * @throws IllegalArgumentException if an argument is null or {@code onnx} is not a readable
    *     regular file
    * @throws OptimizationException if the libtorch path it falls back to fails to build
@@ -160,9 +160,21 @@ public final class Optimizer {
   public Result tensorRt(ModelSpec spec, Path onnx) {
     TensorRtStep.checkOnnx(spec, onnx);
     TensorRtStep.Outcome outcome = TensorRtStep.run(spec, onnx, cache, CUDA);
-    String reason = outcome.reason() != null ? outcome.reason()
-        : "TensorRT built an engine (" + outcome.engine() + ") but this NOS version cannot"
-            + " serve TensorRT engines yet";
+    String reason = outcome.reason();
+    if (reason == null) {
+      Device device = TorchRuntime.resolve(spec.device(), spec.id());
+      try {
+        Result trt = guarded(spec, device, outcome.engine(), "tensorrt", List.of("tensorrt"),
+            UnaryOperator.identity());
+        if (trt.optimized()) {
+          return trt;
+        }
+        reason = "the TensorRT engine " + outcome.engine() + " failed the accuracy guard: "
+            + trt.guard();
+      } catch (OptimizationException e) {
+        reason = e.getMessage();
+      }
+    }
     Result best = optimize(spec);
     LOG.warn("TensorRT step for model '{}' not used: {}; serving {} instead", spec.id(), reason,
         best.optimized() ? "the libtorch path optimized by " + String.join("+", best.steps())

@@ -60,7 +60,8 @@ final class TensorRtStep {
         .option("batch", "1.." + maxBatch + " opt " + maxBatch)
         .deviceArch(arch)
         .version("tensorrt", probe.version()).version("cuda", cudaVersion)
-        .version("nos-optim", "1").build();
+        .option("tf32", fp16 ? "n/a" : "off")
+        .version("nos-optim", "2").build();
     String failed = FAILED.get(key.hash());
     if (failed != null) {
       return new Outcome(null, failed + " (remembered from an earlier build in this JVM)");

@@ -43,7 +43,7 @@ import org.bytedeco.pytorch.TensorVector;
  * float16 library fed float32 would read the wrong bytes), and the owning model runs one call
  * at load to check the outputs against the signature.
  */
-final class AotiRunner {
+final class AotiRunner implements CompiledRunner {
   /** Model instances in the container: calls that run at once. */
   static final int INSTANCES = 2;
 
@@ -151,7 +151,8 @@ final class AotiRunner {
    * Runs the inputs (on the model's device, in signature order); the outputs in order. A
    * package compiled per batch size runs the call on its sizes ({@link AotiBuckets}).
    */
-  List<org.bytedeco.pytorch.Tensor> run(List<org.bytedeco.pytorch.Tensor> inputs) {
+  @Override
+  public List<org.bytedeco.pytorch.Tensor> run(List<org.bytedeco.pytorch.Tensor> inputs) {
     if (sizes == null) {
       return run(runners.get(AotiPackage.ANY_BATCH), inputs);
     }
@@ -176,11 +177,18 @@ final class AotiRunner {
   }
 
   /** Bytes of the extracted libraries: each holds its copy of the weights. */
-  long bytes() {
+  @Override
+  public long bytes() {
     return bytes;
   }
 
-  void close() {
+  @Override
+  public String kind() {
+    return "AOTInductor";
+  }
+
+  @Override
+  public void close() {
     runners.values().forEach(AOTIModelContainerRunner::close);
   }
 }

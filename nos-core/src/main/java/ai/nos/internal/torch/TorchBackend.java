@@ -293,7 +293,11 @@ public final class TorchBackend implements Backend {
       TorchRuntime.cudaResetPeak(index);
       WarmUp.eachSize(placed, buckets, rows -> model.infer(WarmUp.inputs(placed, rows)));
       long peak = TorchRuntime.cudaPeakAllocatedBytes(index) - before;
-      return new TorchReplica(model, Math.max(peak, 1), buckets, System.nanoTime() - t0);
+      // A compiled runtime's own device allocations (a TensorRT engine's weights) are not in
+      // libtorch's figures: the runner says how many bytes they are.
+      long outside = model.compiled == null ? 0 : model.compiled.deviceBytesOutsideAllocator();
+      return new TorchReplica(model, Math.max(peak + outside, 1), buckets,
+          System.nanoTime() - t0);
     } catch (RuntimeException e) {
       model.close();
       throw e;

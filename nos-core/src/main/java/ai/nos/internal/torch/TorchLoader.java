@@ -74,7 +74,11 @@ final class TorchLoader {
       ModelGraphs.RecorderFactory recorder, Device device, VerifiedArtifact file) {
     long t0 = System.nanoTime();
     if (AotiPackage.isPackage(file.path())) {
-      return loadAoti(spec, device, file, recorder, t0);
+      return loadCompiled(spec, device, file, recorder, t0, null);
+    }
+    CompiledFormat format = CompiledFormats.find(file.origin(), file.path());
+    if (format != null) {
+      return loadCompiled(spec, device, file, recorder, t0, format);
     }
     TorchModel plain = null;
     if (device.isCuda()) {
@@ -162,14 +166,16 @@ final class TorchLoader {
   }
 
   /**
-   * Loads an AOTInductor package: the library is compiled ahead of time, so of the load-time
-   * steps only the process-wide cuDNN benchmark mode (asked for, or by {@code auto} on a GPU)
-   * and CUDA graphs apply; channels-last, freeze and {@code optimize_for_inference} are
-   * TorchScript passes and are skipped with a log line. One call on random inputs checks that
-   * the library runs the spec's signature before the model is handed out.
+   * Loads a compiled artifact (an AOTInductor package, or a format another module provides:
+   * {@link CompiledFormat}): it is compiled ahead of time, so of the load-time steps only the
+   * process-wide cuDNN benchmark mode (asked for, or by {@code auto} on a GPU) and CUDA graphs
+   * apply; channels-last, freeze and {@code optimize_for_inference} are TorchScript passes and are
+   * skipped with a log line. One call on random inputs checks that the artifact runs the spec's
+   * signature before the model is handed out.
    */
-  private static TorchModel loadAoti(ModelSpec spec, Device device, VerifiedArtifact verified,
-      ModelGraphs.RecorderFactory recorder, long t0) {
+  private static TorchModel loadCompiled(ModelSpec spec, Device device,
+      VerifiedArtifact verified, ModelGraphs.RecorderFactory recorder, long t0,
+      CompiledFormat format) {
     Path file = verified.origin();
     // The compiled code trusts its inputs' sizes: a dimension it was compiled for that a call
     // could change would be read out of bounds. Only the batch may vary (image inputs are sized
@@ -179,13 +185,16 @@ final class TorchLoader {
       for (int d = 1; d < shape.length; d++) {
         if (shape[d] < 0 && !spec.imageInputs().containsKey(in.name())) {
           throw new ModelLoadException("model '" + spec.id() + "': input '" + in.name()
-              + "' has shape " + Arrays.toString(shape) + " but an AOTInductor package needs"
+              + "' has shape " + Arrays.toString(shape) + " but a compiled artifact needs"
               + " every dimension after the batch given: its code trusts the sizes it was"
               + " compiled for, which NOS cannot read from " + file);
         }
       }
     }
-    AotiRunner runner = AotiRunner.open(spec.id(), verified, device, spec.precision());
+    CompiledRunner runner = format == null
+        ? AotiRunner.open(spec.id(), verified, device, spec.precision())
+        : format.open(spec, verified, device);
+    String kind = runner.kind();
     List<String> steps = LoadPasses.applyToPackage(spec, device);
     TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null,
         null);
@@ -193,13 +202,19 @@ final class TorchLoader {
       plain.infer(LoadPasses.checkInputs(spec));
     } catch (RuntimeException e) {
       plain.close();
-      throw new ModelLoadException("model '" + spec.id() + "': the AOTInductor library of "
+      throw new ModelLoadException("model '" + spec.id() + "': the " + kind + " artifact "
           + file + " does not run the spec's signature " + spec.signature() + ": "
           + firstLine(e.getMessage()), e);
     }
-    TorchModel model = withGraphs(plain, recorder);
-    LOG.info("loaded model '{}' from {} on {} (AOTInductor, {}{}) in {} ms", spec.id(), file,
-        device, spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ",
+    TorchModel model = plain;
+    if (runner.capturable()) {
+      model = withGraphs(plain, recorder);
+    } else if (spec.optimizations().contains(ai.nos.Optimization.CUDA_GRAPHS)) {
+      LOG.info("model '{}': {} runs its own launches; serving without CUDA graphs", spec.id(),
+          kind);
+    }
+    LOG.info("loaded model '{}' from {} on {} ({}, {}{}) in {} ms", spec.id(), file,
+        device, kind, spec.precision(), model.steps.isEmpty() ? "" : ", " + String.join(", ",
             model.steps), (System.nanoTime() - t0) / 1_000_000);
     return model;
   }
@@ -296,7 +311,7 @@ final class TorchLoader {
       ModelGraphs.RecorderFactory factory) {
     List<String> names = new ArrayList<>(m.steps);
     names.add(ai.nos.Optimization.CUDA_GRAPHS.label());
-    return new TorchModel(m.spec, m.device, m.module, m.aoti, m.weightBytes, names, buckets,
+    return new TorchModel(m.spec, m.device, m.module, m.compiled, m.weightBytes, names, buckets,
         factory);
   }
 
@@ -322,7 +337,7 @@ final class TorchLoader {
    * cannot move. Call only when no call runs on the model.
    */
   static ParkedModel park(TorchModel m) {
-    if (m.aoti != null) {
+    if (m.compiled != null) {
       return null;
     }
     java.util.concurrent.locks.Lock gpu = m.device.isCuda()

@@ -29,7 +29,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A TorchScript module, or an AOTInductor package ({@link AotiRunner}), loaded on one device:
+ * A TorchScript module, or a compiled artifact ({@link CompiledRunner}: an AOTInductor package, a
+ * TensorRT engine through nos-optim), loaded on one device:
  * the loaded copy's runtime (its forward path, outputs read back against the signature, its
  * lease). {@link TorchLoader} makes it (load, probe, AOTInductor, passes, CUDA graphs, park and
  * restore); the static {@code load} methods here are its entry points, kept for callers.
@@ -52,10 +53,10 @@ public final class TorchModel implements Model {
   final ModelSpec spec;
   final Device device;
   final org.bytedeco.pytorch.Device torchDevice;
-  /** The TorchScript module, or null when {@link #aoti} runs the model. */
+  /** The TorchScript module, or null when {@link #compiled} runs the model. */
   final JitModule module;
-  /** The AOTInductor library, or null when {@link #module} runs the model. */
-  final AotiRunner aoti;
+  /** The compiled artifact, or null when {@link #module} runs the model. */
+  final CompiledRunner compiled;
   private final Lease lease;
   /** Bytes of the parameters and buffers as loaded, before any pass made them constants. */
   final long weightBytes;
@@ -74,7 +75,7 @@ public final class TorchModel implements Model {
     this(spec, device, module, null, weightBytes, steps, null, null);
   }
 
-  TorchModel(ModelSpec spec, Device device, JitModule module, AotiRunner aoti,
+  TorchModel(ModelSpec spec, Device device, JitModule module, CompiledRunner compiled,
       long weightBytes, List<String> steps, GraphBuckets graphs,
       ModelGraphs.RecorderFactory recorderFactory) {
     this.spec = spec;
@@ -83,7 +84,7 @@ public final class TorchModel implements Model {
     this.device = device;
     this.torchDevice = TorchRuntime.toTorch(device);
     this.module = module;
-    this.aoti = aoti;
+    this.compiled = compiled;
     this.lease = new Lease(this::free);
     this.weightBytes = weightBytes;
     this.steps = List.copyOf(steps);
@@ -255,8 +256,8 @@ public final class TorchModel implements Model {
 
   /** The forward pass on device inputs in signature order: the outputs in signature order. */
   List<org.bytedeco.pytorch.Tensor> forward(List<org.bytedeco.pytorch.Tensor> inputs) {
-    if (aoti != null) {
-      List<org.bytedeco.pytorch.Tensor> out = aoti.run(inputs);
+    if (compiled != null) {
+      List<org.bytedeco.pytorch.Tensor> out = compiled.run(inputs);
       if (out.size() != spec.signature().outputs().size()) {
         throw mismatch("returned " + out.size() + " tensor(s) but the signature declares "
             + spec.signature().outputs().size() + " output(s) "
@@ -376,8 +377,8 @@ public final class TorchModel implements Model {
     if (graphs != null) {
       graphs.close();
     }
-    if (aoti != null) {
-      aoti.close();
+    if (compiled != null) {
+      compiled.close();
     } else if (!moduleHandedOver) {
       module.close();
     }

@@ -129,6 +129,10 @@ public final class TensorRt {
       config.setMemoryPoolLimit(nvinfer.MemoryPoolType.kWORKSPACE, WORKSPACE_BYTES);
       if (request.fp16()) {
         config.setFlag(nvinfer.BuilderFlag.kFP16);
+      } else {
+        // TensorRT allows TF32 by default (10 bits of mantissa in fp32 convolutions and
+        // matmuls); an fp32 spec means fp32 in NOS, as at every libtorch load (TracedTf32).
+        config.clearFlag(nvinfer.BuilderFlag.kTF32.value);
       }
       IOptimizationProfile profile = builder.createOptimizationProfile();
       boolean dynamic = false;

@@ -1,0 +1,87 @@
+package ai.nos.benchmarks.gpu;
+
+import ai.nos.DType;
+import ai.nos.Model;
+import ai.nos.ModelManager;
+import ai.nos.ModelSpec;
+import ai.nos.PinnedBuffer;
+import ai.nos.Precision;
+import ai.nos.Tensor;
+import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.optim.ArtifactCache;
+import ai.nos.optim.Optimizer;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * TensorRT rows of the ResNet-50 table (issue #22) on the GPU machine (scripts/gpu/bench.sh trt),
+ * beside scripts/gpu/optim_baseline.py's torch.compile rows in the same call: the engine built by
+ * {@link Optimizer#tensorRt} from the ONNX export of the same weights (scripts/gpu/make_trt_onnx.py;
+ * one profile over batch 1..256, fp16 kernels, no TF32 in fp32), checked by the accuracy guard
+ * against the TorchScript file in fp32, then served through {@code ModelManager.load} like any
+ * artifact, batch 1, 8, 64, 256, from an ordinary {@link Tensor} and from a {@link PinnedBuffer}.
+ * The first lines say how long the build and the guard took (the cache makes later loads
+ * instant) and what the guard measured.
+ *
+ * <p>Rows are OptimBench's format (windows of SECONDS, {@link Timing#windows}).
+ * Args: MODELS_DIR ONNX SECONDS [fp16|fp32 ...].
+ */
+public final class TrtBench {
+  private static final int[] BATCHES = {1, 8, 64, 256};
+  private static final int WINDOWS = Integer.getInteger("nos.bench.windows", 3);
+
+  private TrtBench() {}
+
+  public static void main(String[] args) throws Exception {
+    Path dir = Path.of(args[0]);
+    Path onnx = Path.of(args[1]);
+    double seconds = Double.parseDouble(args[2]);
+    String[] precisions = args.length > 3
+        ? java.util.Arrays.copyOfRange(args, 3, args.length) : new String[] {"fp16"};
+    System.out.printf("TrtBench: %s%n", TorchRuntime.cudaDeviceName(0));
+    Optimizer optimizer = Optimizer.builder()
+        .cache(ArtifactCache.builder().directory(Path.of("/tmp/trt-cache")).build()).build();
+    try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build()) {
+      for (String p : precisions) {
+        Precision precision = p.equals("fp32") ? Precision.FP32 : Precision.FP16;
+        ModelSpec spec = GpuModels.resnet50(dir, "resnet50-trt-" + precision.label(), precision,
+            256).toBuilder().device("cuda:0").build();
+        long t0 = System.nanoTime();
+        Optimizer.Result r = optimizer.tensorRt(spec, onnx);
+        System.out.printf("TrtBench: %s engine built, guarded: %.1f s; steps %s, guard %s,"
+            + " fallback %s%n", precision.label(), (System.nanoTime() - t0) / 1e9, r.steps(),
+            r.guard(), r.fallback());
+        if (!r.optimized()) {
+          System.out.println("TrtBench: no TensorRT engine serves; rows skipped");
+          continue;
+        }
+        t0 = System.nanoTime();
+        try (Model m = manager.load(r.spec())) {
+          System.out.printf("TrtBench: %s load from the cache %.0f ms; %s%n", precision.label(),
+              (System.nanoTime() - t0) / 1e6, manager.models().stream()
+                  .filter(i -> i.id().equals(spec.id())).findFirst().orElse(null));
+          System.out.println("| model | dtype | path | batch | images/s | p50 ms |"
+              + " images/s min | images/s per window |");
+          System.out.println("|---|---|---|---|---|---|---|---|");
+          for (int batch : BATCHES) {
+            Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
+            row(precision, "NOS TensorRT", batch,
+                Timing.windows(() -> m.infer(in), batch, seconds, WINDOWS));
+            try (PinnedBuffer image = PinnedBuffer.allocate(DType.FLOAT32, batch, 3, 224, 224)) {
+              image.buffer().put(in.get("image").buffer());
+              Map<String, Tensor> pinned = Map.of("image", image.tensor());
+              row(precision, "NOS TensorRT, pinned input", batch,
+                  Timing.windows(() -> m.infer(pinned), batch, seconds, WINDOWS));
+            }
+          }
+        }
+      }
+    }
+  }
+
+  private static void row(Precision precision, String path, int batch, Timing.Windows w) {
+    System.out.printf("| resnet50 | %s | %s | %d | %.0f | %.2f | %.0f | %s |%n",
+        precision.label(), path, batch, w.median(), w.p50Nanos() / 1e6, w.min(),
+        String.join(" ", w.perSecond().stream().map(x -> String.format("%.0f", x)).toList()));
+  }
+}
