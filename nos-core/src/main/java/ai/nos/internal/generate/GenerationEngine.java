@@ -762,16 +762,14 @@ public final class GenerationEngine implements AutoCloseable {
    * the essay). In the prefill's scope; the inputs' host copies are dropped once sent.
    */
   private void encode(List<Sequence> batch, Tensor slots) {
-    int k = batch.size();
-    int n = encoder.inputSize();
-    float[] packed = new float[k * n];
-    for (int r = 0; r < k; r++) {
-      System.arraycopy(batch.get(r).encoderInput, 0, packed, r * n, n);
+    float[][] inputs = new float[batch.size()][];
+    for (int r = 0; r < inputs.length; r++) {
+      inputs[r] = batch.get(r).encoderInput;
       batch.get(r).encoderInput = null;
     }
     // Waited for (the copy of cross_kv's [k] result to the host waits for the stream), so that
     // GenerationStats splits the admission's device time into encoding and prefill.
-    toHost(model.crossKv(encoder.encode(packed, k), slots, cross.keys(), cross.values()));
+    toHost(model.crossKv(encoder.encode(inputs), slots, cross.keys(), cross.values()));
   }
 
   private Tensor crossKeys() {

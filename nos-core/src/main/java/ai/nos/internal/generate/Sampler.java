@@ -358,8 +358,13 @@ final class Sampler implements AutoCloseable {
   /** A copy on {@code device} of {@code values} shaped {@code shape}, as {@code type}. */
   static Tensor floats(float[] values, long[] shape, torch.ScalarType type,
       org.bytedeco.pytorch.Device device) {
-    Tensor host = torch.from_blob(new FloatPointer(values), shape,
-        new TensorOptions(torch.ScalarType.Float));
+    return floats(new FloatPointer(values), shape, type, device);
+  }
+
+  /** As above, from native floats at {@code values}' position 0 (read before this returns). */
+  static Tensor floats(FloatPointer values, long[] shape, torch.ScalarType type,
+      org.bytedeco.pytorch.Device device) {
+    Tensor host = torch.from_blob(values, shape, new TensorOptions(torch.ScalarType.Float));
     return host.to(device, type, false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
   }
 
