@@ -161,6 +161,9 @@ if [ "$what" = whisper ]; then
   timeout 150 python3 "$g/scripts/bench/hf_whisper.py" --model $d/hf --clips $c --precision "$prec" --rounds "$rounds" --new "$new" --ids-out "$out/whisper-hf-ids.json" 2>&1 | grep -v Warning | tee "$out/hf-whisper.log"
   ids="$out/whisper-hf-ids.json"; [ -f "$ids" ] || ids=-
   ${jvm/timeout 280/timeout 200} ai.nos.benchmarks.gpu.WhisperBench $d $c "$prec" "$rounds" "$new" "$ids" cuda:0 64 2>&1 | tee "$out/whisper-bench.log"
+  # The decode step's device time at 1 and 64 rows as NOS replays it, and without its gathers
+  # and copies (docs/speech.md, "64 windows: where the step goes"); WHISPER_PROFILE=0 skips it.
+  [ "${WHISPER_PROFILE:-1}" = 1 ] && timeout 150 python3 "$g/scripts/bench/profile_whisper_step.py" --rows 1,64 --dtype fp16 2>&1 | grep -v Warning | tee "$out/whisper-step-profile.log"
 fi
 if [ "$what" = rounds ]; then
   # Issue 20 item 4: ResNet-50 fp16, NOS's best paths (CL+ofi+graphs and the AOTInductor packages,

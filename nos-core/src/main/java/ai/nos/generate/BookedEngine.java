@@ -251,6 +251,14 @@ final class BookedEngine {
     return n;
   }
 
+  GenerationStats stats() {
+    GenerationStats sum = GenerationStats.NONE;
+    for (GeneratorReplica r : live) {
+      sum = sum.plus(r.engine.stats());
+    }
+    return sum;
+  }
+
   int queued() {
     int n = 0;
     for (GeneratorReplica r : live) {

@@ -221,6 +221,15 @@ public final class TokenGenerator implements AutoCloseable {
     return engine != null ? engine.sharedSteps() : booked.sharedSteps();
   }
 
+  /**
+   * Counts and times of the generator's prefills (with their encoder runs) and decode steps so
+   * far: where its time went ({@link GenerationStats}). Counts the current engine's steps only
+   * (with a manager, of the replicas loaded now; a reload starts at 0).
+   */
+  public GenerationStats stats() {
+    return engine != null ? engine.stats() : booked.stats();
+  }
+
   /** The model's own end-of-sequence id. */
   public int eosTokenId() {
     return shape.eosTokenId();

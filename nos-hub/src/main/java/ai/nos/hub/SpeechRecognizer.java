@@ -5,6 +5,7 @@ import ai.nos.Device;
 import ai.nos.Precision;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
+import ai.nos.generate.GenerationStats;
 import ai.nos.generate.TokenGenerator;
 import ai.nos.hub.audio.Audio;
 import java.io.IOException;
@@ -451,6 +452,15 @@ public final class SpeechRecognizer implements AutoCloseable {
       }
       throw e;
     }
+  }
+
+  /**
+   * Where the recognizer's time went so far: its admissions (features, encoder, prefill) and
+   * decode steps, counted and timed by the generator's scheduler ({@link GenerationStats}; take
+   * two snapshots and subtract them to see one call's share).
+   */
+  public GenerationStats stats() {
+    return generator.stats();
   }
 
   /** The generator running the model (tests read its step counts). */

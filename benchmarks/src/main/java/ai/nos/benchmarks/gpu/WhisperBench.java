@@ -2,6 +2,7 @@ package ai.nos.benchmarks.gpu;
 
 import ai.nos.Device;
 import ai.nos.Precision;
+import ai.nos.generate.GenerationStats;
 import ai.nos.hub.SpeechRecognizer;
 import ai.nos.hub.TranscribeOptions;
 import ai.nos.hub.Transcript;
@@ -59,7 +60,15 @@ import java.util.stream.Stream;
  * WhisperBench: rtf clip=60s precision=P windows=2 wall_ms=.. rtf=.. tokens=.. times_ms ..
  * WhisperBench: batch clips=64 precision=P wall_ms=.. audio_h_per_h=.. tokens=.. times_ms ..
  * WhisperBench: ids clip=60s precision=P equal to transformers: yes|NO ...
+ * WhisperBench: breakdown clip=60s|clips=64 precision=P wall_ms=.. prefills=.. ... (below)
  * </pre>
+ * The breakdown lines are {@link GenerationStats#summary()} of the median round (the
+ * generator's counters around it): admissions and their encoder windows, prefill and encode
+ * milliseconds (the encode part waited for on the device), decode steps replayed as CUDA graphs
+ * and eager, sequences per step, padding rows, milliseconds per decode step and how much of it
+ * the host spent waiting for the device's ids. wall_ms minus prefill_ms minus decode_ms is what
+ * the scheduler did not run: the callers' own work (resampling, cutting windows, queueing) and
+ * idle time between admissions.
  */
 public final class WhisperBench {
   private static final String LONG_CLIP = "long60.wav";
@@ -171,10 +180,13 @@ public final class WhisperBench {
       double[] walls = new double[s.rounds()];
       int rtfTokens = 0;
       int[][] longIds = null;
+      GenerationStats[] rtfStats = new GenerationStats[s.rounds()];
       for (int r = 0; r < s.rounds(); r++) {
+        GenerationStats before = asr.stats();
         long t = System.nanoTime();
         Transcript tr = asr.transcribe(longClip.samples(), longClip.sampleRate(), options);
         walls[r] = (System.nanoTime() - t) / 1e9;
+        rtfStats[r] = asr.stats().minus(before);
         longIds = ids(tr);
         rtfTokens = tr.tokenIds().length;
       }
@@ -185,14 +197,20 @@ public final class WhisperBench {
       out.printf("WhisperBench: rtf clip=%.0fs precision=%s windows=%d wall_ms=%.1f rtf=%.5f"
           + " tokens=%d times_ms %s%n", longClip.seconds(), label, longIds.length, wall * 1000,
           wall / longClip.seconds(), rtfTokens, ms(walls));
+      out.printf("WhisperBench: breakdown clip=%.0fs precision=%s wall_ms=%.1f %s%n",
+          longClip.seconds(), label, walls[medianIndex(walls)] * 1000,
+          rtfStats[medianIndex(walls)].summary());
 
       double[] batchWalls = new double[s.rounds()];
+      GenerationStats[] batchStats = new GenerationStats[s.rounds()];
       int batchTokens = 0;
       for (int r = -1; r < s.rounds(); r++) { // round -1: the warm-up
         double[] w = new double[1];
+        GenerationStats before = asr.stats();
         batchTokens = concurrent(asr, clips, options, clients, w);
         if (r >= 0) {
           batchWalls[r] = w[0];
+          batchStats[r] = asr.stats().minus(before);
         }
       }
       double batchWall = median(batchWalls);
@@ -200,6 +218,9 @@ public final class WhisperBench {
       out.printf("WhisperBench: batch clips=%d precision=%s wall_ms=%.1f audio_h_per_h=%.1f"
           + " tokens=%d times_ms %s%n", clips.size(), label, batchWall * 1000, perHour,
           batchTokens, ms(batchWalls));
+      GenerationStats median = batchStats[medianIndex(batchWalls)];
+      out.printf("WhisperBench: breakdown clips=%d precision=%s wall_ms=%.1f %s%n", clips.size(),
+          label, batchWalls[medianIndex(batchWalls)] * 1000, median.summary());
 
       String parity = null;
       if (hf != null) {
@@ -335,6 +356,16 @@ public final class WhisperBench {
           + " makes it)");
     }
     return p;
+  }
+
+  /** The index of the round whose time is {@link #median}'s (the lower middle one if even). */
+  static int medianIndex(double[] a) {
+    Integer[] order = new Integer[a.length];
+    for (int i = 0; i < a.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (x, y) -> Double.compare(a[x], a[y]));
+    return order[(a.length - 1) / 2];
   }
 
   private static double median(double[] a) {

@@ -85,6 +85,16 @@ final class WhisperBenchTest {
         .matcher(log).find(), log);
     assertTrue(log.contains("WhisperBench: ids clip=35s precision=fp32 equal to transformers:"
         + " yes"), log);
+    // The breakdowns: 2 windows admitted (in one or two admissions: a recording's windows are
+    // queued one by one, and the scheduler may start on the first), decoded eagerly on the CPU.
+    Matcher clip = Pattern.compile("WhisperBench: breakdown clip=35s precision=fp32 wall_ms=\\S+"
+        + " prefills=[12] sequences=2 windows=2 prefill_ms=\\S+ encode_ms=\\S+ decode_steps=(\\d+)"
+        + " graph_steps=0 eager_steps=(\\d+) rows_per_step=\\S+ max_rows=2 padding_rows=0"
+        + " decode_ms=\\S+ ms_per_step=\\S+ wait_ms_per_step=\\S+").matcher(log);
+    assertTrue(clip.find(), log);
+    assertEquals(clip.group(1), clip.group(2), "every CPU step is eager: " + log);
+    assertTrue(Pattern.compile("WhisperBench: breakdown clips=2 precision=fp32 wall_ms=\\S+"
+        + " prefills=[12] sequences=2 windows=2 ").matcher(log).find(), log);
   }
 
   @Test

@@ -209,15 +209,16 @@ public final class DecoderModel implements AutoCloseable {
 
   /**
    * Writes each layer's cross-attention keys and values of {@code hidden} [B, A, d] into rows
-   * {@code slots} of {@code xk}, {@code xv}. In the caller's scope.
+   * {@code slots} of {@code xk}, {@code xv}; returns what the method returns (the slots). In the
+   * caller's scope.
    */
-  void crossKv(Tensor hidden, Tensor slots, Tensor xk, Tensor xv) {
+  Tensor crossKv(Tensor hidden, Tensor slots, Tensor xk, Tensor xv) {
     IValueVector args = new IValueVector();
     args.push_back(new IValue(hidden));
     args.push_back(new IValue(slots));
     args.push_back(new IValue(xk));
     args.push_back(new IValue(xv));
-    module.get_method("cross_kv").apply(args);
+    return module.get_method("cross_kv").apply(args).toTensor();
   }
 
   /** Whether this export attends to an encoder's output (see the class notes). */

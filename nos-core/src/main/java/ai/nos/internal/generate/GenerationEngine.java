@@ -6,6 +6,7 @@ import ai.nos.QueueFullException;
 import ai.nos.generate.FinishReason;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
+import ai.nos.generate.GenerationStats;
 import ai.nos.internal.torch.StepGraphs;
 import ai.nos.internal.torch.TorchRuntime;
 import java.time.Duration;
@@ -74,7 +75,12 @@ import org.slf4j.LoggerFactory;
  * flag and interrupts the scheduler, which fails what is queued and active ("closed"), frees the
  * natives itself (so they are never freed under a step) and exits; close() waits for that up to
  * its timeout. A submit racing close either is failed by the scheduler's final drain or sees the
- * flag and takes its request back out of the queue itself: never both, never neither.
+ * flag and takes its request back out of the queue itself: never both, never neither. The
+ * counters and times of GenerationStats are the scheduler's own, published after each step as
+ * one immutable snapshot (a volatile field), so a reader sees a consistent set; the encoding of
+ * an admission is waited for before its prefill step (a [k] copy to the host) so that the
+ * encoder's device time is counted as encoding, at the cost of the prefill's launches no longer
+ * overlapping the encoder's tail (once per admission, not per step).
  *
  * Reproducible sampling
  * A request's draws depend on its seed and the draw's index only (see Sampler), so a sampled
@@ -171,6 +177,8 @@ public final class GenerationEngine implements AutoCloseable {
   private volatile long paddedSteps;
   /** Decode steps that served more than one sequence. */
   private volatile long sharedSteps;
+  /** Counts and times of the steps so far (see GenerationStats), replaced after each step. */
+  private volatile GenerationStats stats = GenerationStats.NONE;
 
   /**
    * Takes ownership of {@code model} (closed when the engine stops) and starts the scheduler.
@@ -611,6 +619,8 @@ public final class GenerationEngine implements AutoCloseable {
    * and draws each one's first token.
    */
   private void prefill(List<Sequence> batch) {
+    long started = System.nanoTime();
+    long encodeNanos = 0;
     int k = batch.size();
     int t = 0;
     for (Sequence s : batch) {
@@ -646,7 +656,9 @@ public final class GenerationEngine implements AutoCloseable {
             s.prompt.length));
       }
       if (encoder != null) {
+        long encodeStarted = System.nanoTime();
         encode(batch, slots);
+        encodeNanos = System.nanoTime() - encodeStarted;
       }
       Tensor logits = model.step(ids, all.narrow(0, (long) k * t, (long) k * t).view(k, t),
           slots, cache.keys(), cache.values(), crossKeys(), crossValues());
@@ -662,6 +674,8 @@ public final class GenerationEngine implements AutoCloseable {
       return;
     }
     steps++;
+    stats = stats.plus(new GenerationStats(1, k, encoder == null ? 0 : k,
+        System.nanoTime() - started, encodeNanos, 0, 0, 0, 0, 0, 0, 0));
     for (int r = 0; r < k; r++) {
       Sequence s = batch.get(r);
       FinishReason done = s.add((int) drawn[r], cache.length());
@@ -675,6 +689,9 @@ public final class GenerationEngine implements AutoCloseable {
 
   /** One token for every active sequence. */
   private void decode() {
+    long started = System.nanoTime();
+    long waitStarted;
+    boolean replayed;
     int b = active.size();
     int padded = buckets == null ? b : bucketFor(b);
     if (padded > b) {
@@ -702,10 +719,12 @@ public final class GenerationEngine implements AutoCloseable {
       Tensor realSlots = padded == b ? slots : slots.narrow(0, 0, b);
       Tensor next = graphs == null ? null : graphs.run(List.of(ids, positions, slots),
           out -> choose(out.get(0).narrow(0, 0, b), realSlots, rows));
+      replayed = next != null;
       if (next == null) {
         next = choose(model.step(ids, positions, slots, cache.keys(), cache.values(),
             crossKeys(), crossValues()).narrow(0, 0, b), realSlots, rows);
       }
+      waitStarted = System.nanoTime();
       drawn = toHost(next);
     } catch (RuntimeException e) {
       InferenceException error = new InferenceException(id, DecoderModel.firstLine(e),
@@ -722,6 +741,9 @@ public final class GenerationEngine implements AutoCloseable {
     if (b > 1) {
       sharedSteps++;
     }
+    long ended = System.nanoTime();
+    stats = stats.plus(new GenerationStats(0, 0, 0, 0, 0, 1, replayed ? 1 : 0, b, padded - b, b,
+        ended - started, ended - waitStarted));
     int kept = 0;
     for (int i = 0; i < b; i++) {
       Sequence s = active.get(i);
@@ -740,14 +762,14 @@ public final class GenerationEngine implements AutoCloseable {
    * the essay). In the prefill's scope; the inputs' host copies are dropped once sent.
    */
   private void encode(List<Sequence> batch, Tensor slots) {
-    int k = batch.size();
-    int n = encoder.inputSize();
-    float[] packed = new float[k * n];
-    for (int r = 0; r < k; r++) {
-      System.arraycopy(batch.get(r).encoderInput, 0, packed, r * n, n);
+    float[][] inputs = new float[batch.size()][];
+    for (int r = 0; r < inputs.length; r++) {
+      inputs[r] = batch.get(r).encoderInput;
       batch.get(r).encoderInput = null;
     }
-    model.crossKv(encoder.encode(packed, k), slots, cross.keys(), cross.values());
+    // Waited for (the copy of cross_kv's [k] result to the host waits for the stream), so that
+    // GenerationStats splits the admission's device time into encoding and prefill.
+    toHost(model.crossKv(encoder.encode(inputs), slots, cross.keys(), cross.values()));
   }
 
   private Tensor crossKeys() {
@@ -821,6 +843,11 @@ public final class GenerationEngine implements AutoCloseable {
   /** Prefill and decode steps run so far. */
   public long steps() {
     return steps;
+  }
+
+  /** Counts and times of the steps so far (see {@link GenerationStats}). */
+  public GenerationStats stats() {
+    return stats;
   }
 
   /** Decode steps so far that served more than one sequence (continuous batching at work). */

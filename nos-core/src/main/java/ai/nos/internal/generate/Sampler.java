@@ -39,10 +39,13 @@ import org.bytedeco.pytorch.global.torch;
  * off gets the value that keeps everything (k = V, p = 2), a greedy row temperature 1, and its
  * result is taken from the greedy argmax by a where.
  *
- * Suppression costs nothing in a step where no row has it. Otherwise it is one host-to-device
- * copy of the ids and one index_fill_ on the logits, in place: when every row suppresses the
- * same ids (Whisper's batches: one list for all windows) the ids alone, filled along the
- * vocabulary; else row * V + id for each pair, filled in the flattened logits. Writing in place
+ * Suppression costs nothing in a step where no row has it. Otherwise it is one index_fill_ on
+ * the logits, in place: when every row suppresses the same ids (Whisper's batches: one list for
+ * all windows) the ids alone, filled along the vocabulary, from a copy kept on the device
+ * (SHARED_LISTS lists at most, by content: Whisper's two, the suppressed ids and those of a first
+ * token, are sent once per generator, not once per step: a pageable copy waits for the stream,
+ * so each one would hold the host until the step's graph has run); else row * V + id for each
+ * pair, sent with the step and filled in the flattened logits. Writing in place
  * is safe: the logits are the step's own output (or, with CUDA graphs, the graph's static
  * output, rewritten by the next replay before anyone reads it again). A decode step runs after
  * the graph's replay, so suppression never enters a graph, and per-row lists need no per-slot
@@ -57,7 +60,7 @@ import org.bytedeco.pytorch.global.torch;
  * the device, nothing captured.
  *
  * Every native object made here belongs to the caller's open PointerScope except the vocabulary
- * index, made once and freed by close().
+ * index, made once, and the shared suppression lists kept on the device; close() frees them.
  */
 final class Sampler implements AutoCloseable {
   /** splitmix64's increment: consecutive token ids land far apart before mixing. */
@@ -69,6 +72,34 @@ final class Sampler implements AutoCloseable {
   private final ai.nos.Device device;
   /** [1, V] int64: 0..V-1 on the device. */
   private final Tensor vocabIndex;
+  /** Suppression lists every row of a step shared, on the device (see the class notes). */
+  static final int SHARED_LISTS = 8;
+  private final java.util.LinkedHashMap<IdList, Tensor> sharedLists =
+      new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<IdList, Tensor> eldest) {
+          if (size() > SHARED_LISTS) {
+            eldest.getValue().releaseReference();
+            return true;
+          }
+          return false;
+        }
+      };
+  /** Suppression lists sent to the device so far, shared or per row (for tests). */
+  private long suppressionUploads;
+
+  /** An id list as a map key: equal by content. */
+  private record IdList(int[] ids) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof IdList other && java.util.Arrays.equals(ids, other.ids);
+    }
+
+    @Override
+    public int hashCode() {
+      return java.util.Arrays.hashCode(ids);
+    }
+  }
 
   Sampler(int vocab, ai.nos.Device device) {
     this.vocab = vocab;
@@ -190,13 +221,10 @@ final class Sampler implements AutoCloseable {
     }
     Scalar minusInf = new Scalar(Float.NEGATIVE_INFINITY);
     if (same) {
-      long[] ids = new long[first.length];
-      for (int j = 0; j < ids.length; j++) {
-        ids[j] = first[j];
-      }
-      logits.index_fill_(1, longs(ids, new long[] {ids.length}, dev()), minusInf);
+      logits.index_fill_(1, shared(first), minusInf);
       return logits;
     }
+    suppressionUploads++;
     long[] flat = new long[pairs];
     int n = 0;
     for (int i = 0; i < rows.size; i++) {
@@ -241,6 +269,30 @@ final class Sampler implements AutoCloseable {
     Tensor timestampMass = logprobs.masked_fill(text, minusInf).logsumexp(new long[] {1}, true);
     Tensor bestText = logprobs.masked_fill(timestamp, minusInf).amax(new long[] {1}, true);
     return masked.masked_fill(text.logical_and(timestampMass.gt(bestText)), minusInf);
+  }
+
+  /** The device copy of a list every row suppresses: sent on its first use, then kept. */
+  private Tensor shared(int[] list) {
+    IdList key = new IdList(list);
+    Tensor kept = sharedLists.get(key);
+    if (kept == null) {
+      long[] ids = new long[list.length];
+      for (int j = 0; j < ids.length; j++) {
+        ids[j] = list[j];
+      }
+      try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+        kept = longs(ids, new long[] {ids.length}, dev());
+        kept.retainReference(); // outlives this scope and the step's; freed by eviction or close
+      }
+      suppressionUploads++;
+      sharedLists.put(new IdList(list.clone()), kept);
+    }
+    return kept;
+  }
+
+  /** Suppression lists sent to the device so far (see the class notes). */
+  long suppressionUploads() {
+    return suppressionUploads;
   }
 
   /** Temperature, top-k and top-p of penalized logits: removed tokens are -inf. */
@@ -306,8 +358,13 @@ final class Sampler implements AutoCloseable {
   /** A copy on {@code device} of {@code values} shaped {@code shape}, as {@code type}. */
   static Tensor floats(float[] values, long[] shape, torch.ScalarType type,
       org.bytedeco.pytorch.Device device) {
-    Tensor host = torch.from_blob(new FloatPointer(values), shape,
-        new TensorOptions(torch.ScalarType.Float));
+    return floats(new FloatPointer(values), shape, type, device);
+  }
+
+  /** As above, from native floats at {@code values}' position 0 (read before this returns). */
+  static Tensor floats(FloatPointer values, long[] shape, torch.ScalarType type,
+      org.bytedeco.pytorch.Device device) {
+    Tensor host = torch.from_blob(values, shape, new TensorOptions(torch.ScalarType.Float));
     return host.to(device, type, false, true, new org.bytedeco.pytorch.MemoryFormatOptional());
   }
 
@@ -346,5 +403,7 @@ final class Sampler implements AutoCloseable {
   @Override
   public void close() {
     vocabIndex.releaseReference();
+    sharedLists.values().forEach(Tensor::releaseReference);
+    sharedLists.clear();
   }
 }

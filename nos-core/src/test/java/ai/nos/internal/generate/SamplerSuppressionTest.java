@@ -83,6 +83,64 @@ final class SamplerSuppressionTest {
   }
 
   @Test
+  void sharedLists_goToTheDeviceOnce_notOncePerStep() {
+    int[] later = {3, 2, 0};
+    int[] first = {3, 2, 0, 5};
+    try (PointerScope scope = new PointerScope(); Sampler sampler = new Sampler(V,
+        Device.cpu())) {
+      for (int step = 0; step < 12; step++) {
+        // Whisper's pattern: a first token's list at each admission (steps 0 and 6), the
+        // suppressed ids between them; every row its own array of the same ids.
+        boolean admission = step % 6 == 0;
+        int[] ids = admission ? first : later;
+        Sampler.Rows rows = greedyRows(ids.clone(), ids.clone(), ids.clone());
+        Tensor logits = torch.from_blob(new FloatPointer(flatLogits()),
+            new long[] {LOGITS.length, V}, new TensorOptions(torch.ScalarType.Float)).clone();
+        long[] got = new long[LOGITS.length];
+        new LongPointer(sampler.choose(logits, null, rows).contiguous().data_ptr()).get(got);
+        // greedy_sameIdsForEveryRow's ids; without 5 too, row 0 falls to 1.5 (id 6)
+        assertArrayEquals(admission ? new long[] {6, 4, 1} : new long[] {5, 4, 1}, got,
+            "step " + step);
+      }
+      assertEquals(2, sampler.suppressionUploads(), "12 steps of two shared lists");
+      // A step whose rows differ sends its pairs with the step.
+      Sampler.Rows mixed = greedyRows(new int[] {3}, null, null);
+      Tensor logits = torch.from_blob(new FloatPointer(flatLogits()),
+          new long[] {LOGITS.length, V}, new TensorOptions(torch.ScalarType.Float)).clone();
+      sampler.choose(logits, null, mixed);
+      assertEquals(3, sampler.suppressionUploads());
+    }
+  }
+
+  @Test
+  void sharedLists_beyondTheKeptNumber_areEvictedAndSentAgain() {
+    try (PointerScope scope = new PointerScope(); Sampler sampler = new Sampler(V,
+        Device.cpu())) {
+      for (int round = 0; round < 2; round++) {
+        for (int list = 0; list <= Sampler.SHARED_LISTS; list++) {
+          int[] ids = list < V ? new int[] {list} : new int[] {0, 1}; // 9 distinct lists
+          Tensor logits = torch.from_blob(new FloatPointer(flatLogits()),
+              new long[] {LOGITS.length, V}, new TensorOptions(torch.ScalarType.Float)).clone();
+          Tensor out = sampler.suppress(logits, greedyRows(ids, ids, ids)).contiguous();
+          float[] row = new float[V];
+          new FloatPointer(out.data_ptr()).get(row);
+          assertEquals(Float.NEGATIVE_INFINITY, row[ids[0]], "list " + list);
+        }
+      }
+      // SHARED_LISTS + 1 lists used in turn: each evicts the oldest, so every use sends again
+      assertEquals(2L * (Sampler.SHARED_LISTS + 1), sampler.suppressionUploads());
+    }
+  }
+
+  private static float[] flatLogits() {
+    float[] flat = new float[LOGITS.length * V];
+    for (int i = 0; i < LOGITS.length; i++) {
+      System.arraycopy(LOGITS[i], 0, flat, i * V, V);
+    }
+    return flat;
+  }
+
+  @Test
   void sampling_suppressedIdIsNeverDrawn_onlyInTheRowsThatSuppressIt() {
     // 4,000 rows, one draw index each: even rows suppress id 0 (the likeliest, p = 0.47), odd
     // rows do not and must still draw it.
