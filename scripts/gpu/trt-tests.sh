@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine after shared/gpu/unpack (see docs/gpu.md): the TensorRT step of
-# nos-optim (issue #5). Exports the digit model to ONNX, says which TensorRT libraries the machine
+# nos-optim (issue #5) and serving engines (#22: TensorRtServeGpuTest). TensorRT's libraries come
+# from the redist jar of the pack or from LD_LIBRARY_PATH (. scripts/gpu/trt-env.sh). Exports the digit model to ONNX, says which TensorRT libraries the machine
 # has, then runs TensorRtGpuTest twice: without TensorRT's libraries on the classpath (the
 # machine's own TensorRT, if any) and, when the pack carries it (NOS_PACK_TRT_REDIST=1
 # scripts/gpu/pack.sh), with the TensorRT redist jar. Full logs go to $OUT/trt-*.log.
@@ -30,8 +31,9 @@ for with in without with; do
     -jar "$GPU_LIB"/junit-platform-console-standalone-*.jar execute \
     --class-path "$(echo "$jars" | tr '\n' ':')" \
     --select-class ai.nos.optim.TensorRtGpuTest --select-class ai.nos.optim.TensorRtTest \
+    --select-class ai.nos.optim.TensorRtServeGpuTest --select-class ai.nos.optim.EngineArtifactTest \
     --details=tree --disable-banner 2>&1 | tee "$out/trt-$with.log" \
-    | grep -E "TensorRtGpuTest:|TensorRT (error|warning)|tests (successful|failed|aborted)|✘|=>|Exception" | head -40
+    | grep -E "TensorRtGpuTest:|TensorRtServeGpuTest:|TensorRT (error|warning)|tests (successful|failed|aborted)|✘|=>|Exception" | head -40
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 done
 exit $rc
