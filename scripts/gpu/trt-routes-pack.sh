@@ -9,7 +9,8 @@
 #   b    TensorRT 8.6 (JavaCPP 1.5.10): libnvinfer, its one builder resource for every GPU, the
 #        ONNX parser, libnvinfer_plugin and stand-ins for the CUDA 12 libraries it links
 #   c    TensorRT 10.6 (its presets 1.5.11 under NOS's JavaCPP 1.5.13): libnvinfer, its one
-#        builder resource for every GPU (sm_90 included), the ONNX parser
+#        builder resource for every GPU (sm_90 included), the ONNX parser, libnvinfer_plugin
+#        (NOS's own loading of the presets needs it: scripts/gpu/trt-env.sh)
 #
 # The chosen groups go into one xz-compressed tar, split into .gpu/trt/pNN/part.NN of at most
 # 56 MiB (one device call each). The route programs (scripts/java/trt-routes, compiled here: the
@@ -86,7 +87,8 @@ for g in $groups; do
     c)
       get org.bytedeco:tensorrt:10.6-1.5.11:jar:linux-x86_64-redist
       mkdir -p "$s/c" && unzip -o -q -j "$j/tensorrt-10.6-1.5.11-linux-x86_64-redist.jar" \
-        '*/libnvinfer.so.10' '*/libnvinfer_builder_resource.so.10.6.0' '*/libnvonnxparser.so.10' -d "$s/c" ;;
+        '*/libnvinfer.so.10' '*/libnvinfer_builder_resource.so.10.6.0' '*/libnvonnxparser.so.10' \
+        '*/libnvinfer_plugin.so.10' -d "$s/c" ;;
     *) echo "unknown group $g (jre, a, b, c)" >&2; exit 2 ;;
   esac
 done

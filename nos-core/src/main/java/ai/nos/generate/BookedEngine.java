@@ -259,6 +259,14 @@ final class BookedEngine {
     return sum;
   }
 
+  /** The decode graphs' batch sizes of a live copy; empty while none is loaded. */
+  int[] decodeGraphSizes() {
+    for (GeneratorReplica r : live) {
+      return r.engine.decodeGraphSizes();
+    }
+    return new int[0];
+  }
+
   int queued() {
     int n = 0;
     for (GeneratorReplica r : live) {

@@ -269,11 +269,11 @@ public final class TokenGenerator implements AutoCloseable {
 
   /**
    * The batch sizes whose decode steps replay CUDA graphs (a step of fewer sequences is padded
-   * to the next); empty on the CPU, with {@link Builder#cudaGraphs} off, or where the model could
-   * not be captured (logged when built).
+   * to the next); empty on the CPU, with {@link Builder#cudaGraphs} off, where the model could
+   * not be captured (logged when built), or while a generator booked by a manager is evicted.
    */
   public int[] cudaGraphBatchSizes() {
-    return engine.decodeGraphSizes();
+    return engine != null ? engine.decodeGraphSizes() : booked.decodeGraphSizes();
   }
 
   /** Device bytes of one sequence's cache slot. */

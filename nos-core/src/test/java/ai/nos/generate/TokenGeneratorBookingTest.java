@@ -134,6 +134,8 @@ final class TokenGeneratorBookingTest {
       assertEquals(ModelState.READY, tiny.state());
       assertEquals(lm.deviceBytes(), tiny.bytes());
       assertTrue(tiny.measured());
+      // A booked generator answers from its live copy (this threw a NullPointerException).
+      assertArrayEquals(new int[0], lm.cudaGraphBatchSizes());
       generatesReference(lm);
       assertEquals(1, info(m, "tiny").requests());
 

@@ -61,6 +61,7 @@ final class TensorRtStep {
         .deviceArch(arch)
         .version("tensorrt", probe.version()).version("cuda", cudaVersion)
         .option("tf32", fp16 ? "n/a" : "off")
+        .option("io", fp16 ? "half" : "float")
         .version("nos-optim", "2").build();
     String failed = FAILED.get(key.hash());
     if (failed != null) {

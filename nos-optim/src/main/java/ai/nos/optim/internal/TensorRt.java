@@ -129,6 +129,14 @@ public final class TensorRt {
       config.setMemoryPoolLimit(nvinfer.MemoryPoolType.kWORKSPACE, WORKSPACE_BYTES);
       if (request.fp16()) {
         config.setFlag(nvinfer.BuilderFlag.kFP16);
+        // Half inputs and outputs: NOS sends an fp16 spec's inputs as half already, so a float
+        // binding would cost a cast back and TensorRT's own reformat to half on every call.
+        for (int i = 0; i < network.getNbInputs(); i++) {
+          toHalf(network.getInput(i));
+        }
+        for (int i = 0; i < network.getNbOutputs(); i++) {
+          toHalf(network.getOutput(i));
+        }
       } else {
         // TensorRT allows TF32 by default (10 bits of mantissa in fp32 convolutions and
         // matmuls); an fp32 spec means fp32 in NOS, as at every libtorch load (TracedTf32).
@@ -177,6 +185,13 @@ public final class TensorRt {
       write(engine, target);
     } finally {
       org.bytedeco.cuda.global.cudart.cudaSetDevice(previous);
+    }
+  }
+
+  /** A float tensor of the network becomes half; other types stay. */
+  private static void toHalf(ITensor t) {
+    if (t.getType().value == nvinfer.DataType.kFLOAT.value) {
+      t.setType(nvinfer.DataType.kHALF.value);
     }
   }
 

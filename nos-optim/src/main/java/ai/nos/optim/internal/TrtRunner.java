@@ -47,9 +47,13 @@ import org.bytedeco.tensorrt.nvinfer.IRuntime;
  * contiguous and of the engine's input type, its shape is given to the execution context
  * ({@code setInputShape}) and its device address bound ({@code setTensorAddress}); the outputs are
  * libtorch tensors allocated at the shapes TensorRT computes, bound the same way; then
- * {@code enqueueV3} runs the engine on libtorch's current CUDA stream of the calling thread, so the
- * outputs are ordered before whatever libtorch does with them next (the copy back to the host).
- * No extra copy exists: TensorRT reads and writes libtorch's memory.
+ * {@code enqueueV3} runs the engine on the context's own stream, between two events: the stream
+ * waits for the caller's current libtorch stream (where the inputs were made), and the caller's
+ * stream waits for the engine before whatever libtorch does with the outputs next (the copy back
+ * to the host). TensorRT asks for a stream other than the legacy default one, which NOS's threads
+ * use (with it, it synchronizes around every enqueue). No extra copy exists: TensorRT reads and
+ * writes libtorch's memory, and libtorch's allocator reuses a freed input or output only for work
+ * queued after that wait.
  *
  * <h2>Memory</h2>
  * The engine's weights live in memory TensorRT allocates itself when the plan is deserialized;
@@ -63,10 +67,9 @@ import org.bytedeco.tensorrt.nvinfer.IRuntime;
  * <h2>Concurrency</h2>
  * An execution context runs one call at a time. The runner holds {@value #CONTEXTS} of them (the
  * manager's two batch workers per copy) in a queue: a call takes one, waiting while all are busy,
- * and gives it back when its work is enqueued. Because two calls may use one context on different
- * streams, each context carries a CUDA event recorded after its last enqueue, and the next call
- * makes its own stream wait for it before the context's memory is reused. {@link #close} runs
- * after the last call (the owning model's lease) and waits for each context's event.
+ * and gives it back when its work is enqueued. A context's work is queued on its own stream, so
+ * the next call on it runs after the last, whoever makes it. {@link #close} runs after the last
+ * call (the owning model's lease) and waits for each context's stream.
  *
  * <h2>Batch range</h2>
  * An engine built with a dynamic batch serves the range of its first optimization profile. A
@@ -93,7 +96,12 @@ final class TrtRunner implements CompiledRunner {
     }
   }
 
-  private record Context(IExecutionContext context, Tensor memory, CUevent_st done) {}
+  /**
+   * An execution context, its activation memory, the stream it runs on and the events that
+   * order that stream with the caller's.
+   */
+  private record Context(IExecutionContext context, Tensor memory, CUstream_st stream,
+      CUevent_st ready, CUevent_st done) {}
 
   /** An input or output tensor of the engine, in the spec's order. */
   private record Binding(String name, BytePointer nativeName, torch.ScalarType type) {}
@@ -295,6 +303,8 @@ final class TrtRunner implements CompiledRunner {
     }
     NativeDelete.own(context, IExecutionContext::new).retainReference();
     Tensor memory = null;
+    CUstream_st stream = new CUstream_st();
+    CUevent_st ready = new CUevent_st();
     CUevent_st done = new CUevent_st();
     try {
       long bytes = Math.max(engine.getDeviceMemorySizeV2(), 1);
@@ -304,14 +314,13 @@ final class TrtRunner implements CompiledRunner {
           new MemoryFormatOptional());
       memory.retainReference();
       context.setDeviceMemoryV2(memory.data_ptr(), bytes);
+      check(cudart.cudaStreamCreateWithFlags(stream, cudart.cudaStreamNonBlocking),
+          "make a stream");
+      check(cudart.cudaEventCreateWithFlags(ready, cudart.cudaEventDisableTiming), "make an event");
       check(cudart.cudaEventCreateWithFlags(done, cudart.cudaEventDisableTiming), "make an event");
-      done.retainReference();
-      return new Context(context, memory, done);
+      return new Context(context, memory, stream, ready, done);
     } catch (RuntimeException e) {
-      context.releaseReference();
-      if (memory != null) {
-        memory.releaseReference();
-      }
+      free(new Context(context, memory, stream, ready, done));
       throw e;
     }
   }
@@ -380,8 +389,7 @@ final class TrtRunner implements CompiledRunner {
       cudart.cudaSetDevice(device);
     }
     try {
-      CUstream_st stream = torch_cuda.getCurrentCUDAStream((byte) device).stream();
-      check(cudart.cudaStreamWaitEvent(stream, c.done(), 0), "order the context's reuse");
+      CUstream_st current = torch_cuda.getCurrentCUDAStream((byte) device).stream();
       IExecutionContext context = c.context();
       long mark = TensorRtLogger.get().book().mark();
       for (int i = 0; i < inputs.size(); i++) {
@@ -420,11 +428,16 @@ final class TrtRunner implements CompiledRunner {
         context.setTensorAddress(b.nativeName(), t.data_ptr());
         out.add(t);
       }
-      if (!context.enqueueV3(stream)) {
+      // The inputs were made on the caller's stream: the context's stream waits for them, and
+      // the caller's stream waits for the engine before it reads the outputs or reuses a block.
+      check(cudart.cudaEventRecord(c.ready(), current), "mark the inputs");
+      check(cudart.cudaStreamWaitEvent(c.stream(), c.ready(), 0), "order the engine");
+      if (!context.enqueueV3(c.stream())) {
         throw new IllegalStateException("model '" + modelId + "': TensorRT's enqueueV3 failed"
             + said(TensorRtLogger.get().book().reasons(mark)));
       }
-      check(cudart.cudaEventRecord(c.done(), stream), "mark the context's work");
+      check(cudart.cudaEventRecord(c.done(), c.stream()), "mark the engine's work");
+      check(cudart.cudaStreamWaitEvent(current, c.done(), 0), "order the outputs");
       return out;
     } finally {
       if (previous != device) {
@@ -459,7 +472,7 @@ final class TrtRunner implements CompiledRunner {
   }
 
   /**
-   * False: each call waits on and records its context's CUDA event, which a capture of the
+   * False: each call runs on its context's stream between events, which a capture of the
    * caller's stream cannot hold; TensorRT's own launch cost is small (tens of microseconds).
    */
   @Override
@@ -493,13 +506,26 @@ final class TrtRunner implements CompiledRunner {
     }
   }
 
-  /** Waits for the context's last work, then frees the context, its memory and its event. */
+  /**
+   * Waits for the context's last work, then frees the context, its memory, its stream and its
+   * events (those that were made: a context that failed half-way is freed too).
+   */
   private static void free(Context c) {
-    cudart.cudaEventSynchronize(c.done());
+    if (!c.stream().isNull()) {
+      cudart.cudaStreamSynchronize(c.stream());
+    }
     c.context().releaseReference();
-    c.memory().releaseReference();
-    cudart.cudaEventDestroy(c.done());
-    c.done().releaseReference();
+    if (c.memory() != null) {
+      c.memory().releaseReference();
+    }
+    if (!c.stream().isNull()) {
+      cudart.cudaStreamDestroy(c.stream());
+    }
+    for (CUevent_st e : new CUevent_st[] {c.ready(), c.done()}) {
+      if (!e.isNull()) {
+        cudart.cudaEventDestroy(e);
+      }
+    }
   }
 
   private static torch.ScalarType scalarType(int trt) {
