@@ -526,6 +526,38 @@ def whisper(hf_log, nos_log):
     return out
 
 
+# ---- TensorRT (#22): NOS serving the engine Optimizer.tensorRt built, beside torch.compile ----
+
+def trt(nos_log, py_log):
+    """TrtBench's rows (from a Tensor and pinned) and optim_baseline.py's torch.compile rows, by
+    batch; images/s of the median window, its p50 in parentheses."""
+    nos = {}
+    for r in md_rows(read(nos_log), "| model | dtype | path |", nos_log):
+        nos[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
+    py = {int(r[3]): (num(r[4]), num(r[5]))
+          for r in md_rows(read(py_log), "| model | dtype | path |", py_log)
+          if r[2] == "python torch.compile"}
+    if not nos or not py:
+        raise LogError(f"logs {nos_log}, {py_log}: no TrtBench or torch.compile rows")
+    batches = sorted({b for _, b in nos} | set(py))
+
+    def cell(x):
+        return f"{fmt_int(x[0])} ({x[1]:.2f} ms)" if x else "-"
+    out = ["| ResNet-50 fp16, H200, images/s (p50 per call) | " + " | ".join(
+        f"batch {b}" for b in batches) + " |", "|---" * (len(batches) + 1) + "|"]
+    for label, key in [("NOS TensorRT engine, from a `Tensor`", "NOS TensorRT"),
+                       ("NOS TensorRT engine, from a `PinnedBuffer`", "NOS TensorRT, pinned input")]:
+        out.append(f"| {label} | " + " | ".join(cell(nos.get((key, b))) for b in batches) + " |")
+    out.append("| Python `torch.compile` (pinned input) | "
+               + " | ".join(cell(py.get(b)) for b in batches) + " |")
+    ratios = []
+    for b in batches:
+        a, c = nos.get(("NOS TensorRT, pinned input", b)), py.get(b)
+        ratios.append(f"{a[0] / c[0]:.2f}x" if a and c else "-")
+    out.append("| NOS TensorRT pinned against `torch.compile` | " + " | ".join(ratios) + " |")
+    return out
+
+
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
@@ -543,6 +575,12 @@ TABLES = {
                                generation_tenth_final),
     "generation-tenth-noopt": ("logs/2026-12-03/tenth/hf-generate.log, generate-bench-noopt.log",
                                generation_tenth_noopt),
+    "whisper-fourteenth": ("logs/2026-12-04/fourteenth/leaseA-hf-whisper.log, leaseA-whisper-bench.log",
+                           lambda: whisper("logs/2026-12-04/fourteenth/leaseA-hf-whisper.log",
+                                           "logs/2026-12-04/fourteenth/leaseA-whisper-bench.log")),
+    "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
+                       lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
+                                   "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
     "whisper-twelfth": ("logs/2026-12-04/twelfth/lease1-hf-whisper.log, lease1-whisper-bench.log",
                         lambda: whisper("logs/2026-12-04/twelfth/lease1-hf-whisper.log",
                                         "logs/2026-12-04/twelfth/lease1-whisper-bench.log")),
