@@ -152,9 +152,12 @@ if [ "$what" = whisper ]; then
   # (default 128, both sides). WhisperBench also checks the 60 s clip's fp32 ids against
   # transformers' ($OUT/whisper-hf-ids.json). Logs: $OUT/make-whisper-tiny.log, hf-whisper.log,
   # whisper-bench.log. Sized for one call of under 4 minutes; not yet timed on a GPU.
-  d=/tmp/whisper-tiny-hf; c=/tmp/whisper-clips
+  # WHISPER_ATTENTION=sdpa exports the decoder step with scaled_dot_product_attention
+  # (make_whisper.py --attention; #18's 64-row step), into its own folder.
+  att=${WHISPER_ATTENTION:-matmul}
+  d=/tmp/whisper-tiny-hf; [ "$att" = matmul ] || d=/tmp/whisper-tiny-hf-$att; c=/tmp/whisper-clips
   prec=${WHISPER_PRECISION:-fp16,fp32}; new=${WHISPER_NEW:-128}; rounds=${2:-3}
-  [ -f $d/hf/config.json ] && [ -f $d/decoder.pt ] || timeout 150 python3 "$g/scripts/models/make_whisper.py" --config tiny --save-hf --out $d > "$out/make-whisper-tiny.log" 2>&1 || { tail -20 "$out/make-whisper-tiny.log"; exit 1; }
+  [ -f $d/hf/config.json ] && [ -f $d/decoder.pt ] || timeout 150 python3 "$g/scripts/models/make_whisper.py" --config tiny --save-hf --attention "$att" --out $d > "$out/make-whisper-tiny.log" 2>&1 || { tail -20 "$out/make-whisper-tiny.log"; exit 1; }
   tail -2 "$out/make-whisper-tiny.log" 2>/dev/null
   [ -f $c/clip_63.wav ] || timeout 60 python3 "$g/scripts/bench/whisper_clips.py" $c 2>&1 | tee "$out/whisper-clips.log"
   rm -f "$out/whisper-hf-ids.json"

@@ -170,13 +170,43 @@ class Attention(nn.Module):
         return self.attend(q, keys, values, visible)
 
 
+# --attention sdpa: attention by scaled_dot_product_attention on the gathered caches instead of
+# matmul + softmax (whose [B*H, ...] reshapes copy every gathered cache once more). On an H200
+# (fourteenth session, scripts/bench/profile_whisper_step.py, its "sdpa" form) the captured
+# whisper-tiny step at 64 rows in fp16 took 1.00 ms this way against 3.20 ms as exported by
+# default. Off by default until an export with it has held the references (bench.sh whisper with
+# WHISPER_ATTENTION=sdpa); the default export does not contain this class at all.
+ATTENTION_SDPA = False
+
+
+class SdpaAttention(Attention):
+    """Attention with the same parameters, computed by scaled_dot_product_attention."""
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               visible: torch.Tensor) -> torch.Tensor:
+        # SDPA's default scale is this one, head_dim ** -0.5; a bool mask keeps the True keys.
+        b, t = q.size(0), q.size(2)
+        o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=visible)
+        return self.out_proj(o.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
+
+    def cross_step(self, x: torch.Tensor, slots: torch.Tensor, xk_cache: torch.Tensor,
+                   xv_cache: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        keys = xk_cache.index_select(0, slots).transpose(1, 2)
+        values = xv_cache.index_select(0, slots).transpose(1, 2)
+        o = nn.functional.scaled_dot_product_attention(q, keys, values)  # every position
+        return self.out_proj(o.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, c):
         super().__init__()
         d = c["d_model"]
-        self.self_attn = Attention(d, c["decoder_attention_heads"])
+        kind = SdpaAttention if ATTENTION_SDPA else Attention
+        self.self_attn = kind(d, c["decoder_attention_heads"])
         self.self_attn_layer_norm = nn.LayerNorm(d)
-        self.encoder_attn = Attention(d, c["decoder_attention_heads"])
+        self.encoder_attn = kind(d, c["decoder_attention_heads"])
         self.encoder_attn_layer_norm = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, c["decoder_ffn_dim"])
         self.fc2 = nn.Linear(c["decoder_ffn_dim"], d)
@@ -352,7 +382,11 @@ def main():
     p.add_argument("--seed", type=int, default=18)
     p.add_argument("--save-hf", action="store_true",
                    help="also save the HF model (fp32) and feature extractor to OUT/hf")
+    p.add_argument("--attention", choices=["matmul", "sdpa"], default="matmul",
+                   help="the decoder step's attention (ATTENTION_SDPA above); default matmul")
     args = p.parse_args()
+    global ATTENTION_SDPA
+    ATTENTION_SDPA = args.attention == "sdpa"
     from scipy.io import wavfile
     from transformers import (WhisperConfig, WhisperFeatureExtractor,
                               WhisperForConditionalGeneration)
