@@ -185,17 +185,13 @@ class SdpaAttention(Attention):
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                visible: torch.Tensor) -> torch.Tensor:
         # SDPA's default scale is this one, head_dim ** -0.5; a bool mask keeps the True keys.
+        # Cross-attention's one-element mask (every audio position visible) is left out, so the
+        # audio's attention runs unmasked, as profile_whisper_step.py measured it.
         b, t = q.size(0), q.size(2)
-        o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=visible)
-        return self.out_proj(o.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
-
-    def cross_step(self, x: torch.Tensor, slots: torch.Tensor, xk_cache: torch.Tensor,
-                   xv_cache: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        keys = xk_cache.index_select(0, slots).transpose(1, 2)
-        values = xv_cache.index_select(0, slots).transpose(1, 2)
-        o = nn.functional.scaled_dot_product_attention(q, keys, values)  # every position
+        if visible.numel() == 1:
+            o = nn.functional.scaled_dot_product_attention(q, k, v)
+        else:
+            o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=visible)
         return self.out_proj(o.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))
 
 
