@@ -555,6 +555,13 @@ def trt(nos_log, py_log):
         a, c = nos.get(("NOS TensorRT, pinned input", b)), py.get(b)
         ratios.append(f"{a[0] / c[0]:.2f}x" if a and c else "-")
     out.append("| NOS TensorRT pinned against `torch.compile` | " + " | ".join(ratios) + " |")
+    two = "NOS TensorRT, pinned input, 2 callers"
+    if any(k == two for k, _ in nos):
+        out.append("| NOS TensorRT engine, two callers, each from a `PinnedBuffer` | "
+                   + " | ".join(cell(nos.get((two, b))) for b in batches) + " |")
+        out.append("| NOS TensorRT two callers against `torch.compile` | " + " | ".join(
+            f"{nos[(two, b)][0] / py[b][0]:.2f}x" if (two, b) in nos and b in py else "-"
+            for b in batches) + " |")
     return out
 
 

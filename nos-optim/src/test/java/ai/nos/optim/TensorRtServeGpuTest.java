@@ -14,6 +14,7 @@ import ai.nos.Nos;
 import ai.nos.Optimization;
 import ai.nos.Signature;
 import ai.nos.Tensor;
+import ai.nos.internal.Accuracy;
 import ai.nos.internal.torch.TorchRuntime;
 import ai.nos.optim.internal.TensorRt;
 import java.nio.file.Path;
@@ -65,15 +66,10 @@ final class TensorRtServeGpuTest {
     return Map.of("image", Tensor.of(px, rows, 1, 8, 8));
   }
 
-  private static double relative(float[] a, float[] b) {
-    assertEquals(a.length, b.length);
-    double diff = 0;
-    double max = 0;
-    for (int i = 0; i < a.length; i++) {
-      diff = Math.max(diff, Math.abs(a[i] - b[i]));
-      max = Math.max(max, Math.abs(b[i]));
-    }
-    return diff / max;
+  /** The accuracy guard's metric: the largest difference over the reference's largest value. */
+  private static double relative(Tensor got, Tensor reference) {
+    assertEquals(null, Accuracy.mismatch(reference, got));
+    return Accuracy.compare(reference, got).error();
   }
 
   @Test
@@ -85,8 +81,7 @@ final class TensorRtServeGpuTest {
         Map<String, Tensor> in = images(rows, rows);
         Tensor got = trt.infer(in).get("logits");
         assertEquals(List.of((long) rows, 10L), List.of(got.shape()[0], got.shape()[1]));
-        double rel = relative(got.toFloatArray(), reference.infer(in).get("logits")
-            .toFloatArray());
+        double rel = relative(got, reference.infer(in).get("logits"));
         System.out.printf("TensorRtServeGpuTest: %d rows, TensorRT vs TorchScript %.2e%n", rows,
             rel);
         // The plan was built with TensorRT's defaults (TF32 allowed): 10 bits of mantissa.
@@ -100,9 +95,9 @@ final class TensorRtServeGpuTest {
     ModelSpec batched = engine("digits-trt-batched").toBuilder().maxBatchSize(32).build();
     try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build();
         Model trt = manager.load(batched)) {
-      List<float[]> expected = new ArrayList<>();
+      List<Tensor> expected = new ArrayList<>();
       for (int t = 0; t < 8; t++) {
-        expected.add(trt.infer(images(3, 100 + t)).get("logits").toFloatArray());
+        expected.add(trt.infer(images(3, 100 + t)).get("logits"));
       }
       ExecutorService pool = Executors.newFixedThreadPool(8);
       try {
@@ -112,8 +107,8 @@ final class TensorRtServeGpuTest {
           worst.add(pool.submit(() -> {
             double w = 0;
             for (int i = 0; i < 200; i++) {
-              w = Math.max(w, relative(trt.infer(images(3, 100 + thread)).get("logits")
-                  .toFloatArray(), expected.get(thread)));
+              w = Math.max(w, relative(trt.infer(images(3, 100 + thread)).get("logits"),
+                  expected.get(thread)));
             }
             return w;
           }));

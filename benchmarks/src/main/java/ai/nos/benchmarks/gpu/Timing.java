@@ -3,6 +3,10 @@ package ai.nos.benchmarks.gpu;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.LongSupplier;
 
 /**
@@ -95,6 +99,102 @@ final class Timing {
     }
     Collections.sort(nanos);
     return new Windows(perSecond, nanos);
+  }
+
+  /**
+   * Throughput with one thread per element of {@code calls}, each running its call in a loop (the
+   * way concurrent callers use a model: a caller's next call is made when its last one returns).
+   * After every thread's {@link #WARM_UP_CALLS}, {@code repeats} windows of about
+   * {@code seconds}: a window starts at one call's return and ends at the first return past its
+   * length, and counts the calls that returned in between (of any thread). The threads stop
+   * after the last window; a call's exception ends the measurement and is thrown here.
+   *
+   * @throws IllegalArgumentException if calls is empty, seconds is not positive, repeats is
+   *     below 1 or itemsPerCall below 1
+   */
+  static Windows callers(List<Call> calls, int itemsPerCall, double seconds, int repeats)
+      throws Exception {
+    if (calls.isEmpty() || !(seconds > 0) || repeats < 1 || itemsPerCall < 1) {
+      throw new IllegalArgumentException("windows need at least one caller, seconds > 0, repeats"
+          + " >= 1 and items per call >= 1; given " + calls.size() + " callers, seconds "
+          + seconds + ", repeats " + repeats + ", items per call " + itemsPerCall);
+    }
+    AtomicLong returned = new AtomicLong();
+    AtomicLong lastReturn = new AtomicLong();
+    AtomicBoolean stop = new AtomicBoolean();
+    AtomicReference<Exception> failure = new AtomicReference<>();
+    CountDownLatch warm = new CountDownLatch(calls.size());
+    List<List<Long>> nanos = new ArrayList<>();
+    List<Thread> threads = new ArrayList<>();
+    for (int i = 0; i < calls.size(); i++) {
+      Call call = calls.get(i);
+      List<Long> mine = new ArrayList<>();
+      nanos.add(mine);
+      Thread t = new Thread(() -> {
+        try {
+          for (int w = 0; w < WARM_UP_CALLS; w++) {
+            call.run();
+          }
+          warm.countDown();
+          while (!stop.get()) {
+            long t0 = System.nanoTime();
+            call.run();
+            long t1 = System.nanoTime();
+            mine.add(t1 - t0);
+            synchronized (returned) {
+              lastReturn.set(t1);
+              returned.incrementAndGet();
+            }
+          }
+        } catch (Exception e) {
+          failure.compareAndSet(null, e);
+          warm.countDown();
+          stop.set(true);
+        }
+      }, "timing-caller-" + i);
+      threads.add(t);
+      t.start();
+    }
+    List<Double> perSecond = new ArrayList<>(repeats);
+    try {
+      warm.await();
+      long length = (long) (seconds * 1e9);
+      for (int w = 0; w < repeats && failure.get() == null; w++) {
+        long[] start = nextReturn(returned, lastReturn, -1, failure);
+        long[] end = start;
+        while (failure.get() == null && end[1] - start[1] < length) {
+          end = nextReturn(returned, lastReturn, end[0], failure);
+        }
+        perSecond.add((end[0] - start[0]) * itemsPerCall / ((end[1] - start[1]) / 1e9));
+      }
+    } finally {
+      stop.set(true);
+      for (Thread t : threads) {
+        t.join();
+      }
+    }
+    if (failure.get() != null) {
+      throw failure.get();
+    }
+    List<Long> all = new ArrayList<>();
+    nanos.forEach(all::addAll);
+    Collections.sort(all);
+    return new Windows(perSecond, all);
+  }
+
+  /** {count, time} of the first return after the count {@code after} (-1: any later one). */
+  private static long[] nextReturn(AtomicLong returned, AtomicLong lastReturn, long after,
+      AtomicReference<Exception> failure) throws InterruptedException {
+    long seen = after < 0 ? returned.get() : after;
+    while (failure.get() == null) {
+      synchronized (returned) {
+        if (returned.get() > seen) {
+          return new long[] {returned.get(), lastReturn.get()};
+        }
+      }
+      Thread.sleep(0, 100_000);
+    }
+    return new long[] {seen, 0};
   }
 
   /**

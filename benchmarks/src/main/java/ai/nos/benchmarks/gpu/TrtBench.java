@@ -11,6 +11,7 @@ import ai.nos.internal.torch.TorchRuntime;
 import ai.nos.optim.ArtifactCache;
 import ai.nos.optim.Optimizer;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -19,7 +20,8 @@ import java.util.Map;
  * {@link Optimizer#tensorRt} from the ONNX export of the same weights (scripts/gpu/make_trt_onnx.py;
  * one profile over batch 1..256, fp16 kernels, no TF32 in fp32), checked by the accuracy guard
  * against the TorchScript file in fp32, then served through {@code ModelManager.load} like any
- * artifact, batch 1, 8, 64, 256, from an ordinary {@link Tensor} and from a {@link PinnedBuffer}.
+ * artifact, batch 1, 8, 64, 256, from an ordinary {@link Tensor} and from a {@link PinnedBuffer}
+ * (at 64 and 256 also from two callers at once, {@link Timing#callers}).
  * The first lines say how long the build and the guard took (the cache makes later loads
  * instant) and what the guard measured.
  *
@@ -72,6 +74,18 @@ public final class TrtBench {
               Map<String, Tensor> pinned = Map.of("image", image.tensor());
               row(precision, "NOS TensorRT, pinned input", batch,
                   Timing.windows(() -> m.infer(pinned), batch, seconds, WINDOWS));
+              if (batch >= 64) {
+                // Two callers, each with its own pinned input: one call's copies run while the
+                // other's engine computes (each execution context has a stream of its own).
+                try (PinnedBuffer second = PinnedBuffer.allocate(DType.FLOAT32, batch, 3, 224,
+                    224)) {
+                  second.buffer().put(in.get("image").buffer());
+                  Map<String, Tensor> other = Map.of("image", second.tensor());
+                  row(precision, "NOS TensorRT, pinned input, 2 callers", batch,
+                      Timing.callers(List.of(() -> m.infer(pinned), () -> m.infer(other)),
+                          batch, seconds, WINDOWS));
+                }
+              }
             }
           }
         }

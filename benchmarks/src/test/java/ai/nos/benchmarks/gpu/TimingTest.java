@@ -68,4 +68,47 @@ final class TimingTest {
     e = assertThrows(IllegalArgumentException.class, () -> Timing.windows(() -> { }, 0, 1, 3));
     assertTrue(e.getMessage().contains("items per call 0"), e.getMessage());
   }
+
+  @Test
+  void callers_countTheCallsOfEveryThread_inEachWindow() throws Exception {
+    java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    AtomicInteger calls = new AtomicInteger();
+    Timing.Call call = () -> {
+      threads.add(Thread.currentThread().getName());
+      calls.incrementAndGet();
+      Thread.sleep(2);
+    };
+
+    Timing.Windows w = Timing.callers(List.of(call, call, call), 4, 0.05, 3);
+
+    assertEquals(3, threads.size(), "one thread per caller");
+    assertEquals(3, w.perSecond().size());
+    // Three callers of calls that sleep 2 ms: at most 1,500 calls/s of 4 items, and more than
+    // one caller's 500 (what a harness that ran the callers one after another would measure).
+    for (double perSecond : w.perSecond()) {
+      assertTrue(perSecond > 4 * 500 * 1.2 && perSecond <= 4 * 1500 * 1.01, "" + perSecond);
+    }
+    assertTrue(w.sortedNanos().size() >= 3 * 10 && w.p50Nanos() >= 2_000_000);
+  }
+
+  @Test
+  void callers_throwTheFirstCallsException_andStopTheOthers() {
+    AtomicInteger calls = new AtomicInteger();
+    Timing.Call failing = () -> {
+      if (calls.incrementAndGet() > 50) {
+        throw new IllegalStateException("call 51 failed");
+      }
+      Thread.sleep(1);
+    };
+    Timing.Call fine = () -> Thread.sleep(1);
+
+    Exception e = assertThrows(IllegalStateException.class,
+        () -> Timing.callers(List.of(failing, fine), 1, 10, 3));
+    assertEquals("call 51 failed", e.getMessage());
+  }
+
+  @Test
+  void callers_refuseNoCallers() {
+    assertThrows(IllegalArgumentException.class, () -> Timing.callers(List.of(), 1, 1, 1));
+  }
 }

@@ -1,6 +1,5 @@
 package ai.nos.internal.torch;
 
-import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
 import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
 import static org.bytedeco.cuda.global.cudart.cudaGraphDestroy;
 import static org.bytedeco.cuda.global.cudart.cudaGraphExecDestroy;
@@ -254,7 +253,8 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
       captures++;
       int rc;
       try {
-        check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+        CudaStatus.check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+            "begin capture");
         try {
           outputs = forward.apply(statics);
         } catch (RuntimeException e) {
@@ -278,13 +278,13 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
           throw new IllegalStateException("the forward pass cannot be captured: "
               + TorchModel.modelMessage(failure.getMessage()), failure);
         }
-        check(rc, "end capture");
+        CudaStatus.check(rc, "end capture");
       }
       CUgraphExec_st exec = new CUgraphExec_st();
       int instantiated = cudaGraphInstantiate(exec, graph, 0L);
       if (instantiated != 0) {
         cudaGraphDestroy(graph);
-        check(instantiated, "instantiate the captured graph");
+        CudaStatus.check(instantiated, "instantiate the captured graph");
       }
       return new GraphBuckets.Recorded(new Launch(device, exec, graph), outputs);
     }
@@ -323,7 +323,7 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
       try {
         CUDAStream current = torch_cuda.getCurrentCUDAStream((byte) device);
         try {
-          check(cudaGraphLaunch(exec, current.stream()), "launch the captured graph");
+          CudaStatus.check(cudaGraphLaunch(exec, current.stream()), "launch the captured graph");
         } finally {
           current.close();
         }
@@ -341,10 +341,4 @@ final class CudaGraphs implements GraphBuckets.Recorder, AutoCloseable {
     }
   }
 
-  private static void check(int rc, String what) {
-    if (rc != 0) {
-      throw new IllegalStateException("CUDA cannot " + what + ": error " + rc + " ("
-          + cudaGetErrorString(rc).getString() + ")");
-    }
-  }
 }

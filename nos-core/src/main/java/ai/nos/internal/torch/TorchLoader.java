@@ -73,9 +73,6 @@ final class TorchLoader {
       java.util.function.BiFunction<ModelSpec, Device, List<LoadPasses.Pass>> passes,
       ModelGraphs.RecorderFactory recorder, Device device, VerifiedArtifact file) {
     long t0 = System.nanoTime();
-    if (AotiPackage.isPackage(file.path())) {
-      return loadCompiled(spec, device, file, recorder, t0, null);
-    }
     CompiledFormat format = CompiledFormats.find(file.origin(), file.path());
     if (format != null) {
       return loadCompiled(spec, device, file, recorder, t0, format);
@@ -166,8 +163,8 @@ final class TorchLoader {
   }
 
   /**
-   * Loads a compiled artifact (an AOTInductor package, or a format another module provides:
-   * {@link CompiledFormat}): it is compiled ahead of time, so of the load-time steps only the
+   * Loads a compiled artifact (an AOTInductor package, or a format another module provides: see
+   * {@link CompiledFormats}): it is compiled ahead of time, so of the load-time steps only the
    * process-wide cuDNN benchmark mode (asked for, or by {@code auto} on a GPU) and CUDA graphs
    * apply; channels-last, freeze and {@code optimize_for_inference} are TorchScript passes and are
    * skipped with a log line. One call on random inputs checks that the artifact runs the spec's
@@ -191,9 +188,7 @@ final class TorchLoader {
         }
       }
     }
-    CompiledRunner runner = format == null
-        ? AotiRunner.open(spec.id(), verified, device, spec.precision())
-        : format.open(spec, verified, device);
+    CompiledRunner runner = format.open(spec, verified, device);
     String kind = runner.kind();
     List<String> steps = LoadPasses.applyToPackage(spec, device);
     TorchModel plain = new TorchModel(spec, device, null, runner, runner.bytes(), steps, null,

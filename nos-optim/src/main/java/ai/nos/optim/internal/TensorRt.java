@@ -196,7 +196,7 @@ public final class TensorRt {
   }
 
   /** {@code "; TensorRT said: ..."}, or nothing when it logged nothing since {@code mark}. */
-  private static String saidSince(TensorRtLog book, long mark) {
+  static String saidSince(TensorRtLog book, long mark) {
     List<String> said = book.reasons(mark);
     return said.isEmpty() ? "" : "; TensorRT said: " + String.join(" | ", said);
   }
@@ -233,7 +233,7 @@ public final class TensorRt {
     }
   }
 
-  private static int currentDevice() {
+  static int currentDevice() {
     int[] device = new int[1];
     org.bytedeco.cuda.global.cudart.cudaGetDevice(device);
     return device[0];

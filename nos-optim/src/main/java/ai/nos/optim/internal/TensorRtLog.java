@@ -50,8 +50,11 @@ final class TensorRtLog {
 
   private final int threshold;
   private final Entry[] ring;
-  /** Sequence number of the next kept message; guarded by this. */
-  private long next;
+  /**
+   * Sequence number of the next kept message: written under this object's lock, read without it
+   * by {@link #mark()} (every engine call takes a mark).
+   */
+  private volatile long next;
 
   /**
    * @param threshold the highest severity number kept (e.g. {@link #INFO})
@@ -118,8 +121,11 @@ final class TensorRtLog {
     return severity == null ? ERROR : severity.value;
   }
 
-  /** The sequence number the next kept message will get: pass it to {@link #since}. */
-  synchronized long mark() {
+  /**
+   * The sequence number the next kept message will get: pass it to {@link #since}. A volatile
+   * read, no lock: every engine call takes one, for the messages of a call that fails.
+   */
+  long mark() {
     return next;
   }
 

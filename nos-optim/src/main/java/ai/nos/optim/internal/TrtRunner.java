@@ -5,6 +5,7 @@ import ai.nos.ModelLoadException;
 import ai.nos.ModelSpec;
 import ai.nos.TensorSpec;
 import ai.nos.internal.torch.CompiledRunner;
+import ai.nos.internal.torch.CudaStatus;
 import ai.nos.internal.torch.VerifiedArtifact;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -89,7 +90,7 @@ final class TrtRunner implements CompiledRunner {
       IRuntime runtime = nvinfer.createInferRuntime(TensorRtLogger.get());
       if (runtime == null || runtime.isNull()) {
         throw new IllegalStateException("TensorRT made no runtime"
-            + said(TensorRtLogger.get().book().reasons(0)));
+            + TensorRt.saidSince(TensorRtLogger.get().book(), 0));
       }
       runtime.retainReference();
       return runtime;
@@ -166,7 +167,7 @@ final class TrtRunner implements CompiledRunner {
     }
     int index = device.index().orElse(0);
     String kind = "TensorRT " + probe.version();
-    int previous = currentDevice();
+    int previous = TensorRt.currentDevice();
     cudart.cudaSetDevice(index);
     long mark = TensorRtLogger.get().book().mark();
     ICudaEngine engine = null;
@@ -179,7 +180,7 @@ final class TrtRunner implements CompiledRunner {
       if (engine == null || engine.isNull()) {
         throw new ModelLoadException("model '" + id + "': " + kind + " cannot load the engine "
             + file + " (a plan loads only in the TensorRT version and on the GPU kind that built"
-            + " it)" + said(TensorRtLogger.get().book().reasons(mark)));
+            + " it)" + TensorRt.saidSince(TensorRtLogger.get().book(), mark));
       }
       NativeDelete.own(engine, ICudaEngine::new).retainReference();
       Map<String, Integer> modes = new LinkedHashMap<>();
@@ -299,7 +300,7 @@ final class TrtRunner implements CompiledRunner {
         nvinfer.ExecutionContextAllocationStrategy.kUSER_MANAGED.value);
     if (context == null || context.isNull()) {
       throw new ModelLoadException("model '" + id + "': TensorRT made no execution context for "
-          + file + said(TensorRtLogger.get().book().reasons(mark)));
+          + file + TensorRt.saidSince(TensorRtLogger.get().book(), mark));
     }
     NativeDelete.own(context, IExecutionContext::new).retainReference();
     Tensor memory = null;
@@ -314,10 +315,12 @@ final class TrtRunner implements CompiledRunner {
           new MemoryFormatOptional());
       memory.retainReference();
       context.setDeviceMemoryV2(memory.data_ptr(), bytes);
-      check(cudart.cudaStreamCreateWithFlags(stream, cudart.cudaStreamNonBlocking),
+      CudaStatus.check(cudart.cudaStreamCreateWithFlags(stream, cudart.cudaStreamNonBlocking),
           "make a stream");
-      check(cudart.cudaEventCreateWithFlags(ready, cudart.cudaEventDisableTiming), "make an event");
-      check(cudart.cudaEventCreateWithFlags(done, cudart.cudaEventDisableTiming), "make an event");
+      CudaStatus.check(cudart.cudaEventCreateWithFlags(ready, cudart.cudaEventDisableTiming),
+          "make an event");
+      CudaStatus.check(cudart.cudaEventCreateWithFlags(done, cudart.cudaEventDisableTiming),
+          "make an event");
       return new Context(context, memory, stream, ready, done);
     } catch (RuntimeException e) {
       free(new Context(context, memory, stream, ready, done));
@@ -384,7 +387,7 @@ final class TrtRunner implements CompiledRunner {
       throw new IllegalStateException("model '" + modelId + "': interrupted while waiting for"
           + " a TensorRT execution context", e);
     }
-    int previous = currentDevice();
+    int previous = TensorRt.currentDevice();
     if (previous != device) {
       cudart.cudaSetDevice(device);
     }
@@ -405,8 +408,8 @@ final class TrtRunner implements CompiledRunner {
           if (!context.setInputShape(b.nativeName(), dims)) {
             throw new IllegalArgumentException("model '" + modelId + "': the TensorRT engine"
                 + " refused shape " + Arrays.toString(shape) + " for input '" + b.name()
-                + "' (batch range " + minBatch + ".." + maxBatch + ")" + said(
-                    TensorRtLogger.get().book().reasons(mark)));
+                + "' (batch range " + minBatch + ".." + maxBatch + ")"
+                + TensorRt.saidSince(TensorRtLogger.get().book(), mark));
           }
         }
         context.setTensorAddress(b.nativeName(), t.data_ptr());
@@ -430,14 +433,14 @@ final class TrtRunner implements CompiledRunner {
       }
       // The inputs were made on the caller's stream: the context's stream waits for them, and
       // the caller's stream waits for the engine before it reads the outputs or reuses a block.
-      check(cudart.cudaEventRecord(c.ready(), current), "mark the inputs");
-      check(cudart.cudaStreamWaitEvent(c.stream(), c.ready(), 0), "order the engine");
+      CudaStatus.check(cudart.cudaEventRecord(c.ready(), current), "mark the inputs");
+      CudaStatus.check(cudart.cudaStreamWaitEvent(c.stream(), c.ready(), 0), "order the engine");
       if (!context.enqueueV3(c.stream())) {
         throw new IllegalStateException("model '" + modelId + "': TensorRT's enqueueV3 failed"
-            + said(TensorRtLogger.get().book().reasons(mark)));
+            + TensorRt.saidSince(TensorRtLogger.get().book(), mark));
       }
-      check(cudart.cudaEventRecord(c.done(), c.stream()), "mark the engine's work");
-      check(cudart.cudaStreamWaitEvent(current, c.done(), 0), "order the outputs");
+      CudaStatus.check(cudart.cudaEventRecord(c.done(), c.stream()), "mark the engine's work");
+      CudaStatus.check(cudart.cudaStreamWaitEvent(current, c.done(), 0), "order the outputs");
       return out;
     } finally {
       if (previous != device) {
@@ -487,7 +490,7 @@ final class TrtRunner implements CompiledRunner {
 
   @Override
   public void close() {
-    int previous = currentDevice();
+    int previous = TensorRt.currentDevice();
     cudart.cudaSetDevice(device);
     try {
       for (Context c : contexts) {
@@ -586,22 +589,6 @@ final class TrtRunner implements CompiledRunner {
     }
   }
 
-  private static void check(int status, String what) {
-    if (status != 0) {
-      throw new IllegalStateException("CUDA could not " + what + ": "
-          + cudart.cudaGetErrorString(status).getString() + " (" + status + ")");
-    }
-  }
-
-  private static String said(List<String> reasons) {
-    return reasons.isEmpty() ? "" : "; TensorRT said: " + String.join(" | ", reasons);
-  }
-
-  private static int currentDevice() {
-    int[] d = new int[1];
-    cudart.cudaGetDevice(d);
-    return d[0];
-  }
 
   @Override
   public String toString() {
