@@ -9,11 +9,12 @@ positions, and torch.matmul copies both gathered tensors once more (their heads 
 adjacent to the batch, so the [B*H, ...] reshape of bmm is a copy). This script times that step
 and the alternatives, on whisper-tiny's shapes with random weights:
 
-  gather     NosWhisperDecoder as exported (index_select + matmul attention), TorchScript with
+  gather     NosWhisperDecoder as `make_whisper.py --attention matmul` exports it (index_select
+             + matmul attention; the default before the fifteenth session), TorchScript with
              the executor's optimization off, as NOS replays it
   eager      the same step written out in Python (the reference of the variants below)
   sdpa       index_select as today, attention by scaled_dot_product_attention on the strided
-             views (no reshape copies)
+             views (no reshape copies): make_whisper.py's default export since the fifteenth
   headmajor  cross caches laid out [L, S, H, A, D]: the gather gives [B, H, A, D] contiguous
              and matmul reads it in place (self-attention as today)
   slice      no gather at all: the rows hold slots 0..B-1 and read caches[:, :B] (views), with
@@ -126,6 +127,9 @@ def main():
     elem = 2 if dtype == torch.float16 else 4
     c = mw.CONFIGS[args.config]
     torch.manual_seed(18)
+    # The forms below are written against the matmul export (make_whisper.py --attention matmul):
+    # `gather` is that export scripted, `eager` its attend(); `sdpa` is today's default export.
+    mw.ATTENTION_SDPA = False
     with torch.no_grad():
         dec = mw.NosWhisperDecoder(c).to("cuda", dtype).eval().requires_grad_(False)
         scripted = torch.jit.script(dec)

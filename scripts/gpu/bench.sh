@@ -152,10 +152,10 @@ if [ "$what" = whisper ]; then
   # (default 128, both sides). WhisperBench also checks the 60 s clip's fp32 ids against
   # transformers' ($OUT/whisper-hf-ids.json). Logs: $OUT/make-whisper-tiny.log, hf-whisper.log,
   # whisper-bench.log. Sized for one call of under 4 minutes; not yet timed on a GPU.
-  # WHISPER_ATTENTION=sdpa exports the decoder step with scaled_dot_product_attention
-  # (make_whisper.py --attention; #18's 64-row step), into its own folder.
-  att=${WHISPER_ATTENTION:-matmul}
-  d=/tmp/whisper-tiny-hf; [ "$att" = matmul ] || d=/tmp/whisper-tiny-hf-$att; c=/tmp/whisper-clips
+  # WHISPER_ATTENTION=matmul exports the decoder step's attention as matmul + softmax, the form
+  # before the fifteenth session (make_whisper.py --attention; default sdpa), into its own folder.
+  att=${WHISPER_ATTENTION:-sdpa}
+  d=/tmp/whisper-tiny-hf; [ "$att" = sdpa ] || d=/tmp/whisper-tiny-hf-$att; c=/tmp/whisper-clips
   prec=${WHISPER_PRECISION:-fp16,fp32}; new=${WHISPER_NEW:-128}; rounds=${2:-3}
   [ -f $d/hf/config.json ] && [ -f $d/decoder.pt ] || timeout 150 python3 "$g/scripts/models/make_whisper.py" --config tiny --save-hf --attention "$att" --out $d > "$out/make-whisper-tiny.log" 2>&1 || { tail -20 "$out/make-whisper-tiny.log"; exit 1; }
   tail -2 "$out/make-whisper-tiny.log" 2>/dev/null
