@@ -52,7 +52,8 @@ fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch
   # 1/8/64/256 from a Tensor and pinned, then torch.compile's rows beside it. TensorRT's libraries
-  # must be on LD_LIBRARY_PATH (. scripts/gpu/trt-env.sh). TRT_PRECISIONS: default fp16.
+  # must be on LD_LIBRARY_PATH (. scripts/gpu/trt-env.sh). TRT_PRECISIONS: fp16 (default), fp32,
+  # int8 (calibrated on random images; TrtBench says why that is enough for speed).
   python3 "$g/scripts/gpu/make_trt_onnx.py" /tmp/gpu-models/resnet50.pt /tmp/trt/resnet50.onnx \
     > "$out/trt-onnx.log" 2>&1 || { tail -20 "$out/trt-onnx.log"; exit 1; }
   ${jvm/timeout 280/timeout 420} ai.nos.benchmarks.gpu.TrtBench /tmp/gpu-models /tmp/trt/resnet50.onnx "${2:-2}" ${TRT_PRECISIONS:-fp16} 2>&1 | tee "$out/trt-bench.log"

@@ -62,8 +62,8 @@ else
   echo "nos-hub's sources are not in $PWD: its GPU tests did not run" | tee -a "$out/gpu-tests.log"
   rc=1
 fi
-# nos-optim's GPU tests (the TensorRT step and engine serving, #22) with the digit model's ONNX
-# export; with TensorRT's libraries on LD_LIBRARY_PATH (. scripts/gpu/trt-env.sh) they build and
+# nos-optim's GPU tests (the TensorRT step, INT8 included, and engine serving, #22) with the digit
+# model's ONNX export; with TensorRT's libraries on LD_LIBRARY_PATH (. scripts/gpu/trt-env.sh) they build and
 # serve engines, without them they check the fall-back and skip the rest.
 echo "== nos-optim, tag gpu" >> "$out/gpu-tests.log"
 python3 "$g/scripts/gpu/make_onnx.py" "$g/models/digits/digits.pt" /tmp/trt/digits.onnx \
@@ -76,5 +76,5 @@ java -Xmx2g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dnos.models.dir="$g/model
   --details=tree --disable-banner >> "$out/gpu-tests.log" 2>&1 || rc=1
 # The summary is read from the finished log: a head that stopped reading mid-run would take the
 # log's tee down with it.
-grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|TracedTf32GpuTest:|AotiModelTest:|NativeMemoryTest:|WhisperLogMelGpuTest:|SpeechRecognizerFeaturesGpuTest:|TensorRtGpuTest:|TensorRtServeGpuTest:|== nos-hub|== nos-optim|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
+grep -aE "CudaModelTest:|HostTierGpuTest:|GraphsFootprintGpuTest:|BatchWarmUpGpuTest:|PinnedBufferGpuTest:|PinnedUnpinGpuTest:|TokenGeneratorGpuTest:|TracedConstantsGpuTest:|TracedTf32GpuTest:|AotiModelTest:|NativeMemoryTest:|WhisperLogMelGpuTest:|SpeechRecognizerFeaturesGpuTest:|TensorRtGpuTest:|TensorRtServeGpuTest:|TensorRtInt8GpuTest:|== nos-hub|== nos-optim|tests (successful|failed|aborted|skipped)|✘|MethodSource|=>" "$out/gpu-tests.log" | head -150
 exit $rc

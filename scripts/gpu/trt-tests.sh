@@ -32,8 +32,9 @@ for with in without with; do
     --class-path "$(echo "$jars" | tr '\n' ':')" \
     --select-class ai.nos.optim.TensorRtGpuTest --select-class ai.nos.optim.TensorRtTest \
     --select-class ai.nos.optim.TensorRtServeGpuTest --select-class ai.nos.optim.EngineArtifactTest \
+    --select-class ai.nos.optim.TensorRtInt8GpuTest \
     --details=tree --disable-banner 2>&1 | tee "$out/trt-$with.log" \
-    | grep -E "TensorRtGpuTest:|TensorRtServeGpuTest:|TensorRT (error|warning)|tests (successful|failed|aborted)|✘|=>|Exception" | head -40
+    | grep -E "TensorRtGpuTest:|TensorRtServeGpuTest:|TensorRtInt8GpuTest:|TensorRT (error|warning)|tests (successful|failed|aborted)|✘|=>|Exception" | head -40
   [ "${PIPESTATUS[0]}" = 0 ] || rc=1
 done
 exit $rc

@@ -6,6 +6,7 @@ import ai.nos.Precision;
 import ai.nos.Tensor;
 import ai.nos.internal.Accuracy;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -83,7 +84,12 @@ public final class AccuracyGuard {
       Precision precision) {
     requireNonNull(reference, "reference");
     requireNonNull(candidate, "candidate");
-    double threshold = threshold(precision);
+    return check(reference, candidate, precision, threshold(precision));
+  }
+
+  /** As {@link #check(Map, Map, Precision)} with a threshold of the caller's (INT8's). */
+  static GuardResult check(Map<String, Tensor> reference, Map<String, Tensor> candidate,
+      Precision precision, double threshold) {
     if (reference.isEmpty()) {
       throw new IllegalArgumentException("reference must hold at least one output");
     }
@@ -171,6 +177,38 @@ public final class AccuracyGuard {
    */
   public static GuardResult verify(Model reference, Model candidate, String stepName, int batch,
       long seed) {
+    checkPair(reference, candidate, stepName);
+    Map<String, Tensor> inputs = randomInputs(reference.spec(), batch, DEFAULT_DYNAMIC_SIZE, seed);
+    Precision precision = candidate.spec().precision();
+    return logged(run(reference, candidate, stepName, inputs, threshold(precision)), stepName,
+        candidate.spec());
+  }
+
+  /**
+   * As {@link #verify(Model, Model, String, int, long)} on given inputs instead of random ones,
+   * each one call of both models, at a given threshold: the verdict on the worst call (the first
+   * that failed, else the largest error). The INT8 step's guard, on its calibration batches.
+   */
+  static GuardResult verify(Model reference, Model candidate, String stepName,
+      List<Map<String, Tensor>> inputs, double threshold) {
+    checkPair(reference, candidate, stepName);
+    if (inputs.isEmpty()) {
+      throw new IllegalArgumentException("the guard needs at least one input batch");
+    }
+    GuardResult worst = null;
+    for (Map<String, Tensor> call : inputs) {
+      GuardResult r = run(reference, candidate, stepName, call, threshold);
+      if (worst == null || !r.passed() || r.error() > worst.error()) {
+        worst = r;
+      }
+      if (!r.passed()) {
+        break;
+      }
+    }
+    return logged(worst, stepName, candidate.spec());
+  }
+
+  private static void checkPair(Model reference, Model candidate, String stepName) {
     requireNonNull(reference, "reference");
     requireNonNull(candidate, "candidate");
     if (stepName == null || stepName.isBlank()) {
@@ -186,18 +224,25 @@ public final class AccuracyGuard {
       throw new IllegalArgumentException("step '" + stepName + "' changed the inputs of model '"
           + ref.id() + "': " + ref.signature().inputs() + " became " + cand.signature().inputs());
     }
-    Map<String, Tensor> inputs = randomInputs(ref, batch, DEFAULT_DYNAMIC_SIZE, seed);
+  }
+
+  /** Both models on {@code inputs}, the candidate checked at {@code threshold}. */
+  private static GuardResult run(Model reference, Model candidate, String stepName,
+      Map<String, Tensor> inputs, double threshold) {
     Map<String, Tensor> expected = reference.infer(inputs);
     Map<String, Tensor> actual;
     try {
       actual = candidate.infer(inputs);
     } catch (RuntimeException e) {
-      String message = "optimization step '" + stepName + "' rejected for model '" + cand.id()
-          + "': it fails on the guard's inputs: " + e.getMessage();
+      String message = "optimization step '" + stepName + "' rejected for model '"
+          + candidate.spec().id() + "': it fails on the guard's inputs: " + e.getMessage();
       LOG.warn(message);
       throw new OptimizationException(message, e);
     }
-    GuardResult result = check(expected, actual, cand.precision());
+    return check(expected, actual, candidate.spec().precision(), threshold);
+  }
+
+  private static GuardResult logged(GuardResult result, String stepName, ModelSpec cand) {
     if (result.passed()) {
       LOG.info("optimization step '{}' passed the accuracy guard for model '{}': {}", stepName,
           cand.id(), result);

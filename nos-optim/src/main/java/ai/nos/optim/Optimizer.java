@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.BiFunction;
 import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -125,7 +126,7 @@ public final class Optimizer {
     String step = String.join("+", steps);
     Path artifact = cache.getOrBuild(key, target ->
         TorchScriptPasses.run(source.path(), device, freeze, target));
-    return guarded(spec, device, artifact, step, steps, UnaryOperator.identity());
+    return guarded(spec, device, artifact, step, steps, UnaryOperator.identity(), null);
   }
 
   /**
@@ -159,13 +160,65 @@ public final class Optimizer {
    */
   public Result tensorRt(ModelSpec spec, Path onnx) {
     TensorRtStep.checkOnnx(spec, onnx);
-    TensorRtStep.Outcome outcome = TensorRtStep.run(spec, onnx, cache, CUDA);
+    return tensorRt(spec, onnx, null, "tensorrt");
+  }
+
+  /**
+   * The TensorRT step with INT8 kernels, calibrated on representative inputs: as
+   * {@link #tensorRt(ModelSpec, Path)}, with TensorRT's entropy calibration (version 2) choosing
+   * each activation's INT8 scale from the activations {@code calibration}'s batches produce, at
+   * a calibration profile of their batch size. The spec's precision says what the rest of the
+   * engine is: for an fp16 spec, layers TensorRT does not run in int8 run in fp16 and the
+   * engine's inputs and outputs are half (as in the fp16 engine); for an fp32 spec they run in
+   * fp32, TF32 off, with float inputs and outputs. A bf16 spec falls back. The guard compares
+   * the engine with the spec's model in fp32 on the calibration batches at
+   * {@link Calibration#tolerance()} (the class comment says why not random inputs and why not
+   * fp16's threshold); the engine is cached under a key that holds a digest of the calibration
+   * data, so other data builds another engine. Falls back, saying why, where the fp16 step
+   * does, and where calibration fails.
+   *
+   * <p>Why an argument and not a setting of the optimizer: INT8 is the one TensorRT option that
+   * needs data, and an engine without its data cannot be built, so the data's presence is what
+   * asks for INT8; no combination of settings can be half-given. The same optimizer builds fp16
+   * and INT8 engines of one model side by side.
+   *
+   * <pre>{@code
+   * Calibration calibration = Calibration.of(batches);   // ~8 batches of real inputs
+   * Optimizer.Result r = optimizer.tensorRt(spec, Path.of("resnet50.onnx"), calibration);
+   * if (r.fallback() != null) log.info("no INT8 engine: {}", r.fallback());
+   * try (Model model = Nos.load(r.spec())) { ... }
+   * }</pre>
+   *
+   * @param calibration the batches, each a map of every input of the spec's signature to a host
+   *     tensor of its dtype and shape, all of the same rows, at most the engine's largest batch
+   *     (the spec's {@code maxBatchSize}, or {@value TensorRtStep#DEFAULT_MAX_BATCH} without
+   *     batching)
+   * @throws IllegalArgumentException if an argument is null, {@code onnx} is not a readable
+   *     regular file, or a batch does not fit the spec (the message names the batch, the input,
+   *     what the signature declares and what was given); nothing native has run then
+   * @throws OptimizationException if the libtorch path it falls back to fails to build
+   */
+  public Result tensorRt(ModelSpec spec, Path onnx, Calibration calibration) {
+    TensorRtStep.checkOnnx(spec, onnx);
+    if (calibration == null) {
+      throw new IllegalArgumentException("model '" + spec.id() + "': calibration must be given"
+          + " for an INT8 engine (tensorRt(spec, onnx) builds without INT8)");
+    }
+    calibration.check(spec, TensorRtStep.maxBatch(spec));
+    return tensorRt(spec, onnx, calibration, "tensorrt-int8");
+  }
+
+  private Result tensorRt(ModelSpec spec, Path onnx, Calibration calibration, String step) {
+    TensorRtStep.Outcome outcome = TensorRtStep.run(spec, onnx, cache, CUDA, calibration);
     String reason = outcome.reason();
     if (reason == null) {
       Device device = TorchRuntime.resolve(spec.device(), spec.id());
+      BiFunction<Model, Model, GuardResult> guard = calibration == null ? null
+          : (ref, cand) -> AccuracyGuard.verify(ref, cand, step, calibration.batches(),
+              calibration.tolerance());
       try {
-        Result trt = guarded(spec, device, outcome.engine(), "tensorrt", List.of("tensorrt"),
-            UnaryOperator.identity());
+        Result trt = guarded(spec, device, outcome.engine(), step, List.of(step),
+            UnaryOperator.identity(), guard);
         if (trt.optimized()) {
           return trt;
         }
@@ -214,15 +267,16 @@ public final class Optimizer {
           + compiled + ", " + (step == null ? null : "'" + step + "'"));
     }
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
-    return guarded(spec, device, compiled, step, List.of(step), view);
+    return guarded(spec, device, compiled, step, List.of(step), view, null);
   }
 
   /**
-   * Loads the spec's model in fp32 and {@code artifact} as the spec says, runs the guard, and
-   * returns the spec to serve.
+   * Loads the spec's model in fp32 and {@code artifact} as the spec says, runs the guard
+   * ({@code guard} on the reference and the candidate, or when null the optimizer's own: random
+   * inputs at the spec's precision's threshold), and returns the spec to serve.
    */
   private Result guarded(ModelSpec spec, Device device, Path artifact, String step,
-      List<String> steps, UnaryOperator<Model> view) {
+      List<String> steps, UnaryOperator<Model> view, BiFunction<Model, Model, GuardResult> guard) {
     ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
         .precision(ai.nos.Precision.FP32).device(device).build();
     // The candidate is pinned to its bytes now, so that the spec returned serves exactly what
@@ -242,12 +296,13 @@ public final class Optimizer {
         throw new OptimizationException(message, e);
       }
       try (Model cand = view.apply(loaded)) {
-        GuardResult guard = AccuracyGuard.verify(ref, cand, step, guardBatch, seed);
-        if (!guard.passed()) {
-          return new Result(spec, steps, false, guard, artifact);
+        GuardResult verdict = guard == null
+            ? AccuracyGuard.verify(ref, cand, step, guardBatch, seed) : guard.apply(ref, cand);
+        if (!verdict.passed()) {
+          return new Result(spec, steps, false, verdict, artifact);
         }
         LOG.info("model '{}' optimized by {} ({})", spec.id(), step, artifact);
-        return new Result(spec.toBuilder().artifact(pinned).build(), steps, true, guard,
+        return new Result(spec.toBuilder().artifact(pinned).build(), steps, true, verdict,
             artifact);
       }
     }

@@ -18,8 +18,8 @@ import java.util.regex.Pattern;
  * here and builds its engine into the cache, or says in one sentence why not.
  *
  * <p>Thread-safe. A build that failed is remembered for the life of the JVM by its cache key, so
- * asking again answers at once with the same reason instead of building again (a failed build
- * also keeps TensorRT's host objects: see {@link TensorRt}).
+ * asking again answers at once with the same reason instead of building again (a build takes
+ * minutes and the whole GPU; what it made is freed either way: see {@link TensorRt}).
  */
 final class TensorRtStep {
   /** The batch range of a spec without batching: what a caller may send in one call. */
@@ -33,10 +33,12 @@ final class TensorRtStep {
   record Outcome(Path engine, String reason) {}
 
   /**
-   * Builds (or finds in the cache) the engine for {@code spec} from {@code onnx}, or returns why
-   * it cannot. Never throws for a missing or broken TensorRT: that is a reason.
+   * Builds (or finds in the cache) the engine for {@code spec} from {@code onnx}, INT8 calibrated
+   * on {@code calibration} when it is not null, or returns why it cannot. Never throws for a
+   * missing or broken TensorRT: that is a reason.
    */
-  static Outcome run(ModelSpec spec, Path onnx, ArtifactCache cache, String cudaVersion) {
+  static Outcome run(ModelSpec spec, Path onnx, ArtifactCache cache, String cudaVersion,
+      Calibration calibration) {
     TensorRt.Probe probe = TensorRt.probe();
     if (!probe.usable()) {
       return new Outcome(null, probe.reason());
@@ -52,30 +54,54 @@ final class TensorRtStep {
     }
     int index = device.index().orElse(0);
     String arch = arch(TorchRuntime.cudaDeviceName(index));
-    int maxBatch = spec.batching().map(Batching::maxBatchSize).orElse(DEFAULT_MAX_BATCH);
-    boolean fp16 = spec.precision() == Precision.FP16;
-    CacheKey key = CacheKey.builder().sourceFile(onnx)
-        .option("step", "tensorrt")
-        .option("precision", spec.precision().label())
-        .option("batch", "1.." + maxBatch + " opt " + maxBatch)
-        .deviceArch(arch)
-        .version("tensorrt", probe.version()).version("cuda", cudaVersion)
-        .option("tf32", fp16 ? "n/a" : "off")
-        .option("io", fp16 ? "half" : "float")
-        .version("nos-optim", "2").build();
+    int maxBatch = maxBatch(spec);
+    CacheKey key = key(spec, onnx, arch, probe.version(), cudaVersion, calibration);
     String failed = FAILED.get(key.hash());
     if (failed != null) {
       return new Outcome(null, failed + " (remembered from an earlier build in this JVM)");
     }
+    TensorRt.Int8 int8 = calibration == null ? null
+        : new TensorRt.Int8(calibration.batches(), calibration.rows());
     try {
       Path engine = cache.getOrBuild(key, target -> TensorRt.build(new TensorRt.Request(onnx,
-          fp16, 1, maxBatch, maxBatch, index, arch), target));
+          spec.precision() == Precision.FP16, 1, maxBatch, maxBatch, index, arch, int8), target));
       return new Outcome(engine, null);
     } catch (OptimizationException e) {
       String reason = rootMessage(e);
       FAILED.put(key.hash(), reason);
       return new Outcome(null, reason);
     }
+  }
+
+  /** The engine's largest batch: the spec's {@code maxBatchSize}, else the default. */
+  static int maxBatch(ModelSpec spec) {
+    return spec.batching().map(Batching::maxBatchSize).orElse(DEFAULT_MAX_BATCH);
+  }
+
+  /**
+   * The engine's cache key. An INT8 engine's adds the quantization and the digest of its
+   * calibration data, so that two calibration sets never share an engine; the fp16 and fp32
+   * keys are what they were before INT8 existed (their cached engines stay valid).
+   */
+  static CacheKey key(ModelSpec spec, Path onnx, String arch, String tensorRtVersion,
+      String cudaVersion, Calibration calibration) {
+    int maxBatch = maxBatch(spec);
+    boolean fp16 = spec.precision() == Precision.FP16;
+    CacheKey.Builder key = CacheKey.builder().sourceFile(onnx)
+        .option("step", "tensorrt")
+        .option("precision", spec.precision().label())
+        .option("batch", "1.." + maxBatch + " opt " + maxBatch)
+        .deviceArch(arch)
+        .version("tensorrt", tensorRtVersion).version("cuda", cudaVersion)
+        .option("tf32", fp16 ? "n/a" : "off")
+        .option("io", fp16 ? "half" : "float")
+        .version("nos-optim", "2");
+    if (calibration != null) {
+      key.option("quantization", "int8-entropy2")
+          .option("calibration", "sha256:" + calibration.sha256() + " rows "
+              + calibration.rows() + " batches " + calibration.batches().size());
+    }
+    return key.build();
   }
 
   /** Checks the ONNX argument before anything native sees it. */

@@ -20,9 +20,9 @@
  * <p>Load-time steps (channels-last, {@code optimize_for_inference}, whose CPU result libtorch
  * 2.10 cannot load back from a file, cuDNN benchmark, CUDA graphs) are asked for in the spec
  * ({@link ai.nos.Optimization}); AOTInductor packages ({@code .pt2}) load as a spec's artifact.
- * {@link ai.nos.optim.Optimizer#tensorRt} builds TensorRT engines where TensorRT can, and
- * otherwise falls back to the libtorch path with the reason (the missing library and how to
- * install it).
+ * {@link ai.nos.optim.Optimizer#tensorRt} builds TensorRT engines where TensorRT can (fp32, fp16,
+ * and INT8 calibrated on a {@link ai.nos.optim.Calibration}'s batches), and otherwise falls back
+ * to the libtorch path with the reason (the missing library and how to install it).
  * {@code ai.nos.optim.internal} holds the JavaCPP side and is not API.
  */
 package ai.nos.optim;

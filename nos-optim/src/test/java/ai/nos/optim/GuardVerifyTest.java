@@ -12,7 +12,9 @@ import ai.nos.ModelSpec;
 import ai.nos.Nos;
 import ai.nos.Precision;
 import ai.nos.Signature;
+import ai.nos.Tensor;
 import java.io.IOException;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -83,6 +85,32 @@ final class GuardVerifyTest {
       assertFalse(r.passed());
       assertTrue(r.toString().startsWith("output 'logits' is NaN at [0, 0]"), r.toString());
     }
+  }
+
+  /**
+   * The INT8 step's guard: given inputs, one call each, at the calibration's tolerance; the
+   * verdict is the worst call's, whichever comes first.
+   */
+  @Test
+  void verifyOnInputs_isTheWorstCallsVerdict_atTheGivenThreshold() {
+    // 4% off on the 8-row call, 2% on the 4-row one.
+    Model int8ish = TestModels.perturbed(eager, v -> {
+      v[3] += (v.length == 80 ? 0.04f : 0.02f) * max(v);
+      return v;
+    });
+    List<Map<String, Tensor>> calls = List.of(Map.of("image", CalibrationTest.image(8, 1)),
+        Map.of("image", CalibrationTest.image(4, 2)));
+    GuardResult r = AccuracyGuard.verify(eager, int8ish, "tensorrt-int8", calls, 0.05);
+    assertTrue(r.passed(), r.toString());
+    assertEquals(0.04, r.error(), 1e-4);
+    assertEquals(0.05, r.threshold());
+    r = AccuracyGuard.verify(eager, int8ish, "tensorrt-int8", calls.subList(1, 2), 0.05);
+    assertEquals(0.02, r.error(), 1e-4);
+    r = AccuracyGuard.verify(eager, int8ish, "tensorrt-int8", calls, 0.03);
+    assertFalse(r.passed());
+    assertEquals("output 'logits' relative error 0.04 > 0.03", r.toString());
+    assertThrows(IllegalArgumentException.class,
+        () -> AccuracyGuard.verify(eager, int8ish, "tensorrt-int8", List.of(), 0.05));
   }
 
   @Test

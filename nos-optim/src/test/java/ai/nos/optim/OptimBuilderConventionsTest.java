@@ -29,6 +29,11 @@ final class OptimBuilderConventionsTest {
         new Twice("CacheKey.toBuilder().option",
             () -> CacheKeyTest.base().build().toBuilder().option("precision", "bf16").build()
                 .options().get("precision"), "bf16"),
+        new Twice("Calibration.tolerance", () -> Calibration.builder(CalibrationTest.digits(1, 2,
+            0)).tolerance(0.2).tolerance(0.1).build().tolerance(), 0.1),
+        new Twice("Calibration.toBuilder().batches", () -> Calibration.of(
+            CalibrationTest.digits(1, 2, 0)).toBuilder().batches(CalibrationTest.digits(3, 4, 0))
+            .build().batches(), CalibrationTest.digits(3, 4, 0)),
         new Twice("ArtifactCache.directory", () -> {
           Path last = dir.resolve("b");
           return ArtifactCache.builder().directory(dir.resolve("a")).directory(last).build()
@@ -56,7 +61,10 @@ final class OptimBuilderConventionsTest {
             () -> CacheKey.builder().version("cuda", null)),
         new Null("options must not be null",
             () -> CacheKey.builder().options((Map<String, String>) null)),
-        new Null("cache must not be null", () -> Optimizer.builder().cache(null)));
+        new Null("cache must not be null", () -> Optimizer.builder().cache(null)),
+        new Null("batches must not be null", () -> Calibration.builder(null)),
+        new Null("batches must not be null",
+            () -> Calibration.builder(CalibrationTest.digits(1, 2, 0)).batches(null)));
   }
 
   @ParameterizedTest(name = "{0}")

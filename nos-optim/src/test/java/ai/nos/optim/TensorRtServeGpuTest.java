@@ -166,7 +166,7 @@ final class TensorRtServeGpuTest {
     assertTrue(before - after < 16L << 20, "lost " + (before - after) + " bytes");
   }
 
-  private static long freeBytes() {
+  static long freeBytes() {
     cudart.cudaDeviceSynchronize();
     try (org.bytedeco.javacpp.SizeTPointer free = new org.bytedeco.javacpp.SizeTPointer(1);
         org.bytedeco.javacpp.SizeTPointer total = new org.bytedeco.javacpp.SizeTPointer(1)) {

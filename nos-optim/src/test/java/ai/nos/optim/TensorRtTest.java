@@ -54,6 +54,12 @@ final class TensorRtTest {
     assertEquals(TensorRt.probe().reason(), r.fallback());
     assertTrue(r.optimized(), "the libtorch path this optimizer makes: " + r.guard());
     assertEquals(List.of("freeze"), r.steps());
+    // INT8 falls back alike, once its calibration passed its checks.
+    Optimizer.Result int8 = Optimizer.builder().cache(cache).freeze(true).build()
+        .tensorRt(spec, onnx, Calibration.of(List.of(Map.of("image",
+            TestModels.digitImages(TestModels.heldOutDigits(), 0, 16)))));
+    assertEquals(List.of(r.fallback(), r.spec(), r.steps()),
+        List.of(int8.fallback(), int8.spec(), int8.steps()));
     float[] px = new float[2 * 64];
     for (int i = 0; i < px.length; i++) {
       px[i] = (i % 9) / 8f;

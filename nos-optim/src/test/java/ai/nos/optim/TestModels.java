@@ -4,10 +4,14 @@ import ai.nos.Device;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
 import ai.nos.Tensor;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 import java.util.function.UnaryOperator;
 
 /**
@@ -32,6 +36,27 @@ final class TestModels {
   static ModelSpec digits() {
     return ModelSpec.fromJson(modelsDir().resolve("digits/digits.json")).toBuilder()
         .device("cpu").build();
+  }
+
+  /**
+   * The held-out digits of models/digits/digits-test.csv, a row each: the label, then 64 pixels
+   * 0..16. (nos-core's {@code Fixtures} has the same, in a package this module's tests cannot
+   * read: {@code ai.nos} is nos-core's.)
+   */
+  static List<int[]> heldOutDigits() throws IOException {
+    try (Stream<String> lines = Files.lines(modelsDir().resolve("digits/digits-test.csv"))) {
+      return lines.filter(l -> !l.isBlank() && !l.startsWith("#"))
+          .map(l -> Arrays.stream(l.split(",")).mapToInt(Integer::parseInt).toArray()).toList();
+    }
+  }
+
+  /** Digits {@code start..start+n} as the model's input, {@code [n, 1, 8, 8]}, pixel / 16. */
+  static Tensor digitImages(List<int[]> digits, int start, int n) {
+    float[] px = new float[n * 64];
+    for (int i = 0; i < px.length; i++) {
+      px[i] = digits.get(start + i / 64)[1 + i % 64] / 16f;
+    }
+    return Tensor.of(px, n, 1, 8, 8);
   }
 
   /** A model whose every output goes through {@code change}: an optimization step gone wrong. */

@@ -15,9 +15,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Moves tensors between NOS's JVM {@link Tensor}s and libtorch, one bulk copy each way.
  *
  * <p>Every native object made here is attached to the caller's open {@code PointerScope}, which
- * frees it; nothing here outlives the call.
+ * frees it; nothing here outlives the call. Public for nos-optim's INT8 calibration, which sends
+ * its host batches to the device the way a call's inputs go ({@link #toTorch}).
  */
-final class TorchTensors {
+public final class TorchTensors {
   private TorchTensors() {}
 
   static ScalarType scalarType(DType dtype) {
@@ -55,8 +56,8 @@ final class TorchTensors {
    * A libtorch tensor on {@code device} holding a copy of {@code t}, cast to {@code as}. The copy
    * matters on the CPU too: a model may write into its inputs, and a {@link Tensor} is immutable.
    */
-  static org.bytedeco.pytorch.Tensor toTorch(Tensor t, org.bytedeco.pytorch.Device device,
-      DType as) {
+  public static org.bytedeco.pytorch.Tensor toTorch(Tensor t,
+      org.bytedeco.pytorch.Device device, DType as) {
     ByteBuffer buf = t.buffer();
     // Memory the caller pinned (ai.nos.PinnedBuffer) goes with the direct copy below: one DMA
     // transfer, no staging. The range stays acquired until the copy is done (it is synchronous),

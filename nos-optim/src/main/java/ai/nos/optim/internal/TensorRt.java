@@ -6,10 +6,18 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import ai.nos.Tensor;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.tensorrt.global.nvinfer;
 import org.bytedeco.tensorrt.global.nvonnxparser;
 import org.bytedeco.tensorrt.nvinfer.Dims64;
@@ -34,16 +42,24 @@ import org.slf4j.LoggerFactory;
  * JVM's one {@link TensorRtLogger}; a build takes a mark in its log first, so its failure carries
  * the messages TensorRT logged during that build.
  *
- * <p>Native memory: TensorRT 10 frees its objects with C++ {@code delete}, which the presets do
- * not map for objects TensorRT creates (the builder, network, parser, config, profile and the
- * serialized engine's buffer). A build therefore keeps those host allocations for the life of
- * the JVM; the optimizer builds each engine once per key and does not retry a failed build in
- * the same JVM, so this is bounded by the number of distinct engines built.
+ * <p>Native memory: TensorRT 10 frees its objects with C++ {@code delete}, which JavaCPP does
+ * not attach to objects TensorRT creates; {@link NativeDelete} attaches it, and every build,
+ * built or failed, deletes its serialized engine buffer, config, parser (which holds the ONNX
+ * weights), network and builder, in that order (the reverse of their making), before it returns.
+ * Optimization profiles are the builder's and go with it. Only the JVM's one logger stays.
  */
 public final class TensorRt {
   private static final Logger LOG = LoggerFactory.getLogger(TensorRt.class);
   /** Workspace TensorRT may use while it times tactics. */
   private static final long WORKSPACE_BYTES = 4L << 30;
+  /**
+   * The vtable slot of {@code nvonnxparser::IParser}'s deleting destructor: eight pure virtuals
+   * ({@code parse} .. {@code clearErrors}) come before {@code ~IParser} in NvOnnxParser.h, whose
+   * two entries are slots 8 (complete) and 9 (deleting). Read from TensorRT 10.6's
+   * libnvonnxparser.so.10 too: slot 9 of the parser's vtable ends in
+   * {@code operator delete(this, 0x4a8)}, the size {@code createNvOnnxParser_INTERNAL} allocates.
+   */
+  static final int PARSER_DELETING_DESTRUCTOR = 9;
 
   private TensorRt() {}
 
@@ -79,24 +95,47 @@ public final class TensorRt {
     }
   }
 
-  /** What a build needs to know. */
+  /**
+   * What a build needs to know. {@code fp16}: fp16 kernels allowed and half inputs and outputs
+   * (else TF32 off and float IO); {@code int8}: INT8 kernels calibrated on its batches, beside
+   * what {@code fp16} says (layers TensorRT does not run in int8 run in the spec's precision).
+   */
   public record Request(Path onnx, boolean fp16, int minBatch, int optBatch, int maxBatch,
-      int device, String arch) {}
+      int device, String arch, Int8 int8) {
+
+    /** A build without INT8. */
+    public Request(Path onnx, boolean fp16, int minBatch, int optBatch, int maxBatch, int device,
+        String arch) {
+      this(onnx, fp16, minBatch, optBatch, maxBatch, device, arch, null);
+    }
+  }
+
+  /**
+   * INT8 calibration data, checked by the caller: each batch maps every network input's name to a
+   * host tensor of {@code rows} rows (the calibration profile's batch).
+   */
+  public record Int8(List<Map<String, Tensor>> batches, int rows) {}
 
   /**
    * Builds a serialized engine from an ONNX file and writes it to {@code target}: one
    * optimization profile over the batch range for every input whose first dimension is
-   * dynamic, fp16 kernels allowed when asked.
+   * dynamic, fp16 kernels allowed when asked, INT8 calibrated with entropy calibration 2 when
+   * asked. Every object the build made is freed before it returns, built or not.
    *
    * @throws IllegalStateException if TensorRT did not load (the probe's reason), if the ONNX
    *     file does not parse (the parser's errors), if an input has a dynamic dimension after the
-   *     batch, or if TensorRT builds no engine ({@link MissingLibrary#explainBuildFailure})
+   *     batch, if calibration failed, or if TensorRT builds no engine
+   *     ({@link MissingLibrary#explainBuildFailure})
    * @throws IOException if the engine cannot be written
    */
   public static void build(Request request, Path target) throws IOException {
     Probe probe = probe();
     if (!probe.usable()) {
       throw new IllegalStateException(probe.reason());
+    }
+    String cannotFree = NativeDelete.check();
+    if (cannotFree != null) {
+      throw new IllegalStateException(cannotFree);
     }
     synchronized (BUILD_LOCK) {
       TensorRtLogger logger = TensorRtLogger.get();
@@ -108,14 +147,33 @@ public final class TensorRt {
       long mark) throws IOException {
     int previous = currentDevice();
     org.bytedeco.cuda.global.cudart.cudaSetDevice(request.device());
+    // What the build made, freed last first in the finally below: the serialized engine, the
+    // config, the parser, the network, the builder (optimization profiles belong to the builder,
+    // which frees them). The calibrator goes after the config that points at it.
+    Deque<Pointer> made = new ArrayDeque<>();
+    Int8Calibrator calibrator = null;
     try {
       IBuilder builder = nvinfer.createInferBuilder(logger);
       if (builder == null || builder.isNull()) {
         throw new IllegalStateException(MissingLibrary.explainBuildFailure(
             logger.book().reasons(mark), request.arch()));
       }
-      INetworkDefinition network = builder.createNetworkV2(0);
+      made.push(NativeDelete.own(builder, IBuilder::new));
+      INetworkDefinition network = owned(made, builder.createNetworkV2(0),
+          INetworkDefinition::new, "network", logger.book(), mark);
       IParser parser = nvonnxparser.createParser(network, logger);
+      if (parser == null || parser.isNull()) {
+        throw new IllegalStateException("TensorRT made no ONNX parser"
+            + saidSince(logger.book(), mark));
+      }
+      try {
+        made.push(NativeDelete.ownVirtual(parser, PARSER_DELETING_DESTRUCTOR, "libnvonnxparser"));
+      } catch (IllegalStateException e) {
+        // Not this TensorRT's layout: keep the parser (and the ONNX weights it holds) rather
+        // than call what may not be its destructor.
+        LOG.warn("TensorRT's ONNX parser for {} will not be freed: {}", request.onnx(),
+            e.getMessage());
+      }
       if (!parser.parseFromFile(request.onnx().toString(),
           ILogger.Severity.kWARNING.value)) {
         List<String> errors = new ArrayList<>();
@@ -125,7 +183,8 @@ public final class TensorRt {
         throw new IllegalStateException("TensorRT cannot parse " + request.onnx() + ": "
             + String.join(" | ", errors.isEmpty() ? logger.book().reasons(mark) : errors));
       }
-      IBuilderConfig config = builder.createBuilderConfig();
+      IBuilderConfig config = owned(made, builder.createBuilderConfig(), IBuilderConfig::new,
+          "builder config", logger.book(), mark);
       config.setMemoryPoolLimit(nvinfer.MemoryPoolType.kWORKSPACE, WORKSPACE_BYTES);
       if (request.fp16()) {
         config.setFlag(nvinfer.BuilderFlag.kFP16);
@@ -142,33 +201,19 @@ public final class TensorRt {
         // matmuls); an fp32 spec means fp32 in NOS, as at every libtorch load (TracedTf32).
         config.clearFlag(nvinfer.BuilderFlag.kTF32.value);
       }
+      List<ITensor> batched = batchedInputs(network, request.onnx());
       IOptimizationProfile profile = builder.createOptimizationProfile();
-      boolean dynamic = false;
-      for (int i = 0; i < network.getNbInputs(); i++) {
-        ITensor input = network.getInput(i);
-        Dims64 dims = input.getDimensions();
-        if (dims.nbDims() < 1 || dims.d(0) != -1) {
-          continue;
-        }
-        for (int d = 1; d < dims.nbDims(); d++) {
-          if (dims.d(d) < 0) {
-            throw new IllegalStateException("input '" + input.getName() + "' of "
-                + request.onnx() + " has a dynamic dimension " + d + " after the batch;"
-                + " TensorRT's profile here covers the batch only: export it with fixed sizes");
-          }
-        }
-        dynamic = true;
-        setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kMIN, dims,
-            request.minBatch(), logger.book(), mark);
-        setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kOPT, dims,
-            request.optBatch(), logger.book(), mark);
-        setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kMAX, dims,
-            request.maxBatch(), logger.book(), mark);
+      for (ITensor input : batched) {
+        setBatches(profile, input, request.minBatch(), request.optBatch(), request.maxBatch(),
+            logger.book(), mark);
       }
-      if (dynamic && config.addOptimizationProfile(profile) < 0) {
+      if (!batched.isEmpty() && config.addOptimizationProfile(profile) < 0) {
         throw new IllegalStateException("TensorRT refused the batch profile "
             + request.minBatch() + " / " + request.optBatch() + " / " + request.maxBatch()
             + " (min / opt / max) of " + request.onnx() + saidSince(logger.book(), mark));
+      }
+      if (request.int8() != null) {
+        calibrator = int8(request, builder, network, config, batched, logger.book(), mark);
       }
       // Checked after the network and its profile, so that a bad model or profile is named
       // with TensorRT's own words even where this machine could not build anyway.
@@ -178,13 +223,108 @@ public final class TensorRt {
             request.arch()) + " NOS found it neither beside libnvinfer nor on LD_LIBRARY_PATH.");
       }
       IHostMemory engine = builder.buildSerializedNetwork(network, config);
+      if (engine != null && !engine.isNull()) {
+        made.push(NativeDelete.own(engine, IHostMemory::new));
+      }
+      if (calibrator != null && calibrator.failure() != null) {
+        throw new IllegalStateException("INT8 calibration failed at " + calibrator.failure()
+            + saidSince(logger.book(), mark));
+      }
       if (engine == null || engine.isNull() || engine.size() == 0) {
         throw new IllegalStateException(MissingLibrary.explainBuildFailure(
             logger.book().reasons(mark), request.arch()));
       }
+      if (calibrator != null) {
+        LOG.debug("INT8 engine of {} calibrated on {} of {} batches of {} rows", request.onnx(),
+            calibrator.given(), request.int8().batches().size(), request.int8().rows());
+      }
       write(engine, target);
     } finally {
+      free(made);
+      if (calibrator != null) {
+        calibrator.close();
+      }
       org.bytedeco.cuda.global.cudart.cudaSetDevice(previous);
+    }
+  }
+
+  /**
+   * INT8 on {@code config}: the flag, a calibration profile whose every batch is the calibration
+   * batch (TensorRT calibrates at a profile's kOPT shapes, and every batch it is given must have
+   * them), and the calibrator, returned for the caller to keep reachable and free.
+   */
+  private static Int8Calibrator int8(Request request, IBuilder builder,
+      INetworkDefinition network, IBuilderConfig config, List<ITensor> batched, TensorRtLog book,
+      long mark) {
+    int rows = request.int8().rows();
+    config.setFlag(nvinfer.BuilderFlag.kINT8);
+    if (!batched.isEmpty()) {
+      IOptimizationProfile calibration = builder.createOptimizationProfile();
+      for (ITensor input : batched) {
+        setBatches(calibration, input, rows, rows, rows, book, mark);
+      }
+      if (!config.setCalibrationProfile(calibration)) {
+        throw new IllegalStateException("TensorRT refused the calibration profile of batch "
+            + rows + " for " + request.onnx() + saidSince(book, mark));
+      }
+    }
+    Map<String, torch.ScalarType> types = new LinkedHashMap<>();
+    for (int i = 0; i < network.getNbInputs(); i++) {
+      ITensor input = network.getInput(i);
+      torch.ScalarType type = TrtRunner.scalarType(input.getType().value);
+      if (type == null) {
+        throw new IllegalStateException("input '" + input.getName() + "' of " + request.onnx()
+            + " has TensorRT data type " + input.getType().value + ", which NOS cannot"
+            + " calibrate with");
+      }
+      types.put(input.getName(), type);
+    }
+    Int8Calibrator calibrator = new Int8Calibrator(request.int8().batches(), rows, types,
+        request.device());
+    config.setInt8Calibrator(calibrator);
+    return calibrator;
+  }
+
+  /** The network's inputs with a dynamic first dimension; refuses other dynamic dimensions. */
+  private static List<ITensor> batchedInputs(INetworkDefinition network, Path onnx) {
+    List<ITensor> batched = new ArrayList<>();
+    for (int i = 0; i < network.getNbInputs(); i++) {
+      ITensor input = network.getInput(i);
+      Dims64 dims = input.getDimensions();
+      if (dims.nbDims() < 1 || dims.d(0) != -1) {
+        continue;
+      }
+      for (int d = 1; d < dims.nbDims(); d++) {
+        if (dims.d(d) < 0) {
+          throw new IllegalStateException("input '" + input.getName() + "' of " + onnx
+              + " has a dynamic dimension " + d + " after the batch;"
+              + " TensorRT's profile here covers the batch only: export it with fixed sizes");
+        }
+      }
+      batched.add(input);
+    }
+    return batched;
+  }
+
+  /** {@code p}, made by TensorRT, owned and pushed on {@code made}; refuses a null. */
+  private static <P extends Pointer> P owned(Deque<Pointer> made, P p, Supplier<P> template,
+      String what, TensorRtLog book, long mark) {
+    if (p == null || p.isNull()) {
+      throw new IllegalStateException("TensorRT made no " + what + saidSince(book, mark));
+    }
+    made.push(NativeDelete.own(p, template));
+    return p;
+  }
+
+  /** Deletes what a build made, last first; a failure is logged, the rest still freed. */
+  private static void free(Deque<Pointer> made) {
+    while (!made.isEmpty()) {
+      Pointer p = made.pop();
+      try {
+        p.close();
+      } catch (RuntimeException e) {
+        LOG.warn("TensorRT's {} could not be freed: {}", p.getClass().getSimpleName(), e);
+      }
     }
   }
 
@@ -199,6 +339,15 @@ public final class TensorRt {
   static String saidSince(TensorRtLog book, long mark) {
     List<String> said = book.reasons(mark);
     return said.isEmpty() ? "" : "; TensorRT said: " + String.join(" | ", said);
+  }
+
+  /** The kMIN, kOPT and kMAX shapes of {@code input}: its dimensions with these batches. */
+  private static void setBatches(IOptimizationProfile profile, ITensor input, int min, int opt,
+      int max, TensorRtLog book, long mark) {
+    Dims64 dims = input.getDimensions();
+    setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kMIN, dims, min, book, mark);
+    setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kOPT, dims, opt, book, mark);
+    setBatch(profile, input.getName(), nvinfer.OptProfileSelector.kMAX, dims, max, book, mark);
   }
 
   private static void setBatch(IOptimizationProfile profile, String input,

@@ -531,7 +531,8 @@ final class TrtRunner implements CompiledRunner {
     }
   }
 
-  private static torch.ScalarType scalarType(int trt) {
+  /** The libtorch type of a TensorRT data type, or null for one NOS does not serve. */
+  static torch.ScalarType scalarType(int trt) {
     if (trt == nvinfer.DataType.kFLOAT.value) {
       return torch.ScalarType.Float;
     } else if (trt == nvinfer.DataType.kHALF.value) {
