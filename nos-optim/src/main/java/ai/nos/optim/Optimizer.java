@@ -168,9 +168,9 @@ public final class Optimizer {
    * {@link #tensorRt(ModelSpec, Path)}, with TensorRT's entropy calibration (version 2) choosing
    * each activation's INT8 scale from the activations {@code calibration}'s batches produce, at
    * a calibration profile of their batch size. The spec's precision says what the rest of the
-   * engine is: for an fp16 spec, layers TensorRT does not run in int8 run in fp16 and the
-   * engine's inputs and outputs are half (as in the fp16 engine); for an fp32 spec they run in
-   * fp32, TF32 off, with float inputs and outputs. A bf16 spec falls back. The guard compares
+   * engine is: for an fp16 spec, layers TensorRT does not run in int8 run in fp16; for an fp32
+   * spec they run in fp32, TF32 off. Either way the engine's inputs and outputs are float
+   * (TensorRT calibrates in fp32; an fp16 spec's half inputs are cast on the device). A bf16 spec falls back. The guard compares
    * the engine with the spec's model in fp32 on the calibration batches at
    * {@link Calibration#tolerance()} (the class comment says why not random inputs and why not
    * fp16's threshold); the engine is cached under a key that holds a digest of the calibration

@@ -94,7 +94,7 @@ final class TensorRtStep {
         .deviceArch(arch)
         .version("tensorrt", tensorRtVersion).version("cuda", cudaVersion)
         .option("tf32", fp16 ? "n/a" : "off")
-        .option("io", fp16 ? "half" : "float")
+        .option("io", fp16 && calibration == null ? "half" : "float")
         .version("nos-optim", "2");
     if (calibration != null) {
       key.option("quantization", "int8-entropy2")

@@ -60,6 +60,7 @@ final class TensorRtKeyTest {
     CacheKey int8 = key(fp16, a);
     assertNotEquals(key(fp16, null).hash(), int8.hash());
     assertEquals("int8-entropy2", int8.options().get("quantization"));
+    assertEquals("float", int8.options().get("io"), "an INT8 engine keeps float inputs");
     assertEquals("sha256:" + a.sha256() + " rows 16 batches 8", int8.options().get("calibration"));
 
     // The same data in new objects, another tolerance: the same engine.

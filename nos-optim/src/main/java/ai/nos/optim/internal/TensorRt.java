@@ -60,6 +60,11 @@ public final class TensorRt {
    * {@code operator delete(this, 0x4a8)}, the size {@code createNvOnnxParser_INTERNAL} allocates.
    */
   static final int PARSER_DELETING_DESTRUCTOR = 9;
+  /**
+   * The TensorRT version whose parser layout {@link #PARSER_DELETING_DESTRUCTOR} was read from:
+   * with another, the parser is kept (a warning says so) rather than call a slot not verified.
+   */
+  static final String PARSER_LAYOUT_VERSION = "10.6.";
 
   private TensorRt() {}
 
@@ -167,6 +172,10 @@ public final class TensorRt {
             + saidSince(logger.book(), mark));
       }
       try {
+        if (!probe().version().startsWith(PARSER_LAYOUT_VERSION)) {
+          throw new IllegalStateException("its vtable was read from TensorRT "
+              + PARSER_LAYOUT_VERSION + "x, this is " + probe().version());
+        }
         made.push(NativeDelete.ownVirtual(parser, PARSER_DELETING_DESTRUCTOR, "libnvonnxparser"));
       } catch (IllegalStateException e) {
         // Not this TensorRT's layout: keep the parser (and the ONNX weights it holds) rather
@@ -188,15 +197,21 @@ public final class TensorRt {
       config.setMemoryPoolLimit(nvinfer.MemoryPoolType.kWORKSPACE, WORKSPACE_BYTES);
       if (request.fp16()) {
         config.setFlag(nvinfer.BuilderFlag.kFP16);
+      }
+      if (request.fp16() && request.int8() == null) {
         // Half inputs and outputs: NOS sends an fp16 spec's inputs as half already, so a float
-        // binding would cost a cast back and TensorRT's own reformat to half on every call.
+        // binding would cost a cast back and TensorRT's own reformat to half on every call. An
+        // INT8 build keeps float ones: TensorRT calibrates in fp32 (its own words: "we disable
+        // FP16 mode when calibrating"), and whether it takes half calibration data for a half
+        // input is not documented; the runner casts an fp16 spec's inputs to the binding's type.
         for (int i = 0; i < network.getNbInputs(); i++) {
           toHalf(network.getInput(i));
         }
         for (int i = 0; i < network.getNbOutputs(); i++) {
           toHalf(network.getOutput(i));
         }
-      } else {
+      }
+      if (!request.fp16()) {
         // TensorRT allows TF32 by default (10 bits of mantissa in fp32 convolutions and
         // matmuls); an fp32 spec means fp32 in NOS, as at every libtorch load (TracedTf32).
         config.clearFlag(nvinfer.BuilderFlag.kTF32.value);
