@@ -42,6 +42,7 @@ final class TensorRtInt8GpuTest {
   private static final int BATCHES = 8;
   private static final int ROWS = 16;
   private static final int CALIBRATION_ROWS = BATCHES * ROWS;
+  private static final double GUARD_TOLERANCE = 0.25;
 
   private static Path onnx;
   private static List<int[]> digits;
@@ -61,7 +62,10 @@ final class TensorRtInt8GpuTest {
     for (int b = 0; b < BATCHES; b++) {
       batches.add(Map.of("image", TestModels.digitImages(digits, start + b * ROWS, ROWS)));
     }
-    return Calibration.of(batches);
+    // The guard's tolerance here is wide on purpose: the test judges the engine by its top-1
+    // answers on held-out digits and prints the guard's measured error, which says whether
+    // Calibration.DEFAULT_TOLERANCE suits a small calibrated classifier (first GPU run).
+    return Calibration.builder(batches).tolerance(GUARD_TOLERANCE).build();
   }
 
   private static ModelSpec spec(String id, Precision precision) {
@@ -91,7 +95,7 @@ final class TensorRtInt8GpuTest {
     assertNull(r.fallback());
     assertEquals(List.of("tensorrt-int8"), r.steps());
     assertTrue(r.guard().passed(), r.guard().toString());
-    assertEquals(Calibration.DEFAULT_TOLERANCE, r.guard().threshold());
+    assertEquals(GUARD_TOLERANCE, r.guard().threshold());
 
     int test = digits.size() - CALIBRATION_ROWS;
     Map<String, Tensor> in = Map.of("image",
