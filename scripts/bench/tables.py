@@ -528,12 +528,13 @@ def whisper(hf_log, nos_log):
 
 # ---- TensorRT (#22): NOS serving the engine Optimizer.tensorRt built, beside torch.compile ----
 
-def trt(nos_log, py_log):
-    """TrtBench's rows (from a Tensor and pinned) and optim_baseline.py's torch.compile rows, by
-    batch; images/s of the median window, its p50 in parentheses."""
+def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)"):
+    """TrtBench's fp16 rows (from a Tensor, pinned, two callers pinned) and optim_baseline.py's
+    torch.compile rows, by batch; images/s of the median window, its p50 in parentheses."""
     nos = {}
     for r in md_rows(read(nos_log), "| model | dtype | path |", nos_log):
-        nos[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
+        if r[1] == "fp16":
+            nos[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
     py = {int(r[3]): (num(r[4]), num(r[5]))
           for r in md_rows(read(py_log), "| model | dtype | path |", py_log)
           if r[2] == "python torch.compile"}
@@ -548,7 +549,7 @@ def trt(nos_log, py_log):
     for label, key in [("NOS TensorRT engine, from a `Tensor`", "NOS TensorRT"),
                        ("NOS TensorRT engine, from a `PinnedBuffer`", "NOS TensorRT, pinned input")]:
         out.append(f"| {label} | " + " | ".join(cell(nos.get((key, b))) for b in batches) + " |")
-    out.append("| Python `torch.compile` (pinned input) | "
+    out.append(f"| {py_label} | "
                + " | ".join(cell(py.get(b)) for b in batches) + " |")
     ratios = []
     for b in batches:
@@ -588,6 +589,13 @@ TABLES = {
     "whisper-fourteenth": ("logs/2026-12-04/fourteenth/leaseA-hf-whisper.log, leaseA-whisper-bench.log",
                            lambda: whisper("logs/2026-12-04/fourteenth/leaseA-hf-whisper.log",
                                            "logs/2026-12-04/fourteenth/leaseA-whisper-bench.log")),
+    "trt-fifteenth-lease1": ("logs/2026-12-04/fifteenth/lease1-trt-bench.log, lease1-trt-compile-baseline.log",
+                             lambda: trt("logs/2026-12-04/fifteenth/lease1-trt-bench.log",
+                                         "logs/2026-12-04/fifteenth/lease1-trt-compile-baseline.log")),
+    "trt-fifteenth-lease2": ("logs/2026-12-04/fifteenth/lease2-trt-bench.log, lease1-trt-compile-baseline.log",
+                             lambda: trt("logs/2026-12-04/fifteenth/lease2-trt-bench.log",
+                                         "logs/2026-12-04/fifteenth/lease1-trt-compile-baseline.log",
+                                         "Python `torch.compile` (pinned input), lease 1")),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
