@@ -535,9 +535,10 @@ def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)"):
     for r in md_rows(read(nos_log), "| model | dtype | path |", nos_log):
         if r[1] == "fp16":
             nos[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
-    py = {int(r[3]): (num(r[4]), num(r[5]))
-          for r in md_rows(read(py_log), "| model | dtype | path |", py_log)
-          if r[2] == "python torch.compile"}
+    py_rows = md_rows(read(py_log), "| model | dtype | path |", py_log)
+    py = {int(r[3]): (num(r[4]), num(r[5])) for r in py_rows if r[2] == "python torch.compile"}
+    py2 = {int(r[3]): (num(r[4]), num(r[5])) for r in py_rows
+           if r[2] == "python torch.compile, 2 threads"}
     if not nos or not py:
         raise LogError(f"logs {nos_log}, {py_log}: no TrtBench or torch.compile rows")
     batches = sorted({b for _, b in nos} | set(py))
@@ -562,6 +563,12 @@ def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)"):
                    + " | ".join(cell(nos.get((two, b))) for b in batches) + " |")
         out.append("| NOS TensorRT two callers against `torch.compile` | " + " | ".join(
             f"{nos[(two, b)][0] / py[b][0]:.2f}x" if (two, b) in nos and b in py else "-"
+            for b in batches) + " |")
+    if py2:
+        out.append("| Python `torch.compile`, two threads (own streams, pinned inputs) | "
+                   + " | ".join(cell(py2.get(b)) for b in batches) + " |")
+        out.append("| NOS TensorRT two callers against `torch.compile` two threads | " + " | ".join(
+            f"{nos[(two, b)][0] / py2[b][0]:.2f}x" if (two, b) in nos and b in py2 else "-"
             for b in batches) + " |")
     return out
 

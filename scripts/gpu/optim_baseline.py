@@ -9,6 +9,9 @@ ai.nos.benchmarks.gpu.OptimBench (scripts/gpu/bench.sh optim):
     pageable input                      as a Java caller's buffer is
   python torch.compile                  channels-last, torch.compile(mode="default",
                                         dynamic=False): one specialized compile per batch size
+  python torch.compile, 2 threads       the same compiled module called by two Python threads
+                                        at once (batch 64 and 256), each with its own pinned
+                                        input and CUDA stream: the anchor of NOS's two-caller row
 
 Models: torchvision ResNet-50 and ViT-B/16 with random weights (seed 0), the architectures of
 the TorchScript files NOS serves (scripts/models/make_gpu_models.py). Every row does the work a
@@ -55,6 +58,77 @@ def timed(step, seconds):
     return windows, times
 
 
+def timed_threads(steps, seconds):
+    """timed() for several callers at once: one thread per step, each calling it in a loop after
+    10 warm-up calls; a window starts at one call's return and ends at the first return past its
+    length, counting the returns of every thread in between (Timing.callers in the benchmarks)."""
+    import threading
+    lock = threading.Lock()
+    returns = []  # perf_counter of every measured return, in order
+    times = []
+    warm = threading.Barrier(len(steps) + 1)
+    stop = threading.Event()
+    errors = []
+
+    def loop(step):
+        try:
+            for _ in range(10):
+                step()
+            warm.wait()
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                step()
+                t1 = time.perf_counter()
+                with lock:
+                    returns.append(t1)
+                    times.append(t1 - t0)
+        except BaseException as e:  # noqa: BLE001 - reported after the threads stop
+            errors.append(e)
+            stop.set()
+            try:
+                warm.abort()
+            except threading.BrokenBarrierError:
+                pass
+
+    threads = [threading.Thread(target=loop, args=(s,), daemon=True) for s in steps]
+    for t in threads:
+        t.start()
+    windows = []
+    try:
+        warm.wait()
+        for _ in range(WINDOWS):
+            start_i, start = 0, 0.0
+            with lock:
+                first = len(returns)
+            while not errors:
+                with lock:
+                    if len(returns) > first:
+                        start_i = len(returns) - 1
+                        start = returns[start_i]
+                        break
+                time.sleep(1e-4)
+            end_i = start_i
+            while not errors:
+                with lock:
+                    if len(returns) > end_i + 1 and returns[-1] - start >= seconds:
+                        end_i = len(returns) - 1
+                        break
+                time.sleep(1e-4)
+            if errors:
+                break
+            windows.append((end_i - start_i, returns[end_i] - start))
+    except threading.BrokenBarrierError:
+        pass  # a thread failed in its warm-up: its error is raised below
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    if errors:
+        raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)),
+                   errors[0])
+    return windows, times
+
+
 def row(model, dtype, path, batch, measured):
     windows, times = measured
     per_second = [batch * calls / wall for calls, wall in windows]
@@ -62,6 +136,19 @@ def row(model, dtype, path, batch, measured):
     print(f"| {model} | {dtype} | {path} | {batch} | {statistics.median(per_second):.0f} |"
           f" {p50 * 1e3:.2f} | {min(per_second):.0f} | {' '.join(f'{x:.0f}' for x in per_second)} |",
           flush=True)
+
+
+def on_stream(net, host, dev, dtype):
+    """A call of net on its own CUDA stream and pinned input, for one of several threads: inference
+    mode is per thread, so each call enters it."""
+    stream = torch.cuda.Stream(device=dev)
+
+    def call():
+        with torch.inference_mode(), torch.cuda.stream(stream):
+            x = host.to(dev, non_blocking=True).to(dtype)
+            out = net(x.contiguous(memory_format=torch.channels_last)).float().cpu()
+        return out
+    return call
 
 
 class Overhead(torch.nn.Module):
@@ -122,6 +209,10 @@ def main():
                     if args.compile_only:
                         row(name, dtype_name, "python torch.compile", batch,
                             timed(channels_last(compiled), args.seconds))
+                        if batch >= 64:
+                            row(name, dtype_name, "python torch.compile, 2 threads", batch,
+                                timed_threads([on_stream(compiled, host.clone().pin_memory(), dev,
+                                                         dtype) for _ in range(2)], args.seconds))
                         continue
 
                     def eager():
