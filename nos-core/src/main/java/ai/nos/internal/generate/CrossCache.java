@@ -21,6 +21,10 @@ import org.bytedeco.pytorch.global.torch;
  * arithmetic. The tensors never move, so CUDA graphs of the decode step capture them as they do
  * the KvCache.
  *
+ * Rows move with their slots: when the engine moves a sequence into a lower slot (the KvCache's
+ * "Compact slots"), move() copies its rows of both tensors on the device with the same index
+ * tensors, as the KvCache does its own.
+ *
  * Not thread-safe: the engine's scheduler is its only user. close() frees the tensors.
  */
 final class CrossCache implements AutoCloseable {
@@ -47,6 +51,15 @@ final class CrossCache implements AutoCloseable {
   static long bytesPerSequence(DecoderModel model) {
     return model.crossAttention() ? 2L * model.layers() * model.audioPositions() * model.heads()
         * model.headDim() * model.bytesPerElement() : 0;
+  }
+
+  /**
+   * Copies rows {@code from} of both tensors into rows {@code to} ([m] int64 on the device, the
+   * same as the KvCache's move of these sequences). In a scope.
+   */
+  void move(Tensor from, Tensor to) {
+    KvCache.moveRows(keys, 1, from, to);
+    KvCache.moveRows(values, 1, from, to);
   }
 
   Tensor keys() {

@@ -35,11 +35,11 @@ import org.slf4j.LoggerFactory;
  *
  * State on the device
  * The key/value cache (KvCache) is allocated once, [layers, slots, length, kvHeads, headDim],
- * on the model's device; a sequence holds one slot from prefill to its last token. The model
- * writes each step's keys and values into the slots in place, and reads them there, so between
- * steps nothing moves: per step the host sends the batch's last tokens, positions, slots and
- * sampling settings (a few longs per row) and receives the chosen ids ([B] int64). The logits
- * never leave the device (Sampler).
+ * on the model's device; a sequence holds a slot from prefill to its last token (not always
+ * the same one: see Compact slots). The model writes each step's keys and values into the slots
+ * in place, and reads them there: per step the host sends the batch's last tokens, positions,
+ * slots and sampling settings (a few longs per row) and receives the chosen ids ([B] int64).
+ * The logits never leave the device (Sampler).
  *
  * Steps
  * A prefill runs the whole prompts of one or more newly admitted sequences ([k, T], T the longest
@@ -66,6 +66,31 @@ import org.slf4j.LoggerFactory;
  * leaves before the next step, and its slot is free for the next admission at once. A long
  * generation therefore never holds up a short one beyond sharing the step.
  *
+ * Compact slots
+ * Invariant, between steps: the n active sequences hold slots 0..n-1, and row i of a decode step
+ * is slot i (the active list is kept in slot order; decode() refuses a step that breaks it, as a
+ * bug). Why: a decode step that reads the first B slots of the caches as views ("cache[:, :B]")
+ * instead of gathering each row's slot (index_select) took 0.58 ms against 1.00 ms for
+ * Whisper's 64-row step on an H200 (docs/speech.md, "64 windows"); such an export is the
+ * other half, and the gathering exports in use now stay correct, since slots 0..n-1 are slots
+ * like any others. How: admission takes the lowest free slots (KvCache.acquire), which are n,
+ * n+1, ... of a compact cache, so a batched prefill's sequences join in slot order at the end of
+ * the list. Whenever sequences leave (compact() runs after dropSettled and after every prefill
+ * and decode step: every path that frees a slot, a failed prefill's included, ends at one of
+ * them), the active sequences in slots at or above the new n move into the freed slots below
+ * it, the highest into the lowest: the KvCache's keys, values and seen rows and the CrossCache's
+ * rows are copied on the device in one gather and one index_copy_ per tensor for all of that
+ * compaction's moves (KvCache.move, which bounds the gather's transient copy; the slot pairs go
+ * over in one [2, m] transfer), and each
+ * Sequence's slot is updated. Nothing else lives per slot: the sampler's settings, suppression
+ * lists and timestamp bounds are rebuilt per step from each Sequence, and its draws are keyed by
+ * the request's seed and draw index, never by slot or row (Reproducible sampling), so a move
+ * changes no token. A failed move fails every active sequence (their rows may be half moved) and
+ * frees every slot. Concurrency: all of it on the scheduler thread between steps, on its stream,
+ * so a move is ordered after the step that freed the slot and before the next one (graph
+ * replays run on the calling thread's stream too). A test sees the slots after every compaction
+ * through a probe (SlotProbe).
+ *
  * Concurrency
  * One scheduler thread (nos-generate-<id>) owns the model, the cache, the sampler and every
  * Sequence; nothing else touches them, so none of them locks. Callers reach it through the
@@ -84,9 +109,9 @@ import org.slf4j.LoggerFactory;
  *
  * Reproducible sampling
  * A request's draws depend on its seed and the draw's index only (see Sampler), so a sampled
- * request gives the same tokens alone or in any batch. Greedy requests are exact argmaxes; their
- * tokens can still differ between batch sizes where a batched kernel sums in another order (a
- * GPU-phase parity check measures that against transformers).
+ * request gives the same tokens alone or in any batch, in any row and any slot. Greedy requests
+ * are exact argmaxes; their tokens can still differ between batch sizes where a batched kernel
+ * sums in another order (a GPU-phase parity check measures that against transformers).
  *
  * Native memory
  * Every step runs in a PointerScope: the step's inputs, the model's outputs and the sampler's
@@ -100,10 +125,15 @@ import org.slf4j.LoggerFactory;
  * step's token ids, positions and slots; the cache tensors are the same at every step, so the
  * graphs read and write them in place. A step of b sequences is padded to the smallest bucket
  * holding b: padding rows name the cache's scratch slot (KvCache), position 0 and token 0, so
- * what they write lands where no sequence reads, and their logits are never looked at. The
- * host's inputs of a step (ids, positions, slots) go to the device in one transfer; the sampler
- * runs after the replay on the first b rows of the logits, on the same stream, inside the
- * graphs' lock (the static logits are rewritten by the next replay). Prefills stay eager: their
+ * what they write lands where no sequence reads, and their logits are never looked at. (A
+ * decode export reading "cache[:, :B]" cannot point a padding row anywhere: its padding rows
+ * will be the free slots n..B-1, whose keys and values they overwrite harmlessly, as a stale
+ * slot needs no clearing. Their seen rows are not marked, since only the first b rows are
+ * sampled, and are reset at admission anyway: prefill calls KvCache.resetSeen for every admitted
+ * sequence. Their cross rows are stale but finite.) The host's inputs of a step (ids,
+ * positions, slots) go to the device in one transfer; the sampler runs after the replay on the
+ * first b rows of the logits, on the same stream, inside the graphs' lock (the static logits
+ * are rewritten by the next replay). Prefills stay eager: their
  * lengths vary. If the recording fails (a model that cannot be captured), the engine logs why
  * and runs every step eagerly.
  *
@@ -179,6 +209,20 @@ public final class GenerationEngine implements AutoCloseable {
   private volatile long sharedSteps;
   /** Counts and times of the steps so far (see GenerationStats), replaced after each step. */
   private volatile GenerationStats stats = GenerationStats.NONE;
+  /** Sequences moved into lower slots so far (see the essay's "Compact slots"; for tests). */
+  private volatile long movedSequences;
+  /** For tests: called after every compaction, on the scheduler thread; null for none. */
+  private volatile SlotProbe probe;
+
+  /**
+   * A test's look at the slots after every compaction (see the essay), on the scheduler thread
+   * between steps, so the caches may be read (in the probe's own PointerScope) and nothing else
+   * runs meanwhile. {@code active} is in row order, unmodifiable; {@code cross} is null for a
+   * decoder-only model. A probe must not throw: an exception stops the scheduler as a bug would.
+   */
+  interface SlotProbe {
+    void compacted(List<Sequence> active, KvCache cache, CrossCache cross);
+  }
 
   /**
    * Takes ownership of {@code model} (closed when the engine stops) and starts the scheduler.
@@ -485,6 +529,7 @@ public final class GenerationEngine implements AutoCloseable {
       while (!closed) {
         sweepWaiting();
         dropSettled();
+        compact();
         if (active.isEmpty()) {
           Sequence first;
           try {
@@ -495,16 +540,19 @@ public final class GenerationEngine implements AutoCloseable {
           List<Sequence> batch = admissible(first);
           while (!batch.isEmpty()) {
             prefill(batch);
+            compact();
             batch = admissible(null);
           }
         } else {
           List<Sequence> batch = admissible(null);
           if (!batch.isEmpty()) {
             prefill(batch);
+            compact();
           }
         }
         if (!active.isEmpty()) {
           decode();
+          compact();
         }
         activeCount = active.size();
       }
@@ -571,6 +619,76 @@ public final class GenerationEngine implements AutoCloseable {
         cache.release(s.slot);
         s.delivery.fail(deadline(s, now));
       }
+    }
+  }
+
+  /**
+   * Restores the compact-slots invariant after sequences left (see the essay): the active
+   * sequences in slots at or above n (the active count) move into the free slots below n, the
+   * highest into the lowest, every per-slot device state with them, and {@link #active} is put
+   * back in slot order. A no-op when nothing is out of place. If the move fails on the device,
+   * every active sequence fails (their rows may be half moved), as after a failed decode step.
+   */
+  private void compact() {
+    int n = active.size();
+    int m = 0;
+    for (Sequence s : active) {
+      if (s.slot >= n) {
+        m++;
+      }
+    }
+    if (m > 0) {
+      int[] from = new int[m];
+      int[] to = new int[m];
+      Sequence[] movers = new Sequence[m];
+      int k = 0;
+      for (Sequence s : active) {
+        if (s.slot >= n) {
+          movers[k++] = s;
+        }
+      }
+      java.util.Arrays.sort(movers, (a, b) -> Integer.compare(b.slot, a.slot));
+      k = 0;
+      for (int slot = 0; slot < n && k < m; slot++) {
+        if (!cache.isTaken(slot)) {
+          from[k] = movers[k].slot;
+          to[k++] = slot;
+        }
+      }
+      try (PointerScope scope = new PointerScope()) {
+        long[] packed = new long[2 * m];
+        for (int i = 0; i < m; i++) {
+          packed[i] = from[i];
+          packed[m + i] = to[i];
+        }
+        Tensor ids = Sampler.longs(packed, new long[] {2, m}, model.torchDevice());
+        Tensor fromIds = ids.select(0, 0);
+        Tensor toIds = ids.select(0, 1);
+        cache.move(from, to, fromIds, toIds); // checks the slots first, then copies
+        if (cross != null) {
+          cross.move(fromIds, toIds);
+        }
+      } catch (RuntimeException e) {
+        InferenceException error = new InferenceException(id, DecoderModel.firstLine(e),
+            "generator '" + id + "': moving " + m + " of " + n + " sequences into lower cache"
+            + " slots failed: " + DecoderModel.firstLine(e), e);
+        for (Sequence s : active) {
+          s.slot = -1;
+          s.delivery.fail(error);
+        }
+        active.clear();
+        cache.releaseAll(); // the active sequences held every taken slot, moved or not
+        return;
+      }
+      for (int i = 0; i < m; i++) {
+        movers[i].slot = to[i];
+      }
+      active.sort((a, b) -> Integer.compare(a.slot, b.slot));
+      movedSequences += m;
+    }
+    SlotProbe p = probe;
+    if (p != null) {
+      p.compacted(java.util.Collections.unmodifiableList(active), cache, cross);
     }
   }
 
@@ -693,6 +811,13 @@ public final class GenerationEngine implements AutoCloseable {
     long waitStarted;
     boolean replayed;
     int b = active.size();
+    for (int i = 0; i < b; i++) {
+      if (active.get(i).slot != i) {
+        throw new IllegalStateException("generator '" + id + "': row " + i + " of a decode step"
+            + " of " + b + " names slot " + active.get(i).slot + ", not " + i
+            + " (the slots were not compacted)");
+      }
+    }
     int padded = buckets == null ? b : bucketFor(b);
     if (padded > b) {
       paddedSteps++;
@@ -838,6 +963,16 @@ public final class GenerationEngine implements AutoCloseable {
   /** Decode steps that ran padding rows (to a bucket) so far. */
   long paddedSteps() {
     return paddedSteps;
+  }
+
+  /** Sequences moved into lower slots so far (see the essay's "Compact slots"). */
+  long movedSequences() {
+    return movedSequences;
+  }
+
+  /** For tests: sets the probe called after every compaction (set it before {@link #start}). */
+  void probe(SlotProbe probe) {
+    this.probe = probe;
   }
 
   /** Prefill and decode steps run so far. */

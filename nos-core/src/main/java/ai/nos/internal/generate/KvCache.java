@@ -1,6 +1,6 @@
 package ai.nos.internal.generate;
 
-import java.util.ArrayDeque;
+import java.util.BitSet;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.MemoryFormatOptional;
@@ -29,7 +29,24 @@ import org.bytedeco.pytorch.global.torch;
  * its keys and values somewhere no sequence reads: the cache then has one scratch slot beyond
  * the sequences' (scratch(), never handed out), booked like the others.
  *
- * Not thread-safe: the engine's scheduler thread is its only user. close() frees the tensors.
+ * Compact slots
+ * acquire() hands out the lowest free slot, and move() carries sequences from one set of slots
+ * to another: each of keys, values and seen gathers the source rows (index_select, a copy) and
+ * writes them into the destination rows (index_copy_), one pair of ops per tensor for all the
+ * moves at once, on the device (nothing comes to the host), in place (the tensors keep their
+ * addresses, so recorded CUDA graphs stay valid). The engine uses both to keep its n active
+ * sequences in slots 0..n-1 (GenerationEngine's essay, "Compact slots"), so that a decode step's
+ * rows are the first slots in order. The cross caches of an encoder-decoder model move with the
+ * same index tensors (CrossCache.move). A source row is left as it was: it is free afterwards,
+ * and stale rows need no clearing (above; the seen row is reset at admission). The gather's
+ * copy is transient device memory beside the booked caches, from libtorch's caching allocator:
+ * m slots of one tensor, so a move gathers at most MOVE_CHUNK_BYTES at once (then one more
+ * pair of ops per chunk); a Whisper-tiny slot's cross keys are 4.6 MB in fp16, so 14 moves of
+ * one compaction still take one pair.
+ *
+ * Not thread-safe: the engine's scheduler thread is its only user (acquire, release, move and
+ * the tensors alike; a move runs between steps, on that thread's stream, so it is ordered with
+ * the steps and graph replays around it). close() frees the tensors.
  */
 final class KvCache implements AutoCloseable {
   private final Tensor keys;
@@ -41,7 +58,10 @@ final class KvCache implements AutoCloseable {
   private final int length;
   private final int vocab;
   private final long bytes;
-  private final ArrayDeque<Integer> free = new ArrayDeque<>();
+  /** The most a move gathers at once, bytes (see the class notes). */
+  static final long MOVE_CHUNK_BYTES = 64L << 20;
+  /** The slots held by a sequence (scratch never). */
+  private final BitSet taken = new BitSet();
 
   KvCache(DecoderModel model, int slots, int length) {
     this(model, slots, length, false);
@@ -71,9 +91,6 @@ final class KvCache implements AutoCloseable {
       this.values = v;
       this.seen = s;
     }
-    for (int i = 0; i < slots; i++) {
-      free.add(i);
-    }
   }
 
   /** Bytes of one slot: keys and values of every layer for {@code length} positions. */
@@ -82,18 +99,86 @@ final class KvCache implements AutoCloseable {
         * model.bytesPerElement() + model.vocabSize();
   }
 
-  /** A free slot, or -1 if all are taken. */
+  /** The lowest free slot, or -1 if all are taken. */
   int acquire() {
-    Integer s = free.poll();
-    return s == null ? -1 : s;
+    int s = taken.nextClearBit(0);
+    if (s >= slots) {
+      return -1;
+    }
+    taken.set(s);
+    return s;
   }
 
   void release(int slot) {
-    if (slot < 0 || slot >= slots || free.contains(slot)) {
-      throw new IllegalStateException("slot " + slot + " released twice or out of range (free "
-          + free + ", slots " + slots + ")");
+    if (slot < 0 || slot >= slots || !taken.get(slot)) {
+      throw new IllegalStateException("slot " + slot + " released twice or out of range (taken "
+          + taken + ", slots " + slots + ")");
     }
-    free.add(slot);
+    taken.clear(slot);
+  }
+
+  /** Frees every slot (the engine failed all its sequences). */
+  void releaseAll() {
+    taken.clear();
+  }
+
+  /** Whether {@code slot} is held by a sequence. */
+  boolean isTaken(int slot) {
+    return taken.get(slot);
+  }
+
+  /**
+   * Moves the sequences of slots {@code from[i]} into the free slots {@code to[i]}: their keys,
+   * values and seen rows on the device (see the class notes), then the books ({@code from} free,
+   * {@code to} taken). {@code fromIds} and {@code toIds} are the same slots as [m] int64 tensors
+   * on the cache's device (the engine sends them once for this cache and the cross caches). In
+   * a scope. If a device op fails, the books are unchanged and the destination rows undefined.
+   *
+   * @throws IllegalStateException if the arrays differ in length, a source is not taken, a
+   *     destination not free, or a slot appears twice
+   */
+  void move(int[] from, int[] to, Tensor fromIds, Tensor toIds) {
+    BitSet named = new BitSet();
+    boolean ok = from.length == to.length;
+    for (int i = 0; ok && i < from.length; i++) {
+      ok = from[i] >= 0 && from[i] < slots && taken.get(from[i]) && to[i] >= 0 && to[i] < slots
+          && !taken.get(to[i]) && !named.get(from[i]) && !named.get(to[i]);
+      named.set(from[i]);
+      named.set(to[i]);
+    }
+    if (!ok) {
+      throw new IllegalStateException("cannot move slots " + java.util.Arrays.toString(from)
+          + " to " + java.util.Arrays.toString(to) + ": sources must be taken and destinations"
+          + " free, each named once (taken " + taken + ", slots " + slots + ")");
+    }
+    moveRows(keys, 1, fromIds, toIds);
+    moveRows(values, 1, fromIds, toIds);
+    moveRows(seen, 0, fromIds, toIds);
+    for (int i = 0; i < from.length; i++) {
+      taken.clear(from[i]);
+      taken.set(to[i]);
+    }
+  }
+
+  /** Rows {@code from} of {@code t} along {@code dim} copied into rows {@code to}, in place. */
+  static void moveRows(Tensor t, long dim, Tensor from, Tensor to) {
+    moveRows(t, dim, from, to, MOVE_CHUNK_BYTES);
+  }
+
+  /**
+   * As above, gathering at most {@code chunkBytes} at a time (at least one row): the gather's
+   * copy is device memory outside the booked caches (see the class notes), so it is bounded.
+   */
+  static void moveRows(Tensor t, long dim, Tensor from, Tensor to, long chunkBytes) {
+    long m = from.size(0);
+    long rowBytes = t.numel() / t.size(dim) * t.element_size();
+    long chunk = Math.max(1, Math.min(m, chunkBytes / Math.max(1, rowBytes)));
+    for (long i = 0; i < m; i += chunk) {
+      long c = Math.min(chunk, m - i);
+      Tensor src = chunk == m ? from : from.narrow(0, i, c);
+      Tensor dst = chunk == m ? to : to.narrow(0, i, c);
+      t.index_copy_(dim, dst, t.index_select(dim, src));
+    }
   }
 
   /** Marks {@code ids} as the only tokens slot {@code slot}'s sequence holds. In a scope. */
@@ -141,7 +226,12 @@ final class KvCache implements AutoCloseable {
   }
 
   int freeSlots() {
-    return free.size();
+    return slots - taken.cardinality();
+  }
+
+  /** The seen rows, [rows, vocab] bool (tests read them on the scheduler thread). */
+  Tensor seen() {
+    return seen;
   }
 
   long bytes() {

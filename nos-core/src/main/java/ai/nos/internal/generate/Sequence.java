@@ -83,6 +83,11 @@ final class Sequence {
     return count;
   }
 
+  /** The tokens generated so far, a copy (the slot probe of the tests compares seen rows). */
+  int[] tokens() {
+    return Arrays.copyOf(generated, count);
+  }
+
   int last() {
     return generated[count - 1];
   }

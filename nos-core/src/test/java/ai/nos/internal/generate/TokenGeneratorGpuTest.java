@@ -177,7 +177,9 @@ final class TokenGeneratorGpuTest {
    * tokens eager steps give: sampled requests with a repetition penalty (seeded, so each
    * request's draws are fixed whatever the batch), of staggered lengths so the running batch
    * passes through every size, padding rows included (3 -> bucket 4). A padding row that wrote
-   * into a live slot, or read stale inputs, would change the tokens of the sequence there.
+   * into a live slot, or read stale inputs, would change the tokens of the sequence there. The
+   * staggered ends also move running sequences into freed slots between replays (compact
+   * slots): a move the replays did not see in order would change tokens as well.
    */
   @Test
   void decodeGraphs_paddedToBuckets_giveTheEagerTokens() {
