@@ -169,6 +169,36 @@ class Attention(nn.Module):
         visible = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=x.device)
         return self.attend(q, keys, values, visible)
 
+    # decode_first's attention: row r is cache slot r (NOS's engine keeps its active rows in
+    # slots 0..n-1 and pads a bucket with the free slots n..B-1), so the step reads the first B
+    # slots as views instead of gathering each row's slot.
+    def self_first(self, x: torch.Tensor, positions: torch.Tensor, k_cache: torch.Tensor,
+                   v_cache: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        h, d = self.heads, self.head_dim
+        q = self.q_proj(x).view(b, t, h, d).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, h, d)
+        v = self.v_proj(x).view(b, t, h, d)
+        s, m = k_cache.size(0), k_cache.size(1)
+        first = torch.arange(b, device=x.device)
+        rows = (first.unsqueeze(1) * m + positions).reshape(-1)
+        k_cache.view(s * m, h, d).index_copy_(0, rows, k.reshape(b * t, h, d))
+        v_cache.view(s * m, h, d).index_copy_(0, rows, v.reshape(b * t, h, d))
+        keys = k_cache.narrow(0, 0, b).transpose(1, 2)
+        values = v_cache.narrow(0, 0, b).transpose(1, 2)
+        key_pos = torch.arange(m, device=x.device)
+        visible = key_pos.view(1, 1, 1, -1) <= positions.view(b, 1, t, 1)
+        return self.attend(q, keys, values, visible)
+
+    def cross_first(self, x: torch.Tensor, xk_cache: torch.Tensor,
+                    xv_cache: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+        keys = xk_cache.narrow(0, 0, b).transpose(1, 2)
+        values = xv_cache.narrow(0, 0, b).transpose(1, 2)
+        visible = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=x.device)
+        return self.attend(q, keys, values, visible)
+
 
 # The decoder step's attention (--attention, default sdpa): scaled_dot_product_attention on the
 # gathered caches; --attention matmul is the first form, matmul + softmax (whose [B*H, ...]
@@ -216,6 +246,15 @@ class DecoderLayer(nn.Module):
                                          v_cache)
         x = x + self.encoder_attn.cross_step(self.encoder_attn_layer_norm(x), slots, xk_cache,
                                              xv_cache)
+        return x + self.fc2(nn.functional.gelu(self.fc1(self.final_layer_norm(x))))
+
+    def first(self, x: torch.Tensor, positions: torch.Tensor, k_cache: torch.Tensor,
+              v_cache: torch.Tensor, xk_cache: torch.Tensor,
+              xv_cache: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn.self_first(self.self_attn_layer_norm(x), positions, k_cache,
+                                          v_cache)
+        x = x + self.encoder_attn.cross_first(self.encoder_attn_layer_norm(x), xk_cache,
+                                              xv_cache)
         return x + self.fc2(nn.functional.gelu(self.fc1(self.final_layer_norm(x))))
 
 
@@ -287,6 +326,22 @@ class NosWhisperDecoder(nn.Module):
         x = dec.layer_norm(x[:, -1, :])
         return torch.matmul(x, dec.embed_tokens.weight.t())  # proj_out is tied to the embedding
 
+    @torch.jit.export
+    def decode_first(self, input_ids: torch.Tensor, positions: torch.Tensor,
+                     slots: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+                     xk_cache: torch.Tensor, xv_cache: torch.Tensor) -> torch.Tensor:
+        """forward's decode step for rows that are cache slots 0..B-1 in order (the engine's
+        compact slots, a bucket padded with the free slots after them): the caches' first B slots
+        are read as views, no gather. `slots` is forward's argument, not read: row r is slot r."""
+        dec = self.model.decoder
+        x = dec.embed_tokens(input_ids) * self.embed_scale + dec.embed_positions(positions)
+        i = 0
+        for layer in dec.layers:
+            x = layer.first(x, positions, k_cache[i], v_cache[i], xk_cache[i], xv_cache[i])
+            i += 1
+        x = dec.layer_norm(x[:, -1, :])
+        return torch.matmul(x, dec.embed_tokens.weight.t())
+
 
 class Encoder(nn.Module):
     """HF's WhisperEncoder from its own modules: the two convolutions, the position table added
@@ -327,6 +382,30 @@ def hf_greedy(hf, features: torch.Tensor, prompt, n: int, eos: int):
         if nxt == eos:
             break
     return ids[len(prompt):]
+
+
+def first_greedy(encoder, decoder, info, features, prompt, n, eos, slots_total=3):
+    """cached_greedy with NOS's compact slots: the request in slot 0, its prompt by forward,
+    its decode steps by decode_first (rows are slots 0..B-1), in a batch of 2 whose second row
+    is a padding row in the free slot 1 (token 0 at position 0, as the engine pads a bucket)."""
+    L, H, D = info["layers"], info["heads"], info["head_dim"]
+    M, A = info["max_positions"], info["audio_positions"]
+    k, v = torch.randn(L, slots_total, M, H, D), torch.randn(L, slots_total, M, H, D)
+    xk, xv = torch.randn(L, slots_total, A, H, D), torch.randn(L, slots_total, A, H, D)
+    slots = torch.tensor([0])
+    decoder.cross_kv(encoder(features), slots, xk, xv)
+    logits = decoder(torch.tensor([prompt]), torch.arange(len(prompt)).unsqueeze(0), slots, k, v,
+                     xk, xv)
+    out = []
+    for step in range(n):
+        nxt = int(logits.argmax(-1)[0])
+        out.append(nxt)
+        if nxt == eos or step == n - 1:
+            break
+        pos = torch.tensor([[len(prompt) + step], [0]])
+        logits = decoder.decode_first(torch.tensor([[nxt], [0]]), pos, torch.tensor([0, 2]), k,
+                                      v, xk, xv)
+    return out
 
 
 def cached_greedy(encoder, decoder, info, features, prompt, n, eos, slot=1, slots_total=3):
@@ -435,6 +514,10 @@ def main():
             got = cached_greedy(encoder, scripted, decoder.info, features, prompt, NEW_TOKENS,
                                 eos)
             assert got == expected, f"cached export disagrees on {clip}: {got} vs {expected}"
+            first = first_greedy(encoder, scripted, decoder.info, features, prompt, NEW_TOKENS,
+                                 eos)
+            assert first == expected, \
+                f"decode_first disagrees on {clip}: {first} vs {expected}"
             case = {"clip": clip, "prompt_ids": prompt, "greedy_ids": expected}
             try:  # generate's references: CI's tests skip without them; the export stands
                 gen = hf.generate(features, language="en", task="transcribe", do_sample=False,

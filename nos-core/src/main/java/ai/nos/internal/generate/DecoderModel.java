@@ -58,6 +58,8 @@ public final class DecoderModel implements AutoCloseable {
   private final int eosTokenId;
   /** Whether the export attends to an encoder's output (see the class notes). */
   private final boolean crossAttention;
+  /** Whether the export has decode_first (see {@link #decodeStep}). */
+  private final boolean decodeFirst;
   /** Encoder positions the cross caches hold (audio_positions); 0 without cross-attention. */
   private final int audioPositions;
   /** Query heads (the cross caches' heads); kvHeads for self-attention. */
@@ -86,6 +88,7 @@ public final class DecoderModel implements AutoCloseable {
           + (hasCrossKv ? "cross_kv only" : "audio_positions only"));
     }
     this.crossAttention = hasCrossKv;
+    this.decodeFirst = module.find_method("decode_first").has_value();
     this.audioPositions = hasAudio ? positive(info, "audio_positions") : 0;
     this.heads = hasAudio ? positive(info, "heads") : kvHeads;
   }
@@ -205,6 +208,37 @@ public final class DecoderModel implements AutoCloseable {
       args.push_back(new IValue(xv));
     }
     return module.forward(args).toTensor();
+  }
+
+  /**
+   * A decode step ({@code T} = 1) whose rows are cache slots 0..B-1 in order, as the engine keeps
+   * them (GenerationEngine, "Compact slots"): the export's {@code decode_first} where it has one,
+   * which reads the caches' first B slots as views instead of gathering each row's slot (its
+   * padding rows therefore write into the free slots after the active ones, at position 0, where
+   * nothing reads), else {@link #step}. Same arguments as {@link #step}; {@code slots} is not
+   * read by {@code decode_first}.
+   */
+  Tensor decodeStep(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache,
+      Tensor vCache, Tensor xk, Tensor xv) {
+    if (!decodeFirst) {
+      return step(inputIds, positions, slots, kCache, vCache, xk, xv);
+    }
+    IValueVector args = new IValueVector();
+    args.push_back(new IValue(inputIds));
+    args.push_back(new IValue(positions));
+    args.push_back(new IValue(slots));
+    args.push_back(new IValue(kCache));
+    args.push_back(new IValue(vCache));
+    if (xk != null) {
+      args.push_back(new IValue(xk));
+      args.push_back(new IValue(xv));
+    }
+    return module.get_method("decode_first").apply(args).toTensor();
+  }
+
+  /** Whether decode steps read the first B slots in place ({@link #decodeStep}). */
+  boolean decodesFirstSlots() {
+    return decodeFirst;
   }
 
   /**

@@ -209,6 +209,8 @@ public final class GenerationEngine implements AutoCloseable {
   private volatile long sharedSteps;
   /** Counts and times of the steps so far (see GenerationStats), replaced after each step. */
   private volatile GenerationStats stats = GenerationStats.NONE;
+  /** The batch being prefilled (scheduler thread only; see admit). */
+  private List<Sequence> admitting = List.of();
   /** Sequences moved into lower slots so far (see the essay's "Compact slots"; for tests). */
   private volatile long movedSequences;
   /** For tests: called after every compaction, on the scheduler thread; null for none. */
@@ -362,7 +364,7 @@ public final class GenerationEngine implements AutoCloseable {
             boolean before = torch.getGraphExecutorOptimize();
             torch.setGraphExecutorOptimize(JIT_OPTIMIZE);
             try {
-              return List.of(model.step(in.get(0), in.get(1), in.get(2), cache.keys(),
+              return List.of(model.decodeStep(in.get(0), in.get(1), in.get(2), cache.keys(),
                   cache.values(), cross == null ? null : cross.keys(),
                   cross == null ? null : cross.values()));
             } finally {
@@ -539,14 +541,14 @@ public final class GenerationEngine implements AutoCloseable {
           }
           List<Sequence> batch = admissible(first);
           while (!batch.isEmpty()) {
-            prefill(batch);
+            admit(batch);
             compact();
             batch = admissible(null);
           }
         } else {
           List<Sequence> batch = admissible(null);
           if (!batch.isEmpty()) {
-            prefill(batch);
+            admit(batch);
             compact();
           }
         }
@@ -564,9 +566,27 @@ public final class GenerationEngine implements AutoCloseable {
     }
   }
 
+  /**
+   * Prefills {@code batch}, which admissible() took off the queue: until the prefill returns,
+   * those sequences are neither waiting nor active, so they are kept in {@link #admitting} for
+   * stop() to fail if the loop ends inside the prefill (an Error, or a bug the prefill does not
+   * catch); else their callers would wait forever.
+   */
+  private void admit(List<Sequence> batch) {
+    admitting = batch;
+    prefill(batch);
+    admitting = List.of();
+  }
+
   /** Fails what is left, frees the natives: the scheduler's last act. */
   private void stop() {
     IllegalStateException error = closedException();
+    for (Sequence s : admitting) {
+      if (!s.future.isDone()) {
+        s.delivery.fail(error);
+      }
+    }
+    admitting = List.of();
     for (Sequence s : active) {
       s.delivery.fail(error);
     }
@@ -846,7 +866,7 @@ public final class GenerationEngine implements AutoCloseable {
           out -> choose(out.get(0).narrow(0, 0, b), realSlots, rows));
       replayed = next != null;
       if (next == null) {
-        next = choose(model.step(ids, positions, slots, cache.keys(), cache.values(),
+        next = choose(model.decodeStep(ids, positions, slots, cache.keys(), cache.values(),
             crossKeys(), crossValues()).narrow(0, 0, b), realSlots, rows);
       }
       waitStarted = System.nanoTime();

@@ -4,6 +4,7 @@ import static ai.nos.testing.TinyLlama.NEVER;
 import static ai.nos.testing.TinyLlama.ints;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -50,6 +51,7 @@ final class CompactSlotsTest {
 
   private static GenerationEngine paused(String id, int slots, SlotChecks checks) {
     DecoderModel model = DecoderModel.load(id, TinyLlama.MODEL, Device.cpu(), Precision.FP32);
+    assertFalse(model.decodesFirstSlots(), "llm-tiny gathers its rows' slots (no decode_first)");
     GenerationEngine engine = new GenerationEngine(id, model, slots, 128, 64,
         ForkJoinPool.commonPool(), checks == null ? System::nanoTime : checks::now, false,
         GenerationEngine.PREFILL_TOKENS, false, false);
@@ -163,6 +165,9 @@ final class CompactSlotsTest {
         Device.cpu(), Precision.FP32);
     EncoderModel encoder = EncoderModel.load("micro", WhisperMicro.DIR.resolve("encoder.pt"),
         model, false);
+    // The committed export decodes the first slots in place (make_whisper.py's decode_first):
+    // these moves are what keep its rows right.
+    assertTrue(model.decodesFirstSlots(), "whisper-micro's decoder.pt has decode_first");
     try (GenerationEngine engine = new GenerationEngine("micro-compact", model, encoder, slots,
         64, 32, ForkJoinPool.commonPool(), checks::now, false, GenerationEngine.PREFILL_TOKENS,
         false, false)) {
