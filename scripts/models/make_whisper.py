@@ -138,8 +138,10 @@ class Attention(nn.Module):
                                                                           self.head_dim))
 
     def self_step(self, x: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
-                  k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
+                  k_cache: torch.Tensor, v_cache: torch.Tensor,
+                  first: bool = False) -> torch.Tensor:
         # k_cache, v_cache: this layer's [S, M, H, D]; S == 0 means no cache (the reference).
+        # first: row r is cache slot r (decode_first), so the first B slots are read as views.
         b, t, _ = x.shape
         h, d = self.heads, self.head_dim
         q = self.q_proj(x).view(b, t, h, d).transpose(1, 2)
@@ -147,11 +149,16 @@ class Attention(nn.Module):
         v = self.v_proj(x).view(b, t, h, d)
         if k_cache.size(0) > 0:
             s, m = k_cache.size(0), k_cache.size(1)
-            rows = (slots.unsqueeze(1) * m + positions).reshape(-1)
+            owner = torch.arange(b, device=x.device) if first else slots
+            rows = (owner.unsqueeze(1) * m + positions).reshape(-1)
             k_cache.view(s * m, h, d).index_copy_(0, rows, k.reshape(b * t, h, d))
             v_cache.view(s * m, h, d).index_copy_(0, rows, v.reshape(b * t, h, d))
-            keys = k_cache.index_select(0, slots).transpose(1, 2)
-            values = v_cache.index_select(0, slots).transpose(1, 2)
+            if first:
+                keys = k_cache.narrow(0, 0, b).transpose(1, 2)
+                values = v_cache.narrow(0, 0, b).transpose(1, 2)
+            else:
+                keys = k_cache.index_select(0, slots).transpose(1, 2)
+                values = v_cache.index_select(0, slots).transpose(1, 2)
             key_pos = torch.arange(m, device=x.device)
         else:
             keys = k.transpose(1, 2)
@@ -161,44 +168,17 @@ class Attention(nn.Module):
         return self.attend(q, keys, values, visible)
 
     def cross_step(self, x: torch.Tensor, slots: torch.Tensor, xk_cache: torch.Tensor,
-                   xv_cache: torch.Tensor) -> torch.Tensor:
+                   xv_cache: torch.Tensor, first: bool = False) -> torch.Tensor:
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        keys = xk_cache.index_select(0, slots).transpose(1, 2)
-        values = xv_cache.index_select(0, slots).transpose(1, 2)
+        if first:
+            keys = xk_cache.narrow(0, 0, b).transpose(1, 2)
+            values = xv_cache.narrow(0, 0, b).transpose(1, 2)
+        else:
+            keys = xk_cache.index_select(0, slots).transpose(1, 2)
+            values = xv_cache.index_select(0, slots).transpose(1, 2)
         visible = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=x.device)
         return self.attend(q, keys, values, visible)
-
-    # decode_first's attention: row r is cache slot r (NOS's engine keeps its active rows in
-    # slots 0..n-1 and pads a bucket with the free slots n..B-1), so the step reads the first B
-    # slots as views instead of gathering each row's slot.
-    def self_first(self, x: torch.Tensor, positions: torch.Tensor, k_cache: torch.Tensor,
-                   v_cache: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        h, d = self.heads, self.head_dim
-        q = self.q_proj(x).view(b, t, h, d).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, h, d)
-        v = self.v_proj(x).view(b, t, h, d)
-        s, m = k_cache.size(0), k_cache.size(1)
-        first = torch.arange(b, device=x.device)
-        rows = (first.unsqueeze(1) * m + positions).reshape(-1)
-        k_cache.view(s * m, h, d).index_copy_(0, rows, k.reshape(b * t, h, d))
-        v_cache.view(s * m, h, d).index_copy_(0, rows, v.reshape(b * t, h, d))
-        keys = k_cache.narrow(0, 0, b).transpose(1, 2)
-        values = v_cache.narrow(0, 0, b).transpose(1, 2)
-        key_pos = torch.arange(m, device=x.device)
-        visible = key_pos.view(1, 1, 1, -1) <= positions.view(b, 1, t, 1)
-        return self.attend(q, keys, values, visible)
-
-    def cross_first(self, x: torch.Tensor, xk_cache: torch.Tensor,
-                    xv_cache: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        keys = xk_cache.narrow(0, 0, b).transpose(1, 2)
-        values = xv_cache.narrow(0, 0, b).transpose(1, 2)
-        visible = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=x.device)
-        return self.attend(q, keys, values, visible)
-
 
 # The decoder step's attention (--attention, default sdpa): scaled_dot_product_attention on the
 # gathered caches; --attention matmul is the first form, matmul + softmax (whose [B*H, ...]
@@ -241,20 +221,11 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
                 k_cache: torch.Tensor, v_cache: torch.Tensor, xk_cache: torch.Tensor,
-                xv_cache: torch.Tensor) -> torch.Tensor:
+                xv_cache: torch.Tensor, first: bool = False) -> torch.Tensor:
         x = x + self.self_attn.self_step(self.self_attn_layer_norm(x), positions, slots, k_cache,
-                                         v_cache)
+                                         v_cache, first)
         x = x + self.encoder_attn.cross_step(self.encoder_attn_layer_norm(x), slots, xk_cache,
-                                             xv_cache)
-        return x + self.fc2(nn.functional.gelu(self.fc1(self.final_layer_norm(x))))
-
-    def first(self, x: torch.Tensor, positions: torch.Tensor, k_cache: torch.Tensor,
-              v_cache: torch.Tensor, xk_cache: torch.Tensor,
-              xv_cache: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn.self_first(self.self_attn_layer_norm(x), positions, k_cache,
-                                          v_cache)
-        x = x + self.encoder_attn.cross_first(self.encoder_attn_layer_norm(x), xk_cache,
-                                              xv_cache)
+                                             xv_cache, first)
         return x + self.fc2(nn.functional.gelu(self.fc1(self.final_layer_norm(x))))
 
 
@@ -317,14 +288,7 @@ class NosWhisperDecoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
                 k_cache: torch.Tensor, v_cache: torch.Tensor, xk_cache: torch.Tensor,
                 xv_cache: torch.Tensor) -> torch.Tensor:
-        dec = self.model.decoder
-        x = dec.embed_tokens(input_ids) * self.embed_scale + dec.embed_positions(positions)
-        i = 0
-        for layer in dec.layers:
-            x = layer(x, positions, slots, k_cache[i], v_cache[i], xk_cache[i], xv_cache[i])
-            i += 1
-        x = dec.layer_norm(x[:, -1, :])
-        return torch.matmul(x, dec.embed_tokens.weight.t())  # proj_out is tied to the embedding
+        return self.run(input_ids, positions, slots, k_cache, v_cache, xk_cache, xv_cache, False)
 
     @torch.jit.export
     def decode_first(self, input_ids: torch.Tensor, positions: torch.Tensor,
@@ -333,14 +297,20 @@ class NosWhisperDecoder(nn.Module):
         """forward's decode step for rows that are cache slots 0..B-1 in order (the engine's
         compact slots, a bucket padded with the free slots after them): the caches' first B slots
         are read as views, no gather. `slots` is forward's argument, not read: row r is slot r."""
+        return self.run(input_ids, positions, slots, k_cache, v_cache, xk_cache, xv_cache, True)
+
+    def run(self, input_ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
+            k_cache: torch.Tensor, v_cache: torch.Tensor, xk_cache: torch.Tensor,
+            xv_cache: torch.Tensor, first: bool) -> torch.Tensor:
         dec = self.model.decoder
         x = dec.embed_tokens(input_ids) * self.embed_scale + dec.embed_positions(positions)
         i = 0
         for layer in dec.layers:
-            x = layer.first(x, positions, k_cache[i], v_cache[i], xk_cache[i], xv_cache[i])
+            x = layer(x, positions, slots, k_cache[i], v_cache[i], xk_cache[i], xv_cache[i],
+                      first)
             i += 1
         x = dec.layer_norm(x[:, -1, :])
-        return torch.matmul(x, dec.embed_tokens.weight.t())
+        return torch.matmul(x, dec.embed_tokens.weight.t())  # proj_out is tied to the embedding
 
 
 class Encoder(nn.Module):

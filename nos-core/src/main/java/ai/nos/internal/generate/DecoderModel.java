@@ -192,6 +192,26 @@ public final class DecoderModel implements AutoCloseable {
    */
   Tensor step(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache, Tensor vCache,
       Tensor xk, Tensor xv) {
+    return call("forward", inputIds, positions, slots, kCache, vCache, xk, xv);
+  }
+
+  /**
+   * A decode step ({@code T} = 1) whose rows are cache slots 0..B-1 in order, as the engine keeps
+   * them (GenerationEngine, "Compact slots"): the export's {@code decode_first} where it has one,
+   * which reads the caches' first B slots as views instead of gathering each row's slot (its
+   * padding rows therefore write into the free slots after the active ones, at position 0, where
+   * nothing reads), else {@link #step}. Same arguments as {@link #step}; {@code slots} is not
+   * read by {@code decode_first}.
+   */
+  Tensor decodeStep(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache,
+      Tensor vCache, Tensor xk, Tensor xv) {
+    return call(decodeFirst ? "decode_first" : "forward", inputIds, positions, slots, kCache,
+        vCache, xk, xv);
+  }
+
+  /** One step through the export's {@code method}, whose arguments are forward's. */
+  private Tensor call(String method, Tensor inputIds, Tensor positions, Tensor slots,
+      Tensor kCache, Tensor vCache, Tensor xk, Tensor xv) {
     if ((xk != null) != crossAttention) {
       throw new IllegalStateException("generator '" + id + "': a step of "
           + (crossAttention ? "an encoder-decoder export needs" : "a decoder-only export takes no")
@@ -207,33 +227,8 @@ public final class DecoderModel implements AutoCloseable {
       args.push_back(new IValue(xk));
       args.push_back(new IValue(xv));
     }
-    return module.forward(args).toTensor();
-  }
-
-  /**
-   * A decode step ({@code T} = 1) whose rows are cache slots 0..B-1 in order, as the engine keeps
-   * them (GenerationEngine, "Compact slots"): the export's {@code decode_first} where it has one,
-   * which reads the caches' first B slots as views instead of gathering each row's slot (its
-   * padding rows therefore write into the free slots after the active ones, at position 0, where
-   * nothing reads), else {@link #step}. Same arguments as {@link #step}; {@code slots} is not
-   * read by {@code decode_first}.
-   */
-  Tensor decodeStep(Tensor inputIds, Tensor positions, Tensor slots, Tensor kCache,
-      Tensor vCache, Tensor xk, Tensor xv) {
-    if (!decodeFirst) {
-      return step(inputIds, positions, slots, kCache, vCache, xk, xv);
-    }
-    IValueVector args = new IValueVector();
-    args.push_back(new IValue(inputIds));
-    args.push_back(new IValue(positions));
-    args.push_back(new IValue(slots));
-    args.push_back(new IValue(kCache));
-    args.push_back(new IValue(vCache));
-    if (xk != null) {
-      args.push_back(new IValue(xk));
-      args.push_back(new IValue(xv));
-    }
-    return module.get_method("decode_first").apply(args).toTensor();
+    return method.equals("forward") ? module.forward(args).toTensor()
+        : module.get_method(method).apply(args).toTensor();
   }
 
   /** Whether decode steps read the first B slots in place ({@link #decodeStep}). */
