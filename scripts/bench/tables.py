@@ -72,6 +72,22 @@ def md_rows(text, header_start, rel):
     raise LogError(f"log {rel}: no table whose header starts with {header_start!r}")
 
 
+def all_md_rows(text, header_start, rel):
+    """The body rows of every Markdown table in text whose header line starts with header_start
+    (a log that prints one table per precision), in order."""
+    rows, lines, found = [], text.splitlines(), False
+    for i, line in enumerate(lines):
+        if line.startswith(header_start):
+            found = True
+            for body in lines[i + 2:]:
+                if not body.startswith("|"):
+                    break
+                rows.append([c.strip() for c in body.strip().strip("|").split("|")])
+    if not found:
+        raise LogError(f"log {rel}: no table whose header starts with {header_start!r}")
+    return rows
+
+
 def one(rows, label, rel):
     hits = [r for r in rows if r[0] == label]
     if len(hits) != 1:
@@ -483,6 +499,26 @@ def generation_tenth_noopt():
                       "executor optimization off")
 
 
+def generation_nos_only(nos_log, before_log, label, before_label):
+    """NOS's rows of one lease without a transformers run (no ratio claimed), beside an earlier
+    lease's NOS rows: tokens/s median (ms/step median) by concurrent sequences."""
+    nos, ttft, first = gen_nos(nos_log)
+    before = gen_nos(before_log)[0].get(True, {})
+    graphs, eager = nos.get(True, {}), nos.get(False, {})
+
+    def cell(row):
+        return f"{fmt_int(row[0])} ({row[1]:.2f})" if row else "-"
+    out = [f"| concurrent sequences | NOS, {label}, CUDA graphs | NOS, {label}, eager steps |"
+           f" NOS, {before_label}, CUDA graphs |", "|---|---|---|---|"]
+    for c in sorted(set(graphs) | set(eager)):
+        out.append(f"| {c} | {cell(graphs.get(c))} | {cell(eager.get(c))} | {cell(before.get(c))} |")
+    def t(g):
+        return f"{ttft[g]:.1f} ({first[g]:.1f})" if g in ttft and g in first else "-"
+    out.append("| time to first token, 128-token prompt, ms (median; first request after the"
+               f" build) | {t(True)} | {t(False)} | - |")
+    return out
+
+
 # ---- Whisper (#18): transformers' eager generate and NOS's SpeechRecognizer -----------------
 # One table per lease whose logs are committed: hf_whisper.py's log and WhisperBench's.
 
@@ -528,12 +564,14 @@ def whisper(hf_log, nos_log):
 
 # ---- TensorRT (#22): NOS serving the engine Optimizer.tensorRt built, beside torch.compile ----
 
-def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)"):
-    """TrtBench's fp16 rows (from a Tensor, pinned, two callers pinned) and optim_baseline.py's
-    torch.compile rows, by batch; images/s of the median window, its p50 in parentheses."""
+def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)", dtype="fp16"):
+    """TrtBench's rows of one precision (from a Tensor, pinned, two callers pinned) and
+    optim_baseline.py's fp16 torch.compile rows, by batch; images/s of the median window, its p50
+    in parentheses. For dtype int8 the baseline stays fp16 torch.compile (PyTorch has no int8
+    path for it): the label should say so."""
     nos = {}
-    for r in md_rows(read(nos_log), "| model | dtype | path |", nos_log):
-        if r[1] == "fp16":
+    for r in all_md_rows(read(nos_log), "| model | dtype | path |", nos_log):
+        if r[1] == dtype:
             nos[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
     py_rows = md_rows(read(py_log), "| model | dtype | path |", py_log)
     py = {int(r[3]): (num(r[4]), num(r[5])) for r in py_rows if r[2] == "python torch.compile"}
@@ -545,7 +583,7 @@ def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)"):
 
     def cell(x):
         return f"{fmt_int(x[0])} ({x[1]:.2f} ms)" if x else "-"
-    out = ["| ResNet-50 fp16, H200, images/s (p50 per call) | " + " | ".join(
+    out = [f"| ResNet-50 {dtype}, H200, images/s (p50 per call) | " + " | ".join(
         f"batch {b}" for b in batches) + " |", "|---" * (len(batches) + 1) + "|"]
     for label, key in [("NOS TensorRT engine, from a `Tensor`", "NOS TensorRT"),
                        ("NOS TensorRT engine, from a `PinnedBuffer`", "NOS TensorRT, pinned input")]:
@@ -603,6 +641,20 @@ TABLES = {
                              lambda: trt("logs/2026-12-04/fifteenth/lease2-trt-bench.log",
                                          "logs/2026-12-04/fifteenth/lease1-trt-compile-baseline.log",
                                          "Python `torch.compile` (pinned input), lease 1")),
+    "trt-sixteenth": ("logs/2026-12-04/sixteenth/trt-bench.log, trt-compile-baseline.log",
+                      lambda: trt("logs/2026-12-04/sixteenth/trt-bench.log",
+                                  "logs/2026-12-04/sixteenth/trt-compile-baseline.log")),
+    "trt-sixteenth-int8": ("logs/2026-12-04/sixteenth/trt-bench.log, trt-compile-baseline.log",
+                           lambda: trt("logs/2026-12-04/sixteenth/trt-bench.log",
+                                       "logs/2026-12-04/sixteenth/trt-compile-baseline.log",
+                                       "Python `torch.compile` fp16 (pinned input)", "int8")),
+    "generation-sixteenth": ("logs/2026-12-04/sixteenth/generate-bench.log, logs/2026-12-03/tenth/final/generate-bench.log",
+                             lambda: generation_nos_only("logs/2026-12-04/sixteenth/generate-bench.log",
+                                                         "logs/2026-12-03/tenth/final/generate-bench.log",
+                                                         "decode_first", "tenth session")),
+    "whisper-sixteenth": ("logs/2026-12-04/sixteenth/hf-whisper.log, whisper-bench.log",
+                          lambda: whisper("logs/2026-12-04/sixteenth/hf-whisper.log",
+                                          "logs/2026-12-04/sixteenth/whisper-bench.log")),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
