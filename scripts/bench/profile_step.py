@@ -8,8 +8,11 @@ GenerateBench gives NOS ([layers, 128 slots + the scratch slot, 257 positions, h
 and one decode step of one sequence at position 128, and records that step in a CUDA graph
 (torch.cuda.graph) in several forms:
 
-  a   TorchScript, the executor's optimization off (what NOS runs: GenerationEngine sets
-      torch.setGraphExecutorOptimize(false) on its threads, `nos.generate.jitOptimize`)
+  a   TorchScript, the executor's optimization off (what NOS ran before the fifteenth session:
+      GenerationEngine sets torch.setGraphExecutorOptimize(false) on its threads,
+      `nos.generate.jitOptimize`), the export's forward: each row's slot gathered
+  f   a, through the export's decode_first (what NOS runs for decode steps since the fifteenth
+      session: rows are slots 0..B-1, the caches read as views, no gather)
   a+  a, with NOS's host work around the replay as GenerationEngine.decode does it in Java (one
       pageable host-to-device copy of ids/positions/slots, three copies into the graph's inputs,
       the replay, the sampler's float cast and argmax, the seen-token update, the ids copied
@@ -19,6 +22,7 @@ and one decode step of one sequence at position 128, and records that step in a 
       docs/generation-perf.md proposes
   b   TorchScript, the profiling executor on with NNC (TensorExpr) fusion on the GPU, captured
       after its profiling runs
+  bf  b, through decode_first (the fuser and the gather-free step together)
   c   torch.compile(mode=max-autotune-no-cudagraphs) of the eager step (a child process with a
       time limit: its compile is the slow part), captured
   d   the eager (unscripted) step, captured
@@ -35,7 +39,7 @@ Each experiment runs in try/except: a failure prints its error and the rest go o
 --budget seconds in all (default 230): the compile experiment gets what is left.
 
     python3 scripts/bench/profile_step.py [--replays 2000] [--budget 230] [--json FILE]
-        [--only a,b,c,d] [--compile-mode max-autotune-no-cudagraphs]
+        [--only a,f,d,b,c] [--compile-mode max-autotune-no-cudagraphs]
 Results also go to FILE as JSON (default $OUT/profile_step.json when $OUT is set).
 """
 import argparse
@@ -304,6 +308,18 @@ def experiment_a(results, model, k, v, ids, positions, slots, ref, args):
     return scripted
 
 
+def experiment_f(results, model, k, v, ids, positions, slots, ref, args):
+    """f: the scripted decode_first with the optimizing executor off, as NOS runs decode steps."""
+    scripted = torch.jit.script(model)
+
+    def step():
+        with torch.jit.optimized_execution(False):
+            return scripted.decode_first(ids, positions, slots, k, v)
+    g, out = capture(step)
+    report(results, "f", "TorchScript decode_first, executor optimization off (NOS today)",
+           g.replay, out, ref, args, eager_run=step)
+
+
 def experiment_b(results, model, k, v, ids, positions, slots, ref, args):
     """b: the profiling executor with NNC fusing on the GPU, captured after profiling."""
     c = torch._C
@@ -333,6 +349,19 @@ def experiment_b(results, model, k, v, ids, positions, slots, ref, args):
     g, out = capture(step)
     report(results, "b", "TorchScript, profiling executor on, NNC fuser on GPU", g.replay, out,
            ref, args, eager_run=step, extra={"warmup_s": warm, "fusion_groups": groups})
+
+    def first():
+        with torch.jit.optimized_execution(True):
+            return scripted.decode_first(ids, positions, slots, k, v)
+
+    def bf():
+        for _ in range(10):  # decode_first's own profiling runs
+            first()
+        torch.cuda.synchronize()
+        g2, out2 = capture(first)
+        report(results, "bf", "TorchScript decode_first, profiling executor on, NNC fuser on GPU",
+               g2.replay, out2, ref, args, eager_run=first)
+    attempt("bf", bf)
 
 
 def experiment_c(results, model, k, v, ids, positions, slots, ref, args):
@@ -405,10 +434,10 @@ def main():
     p.add_argument("--length", type=int, default=257, help="positions per slot (128 + 128 + 1)")
     p.add_argument("--position", type=int, default=128)
     p.add_argument("--budget", type=float, default=230, help="seconds for everything")
-    p.add_argument("--only", default="a,d,b,c")
+    p.add_argument("--only", default="a,f,d,b,c")
     p.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
     p.add_argument("--top", type=int, default=10, help="kernels listed per variant")
-    p.add_argument("--top-for", default="a,b,c", help="variants whose top kernels are printed")
+    p.add_argument("--top-for", default="a,f,bf,c", help="variants whose top kernels are printed")
     p.add_argument("--json", default=os.path.join(os.environ["OUT"], "profile_step.json")
                    if os.environ.get("OUT") else None)
     args = p.parse_args()
@@ -422,7 +451,8 @@ def main():
     with torch.inference_mode():  # as NOS's engine (InferenceMode on its threads)
         ref = model(ids, positions, slots, k, v).clone()
         torch.cuda.synchronize()
-        steps = [("a", experiment_a), ("d", experiment_d), ("b", experiment_b)]
+        steps = [("a", experiment_a), ("f", experiment_f), ("d", experiment_d),
+                 ("b", experiment_b)]
         for name, fn in steps:
             if name in only:
                 attempt(name, lambda f=fn: f(results, model, k, v, ids, positions, slots, ref,
@@ -438,7 +468,7 @@ def main():
     if only != ["c"]:
         say("summary (ms per step; device = bare graph replays back to back, wall = replay +"
             " synchronize, or the whole loop for a+/a*):")
-        for name in ("a", "a+", "a*", "b", "c", "d"):
+        for name in ("a", "a+", "a*", "f", "b", "bf", "c", "d"):
             r = results.get(name)
             if r is None:
                 say(f"  {name}: no result")

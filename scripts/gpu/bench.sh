@@ -165,6 +165,11 @@ if [ "$what" = whisper ]; then
   timeout 150 python3 "$g/scripts/bench/hf_whisper.py" --model $d/hf --clips $c --precision "$prec" --rounds "$rounds" --new "$new" --ids-out "$out/whisper-hf-ids.json" 2>&1 | grep -v Warning | tee "$out/hf-whisper.log"
   ids="$out/whisper-hf-ids.json"; [ -f "$ids" ] || ids=-
   ${jvm/timeout 280/timeout 200} ai.nos.benchmarks.gpu.WhisperBench $d $c "$prec" "$rounds" "$new" "$ids" cuda:0 64 2>&1 | tee "$out/whisper-bench.log"
+  # Where an admission's time goes inside the JVM (#18: 73-78 ms of encoding in a 64-clip fp16
+  # round against a 3.65 ms encoder a 16-window batch): WhisperAdmitProbe waits after each step
+  # of the engine's admission path (pack, upload, features, encoder, cross_kv) and times them
+  # at 1, 16 and 64 windows; WHISPER_PROFILE=0 skips it with the step profile below.
+  [ "${WHISPER_PROFILE:-1}" = 1 ] && for p in ${prec//,/ }; do ${jvm/timeout 280/timeout 120} ai.nos.benchmarks.gpu.WhisperAdmitProbe $d 1,16,64 20 $p 2>&1 | grep -E "WhisperAdmitProbe|Exception"; done | tee "$out/whisper-admit-probe.log"
   # The decode step's device time at 1 and 64 rows as NOS replays it, and without its gathers
   # and copies (docs/speech.md, "64 windows: where the step goes"); WHISPER_PROFILE=0 skips it.
   [ "${WHISPER_PROFILE:-1}" = 1 ] && timeout 150 python3 "$g/scripts/bench/profile_whisper_step.py" --rows 1,64 --dtype fp16 2>&1 | grep -v Warning | tee "$out/whisper-step-profile.log"
