@@ -134,9 +134,11 @@ if [ "$what" = generate ]; then
   # GEN_QUICK=1: fp32 references only (a faster export); GEN_HF=0: no transformers speed run;
   # GEN_EAGER=0: NOS's speed with CUDA graphs only; GEN_NOOPT=1 / GEN_OPT=1: the speed again with
   # TorchScript's optimizing executor off / on (C = GEN_OPT_C, default 1).
-  d=/tmp/llm271
+  # GEN_EXPORT_ARGS: more make_tiny_llama.py options (e.g. --lean-norm), exported into a folder
+  # of their own.
+  d=/tmp/llm271; [ -n "${GEN_EXPORT_ARGS:-}" ] && d="/tmp/llm271$(echo "$GEN_EXPORT_ARGS" | tr -cs 'a-z0-9' '-')"
   quick=""; [ "${GEN_QUICK:-0}" = 1 ] && quick="--quick"
-  [ -f $d/model.pt ] || timeout 400 python3 "$g/scripts/models/make_tiny_llama.py" --size 271m --out $d $quick > "$out/make-llm271.log" 2>&1 || { tail -20 "$out/make-llm271.log"; exit 1; }
+  [ -f $d/model.pt ] || timeout 400 python3 "$g/scripts/models/make_tiny_llama.py" --size 271m --out $d $quick ${GEN_EXPORT_ARGS:-} > "$out/make-llm271.log" 2>&1 || { tail -20 "$out/make-llm271.log"; exit 1; }
   tail -2 "$out/make-llm271.log" 2>/dev/null; cp $d/reference.json "$out/llm271-reference.json"
   eager="eager"; [ "${GEN_EAGER:-1}" = 1 ] || eager="no-eager"
   ${jvm/defaultLogLevel=warn/defaultLogLevel=info} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_C:-1,8,32,128} all $eager 2>&1 | tee "$out/generate-bench.log"
