@@ -9,6 +9,9 @@ the traced encoder.pt (TorchScript, the executor's optimization off, as NOS runs
 16 and 64 in fp16 and fp32, eager and as a captured CUDA graph, with its kernels per call; and a
 pinned host-to-device copy of 16 windows of PCM (16 x 480,000 floats). What is left of the 16 ms
 an admission takes is NOS's own work (the copy into a pinned block, the log-mel, cross_kv).
+Then the whole admission path in Python (`admission`: upload, log-mel as WhisperLogMel computes
+it, encoder, cross_kv, each waited for, then chained), the figures to set beside
+WhisperAdmitProbe's (the same steps from Java, benchmarks).
 
     python3 scripts/bench/profile_whisper_encode.py DIR   # DIR: make_whisper.py's output
 
@@ -29,6 +32,73 @@ STARTED = time.perf_counter()
 
 def say(msg):
     print(f"profile_whisper_encode: {msg}", flush=True)
+
+
+def log_mel(pcm, filters, window):
+    """WhisperLogMel's features of pcm [B, 480000] float32 on its device, op for op."""
+    spec = torch.stft(pcm, 400, 160, 400, window=window, center=True, pad_mode="reflect",
+                      normalized=False, onesided=True, return_complex=True)
+    parts = torch.view_as_real(spec.narrow(2, 0, 3000))
+    power = (parts * parts).sum(-1)
+    log = torch.matmul(filters, power).clamp_min(1e-10).log10()
+    floor = log.amax(dim=(1, 2), keepdim=True) - 8.0
+    return (torch.maximum(log, floor) + 4.0) / 4.0
+
+
+def admission(args):
+    """The engine's admission path in Python, to set beside WhisperAdmitProbe's Java lines: PCM
+    from pageable memory to the device, the log-mel, the encoder in fp16, the decoder's cross_kv
+    into a 65-slot cache; each step waited for (wall ms, median of the replays), then chained
+    with one wait, at batch 1, 16 and 64."""
+    import json
+    with open(os.path.join(args.dir, "config.json")) as f:
+        c = json.load(f)
+    mels, layers = c["num_mel_bins"], c["decoder_layers"]
+    heads, d = c["decoder_attention_heads"], c["d_model"]
+    try:
+        from transformers.audio_utils import mel_filter_bank
+    except ImportError as e:
+        say(f"admission: skipped ({e})")
+        return
+    filters = torch.tensor(mel_filter_bank(num_frequency_bins=201, num_mel_filters=mels,
+                                           min_frequency=0.0, max_frequency=8000.0,
+                                           sampling_rate=16000, norm="slaney",
+                                           mel_scale="slaney").T, dtype=torch.float32,
+                           device="cuda")
+    window = torch.hann_window(400, device="cuda")
+    enc = torch.jit.load(os.path.join(args.dir, "encoder.pt"), map_location="cuda").half().eval()
+    dec = torch.jit.load(os.path.join(args.dir, "decoder.pt"), map_location="cuda").half().eval()
+    shape = [layers, 65, c["max_source_positions"], heads, d // heads]
+    xk = torch.zeros(shape, device="cuda", dtype=torch.float16)
+    xv = torch.zeros(shape, device="cuda", dtype=torch.float16)
+
+    def wall(fn, n):
+        times = []
+        for i in range(n + 3):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            if i >= 3:
+                times.append((time.perf_counter() - t) * 1e3)
+        return ps.median(times)
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
+        for b in [int(x) for x in args.batches.split(",")]:
+            pcm_host = torch.randn(b, 480_000) * 0.1
+            slots = torch.arange(b, device="cuda")
+            pcm = pcm_host.to("cuda")
+            feats = log_mel(pcm, filters, window)
+            hidden = enc(feats.half())
+            up = wall(lambda: pcm_host.to("cuda"), args.replays)
+            mel = wall(lambda: log_mel(pcm, filters, window), args.replays)
+            en = wall(lambda: enc(feats.half()), args.replays)
+            kv = wall(lambda: dec.cross_kv(hidden, slots, xk, xv), args.replays)
+            chained = wall(lambda: dec.cross_kv(enc(log_mel(pcm_host.to("cuda"), filters, window)
+                                                    .half()), slots, xk, xv).cpu(),
+                           args.replays)
+            say(f"admission batch {b} (fp16, python): upload {up:.2f} ms, features {mel:.2f},"
+                f" encoder {en:.2f}, cross_kv {kv:.2f}; chained {chained:.2f} ms"
+                f" ({chained / b:.3f} a window)")
 
 
 def main():
@@ -62,6 +132,7 @@ def main():
                 f" ({eager / b:.3f} a window); {captured}")
         del enc
         torch.cuda.empty_cache()
+    admission(args)
     host = torch.randn(16, 480_000).pin_memory()
     times = ps.device_times(lambda: host.to("cuda", non_blocking=True), args.replays)
     say(f"pinned copy of 16 windows of PCM ({host.numel() * 4 / 1e6:.1f} MB):"

@@ -171,7 +171,9 @@ if [ "$what" = whisper ]; then
   # round against a 3.65 ms encoder a 16-window batch): WhisperAdmitProbe waits after each step
   # of the engine's admission path (pack, upload, features, encoder, cross_kv) and times them
   # at 1, 16 and 64 windows; WHISPER_PROFILE=0 skips it with the step profile below.
+  # profile_whisper_encode.py: the encoder alone and the same admission path in Python.
   [ "${WHISPER_PROFILE:-1}" = 1 ] && for p in ${prec//,/ }; do ${jvm/timeout 280/timeout 120} ai.nos.benchmarks.gpu.WhisperAdmitProbe $d 1,16,64 20 $p 2>&1 | grep -E "WhisperAdmitProbe|Exception"; done | tee "$out/whisper-admit-probe.log"
+  [ "${WHISPER_PROFILE:-1}" = 1 ] && timeout 120 python3 "$g/scripts/bench/profile_whisper_encode.py" $d 2>&1 | grep -v Warning | tee "$out/whisper-encode-profile.log"
   # The decode step's device time at 1 and 64 rows as NOS replays it, and without its gathers
   # and copies (docs/speech.md, "64 windows: where the step goes"); WHISPER_PROFILE=0 skips it.
   [ "${WHISPER_PROFILE:-1}" = 1 ] && timeout 150 python3 "$g/scripts/bench/profile_whisper_step.py" --rows 1,64 --dtype fp16 2>&1 | grep -v Warning | tee "$out/whisper-step-profile.log"
