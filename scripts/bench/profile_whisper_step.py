@@ -20,6 +20,12 @@ and the alternatives, on whisper-tiny's shapes with random weights:
   slice      no gather at all: the rows hold slots 0..B-1 and read caches[:, :B] (views), with
              SDPA: the floor of an engine that keeps its active rows in the first slots
 
+  loop       slice, with GenerationEngine.decode's work around the replay as NOS does it (the
+             step's inputs in one pageable upload and three copies, the logits' float cast,
+             Whisper's suppressed ids filled with -inf, argmax, the seen-token update, the ids
+             back to the host): wall ms per step, to set beside WhisperBench's `ms_per_step`
+             (0.98 ms at 64 rows in the sixteenth session, against slice's 0.58 of device time)
+
 For B in --rows (default 1,64): device ms per step (CUDA events around back-to-back replays of
 the captured step), kernels per step and the top kernels from torch.profiler, the max |logits
 difference| to `eager`, and the analytic bytes the step's gathers and copies move.
@@ -112,6 +118,50 @@ def gathered_bytes(c, rows, length, elem):
     return per_layer * c["decoder_layers"]
 
 
+# Whisper's suppress_tokens (generation_config.json of whisper-tiny/base): the ids NOS's sampler
+# fills with -inf every step.
+SUPPRESSED = [1, 2, 7, 8, 9, 10, 14, 25, 26, 27, 28, 29, 31, 58, 59, 60, 61, 62, 63, 90, 91, 92,
+              93, 359, 503, 522, 542, 873, 893, 902, 918, 922, 931, 1350, 1853, 1982, 2460, 2627,
+              3246, 3253, 3268, 3536, 3846, 3961, 4183, 4667, 6585, 6647, 7273, 9061, 9383, 10428,
+              10929, 11938, 12033, 12331, 12562, 13793, 14157, 14635, 15265, 15618, 16553, 16604,
+              18362, 18956, 20075, 21675, 22520, 26130, 26161, 26435, 28279, 29464, 31650, 32302,
+              32470, 36865, 42863, 47425, 49870, 50254, 50258, 50358, 50359, 50360, 50361, 50362]
+
+
+def nos_loop(dec, info, ids, positions, slots, k, v, xk, xv, slot_count, b, args):
+    """`loop` (see the module notes): wall ms per step, median."""
+    def fn():
+        return step(dec, ids, positions, slots, k, v, xk, xv, "slice")
+    with torch.no_grad():
+        graph, out = ps.capture(fn)
+    vocab = info["vocab_size"]
+    seen = torch.zeros(slot_count, vocab, dtype=torch.bool, device="cuda")
+    suppressed = torch.tensor([i for i in SUPPRESSED if i < vocab], device="cuda")
+    host = ids.view(-1).tolist() + positions.view(-1).tolist() + slots.tolist()
+
+    def nos_like():
+        with torch.no_grad():
+            on_device = torch.tensor(host).to("cuda")  # pageable, waits (Sampler.longs)
+            ids.copy_(on_device[:b].view(b, 1))  # GraphBuckets: one copy per static input
+            positions.copy_(on_device[b:2 * b].view(b, 1))
+            slots.copy_(on_device[2 * b:])
+            graph.replay()
+            logits = out.float()  # Sampler.choose: the float cast, the suppression, argmax
+            logits.index_fill_(1, suppressed, float("-inf"))
+            nxt = logits.argmax(1)
+            seen.view(-1).index_fill_(0, slots.mul(vocab).add(nxt), True)  # KvCache.markSeen
+            return nxt.cpu()  # GenerationEngine.toHost
+    wall = ps.wall_times(nos_like, args.replays)
+    ms = ps.median(wall)
+    prof = ps.kernels(nos_like, 10)
+    say(f"rows {b} loop     : wall {ms:.3f} ms/step median (min {min(wall):.3f}); slice's replay"
+        f" with NOS's work around it, {prof['per_step']:.0f} kernels/step,"
+        f" {prof['ms_per_step']:.3f} ms of kernels ({prof['source']})")
+    for name, kms, count in prof["top"][:args.top]:
+        say(f"  rows {b} loop top kernel {kms:8.4f} ms/step x{count:5.1f}  {name[:100]}")
+    return ms
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="tiny", choices=sorted(mw.CONFIGS))
@@ -121,7 +171,7 @@ def main():
     p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     p.add_argument("--replays", type=int, default=300)
     p.add_argument("--top", type=int, default=8)
-    p.add_argument("--modes", default="gather,eager,sdpa,headmajor,slice")
+    p.add_argument("--modes", default="gather,eager,sdpa,headmajor,slice,loop")
     args = p.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
     elem = 2 if dtype == torch.float16 else 4
@@ -160,6 +210,14 @@ def main():
             ref = step(dec, ids, positions, slots_perm, k, v, xk, xv, "eager").float()
             ref_first = step(dec, ids, positions, slots_first, k, v, xk, xv, "eager").float()
         for mode in args.modes.split(","):
+            if mode == "loop":
+                try:
+                    summary.append((b, mode, nos_loop(dec, info, ids, positions, slots_first, k, v,
+                                                      xk, xv, S, b, args), float("nan")))
+                except Exception as e:  # noqa: BLE001 - as the other modes
+                    say(f"rows {b} loop FAILED: {type(e).__name__}: {str(e).splitlines()[0]}")
+                    traceback.print_exc(limit=3)
+                continue
             try:
                 slots = slots_first if mode == "slice" else slots_perm
                 if mode == "gather":
@@ -191,7 +249,8 @@ def main():
                 traceback.print_exc(limit=3)
     say("summary (device ms per step of the captured step; kernels per step):")
     for b, mode, ms, n in summary:
-        say(f"  rows {b:3d}  {mode:9s}  {ms:7.3f} ms  {n:5.0f} kernels")
+        kind = "wall, the loop" if mode == "loop" else f"{n:5.0f} kernels"
+        say(f"  rows {b:3d}  {mode:9s}  {ms:7.3f} ms  {kind}")
     say(f"done in {time.perf_counter() - STARTED:.0f} s")
 
 
