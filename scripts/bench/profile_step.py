@@ -39,7 +39,7 @@ Each experiment runs in try/except: a failure prints its error and the rest go o
 --budget seconds in all (default 230): the compile experiment gets what is left.
 
     python3 scripts/bench/profile_step.py [--replays 2000] [--budget 230] [--json FILE]
-        [--lean-norm]
+        [--lean-norm] [--fused-residual]
         [--only a,f,d,b,c] [--compile-mode max-autotune-no-cudagraphs]
 Results also go to FILE as JSON (default $OUT/profile_step.json when $OUT is set).
 """
@@ -80,7 +80,8 @@ def build(args):
         for name, p in base.named_parameters():  # transformers' Llama init (std 0.02)
             if not name.endswith("norm.weight"):
                 p.normal_(0.0, 0.02)
-        model = mtl.FusedNosLlama(base, args.lean_norm).half().eval().requires_grad_(False)
+        model = mtl.FusedNosLlama(base, args.lean_norm, args.fused_residual).half().eval() \
+            .requires_grad_(False)
     del base
     info = model.info
     shape = [info["layers"], args.slots, args.length, info["kv_heads"], info["head_dim"]]
@@ -92,7 +93,8 @@ def build(args):
     slots = torch.tensor([0], device="cuda")
     params = sum(p.numel() for p in model.parameters())
     say(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)};"
-        f" FusedNosLlama{' (lean norm)' if args.lean_norm else ''} {params / 1e6:.0f} M"
+        f" FusedNosLlama{' (lean norm)' if args.lean_norm else ''}"
+        f"{' (fused residual)' if args.fused_residual else ''} {params / 1e6:.0f} M"
         f" parameters fp16; cache {shape} fp16 x2"
         f" ({2 * k.numel() * 2 / 1e9:.2f} GB); step: 1 sequence at position {args.position}")
     return model, k, v, ids, positions, slots
@@ -413,7 +415,8 @@ def run_child_c(args, results):
            "--replays", str(args.replays), "--slots", str(args.slots), "--length",
            str(args.length), "--position", str(args.position), "--compile-mode",
            args.compile_mode, "--top", str(args.top), "--top-for", ",".join(args.top_for),
-           "--budget", str(left)] + (["--lean-norm"] if args.lean_norm else [])
+           "--budget", str(left)] + (["--lean-norm"] if args.lean_norm else []) \
+        + (["--fused-residual"] if args.fused_residual else [])
     say(f"c: in a child process, at most {left:.0f} s")
     try:
         subprocess.run(cmd, timeout=left, check=False)
@@ -437,6 +440,8 @@ def main():
     p.add_argument("--position", type=int, default=128)
     p.add_argument("--budget", type=float, default=230, help="seconds for everything")
     p.add_argument("--only", default="a,f,d,b,c")
+    p.add_argument("--fused-residual", action="store_true",
+                   help="make_tiny_llama.py's --fused-residual step (residual adds in the GEMMs)")
     p.add_argument("--lean-norm", action="store_true",
                    help="make_tiny_llama.py's --lean-norm step (RMSNorm with its weight in one"
                         " kernel)")

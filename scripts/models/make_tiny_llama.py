@@ -355,11 +355,14 @@ class FusedLayer(nn.Module):
     in computed once per step. All of that is HF's arithmetic, rounding for rounding. lean_norm:
     RMSNorm with its weight inside the one kernel, in the input's dtype (torch.rms_norm(x, w)):
     2 x 3 kernels fewer a layer, but one rounding fewer than HF's (fp32 norm, cast, then times the
-    weight), so not bit-equal to transformers: an export option (--lean-norm), measured."""
+    weight), so not bit-equal to transformers: an export option (--lean-norm), measured.
+    fused_residual: each residual add in its projection's GEMM (addmm's epilogue), 2 kernels
+    fewer a layer; in fp16 the sum is rounded once instead of twice (--fused-residual)."""
 
-    def __init__(self, layer: Layer, lean_norm: bool = False):
+    def __init__(self, layer: Layer, lean_norm: bool = False, fused_residual: bool = False):
         super().__init__()
         self.lean_norm = lean_norm
+        self.fused_residual = fused_residual
         a, mlp = layer.self_attn, layer.mlp
         self.heads, self.kv_heads, self.head_dim = a.heads, a.kv_heads, a.head_dim
         self.eps = layer.input_layernorm.eps
@@ -378,6 +381,15 @@ class FusedLayer(nn.Module):
         if self.lean_norm:
             return torch.rms_norm(x, [x.size(-1)], weight, self.eps)
         return rms(x, weight, self.eps)
+
+    def add_projected(self, x: torch.Tensor, h: torch.Tensor,
+                      weight: torch.Tensor) -> torch.Tensor:
+        """x + h @ weight.T (a bias-free projection and its residual add)."""
+        if self.fused_residual:
+            shape = x.size()
+            return torch.addmm(x.reshape(-1, shape[-1]), h.reshape(-1, h.size(-1)),
+                               weight.t()).view(shape)
+        return x + nn.functional.linear(h, weight)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows: torch.Tensor,
                 visible: torch.Tensor, slots: torch.Tensor, k_cache: torch.Tensor,
@@ -408,21 +420,24 @@ class FusedLayer(nn.Module):
             keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
             values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)
         out = torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
-        x = x + self.o_proj(out.transpose(1, 2).reshape(b, t, self.heads * d))
+        x = self.add_projected(x, out.transpose(1, 2).reshape(b, t, self.heads * d),
+                               self.o_proj.weight)
         gu = self.gate_up_proj(self.norm(x, self.post_norm))
         half = gu.size(-1) // 2
-        return x + self.down_proj(nn.functional.silu(gu[:, :, :half]) * gu[:, :, half:])
+        return self.add_projected(x, nn.functional.silu(gu[:, :, :half]) * gu[:, :, half:],
+                                  self.down_proj.weight)
 
 
 class FusedNosLlama(nn.Module):
     """NosLlama's step (same inputs, outputs and nos_generation()) from FusedLayers; what is the
     same for every layer of a step (rotary cos/sin, the cache rows, the mask) computed once."""
 
-    def __init__(self, base: NosLlama, lean_norm: bool = False):
+    def __init__(self, base: NosLlama, lean_norm: bool = False, fused_residual: bool = False):
         super().__init__()
         self.lean_norm = lean_norm
         self.embed_tokens = base.model.embed_tokens
-        self.layers = nn.ModuleList([FusedLayer(layer, lean_norm) for layer in base.model.layers])
+        self.layers = nn.ModuleList([FusedLayer(layer, lean_norm, fused_residual)
+                                     for layer in base.model.layers])
         self.norm = base.model.norm
         self.lm_head = base.lm_head
         self.head_dim = base.head_dim
@@ -604,6 +619,9 @@ def main():
     p.add_argument("--lean-norm", action="store_true",
                    help="fused step: RMSNorm with its weight in one kernel in the model's dtype"
                         " (fewer kernels; one rounding fewer than transformers: not bit-equal)")
+    p.add_argument("--fused-residual", action="store_true",
+                   help="fused step: each residual add in its projection's GEMM (addmm; fewer"
+                        " kernels; in fp16 one rounding fewer than transformers)")
     p.add_argument("--quick", action="store_true",
                    help="271m: fp32 single-prompt references only (no fp16, no batched, no check"
                         " of the export against them): for speed runs")
@@ -661,7 +679,7 @@ def main():
         # The cached step in fewer kernels (FusedNosLlama); the check below compares it with the
         # references like the plain export. Where this torch cannot script it: the plain one.
         try:
-            fused = FusedNosLlama(model, args.lean_norm).eval()
+            fused = FusedNosLlama(model, args.lean_norm, args.fused_residual).eval()
             torch.jit.script(fused)
             model, variant = fused, "fused"
         except Exception as e:  # noqa: BLE001 - any scripting failure: the unfused export
