@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs issue #22's TensorRT route experiments for the GPU machine (scripts/gpu/trt-routes.sh
-# runs them there; docs/status.md, #22, has the plan of device calls).
+# runs them there; docs/history.md, #22, has the plan of device calls).
 #
 #   scripts/gpu/trt-routes-pack.sh [jre] [a] [b] [c]  # from the repository root; default: jre a b
 #

@@ -10,7 +10,7 @@ import org.bytedeco.pytorch.global.torch;
 
 /**
  * Where a CPU-only JVM's {@code Loader.load(torch.class)} spends its time (issue 20 item 5; the
- * findings are in docs/status.md, #20). {@code JavaCppLoadProbe <mode>}, one fresh JVM per run:
+ * findings are in docs/history.md, #20). {@code JavaCppLoadProbe <mode>}, one fresh JVM per run:
  * <ul>
  *   <li>{@code default}: {@code Loader.load(torch.class)}, then the first tensor operations (whose
  *       classes each run JavaCPP's preload loop again, answered from its cache).

@@ -23,7 +23,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch_cuda;
 
 /**
- * The experiment behind "a CUDA stream per worker" (docs/status.md, next steps), on the GPU
+ * The experiment behind "a CUDA stream per worker" (docs/history.md, "Next, in order"), on the GPU
  * machine (scripts/gpu/bench.sh streams): ResNet-50 fp16 from raw libtorch, threads calling with
  * (a) the current stream, as NOS does now, and (b) one stream from libtorch's pool per thread,
  * kept for the thread's life. Prints the device bytes left allocated after each mode (the
