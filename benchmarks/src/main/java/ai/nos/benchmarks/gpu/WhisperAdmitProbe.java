@@ -4,6 +4,7 @@ import ai.nos.Device;
 import ai.nos.internal.audio.MelFilters;
 import ai.nos.internal.audio.WhisperLogMel;
 import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.internal.torch.TracedTf32;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
@@ -135,6 +136,8 @@ public final class WhisperAdmitProbe {
     m.eval();
     if (type != torch.ScalarType.Float) {
       m.to(type, false);
+    } else {
+      TracedTf32.strictConvolutions(m); // as EncoderModel: fp32 means fp32
     }
     return m;
   }
