@@ -1,25 +1,21 @@
 package ai.nos.benchmarks.gpu;
 
 import ai.nos.Device;
+import ai.nos.Precision;
 import ai.nos.internal.audio.MelFilters;
 import ai.nos.internal.audio.WhisperLogMel;
+import ai.nos.internal.generate.AdmissionSteps;
 import ai.nos.internal.torch.TorchRuntime;
-import ai.nos.internal.torch.TracedTf32;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.DeviceOptional;
-import org.bytedeco.pytorch.IValue;
-import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.InferenceMode;
-import org.bytedeco.pytorch.JitModule;
 import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
@@ -30,10 +26,11 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * WhisperBench put 73-78 ms of a 64-clip fp16 round in encoding (5 admissions of up to 16 PCM
  * windows), while {@code profile_whisper_encode.py} timed the same encoder at 3.65 ms for 16
  * windows and a pinned copy of them at 0.56 ms; writing the windows into a reused pinned block
- * instead of a fresh native buffer (an experiment, docs/speech.md) moved encoding by less than the rounds'
- * noise. This probe replays the engine's admission path (GenerationEngine.encode:
+ * instead of a fresh native buffer (an experiment, docs/speech.md) moved encoding by less than
+ * the rounds' noise. This probe runs the engine's admission path (GenerationEngine.encode:
  * EncoderModel.encode, then the decoder's {@code cross_kv}, then a wait for its result) step by
- * step with a wait after each, through the same JavaCPP calls, so the step that costs is named:
+ * step with a wait after each, through NOS's own methods ({@link AdmissionSteps}), so the step
+ * that costs is named:
  *
  * <ol>
  *   <li>{@code pack}: a fresh native buffer and the windows copied into it (as EncoderModel);
@@ -42,7 +39,8 @@ import org.bytedeco.pytorch.global.torch_cuda;
  *       allocator, asynchronous, for comparison;
  *   <li>{@code features}: {@link WhisperLogMel#features} (stft, power, mel matmul, log, floor);
  *   <li>{@code encoder}: the cast to the model's precision and the encoder's forward;
- *   <li>{@code cross_kv}: every layer's cross keys and values written into a 65-slot cache;
+ *   <li>{@code cross_kv}: every layer's cross keys and values written into a 65-slot
+ *       CrossCache;
  *   <li>{@code chained}: all of it as the engine runs it, one wait at the end (its result's copy
  *       to the host).
  * </ol>
@@ -52,7 +50,7 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * under InferenceMode. It also runs the chained path once at each batch size it has not yet seen
  * (the first call of a shape: cuFFT plans, cuBLAS/cuDNN choices) and prints that time.
  *
- * <p>Args: DIR (make_whisper.py's output: encoder.pt, decoder.pt, config.json)
+ * <p>Args: DIR (make_whisper.py's output: encoder.pt, decoder.pt)
  * [BATCHES, default 1,16] [REPS, default 20] [fp16|fp32, default fp16] [DEVICE, default cuda:0;
  * cpu runs it here, e.g. on models/whisper-micro in fp32, where the waits are no-ops]. Prints
  * lines prefixed {@code WhisperAdmitProbe:}. Runs in under a minute on an H200.
@@ -73,73 +71,48 @@ public final class WhisperAdmitProbe {
   }
 
   /** The probe with main's arguments, its lines to {@code out}. */
-  static void run(String[] args, java.io.PrintStream out) throws java.io.IOException {
+  static void run(String[] args, java.io.PrintStream out) {
     Path dir = Path.of(args[0]);
     int[] batches = Arrays.stream((args.length > 1 ? args[1] : "1,16").split(","))
         .mapToInt(Integer::parseInt).toArray();
     int reps = args.length > 2 ? Integer.parseInt(args[2]) : 20;
-    boolean half = !(args.length > 3 && args[3].equals("fp32"));
-    JsonNode config = new ObjectMapper().readTree(dir.resolve("config.json").toFile());
-    int mels = config.get("num_mel_bins").asInt();
-    int layers = config.get("decoder_layers").asInt();
-    int heads = config.get("decoder_attention_heads").asInt();
-    int dModel = config.get("d_model").asInt();
-    int positions = config.get("max_source_positions").asInt();
+    Precision precision = Precision.of(args.length > 3 ? args[3] : "fp16");
+    Device device = Device.parse(args.length > 4 ? args[4] : "cuda:0");
+    onCuda = device.isCuda();
     TorchRuntime.ensureLoaded();
     torch.setGraphExecutorOptimize(false);
-    torch.ScalarType type = half ? torch.ScalarType.Half : torch.ScalarType.Float;
-    Device cuda = Device.parse(args.length > 4 ? args[4] : "cuda:0");
-    onCuda = cuda.isCuda();
     try (InferenceMode guard = new InferenceMode();
-        org.bytedeco.pytorch.Device dev = TorchRuntime.toTorch(cuda);
-        WhisperLogMel mel = new WhisperLogMel(mels, cuda)) {
-      JitModule encoder = load(dir.resolve("encoder.pt"), dev, type);
-      JitModule decoder = load(dir.resolve("decoder.pt"), dev, type);
-      long[] cacheShape = {layers, SLOTS, positions, heads, dModel / heads};
-      TensorOptions options = new TensorOptions(type).device(new DeviceOptional(dev));
-      Tensor xk = torch.empty(cacheShape, options, new MemoryFormatOptional()).zero_();
-      Tensor xv = torch.empty(cacheShape, options, new MemoryFormatOptional()).zero_();
-      out.printf("WhisperAdmitProbe: %s, %s, %d bins, cross cache %s (%d MB each),"
-          + " executor optimization %s%n", dir, half ? "fp16" : "fp32", mels,
-          Arrays.toString(cacheShape), xk.nbytes() >> 20, torch.getGraphExecutorOptimize());
+        AdmissionSteps steps = new AdmissionSteps(dir, device, precision, SLOTS);
+        WhisperLogMel mel = new WhisperLogMel(steps.bins(), device)) {
+      out.printf("WhisperAdmitProbe: %s, %s, %d bins, cross cache %s, executor optimization %s%n",
+          dir, precision.name().toLowerCase(java.util.Locale.ROOT), steps.bins(),
+          Arrays.toString(steps.crossShape()), torch.getGraphExecutorOptimize());
       for (int b : batches) {
-        float[][] windows = windows(b);
-        Stages stages = new Stages(windows, mel, encoder, decoder, xk, xv, dev, type);
-        long first = timed(stages::chained);
-        double[][] t = new double[8][reps];
-        for (int r = -WARM_UP; r < reps; r++) {
-          double[] one = stages.stepByStep();
-          double chained = timed(stages::chained) / 1e6;
-          if (r >= 0) {
-            for (int i = 0; i < one.length; i++) {
-              t[i][r] = one[i];
+        try (PointerScope scope = new PointerScope()) {
+          Tensor slots = torch.arange(new Scalar(b), new TensorOptions(torch.ScalarType.Long)
+              .device(new DeviceOptional(TorchRuntime.toTorch(device))));
+          Stages stages = new Stages(windows(b), mel, steps, slots);
+          long first = timed(stages::chained);
+          double[][] t = new double[8][reps];
+          for (int r = -WARM_UP; r < reps; r++) {
+            double[] one = stages.stepByStep();
+            double chained = timed(stages::chained) / 1e6;
+            if (r >= 0) {
+              for (int i = 0; i < one.length; i++) {
+                t[i][r] = one[i];
+              }
+              t[7][r] = chained;
             }
-            t[7][r] = chained;
           }
+          out.printf("WhisperAdmitProbe: batch %d: first chained call %.2f ms; medians of"
+              + " %d: pack %.2f ms, upload %.2f, pinned upload %.2f, features %.2f, encoder"
+              + " %.2f, cross_kv %.2f, sum of steps (pageable) %.2f; chained %.2f ms (%.3f a"
+              + " window)%n", b, first / 1e6, reps, median(t[0]), median(t[1]), median(t[2]),
+              median(t[3]), median(t[4]), median(t[5]), median(t[6]), median(t[7]),
+              median(t[7]) / b);
         }
-        out.printf("WhisperAdmitProbe: batch %d: first chained call %.2f ms; medians of"
-            + " %d: pack %.2f ms, upload %.2f, pinned upload %.2f, features %.2f, encoder %.2f,"
-            + " cross_kv %.2f, sum of steps (pageable) %.2f; chained %.2f ms (%.3f a window)%n",
-            b, first / 1e6, reps, median(t[0]), median(t[1]), median(t[2]), median(t[3]),
-            median(t[4]), median(t[5]), median(t[6]), median(t[7]), median(t[7]) / b);
       }
-      xk.close();
-      xv.close();
-      encoder.close();
-      decoder.close();
     }
-  }
-
-  private static JitModule load(Path file, org.bytedeco.pytorch.Device dev,
-      torch.ScalarType type) {
-    JitModule m = torch.load(file.toString(), new DeviceOptional(dev), false);
-    m.eval();
-    if (type != torch.ScalarType.Float) {
-      m.to(type, false);
-    } else {
-      TracedTf32.strictConvolutions(m); // as EncoderModel: fp32 means fp32
-    }
-    return m;
   }
 
   /** Speech-like noise, different per window, as many as the batch. */
@@ -173,10 +146,13 @@ public final class WhisperAdmitProbe {
     return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   }
 
-  /** The admission's steps on one batch of windows (see the class comment). */
-  private record Stages(float[][] windows, WhisperLogMel mel, JitModule encoder,
-      JitModule decoder, Tensor xk, Tensor xv, org.bytedeco.pytorch.Device dev,
-      torch.ScalarType type) {
+  /**
+   * The admission's steps on one batch of windows (see the class comment): NOS's own through
+   * {@link AdmissionSteps}, except the pack (EncoderModel.encode's first lines, which it does not
+   * expose on their own) and the pinned upload (the comparison).
+   */
+  private record Stages(float[][] windows, WhisperLogMel mel, AdmissionSteps steps,
+      Tensor slots) {
 
     private long[] pcmShape() {
       return new long[] {windows.length, MelFilters.WINDOW_SAMPLES};
@@ -191,12 +167,6 @@ public final class WhisperAdmitProbe {
       return packed.position(0);
     }
 
-    private Tensor upload(FloatPointer packed) {
-      Tensor host = torch.from_blob(packed, pcmShape(),
-          new TensorOptions(torch.ScalarType.Float));
-      return host.to(dev, torch.ScalarType.Float, false, true, new MemoryFormatOptional());
-    }
-
     private Tensor pinnedUpload() {
       TensorOptions o = new TensorOptions(torch.ScalarType.Float)
           .pinned_memory(new org.bytedeco.pytorch.BoolOptional(onCuda));
@@ -206,29 +176,8 @@ public final class WhisperAdmitProbe {
       for (int r = 0; r < windows.length; r++) {
         block.position((long) r * n).put(windows[r], 0, n);
       }
-      return host.to(dev, torch.ScalarType.Float, onCuda, false, new MemoryFormatOptional());
-    }
-
-    private Tensor encode(Tensor features) {
-      IValueVector args = new IValueVector();
-      args.push_back(new IValue(type != torch.ScalarType.Float ? features.to(type) : features));
-      return encoder.forward(args).toTensor();
-    }
-
-    private Tensor crossKv(Tensor hidden) {
-      long[] s = new long[windows.length];
-      for (int i = 0; i < s.length; i++) {
-        s[i] = i;
-      }
-      Tensor host = torch.from_blob(new LongPointer(s), new long[] {s.length},
-          new TensorOptions(torch.ScalarType.Long));
-      Tensor slots = host.to(dev, torch.ScalarType.Long, false, true, new MemoryFormatOptional());
-      IValueVector args = new IValueVector();
-      args.push_back(new IValue(hidden));
-      args.push_back(new IValue(slots));
-      args.push_back(new IValue(xk));
-      args.push_back(new IValue(xv));
-      return decoder.get_method("cross_kv").apply(args).toTensor();
+      return host.to(slots.device(), torch.ScalarType.Float, onCuda, false,
+          new MemoryFormatOptional());
     }
 
     /** ms of pack, upload, pinned upload, features, encoder, cross_kv, and their sum (pageable). */
@@ -239,7 +188,7 @@ public final class WhisperAdmitProbe {
         long t0 = System.nanoTime();
         FloatPointer packed = pack();
         long t1 = System.nanoTime();
-        Tensor pcm = upload(packed);
+        Tensor pcm = steps.upload(packed, pcmShape());
         sync();
         long t2 = System.nanoTime();
         pinnedUpload();
@@ -248,10 +197,10 @@ public final class WhisperAdmitProbe {
         Tensor features = mel.features(pcm);
         sync();
         long t4 = System.nanoTime();
-        Tensor hidden = encode(features);
+        Tensor hidden = steps.encode(features);
         sync();
         long t5 = System.nanoTime();
-        crossKv(hidden);
+        steps.crossKv(hidden, slots);
         sync();
         long t6 = System.nanoTime();
         t[0] = (t1 - t0) / 1e6;
@@ -265,11 +214,10 @@ public final class WhisperAdmitProbe {
       return t;
     }
 
-    /** The engine's order with one wait at the end: the slots' copy back to the host. */
+    /** GenerationEngine.encode: the admission, then a wait for its result's copy to the host. */
     Long chained() {
       try (PointerScope scope = new PointerScope()) {
-        Tensor slots = crossKv(encode(mel.features(upload(pack()))));
-        return slots.cpu().numel();
+        return steps.admit(windows, slots).cpu().numel();
       }
     }
   }
