@@ -57,10 +57,11 @@ def read(rel):
         return f.read()
 
 
-def md_rows(text, header_start, rel):
-    """The body rows (lists of stripped cells) of the first Markdown table in text whose header
-    line starts with header_start."""
+def md_tables(text, header_start):
+    """The body rows (lists of stripped cells) of each Markdown table in text whose header line
+    starts with header_start, table by table."""
     lines = text.splitlines()
+    tables = []
     for i, line in enumerate(lines):
         if line.startswith(header_start):
             rows = []
@@ -68,24 +69,24 @@ def md_rows(text, header_start, rel):
                 if not body.startswith("|"):
                     break
                 rows.append([c.strip() for c in body.strip().strip("|").split("|")])
-            return rows
-    raise LogError(f"log {rel}: no table whose header starts with {header_start!r}")
+            tables.append(rows)
+    return tables
+
+
+def md_rows(text, header_start, rel):
+    """The body rows of the first such table."""
+    tables = md_tables(text, header_start)
+    if not tables:
+        raise LogError(f"log {rel}: no table whose header starts with {header_start!r}")
+    return tables[0]
 
 
 def all_md_rows(text, header_start, rel):
-    """The body rows of every Markdown table in text whose header line starts with header_start
-    (a log that prints one table per precision), in order."""
-    rows, lines, found = [], text.splitlines(), False
-    for i, line in enumerate(lines):
-        if line.startswith(header_start):
-            found = True
-            for body in lines[i + 2:]:
-                if not body.startswith("|"):
-                    break
-                rows.append([c.strip() for c in body.strip().strip("|").split("|")])
-    if not found:
+    """The body rows of every such table (a log that prints one table per precision), in order."""
+    tables = md_tables(text, header_start)
+    if not tables:
         raise LogError(f"log {rel}: no table whose header starts with {header_start!r}")
-    return rows
+    return [row for rows in tables for row in rows]
 
 
 def one(rows, label, rel):
