@@ -72,16 +72,8 @@ def admission(args):
     xk = torch.zeros(shape, device="cuda", dtype=torch.float16)
     xv = torch.zeros(shape, device="cuda", dtype=torch.float16)
 
-    def wall(fn, n):
-        times = []
-        for i in range(n + 3):
-            torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            if i >= 3:
-                times.append((time.perf_counter() - t) * 1e3)
-        return ps.median(times)
+    def wall(fn, n):  # wall ms of fn and its wait, median of n after profile_step's warm-up
+        return ps.median(ps.wall_times(ps.synced(fn), n))
     with torch.inference_mode(), torch.jit.optimized_execution(False):
         for b in [int(x) for x in args.batches.split(",")]:
             pcm_host = torch.randn(b, 480_000) * 0.1
