@@ -45,6 +45,8 @@ from typing import Dict, List
 import torch
 import torch.nn as nn
 
+from slot_cache import slot_rows  # this folder's module: the scripts run from here
+
 TINY = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, intermediate_size=172, max_position_embeddings=256,
             rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)
@@ -410,12 +412,8 @@ class FusedLayer(nn.Module):
         s, m = k_cache.size(0), k_cache.size(1)
         k_cache.view(s * m, self.kv_heads, d).index_copy_(0, rows, k)
         v_cache.view(s * m, self.kv_heads, d).index_copy_(0, rows, v)
-        if first:
-            keys = k_cache.narrow(0, 0, b).transpose(1, 2)
-            values = v_cache.narrow(0, 0, b).transpose(1, 2)
-        else:
-            keys = k_cache.index_select(0, slots).transpose(1, 2)
-            values = v_cache.index_select(0, slots).transpose(1, 2)
+        keys = slot_rows(k_cache, slots, b, first)
+        values = slot_rows(v_cache, slots, b, first)
         if self.kv_heads != self.heads:
             keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
             values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)

@@ -68,6 +68,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from slot_cache import slot_rows  # this folder's module: the scripts run from here
+
 COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500,
               max_target_positions=448, activation_function="gelu", scale_embedding=False,
               pad_token_id=50257, bos_token_id=50257, eos_token_id=50257,
@@ -153,12 +155,8 @@ class Attention(nn.Module):
             rows = (owner.unsqueeze(1) * m + positions).reshape(-1)
             k_cache.view(s * m, h, d).index_copy_(0, rows, k.reshape(b * t, h, d))
             v_cache.view(s * m, h, d).index_copy_(0, rows, v.reshape(b * t, h, d))
-            if first:
-                keys = k_cache.narrow(0, 0, b).transpose(1, 2)
-                values = v_cache.narrow(0, 0, b).transpose(1, 2)
-            else:
-                keys = k_cache.index_select(0, slots).transpose(1, 2)
-                values = v_cache.index_select(0, slots).transpose(1, 2)
+            keys = slot_rows(k_cache, slots, b, first)
+            values = slot_rows(v_cache, slots, b, first)
             key_pos = torch.arange(m, device=x.device)
         else:
             keys = k.transpose(1, 2)
@@ -171,12 +169,8 @@ class Attention(nn.Module):
                    xv_cache: torch.Tensor, first: bool = False) -> torch.Tensor:
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-        if first:
-            keys = xk_cache.narrow(0, 0, b).transpose(1, 2)
-            values = xv_cache.narrow(0, 0, b).transpose(1, 2)
-        else:
-            keys = xk_cache.index_select(0, slots).transpose(1, 2)
-            values = xv_cache.index_select(0, slots).transpose(1, 2)
+        keys = slot_rows(xk_cache, slots, b, first)
+        values = slot_rows(xv_cache, slots, b, first)
         visible = torch.ones(1, 1, 1, 1, dtype=torch.bool, device=x.device)
         return self.attend(q, keys, values, visible)
 
