@@ -349,6 +349,14 @@ def rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * torch.rms_norm(x.float(), [n], None, eps).to(x.dtype)
 
 
+def step_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, lean: bool) -> torch.Tensor:
+    """The fused step's RMSNorm: `rms` (transformers' roundings), or with `lean` (--lean-norm)
+    the weight inside the one kernel, in x's dtype (one rounding fewer)."""
+    if lean:
+        return torch.rms_norm(x, [x.size(-1)], weight, eps)
+    return rms(x, weight, eps)
+
+
 class FusedLayer(nn.Module):
     """A Layer's maths in fewer kernels for the cached step NOS replays: q, k and v projected by
     one matmul, gate and up by one, the rotary embedding applied to q and k together (rotate_half
@@ -380,9 +388,7 @@ class FusedLayer(nn.Module):
         self.down_proj = mlp.down_proj
 
     def norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        if self.lean_norm:
-            return torch.rms_norm(x, [x.size(-1)], weight, self.eps)
-        return rms(x, weight, self.eps)
+        return step_norm(x, weight, self.eps, self.lean_norm)
 
     def add_projected(self, x: torch.Tensor, h: torch.Tensor,
                       weight: torch.Tensor) -> torch.Tensor:
@@ -486,10 +492,7 @@ class FusedNosLlama(nn.Module):
             x = layer(x, cos, signed_sin, rows, bias, slots, k_cache[i], v_cache[i], first)
             i += 1
         last = x[:, -1, :]
-        if self.lean_norm:
-            return self.lm_head(torch.rms_norm(last, [last.size(-1)], self.norm.weight,
-                                               self.norm.eps))
-        return self.lm_head(rms(last, self.norm.weight, self.norm.eps))
+        return self.lm_head(step_norm(last, self.norm.weight, self.norm.eps, self.lean_norm))
 
 
 def reference_greedy(model: NosLlama, prompt: List[int], n: int, eos: int) -> List[int]:
