@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
@@ -48,6 +48,15 @@ if [ "$what" = optim ] || [ "$what" = optim-compile ]; then
   # Its own time limit: with -Dnos.bench.pinned=true (JAVA_TOOL_OPTIONS) the NOS rows take twice
   # as long, and 280 s stopped them in ViT fp16 at 0.5 s a row (2026-11-27, seventh session).
   ${jvm/timeout 280/timeout 560} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" 2>&1 | tee "$out/optim-bench.log"
+fi
+if [ "$what" = callers ]; then
+  # Issue #20 items 1-2: ResNet-50 fp16, NOS's best TorchScript path (CL, ofi, cudnn + CUDA
+  # graphs), batch 1/8/64/256 from a Tensor (pinned by NOS since the seventeenth session) and from
+  # a PinnedBuffer; at 64 and 256 also from ordinary direct memory (staged: every Tensor before)
+  # and from two callers at once (the calls' streams overlap one's copies with the other's
+  # compute); then torch.compile's rows, one and two threads, in the same call.
+  ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/no-aoti best 2>&1 | tee "$out/callers-bench.log"
+  [ -n "${CALLERS_NO_PYTHON:-}" ] || timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile-only --only resnet50-fp16 2>&1 | tee "$out/callers-compile-baseline.log"
 fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch

@@ -24,9 +24,14 @@ import java.util.function.Consumer;
  * buffer (the caller promises not to change it), and one from a {@link PinnedBuffer}, which
  * reads what the buffer holds when a call runs.
  *
- * <p><b>Memory.</b> The bytes live in JVM direct memory ({@link ByteBuffer#allocateDirect}),
- * outside the Java heap and bounded by {@code -XX:MaxDirectMemorySize}. They are freed when the
- * garbage collector reclaims the tensor, so a tensor needs no {@code close()}. The runtime copies
+ * <p><b>Memory.</b> The bytes live outside the Java heap, in JVM direct memory
+ * ({@link ByteBuffer#allocateDirect}, bounded by {@code -XX:MaxDirectMemorySize}), or, for a
+ * tensor of at least 1 MiB made while a model runs on a CUDA device, in pinned host memory from
+ * PyTorch's caching host allocator, so that a call moves it to the GPU with one DMA copy and no
+ * staging copy (at most 2 GiB held by live tensors at once, then direct memory again; system
+ * property {@code nos.pinnedTensorBytes} sets the bound, 0 turns it off). Either way they are
+ * freed, or go back to the pool, when the garbage collector reclaims the tensor and every buffer
+ * view of it, so a tensor needs no {@code close()}. The runtime copies
  * a tensor's bytes into libtorch for a call and copies results out into new tensors, so no tensor
  * ever points at memory that libtorch owns. A tensor holds at most {@value Integer#MAX_VALUE}
  * bytes, the most a {@link ByteBuffer} can.
@@ -123,7 +128,7 @@ public final class Tensor {
     Objects.requireNonNull(dtype, "dtype");
     Objects.requireNonNull(data, "data");
     long[] s = bufferShape(dtype, data, shape);
-    ByteBuffer buf = ByteBuffer.allocateDirect(data.remaining()).order(NATIVE);
+    ByteBuffer buf = allocate(data.remaining(), false);
     buf.put(0, data, data.position(), data.remaining());
     return new Tensor(dtype, s, buf);
   }
@@ -132,7 +137,7 @@ public final class Tensor {
   public static Tensor zeros(DType dtype, long... shape) {
     Objects.requireNonNull(dtype, "dtype");
     long[] s = shape(shape);
-    return new Tensor(dtype, s, allocate(dtype, numel(dtype, s)));
+    return new Tensor(dtype, s, allocate(dtype, numel(dtype, s), true));
   }
 
   /**
@@ -413,7 +418,7 @@ public final class Tensor {
       throw new IllegalArgumentException(
           "data has " + n + " elements but shape " + Arrays.toString(s) + " needs " + needed);
     }
-    ByteBuffer buf = allocate(dtype, n);
+    ByteBuffer buf = allocate(dtype, n, false);
     fill.accept(buf);
     return new Tensor(dtype, s, buf);
   }
@@ -470,7 +475,16 @@ public final class Tensor {
     return s;
   }
 
-  private static ByteBuffer allocate(DType dtype, long numel) {
-    return ByteBuffer.allocateDirect((int) (numel * dtype.byteSize())).order(NATIVE);
+  private static ByteBuffer allocate(DType dtype, long numel, boolean zeroed) {
+    return allocate((int) (numel * dtype.byteSize()), zeroed);
+  }
+
+  /**
+   * A native-order direct buffer of {@code bytes}: pinned memory where a CUDA device is in use and
+   * the buffer is large ({@code PinnedTensorMemory}), else {@link ByteBuffer#allocateDirect}.
+   */
+  private static ByteBuffer allocate(int bytes, boolean zeroed) {
+    ByteBuffer pinned = ai.nos.internal.torch.PinnedTensorMemory.allocate(bytes, zeroed);
+    return pinned != null ? pinned : ByteBuffer.allocateDirect(bytes).order(NATIVE);
   }
 }

@@ -47,12 +47,19 @@ import java.util.Map;
  * instead of batch / p50.
  *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
- * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR]].
+ * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR [buckets|best]]].
  */
 public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
   /** With -Dnos.bench.pinned=true each row is measured again from a {@link PinnedBuffer}. */
   private static final boolean PINNED = Boolean.getBoolean("nos.bench.pinned");
+  /**
+   * With -Dnos.bench.callers=true, rows at batch 64 and 256 from ordinary direct memory and from
+   * two callers at once ({@link #callerRows}).
+   */
+  private static final boolean CALLERS = Boolean.getBoolean("nos.bench.callers");
+  /** With -Dnos.bench.precision=fp16 (or fp32) only that precision's rows. */
+  private static final String ONLY_PRECISION = System.getProperty("nos.bench.precision");
   /** Measured windows per cell. */
   private static final int WINDOWS = Integer.getInteger("nos.bench.windows", 3);
 
@@ -67,6 +74,8 @@ public final class OptimBench {
     // An optional fifth argument "buckets": only the packages with a library per batch size,
     // beside the best TorchScript path (for a short lease).
     boolean bucketsOnly = args.length > 4 && args[4].equals("buckets");
+    // Or "best": only the best TorchScript path (CL, ofi, cudnn + CUDA graphs), for #20's rows.
+    boolean bestOnly = args.length > 4 && args[4].equals("best");
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.printf("(%d windows of %s s a cell)%n", WINDOWS, seconds);
     System.out.println("| model | dtype | path | batch | images/s | p50 ms | images/s min | images/s per window |");
@@ -80,6 +89,9 @@ public final class OptimBench {
           continue;
         }
         for (Precision precision : new Precision[] {Precision.FP32, Precision.FP16}) {
+          if (ONLY_PRECISION != null && !ONLY_PRECISION.equals(precision.label())) {
+            continue;
+          }
           ModelSpec plain = GpuModels.image(dir.resolve(file), name + "-" + precision.label(),
               precision, 256).toBuilder().device("cuda:0").build();
           ModelSpec optimized = plain.toBuilder().id(plain.id() + "-optimized")
@@ -125,7 +137,7 @@ public final class OptimBench {
                 .optimize(Optimization.CUDNN_BENCHMARK, Optimization.CUDA_GRAPHS).build(),
                 "NOS AOTInductor + CUDA graphs");
           }
-          if (bucketsOnly) {
+          if (bucketsOnly || bestOnly) {
             rows.keySet().retainAll(List.of(ofiGraphs));
           }
           if (name.equals("overhead")) {
@@ -155,6 +167,9 @@ public final class OptimBench {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
                 row(name, precision, path, batch,
                     Timing.windows(() -> m.infer(in), batch, seconds, WINDOWS));
+                if (CALLERS && batch >= 64) {
+                  callerRows(m, in, name, precision, path, batch, seconds);
+                }
                 if (PINNED) {
                   try (PinnedBuffer image = PinnedBuffer.allocate(DType.FLOAT32, batch, 3, 224,
                       224)) {
@@ -173,6 +188,39 @@ public final class OptimBench {
     if (PINNED) {
       System.out.printf("(inputs moved straight from pinned memory: %d)%n",
           ai.nos.internal.torch.PinnedMemory.directCopies());
+    }
+  }
+
+  /**
+   * Issue #20's rows at one batch size: the input in ordinary direct memory ({@code Tensor.wrap},
+   * staged through a pinned block: what every {@code Tensor} was before NOS pinned its own large
+   * tensors), then two callers at once, each with a {@code Tensor} of its own and each with a
+   * {@link PinnedBuffer} of its own (one call's copies run while the other computes: the calls run
+   * on two streams).
+   */
+  private static void callerRows(Model m, Map<String, Tensor> in, String name,
+      Precision precision, String path, int batch, double seconds) throws Exception {
+    Tensor image = in.get("image");
+    java.nio.ByteBuffer direct = java.nio.ByteBuffer.allocateDirect(image.buffer().remaining())
+        .order(java.nio.ByteOrder.nativeOrder());
+    direct.put(image.buffer()).flip();
+    Map<String, Tensor> ordinary = Map.of("image", Tensor.wrap(DType.FLOAT32, direct,
+        image.shape()));
+    row(name, precision, path + ", ordinary direct memory (staged)", batch,
+        Timing.windows(() -> m.infer(ordinary), batch, seconds, WINDOWS));
+    Map<String, Tensor> second = GpuModels.inputs(m.spec(), batch, 8);
+    row(name, precision, path + ", 2 callers", batch,
+        Timing.callers(List.of(() -> m.infer(in), () -> m.infer(second)), batch, seconds,
+            WINDOWS));
+    try (PinnedBuffer a = PinnedBuffer.allocate(DType.FLOAT32, image.shape());
+        PinnedBuffer b = PinnedBuffer.allocate(DType.FLOAT32, image.shape())) {
+      a.buffer().put(image.buffer());
+      b.buffer().put(second.get("image").buffer());
+      Map<String, Tensor> pa = Map.of("image", a.tensor());
+      Map<String, Tensor> pb = Map.of("image", b.tensor());
+      row(name, precision, path + ", pinned input, 2 callers", batch,
+          Timing.callers(List.of(() -> m.infer(pa), () -> m.infer(pb)), batch, seconds,
+              WINDOWS));
     }
   }
 

@@ -30,9 +30,10 @@ import org.slf4j.LoggerFactory;
  *
  * Each thread has its own queue, so that a copy's warm-up can go to every thread, queued before
  * any call of that copy: a call that the copy's READY let in runs on a thread that has run the
- * warm-up. A call goes to the thread with the fewest calls queued or running (the GPU runs one
- * stream's kernels in order anyway, so two threads suffice to keep it fed while one thread is in
- * Java). The caller parks until the thread unparks it: one queue insertion and one wake-up, tens
+ * warm-up. A call goes to the thread with the fewest calls queued or running. Two threads suffice
+ * to keep the GPU fed while one thread is in Java, and a device has two call streams
+ * (internal.torch.CallStreams), so the two threads' calls overlap one's copies with the other's
+ * kernels. The caller parks until the thread unparks it: one queue insertion and one wake-up, tens
  * of microseconds against a GPU call of 0.8 ms or more.
  *
  * Settling a call exactly once

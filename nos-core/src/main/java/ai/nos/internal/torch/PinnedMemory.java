@@ -111,7 +111,15 @@ public final class PinnedMemory {
 
   /** Registers a pinned range (pin does, after CUDA pinned it; tests do without CUDA). */
   static void track(long start, long bytes) {
-    RANGES.put(start, new Range(start + bytes));
+    RANGES.put(start, new Range(start + bytes, false));
+  }
+
+  /**
+   * Registers a block of {@link PinnedTensorMemory}: pinned by libtorch's allocator, never
+   * unpinned, removed with {@link #untrack} when its tensor is gone.
+   */
+  static void trackTensorMemory(long start, long bytes) {
+    RANGES.put(start, new Range(start + bytes, true));
   }
 
   /** Removes the range starting at {@code start}: null if there is none. */
@@ -125,11 +133,14 @@ public final class PinnedMemory {
    */
   static final class Range {
     final long end;
+    /** A block of {@link PinnedTensorMemory}, not a {@link ai.nos.PinnedBuffer}'s range. */
+    final boolean tensorMemory;
     private int readers;
     private boolean closing;
 
-    Range(long end) {
+    Range(long end, boolean tensorMemory) {
       this.end = end;
+      this.tensorMemory = tensorMemory;
     }
 
     /** Counts one more copy reading the range; false once it is closing. */
@@ -180,8 +191,24 @@ public final class PinnedMemory {
     return DIRECT_COPIES.get();
   }
 
-  /** How many ranges are pinned now: for tests that a closed or collected buffer unpins. */
+  /**
+   * How many {@link ai.nos.PinnedBuffer} ranges are pinned now: for tests that a closed or
+   * collected buffer unpins. Tensor memory's blocks are not counted.
+   */
   public static int pinnedRanges() {
-    return RANGES.size();
+    return (int) RANGES.values().stream().filter(r -> !r.tensorMemory).count();
+  }
+
+  /** Whether all of {@code buf}'s remaining bytes are in a block of {@link PinnedTensorMemory}. */
+  public static boolean isTensorMemory(ByteBuffer buf) {
+    BytePointer p = new BytePointer(buf);
+    long address = p.address() + p.position();
+    Map.Entry<Long, Range> e = RANGES.floorEntry(address);
+    return e != null && e.getValue().tensorMemory && address + buf.remaining() <= e.getValue().end;
+  }
+
+  /** How many blocks of {@link PinnedTensorMemory} live tensors hold now. */
+  public static int tensorMemoryRanges() {
+    return (int) RANGES.values().stream().filter(r -> r.tensorMemory).count();
   }
 }

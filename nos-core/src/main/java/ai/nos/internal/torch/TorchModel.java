@@ -24,6 +24,7 @@ import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.JitModule;
+import org.bytedeco.pytorch.cuda.CUDAStreamGuard;
 import org.bytedeco.pytorch.global.torch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -226,7 +227,10 @@ public final class TorchModel implements Model {
       lease.release();
       throw e;
     }
-    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
+    CallStreams.Use stream = null;
+    try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode();
+        CUDAStreamGuard onStream = gpu == null ? null : onStream(stream = CallStreams.take(
+            device.index().orElse(0)))) {
       List<org.bytedeco.pytorch.Tensor> inputs = new ArrayList<>();
       arguments.accept(inputs);
       Map<String, Tensor> replayed = graphs == null ? null
@@ -247,11 +251,19 @@ public final class TorchModel implements Model {
       throw new InferenceException(spec.id(), own, "model '" + spec.id() + "' failed on " + device
           + ": " + own, e);
     } finally {
+      if (stream != null) {
+        stream.close();
+      }
       if (gpu != null) {
         gpu.unlock();
       }
       lease.release();
     }
+  }
+
+  /** Makes the call's stream current on this thread until the guard closes ({@link CallStreams}). */
+  private static CUDAStreamGuard onStream(CallStreams.Use use) {
+    return new CUDAStreamGuard(use.stream().unwrap());
   }
 
   /** The forward pass on device inputs in signature order: the outputs in signature order. */

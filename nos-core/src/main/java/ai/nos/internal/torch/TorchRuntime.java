@@ -218,6 +218,14 @@ public final class TorchRuntime {
     return cudaBuild;
   }
 
+  /**
+   * Whether libtorch is loaded already and sees a CUDA device. Never loads it: for code that may
+   * run in a process that never uses libtorch (a {@link ai.nos.Tensor} made on the CPU).
+   */
+  public static boolean cudaLoaded() {
+    return loaded && cudaDevices > 0;
+  }
+
   /** Number of CUDA devices this process can use (0 with CPU-only natives or no driver). */
   public static int cudaDeviceCount() {
     ensureLoaded();

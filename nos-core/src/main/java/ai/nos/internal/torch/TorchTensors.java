@@ -127,8 +127,25 @@ public final class TorchTensors {
     return as == dtype ? out : out.to(scalarType(as));
   }
 
-  /** Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. */
+  /**
+   * Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. From a GPU,
+   * a large output goes with one copy straight into the tensor's own pinned memory
+   * ({@link PinnedTensorMemory}); otherwise through a host tensor libtorch makes.
+   */
   static Tensor fromTorch(org.bytedeco.pytorch.Tensor t, DType dtype) {
+    if (t.is_cuda()) {
+      long bytes = t.nbytes();
+      ByteBuffer pinned = bytes <= Integer.MAX_VALUE
+          ? PinnedTensorMemory.allocate((int) bytes, false) : null;
+      if (pinned != null) {
+        long[] shape = t.sizes().vec().get();
+        org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(pinned), shape,
+            new TensorOptions(t.scalar_type()));
+        view.copy_(t); // synchronous: the bytes are there when it returns
+        java.lang.ref.Reference.reachabilityFence(pinned);
+        return Tensor.wrap(dtype, pinned, shape);
+      }
+    }
     org.bytedeco.pytorch.Tensor host = t.is_cuda() ? t.cpu() : t;
     host = host.contiguous();
     int rank = (int) host.dim();

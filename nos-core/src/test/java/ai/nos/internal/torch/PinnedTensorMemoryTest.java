@@ -1,0 +1,184 @@
+package ai.nos.internal.torch;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.nos.DType;
+import ai.nos.Tensor;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import org.bytedeco.javacpp.BytePointer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link PinnedTensorMemory}'s pool without CUDA: blocks of a test source (direct buffers standing
+ * in for libtorch's pinned blocks) handed out as root buffers, registered as pinned ranges, and
+ * given back only once the buffer and every view of it are unreachable; the bound on held bytes;
+ * a source that has no block. The libtorch source and the copies are PinnedTensorMemoryGpuTest's.
+ */
+final class PinnedTensorMemoryTest {
+  private static final int MIB = 1 << 20;
+
+  /** Direct buffers as blocks; counts what was taken and given back. */
+  private static final class TestSource implements PinnedTensorMemory.Source {
+    final List<ByteBuffer> kept = new ArrayList<>();
+    int taken;
+    int givenBack;
+    boolean empty;
+
+    @Override
+    public synchronized PinnedTensorMemory.Block take(int bytes) {
+      if (empty) {
+        return null;
+      }
+      ByteBuffer b = ByteBuffer.allocateDirect(bytes);
+      kept.add(b);
+      taken++;
+      long address = new BytePointer(b).address();
+      return new PinnedTensorMemory.Block() {
+        @Override
+        public long address() {
+          return address;
+        }
+
+        @Override
+        public void giveBack() {
+          synchronized (TestSource.this) {
+            givenBack++;
+          }
+        }
+      };
+    }
+
+    synchronized int givenBack() {
+      return givenBack;
+    }
+  }
+
+  private static boolean awaitGc(BooleanSupplier done) throws InterruptedException {
+    long end = System.nanoTime() + 20_000_000_000L;
+    while (!done.getAsBoolean() && System.nanoTime() < end) {
+      System.gc();
+      Thread.sleep(20);
+    }
+    return done.getAsBoolean();
+  }
+
+  private static long address(ByteBuffer b) {
+    return new BytePointer(b).address();
+  }
+
+  @Test
+  void aBlock_isAPinnedRangeUntilItsBufferAndEveryViewAreGone() throws Exception {
+    TestSource source = new TestSource();
+    PinnedTensorMemory.Pool pool = new PinnedTensorMemory.Pool(source, 64L * MIB);
+    ByteBuffer root = pool.allocate(2 * MIB);
+    assertNotNull(root);
+    assertEquals(2 * MIB, root.capacity());
+    assertEquals(java.nio.ByteOrder.nativeOrder(), root.order());
+    long start = address(root);
+    assertEquals(address(source.kept.get(0)), start, "the buffer is over the source's block");
+    assertEquals(2L * MIB, pool.held());
+    PinnedMemory.Range range = PinnedMemory.acquire(start + 100, MIB);
+    assertNotNull(range, "a copy from the buffer finds it pinned");
+    range.release();
+    // The tensor's way of handing its bytes out: a read-only view, which must keep the block.
+    ByteBuffer view = root.asReadOnlyBuffer().duplicate();
+    root = null;
+    // Collections while the view lives: the block must not go back.
+    for (int i = 0; i < 20; i++) {
+      System.gc();
+      Thread.sleep(10);
+    }
+    assertEquals(0, source.givenBack(), "a view still reads the block");
+    assertNotNull(PinnedMemory.acquire(start, 16), "still registered");
+    PinnedMemory.acquire(start, 16).release();
+    PinnedMemory.acquire(start, 16).release();
+    assertEquals(0, view.get(0) & 0, "the view reads its bytes");
+    view = null;
+    assertTrue(awaitGc(() -> source.givenBack() == 1), "given back once nothing reads it");
+    assertEquals(0, pool.held());
+    assertEquals(1, pool.returned());
+    assertNull(PinnedMemory.acquire(start, 16), "out of the register once given back");
+  }
+
+  @Test
+  void heldBytes_areBounded_andFreeAgainOnceCollected() throws Exception {
+    TestSource source = new TestSource();
+    PinnedTensorMemory.Pool pool = new PinnedTensorMemory.Pool(source, 3L * MIB);
+    ByteBuffer a = pool.allocate(MIB + MIB / 2);
+    ByteBuffer b = pool.allocate(MIB + MIB / 2);
+    assertNotNull(a);
+    assertNotNull(b);
+    assertNull(pool.allocate(MIB), "past the bound: ordinary memory instead");
+    assertEquals(2, source.taken, "nothing taken past the bound");
+    a = null;
+    assertTrue(awaitGc(() -> pool.held() == MIB + MIB / 2), "a's bytes free again");
+    assertNotNull(pool.allocate(MIB), "room again");
+    assertNotNull(b);
+  }
+
+  @Test
+  void aSourceWithoutBlocks_givesNull_andHoldsNothing() {
+    TestSource source = new TestSource();
+    source.empty = true;
+    PinnedTensorMemory.Pool pool = new PinnedTensorMemory.Pool(source, 64L * MIB);
+    assertNull(pool.allocate(2 * MIB));
+    assertEquals(0, pool.held());
+    PinnedTensorMemory.Pool failing = new PinnedTensorMemory.Pool(bytes -> {
+      throw new IllegalStateException("no pinned memory");
+    }, 64L * MIB);
+    assertThrows(IllegalStateException.class, () -> failing.allocate(2 * MIB));
+    assertEquals(0, failing.held(), "a failed take holds nothing");
+  }
+
+  @Test
+  void zeroLimit_pinsNothing() {
+    TestSource source = new TestSource();
+    PinnedTensorMemory.Pool pool = new PinnedTensorMemory.Pool(source, 0);
+    assertNull(pool.allocate(MIB));
+    assertEquals(0, source.taken);
+  }
+
+  @Test
+  void limitProperty_isReadAndChecked() {
+    String before = System.getProperty(PinnedTensorMemory.LIMIT_PROPERTY);
+    try {
+      System.clearProperty(PinnedTensorMemory.LIMIT_PROPERTY);
+      assertEquals(2L << 30, PinnedTensorMemory.limitFromProperty());
+      System.setProperty(PinnedTensorMemory.LIMIT_PROPERTY, " 0 ");
+      assertEquals(0, PinnedTensorMemory.limitFromProperty());
+      System.setProperty(PinnedTensorMemory.LIMIT_PROPERTY, "-5");
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          PinnedTensorMemory::limitFromProperty);
+      assertTrue(e.getMessage().contains("nos.pinnedTensorBytes")
+          && e.getMessage().contains("'-5'"), e.getMessage());
+      System.setProperty(PinnedTensorMemory.LIMIT_PROPERTY, "2GB");
+      assertThrows(IllegalArgumentException.class, PinnedTensorMemory::limitFromProperty);
+    } finally {
+      if (before == null) {
+        System.clearProperty(PinnedTensorMemory.LIMIT_PROPERTY);
+      } else {
+        System.setProperty(PinnedTensorMemory.LIMIT_PROPERTY, before);
+      }
+    }
+  }
+
+  @Test
+  void withoutCuda_tensorsAreOrdinaryDirectMemory() {
+    // The CPU machine: libtorch sees no CUDA device (loaded or not), so nothing is pinned.
+    int before = PinnedMemory.tensorMemoryRanges();
+    Tensor t = Tensor.zeros(DType.FLOAT32, 1 << 20);
+    Tensor u = Tensor.of(new float[1 << 20]);
+    assertEquals(before, PinnedMemory.tensorMemoryRanges());
+    assertSame(null, PinnedTensorMemory.allocate(4 * MIB, false));
+    assertEquals(0f, t.toFloatArray()[12345]);
+    assertEquals(u, t);
+  }
+}
