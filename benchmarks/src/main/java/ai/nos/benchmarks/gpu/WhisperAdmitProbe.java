@@ -33,10 +33,13 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * that costs is named:
  *
  * <ol>
- *   <li>{@code pack}: a fresh native buffer and the windows copied into it (as EncoderModel);
+ *   <li>{@code pack}: a fresh native buffer and the windows copied into it (EncoderModel until
+ *       the seventeenth session);
  *   <li>{@code upload}: from that pageable buffer to the device, blocking (as Sampler.floats);
- *       {@code pinned upload}: the same from a pinned block of libtorch's caching host
- *       allocator, asynchronous, for comparison;
+ *       {@code pinned upload}: the windows copied on one thread into a pinned block of libtorch's
+ *       caching host allocator, then an asynchronous transfer; {@code staged}: the engine's
+ *       upload since the seventeenth session (EncoderModel.upload: the same, with the windows
+ *       copied in parallel on NOS's copy threads), which the sum of steps now counts;
  *   <li>{@code features}: {@link WhisperLogMel#features} (stft, power, mel matmul, log, floor);
  *   <li>{@code encoder}: the cast to the model's precision and the encoder's forward;
  *   <li>{@code cross_kv}: every layer's cross keys and values written into a 65-slot
@@ -93,7 +96,7 @@ public final class WhisperAdmitProbe {
               .device(new DeviceOptional(TorchRuntime.toTorch(device))));
           Stages stages = new Stages(windows(b), mel, steps, slots);
           long first = timed(stages::chained);
-          double[][] t = new double[8][reps];
+          double[][] t = new double[9][reps];
           for (int r = -WARM_UP; r < reps; r++) {
             double[] one = stages.stepByStep();
             double chained = timed(stages::chained) / 1e6;
@@ -101,15 +104,15 @@ public final class WhisperAdmitProbe {
               for (int i = 0; i < one.length; i++) {
                 t[i][r] = one[i];
               }
-              t[7][r] = chained;
+              t[8][r] = chained;
             }
           }
           out.printf("WhisperAdmitProbe: batch %d: first chained call %.2f ms; medians of"
-              + " %d: pack %.2f ms, upload %.2f, pinned upload %.2f, features %.2f, encoder"
-              + " %.2f, cross_kv %.2f, sum of steps (pageable) %.2f; chained %.2f ms (%.3f a"
-              + " window)%n", b, first / 1e6, reps, median(t[0]), median(t[1]), median(t[2]),
-              median(t[3]), median(t[4]), median(t[5]), median(t[6]), median(t[7]),
-              median(t[7]) / b);
+              + " %d: pack %.2f ms, upload %.2f, pinned upload %.2f, staged (the engine's)"
+              + " %.2f, features %.2f, encoder %.2f, cross_kv %.2f, sum of steps (staged) %.2f;"
+              + " chained %.2f ms (%.3f a window)%n", b, first / 1e6, reps, median(t[0]),
+              median(t[1]), median(t[2]), median(t[7]), median(t[3]), median(t[4]),
+              median(t[5]), median(t[6]), median(t[8]), median(t[8]) / b);
         }
       }
     }
@@ -180,9 +183,12 @@ public final class WhisperAdmitProbe {
           new MemoryFormatOptional());
     }
 
-    /** ms of pack, upload, pinned upload, features, encoder, cross_kv, and their sum (pageable). */
+    /**
+     * ms of pack, upload, pinned upload, features, encoder, cross_kv, their sum with the
+     * engine's staged upload, and the staged upload.
+     */
     double[] stepByStep() {
-      double[] t = new double[7];
+      double[] t = new double[8];
       try (PointerScope scope = new PointerScope()) {
         sync();
         long t0 = System.nanoTime();
@@ -203,13 +209,17 @@ public final class WhisperAdmitProbe {
         steps.crossKv(hidden, slots);
         sync();
         long t6 = System.nanoTime();
+        steps.stagedUpload(windows);
+        sync();
+        long t7 = System.nanoTime();
         t[0] = (t1 - t0) / 1e6;
         t[1] = (t2 - t1) / 1e6;
         t[2] = (t3 - t2) / 1e6;
         t[3] = (t4 - t3) / 1e6;
         t[4] = (t5 - t4) / 1e6;
         t[5] = (t6 - t5) / 1e6;
-        t[6] = t[0] + t[1] + t[3] + t[4] + t[5];
+        t[7] = (t7 - t6) / 1e6;
+        t[6] = t[7] + t[3] + t[4] + t[5];
       }
       return t;
     }

@@ -52,9 +52,18 @@ public final class AdmissionSteps implements AutoCloseable {
     return cross.keys().sizes().vec().get();
   }
 
-  /** The engine's pageable upload of packed PCM (float32 on the model's device). */
+  /** The engine's pageable upload of packed PCM before the seventeenth session (float32). */
   public Tensor upload(FloatPointer packed, long[] shape) {
     return Sampler.floats(packed, shape, torch.ScalarType.Float, decoder.torchDevice());
+  }
+
+  /**
+   * The engine's upload since the seventeenth session: the windows copied in parallel into a
+   * pinned block of libtorch's caching host allocator, then one asynchronous transfer
+   * (EncoderModel.upload).
+   */
+  public Tensor stagedUpload(float[][] windows) {
+    return encoder.upload(windows);
   }
 
   /** Features in the model's precision, then the encoder, as EncoderModel.encode(float[][]). */

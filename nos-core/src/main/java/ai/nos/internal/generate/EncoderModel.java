@@ -1,12 +1,17 @@
 package ai.nos.internal.generate;
 
+import ai.nos.DType;
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
 import ai.nos.internal.audio.MelFilters;
 import ai.nos.internal.audio.WhisperLogMel;
+import ai.nos.internal.Copies;
 import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.internal.torch.TorchTensors;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Path;
-import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.IValue;
 import org.bytedeco.pytorch.IValueVector;
@@ -128,25 +133,53 @@ public final class EncoderModel implements AutoCloseable {
 
   /**
    * The hidden states of the requests' {@code inputs}, {@link #inputSize()} floats each: copied
-   * once into one native buffer (not first into a packed Java array: 1.92 MB a PCM window, 31 MB
-   * an admission of 16), one transfer to the device (float32), the features computed there for
-   * PCM input, then the model's precision. In the caller's scope.
+   * once, in parallel, into a pinned block of libtorch's caching host allocator (reused from
+   * admission to admission: a fresh native buffer cost its page faults on every admission, 96 ms
+   * for 64 windows on the H200 machine), one asynchronous transfer to the device (float32), the
+   * features computed there for PCM input, then the model's precision
+   * ({@link TorchTensors#staged}). In the caller's scope.
    */
   Tensor encode(float[][] inputs) {
+    return encodeUploaded(upload(inputs));
+  }
+
+  /**
+   * The requests' inputs on the device, float32, {@code [k, channels, frames]} or
+   * {@code [k, 480000]}: the first half of {@link #encode(float[][])}. In the caller's scope.
+   */
+  Tensor upload(float[][] inputs) {
     int k = inputs.length;
     int n = inputSize();
-    FloatPointer packed = new FloatPointer((long) k * n);
-    for (int r = 0; r < k; r++) {
-      packed.position((long) r * n).put(inputs[r], 0, n);
+    long[] shape = features == null ? new long[] {k, channels, frames}
+        : new long[] {k, MelFilters.WINDOW_SAMPLES};
+    return TorchTensors.staged(shape, DType.FLOAT32, 4L * k * n,
+        buffer -> pack(inputs, n, buffer), TorchRuntime.toTorch(device), DType.FLOAT32);
+  }
+
+  /** The second half of {@link #encode(float[][])}: from {@link #upload}'s tensor. */
+  Tensor encodeUploaded(Tensor packed) {
+    if (features == null) { // the features themselves: cast on the device
+      return encode(scalarType != torch.ScalarType.Float ? packed.to(scalarType) : packed);
     }
-    packed.position(0);
-    org.bytedeco.pytorch.Device dev = TorchRuntime.toTorch(device);
-    if (features == null) { // the features themselves: one transfer, cast on the way
-      return encode(Sampler.floats(packed, new long[] {k, channels, frames}, scalarType, dev));
-    }
-    Tensor input = features.features(Sampler.floats(packed,
-        new long[] {k, MelFilters.WINDOW_SAMPLES}, torch.ScalarType.Float, dev));
+    Tensor input = features.features(packed);
     return encode(scalarType != torch.ScalarType.Float ? input.to(scalarType) : input);
+  }
+
+  /**
+   * Writes window {@code r} of {@code inputs} ({@code n} floats each) at float {@code r * n} of
+   * {@code buffer} (native order), the windows spread over {@link Copies}' threads: 16 PCM windows
+   * are 30.7 MB, which one thread copied in about 6 ms on the H200 machine
+   * (WhisperAdmitProbe, seventeenth session), longer than the encoder that reads them.
+   */
+  static void pack(float[][] inputs, int n, ByteBuffer buffer) {
+    int k = inputs.length;
+    int parts = Math.max(1, Math.min(k, Copies.parts(4L * k * n)));
+    Copies.run(parts, p -> {
+      FloatBuffer floats = buffer.duplicate().order(ByteOrder.nativeOrder()).asFloatBuffer();
+      for (int r = p; r < k; r += parts) {
+        floats.put(r * n, inputs[r], 0, n);
+      }
+    });
   }
 
   /** The hidden states of {@code input} [B, channels, frames] on the device; in the caller's scope. */

@@ -105,9 +105,9 @@ public final class TorchTensors {
    * to call, moved with one asynchronous copy (a pageable copy would stage through the driver on
    * one thread); the block goes back to its allocator when the call's scope closes, and the
    * allocator keeps it from reuse until the copy on the stream is done. On the CPU the buffer is
-   * the tensor.
+   * the tensor. Public for the generation engine's admissions (Whisper's PCM windows).
    */
-  static org.bytedeco.pytorch.Tensor staged(long[] shape, DType dtype, long bytes,
+  public static org.bytedeco.pytorch.Tensor staged(long[] shape, DType dtype, long bytes,
       java.util.function.Consumer<ByteBuffer> fill, org.bytedeco.pytorch.Device device,
       DType as) {
     ScalarType type = scalarType(dtype);

@@ -34,6 +34,35 @@ final class PcmEncoderInputTest {
         start, false);
   }
 
+  /**
+   * The admission's pack: 16 PCM windows (30.7 MB, several parts on Copies' threads) land each
+   * at its own row of the staging buffer, whole and in order.
+   */
+  @Test
+  void pack_writesEveryWindowAtItsRow_overSeveralThreads() {
+    int n = 480_000;
+    float[][] windows = new float[16][n];
+    for (int r = 0; r < windows.length; r++) {
+      for (int i = 0; i < n; i++) {
+        windows[r][i] = r * 1_000_000f + i;
+      }
+    }
+    assertTrue(ai.nos.internal.Copies.parts(4L * 16 * n) > 1, "a copy split over threads");
+    java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocateDirect(4 * 16 * n)
+        .order(java.nio.ByteOrder.nativeOrder());
+    EncoderModel.pack(windows, n, buffer);
+    java.nio.FloatBuffer floats = buffer.asFloatBuffer();
+    for (int r = 0; r < windows.length; r++) {
+      for (int i : new int[] {0, 1, n / 2, n - 1}) {
+        assertEquals(windows[r][i], floats.get(r * n + i), "window " + r + ", sample " + i);
+      }
+    }
+    float[] row = new float[n];
+    floats.get(7 * n, row);
+    assertArrayEquals(windows[7], row);
+    assertEquals(0, buffer.position(), "the buffer's position is left alone");
+  }
+
   @Test
   void admission_fillsEachSlotFromItsOwnWindowsDeviceFeatures() {
     float[][] windows = {WhisperMicro.pcmWindow(440, 3, 1), new float[480_000],
