@@ -612,6 +612,57 @@ def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)", dtype
     return out
 
 
+# ---- #20 items 1-2: NOS's best TorchScript path from a Tensor, pinned, two callers ------------
+
+BEST_PATH = "NOS CL, ofi, cudnn + CUDA graphs"
+BEST_ROWS = [
+    ("", "NOS, from a `Tensor` (NOS's pinned memory)"),
+    (", ordinary direct memory (staged)", "NOS, from ordinary direct memory (staged: every `Tensor` before)"),
+    (", pinned input", "NOS, from a `PinnedBuffer`"),
+    (", 2 callers", "NOS, two callers, each from a `Tensor`"),
+    (", pinned input, 2 callers", "NOS, two callers, each from a `PinnedBuffer`"),
+]
+
+
+def best_path(nos_log, py_log, model, against, dtype="fp16"):
+    """OptimBench's rows of the best TorchScript path (bench.sh callers: CL, ofi, cudnn + CUDA
+    graphs) and optim_baseline.py's Python rows for one model, by batch (images/s of the median
+    window, p50 per call); then NOS's one caller from a Tensor and its two callers against each
+    Python row named in `against`."""
+    def rows(rel):
+        # Every row of the model, wherever it stands: OptimBench prints a "(... runs with ...)"
+        # line between its header and its rows.
+        return [[c.strip() for c in line.strip().strip("|").split("|")]
+                for line in read(rel).splitlines() if line.startswith(f"| {model} | {dtype} |")]
+    nos, py = {}, {}
+    for r in rows(nos_log):
+        if r[2].startswith(BEST_PATH):
+            nos[(r[2][len(BEST_PATH):], int(r[3]))] = (num(r[4]), num(r[5]))
+    for r in rows(py_log):
+        py[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
+    if not nos or not py:
+        raise LogError(f"logs {nos_log}, {py_log}: no '{BEST_PATH}' or Python rows for {model}")
+    batches = sorted({b for _, b in nos} | {b for _, b in py})
+
+    def cell(x):
+        return f"{fmt_int(x[0])} ({x[1]:.2f} ms)" if x else "-"
+    out = [f"| {model} {dtype}, H200, images/s (p50 per call) | " + " | ".join(
+        f"batch {b}" for b in batches) + " |", "|---" * (len(batches) + 1) + "|"]
+    for suffix, label in BEST_ROWS:
+        if any(k == suffix for k, _ in nos):
+            out.append(f"| {label} | " + " | ".join(cell(nos.get((suffix, b))) for b in batches)
+                       + " |")
+    for path in dict.fromkeys(k for k, _ in py):
+        out.append(f"| {path.replace('python', 'Python', 1)} | "
+                   + " | ".join(cell(py.get((path, b))) for b in batches) + " |")
+    for path in against:
+        for suffix, label in [("", "NOS from a `Tensor`"), (", 2 callers", "NOS two callers")]:
+            out.append(f"| {label} against {path.replace('python ', '', 1)} | " + " | ".join(
+                f"{nos[(suffix, b)][0] / py[(path, b)][0]:.2f}x"
+                if (suffix, b) in nos and (path, b) in py else "-" for b in batches) + " |")
+    return out
+
+
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
@@ -656,6 +707,25 @@ TABLES = {
     "whisper-sixteenth": ("logs/2026-12-04/sixteenth/hf-whisper.log, whisper-bench.log",
                           lambda: whisper("logs/2026-12-04/sixteenth/hf-whisper.log",
                                           "logs/2026-12-04/sixteenth/whisper-bench.log")),
+    "callers-seventeenth": ("logs/2026-12-04/seventeenth/callers-bench.log, callers-compile-baseline.log",
+                            lambda: best_path("logs/2026-12-04/seventeenth/callers-bench.log",
+                                              "logs/2026-12-04/seventeenth/callers-compile-baseline.log",
+                                              "resnet50", ["python torch.compile",
+                                                           "python torch.compile, 2 threads"])),
+    "vit-seventeenth": ("logs/2026-12-04/seventeenth/vit-callers-bench.log, vit-baseline.log",
+                        lambda: best_path("logs/2026-12-04/seventeenth/vit-callers-bench.log",
+                                          "logs/2026-12-04/seventeenth/vit-baseline.log",
+                                          "vit_b_16", ["python torch eager channels-last",
+                                                       "python CUDA graphs"])),
+    "generation-seventeenth": ("logs/2026-12-04/seventeenth/generate-bench-lean-norm-fused-residual.log, generate-bench-default.log",
+                               lambda: generation_nos_only(
+                                   "logs/2026-12-04/seventeenth/generate-bench-lean-norm-fused-residual.log",
+                                   "logs/2026-12-04/seventeenth/generate-bench-default.log",
+                                   "`--lean-norm --fused-residual` export",
+                                   "default export, same lease")),
+    "whisper-seventeenth": ("logs/2026-12-04/seventeenth/hf-whisper.log, whisper-bench.log",
+                            lambda: whisper("logs/2026-12-04/seventeenth/hf-whisper.log",
+                                            "logs/2026-12-04/seventeenth/whisper-bench.log")),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
