@@ -624,7 +624,7 @@ BEST_ROWS = [
 ]
 
 
-def best_path(nos_log, py_log, model, against, dtype="fp16"):
+def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH):
     """OptimBench's rows of the best TorchScript path (bench.sh callers: CL, ofi, cudnn + CUDA
     graphs) and optim_baseline.py's Python rows for one model, by batch (images/s of the median
     window, p50 per call); then NOS's one caller from a Tensor and its two callers against each
@@ -636,12 +636,12 @@ def best_path(nos_log, py_log, model, against, dtype="fp16"):
                 for line in read(rel).splitlines() if line.startswith(f"| {model} | {dtype} |")]
     nos, py = {}, {}
     for r in rows(nos_log):
-        if r[2].startswith(BEST_PATH):
-            nos[(r[2][len(BEST_PATH):], int(r[3]))] = (num(r[4]), num(r[5]))
+        if r[2].startswith(prefix):
+            nos[(r[2][len(prefix):], int(r[3]))] = (num(r[4]), num(r[5]))
     for r in rows(py_log):
         py[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
     if not nos or not py:
-        raise LogError(f"logs {nos_log}, {py_log}: no '{BEST_PATH}' or Python rows for {model}")
+        raise LogError(f"logs {nos_log}, {py_log}: no '{prefix}' or Python rows for {model}")
     batches = sorted({b for _, b in nos} | {b for _, b in py})
 
     def cell(x):

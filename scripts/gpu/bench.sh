@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
@@ -57,6 +57,14 @@ if [ "$what" = callers ]; then
   # compute); then torch.compile's rows, one and two threads, in the same call.
   ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/no-aoti best 2>&1 | tee "$out/callers-bench.log"
   [ -n "${CALLERS_NO_PYTHON:-}" ] || timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile-only --only resnet50-fp16 2>&1 | tee "$out/callers-compile-baseline.log"
+fi
+if [ "$what" = vit ]; then
+  # Issue #20 item 3: ViT-B/16 fp16 with the callers rows on its two candidate best paths
+  # (CL + freeze + cudnn + graphs, then CL + ofi + cudnn + graphs), then Python's eager rows.
+  for path in best-freeze best; do
+    ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" vit_b_16 /tmp/no-aoti $path 2>&1 | tee "$out/vit-$path-bench.log" | grep "^|"
+  done
+  timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
 fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch

@@ -47,7 +47,7 @@ import java.util.Map;
  * instead of batch / p50.
  *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
- * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR [buckets|best]]].
+ * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR [buckets|best|best-freeze]]].
  */
 public final class OptimBench {
   private static final int[] BATCHES = {1, 8, 64, 256};
@@ -74,8 +74,11 @@ public final class OptimBench {
     // An optional fifth argument "buckets": only the packages with a library per batch size,
     // beside the best TorchScript path (for a short lease).
     boolean bucketsOnly = args.length > 4 && args[4].equals("buckets");
-    // Or "best": only the best TorchScript path (CL, ofi, cudnn + CUDA graphs), for #20's rows.
+    // Or "best": only ResNet-50's best TorchScript path (CL, ofi, cudnn + CUDA graphs), for #20's
+    // rows; "best-freeze": the same with freeze instead of optimize_for_inference (ViT-B/16's
+    // best in the seventh session: ofi's rewrites cost it about 20% at batch 64).
     boolean bestOnly = args.length > 4 && args[4].equals("best");
+    boolean bestFreeze = args.length > 4 && args[4].equals("best-freeze");
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.printf("(%d windows of %s s a cell)%n", WINDOWS, seconds);
     System.out.println("| model | dtype | path | batch | images/s | p50 ms | images/s min | images/s per window |");
@@ -139,6 +142,9 @@ public final class OptimBench {
           }
           if (bucketsOnly || bestOnly) {
             rows.keySet().retainAll(List.of(ofiGraphs));
+          }
+          if (bestFreeze) {
+            rows.keySet().retainAll(List.of(graphs));
           }
           if (name.equals("overhead")) {
             rows.keySet().retainAll(List.of(plain));

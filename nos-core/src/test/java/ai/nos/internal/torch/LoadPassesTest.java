@@ -103,6 +103,48 @@ final class LoadPassesTest {
   }
 
   /**
+   * What {@code auto} stands for on CUDA: a network mostly of convolutions (ResNet-50, the digit
+   * CNN) gets optimize_for_inference in fp16/bf16 and freeze in fp32; a model whose only 4-D
+   * weights are a small share (a vision transformer's patch embedding) gets freeze, with
+   * channels-last and cuDNN benchmark for its convolution; a model without convolutions freeze
+   * alone, on any device.
+   */
+  @Test
+  void autoSteps_followTheShareOfConvolutionWeights() {
+    var ofi = java.util.EnumSet.of(Optimization.CHANNELS_LAST, Optimization.CUDNN_BENCHMARK,
+        Optimization.OPTIMIZE_FOR_INFERENCE);
+    var freezeCuda = java.util.EnumSet.of(Optimization.CHANNELS_LAST,
+        Optimization.CUDNN_BENCHMARK, Optimization.FREEZE);
+    assertEquals(ofi, LoadPasses.autoSteps(0.92, true, ai.nos.Precision.FP16), "ResNet-50");
+    assertEquals(ofi, LoadPasses.autoSteps(0.48, true, ai.nos.Precision.BF16), "digit CNN");
+    assertEquals(freezeCuda, LoadPasses.autoSteps(0.92, true, ai.nos.Precision.FP32));
+    assertEquals(freezeCuda, LoadPasses.autoSteps(0.007, true, ai.nos.Precision.FP16),
+        "ViT-B/16: one patch-embedding convolution");
+    assertEquals(java.util.EnumSet.of(Optimization.CHANNELS_LAST, Optimization.FREEZE),
+        LoadPasses.autoSteps(0.92, false, ai.nos.Precision.FP16), "the CPU");
+    assertEquals(java.util.EnumSet.of(Optimization.FREEZE),
+        LoadPasses.autoSteps(0, true, ai.nos.Precision.FP16), "no convolution");
+  }
+
+  @Test
+  void convolutionalShare_isTheShareOfParameterBytesIn4dWeights() {
+    TorchModel digits = TorchModel.load(digits());
+    try {
+      double share = LoadPasses.convolutionalShare(digits.module());
+      // models/digits: 19,008 of 39,720 parameter bytes in its convolutions
+      assertEquals(19_008.0 / 39_720, share, 1e-9);
+    } finally {
+      digits.close();
+    }
+    TorchModel flat = TorchModel.load(Fixtures.twoInTwoOut());
+    try {
+      assertEquals(0, LoadPasses.convolutionalShare(flat.module()));
+    } finally {
+      flat.close();
+    }
+  }
+
+  /**
    * A compiled library takes only the steps that do not rewrite a module: cuDNN benchmark mode
    * on a GPU (asked for, or by auto), nothing on the CPU; the TorchScript passes are skipped.
    */
