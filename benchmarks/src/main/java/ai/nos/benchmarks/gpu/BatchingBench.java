@@ -5,6 +5,7 @@ import ai.nos.Model;
 import ai.nos.ModelInfo;
 import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
+import ai.nos.Optimization;
 import ai.nos.Precision;
 import ai.nos.Tensor;
 import ai.nos.internal.torch.TorchRuntime;
@@ -25,11 +26,31 @@ import java.util.concurrent.TimeUnit;
  * batches. Python torch eager on the same card is printed by scripts/gpu/torch_baseline.py in the
  * same run.
  *
- * <p>Args: MODELS_DIR SECONDS_PER_ROW.
+ * <p>Args: MODELS_DIR SECONDS_PER_ROW. {@code -Dnos.bench.optimize=auto,cuda_graphs}: see
+ * {@link #OPTIMIZE}.
  */
 public final class BatchingBench {
   private static final List<Duration> DELAYS = List.of(Duration.ofMillis(2), Duration.ofMillis(5),
       Duration.ofMillis(10));
+
+  /**
+   * With -Dnos.bench.optimize=auto,cuda_graphs (labels, comma-separated) every copy loads with
+   * those steps (what an application serving ResNet-50 would ask for), and the batched copies
+   * with preferred batch sizes 32/64/128/256 when CUDA graphs are asked for. Default: none (the
+   * plain fp16 TorchScript file, the rows of earlier sessions).
+   */
+  private static final List<Optimization> OPTIMIZE = optimizations(
+      System.getProperty("nos.bench.optimize", ""));
+
+  private static List<Optimization> optimizations(String labels) {
+    List<Optimization> out = new ArrayList<>();
+    for (String label : labels.split(",")) {
+      if (!label.isBlank()) {
+        out.add(Optimization.of(label.trim()));
+      }
+    }
+    return out;
+  }
 
   private BatchingBench() {}
 
@@ -40,6 +61,10 @@ public final class BatchingBench {
     List<String> summary = new ArrayList<>();
     ModelSpec offline = GpuModels.resnet50(dir, "resnet50-offline", Precision.FP16, 256).toBuilder()
         .device("cuda:0").build();
+    if (!OPTIMIZE.isEmpty()) {
+      offline = offline.toBuilder().optimize(OPTIMIZE.toArray(new Optimization[0])).build();
+      System.out.printf("BatchingBench: load-time steps %s on every copy%n", OPTIMIZE);
+    }
     System.out.println("| path | clients | batch | images/s | p50 ms | p99 ms | mean batch run |");
     System.out.println("|---|---|---|---|---|---|---|");
     double offline256 = 0;
@@ -58,9 +83,13 @@ public final class BatchingBench {
       // maxQueueDelay is the user's knob between latency and batch size; the target's latency
       // bound grows with it, so 256 clients are measured at a few settings.
       for (Duration delay : DELAYS) {
+        Batching.Builder batching = Batching.builder().maxBatchSize(256).maxQueueDelay(delay)
+            .maxQueueSize(4096);
+        if (OPTIMIZE.contains(Optimization.CUDA_GRAPHS)) {
+          batching.preferredBatchSizes(32, 64, 128, 256); // one graph each; calls pad up to one
+        }
         ModelSpec batched = offline.toBuilder().id("resnet50-batched-" + delay.toMillis() + "ms")
-            .batching(Batching.builder().maxBatchSize(256).maxQueueDelay(delay)
-                .maxQueueSize(4096).build()).build();
+            .batching(batching.build()).build();
         try (Model m = manager.load(batched)) {
           Map<String, Tensor> one = GpuModels.inputs(batched, 1, 4);
           double[] last = null;
