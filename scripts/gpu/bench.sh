@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|aoti-autotune] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
@@ -59,6 +59,17 @@ if [ "$what" = callers ]; then
   # compute); then torch.compile's rows, one and two threads, in the same call.
   ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/no-aoti best 2>&1 | tee "$out/callers-bench.log"
   [ -n "${CALLERS_NO_PYTHON:-}" ] || timeout 300 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --compile-only --only resnet50-fp16 2>&1 | tee "$out/callers-compile-baseline.log"
+fi
+if [ "$what" = aoti-autotune ]; then
+  # Issue #20 item 3: ResNet-50 fp16 channels-last AOTInductor packages compiled with Inductor's
+  # max_autotune for batch 64 and 256 (several minutes: its own call), then, in a second call on
+  # the same machine (AUTOTUNE_BENCH=1), OptimBench's rows of them beside the best TorchScript
+  # path, pinned and from a Tensor.
+  if [ "${AUTOTUNE_BENCH:-0}" = 1 ]; then
+    ${jvm/-cp/-Dnos.aoti.dir=/tmp/aoti-cache -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" resnet50 /tmp/aoti buckets 2>&1 | tee "$out/aoti-autotune-bench.log" | grep "^|"
+  else
+    timeout 560 python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti "$g/models/digits/digits.pt" resnet50-fp16-cuda-cl-autotune-buckets 2>&1 | grep -v Warning | tail -5 | tee "$out/make-aoti-autotune.log"
+  fi
 fi
 if [ "$what" = vit ]; then
   # Issue #20 item 3: ViT-B/16 fp16 with the callers rows on its two candidate best paths

@@ -25,6 +25,9 @@ itself so that a runner can open the .so, and writes the reference input and out
   resnet50-fp16-cuda-buckets     ResNet-50 fp16 compiled for batch 1, 8, 64 and 256
   resnet50-fp16-cuda-cl-buckets  the same in channels-last memory format, as the torch.compile
                                  baseline
+  resnet50-fp16-cuda-cl-autotune-buckets
+                                 the same with Inductor's max_autotune, for batch 64 and 256
+                                 (issue #20 item 3; minutes per size)
   resnet50-fp32-cuda, resnet50-fp16-cuda
                                  torchvision ResNet-50, random weights (seed 0, as
                                  make_gpu_models.py): [N,3,224,224] -> [N,1000], N 1..256
@@ -124,8 +127,9 @@ class ChannelsLast(torch.nn.Module):
         return self.net(image.contiguous(memory_format=torch.channels_last))
 
 
-def compile_package(model, example, path, dynamic=True):
-    """One package: a dynamic batch 1..256, or (dynamic False) the example's batch only."""
+def compile_package(model, example, path, dynamic=True, extra=None):
+    """One package: a dynamic batch 1..256, or (dynamic False) the example's batch only; extra
+    Inductor options (max-autotune) on top of each configuration tried."""
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=256)
         ep = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
@@ -136,6 +140,7 @@ def compile_package(model, example, path, dynamic=True):
                {"aot_inductor.package_constants_in_so": True}, {}]
     last = None
     for options in configs:
+        options = {**options, **(extra or {})}
         try:
             return torch._inductor.aoti_compile_and_package(
                 ep, package_path=path, inductor_configs=options), options
@@ -145,7 +150,7 @@ def compile_package(model, example, path, dynamic=True):
     raise last
 
 
-def compile_buckets(model, example, sizes, path):
+def compile_buckets(model, example, sizes, path, extra=None):
     """One package of libraries compiled for one batch size each, as NOS reads them: the model
     folder of each size's package renamed data/aotinductor/batch_<size>/ (the libraries carry
     their weights and kernels, so the folder name is only a name); the other archive files once.
@@ -156,7 +161,7 @@ def compile_buckets(model, example, sizes, path):
         for i, size in enumerate(sizes):
             x = torch.randn(size, *example.shape[1:], device=example.device, dtype=example.dtype)
             part, options = compile_package(model, x, os.path.join(tmp, f"b{size}.pt2"),
-                                            dynamic=False)
+                                            dynamic=False, extra=extra)
             with zipfile.ZipFile(part) as zf:
                 for info in zf.infolist():
                     name = info.filename
@@ -197,9 +202,15 @@ def main():
              ("resnet50-fp16-cuda", resnet50, (4, 3, 224, 224), "cuda", f16),
              ("digits-cuda-buckets", digits, (4, 1, 8, 8), "cuda", f32),
              ("resnet50-fp16-cuda-buckets", resnet50, (4, 3, 224, 224), "cuda", f16),
-             ("resnet50-fp16-cuda-cl-buckets", resnet50_cl, (4, 3, 224, 224), "cuda", f16)]
+             ("resnet50-fp16-cuda-cl-buckets", resnet50_cl, (4, 3, 224, 224), "cuda", f16),
+             ("resnet50-fp16-cuda-cl-autotune-buckets", resnet50_cl, (4, 3, 224, 224), "cuda",
+              f16)]
     buckets = {"digits-cuda-buckets": (1, 4), "resnet50-fp16-cuda-buckets": (1, 8, 64, 256),
-               "resnet50-fp16-cuda-cl-buckets": (1, 8, 64, 256)}
+               "resnet50-fp16-cuda-cl-buckets": (1, 8, 64, 256),
+               "resnet50-fp16-cuda-cl-autotune-buckets": (64, 256)}
+    # Issue #20 item 3: Inductor's max-autotune (it benchmarks Triton and cuBLAS choices per
+    # shape at compile time: minutes per size), at the two batch sizes #20's target names.
+    autotune = {"resnet50-fp16-cuda-cl-autotune-buckets": {"max_autotune": True}}
     wanted = set(sys.argv[3:])
     for name, ctor, shape, device, dtype in cases:
         if (device == "cuda" and not torch.cuda.is_available()) or (wanted and name not in wanted):
@@ -213,7 +224,8 @@ def main():
         try:
             portable(name.endswith("-portable"))
             if name in buckets:
-                package, options = compile_buckets(model, x, buckets[name], path)
+                package, options = compile_buckets(model, x, buckets[name], path,
+                                                   autotune.get(name))
             else:
                 package, options = compile_package(model, x, path)
         except Exception as e:

@@ -149,14 +149,15 @@ public final class OptimBench {
           if (name.equals("overhead")) {
             rows.keySet().retainAll(List.of(plain));
           }
-          for (String layout : new String[] {"", "-cl"}) {
+          for (String layout : new String[] {"", "-cl", "-cl-autotune"}) {
             Path buckets = aotiDir == null ? null : aotiDir.resolve(
                 name + "-" + precision.label() + "-cuda" + layout + "-buckets.pt2");
             if (buckets != null && java.nio.file.Files.isRegularFile(buckets)) {
               rows.put(plain.toBuilder().id(plain.id() + "-aoti" + layout + "-buckets")
                   .artifact(buckets).optimize(Optimization.CUDNN_BENCHMARK).build(),
                   "NOS AOTInductor, a library per batch size"
-                  + (layout.isEmpty() ? "" : ", channels-last"));
+                  + (layout.isEmpty() ? "" : ", channels-last")
+                  + (layout.endsWith("-autotune") ? ", max-autotune" : ""));
             }
           }
           if (bucketsOnly && rows.size() == 1) {
