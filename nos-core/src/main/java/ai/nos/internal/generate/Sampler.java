@@ -358,10 +358,16 @@ final class Sampler implements AutoCloseable {
   /** A copy on {@code device} of {@code values} shaped {@code shape}, as {@code type}. */
   static Tensor floats(float[] values, long[] shape, torch.ScalarType type,
       org.bytedeco.pytorch.Device device) {
-    return floats(new FloatPointer(values), shape, type, device);
+    try (FloatPointer p = new FloatPointer(values)) {
+      return upload(p, 4L * values.length, shape, torch.ScalarType.Float, type, device);
+    }
   }
 
-  /** As above, from native floats at {@code values}' position 0 (read before this returns). */
+  /**
+   * As above, from native floats at {@code values}' position 0, with a pageable copy that waits
+   * for the stream (the admission's upload before the seventeenth session; the benchmarks'
+   * WhisperAdmitProbe times it).
+   */
   static Tensor floats(FloatPointer values, long[] shape, torch.ScalarType type,
       org.bytedeco.pytorch.Device device) {
     Tensor host = torch.from_blob(values, shape, new TensorOptions(torch.ScalarType.Float));
@@ -374,10 +380,10 @@ final class Sampler implements AutoCloseable {
 
   /** A copy on {@code device} of {@code values} shaped {@code shape}. */
   static Tensor longs(long[] values, long[] shape, org.bytedeco.pytorch.Device device) {
-    Tensor host = torch.from_blob(new LongPointer(values), shape,
-        new TensorOptions(torch.ScalarType.Long));
-    return host.to(device, torch.ScalarType.Long, false, true,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
+    try (LongPointer p = new LongPointer(values)) {
+      return upload(p, 8L * values.length, shape, torch.ScalarType.Long, torch.ScalarType.Long,
+          device);
+    }
   }
 
   static Tensor bools(boolean[] values, org.bytedeco.pytorch.Device device) {
@@ -385,10 +391,36 @@ final class Sampler implements AutoCloseable {
     for (int i = 0; i < b.length; i++) {
       b[i] = (byte) (values[i] ? 1 : 0);
     }
-    Tensor host = torch.from_blob(new org.bytedeco.javacpp.BytePointer(b),
-        new long[] {values.length}, new TensorOptions(torch.ScalarType.Bool));
-    return host.to(device, torch.ScalarType.Bool, false, true,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
+    try (org.bytedeco.javacpp.BytePointer p = new org.bytedeco.javacpp.BytePointer(b)) {
+      return upload(p, b.length, new long[] {values.length}, torch.ScalarType.Bool,
+          torch.ScalarType.Bool, device);
+    }
+  }
+
+  /**
+   * A copy on {@code device} of the {@code bytes} bytes at {@code values} (of {@code hostType},
+   * shaped {@code shape}), as {@code type}; the values are read before this returns. On CUDA the
+   * bytes go into a pinned block of libtorch's caching host allocator and move with an
+   * asynchronous copy, so the host does not wait for the stream: a pageable copy synchronizes
+   * it, which waited for the whole decode step queued before (the engine's pipelining launches
+   * the next step while one runs; GenerationEngine's essay). The allocator keeps the block from
+   * reuse until the copy is done. On the CPU the block is the tensor.
+   */
+  static Tensor upload(org.bytedeco.javacpp.Pointer values, long bytes, long[] shape,
+      torch.ScalarType hostType, torch.ScalarType type, org.bytedeco.pytorch.Device device) {
+    boolean cuda = device.is_cuda();
+    TensorOptions options = new TensorOptions(hostType);
+    if (cuda) {
+      options = options.pinned_memory(new org.bytedeco.pytorch.BoolOptional(true));
+    }
+    Tensor host = torch.empty(shape, options, new org.bytedeco.pytorch.MemoryFormatOptional());
+    if (bytes > 0) {
+      org.bytedeco.javacpp.Pointer.memcpy(host.data_ptr(), values, bytes);
+    }
+    if (!cuda) {
+      return type == hostType ? host : host.to(type);
+    }
+    return host.to(device, type, true, false, new org.bytedeco.pytorch.MemoryFormatOptional());
   }
 
   /** The libtorch device, attached to the caller's open scope. */
