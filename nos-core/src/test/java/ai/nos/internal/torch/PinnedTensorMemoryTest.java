@@ -124,6 +124,59 @@ final class PinnedTensorMemoryTest {
     assertNotNull(b);
   }
 
+  /**
+   * Eight threads allocating and dropping buffers of 1-3 MiB against a bound of 16 MiB: the held
+   * bytes never pass the bound (the reservation is one compare-and-set), and once everything is
+   * collected every block has gone back exactly once and nothing is held or registered.
+   */
+  @Test
+  void manyThreads_neverHoldPastTheBound_andEveryBlockGoesBackOnce() throws Exception {
+    TestSource source = new TestSource();
+    long bound = 16L * MIB;
+    PinnedTensorMemory.Pool pool = new PinnedTensorMemory.Pool(source, bound);
+    java.util.concurrent.atomic.AtomicLong most = new java.util.concurrent.atomic.AtomicLong();
+    java.util.concurrent.atomic.AtomicInteger pinned = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors
+        .newFixedThreadPool(8);
+    try {
+      List<java.util.concurrent.Future<?>> all = new ArrayList<>();
+      for (int t = 0; t < 8; t++) {
+        int seed = t;
+        all.add(threads.submit(() -> {
+          java.util.Random r = new java.util.Random(seed);
+          List<ByteBuffer> kept = new ArrayList<>();
+          for (int i = 0; i < 200; i++) {
+            ByteBuffer b = pool.allocate(MIB + r.nextInt(2 * MIB));
+            most.accumulateAndGet(pool.held(), Math::max);
+            if (b != null) {
+              pinned.incrementAndGet();
+              b.put(0, (byte) seed);
+              kept.add(b);
+            }
+            if (kept.size() > 2) {
+              kept.remove(0); // dropped: its block goes back once collected
+            }
+          }
+          return null;
+        }));
+      }
+      for (java.util.concurrent.Future<?> f : all) {
+        f.get();
+      }
+    } finally {
+      threads.shutdown();
+    }
+    assertTrue(most.get() <= bound, "held " + most.get() + " B past the bound " + bound);
+    assertTrue(awaitGc(() -> pool.held() == 0), pool.held() + " B still held");
+    assertEquals(pinned.get(), source.taken, "a block for every pinned buffer");
+    assertTrue(awaitGc(() -> source.givenBack() == source.taken),
+        source.givenBack() + " of " + source.taken + " given back");
+    assertEquals(source.taken, pool.returned(), "each block given back once");
+    for (ByteBuffer b : source.kept) {
+      assertNull(PinnedMemory.acquire(address(b), 16), "a block still registered");
+    }
+  }
+
   @Test
   void aSourceWithoutBlocks_givesNull_andHoldsNothing() {
     TestSource source = new TestSource();
