@@ -75,7 +75,22 @@ public final class PinnedTensorMemory {
 
   /** The process's pool, made at the first tensor pinned (its Cleaner starts a thread). */
   private static final class Holder {
-    static final Pool POOL = new Pool(PinnedTensorMemory::torchBlock, limitFromProperty());
+    static final Pool POOL = new Pool(PinnedTensorMemory::torchBlock, limitOrOff());
+  }
+
+  /**
+   * The bound from {@value #LIMIT_PROPERTY}, or 0 (no pinned tensors, as before this existed)
+   * with an error logged when the property is not a byte count: a mistyped setting must not
+   * make every later {@code Tensor.of} fail.
+   */
+  static long limitOrOff() {
+    try {
+      return limitFromProperty();
+    } catch (IllegalArgumentException e) {
+      org.slf4j.LoggerFactory.getLogger(PinnedTensorMemory.class).error("{}; NOS's tensors stay"
+          + " in ordinary direct memory", e.getMessage());
+      return 0;
+    }
   }
 
   private PinnedTensorMemory() {}
@@ -104,7 +119,7 @@ public final class PinnedTensorMemory {
 
   /** The most bytes live tensors may hold in pinned memory ({@value #LIMIT_PROPERTY}). */
   public static long limit() {
-    return TorchRuntime.cudaLoaded() ? Holder.POOL.limit : limitFromProperty();
+    return TorchRuntime.cudaLoaded() ? Holder.POOL.limit : limitOrOff();
   }
 
   static long limitFromProperty() {

@@ -214,6 +214,11 @@ final class PinnedTensorMemoryTest {
           && e.getMessage().contains("'-5'"), e.getMessage());
       System.setProperty(PinnedTensorMemory.LIMIT_PROPERTY, "2GB");
       assertThrows(IllegalArgumentException.class, PinnedTensorMemory::limitFromProperty);
+      // What the process's pool uses: a bad setting turns pinning off (logged), never fails
+      // a tensor.
+      assertEquals(0, PinnedTensorMemory.limitOrOff());
+      System.setProperty(PinnedTensorMemory.LIMIT_PROPERTY, "1048576");
+      assertEquals(1 << 20, PinnedTensorMemory.limitOrOff());
     } finally {
       if (before == null) {
         System.clearProperty(PinnedTensorMemory.LIMIT_PROPERTY);
