@@ -34,16 +34,34 @@ final class PipelinedDecodeTest {
   private static final int SLOTS = 4;
 
   private static GenerationEngine tiny(String id, int slots, int length, boolean pipelined) {
-    DecoderModel model = DecoderModel.load(id, TinyLlama.MODEL, Device.cpu(), Precision.FP32);
+    return tiny(id, Device.cpu(), slots, length, pipelined);
+  }
+
+  /** The tiny Llama in fp32 on {@code device} (CUDA graphs there), paused, pipelined or not. */
+  static GenerationEngine tiny(String id, Device device, int slots, int length,
+      boolean pipelined) {
+    DecoderModel model = DecoderModel.load(id, TinyLlama.MODEL, device, Precision.FP32);
     GenerationEngine engine = new GenerationEngine(id, model, slots, length, 64,
-        ForkJoinPool.commonPool(), System::nanoTime, false, GenerationEngine.PREFILL_TOKENS,
+        ForkJoinPool.commonPool(), System::nanoTime, true, GenerationEngine.PREFILL_TOKENS,
         false, false);
     engine.pipelined(pipelined);
     return engine;
   }
 
+  /** Seeded sampled requests with a repetition penalty, of different lengths. */
+  static List<GenerationConfig> sampledConfigs(List<int[]> prompts) {
+    List<GenerationConfig> configs = new ArrayList<>();
+    for (int i = 0; i < 9; i++) {
+      prompts.add(new int[] {5 + 7 * i, 61 + 11 * i, 190 - 5 * i});
+      configs.add(GenerationConfig.builder().maxNewTokens(3 + (13 * i) % 30).temperature(0.8f)
+          .topK(40).topP(0.9f).repetitionPenalty(1.3f).seed(900 + i).eosTokenIds(NEVER)
+          .build());
+    }
+    return configs;
+  }
+
   /** Submits every request while paused, starts, and returns each one's result. */
-  private static List<GeneratedTokens> run(GenerationEngine engine, List<int[]> prompts,
+  static List<GeneratedTokens> run(GenerationEngine engine, List<int[]> prompts,
       List<GenerationConfig> configs) {
     List<CompletableFuture<GeneratedTokens>> futures = new ArrayList<>();
     for (int i = 0; i < prompts.size(); i++) {
@@ -57,7 +75,7 @@ final class PipelinedDecodeTest {
     return out;
   }
 
-  private static void assertSame(List<GeneratedTokens> want, List<GeneratedTokens> got) {
+  static void assertSame(List<GeneratedTokens> want, List<GeneratedTokens> got) {
     assertEquals(want.size(), got.size());
     for (int i = 0; i < want.size(); i++) {
       assertArrayEquals(want.get(i).tokens(), got.get(i).tokens(), "request " + i);
@@ -108,13 +126,7 @@ final class PipelinedDecodeTest {
   @Test
   void sampledWithPenalty_equalsUnpipelined() {
     List<int[]> prompts = new ArrayList<>();
-    List<GenerationConfig> configs = new ArrayList<>();
-    for (int i = 0; i < 9; i++) {
-      prompts.add(new int[] {5 + 7 * i, 61 + 11 * i, 190 - 5 * i});
-      configs.add(GenerationConfig.builder().maxNewTokens(3 + (13 * i) % 30).temperature(0.8f)
-          .topK(40).topP(0.9f).repetitionPenalty(1.3f).seed(900 + i).eosTokenIds(NEVER)
-          .build());
-    }
+    List<GenerationConfig> configs = sampledConfigs(prompts);
     List<GeneratedTokens> plain;
     try (GenerationEngine engine = tiny("tiny-unpipelined", SLOTS, 128, false)) {
       plain = run(engine, prompts, configs);
