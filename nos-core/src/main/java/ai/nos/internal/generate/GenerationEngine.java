@@ -27,6 +27,7 @@ import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch_cuda;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -201,6 +202,18 @@ public final class GenerationEngine implements AutoCloseable {
   /** Whether decode steps are pipelined on CUDA (see the essay); true unless set false. */
   static final boolean PIPELINE = Boolean.parseBoolean(
       System.getProperty("nos.generate.pipeline", "true"));
+  /**
+   * Whether TorchScript's executor optimizes (profiles, fuses with NNC) while the decode steps
+   * are recorded as CUDA graphs, and only then: the captured graphs replay the fused kernels
+   * while the scheduler runs unoptimized (prefills never stall on compiles). Off unless
+   * {@code nos.generate.recordOptimize=true}: an experiment for #17 (profile_step.py's `b`: 17%
+   * less device time a step, 401 kernels against 508, on the gathering step; not yet measured
+   * through NOS).
+   */
+  static final boolean RECORD_OPTIMIZE = Boolean.parseBoolean(
+      System.getProperty("nos.generate.recordOptimize", "false"));
+  /** Extra runs per warm-up of a bucket when {@link #RECORD_OPTIMIZE} (3 warm-ups: 12 runs). */
+  static final int RECORD_OPTIMIZE_RUNS = 3;
   /** Whether TorchScript's executor optimizes (profiles, fuses) on the engine's threads. */
   static final boolean JIT_OPTIMIZE = Boolean.parseBoolean(
       System.getProperty("nos.generate.jitOptimize", "false"));
@@ -399,8 +412,18 @@ public final class GenerationEngine implements AutoCloseable {
           in -> {
             // On the recording thread, shared with other models' captures: restored after.
             boolean before = torch.getGraphExecutorOptimize();
-            torch.setGraphExecutorOptimize(JIT_OPTIMIZE);
+            boolean optimize = JIT_OPTIMIZE || RECORD_OPTIMIZE;
+            torch.setGraphExecutorOptimize(optimize);
             try {
+              if (RECORD_OPTIMIZE && torch_cuda.currentStreamCaptureStatusMayInitCtx() == 0) {
+                // A warm-up run (not the capture): the profiling executor profiles, then
+                // compiles its fused kernels, over the first runs of a shape; these extra runs
+                // let it finish before the capture records the step.
+                for (int i = 0; i < RECORD_OPTIMIZE_RUNS; i++) {
+                  model.decodeStep(in.get(0), in.get(1), in.get(2), cache.keys(), cache.values(),
+                      cross == null ? null : cross.keys(), cross == null ? null : cross.values());
+                }
+              }
               return List.of(model.decodeStep(in.get(0), in.get(1), in.get(2), cache.keys(),
                   cache.values(), cross == null ? null : cross.keys(),
                   cross == null ? null : cross.values()));
