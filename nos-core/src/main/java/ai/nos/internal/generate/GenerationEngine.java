@@ -146,9 +146,9 @@ import org.slf4j.LoggerFactory;
  * the rows stay the same, decode() launches step n+1 before it reads step n: step n+1's token
  * ids are step n's draws, copied on the device into its input; its positions and draw indexes
  * are one further, which the host knows. What a step uploads goes through pinned memory
- * asynchronously (Sampler.upload: a pageable copy would wait for the stream, that is for step
- * n), and its ids come back into pinned memory behind an event, so reading step n waits for
- * step n only. Everything stays on the scheduler thread's one stream, in launch order.
+ * asynchronously (Sampler's uploads are TorchTensors.staged: a pageable copy would wait for the
+ * stream, that is for step n), and its ids come back into pinned memory behind an event, so
+ * reading step n waits for step n only. Everything stays on the scheduler thread's one stream, in launch order.
  * Step n+1 is launched only when every row surely goes on past step n unless its token ends it
  * (mayLookAhead): nothing waits for admission, no row is settled or past its deadline, each
  * may draw another token and has another position in its slot (so step n+1 never writes past

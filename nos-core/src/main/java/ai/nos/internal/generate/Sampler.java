@@ -1,8 +1,9 @@
 package ai.nos.internal.generate;
 
-import org.bytedeco.javacpp.LongPointer;
+import ai.nos.DType;
+import ai.nos.internal.torch.TorchTensors;
+
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.BoolPointer;
 import org.bytedeco.pytorch.LongOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -351,21 +352,21 @@ final class Sampler implements AutoCloseable {
     return true;
   }
 
+  /**
+   * {@code values} as a [n, 1] float32 tensor on {@code device}. This and {@link #longs} and
+   * {@link #bools} go through {@link TorchTensors#staged}: on CUDA a pinned block and an
+   * asynchronous copy, so the host does not wait for the stream (a pageable copy synchronizes
+   * it, which waited for the whole decode step queued before: the engine's pipelining launches
+   * the next step while one runs, GenerationEngine's essay).
+   */
   static Tensor floats(float[] values, org.bytedeco.pytorch.Device device) {
-    return floats(values, new long[] {values.length, 1}, torch.ScalarType.Float, device);
-  }
-
-  /** A copy on {@code device} of {@code values} shaped {@code shape}, as {@code type}. */
-  static Tensor floats(float[] values, long[] shape, torch.ScalarType type,
-      org.bytedeco.pytorch.Device device) {
-    try (FloatPointer p = new FloatPointer(values)) {
-      return upload(p, 4L * values.length, shape, torch.ScalarType.Float, type, device);
-    }
+    return TorchTensors.staged(new long[] {values.length, 1}, DType.FLOAT32, 4L * values.length,
+        b -> b.asFloatBuffer().put(values), device, DType.FLOAT32);
   }
 
   /**
-   * As above, from native floats at {@code values}' position 0, with a pageable copy that waits
-   * for the stream (the admission's upload before the seventeenth session; the benchmarks'
+   * From native floats at {@code values}' position 0, as {@code type}, with a pageable copy that
+   * waits for the stream (the admission's upload before the seventeenth session; the benchmarks'
    * WhisperAdmitProbe times it).
    */
   static Tensor floats(FloatPointer values, long[] shape, torch.ScalarType type,
@@ -378,49 +379,18 @@ final class Sampler implements AutoCloseable {
     return longs(values, new long[] {values.length, 1}, device);
   }
 
-  /** A copy on {@code device} of {@code values} shaped {@code shape}. */
+  /** A copy on {@code device} of {@code values} shaped {@code shape} (see {@link #floats}). */
   static Tensor longs(long[] values, long[] shape, org.bytedeco.pytorch.Device device) {
-    try (LongPointer p = new LongPointer(values)) {
-      return upload(p, 8L * values.length, shape, torch.ScalarType.Long, torch.ScalarType.Long,
-          device);
-    }
+    return TorchTensors.staged(shape, DType.INT64, 8L * values.length,
+        b -> b.asLongBuffer().put(values), device, DType.INT64);
   }
 
   static Tensor bools(boolean[] values, org.bytedeco.pytorch.Device device) {
-    byte[] b = new byte[values.length];
-    for (int i = 0; i < b.length; i++) {
-      b[i] = (byte) (values[i] ? 1 : 0);
-    }
-    try (org.bytedeco.javacpp.BytePointer p = new org.bytedeco.javacpp.BytePointer(b)) {
-      return upload(p, b.length, new long[] {values.length}, torch.ScalarType.Bool,
-          torch.ScalarType.Bool, device);
-    }
-  }
-
-  /**
-   * A copy on {@code device} of the {@code bytes} bytes at {@code values} (of {@code hostType},
-   * shaped {@code shape}), as {@code type}; the values are read before this returns. On CUDA the
-   * bytes go into a pinned block of libtorch's caching host allocator and move with an
-   * asynchronous copy, so the host does not wait for the stream: a pageable copy synchronizes
-   * it, which waited for the whole decode step queued before (the engine's pipelining launches
-   * the next step while one runs; GenerationEngine's essay). The allocator keeps the block from
-   * reuse until the copy is done. On the CPU the block is the tensor.
-   */
-  static Tensor upload(org.bytedeco.javacpp.Pointer values, long bytes, long[] shape,
-      torch.ScalarType hostType, torch.ScalarType type, org.bytedeco.pytorch.Device device) {
-    boolean cuda = device.is_cuda();
-    TensorOptions options = new TensorOptions(hostType);
-    if (cuda) {
-      options = options.pinned_memory(new org.bytedeco.pytorch.BoolOptional(true));
-    }
-    Tensor host = torch.empty(shape, options, new org.bytedeco.pytorch.MemoryFormatOptional());
-    if (bytes > 0) {
-      org.bytedeco.javacpp.Pointer.memcpy(host.data_ptr(), values, bytes);
-    }
-    if (!cuda) {
-      return type == hostType ? host : host.to(type);
-    }
-    return host.to(device, type, true, false, new org.bytedeco.pytorch.MemoryFormatOptional());
+    return TorchTensors.staged(new long[] {values.length}, DType.BOOL, values.length, b -> {
+      for (int i = 0; i < values.length; i++) {
+        b.put(i, (byte) (values[i] ? 1 : 0));
+      }
+    }, device, DType.BOOL);
   }
 
   /** The libtorch device, attached to the caller's open scope. */
