@@ -92,15 +92,17 @@ public final class PinnedMemory {
    * or that range is being unpinned.
    */
   static Range acquire(long address, long bytes) {
+    Range range = holding(address, bytes);
+    return range != null && range.tryAcquire() ? range : null;
+  }
+
+  /** The range holding all {@code bytes} bytes from {@code address}, or null. */
+  private static Range holding(long address, long bytes) {
     if (bytes <= 0) {
       return null;
     }
     Map.Entry<Long, Range> e = RANGES.floorEntry(address);
-    if (e == null) {
-      return null;
-    }
-    Range range = e.getValue();
-    return address + bytes <= range.end && range.tryAcquire() ? range : null;
+    return e != null && address + bytes <= e.getValue().end ? e.getValue() : null;
   }
 
   /** {@link #acquire(long, long)} for {@code buf}'s remaining bytes. */
@@ -202,9 +204,8 @@ public final class PinnedMemory {
   /** Whether all of {@code buf}'s remaining bytes are in a block of {@link PinnedTensorMemory}. */
   public static boolean isTensorMemory(ByteBuffer buf) {
     BytePointer p = new BytePointer(buf);
-    long address = p.address() + p.position();
-    Map.Entry<Long, Range> e = RANGES.floorEntry(address);
-    return e != null && e.getValue().tensorMemory && address + buf.remaining() <= e.getValue().end;
+    Range range = holding(p.address() + p.position(), buf.remaining());
+    return range != null && range.tensorMemory;
   }
 
   /** How many blocks of {@link PinnedTensorMemory} live tensors hold now. */

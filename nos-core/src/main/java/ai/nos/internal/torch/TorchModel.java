@@ -227,10 +227,10 @@ public final class TorchModel implements Model {
       lease.release();
       throw e;
     }
-    CallStreams.Use stream = null;
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode();
-        CUDAStreamGuard onStream = gpu == null ? null : onStream(stream = CallStreams.take(
-            device.index().orElse(0)))) {
+        CallStreams.Use stream = gpu == null ? null : CallStreams.take(device.index().orElse(0));
+        CUDAStreamGuard onStream = stream == null ? null
+            : new CUDAStreamGuard(stream.stream().unwrap())) {
       List<org.bytedeco.pytorch.Tensor> inputs = new ArrayList<>();
       arguments.accept(inputs);
       Map<String, Tensor> replayed = graphs == null ? null
@@ -251,19 +251,11 @@ public final class TorchModel implements Model {
       throw new InferenceException(spec.id(), own, "model '" + spec.id() + "' failed on " + device
           + ": " + own, e);
     } finally {
-      if (stream != null) {
-        stream.close();
-      }
       if (gpu != null) {
         gpu.unlock();
       }
       lease.release();
     }
-  }
-
-  /** Makes the call's stream current on this thread until the guard closes ({@link CallStreams}). */
-  private static CUDAStreamGuard onStream(CallStreams.Use use) {
-    return new CUDAStreamGuard(use.stream().unwrap());
   }
 
   /** The forward pass on device inputs in signature order: the outputs in signature order. */
