@@ -1,6 +1,6 @@
 package ai.nos;
 
-import static ai.nos.CudaModelTest.relativeError;
+import static ai.nos.Fixtures.relativeError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -27,7 +27,7 @@ final class CudaModelTest {
     try (Model cpu = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-cpu").build());
         Model cuda = Nos.load(Fixtures.digitsOn("cuda").toBuilder().id("digits-cuda").build())) {
       assertEquals(Device.cuda(0), cuda.device());
-      double err = relativeError(cuda.infer(input).get("logits").toFloatArray(),
+      double err = Fixtures.relativeError(cuda.infer(input).get("logits").toFloatArray(),
           cpu.infer(input).get("logits").toFloatArray());
       System.out.printf("CudaModelTest: digits cuda vs cpu relative error %.3g%n", err);
       assertTrue(err <= 1e-4, "relative error " + err);
@@ -69,9 +69,9 @@ final class CudaModelTest {
     try (Model cpu = Nos.load(resnet50("cpu"))) {
       onCpu = cpu.infer(input).get("logits").toFloatArray();
     }
-    double cudaVsTorch = relativeError(onCuda, readFloats(dir.resolve("resnet50-cuda.f32")));
-    double cpuVsTorch = relativeError(onCpu, readFloats(dir.resolve("resnet50-cpu.f32")));
-    double cudaVsCpu = relativeError(onCuda, onCpu);
+    double cudaVsTorch = Fixtures.relativeError(onCuda, readFloats(dir.resolve("resnet50-cuda.f32")));
+    double cpuVsTorch = Fixtures.relativeError(onCpu, readFloats(dir.resolve("resnet50-cpu.f32")));
+    double cudaVsCpu = Fixtures.relativeError(onCuda, onCpu);
     System.out.printf("CudaModelTest: resnet50 relative error: NOS cuda vs PyTorch cuda %.3g,"
         + " NOS cpu vs PyTorch cpu %.3g, NOS cuda vs NOS cpu %.3g%n", cudaVsTorch, cpuVsTorch,
         cudaVsCpu);
@@ -138,17 +138,6 @@ final class CudaModelTest {
     return out;
   }
 
-  /** max |a - b| / max |b|: the error relative to the output's scale. */
-  static double relativeError(float[] a, float[] b) {
-    assertEquals(b.length, a.length);
-    double diff = 0;
-    double scale = 0;
-    for (int i = 0; i < a.length; i++) {
-      diff = Math.max(diff, Math.abs(a[i] - b[i]));
-      scale = Math.max(scale, Math.abs(b[i]));
-    }
-    return diff / Math.max(scale, 1e-12);
-  }
   /**
    * The load-time steps on ResNet-50 fp16 on CUDA: channels-last weights and inputs,
    * optimize_for_inference and cuDNN benchmark mode all pass their check and keep the outputs

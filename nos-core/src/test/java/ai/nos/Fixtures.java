@@ -106,6 +106,20 @@ public final class Fixtures {
     return Tensor.of(px, n, 1, 8, 8);
   }
 
+  /** max |a - b| / max |b|: the error relative to the output's scale. */
+  public static double relativeError(float[] a, float[] b) {
+    if (a.length != b.length) {
+      throw new AssertionError("lengths differ: " + a.length + " against " + b.length);
+    }
+    double diff = 0;
+    double scale = 0;
+    for (int i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(b[i]));
+    }
+    return diff / Math.max(scale, 1e-12);
+  }
+
   public static int argmax(float[] v, int offset, int length) {
     int best = 0;
     for (int i = 1; i < length; i++) {

@@ -45,19 +45,19 @@ final class PinnedBufferGpuTest {
         long before = PinnedMemory.directCopies();
         float[] pinned = m.infer(b.tensor()).get("logits").toFloatArray();
         assertEquals(before + 1, PinnedMemory.directCopies(), "one direct copy");
-        double err = CudaModelTest.relativeError(pinned, ordinary);
+        double err = Fixtures.relativeError(pinned, ordinary);
         System.out.printf("PinnedBufferGpuTest: %s pinned vs ordinary relative error %.3g%n",
             precision.label(), err);
         assertTrue(err <= 1e-6, precision.label() + " relative error " + err);
         // A smaller batch from the same buffer.
         float[] few = m.infer(b.tensor(7, 1, 8, 8)).get("logits").toFloatArray();
         float[] fewOrdinary = m.infer(digits(7, 0)).get("logits").toFloatArray();
-        assertTrue(CudaModelTest.relativeError(few, fewOrdinary) <= 1e-6, "7 rows");
+        assertTrue(Fixtures.relativeError(few, fewOrdinary) <= 1e-6, "7 rows");
         Tensor taken = b.tensor();
         b.close();
         before = PinnedMemory.directCopies();
         float[] unpinned = m.infer(taken).get("logits").toFloatArray();
-        assertTrue(CudaModelTest.relativeError(unpinned, ordinary) <= 1e-6, "after close");
+        assertTrue(Fixtures.relativeError(unpinned, ordinary) <= 1e-6, "after close");
         assertEquals(before, PinnedMemory.directCopies(), "closed: ordinary memory, staged");
       }
     }
@@ -78,7 +78,7 @@ final class PinnedBufferGpuTest {
       long before = PinnedMemory.directCopies();
       float[] pinned = m.infer(b.tensor()).get("logits").toFloatArray();
       assertEquals(before + 1, PinnedMemory.directCopies(), "a batch of one request");
-      assertTrue(CudaModelTest.relativeError(pinned, ordinary) <= 1e-6, "batched, pinned");
+      assertTrue(Fixtures.relativeError(pinned, ordinary) <= 1e-6, "batched, pinned");
       // Two halves at once, within the delay: usually one batch of two requests, assembled.
       var first = m.inferAsync(java.util.Map.of("image", b.tensor(ROWS / 2, 1, 8, 8)));
       var second = m.inferAsync(java.util.Map.of("image", digits(ROWS / 2, 5)));
@@ -90,7 +90,7 @@ final class PinnedBufferGpuTest {
       float[] halves = new float[both.length];
       System.arraycopy(ordinary, 0, halves, 0, a.length);
       System.arraycopy(ordinary, 0, halves, a.length, c.length);
-      assertTrue(CudaModelTest.relativeError(both, halves) <= 1e-6, "two requests");
+      assertTrue(Fixtures.relativeError(both, halves) <= 1e-6, "two requests");
     }
   }
 
@@ -134,7 +134,7 @@ final class PinnedBufferGpuTest {
             end[0], start[1], end[1]);
         System.out.println("PinnedBufferGpuTest: 5000 pinned calls: " + report);
         assertTrue(end[0] <= start[0] && end[1] <= start[1], report);
-        assertTrue(CudaModelTest.relativeError(
+        assertTrue(Fixtures.relativeError(
             m.infer(b.tensor()).get("logits").toFloatArray(), expected) <= 1e-6, "still right");
       }
     }
@@ -155,7 +155,7 @@ final class PinnedBufferGpuTest {
               b.buffer().put(rows.buffer());
               float[] got = m.infer(b.tensor()).get("logits").toFloatArray();
               float[] want = m.infer(rows).get("logits").toFloatArray();
-              assertTrue(CudaModelTest.relativeError(got, want) <= 1e-6,
+              assertTrue(Fixtures.relativeError(got, want) <= 1e-6,
                   "worker " + worker + " call " + i);
             }
           }
@@ -190,7 +190,7 @@ final class PinnedBufferGpuTest {
           calls.add(pool.submit(() -> {
             for (int i = 0; i < 20; i++) {
               float[] got = m.infer(shared).get("logits").toFloatArray();
-              assertTrue(CudaModelTest.relativeError(got, want) <= 1e-6, "call " + i);
+              assertTrue(Fixtures.relativeError(got, want) <= 1e-6, "call " + i);
             }
             return null;
           }));

@@ -45,7 +45,7 @@ final class PinnedUnpinGpuTest {
           int n = 0;
           while (!stop.get()) {
             float[] got = m.infer(input).get("logits").toFloatArray();
-            assertTrue(CudaModelTest.relativeError(got, want) <= 1e-6, "call " + n);
+            assertTrue(Fixtures.relativeError(got, want) <= 1e-6, "call " + n);
             n++;
           }
           return n;
@@ -64,7 +64,7 @@ final class PinnedUnpinGpuTest {
       System.out.println("PinnedUnpinGpuTest: 60 pins and unpins beside " + total + " calls");
       assertTrue(total > 0, "the calls ran");
       float[] after = m.infer(input).get("logits").toFloatArray();
-      assertTrue(CudaModelTest.relativeError(after, want) <= 1e-6, "still right");
+      assertTrue(Fixtures.relativeError(after, want) <= 1e-6, "still right");
     } finally {
       stop.set(true);
       pool.shutdownNow();

@@ -32,7 +32,7 @@ final class TracedConstantsGpuTest {
       System.out.println("TracedConstantsGpuTest: shape_constant on cuda runs with " + steps);
       assertTrue(steps.contains(Optimization.CUDA_GRAPHS.label()), "recorded: " + steps);
       float[] cuda = m.infer(x).get("y").toFloatArray();
-      assertTrue(CudaModelTest.relativeError(cuda, cpu) <= 1e-5, "cuda graphs vs cpu");
+      assertTrue(Fixtures.relativeError(cuda, cpu) <= 1e-5, "cuda graphs vs cpu");
     }
   }
 

@@ -58,7 +58,7 @@ final class CallStreamsGpuTest {
             for (int k = 0; k < CALLS; k++) {
               int i = (k + caller) % inputs.length;
               float[] got = m.infer(Map.of("image", inputs[i])).get("logits").toFloatArray();
-              double err = relativeError(got, expected[i]);
+              double err = Fixtures.relativeError(got, expected[i]);
               if (err > 1e-6) {
                 throw new AssertionError("caller " + caller + ", call " + k + ", input " + i
                     + ": relative error " + err);
@@ -84,15 +84,5 @@ final class CallStreamsGpuTest {
       }
       assertTrue(alongside > 0, "no call started while another stream had one running");
     }
-  }
-
-  private static double relativeError(float[] a, float[] b) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < a.length; i++) {
-      num += (a[i] - b[i]) * (double) (a[i] - b[i]);
-      den += b[i] * (double) b[i];
-    }
-    return Math.sqrt(num / Math.max(den, 1e-30));
   }
 }

@@ -33,15 +33,6 @@ final class PinnedTensorMemoryGpuTest {
     return Fixtures.digitBatch(Fixtures.heldOutDigits(), offset, ROWS);
   }
 
-  private static double relativeError(float[] a, float[] b) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < a.length; i++) {
-      num += (a[i] - b[i]) * (double) (a[i] - b[i]);
-      den += b[i] * (double) b[i];
-    }
-    return Math.sqrt(num / Math.max(den, 1e-30));
-  }
 
   @Test
   void largeTensors_arePinned_goStraightToTheDevice_andOutputsComeBackPinned()
@@ -59,7 +50,7 @@ final class PinnedTensorMemoryGpuTest {
       assertEquals(before + 1, PinnedMemory.directCopies(), "one direct copy");
       Tensor staged = m.infer(Map.of("image", ordinary)).get("logits");
       assertEquals(before + 1, PinnedMemory.directCopies(), "ordinary memory is staged");
-      double err = relativeError(logits.toFloatArray(), staged.toFloatArray());
+      double err = Fixtures.relativeError(logits.toFloatArray(), staged.toFloatArray());
       System.out.printf("PinnedTensorMemoryGpuTest: pinned vs staged relative error %.3g%n", err);
       assertTrue(err <= 1e-6, "relative error " + err);
       assertTrue(PinnedMemory.isTensorMemory(logits.buffer()), "a large output is pinned");
@@ -97,7 +88,7 @@ final class PinnedTensorMemoryGpuTest {
       for (int i = 0; i < 300; i++) {
         float[] out = m.infer(Map.of("image", digits(7))).get("logits").toFloatArray();
         if (i % 50 == 0) {
-          assertTrue(relativeError(out, expected) <= 1e-6, "call " + i);
+          assertTrue(Fixtures.relativeError(out, expected) <= 1e-6, "call " + i);
         }
         most = Math.max(most, PinnedTensorMemory.heldBytes());
         assertTrue(PinnedTensorMemory.heldBytes() <= PinnedTensorMemory.limit(),
