@@ -45,7 +45,7 @@ from typing import Dict, List
 import torch
 import torch.nn as nn
 
-from slot_cache import slot_rows  # this folder's module: the scripts run from here
+from slot_cache import greedy, slot_rows  # this folder's module: the scripts run from here
 
 TINY = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, intermediate_size=172, max_position_embeddings=256,
@@ -521,16 +521,10 @@ def first_greedy(module, info, prompt: List[int], n: int, eos: int,
     logits = module(torch.tensor([prompt], device=device),
                     torch.arange(len(prompt), device=device).unsqueeze(0),
                     torch.tensor([0], device=device), k, v)
-    out = []
-    for step in range(n):
-        nxt = int(logits.argmax(-1)[0])
-        out.append(nxt)
-        if nxt == eos or step == n - 1:
-            break
-        pos = torch.tensor([[len(prompt) + step], [0]], device=device)
-        logits = module.decode_first(torch.tensor([[nxt], [0]], device=device), pos,
-                                     torch.tensor([0, 2], device=device), k, v)
-    return out
+    return greedy(logits, n, eos, lambda nxt, i: module.decode_first(
+        torch.tensor([[nxt], [0]], device=device),
+        torch.tensor([[len(prompt) + i], [0]], device=device),
+        torch.tensor([0, 2], device=device), k, v))
 
 
 def cached_greedy(module, info, prompt: List[int], n: int, eos: int, slot: int = 1,
@@ -543,15 +537,9 @@ def cached_greedy(module, info, prompt: List[int], n: int, eos: int, slot: int =
     slots = torch.tensor([slot], device=device)
     logits = module(torch.tensor([prompt], device=device),
                     torch.arange(len(prompt), device=device).unsqueeze(0), slots, k, v)
-    out = []
-    for step in range(n):
-        nxt = int(logits.argmax(-1))
-        out.append(nxt)
-        if nxt == eos or step == n - 1:
-            break
-        pos = torch.tensor([[len(prompt) + step]], device=device)
-        logits = module(torch.tensor([[nxt]], device=device), pos, slots, k, v)
-    return out
+    return greedy(logits, n, eos, lambda nxt, i: module(
+        torch.tensor([[nxt]], device=device),
+        torch.tensor([[len(prompt) + i]], device=device), slots, k, v))
 
 
 def random_prompts(n: int, vocab: int, eos: int, seed: int) -> List[List[int]]:

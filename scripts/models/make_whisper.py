@@ -68,7 +68,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from slot_cache import slot_rows  # this folder's module: the scripts run from here
+from slot_cache import greedy, slot_rows  # this folder's module: the scripts run from here
 
 COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500,
               max_target_positions=448, activation_function="gelu", scale_embedding=False,
@@ -360,16 +360,9 @@ def first_greedy(encoder, decoder, info, features, prompt, n, eos, slots_total=3
     decoder.cross_kv(encoder(features), slots, xk, xv)
     logits = decoder(torch.tensor([prompt]), torch.arange(len(prompt)).unsqueeze(0), slots, k, v,
                      xk, xv)
-    out = []
-    for step in range(n):
-        nxt = int(logits.argmax(-1)[0])
-        out.append(nxt)
-        if nxt == eos or step == n - 1:
-            break
-        pos = torch.tensor([[len(prompt) + step], [0]])
-        logits = decoder.decode_first(torch.tensor([[nxt], [0]]), pos, torch.tensor([0, 2]), k,
-                                      v, xk, xv)
-    return out
+    return greedy(logits, n, eos, lambda nxt, i: decoder.decode_first(
+        torch.tensor([[nxt], [0]]), torch.tensor([[len(prompt) + i], [0]]),
+        torch.tensor([0, 2]), k, v, xk, xv))
 
 
 def cached_greedy(encoder, decoder, info, features, prompt, n, eos, slot=1, slots_total=3):
@@ -382,15 +375,8 @@ def cached_greedy(encoder, decoder, info, features, prompt, n, eos, slot=1, slot
     decoder.cross_kv(encoder(features), slots, xk, xv)
     logits = decoder(torch.tensor([prompt]), torch.arange(len(prompt)).unsqueeze(0), slots, k, v,
                      xk, xv)
-    out = []
-    for step in range(n):
-        nxt = int(logits.argmax(-1))
-        out.append(nxt)
-        if nxt == eos or step == n - 1:
-            break
-        pos = torch.tensor([[len(prompt) + step]])
-        logits = decoder(torch.tensor([[nxt]]), pos, slots, k, v, xk, xv)
-    return out
+    return greedy(logits, n, eos, lambda nxt, i: decoder(
+        torch.tensor([[nxt]]), torch.tensor([[len(prompt) + i]]), slots, k, v, xk, xv))
 
 
 def new_ids(sequence, prompt):
