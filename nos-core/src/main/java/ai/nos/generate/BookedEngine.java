@@ -19,6 +19,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -212,18 +214,23 @@ final class BookedEngine {
       done();
       return CompletableFuture.failedFuture(e);
     }
+    // Once: before the engine settles the future (so the request is counted when join()
+    // returns), or when the caller settles it (cancellation), whichever is first.
+    AtomicBoolean settled = new AtomicBoolean();
+    Consumer<Throwable> settle = failure -> {
+      if (settled.compareAndSet(false, true)) {
+        held.release(failure);
+        done();
+      }
+    };
     CompletableFuture<GeneratedTokens> future;
     try {
-      future = held.replica().engine.submit(prompt, encoderInput, config, sink);
+      future = held.replica().engine.submit(prompt, encoderInput, config, sink, settle);
     } catch (RuntimeException | Error e) {
-      held.release(e);
-      done();
+      settle.accept(e);
       throw e;
     }
-    future.whenComplete((result, failure) -> {
-      held.release(failure);
-      done();
-    });
+    future.whenComplete((result, failure) -> settle.accept(failure));
     return future;
   }
 

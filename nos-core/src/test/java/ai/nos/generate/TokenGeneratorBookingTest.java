@@ -151,6 +151,22 @@ final class TokenGeneratorBookingTest {
   }
 
   @Test
+  void requestCount_isBookedBeforeTheFutureCompletes() throws Exception {
+    // A stage added after submission runs before one the generator added at submission (a
+    // future's stages run last in, first out), so with the count kept in a whenComplete it saw
+    // 0; the GPU suite's 16 cores also caught it through join().
+    try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+        TokenGenerator lm = generator(m).build()) {
+      CountDownLatch release = new CountDownLatch(1);
+      CompletableFuture<GeneratedTokens> f = held(lm, release);
+      CompletableFuture<Long> seen = f.thenApply(r -> info(m, "tiny").requests());
+      assertFalse(f.isDone());
+      release.countDown();
+      assertEquals(1L, seen.get(30, TimeUnit.SECONDS));
+    }
+  }
+
+  @Test
   void busyGenerator_leavesNoRoom_modelRefused() throws Exception {
     // Room for the generator and less than the tokens model beside it.
     try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofMillis(300));

@@ -6,6 +6,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,6 +22,11 @@ import org.slf4j.LoggerFactory;
  *
  * A sink that throws fails the request's future with that exception; the engine sees the future
  * done at its next step and frees the slot.
+ *
+ * An optional settling hook runs on the same task right before the future is settled (with null
+ * or the failure), so whatever the owner books for the request (the manager's request count, its
+ * reference on the copy) is done when a caller's join() returns; a whenComplete callback runs
+ * after the waiters are woken, which left ModelInfo.requests() one short for a moment.
  */
 final class Delivery implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(Delivery.class);
@@ -30,13 +36,20 @@ final class Delivery implements Runnable {
   private final Executor executor;
   private final IntConsumer sink;
   private final CompletableFuture<GeneratedTokens> future;
+  private final Consumer<Throwable> settling;
 
   private record Failure(Throwable error) {}
 
   Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future) {
+    this(executor, sink, future, null);
+  }
+
+  Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
+      Consumer<Throwable> settling) {
     this.executor = executor;
     this.sink = sink;
     this.future = future;
+    this.settling = settling;
   }
 
   void token(int id) {
@@ -79,14 +92,28 @@ final class Delivery implements Runnable {
           try {
             sink.accept(id);
           } catch (RuntimeException | Error e) {
+            settle(e);
             future.completeExceptionally(e);
           }
         }
       } else if (item instanceof GeneratedTokens result) {
+        settle(null);
         future.complete(result);
       } else if (item instanceof Failure f) {
+        settle(f.error());
         future.completeExceptionally(f.error());
       }
     } while (pending.decrementAndGet() != 0);
+  }
+
+  /** Runs the settling hook, if any and the future is still open; a hook that throws is logged. */
+  private void settle(Throwable failure) {
+    if (settling != null && !future.isDone()) {
+      try {
+        settling.accept(failure);
+      } catch (RuntimeException | Error e) {
+        LOG.warn("a generation's settling hook failed", e);
+      }
+    }
   }
 }

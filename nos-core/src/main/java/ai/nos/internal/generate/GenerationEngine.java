@@ -483,6 +483,16 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
       GenerationConfig config, IntConsumer sink) {
+    return submit(prompt, encoderInput, config, sink, null);
+  }
+
+  /**
+   * As above; {@code settling} (nullable) runs on the callback executor right before the engine
+   * settles the future, with null or the failure (not when the caller settles it: cancellation),
+   * so what its owner books for the request is done when a waiter wakes.
+   */
+  public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
+      GenerationConfig config, IntConsumer sink, java.util.function.Consumer<Throwable> settling) {
     if (config == null) {
       throw new IllegalArgumentException("generator '" + id + "': config must not be null");
     }
@@ -496,7 +506,7 @@ public final class GenerationEngine implements AutoCloseable {
     long deadline = config.timeout().map(t -> now + t.toNanos()).orElse(Long.MAX_VALUE);
     CompletableFuture<GeneratedTokens> future = new CompletableFuture<>();
     Sequence seq = new Sequence(prompt.clone(), config, eos, seed, now, deadline, future,
-        new Delivery(callbacks, sink, future));
+        new Delivery(callbacks, sink, future, settling));
     seq.encoderInput = encoderInput == null ? null : encoderInput.clone();
     if (closed) {
       throw closedException();
