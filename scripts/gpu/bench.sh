@@ -164,7 +164,7 @@ if [ "$what" = generate ]; then
   # GEN_QUICK=1: fp32 references only (a faster export); GEN_HF=0: no transformers speed run;
   # GEN_EAGER=0: NOS's speed with CUDA graphs only; GEN_NOOPT=1 / GEN_OPT=1: the speed again with
   # TorchScript's optimizing executor off / on (C = GEN_OPT_C, default 1).
-  # GEN_EXPORT_ARGS: more make_tiny_llama.py options (--lean-norm, --fused-residual), exported into a folder
+  # GEN_EXPORT_ARGS: more make_tiny_llama.py options (--no-lean-norm, --no-fused-residual: transformers' roundings), exported into a folder
   # of their own.
   d=/tmp/llm271; [ -n "${GEN_EXPORT_ARGS:-}" ] && d="/tmp/llm271$(echo "$GEN_EXPORT_ARGS" | tr -cs 'a-z0-9' '-')"
   quick=""; [ "${GEN_QUICK:-0}" = 1 ] && quick="--quick"

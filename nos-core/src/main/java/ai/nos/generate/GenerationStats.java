@@ -17,7 +17,10 @@ package ai.nos.generate;
  *       {@code decodeWaitNanos} is the part spent waiting for those ids after everything was
  *       queued: the device's work the host did not overlap. A step whose wait is most of its
  *       time is bound by the device (its kernels); one whose wait is small is bound by the host
- *       (packing, copies, launches).
+ *       (packing, copies, launches). {@code launchNanos} is the host's time queuing the steps
+ *       (packing, uploads, the replay, the sampler's launches, the copy back); with pipelined
+ *       steps ({@code aheadSteps}: launched before the step before them was read) that time
+ *       runs while the device computes, so a step's wall time approaches the device's.
  * </ul>
  *
  * @param prefills admissions run (each a prefill of one or more requests)
@@ -32,14 +35,17 @@ package ai.nos.generate;
  * @param maxRows the most sequences one decode step served
  * @param decodeNanos wall time of the decode steps
  * @param decodeWaitNanos of which waiting for the step's ids from the device
+ * @param aheadSteps decode steps launched before the step before them was read (pipelined)
+ * @param launchNanos host time queuing the decode steps (see above)
  */
 public record GenerationStats(long prefills, long prefillSequences, long encoderInputs,
     long prefillNanos, long encodeNanos, long decodeSteps, long graphSteps, long decodeRows,
-    long paddingRows, long maxRows, long decodeNanos, long decodeWaitNanos) {
+    long paddingRows, long maxRows, long decodeNanos, long decodeWaitNanos, long aheadSteps,
+    long launchNanos) {
 
   /** Nothing run yet. */
   public static final GenerationStats NONE = new GenerationStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-      0, 0);
+      0, 0, 0, 0);
 
   /**
    * What ran between {@code before} (an earlier snapshot of the same generator) and this one;
@@ -51,7 +57,8 @@ public record GenerationStats(long prefills, long prefillSequences, long encoder
         prefillNanos - before.prefillNanos, encodeNanos - before.encodeNanos,
         decodeSteps - before.decodeSteps, graphSteps - before.graphSteps,
         decodeRows - before.decodeRows, paddingRows - before.paddingRows, maxRows,
-        decodeNanos - before.decodeNanos, decodeWaitNanos - before.decodeWaitNanos);
+        decodeNanos - before.decodeNanos, decodeWaitNanos - before.decodeWaitNanos,
+        aheadSteps - before.aheadSteps, launchNanos - before.launchNanos);
   }
 
   /** The sum of two generators' (or replicas') snapshots; the larger {@link #maxRows()}. */
@@ -62,7 +69,8 @@ public record GenerationStats(long prefills, long prefillSequences, long encoder
         decodeSteps + other.decodeSteps, graphSteps + other.graphSteps,
         decodeRows + other.decodeRows, paddingRows + other.paddingRows,
         Math.max(maxRows, other.maxRows), decodeNanos + other.decodeNanos,
-        decodeWaitNanos + other.decodeWaitNanos);
+        decodeWaitNanos + other.decodeWaitNanos, aheadSteps + other.aheadSteps,
+        launchNanos + other.launchNanos);
   }
 
   /** Milliseconds of wall time per decode step; 0 without steps. */
@@ -78,15 +86,16 @@ public record GenerationStats(long prefills, long prefillSequences, long encoder
   /**
    * One line for logs and benchmarks: {@code prefills=.. windows=.. prefill_ms=.. encode_ms=..
    * decode_steps=.. graph_steps=.. eager_steps=.. rows_per_step=.. max_rows=.. padding_rows=..
-   * decode_ms=.. ms_per_step=.. wait_ms_per_step=..}.
+   * decode_ms=.. ms_per_step=.. wait_ms_per_step=.. ahead_steps=.. launch_ms_per_step=..}.
    */
   public String summary() {
     return String.format(java.util.Locale.ROOT, "prefills=%d sequences=%d windows=%d"
         + " prefill_ms=%.1f encode_ms=%.1f decode_steps=%d graph_steps=%d eager_steps=%d"
         + " rows_per_step=%.1f max_rows=%d padding_rows=%d decode_ms=%.1f ms_per_step=%.3f"
-        + " wait_ms_per_step=%.3f", prefills, prefillSequences, encoderInputs,
+        + " wait_ms_per_step=%.3f ahead_steps=%d launch_ms_per_step=%.3f", prefills, prefillSequences, encoderInputs,
         prefillNanos / 1e6, encodeNanos / 1e6, decodeSteps, graphSteps, decodeSteps - graphSteps,
         rowsPerDecodeStep(), maxRows, paddingRows, decodeNanos / 1e6, msPerDecodeStep(),
-        decodeSteps == 0 ? 0 : decodeWaitNanos / 1e6 / decodeSteps);
+        decodeSteps == 0 ? 0 : decodeWaitNanos / 1e6 / decodeSteps, aheadSteps,
+        decodeSteps == 0 ? 0 : launchNanos / 1e6 / decodeSteps);
   }
 }

@@ -79,12 +79,15 @@ final class GenerationStatsTest {
   @Test
   void summary_namesEveryPart() {
     GenerationStats s = new GenerationStats(4, 64, 64, 80_000_000, 30_000_000, 127, 127,
-        127 * 64, 0, 64, 508_000_000, 400_000_000);
+        127 * 64, 0, 64, 508_000_000, 400_000_000, 120, 127_000_000);
     assertEquals("prefills=4 sequences=64 windows=64 prefill_ms=80.0 encode_ms=30.0"
         + " decode_steps=127 graph_steps=127 eager_steps=0 rows_per_step=64.0 max_rows=64"
-        + " padding_rows=0 decode_ms=508.0 ms_per_step=4.000 wait_ms_per_step=3.150",
+        + " padding_rows=0 decode_ms=508.0 ms_per_step=4.000 wait_ms_per_step=3.150"
+        + " ahead_steps=120 launch_ms_per_step=1.000",
         s.summary());
     assertEquals(s, s.plus(GenerationStats.NONE));
     assertEquals(GenerationStats.NONE.decodeSteps(), s.minus(s).decodeSteps());
+    assertEquals(0, s.minus(s).aheadSteps());
+    assertEquals(2 * 127_000_000L, s.plus(s).launchNanos());
   }
 }

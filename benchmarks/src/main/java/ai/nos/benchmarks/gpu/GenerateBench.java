@@ -4,6 +4,7 @@ import ai.nos.Device;
 import ai.nos.Precision;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
+import ai.nos.generate.GenerationStats;
 import ai.nos.generate.TokenGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -244,7 +245,11 @@ public final class GenerateBench {
         .build();
     double[] rates = new double[rounds];
     StringBuilder raw = new StringBuilder();
+    GenerationStats before = GenerationStats.NONE;
     for (int r = -1; r < rounds; r++) {
+      if (r == 0) {
+        before = lm.stats();
+      }
       List<int[]> prompts = new ArrayList<>();
       for (int i = 0; i < c; i++) {
         prompts.add(prompt(random));
@@ -269,5 +274,8 @@ public final class GenerateBench {
     double median = sorted[sorted.length / 2];
     System.out.printf("GenerateBench: graphs %s C=%d times_s%s; tokens/s min %.0f median %.0f;"
         + " ms/step median %.2f%n", graphs, c, raw, sorted[0], median, c * 1000.0 / median);
+    // Where the measured rounds' time went (prefills, steps, the host's launch time, pipelining)
+    System.out.printf("GenerateBench: graphs %s C=%d breakdown %s%n", graphs, c,
+        lm.stats().minus(before).summary());
   }
 }

@@ -176,7 +176,13 @@ import org.slf4j.LoggerFactory;
  * encoder inputs, which bounds what running sequences wait for (the encoder is the expensive
  * part of an admission, not the 4-token prompts); an idle engine (nothing running) admits
  * chunk after chunk until the queue or the free slots run out before its first decode step, so
- * many windows submitted at once (64 concurrent clips) decode together from the start. The CUDA graphs of decode steps capture the
+ * many windows submitted at once (64 concurrent clips) decode together from the start. On CUDA
+ * an admission's encoder batch is padded with silent windows to a power of two (1, 2, 4, 8, 16;
+ * the encoder's output of the padding is dropped before cross_kv), and the scheduler runs the
+ * encoder path once at each of those sizes before the engine is ready: the first call of a
+ * shape pays cuFFT's plan, cuBLAS's and cuDNN's choices and the allocator's new blocks (26-77 ms
+ * on the H200 against 3.5-25 ms warm, WhisperAdmitProbe, eighteenth session), and admissions of
+ * any size from 1 to 16 met new shapes round after round. The CUDA graphs of decode steps capture the
  * cross caches as they capture the KvCache: fixed tensors, read in place; the scratch slot has a
  * cross row too (zeros), so a padding row attends to something finite.
  *
@@ -250,6 +256,15 @@ public final class GenerationEngine implements AutoCloseable {
    * test turns it on there with {@link #pipelined(boolean)}).
    */
   private volatile boolean pipelined;
+  /**
+   * The sizes an admission's encoder batch is padded to (see the essay), or null: not an
+   * encoder-decoder engine, or on the CPU (no per-shape cost to avoid) unless a test pads.
+   */
+  private final int[] encoderBuckets;
+  /** One silent encoder input (zeros), the padding of an admission; made on first use. */
+  private float[] silence;
+  /** The encoder batch sizes warmUp ran (for tests); written before the engine is ready. */
+  private volatile int[] warmedEncoderSizes = new int[0];
   /** Decode steps launched before the previous step's ids were read (for tests). */
   private volatile long lookaheadSteps;
   /** When the last decode step was read (scheduler thread only; GenerationStats' times). */
@@ -316,7 +331,8 @@ public final class GenerationEngine implements AutoCloseable {
    * For tests: {@code prefillTokens} bounds a prefill (see the essay); with {@code start} false
    * the scheduler waits for {@link #start()}, so a test can queue requests first; with
    * {@code padEagerly} decode steps without graphs are padded to the buckets as graphed ones
-   * are (the CPU can then check the padding rows' isolation).
+   * are, and an encoder's admissions to its buckets after a warm-up, as on CUDA (the CPU can
+   * then check the padding rows' isolation).
    */
   GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs, int prefillTokens,
@@ -354,6 +370,8 @@ public final class GenerationEngine implements AutoCloseable {
     this.clock = clock;
     this.prefillTokens = prefillTokens;
     this.pipelined = PIPELINE && model.device().isCuda();
+    this.encoderBuckets = encoder != null && (model.device().isCuda() || padEagerly)
+        ? bucketSizes(Math.min(ENCODER_BATCH, slots)) : null;
     this.scheduler = new Thread(this::run, "nos-generate-" + id);
     this.scheduler.setDaemon(true);
     if (start) {
@@ -589,8 +607,12 @@ public final class GenerationEngine implements AutoCloseable {
   private void run() {
     torch.setGraphExecutorOptimize(JIT_OPTIMIZE); // this thread is the engine's own
     try {
-      threadState.complete(model.device().isCuda()
-          ? TorchRuntime.prepareEngineThread(model.device().index().orElse(0)) : 0L);
+      long stateBytes = model.device().isCuda()
+          ? TorchRuntime.prepareEngineThread(model.device().index().orElse(0)) : 0L;
+      if (encoderBuckets != null) {
+        warmEncoder();
+      }
+      threadState.complete(stateBytes);
     } catch (RuntimeException | Error e) {
       threadState.completeExceptionally(e);
       closed = true;
@@ -883,7 +905,7 @@ public final class GenerationEngine implements AutoCloseable {
     }
     steps++;
     stats = stats.plus(new GenerationStats(1, k, encoder == null ? 0 : k,
-        System.nanoTime() - started, encodeNanos, 0, 0, 0, 0, 0, 0, 0));
+        System.nanoTime() - started, encodeNanos, 0, 0, 0, 0, 0, 0, 0, 0, 0));
     for (int r = 0; r < k; r++) {
       Sequence s = batch.get(r);
       FinishReason done = s.add((int) drawn[r], cache.length());
@@ -998,11 +1020,16 @@ public final class GenerationEngine implements AutoCloseable {
     final org.bytedeco.cuda.cudart.CUevent_st done;
     final boolean replayed;
     final long started;
+    /** Launched before the step before it was read (pipelined). */
+    final boolean ahead;
+    /** The host's time in launch(): packing, uploads, the replay, the sampler, the copy back. */
+    final long launchNanos;
     /** When read() began: the step's wait, in its GenerationStats. */
     long readStarted;
 
     Launched(List<Sequence> rows, int padded, Tensor next, Tensor host,
-        org.bytedeco.cuda.cudart.CUevent_st done, boolean replayed, long started) {
+        org.bytedeco.cuda.cudart.CUevent_st done, boolean replayed, long started,
+        boolean ahead) {
       this.rows = rows;
       this.padded = padded;
       this.next = next;
@@ -1010,6 +1037,8 @@ public final class GenerationEngine implements AutoCloseable {
       this.done = done;
       this.replayed = replayed;
       this.started = started;
+      this.ahead = ahead;
+      this.launchNanos = System.nanoTime() - started;
     }
 
     /** The ids drawn, once the device has them (waits for this step only). */
@@ -1106,7 +1135,7 @@ public final class GenerationEngine implements AutoCloseable {
       // Both outlive the scope: the next step reads `next` on the device, read() reads `host`.
       next.retainReference();
       host.retainReference();
-      return new Launched(rows, padded, next, host, done, replayed, started);
+      return new Launched(rows, padded, next, host, done, replayed, started, previous != null);
     }
   }
 
@@ -1127,7 +1156,8 @@ public final class GenerationEngine implements AutoCloseable {
     long from = Math.max(step.started, lastDecodeEnded);
     lastDecodeEnded = ended;
     stats = stats.plus(new GenerationStats(0, 0, 0, 0, 0, 1, step.replayed ? 1 : 0, b,
-        step.padded - b, b, ended - from, ended - Math.max(step.readStarted, from)));
+        step.padded - b, b, ended - from, ended - Math.max(step.readStarted, from),
+        step.ahead ? 1 : 0, step.launchNanos));
     boolean all = true;
     for (int i = 0; i < b; i++) {
       Sequence s = step.rows.get(i);
@@ -1163,14 +1193,62 @@ public final class GenerationEngine implements AutoCloseable {
    * the essay). In the prefill's scope; the inputs' host copies are dropped once sent.
    */
   private void encode(List<Sequence> batch, Tensor slots) {
-    float[][] inputs = new float[batch.size()][];
-    for (int r = 0; r < inputs.length; r++) {
+    int k = batch.size();
+    float[][] inputs = new float[encoderBuckets == null ? k : bucketAtLeast(encoderBuckets, k)][];
+    for (int r = 0; r < k; r++) {
       inputs[r] = batch.get(r).encoderInput;
       batch.get(r).encoderInput = null;
     }
+    java.util.Arrays.fill(inputs, k, inputs.length, inputs.length > k ? silence() : null);
+    Tensor encoded = encoder.encode(inputs);
     // Waited for (the copy of cross_kv's [k] result to the host waits for the stream), so that
     // GenerationStats splits the admission's device time into encoding and prefill.
-    toHost(model.crossKv(encoder.encode(inputs), slots, cross.keys(), cross.values()));
+    toHost(model.crossKv(inputs.length > k ? encoded.narrow(0, 0, k) : encoded, slots,
+        cross.keys(), cross.values()));
+  }
+
+  /**
+   * Runs an admission's encoder path (upload, features, encoder, cross_kv) on silence once at
+   * each of {@link #encoderBuckets}' sizes, on the scheduler thread before the engine is ready
+   * (see the essay). cross_kv writes slots 0..size-1, all free yet: an admission rewrites its
+   * slots' rows. A failure is logged and leaves the shapes to the first admissions.
+   */
+  private void warmEncoder() {
+    long started = System.nanoTime();
+    try (InferenceMode guard = new InferenceMode()) {
+      for (int size : encoderBuckets) {
+        try (PointerScope scope = new PointerScope()) {
+          float[][] inputs = new float[size][];
+          java.util.Arrays.fill(inputs, silence());
+          Tensor slots = torch.arange(new Scalar(size), new TensorOptions(torch.ScalarType.Long)
+              .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice())));
+          toHost(model.crossKv(encoder.encode(inputs), slots, cross.keys(), cross.values()));
+        }
+      }
+      warmedEncoderSizes = encoderBuckets.clone();
+      LOG.info("generator '{}': encoder warmed at batch sizes {} in {} ms", id,
+          java.util.Arrays.toString(encoderBuckets), (System.nanoTime() - started) / 1_000_000);
+    } catch (RuntimeException e) {
+      LOG.warn("generator '{}': warming the encoder failed; admissions of a new size pay their"
+          + " shape's first call: {}", id, DecoderModel.firstLine(e));
+    }
+  }
+
+  private float[] silence() {
+    if (silence == null) {
+      silence = new float[encoder.inputSize()];
+    }
+    return silence;
+  }
+
+  /** The smallest of {@code sizes} (ascending) holding {@code n}; the largest bounds n. */
+  private static int bucketAtLeast(int[] sizes, int n) {
+    for (int size : sizes) {
+      if (size >= n) {
+        return size;
+      }
+    }
+    throw new IllegalStateException(n + " rows exceed the largest bucket " + sizes[sizes.length - 1]);
   }
 
   private Tensor crossKeys() {
@@ -1247,6 +1325,11 @@ public final class GenerationEngine implements AutoCloseable {
   /** Decode steps that ran padding rows (to a bucket) so far. */
   long paddedSteps() {
     return paddedSteps;
+  }
+
+  /** For tests: the encoder batch sizes warmed before the engine was ready (see the essay). */
+  int[] warmedEncoderSizes() {
+    return warmedEncoderSizes.clone();
   }
 
   /** For tests: pipelined decode steps on or off (set it before {@link #start}). */
