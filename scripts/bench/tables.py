@@ -520,6 +520,27 @@ def generation_nos_only(nos_log, before_log, label, before_label):
     return out
 
 
+def generation_variants(variants):
+    """NOS's CUDA-graph rows of several runs of one lease on the same export, side by side:
+    tokens/s median (ms/step median) by concurrent sequences, and the TTFT medians.
+    `variants` is [(label, log)]."""
+    runs = [(label, gen_nos(rel)) for label, rel in variants]
+
+    def cell(row):
+        return f"{fmt_int(row[0])} ({row[1]:.2f})" if row else "-"
+    out = ["| concurrent sequences | " + " | ".join(f"NOS, {label}" for label, _ in runs) + " |",
+           "|---|" + "---|" * len(runs)]
+    sizes = sorted(set().union(*(r[0].get(True, {}).keys() for _, r in runs)))
+    for c in sizes:
+        out.append(f"| {c} | " + " | ".join(cell(r[0].get(True, {}).get(c)) for _, r in runs)
+                   + " |")
+    out.append("| time to first token, 128-token prompt, ms (median; first request after the"
+               " build) | " + " | ".join(
+                   f"{r[1][True]:.1f} ({r[2][True]:.1f})" if True in r[1] and True in r[2]
+                   else "-" for _, r in runs) + " |")
+    return out
+
+
 # ---- Whisper (#18): transformers' eager generate and NOS's SpeechRecognizer -----------------
 # One table per lease whose logs are committed: hf_whisper.py's log and WhisperBench's.
 
@@ -726,6 +747,21 @@ TABLES = {
     "whisper-seventeenth": ("logs/2026-12-04/seventeenth/hf-whisper.log, whisper-bench.log",
                             lambda: whisper("logs/2026-12-04/seventeenth/hf-whisper.log",
                                             "logs/2026-12-04/seventeenth/whisper-bench.log")),
+    "generation-eighteenth": ("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-generate.log, generate-bench-pipelined.log",
+                              lambda: generation("logs/2026-12-04/eighteenth/first-lease-58c527a",
+                                                 "generate-bench-pipelined.log",
+                                                 "`--lean-norm --fused-residual`, pipelined steps")),
+    "generation-eighteenth-ab": ("logs/2026-12-04/eighteenth/first-lease-58c527a/generate-bench-pipelined.log, generate-bench-pipeline-off.log, generate-bench-record-optimize.log",
+                                 lambda: generation_variants([
+                                     ("pipelined steps (default)",
+                                      "logs/2026-12-04/eighteenth/first-lease-58c527a/generate-bench-pipelined.log"),
+                                     ("`-Dnos.generate.pipeline=false`",
+                                      "logs/2026-12-04/eighteenth/first-lease-58c527a/generate-bench-pipeline-off.log"),
+                                     ("pipelined, `-Dnos.generate.recordOptimize=true`",
+                                      "logs/2026-12-04/eighteenth/first-lease-58c527a/generate-bench-record-optimize.log")])),
+    "whisper-eighteenth": ("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-whisper.log, whisper-bench.log",
+                           lambda: whisper("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-whisper.log",
+                                           "logs/2026-12-04/eighteenth/first-lease-58c527a/whisper-bench.log")),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
