@@ -3,7 +3,7 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|aoti-autotune] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|aoti-autotune|stepprobe] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 set -uo pipefail
 g=/root/gpu
@@ -175,6 +175,20 @@ if [ "$what" = generate ]; then
   [ "${GEN_HF:-1}" = 1 ] && timeout 400 python3 "$g/scripts/bench/hf_generate.py" ${GEN_HF_ARGS:-} 2>&1 | grep -v Warning | tee "$out/hf-generate.log"
   [ "${GEN_NOOPT:-0}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=false -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_OPT_C:-1} speed $eager 2>&1 | tee "$out/generate-bench-noopt.log"
   [ "${GEN_OPT:-0}" = 1 ] && ${jvm/-cp/-Dnos.generate.jitOptimize=true -cp} ai.nos.benchmarks.gpu.GenerateBench $d "${2:-3}" ${GEN_OPT_C:-1} speed $eager 2>&1 | tee "$out/generate-bench-opt.log"
+fi
+if [ "$what" = stepprobe ]; then
+  # #17/#18, the pipelining puzzle (docs/status.md, eighteenth session): NOS's decode step taken
+  # apart by DecodeStepProbe (the recorded step's replays alone; the engine's greedy step back to
+  # back, launched ahead as the pipelined engine, waited for each as the unpipelined one; the
+  # launch's host time) on the 271m export, then profile_step.py's `f` (Python's capture of the
+  # same step, same flags) in the same call; and on whisper-tiny's decoder when bench.sh whisper
+  # made it. SECONDS = steps a measurement (default 300). About 2 minutes with the quick export.
+  d=/tmp/llm271
+  [ -f $d/model.pt ] || timeout 400 python3 "$g/scripts/models/make_tiny_llama.py" --size 271m --out $d --quick > "$out/make-llm271.log" 2>&1 || { tail -20 "$out/make-llm271.log"; exit 1; }
+  $jvm ai.nos.benchmarks.gpu.DecodeStepProbe $d/model.pt 1,8,64,128 "${2:-300}" fp16 cuda:0 128 257 128 2>&1 | tee "$out/decode-step-probe.log"
+  w=/tmp/whisper-tiny-hf/decoder.pt
+  [ -f $w ] && $jvm ai.nos.benchmarks.gpu.DecodeStepProbe $w 1,64 "${2:-300}" fp16 cuda:0 64 448 64 2>&1 | tee -a "$out/decode-step-probe.log"
+  timeout 150 python3 "$g/scripts/bench/profile_step.py" --only f --lean-norm --fused-residual --budget 120 2>&1 | grep -v Warning | tee "$out/profile-step-f.log"
 fi
 if [ "$what" = whisper ]; then
   # Issue #18 "Fast": whisper-tiny (random weights) exported with --save-hf (NOS's TorchScript
