@@ -119,6 +119,36 @@ def djl_cpu():
     return djl_table.table(os.path.join(BENCH, "logs/2026-12-03/djl-cpu"))
 
 
+def first_result_runs(rel):
+    """first-result.log's runs by engine: (start-to-first-output ms, peak RSS MB) lists."""
+    runs = {}
+    for m in re.finditer(r"engine (\S+) run \d+ start-to-first-output-ms (\d+) .*?peak-rss-kb (\d+)",
+                         read(rel)):
+        runs.setdefault(m[1], []).append((int(m[2]), int(m[3]) / 1024))
+    if not runs:
+        raise LogError(f"log {rel}: no 'engine ... start-to-first-output-ms' lines")
+    return runs
+
+
+def first_result_extension():
+    """NOS's first result with and without JavaCPP's platform.extension set empty, beside DJL's:
+    median [min-max] of fresh JVMs, alternated."""
+    runs = first_result_runs("logs/2026-12-04/eighteenth/cpu-first-result/first-result.log")
+    labels = {"nos": "NOS", "nos-ext": "NOS, `-Dorg.bytedeco.javacpp.platform.extension=`",
+              "djl": "DJL 0.36 (libtorch 2.7.1)"}
+    out = ["| fresh JVM, digits, batch 32 (natives unpacked) | runs | first result, ms | peak RSS, MB |",
+           "|---|---|---|---|"]
+    for key in ("nos", "nos-ext", "djl"):
+        r = runs.get(key)
+        if not r:
+            continue
+        ms = sorted(x[0] for x in r)
+        mb = sorted(x[1] for x in r)
+        out.append(f"| {labels[key]} | {len(r)} | {fmt_int(ms[len(ms) // 2])} [{fmt_int(ms[0])}-"
+                   f"{fmt_int(ms[-1])}] | {mb[len(mb) // 2]:.0f} |")
+    return out
+
+
 def batching_rows(rel):
     try:
         return djl_table.batching_table(os.path.join(BENCH, rel))
@@ -762,6 +792,8 @@ TABLES = {
     "whisper-eighteenth": ("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-whisper.log, whisper-bench.log",
                            lambda: whisper("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-whisper.log",
                                            "logs/2026-12-04/eighteenth/first-lease-58c527a/whisper-bench.log")),
+    "first-result-extension": ("logs/2026-12-04/eighteenth/cpu-first-result/first-result.log",
+                               first_result_extension),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
