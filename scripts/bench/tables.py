@@ -130,15 +130,17 @@ def first_result_runs(rel):
     return runs
 
 
-def first_result_extension():
-    """NOS's first result with and without JavaCPP's platform.extension set empty, beside DJL's:
-    median [min-max] of fresh JVMs, alternated."""
-    runs = first_result_runs("logs/2026-12-04/eighteenth/cpu-first-result/first-result.log")
+def first_result_settings():
+    """NOS's and DJL's first result in fresh JVMs under the start-up settings an application
+    chooses (scripts/bench/first-result.sh): median [min-max] and peak RSS, alternated."""
+    runs = first_result_runs("logs/2026-12-04/eighteenth/first-result/first-result.log")
     labels = {"nos": "NOS", "nos-ext": "NOS, `-Dorg.bytedeco.javacpp.platform.extension=`",
-              "djl": "DJL 0.36 (libtorch 2.7.1)"}
+              "nos-ext-cds": "NOS, that and an application CDS archive",
+              "djl": "DJL 0.36 (libtorch 2.7.1)",
+              "djl-cds": "DJL 0.36, an application CDS archive"}
     out = ["| fresh JVM, digits, batch 32 (natives unpacked) | runs | first result, ms | peak RSS, MB |",
            "|---|---|---|---|"]
-    for key in ("nos", "nos-ext", "djl"):
+    for key in labels:
         r = runs.get(key)
         if not r:
             continue
@@ -792,8 +794,8 @@ TABLES = {
     "whisper-eighteenth": ("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-whisper.log, whisper-bench.log",
                            lambda: whisper("logs/2026-12-04/eighteenth/first-lease-58c527a/hf-whisper.log",
                                            "logs/2026-12-04/eighteenth/first-lease-58c527a/whisper-bench.log")),
-    "first-result-extension": ("logs/2026-12-04/eighteenth/cpu-first-result/first-result.log",
-                               first_result_extension),
+    "first-result-settings": ("logs/2026-12-04/eighteenth/first-result/first-result.log",
+                              first_result_settings),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
