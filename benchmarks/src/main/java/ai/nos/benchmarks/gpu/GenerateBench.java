@@ -274,7 +274,10 @@ public final class GenerateBench {
     double median = sorted[sorted.length / 2];
     System.out.printf("GenerateBench: graphs %s C=%d times_s%s; tokens/s min %.0f median %.0f;"
         + " ms/step median %.2f%n", graphs, c, raw, sorted[0], median, c * 1000.0 / median);
-    // Where the measured rounds' time went (prefills, steps, the host's launch time, pipelining)
+    // Where the measured rounds' time went (prefills, steps, the host's launch time, pipelining);
+    // at C=1 its ms_per_step is the time per token after the first (the prefill left out), which
+    // tokens/s includes; measured on the scheduler thread, so the requests are not streamed (a
+    // sink would add a delivery per token to what is measured)
     System.out.printf("GenerateBench: graphs %s C=%d breakdown %s%n", graphs, c,
         lm.stats().minus(before).summary());
   }
