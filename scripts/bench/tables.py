@@ -721,6 +721,8 @@ TABLES = {
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
     "djl-cpu-tenth-final": ("logs/2026-12-03/tenth/cpu-final", djl_cpu_tenth_final),
     "djl-cpu-tenth-direct": ("logs/2026-12-03/tenth/cpu-direct", djl_cpu_tenth_direct),
+    "djl-cpu-eighteenth": ("logs/2026-12-04/eighteenth/batching-cpu",
+                           lambda: batching_rows("logs/2026-12-04/eighteenth/batching-cpu")),
     "first-seconds": ("logs/2026-12-03/first-seconds.log", first_seconds),
     "scale-cpu": ("logs/2026-12-03/scale-bench-cpu.log", scale_cpu),
     "swaps-ninth": ("logs/2026-12-03/ninth/swap-bench.log, swap-baseline.log, gpu-tests.log.gz", swaps_ninth),
