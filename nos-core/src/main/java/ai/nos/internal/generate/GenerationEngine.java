@@ -18,6 +18,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.IntConsumer;
 import java.util.function.LongSupplier;
 import org.bytedeco.javacpp.LongPointer;
@@ -148,7 +149,8 @@ import org.slf4j.LoggerFactory;
  * are one further, which the host knows. What a step uploads goes through pinned memory
  * asynchronously (Sampler's uploads are TorchTensors.staged: a pageable copy would wait for the
  * stream, that is for step n), and its ids come back into pinned memory behind an event, so
- * reading step n waits for step n only. Everything stays on the scheduler thread's one stream, in launch order.
+ * reading step n waits for step n only. Everything stays on the scheduler thread's one stream,
+ * in launch order.
  * Step n+1 is launched only when every row surely goes on past step n unless its token ends it
  * (mayLookAhead): nothing waits for admission, no row is settled or past its deadline, each
  * may draw another token and has another position in its slot (so step n+1 never writes past
@@ -177,12 +179,16 @@ import org.slf4j.LoggerFactory;
  * part of an admission, not the 4-token prompts); an idle engine (nothing running) admits
  * chunk after chunk until the queue or the free slots run out before its first decode step, so
  * many windows submitted at once (64 concurrent clips) decode together from the start. On CUDA
- * an admission's encoder batch is padded with silent windows to a power of two (1, 2, 4, 8, 16;
- * the encoder's output of the padding is dropped before cross_kv), and the scheduler runs the
- * encoder path once at each of those sizes before the engine is ready: the first call of a
- * shape pays cuFFT's plan, cuBLAS's and cuDNN's choices and the allocator's new blocks (26-77 ms
- * on the H200 against 3.5-25 ms warm, WhisperAdmitProbe, eighteenth session), and admissions of
- * any size from 1 to 16 met new shapes round after round. The CUDA graphs of decode steps capture the
+ * an admission's encoder batch is padded with zero windows to the next of bucketSizes(min(16,
+ * slots)) (1, 2, 4, 8, 16 with 16 slots or more; silence for PCM input, and whatever the padding
+ * is, its encoder output is dropped before cross_kv, which runs at the admitted count), and the
+ * scheduler runs the encoder path once at each of those sizes before the engine is ready: the
+ * first call of a shape pays cuFFT's plan, cuBLAS's and cuDNN's choices and the allocator's new
+ * blocks (26-77 ms on the H200 against 3.5-25 ms warm, WhisperAdmitProbe, eighteenth session),
+ * and admissions of any size from 1 to 16 met new shapes round after round. (cross_kv, a few
+ * GEMMs, still meets a new count the first time; the warm-up's transient device memory is
+ * allocated while the engine loads, which a load measured beside it on the same device would
+ * see.) The CUDA graphs of decode steps capture the
  * cross caches as they capture the KvCache: fixed tensors, read in place; the scratch slot has a
  * cross row too (zeros), so a padding row attends to something finite.
  *
@@ -261,10 +267,15 @@ public final class GenerationEngine implements AutoCloseable {
    * encoder-decoder engine, or on the CPU (no per-shape cost to avoid) unless a test pads.
    */
   private final int[] encoderBuckets;
-  /** One silent encoder input (zeros), the padding of an admission; made on first use. */
+  /**
+   * One encoder input of zeros, the padding of an admission (silence for PCM input); made on
+   * first use, scheduler thread only.
+   */
   private float[] silence;
-  /** The encoder batch sizes warmUp ran (for tests); written before the engine is ready. */
+  /** The encoder batch sizes warmEncoder ran (for tests); written before the engine is ready. */
   private volatile int[] warmedEncoderSizes = new int[0];
+  /** For tests: see {@link #afterPeekForTest}; null otherwise. */
+  private volatile Consumer<Sequence> afterPeek;
   /** Decode steps launched before the previous step's ids were read (for tests). */
   private volatile long lookaheadSteps;
   /** When the last decode step was read (scheduler thread only; GenerationStats' times). */
@@ -505,12 +516,13 @@ public final class GenerationEngine implements AutoCloseable {
   }
 
   /**
-   * As above; {@code settling} (nullable) runs on the callback executor right before the engine
-   * settles the future, with null or the failure (not when the caller settles it: cancellation),
-   * so what its owner books for the request is done when a waiter wakes.
+   * As above; {@code settling} (nullable) runs where the request's tokens are delivered (the
+   * callback executor, or Delivery's own thread if it refuses) right before the engine settles
+   * the future, with null or the failure (not when the caller settles it: cancellation), so
+   * what its owner books for the request is done when a waiter wakes.
    */
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
-      GenerationConfig config, IntConsumer sink, java.util.function.Consumer<Throwable> settling) {
+      GenerationConfig config, IntConsumer sink, Consumer<Throwable> settling) {
     if (config == null) {
       throw new IllegalArgumentException("generator '" + id + "': config must not be null");
     }
@@ -828,7 +840,16 @@ public final class GenerationEngine implements AutoCloseable {
         if (!batch.isEmpty() && (long) t * (batch.size() + 1) > prefillTokens) {
           break;
         }
-        waiting.poll();
+        Consumer<Sequence> hook = afterPeek;
+        if (hook != null) {
+          hook.accept(s);
+        }
+        if (!waiting.remove(s)) {
+          // taken back since the peek by a submit that found the engine closed (it threw to
+          // its caller): take nothing in its place (a poll() here took the next request, which
+          // was then neither waiting nor admitted, and never completed)
+          continue;
+        }
       }
       first = null;
       if (s.future.isDone()) {
@@ -1248,7 +1269,8 @@ public final class GenerationEngine implements AutoCloseable {
         return size;
       }
     }
-    throw new IllegalStateException(n + " rows exceed the largest bucket " + sizes[sizes.length - 1]);
+    throw new IllegalStateException(n + " rows exceed the largest bucket "
+        + sizes[sizes.length - 1]);
   }
 
   private Tensor crossKeys() {
@@ -1325,6 +1347,16 @@ public final class GenerationEngine implements AutoCloseable {
   /** Decode steps that ran padding rows (to a bucket) so far. */
   long paddedSteps() {
     return paddedSteps;
+  }
+
+  /** For tests: called with each request admission sees at the head of the queue. */
+  void afterPeekForTest(Consumer<Sequence> hook) {
+    this.afterPeek = hook;
+  }
+
+  /** For tests: takes {@code s} off the queue as a submit racing close() does. */
+  boolean takeBackForTest(Sequence s) {
+    return waiting.remove(s);
   }
 
   /** For tests: the encoder batch sizes warmed before the engine was ready (see the essay). */
