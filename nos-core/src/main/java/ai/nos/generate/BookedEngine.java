@@ -39,7 +39,9 @@ import org.slf4j.LoggerFactory;
  *
  * Requests hold the copy
  * Each request holds one reference on the copy's lease (ManagedResource) from before its engine
- * sees it until its future completes (finished, failed, cancelled, timed out). The manager evicts
+ * sees it until its future is settled (finished, failed, cancelled, timed out): given back just
+ * before the engine completes the future (Delivery's settling hook, so the request is counted
+ * when join() returns), or when the caller cancels it. The manager evicts
  * only a copy whose lease it can close at zero references (Lease.closeIfIdle), so a generator
  * with a request queued or generating is never evicted; an idle one is, least recently used
  * first, and its engine closes under the manager's lock (GenerationEngine.close: the scheduler
@@ -63,8 +65,8 @@ import org.slf4j.LoggerFactory;
  *
  * Threads
  * Loads run on the thread that needs the copy (the builder's, a submitting caller's). A request's
- * reference is given back on the thread that completes its future: the callback executor's, or
- * a caller that cancels. An executor that runs tasks on the submitting thread (Runnable::run)
+ * reference is given back on the thread that delivers its result (the callback executor's), or
+ * on a caller that cancels. An executor that runs tasks on the submitting thread (Runnable::run)
  * would give it back on the engine's scheduler, where freeing the engine would wait for itself
  * (up to its 30 s close timeout): use an executor of other threads with a manager.
  */
@@ -113,8 +115,8 @@ final class BookedEngine {
 
   /** Registers the generator with {@code manager} and loads its first copy where it places it. */
   static BookedEngine open(ModelManager manager, String id, Path model, Path encoder,
-      boolean whisperPcm, Device device, Precision precision, int slots, int maxLength, int maxQueued,
-      Executor callbacks, boolean cudaGraphs) {
+      boolean whisperPcm, Device device, Precision precision, int slots, int maxLength,
+      int maxQueued, Executor callbacks, boolean cudaGraphs) {
     ModelSpec spec = ModelSpec.builder().id(id).artifact(model).device(device)
         .precision(precision).signature(Signature.builder()
             .input("input_ids", DType.INT64, -1, -1).input("positions", DType.INT64, -1, -1)

@@ -6,7 +6,9 @@ package ai.nos.generate;
  * and {@link #minus} them to see one piece of work. Immutable; a snapshot is consistent (the
  * scheduler publishes a new one after each step).
  *
- * <p>How the times are taken (all on the scheduler thread, so they add up to its busy time):
+ * <p>How the times are taken (all on the scheduler thread, so prefills and decode steps add up
+ * to its busy time; {@code launchNanos} is a part of the steps' time that, pipelined, overlaps
+ * the step before):
  * <ul>
  *   <li>an admission's prefill ({@code prefillNanos}) runs from packing the admitted prompts to
  *       their first tokens on the host; for an encoder-decoder model it includes
@@ -92,7 +94,8 @@ public record GenerationStats(long prefills, long prefillSequences, long encoder
     return String.format(java.util.Locale.ROOT, "prefills=%d sequences=%d windows=%d"
         + " prefill_ms=%.1f encode_ms=%.1f decode_steps=%d graph_steps=%d eager_steps=%d"
         + " rows_per_step=%.1f max_rows=%d padding_rows=%d decode_ms=%.1f ms_per_step=%.3f"
-        + " wait_ms_per_step=%.3f ahead_steps=%d launch_ms_per_step=%.3f", prefills, prefillSequences, encoderInputs,
+        + " wait_ms_per_step=%.3f ahead_steps=%d launch_ms_per_step=%.3f", prefills,
+        prefillSequences, encoderInputs,
         prefillNanos / 1e6, encodeNanos / 1e6, decodeSteps, graphSteps, decodeSteps - graphSteps,
         rowsPerDecodeStep(), maxRows, paddingRows, decodeNanos / 1e6, msPerDecodeStep(),
         decodeSteps == 0 ? 0 : decodeWaitNanos / 1e6 / decodeSteps, aheadSteps,

@@ -167,6 +167,35 @@ final class TokenGeneratorBookingTest {
   }
 
   @Test
+  void failingSinkAndCancellation_eachCountedOnce_beforeTheFutureCompletes() throws Exception {
+    try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+        TokenGenerator lm = generator(m).build()) {
+      // a consumer that throws fails its request: counted once, as a failure, before a stage
+      // added after submission runs
+      CompletableFuture<GeneratedTokens> failing = lm.stream(new int[] {1, 2}, endless(), id -> {
+        throw new IllegalStateException("the consumer's own bug");
+      });
+      CompletableFuture<long[]> seen = failing.handle((r, e) -> new long[] {
+          info(m, "tiny").requests(), info(m, "tiny").failures()});
+      assertArrayEquals(new long[] {1, 1}, seen.get(30, TimeUnit.SECONDS));
+      // a cancelled request: counted once more, not as a failure, and its reference back, so
+      // the generator closes without waiting for it
+      CountDownLatch release = new CountDownLatch(1);
+      CompletableFuture<GeneratedTokens> held = held(lm, release);
+      assertTrue(held.cancel(true));
+      release.countDown();
+      assertEquals(2, info(m, "tiny").requests());
+      assertEquals(1, info(m, "tiny").failures());
+      generatesReference(lm);
+      long closing = System.nanoTime();
+      lm.close();
+      assertTrue(System.nanoTime() - closing < TimeUnit.SECONDS.toNanos(10),
+          "close waited for a reference the cancelled request kept");
+      assertEquals(List.of(), m.models());
+    }
+  }
+
+  @Test
   void busyGenerator_leavesNoRoom_modelRefused() throws Exception {
     // Room for the generator and less than the tokens model beside it.
     try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofMillis(300));
