@@ -151,6 +151,22 @@ def first_result_settings():
     return out
 
 
+def first_result_catalog():
+    """A code-built spec's first result with the footprint catalog read by databind (before) and
+    by jackson-core's streaming parser (after), alternated fresh JVMs."""
+    runs = first_result_runs("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log")
+    labels = {"nos-code-before": "NOS, spec built in code, catalog through databind (before)",
+              "nos-code-after": "NOS, spec built in code, catalog streamed (after)"}
+    out = ["| fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=` | runs | first result, ms |"
+           " peak RSS, MB |", "|---|---|---|---|"]
+    for key, label in labels.items():
+        ms = sorted(x[0] for x in runs[key])
+        mb = sorted(x[1] for x in runs[key])
+        out.append(f"| {label} | {len(ms)} | {fmt_int(ms[len(ms) // 2])} [{fmt_int(ms[0])}-"
+                   f"{fmt_int(ms[-1])}] | {mb[len(mb) // 2]:.0f} |")
+    return out
+
+
 def batching_rows(rel):
     try:
         return djl_table.batching_table(os.path.join(BENCH, rel))
@@ -798,6 +814,8 @@ TABLES = {
                                            "logs/2026-12-04/eighteenth/first-lease-58c527a/whisper-bench.log")),
     "first-result-settings": ("logs/2026-12-04/eighteenth/first-result/first-result.log",
                               first_result_settings),
+    "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
+                             first_result_catalog),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),

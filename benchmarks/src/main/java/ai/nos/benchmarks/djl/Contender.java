@@ -9,7 +9,8 @@ import ai.nos.benchmarks.DigitInputs;
 import java.time.Duration;
 
 /**
- * One engine under test with the digit CNN loaded once on the CPU: NOS ({@code nos}), NOS with its
+ * One engine under test with the digit CNN loaded once on the CPU: NOS ({@code nos}; {@code
+ * nos-code}: its spec built in code instead of read from digits.json), NOS with its
  * dynamic batcher ({@code nos-batched}: batches of up to 64, queue delay 0, as
  * {@code BatcherBenchmark}) or DJL ({@code djl}). Each benchmark thread makes its own
  * {@link Caller}, since DJL's predictors are not thread-safe; NOS's model is shared as a user
@@ -21,6 +22,12 @@ abstract class Contender implements AutoCloseable {
     switch (engine) {
       case "nos":
         return new Nos_(DigitInputs.spec());
+      case "nos-code": // the same spec built in code, as an application may (no JSON to read)
+        return new Nos_(ai.nos.ModelSpec.builder().id("digits")
+            .artifact(DigitInputs.models().resolve("digits/digits.pt")).device("cpu")
+            .signature(ai.nos.Signature.builder().input("image", ai.nos.DType.FLOAT32, -1, 1, 8, 8)
+                .output("logits", ai.nos.DType.FLOAT32, -1, 10).build())
+            .build());
       case "nos-batched":
         return new Nos_(DigitInputs.spec().toBuilder().id("digits-batched")
             .batching(Batching.builder().maxBatchSize(64).maxQueueDelay(Duration.ZERO).build())
@@ -28,7 +35,7 @@ abstract class Contender implements AutoCloseable {
       case "djl":
         return new DjlContender();
       default:
-        throw new IllegalArgumentException("engine must be nos, nos-batched or djl but was '"
+        throw new IllegalArgumentException("engine must be nos, nos-code, nos-batched or djl but was '"
             + engine + "'");
     }
   }

@@ -1,8 +1,9 @@
 package ai.nos.internal.manager;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -20,11 +21,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe. Writes go to a temporary file moved over the old one, so a reader (or a crash)
  * never sees half a file; a file that cannot be read is logged and ignored, never fatal: the
- * catalog is a cache of measurements, and the manager measures again.
+ * catalog is a cache of measurements, and the manager measures again. Read and written with
+ * jackson-core's streaming parser and generator, not databind's ObjectMapper: every manager
+ * opens the catalog, and databind's first use costs a fresh JVM about 150 ms of class loading
+ * (~300 classes) before the first model, for a file of numbers (issue 20 item 5, first result).
  */
 public final class FootprintCatalog {
   private static final Logger LOG = LoggerFactory.getLogger(FootprintCatalog.class);
-  private static final ObjectMapper MAPPER = new ObjectMapper();
+  private static final JsonFactory JSON = new JsonFactory();
 
   private final Path file;
   private final Map<String, Long> bytes = new TreeMap<>();
@@ -32,13 +36,26 @@ public final class FootprintCatalog {
   public FootprintCatalog(Path file) {
     this.file = file;
     if (Files.isRegularFile(file)) {
-      try {
-        JsonNode root = MAPPER.readTree(file.toFile());
-        root.fields().forEachRemaining(e -> {
-          if (e.getValue().canConvertToLong() && e.getValue().longValue() > 0) {
-            bytes.put(e.getKey(), e.getValue().longValue());
+      Map<String, Long> read = new TreeMap<>();
+      try (JsonParser p = JSON.createParser(file.toFile())) {
+        if (p.nextToken() != JsonToken.START_OBJECT) {
+          throw new IOException("expected a JSON object of key to bytes, got "
+              + p.currentToken());
+        }
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+          String key = p.currentName();
+          JsonToken value = p.nextToken();
+          long b = value == JsonToken.VALUE_NUMBER_INT && p.getNumberType()
+              != JsonParser.NumberType.BIG_INTEGER ? p.getLongValue() : 0;
+          if (b > 0) {
+            read.put(key, b);
           }
-        });
+          p.skipChildren(); // a nested object or array (not ours): skipped whole
+        }
+        if (p.currentToken() != JsonToken.END_OBJECT) {
+          throw new IOException("the object does not end where expected");
+        }
+        bytes.putAll(read);
       } catch (IOException | RuntimeException e) {
         LOG.warn("ignoring unreadable footprint catalog {}: {}", file, e.getMessage());
       }
@@ -59,13 +76,18 @@ public final class FootprintCatalog {
     if (old != null && old == measured) {
       return;
     }
-    ObjectNode root = MAPPER.createObjectNode();
-    bytes.forEach(root::put);
     try {
       Files.createDirectories(file.getParent());
       Path tmp = Files.createTempFile(file.getParent(), file.getFileName().toString(), ".tmp");
       try {
-        MAPPER.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), root);
+        try (JsonGenerator g = JSON.createGenerator(tmp.toFile(),
+            com.fasterxml.jackson.core.JsonEncoding.UTF8).useDefaultPrettyPrinter()) {
+          g.writeStartObject();
+          for (Map.Entry<String, Long> e : bytes.entrySet()) {
+            g.writeNumberField(e.getKey(), e.getValue());
+          }
+          g.writeEndObject();
+        }
         try {
           Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE,
               StandardCopyOption.REPLACE_EXISTING);
