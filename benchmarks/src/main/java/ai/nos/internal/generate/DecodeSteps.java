@@ -14,7 +14,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.InferenceMode;
 import org.bytedeco.pytorch.MemoryFormatOptional;
-import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
@@ -24,7 +23,7 @@ import org.bytedeco.pytorch.global.torch_cuda;
  * Benchmark-only access to the pieces of the generation engine's decode step, which are
  * package-private in nos-core, so that {@code ai.nos.benchmarks.gpu.DecodeStepProbe} times NOS's
  * own code: a {@link DecoderModel}, its {@link KvCache} (and {@link CrossCache} for Whisper), the
- * decode step recorded per bucket as GenerationEngine.recordDecode records it, the {@link Sampler}
+ * decode step recorded per bucket by GenerationEngine.recordDecode, the {@link Sampler}
  * (greedy rows) and the cache's seen-token update. One step here is what GenerationEngine.launch
  * queues for a greedy request (the packed inputs through pinned memory, the replay, the sampler,
  * the ids copied into pinned memory behind an event), without the engine's bookkeeping. It
@@ -44,7 +43,7 @@ public final class DecodeSteps implements AutoCloseable {
   /**
    * Loads {@code file} (a decoder export of make_tiny_llama.py or make_whisper.py) with a cache of
    * {@code slots} sequences of {@code length} positions; on CUDA records the decode step for the
-   * engine's buckets (executor optimization off, as the engine by default).
+   * engine's buckets as the engine does (its executor settings included).
    */
   public DecodeSteps(Path file, Device device, Precision precision, int slots, int length) {
     model = DecoderModel.load("step-probe", file, device, precision);
@@ -52,7 +51,8 @@ public final class DecodeSteps implements AutoCloseable {
     cache = new KvCache(model, slots, length, cuda);
     cross = model.crossAttention() ? new CrossCache(model, cache.rows()) : null;
     sampler = new Sampler(model.vocabSize(), model.device());
-    graphs = cuda ? record() : null;
+    // the engine's own recording (null, with its warning, if the step cannot be captured)
+    graphs = cuda ? GenerationEngine.recordDecode("step-probe", model, cache, cross) : null;
   }
 
   /** The bucket sizes the step is recorded for (empty off CUDA). */
@@ -62,31 +62,6 @@ public final class DecodeSteps implements AutoCloseable {
 
   public int vocab() {
     return model.vocabSize();
-  }
-
-  private StepGraphs record() {
-    long scratch = cache.scratch();
-    try (InferenceMode guard = new InferenceMode()) {
-      return StepGraphs.record(model.device().index().orElse(0),
-          GenerationEngine.bucketSizes(cache.slots()),
-          List.of(new long[] {1}, new long[] {1}, new long[0]),
-          List.of(shape -> filled(shape, 0), shape -> filled(shape, 0),
-              shape -> filled(shape, scratch)),
-          in -> {
-            boolean before = torch.getGraphExecutorOptimize();
-            torch.setGraphExecutorOptimize(false);
-            try {
-              return List.of(step(in.get(0), in.get(1), in.get(2)));
-            } finally {
-              torch.setGraphExecutorOptimize(before);
-            }
-          });
-    }
-  }
-
-  private Tensor filled(long[] shape, long value) {
-    return torch.full(shape, new Scalar(value), new TensorOptions(torch.ScalarType.Long)
-        .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice())));
   }
 
   private Tensor step(Tensor ids, Tensor positions, Tensor slots) {

@@ -425,8 +425,11 @@ public final class GenerationEngine implements AutoCloseable {
     return sizes.stream().mapToInt(Integer::intValue).toArray();
   }
 
-  /** Records the decode step per bucket; null (and a warning) if it cannot be captured. */
-  private static StepGraphs recordDecode(String id, DecoderModel model, KvCache cache,
+  /**
+   * Records the decode step per bucket; null (and a warning) if it cannot be captured. Also the
+   * benchmarks' DecodeSteps' recording, so that it times the step the engine replays.
+   */
+  static StepGraphs recordDecode(String id, DecoderModel model, KvCache cache,
       CrossCache cross) {
     int device = model.device().index().orElse(0);
     long scratch = cache.scratch();
@@ -1215,15 +1218,23 @@ public final class GenerationEngine implements AutoCloseable {
    */
   private void encode(List<Sequence> batch, Tensor slots) {
     int k = batch.size();
-    float[][] inputs = new float[encoderBuckets == null ? k : bucketAtLeast(encoderBuckets, k)][];
+    float[][] inputs = new float[encoderBuckets == null ? k : bucketFor(encoderBuckets, k)][];
     for (int r = 0; r < k; r++) {
       inputs[r] = batch.get(r).encoderInput;
       batch.get(r).encoderInput = null;
     }
     java.util.Arrays.fill(inputs, k, inputs.length, inputs.length > k ? silence() : null);
+    fillCross(inputs, k, slots);
+  }
+
+  /**
+   * Encodes {@code inputs} and writes the first {@code k} outputs' cross keys and values into
+   * the rows {@code slots} ([k] device longs; the rest of the inputs are padding). Waited for (the
+   * copy of cross_kv's [k] result to the host waits for the stream), so that GenerationStats
+   * splits the admission's device time into encoding and prefill.
+   */
+  private void fillCross(float[][] inputs, int k, Tensor slots) {
     Tensor encoded = encoder.encode(inputs);
-    // Waited for (the copy of cross_kv's [k] result to the host waits for the stream), so that
-    // GenerationStats splits the admission's device time into encoding and prefill.
     toHost(model.crossKv(inputs.length > k ? encoded.narrow(0, 0, k) : encoded, slots,
         cross.keys(), cross.values()));
   }
@@ -1243,7 +1254,7 @@ public final class GenerationEngine implements AutoCloseable {
           java.util.Arrays.fill(inputs, silence());
           Tensor slots = torch.arange(new Scalar(size), new TensorOptions(torch.ScalarType.Long)
               .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice())));
-          toHost(model.crossKv(encoder.encode(inputs), slots, cross.keys(), cross.values()));
+          fillCross(inputs, size, slots);
         }
       }
       warmedEncoderSizes = encoderBuckets.clone();
@@ -1262,17 +1273,6 @@ public final class GenerationEngine implements AutoCloseable {
     return silence;
   }
 
-  /** The smallest of {@code sizes} (ascending) holding {@code n}; the largest bounds n. */
-  private static int bucketAtLeast(int[] sizes, int n) {
-    for (int size : sizes) {
-      if (size >= n) {
-        return size;
-      }
-    }
-    throw new IllegalStateException(n + " rows exceed the largest bucket "
-        + sizes[sizes.length - 1]);
-  }
-
   private Tensor crossKeys() {
     return cross == null ? null : cross.keys();
   }
@@ -1283,12 +1283,21 @@ public final class GenerationEngine implements AutoCloseable {
 
   /** The smallest bucket holding {@code b} rows (the slots bound b, and are the largest). */
   private int bucketFor(int b) {
-    for (int size : buckets) {
-      if (size >= b) {
+    return bucketFor(buckets, b);
+  }
+
+  /**
+   * The smallest of {@code sizes} (ascending) holding {@code n}, or n above the largest (which
+   * the callers' bounds rule out: the slots for decode steps, min(slots, ENCODER_BATCH) for
+   * admissions).
+   */
+  private static int bucketFor(int[] sizes, int n) {
+    for (int size : sizes) {
+      if (size >= n) {
         return size;
       }
     }
-    return b;
+    return n;
   }
 
   /** Draws each row's token from its logits and marks it seen in its slot. */
