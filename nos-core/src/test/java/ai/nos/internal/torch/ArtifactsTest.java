@@ -92,7 +92,7 @@ final class ArtifactsTest {
     garbage[1] = 'K';
     swapAfterVerification(file, garbage);
     float[] got = logits(spec, input);
-    assertTrue(CudaRelative.error(got, expected) <= 1e-4, "the verified package ran");
+    assertTrue(Fixtures.relativeError(got, expected) <= 1e-4, "the verified package ran");
   }
 
   /**
@@ -134,20 +134,6 @@ final class ArtifactsTest {
   private static float[] logits(ModelSpec spec, Tensor input) {
     try (TorchModel model = TorchModel.load(spec)) {
       return model.infer(java.util.Map.of("image", input)).get("logits").toFloatArray();
-    }
-  }
-
-  /** Largest difference relative to the largest expected magnitude, as the CUDA tests do. */
-  private static final class CudaRelative {
-    static double error(float[] got, float[] want) {
-      org.junit.jupiter.api.Assertions.assertEquals(want.length, got.length);
-      double diff = 0;
-      double scale = 0;
-      for (int i = 0; i < got.length; i++) {
-        diff = Math.max(diff, Math.abs(got[i] - want[i]));
-        scale = Math.max(scale, Math.abs(want[i]));
-      }
-      return diff / Math.max(scale, 1e-12);
     }
   }
 }
