@@ -130,41 +130,42 @@ def first_result_runs(rel):
     return runs
 
 
-def first_result_settings():
-    """NOS's and DJL's first result in fresh JVMs under the start-up settings an application
-    chooses (scripts/bench/first-result.sh): median [min-max] and peak RSS, alternated."""
-    runs = first_result_runs("logs/2026-12-04/eighteenth/first-result/first-result.log")
-    labels = {"nos": "NOS", "nos-ext": "NOS, `-Dorg.bytedeco.javacpp.platform.extension=`",
-              "nos-ext-cds": "NOS, that and an application CDS archive",
-              "djl": "DJL 0.36 (libtorch 2.7.1)",
-              "djl-cds": "DJL 0.36, an application CDS archive"}
-    out = ["| fresh JVM, digits, batch 32 (natives unpacked) | runs | first result, ms | peak RSS, MB |",
-           "|---|---|---|---|"]
-    for key in labels:
+def first_result_table(rel, header, labels):
+    """One row per labelled configuration of a first-result log, in the labels' order: runs,
+    median [min-max] ms to the first result, median peak RSS."""
+    runs = first_result_runs(rel)
+    out = [f"| {header} | runs | first result, ms | peak RSS, MB |", "|---|---|---|---|"]
+    for key, label in labels.items():
         r = runs.get(key)
         if not r:
             continue
         ms = sorted(x[0] for x in r)
         mb = sorted(x[1] for x in r)
-        out.append(f"| {labels[key]} | {len(r)} | {fmt_int(ms[len(ms) // 2])} [{fmt_int(ms[0])}-"
+        out.append(f"| {label} | {len(r)} | {fmt_int(ms[len(ms) // 2])} [{fmt_int(ms[0])}-"
                    f"{fmt_int(ms[-1])}] | {mb[len(mb) // 2]:.0f} |")
     return out
+
+
+def first_result_settings():
+    """NOS's and DJL's first result in fresh JVMs under the start-up settings an application
+    chooses (scripts/bench/first-result.sh), alternated."""
+    return first_result_table(
+        "logs/2026-12-04/eighteenth/first-result/first-result.log",
+        "fresh JVM, digits, batch 32 (natives unpacked)",
+        {"nos": "NOS", "nos-ext": "NOS, `-Dorg.bytedeco.javacpp.platform.extension=`",
+         "nos-ext-cds": "NOS, that and an application CDS archive",
+         "djl": "DJL 0.36 (libtorch 2.7.1)",
+         "djl-cds": "DJL 0.36, an application CDS archive"})
 
 
 def first_result_catalog():
     """A code-built spec's first result with the footprint catalog read by databind (before) and
     by jackson-core's streaming parser (after), alternated fresh JVMs."""
-    runs = first_result_runs("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log")
-    labels = {"nos-code-before": "NOS, spec built in code, catalog through databind (before)",
-              "nos-code-after": "NOS, spec built in code, catalog streamed (after)"}
-    out = ["| fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=` | runs | first result, ms |"
-           " peak RSS, MB |", "|---|---|---|---|"]
-    for key, label in labels.items():
-        ms = sorted(x[0] for x in runs[key])
-        mb = sorted(x[1] for x in runs[key])
-        out.append(f"| {label} | {len(ms)} | {fmt_int(ms[len(ms) // 2])} [{fmt_int(ms[0])}-"
-                   f"{fmt_int(ms[-1])}] | {mb[len(mb) // 2]:.0f} |")
-    return out
+    return first_result_table(
+        "logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
+        "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`",
+        {"nos-code-before": "NOS, spec built in code, catalog through databind (before)",
+         "nos-code-after": "NOS, spec built in code, catalog streamed (after)"})
 
 
 def batching_rows(rel):
