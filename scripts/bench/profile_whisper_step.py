@@ -20,6 +20,15 @@ and the alternatives, on whisper-tiny's shapes with random weights:
   slice      no gather at all: the rows hold slots 0..B-1 and read caches[:, :B] (views), with
              SDPA: the floor of an engine that keeps its active rows in the first slots
 
+  slice-B    slice with SDPA held to one backend B (flash, efficient, cudnn, math:
+             torch.nn.attention.sdpa_kernel): which of them the step's 0.58 ms is, and what the
+             others cost (libtorch 2.10 in NOS may pick another than Python's torch)
+  export     NOS's own file (--export, make_whisper.py's decoder.pt): its decode_first, scripted,
+             executor optimization off, as NOS records it, in this Python's torch. WhisperBench's
+             64-row step took 0.94 ms against slice's 0.58 (nineteenth session): if `export` is
+             near slice, the export is not the cause and NOS's libtorch or its loop is
+             (DecodeStepProbe's `replay` line times the same file in NOS)
+
   loop       slice, with GenerationEngine.decode's work around the replay as NOS does it (the
              step's inputs in one pageable upload and three copies, the logits' float cast,
              Whisper's suppressed ids filled with -inf, argmax, the seen-token update, the ids
@@ -33,6 +42,7 @@ difference| to `eager`, and the analytic bytes the step's gathers and copies mov
     python3 scripts/bench/profile_whisper_step.py [--rows 1,64] [--dtype fp16] [--replays 300]
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -109,6 +119,17 @@ def step(dec, ids, positions, slots, k, v, xk, xv, mode):
     return torch.matmul(x, body.embed_tokens.weight.t())
 
 
+def sdpa_only(name):
+    """A context in which scaled_dot_product_attention may use backend `name` only."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+                "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
+    if name not in backends:
+        raise ValueError(f"mode slice-{name}: the SDPA backend must be one of"
+                         f" {sorted(backends)}, got {name!r}")
+    return sdpa_kernel([backends[name]])
+
+
 def gathered_bytes(c, rows, length, elem):
     """Bytes today's step moves for its gathers and copies (see the docstring): per layer, the
     self slot [M, H, D] and the cross row [A, H, D] of each row, K and V, each written by
@@ -172,6 +193,8 @@ def main():
     p.add_argument("--replays", type=int, default=300)
     p.add_argument("--top", type=int, default=8)
     p.add_argument("--modes", default="gather,eager,sdpa,headmajor,slice,loop")
+    p.add_argument("--export", default="/tmp/whisper-tiny-hf/decoder.pt",
+                   help="NOS's decoder file for the `export` mode")
     args = p.parse_args()
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
     elem = 2 if dtype == torch.float16 else 4
@@ -219,8 +242,25 @@ def main():
                     traceback.print_exc(limit=3)
                 continue
             try:
-                slots = slots_first if mode == "slice" else slots_perm
-                if mode == "gather":
+                first = mode == "slice" or mode.startswith("slice-") or mode == "export"
+                slots = slots_first if first else slots_perm
+                against = ref_first if first else ref
+                context = contextlib.nullcontext()
+                if mode.startswith("slice-"):
+                    context = sdpa_only(mode[len("slice-"):])
+                if mode == "export":
+                    exported = torch.jit.load(args.export, map_location="cuda").to(dtype).eval()
+                    with torch.no_grad(), torch.jit.optimized_execution(False):
+                        against = exported.decode_first(ids, positions, slots, k, v, xk,
+                                                        xv).float()
+
+                    def fn():
+                        with torch.jit.optimized_execution(False):
+                            return exported.decode_first(ids, positions, slots, k, v, xk, xv)
+                elif mode.startswith("slice-"):
+                    def fn():
+                        return step(dec, ids, positions, slots, k, v, xk, xv, "slice")
+                elif mode == "gather":
                     def fn():
                         with torch.jit.optimized_execution(False):
                             return scripted(ids, positions, slots, k, v, xk, xv)
@@ -230,10 +270,9 @@ def main():
                 else:
                     def fn(mode=mode, slots=slots):
                         return step(dec, ids, positions, slots, k, v, xk, xv, mode)
-                with torch.no_grad():
+                with torch.no_grad(), context:
                     graph, out = ps.capture(fn)
                     dev = ps.device_times(graph.replay, args.replays)
-                    against = ref_first if mode == "slice" else ref
                     diff = float((out.float() - against).abs().max())
                     prof = ps.kernels(graph.replay, 10, fn)
                 ms = ps.median(dev)
