@@ -13,8 +13,9 @@ package ai.nos.generate;
  *   <li>an admission's prefill ({@code prefillNanos}) runs from packing the admitted prompts to
  *       their first tokens on the host; for an encoder-decoder model it includes
  *       {@code encodeNanos}: the inputs' transfer, their features (PCM input), the encoder and
- *       the decoder's {@code cross_kv}, waited for before the prefill's decoder step starts (so
- *       the split is the device's, not only the host's launch time);
+ *       the decoder's {@code cross_kv}; on a CUDA device the device's time from the transfer's
+ *       start to {@code cross_kv}'s end (two CUDA events: the prefill's decoder step is queued
+ *       behind the encoder, not after waiting for it), on the CPU their wall time;
  *   <li>a decode step ({@code decodeNanos}) runs from packing its rows to its ids on the host;
  *       {@code decodeWaitNanos} is the part spent waiting for those ids after everything was
  *       queued: the device's work the host did not overlap. A step whose wait is most of its

@@ -185,7 +185,10 @@ import org.slf4j.LoggerFactory;
  * scheduler runs the encoder path once at each of those sizes before the engine is ready: the
  * first call of a shape pays cuFFT's plan, cuBLAS's and cuDNN's choices and the allocator's new
  * blocks (26-77 ms on the H200 against 3.5-25 ms warm, WhisperAdmitProbe, eighteenth session),
- * and admissions of any size from 1 to 16 met new shapes round after round. (cross_kv, a few
+ * and admissions of any size from 1 to 16 met new shapes round after round. The encoder path
+ * is not waited for: the prefill's decoder step (several ms of eager launches for 16 windows) is
+ * queued behind it while the device encodes, and GenerationStats' encoding time comes from two
+ * CUDA events around it (EncodeTimer), read once the prefill's ids are on the host. (cross_kv, a few
  * GEMMs, still meets a new count the first time; the warm-up's transient device memory is
  * allocated while the engine loads, which a load measured beside it on the same device would
  * see.) The CUDA graphs of decode steps capture the
@@ -272,6 +275,11 @@ public final class GenerationEngine implements AutoCloseable {
    * first use, scheduler thread only.
    */
   private float[] silence;
+  /**
+   * The device time of an admission's encoder path on CUDA (two timing events; made by the
+   * scheduler at its first admission, freed by stop()); null on the CPU and before then.
+   */
+  private EncodeTimer encodeTimer;
   /** The encoder batch sizes warmEncoder ran (for tests); written before the engine is ready. */
   private volatile int[] warmedEncoderSizes = new int[0];
   /** For tests: see {@link #afterPeekForTest}; null otherwise. */
@@ -717,6 +725,10 @@ public final class GenerationEngine implements AutoCloseable {
       cross.close();
       encoder.close();
     }
+    if (encodeTimer != null) {
+      encodeTimer.close();
+      encodeTimer = null;
+    }
   }
 
   /** Drops waiting requests whose caller gave up or whose deadline passed. */
@@ -909,14 +921,26 @@ public final class GenerationEngine implements AutoCloseable {
         cache.resetSeen(s.slot, ids.select(0, r).narrow(0, t - s.prompt.length,
             s.prompt.length));
       }
+      EncodeTimer timer = null;
       if (encoder != null) {
         long encodeStarted = System.nanoTime();
+        timer = model.device().isCuda() ? encodeTimer() : null;
+        if (timer != null) {
+          timer.start();
+        }
         encode(batch, slots);
-        encodeNanos = System.nanoTime() - encodeStarted;
+        if (timer != null) {
+          timer.end();
+        } else {
+          encodeNanos = System.nanoTime() - encodeStarted; // the CPU computes as it is called
+        }
       }
       Tensor logits = model.step(ids, all.narrow(0, (long) k * t, (long) k * t).view(k, t),
           slots, cache.keys(), cache.values(), crossKeys(), crossValues());
       drawn = toHost(choose(logits, slots, rows));
+      if (timer != null) {
+        encodeNanos = timer.elapsedNanos(); // done: toHost waited for the stream
+      }
     } catch (RuntimeException e) {
       for (Sequence s : batch) {
         cache.release(s.slot);
@@ -1229,14 +1253,80 @@ public final class GenerationEngine implements AutoCloseable {
 
   /**
    * Encodes {@code inputs} and writes the first {@code k} outputs' cross keys and values into
-   * the rows {@code slots} ([k] device longs; the rest of the inputs are padding). Waited for (the
-   * copy of cross_kv's [k] result to the host waits for the stream), so that GenerationStats
-   * splits the admission's device time into encoding and prefill.
+   * the rows {@code slots} ([k] device longs; the rest of the inputs are padding). Not waited
+   * for: on CUDA the prefill's decoder step is queued behind it while the device encodes (its
+   * host work, several ms of eager launches for 16 windows, used to wait for the encoder), and
+   * GenerationStats' split of the admission into encoding and prefill comes from
+   * {@link EncodeTimer}'s events instead of a wait.
    */
   private void fillCross(float[][] inputs, int k, Tensor slots) {
     Tensor encoded = encoder.encode(inputs);
-    toHost(model.crossKv(inputs.length > k ? encoded.narrow(0, 0, k) : encoded, slots,
-        cross.keys(), cross.values()));
+    model.crossKv(inputs.length > k ? encoded.narrow(0, 0, k) : encoded, slots, cross.keys(),
+        cross.values());
+  }
+
+  private EncodeTimer encodeTimer() {
+    if (encodeTimer == null) {
+      encodeTimer = new EncodeTimer(model.device().index().orElse(0));
+    }
+    return encodeTimer;
+  }
+
+  /**
+   * Two CUDA timing events around an admission's encoder path on the scheduler's stream: the
+   * device's time from the upload's start to cross_kv's end, read once the prefill's ids are on
+   * the host (the stream is done by then). Scheduler thread only; one admission at a time.
+   */
+  private static final class EncodeTimer implements AutoCloseable {
+    private final int device;
+    private final org.bytedeco.cuda.cudart.CUevent_st start = new org.bytedeco.cuda.cudart
+        .CUevent_st();
+    private final org.bytedeco.cuda.cudart.CUevent_st end = new org.bytedeco.cuda.cudart
+        .CUevent_st();
+
+    EncodeTimer(int device) {
+      this.device = device;
+      ai.nos.internal.torch.CudaStatus.check(
+          org.bytedeco.cuda.global.cudart.cudaEventCreate(start), "make a timing event");
+      try {
+        ai.nos.internal.torch.CudaStatus.check(
+            org.bytedeco.cuda.global.cudart.cudaEventCreate(end), "make a timing event");
+      } catch (RuntimeException e) {
+        org.bytedeco.cuda.global.cudart.cudaEventDestroy(start);
+        throw e;
+      }
+    }
+
+    void start() {
+      record(start);
+    }
+
+    void end() {
+      record(end);
+    }
+
+    private void record(org.bytedeco.cuda.cudart.CUevent_st event) {
+      ai.nos.internal.torch.CudaStatus.check(org.bytedeco.cuda.global.cudart.cudaEventRecord(
+          event, org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream((byte) device)
+              .stream()), "mark an admission's encoding");
+    }
+
+    /** The device time between the marks; waits for the end mark (done already in prefill). */
+    long elapsedNanos() {
+      ai.nos.internal.torch.CudaStatus.check(
+          org.bytedeco.cuda.global.cudart.cudaEventSynchronize(end), "wait for an encoding");
+      float[] ms = new float[1];
+      ai.nos.internal.torch.CudaStatus.check(
+          org.bytedeco.cuda.global.cudart.cudaEventElapsedTime(ms, start, end),
+          "time an encoding");
+      return Math.round(ms[0] * 1e6);
+    }
+
+    @Override
+    public void close() {
+      org.bytedeco.cuda.global.cudart.cudaEventDestroy(start);
+      org.bytedeco.cuda.global.cudart.cudaEventDestroy(end);
+    }
   }
 
   /**
@@ -1256,6 +1346,10 @@ public final class GenerationEngine implements AutoCloseable {
               .device(new org.bytedeco.pytorch.DeviceOptional(model.torchDevice())));
           fillCross(inputs, size, slots);
         }
+      }
+      if (model.device().isCuda()) { // fillCross does not wait: the warm-up is done when ready
+        org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
+            (byte) model.device().index().orElse(0)).synchronize();
       }
       warmedEncoderSizes = encoderBuckets.clone();
       LOG.info("generator '{}': encoder warmed at batch sizes {} in {} ms", id,
