@@ -29,7 +29,15 @@ import org.slf4j.LoggerFactory;
  * Backing off (each lost probe doubling the wait for the next, up to 8 times) cut that to
  * 0.1-1.8% but made a wrong early choice stick: at 64 callers a probe of batching run while its
  * path was still cold lost, and CALLER stayed for whole forks (eleventh session,
- * benchmarks/logs/2026-12-03/eleventh/cpu/batch8); so the cadence stays fixed.
+ * benchmarks/logs/2026-12-03/eleventh/cpu/batch8). Yet where the other mode is far slower a
+ * fixed cadence costs more: with libtorch's 2 intra-op threads at 8 callers (nineteenth session,
+ * the same VM) CALLER ran a call every 48-68 us and every batching probe 91-120 us, so 1.5 epochs
+ * in 9.5 ran at about twice the cost, some 10% of the throughput (batching 0.77x plain calls in
+ * the eighteenth session's table). So probes are spaced, but only after {@link #FAR_LOSSES_TO_SPACE}
+ * probes in a row lost by more than {@link #FAR} (a cold path loses once, not twice running:
+ * each probe warms it further), doubling per further far loss up to {@link #MAX_SPACING} times
+ * the cadence (32 epochs of 1024 calls, 1-2 s at those rates, so a wrong choice is revisited
+ * within seconds); a probe that wins, or loses by less, goes back to the fixed cadence.
  *
  * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
  * (one short critical section per call). A call measured in a mode the choice has left since it
@@ -39,6 +47,12 @@ final class QueueChoice {
   private static final Logger LOG = LoggerFactory.getLogger(QueueChoice.class);
   /** How much faster a probe must be to be kept. */
   static final double MARGIN = 0.05;
+  /** How much slower than the kept mode a probe must be to count as a far loss. */
+  static final double FAR = 0.25;
+  /** Far losses in a row before probes are spaced out. */
+  static final int FAR_LOSSES_TO_SPACE = 2;
+  /** The most the probes' spacing multiplies {@code probeEvery} by. */
+  static final int MAX_SPACING = 4;
 
   enum Mode {
     BATCH, CALLER
@@ -68,6 +82,8 @@ final class QueueChoice {
   /** Calls of the current mode still to let pass uncounted after a change of mode. */
   private int settling;
   private long switches;
+  /** Probes lost by more than FAR in a row (see the class notes). */
+  private int farLosses;
 
   /**
    * @throws IllegalArgumentException if {@code epochCalls} or {@code probeEvery} is below 1
@@ -118,6 +134,11 @@ final class QueueChoice {
       if (mean < chosenMean * (1 - MARGIN)) {
         chosen = current;
         switches++;
+        farLosses = 0;
+      } else if (mean > chosenMean * (1 + FAR)) {
+        farLosses++;
+      } else {
+        farLosses = 0;
       }
       chosenMean = chosen == current ? mean : chosenMean;
       chosenSum = 0;
@@ -128,11 +149,17 @@ final class QueueChoice {
     }
     chosenSum += mean;
     chosenMean = chosenSum / ++epochs;
-    if (epochs >= probeEvery) {
+    if (epochs >= (long) probeEvery * spacing()) {
       probing = true;
       settling = epochCalls / 2;
       current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;
     }
+  }
+
+  /** What probeEvery is multiplied by now: 1 until far losses in a row space the probes. */
+  synchronized int spacing() {
+    return farLosses < FAR_LOSSES_TO_SPACE ? 1
+        : Math.min(MAX_SPACING, 1 << (farLosses - FAR_LOSSES_TO_SPACE + 1));
   }
 
   /** How many probes won (the times the kept mode changed). */
@@ -143,6 +170,6 @@ final class QueueChoice {
   @Override
   public synchronized String toString() {
     return "QueueChoice{" + chosen + (probing ? ", probing " + current : "") + ", last mean "
-        + (long) chosenMean + " ns}";
+        + (long) chosenMean + " ns, probes every " + probeEvery * spacing() + " epochs}";
   }
 }

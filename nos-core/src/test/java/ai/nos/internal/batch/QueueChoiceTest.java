@@ -98,6 +98,62 @@ final class QueueChoiceTest {
     assertEquals(0, c.switches());
   }
 
+  /** Keeps CALLER at 500 ns a call: a batching epoch at 1,000, then a caller probe at 500. */
+  private QueueChoice callerKept() {
+    QueueChoice c = new QueueChoice(4, 1);
+    calls(c, BATCH, 4, 1_000);
+    calls(c, CALLER, 6, 500);
+    assertEquals(CALLER, c.mode());
+    assertEquals(1, c.switches());
+    return c;
+  }
+
+  /** Runs CALLER epochs at 500 ns until batching is probed; returns how many epochs that took. */
+  private int epochsToProbe(QueueChoice c) {
+    calls(c, CALLER, 2, 500); // the calls after a probe's end are not counted
+    for (int epochs = 1; epochs <= 64; epochs++) {
+      calls(c, CALLER, 4, 500);
+      if (c.mode() == BATCH) {
+        return epochs;
+      }
+    }
+    throw new AssertionError("no probe in 64 epochs: " + c);
+  }
+
+  @Test
+  void probes_lostFarTwiceRunning_comeLessOften_upToMaxSpacing() {
+    QueueChoice c = callerKept();
+    calls(c, CALLER, 4, 500);
+    assertEquals(BATCH, c.mode(), "the fixed cadence: a probe after one epoch");
+    int[] expected = {1, 2, 4, 4, 4};
+    for (int i = 0; i < expected.length; i++) {
+      calls(c, BATCH, 6, 1_000); // twice the kept mode's cost: a far loss
+      assertEquals(CALLER, c.mode());
+      assertEquals(expected[i], epochsToProbe(c), "epochs before the probe after " + (i + 1)
+          + " far losses in a row: " + c);
+    }
+    assertEquals(QueueChoice.MAX_SPACING, c.spacing());
+    calls(c, BATCH, 6, 550); // 10% slower: a loss, not a far one
+    assertEquals(CALLER, c.mode());
+    assertEquals(1, c.spacing(), "a near loss goes back to the fixed cadence");
+    assertEquals(1, epochsToProbe(c));
+    assertEquals(1, c.switches(), "no probe won");
+  }
+
+  @Test
+  void probes_aFarLossAlone_orAWin_keepTheCadence() {
+    QueueChoice c = callerKept();
+    calls(c, CALLER, 4, 500);
+    calls(c, BATCH, 6, 1_000); // far loss, one
+    assertEquals(1, epochsToProbe(c), "one far loss (a cold path) does not space the probes");
+    calls(c, BATCH, 6, 1_000); // two: spaced
+    assertEquals(2, epochsToProbe(c));
+    calls(c, BATCH, 6, 200); // batching wins
+    assertEquals(BATCH, c.mode());
+    assertEquals(2, c.switches());
+    assertEquals(1, c.spacing(), "a won probe goes back to the fixed cadence");
+  }
+
   @Test
   void new_badSettings_throwNamingThem() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
