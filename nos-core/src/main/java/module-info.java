@@ -10,7 +10,7 @@
  */
 @SuppressWarnings("module") // nos-optim and nos-hub are built after this module
 module ai.nos {
-  requires com.fasterxml.jackson.databind;
+  requires com.fasterxml.jackson.core;
   requires org.slf4j;
   requires org.bytedeco.javacpp;
   requires org.bytedeco.pytorch;

@@ -12,21 +12,16 @@ import static ai.nos.internal.json.JsonFields.required;
 import static ai.nos.internal.json.JsonFields.shorten;
 import static ai.nos.internal.json.JsonFields.text;
 
+import ai.nos.internal.json.JsonValue;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.ObjectWriter;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
@@ -41,7 +36,7 @@ import java.util.function.Consumer;
 /*
  * Reading and writing ModelSpec as JSON.
  *
- * Why the tree model and not annotations: the value types stay free of Jackson, every value goes
+ * Why a tree and not annotations: the value types stay free of Jackson, every value goes
  * through the same builders (and so the same checks) as Java code, and each error can name the
  * JSON path it comes from. Errors from the builders start with the path of the field relative to
  * the spec ("signature.inputs[1].shape[0] must be ..."), so prefixing "$." (or the JSON path of
@@ -50,6 +45,10 @@ import java.util.function.Consumer;
  * Hostile input: the parser caps nesting depth, rejects duplicate keys and trailing tokens, and
  * every Jackson exception becomes an IllegalArgumentException. The walk below is not recursive,
  * so nothing a document holds can overflow the stack; values echoed in messages are shortened.
+ *
+ * Only jackson-core: the tree is JsonValue (read by jackson-core's streaming parser) and the
+ * writer its generator, so a JVM that reads or writes a spec loads no class of Jackson's databind
+ * (about 400 classes and 90 ms of a fresh JVM's first result on the 2-core VM, issue 20 item 5).
  */
 final class SpecJson {
 
@@ -81,14 +80,7 @@ final class SpecJson {
   /** Integers up to 2^53 are exact as doubles; a pad value among them is written without ".0". */
   private static final double EXACT_INTEGERS = 0x1p53;
 
-  private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
-      .streamReadConstraints(
-          StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING_DEPTH).build())
-      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-      .build())
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
-
-  private static final ObjectWriter WRITER = MAPPER.writer(prettyPrinter());
+  private static final JsonFactory FACTORY = JsonValue.factory(MAX_NESTING_DEPTH);
 
   private SpecJson() {}
 
@@ -110,7 +102,7 @@ final class SpecJson {
       throw new IllegalArgumentException("ModelSpec JSON must not be null");
     }
     try {
-      return spec(MAPPER.readTree(json));
+      return spec(JsonValue.parse(FACTORY, json));
     } catch (JacksonException e) {
       throw notJson(e);
     }
@@ -124,13 +116,11 @@ final class SpecJson {
     ModelSpec spec;
     try {
       // From bytes, so that Jackson detects the encoding and reports bad bytes with a location.
-      spec = spec(MAPPER.readTree(json));
+      spec = spec(JsonValue.parse(FACTORY, json));
     } catch (JacksonException e) {
       throw new IllegalArgumentException(file + ": " + notJson(e).getMessage(), e);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-    } catch (IOException e) {
-      throw new IllegalArgumentException(file + ": ModelSpec JSON cannot be parsed: " + e, e);
     }
     Path dir = file.toAbsolutePath().getParent();
     return dir == null ? spec
@@ -170,8 +160,8 @@ final class SpecJson {
     return new IllegalArgumentException("ModelSpec JSON is not valid JSON: " + e.getMessage(), e);
   }
 
-  private static ModelSpec spec(JsonNode root) {
-    if (root == null || root.isMissingNode()) {
+  private static ModelSpec spec(JsonValue root) {
+    if (root == null) {
       throw new IllegalArgumentException("$ must be an object but was empty");
     }
     object(root, "$", SPEC_FIELDS);
@@ -199,14 +189,14 @@ final class SpecJson {
       b.scaling(scaling(root.get("scaling")));
     }
     if (root.has("memoryBytes")) {
-      JsonNode node = root.get("memoryBytes");
+      JsonValue node = root.get("memoryBytes");
       if (!node.isIntegralNumber() || !node.canConvertToLong()) {
         throw new IllegalArgumentException("$.memoryBytes must be an integer but was " + echo(node));
       }
       at("$", () -> b.memoryBytes(node.longValue()));
     }
     if (root.has("maxCallBytes")) {
-      JsonNode node = root.get("maxCallBytes");
+      JsonValue node = root.get("maxCallBytes");
       if (!node.isIntegralNumber() || !node.canConvertToLong()) {
         throw new IllegalArgumentException("$.maxCallBytes must be an integer but was "
             + echo(node));
@@ -214,7 +204,7 @@ final class SpecJson {
       at("$", () -> b.maxCallBytes(node.longValue()));
     }
     if (root.has("optimize")) {
-      JsonNode node = root.get("optimize");
+      JsonValue node = root.get("optimize");
       if (!node.isArray()) {
         throw new IllegalArgumentException("$.optimize must be an array of step names but was "
             + echo(node));
@@ -231,7 +221,7 @@ final class SpecJson {
       at("$", () -> b.optimize(steps.toArray(new Optimization[0])));
     }
     if (root.has("imageInputs")) {
-      JsonNode node = root.get("imageInputs");
+      JsonValue node = root.get("imageInputs");
       if (!node.isObject()) {
         throw new IllegalArgumentException("$.imageInputs must be an object of input name to"
             + " image settings but was " + echo(node));
@@ -246,7 +236,7 @@ final class SpecJson {
     return at("$", b::build);
   }
 
-  private static ImageInput imageInput(JsonNode node, String path) {
+  private static ImageInput imageInput(JsonValue node, String path) {
     object(node, path, IMAGE_FIELDS);
     int size = integer(required(node, "size", path), path + ".size");
     ImageInput.Builder b = at(path, () -> ImageInput.resizeTo(size));
@@ -289,8 +279,8 @@ final class SpecJson {
     return at(path, b::build);
   }
 
-  private static float[] triple(JsonNode node, String path) {
-    JsonNode values = array(node, path);
+  private static float[] triple(JsonValue node, String path) {
+    JsonValue values = array(node, path);
     if (values.size() != 3) {
       throw new IllegalArgumentException(path + " must hold 3 numbers but held "
           + values.size());
@@ -302,7 +292,7 @@ final class SpecJson {
     return f;
   }
 
-  private static ScalingPolicy scaling(JsonNode node) {
+  private static ScalingPolicy scaling(JsonValue node) {
     String path = "$.scaling";
     object(node, path, SCALING_FIELDS);
     int min = node.has("minReplicas") ? integer(node.get("minReplicas"), path + ".minReplicas")
@@ -333,7 +323,7 @@ final class SpecJson {
   }
 
   /** A window in milliseconds: at most a day, which no scaling decision should wait longer. */
-  private static long millis(JsonNode node, String path) {
+  private static long millis(JsonValue node, String path) {
     int ms = integer(node, path);
     if (ms < 0 || ms > 86_400_000) {
       throw new IllegalArgumentException(path + " must be in [0, 86400000] but was " + ms);
@@ -341,7 +331,7 @@ final class SpecJson {
     return ms;
   }
 
-  private static Batching batching(JsonNode node) {
+  private static Batching batching(JsonValue node) {
     String path = "$.batching";
     object(node, path, BATCHING_FIELDS);
     Batching.Builder b = Batching.builder();
@@ -349,7 +339,7 @@ final class SpecJson {
     at("$", () -> b.maxBatchSize(max));
     if (node.has("maxQueueDelayMicros")) {
       String field = path + ".maxQueueDelayMicros";
-      JsonNode delay = node.get("maxQueueDelayMicros");
+      JsonValue delay = node.get("maxQueueDelayMicros");
       if (!delay.isIntegralNumber() || !delay.canConvertToLong()) {
         throw new IllegalArgumentException(field + " must be an integer but was " + echo(delay));
       }
@@ -362,7 +352,7 @@ final class SpecJson {
     }
     if (node.has("preferredBatchSizes")) {
       String field = path + ".preferredBatchSizes";
-      JsonNode sizes = array(node.get("preferredBatchSizes"), field);
+      JsonValue sizes = array(node.get("preferredBatchSizes"), field);
       int[] preferred = new int[sizes.size()];
       for (int i = 0; i < preferred.length; i++) {
         preferred[i] = integer(sizes.get(i), field + "[" + i + "]");
@@ -374,13 +364,13 @@ final class SpecJson {
       at("$", () -> b.maxQueueSize(size));
     }
     if (node.has("padding")) {
-      JsonNode rules = array(node.get("padding"), path + ".padding");
+      JsonValue rules = array(node.get("padding"), path + ".padding");
       for (int i = 0; i < rules.size(); i++) {
         b.padding(padding(rules.get(i), path + ".padding[" + i + "]"));
       }
     }
     if (node.has("unpad")) {
-      JsonNode rules = array(node.get("unpad"), path + ".unpad");
+      JsonValue rules = array(node.get("unpad"), path + ".unpad");
       for (int i = 0; i < rules.size(); i++) {
         b.unpad(unpad(rules.get(i), path + ".unpad[" + i + "]"));
       }
@@ -388,18 +378,18 @@ final class SpecJson {
     return at("$", b::build);
   }
 
-  private static Padding padding(JsonNode node, String path) {
+  private static Padding padding(JsonValue node, String path) {
     object(node, path, PADDING_FIELDS);
     String input = text(required(node, "input", path), path + ".input");
     int dim = integer(required(node, "dim", path), path + ".dim");
-    JsonNode value = required(node, "value", path);
+    JsonValue value = required(node, "value", path);
     if (!value.isNumber()) {
       throw new IllegalArgumentException(path + ".value must be a number but was " + echo(value));
     }
     return at(path, () -> Padding.of(input, dim, value.doubleValue()));
   }
 
-  private static Padding.Unpad unpad(JsonNode node, String path) {
+  private static Padding.Unpad unpad(JsonValue node, String path) {
     object(node, path, UNPAD_FIELDS);
     String output = text(required(node, "output", path), path + ".output");
     int dim = integer(required(node, "dim", path), path + ".dim");
@@ -409,7 +399,7 @@ final class SpecJson {
   }
 
 
-  private static Artifact artifact(JsonNode node) {
+  private static Artifact artifact(JsonValue node) {
     if (node.isTextual()) {
       return at("$", () -> Artifact.of(node.textValue()));
     }
@@ -427,7 +417,7 @@ final class SpecJson {
     return at("$", () -> artifact.withSha256(sha256));
   }
 
-  private static Signature signature(JsonNode node) {
+  private static Signature signature(JsonValue node) {
     object(node, "$.signature", SIGNATURE_FIELDS);
     Signature.Builder b = Signature.builder();
     tensors(required(node, "inputs", "$.signature"), "$.signature.inputs", b::input);
@@ -435,7 +425,7 @@ final class SpecJson {
     return at("$", b::build);
   }
 
-  private static void tensors(JsonNode node, String path, Consumer<TensorSpec> sink) {
+  private static void tensors(JsonValue node, String path, Consumer<TensorSpec> sink) {
     if (!node.isArray()) {
       throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
     }
@@ -444,19 +434,19 @@ final class SpecJson {
     }
   }
 
-  private static TensorSpec tensor(JsonNode node, String path) {
+  private static TensorSpec tensor(JsonValue node, String path) {
     object(node, path, TENSOR_FIELDS);
     String name = text(required(node, "name", path), path + ".name");
     String dtypeName = text(required(node, "dtype", path), path + ".dtype");
     DType dtype = at(path, () -> DType.of(dtypeName));
-    JsonNode shapeNode = required(node, "shape", path);
+    JsonValue shapeNode = required(node, "shape", path);
     if (!shapeNode.isArray()) {
       throw new IllegalArgumentException(
           path + ".shape must be an array but was " + echo(shapeNode));
     }
     long[] shape = new long[shapeNode.size()];
     for (int i = 0; i < shape.length; i++) {
-      JsonNode dim = shapeNode.get(i);
+      JsonValue dim = shapeNode.get(i);
       if (!dim.isIntegralNumber() || !dim.canConvertToLong()) {
         throw new IllegalArgumentException(
             path + ".shape[" + i + "] must be an integer but was " + echo(dim));
@@ -466,107 +456,151 @@ final class SpecJson {
     return at(path, () -> TensorSpec.of(name, dtype, shape));
   }
 
-
-
-
-
-
-
-
   static String write(ModelSpec spec) {
-    ObjectNode root = MAPPER.createObjectNode();
-    root.put("id", spec.id());
-    ObjectNode artifact = root.putObject("artifact");
-    artifact.put("uri", spec.artifact().location());
-    spec.artifact().sha256().ifPresent(sha256 -> artifact.put("sha256", sha256));
-    ObjectNode signature = root.putObject("signature");
-    writeTensors(signature.putArray("inputs"), spec.signature().inputs());
-    writeTensors(signature.putArray("outputs"), spec.signature().outputs());
-    root.put("precision", spec.precision().label());
-    root.put("device", spec.device().toString());
-    spec.batching().ifPresent(b -> writeBatching(root.putObject("batching"), b));
-    if (spec.replicas() != 1) {
-      root.put("replicas", spec.replicas());
+    StringWriter out = new StringWriter();
+    try (JsonGenerator g = FACTORY.createGenerator(out)) {
+      g.setPrettyPrinter(prettyPrinter());
+      write(g, spec);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write a spec's JSON into memory", e);
     }
-    spec.scaling().ifPresent(p -> {
-      ObjectNode scaling = root.putObject("scaling");
-      scaling.put("minReplicas", p.minReplicas());
-      scaling.put("maxReplicas", p.maxReplicas());
-      scaling.put("target", p.target().label());
-      scaling.put("value", p.value());
-      scaling.put("windowMillis", p.window().toMillis());
-      scaling.put("upWindowMillis", p.upWindow().toMillis());
-    });
-    spec.memoryBytes().ifPresent(bytes -> root.put("memoryBytes", bytes));
+    return out.toString();
+  }
+
+  private static void write(JsonGenerator g, ModelSpec spec) throws IOException {
+    g.writeStartObject();
+    g.writeStringField("id", spec.id());
+    g.writeObjectFieldStart("artifact");
+    g.writeStringField("uri", spec.artifact().location());
+    if (spec.artifact().sha256().isPresent()) {
+      g.writeStringField("sha256", spec.artifact().sha256().get());
+    }
+    g.writeEndObject();
+    g.writeObjectFieldStart("signature");
+    writeTensors(g, "inputs", spec.signature().inputs());
+    writeTensors(g, "outputs", spec.signature().outputs());
+    g.writeEndObject();
+    g.writeStringField("precision", spec.precision().label());
+    g.writeStringField("device", spec.device().toString());
+    if (spec.batching().isPresent()) {
+      writeBatching(g, spec.batching().get());
+    }
+    if (spec.replicas() != 1) {
+      g.writeNumberField("replicas", spec.replicas());
+    }
+    if (spec.scaling().isPresent()) {
+      ScalingPolicy p = spec.scaling().get();
+      g.writeObjectFieldStart("scaling");
+      g.writeNumberField("minReplicas", p.minReplicas());
+      g.writeNumberField("maxReplicas", p.maxReplicas());
+      g.writeStringField("target", p.target().label());
+      g.writeNumberField("value", p.value());
+      g.writeNumberField("windowMillis", p.window().toMillis());
+      g.writeNumberField("upWindowMillis", p.upWindow().toMillis());
+      g.writeEndObject();
+    }
+    if (spec.memoryBytes().isPresent()) {
+      g.writeNumberField("memoryBytes", spec.memoryBytes().getAsLong());
+    }
     if (!spec.optimizations().isEmpty()) {
-      var steps = root.putArray("optimize");
-      spec.optimizations().forEach(step -> steps.add(step.label()));
+      g.writeArrayFieldStart("optimize");
+      for (Optimization step : spec.optimizations()) {
+        g.writeString(step.label());
+      }
+      g.writeEndArray();
     }
     if (!spec.imageInputs().isEmpty()) {
-      ObjectNode images = root.putObject("imageInputs");
-      spec.imageInputs().forEach((name, image) -> writeImage(images.putObject(name), image));
+      g.writeObjectFieldStart("imageInputs");
+      for (var image : spec.imageInputs().entrySet()) {
+        g.writeFieldName(image.getKey());
+        writeImage(g, image.getValue());
+      }
+      g.writeEndObject();
     }
-    spec.maxCallBytes().ifPresent(bytes -> root.put("maxCallBytes", bytes));
-    try {
-      return WRITER.writeValueAsString(root);
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException("cannot write a JSON tree held in memory", e);
+    if (spec.maxCallBytes().isPresent()) {
+      g.writeNumberField("maxCallBytes", spec.maxCallBytes().getAsLong());
     }
+    g.writeEndObject();
   }
 
-  private static void writeImage(ObjectNode node, ImageInput image) {
-    node.put("size", image.size());
-    node.put("resize", image.resize().name().toLowerCase(java.util.Locale.ROOT));
-    node.put("interpolation", image.interpolation().name().toLowerCase(java.util.Locale.ROOT));
-    node.put("crop", image.crop());
-    ArrayNode mean = node.putArray("mean");
+  private static void writeImage(JsonGenerator g, ImageInput image) throws IOException {
+    g.writeStartObject();
+    g.writeNumberField("size", image.size());
+    g.writeStringField("resize", image.resize().name().toLowerCase(java.util.Locale.ROOT));
+    g.writeStringField("interpolation",
+        image.interpolation().name().toLowerCase(java.util.Locale.ROOT));
+    g.writeNumberField("crop", image.crop());
+    g.writeArrayFieldStart("mean");
     for (float m : image.mean()) {
-      mean.add(m);
+      g.writeNumber(m);
     }
-    ArrayNode std = node.putArray("std");
+    g.writeEndArray();
+    g.writeArrayFieldStart("std");
     for (float v : image.std()) {
-      std.add(v);
+      g.writeNumber(v);
     }
-    node.put("bgr", image.bgr());
-    node.put("padValue", image.padValue());
-    node.put("resampler", image.resampler().name().toLowerCase(java.util.Locale.ROOT));
-    node.put("cropRounding", image.cropRounding().name().toLowerCase(java.util.Locale.ROOT));
+    g.writeEndArray();
+    g.writeBooleanField("bgr", image.bgr());
+    g.writeNumberField("padValue", image.padValue());
+    g.writeStringField("resampler", image.resampler().name().toLowerCase(java.util.Locale.ROOT));
+    g.writeStringField("cropRounding",
+        image.cropRounding().name().toLowerCase(java.util.Locale.ROOT));
+    g.writeEndObject();
   }
 
-  private static void writeBatching(ObjectNode node, Batching batching) {
-    node.put("maxBatchSize", batching.maxBatchSize());
-    node.put("maxQueueDelayMicros", batching.maxQueueDelay().toNanos() / 1000);
-    ArrayNode preferred = node.putArray("preferredBatchSizes");
-    batching.preferredBatchSizes().forEach(preferred::add);
-    node.put("maxQueueSize", batching.maxQueueSize());
-    ArrayNode padding = node.putArray("padding");
+  private static void writeBatching(JsonGenerator g, Batching batching) throws IOException {
+    g.writeObjectFieldStart("batching");
+    g.writeNumberField("maxBatchSize", batching.maxBatchSize());
+    g.writeNumberField("maxQueueDelayMicros", batching.maxQueueDelay().toNanos() / 1000);
+    g.writeArrayFieldStart("preferredBatchSizes");
+    for (int size : batching.preferredBatchSizes()) {
+      g.writeNumber(size);
+    }
+    g.writeEndArray();
+    g.writeNumberField("maxQueueSize", batching.maxQueueSize());
+    g.writeArrayFieldStart("padding");
     for (Padding p : batching.padding()) {
-      ObjectNode rule = padding.addObject().put("input", p.input()).put("dim", p.dim());
+      g.writeStartObject();
+      g.writeStringField("input", p.input());
+      g.writeNumberField("dim", p.dim());
       double v = p.value();
       boolean integer = v == Math.rint(v) && Math.abs(v) <= EXACT_INTEGERS
           && Double.doubleToRawLongBits(v) != Double.doubleToRawLongBits(-0.0);
       if (integer) {
-        rule.put("value", (long) v);
+        g.writeNumberField("value", (long) v);
       } else {
-        rule.put("value", v);
+        g.writeNumberField("value", v);
       }
+      g.writeEndObject();
     }
-    ArrayNode unpad = node.putArray("unpad");
+    g.writeEndArray();
+    g.writeArrayFieldStart("unpad");
     for (Padding.Unpad u : batching.unpad()) {
-      unpad.addObject().put("output", u.output()).put("dim", u.dim()).put("input", u.input())
-          .put("inputDim", u.inputDim());
+      g.writeStartObject();
+      g.writeStringField("output", u.output());
+      g.writeNumberField("dim", u.dim());
+      g.writeStringField("input", u.input());
+      g.writeNumberField("inputDim", u.inputDim());
+      g.writeEndObject();
     }
+    g.writeEndArray();
+    g.writeEndObject();
   }
 
-  private static void writeTensors(ArrayNode array, List<TensorSpec> tensors) {
+  private static void writeTensors(JsonGenerator g, String field, List<TensorSpec> tensors)
+      throws IOException {
+    g.writeArrayFieldStart(field);
     for (TensorSpec t : tensors) {
-      ObjectNode tensor = array.addObject();
-      tensor.put("name", t.name());
-      tensor.put("dtype", t.dtype().label());
-      ArrayNode shape = tensor.putArray("shape");
+      g.writeStartObject();
+      g.writeStringField("name", t.name());
+      g.writeStringField("dtype", t.dtype().label());
+      g.writeArrayFieldStart("shape");
       for (long dim : t.shape()) {
-        shape.add(dim);
+        g.writeNumber(dim);
       }
+      g.writeEndArray();
+      g.writeEndObject();
     }
+    g.writeEndArray();
   }
 }

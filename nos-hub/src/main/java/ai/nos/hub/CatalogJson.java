@@ -12,15 +12,9 @@ import static ai.nos.internal.json.JsonFields.required;
 import static ai.nos.internal.json.JsonFields.text;
 
 import ai.nos.ModelSpec;
+import ai.nos.internal.json.JsonValue;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -72,12 +66,7 @@ final class CatalogJson {
   /** A "$" that starts a JSON path in a message of ModelSpec.fromJson. */
   private static final Pattern ROOT = Pattern.compile("\\$(?=[.\\[ ]|$)");
 
-  private static final ObjectMapper MAPPER = new ObjectMapper(JsonFactory.builder()
-      .streamReadConstraints(
-          StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING_DEPTH).build())
-      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-      .build())
-      .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  private static final JsonFactory FACTORY = JsonValue.factory(MAX_NESTING_DEPTH);
 
   /** The digest and size a lock file pins. */
   record Pin(String sha256, long size) {}
@@ -91,7 +80,7 @@ final class CatalogJson {
 
   /** Reads a lock file: {@code {"sha256": "<64 hex>", "size": <bytes>}}. */
   static Pin readLock(byte[] json) {
-    JsonNode root = tree(json, "lock file");
+    JsonValue root = tree(json, "lock file");
     object(root, "$", LOCK_FIELDS);
     String sha256 = text(required(root, "sha256", "$"), "$.sha256");
     long size = longValue(required(root, "size", "$"), "$.size");
@@ -102,18 +91,16 @@ final class CatalogJson {
     return new Pin(hex, size);
   }
 
-  private static JsonNode tree(byte[] json, String what) {
-    JsonNode root;
+  private static JsonValue tree(byte[] json, String what) {
+    JsonValue root;
     try {
       // From bytes, so that Jackson detects the encoding and reports bad bytes with a location.
-      root = MAPPER.readTree(json);
+      root = JsonValue.parse(FACTORY, json);
     } catch (JacksonException e) {
       throw new IllegalArgumentException(what + " is not valid JSON: " + e.getOriginalMessage()
           + location(e), e);
-    } catch (IOException e) {
-      throw new IllegalArgumentException(what + " cannot be read: " + e, e);
     }
-    if (root == null || root.isMissingNode()) {
+    if (root == null) {
       throw new IllegalArgumentException("$ must be an object but was empty");
     }
     return root;
@@ -124,14 +111,14 @@ final class CatalogJson {
         + e.getLocation().getColumnNr();
   }
 
-  private static List<CatalogEntry> catalog(JsonNode root) {
+  private static List<CatalogEntry> catalog(JsonValue root) {
     object(root, "$", CATALOG_FIELDS);
     long version = longValue(required(root, "version", "$"), "$.version");
     if (version != VERSION) {
       throw new IllegalArgumentException(
           "$.version must be " + VERSION + " but was " + version);
     }
-    JsonNode entries = array(required(root, "entries", "$"), "$.entries");
+    JsonValue entries = array(required(root, "entries", "$"), "$.entries");
     List<CatalogEntry> result = new ArrayList<>();
     Map<String, Integer> seen = new HashMap<>();
     for (int i = 0; i < entries.size(); i++) {
@@ -147,7 +134,7 @@ final class CatalogJson {
     return result;
   }
 
-  private static CatalogEntry entry(JsonNode node, String path) {
+  private static CatalogEntry entry(JsonValue node, String path) {
     object(node, path, ENTRY_FIELDS);
     CatalogEntry.Builder b = CatalogEntry.builder();
     String id = text(required(node, "id", path), path + ".id");
@@ -161,7 +148,7 @@ final class CatalogJson {
     if (node.has("provenance")) {
       b.provenance(choice(node.get("provenance"), path + ".provenance", Provenance.values()));
     }
-    JsonNode artifacts = array(required(node, "artifacts", path), path + ".artifacts");
+    JsonValue artifacts = array(required(node, "artifacts", path), path + ".artifacts");
     for (int i = 0; i < artifacts.size(); i++) {
       b.artifact(artifact(artifacts.get(i), path + ".artifacts[" + i + "]"));
     }
@@ -176,7 +163,7 @@ final class CatalogJson {
       b.detection(detection(node.get("detection"), path + ".detection"));
     }
     if (node.has("labels")) {
-      JsonNode labels = array(node.get("labels"), path + ".labels");
+      JsonValue labels = array(node.get("labels"), path + ".labels");
       List<String> list = new ArrayList<>();
       for (int i = 0; i < labels.size(); i++) {
         list.add(text(labels.get(i), path + ".labels[" + i + "]"));
@@ -195,7 +182,7 @@ final class CatalogJson {
     }
   }
 
-  private static CatalogArtifact artifact(JsonNode node, String path) {
+  private static CatalogArtifact artifact(JsonValue node, String path) {
     object(node, path, ARTIFACT_FIELDS);
     String name = node.has("name") ? text(node.get("name"), path + ".name")
         : CatalogArtifact.MODEL;
@@ -217,12 +204,12 @@ final class CatalogJson {
     return at(path, () -> artifact.withSha256(sha256, size));
   }
 
-  private static void spec(JsonNode node, String path, CatalogEntry.Builder b) {
+  private static void spec(JsonValue node, String path, CatalogEntry.Builder b) {
     object(node, path, SPEC_FIELDS);
-    ObjectNode document = MAPPER.createObjectNode();
-    document.put("id", "catalog-entry");
-    document.put("artifact", "model.pt");
-    document.setAll((ObjectNode) node);
+    Map<String, String> placeholders = new java.util.LinkedHashMap<>();
+    placeholders.put("id", "catalog-entry");
+    placeholders.put("artifact", "model.pt");
+    JsonValue document = node.withFieldsFirst(placeholders);
     ModelSpec spec;
     try {
       spec = ModelSpec.fromJson(document.toString());
@@ -235,7 +222,7 @@ final class CatalogJson {
     spec.batching().ifPresent(b::batching);
   }
 
-  private static ImagePreprocessing image(JsonNode node, String path) {
+  private static ImagePreprocessing image(JsonValue node, String path) {
     object(node, path, IMAGE_FIELDS);
     ImagePreprocessing.Builder b = ImagePreprocessing.builder();
     int resize = integer(required(node, "resize", path), path + ".resize");
@@ -279,7 +266,7 @@ final class CatalogJson {
     return at(path, b::build);
   }
 
-  private static TextPreprocessing textPreprocessing(JsonNode node, String path,
+  private static TextPreprocessing textPreprocessing(JsonValue node, String path,
       List<String> fields) {
     object(node, path, fields);
     String tokenizer = text(required(node, "tokenizer", path), path + ".tokenizer");
@@ -291,7 +278,7 @@ final class CatalogJson {
     return at(path, () -> new TextPreprocessing(tokenizer, maxLength, pooling, normalize));
   }
 
-  private static DetectionPostprocessing detection(JsonNode node, String path) {
+  private static DetectionPostprocessing detection(JsonValue node, String path) {
     object(node, path, DETECTION_FIELDS);
     DetectionPostprocessing.BoxDecoder decoder = choice(required(node, "decoder", path),
         path + ".decoder", DetectionPostprocessing.BoxDecoder.values());
@@ -315,7 +302,7 @@ final class CatalogJson {
 
 
 
-  private static double[] numbers(JsonNode node, String path) {
+  private static double[] numbers(JsonValue node, String path) {
     array(node, path);
     double[] values = new double[node.size()];
     for (int i = 0; i < values.length; i++) {

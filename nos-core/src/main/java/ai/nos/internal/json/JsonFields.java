@@ -1,13 +1,12 @@
 package ai.nos.internal.json;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import java.util.Iterator;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * Reading JSON trees field by field with messages that name the JSON path, what was expected and
- * what was given, for the readers of specs (nos-core) and catalogs (nos-hub). Every failure is an
+ * Reading JSON trees ({@link JsonValue}) field by field with messages that name the JSON path,
+ * what was expected and what was given, for the readers of specs (nos-core) and catalogs (nos-hub). Every failure is an
  * {@link IllegalArgumentException}; values quoted in messages are cut to 60 characters.
  */
 public final class JsonFields {
@@ -16,7 +15,7 @@ public final class JsonFields {
   private JsonFields() {}
 
   /** Checks that a node is an object holding only known fields. */
-  public static void object(JsonNode node, String path, List<String> known) {
+  public static void object(JsonValue node, String path, List<String> known) {
     if (!node.isObject()) {
       throw new IllegalArgumentException(path + " must be an object but was " + echo(node));
     }
@@ -29,36 +28,36 @@ public final class JsonFields {
     }
   }
 
-  public static JsonNode required(JsonNode object, String field, String path) {
-    JsonNode value = object.get(field);
+  public static JsonValue required(JsonValue object, String field, String path) {
+    JsonValue value = object.get(field);
     if (value == null) {
       throw new IllegalArgumentException("missing required field '" + field + "' at " + path);
     }
     return value;
   }
 
-  public static JsonNode array(JsonNode node, String path) {
+  public static JsonValue array(JsonValue node, String path) {
     if (!node.isArray()) {
       throw new IllegalArgumentException(path + " must be an array but was " + echo(node));
     }
     return node;
   }
 
-  public static String text(JsonNode node, String path) {
+  public static String text(JsonValue node, String path) {
     if (!node.isTextual()) {
       throw new IllegalArgumentException(path + " must be a string but was " + echo(node));
     }
     return node.textValue();
   }
 
-  public static boolean bool(JsonNode node, String path) {
+  public static boolean bool(JsonValue node, String path) {
     if (!node.isBoolean()) {
       throw new IllegalArgumentException(path + " must be true or false but was " + echo(node));
     }
     return node.booleanValue();
   }
 
-  public static int integer(JsonNode node, String path) {
+  public static int integer(JsonValue node, String path) {
     if (!node.isIntegralNumber()) {
       throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
     }
@@ -69,7 +68,7 @@ public final class JsonFields {
     return node.intValue();
   }
 
-  public static long longValue(JsonNode node, String path) {
+  public static long longValue(JsonValue node, String path) {
     if (!node.isIntegralNumber()) {
       throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
     }
@@ -80,7 +79,7 @@ public final class JsonFields {
     return node.longValue();
   }
 
-  public static double number(JsonNode node, String path) {
+  public static double number(JsonValue node, String path) {
     if (!node.isNumber() || !Double.isFinite(node.doubleValue())) {
       throw new IllegalArgumentException(path + " must be a finite number but was " + echo(node));
     }
@@ -100,7 +99,7 @@ public final class JsonFields {
    * One of {@code values} by its lower-case name, e.g. {@code "shorter_side"}; the message of a
    * bad one lists the names.
    */
-  public static <E extends Enum<E>> E choice(JsonNode node, String path, E[] values) {
+  public static <E extends Enum<E>> E choice(JsonValue node, String path, E[] values) {
     String given = text(node, path);
     java.util.List<String> labels = new java.util.ArrayList<>();
     for (E value : values) {
@@ -115,7 +114,7 @@ public final class JsonFields {
   }
 
   /** A JSON value as it would be written, shortened so that huge inputs make short messages. */
-  public static String echo(JsonNode node) {
+  public static String echo(JsonValue node) {
     return shorten(node.toString());
   }
 
