@@ -168,6 +168,16 @@ def first_result_catalog():
          "nos-code-after": "NOS, spec built in code, catalog streamed (after)"})
 
 
+def first_result_json_spec():
+    """A spec read from JSON: SpecJson on databind's tree (before) and on jackson-core's streaming
+    parser (after), alternated fresh JVMs (nineteenth session)."""
+    return first_result_table(
+        "logs/2026-12-04/nineteenth/first-result/json-spec.log",
+        "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`",
+        {"nos-json-before": "NOS, spec read from JSON through databind (before)",
+         "nos-json-after": "NOS, spec read from JSON, streamed (after)"})
+
+
 def batching_rows(rel):
     try:
         return djl_table.batching_table(os.path.join(BENCH, rel))
@@ -740,6 +750,8 @@ TABLES = {
     "djl-cpu-tenth-direct": ("logs/2026-12-03/tenth/cpu-direct", djl_cpu_tenth_direct),
     "djl-cpu-eighteenth": ("logs/2026-12-04/eighteenth/batching-cpu",
                            lambda: batching_rows("logs/2026-12-04/eighteenth/batching-cpu")),
+    "djl-cpu-nineteenth": ("logs/2026-12-04/nineteenth/batching-cpu",
+                           lambda: batching_rows("logs/2026-12-04/nineteenth/batching-cpu")),
     "first-seconds": ("logs/2026-12-03/first-seconds.log", first_seconds),
     "scale-cpu": ("logs/2026-12-03/scale-bench-cpu.log", scale_cpu),
     "swaps-ninth": ("logs/2026-12-03/ninth/swap-bench.log, swap-baseline.log, gpu-tests.log.gz", swaps_ninth),
@@ -818,6 +830,8 @@ TABLES = {
                                            "logs/2026-12-04/nineteenth/lease-6dc4324/whisper-bench.log")),
     "first-result-settings": ("logs/2026-12-04/eighteenth/first-result/first-result.log",
                               first_result_settings),
+    "first-result-json-spec": ("logs/2026-12-04/nineteenth/first-result/json-spec.log",
+                               first_result_json_spec),
     "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
                              first_result_catalog),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
