@@ -158,8 +158,9 @@ final class QueueChoice {
 
   /** What probeEvery is multiplied by now: 1 until far losses in a row space the probes. */
   synchronized int spacing() {
+    // the shift capped: a run of far losses hours long must not overflow it to a negative spacing
     return farLosses < FAR_LOSSES_TO_SPACE ? 1
-        : Math.min(MAX_SPACING, 1 << (farLosses - FAR_LOSSES_TO_SPACE + 1));
+        : Math.min(MAX_SPACING, 1 << Math.min(farLosses - FAR_LOSSES_TO_SPACE + 1, 30));
   }
 
   /** How many probes won (the times the kept mode changed). */

@@ -125,7 +125,11 @@ final class QueueChoiceTest {
     QueueChoice c = callerKept();
     calls(c, CALLER, 4, 500);
     assertEquals(BATCH, c.mode(), "the fixed cadence: a probe after one epoch");
-    int[] expected = {1, 2, 4, 4, 4};
+    // 40 far losses: past the 31 after which an uncapped shift would turn the spacing negative
+    int[] expected = new int[40];
+    java.util.Arrays.fill(expected, 4);
+    expected[0] = 1;
+    expected[1] = 2;
     for (int i = 0; i < expected.length; i++) {
       calls(c, BATCH, 6, 1_000); // twice the kept mode's cost: a far loss
       assertEquals(CALLER, c.mode());
