@@ -130,6 +130,26 @@ def sdpa_only(name):
     return sdpa_kernel([backends[name]])
 
 
+SDP_BACKENDS = ["math", "flash_attention", "efficient_attention", "cudnn_attention",
+                "overrideable"]
+
+
+def sdp_choices(rows, dtype):
+    """The SDPA backend this torch names (aten::_fused_sdp_choice) for the decode step's two
+    attentions at `rows` rows, on the shapes and strides SdpaProbe gives NOS's libtorch."""
+    heads, dim = 6, 64
+    q = torch.randn(rows, 1, heads, dim, device="cuda", dtype=dtype).transpose(1, 2)
+    keys = torch.randn(rows + 1, 448, heads, dim, device="cuda", dtype=dtype)[:rows].transpose(1, 2)
+    mask = (torch.arange(448, device="cuda").view(1, 1, 1, 448) <= 68).expand(rows, 1, 1, 448)
+    audio = torch.randn(rows + 1, 1500, heads, dim, device="cuda", dtype=dtype)[:rows]
+    for what, k, m in (("self (mask, 448 positions)", keys, mask),
+                       ("cross (no mask, 1500 positions)", audio.transpose(1, 2), None)):
+        b = torch._fused_sdp_choice(q, k, k, m)
+        name = SDP_BACKENDS[b] if 0 <= b < len(SDP_BACKENDS) else "?"
+        say(f"sdp choice rows {rows} {what}: backend {b} ({name}); cuDNN"
+            f" {torch.backends.cudnn.version()}")
+
+
 def gathered_bytes(c, rows, length, elem):
     """Bytes today's step moves for its gathers and copies (see the docstring): per layer, the
     self slot [M, H, D] and the cross row [A, H, D] of each row, K and V, each written by
@@ -222,6 +242,10 @@ def main():
         f" cross [{L}, {S}, {A}, {H}, {D}]; rows at position {args.position}")
     summary = []
     for b in [int(x) for x in args.rows.split(",")]:
+        try:
+            sdp_choices(b, dtype)
+        except Exception as e:  # noqa: BLE001 - a report, not a mode: the modes still run
+            say(f"sdp choice rows {b} FAILED: {type(e).__name__}: {str(e).splitlines()[0]}")
         ids = torch.randint(0, info["vocab_size"], (b, 1), device="cuda", generator=g)
         positions = torch.full((b, 1), args.position, device="cuda")
         slots_perm = torch.randperm(args.slots, device="cuda", generator=g)[:b]

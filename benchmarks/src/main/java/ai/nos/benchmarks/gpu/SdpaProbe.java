@@ -1,0 +1,142 @@
+package ai.nos.benchmarks.gpu;
+
+import ai.nos.Device;
+import ai.nos.internal.torch.TorchRuntime;
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Locale;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.CompilationUnit;
+import org.bytedeco.pytorch.Function;
+import org.bytedeco.pytorch.IValue;
+import org.bytedeco.pytorch.IValueVector;
+import org.bytedeco.pytorch.QualifiedName;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+/**
+ * Which scaled_dot_product_attention backend NOS's libtorch picks for Whisper's decode step
+ * (#18, nineteenth session: the 64-row step took ~0.92 ms of device time in NOS against 0.58 ms
+ * for the same attention over the same views in Python's torch 2.11, whose profile ran cuDNN's
+ * attention for all 8 of the step's attentions; PyTorch prefers cuDNN on sm90 only above a cuDNN
+ * version, so the two builds may choose differently). Prints the cuDNN versions libtorch was
+ * built with and runs with, its SDPA priority order and switches, and, for the step's two
+ * attentions as make_whisper.py's decode_first feeds them (self: a bool mask over the slot's
+ * positions; cross: no mask, 1500 audio positions; keys and values strided views of the slot-major
+ * caches), the backend {@code aten::_fused_sdp_choice} names and the eager time of one call.
+ * {@code profile_whisper_step.py --modes slice-...} times the same attention in Python per
+ * backend.
+ *
+ * <pre>SdpaProbe [DEVICE=cuda:0] [ROWS=64] [fp16|fp32] [CALLS=200]</pre>
+ */
+public final class SdpaProbe {
+  /** libtorch's SDPBackend values (sdp_utils), for the names printed. */
+  private static final List<String> BACKENDS =
+      List.of("math", "flash_attention", "efficient_attention", "cudnn_attention",
+          "overrideable");
+
+  private static final String SOURCE = String.join("\n",
+      "def choice(q: Tensor, k: Tensor, v: Tensor, m: Optional[Tensor]) -> int:",
+      "    return torch._fused_sdp_choice(q, k, v, m)",
+      "",
+      "def attend(q: Tensor, k: Tensor, v: Tensor, m: Optional[Tensor]) -> Tensor:",
+      "    return torch.scaled_dot_product_attention(q, k, v, attn_mask=m)",
+      "");
+
+  private SdpaProbe() {}
+
+  public static void main(String[] args) {
+    run(args, System.out);
+  }
+
+  /** The probe with main's arguments, its lines to {@code out}. */
+  static void run(String[] args, PrintStream out) {
+    Device device = Device.parse(args.length > 0 ? args[0] : "cuda:0");
+    int rows = args.length > 1 ? Integer.parseInt(args[1]) : 64;
+    boolean half = !"fp32".equals(args.length > 2 ? args[2] : "fp16");
+    int calls = args.length > 3 ? Integer.parseInt(args[3]) : 200;
+    if (rows < 1 || calls < 1) {
+      throw new IllegalArgumentException("ROWS and CALLS must be >= 1 but were " + rows + ", "
+          + calls);
+    }
+    TorchRuntime.ensureLoaded();
+    out.printf("SdpaProbe: %s, rows %d, %s; cuDNN %s built %d, runtime %d; SDP priority %s;"
+        + " enabled flash %b, efficient %b, cudnn %b, math %b%n", device, rows,
+        half ? "fp16" : "fp32", org.bytedeco.pytorch.Context.hasCuDNN() ? "present" : "absent",
+        org.bytedeco.pytorch.Context.hasCuDNN() ? org.bytedeco.pytorch.Context.versionCuDNN() : 0,
+        org.bytedeco.pytorch.Context.hasCuDNN() ? org.bytedeco.pytorch.Context.versionRuntimeCuDNN() : 0, priority(),
+        torch.globalContext().userEnabledFlashSDP(),
+        torch.globalContext().userEnabledMemEfficientSDP(),
+        torch.globalContext().userEnabledCuDNNSDP(), torch.globalContext().userEnabledMathSDP());
+    try (PointerScope scope = new PointerScope()) {
+      CompilationUnit unit = torch.compile(SOURCE);
+      Function choice = unit.get_function(new QualifiedName("choice"));
+      Function attend = unit.get_function(new QualifiedName("attend"));
+      TensorOptions options = new TensorOptions(half ? torch.ScalarType.Half
+          : torch.ScalarType.Float).device(new org.bytedeco.pytorch.DeviceOptional(
+              TorchRuntime.toTorch(device)));
+      // whisper-tiny's decoder: 6 heads of 64, a slot of 448 positions, 1500 audio positions;
+      // slot-major caches [slots, positions, heads, dim] with a scratch slot, as KvCache holds
+      int heads = 6;
+      int dim = 64;
+      int slots = rows + 1;
+      Tensor q = torch.randn(new long[] {rows, 1, heads, dim}, options).transpose(1, 2);
+      Tensor self = torch.randn(new long[] {slots, 448, heads, dim}, options);
+      Tensor keys = self.narrow(0, 0, rows).transpose(1, 2);
+      Tensor positions = torch.arange(new org.bytedeco.pytorch.Scalar(448),
+          new TensorOptions(torch.ScalarType.Long).device(new org.bytedeco.pytorch.DeviceOptional(
+              TorchRuntime.toTorch(device))));
+      Tensor mask = positions.view(1, 1, 1, 448).le(new org.bytedeco.pytorch.Scalar(68L))
+          .expand(new long[] {rows, 1, 1, 448});
+      Tensor audio = torch.randn(new long[] {slots, 1500, heads, dim}, options);
+      Tensor crossKeys = audio.narrow(0, 0, rows).transpose(1, 2);
+      line(out, "self (mask, 448 positions)", choice, attend, q, keys, mask, device, calls);
+      line(out, "cross (no mask, 1500 positions)", choice, attend, q, crossKeys, null, device,
+          calls);
+    }
+  }
+
+  private static void line(PrintStream out, String what, Function choice, Function attend,
+      Tensor q, Tensor k, Tensor mask, Device device, int calls) {
+    IValueVector args = new IValueVector();
+    args.push_back(new IValue(q));
+    args.push_back(new IValue(k));
+    args.push_back(new IValue(k));
+    args.push_back(mask == null ? new IValue() : new IValue(mask));
+    long backend = choice.apply(args).toInt();
+    attend.apply(args); // the first call of a backend pays its setup
+    sync(device);
+    long start = System.nanoTime();
+    for (int i = 0; i < calls; i++) {
+      attend.apply(args);
+    }
+    sync(device);
+    double ms = (System.nanoTime() - start) / 1e6 / calls;
+    out.printf(Locale.ROOT, "SdpaProbe: %s: q %s k %s: backend %d (%s), eager %.4f ms a call%n",
+        what, shape(q), shape(k), backend, backend >= 0 && backend < BACKENDS.size()
+            ? BACKENDS.get((int) backend) : "?", ms);
+  }
+
+  private static void sync(Device device) {
+    if (device.isCuda()) {
+      org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
+          (byte) device.index().orElse(0)).synchronize();
+    }
+  }
+
+  private static String shape(Tensor t) {
+    return java.util.Arrays.toString(t.sizes().vec().get()) + " strides "
+        + java.util.Arrays.toString(t.strides().vec().get());
+  }
+
+  private static String priority() {
+    org.bytedeco.javacpp.IntPointer order = torch.globalContext().sDPPriorityOrder();
+    StringBuilder sb = new StringBuilder("[");
+    for (int i = 0; i < torch.num_sdp_backends(); i++) {
+      int b = order.get(i);
+      sb.append(i > 0 ? ", " : "").append(b >= 0 && b < BACKENDS.size() ? BACKENDS.get(b) : b);
+    }
+    return sb.append(']').toString();
+  }
+}
