@@ -191,6 +191,7 @@ if [ "$what" = stepprobe ]; then
   # Which SDPA backend NOS's libtorch names for the Whisper step's two attentions (SdpaProbe),
   # beside Python's choice for the same shapes (profile_whisper_step.py's "sdp choice" lines).
   $jvm ai.nos.benchmarks.gpu.SdpaProbe cuda:0 64 fp16 200 2>&1 | tee "$out/sdpa-probe.log"
+  $jvm ai.nos.benchmarks.gpu.SdpaProbe cuda:0 1 fp16 200 llama 2>&1 | tee -a "$out/sdpa-probe.log"
   # The same Whisper file in this Python's torch, beside its `slice` step under each SDPA
   # backend (nineteenth session: NOS's 64-row step 0.94 ms against slice's 0.58).
   [ -f $w ] && timeout 150 python3 "$g/scripts/bench/profile_whisper_step.py" --rows 64 --top 4 \

@@ -26,9 +26,11 @@ import org.bytedeco.pytorch.global.torch;
  * positions; cross: no mask, 1500 audio positions; keys and values strided views of the slot-major
  * caches), the backend {@code aten::_fused_sdp_choice} names and the eager time of one call.
  * {@code profile_whisper_step.py --modes slice-...} times the same attention in Python per
- * backend.
+ * backend. With {@code llama}, the 271 M Llama's decode attention instead (#17: 16 heads of 64
+ * over a slot of 257 positions, the cache [slots, positions, heads, dim] as GenerateBench sizes
+ * it), whose captured step profile_step.py measured in Python only.
  *
- * <pre>SdpaProbe [DEVICE=cuda:0] [ROWS=64] [fp16|fp32] [CALLS=200]</pre>
+ * <pre>SdpaProbe [DEVICE=cuda:0] [ROWS=64] [fp16|fp32] [CALLS=200] [whisper|llama]</pre>
  */
 public final class SdpaProbe {
   /** libtorch's SDPBackend values (sdp_utils), for the names printed. */
@@ -56,13 +58,18 @@ public final class SdpaProbe {
     int rows = args.length > 1 ? Integer.parseInt(args[1]) : 64;
     boolean half = !"fp32".equals(args.length > 2 ? args[2] : "fp16");
     int calls = args.length > 3 ? Integer.parseInt(args[3]) : 200;
+    String model = args.length > 4 ? args[4] : "whisper";
+    if (!model.equals("whisper") && !model.equals("llama")) {
+      throw new IllegalArgumentException("the model must be whisper or llama but was '" + model
+          + "'");
+    }
     if (rows < 1 || calls < 1) {
       throw new IllegalArgumentException("ROWS and CALLS must be >= 1 but were " + rows + ", "
           + calls);
     }
     TorchRuntime.ensureLoaded();
-    out.printf("SdpaProbe: %s, rows %d, %s; cuDNN %s built %d, runtime %d; SDP priority %s;"
-        + " enabled flash %b, efficient %b, cudnn %b, math %b%n", device, rows,
+    out.printf("SdpaProbe: %s, %s, rows %d, %s; cuDNN %s built %d, runtime %d; SDP priority %s;"
+        + " enabled flash %b, efficient %b, cudnn %b, math %b%n", model, device, rows,
         half ? "fp16" : "fp32", org.bytedeco.pytorch.Context.hasCuDNN() ? "present" : "absent",
         org.bytedeco.pytorch.Context.hasCuDNN() ? org.bytedeco.pytorch.Context.versionCuDNN() : 0,
         org.bytedeco.pytorch.Context.hasCuDNN() ? org.bytedeco.pytorch.Context.versionRuntimeCuDNN() : 0, priority(),
@@ -77,23 +84,29 @@ public final class SdpaProbe {
           : torch.ScalarType.Float).device(new org.bytedeco.pytorch.DeviceOptional(
               TorchRuntime.toTorch(device)));
       // whisper-tiny's decoder: 6 heads of 64, a slot of 448 positions, 1500 audio positions;
-      // slot-major caches [slots, positions, heads, dim] with a scratch slot, as KvCache holds
-      int heads = 6;
+      // the 271 M Llama: 16 heads of 64, a slot of 257 positions. Slot-major caches [slots,
+      // positions, heads, dim] with a scratch slot, as KvCache holds them.
+      boolean whisper = model.equals("whisper");
+      int heads = whisper ? 6 : 16;
       int dim = 64;
+      int length = whisper ? 448 : 257;
       int slots = rows + 1;
       Tensor q = torch.randn(new long[] {rows, 1, heads, dim}, options).transpose(1, 2);
-      Tensor self = torch.randn(new long[] {slots, 448, heads, dim}, options);
+      Tensor self = torch.randn(new long[] {slots, length, heads, dim}, options);
       Tensor keys = self.narrow(0, 0, rows).transpose(1, 2);
-      Tensor positions = torch.arange(new org.bytedeco.pytorch.Scalar(448),
+      Tensor positions = torch.arange(new org.bytedeco.pytorch.Scalar(length),
           new TensorOptions(torch.ScalarType.Long).device(new org.bytedeco.pytorch.DeviceOptional(
               TorchRuntime.toTorch(device))));
-      Tensor mask = positions.view(1, 1, 1, 448).le(new org.bytedeco.pytorch.Scalar(68L))
-          .expand(new long[] {rows, 1, 1, 448});
-      Tensor audio = torch.randn(new long[] {slots, 1500, heads, dim}, options);
-      Tensor crossKeys = audio.narrow(0, 0, rows).transpose(1, 2);
-      line(out, "self (mask, 448 positions)", choice, attend, q, keys, mask, device, calls);
-      line(out, "cross (no mask, 1500 positions)", choice, attend, q, crossKeys, null, device,
+      Tensor mask = positions.view(1, 1, 1, length).le(new org.bytedeco.pytorch.Scalar(68L))
+          .expand(new long[] {rows, 1, 1, length});
+      line(out, "self (mask, " + length + " positions)", choice, attend, q, keys, mask, device,
           calls);
+      if (whisper) {
+        Tensor audio = torch.randn(new long[] {slots, 1500, heads, dim}, options);
+        Tensor crossKeys = audio.narrow(0, 0, rows).transpose(1, 2);
+        line(out, "cross (no mask, 1500 positions)", choice, attend, q, crossKeys, null, device,
+            calls);
+      }
     }
   }
 

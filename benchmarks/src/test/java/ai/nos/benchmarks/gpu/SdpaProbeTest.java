@@ -1,6 +1,7 @@
 package ai.nos.benchmarks.gpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -39,10 +40,24 @@ final class SdpaProbeTest {
   }
 
   @Test
+  void run_llama_onCpu_timesItsOneAttention() {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    SdpaProbe.run(new String[] {"cpu", "1", "fp32", "2", "llama"},
+        new PrintStream(bytes, true, StandardCharsets.UTF_8));
+    String out = bytes.toString(StandardCharsets.UTF_8);
+    assertTrue(out.contains("SdpaProbe: self (mask, 257 positions): q [1, 16, 1, 64] strides"
+        + " [1024, 64, 1024, 1] k [1, 16, 257, 64] strides [263168, 64, 1024, 1]: backend "), out);
+    assertFalse(out.contains("cross"), out);
+  }
+
+  @Test
   void run_badCounts_throwNamingThem() {
     PrintStream sink = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> SdpaProbe.run(new String[] {"cpu", "0"}, sink));
     assertTrue(e.getMessage().contains("were 0"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> SdpaProbe.run(new String[] {"cpu", "1", "fp32", "1", "bert"}, sink));
+    assertTrue(e.getMessage().contains("was 'bert'"), e.getMessage());
   }
 }
