@@ -4,7 +4,7 @@ module ai.nos.hub {
   requires transitive ai.nos;
   requires transitive java.desktop;
   requires transitive java.net.http; // Downloader.Builder takes an HttpClient
-  requires com.fasterxml.jackson.databind;
+  requires com.fasterxml.jackson.core;
   requires org.slf4j;
   requires ai.djl.api;
   requires ai.djl.tokenizers;

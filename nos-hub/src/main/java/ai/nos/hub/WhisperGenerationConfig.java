@@ -1,7 +1,8 @@
 package ai.nos.hub;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import ai.nos.internal.json.JsonValue;
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonFactory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -16,7 +17,8 @@ import java.util.Map;
  * default: {@code suppress_tokens} and {@code begin_suppress_tokens} (a key absent or null is an
  * empty list), {@code max_initial_timestamp_index} (absent or null: openai-whisper's 1 s, 50)
  * and {@code lang_to_id} (absent or null: empty, Whisper's language list is used). A model
- * without the file gives those defaults.
+ * without the file gives those defaults. The file is read with jackson-core's streaming parser
+ * ({@link JsonValue}): a SpeechRecognizer loads no class of Jackson's databind.
  *
  * @param langToId language code ("en") to token id, in the file's order
  */
@@ -27,6 +29,11 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
   static final int MAX_INITIAL_TIMESTAMP_INDEX = 50;
   static final WhisperGenerationConfig NONE = new WhisperGenerationConfig(new int[0], new int[0],
       MAX_INITIAL_TIMESTAMP_INDEX, Map.of());
+  /**
+   * Read as the spec and catalog readers read (jackson-core's parser, JsonValue): HF's files nest
+   * two levels, and a duplicate key is refused rather than one of its values taken silently.
+   */
+  private static final JsonFactory FACTORY = JsonValue.factory(64);
 
   /**
    * Reads a {@value #FILE} ({@code file}), or gives the defaults when {@code file} is null or
@@ -42,10 +49,10 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
     if (file == null || !Files.isRegularFile(file)) {
       return NONE;
     }
-    JsonNode root;
+    JsonValue root;
     try {
-      root = new ObjectMapper().readTree(file.toFile());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      root = JsonValue.parse(FACTORY, Files.readAllBytes(file));
+    } catch (JacksonException e) {
       throw new IllegalArgumentException("generation config " + file + " is not valid JSON: "
           + e.getOriginalMessage(), e);
     } catch (IOException e) {
@@ -53,9 +60,9 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
     }
     if (root == null || !root.isObject()) {
       throw new IllegalArgumentException("generation config " + file + " must hold a JSON"
-          + " object, but holds " + (root == null ? "nothing" : root.getNodeType()));
+          + " object, but holds " + (root == null ? "nothing" : root.nodeType()));
     }
-    JsonNode max = root.get("max_initial_timestamp_index");
+    JsonValue max = root.get("max_initial_timestamp_index");
     if (max != null && !max.isNull() && !(max.isIntegralNumber() && max.canConvertToInt()
         && max.asInt() >= 0)) {
       throw new IllegalArgumentException("generation config " + file
@@ -67,8 +74,8 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
         languages(file, root, vocab));
   }
 
-  private static int[] ids(Path file, JsonNode root, String key, int vocab) {
-    JsonNode list = root.get(key);
+  private static int[] ids(Path file, JsonValue root, String key, int vocab) {
+    JsonValue list = root.get(key);
     if (list == null || list.isNull()) {
       return new int[0];
     }
@@ -83,8 +90,8 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
     return ids;
   }
 
-  private static Map<String, Integer> languages(Path file, JsonNode root, int vocab) {
-    JsonNode map = root.get("lang_to_id");
+  private static Map<String, Integer> languages(Path file, JsonValue root, int vocab) {
+    JsonValue map = root.get("lang_to_id");
     if (map == null || map.isNull()) {
       return Map.of();
     }
@@ -93,8 +100,8 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
           + " language tokens to ids, but is " + map);
     }
     Map<String, Integer> out = new LinkedHashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Iterator<Map.Entry<String, JsonValue>> it = map.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonValue> e = it.next();
       String token = e.getKey();
       if (!token.startsWith("<|") || !token.endsWith("|>") || token.length() < 5) {
         throw new IllegalArgumentException("generation config " + file + ": lang_to_id key '"
@@ -106,7 +113,7 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
     return java.util.Collections.unmodifiableMap(out);
   }
 
-  private static int id(Path file, String what, JsonNode id, int vocab) {
+  private static int id(Path file, String what, JsonValue id, int vocab) {
     if (!id.canConvertToInt() || !id.isIntegralNumber() || id.asInt() < 0
         || id.asInt() >= vocab) {
       throw new IllegalArgumentException("generation config " + file + ": " + what + " is " + id

@@ -181,6 +181,17 @@ public final class JsonValue {
     return root;
   }
 
+  /**
+   * The kind of value as databind's {@code JsonNodeType} names it: OBJECT, ARRAY, STRING, NUMBER,
+   * BOOLEAN or NULL (for messages).
+   */
+  public String nodeType() {
+    return switch (kind) {
+      case INTEGER, FLOAT -> "NUMBER";
+      default -> kind.name();
+    };
+  }
+
   public boolean isObject() {
     return kind == Kind.OBJECT;
   }
