@@ -22,7 +22,7 @@ module ai.nos {
   exports ai.nos.internal to ai.nos.optim;
   exports ai.nos.internal.torch to ai.nos.optim;
   exports ai.nos.internal.files to ai.nos.optim, ai.nos.hub;
-  exports ai.nos.internal.json to ai.nos.hub;
+  exports ai.nos.internal.json to ai.nos.hub, ai.nos.optim;
   exports ai.nos.internal.image to ai.nos.hub;
   exports ai.nos.internal.audio to ai.nos.hub;
 

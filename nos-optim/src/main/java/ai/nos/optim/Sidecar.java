@@ -1,13 +1,14 @@
 package ai.nos.optim;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import ai.nos.internal.json.JsonValue;
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -16,6 +17,8 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 
@@ -36,12 +39,14 @@ import java.util.Optional;
  *
  * <p>An entry is valid when its sidecar parses, names this format and exactly the expected key,
  * and the artifact has the recorded size and digest. Anything else (a flipped byte, a truncated
- * file, a missing one) makes it invalid, and the cache rebuilds it.
+ * file, a missing one) makes it invalid, and the cache rebuilds it. Read and written with
+ * jackson-core's streaming API ({@link JsonValue}), as nos-core's specs are: no databind.
  */
 final class Sidecar {
 
   static final String FORMAT = "nos-optim-cache-entry/1";
-  private static final ObjectMapper JSON = new ObjectMapper();
+  /** A sidecar nests two levels; a duplicate key makes it invalid, as any other damage. */
+  private static final JsonFactory JSON = JsonValue.factory(16);
 
   private Sidecar() {}
 
@@ -71,14 +76,24 @@ final class Sidecar {
 
   /** Writes the sidecar of {@code key}'s artifact with {@code digest} to {@code file}, durably. */
   static void write(Path file, CacheKey key, Digest digest, Instant created) throws IOException {
-    ObjectNode root = JSON.createObjectNode();
-    root.put("format", FORMAT);
-    root.put("hash", key.hash());
-    root.set("key", keyNode(key));
-    root.put("size", digest.size());
-    root.put("sha256", digest.sha256());
-    root.put("created", created.toString());
-    byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root);
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = JSON.createGenerator(out)) {
+      g.setPrettyPrinter(new DefaultPrettyPrinter());
+      g.writeStartObject();
+      g.writeStringField("format", FORMAT);
+      g.writeStringField("hash", key.hash());
+      g.writeObjectFieldStart("key");
+      g.writeStringField("sourceSha256", key.sourceSha256());
+      writeMap(g, "options", key.options());
+      g.writeStringField("deviceArch", key.deviceArch());
+      writeMap(g, "versions", key.versions());
+      g.writeEndObject();
+      g.writeNumberField("size", digest.size());
+      g.writeStringField("sha256", digest.sha256());
+      g.writeStringField("created", created.toString());
+      g.writeEndObject();
+    }
+    byte[] bytes = out.toByteArray();
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW,
         StandardOpenOption.WRITE)) {
       ByteBuffer buf = ByteBuffer.wrap(bytes);
@@ -89,19 +104,48 @@ final class Sidecar {
     }
   }
 
-  private static ObjectNode keyNode(CacheKey key) {
-    ObjectNode node = JSON.createObjectNode();
-    node.put("sourceSha256", key.sourceSha256());
-    node.set("options", mapNode(key.options()));
-    node.put("deviceArch", key.deviceArch());
-    node.set("versions", mapNode(key.versions()));
-    return node;
+  private static void writeMap(JsonGenerator g, String field, Map<String, String> map)
+      throws IOException {
+    g.writeObjectFieldStart(field);
+    for (Map.Entry<String, String> e : map.entrySet()) {
+      g.writeStringField(e.getKey(), e.getValue());
+    }
+    g.writeEndObject();
   }
 
-  private static ObjectNode mapNode(Map<String, String> map) {
-    ObjectNode node = JSON.createObjectNode();
-    map.forEach(node::put);
-    return node;
+  /** Whether {@code node} is exactly {@code key}'s object as {@link #write} writes it. */
+  private static boolean describes(JsonValue node, CacheKey key) {
+    return node != null && node.isObject() && node.size() == 4
+        && key.sourceSha256().equals(text(node.get("sourceSha256")))
+        && key.deviceArch().equals(text(node.get("deviceArch")))
+        && key.options().equals(strings(node.get("options")))
+        && key.versions().equals(strings(node.get("versions")));
+  }
+
+  /** A string's value; null for anything else or nothing. */
+  private static String text(JsonValue node) {
+    return node == null ? null : node.textValue();
+  }
+
+  /** An object of strings as a map; null if it is not one. */
+  private static Map<String, String> strings(JsonValue node) {
+    if (node == null || !node.isObject()) {
+      return null;
+    }
+    Map<String, String> map = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonValue>> it = node.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonValue> e = it.next();
+      if (!e.getValue().isTextual()) {
+        return null;
+      }
+      map.put(e.getKey(), e.getValue().textValue());
+    }
+    return map;
+  }
+
+  /** A value as a message quotes it: its JSON, or nothing when absent. */
+  private static String show(JsonValue node) {
+    return node == null ? "" : node.toString();
   }
 
   /**
@@ -120,25 +164,25 @@ final class Sidecar {
     if (!Files.exists(sidecar, LinkOption.NOFOLLOW_LINKS)) {
       return Optional.of("sidecar " + sidecarName + " is missing");
     }
-    JsonNode root;
+    JsonValue root;
     try {
-      root = JSON.readTree(new String(Files.readAllBytes(sidecar), StandardCharsets.UTF_8));
-    } catch (JsonProcessingException e) {
+      root = JsonValue.parse(JSON, Files.readAllBytes(sidecar));
+    } catch (JacksonException e) {
       return Optional.of("sidecar " + sidecarName + " is not valid JSON ("
           + e.getOriginalMessage() + ")");
     }
     if (root == null || !root.isObject()) {
       return Optional.of("sidecar " + sidecarName + " is not a JSON object");
     }
-    if (!FORMAT.equals(root.path("format").asText(null))) {
-      return Optional.of("sidecar format is " + root.path("format") + ", not \"" + FORMAT + "\"");
+    if (!FORMAT.equals(text(root.get("format")))) {
+      return Optional.of("sidecar format is " + show(root.get("format")) + ", not \"" + FORMAT
+          + "\"");
     }
-    if (!key.hash().equals(root.path("hash").asText(null))
-        || !keyNode(key).equals(root.get("key"))) {
-      return Optional.of("sidecar describes another key (hash " + root.path("hash") + ")");
+    if (!key.hash().equals(text(root.get("hash"))) || !describes(root.get("key"), key)) {
+      return Optional.of("sidecar describes another key (hash " + show(root.get("hash")) + ")");
     }
-    JsonNode size = root.get("size");
-    JsonNode sha = root.get("sha256");
+    JsonValue size = root.get("size");
+    JsonValue sha = root.get("sha256");
     if (size == null || !size.canConvertToLong() || sha == null || !sha.isTextual()) {
       return Optional.of("sidecar lacks a valid size or sha256");
     }
@@ -146,14 +190,14 @@ final class Sidecar {
       return Optional.of("artifact " + artifactName + " is missing");
     }
     long actualSize = Files.size(artifact);
-    if (actualSize != size.asLong()) {
+    if (actualSize != size.longValue()) {
       return Optional.of("artifact has " + actualSize + " bytes but the sidecar records "
-          + size.asLong());
+          + size.longValue());
     }
     String actualSha = digest(artifact).sha256();
-    if (!actualSha.equals(sha.asText())) {
+    if (!actualSha.equals(sha.textValue())) {
       return Optional.of("artifact's SHA-256 is " + actualSha + " but the sidecar records "
-          + sha.asText());
+          + sha.textValue());
     }
     return Optional.empty();
   }

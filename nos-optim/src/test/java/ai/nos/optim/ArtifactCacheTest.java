@@ -183,6 +183,24 @@ final class ArtifactCacheTest {
   }
 
   @Test
+  void getOrBuild_sidecarKeyWithAnExtraFieldOrADuplicate_rebuilds() throws IOException {
+    Path sidecar = cache.getOrBuild(key("fp16"), writes("engine"))
+        .resolveSibling(ArtifactCache.SIDECAR_FILE);
+    String json = Files.readString(sidecar);
+    // the key's object must be exactly the key's: one field more is another key
+    Files.writeString(sidecar,
+        json.replace("\"deviceArch\" :", "\"extra\" : \"x\", \"deviceArch\" :"));
+    cache.getOrBuild(key("fp16"), writes("engine"));
+    assertEquals(2, builds.get());
+    // a duplicate field is damage, not a choice between two values
+    json = Files.readString(sidecar);
+    Files.writeString(sidecar,
+        json.replace("\"format\" :", "\"format\" : \"x\", \"format\" :"));
+    cache.getOrBuild(key("fp16"), writes("engine"));
+    assertEquals(3, builds.get());
+  }
+
+  @Test
   void getOrBuild_sidecarOfAnotherKey_rebuilds() throws IOException {
     Path fp16 = cache.getOrBuild(key("fp16"), writes("engine"));
     Path bf16 = cache.getOrBuild(key("bf16"), writes("engine"));

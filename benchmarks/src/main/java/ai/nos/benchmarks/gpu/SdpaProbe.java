@@ -68,11 +68,12 @@ public final class SdpaProbe {
           + calls);
     }
     TorchRuntime.ensureLoaded();
+    boolean cudnn = org.bytedeco.pytorch.Context.hasCuDNN();
     out.printf("SdpaProbe: %s, %s, rows %d, %s; cuDNN %s built %d, runtime %d; SDP priority %s;"
         + " enabled flash %b, efficient %b, cudnn %b, math %b%n", model, device, rows,
-        half ? "fp16" : "fp32", org.bytedeco.pytorch.Context.hasCuDNN() ? "present" : "absent",
-        org.bytedeco.pytorch.Context.hasCuDNN() ? org.bytedeco.pytorch.Context.versionCuDNN() : 0,
-        org.bytedeco.pytorch.Context.hasCuDNN() ? org.bytedeco.pytorch.Context.versionRuntimeCuDNN() : 0, priority(),
+        half ? "fp16" : "fp32", cudnn ? "present" : "absent",
+        cudnn ? org.bytedeco.pytorch.Context.versionCuDNN() : 0,
+        cudnn ? org.bytedeco.pytorch.Context.versionRuntimeCuDNN() : 0, priority(),
         torch.globalContext().userEnabledFlashSDP(),
         torch.globalContext().userEnabledMemEfficientSDP(),
         torch.globalContext().userEnabledCuDNNSDP(), torch.globalContext().userEnabledMathSDP());

@@ -33,11 +33,12 @@ import org.slf4j.LoggerFactory;
  * fixed cadence costs more: with libtorch's 2 intra-op threads at 8 callers (nineteenth session,
  * the same VM) CALLER ran a call every 48-68 us and every batching probe 91-120 us, so 1.5 epochs
  * in 9.5 ran at about twice the cost, some 10% of the throughput (batching 0.77x plain calls in
- * the eighteenth session's table). So probes are spaced, but only after {@link #FAR_LOSSES_TO_SPACE}
- * probes in a row lost by more than {@link #FAR} (a cold path loses once, not twice running:
- * each probe warms it further), doubling per further far loss up to {@link #MAX_SPACING} times
- * the cadence (32 epochs of 1024 calls, 1-2 s at those rates, so a wrong choice is revisited
- * within seconds); a probe that wins, or loses by less, goes back to the fixed cadence.
+ * the eighteenth session's table). So probes are spaced, but only after
+ * {@link #FAR_LOSSES_TO_SPACE} probes in a row lost by more than {@link #FAR} (a cold path loses
+ * once, not twice running: each probe warms it further), doubling per further far loss up to
+ * {@link #MAX_SPACING} times the cadence (32 epochs of 1024 calls, 1-2 s at those rates, so a
+ * wrong choice is revisited within seconds); a probe that wins, or loses by less, goes back to
+ * the fixed cadence.
  *
  * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
  * (one short critical section per call). A call measured in a mode the choice has left since it

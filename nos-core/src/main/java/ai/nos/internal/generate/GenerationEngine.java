@@ -188,8 +188,8 @@ import org.slf4j.LoggerFactory;
  * and admissions of any size from 1 to 16 met new shapes round after round. The encoder path
  * is not waited for: the prefill's decoder step (several ms of eager launches for 16 windows) is
  * queued behind it while the device encodes, and GenerationStats' encoding time comes from two
- * CUDA events around it (EncodeTimer), read once the prefill's ids are on the host. (cross_kv, a few
- * GEMMs, still meets a new count the first time; the warm-up's transient device memory is
+ * CUDA events around it (EncodeTimer), read once the prefill's ids are on the host. (cross_kv,
+ * a few GEMMs, still meets a new count the first time; the warm-up's transient device memory is
  * allocated while the engine loads, which a load measured beside it on the same device would
  * see.) The CUDA graphs of decode steps capture the
  * cross caches as they capture the KvCache: fixed tensors, read in place; the scratch slot has a
