@@ -34,7 +34,7 @@ final class ModuleDescriptorTest {
         "ai.nos.internal", Set.of("ai.nos.optim"),
         "ai.nos.internal.torch", Set.of("ai.nos.optim"),
         "ai.nos.internal.files", Set.of("ai.nos.hub", "ai.nos.optim"),
-        "ai.nos.internal.json", Set.of("ai.nos.hub"),
+        "ai.nos.internal.json", Set.of("ai.nos.hub", "ai.nos.optim"),
         "ai.nos.internal.image", Set.of("ai.nos.hub"),
         "ai.nos.internal.audio", Set.of("ai.nos.hub")), qualified);
     assertEquals(Set.of(), module.opens(), "no package is open to reflection");
