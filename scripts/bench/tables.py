@@ -119,6 +119,10 @@ def djl_cpu():
     return djl_table.table(os.path.join(BENCH, "logs/2026-12-03/djl-cpu"))
 
 
+def djl_cpu_nineteenth():
+    return djl_table.table(os.path.join(BENCH, "logs/2026-12-04/nineteenth/djl-cpu"))
+
+
 def first_result_runs(rel):
     """first-result.log's runs by engine: (start-to-first-output ms, peak RSS MB) lists."""
     runs = {}
@@ -745,6 +749,7 @@ def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH):
 
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
+    "djl-cpu-nineteenth-all": ("logs/2026-12-04/nineteenth/djl-cpu", djl_cpu_nineteenth),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
     "djl-cpu-tenth-final": ("logs/2026-12-03/tenth/cpu-final", djl_cpu_tenth_final),
     "djl-cpu-tenth-direct": ("logs/2026-12-03/tenth/cpu-direct", djl_cpu_tenth_direct),
