@@ -120,23 +120,16 @@ public final class SdpaProbe {
     args.push_back(mask == null ? new IValue() : new IValue(mask));
     long backend = choice.apply(args).toInt();
     attend.apply(args); // the first call of a backend pays its setup
-    sync(device);
+    TorchRuntime.synchronize(device);
     long start = System.nanoTime();
     for (int i = 0; i < calls; i++) {
       attend.apply(args);
     }
-    sync(device);
+    TorchRuntime.synchronize(device);
     double ms = (System.nanoTime() - start) / 1e6 / calls;
     out.printf(Locale.ROOT, "SdpaProbe: %s: q %s k %s: backend %d (%s), eager %.4f ms a call%n",
         what, shape(q), shape(k), backend, backend >= 0 && backend < BACKENDS.size()
             ? BACKENDS.get((int) backend) : "?", ms);
-  }
-
-  private static void sync(Device device) {
-    if (device.isCuda()) {
-      org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
-          (byte) device.index().orElse(0)).synchronize();
-    }
   }
 
   private static String shape(Tensor t) {

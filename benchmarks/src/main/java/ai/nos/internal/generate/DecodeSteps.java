@@ -4,6 +4,7 @@ import ai.nos.Device;
 import ai.nos.Precision;
 import ai.nos.internal.torch.CudaStatus;
 import ai.nos.internal.torch.StepGraphs;
+import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,13 +12,8 @@ import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.InferenceMode;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
-import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch_cuda;
 
 /**
  * Benchmark-only access to the pieces of the generation engine's decode step, which are
@@ -101,14 +97,14 @@ public final class DecodeSteps implements AutoCloseable {
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode()) {
       List<Tensor> in = inputs(b, position);
       run(in); // the first run of this size outside the window
-      sync();
+      TorchRuntime.synchronize(model.device());
       long t0 = System.nanoTime();
       for (int i = 0; i < n; i++) {
         try (PointerScope s = new PointerScope()) {
           run(in);
         }
       }
-      sync();
+      TorchRuntime.synchronize(model.device());
       return (System.nanoTime() - t0) / 1e6 / n;
     }
   }
@@ -151,7 +147,7 @@ public final class DecodeSteps implements AutoCloseable {
       for (int i = 0; i < 3; i++) { // outside the window: first pinned blocks, first launches
         read(launch(b, position, rows, null));
       }
-      sync();
+      TorchRuntime.synchronize(model.device());
       long launching = 0;
       long t0 = System.nanoTime();
       Queued previous = null;
@@ -173,7 +169,7 @@ public final class DecodeSteps implements AutoCloseable {
       if (wait == Wait.AHEAD) {
         read(previous, last);
       }
-      sync();
+      TorchRuntime.synchronize(model.device());
       for (Queued q : pending) {
         read(q, last);
       }
@@ -204,18 +200,8 @@ public final class DecodeSteps implements AutoCloseable {
     if (next == null) {
       next = choose(step(in.get(0), in.get(1), slots).narrow(0, 0, b), slots, rows);
     }
-    if (!cuda) {
-      return new Queued(next, next.contiguous(), null);
-    }
-    Tensor host = torch.empty(new long[] {b}, new TensorOptions(torch.ScalarType.Long)
-        .pinned_memory(new BoolOptional(true)), new MemoryFormatOptional());
-    host.copy_(next, true);
-    CUevent_st done = new CUevent_st();
-    CudaStatus.check(cudart.cudaEventCreateWithFlags(done, cudart.cudaEventDisableTiming),
-        "make an event");
-    CudaStatus.check(cudart.cudaEventRecord(done, torch_cuda.getCurrentCUDAStream(
-        (byte) model.device().index().orElse(0)).stream()), "mark a step");
-    return new Queued(next, host, done);
+    GenerationEngine.Readback back = GenerationEngine.Readback.of(next, model.device());
+    return new Queued(next, back.host(), back.done());
   }
 
   private Tensor choose(Tensor logits, Tensor slots, Sampler.Rows rows) {
@@ -238,12 +224,6 @@ public final class DecodeSteps implements AutoCloseable {
       new LongPointer(q.host.data_ptr()).get(out, 0, Math.min(out.length, (int) q.host.numel()));
     }
     q.release();
-  }
-
-  private void sync() {
-    if (cuda) {
-      torch_cuda.getCurrentCUDAStream((byte) model.device().index().orElse(0)).synchronize();
-    }
   }
 
   @Override

@@ -1161,29 +1161,37 @@ public final class GenerationEngine implements AutoCloseable {
         next = choose(model.decodeStep(ids, positions, slots, cache.keys(), cache.values(),
             crossKeys(), crossValues()).narrow(0, 0, b), realSlots, settings);
       }
-      Tensor host;
-      org.bytedeco.cuda.cudart.CUevent_st done = null;
-      if (model.device().isCuda()) {
-        // into pinned memory behind an event: reading it waits for this step, not for a step
-        // launched after it (a copy to pageable memory would wait for the whole stream)
-        host = torch.empty(new long[] {b}, new TensorOptions(torch.ScalarType.Long)
-            .pinned_memory(new org.bytedeco.pytorch.BoolOptional(true)),
-            new org.bytedeco.pytorch.MemoryFormatOptional());
-        host.copy_(next, true);
-        done = new org.bytedeco.cuda.cudart.CUevent_st();
-        ai.nos.internal.torch.CudaStatus.check(org.bytedeco.cuda.global.cudart
-            .cudaEventCreateWithFlags(done, org.bytedeco.cuda.global.cudart
-                .cudaEventDisableTiming), "make an event");
-        ai.nos.internal.torch.CudaStatus.check(org.bytedeco.cuda.global.cudart.cudaEventRecord(
-            done, org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
-                (byte) model.device().index().orElse(0)).stream()), "mark a decode step");
-      } else {
-        host = next.contiguous();
-      }
+      Readback back = Readback.of(next, model.device());
       // Both outlive the scope: the next step reads `next` on the device, read() reads `host`.
       next.retainReference();
-      host.retainReference();
-      return new Launched(rows, padded, next, host, done, replayed, started, previous != null);
+      back.host().retainReference();
+      return new Launched(rows, padded, next, back.host(), back.done(), replayed, started,
+          previous != null);
+    }
+  }
+
+  /**
+   * The host side of a step's drawn ids. On CUDA: a pinned tensor the ids are copied into
+   * asynchronously, behind an event on the current stream, so that reading it waits for this
+   * step and not for a step launched after it (a copy to pageable memory would wait for the
+   * whole stream). On the CPU: the ids themselves, contiguous, and no event. In the caller's
+   * scope; the caller destroys the event.
+   */
+  record Readback(Tensor host, org.bytedeco.cuda.cudart.CUevent_st done) {
+    static Readback of(Tensor ids, ai.nos.Device device) {
+      if (!device.isCuda()) {
+        return new Readback(ids.contiguous(), null);
+      }
+      Tensor host = torch.empty(ids.sizes().vec().get(), new TensorOptions(torch.ScalarType.Long)
+          .pinned_memory(new org.bytedeco.pytorch.BoolOptional(true)),
+          new org.bytedeco.pytorch.MemoryFormatOptional());
+      host.copy_(ids, true);
+      org.bytedeco.cuda.cudart.CUevent_st done = new org.bytedeco.cuda.cudart.CUevent_st();
+      ai.nos.internal.torch.CudaStatus.check(org.bytedeco.cuda.global.cudart
+          .cudaEventCreateWithFlags(done, org.bytedeco.cuda.global.cudart
+              .cudaEventDisableTiming), "make an event");
+      TorchRuntime.recordOnCurrentStream(done, device, "mark a decode step");
+      return new Readback(host, done);
     }
   }
 
@@ -1306,9 +1314,8 @@ public final class GenerationEngine implements AutoCloseable {
     }
 
     private void record(org.bytedeco.cuda.cudart.CUevent_st event) {
-      ai.nos.internal.torch.CudaStatus.check(org.bytedeco.cuda.global.cudart.cudaEventRecord(
-          event, org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream((byte) device)
-              .stream()), "mark an admission's encoding");
+      TorchRuntime.recordOnCurrentStream(event, ai.nos.Device.cuda(device),
+          "mark an admission's encoding");
     }
 
     /** The device time between the marks; waits for the end mark (done already in prefill). */
@@ -1347,10 +1354,7 @@ public final class GenerationEngine implements AutoCloseable {
           fillCross(inputs, size, slots);
         }
       }
-      if (model.device().isCuda()) { // fillCross does not wait: the warm-up is done when ready
-        org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
-            (byte) model.device().index().orElse(0)).synchronize();
-      }
+      TorchRuntime.synchronize(model.device()); // fillCross does not wait: done when ready
       warmedEncoderSizes = encoderBuckets.clone();
       LOG.info("generator '{}': encoder warmed at batch sizes {} in {} ms", id,
           java.util.Arrays.toString(encoderBuckets), (System.nanoTime() - started) / 1_000_000);

@@ -287,6 +287,29 @@ public final class TorchRuntime {
     return LibraryState.prepareEngineThread(device);
   }
 
+  /**
+   * Waits for the work the calling thread queued on its current stream of {@code device}; does
+   * nothing for the CPU, whose work is done when its call returns.
+   */
+  public static void synchronize(Device device) {
+    if (device.isCuda()) {
+      org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
+          (byte) device.index().orElse(0)).synchronize();
+    }
+  }
+
+  /**
+   * Records {@code event} on the calling thread's current stream of CUDA {@code device}.
+   *
+   * @throws ai.nos.NosException naming {@code what} if CUDA refuses
+   */
+  public static void recordOnCurrentStream(org.bytedeco.cuda.cudart.CUevent_st event,
+      Device device, String what) {
+    CudaStatus.check(org.bytedeco.cuda.global.cudart.cudaEventRecord(event,
+        org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(
+            (byte) device.index().orElse(0)).stream()), what);
+  }
+
   /** Bytes libtorch's CUDA caching allocator holds for live tensors on a device. */
   public static long cudaAllocatedBytes(int device) {
     requireCuda(device);
