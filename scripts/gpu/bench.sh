@@ -211,10 +211,9 @@ if [ "$what" = whisper ]; then
   # WHISPER_ATTENTION=matmul exports the decoder step's attention as matmul + softmax, the form
   # before the fifteenth session (make_whisper.py --attention; default sdpa), into its own folder.
   att=${WHISPER_ATTENTION:-sdpa}
-  # make_whisper.py checks its export on nos-hub's committed clips, beside its own folder: the
-  # pack carries scripts/ only, so point $g/nos-hub at the checkout the run tool sent (the
-  # nineteenth session's first call failed without it: the suite had not run before).
-  [ -e "$g/nos-hub" ] || [ ! -d nos-hub ] || ln -s "$PWD/nos-hub" "$g/nos-hub"
+  # make_whisper.py checks its export on nos-hub's clips (the nineteenth session's first call
+  # failed without the link: the suite had not run before)
+  . "$g/scripts/gpu/link-hub.sh"
   d=/tmp/whisper-tiny-hf; [ "$att" = sdpa ] || d=/tmp/whisper-tiny-hf-$att; c=/tmp/whisper-clips
   prec=${WHISPER_PRECISION:-fp16,fp32}; new=${WHISPER_NEW:-128}; rounds=${2:-3}
   [ -f $d/hf/config.json ] && [ -f $d/decoder.pt ] || timeout 150 python3 "$g/scripts/models/make_whisper.py" --config tiny --save-hf --attention "$att" --out $d > "$out/make-whisper-tiny.log" 2>&1 || { tail -20 "$out/make-whisper-tiny.log"; exit 1; }

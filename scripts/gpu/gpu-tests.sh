@@ -19,9 +19,7 @@ out=${OUT:-/tmp}
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if wants core || wants hub; then
-  # The Whisper tests read the committed clips' features beside the models (WhisperMicro.MEL:
-  # models/../nos-hub/...): the device call runs in a copy of the repository, so link its nos-hub.
-  [ -e "$g/nos-hub" ] || [ ! -d "$PWD/nos-hub" ] || ln -s "$PWD/nos-hub" "$g/nos-hub"
+  . "$g/scripts/gpu/link-hub.sh" # the Whisper tests' clips (WhisperMicro.MEL)
   # Whisper-tiny (random weights) with transformers' greedy ids as its reference, for
   # WhisperTinyGpuTest (#18).
   [ -f /tmp/whisper-tiny/decoder.pt ] || python3 "$g/scripts/models/make_whisper.py" --config tiny \
