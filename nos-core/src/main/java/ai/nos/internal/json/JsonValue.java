@@ -91,23 +91,26 @@ public final class JsonValue {
    *     field 'x'", "Trailing token ...", a nesting depth over the factory's, a syntax error)
    */
   public static JsonValue parse(JsonFactory factory, byte[] json) throws JacksonException {
-    try (JsonParser p = factory.createParser(json)) {
-      return read(p);
-    } catch (JacksonException e) {
-      throw e;
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read JSON held in memory", e); // not for byte[]
-    }
+    return parse(() -> factory.createParser(json));
   }
 
   /** As {@link #parse(JsonFactory, byte[])}, from a string. */
   public static JsonValue parse(JsonFactory factory, String json) throws JacksonException {
-    try (JsonParser p = factory.createParser(json)) {
+    return parse(() -> factory.createParser(json));
+  }
+
+  /** A parser over JSON held in memory. */
+  private interface Source {
+    JsonParser open() throws IOException;
+  }
+
+  private static JsonValue parse(Source source) throws JacksonException {
+    try (JsonParser p = source.open()) {
       return read(p);
     } catch (JacksonException e) {
       throw e;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read JSON held in memory", e);
+      throw new UncheckedIOException("cannot read JSON held in memory", e); // not from memory
     }
   }
 
