@@ -115,12 +115,9 @@ def cells(line):
 
 # ---- NOS and DJL on the CPU --------------------------------------------------------------
 
-def djl_cpu():
-    return djl_table.table(os.path.join(BENCH, "logs/2026-12-03/djl-cpu"))
-
-
-def djl_cpu_nineteenth():
-    return djl_table.table(os.path.join(BENCH, "logs/2026-12-04/nineteenth/djl-cpu"))
+def djl_rows(rel):
+    """djl_table.py's whole NOS/DJL table of a djl-cpu.sh log folder."""
+    return djl_table.table(os.path.join(BENCH, rel))
 
 
 def first_result_runs(rel):
@@ -748,8 +745,9 @@ def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH):
 
 
 TABLES = {
-    "djl-cpu": ("logs/2026-12-03/djl-cpu", djl_cpu),
-    "djl-cpu-nineteenth-all": ("logs/2026-12-04/nineteenth/djl-cpu", djl_cpu_nineteenth),
+    "djl-cpu": ("logs/2026-12-03/djl-cpu", lambda: djl_rows("logs/2026-12-03/djl-cpu")),
+    "djl-cpu-nineteenth-all": ("logs/2026-12-04/nineteenth/djl-cpu",
+                               lambda: djl_rows("logs/2026-12-04/nineteenth/djl-cpu")),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
     "djl-cpu-tenth-final": ("logs/2026-12-03/tenth/cpu-final", djl_cpu_tenth_final),
     "djl-cpu-tenth-direct": ("logs/2026-12-03/tenth/cpu-direct", djl_cpu_tenth_direct),
