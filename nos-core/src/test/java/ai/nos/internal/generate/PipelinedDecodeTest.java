@@ -75,6 +75,28 @@ final class PipelinedDecodeTest {
     return out;
   }
 
+  /** What the pipelined tiny engine gave, and how many of its steps it launched ahead. */
+  private record Pipelined(List<GeneratedTokens> tokens, long lookaheadSteps) {}
+
+  /**
+   * Runs the requests on an unpipelined tiny engine and then on a pipelined one (ids {@code id}
+   * with -unpipelined, -pipelined), checks the two gave the same tokens, and returns the
+   * pipelined engine's.
+   */
+  private static Pipelined againstUnpipelined(String id, int length, List<int[]> prompts,
+      List<GenerationConfig> configs) {
+    List<GeneratedTokens> plain;
+    try (GenerationEngine engine = tiny(id + "-unpipelined", SLOTS, length, false)) {
+      plain = run(engine, prompts, configs);
+      assertEquals(0, engine.lookaheadSteps());
+    }
+    try (GenerationEngine engine = tiny(id + "-pipelined", SLOTS, length, true)) {
+      List<GeneratedTokens> got = run(engine, prompts, configs);
+      assertSame(plain, got);
+      return new Pipelined(got, engine.lookaheadSteps());
+    }
+  }
+
   static void assertSame(List<GeneratedTokens> want, List<GeneratedTokens> got) {
     assertEquals(want.size(), got.size());
     for (int i = 0; i < want.size(); i++) {
@@ -127,15 +149,8 @@ final class PipelinedDecodeTest {
   void sampledWithPenalty_equalsUnpipelined() {
     List<int[]> prompts = new ArrayList<>();
     List<GenerationConfig> configs = sampledConfigs(prompts);
-    List<GeneratedTokens> plain;
-    try (GenerationEngine engine = tiny("tiny-unpipelined", SLOTS, 128, false)) {
-      plain = run(engine, prompts, configs);
-      assertEquals(0, engine.lookaheadSteps());
-    }
-    try (GenerationEngine engine = tiny("tiny-pipelined-sampled", SLOTS, 128, true)) {
-      assertSame(plain, run(engine, prompts, configs));
-      assertTrue(engine.lookaheadSteps() > 0, "no step was launched ahead");
-    }
+    Pipelined got = againstUnpipelined("tiny-sampled", 128, prompts, configs);
+    assertTrue(got.lookaheadSteps() > 0, "no step was launched ahead");
   }
 
   @Test
@@ -151,18 +166,11 @@ final class PipelinedDecodeTest {
       prompts.add(prompt);
       configs.add(GenerationConfig.builder().maxNewTokens(100).eosTokenIds(NEVER).build());
     }
-    List<GeneratedTokens> plain;
-    try (GenerationEngine engine = tiny("tiny-full-unpipelined", SLOTS, 24, false)) {
-      plain = run(engine, prompts, configs);
+    Pipelined got = againstUnpipelined("tiny-full", 24, prompts, configs);
+    for (GeneratedTokens t : got.tokens()) {
+      assertEquals(FinishReason.MAX_LENGTH, t.finishReason());
     }
-    try (GenerationEngine engine = tiny("tiny-full-pipelined", SLOTS, 24, true)) {
-      List<GeneratedTokens> got = run(engine, prompts, configs);
-      assertSame(plain, got);
-      for (GeneratedTokens t : got) {
-        assertEquals(FinishReason.MAX_LENGTH, t.finishReason());
-      }
-      assertTrue(engine.lookaheadSteps() > 0, "no step was launched ahead");
-    }
+    assertTrue(got.lookaheadSteps() > 0, "no step was launched ahead");
   }
 
   @Test
@@ -175,14 +183,8 @@ final class PipelinedDecodeTest {
       configs.add(GenerationConfig.builder().maxNewTokens(12).eosTokenIds(NEVER)
           .timestampRules(200, 199, 198, 50).build());
     }
-    List<GeneratedTokens> plain;
-    try (GenerationEngine engine = tiny("tiny-ts-unpipelined", SLOTS, 64, false)) {
-      plain = run(engine, prompts, configs);
-    }
-    try (GenerationEngine engine = tiny("tiny-ts-pipelined", SLOTS, 64, true)) {
-      assertSame(plain, run(engine, prompts, configs));
-      assertEquals(0, engine.lookaheadSteps(), "a row with timestamp rules was stepped ahead");
-    }
+    assertEquals(0, againstUnpipelined("tiny-ts", 64, prompts, configs).lookaheadSteps(),
+        "a row with timestamp rules was stepped ahead");
   }
 
   @Test
