@@ -1275,7 +1275,7 @@ public final class GenerationEngine implements AutoCloseable {
 
   private EncodeTimer encodeTimer() {
     if (encodeTimer == null) {
-      encodeTimer = new EncodeTimer(model.device().index().orElse(0));
+      encodeTimer = new EncodeTimer(model.device());
     }
     return encodeTimer;
   }
@@ -1286,13 +1286,13 @@ public final class GenerationEngine implements AutoCloseable {
    * the host (the stream is done by then). Scheduler thread only; one admission at a time.
    */
   private static final class EncodeTimer implements AutoCloseable {
-    private final int device;
+    private final ai.nos.Device device;
     private final org.bytedeco.cuda.cudart.CUevent_st start = new org.bytedeco.cuda.cudart
         .CUevent_st();
     private final org.bytedeco.cuda.cudart.CUevent_st end = new org.bytedeco.cuda.cudart
         .CUevent_st();
 
-    EncodeTimer(int device) {
+    EncodeTimer(ai.nos.Device device) {
       this.device = device;
       ai.nos.internal.torch.CudaStatus.check(
           org.bytedeco.cuda.global.cudart.cudaEventCreate(start), "make a timing event");
@@ -1314,8 +1314,7 @@ public final class GenerationEngine implements AutoCloseable {
     }
 
     private void record(org.bytedeco.cuda.cudart.CUevent_st event) {
-      TorchRuntime.recordOnCurrentStream(event, ai.nos.Device.cuda(device),
-          "mark an admission's encoding");
+      TorchRuntime.recordOnCurrentStream(event, device, "mark an admission's encoding");
     }
 
     /** The device time between the marks; waits for the end mark (done already in prefill). */
