@@ -179,6 +179,17 @@ def first_result_json_spec():
          "nos-json-after": "NOS, spec read from JSON, streamed (after)"})
 
 
+def first_result_call_floor():
+    """A fresh JVM's first result before and after a small call stopped asking the machine's
+    memory and concatenation was compiled inline (twentieth session), alternated fresh JVMs
+    (scripts/bench/first-result-ab.sh)."""
+    return first_result_table(
+        "logs/2026-12-04/twentieth/first-result/call-floor.log",
+        "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`",
+        {"nos-before": "NOS at ac6c30c (before)",
+         "nos-after": "NOS, small calls under the memory floor, inline concatenation (after)"})
+
+
 def batching_rows(rel):
     try:
         return djl_table.batching_table(os.path.join(BENCH, rel))
@@ -835,6 +846,8 @@ TABLES = {
                               first_result_settings),
     "first-result-json-spec": ("logs/2026-12-04/nineteenth/first-result/json-spec.log",
                                first_result_json_spec),
+    "first-result-call-floor": ("logs/2026-12-04/twentieth/first-result/call-floor.log",
+                                first_result_call_floor),
     "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
                              first_result_catalog),
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",

@@ -23,6 +23,13 @@ public final class Inputs {
   /** The default limit where the JVM cannot tell the machine's memory. */
   static final long FALLBACK_MAX_CALL_BYTES = 1L << 30;
 
+  /**
+   * A call of at most this many bytes is under the default limit of any machine that can run
+   * libtorch (1/128 of 512 MiB), so it never asks the machine's memory: the first ask loads the
+   * JVM's management classes, ~30 ms of a fresh JVM's first call on the 2-core VM.
+   */
+  static final long UNDER_ANY_DEFAULT_BYTES = 4L << 20;
+
   /** Read once: the machine's memory does not change under a running JVM. */
   private static final class DefaultLimit {
     static final long PHYSICAL = physicalMemory();
@@ -127,6 +134,9 @@ public final class Inputs {
     }
     long total = saturatedAdd(in, out);
     boolean set = spec.maxCallBytes().isPresent();
+    if (!set && total <= UNDER_ANY_DEFAULT_BYTES) {
+      return;
+    }
     long limit = set ? spec.maxCallBytes().getAsLong() : defaultMaxCallBytes();
     if (total <= limit) {
       return;
