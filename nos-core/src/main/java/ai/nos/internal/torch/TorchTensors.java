@@ -5,8 +5,10 @@ import ai.nos.Tensor;
 import ai.nos.internal.Copies;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -15,11 +17,49 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Moves tensors between NOS's JVM {@link Tensor}s and libtorch, one bulk copy each way.
  *
  * <p>Every native object made here is attached to the caller's open {@code PointerScope}, which
- * frees it; nothing here outlives the call. Public for nos-optim's INT8 calibration, which sends
+ * frees it; nothing here outlives the call but the shared host options ({@link #hostOptions}). Public for nos-optim's INT8 calibration, which sends
  * its host batches to the device the way a call's inputs go ({@link #toTorch}).
  */
 public final class TorchTensors {
+  /**
+   * The options of a host tensor of each dtype, made once and shared: every call's inputs are
+   * made with them, and libtorch only reads them. A native object made per call costs JavaCPP's
+   * process-wide lock twice (registered when made, unregistered when freed): with 64 callers on
+   * 2 cores those were the most contended monitors of a call (issue 20 item 5).
+   */
+  private static final AtomicReferenceArray<TensorOptions> HOST_OPTIONS =
+      new AtomicReferenceArray<>(DType.values().length);
+  private static final AtomicReferenceArray<MemoryFormatOptional> NO_MEMORY_FORMAT =
+      new AtomicReferenceArray<>(1);
+
   private TorchTensors() {}
+
+  /** Host options of {@code dtype}, shared; see {@link #HOST_OPTIONS}. Never to be closed. */
+  static TensorOptions hostOptions(DType dtype) {
+    TensorOptions options = HOST_OPTIONS.get(dtype.ordinal());
+    return options != null ? options
+        : shared(HOST_OPTIONS, dtype.ordinal(), new TensorOptions(scalarType(dtype)));
+  }
+
+  /** No memory format (libtorch's default), shared as {@link #hostOptions} are. */
+  static MemoryFormatOptional noMemoryFormat() {
+    MemoryFormatOptional none = NO_MEMORY_FORMAT.get(0);
+    return none != null ? none : shared(NO_MEMORY_FORMAT, 0, new MemoryFormatOptional());
+  }
+
+  /**
+   * {@code made} as {@code slots[i]}, kept beyond the caller's scope, or the object another
+   * thread put there first ({@code made} is then freed).
+   */
+  private static <P extends Pointer> P shared(AtomicReferenceArray<P> slots, int i, P made) {
+    if (slots.compareAndSet(i, null, made)) {
+      // One reference more than the caller's scope will release: it outlives the call.
+      made.retainReference();
+      return made;
+    }
+    made.close();
+    return slots.get(i);
+  }
 
   static ScalarType scalarType(DType dtype) {
     switch (dtype) {
@@ -68,12 +108,21 @@ public final class TorchTensors {
       return staged(t.shape(), t.dtype(), bytes,
           block -> Copies.copy(buf, buf.position(), block, 0, bytes), device, as);
     }
+    if (!device.is_cuda() && as == t.dtype()) {
+      // One tensor, one copy: fewer native objects than a view of the buffer and its clone.
+      org.bytedeco.pytorch.Tensor out = torch.empty(t.shape(), hostOptions(as), noMemoryFormat());
+      if (buf.remaining() > 0) {
+        Pointer.memcpy(out.data_ptr(), new BytePointer(buf), buf.remaining());
+      }
+      java.lang.ref.Reference.reachabilityFence(buf);
+      return out;
+    }
     try {
       if (pinned != null) {
         PinnedMemory.countDirectCopy();
       }
       org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
-          new TensorOptions(scalarType(t.dtype())));
+          hostOptions(t.dtype()));
       org.bytedeco.pytorch.Tensor out;
       if (device.is_cuda()) {
         // Copy in the caller's dtype, then cast on the device: a cast on the host would run
@@ -147,7 +196,9 @@ public final class TorchTensors {
       }
     }
     org.bytedeco.pytorch.Tensor host = t.is_cuda() ? t.cpu() : t;
-    host = host.contiguous();
+    if (!host.is_contiguous()) {
+      host = host.contiguous();
+    }
     int rank = (int) host.dim();
     long[] shape = new long[rank];
     for (int i = 0; i < rank; i++) {
