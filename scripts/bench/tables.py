@@ -28,7 +28,9 @@ python3 that .ci/run already uses, and so can anyone with no packages installed.
 """
 import argparse
 import difflib
+import glob
 import gzip
+import json
 import os
 import re
 import statistics
@@ -188,6 +190,42 @@ def first_result_call_floor():
         "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`",
         {"nos-before": "NOS at ac6c30c (before)",
          "nos-after": "NOS, small calls under the memory floor, inline concatenation (after)"})
+
+
+def jmh_ab(rel, name, units):
+    """A jmh-ab.sh run (scripts/bench/jmh-ab.sh): per benchmark, the before and after builds'
+    scores over the alternated forks, median [min-max], and after / before."""
+    folder = os.path.join(BENCH, rel)
+    scores = {}
+    for path in sorted(glob.glob(os.path.join(folder, f"{name}-*-r*.json"))):
+        build = re.match(rf"{re.escape(name)}-(before|after)-r\d+\.json$", os.path.basename(path))
+        if not build:
+            continue
+        with open(path) as f:
+            for r in json.load(f):
+                bench = r["benchmark"].rsplit(".", 1)[-1]
+                scores.setdefault(bench, {}).setdefault(build[1], []).append(
+                    r["primaryMetric"]["score"])
+    if not scores:
+        raise LogError(f"logs {rel}: no {name}-before|after-rN.json")
+
+    def num(x):
+        return f"{x:.1f}" if x < 1000 else fmt_int(x)
+
+    def cell(v):
+        v = sorted(v)
+        return f"{num(v[len(v) // 2])} [{num(v[0])}-{num(v[-1])}]"
+
+    out = ["| benchmark | forks each | before | after | after / before |",
+           "|---|---|---|---|---|"]
+    for bench, by in sorted(scores.items()):
+        before, after = sorted(by.get("before", [])), sorted(by.get("after", []))
+        if not before or not after:
+            raise LogError(f"logs {rel}: {bench} lacks a build's forks")
+        ratio = after[len(after) // 2] / before[len(before) // 2]
+        out.append(f"| {bench} ({units[bench]}) | {len(before)} | {cell(before)} | {cell(after)}"
+                   f" | {ratio:.2f} |")
+    return out
 
 
 def batching_rows(rel):
@@ -846,6 +884,15 @@ TABLES = {
                               first_result_settings),
     "first-result-json-spec": ("logs/2026-12-04/nineteenth/first-result/json-spec.log",
                                first_result_json_spec),
+    "cpu-ab-call-objects": ("logs/2026-12-04/twentieth/cpu-ab",
+                            lambda: jmh_ab("logs/2026-12-04/twentieth/cpu-ab", "call-objects",
+                                           {"latency": "us a call, batch 1",
+                                            "threads64": "calls/s, 64 caller threads"})),
+    "cpu-ab-no-pointer-gc": ("logs/2026-12-04/twentieth/cpu-ab",
+                             lambda: jmh_ab("logs/2026-12-04/twentieth/cpu-ab", "no-pointer-gc",
+                                            {"latency": "us a call, batch 1",
+                                             "threads8": "calls/s, 8 caller threads",
+                                             "threads64": "calls/s, 64 caller threads"})),
     "first-result-call-floor": ("logs/2026-12-04/twentieth/first-result/call-floor.log",
                                 first_result_call_floor),
     "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
