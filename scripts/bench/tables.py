@@ -795,6 +795,8 @@ def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH):
 
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", lambda: djl_rows("logs/2026-12-03/djl-cpu")),
+    "djl-cpu-twentieth-all": ("logs/2026-12-04/twentieth/djl-cpu",
+                              lambda: djl_rows("logs/2026-12-04/twentieth/djl-cpu")),
     "djl-cpu-nineteenth-all": ("logs/2026-12-04/nineteenth/djl-cpu",
                                lambda: djl_rows("logs/2026-12-04/nineteenth/djl-cpu")),
     "djl-cpu-tenth": ("logs/2026-12-03/tenth/cpu", djl_cpu_tenth),
