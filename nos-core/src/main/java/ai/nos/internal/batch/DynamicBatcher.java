@@ -112,8 +112,9 @@ import org.slf4j.LoggerFactory;
  * hand-offs cost, which depends on the model, the machine and the callers. So on top of the rule
  * above the batcher measures (QueueChoice): synchronous calls run in one of two modes, BATCH (the
  * rule above) or CALLER (every synchronous call runs on its caller, as a copy without batching
- * runs it), and the time between their outputs is averaged over epochs of EPOCH_CALLS calls;
- * every PROBE_EVERY epochs one epoch runs the other mode, and the faster is kept. A run in CALLER
+ * runs it), and the time between their outputs is averaged over epochs of EPOCH_CALLS calls
+ * (or EPOCH_NANOS, for heavy models); after the first epoch and then every PROBE_EVERY epochs
+ * one epoch runs the other mode, and the faster is kept. A run in CALLER
  * mode beyond the slots is counted apart (`unslotted`): it does not take a worker's slot, so the
  * workers go on serving what asynchronous callers queue, and close waits for those runs as for
  * the others. The runner must then be safe to call from any number of threads at once, as a CPU
@@ -176,6 +177,8 @@ public final class DynamicBatcher implements AutoCloseable {
   static final int EPOCH_CALLS = 1024;
   /** Epochs of the kept mode between two probes of the other. */
   static final int PROBE_EVERY = 8;
+  /** The longest an epoch of the queue choice lasts once it has a few calls (QueueChoice). */
+  static final long EPOCH_NANOS = 250_000_000L;
 
   /** How long {@link #close()} waits for the queue to drain. */
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(30);
@@ -226,7 +229,7 @@ public final class DynamicBatcher implements AutoCloseable {
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
     this.runOnCaller = b.runOnCaller && workerCount > 0;
-    this.choice = runOnCaller ? new QueueChoice(b.epochCalls, PROBE_EVERY) : null;
+    this.choice = runOnCaller ? new QueueChoice(b.epochCalls, PROBE_EVERY, EPOCH_NANOS) : null;
     this.slots = workerCount;
     this.queue = new BatchQueue(layout);
     this.workers = b.executor != null && workerCount > 0

@@ -40,6 +40,16 @@ import org.slf4j.LoggerFactory;
  * wrong choice is revisited within seconds); a probe that wins, or loses by less, goes back to
  * the fixed cadence.
  *
+ * <p>The first minute. The choice starts in BATCH and probes CALLER after its first epoch, not
+ * after {@code probeEvery}: before, a batcher whose callers were faster on their own threads ran
+ * 8 epochs of batching first (about a second for the digit CNN at 8 callers with 2 intra-op
+ * threads, where batching costs twice as much), which a JMH fork with one warm-up second still
+ * measured (batching 0.64x plain calls in the twentieth session's table). And an epoch counts
+ * calls, so for a heavy model (tens of milliseconds a call on the CPU) 1,024 calls were tens of
+ * seconds in a mode that may be the slow one: an epoch also ends after {@code epochNanos} once it
+ * has {@link #MIN_EPOCH_CALLS} calls, and settling after a change after half of that, so the
+ * choice settles within about a second whatever a call costs.
+ *
  * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
  * (one short critical section per call). A call measured in a mode the choice has left since it
  * started is not counted, so an epoch averages only calls of its own mode.
@@ -54,6 +64,8 @@ final class QueueChoice {
   static final int FAR_LOSSES_TO_SPACE = 2;
   /** The most the probes' spacing multiplies {@code probeEvery} by. */
   static final int MAX_SPACING = 4;
+  /** The fewest calls an epoch cut short by its time bound counts. */
+  static final int MIN_EPOCH_CALLS = 16;
 
   enum Mode {
     BATCH, CALLER
@@ -61,6 +73,7 @@ final class QueueChoice {
 
   private final int epochCalls;
   private final int probeEvery;
+  private final long epochNanos;
   /** The mode calls get now: the chosen one, or the other during a probe. */
   private volatile Mode current = Mode.BATCH;
   /** The mode kept between probes. */
@@ -82,20 +95,33 @@ final class QueueChoice {
   private boolean seen;
   /** Calls of the current mode still to let pass uncounted after a change of mode. */
   private int settling;
+  /** When the mode last changed (settling ends epochNanos / 2 after it at the latest). */
+  private long changed;
+  /** Whether a probe has ended: the first comes after one epoch, the next every probeEvery. */
+  private boolean probed;
   private long switches;
   /** Probes lost by more than FAR in a row (see the class notes). */
   private int farLosses;
 
   /**
-   * @throws IllegalArgumentException if {@code epochCalls} or {@code probeEvery} is below 1
+   * @param epochCalls the calls an epoch counts
+   * @param probeEvery the kept mode's epochs between two probes (the first probe comes after
+   *     one)
+   * @param epochNanos how long an epoch lasts at most once it has counted
+   *     {@link #MIN_EPOCH_CALLS} calls (or {@code epochCalls}, if fewer), though it counted fewer
+   *     than {@code epochCalls}; settling after a change lasts at most half of it
+   * @throws IllegalArgumentException if {@code epochCalls}, {@code probeEvery} or
+   *     {@code epochNanos} is below 1
    */
-  QueueChoice(int epochCalls, int probeEvery) {
-    if (epochCalls < 1 || probeEvery < 1) {
-      throw new IllegalArgumentException("an epoch needs >= 1 call and probes come every >= 1"
-          + " epoch but got epochCalls=" + epochCalls + ", probeEvery=" + probeEvery);
+  QueueChoice(int epochCalls, int probeEvery, long epochNanos) {
+    if (epochCalls < 1 || probeEvery < 1 || epochNanos < 1) {
+      throw new IllegalArgumentException("an epoch needs >= 1 call and >= 1 ns and probes come"
+          + " every >= 1 epoch but got epochCalls=" + epochCalls + ", probeEvery=" + probeEvery
+          + ", epochNanos=" + epochNanos);
     }
     this.epochCalls = epochCalls;
     this.probeEvery = probeEvery;
+    this.epochNanos = epochNanos;
   }
 
   /** The mode a call arriving now gets. */
@@ -114,15 +140,17 @@ final class QueueChoice {
     if (mode != current) {
       return;
     }
-    if (settling > 0) {
+    if (settling > 0 && nowNanos - changed < epochNanos / 2) {
       settling--;
       return;
     }
+    settling = 0;
     if (calls == 0) {
       // The epoch begins where the last call before it ended.
       start = previous;
     }
-    if (++calls < epochCalls) {
+    if (++calls < epochCalls
+        && (calls < Math.min(MIN_EPOCH_CALLS, epochCalls) || nowNanos - start < epochNanos)) {
       return;
     }
     double mean = (double) Math.max(0, nowNanos - start) / calls;
@@ -130,6 +158,7 @@ final class QueueChoice {
     LOG.trace("epoch of {}{}: {} ns a call", current, probing ? " (probe)" : "", (long) mean);
     if (probing) {
       probing = false;
+      probed = true;
       LOG.debug("probe of {}: {} ns a call against {}'s {} ns", current, (long) mean, chosen,
           (long) chosenMean);
       if (mean < chosenMean * (1 - MARGIN)) {
@@ -145,14 +174,16 @@ final class QueueChoice {
       chosenSum = 0;
       epochs = 0;
       settling = chosen == current ? 0 : epochCalls / 2;
+      changed = nowNanos;
       current = chosen;
       return;
     }
     chosenSum += mean;
     chosenMean = chosenSum / ++epochs;
-    if (epochs >= (long) probeEvery * spacing()) {
+    if (epochs >= (probed ? (long) probeEvery * spacing() : 1)) {
       probing = true;
       settling = epochCalls / 2;
+      changed = nowNanos;
       current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;
     }
   }

@@ -202,9 +202,13 @@ final class DynamicBatcherRunOnCallerTest {
     batcher = DynamicBatcher.builder(echoSpec(batching(8, HOUR).build()), firstGated)
         .runOnCallerWhenIdle(true).epochCalls(1).start();
     QueueChoice choice = batcher.queueChoice();
-    // A call served every millisecond batching, every microsecond on the callers' threads.
+    // A call served every millisecond batching, every microsecond on the callers' threads. The
+    // first epoch (the first call, with nothing before it to time it from) and the probe right
+    // after it pass; then the kept mode's epochs and the next probe.
     long at = 0;
-    for (int i = 0; i <= DynamicBatcher.PROBE_EVERY; i++) {
+    choice.record(QueueChoice.Mode.BATCH, at += 1_000_000);
+    choice.record(QueueChoice.Mode.CALLER, at += 1_000_000);
+    for (int i = 0; i < DynamicBatcher.PROBE_EVERY; i++) {
       choice.record(QueueChoice.Mode.BATCH, at += 1_000_000);
     }
     choice.record(QueueChoice.Mode.CALLER, at += 1_000);

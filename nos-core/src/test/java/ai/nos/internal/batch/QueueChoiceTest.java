@@ -17,6 +17,11 @@ final class QueueChoiceTest {
   /** The time the calls' outputs are ready at. */
   private long now = 1_000_000;
 
+  /** A choice whose epochs are bounded by calls only. */
+  private static QueueChoice choice(int epochCalls, int probeEvery) {
+    return new QueueChoice(epochCalls, probeEvery, Long.MAX_VALUE);
+  }
+
   /** Records {@code calls} calls of {@code mode}, one every {@code nanos}. */
   private void calls(QueueChoice c, QueueChoice.Mode mode, int calls, long nanos) {
     for (int i = 0; i < calls; i++) {
@@ -26,10 +31,16 @@ final class QueueChoiceTest {
   }
 
   @Test
-  void mode_startsBatching_andProbesCallerAfterProbeEvery() {
-    QueueChoice c = new QueueChoice(4, 3);
+  void mode_startsBatching_probesCallerAfterOneEpoch_thenEveryProbeEvery() {
+    QueueChoice c = choice(4, 3);
     assertEquals(BATCH, c.mode());
-    calls(c, BATCH, 8, 1_000);
+    calls(c, BATCH, 3, 1_000);
+    assertEquals(BATCH, c.mode(), "the first epoch is not over");
+    calls(c, BATCH, 1, 1_000);
+    assertEquals(CALLER, c.mode(), "after the first epoch the other mode is probed at once");
+    calls(c, CALLER, 6, 1_500);
+    assertEquals(BATCH, c.mode(), "it lost");
+    calls(c, BATCH, 2 + 8, 1_000); // the two uncounted after the change, two epochs
     assertEquals(BATCH, c.mode(), "two epochs of three: no probe yet");
     calls(c, BATCH, 4, 1_000);
     assertEquals(CALLER, c.mode(), "the third epoch ends: the other mode is probed");
@@ -37,8 +48,8 @@ final class QueueChoiceTest {
 
   @Test
   void probe_faster_isKept_andTheOtherProbedInTurn() {
-    QueueChoice c = new QueueChoice(4, 2);
-    calls(c, BATCH, 8, 1_000);
+    QueueChoice c = choice(4, 2);
+    calls(c, BATCH, 4, 1_000);
     calls(c, CALLER, 6, 600);
     assertEquals(CALLER, c.mode(), "batching served a call every 1,000 ns, the callers 600: kept");
     assertEquals(1, c.switches());
@@ -51,8 +62,12 @@ final class QueueChoiceTest {
 
   @Test
   void probe_beatsTheMeanOfTheKeptEpochs_notJustTheLast() {
-    QueueChoice c = new QueueChoice(4, 3);
+    QueueChoice c = choice(4, 3);
     calls(c, CALLER, 1, 0);
+    calls(c, BATCH, 4, 1_000);
+    calls(c, CALLER, 6, 2_000); // the first probe, lost
+    assertEquals(BATCH, c.mode());
+    calls(c, BATCH, 2, 1_000); // uncounted after the change
     calls(c, BATCH, 8, 1_000);
     calls(c, BATCH, 4, 400);
     assertEquals(CALLER, c.mode());
@@ -61,9 +76,38 @@ final class QueueChoiceTest {
         + " its last epoch happened to run at 400");
   }
 
+  /**
+   * A heavy model: an epoch of 1,024 calls would last seconds. Past its time bound an epoch with
+   * MIN_EPOCH_CALLS calls ends, and settling after a change ends at half the bound.
+   */
+  @Test
+  void epoch_pastItsTimeBound_endsWithTheCallsItHas_andSettlingTooAtHalf() {
+    long ms = 1_000_000;
+    QueueChoice c = new QueueChoice(1024, 8, 250 * ms);
+    calls(c, BATCH, QueueChoice.MIN_EPOCH_CALLS - 1, 50 * ms);
+    assertEquals(BATCH, c.mode(), "past the bound but short of the fewest calls an epoch counts");
+    calls(c, BATCH, 1, 50 * ms);
+    assertEquals(CALLER, c.mode(), "16 calls over 800 ms: the epoch ends, the probe begins");
+    // 512 calls would settle; 125 ms (half the bound) settle at most: the calls ending 50 and
+    // 100 ms after the change pass uncounted, the one at 150 ms is counted
+    calls(c, CALLER, 3, 50 * ms);
+    calls(c, CALLER, QueueChoice.MIN_EPOCH_CALLS, 20 * ms);
+    assertEquals(CALLER, c.mode(), "20 ms a call against 50: the callers are kept");
+    assertEquals(1, c.switches());
+  }
+
+  @Test
+  void epoch_withinItsTimeBound_countsAllItsCalls() {
+    QueueChoice c = new QueueChoice(64, 1, 1_000_000);
+    calls(c, BATCH, 63, 10_000); // 620 us after the first call: within the 1 ms bound
+    assertEquals(BATCH, c.mode(), "63 of 64 calls within the bound: the epoch goes on");
+    calls(c, BATCH, 1, 10_000);
+    assertEquals(CALLER, c.mode(), "the 64th call ends it");
+  }
+
   @Test
   void probe_slower_orWithinMargin_goesBack() {
-    QueueChoice c = new QueueChoice(4, 1);
+    QueueChoice c = choice(4, 1);
     calls(c, BATCH, 4, 1_000);
     calls(c, CALLER, 6, 1_500);
     assertEquals(BATCH, c.mode(), "a slower probe is dropped");
@@ -76,7 +120,7 @@ final class QueueChoiceTest {
 
   @Test
   void probe_firstCallsAfterTheChange_areNotCounted() {
-    QueueChoice c = new QueueChoice(4, 1);
+    QueueChoice c = choice(4, 1);
     calls(c, BATCH, 5, 1_000);
     assertEquals(CALLER, c.mode());
     // The old mode's calls still finishing make the new mode's first calls look quick.
@@ -88,7 +132,7 @@ final class QueueChoiceTest {
 
   @Test
   void record_ofAModeLeft_isNotCounted() {
-    QueueChoice c = new QueueChoice(4, 1);
+    QueueChoice c = choice(4, 1);
     calls(c, BATCH, 5, 1_000);
     assertEquals(CALLER, c.mode());
     // Queued calls that arrived before the probe finish during it, quickly: not the probe's.
@@ -100,7 +144,7 @@ final class QueueChoiceTest {
 
   /** Keeps CALLER at 500 ns a call: a batching epoch at 1,000, then a caller probe at 500. */
   private QueueChoice callerKept() {
-    QueueChoice c = new QueueChoice(4, 1);
+    QueueChoice c = choice(4, 1);
     calls(c, BATCH, 4, 1_000);
     calls(c, CALLER, 6, 500);
     assertEquals(CALLER, c.mode());
@@ -161,9 +205,9 @@ final class QueueChoiceTest {
   @Test
   void new_badSettings_throwNamingThem() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> new QueueChoice(0, 8));
+        () -> choice(0, 8));
     assertTrue(e.getMessage().contains("epochCalls=0"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> new QueueChoice(8, 0));
+    e = assertThrows(IllegalArgumentException.class, () -> choice(8, 0));
     assertTrue(e.getMessage().contains("probeEvery=0"), e.getMessage());
   }
 }
