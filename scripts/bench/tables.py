@@ -895,6 +895,14 @@ TABLES = {
                                             {"latency": "us a call, batch 1",
                                              "threads8": "calls/s, 8 caller threads",
                                              "threads64": "calls/s, 64 caller threads"})),
+    "cpu-ab-first-probe": ("logs/2026-12-04/twentieth/cpu-ab",
+                           lambda: jmh_ab("logs/2026-12-04/twentieth/cpu-ab", "first-probe-2threads",
+                                          {"threads8": "calls/s, 8 caller threads, 2 intra-op"
+                                                       " threads"})
+                           + jmh_ab("logs/2026-12-04/twentieth/cpu-ab", "first-probe-1thread",
+                                    {"threads8": "calls/s, 8 caller threads, 1 intra-op thread",
+                                     "threads64": "calls/s, 64 caller threads, 1 intra-op"
+                                                  " thread"})[2:]),
     "first-result-call-floor": ("logs/2026-12-04/twentieth/first-result/call-floor.log",
                                 first_result_call_floor),
     "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
