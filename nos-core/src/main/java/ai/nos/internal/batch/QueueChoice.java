@@ -48,7 +48,12 @@ import org.slf4j.LoggerFactory;
  * calls, so for a heavy model (tens of milliseconds a call on the CPU) 1,024 calls were tens of
  * seconds in a mode that may be the slow one: an epoch also ends after {@code epochNanos} once it
  * has {@link #MIN_EPOCH_CALLS} calls, and settling after a change after half of that, so the
- * choice settles within about a second whatever a call costs.
+ * choice settles within about a second whatever a call costs. A probe more than {@link #ABORT}
+ * slower than the kept mode after a quarter of its epoch ends there, a far loss: the path not
+ * taken is cold (its JIT work undone, its threads parked), so a probe of it often runs at 2-4x
+ * the kept mode's cost at first (the digit CNN at 8 callers with 2 intra-op threads: 173-213 us a
+ * call batched against 45 on the callers), and before the probes are spaced out each such probe
+ * cost a quarter of the time between probes.
  *
  * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
  * (one short critical section per call). A call measured in a mode the choice has left since it
@@ -60,6 +65,8 @@ final class QueueChoice {
   static final double MARGIN = 0.05;
   /** How much slower than the kept mode a probe must be to count as a far loss. */
   static final double FAR = 0.25;
+  /** How much slower than the kept mode a probe cut short after a quarter epoch must be. */
+  static final double ABORT = 0.5;
   /** Far losses in a row before probes are spaced out. */
   static final int FAR_LOSSES_TO_SPACE = 2;
   /** The most the probes' spacing multiplies {@code probeEvery} by. */
@@ -150,7 +157,8 @@ final class QueueChoice {
       start = previous;
     }
     if (++calls < epochCalls
-        && (calls < Math.min(MIN_EPOCH_CALLS, epochCalls) || nowNanos - start < epochNanos)) {
+        && (calls < Math.min(MIN_EPOCH_CALLS, epochCalls) || nowNanos - start < epochNanos)
+        && !(probing && clearlyLosing(nowNanos))) {
       return;
     }
     double mean = (double) Math.max(0, nowNanos - start) / calls;
@@ -186,6 +194,16 @@ final class QueueChoice {
       changed = nowNanos;
       current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;
     }
+  }
+
+  /**
+   * Whether the probe under way has counted a quarter epoch (at least MIN_EPOCH_CALLS) at more
+   * than {@link #ABORT} slower than the kept mode: it ends there, a far loss, instead of running
+   * the rest of its epoch at that cost.
+   */
+  private boolean clearlyLosing(long nowNanos) {
+    return calls >= Math.min(epochCalls, Math.max(MIN_EPOCH_CALLS, epochCalls / 4))
+        && (double) (nowNanos - start) / calls > chosenMean * (1 + ABORT);
   }
 
   /** What probeEvery is multiplied by now: 1 until far losses in a row space the probes. */

@@ -105,6 +105,34 @@ final class QueueChoiceTest {
     assertEquals(CALLER, c.mode(), "the 64th call ends it");
   }
 
+  /** A probe far slower than the kept mode ends after a quarter epoch instead of a whole one. */
+  @Test
+  void probe_clearlyLosing_endsAfterAQuarterEpoch_aFarLoss() {
+    QueueChoice c = choice(64, 1);
+    calls(c, BATCH, 64, 1_000);
+    assertEquals(CALLER, c.mode());
+    calls(c, CALLER, 32, 2_000); // settling
+    calls(c, CALLER, 15, 2_000);
+    assertEquals(CALLER, c.mode(), "15 calls counted: not yet a quarter epoch");
+    calls(c, CALLER, 1, 2_000);
+    assertEquals(BATCH, c.mode(), "16 calls at twice the cost: the probe ends there");
+    calls(c, BATCH, 32 + 64, 1_000);
+    assertEquals(CALLER, c.mode());
+    calls(c, CALLER, 32 + 16, 2_000);
+    assertEquals(BATCH, c.mode());
+    assertEquals(2 * 1, c.spacing(), "two far losses in a row space the probes");
+  }
+
+  @Test
+  void probe_slowerButNotClearly_runsItsWholeEpoch() {
+    QueueChoice c = choice(64, 1);
+    calls(c, BATCH, 64, 1_000);
+    calls(c, CALLER, 32 + 63, 1_300); // 30% slower: a far loss, but under ABORT
+    assertEquals(CALLER, c.mode(), "the probe goes on to its epoch's end");
+    calls(c, CALLER, 1, 1_300);
+    assertEquals(BATCH, c.mode());
+  }
+
   @Test
   void probe_slower_orWithinMargin_goesBack() {
     QueueChoice c = choice(4, 1);
