@@ -200,6 +200,123 @@ final class DynamicBatcherPlainPathTest {
   }
 
   /**
+   * A batcher on a frozen clock whose queue choice has kept CALLER (its calls measured a
+   * thousand times faster than batching's): its plain runs are counted outside the slots,
+   * without the lock. On the frozen clock its own calls then measure 0 ns a call, which a probe
+   * of batching cannot beat, so it stays in CALLER but for one-call probes.
+   */
+  private DynamicBatcher callerMode(Duration delay) {
+    Batchers.FakeClock clock = new Batchers.FakeClock();
+    DynamicBatcher b = builder(echo, delay).clock(clock).epochCalls(1).start();
+    QueueChoice choice = b.queueChoice();
+    long at = clock.now();
+    choice.record(QueueChoice.Mode.BATCH, at += 1_000_000); // the first epoch
+    choice.record(QueueChoice.Mode.CALLER, at += 1_000_000); // its probe, lost
+    for (int i = 0; i < DynamicBatcher.PROBE_EVERY; i++) {
+      choice.record(QueueChoice.Mode.BATCH, at += 1_000_000);
+    }
+    choice.record(QueueChoice.Mode.CALLER, at += 1_000);
+    assertEquals(QueueChoice.Mode.CALLER, choice.mode());
+    clock.advance(Duration.ofNanos(at - clock.now()));
+    return b;
+  }
+
+  /** In CALLER mode (no lock, outside the slots) close still waits for a plain run. */
+  @Test
+  void close_callerMode_waitsForAPlainRun() throws Exception {
+    batcher = callerMode(HOUR);
+    AtomicReference<Map<String, Tensor>> out = new AtomicReference<>();
+    Thread t = new Thread(() -> out.set(batcher.runOnCaller(request(4), NONE, gatedPlain)));
+    t.start();
+    assertTrue(entered.await(10, TimeUnit.SECONDS));
+    Thread closer = Batchers.closeInBackground(batcher, Duration.ofSeconds(30));
+    Thread.sleep(50);
+    assertTrue(closer.isAlive(), "close must wait for the run on the caller");
+    release.countDown();
+    closer.join();
+    t.join();
+    assertEquals(4f, id(out.get()));
+    assertNull(batcher.runOnCaller(request(5), NONE, plain), "closed: nothing runs");
+    assertEquals(1, plainCalls.get());
+  }
+
+  @Test
+  void close_callerMode_givesUpOnAPlainRun_itFailsWithClosesMessage() throws Exception {
+    batcher = callerMode(HOUR);
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    Thread t = new Thread(() -> {
+      try {
+        batcher.runOnCaller(request(1), NONE, gatedPlain);
+      } catch (Throwable e) {
+        failure.set(e);
+      }
+    });
+    t.start();
+    assertTrue(entered.await(10, TimeUnit.SECONDS));
+    batcher.close(Duration.ofMillis(20));
+    release.countDown();
+    t.join();
+    assertTrue(failure.get() instanceof NosException, String.valueOf(failure.get()));
+    assertTrue(failure.get().getMessage().contains("closed before the request finished"),
+        failure.get().getMessage());
+    assertEquals(1, batcher.stats().failed());
+  }
+
+  /**
+   * 8 callers run plain calls in CALLER mode as fast as they can while close comes: once close
+   * has returned no plain run is still going or starts, and every call is counted once.
+   */
+  @Test
+  void close_callerMode_racingManyCallers_nothingRunsAfterIt() throws Exception {
+    batcher = callerMode(Duration.ZERO);
+    AtomicInteger running = new AtomicInteger();
+    AtomicInteger afterClose = new AtomicInteger();
+    java.util.concurrent.atomic.AtomicBoolean closeReturned =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    Function<Map<String, Tensor>, Map<String, Tensor>> counted = in -> {
+      running.incrementAndGet();
+      try {
+        if (closeReturned.get()) {
+          afterClose.incrementAndGet();
+        }
+        return plain.apply(in);
+      } finally {
+        running.decrementAndGet();
+      }
+    };
+    List<Thread> callers = new java.util.ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      int id = i;
+      Thread t = new Thread(() -> {
+        while (!closeReturned.get()) {
+          try {
+            Map<String, Tensor> out = batcher.runOnCaller(request(id), NONE, counted);
+            if (out == null) {
+              Thread.onSpinWait(); // closed, or a one-call probe of batching with a slot busy
+            } else {
+              assertEquals((float) id, id(out));
+            }
+          } catch (NosException e) {
+            return; // close gave up on it: not expected with 30 s, but not a miscount either
+          }
+        }
+      });
+      t.start();
+      callers.add(t);
+    }
+    Thread.sleep(100);
+    batcher.close(Duration.ofSeconds(30));
+    assertEquals(0, running.get(), "a plain run still going after close returned");
+    closeReturned.set(true);
+    for (Thread t : callers) {
+      t.join();
+    }
+    assertEquals(0, afterClose.get(), "a plain run started after close returned");
+    assertTrue(plainCalls.get() > 0);
+    assertEquals(batcher.stats().submitted(), batcher.stats().completed());
+  }
+
+  /**
    * Plain runs are measured: after the first epoch (one call), the choice probes the other mode.
    */
   @Test
