@@ -228,6 +228,19 @@ def jmh_ab(rel, name, units):
     return out
 
 
+def batching_ab(prefix):
+    """A batcher change's jmh-ab.sh runs (twentieth session, logs twentieth/cpu-ab): PREFIX-2threads
+    (8 callers, libtorch's default 2 intra-op threads) and PREFIX-1thread (8 and 64 callers,
+    OMP=1), one table."""
+    rel = "logs/2026-12-04/twentieth/cpu-ab"
+    two = jmh_ab(rel, f"{prefix}-2threads",
+                 {"threads8": "calls/s, 8 caller threads, 2 intra-op threads"})
+    one = jmh_ab(rel, f"{prefix}-1thread",
+                 {"threads8": "calls/s, 8 caller threads, 1 intra-op thread",
+                  "threads64": "calls/s, 64 caller threads, 1 intra-op thread"})
+    return two + one[2:]
+
+
 def batching_rows(rel):
     try:
         return djl_table.batching_table(os.path.join(BENCH, rel))
@@ -895,14 +908,8 @@ TABLES = {
                                             {"latency": "us a call, batch 1",
                                              "threads8": "calls/s, 8 caller threads",
                                              "threads64": "calls/s, 64 caller threads"})),
-    "cpu-ab-first-probe": ("logs/2026-12-04/twentieth/cpu-ab",
-                           lambda: jmh_ab("logs/2026-12-04/twentieth/cpu-ab", "first-probe-2threads",
-                                          {"threads8": "calls/s, 8 caller threads, 2 intra-op"
-                                                       " threads"})
-                           + jmh_ab("logs/2026-12-04/twentieth/cpu-ab", "first-probe-1thread",
-                                    {"threads8": "calls/s, 8 caller threads, 1 intra-op thread",
-                                     "threads64": "calls/s, 64 caller threads, 1 intra-op"
-                                                  " thread"})[2:]),
+    "cpu-ab-first-probe": ("logs/2026-12-04/twentieth/cpu-ab", lambda: batching_ab("first-probe")),
+    "cpu-ab-probe-abort": ("logs/2026-12-04/twentieth/cpu-ab", lambda: batching_ab("probe-abort")),
     "first-result-call-floor": ("logs/2026-12-04/twentieth/first-result/call-floor.log",
                                 first_result_call_floor),
     "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
