@@ -129,18 +129,13 @@ import org.slf4j.LoggerFactory;
  * A synchronous call run on its caller through a Request still paid the batch machinery: the
  * request and its future, the `running` set, Batch and Splitter, a release hook and two
  * completion callbacks, about 4 us a call on the 2-core VM, which kept batching 7-12% behind plain
- * calls at 2 and 8 callers (issue 20). runOnCaller skips all of it: in BATCH mode it takes the
- * slot under the lock by the same rule as submitOrRun and gives it back under the lock; in
- * CALLER mode it counts the run outside the slots with an atomic counter and no lock (many
- * callers queued for the lock twice a call: at 64 callers on 2 cores, with the queue choice's
- * monitor, enough to keep batching 0.79x plain calls, twentieth session); either way it runs the
- * replica's own infer on the caller, as a copy without batching runs it, and records the call
- * for the QueueChoice. What the essay guarantees holds because only the bookkeeping moved: the
- * slots bound the batches at once as before, close waits for busy and unslotted to reach 0 (a
- * lock-free run counts itself before it reads closed, close sets closed before it reads the
- * count: one of them sees the other), and a run still going when close gives up fails with
- * close's message (it sees callerAbandons move, the count of close's give-ups) instead of a
- * settled future. No
+ * calls at 2 and 8 callers (issue 20). runOnCaller skips all of it: it takes the slot (or counts
+ * the run outside the slots) under the lock by the same rule as submitOrRun, runs the replica's
+ * own infer on the caller, as a copy without batching runs it, gives the slot back under the lock
+ * and records the call for the QueueChoice. What the essay guarantees holds because only the
+ * bookkeeping moved: the slots bound the batches at once as before, close waits for busy and
+ * unslotted to reach 0, and a run still going when close gives up fails with close's message
+ * (it sees callerAbandons move, the count of close's give-ups) instead of a settled future. No
  * request exists, so nothing can cancel it: its caller is the only one waiting for it. Stats count
  * it as a request in a batch of one. Whatever the batcher cannot run so (a closed batcher, a
  * passed deadline, a busy slot in BATCH mode) goes through submitOrRun, which decides again.
@@ -210,21 +205,16 @@ public final class DynamicBatcher implements AutoCloseable {
   private final int slots;
   /** Batches running now, on workers or callers; at most slots. */
   private int busy;
-  /**
-   * Calls running on their callers outside the slots (QueueChoice.Mode.CALLER): taken and given
-   * back under the lock by submitOrRun, without it by runOnCaller (runUnslotted).
-   */
-  private final java.util.concurrent.atomic.AtomicInteger unslotted =
-      new java.util.concurrent.atomic.AtomicInteger();
+  /** Calls running on their callers outside the slots (QueueChoice.Mode.CALLER). */
+  private int unslotted;
   /** Whether synchronous callers queue or run on their own threads; null without runOnCaller. */
   private final QueueChoice choice;
   /**
    * How many times a close gave up on what still ran (abandon with alsoRunning); a plain run on a
    * caller that sees it change while it ran fails with {@link #callerAbandonMessage}.
    */
-  private volatile long callerAbandons;
-  /** Written before callerAbandons moves, so a reader that sees it move sees the message. */
-  private volatile String callerAbandonMessage;
+  private long callerAbandons;
+  private String callerAbandonMessage;
   /** Closers wait on it for the runs on callers to end. */
   private final Condition idle = lock.newCondition();
 
@@ -377,7 +367,7 @@ public final class DynamicBatcher implements AutoCloseable {
         if (slotted) {
           busy++;
         } else {
-          unslotted.incrementAndGet();
+          unslotted++;
         }
       }
     } finally {
@@ -414,12 +404,12 @@ public final class DynamicBatcher implements AutoCloseable {
     if (slotted) {
       busy--;
     } else {
-      unslotted.decrementAndGet();
+      unslotted--;
     }
     if (!queue.isEmpty()) {
       due.signal();
     }
-    if (busy == 0 && unslotted.get() == 0) {
+    if (busy == 0 && unslotted == 0) {
       idle.signalAll();
     }
   }
@@ -448,16 +438,20 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     Tensor[] tensors = layout.tensors(inputs);
     QueueChoice.Mode mode = choice.mode();
-    if (mode == QueueChoice.Mode.CALLER) {
-      return runUnslotted(inputs, tensors, deadlineNanos, plain);
-    }
+    boolean slotted;
     long abandons;
     lock.lock();
     try {
-      if (closed || !(queue.isEmpty() && busy < slots) || deadlineNanos <= clock.getAsLong()) {
+      slotted = queue.isEmpty() && busy < slots;
+      if (closed || !(slotted || mode == QueueChoice.Mode.CALLER)
+          || deadlineNanos <= clock.getAsLong()) {
         return null;
       }
-      busy++;
+      if (slotted) {
+        busy++;
+      } else {
+        unslotted++;
+      }
       abandons = callerAbandons;
     } finally {
       lock.unlock();
@@ -475,74 +469,11 @@ public final class DynamicBatcher implements AutoCloseable {
     boolean given;
     lock.lock();
     try {
-      endRun(true);
+      endRun(slotted);
       given = callerAbandons != abandons;
     } finally {
       lock.unlock();
     }
-    return finishPlain(mode, out, failure, given);
-  }
-
-  /**
-   * runOnCaller in CALLER mode: the run counted outside the slots without the lock (see "The
-   * plain path"), so that many callers do not queue for the batcher's lock twice a call, as plain
-   * calls without a batcher never do: at 64 callers on 2 cores those two acquisitions were the
-   * batched path's most contended (twentieth session). The count goes up before closed is read,
-   * and close reads the count after setting closed (both volatile), so either close waits for
-   * this run or this run sees closed and backs out; the run that takes the count back to 0 after
-   * close wakes it.
-   */
-  private Map<String, Tensor> runUnslotted(Map<String, Tensor> inputs, Tensor[] tensors,
-      long deadlineNanos, Function<Map<String, Tensor>, Map<String, Tensor>> plain) {
-    if (deadlineNanos <= clock.getAsLong()) {
-      return null;
-    }
-    unslotted.incrementAndGet();
-    if (closed) {
-      endUnslotted();
-      return null;
-    }
-    long abandons = callerAbandons;
-    counters.submitted.increment();
-    // tensors() checked the rows: 1 to maxBatchSize, an int.
-    counters.batch((int) tensors[0].dim(0));
-    Map<String, Tensor> out = null;
-    Throwable failure = null;
-    boolean given;
-    try {
-      out = plain.apply(inputs);
-    } catch (RuntimeException | Error e) {
-      failure = e;
-    } finally {
-      // Read before the count goes back: close abandons only once it has seen the count at 0,
-      // so a give-up seen here happened while this run was counted.
-      given = callerAbandons != abandons;
-      endUnslotted();
-    }
-    return finishPlain(QueueChoice.Mode.CALLER, out, failure, given);
-  }
-
-  /** Gives back a count outside the slots taken without the lock; wakes a closer at 0. */
-  private void endUnslotted() {
-    if (unslotted.decrementAndGet() == 0 && closed) {
-      lock.lock();
-      try {
-        if (busy == 0 && unslotted.get() == 0) {
-          idle.signalAll();
-        }
-      } finally {
-        lock.unlock();
-      }
-    }
-  }
-
-  /**
-   * The end of a plain run: its outputs, or its failure (close's message if close gave up on it
-   * while it ran: {@code given}, callerAbandons moved before the run gave its count back),
-   * counted and measured.
-   */
-  private Map<String, Tensor> finishPlain(QueueChoice.Mode mode, Map<String, Tensor> out,
-      Throwable failure, boolean given) {
     if (failure == null && given) {
       failure = new NosException(callerAbandonMessage);
     }
@@ -652,7 +583,7 @@ public final class DynamicBatcher implements AutoCloseable {
   private boolean awaitCallers(long start, long budget) {
     lock.lock();
     try {
-      while (busy > 0 || unslotted.get() > 0) {
+      while (busy > 0 || unslotted > 0) {
         long left = budget - (System.nanoTime() - start);
         if (left <= 0) {
           return false;

@@ -55,9 +55,8 @@ import org.slf4j.LoggerFactory;
  * call batched against 45 on the callers), and before the probes are spaced out each such probe
  * cost a quarter of the time between probes.
  *
- * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} increments an
- * atomic counter and takes this object's monitor once per group of calls (one short critical
- * section per epochCalls / 64 calls). A call measured in a mode the choice has left since it
+ * <p>Thread-safe: {@link #mode} is a volatile read on every call; {@link #record} is synchronized
+ * (one short critical section per call). A call measured in a mode the choice has left since it
  * started is not counted, so an epoch averages only calls of its own mode.
  */
 final class QueueChoice {
@@ -82,13 +81,6 @@ final class QueueChoice {
   private final int epochCalls;
   private final int probeEvery;
   private final long epochNanos;
-  /** Calls counted together (see {@link #record}). */
-  private final int group;
-  /** When the first call recorded ended (the first group's epoch starts there). */
-  private volatile long firstCall = Long.MIN_VALUE;
-  /** Calls of the current mode since the last group was counted. */
-  private final java.util.concurrent.atomic.AtomicInteger grouped =
-      new java.util.concurrent.atomic.AtomicInteger();
   /** The mode calls get now: the chosen one, or the other during a probe. */
   private volatile Mode current = Mode.BATCH;
   /** The mode kept between probes. */
@@ -137,7 +129,6 @@ final class QueueChoice {
     this.epochCalls = epochCalls;
     this.probeEvery = probeEvery;
     this.epochNanos = epochNanos;
-    this.group = Math.max(1, epochCalls / 64);
   }
 
   /** The mode a call arriving now gets. */
@@ -147,31 +138,17 @@ final class QueueChoice {
 
   /**
    * Counts a call that arrived in {@code mode} and whose outputs were ready at {@code nowNanos},
-   * on a clock that never goes backwards. Calls of the current mode are counted in groups of
-   * {@code group} ({@code epochCalls / 64}, at least 1): all but every group-th call only
-   * increment a counter, so that many callers do not queue for this object's monitor on every
-   * call (at 64 callers on 2 cores it was one of the batched path's most contended); the
-   * group-th call counts the group, ended at its own time.
+   * on a clock that never goes backwards.
    */
-  void record(Mode mode, long nowNanos) {
-    if (firstCall == Long.MIN_VALUE) {
-      firstCall = nowNanos; // a race here only moves the first epoch's start by a call
-    }
-    if (group > 1 && mode == current && grouped.incrementAndGet() % group != 0) {
-      return;
-    }
-    recordCalls(mode, nowNanos, group > 1 && mode == current ? group : 1);
-  }
-
-  private synchronized void recordCalls(Mode mode, long nowNanos, int n) {
-    long previous = seen ? last : n > 1 ? firstCall : nowNanos;
+  synchronized void record(Mode mode, long nowNanos) {
+    long previous = seen ? last : nowNanos;
     seen = true;
     last = nowNanos;
     if (mode != current) {
       return;
     }
     if (settling > 0 && nowNanos - changed < epochNanos / 2) {
-      settling -= n;
+      settling--;
       return;
     }
     settling = 0;
@@ -179,8 +156,7 @@ final class QueueChoice {
       // The epoch begins where the last call before it ended.
       start = previous;
     }
-    calls += n;
-    if (calls < epochCalls
+    if (++calls < epochCalls
         && (calls < Math.min(MIN_EPOCH_CALLS, epochCalls) || nowNanos - start < epochNanos)
         && !(probing && clearlyLosing(nowNanos))) {
       return;
@@ -207,7 +183,6 @@ final class QueueChoice {
       epochs = 0;
       settling = chosen == current ? 0 : epochCalls / 2;
       changed = nowNanos;
-      grouped.set(0);
       current = chosen;
       return;
     }
@@ -217,7 +192,6 @@ final class QueueChoice {
       probing = true;
       settling = epochCalls / 2;
       changed = nowNanos;
-      grouped.set(0);
       current = chosen == Mode.BATCH ? Mode.CALLER : Mode.BATCH;
     }
   }
