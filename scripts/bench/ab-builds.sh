@@ -2,8 +2,10 @@
 # this checkout's in place (installed, as first-result.sh does), with the benchmarks' dependency
 # jars shared by both, so that two builds can be run side by side on the same class path but
 # NOS's own jars.
-#   ab_builds <commit before>   sets CP_BEFORE and CP_AFTER (class paths) and AB_WORK (a temp
-#                               folder removed at exit)
+#   ab_builds <commit before>   sets CP_BEFORE and CP_AFTER (class paths), AB_BEFORE and
+#                               AB_AFTER (what they were built from) and AB_WORK (a temp folder
+#                               removed at exit)
+#   ab_env <file>               writes the machine, the JVM and AB_BEFORE/AB_AFTER there
 ab_jars() { # the NOS module jars of the checkout in $1, built there
   (cd "$1" && mvn -B -q -o -pl benchmarks -am -Pdjl-bench -DskipTests package >/dev/null)
   ls "$1"/nos-core/target/nos-core-*.jar "$1"/nos-hub/target/nos-hub-*.jar \
@@ -12,10 +14,13 @@ ab_jars() { # the NOS module jars of the checkout in $1, built there
 }
 
 ab_builds() {
+  # Resolved now: a commit made while the runs go on must not change what the env file says.
+  AB_BEFORE=$(git rev-parse "$1")
+  AB_AFTER="$(git rev-parse HEAD) $(git status --short | wc -l) changed file(s)"
   AB_WORK=$(mktemp -d)
   # shellcheck disable=SC2064
   trap "git worktree remove --force '$AB_WORK/before' >/dev/null 2>&1 || true; rm -rf '$AB_WORK'" EXIT
-  git worktree add -q --detach "$AB_WORK/before" "$1"
+  git worktree add -q --detach "$AB_WORK/before" "$AB_BEFORE"
   mvn -B -q -o -pl benchmarks -am -Pdjl-bench -DskipTests install
   mvn -B -q -o -pl benchmarks -Pdjl-bench dependency:build-classpath \
     -Dmdep.outputFile="$AB_WORK/classpath.txt" >/dev/null
@@ -25,8 +30,7 @@ ab_builds() {
   CP_AFTER=$(ab_jars "$PWD"):$deps
 }
 
-ab_env() { # $1: file; $2: the commit before
-  { uname -a; nproc; java -version 2>&1; echo "before $(git rev-parse "$2")";
-    echo "after $(git rev-parse HEAD) $(git status --short | wc -l) changed file(s)"; date -Is;
-    uptime; } > "$1"
+ab_env() { # $1: file; after ab_builds
+  { uname -a; nproc; java -version 2>&1; echo "before $AB_BEFORE"; echo "after $AB_AFTER";
+    date -Is; uptime; } > "$1"
 }

@@ -24,7 +24,7 @@ run() {
   java -cp "${CP[$1]}" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
     -Dorg.bytedeco.javacpp.platform.extension= ai.nos.benchmarks.djl.FirstResult nos 2>/dev/null
 }
-ab_env "$OUT/$NAME-env.txt" "$BEFORE"
+ab_env "$OUT/$NAME-env.txt"
 run nos-before > /dev/null
 run nos-after > /dev/null
 : > "$OUT/$NAME.log"

@@ -26,7 +26,7 @@ declare -A JVM=([before]=${JVM_BEFORE:-} [after]=${JVM_AFTER:-})
 export TORCH_CPP_LOG_LEVEL=ERROR
 # OMP=1: one OpenMP (intra-op) thread, the equal setting of the NOS/DJL tables.
 if [[ -n ${OMP:-} ]]; then export OMP_NUM_THREADS=$OMP; fi
-ab_env "$OUT/$NAME-env.txt" "$BEFORE"
+ab_env "$OUT/$NAME-env.txt"
 echo "bench $BENCH params $PARAMS omp ${OMP:-default} warmup ${WARMUP:-2}" \
   "jvm-before '${JVM_BEFORE:-}' jvm-after '${JVM_AFTER:-}'" >> "$OUT/$NAME-env.txt"
 for ((r = 1; r <= REPEATS; r++)); do
