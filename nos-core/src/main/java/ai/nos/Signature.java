@@ -82,7 +82,13 @@ public final class Signature {
   }
 
   private static Optional<TensorSpec> find(List<TensorSpec> tensors, String name) {
-    return tensors.stream().filter(t -> t.name().equals(name)).findFirst();
+    // A loop, not a stream: every call's inputs are checked by name (Inputs.ordered).
+    for (TensorSpec t : tensors) {
+      if (t.name().equals(name)) {
+        return Optional.of(t);
+      }
+    }
+    return Optional.empty();
   }
 
   @Override
