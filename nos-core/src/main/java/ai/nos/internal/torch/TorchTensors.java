@@ -103,19 +103,14 @@ public final class TorchTensors {
     // transfer, no staging. The range stays acquired until the copy is done (it is synchronous),
     // so it cannot be unpinned under the transfer, and the caller's bytes are free on return.
     PinnedMemory.Range pinned = device.is_cuda() ? PinnedMemory.acquire(buf) : null;
-    if (pinned == null && device.is_cuda() && buf.remaining() >= Copies.MIN_PART_BYTES) {
+    // A large input for a GPU goes through a pinned block; on the CPU the staged host tensor is
+    // the input itself: one tensor, one copy (a view of the buffer and its clone made two
+    // native objects more).
+    if (pinned == null && (device.is_cuda() ? buf.remaining() >= Copies.MIN_PART_BYTES
+        : as == t.dtype())) {
       int bytes = buf.remaining();
       return staged(t.shape(), t.dtype(), bytes,
           block -> Copies.copy(buf, buf.position(), block, 0, bytes), device, as);
-    }
-    if (!device.is_cuda() && as == t.dtype()) {
-      // One tensor, one copy: fewer native objects than a view of the buffer and its clone.
-      org.bytedeco.pytorch.Tensor out = torch.empty(t.shape(), hostOptions(as), noMemoryFormat());
-      if (buf.remaining() > 0) {
-        Pointer.memcpy(out.data_ptr(), new BytePointer(buf), buf.remaining());
-      }
-      java.lang.ref.Reference.reachabilityFence(buf);
-      return out;
     }
     try {
       if (pinned != null) {
@@ -127,15 +122,12 @@ public final class TorchTensors {
       if (device.is_cuda()) {
         // Copy in the caller's dtype, then cast on the device: a cast on the host would run
         // single-threaded over the whole batch before the copy.
-        out = view.to(device, scalarType(t.dtype()), false, true,
-            new org.bytedeco.pytorch.MemoryFormatOptional());
+        out = view.to(device, scalarType(t.dtype()), false, true, noMemoryFormat());
         if (as != t.dtype()) {
           out = out.to(scalarType(as));
         }
-      } else if (as != t.dtype()) {
-        out = view.to(scalarType(as));
       } else {
-        out = view.clone();
+        out = view.to(scalarType(as)); // a cast on the CPU: an uncast input was staged above
       }
       // The view reads the buffer until the copy above is done (synchronous for host memory).
       java.lang.ref.Reference.reachabilityFence(buf);
@@ -160,18 +152,16 @@ public final class TorchTensors {
       java.util.function.Consumer<ByteBuffer> fill, org.bytedeco.pytorch.Device device,
       DType as) {
     ScalarType type = scalarType(dtype);
-    TensorOptions options = new TensorOptions(type);
-    if (device.is_cuda()) {
-      options = options.pinned_memory(new org.bytedeco.pytorch.BoolOptional(true));
-    }
-    org.bytedeco.pytorch.Tensor host = torch.empty(shape, options,
-        new org.bytedeco.pytorch.MemoryFormatOptional());
+    TensorOptions options = device.is_cuda()
+        ? new TensorOptions(type).pinned_memory(new org.bytedeco.pytorch.BoolOptional(true))
+        : hostOptions(dtype);
+    org.bytedeco.pytorch.Tensor host = torch.empty(shape, options, noMemoryFormat());
     if (bytes > 0) {
       fill.accept(new BytePointer(host.data_ptr()).capacity(bytes).asByteBuffer()
           .order(ByteOrder.nativeOrder()));
     }
     org.bytedeco.pytorch.Tensor out = device.is_cuda()
-        ? host.to(device, type, true, false, new org.bytedeco.pytorch.MemoryFormatOptional())
+        ? host.to(device, type, true, false, noMemoryFormat())
         : host;
     return as == dtype ? out : out.to(scalarType(as));
   }
