@@ -96,7 +96,7 @@ public final class EncoderModel implements AutoCloseable {
       module.eval();
       if (decoder.scalarType() != torch.ScalarType.Float) {
         module.to(decoder.scalarType(), false);
-      } else {
+      } else if (ai.nos.internal.torch.TracedTf32.needed(device)) {
         ai.nos.internal.torch.TracedTf32.strictConvolutions(module); // fp32 means fp32
       }
       mel = pcm ? new WhisperLogMel(channels, device) : null;

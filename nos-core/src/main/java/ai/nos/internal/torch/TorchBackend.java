@@ -134,7 +134,22 @@ public final class TorchBackend implements Backend {
     }
   }
 
-  private record FileVersion(Path file, long size, long modified) {}
+  /**
+   * A cache key; equals and hashCode written out, as {@link Backend.DeviceInfo}'s are (a
+   * record's own cost a fresh JVM's first load the ObjectMethods bootstrap).
+   */
+  private record FileVersion(Path file, long size, long modified) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof FileVersion v && file.equals(v.file) && size == v.size
+          && modified == v.modified;
+    }
+
+    @Override
+    public int hashCode() {
+      return (file.hashCode() * 31 + Long.hashCode(size)) * 31 + Long.hashCode(modified);
+    }
+  }
 
   /** The path {@link Artifacts#realFile} gives, so that both find one cached hash. */
   private static Path realPath(Path file) {

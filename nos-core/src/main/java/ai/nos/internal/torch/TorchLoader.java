@@ -128,7 +128,7 @@ final class TorchLoader {
     }
     try {
       module.eval();
-      if (spec.precision() == Precision.FP32) {
+      if (spec.precision() == Precision.FP32 && TracedTf32.needed(device)) {
         // Before the first call: a trace's convolutions carry the TF32 flag of their tracing.
         int strict = TracedTf32.strictConvolutions(module);
         if (strict > 0 && device.isCuda()) {

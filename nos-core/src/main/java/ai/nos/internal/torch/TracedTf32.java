@@ -24,7 +24,8 @@ import org.bytedeco.pytorch.global.torch;
  * off 2.25e-5. A scripted file (aten::conv2d) reads the flag at run time and was already fp32.
  *
  * So a model loaded in FP32 on a GPU has that argument replaced by a false constant in every
- * graph of every submodule, before its first call (the executor plans a graph on its first run).
+ * graph of every submodule, before its first call (the executor plans a graph on its first run);
+ * so has one loaded on the CPU of a process with a GPU, where it may go later ({@link #needed}).
  * The constant is inserted at the top of the graph it is used in, so it dominates every use.
  * Graphs of a TorchScript class are shared by its instances: a graph seen twice is rewritten
  * once, and a rewritten node is left as it is. Nothing else in the graph changes; on the CPU the
@@ -43,6 +44,19 @@ public final class TracedTf32 {
   private static final int ALLOW_TF32 = 12;
 
   private TracedTf32() {}
+
+  /**
+   * Whether a model loaded in fp32 onto {@code device} needs the rewrite: on a GPU, and on the CPU
+   * of a process that has a GPU (an evicted copy parked in host memory may come back on a GPU,
+   * ParkedModel.restore, with the plan its first call made, which a later rewrite would not
+   * reach). Not in a process without one, where the flag is never read: walking the graphs costs
+   * a fresh JVM's first CPU load about 45 ms (the JavaCPP classes of the graph API loading;
+   * twenty-first session, 2-core VM), a fifth of NOS's own share of the digit model's first
+   * result.
+   */
+  public static boolean needed(ai.nos.Device device) {
+    return device.isCuda() || TorchRuntime.cudaDeviceCount() > 0;
+  }
 
   /**
    * Sets {@code allow_tf32} false in every {@code aten::_convolution} of {@code module}'s and its
