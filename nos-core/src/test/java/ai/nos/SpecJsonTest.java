@@ -439,4 +439,15 @@ final class SpecJsonTest {
     assertEquals("ModelSpec JSON file " + file + " must be at most 1048576 bytes but was 1048577 "
         + "bytes; is it the model itself?", message);
   }
+
+  @Test
+  void fromJsonFile_endlessDevice_isRefusedAfterTheCap() {
+    // A device reports size 0 and never ends: reading it whole filled the heap.
+    Path endless = Paths.get("/dev/zero");
+    assumeTrue(Files.isReadable(endless), "no /dev/zero here");
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> ModelSpec.fromJson(endless)).getMessage();
+    assertEquals("ModelSpec JSON file /dev/zero must be at most 1048576 bytes but holds more;"
+        + " is it the model itself?", message);
+  }
 }
