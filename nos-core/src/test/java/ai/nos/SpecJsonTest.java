@@ -267,6 +267,8 @@ final class SpecJsonTest {
     "'batching': {'maxBatchSize': 1e3}| $.batching.maxBatchSize must be an integer but was 1000.0",
     "'batching': {'maxBatchSize': 4294967296}| $.batching.maxBatchSize must be an integer at most "
         + "2147483647 but was 4294967296",
+    "'batching': {'maxBatchSize': -4294967296}| $.batching.maxBatchSize must be an integer at "
+        + "least -2147483648 but was -4294967296",
     "'batching': {'maxBatchSize': 0}| $.batching.maxBatchSize must be >= 1 but was 0",
     "'batching': {}| missing required field 'maxBatchSize' at $.batching",
     "'precision': 'fp8'| $.precision must be one of fp32, float32, fp16, float16, half, bf16, "
