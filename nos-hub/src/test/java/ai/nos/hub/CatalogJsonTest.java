@@ -3,6 +3,7 @@ package ai.nos.hub;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.nos.DType;
 import ai.nos.Device;
@@ -218,6 +219,17 @@ final class CatalogJsonTest {
     Files.writeString(file, FULL);
     assertEquals(3, Catalog.fromFile(file).size());
     assertThrows(UncheckedIOException.class, () -> Catalog.fromFile(dir.resolve("absent.json")));
+  }
+
+  @Test
+  void fromFile_endlessDevice_isRefusedAfterTheCap() {
+    // A device reports size 0 and never ends: reading it whole filled the heap.
+    Path endless = Path.of("/dev/zero");
+    assumeTrue(Files.isReadable(endless), "no /dev/zero here");
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> Catalog.fromFile(endless)).getMessage();
+    assertEquals("/dev/zero: a catalog must be at most 16777216 bytes but this one has more",
+        message);
   }
 
   @Test
