@@ -20,6 +20,7 @@ import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
@@ -143,7 +144,17 @@ final class SpecJson {
         throw new IllegalArgumentException(what + " must be at most " + MAX_FILE_BYTES
             + " bytes but was " + size + " bytes; is it the model itself?");
       }
-      return Files.readAllBytes(file);
+      // The size check above cannot see a device or a pipe (size 0, maybe endless): read at
+      // most one byte past the cap.
+      byte[] json;
+      try (InputStream in = Files.newInputStream(file)) {
+        json = in.readNBytes((int) MAX_FILE_BYTES + 1);
+      }
+      if (json.length > MAX_FILE_BYTES) {
+        throw new IllegalArgumentException(what + " must be at most " + MAX_FILE_BYTES
+            + " bytes but holds more; is it the model itself?");
+      }
+      return json;
     } catch (NoSuchFileException e) {
       throw new IllegalArgumentException(what + " does not exist", e);
     } catch (AccessDeniedException e) {

@@ -6,9 +6,9 @@ import java.util.regex.Pattern;
 /**
  * One named input or output of a model: its name, element type and shape.
  *
- * <p>A shape has rank {@code >= 1}. Each dimension is a fixed size {@code >= 1} or {@code -1}
- * for a dimension whose size is only known per call. The first dimension is the batch dimension;
- * it is usually {@code -1}, so that requests can be batched together.
+ * <p>A shape has rank 1 to {@value Tensor#MAX_RANK}. Each dimension is a fixed size {@code >= 1}
+ * or {@code -1} for a dimension whose size is only known per call. The first dimension is the
+ * batch dimension; it is usually {@code -1}, so that requests can be batched together.
  *
  * <p>Messages of the exceptions thrown here start with the field they are about ({@code name},
  * {@code dtype}, {@code shape[2]}), so that a {@link Signature} or a JSON reader can put the
@@ -42,8 +42,8 @@ public final class TensorSpec {
    * @param name matches {@code [A-Za-z_][A-Za-z0-9_.]*}, at most {@value #MAX_NAME_LENGTH}
    *     characters
    * @param dtype the element type
-   * @param shape the dimensions, rank {@code >= 1}, each {@code >= 1} or {@code -1} (dynamic);
-   *     the array is copied
+   * @param shape the dimensions, rank 1 to {@value Tensor#MAX_RANK} (a {@link Tensor}'s most),
+   *     each {@code >= 1} or {@code -1} (dynamic); the array is copied
    * @return the spec
    * @throws IllegalArgumentException if any argument is null or invalid; the message names the
    *     field ({@code name}, {@code dtype}, {@code shape} or {@code shape[i]}), what was expected
@@ -60,6 +60,10 @@ public final class TensorSpec {
     if (shape.length == 0) {
       throw new IllegalArgumentException(
           "shape must have rank >= 1 but was [] (rank 0) in tensor '" + name + "'");
+    }
+    if (shape.length > Tensor.MAX_RANK) {
+      throw new IllegalArgumentException("shape must have rank <= " + Tensor.MAX_RANK
+          + " (a Tensor's most) but was rank " + shape.length + " in tensor '" + name + "'");
     }
     long[] copy = shape.clone();
     for (int i = 0; i < copy.length; i++) {
@@ -97,7 +101,7 @@ public final class TensorSpec {
     return shape.clone();
   }
 
-  /** The number of dimensions, {@code >= 1}. */
+  /** The number of dimensions, 1 to {@value Tensor#MAX_RANK}. */
   public int rank() {
     return shape.length;
   }

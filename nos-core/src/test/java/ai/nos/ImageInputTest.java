@@ -176,6 +176,26 @@ final class ImageInputTest {
   }
 
   @Test
+  void tinyImages_countAtTheModelInputTheyBecome_againstMaxCallBytes() {
+    // 24 bytes of 1x1 pixels become a 4.8 MB float32 [8, 3, 224, 224] model input: the limit
+    // must see that (a classifier's outputs are small), or tiny images slip a huge call through.
+    ImageInput image = ImageInput.resizeTo(224).resize(ImageInput.Resize.EXACT).build();
+    ModelSpec spec = ModelSpec.builder().id("identity-image").artifact(Fixtures.fixture(
+        "identity.pt")).signature(Signature.builder().input("image", DType.UINT8, -1, -1, -1, 3)
+            .output("y", DType.FLOAT32, -1, -1, -1, -1).build())
+        .imageInput("image", image).device("cpu").maxCallBytes(1_000_000).build();
+    try (Model m = Nos.load(spec)) {
+      assertEquals(4, m.infer(Map.of("image", Tensor.of(new byte[3], 1, 1, 1, 3))).get("y")
+          .rank());
+      var e = assertThrows(IllegalArgumentException.class,
+          () -> m.infer(Map.of("image", Tensor.of(new byte[24], 8, 1, 1, 3))));
+      assertTrue(e.getMessage().contains("input 'image' uint8[8, 1, 1, 3] takes 24 bytes and"
+          + " 4816896 as the model's float32[8, 3, 224, 224]"), e.getMessage());
+      assertTrue(e.getMessage().contains("over the limit of 1000000 bytes"), e.getMessage());
+    }
+  }
+
+  @Test
   void theSpec_checksTheDeclaredInput() {
     ImageInput image = ImageInput.resizeTo(4).build();
     var e = assertThrows(IllegalArgumentException.class, () -> ModelSpec.builder().id("x")

@@ -267,6 +267,8 @@ final class SpecJsonTest {
     "'batching': {'maxBatchSize': 1e3}| $.batching.maxBatchSize must be an integer but was 1000.0",
     "'batching': {'maxBatchSize': 4294967296}| $.batching.maxBatchSize must be an integer at most "
         + "2147483647 but was 4294967296",
+    "'batching': {'maxBatchSize': -4294967296}| $.batching.maxBatchSize must be an integer at "
+        + "least -2147483648 but was -4294967296",
     "'batching': {'maxBatchSize': 0}| $.batching.maxBatchSize must be >= 1 but was 0",
     "'batching': {}| missing required field 'maxBatchSize' at $.batching",
     "'precision': 'fp8'| $.precision must be one of fp32, float32, fp16, float16, half, bf16, "
@@ -438,5 +440,16 @@ final class SpecJsonTest {
         .getMessage();
     assertEquals("ModelSpec JSON file " + file + " must be at most 1048576 bytes but was 1048577 "
         + "bytes; is it the model itself?", message);
+  }
+
+  @Test
+  void fromJsonFile_endlessDevice_isRefusedAfterTheCap() {
+    // A device reports size 0 and never ends: reading it whole filled the heap.
+    Path endless = Paths.get("/dev/zero");
+    assumeTrue(Files.isReadable(endless), "no /dev/zero here");
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> ModelSpec.fromJson(endless)).getMessage();
+    assertEquals("ModelSpec JSON file /dev/zero must be at most 1048576 bytes but holds more;"
+        + " is it the model itself?", message);
   }
 }

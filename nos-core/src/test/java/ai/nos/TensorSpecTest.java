@@ -79,6 +79,17 @@ final class TensorSpecTest {
     assertEquals("shape must have rank >= 1 but was [] (rank 0) in tensor 'x'", e.getMessage());
   }
 
+  @Test
+  void of_rankAboveATensors_isRefused() {
+    // No Tensor has rank 9, so a model declaring one loaded and then could never be called.
+    assertEquals(Tensor.MAX_RANK, TensorSpec.of("x", DType.FLOAT32, -1, 1, 1, 1, 1, 1, 1, 1)
+        .rank());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TensorSpec.of("x", DType.FLOAT32, -1, 1, 1, 1, 1, 1, 1, 1, 1));
+    assertEquals("shape must have rank <= 8 (a Tensor's most) but was rank 9 in tensor 'x'",
+        e.getMessage());
+  }
+
   @ParameterizedTest
   @ValueSource(longs = {0, -2, Long.MIN_VALUE})
   void of_badDim(long dim) {

@@ -115,16 +115,20 @@ public final class Inputs {
   }
 
   /**
-   * Refuses a call whose inputs plus estimated outputs exceed the model's per-call limit. The
-   * output estimate reads the signature at the call's batch size; a dynamic dimension past the
-   * first counts as 1, so the estimate never exceeds what the model returns for such a tensor.
+   * Refuses a call whose inputs (an image input also as the model input it becomes) plus
+   * estimated outputs exceed the model's per-call limit. The output estimate reads the signature
+   * at the call's batch size; a dynamic dimension past the first counts as 1, so the estimate
+   * never exceeds what the model returns for such a tensor.
    */
   private static void checkBytes(ModelSpec spec, List<Tensor> ordered, long batch) {
     long in = 0;
     int largest = 0;
+    long[] bytes = new long[ordered.size()];
     for (int i = 0; i < ordered.size(); i++) {
-      in = saturatedAdd(in, ordered.get(i).byteSize());
-      if (ordered.get(i).byteSize() > ordered.get(largest).byteSize()) {
+      bytes[i] = saturatedAdd(ordered.get(i).byteSize(),
+          imageBytes(spec.imageInputs().get(spec.signature().inputs().get(i).name()), batch));
+      in = saturatedAdd(in, bytes[i]);
+      if (bytes[i] > bytes[largest]) {
         largest = i;
       }
     }
@@ -143,6 +147,7 @@ public final class Inputs {
     }
     Tensor big = ordered.get(largest);
     TensorSpec bigSpec = spec.signature().inputs().get(largest);
+    ai.nos.ImageInput bigImage = spec.imageInputs().get(bigSpec.name());
     long rows = limit / Math.max(1, total / batch);
     String split = rows >= 1 && rows < batch
         ? "Split it into calls of at most " + rows + " rows, or raise"
@@ -153,11 +158,27 @@ public final class Inputs {
         : "the default maxCallBytes (this JVM cannot tell the machine's memory)";
     throw new IllegalArgumentException("call of model '" + spec.id() + "' is too big: input '"
         + bigSpec.name() + "' " + big.dtype().label() + Arrays.toString(big.shape()) + " takes "
-        + big.byteSize() + " bytes; with its other inputs and the outputs' estimated " + out
+        + big.byteSize() + " bytes" + (bigImage == null ? "" : " and "
+            + imageBytes(bigImage, batch) + " as the model's float32[" + batch + ", 3, "
+            + bigImage.outputSize() + ", " + bigImage.outputSize() + "]")
+        + "; with its other inputs and the outputs' estimated " + out
         + " bytes the call needs " + total + " bytes, over the limit of " + limit
         + " bytes per call (" + source + "; a model's working memory within a call is many"
         + " times its input). " + split + " the limit with ModelSpec.Builder.maxCallBytes(long)"
         + " or the spec's JSON field \"maxCallBytes\"");
+  }
+
+  /**
+   * The float32 model input an image input becomes, {@code [batch, 3, side, side]}; 0 for another
+   * input. Counted beside the pixels: 1x1 images would otherwise bring a model input thousands of
+   * times their bytes past the limit.
+   */
+  private static long imageBytes(ai.nos.ImageInput image, long batch) {
+    if (image == null) {
+      return 0;
+    }
+    long side = image.outputSize();
+    return saturatedMultiply(batch, 3 * side * side * Float.BYTES);
   }
 
   private static long outputBytes(TensorSpec ts, long batch) {

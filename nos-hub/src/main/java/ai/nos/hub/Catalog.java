@@ -160,7 +160,15 @@ public final class Catalog {
         throw new IllegalArgumentException(file + ": a catalog must be at most "
             + CatalogJson.MAX_BYTES + " bytes but this one has " + size);
       }
-      json = Files.readAllBytes(file);
+      // The size check above cannot see a device or a pipe (size 0, maybe endless): read at
+      // most one byte past the cap.
+      try (InputStream in = Files.newInputStream(file)) {
+        json = in.readNBytes(CatalogJson.MAX_BYTES + 1);
+      }
+      if (json.length > CatalogJson.MAX_BYTES) {
+        throw new IllegalArgumentException(file + ": a catalog must be at most "
+            + CatalogJson.MAX_BYTES + " bytes but this one has more");
+      }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read catalog file " + file + ": " + e, e);
     }

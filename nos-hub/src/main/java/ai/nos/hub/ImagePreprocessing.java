@@ -317,7 +317,7 @@ public final class ImagePreprocessing {
     /**
      * Sets the per-channel mean; {@code [0, 0, 0]} by default.
      *
-     * @throws IllegalArgumentException unless given 3 finite values
+     * @throws IllegalArgumentException unless given 3 values finite as floats
      */
     public Builder mean(double... mean) {
       this.mean = three(mean, "mean", false);
@@ -327,7 +327,7 @@ public final class ImagePreprocessing {
     /**
      * Sets the per-channel standard deviation; {@code [1, 1, 1]} by default.
      *
-     * @throws IllegalArgumentException unless given 3 finite values {@code > 0}
+     * @throws IllegalArgumentException unless given 3 values finite and {@code > 0} as floats
      */
     public Builder std(double... std) {
       this.std = three(std, "std", true);
@@ -402,6 +402,12 @@ public final class ImagePreprocessing {
         if (!Double.isFinite(values[i]) || positive && values[i] <= 0) {
           throw new IllegalArgumentException(name + "[" + i + "] must be a finite number"
               + (positive ? " > 0" : "") + " but was " + values[i]);
+        }
+        float f = (float) values[i];
+        if (!Float.isFinite(f) || positive && f <= 0) {
+          throw new IllegalArgumentException(name + "[" + i + "] must be "
+              + (positive ? "> 0" : "finite") + " as a float (pixels are normalized in float32)"
+              + " but was " + values[i] + ", which is " + f + " as a float");
         }
       }
       return List.of(values[0], values[1], values[2]);

@@ -3,6 +3,7 @@ package ai.nos.hub;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.nos.DType;
 import ai.nos.Device;
@@ -135,6 +136,12 @@ final class CatalogJsonTest {
           + "(one per channel) but had 2",
       "'std': [0.25, 0.25, 0.25] | 'std': [0.25, 0, 0.25] | $.entries[0].image.std[1] must be a "
           + "finite number > 0 but was 0.0",
+      "'std': [0.25, 0.25, 0.25] | 'std': [0.25, 1e-50, 0.25] | $.entries[0].image.std[1] must be "
+          + "> 0 as a float (pixels are normalized in float32) but was 1.0E-50, which is 0.0 as a "
+          + "float",
+      "'mean': [0.5, 0.5, 0.5] | 'mean': [0.5, -1e300, 0.5] | $.entries[0].image.mean[1] must be "
+          + "finite as a float (pixels are normalized in float32) but was -1.0E300, which is "
+          + "-Infinity as a float",
       "'channels': 'bgr' | 'channels': 'BGR' | $.entries[0].image.channels must be one of rgb, "
           + "bgr but was 'BGR'",
       "'task': 'image_classification' | 'task': 'text_embedding' | $.entries[0].image is not "
@@ -212,6 +219,17 @@ final class CatalogJsonTest {
     Files.writeString(file, FULL);
     assertEquals(3, Catalog.fromFile(file).size());
     assertThrows(UncheckedIOException.class, () -> Catalog.fromFile(dir.resolve("absent.json")));
+  }
+
+  @Test
+  void fromFile_endlessDevice_isRefusedAfterTheCap() {
+    // A device reports size 0 and never ends: reading it whole filled the heap.
+    Path endless = Path.of("/dev/zero");
+    assumeTrue(Files.isReadable(endless), "no /dev/zero here");
+    String message = assertThrows(IllegalArgumentException.class,
+        () -> Catalog.fromFile(endless)).getMessage();
+    assertEquals("/dev/zero: a catalog must be at most 16777216 bytes but this one has more",
+        message);
   }
 
   @Test

@@ -62,8 +62,9 @@ public final class JsonFields {
       throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
     }
     if (!node.canConvertToInt()) {
-      throw new IllegalArgumentException(path + " must be an integer at most "
-          + Integer.MAX_VALUE + " but was " + echo(node));
+      throw new IllegalArgumentException(path + " must be an integer "
+          + (node.doubleValue() < 0 ? "at least " + Integer.MIN_VALUE : "at most " + Integer.MAX_VALUE)
+          + " but was " + echo(node));
     }
     return node.intValue();
   }
@@ -73,8 +74,9 @@ public final class JsonFields {
       throw new IllegalArgumentException(path + " must be an integer but was " + echo(node));
     }
     if (!node.canConvertToLong()) {
-      throw new IllegalArgumentException(path + " must be an integer at most "
-          + Long.MAX_VALUE + " but was " + echo(node));
+      throw new IllegalArgumentException(path + " must be an integer "
+          + (node.doubleValue() < 0 ? "at least " + Long.MIN_VALUE : "at most " + Long.MAX_VALUE)
+          + " but was " + echo(node));
     }
     return node.longValue();
   }

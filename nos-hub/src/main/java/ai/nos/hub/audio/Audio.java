@@ -16,7 +16,8 @@ import java.util.Arrays;
  * plain or as {@code WAVE_FORMAT_EXTENSIBLE}, any number of channels (averaged to one) and any
  * sample rate from 1 Hz to {@value #MAX_SAMPLE_RATE} Hz. Integer samples are scaled by
  * 2<sup>bits-1</sup> into [-1, 1) as soundfile and librosa do; float samples are taken as they
- * are. Or wrap raw float PCM ({@link #of(float[], int)}).
+ * are, but not a NaN or an infinity (nor a mean of channels beyond a float's range). Or wrap raw
+ * float PCM ({@link #of(float[], int)}).
  *
  * <p>Other formats (MP3, FLAC, Ogg, MP4, A-law, ADPCM), corrupt or truncated headers and
  * zero-length audio are refused with an {@link IllegalArgumentException} that names the input,

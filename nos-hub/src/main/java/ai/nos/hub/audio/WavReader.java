@@ -139,10 +139,11 @@ final class WavReader {
       throw new IllegalArgumentException(name + " is too long: " + frames + " frames, at most "
           + MAX_FRAMES + " fit in one Audio");
     }
-    return Audio.ofTrusted(decode(source, dataAt, (int) frames, format), format.sampleRate);
+    return Audio.ofTrusted(decode(source, dataAt, (int) frames, format, name),
+        format.sampleRate);
   }
 
-  private static float[] decode(Source source, long dataAt, int frames, Format f)
+  private static float[] decode(Source source, long dataAt, int frames, Format f, String name)
       throws IOException {
     float[] out = new float[frames];
     int framesPerBlock = Math.max(1, BLOCK / f.blockAlign);
@@ -160,7 +161,13 @@ final class WavReader {
         for (int c = 0; c < f.channels; c++) {
           sum += sample(buf, base + c * bytesPerSample, f);
         }
-        out[frame + i] = (float) (sum / f.channels * scale);
+        float mono = (float) (sum / f.channels * scale);
+        if (!Float.isFinite(mono)) { // only float samples can be: NaN, infinite, or over 3.4e38
+          throw new IllegalArgumentException(name + " holds float samples that are not finite:"
+              + " the mono sample of frame " + (frame + i) + " is " + mono
+              + "; expected finite samples, nominally in [-1, 1]");
+        }
+        out[frame + i] = mono;
       }
     }
     return out;
@@ -209,7 +216,8 @@ final class WavReader {
         if (fmt.limit() < 40 || (fmt.getShort(16) & 0xFFFF) < 22) {
           throw new IllegalArgumentException(name + " has a corrupt WAVE_FORMAT_EXTENSIBLE fmt "
               + "chunk: expected 40 bytes with an extension of 22 but it has " + fmt.limit()
-              + " bytes");
+              + " bytes" + (fmt.limit() >= 18 ? " with an extension of "
+              + (fmt.getShort(16) & 0xFFFF) : ""));
         }
         coding = fmt.getShort(24) & 0xFFFF;
         for (int i = 0; i < GUID_TAIL.length; i++) {

@@ -143,6 +143,31 @@ final class WavReaderTest {
   }
 
   @Test
+  void read_nonFiniteFloatSamples_areRefusedWithTheFrame() {
+    // Audio.of refuses them; a float WAV handed them on to the features unchecked.
+    byte[] nan = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(0.5f)
+        .putFloat(Float.NaN).array();
+    String m = assertThrows(IllegalArgumentException.class,
+        () -> Audio.read(wav(3, 1, 16000, 32, nan, false))).getMessage();
+    assertTrue(m.contains("frame 1 is NaN") && m.contains("finite"), m);
+    // Finite doubles whose mean overflows a float.
+    byte[] huge = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putDouble(1e300)
+        .putDouble(1e300).array();
+    m = assertThrows(IllegalArgumentException.class,
+        () -> Audio.read(wav(3, 2, 16000, 64, huge, false))).getMessage();
+    assertTrue(m.contains("frame 0 is Infinity"), m);
+  }
+
+  @Test
+  void read_extensibleWithoutItsExtension_saysWhatItHas() {
+    byte[] w = wav(1, 1, 8000, 16, new byte[8], true);
+    ByteBuffer.wrap(w).order(ByteOrder.LITTLE_ENDIAN).putShort(20 + 16, (short) 0); // cbSize
+    String m = assertThrows(IllegalArgumentException.class, () -> Audio.read(w)).getMessage();
+    assertTrue(m.contains("expected 40 bytes with an extension of 22 but it has 40 bytes with an"
+        + " extension of 0"), m);
+  }
+
+  @Test
   void read_corruptFmtFields_areNamed() {
     byte[] zeroChannels = wav(1, 1, 8000, 16, new byte[8], false);
     ByteBuffer.wrap(zeroChannels).order(ByteOrder.LITTLE_ENDIAN).putShort(22, (short) 0);
