@@ -141,7 +141,8 @@ public final class Audio {
    * the rate is already {@code sampleRate}.
    *
    * @throws IllegalArgumentException if {@code sampleRate} is not in 1 to
-   *     {@value #MAX_SAMPLE_RATE}
+   *     {@value #MAX_SAMPLE_RATE}, or the resampled samples would take more than half of the
+   *     JVM's maximum heap (a very low rate declared for long audio)
    */
   public Audio resample(int sampleRate) {
     checkRate(sampleRate, "target sample rate");

@@ -36,14 +36,24 @@ final class Resampler {
     if (up == 1 && down == 1) {
       return x.clone();
     }
-    int max = Math.max(up, down);
-    int half = ZERO_CROSSINGS * max;
-    Filter h = new Filter(2 * half + 1, 1.0 / max, up);
     long outLong = ((long) x.length * up + down - 1) / down;
     if (outLong > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException("resampling " + x.length + " samples from " + from
           + " to " + to + " Hz would give " + outLong + " samples, more than an array holds");
     }
+    // A low rate is a large factor: 100,000 samples declared at 1 Hz (a 200 KB WAV) become 1.6
+    // billion at 16 kHz. Refused before the allocation, not met by an OutOfMemoryError that any
+    // thread of the application could have drawn instead.
+    long heap = Runtime.getRuntime().maxMemory();
+    if (outLong * Float.BYTES > heap / 2) {
+      throw new IllegalArgumentException("resampling " + x.length + " samples from " + from
+          + " to " + to + " Hz would give " + outLong + " samples (" + outLong * Float.BYTES
+          + " bytes), more than half of this JVM's heap (" + heap + " bytes, -Xmx): is " + from
+          + " Hz the audio's real rate?");
+    }
+    int max = Math.max(up, down);
+    int half = ZERO_CROSSINGS * max;
+    Filter h = new Filter(2 * half + 1, 1.0 / max, up);
     int n = (int) outLong;
     float[] y = new float[n];
     int taps = h.length;

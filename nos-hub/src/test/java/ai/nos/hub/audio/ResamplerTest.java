@@ -90,6 +90,17 @@ final class ResamplerTest {
         .contains("target sample rate must be 1 to 768000 Hz but was 0"));
   }
 
+  /**
+   * 100,000 samples declared at 1 Hz would be 1.6 billion at 16 kHz (6.4 GB): refused with the
+   * sizes before anything is allocated, where it used to end in an OutOfMemoryError.
+   */
+  @Test
+  void resample_outputOverHalfTheHeap_isRefusedBeforeAllocating() {
+    Audio a = Audio.of(new float[100_000], 1);
+    String m = assertThrows(IllegalArgumentException.class, () -> a.resample(16000)).getMessage();
+    assertTrue(m.contains("1600000000 samples") && m.contains("heap"), m);
+  }
+
   @Test
   void besselI0_knownValues() {
     assertArrayEquals(new double[] {1.0, 1.2660658777520082, 27.239871823604442},
