@@ -205,15 +205,17 @@ public final class TextGenerator implements AutoCloseable {
     });
     running.whenComplete((done, error) -> {
       if (done != null) {
-        String rest = text.finish();
-        if (!rest.isEmpty() && onText != null) {
-          try {
+        // Whatever the last piece's callback or decoding throws (an Error too) fails the
+        // generation: left uncaught here it left the future open for ever.
+        try {
+          String rest = text.finish();
+          if (!rest.isEmpty() && onText != null) {
             onText.accept(rest);
-          } catch (RuntimeException e) {
-            result.completeExceptionally(e);
           }
+          result.complete(new Generation(text.text(), done.tokens(), done.finishReason()));
+        } catch (RuntimeException | Error e) {
+          result.completeExceptionally(e);
         }
-        result.complete(new Generation(text.text(), done.tokens(), done.finishReason()));
       } else if (!result.isDone()) {
         result.completeExceptionally(error instanceof CompletionException c
             && c.getCause() != null ? c.getCause() : error);

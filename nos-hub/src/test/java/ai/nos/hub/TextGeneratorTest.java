@@ -362,6 +362,34 @@ final class TextGeneratorTest {
   }
 
   @Test
+  void lastPieceCallbackThrowsAnError_theGenerationFails_insteadOfNeverEnding() throws Exception {
+    // The text held back at the end (here: a possible start of the stop string) is handed over
+    // when the generation completes; an Error from the callback there left the future open for
+    // ever, and pieces() waiting on it.
+    JsonNode c = reference.get("cases").get(0);
+    String prompt = c.get("prompt").asText();
+    GenerationConfig plain = GenerationConfig.builder().maxNewTokens(20).eosTokenIds(NEVER)
+        .build();
+    String full = lm.generate(prompt, plain);
+    GenerationConfig holdsLast = plain.toBuilder()
+        .stopStrings(full.substring(full.length() - 1) + "\u0001").build();
+    List<String> pieces = Collections.synchronizedList(new ArrayList<>());
+    assertEquals(full, lm.stream(prompt, holdsLast, pieces::add).join().text());
+    String last = pieces.get(pieces.size() - 1);
+    AssertionError bug = new AssertionError("consumer bug");
+    AtomicInteger n = new AtomicInteger();
+    CompletableFuture<Generation> f = lm.stream(prompt, holdsLast, piece -> {
+      if (n.incrementAndGet() == pieces.size()) {
+        assertEquals(last, piece);
+        throw bug;
+      }
+    });
+    java.util.concurrent.ExecutionException e = assertThrows(
+        java.util.concurrent.ExecutionException.class, () -> f.get(30, TimeUnit.SECONDS));
+    assertSame(bug, e.getCause());
+  }
+
+  @Test
   void load_byHubId_fromAFileBase_verifiedThenOffline(@TempDir Path cache) {
     Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
     Downloader downloader = Downloader.builder().cacheDir(cache).retries(0).build();
