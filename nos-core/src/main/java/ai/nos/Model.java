@@ -77,11 +77,16 @@ public interface Model extends AutoCloseable {
    *
    * @param priority calls of a higher level are taken first; FIFO within a level
    * @param timeout how long the call may wait before it starts; null for no limit
-   * @throws IllegalArgumentException if the inputs do not match the signature (checked at once)
+   * @throws IllegalArgumentException if the inputs do not match the signature, or
+   *     {@code timeout} is negative (checked at once)
    * @throws IllegalStateException if the model is closed
    */
   default CompletableFuture<Map<String, Tensor>> inferAsync(Map<String, Tensor> inputs,
       Priority priority, Duration timeout) {
+    if (timeout != null && timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout of model '" + spec().id() + "' must be >= 0"
+          + " (null for none) but was " + timeout);
+    }
     try {
       return CompletableFuture.completedFuture(infer(inputs));
     } catch (IllegalArgumentException | IllegalStateException e) {

@@ -141,9 +141,19 @@ public final class ModelManager implements AutoCloseable {
   /**
    * Loads several models, largest first (with {@link Placement#BEST_FIT}, best-fit decreasing).
    * Returns their handles in the order given. If one fails, the ones loaded are closed again.
+   *
+   * @throws IllegalArgumentException if {@code specs} or one of them is null (before any load)
    */
   public List<Model> loadAll(Collection<ModelSpec> specs) {
+    if (specs == null) {
+      throw new IllegalArgumentException("specs must not be null");
+    }
     List<ModelSpec> order = new ArrayList<>(specs);
+    for (int i = 0; i < order.size(); i++) {
+      if (order.get(i) == null) {
+        throw new IllegalArgumentException("specs[" + i + "] must not be null");
+      }
+    }
     order.sort(Comparator.comparingLong(core::estimate).reversed());
     Map<ModelSpec, Model> loaded = new LinkedHashMap<>();
     try {

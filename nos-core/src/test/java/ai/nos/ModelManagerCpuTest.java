@@ -77,6 +77,19 @@ final class ModelManagerCpuTest {
   }
 
   @Test
+  void loadAll_nullListOrSpec_isRefusedNamingIt_nothingLoaded() {
+    try (ModelManager m = ModelManager.builder().devices(Device.cpu()).noFootprintCatalog()
+        .build()) {
+      var e = assertThrows(IllegalArgumentException.class, () -> m.loadAll(null));
+      assertEquals("specs must not be null", e.getMessage());
+      e = assertThrows(IllegalArgumentException.class,
+          () -> m.loadAll(java.util.Arrays.asList(Fixtures.digitsOn("cpu"), null)));
+      assertEquals("specs[1] must not be null", e.getMessage());
+      assertEquals(List.of(), m.models());
+    }
+  }
+
+  @Test
   void modelLargerThanEveryBudget_statesItsBytesAndTheBudgets() {
     try (ModelManager m = ModelManager.builder().devices(Device.cpu())
         .memoryBudget(Device.cpu(), 1000).noFootprintCatalog().build()) {

@@ -246,6 +246,20 @@ final class NosErrorsTest {
   }
 
   @Test
+  void inferAsync_negativeTimeout_isRefusedNamingIt_withOrWithoutBatching() {
+    // Without batching a negative timeout was accepted and ignored; with it, refused.
+    try (Model batched = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits_timeout")
+        .batching(Batching.builder().maxBatchSize(4).build()).build())) {
+      for (Model m : java.util.List.of(digits, batched)) {
+        var e = assertThrows(IllegalArgumentException.class, () -> m.inferAsync(
+            Map.of("image", Tensor.of(new float[64], 1, 1, 8, 8)), Priority.NORMAL,
+            java.time.Duration.ofMillis(-1)));
+        assertMessage(e, "'" + m.spec().id() + "'", "timeout", ">= 0", "PT-0.001S");
+      }
+    }
+  }
+
+  @Test
   void closedModel_refusesCalls_closeIsIdempotent() {
     Model m = Nos.load(Fixtures.dictOut());
     m.close();

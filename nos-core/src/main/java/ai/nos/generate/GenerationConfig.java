@@ -315,7 +315,10 @@ public final class GenerationConfig {
       return this;
     }
 
-    /** The request's deadline, counted from submission; positive. */
+    /**
+     * The request's deadline, counted from submission; positive. One of a long's nanoseconds
+     * or more (about 292 years, {@code ChronoUnit.FOREVER}'s duration) means no limit.
+     */
     public Builder timeout(Duration timeout) {
       Objects.requireNonNull(timeout, "timeout must not be null");
       if (timeout.isNegative() || timeout.isZero()) {

@@ -68,12 +68,14 @@ public final class TokenGenerator implements AutoCloseable {
   private final GenerationEngine engine;
   /** The manager's booking and the engine it loads; null standalone. */
   private final BookedEngine booked;
+  private final String id;
   private final Shape shape;
   private final ExecutorService ownedCallbacks;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private TokenGenerator(GenerationEngine engine, BookedEngine booked, Shape shape,
+  private TokenGenerator(String id, GenerationEngine engine, BookedEngine booked, Shape shape,
       ExecutorService ownedCallbacks) {
+    this.id = id;
     this.engine = engine;
     this.booked = booked;
     this.shape = shape;
@@ -228,6 +230,14 @@ public final class TokenGenerator implements AutoCloseable {
    */
   public GenerationStats stats() {
     return engine != null ? engine.stats() : booked.stats();
+  }
+
+  /**
+   * The name in messages and thread names ({@link Builder#id}, the model file's name by default);
+   * with a manager, the id it lists the generator under.
+   */
+  public String id() {
+    return id;
   }
 
   /** The model's own end-of-sequence id. */
@@ -477,7 +487,7 @@ public final class TokenGenerator implements AutoCloseable {
         long weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
         GenerationEngine engine = new GenerationEngine(name, decoder, enc, maxSequences, length,
             maxQueued, callbacks, System::nanoTime, cudaGraphs);
-        return new TokenGenerator(engine, null, Shape.of(engine, weights), owned);
+        return new TokenGenerator(name, engine, null, Shape.of(engine, weights), owned);
       } catch (RuntimeException | Error e) {
         decoder.close();
         if (enc != null) {
@@ -500,7 +510,7 @@ public final class TokenGenerator implements AutoCloseable {
       try {
         BookedEngine b = BookedEngine.open(manager, name, model, encoder, whisperPcm, device,
             precision, maxSequences, maxLength, maxQueued, callbacks, cudaGraphs);
-        return new TokenGenerator(null, b, b.shape(), owned);
+        return new TokenGenerator(name, null, b, b.shape(), owned);
       } catch (RuntimeException | Error e) {
         if (owned != null) {
           owned.shutdown();

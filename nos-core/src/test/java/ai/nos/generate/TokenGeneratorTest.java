@@ -178,6 +178,18 @@ final class TokenGeneratorTest {
   }
 
   @Test
+  void timeout_tooLongForNanoseconds_isNoLimit() {
+    // ChronoUnit.FOREVER's duration is how some callers say "no limit"; it passed the config's
+    // check and then failed generate() with an ArithmeticException (long overflow).
+    for (Duration forever : List.of(java.time.temporal.ChronoUnit.FOREVER.getDuration(),
+        Duration.ofDays(365L * 1000))) {
+      GeneratedTokens out = lm.generate(new int[] {5, 6}, GenerationConfig.builder()
+          .maxNewTokens(3).eosTokenIds(NEVER).timeout(forever).build()).join();
+      assertEquals(3, out.size(), forever.toString());
+    }
+  }
+
+  @Test
   void badPrompts_rejectedWithTheValue() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> lm.generate(new int[] {1, 512}, greedy()));

@@ -82,13 +82,14 @@ import java.util.function.UnaryOperator;
  * <p>Thread-safe: any thread may transcribe; {@link #transcribeAsync}'s future completes, and
  * its dependent actions run, on the generator's callback threads, never on its scheduler.
  * {@link #close()} fails what is running with {@link IllegalStateException} and frees the
- * model; idempotent.
+ * model, and the tokenizer once no transcript is being decoded with it; idempotent.
  */
 public final class SpeechRecognizer implements AutoCloseable {
   private static final double SECONDS_PER_TIMESTAMP = 0.02;
 
   private final TokenGenerator generator;
-  private final HuggingFaceTokenizer tokenizer;
+  /** Null without tokenizer.json; freed by close() only once no transcript is decoding. */
+  private final SharedTokenizer tokenizer;
   /** Whether requests carry PCM windows (features on the device) rather than Java's features. */
   private final boolean pcmInput;
   /** Mel bins of Java's features (pcmInput false). */
@@ -110,7 +111,8 @@ public final class SpeechRecognizer implements AutoCloseable {
   private SpeechRecognizer(TokenGenerator generator, HuggingFaceTokenizer tokenizer,
       WhisperGenerationConfig generation) {
     this.generator = generator;
-    this.tokenizer = tokenizer;
+    this.tokenizer = tokenizer == null ? null
+        : new SharedTokenizer(tokenizer, "speech recognizer '" + generator.id() + "'");
     this.generation = generation;
     int[] input = generator.encoderInputShape();
     this.pcmInput = input.length == 1;
@@ -435,7 +437,7 @@ public final class SpeechRecognizer implements AutoCloseable {
 
   private String decode(int[] ids) {
     long[] kept = java.util.Arrays.stream(ids).filter(i -> i < eos).asLongStream().toArray();
-    return tokenizer.decode(kept, true);
+    return tokenizer.decode(kept);
   }
 
   private static int[] ints(List<Integer> list) {

@@ -40,17 +40,20 @@ import java.util.function.UnaryOperator;
  * strings are found in the text: the result and the stream end before the stop string, and the
  * generation is cancelled at once (its cache slot freed before the next step).
  *
- * <p>Thread-safe; {@link #close()} is idempotent.
+ * <p>Thread-safe; {@link #close()} is idempotent and may be called while calls and generations
+ * run: they end (generations fail with {@link IllegalStateException}), later calls throw
+ * {@link IllegalStateException}, and the tokenizer is freed once no call uses it.
  */
 public final class TextGenerator implements AutoCloseable {
   private final TokenGenerator tokens;
-  private final HuggingFaceTokenizer tokenizer;
+  /** Freed by close() only once no call and no generation's delivery is inside it. */
+  private final SharedTokenizer tokenizer;
   private final java.util.concurrent.atomic.AtomicBoolean closed =
       new java.util.concurrent.atomic.AtomicBoolean();
 
   private TextGenerator(TokenGenerator tokens, HuggingFaceTokenizer tokenizer) {
     this.tokens = tokens;
-    this.tokenizer = tokenizer;
+    this.tokenizer = new SharedTokenizer(tokenizer, "text generator '" + tokens.id() + "'");
   }
 
   /**
@@ -129,12 +132,16 @@ public final class TextGenerator implements AutoCloseable {
     }
   }
 
-  /** The prompt's token ids, as the model sees them. */
+  /**
+   * The prompt's token ids, as the model sees them.
+   *
+   * @throws IllegalStateException if closed
+   */
   public int[] encode(String text) {
     if (text == null) {
       throw new IllegalArgumentException("text must not be null");
     }
-    long[] ids = tokenizer.encode(text, false, false).getIds();
+    long[] ids = tokenizer.encode(text);
     int[] out = new int[ids.length];
     for (int i = 0; i < ids.length; i++) {
       out[i] = Math.toIntExact(ids[i]);
@@ -142,13 +149,20 @@ public final class TextGenerator implements AutoCloseable {
     return out;
   }
 
-  /** The text of {@code ids}, special tokens (EOS) left out. */
+  /**
+   * The text of {@code ids}, special tokens (EOS) left out.
+   *
+   * @throws IllegalStateException if closed
+   */
   public String decode(int[] ids) {
+    if (ids == null) {
+      throw new IllegalArgumentException("ids must not be null");
+    }
     long[] l = new long[ids.length];
     for (int i = 0; i < ids.length; i++) {
       l[i] = ids[i];
     }
-    return tokenizer.decode(l, true);
+    return tokenizer.decode(l);
   }
 
   /**
@@ -174,7 +188,10 @@ public final class TextGenerator implements AutoCloseable {
     if (config == null) {
       throw new IllegalArgumentException("config must not be null");
     }
-    TextStream text = new TextStream(ids -> tokenizer.decode(ids, true), config.stopStrings());
+    if (closed.get()) {
+      throw tokenizer.closedException();
+    }
+    TextStream text = new TextStream(tokenizer::decode, config.stopStrings());
     CompletableFuture<Generation> result = new CompletableFuture<>();
     // Runs on the generator's callback thread, one token at a time, in order.
     CompletableFuture<GeneratedTokens> running = tokens.stream(encode(prompt), config, id -> {
@@ -188,15 +205,17 @@ public final class TextGenerator implements AutoCloseable {
     });
     running.whenComplete((done, error) -> {
       if (done != null) {
-        String rest = text.finish();
-        if (!rest.isEmpty() && onText != null) {
-          try {
+        // Whatever the last piece's callback or decoding throws (an Error too) fails the
+        // generation: left uncaught here it left the future open for ever.
+        try {
+          String rest = text.finish();
+          if (!rest.isEmpty() && onText != null) {
             onText.accept(rest);
-          } catch (RuntimeException e) {
-            result.completeExceptionally(e);
           }
+          result.complete(new Generation(text.text(), done.tokens(), done.finishReason()));
+        } catch (RuntimeException | Error e) {
+          result.completeExceptionally(e);
         }
-        result.complete(new Generation(text.text(), done.tokens(), done.finishReason()));
       } else if (!result.isDone()) {
         result.completeExceptionally(error instanceof CompletionException c
             && c.getCause() != null ? c.getCause() : error);

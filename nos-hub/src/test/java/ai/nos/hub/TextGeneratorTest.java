@@ -303,6 +303,92 @@ final class TextGeneratorTest {
     }
   }
 
+  private static TextGenerator ownGenerator(String id) {
+    return TextGenerator.load(TokenGenerator.builder(DIR.resolve("model.pt")).id(id)
+        .device(Device.cpu()).maxSequences(1), DIR.resolve("tokenizer.json"));
+  }
+
+  @Test
+  void closed_everyCallRefused_namingTheGenerator() {
+    // The tokenizer was freed by close: calls got DJL's "Native resource has been release
+    // already." from encode or decode.
+    TextGenerator closed = ownGenerator("closed-text");
+    closed.close();
+    closed.close();
+    GenerationConfig config = GenerationConfig.builder().maxNewTokens(2).build();
+    List<org.junit.jupiter.api.function.Executable> calls = List.of(
+        () -> closed.encode("a"), () -> closed.decode(new int[] {1}),
+        () -> closed.generate("a", config), () -> closed.generateAsync("a", config),
+        () -> closed.stream("a", config, piece -> { }), () -> closed.pieces("a", config));
+    for (org.junit.jupiter.api.function.Executable call : calls) {
+      IllegalStateException e = assertThrows(IllegalStateException.class, call);
+      assertEquals("text generator 'closed-text' is closed", e.getMessage());
+    }
+  }
+
+  @Test
+  void closeWhileCallsDecode_callsEndOrAreRefused_neverTouchAFreedTokenizer() throws Exception {
+    // DJL reads the tokenizer's native handle and then uses it: a close between the two freed
+    // the tokenizer under a running decode (a use after free in native code).
+    TextGenerator racing = ownGenerator("racing-text");
+    int[] ids = new int[4096];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = 3 + i % 200;
+    }
+    String expected = racing.decode(ids);
+    int threads = 4;
+    CountDownLatch decoding = new CountDownLatch(threads);
+    List<CompletableFuture<Integer>> workers = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      workers.add(CompletableFuture.supplyAsync(() -> {
+        int done = 0;
+        decoding.countDown();
+        while (true) {
+          try {
+            assertEquals(expected, racing.decode(ids));
+            done++;
+          } catch (IllegalStateException e) {
+            assertEquals("text generator 'racing-text' is closed", e.getMessage());
+            return done;
+          }
+        }
+      }, java.util.concurrent.Executors.newSingleThreadExecutor()));
+    }
+    assertTrue(decoding.await(30, TimeUnit.SECONDS));
+    racing.close();
+    for (CompletableFuture<Integer> w : workers) {
+      w.get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void lastPieceCallbackThrowsAnError_theGenerationFails_insteadOfNeverEnding() throws Exception {
+    // The text held back at the end (here: a possible start of the stop string) is handed over
+    // when the generation completes; an Error from the callback there left the future open for
+    // ever, and pieces() waiting on it.
+    JsonNode c = reference.get("cases").get(0);
+    String prompt = c.get("prompt").asText();
+    GenerationConfig plain = GenerationConfig.builder().maxNewTokens(20).eosTokenIds(NEVER)
+        .build();
+    String full = lm.generate(prompt, plain);
+    GenerationConfig holdsLast = plain.toBuilder()
+        .stopStrings(full.substring(full.length() - 1) + "\u0001").build();
+    List<String> pieces = Collections.synchronizedList(new ArrayList<>());
+    assertEquals(full, lm.stream(prompt, holdsLast, pieces::add).join().text());
+    String last = pieces.get(pieces.size() - 1);
+    AssertionError bug = new AssertionError("consumer bug");
+    AtomicInteger n = new AtomicInteger();
+    CompletableFuture<Generation> f = lm.stream(prompt, holdsLast, piece -> {
+      if (n.incrementAndGet() == pieces.size()) {
+        assertEquals(last, piece);
+        throw bug;
+      }
+    });
+    java.util.concurrent.ExecutionException e = assertThrows(
+        java.util.concurrent.ExecutionException.class, () -> f.get(30, TimeUnit.SECONDS));
+    assertSame(bug, e.getCause());
+  }
+
   @Test
   void load_byHubId_fromAFileBase_verifiedThenOffline(@TempDir Path cache) {
     Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();

@@ -210,6 +210,8 @@ import org.slf4j.LoggerFactory;
 public final class GenerationEngine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(GenerationEngine.class);
   static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+  /** A request's timeout from which on it has none (about 292 years). */
+  private static final Duration LONGEST_TIMEOUT = Duration.ofNanos(Long.MAX_VALUE);
   /** Token budget of one prefill: admitted prompts x the longest of them (see the essay). */
   static final int PREFILL_TOKENS = 4096;
   /** Encoder inputs (30 s windows) one admission runs at most (see the essay). */
@@ -544,7 +546,10 @@ public final class GenerationEngine implements AutoCloseable {
         : new int[] {model.eosTokenId()};
     long seed = config.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong());
     long now = clock.getAsLong();
-    long deadline = config.timeout().map(t -> now + t.toNanos()).orElse(Long.MAX_VALUE);
+    // A timeout beyond a long's nanoseconds (ChronoUnit.FOREVER's, some say "no limit" so) is
+    // none: toNanos() would throw.
+    long deadline = config.timeout().filter(t -> t.compareTo(LONGEST_TIMEOUT) < 0)
+        .map(t -> now + t.toNanos()).orElse(Long.MAX_VALUE);
     CompletableFuture<GeneratedTokens> future = new CompletableFuture<>();
     Sequence seq = new Sequence(prompt.clone(), config, eos, seed, now, deadline, future,
         new Delivery(callbacks, sink, future, settling));

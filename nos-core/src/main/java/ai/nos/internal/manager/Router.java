@@ -73,6 +73,12 @@ final class Router {
    */
   CompletableFuture<Map<String, Tensor>> inferAsync(Entry entry,
       Map<String, Tensor> inputs, Priority priority, Duration timeout) {
+    // Checked here for both paths: a call without batching never waits, but a negative timeout
+    // is the caller's mistake all the same.
+    if (timeout != null && timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout of model '" + entry.spec.id() + "' must be >= 0"
+          + " (null for none) but was " + timeout);
+    }
     if (entry.spec.batching().isEmpty()) {
       try {
         return CompletableFuture.completedFuture(infer(entry, inputs));
