@@ -192,6 +192,23 @@ def first_result_call_floor():
          "nos-after": "NOS, small calls under the memory floor, inline concatenation (after)"})
 
 
+def first_result_first_load():
+    """A fresh JVM's first result before and after the first CPU load stopped walking the graphs
+    for TF32 without a GPU and stopped bootstrapping record methods (twenty-first session),
+    alternated fresh JVMs (scripts/bench/first-result-ab.sh eaf54fe)."""
+    return first_result_table(
+        "logs/2026-12-05/twentyfirst/first-result/first-load-cpu.log",
+        "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`",
+        {"nos-before": "NOS at eaf54fe (before)",
+         "nos-after": "NOS, no TF32 graph walk without a GPU, no record bootstrap (after)"})
+
+
+def first_result_djl_twentyfirst(rel):
+    """NOS's and DJL's first result, alternated fresh JVMs (djl-cpu.sh ROWS=first)."""
+    return first_result_table(rel + "/first-result.log", "fresh JVM, digits, batch 32",
+                              {"nos": "NOS", "djl": "DJL 0.36 (libtorch 2.7.1)"})
+
+
 def jmh_ab(rel, name, units):
     """A jmh-ab.sh run (scripts/bench/jmh-ab.sh): per benchmark, the before and after builds'
     scores over the alternated forks, median [min-max], and after / before."""
@@ -914,6 +931,14 @@ TABLES = {
     "cpu-ab-probe-abort": ("logs/2026-12-04/twentieth/cpu-ab", lambda: batching_ab("probe-abort")),
     "cpu-ab-caller-lockfree": ("logs/2026-12-04/twentieth/cpu-ab",
                                lambda: batching_ab("caller-lockfree")),
+    "first-result-first-load": ("logs/2026-12-05/twentyfirst/first-result/first-load-cpu.log",
+                                first_result_first_load),
+    "first-result-djl-twentyfirst": (
+        "logs/2026-12-05/twentyfirst/djl-cpu/first-result.log",
+        lambda: first_result_djl_twentyfirst("logs/2026-12-05/twentyfirst/djl-cpu")),
+    "first-result-djl-twentyfirst-ext": (
+        "logs/2026-12-05/twentyfirst/djl-cpu-ext/first-result.log",
+        lambda: first_result_djl_twentyfirst("logs/2026-12-05/twentyfirst/djl-cpu-ext")),
     "first-result-call-floor": ("logs/2026-12-04/twentieth/first-result/call-floor.log",
                                 first_result_call_floor),
     "first-result-catalog": ("logs/2026-12-04/eighteenth/first-result/catalog-streaming.log",
