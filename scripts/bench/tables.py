@@ -245,11 +245,10 @@ def jmh_ab(rel, name, units):
     return out
 
 
-def batching_ab(prefix):
-    """A batcher change's jmh-ab.sh runs (twentieth session, logs twentieth/cpu-ab): PREFIX-2threads
-    (8 callers, libtorch's default 2 intra-op threads) and PREFIX-1thread (8 and 64 callers,
-    OMP=1), one table."""
-    rel = "logs/2026-12-04/twentieth/cpu-ab"
+def batching_ab(prefix, rel="logs/2026-12-04/twentieth/cpu-ab"):
+    """A batcher change's jmh-ab.sh runs in REL (the twentieth session's by default):
+    PREFIX-2threads (8 callers, libtorch's default 2 intra-op threads) and PREFIX-1thread (8 and
+    64 callers, OMP=1), one table."""
     two = jmh_ab(rel, f"{prefix}-2threads",
                  {"threads8": "calls/s, 8 caller threads, 2 intra-op threads"})
     one = jmh_ab(rel, f"{prefix}-1thread",
@@ -834,6 +833,14 @@ TABLES = {
     "djl-cpu-tenth-direct": ("logs/2026-12-03/tenth/cpu-direct", djl_cpu_tenth_direct),
     "djl-cpu-eighteenth": ("logs/2026-12-04/eighteenth/batching-cpu",
                            lambda: batching_rows("logs/2026-12-04/eighteenth/batching-cpu")),
+    "djl-cpu-twentyfirst-warm3": (
+        "logs/2026-12-05/twentyfirst/batching-cpu-warm3",
+        lambda: batching_rows("logs/2026-12-05/twentyfirst/batching-cpu-warm3")),
+    "djl-cpu-twentyfirst-cheap-probes": (
+        "logs/2026-12-05/twentyfirst/batching-cpu-cheap-probes",
+        lambda: batching_rows("logs/2026-12-05/twentyfirst/batching-cpu-cheap-probes")),
+    "cpu-ab-cheap-probes": ("logs/2026-12-05/twentyfirst/cpu-ab", lambda: batching_ab(
+        "cheap-probes", "logs/2026-12-05/twentyfirst/cpu-ab")),
     "djl-cpu-twentieth": ("logs/2026-12-04/twentieth/batching-cpu",
                           lambda: batching_rows("logs/2026-12-04/twentieth/batching-cpu")),
     "djl-cpu-nineteenth": ("logs/2026-12-04/nineteenth/batching-cpu",
