@@ -49,7 +49,7 @@ import java.util.zip.ZipFile;
  * folder once each, about what extracting again costs, and spares the disk writes. Folders NOS
  * creates are {@code rwx------}. Between the comparison and the loader mapping the library, only
  * this user could change it. Entry names that would land outside the folder ({@code ..},
- * absolute paths) are refused before anything is written.
+ * absolute paths) or are no file name (a NUL) are refused before anything is written.
  *
  * <h2>Limits</h2>
  * A small archive can expand to a huge folder (a zip bomb: 2 MB that extracted 2 GiB before
@@ -243,7 +243,14 @@ final class AotiPackage {
     for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); ) {
       ZipEntry entry = e.nextElement();
       String name = entry.getName();
-      Path resolved = base.resolve(name).normalize();
+      Path resolved;
+      try {
+        resolved = base.resolve(name).normalize();
+      } catch (java.nio.file.InvalidPathException invalid) {
+        throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + file
+            + " has an entry named '" + printable(name) + "', which is not a valid file name ("
+            + invalid.getReason() + "); nothing was extracted");
+      }
       if (name.startsWith("/") || name.contains("\\") || !resolved.startsWith(base)
           || resolved.equals(base)) {
         throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + file
@@ -255,6 +262,14 @@ final class AotiPackage {
       }
     }
     return files;
+  }
+
+  /** A name with its control characters (a NUL) written as Java escapes, for a message. */
+  private static String printable(String name) {
+    StringBuilder s = new StringBuilder();
+    name.chars().forEach(c -> s.append(Character.isISOControl(c)
+        ? String.format("\\u%04x", c) : String.valueOf((char) c)));
+    return s.toString();
   }
 
   /**

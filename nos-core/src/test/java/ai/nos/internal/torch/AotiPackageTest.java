@@ -209,6 +209,26 @@ final class AotiPackageTest {
     }
   }
 
+  /**
+   * A NUL in an entry's name (valid UTF-8 in a zip, no file name anywhere) is refused like any
+   * other hostile name: a ModelLoadException naming the model and the entry, nothing written.
+   */
+  @Test
+  void extract_entryNameWithNul_refusedByName() throws IOException {
+    Map<String, byte[]> entries = standard();
+    entries.put("m/evil\0.so", new byte[] {1});
+    Path file = pkg("nul.pt2", entries);
+    Path root = dir.resolve("root-nul");
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", file, "sha", root));
+    assertTrue(e.getMessage().startsWith("model 'm': ") && e.getMessage().contains("m/evil")
+        && e.getMessage().contains(file.toString()), e.getMessage());
+    assertFalse(Files.exists(root), "nothing written");
+    ModelLoadException load = assertThrows(ModelLoadException.class,
+        () -> Nos.load(cpuSpec("nul", file)));
+    assertTrue(load.getMessage().contains("'nul'"), load.getMessage());
+  }
+
   @Test
   void extract_noLibraryOrTwo_isRefusedWithWhatItHolds() throws IOException {
     Map<String, byte[]> none = new LinkedHashMap<>();
