@@ -48,8 +48,9 @@ import java.util.zip.ZipFile;
  * not do: whoever can edit the library can edit the manifest. Comparing reads the package and the
  * folder once each, about what extracting again costs, and spares the disk writes. Folders NOS
  * creates are {@code rwx------}. Between the comparison and the loader mapping the library, only
- * this user could change it. Entry names that would land outside the folder ({@code ..},
- * absolute paths) or are no file name (a NUL) are refused before anything is written.
+ * this user could change it: a folder whose files are reached through a link is not reused.
+ * Entry names that would land outside the folder ({@code ..}, absolute paths) or are no file
+ * name (a NUL) are refused before anything is written.
  *
  * <h2>Limits</h2>
  * A small archive can expand to a huge folder (a zip bomb: 2 MB that extracted 2 GiB before
@@ -312,17 +313,23 @@ final class AotiPackage {
     return bySize;
   }
 
-  /** Whether {@code dir} holds every entry with its exact bytes. */
+  /**
+   * Whether {@code dir} holds every entry with its exact bytes, each file reached without a link
+   * (the folder itself, a folder inside it, or the file): what lies beyond a link may be writable
+   * by others, who could change it between the comparison and the loader mapping it.
+   */
   private static boolean matches(ZipFile zip, Path dir, List<ZipEntry> entries)
       throws IOException {
-    if (!Files.isDirectory(dir)) {
+    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
       return false;
     }
+    Path real = dir.getParent().toRealPath().resolve(dir.getFileName());
     byte[] a = new byte[1 << 16];
     byte[] b = new byte[1 << 16];
     for (ZipEntry entry : entries) {
       Path f = dir.resolve(entry.getName());
       if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)
+          || !f.toRealPath().equals(real.resolve(entry.getName()).normalize())
           || (entry.getSize() >= 0 && Files.size(f) != entry.getSize())) {
         return false;
       }

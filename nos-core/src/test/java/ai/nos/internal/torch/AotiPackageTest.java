@@ -229,6 +229,37 @@ final class AotiPackageTest {
     assertTrue(load.getMessage().contains("'nul'"), load.getMessage());
   }
 
+  /**
+   * An extracted folder whose files are reached through a link (a folder inside it, or the
+   * folder itself, swapped for a link to a copy elsewhere) is not reused even when every byte
+   * matches: whoever can write where the link leads could change the library between the
+   * comparison and the loader mapping it. It is extracted again, and the library returned lies
+   * under the root.
+   */
+  @Test
+  void extract_folderReachedThroughALink_isExtractedAgain() throws IOException {
+    Path file = pkg("a.pt2", standard());
+    Path root = dir.resolve("root");
+    Path so = AotiPackage.extract("m", file, "sha-a", root).get(0);
+    Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
+    Path data = root.resolve("sha-a/m/data");
+    Files.move(data, elsewhere.resolve("data"));
+    Files.createSymbolicLink(data, elsewhere.resolve("data"));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
+    assertFalse(Files.isSymbolicLink(data), "the linked folder was replaced");
+    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+
+    Path whole = root.resolve("sha-a");
+    Files.move(whole, elsewhere.resolve("sha-a"));
+    Files.createSymbolicLink(whole, elsewhere.resolve("sha-a"));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
+    assertFalse(Files.isSymbolicLink(whole), "the linked extraction folder was replaced");
+    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+    assertEquals(List.of("sha-a"), names(root));
+  }
+
   @Test
   void extract_noLibraryOrTwo_isRefusedWithWhatItHolds() throws IOException {
     Map<String, byte[]> none = new LinkedHashMap<>();
