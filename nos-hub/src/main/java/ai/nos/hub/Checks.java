@@ -8,7 +8,10 @@ final class Checks {
 
   private Checks() {}
 
-  /** Returns an http(s) URL with a host or a file URI with a path, else throws IAE. */
+  /**
+   * Returns an http(s) URL with a host or a file URI that names a file (a path, no query,
+   * fragment or NUL), else throws IAE naming it.
+   */
   static URI uri(URI uri) {
     if (uri == null) {
       throw new IllegalArgumentException("uri must not be null");
@@ -19,6 +22,15 @@ final class Checks {
     if (!http && !file) {
       throw new IllegalArgumentException(
           "uri must be an http(s) URL with a host or a file URI but was '" + uri + "'");
+    }
+    if (file) {
+      try {
+        java.nio.file.Paths.get(uri);
+      } catch (IllegalArgumentException e) {
+        // A query, a fragment or a NUL: Paths.get's own message does not name the URI.
+        throw new IllegalArgumentException("file URI '" + uri + "' names no file: "
+            + e.getMessage(), e);
+      }
     }
     return uri;
   }

@@ -183,7 +183,8 @@ public final class Downloader {
    * @param sha256 the SHA-256 digest the bytes must have: 64 hexadecimal characters, any case
    * @param expectedSize the size in bytes, or {@link #UNKNOWN_SIZE}
    * @return the verified file in the cache; do not modify it
-   * @throws IllegalArgumentException if {@code uri} is null or has another scheme, {@code sha256}
+   * @throws IllegalArgumentException if {@code uri} is null, has another scheme or is a
+   *     {@code file:} URI with a query, a fragment or a NUL, {@code sha256}
    *     is malformed, or {@code expectedSize} is negative and not {@link #UNKNOWN_SIZE}
    * @throws DownloadException if the file is not cached and cannot be fetched and verified: an
    *     HTTP error status, a connection that failed after all retries, a checksum or size

@@ -372,6 +372,23 @@ final class DownloaderTest {
             () -> d.fetch(URI.create("ftp://x/y"), SHA, 1)).getMessage());
   }
 
+  /**
+   * A file: URI with a query, a fragment or a NUL names no file: refused at once, by a message
+   * that names the URI, before any folder is made or lock taken (Paths.get's own message,
+   * "URI has a query component", named nothing).
+   */
+  @Test
+  void fetch_fileUriThatNamesNoFile_rejectedNamingIt(@TempDir Path dir) {
+    Path cacheDir = dir.resolve("cache");
+    Downloader d = downloader().cacheDir(cacheDir).build();
+    for (String uri : List.of("file:/tmp/m.pt?x=1", "file:/tmp/m.pt#f", "file:/tmp/m%00.pt")) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> d.fetch(URI.create(uri), SHA, 1), uri);
+      assertTrue(e.getMessage().contains("'" + uri + "'"), e.getMessage());
+    }
+    assertFalse(Files.exists(cacheDir), "nothing was created");
+  }
+
   @Test
   void builder_invalidSettings_rejected() {
     assertEquals("retries must be between 0 and 100 but was -1",

@@ -47,6 +47,8 @@ final class Sidecar {
   static final String FORMAT = "nos-optim-cache-entry/1";
   /** A sidecar nests two levels; a duplicate key makes it invalid, as any other damage. */
   private static final JsonFactory JSON = JsonValue.factory(16);
+  /** A sidecar is a few hundred bytes; a larger one is damage and is not read. */
+  static final int MAX_SIDECAR_BYTES = 1 << 20;
 
   private Sidecar() {}
 
@@ -163,6 +165,16 @@ final class Sidecar {
     Path artifact = dir.resolve(artifactName);
     if (!Files.exists(sidecar, LinkOption.NOFOLLOW_LINKS)) {
       return Optional.of("sidecar " + sidecarName + " is missing");
+    }
+    // Checked before it is opened: reading a huge file whole is an OutOfMemoryError, opening a
+    // FIFO blocks until a writer comes, and a link may lead to /dev/zero.
+    if (!Files.isRegularFile(sidecar, LinkOption.NOFOLLOW_LINKS)) {
+      return Optional.of("sidecar " + sidecarName + " is not a regular file");
+    }
+    long sidecarSize = Files.size(sidecar);
+    if (sidecarSize > MAX_SIDECAR_BYTES) {
+      return Optional.of("sidecar " + sidecarName + " has " + sidecarSize + " bytes, more than"
+          + " the " + MAX_SIDECAR_BYTES + " a sidecar may have");
     }
     JsonValue root;
     try {

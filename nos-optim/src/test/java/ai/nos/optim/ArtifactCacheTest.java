@@ -211,6 +211,36 @@ final class ArtifactCacheTest {
     assertEquals(3, builds.get());
   }
 
+  /**
+   * A sidecar grown huge (damage: a sparse 3 GiB file here) or swapped for a FIFO or a link
+   * (one to /dev/zero never ends) is an invalid entry like any other: rebuilt, not read into
+   * memory (an OutOfMemoryError) or opened (a FIFO blocks until a writer comes).
+   */
+  @Test
+  void getOrBuild_sidecarHugeOrNotARegularFile_rebuildsWithoutReadingIt() throws Exception {
+    Path sidecar = cache.getOrBuild(key("fp16"), writes("engine"))
+        .resolveSibling(ArtifactCache.SIDECAR_FILE);
+    try (var f = new java.io.RandomAccessFile(sidecar.toFile(), "rw")) {
+      f.setLength(3L << 30);
+    }
+    assertEquals("engine", Files.readString(cache.getOrBuild(key("fp16"), writes("engine"))));
+    assertEquals(2, builds.get());
+
+    Files.delete(sidecar);
+    Files.createSymbolicLink(sidecar, Path.of("/dev/zero"));
+    assertTrue(cache.get(key("fp16")).isEmpty());
+    assertFalse(Files.exists(sidecar.getParent()));
+
+    cache.getOrBuild(key("fp16"), writes("engine"));
+    Files.delete(sidecar);
+    Process mkfifo = new ProcessBuilder("mkfifo", sidecar.toString()).start();
+    org.junit.jupiter.api.Assumptions.assumeTrue(mkfifo.waitFor() == 0, "needs mkfifo");
+    org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(10),
+        () -> assertEquals("engine",
+            Files.readString(cache.getOrBuild(key("fp16"), writes("engine")))));
+    assertEquals(4, builds.get());
+  }
+
   @Test
   void get_corruptEntry_isDeletedAndAbsent() throws IOException {
     Path artifact = cache.getOrBuild(key("fp16"), writes("engine"));

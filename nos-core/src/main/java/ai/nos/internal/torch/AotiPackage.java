@@ -48,8 +48,9 @@ import java.util.zip.ZipFile;
  * not do: whoever can edit the library can edit the manifest. Comparing reads the package and the
  * folder once each, about what extracting again costs, and spares the disk writes. Folders NOS
  * creates are {@code rwx------}. Between the comparison and the loader mapping the library, only
- * this user could change it. Entry names that would land outside the folder ({@code ..},
- * absolute paths) are refused before anything is written.
+ * this user could change it: a folder whose files are reached through a link is not reused.
+ * Entry names that would land outside the folder ({@code ..}, absolute paths) or are no file
+ * name (a NUL) are refused before anything is written.
  *
  * <h2>Limits</h2>
  * A small archive can expand to a huge folder (a zip bomb: 2 MB that extracted 2 GiB before
@@ -243,7 +244,14 @@ final class AotiPackage {
     for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); ) {
       ZipEntry entry = e.nextElement();
       String name = entry.getName();
-      Path resolved = base.resolve(name).normalize();
+      Path resolved;
+      try {
+        resolved = base.resolve(name).normalize();
+      } catch (java.nio.file.InvalidPathException invalid) {
+        throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + file
+            + " has an entry named '" + printable(name) + "', which is not a valid file name ("
+            + invalid.getReason() + "); nothing was extracted");
+      }
       if (name.startsWith("/") || name.contains("\\") || !resolved.startsWith(base)
           || resolved.equals(base)) {
         throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + file
@@ -255,6 +263,14 @@ final class AotiPackage {
       }
     }
     return files;
+  }
+
+  /** A name with its control characters (a NUL) written as Java escapes, for a message. */
+  private static String printable(String name) {
+    StringBuilder s = new StringBuilder();
+    name.chars().forEach(c -> s.append(Character.isISOControl(c)
+        ? String.format("\\u%04x", c) : String.valueOf((char) c)));
+    return s.toString();
   }
 
   /**
@@ -297,17 +313,23 @@ final class AotiPackage {
     return bySize;
   }
 
-  /** Whether {@code dir} holds every entry with its exact bytes. */
+  /**
+   * Whether {@code dir} holds every entry with its exact bytes, each file reached without a link
+   * (the folder itself, a folder inside it, or the file): what lies beyond a link may be writable
+   * by others, who could change it between the comparison and the loader mapping it.
+   */
   private static boolean matches(ZipFile zip, Path dir, List<ZipEntry> entries)
       throws IOException {
-    if (!Files.isDirectory(dir)) {
+    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
       return false;
     }
+    Path real = dir.getParent().toRealPath().resolve(dir.getFileName());
     byte[] a = new byte[1 << 16];
     byte[] b = new byte[1 << 16];
     for (ZipEntry entry : entries) {
       Path f = dir.resolve(entry.getName());
       if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)
+          || !f.toRealPath().equals(real.resolve(entry.getName()).normalize())
           || (entry.getSize() >= 0 && Files.size(f) != entry.getSize())) {
         return false;
       }

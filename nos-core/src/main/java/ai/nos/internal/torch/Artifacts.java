@@ -24,6 +24,8 @@ import java.util.function.Consumer;
 public final class Artifacts {
   /** For tests: runs after a load verified its bytes, before anything opens them. */
   static volatile Consumer<Path> afterVerification;
+  /** For tests: runs after a load checked the real path, before it opens the file. */
+  static volatile Consumer<Path> beforeRead;
 
   private Artifacts() {}
 

@@ -36,11 +36,18 @@ import java.util.function.Consumer;
  * load's check); now the manager's check and the footprint key share one hash, cached per file
  * version, and each load hashes its copy once.
  *
+ * <p>The copy takes exactly the bytes the file had when its real path was checked: one that grew
+ * or shrank before the copy ended (a writer still at work, or a swap for a link to /dev/zero,
+ * which would fill the temporary folder) is refused.
+ *
  * <h2>What it does not cover</h2>
- * The real path is resolved, checked against the allowed directories, then opened: swapping a
- * directory of that path for a link in between needs write access to a directory inside the
- * allowed ones, which can place a file there anyway. The artifact's bytes are not checked when
- * the spec pins no sha256.
+ * The real path is resolved, checked against the allowed directories, then opened: swapping the
+ * file, or a directory of that path, for a link in between needs write access to a directory
+ * inside the allowed ones, which can place a file there anyway. Without a sha256 the bytes read
+ * may then come from outside the allowed directories (Java opens no file without following
+ * links but through NIO channels, which a thread's interrupt closes), and a FIFO swapped in
+ * blocks the open until a writer comes. The artifact's bytes are not checked when the spec pins
+ * no sha256.
  */
 public final class VerifiedArtifact implements AutoCloseable {
   private final Path origin;
@@ -63,6 +70,13 @@ public final class VerifiedArtifact implements AutoCloseable {
   public static VerifiedArtifact open(String modelId, Artifact artifact,
       List<Path> allowedDirectories) {
     Path origin = Artifacts.realFile(modelId, artifact, allowedDirectories);
+    long checkedSize;
+    try {
+      checkedSize = Files.size(origin);
+    } catch (IOException e) {
+      throw new ModelLoadException("model '" + modelId + "': cannot read artifact file " + origin
+          + ": " + e, e);
+    }
     Path dir;
     try {
       dir = privateFolder();
@@ -74,7 +88,11 @@ public final class VerifiedArtifact implements AutoCloseable {
     Path copy = dir.resolve(origin.getFileName().toString());
     boolean verified = false;
     try {
-      String sha256 = copy(modelId, origin, copy);
+      Consumer<Path> before = Artifacts.beforeRead;
+      if (before != null) {
+        before.accept(origin);
+      }
+      String sha256 = copy(modelId, origin, checkedSize, copy);
       Artifacts.requireSha256(modelId, artifact, origin, sha256);
       Consumer<Path> hook = Artifacts.afterVerification;
       if (hook != null) {
@@ -99,19 +117,33 @@ public final class VerifiedArtifact implements AutoCloseable {
     }
   }
 
-  /** Copies {@code from} to {@code to} and returns the sha256 of the bytes written. */
-  private static String copy(String modelId, Path from, Path to) {
+  /**
+   * Copies {@code from}, which had {@code size} bytes when checked, to {@code to} and returns the
+   * sha256 of the bytes written. Reads at most one byte more than {@code size}: a file that grew
+   * or shrank meanwhile (or was swapped for a link to /dev/zero, which never ends) is refused.
+   */
+  private static String copy(String modelId, Path from, long size, Path to) {
     MessageDigest md = Artifacts.newDigest();
+    long total = 0;
     try (InputStream in = new FileInputStream(from.toFile());
         OutputStream out = new FileOutputStream(to.toFile())) {
       byte[] buf = new byte[1 << 20];
-      for (int n; (n = in.read(buf)) > 0; ) {
+      for (int n; (n = in.read(buf, 0, (int) Math.min(buf.length, size + 1 - total))) > 0; ) {
+        total += n;
+        if (total > size) {
+          break;
+        }
         md.update(buf, 0, n);
         out.write(buf, 0, n);
       }
     } catch (IOException e) {
       throw new ModelLoadException("model '" + modelId + "': cannot read artifact file " + from
           + " into its private copy " + to + ": " + e.getMessage(), e);
+    }
+    if (total != size) {
+      throw new ModelLoadException("model '" + modelId + "': artifact file " + from + " changed"
+          + " while it was read: it had " + size + " bytes when checked, and "
+          + (total > size ? "more" : "only " + total) + " were read; it is not loaded");
     }
     return HexFormat.of().formatHex(md.digest());
   }

@@ -209,6 +209,57 @@ final class AotiPackageTest {
     }
   }
 
+  /**
+   * A NUL in an entry's name (valid UTF-8 in a zip, no file name anywhere) is refused like any
+   * other hostile name: a ModelLoadException naming the model and the entry, nothing written.
+   */
+  @Test
+  void extract_entryNameWithNul_refusedByName() throws IOException {
+    Map<String, byte[]> entries = standard();
+    entries.put("m/evil\0.so", new byte[] {1});
+    Path file = pkg("nul.pt2", entries);
+    Path root = dir.resolve("root-nul");
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", file, "sha", root));
+    assertTrue(e.getMessage().startsWith("model 'm': ") && e.getMessage().contains("m/evil")
+        && e.getMessage().contains(file.toString()), e.getMessage());
+    assertFalse(Files.exists(root), "nothing written");
+    ModelLoadException load = assertThrows(ModelLoadException.class,
+        () -> Nos.load(cpuSpec("nul", file)));
+    assertTrue(load.getMessage().contains("'nul'"), load.getMessage());
+  }
+
+  /**
+   * An extracted folder whose files are reached through a link (a folder inside it, or the
+   * folder itself, swapped for a link to a copy elsewhere) is not reused even when every byte
+   * matches: whoever can write where the link leads could change the library between the
+   * comparison and the loader mapping it. It is extracted again, and the library returned lies
+   * under the root.
+   */
+  @Test
+  void extract_folderReachedThroughALink_isExtractedAgain() throws IOException {
+    Path file = pkg("a.pt2", standard());
+    Path root = dir.resolve("root");
+    Path so = AotiPackage.extract("m", file, "sha-a", root).get(0);
+    Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
+    Path data = root.resolve("sha-a/m/data");
+    Files.move(data, elsewhere.resolve("data"));
+    Files.createSymbolicLink(data, elsewhere.resolve("data"));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
+    assertFalse(Files.isSymbolicLink(data), "the linked folder was replaced");
+    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+
+    Path whole = root.resolve("sha-a");
+    Files.move(whole, elsewhere.resolve("sha-a"));
+    Files.createSymbolicLink(whole, elsewhere.resolve("sha-a"));
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
+    assertFalse(Files.isSymbolicLink(whole), "the linked extraction folder was replaced");
+    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+    assertEquals(List.of("sha-a"), names(root));
+  }
+
   @Test
   void extract_noLibraryOrTwo_isRefusedWithWhatItHolds() throws IOException {
     Map<String, byte[]> none = new LinkedHashMap<>();

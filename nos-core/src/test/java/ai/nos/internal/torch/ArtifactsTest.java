@@ -49,6 +49,7 @@ final class ArtifactsTest {
       assertEquals(List.of(), left.toList(), "every verified copy was deleted");
     }
     Artifacts.afterVerification = null;
+    Artifacts.beforeRead = null;
     Thread.interrupted();
     if (aotiDirBefore == null) {
       System.clearProperty("nos.aoti.dir");
@@ -118,6 +119,35 @@ final class ArtifactsTest {
         assertTrue(Thread.interrupted(), spec.id() + ": the interrupt flag was kept");
       }
     }
+  }
+
+  /**
+   * The file is swapped, after its real path was checked and before it is read, for a link to a
+   * larger file (standing for /dev/zero or a FIFO's endless writer, which would fill the
+   * temporary folder): the load reads no more than the size it checked and fails naming the
+   * file, even with no sha256 pinned, and keeps no copy.
+   */
+  @Test
+  void swappedForSomethingLargerBeforeRead_refusedAtTheCheckedSize() throws IOException {
+    Path file = Files.copy(Fixtures.modelsDir().resolve("digits/digits.pt"),
+        dir.resolve("digits.pt"));
+    long size = Files.size(file);
+    Path larger = dir.resolve("larger");
+    try (var f = new java.io.RandomAccessFile(larger.toFile(), "rw")) {
+      f.setLength(size + (64 << 20));
+    }
+    ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().artifact(Artifact.of(file)).build();
+    Artifacts.beforeRead = checked -> {
+      try {
+        Files.delete(checked);
+        Files.createSymbolicLink(checked, larger);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    };
+    ModelLoadException e = assertThrows(ModelLoadException.class, () -> TorchModel.load(spec));
+    assertTrue(e.getMessage().contains("changed while it was read")
+        && e.getMessage().contains(file.toString()), e.getMessage());
   }
 
   private void swapAfterVerification(Path file, byte[] replacement) {
