@@ -5,6 +5,7 @@ import ai.nos.ModelLoadException;
 import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -24,7 +25,10 @@ import java.util.function.Consumer;
 public final class Artifacts {
   /** For tests: runs after a load verified its bytes, before anything opens them. */
   static volatile Consumer<Path> afterVerification;
-  /** For tests: runs after a load checked the real path, before it opens the file. */
+  /**
+   * For tests: runs after a load (or the manager's early check) checked the real path, before it
+   * opens the file.
+   */
   static volatile Consumer<Path> beforeRead;
 
   private Artifacts() {}
@@ -74,18 +78,55 @@ public final class Artifacts {
     }
   }
 
-  static String sha256(String modelId, Path file) {
+  /**
+   * The sha256 of {@code file}, which had {@code size} bytes when checked (the manager's early
+   * check; {@link VerifiedArtifact} hashes its own copy).
+   *
+   * @throws ModelLoadException naming the model and the file if it cannot be read or changed
+   *     size while it was read
+   */
+  static String sha256(String modelId, Path file, long size) {
+    Consumer<Path> before = beforeRead;
+    if (before != null) {
+      before.accept(file);
+    }
     try (InputStream in = new FileInputStream(file.toFile())) {
-      MessageDigest md = newDigest();
-      byte[] buf = new byte[1 << 16];
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-      return HexFormat.of().formatHex(md.digest());
+      return sha256(modelId, file, size, in, null);
     } catch (IOException e) {
       throw new ModelLoadException("model '" + modelId + "': cannot read artifact file " + file
           + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The sha256 of what {@code in} reads of {@code file}, which had {@code size} bytes when
+   * checked, the bytes also written to {@code copy} if not null. Reads at most one byte more than
+   * {@code size}: a file that grew or shrank since (or was swapped for a link to /dev/zero, which
+   * never ends) is refused instead of read without bound.
+   *
+   * @throws ModelLoadException naming the model and the file if its size changed
+   */
+  static String sha256(String modelId, Path file, long size, InputStream in, OutputStream copy)
+      throws IOException {
+    MessageDigest md = newDigest();
+    long total = 0;
+    byte[] buf = new byte[1 << 20];
+    for (int n; (n = in.read(buf, 0, (int) Math.min(buf.length, size + 1 - total))) > 0; ) {
+      total += n;
+      if (total > size) {
+        break;
+      }
+      md.update(buf, 0, n);
+      if (copy != null) {
+        copy.write(buf, 0, n);
+      }
+    }
+    if (total != size) {
+      throw new ModelLoadException("model '" + modelId + "': artifact file " + file + " changed"
+          + " while it was read: it had " + size + " bytes when checked, and "
+          + (total > size ? "more" : "only " + total) + " were read; it is not loaded");
+    }
+    return HexFormat.of().formatHex(md.digest());
   }
 
   static MessageDigest newDigest() {

@@ -127,7 +127,7 @@ public final class TorchBackend implements Backend {
     try {
       FileVersion version = new FileVersion(file, Files.size(file),
           Files.getLastModifiedTime(file).toMillis());
-      return hashes.computeIfAbsent(version, v -> Artifacts.sha256(modelId, file));
+      return hashes.computeIfAbsent(version, v -> Artifacts.sha256(modelId, file, v.size()));
     } catch (IOException e) {
       throw new ai.nos.ModelLoadException("model '" + modelId + "': cannot read artifact file "
           + file + ": " + e.getMessage(), e);

@@ -10,8 +10,6 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -123,29 +121,13 @@ public final class VerifiedArtifact implements AutoCloseable {
    * or shrank meanwhile (or was swapped for a link to /dev/zero, which never ends) is refused.
    */
   private static String copy(String modelId, Path from, long size, Path to) {
-    MessageDigest md = Artifacts.newDigest();
-    long total = 0;
     try (InputStream in = new FileInputStream(from.toFile());
         OutputStream out = new FileOutputStream(to.toFile())) {
-      byte[] buf = new byte[1 << 20];
-      for (int n; (n = in.read(buf, 0, (int) Math.min(buf.length, size + 1 - total))) > 0; ) {
-        total += n;
-        if (total > size) {
-          break;
-        }
-        md.update(buf, 0, n);
-        out.write(buf, 0, n);
-      }
+      return Artifacts.sha256(modelId, from, size, in, out);
     } catch (IOException e) {
       throw new ModelLoadException("model '" + modelId + "': cannot read artifact file " + from
           + " into its private copy " + to + ": " + e.getMessage(), e);
     }
-    if (total != size) {
-      throw new ModelLoadException("model '" + modelId + "': artifact file " + from + " changed"
-          + " while it was read: it had " + size + " bytes when checked, and "
-          + (total > size ? "more" : "only " + total) + " were read; it is not loaded");
-    }
-    return HexFormat.of().formatHex(md.digest());
   }
 
   /** The private copy: what libtorch opens. */

@@ -68,7 +68,7 @@ final class ArtifactsTest {
     Path file = Files.copy(Fixtures.modelsDir().resolve("digits/digits.pt"),
         dir.resolve("digits.pt"));
     ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder()
-        .artifact(Artifact.of(file).withSha256(Artifacts.sha256("t", file))).build();
+        .artifact(Artifact.of(file).withSha256(sha256(file))).build();
     Tensor input = Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 4);
     float[] expected = logits(spec, input);
     byte[] other = Files.readAllBytes(Fixtures.fixture("identity.pt"));
@@ -85,7 +85,7 @@ final class ArtifactsTest {
     Path file = Files.copy(Fixtures.modelsDir().resolve("aoti/digits-cpu-portable.pt2"),
         dir.resolve("digits.pt2"));
     ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("digits-aoti")
-        .artifact(Artifact.of(file).withSha256(Artifacts.sha256("t", file))).build();
+        .artifact(Artifact.of(file).withSha256(sha256(file))).build();
     Tensor input = Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 4);
     float[] expected = logits(Fixtures.digitsOn("cpu"), input);
     byte[] garbage = new byte[(int) Files.size(file)];
@@ -106,9 +106,9 @@ final class ArtifactsTest {
     Path pt2 = Fixtures.modelsDir().resolve("aoti/digits-cpu-portable.pt2");
     for (ModelSpec spec : List.of(
         Fixtures.digitsOn("cpu").toBuilder()
-            .artifact(Artifact.of(pt).withSha256(Artifacts.sha256("t", pt))).build(),
+            .artifact(Artifact.of(pt).withSha256(sha256(pt))).build(),
         Fixtures.digitsOn("cpu").toBuilder().id("digits-aoti")
-            .artifact(Artifact.of(pt2).withSha256(Artifacts.sha256("t", pt2))).build())) {
+            .artifact(Artifact.of(pt2).withSha256(sha256(pt2))).build())) {
       Thread.currentThread().interrupt();
       try (TorchModel model = TorchModel.load(spec)) {
         assertTrue(model.infer(java.util.Map.of("image", Tensor.of(new float[64], 1, 1, 8, 8)))
@@ -148,6 +148,45 @@ final class ArtifactsTest {
     ModelLoadException e = assertThrows(ModelLoadException.class, () -> TorchModel.load(spec));
     assertTrue(e.getMessage().contains("changed while it was read")
         && e.getMessage().contains(file.toString()), e.getMessage());
+  }
+
+  /**
+   * The manager's early check (the sha256 for the spec's pin and the footprint key, before
+   * anything is booked) reads at most the size it saw too: a file swapped for a link to
+   * something endless (here 64 MiB more) is refused, not read on and on.
+   */
+  @Test
+  void managersEarlyCheck_fileSwappedForSomethingLarger_refusedAtTheCheckedSize()
+      throws IOException {
+    Path file = Files.copy(Fixtures.modelsDir().resolve("digits/digits.pt"),
+        dir.resolve("digits.pt"));
+    long size = Files.size(file);
+    Path larger = dir.resolve("larger");
+    try (var f = new java.io.RandomAccessFile(larger.toFile(), "rw")) {
+      f.setLength(size + (64 << 20));
+    }
+    ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("early")
+        .artifact(Artifact.of(file)).build();
+    java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+    Artifacts.beforeRead = checked -> {
+      if (reads.getAndIncrement() == 0) {
+        try {
+          Files.delete(checked);
+          Files.createSymbolicLink(checked, larger);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> new TorchBackend().prepare(spec));
+    assertTrue(e.getMessage().contains("changed while it was read")
+        && e.getMessage().contains(file.toString()), e.getMessage());
+    assertEquals(1, reads.get());
+  }
+
+  private static String sha256(Path file) throws IOException {
+    return Artifacts.sha256("t", file, Files.size(file));
   }
 
   private void swapAfterVerification(Path file, byte[] replacement) {
