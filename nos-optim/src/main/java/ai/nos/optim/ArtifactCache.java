@@ -288,14 +288,26 @@ public final class ArtifactCache {
     return Optional.empty();
   }
 
-  /** Sets the entry's last use to now; false if the entry is gone. */
+  /**
+   * Sets the entry's last use to now; false if the entry is gone. An entry whose last use cannot
+   * be written (a cache on a read-only file system, or another user's) is still served, its last
+   * use left as it was: refusing it sent every lookup of a read-only cache to a build, whose lock
+   * could not be taken there either.
+   */
   private boolean touch(CacheKey key) throws IOException {
+    Path sidecar = entryDir(key).resolve(SIDECAR_FILE);
     try {
-      Files.setLastModifiedTime(entryDir(key).resolve(SIDECAR_FILE),
-          FileTime.from(clock.instant()));
+      Files.setLastModifiedTime(sidecar, FileTime.from(clock.instant()));
       return true;
     } catch (NoSuchFileException e) {
       return false;
+    } catch (IOException e) {
+      if (!Files.isRegularFile(sidecar, LinkOption.NOFOLLOW_LINKS)) {
+        return false;
+      }
+      LOG.debug("cache entry {}: its last use is not recorded ({}); served as it is",
+          entryDir(key), e.toString());
+      return true;
     }
   }
 

@@ -81,6 +81,50 @@ final class ArtifactCacheTest {
     assertEquals("brain", Files.readString(bf16));
   }
 
+  /**
+   * A cache whose entries cannot be written (a read-only file system, another user's cache) still
+   * serves them: the entry's last use simply is not recorded. Made here with chattr's immutable
+   * flag on the sidecar, which stops even root from setting its time (skipped where the file
+   * system or the tool lacks it).
+   */
+  @Test
+  void getOrBuild_entryWhoseLastUseCannotBeWritten_isServedNotRebuilt() throws Exception {
+    Path artifact = cache.getOrBuild(key("fp16"), writes("engine"));
+    Path sidecar = artifact.resolveSibling(ArtifactCache.SIDECAR_FILE);
+    org.junit.jupiter.api.Assumptions.assumeTrue(chattr("+i", sidecar),
+        "chattr +i is not available here");
+    try {
+      org.junit.jupiter.api.Assumptions.assumeTrue(cannotSetTime(sidecar),
+          "the immutable flag does not stop setting the time here");
+      assertEquals(artifact, cache.getOrBuild(key("fp16"), writes("other")));
+      assertEquals(artifact, cache.get(key("fp16")).orElseThrow());
+      assertEquals(1, builds.get(), "served, not built again");
+      assertEquals("engine", Files.readString(artifact));
+    } finally {
+      assertTrue(chattr("-i", sidecar), "could not clear the immutable flag of " + sidecar);
+    }
+  }
+
+  private static boolean chattr(String flag, Path file) throws InterruptedException {
+    try {
+      Process p = new ProcessBuilder("chattr", flag, file.toString()).redirectErrorStream(true)
+          .start();
+      p.getInputStream().readAllBytes();
+      return p.waitFor() == 0;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static boolean cannotSetTime(Path file) {
+    try {
+      Files.setLastModifiedTime(file, Files.getLastModifiedTime(file));
+      return false;
+    } catch (IOException e) {
+      return true;
+    }
+  }
+
   @Test
   void get_absent_isEmpty() {
     assertTrue(cache.get(key("fp16")).isEmpty());
