@@ -216,7 +216,9 @@ public final class ModelManager implements AutoCloseable {
    * Refuses new loads and calls, lets the calls already queued run for up to 30 seconds, then
    * fails those left (queued, or running on a model that does not return) with a
    * {@link NosException}, so that no caller waits for ever; each copy is freed when its calls
-   * end. Idempotent; only the first call waits.
+   * end. It does not wait for callbacks the application attached to futures (beyond half a
+   * second): one that blocks keeps its own thread, which ends when it returns. Idempotent; only
+   * the first call waits.
    */
   @Override
   public void close() {

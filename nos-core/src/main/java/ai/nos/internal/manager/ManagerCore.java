@@ -116,7 +116,9 @@ import org.slf4j.LoggerFactory;
  * the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's async
  * cache completes through its executor. So a caller's {@code thenApply} may block, call the same
  * model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a
- * callback that blocks holds one pool thread, and the next completion gets another. A synchronous
+ * callback that blocks holds one pool thread, and the next completion gets another; {@link
+ * #close} does not wait for it beyond a short grace (its timeout is for the manager's own work,
+ * not the application's). A synchronous
  * call joins the batcher's future itself: no hop; on the CPU, one that would wait alone with a
  * worker free runs on the caller's thread (DynamicBatcher, "Skipping the queue"). A caller that settles its future first (cancel,
  * orTimeout, a value of its own) cancels the batcher's, which takes the call out of the queue if it
@@ -991,7 +993,11 @@ public final class ManagerCore implements AutoCloseable {
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
-        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool,
+        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool);
+    // The callback pool runs the application's dependent actions, which may never return: close
+    // waits for them only the least wait, not its timeout (a callback that blocks holds its own
+    // thread, never the close); each thread ends when its callback does.
+    ai.nos.internal.Shutdown.awaitPools(LOG, "model manager's callback pool", Duration.ZERO,
         completions.pool());
   }
 
