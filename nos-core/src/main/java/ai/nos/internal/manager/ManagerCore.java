@@ -543,6 +543,10 @@ public final class ManagerCore implements AutoCloseable {
     long warmStart = System.nanoTime();
     DynamicBatcher batcher;
     try {
+      // A close during the load shut the worker pool: say so, rather than that it refused.
+      if (isClosed()) {
+        throw goneWhileLoading(entry);
+      }
       batcher = startBatcher(entry, copy, replica);
       if (batcher == null && copy.slot.info.device().isCuda() && entry.loader == null) {
         warmCallThreads(entry, copy, replica);
@@ -599,8 +603,7 @@ public final class ManagerCore implements AutoCloseable {
         }
         replica.close();
         if (entry.removed || closed) {
-          throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded while"
-              + " it loaded");
+          throw goneWhileLoading(entry);
         }
         throw new NosException("model '" + entry.spec.id() + "' measured " + copy.bytes
             + " bytes on " + copy.slot.info.device() + ", more than its budget leaves even after"
@@ -695,6 +698,12 @@ public final class ManagerCore implements AutoCloseable {
           + " their first call builds its plans", what, cold,
           TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos));
     }
+  }
+
+  /** Why a copy that was loading is not published: its model or the manager went meanwhile. */
+  private IllegalStateException goneWhileLoading(Entry entry) {
+    return new IllegalStateException("model '" + entry.spec.id() + "' was "
+        + (closed ? "loading when the model manager was closed" : "unloaded while it loaded"));
   }
 
   /** The lease's free action: runs once, when a closed copy has no call left. */
