@@ -339,7 +339,9 @@ public final class ModelManager implements AutoCloseable {
      * same factory makes the callback pool's threads (default:
      * {@code nos-callback-N}), a separate cached pool on which the futures of batched
      * {@link Model#inferAsync} calls complete, so that callers' dependent actions never run on a
-     * thread that runs batches.
+     * thread that runs batches, and the one thread (default: {@code nos-deadlines-N}) that fails
+     * a queued call at its timeout, started by the first call with one and ending after a minute
+     * without.
      *
      * @throws NullPointerException if {@code factory} is null
      */

@@ -126,8 +126,11 @@ import org.slf4j.LoggerFactory;
  * release hook: when the call leaves the queue, or when the batch it is in stops running, never
  * while the runner may still use the copy. A batcher that stops by itself under a ready copy (its
  * worker interrupted from outside, or dead of a bug) retires that copy, and the call goes to a
- * fresh one. {@link #close} lets every batcher drain at once for up to the close timeout, then
- * fails what is left, so every caller wakes.
+ * fresh one. A call with a timeout that still waits in the queue at its deadline fails then
+ * ({@link ai.nos.DeadlineExceededException}), dropped by a timer on the manager's one deadline
+ * thread, not when a worker next forms a batch, which behind a hung or long run may be much
+ * later; that gives its copy back at once too. {@link #close} lets every batcher drain at once
+ * for up to the close timeout, then fails what is left, so every caller wakes.
  *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
@@ -178,6 +181,8 @@ public final class ManagerCore implements AutoCloseable {
   private final Parking parking;
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
+  /** Fails queued calls at their timeout; see "Callers' futures". */
+  private final java.util.concurrent.ScheduledThreadPoolExecutor deadlines;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
   final Completions completions;
   /** Threads per CUDA device for calls without batching; see "Threads". */
@@ -240,6 +245,7 @@ public final class ManagerCore implements AutoCloseable {
     this.hostTier = new HostTier(hostBytes);
     this.workerPool = pool(threads, "nos-worker-");
     this.completions = new Completions(pool(threads, "nos-callback-"));
+    this.deadlines = scheduler(threads);
     this.backend = backend;
     this.parking = new Parking(lock, backend, hostTier);
     this.placement = placement;
@@ -655,6 +661,7 @@ public final class ManagerCore implements AutoCloseable {
         .buckets(replica.batchBuckets())
         .warmUp(replica::warmUpThread)
         .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
+        .deadlines(deadlines)
         .start();
     try {
       if (!batcher.awaitWarmUp(Duration.ofNanos(loadTimeoutNanos))) {
@@ -839,6 +846,11 @@ public final class ManagerCore implements AutoCloseable {
     }
   }
 
+  /** For tests: the deadline timers pending (one per queued call with a timeout). */
+  int pendingDeadlines() {
+    return deadlines.getQueue().size();
+  }
+
   /** For tests: how long {@link #close} waits for queued calls. */
   void closeTimeout(Duration timeout) {
     this.closeTimeout = timeout;
@@ -1001,13 +1013,36 @@ public final class ManagerCore implements AutoCloseable {
     }
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
+    // Every batcher is closed: no call is left for a timer to fail.
+    deadlines.shutdownNow();
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
-        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool);
+        Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool,
+        deadlines);
     // The callback pool runs the application's dependent actions, which may never return: close
     // waits for them only the least wait, not its timeout (a callback that blocks holds its own
     // thread, never the close); each thread ends when its callback does.
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager's callback pool", Duration.ZERO,
         completions.pool());
+  }
+
+  /**
+   * The timers of queued calls' deadlines: one thread (a daemon named {@code nos-deadlines-N}, or
+   * the application's), started with the first call that has a timeout and ending after a minute
+   * without one; a timer is dropped when its call settles, so it holds nothing of finished calls.
+   */
+  private static java.util.concurrent.ScheduledThreadPoolExecutor scheduler(
+      ThreadFactory threads) {
+    AtomicInteger n = new AtomicInteger();
+    ThreadFactory factory = threads != null ? threads : task -> {
+      Thread t = new Thread(task, "nos-deadlines-" + n.getAndIncrement());
+      t.setDaemon(true);
+      return t;
+    };
+    var s = new java.util.concurrent.ScheduledThreadPoolExecutor(1, factory);
+    s.setRemoveOnCancelPolicy(true);
+    s.setKeepAliveTime(60, TimeUnit.SECONDS);
+    s.allowCoreThreadTimeOut(true);
+    return s;
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */

@@ -99,4 +99,116 @@ final class ManagerMisuseTest {
     assertTrue(ms < 5_000, "close waited " + ms + " ms for a callback of the application");
     assertEquals(0, core.stats().get(0).usedBytes());
   }
+  /**
+   * A call's timeout is how long it may wait to start. Behind a model whose runs hang (every
+   * worker busy), a queued call with a short timeout fails at its deadline, not whenever a worker
+   * frees up, and gives its copy back then.
+   */
+  @Test
+  void shortTimeout_behindAHungModel_failsAtItsDeadline_andGivesTheCopyBack() throws Exception {
+    core(100, Duration.ofMillis(200));
+    sim.gatedModel = "a";
+    Entry a = core.open(batched("a", 60, 1));
+    core.inferAsync(a, INPUT, Priority.NORMAL, null);
+    core.inferAsync(a, INPUT, Priority.NORMAL, null);
+    awaitTrue(() -> sim.running.get() == 2);
+    CompletableFuture<Map<String, Tensor>> late =
+        core.inferAsync(a, INPUT, Priority.NORMAL, Duration.ofMillis(50));
+    ExecutionException e = assertThrows(ExecutionException.class,
+        () -> late.get(5, TimeUnit.SECONDS), "the hung runs still hold both workers");
+    assertInstanceOf(DeadlineExceededException.class, e.getCause());
+    assertTrue(e.getCause().getMessage().contains("'a'"), e.getCause().getMessage());
+    awaitTrue(() -> core.info(a).inFlight() == 2);
+    assertEquals(0, core.info(a).queued());
+    sim.gate.countDown();
+    awaitTrue(() -> core.info(a).inFlight() == 0);
+  }
+
+  /** Calls that end well before their timeout leave no timer behind: a long run stays flat. */
+  @Test
+  void callsWithLongTimeouts_leaveNoTimerOnceSettled() throws Exception {
+    core(100, Duration.ofSeconds(5));
+    Entry a = core.open(batched("a", 60, 4));
+    for (int i = 0; i < 2_000; i++) {
+      CompletableFuture<Map<String, Tensor>> f =
+          core.inferAsync(a, INPUT, Priority.NORMAL, Duration.ofHours(1));
+      if (i % 2 == 0) {
+        f.cancel(false);
+      }
+      f.handle((v, e) -> null).get(5, TimeUnit.SECONDS);
+    }
+    awaitTrue(() -> core.pendingDeadlines() == 0);
+    assertEquals(0, core.info(a).inFlight());
+  }
+
+  /** A user callback that throws an Error stops neither the model nor the callback pool. */
+  @Test
+  void callbackThrowsAnError_modelAndPoolGoOn() throws Exception {
+    core(100, Duration.ofSeconds(5));
+    Entry a = core.open(batched("a", 60, 4));
+    for (int i = 0; i < 20; i++) {
+      CompletableFuture<Void> bad = core.inferAsync(a, INPUT, Priority.NORMAL, null)
+          .thenRun(() -> {
+            throw new StackOverflowError("application bug");
+          });
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> bad.get(5, TimeUnit.SECONDS));
+      assertInstanceOf(StackOverflowError.class, e.getCause());
+    }
+    assertEquals(1, core.inferAsync(a, INPUT, Priority.NORMAL, null).get(5, TimeUnit.SECONDS)
+        .get("y").numel());
+    assertEquals(0, core.info(a).failures());
+    assertEquals(0, core.info(a).inFlight());
+  }
+
+  /**
+   * A close while a load is on its way: close returns without waiting for the load; the loader
+   * then fails saying the manager closed, and gives its booking back; no worker is left.
+   */
+  @Test
+  void closeWhileLoading_loaderFailsNamingTheClose_booksEmpty() throws Exception {
+    for (boolean batchedModel : new boolean[] {true, false}) {
+      if (sim.devices.isEmpty()) {
+        sim.device(Device.cuda(0), 100);
+      }
+      ManagerCore c = new ManagerCore(sim, Map.of(sim.devices.get(0), 100L), Placement.BEST_FIT, Duration.ofSeconds(5), null,
+          System::nanoTime);
+      c.closeTimeout(Duration.ofMillis(200));
+      CountDownLatch gate = new CountDownLatch(1);
+      sim.loadGate = gate;
+      ModelSpec spec = batchedModel ? batched("a", 60, 4) : ManagerCoreTest.spec("a", 60);
+      CompletableFuture<Entry> opening = CompletableFuture.supplyAsync(() -> c.open(spec));
+      assertTrue(sim.loadsStarted.tryAcquire(10, TimeUnit.SECONDS));
+      long t0 = System.nanoTime();
+      c.close();
+      assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(3), "close waited");
+      gate.countDown();
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> opening.get(10, TimeUnit.SECONDS));
+      assertInstanceOf(IllegalStateException.class, e.getCause(), e.getCause().toString());
+      assertTrue(e.getCause().getMessage().contains("'a'")
+          && e.getCause().getMessage().contains("closed"), e.getCause().getMessage());
+      assertEquals(0, c.stats().get(0).usedBytes());
+      assertEquals(List.of(), c.models());
+      sim.loadGate = null;
+    }
+    awaitTrue(() -> batcherThreads().isEmpty());
+  }
+
+  private List<String> batcherThreads() {
+    return Thread.getAllStackTraces().keySet().stream()
+        .filter(t -> t.isAlive() && !before.contains(t) && t.getName().startsWith("nos-batcher-"))
+        .map(Thread::getName).toList();
+  }
+
+  private static void awaitTrue(java.util.function.BooleanSupplier condition)
+      throws InterruptedException, TimeoutException {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > end) {
+        throw new TimeoutException("condition not met within 10 s");
+      }
+      Thread.sleep(1);
+    }
+  }
 }
