@@ -78,7 +78,13 @@ final class ManagerMisuseTest {
     CountDownLatch never = new CountDownLatch(1);
     CountDownLatch inCallback = new CountDownLatch(1);
     AtomicReference<String> where = new AtomicReference<>();
-    core.inferAsync(a, INPUT, Priority.NORMAL, null).thenRun(() -> {
+    // Held in flight, so that the future is not complete when the callback is added (a complete
+    // one runs it on this thread, as documented).
+    CountDownLatch held = new CountDownLatch(1);
+    sim.gates.put("a", held);
+    CompletableFuture<Map<String, Tensor>> call = core.inferAsync(a, INPUT, Priority.NORMAL, null);
+    assertTrue(!call.isDone());
+    call.thenRun(() -> {
       where.set(Thread.currentThread().getName());
       inCallback.countDown();
       try {
@@ -87,6 +93,8 @@ final class ManagerMisuseTest {
         Thread.currentThread().interrupt();
       }
     });
+    sim.gates.remove("a");
+    held.countDown();
     assertTrue(inCallback.await(10, TimeUnit.SECONDS));
     assertTrue(where.get().startsWith("nos-callback-"), where.get());
     // The model keeps serving while the callback blocks.
@@ -193,6 +201,118 @@ final class ManagerMisuseTest {
       sim.loadGate = null;
     }
     awaitTrue(() -> batcherThreads().isEmpty());
+  }
+
+  /**
+   * Eight threads load, release, unload, rescale and call six models (half batched) on two small
+   * devices with the host tier on, with timeouts of 0-2 ms and cancels racing completion; then
+   * the manager closes under them. Every future completes, every failure is one a caller is told
+   * to expect, the books and the host tier end empty and the devices are never over budget.
+   */
+  @Test
+  void storm_loadUnloadScaleCallCancel_thenCloseUnderIt() throws Exception {
+    sim.parks = true;
+    Map<Backend.DeviceInfo, Long> slots = new LinkedHashMap<>();
+    for (int i = 0; i < 2; i++) {
+      sim.device(Device.cuda(i), 150);
+      slots.put(sim.devices.get(i), 150L);
+    }
+    core = new ManagerCore(sim, slots, Placement.BEST_FIT, Duration.ofSeconds(2), null,
+        System::nanoTime, null, 130);
+    core.closeTimeout(Duration.ofSeconds(2));
+    List<ModelSpec> specs = new java.util.ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      specs.add(i % 2 == 0 ? batched("m" + i, 60, 4) : ManagerCoreTest.spec("m" + i, 60));
+    }
+    List<CompletableFuture<Map<String, Tensor>>> futures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<Throwable> unexpected = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(9);
+    List<Thread> threads = new java.util.ArrayList<>();
+    for (int t = 0; t < 8; t++) {
+      long seed = t;
+      Thread th = new Thread(() -> {
+        java.util.Random rnd = new java.util.Random(seed);
+        List<Entry> mine = new java.util.ArrayList<>();
+        try {
+          start.await();
+        } catch (Exception e) {
+          return;
+        }
+        for (int n = 0; !stop.get() || n < 50; n++) {
+          ModelSpec spec = specs.get(rnd.nextInt(specs.size()));
+          try {
+            switch (rnd.nextInt(10)) {
+              case 0, 1 -> mine.add(core.open(spec));
+              case 2 -> {
+                if (!mine.isEmpty()) {
+                  core.release(mine.remove(rnd.nextInt(mine.size())));
+                }
+              }
+              case 3 -> core.unload(spec.id());
+              case 4 -> core.scale(spec.id(), 1 + rnd.nextInt(2));
+              case 5 -> {
+                if (!mine.isEmpty()) {
+                  core.infer(mine.get(rnd.nextInt(mine.size())), INPUT);
+                }
+              }
+              default -> {
+                if (!mine.isEmpty()) {
+                  CompletableFuture<Map<String, Tensor>> f = core.inferAsync(
+                      mine.get(rnd.nextInt(mine.size())), INPUT, Priority.NORMAL,
+                      rnd.nextBoolean() ? null : Duration.ofNanos(rnd.nextInt(2_000_000)));
+                  futures.add(f);
+                  if (rnd.nextInt(3) == 0) {
+                    f.cancel(true);
+                  }
+                }
+              }
+            }
+          } catch (IllegalStateException | IllegalArgumentException | NosException e) {
+            // What a caller is told to expect: unloaded, closed, unknown id, no room in time.
+          } catch (Throwable e) {
+            unexpected.add(e);
+          }
+        }
+        mine.forEach(e -> {
+          try {
+            core.release(e);
+          } catch (Throwable x) {
+            unexpected.add(x);
+          }
+        });
+      }, "storm-" + t);
+      th.start();
+      threads.add(th);
+    }
+    start.await();
+    Thread.sleep(1_500);
+    core.close();
+    stop.set(true);
+    for (Thread th : threads) {
+      th.join(20_000);
+      assertTrue(!th.isAlive(), th.getName() + " stuck: "
+          + java.util.Arrays.toString(th.getStackTrace()));
+    }
+    for (CompletableFuture<Map<String, Tensor>> f : futures) {
+      try {
+        f.get(10, TimeUnit.SECONDS);
+      } catch (ExecutionException e) {
+        if (!(e.getCause() instanceof NosException || e.getCause() instanceof IllegalStateException)) {
+          unexpected.add(e.getCause());
+        }
+      } catch (java.util.concurrent.CancellationException e) {
+        // the caller's own
+      }
+    }
+    assertEquals(List.of(), unexpected);
+    for (int i = 0; i < 2; i++) {
+      int d = i;
+      awaitTrue(() -> core.stats().get(d).usedBytes() == 0);
+    }
+    assertEquals(0, sim.hostLive.get(), "host tier empty");
+    assertEquals(List.of(), core.models());
+    System.out.printf("storm: %d calls%n", futures.size());
   }
 
   private List<String> batcherThreads() {
