@@ -63,7 +63,8 @@ public interface Model extends AutoCloseable {
    * thread and the future is already complete.
    *
    * <p>The future fails with {@link QueueFullException} when the model's queue is full, with
-   * {@link DeadlineExceededException} when the call did not start within {@code timeout}, with
+   * {@link DeadlineExceededException} when the call did not start within {@code timeout} (at its
+   * deadline, even while the model's runs last longer: the call leaves the queue then), with
    * {@link InferenceException} when the model fails. Cancelling it, timing it out
    * ({@code orTimeout}) or completing it yourself before its batch starts takes the call out of
    * the queue; a call whose batch already runs finishes and its outputs are dropped. Either way

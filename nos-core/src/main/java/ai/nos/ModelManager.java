@@ -140,7 +140,8 @@ public final class ModelManager implements AutoCloseable {
 
   /**
    * Loads several models, largest first (with {@link Placement#BEST_FIT}, best-fit decreasing).
-   * Returns their handles in the order given. If one fails, the ones loaded are closed again.
+   * Returns their handles in the order given, one per spec given (a spec given twice gets two
+   * handles on one model). If one fails, the ones loaded are closed again.
    *
    * @throws IllegalArgumentException if {@code specs} or one of them is null (before any load)
    */
@@ -148,27 +149,30 @@ public final class ModelManager implements AutoCloseable {
     if (specs == null) {
       throw new IllegalArgumentException("specs must not be null");
     }
-    List<ModelSpec> order = new ArrayList<>(specs);
-    for (int i = 0; i < order.size(); i++) {
-      if (order.get(i) == null) {
+    List<ModelSpec> given = new ArrayList<>(specs);
+    List<Integer> order = new ArrayList<>();
+    for (int i = 0; i < given.size(); i++) {
+      if (given.get(i) == null) {
         throw new IllegalArgumentException("specs[" + i + "] must not be null");
       }
+      order.add(i);
     }
-    order.sort(Comparator.comparingLong(core::estimate).reversed());
-    Map<ModelSpec, Model> loaded = new LinkedHashMap<>();
+    order.sort(Comparator.comparingLong((Integer i) -> core.estimate(given.get(i))).reversed());
+    // By position, not by spec: the same spec given twice gets two handles, as two loads do.
+    Model[] loaded = new Model[given.size()];
     try {
-      for (ModelSpec spec : order) {
-        loaded.put(spec, load(spec));
+      for (int i : order) {
+        loaded[i] = load(given.get(i));
       }
     } catch (RuntimeException | Error e) {
-      loaded.values().forEach(Model::close);
+      for (Model m : loaded) {
+        if (m != null) {
+          m.close();
+        }
+      }
       throw e;
     }
-    List<Model> out = new ArrayList<>();
-    for (ModelSpec spec : specs) {
-      out.add(loaded.get(spec));
-    }
-    return out;
+    return new ArrayList<>(List.of(loaded));
   }
 
   /**
@@ -216,7 +220,9 @@ public final class ModelManager implements AutoCloseable {
    * Refuses new loads and calls, lets the calls already queued run for up to 30 seconds, then
    * fails those left (queued, or running on a model that does not return) with a
    * {@link NosException}, so that no caller waits for ever; each copy is freed when its calls
-   * end. Idempotent; only the first call waits.
+   * end. It does not wait for callbacks the application attached to futures (beyond half a
+   * second): one that blocks keeps its own thread, which ends when it returns. Idempotent; only
+   * the first call waits.
    */
   @Override
   public void close() {
@@ -337,7 +343,9 @@ public final class ModelManager implements AutoCloseable {
      * same factory makes the callback pool's threads (default:
      * {@code nos-callback-N}), a separate cached pool on which the futures of batched
      * {@link Model#inferAsync} calls complete, so that callers' dependent actions never run on a
-     * thread that runs batches.
+     * thread that runs batches, and the one thread (default: {@code nos-deadlines-N}) that fails
+     * a queued call at its timeout, started by the first call with one and ending after a minute
+     * without.
      *
      * @throws NullPointerException if {@code factory} is null
      */

@@ -72,7 +72,12 @@ import org.slf4j.LoggerFactory;
  * the lower levels under a steady flood of a higher one, so one batch in BatchQueue.FAIR_EVERY
  * (8) goes to the due group whose oldest request arrived first and starts with that request,
  * whatever its level: once a request is the oldest waiting, it runs within 8 batches. A request met
- * whose deadline has passed is dropped and fails with DeadlineExceededException. With preferred
+ * whose deadline has passed is dropped and fails with DeadlineExceededException. A worker meets
+ * it only when it forms a batch, which behind long or hung runs may be long after the deadline;
+ * so a batcher given a scheduler (Builder.deadlines) also sets a timer per request with a
+ * deadline, which drops the request at its deadline if it still waits in the queue (one that
+ * started running is left to finish) and is cancelled when the request settles, so that the
+ * scheduler holds no timer for a request already gone. With preferred
  * sizes the batch is cut back to the largest preferred size it reaches, and the rest go back to the
  * front of their queues.
  *
@@ -199,6 +204,8 @@ public final class DynamicBatcher implements AutoCloseable {
   private final Runnable warmUp;
   /** Counted down by each worker once its warm-up is done (or failed). */
   private final java.util.concurrent.CountDownLatch warmed;
+  /** Drops queued requests at their deadline (see "Dispatch"); null: only workers drop them. */
+  private final java.util.concurrent.ScheduledExecutorService deadlines;
   /** Whether submitOrRun may run a request on its caller (see "Skipping the queue"). */
   private final boolean runOnCaller;
   /** How many batches may run at once: the workers. */
@@ -225,6 +232,7 @@ public final class DynamicBatcher implements AutoCloseable {
   private DynamicBatcher(Builder b, int workerCount) {
     this.layout = new BatchLayout(b.spec, b.buckets);
     this.warmUp = b.warmUp;
+    this.deadlines = b.deadlines;
     this.warmed = new java.util.concurrent.CountDownLatch(b.warmUp == null ? 0 : workerCount);
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
@@ -328,8 +336,39 @@ public final class DynamicBatcher implements AutoCloseable {
     } else if (waiting >= 0) {
       execution.fail(r, new QueueFullException(layout.modelId, waiting, layout.maxQueueSize),
           counters.rejected, true);
+    } else if (deadlines != null && deadlineNanos != Long.MAX_VALUE && !r.future.isDone()) {
+      armDeadline(r);
     }
     return r.future;
+  }
+
+  /** Drops {@code r} at its deadline if it still waits then (see "Dispatch"). */
+  private void armDeadline(Request r) {
+    java.util.concurrent.ScheduledFuture<?> timer;
+    try {
+      timer = deadlines.schedule(() -> expireIfQueued(r), r.deadline - r.arrival,
+          java.util.concurrent.TimeUnit.NANOSECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // The scheduler's owner is closing: a worker or the close drops the request.
+      return;
+    }
+    r.future.whenComplete((v, e) -> timer.cancel(false));
+  }
+
+  /** The timer of {@link #armDeadline}: takes {@code r} out of the queue if its time is up. */
+  private void expireIfQueued(Request r) {
+    long now;
+    boolean removed;
+    lock.lock();
+    try {
+      now = clock.getAsLong();
+      removed = r.deadline <= now && queue.remove(r);
+    } finally {
+      lock.unlock();
+    }
+    if (removed) {
+      execution.expire(r, now);
+    }
   }
 
   /**
@@ -860,6 +899,7 @@ public final class DynamicBatcher implements AutoCloseable {
     private Runnable warmUp;
     private boolean runOnCaller;
     private int epochCalls = EPOCH_CALLS;
+    private java.util.concurrent.ScheduledExecutorService deadlines;
 
     private Builder(ModelSpec spec, BatchRunner runner) {
       this.spec = spec;
@@ -977,6 +1017,23 @@ public final class DynamicBatcher implements AutoCloseable {
       }
       this.executor = executor;
       this.workerName = name;
+      return this;
+    }
+
+    /**
+     * Drops a request still queued at its deadline then, on {@code scheduler}, instead of only
+     * when a worker next forms a batch (see "Dispatch" atop the class). The timers run
+     * nothing but the batcher's own bookkeeping; the request's future completes on the
+     * scheduler's thread. The deadlines must be on {@link System#nanoTime} (the default clock);
+     * with another clock a timer drops only what that clock says is due. Default: none.
+     *
+     * @throws IllegalArgumentException if {@code scheduler} is null
+     */
+    public Builder deadlines(java.util.concurrent.ScheduledExecutorService scheduler) {
+      if (scheduler == null) {
+        throw new IllegalArgumentException("deadline scheduler must not be null");
+      }
+      this.deadlines = scheduler;
       return this;
     }
 

@@ -116,7 +116,9 @@ import org.slf4j.LoggerFactory;
  * the same thread factory, threads named {@code nos-callback-N} by default), as Caffeine's async
  * cache completes through its executor. So a caller's {@code thenApply} may block, call the same
  * model, interrupt its thread or throw without holding up, deadlocking or stopping a batcher; a
- * callback that blocks holds one pool thread, and the next completion gets another. A synchronous
+ * callback that blocks holds one pool thread, and the next completion gets another; {@link
+ * #close} does not wait for it beyond a short grace (its timeout is for the manager's own work,
+ * not the application's). A synchronous
  * call joins the batcher's future itself: no hop; on the CPU, one that would wait alone with a
  * worker free runs on the caller's thread (DynamicBatcher, "Skipping the queue"). A caller that settles its future first (cancel,
  * orTimeout, a value of its own) cancels the batcher's, which takes the call out of the queue if it
@@ -124,8 +126,11 @@ import org.slf4j.LoggerFactory;
  * release hook: when the call leaves the queue, or when the batch it is in stops running, never
  * while the runner may still use the copy. A batcher that stops by itself under a ready copy (its
  * worker interrupted from outside, or dead of a bug) retires that copy, and the call goes to a
- * fresh one. {@link #close} lets every batcher drain at once for up to the close timeout, then
- * fails what is left, so every caller wakes.
+ * fresh one. A call with a timeout that still waits in the queue at its deadline fails then
+ * ({@link ai.nos.DeadlineExceededException}), dropped by a timer on the manager's one deadline
+ * thread, not when a worker next forms a batch, which behind a hung or long run may be much
+ * later; that gives its copy back at once too. {@link #close} lets every batcher drain at once
+ * for up to the close timeout, then fails what is left, so every caller wakes.
  *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
@@ -176,6 +181,8 @@ public final class ManagerCore implements AutoCloseable {
   private final Parking parking;
   /** Runs the batchers' workers; see "Threads" above. */
   private final ThreadPoolExecutor workerPool;
+  /** Fails queued calls at their timeout; see "Callers' futures". */
+  private final java.util.concurrent.ScheduledThreadPoolExecutor deadlines;
   /** Completes callers' futures, so runs their dependent actions; see "Callers' futures". */
   final Completions completions;
   /** Threads per CUDA device for calls without batching; see "Threads". */
@@ -238,6 +245,7 @@ public final class ManagerCore implements AutoCloseable {
     this.hostTier = new HostTier(hostBytes);
     this.workerPool = pool(threads, "nos-worker-");
     this.completions = new Completions(pool(threads, "nos-callback-"));
+    this.deadlines = scheduler(threads);
     this.backend = backend;
     this.parking = new Parking(lock, backend, hostTier);
     this.placement = placement;
@@ -541,6 +549,10 @@ public final class ManagerCore implements AutoCloseable {
     long warmStart = System.nanoTime();
     DynamicBatcher batcher;
     try {
+      // A close during the load shut the worker pool: say so, rather than that it refused.
+      if (isClosed()) {
+        throw goneWhileLoading(entry);
+      }
       batcher = startBatcher(entry, copy, replica);
       if (batcher == null && copy.slot.info.device().isCuda() && entry.loader == null) {
         warmCallThreads(entry, copy, replica);
@@ -597,8 +609,7 @@ public final class ManagerCore implements AutoCloseable {
         }
         replica.close();
         if (entry.removed || closed) {
-          throw new IllegalStateException("model '" + entry.spec.id() + "' was unloaded while"
-              + " it loaded");
+          throw goneWhileLoading(entry);
         }
         throw new NosException("model '" + entry.spec.id() + "' measured " + copy.bytes
             + " bytes on " + copy.slot.info.device() + ", more than its budget leaves even after"
@@ -650,6 +661,7 @@ public final class ManagerCore implements AutoCloseable {
         .buckets(replica.batchBuckets())
         .warmUp(replica::warmUpThread)
         .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
+        .deadlines(deadlines)
         .start();
     try {
       if (!batcher.awaitWarmUp(Duration.ofNanos(loadTimeoutNanos))) {
@@ -693,6 +705,12 @@ public final class ManagerCore implements AutoCloseable {
           + " their first call builds its plans", what, cold,
           TimeUnit.NANOSECONDS.toMillis(loadTimeoutNanos));
     }
+  }
+
+  /** Why a copy that was loading is not published: its model or the manager went meanwhile. */
+  private IllegalStateException goneWhileLoading(Entry entry) {
+    return new IllegalStateException("model '" + entry.spec.id() + "' was "
+        + (closed ? "loading when the model manager was closed" : "unloaded while it loaded"));
   }
 
   /** The lease's free action: runs once, when a closed copy has no call left. */
@@ -826,6 +844,11 @@ public final class ManagerCore implements AutoCloseable {
     } finally {
       lock.unlock();
     }
+  }
+
+  /** For tests: the deadline timers pending (one per queued call with a timeout). */
+  int pendingDeadlines() {
+    return deadlines.getQueue().size();
   }
 
   /** For tests: how long {@link #close} waits for queued calls. */
@@ -990,9 +1013,36 @@ public final class ManagerCore implements AutoCloseable {
     }
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
+    // Every batcher is closed: no call is left for a timer to fail.
+    deadlines.shutdownNow();
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
         Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool,
+        deadlines);
+    // The callback pool runs the application's dependent actions, which may never return: close
+    // waits for them only the least wait, not its timeout (a callback that blocks holds its own
+    // thread, never the close); each thread ends when its callback does.
+    ai.nos.internal.Shutdown.awaitPools(LOG, "model manager's callback pool", Duration.ZERO,
         completions.pool());
+  }
+
+  /**
+   * The timers of queued calls' deadlines: one thread (a daemon named {@code nos-deadlines-N}, or
+   * the application's), started with the first call that has a timeout and ending after a minute
+   * without one; a timer is dropped when its call settles, so it holds nothing of finished calls.
+   */
+  private static java.util.concurrent.ScheduledThreadPoolExecutor scheduler(
+      ThreadFactory threads) {
+    AtomicInteger n = new AtomicInteger();
+    ThreadFactory factory = threads != null ? threads : task -> {
+      Thread t = new Thread(task, "nos-deadlines-" + n.getAndIncrement());
+      t.setDaemon(true);
+      return t;
+    };
+    var s = new java.util.concurrent.ScheduledThreadPoolExecutor(1, factory);
+    s.setRemoveOnCancelPolicy(true);
+    s.setKeepAliveTime(60, TimeUnit.SECONDS);
+    s.allowCoreThreadTimeOut(true);
+    return s;
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */

@@ -57,6 +57,9 @@ final class SimulatedBackend implements Backend {
   final List<Call> calls = new CopyOnWriteArrayList<>();
   /** Warm-ups of this model wait for it to open. */
   volatile java.util.concurrent.CountDownLatch warmUpGate;
+  /** Loads wait for it to open while there is one; each counts down {@link #loadsStarted}. */
+  volatile java.util.concurrent.CountDownLatch loadGate;
+  final java.util.concurrent.Semaphore loadsStarted = new java.util.concurrent.Semaphore(0);
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
 
@@ -102,6 +105,15 @@ final class SimulatedBackend implements Backend {
 
   @Override
   public Replica load(ModelSpec spec, DeviceInfo device) {
+    java.util.concurrent.CountDownLatch held = loadGate;
+    if (held != null) {
+      loadsStarted.release();
+      try {
+        held.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
     if (device.device().equals(lostDevice)) {
       throw new NosException("CUDA error: device " + device.device() + " is lost (simulated)");
     }
