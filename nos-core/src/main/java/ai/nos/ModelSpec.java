@@ -130,8 +130,11 @@ public final class ModelSpec {
   }
 
   /**
-   * Writes this spec as pretty-printed JSON with a stable field order, every default written
-   * out. {@code ModelSpec.fromJson(spec.toJson())} equals {@code spec}.
+   * Writes this spec as pretty-printed JSON with a stable field order: {@code id},
+   * {@code artifact}, {@code signature}, {@code precision} and {@code device} always, every other
+   * field only when it is set ({@code replicas} when not 1; a {@code batching}, {@code scaling} or
+   * {@code imageInputs} block with all of its fields, defaults included).
+   * {@code ModelSpec.fromJson(spec.toJson())} equals {@code spec}.
    */
   public String toJson() {
     return SpecJson.write(this);
