@@ -275,6 +275,10 @@ final class SpecJsonTest {
         + "bfloat16 but was 'fp8'",
     "'device': 'gpu'| $.device must be one of auto, cpu, cuda, cuda:N but was 'gpu'",
     "'maxCallBytes': 0| $.maxCallBytes must be >= 1 but was 0",
+    "'imageInputs': {'image': {'size': 0}}| $.imageInputs.image.size must be 1 to 16384 but was"
+        + " 0",
+    "'replicas': 3, 'scaling': {'maxReplicas': 2, 'value': 1}| $.replicas must be at most the"
+        + " scaling policy's maxReplicas (2) but was 3",
     "'maxCallBytes': '1g'| $.maxCallBytes must be an integer but was \"1g\"",
     "'maxCallBytes': 1.5e9| $.maxCallBytes must be an integer but was 1.5E9",
     "'maxCallBytes': 9223372036854775808| $.maxCallBytes must be an integer but was "

@@ -88,14 +88,28 @@ public final class JsonFields {
     return node.doubleValue();
   }
 
-  /** Runs a builder step, putting the JSON path of the enclosing object before its message. */
+  /**
+   * Runs a builder step, putting the JSON path of the enclosing object before its message. A
+   * message that names its field through the Java class, as the builders' own do for code
+   * ({@code ImageInput.size must be ...}), names it through the path instead
+   * ({@code $.imageInputs.image.size must be ...}).
+   */
   public static <T> T at(String path, Supplier<T> step) {
     try {
       return step.get();
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(path + "." + e.getMessage(), e);
+      String m = String.valueOf(e.getMessage());
+      java.util.regex.Matcher classQualified = CLASS_QUALIFIED.matcher(m);
+      if (classQualified.lookingAt()) {
+        m = m.substring(classQualified.end());
+      }
+      throw new IllegalArgumentException(path + "." + m, e);
     }
   }
+
+  /** {@code ImageInput.} or {@code ModelSpec.} before a field name at a message's start. */
+  private static final java.util.regex.Pattern CLASS_QUALIFIED =
+      java.util.regex.Pattern.compile("[A-Z][A-Za-z]*\\.(?=[a-z])");
 
   /**
    * One of {@code values} by its lower-case name, e.g. {@code "shorter_side"}; the message of a
