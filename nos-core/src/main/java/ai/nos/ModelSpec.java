@@ -529,7 +529,7 @@ public final class ModelSpec {
               + signature.inputNames()));
       long[] shape = input.shape();
       if (input.dtype() != DType.UINT8 || shape.length != 4 || shape[3] != 3) {
-        throw new IllegalArgumentException("image input '" + name + "' must be declared uint8"
+        throw new IllegalArgumentException("imageInputs." + name + " must be declared uint8"
             + " [batch, height, width, 3] but is " + input.dtype().label() + " "
             + java.util.Arrays.toString(shape));
       }

@@ -203,7 +203,7 @@ final class ImageInputTest {
         .signature(Signature.builder().input("image", DType.FLOAT32, -1, 3, 4, 4)
             .output("y", DType.FLOAT32, -1, 3, 4, 4).build())
         .imageInput("image", image).build());
-    assertEquals("image input 'image' must be declared uint8 [batch, height, width, 3] but is"
+    assertEquals("imageInputs.image must be declared uint8 [batch, height, width, 3] but is"
         + " float32 [-1, 3, 4, 4]", e.getMessage());
     var missing = assertThrows(IllegalArgumentException.class, () -> spec(4, image).toBuilder()
         .imageInput("pixels", image).build());
