@@ -96,8 +96,15 @@ import org.slf4j.LoggerFactory;
  * Concurrency
  * One scheduler thread (nos-generate-<id>) owns the model, the cache, the sampler and every
  * Sequence; nothing else touches them, so none of them locks. Callers reach it through the
- * bounded waiting queue (submit: QueueFullException when full, naming the counts) and through
- * their futures, which the scheduler polls between steps. Tokens and results go back through
+ * bounded waiting queue and through their futures, which the scheduler polls between steps.
+ * Every request passes through the queue, even one that finds a slot free, so maxQueued bounds
+ * the requests beyond the free slots: submit refuses (QueueFullException, naming the counts)
+ * when the queue holds maxQueued more than the free slots the scheduler last published
+ * (compact() publishes them, after every path that takes or frees a slot); the queue's
+ * capacity, maxQueued + slots, is the hard bound. (Refusing at maxQueued queued requests, as it
+ * did, refused every request with maxQueued 0 and a burst on free slots beyond maxQueued.) The
+ * published count lags an admission in progress by at most its batch, which can only let that
+ * many more requests wait, within the capacity. Tokens and results go back through
  * Delivery on the callback executor: no user code runs on the scheduler thread. close() sets a
  * flag and interrupts the scheduler, which fails what is queued and active ("closed"), frees the
  * natives itself (so they are never freed under a step) and exits; close() waits for that up to
@@ -258,6 +265,10 @@ public final class GenerationEngine implements AutoCloseable {
   private final List<Sequence> active = new ArrayList<>();
   private volatile boolean closed;
   private volatile int activeCount;
+  /** The cache's free slots, published by the scheduler in compact() (see the essay). */
+  private volatile int freeSlots;
+  /** Held by submit from its admission check to its offer, so concurrent submits count right. */
+  private final Object admission = new Object();
   private volatile long steps;
   /** Decode steps that ran padding rows (for tests). */
   private volatile long paddedSteps;
@@ -386,7 +397,9 @@ public final class GenerationEngine implements AutoCloseable {
     this.graphs = graphed ? recordDecode(id, model, cache, cross) : null;
     this.buckets = graphs != null ? graphs.sizes() : padEagerly ? bucketSizes(slots) : null;
     this.maxQueued = maxQueued;
-    this.waiting = new ArrayBlockingQueue<>(Math.max(1, maxQueued));
+    this.waiting = new ArrayBlockingQueue<>((int) Math.min(Integer.MAX_VALUE - 8,
+        (long) maxQueued + slots));
+    this.freeSlots = slots;
     this.callbacks = callbacks;
     this.clock = clock;
     this.prefillTokens = prefillTokens;
@@ -507,7 +520,8 @@ public final class GenerationEngine implements AutoCloseable {
    *
    * @throws IllegalArgumentException if the prompt is empty, holds an id outside the
    *     vocabulary, or does not fit a slot, or the config fails {@link #checkSuppressed}
-   * @throws QueueFullException if {@code maxQueued} requests wait already
+   * @throws QueueFullException if {@code maxQueued} requests wait already beyond the free
+   *     slots
    * @throws IllegalStateException if the engine is closed
    */
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, GenerationConfig config,
@@ -557,8 +571,12 @@ public final class GenerationEngine implements AutoCloseable {
     if (closed) {
       throw closedException();
     }
-    if (maxQueued == 0 || !waiting.offer(seq)) {
-      throw new QueueFullException(id, waiting.size(), maxQueued);
+    synchronized (admission) {
+      int queued = waiting.size();
+      int free = freeSlots;
+      if (queued - free >= maxQueued || !waiting.offer(seq)) {
+        throw new QueueFullException(id, Math.max(0, queued - free), maxQueued);
+      }
     }
     if (closed && waiting.remove(seq)) {
       throw closedException();
@@ -822,6 +840,7 @@ public final class GenerationEngine implements AutoCloseable {
         }
         active.clear();
         cache.releaseAll(); // the active sequences held every taken slot, moved or not
+        freeSlots = cache.freeSlots();
         return;
       }
       for (int i = 0; i < m; i++) {
@@ -830,6 +849,7 @@ public final class GenerationEngine implements AutoCloseable {
       active.sort((a, b) -> Integer.compare(a.slot, b.slot));
       movedSequences += m;
     }
+    freeSlots = cache.freeSlots();
     SlotProbe p = probe;
     if (p != null) {
       p.compacted(java.util.Collections.unmodifiableList(active), cache, cross);
