@@ -32,6 +32,9 @@ public final class GenerationConfig {
   private static final GenerationConfig DEFAULTS = new Builder().build();
 
   private final int maxNewTokens;
+  /** The smallest sampling temperature (see {@link Builder#temperature}). */
+  public static final float MIN_TEMPERATURE = 1e-6f;
+
   private final float temperature;
   private final int topK;
   private final float topP;
@@ -189,11 +192,15 @@ public final class GenerationConfig {
       return this;
     }
 
-    /** 0 for greedy (the default), else a finite value above 0: sampling. */
+    /**
+     * 0 for greedy (the default), else a finite value from {@link #MIN_TEMPERATURE}: sampling.
+     * Below that the logits divided by it leave float's range (a logit of 30 over 1e-38 is
+     * infinite) and the draw is no longer a sample: ask for 0, the most likely token, instead.
+     */
     public Builder temperature(float t) {
-      if (!(t >= 0f) || Float.isInfinite(t)) {
+      if (!(t >= 0f) || Float.isInfinite(t) || (t > 0f && t < MIN_TEMPERATURE)) {
         throw new IllegalArgumentException("temperature must be 0 (greedy) or a finite value"
-            + " above 0, was " + t);
+            + " of at least " + MIN_TEMPERATURE + ", was " + t);
       }
       this.temperature = t;
       return this;
