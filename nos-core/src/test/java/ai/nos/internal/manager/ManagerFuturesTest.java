@@ -1,5 +1,6 @@
 package ai.nos.internal.manager;
 
+import static ai.nos.testing.Await.awaitTrue;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -336,17 +337,6 @@ final class ManagerFuturesTest {
         return left;
       }
       Thread.sleep(10);
-    }
-  }
-
-  private static void awaitTrue(java.util.function.BooleanSupplier condition)
-      throws InterruptedException, TimeoutException {
-    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > end) {
-        throw new TimeoutException("condition not met within 10 s");
-      }
-      Thread.sleep(1);
     }
   }
 }

@@ -131,20 +131,8 @@ final class ArtifactsTest {
   void swappedForSomethingLargerBeforeRead_refusedAtTheCheckedSize() throws IOException {
     Path file = Files.copy(Fixtures.modelsDir().resolve("digits/digits.pt"),
         dir.resolve("digits.pt"));
-    long size = Files.size(file);
-    Path larger = dir.resolve("larger");
-    try (var f = new java.io.RandomAccessFile(larger.toFile(), "rw")) {
-      f.setLength(size + (64 << 20));
-    }
     ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().artifact(Artifact.of(file)).build();
-    Artifacts.beforeRead = checked -> {
-      try {
-        Files.delete(checked);
-        Files.createSymbolicLink(checked, larger);
-      } catch (IOException e) {
-        throw new java.io.UncheckedIOException(e);
-      }
-    };
+    Artifacts.beforeRead = linkToSomethingLarger(file);
     ModelLoadException e = assertThrows(ModelLoadException.class, () -> TorchModel.load(spec));
     assertTrue(e.getMessage().contains("changed while it was read")
         && e.getMessage().contains(file.toString()), e.getMessage());
@@ -160,22 +148,13 @@ final class ArtifactsTest {
       throws IOException {
     Path file = Files.copy(Fixtures.modelsDir().resolve("digits/digits.pt"),
         dir.resolve("digits.pt"));
-    long size = Files.size(file);
-    Path larger = dir.resolve("larger");
-    try (var f = new java.io.RandomAccessFile(larger.toFile(), "rw")) {
-      f.setLength(size + (64 << 20));
-    }
     ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("early")
         .artifact(Artifact.of(file)).build();
     java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+    Consumer<Path> swap = linkToSomethingLarger(file);
     Artifacts.beforeRead = checked -> {
       if (reads.getAndIncrement() == 0) {
-        try {
-          Files.delete(checked);
-          Files.createSymbolicLink(checked, larger);
-        } catch (IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
+        swap.accept(checked);
       }
     };
     ModelLoadException e = assertThrows(ModelLoadException.class,
@@ -183,6 +162,25 @@ final class ArtifactsTest {
     assertTrue(e.getMessage().contains("changed while it was read")
         && e.getMessage().contains(file.toString()), e.getMessage());
     assertEquals(1, reads.get());
+  }
+
+  /**
+   * Swaps the file it is given for a link to a file 64 MiB larger than {@code file} (standing
+   * for /dev/zero or a FIFO's endless writer).
+   */
+  private Consumer<Path> linkToSomethingLarger(Path file) throws IOException {
+    Path larger = dir.resolve("larger");
+    try (var f = new java.io.RandomAccessFile(larger.toFile(), "rw")) {
+      f.setLength(Files.size(file) + (64 << 20));
+    }
+    return checked -> {
+      try {
+        Files.delete(checked);
+        Files.createSymbolicLink(checked, larger);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    };
   }
 
   private static String sha256(Path file) throws IOException {
