@@ -115,6 +115,74 @@ final class FacadesMisuseTest {
     }
   }
 
+  /** A YOLOv8 detector over 32x32 inputs, 2 classes and 3 anchors answering {@code out}. */
+  private static ObjectDetector detector(float[] out) {
+    Signature sig = Signature.builder().input("images", DType.FLOAT32, -1, 3, 32, 32)
+        .output("output0", DType.FLOAT32, -1, 6, 3).build();
+    FakeModel model = new FakeModel("test/yolo", sig,
+        in -> Map.of("output0", Tensor.of(out, 1, 6, 3)));
+    CatalogEntry entry = CatalogEntry.builder().id("test/yolo").task(Task.OBJECT_DETECTION)
+        .artifact(FacadesTest.MODEL).signature(sig)
+        .image(ImagePreprocessing.builder().resize(32)
+            .resizeMode(ImagePreprocessing.ResizeMode.LETTERBOX).padValue(114).build())
+        .detection(new DetectionPostprocessing(DetectionPostprocessing.BoxDecoder.YOLOV8, 0.25,
+            0.45, 300)).build();
+    return ObjectDetector.of(model, entry);
+  }
+
+  /** Rows cx, cy, w, h, score 0, score 1; one column an anchor. */
+  private static float[] yolo(float[]... anchors) {
+    float[] out = new float[6 * anchors.length];
+    for (int a = 0; a < anchors.length; a++) {
+      for (int r = 0; r < 6; r++) {
+        out[r * anchors.length + a] = anchors[a][r];
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void detect_goodBoxes_mappedBack() {
+    try (ObjectDetector d = detector(yolo(new float[] {10, 10, 4, 6, 0.9f, 0.1f},
+        new float[] {20, 20, 2, 2, 0.1f, 0.8f}, new float[] {0, 0, 0, 0, 0, 0}))) {
+      List<Detection> found = d.detect(IMAGE);
+      assertEquals(2, found.size());
+      assertEquals(new Detection("0", 0, 0.9f, 8, 7, 12, 13), found.get(0));
+      assertEquals(new Detection("1", 1, 0.8f, 19, 19, 21, 21), found.get(1));
+    }
+  }
+
+  @Test
+  void detect_nonFiniteOrInvertedBox_namesTheModelAndTheAnchor() {
+    float[][] bad = {
+        {Float.NaN, 10, 4, 6, 0.9f, 0.1f},
+        {10, Float.POSITIVE_INFINITY, 4, 6, 0.9f, 0.1f},
+        {10, 10, -4, 6, 0.9f, 0.1f},
+        {10, 10, 4, Float.NaN, 0.9f, 0.1f},
+    };
+    for (float[] b : bad) {
+      try (ObjectDetector d = detector(yolo(new float[] {1, 1, 1, 1, 0.5f, 0},
+          new float[] {1, 1, 1, 1, 0, 0}, b))) {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+            () -> d.detect(IMAGE));
+        assertEquals("model 'test/yolo' returned box (centre " + b[0] + ", " + b[1]
+            + ", size " + b[2] + " x " + b[3] + ") at anchor 2; yolov8 needs finite centres"
+            + " and sizes of at least 0", e.getMessage(), Arrays.toString(b));
+      }
+    }
+  }
+
+  @Test
+  void detect_nanScore_namesTheModelAndTheAnchor() {
+    // A NaN score of class 0 hid class 1's 0.9: the anchor was dropped without a word.
+    try (ObjectDetector d = detector(yolo(new float[] {1, 1, 1, 1, 0, 0},
+        new float[] {10, 10, 4, 6, Float.NaN, 0.9f}, new float[] {1, 1, 1, 1, 0, 0}))) {
+      IllegalStateException e = assertThrows(IllegalStateException.class, () -> d.detect(IMAGE));
+      assertEquals("model 'test/yolo' returned score NaN for class 0 at anchor 1; yolov8 needs"
+          + " scores that are numbers", e.getMessage());
+    }
+  }
+
   /** torchvision's batched_nms, written plainly: take the best left, drop its overlaps, again. */
   private static List<Integer> bruteForceNms(List<BoxDecoding.Box> boxes, double iou, int max) {
     List<BoxDecoding.Box> left = new ArrayList<>(boxes);
