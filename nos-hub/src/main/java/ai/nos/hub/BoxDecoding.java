@@ -24,19 +24,27 @@ final class BoxDecoding {
   /**
    * Decodes one image of a YOLOv8 output.
    *
+   * @param model the model's id, for messages
    * @param out the output, {@code [batch, 4 + classes, anchors]} row-major
    * @param image which image of the batch
+   * @throws IllegalStateException if a score is NaN (it would hide the anchor's other classes),
+   *     or a box scoring at or above the threshold has a centre that is not finite or a size that
+   *     is not finite or negative (NMS and the mapping back would make NaN or inverted boxes)
    */
-  static List<Box> yolov8(float[] out, int image, int classes, int anchors,
+  static List<Box> yolov8(String model, float[] out, int image, int classes, int anchors,
       double scoreThreshold) {
     int base = image * (4 + classes) * anchors;
     List<Box> boxes = new ArrayList<>();
     for (int a = 0; a < anchors; a++) {
       int best = 0;
-      float score = out[base + 4 * anchors + a];
-      for (int c = 1; c < classes; c++) {
+      float score = Float.NEGATIVE_INFINITY;
+      for (int c = 0; c < classes; c++) {
         float s = out[base + (4 + c) * anchors + a];
-        if (s > score) {
+        if (Float.isNaN(s)) {
+          throw new IllegalStateException("model '" + model + "' returned score NaN for class "
+              + c + " at anchor " + a + "; yolov8 needs scores that are numbers");
+        }
+        if (c == 0 || s > score) {
           best = c;
           score = s;
         }
@@ -46,9 +54,15 @@ final class BoxDecoding {
       }
       float cx = out[base + a];
       float cy = out[base + anchors + a];
-      float hw = out[base + 2 * anchors + a] / 2;
-      float hh = out[base + 3 * anchors + a] / 2;
-      boxes.add(new Box(a, best, score, cx - hw, cy - hh, cx + hw, cy + hh));
+      float w = out[base + 2 * anchors + a];
+      float h = out[base + 3 * anchors + a];
+      if (!Float.isFinite(cx) || !Float.isFinite(cy) || !(w >= 0) || !(h >= 0)
+          || w == Float.POSITIVE_INFINITY || h == Float.POSITIVE_INFINITY) {
+        throw new IllegalStateException("model '" + model + "' returned box (centre " + cx + ", "
+            + cy + ", size " + w + " x " + h + ") at anchor " + a + "; yolov8 needs finite"
+            + " centres and sizes of at least 0");
+      }
+      boxes.add(new Box(a, best, score, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2));
     }
     return boxes;
   }

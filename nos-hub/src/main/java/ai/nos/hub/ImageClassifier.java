@@ -7,6 +7,7 @@ import ai.nos.Tensor;
 import ai.nos.TensorSpec;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -116,7 +117,8 @@ public final class ImageClassifier implements AutoCloseable {
    *
    * @throws IllegalArgumentException if {@code image} is null or {@code k < 1}
    * @throws IllegalStateException if the classifier is closed, or the model returned another
-   *     number of scores than there are labels
+   *     number of scores than there are labels, more than one row of them, a NaN or +Infinity,
+   *     or -Infinity for every class (the message names the model and the class)
    * @throws ai.nos.InferenceException if the model fails
    */
   public List<Classification> classify(RgbImage image, int k) {
@@ -129,7 +131,7 @@ public final class ImageClassifier implements AutoCloseable {
     return task.call(() -> {
       Tensor tensor = ImageTensors.input(task.model(), input, image, preprocessing).tensor();
       Map<String, Tensor> outputs = task.model().infer(Map.of(input, tensor));
-      float[] probabilities = Vectors.softmax(first(outputs).toFloatArray());
+      float[] probabilities = Vectors.softmax(logits(first(outputs)));
       List<Classification> result = new ArrayList<>();
       for (int i : Vectors.topK(probabilities, k)) {
         result.add(new Classification(
@@ -138,6 +140,35 @@ public final class ImageClassifier implements AutoCloseable {
       }
       return List.copyOf(result);
     });
+  }
+
+  /**
+   * The logits of one image: one row, finite or -Infinity (a class the model rules out), at least
+   * one finite. A NaN or +Infinity would make every score NaN, and a second row would pass for
+   * more classes.
+   */
+  private float[] logits(Tensor out) {
+    String id = task.model().spec().id();
+    float[] logits = out.toFloatArray();
+    if (out.rank() == 0 || logits.length != out.dim(out.rank() - 1)) {
+      throw new IllegalStateException("model '" + id + "' returned logits of shape "
+          + Arrays.toString(out.shape()) + " for one image; " + NAME + " needs one row of class"
+          + " logits, [1, classes]");
+    }
+    boolean finite = false;
+    for (int i = 0; i < logits.length; i++) {
+      if (Float.isNaN(logits[i]) || logits[i] == Float.POSITIVE_INFINITY) {
+        throw new IllegalStateException("model '" + id + "' returned logit " + logits[i]
+            + " for class " + i + "; " + NAME + " needs finite logits (or -Infinity for a class"
+            + " ruled out)");
+      }
+      finite |= logits[i] != Float.NEGATIVE_INFINITY;
+    }
+    if (!finite && logits.length > 0) {
+      throw new IllegalStateException("model '" + id + "' returned -Infinity for every class; "
+          + NAME + " needs at least one finite logit");
+    }
+    return logits;
   }
 
   /** The first output by the signature's order. */

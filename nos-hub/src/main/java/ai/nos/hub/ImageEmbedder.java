@@ -88,7 +88,8 @@ public final class ImageEmbedder implements AutoCloseable {
    * Returns the embedding of an image.
    *
    * @throws IllegalArgumentException if {@code image} is null
-   * @throws IllegalStateException if the embedder is closed
+   * @throws IllegalStateException if the embedder is closed, or the model returned a NaN or
+   *     infinite value (normalizing would hide an infinity as 0 and NaN)
    * @throws ai.nos.InferenceException if the model fails
    */
   public float[] embed(RgbImage image) {
@@ -97,8 +98,9 @@ public final class ImageEmbedder implements AutoCloseable {
     }
     return task.call(() -> {
       Tensor tensor = ImageTensors.input(task.model(), input, image, preprocessing).tensor();
-      float[] vector = ImageClassifier.first(task.model().infer(Map.of(input, tensor)))
-          .toFloatArray();
+      float[] vector = Vectors.checkFinite(ImageClassifier.first(
+          task.model().infer(Map.of(input, tensor))).toFloatArray(), task.model().spec().id(),
+          NAME);
       return task.entry().normalize() ? Vectors.l2Normalize(vector) : vector;
     });
   }

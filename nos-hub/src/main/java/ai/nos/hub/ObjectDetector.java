@@ -123,7 +123,9 @@ public final class ObjectDetector implements AutoCloseable {
    *
    * @throws IllegalArgumentException if {@code image} is null
    * @throws IllegalStateException if the detector is closed, or the model's output is not
-   *     {@code [1, 4 + classes, anchors]} with as many classes as labels
+   *     {@code [1, 4 + classes, anchors]} with as many classes as labels, has a NaN score, or a
+   *     box above the score threshold whose centre is not finite or whose size is not finite or
+   *     negative (the message names the anchor)
    * @throws ai.nos.InferenceException if the model fails
    */
   public List<Detection> detect(RgbImage image) {
@@ -141,7 +143,8 @@ public final class ObjectDetector implements AutoCloseable {
       }
       int classes = (int) out.dim(1) - 4;
       List<BoxDecoding.Box> boxes = BoxDecoding.nms(
-          BoxDecoding.yolov8(out.toFloatArray(), 0, classes, (int) out.dim(2),
+          BoxDecoding.yolov8(task.model().spec().id(), out.toFloatArray(), 0, classes,
+              (int) out.dim(2),
               postprocessing.scoreThreshold()),
           postprocessing.iouThreshold(), postprocessing.maxDetections());
       List<Detection> detections = new ArrayList<>(boxes.size());

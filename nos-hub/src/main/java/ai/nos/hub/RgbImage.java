@@ -12,7 +12,9 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
@@ -27,6 +29,9 @@ import javax.imageio.stream.ImageInputStream;
  * or take a {@link BufferedImage} ({@link #of(BufferedImage)}). Like Pillow's
  * {@code convert("RGB")}, an alpha channel is dropped (not blended) and a grayscale image has its
  * gray level in all three channels.
+ *
+ * <p>A file whose pixel data is cut short is refused, as Pillow refuses it, rather than decoded
+ * with the missing part filled in (ImageIO's JPEG reader fills it with gray and only warns).
  *
  * <p>Decompression bombs: the image's size is read from its header before any pixel is decoded,
  * and an image of more than {@value #MAX_PIXELS} pixels is refused.
@@ -190,11 +195,22 @@ public final class RgbImage {
           throw undecodable(source, format, e);
         }
         checkSize(width, height, source);
+        List<String> warnings = new ArrayList<>();
+        reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
+        BufferedImage image;
         try {
-          return fromBuffered(reader.read(0));
+          image = reader.read(0);
         } catch (IOException | RuntimeException e) {
           throw undecodable(source, format, e);
         }
+        // The JPEG reader fills what a truncated file lacks with gray and only warns ("Corrupt
+        // JPEG data: premature end of data segment"); Pillow refuses such a file. A file that
+        // lacks only its end marker has all its pixels and decodes, in both.
+        if (warnings.stream().anyMatch(w -> w.toLowerCase(Locale.ROOT).contains("premature end"))) {
+          throw new IllegalArgumentException(source + " cannot be decoded as " + format + ": its"
+              + " data ends before its pixels do (" + String.join("; ", warnings) + ")");
+        }
+        return fromBuffered(image);
       } finally {
         reader.dispose();
       }

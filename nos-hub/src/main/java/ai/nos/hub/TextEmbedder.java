@@ -168,7 +168,7 @@ public final class TextEmbedder implements AutoCloseable {
    * Returns the embedding of one text.
    *
    * @throws IllegalArgumentException if {@code text} is null
-   * @throws IllegalStateException if the embedder is closed
+   * @throws IllegalStateException as {@link #embed(List)}
    * @throws ai.nos.InferenceException if the model fails
    */
   public float[] embed(String text) {
@@ -182,7 +182,8 @@ public final class TextEmbedder implements AutoCloseable {
    * Returns the embeddings of texts, in order, from one call of the model.
    *
    * @throws IllegalArgumentException if {@code texts} or a text is null
-   * @throws IllegalStateException if the embedder is closed
+   * @throws IllegalStateException if the embedder is closed, or the model returned another shape
+   *     than the batch it was fed or a NaN or infinite value
    * @throws ai.nos.InferenceException if the model fails
    */
   public float[][] embed(List<String> texts) {
@@ -212,6 +213,17 @@ public final class TextEmbedder implements AutoCloseable {
       feed.put(input.name(), tensor(values, input.dtype(), batch.size(), batch.length()));
     }
     Tensor out = ImageClassifier.first(task.model().infer(feed));
+    String id = task.model().spec().id();
+    boolean pooled = preprocessing.pooling() != TextPreprocessing.Pooling.NONE;
+    // A dynamic signature lets a model answer fewer rows or tokens than it was fed: pooling
+    // would read past them (zeros for the missing texts) or the wrong tokens' mask.
+    if (out.rank() != (pooled ? 3 : 2) || out.dim(0) != batch.size()
+        || (pooled && out.dim(1) != batch.length())) {
+      throw new IllegalStateException("model '" + id + "' returned an output of shape "
+          + Arrays.toString(out.shape()) + " for " + batch.size() + " texts of "
+          + batch.length() + " tokens; pooling " + preprocessing.pooling().label() + " needs ["
+          + batch.size() + (pooled ? ", " + batch.length() : "") + ", dim]");
+    }
     float[] data = out.toFloatArray();
     float[][] vectors = new float[batch.size()][];
     int dim = (int) out.dim(out.rank() - 1);
@@ -221,6 +233,7 @@ public final class TextEmbedder implements AutoCloseable {
         case CLS -> Vectors.firstToken(data, i, (int) out.dim(1), dim);
         case NONE -> Arrays.copyOfRange(data, i * dim, (i + 1) * dim);
       };
+      Vectors.checkFinite(vectors[i], id, NAME);
       if (preprocessing.normalize()) {
         Vectors.l2Normalize(vectors[i]);
       }

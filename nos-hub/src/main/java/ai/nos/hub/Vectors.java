@@ -7,6 +7,22 @@ final class Vectors {
 
   private Vectors() {}
 
+  /**
+   * Returns {@code v} if every value is finite.
+   *
+   * @throws IllegalStateException naming model {@code id}, the first value that is not, and the
+   *     facade that needs them
+   */
+  static float[] checkFinite(float[] v, String id, String facade) {
+    for (int i = 0; i < v.length; i++) {
+      if (!Float.isFinite(v[i])) {
+        throw new IllegalStateException("model '" + id + "' returned " + v[i] + " at element " + i
+            + " of its embedding; " + facade + " needs finite values");
+      }
+    }
+    return v;
+  }
+
   /** Softmax, stable: the maximum is subtracted before exponentiating. */
   static float[] softmax(float[] logits) {
     double max = Double.NEGATIVE_INFINITY;

@@ -78,6 +78,26 @@ final class RgbImageTest {
         e.getMessage());
   }
 
+  /**
+   * Java's JPEG reader fills the rows a truncated file lacks with gray and only warns; Pillow
+   * refuses such a file ("image file is truncated"), so a model would see pixels nobody sent.
+   * A file that lacks only its end marker has all its pixels: it decodes.
+   */
+  @Test
+  void read_truncatedJpeg_refusedNotFilledWithGray() throws Exception {
+    byte[] jpg = resource("photo.jpg");
+    for (int keep : new int[] {jpg.length * 8 / 10, jpg.length * 9 / 10, jpg.length - 20}) {
+      byte[] cut = Arrays.copyOf(jpg, keep);
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> RgbImage.read(cut));
+      assertTrue(e.getMessage().startsWith("image bytes (" + keep + " bytes) cannot be decoded"
+          + " as JPEG: "), e.getMessage());
+      assertTrue(e.getMessage().contains("premature end of data segment"), e.getMessage());
+    }
+    assertArrayEquals(RgbImage.read(jpg).toRgbBytes(),
+        RgbImage.read(Arrays.copyOf(jpg, jpg.length - 2)).toRgbBytes());
+  }
+
   @Test
   void read_decompressionBomb_refusedFromTheHeader() throws Exception {
     // A PNG whose header claims 20000 x 20000 pixels and whose data is one tiny image's.

@@ -118,7 +118,12 @@ final class TensorCodec implements Serializable {
         }
         float[] out = new float[n];
         for (int i = 0; i < n; i++) {
-          out[i] = (float) number(value, i);
+          double d = number(value, i);
+          out[i] = (float) d;
+          if (Float.isInfinite(out[i]) && !Double.isInfinite(d)) {
+            throw new IllegalArgumentException("tensor '" + name + "' of dtype " + dtype.label()
+                + ": element " + i + " is " + d + ", beyond float32's range");
+          }
         }
         return out;
       }
@@ -286,6 +291,11 @@ final class TensorCodec implements Serializable {
       if (d != Math.rint(d)) {
         throw new IllegalArgumentException("tensor '" + name + "' of dtype " + dtype.label()
             + ": element " + i + " is " + d + ", not a whole number");
+      }
+      // (long) clamps: Infinity and 1e19 would pass as Long.MAX_VALUE.
+      if (!(d >= -0x1p63 && d < 0x1p63)) {
+        throw new IllegalArgumentException("tensor '" + name + "' of dtype " + dtype.label()
+            + ": element " + i + " is " + d + ", outside [" + min + ", " + max + "]");
       }
       x = (long) d;
     }

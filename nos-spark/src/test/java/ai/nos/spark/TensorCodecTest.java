@@ -113,6 +113,30 @@ class TensorCodecTest {
         () -> codec(DType.FLOAT32, 1).rowValue("abc"));
   }
 
+  /**
+   * A double too large for the dtype was cast: (long) of Infinity or 1e19 is Long.MAX_VALUE, so
+   * an int64 input took 9223372036854775807 without a word; a double past float32's range became
+   * Infinity.
+   */
+  @Test
+  void doublesBeyondTheDtype_namedNotClamped() {
+    assertMessage("element 1 is Infinity, outside [-9223372036854775808, 9223372036854775807]",
+        () -> codec(DType.INT64, 2).rowValue(new double[] {1, Double.POSITIVE_INFINITY}));
+    assertMessage("element 0 is 1.0E19, outside [-9223372036854775808, 9223372036854775807]",
+        () -> codec(DType.INT64, 1).rowValue(new Double[] {1e19}));
+    assertMessage("element 0 is -Infinity, outside [-2147483648, 2147483647]",
+        () -> codec(DType.INT32, 1).rowValue(new double[] {Double.NEGATIVE_INFINITY}));
+    assertMessage("element 1 is 1.0E300, beyond float32's range",
+        () -> codec(DType.FLOAT32, 2).rowValue(new double[] {1, 1e300}));
+    assertEquals(Long.MIN_VALUE,
+        ((long[]) codec(DType.INT64, 1).rowValue(new double[] {-0x1p63}))[0]);
+    float[] kept = (float[]) codec(DType.FLOAT32, 3).rowValue(
+        new double[] {Double.NaN, Double.POSITIVE_INFINITY, -3.4e38});
+    assertTrue(Float.isNaN(kept[0]) && kept[1] == Float.POSITIVE_INFINITY, "NaN and infinities"
+        + " the application sent pass as they are");
+    assertEquals(-3.4e38f, kept[2]);
+  }
+
   @Test
   void rowValue_isACopy() {
     float[] in = PX.clone();
