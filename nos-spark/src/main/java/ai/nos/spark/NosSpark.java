@@ -65,6 +65,12 @@ public final class NosSpark {
     Map<String, TensorCodec[]> codecs = new LinkedHashMap<>();
     DataType type = null;
     String typeOf = null;
+    for (int i = 0; i < specs.length; i++) {
+      if (specs[i] == null) {
+        throw new IllegalArgumentException("registerFunction '" + name + "': specs[" + i
+            + "] must not be null");
+      }
+    }
     for (ModelSpec s : specs) {
       if (s.signature().inputs().size() != 1 || s.signature().outputs().size() != 1) {
         throw new IllegalArgumentException("model '" + s.id() + "' has inputs "

@@ -237,6 +237,11 @@ final class SparkClusterTest {
     Exception e = assertThrows(Exception.class,
         () -> spark.sql("SELECT nos_predict('nope', image) FROM digits").collectAsList());
     assertTrue(messages(e).contains("no model 'nope' is registered"), messages(e));
+    // a null among the specs is named by its position (was a bare NullPointerException)
+    IllegalArgumentException nullSpec = assertThrows(IllegalArgumentException.class,
+        () -> NosSpark.registerFunction(spark, "nos_none", Fixtures.digits(), null));
+    assertEquals("registerFunction 'nos_none': specs[1] must not be null",
+        nullSpec.getMessage());
   }
 
   @Test
