@@ -169,6 +169,32 @@ final class TokenGeneratorTest {
     }
   }
 
+  /**
+   * Requests failed by close() each get an exception of their own: one shared instance gathered
+   * the suppressed entries every caller's join added to it (SpeechRecognizer's).
+   */
+  @Test
+  void close_failsEachWaitingRequestWithItsOwnException() throws Exception {
+    TokenGenerator one = TokenGenerator.builder(MODEL).device(Device.cpu()).maxSequences(1)
+        .build();
+    GenerationConfig endless = GenerationConfig.builder().maxNewTokens(10_000)
+        .eosTokenIds(NEVER).build();
+    CountDownLatch started = new CountDownLatch(1);
+    CompletableFuture<GeneratedTokens> running = one.stream(new int[] {1, 2}, endless,
+        id -> started.countDown());
+    assertTrue(started.await(30, TimeUnit.SECONDS));
+    // both wait behind the one slot until close() fails them
+    CompletableFuture<GeneratedTokens> a = one.generate(new int[] {3}, endless);
+    CompletableFuture<GeneratedTokens> b = one.generate(new int[] {4}, endless);
+    one.close();
+    Throwable ea = assertThrows(CompletionException.class, a::join).getCause();
+    Throwable eb = assertThrows(CompletionException.class, b::join).getCause();
+    assertInstanceOf(IllegalStateException.class, ea);
+    assertInstanceOf(IllegalStateException.class, eb);
+    assertTrue(ea != eb, "two requests share one exception instance: " + ea);
+    assertThrows(CompletionException.class, running::join);
+  }
+
   @Test
   void deadline_passed_failsWithDeadlineExceeded() {
     CompletableFuture<GeneratedTokens> f = lm.generate(new int[] {5, 6},

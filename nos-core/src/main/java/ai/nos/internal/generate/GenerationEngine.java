@@ -718,20 +718,21 @@ public final class GenerationEngine implements AutoCloseable {
 
   /** Fails what is left, frees the natives: the scheduler's last act. */
   private void stop() {
-    IllegalStateException error = closedException();
+    // An exception of its own to each request: its caller (SpeechRecognizer's join, say) may
+    // add suppressed entries to it, which one shared instance gathered from every caller.
     for (Sequence s : admitting) {
       if (!s.future.isDone()) {
-        s.delivery.fail(error);
+        s.delivery.fail(closedException());
       }
     }
     admitting = List.of();
     for (Sequence s : active) {
-      s.delivery.fail(error);
+      s.delivery.fail(closedException());
     }
     active.clear();
     activeCount = 0;
     for (Sequence s; (s = waiting.poll()) != null; ) {
-      s.delivery.fail(error);
+      s.delivery.fail(closedException());
     }
     if (graphs != null) {
       try {
@@ -831,12 +832,11 @@ public final class GenerationEngine implements AutoCloseable {
           cross.move(fromIds, toIds);
         }
       } catch (RuntimeException e) {
-        InferenceException error = new InferenceException(id, DecoderModel.firstLine(e),
-            "generator '" + id + "': moving " + m + " of " + n + " sequences into lower cache"
-            + " slots failed: " + DecoderModel.firstLine(e), e);
         for (Sequence s : active) {
           s.slot = -1;
-          s.delivery.fail(error);
+          s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e),
+              "generator '" + id + "': moving " + m + " of " + n + " sequences into lower cache"
+              + " slots failed: " + DecoderModel.firstLine(e), e));
         }
         active.clear();
         cache.releaseAll(); // the active sequences held every taken slot, moved or not
@@ -1258,13 +1258,12 @@ public final class GenerationEngine implements AutoCloseable {
 
   /** A decode step failed: every row fails with its cause, and their slots are freed. */
   private void failDecode(RuntimeException e, int b) {
-    InferenceException error = new InferenceException(id, DecoderModel.firstLine(e),
-        "generator '" + id + "': a decode step of " + b + " sequences failed: "
-        + DecoderModel.firstLine(e), e);
     for (Sequence s : active) {
       cache.release(s.slot);
       s.slot = -1;
-      s.delivery.fail(error);
+      // one exception a request, as in stop()
+      s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e), "generator '" + id
+          + "': a decode step of " + b + " sequences failed: " + DecoderModel.firstLine(e), e));
     }
     active.clear();
   }
