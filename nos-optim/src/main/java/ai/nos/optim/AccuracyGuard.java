@@ -78,12 +78,15 @@ public final class AccuracyGuard {
    * @param candidate the outputs of the optimized model on the same inputs, by name
    * @param precision the precision the candidate ran in; it chooses the {@link #threshold}
    * @return the verdict; it names the output that decided it
-   * @throws IllegalArgumentException if an argument is null or the reference is empty
+   * @throws IllegalArgumentException if an argument, an output name or an output tensor is null,
+   *     or the reference is empty
    */
   public static GuardResult check(Map<String, Tensor> reference, Map<String, Tensor> candidate,
       Precision precision) {
     requireNonNull(reference, "reference");
     requireNonNull(candidate, "candidate");
+    requireEntries(reference, "reference");
+    requireEntries(candidate, "candidate");
     return check(reference, candidate, precision, threshold(precision));
   }
 
@@ -255,6 +258,18 @@ public final class AccuracyGuard {
   private static void positive(int value, String name) {
     if (value < 1) {
       throw new IllegalArgumentException(name + " must be >= 1 but was " + value);
+    }
+  }
+
+  /** Fails, naming the map and the output, on a null name or tensor in {@code outputs}. */
+  private static void requireEntries(Map<String, Tensor> outputs, String name) {
+    for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
+      if (e.getKey() == null) {
+        throw new IllegalArgumentException(name + "'s output names must not be null");
+      }
+      if (e.getValue() == null) {
+        throw new IllegalArgumentException(name + "['" + e.getKey() + "'] must not be null");
+      }
     }
   }
 

@@ -182,6 +182,28 @@ final class AccuracyGuardTest {
         () -> AccuracyGuard.check(Map.of(), Map.of(), Precision.FP32));
   }
 
+  @Test
+  void check_nullOutputOrName_isRefusedByName() {
+    // A null reference tensor was a bare NPE; a null candidate one was reported as "missing
+    // from the candidate, whose outputs are [logits]", naming the output it lacked.
+    Map<String, Tensor> nullTensor = new LinkedHashMap<>();
+    nullTensor.put("logits", null);
+    Map<String, Tensor> nullName = new LinkedHashMap<>();
+    nullName.put(null, Tensor.of(new float[] {1, 2}, 1, 2));
+    assertEquals("reference['logits'] must not be null", assertThrows(
+        IllegalArgumentException.class,
+        () -> AccuracyGuard.check(nullTensor, logits(1, 2), Precision.FP32)).getMessage());
+    assertEquals("candidate['logits'] must not be null", assertThrows(
+        IllegalArgumentException.class,
+        () -> AccuracyGuard.check(logits(1, 2), nullTensor, Precision.FP32)).getMessage());
+    assertEquals("reference's output names must not be null", assertThrows(
+        IllegalArgumentException.class,
+        () -> AccuracyGuard.check(nullName, logits(1, 2), Precision.FP32)).getMessage());
+    assertEquals("candidate's output names must not be null", assertThrows(
+        IllegalArgumentException.class,
+        () -> AccuracyGuard.check(logits(1, 2), nullName, Precision.FP32)).getMessage());
+  }
+
   static ModelSpec mixedSpec() {
     return ModelSpec.builder().id("mixed").artifact(Path.of("unused.pt"))
         .signature(Signature.builder()
