@@ -87,11 +87,14 @@ public final class Optimizer {
    * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
    *     bytes that passed the guard, if it passed, else the given spec unchanged
    * @throws OptimizationException if a pass fails (nothing is cached then)
-   * @throws IllegalArgumentException if the spec's artifact is not a local file
+   * @throws IllegalArgumentException if {@code spec} is null or its artifact is not a local file
    * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
    *     sha256 pins (nothing is built then)
    */
   public Result optimize(ModelSpec spec) {
+    if (spec == null) {
+      throw new IllegalArgumentException("spec must be given but was null");
+    }
     List<String> steps = new ArrayList<>();
     if (freeze) {
       steps.add("freeze");

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.Model;
@@ -111,5 +112,17 @@ final class OptimizerTest {
     assertFalse(r.optimized());
     assertSame(spec, r.spec());
     assertTrue(r.steps().isEmpty());
+  }
+
+  @Test
+  void optimize_nullSpec_isRefusedByName(@TempDir Path dir) {
+    // Without passes it returned a Result whose spec was null; with one, a bare NPE.
+    ArtifactCache cache = ArtifactCache.builder().directory(dir).build();
+    for (boolean freeze : new boolean[] {false, true}) {
+      Optimizer optimizer = Optimizer.builder().cache(cache).freeze(freeze).build();
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> optimizer.optimize(null), "freeze " + freeze);
+      assertEquals("spec must be given but was null", e.getMessage());
+    }
   }
 }
