@@ -8,6 +8,7 @@ import ai.nos.ModelSpec;
 import ai.nos.internal.torch.TorchRuntime;
 import ai.nos.internal.torch.VerifiedArtifact;
 import ai.nos.optim.internal.TorchScriptPasses;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -256,7 +257,8 @@ public final class Optimizer {
    *     the guard, if it passed, else the given spec
    * @throws OptimizationException if the compiled model does not load, or fails on the guard's
    *     inputs
-   * @throws IllegalArgumentException if an argument is null or the step blank
+   * @throws IllegalArgumentException if an argument is null, the step blank, or {@code compiled}
+   *     not a readable regular file (nothing is loaded then)
    */
   public Result adopt(ModelSpec spec, Path compiled, String step) {
     return adopt(spec, compiled, step, UnaryOperator.identity());
@@ -268,6 +270,11 @@ public final class Optimizer {
       throw new IllegalArgumentException("spec, compiled and step must be given (step not"
           + " blank) but were " + (spec == null ? null : "'" + spec.id() + "'") + ", "
           + compiled + ", " + (step == null ? null : "'" + step + "'"));
+    }
+    if (!Files.isRegularFile(compiled) || !Files.isReadable(compiled)) {
+      throw new IllegalArgumentException("model '" + spec.id() + "': the compiled artifact must"
+          + " be a readable regular file but " + compiled + " is "
+          + (Files.exists(compiled) ? "not one" : "missing"));
     }
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     return guarded(spec, device, compiled, step, List.of(step), view, null);

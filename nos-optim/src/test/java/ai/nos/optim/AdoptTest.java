@@ -105,4 +105,15 @@ final class AdoptTest {
     assertEquals("spec, compiled and step must be given (step not blank) but were 'digits',"
         + " null, ' '", e.getMessage());
   }
+
+  @Test
+  void compiledThatIsNotAFile_isRefusedByName(@TempDir Path dir) {
+    // It escaped as an UncheckedIOException from hashing, neither of the documented exceptions.
+    for (Path compiled : List.of(dir.resolve("missing.pt2"), dir)) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> optimizer.adopt(TestModels.digits(), compiled, "aotinductor"));
+      assertEquals("model 'digits': the compiled artifact must be a readable regular file but "
+          + compiled + " is " + (Files.exists(compiled) ? "not one" : "missing"), e.getMessage());
+    }
+  }
 }
