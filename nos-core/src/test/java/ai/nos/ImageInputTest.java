@@ -135,6 +135,23 @@ final class ImageInputTest {
   }
 
   @Test
+  void nearest_withPillow_takesPillowsPixel_whereACentreLandsOnABoundary() {
+    // 4 to 7: output centre 3 maps to 3.5 * 4 / 7 = 2.0; Pillow sums the scale up from half a
+    // step (1.99999...) and takes pixel 1, as Image.resize((7, 7), NEAREST) gives (Pillow 12.3):
+    // 0 0 1 1 2 3 3. floor((x + 0.5) * scale), libtorch's nearest-exact, takes pixel 2.
+    int[] pillow = {0, 0, 1, 1, 2, 3, 3};
+    ImageInput image = ImageInput.resizeTo(7).resize(ImageInput.Resize.EXACT)
+        .interpolation(ImageInput.Interpolation.NEAREST).build();
+    float[] v = run(image, ramp(1, 4, 4));
+    for (int y = 0; y < 7; y++) {
+      for (int x = 0; x < 7; x++) {
+        assertEquals((10 * pillow[y] + pillow[x]) / 255f, at(v, 7, 0, 0, y, x), 1e-6,
+            y + "," + x);
+      }
+    }
+  }
+
+  @Test
   void anEmptyImage_andABadCrop_areRefused() {
     ImageInput image = ImageInput.resizeTo(4).resize(ImageInput.Resize.EXACT).crop(4).build();
     try (Model m = Nos.load(spec(8, ImageInput.resizeTo(8).crop(8).build()))) {

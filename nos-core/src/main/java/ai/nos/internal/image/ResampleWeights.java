@@ -157,6 +157,30 @@ public final class ResampleWeights {
     return m;
   }
 
+  /**
+   * The input pixel each of {@code outSize} output pixels takes in Pillow's nearest resize
+   * (libImaging/Geometry.c, {@code ImagingScaleAffine}): the centre of output pixel 0 at half the
+   * scale, each next one a scale further by addition, truncated. The additions' rounding is
+   * Pillow's result: where a centre lands on a pixel boundary, {@code floor((x + 0.5) * scale)}
+   * (libtorch's nearest-exact) takes the pixel after the one Pillow takes.
+   *
+   * @throws IllegalArgumentException if a size is not positive
+   */
+  public static int[] pillowNearest(int inSize, int outSize) {
+    if (inSize < 1 || outSize < 1) {
+      throw new IllegalArgumentException("a resize needs positive sizes, was " + inSize + " to "
+          + outSize);
+    }
+    double scale = (double) inSize / outSize;
+    double centre = scale * 0.5;
+    int[] index = new int[outSize];
+    for (int x = 0; x < outSize; x++) {
+      index[x] = Math.min((int) centre, inSize - 1);
+      centre += scale;
+    }
+    return index;
+  }
+
   /** Pillow's and libtorch's rounding of a pass's sum (which includes the half). */
   public static int clip8(int fixed, int precision) {
     int v = fixed >> precision;

@@ -3,6 +3,7 @@ package ai.nos.internal.torch;
 import ai.nos.ImageInput;
 import ai.nos.internal.image.ResampleWeights;
 import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.InterpolateFuncOptions;
 import org.bytedeco.pytorch.InterpolateMode;
@@ -72,7 +73,7 @@ final class DeviceImages {
       return bytes.to(torch.ScalarType.Float);
     }
     if (bytes.is_cpu() || interpolation == ImageInput.Interpolation.NEAREST) {
-      return interpolate(bytes, g.resizedHeight(), g.resizedWidth(), interpolation, true)
+      return interpolate(bytes, g.resizedHeight(), g.resizedWidth(), interpolation)
           .to(torch.ScalarType.Float);
     }
     return fixedPoint(bytes, g, interpolation, true);
@@ -80,7 +81,9 @@ final class DeviceImages {
 
   /**
    * Pillow's resize: horizontally, rounded to 8 bits, then vertically, with Pillow's 22-bit
-   * weights ({@link #fixedPoint}); nearest as Pillow picks it (libtorch's nearest-exact).
+   * weights ({@link #fixedPoint}); nearest as Pillow picks it
+   * ({@link ResampleWeights#pillowNearest}: not libtorch's nearest-exact, which takes the next
+   * pixel where a centre lands on a boundary).
    */
   private static Tensor pillow(Tensor bytes, ImageInput.Geometry g,
       ImageInput.Interpolation interpolation) {
@@ -90,8 +93,15 @@ final class DeviceImages {
       return bytes.to(torch.ScalarType.Float);
     }
     if (interpolation == ImageInput.Interpolation.NEAREST) {
-      return interpolate(bytes.to(torch.ScalarType.Float), g.resizedHeight(), g.resizedWidth(),
-          interpolation, false);
+      Tensor x = bytes.to(torch.ScalarType.Float);
+      if (g.resizedWidth() != width) {
+        x = x.index_select(3, indexes(ResampleWeights.pillowNearest(width, g.resizedWidth()), x));
+      }
+      if (g.resizedHeight() != height) {
+        x = x.index_select(2, indexes(ResampleWeights.pillowNearest(height, g.resizedHeight()),
+            x));
+      }
+      return x;
     }
     return fixedPoint(bytes, g, interpolation, false);
   }
@@ -122,6 +132,20 @@ final class DeviceImages {
     return x.to(torch.ScalarType.Float);
   }
 
+  /** {@code index} as an int64 tensor on {@code like}'s device. */
+  private static Tensor indexes(int[] index, Tensor like) {
+    long[] longs = new long[index.length];
+    for (int i = 0; i < index.length; i++) {
+      longs[i] = index[i];
+    }
+    LongPointer host = new LongPointer(longs);
+    Tensor view = torch.from_blob(host, new long[] {longs.length},
+        new TensorOptions(torch.ScalarType.Long));
+    // A copy on every device, as for the weights: the view reads `host`.
+    return view.to(like.device(), torch.ScalarType.Long, false, true,
+        new MemoryFormatOptional());
+  }
+
   /** {@code w} as a dense float64 {@code [out, in]} matrix on {@code like}'s device. */
   private static Tensor weights(ResampleWeights w, int in, Tensor like) {
     double[] dense = w.dense(in);
@@ -141,21 +165,15 @@ final class DeviceImages {
         new ScalarOptional(new Scalar(255.0)));
   }
 
-  /** libtorch's interpolate, antialiased for bilinear and bicubic. */
+  /** libtorch's interpolate: legacy nearest, antialiased bilinear and bicubic. */
   private static Tensor interpolate(Tensor x, int height, int width,
-      ImageInput.Interpolation interpolation, boolean legacyNearest) {
+      ImageInput.Interpolation interpolation) {
     InterpolateFuncOptions options = new InterpolateFuncOptions();
     options.size().put(new LongVector(height, width));
     switch (interpolation) {
-      // Two calls, not one over a conditional: put is overloaded per mode class, and a
+      // One call per case, not one over a conditional: put is overloaded per mode class, and a
       // conditional of two of them would pick JavaCPP's put(Pointer), a raw memory copy.
-      case NEAREST -> {
-        if (legacyNearest) {
-          options.mode().put(new org.bytedeco.pytorch.kNearest());
-        } else {
-          options.mode().put(new org.bytedeco.pytorch.kNearestExact());
-        }
-      }
+      case NEAREST -> options.mode().put(new org.bytedeco.pytorch.kNearest());
       case BILINEAR -> options.mode().put(new org.bytedeco.pytorch.kBilinear());
       case BICUBIC -> options.mode().put(new org.bytedeco.pytorch.kBicubic());
       default -> throw new AssertionError(interpolation);
