@@ -21,7 +21,8 @@ import ai.nos.internal.image.ResampleWeights;
  * pixel level, on about one value in a thousand of the reference images. Same passes, same
  * intermediate rounding, same integer sums otherwise.
  *
- * Nearest: Pillow maps output pixel centres through the affine scale and truncates; libtorch's
+ * Nearest: Pillow maps output pixel centres through the affine scale, adding the scale pixel
+ * after pixel, and truncates (ResampleWeights.pillowNearest); libtorch's
  * (legacy) nearest takes floor(x * scale) with the scale in float.
  *
  * A region of the resized image (the centre crop that follows a resize) can be computed alone:
@@ -162,11 +163,13 @@ final class PilResize {
 
   private static byte[] nearest(byte[] in, int width, int height, int outWidth, int outHeight,
       int left, int top, int regionWidth, int regionHeight, boolean legacy) {
+    int[] xs = nearest(width, outWidth, legacy);
+    int[] ys = nearest(height, outHeight, legacy);
     byte[] out = new byte[regionWidth * regionHeight * 3];
     for (int y = top; y < top + regionHeight; y++) {
-      int iy = nearest(y, height, outHeight, legacy);
+      int iy = ys[y];
       for (int x = left; x < left + regionWidth; x++) {
-        int ix = nearest(x, width, outWidth, legacy);
+        int ix = xs[x];
         System.arraycopy(in, (iy * width + ix) * 3, out,
             ((y - top) * regionWidth + x - left) * 3, 3);
       }
@@ -174,11 +177,20 @@ final class PilResize {
     return out;
   }
 
-  private static int nearest(int x, int inSize, int outSize, boolean legacy) {
-    if (legacy) {
-      float scale = (float) inSize / outSize;
-      return Math.min((int) Math.floor(x * scale), inSize - 1);
+  /**
+   * The input pixel each output pixel takes: libtorch's legacy nearest, or Pillow's
+   * ({@link ResampleWeights#pillowNearest}: its additions' rounding decides where a centre lands
+   * on a pixel boundary, which {@code (x + 0.5) * scale} got wrong for whole pixels).
+   */
+  private static int[] nearest(int inSize, int outSize, boolean legacy) {
+    if (!legacy) {
+      return ResampleWeights.pillowNearest(inSize, outSize);
     }
-    return Math.min((int) ((x + 0.5) * ((double) inSize / outSize)), inSize - 1);
+    float scale = (float) inSize / outSize;
+    int[] index = new int[outSize];
+    for (int x = 0; x < outSize; x++) {
+      index[x] = Math.min((int) Math.floor(x * scale), inSize - 1);
+    }
+    return index;
   }
 }

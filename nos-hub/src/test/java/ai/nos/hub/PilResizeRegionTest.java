@@ -15,6 +15,32 @@ import org.junit.jupiter.api.Test;
  */
 final class PilResizeRegionTest {
 
+  /**
+   * Pillow's nearest from 4 to 7 pixels takes 0 0 1 1 2 3 3 (its centres are sums of the scale
+   * in doubles, and the fourth lands just under a boundary); {@code (x + 0.5) * scale} took
+   * 0 0 1 2 2 3 3.
+   */
+  @Test
+  void nearest_withPillow_takesPillowsPixel_whereACentreLandsOnABoundary() {
+    byte[] rgb = new byte[4 * 4 * 3];
+    for (int y = 0; y < 4; y++) {
+      for (int x = 0; x < 4; x++) {
+        rgb[(y * 4 + x) * 3] = (byte) x; // red: the column
+        rgb[(y * 4 + x) * 3 + 1] = (byte) y; // green: the row
+      }
+    }
+    byte[] out = PilResize.resize(rgb, 4, 4, 7, 7, ImagePreprocessing.Interpolation.NEAREST,
+        ImagePreprocessing.Resampler.PILLOW);
+    byte[] columns = new byte[7];
+    byte[] rows = new byte[7];
+    for (int i = 0; i < 7; i++) {
+      columns[i] = out[i * 3];
+      rows[i] = out[(i * 7) * 3 + 1];
+    }
+    assertArrayEquals(new byte[] {0, 0, 1, 1, 2, 3, 3}, columns);
+    assertArrayEquals(new byte[] {0, 0, 1, 1, 2, 3, 3}, rows);
+  }
+
   @Test
   void region_isTheCropOfTheWholeResize() {
     Random random = new Random(11);
