@@ -170,7 +170,8 @@ public final class Hub {
    * @throws IllegalArgumentException if {@code id} is unknown or {@code downloader} is null
    * @throws IllegalStateException if an artifact is a {@code {baseUri}} template and this hub has
    *     no base URI
-   * @throws DownloadException if an artifact or its lock file cannot be fetched or verified
+   * @throws DownloadException if an artifact or its lock file cannot be fetched or verified (the
+   *     message names the entry and the artifact)
    */
   public Map<String, Path> fetch(String id, Downloader downloader) {
     Map<String, Path> files = new LinkedHashMap<>();
@@ -246,7 +247,7 @@ public final class Hub {
     if (artifact.sha256().isPresent()) {
       String sha256 = artifact.sha256().get();
       long size = artifact.size().orElse(Downloader.UNKNOWN_SIZE);
-      return new Fetched(downloader.fetch(uri, sha256, size), sha256);
+      return new Fetched(download(entry, artifact, uri, sha256, size, downloader), sha256);
     }
     if (!artifact.isTemplate() && "file".equals(uri.getScheme())) {
       Path path = Paths.get(uri);
@@ -257,7 +258,19 @@ public final class Hub {
       return new Fetched(path, null);
     }
     CatalogJson.Pin pin = lock(entry, artifact, uri, downloader);
-    return new Fetched(downloader.fetch(uri, pin.sha256(), pin.size()), pin.sha256());
+    return new Fetched(download(entry, artifact, uri, pin.sha256(), pin.size(), downloader),
+        pin.sha256());
+  }
+
+  /** Fetches a pinned artifact; a failure names the entry and the artifact. */
+  private static Path download(CatalogEntry entry, CatalogArtifact artifact, URI uri,
+      String sha256, long size, Downloader downloader) {
+    try {
+      return downloader.fetch(uri, sha256, size);
+    } catch (DownloadException e) {
+      throw new DownloadException(entry.id() + ": artifact '" + artifact.name() + "': "
+          + e.getMessage(), e.uri().orElse(uri), e);
+    }
   }
 
   private static CatalogJson.Pin lock(

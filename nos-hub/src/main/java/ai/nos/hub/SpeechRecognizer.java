@@ -54,7 +54,8 @@ import java.util.function.UnaryOperator;
  * so they never cross to the host and the calling thread does no FFTs.
  *
  * <p><b>Long audio.</b> The recording is cut into consecutive 30 s windows (the last one
- * shorter, zero-padded by the features), each decoded independently and all at once, so the
+ * shorter, zero-padded by the features; a tail under one 10 ms mel frame past the last whole
+ * window is none, as openai-whisper's content frames), each decoded independently and all at once, so the
  * windows of one recording share decode steps as different callers do; a window gives one
  * segment (its start and end), or with {@link TranscribeOptions#timestamps()} on, the segments
  * its timestamp tokens delimit. This is Whisper's sequential long-form when its decoder writes
@@ -86,6 +87,8 @@ import java.util.function.UnaryOperator;
  */
 public final class SpeechRecognizer implements AutoCloseable {
   private static final double SECONDS_PER_TIMESTAMP = 0.02;
+  /** Samples per mel frame at 16 kHz (the features' hop). */
+  private static final int SAMPLES_PER_FRAME = 160;
 
   private final TokenGenerator generator;
   /** Null without tokenizer.json; freed by close() only once no transcript is decoding. */
@@ -328,8 +331,10 @@ public final class SpeechRecognizer implements AutoCloseable {
     }
     GenerationConfig built = config.build();
     List<CompletableFuture<GeneratedTokens>> windows = new ArrayList<>();
+    // openai-whisper's content frames (n // 160): a tail under one frame is no window of its own.
+    long content = Math.max(1, pcm.length() / SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME;
     try {
-      for (long from = 0; from < pcm.length(); from += Audio.WHISPER_WINDOW) {
+      for (long from = 0; from < content; from += Audio.WHISPER_WINDOW) {
         windows.add(generator.generate(prompt, encoderInput(pcm, from), built));
       }
     } catch (RuntimeException e) {

@@ -212,8 +212,8 @@ final class HubTest {
     DownloadException e = assertThrows(DownloadException.class,
         () -> hub.spec("torchvision/resnet50", downloader()));
     URI file = export.toUri().resolve("torchvision/resnet50/model.pt");
-    assertEquals(file + " has 3 bytes but the artifact has 5005; nothing was kept",
-        e.getMessage());
+    assertEquals("torchvision/resnet50: artifact 'model': " + file
+        + " has 3 bytes but the artifact has 5005; nothing was kept", e.getMessage());
     assertEquals(List.of(), Fixtures.files(cache.resolve("blobs")));
     assertEquals(List.of(), Fixtures.files(cache.resolve("tmp")));
   }
@@ -280,6 +280,34 @@ final class HubTest {
         () -> hub.fetch("google/vit-base-patch16-224", downloader()));
     assertTrue(e.getMessage().contains("labels.txt") && e.getMessage().contains("sha256"),
         e.getMessage());
+  }
+
+  /**
+   * An entry whose file is missing from the export names the entry and the artifact, whether the
+   * catalog pins the digest or a lock file does, online and offline.
+   */
+  @Test
+  void fetch_artifactFileMissing_namesTheEntryAndArtifact() throws Exception {
+    exportFile(export, "torchvision/resnet50/model.pt", 11);
+    byte[] model = Fixtures.bytes(123, 13); // never written: acme/model.pt is missing
+    Hub hub = Hub.builder().baseDirectory(export).build();
+    hub.register(CatalogEntry.builder().id("acme/pinned").signature(SIGNATURE)
+        .artifact(CatalogArtifact.of("model", "{baseUri}/acme/model.pt")
+            .withSha256(Fixtures.sha256(model), model.length)).build());
+    Path labels = export.resolve("torchvision/resnet50/labels.txt");
+    exportFile(export, "torchvision/resnet50/labels.txt", 12);
+    Files.delete(labels); // its lock file stays
+    Downloader offline = Downloader.builder().cacheDir(cache).offline(true).build();
+    for (Downloader d : List.of(downloader(), offline)) {
+      String pinned = assertThrows(DownloadException.class,
+          () -> hub.fetch("acme/pinned", d)).getMessage();
+      assertTrue(pinned.startsWith("acme/pinned: artifact 'model': "), pinned);
+      assertTrue(pinned.contains("acme/model.pt"), pinned);
+      String locked = assertThrows(DownloadException.class,
+          () -> hub.spec("torchvision/resnet50", d)).getMessage();
+      assertTrue(locked.startsWith("torchvision/resnet50: artifact 'labels': "), locked);
+      assertTrue(locked.contains(labels.getFileName().toString()), locked);
+    }
   }
 
   @Test

@@ -146,6 +146,23 @@ final class SpeechRecognizerTest {
         + " share decode steps");
   }
 
+  /**
+   * Windows follow openai-whisper's content frames (n // 160, SeekCursor): a tail under one mel
+   * frame past a whole window is no window of its own (it would be 30 s of padding); one frame is.
+   */
+  @Test
+  void longAudio_tailUnderOneFrame_isNoWindow() {
+    int rate = Audio.WHISPER_RATE;
+    for (int extra : new int[] {1, 159, 160}) {
+      Transcript t = asr.transcribe(new float[30 * rate + extra], rate, TWENTY_FOUR);
+      List<Transcript.Segment> s = t.segments();
+      assertEquals(extra < 160 ? 1 : 2, s.size(), extra + " samples past 30 s: " + t);
+      assertEquals(0, s.get(0).start(), 1e-9);
+      assertEquals(30, s.get(0).end(), 1e-9);
+      assertEquals(extra < 160 ? 30 : 30.01, s.get(s.size() - 1).end(), 1e-9);
+    }
+  }
+
   @Test
   void cancelledTranscription_freesItsSlot_forTheNext() {
     try (SpeechRecognizer one = SpeechRecognizer.builder(MODEL).device(Device.cpu())
