@@ -38,9 +38,10 @@ import java.util.stream.StreamSupport;
  * most {@link ai.nos.generate.GenerationConfig#maxNewTokens()} pieces.
  *
  * <p>{@link #close()} cancels the generation if it still runs: its cache slot is free before the
- * generator's next step, and {@link #hasNext()} returns false from then on. If the generation
- * fails (a deadline, a failed step, the generator closed), {@link #hasNext()} throws
- * {@link CompletionException} with the cause, after the pieces produced before the failure.
+ * generator's next step, and {@link #hasNext()} returns false from then on (a piece it had
+ * already looked ahead at is dropped). If the generation fails (a deadline, a failed step, the
+ * generator closed), {@link #hasNext()} throws {@link CompletionException} with the cause, after
+ * the pieces produced before the failure.
  *
  * <p>Thread-safety: one consumer thread iterates; {@link #close()} and {@link #result()} may be
  * called from any thread.
@@ -78,18 +79,17 @@ public final class TextPieces implements Iterator<String>, AutoCloseable {
    */
   @Override
   public boolean hasNext() {
-    if (next == null) {
-      if (closed.get()) {
-        next = END;
-      } else {
-        try {
-          next = queue.take();
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          close();
-          throw new CancellationException("interrupted while waiting for the next piece of"
-              + " the generation; it was cancelled");
-        }
+    if (closed.get()) {
+      // Closed: over, even if a piece was already looked ahead at (it is dropped, as the rest).
+      next = END;
+    } else if (next == null) {
+      try {
+        next = queue.take();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        close();
+        throw new CancellationException("interrupted while waiting for the next piece of"
+            + " the generation; it was cancelled");
       }
     }
     if (next != END) {

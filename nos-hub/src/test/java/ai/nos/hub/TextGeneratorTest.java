@@ -154,6 +154,20 @@ final class TextGeneratorTest {
   }
 
   @Test
+  void pieces_closedAfterHasNext_hasNextFalseFromThenOn_thePieceLookedAheadDropped() {
+    String prompt = reference.get("cases").get(0).get("prompt").asText();
+    TextPieces pieces = lm.pieces(prompt, greedy());
+    // hasNext() is idempotent: it waits for one piece and keeps it until next().
+    assertTrue(pieces.hasNext());
+    assertTrue(pieces.hasNext());
+    pieces.close();
+    // As the class documents: after close(), hasNext() is false; it was true once more, handing
+    // over the piece hasNext() had looked ahead at.
+    assertFalse(pieces.hasNext());
+    assertThrows(NoSuchElementException.class, pieces::next);
+  }
+
+  @Test
   void pieces_failedGeneration_throwsTheCause() {
     TextPieces pieces = lm.pieces("Once", GenerationConfig.builder()
         .timeout(Duration.ofNanos(1)).build());
