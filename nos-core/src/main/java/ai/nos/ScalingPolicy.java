@@ -63,6 +63,11 @@ public final class ScalingPolicy {
 
   /** The scale-down window unless set: a minute without need before a copy goes. */
   public static final Duration DEFAULT_WINDOW = Duration.ofSeconds(60);
+  /**
+   * The longest window, as in spec JSON ({@code windowMillis}): no scaling decision should wait
+   * longer, and the scaler's arithmetic on windows (ten of them for a back-off) stays in range.
+   */
+  public static final Duration MAX_WINDOW = Duration.ofDays(1);
 
   private final int minReplicas;
   private final int maxReplicas;
@@ -99,6 +104,10 @@ public final class ScalingPolicy {
       throw new IllegalArgumentException("scaling " + what + " must be zero or positive but was "
           + d);
     }
+    if (d.compareTo(MAX_WINDOW) > 0) {
+      throw new IllegalArgumentException("scaling " + what + " must be at most a day ("
+          + MAX_WINDOW + ") but was " + d);
+    }
   }
 
   /**
@@ -118,12 +127,13 @@ public final class ScalingPolicy {
    *     least a microsecond
    */
   public static ScalingPolicy p99Latency(int minReplicas, int maxReplicas, Duration bound) {
-    if (bound == null || bound.toNanos() < 1000) {
+    // Compared, not converted: a bound of centuries overflows nanoseconds.
+    if (bound == null || bound.compareTo(Duration.ofNanos(1000)) < 0) {
       throw new IllegalArgumentException("scaling p99 latency bound must be at least 1 us but was "
           + bound);
     }
     return new ScalingPolicy(minReplicas, maxReplicas, Target.P99_LATENCY,
-        bound.toNanos() / 1000.0, DEFAULT_WINDOW, Duration.ZERO);
+        bound.getSeconds() * 1e6 + bound.getNano() / 1000.0, DEFAULT_WINDOW, Duration.ZERO);
   }
 
   /** The same policy with another target; {@code value} in calls or microseconds. */
@@ -135,6 +145,8 @@ public final class ScalingPolicy {
   /**
    * The same policy with another scale-down window: a copy goes only after no recommendation in
    * this long asked for it. Default {@link #DEFAULT_WINDOW}.
+   *
+   * @throws IllegalArgumentException unless in [0, {@link #MAX_WINDOW}], as in spec JSON
    */
   public ScalingPolicy window(Duration window) {
     return new ScalingPolicy(minReplicas, maxReplicas, target, value, window, upWindow);
@@ -144,6 +156,8 @@ public final class ScalingPolicy {
    * The same policy with another scale-up window: a copy is added only when every
    * recommendation in this long asked for it, so a spike shorter than it loads nothing. Default
    * zero: the latest recommendation.
+   *
+   * @throws IllegalArgumentException unless in [0, {@link #MAX_WINDOW}], as in spec JSON
    */
   public ScalingPolicy upWindow(Duration upWindow) {
     return new ScalingPolicy(minReplicas, maxReplicas, target, value, window, upWindow);

@@ -58,6 +58,26 @@ final class SpecJsonScalingTest {
         e.getMessage());
   }
 
+  @Test
+  void javaWindowsAboveADay_areRefusedAsInJson_namingTheValue() {
+    // Accepted before: the spec's JSON then failed to parse back, and each scaling tick threw
+    // ArithmeticException (the window in nanoseconds overflows), stopping every model's scaling.
+    ScalingPolicy p = ScalingPolicy.queueDepth(1, 2, 4);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> p.window(Duration.ofDays(110_000)));
+    assertEquals("scaling window must be at most a day (PT24H) but was PT2640000H",
+        e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> p.upWindow(Duration.ofHours(25)));
+    assertEquals("scaling upWindow must be at most a day (PT24H) but was PT25H", e.getMessage());
+    assertEquals(Duration.ofDays(1), p.window(Duration.ofDays(1)).window());
+    ModelSpec spec = parse("{\"maxReplicas\": 2, \"value\": 4, \"windowMillis\": 86400000}");
+    assertEquals(spec, ModelSpec.fromJson(spec.toJson()));
+    // A bound of centuries is a number of microseconds, not an ArithmeticException.
+    assertEquals(110_000 * 86_400e6,
+        ScalingPolicy.p99Latency(1, 2, Duration.ofDays(110_000)).value());
+    assertEquals(20_000.0, ScalingPolicy.p99Latency(1, 2, Duration.ofMillis(20)).value());
+  }
+
   static void assertMessage(String part, String scaling) {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> parse(scaling));
