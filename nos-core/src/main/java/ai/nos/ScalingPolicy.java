@@ -108,6 +108,11 @@ public final class ScalingPolicy {
       throw new IllegalArgumentException("scaling " + what + " must be at most a day ("
           + MAX_WINDOW + ") but was " + d);
     }
+    if (d.getNano() % 1_000_000 != 0) {
+      // JSON holds whole milliseconds: a finer window did not survive fromJson(toJson()).
+      throw new IllegalArgumentException("scaling " + what + " must be whole milliseconds (the"
+          + " spec JSON's " + what + "Millis) but was " + d);
+    }
   }
 
   /**
@@ -146,7 +151,8 @@ public final class ScalingPolicy {
    * The same policy with another scale-down window: a copy goes only after no recommendation in
    * this long asked for it. Default {@link #DEFAULT_WINDOW}.
    *
-   * @throws IllegalArgumentException unless in [0, {@link #MAX_WINDOW}], as in spec JSON
+   * @throws IllegalArgumentException unless whole milliseconds in [0, {@link #MAX_WINDOW}], as
+   *     in spec JSON
    */
   public ScalingPolicy window(Duration window) {
     return new ScalingPolicy(minReplicas, maxReplicas, target, value, window, upWindow);
@@ -157,7 +163,8 @@ public final class ScalingPolicy {
    * recommendation in this long asked for it, so a spike shorter than it loads nothing. Default
    * zero: the latest recommendation.
    *
-   * @throws IllegalArgumentException unless in [0, {@link #MAX_WINDOW}], as in spec JSON
+   * @throws IllegalArgumentException unless whole milliseconds in [0, {@link #MAX_WINDOW}], as
+   *     in spec JSON
    */
   public ScalingPolicy upWindow(Duration upWindow) {
     return new ScalingPolicy(minReplicas, maxReplicas, target, value, window, upWindow);

@@ -78,6 +78,21 @@ final class SpecJsonScalingTest {
     assertEquals(20_000.0, ScalingPolicy.p99Latency(1, 2, Duration.ofMillis(20)).value());
   }
 
+  /**
+   * A window finer than a millisecond was written to JSON as whole milliseconds, so
+   * {@code fromJson(toJson())} no longer equalled the spec: refused, naming the value.
+   */
+  @Test
+  void javaWindowsFinerThanAMillisecond_areRefused_soTheJsonRoundTripHolds() {
+    ScalingPolicy p = ScalingPolicy.queueDepth(1, 2, 4);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> p.window(Duration.ofNanos(1_500_000)));
+    assertEquals("scaling window must be whole milliseconds (the spec JSON's windowMillis) but"
+        + " was PT0.0015S", e.getMessage());
+    assertThrows(IllegalArgumentException.class, () -> p.upWindow(Duration.ofNanos(1)));
+    assertEquals(Duration.ofMillis(1500), p.window(Duration.ofMillis(1500)).window());
+  }
+
   static void assertMessage(String part, String scaling) {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> parse(scaling));
