@@ -31,7 +31,7 @@ final class ModuleDescriptorTest {
     }
     assertEquals(Set.of("ai.nos", "ai.nos.generate"), open, "packages exported to every module");
     assertEquals(Map.of(
-        "ai.nos.internal", Set.of("ai.nos.optim"),
+        "ai.nos.internal", Set.of("ai.nos.optim", "ai.nos.hub"),
         "ai.nos.internal.torch", Set.of("ai.nos.optim"),
         "ai.nos.internal.files", Set.of("ai.nos.hub", "ai.nos.optim"),
         "ai.nos.internal.json", Set.of("ai.nos.hub", "ai.nos.optim"),

@@ -1,7 +1,7 @@
 package ai.nos.hub;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import java.util.concurrent.atomic.AtomicInteger;
+import ai.nos.internal.Lease;
 
 /*
  * A HuggingFace tokenizer that the calls and generations of one facade (TextGenerator,
@@ -14,20 +14,19 @@ import java.util.concurrent.atomic.AtomicInteger;
  * while it runs; close() refuses new uses (IllegalStateException naming the facade) and the last
  * use to end frees the tokenizer, on its thread. A reference is held only inside the tokenizer,
  * never while user code runs, so close() never waits and a stuck consumer keeps nothing alive.
- * Lock-free: one CAS per use.
+ * Lock-free: ai.nos.internal.Lease, one CAS per use.
  */
 final class SharedTokenizer implements AutoCloseable {
-  private static final int CLOSED = 1 << 30;
-
   private final HuggingFaceTokenizer tokenizer;
   /** What the facade is called in messages, e.g. {@code text generator 'tiny'}. */
   private final String owner;
-  /** Uses running, plus {@link #CLOSED} once closed. */
-  private final AtomicInteger state = new AtomicInteger();
+  /** The uses running; frees the tokenizer once closed and the last use has ended. */
+  private final Lease lease;
 
   SharedTokenizer(HuggingFaceTokenizer tokenizer, String owner) {
     this.tokenizer = tokenizer;
     this.owner = owner;
+    this.lease = new Lease(tokenizer::close);
   }
 
   /** The ids of {@code text}, without special tokens added. */
@@ -36,7 +35,7 @@ final class SharedTokenizer implements AutoCloseable {
     try {
       return tokenizer.encode(text, false, false).getIds();
     } finally {
-      release();
+      lease.release();
     }
   }
 
@@ -46,7 +45,7 @@ final class SharedTokenizer implements AutoCloseable {
     try {
       return tokenizer.decode(ids, true);
     } finally {
-      release();
+      lease.release();
     }
   }
 
@@ -56,29 +55,14 @@ final class SharedTokenizer implements AutoCloseable {
   }
 
   private void acquire() {
-    for (;;) {
-      int s = state.get();
-      if ((s & CLOSED) != 0) {
-        throw closedException();
-      }
-      if (state.compareAndSet(s, s + 1)) {
-        return;
-      }
-    }
-  }
-
-  private void release() {
-    if (state.decrementAndGet() == CLOSED) {
-      tokenizer.close();
+    if (!lease.tryAcquire()) {
+      throw closedException();
     }
   }
 
   /** Refuses new uses; frees the tokenizer now, or when the last running use ends. Idempotent. */
   @Override
   public void close() {
-    int before = state.getAndUpdate(s -> s | CLOSED);
-    if (before == 0) {
-      tokenizer.close();
-    }
+    lease.close();
   }
 }
