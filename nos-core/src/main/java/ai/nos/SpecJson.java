@@ -12,6 +12,7 @@ import static ai.nos.internal.json.JsonFields.required;
 import static ai.nos.internal.json.JsonFields.shorten;
 import static ai.nos.internal.json.JsonFields.text;
 
+import ai.nos.internal.files.BoundedFiles;
 import ai.nos.internal.json.JsonValue;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
@@ -20,7 +21,6 @@ import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
@@ -144,13 +144,9 @@ final class SpecJson {
         throw new IllegalArgumentException(what + " must be at most " + MAX_FILE_BYTES
             + " bytes but was " + size + " bytes; is it the model itself?");
       }
-      // The size check above cannot see a device or a pipe (size 0, maybe endless): read at
-      // most one byte past the cap.
-      byte[] json;
-      try (InputStream in = Files.newInputStream(file)) {
-        json = in.readNBytes((int) MAX_FILE_BYTES + 1);
-      }
-      if (json.length > MAX_FILE_BYTES) {
+      // The size check above cannot see a device or a pipe (size 0, maybe endless).
+      byte[] json = BoundedFiles.readAtMost(file, (int) MAX_FILE_BYTES);
+      if (json == null) {
         throw new IllegalArgumentException(what + " must be at most " + MAX_FILE_BYTES
             + " bytes but holds more; is it the model itself?");
       }

@@ -1,5 +1,6 @@
 package ai.nos.hub;
 
+import ai.nos.internal.files.BoundedFiles;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -160,12 +161,9 @@ public final class Catalog {
         throw new IllegalArgumentException(file + ": a catalog must be at most "
             + CatalogJson.MAX_BYTES + " bytes but this one has " + size);
       }
-      // The size check above cannot see a device or a pipe (size 0, maybe endless): read at
-      // most one byte past the cap.
-      try (InputStream in = Files.newInputStream(file)) {
-        json = in.readNBytes(CatalogJson.MAX_BYTES + 1);
-      }
-      if (json.length > CatalogJson.MAX_BYTES) {
+      // The size check above cannot see a device or a pipe (size 0, maybe endless).
+      json = BoundedFiles.readAtMost(file, CatalogJson.MAX_BYTES);
+      if (json == null) {
         throw new IllegalArgumentException(file + ": a catalog must be at most "
             + CatalogJson.MAX_BYTES + " bytes but this one has more");
       }

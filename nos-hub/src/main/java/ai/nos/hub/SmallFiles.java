@@ -1,8 +1,8 @@
 package ai.nos.hub;
 
+import ai.nos.internal.files.BoundedFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -179,17 +179,14 @@ final class SmallFiles {
   }
 
   private static byte[] read(Path file, int maxBytes, URI uri) {
-    try (InputStream in = Files.newInputStream(file)) {
-      return limited(in.readNBytes(maxBytes + 1), maxBytes, uri);
+    try {
+      byte[] bytes = BoundedFiles.readAtMost(file, maxBytes);
+      if (bytes == null) {
+        throw new DownloadException(uri + " is larger than " + maxBytes + " bytes", uri);
+      }
+      return bytes;
     } catch (IOException e) {
       throw new DownloadException("cannot read " + file + ": " + e, uri, e);
     }
-  }
-
-  private static byte[] limited(byte[] bytes, int maxBytes, URI uri) {
-    if (bytes.length > maxBytes) {
-      throw new DownloadException(uri + " is larger than " + maxBytes + " bytes", uri);
-    }
-    return bytes;
   }
 }
