@@ -123,13 +123,19 @@ public final class Inputs {
   private static void checkBytes(ModelSpec spec, List<Tensor> ordered, long batch) {
     long in = 0;
     int largest = 0;
-    long[] bytes = new long[ordered.size()];
+    long largestBytes = -1;
+    // Every call runs this: no allocation, and no lookup for a spec without image inputs.
+    Map<String, ai.nos.ImageInput> images = spec.imageInputs();
     for (int i = 0; i < ordered.size(); i++) {
-      bytes[i] = saturatedAdd(ordered.get(i).byteSize(),
-          imageBytes(spec.imageInputs().get(spec.signature().inputs().get(i).name()), batch));
-      in = saturatedAdd(in, bytes[i]);
-      if (bytes[i] > bytes[largest]) {
+      long bytes = ordered.get(i).byteSize();
+      if (!images.isEmpty()) {
+        bytes = saturatedAdd(bytes,
+            imageBytes(images.get(spec.signature().inputs().get(i).name()), batch));
+      }
+      in = saturatedAdd(in, bytes);
+      if (bytes > largestBytes) {
         largest = i;
+        largestBytes = bytes;
       }
     }
     long out = 0;
