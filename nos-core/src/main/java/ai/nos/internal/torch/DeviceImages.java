@@ -3,7 +3,6 @@ package ai.nos.internal.torch;
 import ai.nos.ImageInput;
 import ai.nos.internal.image.ResampleWeights;
 import org.bytedeco.javacpp.DoublePointer;
-import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.InterpolateFuncOptions;
 import org.bytedeco.pytorch.InterpolateMode;
@@ -132,18 +131,14 @@ final class DeviceImages {
     return x.to(torch.ScalarType.Float);
   }
 
-  /** {@code index} as an int64 tensor on {@code like}'s device. */
+  /** {@code index} as an int64 tensor on {@code like}'s device ({@link TorchTensors#staged}). */
   private static Tensor indexes(int[] index, Tensor like) {
-    long[] longs = new long[index.length];
-    for (int i = 0; i < index.length; i++) {
-      longs[i] = index[i];
-    }
-    LongPointer host = new LongPointer(longs);
-    Tensor view = torch.from_blob(host, new long[] {longs.length},
-        new TensorOptions(torch.ScalarType.Long));
-    // A copy on every device, as for the weights: the view reads `host`.
-    return view.to(like.device(), torch.ScalarType.Long, false, true,
-        new MemoryFormatOptional());
+    return TorchTensors.staged(new long[] {index.length}, ai.nos.DType.INT64, 8L * index.length,
+        b -> {
+          for (int i = 0; i < index.length; i++) {
+            b.putLong(8 * i, index[i]);
+          }
+        }, like.device(), ai.nos.DType.INT64);
   }
 
   /** {@code w} as a dense float64 {@code [out, in]} matrix on {@code like}'s device. */
