@@ -242,22 +242,24 @@ final class AotiPackageTest {
     Path root = dir.resolve("root");
     Path so = AotiPackage.extract("m", file, "sha-a", root).get(0);
     Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
-    Path data = root.resolve("sha-a/m/data");
-    Files.move(data, elsewhere.resolve("data"));
-    Files.createSymbolicLink(data, elsewhere.resolve("data"));
-    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
-    assertFalse(Files.isSymbolicLink(data), "the linked folder was replaced");
-    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
-    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
-
-    Path whole = root.resolve("sha-a");
-    Files.move(whole, elsewhere.resolve("sha-a"));
-    Files.createSymbolicLink(whole, elsewhere.resolve("sha-a"));
-    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
-    assertFalse(Files.isSymbolicLink(whole), "the linked extraction folder was replaced");
-    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
-    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
+    extractedAgainOverALink(file, root, so, root.resolve("sha-a/m/data"), elsewhere);
+    extractedAgainOverALink(file, root, so, root.resolve("sha-a"), elsewhere);
     assertEquals(List.of("sha-a"), names(root));
+  }
+
+  /**
+   * Moves {@code folder} of the extraction to {@code elsewhere}, leaves a link in its place, and
+   * checks that the next extraction replaced the link with a real folder holding the library.
+   */
+  private static void extractedAgainOverALink(Path file, Path root, Path so, Path folder,
+      Path elsewhere) throws IOException {
+    Path moved = elsewhere.resolve(folder.getFileName());
+    Files.move(folder, moved);
+    Files.createSymbolicLink(folder, moved);
+    assertEquals(so, AotiPackage.extract("m", file, "sha-a", root).get(0));
+    assertFalse(Files.isSymbolicLink(folder), "the linked folder " + folder + " was replaced");
+    assertTrue(so.toRealPath().startsWith(root.toRealPath()), so.toRealPath().toString());
+    assertArrayEquals(LIB_BYTES, Files.readAllBytes(so));
   }
 
   @Test
