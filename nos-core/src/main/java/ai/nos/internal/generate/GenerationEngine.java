@@ -100,7 +100,8 @@ import org.slf4j.LoggerFactory;
  * Every request passes through the queue, even one that finds a slot free, so maxQueued bounds
  * the requests beyond the free slots: submit refuses (QueueFullException, naming the counts)
  * when the queue holds maxQueued more than the free slots the scheduler last published
- * (compact() publishes them, after every path that takes or frees a slot); the queue's
+ * (prefill publishes them as it takes slots, before any token of theirs goes out, and
+ * compact() after every path that takes or frees one); the queue's
  * capacity, maxQueued + slots, is the hard bound. (Refusing at maxQueued queued requests, as it
  * did, refused every request with maxQueued 0 and a burst on free slots beyond maxQueued.) The
  * published count lags an admission in progress by at most its batch, which can only let that
@@ -918,6 +919,9 @@ public final class GenerationEngine implements AutoCloseable {
       t = Math.max(t, s.prompt.length);
       s.slot = cache.acquire();
     }
+    // Published before the first tokens go out: a caller woken by one and submitting at once
+    // must see these slots taken (compact() publishes them too, only after the admission).
+    freeSlots = cache.freeSlots();
     long[] drawn;
     try (PointerScope scope = new PointerScope()) {
       org.bytedeco.pytorch.Device dev = model.torchDevice();
