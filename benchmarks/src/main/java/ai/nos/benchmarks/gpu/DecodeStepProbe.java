@@ -56,6 +56,7 @@ public final class DecodeStepProbe {
     int length = args.length > 6 ? Integer.parseInt(args[6]) : 257;
     int position = args.length > 7 ? Integer.parseInt(args[7]) : 128;
     TorchRuntime.ensureLoaded();
+    out.println("DecodeStepProbe: SDPA priority " + SdpOrder.applyFromProperty());
     torch.setGraphExecutorOptimize(false); // this thread is the probe's scheduler
     if (device.isCuda()) {
       TorchRuntime.prepareEngineThread(device.index().orElse(0));

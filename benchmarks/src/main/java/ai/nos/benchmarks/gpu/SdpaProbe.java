@@ -73,7 +73,7 @@ public final class SdpaProbe {
         + " enabled flash %b, efficient %b, cudnn %b, math %b%n", model, device, rows,
         half ? "fp16" : "fp32", cudnn ? "present" : "absent",
         cudnn ? org.bytedeco.pytorch.Context.versionCuDNN() : 0,
-        cudnn ? org.bytedeco.pytorch.Context.versionRuntimeCuDNN() : 0, priority(),
+        cudnn ? org.bytedeco.pytorch.Context.versionRuntimeCuDNN() : 0, SdpOrder.current(),
         torch.globalContext().userEnabledFlashSDP(),
         torch.globalContext().userEnabledMemEfficientSDP(),
         torch.globalContext().userEnabledCuDNNSDP(), torch.globalContext().userEnabledMathSDP());
@@ -118,32 +118,37 @@ public final class SdpaProbe {
     args.push_back(new IValue(k));
     args.push_back(new IValue(k));
     args.push_back(mask == null ? new IValue() : new IValue(mask));
-    long backend = choice.apply(args).toInt();
-    attend.apply(args); // the first call of a backend pays its setup
-    TorchRuntime.synchronize(device);
-    long start = System.nanoTime();
-    for (int i = 0; i < calls; i++) {
-      attend.apply(args);
+    // libtorch's own order first, then each backend put first in turn (SdpOrder): the choice
+    // and its time per order, so the fastest backend NOS's libtorch has for this shape shows.
+    String initial = SdpOrder.current();
+    for (String first : List.of("", "cudnn", "flash", "efficient", "math")) {
+      try {
+        if (!first.isEmpty()) {
+          SdpOrder.apply(first);
+        }
+        long backend = choice.apply(args).toInt();
+        attend.apply(args); // the first call of a backend pays its setup
+        TorchRuntime.synchronize(device);
+        long start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+          attend.apply(args);
+        }
+        TorchRuntime.synchronize(device);
+        double ms = (System.nanoTime() - start) / 1e6 / calls;
+        out.printf(Locale.ROOT, "SdpaProbe: %s: q %s k %s: %s: backend %d (%s), eager %.4f ms a"
+            + " call%n", what, shape(q), shape(k), first.isEmpty() ? "libtorch's order"
+                : first + " first", backend, backend >= 0 && backend < BACKENDS.size()
+                    ? BACKENDS.get((int) backend) : "?", ms);
+      } catch (RuntimeException e) {
+        out.printf(Locale.ROOT, "SdpaProbe: %s: %s first: %s%n", what, first,
+            String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+      }
     }
-    TorchRuntime.synchronize(device);
-    double ms = (System.nanoTime() - start) / 1e6 / calls;
-    out.printf(Locale.ROOT, "SdpaProbe: %s: q %s k %s: backend %d (%s), eager %.4f ms a call%n",
-        what, shape(q), shape(k), backend, backend >= 0 && backend < BACKENDS.size()
-            ? BACKENDS.get((int) backend) : "?", ms);
+    SdpOrder.apply(initial.substring(1, initial.length() - 1).replace(" ", ""));
   }
 
   private static String shape(Tensor t) {
     return java.util.Arrays.toString(t.sizes().vec().get()) + " strides "
         + java.util.Arrays.toString(t.strides().vec().get());
-  }
-
-  private static String priority() {
-    org.bytedeco.javacpp.IntPointer order = torch.globalContext().sDPPriorityOrder();
-    StringBuilder sb = new StringBuilder("[");
-    for (int i = 0; i < torch.num_sdp_backends(); i++) {
-      int b = order.get(i);
-      sb.append(i > 0 ? ", " : "").append(b >= 0 && b < BACKENDS.size() ? BACKENDS.get(b) : b);
-    }
-    return sb.append(']').toString();
   }
 }

@@ -27,7 +27,7 @@ final class SdpaProbeTest {
     String out = bytes.toString(StandardCharsets.UTF_8);
     assertTrue(out.contains("SDP priority [") && out.contains("cuDNN "), out);
     Matcher m = Pattern.compile("SdpaProbe: (self|cross) .*: q \\[3, 6, 1, 64\\] .*k \\[3, 6,"
-        + " (448|1500), 64\\] strides \\[(\\d+), 64, 384, 1\\]: backend (\\d+) \\((\\w+)\\), eager"
+        + " (448|1500), 64\\] strides \\[(\\d+), 64, 384, 1\\]: libtorch's order: backend (\\d+) \\((\\w+)\\), eager"
         + " (\\S+) ms a call").matcher(out);
     int lines = 0;
     while (m.find()) {
@@ -37,6 +37,27 @@ final class SdpaProbeTest {
       assertTrue(!m.group(5).equals("?") && Double.parseDouble(m.group(6)) > 0, out);
     }
     assertEquals(2, lines, out);
+    // each backend put first in turn, for both attentions, and libtorch's order back after
+    for (String first : new String[] {"cudnn", "flash", "efficient", "math"}) {
+      assertEquals(2, out.lines().filter(l -> l.contains(": " + first + " first")).count(), out);
+    }
+    assertTrue(out.contains("SDP priority " + SdpOrder.current() + ";"), out);
+  }
+
+  @Test
+  void sdpOrder_putsTheNamedBackendsFirst_andRefusesUnknownNames() {
+    String before = SdpOrder.current();
+    try {
+      SdpOrder.apply("math,efficient");
+      assertTrue(SdpOrder.current().startsWith("[math, efficient, "), SdpOrder.current());
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> SdpOrder.apply("cudnn,fast"));
+      assertTrue(e.getMessage().contains("'fast'") && e.getMessage().contains("cudnn,fast"),
+          e.getMessage());
+    } finally {
+      SdpOrder.apply(before.substring(1, before.length() - 1).replace(" ", ""));
+    }
+    assertEquals(before, SdpOrder.current());
   }
 
   @Test
@@ -46,7 +67,7 @@ final class SdpaProbeTest {
         new PrintStream(bytes, true, StandardCharsets.UTF_8));
     String out = bytes.toString(StandardCharsets.UTF_8);
     assertTrue(out.contains("SdpaProbe: self (mask, 257 positions): q [1, 16, 1, 64] strides"
-        + " [1024, 64, 1024, 1] k [1, 16, 257, 64] strides [263168, 64, 1024, 1]: backend "), out);
+        + " [1024, 64, 1024, 1] k [1, 16, 257, 64] strides [263168, 64, 1024, 1]: libtorch's order: backend "), out);
     assertFalse(out.contains("cross"), out);
   }
 
