@@ -11,6 +11,12 @@
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
+# The pack takes models/ as it is now: a tree slimmed for the part calls (scripts/gpu/slim.sh out)
+# lacks the test models the suite reads (the twenty-second session packed one and lost its suite
+# call to 18 "artifact file ... does not exist" failures). Put them back first.
+for p in models/whisper-micro models/aoti/digits-cpu-portable.pt2; do
+  [ -e "$p" ] || { echo "pack: $p is missing (slimmed? run scripts/gpu/slim.sh in first)" >&2; exit 1; }
+done
 shared=${NOS_SHARED:-$root/../shared}
 junit_platform=${JUNIT_PLATFORM_VERSION:-1.13.4}
 lib=target/gpu-lib
