@@ -8,8 +8,8 @@ import ai.nos.internal.torch.TorchRuntime;
 import ai.nos.optim.internal.TensorRt;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -17,15 +17,31 @@ import java.util.regex.Pattern;
  * The TensorRT step of {@link Optimizer#tensorRt}: decides whether TensorRT can serve a model
  * here and builds its engine into the cache, or says in one sentence why not.
  *
- * <p>Thread-safe. A build that failed is remembered for the life of the JVM by its cache key, so
- * asking again answers at once with the same reason instead of building again (a build takes
- * minutes and the whole GPU; what it made is freed either way: see {@link TensorRt}).
+ * <p>Thread-safe. A build that failed is remembered by its cache key, so asking again answers at
+ * once with the same reason instead of building again (a build takes minutes and the whole GPU;
+ * what it made is freed either way: see {@link TensorRt}). The memory keeps the
+ * {@value #MAX_REMEMBERED_FAILURES} most recent failed keys: a key forgotten is built again when
+ * asked for.
  */
 final class TensorRtStep {
   /** The batch range of a spec without batching: what a caller may send in one call. */
   static final int DEFAULT_MAX_BATCH = 32;
   private static final Pattern SM = Pattern.compile("sm_\\d+");
-  private static final Map<String, String> FAILED = new ConcurrentHashMap<>();
+  /** How many failed build keys {@link #FAILED} keeps. */
+  static final int MAX_REMEMBERED_FAILURES = 256;
+  /**
+   * The reason of each failed build by its key hash, the {@value #MAX_REMEMBERED_FAILURES} most
+   * recently failed only, so that an application trying many distinct failing builds over its
+   * life does not grow this without end. Insertion order: a key failing again moves to the end
+   * only when it is forgotten first (a remembered key is answered, not rebuilt). Guarded by its
+   * own lock; a build never runs under it.
+   */
+  private static final Map<String, String> FAILED = new LinkedHashMap<>() {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+      return size() > MAX_REMEMBERED_FAILURES;
+    }
+  };
 
   private TensorRtStep() {}
 
@@ -56,7 +72,7 @@ final class TensorRtStep {
     String arch = arch(TorchRuntime.cudaDeviceName(index));
     int maxBatch = maxBatch(spec);
     CacheKey key = key(spec, onnx, arch, probe.version(), cudaVersion, calibration);
-    String failed = FAILED.get(key.hash());
+    String failed = remembered(key.hash());
     if (failed != null) {
       return new Outcome(null, failed + " (remembered from an earlier build in this JVM)");
     }
@@ -68,7 +84,7 @@ final class TensorRtStep {
       return new Outcome(engine, null);
     } catch (OptimizationException e) {
       String reason = rootMessage(e);
-      FAILED.put(key.hash(), reason);
+      remember(key.hash(), reason);
       return new Outcome(null, reason);
     }
   }
@@ -121,6 +137,27 @@ final class TensorRtStep {
   static String arch(String deviceName) {
     Matcher m = SM.matcher(deviceName);
     return m.find() ? m.group() : deviceName;
+  }
+
+  /** The reason the build under {@code keyHash} failed in this JVM, or null. */
+  static String remembered(String keyHash) {
+    synchronized (FAILED) {
+      return FAILED.get(keyHash);
+    }
+  }
+
+  /** Remembers that the build under {@code keyHash} failed, and why. */
+  static void remember(String keyHash, String reason) {
+    synchronized (FAILED) {
+      FAILED.put(keyHash, reason);
+    }
+  }
+
+  /** How many failed builds are remembered (for tests). */
+  static int rememberedCount() {
+    synchronized (FAILED) {
+      return FAILED.size();
+    }
   }
 
   private static String rootMessage(Throwable e) {
