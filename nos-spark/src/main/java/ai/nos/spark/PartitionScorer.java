@@ -39,7 +39,9 @@ import org.apache.spark.util.CollectionAccumulator;
  * retries the task as it does any failure (spark.task.maxFailures), on another executor if this
  * one is lost. With an error column, a bad row gets its message there and null outputs; a failing
  * call of several rows is run again row by row, so that only the rows the model rejects get an
- * error and the others their outputs.
+ * error and the others their outputs. A failing call is any RuntimeException from it or from
+ * reading its outputs (a cancelled future, a custom Model missing an output); an Error is no
+ * row's failure and escapes unwrapped.
  *
  * Concurrency
  * -----------
@@ -74,7 +76,12 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
 
   @Override
   public Iterator<Row> call(Iterator<Row> rows) {
-    return new Scored(rows);
+    return new Scored(rows, null);
+  }
+
+  /** {@link #call} with the given copies instead of the executor's (for tests). */
+  Iterator<Row> call(Iterator<Row> rows, List<Model> models) {
+    return new Scored(rows, models);
   }
 
   private final class Scored implements Iterator<Row> {
@@ -85,8 +92,9 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
     private long rowsRead;
     private int nextModel;
 
-    Scored(Iterator<Row> in) {
+    Scored(Iterator<Row> in, List<Model> models) {
       this.in = in;
+      this.models = models;
     }
 
     @Override
@@ -198,9 +206,10 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
           try {
             Map<String, Tensor> result = call.future.join();
             store(outs, call.members, result);
-          } catch (CompletionException | IllegalArgumentException | IllegalStateException e) {
-            Throwable cause = e instanceof CompletionException && e.getCause() != null
-                ? e.getCause() : e;
+          } catch (RuntimeException e) {
+            // Any runtime failure of the call or of reading its outputs (a custom Model missing
+            // an output gives an NPE in store) is this row's failure and gets the row's context.
+            Throwable cause = rowFailure(e);
             if (!errorColumn) {
               throw new IllegalStateException(where(firstRow + call.members.get(0)) + " ("
                   + call.members.size() + " rows from there) failed: " + cause.getMessage()
@@ -238,7 +247,7 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
           try {
             store(outs, List.of(r), call.model.infer(tensors(this, List.of(r))));
           } catch (RuntimeException e) {
-            errors.set(r, message(e));
+            errors.set(r, message(rowFailure(e)));
           }
         }
       }
@@ -257,6 +266,19 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         }
       }
     }
+  }
+
+  /**
+   * What failed a row: the cause of a future's CompletionException, else {@code e} itself. An
+   * Error found as the cause is no row's failure and is thrown as it is, never kept in the error
+   * column nor wrapped.
+   */
+  private static Throwable rowFailure(RuntimeException e) {
+    Throwable cause = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+    if (cause instanceof Error error) {
+      throw error;
+    }
+    return cause;
   }
 
   private static String message(Throwable t) {
