@@ -1,5 +1,6 @@
 package ai.nos;
 
+import java.math.BigInteger;
 import java.util.Arrays;
 import java.util.regex.Pattern;
 
@@ -8,7 +9,9 @@ import java.util.regex.Pattern;
  *
  * <p>A shape has rank 1 to {@value Tensor#MAX_RANK}. Each dimension is a fixed size {@code >= 1}
  * or {@code -1} for a dimension whose size is only known per call. The first dimension is the
- * batch dimension; it is usually {@code -1}, so that requests can be batched together.
+ * batch dimension; it is usually {@code -1}, so that requests can be batched together. The
+ * smallest tensor a shape allows (each dynamic dimension at 1) must fit in a {@link Tensor}, at
+ * most {@value Integer#MAX_VALUE} bytes.
  *
  * <p>Messages of the exceptions thrown here start with the field they are about ({@code name},
  * {@code dtype}, {@code shape[2]}), so that a {@link Signature} or a JSON reader can put the
@@ -25,6 +28,9 @@ public final class TensorSpec {
   public static final int MAX_NAME_LENGTH = 64;
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_.]*");
+
+  /** What a {@link Tensor} holds at most: a ByteBuffer's capacity. */
+  private static final BigInteger MAX_TENSOR_BYTES = BigInteger.valueOf(Integer.MAX_VALUE);
 
   private final String name;
   private final DType dtype;
@@ -43,7 +49,9 @@ public final class TensorSpec {
    *     characters
    * @param dtype the element type
    * @param shape the dimensions, rank 1 to {@value Tensor#MAX_RANK} (a {@link Tensor}'s most),
-   *     each {@code >= 1} or {@code -1} (dynamic); the array is copied
+   *     each {@code >= 1} or {@code -1} (dynamic), their product with each dynamic one at 1
+   *     at most {@value Integer#MAX_VALUE} bytes of {@code dtype} (a Tensor's most); the array
+   *     is copied
    * @return the spec
    * @throws IllegalArgumentException if any argument is null or invalid; the message names the
    *     field ({@code name}, {@code dtype}, {@code shape} or {@code shape[i]}), what was expected
@@ -72,7 +80,30 @@ public final class TensorSpec {
             + copy[i] + " in tensor '" + name + "'");
       }
     }
+    checkBytes(name, dtype, copy);
     return new TensorSpec(name, dtype, copy);
+  }
+
+  /**
+   * Refuses a shape whose smallest tensor, every dynamic dimension at 1, is over what a
+   * {@link Tensor} holds: no call could carry it (a fixed dimension, the first included, is what
+   * every call sends), so a model declaring it would load and then refuse every call as too big.
+   * The count is exact, as the dimensions' product can pass a long.
+   */
+  private static void checkBytes(String name, DType dtype, long[] shape) {
+    BigInteger bytes = BigInteger.valueOf(dtype.byteSize());
+    for (long d : shape) {
+      if (d != DYNAMIC) {
+        bytes = bytes.multiply(BigInteger.valueOf(d));
+      }
+    }
+    if (bytes.compareTo(MAX_TENSOR_BYTES) > 0) {
+      long rows = shape[0] == DYNAMIC ? 1 : shape[0];
+      throw new IllegalArgumentException("shape " + Arrays.toString(shape) + " of "
+          + dtype.label() + " takes at least " + bytes + " bytes (" + rows
+          + (rows == 1 ? " row" : " rows") + ", a dynamic dimension counted as 1) but a Tensor"
+          + " holds at most " + Integer.MAX_VALUE + " bytes in tensor '" + name + "'");
+    }
   }
 
   private static void checkName(String name) {

@@ -87,6 +87,16 @@ final class SignatureTest {
   }
 
   @Test
+  void output_rowOverATensorsBytes_namesItsPath() {
+    Signature.Builder b = Signature.builder().input("x", DType.FLOAT32, -1, 4);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> b.output("y", DType.BFLOAT16, -1, 1 << 20, 1 << 10));
+    assertEquals("signature.outputs[0].shape [-1, 1048576, 1024] of bfloat16 takes at least"
+        + " 2147483648 bytes (1 row, a dynamic dimension counted as 1) but a Tensor holds at"
+        + " most 2147483647 bytes in tensor 'y'", e.getMessage());
+  }
+
+  @Test
   void input_null() {
     NullPointerException e = assertThrows(NullPointerException.class,
         () -> Signature.builder().input(IMAGE).input(null));

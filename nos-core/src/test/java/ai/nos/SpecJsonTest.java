@@ -322,6 +322,9 @@ final class SpecJsonTest {
         + "was 0 in tensor 'image'",
     "[-1, 1, 8, 8]| []| $.signature.inputs[0].shape must have rank >= 1 but was [] (rank 0) in "
         + "tensor 'image'",
+    "[-1, 1, 8, 8]| [-1, 3, 32768, 8192]| $.signature.inputs[0].shape [-1, 3, 32768, 8192] of"
+        + " float32 takes at least 3221225472 bytes (1 row, a dynamic dimension counted as 1) but"
+        + " a Tensor holds at most 2147483647 bytes in tensor 'image'",
     "'image'| 'my image'| $.signature.inputs[0].name must match [A-Za-z_][A-Za-z0-9_.]* (1-64 "
         + "characters) but was 'my image' (8 characters)",
     "'float32'| 'float64'| $.signature.inputs[0].dtype must be one of float32, float16, bfloat16, "

@@ -90,6 +90,44 @@ final class TensorSpecTest {
         e.getMessage());
   }
 
+  @Test
+  void of_rowOverATensorsBytes_isRefused() {
+    // 2^15 x 2^14 float32 elements are 2^31 bytes, one past a Tensor's most: no call could carry
+    // one row, so a model declaring it loaded and then refused every call as too big.
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TensorSpec.of("x", DType.FLOAT32, -1, 32768, 16384));
+    assertEquals("shape [-1, 32768, 16384] of float32 takes at least 2147483648 bytes (1 row,"
+        + " a dynamic dimension counted as 1) but a Tensor holds at most 2147483647 bytes in"
+        + " tensor 'x'", e.getMessage());
+    // Dynamic dimensions count as 1 and the dtype's size counts: these fit.
+    TensorSpec.of("x", DType.FLOAT32, -1, 32767, -1, 16384);
+    TensorSpec.of("x", DType.UINT8, -1, 32768, 65535);
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> TensorSpec.of("x", DType.UINT8, -1, 32768, 65536)).getMessage()
+        .startsWith("shape [-1, 32768, 65536] of uint8 takes at least 2147483648 bytes (1 row,"));
+  }
+
+  @Test
+  void of_fixedBatchOverATensorsBytes_isRefused() {
+    // A fixed first dimension is what every call sends: 4 rows of 1 GB cannot be one Tensor.
+    TensorSpec.of("x", DType.INT64, -1, 1 << 27);
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TensorSpec.of("x", DType.INT64, 4, 1 << 27));
+    assertEquals("shape [4, 134217728] of int64 takes at least 4294967296 bytes (4 rows, a"
+        + " dynamic dimension counted as 1) but a Tensor holds at most 2147483647 bytes in tensor"
+        + " 'x'", e.getMessage());
+  }
+
+  @Test
+  void of_rowBytesBeyondALong_isRefusedWithTheExactCount() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TensorSpec.of("x", DType.FLOAT32, -1, Long.MAX_VALUE, Long.MAX_VALUE));
+    assertTrue(e.getMessage().startsWith("shape [-1, " + Long.MAX_VALUE + ", " + Long.MAX_VALUE
+        + "] of float32 takes at least "
+        + java.math.BigInteger.valueOf(Long.MAX_VALUE).pow(2).shiftLeft(2) + " bytes"),
+        e.getMessage());
+  }
+
   @ParameterizedTest
   @ValueSource(longs = {0, -2, Long.MIN_VALUE})
   void of_badDim(long dim) {
