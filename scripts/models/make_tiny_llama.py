@@ -36,6 +36,7 @@ nos-hub's builtin catalog entry nos/llm-tiny pins models/llm-tiny's model.pt and
 sha256 and size: re-exporting that folder means updating them (BuiltinCatalogTest checks).
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -401,8 +402,9 @@ class FusedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rows: torch.Tensor,
                 visible: torch.Tensor, slots: torch.Tensor, k_cache: torch.Tensor,
-                v_cache: torch.Tensor, first: bool = False) -> torch.Tensor:
+                v_cache: torch.Tensor, first: bool = False, cudnn: bool = False) -> torch.Tensor:
         # first: the rows are cache slots 0..B-1 (FusedNosLlama.decode_first), read as views.
+        # cudnn: the attention through cuDNN's kernel (FusedNosLlama.run says when).
         # sin: the rotary sin with rotate_half's signs folded in (its first half negated), so
         # rotate_half(qk) * sin is qk.roll(d/2) * sin: the same products, one kernel, no cat.
         # visible: the additive mask (0 or -inf in x's dtype).
@@ -423,7 +425,14 @@ class FusedLayer(nn.Module):
         if self.kv_heads != self.heads:
             keys = keys.repeat_interleave(self.heads // self.kv_heads, dim=1)
             values = values.repeat_interleave(self.heads // self.kv_heads, dim=1)
-        out = torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=visible)
+        if cudnn:
+            # cuDNN's fused attention, chosen here rather than by libtorch's SDPA priority (see
+            # FusedNosLlama.run); visible is then the finite bias cuDNN takes.
+            out = torch.ops.aten._scaled_dot_product_cudnn_attention(
+                q, keys, values, visible, False, 0.0, False, False)[0]
+        else:
+            out = torch.nn.functional.scaled_dot_product_attention(q, keys, values,
+                                                                   attn_mask=visible)
         x = self.add_projected(x, out.transpose(1, 2).reshape(b, t, self.heads * d),
                                self.o_proj.weight)
         gu = self.gate_up_proj(self.norm(x, self.post_norm))
@@ -436,9 +445,11 @@ class FusedNosLlama(nn.Module):
     """NosLlama's step (same inputs, outputs and nos_generation()) from FusedLayers; what is the
     same for every layer of a step (rotary cos/sin, the cache rows, the mask) computed once."""
 
-    def __init__(self, base: NosLlama, lean_norm: bool = False, fused_residual: bool = False):
+    def __init__(self, base: NosLlama, lean_norm: bool = False, fused_residual: bool = False,
+                 cudnn_attention: bool = False):
         super().__init__()
         self.lean_norm = lean_norm
+        self.cudnn_attention = cudnn_attention
         self.embed_tokens = base.model.embed_tokens
         self.layers = nn.ModuleList([FusedLayer(layer, lean_norm, fused_residual)
                                      for layer in base.model.layers])
@@ -483,16 +494,57 @@ class FusedNosLlama(nn.Module):
         rows = (owner.unsqueeze(1) * m + positions).reshape(-1)
         keys = torch.arange(m, device=x.device)
         visible = keys.view(1, 1, 1, -1) <= positions.view(b, 1, t, 1)
+        # The decode step's attention through cuDNN's kernel where it is known to be faster and
+        # safe (twenty-second session, H200: libtorch 2.10's SDPA priority picks the
+        # memory-efficient kernel for this attention, Python's torch 2.11 cuDNN's; with cuDNN the
+        # 271m step went from 1.15 to 0.89 ms). Only one-token steps (a prefill's shapes vary with
+        # the prompt, and cuDNN builds a plan per new shape: ~60-90 ms), half precision on CUDA
+        # (cuDNN's attention has no fp32), head dims of 64 or 128, and at most 1,024 cached
+        # positions (NVIDIA TransformerEngine disables cuDNN 9.13-9.15's attention beyond that
+        # under CUDA graphs for illegal memory accesses; NOS replays this step as a graph).
+        cudnn = (self.cudnn_attention and t == 1 and x.is_cuda and x.dtype != torch.float32
+                 and (d == 64 or d == 128) and m <= 1024)
         # What SDPA makes of a boolean mask in every layer (0 where visible, -inf elsewhere, in
-        # the query's dtype), made once.
+        # the query's dtype), made once; for cuDNN a finite floor instead of -inf, as libtorch's
+        # own boolean-mask conversion for cuDNN does (-65504, fp16's lowest).
         bias = torch.zeros(visible.shape, dtype=x.dtype, device=x.device).masked_fill(
-            visible.logical_not(), float("-inf"))
+            visible.logical_not(), -65504.0 if cudnn else float("-inf"))
         i = 0
         for layer in self.layers:
-            x = layer(x, cos, signed_sin, rows, bias, slots, k_cache[i], v_cache[i], first)
+            x = layer(x, cos, signed_sin, rows, bias, slots, k_cache[i], v_cache[i], first, cudnn)
             i += 1
         last = x[:, -1, :]
         return self.lm_head(step_norm(last, self.norm.weight, self.norm.eps, self.lean_norm))
+
+
+def cudnn_step_check(fused: "FusedNosLlama", device) -> None:
+    """On CUDA: the fp16 decode step through cuDNN's attention (what NOS replays) against the
+    same step through libtorch's SDPA choice, on random caches at several positions: the logits
+    must agree within fp16 rounding (a wrong mask or layout is far off). Fails the export.
+    Copies of the fused step, so the exported module's fp32 weights are not touched."""
+    steps = []
+    for cudnn in (False, True):
+        copy_ = copy.deepcopy(fused)
+        copy_.cudnn_attention = cudnn
+        steps.append(torch.jit.script(copy_.eval()).to(device).half())
+    info = fused.info
+    rows, m = 4, 257
+    gen = torch.Generator(device="cpu").manual_seed(3)
+    shape = (info["layers"], rows + 1, m, info["kv_heads"], info["head_dim"])
+    k = torch.randn(shape, generator=gen).half().to(device)
+    v = torch.randn(shape, generator=gen).half().to(device)
+    worst = 0.0
+    for position in (0, 1, 63, 128, 255):
+        ids = torch.randint(0, info["vocab_size"], (rows, 1), generator=gen).to(device)
+        pos = torch.full((rows, 1), position, dtype=torch.long, device=device)
+        slots = torch.arange(rows, device=device)
+        with torch.no_grad():
+            a, b = [step.decode_first(ids, pos, slots, k.clone(), v.clone()).float()
+                    for step in steps]
+        worst = max(worst, (a - b).abs().max().item() / max(a.abs().max().item(), 1e-6))
+    print(f"cuDNN decode attention (fp16) against libtorch's SDPA choice: largest logit"
+          f" difference {worst:.2e} of the largest logit")
+    assert worst < 2e-2, f"cuDNN's decode attention disagrees: {worst:.2e} relative"
 
 
 def reference_greedy(model: NosLlama, prompt: List[int], n: int, eos: int) -> List[int]:
@@ -616,6 +668,10 @@ def main():
                    help="fused step: each residual add in its projection's GEMM (addmm; fewer"
                         " kernels; in fp16 one rounding fewer than transformers); on by default,"
                         " --no-fused-residual for transformers' roundings")
+    p.add_argument("--cudnn-attention", action=argparse.BooleanOptionalAction, default=True,
+                   help="fused step: one-token decode steps on CUDA in fp16/bf16 call cuDNN's"
+                        " attention kernel (FusedNosLlama.run says when); on by default,"
+                        " --no-cudnn-attention for libtorch's SDPA choice")
     p.add_argument("--quick", action="store_true",
                    help="271m: fp32 single-prompt references only (no fp16, no batched, no check"
                         " of the export against them): for speed runs")
@@ -673,7 +729,8 @@ def main():
         # The cached step in fewer kernels (FusedNosLlama); the check below compares it with the
         # references like the plain export. Where this torch cannot script it: the plain one.
         try:
-            fused = FusedNosLlama(model, args.lean_norm, args.fused_residual).eval()
+            fused = FusedNosLlama(model, args.lean_norm, args.fused_residual,
+                                  args.cudnn_attention).eval()
             torch.jit.script(fused)
             model, variant = fused, "fused"
         except Exception as e:  # noqa: BLE001 - any scripting failure: the unfused export
@@ -739,6 +796,8 @@ def main():
         if not args.quick:
             print(f"the exported step on {device} (fp32) equals the reference on {agree} of"
                   f" {len(cases)} prompts; decode_first equals forward on {first_agree}")
+        if variant == "fused" and device.type == "cuda" and args.cudnn_attention:
+            cudnn_step_check(model, device)
         scripted = check.to("cpu")
     scripted.save(os.path.join(args.out, "model.pt"))
     with open(os.path.join(args.out, "reference.json"), "w") as f:
