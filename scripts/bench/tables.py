@@ -907,6 +907,12 @@ TABLES = {
                               lambda: generation("logs/2026-12-04/eighteenth/first-lease-58c527a",
                                                  "generate-bench-pipelined.log",
                                                  "`--lean-norm --fused-residual`, pipelined steps")),
+    "generation-twentysecond-sdp": ("logs/2026-12-05/twentysecond/generate-sdp/r1-default.log, r2-cudnn-first.log, r3-default.log, r4-cudnn-first.log",
+                                    lambda: generation_variants([
+                                        ("libtorch's SDPA order, round 1", "logs/2026-12-05/twentysecond/generate-sdp/r1-default.log"),
+                                        ("cuDNN first, round 2", "logs/2026-12-05/twentysecond/generate-sdp/r2-cudnn-first.log"),
+                                        ("libtorch's SDPA order, round 3", "logs/2026-12-05/twentysecond/generate-sdp/r3-default.log"),
+                                        ("cuDNN first, round 4", "logs/2026-12-05/twentysecond/generate-sdp/r4-cudnn-first.log")])),
     "generation-eighteenth-ab": ("logs/2026-12-04/eighteenth/first-lease-58c527a/generate-bench-pipelined.log, generate-bench-pipeline-off.log, generate-bench-record-optimize.log",
                                  lambda: generation_variants([
                                      ("pipelined steps (default)",
