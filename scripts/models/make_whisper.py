@@ -182,10 +182,21 @@ class Attention(nn.Module):
 # held the references (20 of 20 parity clips token for token equal to transformers in fp32) and
 # took 64 clips from 568.6 to 276.1 ms (benchmarks/README.md, "Whisper").
 ATTENTION_SDPA = True
+# --attention cudnn-cross: SDPA as above, but one-token steps' cross-attention on CUDA in half
+# precision calls cuDNN's attention kernel itself. Opt-in, unmeasured in NOS: on the H200
+# (twenty-second session, SdpaProbe at 64 rows, fp16) cuDNN's kernel took 0.033 ms for this
+# attention over 1,500 audio positions against 0.092 for the flash kernel libtorch 2.10 picks,
+# but beyond 1,024 positions under CUDA graphs cuDNN 9.13-9.15 has known illegal memory accesses
+# (NVIDIA TransformerEngine disables it there), and the device's runtime cuDNN was 9.14.
+CUDNN_CROSS = False
 
 
 class SdpaAttention(Attention):
     """Attention with the same parameters, computed by scaled_dot_product_attention."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__(d, heads)
+        self.cudnn_cross = CUDNN_CROSS
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                visible: torch.Tensor) -> torch.Tensor:
@@ -193,7 +204,11 @@ class SdpaAttention(Attention):
         # Cross-attention's one-element mask (every audio position visible) is left out, so the
         # audio's attention runs unmasked, as profile_whisper_step.py measured it.
         b, t = q.size(0), q.size(2)
-        if visible.numel() == 1:
+        if visible.numel() == 1 and self.cudnn_cross and t == 1 and q.is_cuda \
+                and q.dtype != torch.float32:
+            o = torch.ops.aten._scaled_dot_product_cudnn_attention(
+                q, k, v, None, False, 0.0, False, False)[0]
+        elif visible.numel() == 1:
             o = nn.functional.scaled_dot_product_attention(q, k, v)
         else:
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=visible)
@@ -408,11 +423,13 @@ def main():
     p.add_argument("--seed", type=int, default=18)
     p.add_argument("--save-hf", action="store_true",
                    help="also save the HF model (fp32) and feature extractor to OUT/hf")
-    p.add_argument("--attention", choices=["matmul", "sdpa"], default="sdpa",
-                   help="the decoder step's attention (ATTENTION_SDPA above); default sdpa")
+    p.add_argument("--attention", choices=["matmul", "sdpa", "cudnn-cross"], default="sdpa",
+                   help="the decoder step's attention (ATTENTION_SDPA and CUDNN_CROSS above);"
+                        " default sdpa")
     args = p.parse_args()
-    global ATTENTION_SDPA
-    ATTENTION_SDPA = args.attention == "sdpa"
+    global ATTENTION_SDPA, CUDNN_CROSS
+    ATTENTION_SDPA = args.attention != "matmul"
+    CUDNN_CROSS = args.attention == "cudnn-cross"
     from scipy.io import wavfile
     from transformers import (WhisperConfig, WhisperFeatureExtractor,
                               WhisperForConditionalGeneration)
