@@ -502,7 +502,8 @@ class FusedNosLlama(nn.Module):
         # (cuDNN's attention has no fp32), head dims of 64 or 128, and at most 1,024 cached
         # positions (NVIDIA TransformerEngine disables cuDNN 9.13-9.15's attention beyond that
         # under CUDA graphs for illegal memory accesses; NOS replays this step as a graph).
-        cudnn = (self.cudnn_attention and t == 1 and x.is_cuda and x.dtype != torch.float32
+        cudnn = (self.cudnn_attention and t == 1 and x.is_cuda
+                 and (x.dtype == torch.float16 or x.dtype == torch.bfloat16)
                  and (d == 64 or d == 128) and m <= 1024)
         # What SDPA makes of a boolean mask in every layer (0 where visible, -inf elsewhere, in
         # the query's dtype), made once; for cuDNN a finite floor instead of -inf, as libtorch's

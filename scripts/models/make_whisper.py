@@ -205,7 +205,7 @@ class SdpaAttention(Attention):
         # audio's attention runs unmasked, as profile_whisper_step.py measured it.
         b, t = q.size(0), q.size(2)
         if visible.numel() == 1 and self.cudnn_cross and t == 1 and q.is_cuda \
-                and q.dtype != torch.float32:
+                and (q.dtype == torch.float16 or q.dtype == torch.bfloat16):
             o = torch.ops.aten._scaled_dot_product_cudnn_attention(
                 q, k, v, None, False, 0.0, False, False)[0]
         elif visible.numel() == 1:
