@@ -30,6 +30,14 @@ if wants core; then
   # A model whose out-of-range index trips a device-side assert: PinnedUnpinGpuTest loses a CUDA
   # context on purpose in a child JVM with it.
   python3 "$g/scripts/models/make_poison.py" /tmp/poison >/dev/null
+  # A small Llama with heads of 64, exported with and without cuDNN's decode attention, for
+  # CudnnDecodeGpuTest (twenty-second session; seconds each).
+  for v in cudnn sdpa; do
+    f=--cudnn-attention; [ $v = sdpa ] && f=--no-cudnn-attention
+    [ -f /tmp/llm-h64/$v/model.pt ] || python3 "$g/scripts/models/make_tiny_llama.py" --size h64 \
+      --quick $f --out /tmp/llm-h64/$v > "/tmp/make-llm-h64-$v.log" 2>&1 \
+      || tail -5 "/tmp/make-llm-h64-$v.log"
+  done
   # AOTInductor packages of the shipped digit model for AotiModelTest (the CPU one comes back in
   # $OUT/aoti: it is the one committed as models/aoti/digits-cpu.pt2).
   [ -f /tmp/aoti/digits-cuda.pt2 ] || python3 "$g/scripts/gpu/make_aoti.py" /tmp/aoti \
@@ -50,7 +58,7 @@ if wants core; then
     -Dnos.expected.version="$nos_version" -Dnos.expected.pytorch="$pytorch_version" \
     -Dnos.expected.classifier=linux-x86_64-gpu \
     -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
-    -Dnos.test.whisperTiny=/tmp/whisper-tiny \
+    -Dnos.test.whisperTiny=/tmp/whisper-tiny -Dnos.test.llmH64=/tmp/llm-h64 \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
     -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \
     --scan-class-path "$(ls "$GPU_LIB"/nos-core-*-tests.jar)" --details=tree --disable-banner \

@@ -56,7 +56,12 @@ TINY = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_h
 LLAMA_271M = dict(vocab_size=32000, hidden_size=1024, num_hidden_layers=16, num_attention_heads=16,
                   num_key_value_heads=16, intermediate_size=2816, max_position_embeddings=2048,
                   rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)
-SIZES = {"tiny": TINY, "271m": LLAMA_271M}
+# Head dims of 64 in a model of seconds to export: the GPU suite's cuDNN decode-attention test
+# (CudnnDecodeGpuTest) exports it with and without --cudnn-attention.
+LLAMA_H64 = dict(vocab_size=1024, hidden_size=256, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=4, intermediate_size=512, max_position_embeddings=512,
+                 rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)
+SIZES = {"tiny": TINY, "271m": LLAMA_271M, "h64": LLAMA_H64}
 
 PROMPTS = ["Once upon a time", "The little robot", "In the morning the sun",
            "She opened the door and", "A"]
@@ -652,7 +657,8 @@ def main():
     p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "../../models/llm-tiny"))
     p.add_argument("--size", choices=sorted(SIZES), default="tiny",
                    help="tiny: the committed CI model; 271m: #17's benchmark model (needs"
-                        " transformers; 20 random prompts x 64 tokens, fp32 and fp16 references)")
+                        " transformers; 20 random prompts x 64 tokens, fp32 and fp16 references);"
+                        " h64: a small model with heads of 64 for the GPU suite")
     p.add_argument("--plain", action="store_true", help="no transformers: NosLlama's own weights")
     p.add_argument("--pretrained", help="HF model name to export with its weights (network)")
     p.add_argument("--seed", type=int, default=17)
