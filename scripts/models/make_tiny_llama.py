@@ -46,7 +46,8 @@ from typing import Dict, List
 import torch
 import torch.nn as nn
 
-from slot_cache import greedy, slot_rows  # this folder's module: the scripts run from here
+# this folder's module: the scripts run from here
+from slot_cache import cudnn_attention, cudnn_half, greedy, slot_rows
 
 TINY = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, intermediate_size=172, max_position_embeddings=256,
@@ -433,8 +434,7 @@ class FusedLayer(nn.Module):
         if cudnn:
             # cuDNN's fused attention, chosen here rather than by libtorch's SDPA priority (see
             # FusedNosLlama.run); visible is then the finite bias cuDNN takes.
-            out = torch.ops.aten._scaled_dot_product_cudnn_attention(
-                q, keys, values, visible, False, 0.0, False, False)[0]
+            out = cudnn_attention(q, keys, values, visible)
         else:
             out = torch.nn.functional.scaled_dot_product_attention(q, keys, values,
                                                                    attn_mask=visible)
@@ -507,9 +507,8 @@ class FusedNosLlama(nn.Module):
         # (cuDNN's attention has no fp32), head dims of 64 or 128, and at most 1,024 cached
         # positions (NVIDIA TransformerEngine disables cuDNN 9.13-9.15's attention beyond that
         # under CUDA graphs for illegal memory accesses; NOS replays this step as a graph).
-        cudnn = (self.cudnn_attention and t == 1 and x.is_cuda
-                 and (x.dtype == torch.float16 or x.dtype == torch.bfloat16)
-                 and (d == 64 or d == 128) and m <= 1024)
+        cudnn = (self.cudnn_attention and t == 1 and cudnn_half(x) and (d == 64 or d == 128)
+                 and m <= 1024)
         # What SDPA makes of a boolean mask in every layer (0 where visible, -inf elsewhere, in
         # the query's dtype), made once; for cuDNN a finite floor instead of -inf, as libtorch's
         # own boolean-mask conversion for cuDNN does (-65504, fp16's lowest).

@@ -68,7 +68,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from slot_cache import greedy, slot_rows  # this folder's module: the scripts run from here
+# this folder's module: the scripts run from here
+from slot_cache import cudnn_attention, cudnn_half, greedy, slot_rows
 
 COMMON = dict(vocab_size=51865, num_mel_bins=80, max_source_positions=1500,
               max_target_positions=448, activation_function="gelu", scale_embedding=False,
@@ -204,12 +205,11 @@ class SdpaAttention(Attention):
         # Cross-attention's one-element mask (every audio position visible) is left out, so the
         # audio's attention runs unmasked, as profile_whisper_step.py measured it.
         b, t = q.size(0), q.size(2)
-        if visible.numel() == 1 and self.cudnn_cross and t == 1 and q.is_cuda \
-                and (q.dtype == torch.float16 or q.dtype == torch.bfloat16):
-            o = torch.ops.aten._scaled_dot_product_cudnn_attention(
-                q, k, v, None, False, 0.0, False, False)[0]
-        elif visible.numel() == 1:
-            o = nn.functional.scaled_dot_product_attention(q, k, v)
+        if visible.numel() == 1:
+            if self.cudnn_cross and t == 1 and cudnn_half(q):
+                o = cudnn_attention(q, k, v, None)
+            else:
+                o = nn.functional.scaled_dot_product_attention(q, k, v)
         else:
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=visible)
         return self.out_proj(o.transpose(1, 2).reshape(b, t, self.heads * self.head_dim))

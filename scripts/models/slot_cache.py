@@ -1,10 +1,12 @@
-"""Cache reads, and the greedy loop of their checks, shared by the step exports
-(make_tiny_llama.py, make_whisper.py).
+"""Cache reads, cuDNN's attention, and the greedy loop of their checks, shared by the step
+exports (make_tiny_llama.py, make_whisper.py).
 
 NOS's generation engine keeps a cache per slot, [slots, positions, heads, head_dim], and keeps its
 active sequences in slots 0..n-1 (GenerationEngine's "Compact slots"). A step reads its rows'
 caches one of two ways, and both exports' attention takes them as [B, heads, positions, head_dim].
 """
+from typing import Optional
+
 import torch
 
 
@@ -14,6 +16,22 @@ def slot_rows(cache: torch.Tensor, slots: torch.Tensor, b: int, first: bool) -> 
     slot gathered by index_select (a copy)."""
     rows = cache.narrow(0, 0, b) if first else cache.index_select(0, slots)
     return rows.transpose(1, 2)
+
+
+def cudnn_half(x: torch.Tensor) -> bool:
+    """Whether cuDNN's attention kernel can take `x`'s queries: CUDA in fp16 or bf16 (it has no
+    fp32 kernel)."""
+    return x.is_cuda and (x.dtype == torch.float16 or x.dtype == torch.bfloat16)
+
+
+def cudnn_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """scaled_dot_product_attention through cuDNN's kernel itself, whatever libtorch's SDPA
+    priority would pick (twenty-second session: libtorch 2.10 picks slower kernels for the decode
+    steps' attentions on an H200). `bias`: an additive mask in q's dtype, finite (-65504 where
+    hidden, as libtorch's own boolean-mask conversion for cuDNN), or None."""
+    return torch.ops.aten._scaled_dot_product_cudnn_attention(
+        q, k, v, bias, False, 0.0, False, False)[0]
 
 
 def greedy(logits: torch.Tensor, n: int, eos: int, step) -> list:
