@@ -55,10 +55,7 @@ public final class GenerateBench {
     boolean parity = args.length <= 3 || !args[3].equals("speed");
     eagerToo = args.length <= 4 || !args[4].equals("no-eager");
     Path model = dir.resolve("model.pt");
-    if (!System.getProperty("nos.bench.sdpOrder", "").isBlank()) {
-      ai.nos.internal.torch.TorchRuntime.ensureLoaded();
-      System.out.println("GenerateBench: SDPA priority " + SdpOrder.applyFromProperty());
-    }
+    SdpOrder.applyIfAsked("GenerateBench");
     JsonNode reference = new ObjectMapper().readTree(Files.readString(dir.resolve(
         "reference.json")));
     System.out.println("GenerateBench: " + model + " (" + Files.size(model) / 1_000_000

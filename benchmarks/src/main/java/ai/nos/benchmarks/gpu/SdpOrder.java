@@ -31,6 +31,17 @@ final class SdpOrder {
     return current();
   }
 
+  /**
+   * For a benchmark's main: if {@code nos.bench.sdpOrder} is set, loads libtorch, applies it and
+   * prints "WHO: SDPA priority [...]"; otherwise leaves libtorch unloaded and prints nothing.
+   */
+  static void applyIfAsked(String who) {
+    if (!System.getProperty("nos.bench.sdpOrder", "").isBlank()) {
+      ai.nos.internal.torch.TorchRuntime.ensureLoaded();
+      System.out.println(who + ": SDPA priority " + applyFromProperty());
+    }
+  }
+
   /** Puts the named backends (comma-separated, names of {@link #BACKENDS}) first. */
   static void apply(String spec) {
     Set<Integer> order = new LinkedHashSet<>();
@@ -59,14 +70,23 @@ final class SdpOrder {
     torch.globalContext().setSDPPriorityOrder(v);
   }
 
-  /** libtorch's priority order now, by name. */
-  static String current() {
+  /** libtorch's priority order now, by name; {@code apply(String.join(",", order()))} restores it. */
+  static List<String> order() {
     org.bytedeco.javacpp.IntPointer order = torch.globalContext().sDPPriorityOrder();
-    StringBuilder sb = new StringBuilder("[");
+    List<String> names = new ArrayList<>();
     for (int i = 0; i < torch.num_sdp_backends(); i++) {
-      int b = order.get(i);
-      sb.append(i > 0 ? ", " : "").append(b >= 0 && b < BACKENDS.size() ? BACKENDS.get(b) : b);
+      names.add(name(order.get(i)));
     }
-    return sb.append(']').toString();
+    return names;
+  }
+
+  /** libtorch's priority order now, by name, for a log line. */
+  static String current() {
+    return order().toString();
+  }
+
+  /** The name of SDPBackend value {@code b} ({@link #BACKENDS}), or "?" for one not known. */
+  static String name(long b) {
+    return b >= 0 && b < BACKENDS.size() ? BACKENDS.get((int) b) : "?";
   }
 }

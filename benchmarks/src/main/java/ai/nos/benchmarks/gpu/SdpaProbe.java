@@ -33,11 +33,6 @@ import org.bytedeco.pytorch.global.torch;
  * <pre>SdpaProbe [DEVICE=cuda:0] [ROWS=64] [fp16|fp32] [CALLS=200] [whisper|llama]</pre>
  */
 public final class SdpaProbe {
-  /** libtorch's SDPBackend values (sdp_utils), for the names printed. */
-  private static final List<String> BACKENDS =
-      List.of("math", "flash_attention", "efficient_attention", "cudnn_attention",
-          "overrideable");
-
   private static final String SOURCE = String.join("\n",
       "def choice(q: Tensor, k: Tensor, v: Tensor, m: Optional[Tensor]) -> int:",
       "    return torch._fused_sdp_choice(q, k, v, m)",
@@ -120,7 +115,7 @@ public final class SdpaProbe {
     args.push_back(mask == null ? new IValue() : new IValue(mask));
     // libtorch's own order first, then each backend put first in turn (SdpOrder): the choice
     // and its time per order, so the fastest backend NOS's libtorch has for this shape shows.
-    String initial = SdpOrder.current();
+    List<String> initial = SdpOrder.order();
     for (String first : List.of("", "cudnn", "flash", "efficient", "math")) {
       try {
         if (!first.isEmpty()) {
@@ -137,14 +132,13 @@ public final class SdpaProbe {
         double ms = (System.nanoTime() - start) / 1e6 / calls;
         out.printf(Locale.ROOT, "SdpaProbe: %s: q %s k %s: %s: backend %d (%s), eager %.4f ms a"
             + " call%n", what, shape(q), shape(k), first.isEmpty() ? "libtorch's order"
-                : first + " first", backend, backend >= 0 && backend < BACKENDS.size()
-                    ? BACKENDS.get((int) backend) : "?", ms);
+                : first + " first", backend, SdpOrder.name(backend), ms);
       } catch (RuntimeException e) {
         out.printf(Locale.ROOT, "SdpaProbe: %s: %s first: %s%n", what, first,
             String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
       }
     }
-    SdpOrder.apply(initial.substring(1, initial.length() - 1).replace(" ", ""));
+    SdpOrder.apply(String.join(",", initial));
   }
 
   private static String shape(Tensor t) {

@@ -97,10 +97,7 @@ public final class WhisperBench {
           + " [cuda:0|cpu] [CLIPS]");
       System.exit(2);
     }
-    if (!System.getProperty("nos.bench.sdpOrder", "").isBlank()) {
-      ai.nos.internal.torch.TorchRuntime.ensureLoaded();
-      System.out.println("WhisperBench: SDPA priority " + SdpOrder.applyFromProperty());
-    }
+    SdpOrder.applyIfAsked("WhisperBench");
     List<Precision> precisions = Stream.of((args.length > 2 ? args[2] : "fp16,fp32").split(","))
         .map(Precision::of).toList();
     Path hf = args.length > 5 && !args[5].equals("-") ? Path.of(args[5]) : null;

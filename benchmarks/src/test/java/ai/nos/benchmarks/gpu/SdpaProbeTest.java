@@ -46,7 +46,7 @@ final class SdpaProbeTest {
 
   @Test
   void sdpOrder_putsTheNamedBackendsFirst_andRefusesUnknownNames() {
-    String before = SdpOrder.current();
+    java.util.List<String> before = SdpOrder.order();
     try {
       SdpOrder.apply("math,efficient");
       assertTrue(SdpOrder.current().startsWith("[math, efficient, "), SdpOrder.current());
@@ -55,9 +55,9 @@ final class SdpaProbeTest {
       assertTrue(e.getMessage().contains("'fast'") && e.getMessage().contains("cudnn,fast"),
           e.getMessage());
     } finally {
-      SdpOrder.apply(before.substring(1, before.length() - 1).replace(" ", ""));
+      SdpOrder.apply(String.join(",", before));
     }
-    assertEquals(before, SdpOrder.current());
+    assertEquals(before, SdpOrder.order());
   }
 
   @Test
