@@ -1032,13 +1032,8 @@ public final class ManagerCore implements AutoCloseable {
    */
   private static java.util.concurrent.ScheduledThreadPoolExecutor scheduler(
       ThreadFactory threads) {
-    AtomicInteger n = new AtomicInteger();
-    ThreadFactory factory = threads != null ? threads : task -> {
-      Thread t = new Thread(task, "nos-deadlines-" + n.getAndIncrement());
-      t.setDaemon(true);
-      return t;
-    };
-    var s = new java.util.concurrent.ScheduledThreadPoolExecutor(1, factory);
+    var s = new java.util.concurrent.ScheduledThreadPoolExecutor(1,
+        threads(threads, "nos-deadlines-"));
     s.setRemoveOnCancelPolicy(true);
     s.setKeepAliveTime(60, TimeUnit.SECONDS);
     s.allowCoreThreadTimeOut(true);
@@ -1047,13 +1042,20 @@ public final class ManagerCore implements AutoCloseable {
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */
   private static ThreadPoolExecutor pool(ThreadFactory threads, String prefix) {
+    return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
+        new SynchronousQueue<>(), threads(threads, prefix));
+  }
+
+  /** The application's thread factory, or daemon threads named {@code prefix + N}. */
+  private static ThreadFactory threads(ThreadFactory threads, String prefix) {
+    if (threads != null) {
+      return threads;
+    }
     AtomicInteger n = new AtomicInteger();
-    ThreadFactory factory = threads != null ? threads : task -> {
+    return task -> {
       Thread t = new Thread(task, prefix + n.getAndIncrement());
       t.setDaemon(true);
       return t;
     };
-    return new ThreadPoolExecutor(0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS,
-        new SynchronousQueue<>(), factory);
   }
 }
