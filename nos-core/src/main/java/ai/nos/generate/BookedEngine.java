@@ -17,11 +17,12 @@ import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Consumer;
 import java.util.function.IntConsumer;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,9 +40,16 @@ import org.slf4j.LoggerFactory;
  *
  * Requests hold the copy
  * Each request holds one reference on the copy's lease (ManagedResource) from before its engine
- * sees it until its future is settled (finished, failed, cancelled, timed out): given back just
- * before the engine completes the future (Delivery's settling hook, so the request is counted
- * when join() returns), or when the caller cancels it. The manager evicts
+ * sees it until the engine is done with it: given back when its sequence leaves the engine
+ * (finished or failed there: Delivery's ending hook, handed from the engine's scheduler to the
+ * manager's deadline thread, since freeing the copy there would close the engine from its own
+ * thread), or when the future is settled before that (the caller cancels it, a consumer
+ * throws), whichever is first. It does not wait for the result's delivery: a stream consumer
+ * that blocks for ever holds its own request's future, not the copy, which stays evictable and
+ * does not hold up close(). The request is counted (ModelInfo.requests, failures) when its
+ * future is settled, just before the engine completes it (Delivery's settling hook, which also
+ * gives the reference back if the ending hook's task has not yet, or waits for that task), so
+ * the books are settled when join() returns. The manager evicts
  * only a copy whose lease it can close at zero references (Lease.closeIfIdle), so a generator
  * with a request queued or generating is never evicted; an idle one is, least recently used
  * first, and its engine closes under the manager's lock (GenerationEngine.close: the scheduler
@@ -65,10 +73,13 @@ import org.slf4j.LoggerFactory;
  *
  * Threads
  * Loads run on the thread that needs the copy (the builder's, a submitting caller's). A request's
- * reference is given back on the thread that delivers its result (the callback executor's), or
- * on a caller that cancels. An executor that runs tasks on the submitting thread (Runnable::run)
- * would give it back on the engine's scheduler, where freeing the engine would wait for itself
- * (up to its 30 s close timeout): use an executor of other threads with a manager.
+ * reference is given back on the manager's deadline thread (ManagerCore.runElsewhere: a new
+ * thread once the manager is closed), on the thread that delivers its result (the callback
+ * executor's), or on a caller that cancels: never on the engine's scheduler. An executor that
+ * runs tasks on the submitting thread (Runnable::run) would deliver on the engine's scheduler,
+ * which may then wait there for the deadline thread's release, while that release, freeing
+ * the engine, waits for the scheduler (up to its 30 s close timeout): use an executor of other
+ * threads with a manager.
  */
 final class BookedEngine {
   private static final Logger LOG = LoggerFactory.getLogger(TokenGenerator.class);
@@ -94,14 +105,17 @@ final class BookedEngine {
   private ai.nos.internal.manager.ManagerCore core;
   private volatile boolean closed;
   private final boolean cudaGraphs;
+  /** The engine's clock: System::nanoTime but in tests. */
+  private final LongSupplier clock;
   /** Requests between acquire and release; guarded by {@link #pendingLock}. */
   private int pending;
   private final Object pendingLock = new Object();
 
   private BookedEngine(String id, Path model, Path encoder, boolean whisperPcm,
       Precision precision, int slots, int maxLength, int maxQueued, Executor callbacks,
-      boolean cudaGraphs) {
+      boolean cudaGraphs, LongSupplier clock) {
     this.cudaGraphs = cudaGraphs;
+    this.clock = clock;
     this.whisperPcm = whisperPcm;
     this.id = id;
     this.model = model;
@@ -116,7 +130,7 @@ final class BookedEngine {
   /** Registers the generator with {@code manager} and loads its first copy where it places it. */
   static BookedEngine open(ModelManager manager, String id, Path model, Path encoder,
       boolean whisperPcm, Device device, Precision precision, int slots, int maxLength,
-      int maxQueued, Executor callbacks, boolean cudaGraphs) {
+      int maxQueued, Executor callbacks, boolean cudaGraphs, LongSupplier clock) {
     ModelSpec spec = ModelSpec.builder().id(id).artifact(model).device(device)
         .precision(precision).signature(Signature.builder()
             .input("input_ids", DType.INT64, -1, -1).input("positions", DType.INT64, -1, -1)
@@ -129,7 +143,7 @@ final class BookedEngine {
     ManagerAccess.Door door = ManagerAccess.door();
     checkAllowed(door, manager, spec, encoderSpec);
     BookedEngine b = new BookedEngine(id, model, encoder, whisperPcm, precision, slots,
-        maxLength, maxQueued, callbacks, cudaGraphs);
+        maxLength, maxQueued, callbacks, cudaGraphs, clock);
     b.core = door.core(manager);
     b.resource = ManagedResource.open(b.core, spec, GeneratorReplica.class,
         placed -> {
@@ -163,7 +177,7 @@ final class BookedEngine {
       }
       weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
       engine = new GenerationEngine(id, decoder, enc, slots, length, maxQueued, callbacks,
-          System::nanoTime, cudaGraphs);
+          clock, cudaGraphs);
     } catch (RuntimeException | Error e) {
       decoder.close();
       if (enc != null) {
@@ -216,24 +230,87 @@ final class BookedEngine {
       done();
       return CompletableFuture.failedFuture(e);
     }
-    // Once: before the engine settles the future (so the request is counted when join()
-    // returns), or when the caller settles it (cancellation), whichever is first.
-    AtomicBoolean settled = new AtomicBoolean();
-    Consumer<Throwable> settle = failure -> {
-      if (settled.compareAndSet(false, true)) {
-        held.release(failure);
-        done();
-      }
-    };
+    Request request = new Request(held);
     CompletableFuture<GeneratedTokens> future;
     try {
-      future = held.replica().engine.submit(prompt, encoderInput, config, sink, settle);
+      future = held.replica().engine.submit(prompt, encoderInput, config, sink, request::settle,
+          request::ended);
     } catch (RuntimeException | Error e) {
-      settle.accept(e);
+      request.settle(e);
       throw e;
     }
-    future.whenComplete((result, failure) -> settle.accept(failure));
+    future.whenComplete((result, failure) -> request.settle(failure));
     return future;
+  }
+
+  /**
+   * One request's reference on the copy and its count; see the class notes, "Requests hold the
+   * copy". The reference goes back at the first of: the sequence leaving the engine ({@link
+   * #ended}, handed to the manager's thread), the engine settling the future (Delivery's
+   * settling hook), the caller settling it. The count is taken when the future is settled.
+   */
+  private final class Request {
+    private final ManagedResource.Held<GeneratorReplica> held;
+    private final AtomicBoolean releasing = new AtomicBoolean();
+    private final CountDownLatch released = new CountDownLatch(1);
+
+    Request(ManagedResource.Held<GeneratorReplica> held) {
+      this.held = held;
+    }
+
+    /**
+     * Before a waiter on the future wakes: the request is counted, and its reference is back
+     * (given back here, or waited for if {@link #ended}'s task is giving it back right now),
+     * so a caller's join() sees the books settled.
+     */
+    void settle(Throwable failure) {
+      held.count(failure);
+      if (!release()) {
+        awaitReleased();
+      }
+    }
+
+    /**
+     * The engine's hook, on its scheduler: the sequence is over. Giving the reference back may
+     * free the copy and so close this very engine, which waits for its scheduler: never here,
+     * on the manager's thread instead.
+     */
+    void ended() {
+      if (!releasing.get()) {
+        core.runElsewhere(this::release);
+      }
+    }
+
+    /** Gives the reference back if nobody has; true if this call did. */
+    private boolean release() {
+      if (!releasing.compareAndSet(false, true)) {
+        return false;
+      }
+      try {
+        held.release();
+        done();
+      } finally {
+        released.countDown();
+      }
+      return true;
+    }
+
+    private void awaitReleased() {
+      boolean interrupted = false;
+      while (true) {
+        try {
+          // Short: a release takes the manager's lock, and if it frees the copy, it waits at
+          // most one decode step for the engine's scheduler to stop.
+          released.await();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
   }
 
   private void done() {

@@ -332,6 +332,8 @@ public final class TokenGenerator implements AutoCloseable {
     private int maxLength = -1;
     private int maxQueued = 256;
     private boolean cudaGraphs = true;
+    /** Nanoseconds for the engine's deadlines; tests give their own (see {@link #clock}). */
+    private java.util.function.LongSupplier clock = System::nanoTime;
     private Executor executor;
     private ModelManager manager;
 
@@ -427,6 +429,16 @@ public final class TokenGenerator implements AutoCloseable {
     }
 
     /**
+     * For tests of this package: the engine's clock (read by submitting threads and by the
+     * engine's scheduler at every step), {@code System::nanoTime} by default. A clock that
+     * blocks the scheduler holds a request inside the engine.
+     */
+    Builder clock(java.util.function.LongSupplier clock) {
+      this.clock = Objects.requireNonNull(clock, "clock must not be null");
+      return this;
+    }
+
+    /**
      * Books the generator with {@code manager}: placed, counted and evicted when idle as its
      * models are (see the class notes). Without it, nothing is booked.
      */
@@ -486,7 +498,7 @@ public final class TokenGenerator implements AutoCloseable {
         }
         long weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
         GenerationEngine engine = new GenerationEngine(name, decoder, enc, maxSequences, length,
-            maxQueued, callbacks, System::nanoTime, cudaGraphs);
+            maxQueued, callbacks, clock, cudaGraphs);
         return new TokenGenerator(name, engine, null, Shape.of(engine, weights), owned);
       } catch (RuntimeException | Error e) {
         decoder.close();
@@ -509,7 +521,7 @@ public final class TokenGenerator implements AutoCloseable {
       }
       try {
         BookedEngine b = BookedEngine.open(manager, name, model, encoder, whisperPcm, device,
-            precision, maxSequences, maxLength, maxQueued, callbacks, cudaGraphs);
+            precision, maxSequences, maxLength, maxQueued, callbacks, cudaGraphs, clock);
         return new TokenGenerator(name, null, b, b.shape(), owned);
       } catch (RuntimeException | Error e) {
         if (owned != null) {

@@ -94,22 +94,67 @@ final class TokenGeneratorBookingTest {
   }
 
   /**
-   * A request that holds the generator until {@code release} opens: its consumer blocks on the
-   * first token, so its future (which completes after every token is handed over) stays open
-   * however soon the engine finishes the sequence. Returns once the first token arrived.
+   * The engine's clock, which parks every thread but the test's own while paused: the engine's
+   * scheduler stops at its next step, so its requests stay inside the engine (their sequences
+   * neither end nor fail) until {@link #resume}. An interrupt (the engine closing) lets the
+   * parked thread go on.
    */
-  private static CompletableFuture<GeneratedTokens> held(TokenGenerator lm,
-      CountDownLatch release) throws InterruptedException {
-    CountDownLatch started = new CountDownLatch(1);
-    CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2}, endless(), id -> {
-      started.countDown();
-      try {
-        release.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+  private static final class Pause implements java.util.function.LongSupplier {
+    private final Thread owner = Thread.currentThread();
+    private boolean paused;
+    private int parked;
+
+    @Override
+    public long getAsLong() {
+      if (Thread.currentThread() != owner) {
+        synchronized (this) {
+          while (paused) {
+            parked++;
+            notifyAll();
+            try {
+              wait();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+              parked--;
+              break;
+            }
+            parked--;
+          }
+        }
       }
-    });
-    assertTrue(started.await(30, TimeUnit.SECONDS));
+      return System.nanoTime();
+    }
+
+    synchronized void pause() {
+      paused = true;
+    }
+
+    synchronized void resume() {
+      paused = false;
+      notifyAll();
+    }
+
+    /** Waits until a thread (the engine's scheduler) is parked. */
+    synchronized void awaitParked() throws InterruptedException {
+      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (parked == 0) {
+        long left = end - System.nanoTime();
+        assertTrue(left > 0, "the engine's scheduler never read the clock");
+        TimeUnit.NANOSECONDS.timedWait(this, left);
+      }
+    }
+  }
+
+  /**
+   * A request that holds the generator until {@code pause} resumes: the engine is paused with the
+   * request inside it (its future open, its reference on the copy held). Returns once the
+   * engine's scheduler is parked.
+   */
+  private static CompletableFuture<GeneratedTokens> held(TokenGenerator lm, Pause pause)
+      throws InterruptedException {
+    pause.pause();
+    CompletableFuture<GeneratedTokens> f = lm.generate(new int[] {1, 2}, endless());
+    pause.awaitParked();
     return f;
   }
 
@@ -152,24 +197,25 @@ final class TokenGeneratorBookingTest {
 
   @Test
   void requestCount_isBookedBeforeTheFutureCompletes() throws Exception {
+    Pause pause = new Pause();
     // A stage added after submission runs before one the generator added at submission (a
     // future's stages run last in, first out), so with the count kept in a whenComplete it saw
     // 0; the GPU suite's 16 cores also caught it through join().
     try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
-        TokenGenerator lm = generator(m).build()) {
-      CountDownLatch release = new CountDownLatch(1);
-      CompletableFuture<GeneratedTokens> f = held(lm, release);
+        TokenGenerator lm = generator(m).clock(pause).build()) {
+      CompletableFuture<GeneratedTokens> f = held(lm, pause);
       CompletableFuture<Long> seen = f.thenApply(r -> info(m, "tiny").requests());
       assertFalse(f.isDone());
-      release.countDown();
+      pause.resume();
       assertEquals(1L, seen.get(30, TimeUnit.SECONDS));
     }
   }
 
   @Test
   void failingSinkAndCancellation_eachCountedOnce_beforeTheFutureCompletes() throws Exception {
+    Pause pause = new Pause();
     try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
-        TokenGenerator lm = generator(m).build()) {
+        TokenGenerator lm = generator(m).clock(pause).build()) {
       // a consumer that throws fails its request: counted once, as a failure, before a stage
       // added after submission runs
       CompletableFuture<GeneratedTokens> failing = lm.stream(new int[] {1, 2}, endless(), id -> {
@@ -180,10 +226,9 @@ final class TokenGeneratorBookingTest {
       assertArrayEquals(new long[] {1, 1}, seen.get(30, TimeUnit.SECONDS));
       // a cancelled request: counted once more, not as a failure, and its reference back, so
       // the generator closes without waiting for it
-      CountDownLatch release = new CountDownLatch(1);
-      CompletableFuture<GeneratedTokens> held = held(lm, release);
+      CompletableFuture<GeneratedTokens> held = held(lm, pause);
       assertTrue(held.cancel(true));
-      release.countDown();
+      pause.resume();
       assertEquals(2, info(m, "tiny").requests());
       assertEquals(1, info(m, "tiny").failures());
       generatesReference(lm);
@@ -197,24 +242,135 @@ final class TokenGeneratorBookingTest {
 
   @Test
   void busyGenerator_leavesNoRoom_modelRefused() throws Exception {
+    Pause pause = new Pause();
     // Room for the generator and less than the tokens model beside it.
     try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofMillis(300));
-        TokenGenerator lm = generator(m).build()) {
+        TokenGenerator lm = generator(m).clock(pause).build()) {
       assertEquals(generatorBytes(), lm.deviceBytes());
-      CountDownLatch release = new CountDownLatch(1);
-      CompletableFuture<GeneratedTokens> running = held(lm, release);
+      CompletableFuture<GeneratedTokens> running = held(lm, pause);
       NosException e = assertThrows(NosException.class, () -> m.load(Fixtures.tokens()));
       assertTrue(e.getMessage().contains("no room"), e.getMessage());
       assertEquals(ModelState.READY, info(m, "tiny").state());
       assertEquals(1, info(m, "tiny").inFlight());
       assertEquals(0, m.stats().get(0).evictions());
       assertFalse(running.isDone());
-      release.countDown();
+      pause.resume();
       running.join();
       // Idle now: the same load evicts it.
       try (Model tokens = m.load(Fixtures.tokens())) {
         assertEquals(ModelState.EVICTED, info(m, "tiny").state());
       }
+    }
+  }
+
+  /**
+   * A stream consumer that blocks for ever holds its own request, not the copy: once the
+   * sequence has left the engine, the generator is evictable and closes at once (before, the
+   * reference went back only behind the consumer: the load found no room, close() waited 30 s).
+   */
+  @Test
+  void consumerBlockedForEver_holdsNoCopyOnceItsSequenceEnded() throws Exception {
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofMillis(300))) {
+      TokenGenerator lm = generator(m).build();
+      CountDownLatch blocking = new CountDownLatch(1);
+      CountDownLatch letGo = new CountDownLatch(1);
+      List<Integer> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+      CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2}, endless(), id -> {
+        seen.add(id);
+        blocking.countDown();
+        try {
+          letGo.await();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      });
+      assertTrue(blocking.await(30, TimeUnit.SECONDS));
+      // The sequence runs on to the cache's end while its consumer blocks on the first token.
+      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (info(m, "tiny").inFlight() > 0) {
+        assertTrue(System.nanoTime() < end, "the ended sequence kept its copy: " + info(m, "tiny"));
+        Thread.sleep(5);
+      }
+      assertFalse(f.isDone());
+      assertEquals(0, info(m, "tiny").requests(), "counted only when settled");
+      try (Model tokens = m.load(Fixtures.tokens())) {
+        assertEquals(ModelState.EVICTED, info(m, "tiny").state());
+      }
+      long closing = System.nanoTime();
+      lm.close();
+      assertTrue(System.nanoTime() - closing < TimeUnit.SECONDS.toNanos(5),
+          "close waited for a consumer that blocks");
+      assertEquals(List.of(), m.models());
+      assertEquals(0, m.stats().get(0).usedBytes(), m.stats().get(0).toString());
+      // Let go, the consumer still gets every token, then the result.
+      letGo.countDown();
+      GeneratedTokens r = f.get(30, TimeUnit.SECONDS);
+      assertTrue(r.size() > LENGTH / 2, "ran to the cache's end: " + r.size());
+      assertArrayEquals(r.tokens(), seen.stream().mapToInt(Integer::intValue).toArray());
+    }
+  }
+
+  /**
+   * The three ways a request's reference goes back (its sequence ending, the engine settling
+   * its future, the caller cancelling it) racing, under evictions: every request is counted
+   * exactly once, as a failure only when it failed, and every reference comes back.
+   */
+  @Test
+  void endingSettlingAndCancelling_race_eachRequestCountedOnce_everyReferenceBack()
+      throws Exception {
+    int requests = 120;
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(60));
+        TokenGenerator lm = generator(m).build();
+        Model tokens = m.load(Fixtures.tokens())) {
+      java.util.Random random = new java.util.Random(7);
+      List<CompletableFuture<GeneratedTokens>> all = new ArrayList<>();
+      int sinkFailures = 0;
+      for (int i = 0; i < requests; i++) {
+        int kind = random.nextInt(4);
+        GenerationConfig c = GenerationConfig.builder().maxNewTokens(1 + random.nextInt(20))
+            .eosTokenIds(NEVER).build();
+        CompletableFuture<GeneratedTokens> f;
+        if (kind == 0) {
+          // a consumer that dawdles on every token: the sequence ends long before it settles
+          f = lm.stream(new int[] {1 + i % 50}, c, id -> java.util.concurrent.locks.LockSupport
+              .parkNanos(200_000));
+        } else if (kind == 1) {
+          sinkFailures++;
+          f = lm.stream(new int[] {1 + i % 50}, c, id -> {
+            throw new IllegalStateException("the consumer's own bug");
+          });
+        } else {
+          f = lm.generate(new int[] {1 + i % 50}, c);
+          if (kind == 2) {
+            f.cancel(true);
+          }
+        }
+        all.add(f);
+        if (i % 10 == 0) {
+          // the model evicts the generator whenever it is idle
+          assertEquals(8, tokens.infer(IDS).get("embedding").toFloatArray().length);
+        }
+      }
+      int failed = 0;
+      for (CompletableFuture<GeneratedTokens> f : all) {
+        try {
+          f.get(60, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+          assertInstanceOf(IllegalStateException.class, e.getCause());
+          failed++;
+        } catch (java.util.concurrent.CancellationException e) {
+          // counted, not as a failure
+        }
+      }
+      assertEquals(sinkFailures, failed);
+      ModelInfo tiny = info(m, "tiny");
+      assertEquals(requests, tiny.requests(), tiny.toString());
+      assertEquals(sinkFailures, tiny.failures(), tiny.toString());
+      assertEquals(0, tiny.inFlight(), tiny.toString());
+      long closing = System.nanoTime();
+      lm.close();
+      assertTrue(System.nanoTime() - closing < TimeUnit.SECONDS.toNanos(10),
+          "close waited for a reference not given back");
     }
   }
 
@@ -245,13 +401,13 @@ final class TokenGeneratorBookingTest {
 
   @Test
   void busyGenerator_keptWhileAnIdleModelIsEvicted() throws Exception {
+    Pause pause = new Pause();
     // Room for the digits model and the generator; the tokens model needs one of them to go.
     try (ModelManager m = manager(generatorBytes() + DIGITS_BYTES + 1000, Duration.ofSeconds(30));
         Model digits = m.load(Fixtures.digitsOn("cpu"));
-        TokenGenerator lm = generator(m).build()) {
+        TokenGenerator lm = generator(m).clock(pause).build()) {
       assertEquals(DIGITS_BYTES + generatorBytes(), m.stats().get(0).usedBytes());
-      CountDownLatch release = new CountDownLatch(1);
-      CompletableFuture<GeneratedTokens> running = held(lm, release);
+      CompletableFuture<GeneratedTokens> running = held(lm, pause);
       // The generator is the least recently used copy (loaded before the digits model was
       // used) but busy: only the idle model may go.
       digits.infer(Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 1));
@@ -262,7 +418,7 @@ final class TokenGeneratorBookingTest {
         assertEquals(1, info(m, "tiny").inFlight());
         assertFalse(running.isDone());
       }
-      release.countDown();
+      pause.resume();
       running.join();
     }
   }

@@ -27,6 +27,13 @@ import org.slf4j.LoggerFactory;
  * or the failure), so whatever the owner books for the request (the manager's request count, its
  * reference on the copy) is done when a caller's join() returns; a whenComplete callback runs
  * after the waiters are woken, which left ModelInfo.requests() one short for a moment.
+ *
+ * An optional ending hook runs when the engine hands over the result or the failure (finish or
+ * fail: the sequence has left the engine), on the engine's thread, before the item is queued:
+ * not behind the consumer, so what the owner holds only for the engine's work (a booked
+ * generator's reference on its copy) can go back even while a consumer blocks for ever. It must
+ * be short and must not wait for the engine (it runs on the engine's scheduler); a hook that
+ * throws is logged.
  */
 final class Delivery implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(Delivery.class);
@@ -37,6 +44,7 @@ final class Delivery implements Runnable {
   private final IntConsumer sink;
   private final CompletableFuture<GeneratedTokens> future;
   private final Consumer<Throwable> settling;
+  private final Runnable ending;
 
   private record Failure(Throwable error) {}
 
@@ -46,10 +54,16 @@ final class Delivery implements Runnable {
 
   Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
       Consumer<Throwable> settling) {
+    this(executor, sink, future, settling, null);
+  }
+
+  Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
+      Consumer<Throwable> settling, Runnable ending) {
     this.executor = executor;
     this.sink = sink;
     this.future = future;
     this.settling = settling;
+    this.ending = ending;
   }
 
   void token(int id) {
@@ -59,11 +73,23 @@ final class Delivery implements Runnable {
   }
 
   void finish(GeneratedTokens result) {
+    ended();
     offer(result);
   }
 
   void fail(Throwable error) {
+    ended();
     offer(new Failure(error));
+  }
+
+  private void ended() {
+    if (ending != null) {
+      try {
+        ending.run();
+      } catch (RuntimeException | Error e) {
+        LOG.warn("a generation's ending hook failed", e);
+      }
+    }
   }
 
   private void offer(Object item) {

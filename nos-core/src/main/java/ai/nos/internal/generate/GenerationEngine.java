@@ -551,6 +551,18 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
       GenerationConfig config, IntConsumer sink, Consumer<Throwable> settling) {
+    return submit(prompt, encoderInput, config, sink, settling, null);
+  }
+
+  /**
+   * As above; {@code ending} (nullable) runs once the request's sequence has left the engine
+   * (its result or failure handed to delivery), on the engine's scheduler thread (or the
+   * closing one), before the consumer has seen the last tokens: it must be short and must not
+   * wait for the engine (Delivery's class notes).
+   */
+  public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
+      GenerationConfig config, IntConsumer sink, Consumer<Throwable> settling,
+      Runnable ending) {
     if (config == null) {
       throw new IllegalArgumentException("generator '" + id + "': config must not be null");
     }
@@ -567,7 +579,7 @@ public final class GenerationEngine implements AutoCloseable {
         .map(t -> now + t.toNanos()).orElse(Long.MAX_VALUE);
     CompletableFuture<GeneratedTokens> future = new CompletableFuture<>();
     Sequence seq = new Sequence(prompt.clone(), config, eos, seed, now, deadline, future,
-        new Delivery(callbacks, sink, future, settling));
+        new Delivery(callbacks, sink, future, settling, ending));
     seq.encoderInput = encoderInput == null ? null : encoderInput.clone();
     if (closed) {
       throw closedException();

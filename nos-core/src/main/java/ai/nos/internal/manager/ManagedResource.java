@@ -72,11 +72,18 @@ public final class ManagedResource<R extends Replica> implements AutoCloseable {
     }
   }
 
-  /** One reference on a serving copy; release it exactly once. */
+  /**
+   * One request on a serving copy: a reference on the copy, given back by {@link #release}, and
+   * the request's count, taken by {@link #count}. The two are apart so that a request whose work
+   * on the copy is over (a generation's sequence has left the engine) frees the copy for eviction
+   * while its result is still being handed to a slow consumer, and is counted only once settled.
+   * Each runs once; later calls do nothing.
+   */
   public static final class Held<R extends Replica> {
     private final ManagedResource<R> owner;
     private final Copy copy;
     private final AtomicBoolean released = new AtomicBoolean();
+    private final AtomicBoolean counted = new AtomicBoolean();
 
     private Held(ManagedResource<R> owner, Copy copy) {
       this.owner = owner;
@@ -87,16 +94,22 @@ public final class ManagedResource<R extends Replica> implements AutoCloseable {
       return owner.type.cast(copy.replica);
     }
 
-    /**
-     * Gives the reference back, counting one request (a failure unless {@code failure} is null
-     * or a cancellation); later calls do nothing.
-     */
-    public void release(Throwable failure) {
-      if (released.compareAndSet(false, true)) {
+    /** Counts one request: a failure unless {@code failure} is null or a cancellation. */
+    public void count(Throwable failure) {
+      if (counted.compareAndSet(false, true)) {
         owner.entry.requests.increment();
         if (failure != null && !(failure instanceof CancellationException)) {
           owner.entry.failures.increment();
         }
+      }
+    }
+
+    /**
+     * Gives the reference back: the copy may be evicted from then on, and one closed while held
+     * is freed here (on this thread).
+     */
+    public void release() {
+      if (released.compareAndSet(false, true)) {
         owner.core.router.done(copy);
       }
     }

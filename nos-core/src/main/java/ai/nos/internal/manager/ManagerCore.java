@@ -129,8 +129,10 @@ import org.slf4j.LoggerFactory;
  * fresh one. A call with a timeout that still waits in the queue at its deadline fails then
  * ({@link ai.nos.DeadlineExceededException}), dropped by a timer on the manager's one deadline
  * thread, not when a worker next forms a batch, which behind a hung or long run may be much
- * later; that gives its copy back at once too. {@link #close} lets every batcher drain at once
- * for up to the close timeout, then fails what is left, so every caller wakes.
+ * later; that gives its copy back at once too. The same thread runs the short tasks
+ * {@link #runElsewhere} hands over (a booked generator's request giving its copy back when its
+ * sequence leaves the engine, off the engine's own thread). {@link #close} lets every batcher
+ * drain at once for up to the close timeout, then fails what is left, so every caller wakes.
  *
  * <h2>Replicas</h2>
  * A model may want several copies, each on its own device; a call goes to the ready copy with the
@@ -1013,8 +1015,10 @@ public final class ManagerCore implements AutoCloseable {
     }
     backend.close();
     // Workers of batchers still running keep running; idle pool threads end now.
-    // Every batcher is closed: no call is left for a timer to fail.
-    deadlines.shutdownNow();
+    // Every batcher is closed: no call is left for a timer to fail, so the timers are dropped
+    // (the policy set in scheduler()); tasks handed over by runElsewhere still run (a closed
+    // generator's requests give their copies back there).
+    deadlines.shutdown();
     ai.nos.internal.Shutdown.awaitPools(LOG, "model manager",
         Duration.ofNanos(Math.max(0, budget - (System.nanoTime() - start))), workerPool,
         deadlines);
@@ -1035,9 +1039,31 @@ public final class ManagerCore implements AutoCloseable {
     var s = new java.util.concurrent.ScheduledThreadPoolExecutor(1,
         threads(threads, "nos-deadlines-"));
     s.setRemoveOnCancelPolicy(true);
+    s.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     s.setKeepAliveTime(60, TimeUnit.SECONDS);
     s.allowCoreThreadTimeOut(true);
     return s;
+  }
+
+  /**
+   * Runs NOS's own short task off the calling thread, for work that must not run where it
+   * arises (a generation engine's scheduler giving a request's copy back, which may close that
+   * engine): on the deadline thread, or, once the manager is closed, on a new thread (the
+   * application's factory's, or a daemon named {@code nos-release-N}).
+   */
+  public void runElsewhere(Runnable task) {
+    try {
+      deadlines.execute(task);
+      return;
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // closed: below
+    }
+    Thread t = threads(threadFactory, "nos-release-").newThread(task);
+    if (t == null) {
+      // The application's factory refused: a daemon of NOS's own still runs it.
+      t = threads(null, "nos-release-").newThread(task);
+    }
+    t.start();
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */
