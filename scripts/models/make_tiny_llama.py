@@ -26,11 +26,20 @@ Two ways to build the weights, the same module exported either way:
       tokenizer.json built here (256 byte tokens, merges learned from TEXT, an EOS token), the
       format HF tokenizers and DJL read.
 
+Architectures (--arch): llama (LlamaForCausalLM), qwen2 (Qwen2ForCausalLM: Llama's step with
+biases on the q, k and v projections; small Qwen2 models tie the head to the embedding; rotary
+base 1e6). --pretrained NAME takes the architecture from the model's config (a hub name, or a
+local folder written by save_pretrained) and refuses what the step does not compute (rotary
+scaling such as Llama 3's, Qwen2's sliding window, Llama's attention or MLP biases).
+
 Run:  python3 scripts/models/make_tiny_llama.py [--out models/llm-tiny] [--plain]
+      python3 scripts/models/make_tiny_llama.py --arch qwen2 --seed 7 --out models/qwen2-tiny
+          (the committed Qwen2 CI model: references from transformers' Qwen2ForCausalLM)
       python3 scripts/models/make_tiny_llama.py --size 271m --out DIR   (#17's benchmark model:
           transformers' LlamaForCausalLM, 271 M parameters, random weights; references from
           generate on CUDA where present: 20 prompts x 64 tokens fp32, fp16, and 16 batched)
-      python3 scripts/models/make_tiny_llama.py --pretrained NAME --out DIR   (network)
+      python3 scripts/models/make_tiny_llama.py --pretrained NAME --out DIR   (network; e.g.
+          Qwen/Qwen2.5-0.5B-Instruct or TinyLlama/TinyLlama-1.1B-Chat-v1.0)
 Writes DIR/model.pt, DIR/tokenizer.json, DIR/reference.json, DIR/config.json.
 nos-hub's builtin catalog entry nos/llm-tiny pins models/llm-tiny's model.pt and tokenizer.json by
 sha256 and size: re-exporting that folder means updating them (BuiltinCatalogTest checks).
@@ -63,6 +72,11 @@ LLAMA_H64 = dict(vocab_size=1024, hidden_size=256, num_hidden_layers=2, num_atte
                  num_key_value_heads=4, intermediate_size=512, max_position_embeddings=512,
                  rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)
 SIZES = {"tiny": TINY, "271m": LLAMA_271M, "h64": LLAMA_H64}
+
+# Qwen2 (--arch qwen2) is Llama's step with a bias on the q, k and v projections; its small
+# models tie the head to the embedding, and its rotary base is 1e6. The same sizes, with those.
+QWEN2 = dict(qkv_bias=True, tie_word_embeddings=True, rope_theta=1000000.0)
+ARCHS = ("llama", "qwen2")
 
 PROMPTS = ["Once upon a time", "The little robot", "In the morning the sun",
            "She opened the door and", "A"]
@@ -199,9 +213,10 @@ class Attention(nn.Module):
         self.kv_heads = c["num_key_value_heads"]
         self.head_dim = c["hidden_size"] // self.heads
         h = c["hidden_size"]
-        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=False)
+        bias = bool(c.get("qkv_bias", False))  # Qwen2's
+        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
         self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
@@ -386,8 +401,12 @@ class FusedLayer(nn.Module):
         self.in_norm = nn.Parameter(layer.input_layernorm.weight.detach().clone())
         self.post_norm = nn.Parameter(layer.post_attention_layernorm.weight.detach().clone())
         w = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight], 0).detach()
-        self.qkv_proj = nn.Linear(w.shape[1], w.shape[0], bias=False)
+        bias = a.q_proj.bias is not None  # Qwen2's q, k and v biases: added by the one matmul
+        self.qkv_proj = nn.Linear(w.shape[1], w.shape[0], bias=bias)
         self.qkv_proj.weight = nn.Parameter(w.clone())
+        if bias:
+            self.qkv_proj.bias = nn.Parameter(
+                torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias], 0).detach().clone())
         self.o_proj = a.o_proj
         w = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight], 0).detach()
         self.gate_up_proj = nn.Linear(w.shape[1], w.shape[0], bias=False)
@@ -639,6 +658,43 @@ def hf_generate(hf, prompts: List[List[int]], n: int, eos: int, device, margins=
     return result
 
 
+def pretrained_config(p, name: str, hc) -> dict:
+    """The sizes of a pretrained model's config (TINY's keys). The step computes the plain rotary
+    embedding only: a model whose config scales it (Llama 3's "llama3", YaRN, ...) is refused
+    rather than exported wrong. transformers 5 keeps the rotary base in rope_parameters."""
+    rope = dict(getattr(hc, "rope_parameters", None) or {})
+    scaling = getattr(hc, "rope_scaling", None) or {}
+    kind = rope.get("rope_type", scaling.get("rope_type", scaling.get("type", "default")))
+    if kind != "default":
+        p.error(f"{name}: rotary embedding of type {kind!r}; this export computes the default one")
+    theta = getattr(hc, "rope_theta", None) or rope.get("rope_theta")
+    if theta is None:
+        p.error(f"{name}: its config gives no rotary base (rope_theta)")
+    config = {k: getattr(hc, k) for k in TINY if k != "rope_theta"}
+    config["rope_theta"] = float(theta)
+    config["num_key_value_heads"] = hc.num_key_value_heads or hc.num_attention_heads
+    return config
+
+
+def widen(model: nn.Module, out_gain: float = 1.0) -> None:
+    """Random weights wider than HF's init (std 0.02): logits far apart, so greedy choices keep a
+    margin that kernels of another libtorch version cannot flip. Norm weights stay ones.
+    out_gain scales the layers' output projections (o_proj, down_proj): with a head tied to the
+    embedding, a token's own embedding dominates its logits and greedy decoding repeats the last
+    token for ever unless the layers' contributions outweigh it."""
+    with torch.no_grad():
+        for name, prm in model.named_parameters():
+            if name.endswith("layernorm.weight") or name.endswith("norm.weight"):
+                continue
+            if prm.dim() == 1:
+                prm.normal_(0.0, 0.1)  # a bias (Qwen2's q, k, v)
+            elif "embed_tokens" in name:
+                prm.normal_(0.0, 1.0)
+            else:
+                gain = out_gain if ("o_proj" in name or "down_proj" in name) else 1.0
+                prm.normal_(0.0, gain / math.sqrt(prm.shape[1]))
+
+
 def scripted_with(config, eos: int):
     """NosLlama scripted, with scaled_dot_product_attention where this torch scripts it."""
     if hasattr(torch.nn.functional, "scaled_dot_product_attention"):
@@ -658,6 +714,10 @@ def main():
                    help="tiny: the committed CI model; 271m: #17's benchmark model (needs"
                         " transformers; 20 random prompts x 64 tokens, fp32 and fp16 references);"
                         " h64: a small model with heads of 64 for the GPU suite")
+    p.add_argument("--arch", choices=ARCHS, default="llama",
+                   help="llama (LlamaForCausalLM) or qwen2 (Qwen2ForCausalLM: q, k and v"
+                        " biases, tied embedding, rotary base 1e6); --pretrained reads it from"
+                        " the model's config")
     p.add_argument("--plain", action="store_true", help="no transformers: NosLlama's own weights")
     p.add_argument("--pretrained", help="HF model name to export with its weights (network)")
     p.add_argument("--seed", type=int, default=17)
@@ -696,23 +756,43 @@ def main():
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() and args.size != "tiny" else "cpu")
 
-    size = SIZES[args.size]
+    size = dict(SIZES[args.size])
+    if args.arch == "qwen2":
+        size.update(QWEN2)
     tok_doc, vocab, merges, eos = tokenizer_json(TINY["vocab_size"])
     if args.size != "tiny":
         eos = 2  # Llama's </s>
     config = dict(size)
     hf = None
     if from_hf:
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+        from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig,
+                                  LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM)
         if args.pretrained:
-            hf = LlamaForCausalLM.from_pretrained(args.pretrained, torch_dtype=torch.float32)
+            hf = AutoModelForCausalLM.from_pretrained(args.pretrained, torch_dtype=torch.float32)
+            kind = hf.config.model_type
+            if kind not in ARCHS:
+                p.error(f"{args.pretrained} is a {kind} model; this script exports {ARCHS}")
+            if kind == "llama" and (getattr(hf.config, "attention_bias", False)
+                                    or getattr(hf.config, "mlp_bias", False)):
+                p.error(f"{args.pretrained}: Llama with attention or MLP biases is not exported")
+            if kind == "qwen2" and getattr(hf.config, "use_sliding_window", False):
+                p.error(f"{args.pretrained}: Qwen2 with sliding-window attention is not exported")
             tok = AutoTokenizer.from_pretrained(args.pretrained)
             tok.save_pretrained(args.out)
             eos = int(hf.config.eos_token_id if isinstance(hf.config.eos_token_id, int)
                       else hf.config.eos_token_id[0])
             hc = hf.config
-            config = {k: getattr(hc, k) for k in TINY}
-            config["num_key_value_heads"] = hc.num_key_value_heads or hc.num_attention_heads
+            config = pretrained_config(p, args.pretrained, hc)
+            config["qkv_bias"] = kind == "qwen2"
+        elif args.arch == "qwen2":
+            settings = {k: v for k, v in size.items() if k != "qkv_bias"}
+            hf = Qwen2ForCausalLM(Qwen2Config(**settings, use_sliding_window=False,
+                                              eos_token_id=eos, bos_token_id=None,
+                                              pad_token_id=None))
+            if args.size == "tiny":
+                # The committed CI model: HF's init (std 0.02) leaves greedy choices at near
+                # ties that another libtorch's kernels may flip; the wider one keeps a margin.
+                widen(hf, out_gain=6.0)
         else:
             hf = LlamaForCausalLM(LlamaConfig(**size, eos_token_id=eos, bos_token_id=None,
                                               pad_token_id=None))
@@ -722,13 +802,7 @@ def main():
         state = {k: v for k, v in hf.state_dict().items() if "rotary_emb" not in k}
         model.load_state_dict(state, strict=True)
     else:
-        # Wider than HF's init (std 0.02): logits far apart, so greedy choices keep a margin
-        # that kernels of another libtorch version cannot flip.
-        with torch.no_grad():
-            for name, prm in model.named_parameters():
-                if name.endswith("layernorm.weight") or name.endswith("norm.weight"):
-                    continue
-                prm.normal_(0.0, 1.0 if "embed_tokens" in name else 1.0 / math.sqrt(prm.shape[1]))
+        widen(model)
     model.eval()
     variant = "sdpa" if sdpa else "plain"
     if hf is not None and sdpa and hasattr(torch, "rms_norm") and not args.unfused:
@@ -765,6 +839,12 @@ def main():
                             for ids in prompts]
             if args.size != "tiny":
                 extra["margins_fp32"] = m32
+            else:
+                # How far greedy's choices are from a tie: another libtorch's kernels (NOS's)
+                # must not flip them.
+                extra["smallest_margin_fp32"] = min(g["gap"] for row in m32 for g in row)
+                print(f"smallest gap between the two best logits: "
+                      f"{extra['smallest_margin_fp32']:.3g}")
             if args.size != "tiny" and not args.quick:
                 batch = prompts[:16]
                 extra["batched16_fp32"] = hf_generate(hf, batch, new_tokens, eos, device)
