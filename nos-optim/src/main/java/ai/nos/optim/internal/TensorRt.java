@@ -283,6 +283,17 @@ public final class TensorRt {
             + rows + " for " + request.onnx() + saidSince(book, mark));
       }
     }
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    for (int i = 0; i < network.getNbInputs(); i++) {
+      ITensor input = network.getInput(i);
+      Dims64 dims = input.getDimensions();
+      long[] shape = new long[Math.max(0, dims.nbDims())];
+      for (int d = 0; d < shape.length; d++) {
+        shape[d] = dims.d(d);
+      }
+      shapes.put(input.getName(), shape);
+    }
+    checkCalibrationShapes(shapes, request.int8(), request.onnx());
     Map<String, torch.ScalarType> types = new LinkedHashMap<>();
     for (int i = 0; i < network.getNbInputs(); i++) {
       ITensor input = network.getInput(i);
@@ -298,6 +309,41 @@ public final class TensorRt {
         request.device());
     config.setInt8Calibrator(calibrator);
     return calibrator;
+  }
+
+  /**
+   * Refuses calibration batches whose tensors are not exactly the shape the network reads:
+   * {@code network} maps each input's name to its dimensions in the parsed network (-1 for the
+   * dynamic batch, which calibrates at {@code int8.rows()}). The caller checked the batches
+   * against the spec only; where the spec leaves a dimension dynamic that the ONNX file fixes (or
+   * fixes it otherwise), TensorRT would read a device buffer of another size than it thinks:
+   * past its end, from C++. Checked before any buffer is handed over.
+   *
+   * @throws IllegalArgumentException naming the batch, the input, the shape expected and given
+   */
+  static void checkCalibrationShapes(Map<String, long[]> network, Int8 int8, Path onnx) {
+    List<Map<String, Tensor>> batches = int8.batches();
+    for (int b = 0; b < batches.size(); b++) {
+      Map<String, Tensor> batch = batches.get(b);
+      for (Map.Entry<String, long[]> input : network.entrySet()) {
+        long[] expected = input.getValue().clone();
+        if (expected.length > 0 && expected[0] == -1) {
+          expected[0] = int8.rows();
+        }
+        Tensor given = batch.get(input.getKey());
+        if (given == null) {
+          throw new IllegalArgumentException("INT8 calibration batch " + b + " for " + onnx
+              + " has no tensor for the network's input '" + input.getKey() + "' (shape "
+              + java.util.Arrays.toString(expected) + "); it holds " + batch.keySet());
+        }
+        if (!java.util.Arrays.equals(expected, given.shape())) {
+          throw new IllegalArgumentException("INT8 calibration batch " + b + ", input '"
+              + input.getKey() + "': the network of " + onnx + " reads shape "
+              + java.util.Arrays.toString(expected) + " (batch " + int8.rows()
+              + " rows), the batch gives " + java.util.Arrays.toString(given.shape()));
+        }
+      }
+    }
   }
 
   /** The network's inputs with a dynamic first dimension; refuses other dynamic dimensions. */
