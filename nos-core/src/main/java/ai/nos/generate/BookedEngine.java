@@ -68,7 +68,9 @@ import org.slf4j.LoggerFactory;
  * reference is given back on the thread that delivers its result (the callback executor's), or
  * on a caller that cancels. An executor that runs tasks on the submitting thread (Runnable::run)
  * would give it back on the engine's scheduler, where freeing the engine would wait for itself
- * (up to its 30 s close timeout): use an executor of other threads with a manager.
+ * (up to its 30 s close timeout): use an executor of other threads with a manager. The engine's
+ * scheduler (and Delivery's fallback thread) come from the manager's application ThreadFactory
+ * when it has one, as the manager's own threads do.
  */
 final class BookedEngine {
   private static final Logger LOG = LoggerFactory.getLogger(TokenGenerator.class);
@@ -163,7 +165,7 @@ final class BookedEngine {
       }
       weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
       engine = new GenerationEngine(id, decoder, enc, slots, length, maxQueued, callbacks,
-          System::nanoTime, cudaGraphs);
+          System::nanoTime, cudaGraphs, core.applicationThreads());
     } catch (RuntimeException | Error e) {
       decoder.close();
       if (enc != null) {

@@ -4,7 +4,7 @@ import ai.nos.generate.GeneratedTokens;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
@@ -27,6 +27,13 @@ import org.slf4j.LoggerFactory;
  * or the failure), so whatever the owner books for the request (the manager's request count, its
  * reference on the copy) is done when a caller's join() returns; a whenComplete callback runs
  * after the waiters are woken, which left ModelInfo.requests() one short for a moment.
+ *
+ * When the callback executor refuses a task (it throws: shut down, saturated, or its own thread
+ * factory failing), the task runs on a fallback thread instead, so the consumer stays off the
+ * engine's thread and the caller still hears the outcome: a thread of the application's
+ * ThreadFactory where the engine has one (a generator booked with a manager given one), else, or
+ * if that factory gives none too (null or an exception, logged), a NOS daemon thread
+ * nos-generate-delivery: a delivery that no thread runs would leave the caller waiting for ever.
  */
 final class Delivery implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(Delivery.class);
@@ -37,6 +44,8 @@ final class Delivery implements Runnable {
   private final IntConsumer sink;
   private final CompletableFuture<GeneratedTokens> future;
   private final Consumer<Throwable> settling;
+  /** Makes the fallback thread; null for a NOS daemon thread. */
+  private final ThreadFactory threads;
 
   private record Failure(Throwable error) {}
 
@@ -46,6 +55,12 @@ final class Delivery implements Runnable {
 
   Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
       Consumer<Throwable> settling) {
+    this(executor, sink, future, settling, null);
+  }
+
+  Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
+      Consumer<Throwable> settling, ThreadFactory threads) {
+    this.threads = threads;
     this.executor = executor;
     this.sink = sink;
     this.future = future;
@@ -71,16 +86,40 @@ final class Delivery implements Runnable {
     if (pending.getAndIncrement() == 0) {
       try {
         executor.execute(this);
-      } catch (RejectedExecutionException e) {
-        // The application's executor refused (shut down): a thread of its own still keeps the
-        // consumer off the engine's thread, and the caller still hears the outcome.
-        LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
-            + " thread", e.toString());
-        Thread t = new Thread(this, "nos-generate-delivery");
-        t.setDaemon(true);
-        t.start();
+      } catch (RuntimeException e) {
+        // The application's executor refused (shut down, or any other exception from execute):
+        // a thread of its own still keeps the consumer off the engine's thread, and the caller
+        // still hears the outcome.
+        fallbackThread(e).start();
       }
     }
+  }
+
+  /** A thread for this delivery when the executor refused it; see the class notes. */
+  private Thread fallbackThread(RuntimeException refused) {
+    if (threads != null) {
+      Thread t = null;
+      RuntimeException failed = null;
+      try {
+        t = threads.newThread(this);
+      } catch (RuntimeException e) {
+        failed = e;
+      }
+      if (t != null) {
+        LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
+            + " thread of the application's thread factory", refused.toString());
+        return t;
+      }
+      LOG.warn("callback executor refused a generation's delivery ({}) and the application's"
+          + " thread factory gave no thread ({}); delivering on a NOS daemon thread",
+          refused.toString(), failed != null ? failed.toString() : "it returned null");
+    } else {
+      LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
+          + " thread", refused.toString());
+    }
+    Thread t = new Thread(this, "nos-generate-delivery");
+    t.setDaemon(true);
+    return t;
   }
 
   @Override

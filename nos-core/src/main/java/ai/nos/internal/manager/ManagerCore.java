@@ -905,6 +905,14 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   /**
+   * The application's thread factory this manager makes its threads with, or null for NOS's
+   * daemon threads: for what a resource's loader starts (a generator's scheduler).
+   */
+  public ThreadFactory applicationThreads() {
+    return threadFactory;
+  }
+
+  /**
    * Books {@code bytes} of library state a resource's loader made on {@code device} outside the
    * backend's threads (a generator's scheduler thread, LibraryState's essay) as the device's
    * library bytes; the manager adopts them as overhead when the load completes. Called by the
