@@ -30,9 +30,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <h2>Threads</h2>
  * With a {@link Builder#threadFactory}, every thread NOS starts for this runtime comes from it:
- * a manager's batch workers and callback threads, its loader thread per GPU, and, for the default
- * runtime, the process-wide copy pool and the cleaner that unpins {@link PinnedBuffer}s. Without
- * one, NOS makes daemon threads named {@code nos-<kind>-N}.
+ * a manager's batch workers and callback threads, its loader thread per GPU, the threads of a
+ * text generator booked with the manager (its scheduler, callback pool and delivery fallback),
+ * and, for the default runtime, the process-wide copy pool and the cleaner that unpins
+ * {@link PinnedBuffer}s. Without one, NOS makes daemon threads named {@code nos-<kind>-N}. The
+ * exception is the CUDA-graph recording thread of each GPU, NOS's own daemon for the JVM's life.
  *
  * <h2>libtorch's process-wide settings</h2>
  * libtorch keeps one global context per process; the first NOS call that needs libtorch loads it

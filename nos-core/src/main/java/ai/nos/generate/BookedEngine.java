@@ -79,7 +79,8 @@ import org.slf4j.LoggerFactory;
  * runs tasks on the submitting thread (Runnable::run) would deliver on the engine's scheduler,
  * which may then wait there for the deadline thread's release, while that release, freeing
  * the engine, waits for the scheduler (up to its 30 s close timeout): use an executor of other
- * threads with a manager.
+ * threads with a manager. The engine's scheduler (and Delivery's fallback thread) come from the
+ * manager's application ThreadFactory when it has one, as the manager's own threads do.
  */
 final class BookedEngine {
   private static final Logger LOG = LoggerFactory.getLogger(TokenGenerator.class);
@@ -177,7 +178,7 @@ final class BookedEngine {
       }
       weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
       engine = new GenerationEngine(id, decoder, enc, slots, length, maxQueued, callbacks,
-          clock, cudaGraphs);
+          clock, cudaGraphs, core.applicationThreads());
     } catch (RuntimeException | Error e) {
       decoder.close();
       if (enc != null) {

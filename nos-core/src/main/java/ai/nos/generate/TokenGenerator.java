@@ -8,6 +8,7 @@ import ai.nos.ModelLoadException;
 import ai.nos.internal.generate.DecoderModel;
 import ai.nos.internal.generate.EncoderModel;
 import ai.nos.internal.generate.GenerationEngine;
+import ai.nos.internal.manager.ManagerAccess;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -440,7 +441,11 @@ public final class TokenGenerator implements AutoCloseable {
 
     /**
      * Books the generator with {@code manager}: placed, counted and evicted when idle as its
-     * models are (see the class notes). Without it, nothing is booked.
+     * models are (see the class notes). Without it, nothing is booked. If the manager has an
+     * application {@link java.util.concurrent.ThreadFactory} ({@code ModelManager.Builder
+     * .threadFactory} or its runtime's), the generator's threads come from it: its scheduler,
+     * the default callback pool, and the thread a delivery falls back to when the callback
+     * executor refuses it; without a manager they are NOS's daemon threads.
      */
     public Builder manager(ModelManager manager) {
       Objects.requireNonNull(manager, "manager must not be null");
@@ -449,7 +454,8 @@ public final class TokenGenerator implements AutoCloseable {
     }
 
     /**
-     * Runs token consumers and completes futures; a cached daemon pool by default. With a
+     * Runs token consumers and completes futures; a cached daemon pool by default (of the
+     * manager's application thread factory's threads, if it has one). With a
      * {@link #manager}, it must run tasks on threads of its own, not on the submitting one
      * ({@code Runnable::run}): a request's completion hands its copy back to the manager there.
      */
@@ -469,7 +475,8 @@ public final class TokenGenerator implements AutoCloseable {
      * @throws IllegalArgumentException if maxLength exceeds the model's positions
      * @throws IllegalStateException if {@link #whisperPcm} is on without an {@link #encoder}
      * @throws IllegalStateException with a manager: if it is closed, or has a model or
-     *     generator of this id
+     *     generator of this id, or its application thread factory gives no thread for the
+     *     generator's scheduler (returns null or throws: the cause)
      * @throws ai.nos.NosException with a manager: if no room can be made for the generator
      */
     public TokenGenerator build() {
@@ -516,7 +523,9 @@ public final class TokenGenerator implements AutoCloseable {
       ExecutorService owned = null;
       Executor callbacks = executor;
       if (callbacks == null) {
-        owned = Executors.newCachedThreadPool(daemons("nos-generate-" + name + "-callback-"));
+        ThreadFactory app = ManagerAccess.door().core(manager).applicationThreads();
+        owned = Executors.newCachedThreadPool(app != null ? app
+            : daemons("nos-generate-" + name + "-callback-"));
         callbacks = owned;
       }
       try {

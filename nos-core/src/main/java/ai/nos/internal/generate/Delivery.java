@@ -4,7 +4,7 @@ import ai.nos.generate.GeneratedTokens;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import java.util.function.IntConsumer;
@@ -34,6 +34,13 @@ import org.slf4j.LoggerFactory;
  * generator's reference on its copy) can go back even while a consumer blocks for ever. It must
  * be short and must not wait for the engine (it runs on the engine's scheduler); a hook that
  * throws is logged.
+ *
+ * When the callback executor refuses a task (it throws: shut down, saturated, or its own thread
+ * factory failing), the task runs on a fallback thread instead, so the consumer stays off the
+ * engine's thread and the caller still hears the outcome: a thread of the application's
+ * ThreadFactory where the engine has one (a generator booked with a manager given one), else, or
+ * if that factory gives none too (null or an exception, logged), a NOS daemon thread
+ * nos-generate-delivery: a delivery that no thread runs would leave the caller waiting for ever.
  */
 final class Delivery implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(Delivery.class);
@@ -45,6 +52,8 @@ final class Delivery implements Runnable {
   private final CompletableFuture<GeneratedTokens> future;
   private final Consumer<Throwable> settling;
   private final Runnable ending;
+  /** Makes the fallback thread; null for a NOS daemon thread. */
+  private final ThreadFactory threads;
 
   private record Failure(Throwable error) {}
 
@@ -54,11 +63,12 @@ final class Delivery implements Runnable {
 
   Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
       Consumer<Throwable> settling) {
-    this(executor, sink, future, settling, null);
+    this(executor, sink, future, settling, null, null);
   }
 
   Delivery(Executor executor, IntConsumer sink, CompletableFuture<GeneratedTokens> future,
-      Consumer<Throwable> settling, Runnable ending) {
+      Consumer<Throwable> settling, Runnable ending, ThreadFactory threads) {
+    this.threads = threads;
     this.executor = executor;
     this.sink = sink;
     this.future = future;
@@ -97,16 +107,40 @@ final class Delivery implements Runnable {
     if (pending.getAndIncrement() == 0) {
       try {
         executor.execute(this);
-      } catch (RejectedExecutionException e) {
-        // The application's executor refused (shut down): a thread of its own still keeps the
-        // consumer off the engine's thread, and the caller still hears the outcome.
-        LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
-            + " thread", e.toString());
-        Thread t = new Thread(this, "nos-generate-delivery");
-        t.setDaemon(true);
-        t.start();
+      } catch (RuntimeException e) {
+        // The application's executor refused (shut down, or any other exception from execute):
+        // a thread of its own still keeps the consumer off the engine's thread, and the caller
+        // still hears the outcome.
+        fallbackThread(e).start();
       }
     }
+  }
+
+  /** A thread for this delivery when the executor refused it; see the class notes. */
+  private Thread fallbackThread(RuntimeException refused) {
+    if (threads != null) {
+      Thread t = null;
+      RuntimeException failed = null;
+      try {
+        t = threads.newThread(this);
+      } catch (RuntimeException e) {
+        failed = e;
+      }
+      if (t != null) {
+        LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
+            + " thread of the application's thread factory", refused.toString());
+        return t;
+      }
+      LOG.warn("callback executor refused a generation's delivery ({}) and the application's"
+          + " thread factory gave no thread ({}); delivering on a NOS daemon thread",
+          refused.toString(), failed != null ? failed.toString() : "it returned null");
+    } else {
+      LOG.warn("callback executor refused a generation's delivery ({}); delivering on a new"
+          + " thread", refused.toString());
+    }
+    Thread t = new Thread(this, "nos-generate-delivery");
+    t.setDaemon(true);
+    return t;
   }
 
   @Override

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -94,8 +95,9 @@ import org.slf4j.LoggerFactory;
  * through a probe (SlotProbe).
  *
  * Concurrency
- * One scheduler thread (nos-generate-<id>) owns the model, the cache, the sampler and every
- * Sequence; nothing else touches them, so none of them locks. Callers reach it through the
+ * One scheduler thread (nos-generate-<id>, or the application's: "Whose threads") owns the
+ * model, the cache, the sampler and every Sequence; nothing else touches them, so none of them
+ * locks. Callers reach it through the
  * bounded waiting queue and through their futures, which the scheduler polls between steps.
  * Every request passes through the queue, even one that finds a slot free, so maxQueued bounds
  * the requests beyond the free slots: submit refuses (QueueFullException, naming the counts)
@@ -116,6 +118,16 @@ import org.slf4j.LoggerFactory;
  * an admission is waited for before its prefill step (a [k] copy to the host) so that the
  * encoder's device time is counted as encoding, at the cost of the prefill's launches no longer
  * overlapping the encoder's tail (once per admission, not per step).
+ *
+ * Whose threads
+ * With an application ThreadFactory (a generator booked with a ModelManager given one:
+ * BookedEngine passes the manager's), the scheduler and Delivery's fallback thread come from it,
+ * as every other thread of that manager does, taken as the factory makes them (name, daemon
+ * flag); without one (a standalone generator) they are NOS's daemon threads, the scheduler named
+ * nos-generate-<id>. The scheduler is asked of the factory first, before anything is allocated:
+ * a factory that gives no thread (null, or an exception) fails the construction with an
+ * IllegalStateException that says so, with nothing to free, rather than an engine that never
+ * steps. (Delivery's fallback, when the factory gives none, is a NOS daemon thread: see there.)
  *
  * Reproducible sampling
  * A request's draws depend on its seed and the draw's index only (see Sampler), so a sampled
@@ -258,6 +270,8 @@ public final class GenerationEngine implements AutoCloseable {
   private final int prefillTokens;
   private final ArrayBlockingQueue<Sequence> waiting;
   private final Executor callbacks;
+  /** The application's threads, or null for NOS's daemons (see "Whose threads"). */
+  private final ThreadFactory threads;
   private final LongSupplier clock;
   private final Thread scheduler;
   /** The bytes the scheduler's library state left on the device (0 on the CPU); see start(). */
@@ -344,7 +358,7 @@ public final class GenerationEngine implements AutoCloseable {
   public GenerationEngine(String id, DecoderModel model, int slots, int length, int maxQueued,
       Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
     this(id, model, null, slots, length, maxQueued, callbacks, clock, decodeGraphs,
-        PREFILL_TOKENS, true, false);
+        PREFILL_TOKENS, true, false, null);
   }
 
   /**
@@ -356,8 +370,21 @@ public final class GenerationEngine implements AutoCloseable {
    */
   public GenerationEngine(String id, DecoderModel model, EncoderModel encoder, int slots,
       int length, int maxQueued, Executor callbacks, LongSupplier clock, boolean decodeGraphs) {
+    this(id, model, encoder, slots, length, maxQueued, callbacks, clock, decodeGraphs, null);
+  }
+
+  /**
+   * As above, with the scheduler and Delivery's fallback thread from {@code threads} (null: NOS's
+   * daemon threads; see the essay, "Whose threads").
+   *
+   * @throws IllegalStateException if {@code threads} gives no thread for the scheduler (returns
+   *     null or throws; its exception is the cause)
+   */
+  public GenerationEngine(String id, DecoderModel model, EncoderModel encoder, int slots,
+      int length, int maxQueued, Executor callbacks, LongSupplier clock, boolean decodeGraphs,
+      ThreadFactory threads) {
     this(id, model, encoder, slots, length, maxQueued, callbacks, clock, decodeGraphs,
-        PREFILL_TOKENS, true, false);
+        PREFILL_TOKENS, true, false, threads);
   }
 
   /**
@@ -371,12 +398,19 @@ public final class GenerationEngine implements AutoCloseable {
       Executor callbacks, LongSupplier clock, boolean decodeGraphs, int prefillTokens,
       boolean start, boolean padEagerly) {
     this(id, model, null, slots, length, maxQueued, callbacks, clock, decodeGraphs,
-        prefillTokens, start, padEagerly);
+        prefillTokens, start, padEagerly, null);
   }
 
   GenerationEngine(String id, DecoderModel model, EncoderModel encoder, int slots, int length,
       int maxQueued, Executor callbacks, LongSupplier clock, boolean decodeGraphs,
       int prefillTokens, boolean start, boolean padEagerly) {
+    this(id, model, encoder, slots, length, maxQueued, callbacks, clock, decodeGraphs,
+        prefillTokens, start, padEagerly, null);
+  }
+
+  GenerationEngine(String id, DecoderModel model, EncoderModel encoder, int slots, int length,
+      int maxQueued, Executor callbacks, LongSupplier clock, boolean decodeGraphs,
+      int prefillTokens, boolean start, boolean padEagerly, ThreadFactory threads) {
     if (model.crossAttention() != (encoder != null)) {
       throw new IllegalArgumentException("generator '" + id + "': "
           + (encoder == null ? "the decoder attends to an encoder's output (it has cross_kv)"
@@ -389,6 +423,9 @@ public final class GenerationEngine implements AutoCloseable {
           + "), maxQueued at least 0 (was " + maxQueued + ")");
     }
     this.id = id;
+    this.threads = threads;
+    // First, before anything is allocated: a factory that gives no thread fails the engine here.
+    this.scheduler = schedulerThread(id, threads, this::run);
     this.model = model;
     boolean graphed = decodeGraphs && model.device().isCuda();
     this.cache = new KvCache(model, slots, length, graphed || padEagerly);
@@ -407,8 +444,6 @@ public final class GenerationEngine implements AutoCloseable {
     this.pipelined = PIPELINE && model.device().isCuda();
     this.encoderBuckets = encoder != null && (model.device().isCuda() || padEagerly)
         ? bucketSizes(Math.min(ENCODER_BATCH, slots)) : null;
-    this.scheduler = new Thread(this::run, "nos-generate-" + id);
-    this.scheduler.setDaemon(true);
     if (start) {
       start();
     }
@@ -437,6 +472,27 @@ public final class GenerationEngine implements AutoCloseable {
       throw new IllegalStateException("generator '" + id + "': its scheduler thread could not"
           + " start on " + model.device(), e.getCause());
     }
+  }
+
+  /** The scheduler: a thread of the application's factory, or a daemon nos-generate-<id>. */
+  private static Thread schedulerThread(String id, ThreadFactory threads, Runnable loop) {
+    if (threads == null) {
+      Thread t = new Thread(loop, "nos-generate-" + id);
+      t.setDaemon(true);
+      return t;
+    }
+    Thread t;
+    try {
+      t = threads.newThread(loop);
+    } catch (RuntimeException e) {
+      throw new IllegalStateException("generator '" + id + "': the application's thread factory"
+          + " failed to make its scheduler thread: " + e, e);
+    }
+    if (t == null) {
+      throw new IllegalStateException("generator '" + id + "': the application's thread factory"
+          + " returned no thread (null) for its scheduler");
+    }
+    return t;
   }
 
   /** Bucket sizes for {@code slots} sequences: powers of two below it, and {@code slots}. */
@@ -579,7 +635,7 @@ public final class GenerationEngine implements AutoCloseable {
         .map(t -> now + t.toNanos()).orElse(Long.MAX_VALUE);
     CompletableFuture<GeneratedTokens> future = new CompletableFuture<>();
     Sequence seq = new Sequence(prompt.clone(), config, eos, seed, now, deadline, future,
-        new Delivery(callbacks, sink, future, settling, ending));
+        new Delivery(callbacks, sink, future, settling, ending, threads));
     seq.encoderInput = encoderInput == null ? null : encoderInput.clone();
     if (closed) {
       throw closedException();

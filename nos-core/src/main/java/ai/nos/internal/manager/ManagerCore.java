@@ -907,6 +907,14 @@ public final class ManagerCore implements AutoCloseable {
   }
 
   /**
+   * The application's thread factory this manager makes its threads with, or null for NOS's
+   * daemon threads: for what a resource's loader starts (a generator's scheduler).
+   */
+  public ThreadFactory applicationThreads() {
+    return threadFactory;
+  }
+
+  /**
    * Books {@code bytes} of library state a resource's loader made on {@code device} outside the
    * backend's threads (a generator's scheduler thread, LibraryState's essay) as the device's
    * library bytes; the manager adopts them as overhead when the load completes. Called by the
@@ -1058,9 +1066,15 @@ public final class ManagerCore implements AutoCloseable {
     } catch (java.util.concurrent.RejectedExecutionException e) {
       // closed: below
     }
-    Thread t = threads(threadFactory, "nos-release-").newThread(task);
+    Thread t = null;
+    try {
+      t = threads(threadFactory, "nos-release-").newThread(task);
+    } catch (RuntimeException e) {
+      LOG.warn("model manager: the application's thread factory failed ({}); a NOS daemon"
+          + " thread runs the task", e.toString());
+    }
     if (t == null) {
-      // The application's factory refused: a daemon of NOS's own still runs it.
+      // The application's factory gave none: a daemon of NOS's own still runs it.
       t = threads(null, "nos-release-").newThread(task);
     }
     t.start();

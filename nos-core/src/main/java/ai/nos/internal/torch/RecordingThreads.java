@@ -29,6 +29,13 @@ import java.util.function.Supplier;
  * during the wait is kept and set again on the caller's thread when the work is done. A caller
  * already on the device's thread runs the work directly (no self-deadlock). The work must not
  * wait for another device's thread.
+ *
+ * <h2>Whose thread</h2>
+ * NOS's own daemon, never an application's ThreadFactory: the thread is per device for the whole
+ * JVM (static, in CudaGraphs) and shared by every manager and generator that records there, so it
+ * belongs to none of them; taken from the first recording manager's factory it would outlive that
+ * manager (a factory's pool being shut down, or a non-daemon thread holding the JVM up). README,
+ * "Versions and process-wide settings", lists it as the one exception to the factory.
  */
 final class RecordingThreads {
   private final String prefix;
