@@ -1,0 +1,112 @@
+package ai.nos.testing;
+
+import java.util.Arrays;
+import java.util.Random;
+
+/**
+ * Seeded mutations of binary files (and of text files as bytes) for the parser fuzz tests: bit
+ * flips, random bytes, truncations, duplicated, deleted and moved chunks, and 16- and 32-bit
+ * fields (little- or big-endian, at any offset) set to 0, 1, -1, the signed and unsigned maxima,
+ * or a huge size. Mutations can be aimed at the start of a file, where the headers and their
+ * length fields are: {@code headerBytes} bytes get half of the field and flip mutations. Shipped
+ * in nos-core's test jar.
+ */
+public final class ByteMutator {
+  private static final long[] INTERESTING = {0, 1, 2, 7, 8, 16, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000,
+      0xFFFF, 0x7FFF_FFFFL, 0x8000_0000L, 0xFFFF_FFFFL, 0xFFFF_FFFEL, 0x1000_0000L, 0x4000_0000L};
+
+  private final int headerBytes;
+
+  /** @param headerBytes how many leading bytes hold the headers that mutations favour */
+  public ByteMutator(int headerBytes) {
+    this.headerBytes = headerBytes;
+  }
+
+  /** Applies one to four mutations to a copy of {@code bytes}. */
+  public byte[] mutate(Random random, byte[] bytes) {
+    byte[] b = bytes.clone();
+    for (int n = 1 + random.nextInt(4); n > 0; n--) {
+      b = once(random, b);
+    }
+    return b;
+  }
+
+  private int offset(Random random, byte[] b) {
+    if (b.length == 0) {
+      return 0;
+    }
+    return random.nextBoolean() ? random.nextInt(Math.min(b.length, headerBytes))
+        : random.nextInt(b.length);
+  }
+
+  private byte[] once(Random random, byte[] b) {
+    if (b.length == 0) {
+      return new byte[] {(byte) random.nextInt(256)};
+    }
+    int at = offset(random, b);
+    switch (random.nextInt(10)) {
+      case 0: { // a bit flip
+        b[at] ^= (byte) (1 << random.nextInt(8));
+        return b;
+      }
+      case 1: { // a random byte
+        b[at] = (byte) random.nextInt(256);
+        return b;
+      }
+      case 2: // truncation
+        return Arrays.copyOf(b, random.nextInt(b.length));
+      case 3: { // a chunk duplicated in place
+        int len = Math.min(b.length - at, 1 + random.nextInt(64));
+        byte[] out = new byte[b.length + len];
+        System.arraycopy(b, 0, out, 0, at + len);
+        System.arraycopy(b, at, out, at + len, b.length - at);
+        return out;
+      }
+      case 4: { // a chunk deleted
+        int len = Math.min(b.length - at, 1 + random.nextInt(64));
+        byte[] out = new byte[b.length - len];
+        System.arraycopy(b, 0, out, 0, at);
+        System.arraycopy(b, at + len, out, at, b.length - at - len);
+        return out;
+      }
+      case 5: { // a chunk copied over another place
+        int from = random.nextInt(b.length);
+        int len = Math.min(Math.min(b.length - from, b.length - at), 1 + random.nextInt(32));
+        System.arraycopy(b, from, b, at, len);
+        return b;
+      }
+      case 6: { // random bytes inserted
+        int len = 1 + random.nextInt(16);
+        byte[] out = new byte[b.length + len];
+        System.arraycopy(b, 0, out, 0, at);
+        for (int i = 0; i < len; i++) {
+          out[at + i] = (byte) random.nextInt(256);
+        }
+        System.arraycopy(b, at, out, at + len, b.length - at);
+        return out;
+      }
+      default: { // a 16- or 32-bit field set to a value that tests bounds
+        long v = INTERESTING[random.nextInt(INTERESTING.length)];
+        if (random.nextInt(4) == 0) {
+          v = -v;
+        }
+        int width = random.nextBoolean() ? 4 : 2;
+        boolean little = random.nextBoolean();
+        for (int i = 0; i < width && at + i < b.length; i++) {
+          int shift = 8 * (little ? i : width - 1 - i);
+          b[at + i] = (byte) (v >>> shift);
+        }
+        return b;
+      }
+    }
+  }
+
+  /** The first bytes of {@code b} as hex, for failure messages that let a case be replayed. */
+  public static String hex(byte[] b, int max) {
+    StringBuilder s = new StringBuilder();
+    for (int i = 0; i < Math.min(b.length, max); i++) {
+      s.append(String.format("%02x", b[i] & 0xFF));
+    }
+    return s + (b.length > max ? "... (" + b.length + " bytes)" : " (" + b.length + " bytes)");
+  }
+}
