@@ -25,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 final class SpecJsonBytesFuzzTest {
 
-  private static final int MUTATIONS = 3_000;
-  private static final long SEED = 0xB17E5L;
+  private static final int MUTATIONS = ByteMutator.rounds(3_000);
+  private static final long SEED = ByteMutator.seed(0xB17E5L);
   private static final ByteMutator MUTATOR = new ByteMutator(64);
 
   @TempDir Path dir;
@@ -45,7 +45,7 @@ final class SpecJsonBytesFuzzTest {
     Random random = new Random(SEED);
     int[] outcomes = new int[2];
     Path file = dir.resolve("spec.json");
-    assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+    assertTimeoutPreemptively(Duration.ofSeconds(60L * MUTATIONS / 3_000), () -> {
       for (int i = 0; i < MUTATIONS; i++) {
         byte[] bytes = MUTATOR.mutate(random, seeds.get(random.nextInt(seeds.size())));
         Files.write(file, bytes);

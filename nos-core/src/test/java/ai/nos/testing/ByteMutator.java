@@ -7,19 +7,30 @@ import java.util.Random;
  * Seeded mutations of binary files (and of text files as bytes) for the parser fuzz tests: bit
  * flips, random bytes, truncations, duplicated, deleted and moved chunks, and 16- and 32-bit
  * fields (little- or big-endian, at any offset) set to 0, 1, -1, the signed and unsigned maxima,
- * or a huge size. Mutations can be aimed at the start of a file, where the headers and their
- * length fields are: {@code headerBytes} bytes get half of the field and flip mutations. Shipped
- * in nos-core's test jar.
+ * or a huge size. Mutations can be aimed at the start and the end of a file, where the headers
+ * and their length fields are (a zip archive's directory is at its end): half of them land in
+ * the first {@code headerBytes} or the last {@code trailerBytes} bytes. Shipped in nos-core's
+ * test jar.
  */
 public final class ByteMutator {
   private static final long[] INTERESTING = {0, 1, 2, 7, 8, 16, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000,
       0xFFFF, 0x7FFF_FFFFL, 0x8000_0000L, 0xFFFF_FFFFL, 0xFFFF_FFFEL, 0x1000_0000L, 0x4000_0000L};
 
   private final int headerBytes;
+  private final int trailerBytes;
 
   /** @param headerBytes how many leading bytes hold the headers that mutations favour */
   public ByteMutator(int headerBytes) {
+    this(headerBytes, 0);
+  }
+
+  /**
+   * @param headerBytes how many leading bytes hold headers that mutations favour
+   * @param trailerBytes how many trailing bytes do
+   */
+  public ByteMutator(int headerBytes, int trailerBytes) {
     this.headerBytes = headerBytes;
+    this.trailerBytes = trailerBytes;
   }
 
   /** Applies one to four mutations to a copy of {@code bytes}. */
@@ -35,8 +46,13 @@ public final class ByteMutator {
     if (b.length == 0) {
       return 0;
     }
-    return random.nextBoolean() ? random.nextInt(Math.min(b.length, headerBytes))
-        : random.nextInt(b.length);
+    if (random.nextBoolean()) {
+      return random.nextInt(b.length);
+    }
+    if (trailerBytes > 0 && (headerBytes == 0 || random.nextBoolean())) {
+      return b.length - 1 - random.nextInt(Math.min(b.length, trailerBytes));
+    }
+    return random.nextInt(Math.min(b.length, Math.max(1, headerBytes)));
   }
 
   private byte[] once(Random random, byte[] b) {
@@ -99,6 +115,24 @@ public final class ByteMutator {
         return b;
       }
     }
+  }
+
+  /**
+   * {@code n} times the environment variable {@code NOS_FUZZ_SCALE} (1 when unset): a fuzz test's
+   * mutation count, which a local run can raise to search further than CI's time allows.
+   */
+  public static int rounds(int n) {
+    String scale = System.getenv("NOS_FUZZ_SCALE");
+    return scale == null ? n : Math.multiplyExact(n, Integer.parseInt(scale));
+  }
+
+  /**
+   * {@code seed}, or the environment variable {@code NOS_FUZZ_SEED} when set: CI runs the fixed
+   * seeds; a local run can search other inputs.
+   */
+  public static long seed(long seed) {
+    String other = System.getenv("NOS_FUZZ_SEED");
+    return other == null ? seed : Long.parseLong(other);
   }
 
   /** The first bytes of {@code b} as hex, for failure messages that let a case be replayed. */
