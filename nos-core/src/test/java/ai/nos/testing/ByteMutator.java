@@ -16,8 +16,13 @@ public final class ByteMutator {
   private static final long[] INTERESTING = {0, 1, 2, 7, 8, 16, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000,
       0xFFFF, 0x7FFF_FFFFL, 0x8000_0000L, 0xFFFF_FFFFL, 0xFFFF_FFFEL, 0x1000_0000L, 0x4000_0000L};
 
+  private static final long[] INTERESTING_LONGS = {Long.MAX_VALUE, Long.MAX_VALUE - 7,
+      Long.MAX_VALUE - 0xFFF, 0x7FFF_FFFF_FFFF_F000L, Long.MIN_VALUE, -1L, -4096L, 1L << 62,
+      1L << 32, 0x1_0000_0038L};
+
   private final int headerBytes;
   private final int trailerBytes;
+  private final boolean longFields;
 
   /** @param headerBytes how many leading bytes hold the headers that mutations favour */
   public ByteMutator(int headerBytes) {
@@ -29,8 +34,22 @@ public final class ByteMutator {
    * @param trailerBytes how many trailing bytes do
    */
   public ByteMutator(int headerBytes, int trailerBytes) {
+    this(headerBytes, trailerBytes, false);
+  }
+
+  private ByteMutator(int headerBytes, int trailerBytes, boolean longFields) {
     this.headerBytes = headerBytes;
     this.trailerBytes = trailerBytes;
+    this.longFields = longFields;
+  }
+
+  /**
+   * This mutator that also sets 64-bit fields (a third of the field mutations) to values whose
+   * sums overflow a long: Long.MAX_VALUE and just below, Long.MIN_VALUE, -1, 2^62, for formats
+   * with 64-bit offsets and sizes (ELF).
+   */
+  public ByteMutator withLongFields() {
+    return new ByteMutator(headerBytes, trailerBytes, true);
   }
 
   /** Applies one to four mutations to a copy of {@code bytes}. */
@@ -101,7 +120,14 @@ public final class ByteMutator {
         System.arraycopy(b, at, out, at + len, b.length - at);
         return out;
       }
-      default: { // a 16- or 32-bit field set to a value that tests bounds
+      default: { // a 16-, 32- or 64-bit field set to a value that tests bounds
+        if (longFields && random.nextInt(3) == 0) {
+          long v = INTERESTING_LONGS[random.nextInt(INTERESTING_LONGS.length)];
+          for (int i = 0; i < 8 && at + i < b.length; i++) {
+            b[at + i] = (byte) (v >>> (8 * i)); // little-endian, as ELF on x86-64 and arm64
+          }
+          return b;
+        }
         long v = INTERESTING[random.nextInt(INTERESTING.length)];
         if (random.nextInt(4) == 0) {
           v = -v;
