@@ -74,7 +74,8 @@ final class WavReaderFuzzTest {
     try {
       Audio whisper = audio.resample(Audio.WHISPER_RATE);
       assertTrue(whisper.length() > 0, whisper::toString);
-      for (float s : whisper.samples()) {
+      // samples() copies: a low declared rate may have filled up to half the heap (allowed).
+      for (float s : whisper.whisperWindow(0)) {
         assertTrue(Float.isFinite(s), () -> "a resampled sample is " + s);
       }
     } catch (IllegalArgumentException e) {
