@@ -438,6 +438,12 @@ final class SpecJsonTest {
     message = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(binary))
         .getMessage();
     assertTrue(message.startsWith(binary + ": ModelSpec JSON is not valid JSON: "), message);
+    // UTF-32 (Jackson detects it from the first bytes) with a character above U+10FFFF.
+    Path utf32 = Files.write(dir.resolve("utf32.json"), new byte[] {0, 0, 0, '{', 0x7F, 0, 0, 0});
+    message = assertThrows(IllegalArgumentException.class, () -> ModelSpec.fromJson(utf32))
+        .getMessage();
+    assertTrue(message.startsWith(utf32 + ": ModelSpec JSON is not valid JSON: ")
+        && message.contains("Invalid UTF-32 character"), message);
   }
 
   @Test

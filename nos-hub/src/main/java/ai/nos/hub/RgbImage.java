@@ -34,7 +34,10 @@ import javax.imageio.stream.ImageInputStream;
  * with the missing part filled in (ImageIO's JPEG reader fills it with gray and only warns).
  *
  * <p>Decompression bombs: the image's size is read from its header before any pixel is decoded,
- * and an image of more than {@value #MAX_PIXELS} pixels is refused.
+ * and an image of more than {@value #MAX_PIXELS} pixels is refused, as is one whose decoding
+ * (ImageIO's image and the RGB copy) would take more than half of the JVM's maximum heap: a
+ * 3 kB JPEG whose header claims 10000x10000 pixels asks ImageIO for 300 MB before it finds the
+ * data missing, an OutOfMemoryError where the heap is smaller.
  *
  * <p>Instances are immutable and thread-safe.
  */
@@ -58,8 +61,8 @@ public final class RgbImage {
    * Decodes an image file.
    *
    * @throws IllegalArgumentException if {@code file} is null or does not exist, is not an image
-   *     of a supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels; the
-   *     message names the file
+   *     of a supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels or more
+   *     than half of the JVM's heap would hold decoded; the message names the file
    * @throws UncheckedIOException if the file cannot be read
    */
   public static RgbImage read(Path file) {
@@ -79,7 +82,8 @@ public final class RgbImage {
    * Decodes an image held in memory.
    *
    * @throws IllegalArgumentException if {@code bytes} is null, not an image of a supported
-   *     format, corrupt, or more than {@value #MAX_PIXELS} pixels
+   *     format, corrupt, or more than {@value #MAX_PIXELS} pixels or than half of the JVM's heap
+   *     would hold decoded
    */
   public static RgbImage read(byte[] bytes) {
     if (bytes == null) {
@@ -97,7 +101,8 @@ public final class RgbImage {
    * Decodes an image from a stream, reading it to the end of the image; the stream is not closed.
    *
    * @throws IllegalArgumentException if {@code in} is null, or its data is not an image of a
-   *     supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels
+   *     supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels or more than
+   *     half of the JVM's heap would hold decoded
    * @throws UncheckedIOException if reading the stream fails
    */
   public static RgbImage read(InputStream in) {
@@ -195,6 +200,7 @@ public final class RgbImage {
           throw undecodable(source, format, e);
         }
         checkSize(width, height, source);
+        checkHeap(width, height, reader, source);
         List<String> warnings = new ArrayList<>();
         reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
         BufferedImage image;
@@ -226,6 +232,31 @@ public final class RgbImage {
     if (width * height > MAX_PIXELS) {
       throw new IllegalArgumentException(source + " is " + width + "x" + height + " = "
           + width * height + " pixels, more than the " + MAX_PIXELS + " allowed");
+    }
+  }
+
+  /**
+   * Refuses an image whose decoding would take more than half of the heap: ImageIO allocates
+   * the whole image before it reads the pixel data, so a damaged or hostile header is an
+   * OutOfMemoryError (JPEG's reader lets it out; PNG's wraps it) that other threads feel too.
+   */
+  private static void checkHeap(long width, long height, ImageReader reader, String source) {
+    int bytesPerPixel = 4; // what ImageIO's readers give for 8-bit images, at most
+    try {
+      Iterator<javax.imageio.ImageTypeSpecifier> types = reader.getImageTypes(0);
+      if (types != null && types.hasNext()) {
+        bytesPerPixel = Math.max(bytesPerPixel,
+            (types.next().getColorModel().getPixelSize() + 7) / 8);
+      }
+    } catch (IOException | RuntimeException e) {
+      // The header told the size but not the type: the estimate for 8-bit images stands.
+    }
+    long bytes = width * height * (bytesPerPixel + 3); // ImageIO's image and the RGB copy
+    long heap = Runtime.getRuntime().maxMemory();
+    if (bytes > heap / 2) {
+      throw new IllegalArgumentException(source + " is " + width + "x" + height + " pixels,"
+          + " which take about " + bytes + " bytes to decode, more than half of this JVM's heap ("
+          + heap + " bytes, -Xmx): a damaged header, or raise -Xmx");
     }
   }
 

@@ -8,8 +8,6 @@ import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.GenerationStats;
 import ai.nos.generate.TokenGenerator;
 import ai.nos.hub.audio.Audio;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -562,17 +560,8 @@ public final class SpeechRecognizer implements AutoCloseable {
       HuggingFaceTokenizer tk = null;
       Path tokenizer = directory == null ? this.tokenizer : directory.resolve("tokenizer.json");
       if (tokenizer != null && Files.isRegularFile(tokenizer)) {
-        TextTokenizer.cpuFlavor();
-        try {
-          tk = HuggingFaceTokenizer.newInstance(tokenizer, Map.of("addSpecialTokens", "false",
-              "truncation", "false", "padding", "false"));
-        } catch (IOException e) {
-          throw new UncheckedIOException("tokenizer file " + tokenizer + " cannot be read: " + e,
-              e);
-        } catch (RuntimeException e) {
-          throw new IllegalArgumentException("tokenizer file " + tokenizer
-              + " is not a valid HuggingFace tokenizer.json: " + e, e);
-        }
+        tk = TextTokenizer.load(tokenizer, Map.of("addSpecialTokens", "false",
+            "truncation", "false", "padding", "false"));
       }
       TokenGenerator generator = null;
       try {

@@ -5,9 +5,6 @@ import ai.nos.generate.FinishReason;
 import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -110,20 +107,8 @@ public final class TextGenerator implements AutoCloseable {
     if (generator == null || tokenizer == null) {
       throw new IllegalArgumentException("generator and tokenizer must not be null");
     }
-    if (!Files.isRegularFile(tokenizer)) {
-      throw new IllegalArgumentException("tokenizer file " + tokenizer + " does not exist");
-    }
-    TextTokenizer.cpuFlavor();
-    HuggingFaceTokenizer tk;
-    try {
-      tk = HuggingFaceTokenizer.newInstance(tokenizer, Map.of("addSpecialTokens", "false",
-          "truncation", "false", "padding", "false"));
-    } catch (IOException e) {
-      throw new UncheckedIOException("tokenizer file " + tokenizer + " cannot be read: " + e, e);
-    } catch (RuntimeException e) {
-      throw new IllegalArgumentException("tokenizer file " + tokenizer
-          + " is not a valid HuggingFace tokenizer.json: " + e, e);
-    }
+    HuggingFaceTokenizer tk = TextTokenizer.load(tokenizer, Map.of("addSpecialTokens",
+        "false", "truncation", "false", "padding", "false"));
     try {
       return new TextGenerator(generator.build(), tk);
     } catch (RuntimeException | Error e) {

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -62,21 +63,46 @@ final class TextTokenizer implements AutoCloseable {
     if (file == null) {
       throw new IllegalArgumentException("tokenizer file must not be null");
     }
+    byte[] json = read(file);
+    long padId = padId(json, file);
+    return new TextTokenizer(load(file, json, Map.of("maxLength", Integer.toString(maxLength),
+        "truncation", "true", "padding", "false", "addSpecialTokens", "true")), file, padId);
+  }
+
+  /** A tokenizer.json file for {@link #load}, which SpeechRecognizer and TextGenerator use. */
+  static HuggingFaceTokenizer load(Path file, Map<String, String> options) {
+    return load(file, read(file), options);
+  }
+
+  private static byte[] read(Path file) {
     if (!Files.isRegularFile(file)) {
       throw new IllegalArgumentException("tokenizer file " + file + " does not exist");
     }
-    byte[] json;
     try {
-      json = Files.readAllBytes(file);
+      return Files.readAllBytes(file);
     } catch (IOException e) {
       throw new UncheckedIOException("tokenizer file " + file + " cannot be read: " + e, e);
     }
-    long padId = padId(json, file);
+  }
+
+  /**
+   * A tokenizer.json's bytes read into the native tokenizers library, checked first
+   * ({@link TokenizerJson}: what would abort the process is refused here), then made to encode
+   * a probe text, so that a tokenizer that fails on every text (a WordPiece vocabulary without
+   * its unknown token) is refused now, by file, rather than at each call.
+   *
+   * @param json the file's bytes
+   * @throws IllegalArgumentException if they are not a valid tokenizer
+   * @throws UncheckedIOException if they cannot be read
+   * @throws IllegalStateException if the native library cannot be loaded
+   */
+  private static HuggingFaceTokenizer load(Path file, byte[] json, Map<String, String> options) {
+    String text = TokenizerJson.check(json, file);
     cpuFlavor();
+    HuggingFaceTokenizer tokenizer;
     try {
-      return new TextTokenizer(HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(json),
-          Map.of("maxLength", Integer.toString(maxLength), "truncation", "true",
-              "padding", "false", "addSpecialTokens", "true")), file, padId);
+      tokenizer = HuggingFaceTokenizer.newInstance(
+          new ByteArrayInputStream(text.getBytes(StandardCharsets.UTF_8)), options);
     } catch (IOException e) {
       throw new UncheckedIOException("tokenizer file " + file + " cannot be read: " + e, e);
     } catch (ai.djl.engine.EngineException e) {
@@ -86,7 +112,18 @@ final class TextTokenizer implements AutoCloseable {
       throw new IllegalArgumentException(
           "tokenizer file " + file + " is not a valid HuggingFace tokenizer.json: " + e, e);
     }
+    try {
+      tokenizer.encode(PROBE);
+    } catch (RuntimeException e) {
+      tokenizer.close();
+      throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
+          + " HuggingFace tokenizer.json: it cannot encode the text '" + PROBE + "': " + e, e);
+    }
+    return tokenizer;
   }
+
+  /** Words no vocabulary holds whole, in three scripts: each tokenizer model's unknown path. */
+  private static final String PROBE = "Nos-probe \u2603 z\u00fcrich \u4e2d\u6587";
 
   /**
    * The {@code pad_id} of the top-level {@code padding} block, or 0 when the block is absent or

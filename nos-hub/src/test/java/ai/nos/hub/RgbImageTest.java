@@ -69,6 +69,30 @@ final class RgbImageTest {
     assertEquals("image file " + missing + " does not exist", e.getMessage());
   }
 
+  /**
+   * A 3 kB JPEG whose header claims 10000x10000 pixels (MAX_PIXELS, so allowed) made ImageIO
+   * allocate 300 MB before it found the data missing: an OutOfMemoryError out of read in a
+   * 256 MB heap (surefire's). Now refused, by name, before any pixel is decoded.
+   */
+  @Test
+  void read_headerClaimingMoreThanHalfTheHeap_isRefusedBeforeDecoding() throws Exception {
+    byte[] jpeg;
+    try (InputStream in = RgbImageTest.class.getResourceAsStream(
+        "parity/images/noise_small.jpg")) {
+      jpeg = in.readAllBytes();
+    }
+    RgbImageFuzzTest.resize(jpeg, 10_000, 10_000);
+    long heap = Runtime.getRuntime().maxMemory();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> RgbImage.read(jpeg));
+    String m = e.getMessage();
+    assertTrue(m.startsWith("image bytes (" + jpeg.length + " bytes)"), m);
+    if (heap / 2 < 10_000L * 10_000 * 7) {
+      assertTrue(m.contains("is 10000x10000 pixels") && m.contains("half of this JVM's heap"),
+          m);
+    }
+  }
+
   @Test
   void read_truncated_namesTheSourceAndFormat() throws Exception {
     byte[] png = resource("rgba.png");

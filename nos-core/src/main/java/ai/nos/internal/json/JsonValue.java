@@ -9,6 +9,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.StreamWriteConstraints;
+import java.io.CharConversionException;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -88,7 +89,8 @@ public final class JsonValue {
    * bad bytes with a location); null if it holds no value at all.
    *
    * @throws JacksonException if it is not one JSON value (the message is Jackson's: "Duplicate
-   *     field 'x'", "Trailing token ...", a nesting depth over the factory's, a syntax error)
+   *     field 'x'", "Trailing token ...", a nesting depth over the factory's, a syntax error), or
+   *     its bytes are not valid in the encoding detected (an invalid UTF-32 character)
    */
   public static JsonValue parse(JsonFactory factory, byte[] json) throws JacksonException {
     return parse(() -> factory.createParser(json));
@@ -109,6 +111,12 @@ public final class JsonValue {
       return read(p);
     } catch (JacksonException e) {
       throw e;
+    } catch (CharConversionException e) {
+      // Bytes Jackson reads as UTF-32 (it detects the encoding from the first four) decode
+      // through a Reader, whose bad characters are this plain IOException, not a JacksonException:
+      // "Invalid UTF-32 character 0x7eff0000 (above 0x0010ffff) at char #0, byte #7)".
+      throw new JsonParseException(null, "the bytes are not valid in the encoding they appear"
+          + " to be in: " + e.getMessage(), e);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read JSON held in memory", e); // not from memory
     }

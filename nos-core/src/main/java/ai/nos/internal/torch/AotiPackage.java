@@ -112,7 +112,8 @@ final class AotiPackage {
 
   /**
    * Whether {@code file} is an AOTInductor package: a zip archive with a {@code data/aotinductor/}
-   * folder. Any other file (TorchScript, not a zip at all) is not.
+   * folder. Any other file (TorchScript, not a zip at all, a zip that Java cannot read: an entry
+   * name that is not valid UTF-8) is not.
    */
   static boolean isPackage(Path file) {
     byte[] magic = new byte[4];
@@ -130,7 +131,8 @@ final class AotiPackage {
         }
       }
       return false;
-    } catch (IOException e) {
+    } catch (IOException | IllegalArgumentException e) {
+      // ZipFile decodes a name when its entry is reached: bad UTF-8 is an IllegalArgumentException.
       return false;
     }
   }
@@ -241,8 +243,18 @@ final class AotiPackage {
   private static List<ZipEntry> entries(String modelId, Path file, ZipFile zip) {
     List<ZipEntry> files = new ArrayList<>();
     Path base = Path.of("/nos-aoti-check");
-    for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); ) {
-      ZipEntry entry = e.nextElement();
+    int index = 0;
+    for (Enumeration<? extends ZipEntry> e = zip.entries(); e.hasMoreElements(); index++) {
+      ZipEntry entry;
+      try {
+        entry = e.nextElement();
+      } catch (IllegalArgumentException malformed) {
+        // ZipFile decodes each name (and comment) when its entry is reached.
+        throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + file
+            + " has an entry (number " + index + " in its directory) whose name or comment is"
+            + " not valid UTF-8 (" + malformed.getMessage() + "); nothing was extracted",
+            malformed);
+      }
       String name = entry.getName();
       Path resolved;
       try {

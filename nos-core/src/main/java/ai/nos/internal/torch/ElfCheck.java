@@ -83,13 +83,17 @@ final class ElfCheck {
     if (phnum == 0 || phentsize < 56 || phentsize > 1024) {
       return "it has no usable program headers (" + phnum + " of " + phentsize + " bytes)";
     }
-    if (phoff < 0 || phoff + (long) phnum * phentsize > size) {
-      return "its program headers end at byte " + (phoff + (long) phnum * phentsize)
-          + " but the file has " + size;
+    // Compared as "start > size - length": a start near Long.MAX_VALUE plus a length overflows
+    // to a negative end, which "start + length > size" passed.
+    long phbytes = (long) phnum * phentsize;
+    if (phoff < 0 || phoff > size - phbytes) {
+      return "its program headers end at byte " + end(phoff, phbytes) + " but the file has "
+          + size;
     }
-    if (shnum > 0 && (shoff < 0 || shoff + (long) shnum * shentsize > size)) {
-      return "its section headers end at byte " + (shoff + (long) shnum * shentsize)
-          + " but the file has " + size;
+    long shbytes = (long) shnum * shentsize;
+    if (shnum > 0 && (shoff < 0 || shoff > size - shbytes)) {
+      return "its section headers end at byte " + end(shoff, shbytes) + " but the file has "
+          + size;
     }
     ByteBuffer ph = read(ch, phoff, phnum * phentsize);
     for (int i = 0; i < phnum; i++) {
@@ -98,12 +102,18 @@ final class ElfCheck {
       long offset = ph.getLong(at + 8);
       long filesz = ph.getLong(at + 32);
       if ((ptype == PT_LOAD || ptype == PT_DYNAMIC)
-          && (offset < 0 || filesz < 0 || offset + filesz > size)) {
-        return "segment " + i + " ends at byte " + (offset + filesz) + " but the file has "
+          && (offset < 0 || filesz < 0 || offset > size - filesz)) {
+        return "segment " + i + " ends at byte " + end(offset, filesz) + " but the file has "
             + size;
       }
     }
     return null;
+  }
+
+  /** Where {@code length} bytes from {@code start} end, as an unsigned 64-bit file offset. */
+  private static String end(long start, long length) {
+    return start < 0 || length < 0 ? Long.toUnsignedString(start) + " + "
+        + Long.toUnsignedString(length) : Long.toUnsignedString(start + length);
   }
 
   /** {@code n} bytes from {@code at}; zeros past the end (the callers checked the size). */

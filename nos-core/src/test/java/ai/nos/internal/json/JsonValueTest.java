@@ -113,6 +113,16 @@ final class JsonValueTest {
     assertTrue(message("nul").length() > 0);
   }
 
+  /** Bytes read as UTF-32 decode through a Reader, whose errors are not Jackson's. */
+  @Test
+  void parse_invalidUtf32Bytes_isAJacksonException_notAnUncheckedIOException() {
+    // "{" in UTF-32BE, then a "character" above U+10FFFF.
+    byte[] json = {0, 0, 0, '{', 0x7F, 0, 0, 0};
+    JacksonException e = assertThrows(JacksonException.class,
+        () -> JsonValue.parse(FACTORY, json));
+    assertTrue(e.getMessage().contains("Invalid UTF-32 character"), e.getMessage());
+  }
+
   @Test
   void parse_ofNothing_isNull_andTheDepthCapIsExact() throws Exception {
     assertNull(JsonValue.parse(FACTORY, ""));

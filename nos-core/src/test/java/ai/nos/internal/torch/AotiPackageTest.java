@@ -419,6 +419,47 @@ final class AotiPackageTest {
     assertEquals(200, refused);
   }
 
+  /**
+   * An entry comment that is not UTF-8 in the zip's directory: ZipFile checks names when it
+   * opens an archive but decodes comments only when an entry is reached, with an
+   * IllegalArgumentException ("malformed input off : 46, length : 1") that escaped isPackage and
+   * extract, and so Nos.load, naming neither model nor file.
+   */
+  @Test
+  void entryCommentNotUtf8_isNoPackage_andExtractNamesModelAndFile() throws IOException {
+    Path file = dir.resolve("bad-comment.pt2");
+    try (OutputStream out = Files.newOutputStream(file);
+        ZipOutputStream zip = new ZipOutputStream(out)) {
+      ZipEntry version = new ZipEntry("m/version");
+      version.setComment("C");
+      zip.putNextEntry(version);
+      zip.write('1');
+      zip.closeEntry();
+      zip.putNextEntry(new ZipEntry(LIB));
+      zip.write(LIB_BYTES);
+      zip.closeEntry();
+    }
+    byte[] bytes = Files.readAllBytes(file);
+    byte[] directory = {'P', 'K', 1, 2};
+    int at = -1;
+    for (int i = 0; i + 4 <= bytes.length && at < 0; i++) {
+      if (java.util.Arrays.equals(bytes, i, i + 4, directory, 0, 4)) {
+        at = i;
+      }
+    }
+    int comment = at + 46 + "m/version".length(); // after the fixed fields and the name
+    assertEquals('C', bytes[comment]);
+    Files.write(file, patched(bytes, comment, 0xFF));
+    assertFalse(AotiPackage.isPackage(file));
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", file, "sha-utf8", dir.resolve("r")));
+    assertTrue(e.getMessage().contains("model 'm'") && e.getMessage().contains(file.toString())
+        && e.getMessage().contains("not valid UTF-8"), e.getMessage());
+    ModelLoadException load = assertThrows(ModelLoadException.class,
+        () -> Nos.load(cpuSpec("bad-comment", file)));
+    assertTrue(load.getMessage().contains("'bad-comment'"), load.getMessage());
+  }
+
   /** A dynamic dimension after the batch is refused before libtorch opens anything. */
   @Test
   void load_dynamicNonBatchDimension_isRefusedByName() throws IOException {
