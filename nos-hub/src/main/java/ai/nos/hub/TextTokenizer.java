@@ -74,15 +74,32 @@ final class TextTokenizer implements AutoCloseable {
     return load(file, read(file), options);
   }
 
+  /**
+   * The largest tokenizer.json read: far above the largest published ones (tens of MB, for
+   * vocabularies of a few hundred thousand tokens), far below what would exhaust a heap.
+   */
+  static final int MAX_TOKENIZER_BYTES = 256 << 20;
+
   private static byte[] read(Path file) {
+    return read(file, MAX_TOKENIZER_BYTES);
+  }
+
+  /** {@link #read(Path)} with another cap (tests). */
+  static byte[] read(Path file, int maxBytes) {
     if (!Files.isRegularFile(file)) {
       throw new IllegalArgumentException("tokenizer file " + file + " does not exist");
     }
+    byte[] bytes;
     try {
-      return Files.readAllBytes(file);
+      bytes = ai.nos.internal.files.BoundedFiles.readAtMost(file, maxBytes);
     } catch (IOException e) {
       throw new UncheckedIOException("tokenizer file " + file + " cannot be read: " + e, e);
     }
+    if (bytes == null) {
+      throw new IllegalArgumentException("tokenizer file " + file + " holds more than "
+          + maxBytes + " bytes, the most a tokenizer.json is read with");
+    }
+    return bytes;
   }
 
   /**

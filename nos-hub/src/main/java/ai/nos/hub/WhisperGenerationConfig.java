@@ -25,6 +25,8 @@ import java.util.Map;
 record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTimestampIndex,
     Map<String, Integer> langToId) {
   static final String FILE = "generation_config.json";
+  /** The largest {@value #FILE} read (Whisper's are a few KB). */
+  static final int MAX_BYTES = 1 << 20;
   /** openai-whisper's max_initial_timestamp of 1 s in 0.02 s steps. */
   static final int MAX_INITIAL_TIMESTAMP_INDEX = 50;
   static final WhisperGenerationConfig NONE = new WhisperGenerationConfig(new int[0], new int[0],
@@ -51,7 +53,12 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
     }
     JsonValue root;
     try {
-      root = JsonValue.parse(FACTORY, Files.readAllBytes(file));
+      byte[] bytes = ai.nos.internal.files.BoundedFiles.readAtMost(file, MAX_BYTES);
+      if (bytes == null) {
+        throw new IllegalArgumentException("generation config " + file + " holds more than "
+            + MAX_BYTES + " bytes; Whisper's are a few KB");
+      }
+      root = JsonValue.parse(FACTORY, bytes);
     } catch (JacksonException e) {
       throw new IllegalArgumentException("generation config " + file + " is not valid JSON: "
           + e.getOriginalMessage(), e);
