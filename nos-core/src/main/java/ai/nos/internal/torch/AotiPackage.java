@@ -211,6 +211,9 @@ final class AotiPackage {
     long entryCap = limits.entryCap(entry);
     long written = 0;
     byte[] buf = new byte[1 << 16];
+    // ZipFile checks no entry's CRC-32 when it is read (ZipInputStream would): a package whose
+    // library or kernel bytes were damaged would extract, and be loaded, as if whole.
+    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
     try (InputStream in = zip.getInputStream(entry);
         OutputStream o = new FileOutputStream(out.toFile())) {
       for (int n; (n = in.read(buf)) > 0; ) {
@@ -221,8 +224,16 @@ final class AotiPackage {
         if (written > totalLeft) {
           throw tooLarge(modelId, origin, null, written, totalLeft, false, limits);
         }
+        crc.update(buf, 0, n);
         o.write(buf, 0, n);
       }
+    }
+    if ((entry.getCrc() != -1 && crc.getValue() != entry.getCrc())
+        || (entry.getSize() >= 0 && written != entry.getSize())) {
+      throw new ModelLoadException("model '" + modelId + "': AOTInductor package " + origin
+          + ": entry '" + entry.getName() + "' is damaged: its " + written + " bytes have CRC-32 "
+          + Long.toHexString(crc.getValue()) + ", the archive declares " + entry.getSize()
+          + " bytes with CRC-32 " + Long.toHexString(entry.getCrc()) + ". Nothing was kept");
     }
     return written;
   }

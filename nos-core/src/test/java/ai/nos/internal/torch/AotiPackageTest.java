@@ -85,6 +85,48 @@ final class AotiPackageTest {
     assertEquals(List.of("sha-a"), names(root), "no temporary folders left");
   }
 
+  /** A byte of the library flipped inside the archive (stored, so its data is plain). */
+  @Test
+  void extract_entryWhoseBytesFailTheirCrc_refusedAndNothingKept() throws IOException {
+    Path file = dir.resolve("crc.pt2");
+    try (OutputStream out = Files.newOutputStream(file);
+        ZipOutputStream zip = new ZipOutputStream(out)) {
+      for (var e : standard().entrySet()) {
+        ZipEntry entry = new ZipEntry(e.getKey());
+        entry.setMethod(ZipEntry.STORED);
+        entry.setSize(e.getValue().length);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(e.getValue());
+        entry.setCrc(crc.getValue());
+        zip.putNextEntry(entry);
+        zip.write(e.getValue());
+        zip.closeEntry();
+      }
+    }
+    byte[] zipped = Files.readAllBytes(file);
+    int at = indexOf(zipped, java.util.Arrays.copyOfRange(LIB_BYTES, 1000, 1032)) + 7;
+    Files.write(file, patched(zipped, at, zipped[at] ^ 0x40));
+    Path root = dir.resolve("root");
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> AotiPackage.extract("m", file, "sha-crc", root));
+    assertTrue(e.getMessage().contains("'" + LIB + "' is damaged"), e.getMessage());
+    assertTrue(e.getMessage().contains("model 'm'"), e.getMessage());
+    assertTrue(!Files.exists(root) || names(root).isEmpty(), "nothing kept");
+  }
+
+  private static int indexOf(byte[] haystack, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= haystack.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (haystack[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return i;
+    }
+    throw new AssertionError("not found");
+  }
+
   @Test
   void extract_damagedFolder_isReplaced() throws IOException {
     Path file = pkg("a.pt2", standard());
