@@ -240,7 +240,9 @@ final class BookedEngine {
       future = held.replica().engine.submit(prompt, encoderInput, config, sink, request::settle,
           request::ended);
     } catch (RuntimeException | Error e) {
-      request.settle(e);
+      // Refused before it was queued (a full queue, an encoder input of the wrong length, the
+      // engine closed): no request, as a model's refused call is none; the reference goes back.
+      request.refused();
       throw e;
     }
     future.whenComplete((result, failure) -> request.settle(failure));
@@ -269,6 +271,15 @@ final class BookedEngine {
      */
     void settle(Throwable failure) {
       held.count(failure);
+      giveBack();
+    }
+
+    /** The engine refused the request as it was submitted: given back, not counted. */
+    void refused() {
+      giveBack();
+    }
+
+    private void giveBack() {
       if (held.replica().engine.onScheduler()) {
         // Delivered on the engine's scheduler (an executor that runs tasks on the submitting
         // thread): giving the reference back may close this engine, and waiting for the

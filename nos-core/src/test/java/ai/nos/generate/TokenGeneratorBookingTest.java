@@ -500,6 +500,40 @@ final class TokenGeneratorBookingTest {
     }
   }
 
+  /**
+   * A request the engine refuses as it is submitted (QueueFullException) is no request, as a
+   * model's refused call is none: neither ModelInfo.requests nor failures counts it, and its
+   * reference comes back. It was counted as a failed request (a storm's failures were mostly
+   * refusals).
+   */
+  @Test
+  void queueFullRefusal_notCountedAsARequest_referenceBack() throws Exception {
+    Pause pause = new Pause();
+    try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+        TokenGenerator lm = generator(m).maxQueued(0).clock(pause).build()) {
+      List<CompletableFuture<GeneratedTokens>> accepted = new ArrayList<>();
+      accepted.add(held(lm, pause));
+      int refusals = 0;
+      for (int i = 0; i < 10 && refusals == 0; i++) {
+        try {
+          accepted.add(lm.generate(new int[] {3 + i}, greedy()));
+        } catch (ai.nos.QueueFullException e) {
+          refusals++;
+        }
+      }
+      assertEquals(1, refusals, "the queue never filled: " + accepted.size() + " accepted");
+      assertEquals(accepted.size(), info(m, "tiny").inFlight(), info(m, "tiny").toString());
+      pause.resume();
+      for (CompletableFuture<GeneratedTokens> f : accepted) {
+        f.get(60, TimeUnit.SECONDS);
+      }
+      ModelInfo tiny = info(m, "tiny");
+      assertEquals(accepted.size(), tiny.requests(), tiny.toString());
+      assertEquals(0, tiny.failures(), tiny.toString());
+      assertEquals(0, tiny.inFlight(), tiny.toString());
+    }
+  }
+
   @Test
   void sameIdAsALoadedModel_refused() {
     try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
