@@ -74,12 +74,15 @@ import org.slf4j.LoggerFactory;
  * Threads
  * Loads run on the thread that needs the copy (the builder's, a submitting caller's). A request's
  * reference is given back on the manager's deadline thread (ManagerCore.runElsewhere: a new
- * thread once the manager is closed), on the thread that delivers its result (the callback
- * executor's), or on a caller that cancels: never on the engine's scheduler. An executor that
- * runs tasks on the submitting thread (Runnable::run) would deliver on the engine's scheduler,
- * which may then wait there for the deadline thread's release, while that release, freeing
- * the engine, waits for the scheduler (up to its 30 s close timeout): use an executor of other
- * threads with a manager. The engine's scheduler (and Delivery's fallback thread) come from the
+ * thread once the manager is closed, or when the application's factory gives it no thread), on
+ * the thread that delivers its result (the callback executor's), or on a caller that cancels:
+ * never on the engine's scheduler. An executor that runs tasks on the submitting thread
+ * (Runnable::run, a saturated pool's CallerRunsPolicy) delivers on the engine's scheduler; the
+ * settling hook then hands the release to the manager's thread too and does not wait for it
+ * (it waited there for the deadline thread's release, which waited for the manager's lock,
+ * held by a closer waiting for this scheduler: every close with a request live took its 30 s
+ * timeout), so on that path the reference may come back just after join() returns. The
+ * engine's scheduler (and Delivery's fallback thread) come from the
  * manager's application ThreadFactory when it has one, as the manager's own threads do.
  */
 final class BookedEngine {
@@ -237,7 +240,9 @@ final class BookedEngine {
       future = held.replica().engine.submit(prompt, encoderInput, config, sink, request::settle,
           request::ended);
     } catch (RuntimeException | Error e) {
-      request.settle(e);
+      // Refused before it was queued (a full queue, an encoder input of the wrong length, the
+      // engine closed): no request, as a model's refused call is none; the reference goes back.
+      request.refused();
       throw e;
     }
     future.whenComplete((result, failure) -> request.settle(failure));
@@ -266,6 +271,25 @@ final class BookedEngine {
      */
     void settle(Throwable failure) {
       held.count(failure);
+      giveBack();
+    }
+
+    /** The engine refused the request as it was submitted: given back, not counted. */
+    void refused() {
+      giveBack();
+    }
+
+    private void giveBack() {
+      if (held.replica().engine.onScheduler()) {
+        // Delivered on the engine's scheduler (an executor that runs tasks on the submitting
+        // thread): giving the reference back may close this engine, and waiting for the
+        // ending task's release waits for the manager's lock, which a closer holds while it
+        // waits for this scheduler; both on the manager's thread instead, not waited for.
+        if (!releasing.get()) {
+          core.runElsewhere(this::release);
+        }
+        return;
+      }
       if (!release()) {
         awaitReleased();
       }

@@ -455,9 +455,10 @@ public final class TokenGenerator implements AutoCloseable {
 
     /**
      * Runs token consumers and completes futures; a cached daemon pool by default (of the
-     * manager's application thread factory's threads, if it has one). With a
-     * {@link #manager}, it must run tasks on threads of its own, not on the submitting one
-     * ({@code Runnable::run}): a request's completion hands its copy back to the manager there.
+     * manager's application thread factory's threads, if it has one). One that runs tasks on
+     * the submitting thread ({@code Runnable::run}) runs consumers on the generator's scheduler,
+     * holding up every sequence while they run; with a {@link #manager}, a request's copy then
+     * goes back to the manager just after its future completes instead of before.
      */
     public Builder executor(Executor executor) {
       Objects.requireNonNull(executor, "executor must not be null");

@@ -459,6 +459,81 @@ final class TokenGeneratorBookingTest {
     }
   }
 
+  /**
+   * A callback executor that runs tasks on the submitting thread delivers on the engine's
+   * scheduler. Closing the generator (or the manager) with a request live then returned at once,
+   * not after the engine's 30 s close timeout: the scheduler's delivery waited for the ending
+   * task's release, which waited for the manager's lock, held by the close waiting for that
+   * scheduler. Each request is still counted once and every reference comes back.
+   */
+  @Test
+  void runOnSubmittingThreadExecutor_closeWithRequestsLive_doesNotWaitForTheScheduler()
+      throws Exception {
+    for (boolean closeManager : new boolean[] {false, true}) {
+      ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+      try {
+        TokenGenerator lm = generator(m).executor(Runnable::run).build();
+        CountDownLatch started = new CountDownLatch(1);
+        List<CompletableFuture<GeneratedTokens>> all = new ArrayList<>();
+        all.add(lm.stream(new int[] {1, 2}, endless(), id -> started.countDown()));
+        all.add(lm.generate(new int[] {3}, endless()));
+        all.add(lm.generate(new int[] {4}, endless()));
+        assertTrue(started.await(30, TimeUnit.SECONDS));
+        long closing = System.nanoTime();
+        if (closeManager) {
+          m.close();
+        }
+        lm.close();
+        long took = System.nanoTime() - closing;
+        assertTrue(took < TimeUnit.SECONDS.toNanos(10), "close took " + took / 1_000_000
+            + " ms (manager closed: " + closeManager + ")");
+        for (CompletableFuture<GeneratedTokens> f : all) {
+          ExecutionException e = assertThrows(ExecutionException.class,
+              () -> f.get(30, TimeUnit.SECONDS));
+          assertTrue(e.getCause().getMessage().contains("'tiny' is closed"),
+              e.getCause().toString());
+        }
+        assertEquals(0, m.stats().get(0).usedBytes(), m.stats().get(0).toString());
+      } finally {
+        m.close();
+      }
+    }
+  }
+
+  /**
+   * A request the engine refuses as it is submitted (QueueFullException) is no request, as a
+   * model's refused call is none: neither ModelInfo.requests nor failures counts it, and its
+   * reference comes back. It was counted as a failed request (a storm's failures were mostly
+   * refusals).
+   */
+  @Test
+  void queueFullRefusal_notCountedAsARequest_referenceBack() throws Exception {
+    Pause pause = new Pause();
+    try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+        TokenGenerator lm = generator(m).maxQueued(0).clock(pause).build()) {
+      List<CompletableFuture<GeneratedTokens>> accepted = new ArrayList<>();
+      accepted.add(held(lm, pause));
+      int refusals = 0;
+      for (int i = 0; i < 10 && refusals == 0; i++) {
+        try {
+          accepted.add(lm.generate(new int[] {3 + i}, greedy()));
+        } catch (ai.nos.QueueFullException e) {
+          refusals++;
+        }
+      }
+      assertEquals(1, refusals, "the queue never filled: " + accepted.size() + " accepted");
+      assertEquals(accepted.size(), info(m, "tiny").inFlight(), info(m, "tiny").toString());
+      pause.resume();
+      for (CompletableFuture<GeneratedTokens> f : accepted) {
+        f.get(60, TimeUnit.SECONDS);
+      }
+      ModelInfo tiny = info(m, "tiny");
+      assertEquals(accepted.size(), tiny.requests(), tiny.toString());
+      assertEquals(0, tiny.failures(), tiny.toString());
+      assertEquals(0, tiny.inFlight(), tiny.toString());
+    }
+  }
+
   @Test
   void sameIdAsALoadedModel_refused() {
     try (ModelManager m = manager(100_000_000, Duration.ofSeconds(30));

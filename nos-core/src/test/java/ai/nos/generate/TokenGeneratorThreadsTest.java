@@ -17,7 +17,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
@@ -184,5 +186,56 @@ final class TokenGeneratorThreadsTest {
       assertEquals("nos-generate-tiny-alone", mine.get(0).getName());
       assertTrue(mine.get(0).isDaemon());
     }
+  }
+
+  /**
+   * The factory gives no thread once the stream runs (null, or an exception), so the manager's
+   * deadline thread never starts: a request whose consumer blocks still gives its copy back when
+   * its sequence ends (on a NOS daemon), and close() does not wait for it. The task waited in
+   * the deadline pool's queue with no thread to run it: inFlight stayed 1 and close() took its
+   * 30 s timeout.
+   */
+  @Test
+  void booked_factoryGivesNoDeadlineThread_blockedConsumerStillGivesItsCopyBack()
+      throws Exception {
+    for (boolean throwing : new boolean[] {false, true}) {
+      AppThreads app = new AppThreads();
+      app.throwInstead = throwing;
+      try (ModelManager m = manager(app)) {
+        TokenGenerator lm = generator("tiny-no-deadlines").manager(m).build();
+        CountDownLatch blocking = new CountDownLatch(1);
+        CountDownLatch letGo = new CountDownLatch(1);
+        CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2},
+            GenerationConfig.builder().maxNewTokens(10_000).eosTokenIds(TinyLlama.NEVER).build(),
+            id -> {
+              blocking.countDown();
+              try {
+                letGo.await();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
+        assertTrue(blocking.await(30, TimeUnit.SECONDS));
+        app.refuse.set(true);
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (inFlight(m, "tiny-no-deadlines") > 0) {
+          assertTrue(System.nanoTime() < end, "the ended sequence kept its copy (throwing "
+              + throwing + "): " + m.models());
+          Thread.sleep(5);
+        }
+        long closing = System.nanoTime();
+        lm.close();
+        assertTrue(System.nanoTime() - closing < TimeUnit.SECONDS.toNanos(10),
+            "close waited for a reference not given back");
+        assertEquals(0, m.stats().get(0).usedBytes(), m.stats().get(0).toString());
+        letGo.countDown();
+        assertTrue(f.get(30, TimeUnit.SECONDS).size() > 32, "ran to the cache's end");
+      }
+    }
+  }
+
+  private static long inFlight(ModelManager m, String id) {
+    return m.models().stream().filter(i -> i.id().equals(id)).findFirst().orElseThrow()
+        .inFlight();
   }
 }

@@ -1632,6 +1632,16 @@ public final class GenerationEngine implements AutoCloseable {
     return cache.slots();
   }
 
+  /**
+   * Whether the calling thread is this engine's scheduler: where a callback executor that runs
+   * tasks on the submitting thread ({@code Runnable::run}, a saturated pool's CallerRunsPolicy)
+   * delivers, so an owner's settling hook can tell that it must not wait for anything that
+   * waits for the scheduler.
+   */
+  public boolean onScheduler() {
+    return Thread.currentThread() == scheduler;
+  }
+
   public int length() {
     return cache.length();
   }

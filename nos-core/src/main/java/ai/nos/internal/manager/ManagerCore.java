@@ -22,6 +22,7 @@ import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -190,6 +191,8 @@ public final class ManagerCore implements AutoCloseable {
   /** Threads per CUDA device for calls without batching; see "Threads". */
   private final int callThreadsPerDevice;
   final ThreadFactory threadFactory;
+  /** Whether {@link #runElsewhere} has said that the factory gave no deadline thread. */
+  private final AtomicBoolean warnedNoDeadlineThread = new AtomicBoolean();
   /** Guarded by {@link #lock}. */
   boolean closed;
   /** The scaling loop and its decisions; see "Scaling with traffic". */
@@ -1057,27 +1060,76 @@ public final class ManagerCore implements AutoCloseable {
    * Runs NOS's own short task off the calling thread, for work that must not run where it
    * arises (a generation engine's scheduler giving a request's copy back, which may close that
    * engine): on the deadline thread, or, once the manager is closed, on a new thread (the
-   * application's factory's, or a daemon named {@code nos-release-N}).
+   * application's factory's, or a daemon named {@code nos-release-N}). Also on a new thread when
+   * the deadline thread cannot be started because the application's factory gives none (returns
+   * null, which the pool takes silently, leaving the task queued with no thread to run it, or
+   * throws); the task runs once either way.
    */
   public void runElsewhere(Runnable task) {
-    try {
-      deadlines.execute(task);
+    AtomicBoolean ran = new AtomicBoolean();
+    Runnable once = () -> {
+      if (ran.compareAndSet(false, true)) {
+        task.run();
+      }
+    };
+    if (onDeadlineThread(once)) {
       return;
-    } catch (java.util.concurrent.RejectedExecutionException e) {
-      // closed: below
     }
     Thread t = null;
     try {
-      t = threads(threadFactory, "nos-release-").newThread(task);
+      t = threads(threadFactory, "nos-release-").newThread(once);
     } catch (RuntimeException e) {
       LOG.warn("model manager: the application's thread factory failed ({}); a NOS daemon"
           + " thread runs the task", e.toString());
     }
     if (t == null) {
       // The application's factory gave none: a daemon of NOS's own still runs it.
-      t = threads(null, "nos-release-").newThread(task);
+      t = threads(null, "nos-release-").newThread(once);
     }
     t.start();
+  }
+
+  /**
+   * Queues {@code task} for the deadline thread; false if no thread would run it there: the
+   * manager is closed, or the application's factory gives the pool no thread. The pool takes a
+   * factory's null silently (the task would wait in its queue with no thread, for ever) and lets
+   * its exception out of schedule() after queueing the task, so the thread is started first, and
+   * a task queued after all ({@code task} must run at most once, wherever it runs) is taken back.
+   */
+  private boolean onDeadlineThread(Runnable task) {
+    try {
+      if (deadlines.getPoolSize() == 0) {
+        deadlines.prestartCoreThread();
+      }
+    } catch (RuntimeException e) {
+      warnNoDeadlineThread(e.toString());
+      return false;
+    }
+    if (deadlines.getPoolSize() == 0) {
+      if (!deadlines.isShutdown()) {
+        warnNoDeadlineThread("it returned null");
+      }
+      return false;
+    }
+    try {
+      java.util.concurrent.ScheduledFuture<?> queued =
+          deadlines.schedule(task, 0, TimeUnit.NANOSECONDS);
+      // The thread may have ended meanwhile (a minute idle) and its replacement failed.
+      return deadlines.getPoolSize() > 0 || !queued.cancel(false);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      return false; // closed
+    } catch (RuntimeException e) {
+      warnNoDeadlineThread(e.toString());
+      return false;
+    }
+  }
+
+  private void warnNoDeadlineThread(String why) {
+    if (!warnedNoDeadlineThread.getAndSet(true)) {
+      LOG.warn("model manager: the application's thread factory gave no deadline thread ({});"
+          + " short tasks (booked generators giving their copies back) run on new threads",
+          why);
+    }
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */

@@ -67,4 +67,40 @@ final class RunElsewhereTest {
     assertTrue(fallback.getName().startsWith("nos-release-"), fallback.getName());
     assertEquals(true, fallback.isDaemon());
   }
+
+  /**
+   * The application's factory gives the deadline thread none while the manager is open: the
+   * task still runs, once, on a NOS daemon. (A factory returning null left it queued with no
+   * thread for ever; one that threw let the exception out to the caller, the task queued too.)
+   */
+  @Test
+  void open_factoryGivesNoDeadlineThread_runsOnceOnANosDaemon() throws Exception {
+    for (boolean throwing : new boolean[] {false, true}) {
+      AtomicInteger asked = new AtomicInteger();
+      ModelManager m = manager(r -> {
+        asked.incrementAndGet();
+        if (throwing) {
+          throw new IllegalStateException("the application's factory is out of threads");
+        }
+        return null;
+      });
+      try {
+        ManagerCore core = ManagerAccess.door().core(m);
+        AtomicInteger runs = new AtomicInteger();
+        CompletableFuture<Thread> ran = new CompletableFuture<>();
+        core.runElsewhere(() -> {
+          runs.incrementAndGet();
+          ran.complete(Thread.currentThread());
+        });
+        Thread t = ran.get(10, TimeUnit.SECONDS);
+        assertTrue(t.getName().startsWith("nos-release-"), t.getName());
+        assertTrue(t.isDaemon());
+        assertTrue(asked.get() > 0, "the factory was not asked");
+        Thread.sleep(100);
+        assertEquals(1, runs.get(), "throwing " + throwing);
+      } finally {
+        m.close();
+      }
+    }
+  }
 }
