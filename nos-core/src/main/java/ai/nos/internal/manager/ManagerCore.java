@@ -191,8 +191,6 @@ public final class ManagerCore implements AutoCloseable {
   /** Threads per CUDA device for calls without batching; see "Threads". */
   private final int callThreadsPerDevice;
   final ThreadFactory threadFactory;
-  /** Whether {@link #runElsewhere} has said that the factory gave no deadline thread. */
-  private final AtomicBoolean warnedNoDeadlineThread = new AtomicBoolean();
   /** Guarded by {@link #lock}. */
   boolean closed;
   /** The scaling loop and its decisions; see "Scaling with traffic". */
@@ -1048,7 +1046,7 @@ public final class ManagerCore implements AutoCloseable {
   private static java.util.concurrent.ScheduledThreadPoolExecutor scheduler(
       ThreadFactory threads) {
     var s = new java.util.concurrent.ScheduledThreadPoolExecutor(1,
-        threads(threads, "nos-deadlines-"));
+        orDaemon(threads, "nos-deadlines-"));
     s.setRemoveOnCancelPolicy(true);
     s.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
     s.setKeepAliveTime(60, TimeUnit.SECONDS);
@@ -1059,77 +1057,51 @@ public final class ManagerCore implements AutoCloseable {
   /**
    * Runs NOS's own short task off the calling thread, for work that must not run where it
    * arises (a generation engine's scheduler giving a request's copy back, which may close that
-   * engine): on the deadline thread, or, once the manager is closed, on a new thread (the
-   * application's factory's, or a daemon named {@code nos-release-N}). Also on a new thread when
-   * the deadline thread cannot be started because the application's factory gives none (returns
-   * null, which the pool takes silently, leaving the task queued with no thread to run it, or
-   * throws); the task runs once either way.
+   * engine): on the deadline thread (which always gets a thread: see {@link #orDaemon}), or,
+   * once the manager is closed, on a new thread (the application's factory's, or a daemon named
+   * {@code nos-release-N}). The task runs once either way.
    */
   public void runElsewhere(Runnable task) {
-    AtomicBoolean ran = new AtomicBoolean();
-    Runnable once = () -> {
-      if (ran.compareAndSet(false, true)) {
-        task.run();
-      }
-    };
-    if (onDeadlineThread(once)) {
-      return;
-    }
-    Thread t = null;
     try {
-      t = threads(threadFactory, "nos-release-").newThread(once);
-    } catch (RuntimeException e) {
-      LOG.warn("model manager: the application's thread factory failed ({}); a NOS daemon"
-          + " thread runs the task", e.toString());
+      deadlines.execute(task);
+      return;
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // closed: below
     }
-    if (t == null) {
-      // The application's factory gave none: a daemon of NOS's own still runs it.
-      t = threads(null, "nos-release-").newThread(once);
-    }
-    t.start();
+    orDaemon(threadFactory, "nos-release-").newThread(task).start();
   }
 
   /**
-   * Queues {@code task} for the deadline thread; false if no thread would run it there: the
-   * manager is closed, or the application's factory gives the pool no thread. The pool takes a
-   * factory's null silently (the task would wait in its queue with no thread, for ever) and lets
-   * its exception out of schedule() after queueing the task, so the thread is started first, and
-   * a task queued after all ({@code task} must run at most once, wherever it runs) is taken back.
+   * The application's factory where it gives a thread, else a daemon named {@code prefix + N}
+   * (a warning, once per factory made here): for NOS's own short work (deadline timers, copies
+   * given back), which must run even when the application's factory returns null or throws. A
+   * pool takes a factory's null silently and keeps its tasks queued with no thread for ever:
+   * queued calls' timeouts would never fire, a booked generator's copy never be given back.
    */
-  private boolean onDeadlineThread(Runnable task) {
-    try {
-      if (deadlines.getPoolSize() == 0) {
-        deadlines.prestartCoreThread();
+  static ThreadFactory orDaemon(ThreadFactory application, String prefix) {
+    ThreadFactory daemons = threads(null, prefix);
+    if (application == null) {
+      return daemons;
+    }
+    AtomicBoolean warned = new AtomicBoolean();
+    return task -> {
+      Thread t = null;
+      String why = "it returned null";
+      try {
+        t = application.newThread(task);
+      } catch (RuntimeException e) {
+        why = e.toString();
       }
-    } catch (RuntimeException e) {
-      warnNoDeadlineThread(e.toString());
-      return false;
-    }
-    if (deadlines.getPoolSize() == 0) {
-      if (!deadlines.isShutdown()) {
-        warnNoDeadlineThread("it returned null");
+      if (t == null) {
+        if (!warned.getAndSet(true)) {
+          LOG.warn("model manager: the application's thread factory gave no thread ({}); NOS's"
+              + " own short work (deadline timers, copies given back) runs on NOS daemon"
+              + " threads {}N", why, prefix);
+        }
+        t = daemons.newThread(task);
       }
-      return false;
-    }
-    try {
-      java.util.concurrent.ScheduledFuture<?> queued =
-          deadlines.schedule(task, 0, TimeUnit.NANOSECONDS);
-      // The thread may have ended meanwhile (a minute idle) and its replacement failed.
-      return deadlines.getPoolSize() > 0 || !queued.cancel(false);
-    } catch (java.util.concurrent.RejectedExecutionException e) {
-      return false; // closed
-    } catch (RuntimeException e) {
-      warnNoDeadlineThread(e.toString());
-      return false;
-    }
-  }
-
-  private void warnNoDeadlineThread(String why) {
-    if (!warnedNoDeadlineThread.getAndSet(true)) {
-      LOG.warn("model manager: the application's thread factory gave no deadline thread ({});"
-          + " short tasks (booked generators giving their copies back) run on new threads",
-          why);
-    }
+      return t;
+    };
   }
 
   /** A cached pool of daemon threads named {@code prefix + N}, or of the application's. */

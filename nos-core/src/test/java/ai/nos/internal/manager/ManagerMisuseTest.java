@@ -133,6 +133,44 @@ final class ManagerMisuseTest {
     awaitTrue(() -> core.info(a).inFlight() == 0);
   }
 
+  /**
+   * The same with an application thread factory that stops giving threads once the workers run
+   * (returns null, which a pool takes silently): the deadline timer still gets a thread (a NOS
+   * daemon), so the call still fails at its deadline. Before, its timer waited in the pool's
+   * queue with no thread, and the call until a worker freed up.
+   */
+  @Test
+  void shortTimeout_applicationFactoryGivesNoMoreThreads_stillFailsAtItsDeadline()
+      throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean refuse = new java.util.concurrent.atomic.AtomicBoolean();
+    sim.device(Device.cuda(0), 100);
+    Map<Backend.DeviceInfo, Long> slots = new LinkedHashMap<>();
+    slots.put(sim.devices.get(0), 100L);
+    core = new ManagerCore(sim, slots, Placement.BEST_FIT, Duration.ofSeconds(5), null,
+        System::nanoTime, r -> {
+          if (refuse.get()) {
+            return null;
+          }
+          Thread t = new Thread(r, "app-thread");
+          t.setDaemon(true);
+          return t;
+        });
+    core.closeTimeout(Duration.ofMillis(200));
+    sim.gatedModel = "a";
+    Entry a = core.open(batched("a", 60, 1));
+    core.inferAsync(a, INPUT, Priority.NORMAL, null);
+    core.inferAsync(a, INPUT, Priority.NORMAL, null);
+    awaitTrue(() -> sim.running.get() == 2);
+    refuse.set(true);
+    CompletableFuture<Map<String, Tensor>> late =
+        core.inferAsync(a, INPUT, Priority.NORMAL, Duration.ofMillis(50));
+    ExecutionException e = assertThrows(ExecutionException.class,
+        () -> late.get(5, TimeUnit.SECONDS), "the hung runs still hold both workers");
+    assertInstanceOf(DeadlineExceededException.class, e.getCause());
+    sim.gate.countDown();
+    awaitTrue(() -> core.info(a).inFlight() == 0);
+  }
+
   /** Calls that end well before their timeout leave no timer behind: a long run stays flat. */
   @Test
   void callsWithLongTimeouts_leaveNoTimerOnceSettled() throws Exception {
