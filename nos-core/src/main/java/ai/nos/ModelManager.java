@@ -345,7 +345,9 @@ public final class ModelManager implements AutoCloseable {
      * {@link Model#inferAsync} calls complete, so that callers' dependent actions never run on a
      * thread that runs batches, and the one thread (default: {@code nos-deadlines-N}) that fails
      * a queued call at its timeout, started by the first call with one and ending after a minute
-     * without. A {@link ai.nos.generate.TokenGenerator} booked with this manager runs its
+     * without (where the factory gives that thread none, returning null or throwing, it is a
+     * NOS daemon instead, with a warning: a timeout must fire). A
+     * {@link ai.nos.generate.TokenGenerator} booked with this manager runs its
      * scheduler, its default callback pool and a delivery's fallback thread on the same factory.
      * Not the CUDA-graph recording thread of each GPU: one per device for the whole JVM, shared
      * by every manager, NOS's own daemon (README, "Versions and process-wide settings").
