@@ -73,8 +73,9 @@ import org.slf4j.LoggerFactory;
  *
  * Threads
  * Loads run on the thread that needs the copy (the builder's, a submitting caller's). A request's
- * reference is given back on the manager's deadline thread (ManagerCore.runElsewhere: a new
- * thread once the manager is closed, or when the application's factory gives it no thread), on
+ * reference is given back on the manager's deadline thread (ManagerCore.runElsewhere; a new
+ * thread once the manager is closed; a NOS daemon where the application's factory gives the
+ * deadline pool no thread, ManagerCore.orDaemon), on
  * the thread that delivers its result (the callback executor's), or on a caller that cancels:
  * never on the engine's scheduler. An executor that runs tasks on the submitting thread
  * (Runnable::run, a saturated pool's CallerRunsPolicy) delivers on the engine's scheduler; the
