@@ -49,7 +49,9 @@ import org.slf4j.LoggerFactory;
  * does not hold up close(). The request is counted (ModelInfo.requests, failures) when its
  * future is settled, just before the engine completes it (Delivery's settling hook, which also
  * gives the reference back if the ending hook's task has not yet, or waits for that task), so
- * the books are settled when join() returns. The manager evicts
+ * the books are settled when join() returns. A request the engine refuses as it is submitted
+ * (QueueFullException, a closed engine) gives its reference back and is not counted, as a
+ * model's refused call is not. The manager evicts
  * only a copy whose lease it can close at zero references (Lease.closeIfIdle), so a generator
  * with a request queued or generating is never evicted; an idle one is, least recently used
  * first, and its engine closes under the manager's lock (GenerationEngine.close: the scheduler
