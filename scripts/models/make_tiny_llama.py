@@ -892,6 +892,10 @@ def main():
                    **extra}, f, indent=1)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump({**config, "eos_token_id": eos, "seed": args.seed}, f, indent=1)
+    if args.pretrained:
+        # Its generation_config.json: nos-hub's TextGenerator.load(folder) stops where it says
+        # (eos_token_id, often a list for instruction-tuned models: end of turn, end of text).
+        hf.generation_config.save_pretrained(args.out)
     print(f"wrote {args.out}: {sum(p.numel() for p in model.parameters())} parameters, "
           f"{len(cases)} reference cases ({source}), step {variant}")
 

@@ -48,21 +48,36 @@ public final class TextGenerator implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicBoolean closed =
       new java.util.concurrent.atomic.AtomicBoolean();
 
-  private TextGenerator(TokenGenerator tokens, HuggingFaceTokenizer tokenizer) {
+  /**
+   * The end-of-sequence ids a request whose config names none stops on (the folder's
+   * generation_config.json); null for the model's own one.
+   */
+  private final int[] eosTokenIds;
+
+  private TextGenerator(TokenGenerator tokens, HuggingFaceTokenizer tokenizer,
+      int[] eosTokenIds) {
     this.tokens = tokens;
     this.tokenizer = new SharedTokenizer(tokenizer, "text generator '" + tokens.id() + "'");
+    this.eosTokenIds = eosTokenIds;
   }
 
   /**
    * Loads {@code directory}/model.pt (an export of scripts/models/make_tiny_llama.py) with
-   * {@code directory}/tokenizer.json, on the best device, 8 sequences at once.
+   * {@code directory}/tokenizer.json, on the best device, 8 sequences at once. Where the folder
+   * holds a generation_config.json (the export writes the pretrained model's), its
+   * {@code eos_token_id}s (one or a list: an instruction-tuned model's end of turn and end of
+   * text) are where a request stops whose config names none.
+   *
+   * @throws IllegalArgumentException also if generation_config.json is not JSON or names an id
+   *     outside the model's vocabulary
    */
   public static TextGenerator load(Path directory) {
     if (directory == null) {
       throw new IllegalArgumentException("directory must not be null");
     }
     return load(TokenGenerator.builder(directory.resolve("model.pt")),
-        directory.resolve("tokenizer.json"));
+        directory.resolve("tokenizer.json"),
+        directory.resolve(WhisperGenerationConfig.FILE));
   }
 
   /**
@@ -104,14 +119,26 @@ public final class TextGenerator implements AutoCloseable {
 
   /** Builds {@code generator} (its settings as given) with the tokenizer in {@code tokenizer}. */
   public static TextGenerator load(TokenGenerator.Builder generator, Path tokenizer) {
+    return load(generator, tokenizer, null);
+  }
+
+  /** As above, with the default end-of-sequence ids of {@code generationConfig} (nullable). */
+  private static TextGenerator load(TokenGenerator.Builder generator, Path tokenizer,
+      Path generationConfig) {
     if (generator == null || tokenizer == null) {
       throw new IllegalArgumentException("generator and tokenizer must not be null");
     }
     HuggingFaceTokenizer tk = TextTokenizer.load(tokenizer, Map.of("addSpecialTokens",
         "false", "truncation", "false", "padding", "false"));
+    TokenGenerator built = null;
     try {
-      return new TextGenerator(generator.build(), tk);
+      built = generator.build();
+      int[] eos = WhisperGenerationConfig.eosTokenIds(generationConfig, built.vocabSize());
+      return new TextGenerator(built, tk, eos.length == 0 ? null : eos);
     } catch (RuntimeException | Error e) {
+      if (built != null) {
+        built.close();
+      }
       tk.close();
       throw e;
     }
@@ -175,6 +202,9 @@ public final class TextGenerator implements AutoCloseable {
     }
     if (closed.get()) {
       throw tokenizer.closedException();
+    }
+    if (eosTokenIds != null && config.eosTokenIds().length == 0) {
+      config = config.toBuilder().eosTokenIds(eosTokenIds).build();
     }
     TextStream text = new TextStream(tokenizer::decode, config.stopStrings());
     CompletableFuture<Generation> result = new CompletableFuture<>();

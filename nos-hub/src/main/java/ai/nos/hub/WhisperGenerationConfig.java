@@ -51,12 +51,50 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
     if (file == null || !Files.isRegularFile(file)) {
       return NONE;
     }
+    JsonValue root = root(file);
+    JsonValue max = root.get("max_initial_timestamp_index");
+    if (max != null && !max.isNull() && !(max.isIntegralNumber() && max.canConvertToInt()
+        && max.asInt() >= 0)) {
+      throw new IllegalArgumentException("generation config " + file
+          + ": max_initial_timestamp_index must be a whole number of 0 or more, but is " + max);
+    }
+    return new WhisperGenerationConfig(ids(file, root, "suppress_tokens", vocab),
+        ids(file, root, "begin_suppress_tokens", vocab),
+        max == null || max.isNull() ? MAX_INITIAL_TIMESTAMP_INDEX : max.asInt(),
+        languages(file, root, vocab));
+  }
+
+  /**
+   * The end-of-sequence ids of a {@value #FILE} in any model's folder (HF's format, which
+   * text models use too: {@code eos_token_id}, one id or a list; instruction-tuned models list
+   * several), or none when {@code file} does not exist or names none.
+   *
+   * @throws IllegalArgumentException as {@link #read}: not JSON, or an id outside
+   *     {@code [0, vocab)}; the message names the file, the key and the value
+   */
+  static int[] eosTokenIds(Path file, int vocab) {
+    if (file == null || !Files.isRegularFile(file)) {
+      return new int[0];
+    }
+    JsonValue root = root(file);
+    JsonValue eos = root.get("eos_token_id");
+    if (eos == null || eos.isNull()) {
+      return new int[0];
+    }
+    if (eos.isArray()) {
+      return ids(file, root, "eos_token_id", vocab);
+    }
+    return new int[] {id(file, "eos_token_id", eos, vocab)};
+  }
+
+  /** The file's JSON object, read with a cap. */
+  private static JsonValue root(Path file) {
     JsonValue root;
     try {
       byte[] bytes = ai.nos.internal.files.BoundedFiles.readAtMost(file, MAX_BYTES);
       if (bytes == null) {
         throw new IllegalArgumentException("generation config " + file + " holds more than "
-            + MAX_BYTES + " bytes; Whisper's are a few KB");
+            + MAX_BYTES + " bytes; HF's are a few KB");
       }
       root = JsonValue.parse(FACTORY, bytes);
     } catch (JacksonException e) {
@@ -69,16 +107,7 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
       throw new IllegalArgumentException("generation config " + file + " must hold a JSON"
           + " object, but holds " + (root == null ? "nothing" : root.nodeType()));
     }
-    JsonValue max = root.get("max_initial_timestamp_index");
-    if (max != null && !max.isNull() && !(max.isIntegralNumber() && max.canConvertToInt()
-        && max.asInt() >= 0)) {
-      throw new IllegalArgumentException("generation config " + file
-          + ": max_initial_timestamp_index must be a whole number of 0 or more, but is " + max);
-    }
-    return new WhisperGenerationConfig(ids(file, root, "suppress_tokens", vocab),
-        ids(file, root, "begin_suppress_tokens", vocab),
-        max == null || max.isNull() ? MAX_INITIAL_TIMESTAMP_INDEX : max.asInt(),
-        languages(file, root, vocab));
+    return root;
   }
 
   private static int[] ids(Path file, JsonValue root, String key, int vocab) {

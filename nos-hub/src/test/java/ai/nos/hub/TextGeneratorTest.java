@@ -423,6 +423,53 @@ final class TextGeneratorTest {
     }
   }
 
+  /**
+   * A folder's generation_config.json names where a request stops when its config names no
+   * end-of-sequence id (an instruction-tuned model's list: end of turn, end of text): here the
+   * model's own EOS and a token case 0's greedy text reaches partway, so it stops there; a
+   * config's own ids win; an id outside the vocabulary is refused by file.
+   */
+  @Test
+  void load_folder_generationConfigsEosIds_stopWhereItSays(@TempDir Path dir) throws Exception {
+    Files.copy(DIR.resolve("model.pt"), dir.resolve("model.pt"));
+    Files.copy(DIR.resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
+    JsonNode c = reference.get("cases").get(0);
+    int[] greedy = ints(c.get("greedy_ids"));
+    // the first token past the third that the text has not produced before
+    int at = 3;
+    while (seenBefore(greedy, at)) {
+      at++;
+    }
+    int stop = greedy[at];
+    int[] expected = java.util.Arrays.copyOf(greedy, at + 1);
+    Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": ["
+        + reference.get("eos_token_id").asInt() + ", " + stop + "], \"use_cache\": true}");
+    try (TextGenerator g = TextGenerator.load(dir)) {
+      Generation out = g.generateAsync(c.get("prompt").asText(), greedy()).join();
+      assertArrayEquals(expected, out.tokens());
+      assertEquals(FinishReason.EOS_TOKEN, out.finishReason());
+      // the request's own ids win over the folder's
+      GenerationConfig own = GenerationConfig.builder().maxNewTokens(greedy.length)
+          .eosTokenIds(NEVER).build();
+      assertArrayEquals(greedy, g.generateAsync(c.get("prompt").asText(), own).join()
+          .tokens());
+    }
+    Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": 512}");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TextGenerator.load(dir));
+    assertTrue(e.getMessage().contains("generation_config.json"), e.getMessage());
+    assertTrue(e.getMessage().contains("eos_token_id is 512"), e.getMessage());
+  }
+
+  private static boolean seenBefore(int[] ids, int at) {
+    for (int i = 0; i < at; i++) {
+      if (ids[i] == ids[at]) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   @Test
   void load_byHubId_fileNotThePinnedOne_refused(@TempDir Path base, @TempDir Path cache)
       throws Exception {
