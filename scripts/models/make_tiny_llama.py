@@ -56,7 +56,8 @@ import torch
 import torch.nn as nn
 
 # this folder's module: the scripts run from here
-from slot_cache import cudnn_attention, cudnn_half, greedy, slot_rows
+from slot_cache import (SlotStep, cudnn_attention, cudnn_half, greedy, rows_and_visible,
+                        slot_rows)
 
 TINY = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, intermediate_size=172, max_position_embeddings=256,
@@ -465,9 +466,10 @@ class FusedLayer(nn.Module):
                                   self.down_proj.weight)
 
 
-class FusedNosLlama(nn.Module):
+class FusedNosLlama(SlotStep):
     """NosLlama's step (same inputs, outputs and nos_generation()) from FusedLayers; what is the
-    same for every layer of a step (rotary cos/sin, the cache rows, the mask) computed once."""
+    same for every layer of a step (rotary cos/sin, the cache rows, the mask) computed once. The
+    entry points (forward, decode_first, nos_generation) are SlotStep's."""
 
     def __init__(self, base: NosLlama, lean_norm: bool = False, fused_residual: bool = False,
                  cudnn_attention: bool = False):
@@ -483,23 +485,6 @@ class FusedNosLlama(nn.Module):
         self.rope_theta = base.rope_theta
         self.info = base.info
 
-    @torch.jit.export
-    def nos_generation(self) -> Dict[str, int]:
-        return self.info
-
-    def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
-                k_cache: torch.Tensor, v_cache: torch.Tensor) -> torch.Tensor:
-        return self.run(input_ids, positions, slots, k_cache, v_cache, False)
-
-    @torch.jit.export
-    def decode_first(self, input_ids: torch.Tensor, positions: torch.Tensor,
-                     slots: torch.Tensor, k_cache: torch.Tensor,
-                     v_cache: torch.Tensor) -> torch.Tensor:
-        """forward's decode step for rows that are cache slots 0..B-1 in order (NOS's compact
-        slots; a bucket's padding rows are the free slots after them): the cache's first B
-        slots are read as views, no gather. `slots` is forward's argument, not read."""
-        return self.run(input_ids, positions, slots, k_cache, v_cache, True)
-
     def run(self, input_ids: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor,
             k_cache: torch.Tensor, v_cache: torch.Tensor, first: bool) -> torch.Tensor:
         x = self.embed_tokens(input_ids)
@@ -512,12 +497,9 @@ class FusedNosLlama(nn.Module):
         sin = emb.sin().to(x.dtype).unsqueeze(1)
         half = d // 2
         signed_sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
-        b, t = input_ids.size(0), input_ids.size(1)
+        t = input_ids.size(1)
         m = k_cache.size(2)
-        owner = torch.arange(b, device=x.device) if first else slots
-        rows = (owner.unsqueeze(1) * m + positions).reshape(-1)
-        keys = torch.arange(m, device=x.device)
-        visible = keys.view(1, 1, 1, -1) <= positions.view(b, 1, t, 1)
+        rows, visible = rows_and_visible(positions, slots, m, first)
         # The decode step's attention through cuDNN's kernel where it is known to be faster and
         # safe (twenty-second session, H200: libtorch 2.10's SDPA priority picks the
         # memory-efficient kernel for this attention, Python's torch 2.11 cuDNN's; with cuDNN the
