@@ -30,6 +30,12 @@ import java.nio.file.Path;
  * single-text template taking sequence B (an index out of bounds: one text is sequence A). The
  * post_processor object is read as a tree and each template in it (a Sequence processor nests
  * them; an unknown "type" still reads as a template when it has a template's fields) checked.
+ * The decoder and normalizer objects are read as trees too, for two more panics the library has
+ * no check for: a Strip decoder with a stop (it indexes before a short token's start, at decode)
+ * and a Precompiled normalizer's charsmap (unwrapped as it loads, its trie indexed unchecked as
+ * it normalizes; PrecompiledCharsmap). Found by building real shapes and attacking them through
+ * TextTokenizer in a JVM of their own (Llama 2/3, Mistral, Qwen2, GPT-2, RoBERTa, BERT, T5 and
+ * WordLevel tokenizers all load and encode as the Python library).
  */
 final class TokenizerJson {
 
@@ -39,7 +45,10 @@ final class TokenizerJson {
   private static final JsonFactory JSON = JsonFactory.builder()
       .streamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_DEPTH).build())
       .build();
-  /** The post_processor read as a tree; duplicate keys are refused there. */
+  /** The top-level sections read as trees (small in real files); duplicate keys are refused. */
+  private static final java.util.Set<String> TREES =
+      java.util.Set.of("post_processor", "decoder", "normalizer");
+  /** The sections read as trees; duplicate keys are refused there. */
   private static final JsonFactory TREE = JsonValue.factory(MAX_DEPTH);
 
   private TokenizerJson() {}
@@ -59,30 +68,29 @@ final class TokenizerJson {
         throw invalid(file, "expected a JSON object but it starts with "
             + (token == null ? "nothing" : token), p);
       }
-      int processorFrom = -1;
-      int processorTo = -1;
+      java.util.Map<String, String> sections = new java.util.HashMap<>();
       for (int depth = 1; depth > 0; ) {
         token = p.nextToken();
-        if (token == JsonToken.FIELD_NAME && depth == 1
-            && p.currentName().equals("post_processor")) {
+        if (token == JsonToken.FIELD_NAME && depth == 1 && TREES.contains(p.currentName())) {
+          String name = p.currentName();
           JsonToken value = p.nextToken();
           if (value == null) {
-            throw invalid(file, "it ends after \"post_processor\"", p);
+            throw invalid(file, "it ends after \"" + name + "\"", p);
           }
-          processorFrom = (int) p.currentTokenLocation().getCharOffset();
+          int from = (int) p.currentTokenLocation().getCharOffset();
           checkValue(value, p, file);
           if (value.isStructStart()) {
             int inner = 1;
             while (inner > 0) { // checked as everything else, then read as a tree below
               JsonToken t = p.nextToken();
               if (t == null) {
-                throw invalid(file, "it ends inside its post_processor", p);
+                throw invalid(file, "it ends inside its " + name, p);
               }
               inner += t.isStructStart() ? 1 : t.isStructEnd() ? -1 : 0;
               checkValue(t, p, file);
             }
           }
-          processorTo = (int) p.currentLocation().getCharOffset();
+          sections.put(name, text.substring(from, (int) p.currentLocation().getCharOffset()));
           continue;
         }
         if (token == null) {
@@ -97,9 +105,15 @@ final class TokenizerJson {
       if (p.nextToken() != null) {
         throw invalid(file, "something follows its object", p);
       }
-      if (processorFrom >= 0) {
-        JsonValue processor = JsonValue.parse(TREE, text.substring(processorFrom, processorTo));
-        checkProcessor(processor, "post_processor", file);
+      if (sections.containsKey("post_processor")) {
+        checkProcessor(JsonValue.parse(TREE, sections.get("post_processor")), "post_processor",
+            file);
+      }
+      if (sections.containsKey("decoder")) {
+        checkDecoder(JsonValue.parse(TREE, sections.get("decoder")), "decoder", file);
+      }
+      if (sections.containsKey("normalizer")) {
+        checkNormalizer(JsonValue.parse(TREE, sections.get("normalizer")), "normalizer", file);
       }
       return text;
     } catch (JacksonException e) {
@@ -129,11 +143,86 @@ final class TokenizerJson {
           || node.has("special_tokens"))) {
         checkTemplate(node, path, file);
       }
-      if (node.isObject() && node.get("processors") != null) {
-        JsonValue list = node.get("processors");
+      JsonValue list = node.get("processors");
+      if (list != null && list.isArray()) { // anything else the library refuses with an error
         for (int i = 0; i < list.size(); i++) {
           nodes.push(list.get(i));
           paths.push(path + ".processors[" + i + "]");
+        }
+      }
+    }
+  }
+
+  /**
+   * Every object of a decoder tree (a Sequence nests them): a Strip decoder with a stop of 1 or
+   * more panics in the library (0.21, decoders/strip.rs) on a token of no more characters than
+   * that, all its content (it indexes before the token's start), or one whose start and stop
+   * cuts cross, and Fuse makes one token of the whole text: an empty one for a text that decodes
+   * to nothing (a lone special token skipped). Real files strip at the start only (Llama's and
+   * Mistral's Strip(' ', 1, 0)).
+   */
+  private static void checkDecoder(JsonValue root, String rootPath, Path file) {
+    walk(root, rootPath, (node, path) -> {
+      JsonValue stop = node.get("stop");
+      if (isType(node, "Strip") && stop != null && stop.isNumber()
+          && stop.doubleValue() != 0) {
+        throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
+            + " HuggingFace tokenizer.json: " + path + " is a Strip decoder with stop " + stop
+            + ", which the native tokenizers library (0.21) aborts the process on for a short"
+            + " or empty token; only stop 0 is read");
+      }
+    });
+  }
+
+  /**
+   * Every object of a normalizer tree: a Precompiled normalizer whose charsmap the library
+   * cannot parse panics as it loads (0.21: normalizers/mod.rs), and one whose trie leads outside
+   * itself or its strings panics as it normalizes (spm_precompiled); {@link PrecompiledCharsmap}.
+   */
+  private static void checkNormalizer(JsonValue root, String rootPath, Path file) {
+    walk(root, rootPath, (node, path) -> {
+      if (!isType(node, "Precompiled")) {
+        return;
+      }
+      JsonValue map = node.get("precompiled_charsmap");
+      String problem = map == null || !map.isTextual()
+          ? "has no precompiled_charsmap string"
+          : PrecompiledCharsmap.problem(map.textValue());
+      if (problem != null) {
+        throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
+            + " HuggingFace tokenizer.json: " + path + " is a Precompiled normalizer whose"
+            + " charsmap " + problem + " (the native tokenizers library would abort the"
+            + " process on it)");
+      }
+    });
+  }
+
+  private static boolean isType(JsonValue node, String type) {
+    JsonValue t = node.get("type");
+    return t != null && type.equals(t.textValue());
+  }
+
+  /** Calls {@code visit} on each object in the tree, with its path. */
+  private static void walk(JsonValue root, String rootPath,
+      java.util.function.BiConsumer<JsonValue, String> visit) {
+    java.util.Deque<JsonValue> nodes = new java.util.ArrayDeque<>();
+    java.util.Deque<String> paths = new java.util.ArrayDeque<>();
+    nodes.push(root);
+    paths.push(rootPath);
+    while (!nodes.isEmpty()) {
+      JsonValue node = nodes.pop();
+      String path = paths.pop();
+      if (node.isObject()) {
+        visit.accept(node, path);
+        for (var it = node.fields(); it.hasNext(); ) {
+          var e = it.next();
+          nodes.push(e.getValue());
+          paths.push(path + "." + shorten(e.getKey()));
+        }
+      } else if (node.isArray()) {
+        for (int i = 0; i < node.size(); i++) {
+          nodes.push(node.get(i));
+          paths.push(path + "[" + i + "]");
         }
       }
     }
@@ -157,7 +246,7 @@ final class TokenizerJson {
     }
     for (String which : java.util.List.of("single", "pair")) {
       JsonValue pieces = template.get(which);
-      for (int i = 0; pieces != null && i < pieces.size(); i++) {
+      for (int i = 0; pieces != null && pieces.isArray() && i < pieces.size(); i++) {
         JsonValue piece = pieces.get(i);
         String at = path + "." + which + "[" + i + "]";
         JsonValue token = piece.get("SpecialToken");

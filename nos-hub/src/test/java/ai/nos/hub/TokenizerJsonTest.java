@@ -109,6 +109,106 @@ final class TokenizerJsonTest {
     assertTrue(e.getMessage().startsWith("tokenizer file " + file), e.getMessage());
   }
 
+  private static final String WORDPIECE_DECODER = "\"decoder\": {\n    \"type\":"
+      + " \"WordPiece\",\n    \"prefix\": \"##\",\n    \"cleanup\": true\n  }";
+  private static final String BERT_NORMALIZER = "\"normalizer\": {\n    \"type\":"
+      + " \"BertNormalizer\",\n    \"clean_text\": true,\n    \"handle_chinese_chars\": true,\n    \"strip_accents\":"
+      + " null,\n    \"lowercase\": true\n  }";
+
+  private static String strip(int start, int stop) {
+    return "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"WordPiece\","
+        + " \"prefix\": \"##\", \"cleanup\": true}, {\"type\": \"Fuse\"}, {\"type\": \"Strip\","
+        + " \"content\": \" \", \"start\": " + start + ", \"stop\": " + stop + "}]}";
+  }
+
+  /**
+   * The library (0.21) indexes before a token's start when stripping more characters from its
+   * end than the token has: with Fuse before it, decoding a text of no tokens (or one skipped
+   * special token) aborted the JVM. It loaded and encoded; TextGenerator's first decode killed it.
+   */
+  @Test
+  void stripDecoderWithAStop_isRefusedByName() throws Exception {
+    refused(edited("strip.json", WORDPIECE_DECODER, strip(0, 1)),
+        "decoder.decoders[2] is a Strip decoder with stop 1");
+  }
+
+  /** Llama's and Mistral's decoders strip one space at the start: read, and decoded as Python. */
+  @Test
+  void stripDecoderAtTheStartOnly_loadsAndDecodes() throws Exception {
+    Path file = edited("start.json", WORDPIECE_DECODER, strip(1, 0));
+    try (var tk = TextTokenizer.load(file, java.util.Map.of("addSpecialTokens", "false"))) {
+      assertEquals("", tk.decode(new long[0]));
+      assertEquals("hello world", tk.decode(tk.encode("hello world").getIds()));
+    }
+  }
+
+  /**
+   * A charsmap: a trie of 512 units where the root's child 'A' (0x41) is a leaf whose value
+   * indexes {@code strings}; {@code leafValue} and the unit count are what the cases break.
+   */
+  private static String charsmap(int units, int leafValue, String strings) {
+    byte[] text = strings.getBytes(StandardCharsets.UTF_8);
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 + 4 * units + text.length)
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.putInt(4 * units);
+    int[] trie = new int[units];
+    if (units >= 512) {
+      trie[0x41] = 0x41 | 1 << 8 | 256 << 10; // label 'A', has a leaf, offset 256
+      trie[0x41 ^ 256] = 1 << 31 | leafValue; // the leaf
+    }
+    for (int u : trie) {
+      b.putInt(u);
+    }
+    b.put(text);
+    return java.util.Base64.getEncoder().encodeToString(b.array());
+  }
+
+  private Path precompiled(String name, String charsmap) throws Exception {
+    return edited(name, BERT_NORMALIZER, "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\":"
+        + " [{\"type\": \"Precompiled\", \"precompiled_charsmap\": \"" + charsmap + "\"}]}");
+  }
+
+  /** A well-formed charsmap (T5's normalizer) loads and rewrites as its trie says. */
+  @Test
+  void precompiledNormalizer_wellFormed_loadsAndNormalizes() throws Exception {
+    Path file = precompiled("good.json", charsmap(512, 0, "hello\0"));
+    try (TextTokenizer t = TextTokenizer.open(file, 16)) {
+      assertEquals(java.util.Arrays.toString(t.encode(List.of("hello world"), 0).ids()),
+          java.util.Arrays.toString(t.encode(List.of("A world"), 0).ids()));
+    }
+  }
+
+  /** The library's normalizer deserializer unwraps the charsmap's parse: a panic at load. */
+  @Test
+  void precompiledNormalizer_notBase64OrTooShort_isRefusedByName() throws Exception {
+    refused(precompiled("b64.json", "!!notbase64"),
+        "normalizer.normalizers[0] is a Precompiled normalizer whose charsmap is not base64");
+    refused(precompiled("unpadded.json", "QUJD"), "too few for its trie's size");
+    refused(precompiled("nopad.json", "QUI"), "is not canonical base64");
+    refused(precompiled("short.json", charsmap(512, 0, "").substring(0, 400)),
+        "claims a trie of 512 units but holds");
+  }
+
+  /** spm_precompiled indexes the trie and the strings unchecked: a panic at the first encode. */
+  @Test
+  void precompiledNormalizer_trieLeadingOutside_isRefusedByName() throws Exception {
+    refused(precompiled("empty.json", charsmap(0, 0, "")), "has an empty trie");
+    refused(precompiled("one.json", charsmap(1, 0, "")),
+        "children (from unit 0) lie past its 1 units");
+    refused(precompiled("leaf.json", charsmap(512, 100000, "hello\0")),
+        "has a leaf pointing to byte 100000 of its 6 bytes of strings, past their end");
+    refused(precompiled("inside.json", charsmap(512, 1, "\u00e9\0")),
+        "has a leaf pointing to byte 1 of its 3 bytes of strings, inside a character");
+  }
+
+  /** A Sequence's processors as an object, not a list: the library's error, not an NPE here. */
+  @Test
+  void processorsNotAList_isTheLibrarysRefusal() throws Exception {
+    refused(edited("procs.json", "\"post_processor\": {", "\"post_processor\": {\"type\":"
+        + " \"Sequence\", \"processors\": {\"a\": {\"single\": {\"x\": 1}}}}, \"was\": {"),
+        "");
+  }
+
   @Test
   void theCommittedTokenizers_stillLoadAndEncode() throws Exception {
     for (String name : List.of("minilm", "clip")) {
