@@ -112,8 +112,8 @@ final class TokenizerJsonTest {
   private static final String WORDPIECE_DECODER = "\"decoder\": {\n    \"type\":"
       + " \"WordPiece\",\n    \"prefix\": \"##\",\n    \"cleanup\": true\n  }";
   private static final String BERT_NORMALIZER = "\"normalizer\": {\n    \"type\":"
-      + " \"BertNormalizer\",\n    \"clean_text\": true,\n    \"handle_chinese_chars\": true,\n    \"strip_accents\":"
-      + " null,\n    \"lowercase\": true\n  }";
+      + " \"BertNormalizer\",\n    \"clean_text\": true,\n    \"handle_chinese_chars\": true,"
+      + "\n    \"strip_accents\": null,\n    \"lowercase\": true\n  }";
 
   private static String strip(int start, int stop) {
     return "\"decoder\": {\"type\": \"Sequence\", \"decoders\": [{\"type\": \"WordPiece\","
