@@ -272,25 +272,13 @@ final class TokenGeneratorBookingTest {
   void consumerBlockedForEver_holdsNoCopyOnceItsSequenceEnded() throws Exception {
     try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofMillis(300))) {
       TokenGenerator lm = generator(m).build();
-      CountDownLatch blocking = new CountDownLatch(1);
       CountDownLatch letGo = new CountDownLatch(1);
       List<Integer> seen = java.util.Collections.synchronizedList(new ArrayList<>());
-      CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2}, endless(), id -> {
-        seen.add(id);
-        blocking.countDown();
-        try {
-          letGo.await();
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      });
-      assertTrue(blocking.await(30, TimeUnit.SECONDS));
-      // The sequence runs on to the cache's end while its consumer blocks on the first token.
-      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-      while (info(m, "tiny").inFlight() > 0) {
-        assertTrue(System.nanoTime() < end, "the ended sequence kept its copy: " + info(m, "tiny"));
-        Thread.sleep(5);
-      }
+      CompletableFuture<GeneratedTokens> f =
+          TinyLlama.streamBlockedOnFirstToken(lm, letGo, seen::add);
+      // The sequence runs on to the cache's end while its consumer blocks on the first token;
+      // then the copy is back (a timeout here: the ended sequence kept its copy).
+      ai.nos.testing.Await.awaitTrue(() -> info(m, "tiny").inFlight() == 0);
       assertFalse(f.isDone());
       assertEquals(0, info(m, "tiny").requests(), "counted only when settled");
       try (Model tokens = m.load(Fixtures.tokens())) {

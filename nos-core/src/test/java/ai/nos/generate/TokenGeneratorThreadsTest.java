@@ -203,26 +203,12 @@ final class TokenGeneratorThreadsTest {
       app.throwInstead = throwing;
       try (ModelManager m = manager(app)) {
         TokenGenerator lm = generator("tiny-no-deadlines").manager(m).build();
-        CountDownLatch blocking = new CountDownLatch(1);
         CountDownLatch letGo = new CountDownLatch(1);
-        CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2},
-            GenerationConfig.builder().maxNewTokens(10_000).eosTokenIds(TinyLlama.NEVER).build(),
-            id -> {
-              blocking.countDown();
-              try {
-                letGo.await();
-              } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-              }
-            });
-        assertTrue(blocking.await(30, TimeUnit.SECONDS));
+        CompletableFuture<GeneratedTokens> f =
+            TinyLlama.streamBlockedOnFirstToken(lm, letGo, id -> { });
         app.refuse.set(true);
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (inFlight(m, "tiny-no-deadlines") > 0) {
-          assertTrue(System.nanoTime() < end, "the ended sequence kept its copy (throwing "
-              + throwing + "): " + m.models());
-          Thread.sleep(5);
-        }
+        // a timeout here: the ended sequence kept its copy
+        ai.nos.testing.Await.awaitTrue(() -> inFlight(m, "tiny-no-deadlines") == 0);
         long closing = System.nanoTime();
         lm.close();
         assertTrue(System.nanoTime() - closing < TimeUnit.SECONDS.toNanos(10),

@@ -1,12 +1,18 @@
 package ai.nos.testing;
 
 import ai.nos.Fixtures;
+import ai.nos.generate.GeneratedTokens;
 import ai.nos.generate.GenerationConfig;
+import ai.nos.generate.TokenGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntConsumer;
 
 /**
  * The committed tiny Llama (models/llm-tiny, made by scripts/models/make_tiny_llama.py) and its
@@ -49,5 +55,29 @@ public final class TinyLlama {
   public static GenerationConfig greedy() {
     return GenerationConfig.builder().maxNewTokens(reference().get("max_new_tokens").asInt())
         .build();
+  }
+
+  /**
+   * A stream of prompt [1, 2] that runs to the cache's end (no EOS) and whose consumer, after
+   * handing each token to {@code seen}, blocks on its first token until {@code letGo} opens;
+   * returns once it blocks. The engine's sequence goes on without it.
+   */
+  public static CompletableFuture<GeneratedTokens> streamBlockedOnFirstToken(TokenGenerator lm,
+      CountDownLatch letGo, IntConsumer seen) throws InterruptedException {
+    CountDownLatch blocking = new CountDownLatch(1);
+    CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2},
+        GenerationConfig.builder().maxNewTokens(10_000).eosTokenIds(NEVER).build(), id -> {
+          seen.accept(id);
+          blocking.countDown();
+          try {
+            letGo.await();
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        });
+    if (!blocking.await(30, TimeUnit.SECONDS)) {
+      throw new AssertionError("no first token within 30 s");
+    }
+    return f;
   }
 }

@@ -103,14 +103,14 @@ public final class SpeechRecognizer implements AutoCloseable {
   private final int timestampBegin;
   private final int eos;
   /** The model's generation_config.json's settings (defaults without the file). */
-  private final WhisperGenerationConfig generation;
+  private final GenerationConfigFile generation;
   /** Language code to token id, and every other id (suppressed when detecting). */
   private final Map<String, Integer> languages;
   private final int[] notLanguages;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private SpeechRecognizer(TokenGenerator generator, HuggingFaceTokenizer tokenizer,
-      WhisperGenerationConfig generation) {
+      GenerationConfigFile generation) {
     this.generator = generator;
     this.tokenizer = tokenizer == null ? null
         : new SharedTokenizer(tokenizer, "speech recognizer '" + generator.id() + "'");
@@ -568,9 +568,9 @@ public final class SpeechRecognizer implements AutoCloseable {
         generator = TokenGenerator.builder(decoder).encoder(encoder).id(id).device(device)
             .precision(precision).maxSequences(maxSequences).whisperPcm(deviceFeatures).build();
         Path config = directory == null ? generationConfig
-            : directory.resolve(WhisperGenerationConfig.FILE);
+            : directory.resolve(GenerationConfigFile.FILE);
         return new SpeechRecognizer(generator, tk,
-            WhisperGenerationConfig.read(config, generator.vocabSize()));
+            GenerationConfigFile.read(config, generator.vocabSize()));
       } catch (RuntimeException | Error e) {
         if (generator != null) {
           generator.close();

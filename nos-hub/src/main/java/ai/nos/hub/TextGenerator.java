@@ -77,7 +77,7 @@ public final class TextGenerator implements AutoCloseable {
     }
     return load(TokenGenerator.builder(directory.resolve("model.pt")),
         directory.resolve("tokenizer.json"),
-        directory.resolve(WhisperGenerationConfig.FILE));
+        directory.resolve(GenerationConfigFile.FILE));
   }
 
   /**
@@ -133,7 +133,7 @@ public final class TextGenerator implements AutoCloseable {
     TokenGenerator built = null;
     try {
       built = generator.build();
-      int[] eos = WhisperGenerationConfig.eosTokenIds(generationConfig, built.vocabSize());
+      int[] eos = GenerationConfigFile.eosTokenIds(generationConfig, built.vocabSize());
       return new TextGenerator(built, tk, eos.length == 0 ? null : eos);
     } catch (RuntimeException | Error e) {
       if (built != null) {

@@ -130,27 +130,16 @@ final class TokenizerJson {
     }
   }
 
-  /** Checks each template in a post-processor tree; see the class comment. */
+  /**
+   * Checks each template in a post-processor tree (a Sequence nests them; see the class
+   * comment): every object with a template's fields.
+   */
   private static void checkProcessor(JsonValue root, String rootPath, Path file) {
-    java.util.Deque<JsonValue> nodes = new java.util.ArrayDeque<>();
-    java.util.Deque<String> paths = new java.util.ArrayDeque<>();
-    nodes.push(root);
-    paths.push(rootPath);
-    while (!nodes.isEmpty()) {
-      JsonValue node = nodes.pop();
-      String path = paths.pop();
-      if (node.isObject() && (node.has("single") || node.has("pair")
-          || node.has("special_tokens"))) {
+    walk(root, rootPath, (node, path) -> {
+      if (node.has("single") || node.has("pair") || node.has("special_tokens")) {
         checkTemplate(node, path, file);
       }
-      JsonValue list = node.get("processors");
-      if (list != null && list.isArray()) { // anything else the library refuses with an error
-        for (int i = 0; i < list.size(); i++) {
-          nodes.push(list.get(i));
-          paths.push(path + ".processors[" + i + "]");
-        }
-      }
-    }
+    });
   }
 
   /**
@@ -166,8 +155,7 @@ final class TokenizerJson {
       JsonValue stop = node.get("stop");
       if (isType(node, "Strip") && stop != null && stop.isNumber()
           && stop.doubleValue() != 0) {
-        throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
-            + " HuggingFace tokenizer.json: " + path + " is a Strip decoder with stop " + stop
+        throw notValid(file, path + " is a Strip decoder with stop " + stop
             + ", which the native tokenizers library (0.21) aborts the process on for a short"
             + " or empty token; only stop 0 is read");
       }
@@ -189,8 +177,7 @@ final class TokenizerJson {
           ? "has no precompiled_charsmap string"
           : PrecompiledCharsmap.problem(map.textValue());
       if (problem != null) {
-        throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
-            + " HuggingFace tokenizer.json: " + path + " is a Precompiled normalizer whose"
+        throw notValid(file, path + " is a Precompiled normalizer whose"
             + " charsmap " + problem + " (the native tokenizers library would abort the"
             + " process on it)");
       }
@@ -237,8 +224,7 @@ final class TokenizerJson {
         JsonValue tokens = e.getValue().get("tokens");
         if (ids != null && tokens != null && ids.isArray() && tokens.isArray()
             && ids.size() != tokens.size()) {
-          throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
-              + " HuggingFace tokenizer.json: " + path + ".special_tokens['"
+          throw notValid(file, path + ".special_tokens['"
               + shorten(e.getKey()) + "'] has " + ids.size() + " ids but " + tokens.size()
               + " tokens; expected as many of each");
         }
@@ -253,15 +239,13 @@ final class TokenizerJson {
         JsonValue id = token == null ? null : token.get("id");
         if (id != null && id.isTextual()
             && (special == null || !special.isObject() || !special.has(id.textValue()))) {
-          throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
-              + " HuggingFace tokenizer.json: " + at + " is the special token '"
+          throw notValid(file, at + " is the special token '"
               + shorten(id.textValue()) + "', which its special_tokens do not define");
         }
         JsonValue sequence = piece.get("Sequence");
         JsonValue name = sequence == null ? null : sequence.get("id");
         if (which.equals("single") && name != null && "B".equals(name.textValue())) {
-          throw new IllegalArgumentException("tokenizer file " + file + " is not a valid"
-              + " HuggingFace tokenizer.json: " + at + " takes sequence B, but a single text"
+          throw notValid(file, at + " takes sequence B, but a single text"
               + " is sequence A");
         }
       }
@@ -269,8 +253,13 @@ final class TokenizerJson {
   }
 
   private static IllegalArgumentException invalid(Path file, String why, JsonParser p) {
+    return notValid(file, why + where(p.currentLocation()));
+  }
+
+  /** The refusal of {@code file}, saying {@code why}. */
+  private static IllegalArgumentException notValid(Path file, String why) {
     return new IllegalArgumentException("tokenizer file " + file + " is not a valid HuggingFace"
-        + " tokenizer.json: " + why + where(p.currentLocation()));
+        + " tokenizer.json: " + why);
   }
 
   private static String where(com.fasterxml.jackson.core.JsonLocation at) {

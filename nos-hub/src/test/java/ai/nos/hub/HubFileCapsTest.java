@@ -25,11 +25,11 @@ final class HubFileCapsTest {
   @Test
   void generationConfig_overItsCap_isRefusedByName(@TempDir Path dir) throws Exception {
     Path file = sparse(dir.resolve("generation_config.json"),
-        WhisperGenerationConfig.MAX_BYTES + 1L);
+        GenerationConfigFile.MAX_BYTES + 1L);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> WhisperGenerationConfig.read(file, 51_865));
+        () -> GenerationConfigFile.read(file, 51_865));
     assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
-    assertTrue(e.getMessage().contains("more than " + WhisperGenerationConfig.MAX_BYTES),
+    assertTrue(e.getMessage().contains("more than " + GenerationConfigFile.MAX_BYTES),
         e.getMessage());
   }
 

@@ -58,12 +58,12 @@ final class HubFilesFuzzTest {
 
   @Test
   void generationConfig_byteMutations_configOrIllegalArgumentNamingTheFile() throws Exception {
-    Path file = dir.resolve(WhisperGenerationConfig.FILE);
-    String config = Files.readString(Path.of("../models/whisper-micro", WhisperGenerationConfig.FILE));
+    Path file = dir.resolve(GenerationConfigFile.FILE);
+    String config = Files.readString(Path.of("../models/whisper-micro", GenerationConfigFile.FILE));
     fuzz("generation config", ByteMutator.rounds(2_000), encodings(config), bytes -> {
       write(file, bytes);
       try {
-        WhisperGenerationConfig.read(file, 51_865);
+        GenerationConfigFile.read(file, 51_865);
       } catch (IllegalArgumentException e) {
         assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
         throw e;

@@ -29,7 +29,7 @@ final class HubJsonNoDatabindTest {
 
   @Test
   void generationConfigAndLockFile_readWithoutDatabind(@TempDir Path dir) throws Exception {
-    URL[] path = {location(WhisperGenerationConfig.class), location(ModelSpec.class),
+    URL[] path = {location(GenerationConfigFile.class), location(ModelSpec.class),
         location(JsonFactory.class), location(LoggerFactory.class)};
     try (URLClassLoader loader = new URLClassLoader(path, ClassLoader.getPlatformClassLoader())) {
       assertThrows(ClassNotFoundException.class,
@@ -37,7 +37,7 @@ final class HubJsonNoDatabindTest {
       Path file = dir.resolve("generation_config.json");
       Files.writeString(file, "{\"suppress_tokens\": [1, 2], \"begin_suppress_tokens\": null,"
           + " \"max_initial_timestamp_index\": 40, \"lang_to_id\": {\"<|en|>\": 7}}");
-      Class<?> config = Class.forName(WhisperGenerationConfig.class.getName(), true, loader);
+      Class<?> config = Class.forName(GenerationConfigFile.class.getName(), true, loader);
       Method read = config.getDeclaredMethod("read", Path.class, int.class);
       read.setAccessible(true);
       Object c = read.invoke(null, file, 100);

@@ -41,7 +41,7 @@ final class SpeechRecognizerReferenceTest {
     Path model = SpeechRecognizerTest.MODEL;
     JsonNode ref = new ObjectMapper().readTree(model.resolve("reference.json").toFile());
     ref.get("cases").forEach(cases::add);
-    current = Files.isRegularFile(model.resolve(WhisperGenerationConfig.FILE))
+    current = Files.isRegularFile(model.resolve(GenerationConfigFile.FILE))
         && cases.stream().allMatch(c -> c.has("timestamp_generate_ids")
             && c.has("generate_ids") && c.has("detected_language_id"));
     if (current) {

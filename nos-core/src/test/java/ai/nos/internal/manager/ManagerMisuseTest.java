@@ -142,7 +142,8 @@ final class ManagerMisuseTest {
   @Test
   void shortTimeout_applicationFactoryGivesNoMoreThreads_stillFailsAtItsDeadline()
       throws Exception {
-    java.util.concurrent.atomic.AtomicBoolean refuse = new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.atomic.AtomicBoolean refuse =
+        new java.util.concurrent.atomic.AtomicBoolean();
     sim.device(Device.cuda(0), 100);
     Map<Backend.DeviceInfo, Long> slots = new LinkedHashMap<>();
     slots.put(sim.devices.get(0), 100L);

@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * and deflated entries, one library or batch buckets): the local headers at the start and the
  * central directory at the end get half of the mutations, with sizes, offsets and name lengths
  * set to 0, -1 and the maxima; the entries have comments, which ZipFile decodes only when an
- * entry is reached (bad UTF-8 there was an IllegalArgumentException). Each must be a package extracted whole, or a ModelLoadException
+ * entry is reached (bad UTF-8 there was an IllegalArgumentException). Each must be a package
+ * extracted whole, or a ModelLoadException
  * naming the model and the package; isPackage answers, never throws. AotiPackageTest's 200
  * mutants go through Nos.load; these through the extraction alone, many more.
  */

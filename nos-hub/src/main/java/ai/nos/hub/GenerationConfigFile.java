@@ -17,19 +17,21 @@ import java.util.Map;
  * default: {@code suppress_tokens} and {@code begin_suppress_tokens} (a key absent or null is an
  * empty list), {@code max_initial_timestamp_index} (absent or null: openai-whisper's 1 s, 50)
  * and {@code lang_to_id} (absent or null: empty, Whisper's language list is used). A model
- * without the file gives those defaults. The file is read with jackson-core's streaming parser
+ * without the file gives those defaults. TextGenerator takes a text model's {@code
+ * eos_token_id}s from the same format ({@link #eosTokenIds}). The file is read with
+ * jackson-core's streaming parser
  * ({@link JsonValue}): a SpeechRecognizer loads no class of Jackson's databind.
  *
  * @param langToId language code ("en") to token id, in the file's order
  */
-record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTimestampIndex,
+record GenerationConfigFile(int[] tokens, int[] beginTokens, int maxInitialTimestampIndex,
     Map<String, Integer> langToId) {
   static final String FILE = "generation_config.json";
-  /** The largest {@value #FILE} read (Whisper's are a few KB). */
+  /** The largest {@value #FILE} read (HF's are a few KB). */
   static final int MAX_BYTES = 1 << 20;
   /** openai-whisper's max_initial_timestamp of 1 s in 0.02 s steps. */
   static final int MAX_INITIAL_TIMESTAMP_INDEX = 50;
-  static final WhisperGenerationConfig NONE = new WhisperGenerationConfig(new int[0], new int[0],
+  static final GenerationConfigFile NONE = new GenerationConfigFile(new int[0], new int[0],
       MAX_INITIAL_TIMESTAMP_INDEX, Map.of());
   /**
    * Read as the spec and catalog readers read (jackson-core's parser, JsonValue): HF's files nest
@@ -47,7 +49,7 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
    *     names the file, the key and the value
    * @throws UncheckedIOException if the file exists but cannot be read
    */
-  static WhisperGenerationConfig read(Path file, int vocab) {
+  static GenerationConfigFile read(Path file, int vocab) {
     if (file == null || !Files.isRegularFile(file)) {
       return NONE;
     }
@@ -58,7 +60,7 @@ record WhisperGenerationConfig(int[] tokens, int[] beginTokens, int maxInitialTi
       throw new IllegalArgumentException("generation config " + file
           + ": max_initial_timestamp_index must be a whole number of 0 or more, but is " + max);
     }
-    return new WhisperGenerationConfig(ids(file, root, "suppress_tokens", vocab),
+    return new GenerationConfigFile(ids(file, root, "suppress_tokens", vocab),
         ids(file, root, "begin_suppress_tokens", vocab),
         max == null || max.isNull() ? MAX_INITIAL_TIMESTAMP_INDEX : max.asInt(),
         languages(file, root, vocab));
