@@ -1,5 +1,6 @@
 package ai.nos;
 
+import ai.nos.internal.Inputs;
 import ai.nos.internal.manager.Backend;
 import ai.nos.internal.manager.FootprintCatalog;
 import ai.nos.internal.manager.ManagedModel;
@@ -111,6 +112,9 @@ public final class ModelManager implements AutoCloseable {
    * Loads a model (its {@code replicas} copies), or returns a new handle on it if the same spec
    * is loaded already. Close the handle when done; the model is unloaded with its last handle.
    *
+   * @throws IllegalArgumentException if the spec sets no maxCallBytes and its smallest call is
+   *     over this machine's default limit (see {@link ModelSpec#maxCallBytes()}): it could take no
+   *     call; the message names the largest tensor, the call's bytes and the limit
    * @throws IllegalStateException if another spec is loaded under the same id, or the manager is
    *     closed
    * @throws DeviceUnavailableException if the spec asks for a device the manager does not use
@@ -122,6 +126,7 @@ public final class ModelManager implements AutoCloseable {
     if (spec == null) {
       throw new IllegalArgumentException("spec must not be null");
     }
+    Inputs.checkCallable(spec);
     checkAllowed(spec);
     backend.prepare(spec);
     return new ManagedModel(core, core.open(spec));

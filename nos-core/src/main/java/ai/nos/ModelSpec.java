@@ -213,6 +213,11 @@ public final class ModelSpec {
    * input on the CPU (a 102 MB batch took 8.3 GB), and convolutional networks commonly take 50 to
    * 100 times. On a 16 GiB machine the default is 128 MiB, e.g. 200 ResNet images of 224x224 in
    * fp32 in one call. Set it for a model known to need less or more.
+   *
+   * <p>A limit under the spec's smallest call (the least batch, every other dynamic dimension at
+   * 1) is refused when the spec is built; without one, {@link ModelManager#load} refuses a spec
+   * whose smallest call is over the loading machine's default. Either way such a model would
+   * refuse every call.
    */
   public OptionalLong maxCallBytes() {
     return maxCallBytes > 0 ? OptionalLong.of(maxCallBytes) : OptionalLong.empty();
@@ -497,9 +502,11 @@ public final class ModelSpec {
      * Returns the spec.
      *
      * @throws IllegalArgumentException if id, artifact or signature is not set (the message names
-     *     the first missing one, e.g. {@code "ModelSpec.id is required"}), or if a batching
+     *     the first missing one, e.g. {@code "ModelSpec.id is required"}), if a batching
      *     padding or unpad rule does not fit the signature (the message names the rule's field,
-     *     e.g. {@code batching.padding[0].dim})
+     *     e.g. {@code batching.padding[0].dim}), or if maxCallBytes is under the bytes of the
+     *     smallest call the signature allows (the message names both and the largest tensor,
+     *     its shape and bytes)
      */
     public ModelSpec build() {
       if (id == null) {
@@ -519,7 +526,25 @@ public final class ModelSpec {
         throw new IllegalArgumentException("ModelSpec.replicas must be at most the scaling"
             + " policy's maxReplicas (" + scaling.maxReplicas() + ") but was " + replicas);
       }
-      return new ModelSpec(this);
+      ModelSpec spec = new ModelSpec(this);
+      if (maxCallBytes > 0) {
+        checkSmallestCall(spec, maxCallBytes);
+      }
+      return spec;
+    }
+
+    /**
+     * A limit under the smallest call the signature allows would refuse every call as too big;
+     * the model would load for nothing. (Without a limit, the default is the loading machine's:
+     * {@link ModelManager#load} checks it there.)
+     */
+    private static void checkSmallestCall(ModelSpec spec, long maxCallBytes) {
+      ai.nos.internal.Inputs.SmallestCall least = ai.nos.internal.Inputs.smallestCall(spec);
+      if (least.bytes() > maxCallBytes) {
+        throw new IllegalArgumentException("maxCallBytes must be at least " + least.bytes()
+            + ", the bytes of the smallest call the signature allows (the least batch, each"
+            + " other dynamic dimension at 1; " + least.largest() + "), but was " + maxCallBytes);
+      }
     }
 
     /** An image input is declared uint8 [batch, height, width, 3]. */

@@ -2,7 +2,10 @@ package ai.nos;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.nos.internal.Inputs;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -26,6 +29,32 @@ final class ModelManagerMisuseCpuTest {
       handles.get(0).close();
       assertEquals(1, manager.models().size(), "the other handle still holds the model");
       handles.get(1).close();
+      assertEquals(List.of(), manager.models());
+    }
+  }
+
+  /**
+   * A spec without maxCallBytes whose smallest call is over this machine's default limit would
+   * load and then refuse every call: it is refused at load, before its artifact is read (this
+   * one does not exist).
+   */
+  @Test
+  void load_smallestCallOverTheDefaultLimit_isRefusedBeforeTheArtifactIsRead() {
+    long limit = Inputs.defaultMaxCallBytes();
+    Signature.Builder sig = Signature.builder().output("y", DType.UINT8, -1, 1);
+    for (long i = 0; i <= limit >> 30; i++) {
+      sig.input("x" + i, DType.UINT8, -1, 1L << 30);
+    }
+    ModelSpec spec = ModelSpec.builder().id("wide").artifact("/no/such/wide.pt")
+        .signature(sig.build()).device(Device.cpu()).build();
+    try (ModelManager manager = ModelManager.builder().devices(Device.cpu())
+        .noFootprintCatalog().build()) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> manager.load(spec));
+      assertTrue(e.getMessage().startsWith("model 'wide' could take no call: its smallest call"),
+          e.getMessage());
+      assertTrue(e.getMessage().contains("input 'x0' uint8[-1, 1073741824] takes at least"
+          + " 1073741824 bytes), over the limit of " + limit + " bytes per call"), e.getMessage());
       assertEquals(List.of(), manager.models());
     }
   }

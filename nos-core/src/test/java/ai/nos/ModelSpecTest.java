@@ -154,6 +154,42 @@ final class ModelSpecTest {
   }
 
   @Test
+  void build_maxCallBytesUnderTheSmallestCall_isRefusedNamingTheInputItsShapeBytesAndTheLimit() {
+    // One digit row: 64 floats in (256 bytes), 10 floats out (40 bytes).
+    assertEquals(OptionalLong.of(296), digits().maxCallBytes(296).build().maxCallBytes());
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> digits().maxCallBytes(295).build());
+    assertEquals("maxCallBytes must be at least 296, the bytes of the smallest call the signature"
+        + " allows (the least batch, each other dynamic dimension at 1; input 'image'"
+        + " float32[-1, 1, 8, 8] takes at least 256 bytes), but was 295", e.getMessage());
+  }
+
+  @Test
+  void build_maxCallBytes_smallestCallCountsAFixedBatchImagesAndOutputs() {
+    // A fixed first dimension of 4 is every call's batch: the outputs' dynamic one counts 4 too.
+    Signature fixed = Signature.builder().input("x", DType.INT64, 4, -1, 2)
+        .output("y", DType.FLOAT32, -1, 1000).build();
+    ModelSpec.Builder b = digits().signature(fixed);
+    assertEquals(4 * 2 * 8 + 4 * 1000 * 4, b.maxCallBytes(16064).build().maxCallBytes()
+        .getAsLong());
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> b.maxCallBytes(16063).build())
+        .getMessage().contains("; output 'y' float32[-1, 1000] takes at least 16000 bytes), but"
+            + " was 16063"));
+    // An image input counts its pixels and the float32 model input they become.
+    Signature image = Signature.builder().input("image", DType.UINT8, -1, -1, -1, 3)
+        .output("logits", DType.FLOAT32, -1, 10).build();
+    ModelSpec.Builder ib = digits().signature(image).imageInput("image",
+        ImageInput.resizeTo(8).build());
+    long least = 3 + 3 * 8 * 8 * 4 + 40;
+    ib.maxCallBytes(least).build();
+    assertEquals("maxCallBytes must be at least " + least + ", the bytes of the smallest call the"
+        + " signature allows (the least batch, each other dynamic dimension at 1; input 'image'"
+        + " uint8[-1, -1, -1, 3] takes at least 3 bytes and 768 as the model's float32[1, 3, 8,"
+        + " 8]), but was " + (least - 1), assertThrows(IllegalArgumentException.class,
+            () -> ib.maxCallBytes(least - 1).build()).getMessage());
+  }
+
+  @Test
   void setters_setTwiceKeepsLast() {
     ModelSpec spec = digits().id("first").id("second").device("cpu").device(Device.cuda())
         .maxBatchSize(4).batching(Batching.ofMaxBatchSize(16)).build();

@@ -88,7 +88,7 @@ final class SpecJsonTest {
         base.toBuilder().id("torchvision/resnet50").precision(Precision.BF16).device("cuda:1")
             .maxBatchSize(64).build(),
         base.toBuilder().precision(Precision.FP16).device(Device.cpu()).maxBatchSize(1).build(),
-        base.toBuilder().maxCallBytes(1).build(),
+        base.toBuilder().maxCallBytes(296).build(),
         base.toBuilder().maxCallBytes(Long.MAX_VALUE).maxBatchSize(8).build(),
         base.toBuilder().device(Device.cuda()).signature(Signature.builder()
             .input("input_ids", DType.INT64, -1, 128)
@@ -275,6 +275,9 @@ final class SpecJsonTest {
         + "bfloat16 but was 'fp8'",
     "'device': 'gpu'| $.device must be one of auto, cpu, cuda, cuda:N but was 'gpu'",
     "'maxCallBytes': 0| $.maxCallBytes must be >= 1 but was 0",
+    "'maxCallBytes': 295| $.maxCallBytes must be at least 296, the bytes of the smallest call the"
+        + " signature allows (the least batch, each other dynamic dimension at 1; input 'image'"
+        + " float32[-1, 1, 8, 8] takes at least 256 bytes), but was 295",
     "'imageInputs': {'image': {'size': 0}}| $.imageInputs.image.size must be 1 to 16384 but was"
         + " 0",
     "'replicas': 3, 'scaling': {'maxReplicas': 2, 'value': 1}| $.replicas must be at most the"

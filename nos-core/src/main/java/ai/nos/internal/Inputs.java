@@ -12,7 +12,9 @@ import java.util.Map;
  * Checks a call's inputs against the model's signature, in Java, before any native call: a tensor
  * of the wrong name, dtype, rank or size never reaches libtorch, and neither does a call bigger
  * than the model's {@link ModelSpec#maxCallBytes()}: the operating system kills a process that
- * runs out of memory inside libtorch, with no exception to catch.
+ * runs out of memory inside libtorch, with no exception to catch. A spec of which no call could
+ * pass, its smallest call being over the limit, is refused before any call: when built if it sets
+ * the limit, when loaded if the limit is the loading machine's default ({@link #checkCallable}).
  */
 public final class Inputs {
   private Inputs() {}
@@ -50,6 +52,79 @@ public final class Inputs {
   /** The limit of a call of a model whose spec does not set {@link ModelSpec#maxCallBytes()}. */
   public static long defaultMaxCallBytes() {
     return DefaultLimit.BYTES;
+  }
+
+  /**
+   * The bytes of the smallest call a spec allows, counted as a call is (see {@link #ordered}):
+   * the batch at its least (a fixed first dimension's rows, else one row), every other dynamic
+   * dimension at 1. {@code largest} names the tensor that takes most of them, for messages.
+   */
+  public record SmallestCall(long bytes, String largest) {}
+
+  /** See {@link SmallestCall}. */
+  public static SmallestCall smallestCall(ModelSpec spec) {
+    List<TensorSpec> inputs = spec.signature().inputs();
+    long batch = 1;
+    for (TensorSpec ts : inputs) {
+      batch = Math.max(batch, ts.dim(0));
+    }
+    long total = 0;
+    long largestBytes = -1;
+    String largest = null;
+    for (TensorSpec ts : inputs) {
+      long pixels = bytesAt(ts, batch);
+      ai.nos.ImageInput image = spec.imageInputs().get(ts.name());
+      long bytes = saturatedAdd(pixels, imageBytes(image, batch));
+      total = saturatedAdd(total, bytes);
+      if (bytes > largestBytes) {
+        largestBytes = bytes;
+        largest = "input '" + ts.name() + "' " + ts.dtype().label() + Arrays.toString(ts.shape())
+            + " takes at least " + pixels + " bytes" + (image == null ? "" : " and " + imageBytes(
+                image, batch) + " as the model's float32[" + batch + ", 3, " + image.outputSize()
+                + ", " + image.outputSize() + "]");
+      }
+    }
+    for (TensorSpec ts : spec.signature().outputs()) {
+      long bytes = bytesAt(ts, batch);
+      total = saturatedAdd(total, bytes);
+      if (bytes > largestBytes) {
+        largestBytes = bytes;
+        largest = "output '" + ts.name() + "' " + ts.dtype().label()
+            + Arrays.toString(ts.shape()) + " takes at least " + bytes + " bytes";
+      }
+    }
+    return new SmallestCall(total, largest);
+  }
+
+  /**
+   * Refuses, before the model is loaded, a spec without {@link ModelSpec#maxCallBytes()} whose
+   * smallest call is over this machine's default limit: it would load and then refuse every call
+   * as too big. (A spec that sets the limit is checked when it is built.)
+   *
+   * @throws IllegalArgumentException naming the model, its largest tensor with its shape and
+   *     bytes, the smallest call's bytes and the limit
+   */
+  public static void checkCallable(ModelSpec spec) {
+    if (spec.maxCallBytes().isPresent()) {
+      return;
+    }
+    SmallestCall least = smallestCall(spec);
+    // Under any machine's default, the machine's memory is not asked (see the constant).
+    if (least.bytes() <= UNDER_ANY_DEFAULT_BYTES || least.bytes() <= defaultMaxCallBytes()) {
+      return;
+    }
+    throw new IllegalArgumentException("model '" + spec.id() + "' could take no call: its"
+        + " smallest call (the least batch, each other dynamic dimension at 1) needs "
+        + least.bytes() + " bytes (" + least.largest() + "), over the limit of "
+        + defaultMaxCallBytes() + " bytes per call (" + defaultSource() + "). Raise the limit"
+        + " to at least " + least.bytes() + " with ModelSpec.Builder.maxCallBytes(long) or the"
+        + " spec's JSON field \"maxCallBytes\"");
+  }
+
+  private static String defaultSource() {
+    return DefaultLimit.PHYSICAL > 0 ? "the default maxCallBytes, 1/" + DEFAULT_SHARE
+        + " of this machine's " + DefaultLimit.PHYSICAL + " bytes of memory"
+        : "the default maxCallBytes (this JVM cannot tell the machine's memory)";
   }
 
   /**
@@ -140,7 +215,7 @@ public final class Inputs {
     }
     long out = 0;
     for (TensorSpec ts : spec.signature().outputs()) {
-      out = saturatedAdd(out, outputBytes(ts, batch));
+      out = saturatedAdd(out, bytesAt(ts, batch));
     }
     long total = saturatedAdd(in, out);
     boolean set = spec.maxCallBytes().isPresent();
@@ -158,10 +233,7 @@ public final class Inputs {
     String split = rows >= 1 && rows < batch
         ? "Split it into calls of at most " + rows + " rows, or raise"
         : "Raise";
-    String source = set ? "the spec's maxCallBytes"
-        : DefaultLimit.PHYSICAL > 0 ? "the default maxCallBytes, 1/" + DEFAULT_SHARE
-            + " of this machine's " + DefaultLimit.PHYSICAL + " bytes of memory"
-        : "the default maxCallBytes (this JVM cannot tell the machine's memory)";
+    String source = set ? "the spec's maxCallBytes" : defaultSource();
     throw new IllegalArgumentException("call of model '" + spec.id() + "' is too big: input '"
         + bigSpec.name() + "' " + big.dtype().label() + Arrays.toString(big.shape()) + " takes "
         + big.byteSize() + " bytes" + (bigImage == null ? "" : " and "
@@ -187,7 +259,11 @@ public final class Inputs {
     return saturatedMultiply(batch, 3 * side * side * Float.BYTES);
   }
 
-  private static long outputBytes(TensorSpec ts, long batch) {
+  /**
+   * The bytes of a tensor of {@code ts} with a dynamic first dimension at {@code batch} and each
+   * other dynamic one at 1: a call's least for an input, the estimate for an output.
+   */
+  private static long bytesAt(TensorSpec ts, long batch) {
     long bytes = ts.dtype().byteSize();
     long[] shape = ts.shape();
     for (int d = 0; d < shape.length; d++) {

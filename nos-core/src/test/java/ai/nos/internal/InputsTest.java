@@ -52,8 +52,13 @@ final class InputsTest {
 
   @Test
   void ordered_oneRowOverTheLimit_saysToRaiseIt() {
+    // A limit under one row of the fixed shape cannot be built; a row whose dynamic dimension
+    // makes it larger than the limit can be given.
+    ModelSpec spec = ModelSpec.builder().id("seq").artifact("seq.pt").signature(Signature
+        .builder().input("x", DType.FLOAT32, -1, -1).output("y", DType.FLOAT32, -1, 1).build())
+        .maxCallBytes(100).build();
     var e = assertThrows(IllegalArgumentException.class,
-        () -> Inputs.ordered(digits(100), rows(1)));
+        () -> Inputs.ordered(spec, Map.of("x", Tensor.zeros(DType.FLOAT32, 1, 100))));
     assertTrue(e.getMessage().endsWith("). Raise the limit with"
         + " ModelSpec.Builder.maxCallBytes(long) or the spec's JSON field \"maxCallBytes\""),
         e.getMessage());
@@ -87,6 +92,30 @@ final class InputsTest {
     var e = assertThrows(IllegalArgumentException.class,
         () -> Inputs.ordered(spec, Map.of("x", Tensor.zeros(DType.UINT8, 1L << 40, 0))));
     assertTrue(e.getMessage().contains("needs " + Long.MAX_VALUE + " bytes"), e.getMessage());
+  }
+
+  @Test
+  void checkCallable_smallestCallOverTheDefaultLimit_isRefusedNamingTheInputAndTheLimit() {
+    // Inputs of 1 GiB a row, one more than the default limit holds (a Tensor holds < 2 GiB).
+    long limit = Inputs.defaultMaxCallBytes();
+    Signature.Builder sig = Signature.builder().output("y", DType.UINT8, -1, 1);
+    for (long i = 0; i <= limit >> 30; i++) {
+      sig.input("x" + i, DType.UINT8, -1, 1L << 30);
+    }
+    ModelSpec spec = ModelSpec.builder().id("wide").artifact("wide.pt").signature(sig.build())
+        .build();
+    var e = assertThrows(IllegalArgumentException.class, () -> Inputs.checkCallable(spec));
+    long least = ((limit >> 30) + 1) * (1L << 30) + 1;
+    assertTrue(e.getMessage().startsWith("model 'wide' could take no call: its smallest call (the"
+        + " least batch, each other dynamic dimension at 1) needs " + least + " bytes (input 'x0'"
+        + " uint8[-1, 1073741824] takes at least 1073741824 bytes), over the limit of " + limit
+        + " bytes per call (the default maxCallBytes"), e.getMessage());
+    assertTrue(e.getMessage().endsWith("Raise the limit to at least " + least + " with"
+        + " ModelSpec.Builder.maxCallBytes(long) or the spec's JSON field \"maxCallBytes\""),
+        e.getMessage());
+    // With the limit set high enough it builds, and the default no longer applies.
+    Inputs.checkCallable(spec.toBuilder().maxCallBytes(least).build());
+    Inputs.checkCallable(Fixtures.digits());
   }
 
   /**

@@ -70,7 +70,7 @@ public final class RgbImage {
       throw new IllegalArgumentException("image file must not be null");
     }
     try (InputStream in = Files.newInputStream(file)) {
-      return decode(in, "image file " + file);
+      return decode(in, "image file " + file, Runtime.getRuntime().maxMemory());
     } catch (NoSuchFileException e) {
       throw new IllegalArgumentException("image file " + file + " does not exist", e);
     } catch (IOException e) {
@@ -86,11 +86,17 @@ public final class RgbImage {
    *     would hold decoded
    */
   public static RgbImage read(byte[] bytes) {
+    return read(bytes, Runtime.getRuntime().maxMemory());
+  }
+
+  /** {@link #read(byte[])} as if the JVM's maximum heap were {@code heap} bytes (for tests). */
+  static RgbImage read(byte[] bytes, long heap) {
     if (bytes == null) {
       throw new IllegalArgumentException("image bytes must not be null");
     }
     try {
-      return decode(new ByteArrayInputStream(bytes), "image bytes (" + bytes.length + " bytes)");
+      return decode(new ByteArrayInputStream(bytes), "image bytes (" + bytes.length + " bytes)",
+          heap);
     } catch (IOException e) {
       throw new IllegalArgumentException("image bytes (" + bytes.length + " bytes) cannot be "
           + "decoded: " + e.getMessage(), e);
@@ -110,7 +116,7 @@ public final class RgbImage {
       throw new IllegalArgumentException("image stream must not be null");
     }
     try {
-      return decode(in, "image stream");
+      return decode(in, "image stream", Runtime.getRuntime().maxMemory());
     } catch (IOException e) {
       throw new UncheckedIOException("image stream cannot be read: " + e, e);
     }
@@ -176,7 +182,7 @@ public final class RgbImage {
     return "RgbImage{" + width + "x" + height + "}";
   }
 
-  private static RgbImage decode(InputStream in, String source) throws IOException {
+  private static RgbImage decode(InputStream in, String source, long heap) throws IOException {
     ImageInputStream stream = ImageIO.createImageInputStream(in);
     if (stream == null) {
       throw new IllegalArgumentException(source + " cannot be read as an image");
@@ -200,7 +206,7 @@ public final class RgbImage {
           throw undecodable(source, format, e);
         }
         checkSize(width, height, source);
-        checkHeap(width, height, reader, source);
+        checkHeap(width, height, reader, source, heap);
         List<String> warnings = new ArrayList<>();
         reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
         BufferedImage image;
@@ -239,9 +245,19 @@ public final class RgbImage {
    * Refuses an image whose decoding would take more than half of the heap: ImageIO allocates
    * the whole image before it reads the pixel data, so a damaged or hostile header is an
    * OutOfMemoryError (JPEG's reader lets it out; PNG's wraps it) that other threads feel too.
+   *
+   * <p>What a decode holds at once: ImageIO's image, in the type the reader gives first (the one
+   * {@code read} allocates; its pixel size counts 16-bit channels and alpha: a 16-bit RGBA PNG is
+   * a TYPE_CUSTOM image of four shorts, 8 bytes a pixel, a 16-bit gray one 2), the RGB copy
+   * (3 bytes a pixel) and the conversion's one row of ints. The readers' and the conversion's
+   * other buffers are a row or a strip at a time, garbage the collector takes back (measured with
+   * JDK 17: PNG, JPEG, TIFF, 8- and 16-bit, gray to RGBA). Where the type cannot be told, 4 bytes
+   * a pixel: the most ImageIO's readers give for 8-bit images; {@code read} asks for the same
+   * types, so a reader that cannot tell them fails there before allocating.
    */
-  private static void checkHeap(long width, long height, ImageReader reader, String source) {
-    int bytesPerPixel = 4; // what ImageIO's readers give for 8-bit images, at most
+  private static void checkHeap(long width, long height, ImageReader reader, String source,
+      long heap) {
+    int bytesPerPixel = 4;
     try {
       Iterator<javax.imageio.ImageTypeSpecifier> types = reader.getImageTypes(0);
       if (types != null && types.hasNext()) {
@@ -251,8 +267,7 @@ public final class RgbImage {
     } catch (IOException | RuntimeException e) {
       // The header told the size but not the type: the estimate for 8-bit images stands.
     }
-    long bytes = width * height * (bytesPerPixel + 3); // ImageIO's image and the RGB copy
-    long heap = Runtime.getRuntime().maxMemory();
+    long bytes = width * height * (bytesPerPixel + 3) + width * Integer.BYTES;
     if (bytes > heap / 2) {
       throw new IllegalArgumentException(source + " is " + width + "x" + height + " pixels,"
           + " which take about " + bytes + " bytes to decode, more than half of this JVM's heap ("
@@ -265,21 +280,25 @@ public final class RgbImage {
     int h = image.getHeight();
     byte[] rgb = new byte[w * h * 3];
     ColorModel model = image.getColorModel();
+    // One row of ints at a time, in both paths: the whole image's would be 4 bytes a pixel more
+    // than checkHeap counts (it was, for gray images).
+    int[] row = new int[w];
     // getRGB would run a gray image through the linear-gray-to-sRGB conversion and change its
     // levels; Pillow copies the gray level into the three channels, so read the samples.
     if (model instanceof ComponentColorModel && model.getColorSpace().getType()
         == ColorSpace.TYPE_GRAY && model.getComponentSize(0) == 8) {
       Raster raster = image.getRaster();
-      int[] gray = raster.getSamples(0, 0, w, h, 0, new int[w * h]);
-      for (int i = 0; i < gray.length; i++) {
-        byte g = (byte) gray[i];
-        rgb[3 * i] = g;
-        rgb[3 * i + 1] = g;
-        rgb[3 * i + 2] = g;
+      for (int y = 0; y < h; y++) {
+        raster.getSamples(0, y, w, 1, 0, row);
+        for (int x = 0, o = y * w * 3; x < w; x++, o += 3) {
+          byte g = (byte) row[x];
+          rgb[o] = g;
+          rgb[o + 1] = g;
+          rgb[o + 2] = g;
+        }
       }
       return new RgbImage(w, h, rgb);
     }
-    int[] row = new int[w];
     for (int y = 0; y < h; y++) {
       image.getRGB(0, y, w, 1, row, 0, w);
       for (int x = 0, o = y * w * 3; x < w; x++, o += 3) {

@@ -45,7 +45,7 @@ import java.util.function.UnaryOperator;
  * it). A catalog entry of task {@link Task#SPEECH_RECOGNITION} names the same files as
  * artifacts ({@link #load(Hub, String, Downloader)}).
  * Audio: WAV files or float PCM
- * at any rate, resampled to 16 kHz with a band-limited filter ({@link Audio}) on the calling
+ * at 1 to 768 kHz, resampled to 16 kHz with a band-limited filter ({@link Audio}) on the calling
  * thread, cut into 30 s windows ({@link Audio#whisperWindow}); Whisper's log-mel features are
  * computed on the model's device by the generator, for all the windows it admits at once
  * ({@link TokenGenerator.Builder#whisperPcm}; within 1e-4 of transformers' feature extractor),
@@ -235,7 +235,7 @@ public final class SpeechRecognizer implements AutoCloseable {
    * Transcribes mono float PCM at {@code sampleRate} (resampled to 16 kHz).
    *
    * @throws IllegalArgumentException if {@code pcm} is null, empty or not finite, or the rate
-   *     is not in 1 to {@value Audio#MAX_SAMPLE_RATE} Hz
+   *     is not in {@value Audio#MIN_SAMPLE_RATE} to {@value Audio#MAX_SAMPLE_RATE} Hz
    */
   public Transcript transcribe(float[] pcm, int sampleRate, TranscribeOptions options) {
     return join(transcribeAsync(Audio.of(pcm, sampleRate), options));

@@ -5,10 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.awt.Transparency;
+import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.DataBuffer;
+import java.awt.image.WritableRaster;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,6 +24,8 @@ import java.util.zip.CRC32;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Reading images from every source, and refusing bad ones with a message naming the source. */
 final class RgbImageTest {
@@ -91,6 +100,71 @@ final class RgbImageTest {
       assertTrue(m.contains("is 10000x10000 pixels") && m.contains("half of this JVM's heap"),
           m);
     }
+  }
+
+  /**
+   * The heap guard's estimate covers what a decode really holds at once: ImageIO's image (its
+   * data buffer, as allocated) and everything the conversion to RGB allocates (counted in full,
+   * its per-row garbage too; 1% of slack for it). A heap whose half is under that refuses the
+   * image; one whose half is twice that admits it. Before, a gray image's conversion took an int
+   * a pixel for the whole image, 8 bytes a pixel held against an estimate of 7: admitted under
+   * a heap its decoding would overrun.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"gray8", "gray16", "grayAlpha16", "rgb8", "rgba8", "rgb16", "rgba16",
+      "palette", "gray8.jpg", "rgb8.jpg"})
+  void read_heapGuard_estimateCoversImageIosImageAndTheConversion(String kind) throws Exception {
+    byte[] bytes = encode(kind, 1000, 1000);
+    BufferedImage image = ImageIO.read(new ByteArrayInputStream(bytes));
+    DataBuffer data = image.getRaster().getDataBuffer();
+    long imageBytes = (long) data.getSize() * data.getNumBanks()
+        * DataBuffer.getDataTypeSize(data.getDataType()) / 8;
+    RgbImage.of(image);
+    com.sun.management.ThreadMXBean threads =
+        (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+    long before = threads.getCurrentThreadAllocatedBytes();
+    RgbImage.of(image);
+    long held = imageBytes + threads.getCurrentThreadAllocatedBytes() - before;
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> RgbImage.read(bytes, 2 * (held - held / 100)), kind + ": holds " + held + " bytes");
+    assertTrue(e.getMessage().contains("is 1000x1000 pixels"), e.getMessage());
+    assertEquals(1000, RgbImage.read(bytes, 4 * held).width(), kind);
+  }
+
+  /** An image of {@code kind} (a PNG unless the kind ends in .jpg) holding a gradient. */
+  private static byte[] encode(String kind, int w, int h) throws Exception {
+    String format = kind.endsWith(".jpg") ? "jpg" : "png";
+    BufferedImage image;
+    switch (kind.replace(".jpg", "")) {
+      case "gray8" -> image = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+      case "gray16" -> image = new BufferedImage(w, h, BufferedImage.TYPE_USHORT_GRAY);
+      case "rgb8" -> image = new BufferedImage(w, h, BufferedImage.TYPE_3BYTE_BGR);
+      case "rgba8" -> image = new BufferedImage(w, h, BufferedImage.TYPE_4BYTE_ABGR);
+      case "palette" -> image = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_INDEXED);
+      default -> {
+        // 16-bit channels: what ImageIO reads such a PNG into, a TYPE_CUSTOM image of shorts.
+        boolean alpha = kind.contains("lpha") || kind.equals("rgba16");
+        ColorSpace space = ColorSpace.getInstance(kind.startsWith("gray")
+            ? ColorSpace.CS_GRAY : ColorSpace.CS_sRGB);
+        ColorModel model = new ComponentColorModel(space, alpha, false,
+            alpha ? Transparency.TRANSLUCENT : Transparency.OPAQUE, DataBuffer.TYPE_USHORT);
+        image = new BufferedImage(model, model.createCompatibleWritableRaster(w, h), false,
+            null);
+      }
+    }
+    WritableRaster raster = image.getRaster();
+    int[] pixel = new int[raster.getNumBands()];
+    for (int y = 0; y < h; y++) {
+      for (int x = 0; x < w; x++) {
+        for (int b = 0; b < pixel.length; b++) {
+          pixel[b] = (x * 7 + y * 3 + b * 50) & 0xff;
+        }
+        raster.setPixel(x, y, pixel);
+      }
+    }
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    assertTrue(ImageIO.write(image, format, out), kind);
+    return out.toByteArray();
   }
 
   @Test

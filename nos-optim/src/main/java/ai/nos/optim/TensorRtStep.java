@@ -30,11 +30,18 @@ final class TensorRtStep {
   /** How many failed build keys {@link #FAILED} keeps. */
   static final int MAX_REMEMBERED_FAILURES = 256;
   /**
+   * The longest reason {@link #FAILED} keeps, in chars. A reason carries what TensorRT logged
+   * during the build, up to 256 messages of 4,000 chars (TensorRtLog): 2 MB, and 512 MB for 256
+   * keys, if kept whole. The build that failed returns its whole reason.
+   */
+  static final int MAX_REMEMBERED_REASON_CHARS = 8_000;
+  /**
    * The reason of each failed build by its key hash, the {@value #MAX_REMEMBERED_FAILURES} most
-   * recently failed only, so that an application trying many distinct failing builds over its
-   * life does not grow this without end. Insertion order: a key failing again moves to the end
-   * only when it is forgotten first (a remembered key is answered, not rebuilt). Guarded by its
-   * own lock; a build never runs under it.
+   * recently failed only and each cut to {@value #MAX_REMEMBERED_REASON_CHARS} chars, so that an
+   * application trying many distinct failing builds over its life does not grow this without
+   * end. Insertion order: a key failing again moves to the end only when it is forgotten first (a
+   * remembered key is answered, not rebuilt). Guarded by its own lock; a build never runs under
+   * it.
    */
   private static final Map<String, String> FAILED = new LinkedHashMap<>() {
     @Override
@@ -146,10 +153,13 @@ final class TensorRtStep {
     }
   }
 
-  /** Remembers that the build under {@code keyHash} failed, and why. */
+  /** Remembers that the build under {@code keyHash} failed, and why (a long reason cut). */
   static void remember(String keyHash, String reason) {
+    String kept = reason.length() <= MAX_REMEMBERED_REASON_CHARS ? reason
+        : reason.substring(0, MAX_REMEMBERED_REASON_CHARS) + "... (" + reason.length()
+            + " chars, cut)";
     synchronized (FAILED) {
-      FAILED.put(keyHash, reason);
+      FAILED.put(keyHash, kept);
     }
   }
 

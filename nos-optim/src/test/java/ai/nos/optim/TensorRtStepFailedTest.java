@@ -37,4 +37,16 @@ final class TensorRtStepFailedTest {
     assertEquals(size, TensorRtStep.rememberedCount());
     assertEquals("second", TensorRtStep.remembered("failed-test-again"));
   }
+
+  @Test
+  void remember_aLongReason_isKeptCutToTheBound() {
+    // What TensorRT logged during a build is in its reason: up to 2 MB of messages.
+    String reason = "x".repeat(2_000_000);
+    TensorRtStep.remember("failed-test-long-reason", reason);
+    String kept = TensorRtStep.remembered("failed-test-long-reason");
+    assertEquals(reason.substring(0, TensorRtStep.MAX_REMEMBERED_REASON_CHARS)
+        + "... (2000000 chars, cut)", kept);
+    TensorRtStep.remember("failed-test-short-reason", "short");
+    assertEquals("short", TensorRtStep.remembered("failed-test-short-reason"));
+  }
 }

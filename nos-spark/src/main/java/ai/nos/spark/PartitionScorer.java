@@ -39,9 +39,12 @@ import org.apache.spark.util.CollectionAccumulator;
  * retries the task as it does any failure (spark.task.maxFailures), on another executor if this
  * one is lost. With an error column, a bad row gets its message there and null outputs; a failing
  * call of several rows is run again row by row, so that only the rows the model rejects get an
- * error and the others their outputs. A failing call is any RuntimeException from it or from
- * reading its outputs (a cancelled future, a custom Model missing an output); an Error is no
- * row's failure and escapes unwrapped.
+ * error and the others their outputs. A failing call is any RuntimeException from building its
+ * tensors, from the call or from reading its outputs (a cancelled future, a custom Model missing
+ * an output); an Error is no row's failure and escapes unwrapped. A model that cannot be loaded
+ * on the executor fails the task with the same context (the partition and its first unscored
+ * row) whether or not there is an error column: no row could be scored, and Spark's retry may
+ * find an executor that loads it.
  *
  * Concurrency
  * -----------
@@ -143,7 +146,12 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
 
     private Chunk submit(Chunk c) {
       if (models == null) {
-        models = ExecutorModels.forTask(shipped, loads);
+        try {
+          models = ExecutorModels.forTask(shipped, loads);
+        } catch (RuntimeException e) {
+          throw new IllegalStateException(where(c.firstRow) + ": the model could not be loaded on"
+              + " executor " + ExecutorModels.executorId() + ": " + e.getMessage(), e);
+        }
       }
       Map<String, List<Integer>> byShape = new LinkedHashMap<>();
       for (int r = 0; r < c.rows.size(); r++) {
@@ -158,10 +166,11 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
       }
       for (List<Integer> members : byShape.values()) {
         Model model = models.get(nextModel++ % models.size());
-        Map<String, Tensor> call = tensors(c, members);
         CompletableFuture<Map<String, Tensor>> f;
         try {
-          f = model.inferAsync(call);
+          // Building the call's tensors fails as the call does: with the rows' context, or in
+          // their error column.
+          f = model.inferAsync(tensors(c, members));
         } catch (RuntimeException e) {
           f = CompletableFuture.failedFuture(e);
         }

@@ -31,7 +31,8 @@ import scala.collection.immutable.ArraySeq;
  * executor's copy, and each kind of failure of a call (a cancelled future, a custom model
  * missing an output, any other runtime exception) either fails the task with the message naming
  * the model, partition and row, or, with an error column, lands in that column. An Error is no
- * row's failure: it escapes as it is.
+ * row's failure: it escapes as it is. A model the executor cannot load fails the task with the
+ * partition's context, error column or not.
  */
 final class PartitionScorerTest {
   private static final Signature SIG = Signature.builder()
@@ -75,7 +76,9 @@ final class PartitionScorerTest {
     for (int r = 0; r < rows; r++) {
       in.add(RowFactory.create((Object) new float[] {r, -r}));
     }
-    Iterator<Row> out = scorer.call(in.iterator(), List.of(model));
+    // No model: the executor's copy is loaded as in a task (SPEC's artifact does not exist).
+    Iterator<Row> out = model == null ? scorer.call(in.iterator())
+        : scorer.call(in.iterator(), List.of(model));
     List<Row> all = new ArrayList<>();
     out.forEachRemaining(all::add);
     return all;
@@ -148,6 +151,19 @@ final class PartitionScorerTest {
     for (Row row : out) {
       assertNull(row.get(1));
       assertTrue(row.getString(2).startsWith("NullPointerException"), row.getString(2));
+    }
+  }
+
+  @Test
+  void call_modelThatCannotBeLoaded_failsTheTaskNamingThePartition() {
+    for (boolean errorColumn : new boolean[] {false, true}) {
+      RuntimeException e = assertThrows(RuntimeException.class,
+          () -> score(errorColumn, null, 3));
+      assertInstanceOf(IllegalStateException.class, e);
+      assertTrue(e.getMessage().startsWith("model 'fake', partition ?, row 0 of the partition: the"
+          + " model could not be loaded on executor none: "), e.getMessage());
+      assertTrue(e.getMessage().contains("/no/such/m.pt"), e.getMessage());
+      assertInstanceOf(ai.nos.ModelLoadException.class, e.getCause());
     }
   }
 

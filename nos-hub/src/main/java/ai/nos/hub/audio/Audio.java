@@ -13,11 +13,11 @@ import java.util.Arrays;
  *
  * <p>Read one from a WAV file or its bytes ({@link #read(Path)}, {@link #read(byte[])}): RIFF/WAVE
  * with PCM samples of 8 (unsigned), 16, 24 or 32 bits or IEEE float samples of 32 or 64 bits,
- * plain or as {@code WAVE_FORMAT_EXTENSIBLE}, any number of channels (averaged to one) and any
- * sample rate from 1 Hz to {@value #MAX_SAMPLE_RATE} Hz. Integer samples are scaled by
- * 2<sup>bits-1</sup> into [-1, 1) as soundfile and librosa do; float samples are taken as they
- * are, but not a NaN or an infinity (nor a mean of channels beyond a float's range). Or wrap raw
- * float PCM ({@link #of(float[], int)}).
+ * plain or as {@code WAVE_FORMAT_EXTENSIBLE}, any number of channels (averaged to one) and a
+ * sample rate from {@value #MIN_SAMPLE_RATE} Hz to {@value #MAX_SAMPLE_RATE} Hz. Integer samples
+ * are scaled by 2<sup>bits-1</sup> into [-1, 1) as soundfile and librosa do; float samples are
+ * taken as they are, but not a NaN or an infinity (nor a mean of channels beyond a float's
+ * range). Or wrap raw float PCM ({@link #of(float[], int)}).
  *
  * <p>Other formats (MP3, FLAC, Ogg, MP4, A-law, ADPCM), corrupt or truncated headers and
  * zero-length audio are refused with an {@link IllegalArgumentException} that names the input,
@@ -38,6 +38,14 @@ public final class Audio {
   /** The highest sample rate accepted, in Hz (the highest rate audio interfaces offer). */
   public static final int MAX_SAMPLE_RATE = 768_000;
 
+  /**
+   * The lowest sample rate accepted, in Hz. Audio below it holds nothing above 500 Hz, no speech
+   * (telephone speech, the narrowest in use, is sampled at 8 kHz), so such a rate is a damaged or
+   * hostile header: a WAV declaring 2 Hz grew 8,000 times on its way to Whisper's 16 kHz, bounded
+   * only by the half-heap rule of {@link #resample}. From this rate it grows 16 times at most.
+   */
+  public static final int MIN_SAMPLE_RATE = 1_000;
+
   private final float[] samples;
   private final int sampleRate;
 
@@ -55,8 +63,8 @@ public final class Audio {
    * Wraps mono float PCM (copied), nominally in [-1, 1].
    *
    * @throws IllegalArgumentException if {@code samples} is null or empty or holds a NaN or an
-   *     infinity (the message gives its index), or {@code sampleRate} is not in 1 to
-   *     {@value #MAX_SAMPLE_RATE}
+   *     infinity (the message gives its index), or {@code sampleRate} is not in
+   *     {@value #MIN_SAMPLE_RATE} to {@value #MAX_SAMPLE_RATE}
    */
   public static Audio of(float[] samples, int sampleRate) {
     if (samples == null) {
@@ -140,9 +148,9 @@ public final class Audio {
    * This audio at another sample rate, band-limited (see {@link Resampler}); this instance when
    * the rate is already {@code sampleRate}.
    *
-   * @throws IllegalArgumentException if {@code sampleRate} is not in 1 to
-   *     {@value #MAX_SAMPLE_RATE}, or the resampled samples would take more than half of the
-   *     JVM's maximum heap (a very low rate declared for long audio)
+   * @throws IllegalArgumentException if {@code sampleRate} is not in {@value #MIN_SAMPLE_RATE}
+   *     to {@value #MAX_SAMPLE_RATE}, or the resampled samples would take more than half of the
+   *     JVM's maximum heap (long audio resampled to a much higher rate)
    */
   public Audio resample(int sampleRate) {
     checkRate(sampleRate, "target sample rate");
@@ -200,9 +208,9 @@ public final class Audio {
   }
 
   private static void checkRate(int rate, String what) {
-    if (rate < 1 || rate > MAX_SAMPLE_RATE) {
-      throw new IllegalArgumentException(what + " must be 1 to " + MAX_SAMPLE_RATE + " Hz but was "
-          + rate);
+    if (rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
+      throw new IllegalArgumentException(what + " must be " + MIN_SAMPLE_RATE + " to "
+          + MAX_SAMPLE_RATE + " Hz but was " + rate);
     }
   }
 

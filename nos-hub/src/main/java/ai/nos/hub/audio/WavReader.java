@@ -242,9 +242,9 @@ final class WavReader {
       if (channels == 0) {
         throw new IllegalArgumentException(name + " has a corrupt fmt chunk: 0 channels");
       }
-      if (rate == 0 || rate > Audio.MAX_SAMPLE_RATE) {
+      if (rate < Audio.MIN_SAMPLE_RATE || rate > Audio.MAX_SAMPLE_RATE) {
         throw new IllegalArgumentException(name + " has a sample rate of " + rate
-            + " Hz; expected 1 to " + Audio.MAX_SAMPLE_RATE);
+            + " Hz; expected " + Audio.MIN_SAMPLE_RATE + " to " + Audio.MAX_SAMPLE_RATE);
       }
       if (blockAlign != channels * (bits / 8)) {
         throw new IllegalArgumentException(name + " has a corrupt fmt chunk: block align "

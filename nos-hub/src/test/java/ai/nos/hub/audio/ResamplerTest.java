@@ -87,18 +87,19 @@ final class ResamplerTest {
   void resample_badRate_isRefused() {
     Audio a = Audio.of(new float[] {1}, 16000);
     assertTrue(assertThrows(IllegalArgumentException.class, () -> a.resample(0)).getMessage()
-        .contains("target sample rate must be 1 to 768000 Hz but was 0"));
+        .contains("target sample rate must be 1000 to 768000 Hz but was 0"));
   }
 
   /**
-   * 100,000 samples declared at 1 Hz would be 1.6 billion at 16 kHz (6.4 GB): refused with the
+   * 2,000,000 samples at 1 kHz would be 1.536 billion at 768 kHz (6.1 GB): refused with the
    * sizes before anything is allocated, where it used to end in an OutOfMemoryError.
    */
   @Test
   void resample_outputOverHalfTheHeap_isRefusedBeforeAllocating() {
-    Audio a = Audio.of(new float[100_000], 1);
-    String m = assertThrows(IllegalArgumentException.class, () -> a.resample(16000)).getMessage();
-    assertTrue(m.contains("1600000000 samples") && m.contains("heap"), m);
+    Audio a = Audio.of(new float[2_000_000], 1000);
+    String m = assertThrows(IllegalArgumentException.class, () -> a.resample(768_000))
+        .getMessage();
+    assertTrue(m.contains("1536000000 samples") && m.contains("heap"), m);
   }
 
   @Test

@@ -187,6 +187,27 @@ final class WavReaderTest {
         .getMessage().contains("corrupt fmt chunk"));
   }
 
+  /**
+   * A rate under 1 kHz holds no speech; a header declaring one (2 Hz) would grow 8,000 times on
+   * its way to 16 kHz. Refused with the rate named; the bounds themselves are read.
+   */
+  @Test
+  void read_sampleRateUnderOneKilohertz_isRefusedNamingTheRate() {
+    byte[] twoHertz = wav(1, 1, 2, 16, new byte[8], false);
+    assertEquals("audio bytes (52 bytes) has a sample rate of 2 Hz; expected 1000 to 768000",
+        assertThrows(IllegalArgumentException.class, () -> Audio.read(twoHertz)).getMessage());
+    assertTrue(assertThrows(IllegalArgumentException.class,
+        () -> Audio.read(wav(1, 1, 999, 16, new byte[8], false))).getMessage()
+        .contains("sample rate of 999 Hz"));
+    assertEquals(1000, Audio.read(wav(1, 1, 1000, 16, new byte[8], false)).sampleRate());
+    assertEquals(768_000, Audio.read(wav(1, 1, 768_000, 16, new byte[8], false)).sampleRate());
+    assertEquals("sampleRate must be 1000 to 768000 Hz but was 2", assertThrows(
+        IllegalArgumentException.class, () -> Audio.of(new float[8], 2)).getMessage());
+    assertEquals("target sample rate must be 1000 to 768000 Hz but was 999", assertThrows(
+        IllegalArgumentException.class, () -> Audio.of(new float[8], 16_000).resample(999))
+        .getMessage());
+  }
+
   @Test
   void read_headerOnly_saysNoChunk() {
     byte[] w = "RIFF\u0004\0\0\0WAVE".getBytes(StandardCharsets.ISO_8859_1);
