@@ -51,15 +51,31 @@ final class TextStream {
     }
     text.append(window);
     prefix = count;
-    for (String stop : stops) {
-      int at = text.indexOf(stop, Math.max(0, emitted - stop.length()));
-      if (at >= 0) {
-        stopped = true;
-        text.setLength(at);
-        return release(text.length());
-      }
+    if (cutAtStop()) {
+      return release(text.length());
     }
     return release(text.length() - heldBack());
+  }
+
+  /**
+   * Ends the text before the stop string that starts first in it, if any (of two that the same
+   * piece completed, the earlier one, whatever their order in the config); whether one did.
+   * None starts before the text handed out: what could begin one is held back.
+   */
+  private boolean cutAtStop() {
+    int first = -1;
+    for (String stop : stops) {
+      int at = text.indexOf(stop, Math.max(0, emitted - stop.length()));
+      if (at >= 0 && (first < 0 || at < first)) {
+        first = at;
+      }
+    }
+    if (first < 0) {
+      return false;
+    }
+    stopped = true;
+    text.setLength(first);
+    return true;
   }
 
   /** Whether a stop string was found; the text ends before it. */
@@ -67,11 +83,15 @@ final class TextStream {
     return stopped;
   }
 
-  /** What is left at the end of the generation (held back text, a dangling partial byte). */
+  /**
+   * What is left at the end of the generation (held back text, a dangling partial byte), cut
+   * before a stop string that the last ids' text completes ({@link #stopped()} then).
+   */
   String finish() {
     if (!stopped && prefix < count) {
       text.append(decode.apply(Arrays.copyOfRange(ids, prefix, count)));
       prefix = count;
+      cutAtStop();
     }
     return release(text.length());
   }

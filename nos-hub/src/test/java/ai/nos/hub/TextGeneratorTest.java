@@ -18,6 +18,7 @@ import ai.nos.generate.FinishReason;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -119,6 +120,70 @@ final class TextGeneratorTest {
     assertEquals(FinishReason.STOP_STRING, g.finishReason());
     assertEquals(full.substring(0, full.indexOf(stop)), g.text());
     assertEquals(g.text(), String.join("", pieces));
+  }
+
+  /**
+   * Of several stop strings, the text ends before the one that starts first in it, whatever
+   * their order in the config. The first one listed that a piece completed won: a token that
+   * brought in two of them, the later one listed first, left the other in the text and the
+   * stream.
+   */
+  @Test
+  void stopStrings_twoInOneToken_textEndsBeforeTheEarlierOne() {
+    String prompt = reference.get("cases").get(0).get("prompt").asText();
+    GenerationConfig plain = GenerationConfig.builder().maxNewTokens(40).build();
+    int[] ids = lm.generateAsync(prompt, plain).join().tokens();
+    // A token whose text brings two characters not in the text before it.
+    String before = null;
+    String early = null;
+    String late = null;
+    for (int k = 1; k <= ids.length && late == null; k++) {
+      String upTo = lm.decode(java.util.Arrays.copyOf(ids, k));
+      String prior = lm.decode(java.util.Arrays.copyOf(ids, k - 1));
+      if (!upTo.startsWith(prior) || upTo.endsWith("\uFFFD") || prior.endsWith("\uFFFD")) {
+        continue;
+      }
+      String added = upTo.substring(prior.length());
+      for (int i = 0; i < added.length() && late == null; i++) {
+        String a = added.substring(i, i + 1);
+        String b = added.substring(added.length() - 1);
+        if (!a.equals(b) && !prior.contains(a) && !prior.contains(b) && !a.equals("\uFFFD")
+            && !b.equals("\uFFFD") && added.indexOf(b) > i) {
+          before = prior + added.substring(0, i);
+          early = a;
+          late = b;
+        }
+      }
+    }
+    assertTrue(late != null, "no token of the greedy text brings two new characters");
+    List<String> pieces = Collections.synchronizedList(new ArrayList<>());
+    Generation g = lm.stream(prompt, plain.toBuilder().stopStrings(late, early).build(),
+        pieces::add).join();
+    assertEquals(FinishReason.STOP_STRING, g.finishReason());
+    assertEquals(before, g.text(), "stops '" + late + "', '" + early + "'");
+    assertEquals(before, String.join("", pieces));
+  }
+
+  /**
+   * A stop string in the text that the generation's end flushes (the last ids' window was held
+   * back, ending in part of a character) ends the text too: it was appended unchecked. Byte-level
+   * BPE has such tokens, e.g. "f" and the first byte of "\u00e9" merged.
+   */
+  @Test
+  void textStream_stopStringInTheTextFlushedAtTheEnd_cutsIt() {
+    byte[][] tokens = {"ab".getBytes(StandardCharsets.UTF_8), {'f', (byte) 0xC3}};
+    TextStream stream = new TextStream(ids -> {
+      java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+      for (long id : ids) {
+        bytes.writeBytes(tokens[(int) id]);
+      }
+      return bytes.toString(StandardCharsets.UTF_8);
+    }, List.of("f"));
+    assertEquals("ab", stream.add(0));
+    assertEquals("", stream.add(1)); // "f\uFFFD": held back, a character is incomplete
+    assertEquals("", stream.finish());
+    assertTrue(stream.stopped());
+    assertEquals("ab", stream.text());
   }
 
   /** Runs until the slot's length limit (about 250 tokens) unless stopped. */
