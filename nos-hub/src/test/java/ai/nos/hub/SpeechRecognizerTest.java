@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.Device;
+import ai.nos.generate.GenerationConfig;
 import ai.nos.hub.audio.Audio;
 import ai.nos.testing.Await;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -275,6 +276,23 @@ final class SpeechRecognizerTest {
         () -> TranscribeOptions.builder().maxNewTokens(441));
     assertThrows(IllegalArgumentException.class,
         () -> asr.prompt(TranscribeOptions.builder().languageTokenId(60000).build()));
+  }
+
+  /**
+   * A temperature the sampler refuses is refused when set, naming it: the options took any
+   * value above 0 and every transcription with them then failed (with detectLanguage, its
+   * future, after the detection step ran).
+   */
+  @Test
+  void options_temperatureBelowTheSmallestSampled_refusedWhenSet() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TranscribeOptions.builder().temperature(1e-30f));
+    assertTrue(e.getMessage().contains("1.0E-30"), e.getMessage());
+    assertTrue(e.getMessage().contains(String.valueOf(GenerationConfig.MIN_TEMPERATURE)),
+        e.getMessage());
+    float smallest = GenerationConfig.MIN_TEMPERATURE;
+    assertEquals(smallest, TranscribeOptions.builder().temperature(smallest).build()
+        .temperature());
   }
 
   @Test
