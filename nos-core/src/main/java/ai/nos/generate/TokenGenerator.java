@@ -305,7 +305,8 @@ public final class TokenGenerator implements AutoCloseable {
   /**
    * Idempotent; see the class notes. With a manager, waits up to 30 s for the requests it fails
    * to hand their copy back, so that the manager's books no longer count the generator when it
-   * returns.
+   * returns (not when a consumer that the {@link Builder#executor} runs on the scheduler calls
+   * it: they hand it back just after).
    */
   @Override
   public void close() {

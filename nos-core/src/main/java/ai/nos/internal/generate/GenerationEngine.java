@@ -1663,11 +1663,17 @@ public final class GenerationEngine implements AutoCloseable {
 
   /**
    * Stops the scheduler: queued and active requests fail with IllegalStateException; waits up
-   * to 30 s for the scheduler to free the natives. Idempotent.
+   * to 30 s for the scheduler to free the natives. Idempotent. On the scheduler itself (a
+   * consumer that a {@code Runnable::run} executor runs there) it only sets the flag: the loop
+   * ends once the consumer returns, and neither interrupts nor waits for its own thread, which
+   * runs the application's code (an interrupt left there made its next blocking call throw).
    */
   @Override
   public void close() {
     closed = true;
+    if (onScheduler()) {
+      return;
+    }
     scheduler.interrupt();
     try {
       scheduler.join(CLOSE_TIMEOUT.toMillis());
