@@ -186,6 +186,72 @@ final class TextGeneratorTest {
     assertEquals("ab", stream.text());
   }
 
+  /**
+   * A SentencePiece tokenizer's decoder (Llama 2's, TinyLlama's, Mistral's: "\u2581" is a space,
+   * and the text's leading space is dropped, by Strip(' ', 1, 0) or Metaspace) drops the space
+   * of a window's first word: the text was decoded a window of new ids at a time, so every word
+   * lost its space ("t419t416t307" for "t419 t416 t307"), in the result as in the stream.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"strip", "metaspace"})
+  void sentencePieceDecoder_wordsKeepTheirSpaces(String decoder, @TempDir Path dir)
+      throws Exception {
+    // 512 ids as the tiny Llama's: three specials, then the words t3 .. t511 ("\u2581t3", ...).
+    StringBuilder vocab = new StringBuilder("\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2");
+    for (int id = 3; id < 512; id++) {
+      vocab.append(", \"\u2581t").append(id).append("\": ").append(id);
+    }
+    String special = "\"single_word\": false, \"lstrip\": false, \"rstrip\": false,"
+        + " \"normalized\": false, \"special\": true}";
+    Files.writeString(dir.resolve("tokenizer.json"), "{\"version\": \"1.0\", \"added_tokens\": ["
+        + "{\"id\": 0, \"content\": \"<unk>\", " + special + ", {\"id\": 1, \"content\":"
+        + " \"<s>\", " + special + ", {\"id\": 2, \"content\": \"</s>\", " + special + "],"
+        + " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\","
+        + " \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"},"
+        + " \"content\": \"\u2581\"}]}, \"pre_tokenizer\": null, \"post_processor\": null,"
+        + " \"decoder\": " + (decoder.equals("strip") ? "{\"type\": \"Sequence\", \"decoders\":"
+            + " [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\":"
+            + " \" \"}, {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\":"
+            + " \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}"
+            : "{\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\":"
+            + " \"first\", \"split\": false}")
+        + ", \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true,"
+        + " \"byte_fallback\": false, \"vocab\": {" + vocab + "}, \"merges\": []}}");
+    try (TextGenerator sp = TextGenerator.load(TokenGenerator.builder(DIR.resolve("model.pt"))
+        .id("sentencepiece").device(Device.cpu()).maxSequences(1),
+        dir.resolve("tokenizer.json"))) {
+      List<String> pieces = Collections.synchronizedList(new ArrayList<>());
+      Generation g = sp.stream("Hello", GenerationConfig.builder().maxNewTokens(12)
+          .eosTokenIds(NEVER).build(), pieces::add).join();
+      String text = sp.decode(g.tokens());
+      assertTrue(text.matches("t\\d+( t\\d+)+"), text);
+      assertEquals(text, g.text());
+      assertEquals(text, String.join("", pieces));
+    }
+  }
+
+  /** As above with WordPiece's decoder: a "##" piece decoded alone kept its "##". */
+  @Test
+  void textStream_wordPieceDecoder_piecesAddUpToTheDecodedText() throws Exception {
+    Path file = Files.writeString(Files.createTempFile("minilm", ".json"),
+        TokenizerJsonTest.minilm());
+    try (ai.djl.huggingface.tokenizers.HuggingFaceTokenizer wordPiece = TextTokenizer.load(file,
+        java.util.Map.of("addSpecialTokens", "false"))) {
+      long[] ids = wordPiece.encode("a photo of unaffable tokenizers, caf\u00e9 \uD83D\uDE42 ok",
+          false, false).getIds();
+      TextStream stream = new TextStream(i -> wordPiece.decode(i, true), List.of());
+      StringBuilder out = new StringBuilder();
+      for (long id : ids) {
+        out.append(stream.add((int) id));
+      }
+      out.append(stream.finish());
+      // Before: "aphotoofu##n##a##f##f##a##b##letokenizers,cafeo##k".
+      assertEquals(wordPiece.decode(ids, true), out.toString());
+    } finally {
+      Files.delete(file);
+    }
+  }
+
   /** Runs until the slot's length limit (about 250 tokens) unless stopped. */
   private static GenerationConfig endless() {
     return GenerationConfig.builder().maxNewTokens(10_000).eosTokenIds(NEVER).build();
