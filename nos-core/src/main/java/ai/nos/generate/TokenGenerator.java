@@ -171,11 +171,14 @@ public final class TokenGenerator implements AutoCloseable {
   public CompletableFuture<GeneratedTokens> generate(int[] prompt, float[] encoderInput,
       GenerationConfig config) {
     if (shape.encoderInput().length == 0) {
-      throw new IllegalArgumentException("generator has no encoder: an encoder input was given"
-          + " to a decoder-only model");
+      throw new IllegalArgumentException("generator '" + id + "' has no encoder: an encoder"
+          + " input of " + (encoderInput == null ? "null" : encoderInput.length + " floats")
+          + " was given to a decoder-only model");
     }
     if (encoderInput == null) {
-      throw new IllegalArgumentException("encoderInput must not be null");
+      throw new IllegalArgumentException("generator '" + id + "': the encoder input must not be"
+          + " null; it takes " + java.util.Arrays.toString(shape.encoderInput())
+          + " floats, row-major");
     }
     return submit(prompt, encoderInput, config, null);
   }
