@@ -68,10 +68,12 @@ import org.slf4j.LoggerFactory;
  * TokenGenerator.close() unloads the entry (the manager closes the copy's lease and runs
  * closeEngines: what is queued or generating fails with IllegalStateException), then waits up
  * to 30 s for every request's reference to come back, so that when close returns the copy is
- * freed and unbooked. Closing the manager (or unloading the id) does the same to the generator
- * (requests fail, the engine closes at once rather than after the manager's drain, since a
- * generation may run for minutes); the generator then refuses requests with
- * IllegalStateException, and its close() only releases what it owns.
+ * freed and unbooked; but not on the engine's scheduler (a consumer an executor such as
+ * Runnable::run runs there), where the references come back only once the close returns.
+ * Closing the manager (or unloading the id) does the same to the generator (requests fail, the
+ * engine closes at once rather than after the manager's drain, since a generation may run for
+ * minutes); the generator then refuses requests with IllegalStateException, and its close()
+ * only releases what it owns.
  *
  * Threads
  * Loads run on the thread that needs the copy (the builder's, a submitting caller's). A request's
@@ -400,7 +402,17 @@ final class BookedEngine {
   /** See the class notes, "Closing". */
   void close() {
     closed = true;
+    boolean onScheduler = false;
+    for (GeneratorReplica r : live) {
+      onScheduler |= r.engine.onScheduler();
+    }
     resource.close();
+    if (onScheduler) {
+      // A consumer that the callback executor runs on the engine's scheduler closes: the
+      // requests give their copy back once it returns and the scheduler stops, so waiting here
+      // would wait for this very thread (its whole timeout, every sequence held up).
+      return;
+    }
     long end = System.nanoTime() + CLOSE_TIMEOUT.toNanos();
     synchronized (pendingLock) {
       while (pending > 0) {

@@ -171,11 +171,14 @@ public final class TokenGenerator implements AutoCloseable {
   public CompletableFuture<GeneratedTokens> generate(int[] prompt, float[] encoderInput,
       GenerationConfig config) {
     if (shape.encoderInput().length == 0) {
-      throw new IllegalArgumentException("generator has no encoder: an encoder input was given"
-          + " to a decoder-only model");
+      throw new IllegalArgumentException("generator '" + id + "' has no encoder: an encoder"
+          + " input of " + (encoderInput == null ? "null" : encoderInput.length + " floats")
+          + " was given to a decoder-only model");
     }
     if (encoderInput == null) {
-      throw new IllegalArgumentException("encoderInput must not be null");
+      throw new IllegalArgumentException("generator '" + id + "': the encoder input must not be"
+          + " null; it takes " + java.util.Arrays.toString(shape.encoderInput())
+          + " floats, row-major");
     }
     return submit(prompt, encoderInput, config, null);
   }
@@ -305,7 +308,8 @@ public final class TokenGenerator implements AutoCloseable {
   /**
    * Idempotent; see the class notes. With a manager, waits up to 30 s for the requests it fails
    * to hand their copy back, so that the manager's books no longer count the generator when it
-   * returns.
+   * returns (not when a consumer that the {@link Builder#executor} runs on the scheduler calls
+   * it: they hand it back just after).
    */
   @Override
   public void close() {

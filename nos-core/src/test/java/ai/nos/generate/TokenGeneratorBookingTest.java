@@ -19,6 +19,7 @@ import ai.nos.ModelManager;
 import ai.nos.ModelState;
 import ai.nos.NosException;
 import ai.nos.Tensor;
+import ai.nos.testing.Await;
 import ai.nos.testing.TinyLlama;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -32,6 +33,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -485,6 +488,41 @@ final class TokenGeneratorBookingTest {
       } finally {
         m.close();
       }
+    }
+  }
+
+  /**
+   * close() from a consumer that such an executor runs on the scheduler returns at once: the
+   * requests give their copy back once the consumer returns and the scheduler stops, so waiting
+   * for them there waited for its own thread, its whole 30 s, with every sequence held up. The
+   * consumer's thread is not left interrupted (the engine's close interrupted it, which cut
+   * that wait short), and the copy is unbooked soon after.
+   */
+  @Test
+  void runOnSubmittingThreadExecutor_closeFromTheConsumer_returnsAtOnce() throws Exception {
+    ModelManager m = manager(100_000_000, Duration.ofSeconds(30));
+    try {
+      TokenGenerator lm = generator(m).executor(Runnable::run).build();
+      AtomicBoolean closed = new AtomicBoolean();
+      AtomicLong took = new AtomicLong(-1);
+      AtomicBoolean interrupted = new AtomicBoolean(true);
+      CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2}, endless(), id -> {
+        if (!closed.getAndSet(true)) {
+          long closing = System.nanoTime();
+          lm.close();
+          took.set(System.nanoTime() - closing);
+          interrupted.set(Thread.currentThread().isInterrupted());
+        }
+      });
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> f.get(60, TimeUnit.SECONDS));
+      assertTrue(e.getCause().getMessage().contains("'tiny' is closed"), e.getCause().toString());
+      assertTrue(took.get() < TimeUnit.SECONDS.toNanos(10), "close took " + took.get() / 1_000_000
+          + " ms");
+      assertFalse(interrupted.get(), "the consumer's thread was left interrupted by close()");
+      Await.awaitTrue(() -> m.stats().get(0).usedBytes() == 0);
+    } finally {
+      m.close();
     }
   }
 

@@ -225,6 +225,11 @@ final class TokenGeneratorTest {
     e = assertThrows(IllegalArgumentException.class,
         () -> lm.generate(new int[129], greedy()));
     assertTrue(e.getMessage().contains("129 tokens"), e.getMessage());
+    // An encoder input for a decoder-only model: the message named neither.
+    e = assertThrows(IllegalArgumentException.class,
+        () -> lm.generate(new int[] {1}, new float[3], greedy()));
+    assertEquals("generator 'tiny' has no encoder: an encoder input of 3 floats was given to"
+        + " a decoder-only model", e.getMessage());
   }
 
   @Test

@@ -189,6 +189,32 @@ final class TokenGeneratorThreadsTest {
   }
 
   /**
+   * close() from a consumer that the executor runs on the scheduler ({@code Runnable::run})
+   * returns at once and leaves the consumer's thread, the scheduler, uninterrupted; the request
+   * fails as closed. close() interrupted the scheduler, the caller's own thread, and joined it
+   * (the interrupt made the join throw at once, and a warning said the scheduler did not stop
+   * within 30 s): the consumer went on interrupted, so its next blocking call threw, or an
+   * interruptible channel it wrote to was closed.
+   */
+  @Test
+  void standalone_closeFromAConsumerOnTheScheduler_leavesItsThreadUninterrupted()
+      throws Exception {
+    TokenGenerator lm = generator("tiny-inline").executor(Runnable::run).build();
+    AtomicBoolean interrupted = new AtomicBoolean(true);
+    AtomicBoolean closed = new AtomicBoolean();
+    CompletableFuture<GeneratedTokens> f = lm.stream(new int[] {1, 2}, greedy(), id -> {
+      if (!closed.getAndSet(true)) {
+        lm.close();
+        interrupted.set(Thread.currentThread().isInterrupted());
+      }
+    });
+    java.util.concurrent.ExecutionException e = assertThrows(
+        java.util.concurrent.ExecutionException.class, () -> f.get(30, TimeUnit.SECONDS));
+    assertTrue(e.getCause() instanceof IllegalStateException, String.valueOf(e.getCause()));
+    assertFalse(interrupted.get(), "the consumer's thread was left interrupted by close()");
+  }
+
+  /**
    * The factory gives no thread once the stream runs (null, or an exception), so the manager's
    * deadline thread never starts: a request whose consumer blocks still gives its copy back when
    * its sequence ends (on a NOS daemon), and close() does not wait for it. The task waited in

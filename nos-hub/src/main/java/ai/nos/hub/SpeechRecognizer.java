@@ -53,15 +53,17 @@ import java.util.function.UnaryOperator;
  *
  * <p><b>Long audio.</b> The recording is cut into consecutive 30 s windows (the last one
  * shorter, zero-padded by the features; a tail under one 10 ms mel frame past the last whole
- * window is none, as openai-whisper's content frames), each decoded independently and all at once, so the
- * windows of one recording share decode steps as different callers do; a window gives one
- * segment (its start and end), or with {@link TranscribeOptions#timestamps()} on, the segments
- * its timestamp tokens delimit. This is Whisper's sequential long-form when its decoder writes
- * no timestamps (the cursor then always moves by a whole window) without conditioning on the
- * previous window's text (transformers' default). Why not the cursor that moves to the last
- * closed timestamp: it makes every window wait for the one before (docs/speech.md); why not
- * overlapping chunks: without timestamps the words in an overlap cannot be assigned to one
- * chunk.
+ * window is none, as openai-whisper's content frames), each decoded independently and many at
+ * once, so the windows of one recording share decode steps as different callers do: up to
+ * twice the generator's slots of them are queued or decoding at a time, the next queued as one
+ * ends, so a recording of any length fits the queue and its windows' copies take little heap
+ * beside the audio. A window gives one segment (its start and end), or with
+ * {@link TranscribeOptions#timestamps()} on, the segments its timestamp tokens delimit. This is
+ * Whisper's sequential long-form when its decoder writes no timestamps (the cursor then always
+ * moves by a whole window) without conditioning on the previous window's text (transformers'
+ * default). Why not the cursor that moves to the last closed timestamp: it makes every window
+ * wait for the one before (docs/speech.md); why not overlapping chunks: without timestamps the
+ * words in an overlap cannot be assigned to one chunk.
  *
  * <p><b>Timestamps.</b> With {@link TranscribeOptions#timestamps()} on, decoding follows
  * Whisper's timestamp rules as transformers' {@code WhisperTimeStampLogitsProcessor} does
@@ -249,9 +251,10 @@ public final class SpeechRecognizer implements AutoCloseable {
    * @throws IllegalArgumentException if an argument is null, or the options' suppressed ids
    *     or language token are not token ids of the model's vocabulary
    * @throws IllegalStateException if closed
-   * @throws ai.nos.QueueFullException if the generator's queue has no room for the windows
-   *     (with {@link TranscribeOptions#detectLanguage()}: for the detection step; the windows
-   *     are queued once it is done, and a full queue then fails the future)
+   * @throws ai.nos.QueueFullException if the generator's queue has no room for the first
+   *     windows (with {@link TranscribeOptions#detectLanguage()}: for the detection step); the
+   *     later windows (all of them after a detection) are queued as earlier ones end, and a
+   *     full queue then fails the future
    */
   public CompletableFuture<Transcript> transcribeAsync(Audio audio, TranscribeOptions options) {
     if (audio == null || options == null) {
@@ -328,32 +331,25 @@ public final class SpeechRecognizer implements AutoCloseable {
           generation.maxInitialTimestampIndex());
     }
     GenerationConfig built = config.build();
-    List<CompletableFuture<GeneratedTokens>> windows = new ArrayList<>();
     // openai-whisper's content frames (n // 160): a tail under one frame is no window of its own.
     long content = Math.max(1, pcm.length() / SAMPLES_PER_FRAME) * SAMPLES_PER_FRAME;
-    try {
-      for (long from = 0; from < content; from += Audio.WHISPER_WINDOW) {
-        windows.add(generator.generate(prompt, encoderInput(pcm, from), built));
+    int count = Math.toIntExact((content + Audio.WHISPER_WINDOW - 1) / Audio.WHISPER_WINDOW);
+    CompletableFuture<List<int[]>> windows = WindowFeed.start(generator, prompt, built, count,
+        2 * generator.maxSequences(), i -> encoderInput(pcm, (long) i * Audio.WHISPER_WINDOW));
+    CompletableFuture<Transcript> result = windows.thenApply(ids -> {
+      List<Transcript.Segment> segments = new ArrayList<>();
+      for (int i = 0; i < count; i++) {
+        long from = (long) i * Audio.WHISPER_WINDOW;
+        long to = Math.min(pcm.length(), from + Audio.WHISPER_WINDOW);
+        segments(ids.get(i), from / (double) Audio.WHISPER_RATE,
+            to / (double) Audio.WHISPER_RATE, options.timestamps(), segments);
       }
-    } catch (RuntimeException e) {
-      windows.forEach(w -> w.cancel(false));
-      throw e;
-    }
-    CompletableFuture<Transcript> result = CompletableFuture.allOf(
-        windows.toArray(new CompletableFuture<?>[0])).thenApply(done -> {
-          List<Transcript.Segment> segments = new ArrayList<>();
-          for (int i = 0; i < windows.size(); i++) {
-            long from = (long) i * Audio.WHISPER_WINDOW;
-            long to = Math.min(pcm.length(), from + Audio.WHISPER_WINDOW);
-            segments(windows.get(i).join().tokens(), from / (double) Audio.WHISPER_RATE,
-                to / (double) Audio.WHISPER_RATE, options.timestamps(), segments);
-          }
-          return new Transcript(segments, languageCode(language));
-        });
-    // A cancelled or failed transcript stops its other windows at once.
+      return new Transcript(segments, languageCode(language));
+    });
+    // A cancelled or failed transcript stops its windows at once.
     result.whenComplete((t, failure) -> {
       if (failure != null) {
-        windows.forEach(w -> w.cancel(false));
+        windows.cancel(false);
       }
     });
     return result;
@@ -499,6 +495,8 @@ public final class SpeechRecognizer implements AutoCloseable {
     private Device device = Device.auto();
     private Precision precision = Precision.FP32;
     private int maxSequences = 16;
+    /** The generator's queue beyond its slots; TokenGenerator's default unless a test sets it. */
+    private int maxQueued = -1;
     private boolean deviceFeatures = true;
 
     private Builder(Path directory, String id, Path encoder, Path decoder, Path tokenizer,
@@ -517,6 +515,12 @@ public final class SpeechRecognizer implements AutoCloseable {
      */
     Builder deviceFeatures(boolean on) {
       this.deviceFeatures = on;
+      return this;
+    }
+
+    /** For tests: the generator's {@code maxQueued} (TokenGenerator's default, 256, else). */
+    Builder maxQueued(int n) {
+      this.maxQueued = n;
       return this;
     }
 
@@ -565,8 +569,10 @@ public final class SpeechRecognizer implements AutoCloseable {
       }
       TokenGenerator generator = null;
       try {
-        generator = TokenGenerator.builder(decoder).encoder(encoder).id(id).device(device)
-            .precision(precision).maxSequences(maxSequences).whisperPcm(deviceFeatures).build();
+        TokenGenerator.Builder b = TokenGenerator.builder(decoder).encoder(encoder).id(id)
+            .device(device).precision(precision).maxSequences(maxSequences)
+            .whisperPcm(deviceFeatures);
+        generator = (maxQueued >= 0 ? b.maxQueued(maxQueued) : b).build();
         Path config = directory == null ? generationConfig
             : directory.resolve(GenerationConfigFile.FILE);
         return new SpeechRecognizer(generator, tk,

@@ -34,7 +34,7 @@ import java.util.function.UnaryOperator;
  * an iterator rather than a {@code Flow.Publisher}: see {@link TextPieces}). The engine sets the
  * pace of a generation (a decode step serves every running sequence), so neither applies
  * back-pressure: a slow consumer's pieces wait for it, at most one per generated token. Stop
- * strings are found in the text: the result and the stream end before the stop string, and the
+ * strings are found in the text: the result and the stream end before the first one in it, and the
  * generation is cancelled at once (its cache slot freed before the next step).
  *
  * <p>Thread-safe; {@link #close()} is idempotent and may be called while calls and generations
@@ -227,7 +227,8 @@ public final class TextGenerator implements AutoCloseable {
           if (!rest.isEmpty() && onText != null) {
             onText.accept(rest);
           }
-          result.complete(new Generation(text.text(), done.tokens(), done.finishReason()));
+          result.complete(new Generation(text.text(), done.tokens(),
+              text.stopped() ? FinishReason.STOP_STRING : done.finishReason()));
         } catch (RuntimeException | Error e) {
           result.completeExceptionally(e);
         }

@@ -11,8 +11,19 @@ import java.util.function.Function;
  * A byte-level BPE token may hold part of a character (an emoji is 4 bytes, often 2-4 tokens);
  * decoding it alone gives U+FFFD. So, as transformers' TextStreamer and TGI do, the ids since the
  * last emitted text are decoded together, and new text is released only when it does not end in
- * U+FFFD, i.e. when the bytes so far form whole characters. Decoding a window rather than one id
- * also keeps what a decoder adds between tokens (the space a SentencePiece piece carries).
+ * U+FFFD, i.e. when the bytes so far form whole characters.
+ *
+ * Context. A decoder treats the first id it decodes unlike the others: a SentencePiece decoder
+ * (Llama 2's Strip(' ', 1, 0), Metaspace) drops the leading space of its text, WordPiece keeps
+ * the "##" of a first piece and puts no space before a first word. Decoded alone, each window
+ * lost its space (every word of a Llama 2's text ran into the one before). So, as TGI does,
+ * the ids of the window released before are decoded with the new ones, and the new text is what
+ * they add: decode(context + new) less decode(context), both as the tokenizer decodes them (ids
+ * that added no text, special ones, do not become the context: the one before stays). A decoder
+ * whose text of the context is not a prefix of that (none known) falls back to the new ids
+ * alone. Two decodes of a few ids per token. The text so is the tokenizer's decoding of all the
+ * ids with these decoders (the tests check it with the committed byte-level tokenizers,
+ * SentencePiece's two decoders and WordPiece's).
  *
  * Stop strings: the text of the whole generation is kept; text that could still be the start of
  * a stop string is held back, so no piece handed out is later cut. Not thread-safe: one
@@ -25,6 +36,10 @@ final class TextStream {
   private int count;
   /** Ids before this were decoded into {@link #text} already. */
   private int prefix;
+  /** Where the context of the next window starts (the ids released last; see the notes). */
+  private int context;
+  /** The text of the context ids alone, as the tokenizer decodes them. */
+  private String contextText = "";
   private final StringBuilder text = new StringBuilder();
   /** Characters of {@link #text} handed out. */
   private int emitted;
@@ -45,21 +60,48 @@ final class TextStream {
       ids = Arrays.copyOf(ids, count * 2);
     }
     ids[count++] = id;
-    String window = decode.apply(Arrays.copyOfRange(ids, prefix, count));
+    String window = decode.apply(Arrays.copyOfRange(ids, context, count));
     if (!window.isEmpty() && window.charAt(window.length() - 1) == '\uFFFD') {
       return "";
     }
-    text.append(window);
+    String added = added(window);
+    text.append(added);
+    if (!added.isEmpty()) { // else the context stays: these ids gave no text (special ones)
+      context = prefix;
+    }
     prefix = count;
-    for (String stop : stops) {
-      int at = text.indexOf(stop, Math.max(0, emitted - stop.length()));
-      if (at >= 0) {
-        stopped = true;
-        text.setLength(at);
-        return release(text.length());
-      }
+    contextText = decode.apply(Arrays.copyOfRange(ids, context, prefix));
+    if (cutAtStop()) {
+      return release(text.length());
     }
     return release(text.length() - heldBack());
+  }
+
+  /**
+   * Ends the text before the stop string that starts first in it, if any (of two that the same
+   * piece completed, the earlier one, whatever their order in the config); whether one did.
+   * None starts before the text handed out: what could begin one is held back.
+   */
+  private boolean cutAtStop() {
+    int first = -1;
+    for (String stop : stops) {
+      int at = text.indexOf(stop, Math.max(0, emitted - stop.length()));
+      if (at >= 0 && (first < 0 || at < first)) {
+        first = at;
+      }
+    }
+    if (first < 0) {
+      return false;
+    }
+    stopped = true;
+    text.setLength(first);
+    return true;
+  }
+
+  /** The text the ids since {@link #prefix} add to the context's, given both's {@code window}. */
+  private String added(String window) {
+    return window.startsWith(contextText) ? window.substring(contextText.length())
+        : decode.apply(Arrays.copyOfRange(ids, prefix, count));
   }
 
   /** Whether a stop string was found; the text ends before it. */
@@ -67,11 +109,15 @@ final class TextStream {
     return stopped;
   }
 
-  /** What is left at the end of the generation (held back text, a dangling partial byte). */
+  /**
+   * What is left at the end of the generation (held back text, a dangling partial byte), cut
+   * before a stop string that the last ids' text completes ({@link #stopped()} then).
+   */
   String finish() {
     if (!stopped && prefix < count) {
-      text.append(decode.apply(Arrays.copyOfRange(ids, prefix, count)));
+      text.append(added(decode.apply(Arrays.copyOfRange(ids, context, count))));
       prefix = count;
+      cutAtStop();
     }
     return release(text.length());
   }

@@ -202,10 +202,16 @@ public final class TranscribeOptions {
       return this;
     }
 
-    /** 0 (the default) decodes greedily; above, samples with this temperature. */
+    /**
+     * 0 (the default) decodes greedily; from
+     * {@link ai.nos.generate.GenerationConfig#MIN_TEMPERATURE} on, finite, samples with this
+     * temperature (the generator's bounds, see {@code GenerationConfig.Builder.temperature}).
+     */
     public Builder temperature(float t) {
-      if (!(t >= 0) || Float.isInfinite(t)) {
-        throw new IllegalArgumentException("temperature must be finite and at least 0, was " + t);
+      if (!(t >= 0) || Float.isInfinite(t)
+          || (t > 0 && t < ai.nos.generate.GenerationConfig.MIN_TEMPERATURE)) {
+        throw new IllegalArgumentException("temperature must be 0 (greedy) or a finite value"
+            + " of at least " + ai.nos.generate.GenerationConfig.MIN_TEMPERATURE + ", was " + t);
       }
       this.temperature = t;
       return this;

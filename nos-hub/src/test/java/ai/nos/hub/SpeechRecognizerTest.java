@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.Device;
+import ai.nos.generate.GenerationConfig;
 import ai.nos.hub.audio.Audio;
+import ai.nos.testing.Await;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
@@ -163,6 +165,40 @@ final class SpeechRecognizerTest {
     }
   }
 
+  /**
+   * A recording of more windows than the generator's queue holds is fed to it a few windows at
+   * a time. Every window was queued at once before: 2 h 16 min of audio and more failed with
+   * QueueFullException on an idle recognizer of the default settings, and the windows' copies
+   * took as much heap again as the audio. Here one slot and a queue of one: five windows.
+   */
+  @Test
+  void longAudio_moreWindowsThanTheQueueHolds_isFedAFewAtATime() throws Exception {
+    try (SpeechRecognizer small = SpeechRecognizer.builder(MODEL).device(Device.cpu())
+        .maxSequences(1).maxQueued(1).build()) {
+      int rate = Audio.WHISPER_RATE;
+      Transcript t = small.transcribe(new float[4 * 30 * rate + rate], rate,
+          TranscribeOptions.builder().maxNewTokens(2).build());
+      List<Transcript.Segment> s = t.segments();
+      assertEquals(5, s.size(), t.toString());
+      for (int i = 0; i < 5; i++) {
+        assertEquals(30 * i, s.get(i).start(), 1e-9);
+        assertEquals(i < 4 ? 30 * (i + 1) : 121, s.get(i).end(), 1e-9);
+      }
+      assertEquals(0, small.generator().queuedRequests());
+      // Cancelled while fed: no later window is queued, the slot serves the next recording.
+      CompletableFuture<Transcript> cancelled = small.transcribeAsync(Audio.of(
+          new float[5 * 30 * rate], rate), TranscribeOptions.builder().maxNewTokens(440).build());
+      long before = small.stats().encoderInputs();
+      cancelled.cancel(true);
+      // Cancelled windows leave the engine before its next step, not at once.
+      Await.awaitTrue(() -> small.generator().activeSequences() == 0
+          && small.generator().queuedRequests() == 0);
+      assertArrayEquals(expected.get(clips.indexOf("silence")),
+          small.transcribe(CLIPS.resolve("silence.wav"), TWENTY_FOUR).tokenIds());
+      assertTrue(small.stats().encoderInputs() - before <= 3, small.stats().summary());
+    }
+  }
+
   @Test
   void cancelledTranscription_freesItsSlot_forTheNext() {
     try (SpeechRecognizer one = SpeechRecognizer.builder(MODEL).device(Device.cpu())
@@ -240,6 +276,23 @@ final class SpeechRecognizerTest {
         () -> TranscribeOptions.builder().maxNewTokens(441));
     assertThrows(IllegalArgumentException.class,
         () -> asr.prompt(TranscribeOptions.builder().languageTokenId(60000).build()));
+  }
+
+  /**
+   * A temperature the sampler refuses is refused when set, naming it: the options took any
+   * value above 0 and every transcription with them then failed (with detectLanguage, its
+   * future, after the detection step ran).
+   */
+  @Test
+  void options_temperatureBelowTheSmallestSampled_refusedWhenSet() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> TranscribeOptions.builder().temperature(1e-30f));
+    assertTrue(e.getMessage().contains("1.0E-30"), e.getMessage());
+    assertTrue(e.getMessage().contains(String.valueOf(GenerationConfig.MIN_TEMPERATURE)),
+        e.getMessage());
+    float smallest = GenerationConfig.MIN_TEMPERATURE;
+    assertEquals(smallest, TranscribeOptions.builder().temperature(smallest).build()
+        .temperature());
   }
 
   @Test

@@ -18,6 +18,7 @@ import ai.nos.generate.FinishReason;
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -119,6 +120,136 @@ final class TextGeneratorTest {
     assertEquals(FinishReason.STOP_STRING, g.finishReason());
     assertEquals(full.substring(0, full.indexOf(stop)), g.text());
     assertEquals(g.text(), String.join("", pieces));
+  }
+
+  /**
+   * Of several stop strings, the text ends before the one that starts first in it, whatever
+   * their order in the config. The first one listed that a piece completed won: a token that
+   * brought in two of them, the later one listed first, left the other in the text and the
+   * stream.
+   */
+  @Test
+  void stopStrings_twoInOneToken_textEndsBeforeTheEarlierOne() {
+    String prompt = reference.get("cases").get(0).get("prompt").asText();
+    GenerationConfig plain = GenerationConfig.builder().maxNewTokens(40).build();
+    int[] ids = lm.generateAsync(prompt, plain).join().tokens();
+    // A token whose text brings two characters not in the text before it.
+    String before = null;
+    String early = null;
+    String late = null;
+    for (int k = 1; k <= ids.length && late == null; k++) {
+      String upTo = lm.decode(java.util.Arrays.copyOf(ids, k));
+      String prior = lm.decode(java.util.Arrays.copyOf(ids, k - 1));
+      if (!upTo.startsWith(prior) || upTo.endsWith("\uFFFD") || prior.endsWith("\uFFFD")) {
+        continue;
+      }
+      String added = upTo.substring(prior.length());
+      for (int i = 0; i < added.length() && late == null; i++) {
+        String a = added.substring(i, i + 1);
+        String b = added.substring(added.length() - 1);
+        if (!a.equals(b) && !prior.contains(a) && !prior.contains(b) && !a.equals("\uFFFD")
+            && !b.equals("\uFFFD") && added.indexOf(b) > i) {
+          before = prior + added.substring(0, i);
+          early = a;
+          late = b;
+        }
+      }
+    }
+    assertTrue(late != null, "no token of the greedy text brings two new characters");
+    List<String> pieces = Collections.synchronizedList(new ArrayList<>());
+    Generation g = lm.stream(prompt, plain.toBuilder().stopStrings(late, early).build(),
+        pieces::add).join();
+    assertEquals(FinishReason.STOP_STRING, g.finishReason());
+    assertEquals(before, g.text(), "stops '" + late + "', '" + early + "'");
+    assertEquals(before, String.join("", pieces));
+  }
+
+  /**
+   * A stop string in the text that the generation's end flushes (the last ids' window was held
+   * back, ending in part of a character) ends the text too: it was appended unchecked. Byte-level
+   * BPE has such tokens, e.g. "f" and the first byte of "\u00e9" merged.
+   */
+  @Test
+  void textStream_stopStringInTheTextFlushedAtTheEnd_cutsIt() {
+    byte[][] tokens = {"ab".getBytes(StandardCharsets.UTF_8), {'f', (byte) 0xC3}};
+    TextStream stream = new TextStream(ids -> {
+      java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+      for (long id : ids) {
+        bytes.writeBytes(tokens[(int) id]);
+      }
+      return bytes.toString(StandardCharsets.UTF_8);
+    }, List.of("f"));
+    assertEquals("ab", stream.add(0));
+    assertEquals("", stream.add(1)); // "f\uFFFD": held back, a character is incomplete
+    assertEquals("", stream.finish());
+    assertTrue(stream.stopped());
+    assertEquals("ab", stream.text());
+  }
+
+  /**
+   * A SentencePiece tokenizer's decoder (Llama 2's, TinyLlama's, Mistral's: "\u2581" is a space,
+   * and the text's leading space is dropped, by Strip(' ', 1, 0) or Metaspace) drops the space
+   * of a window's first word: the text was decoded a window of new ids at a time, so every word
+   * lost its space ("t419t416t307" for "t419 t416 t307"), in the result as in the stream.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"strip", "metaspace"})
+  void sentencePieceDecoder_wordsKeepTheirSpaces(String decoder, @TempDir Path dir)
+      throws Exception {
+    // 512 ids as the tiny Llama's: three specials, then the words t3 .. t511 ("\u2581t3", ...).
+    StringBuilder vocab = new StringBuilder("\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2");
+    for (int id = 3; id < 512; id++) {
+      vocab.append(", \"\u2581t").append(id).append("\": ").append(id);
+    }
+    String special = "\"single_word\": false, \"lstrip\": false, \"rstrip\": false,"
+        + " \"normalized\": false, \"special\": true}";
+    Files.writeString(dir.resolve("tokenizer.json"), "{\"version\": \"1.0\", \"added_tokens\": ["
+        + "{\"id\": 0, \"content\": \"<unk>\", " + special + ", {\"id\": 1, \"content\":"
+        + " \"<s>\", " + special + ", {\"id\": 2, \"content\": \"</s>\", " + special + "],"
+        + " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\","
+        + " \"prepend\": \"\u2581\"}, {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"},"
+        + " \"content\": \"\u2581\"}]}, \"pre_tokenizer\": null, \"post_processor\": null,"
+        + " \"decoder\": " + (decoder.equals("strip") ? "{\"type\": \"Sequence\", \"decoders\":"
+            + " [{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\":"
+            + " \" \"}, {\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\":"
+            + " \"Strip\", \"content\": \" \", \"start\": 1, \"stop\": 0}]}"
+            : "{\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\":"
+            + " \"first\", \"split\": false}")
+        + ", \"model\": {\"type\": \"BPE\", \"unk_token\": \"<unk>\", \"fuse_unk\": true,"
+        + " \"byte_fallback\": false, \"vocab\": {" + vocab + "}, \"merges\": []}}");
+    try (TextGenerator sp = TextGenerator.load(TokenGenerator.builder(DIR.resolve("model.pt"))
+        .id("sentencepiece").device(Device.cpu()).maxSequences(1),
+        dir.resolve("tokenizer.json"))) {
+      List<String> pieces = Collections.synchronizedList(new ArrayList<>());
+      Generation g = sp.stream("Hello", GenerationConfig.builder().maxNewTokens(12)
+          .eosTokenIds(NEVER).build(), pieces::add).join();
+      String text = sp.decode(g.tokens());
+      assertTrue(text.matches("t\\d+( t\\d+)+"), text);
+      assertEquals(text, g.text());
+      assertEquals(text, String.join("", pieces));
+    }
+  }
+
+  /** As above with WordPiece's decoder: a "##" piece decoded alone kept its "##". */
+  @Test
+  void textStream_wordPieceDecoder_piecesAddUpToTheDecodedText() throws Exception {
+    Path file = Files.writeString(Files.createTempFile("minilm", ".json"),
+        TokenizerJsonTest.minilm());
+    try (ai.djl.huggingface.tokenizers.HuggingFaceTokenizer wordPiece = TextTokenizer.load(file,
+        java.util.Map.of("addSpecialTokens", "false"))) {
+      long[] ids = wordPiece.encode("a photo of unaffable tokenizers, caf\u00e9 \uD83D\uDE42 ok",
+          false, false).getIds();
+      TextStream stream = new TextStream(i -> wordPiece.decode(i, true), List.of());
+      StringBuilder out = new StringBuilder();
+      for (long id : ids) {
+        out.append(stream.add((int) id));
+      }
+      out.append(stream.finish());
+      // Before: "aphotoofu##n##a##f##f##a##b##letokenizers,cafeo##k".
+      assertEquals(wordPiece.decode(ids, true), out.toString());
+    } finally {
+      Files.delete(file);
+    }
   }
 
   /** Runs until the slot's length limit (about 250 tokens) unless stopped. */

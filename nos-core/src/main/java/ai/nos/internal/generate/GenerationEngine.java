@@ -102,8 +102,9 @@ import org.slf4j.LoggerFactory;
  * Every request passes through the queue, even one that finds a slot free, so maxQueued bounds
  * the requests beyond the free slots: submit refuses (QueueFullException, naming the counts)
  * when the queue holds maxQueued more than the free slots the scheduler last published
- * (prefill publishes them as it takes slots, before any token of theirs goes out, and
- * compact() after every path that takes or frees one); the queue's
+ * (prefill publishes them as it takes slots, before any token of theirs goes out; a slot
+ * freed is published before its caller hears the outcome, so a caller woken by it may submit
+ * again at once; compact() after every path that takes or frees one); the queue's
  * capacity, maxQueued + slots, is the hard bound. (Refusing at maxQueued queued requests, as it
  * did, refused every request with maxQueued 0 and a burst on free slots beyond maxQueued.) The
  * published count lags an admission in progress by at most its batch, which can only let that
@@ -845,10 +846,10 @@ public final class GenerationEngine implements AutoCloseable {
       Sequence s = it.next();
       if (s.future.isDone()) {
         it.remove();
-        cache.release(s.slot);
+        release(s);
       } else if (now - s.deadlineNanos >= 0) {
         it.remove();
-        cache.release(s.slot);
+        release(s);
         s.delivery.fail(deadline(s, now));
       }
     }
@@ -901,6 +902,8 @@ public final class GenerationEngine implements AutoCloseable {
           cross.move(fromIds, toIds);
         }
       } catch (RuntimeException e) {
+        cache.releaseAll(); // the active sequences held every taken slot, moved or not
+        freeSlots = cache.freeSlots(); // before the callers hear of it (see release)
         for (Sequence s : active) {
           s.slot = -1;
           s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e),
@@ -908,8 +911,6 @@ public final class GenerationEngine implements AutoCloseable {
               + " slots failed: " + DecoderModel.firstLine(e), e));
         }
         active.clear();
-        cache.releaseAll(); // the active sequences held every taken slot, moved or not
-        freeSlots = cache.freeSlots();
         return;
       }
       for (int i = 0; i < m; i++) {
@@ -1040,8 +1041,7 @@ public final class GenerationEngine implements AutoCloseable {
       }
     } catch (RuntimeException e) {
       for (Sequence s : batch) {
-        cache.release(s.slot);
-        s.slot = -1;
+        release(s);
         s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e), "generator '" + id
             + "': the prefill of a " + s.prompt.length + "-token prompt (with " + (k - 1)
             + " others) failed: " + DecoderModel.firstLine(e), e));
@@ -1331,8 +1331,7 @@ public final class GenerationEngine implements AutoCloseable {
   /** A decode step failed: every row fails with its cause, and their slots are freed. */
   private void failDecode(RuntimeException e, int b) {
     for (Sequence s : active) {
-      cache.release(s.slot);
-      s.slot = -1;
+      release(s);
       // one exception a request, as in stop()
       s.delivery.fail(new InferenceException(id, DecoderModel.firstLine(e), "generator '" + id
           + "': a decode step of " + b + " sequences failed: " + DecoderModel.firstLine(e), e));
@@ -1507,10 +1506,22 @@ public final class GenerationEngine implements AutoCloseable {
 
   private void finish(Sequence s, FinishReason reason) {
     if (s.slot >= 0) {
-      cache.release(s.slot);
-      s.slot = -1;
+      release(s);
     }
     s.delivery.finish(s.result(reason));
+  }
+
+  /**
+   * Frees {@code s}'s slot and publishes the free slots at once, before its caller hears the
+   * outcome: a caller woken by it may submit its next request right away (from the callback
+   * itself where the executor runs it on this thread), which submit checks against the
+   * published count. Published only at the next compaction, that request was refused while the
+   * slot stood free (with maxQueued 0, even with nothing queued).
+   */
+  private void release(Sequence s) {
+    cache.release(s.slot);
+    s.slot = -1;
+    freeSlots = cache.freeSlots();
   }
 
   private void setRow(Sampler.Rows rows, int i, Sequence s) {
@@ -1652,11 +1663,17 @@ public final class GenerationEngine implements AutoCloseable {
 
   /**
    * Stops the scheduler: queued and active requests fail with IllegalStateException; waits up
-   * to 30 s for the scheduler to free the natives. Idempotent.
+   * to 30 s for the scheduler to free the natives. Idempotent. On the scheduler itself (a
+   * consumer that a {@code Runnable::run} executor runs there) it only sets the flag: the loop
+   * ends once the consumer returns, and neither interrupts nor waits for its own thread, which
+   * runs the application's code (an interrupt left there made its next blocking call throw).
    */
   @Override
   public void close() {
     closed = true;
+    if (onScheduler()) {
+      return;
+    }
     scheduler.interrupt();
     try {
       scheduler.join(CLOSE_TIMEOUT.toMillis());
