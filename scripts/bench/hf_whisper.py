@@ -52,8 +52,9 @@ import torch
 RATE = 16_000
 WINDOW = 30 * RATE
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
-from make_whisper import SPECIAL  # noqa: E402
+from make_whisper import SPECIAL, special_tokens  # noqa: E402
 
+# The prompt NOS's export runs (make_whisper.py); main() takes the model's own ids.
 PROMPT = [SPECIAL["decoder_start"], SPECIAL["en"], SPECIAL["transcribe"], SPECIAL["no_timestamps"]]
 
 
@@ -124,7 +125,11 @@ def main():
     p.add_argument("--ids-out")
     args = p.parse_args()
     import transformers
-    from transformers import WhisperForConditionalGeneration
+    from transformers import GenerationConfig, WhisperForConditionalGeneration
+    global PROMPT
+    special = special_tokens(GenerationConfig.from_pretrained(args.model), args.model)
+    PROMPT = [special["decoder_start"], special["en"], special["transcribe"],
+              special["no_timestamps"]]
     try:
         from transformers.generation.utils import GenerationMixin
     except ImportError:

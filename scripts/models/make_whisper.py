@@ -88,7 +88,8 @@ CONFIGS = {
                   encoder_attention_heads=2, decoder_attention_heads=2,
                   encoder_ffn_dim=32, decoder_ffn_dim=32),
 }
-# The multilingual vocabulary's special tokens (whisper-tiny .. large-v2; large-v3 shifts them).
+# The multilingual vocabulary's special tokens (whisper-tiny .. large-v2; large-v3 shifts them
+# by one, so a checkpoint's own are read from its generation config: special_tokens below).
 SPECIAL = dict(decoder_start=50258, en=50259, translate=50358, transcribe=50359,
                no_timestamps=50363, timestamp_begin=50364)
 # openai/whisper-tiny's generation_config.json (the multilingual vocabulary's), for exports of
@@ -111,6 +112,33 @@ LANGUAGES = ("en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk 
              "bs kk sq sw gl mr pa si km sn yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn "
              "mt sa lb my bo tl mg as tt haw ln ha ba jw su").split()
 WHISPER_TINY_GENERATION["lang_to_id"] = {f"<|{c}|>": 50259 + i for i, c in enumerate(LANGUAGES)}
+
+
+def special_tokens(gen, name):
+    """The special ids the step and the decode loop use, from a generation config.
+
+    NOS's decode loop writes <|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>], so an
+    English-only checkpoint (whisper-tiny.en ...: no language or task tokens, every special id
+    one lower) is refused by name rather than exported with ids that are not its own; large-v3
+    (one more language, every id after <|en|>'s block one higher) takes its own from here. The
+    first timestamp token follows <|notimestamps|>, as transformers' timestamp rules take it.
+    """
+    lang = dict(getattr(gen, "lang_to_id", None) or {})
+    task = dict(getattr(gen, "task_to_id", None) or {})
+    if not getattr(gen, "is_multilingual", False) or "<|en|>" not in lang \
+            or not {"transcribe", "translate"} <= set(task):
+        raise SystemExit(
+            f"{name}: an English-only Whisper checkpoint (is_multilingual="
+            f"{getattr(gen, 'is_multilingual', None)}, {len(lang)} language tokens, task tokens"
+            f" {sorted(task)}) is not supported: NOS's decode loop writes <|startoftranscript|>"
+            " <|lang|> <|task|>, which such a vocabulary does not have. Export a multilingual"
+            " checkpoint (openai/whisper-tiny rather than openai/whisper-tiny.en)")
+    no_timestamps = int(gen.no_timestamps_token_id)
+    return dict(decoder_start=int(gen.decoder_start_token_id), en=int(lang["<|en|>"]),
+                translate=int(task["translate"]), transcribe=int(task["transcribe"]),
+                no_timestamps=no_timestamps, timestamp_begin=no_timestamps + 1)
+
+
 CLIPS = ["speechlike", "tone", "noise", "chirp", "silence"]
 NEW_TOKENS = 24
 CLIP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -257,8 +285,9 @@ class Model(nn.Module):
 class NosWhisperDecoder(nn.Module):
     """WhisperForConditionalGeneration's decoder parameters under their names; NOS's step."""
 
-    def __init__(self, c):
+    def __init__(self, c, special=None):
         super().__init__()
+        special = special or SPECIAL
         self.model = Model(c)
         heads = c["decoder_attention_heads"]
         self.heads = heads
@@ -269,12 +298,12 @@ class NosWhisperDecoder(nn.Module):
                      "vocab_size": c["vocab_size"], "max_positions": c["max_target_positions"],
                      "audio_positions": c["max_source_positions"],
                      "n_mels": c["num_mel_bins"], "eos_token_id": c["eos_token_id"],
-                     "decoder_start_token_id": SPECIAL["decoder_start"],
-                     "transcribe_token_id": SPECIAL["transcribe"],
-                     "translate_token_id": SPECIAL["translate"],
-                     "no_timestamps_token_id": SPECIAL["no_timestamps"],
-                     "timestamp_begin_token_id": SPECIAL["timestamp_begin"],
-                     "en_token_id": SPECIAL["en"], "format_version": 1}
+                     "decoder_start_token_id": special["decoder_start"],
+                     "transcribe_token_id": special["transcribe"],
+                     "translate_token_id": special["translate"],
+                     "no_timestamps_token_id": special["no_timestamps"],
+                     "timestamp_begin_token_id": special["timestamp_begin"],
+                     "en_token_id": special["en"], "format_version": 1}
 
     @torch.jit.export
     def nos_generation(self) -> Dict[str, int]:
@@ -446,7 +475,10 @@ def main():
     if not args.pretrained:
         from transformers import GenerationConfig
         hf.generation_config = GenerationConfig(**WHISPER_TINY_GENERATION)
-    decoder = NosWhisperDecoder(config)
+    special = special_tokens(hf.generation_config, args.pretrained or args.config)
+    if not args.pretrained:
+        assert special == SPECIAL, f"whisper-tiny's generation config gives {special}"
+    decoder = NosWhisperDecoder(config, special)
     # model.decoder.* (proj_out is tied to embed_tokens and left out; the encoder is traced).
     state = {k: v for k, v in hf.state_dict().items() if k.startswith("model.decoder.")}
     decoder.load_state_dict(state, strict=True)
@@ -454,8 +486,8 @@ def main():
     fe = WhisperFeatureExtractor(feature_size=config["num_mel_bins"])
 
     eos = config["eos_token_id"]
-    prompt = [SPECIAL["decoder_start"], SPECIAL["en"], SPECIAL["transcribe"],
-              SPECIAL["no_timestamps"]]
+    prompt = [special["decoder_start"], special["en"], special["transcribe"],
+              special["no_timestamps"]]
     with torch.no_grad():
         example = torch.zeros(1, config["num_mel_bins"], 3000)
         encoder = torch.jit.trace(Encoder(hf.model.encoder).eval(), example)
