@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.testing.TorchScriptArchives;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -217,6 +218,20 @@ final class NosErrorsTest {
       assertMessage(e, "'digits-corrupt'", file.toString(), "not a TorchScript model");
     }
     assertEquals(1, digits.infer(Tensor.of(new float[64], 1, 1, 8, 8)).get("logits").dim(0));
+  }
+
+  @Test
+  void load_operatorThisLibtorchLacks_namesIt_andSaysANewerTorchMayHaveSavedIt(@TempDir Path dir)
+      throws IOException {
+    // What a file saved by a newer torch looks like to libtorch 2.10: its message starts with a
+    // blank line, which once left the reason after "can load: " empty.
+    Path file = TorchScriptArchives.withRenamedCall(
+        Fixtures.modelsDir().resolve("digits/digits.pt"), dir.resolve("newer.pt"),
+        "torch.relu(", "torch.relu_v99(");
+    var e = assertThrows(ModelLoadException.class, () -> Nos.load(
+        Fixtures.digitsOn("cpu").toBuilder().id("digits-newer").artifact(file).build()));
+    assertMessage(e, "'digits-newer'", file.toString(), "Unknown builtin op: aten::relu_v99",
+        "libtorch " + TorchRuntime.libtorchVersion(), "newer torch");
   }
 
   @Test

@@ -124,7 +124,8 @@ final class TorchLoader {
       module = torch.load(verified.path().toString(), mapLocation, false);
     } catch (RuntimeException e) {
       throw new ModelLoadException("model '" + spec.id() + "': " + file
-          + " is not a TorchScript model libtorch can load: " + firstLine(e.getMessage()), e);
+          + " is not a TorchScript model libtorch can load: "
+          + LibtorchMessages.loadFailure(e.getMessage()), e);
     }
     try {
       module.eval();
