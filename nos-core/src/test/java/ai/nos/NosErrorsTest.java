@@ -235,6 +235,30 @@ final class NosErrorsTest {
   }
 
   @Test
+  void load_signatureForwardCannotTake_isRefusedNamingForwardsArguments() {
+    // Calls pass the inputs by position, in the signature's order. forward(a, b) declared as
+    // (b, a) ran with its inputs swapped and gave wrong numbers; declared with three inputs or
+    // one, it loaded and then failed every call.
+    Map<String, Signature> bad = Map.of(
+        "swapped", Signature.builder().input("b", DType.FLOAT32, -1, 4)
+            .input("a", DType.FLOAT32, -1, 4).output("sum", DType.FLOAT32, -1, 4)
+            .output("mix", DType.FLOAT32, -1, 4).build(),
+        "three", Fixtures.twoInTwoOut().signature().toBuilder()
+            .input("c", DType.FLOAT32, -1, 4).build(),
+        "one", Signature.builder().input("a", DType.FLOAT32, -1, 4)
+            .output("sum", DType.FLOAT32, -1, 4).output("mix", DType.FLOAT32, -1, 4).build());
+    Map<String, String> says = Map.of("swapped", "in another order: [b, a]",
+        "three", "declares 3 inputs [a, b, c]", "one", "declares 1 input [a]");
+    for (var entry : bad.entrySet()) {
+      String id = "two_in_two_out-" + entry.getKey();
+      var e = assertThrows(ModelLoadException.class, () -> Nos.load(Fixtures.twoInTwoOut()
+          .toBuilder().id(id).signature(entry.getValue()).build()));
+      assertMessage(e, "'" + id + "'", "two_in_two_out.pt", "forward(a, b)",
+          says.get(entry.getKey()));
+    }
+  }
+
+  @Test
   void load_sha256_isVerifiedBeforeLoading() throws Exception {
     Path file = Fixtures.modelsDir().resolve("digits/digits.pt");
     String actual = java.util.HexFormat.of().formatHex(java.security.MessageDigest

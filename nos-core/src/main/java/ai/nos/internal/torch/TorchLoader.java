@@ -128,6 +128,12 @@ final class TorchLoader {
           + LibtorchMessages.loadFailure(e.getMessage()), e);
     }
     try {
+      ForwardArguments.check(spec, file, module);
+    } catch (ModelLoadException e) {
+      module.close();
+      throw e;
+    }
+    try {
       module.eval();
       if (spec.precision() == Precision.FP32 && TracedTf32.needed(device)) {
         // Before the first call: a trace's convolutions carry the TF32 flag of their tracing.
