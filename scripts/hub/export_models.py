@@ -684,7 +684,7 @@ def main():
         json.dump({"versions": versions, "entries": previous}, f, indent=2)
     files = sorted(os.path.relpath(os.path.join(d, f), out) for d, _, fs in os.walk(out)
                    for f in fs)
-    print("exported", len(made), "entries,", len(files), "files:", *files, sep="\n  ")
+    print(f"exported {len(made)} entries, {len(files)} files:", *files, sep="\n  ")
     if skipped:
         print("skipped (a library is missing):", *skipped, sep="\n  ")
         return 1

@@ -99,14 +99,29 @@ public final class ModelManager implements AutoCloseable {
   /**
    * The process-wide manager behind {@link Nos#load}: default settings, never closed (its models
    * are freed when their handles are closed).
+   *
+   * @throws NosException if libtorch's native libraries cannot be loaded (the message says which
+   *     and where they come from); every call throws it again, none gets a manager
    */
   public static ModelManager getDefault() {
-    return DefaultHolder.INSTANCE;
+    ModelManager m = defaultManager;
+    if (m == null) {
+      synchronized (DEFAULT_LOCK) {
+        m = defaultManager;
+        if (m == null) {
+          // Not a holder class: a first build that fails (libtorch's natives missing) would
+          // surface as ExceptionInInitializerError, then NoClassDefFoundError on every later
+          // call. This throws the build's own NosException each time and keeps only a manager.
+          m = builder().runtime(NosRuntime.defaultRuntime()).build();
+          defaultManager = m;
+        }
+      }
+    }
+    return m;
   }
 
-  private static final class DefaultHolder {
-    static final ModelManager INSTANCE = builder().runtime(NosRuntime.defaultRuntime()).build();
-  }
+  private static final Object DEFAULT_LOCK = new Object();
+  private static volatile ModelManager defaultManager;
 
   /**
    * Loads a model (its {@code replicas} copies), or returns a new handle on it if the same spec

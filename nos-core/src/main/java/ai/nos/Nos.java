@@ -31,6 +31,7 @@ public final class Nos {
    * @throws ModelLoadException if the artifact is missing, fails its checksum or cannot be read
    * @throws DeviceUnavailableException if the spec asks for CUDA and this process has none; NOS
    *     never falls back to the CPU on its own
+   * @throws NosException if libtorch's native libraries cannot be loaded (the message says which)
    */
   public static Model load(ModelSpec spec) {
     if (spec == null) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.testing.TorchScriptArchives;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -217,6 +218,44 @@ final class NosErrorsTest {
       assertMessage(e, "'digits-corrupt'", file.toString(), "not a TorchScript model");
     }
     assertEquals(1, digits.infer(Tensor.of(new float[64], 1, 1, 8, 8)).get("logits").dim(0));
+  }
+
+  @Test
+  void load_operatorThisLibtorchLacks_namesIt_andSaysANewerTorchMayHaveSavedIt(@TempDir Path dir)
+      throws IOException {
+    // What a file saved by a newer torch looks like to libtorch 2.10: its message starts with a
+    // blank line, which once left the reason after "can load: " empty.
+    Path file = TorchScriptArchives.withRenamedCall(
+        Fixtures.modelsDir().resolve("digits/digits.pt"), dir.resolve("newer.pt"),
+        "torch.relu(", "torch.relu_v99(");
+    var e = assertThrows(ModelLoadException.class, () -> Nos.load(
+        Fixtures.digitsOn("cpu").toBuilder().id("digits-newer").artifact(file).build()));
+    assertMessage(e, "'digits-newer'", file.toString(), "Unknown builtin op: aten::relu_v99",
+        "libtorch " + TorchRuntime.libtorchVersion(), "newer torch");
+  }
+
+  @Test
+  void load_signatureForwardCannotTake_isRefusedNamingForwardsArguments() {
+    // Calls pass the inputs by position, in the signature's order. forward(a, b) declared as
+    // (b, a) ran with its inputs swapped and gave wrong numbers; declared with three inputs or
+    // one, it loaded and then failed every call.
+    Map<String, Signature> bad = Map.of(
+        "swapped", Signature.builder().input("b", DType.FLOAT32, -1, 4)
+            .input("a", DType.FLOAT32, -1, 4).output("sum", DType.FLOAT32, -1, 4)
+            .output("mix", DType.FLOAT32, -1, 4).build(),
+        "three", Fixtures.twoInTwoOut().signature().toBuilder()
+            .input("c", DType.FLOAT32, -1, 4).build(),
+        "one", Signature.builder().input("a", DType.FLOAT32, -1, 4)
+            .output("sum", DType.FLOAT32, -1, 4).output("mix", DType.FLOAT32, -1, 4).build());
+    Map<String, String> says = Map.of("swapped", "in another order: [b, a]",
+        "three", "declares 3 inputs [a, b, c]", "one", "declares 1 input [a]");
+    for (var entry : bad.entrySet()) {
+      String id = "two_in_two_out-" + entry.getKey();
+      var e = assertThrows(ModelLoadException.class, () -> Nos.load(Fixtures.twoInTwoOut()
+          .toBuilder().id(id).signature(entry.getValue()).build()));
+      assertMessage(e, "'" + id + "'", "two_in_two_out.pt", "forward(a, b)",
+          says.get(entry.getKey()));
+    }
   }
 
   @Test

@@ -16,6 +16,7 @@ import ai.nos.Device;
 import ai.nos.Fixtures;
 import ai.nos.ModelLoadException;
 import ai.nos.QueueFullException;
+import ai.nos.testing.TorchScriptArchives;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import ai.nos.testing.TinyLlama;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The committed tiny Llama (models/llm-tiny) end to end on the CPU. */
 final class TokenGeneratorTest {
@@ -237,6 +239,16 @@ final class TokenGeneratorTest {
     ModelLoadException e = assertThrows(ModelLoadException.class, () -> TokenGenerator.builder(
         Fixtures.fixture("identity.pt")).device(Device.cpu()).build());
     assertTrue(e.getMessage().contains("nos_generation"), e.getMessage());
+  }
+
+  @Test
+  void operatorThisLibtorchLacks_refusedAtLoad_namingIt(@TempDir Path dir) throws Exception {
+    Path file = TorchScriptArchives.withRenamedCall(MODEL, dir.resolve("newer.pt"),
+        "torch.cos(", "torch.cos_v99(");
+    ModelLoadException e = assertThrows(ModelLoadException.class,
+        () -> TokenGenerator.builder(file).device(Device.cpu()).build());
+    assertTrue(e.getMessage().contains("Unknown builtin op: aten::cos_v99")
+        && e.getMessage().contains("newer torch"), e.getMessage());
   }
 
   @Test

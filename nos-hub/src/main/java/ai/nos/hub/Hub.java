@@ -61,15 +61,27 @@ public final class Hub {
    * The hub of this process, made on first use from the builtin catalog and the system property
    * {@value #BASE_URI_PROPERTY}.
    *
-   * @throws IllegalArgumentException on first use, if the property is not a valid base URI
+   * @throws IllegalArgumentException if the property is not a valid base URI (on every call until
+   *     one succeeds: only a hub that was made is kept)
    */
   public static Hub shared() {
-    return Shared.HUB;
+    Hub hub = shared;
+    if (hub == null) {
+      synchronized (SHARED_LOCK) {
+        hub = shared;
+        if (hub == null) {
+          // Not a holder class, whose failed initializer would throw ExceptionInInitializerError
+          // and then NoClassDefFoundError on every later call.
+          hub = builder().build();
+          shared = hub;
+        }
+      }
+    }
+    return hub;
   }
 
-  private static final class Shared {
-    static final Hub HUB = builder().build();
-  }
+  private static final Object SHARED_LOCK = new Object();
+  private static volatile Hub shared;
 
   /** The base URI that {@code {baseUri}} templates resolve against, ending in '/', if set. */
   public Optional<URI> baseUri() {
@@ -388,7 +400,8 @@ public final class Hub {
           base = normalize(new URI(property.trim()));
         } catch (URISyntaxException | IllegalArgumentException e) {
           throw new IllegalArgumentException("system property " + BASE_URI_PROPERTY
-              + " must be an http(s) or file URI but was '" + property + "'", e);
+              + " must be an absolute path of a directory, or an http(s) or file URI, but was '"
+              + property + "'", e);
         }
       }
       return new Hub(catalog != null ? catalog : Catalog.builtin(), base);

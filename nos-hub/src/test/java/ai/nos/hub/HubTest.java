@@ -352,6 +352,54 @@ final class HubTest {
   }
 
   @Test
+  void baseUriProperty_relativePath_saysWhatItMustBe() {
+    String before = System.getProperty(Hub.BASE_URI_PROPERTY);
+    try {
+      System.setProperty(Hub.BASE_URI_PROPERTY, "models");
+      assertEquals("system property " + Hub.BASE_URI_PROPERTY + " must be an absolute path of a"
+          + " directory, or an http(s) or file URI, but was 'models'",
+          assertThrows(IllegalArgumentException.class, () -> Hub.builder().build())
+              .getMessage());
+    } finally {
+      if (before == null) {
+        System.clearProperty(Hub.BASE_URI_PROPERTY);
+      } else {
+        System.setProperty(Hub.BASE_URI_PROPERTY, before);
+      }
+    }
+  }
+
+  /** Calls Hub.shared() twice and prints what each call threw. */
+  public static final class SharedProbe {
+    public static void main(String[] args) {
+      for (int i = 0; i < 2; i++) {
+        try {
+          System.out.println("shared=" + Hub.shared().baseUri());
+        } catch (Throwable t) {
+          System.out.println("threw=" + t.getClass().getName() + ": " + t.getMessage());
+        }
+      }
+    }
+  }
+
+  @Test
+  void shared_badBaseUriProperty_isTheIllegalArgumentException_onEveryCall() throws Exception {
+    // In a fresh JVM: this one's shared hub may exist already. Hub.shared() once threw
+    // ExceptionInInitializerError, then NoClassDefFoundError on every later call.
+    List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx128m", "-D" + Hub.BASE_URI_PROPERTY + "=/nowhere/nos-models", "-cp",
+        System.getProperty("java.class.path"), SharedProbe.class.getName());
+    Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS), "probe JVM did not end");
+    String expected = "threw=java.lang.IllegalArgumentException: system property "
+        + Hub.BASE_URI_PROPERTY + " must be an existing directory but /nowhere/nos-models does"
+        + " not exist";
+    assertEquals(List.of(expected, expected),
+        out.lines().filter(l -> l.startsWith("threw=")).toList(), out);
+  }
+
+  @Test
   void shared_isOneHub() {
     assertSame(Hub.shared(), Hub.shared());
     assertTrue(Hub.shared().catalog().size() >= Catalog.builtin().size());

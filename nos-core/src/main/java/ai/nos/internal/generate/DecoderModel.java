@@ -4,6 +4,7 @@ import ai.nos.Artifact;
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
 import ai.nos.Precision;
+import ai.nos.internal.torch.LibtorchMessages;
 import ai.nos.internal.torch.TorchRuntime;
 import ai.nos.internal.torch.VerifiedArtifact;
 import java.nio.file.Path;
@@ -157,7 +158,8 @@ public final class DecoderModel implements AutoCloseable {
       throw e;
     } catch (RuntimeException e) {
       throw new ModelLoadException("generator '" + id + "': " + file
-          + " is not a TorchScript model libtorch can load: " + firstLine(e), e);
+          + " is not a TorchScript model libtorch can load: "
+          + LibtorchMessages.loadFailure(e.getMessage()), e);
     }
   }
 
@@ -336,8 +338,6 @@ public final class DecoderModel implements AutoCloseable {
   }
 
   static String firstLine(RuntimeException e) {
-    String m = String.valueOf(e.getMessage());
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
+    return LibtorchMessages.firstLine(e.getMessage());
   }
 }

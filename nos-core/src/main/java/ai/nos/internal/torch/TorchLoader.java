@@ -124,7 +124,14 @@ final class TorchLoader {
       module = torch.load(verified.path().toString(), mapLocation, false);
     } catch (RuntimeException e) {
       throw new ModelLoadException("model '" + spec.id() + "': " + file
-          + " is not a TorchScript model libtorch can load: " + firstLine(e.getMessage()), e);
+          + " is not a TorchScript model libtorch can load: "
+          + LibtorchMessages.loadFailure(e.getMessage()), e);
+    }
+    try {
+      ForwardArguments.check(spec, file, module);
+    } catch (ModelLoadException e) {
+      module.close();
+      throw e;
     }
     try {
       module.eval();

@@ -422,10 +422,6 @@ public final class TorchModel implements Model {
       java.util.regex.Pattern.compile("^\\s*[A-Za-z_][\\w.]*(Error|Exception): ");
 
   static String firstLine(String message) {
-    if (message == null) {
-      return "(no message)";
-    }
-    int nl = message.indexOf('\n');
-    return (nl < 0 ? message : message.substring(0, nl)).strip();
+    return LibtorchMessages.firstLine(message);
   }
 }
