@@ -17,6 +17,10 @@ g=/root/gpu
 out=${OUT:-/tmp}
 # A JVM that crashes leaves its hs_err file where it comes back ($OUT).
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
+# The test JVMs' NOS caches, as Maven's target/nos-cache (NosRuntimeTest checks it is not
+# ~/.cache/nos). Given to the java commands alone: Python's Hugging Face cache follows
+# XDG_CACHE_HOME too.
+tests_cache=/tmp/nos-test-cache
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 if wants core || wants hub; then
   . "$g/scripts/gpu/link-hub.sh" # the Whisper tests' clips (WhisperMicro.MEL)
@@ -54,7 +58,8 @@ if wants core; then
   torch_jar=$(basename "$(ls "$GPU_LIB"/pytorch-*-linux-x86_64-gpu.jar)")
   nos_version=${core_jar#nos-core-}; nos_version=${nos_version%.jar}
   pytorch_version=${torch_jar#pytorch-}; pytorch_version=${pytorch_version%-linux-x86_64-gpu.jar}
-  java -Xms256m -Xmx256m -XX:+AlwaysPreTouch -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+  XDG_CACHE_HOME=$tests_cache java -Xms256m -Xmx256m -XX:+AlwaysPreTouch \
+    -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
     -Dnos.expected.version="$nos_version" -Dnos.expected.pytorch="$pytorch_version" \
     -Dnos.expected.classifier=linux-x86_64-gpu \
     -Dnos.models.dir="$g/models" -Dnos.resnet50.dir=/tmp/resnet50 -Dnos.aoti.artifacts=/tmp/aoti \
@@ -73,7 +78,8 @@ if ! wants hub; then
   echo "== nos-hub: not in NOS_GPU_SECTIONS (\"${NOS_GPU_SECTIONS:-}\")" >> "$out/gpu-tests.log"
 elif [ -d nos-hub/src/test/resources ]; then
   echo "== nos-hub, tag gpu" >> "$out/gpu-tests.log"
-  (cd nos-hub && java -Xmx2g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+  (cd nos-hub && XDG_CACHE_HOME=$tests_cache java -Xmx2g \
+    -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
     -Dnos.test.whisperTiny=/tmp/whisper-tiny -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
     -cp "$(ls "$GPU_LIB"/*.jar | tr '\n' ':')" org.junit.platform.console.ConsoleLauncher execute \
     --scan-class-path "$(ls "$GPU_LIB"/nos-hub-*-tests.jar)" --include-tag gpu \
@@ -90,8 +96,9 @@ if wants optim; then
   echo "== nos-optim, tag gpu" >> "$out/gpu-tests.log"
   python3 "$g/scripts/gpu/make_onnx.py" "$g/models/digits/digits.pt" /tmp/trt/digits.onnx \
     > "$out/make-onnx.log" 2>&1 || tail -5 "$out/make-onnx.log"
-  java -Xmx2g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dnos.models.dir="$g/models" \
-    -Dnos.trt.onnx=/tmp/trt/digits.onnx -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+  XDG_CACHE_HOME=$tests_cache java -Xmx2g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+    -Dnos.models.dir="$g/models" -Dnos.trt.onnx=/tmp/trt/digits.onnx \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
     -cp "$(ls "$GPU_LIB"/*.jar | grep -v -- '-redist\.jar' | tr '\n' ':')" \
     org.junit.platform.console.ConsoleLauncher execute \
     --scan-class-path "$(ls "$GPU_LIB"/nos-optim-*-tests.jar)" --include-tag gpu \

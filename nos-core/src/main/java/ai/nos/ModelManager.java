@@ -382,7 +382,8 @@ public final class ModelManager implements AutoCloseable {
 
     /**
      * The file of measured footprints; default {@code footprints.json} under the runtime's
-     * {@link NosRuntime#cacheRoot()}.
+     * {@link NosRuntime#cacheRoot()}. It keeps at most 1,024 models' footprints, the least
+     * recently measured or used dropped past that.
      */
     public Builder footprintCatalog(Path file) {
       Objects.requireNonNull(file, "footprintCatalog must not be null");

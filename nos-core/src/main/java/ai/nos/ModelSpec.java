@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -504,7 +505,9 @@ public final class ModelSpec {
      * @throws IllegalArgumentException if id, artifact or signature is not set (the message names
      *     the first missing one, e.g. {@code "ModelSpec.id is required"}), if a batching
      *     padding or unpad rule does not fit the signature (the message names the rule's field,
-     *     e.g. {@code batching.padding[0].dim}), or if maxCallBytes is under the bytes of the
+     *     e.g. {@code batching.padding[0].dim}), if batching contradicts a fixed first (batch)
+     *     dimension (an input's N with a maxBatchSize or preferred size other than N, or an
+     *     output's that not every batch has), or if maxCallBytes is under the bytes of the
      *     smallest call the signature allows (the message names both and the largest tensor,
      *     its shape and bytes)
      */
@@ -520,6 +523,7 @@ public final class ModelSpec {
       }
       if (batching != null) {
         checkPadding(batching, signature);
+        checkFixedBatch(batching, signature);
       }
       imageInputs.keySet().forEach(name -> checkImageInput(name, signature));
       if (scaling != null && replicas > scaling.maxReplicas()) {
@@ -558,6 +562,63 @@ public final class ModelSpec {
             + " [batch, height, width, 3] but is " + input.dtype().label() + " "
             + java.util.Arrays.toString(shape));
       }
+    }
+
+    /**
+     * Batching takes every tensor's first dimension for the batch: it merges calls along it and
+     * splits each output along it. A fixed first dimension N on the inputs makes every call N
+     * rows, so the one batch that fits the signature is one call of N rows: a larger
+     * maxBatchSize merged calls into batches the signature refuses (a model traced at 1 row
+     * fails them, and each call then runs alone again), a smaller one refused every call, and a
+     * preferred size other than N is never reached. An output's fixed first dimension holds only
+     * where every batch has that many rows. The usual shape is a dynamic (-1) first dimension;
+     * a fixed one is kept for a model that takes exactly N rows, with batching of N or none.
+     */
+    private static void checkFixedBatch(Batching batching, Signature signature) {
+      int max = batching.maxBatchSize();
+      TensorSpec fixed = null;
+      for (TensorSpec in : signature.inputs()) {
+        if (!in.isDynamic(0)) {
+          fixed = in; // Signature checked that every fixed first dimension agrees.
+          break;
+        }
+      }
+      if (fixed != null) {
+        long n = fixed.dim(0);
+        String why = "input '" + fixed.name() + "' has a fixed first dimension (the batch): "
+            + fixed + ", so every call has exactly " + rows(n) + " and ";
+        if (max != n) {
+          throw new IllegalArgumentException("batching.maxBatchSize must be " + n + " but was "
+              + max + ": " + why + (max > n ? "a batch of several calls would have more rows"
+                  + " than the signature allows" : "each would be refused as over maxBatchSize")
+              + "; declare the first dimension -1 to batch calls together");
+        }
+        List<Integer> preferred = batching.preferredBatchSizes();
+        for (int i = 0; i < preferred.size(); i++) {
+          if (preferred.get(i) != n) {
+            throw new IllegalArgumentException("batching.preferredBatchSizes[" + i + "] must be "
+                + n + " but was " + preferred.get(i) + ": " + why + "no batch has "
+                + rows(preferred.get(i)) + "; declare the first dimension -1 to batch calls"
+                + " together");
+          }
+        }
+      }
+      List<TensorSpec> outputs = signature.outputs();
+      for (int i = 0; i < outputs.size(); i++) {
+        TensorSpec out = outputs.get(i);
+        long m = out.dim(0);
+        boolean onlyBatch = fixed != null ? m == fixed.dim(0) : m == 1 && max == 1;
+        if (!out.isDynamic(0) && !onlyBatch) {
+          throw new IllegalArgumentException("signature.outputs[" + i + "].shape[0] must be -1"
+              + " (the batch) with batching but was " + m + " in " + out + ": batching splits"
+              + " every output along its first dimension, and its batches have "
+              + (fixed != null ? rows(fixed.dim(0)) : "1 to " + max + " rows"));
+        }
+      }
+    }
+
+    private static String rows(long n) {
+      return n + (n == 1 ? " row" : " rows");
     }
 
     /** Each rule names a tensor of the signature and a dynamic dimension of it. */

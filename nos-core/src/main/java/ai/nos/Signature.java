@@ -135,6 +135,8 @@ public final class Signature {
     /**
      * Appends an input made by {@link TensorSpec#of}.
      *
+     * @throws NullPointerException if {@code name}, {@code dtype} or {@code shape} is null; the
+     *     message names its path, e.g. {@code signature.inputs[1].name}
      * @throws IllegalArgumentException if the tensor is invalid; the message names its path,
      *     e.g. {@code signature.inputs[1].shape[2]}
      */
@@ -154,6 +156,8 @@ public final class Signature {
     /**
      * Appends an output made by {@link TensorSpec#of}.
      *
+     * @throws NullPointerException if {@code name}, {@code dtype} or {@code shape} is null; the
+     *     message names its path, e.g. {@code signature.outputs[0].dtype}
      * @throws IllegalArgumentException if the tensor is invalid; the message names its path,
      *     e.g. {@code signature.outputs[0].name}
      */
@@ -168,13 +172,20 @@ public final class Signature {
       return this;
     }
 
+    /**
+     * A null is the builder's {@link NullPointerException} (docs/api-conventions.md), checked
+     * here: {@link TensorSpec#of}, a factory, keeps its documented IllegalArgumentException.
+     */
     private static TensorSpec tensor(
         String field, int index, String name, DType dtype, long... shape) {
+      String path = "signature." + field + "[" + index + "].";
+      Objects.requireNonNull(name, () -> path + "name must not be null");
+      Objects.requireNonNull(dtype, () -> path + "dtype must not be null in tensor '" + name + "'");
+      Objects.requireNonNull(shape, () -> path + "shape must not be null in tensor '" + name + "'");
       try {
         return TensorSpec.of(name, dtype, shape);
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException(
-            "signature." + field + "[" + index + "]." + e.getMessage(), e);
+        throw new IllegalArgumentException(path + e.getMessage(), e);
       }
     }
 

@@ -6,12 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.generate.GenerationConfig;
 import ai.nos.generate.TokenGenerator;
+import ai.nos.testing.BuilderCases;
 import ai.nos.testing.BuilderCases.Null;
 import ai.nos.testing.BuilderCases.Twice;
 import ai.nos.testing.TinyLlama;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -91,6 +94,13 @@ final class BuilderConventionsTest {
         new Null("batching.padding[0] must not be null", () -> Batching.builder().padding(null)),
         new Null("signature.inputs[0] must not be null",
             () -> Signature.builder().input((TensorSpec) null)),
+        new Null("signature.inputs[0].name must not be null",
+            () -> Signature.builder().input(null, DType.FLOAT32, -1)),
+        new Null("signature.outputs[0].dtype must not be null in tensor 'y'",
+            () -> Signature.builder().output("y", null, -1)),
+        new Null("signature.inputs[1].shape must not be null in tensor 'z'",
+            () -> Signature.builder().input("x", DType.FLOAT32, -1).input("z", DType.FLOAT32,
+                (long[]) null)),
         new Null("ImageInput.interpolation must not be null",
             () -> ImageInput.builder().interpolation(null)),
         new Null("ImageInput.normalize mean must not be null",
@@ -115,6 +125,25 @@ final class BuilderConventionsTest {
   @MethodSource("nullArguments")
   void nullArgument_isANullPointerExceptionNamingIt(Null c) {
     c.check();
+  }
+
+  /**
+   * Every public setter of every nos-core builder, not only those listed above, refuses a null
+   * with a NullPointerException; ModelSpec's {@code scaling} is the documented exception.
+   */
+  @Test
+  void everySetter_null_isANullPointerException() throws Exception {
+    List<String> wrong = new ArrayList<>();
+    wrong.addAll(BuilderCases.nullsNotRefused(ModelSpec::builder, Set.of("scaling")));
+    wrong.addAll(BuilderCases.nullsNotRefused(Batching::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(Signature::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(ImageInput::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(ModelManager::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(NosRuntime::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(GenerationConfig::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(() -> TokenGenerator.builder(TinyLlama.MODEL),
+        Set.of()));
+    assertEquals(List.of(), wrong);
   }
 
   /** The one documented exception: an optional setting's null is its "none", to clear a copy. */

@@ -52,6 +52,71 @@ final class ModelSpecTest {
         + "batching=Batching{maxBatchSize=32}}", spec.toString());
   }
 
+  /**
+   * A first user's spec: input [1, 5] with maxBatchSize(8) built, and batching merged calls of 1
+   * row into batches of up to 8 that the signature refuses. Refused when built now.
+   */
+  @Test
+  void build_fixedBatchDimension_batchingOfAnotherSize_refusedNamingBoth() {
+    Signature one = Signature.builder().input("x", DType.FLOAT32, 1, 5)
+        .output("y", DType.FLOAT32, -1, 2).build();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> digits().signature(one).maxBatchSize(8).build());
+    assertEquals("batching.maxBatchSize must be 1 but was 8: input 'x' has a fixed first"
+        + " dimension (the batch): x: float32[1, 5], so every call has exactly 1 row and a batch"
+        + " of several calls would have more rows than the signature allows; declare the first"
+        + " dimension -1 to batch calls together", e.getMessage());
+    Signature four = Signature.builder().input("ids", DType.INT64, -1, 16)
+        .input("mask", DType.INT64, 4, 16).output("y", DType.FLOAT32, -1, 2).build();
+    e = assertThrows(IllegalArgumentException.class,
+        () -> digits().signature(four).maxBatchSize(2).build());
+    assertEquals("batching.maxBatchSize must be 4 but was 2: input 'mask' has a fixed first"
+        + " dimension (the batch): mask: int64[4, 16], so every call has exactly 4 rows and each"
+        + " would be refused as over maxBatchSize; declare the first dimension -1 to batch calls"
+        + " together", e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> digits().signature(four)
+        .batching(Batching.builder().maxBatchSize(4).preferredBatchSizes(2, 4).build()).build());
+    assertEquals("batching.preferredBatchSizes[0] must be 4 but was 2: input 'mask' has a fixed"
+        + " first dimension (the batch): mask: int64[4, 16], so every call has exactly 4 rows and"
+        + " no batch has 2 rows; declare the first dimension -1 to batch calls together",
+        e.getMessage());
+  }
+
+  /** A model that takes exactly N rows keeps working: without batching, or batching of N. */
+  @Test
+  void build_fixedBatchDimension_withoutBatchingOrBatchingOfThatSize_builds() {
+    Signature four = Signature.builder().input("x", DType.FLOAT32, 4, 5)
+        .output("y", DType.FLOAT32, 4, 2).output("z", DType.FLOAT32, -1).build();
+    assertEquals(Optional.empty(), digits().signature(four).build().batching());
+    assertEquals(4, digits().signature(four).maxBatchSize(4).build().batching().orElseThrow()
+        .maxBatchSize());
+    assertEquals(4, digits().signature(four).batching(Batching.builder().maxBatchSize(4)
+        .preferredBatchSizes(4).build()).build().batching().orElseThrow().maxBatchSize());
+    // A spec of 1 row a batch may declare its outputs' first dimension 1.
+    Signature perRow = Signature.builder().input("x", DType.FLOAT32, -1, 5)
+        .output("y", DType.FLOAT32, 1, 2).build();
+    assertEquals(1, digits().signature(perRow).maxBatchSize(1).build().batching().orElseThrow()
+        .maxBatchSize());
+  }
+
+  @Test
+  void build_fixedOutputFirstDimension_batchesOfOtherSizes_refused() {
+    Signature pooled = Signature.builder().input("x", DType.FLOAT32, -1, 5)
+        .output("y", DType.FLOAT32, -1, 2).output("pooled", DType.FLOAT32, 2).build();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> digits().signature(pooled).maxBatchSize(8).build());
+    assertEquals("signature.outputs[1].shape[0] must be -1 (the batch) with batching but was 2 in"
+        + " pooled: float32[2]: batching splits every output along its first dimension, and its"
+        + " batches have 1 to 8 rows", e.getMessage());
+    Signature fixedIn = Signature.builder().input("x", DType.FLOAT32, 4, 5)
+        .output("y", DType.FLOAT32, 1, 2).build();
+    e = assertThrows(IllegalArgumentException.class,
+        () -> digits().signature(fixedIn).maxBatchSize(4).build());
+    assertEquals("signature.outputs[0].shape[0] must be -1 (the batch) with batching but was 1 in"
+        + " y: float32[1, 2]: batching splits every output along its first dimension, and its"
+        + " batches have 4 rows", e.getMessage());
+  }
+
   @Test
   void build_idRequired() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

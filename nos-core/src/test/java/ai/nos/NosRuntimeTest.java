@@ -2,6 +2,7 @@ package ai.nos;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -28,6 +29,20 @@ final class NosRuntimeTest {
     assertEquals(Path.of("/home/u/.cache/nos"), CacheRoot.of(Map.of(), "/home/u"));
     assertEquals(Path.of("/data/nos"),
         NosRuntime.builder().cacheRoot(Path.of("/data/x/../nos")).build().cacheRoot());
+  }
+
+  /**
+   * The tests keep NOS's caches out of the user's: the parent pom's surefire settings point
+   * {@code XDG_CACHE_HOME} at each module's target/nos-cache (scripts/gpu/gpu-tests.sh at a
+   * folder of /tmp). Without that, a test run once left 4,888 measurements of mutated digits files
+   * in the user's footprints.json.
+   */
+  @Test
+  void defaultRuntime_inTheTests_isNotTheUsersCache() {
+    Path users = Path.of(System.getProperty("user.home"), ".cache", "nos");
+    Path root = NosRuntime.defaultRuntime().cacheRoot();
+    assertNotEquals(users, root, "the tests' cache root is the user's; XDG_CACHE_HOME="
+        + System.getenv("XDG_CACHE_HOME"));
   }
 
   @Test

@@ -40,6 +40,19 @@ final class SpecJsonBatchingTest {
         .unpad(Padding.unpad("hidden", 1, "ids", 1)).build(), spec.batching().orElseThrow());
   }
 
+  /** A fixed batch dimension with batching of another size is refused from JSON too. */
+  @Test
+  void fromJson_fixedBatchDimension_otherMaxBatchSize_refused() {
+    String json = ("{'id': 'one', 'artifact': 'one.pt', 'signature': {"
+        + "'inputs': [{'name': 'x', 'dtype': 'float32', 'shape': [1, 5]}],"
+        + "'outputs': [{'name': 'y', 'dtype': 'float32', 'shape': [-1, 2]}]}, "
+        + "'batching': {'maxBatchSize': 8}}").replace('\'', '"');
+    assertEquals("$.batching.maxBatchSize must be 1 but was 8: input 'x' has a fixed first"
+        + " dimension (the batch): x: float32[1, 5], so every call has exactly 1 row and a batch"
+        + " of several calls would have more rows than the signature allows; declare the first"
+        + " dimension -1 to batch calls together", failure(json));
+  }
+
   @Test
   void fromJson_onlyMaxBatchSize_defaults() {
     assertEquals(Batching.ofMaxBatchSize(4),

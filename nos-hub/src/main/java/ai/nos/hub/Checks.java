@@ -1,9 +1,11 @@
 package ai.nos.hub;
 
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 
-/** Checks of arguments shared by the downloader and the catalog. */
+/** Checks of arguments shared by the downloader, the catalog and the facades' model folders. */
 final class Checks {
 
   private Checks() {}
@@ -33,6 +35,24 @@ final class Checks {
       }
     }
     return uri;
+  }
+
+  /**
+   * Refuses a model folder that is not there before a file in it is read, naming the folder (and,
+   * for a relative one, where it was looked for) and what it must hold: a missing folder used to
+   * be reported as its first file missing ("tokenizer file models/llama/tokenizer.json does not
+   * exist").
+   *
+   * @param what the folder's kind, e.g. {@code "text generator"}
+   * @param holds what the folder must hold, e.g. {@code "model.pt and tokenizer.json"}
+   */
+  static void modelDirectory(Path dir, String what, String holds) {
+    if (!Files.isDirectory(dir)) {
+      String where = dir.isAbsolute() ? "" : " (" + dir.toAbsolutePath() + ")";
+      throw new IllegalArgumentException(what + " directory " + dir + where
+          + (Files.exists(dir) ? " is not a directory" : " does not exist")
+          + "; it must hold " + holds);
+    }
   }
 
   /** Returns 64 hex characters in lower case, else throws IAE naming the value. */

@@ -317,6 +317,7 @@ public final class ImagePreprocessing {
     /**
      * Sets the per-channel mean; {@code [0, 0, 0]} by default.
      *
+     * @throws NullPointerException if {@code mean} is null
      * @throws IllegalArgumentException unless given 3 values finite as floats
      */
     public Builder mean(double... mean) {
@@ -327,6 +328,7 @@ public final class ImagePreprocessing {
     /**
      * Sets the per-channel standard deviation; {@code [1, 1, 1]} by default.
      *
+     * @throws NullPointerException if {@code std} is null
      * @throws IllegalArgumentException unless given 3 values finite and {@code > 0} as floats
      */
     public Builder std(double... std) {
@@ -394,9 +396,10 @@ public final class ImagePreprocessing {
     }
 
     private static List<Double> three(double[] values, String name, boolean positive) {
-      if (values == null || values.length != 3) {
+      Objects.requireNonNull(values, () -> name + " must not be null");
+      if (values.length != 3) {
         throw new IllegalArgumentException(name + " must have 3 values (one per channel) but had "
-            + (values == null ? "null" : values.length));
+            + values.length);
       }
       for (int i = 0; i < 3; i++) {
         if (!Double.isFinite(values[i]) || positive && values[i] <= 0) {

@@ -547,12 +547,17 @@ public final class SpeechRecognizer implements AutoCloseable {
     /**
      * Loads the model (and tokenizer.json and generation_config.json where they are).
      *
-     * @throws IllegalArgumentException if the directory lacks encoder.pt or decoder.pt, or its
+     * @throws IllegalArgumentException if the directory is not a folder (the message names it)
+     *     or lacks encoder.pt or decoder.pt, or its
      *     tokenizer.json is not a HuggingFace tokenizer, or its generation_config.json is not
      *     JSON or lists a suppressed id that is not a token id of the model's vocabulary
      * @throws ai.nos.ModelLoadException if the files are not a make_whisper.py export
      */
     public SpeechRecognizer build() {
+      if (directory != null) {
+        Checks.modelDirectory(directory, "Whisper model",
+            "encoder.pt and decoder.pt (scripts/models/make_whisper.py)");
+      }
       for (Path p : List.of(encoder, decoder)) {
         if (!Files.isRegularFile(p)) {
           throw new IllegalArgumentException(directory == null

@@ -68,13 +68,16 @@ public final class TextGenerator implements AutoCloseable {
    * {@code eos_token_id}s (one or a list: an instruction-tuned model's end of turn and end of
    * text) are where a request stops whose config names none.
    *
-   * @throws IllegalArgumentException also if generation_config.json is not JSON or names an id
-   *     outside the model's vocabulary
+   * @throws IllegalArgumentException if {@code directory} is null or is not a folder (the
+   *     message names it), or if generation_config.json is not JSON or names an id outside the
+   *     model's vocabulary
    */
   public static TextGenerator load(Path directory) {
     if (directory == null) {
       throw new IllegalArgumentException("directory must not be null");
     }
+    Checks.modelDirectory(directory, "text generator",
+        "model.pt and tokenizer.json (scripts/models/make_tiny_llama.py)");
     return load(TokenGenerator.builder(directory.resolve("model.pt")),
         directory.resolve("tokenizer.json"),
         directory.resolve(GenerationConfigFile.FILE));

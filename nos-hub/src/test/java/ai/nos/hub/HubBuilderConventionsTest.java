@@ -1,17 +1,21 @@
 package ai.nos.hub;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.DType;
 import ai.nos.Signature;
+import ai.nos.testing.BuilderCases;
 import ai.nos.testing.BuilderCases.Null;
 import ai.nos.testing.BuilderCases.Twice;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -77,6 +81,8 @@ final class HubBuilderConventionsTest {
         new Null("labels must not be null", () -> entry().labels(null)),
         new Null("resizeMode must not be null",
             () -> ImagePreprocessing.builder().resizeMode(null)),
+        new Null("mean must not be null", () -> ImagePreprocessing.builder().mean(null)),
+        new Null("std must not be null", () -> ImagePreprocessing.builder().std(null)),
         new Null("cache directory must not be null", () -> Downloader.builder().cacheDir(null)),
         new Null("read timeout must not be null", () -> Downloader.builder().readTimeout(null)),
         new Null("retry backoff must not be null", () -> Downloader.builder().retryBackoff(null)),
@@ -89,6 +95,24 @@ final class HubBuilderConventionsTest {
   @MethodSource("nullArguments")
   void nullArgument_isANullPointerExceptionNamingIt(Null c) {
     c.check();
+  }
+
+  /**
+   * Every public setter of every nos-hub builder refuses a null with a NullPointerException, but
+   * CatalogEntry's optional parts, whose null is their "none" (ImagePreprocessing's mean and std
+   * threw IllegalArgumentException).
+   */
+  @Test
+  void everySetter_null_isANullPointerException() throws Exception {
+    List<String> wrong = new ArrayList<>();
+    wrong.addAll(BuilderCases.nullsNotRefused(CatalogEntry::builder,
+        Set.of("task", "image", "text", "detection", "provenance")));
+    wrong.addAll(BuilderCases.nullsNotRefused(Downloader::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(Hub::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(ImagePreprocessing::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(() -> SpeechRecognizer.builder(dir), Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(TranscribeOptions::builder, Set.of()));
+    assertEquals(List.of(), wrong);
   }
 
   /** The documented exception: an optional part's null is its "none", to clear a copy's. */

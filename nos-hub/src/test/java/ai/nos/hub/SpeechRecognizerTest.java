@@ -254,6 +254,20 @@ final class SpeechRecognizerTest {
     assertTrue(e.getMessage().contains("samples[1]"), e.getMessage());
   }
 
+  /** A folder that is not there is named as such, not as a folder missing its encoder.pt. */
+  @Test
+  void load_folderNotThere_namesTheFolder(@TempDir Path dir) throws Exception {
+    String holds = "; it must hold encoder.pt and decoder.pt (scripts/models/make_whisper.py)";
+    Path missing = dir.resolve("whisper");
+    assertEquals("Whisper model directory " + missing + " does not exist" + holds,
+        assertThrows(IllegalArgumentException.class, () -> SpeechRecognizer.load(missing))
+            .getMessage());
+    Path relative = Path.of("models", "no-such-whisper");
+    assertEquals("Whisper model directory " + relative + " (" + relative.toAbsolutePath()
+        + ") does not exist" + holds, assertThrows(IllegalArgumentException.class,
+            () -> SpeechRecognizer.load(relative)).getMessage());
+  }
+
   @Test
   void modelDirectoryWithoutEncoder_isRefused(@TempDir Path dir) throws Exception {
     Files.copy(MODEL.resolve("decoder.pt"), dir.resolve("decoder.pt"));

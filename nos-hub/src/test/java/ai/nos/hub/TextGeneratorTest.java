@@ -63,6 +63,27 @@ final class TextGeneratorTest {
     lm.close();
   }
 
+  /**
+   * A new user's first call, TextGenerator.load(Path.of("models/llama")) on a folder that was not
+   * there, said "tokenizer file models/llama/tokenizer.json does not exist": the folder is named.
+   */
+  @Test
+  void load_folderNotThere_namesTheFolder(@TempDir Path dir) throws Exception {
+    String holds = "; it must hold model.pt and tokenizer.json (scripts/models/make_tiny_llama.py)";
+    Path missing = dir.resolve("llama");
+    assertEquals("text generator directory " + missing + " does not exist" + holds,
+        assertThrows(IllegalArgumentException.class, () -> TextGenerator.load(missing))
+            .getMessage());
+    Path relative = Path.of("models", "no-such-llama");
+    assertEquals("text generator directory " + relative + " (" + relative.toAbsolutePath()
+        + ") does not exist" + holds, assertThrows(IllegalArgumentException.class,
+            () -> TextGenerator.load(relative)).getMessage());
+    Path file = Files.writeString(dir.resolve("model.pt"), "x");
+    assertEquals("text generator directory " + file + " is not a directory" + holds,
+        assertThrows(IllegalArgumentException.class, () -> TextGenerator.load(file))
+            .getMessage());
+  }
+
   @Test
   void prompts_encodeAsThePythonExport() {
     for (JsonNode c : reference.get("cases")) {

@@ -1,13 +1,19 @@
 package ai.nos.optim;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.nos.testing.BuilderCases;
 import ai.nos.testing.BuilderCases.Null;
 import ai.nos.testing.BuilderCases.Twice;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -71,5 +77,17 @@ final class OptimBuilderConventionsTest {
   @MethodSource("nullArguments")
   void nullArgument_isANullPointerExceptionNamingIt(Null c) {
     c.check();
+  }
+
+  /** Every public setter of every nos-optim builder refuses a null: a NullPointerException. */
+  @Test
+  void everySetter_null_isANullPointerException() throws Exception {
+    List<String> wrong = new ArrayList<>();
+    wrong.addAll(BuilderCases.nullsNotRefused(ArtifactCache::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(CacheKey::builder, Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(
+        () -> Calibration.builder(CalibrationTest.digits(1, 2, 0)), Set.of()));
+    wrong.addAll(BuilderCases.nullsNotRefused(Optimizer::builder, Set.of()));
+    assertEquals(List.of(), wrong);
   }
 }

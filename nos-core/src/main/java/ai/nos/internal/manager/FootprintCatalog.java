@@ -9,9 +9,9 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,18 +25,53 @@ import org.slf4j.LoggerFactory;
  * jackson-core's streaming parser and generator, not databind's ObjectMapper: every manager
  * opens the catalog, and databind's first use costs a fresh JVM about 150 ms of class loading
  * (~300 classes) before the first model, for a file of numbers (issue 20 item 5, first result).
+ *
+ * <h2>Bound</h2>
+ * A key holds the artifact's content hash, so every edited, retrained or mutated file is a new
+ * key, and a catalog that only grew reached thousands of entries (one developer's: 4,902, of which
+ * 4,888 were one model under as many hashes), every one rewritten with each new measurement. The
+ * catalog keeps at most {@link #MAX_ENTRIES} (or the count given to the package-private
+ * constructor) and drops the least recently measured or used when a put goes past it. The file
+ * is written in that order, least recent first, and read back in file order, so the order
+ * survives a restart without a second field per key (the format stays key to bytes, readable by
+ * older versions). A {@link #get} refreshes a key in memory; the file learns it at the next write.
+ * A file over the bound (one written before it) is read keeping its last entries, and written
+ * back within the bound at the next measurement.
+ *
+ * <h2>Concurrent writers</h2>
+ * Several managers, in one JVM or several, may share the file. Each keeps its own view and
+ * replaces the whole file with it, atomically (the move above), so the file is always one
+ * writer's complete view, bounded like every view: the last writer wins, and a measurement
+ * another writer made meanwhile is measured again when it is missing. No lock across processes:
+ * losing a measurement costs one estimate, a lock could cost a load.
  */
 public final class FootprintCatalog {
   private static final Logger LOG = LoggerFactory.getLogger(FootprintCatalog.class);
   private static final JsonFactory JSON = new JsonFactory();
 
+  /**
+   * The most entries a catalog keeps (a few hundred bytes each in memory, ~60 in the file): far
+   * more models than one machine serves, few enough that a rewrite stays small.
+   */
+  public static final int MAX_ENTRIES = 1024;
+
   private final Path file;
-  private final Map<String, Long> bytes = new TreeMap<>();
+  /** In recency order, least recent first: a get or a put moves a key to the end. */
+  private final Map<String, Long> bytes;
 
   public FootprintCatalog(Path file) {
+    this(file, MAX_ENTRIES);
+  }
+
+  /** A catalog keeping at most {@code maxEntries}; the tests use small bounds. */
+  FootprintCatalog(Path file, int maxEntries) {
+    if (maxEntries < 1) {
+      throw new IllegalArgumentException("maxEntries must be at least 1 but was " + maxEntries);
+    }
     this.file = file;
+    this.bytes = bounded(maxEntries);
     if (Files.isRegularFile(file)) {
-      Map<String, Long> read = new TreeMap<>();
+      Map<String, Long> read = bounded(maxEntries);
       try (JsonParser p = JSON.createParser(file.toFile())) {
         if (p.nextToken() != JsonToken.START_OBJECT) {
           throw new IOException("expected a JSON object of key to bytes, got "
@@ -65,12 +100,30 @@ public final class FootprintCatalog {
   /** The file's name under the runtime's cache root ({@code ai.nos.NosRuntime#cacheRoot}). */
   public static final String FILE_NAME = "footprints.json";
 
+  /** An access-ordered map that drops its least recent entry past {@code max}. */
+  private static Map<String, Long> bounded(int max) {
+    return new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+        return size() > max;
+      }
+    };
+  }
+
+  /** How many entries the catalog holds now. */
+  synchronized int size() {
+    return bytes.size();
+  }
+
   public synchronized OptionalLong get(String key) {
     Long b = bytes.get(key);
     return b == null ? OptionalLong.empty() : OptionalLong.of(b);
   }
 
-  /** Records a measurement and writes the file; a failed write is logged, not thrown. */
+  /**
+   * Records a measurement, dropping the least recent entry past the bound, and writes the file
+   * (when the value is new); a failed write is logged, not thrown.
+   */
   public synchronized void put(String key, long measured) {
     Long old = bytes.put(key, measured);
     if (old != null && old == measured) {

@@ -123,17 +123,27 @@ public final class CudaWork {
     if (err == 0) {
       return null;
     }
-    String reason = "the CUDA context of " + device + " is lost for this process (CUDA error "
-        + err + ": " + errorName(err) + ", first seen while model '" + modelId + "' ran: "
-        + firstLine(failure.getMessage()) + "). CUDA keeps such an error until the process ends,"
-        + " so every later call and load on this GPU fails; restart the process. Causes: a"
-        + " kernel that read or wrote out of bounds (a custom op, an index out of range), a"
-        + " device-side assert, or a driver fault.";
+    String reason = lostReason(device, err, errorName(err), modelId, failure);
     markLost(index, reason);
     DeviceUnavailableException e = new DeviceUnavailableException("model '" + modelId
         + "' failed on " + device + ": " + reason);
     e.initCause(failure);
     return e;
+  }
+
+  /**
+   * What a lost context's exceptions say: the device, CUDA's error, and the failure it was first
+   * seen in, by its error line (a TorchScript traceback's {@code RuntimeError: CUDA error: ...},
+   * else the first non-blank line: such messages may start with a blank one).
+   */
+  static String lostReason(Device device, int err, String errorName, String modelId,
+      RuntimeException failure) {
+    return "the CUDA context of " + device + " is lost for this process (CUDA error " + err
+        + ": " + errorName + ", first seen while model '" + modelId + "' ran: "
+        + TorchModel.modelMessage(failure.getMessage()) + "). CUDA keeps such an error until"
+        + " the process ends, so every later call and load on this GPU fails; restart the"
+        + " process. Causes: a kernel that read or wrote out of bounds (a custom op, an index out"
+        + " of range), a device-side assert, or a driver fault.";
   }
 
   /** Marks a device lost (the first reason stays). Logs once per device. */
@@ -224,13 +234,5 @@ public final class CudaWork {
 
   private static String errorName(int err) {
     return cudart.cudaGetErrorString(err).getString();
-  }
-
-  private static String firstLine(String message) {
-    if (message == null) {
-      return "no message";
-    }
-    int nl = message.indexOf('\n');
-    return nl < 0 ? message : message.substring(0, nl);
   }
 }

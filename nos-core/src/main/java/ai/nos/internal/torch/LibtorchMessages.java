@@ -11,6 +11,11 @@ package ai.nos.internal.torch;
  * from a newer torch (the README tells exporters so); libtorch's own advice there, "please
  * upgrade PyTorch", does not help a Java user, so a load failure of that kind says which libtorch
  * NOS runs and what to do.
+ *
+ * <p>The one reading of a libtorch message's first line in NOS: nos-core's loads and calls
+ * (through {@code TorchModel.modelMessage} where a TorchScript traceback may hold the error line),
+ * a lost CUDA context's reason ({@code CudaWork}), and nos-optim's TorchScript passes, to which
+ * module-info exports this package.
  */
 public final class LibtorchMessages {
   private LibtorchMessages() {}

@@ -1,6 +1,7 @@
 package ai.nos.internal.manager;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,16 +12,23 @@ import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
 import java.util.OptionalLong;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.LoggerFactory;
 
 /**
  * The footprint catalog's file: what it writes reads back (and is the JSON object it says), what
- * is not a positive whole number of bytes is skipped, an unreadable file is ignored, and the
- * catalog needs jackson-core only (databind's first use cost a fresh JVM ~150 ms before the first
- * model: issue 20 item 5).
+ * is not a positive whole number of bytes is skipped, an unreadable file is ignored, the catalog
+ * keeps at most its bound of entries, least recent dropped, also under concurrent writers, and it
+ * needs jackson-core only (databind's first use cost a fresh JVM ~150 ms before the first model:
+ * issue 20 item 5).
  */
 final class FootprintCatalogTest {
 
@@ -68,6 +76,133 @@ final class FootprintCatalogTest {
       c.put("m", 5);
       assertEquals(OptionalLong.of(5), new FootprintCatalog(file).get("m"), bad);
     }
+  }
+
+  /**
+   * Every mutated or retrained artifact is a new key: a developer's catalog had grown to 4,902
+   * entries. Past the bound the least recently measured is dropped, in memory and in the file.
+   */
+  @Test
+  void put_pastMaxEntries_dropsTheLeastRecent_fileStaysBounded(@TempDir Path dir)
+      throws Exception {
+    Path file = dir.resolve("footprints.json");
+    FootprintCatalog c = new FootprintCatalog(file);
+    int puts = FootprintCatalog.MAX_ENTRIES + 5;
+    for (int i = 0; i < puts; i++) {
+      c.put("model-" + i + "|fp32|cpu", 1_000 + i);
+    }
+    JsonNode root = new ObjectMapper().readTree(file.toFile());
+    assertEquals(FootprintCatalog.MAX_ENTRIES, root.size(), "entries in the file after " + puts
+        + " measurements");
+    for (int i = 0; i < 5; i++) {
+      assertFalse(root.has("model-" + i + "|fp32|cpu"), "the oldest, model-" + i);
+      assertEquals(OptionalLong.empty(), c.get("model-" + i + "|fp32|cpu"));
+    }
+    assertEquals(OptionalLong.of(1_000 + puts - 1), c.get("model-" + (puts - 1) + "|fp32|cpu"));
+    assertEquals(OptionalLong.of(1_005), new FootprintCatalog(file).get("model-5|fp32|cpu"));
+  }
+
+  @Test
+  void get_refreshesAKey_theLeastRecentlyUsedIsDropped_fileInRecencyOrder(@TempDir Path dir)
+      throws Exception {
+    Path file = dir.resolve("footprints.json");
+    FootprintCatalog c = new FootprintCatalog(file, 3);
+    c.put("a", 1);
+    c.put("b", 2);
+    c.put("c", 3);
+    assertEquals(OptionalLong.of(1), c.get("a"));
+    c.put("d", 4);
+    assertEquals(OptionalLong.empty(), c.get("b"), "b was the least recently used");
+    assertEquals(List.of("c", "a", "d"), keys(file), "least recent first");
+    // The order survives a restart: the file's first key is the next to go.
+    FootprintCatalog again = new FootprintCatalog(file, 3);
+    again.put("e", 5);
+    assertEquals(List.of("a", "d", "e"), keys(file));
+    assertEquals(3, again.size());
+  }
+
+  @Test
+  void fileOverTheBound_readKeepingItsLastEntries_writtenBackBounded(@TempDir Path dir)
+      throws Exception {
+    Path file = dir.resolve("footprints.json");
+    Files.writeString(file, "{\"k1\": 1, \"k2\": 2, \"k3\": 3, \"k4\": 4, \"k5\": 5}");
+    FootprintCatalog c = new FootprintCatalog(file, 2);
+    assertEquals(2, c.size());
+    assertEquals(OptionalLong.empty(), c.get("k3"));
+    assertEquals(OptionalLong.of(4), c.get("k4"));
+    assertEquals(OptionalLong.of(5), c.get("k5"));
+    c.put("k6", 6);
+    assertEquals(List.of("k5", "k6"), keys(file));
+  }
+
+  @Test
+  void maxEntries_belowOne_refusedNamingTheValue(@TempDir Path dir) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> new FootprintCatalog(dir.resolve("f.json"), 0));
+    assertEquals("maxEntries must be at least 1 but was 0", e.getMessage());
+  }
+
+  /**
+   * Two catalogs on one file (two managers, or two JVMs), two writer threads each: every read of
+   * the file meanwhile is a whole JSON object within the bound, and so is the file at the end.
+   */
+  @Test
+  void concurrentWriters_fileAlwaysWholeAndBounded(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("footprints.json");
+    int bound = 16;
+    FootprintCatalog[] catalogs = {new FootprintCatalog(file, bound),
+        new FootprintCatalog(file, bound)};
+    CountDownLatch start = new CountDownLatch(1);
+    List<Thread> writers = new ArrayList<>();
+    List<Throwable> failures = new CopyOnWriteArrayList<>();
+    for (int w = 0; w < 4; w++) {
+      FootprintCatalog c = catalogs[w % 2];
+      String prefix = "w" + w + "-";
+      Thread t = new Thread(() -> {
+        try {
+          start.await();
+          for (int i = 0; i < 200; i++) {
+            c.put(prefix + i, i + 1);
+          }
+        } catch (Throwable e) {
+          failures.add(e);
+        }
+      });
+      t.start();
+      writers.add(t);
+    }
+    AtomicBoolean writing = new AtomicBoolean(true);
+    int reads = 0;
+    start.countDown();
+    ObjectMapper json = new ObjectMapper();
+    while (writing.get()) {
+      writing.set(writers.stream().anyMatch(Thread::isAlive));
+      if (Files.exists(file)) {
+        JsonNode root = json.readTree(file.toFile());
+        assertTrue(root.isObject() && root.size() <= bound, root.toString());
+        reads++;
+      }
+    }
+    for (Thread t : writers) {
+      t.join();
+    }
+    assertTrue(failures.isEmpty(), failures.toString());
+    assertTrue(reads > 0, "the file was read while written");
+    assertTrue(json.readTree(file.toFile()).size() <= bound);
+    assertEquals(bound, catalogs[0].size());
+    try (var files = Files.list(dir)) {
+      assertEquals(1, files.count(), "no temporary file left");
+    }
+  }
+
+  /** The file's keys in file order. */
+  private static List<String> keys(Path file) throws Exception {
+    List<String> keys = new ArrayList<>();
+    for (Iterator<String> it = new ObjectMapper().readTree(file.toFile()).fieldNames();
+        it.hasNext(); ) {
+      keys.add(it.next());
+    }
+    return keys;
   }
 
   @Test

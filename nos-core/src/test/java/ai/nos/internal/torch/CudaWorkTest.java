@@ -28,6 +28,36 @@ final class CudaWorkTest {
     CudaWork.clearForTests();
   }
 
+  /**
+   * A lost context names the failure it was first seen in by its error line. It quoted the
+   * message's literal first line, which is blank when libtorch quotes TorchScript code and says
+   * nothing in a traceback.
+   */
+  @Test
+  void lostReason_quotesTheFailuresErrorLine_notABlankFirstLine() {
+    String blankFirst = "\nCUDA error: an illegal memory access was encountered\nCUDA kernel"
+        + " errors might be asynchronously reported at some other API call\n";
+    String reason = CudaWork.lostReason(Device.cuda(0), 700, "an illegal memory access was"
+        + " encountered", "m", new RuntimeException(blankFirst));
+    assertTrue(reason.contains("first seen while model 'm' ran: CUDA error: an illegal memory"
+        + " access was encountered). CUDA keeps"), reason);
+    String traceback = "The following operation failed in the TorchScript interpreter.\n"
+        + "Traceback of TorchScript, serialized code (most recent call last):\n"
+        + "  File \"code/__torch__.py\", line 12, in forward\n"
+        + "RuntimeError: CUDA error: device-side assert triggered\n"
+        + "For debugging consider passing CUDA_LAUNCH_BLOCKING=1\n";
+    reason = CudaWork.lostReason(Device.cuda(1), 710, "device-side assert triggered", "p",
+        new RuntimeException(traceback));
+    assertEquals("the CUDA context of cuda:1 is lost for this process (CUDA error 710:"
+        + " device-side assert triggered, first seen while model 'p' ran: RuntimeError: CUDA"
+        + " error: device-side assert triggered). CUDA keeps such an error until the process"
+        + " ends, so every later call and load on this GPU fails; restart the process. Causes: a"
+        + " kernel that read or wrote out of bounds (a custom op, an index out of range), a"
+        + " device-side assert, or a driver fault.", reason);
+    assertTrue(CudaWork.lostReason(Device.cuda(0), 700, "x", "m", new RuntimeException())
+        .contains("ran: (libtorch gave no message))"));
+  }
+
   @Test
   void exclusive_waitsForEverySharedHold() throws Exception {
     Lock call = CudaWork.shared(Device.cuda(0), "m");

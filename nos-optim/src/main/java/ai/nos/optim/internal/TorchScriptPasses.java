@@ -2,6 +2,7 @@ package ai.nos.optim.internal;
 
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
+import ai.nos.internal.torch.LibtorchMessages;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Path;
 import org.bytedeco.javacpp.BytePointer;
@@ -31,8 +32,10 @@ public final class TorchScriptPasses {
     try (DeviceOptional map = new DeviceOptional(where)) {
       module = torch.load(source.toString(), map, false);
     } catch (RuntimeException e) {
+      // nos-core's reading of libtorch's message (module-info exports internal.torch here):
+      // its first non-blank line, and a newer torch's operator or format named as such.
       throw new ModelLoadException("cannot load " + source + " for optimization: "
-          + firstLine(e.getMessage()), e);
+          + LibtorchMessages.loadFailure(e.getMessage()), e);
     } finally {
       where.close();
     }
@@ -51,13 +54,5 @@ public final class TorchScriptPasses {
       }
       module.close();
     }
-  }
-
-  private static String firstLine(String message) {
-    if (message == null) {
-      return "(no message)";
-    }
-    int nl = message.indexOf('\n');
-    return nl < 0 ? message : message.substring(0, nl);
   }
 }
