@@ -203,6 +203,17 @@ def first_result_first_load():
          "nos-after": "NOS, no TF32 graph walk without a GPU, no record bootstrap (after)"})
 
 
+def first_result_twentyfourth():
+    """A fresh JVM's first result at the twenty-fourth session's start and end (forward's
+    arguments checked at load, the spec's smallest call checked, the footprint catalog bounded),
+    alternated fresh JVMs (scripts/bench/first-result-ab.sh cef75c2)."""
+    return first_result_table(
+        "logs/2026-12-05/twentyfourth/first-result/twentyfourth-session.log",
+        "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`",
+        {"nos-before": "NOS at cef75c2 (before)",
+         "nos-after": "NOS with forward's arguments checked at load (after)"})
+
+
 def first_result_djl_twentyfirst(rel):
     """NOS's and DJL's first result, alternated fresh JVMs (djl-cpu.sh ROWS=first)."""
     return first_result_table(rel + "/first-result.log", "fresh JVM, digits, batch 32",
@@ -944,6 +955,9 @@ TABLES = {
     "cpu-ab-probe-abort": ("logs/2026-12-04/twentieth/cpu-ab", lambda: batching_ab("probe-abort")),
     "cpu-ab-caller-lockfree": ("logs/2026-12-04/twentieth/cpu-ab",
                                lambda: batching_ab("caller-lockfree")),
+    "first-result-twentyfourth": (
+        "logs/2026-12-05/twentyfourth/first-result/twentyfourth-session.log",
+        first_result_twentyfourth),
     "first-result-first-load": ("logs/2026-12-05/twentyfirst/first-result/first-load-cpu.log",
                                 first_result_first_load),
     "first-result-djl-twentyfirst": (
