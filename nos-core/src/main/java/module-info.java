@@ -4,10 +4,12 @@
  *
  * <p>The other NOS modules get what they need through qualified exports, never a public internal:
  * nos-optim the libtorch runtime ({@code internal.torch}, for its TorchScript and TensorRT passes)
- * and the accuracy figures ({@code internal}); nos-hub the JSON field readers of the spec format and the resampling weights it shares with the device path, the mel filter bank and device log-mel of Whisper's features, and the lease
- * that frees a shared tokenizer after its last use ({@code internal});
- * both the cross-process file lock. The benchmarks and examples run on the class path, where a
- * module's exports do not apply; only the benchmarks use internals (libtorch's allocator figures).
+ * and the accuracy figures ({@code internal}); nos-hub the JSON field readers of the spec format
+ * and the resampling weights it shares with the device path, the mel filter bank and device log-mel
+ * of Whisper's features, and the lease that frees a shared tokenizer after its last use
+ * ({@code internal}); both the cross-process file lock. The benchmarks and examples run on the
+ * class path, where a module's exports do not apply; only the benchmarks use internals (libtorch's
+ * allocator figures).
  */
 @SuppressWarnings("module") // nos-optim and nos-hub are built after this module
 module ai.nos {

@@ -1,4 +1,7 @@
-/** NOS optimizer: precision, freezing, compiled artifacts and their cache. Only {@code ai.nos.optim} is API. */
+/**
+ * NOS optimizer: precision, freezing, compiled artifacts and their cache. Only {@code ai.nos.optim}
+ * is API.
+ */
 module ai.nos.optim {
   requires transitive ai.nos;
   requires com.fasterxml.jackson.core;

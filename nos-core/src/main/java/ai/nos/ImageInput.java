@@ -269,8 +269,9 @@ public final class ImageInput {
   @Override
   public String toString() {
     return "ImageInput{size=" + size + ", " + resize + ", " + interpolation + ", " + resampler
-        + (crop > 0 ? ", crop=" + crop + " " + cropRounding : "") + ", mean=" + Arrays.toString(mean) + ", std="
-        + Arrays.toString(std) + (bgr ? ", bgr" : "")
+        + (crop > 0 ? ", crop=" + crop + " " + cropRounding : "")
+        + ", mean=" + Arrays.toString(mean) + ", std=" + Arrays.toString(std)
+        + (bgr ? ", bgr" : "")
         + (resize == Resize.LETTERBOX ? ", pad=" + padValue : "") + "}";
   }
 

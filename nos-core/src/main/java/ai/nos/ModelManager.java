@@ -403,10 +403,10 @@ public final class ModelManager implements AutoCloseable {
      * Loads artifacts only from these directories (their real paths, links followed); an
      * artifact elsewhere fails with {@link ModelLoadException} before it is read. Default: any.
      *
-     * <p>Checked on every load, not only the first: each copy ({@link ModelManager#scale}, replicas) and each
-     * reload after eviction resolves the artifact's real path again and reads the file it checked,
-     * so a link repointed outside after the first load stops the next one. See {@link Artifact}
-     * for what a load verifies.
+     * <p>Checked on every load, not only the first: each copy ({@link ModelManager#scale},
+     * replicas) and each reload after eviction resolves the artifact's real path again and reads
+     * the file it checked, so a link repointed outside after the first load stops the next one. See
+     * {@link Artifact} for what a load verifies.
      *
      * @throws IllegalArgumentException if a directory does not exist
      */

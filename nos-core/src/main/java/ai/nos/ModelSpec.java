@@ -204,8 +204,8 @@ public final class ModelSpec {
    * The most bytes one call may bring in and take out, when the spec states it: the bytes of its
    * input tensors (an image input's pixels plus the float32 model input they become, see
    * {@link #imageInputs()}) plus an estimate of its outputs' (the signature's output shapes at the
-   * call's batch size, a dynamic dimension past the first counted as 1). A call over it is refused with
-   * an {@link IllegalArgumentException} before any native call, instead of the process being
+   * call's batch size, a dynamic dimension past the first counted as 1). A call over it is refused
+   * with an {@link IllegalArgumentException} before any native call, instead of the process being
    * killed by the operating system for memory mid-call.
    *
    * <p>Unset, the limit is 1/128 of the physical memory of the machine (of the container, where

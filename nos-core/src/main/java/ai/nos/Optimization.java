@@ -64,10 +64,10 @@ public enum Optimization {
    * 6,742 with freeze against 3,181 with optimize_for_inference), and channels-last with freeze
    * on the CPU; other models get freeze. A model whose convolutions hold under 10% of its
    * weights (a vision transformer's patch embedding) gets freeze in every precision (ViT-B/16
-   * fp16 at batch 64: 8,661 images/s with freeze, 7,153 with optimize_for_inference). CUDA graphs are never chosen (they cost memory and
-   * need fixed shapes): ask for them as well. Steps given beside {@code auto} are kept. Each
-   * chosen step is checked at load like any other; {@code ModelInfo.optimizations()} says which
-   * ones a copy runs with.
+   * fp16 at batch 64: 8,661 images/s with freeze, 7,153 with optimize_for_inference). CUDA graphs
+   * are never chosen (they cost memory and need fixed shapes): ask for them as well. Steps given
+   * beside {@code auto} are kept. Each chosen step is checked at load like any other;
+   * {@code ModelInfo.optimizations()} says which ones a copy runs with.
    */
   AUTO("auto");
 

@@ -198,7 +198,8 @@ final class SpecJson {
     if (root.has("memoryBytes")) {
       JsonValue node = root.get("memoryBytes");
       if (!node.isIntegralNumber() || !node.canConvertToLong()) {
-        throw new IllegalArgumentException("$.memoryBytes must be an integer but was " + echo(node));
+        throw new IllegalArgumentException(
+            "$.memoryBytes must be an integer but was " + echo(node));
       }
       at("$", () -> b.memoryBytes(node.longValue()));
     }

@@ -107,7 +107,8 @@ final class BatchingTest {
   @Test
   void maxQueueDelay_invalid() {
     Batching.Builder b = Batching.builder();
-    assertEquals("batching.maxQueueDelay must not be null", nullFailure(() -> b.maxQueueDelay(null)));
+    assertEquals("batching.maxQueueDelay must not be null",
+        nullFailure(() -> b.maxQueueDelay(null)));
     assertEquals("batching.maxQueueDelay must be >= 0 but was PT-0.001S",
         failure(() -> b.maxQueueDelay(Duration.ofMillis(-1))));
     assertEquals("batching.maxQueueDelay must be a whole number of microseconds but was "

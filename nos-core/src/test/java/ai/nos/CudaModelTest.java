@@ -69,7 +69,8 @@ final class CudaModelTest {
     try (Model cpu = Nos.load(resnet50("cpu"))) {
       onCpu = cpu.infer(input).get("logits").toFloatArray();
     }
-    double cudaVsTorch = Fixtures.relativeError(onCuda, readFloats(dir.resolve("resnet50-cuda.f32")));
+    double cudaVsTorch =
+        Fixtures.relativeError(onCuda, readFloats(dir.resolve("resnet50-cuda.f32")));
     double cpuVsTorch = Fixtures.relativeError(onCpu, readFloats(dir.resolve("resnet50-cpu.f32")));
     double cudaVsCpu = Fixtures.relativeError(onCuda, onCpu);
     System.out.printf("CudaModelTest: resnet50 relative error: NOS cuda vs PyTorch cuda %.3g,"

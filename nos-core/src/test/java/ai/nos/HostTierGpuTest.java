@@ -45,7 +45,8 @@ final class HostTierGpuTest {
         .signature(Signature.builder().input("image", DType.FLOAT32, -1, 3, 224, 224)
             .output("logits", DType.FLOAT32, -1, 1000).build())
         .device("cuda:0").precision(Precision.FP16).optimize(steps).build();
-    Map<String, Tensor> image = Map.of("image", Tensor.of(pixels(3 * 224 * 224, 3), 1, 3, 224, 224));
+    Map<String, Tensor> image =
+        Map.of("image", Tensor.of(pixels(3 * 224 * 224, 3), 1, 3, 224, 224));
     swap(spec, image, 20, "ResNet-50 fp16 auto" + (graphs ? " + cuda_graphs" : ""));
   }
 

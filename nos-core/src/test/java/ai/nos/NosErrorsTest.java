@@ -121,7 +121,8 @@ final class NosErrorsTest {
 
   @Test
   void infer_overMaxBatchSize_isRejected() {
-    try (Model m = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-max4").maxBatchSize(4).build())) {
+    try (Model m = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-max4").maxBatchSize(4)
+        .build())) {
       var e = assertThrows(IllegalArgumentException.class,
           () -> m.infer(Tensor.of(new float[5 * 64], 5, 1, 8, 8)));
       assertMessage(e, "batch size 5", "maxBatchSize is 4");
@@ -170,17 +171,22 @@ final class NosErrorsTest {
 
   @Test
   void outputsThatDisagreeWithTheSignature_areReported() {
-    ModelSpec wrongCount = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongCount").signature(Signature.builder()
-        .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, -1, 10)
-        .output("extra", DType.FLOAT32, -1).build()).build();
-    ModelSpec wrongShape = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongShape").signature(Signature.builder()
-        .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, -1, 11)
-        .build()).build();
-    ModelSpec wrongDtype = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongDtype").signature(Signature.builder()
-        .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.INT64, -1, 10)
-        .build()).build();
-    ModelSpec wrongKey = Fixtures.dictOut().toBuilder().id("dict-wrongKey").signature(Signature.builder()
-        .input("x", DType.FLOAT32, -1, 3).output("total", DType.FLOAT32, -1, 1).build()).build();
+    ModelSpec wrongCount = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongCount")
+        .signature(Signature.builder()
+            .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, -1, 10)
+            .output("extra", DType.FLOAT32, -1).build()).build();
+    ModelSpec wrongShape = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongShape")
+        .signature(Signature.builder()
+            .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.FLOAT32, -1, 11)
+            .build()).build();
+    ModelSpec wrongDtype = Fixtures.digitsOn("cpu").toBuilder().id("digits-wrongDtype")
+        .signature(Signature.builder()
+            .input("image", DType.FLOAT32, -1, 1, 8, 8).output("logits", DType.INT64, -1, 10)
+            .build()).build();
+    ModelSpec wrongKey = Fixtures.dictOut().toBuilder().id("dict-wrongKey")
+        .signature(Signature.builder()
+            .input("x", DType.FLOAT32, -1, 3).output("total", DType.FLOAT32, -1, 1)
+            .build()).build();
     Tensor image = Tensor.of(new float[64], 1, 1, 8, 8);
     try (Model a = Nos.load(wrongCount); Model b = Nos.load(wrongShape);
         Model c = Nos.load(wrongDtype); Model d = Nos.load(wrongKey)) {

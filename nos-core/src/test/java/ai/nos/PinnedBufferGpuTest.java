@@ -71,8 +71,8 @@ final class PinnedBufferGpuTest {
   void batchedModel_oneRequestBatchesGoStraight_severalAreAssembled() throws Exception {
     Tensor input = digits(ROWS, 5);
     ModelSpec spec = Fixtures.digitsOn("cuda").toBuilder().id("digits-pbatch")
-        .batching(Batching.builder().maxBatchSize(ROWS).maxQueueDelay(java.time.Duration.ofMillis(20))
-            .build()).build();
+        .batching(Batching.builder().maxBatchSize(ROWS)
+            .maxQueueDelay(java.time.Duration.ofMillis(20)).build()).build();
     try (Model m = Nos.load(spec); PinnedBuffer b = pinnedCopy(input)) {
       float[] ordinary = m.infer(input).get("logits").toFloatArray();
       long before = PinnedMemory.directCopies();

@@ -204,7 +204,8 @@ final class SpecJsonTest {
     assertFalse(ModelSpec.fromJson(DIGITS).toJson().contains("optimize"), "none: not written");
     assertEquals("$.optimize[1]: optimization must be one of channels_last, freeze,"
         + " optimize_for_inference, cudnn_benchmark, cuda_graphs, auto but was 'fuse'",
-        failure(digitsWith("{'id': 'digits',", "{'id': 'digits', 'optimize': ['freeze', 'fuse'],")));
+        failure(digitsWith("{'id': 'digits',",
+            "{'id': 'digits', 'optimize': ['freeze', 'fuse'],")));
     assertEquals("$.optimize must be an array of step names but was \"freeze\"",
         failure(digitsWith("{'id': 'digits',", "{'id': 'digits', 'optimize': 'freeze',")));
   }

@@ -20,7 +20,8 @@ public final class DigitsDemo {
   private DigitsDemo() {}
 
   public static void main(String[] args) throws IOException {
-    Path models = Path.of(args.length > 0 ? args[0] : System.getProperty("nos.models.dir", "models"));
+    Path models =
+        Path.of(args.length > 0 ? args[0] : System.getProperty("nos.models.dir", "models"));
     ModelSpec spec = ModelSpec.fromJson(models.resolve("digits/digits.json"));
     Digits test = Digits.read(models.resolve("digits/digits-test.csv"));
     System.out.printf("NOS digits demo: %d held-out images, model %s%n", test.size(), spec.id());

@@ -31,7 +31,8 @@ public final class ManagerDemo {
   private ManagerDemo() {}
 
   public static void main(String[] args) throws IOException {
-    Path models = Path.of(args.length > 0 ? args[0] : System.getProperty("nos.models.dir", "models"));
+    Path models =
+        Path.of(args.length > 0 ? args[0] : System.getProperty("nos.models.dir", "models"));
     ModelSpec digits = ModelSpec.fromJson(models.resolve("digits/digits.json"));
     Digits test = Digits.read(models.resolve("digits/digits-test.csv"));
     // On the CPU a copy books its weights (40 kB for this model, measured when it loads); a

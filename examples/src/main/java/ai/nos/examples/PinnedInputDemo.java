@@ -24,7 +24,8 @@ public final class PinnedInputDemo {
   private PinnedInputDemo() {}
 
   public static void main(String[] args) throws IOException {
-    Path models = Path.of(args.length > 0 ? args[0] : System.getProperty("nos.models.dir", "models"));
+    Path models =
+        Path.of(args.length > 0 ? args[0] : System.getProperty("nos.models.dir", "models"));
     int[] result = run(models);
     System.out.printf("accuracy: %.2f%% (%d of %d)%n", 100.0 * result[0] / result[1], result[0],
         result[1]);

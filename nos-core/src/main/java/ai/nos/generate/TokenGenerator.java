@@ -50,10 +50,10 @@ import java.util.Objects;
  * generator as it books a model: it places it (the builder's device is the preference, as a
  * spec's), counts its {@link #deviceBytes()} (weights, the whole cache, the decode graphs) on
  * that device, so that other models' placement and {@link ModelManager#stats()} see them, and
- * lists it in {@link ModelManager#models()} under its id. A generator with a request queued or generating is
- * never evicted; an idle one may be (least recently used first, as models are): its cache and
- * model are freed, and its next request loads it again where the manager places it, on the
- * submitting thread (the caller sees the load's latency; a load that fails fails that request).
+ * lists it in {@link ModelManager#models()} under its id. A generator with a request queued or
+ * generating is never evicted; an idle one may be (least recently used first, as models are): its
+ * cache and model are freed, and its next request loads it again where the manager places it, on
+ * the submitting thread (the caller sees the load's latency; a load that fails fails that request).
  * Closing the generator frees and unbooks it before {@code close} returns. Closing the manager
  * (or {@link ModelManager#unload} of its id) fails the generator's queued and running requests
  * with {@link IllegalStateException} and frees it at once; later requests throw

@@ -130,7 +130,8 @@ public final class Inputs {
   /**
    * Validates {@code inputs} and returns them in signature order.
    *
-   * @throws IllegalArgumentException naming the input, what the signature expects and what was given
+   * @throws IllegalArgumentException naming the input, what the signature expects and what was
+   *     given
    */
   public static List<Tensor> ordered(ModelSpec spec, Map<String, Tensor> inputs) {
     String id = spec.id();

@@ -34,11 +34,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * 200 requests from 8 threads on 4 slots and a queue of 24: streams and plain requests, random
- * cancels (at once or within 3 ms), a full queue (QueueFullException: tried again 1 ms later), deadlines of 1-5 ms, sinks that throw, prompts up to the
- * cache length, and (closing) close() once 10 tokens were delivered or futures settled. Every future settles, and
- * only as one of finished, cancelled, deadline passed, failed by its own sink or closed; no user
- * code runs on the scheduler thread; the counts go back to 0, and a closed generator's threads
- * are gone.
+ * cancels (at once or within 3 ms), a full queue (QueueFullException: tried again 1 ms later),
+ * deadlines of 1-5 ms, sinks that throw, prompts up to the cache length, and (closing) close() once
+ * 10 tokens were delivered or futures settled. Every future settles, and only as one of finished,
+ * cancelled, deadline passed, failed by its own sink or closed; no user code runs on the scheduler
+ * thread; the counts go back to 0, and a closed generator's threads are gone.
  */
 final class TokenGeneratorStormTest {
 

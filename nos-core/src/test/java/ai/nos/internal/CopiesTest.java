@@ -88,7 +88,8 @@ final class CopiesTest {
   @Test
   void run_nestedInAPart_runsEveryInnerPart() {
     int parts = Math.max(2, Copies.parts(1L << 40));
-    java.util.concurrent.atomic.AtomicInteger inner = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger inner =
+        new java.util.concurrent.atomic.AtomicInteger();
     assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () ->
         Copies.run(parts, i -> Copies.run(parts, j -> inner.incrementAndGet())));
     assertEquals(parts * parts, inner.get());

@@ -27,7 +27,9 @@ final class InputsMemoryAskTest {
       + " \"float32\", \"shape\": [-1, 1, 8, 8]}], \"outputs\": [{\"name\": \"logits\","
       + " \"dtype\": \"float32\", \"shape\": [-1, 10]}]}}";
 
-  /** A class loader of nos-core, jackson-core, slf4j and JavaCPP that says which classes it loaded. */
+  /**
+   * A class loader of nos-core, jackson-core, slf4j and JavaCPP that says which classes it loaded.
+   */
   private static final class Isolated extends URLClassLoader {
     Isolated() {
       super(new URL[] {location(ModelSpec.class), location(JsonFactory.class),
@@ -68,7 +70,8 @@ final class InputsMemoryAskTest {
     Object floats = Enum.valueOf((Class) dtype, "FLOAT32");
     Object zeros = tensor.getMethod("zeros", dtype, long[].class).invoke(null, floats, shape);
     return (List<?>) Class.forName(Inputs.class.getName(), true, loader)
-        .getMethod("ordered", spec.getClass(), Map.class).invoke(null, spec, Map.of("image", zeros));
+        .getMethod("ordered", spec.getClass(), Map.class)
+        .invoke(null, spec, Map.of("image", zeros));
   }
 
   private static URL location(Class<?> c) {

@@ -136,8 +136,8 @@ final class SoakTest {
             "SoakTest: %d sent, %d served, %d failed in %.1f s (%.0f/s); %d loads, %d evictions%n",
             sent.get(), served.get(), failed.get(), seconds, served.get() / seconds, cpu.loads(),
             cpu.evictions()));
-        report.append(String.format("%-7s %10s %8s %14s %14s %8s %8s %12s%n", "point",
-            "requests", "RSS MB", "JavaCPP bytes", "JavaCPP ptrs", "threads", "nos-*", "budget used"));
+        report.append(String.format("%-7s %10s %8s %14s %14s %8s %8s %12s%n", "point", "requests",
+            "RSS MB", "JavaCPP bytes", "JavaCPP ptrs", "threads", "nos-*", "budget used"));
         table.forEach(report::append);
         for (ModelInfo info : manager.models()) {
           report.append(String.format("  %-15s requests %7d failures %d loads %5d batches %6d"

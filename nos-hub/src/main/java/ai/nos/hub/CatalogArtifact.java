@@ -184,7 +184,9 @@ public final class CatalogArtifact {
     return Objects.hash(name, uri, sha256, size);
   }
 
-  /** Name, location and pin, e.g. {@code model: {baseUri}/x/model.pt (sha256 9f86..., 12 bytes)}. */
+  /**
+   * Name, location and pin, e.g. {@code model: {baseUri}/x/model.pt (sha256 9f86..., 12 bytes)}.
+   */
   @Override
   public String toString() {
     return name + ": " + uri + (sha256 == null ? "" : " (sha256 " + sha256

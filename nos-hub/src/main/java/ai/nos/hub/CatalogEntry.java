@@ -20,9 +20,10 @@ import java.util.Optional;
  * {@value CatalogArtifact#MODEL}; the task has the settings it needs and no others; a text
  * tokenizer names an artifact; a {@link Task#TEXT_GENERATION} entry has a {@value #TOKENIZER}
  * artifact, a {@link Task#SPEECH_RECOGNITION} entry an {@value #ENCODER} artifact; labels are
- * inline or in an artifact named {@code labels} (one per line, UTF-8), not both; and an image model's first input is {@code [batch, 3, size, size]}
- * with {@code size} the pre-processing's output size where fixed. Messages start with the field,
- * such as {@code artifacts[1].name} or {@code image.crop}.
+ * inline or in an artifact named {@code labels} (one per line, UTF-8), not both; and an image
+ * model's first input is {@code [batch, 3, size, size]} with {@code size} the pre-processing's
+ * output size where fixed. Messages start with the field, such as {@code artifacts[1].name} or
+ * {@code image.crop}.
  *
  * <p>Instances are immutable and thread-safe. Builders are not thread-safe.
  */
@@ -89,8 +90,8 @@ public final class CatalogEntry {
 
   /**
    * Returns the entry of a custom model: the spec's id, signature, precision, device, batching
-   * and load-time optimization steps, and one artifact {@value CatalogArtifact#MODEL} at the spec's location, pinned
-   * to the spec's digest if it has one. The entry has no task.
+   * and load-time optimization steps, and one artifact {@value CatalogArtifact#MODEL} at the spec's
+   * location, pinned to the spec's digest if it has one. The entry has no task.
    *
    * @throws IllegalArgumentException if {@code spec} is null
    */
@@ -232,7 +233,8 @@ public final class CatalogEntry {
     }
     CatalogEntry e = (CatalogEntry) o;
     return id.equals(e.id) && task == e.task && description.equals(e.description)
-        && provenance == e.provenance && artifacts.equals(e.artifacts) && signature.equals(e.signature)
+        && provenance == e.provenance && artifacts.equals(e.artifacts)
+        && signature.equals(e.signature)
         && precision == e.precision && optimizations.equals(e.optimizations)
         && device.equals(e.device)
         && Objects.equals(batching, e.batching) && Objects.equals(image, e.image)
@@ -242,8 +244,8 @@ public final class CatalogEntry {
 
   @Override
   public int hashCode() {
-    return Objects.hash(id, task, description, provenance, artifacts, signature, precision, optimizations,
-        device, batching, image, text, detection, labels, normalize);
+    return Objects.hash(id, task, description, provenance, artifacts, signature, precision,
+        optimizations, device, batching, image, text, detection, labels, normalize);
   }
 
   /** The id, task, signature and artifacts. */

@@ -105,8 +105,9 @@ public final class Hub {
     StringBuilder s = new StringBuilder();
     for (CatalogEntry e : entries) {
       String format = "%-" + Math.max(1, idWidth) + "s  %-20s  %-12s  %s%n";
-      s.append(String.format(java.util.Locale.ROOT, format, e.id(), e.task().map(Task::label).orElse("-"),
-          e.provenance().map(Provenance::label).orElse("-"), e.description()));
+      s.append(String.format(java.util.Locale.ROOT, format, e.id(),
+          e.task().map(Task::label).orElse("-"), e.provenance().map(Provenance::label).orElse("-"),
+          e.description()));
     }
     return s.toString();
   }
@@ -138,8 +139,8 @@ public final class Hub {
   }
 
   /**
-   * Registers a custom model from a {@link ModelSpec} JSON file, as {@link ModelSpec#fromJson(Path)}
-   * reads it (a relative artifact path is relative to the file).
+   * Registers a custom model from a {@link ModelSpec} JSON file, as
+   * {@link ModelSpec#fromJson(Path)} reads it (a relative artifact path is relative to the file).
    *
    * @return the entry registered
    * @throws IllegalArgumentException if the file is missing, unreadable or not a valid spec
@@ -204,8 +205,9 @@ public final class Hub {
 
   /**
    * Fetches the artifacts of an entry (as {@link #fetch}) and returns its spec: the entry's id,
-   * signature, precision, default optimization steps, device and batching, and the local {@value CatalogArtifact#MODEL} file
-   * with its digest, which nos-core checks again when it loads the model.
+   * signature, precision, default optimization steps, device and batching, and the local
+   * {@value CatalogArtifact#MODEL} file with its digest, which nos-core checks again when it loads
+   * the model.
    *
    * @throws IllegalArgumentException if {@code id} is unknown or {@code downloader} is null
    * @throws IllegalStateException as {@link #fetch}

@@ -26,7 +26,8 @@ import java.util.Map;
  * processors). A classifier made by {@code load} gives the model a uint8 pixel input
  * pre-processed on the model's device ({@link ai.nos.ImageInput}); one made by {@code of} over a
  * model with a float32 input (and entries that batch their calls) does it on the CPU in Java,
- * with the pipeline's own resampler, the reference the device path is tested against. The model's first output holds one logit per class, and the scores are their softmax.
+ * with the pipeline's own resampler, the reference the device path is tested against. The model's
+ * first output holds one logit per class, and the scores are their softmax.
  *
  * <p><b>Thread-safety</b>: safe to call from any number of threads at once; the model runs the
  * calls concurrently. {@link #close()} may be called at any time: later calls fail, running ones

@@ -18,8 +18,8 @@ import java.util.Objects;
  *  "resampler": "pillow", "cropRounding": "half_even"}
  * }</pre>
  *
- * <p>{@code resampler} and {@code cropRounding} name whose pipeline the numbers follow: torchvision's
- * transforms on PIL images resize with Pillow and round the crop offset half to even;
+ * <p>{@code resampler} and {@code cropRounding} name whose pipeline the numbers follow:
+ * torchvision's transforms on PIL images resize with Pillow and round the crop offset half to even;
  * transformers 5's default image processors resize uint8 tensors with torchvision
  * ({@code "torch"}) and floor the offset ({@code "floor"}).
  *

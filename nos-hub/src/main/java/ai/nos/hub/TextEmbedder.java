@@ -29,8 +29,8 @@ import java.util.Map;
  * tokens, and padded with mask 0 and the pad id of the file's {@code padding} block (0 if it has
  * none) to the model's fixed length or the longest text of the call: for the hub's CLIP and
  * MiniLM entries, the ids and masks of {@code CLIPProcessor} and
- * {@code SentenceTransformer.encode}. The model gets {@code input_ids}, {@code attention_mask} and, if its
- * signature has it, {@code token_type_ids} (all zero for one text), as int64 or int32 as its
+ * {@code SentenceTransformer.encode}. The model gets {@code input_ids}, {@code attention_mask} and,
+ * if its signature has it, {@code token_type_ids} (all zero for one text), as int64 or int32 as its
  * signature says. Its first output becomes one vector per text as
  * {@link TextPreprocessing#pooling()} says: {@code mean} of the token vectors
  * {@code [batch, tokens, dim]} where the mask is 1, the first ({@code cls}) token's vector, or

@@ -18,7 +18,8 @@ import java.util.function.UnaryOperator;
  *
  * <pre>{@code
  * try (TextGenerator lm = TextGenerator.load(Path.of("models/llm-tiny"))) {
- *   String text = lm.generate("Once upon a time", GenerationConfig.builder().maxNewTokens(64).build());
+ *   String text = lm.generate("Once upon a time",
+ *       GenerationConfig.builder().maxNewTokens(64).build());
  *   lm.stream(prompt, config, piece -> System.out.print(piece)).join();
  *   try (TextPieces pieces = lm.pieces(prompt, config)) {   // close() stops it
  *     pieces.forEachRemaining(System.out::print);
@@ -84,9 +85,10 @@ public final class TextGenerator implements AutoCloseable {
   }
 
   /**
-   * Fetches a catalog model of task {@link Task#TEXT_GENERATION} (its {@value CatalogArtifact#MODEL}
-   * and {@value CatalogEntry#TOKENIZER} artifacts, verified as the hub's trust rules say) and
-   * loads it on the entry's device in its precision, 8 sequences at once.
+   * Fetches a catalog model of task {@link Task#TEXT_GENERATION} (its
+   * {@value CatalogArtifact#MODEL} and {@value CatalogEntry#TOKENIZER} artifacts, verified as the
+   * hub's trust rules say) and loads it on the entry's device in its precision, 8 sequences at
+   * once.
    *
    * @throws IllegalArgumentException if an argument is null, the id is unknown, or its entry has
    *     another task (checked before anything is downloaded)

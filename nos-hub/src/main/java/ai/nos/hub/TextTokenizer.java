@@ -23,8 +23,8 @@ import java.util.Map;
  * over the network. The jar holds the CPU build only, and DJL, on a machine with CUDA, asks for
  * a CUDA build it would download (and fails offline); {@link #cpuFlavor()} sets DJL's
  * {@code RUST_FLAVOR} to {@code cpu} before the first tokenizer unless the application set it
- * (as a system property or environment variable). The Rust tokenizer is immutable once built and encodes from many threads
- * at once; DJL's wrapper adds no state per call.
+ * (as a system property or environment variable). The Rust tokenizer is immutable once built and
+ * encodes from many threads at once; DJL's wrapper adds no state per call.
  *
  * Truncation is the tokenizer's own (special tokens count toward the length, and the last one
  * stays: CLIP's <|endoftext|>, BERT's [SEP]), to the length given here, whatever truncation block

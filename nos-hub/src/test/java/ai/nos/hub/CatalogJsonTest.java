@@ -26,7 +26,8 @@ final class CatalogJsonTest {
   /** A catalog using every field; single quotes stand for double quotes. */
   static final String FULL = ("{'version': 1, 'entries': ["
       + "{'id': 'acme/classifier', 'task': 'image_classification', 'description': 'a test',"
-      + " 'provenance': 'look_alike', 'artifacts': [{'name': 'model', 'uri': 'https://example.org/c.pt', 'sha256': '" + SHA
+      + " 'provenance': 'look_alike', 'artifacts': [{'name': 'model',"
+      + " 'uri': 'https://example.org/c.pt', 'sha256': '" + SHA
       + "', 'size': 1234}],"
       + " 'spec': {'signature': {'inputs': [{'name': 'image', 'dtype': 'float32',"
       + " 'shape': [-1, 3, 224, 224]}], 'outputs': [{'name': 'logits', 'dtype': 'float32',"

@@ -7,7 +7,10 @@ import java.util.Set;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** nos-hub's module exports its API packages alone (ai.nos.hub and ai.nos.hub.audio), to every module, and opens nothing. */
+/**
+ * nos-hub's module exports its API packages alone (ai.nos.hub and ai.nos.hub.audio), to every
+ * module, and opens nothing.
+ */
 final class ModuleDescriptorTest {
 
   @Test

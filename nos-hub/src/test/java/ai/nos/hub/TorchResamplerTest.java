@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
  * {@link ImagePreprocessing.Resampler#TORCH}: the Java port ({@link PilResize} with libtorch's
  * int16 weights) and libtorch's own uint8 kernels (the device path on the CPU, nos-core's
  * ImageInput) give the same bytes, for random images and sizes (down, up, one side), every
- * interpolation (nearest: libtorch's legacy nearest) and both crop roundings; and the torch and Pillow resamplers do
- * differ (else the setting would mean nothing). torchvision's agreement is
+ * interpolation (nearest: libtorch's legacy nearest) and both crop roundings; and the torch and
+ * Pillow resamplers do differ (else the setting would mean nothing). torchvision's agreement is
  * {@link PreprocessingParityTest}'s.
  */
 final class TorchResamplerTest {

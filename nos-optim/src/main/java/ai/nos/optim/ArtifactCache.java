@@ -63,10 +63,10 @@ import org.slf4j.LoggerFactory;
  * <h2>Concurrency</h2>
  * Lookups of a valid entry take no lock. A miss takes the key's lock, which excludes every thread
  * of every process using the directory (nos-core's {@link CrossProcessLock}), and checks again
- * before building, so concurrent callers of {@link #getOrBuild} build a key once: the first builds, the others wait
- * for the lock (at most {@link Builder#lockTimeout}) and then find its entry. Different keys build
- * in parallel. Instances are thread-safe, hold no open resources, and any number of instances and
- * processes may share a directory.
+ * before building, so concurrent callers of {@link #getOrBuild} build a key once: the first builds,
+ * the others wait for the lock (at most {@link Builder#lockTimeout}) and then find its entry.
+ * Different keys build in parallel. Instances are thread-safe, hold no open resources, and any
+ * number of instances and processes may share a directory.
  *
  * <h2>Eviction</h2>
  * Nothing is evicted on its own. {@link #evictTo(long)} deletes the least recently used entries

@@ -174,12 +174,12 @@ public final class Optimizer {
    * a calibration profile of their batch size. The spec's precision says what the rest of the
    * engine is: for an fp16 spec, layers TensorRT does not run in int8 run in fp16; for an fp32
    * spec they run in fp32, TF32 off. Either way the engine's inputs and outputs are float
-   * (TensorRT calibrates in fp32; an fp16 spec's half inputs are cast on the device). A bf16 spec falls back. The guard compares
-   * the engine with the spec's model in fp32 on the calibration batches at
-   * {@link Calibration#tolerance()} (the class comment says why not random inputs and why not
-   * fp16's threshold); the engine is cached under a key that holds a digest of the calibration
-   * data, so other data builds another engine. Falls back, saying why, where the fp16 step
-   * does, and where calibration fails.
+   * (TensorRT calibrates in fp32; an fp16 spec's half inputs are cast on the device). A bf16 spec
+   * falls back. The guard compares the engine with the spec's model in fp32 on the calibration
+   * batches at {@link Calibration#tolerance()} (the class comment says why not random inputs and
+   * why not fp16's threshold); the engine is cached under a key that holds a digest of the
+   * calibration data, so other data builds another engine. Falls back, saying why, where the fp16
+   * step does, and where calibration fails.
    *
    * <p>Why an argument and not a setting of the optimizer: INT8 is the one TensorRT option that
    * needs data, and an engine without its data cannot be built, so the data's presence is what

@@ -47,7 +47,8 @@ final class GuardVerifyTest {
 
   @Test
   void verify_digitsInBf16_passesTheHalfBound() {
-    ModelSpec bf16 = TestModels.digits().toBuilder().id("digits-bf16").precision(Precision.BF16).build();
+    ModelSpec bf16 =
+        TestModels.digits().toBuilder().id("digits-bf16").precision(Precision.BF16).build();
     try (Model half = Nos.load(bf16)) {
       GuardResult r = AccuracyGuard.verify(eager, half, "bf16", 16, 42);
       System.out.println("digits bf16 vs fp32 eager on CPU: " + r);
@@ -75,8 +76,8 @@ final class GuardVerifyTest {
 
   @Test
   void verify_stepThatMakesNaN_isRejectedEvenAtHalfPrecision() {
-    try (Model half = Nos.load(TestModels.digits().toBuilder().id("digits-fp16").precision(Precision.FP16)
-        .build())) {
+    try (Model half = Nos.load(TestModels.digits().toBuilder().id("digits-fp16")
+        .precision(Precision.FP16).build())) {
       Model broken = TestModels.perturbed(half, v -> {
         v[0] = Float.NaN;
         return v;
@@ -127,8 +128,8 @@ final class GuardVerifyTest {
 
   @Test
   void verify_referenceNotFp32_isRejected() {
-    try (Model half = Nos.load(TestModels.digits().toBuilder().id("digits-bf16").precision(Precision.BF16)
-        .build())) {
+    try (Model half = Nos.load(TestModels.digits().toBuilder().id("digits-bf16")
+        .precision(Precision.BF16).build())) {
       var e = assertThrows(IllegalArgumentException.class,
           () -> AccuracyGuard.verify(half, eager, "x", 1, 1));
       assertEquals("the reference must run in fp32 but model 'digits-bf16' runs in bf16",

@@ -88,7 +88,8 @@ final class OptimizerTest {
         () -> optimizer.optimize(wrong));
     assertTrue(e.getMessage().contains("but the spec expects " + "0".repeat(64)), e.getMessage());
     Path entries = dir.resolve("cache/entries");
-    try (var listed = Files.exists(entries) ? Files.list(entries) : java.util.stream.Stream.empty()) {
+    try (var listed =
+        Files.exists(entries) ? Files.list(entries) : java.util.stream.Stream.empty()) {
       assertEquals(0, listed.count(), "nothing was built from bytes the spec does not pin");
     }
 

@@ -59,9 +59,10 @@ import org.apache.spark.sql.types.StructType;
  * and Spark retries the task. With {@link #setErrorCol}, such a row keeps null outputs and its
  * error message; the others of its batch are scored.
  *
- * <p>Params are checked when set; the schema (columns, types, spec) when the transformer is applied.
- * Saved and loaded like any Spark ML stage ({@code write().save(path)}, {@link #load}); the spec is
- * saved as JSON with its artifact's path and digest, so the loaded stage scores with the same file.
+ * <p>Params are checked when set; the schema (columns, types, spec) when the transformer is
+ * applied. Saved and loaded like any Spark ML stage ({@code write().save(path)}, {@link #load});
+ * the spec is saved as JSON with its artifact's path and digest, so the loaded stage scores with
+ * the same file.
  */
 public final class NosTransformer extends Transformer implements DefaultParamsWritable {
   private static final long serialVersionUID = 1L;

@@ -34,12 +34,12 @@ import org.apache.spark.util.CollectionAccumulator;
  *
  * Failures
  * --------
- * No row is ever dropped. Without an error column, a bad row (null, wrong length, out of range) or a
- * failing call fails the task with a message naming the partition, the row and the cause, and Spark
- * retries the task as it does any failure (spark.task.maxFailures), on another executor if this
- * one is lost. With an error column, a bad row gets its message there and null outputs; a failing
- * call of several rows is run again row by row, so that only the rows the model rejects get an
- * error and the others their outputs. A failing call is any RuntimeException from building its
+ * No row is ever dropped. Without an error column, a bad row (null, wrong length, out of range) or
+ * a failing call fails the task with a message naming the partition, the row and the cause, and
+ * Spark retries the task as it does any failure (spark.task.maxFailures), on another executor if
+ * this one is lost. With an error column, a bad row gets its message there and null outputs; a
+ * failing call of several rows is run again row by row, so that only the rows the model rejects get
+ * an error and the others their outputs. A failing call is any RuntimeException from building its
  * tensors, from the call or from reading its outputs (a cancelled future, a custom Model missing
  * an output); an Error is no row's failure and escapes unwrapped. A model that cannot be loaded
  * on the executor fails the task with the same context (the partition and its first unscored

@@ -66,8 +66,8 @@ final class LocalCluster implements AutoCloseable {
       for (int i = 0; i < workers; i++) {
         Path work = Files.createDirectories(dir.resolve("work-" + i));
         c.launch("worker-" + i, "org.apache.spark.deploy.worker.Worker", c.masterUrl(), "--host",
-            LOOPBACK, "--cores", String.valueOf(cores), "--memory", memory, "--webui-port", "0", "--work-dir",
-            work.toString());
+            LOOPBACK, "--cores", String.valueOf(cores), "--memory", memory, "--webui-port", "0",
+            "--work-dir", work.toString());
       }
       return c;
     } catch (Exception | Error e) {

@@ -35,8 +35,8 @@ abstract class Contender implements AutoCloseable {
       case "djl":
         return new DjlContender();
       default:
-        throw new IllegalArgumentException("engine must be nos, nos-code, nos-batched or djl but was '"
-            + engine + "'");
+        throw new IllegalArgumentException(
+            "engine must be nos, nos-code, nos-batched or djl but was '" + engine + "'");
     }
   }
 

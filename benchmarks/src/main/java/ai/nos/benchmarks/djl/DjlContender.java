@@ -82,7 +82,9 @@ final class DjlContender extends Contender {
     model.close();
   }
 
-  /** Rows of 64 pixels in, {@code [rows, 10]} logits out; no batchifier (the rows are the batch). */
+  /**
+   * Rows of 64 pixels in, {@code [rows, 10]} logits out; no batchifier (the rows are the batch).
+   */
   private static final class Pixels implements Translator<float[], float[]> {
     @Override
     public NDList processInput(TranslatorContext ctx, float[] pixels) {

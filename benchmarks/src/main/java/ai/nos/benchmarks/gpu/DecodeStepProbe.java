@@ -30,7 +30,10 @@ import org.bytedeco.pytorch.global.torch;
  * {@code waited each}, something in a launch waits for the step in flight; if {@code replay} is
  * above Python's device time for the same export, the graph NOS records is slower.
  *
- * <pre>DecodeStepProbe FILE [ROWS=1,8,64] [STEPS=200] [fp16|fp32] [DEVICE=cuda:0] [SLOTS=128] [LENGTH=257] [POSITION=128]</pre>
+ * <pre>
+ * DecodeStepProbe FILE [ROWS=1,8,64] [STEPS=200] [fp16|fp32] [DEVICE=cuda:0] [SLOTS=128]
+ *     [LENGTH=257] [POSITION=128]
+ * </pre>
  */
 public final class DecodeStepProbe {
   private DecodeStepProbe() {}
@@ -63,8 +66,9 @@ public final class DecodeStepProbe {
     }
     try (DecodeSteps s = new DecodeSteps(file, device, precision, slots, length)) {
       out.printf("DecodeStepProbe: %s, %s, %d slots of %d positions at position %d, graphs for"
-          + " %s, %d steps a measurement%n", file, precision.name().toLowerCase(java.util.Locale.ROOT),
-          slots, length, position, Arrays.toString(s.buckets()), steps);
+          + " %s, %d steps a measurement%n", file,
+          precision.name().toLowerCase(java.util.Locale.ROOT), slots, length, position,
+          Arrays.toString(s.buckets()), steps);
       for (int b : rows) {
         double replay = s.replayMs(b, position, steps);
         double[] launch = new double[1];

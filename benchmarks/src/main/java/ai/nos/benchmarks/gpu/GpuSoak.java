@@ -32,8 +32,8 @@ import org.bytedeco.javacpp.Pointer;
  * (ResNet-50 fp16 batched, ResNet-50 fp32, ViT-B/16 batched, a BERT-base-sized encoder) on
  * cuda:0 under a budget of 55% of their footprints, 16 threads, a working set that shifts so
  * that models are evicted and loaded again all along. Prints requests sent, served, failed and
- * lost, and at the start and after each quarter: device bytes (allocated, reserved), RSS, JavaCPP bytes,
- * live threads, loads and evictions; then what close() leaves behind.
+ * lost, and at the start and after each quarter: device bytes (allocated, reserved), RSS, JavaCPP
+ * bytes, live threads, loads and evictions; then what close() leaves behind.
  *
  * <p>Every output is checked for its shape and for finite values; a request that neither
  * completes nor fails within 60 s counts as lost. Args: MODELS_DIR SECONDS.

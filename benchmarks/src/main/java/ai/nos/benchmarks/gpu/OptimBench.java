@@ -81,7 +81,8 @@ public final class OptimBench {
     boolean bestFreeze = args.length > 4 && args[4].equals("best-freeze");
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.printf("(%d windows of %s s a cell)%n", WINDOWS, seconds);
-    System.out.println("| model | dtype | path | batch | images/s | p50 ms | images/s min | images/s per window |");
+    System.out.println("| model | dtype | path | batch | images/s | p50 ms | images/s min"
+        + " | images/s per window |");
     System.out.println("|---|---|---|---|---|---|---|---|");
     try (ModelManager manager = ModelManager.builder().noFootprintCatalog().build()) {
       // overhead.pt (make_gpu_models.py: ResNet-50's signature, next to no compute) only when

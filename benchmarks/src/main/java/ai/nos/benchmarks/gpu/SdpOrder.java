@@ -70,7 +70,9 @@ final class SdpOrder {
     torch.globalContext().setSDPPriorityOrder(v);
   }
 
-  /** libtorch's priority order now, by name; {@code apply(String.join(",", order()))} restores it. */
+  /**
+   * libtorch's priority order now, by name; {@code apply(String.join(",", order()))} restores it.
+   */
   static List<String> order() {
     org.bytedeco.javacpp.IntPointer order = torch.globalContext().sDPPriorityOrder();
     List<String> names = new ArrayList<>();

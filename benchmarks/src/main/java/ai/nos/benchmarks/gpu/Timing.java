@@ -66,13 +66,14 @@ final class Timing {
    * @throws IllegalArgumentException if seconds is not positive, repeats is below 1 or
    *     itemsPerCall below 1
    */
-  static Windows windows(Call call, int itemsPerCall, double seconds, int repeats) throws Exception {
+  static Windows windows(Call call, int itemsPerCall, double seconds, int repeats)
+      throws Exception {
     return windows(call, itemsPerCall, seconds, repeats, System::nanoTime);
   }
 
   /** {@link #windows(Call, int, double, int)} on the given clock (tests run their own). */
-  static Windows windows(Call call, int itemsPerCall, double seconds, int repeats, LongSupplier clock)
-      throws Exception {
+  static Windows windows(Call call, int itemsPerCall, double seconds, int repeats,
+      LongSupplier clock) throws Exception {
     if (!(seconds > 0) || repeats < 1 || itemsPerCall < 1) {
       throw new IllegalArgumentException("windows need seconds > 0, repeats >= 1 and items per call"
           + " >= 1; given seconds " + seconds + ", repeats " + repeats + ", items per call "

@@ -19,13 +19,13 @@ import java.util.Map;
 /**
  * TensorRT rows of the ResNet-50 table (issue #22) on the GPU machine (scripts/gpu/bench.sh trt),
  * beside scripts/gpu/optim_baseline.py's torch.compile rows in the same call: the engine built by
- * {@link Optimizer#tensorRt} from the ONNX export of the same weights (scripts/gpu/make_trt_onnx.py;
- * one profile over batch 1..256, fp16 kernels, no TF32 in fp32), checked by the accuracy guard
- * against the TorchScript file in fp32, then served through {@code ModelManager.load} like any
- * artifact, batch 1, 8, 64, 256, from an ordinary {@link Tensor} and from a {@link PinnedBuffer}
- * (at 64 and 256 also from two callers at once, {@link Timing#callers}).
- * The first lines say how long the build and the guard took (the cache makes later loads
- * instant) and what the guard measured.
+ * {@link Optimizer#tensorRt} from the ONNX export of the same weights
+ * (scripts/gpu/make_trt_onnx.py; one profile over batch 1..256, fp16 kernels, no TF32 in fp32),
+ * checked by the accuracy guard against the TorchScript file in fp32, then served through
+ * {@code ModelManager.load} like any artifact, batch 1, 8, 64, 256, from an ordinary {@link Tensor}
+ * and from a {@link PinnedBuffer} (at 64 and 256 also from two callers at once,
+ * {@link Timing#callers}). The first lines say how long the build and the guard took (the cache
+ * makes later loads instant) and what the guard measured.
  *
  * <p>{@code int8}: an INT8 engine with fp16 for the rest and half IO (an fp16 spec with
  * {@link Calibration}), calibrated on {@value #CALIBRATION_BATCHES} batches of

@@ -53,7 +53,10 @@ import java.util.stream.Stream;
  * compared with transformers'; fp32 must be equal (the run exits 1 after everything is printed if
  * not), other precisions are reported only.
  *
- * <pre>WhisperBench DIR CLIPS [fp16,fp32] [ROUNDS=3] [MAX_NEW=128] [HF_IDS|-] [cuda:0|cpu] [CLIPS=64]</pre>
+ * <pre>
+ * WhisperBench DIR CLIPS [fp16,fp32] [ROUNDS=3] [MAX_NEW=128] [HF_IDS|-] [cuda:0|cpu]
+ *     [CLIPS=64]
+ * </pre>
  * Lines (scripts/bench/tables.py reads them):
  * <pre>
  * WhisperBench: load precision=P load_ms=.. first_call_ms=..

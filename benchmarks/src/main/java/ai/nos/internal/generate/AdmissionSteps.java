@@ -25,7 +25,9 @@ public final class AdmissionSteps implements AutoCloseable {
   private final EncoderModel encoder;
   private final CrossCache cross;
 
-  /** Loads {@code dir}'s decoder.pt and encoder.pt (PCM input) and a cross cache of {@code slots}. */
+  /**
+   * Loads {@code dir}'s decoder.pt and encoder.pt (PCM input) and a cross cache of {@code slots}.
+   */
   public AdmissionSteps(Path dir, Device device, Precision precision, int slots) {
     decoder = DecoderModel.load("admission-probe", dir.resolve("decoder.pt"), device, precision);
     EncoderModel e = null;

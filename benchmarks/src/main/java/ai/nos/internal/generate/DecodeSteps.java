@@ -120,7 +120,9 @@ public final class DecodeSteps implements AutoCloseable {
     END,
     /** After each step, before the next is launched: the unpipelined engine. */
     EACH,
-    /** For step i after step i+1 is launched, whose ids are step i's draws: the pipelined engine. */
+    /**
+     * For step i after step i+1 is launched, whose ids are step i's draws: the pipelined engine.
+     */
     AHEAD
   }
 

@@ -27,7 +27,8 @@ final class SdpaProbeTest {
     String out = bytes.toString(StandardCharsets.UTF_8);
     assertTrue(out.contains("SDP priority [") && out.contains("cuDNN "), out);
     Matcher m = Pattern.compile("SdpaProbe: (self|cross) .*: q \\[3, 6, 1, 64\\] .*k \\[3, 6,"
-        + " (448|1500), 64\\] strides \\[(\\d+), 64, 384, 1\\]: libtorch's order: backend (\\d+) \\((\\w+)\\), eager"
+        + " (448|1500), 64\\] strides \\[(\\d+), 64, 384, 1\\]: libtorch's order:"
+        + " backend (\\d+) \\((\\w+)\\), eager"
         + " (\\S+) ms a call").matcher(out);
     int lines = 0;
     while (m.find()) {
@@ -67,7 +68,8 @@ final class SdpaProbeTest {
         new PrintStream(bytes, true, StandardCharsets.UTF_8));
     String out = bytes.toString(StandardCharsets.UTF_8);
     assertTrue(out.contains("SdpaProbe: self (mask, 257 positions): q [1, 16, 1, 64] strides"
-        + " [1024, 64, 1024, 1] k [1, 16, 257, 64] strides [263168, 64, 1024, 1]: libtorch's order: backend "), out);
+        + " [1024, 64, 1024, 1] k [1, 16, 257, 64] strides [263168, 64, 1024, 1]: libtorch's"
+        + " order: backend "), out);
     assertFalse(out.contains("cross"), out);
   }
 

@@ -165,7 +165,9 @@ public final class WhisperLogMel implements AutoCloseable {
     }
   }
 
-  /** A float32 copy of {@code values} shaped {@code shape} on {@code dev}; in the caller's scope. */
+  /**
+   * A float32 copy of {@code values} shaped {@code shape} on {@code dev}; in the caller's scope.
+   */
   private static Tensor upload(float[] values, long[] shape, org.bytedeco.pytorch.Device dev) {
     Tensor host = torch.from_blob(new FloatPointer(values), shape,
         new TensorOptions(torch.ScalarType.Float));

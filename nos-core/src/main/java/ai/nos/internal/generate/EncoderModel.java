@@ -182,7 +182,9 @@ public final class EncoderModel implements AutoCloseable {
     });
   }
 
-  /** The hidden states of {@code input} [B, channels, frames] on the device; in the caller's scope. */
+  /**
+   * The hidden states of {@code input} [B, channels, frames] on the device; in the caller's scope.
+   */
   Tensor encode(Tensor input) {
     IValueVector args = new IValueVector();
     args.push_back(new IValue(input));

@@ -6,8 +6,9 @@ import java.util.function.Supplier;
 
 /**
  * Reading JSON trees ({@link JsonValue}) field by field with messages that name the JSON path,
- * what was expected and what was given, for the readers of specs (nos-core) and catalogs (nos-hub). Every failure is an
- * {@link IllegalArgumentException}; values quoted in messages are cut to 60 characters.
+ * what was expected and what was given, for the readers of specs (nos-core) and catalogs (nos-hub).
+ * Every failure is an {@link IllegalArgumentException}; values quoted in messages are cut to 60
+ * characters.
  */
 public final class JsonFields {
   private static final int MAX_ECHO = 60;
@@ -63,7 +64,8 @@ public final class JsonFields {
     }
     if (!node.canConvertToInt()) {
       throw new IllegalArgumentException(path + " must be an integer "
-          + (node.doubleValue() < 0 ? "at least " + Integer.MIN_VALUE : "at most " + Integer.MAX_VALUE)
+          + (node.doubleValue() < 0
+              ? "at least " + Integer.MIN_VALUE : "at most " + Integer.MAX_VALUE)
           + " but was " + echo(node));
     }
     return node.intValue();

@@ -104,11 +104,12 @@ import org.slf4j.LoggerFactory;
  * caller thread kept its workspaces on the device. Each of those threads runs a copy's warm-up
  * ({@link Replica#warmUpThread}) before the copy is READY, on every load, reload and unpark. The
  * caller waits for its call; the copy's reference is given back once, by the call thread after
- * the call or by a caller interrupted before it ran (see {@link CallThreads}). A batched copy's two batcher workers run on
- * the manager's worker pool (cached, daemon threads, ending after a minute idle): a thread given
- * back by an evicted copy serves the next one, so eviction and reload do not start threads, and
- * the per-thread state of the native libraries (cuBLAS/cuDNN handles and workspaces, malloc
- * arenas) is reused instead of made again. GPU loads run on the backend's loader thread.
+ * the call or by a caller interrupted before it ran (see {@link CallThreads}). A batched copy's two
+ * batcher workers run on the manager's worker pool (cached, daemon threads, ending after a minute
+ * idle): a thread given back by an evicted copy serves the next one, so eviction and reload do not
+ * start threads, and the per-thread state of the native libraries (cuBLAS/cuDNN handles and
+ * workspaces, malloc arenas) is reused instead of made again. GPU loads run on the backend's loader
+ * thread.
  *
  * <h2>Callers' futures</h2>
  * No user code runs on a worker. The batcher completes its own future for each call on a worker,
@@ -121,16 +122,16 @@ import org.slf4j.LoggerFactory;
  * #close} does not wait for it beyond a short grace (its timeout is for the manager's own work,
  * not the application's). A synchronous
  * call joins the batcher's future itself: no hop; on the CPU, one that would wait alone with a
- * worker free runs on the caller's thread (DynamicBatcher, "Skipping the queue"). A caller that settles its future first (cancel,
- * orTimeout, a value of its own) cancels the batcher's, which takes the call out of the queue if it
- * waits there. Whoever settles a call, the copy's reference is given back once, by the batcher's
- * release hook: when the call leaves the queue, or when the batch it is in stops running, never
- * while the runner may still use the copy. A batcher that stops by itself under a ready copy (its
- * worker interrupted from outside, or dead of a bug) retires that copy, and the call goes to a
- * fresh one. A call with a timeout that still waits in the queue at its deadline fails then
- * ({@link ai.nos.DeadlineExceededException}), dropped by a timer on the manager's one deadline
- * thread, not when a worker next forms a batch, which behind a hung or long run may be much
- * later; that gives its copy back at once too. The same thread runs the short tasks
+ * worker free runs on the caller's thread (DynamicBatcher, "Skipping the queue"). A caller that
+ * settles its future first (cancel, orTimeout, a value of its own) cancels the batcher's, which
+ * takes the call out of the queue if it waits there. Whoever settles a call, the copy's reference
+ * is given back once, by the batcher's release hook: when the call leaves the queue, or when the
+ * batch it is in stops running, never while the runner may still use the copy. A batcher that stops
+ * by itself under a ready copy (its worker interrupted from outside, or dead of a bug) retires that
+ * copy, and the call goes to a fresh one. A call with a timeout that still waits in the queue at
+ * its deadline fails then ({@link ai.nos.DeadlineExceededException}), dropped by a timer on the
+ * manager's one deadline thread, not when a worker next forms a batch, which behind a hung or long
+ * run may be much later; that gives its copy back at once too. The same thread runs the short tasks
  * {@link #runElsewhere} hands over (a booked generator's request giving its copy back when its
  * sequence leaves the engine, off the engine's own thread). {@link #close} lets every batcher
  * drain at once for up to the close timeout, then fails what is left, so every caller wakes.

@@ -24,7 +24,8 @@ final class Placer {
         continue;
       }
       if (best == null
-          || (policy == Placement.BEST_FIT ? left < best.free() - need : left > best.free() - need)) {
+          || (policy == Placement.BEST_FIT
+              ? left < best.free() - need : left > best.free() - need)) {
         best = s;
       }
     }

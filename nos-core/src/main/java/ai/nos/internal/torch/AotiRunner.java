@@ -65,8 +65,8 @@ final class AotiRunner implements CompiledRunner {
    * verified copy and opens its library on {@code device}.
    *
    * @throws ModelLoadException if the package cannot be extracted, its library is not a whole
-   *     shared library for this machine (checked before the loader maps it), libtorch cannot open the
-   *     library (compiled for another device, or by a torch whose runtime calls this libtorch
+   *     shared library for this machine (checked before the loader maps it), libtorch cannot open
+   *     the library (compiled for another device, or by a torch whose runtime calls this libtorch
    *     lacks), or its weights are not in the spec's precision
    */
   static AotiRunner open(String modelId, VerifiedArtifact verified, Device device,

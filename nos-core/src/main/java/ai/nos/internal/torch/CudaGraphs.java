@@ -31,11 +31,11 @@ import org.bytedeco.pytorch.global.torch_cuda;
 /**
  * Records a forward pass as a CUDA graph, the way {@code torch.cuda.graph} does, from the pieces
  * the presets map (libtorch's {@code at::cuda::CUDAGraph} is not mapped): warm-up runs on a side
- * stream from libtorch's pool (one per device for the process, {@link #SIDE_STREAMS}), then {@code cudaStreamBeginCapture} on that stream while the
- * caching allocator sends the stream's allocations to a private pool
- * ({@code beginAllocateToPool}), {@code cudaStreamEndCapture}, {@code cudaGraphInstantiate}.
- * Replays launch on the calling thread's current stream (a graph captured on a side stream may
- * replay on any stream, the default one included).
+ * stream from libtorch's pool (one per device for the process, {@link #SIDE_STREAMS}), then
+ * {@code cudaStreamBeginCapture} on that stream while the caching allocator sends the stream's
+ * allocations to a private pool ({@code beginAllocateToPool}), {@code cudaStreamEndCapture},
+ * {@code cudaGraphInstantiate}. Replays launch on the calling thread's current stream (a graph
+ * captured on a side stream may replay on any stream, the default one included).
  *
  * <p>Loaded only for CUDA devices: its class initialization loads the CUDA runtime's bindings.
  *

@@ -20,11 +20,11 @@ import org.bytedeco.pytorch.global.torch;
  * of a 154 MB batch costs several milliseconds of host copy on top of the transfer).
  *
  * <h2>Where the memory comes from</h2>
- * Blocks of libtorch's caching host allocator ({@code torch.empty(..., pinned_memory=true)}): PyTorch's
- * own pinned pool, with power-of-two size classes, blocks reused from tensor to tensor and never
- * given back to the driver (pinning and unpinning are slow, and unpinning under running kernels
- * killed the CUDA context on an H200: {@link CudaWork}). A block is held by one NOS tensor at a
- * time and goes back to the pool when that tensor is unreachable.
+ * Blocks of libtorch's caching host allocator ({@code torch.empty(..., pinned_memory=true)}):
+ * PyTorch's own pinned pool, with power-of-two size classes, blocks reused from tensor to tensor
+ * and never given back to the driver (pinning and unpinning are slow, and unpinning under running
+ * kernels killed the CUDA context on an H200: {@link CudaWork}). A block is held by one NOS tensor
+ * at a time and goes back to the pool when that tensor is unreachable.
  *
  * <h2>Why a view can never see another tensor's bytes</h2>
  * The buffer handed out is a root direct buffer made over the block (JNI's

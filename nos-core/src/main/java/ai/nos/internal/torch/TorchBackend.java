@@ -225,7 +225,8 @@ public final class TorchBackend implements Backend {
         }
       }
     }
-    ExecutorService loader = loaders.computeIfAbsent(device.device(), d -> loader(d, loaderThreads));
+    ExecutorService loader =
+        loaders.computeIfAbsent(device.device(), d -> loader(d, loaderThreads));
     Future<Replica> done;
     try {
       done = loader.submit(work);

@@ -334,9 +334,9 @@ final class TorchLoader {
    * Parks this model for the host tier: closes it, moving its module's tensors off the device into
    * pinned host memory ({@link ModuleWeights}); the returned copy owns the module. Its recorded
    * CUDA graphs are freed (they point at the device memory the weights leave) and recorded again,
-   * lazily, when it comes back ({@link ParkedModel#restore}). Null, and the model left as it was, if it cannot be parked: an
-   * AOTInductor library keeps its weights inside the library, and a module with a tensor NOS
-   * cannot move. Call only when no call runs on the model.
+   * lazily, when it comes back ({@link ParkedModel#restore}). Null, and the model left as it was,
+   * if it cannot be parked: an AOTInductor library keeps its weights inside the library, and a
+   * module with a tensor NOS cannot move. Call only when no call runs on the model.
    */
   static ParkedModel park(TorchModel m) {
     if (m.compiled != null) {

@@ -17,8 +17,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Moves tensors between NOS's JVM {@link Tensor}s and libtorch, one bulk copy each way.
  *
  * <p>Every native object made here is attached to the caller's open {@code PointerScope}, which
- * frees it; nothing here outlives the call but the shared host options ({@link #hostOptions}). Public for nos-optim's INT8 calibration, which sends
- * its host batches to the device the way a call's inputs go ({@link #toTorch}).
+ * frees it; nothing here outlives the call but the shared host options ({@link #hostOptions}).
+ * Public for nos-optim's INT8 calibration, which sends its host batches to the device the way a
+ * call's inputs go ({@link #toTorch}).
  */
 public final class TorchTensors {
   /**

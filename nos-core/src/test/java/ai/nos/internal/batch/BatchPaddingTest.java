@@ -180,7 +180,8 @@ final class BatchPaddingTest {
     assertEquals(1, batcher.dispatchReady());
     ByteBuffer b = seen.get(0).buffer();
     long bytes = seen.get(0).numel() * 4L;
-    assertTrue(bytes > 4 * ai.nos.internal.Copies.MIN_PART_BYTES, "large enough to split: " + bytes);
+    assertTrue(bytes > 4 * ai.nos.internal.Copies.MIN_PART_BYTES,
+        "large enough to split: " + bytes);
     for (int i = 0; i < requests; i++) {
       int length = longest - 997 * i;
       for (int j = 0; j < longest; j++) {

@@ -121,7 +121,9 @@ final class DynamicBatcherPlainPathTest {
     assertEquals(0, plainCalls.get());
   }
 
-  /** The plain run holds the one slot: the queue choice's BATCH mode sends the next call to queue. */
+  /**
+   * The plain run holds the one slot: the queue choice's BATCH mode sends the next call to queue.
+   */
   @Test
   void runOnCaller_slotTaken_returnsNullAndTheQueuedCallRunsAfter() throws Exception {
     // No queue delay: the queued call is due at once, so only the taken slot holds it back.

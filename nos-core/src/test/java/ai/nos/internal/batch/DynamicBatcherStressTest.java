@@ -31,8 +31,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Many threads against real workers, one or several: random sizes, priorities, lengths, deadlines and
- * cancellations. Every future completes exactly once, every output is its own request's input,
+ * Many threads against real workers, one or several: random sizes, priorities, lengths, deadlines
+ * and cancellations. Every future completes exactly once, every output is its own request's input,
  * and the counters add up.
  */
 @Timeout(60)

@@ -24,7 +24,8 @@ final class AdmissionRaceTest {
   @Test
   void requestTakenBackBetweenPeekAndTake_theNextOneIsStillServed() throws Exception {
     GenerationConfig four = GenerationConfig.builder().maxNewTokens(4).eosTokenIds(NEVER).build();
-    try (GenerationEngine engine = PipelinedDecodeTest.tiny("admission-race", Device.cpu(), 4, 64, false)) {
+    try (GenerationEngine engine =
+        PipelinedDecodeTest.tiny("admission-race", Device.cpu(), 4, 64, false)) {
       CompletableFuture<GeneratedTokens> a = engine.submit(new int[] {1, 2, 3}, four, null);
       CompletableFuture<GeneratedTokens> b = engine.submit(new int[] {4, 5}, four, null);
       CompletableFuture<GeneratedTokens> c = engine.submit(new int[] {6, 7, 8, 9}, four, null);

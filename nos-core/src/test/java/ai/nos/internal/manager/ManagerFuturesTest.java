@@ -116,7 +116,9 @@ final class ManagerFuturesTest {
     assertEquals(List.of(), batcherThreadsLeft());
   }
 
-  /** A call cancelled while its batch runs holds its copy until the run ends, then gives it back. */
+  /**
+   * A call cancelled while its batch runs holds its copy until the run ends, then gives it back.
+   */
   @Test
   void cancelWhileRunning_holdsTheCopyUntilTheRunEnds() throws Exception {
     core(100);

@@ -219,8 +219,8 @@ final class ManagerMisuseTest {
       if (sim.devices.isEmpty()) {
         sim.device(Device.cuda(0), 100);
       }
-      ManagerCore c = new ManagerCore(sim, Map.of(sim.devices.get(0), 100L), Placement.BEST_FIT, Duration.ofSeconds(5), null,
-          System::nanoTime);
+      ManagerCore c = new ManagerCore(sim, Map.of(sim.devices.get(0), 100L), Placement.BEST_FIT,
+          Duration.ofSeconds(5), null, System::nanoTime);
       c.closeTimeout(Duration.ofMillis(200));
       CountDownLatch gate = new CountDownLatch(1);
       sim.loadGate = gate;
@@ -264,9 +264,11 @@ final class ManagerMisuseTest {
     for (int i = 0; i < 6; i++) {
       specs.add(i % 2 == 0 ? batched("m" + i, 60, 4) : ManagerCoreTest.spec("m" + i, 60));
     }
-    List<CompletableFuture<Map<String, Tensor>>> futures = new java.util.concurrent.CopyOnWriteArrayList<>();
+    List<CompletableFuture<Map<String, Tensor>>> futures =
+        new java.util.concurrent.CopyOnWriteArrayList<>();
     List<Throwable> unexpected = new java.util.concurrent.CopyOnWriteArrayList<>();
-    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.atomic.AtomicBoolean stop =
+        new java.util.concurrent.atomic.AtomicBoolean();
     java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(9);
     List<Thread> threads = new java.util.ArrayList<>();
     for (int t = 0; t < 8; t++) {
@@ -338,7 +340,8 @@ final class ManagerMisuseTest {
       try {
         f.get(10, TimeUnit.SECONDS);
       } catch (ExecutionException e) {
-        if (!(e.getCause() instanceof NosException || e.getCause() instanceof IllegalStateException)) {
+        if (!(e.getCause() instanceof NosException
+            || e.getCause() instanceof IllegalStateException)) {
           unexpected.add(e.getCause());
         }
       } catch (java.util.concurrent.CancellationException e) {

@@ -150,7 +150,8 @@ final class ArtifactsTest {
         dir.resolve("digits.pt"));
     ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("early")
         .artifact(Artifact.of(file)).build();
-    java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger reads =
+        new java.util.concurrent.atomic.AtomicInteger();
     Consumer<Path> swap = linkToSomethingLarger(file);
     Artifacts.beforeRead = checked -> {
       if (reads.getAndIncrement() == 0) {

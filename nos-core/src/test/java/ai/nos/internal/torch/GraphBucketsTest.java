@@ -217,8 +217,10 @@ final class GraphBucketsTest {
     Factory factory = new Factory();
     TorchModel graphed = TorchModel.load(digits(8), LoadPasses::forSpec, factory);
     ExecutorService pool = Executors.newFixedThreadPool(8);
-    java.util.concurrent.atomic.AtomicInteger served = new java.util.concurrent.atomic.AtomicInteger();
-    java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger served =
+        new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger refused =
+        new java.util.concurrent.atomic.AtomicInteger();
     // The close comes after 64 calls were served (a count, not a sleep), while each thread still
     // has most of its 2,000 to go.
     java.util.concurrent.CountDownLatch someServed = new java.util.concurrent.CountDownLatch(64);

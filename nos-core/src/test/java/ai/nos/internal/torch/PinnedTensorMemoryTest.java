@@ -135,7 +135,8 @@ final class PinnedTensorMemoryTest {
     long bound = 16L * MIB;
     PinnedTensorMemory.Pool pool = new PinnedTensorMemory.Pool(source, bound);
     java.util.concurrent.atomic.AtomicLong most = new java.util.concurrent.atomic.AtomicLong();
-    java.util.concurrent.atomic.AtomicInteger pinned = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger pinned =
+        new java.util.concurrent.atomic.AtomicInteger();
     java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors
         .newFixedThreadPool(8);
     try {

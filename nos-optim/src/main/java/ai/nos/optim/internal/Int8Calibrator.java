@@ -22,12 +22,12 @@ import org.bytedeco.tensorrt.nvinfer.IInt8EntropyCalibrator2;
  * <h2>Callbacks</h2>
  * {@link #getBatch} copies the next batch's host tensors to the device (libtorch tensors on the
  * build's GPU, each cast to the type the network declares for that input: float, as INT8
- * builds keep float inputs), binds them in the order of TensorRT's {@code names} (by name, not position),
- * waits for the copies, and says {@code true}; after the last batch it says {@code false}. An
- * exception must never reach C++ (JNI would leave it pending under TensorRT's frames): every
- * callback catches everything, keeps the first failure and answers "no more batches";
- * {@link TensorRt} then fails the build with {@link #failure()} whatever TensorRT made of the
- * shortened calibration. No calibration cache is read or written: NOS caches the engine itself
+ * builds keep float inputs), binds them in the order of TensorRT's {@code names} (by name, not
+ * position), waits for the copies, and says {@code true}; after the last batch it says
+ * {@code false}. An exception must never reach C++ (JNI would leave it pending under TensorRT's
+ * frames): every callback catches everything, keeps the first failure and answers "no more
+ * batches"; {@link TensorRt} then fails the build with {@link #failure()} whatever TensorRT made of
+ * the shortened calibration. No calibration cache is read or written: NOS caches the engine itself
  * (its key holds a digest of the batches), so a second build of the same key never happens.
  *
  * <h2>Lifetime</h2>

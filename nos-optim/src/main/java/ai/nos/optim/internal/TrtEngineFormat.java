@@ -24,7 +24,9 @@ import java.util.Locale;
 public final class TrtEngineFormat implements CompiledFormat {
   /** The file name endings taken as TensorRT engines. */
   static final String[] SUFFIXES = {".engine", ".plan", ".trt"};
-  /** The first bytes of a TensorRT 10 plan (a 10.6 plan of the digit model: {@code 66 74 72 74}). */
+  /**
+   * The first bytes of a TensorRT 10 plan (a 10.6 plan of the digit model: {@code 66 74 72 74}).
+   */
   private static final byte[] TAG = {'f', 't', 'r', 't'};
 
   /** For {@link java.util.ServiceLoader}. */
