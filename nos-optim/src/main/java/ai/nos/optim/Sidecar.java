@@ -6,7 +6,9 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import java.io.ByteArrayOutputStream;
+import java.io.FileInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -55,14 +57,18 @@ final class Sidecar {
   /** The size in bytes and the lowercase hex SHA-256 of a file's content. */
   record Digest(long size, String sha256) {}
 
-  /** Reads {@code file} through once, returning its size and SHA-256. */
+  /**
+   * Reads {@code file} through once, returning its size and SHA-256. A plain stream, as every
+   * read of a lookup: an NIO channel is closed by the caller's interrupt flag, and a thread with
+   * that flag set (a pool thread whose last task was cancelled) then found no valid entry at all.
+   */
   static Digest digest(Path file) throws IOException {
     MessageDigest md = CacheKey.newDigest();
-    ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+    byte[] buf = new byte[1 << 20];
     long size = 0;
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      for (int n; (n = ch.read(buf.clear())) >= 0; ) {
-        md.update(buf.flip());
+    try (InputStream in = new FileInputStream(file.toFile())) {
+      for (int n; (n = in.read(buf)) > 0; ) {
+        md.update(buf, 0, n);
         size += n;
       }
     }
@@ -176,9 +182,18 @@ final class Sidecar {
       return Optional.of("sidecar " + sidecarName + " has " + sidecarSize + " bytes, more than"
           + " the " + MAX_SIDECAR_BYTES + " a sidecar may have");
     }
+    byte[] text;
+    try (InputStream in = new FileInputStream(sidecar.toFile())) {
+      // At most one byte more than a sidecar may have: it may have grown since it was sized.
+      text = in.readNBytes(MAX_SIDECAR_BYTES + 1);
+    }
+    if (text.length > MAX_SIDECAR_BYTES) {
+      return Optional.of("sidecar " + sidecarName + " has more than the " + MAX_SIDECAR_BYTES
+          + " bytes a sidecar may have");
+    }
     JsonValue root;
     try {
-      root = JsonValue.parse(JSON, Files.readAllBytes(sidecar));
+      root = JsonValue.parse(JSON, text);
     } catch (JacksonException e) {
       return Optional.of("sidecar " + sidecarName + " is not valid JSON ("
           + e.getOriginalMessage() + ")");

@@ -293,6 +293,27 @@ final class ArtifactCacheTest {
     assertFalse(Files.exists(artifact.getParent()));
   }
 
+  /**
+   * A valid entry is served to a thread whose interrupt flag is set (a pool thread whose last
+   * task was cancelled), and the flag stays set. The lookup read the entry through NIO channels,
+   * which the flag closes, so it found no entry, and then failed with 'interrupted while waiting
+   * for the lock' though nothing held the lock.
+   */
+  @Test
+  void getOrBuild_hitOnAnInterruptedThread_isServedAndKeepsTheFlag() throws IOException {
+    Path artifact = cache.getOrBuild(key("fp16"), writes("engine"));
+    Thread.currentThread().interrupt();
+    try {
+      assertEquals(artifact, cache.getOrBuild(key("fp16"), writes("other")));
+      assertEquals(artifact, cache.get(key("fp16")).orElseThrow());
+      assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
+    } finally {
+      Thread.interrupted();
+    }
+    assertEquals(1, builds.get(), "served, not built again");
+    assertEquals("engine", Files.readString(artifact));
+  }
+
   @Test
   void getOrBuild_calledInsideItsOwnBuilder_failsLoudly() {
     var e = assertThrows(OptimizationException.class, () -> cache.getOrBuild(key("fp16"),
