@@ -57,7 +57,8 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Validity</h2>
  * Every lookup re-reads the sidecar and the artifact's SHA-256 (about a second per GB), so a
- * flipped byte, a truncated file or a hand-edited sidecar is never served. Such an entry is
+ * flipped byte, a truncated file or a hand-edited sidecar is never served, nor anything reached
+ * through a link (the entry folder, the artifact or the sidecar swapped for one). Such an entry is
  * deleted under the key's lock, with one WARN line saying what was wrong, and built again.
  *
  * <h2>Concurrency</h2>

@@ -159,12 +159,20 @@ final class Sidecar {
   /**
    * Why the entry in {@code dir} is not a valid entry for {@code key}, or empty if it is valid.
    *
-   * @throws NoSuchFileException if the entry folder does not exist (or vanished while read)
+   * @throws NoSuchFileException if nothing is at {@code dir} (or it vanished while read)
    * @throws IOException if a file exists but cannot be read
    */
   static Optional<String> problem(Path dir, String sidecarName, String artifactName, CacheKey key)
       throws IOException {
     if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      // A link is not followed (what it leads to may be anyone's), nor taken for a miss: the
+      // build's rename onto it would fail, every time.
+      if (Files.isSymbolicLink(dir)) {
+        return Optional.of("the entry is a link, not a folder");
+      }
+      if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+        return Optional.of("the entry is a file, not a folder");
+      }
       throw new NoSuchFileException(dir.toString());
     }
     Path sidecar = dir.resolve(sidecarName);
@@ -214,7 +222,9 @@ final class Sidecar {
       return Optional.of("sidecar lacks a valid size or sha256");
     }
     if (!Files.isRegularFile(artifact, LinkOption.NOFOLLOW_LINKS)) {
-      return Optional.of("artifact " + artifactName + " is missing");
+      return Optional.of("artifact " + artifactName + (Files.isSymbolicLink(artifact)
+          ? " is a link, not a regular file" : Files.exists(artifact, LinkOption.NOFOLLOW_LINKS)
+              ? " is not a regular file" : " is missing"));
     }
     long actualSize = Files.size(artifact);
     if (actualSize != size.longValue()) {
