@@ -87,7 +87,8 @@ public final class Optimizer {
    *
    * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
    *     bytes that passed the guard, if it passed, else the given spec unchanged
-   * @throws OptimizationException if a pass fails (nothing is cached then)
+   * @throws OptimizationException if a pass fails (nothing is cached then), or the cached
+   *     artifact's bytes changed after the cache checked them (the message gives both SHA-256s)
    * @throws IllegalArgumentException if {@code spec} is null or its artifact is not a local file
    * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
    *     sha256 pins (nothing is built then)
@@ -128,9 +129,10 @@ public final class Optimizer {
     }
     CacheKey key = keyBuilder.build();
     String step = String.join("+", steps);
-    Path artifact = cache.getOrBuild(key, target ->
+    ArtifactCache.Entry built = cache.entry(key, target ->
         TorchScriptPasses.run(source.path(), device, freeze, target));
-    return guarded(spec, device, artifact, step, steps, UnaryOperator.identity(), null);
+    return guarded(spec, device, built.artifact(), built.sha256(), step, steps,
+        UnaryOperator.identity(), null);
   }
 
   /**
@@ -221,8 +223,8 @@ public final class Optimizer {
           : (ref, cand) -> AccuracyGuard.verify(ref, cand, step, calibration.batches(),
               calibration.tolerance());
       try {
-        Result trt = guarded(spec, device, outcome.engine(), step, List.of(step),
-            UnaryOperator.identity(), guard);
+        Result trt = guarded(spec, device, outcome.engine(), outcome.sha256(), step,
+            List.of(step), UnaryOperator.identity(), guard);
         if (trt.optimized()) {
           return trt;
         }
@@ -277,21 +279,25 @@ public final class Optimizer {
           + (Files.exists(compiled) ? "not one" : "missing"));
     }
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
-    return guarded(spec, device, compiled, step, List.of(step), view, null);
+    return guarded(spec, device, compiled, CacheKey.sha256Of(compiled), step, List.of(step),
+        view, null);
   }
 
   /**
-   * Loads the spec's model in fp32 and {@code artifact} as the spec says, runs the guard
-   * ({@code guard} on the reference and the candidate, or when null the optimizer's own: random
-   * inputs at the spec's precision's threshold), and returns the spec to serve.
+   * Loads the spec's model in fp32 and {@code artifact}, pinned to {@code sha256}, as the spec
+   * says, runs the guard ({@code guard} on the reference and the candidate, or when null the
+   * optimizer's own: random inputs at the spec's precision's threshold), and returns the spec to
+   * serve.
    */
-  private Result guarded(ModelSpec spec, Device device, Path artifact, String step,
-      List<String> steps, UnaryOperator<Model> view, BiFunction<Model, Model, GuardResult> guard) {
+  private Result guarded(ModelSpec spec, Device device, Path artifact, String sha256,
+      String step, List<String> steps, UnaryOperator<Model> view,
+      BiFunction<Model, Model, GuardResult> guard) {
     ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
         .precision(ai.nos.Precision.FP32).device(device).build();
-    // The candidate is pinned to its bytes now, so that the spec returned serves exactly what
-    // passed the guard.
-    Artifact pinned = Artifact.of(artifact).withSha256(CacheKey.sha256Of(artifact));
+    // The candidate is pinned to the bytes the cache verified (or the compiled file as hashed
+    // once), so that the load refuses other bytes and the spec returned serves exactly what
+    // passed the guard. Hashing a cache entry again here read whatever it held by then.
+    Artifact pinned = Artifact.of(artifact).withSha256(sha256);
     ModelSpec candidate = spec.toBuilder().id(spec.id() + "-" + step.replace('+', '-'))
         .artifact(pinned).device(device).build();
     try (ModelManager manager = ModelManager.builder().devices(device).noFootprintCatalog()
