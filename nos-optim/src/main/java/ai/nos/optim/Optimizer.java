@@ -292,13 +292,13 @@ public final class Optimizer {
   private Result guarded(ModelSpec spec, Device device, Path artifact, String sha256,
       String step, List<String> steps, UnaryOperator<Model> view,
       BiFunction<Model, Model, GuardResult> guard) {
-    ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
+    ModelSpec reference = guardSpec(spec).id(spec.id() + "-reference")
         .precision(ai.nos.Precision.FP32).device(device).build();
     // The candidate is pinned to the bytes the cache verified (or the compiled file as hashed
     // once), so that the load refuses other bytes and the spec returned serves exactly what
     // passed the guard. Hashing a cache entry again here read whatever it held by then.
     Artifact pinned = Artifact.of(artifact).withSha256(sha256);
-    ModelSpec candidate = spec.toBuilder().id(spec.id() + "-" + step.replace('+', '-'))
+    ModelSpec candidate = guardSpec(spec).id(spec.id() + "-" + step.replace('+', '-'))
         .artifact(pinned).device(device).build();
     try (ModelManager manager = ModelManager.builder().devices(device).noFootprintCatalog()
         .build(); Model ref = manager.load(reference)) {
@@ -312,8 +312,12 @@ public final class Optimizer {
         throw new OptimizationException(message, e);
       }
       try (Model cand = view.apply(loaded)) {
+        // At most the spec's largest batch: a batch the served model never takes would be
+        // refused by the spec's own batching.
+        int batch = spec.batching().map(b -> Math.min(guardBatch, b.maxBatchSize()))
+            .orElse(guardBatch);
         GuardResult verdict = guard == null
-            ? AccuracyGuard.verify(ref, cand, step, guardBatch, seed) : guard.apply(ref, cand);
+            ? AccuracyGuard.verify(ref, cand, step, batch, seed) : guard.apply(ref, cand);
         if (!verdict.passed()) {
           return new Result(spec, steps, false, verdict, artifact);
         }
@@ -322,6 +326,16 @@ public final class Optimizer {
             artifact);
       }
     }
+  }
+
+  /**
+   * The spec's model as the guard loads it: what decides its results (artifact, signature,
+   * precision, load-time steps, image inputs) as the spec says, but one copy and no limit on the
+   * guard's calls, which are the optimizer's own: a spec's maxCallBytes admitting fewer rows than
+   * the guard batch refused the guard's first call, naming a model the caller never made.
+   */
+  private static ModelSpec.Builder guardSpec(ModelSpec spec) {
+    return spec.toBuilder().replicas(1).scaling(null).maxCallBytes(Long.MAX_VALUE);
   }
 
   /** Settings of an {@link Optimizer}. Not thread-safe. */
@@ -346,7 +360,7 @@ public final class Optimizer {
       return this;
     }
 
-    /** Batch size of the guard's random inputs; default 4. */
+    /** Batch size of the guard's random inputs, at most a batched spec's largest; default 4. */
     public Builder guardBatch(int batch) {
       if (batch < 1) {
         throw new IllegalArgumentException("guardBatch must be >= 1 but was " + batch);

@@ -105,6 +105,31 @@ final class OptimizerTest {
         () -> Nos.load(served).close());
   }
 
+  /**
+   * The guard's calls are the optimizer's own, not the application's: a spec that batches at most
+   * 2 rows, or whose maxCallBytes admits one row, is optimized, and the spec returned keeps those
+   * settings. Both threw an IllegalArgumentException about 'digits-reference', a model the caller
+   * never named, whose guard batch of 4 the spec refused.
+   */
+  @Test
+  void specWithSmallBatchesOrCalls_isOptimized_keepingItsLimits(@TempDir Path dir) {
+    Optimizer optimizer = Optimizer.builder().freeze(true)
+        .cache(ArtifactCache.builder().directory(dir).build()).build();
+    ModelSpec pairs = TestModels.digits().toBuilder().maxBatchSize(2).build();
+    // One row of the digit model: 64 float inputs and 10 float logits.
+    ModelSpec rows = TestModels.digits().toBuilder().maxCallBytes(74 * 4).build();
+    for (ModelSpec spec : List.of(pairs, rows)) {
+      Optimizer.Result r = optimizer.optimize(spec);
+      assertTrue(r.optimized(), String.valueOf(r.guard()));
+      assertEquals(spec.batching(), r.spec().batching());
+      assertEquals(spec.maxCallBytes(), r.spec().maxCallBytes());
+      try (Model fast = Nos.load(r.spec())) {
+        assertEquals(10, fast.infer(Map.of("image", Tensor.of(new float[64], 1, 1, 8, 8)))
+            .get("logits").toFloatArray().length);
+      }
+    }
+  }
+
   @Test
   void noPasses_returnTheSpecUnchanged() {
     ModelSpec spec = TestModels.digits();
