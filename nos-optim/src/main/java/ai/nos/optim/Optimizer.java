@@ -120,17 +120,19 @@ public final class Optimizer {
       List<String> steps) {
     String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
         : "cpu";
+    // Version 2 casts to the precision before freezing: version 1's fp16 and bf16 entries were
+    // frozen in fp32 and cannot run in their precision.
     CacheKey.Builder keyBuilder = CacheKey.builder().sourceSha256(source.sha256())
         .option("freeze", Boolean.toString(freeze))
         .option("precision", spec.precision().label())
-        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "1");
+        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "2");
     if (device.isCuda()) {
       keyBuilder.version("cuda", CUDA);
     }
     CacheKey key = keyBuilder.build();
     String step = String.join("+", steps);
     ArtifactCache.Entry built = cache.entry(key, target ->
-        TorchScriptPasses.run(source.path(), device, freeze, target));
+        TorchScriptPasses.run(source.path(), device, spec.precision(), freeze, target));
     return guarded(spec, device, built.artifact(), built.sha256(), step, steps,
         UnaryOperator.identity(), null);
   }

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
 import ai.nos.Nos;
+import ai.nos.Precision;
 import ai.nos.Tensor;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +21,8 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** TorchScript passes through the cache and the guard, on the CPU with the digit model. */
 @Timeout(120)
@@ -127,6 +130,38 @@ final class OptimizerTest {
         assertEquals(10, fast.infer(Map.of("image", Tensor.of(new float[64], 1, 1, 8, 8)))
             .get("logits").toFloatArray().length);
       }
+    }
+  }
+
+  /**
+   * A half-precision spec is frozen in its precision. Freezing makes the weights constants, which
+   * the load's cast to fp16 or bf16 does not reach, so every fp16 and bf16 result ran half inputs
+   * against float constants and optimize threw ('optimization step 'freeze' rejected ... Input
+   * type (c10::Half) and bias type (float) should be the same'). It passes the guard now, at the
+   * half threshold, and serves what the spec's own model serves.
+   */
+  @ParameterizedTest
+  @EnumSource(value = Precision.class, names = {"FP16", "BF16"})
+  void freeze_halfPrecisionSpec_isFrozenInItsPrecision(Precision precision, @TempDir Path dir) {
+    Optimizer optimizer = Optimizer.builder().freeze(true)
+        .cache(ArtifactCache.builder().directory(dir).build()).build();
+    ModelSpec spec = TestModels.digits().toBuilder().precision(precision).build();
+    Optimizer.Result r = optimizer.optimize(spec);
+    assertTrue(r.optimized(), String.valueOf(r.guard()));
+    assertEquals(AccuracyGuard.HALF_THRESHOLD, r.guard().threshold());
+    Map<String, Tensor> in = Map.of("image", TestModels.digitImages(heldOut(), 0, 8));
+    try (Model eager = Nos.load(spec.toBuilder().id("digits-half").build());
+        Model fast = Nos.load(r.spec().toBuilder().id("digits-half-frozen").build())) {
+      assertArrayEquals(eager.infer(in).get("logits").toFloatArray(),
+          fast.infer(in).get("logits").toFloatArray(), 1e-2f);
+    }
+  }
+
+  private static List<int[]> heldOut() {
+    try {
+      return TestModels.heldOutDigits();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
   }
 
