@@ -87,8 +87,10 @@ public final class Optimizer {
    *
    * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
    *     bytes that passed the guard, if it passed, else the given spec unchanged
-   * @throws OptimizationException if a pass fails (nothing is cached then), or the cached
-   *     artifact's bytes changed after the cache checked them (the message gives both SHA-256s)
+   * @throws OptimizationException if a pass fails (nothing is cached then), the result does
+   *     not load or fails to run on the guard's inputs (the pass broke the model; a result that
+   *     runs and differs is not an exception: the spec comes back), or the cached artifact's
+   *     bytes changed after the cache checked them (the message gives both SHA-256s)
    * @throws IllegalArgumentException if {@code spec} is null or its artifact is not a local file
    * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
    *     sha256 pins (nothing is built then)
