@@ -95,9 +95,8 @@ final class BookedEngine {
   private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
 
   private final String id;
-  private final Path model;
-  /** The encoder of an encoder-decoder export; null for a decoder-only one. */
-  private final Path encoder;
+  /** The decoder's file and, in {@link Files#encoder}, an encoder-decoder export's encoder. */
+  private final Files files;
   /** Whether the encoder takes PCM windows (TokenGenerator.Builder.whisperPcm). */
   private final boolean whisperPcm;
   private final Precision precision;
@@ -120,15 +119,20 @@ final class BookedEngine {
   private int pending;
   private final Object pendingLock = new Object();
 
-  private BookedEngine(String id, Path model, Path encoder, boolean whisperPcm,
+  /**
+   * A generator's files and the digests their bytes must have (null: not pinned), checked on
+   * every load; {@code encoder} is null for a decoder-only export.
+   */
+  record Files(Path model, String modelSha256, Path encoder, String encoderSha256) {}
+
+  private BookedEngine(String id, Files files, boolean whisperPcm,
       Precision precision, int slots, int maxLength, int maxQueued, Executor callbacks,
       boolean cudaGraphs, LongSupplier clock) {
     this.cudaGraphs = cudaGraphs;
     this.clock = clock;
     this.whisperPcm = whisperPcm;
     this.id = id;
-    this.model = model;
-    this.encoder = encoder;
+    this.files = files;
     this.precision = precision;
     this.slots = slots;
     this.maxLength = maxLength;
@@ -137,21 +141,21 @@ final class BookedEngine {
   }
 
   /** Registers the generator with {@code manager} and loads its first copy where it places it. */
-  static BookedEngine open(ModelManager manager, String id, Path model, Path encoder,
+  static BookedEngine open(ModelManager manager, String id, Files files,
       boolean whisperPcm, Device device, Precision precision, int slots, int maxLength,
       int maxQueued, Executor callbacks, boolean cudaGraphs, LongSupplier clock) {
-    ModelSpec spec = ModelSpec.builder().id(id).artifact(model).device(device)
+    ModelSpec spec = ModelSpec.builder().id(id).artifact(files.model()).device(device)
         .precision(precision).signature(Signature.builder()
             .input("input_ids", DType.INT64, -1, -1).input("positions", DType.INT64, -1, -1)
             .input("slots", DType.INT64, -1).output("logits", DType.FLOAT32, -1, -1).build())
         .build();
     // The encoder is opened too: it is held to the manager's allowed directories as the
     // decoder is, on every load (before, only the decoder was checked).
-    ModelSpec encoderSpec = encoder == null ? null
-        : spec.toBuilder().id(id + "-encoder").artifact(encoder).build();
+    ModelSpec encoderSpec = files.encoder() == null ? null
+        : spec.toBuilder().id(id + "-encoder").artifact(files.encoder()).build();
     ManagerAccess.Door door = ManagerAccess.door();
     checkAllowed(door, manager, spec, encoderSpec);
-    BookedEngine b = new BookedEngine(id, model, encoder, whisperPcm, precision, slots,
+    BookedEngine b = new BookedEngine(id, files, whisperPcm, precision, slots,
         maxLength, maxQueued, callbacks, cudaGraphs, clock);
     b.core = door.core(manager);
     b.resource = ManagedResource.open(b.core, spec, GeneratorReplica.class,
@@ -173,16 +177,18 @@ final class BookedEngine {
 
   /** Loads the decoder and starts an engine on {@code placed}: the manager's loader. */
   private GeneratorReplica load(Device placed) {
-    DecoderModel decoder = DecoderModel.load(id, model, placed, precision);
+    DecoderModel decoder = DecoderModel.load(id, files.model(), files.modelSha256(), placed,
+        precision);
     GenerationEngine engine;
     long weights;
     EncoderModel enc = null;
     try {
-      enc = TokenGenerator.Builder.loadEncoder(id, model, encoder, whisperPcm, decoder);
+      enc = TokenGenerator.Builder.loadEncoder(id, files.model(), files.encoder(),
+          files.encoderSha256(), whisperPcm, decoder);
       int length = maxLength > 0 ? maxLength : decoder.maxPositions();
       if (length > decoder.maxPositions()) {
         throw new IllegalArgumentException("maxLength " + length + " exceeds the "
-            + decoder.maxPositions() + " positions model " + model + " was exported for");
+            + decoder.maxPositions() + " positions model " + files.model() + " was exported for");
       }
       weights = decoder.parameterBytes() + (enc == null ? 0 : enc.parameterBytes());
       engine = new GenerationEngine(id, decoder, enc, slots, length, maxQueued, callbacks,
@@ -202,8 +208,8 @@ final class BookedEngine {
         shape = loaded;
       } else if (!shape.sameModel(loaded)) {
         engine.close();
-        throw new ModelLoadException("generator '" + id + "': " + model + " changed since the"
-            + " generator was built; it loads now as " + loaded + ", it was " + shape);
+        throw new ModelLoadException("generator '" + id + "': " + files.model() + " changed"
+            + " since the generator was built; it loads now as " + loaded + ", it was " + shape);
       }
     }
     GeneratorReplica replica = new GeneratorReplica(id, engine, loaded.deviceBytes(),

@@ -1,5 +1,6 @@
 package ai.nos.generate;
 
+import ai.nos.Artifact;
 import ai.nos.Device;
 import ai.nos.ModelManager;
 import ai.nos.Precision;
@@ -137,7 +138,27 @@ public final class TokenGenerator implements AutoCloseable {
   /** A builder for the exported decoder in {@code model}. */
   public static Builder builder(Path model) {
     Objects.requireNonNull(model, "model path must not be null");
-    return new Builder(model);
+    return new Builder(model, null);
+  }
+
+  /**
+   * A builder for the exported decoder in {@code model}, a local file. With a digest
+   * ({@link Artifact#withSha256}), every load (the first, and each reload after its manager
+   * evicted it) reads the file into a private copy and refuses bytes that are not the ones it
+   * pins, as a spec's artifact is checked; nos-hub's generators pin their catalog's digests so.
+   *
+   * @throws NullPointerException if {@code model} is null
+   * @throws IllegalArgumentException if {@code model} is not a local file (an http URL)
+   */
+  public static Builder builder(Artifact model) {
+    Objects.requireNonNull(model, "model must not be null");
+    return new Builder(localPath(model, "model"), model.sha256().orElse(null));
+  }
+
+  /** The artifact's file; a generator reads no URL. */
+  private static Path localPath(Artifact artifact, String what) {
+    return artifact.localPath().orElseThrow(() -> new IllegalArgumentException("the " + what
+        + " of a generator must be a local file but was " + artifact.uri()));
   }
 
   /**
@@ -328,7 +349,10 @@ public final class TokenGenerator implements AutoCloseable {
   /** Settings of a {@link TokenGenerator}; validated as set. Not thread-safe. */
   public static final class Builder {
     private final Path model;
+    /** The digest the model's bytes must have; null: not pinned. */
+    private final String modelSha256;
     private Path encoder;
+    private String encoderSha256;
     private boolean whisperPcm;
     private String id;
     private Device device = Device.auto();
@@ -342,8 +366,9 @@ public final class TokenGenerator implements AutoCloseable {
     private Executor executor;
     private ModelManager manager;
 
-    private Builder(Path model) {
+    private Builder(Path model, String modelSha256) {
       this.model = model;
+      this.modelSha256 = modelSha256;
     }
 
     /** The name in messages and thread names; the file name by default. */
@@ -380,6 +405,21 @@ public final class TokenGenerator implements AutoCloseable {
     public Builder encoder(Path encoder) {
       Objects.requireNonNull(encoder, "encoder path must not be null");
       this.encoder = encoder;
+      this.encoderSha256 = null;
+      return this;
+    }
+
+    /**
+     * As {@link #encoder(Path)}, a local file whose bytes every load checks against its digest
+     * when it has one (see {@link TokenGenerator#builder(Artifact)}).
+     *
+     * @throws NullPointerException if {@code encoder} is null
+     * @throws IllegalArgumentException if {@code encoder} is not a local file
+     */
+    public Builder encoder(Artifact encoder) {
+      Objects.requireNonNull(encoder, "encoder must not be null");
+      this.encoder = localPath(encoder, "encoder");
+      this.encoderSha256 = encoder.sha256().orElse(null);
       return this;
     }
 
@@ -493,11 +533,11 @@ public final class TokenGenerator implements AutoCloseable {
       if (manager != null) {
         return buildBooked(name);
       }
-      DecoderModel decoder = DecoderModel.load(name, model, device, precision);
+      DecoderModel decoder = DecoderModel.load(name, model, modelSha256, device, precision);
       ExecutorService owned = null;
       EncoderModel enc = null;
       try {
-        enc = loadEncoder(name, model, encoder, whisperPcm, decoder);
+        enc = loadEncoder(name, model, encoder, encoderSha256, whisperPcm, decoder);
         int length = maxLength > 0 ? maxLength : decoder.maxPositions();
         if (length > decoder.maxPositions()) {
           throw new IllegalArgumentException("maxLength " + length + " exceeds the "
@@ -534,8 +574,9 @@ public final class TokenGenerator implements AutoCloseable {
         callbacks = owned;
       }
       try {
-        BookedEngine b = BookedEngine.open(manager, name, model, encoder, whisperPcm, device,
-            precision, maxSequences, maxLength, maxQueued, callbacks, cudaGraphs, clock);
+        BookedEngine b = BookedEngine.open(manager, name, new BookedEngine.Files(model,
+            modelSha256, encoder, encoderSha256), whisperPcm, device, precision, maxSequences,
+            maxLength, maxQueued, callbacks, cudaGraphs, clock);
         return new TokenGenerator(name, null, b, b.shape(), owned);
       } catch (RuntimeException | Error e) {
         if (owned != null) {
@@ -550,8 +591,8 @@ public final class TokenGenerator implements AutoCloseable {
      * for a decoder-only one; a mismatch (cross-attention without an encoder, or an encoder
      * without it) fails the load.
      */
-    static EncoderModel loadEncoder(String name, Path model, Path file, boolean pcm,
-        DecoderModel decoder) {
+    static EncoderModel loadEncoder(String name, Path model, Path file, String sha256,
+        boolean pcm, DecoderModel decoder) {
       if (file == null) {
         if (decoder.crossAttention()) {
           throw new ModelLoadException("generator '" + name + "': " + model + " attends to an"
@@ -560,7 +601,7 @@ public final class TokenGenerator implements AutoCloseable {
         }
         return null;
       }
-      return EncoderModel.load(name, file, decoder, pcm);
+      return EncoderModel.load(name, file, sha256, decoder, pcm);
     }
 
     private static ThreadFactory daemons(String prefix) {

@@ -37,6 +37,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A TokenGenerator booked with a ModelManager (CPU, models/llm-tiny): its weights and cache count
@@ -388,6 +389,44 @@ final class TokenGeneratorBookingTest {
       }
     }
     // Both closed: nothing of the generator is left to free twice or leak.
+  }
+
+  /**
+   * A booked generator whose model is pinned by its digest checks the bytes again on the reload
+   * after an eviction: the file rewritten at its size meanwhile (a weight changed) is refused,
+   * naming both digests, and the generator does not serve.
+   */
+  @Test
+  void pinnedGenerator_fileRewrittenWhileEvicted_reloadRefused(@TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path file = java.nio.file.Files.copy(TinyLlama.MODEL, dir.resolve("model.pt"));
+    byte[] bytes = java.nio.file.Files.readAllBytes(file);
+    String sha256 = sha256(bytes);
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(30));
+        TokenGenerator lm = TokenGenerator.builder(ai.nos.Artifact.of(file).withSha256(sha256))
+            .id("tiny").device(Device.cpu()).maxSequences(SLOTS).maxLength(LENGTH).manager(m)
+            .build()) {
+      generatesReference(lm);
+      try (Model tokens = m.load(Fixtures.tokens())) {
+        assertEquals(ModelState.EVICTED, info(m, "tiny").state());
+        // A byte inside the first weight record, stored uncompressed; libtorch checks no CRC.
+        int at = new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1)
+            .indexOf("model/data/0") + 4096;
+        bytes[at] ^= 0x40;
+        java.nio.file.Files.write(file, bytes);
+        JsonNode c = reference.get("cases").get(0);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> lm.generate(
+            ints(c.get("prompt_ids")), greedy()).get(30, TimeUnit.SECONDS));
+        assertInstanceOf(ai.nos.ModelLoadException.class, e.getCause());
+        assertTrue(e.getCause().getMessage().contains("has sha256 " + sha256(bytes)
+            + " but the spec expects " + sha256), e.getCause().getMessage());
+      }
+    }
+  }
+
+  private static String sha256(byte[] bytes) throws java.security.NoSuchAlgorithmException {
+    return java.util.HexFormat.of().formatHex(
+        java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
   }
 
   @Test

@@ -241,6 +241,29 @@ final class TokenGeneratorTest {
     assertTrue(e.getMessage().contains("nos_generation"), e.getMessage());
   }
 
+  /**
+   * A model given as an artifact with a digest is loaded only if its bytes are the pinned ones;
+   * the right digest loads; an http URL is refused by name (a generator reads local files).
+   */
+  @Test
+  void builder_artifactWithSha256_otherBytesRefused_pinnedBytesLoad() throws Exception {
+    String sha256 = java.util.HexFormat.of().formatHex(java.security.MessageDigest
+        .getInstance("SHA-256").digest(java.nio.file.Files.readAllBytes(MODEL)));
+    String other = "0".repeat(64);
+    ModelLoadException e = assertThrows(ModelLoadException.class, () -> TokenGenerator.builder(
+        ai.nos.Artifact.of(MODEL).withSha256(other)).device(Device.cpu()).build());
+    assertTrue(e.getMessage().contains("artifact file " + MODEL.toRealPath() + " has sha256 "
+        + sha256 + " but the spec expects " + other), e.getMessage());
+    try (TokenGenerator g = TokenGenerator.builder(ai.nos.Artifact.of(MODEL).withSha256(sha256))
+        .device(Device.cpu()).maxSequences(1).build()) {
+      assertEquals(1, g.maxSequences());
+    }
+    IllegalArgumentException remote = assertThrows(IllegalArgumentException.class,
+        () -> TokenGenerator.builder(ai.nos.Artifact.of("https://example.org/model.pt")));
+    assertEquals("the model of a generator must be a local file but was"
+        + " https://example.org/model.pt", remote.getMessage());
+  }
+
   @Test
   void operatorThisLibtorchLacks_refusedAtLoad_namingIt(@TempDir Path dir) throws Exception {
     Path file = TorchScriptArchives.withRenamedCall(MODEL, dir.resolve("newer.pt"),

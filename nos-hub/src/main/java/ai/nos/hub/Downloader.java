@@ -46,8 +46,9 @@ import org.slf4j.LoggerFactory;
  * SHA-256 were just verified, so a file under its digest has been verified once, when it was
  * stored; it is not hashed again on every fetch (a model is hundreds of megabytes). A cached file
  * whose size differs from the expected size is treated as damaged, deleted and fetched again. Specs
- * built by {@link Hub#spec} also carry the digest, so nos-core hashes the file again when it loads
- * the model.
+ * built by {@link Hub#spec} also carry the digest, and the generators ({@link TextGenerator},
+ * {@link SpeechRecognizer}) pin theirs, so nos-core hashes the file again on every load of the
+ * model.
  *
  * <p><b>Concurrency</b>: instances are immutable and thread-safe. Fetches of the same digest are
  * serialized across threads and across processes sharing the cache (a {@link CrossProcessLock}

@@ -192,6 +192,18 @@ public final class Hub {
     return Collections.unmodifiableMap(files);
   }
 
+  /**
+   * As {@link #fetch}, each file as an artifact pinned by the digest it was verified against (a
+   * local file used in place has none), so that every load of it checks the bytes it opens: the
+   * downloader checks a cached file's size only.
+   */
+  Map<String, Artifact> fetchPinned(String id, Downloader downloader) {
+    Map<String, Artifact> files = new LinkedHashMap<>();
+    fetchAll(entry(id), downloader).forEach((name, fetched) -> files.put(name,
+        fetched.artifact()));
+    return Collections.unmodifiableMap(files);
+  }
+
   private Map<String, Fetched> fetchAll(CatalogEntry entry, Downloader downloader) {
     if (downloader == null) {
       throw new IllegalArgumentException("downloader must not be null");
@@ -225,12 +237,8 @@ public final class Hub {
     Map<String, Fetched> fetched = fetchAll(entry, downloader);
     Map<String, Path> files = new LinkedHashMap<>();
     fetched.forEach((name, f) -> files.put(name, f.path));
-    Fetched model = fetched.get(CatalogArtifact.MODEL);
-    Artifact artifact = Artifact.of(model.path);
-    if (model.sha256 != null) {
-      artifact = artifact.withSha256(model.sha256);
-    }
-    ModelSpec.Builder b = ModelSpec.builder().id(entry.id()).artifact(artifact)
+    ModelSpec.Builder b = ModelSpec.builder().id(entry.id())
+        .artifact(fetched.get(CatalogArtifact.MODEL).artifact())
         .signature(entry.signature()).precision(entry.precision()).device(entry.device())
         .optimize(entry.optimizations().toArray(new ai.nos.Optimization[0]));
     entry.batching().ifPresent(b::batching);
@@ -245,6 +253,12 @@ public final class Hub {
     Fetched(Path path, String sha256) {
       this.path = path;
       this.sha256 = sha256;
+    }
+
+    /** The file, pinned by its digest if it has one. */
+    Artifact artifact() {
+      Artifact artifact = Artifact.of(path);
+      return sha256 == null ? artifact : artifact.withSha256(sha256);
     }
   }
 

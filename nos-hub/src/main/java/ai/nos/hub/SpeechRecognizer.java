@@ -1,6 +1,7 @@
 package ai.nos.hub;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.nos.Artifact;
 import ai.nos.Device;
 import ai.nos.Precision;
 import ai.nos.generate.GeneratedTokens;
@@ -190,9 +191,9 @@ public final class SpeechRecognizer implements AutoCloseable {
       UnaryOperator<Builder> settings) {
     TaskModel.Configured<Builder> c = TaskModel.configure("SpeechRecognizer",
         Task.SPEECH_RECOGNITION, hub, id, downloader, settings,
-        (entry, files) -> new Builder(null, id, files.get(CatalogEntry.ENCODER),
-            files.get(CatalogArtifact.MODEL), files.get(CatalogEntry.TOKENIZER),
-            files.get(CatalogEntry.GENERATION_CONFIG)).device(entry.device())
+        (entry, pinned) -> new Builder(null, id, pinned.get(CatalogEntry.ENCODER),
+            pinned.get(CatalogArtifact.MODEL), path(pinned.get(CatalogEntry.TOKENIZER)),
+            path(pinned.get(CatalogEntry.GENERATION_CONFIG))).device(entry.device())
             .precision(entry.precision()));
     SpeechRecognizer asr = c.builder().build();
     String mismatch = TaskModel.vocabularyMismatch(c.entry(), asr.generator.vocabSize());
@@ -207,7 +208,13 @@ public final class SpeechRecognizer implements AutoCloseable {
   public static Builder builder(Path directory) {
     Objects.requireNonNull(directory, "directory must not be null");
     return new Builder(directory, String.valueOf(directory.getFileName()),
-        directory.resolve("encoder.pt"), directory.resolve("decoder.pt"), null, null);
+        Artifact.of(directory.resolve("encoder.pt")), Artifact.of(directory.resolve("decoder.pt")),
+        null, null);
+  }
+
+  /** A fetched file's path; null for an artifact the entry does not have. */
+  private static Path path(Artifact artifact) {
+    return artifact == null ? null : artifact.localPath().orElseThrow();
   }
 
   /** Transcribes a WAV file with the default options. */
@@ -487,8 +494,9 @@ public final class SpeechRecognizer implements AutoCloseable {
     /** The model directory, or null when the files are given one by one (a hub's). */
     private final Path directory;
     private final String id;
-    private final Path encoder;
-    private final Path decoder;
+    /** The model's files; a hub's pinned by their digests, which every load checks. */
+    private final Artifact encoder;
+    private final Artifact decoder;
     /** With a directory: found there when {@link #build()} runs. */
     private final Path tokenizer;
     private final Path generationConfig;
@@ -499,8 +507,8 @@ public final class SpeechRecognizer implements AutoCloseable {
     private int maxQueued = -1;
     private boolean deviceFeatures = true;
 
-    private Builder(Path directory, String id, Path encoder, Path decoder, Path tokenizer,
-        Path generationConfig) {
+    private Builder(Path directory, String id, Artifact encoder, Artifact decoder,
+        Path tokenizer, Path generationConfig) {
       this.directory = directory;
       this.id = id;
       this.encoder = encoder;
@@ -558,7 +566,8 @@ public final class SpeechRecognizer implements AutoCloseable {
         Checks.modelDirectory(directory, "Whisper model",
             "encoder.pt and decoder.pt (scripts/models/make_whisper.py)");
       }
-      for (Path p : List.of(encoder, decoder)) {
+      for (Artifact file : List.of(encoder, decoder)) {
+        Path p = file.localPath().orElseThrow();
         if (!Files.isRegularFile(p)) {
           throw new IllegalArgumentException(directory == null
               ? "Whisper model '" + id + "' has no file " + p

@@ -1,5 +1,6 @@
 package ai.nos.hub;
 
+import ai.nos.Artifact;
 import ai.nos.DType;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
@@ -82,26 +83,29 @@ final class TaskModel {
   /**
    * The first half of a generator's load by hub id: checks the arguments and the entry's task
    * (before anything is downloaded), fetches the entry's files, makes the builder of the entry
-   * and files with {@code builder} and lets {@code settings} change it.
+   * and files (each pinned by the digest it was verified against, which the generator checks on
+   * every load) with {@code builder} and lets {@code settings} change it.
    *
    * @throws IllegalArgumentException if {@code hub} or {@code settings} is null or settings
    *     returns null, the id is unknown or its entry has another task
    */
   static <B> Configured<B> configure(String facade, Task task, Hub hub, String id,
       Downloader downloader, UnaryOperator<B> settings,
-      BiFunction<CatalogEntry, Map<String, Path>, B> builder) {
+      BiFunction<CatalogEntry, Map<String, Artifact>, B> builder) {
     if (hub == null || settings == null) {
       throw new IllegalArgumentException("hub and settings must not be null (hub " + hub
           + ", settings " + settings + ")");
     }
     CatalogEntry entry = hub.entry(id);
     checkTask(facade, entry, task);
-    Map<String, Path> files = hub.fetch(id, downloader);
-    B configured = settings.apply(builder.apply(entry, files));
+    Map<String, Artifact> pinned = hub.fetchPinned(id, downloader);
+    Map<String, Path> files = new java.util.LinkedHashMap<>();
+    pinned.forEach((name, artifact) -> files.put(name, artifact.localPath().orElseThrow()));
+    B configured = settings.apply(builder.apply(entry, pinned));
     if (configured == null) {
       throw new IllegalArgumentException("settings returned null for '" + id + "'");
     }
-    return new Configured<>(entry, files, configured);
+    return new Configured<>(entry, java.util.Collections.unmodifiableMap(files), configured);
   }
 
   /**

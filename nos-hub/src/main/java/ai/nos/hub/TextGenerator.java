@@ -111,7 +111,7 @@ public final class TextGenerator implements AutoCloseable {
       UnaryOperator<TokenGenerator.Builder> settings) {
     TaskModel.Configured<TokenGenerator.Builder> c = TaskModel.configure("TextGenerator",
         Task.TEXT_GENERATION, hub, id, downloader, settings,
-        (entry, files) -> TokenGenerator.builder(files.get(CatalogArtifact.MODEL)).id(id)
+        (entry, pinned) -> TokenGenerator.builder(pinned.get(CatalogArtifact.MODEL)).id(id)
             .device(entry.device()).precision(entry.precision()));
     TextGenerator lm = load(c.builder(), c.files().get(CatalogEntry.TOKENIZER));
     String mismatch = TaskModel.vocabularyMismatch(c.entry(), lm.tokens.vocabSize());

@@ -145,6 +145,31 @@ final class SpeechRecognizerHubTest {
     assertTrue(e.getMessage().contains("ae3518069ab23801"), e.getMessage());
   }
 
+  /**
+   * The encoder already in the download cache, rewritten at its size (a fetch checks a cached
+   * file's size only), is refused when the recognizer loads again: the catalog's digest is
+   * checked on the bytes every load opens. It was loaded.
+   */
+  @Test
+  void load_byHubId_cachedEncoderRewrittenAtItsSize_refused(@TempDir Path cache)
+      throws Exception {
+    Hub hub = Hub.builder().baseUri(BuiltinCatalogTest.modelsDir().toUri()).build();
+    java.util.function.UnaryOperator<SpeechRecognizer.Builder> cpu =
+        b -> b.device(Device.cpu()).maxSequences(1);
+    SpeechRecognizer.load(hub, ID, cacheIn(cache), cpu).close();
+    String sha256 = hub.entry(ID).artifact(CatalogEntry.ENCODER).orElseThrow().sha256()
+        .orElseThrow();
+    Path blob = cacheIn(cache).cached(sha256).orElseThrow();
+    byte[] encoder = Files.readAllBytes(blob);
+    encoder[encoder.length / 2] ^= 1;   // a weight: libtorch checks no CRC
+    Files.write(blob, encoder);
+    ai.nos.ModelLoadException e = assertThrows(ai.nos.ModelLoadException.class,
+        () -> SpeechRecognizer.load(hub, ID, cacheIn(cache), cpu).close(),
+        "the rewritten encoder was loaded");
+    assertTrue(e.getMessage().contains(blob.toRealPath() + " has sha256 ")
+        && e.getMessage().contains("but the spec expects " + sha256), e.getMessage());
+  }
+
   @Test
   void load_byHubId_entrySaysAnotherVocabulary_refused(@TempDir Path cache) {
     Hub hub = Hub.builder().baseUri(BuiltinCatalogTest.modelsDir().toUri()).build();

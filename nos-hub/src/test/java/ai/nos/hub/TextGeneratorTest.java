@@ -639,6 +639,34 @@ final class TextGeneratorTest {
     assertTrue(e.getMessage().contains("04c91d489d935fd4"), e.getMessage());
   }
 
+  /**
+   * The catalog pins the model's SHA-256, and every load checks it on the bytes it opens, as
+   * nos-core checks a spec from {@link Hub#spec}: a model in the download cache rewritten at its
+   * size (one weight changed; a cached blob's size is all a fetch checks) is refused when loaded
+   * again. It was loaded: the generator's model took the path alone, without the pin.
+   */
+  @Test
+  void load_byHubId_cachedModelRewrittenAtItsSize_refused(@TempDir Path cache) throws Exception {
+    Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
+    Downloader downloader = Downloader.builder().cacheDir(cache).retries(0).build();
+    java.util.function.UnaryOperator<TokenGenerator.Builder> cpu =
+        b -> b.device(Device.cpu()).maxSequences(1);
+    TextGenerator.load(hub, "nos/llm-tiny", downloader, cpu).close();
+    String sha256 = hub.entry("nos/llm-tiny").artifact(CatalogArtifact.MODEL).orElseThrow()
+        .sha256().orElseThrow();
+    Path blob = downloader.cached(sha256).orElseThrow();
+    byte[] bytes = Files.readAllBytes(blob);
+    // A byte well inside the first weight record, stored uncompressed; libtorch checks no CRC.
+    int at = new String(bytes, StandardCharsets.ISO_8859_1).indexOf("model/data/0") + 4096;
+    bytes[at] ^= 0x40;
+    Files.write(blob, bytes);
+    ai.nos.ModelLoadException e = assertThrows(ai.nos.ModelLoadException.class,
+        () -> TextGenerator.load(hub, "nos/llm-tiny", downloader, cpu).close(),
+        "the rewritten model was loaded");
+    assertTrue(e.getMessage().contains("artifact file " + blob.toRealPath() + " has sha256 "
+        + sha256(bytes) + " but the spec expects " + sha256), e.getMessage());
+  }
+
   @Test
   void load_byHubId_entrySaysAnotherVocabulary_refused(@TempDir Path cache) {
     Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
@@ -662,6 +690,11 @@ final class TextGeneratorTest {
             Downloader.builder().cacheDir(cache).offline(true).build()));
     assertEquals("TextGenerator needs an entry of task text_generation but"
         + " 'torchvision/resnet50' has task image_classification", e.getMessage());
+  }
+
+  private static String sha256(byte[] bytes) throws java.security.NoSuchAlgorithmException {
+    return java.util.HexFormat.of().formatHex(
+        java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
   }
 
   private static int[] toInts(long[] ids) {

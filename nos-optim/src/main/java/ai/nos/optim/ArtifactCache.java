@@ -57,7 +57,8 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Validity</h2>
  * Every lookup re-reads the sidecar and the artifact's SHA-256 (about a second per GB), so a
- * flipped byte, a truncated file or a hand-edited sidecar is never served. Such an entry is
+ * flipped byte, a truncated file or a hand-edited sidecar is never served, nor anything reached
+ * through a link (the entry folder, the artifact or the sidecar swapped for one). Such an entry is
  * deleted under the key's lock, with one WARN line saying what was wrong, and built again.
  *
  * <h2>Concurrency</h2>
@@ -143,14 +144,26 @@ public final class ArtifactCache {
    *     message names the key
    */
   public Path getOrBuild(CacheKey key, ArtifactBuilder builder) {
+    return entry(key, builder).artifact();
+  }
+
+  /** A valid entry's artifact, and the SHA-256 of the bytes its lookup or build checked. */
+  record Entry(Path artifact, String sha256) {}
+
+  /**
+   * As {@link #getOrBuild}, with the SHA-256 the cache checked: a caller pins the artifact to it,
+   * so that what it loads is what the cache verified (hashing the file again would read whatever
+   * it holds by then).
+   */
+  Entry entry(CacheKey key, ArtifactBuilder builder) {
     requireNonNull(key, "key");
     requireNonNull(builder, "builder");
-    Optional<Path> hit = unlockedLookup(key);
+    Optional<Entry> hit = unlockedLookup(key);
     if (hit.isPresent()) {
       return hit.get();
     }
     try (CrossProcessLock lock = lock(key)) {
-      Optional<Path> found = lockedLookup(key);
+      Optional<Entry> found = lockedLookup(key);
       return found.isPresent() ? found.get() : build(key, builder);
     } catch (IOException e) {
       throw new OptimizationException("artifact cache " + directory + " failed on " + key + ": "
@@ -168,12 +181,12 @@ public final class ArtifactCache {
    */
   public Optional<Path> get(CacheKey key) {
     requireNonNull(key, "key");
-    Optional<Path> hit = unlockedLookup(key);
+    Optional<Entry> hit = unlockedLookup(key);
     if (hit.isPresent() || !Files.exists(entryDir(key), LinkOption.NOFOLLOW_LINKS)) {
-      return hit;
+      return hit.map(Entry::artifact);
     }
     try (CrossProcessLock lock = lock(key)) {
-      return lockedLookup(key);
+      return lockedLookup(key).map(Entry::artifact);
     } catch (IOException e) {
       throw new OptimizationException("artifact cache " + directory + " failed on " + key + ": "
           + e, e);
@@ -260,30 +273,31 @@ public final class ArtifactCache {
     return "ArtifactCache{" + directory + "}";
   }
 
-  /** A valid entry's artifact, found without the lock; empty on a miss, however caused. */
-  private Optional<Path> unlockedLookup(CacheKey key) {
+  /** A valid entry, found without the lock; empty on a miss, however caused. */
+  private Optional<Entry> unlockedLookup(CacheKey key) {
     try {
-      return Sidecar.problem(entryDir(key), SIDECAR_FILE, ARTIFACT_FILE, key).isEmpty()
-          && touch(key) ? Optional.of(artifact(key)) : Optional.empty();
+      Sidecar.Verdict verdict = Sidecar.check(entryDir(key), SIDECAR_FILE, ARTIFACT_FILE, key);
+      return verdict.valid() && touch(key) ? Optional.of(new Entry(artifact(key),
+          verdict.sha256())) : Optional.empty();
     } catch (IOException e) {
       return Optional.empty();
     }
   }
 
-  /** Under the key's lock: a valid entry's artifact, or empty after deleting an invalid one. */
-  private Optional<Path> lockedLookup(CacheKey key) throws IOException {
+  /** Under the key's lock: a valid entry, or empty after deleting an invalid one. */
+  private Optional<Entry> lockedLookup(CacheKey key) throws IOException {
     Path dir = entryDir(key);
-    Optional<String> problem;
+    Sidecar.Verdict verdict;
     try {
-      problem = Sidecar.problem(dir, SIDECAR_FILE, ARTIFACT_FILE, key);
+      verdict = Sidecar.check(dir, SIDECAR_FILE, ARTIFACT_FILE, key);
     } catch (NoSuchFileException absent) {
       return Optional.empty();
     }
-    if (problem.isEmpty() && touch(key)) {
-      return Optional.of(artifact(key));
+    if (verdict.valid() && touch(key)) {
+      return Optional.of(new Entry(artifact(key), verdict.sha256()));
     }
     LOG.warn("cache entry {} for {} is invalid ({}); deleting it", dir, key,
-        problem.orElse("it vanished while read"));
+        verdict.valid() ? "it vanished while read" : verdict.problem());
     remove(dir);
     return Optional.empty();
   }
@@ -312,7 +326,7 @@ public final class ArtifactCache {
   }
 
   /** Builds and publishes; the caller holds the key's lock, so its old staging is stale. */
-  private Path build(CacheKey key, ArtifactBuilder builder) throws IOException {
+  private Entry build(CacheKey key, ArtifactBuilder builder) throws IOException {
     CacheFiles.deleteMatching(tmp, key.hash() + ".*");
     Path staging = tmp.resolve(key.hash() + "." + UUID.randomUUID());
     Files.createDirectories(tmp);
@@ -345,7 +359,7 @@ public final class ArtifactCache {
       published = true;
       LOG.info("built the cache entry of {}: {} bytes in {} ms", key, digest.size(),
           (System.nanoTime() - t0) / 1_000_000);
-      return artifact(key);
+      return new Entry(artifact(key), digest.sha256());
     } finally {
       if (!published) {
         CacheFiles.deleteTree(staging);

@@ -87,7 +87,10 @@ public final class Optimizer {
    *
    * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
    *     bytes that passed the guard, if it passed, else the given spec unchanged
-   * @throws OptimizationException if a pass fails (nothing is cached then)
+   * @throws OptimizationException if a pass fails (nothing is cached then), the result does
+   *     not load or fails to run on the guard's inputs (the pass broke the model; a result that
+   *     runs and differs is not an exception: the spec comes back), or the cached artifact's
+   *     bytes changed after the cache checked them (the message gives both SHA-256s)
    * @throws IllegalArgumentException if {@code spec} is null or its artifact is not a local file
    * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
    *     sha256 pins (nothing is built then)
@@ -119,18 +122,21 @@ public final class Optimizer {
       List<String> steps) {
     String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
         : "cpu";
+    // Version 2 casts to the precision before freezing: version 1's fp16 and bf16 entries were
+    // frozen in fp32 and cannot run in their precision.
     CacheKey.Builder keyBuilder = CacheKey.builder().sourceSha256(source.sha256())
         .option("freeze", Boolean.toString(freeze))
         .option("precision", spec.precision().label())
-        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "1");
+        .deviceArch(arch).version("libtorch", LIBTORCH).version("nos-optim", "2");
     if (device.isCuda()) {
       keyBuilder.version("cuda", CUDA);
     }
     CacheKey key = keyBuilder.build();
     String step = String.join("+", steps);
-    Path artifact = cache.getOrBuild(key, target ->
-        TorchScriptPasses.run(source.path(), device, freeze, target));
-    return guarded(spec, device, artifact, step, steps, UnaryOperator.identity(), null);
+    ArtifactCache.Entry built = cache.entry(key, target ->
+        TorchScriptPasses.run(source.path(), device, spec.precision(), freeze, target));
+    return guarded(spec, device, built.artifact(), built.sha256(), step, steps,
+        UnaryOperator.identity(), null);
   }
 
   /**
@@ -221,8 +227,8 @@ public final class Optimizer {
           : (ref, cand) -> AccuracyGuard.verify(ref, cand, step, calibration.batches(),
               calibration.tolerance());
       try {
-        Result trt = guarded(spec, device, outcome.engine(), step, List.of(step),
-            UnaryOperator.identity(), guard);
+        Result trt = guarded(spec, device, outcome.engine(), outcome.sha256(), step,
+            List.of(step), UnaryOperator.identity(), guard);
         if (trt.optimized()) {
           return trt;
         }
@@ -277,22 +283,26 @@ public final class Optimizer {
           + (Files.exists(compiled) ? "not one" : "missing"));
     }
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
-    return guarded(spec, device, compiled, step, List.of(step), view, null);
+    return guarded(spec, device, compiled, CacheKey.sha256Of(compiled), step, List.of(step),
+        view, null);
   }
 
   /**
-   * Loads the spec's model in fp32 and {@code artifact} as the spec says, runs the guard
-   * ({@code guard} on the reference and the candidate, or when null the optimizer's own: random
-   * inputs at the spec's precision's threshold), and returns the spec to serve.
+   * Loads the spec's model in fp32 and {@code artifact}, pinned to {@code sha256}, as the spec
+   * says, runs the guard ({@code guard} on the reference and the candidate, or when null the
+   * optimizer's own: random inputs at the spec's precision's threshold), and returns the spec to
+   * serve.
    */
-  private Result guarded(ModelSpec spec, Device device, Path artifact, String step,
-      List<String> steps, UnaryOperator<Model> view, BiFunction<Model, Model, GuardResult> guard) {
-    ModelSpec reference = spec.toBuilder().id(spec.id() + "-reference")
+  private Result guarded(ModelSpec spec, Device device, Path artifact, String sha256,
+      String step, List<String> steps, UnaryOperator<Model> view,
+      BiFunction<Model, Model, GuardResult> guard) {
+    ModelSpec reference = guardSpec(spec).id(spec.id() + "-reference")
         .precision(ai.nos.Precision.FP32).device(device).build();
-    // The candidate is pinned to its bytes now, so that the spec returned serves exactly what
-    // passed the guard.
-    Artifact pinned = Artifact.of(artifact).withSha256(CacheKey.sha256Of(artifact));
-    ModelSpec candidate = spec.toBuilder().id(spec.id() + "-" + step.replace('+', '-'))
+    // The candidate is pinned to the bytes the cache verified (or the compiled file as hashed
+    // once), so that the load refuses other bytes and the spec returned serves exactly what
+    // passed the guard. Hashing a cache entry again here read whatever it held by then.
+    Artifact pinned = Artifact.of(artifact).withSha256(sha256);
+    ModelSpec candidate = guardSpec(spec).id(spec.id() + "-" + step.replace('+', '-'))
         .artifact(pinned).device(device).build();
     try (ModelManager manager = ModelManager.builder().devices(device).noFootprintCatalog()
         .build(); Model ref = manager.load(reference)) {
@@ -306,8 +316,12 @@ public final class Optimizer {
         throw new OptimizationException(message, e);
       }
       try (Model cand = view.apply(loaded)) {
+        // At most the spec's largest batch: a batch the served model never takes would be
+        // refused by the spec's own batching.
+        int batch = spec.batching().map(b -> Math.min(guardBatch, b.maxBatchSize()))
+            .orElse(guardBatch);
         GuardResult verdict = guard == null
-            ? AccuracyGuard.verify(ref, cand, step, guardBatch, seed) : guard.apply(ref, cand);
+            ? AccuracyGuard.verify(ref, cand, step, batch, seed) : guard.apply(ref, cand);
         if (!verdict.passed()) {
           return new Result(spec, steps, false, verdict, artifact);
         }
@@ -316,6 +330,16 @@ public final class Optimizer {
             artifact);
       }
     }
+  }
+
+  /**
+   * The spec's model as the guard loads it: what decides its results (artifact, signature,
+   * precision, load-time steps, image inputs) as the spec says, but one copy and no limit on the
+   * guard's calls, which are the optimizer's own: a spec's maxCallBytes admitting fewer rows than
+   * the guard batch refused the guard's first call, naming a model the caller never made.
+   */
+  private static ModelSpec.Builder guardSpec(ModelSpec spec) {
+    return spec.toBuilder().replicas(1).scaling(null).maxCallBytes(Long.MAX_VALUE);
   }
 
   /** Settings of an {@link Optimizer}. Not thread-safe. */
@@ -340,7 +364,7 @@ public final class Optimizer {
       return this;
     }
 
-    /** Batch size of the guard's random inputs; default 4. */
+    /** Batch size of the guard's random inputs, at most a batched spec's largest; default 4. */
     public Builder guardBatch(int batch) {
       if (batch < 1) {
         throw new IllegalArgumentException("guardBatch must be >= 1 but was " + batch);

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import java.io.ByteArrayOutputStream;
+import java.io.FileInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -20,7 +22,6 @@ import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Optional;
 
 /**
  * The small JSON file beside a cached artifact that says what it is and how to check it:
@@ -55,14 +56,18 @@ final class Sidecar {
   /** The size in bytes and the lowercase hex SHA-256 of a file's content. */
   record Digest(long size, String sha256) {}
 
-  /** Reads {@code file} through once, returning its size and SHA-256. */
+  /**
+   * Reads {@code file} through once, returning its size and SHA-256. A plain stream, as every
+   * read of a lookup: an NIO channel is closed by the caller's interrupt flag, and a thread with
+   * that flag set (a pool thread whose last task was cancelled) then found no valid entry at all.
+   */
   static Digest digest(Path file) throws IOException {
     MessageDigest md = CacheKey.newDigest();
-    ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+    byte[] buf = new byte[1 << 20];
     long size = 0;
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-      for (int n; (n = ch.read(buf.clear())) >= 0; ) {
-        md.update(buf.flip());
+    try (InputStream in = new FileInputStream(file.toFile())) {
+      for (int n; (n = in.read(buf)) > 0; ) {
+        md.update(buf, 0, n);
         size += n;
       }
     }
@@ -151,66 +156,99 @@ final class Sidecar {
   }
 
   /**
-   * Why the entry in {@code dir} is not a valid entry for {@code key}, or empty if it is valid.
+   * What a lookup found in an entry folder: the SHA-256 of its artifact's bytes, as just read and
+   * matched with the sidecar, when the entry is valid; else why it is not.
+   */
+  record Verdict(String sha256, String problem) {
+    static Verdict invalid(String problem) {
+      return new Verdict(null, problem);
+    }
+
+    boolean valid() {
+      return problem == null;
+    }
+  }
+
+  /**
+   * Whether the entry in {@code dir} is a valid entry for {@code key}, and if not why not.
    *
-   * @throws NoSuchFileException if the entry folder does not exist (or vanished while read)
+   * @throws NoSuchFileException if nothing is at {@code dir} (or it vanished while read)
    * @throws IOException if a file exists but cannot be read
    */
-  static Optional<String> problem(Path dir, String sidecarName, String artifactName, CacheKey key)
+  static Verdict check(Path dir, String sidecarName, String artifactName, CacheKey key)
       throws IOException {
     if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      // A link is not followed (what it leads to may be anyone's), nor taken for a miss: the
+      // build's rename onto it would fail, every time.
+      if (Files.isSymbolicLink(dir)) {
+        return Verdict.invalid("the entry is a link, not a folder");
+      }
+      if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+        return Verdict.invalid("the entry is a file, not a folder");
+      }
       throw new NoSuchFileException(dir.toString());
     }
     Path sidecar = dir.resolve(sidecarName);
     Path artifact = dir.resolve(artifactName);
     if (!Files.exists(sidecar, LinkOption.NOFOLLOW_LINKS)) {
-      return Optional.of("sidecar " + sidecarName + " is missing");
+      return Verdict.invalid("sidecar " + sidecarName + " is missing");
     }
     // Checked before it is opened: reading a huge file whole is an OutOfMemoryError, opening a
     // FIFO blocks until a writer comes, and a link may lead to /dev/zero.
     if (!Files.isRegularFile(sidecar, LinkOption.NOFOLLOW_LINKS)) {
-      return Optional.of("sidecar " + sidecarName + " is not a regular file");
+      return Verdict.invalid("sidecar " + sidecarName + " is not a regular file");
     }
     long sidecarSize = Files.size(sidecar);
     if (sidecarSize > MAX_SIDECAR_BYTES) {
-      return Optional.of("sidecar " + sidecarName + " has " + sidecarSize + " bytes, more than"
+      return Verdict.invalid("sidecar " + sidecarName + " has " + sidecarSize + " bytes, more than"
           + " the " + MAX_SIDECAR_BYTES + " a sidecar may have");
+    }
+    byte[] text;
+    try (InputStream in = new FileInputStream(sidecar.toFile())) {
+      // At most one byte more than a sidecar may have: it may have grown since it was sized.
+      text = in.readNBytes(MAX_SIDECAR_BYTES + 1);
+    }
+    if (text.length > MAX_SIDECAR_BYTES) {
+      return Verdict.invalid("sidecar " + sidecarName + " has more than the " + MAX_SIDECAR_BYTES
+          + " bytes a sidecar may have");
     }
     JsonValue root;
     try {
-      root = JsonValue.parse(JSON, Files.readAllBytes(sidecar));
+      root = JsonValue.parse(JSON, text);
     } catch (JacksonException e) {
-      return Optional.of("sidecar " + sidecarName + " is not valid JSON ("
+      return Verdict.invalid("sidecar " + sidecarName + " is not valid JSON ("
           + e.getOriginalMessage() + ")");
     }
     if (root == null || !root.isObject()) {
-      return Optional.of("sidecar " + sidecarName + " is not a JSON object");
+      return Verdict.invalid("sidecar " + sidecarName + " is not a JSON object");
     }
     if (!FORMAT.equals(text(root.get("format")))) {
-      return Optional.of("sidecar format is " + show(root.get("format")) + ", not \"" + FORMAT
+      return Verdict.invalid("sidecar format is " + show(root.get("format")) + ", not \"" + FORMAT
           + "\"");
     }
     if (!key.hash().equals(text(root.get("hash"))) || !describes(root.get("key"), key)) {
-      return Optional.of("sidecar describes another key (hash " + show(root.get("hash")) + ")");
+      return Verdict.invalid("sidecar describes another key (hash " + show(root.get("hash")) + ")");
     }
     JsonValue size = root.get("size");
     JsonValue sha = root.get("sha256");
     if (size == null || !size.canConvertToLong() || sha == null || !sha.isTextual()) {
-      return Optional.of("sidecar lacks a valid size or sha256");
+      return Verdict.invalid("sidecar lacks a valid size or sha256");
     }
     if (!Files.isRegularFile(artifact, LinkOption.NOFOLLOW_LINKS)) {
-      return Optional.of("artifact " + artifactName + " is missing");
+      return Verdict.invalid("artifact " + artifactName + (Files.isSymbolicLink(artifact)
+          ? " is a link, not a regular file" : Files.exists(artifact, LinkOption.NOFOLLOW_LINKS)
+              ? " is not a regular file" : " is missing"));
     }
     long actualSize = Files.size(artifact);
     if (actualSize != size.longValue()) {
-      return Optional.of("artifact has " + actualSize + " bytes but the sidecar records "
+      return Verdict.invalid("artifact has " + actualSize + " bytes but the sidecar records "
           + size.longValue());
     }
     String actualSha = digest(artifact).sha256();
     if (!actualSha.equals(sha.textValue())) {
-      return Optional.of("artifact's SHA-256 is " + actualSha + " but the sidecar records "
+      return Verdict.invalid("artifact's SHA-256 is " + actualSha + " but the sidecar records "
           + sha.textValue());
     }
-    return Optional.empty();
+    return new Verdict(actualSha, null);
   }
 }

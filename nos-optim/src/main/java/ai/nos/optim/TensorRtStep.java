@@ -52,8 +52,15 @@ final class TensorRtStep {
 
   private TensorRtStep() {}
 
-  /** What the step came to: an engine file, or the reason TensorRT is not used. */
-  record Outcome(Path engine, String reason) {}
+  /**
+   * What the step came to: an engine file with the SHA-256 the cache checked, or the reason
+   * TensorRT is not used.
+   */
+  record Outcome(Path engine, String sha256, String reason) {
+    static Outcome refused(String reason) {
+      return new Outcome(null, null, reason);
+    }
+  }
 
   /**
    * Builds (or finds in the cache) the engine for {@code spec} from {@code onnx}, INT8 calibrated
@@ -64,15 +71,15 @@ final class TensorRtStep {
       Calibration calibration) {
     TensorRt.Probe probe = TensorRt.probe();
     if (!probe.usable()) {
-      return new Outcome(null, probe.reason());
+      return Outcome.refused(probe.reason());
     }
     Device device = TorchRuntime.resolve(spec.device(), spec.id());
     if (!device.isCuda()) {
-      return new Outcome(null, "TensorRT runs on CUDA devices only but model '" + spec.id()
+      return Outcome.refused("TensorRT runs on CUDA devices only but model '" + spec.id()
           + "' resolves to " + device);
     }
     if (spec.precision() == Precision.BF16) {
-      return new Outcome(null, "the TensorRT step builds fp32 and fp16 engines but model '"
+      return Outcome.refused("the TensorRT step builds fp32 and fp16 engines but model '"
           + spec.id() + "' asks for bf16");
     }
     int index = device.index().orElse(0);
@@ -81,18 +88,19 @@ final class TensorRtStep {
     CacheKey key = key(spec, onnx, arch, probe.version(), cudaVersion, calibration);
     String failed = remembered(key.hash());
     if (failed != null) {
-      return new Outcome(null, failed + " (remembered from an earlier build in this JVM)");
+      return Outcome.refused(failed + " (remembered from an earlier build in this JVM)");
     }
     TensorRt.Int8 int8 = calibration == null ? null
         : new TensorRt.Int8(calibration.batches(), calibration.rows());
     try {
-      Path engine = cache.getOrBuild(key, target -> TensorRt.build(new TensorRt.Request(onnx,
-          spec.precision() == Precision.FP16, 1, maxBatch, maxBatch, index, arch, int8), target));
-      return new Outcome(engine, null);
+      ArtifactCache.Entry engine = cache.entry(key, target -> TensorRt.build(
+          new TensorRt.Request(onnx, spec.precision() == Precision.FP16, 1, maxBatch, maxBatch,
+              index, arch, int8), target));
+      return new Outcome(engine.artifact(), engine.sha256(), null);
     } catch (OptimizationException e) {
       String reason = rootMessage(e);
       remember(key.hash(), reason);
-      return new Outcome(null, reason);
+      return Outcome.refused(reason);
     }
   }
 

@@ -293,6 +293,63 @@ final class ArtifactCacheTest {
     assertFalse(Files.exists(artifact.getParent()));
   }
 
+  /**
+   * A link (to a whole, valid entry elsewhere) or a file where an entry's folder belongs is an
+   * invalid entry: not served, deleted with one warning (the link, not what it leads to), and
+   * built again. It was taken for a miss and never deleted, so every call built the artifact and
+   * then failed to publish it ('Not a directory'), for good.
+   */
+  @Test
+  void getOrBuild_entryFolderSwappedForALinkOrAFile_isDeletedAndBuiltAgain() throws IOException {
+    Path artifact = cache.getOrBuild(key("fp16"), writes("engine"));
+    Path entry = artifact.getParent();
+    Path elsewhere = Files.move(entry, dir.resolve("elsewhere"));
+    Files.createSymbolicLink(entry, elsewhere);
+    String log = stderrOf(() ->
+        assertEquals(artifact, cache.getOrBuild(key("fp16"), writes("rebuilt"))));
+    assertTrue(log.contains("cache entry " + entry + " for " + key("fp16") + " is invalid (the"
+        + " entry is a link, not a folder); deleting it"), log);
+    assertTrue(Files.isDirectory(entry, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    assertEquals("rebuilt", Files.readString(artifact));
+    assertEquals("engine", Files.readString(elsewhere.resolve(ArtifactCache.ARTIFACT_FILE)),
+        "what the link led to is left alone");
+
+    CacheFiles.deleteTree(entry);
+    Files.writeString(entry, "not a folder");
+    log = stderrOf(() -> assertTrue(cache.get(key("fp16")).isEmpty()));
+    assertTrue(log.contains("is invalid (the entry is a file, not a folder)"), log);
+    assertEquals("again", Files.readString(cache.getOrBuild(key("fp16"), writes("again"))));
+    assertEquals(3, builds.get());
+
+    // The artifact itself swapped for a link was said to be 'missing'.
+    Files.move(artifact, dir.resolve("moved"));
+    Files.createSymbolicLink(artifact, dir.resolve("moved"));
+    log = stderrOf(() -> cache.getOrBuild(key("fp16"), writes("fourth")));
+    assertTrue(log.contains("is invalid (artifact artifact is a link, not a regular file)"), log);
+    assertEquals(4, builds.get());
+  }
+
+  /**
+   * A valid entry is served to a thread whose interrupt flag is set (a pool thread whose last
+   * task was cancelled), and the flag stays set. The lookup read the entry through NIO channels,
+   * which the flag closes, so it found no entry, and then failed with 'interrupted while waiting
+   * for the lock' though nothing held the lock.
+   */
+  @Test
+  void getOrBuild_hitOnAnInterruptedThread_isServedAndKeepsTheFlag() throws IOException {
+    Path artifact = cache.getOrBuild(key("fp16"), writes("engine"));
+    Thread.currentThread().interrupt();
+    try {
+      assertEquals(artifact, cache.getOrBuild(key("fp16"), writes("other")));
+      assertEquals(artifact, cache.get(key("fp16")).orElseThrow());
+      assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
+    } finally {
+      Thread.interrupted();
+    }
+    assertEquals(1, builds.get(), "served, not built again");
+    assertEquals("engine", Files.readString(artifact));
+  }
+
   @Test
   void getOrBuild_calledInsideItsOwnBuilder_failsLoudly() {
     var e = assertThrows(OptimizationException.class, () -> cache.getOrBuild(key("fp16"),

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
 import ai.nos.Nos;
+import ai.nos.Precision;
 import ai.nos.Tensor;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +21,8 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** TorchScript passes through the cache and the guard, on the CPU with the digit model. */
 @Timeout(120)
@@ -104,6 +107,63 @@ final class OptimizerTest {
         .withSha256(r.spec().artifact().sha256().orElseThrow())).build();
     org.junit.jupiter.api.Assertions.assertThrows(ai.nos.ModelLoadException.class,
         () -> Nos.load(served).close());
+  }
+
+  /**
+   * The guard's calls are the optimizer's own, not the application's: a spec that batches at most
+   * 2 rows, or whose maxCallBytes admits one row, is optimized, and the spec returned keeps those
+   * settings. Both threw an IllegalArgumentException about 'digits-reference', a model the caller
+   * never named, whose guard batch of 4 the spec refused.
+   */
+  @Test
+  void specWithSmallBatchesOrCalls_isOptimized_keepingItsLimits(@TempDir Path dir) {
+    Optimizer optimizer = Optimizer.builder().freeze(true)
+        .cache(ArtifactCache.builder().directory(dir).build()).build();
+    ModelSpec pairs = TestModels.digits().toBuilder().maxBatchSize(2).build();
+    // One row of the digit model: 64 float inputs and 10 float logits.
+    ModelSpec rows = TestModels.digits().toBuilder().maxCallBytes(74 * 4).build();
+    for (ModelSpec spec : List.of(pairs, rows)) {
+      Optimizer.Result r = optimizer.optimize(spec);
+      assertTrue(r.optimized(), String.valueOf(r.guard()));
+      assertEquals(spec.batching(), r.spec().batching());
+      assertEquals(spec.maxCallBytes(), r.spec().maxCallBytes());
+      try (Model fast = Nos.load(r.spec())) {
+        assertEquals(10, fast.infer(Map.of("image", Tensor.of(new float[64], 1, 1, 8, 8)))
+            .get("logits").toFloatArray().length);
+      }
+    }
+  }
+
+  /**
+   * A half-precision spec is frozen in its precision. Freezing makes the weights constants, which
+   * the load's cast to fp16 or bf16 does not reach, so every fp16 and bf16 result ran half inputs
+   * against float constants and optimize threw ('optimization step 'freeze' rejected ... Input
+   * type (c10::Half) and bias type (float) should be the same'). It passes the guard now, at the
+   * half threshold, and serves what the spec's own model serves.
+   */
+  @ParameterizedTest
+  @EnumSource(value = Precision.class, names = {"FP16", "BF16"})
+  void freeze_halfPrecisionSpec_isFrozenInItsPrecision(Precision precision, @TempDir Path dir) {
+    Optimizer optimizer = Optimizer.builder().freeze(true)
+        .cache(ArtifactCache.builder().directory(dir).build()).build();
+    ModelSpec spec = TestModels.digits().toBuilder().precision(precision).build();
+    Optimizer.Result r = optimizer.optimize(spec);
+    assertTrue(r.optimized(), String.valueOf(r.guard()));
+    assertEquals(AccuracyGuard.HALF_THRESHOLD, r.guard().threshold());
+    Map<String, Tensor> in = Map.of("image", TestModels.digitImages(heldOut(), 0, 8));
+    try (Model eager = Nos.load(spec.toBuilder().id("digits-half").build());
+        Model fast = Nos.load(r.spec().toBuilder().id("digits-half-frozen").build())) {
+      assertArrayEquals(eager.infer(in).get("logits").toFloatArray(),
+          fast.infer(in).get("logits").toFloatArray(), 1e-2f);
+    }
+  }
+
+  private static List<int[]> heldOut() {
+    try {
+      return TestModels.heldOutDigits();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   @Test

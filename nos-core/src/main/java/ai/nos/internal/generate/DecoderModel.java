@@ -116,9 +116,20 @@ public final class DecoderModel implements AutoCloseable {
    *     make_tiny_llama.py (no {@code nos_generation()}, or a layout of another version)
    */
   public static DecoderModel load(String id, Path file, Device device, Precision precision) {
+    return load(id, file, null, device, precision);
+  }
+
+  /**
+   * As {@link #load(String, Path, Device, Precision)}, the bytes read checked against
+   * {@code sha256} (null: not pinned).
+   *
+   * @throws ModelLoadException also if the bytes are not the ones {@code sha256} pins
+   */
+  public static DecoderModel load(String id, Path file, String sha256, Device device,
+      Precision precision) {
     TorchRuntime.ensureLoaded();
     Device resolved = TorchRuntime.resolve(device, id);
-    JitModule module = loadModule(id, file, resolved);
+    JitModule module = loadModule(id, file, sha256, resolved);
     try (PointerScope scope = new PointerScope()) {
       module.eval();
       if (precision != Precision.FP32) {
@@ -148,9 +159,13 @@ public final class DecoderModel implements AutoCloseable {
     }
   }
 
-  /** The TorchScript module in {@code file}, mapped onto {@code resolved}. */
-  static JitModule loadModule(String id, Path file, Device resolved) {
-    try (VerifiedArtifact verified = VerifiedArtifact.open(id, Artifact.of(file), List.of());
+  /**
+   * The TorchScript module in {@code file}, mapped onto {@code resolved}: libtorch opens a
+   * private copy of the bytes, checked against {@code sha256} when it is not null.
+   */
+  static JitModule loadModule(String id, Path file, String sha256, Device resolved) {
+    Artifact artifact = sha256 == null ? Artifact.of(file) : Artifact.of(file).withSha256(sha256);
+    try (VerifiedArtifact verified = VerifiedArtifact.open(id, artifact, List.of());
         org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(resolved);
         DeviceOptional map = new DeviceOptional(where)) {
       return torch.load(verified.path().toString(), map, false);

@@ -71,6 +71,17 @@ public final class EncoderModel implements AutoCloseable {
    *     {@code pcm} is asked of a model whose input is not 3000 frames
    */
   public static EncoderModel load(String id, Path file, DecoderModel decoder, boolean pcm) {
+    return load(id, file, null, decoder, pcm);
+  }
+
+  /**
+   * As {@link #load(String, Path, DecoderModel, boolean)}, the bytes read checked against
+   * {@code sha256} (null: not pinned).
+   *
+   * @throws ModelLoadException also if the bytes are not the ones {@code sha256} pins
+   */
+  public static EncoderModel load(String id, Path file, String sha256, DecoderModel decoder,
+      boolean pcm) {
     if (!decoder.crossAttention()) {
       throw new ModelLoadException("generator '" + id + "': an encoder was given but the decoder"
           + " has no cross-attention (no cross_kv method): export the pair with"
@@ -90,7 +101,7 @@ public final class EncoderModel implements AutoCloseable {
           + frames + " frames: send the features instead");
     }
     Device device = decoder.device();
-    JitModule module = DecoderModel.loadModule(id, file, device);
+    JitModule module = DecoderModel.loadModule(id, file, sha256, device);
     WhisperLogMel mel = null;
     try (PointerScope scope = new PointerScope()) {
       module.eval();

@@ -2,6 +2,7 @@ package ai.nos.optim.internal;
 
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
+import ai.nos.Precision;
 import ai.nos.internal.torch.LibtorchMessages;
 import ai.nos.internal.torch.TorchRuntime;
 import java.nio.file.Path;
@@ -19,13 +20,16 @@ public final class TorchScriptPasses {
   private TorchScriptPasses() {}
 
   /**
-   * Loads {@code source} on {@code device}, applies the passes asked for, and saves the result
-   * to {@code target}.
+   * Loads {@code source} on {@code device}, casts it to {@code precision}, applies the passes
+   * asked for, and saves the result to {@code target}. The cast comes first, as a load's does: a
+   * frozen module's weights are constants, which a cast at load no longer reaches (half inputs
+   * then met float weights, and every fp16 or bf16 result failed).
    *
    * @throws ModelLoadException if libtorch cannot read the source
    * @throws RuntimeException with libtorch's message if a pass fails
    */
-  public static void run(Path source, Device device, boolean freeze, Path target) {
+  public static void run(Path source, Device device, Precision precision, boolean freeze,
+      Path target) {
     TorchRuntime.ensureLoaded();
     org.bytedeco.pytorch.Device where = TorchRuntime.toTorch(device);
     JitModule module;
@@ -42,6 +46,10 @@ public final class TorchScriptPasses {
     JitModule current = module;
     try {
       current.eval();
+      if (precision != Precision.FP32) {
+        current.to(precision == Precision.FP16 ? torch.ScalarType.Half
+            : torch.ScalarType.BFloat16, false);
+      }
       if (freeze) {
         current = torch.freeze(current);
       }

@@ -28,7 +28,8 @@ final class TorchScriptPassesTest {
         "torch.relu(", "torch.relu_v99(");
     Path target = dir.resolve("frozen.pt");
     ModelLoadException e = assertThrows(ModelLoadException.class,
-        () -> TorchScriptPasses.run(newer, Device.cpu(), true, target));
+        () -> TorchScriptPasses.run(newer, Device.cpu(), ai.nos.Precision.FP32, true,
+            target));
     String version = TorchRuntime.libtorchVersion();
     assertEquals("cannot load " + newer + " for optimization: Unknown builtin op:"
         + " aten::relu_v99. (NOS runs libtorch " + version + ": a file saved by a newer torch"
