@@ -53,7 +53,16 @@ record GenerationConfigFile(int[] tokens, int[] beginTokens, int maxInitialTimes
     if (file == null || !Files.isRegularFile(file)) {
       return NONE;
     }
-    JsonValue root = root(file);
+    return read(file, bytes(file), vocab);
+  }
+
+  /**
+   * As {@link #read(Path, int)}, from the bytes of {@code file} already read with
+   * {@link #bytes} (and checked against its pin: {@link PinnedFiles}); the file is not opened
+   * again.
+   */
+  static GenerationConfigFile read(Path file, byte[] json, int vocab) {
+    JsonValue root = root(file, json);
     JsonValue max = root.get("max_initial_timestamp_index");
     if (max != null && !max.isNull() && !(max.isIntegralNumber() && max.canConvertToInt()
         && max.asInt() >= 0)) {
@@ -78,7 +87,7 @@ record GenerationConfigFile(int[] tokens, int[] beginTokens, int maxInitialTimes
     if (file == null || !Files.isRegularFile(file)) {
       return new int[0];
     }
-    JsonValue root = root(file);
+    JsonValue root = root(file, bytes(file));
     JsonValue eos = root.get("eos_token_id");
     if (eos == null || eos.isNull()) {
       return new int[0];
@@ -89,15 +98,29 @@ record GenerationConfigFile(int[] tokens, int[] beginTokens, int maxInitialTimes
     return new int[] {id(file, "eos_token_id", eos, vocab)};
   }
 
-  /** The file's JSON object, read with a cap. */
-  private static JsonValue root(Path file) {
-    JsonValue root;
+  /**
+   * The bytes of a {@value #FILE}, at most {@link #MAX_BYTES} of them.
+   *
+   * @throws IllegalArgumentException if it holds more
+   * @throws UncheckedIOException if it cannot be read
+   */
+  static byte[] bytes(Path file) {
     try {
       byte[] bytes = ai.nos.internal.files.BoundedFiles.readAtMost(file, MAX_BYTES);
       if (bytes == null) {
         throw new IllegalArgumentException("generation config " + file + " holds more than "
             + MAX_BYTES + " bytes; HF's are a few KB");
       }
+      return bytes;
+    } catch (IOException e) {
+      throw new UncheckedIOException("generation config " + file + " cannot be read: " + e, e);
+    }
+  }
+
+  /** The JSON object of a file's bytes. */
+  private static JsonValue root(Path file, byte[] bytes) {
+    JsonValue root;
+    try {
       root = JsonValue.parse(FACTORY, bytes);
     } catch (JacksonException e) {
       throw new IllegalArgumentException("generation config " + file + " is not valid JSON: "

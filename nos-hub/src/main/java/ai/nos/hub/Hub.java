@@ -229,14 +229,17 @@ public final class Hub {
     return resolve(entry(id), downloader).spec();
   }
 
-  /** The spec of an entry and its local files by artifact name, from one fetch. */
-  record Resolved(ModelSpec spec, Map<String, Path> files) {}
+  /**
+   * The spec of an entry and its local files by artifact name, from one fetch, each pinned by
+   * the digest it was verified against (as {@link #fetchPinned}).
+   */
+  record Resolved(ModelSpec spec, Map<String, Artifact> files) {}
 
   /** Fetches an entry's artifacts once and returns its spec (as {@link #spec}) and files. */
   Resolved resolve(CatalogEntry entry, Downloader downloader) {
     Map<String, Fetched> fetched = fetchAll(entry, downloader);
-    Map<String, Path> files = new LinkedHashMap<>();
-    fetched.forEach((name, f) -> files.put(name, f.path));
+    Map<String, Artifact> files = new LinkedHashMap<>();
+    fetched.forEach((name, f) -> files.put(name, f.artifact()));
     ModelSpec.Builder b = ModelSpec.builder().id(entry.id())
         .artifact(fetched.get(CatalogArtifact.MODEL).artifact())
         .signature(entry.signature()).precision(entry.precision()).device(entry.device())

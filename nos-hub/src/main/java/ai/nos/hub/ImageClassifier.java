@@ -1,5 +1,6 @@
 package ai.nos.hub;
 
+import ai.nos.Artifact;
 import ai.nos.Model;
 import ai.nos.ModelManager;
 import ai.nos.Nos;
@@ -82,7 +83,7 @@ public final class ImageClassifier implements AutoCloseable {
   }
 
   static ImageClassifier owning(Model model, CatalogEntry entry,
-      Map<String, Path> files) {
+      Map<String, Artifact> files) {
     return new ImageClassifier(new TaskModel(NAME, model, entry, List.of(model)),
         Labels.of(entry, files));
   }

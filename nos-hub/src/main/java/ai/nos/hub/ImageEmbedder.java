@@ -1,5 +1,6 @@
 package ai.nos.hub;
 
+import ai.nos.Artifact;
 import ai.nos.Model;
 import ai.nos.ModelManager;
 import ai.nos.Nos;
@@ -68,7 +69,7 @@ public final class ImageEmbedder implements AutoCloseable {
         ImageEmbedder::owning);
   }
 
-  static ImageEmbedder owning(Model model, CatalogEntry entry, Map<String, Path> files) {
+  static ImageEmbedder owning(Model model, CatalogEntry entry, Map<String, Artifact> files) {
     return new ImageEmbedder(new TaskModel(NAME, model, entry, List.of(model)));
   }
 

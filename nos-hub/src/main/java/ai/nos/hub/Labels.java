@@ -1,9 +1,15 @@
 package ai.nos.hub;
 
+import ai.nos.Artifact;
+import ai.nos.internal.files.BoundedFiles;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.StringReader;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,19 +20,59 @@ final class Labels {
 
   private Labels() {}
 
-  /** The entry's inline labels, else those of its {@value CatalogEntry#LABELS} file, else none. */
-  static List<String> of(CatalogEntry entry, Map<String, Path> files) {
+  /**
+   * The largest labels file read: ImageNet's 1000 labels take about 10 KB, and even a
+   * vocabulary-sized label list stays far below this.
+   */
+  static final int MAX_BYTES = 16 << 20;
+
+  /**
+   * The entry's inline labels, else those of its {@value CatalogEntry#LABELS} file (checked
+   * against the digest it was fetched by: {@link PinnedFiles}), else none.
+   *
+   * @throws DownloadException if the file's bytes are not those it is pinned to
+   */
+  static List<String> of(CatalogEntry entry, Map<String, Artifact> files) {
     if (!entry.labels().isEmpty()) {
       return entry.labels();
     }
-    Path file = files.get(CatalogEntry.LABELS);
-    return file == null ? List.of() : read(file);
+    Artifact file = files.get(CatalogEntry.LABELS);
+    if (file == null) {
+      return List.of();
+    }
+    Path path = PinnedFiles.path(file);
+    return parse(PinnedFiles.check(entry.id(), CatalogEntry.LABELS, file, bytes(path)), path);
   }
 
   /** One label per line, UTF-8; a last empty line is not a label. */
   static List<String> read(Path file) {
+    return parse(bytes(file), file);
+  }
+
+  private static byte[] bytes(Path file) {
     try {
-      List<String> lines = new ArrayList<>(Files.readAllLines(file, StandardCharsets.UTF_8));
+      byte[] bytes = BoundedFiles.readAtMost(file, MAX_BYTES);
+      if (bytes == null) {
+        throw new IllegalArgumentException("labels file " + file + " holds more than "
+            + MAX_BYTES + " bytes, the most a labels file is read with");
+      }
+      return bytes;
+    } catch (IOException e) {
+      throw new UncheckedIOException("labels file " + file + " cannot be read: " + e, e);
+    }
+  }
+
+  /** The lines of a file's bytes, as {@code Files.readAllLines} splits them. */
+  private static List<String> parse(byte[] bytes, Path file) {
+    try {
+      CharBuffer text = StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes));
+      List<String> lines = new ArrayList<>();
+      BufferedReader reader = new BufferedReader(new StringReader(text.toString()));
+      for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+        lines.add(line);
+      }
       if (!lines.isEmpty() && lines.get(lines.size() - 1).isEmpty()) {
         lines.remove(lines.size() - 1);
       }

@@ -1,5 +1,6 @@
 package ai.nos.hub;
 
+import ai.nos.Artifact;
 import ai.nos.Model;
 import ai.nos.ModelManager;
 import ai.nos.Nos;
@@ -89,7 +90,7 @@ public final class ObjectDetector implements AutoCloseable {
         ObjectDetector::owning);
   }
 
-  static ObjectDetector owning(Model model, CatalogEntry entry, Map<String, Path> files) {
+  static ObjectDetector owning(Model model, CatalogEntry entry, Map<String, Artifact> files) {
     return new ObjectDetector(new TaskModel(NAME, model, entry, List.of(model)),
         Labels.of(entry, files));
   }

@@ -192,8 +192,8 @@ public final class SpeechRecognizer implements AutoCloseable {
     TaskModel.Configured<Builder> c = TaskModel.configure("SpeechRecognizer",
         Task.SPEECH_RECOGNITION, hub, id, downloader, settings,
         (entry, pinned) -> new Builder(null, id, pinned.get(CatalogEntry.ENCODER),
-            pinned.get(CatalogArtifact.MODEL), path(pinned.get(CatalogEntry.TOKENIZER)),
-            path(pinned.get(CatalogEntry.GENERATION_CONFIG))).device(entry.device())
+            pinned.get(CatalogArtifact.MODEL), pinned.get(CatalogEntry.TOKENIZER),
+            pinned.get(CatalogEntry.GENERATION_CONFIG)).device(entry.device())
             .precision(entry.precision()));
     SpeechRecognizer asr = c.builder().build();
     String mismatch = TaskModel.vocabularyMismatch(c.entry(), asr.generator.vocabSize());
@@ -210,11 +210,6 @@ public final class SpeechRecognizer implements AutoCloseable {
     return new Builder(directory, String.valueOf(directory.getFileName()),
         Artifact.of(directory.resolve("encoder.pt")), Artifact.of(directory.resolve("decoder.pt")),
         null, null);
-  }
-
-  /** A fetched file's path; null for an artifact the entry does not have. */
-  private static Path path(Artifact artifact) {
-    return artifact == null ? null : artifact.localPath().orElseThrow();
   }
 
   /** Transcribes a WAV file with the default options. */
@@ -497,9 +492,13 @@ public final class SpeechRecognizer implements AutoCloseable {
     /** The model's files; a hub's pinned by their digests, which every load checks. */
     private final Artifact encoder;
     private final Artifact decoder;
-    /** With a directory: found there when {@link #build()} runs. */
-    private final Path tokenizer;
-    private final Path generationConfig;
+    /**
+     * A hub's, pinned by their digests: each is read once and those bytes are checked
+     * ({@link PinnedFiles}); null where the entry has none. With a directory: found there when
+     * {@link #build()} runs.
+     */
+    private final Artifact tokenizer;
+    private final Artifact generationConfig;
     private Device device = Device.auto();
     private Precision precision = Precision.FP32;
     private int maxSequences = 16;
@@ -508,7 +507,7 @@ public final class SpeechRecognizer implements AutoCloseable {
     private boolean deviceFeatures = true;
 
     private Builder(Path directory, String id, Artifact encoder, Artifact decoder,
-        Path tokenizer, Path generationConfig) {
+        Artifact tokenizer, Artifact generationConfig) {
       this.directory = directory;
       this.id = id;
       this.encoder = encoder;
@@ -575,11 +574,24 @@ public final class SpeechRecognizer implements AutoCloseable {
                   + " (scripts/models/make_whisper.py), but " + p.getFileName() + " is missing");
         }
       }
+      // A hub's small files: read once, checked, and those bytes parsed (PinnedFiles).
+      byte[] configJson = null;
+      if (directory == null && generationConfig != null) {
+        Path p = PinnedFiles.path(generationConfig);
+        configJson = PinnedFiles.check(id, CatalogEntry.GENERATION_CONFIG, generationConfig,
+            GenerationConfigFile.bytes(p));
+      }
       HuggingFaceTokenizer tk = null;
-      Path tokenizer = directory == null ? this.tokenizer : directory.resolve("tokenizer.json");
+      Map<String, String> options = Map.of("addSpecialTokens", "false", "truncation", "false",
+          "padding", "false");
+      if (directory == null && this.tokenizer != null) {
+        Path p = PinnedFiles.path(this.tokenizer);
+        tk = TextTokenizer.load(p, PinnedFiles.check(id, CatalogEntry.TOKENIZER, this.tokenizer,
+            TextTokenizer.read(p)), options);
+      }
+      Path tokenizer = directory == null ? null : directory.resolve("tokenizer.json");
       if (tokenizer != null && Files.isRegularFile(tokenizer)) {
-        tk = TextTokenizer.load(tokenizer, Map.of("addSpecialTokens", "false",
-            "truncation", "false", "padding", "false"));
+        tk = TextTokenizer.load(tokenizer, options);
       }
       TokenGenerator generator = null;
       try {
@@ -587,10 +599,12 @@ public final class SpeechRecognizer implements AutoCloseable {
             .device(device).precision(precision).maxSequences(maxSequences)
             .whisperPcm(deviceFeatures);
         generator = (maxQueued >= 0 ? b.maxQueued(maxQueued) : b).build();
-        Path config = directory == null ? generationConfig
-            : directory.resolve(GenerationConfigFile.FILE);
-        return new SpeechRecognizer(generator, tk,
-            GenerationConfigFile.read(config, generator.vocabSize()));
+        GenerationConfigFile config = configJson != null
+            ? GenerationConfigFile.read(PinnedFiles.path(generationConfig), configJson,
+                generator.vocabSize())
+            : GenerationConfigFile.read(directory == null ? null
+                : directory.resolve(GenerationConfigFile.FILE), generator.vocabSize());
+        return new SpeechRecognizer(generator, tk, config);
       } catch (RuntimeException | Error e) {
         if (generator != null) {
           generator.close();

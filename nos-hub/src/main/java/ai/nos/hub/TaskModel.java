@@ -5,7 +5,6 @@ import ai.nos.DType;
 import ai.nos.Model;
 import ai.nos.ModelSpec;
 import ai.nos.TensorSpec;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -77,8 +76,11 @@ final class TaskModel {
     }
   }
 
-  /** A generator's entry, its fetched files by artifact name, and its builder to build. */
-  record Configured<B>(CatalogEntry entry, Map<String, Path> files, B builder) {}
+  /**
+   * A generator's entry, its fetched files by artifact name (each pinned by the digest it was
+   * verified against), and its builder to build.
+   */
+  record Configured<B>(CatalogEntry entry, Map<String, Artifact> files, B builder) {}
 
   /**
    * The first half of a generator's load by hub id: checks the arguments and the entry's task
@@ -99,13 +101,11 @@ final class TaskModel {
     CatalogEntry entry = hub.entry(id);
     checkTask(facade, entry, task);
     Map<String, Artifact> pinned = hub.fetchPinned(id, downloader);
-    Map<String, Path> files = new java.util.LinkedHashMap<>();
-    pinned.forEach((name, artifact) -> files.put(name, artifact.localPath().orElseThrow()));
     B configured = settings.apply(builder.apply(entry, pinned));
     if (configured == null) {
       throw new IllegalArgumentException("settings returned null for '" + id + "'");
     }
-    return new Configured<>(entry, java.util.Collections.unmodifiableMap(files), configured);
+    return new Configured<>(entry, pinned, configured);
   }
 
   /**
@@ -148,10 +148,14 @@ final class TaskModel {
     }
   }
 
-  /** Builds a facade that owns {@code model}, from the entry and its local files. */
+  /**
+   * Builds a facade that owns {@code model}, from the entry and its local files, each pinned by
+   * the digest it was verified against: a small file the facade reads is checked against it
+   * ({@link PinnedFiles}).
+   */
   @FunctionalInterface
   interface Loaded<T> {
-    T build(Model model, CatalogEntry entry, Map<String, Path> files);
+    T build(Model model, CatalogEntry entry, Map<String, Artifact> files);
   }
 
   /**

@@ -1,5 +1,6 @@
 package ai.nos.hub;
 
+import ai.nos.Artifact;
 import ai.nos.DType;
 import ai.nos.Model;
 import ai.nos.ModelManager;
@@ -121,8 +122,16 @@ public final class TextEmbedder implements AutoCloseable {
         TextEmbedder::owning);
   }
 
-  static TextEmbedder owning(Model model, CatalogEntry entry, Map<String, Path> files) {
-    return create(model, entry, files.get(entry.text().orElseThrow().tokenizer()), true);
+  /**
+   * An embedder owning {@code model}, with the entry's tokenizer file read once and checked
+   * against the digest it was fetched by ({@link PinnedFiles}).
+   */
+  static TextEmbedder owning(Model model, CatalogEntry entry, Map<String, Artifact> files) {
+    String name = entry.text().orElseThrow().tokenizer();
+    Artifact file = files.get(name);
+    Path path = PinnedFiles.path(file);
+    byte[] json = PinnedFiles.check(entry.id(), name, file, TextTokenizer.read(path));
+    return create(model, entry, path, json, true);
   }
 
   /**
@@ -135,13 +144,14 @@ public final class TextEmbedder implements AutoCloseable {
    */
   public static TextEmbedder of(Model model, CatalogEntry entry, Path tokenizerJson) {
     TaskModel.check(NAME, model, entry, Task.TEXT_EMBEDDING);
-    return create(model, entry, tokenizerJson, false);
+    return create(model, entry, tokenizerJson, null, false);
   }
 
-  private static TextEmbedder create(Model model, CatalogEntry entry, Path file,
+  /** {@code json}: the file's bytes, read and checked already; null to read the file. */
+  private static TextEmbedder create(Model model, CatalogEntry entry, Path file, byte[] json,
       boolean ownsModel) {
     TextTokenizer tokenizer =
-        tokenizer(entry, model.spec().id(), model.spec().signature().inputs(), file);
+        tokenizer(entry, model.spec().id(), model.spec().signature().inputs(), file, json);
     try {
       List<AutoCloseable> resources = ownsModel ? List.of(tokenizer, model) : List.of(tokenizer);
       return new TextEmbedder(new TaskModel(NAME, model, entry, resources), tokenizer);
@@ -158,10 +168,16 @@ public final class TextEmbedder implements AutoCloseable {
    */
   static TextTokenizer tokenizer(CatalogEntry entry, String id, List<TensorSpec> inputs,
       Path file) {
+    return tokenizer(entry, id, inputs, file, null);
+  }
+
+  /** As above, from the file's bytes when {@code json} is not null. */
+  private static TextTokenizer tokenizer(CatalogEntry entry, String id, List<TensorSpec> inputs,
+      Path file, byte[] json) {
     TextPreprocessing text = entry.text().orElseThrow();
     int fixed = padLength(id, inputs);
     int max = fixed > 0 ? Math.min(fixed, text.maxLength()) : text.maxLength();
-    return TextTokenizer.open(file, max);
+    return json == null ? TextTokenizer.open(file, max) : TextTokenizer.open(file, json, max);
   }
 
   /**

@@ -80,7 +80,7 @@ public final class TextGenerator implements AutoCloseable {
     Checks.modelDirectory(directory, "text generator",
         "model.pt and tokenizer.json (scripts/models/make_tiny_llama.py)");
     return load(TokenGenerator.builder(directory.resolve("model.pt")),
-        directory.resolve("tokenizer.json"),
+        directory.resolve("tokenizer.json"), null,
         directory.resolve(GenerationConfigFile.FILE));
   }
 
@@ -113,7 +113,12 @@ public final class TextGenerator implements AutoCloseable {
         Task.TEXT_GENERATION, hub, id, downloader, settings,
         (entry, pinned) -> TokenGenerator.builder(pinned.get(CatalogArtifact.MODEL)).id(id)
             .device(entry.device()).precision(entry.precision()));
-    TextGenerator lm = load(c.builder(), c.files().get(CatalogEntry.TOKENIZER));
+    // The tokenizer's bytes are read once and checked against the catalog's pin: the cache
+    // checks a file's size only.
+    ai.nos.Artifact file = c.files().get(CatalogEntry.TOKENIZER);
+    Path path = PinnedFiles.path(file);
+    byte[] json = PinnedFiles.check(id, CatalogEntry.TOKENIZER, file, TextTokenizer.read(path));
+    TextGenerator lm = load(c.builder(), path, json, null);
     String mismatch = TaskModel.vocabularyMismatch(c.entry(), lm.tokens.vocabSize());
     if (mismatch != null) {
       lm.close();
@@ -124,17 +129,23 @@ public final class TextGenerator implements AutoCloseable {
 
   /** Builds {@code generator} (its settings as given) with the tokenizer in {@code tokenizer}. */
   public static TextGenerator load(TokenGenerator.Builder generator, Path tokenizer) {
-    return load(generator, tokenizer, null);
+    return load(generator, tokenizer, null, null);
   }
 
-  /** As above, with the default end-of-sequence ids of {@code generationConfig} (nullable). */
+  /**
+   * As above, with the default end-of-sequence ids of {@code generationConfig} (nullable), and
+   * the tokenizer from {@code tokenizerJson}, the bytes of {@code tokenizer} read and checked
+   * already (null: read the file).
+   */
   private static TextGenerator load(TokenGenerator.Builder generator, Path tokenizer,
-      Path generationConfig) {
+      byte[] tokenizerJson, Path generationConfig) {
     if (generator == null || tokenizer == null) {
       throw new IllegalArgumentException("generator and tokenizer must not be null");
     }
-    HuggingFaceTokenizer tk = TextTokenizer.load(tokenizer, Map.of("addSpecialTokens",
-        "false", "truncation", "false", "padding", "false"));
+    Map<String, String> options = Map.of("addSpecialTokens", "false", "truncation", "false",
+        "padding", "false");
+    HuggingFaceTokenizer tk = tokenizerJson == null ? TextTokenizer.load(tokenizer, options)
+        : TextTokenizer.load(tokenizer, tokenizerJson, options);
     TokenGenerator built = null;
     try {
       built = generator.build();

@@ -63,7 +63,14 @@ final class TextTokenizer implements AutoCloseable {
     if (file == null) {
       throw new IllegalArgumentException("tokenizer file must not be null");
     }
-    byte[] json = read(file);
+    return open(file, read(file), maxLength);
+  }
+
+  /**
+   * As {@link #open(Path, int)}, from the bytes of {@code file} already read (and checked
+   * against its pin: {@link PinnedFiles}); the file is not opened again.
+   */
+  static TextTokenizer open(Path file, byte[] json, int maxLength) {
     long padId = padId(json, file);
     return new TextTokenizer(load(file, json, Map.of("maxLength", Integer.toString(maxLength),
         "truncation", "true", "padding", "false", "addSpecialTokens", "true")), file, padId);
@@ -80,7 +87,8 @@ final class TextTokenizer implements AutoCloseable {
    */
   static final int MAX_TOKENIZER_BYTES = 256 << 20;
 
-  private static byte[] read(Path file) {
+  /** A tokenizer.json's bytes, at most {@link #MAX_TOKENIZER_BYTES} of them. */
+  static byte[] read(Path file) {
     return read(file, MAX_TOKENIZER_BYTES);
   }
 
@@ -108,12 +116,12 @@ final class TextTokenizer implements AutoCloseable {
    * a probe text, so that a tokenizer that fails on every text (a WordPiece vocabulary without
    * its unknown token) is refused now, by file, rather than at each call.
    *
-   * @param json the file's bytes
+   * @param json the file's bytes, as read (and checked against its pin) once
    * @throws IllegalArgumentException if they are not a valid tokenizer
    * @throws UncheckedIOException if they cannot be read
    * @throws IllegalStateException if the native library cannot be loaded
    */
-  private static HuggingFaceTokenizer load(Path file, byte[] json, Map<String, String> options) {
+  static HuggingFaceTokenizer load(Path file, byte[] json, Map<String, String> options) {
     String text = TokenizerJson.check(json, file);
     cpuFlavor();
     HuggingFaceTokenizer tokenizer;

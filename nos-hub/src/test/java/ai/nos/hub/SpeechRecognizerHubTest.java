@@ -171,6 +171,43 @@ final class SpeechRecognizerHubTest {
   }
 
   @Test
+  void load_byHubId_cachedGenerationConfigRewrittenAtItsSize_refused(@TempDir Path cache)
+      throws Exception {
+    Hub hub = Hub.builder().baseUri(BuiltinCatalogTest.modelsDir().toUri()).build();
+    assertRewrittenRefused(hub, ID, CatalogEntry.GENERATION_CONFIG, cache);
+  }
+
+  @Test
+  void load_byHubId_cachedTokenizerRewrittenAtItsSize_refused(@TempDir Path cache)
+      throws Exception {
+    Hub hub = Hub.builder().baseUri(BuiltinCatalogTest.modelsDir().toUri()).build();
+    // The micro checkpoint has no tokenizer.json: the tiny LLM's stands in (it is only decoded).
+    Path tokenizer = BuiltinCatalogTest.modelsDir().resolve("llm-tiny/tokenizer.json");
+    hub.register(hub.entry(ID).toBuilder().id("test/whisper-tokenizer").artifact(
+        CatalogArtifact.of(CatalogEntry.TOKENIZER, tokenizer.toAbsolutePath().toUri().toString())
+            .withSha256(BuiltinCatalogTest.sha256(tokenizer), Files.size(tokenizer))).build());
+    assertRewrittenRefused(hub, "test/whisper-tokenizer", CatalogEntry.TOKENIZER, cache);
+  }
+
+  /** Loads {@code id}, rewrites its cached {@code name} at its size, and expects a refusal. */
+  private static void assertRewrittenRefused(Hub hub, String id, String name, Path cache)
+      throws Exception {
+    java.util.function.UnaryOperator<SpeechRecognizer.Builder> cpu =
+        b -> b.device(Device.cpu()).maxSequences(1);
+    SpeechRecognizer.load(hub, id, cacheIn(cache), cpu).close();
+    String sha256 = hub.entry(id).artifact(name).orElseThrow().sha256().orElseThrow();
+    Path blob = cacheIn(cache).cached(sha256).orElseThrow();
+    byte[] bytes = FacadesPinnedFilesTest.respaced(Files.readAllBytes(blob));
+    Files.write(blob, bytes);
+    DownloadException e = assertThrows(DownloadException.class,
+        () -> SpeechRecognizer.load(hub, id, cacheIn(cache), cpu).close(),
+        "the rewritten " + name + " was loaded");
+    assertTrue(e.getMessage().contains(id + ": artifact '" + name + "' file " + blob
+        + " has sha256 " + FacadesPinnedFilesTest.sha256(bytes) + " but the catalog pins "
+        + sha256), e.getMessage());
+  }
+
+  @Test
   void load_byHubId_entrySaysAnotherVocabulary_refused(@TempDir Path cache) {
     Hub hub = Hub.builder().baseUri(BuiltinCatalogTest.modelsDir().toUri()).build();
     CatalogEntry micro = hub.entry(ID);

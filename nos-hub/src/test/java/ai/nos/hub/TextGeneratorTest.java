@@ -668,6 +668,26 @@ final class TextGeneratorTest {
   }
 
   @Test
+  void load_byHubId_cachedTokenizerRewrittenAtItsSize_refused(@TempDir Path cache)
+      throws Exception {
+    Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
+    Downloader downloader = Downloader.builder().cacheDir(cache).retries(0).build();
+    java.util.function.UnaryOperator<TokenGenerator.Builder> cpu =
+        b -> b.device(Device.cpu()).maxSequences(1);
+    TextGenerator.load(hub, "nos/llm-tiny", downloader, cpu).close();
+    String sha256 = hub.entry("nos/llm-tiny").artifact(CatalogEntry.TOKENIZER).orElseThrow()
+        .sha256().orElseThrow();
+    Path blob = downloader.cached(sha256).orElseThrow();
+    byte[] bytes = FacadesPinnedFilesTest.respaced(Files.readAllBytes(blob));
+    Files.write(blob, bytes);
+    DownloadException e = assertThrows(DownloadException.class,
+        () -> TextGenerator.load(hub, "nos/llm-tiny", downloader, cpu).close(),
+        "the rewritten tokenizer was loaded");
+    assertTrue(e.getMessage().contains("nos/llm-tiny: artifact 'tokenizer' file " + blob
+        + " has sha256 " + sha256(bytes) + " but the catalog pins " + sha256), e.getMessage());
+  }
+
+  @Test
   void load_byHubId_entrySaysAnotherVocabulary_refused(@TempDir Path cache) {
     Hub hub = Hub.builder().baseUri(MODELS.toUri()).build();
     CatalogEntry tiny = hub.entry("nos/llm-tiny");
