@@ -161,18 +161,28 @@ public final class CacheKey {
   }
 
   /**
-   * The lowercase hex SHA-256 of a file's bytes.
+   * The lowercase hex SHA-256 of a file's bytes. It reads at most the size the path had when it
+   * was opened: a file that grows, shrinks or never ends while hashed (a regular file swapped for
+   * a link to a device after its caller's check) is refused, not read for ever.
    *
-   * @throws UncheckedIOException if the file cannot be read; the message names it
+   * @throws UncheckedIOException if the file cannot be read, or its size changed while it was
+   *     hashed; the message names it
    */
   public static String sha256Of(Path file) {
     Objects.requireNonNull(file, "file");
     MessageDigest digest = newDigest();
     byte[] buf = new byte[1 << 16];
+    long size = file.toFile().length();
+    long left = size;
     // A plain stream: an NIO channel would be closed by the caller's interrupt flag.
     try (InputStream in = new java.io.FileInputStream(file.toFile())) {
-      for (int n; (n = in.read(buf)) > 0; ) {
+      for (int n; left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0; ) {
         digest.update(buf, 0, n);
+        left -= n;
+      }
+      if (left > 0 || in.read() >= 0) {
+        throw new IOException("its size changed while it was hashed: " + size + " bytes when"
+            + " opened, " + (left > 0 ? "only " + (size - left) + " read" : "more to read"));
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file + " to hash it: " + e.getMessage(), e);

@@ -3,7 +3,9 @@ package ai.nos.optim;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -180,6 +182,19 @@ final class CacheKeyTest {
     String s = base().build().toString();
     assertTrue(s.startsWith("CacheKey{" + base().build().hash().substring(0, 8)), s);
     assertTrue(s.contains("device=sm_90") && s.contains("precision=fp16"), s);
+  }
+
+  @Test
+  void sha256Of_aFileThatNeverEnds_isRefusedNamingIt() {
+    // adopt() hashes the compiled file after checking it is a regular file; one swapped for a
+    // link to a device that never ends in between was read for ever. The hash now reads at
+    // most the size the path had when it was opened.
+    Path endless = Path.of("/dev/zero");
+    assumeTrue(Files.isReadable(endless), "no /dev/zero here");
+    java.io.UncheckedIOException e = assertTimeoutPreemptively(java.time.Duration.ofSeconds(10),
+        () -> assertThrows(java.io.UncheckedIOException.class, () -> CacheKey.sha256Of(endless)));
+    assertTrue(e.getMessage().contains("/dev/zero") && e.getMessage().contains("0 bytes"),
+        e.getMessage());
   }
 
   @Test
