@@ -5,6 +5,7 @@ import ai.nos.Model;
 import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
 import ai.nos.Nos;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -36,6 +37,15 @@ import org.slf4j.LoggerFactory;
  * load itself runs inside the holder's own lock, so tasks asking for the same copy wait for the
  * one load while tasks of other models go on. A failed load leaves the entry empty and the next
  * task tries again (the failing task fails and Spark retries it, on this executor or another).
+ *
+ * Ids
+ * ---
+ * The manager holds one spec per id and refuses a second spec under an id it holds. Two specs of
+ * one id meet in one JVM often: a model retrained into the same file (another digest, so another
+ * shipped name), the same model with shipping on and then off, or, in local mode, the driver's own
+ * Nos.load of the spec beside the executor's copy of its shipped file. The first copy keeps the
+ * spec's id; a later spec whose id the manager already holds loads under the id with "-" and 12 hex
+ * digits of the SHA-256 of its JSON appended, the same for the same spec on every task.
  *
  * Devices
  * -------
@@ -116,6 +126,20 @@ final class ExecutorModels {
     return env == null ? "none" : env.executorId();
   }
 
+  /** Loads {@code spec}, under another id if the manager holds its id with another spec. */
+  static Model load(ModelSpec spec) {
+    ModelManager manager = ModelManager.getDefault();
+    try {
+      return manager.load(spec);
+    } catch (IllegalStateException e) {
+      if (manager.models().stream().noneMatch(m -> m.id().equals(spec.id()))) {
+        throw e;
+      }
+      String digest = ShippedSpec.sha256(spec.toJson().getBytes(StandardCharsets.UTF_8));
+      return manager.load(spec.toBuilder().id(spec.id() + "-" + digest.substring(0, 12)).build());
+    }
+  }
+
   private static final class Loading {
     private final ModelSpec spec;
     private volatile Model model;
@@ -132,12 +156,13 @@ final class ExecutorModels {
       synchronized (this) {
         if (model == null) {
           long t0 = System.nanoTime();
-          Model loaded = ModelManager.getDefault().load(spec);
+          Model loaded = load(spec);
           long ms = (System.nanoTime() - t0) / 1_000_000;
-          LOG.info("executor {} loaded model '{}' on {} in {} ms", executorId(), spec.id(),
+          String id = loaded.spec().id();
+          LOG.info("executor {} loaded model '{}' on {} in {} ms", executorId(), id,
               loaded.device(), ms);
           if (loads != null) {
-            loads.add(new ModelLoad(executorId(), spec.id(), loaded.device().toString(), ms));
+            loads.add(new ModelLoad(executorId(), id, loaded.device().toString(), ms));
           }
           model = loaded;
         }

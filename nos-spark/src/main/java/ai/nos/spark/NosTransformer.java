@@ -149,14 +149,39 @@ public final class NosTransformer extends Transformer implements DefaultParamsWr
     return ModelSpec.fromJson($(spec));
   }
 
+  /**
+   * One column per input of the signature, in its order.
+   *
+   * @throws IllegalArgumentException if {@code columns} or one of them is null
+   */
   public NosTransformer setInputCols(String... columns) {
-    set(inputCols, columns);
+    set(inputCols, checkColumns("inputCols", columns));
     return this;
   }
 
+  /**
+   * One new column per output of the signature, in its order.
+   *
+   * @throws IllegalArgumentException if {@code columns} or one of them is null
+   */
   public NosTransformer setOutputCols(String... columns) {
-    set(outputCols, columns);
+    set(outputCols, checkColumns("outputCols", columns));
     return this;
+  }
+
+  private String[] checkColumns(String param, String[] columns) {
+    if (columns == null) {
+      throw new IllegalArgumentException("NosTransformer " + uid + ": " + param + " must not be"
+          + " null; give one column per tensor of the signature, or leave it unset for the"
+          + " tensors' names");
+    }
+    for (int i = 0; i < columns.length; i++) {
+      if (columns[i] == null) {
+        throw new IllegalArgumentException("NosTransformer " + uid + ": " + param + "[" + i
+            + "] is null in " + Arrays.toString(columns) + "; expected a column name");
+      }
+    }
+    return columns.clone();
   }
 
   /** A new column for each row's error message (null where the row was scored). */
@@ -199,8 +224,13 @@ public final class NosTransformer extends Transformer implements DefaultParamsWr
     return defaultCopy(extra);
   }
 
+  /**
+   * Spark ML's reader of this stage; the saved spec is parsed as the stage loads, and a stage whose
+   * saved metadata or spec is not valid fails with an IllegalArgumentException naming the path
+   * and the problem.
+   */
   public static MLReader<NosTransformer> read() {
-    return new DefaultParamsReader<>();
+    return new Reader();
   }
 
   public static NosTransformer load(String path) {
@@ -275,6 +305,32 @@ public final class NosTransformer extends Transformer implements DefaultParamsWr
           + " columns " + added);
     }
     return name;
+  }
+
+  private static final class Reader extends MLReader<NosTransformer> {
+    @Override
+    public NosTransformer load(String path) {
+      DefaultParamsReader<NosTransformer> reader = new DefaultParamsReader<>();
+      reader.session(sparkSession());
+      NosTransformer stage;
+      try {
+        stage = reader.load(path);
+      } catch (Exception e) {
+        // Spark's reader throws Jackson's IOExceptions undeclared (Scala has no checked ones).
+        throw new IllegalArgumentException("cannot load a NosTransformer from " + path + ": its"
+            + " metadata (" + path + "/metadata) is not a saved stage's: " + e, e);
+      }
+      if (stage.isDefined(stage.spec)) {
+        try {
+          stage.getSpec();
+        } catch (RuntimeException e) {
+          throw new IllegalArgumentException("cannot load NosTransformer " + stage.uid + " from "
+              + path + ": param 'spec' in its metadata (" + path + "/metadata) is not a valid"
+              + " ModelSpec: " + e.getMessage(), e);
+        }
+      }
+      return stage;
+    }
   }
 
   private record Plan(ModelSpec spec, int[] inputIndex, String[] inputColumns,

@@ -174,6 +174,14 @@ final class ShippedSpec implements Serializable {
     }
   }
 
+  static String sha256(byte[] bytes) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (NoSuchAlgorithmException e) {
+      throw new AssertionError(e);
+    }
+  }
+
   static String sha256(Path file) {
     try {
       String key = file + "|" + Files.size(file) + "|" + Files.getLastModifiedTime(file).toMillis();
