@@ -47,11 +47,7 @@ final class ProcessGlobalStateTest {
         CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new)).join();
         model.infer(image);
       }
-      ProcessState.print("java", ProcessState.changes(before, ProcessState.java()));
-      ProcessState.print("torch", ProcessState.torch());
-      ProcessState.print("env", ProcessState.nativeEnvChanges());
-      ProcessState.print("thread", ProcessState.nonDaemonThreads());
-      System.out.println(ProcessState.DONE);
+      ProcessState.report(before);
     }
   }
 

@@ -184,6 +184,19 @@ public final class ProcessState {
     lines.forEach(l -> System.out.println(tag + " " + l));
   }
 
+  /**
+   * A probe's report, once its work is done and closed: the Java state changed since
+   * {@code before} ({@link #java()} taken first), libtorch's global state, the native environment's
+   * changes, the non-daemon threads left, then {@link #DONE}.
+   */
+  public static void report(Map<String, String> before) {
+    print("java", changes(before, java()));
+    print("torch", torch());
+    print("env", nativeEnvChanges());
+    print("thread", nonDaemonThreads());
+    System.out.println(DONE);
+  }
+
   /** A probe's lines of one tag, the tag cut off. */
   public static List<String> lines(String out, String tag) {
     List<String> found = new ArrayList<>();

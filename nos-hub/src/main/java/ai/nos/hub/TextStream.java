@@ -66,11 +66,15 @@ final class TextStream {
     }
     String added = added(window);
     text.append(added);
-    if (!added.isEmpty()) { // else the context stays: these ids gave no text (special ones)
+    if (added.isEmpty()) {
+      // The context stays (these ids gave no text: special ones) and takes them in: its text is
+      // the window just decoded.
+      contextText = window;
+    } else {
       context = prefix;
+      contextText = decode.apply(Arrays.copyOfRange(ids, context, count));
     }
     prefix = count;
-    contextText = decode.apply(Arrays.copyOfRange(ids, context, prefix));
     if (cutAtStop()) {
       return release(text.length());
     }

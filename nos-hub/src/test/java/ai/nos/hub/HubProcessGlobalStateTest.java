@@ -26,11 +26,7 @@ final class HubProcessGlobalStateTest {
           .id("tiny-text").device(Device.cpu()).maxSequences(2), TinyLlama.TOKENIZER)) {
         lm.generate("Hello", GenerationConfig.builder().maxNewTokens(4).build());
       }
-      ProcessState.print("java", ProcessState.changes(before, ProcessState.java()));
-      ProcessState.print("torch", ProcessState.torch());
-      ProcessState.print("env", ProcessState.nativeEnvChanges());
-      ProcessState.print("thread", ProcessState.nonDaemonThreads());
-      System.out.println(ProcessState.DONE);
+      ProcessState.report(before);
     }
   }
 
