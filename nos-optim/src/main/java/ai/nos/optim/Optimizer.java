@@ -153,7 +153,9 @@ public final class Optimizer {
    * optimizer makes ({@link #optimize}) and says why, once in the log and in
    * {@link Result#fallback()}: TensorRT's libraries missing (naming the library, e.g.
    * {@code libnvinfer.so.10}, and how to install it), a builder resource missing for this GPU, a
-   * CPU device, a bf16 spec, an ONNX file TensorRT cannot parse, an engine that fails the guard.
+   * CPU device, a bf16 spec, an ONNX file TensorRT cannot parse or one keeping its tensors in
+   * external data files (TensorRT parses a private copy of the one file, the bytes hashed into the
+   * engine's cache key), an engine that fails the guard.
    * A build that failed is not retried in the same JVM.
    *
    * <pre>{@code

@@ -1,15 +1,20 @@
 package ai.nos.optim;
 
+import ai.nos.Artifact;
 import ai.nos.Batching;
 import ai.nos.Device;
 import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.internal.torch.TorchRuntime;
+import ai.nos.internal.torch.VerifiedArtifact;
 import ai.nos.optim.internal.TensorRt;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -85,23 +90,69 @@ final class TensorRtStep {
     int index = device.index().orElse(0);
     String arch = arch(TorchRuntime.cudaDeviceName(index));
     int maxBatch = maxBatch(spec);
-    CacheKey key = key(spec, onnx, arch, probe.version(), cudaVersion, calibration);
-    String failed = remembered(key.hash());
-    if (failed != null) {
-      return Outcome.refused(failed + " (remembered from an earlier build in this JVM)");
-    }
     TensorRt.Int8 int8 = calibration == null ? null
         : new TensorRt.Int8(calibration.batches(), calibration.rows());
-    try {
-      ArtifactCache.Entry engine = cache.entry(key, target -> TensorRt.build(
-          new TensorRt.Request(onnx, spec.precision() == Precision.FP16, 1, maxBatch, maxBatch,
-              index, arch, int8), target));
-      return new Outcome(engine.artifact(), engine.sha256(), null);
-    } catch (OptimizationException e) {
-      String reason = rootMessage(e);
-      remember(key.hash(), reason);
-      return Outcome.refused(reason);
+    return fromPrivateCopy(spec, onnx, cache,
+        sha256 -> key(spec, sha256, arch, probe.version(), cudaVersion, calibration),
+        (copy, target) -> TensorRt.build(new TensorRt.Request(copy,
+            spec.precision() == Precision.FP16, 1, maxBatch, maxBatch, index, arch, int8),
+            target));
+  }
+
+  /** Builds an engine from the ONNX file at {@code copy} into {@code target}. */
+  interface EngineBuild {
+    void build(Path copy, Path target) throws IOException;
+  }
+
+  /**
+   * The part of {@link #run} after TensorRT and the device were found fit: copies {@code onnx}
+   * into a private file (owner-only folder under {@code java.io.tmpdir}) while hashing the bytes
+   * copied, keys the engine by that digest, and has {@code build} parse the copy, never the
+   * original, so the engine is built from the bytes its key names even if {@code onnx} is
+   * rewritten meanwhile (TensorRT used to parse {@code onnx} by its path after it was hashed).
+   * The copy is deleted before this returns. A model keeping tensors in external data files is
+   * refused with the reason: those files are not in the copy's folder nor in the digest.
+   *
+   * @throws ai.nos.ModelLoadException if {@code onnx} cannot be read into the copy (a file that
+   *     changed size while copied included); the message names the model and the file
+   */
+  static Outcome fromPrivateCopy(ModelSpec spec, Path onnx, ArtifactCache cache,
+      Function<String, CacheKey> keyOf, EngineBuild build) {
+    try (VerifiedArtifact copy = VerifiedArtifact.open(spec.id(), Artifact.of(onnx),
+        List.of())) {
+      CacheKey key = keyOf.apply(copy.sha256());
+      String failed = remembered(key.hash());
+      if (failed != null) {
+        return Outcome.refused(failed + " (remembered from an earlier build in this JVM)");
+      }
+      String external = externalData(spec, onnx, copy.path());
+      if (external != null) {
+        return Outcome.refused(external);
+      }
+      try {
+        ArtifactCache.Entry engine = cache.entry(key, target -> build.build(copy.path(), target));
+        return new Outcome(engine.artifact(), engine.sha256(), null);
+      } catch (OptimizationException e) {
+        String reason = rootMessage(e);
+        remember(key.hash(), reason);
+        return Outcome.refused(reason);
+      }
     }
+  }
+
+  /** Why the ONNX model at {@code copy} (of {@code onnx}) cannot be built here, or null. */
+  private static String externalData(ModelSpec spec, Path onnx, Path copy) {
+    String location;
+    try {
+      location = OnnxExternalData.firstLocation(copy);
+    } catch (IOException e) {
+      return "model '" + spec.id() + "': TensorRT cannot parse " + onnx + ": " + e.getMessage();
+    }
+    return location == null ? null : "model '" + spec.id() + "': " + onnx + " keeps tensors in"
+        + " an external data file ('" + location + "' beside it), which the TensorRT step does"
+        + " not read (it builds from a private copy of the one file it hashed); save the model"
+        + " with its weights inside (onnx.save(model, path, save_as_external_data=False), up to"
+        + " 2 GiB)";
   }
 
   /** The engine's largest batch: the spec's {@code maxBatchSize}, else the default. */
@@ -114,11 +165,11 @@ final class TensorRtStep {
    * calibration data, so that two calibration sets never share an engine; the fp16 and fp32
    * keys are what they were before INT8 existed (their cached engines stay valid).
    */
-  static CacheKey key(ModelSpec spec, Path onnx, String arch, String tensorRtVersion,
+  static CacheKey key(ModelSpec spec, String onnxSha256, String arch, String tensorRtVersion,
       String cudaVersion, Calibration calibration) {
     int maxBatch = maxBatch(spec);
     boolean fp16 = spec.precision() == Precision.FP16;
-    CacheKey.Builder key = CacheKey.builder().sourceFile(onnx)
+    CacheKey.Builder key = CacheKey.builder().sourceSha256(onnxSha256)
         .option("step", "tensorrt")
         .option("precision", spec.precision().label())
         .option("batch", "1.." + maxBatch + " opt " + maxBatch)

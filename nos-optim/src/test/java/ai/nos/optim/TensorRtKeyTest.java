@@ -27,7 +27,8 @@ final class TensorRtKeyTest {
   }
 
   private static CacheKey key(ModelSpec spec, Calibration calibration) throws Exception {
-    return TensorRtStep.key(spec, onnx(), "sm_90", "10.6.0", "13.1", calibration);
+    return TensorRtStep.key(spec, CacheKey.sha256Of(onnx()), "sm_90", "10.6.0", "13.1",
+        calibration);
   }
 
   /** What TensorRtStep built its key from before INT8, spelled out. */
