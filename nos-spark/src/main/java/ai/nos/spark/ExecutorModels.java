@@ -115,12 +115,13 @@ final class ExecutorModels {
 
   /**
    * The spec of the copy on {@code device}. A GPU copy gets the device in its id: the manager
-   * holds one spec per id, and two tasks of one executor may hold different GPUs.
+   * holds one spec per id, and two tasks of one executor may hold different GPUs. An id too long
+   * for that is cut as in {@link #suffixedId} (two ids that then meet are told apart by it).
    */
   static ModelSpec place(ModelSpec spec, Device device) {
     ModelSpec.Builder b = spec.toBuilder().device(device).replicas(1);
     if (device.isCuda()) {
-      b.id(spec.id() + "-cuda" + device.index().getAsInt());
+      b.id(withSuffix(spec.id(), "-cuda" + device.index().getAsInt()));
     }
     return b.build();
   }
@@ -150,8 +151,11 @@ final class ExecutorModels {
    */
   static String suffixedId(ModelSpec spec) {
     String digest = ShippedSpec.sha256(spec.toJson().getBytes(StandardCharsets.UTF_8));
-    String suffix = "-" + digest.substring(0, 12);
-    String base = spec.id();
+    return withSuffix(spec.id(), "-" + digest.substring(0, 12));
+  }
+
+  /** {@code base + suffix}, the base cut so that the whole fits {@link #MAX_ID_LENGTH}. */
+  private static String withSuffix(String base, String suffix) {
     if (base.length() + suffix.length() > MAX_ID_LENGTH) {
       base = base.substring(0, MAX_ID_LENGTH - suffix.length());
     }

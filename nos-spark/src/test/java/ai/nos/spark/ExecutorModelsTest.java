@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.Batching;
 import ai.nos.DType;
+import ai.nos.Device;
 import ai.nos.Fixtures;
 import ai.nos.Model;
 import ai.nos.ModelManager;
@@ -48,6 +49,15 @@ final class ExecutorModelsTest {
     assertTrue(s1.matches("a{114}-[0-9a-f]{12}"), s1);
     assertNotEquals(s1, s2);
     assertEquals(s1, IDENTITY.toBuilder().id(s1).build().id());
+  }
+
+  @Test
+  void place_idOfMaximumLengthOnAGpu_fitsTheDeviceWithinTheLimit() {
+    String id = "g".repeat(ExecutorModels.MAX_ID_LENGTH);
+    ModelSpec placed = ExecutorModels.place(IDENTITY.toBuilder().id(id).build(),
+        Device.cuda(3));
+    assertEquals("g".repeat(ExecutorModels.MAX_ID_LENGTH - 6) + "-cuda3", placed.id());
+    assertEquals("identity-float32-cuda1", ExecutorModels.place(IDENTITY, Device.cuda(1)).id());
   }
 
   @Test
