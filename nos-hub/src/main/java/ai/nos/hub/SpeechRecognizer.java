@@ -42,9 +42,11 @@ import java.util.function.UnaryOperator;
  * {@code begin_suppress_tokens} are then never generated (the latter never as a window's first
  * token), as transformers' {@code generate} does; {@link TranscribeOptions} may replace them.
  * Its {@code max_initial_timestamp_index} bounds the first timestamp (50, 1 s, without it) and
- * its {@code lang_to_id} names the language tokens (Whisper's 99 from {@code <|en|>} without
- * it). A catalog entry of task {@link Task#SPEECH_RECOGNITION} names the same files as
- * artifacts ({@link #load(Hub, String, Downloader)}).
+ * its {@code lang_to_id} names the language tokens (without it, Whisper's codes from
+ * {@code <|en|>} up to {@code <|translate|>}: 99, or large-v3's 100 with "yue"); a language the
+ * vocabulary lacks is refused by name. A catalog entry of task
+ * {@link Task#SPEECH_RECOGNITION} names the same files as artifacts
+ * ({@link #load(Hub, String, Downloader)}).
  * Audio: WAV files or float PCM
  * at 1 to 768 kHz, resampled to 16 kHz with a band-limited filter ({@link Audio}) on the calling
  * thread, cut into 30 s windows ({@link Audio#whisperWindow}); Whisper's log-mel features are
@@ -129,21 +131,29 @@ public final class SpeechRecognizer implements AutoCloseable {
     this.noTimestampsToken = special(info, "no_timestamps_token_id");
     this.timestampBegin = special(info, "timestamp_begin_token_id");
     this.eos = generator.eosTokenId();
-    this.languages = languages(generation.langToId(), enToken, generator.vocabSize());
+    this.languages = languages(generation.langToId(), enToken, translateToken,
+        generator.vocabSize());
     java.util.BitSet isLanguage = new java.util.BitSet();
     languages.values().forEach(isLanguage::set);
     this.notLanguages = java.util.stream.IntStream.range(0, generator.vocabSize())
         .filter(i -> !isLanguage.get(i)).toArray();
   }
 
-  /** The checkpoint's lang_to_id, or Whisper's codes from {@code <|en|>} on that fit. */
-  private static Map<String, Integer> languages(Map<String, Integer> langToId, int en,
+  /**
+   * The checkpoint's lang_to_id, or Whisper's codes from {@code <|en|>} up to the first task
+   * token {@code <|translate|>}, which follows the last language: 99 codes in the vocabulary of
+   * 51,865 (tiny to large-v2), 100 in large-v3's of 51,866, whose "yue" takes the id that is
+   * {@code <|translate|>} in the others.
+   */
+  static Map<String, Integer> languages(Map<String, Integer> langToId, int en, int translate,
       int vocab) {
     if (!langToId.isEmpty()) {
       return langToId;
     }
+    int count = translate > en ? translate - en : TranscribeOptions.LANGUAGES.size();
     Map<String, Integer> out = new java.util.LinkedHashMap<>();
-    for (int i = 0; i < TranscribeOptions.LANGUAGES.size() && en + i < vocab; i++) {
+    for (int i = 0; i < TranscribeOptions.LANGUAGES.size() && i < count && en + i < vocab;
+        i++) {
       out.put(TranscribeOptions.LANGUAGES.get(i), en + i);
     }
     return out;
@@ -251,7 +261,8 @@ public final class SpeechRecognizer implements AutoCloseable {
    * frees their cache slots before the next step.
    *
    * @throws IllegalArgumentException if an argument is null, or the options' suppressed ids
-   *     or language token are not token ids of the model's vocabulary
+   *     or language token are not token ids of the model's vocabulary, or the options'
+   *     language is not one of the model's (e.g. "yue" for a model before large-v3)
    * @throws IllegalStateException if closed
    * @throws ai.nos.QueueFullException if the generator's queue has no room for the first
    *     windows (with {@link TranscribeOptions#detectLanguage()}: for the detection step); the
@@ -359,8 +370,15 @@ public final class SpeechRecognizer implements AutoCloseable {
 
   /** The options' language token (not for detection), checked against the vocabulary. */
   private int languageToken(TranscribeOptions options) {
-    int language = options.languageTokenId() >= 0 ? options.languageTokenId()
-        : languages.getOrDefault(options.language(), options.languageToken(enToken));
+    Integer named = languages.get(options.language());
+    if (options.languageTokenId() < 0 && named == null) {
+      throw new IllegalArgumentException("language '" + options.language() + "' is not in the"
+          + " vocabulary of speech recognizer '" + generator.id() + "' (" + generator.vocabSize()
+          + " ids): expected one of its " + languages.size() + " languages "
+          + languages.keySet() + ("yue".equals(options.language()) ? "; 'yue' is Whisper"
+          + " large-v3's (a vocabulary of 51,866)" : ""));
+    }
+    int language = options.languageTokenId() >= 0 ? options.languageTokenId() : named;
     if (language >= generator.vocabSize()) {
       throw new IllegalArgumentException("language token " + language + " is outside the"
           + " model's vocabulary of " + generator.vocabSize());

@@ -13,7 +13,8 @@ import java.util.OptionalLong;
 public final class TranscribeOptions {
   /**
    * Whisper's language codes in the order of their tokens in the multilingual vocabulary
-   * (openai-whisper's LANGUAGES, whisper-tiny to large-v2): {@code <|en|>} is the first.
+   * (openai-whisper's LANGUAGES): {@code <|en|>} is the first; whisper-tiny to large-v2 have the
+   * first 99, large-v3 all 100 ("yue", Cantonese, last).
    */
   static final List<String> LANGUAGES = List.of("en", "zh", "de", "es", "ru", "ko", "fr", "ja",
       "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id", "hi", "fi", "vi", "he", "uk", "el",
@@ -22,7 +23,7 @@ public final class TranscribeOptions {
       "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
       "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk",
       "nn", "mt", "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw",
-      "su");
+      "su", "yue");
 
   /** Whether the model writes what is said or its English translation. */
   public enum Task { TRANSCRIBE, TRANSLATE }
@@ -117,11 +118,6 @@ public final class TranscribeOptions {
     return Optional.ofNullable(beginSuppressTokens).map(int[]::clone);
   }
 
-  /** The given language's token id from the vocabulary's {@code <|en|>} id (not detecting). */
-  int languageToken(int enTokenId) {
-    return languageTokenId >= 0 ? languageTokenId : enTokenId + LANGUAGES.indexOf(language);
-  }
-
   @Override
   public String toString() {
     return "TranscribeOptions{language=" + (detectLanguage ? "detect" : language != null
@@ -149,8 +145,9 @@ public final class TranscribeOptions {
     private Builder() {}
 
     /**
-     * A Whisper language code ("en", "de", ...; see openai-whisper's list). "en" by default;
-     * replaces {@link #detectLanguage()} and {@link #languageTokenId}.
+     * A Whisper language code ("en", "de", ...; see openai-whisper's list; "yue" is large-v3's
+     * only, and a model without it refuses it when transcribing). "en" by default; replaces
+     * {@link #detectLanguage()} and {@link #languageTokenId}.
      */
     public Builder language(String code) {
       Objects.requireNonNull(code, "language must not be null");
@@ -164,8 +161,8 @@ public final class TranscribeOptions {
       return this;
     }
 
-    /** The language as a token id of the model's vocabulary (for vocabularies this code does
-     * not list, e.g. large-v3's). */
+    /** The language as a token id of the model's vocabulary (for a language token that no
+     * code of {@link #language} names in the model). */
     public Builder languageTokenId(int id) {
       if (id < 0) {
         throw new IllegalArgumentException("language token id must not be negative, was " + id);

@@ -88,6 +88,32 @@ final class SpeechRecognizerLanguageTest {
   }
 
   @Test
+  void language_yue_isRefusedByNameForAVocabularyWithoutIt() {
+    TranscribeOptions yue = TranscribeOptions.builder().language("yue").maxNewTokens(8).build();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> asr.transcribeAsync(Audio.read(WAV), yue));
+    assertTrue(e.getMessage().contains("language 'yue' is not in the vocabulary of speech"
+        + " recognizer") && e.getMessage().contains("(51865 ids)")
+        && e.getMessage().contains("its 99 languages [af, am,")
+        && e.getMessage().contains("large-v3's (a vocabulary of 51,866)"), e.getMessage());
+  }
+
+  @Test
+  void language_yue_takesTheIdTheModelsLangToIdGivesIt(@TempDir Path dir) throws Exception {
+    Path model = SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-yue"));
+    // large-v3's ids: <|yue|> after <|su|> (50357), where the others have <|translate|>.
+    Files.writeString(model.resolve("generation_config.json"),
+        "{\"lang_to_id\": {\"<|en|>\": 50259, \"<|su|>\": 50357, \"<|yue|>\": 50358}}");
+    try (SpeechRecognizer v3 = SpeechRecognizerTest.onCpu(model, 1)) {
+      Transcript t = v3.transcribe(WAV, TranscribeOptions.builder().language("yue")
+          .maxNewTokens(8).build());
+      assertEquals(Optional.of("yue"), t.language(), t.toString());
+      assertArrayEquals(new int[] {SOT, 50358, 50359, 50363}, v3.prompt(TranscribeOptions
+          .builder().language("yue").build()));
+    }
+  }
+
+  @Test
   void options_detectReplacesTheLanguage_andTheLanguageReplacesDetection() {
     assertTrue(DETECT.detectLanguage());
     assertNull(DETECT.language());

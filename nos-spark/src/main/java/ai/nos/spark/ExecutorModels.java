@@ -45,7 +45,9 @@ import org.slf4j.LoggerFactory;
  * shipped name), the same model with shipping on and then off, or, in local mode, the driver's own
  * Nos.load of the spec beside the executor's copy of its shipped file. The first copy keeps the
  * spec's id; a later spec whose id the manager already holds loads under the id with "-" and 12 hex
- * digits of the SHA-256 of its JSON appended, the same for the same spec on every task.
+ * digits of the SHA-256 of its JSON appended, the same for the same spec on every task. An id too
+ * long for the suffix within ModelSpec's 128 characters is cut to make room (an id of 128 was
+ * refused as 141 characters).
  *
  * Devices
  * -------
@@ -58,6 +60,8 @@ import org.slf4j.LoggerFactory;
  */
 final class ExecutorModels {
   private static final Logger LOG = LoggerFactory.getLogger(ExecutorModels.class);
+  /** The longest id ModelSpec accepts. */
+  static final int MAX_ID_LENGTH = 128;
   private static final Map<ModelSpec, Loading> COPIES = new ConcurrentHashMap<>();
   private static volatile boolean warnedIdleGpu;
 
@@ -111,12 +115,13 @@ final class ExecutorModels {
 
   /**
    * The spec of the copy on {@code device}. A GPU copy gets the device in its id: the manager
-   * holds one spec per id, and two tasks of one executor may hold different GPUs.
+   * holds one spec per id, and two tasks of one executor may hold different GPUs. An id too long
+   * for that is cut as in {@link #suffixedId} (two ids that then meet are told apart by it).
    */
   static ModelSpec place(ModelSpec spec, Device device) {
     ModelSpec.Builder b = spec.toBuilder().device(device).replicas(1);
     if (device.isCuda()) {
-      b.id(spec.id() + "-cuda" + device.index().getAsInt());
+      b.id(withSuffix(spec.id(), "-cuda" + device.index().getAsInt()));
     }
     return b.build();
   }
@@ -135,9 +140,30 @@ final class ExecutorModels {
       if (manager.models().stream().noneMatch(m -> m.id().equals(spec.id()))) {
         throw e;
       }
-      String digest = ShippedSpec.sha256(spec.toJson().getBytes(StandardCharsets.UTF_8));
-      return manager.load(spec.toBuilder().id(spec.id() + "-" + digest.substring(0, 12)).build());
+      return manager.load(spec.toBuilder().id(suffixedId(spec)).build());
     }
+  }
+
+  /**
+   * The id of {@code spec} when the manager holds its id with another spec: the id, cut where
+   * needed so that the whole fits {@link #MAX_ID_LENGTH} (trailing '/' dropped, which may not
+   * precede '-'), then "-" and 12 hex digits of the SHA-256 of the spec's JSON.
+   */
+  static String suffixedId(ModelSpec spec) {
+    String digest = ShippedSpec.sha256(spec.toJson().getBytes(StandardCharsets.UTF_8));
+    return withSuffix(spec.id(), "-" + digest.substring(0, 12));
+  }
+
+  /** {@code base + suffix}, the base cut so that the whole fits {@link #MAX_ID_LENGTH}. */
+  private static String withSuffix(String base, String suffix) {
+    if (base.length() + suffix.length() > MAX_ID_LENGTH) {
+      base = base.substring(0, MAX_ID_LENGTH - suffix.length());
+    }
+    int end = base.length();
+    while (end > 1 && base.charAt(end - 1) == '/') {
+      end--;
+    }
+    return base.substring(0, end) + suffix;
   }
 
   private static final class Loading {

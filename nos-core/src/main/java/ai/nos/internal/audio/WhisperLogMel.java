@@ -46,6 +46,14 @@ import org.bytedeco.pytorch.global.torch;
  * in features()).
  */
 public final class WhisperLogMel implements AutoCloseable {
+  /**
+   * The largest sample magnitude {@link #checkWindow} accepts. A frame's DFT is at most 200
+   * times its largest sample (the Hann window of 400 sums to 200) and its power is computed in
+   * float32, which overflows to infinity above 3.4e38: from samples of about 9.2e16 on the
+   * features came out NaN, silently (a window of 1e18 gave 240,000 NaNs on the CPU).
+   */
+  public static final float MAX_ABS_SAMPLE = 1e16f;
+
   private final int bins;
   private final Tensor window;
   private final Tensor filters;
@@ -112,8 +120,9 @@ public final class WhisperLogMel implements AutoCloseable {
   }
 
   /**
-   * Refuses a window that is not {@value MelFilters#WINDOW_SAMPLES} finite samples; the message
-   * names {@code what} (e.g. the request) and the first bad index.
+   * Refuses a window that is not {@value MelFilters#WINDOW_SAMPLES} finite samples of magnitude
+   * at most {@value #MAX_ABS_SAMPLE}; the message names {@code what} (e.g. the request), the
+   * first bad index and its value.
    */
   public static void checkWindow(String what, float[] pcm) {
     if (pcm == null || pcm.length != MelFilters.WINDOW_SAMPLES) {
@@ -125,6 +134,11 @@ public final class WhisperLogMel implements AutoCloseable {
       if (!Float.isFinite(pcm[i])) {
         throw new IllegalArgumentException(what + " must hold finite samples but sample " + i
             + " is " + pcm[i]);
+      }
+      if (Math.abs(pcm[i]) > MAX_ABS_SAMPLE) {
+        throw new IllegalArgumentException(String.format("%s must hold samples of magnitude at"
+            + " most %.6g (beyond it the float32 log-mel power overflows) but sample %d is %.6g;"
+            + " PCM is nominally in [-1, 1]", what, MAX_ABS_SAMPLE, i, pcm[i]));
       }
     }
   }

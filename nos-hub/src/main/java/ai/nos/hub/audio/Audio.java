@@ -16,8 +16,8 @@ import java.util.Arrays;
  * plain or as {@code WAVE_FORMAT_EXTENSIBLE}, any number of channels (averaged to one) and a
  * sample rate from {@value #MIN_SAMPLE_RATE} Hz to {@value #MAX_SAMPLE_RATE} Hz. Integer samples
  * are scaled by 2<sup>bits-1</sup> into [-1, 1) as soundfile and librosa do; float samples are
- * taken as they are, but not a NaN or an infinity (nor a mean of channels beyond a float's
- * range). Or wrap raw float PCM ({@link #of(float[], int)}).
+ * taken as they are, but not a NaN or an infinity nor one beyond {@link #MAX_ABS_SAMPLE} (nor a
+ * mean of channels beyond it). Or wrap raw float PCM ({@link #of(float[], int)}).
  *
  * <p>Other formats (MP3, FLAC, Ogg, MP4, A-law, ADPCM), corrupt or truncated headers and
  * zero-length audio are refused with an {@link IllegalArgumentException} that names the input,
@@ -46,6 +46,13 @@ public final class Audio {
    */
   public static final int MIN_SAMPLE_RATE = 1_000;
 
+  /**
+   * The largest sample magnitude accepted. PCM is nominally in [-1, 1] (integer PCM passed
+   * unscaled reaches 2.1e9); Whisper's float32 features overflow from about 9.2e16 and came out
+   * NaN, silently, for samples of 1e18. This bound leaves room for the overshoot of resampling.
+   */
+  public static final float MAX_ABS_SAMPLE = 1e15f;
+
   private final float[] samples;
   private final int sampleRate;
 
@@ -62,8 +69,9 @@ public final class Audio {
   /**
    * Wraps mono float PCM (copied), nominally in [-1, 1].
    *
-   * @throws IllegalArgumentException if {@code samples} is null or empty or holds a NaN or an
-   *     infinity (the message gives its index), or {@code sampleRate} is not in
+   * @throws IllegalArgumentException if {@code samples} is null or empty or holds a NaN, an
+   *     infinity or a magnitude over {@link #MAX_ABS_SAMPLE} (the message gives its index and
+   *     value), or {@code sampleRate} is not in
    *     {@value #MIN_SAMPLE_RATE} to {@value #MAX_SAMPLE_RATE}
    */
   public static Audio of(float[] samples, int sampleRate) {
@@ -78,6 +86,11 @@ public final class Audio {
       if (!Float.isFinite(samples[i])) {
         throw new IllegalArgumentException("samples must be finite but samples[" + i + "] is "
             + samples[i]);
+      }
+      if (Math.abs(samples[i]) > MAX_ABS_SAMPLE) {
+        throw new IllegalArgumentException(String.format("samples must have a magnitude of at"
+            + " most %.6g (nominally in [-1, 1]) but samples[%d] is %.6g", MAX_ABS_SAMPLE, i,
+            samples[i]));
       }
     }
     return new Audio(samples.clone(), sampleRate);

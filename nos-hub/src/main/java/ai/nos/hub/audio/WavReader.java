@@ -167,6 +167,11 @@ final class WavReader {
               + " the mono sample of frame " + (frame + i) + " is " + mono
               + "; expected finite samples, nominally in [-1, 1]");
         }
+        if (Math.abs(mono) > Audio.MAX_ABS_SAMPLE) { // float samples only, as above
+          throw new IllegalArgumentException(String.format("%s holds float samples too large:"
+              + " the mono sample of frame %d is %.6g; expected a magnitude of at most %.6g,"
+              + " nominally in [-1, 1]", name, frame + i, mono, Audio.MAX_ABS_SAMPLE));
+        }
         out[frame + i] = mono;
       }
     }

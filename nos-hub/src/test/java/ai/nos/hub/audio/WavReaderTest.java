@@ -266,6 +266,22 @@ final class WavReaderTest {
     assertEquals(0.25f, a.samples()[0]);
   }
 
+  /** Samples beyond Audio.MAX_ABS_SAMPLE overflowed Whisper's float32 features to NaN. */
+  @Test
+  void hugeFiniteSamples_areRefusedNamingTheSampleAndTheBound() {
+    String m = assertThrows(IllegalArgumentException.class,
+        () -> Audio.of(new float[] {0, 0.5f, 0, -1e18f}, 16000)).getMessage();
+    assertTrue(m.contains("samples[3] is -1.00000e+18") && m.contains("at most 1.00000e+15"), m);
+    assertEquals(-Audio.MAX_ABS_SAMPLE, Audio.of(new float[] {0, -Audio.MAX_ABS_SAMPLE}, 16000)
+        .samples()[1], 0f);
+    ByteBuffer data = ByteBuffer.allocate(3 * 8).order(ByteOrder.LITTLE_ENDIAN);
+    data.putDouble(0.5).putDouble(-0.25).putDouble(2e15);
+    m = assertThrows(IllegalArgumentException.class,
+        () -> Audio.read(wav(3, 1, 16000, 64, data.array(), false))).getMessage();
+    assertTrue(m.contains("the mono sample of frame 2 is 2.00000e+15")
+        && m.contains("at most 1.00000e+15"), m);
+  }
+
   /** A canonical WAV (44-byte header, or 68 with the extensible fmt) around {@code data}. */
   static byte[] wav(int tag, int channels, int rate, int bits, byte[] data, boolean extensible) {
     int block = channels * bits / 8;

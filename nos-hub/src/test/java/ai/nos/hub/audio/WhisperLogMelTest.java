@@ -103,4 +103,25 @@ final class WhisperLogMelTest {
     assertThrows(IllegalArgumentException.class,
         () -> WhisperLogMel.compute(new float[0][], 80, Device.cpu()));
   }
+
+  /**
+   * Samples of 1e18 overflowed the float32 power to infinity and gave NaN features, silently;
+   * they are refused, and the loudest window accepted (a constant at the bound, whose DFT is the
+   * largest one possible: 200 times it) still has finite features.
+   */
+  @Test
+  void hugeSamples_areRefused_andTheBoundStillGivesFiniteFeatures() {
+    float[] huge = new float[Audio.WHISPER_WINDOW];
+    huge[11] = 1e18f;
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> WhisperLogMel.compute(new float[][] {huge}, 80, Device.cpu()));
+    String m = e.getMessage();
+    assertTrue(m.contains("window 0 must hold samples of magnitude at most 1.00000e+16")
+        && m.contains("sample 11 is 1.00000e+18"), m);
+    float[] loudest = new float[Audio.WHISPER_WINDOW];
+    java.util.Arrays.fill(loudest, -WhisperLogMel.MAX_ABS_SAMPLE);
+    for (float f : WhisperLogMel.compute(new float[][] {loudest}, 128, Device.cpu())[0]) {
+      assertTrue(Float.isFinite(f), "a feature of the loudest window is " + f);
+    }
+  }
 }
