@@ -28,7 +28,7 @@ import javax.imageio.stream.ImageInputStream;
  * {@link #read(InputStream)}: PNG and JPEG at least, whatever {@link ImageIO} has a reader for),
  * or take a {@link BufferedImage} ({@link #of(BufferedImage)}). Like Pillow's
  * {@code convert("RGB")}, an alpha channel is dropped (not blended) and a grayscale image has its
- * gray level in all three channels.
+ * gray level in all three channels (a 16-bit level scaled to 8 bits, as a 16-bit RGB image's).
  *
  * <p>A file whose pixel data is cut short is refused, as Pillow refuses it, rather than decoded
  * with the missing part filled in (ImageIO's JPEG reader fills it with gray and only warns).
@@ -284,14 +284,17 @@ public final class RgbImage {
     // than checkHeap counts (it was, for gray images).
     int[] row = new int[w];
     // getRGB would run a gray image through the linear-gray-to-sRGB conversion and change its
-    // levels; Pillow copies the gray level into the three channels, so read the samples.
+    // levels (a 16-bit mid-gray became 188); Pillow copies the gray level into the three
+    // channels, so read the samples. A 16-bit level is scaled to 8 bits as getRGB scales the
+    // channels of a 16-bit RGB image: v * 255 / 65535, rounded.
+    int bits = model.getComponentSize(0);
     if (model instanceof ComponentColorModel && model.getColorSpace().getType()
-        == ColorSpace.TYPE_GRAY && model.getComponentSize(0) == 8) {
+        == ColorSpace.TYPE_GRAY && (bits == 8 || bits == 16)) {
       Raster raster = image.getRaster();
       for (int y = 0; y < h; y++) {
         raster.getSamples(0, y, w, 1, 0, row);
         for (int x = 0, o = y * w * 3; x < w; x++, o += 3) {
-          byte g = (byte) row[x];
+          byte g = (byte) (bits == 8 ? row[x] : (row[x] * 255 + 32767) / 65535);
           rgb[o] = g;
           rgb[o + 1] = g;
           rgb[o + 2] = g;

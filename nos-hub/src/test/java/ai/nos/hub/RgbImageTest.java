@@ -64,6 +64,30 @@ final class RgbImageTest {
   }
 
   @Test
+  void read_gray16_scalesTheLevel_asA16BitRgbImageIsScaled() throws Exception {
+    int[] levels = {0, 255, 32767, 32896, 65535};
+    BufferedImage gray = new BufferedImage(levels.length, 1, BufferedImage.TYPE_USHORT_GRAY);
+    ColorModel rgbModel = new ComponentColorModel(ColorSpace.getInstance(ColorSpace.CS_sRGB),
+        false, false, Transparency.OPAQUE, DataBuffer.TYPE_USHORT);
+    WritableRaster raster = rgbModel.createCompatibleWritableRaster(levels.length, 1);
+    for (int x = 0; x < levels.length; x++) {
+      gray.getRaster().setSample(x, 0, 0, levels[x]);
+      for (int c = 0; c < 3; c++) {
+        raster.setSample(x, 0, c, levels[x]);
+      }
+    }
+    byte[] rgb16 = RgbImage.of(new BufferedImage(rgbModel, raster, false, null)).toRgbBytes();
+    ByteArrayOutputStream png = new ByteArrayOutputStream();
+    ImageIO.write(gray, "png", png);
+    // Was the linear-gray-to-sRGB conversion of getRGB: 32896 (128 in 8 bits) became 188.
+    byte[] expected = {0, 0, 0, 1, 1, 1, 127, 127, 127, (byte) 128, (byte) 128, (byte) 128,
+        (byte) 255, (byte) 255, (byte) 255};
+    assertArrayEquals(expected, rgb16);
+    assertArrayEquals(expected, RgbImage.of(gray).toRgbBytes());
+    assertArrayEquals(expected, RgbImage.read(png.toByteArray()).toRgbBytes());
+  }
+
+  @Test
   void read_garbage_namesTheSource(@TempDir Path dir) throws Exception {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> RgbImage.read(new byte[] {1, 2, 3}));
