@@ -104,7 +104,10 @@ public final class RgbImage {
   }
 
   /**
-   * Decodes an image from a stream, reading it to the end of the image; the stream is not closed.
+   * Decodes an image from a stream; the stream is not closed. Where it is left is ImageIO's
+   * reader's business: the PNG reader stops before the image's last chunk, other readers may
+   * read past the image's end, so a stream of several images needs one {@link #read(byte[])}
+   * per image.
    *
    * @throws IllegalArgumentException if {@code in} is null, or its data is not an image of a
    *     supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels or more than
