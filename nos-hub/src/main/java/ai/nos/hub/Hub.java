@@ -96,8 +96,8 @@ public final class Hub {
   /**
    * The catalog as it is now, as text for people: one line per entry, in catalog order, with its
    * id, task, {@link Provenance provenance} and description, columns separated by two spaces and
-   * "-" where an entry has no task or provenance. A {@link Provenance#LOOK_ALIKE} entry is never
-   * listed without saying so.
+   * "-" where an entry has no task or provenance; a line break in a description becomes a space.
+   * A {@link Provenance#LOOK_ALIKE} entry is never listed without saying so.
    */
   public String list() {
     java.util.List<CatalogEntry> entries = catalog.get().entries();
@@ -107,7 +107,7 @@ public final class Hub {
       String format = "%-" + Math.max(1, idWidth) + "s  %-20s  %-12s  %s%n";
       s.append(String.format(java.util.Locale.ROOT, format, e.id(),
           e.task().map(Task::label).orElse("-"), e.provenance().map(Provenance::label).orElse("-"),
-          e.description()));
+          e.description().replaceAll("\\R", " ")));
     }
     return s.toString();
   }

@@ -6,6 +6,7 @@ import ai.nos.ModelManager;
 import ai.nos.Nos;
 import ai.nos.Tensor;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -89,8 +90,9 @@ public final class ImageEmbedder implements AutoCloseable {
    * Returns the embedding of an image.
    *
    * @throws IllegalArgumentException if {@code image} is null
-   * @throws IllegalStateException if the embedder is closed, or the model returned a NaN or
-   *     infinite value (normalizing would hide an infinity as 0 and NaN)
+   * @throws IllegalStateException if the embedder is closed, or the model returned an output
+   *     whose first dimension is not 1 (the rows of {@code [2, dim]} would be flattened into one
+   *     vector) or a NaN or infinite value (normalizing would hide an infinity as 0 and NaN)
    * @throws ai.nos.InferenceException if the model fails
    */
   public float[] embed(RgbImage image) {
@@ -99,9 +101,15 @@ public final class ImageEmbedder implements AutoCloseable {
     }
     return task.call(() -> {
       Tensor tensor = ImageTensors.input(task.model(), input, image, preprocessing).tensor();
-      float[] vector = Vectors.checkFinite(ImageClassifier.first(
-          task.model().infer(Map.of(input, tensor))).toFloatArray(), task.model().spec().id(),
-          NAME);
+      Tensor out = ImageClassifier.first(task.model().infer(Map.of(input, tensor)));
+      String id = task.model().spec().id();
+      float[] vector = out.toFloatArray();
+      if (out.rank() > 1 && out.dim(0) != 1) {
+        throw new IllegalStateException("model '" + id + "' returned an output of shape "
+            + Arrays.toString(out.shape()) + " for one image; " + NAME + " needs the output of"
+            + " one image, [1, dim]");
+      }
+      Vectors.checkFinite(vector, id, NAME);
       return task.entry().normalize() ? Vectors.l2Normalize(vector) : vector;
     });
   }

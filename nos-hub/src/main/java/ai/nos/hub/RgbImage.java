@@ -17,7 +17,9 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
+import javax.imageio.ImageTypeSpecifier;
 import javax.imageio.stream.ImageInputStream;
 
 /**
@@ -28,7 +30,9 @@ import javax.imageio.stream.ImageInputStream;
  * {@link #read(InputStream)}: PNG and JPEG at least, whatever {@link ImageIO} has a reader for),
  * or take a {@link BufferedImage} ({@link #of(BufferedImage)}). Like Pillow's
  * {@code convert("RGB")}, an alpha channel is dropped (not blended) and a grayscale image has its
- * gray level in all three channels.
+ * gray level in all three channels (a 16-bit level scaled to 8 bits, as a 16-bit RGB image's).
+ * An embedded colour profile (a JPEG's ICC profile, such as Display P3) is not applied, as
+ * Pillow applies none: the samples are taken as they are.
  *
  * <p>A file whose pixel data is cut short is refused, as Pillow refuses it, rather than decoded
  * with the missing part filled in (ImageIO's JPEG reader fills it with gray and only warns).
@@ -104,7 +108,10 @@ public final class RgbImage {
   }
 
   /**
-   * Decodes an image from a stream, reading it to the end of the image; the stream is not closed.
+   * Decodes an image from a stream; the stream is not closed. Where it is left is ImageIO's
+   * reader's business: the PNG reader stops before the image's last chunk, other readers may
+   * read past the image's end, so a stream of several images needs one {@link #read(byte[])}
+   * per image.
    *
    * @throws IllegalArgumentException if {@code in} is null, or its data is not an image of a
    *     supported format, is corrupt, or has more than {@value #MAX_PIXELS} pixels or more than
@@ -211,7 +218,7 @@ public final class RgbImage {
         reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
         BufferedImage image;
         try {
-          image = reader.read(0);
+          image = reader.read(0, asStored(reader));
         } catch (IOException | RuntimeException e) {
           throw undecodable(source, format, e);
         }
@@ -227,6 +234,33 @@ public final class RgbImage {
         reader.dispose();
       }
     }
+  }
+
+  /**
+   * The read parameters that keep an embedded colour profile's samples as they are: ImageIO's
+   * JPEG reader converts an image with an ICC profile other than sRGB to sRGB unless asked for
+   * the profile's own type, which it offers among the others; Pillow applies no profile.
+   */
+  private static ImageReadParam asStored(ImageReader reader) {
+    ImageReadParam param = reader.getDefaultReadParam();
+    try {
+      Iterator<ImageTypeSpecifier> types = reader.getImageTypes(0);
+      while (types != null && types.hasNext()) {
+        ImageTypeSpecifier type = types.next();
+        ColorSpace space = type.getColorModel().getColorSpace();
+        if (type.getColorModel() instanceof ComponentColorModel
+            && space.getType() == ColorSpace.TYPE_RGB && !space.isCS_sRGB()) {
+          // As a destination image: the reader refuses its own type as a destination type,
+          // its colour space being a new instance each time it lists the types.
+          param.setDestination(type.createBufferedImage(reader.getWidth(0),
+              reader.getHeight(0)));
+          break;
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // No types to tell: the reader's own choice stands, as read(0) makes it.
+    }
+    return param;
   }
 
   private static IllegalArgumentException undecodable(
@@ -259,7 +293,7 @@ public final class RgbImage {
       long heap) {
     int bytesPerPixel = 4;
     try {
-      Iterator<javax.imageio.ImageTypeSpecifier> types = reader.getImageTypes(0);
+      Iterator<ImageTypeSpecifier> types = reader.getImageTypes(0);
       if (types != null && types.hasNext()) {
         bytesPerPixel = Math.max(bytesPerPixel,
             (types.next().getColorModel().getPixelSize() + 7) / 8);
@@ -284,17 +318,26 @@ public final class RgbImage {
     // than checkHeap counts (it was, for gray images).
     int[] row = new int[w];
     // getRGB would run a gray image through the linear-gray-to-sRGB conversion and change its
-    // levels; Pillow copies the gray level into the three channels, so read the samples.
-    if (model instanceof ComponentColorModel && model.getColorSpace().getType()
-        == ColorSpace.TYPE_GRAY && model.getComponentSize(0) == 8) {
+    // levels (a 16-bit mid-gray became 188); Pillow copies the gray level into the three
+    // channels, so read the samples. A 16-bit level is scaled to 8 bits as getRGB scales the
+    // channels of a 16-bit RGB image: v * 255 / 65535, rounded.
+    int bits = model.getComponentSize(0);
+    ColorSpace space = model.getColorSpace();
+    // Likewise an RGB image whose colour space is not sRGB (a JPEG's embedded ICC profile:
+    // Display P3, Adobe RGB): getRGB converted it to sRGB, and Pillow applies no profile.
+    boolean gray = space.getType() == ColorSpace.TYPE_GRAY;
+    boolean otherRgb = space.getType() == ColorSpace.TYPE_RGB && !space.isCS_sRGB();
+    if (model instanceof ComponentColorModel && (gray || otherRgb)
+        && (bits == 8 || bits == 16) && sameSizes(model)) {
       Raster raster = image.getRaster();
       for (int y = 0; y < h; y++) {
-        raster.getSamples(0, y, w, 1, 0, row);
-        for (int x = 0, o = y * w * 3; x < w; x++, o += 3) {
-          byte g = (byte) row[x];
-          rgb[o] = g;
-          rgb[o + 1] = g;
-          rgb[o + 2] = g;
+        for (int c = 0; c < 3; c++) {
+          if (c == 0 || !gray) {
+            raster.getSamples(0, y, w, 1, c, row);
+          }
+          for (int x = 0, o = y * w * 3 + c; x < w; x++, o += 3) {
+            rgb[o] = (byte) (bits == 8 ? row[x] : (row[x] * 255 + 32767) / 65535);
+          }
         }
       }
       return new RgbImage(w, h, rgb);
@@ -309,5 +352,15 @@ public final class RgbImage {
       }
     }
     return new RgbImage(w, h, rgb);
+  }
+
+  /** Whether every colour component has the size of the first. */
+  private static boolean sameSizes(ColorModel model) {
+    for (int c = 1; c < model.getNumColorComponents(); c++) {
+      if (model.getComponentSize(c) != model.getComponentSize(0)) {
+        return false;
+      }
+    }
+    return true;
   }
 }

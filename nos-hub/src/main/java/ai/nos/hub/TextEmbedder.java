@@ -211,11 +211,9 @@ public final class TextEmbedder implements AutoCloseable {
         throw new IllegalArgumentException("texts[" + i + "] must not be null");
       }
     }
-    if (texts.isEmpty()) {
-      return new float[0][];
-    }
     List<String> copy = List.copyOf(texts);
-    return task.call(() -> run(tokenizer.encode(copy, length)));
+    // An empty batch goes through call() too, so a closed embedder refuses it as it refuses any.
+    return task.call(() -> copy.isEmpty() ? new float[0][] : run(tokenizer.encode(copy, length)));
   }
 
   private float[][] run(TextTokenizer.Batch batch) {

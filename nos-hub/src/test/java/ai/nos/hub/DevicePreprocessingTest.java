@@ -112,6 +112,37 @@ final class DevicePreprocessingTest {
     }
   }
 
+  /**
+   * A thin image resized by its shorter side becomes very tall (1x1500 to 256x384000) before the
+   * crop: the device path resized all of it, with a dense weight matrix of 384000 x 1500
+   * doubles, an OutOfMemoryError. Now it resizes only the crop, as the Java path does.
+   */
+  @org.junit.jupiter.api.Test
+  void aThinImage_resizesOnlyTheCrop(@org.junit.jupiter.api.io.TempDir Path cache) {
+    ImagePreprocessing p = ImagePreprocessing.builder().resize(256).crop(224).build();
+    CatalogEntry entry = CatalogEntry.builder().id("acme/identity-embedder")
+        .task(Task.IMAGE_EMBEDDING)
+        .artifact(CatalogArtifact.of(CatalogArtifact.MODEL,
+            IDENTITY.toAbsolutePath().toUri().toString()))
+        .signature(floatSpec(224).signature()).device(ai.nos.Device.cpu()).image(p).build();
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    hub.register(entry);
+    Downloader downloader = Downloader.builder().cacheDir(cache).build();
+    try (ImageEmbedder embedder = ImageEmbedder.load(hub, entry.id(), downloader)) {
+      for (int[] size : new int[][] {{1, 1500}, {1500, 1}}) {
+        byte[] pixels = new byte[size[0] * size[1] * 3];
+        new java.util.Random(size[0]).nextBytes(pixels);
+        RgbImage image = RgbImage.of(size[0], size[1], pixels);
+        float[] got = embedder.embed(image);
+        float[] want = ImageTensors.prepare(image, p).tensor().toFloatArray();
+        assertEquals(want.length, got.length);
+        for (int i = 0; i < want.length; i++) {
+          assertEquals(want[i], got[i], 1.01 / 255, size[0] + "x" + size[1] + " element " + i);
+        }
+      }
+    }
+  }
+
   @org.junit.jupiter.api.Test
   void aSpecThatIsNotAnImageOfTheSetting_staysAsItIs() {
     ImagePreprocessing p = ImagePreprocessing.builder().resize(8).build();

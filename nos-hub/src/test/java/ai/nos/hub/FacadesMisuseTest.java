@@ -97,6 +97,27 @@ final class FacadesMisuseTest {
   }
 
   @Test
+  void embed_image_rowsOfMoreThanOneImage_areRefused() {
+    Signature sig = Signature.builder().input("pixel_values", DType.FLOAT32, -1, 3, 20, 20)
+        .output("embeds", DType.FLOAT32, -1, -1).build();
+    CatalogEntry entry = CatalogEntry.builder().id("test/embedder").task(Task.IMAGE_EMBEDDING)
+        .artifact(FacadesTest.MODEL).signature(sig)
+        .image(ReferenceTest.setting("exact_bicubic_bgr")).normalize(true).build();
+    // Was a vector of 4, the two rows flattened and normalized together.
+    for (long[] shape : new long[][] {{2, 2}, {4, 1}}) {
+      FakeModel model = new FakeModel("test/embedder", sig,
+          in -> Map.of("embeds", Tensor.of(new float[] {3, 4, 0, 1}, shape)));
+      try (ImageEmbedder embedder = ImageEmbedder.of(model, entry)) {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+            () -> embedder.embed(IMAGE));
+        assertEquals("model 'test/embedder' returned an output of shape "
+            + Arrays.toString(shape) + " for one image; ImageEmbedder needs the output of one"
+            + " image, [1, dim]", e.getMessage());
+      }
+    }
+  }
+
+  @Test
   void embed_text_fewerRowsThanTexts_isRefused(@TempDir Path dir) throws Exception {
     Signature sig = Signature.builder().input("input_ids", DType.INT64, -1, 6)
         .output("text_embeds", DType.FLOAT32, -1, 6).build();

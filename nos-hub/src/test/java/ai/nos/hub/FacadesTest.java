@@ -195,6 +195,25 @@ final class FacadesTest {
     }
   }
 
+  @Test
+  void embed_text_emptyBatch_refusedOnceClosed(@TempDir Path dir) throws Exception {
+    Signature sig = Signature.builder().input("input_ids", DType.INT64, -1, -1)
+        .output("text_embeds", DType.FLOAT32, -1, 2).build();
+    FakeModel model = new FakeModel("test/text", sig,
+        in -> Map.of("text_embeds", Tensor.of(new float[] {1, 0}, 1, 2)));
+    CatalogEntry entry = CatalogEntry.builder().id("test/text").task(Task.TEXT_EMBEDDING)
+        .artifact(MODEL).artifact(CatalogArtifact.of("tokenizer", "https://example.org/t.json"))
+        .signature(sig).text(new TextPreprocessing("tokenizer", 8, TextPreprocessing.Pooling.NONE,
+            false)).build();
+    TextEmbedder embedder = TextEmbedder.of(model, entry, tokenizer(dir));
+    assertEquals(0, embedder.embed(List.of()).length);
+    embedder.close();
+    // Was an empty array: an empty batch skipped the closed check that every other call makes.
+    IllegalStateException e =
+        assertThrows(IllegalStateException.class, () -> embedder.embed(List.of()));
+    assertEquals("TextEmbedder for 'test/text' is closed", e.getMessage());
+  }
+
   /**
    * The tokenizers jar holds only the CPU build; on a CUDA machine DJL would otherwise try to
    * download a CUDA build (the GPU machine, offline, failed so).

@@ -262,6 +262,17 @@ final class HubTest {
   }
 
   @Test
+  void list_multiLineDescription_staysOneLinePerEntry() {
+    Hub hub = Hub.builder().catalog(Catalog.empty()).build();
+    hub.register(CatalogEntry.builder().id("acme/a").description("first\nsecond\r\nthird")
+        .artifact(CatalogArtifact.of("model", "https://example.org/f.pt")).signature(SIGNATURE)
+        .build());
+    // Was three lines: the description's own line breaks went out as they were.
+    assertEquals(String.format("acme/a  -                     -             first second third%n"),
+        hub.list());
+  }
+
+  @Test
   void baseDirectory_servesAnExportDirectory_verifiedIntoTheCache() throws Exception {
     byte[] model = exportFile(export, "torchvision/resnet50/model.pt", 7);
     exportFile(export, "torchvision/resnet50/labels.txt", 8);

@@ -64,6 +64,62 @@ final class RgbImageTest {
   }
 
   @Test
+  void read_gray16_scalesTheLevel_asA16BitRgbImageIsScaled() throws Exception {
+    int[] levels = {0, 255, 32767, 32896, 65535};
+    BufferedImage gray = new BufferedImage(levels.length, 1, BufferedImage.TYPE_USHORT_GRAY);
+    ColorModel rgbModel = new ComponentColorModel(ColorSpace.getInstance(ColorSpace.CS_sRGB),
+        false, false, Transparency.OPAQUE, DataBuffer.TYPE_USHORT);
+    WritableRaster raster = rgbModel.createCompatibleWritableRaster(levels.length, 1);
+    for (int x = 0; x < levels.length; x++) {
+      gray.getRaster().setSample(x, 0, 0, levels[x]);
+      for (int c = 0; c < 3; c++) {
+        raster.setSample(x, 0, c, levels[x]);
+      }
+    }
+    byte[] rgb16 = RgbImage.of(new BufferedImage(rgbModel, raster, false, null)).toRgbBytes();
+    ByteArrayOutputStream png = new ByteArrayOutputStream();
+    ImageIO.write(gray, "png", png);
+    // Was the linear-gray-to-sRGB conversion of getRGB: 32896 (128 in 8 bits) became 188.
+    byte[] expected = {0, 0, 0, 1, 1, 1, 127, 127, 127, (byte) 128, (byte) 128, (byte) 128,
+        (byte) 255, (byte) 255, (byte) 255};
+    assertArrayEquals(expected, rgb16);
+    assertArrayEquals(expected, RgbImage.of(gray).toRgbBytes());
+    assertArrayEquals(expected, RgbImage.read(png.toByteArray()).toRgbBytes());
+  }
+
+  /**
+   * A JPEG with an embedded ICC profile other than sRGB (here linear RGB; phones write Display
+   * P3) decodes to its samples as they are, as Pillow decodes it: ImageIO's reader gives the
+   * profile's colour space, and getRGB converted (128, 64, 200) to (188, 137, 229).
+   */
+  @Test
+  void read_jpegWithAnIccProfile_samplesAsTheyAre() throws Exception {
+    BufferedImage plain = new BufferedImage(64, 48, BufferedImage.TYPE_INT_RGB);
+    java.util.Random random = new java.util.Random(7);
+    for (int y = 0; y < 48; y++) {
+      for (int x = 0; x < 64; x++) {
+        plain.setRGB(x, y, x < 8 && y < 8 ? (128 << 16) | (64 << 8) | 200 : random.nextInt());
+      }
+    }
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ImageIO.write(plain, "jpeg", out);
+    byte[] jpeg = out.toByteArray();
+    byte[] icc = java.awt.color.ICC_Profile.getInstance(ColorSpace.CS_LINEAR_RGB).getData();
+    ByteArrayOutputStream with = new ByteArrayOutputStream();
+    int at = 4 + (((jpeg[4] & 0xff) << 8) | (jpeg[5] & 0xff)); // after SOI and APP0
+    with.write(jpeg, 0, at);
+    int length = 2 + 12 + 2 + icc.length;
+    with.write(new byte[] {(byte) 0xff, (byte) 0xe2, (byte) (length >> 8), (byte) length});
+    with.write("ICC_PROFILE\0".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    with.write(new byte[] {1, 1});
+    with.write(icc);
+    with.write(jpeg, at, jpeg.length - at);
+    byte[] expected = RgbImage.read(jpeg).toRgbBytes();
+    assertEquals(128, expected[0] & 0xff, 2);
+    assertArrayEquals(expected, RgbImage.read(with.toByteArray()).toRgbBytes());
+  }
+
+  @Test
   void read_garbage_namesTheSource(@TempDir Path dir) throws Exception {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> RgbImage.read(new byte[] {1, 2, 3}));

@@ -148,10 +148,16 @@ public final class ResampleWeights {
    * partial sum is a whole number below 2^31, which a double holds exactly, in any order.
    */
   public double[] dense(int inSize) {
-    double[] m = new double[first.length * inSize];
-    for (int o = 0; o < first.length; o++) {
+    return dense(inSize, 0, first.length);
+  }
+
+  /** As {@link #dense(int)}, the rows of output pixels {@code from} to {@code from + rows}. */
+  public double[] dense(int inSize, int from, int rows) {
+    double[] m = new double[rows * inSize];
+    for (int r = 0; r < rows; r++) {
+      int o = from + r;
       for (int i = 0; i < count[o]; i++) {
-        m[o * inSize + first[o] + i] = weights[o][i];
+        m[r * inSize + first[o] + i] = weights[o][i];
       }
     }
     return m;

@@ -2,6 +2,7 @@ package ai.nos.internal.torch;
 
 import ai.nos.ImageInput;
 import ai.nos.internal.image.ResampleWeights;
+import java.util.Arrays;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.InterpolateFuncOptions;
@@ -31,18 +32,21 @@ final class DeviceImages {
     int height = (int) pixels.size(1);
     int width = (int) pixels.size(2);
     ImageInput.Geometry g = image.geometry(width, height);
+    int out = g.outputSize();
+    boolean letterbox = image.resize() == ImageInput.Resize.LETTERBOX;
+    // Only the kept region is resized (the crop; all of a letterboxed image): resizing all of a
+    // thin image first made a matrix of resized height x height doubles, 4.6 GB for 1x1500.
+    Region r = letterbox ? new Region(0, 0, g.resizedWidth(), g.resizedHeight())
+        : new Region(-g.left(), -g.top(), out, out);
     Tensor x = image.resampler() == ImageInput.Resampler.TORCH
-        ? torchvision(pixels.permute(0, 3, 1, 2), g, image.interpolation())
-        : pillow(pixels.permute(0, 3, 1, 2), g, image.interpolation());
+        ? torchvision(pixels.permute(0, 3, 1, 2), g, image.interpolation(), r)
+        : pillow(pixels.permute(0, 3, 1, 2), g, image.interpolation(), r);
     if (image.bgr()) {
       x = x.flip(1);
     }
-    int out = g.outputSize();
-    if (image.resize() == ImageInput.Resize.LETTERBOX) {
+    if (letterbox) {
       x = torch.constant_pad_nd(x, new long[] {g.left(), out - g.resizedWidth() - g.left(),
           g.top(), out - g.resizedHeight() - g.top()}, new Scalar(image.padValue()));
-    } else if (out != g.resizedWidth() || out != g.resizedHeight()) {
-      x = x.narrow(2, -g.top(), out).narrow(3, -g.left(), out);
     }
     x = x.contiguous();
     x.div_(new Scalar(255.0));
@@ -56,6 +60,14 @@ final class DeviceImages {
     return as == torch.ScalarType.Float ? x : x.to(as);
   }
 
+  /** A region of the resized image: columns {@code x} to {@code x + w}, rows likewise. */
+  record Region(int x, int y, int w, int h) {
+
+    Tensor of(Tensor resized) {
+      return resized.narrow(2, y, h).narrow(3, x, w);
+    }
+  }
+
   /**
    * torchvision's {@code resize} of a uint8 tensor ({@code transforms.v2.functional
    * .resize_image}) as it runs where the Python pipelines run it, on the CPU: libtorch's
@@ -65,17 +77,17 @@ final class DeviceImages {
    * libtorch's legacy nearest, as torchvision's NEAREST on tensors.
    */
   private static Tensor torchvision(Tensor bytes, ImageInput.Geometry g,
-      ImageInput.Interpolation interpolation) {
+      ImageInput.Interpolation interpolation, Region r) {
     int height = (int) bytes.size(2);
     int width = (int) bytes.size(3);
     if (g.resizedWidth() == width && g.resizedHeight() == height) {
-      return bytes.to(torch.ScalarType.Float);
+      return r.of(bytes).to(torch.ScalarType.Float);
     }
     if (bytes.is_cpu() || interpolation == ImageInput.Interpolation.NEAREST) {
-      return interpolate(bytes, g.resizedHeight(), g.resizedWidth(), interpolation)
+      return r.of(interpolate(bytes, g.resizedHeight(), g.resizedWidth(), interpolation))
           .to(torch.ScalarType.Float);
     }
-    return fixedPoint(bytes, g, interpolation, true);
+    return fixedPoint(bytes, g, interpolation, true, r);
   }
 
   /**
@@ -85,24 +97,20 @@ final class DeviceImages {
    * pixel where a centre lands on a boundary).
    */
   private static Tensor pillow(Tensor bytes, ImageInput.Geometry g,
-      ImageInput.Interpolation interpolation) {
+      ImageInput.Interpolation interpolation, Region r) {
     int height = (int) bytes.size(2);
     int width = (int) bytes.size(3);
     if (g.resizedWidth() == width && g.resizedHeight() == height) {
-      return bytes.to(torch.ScalarType.Float);
+      return r.of(bytes).to(torch.ScalarType.Float);
     }
     if (interpolation == ImageInput.Interpolation.NEAREST) {
       Tensor x = bytes.to(torch.ScalarType.Float);
-      if (g.resizedWidth() != width) {
-        x = x.index_select(3, indexes(ResampleWeights.pillowNearest(width, g.resizedWidth()), x));
-      }
-      if (g.resizedHeight() != height) {
-        x = x.index_select(2, indexes(ResampleWeights.pillowNearest(height, g.resizedHeight()),
-            x));
-      }
-      return x;
+      int[] xs = ResampleWeights.pillowNearest(width, g.resizedWidth());
+      int[] ys = ResampleWeights.pillowNearest(height, g.resizedHeight());
+      x = x.index_select(3, indexes(Arrays.copyOfRange(xs, r.x(), r.x() + r.w()), x));
+      return x.index_select(2, indexes(Arrays.copyOfRange(ys, r.y(), r.y() + r.h()), x));
     }
-    return fixedPoint(bytes, g, interpolation, false);
+    return fixedPoint(bytes, g, interpolation, false, r);
   }
 
   /**
@@ -116,17 +124,28 @@ final class DeviceImages {
    */
   static Tensor fixedPoint(Tensor bytes, ImageInput.Geometry g,
       ImageInput.Interpolation interpolation, boolean int16) {
+    return fixedPoint(bytes, g, interpolation, int16,
+        new Region(0, 0, g.resizedWidth(), g.resizedHeight()));
+  }
+
+  /** As above, only region {@code r} of the result: the weights of its rows and columns. */
+  static Tensor fixedPoint(Tensor bytes, ImageInput.Geometry g,
+      ImageInput.Interpolation interpolation, boolean int16, Region r) {
     int height = (int) bytes.size(2);
     int width = (int) bytes.size(3);
     boolean bicubic = interpolation == ImageInput.Interpolation.BICUBIC;
     Tensor x = bytes.to(torch.ScalarType.Double);
     if (g.resizedWidth() != width) {
       ResampleWeights w = ResampleWeights.of(width, g.resizedWidth(), bicubic, int16);
-      x = rounded(torch.matmul(x, weights(w, width, x).t()), w.precision());
+      x = rounded(torch.matmul(x, weights(w, width, r.x(), r.w(), x).t()), w.precision());
+    } else {
+      x = x.narrow(3, r.x(), r.w());
     }
     if (g.resizedHeight() != height) {
       ResampleWeights w = ResampleWeights.of(height, g.resizedHeight(), bicubic, int16);
-      x = rounded(torch.matmul(weights(w, height, x), x), w.precision());
+      x = rounded(torch.matmul(weights(w, height, r.y(), r.h(), x), x), w.precision());
+    } else {
+      x = x.narrow(2, r.y(), r.h());
     }
     return x.to(torch.ScalarType.Float);
   }
@@ -141,11 +160,14 @@ final class DeviceImages {
         }, like.device(), ai.nos.DType.INT64);
   }
 
-  /** {@code w} as a dense float64 {@code [out, in]} matrix on {@code like}'s device. */
-  private static Tensor weights(ResampleWeights w, int in, Tensor like) {
-    double[] dense = w.dense(in);
+  /**
+   * Output pixels {@code from} to {@code from + count} of {@code w} as a dense float64
+   * {@code [count, in]} matrix on {@code like}'s device.
+   */
+  private static Tensor weights(ResampleWeights w, int in, int from, int count, Tensor like) {
+    double[] dense = w.dense(in, from, count);
     DoublePointer host = new DoublePointer(dense);
-    Tensor view = torch.from_blob(host, new long[] {w.outSize(), in},
+    Tensor view = torch.from_blob(host, new long[] {count, in},
         new TensorOptions(torch.ScalarType.Double));
     // A copy on every device (synchronous from pageable memory): the view reads `host`, which
     // the caller's scope frees.
