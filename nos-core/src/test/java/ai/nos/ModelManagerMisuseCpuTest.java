@@ -6,7 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.nos.internal.Inputs;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -56,6 +61,39 @@ final class ModelManagerMisuseCpuTest {
       assertTrue(e.getMessage().contains("input 'x0' uint8[-1, 1073741824] takes at least"
           + " 1073741824 bytes), over the limit of " + limit + " bytes per call"), e.getMessage());
       assertEquals(List.of(), manager.models());
+    }
+  }
+
+  /**
+   * Calls queued under a long maxQueueDelay hold their copy, so the copy is freed only when they
+   * end: closing the last handle, or unloading, runs them at once instead of leaving their
+   * futures pending for the whole delay (ten minutes here; the test's timeout is one).
+   */
+  @Test
+  void closeOrUnload_withCallsQueuedUnderALongDelay_runsThemNow() throws Exception {
+    ModelSpec spec = Fixtures.digitsOn("cpu").toBuilder().id("digits-long-delay")
+        .batching(Batching.builder().maxBatchSize(64).maxQueueDelay(Duration.ofMinutes(10))
+            .build()).build();
+    List<int[]> rows = Fixtures.heldOutDigits();
+    try (ModelManager manager = ModelManager.builder().devices(Device.cpu())
+        .noFootprintCatalog().build()) {
+      for (boolean unload : new boolean[] {false, true}) {
+        Model model = manager.load(spec);
+        List<CompletableFuture<Map<String, Tensor>>> calls = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+          calls.add(model.inferAsync(Fixtures.digitBatch(rows, i, 1)));
+        }
+        if (unload) {
+          manager.unload(spec.id());
+        } else {
+          model.close();
+        }
+        for (CompletableFuture<Map<String, Tensor>> call : calls) {
+          assertEquals(10, call.get(50, TimeUnit.SECONDS).get("logits").numel(),
+              unload ? "unload" : "close");
+        }
+        assertEquals(List.of(), manager.models());
+      }
     }
   }
 }
