@@ -37,6 +37,8 @@ public interface Model extends AutoCloseable {
    *     input is missing, unknown, or has a dtype or shape the signature does not accept (checked
    *     before any native call)
    * @throws InferenceException if the model fails while running
+   * @throws NosException if the calling thread is interrupted (or already was) while its call
+   *     waits in a batch queue: the call is withdrawn and the thread keeps its interrupt status
    * @throws IllegalStateException if the model is closed
    */
   Map<String, Tensor> infer(Map<String, Tensor> inputs);
