@@ -37,6 +37,8 @@ public interface Model extends AutoCloseable {
    *     input is missing, unknown, or has a dtype or shape the signature does not accept (checked
    *     before any native call)
    * @throws InferenceException if the model fails while running
+   * @throws NosException if the calling thread is interrupted (or already was) while its call
+   *     waits in a batch queue: the call is withdrawn and the thread keeps its interrupt status
    * @throws IllegalStateException if the model is closed
    */
   Map<String, Tensor> infer(Map<String, Tensor> inputs);
@@ -117,7 +119,8 @@ public interface Model extends AutoCloseable {
    * Submits many calls at once (they may share batches) and returns their futures in order.
    *
    * @throws IllegalArgumentException if {@code calls} is null, or a call's inputs are null or do
-   *     not match the signature; none of the calls before it is withdrawn
+   *     not match the signature (the message names its index); none of the calls before it is
+   *     withdrawn
    */
   default List<CompletableFuture<Map<String, Tensor>>> inferAll(
       List<Map<String, Tensor>> calls) {
@@ -126,8 +129,14 @@ public interface Model extends AutoCloseable {
           + " (an empty list for none)");
     }
     List<CompletableFuture<Map<String, Tensor>>> out = new ArrayList<>(calls.size());
-    for (Map<String, Tensor> call : calls) {
-      out.add(inferAsync(call));
+    for (int i = 0; i < calls.size(); i++) {
+      try {
+        out.add(inferAsync(calls.get(i)));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("calls[" + i + "] of " + calls.size() + ": "
+            + e.getMessage() + (i == 0 ? "; no call was submitted"
+                : "; calls[0.." + (i - 1) + "] were submitted and run"), e);
+      }
     }
     return out;
   }

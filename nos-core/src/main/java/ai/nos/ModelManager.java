@@ -196,7 +196,8 @@ public final class ModelManager implements AutoCloseable {
   }
 
   /**
-   * Unloads a model now, whatever handles remain (they fail afterwards); calls in flight finish.
+   * Unloads a model now, whatever handles remain (they fail afterwards); calls in flight finish,
+   * and calls still queued for a batch run at once, without waiting out the queue delay.
    *
    * @throws IllegalArgumentException if no model has this id; the message lists those loaded
    */

@@ -100,7 +100,7 @@ final class NosErrorsTest {
         "calls", "null");
     assertMessage(assertThrows(IllegalArgumentException.class,
         () -> digits.inferAll(java.util.Arrays.asList(Map.of("image", one), null))),
-        "inputs of model 'digits'", "null");
+        "calls[1] of 2", "inputs of model 'digits'", "null", "calls[0..0] were submitted");
     try (Model batched = Nos.load(Fixtures.digitsOn("cpu").toBuilder().id("digits-batched-nulls")
         .maxBatchSize(4).build())) {
       assertMessage(assertThrows(IllegalArgumentException.class,

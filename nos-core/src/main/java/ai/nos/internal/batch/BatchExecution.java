@@ -135,8 +135,9 @@ final class BatchExecution {
 
   /** Releases {@code r}, dropped at {@code now} because its deadline passed, and fails it. */
   void expire(Request r, long now) {
+    // A deadline taken a moment before the request arrived (a timeout of zero) is before it.
     fail(r, new DeadlineExceededException(layout.modelId, Duration.ofNanos(now - r.arrival),
-        Duration.ofNanos(r.deadline - r.arrival)), counters.expired, true);
+        Duration.ofNanos(Math.max(0, r.deadline - r.arrival))), counters.expired, true);
   }
 
   /**

@@ -72,7 +72,8 @@ import org.slf4j.LoggerFactory;
  * When a copy fits nowhere, idle copies are evicted least recently used first, on the device
  * where that disturbs the coldest work ({@link Placer#planEviction}). Eviction is
  * {@link Lease#closeIfIdle()}: an atomic step from "no calls" to "closed", so a copy with a call
- * in flight is never evicted. A copy unloaded while busy is freed by its last call. After
+ * in flight is never evicted. A copy unloaded while busy is freed by its last call; its batcher
+ * stops intake then, so what it has queued runs at once rather than after the queue delay. After
  * evicting, the backend returns its cached blocks to the device so the next copy has the room.
  * Evicted models load again on their next call; a call waits for room up to the load timeout.
  * {@link Books} places, evicts and unbooks copies.
@@ -401,10 +402,7 @@ public final class ManagerCore implements AutoCloseable {
       extra.removeIf(c -> c.state == Copy.State.GONE);
       extra.sort(Comparator.comparingInt(Copy::inFlight));
       for (int i = 0; i < extra.size() - replicas; i++) {
-        Lease l = extra.get(i).lease;
-        if (l != null) {
-          l.close();
-        }
+        retire(extra.get(i));
       }
     } finally {
       lock.unlock();
@@ -752,6 +750,23 @@ public final class ManagerCore implements AutoCloseable {
     leaving.forEach(Parking::closeQuietly);
   }
 
+  /**
+   * Closes a copy's lease, so that no new call takes it, and stops its batcher's intake, so that
+   * the calls already queued run now instead of after their queue delay: those hold the lease,
+   * and the copy is freed only when they end (with a long maxQueueDelay, an unload would
+   * otherwise leave their futures pending for that long). Under the lock, as free() does.
+   */
+  private static void retire(Copy copy) {
+    Lease l = copy.lease;
+    if (l != null) {
+      l.close();
+    }
+    DynamicBatcher batcher = copy.batcher;
+    if (batcher != null) {
+      batcher.shutdown();
+    }
+  }
+
   private void remove(Entry entry) {
     entry.removed = true;
     models.remove(entry.spec.id(), entry);
@@ -760,10 +775,7 @@ public final class ManagerCore implements AutoCloseable {
       Parking.closeQuietly(parked);
     }
     for (Copy c : entry.copies) {
-      Lease l = c.lease;
-      if (l != null) {
-        l.close();
-      }
+      retire(c);
     }
     if (entry.onRemoved != null) {
       try {

@@ -10,7 +10,7 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -206,10 +206,18 @@ final class Router {
         }
         first = null;
       }
+      // The batcher's own future: no user code depends on it, so no hop to the callback pool.
+      CompletableFuture<Map<String, Tensor>> call =
+          submit(entry, inputs, Priority.NORMAL, null, true, first);
       try {
-        // The batcher's own future: no user code depends on it, so no hop to the callback pool.
-        return submit(entry, inputs, Priority.NORMAL, null, true, first).join();
-      } catch (CompletionException e) {
+        return call.get();
+      } catch (InterruptedException e) {
+        // Withdraws the call if it still waits in the queue; a running batch drops its outputs.
+        call.cancel(false);
+        Thread.currentThread().interrupt();
+        throw new NosException("interrupted while a call to model '" + entry.spec.id()
+            + "' waited for its batch; the call was withdrawn", e);
+      } catch (ExecutionException e) {
         if (e.getCause() instanceof RuntimeException) {
           throw (RuntimeException) e.getCause();
         }

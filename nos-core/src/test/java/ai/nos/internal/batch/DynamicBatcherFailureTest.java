@@ -95,6 +95,22 @@ final class DynamicBatcherFailureTest {
     assertEquals(1, batcher.stats().expired());
   }
 
+  /**
+   * A deadline that passed before the request was submitted (a timeout of zero: the deadline is
+   * taken a moment before the request's arrival) is reported as zero, never as a negative time.
+   */
+  @Test
+  void deadline_passedBeforeSubmit_isReportedAsZero_notNegative() {
+    batcher(batching(8, DELAY).build(), echo);
+    long deadline = batcher.deadlineAfter(Duration.ZERO);
+    clock.advance(Duration.ofNanos(500_000));
+    DeadlineExceededException e = assertInstanceOf(DeadlineExceededException.class,
+        failure(batcher.submit(request(1), Priority.NORMAL, deadline)));
+    assertEquals("model 'echo' request waited 0.000 ms, past its deadline of 0.000 ms; dropped "
+        + "before it ran", e.getMessage());
+    assertEquals(Duration.ZERO, e.deadline());
+  }
+
   @Test
   void submit_queueFull_failsAtOnceNamingModelAndSizes() {
     batcher(batching(8, DELAY).maxQueueSize(2).build(), echo);
