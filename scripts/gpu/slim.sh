@@ -5,6 +5,10 @@
 #
 #   scripts/gpu/slim.sh out    # before the part calls
 #   scripts/gpu/slim.sh in     # before the run call (the suite reads these)
+#
+# While out, the moved tracked files are marked skip-worktree, so a `git commit -a` made in
+# between records no deletion (the twenty-fifth session's docs commit deleted all 823 of them);
+# `in` clears the mark.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -15,6 +19,7 @@ case "${1:-}" in
   out)
     for p in $paths; do
       [ -e "$p" ] || continue
+      git ls-files -z -- "$p" | xargs -0 -r git update-index --skip-worktree --
       mkdir -p "$stash/$(dirname "$p")" && mv "$p" "$stash/$p"
     done ;;
   in)
@@ -22,6 +27,7 @@ case "${1:-}" in
       [ -e "$stash/$p" ] || continue
       [ ! -e "$p" ] || { echo "slim: $p is back already; $stash/$p left as it is" >&2; continue; }
       mv "$stash/$p" "$p"
+      git ls-files -z -- "$p" | xargs -0 -r git update-index --no-skip-worktree --
     done
     git status --short -- $paths | head -5 ;;
   *) echo "usage: $0 out|in" >&2; exit 2 ;;
