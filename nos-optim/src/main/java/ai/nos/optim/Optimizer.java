@@ -89,8 +89,10 @@ public final class Optimizer {
    *     bytes that passed the guard, if it passed, else the given spec unchanged
    * @throws OptimizationException if a pass fails (nothing is cached then), the result does
    *     not load or fails to run on the guard's inputs (the pass broke the model; a result that
-   *     runs and differs is not an exception: the spec comes back), or the cached artifact's
-   *     bytes changed after the cache checked them (the message gives both SHA-256s)
+   *     runs and differs is not an exception: the spec comes back), the spec's own model fails
+   *     on them (it does not compute its signature: nothing can be checked against it; the
+   *     cause is its exception), or the cached artifact's bytes changed after the cache checked
+   *     them (the message gives both SHA-256s)
    * @throws IllegalArgumentException if {@code spec} is null or its artifact is not a local file
    * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
    *     sha256 pins (nothing is built then)
@@ -263,8 +265,9 @@ public final class Optimizer {
    * @param step what made it, for the log and {@link Result#steps()}
    * @return the spec pointing at {@code compiled}, pinned by the sha256 of the bytes that passed
    *     the guard, if it passed, else the given spec
-   * @throws OptimizationException if the compiled model does not load, or fails on the guard's
-   *     inputs
+   * @throws OptimizationException if the compiled model does not load, or it or the spec's own
+   *     model fails on the guard's inputs (the cause is the failing model's exception)
+   * @throws ai.nos.ModelLoadException if the spec's own artifact cannot be loaded
    * @throws IllegalArgumentException if an argument is null, the step blank, or {@code compiled}
    *     not a readable regular file (nothing is loaded then)
    */
@@ -322,8 +325,23 @@ public final class Optimizer {
         // refused by the spec's own batching.
         int batch = spec.batching().map(b -> Math.min(guardBatch, b.maxBatchSize()))
             .orElse(guardBatch);
-        GuardResult verdict = guard == null
-            ? AccuracyGuard.verify(ref, cand, step, batch, seed) : guard.apply(ref, cand);
+        GuardResult verdict;
+        try {
+          verdict = guard == null
+              ? AccuracyGuard.verify(ref, cand, step, batch, seed) : guard.apply(ref, cand);
+        } catch (OptimizationException e) {
+          throw e;
+        } catch (ai.nos.NosException e) {
+          // The guard wraps the candidate's failures; any other is the reference's own. It
+          // escaped as an InferenceException naming '<id>-reference', a model the caller never
+          // made, from methods that document none.
+          String message = "model '" + spec.id() + "': the spec's own model ("
+              + spec.artifact().localPath().map(Path::toString).orElse(spec.artifact().uri()
+                  .toString()) + ", run in fp32 as the guard's reference) fails on the guard's"
+              + " inputs, so step '" + step + "' cannot be checked against it: " + e.getMessage();
+          LOG.warn(message);
+          throw new OptimizationException(message, e);
+        }
         if (!verdict.passed()) {
           return new Result(spec, steps, false, verdict, artifact);
         }

@@ -186,4 +186,47 @@ final class OptimizerTest {
       assertEquals("spec must be given but was null", e.getMessage());
     }
   }
+
+  /**
+   * A spec whose own model does not compute its signature (here an identity model under the
+   * digits' signature) leaves nothing to check an optimization against. The reference's
+   * InferenceException escaped optimize and adopt, neither of which documents it, naming
+   * 'digits-reference', a model the caller never made; and a good spec still optimizes after.
+   */
+  @Test
+  void specWhoseOwnModelFailsTheGuardsInputs_isAnOptimizationExceptionNamingIt(
+      @TempDir Path dir) {
+    Optimizer optimizer = Optimizer.builder()
+        .cache(ArtifactCache.builder().directory(dir).build()).freeze(true).build();
+    Path identity = TestModels.modelsDir().resolve("fixtures/identity.pt");
+    ModelSpec broken = TestModels.digits().toBuilder().artifact(identity).build();
+    Path pkg = TestModels.modelsDir().resolve("aoti/digits-cpu-portable.pt2");
+    String aotiDir = System.getProperty("nos.aoti.dir");
+    System.setProperty("nos.aoti.dir", dir.resolve("aoti").toString());
+    try {
+      for (String step : List.of("freeze", "aotinductor")) {
+        OptimizationException e = assertThrows(OptimizationException.class,
+            () -> {
+              if (step.equals("freeze")) {
+                optimizer.optimize(broken);
+              } else {
+                optimizer.adopt(broken, pkg, step);
+              }
+            }, step);
+        assertTrue(e.getMessage().startsWith("model 'digits': the spec's own model ("
+            + identity + ", run in fp32 as the guard's reference) fails on the guard's inputs,"
+            + " so step '" + step + "' cannot be checked against it: "), e.getMessage());
+        assertTrue(e.getMessage().contains("[-1, 10]"), e.getMessage());
+        assertTrue(e.getCause() instanceof ai.nos.InferenceException, step);
+      }
+      assertTrue(optimizer.optimize(TestModels.digits()).optimized());
+      assertTrue(optimizer.adopt(TestModels.digits(), pkg, "aotinductor").optimized());
+    } finally {
+      if (aotiDir == null) {
+        System.clearProperty("nos.aoti.dir");
+      } else {
+        System.setProperty("nos.aoti.dir", aotiDir);
+      }
+    }
+  }
 }
