@@ -86,7 +86,9 @@ public final class Optimizer {
    * Optimizes the model a spec describes, on the device the spec resolves to.
    *
    * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
-   *     bytes that passed the guard, if it passed, else the given spec unchanged
+   *     bytes that passed the guard, if it passed, else the given spec unchanged (also for a
+   *     compiled artifact, such as an AOTInductor package, which no TorchScript pass applies to:
+   *     {@link Result#fallback()} says so)
    * @throws OptimizationException if a pass fails (nothing is cached then), the result does
    *     not load or fails to run on the guard's inputs (the pass broke the model; a result that
    *     runs and differs is not an exception: the spec comes back), the spec's own model fails
@@ -122,6 +124,15 @@ public final class Optimizer {
 
   private Result optimize(ModelSpec spec, Device device, VerifiedArtifact source,
       List<String> steps) {
+    if (source.isCompiled()) {
+      // It failed in libtorch's TorchScript reader ("constants.pkl: file not found") naming the
+      // load's private copy: the tensorRt step's libtorch path threw for a package it could serve.
+      String reason = "step '" + String.join("+", steps) + "' is a TorchScript pass but "
+          + source.origin() + " is a compiled artifact (an AOTInductor package or an engine),"
+          + " served as it is";
+      LOG.info("model '{}': {}", spec.id(), reason);
+      return new Result(spec, steps, false, null, null, reason);
+    }
     String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
         : "cpu";
     // Version 2 casts to the precision before freezing: version 1's fp16 and bf16 entries were

@@ -13,6 +13,7 @@ import ai.nos.ModelSpec;
 import ai.nos.Nos;
 import ai.nos.Precision;
 import ai.nos.Tensor;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -227,6 +228,30 @@ final class OptimizerTest {
       } else {
         System.setProperty("nos.aoti.dir", aotiDir);
       }
+    }
+  }
+
+  /**
+   * freeze is a TorchScript pass: asked of an AOTInductor package it threw an
+   * OptimizationException from libtorch's TorchScript reader ("constants.pkl: file not found")
+   * naming the load's deleted private copy. The package comes back as the spec to serve, saying
+   * why, and nothing is built.
+   */
+  @Test
+  void freeze_ofAnAotinductorPackage_returnsTheSpecSayingWhy(@TempDir Path dir)
+      throws IOException {
+    Optimizer optimizer = Optimizer.builder()
+        .cache(ArtifactCache.builder().directory(dir).build()).freeze(true).build();
+    Path pkg = TestModels.modelsDir().resolve("aoti/digits-cpu-portable.pt2").toRealPath();
+    ModelSpec spec = TestModels.digits().toBuilder().artifact(pkg).build();
+    Optimizer.Result r = optimizer.optimize(spec);
+    assertSame(spec, r.spec());
+    assertFalse(r.optimized());
+    assertEquals(null, r.artifact());
+    assertEquals("step 'freeze' is a TorchScript pass but " + pkg + " is a compiled artifact"
+        + " (an AOTInductor package or an engine), served as it is", r.fallback());
+    try (var entries = Files.list(dir.resolve("entries"))) {
+      assertEquals(0, entries.count(), "nothing built");
     }
   }
 }
