@@ -2,6 +2,7 @@ package ai.nos;
 
 import static ai.nos.Fixtures.relativeError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
@@ -106,6 +107,35 @@ final class AotiCpuPackageTest {
       } finally {
         pool.shutdownNow();
       }
+    }
+  }
+
+  /**
+   * A spec whose input sizes after the batch are not the package's: [-1, 1, 4, 4] for a library
+   * compiled for [-1, 1, 8, 8]. It loaded, passed the signature check, and every call read past
+   * its 16 floats a row (logits of 1e7 to 1e32, others on each run). Now the load refuses it by
+   * the sizes in the package's source, before the library is mapped, and a right spec still
+   * loads in the same JVM.
+   */
+  @Test
+  void inputSizesThePackageWasNotCompiledFor_areRefusedAtLoadByName() {
+    Path file = Fixtures.modelsDir().resolve("aoti/digits-cpu-portable.pt2");
+    for (long[] shape : new long[][] {{-1, 1, 4, 4}, {-1, 1, 8}}) {
+      ModelSpec spec = portable().toBuilder().id("digits-small").signature(Signature.builder()
+          .input("image", DType.FLOAT32, shape).output("logits", DType.FLOAT32, -1, 10)
+          .build()).build();
+      ModelLoadException e = assertThrows(ModelLoadException.class, () -> Nos.load(spec));
+      String message = e.getMessage();
+      assertTrue(message.startsWith("model 'digits-small': input 'image' has shape "
+          + java.util.Arrays.toString(shape) + " but the AOTInductor library "), message);
+      assertTrue(message.contains(".wrapper.so of " + file + " was compiled for size 8 at"
+          + " dimension 2, not 4; give the sizes the package was exported with")
+          || message.contains("was compiled for size 8 at dimension 3, which the spec's input"
+          + " lacks"), message);
+    }
+    try (Model compiled = Nos.load(portable())) {
+      assertEquals(20, compiled.infer(Fixtures.digitBatch(Fixtures.heldOutDigits(), 0, 2))
+          .get("logits").toFloatArray().length);
     }
   }
 }

@@ -86,11 +86,15 @@ public final class Optimizer {
    * Optimizes the model a spec describes, on the device the spec resolves to.
    *
    * @return the spec to serve: pointing at the optimized artifact, pinned by the sha256 of the
-   *     bytes that passed the guard, if it passed, else the given spec unchanged
+   *     bytes that passed the guard, if it passed, else the given spec unchanged (also for a
+   *     compiled artifact, such as an AOTInductor package, which no TorchScript pass applies to:
+   *     {@link Result#fallback()} says so)
    * @throws OptimizationException if a pass fails (nothing is cached then), the result does
    *     not load or fails to run on the guard's inputs (the pass broke the model; a result that
-   *     runs and differs is not an exception: the spec comes back), or the cached artifact's
-   *     bytes changed after the cache checked them (the message gives both SHA-256s)
+   *     runs and differs is not an exception: the spec comes back), the spec's own model fails
+   *     on them (it does not compute its signature: nothing can be checked against it; the
+   *     cause is its exception), or the cached artifact's bytes changed after the cache checked
+   *     them (the message gives both SHA-256s)
    * @throws IllegalArgumentException if {@code spec} is null or its artifact is not a local file
    * @throws ai.nos.ModelLoadException if the artifact cannot be read or is not the bytes its
    *     sha256 pins (nothing is built then)
@@ -120,6 +124,15 @@ public final class Optimizer {
 
   private Result optimize(ModelSpec spec, Device device, VerifiedArtifact source,
       List<String> steps) {
+    if (source.isCompiled()) {
+      // It failed in libtorch's TorchScript reader ("constants.pkl: file not found") naming the
+      // load's private copy: the tensorRt step's libtorch path threw for a package it could serve.
+      String reason = "step '" + String.join("+", steps) + "' is a TorchScript pass but "
+          + source.origin() + " is a compiled artifact (an AOTInductor package or an engine),"
+          + " served as it is";
+      LOG.info("model '{}': {}", spec.id(), reason);
+      return new Result(spec, steps, false, null, null, reason);
+    }
     String arch = device.isCuda() ? TorchRuntime.cudaDeviceName(device.index().orElse(0))
         : "cpu";
     // Version 2 casts to the precision before freezing: version 1's fp16 and bf16 entries were
@@ -263,8 +276,9 @@ public final class Optimizer {
    * @param step what made it, for the log and {@link Result#steps()}
    * @return the spec pointing at {@code compiled}, pinned by the sha256 of the bytes that passed
    *     the guard, if it passed, else the given spec
-   * @throws OptimizationException if the compiled model does not load, or fails on the guard's
-   *     inputs
+   * @throws OptimizationException if the compiled model does not load, or it or the spec's own
+   *     model fails on the guard's inputs (the cause is the failing model's exception)
+   * @throws ai.nos.ModelLoadException if the spec's own artifact cannot be loaded
    * @throws IllegalArgumentException if an argument is null, the step blank, or {@code compiled}
    *     not a readable regular file (nothing is loaded then)
    */
@@ -322,8 +336,23 @@ public final class Optimizer {
         // refused by the spec's own batching.
         int batch = spec.batching().map(b -> Math.min(guardBatch, b.maxBatchSize()))
             .orElse(guardBatch);
-        GuardResult verdict = guard == null
-            ? AccuracyGuard.verify(ref, cand, step, batch, seed) : guard.apply(ref, cand);
+        GuardResult verdict;
+        try {
+          verdict = guard == null
+              ? AccuracyGuard.verify(ref, cand, step, batch, seed) : guard.apply(ref, cand);
+        } catch (OptimizationException e) {
+          throw e;
+        } catch (ai.nos.NosException e) {
+          // The guard wraps the candidate's failures; any other is the reference's own. It
+          // escaped as an InferenceException naming '<id>-reference', a model the caller never
+          // made, from methods that document none.
+          String message = "model '" + spec.id() + "': the spec's own model ("
+              + spec.artifact().localPath().map(Path::toString).orElse(spec.artifact().uri()
+                  .toString()) + ", run in fp32 as the guard's reference) fails on the guard's"
+              + " inputs, so step '" + step + "' cannot be checked against it: " + e.getMessage();
+          LOG.warn(message);
+          throw new OptimizationException(message, e);
+        }
         if (!verdict.passed()) {
           return new Result(spec, steps, false, verdict, artifact);
         }

@@ -13,6 +13,7 @@ import ai.nos.ModelSpec;
 import ai.nos.Nos;
 import ai.nos.Precision;
 import ai.nos.Tensor;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -184,6 +185,73 @@ final class OptimizerTest {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
           () -> optimizer.optimize(null), "freeze " + freeze);
       assertEquals("spec must be given but was null", e.getMessage());
+    }
+  }
+
+  /**
+   * A spec whose own model does not compute its signature (here an identity model under the
+   * digits' signature) leaves nothing to check an optimization against. The reference's
+   * InferenceException escaped optimize and adopt, neither of which documents it, naming
+   * 'digits-reference', a model the caller never made; and a good spec still optimizes after.
+   */
+  @Test
+  void specWhoseOwnModelFailsTheGuardsInputs_isAnOptimizationExceptionNamingIt(
+      @TempDir Path dir) {
+    Optimizer optimizer = Optimizer.builder()
+        .cache(ArtifactCache.builder().directory(dir).build()).freeze(true).build();
+    Path identity = TestModels.modelsDir().resolve("fixtures/identity.pt");
+    ModelSpec broken = TestModels.digits().toBuilder().artifact(identity).build();
+    Path pkg = TestModels.modelsDir().resolve("aoti/digits-cpu-portable.pt2");
+    String aotiDir = System.getProperty("nos.aoti.dir");
+    System.setProperty("nos.aoti.dir", dir.resolve("aoti").toString());
+    try {
+      for (String step : List.of("freeze", "aotinductor")) {
+        OptimizationException e = assertThrows(OptimizationException.class,
+            () -> {
+              if (step.equals("freeze")) {
+                optimizer.optimize(broken);
+              } else {
+                optimizer.adopt(broken, pkg, step);
+              }
+            }, step);
+        assertTrue(e.getMessage().startsWith("model 'digits': the spec's own model ("
+            + identity + ", run in fp32 as the guard's reference) fails on the guard's inputs,"
+            + " so step '" + step + "' cannot be checked against it: "), e.getMessage());
+        assertTrue(e.getMessage().contains("[-1, 10]"), e.getMessage());
+        assertTrue(e.getCause() instanceof ai.nos.InferenceException, step);
+      }
+      assertTrue(optimizer.optimize(TestModels.digits()).optimized());
+      assertTrue(optimizer.adopt(TestModels.digits(), pkg, "aotinductor").optimized());
+    } finally {
+      if (aotiDir == null) {
+        System.clearProperty("nos.aoti.dir");
+      } else {
+        System.setProperty("nos.aoti.dir", aotiDir);
+      }
+    }
+  }
+
+  /**
+   * freeze is a TorchScript pass: asked of an AOTInductor package it threw an
+   * OptimizationException from libtorch's TorchScript reader ("constants.pkl: file not found")
+   * naming the load's deleted private copy. The package comes back as the spec to serve, saying
+   * why, and nothing is built.
+   */
+  @Test
+  void freeze_ofAnAotinductorPackage_returnsTheSpecSayingWhy(@TempDir Path dir)
+      throws IOException {
+    Optimizer optimizer = Optimizer.builder()
+        .cache(ArtifactCache.builder().directory(dir).build()).freeze(true).build();
+    Path pkg = TestModels.modelsDir().resolve("aoti/digits-cpu-portable.pt2").toRealPath();
+    ModelSpec spec = TestModels.digits().toBuilder().artifact(pkg).build();
+    Optimizer.Result r = optimizer.optimize(spec);
+    assertSame(spec, r.spec());
+    assertFalse(r.optimized());
+    assertEquals(null, r.artifact());
+    assertEquals("step 'freeze' is a TorchScript pass but " + pkg + " is a compiled artifact"
+        + " (an AOTInductor package or an engine), served as it is", r.fallback());
+    try (var entries = Files.list(dir.resolve("entries"))) {
+      assertEquals(0, entries.count(), "nothing built");
     }
   }
 }

@@ -3,6 +3,7 @@ package ai.nos.internal.torch;
 import ai.nos.DType;
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
+import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -65,16 +66,20 @@ final class AotiRunner implements CompiledRunner {
    * verified copy and opens its library on {@code device}.
    *
    * @throws ModelLoadException if the package cannot be extracted, its library is not a whole
-   *     shared library for this machine (checked before the loader maps it), libtorch cannot open
+   *     shared library for this machine (checked before the loader maps it), the spec's input
+   *     sizes after the batch are not those it was compiled for (read from its packaged source,
+   *     {@link AotiInputSizes}, before the loader maps it), libtorch cannot open
    *     the library (compiled for another device, or by a torch whose runtime calls this libtorch
    *     lacks), or its weights are not in the spec's precision
    */
-  static AotiRunner open(String modelId, VerifiedArtifact verified, Device device,
-      Precision precision) {
+  static AotiRunner open(ModelSpec spec, VerifiedArtifact verified, Device device) {
+    String modelId = spec.id();
+    Precision precision = spec.precision();
     Path file = verified.origin();
     SortedMap<Integer, Path> libraries = AotiPackage.extract(modelId, verified.path(), file,
         verified.sha256(), AotiPackage.defaultRoot(), AotiPackage.Limits.DEFAULT);
     libraries.values().forEach(library -> ElfCheck.requireSharedLibrary(modelId, library, file));
+    libraries.values().forEach(library -> AotiInputSizes.check(spec, library, file));
     SortedMap<Integer, AOTIModelContainerRunner> runners = new TreeMap<>();
     try {
       for (var e : libraries.entrySet()) {

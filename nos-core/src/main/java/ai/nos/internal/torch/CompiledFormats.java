@@ -40,7 +40,7 @@ final class CompiledFormats {
 
     @Override
     public CompiledRunner open(ModelSpec spec, VerifiedArtifact verified, Device device) {
-      return AotiRunner.open(spec.id(), verified, device, spec.precision());
+      return AotiRunner.open(spec, verified, device);
     }
   }
 }

@@ -145,6 +145,15 @@ public final class VerifiedArtifact implements AutoCloseable {
     return sha256;
   }
 
+  /**
+   * Whether the copy is a compiled artifact (an AOTInductor package, or a format found on the
+   * class path, such as nos-optim's TensorRT engines) and not TorchScript: TorchScript passes do
+   * not apply to it.
+   */
+  public boolean isCompiled() {
+    return CompiledFormats.find(origin, copy) != null;
+  }
+
   /** Deletes the copy; idempotent. */
   @Override
   public void close() {
