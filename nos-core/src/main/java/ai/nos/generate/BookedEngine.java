@@ -60,7 +60,10 @@ import org.slf4j.LoggerFactory;
  * Submit racing eviction
  * A submit takes its reference first (one CAS); if the eviction won, the copy is no longer
  * serving and the submit books and loads a fresh one on its own thread (the caller sees only the
- * load's latency; a load that fails fails that request). If the submit won, the eviction skips
+ * load's latency, which counts in the request's deadline: that is taken before the reference,
+ * as GenerationConfig.timeout says, so a request that waited past it for room or a reload fails
+ * with DeadlineExceededException instead of running late; a load that fails fails that
+ * request). If the submit won, the eviction skips
  * the copy. A request therefore reaches only an engine whose lease it holds, which no eviction
  * can close; it is never lost: it either reaches an engine or its caller gets the exception.
  *
@@ -231,6 +234,8 @@ final class BookedEngine {
     }
     // Refused before a reload is paid for; the engine checks the same again.
     shape().check(id, prompt, config);
+    // The deadline counts from here: a reload (and its wait for room) is the request's time.
+    long submitted = clock.getAsLong();
     synchronized (pendingLock) {
       pending++;
     }
@@ -249,7 +254,7 @@ final class BookedEngine {
     CompletableFuture<GeneratedTokens> future;
     try {
       future = held.replica().engine.submit(prompt, encoderInput, config, sink, request::settle,
-          request::ended);
+          request::ended, submitted);
     } catch (RuntimeException | Error e) {
       // Refused before it was queued (a full queue, an encoder input of the wrong length, the
       // engine closed): no request, as a model's refused call is none; the reference goes back.
