@@ -1,6 +1,7 @@
 package ai.nos.generate;
 
 import ai.nos.DType;
+import ai.nos.DeadlineExceededException;
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
 import ai.nos.ModelManager;
@@ -62,11 +63,12 @@ import org.slf4j.LoggerFactory;
  * A submit takes its reference first (one CAS); if the eviction won, the copy is no longer
  * serving and the submit books and loads a fresh one on its own thread (the caller sees only the
  * load's latency, which counts in the request's deadline: that is taken before the reference,
- * as GenerationConfig.timeout says, so a request that waited past it for room or a reload fails
- * with DeadlineExceededException instead of running late; a load that fails fails that
- * request). If the submit won, the eviction skips
- * the copy. A request therefore reaches only an engine whose lease it holds, which no eviction
- * can close; it is never lost: it either reaches an engine or its caller gets the exception.
+ * as GenerationConfig.timeout says, and room is waited for no longer than it, so a request whose
+ * wait or reload passed it fails with DeadlineExceededException instead of running late or
+ * blocking its caller for the manager's load timeout; a load that fails fails that request).
+ * If the submit won, the eviction skips the copy. A request therefore reaches only an engine
+ * whose lease it holds, which no eviction can close; it is never lost: it either reaches an
+ * engine or its caller gets the exception.
  *
  * Closing
  * TokenGenerator.close() unloads the entry (the manager closes the copy's lease and runs
@@ -97,6 +99,8 @@ import org.slf4j.LoggerFactory;
 final class BookedEngine {
   private static final Logger LOG = LoggerFactory.getLogger(TokenGenerator.class);
   private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+  /** GenerationConfig's "no limit": a timeout from a long's nanoseconds on. */
+  private static final Duration LONGEST_TIMEOUT = Duration.ofNanos(Long.MAX_VALUE);
 
   private final String id;
   /** The decoder's file and, in {@link Files#encoder}, an encoder-decoder export's encoder. */
@@ -244,14 +248,25 @@ final class BookedEngine {
       pending++;
     }
     ManagedResource.Held<GeneratorReplica> held;
+    long timeout = config.timeout().filter(t -> t.compareTo(LONGEST_TIMEOUT) < 0)
+        .map(Duration::toNanos).orElse(Long.MAX_VALUE);
     try {
-      held = resource.acquire();
+      // Room is waited for no longer than the request may wait.
+      held = resource.acquire(timeout);
     } catch (IllegalArgumentException | IllegalStateException e) {
       done();
       throw e;
     } catch (RuntimeException | Error e) {
-      // No copy could be loaded (no room in time, the file is gone): this request fails.
+      // No copy could be loaded (no room in time, the file is gone): this request fails, past
+      // its deadline if that is what ended the wait.
       done();
+      long waited = clock.getAsLong() - submitted;
+      if (e instanceof ai.nos.NosException && waited - timeout >= 0) {
+        DeadlineExceededException late = new DeadlineExceededException(id,
+            Duration.ofNanos(waited), config.timeout().orElseThrow());
+        late.initCause(e);
+        return CompletableFuture.failedFuture(late);
+      }
       return CompletableFuture.failedFuture(e);
     }
     Request request = new Request(held);

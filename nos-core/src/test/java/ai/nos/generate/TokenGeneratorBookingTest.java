@@ -478,7 +478,6 @@ final class TokenGeneratorBookingTest {
       // The idle generator's caller waits for room past its timeout; then the room comes.
       Await.awaitTrue(() -> submitted.get() != 0
           && System.nanoTime() - submitted.get() > TimeUnit.MILLISECONDS.toNanos(2 * timeoutMs));
-      assertFalse(late.isDone());
       pause.resume();
       running.join();
       ExecutionException e = assertThrows(ExecutionException.class,
@@ -490,6 +489,35 @@ final class TokenGeneratorBookingTest {
       // The generator serves on: a request within its time runs.
       assertEquals(4, idle.generate(new int[] {1, 2}, GenerationConfig.builder()
           .maxNewTokens(4).eosTokenIds(NEVER).build()).get(30, TimeUnit.SECONDS).size());
+    }
+  }
+
+  /**
+   * A request to an evicted generator waits for room no longer than its timeout: with the room
+   * held by a busy generator, it fails with DeadlineExceededException at its deadline, not
+   * after the manager's load timeout (a minute here), which it used to block the caller for.
+   */
+  @Test
+  void noRoomWithinTheTimeout_failsAtTheDeadline_notAtTheLoadTimeout() throws Exception {
+    Pause pause = new Pause();
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(60));
+        TokenGenerator idle = generator(m).id("idle").build();
+        TokenGenerator busy = generator(m).id("busy").clock(pause).build()) {
+      CompletableFuture<GeneratedTokens> running = held(busy, pause);
+      CompletableFuture<CompletableFuture<GeneratedTokens>> late =
+          CompletableFuture.supplyAsync(() -> idle.generate(new int[] {1, 2},
+              GenerationConfig.builder().maxNewTokens(4).timeout(Duration.ofMillis(200)).build()));
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> late.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS));
+      assertInstanceOf(ai.nos.DeadlineExceededException.class, e.getCause(),
+          String.valueOf(e.getCause()));
+      assertTrue(e.getCause().getMessage().contains("past its deadline of 200.000 ms"),
+          e.getCause().getMessage());
+      assertInstanceOf(NosException.class, e.getCause().getCause());
+      assertFalse(running.isDone());
+      assertEquals(ModelState.EVICTED, info(m, "idle").state());
+      pause.resume();
+      running.join();
     }
   }
 
