@@ -1,12 +1,14 @@
 package ai.nos.generate;
 
 import ai.nos.DType;
+import ai.nos.DeadlineExceededException;
 import ai.nos.Device;
 import ai.nos.ModelLoadException;
 import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.Signature;
+import ai.nos.internal.audio.WhisperLogMel;
 import ai.nos.internal.generate.DecoderModel;
 import ai.nos.internal.generate.EncoderModel;
 import ai.nos.internal.generate.GenerationEngine;
@@ -60,9 +62,13 @@ import org.slf4j.LoggerFactory;
  * Submit racing eviction
  * A submit takes its reference first (one CAS); if the eviction won, the copy is no longer
  * serving and the submit books and loads a fresh one on its own thread (the caller sees only the
- * load's latency; a load that fails fails that request). If the submit won, the eviction skips
- * the copy. A request therefore reaches only an engine whose lease it holds, which no eviction
- * can close; it is never lost: it either reaches an engine or its caller gets the exception.
+ * load's latency, which counts in the request's deadline: that is taken before the reference,
+ * as GenerationConfig.timeout says, and room is waited for no longer than it, so a request whose
+ * wait or reload passed it fails with DeadlineExceededException instead of running late or
+ * blocking its caller for the manager's load timeout; a load that fails fails that request).
+ * If the submit won, the eviction skips the copy. A request therefore reaches only an engine
+ * whose lease it holds, which no eviction can close; it is never lost: it either reaches an
+ * engine or its caller gets the exception.
  *
  * Closing
  * TokenGenerator.close() unloads the entry (the manager closes the copy's lease and runs
@@ -93,6 +99,8 @@ import org.slf4j.LoggerFactory;
 final class BookedEngine {
   private static final Logger LOG = LoggerFactory.getLogger(TokenGenerator.class);
   private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+  /** GenerationConfig's "no limit": a timeout from a long's nanoseconds on. */
+  private static final Duration LONGEST_TIMEOUT = Duration.ofNanos(Long.MAX_VALUE);
 
   private final String id;
   /** The decoder's file and, in {@link Files#encoder}, an encoder-decoder export's encoder. */
@@ -231,25 +239,41 @@ final class BookedEngine {
     }
     // Refused before a reload is paid for; the engine checks the same again.
     shape().check(id, prompt, config);
+    if (encoderInput != null) {
+      checkEncoderInput(encoderInput);
+    }
+    // The deadline counts from here: a reload (and its wait for room) is the request's time.
+    long submitted = clock.getAsLong();
     synchronized (pendingLock) {
       pending++;
     }
     ManagedResource.Held<GeneratorReplica> held;
+    long timeout = config.timeout().filter(t -> t.compareTo(LONGEST_TIMEOUT) < 0)
+        .map(Duration::toNanos).orElse(Long.MAX_VALUE);
     try {
-      held = resource.acquire();
+      // Room is waited for no longer than the request may wait.
+      held = resource.acquire(timeout);
     } catch (IllegalArgumentException | IllegalStateException e) {
       done();
       throw e;
     } catch (RuntimeException | Error e) {
-      // No copy could be loaded (no room in time, the file is gone): this request fails.
+      // No copy could be loaded (no room in time, the file is gone): this request fails, past
+      // its deadline if that is what ended the wait.
       done();
+      long waited = clock.getAsLong() - submitted;
+      if (e instanceof ai.nos.NosException && waited - timeout >= 0) {
+        DeadlineExceededException late = new DeadlineExceededException(id,
+            Duration.ofNanos(waited), config.timeout().orElseThrow());
+        late.initCause(e);
+        return CompletableFuture.failedFuture(late);
+      }
       return CompletableFuture.failedFuture(e);
     }
     Request request = new Request(held);
     CompletableFuture<GeneratedTokens> future;
     try {
       future = held.replica().engine.submit(prompt, encoderInput, config, sink, request::settle,
-          request::ended);
+          request::ended, submitted);
     } catch (RuntimeException | Error e) {
       // Refused before it was queued (a full queue, an encoder input of the wrong length, the
       // engine closed): no request, as a model's refused call is none; the reference goes back.
@@ -258,6 +282,27 @@ final class BookedEngine {
     }
     future.whenComplete((result, failure) -> request.settle(failure));
     return future;
+  }
+
+  /**
+   * EncoderModel.checkInput's check and message, from the first load's figures: a refused input
+   * must not reload an evicted generator (evicting what made room) only to be refused there.
+   */
+  private void checkEncoderInput(float[] input) {
+    if (whisperPcm) {
+      WhisperLogMel.checkWindow("generator '" + id + "': the encoder input (PCM)", input);
+      return;
+    }
+    int[] dims = shape().encoderInput();
+    long size = 1;
+    for (int d : dims) {
+      size *= d;
+    }
+    if (input.length != size) {
+      throw new IllegalArgumentException("generator '" + id + "': the encoder input must hold "
+          + size + " floats (" + java.util.Arrays.toString(dims) + " row-major), got "
+          + input.length + " floats");
+    }
   }
 
   /**

@@ -111,6 +111,48 @@ final class EncoderDecoderTest {
     }
   }
 
+  /**
+   * A booked encoder-decoder generator evicted for a model: a request whose encoder input is
+   * refused (wrong length, or PCM holding a NaN) is refused before a reload is paid for, so the
+   * model that evicted it stays loaded. Before, the generator was reloaded (evicting the model)
+   * and only then did its engine refuse the input.
+   */
+  @Test
+  void booked_evicted_badEncoderInput_refusedWithoutAReload() {
+    int[] prompt = WhisperMicro.cases(DIR).get(0).prompt();
+    for (boolean pcm : new boolean[] {false, true}) {
+      long bytes;
+      try (ai.nos.ModelManager big = ai.nos.ModelManager.builder().devices(Device.cpu())
+          .noFootprintCatalog().build();
+          TokenGenerator t = TokenGenerator.builder(DIR.resolve("decoder.pt"))
+              .encoder(DIR.resolve("encoder.pt")).whisperPcm(pcm).device(Device.cpu())
+              .maxSequences(1).manager(big).build()) {
+        bytes = t.deviceBytes();
+      }
+      // Room for the generator or the tokens model, not both.
+      try (ai.nos.ModelManager m = ai.nos.ModelManager.builder().devices(Device.cpu())
+          .memoryBudget(Device.cpu(), bytes + 1000).noFootprintCatalog().build();
+          TokenGenerator asr = TokenGenerator.builder(DIR.resolve("decoder.pt"))
+              .encoder(DIR.resolve("encoder.pt")).whisperPcm(pcm).id("asr")
+              .device(Device.cpu()).maxSequences(1).manager(m).build();
+          ai.nos.Model tokens = m.load(ai.nos.Fixtures.tokens())) {
+        assertEquals(ai.nos.ModelState.EVICTED, state(m, "asr"));
+        float[] bad = pcm ? new float[480_000] : new float[3];
+        bad[0] = Float.NaN;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            () -> asr.generate(prompt, bad, greedy(4)));
+        assertTrue(e.getMessage().contains(pcm ? "sample 0 is NaN" : "got 3 floats"),
+            e.getMessage());
+        assertEquals(ai.nos.ModelState.EVICTED, state(m, "asr"), "pcm " + pcm);
+        assertEquals(ai.nos.ModelState.READY, state(m, "tokens"), "pcm " + pcm);
+      }
+    }
+  }
+
+  private static ai.nos.ModelState state(ai.nos.ModelManager m, String id) {
+    return m.models().stream().filter(i -> i.id().equals(id)).findFirst().orElseThrow().state();
+  }
+
   @Test
   void booked_encoderOutsideTheAllowedDirectories_refused(@org.junit.jupiter.api.io.TempDir
       Path allowed) throws Exception {

@@ -453,6 +453,74 @@ final class TokenGeneratorBookingTest {
     }
   }
 
+  /**
+   * A request to an evicted generator that waits for room (the only room held by a busy
+   * generator) past its timeout fails with DeadlineExceededException, as its timeout counts from
+   * submission. Before, the deadline was taken when the engine saw the request, after the wait
+   * and the reload: the request ran late and succeeded, the wait not counted.
+   */
+  @Test
+  void waitForRoomPastTheTimeout_failsTheRequestsDeadline() throws Exception {
+    Pause pause = new Pause();
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(60));
+        TokenGenerator idle = generator(m).id("idle").build();
+        TokenGenerator busy = generator(m).id("busy").clock(pause).build()) {
+      assertEquals(ModelState.EVICTED, info(m, "idle").state());
+      CompletableFuture<GeneratedTokens> running = held(busy, pause);
+      long timeoutMs = 200;
+      AtomicLong submitted = new AtomicLong();
+      CompletableFuture<CompletableFuture<GeneratedTokens>> late =
+          CompletableFuture.supplyAsync(() -> {
+            submitted.set(System.nanoTime());
+            return idle.generate(new int[] {1, 2}, GenerationConfig.builder().maxNewTokens(4)
+                .timeout(Duration.ofMillis(timeoutMs)).build());
+          });
+      // The idle generator's caller waits for room past its timeout; then the room comes.
+      Await.awaitTrue(() -> submitted.get() != 0
+          && System.nanoTime() - submitted.get() > TimeUnit.MILLISECONDS.toNanos(2 * timeoutMs));
+      pause.resume();
+      running.join();
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> late.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS));
+      assertInstanceOf(ai.nos.DeadlineExceededException.class, e.getCause(),
+          String.valueOf(e.getCause()));
+      assertTrue(e.getCause().getMessage().contains("past its deadline of 200.000 ms"),
+          e.getCause().getMessage());
+      // The generator serves on: a request within its time runs.
+      assertEquals(4, idle.generate(new int[] {1, 2}, GenerationConfig.builder()
+          .maxNewTokens(4).eosTokenIds(NEVER).build()).get(30, TimeUnit.SECONDS).size());
+    }
+  }
+
+  /**
+   * A request to an evicted generator waits for room no longer than its timeout: with the room
+   * held by a busy generator, it fails with DeadlineExceededException at its deadline, not
+   * after the manager's load timeout (a minute here), which it used to block the caller for.
+   */
+  @Test
+  void noRoomWithinTheTimeout_failsAtTheDeadline_notAtTheLoadTimeout() throws Exception {
+    Pause pause = new Pause();
+    try (ModelManager m = manager(generatorBytes() + 1000, Duration.ofSeconds(60));
+        TokenGenerator idle = generator(m).id("idle").build();
+        TokenGenerator busy = generator(m).id("busy").clock(pause).build()) {
+      CompletableFuture<GeneratedTokens> running = held(busy, pause);
+      CompletableFuture<CompletableFuture<GeneratedTokens>> late =
+          CompletableFuture.supplyAsync(() -> idle.generate(new int[] {1, 2},
+              GenerationConfig.builder().maxNewTokens(4).timeout(Duration.ofMillis(200)).build()));
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> late.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS));
+      assertInstanceOf(ai.nos.DeadlineExceededException.class, e.getCause(),
+          String.valueOf(e.getCause()));
+      assertTrue(e.getCause().getMessage().contains("past its deadline of 200.000 ms"),
+          e.getCause().getMessage());
+      assertInstanceOf(NosException.class, e.getCause().getCause());
+      assertFalse(running.isDone());
+      assertEquals(ModelState.EVICTED, info(m, "idle").state());
+      pause.resume();
+      running.join();
+    }
+  }
+
   @Test
   void closingTheManager_failsRunningRequests_andLaterOnes() throws Exception {
     ModelManager m = manager(100_000_000, Duration.ofSeconds(30));

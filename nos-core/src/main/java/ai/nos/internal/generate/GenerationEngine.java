@@ -620,6 +620,17 @@ public final class GenerationEngine implements AutoCloseable {
   public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
       GenerationConfig config, IntConsumer sink, Consumer<Throwable> settling,
       Runnable ending) {
+    return submit(prompt, encoderInput, config, sink, settling, ending, clock.getAsLong());
+  }
+
+  /**
+   * As above, for a request its caller submitted at {@code submittedNanos} on this engine's
+   * clock: its deadline is counted from then, so what the caller spent before the engine saw
+   * the request (a manager's reload of an evicted generator) is inside it, not added to it.
+   */
+  public CompletableFuture<GeneratedTokens> submit(int[] prompt, float[] encoderInput,
+      GenerationConfig config, IntConsumer sink, Consumer<Throwable> settling,
+      Runnable ending, long submittedNanos) {
     if (config == null) {
       throw new IllegalArgumentException("generator '" + id + "': config must not be null");
     }
@@ -629,7 +640,7 @@ public final class GenerationEngine implements AutoCloseable {
     int[] eos = config.eosTokenIds().length > 0 ? config.eosTokenIds()
         : new int[] {model.eosTokenId()};
     long seed = config.seed().orElseGet(() -> ThreadLocalRandom.current().nextLong());
-    long now = clock.getAsLong();
+    long now = submittedNanos;
     // A timeout beyond a long's nanoseconds (ChronoUnit.FOREVER's, some say "no limit" so) is
     // none: toNanos() would throw.
     long deadline = config.timeout().filter(t -> t.compareTo(LONGEST_TIMEOUT) < 0)

@@ -53,7 +53,15 @@ public final class ManagedResource<R extends Replica> implements AutoCloseable {
    *     was made within the load timeout
    */
   public Held<R> acquire() {
-    long deadline = core.clock.getAsLong() + core.loadTimeoutNanos;
+    return acquire(Long.MAX_VALUE);
+  }
+
+  /**
+   * As {@link #acquire()}, waiting for room at most {@code maxWaitNanos} (a request's deadline)
+   * when that is shorter than the load timeout.
+   */
+  public Held<R> acquire(long maxWaitNanos) {
+    long deadline = core.clock.getAsLong() + Math.min(core.loadTimeoutNanos, maxWaitNanos);
     Copy copy = core.router.acquire(entry);
     while (copy == null) {
       copy = core.router.ensureCopy(entry, deadline);
