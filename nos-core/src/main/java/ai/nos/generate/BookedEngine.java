@@ -8,7 +8,6 @@ import ai.nos.ModelManager;
 import ai.nos.ModelSpec;
 import ai.nos.Precision;
 import ai.nos.Signature;
-import ai.nos.internal.audio.WhisperLogMel;
 import ai.nos.internal.generate.DecoderModel;
 import ai.nos.internal.generate.EncoderModel;
 import ai.nos.internal.generate.GenerationEngine;
@@ -240,7 +239,7 @@ final class BookedEngine {
     // Refused before a reload is paid for; the engine checks the same again.
     shape().check(id, prompt, config);
     if (encoderInput != null) {
-      checkEncoderInput(encoderInput);
+      EncoderModel.checkInput(id, encoderInput, whisperPcm, shape().encoderInput());
     }
     // The deadline counts from here: a reload (and its wait for room) is the request's time.
     long submitted = clock.getAsLong();
@@ -282,27 +281,6 @@ final class BookedEngine {
     }
     future.whenComplete((result, failure) -> request.settle(failure));
     return future;
-  }
-
-  /**
-   * EncoderModel.checkInput's check and message, from the first load's figures: a refused input
-   * must not reload an evicted generator (evicting what made room) only to be refused there.
-   */
-  private void checkEncoderInput(float[] input) {
-    if (whisperPcm) {
-      WhisperLogMel.checkWindow("generator '" + id + "': the encoder input (PCM)", input);
-      return;
-    }
-    int[] dims = shape().encoderInput();
-    long size = 1;
-    for (int d : dims) {
-      size *= d;
-    }
-    if (input.length != size) {
-      throw new IllegalArgumentException("generator '" + id + "': the encoder input must hold "
-          + size + " floats (" + java.util.Arrays.toString(dims) + " row-major), got "
-          + input.length + " floats");
-    }
   }
 
   /**

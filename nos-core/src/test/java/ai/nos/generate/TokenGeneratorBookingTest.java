@@ -480,12 +480,7 @@ final class TokenGeneratorBookingTest {
           && System.nanoTime() - submitted.get() > TimeUnit.MILLISECONDS.toNanos(2 * timeoutMs));
       pause.resume();
       running.join();
-      ExecutionException e = assertThrows(ExecutionException.class,
-          () -> late.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS));
-      assertInstanceOf(ai.nos.DeadlineExceededException.class, e.getCause(),
-          String.valueOf(e.getCause()));
-      assertTrue(e.getCause().getMessage().contains("past its deadline of 200.000 ms"),
-          e.getCause().getMessage());
+      pastItsDeadline(late, "200.000 ms");
       // The generator serves on: a request within its time runs.
       assertEquals(4, idle.generate(new int[] {1, 2}, GenerationConfig.builder()
           .maxNewTokens(4).eosTokenIds(NEVER).build()).get(30, TimeUnit.SECONDS).size());
@@ -507,12 +502,7 @@ final class TokenGeneratorBookingTest {
       CompletableFuture<CompletableFuture<GeneratedTokens>> late =
           CompletableFuture.supplyAsync(() -> idle.generate(new int[] {1, 2},
               GenerationConfig.builder().maxNewTokens(4).timeout(Duration.ofMillis(200)).build()));
-      ExecutionException e = assertThrows(ExecutionException.class,
-          () -> late.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS));
-      assertInstanceOf(ai.nos.DeadlineExceededException.class, e.getCause(),
-          String.valueOf(e.getCause()));
-      assertTrue(e.getCause().getMessage().contains("past its deadline of 200.000 ms"),
-          e.getCause().getMessage());
+      ExecutionException e = pastItsDeadline(late, "200.000 ms");
       assertInstanceOf(NosException.class, e.getCause().getCause());
       assertFalse(running.isDone());
       assertEquals(ModelState.EVICTED, info(m, "idle").state());
@@ -727,5 +717,17 @@ final class TokenGeneratorBookingTest {
       assertTrue(tiny.loads() >= 2, "evicted by the model at least once: " + tiny);
       assertTrue(m.stats().get(0).usedBytes() <= generatorBytes() + 1000);
     }
+  }
+
+  /** The failure of {@code late}'s request: a DeadlineExceededException past {@code deadline}. */
+  private static ExecutionException pastItsDeadline(
+      CompletableFuture<CompletableFuture<GeneratedTokens>> late, String deadline) {
+    ExecutionException e = assertThrows(ExecutionException.class,
+        () -> late.get(30, TimeUnit.SECONDS).get(30, TimeUnit.SECONDS));
+    assertInstanceOf(ai.nos.DeadlineExceededException.class, e.getCause(),
+        String.valueOf(e.getCause()));
+    assertTrue(e.getCause().getMessage().contains("past its deadline of " + deadline),
+        e.getCause().getMessage());
+    return e;
   }
 }

@@ -237,13 +237,26 @@ public final class EncoderModel implements AutoCloseable {
    * generator, what was expected and what was given.
    */
   public void checkInput(String id, float[] input) {
-    if (features != null) {
+    checkInput(id, input, features != null, inputShape());
+  }
+
+  /**
+   * {@link #checkInput(String, float[])} from the figures alone: {@code pcm} for an encoder that
+   * takes PCM windows, {@code shape} its {@link #inputShape()}. For a caller without the loaded
+   * encoder (a booked generator refusing an input before it pays for a reload).
+   */
+  public static void checkInput(String id, float[] input, boolean pcm, int[] shape) {
+    if (pcm) {
       WhisperLogMel.checkWindow("generator '" + id + "': the encoder input (PCM)", input);
       return;
     }
-    if (input == null || input.length != inputSize()) {
+    long size = 1;
+    for (int d : shape) {
+      size *= d;
+    }
+    if (input == null || input.length != size) {
       throw new IllegalArgumentException("generator '" + id + "': the encoder input must hold "
-          + inputSize() + " floats ([" + channels + ", " + frames + "] row-major), got "
+          + size + " floats (" + java.util.Arrays.toString(shape) + " row-major), got "
           + (input == null ? "null" : input.length + " floats"));
     }
   }

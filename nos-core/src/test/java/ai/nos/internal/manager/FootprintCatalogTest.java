@@ -152,24 +152,8 @@ final class FootprintCatalogTest {
     FootprintCatalog[] catalogs = {new FootprintCatalog(file, bound),
         new FootprintCatalog(file, bound)};
     CountDownLatch start = new CountDownLatch(1);
-    List<Thread> writers = new ArrayList<>();
     List<Throwable> failures = new CopyOnWriteArrayList<>();
-    for (int w = 0; w < 4; w++) {
-      FootprintCatalog c = catalogs[w % 2];
-      String prefix = "w" + w + "-";
-      Thread t = new Thread(() -> {
-        try {
-          start.await();
-          for (int i = 0; i < 200; i++) {
-            c.put(prefix + i, i + 1);
-          }
-        } catch (Throwable e) {
-          failures.add(e);
-        }
-      });
-      t.start();
-      writers.add(t);
-    }
+    List<Thread> writers = startWriters(catalogs, 200, start, failures);
     AtomicBoolean writing = new AtomicBoolean(true);
     int reads = 0;
     start.countDown();
@@ -242,24 +226,8 @@ final class FootprintCatalogTest {
     Path file = dir.resolve("footprints.json");
     FootprintCatalog[] catalogs = {new FootprintCatalog(file), new FootprintCatalog(file)};
     CountDownLatch start = new CountDownLatch(1);
-    List<Thread> writers = new ArrayList<>();
     List<Throwable> failures = new CopyOnWriteArrayList<>();
-    for (int w = 0; w < 4; w++) {
-      FootprintCatalog c = catalogs[w % 2];
-      String prefix = "w" + w + "-";
-      Thread t = new Thread(() -> {
-        try {
-          start.await();
-          for (int i = 0; i < 100; i++) {
-            c.put(prefix + i, i + 1);
-          }
-        } catch (Throwable e) {
-          failures.add(e);
-        }
-      });
-      t.start();
-      writers.add(t);
-    }
+    List<Thread> writers = startWriters(catalogs, 100, start, failures);
     start.countDown();
     for (Thread t : writers) {
       t.join();
@@ -365,5 +333,31 @@ final class FootprintCatalogTest {
 
   private static URL location(Class<?> c) {
     return c.getProtectionDomain().getCodeSource().getLocation();
+  }
+
+  /**
+   * Four started writer threads, two on each catalog, each putting keys "w<thread>-0" to
+   * "w<thread>-<keys - 1>" (values 1 to keys) once {@code start} opens; failures collected.
+   */
+  private static List<Thread> startWriters(FootprintCatalog[] catalogs, int keys,
+      CountDownLatch start, List<Throwable> failures) {
+    List<Thread> writers = new ArrayList<>();
+    for (int w = 0; w < 4; w++) {
+      FootprintCatalog c = catalogs[w % 2];
+      String prefix = "w" + w + "-";
+      Thread t = new Thread(() -> {
+        try {
+          start.await();
+          for (int i = 0; i < keys; i++) {
+            c.put(prefix + i, i + 1);
+          }
+        } catch (Throwable e) {
+          failures.add(e);
+        }
+      });
+      t.start();
+      writers.add(t);
+    }
+    return writers;
   }
 }
