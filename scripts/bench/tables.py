@@ -707,7 +707,7 @@ def whisper_rows(rel, prefix):
     return rtf, batch
 
 
-def whisper(hf_log, nos_log):
+def whisper(hf_log, nos_log, card="H200"):
     hf_rtf, hf_batch = whisper_rows(hf_log, "hf_whisper")
     nos_rtf, nos_batch = whisper_rows(nos_log, "WhisperBench")
 
@@ -719,7 +719,7 @@ def whisper(hf_log, nos_log):
 
     def ratio(a, b, what):
         return f"{a / b:.1f}x {what}" if a and b else "-"
-    out = ["| whisper-tiny, random weights, H200 | real-time factor, one 60 s clip (lower is"
+    out = [f"| whisper-tiny, random weights, {card} | real-time factor, one 60 s clip (lower is"
            " better) | audio-hours per hour, 64 concurrent 30 s clips |", "|---|---|---|"]
     for p in sorted(set(hf_rtf) | set(hf_batch) | set(nos_rtf) | set(nos_batch)):
         out.append(f"| transformers eager `generate`, {p} | {rtf(hf_rtf.get(p))} |"
@@ -782,6 +782,26 @@ def trt(nos_log, py_log, py_label="Python `torch.compile` (pinned input)", dtype
     return out
 
 
+# ---- #20 item 2: dynamic batching (BatchingBench) against its own offline batches ----------
+
+def batching_bench(rel):
+    """BatchingBench's rows (NOS offline batches, then single-image clients through the dynamic
+    batcher), images/s and latencies as printed, with each dynamic row's share of the offline
+    batch-256 images/s (the issue's 90% target)."""
+    rows = md_rows(read(rel), "| path | clients |", rel)
+    offline = [r for r in rows if r[0] == "NOS offline batches" and r[2] == "256"]
+    if len(offline) != 1:
+        raise LogError(f"log {rel}: expected one 'NOS offline batches' row at batch 256")
+    base = num(offline[0][3])
+    out = ["| path | clients | batch | images/s | p50 ms | p99 ms | mean batch run |"
+           " share of offline batch 256 |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        share = f"{100 * num(r[3]) / base:.1f}%" if r[0].startswith("NOS dynamic") else "-"
+        out.append(f"| {r[0]} | {r[1]} | {r[2]} | {fmt_int(num(r[3]))} | {r[4]} | {r[5]} |"
+                   f" {r[6]} | {share} |")
+    return out
+
+
 # ---- #20 items 1-2: NOS's best TorchScript path from a Tensor, pinned, two callers ------------
 
 BEST_PATH = "NOS CL, ofi, cudnn + CUDA graphs"
@@ -794,11 +814,12 @@ BEST_ROWS = [
 ]
 
 
-def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH):
+def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH, card="H200"):
     """OptimBench's rows of the best TorchScript path (bench.sh callers: CL, ofi, cudnn + CUDA
     graphs) and optim_baseline.py's Python rows for one model, by batch (images/s of the median
     window, p50 per call); then NOS's one caller from a Tensor and its two callers against each
-    Python row named in `against`."""
+    Python row named in `against`. py_log None: NOS's rows alone (a lease whose Python half did
+    not run), and no ratios."""
     def rows(rel):
         # Every row of the model, wherever it stands: OptimBench prints a "(... runs with ...)"
         # line between its header and its rows.
@@ -808,15 +829,15 @@ def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH):
     for r in rows(nos_log):
         if r[2].startswith(prefix):
             nos[(r[2][len(prefix):], int(r[3]))] = (num(r[4]), num(r[5]))
-    for r in rows(py_log):
+    for r in rows(py_log) if py_log else []:
         py[(r[2], int(r[3]))] = (num(r[4]), num(r[5]))
-    if not nos or not py:
+    if not nos or (py_log and not py):
         raise LogError(f"logs {nos_log}, {py_log}: no '{prefix}' or Python rows for {model}")
     batches = sorted({b for _, b in nos} | {b for _, b in py})
 
     def cell(x):
         return f"{fmt_int(x[0])} ({x[1]:.2f} ms)" if x else "-"
-    out = [f"| {model} {dtype}, H200, images/s (p50 per call) | " + " | ".join(
+    out = [f"| {model} {dtype}, {card}, images/s (p50 per call) | " + " | ".join(
         f"batch {b}" for b in batches) + " |", "|---" * (len(batches) + 1) + "|"]
     for suffix, label in BEST_ROWS:
         if any(k == suffix for k, _ in nos):
@@ -973,6 +994,25 @@ TABLES = {
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
+    "generation-twentysixth": ("logs/2026-12-05/twentysixth/generate/hf-generate.log, generate-bench.log",
+                               lambda: generation("logs/2026-12-05/twentysixth/generate", "generate-bench.log",
+                                                  "cuDNN decode attention")),
+    "whisper-twentysixth": ("logs/2026-12-05/twentysixth/whisper/hf-whisper.log, whisper-bench.log",
+                            lambda: whisper("logs/2026-12-05/twentysixth/whisper/hf-whisper.log",
+                                            "logs/2026-12-05/twentysixth/whisper/whisper-bench.log", card="H100")),
+    "whisper-twentysixth-cudnn-cross": (
+        "logs/2026-12-05/twentysixth/whisper-cudnn-cross/hf-whisper.log, whisper-bench.log",
+        lambda: whisper("logs/2026-12-05/twentysixth/whisper-cudnn-cross/hf-whisper.log",
+                        "logs/2026-12-05/twentysixth/whisper-cudnn-cross/whisper-bench.log", card="H100")),
+    "batching-twentysixth": ("logs/2026-12-05/twentysixth/batching/batching-bench.log",
+                             lambda: batching_bench("logs/2026-12-05/twentysixth/batching/batching-bench.log")),
+    "vit-twentysixth-freeze": ("logs/2026-12-05/twentysixth/vit/vit-best-freeze-bench.log",
+                               lambda: best_path("logs/2026-12-05/twentysixth/vit/vit-best-freeze-bench.log", None,
+                                                 "vit_b_16", [], prefix="NOS optimized + CUDA graphs",
+                                                 card="H100")),
+    "vit-twentysixth-ofi": ("logs/2026-12-05/twentysixth/vit/vit-best-bench.log",
+                            lambda: best_path("logs/2026-12-05/twentysixth/vit/vit-best-bench.log", None, "vit_b_16", [],
+                                              card="H100")),
     "whisper-twelfth": ("logs/2026-12-04/twelfth/lease1-hf-whisper.log, lease1-whisper-bench.log",
                         lambda: whisper("logs/2026-12-04/twelfth/lease1-hf-whisper.log",
                                         "logs/2026-12-04/twelfth/lease1-whisper-bench.log")),
