@@ -3,9 +3,9 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|aoti-autotune|stepprobe] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|aoti-autotune|stepprobe] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
-# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES: see its block)
+# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitprofile none: see their blocks)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -95,6 +95,15 @@ if [ "$what" = vit ]; then
     done
     timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
   fi
+fi
+if [ "$what" = vitprofile ]; then
+  # Issue #20 item 3, where ViT-B/16 fp16's time goes: profile_vit.py times (CUDA events, the
+  # forward pass alone) and profiles torchvision's vit_b_16 at batch 64 as the nn.Module, its
+  # trace in this torch, NOS's file (vit_b_16.pt, made above) frozen in fp16 as NOS's freeze path
+  # loads it (with and without a CUDA graph), the module under a CUDA graph, and the module with
+  # each SDPA backend alone; the top kernels and the SDPA backend each used. About a minute.
+  [ -f /tmp/gpu-models/vit_b_16.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>>"$out/make-models.log"
+  timeout 200 python3 "$g/scripts/gpu/profile_vit.py" --file /tmp/gpu-models/vit_b_16.pt 2>&1 | grep -v Warning | tee "$out/vit-profile.log"
 fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch
