@@ -3,8 +3,9 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|aoti-autotune|stepprobe] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|aoti-autotune|stepprobe] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
+# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitprofile none: see their blocks)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -74,10 +75,35 @@ fi
 if [ "$what" = vit ]; then
   # Issue #20 item 3: ViT-B/16 fp16 with the callers rows on its two candidate best paths
   # (CL + freeze + cudnn + graphs, then CL + ofi + cudnn + graphs), then Python's eager rows.
-  for path in best-freeze best; do
-    ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" vit_b_16 /tmp/no-aoti $path 2>&1 | tee "$out/vit-$path-bench.log" | grep "^|"
-  done
-  timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
+  # VIT_SDP_ORDERS="default cudnn flash efficient" (space-separated; each a comma list of
+  # SdpOrder's backend names, or "default" for libtorch's own order): instead, Python's eager rows
+  # FIRST (the twenty-sixth lease's budget cut them when they came last), then only the freeze
+  # path once per order with -Dnos.bench.sdpOrder=ORDER (pinned and from a Tensor, no callers
+  # rows, batches VIT_SDP_BATCHES, default 64,256): does libtorch 2.10 give the traced
+  # _native_multi_head_attention a slower SDPA backend than torch 2.11? Logs
+  # $OUT/vit-baseline.log and vit-sdp-ORDER-bench.log ("OptimBench: SDPA priority [...]" at the top
+  # of each but "default"). Unset: the two paths and the baseline as before.
+  if [ -n "${VIT_SDP_ORDERS:-}" ]; then
+    timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
+    for order in $VIT_SDP_ORDERS; do
+      sdp=""; [ "$order" = default ] || sdp="-Dnos.bench.sdpOrder=$order"
+      ${jvm/-cp/$sdp -Dnos.bench.batches=${VIT_SDP_BATCHES:-64,256} -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" vit_b_16 /tmp/no-aoti best-freeze 2>&1 | tee "$out/vit-sdp-$order-bench.log" | grep -E "^\||SDPA priority|Exception"
+    done
+  else
+    for path in best-freeze best; do
+      ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" vit_b_16 /tmp/no-aoti $path 2>&1 | tee "$out/vit-$path-bench.log" | grep "^|"
+    done
+    timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
+  fi
+fi
+if [ "$what" = vitprofile ]; then
+  # Issue #20 item 3, where ViT-B/16 fp16's time goes: profile_vit.py times (CUDA events, the
+  # forward pass alone) and profiles torchvision's vit_b_16 at batch 64 as the nn.Module, its
+  # trace in this torch, NOS's file (vit_b_16.pt, made above) frozen in fp16 as NOS's freeze path
+  # loads it (with and without a CUDA graph), the module under a CUDA graph, and the module with
+  # each SDPA backend alone; the top kernels and the SDPA backend each used. About a minute.
+  [ -f /tmp/gpu-models/vit_b_16.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>>"$out/make-models.log"
+  timeout 200 python3 "$g/scripts/gpu/profile_vit.py" --file /tmp/gpu-models/vit_b_16.pt 2>&1 | grep -v Warning | tee "$out/vit-profile.log"
 fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch

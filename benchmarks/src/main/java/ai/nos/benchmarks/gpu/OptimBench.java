@@ -46,6 +46,13 @@ import java.util.Map;
  * are the old rows' (scripts/gpu/optim_table.py reads them), with images/s from the windows now
  * instead of batch / p50.
  *
+ * <p>With {@code -Dnos.bench.sdpOrder=cudnn,flash} (names of {@link SdpOrder#BACKENDS}) those
+ * scaled-dot-product-attention backends go first in libtorch's process-wide priority order before
+ * any model loads, and the log says the order in force (bench.sh vit with VIT_SDP_ORDERS: which
+ * backend ViT-B/16's fused attention gets in libtorch 2.10). With {@code -Dnos.bench.batches=64}
+ * (a comma-separated subset) only those batch sizes are measured; the CUDA graphs are still
+ * recorded for all four.
+ *
  * <p>A rejected step is logged as a warning (the log level is warn) above its rows.
  * Args: MODELS_DIR SECONDS [MODEL|all [AOTI_DIR [buckets|best|best-freeze]]].
  */
@@ -62,6 +69,10 @@ public final class OptimBench {
   private static final String ONLY_PRECISION = System.getProperty("nos.bench.precision");
   /** Measured windows per cell. */
   private static final int WINDOWS = Integer.getInteger("nos.bench.windows", 3);
+  /** With -Dnos.bench.batches=64,256 only those batch sizes are measured. */
+  private static final int[] MEASURED = java.util.Arrays.stream(
+      System.getProperty("nos.bench.batches", "1,8,64,256").split(","))
+      .mapToInt(b -> Integer.parseInt(b.trim())).toArray();
 
   private OptimBench() {}
 
@@ -79,6 +90,7 @@ public final class OptimBench {
     // best in the seventh session: ofi's rewrites cost it about 20% at batch 64).
     boolean bestOnly = args.length > 4 && args[4].equals("best");
     boolean bestFreeze = args.length > 4 && args[4].equals("best-freeze");
+    SdpOrder.applyIfAsked("OptimBench");
     System.out.printf("OptimBench: %s%n", TorchRuntime.cudaDeviceName(0));
     System.out.printf("(%d windows of %s s a cell)%n", WINDOWS, seconds);
     System.out.println("| model | dtype | path | batch | images/s | p50 ms | images/s min"
@@ -171,7 +183,7 @@ public final class OptimBench {
               System.out.printf("(%s %s, %s: runs with %s)%n", name, precision.label(), path,
                   manager.models().stream().filter(i -> i.id().equals(spec.id()))
                       .map(ai.nos.ModelInfo::optimizations).findFirst().orElse(List.of()));
-              for (int batch : BATCHES) {
+              for (int batch : MEASURED) {
                 Map<String, Tensor> in = GpuModels.inputs(spec, batch, 7);
                 row(name, precision, path, batch,
                     Timing.windows(() -> m.infer(in), batch, seconds, WINDOWS));
