@@ -63,8 +63,10 @@ public final class TranscribeDemo {
 
   private static String firstIds(int[] ids) {
     String head = Arrays.toString(Arrays.copyOf(ids, Math.min(6, ids.length)));
-    return ids.length > 6 ? head.substring(0, head.length() - 1) + ", ... " + ids.length + " in all]"
-        : head;
+    if (ids.length <= 6) {
+      return head;
+    }
+    return head.substring(0, head.length() - 1) + ", ... " + ids.length + " in all]";
   }
 
   /** A rising tone under a slow tremolo: speech-like in band, deterministic. */

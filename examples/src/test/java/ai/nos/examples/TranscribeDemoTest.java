@@ -16,7 +16,8 @@ final class TranscribeDemoTest {
 
   @Test
   void twoWindows_andConcurrentCallersGetTheLoneCallersIds() {
-    Path model = Path.of(System.getProperty("nos.models.dir", "../models")).resolve("whisper-micro");
+    Path models = Path.of(System.getProperty("nos.models.dir", "../models"));
+    Path model = models.resolve("whisper-micro");
     TranscribeDemo.Result r = TranscribeDemo.run(model);
     Transcript alone = r.alone();
     assertEquals(2, alone.segments().size(), alone.toString());
