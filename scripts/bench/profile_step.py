@@ -152,29 +152,34 @@ def synced(replay):
     return step
 
 
+def trace_events(fn, n):
+    """torch.profiler's Chrome-trace events (CPU and CUDA activity) of n calls of fn, after one
+    untimed call: a list of dicts with "cat", "name", "dur" (us). profile_vit.py uses it too."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            data = json.load(f)  # {"traceEvents": [...]}, or the list alone (older torch)
+        return data.get("traceEvents", []) if isinstance(data, dict) else data
+    finally:
+        os.unlink(path)
+
+
 def kernels(run, calls, eager_run=None):
     """Kernels per call and their device ms per call from torch.profiler (the trace's "kernel"
     events), with the top kernels: {per_step, ms_per_step, top: [(name, ms/step, per step)],
     source}. Falls back to eager_run when the replays show no kernels."""
-    from torch.profiler import ProfilerActivity, profile
-
     def trace(fn, n):
-        fn()
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for _ in range(n):
-                fn()
-            torch.cuda.synchronize()
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-            path = f.name
-        try:
-            prof.export_chrome_trace(path)
-            with open(path) as f:
-                data = json.load(f)  # {"traceEvents": [...]}, or the list alone (older torch)
-            events = data.get("traceEvents", []) if isinstance(data, dict) else data
-        finally:
-            os.unlink(path)
-        return [e for e in events if str(e.get("cat", "")).lower() == "kernel"]
+        return [e for e in trace_events(fn, n) if str(e.get("cat", "")).lower() == "kernel"]
 
     found, source = trace(run, calls), "graph replays"
     if not found and eager_run is not None:

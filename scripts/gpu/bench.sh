@@ -83,8 +83,11 @@ if [ "$what" = vit ]; then
   # _native_multi_head_attention a slower SDPA backend than torch 2.11? Logs
   # $OUT/vit-baseline.log and vit-sdp-ORDER-bench.log ("OptimBench: SDPA priority [...]" at the top
   # of each but "default"). Unset: the two paths and the baseline as before.
+  vit_baseline() {  # Python's eager rows (optim_baseline.py), SECONDS a window
+    timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "$1" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
+  }
   if [ -n "${VIT_SDP_ORDERS:-}" ]; then
-    timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
+    vit_baseline "${2:-2}"
     for order in $VIT_SDP_ORDERS; do
       sdp=""; [ "$order" = default ] || sdp="-Dnos.bench.sdpOrder=$order"
       ${jvm/-cp/$sdp -Dnos.bench.batches=${VIT_SDP_BATCHES:-64,256} -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" vit_b_16 /tmp/no-aoti best-freeze 2>&1 | tee "$out/vit-sdp-$order-bench.log" | grep -E "^\||SDPA priority|Exception"
@@ -93,7 +96,7 @@ if [ "$what" = vit ]; then
     for path in best-freeze best; do
       ${jvm/-cp/-Dnos.bench.callers=true -Dnos.bench.pinned=true -Dnos.bench.precision=fp16 -cp} ai.nos.benchmarks.gpu.OptimBench /tmp/gpu-models "${2:-2}" vit_b_16 /tmp/no-aoti $path 2>&1 | tee "$out/vit-$path-bench.log" | grep "^|"
     done
-    timeout 150 python3 "$g/scripts/gpu/optim_baseline.py" --seconds "${2:-2}" --only vit_b_16-fp16 2>&1 | tee "$out/vit-baseline.log" | grep "^|"
+    vit_baseline "${2:-2}"
   fi
 fi
 if [ "$what" = vitprofile ]; then

@@ -44,14 +44,16 @@ CPU smoke test:  python3 scripts/gpu/profile_vit.py --device cpu --batch 2 --ite
 """
 import argparse
 import contextlib
-import json
 import os
 import statistics
-import tempfile
+import sys
 import time
 
 import torch
 import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+import profile_step as ps  # noqa: E402  (capture, trace_events: the shared profiling pieces)
 
 MODES = ("eager", "trace", "file", "file-graphs", "graphs",
          "eager-flash", "eager-efficient", "eager-cudnn", "eager-math")
@@ -105,25 +107,9 @@ def median_ms(fn, warmup, iters, cuda):
 
 
 def profiled(fn, iters):
-    """torch.profiler's trace events of `iters` calls: (kernels, cpu ops), each a list of
-    (name, device or host ms)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(iters):
-            fn()
-        torch.cuda.synchronize()
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-        path = f.name
-    try:
-        prof.export_chrome_trace(path)
-        with open(path) as f:
-            data = json.load(f)  # {"traceEvents": [...]}, or the list alone (older torch)
-        events = data.get("traceEvents", []) if isinstance(data, dict) else data
-    finally:
-        os.unlink(path)
+    """torch.profiler's events of `iters` calls (profile_step.trace_events): (kernels, cpu ops),
+    each a list of (name, device or host ms)."""
+    events = ps.trace_events(fn, iters)
 
     def of(cat):
         return [(e.get("name", "?"), float(e.get("dur", 0)) / 1000) for e in events
@@ -170,18 +156,9 @@ def report_profile(mode, fn, args):
 
 
 def captured(fn, example_input):
-    """fn captured in a CUDA graph (after warm-up calls on a side stream, which also let
-    TorchScript's profiling executor settle): a replay function."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(5):
-            fn(example_input)
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = fn(example_input)
+    """fn captured in a CUDA graph (profile_step.capture, after 5 warm-up calls on a side stream,
+    which also let TorchScript's profiling executor settle): a replay function."""
+    graph, out = ps.capture(lambda: fn(example_input), warmups=5)
     keep = (graph, out, example_input)  # the graph's memory lives as long as the replay
 
     def replay():
