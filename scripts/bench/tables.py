@@ -854,6 +854,109 @@ def best_path(nos_log, py_log, model, against, dtype="fp16", prefix=BEST_PATH, c
     return out
 
 
+
+def side_by_side(model, card, sources, ratios=(), dtype="fp16"):
+    """Rows of several logs of one lease (OptimBench's and optim_baseline.py's Markdown rows of one
+    model and precision), one table row per (source, path), by batch: images/s of the median
+    window (p50 per call). `sources` is [(log, {path in the log: label})], in table order; a
+    path absent from its log is a LogError. `ratios` is [(label of row a, label of row b)]: a row
+    "a against b" of a's images/s over b's at each batch both have."""
+    table = {}
+    for rel, paths in sources:
+        found = {}
+        for line in read(rel).splitlines():
+            if line.startswith(f"| {model} | {dtype} |"):
+                c = [x.strip() for x in line.strip().strip("|").split("|")]
+                if c[2] in paths:
+                    found.setdefault(paths[c[2]], {})[int(c[3])] = (num(c[4]), num(c[5]))
+        missing = [label for label in paths.values() if label not in found]
+        if missing:
+            raise LogError(f"log {rel}: no {model} {dtype} rows for {missing}")
+        table.update(found)
+    batches = sorted({b for rows in table.values() for b in rows})
+
+    def cell(x):
+        return f"{fmt_int(x[0])} ({x[1]:.2f} ms)" if x else "-"
+    out = [f"| {model} {dtype}, {card}, images/s (p50 per call) | " + " | ".join(
+        f"batch {b}" for b in batches) + " |", "|---" * (len(batches) + 1) + "|"]
+    for label, rows in table.items():
+        out.append(f"| {label} | " + " | ".join(cell(rows.get(b)) for b in batches) + " |")
+    for a, b_label in ratios:
+        out.append(f"| {a} against {b_label} | " + " | ".join(
+            f"{table[a][b][0] / table[b_label][b][0]:.2f}x"
+            if b in table[a] and b in table[b_label] else "-" for b in batches) + " |")
+    return out
+
+
+TWENTYSEVENTH = "logs/2026-12-05/twentyseventh"
+VIT_PY = {"python torch eager": "Python eager (pinned input)",
+          "python torch eager channels-last": "Python eager channels-last (pinned input)",
+          "python CUDA graphs": "Python CUDA graphs (pinned input)"}
+
+
+def vit_sdp_twentyseventh():
+    """ViT-B/16 fp16: Python's rows, then NOS's freeze path under each SDPA order of the lease."""
+    sources = [(f"{TWENTYSEVENTH}/vit/vit-baseline.log", VIT_PY)]
+    for order, name in [("default", "libtorch's default SDPA order"),
+                        ("cudnn", "cuDNN first"), ("flash", "flash first"),
+                        ("efficient", "memory-efficient first")]:
+        sources.append((f"{TWENTYSEVENTH}/vit/vit-sdp-{order}-bench.log", {
+            "NOS optimized + CUDA graphs": f"NOS freeze + graphs, {name}, from a `Tensor`",
+            "NOS optimized + CUDA graphs, pinned input":
+                f"NOS freeze + graphs, {name}, from a `PinnedBuffer`"}))
+    best = "NOS freeze + graphs, cuDNN first, from a `PinnedBuffer`"
+    default = "NOS freeze + graphs, libtorch's default SDPA order, from a `PinnedBuffer`"
+    return side_by_side("vit_b_16", "H100", sources, [
+        (default, "Python eager (pinned input)"), (best, "Python eager (pinned input)"),
+        (best, "Python CUDA graphs (pinned input)")])
+
+
+def aoti_autotune_twentyseventh():
+    """ResNet-50 fp16: NOS's best TorchScript path, the max-autotune AOTInductor packages and
+    Python's torch.compile, one lease."""
+    rel = f"{TWENTYSEVENTH}/aoti-autotune"
+    aoti = "NOS AOTInductor, a library per batch size, channels-last, max-autotune"
+    return side_by_side("resnet50", "H100", [
+        (f"{rel}/aoti-autotune-bench.log", {
+            BEST_PATH: "NOS CL, ofi, cudnn + CUDA graphs, from a `Tensor`",
+            BEST_PATH + ", pinned input": "NOS CL, ofi, cudnn + CUDA graphs, from a `PinnedBuffer`",
+            aoti: "NOS AOTInductor max-autotune (packages for 64 and 256), from a `Tensor`",
+            aoti + ", pinned input":
+                "NOS AOTInductor max-autotune (packages for 64 and 256), from a `PinnedBuffer`"}),
+        (f"{rel}/resnet-compile-only.log", {
+            "python torch.compile": "Python `torch.compile` (pinned input)",
+            "python torch.compile, 2 threads": "Python `torch.compile`, 2 threads"})],
+        [("NOS AOTInductor max-autotune (packages for 64 and 256), from a `PinnedBuffer`",
+          "Python `torch.compile` (pinned input)"),
+         ("NOS CL, ofi, cudnn + CUDA graphs, from a `PinnedBuffer`",
+          "Python `torch.compile` (pinned input)")])
+
+
+
+def vit_profile(rel):
+    """profile_vit.py's variants at batch 64 (forward alone, input on the device): median ms and
+    images/s of the timed calls, kernels and kernel ms a call from the profiler, the SDPA
+    backend seen and its 12 calls' kernel ms."""
+    text = read(rel)
+    out = ["| variant (torch 2.11, batch 64, forward alone) | median ms a call | images/s |"
+           " kernels a call | kernel ms a call | attention backend (ms of its 12 calls) |",
+           "|---|---|---|---|---|---|"]
+    for m in re.finditer(r"^profile_vit: (\S+) batch=64 median_ms=(\S+) images_s=(\d+)$", text, re.M):
+        name = m[1]
+        k = re.search(r"^profile_vit: " + re.escape(name)
+                      + r" kernels_per_call (\d+) kernel_ms_per_call (\S+)$", text, re.M)
+        a = re.search(r"^profile_vit: " + re.escape(name)
+                      + r" sdpa (?:(\S+) kernel .* calls \d+ cuda_ms (\S+)|none seen)", text, re.M)
+        if not k or not a:
+            raise LogError(f"log {rel}: variant {name} lacks its kernels or sdpa line")
+        backend = f"{a[1]} ({num(a[2]):.3f})" if a[1] else "none (math: bmm + softmax)"
+        out.append(f"| {name} | {num(m[2]):.3f} | {fmt_int(num(m[3]))} | {k[1]} |"
+                   f" {num(k[2]):.3f} | {backend} |")
+    if len(out) == 2:
+        raise LogError(f"log {rel}: no 'profile_vit: NAME batch=64 median_ms=...' lines")
+    return out
+
+
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", lambda: djl_rows("logs/2026-12-03/djl-cpu")),
     "djl-cpu-twentieth-all": ("logs/2026-12-04/twentieth/djl-cpu",
@@ -994,6 +1097,15 @@ TABLES = {
     "trt-fourteenth": ("logs/2026-12-04/fourteenth/leaseB-trt-bench.log, leaseB-trt-compile-baseline.log",
                        lambda: trt("logs/2026-12-04/fourteenth/leaseB-trt-bench.log",
                                    "logs/2026-12-04/fourteenth/leaseB-trt-compile-baseline.log")),
+    "generation-twentyseventh": (f"{TWENTYSEVENTH}/generate/hf-generate.log, generate-bench.log",
+                                 lambda: generation(f"{TWENTYSEVENTH}/generate", "generate-bench.log",
+                                                    "cuDNN decode attention")),
+    "vit-twentyseventh-sdp": (f"{TWENTYSEVENTH}/vit/vit-baseline.log, vit-sdp-*-bench.log",
+                              vit_sdp_twentyseventh),
+    "vit-twentyseventh-profile": (f"{TWENTYSEVENTH}/vit/vit-profile.log",
+                                  lambda: vit_profile(f"{TWENTYSEVENTH}/vit/vit-profile.log")),
+    "aoti-autotune-twentyseventh": (f"{TWENTYSEVENTH}/aoti-autotune/aoti-autotune-bench.log, "
+                                    "resnet-compile-only.log", aoti_autotune_twentyseventh),
     "generation-twentysixth": ("logs/2026-12-05/twentysixth/generate/hf-generate.log, generate-bench.log",
                                lambda: generation("logs/2026-12-05/twentysixth/generate", "generate-bench.log",
                                                   "cuDNN decode attention")),
