@@ -3,9 +3,10 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|aoti-autotune|stepprobe] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|vitforward|aoti-autotune|stepprobe] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
-# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitprofile none: see their blocks)
+# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitforward VIT_FORWARD_BATCH, vitprofile none:
+# see their blocks)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -107,6 +108,20 @@ if [ "$what" = vitprofile ]; then
   # each SDPA backend alone; the top kernels and the SDPA backend each used. About a minute.
   [ -f /tmp/gpu-models/vit_b_16.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>>"$out/make-models.log"
   timeout 200 python3 "$g/scripts/gpu/profile_vit.py" --file /tmp/gpu-models/vit_b_16.pt 2>&1 | grep -v Warning | tee "$out/vit-profile.log"
+fi
+if [ "$what" = vitforward ]; then
+  # Issue #20 item 3, NOS's side of vitprofile's "file" and "file-graphs" rows: ForwardProbe loads
+  # vit_b_16.pt as profile_vit.py's nos_like_file does (eval, fp16, channels-last weights, freeze,
+  # cudnn benchmark) and times the forward pass alone in libtorch 2.10, the input already on the
+  # device (channels-last, batch VIT_FORWARD_BATCH, default 64): 200 calls each waited for (the
+  # median) and 200 back to back (the mean), then the same replayed from NOS's CUDA-graph
+  # recording. Once in libtorch's SDPA order, once with cuDNN's attention first. Logs
+  # $OUT/vit-forward-default.log and vit-forward-cudnn.log (grep "^ForwardProbe:"). Under a minute.
+  [ -f /tmp/gpu-models/vit_b_16.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>>"$out/make-models.log"
+  for order in default cudnn; do
+    sdp=""; [ "$order" = default ] || sdp="-Dnos.bench.sdpOrder=$order"
+    ${jvm/-cp/$sdp -cp} ai.nos.benchmarks.gpu.ForwardProbe /tmp/gpu-models/vit_b_16.pt cuda:0 "${VIT_FORWARD_BATCH:-64}" fp16 200 224 2>&1 | tee "$out/vit-forward-$order.log" | grep -E "^ForwardProbe|Exception|Error"
+  done
 fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch
