@@ -957,6 +957,55 @@ def vit_profile(rel):
     return out
 
 
+
+def native_load(rel):
+    """native-load.sh's rounds: per stage, the median [min-max] of NOS's preset load (plain JVM and
+    with an application CDS archive) beside DJL's engine load, then each libtorch's dlopen."""
+    text = read(rel)
+
+    def fields(f, step, skip=0):
+        return {f[i + skip]: num(f[i + skip + 1]) for i in range(0, len(f) - step + 1, step)}
+    runs = {k: [] for k in ("plain", "cds", "djl-plain", "djl-cds")}
+    for m in re.finditer(r"^run \d+ (plain|cds) native-load (.*)$", text, re.M):
+        runs[m[1]].append(fields(m[2].split(), 2))
+    for m in re.finditer(r"^run \d+ (djl-plain|djl-cds) djl-load (.*)$", text, re.M):
+        runs[m[1]].append(fields(m[2].split(), 2))
+    dl = {"nos": [], "djl": []}
+    for m in re.finditer(r"^run \d+ (djl-)?(dlopen .*)$", text, re.M):
+        dl["djl" if m[1] else "nos"].append(fields(m[2].split(), 3, 1))
+    if not all(runs.values()) or not dl["nos"] or not dl["djl"]:
+        raise LogError(f"log {rel}: lacks one of the plain, cds, djl-plain, djl-cds, dlopen and"
+                       " djl-dlopen rounds")
+
+    def cell(rows, key):
+        if key is None:
+            return "-"
+        xs = sorted(r[key] for r in rows)
+        return f"{statistics.median(xs):.0f} [{xs[0]:.0f}-{xs[-1]:.0f}]"
+    # (NOS's key, DJL's key, label)
+    stages = [
+        ("jvm-to-main-ms", "jvm-to-main-ms", "JVM start to `main`, ms"),
+        ("javacpp-ms", None, "JavaCPP's `Loader` starts (platform, properties, annotations), ms"),
+        ("openblas-ms", None, "the two OpenBLAS presets the PyTorch preset inherits, ms"),
+        ("link-ms", None, "libgomp, libc10, libtorch, libtorch_cpu linked, ms"),
+        ("onload-ms", None, "libjnitorch's `JNI_OnLoad` (member offsets of every mapped class), ms"),
+        ("loader-ms", "engine-ms", "the native load in all (NOS: `Loader.load(torch.class)`;"
+         " DJL: `Engine.getEngine(\"PyTorch\")`), ms"),
+        ("first-tensor-ms", "first-tensor-ms", "the first tensor after it, ms"),
+        ("onload-classes", None, "classes loaded in `JNI_OnLoad`"),
+    ]
+    n = len(runs["plain"])
+    out = [f"| stage ({n} alternated rounds; median [min-max]) | NOS, plain | NOS, application CDS"
+           " archive | DJL, plain | DJL, application CDS archive |", "|---|---|---|---|---|"]
+    for nos_key, djl_key, label in stages:
+        out.append(f"| {label} | {cell(runs['plain'], nos_key)} | {cell(runs['cds'], nos_key)} |"
+                   f" {cell(runs['djl-plain'], djl_key)} | {cell(runs['djl-cds'], djl_key)} |")
+    out.append(f"| the same libraries' `dlopen` alone, no JVM, ms (libtorch_cpu.so of it) |"
+               f" {cell(dl['nos'], 'total')} ({cell(dl['nos'], 'libtorch_cpu.so')}) | - |"
+               f" {cell(dl['djl'], 'total')} ({cell(dl['djl'], 'libtorch_cpu.so')}) | - |")
+    return out
+
+
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", lambda: djl_rows("logs/2026-12-03/djl-cpu")),
     "djl-cpu-twentieth-all": ("logs/2026-12-04/twentieth/djl-cpu",
@@ -1102,6 +1151,8 @@ TABLES = {
                                                     "cuDNN decode attention")),
     "vit-twentyseventh-sdp": (f"{TWENTYSEVENTH}/vit/vit-baseline.log, vit-sdp-*-bench.log",
                               vit_sdp_twentyseventh),
+    "native-load-twentyseventh": (f"{TWENTYSEVENTH}/native-load/native-load.log",
+                                  lambda: native_load(f"{TWENTYSEVENTH}/native-load/native-load.log")),
     "vit-twentyseventh-profile": (f"{TWENTYSEVENTH}/vit/vit-profile.log",
                                   lambda: vit_profile(f"{TWENTYSEVENTH}/vit/vit-profile.log")),
     "aoti-autotune-twentyseventh": (f"{TWENTYSEVENTH}/aoti-autotune/aoti-autotune-bench.log, "
