@@ -220,6 +220,32 @@ def first_result_djl_twentyfirst(rel):
                               {"nos": "NOS", "djl": "DJL 0.36 (libtorch 2.7.1)"})
 
 
+SETTINGS_LABELS = {"nos": "NOS", "nos-ext": "NOS, `-Dorg.bytedeco.javacpp.platform.extension=`",
+                   "nos-ext-cds": "NOS, that and an application CDS archive",
+                   "djl": "DJL 0.36 (libtorch 2.7.1)",
+                   "djl-cds": "DJL 0.36, an application CDS archive"}
+
+
+def first_result_phases(rel, header, labels):
+    """first_result_table's rows with the phases FirstResult printed (its JVM's view: the load,
+    natives included, and the first call), medians."""
+    text = read(rel)
+    out = [f"| {header} | runs | first result, ms | load, ms | first call, ms | peak RSS, MB |",
+           "|---|---|---|---|---|---|"]
+    for key, label in labels.items():
+        rows = [(int(m[1]), int(m[2]), int(m[3]), int(m[4]) / 1024) for m in re.finditer(
+            r"engine " + re.escape(key) + r" run \d+ start-to-first-output-ms (\d+) phases-ms"
+            r" jvm-to-main \d+ load (\d+) first-call (\d+) .*?peak-rss-kb (\d+)", text)]
+        if not rows:
+            raise LogError(f"log {rel}: no runs of {key} with their phases")
+        col = [sorted(r[i] for r in rows) for i in range(4)]
+        out.append(f"| {label} | {len(rows)} | {fmt_int(statistics.median(col[0]))} "
+                   f"[{fmt_int(col[0][0])}-{fmt_int(col[0][-1])}] | "
+                   f"{fmt_int(statistics.median(col[1]))} | {fmt_int(statistics.median(col[2]))} |"
+                   f" {statistics.median(col[3]):.0f} |")
+    return out
+
+
 def jmh_ab(rel, name, units):
     """A jmh-ab.sh run (scripts/bench/jmh-ab.sh): per benchmark, the before and after builds'
     scores over the alternated forks, median [min-max], and after / before."""
@@ -1151,6 +1177,11 @@ TABLES = {
                                                     "cuDNN decode attention")),
     "vit-twentyseventh-sdp": (f"{TWENTYSEVENTH}/vit/vit-baseline.log, vit-sdp-*-bench.log",
                               vit_sdp_twentyseventh),
+    "first-result-twentyseventh": (f"{TWENTYSEVENTH}/first-result/first-result.log",
+                                   lambda: first_result_phases(
+                                       f"{TWENTYSEVENTH}/first-result/first-result.log",
+                                       "fresh JVM, digits, batch 32 (natives unpacked)",
+                                       SETTINGS_LABELS)),
     "native-load-twentyseventh": (f"{TWENTYSEVENTH}/native-load/native-load.log",
                                   lambda: native_load(f"{TWENTYSEVENTH}/native-load/native-load.log")),
     "vit-twentyseventh-profile": (f"{TWENTYSEVENTH}/vit/vit-profile.log",
