@@ -214,6 +214,16 @@ def first_result_twentyfourth():
          "nos-after": "NOS with forward's arguments checked at load (after)"})
 
 
+def first_result_warm_up(name, header):
+    """A fresh JVM's first result before and after FirstLoadWarmUp (a patch tried on a branch, not
+    landed: first-load-warm-up.patch beside the logs), alternated fresh JVMs
+    (scripts/bench/first-result-ab.sh 042f9b2; CDS=1 for the archive's rows)."""
+    return first_result_table(
+        f"logs/2026-12-05/twentyseventh/first-result-ab/{name}.log", header,
+        {"nos-before": "NOS at 042f9b2 (before)",
+         "nos-after": "NOS, the first load's one-time work warmed on a second thread (after)"})
+
+
 def first_result_djl_twentyfirst(rel):
     """NOS's and DJL's first result, alternated fresh JVMs (djl-cpu.sh ROWS=first)."""
     return first_result_table(rel + "/first-result.log", "fresh JVM, digits, batch 32",
@@ -1154,6 +1164,14 @@ TABLES = {
     "cpu-ab-probe-abort": ("logs/2026-12-04/twentieth/cpu-ab", lambda: batching_ab("probe-abort")),
     "cpu-ab-caller-lockfree": ("logs/2026-12-04/twentieth/cpu-ab",
                                lambda: batching_ab("caller-lockfree")),
+    "first-result-warm-up": (
+        "logs/2026-12-05/twentyseventh/first-result-ab/first-load-warm-up.log",
+        lambda: first_result_warm_up("first-load-warm-up",
+                                     "fresh JVM, `-Dorg.bytedeco.javacpp.platform.extension=`")),
+    "first-result-warm-up-cds": (
+        "logs/2026-12-05/twentyseventh/first-result-ab/first-load-warm-up-cds.log",
+        lambda: first_result_warm_up("first-load-warm-up-cds",
+                                     "fresh JVM, the same and an application CDS archive")),
     "first-result-twentyfourth": (
         "logs/2026-12-05/twentyfourth/first-result/twentyfourth-session.log",
         first_result_twentyfourth),
