@@ -1042,6 +1042,61 @@ def native_load(rel):
     return out
 
 
+
+def vit_forward_twentyseventh():
+    """ViT-B/16 fp16 at batch 64, the same traced file: the forward pass alone (input on the
+    device) in torch 2.11 (profile_vit.py) and in NOS's libtorch 2.10 (ForwardProbe, per SDPA
+    order), then the whole call with its copies (optim_baseline.py's and OptimBench's rows of
+    the ViT lease), and what the call adds to the forward under a CUDA graph."""
+    rel = f"{TWENTYSEVENTH}/vit"
+    prof = read(f"{rel}/vit-profile.log")
+
+    def profile(name):
+        m = re.search(r"^profile_vit: " + re.escape(name) + r" batch=64 median_ms=(\S+) ", prof,
+                      re.M)
+        if not m:
+            raise LogError(f"log {rel}/vit-profile.log: no '{name} batch=64' line")
+        return num(m[1])
+
+    def probe(order, which):
+        log = f"{TWENTYSEVENTH}/vit-forward/vit-forward-{order}.log"
+        m = re.search(r"^ForwardProbe: " + which + r" batch=64 median_ms=(\S+) images_s=\S+"
+                      r" backtoback_ms=(\S+)$", read(log), re.M)
+        if not m:
+            raise LogError(f"log {log}: no 'ForwardProbe: {which} batch=64' line")
+        return num(m[1])
+
+    def call(log, path):
+        for line in read(log).splitlines():
+            c = [x.strip() for x in line.strip().strip("|").split("|")]
+            if len(c) > 5 and c[0] == "vit_b_16" and c[1] == "fp16" and c[2] == path \
+                    and c[3] == "64":
+                return num(c[5])
+        raise LogError(f"log {log}: no vit_b_16 fp16 '{path}' row at batch 64")
+    py_graph = profile("file-graphs")
+    nos_graph = probe("cudnn", "frozen-graphs")
+    py_call = call(f"{rel}/vit-baseline.log", "python CUDA graphs")
+    nos_call = call(f"{rel}/vit-sdp-cudnn-bench.log", "NOS optimized + CUDA graphs, pinned input")
+    return [
+        "| vit_b_16 fp16, H100, batch 64, the same traced file | ms a call (median) |",
+        "|---|---|",
+        f"| torch 2.11, frozen file, forward alone (profile_vit `file`) | {profile('file'):.2f} |",
+        f"| torch 2.11, frozen file under a CUDA graph (`file-graphs`) | {py_graph:.2f} |",
+        f"| NOS's libtorch 2.10, frozen, forward alone, libtorch's SDPA order |"
+        f" {probe('default', 'frozen'):.2f} |",
+        f"| NOS's libtorch 2.10, frozen under NOS's CUDA graph, libtorch's SDPA order |"
+        f" {probe('default', 'frozen-graphs'):.2f} |",
+        f"| NOS's libtorch 2.10, frozen, forward alone, cuDNN first |"
+        f" {probe('cudnn', 'frozen'):.2f} |",
+        f"| NOS's libtorch 2.10, frozen under NOS's CUDA graph, cuDNN first | {nos_graph:.2f} |",
+        f"| Python's whole call: pinned float32 in, copy, cast, graph, logits out (p50) |"
+        f" {py_call:.2f} |",
+        f"| NOS's whole call from a `PinnedBuffer`, cuDNN first (p50) | {nos_call:.2f} |",
+        f"| what the call adds to the graph's forward: Python | {py_call - py_graph:.2f} |",
+        f"| what the call adds to the graph's forward: NOS | {nos_call - nos_graph:.2f} |",
+    ]
+
+
 TABLES = {
     "djl-cpu": ("logs/2026-12-03/djl-cpu", lambda: djl_rows("logs/2026-12-03/djl-cpu")),
     "djl-cpu-twentieth-all": ("logs/2026-12-04/twentieth/djl-cpu",
@@ -1202,6 +1257,9 @@ TABLES = {
                                        SETTINGS_LABELS)),
     "native-load-twentyseventh": (f"{TWENTYSEVENTH}/native-load/native-load.log",
                                   lambda: native_load(f"{TWENTYSEVENTH}/native-load/native-load.log")),
+    "vit-twentyseventh-forward": (f"{TWENTYSEVENTH}/vit-forward/vit-forward-*.log, "
+                                  "vit/vit-profile.log, vit-baseline.log, vit-sdp-cudnn-bench.log",
+                                  vit_forward_twentyseventh),
     "vit-twentyseventh-profile": (f"{TWENTYSEVENTH}/vit/vit-profile.log",
                                   lambda: vit_profile(f"{TWENTYSEVENTH}/vit/vit-profile.log")),
     "aoti-autotune-twentyseventh": (f"{TWENTYSEVENTH}/aoti-autotune/aoti-autotune-bench.log, "
