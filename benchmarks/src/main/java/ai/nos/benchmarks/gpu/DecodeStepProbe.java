@@ -60,7 +60,19 @@ public final class DecodeStepProbe {
     int position = args.length > 7 ? Integer.parseInt(args[7]) : 128;
     TorchRuntime.ensureLoaded();
     out.println("DecodeStepProbe: SDPA priority " + SdpOrder.applyFromProperty());
-    torch.setGraphExecutorOptimize(false); // this thread is the probe's scheduler
+    // This thread is the probe's scheduler. The flag is thread-local: it is given back at the
+    // end, so a caller's thread (a test's) keeps its own setting for what it runs next.
+    boolean optimize = torch.getGraphExecutorOptimize();
+    torch.setGraphExecutorOptimize(false);
+    try {
+      measure(file, rows, steps, precision, device, slots, length, position, out);
+    } finally {
+      torch.setGraphExecutorOptimize(optimize);
+    }
+  }
+
+  private static void measure(Path file, int[] rows, int steps, Precision precision,
+      Device device, int slots, int length, int position, PrintStream out) {
     if (device.isCuda()) {
       TorchRuntime.prepareEngineThread(device.index().orElse(0));
     }

@@ -83,7 +83,19 @@ public final class WhisperAdmitProbe {
     Device device = Device.parse(args.length > 4 ? args[4] : "cuda:0");
     onCuda = device.isCuda();
     TorchRuntime.ensureLoaded();
+    // As the engine's threads run; the flag is thread-local and given back at the end, so a
+    // caller's thread (a test's) keeps its own setting for what it runs next.
+    boolean optimize = torch.getGraphExecutorOptimize();
     torch.setGraphExecutorOptimize(false);
+    try {
+      measure(dir, batches, reps, precision, device, out);
+    } finally {
+      torch.setGraphExecutorOptimize(optimize);
+    }
+  }
+
+  private static void measure(Path dir, int[] batches, int reps, Precision precision,
+      Device device, java.io.PrintStream out) {
     try (InferenceMode guard = new InferenceMode();
         AdmissionSteps steps = new AdmissionSteps(dir, device, precision, SLOTS);
         WhisperLogMel mel = new WhisperLogMel(steps.bins(), device)) {

@@ -20,6 +20,23 @@ final class WhisperAdmitProbeTest {
       Path.of(System.getProperty("nos.models.dir", "../models")).resolve("whisper-micro");
 
   @Test
+  void run_givesTheCallersThreadItsExecutorSettingBack() {
+    // The probe turns TorchScript's executor optimization off for itself (the engine's setting);
+    // the flag is thread-local, and a test thread that kept it off broke ForwardProbeTest after
+    // it (a frozen module's forward then met an uninlined call on the CPU).
+    ai.nos.internal.torch.TorchRuntime.ensureLoaded();
+    boolean before = org.bytedeco.pytorch.global.torch.getGraphExecutorOptimize();
+    org.bytedeco.pytorch.global.torch.setGraphExecutorOptimize(true); // libtorch's default
+    try {
+      WhisperAdmitProbe.run(new String[] {MICRO.toString(), "1", "1", "fp32", "cpu"},
+          new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+      assertTrue(org.bytedeco.pytorch.global.torch.getGraphExecutorOptimize());
+    } finally {
+      org.bytedeco.pytorch.global.torch.setGraphExecutorOptimize(before);
+    }
+  }
+
+  @Test
   void run_onWhisperMicroCpu_timesEveryStepAtEachBatchSize() throws Exception {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     WhisperAdmitProbe.run(new String[] {MICRO.toString(), "1,2", "1", "fp32", "cpu"},
