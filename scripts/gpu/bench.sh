@@ -3,10 +3,10 @@
 # (random weights) and runs the GPU benchmarks of NOS, printing their tables. With more than one
 # GPU, ManagerBench also measures replicas. Logs go to $OUT.
 #
-#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|vitforward|aoti-autotune|stepprobe] [SECONDS]
+#   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|vitforward|callpath|aoti-autotune|stepprobe] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
-# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitforward VIT_FORWARD_BATCH, vitprofile none:
-# see their blocks)
+# (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitforward VIT_FORWARD_BATCH, callpath
+# CALLPATH_BATCH, vitprofile none: see their blocks)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -15,7 +15,7 @@ seconds=${2:-15}
 # A JVM that crashes leaves its hs_err file where it comes back ($OUT).
 export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-[ "$what" = generate ] || [ "$what" = whisper ] || [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
+[ "$what" = generate ] || [ "$what" = whisper ] || [ "$what" = callpath ] || [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
 cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
 jvm="timeout 280 java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
 if [ "$what" = all ] || [ "$what" = probe ]; then
@@ -122,6 +122,19 @@ if [ "$what" = vitforward ]; then
     sdp=""; [ "$order" = default ] || sdp="-Dnos.bench.sdpOrder=$order"
     ${jvm/-cp/$sdp -cp} ai.nos.benchmarks.gpu.ForwardProbe /tmp/gpu-models/vit_b_16.pt cuda:0 "${VIT_FORWARD_BATCH:-64}" fp16 200 224 2>&1 | tee "$out/vit-forward-$order.log" | grep -E "^ForwardProbe|Exception|Error"
   done
+fi
+if [ "$what" = callpath ]; then
+  # Issue #20 item 3, where NOS's call spends the 1.05 ms around ViT-B/16's forward pass (Python
+  # 0.72): CallPathProbe loads vit_b_16.pt through NOS's public API as OptimBench's freeze path
+  # does (CL, freeze, cudnn, CUDA graphs; batching with preferred sizes 1/8/64/256), fp16, cuDNN's
+  # attention first, and times the whole call from a PinnedBuffer at batch CALLPATH_BATCH
+  # (default 64) through the manager and without it, then each piece alone (the pinned bytes'
+  # copy, NOS's copy and cast, the cast, channels-last, the copy into the static input, the fused
+  # copy Python does, the replay, the logits' copy back), 200 calls each, medians. Only vit_b_16.pt
+  # is made (the generic step above is skipped). Log $OUT/vit-callpath.log (grep
+  # "^CallPathProbe:"). About a minute.
+  [ -f /tmp/gpu-models/vit_b_16.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models vit_b_16 >/dev/null 2>>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
+  ${jvm/-cp/-Dnos.bench.sdpOrder=cudnn -cp} ai.nos.benchmarks.gpu.CallPathProbe /tmp/gpu-models/vit_b_16.pt cuda:0 "${CALLPATH_BATCH:-64}" fp16 200 224 2>&1 | tee "$out/vit-callpath.log" | grep -E "^CallPathProbe|Exception|Error"
 fi
 if [ "$what" = trt ]; then
   # Issue #22: ResNet-50's TensorRT engine through Optimizer.tensorRt (build, guard, serve), batch

@@ -9,7 +9,10 @@
                  copies and bookkeeping (bench.sh overhead)
 They are hundreds of MB, so they are made on the GPU machine and never committed.
 
-Run:  python3 scripts/models/make_gpu_models.py OUT_DIR
+Run:  python3 scripts/models/make_gpu_models.py OUT_DIR [NAME ...]
+With NAMEs (resnet50 vit_b_16 overhead bert_base) only those files are written; the models
+before them are still built and their example inputs drawn, so each file's weights are the
+same as when all are made (bench.sh callpath makes vit_b_16 alone).
 """
 import os
 import sys
@@ -52,14 +55,24 @@ class Overhead(torch.nn.Module):
 
 
 out = sys.argv[1]
+known = ["resnet50", "vit_b_16", "overhead", "bert_base"]
+wanted = sys.argv[2:] or known
+unknown = [n for n in wanted if n not in known]
+if unknown:
+    sys.exit("unknown model name(s) %s; known: %s" % (unknown, known))
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
 with torch.no_grad():
     for name, ctor in [("resnet50", torchvision.models.resnet50), ("vit_b_16", torchvision.models.vit_b_16)]:
         m = ctor(weights=None).eval()
-        torch.jit.trace(m, torch.randn(1, 3, 224, 224)).save(os.path.join(out, name + ".pt"))
-    torch.jit.trace(Overhead().eval(), torch.randn(1, 3, 224, 224)).save(
-        os.path.join(out, "overhead.pt"))
-    bert = BertSized().eval()
-    torch.jit.script(bert).save(os.path.join(out, "bert_base.pt"))
+        example = torch.randn(1, 3, 224, 224)
+        if name in wanted:
+            torch.jit.trace(m, example).save(os.path.join(out, name + ".pt"))
+    overhead = Overhead().eval()  # built, then its input drawn: the order of a full run
+    example = torch.randn(1, 3, 224, 224)
+    if "overhead" in wanted:
+        torch.jit.trace(overhead, example).save(os.path.join(out, "overhead.pt"))
+    if "bert_base" in wanted:
+        bert = BertSized().eval()
+        torch.jit.script(bert).save(os.path.join(out, "bert_base.pt"))
 print("made", sorted(os.listdir(out)))

@@ -149,8 +149,11 @@ public final class ForwardProbe {
     return value;
   }
 
-  /** FILE as profile_vit.py's nos_like_file loads it (see the class comment). */
-  private static JitModule load(Path file, Device device, boolean half) {
+  /**
+   * FILE as profile_vit.py's nos_like_file loads it (see the class comment); CallPathProbe's
+   * replay loads it so too.
+   */
+  static JitModule load(Path file, Device device, boolean half) {
     JitModule module = torch.load(file.toString(),
         new DeviceOptional(TorchRuntime.toTorch(Device.cpu())), false);
     module.eval();
@@ -176,7 +179,7 @@ public final class ForwardProbe {
   }
 
   /** The module's output tensors for one input (a tensor, or a tuple or list of them). */
-  private static List<Tensor> outputs(JitModule module, Tensor input) {
+  static List<Tensor> outputs(JitModule module, Tensor input) {
     IValueVector in = new IValueVector();
     in.push_back(new IValue(input));
     IValue result = module.forward(in);
