@@ -19,7 +19,6 @@ import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -120,36 +119,15 @@ public final class CallPathProbe {
 
   /** The probe with main's arguments, its lines to {@code out}. */
   static void run(String[] args, PrintStream out) {
-    if (args.length < 1 || args.length > 7) {
-      throw new IllegalArgumentException("arguments must be FILE [DEVICE] [BATCH] [fp16|fp32]"
-          + " [CALLS] [SIZE] [CHANNELS] but were " + Arrays.toString(args));
-    }
-    Path file = Path.of(args[0]);
-    if (!Files.isRegularFile(file)) {
-      throw new IllegalArgumentException("FILE must be a TorchScript file but was '" + args[0]
-          + "' (no such file)");
-    }
-    String deviceText = args.length > 1 ? args[1] : "cuda:0";
-    Device device;
-    try {
-      device = Device.parse(deviceText);
-    } catch (IllegalArgumentException e) {
-      device = Device.auto();
-    }
-    if (device.isAuto()) {
-      throw new IllegalArgumentException("DEVICE must be cpu, cuda or cuda:N but was '"
-          + deviceText + "'");
-    }
-    int batch = positive("BATCH", args, 2, 64);
-    String label = args.length > 3 ? args[3] : "fp16";
-    if (!label.equals("fp16") && !label.equals("fp32")) {
-      throw new IllegalArgumentException("the precision must be fp16 or fp32 but was '" + label
-          + "'");
-    }
-    Precision precision = label.equals("fp16") ? Precision.FP16 : Precision.FP32;
-    int calls = positive("CALLS", args, 4, 200);
-    int size = positive("SIZE", args, 5, 224);
-    int channels = positive("CHANNELS", args, 6, 3);
+    ImageProbeArgs a = ImageProbeArgs.parse(args);
+    Path file = a.file();
+    Device device = a.device();
+    int batch = a.batch();
+    String label = a.precision();
+    Precision precision = a.half() ? Precision.FP16 : Precision.FP32;
+    int calls = a.calls();
+    int size = a.size();
+    int channels = a.channels();
 
     TorchRuntime.ensureLoaded();
     String order = SdpOrder.applyFromProperty();
@@ -298,24 +276,6 @@ public final class CallPathProbe {
         String.join("+", pieces));
   }
 
-  /** Argument {@code i} as an int >= 1, or {@code otherwise} when it is not given. */
-  private static int positive(String name, String[] args, int i, int otherwise) {
-    if (args.length <= i) {
-      return otherwise;
-    }
-    int value;
-    try {
-      value = Integer.parseInt(args[i].trim());
-    } catch (NumberFormatException e) {
-      value = 0;
-    }
-    if (value < 1) {
-      throw new IllegalArgumentException(name + " must be an integer >= 1 but was '" + args[i]
-          + "'");
-    }
-    return value;
-  }
-
   /**
    * The median milliseconds of {@code calls} runs of {@code call} after {@link #WARMUP}, each
    * synchronized after inside its span and before outside it; prints its line.
@@ -323,25 +283,18 @@ public final class CallPathProbe {
   private static double line(PrintStream out, String what, Runnable call, Device device,
       int calls) {
     for (int i = 0; i < WARMUP; i++) {
-      once(call);
+      ForwardProbe.once(call);
     }
     double[] each = new double[calls];
     for (int i = 0; i < calls; i++) {
       TorchRuntime.synchronize(device);
       long t0 = System.nanoTime();
-      once(call);
+      ForwardProbe.once(call);
       TorchRuntime.synchronize(device);
       each[i] = (System.nanoTime() - t0) / 1e6;
     }
     double median = ForwardProbe.median(each);
     out.printf(Locale.ROOT, "CallPathProbe: %s median_ms=%.3f%n", what, median);
     return median;
-  }
-
-  /** One run in a scope of its own: its native handles freed as it returns. */
-  private static void once(Runnable call) {
-    try (PointerScope scope = new PointerScope()) {
-      call.run();
-    }
   }
 }

@@ -4,7 +4,6 @@ import ai.nos.Device;
 import ai.nos.internal.torch.StepGraphs;
 import ai.nos.internal.torch.TorchRuntime;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -73,36 +72,15 @@ public final class ForwardProbe {
 
   /** The probe with main's arguments, its lines to {@code out}. */
   static void run(String[] args, PrintStream out) {
-    if (args.length < 1 || args.length > 7) {
-      throw new IllegalArgumentException("arguments must be FILE [DEVICE] [BATCH] [fp16|fp32]"
-          + " [CALLS] [SIZE] [CHANNELS] but were " + Arrays.toString(args));
-    }
-    Path file = Path.of(args[0]);
-    if (!Files.isRegularFile(file)) {
-      throw new IllegalArgumentException("FILE must be a TorchScript file but was '" + args[0]
-          + "' (no such file)");
-    }
-    String deviceText = args.length > 1 ? args[1] : "cuda:0";
-    Device device;
-    try {
-      device = Device.parse(deviceText);
-    } catch (IllegalArgumentException e) {
-      device = Device.auto();
-    }
-    if (device.isAuto()) {
-      throw new IllegalArgumentException("DEVICE must be cpu, cuda or cuda:N but was '"
-          + deviceText + "'");
-    }
-    int batch = positive("BATCH", args, 2, 64);
-    String precision = args.length > 3 ? args[3] : "fp16";
-    if (!precision.equals("fp16") && !precision.equals("fp32")) {
-      throw new IllegalArgumentException("the precision must be fp16 or fp32 but was '"
-          + precision + "'");
-    }
-    boolean half = precision.equals("fp16");
-    int calls = positive("CALLS", args, 4, 200);
-    int size = positive("SIZE", args, 5, 224);
-    int channels = positive("CHANNELS", args, 6, 3);
+    ImageProbeArgs a = ImageProbeArgs.parse(args);
+    Path file = a.file();
+    Device device = a.device();
+    int batch = a.batch();
+    String precision = a.precision();
+    boolean half = a.half();
+    int calls = a.calls();
+    int size = a.size();
+    int channels = a.channels();
 
     TorchRuntime.ensureLoaded();
     String order = SdpOrder.applyFromProperty();
@@ -129,24 +107,6 @@ public final class ForwardProbe {
         graphs(out, batch, input, forward, device, calls);
       }
     }
-  }
-
-  /** Argument {@code i} as an int >= 1, or {@code otherwise} when it is not given. */
-  private static int positive(String name, String[] args, int i, int otherwise) {
-    if (args.length <= i) {
-      return otherwise;
-    }
-    int value;
-    try {
-      value = Integer.parseInt(args[i].trim());
-    } catch (NumberFormatException e) {
-      value = 0;
-    }
-    if (value < 1) {
-      throw new IllegalArgumentException(name + " must be an integer >= 1 but was '" + args[i]
-          + "'");
-    }
-    return value;
   }
 
   /**
@@ -258,7 +218,7 @@ public final class ForwardProbe {
   }
 
   /** One call in a scope of its own: the call's handles freed as it returns. */
-  private static void once(Runnable call) {
+  static void once(Runnable call) {
     try (PointerScope scope = new PointerScope()) {
       call.run();
     }

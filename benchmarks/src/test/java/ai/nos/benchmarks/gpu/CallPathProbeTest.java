@@ -2,7 +2,6 @@ package ai.nos.benchmarks.gpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
@@ -70,26 +69,6 @@ final class CallPathProbeTest {
 
   @Test
   void run_badArguments_throwNamingThem() {
-    String f = DIGITS.toString();
-    expect(new String[] {}, "FILE");
-    expect(new String[] {"/no/such/model.pt"}, "FILE", "'/no/such/model.pt'");
-    expect(new String[] {f, "gpu"}, "DEVICE", "'gpu'");
-    expect(new String[] {f, "auto"}, "DEVICE", "'auto'");
-    expect(new String[] {f, "cpu", "0"}, "BATCH", "'0'");
-    expect(new String[] {f, "cpu", "two"}, "BATCH", "'two'");
-    expect(new String[] {f, "cpu", "2", "bf16"}, "fp16 or fp32", "'bf16'");
-    expect(new String[] {f, "cpu", "2", "fp32", "-1"}, "CALLS", "'-1'");
-    expect(new String[] {f, "cpu", "2", "fp32", "3", "x"}, "SIZE", "'x'");
-    expect(new String[] {f, "cpu", "2", "fp32", "3", "8", "0"}, "CHANNELS", "'0'");
-    expect(new String[] {f, "cpu", "2", "fp32", "3", "8", "1", "more"}, "FILE", "more");
-  }
-
-  private static void expect(String[] args, String... named) {
-    PrintStream sink = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> CallPathProbe.run(args, sink));
-    for (String n : named) {
-      assertTrue(e.getMessage().contains(n), n + " in: " + e.getMessage());
-    }
+    ImageProbeArgsCases.assertRefused(DIGITS, CallPathProbe::run);
   }
 }

@@ -21,19 +21,9 @@ final class DecodeStepProbeTest {
 
   @Test
   void run_givesTheCallersThreadItsExecutorSettingBack() {
-    // The probe turns TorchScript's executor optimization off for itself (the engine's setting);
-    // the flag is thread-local, and a test thread that kept it off broke ForwardProbeTest after
-    // it (a frozen module's forward then met an uninlined call on the CPU).
-    ai.nos.internal.torch.TorchRuntime.ensureLoaded();
-    boolean before = org.bytedeco.pytorch.global.torch.getGraphExecutorOptimize();
-    org.bytedeco.pytorch.global.torch.setGraphExecutorOptimize(true); // libtorch's default
-    try {
-      DecodeStepProbe.run(new String[] {TINY.toString(), "1", "2", "fp32", "cpu", "4", "32", "5"},
-          new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
-      assertTrue(org.bytedeco.pytorch.global.torch.getGraphExecutorOptimize());
-    } finally {
-      org.bytedeco.pytorch.global.torch.setGraphExecutorOptimize(before);
-    }
+    ExecutorFlag.assertGivenBack(() -> DecodeStepProbe.run(
+        new String[] {TINY.toString(), "1", "2", "fp32", "cpu", "4", "32", "5"},
+        new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
   }
 
   @Test
