@@ -3,6 +3,7 @@ package ai.nos;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.nos.testing.ProcessState;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -55,15 +56,9 @@ final class FirstLoadClassesTest {
   /** The classes the probe JVM loaded before its first result, in order. */
   private static List<String> classesBeforeTheFirstResult()
       throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.add("-Xmx256m");
-    cmd.add("-Xlog:class+load=info:stdout:tags");
-    cmd.add("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(Probe.class.getName());
-    cmd.add(Fixtures.modelsDir().resolve("digits/digits.json").toString());
+    List<String> cmd = ProcessState.javaCommand(List.of("-Xmx256m",
+        "-Xlog:class+load=info:stdout:tags", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"),
+        Probe.class, Fixtures.modelsDir().resolve("digits/digits.json").toString());
     Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe JVM did not end");

@@ -209,20 +209,29 @@ public final class ProcessState {
   }
 
   /**
+   * The command line of a fresh JVM, this JVM's {@code java} on its class path, that runs
+   * {@code probe}'s main: {@code flags}, then the class, then {@code args}.
+   */
+  public static List<String> javaCommand(List<String> flags, Class<?> probe, String... args) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(flags);
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(probe.getName());
+    cmd.addAll(List.of(args));
+    return cmd;
+  }
+
+  /**
    * Runs {@code probe}'s main in a fresh JVM on this JVM's class path and returns its standard
    * output; fails unless it prints {@link #DONE}, exits 0, and ends within {@code exitSeconds}
    * of printing it (its main returns: a non-daemon thread left running would keep it alive).
    */
   public static String run(Class<?> probe, double exitSeconds, String... args)
       throws IOException, InterruptedException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.add("-Xmx512m");
-    cmd.add("--add-opens=java.base/java.lang=ALL-UNNAMED");
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add(probe.getName());
-    cmd.addAll(List.of(args));
+    List<String> cmd = javaCommand(List.of("-Xmx512m",
+        "--add-opens=java.base/java.lang=ALL-UNNAMED"), probe, args);
     Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
     StringBuilder out = new StringBuilder();
     long doneAt = 0;

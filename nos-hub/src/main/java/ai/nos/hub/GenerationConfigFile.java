@@ -105,16 +105,8 @@ record GenerationConfigFile(int[] tokens, int[] beginTokens, int maxInitialTimes
    * @throws UncheckedIOException if it cannot be read
    */
   static byte[] bytes(Path file) {
-    try {
-      byte[] bytes = ai.nos.internal.files.BoundedFiles.readAtMost(file, MAX_BYTES);
-      if (bytes == null) {
-        throw new IllegalArgumentException("generation config " + file + " holds more than "
-            + MAX_BYTES + " bytes; HF's are a few KB");
-      }
-      return bytes;
-    } catch (IOException e) {
-      throw new UncheckedIOException("generation config " + file + " cannot be read: " + e, e);
-    }
+    return ai.nos.internal.files.BoundedFiles.readSmall(file, MAX_BYTES, "generation config",
+        "; HF's are a few KB");
   }
 
   /** The JSON object of a file's bytes. */

@@ -50,16 +50,8 @@ final class Labels {
   }
 
   private static byte[] bytes(Path file) {
-    try {
-      byte[] bytes = BoundedFiles.readAtMost(file, MAX_BYTES);
-      if (bytes == null) {
-        throw new IllegalArgumentException("labels file " + file + " holds more than "
-            + MAX_BYTES + " bytes, the most a labels file is read with");
-      }
-      return bytes;
-    } catch (IOException e) {
-      throw new UncheckedIOException("labels file " + file + " cannot be read: " + e, e);
-    }
+    return BoundedFiles.readSmall(file, MAX_BYTES, "labels file",
+        ", the most a labels file is read with");
   }
 
   /** The lines of a file's bytes, as {@code Files.readAllLines} splits them. */

@@ -54,6 +54,16 @@ final class SpeechRecognizerLanguageTest {
         .maxNewTokens(1).beginSuppressTokens(others).build()).join().tokens()[0];
   }
 
+  /**
+   * Writes a model copy's {@value GenerationConfigFile#FILE} with only {@code lang_to_id}, the
+   * JSON object {@code langToId}; returns the copy.
+   */
+  private static Path withLangToId(Path model, String langToId) throws java.io.IOException {
+    Files.writeString(model.resolve(GenerationConfigFile.FILE),
+        "{\"lang_to_id\": " + langToId + "}");
+    return model;
+  }
+
   @Test
   void detectLanguage_isTheArgmaxOfTheLanguageTokens_andTheTranscriptIsInIt() {
     int expected = argmax(asr, IntStream.range(EN, EN + 99).toArray());
@@ -71,16 +81,14 @@ final class SpeechRecognizerLanguageTest {
 
   @Test
   void generationConfigsLangToId_namesTheCandidates(@TempDir Path dir) throws Exception {
-    Path model = SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-langs"));
-    Files.writeString(model.resolve("generation_config.json"),
-        "{\"lang_to_id\": {\"<|en|>\": 50259, \"<|de|>\": 50261}}");
+    Path model = withLangToId(SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-langs")),
+        "{\"<|en|>\": 50259, \"<|de|>\": 50261}");
     try (SpeechRecognizer two = SpeechRecognizerTest.onCpu(model, 1)) {
       int expected = argmax(two, new int[] {EN, EN + 2});
       Transcript t = two.transcribe(WAV, DETECT);
       assertEquals(Optional.of(expected == EN ? "en" : "de"), t.language(), t.toString());
     }
-    Files.writeString(model.resolve("generation_config.json"),
-        "{\"lang_to_id\": {\"en\": 50259}}");
+    withLangToId(model, "{\"en\": 50259}");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> SpeechRecognizerTest.onCpu(model, 1));
     assertTrue(e.getMessage().contains("lang_to_id key 'en' is not a language token"),
@@ -100,10 +108,9 @@ final class SpeechRecognizerLanguageTest {
 
   @Test
   void language_yue_takesTheIdTheModelsLangToIdGivesIt(@TempDir Path dir) throws Exception {
-    Path model = SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-yue"));
     // large-v3's ids: <|yue|> after <|su|> (50357), where the others have <|translate|>.
-    Files.writeString(model.resolve("generation_config.json"),
-        "{\"lang_to_id\": {\"<|en|>\": 50259, \"<|su|>\": 50357, \"<|yue|>\": 50358}}");
+    Path model = withLangToId(SpeechRecognizerSuppressionTest.copy(dir.resolve("whisper-yue")),
+        "{\"<|en|>\": 50259, \"<|su|>\": 50357, \"<|yue|>\": 50358}");
     try (SpeechRecognizer v3 = SpeechRecognizerTest.onCpu(model, 1)) {
       Transcript t = v3.transcribe(WAV, TranscribeOptions.builder().language("yue")
           .maxNewTokens(8).build());

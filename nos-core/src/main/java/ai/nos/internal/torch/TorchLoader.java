@@ -242,7 +242,9 @@ final class TorchLoader {
       TorchModel candidate = null;
       String problem;
       try {
-        JitModule next = pass.apply().apply(current.module);
+        JitModule from = current.module;
+        // freeze inlines what it keeps only with the executor optimization on
+        JitModule next = ExecutorOptimization.on(() -> pass.apply().apply(from));
         candidate = new TorchModel(m.spec, m.device, next, m.weightBytes, names);
         problem = LoadPasses.compare(before, candidate.infer(inputs), tolerance);
       } catch (RuntimeException e) {

@@ -271,7 +271,9 @@ public final class TorchModel implements Model {
     }
     IValueVector args = new IValueVector();
     inputs.forEach(t -> args.push_back(new IValue(t)));
-    return tensorsOf(module.forward(args));
+    // A thread with TorchScript's executor optimization off fails a frozen module: see
+    // ExecutorOptimization. The call runs with it on; the thread keeps its own setting.
+    return ExecutorOptimization.on(() -> tensorsOf(module.forward(args)));
   }
 
   /**

@@ -171,6 +171,40 @@ final class LoadPassesTest {
     }
   }
 
+  /**
+   * A frozen model loaded and called on a thread whose TorchScript executor optimization is off
+   * (a thread-local libtorch flag an application, or an engine's own thread, may turn off): the
+   * step is kept (before the fix, freeze ran under the thread's setting and the check's run
+   * failed with "Couldn't find method: '_conv_forward'"), the calls go past the profiling
+   * executor's profiling runs, the outputs are the model's, and the thread keeps its setting.
+   */
+  @Test
+  void freeze_servesAThreadWithExecutorOptimizationOff() {
+    TorchModel plain = TorchModel.load(digits());
+    float[] want = logits(plain);
+    plain.close();
+    boolean before = torch.getGraphExecutorOptimize();
+    torch.setGraphExecutorOptimize(false);
+    TorchModel m = null;
+    try {
+      m = TorchModel.load(digits(Optimization.FREEZE));
+      assertEquals(List.of("freeze"), m.optimizations());
+      for (int call = 0; call < 4; call++) {
+        float[] got = logits(m);
+        for (int i = 0; i < want.length; i++) {
+          assertEquals(want[i], got[i], 1e-4 * Math.max(1, Math.abs(want[i])),
+              "call " + call + " logit " + i);
+        }
+        assertFalse(torch.getGraphExecutorOptimize(), "the thread's setting given back");
+      }
+    } finally {
+      torch.setGraphExecutorOptimize(before);
+      if (m != null) {
+        m.close();
+      }
+    }
+  }
+
   @Test
   void channelsLast_convWeightsInNhwc() {
     TorchModel m = TorchModel.load(digits(Optimization.CHANNELS_LAST));
