@@ -6,7 +6,7 @@
 #   bash /root/gpu/scripts/gpu/bench.sh [all|probe|manager|batching|firstminute|soak|optim|optim-compile|optim-aoti|aoti-cl|overhead|compile-only|hub|aoti|streams|swap|scale|generate|whisper|rounds|trt|callers|vit|vitprofile|vitforward|callpath|aoti-autotune|stepprobe] [SECONDS]
 # (soak is not part of all: SECONDS is its whole length; rounds takes a third argument)
 # (vit takes VIT_SDP_ORDERS and VIT_SDP_BATCHES, vitforward VIT_FORWARD_BATCH, callpath
-# CALLPATH_BATCH, vitprofile none: see their blocks)
+# CALLPATH_BATCH, vitprofile none: see their blocks; any takes NOS_CORE_JAR, below)
 set -uo pipefail
 g=/root/gpu
 out=${OUT:-/tmp}
@@ -17,6 +17,12 @@ export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:ErrorFile=$out/hs_err_%p.lo
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 [ "$what" = generate ] || [ "$what" = whisper ] || [ "$what" = callpath ] || [ -f /tmp/gpu-models/bert_base.pt ] || python3 "$g/scripts/models/make_gpu_models.py" /tmp/gpu-models >/dev/null 2>"$out/make-models.log" || { tail -20 "$out/make-models.log"; exit 1; }
 cp="$(ls "$GPU_LIB"/*.jar | grep -v console-standalone | tr '\n' ':')"
+# NOS_CORE_JAR=path: that nos-core jar instead of the packed one (an A/B of a nos-core change in
+# one lease: pack the new code, carry the old jar beside it, run each bench twice).
+if [ -n "${NOS_CORE_JAR:-}" ]; then
+  cp="$(echo "$cp" | sed "s#[^:]*/nos-core-[0-9.]*-SNAPSHOT\.jar#$NOS_CORE_JAR#")"
+  echo "bench.sh: nos-core from $NOS_CORE_JAR"
+fi
 jvm="timeout 280 java -Xmx16g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp $cp"
 if [ "$what" = all ] || [ "$what" = probe ]; then
   $jvm ai.nos.benchmarks.gpu.LeakProbe /tmp/gpu-models 2>&1 | tee "$out/leak-probe.log"

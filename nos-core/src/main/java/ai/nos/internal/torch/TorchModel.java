@@ -166,12 +166,15 @@ public final class TorchModel implements Model {
    * validated them itself (the manager does, before choosing a copy).
    */
   Map<String, Tensor> inferValidated(List<Tensor> ordered) {
-    return run(args -> {
+    return run((args, pending) -> {
       List<TensorSpec> specs = spec.signature().inputs();
       for (int i = 0; i < ordered.size(); i++) {
+        TensorSpec input = specs.get(i);
         Tensor t = ordered.get(i);
-        args.add(memoryFormat(image(specs.get(i),
-            TorchTensors.toTorch(t, torchDevice, runAs(specs.get(i))))));
+        args.add(asGiven(input)
+            ? TorchTensors.toTorch(t, torchDevice, t.dtype(), pending)
+            : memoryFormat(image(input, TorchTensors.toTorch(t, torchDevice, runAs(input),
+                pending))));
       }
     });
   }
@@ -187,15 +190,53 @@ public final class TorchModel implements Model {
   public Map<String, Tensor> inferBatch(Batch batch) {
     Map<String, Tensor> only = batch.requestCount() == 1 && batch.size() == batch.requestRows()
         ? batch.inputs(0) : null;
-    return run(args -> {
+    return run((args, pending) -> {
       for (TensorSpec input : spec.signature().inputs()) {
         String name = input.name();
-        args.add(memoryFormat(image(input, only != null
-            ? TorchTensors.toTorch(only.get(name), torchDevice, runAs(input))
+        boolean given = asGiven(input);
+        org.bytedeco.pytorch.Tensor t = only != null
+            ? TorchTensors.toTorch(only.get(name), torchDevice,
+                given ? only.get(name).dtype() : runAs(input), pending)
             : TorchTensors.staged(batch.shape(name), batch.dtype(name), batch.byteSize(name),
-                buffer -> batch.write(name, buffer), torchDevice, runAs(input)))));
+                buffer -> batch.write(name, buffer), torchDevice,
+                given ? batch.dtype(name) : runAs(input));
+        args.add(given ? t : memoryFormat(image(input, t)));
       }
     });
+  }
+
+  /**
+   * Whether {@code input} goes to the device in the caller's dtype and layout, to be converted
+   * to the model's in one pass after the copy ({@link #conform}): on a GPU, an input without
+   * image pre-processing. A call that replays a recorded graph then converts while it copies into
+   * the graph's static input, as Python's {@code static.copy_(x)} does, where a cast, a
+   * channels-last copy and the static copy made three passes over the batch and two allocations
+   * (docs/vit-call-path.md, steps 12-14).
+   */
+  private boolean asGiven(TensorSpec input) {
+    return device.isCuda() && !spec.imageInputs().containsKey(input.name());
+  }
+
+  /**
+   * Puts the inputs that went to the device as given ({@link #asGiven}) in the model's dtype and
+   * memory format, each converted in one pass where it is not; the others are left as they are.
+   */
+  private void conform(List<org.bytedeco.pytorch.Tensor> inputs) {
+    List<TensorSpec> specs = spec.signature().inputs();
+    for (int i = 0; i < inputs.size(); i++) {
+      if (!asGiven(specs.get(i))) {
+        continue;
+      }
+      org.bytedeco.pytorch.Tensor t = inputs.get(i);
+      torch.ScalarType want = TorchTensors.scalarType(runAs(specs.get(i)));
+      boolean cast = t.scalar_type().value != want.value;
+      boolean layout = channelsLast && LoadPasses.channelsLastApplies(t)
+          && !t.is_contiguous(torch.MemoryFormat.ChannelsLast);
+      if (cast || layout) {
+        inputs.set(i, t.to(want, false, false, layout ? TorchTensors.channelsLastFormat()
+            : TorchTensors.noMemoryFormat()));
+      }
+    }
   }
 
   /** An image input's pixels pre-processed on the device ({@link ai.nos.ImageInput}). */
@@ -215,8 +256,8 @@ public final class TorchModel implements Model {
    * Holds a reference, opens the call's native scope, and runs the inputs {@code arguments}
    * makes: as a replay of a recorded graph when they fit one, else through the module.
    */
-  private Map<String, Tensor> run(
-      java.util.function.Consumer<List<org.bytedeco.pytorch.Tensor>> arguments) {
+  private Map<String, Tensor> run(java.util.function.BiConsumer<
+      List<org.bytedeco.pytorch.Tensor>, PendingCopies> arguments) {
     if (!lease.tryAcquire()) {
       throw new IllegalStateException("model '" + spec.id() + "' is closed");
     }
@@ -230,14 +271,18 @@ public final class TorchModel implements Model {
     try (PointerScope scope = new PointerScope(); InferenceMode guard = new InferenceMode();
         CallStreams.Use stream = gpu == null ? null : CallStreams.take(device.index().orElse(0));
         CUDAStreamGuard onStream = stream == null ? null
-            : new CUDAStreamGuard(stream.stream().unwrap())) {
+            : new CUDAStreamGuard(stream.stream().unwrap());
+        // Closed first: waits for the call's stream before its pinned inputs are released.
+        PendingCopies pending = stream == null ? null
+            : new PendingCopies(stream.stream()::synchronize)) {
       List<org.bytedeco.pytorch.Tensor> inputs = new ArrayList<>();
-      arguments.accept(inputs);
+      arguments.accept(inputs, pending);
       Map<String, Tensor> replayed = graphs == null ? null
           : graphs.runIfFits(inputs, this::named);
       if (replayed != null) {
         return replayed;
       }
+      conform(inputs);
       return named(forward(inputs));
     } catch (RuntimeException e) {
       RuntimeException lost = CudaWork.lostOrNull(device, spec.id(), e);

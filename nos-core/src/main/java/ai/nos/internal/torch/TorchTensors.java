@@ -30,8 +30,11 @@ public final class TorchTensors {
    */
   private static final AtomicReferenceArray<TensorOptions> HOST_OPTIONS =
       new AtomicReferenceArray<>(DType.values().length);
-  private static final AtomicReferenceArray<MemoryFormatOptional> NO_MEMORY_FORMAT =
-      new AtomicReferenceArray<>(1);
+  /** Index 0: no memory format (libtorch's default); 1: channels-last. */
+  private static final AtomicReferenceArray<MemoryFormatOptional> MEMORY_FORMATS =
+      new AtomicReferenceArray<>(2);
+  private static final java.util.concurrent.atomic.AtomicLong ASYNC_COPIES =
+      new java.util.concurrent.atomic.AtomicLong();
 
   private TorchTensors() {}
 
@@ -44,8 +47,15 @@ public final class TorchTensors {
 
   /** No memory format (libtorch's default), shared as {@link #hostOptions} are. */
   static MemoryFormatOptional noMemoryFormat() {
-    MemoryFormatOptional none = NO_MEMORY_FORMAT.get(0);
-    return none != null ? none : shared(NO_MEMORY_FORMAT, 0, new MemoryFormatOptional());
+    MemoryFormatOptional none = MEMORY_FORMATS.get(0);
+    return none != null ? none : shared(MEMORY_FORMATS, 0, new MemoryFormatOptional());
+  }
+
+  /** Channels-last, shared as {@link #hostOptions} are. */
+  static MemoryFormatOptional channelsLastFormat() {
+    MemoryFormatOptional cl = MEMORY_FORMATS.get(1);
+    return cl != null ? cl : shared(MEMORY_FORMATS, 1,
+        new MemoryFormatOptional(torch.MemoryFormat.ChannelsLast));
   }
 
   /**
@@ -96,13 +106,24 @@ public final class TorchTensors {
   /**
    * A libtorch tensor on {@code device} holding a copy of {@code t}, cast to {@code as}. The copy
    * matters on the CPU too: a model may write into its inputs, and a {@link Tensor} is immutable.
+   * Synchronous: the caller's bytes are free when it returns.
    */
   public static org.bytedeco.pytorch.Tensor toTorch(Tensor t,
       org.bytedeco.pytorch.Device device, DType as) {
+    return toTorch(t, device, as, null);
+  }
+
+  /**
+   * As {@link #toTorch(Tensor, org.bytedeco.pytorch.Device, DType)}; with {@code pending} (a GPU
+   * call's, on its current stream), an input in pinned memory is copied asynchronously and
+   * {@code pending} holds its range until the call's stream is done ({@link PendingCopies}).
+   */
+  static org.bytedeco.pytorch.Tensor toTorch(Tensor t, org.bytedeco.pytorch.Device device,
+      DType as, PendingCopies pending) {
     ByteBuffer buf = t.buffer();
     // Memory the caller pinned (ai.nos.PinnedBuffer) goes with the direct copy below: one DMA
-    // transfer, no staging. The range stays acquired until the copy is done (it is synchronous),
-    // so it cannot be unpinned under the transfer, and the caller's bytes are free on return.
+    // transfer, no staging. The range stays acquired until the copy is done (at the end of this
+    // method, or with pending when the stream is), so it cannot be unpinned under the transfer.
     PinnedMemory.Range pinned = device.is_cuda() ? PinnedMemory.acquire(buf) : null;
     // A large input for a GPU goes through a pinned block; on the CPU the staged host tensor is
     // the input itself: one tensor, one copy (a view of the buffer and its clone made two
@@ -113,9 +134,15 @@ public final class TorchTensors {
       return staged(t.shape(), t.dtype(), bytes,
           block -> Copies.copy(buf, buf.position(), block, 0, bytes), device, as);
     }
+    boolean async = pinned != null && pending != null;
     try {
       if (pinned != null) {
         PinnedMemory.countDirectCopy();
+      }
+      if (async) {
+        pending.hold(pinned, buf); // before the copy is queued: see PendingCopies.hold
+        pinned = null;
+        ASYNC_COPIES.incrementAndGet();
       }
       org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(buf), t.shape(),
           hostOptions(t.dtype()));
@@ -123,14 +150,15 @@ public final class TorchTensors {
       if (device.is_cuda()) {
         // Copy in the caller's dtype, then cast on the device: a cast on the host would run
         // single-threaded over the whole batch before the copy.
-        out = view.to(device, scalarType(t.dtype()), false, true, noMemoryFormat());
+        out = view.to(device, scalarType(t.dtype()), async, true, noMemoryFormat());
         if (as != t.dtype()) {
           out = out.to(scalarType(as));
         }
       } else {
         out = view.to(scalarType(as)); // a cast on the CPU: an uncast input was staged above
       }
-      // The view reads the buffer until the copy above is done (synchronous for host memory).
+      // The view reads the buffer until the copy above is done (synchronous for host memory,
+      // unless pending holds the buffer).
       java.lang.ref.Reference.reachabilityFence(buf);
       return out;
     } finally {
@@ -138,6 +166,11 @@ public final class TorchTensors {
         pinned.release();
       }
     }
+  }
+
+  /** Inputs copied asynchronously from pinned memory ({@link PendingCopies}); for tests. */
+  public static long asyncCopies() {
+    return ASYNC_COPIES.get();
   }
 
   /**
@@ -170,23 +203,30 @@ public final class TorchTensors {
   /**
    * Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. From a GPU,
    * a large output goes with one copy straight into the tensor's own pinned memory
-   * ({@link PinnedTensorMemory}); otherwise through a host tensor libtorch makes.
+   * ({@link PinnedTensorMemory}), a small one with one copy straight into a new direct buffer (the
+   * driver stages it); a CPU tensor is copied into a new direct buffer.
    */
   static Tensor fromTorch(org.bytedeco.pytorch.Tensor t, DType dtype) {
     if (t.is_cuda()) {
       long bytes = t.nbytes();
-      ByteBuffer pinned = bytes <= Integer.MAX_VALUE
-          ? PinnedTensorMemory.allocate((int) bytes, false) : null;
-      if (pinned != null) {
-        long[] shape = t.sizes().vec().get();
-        org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(pinned), shape,
+      if (bytes > Integer.MAX_VALUE) {
+        throw tooLarge(bytes);
+      }
+      long[] shape = t.sizes().vec().get();
+      ByteBuffer pinned = PinnedTensorMemory.allocate((int) bytes, false);
+      // Not pinned (small, or over the pool's limit): a plain direct buffer, written by the same
+      // one copy (before, libtorch's .cpu() made a host tensor and a memcpy followed).
+      ByteBuffer out = pinned != null ? pinned
+          : ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+      if (bytes > 0) {
+        org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(out), shape,
             new TensorOptions(t.scalar_type()));
         view.copy_(t); // synchronous: the bytes are there when it returns
-        java.lang.ref.Reference.reachabilityFence(pinned);
-        return Tensor.wrap(dtype, pinned, shape);
       }
+      java.lang.ref.Reference.reachabilityFence(out);
+      return Tensor.wrap(dtype, out, shape);
     }
-    org.bytedeco.pytorch.Tensor host = t.is_cuda() ? t.cpu() : t;
+    org.bytedeco.pytorch.Tensor host = t;
     if (!host.is_contiguous()) {
       host = host.contiguous();
     }
@@ -197,13 +237,17 @@ public final class TorchTensors {
     }
     long bytes = host.nbytes();
     if (bytes > Integer.MAX_VALUE) {
-      throw new IllegalStateException("output of " + bytes + " bytes is larger than a Tensor can"
-          + " hold (2 GiB)");
+      throw tooLarge(bytes);
     }
     ByteBuffer out = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
     if (bytes > 0) {
       Pointer.memcpy(new BytePointer(out), host.data_ptr(), bytes);
     }
     return Tensor.wrap(dtype, out, shape);
+  }
+
+  private static IllegalStateException tooLarge(long bytes) {
+    return new IllegalStateException("output of " + bytes + " bytes is larger than a Tensor can"
+        + " hold (2 GiB)");
   }
 }
