@@ -101,9 +101,13 @@ import org.slf4j.LoggerFactory;
  * so cancellation, release and close treat it as a running batch: close waits for it within its
  * timeout. Nothing waiting is overtaken (the queue is empty), so aging and priorities hold; under
  * load the slots are busy or the queue is not empty and requests queue and batch as before. Only
- * synchronous callers may be run on (they wait anyway), and only on the CPU, where a call without
- * batching runs on the caller's thread too: on a GPU a caller's thread lacks the warmed per-thread
- * state of the workers (see Warm-up).
+ * synchronous callers may be run on (they wait anyway). On the CPU (runOnCallerWhenIdle) a call
+ * without batching runs on the caller's thread too. On a GPU a caller's thread lacks the warmed
+ * per-thread state of the workers (see Warm-up), which an eager pass needs (cuDNN's plans) and a
+ * replay of a recorded CUDA graph does not: a GPU copy's batcher is built with runOnIdleCallerIf,
+ * whose gate (Replica.runsColdThreadsWarm) lets only such replays run on an idle caller, on the
+ * plain path below, and never in the queue choice's CALLER mode (it makes no choice: #20 item 3,
+ * the hand-off was two thread wake-ups of a ViT-B/16 call's ~0.33 ms over Python's loop).
  *
  * A batch frees its slot before its futures complete (BatchExecution.run, then complete): a
  * caller woken by its future calls again at once, and on 2 cores its thread may preempt the
@@ -214,8 +218,13 @@ public final class DynamicBatcher implements AutoCloseable {
   private int busy;
   /** Calls running on their callers outside the slots (QueueChoice.Mode.CALLER). */
   private int unslotted;
-  /** Whether synchronous callers queue or run on their own threads; null without runOnCaller. */
+  /**
+   * Whether synchronous callers queue or run on their own threads; null without runOnCaller, or
+   * with a gate (always BATCH then: only idle callers run on their threads).
+   */
   private final QueueChoice choice;
+  /** Which calls may run on their callers; null: all (see Builder#runOnIdleCallerIf). */
+  private final java.util.function.Predicate<Map<String, Tensor>> callerGate;
   /**
    * How many times a close gave up on what still ran (abandon with alsoRunning); a plain run on a
    * caller that sees it change while it ran fails with {@link #callerAbandonMessage}.
@@ -237,7 +246,9 @@ public final class DynamicBatcher implements AutoCloseable {
     this.execution = new BatchExecution(layout, b.runner, counters);
     this.clock = b.clock;
     this.runOnCaller = b.runOnCaller && workerCount > 0;
-    this.choice = runOnCaller ? new QueueChoice(b.epochCalls, PROBE_EVERY, EPOCH_NANOS) : null;
+    this.callerGate = b.callerGate;
+    this.choice = runOnCaller && callerGate == null
+        ? new QueueChoice(b.epochCalls, PROBE_EVERY, EPOCH_NANOS) : null;
     this.slots = workerCount;
     this.queue = new BatchQueue(layout);
     this.workers = b.executor != null && workerCount > 0
@@ -381,7 +392,7 @@ public final class DynamicBatcher implements AutoCloseable {
    */
   public CompletableFuture<Map<String, Tensor>> submitOrRun(Map<String, Tensor> inputs,
       Priority priority, long deadlineNanos, Runnable onRelease) {
-    if (!runOnCaller) {
+    if (!runOnCaller || callerGate != null) {
       return submit(inputs, priority, deadlineNanos, onRelease);
     }
     if (inputs == null || priority == null) {
@@ -476,7 +487,10 @@ public final class DynamicBatcher implements AutoCloseable {
       return null;
     }
     Tensor[] tensors = layout.tensors(inputs);
-    QueueChoice.Mode mode = choice.mode();
+    if (callerGate != null && !callerGate.test(inputs)) {
+      return null;
+    }
+    QueueChoice.Mode mode = choice == null ? QueueChoice.Mode.BATCH : choice.mode();
     boolean slotted;
     long abandons;
     lock.lock();
@@ -522,7 +536,9 @@ public final class DynamicBatcher implements AutoCloseable {
           + "' failed: " + failure, failure);
     }
     counters.completed.increment();
-    choice.record(mode, clock.getAsLong());
+    if (choice != null) {
+      choice.record(mode, clock.getAsLong());
+    }
     return out;
   }
 
@@ -898,6 +914,7 @@ public final class DynamicBatcher implements AutoCloseable {
     private BatchBuckets buckets = BatchBuckets.NONE;
     private Runnable warmUp;
     private boolean runOnCaller;
+    private java.util.function.Predicate<Map<String, Tensor>> callerGate;
     private int epochCalls = EPOCH_CALLS;
     private java.util.concurrent.ScheduledExecutorService deadlines;
 
@@ -980,6 +997,24 @@ public final class DynamicBatcher implements AutoCloseable {
      */
     public Builder runOnCallerWhenIdle(boolean on) {
       this.runOnCaller = on;
+      this.callerGate = null;
+      return this;
+    }
+
+    /**
+     * Lets {@link DynamicBatcher#runOnCaller} run a synchronous call on its caller's thread when
+     * it would wait alone with a worker slot free and {@code gate} accepts its inputs: for a GPU
+     * runner whose calls need per-thread state only sometimes (a replay of a recorded CUDA graph
+     * needs none; an eager pass needs the warmed cuDNN plans of the workers), so the gate says
+     * which calls the caller's thread can run as fast as a worker. Never more: no queue choice
+     * (every other call queues), and submitOrRun never runs on the caller. Replaces
+     * {@link #runOnCallerWhenIdle}.
+     *
+     * @throws NullPointerException if {@code gate} is null
+     */
+    public Builder runOnIdleCallerIf(java.util.function.Predicate<Map<String, Tensor>> gate) {
+      this.callerGate = java.util.Objects.requireNonNull(gate, "gate");
+      this.runOnCaller = true;
       return this;
     }
 

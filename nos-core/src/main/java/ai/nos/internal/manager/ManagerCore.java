@@ -122,8 +122,9 @@ import org.slf4j.LoggerFactory;
  * callback that blocks holds one pool thread, and the next completion gets another; {@link
  * #close} does not wait for it beyond a short grace (its timeout is for the manager's own work,
  * not the application's). A synchronous
- * call joins the batcher's future itself: no hop; on the CPU, one that would wait alone with a
- * worker free runs on the caller's thread (DynamicBatcher, "Skipping the queue"). A caller that
+ * call joins the batcher's future itself: no hop; one that would wait alone with a worker free
+ * runs on the caller's thread (on a GPU only a replay of a recorded CUDA graph; DynamicBatcher,
+ * "Skipping the queue"). A caller that
  * settles its future first (cancel, orTimeout, a value of its own) cancels the batcher's, which
  * takes the call out of the queue if it waits there. Whoever settles a call, the copy's reference
  * is given back once, by the batcher's release hook: when the call leaves the queue, or when the
@@ -654,7 +655,7 @@ public final class ManagerCore implements AutoCloseable {
     if (entry.spec.batching().isEmpty()) {
       return null;
     }
-    DynamicBatcher batcher = DynamicBatcher.builder(entry.spec, replica::inferBatch)
+    DynamicBatcher.Builder built = DynamicBatcher.builder(entry.spec, replica::inferBatch)
         // Two workers: one assembles the next batch while the other's batch runs.
         .workers(2)
         // On the CPU a lone call runs on its caller, as without batching, and so does every call
@@ -663,8 +664,13 @@ public final class ManagerCore implements AutoCloseable {
         .buckets(replica.batchBuckets())
         .warmUp(replica::warmUpThread)
         .executor(workerPool, "nos-batcher-" + entry.spec.id() + "@" + copy.slot.info.device())
-        .deadlines(deadlines)
-        .start();
+        .deadlines(deadlines);
+    if (copy.slot.info.device().isCuda()) {
+      // On a GPU a lone call that replays a recorded graph runs on its caller too: a replay needs
+      // none of the workers' warmed per-thread state, and the hand-off cost two thread wake-ups.
+      built.runOnIdleCallerIf(replica::runsColdThreadsWarm);
+    }
+    DynamicBatcher batcher = built.start();
     try {
       if (!batcher.awaitWarmUp(Duration.ofNanos(loadTimeoutNanos))) {
         LOG.warn("model '{}': its batch workers on {} did not warm up within {} ms; it serves"

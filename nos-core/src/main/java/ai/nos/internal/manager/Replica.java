@@ -40,6 +40,16 @@ public interface Replica {
   }
 
   /**
+   * Whether this copy can run {@code inputs} (validated) on a thread its batch workers' warm-up
+   * never ran on as fast as on a worker: a call that needs none of the per-thread state
+   * {@link #warmUpThread} makes. On a GPU, a replay of an already recorded CUDA graph. False by
+   * default.
+   */
+  default boolean runsColdThreadsWarm(Map<String, Tensor> inputs) {
+    return false;
+  }
+
+  /**
    * Warms the calling thread up for this copy: its batch workers each call it once before the
    * copy is ready, since native libraries keep per-thread state (cuDNN's plans, cuBLAS handles).
    * Nothing by default.

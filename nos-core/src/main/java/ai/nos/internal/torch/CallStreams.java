@@ -115,6 +115,11 @@ final class CallStreams {
     return new Use(d, index);
   }
 
+  /** The index of the stream this thread's last call on {@code device} ran on; -1: none. */
+  static int lastOnThisThread(int device) {
+    return device < 64 ? LAST.get()[device] - 1 : -1;
+  }
+
   /**
    * The stream a call takes, given the calls running on each now and the one its thread used
    * last ({@code -1}: none): the fewest running, and between equals the thread's last, else the

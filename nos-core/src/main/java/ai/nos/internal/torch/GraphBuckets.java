@@ -254,6 +254,40 @@ final class GraphBuckets implements AutoCloseable {
   }
 
   /**
+   * Whether inputs of these shapes fit a bucket already recorded (not eager, not to be recorded
+   * lazily), so that {@link #runIfFits} would replay it at once.
+   */
+  boolean replaysRecorded(List<long[]> shapes) {
+    if (closed || shapes.size() != rest.size()) {
+      return false;
+    }
+    long n = -1;
+    for (int i = 0; i < shapes.size(); i++) {
+      long[] s = shapes.get(i);
+      long[] r = rest.get(i);
+      if (s.length != r.length + 1 || (n != -1 && s[0] != n)) {
+        return false;
+      }
+      n = s[0];
+      for (int d = 0; d < r.length; d++) {
+        if (s[d + 1] != r[d]) {
+          return false;
+        }
+      }
+    }
+    if (n < 1) {
+      return false;
+    }
+    for (Bucket b : buckets) {
+      if (b.size >= n) {
+        Filled f = b.filled;
+        return f != null && f != EAGER;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Replays the smallest bucket that holds the inputs' rows and hands the first {@code n} rows
    * of each output to {@code read}, under the lock; {@code read} must copy what it keeps (the
    * views it gets are rewritten by the next replay) and must not return null. Returns null, and

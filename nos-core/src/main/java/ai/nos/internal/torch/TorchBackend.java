@@ -485,6 +485,18 @@ public final class TorchBackend implements Backend {
     }
 
     @Override
+    public boolean runsColdThreadsWarm(Map<String, Tensor> inputs) {
+      if (!model.device().isCuda()) {
+        return false;
+      }
+      List<long[]> shapes = new ArrayList<>();
+      for (TensorSpec t : model.spec().signature().inputs()) {
+        shapes.add(inputs.get(t.name()).shape());
+      }
+      return model.replaysRecorded(shapes);
+    }
+
+    @Override
     public long footprintBytes() {
       return bytes;
     }

@@ -239,6 +239,16 @@ public final class TorchModel implements Model {
     }
   }
 
+  /**
+   * Whether a call of inputs with these shapes (signature order) would replay a CUDA graph
+   * already recorded, running no eager kernel of the model (see
+   * {@link ai.nos.internal.manager.Replica#runsColdThreadsWarm}).
+   */
+  boolean replaysRecorded(List<long[]> shapes) {
+    return graphs != null && device.isCuda() && spec.imageInputs().isEmpty()
+        && graphs.replaysRecorded(shapes);
+  }
+
   /** An image input's pixels pre-processed on the device ({@link ai.nos.ImageInput}). */
   private org.bytedeco.pytorch.Tensor image(TensorSpec input, org.bytedeco.pytorch.Tensor t) {
     ai.nos.ImageInput image = spec.imageInputs().get(input.name());

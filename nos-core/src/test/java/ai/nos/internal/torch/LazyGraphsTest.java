@@ -135,6 +135,32 @@ final class LazyGraphsTest {
    * A recording holds only the record lock: while one thread's call records bucket 8 (held
    * open until the other thread has replayed 20 times), another keeps replaying bucket 1.
    */
+  /**
+   * What a GPU batcher asks before it runs a lone call on the caller's thread (the gate of
+   * DynamicBatcher.Builder#runOnIdleCallerIf): only a call that fits a bucket already recorded.
+   */
+  @Test
+  void replaysRecorded_onlyForBucketsAlreadyRecorded_andShapesTheyHold() {
+    Factory factory = new Factory();
+    TorchModel back = swappedBack(factory);
+    GraphBuckets graphs = back.graphs;
+    List<long[]> oneRow = List.of(new long[] {1, 1, 8, 8});
+    List<long[]> threeRows = List.of(new long[] {3, 1, 8, 8});
+    assertTrue(!graphs.replaysRecorded(oneRow), "nothing recorded yet after the restore");
+    logits(back, 0, 1);
+    assertTrue(graphs.replaysRecorded(oneRow), "bucket 1 recorded by the first call");
+    assertTrue(!graphs.replaysRecorded(threeRows), "bucket 4 not yet");
+    logits(back, 0, 4);
+    assertTrue(graphs.replaysRecorded(threeRows), "3 rows replay bucket 4 now");
+    assertTrue(!graphs.replaysRecorded(List.of(new long[] {9, 1, 8, 8})), "past the buckets");
+    assertTrue(!graphs.replaysRecorded(List.of(new long[] {1, 1, 8, 9})), "another shape");
+    assertTrue(!graphs.replaysRecorded(List.of(new long[] {1, 64})), "another rank");
+    assertTrue(!graphs.replaysRecorded(List.of(new long[] {0, 1, 8, 8})), "no rows");
+    assertTrue(!graphs.replaysRecorded(List.of()), "no inputs");
+    assertTrue(!back.replaysRecorded(oneRow), "never on the CPU: its threads need no warm-up");
+    back.close();
+  }
+
   @Test
   void restore_aRecordingDoesNotHoldBackReplaysOfOtherBuckets() throws Exception {
     TorchModel eager = TorchModel.load(Fixtures.digitsOn("cpu"));
