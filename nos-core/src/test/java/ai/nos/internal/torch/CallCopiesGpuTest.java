@@ -48,7 +48,7 @@ final class CallCopiesGpuTest {
       if (graphs) {
         gpu = gpu.toBuilder().optimize(Optimization.CUDA_GRAPHS).build();
       }
-      try (Model onGpu = Nos.load(gpu); Model onCpu = Nos.load(Fixtures.digits());
+      try (Model onGpu = Nos.load(gpu); Model onCpu = Nos.load(Fixtures.digitsOn("cpu"));
           PinnedBuffer b = PinnedBuffer.allocate(DType.FLOAT32, ROWS, 1, 8, 8)) {
         long before = TorchTensors.asyncCopies();
         int calls = 20;
@@ -109,7 +109,7 @@ final class CallCopiesGpuTest {
         .precision(Precision.FP16).maxBatchSize(rows).optimize(Optimization.CUDA_GRAPHS).build();
     try (Model m = Nos.load(spec);
         PinnedBuffer b = PinnedBuffer.allocate(DType.FLOAT32, rows, 1, 8, 8);
-        Model onCpu = Nos.load(Fixtures.digits())) {
+        Model onCpu = Nos.load(Fixtures.digitsOn("cpu"))) {
       Tensor input = Fixtures.digitBatch(Fixtures.heldOutDigits(), 11, rows);
       fill(b, input);
       m.infer(b.tensor()); // any first-call work
