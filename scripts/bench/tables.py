@@ -947,6 +947,78 @@ def vit_sdp_twentyseventh():
         (best, "Python CUDA graphs (pinned input)")])
 
 
+TWENTYEIGHTH = "logs/2026-12-05/twentyeighth"
+
+
+def vit_ab_twentyeighth():
+    """ViT-B/16 fp16, cuDNN's attention first: NOS's freeze path with this session's call path
+    (asynchronous pinned copy, conversion in the graph's static copy, lone replays on the
+    caller) and with the twenty-seventh session's nos-core jar, each run beside Python's rows of
+    its own call, in that order, one lease."""
+    def py(run):
+        return {k: f"{v} (run {run})" for k, v in VIT_PY.items()}
+    new = "NOS freeze + graphs, this session's call path"
+    old = "NOS freeze + graphs, the twenty-seventh session's call path"
+    sources = [
+        (f"{TWENTYEIGHTH}/vit-ab/new/vit-baseline.log", py(1)),
+        (f"{TWENTYEIGHTH}/vit-ab/new/vit-sdp-cudnn-bench.log", {
+            "NOS optimized + CUDA graphs": f"{new}, from a `Tensor`",
+            "NOS optimized + CUDA graphs, pinned input": f"{new}, from a `PinnedBuffer`"}),
+        (f"{TWENTYEIGHTH}/vit-ab/base/vit-baseline.log", py(2)),
+        (f"{TWENTYEIGHTH}/vit-ab/base/vit-sdp-cudnn-bench.log", {
+            "NOS optimized + CUDA graphs": f"{old}, from a `Tensor`",
+            "NOS optimized + CUDA graphs, pinned input": f"{old}, from a `PinnedBuffer`"})]
+    eager_cl = "Python eager channels-last (pinned input)"
+    graphs = "Python CUDA graphs (pinned input)"
+    return side_by_side("vit_b_16", "H100", sources, [
+        (f"{new}, from a `PinnedBuffer`", f"{eager_cl} (run 1)"),
+        (f"{new}, from a `PinnedBuffer`", f"{graphs} (run 1)"),
+        (f"{new}, from a `Tensor`", f"{eager_cl} (run 1)"),
+        (f"{old}, from a `PinnedBuffer`", f"{eager_cl} (run 2)"),
+        (f"{new}, from a `PinnedBuffer`", f"{old}, from a `PinnedBuffer`"),
+        (f"{new}, from a `Tensor`", f"{old}, from a `Tensor`")])
+
+
+CALLPATH_PIECES = [
+    ("whole", "the whole call through the manager (`Model.infer`)"),
+    ("whole-no-manager", "the whole call on the probe's thread (`TorchModel`, no batcher)"),
+    ("h2d", "the pinned batch's copy to the device alone"),
+    ("h2d-cast", "the twenty-seventh session's copy and cast (`toTorch`)"),
+    ("cast", "the cast alone"),
+    ("channels-last", "channels-last alone"),
+    ("static-copy", "the copy into the static input alone"),
+    ("fused-copy", "cast, layout and static copy in one `copy_` (Python's, and now NOS's)"),
+    ("replay", "the CUDA graph's replay"),
+    ("logits-back-cpu", "the logits' cast and `.cpu()` (Python's)"),
+    ("logits-back", "the twenty-seventh session's logits back (`.cpu()` and a second buffer)"),
+    ("sync", "an empty stream's wait (the floor of each piece)")]
+
+
+def callpath_twentyeighth():
+    """CallPathProbe at ViT-B/16 fp16 batch 64 from a PinnedBuffer, three nos-core jars in one
+    call: the twenty-seventh session's, this session's copies alone, and this session's copies
+    with lone replays on the caller (medians of 200 calls, each waited for)."""
+    runs = [("base", "twenty-seventh session"), ("abc", "+ copies"),
+            ("new", "+ copies + caller runs replays")]
+    values = {}
+    for run, _ in runs:
+        log = f"{TWENTYEIGHTH}/callpath/{run}/vit-callpath.log"
+        text = read(log)
+        for piece, _ in CALLPATH_PIECES:
+            m = re.search(r"^CallPathProbe: " + re.escape(piece) + r" median_ms=(\S+)$", text,
+                          re.M)
+            if not m:
+                raise LogError(f"log {log}: no 'CallPathProbe: {piece}' line")
+            values[(run, piece)] = num(m[1])
+    out = ["| vit_b_16 fp16, H100, batch 64, ms a call (median) | " + " | ".join(
+        f"nos-core of the {label}" if run == "base" else f"nos-core {label}"
+        for run, label in runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    for piece, label in CALLPATH_PIECES:
+        out.append(f"| `{piece}`: {label} | " + " | ".join(
+            f"{values[(run, piece)]:.3f}" for run, _ in runs) + " |")
+    return out
+
+
 def aoti_autotune_twentyseventh():
     """ResNet-50 fp16: NOS's best TorchScript path, the max-autotune AOTInductor packages and
     Python's torch.compile, one lease."""
@@ -1260,6 +1332,10 @@ TABLES = {
     "vit-twentyseventh-forward": (f"{TWENTYSEVENTH}/vit-forward/vit-forward-*.log, "
                                   "vit/vit-profile.log, vit-baseline.log, vit-sdp-cudnn-bench.log",
                                   vit_forward_twentyseventh),
+    "vit-twentyeighth-ab": (f"{TWENTYEIGHTH}/vit-ab/new/*.log, vit-ab/base/*.log",
+                            vit_ab_twentyeighth),
+    "vit-twentyeighth-callpath": (f"{TWENTYEIGHTH}/callpath/*/vit-callpath.log",
+                                  callpath_twentyeighth),
     "vit-twentyseventh-profile": (f"{TWENTYSEVENTH}/vit/vit-profile.log",
                                   lambda: vit_profile(f"{TWENTYSEVENTH}/vit/vit-profile.log")),
     "aoti-autotune-twentyseventh": (f"{TWENTYSEVENTH}/aoti-autotune/aoti-autotune-bench.log, "
