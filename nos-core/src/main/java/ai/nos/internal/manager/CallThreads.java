@@ -36,6 +36,16 @@ import org.slf4j.LoggerFactory;
  * kernels. The caller parks until the thread unparks it: one queue insertion and one wake-up, tens
  * of microseconds against a GPU call of 0.8 ms or more.
  *
+ * Replays run on their callers
+ *
+ * A call that needs none of that per-thread state, a replay of an already recorded CUDA graph
+ * (Replica.runsColdThreadsWarm: no plans, no cuBLAS or cuDNN workspace), gains nothing from a warm
+ * thread and pays the hand-off: on an H100 the batchers' equivalent cost a ViT-B/16 call 0.34 ms
+ * (twenty-eighth session, docs/vit-call-path.md). Such a call runs on its caller's thread when
+ * the device's threads are idle and fewer than n callers run so at once (n the thread count, as
+ * many as there are call streams), so the device still runs about n calls at a time, and input
+ * copies in flight stay bounded; otherwise it queues as any call.
+ *
  * Settling a call exactly once
  *
  * A queued call is claimed once, by compare-and-set from NEW: by its thread, which runs it and
@@ -67,6 +77,8 @@ final class CallThreads {
   private final String name;
   private final Worker[] workers;
   private final AtomicInteger next = new AtomicInteger();
+  /** Calls running on their callers' threads now (see "Replays run on their callers"). */
+  private final AtomicInteger onCallers = new AtomicInteger();
   private volatile boolean stopping;
 
   /**
@@ -115,6 +127,14 @@ final class CallThreads {
    * set. Once stopping, runs the call on the calling thread.
    */
   Map<String, Tensor> call(Replica replica, Map<String, Tensor> inputs, Runnable release) {
+    if (replica.runsColdThreadsWarm(inputs) && enterCaller()) {
+      try {
+        return replica.infer(inputs);
+      } finally {
+        onCallers.decrementAndGet();
+        release.run();
+      }
+    }
     Call c = new Call(replica, inputs, release, Thread.currentThread());
     if (!submit(c)) {
       try {
@@ -242,6 +262,32 @@ final class CallThreads {
       Thread.currentThread().interrupt();
     }
     return ended;
+  }
+
+  /**
+   * Takes one of the callers' places when the threads are idle and fewer than n callers run on
+   * their own threads; false, taking nothing, otherwise.
+   */
+  private boolean enterCaller() {
+    for (Worker w : workers) {
+      if (w.load.get() > 0) {
+        return false;
+      }
+    }
+    for (;;) {
+      int now = onCallers.get();
+      if (now >= workers.length) {
+        return false;
+      }
+      if (onCallers.compareAndSet(now, now + 1)) {
+        return true;
+      }
+    }
+  }
+
+  /** Calls running on their callers' threads now; for tests. */
+  int onCallers() {
+    return onCallers.get();
   }
 
   /** Queues a call on the least loaded thread; false if it was taken back (stopping). */

@@ -8,6 +8,7 @@ import ai.nos.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -60,6 +61,9 @@ final class SimulatedBackend implements Backend {
   /** Loads wait for it to open while there is one; each counts down {@link #loadsStarted}. */
   volatile java.util.concurrent.CountDownLatch loadGate;
   final java.util.concurrent.Semaphore loadsStarted = new java.util.concurrent.Semaphore(0);
+
+  /** Models whose copies answer runsColdThreadsWarm true (a GPU copy's recorded graphs). */
+  final Set<String> replays = ConcurrentHashMap.newKeySet();
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
 
@@ -273,6 +277,11 @@ final class SimulatedBackend implements Backend {
     @Override
     public long warmUpNanos() {
       return buckets.containsKey(spec.id()) ? 1_000_000 : 0;
+    }
+
+    @Override
+    public boolean runsColdThreadsWarm(Map<String, Tensor> inputs) {
+      return replays.contains(spec.id());
     }
 
     @Override
