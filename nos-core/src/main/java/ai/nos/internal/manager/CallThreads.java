@@ -311,6 +311,7 @@ final class CallThreads {
     if (stopping) {
       return false;
     }
+    job.load = w.load;
     w.load.incrementAndGet();
     w.queue.add(job);
     // A job added after a STOP is never run; a shutdown that began before the add is seen here.
@@ -319,6 +320,24 @@ final class CallThreads {
 
   private abstract static class Job implements Runnable {
     final AtomicInteger state = new AtomicInteger(NEW);
+    /** The load count of the thread it was queued on (set before it is queued). */
+    AtomicInteger load;
+    /** Whether {@link #giveLoadBack} ran; read and written by the job's thread only. */
+    private boolean loadGiven;
+
+    /**
+     * Gives the job's count back to its thread's load, once. A call does it before it wakes its
+     * caller, and a warm-up before it counts down: whoever goes on then (the caller's next call,
+     * the loader's first) finds the thread idle and may run a replay on its own thread; counted
+     * back after, a caller calling in a loop met a busy thread every time and stayed in the
+     * hand-off (the batchers' same race, DynamicBatcher "Skipping the queue").
+     */
+    final void giveLoadBack() {
+      if (!loadGiven && load != null) {
+        loadGiven = true;
+        load.decrementAndGet();
+      }
+    }
   }
 
   private static final class Call extends Job {
@@ -351,6 +370,7 @@ final class CallThreads {
         } catch (RuntimeException | Error e) {
           failure = failure != null ? failure : e;
         }
+        giveLoadBack();
         state.set(DONE);
         LockSupport.unpark(caller);
       }
@@ -379,6 +399,7 @@ final class CallThreads {
         LOG.warn("{}: the warm-up on {} failed; its first call there builds its plans: {}",
             what, Thread.currentThread().getName(), e.toString());
       } finally {
+        giveLoadBack();
         state.set(DONE);
         done.countDown();
       }
@@ -409,7 +430,7 @@ final class CallThreads {
         } catch (RuntimeException | Error e) {
           LOG.error("a call thread's job failed outside its call", e);
         } finally {
-          load.decrementAndGet();
+          ((Job) job).giveLoadBack(); // if the job did not (one dropped before it ran)
           // A call's interrupt of this thread must not reach the next call.
           Thread.interrupted();
         }
