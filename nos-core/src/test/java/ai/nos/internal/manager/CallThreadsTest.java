@@ -177,6 +177,48 @@ final class CallThreadsTest {
     assertEquals(4, core.info(r).requests());
   }
 
+  /**
+   * Many callers, replays and eager calls mixed: every call answers, at most two run on their
+   * callers at once (the threads' count) and at most four at all (the two threads' and two
+   * callers'), and every copy's references are given back.
+   */
+  @Test
+  void manyCallers_replaysAndEagerCalls_stayWithinTheBounds() throws Exception {
+    core(Device.cuda(0), 100);
+    sim.replays.add("r");
+    sim.callNanos = 50_000;
+    Entry r = core.open(spec("r", 30));
+    Entry e = core.open(spec("e", 30));
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<?>> callers = new java.util.ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      int caller = i;
+      callers.add(pool.submit(() -> {
+        start.await();
+        for (int k = 0; k < 150; k++) {
+          core.infer((k + caller) % 3 == 0 ? e : r, INPUT);
+        }
+        return null;
+      }));
+    }
+    start.countDown();
+    for (Future<?> f : callers) {
+      f.get(60, TimeUnit.SECONDS);
+    }
+    long onCallers = callThreadsOf("r").stream().filter(t -> !callThreadNames().contains(t))
+        .count();
+    System.out.printf("CallThreadsTest: %d of %d replays on their callers; at most %d calls at"
+        + " once, %d on callers%n", onCallers, callThreadsOf("r").size(), sim.mostRunning.get(),
+        sim.mostOnCallers.get());
+    assertEquals(1200, callThreadsOf("r").size() + callThreadsOf("e").size());
+    assertTrue(callThreadNames().containsAll(callThreadsOf("e")), "eager calls on call threads");
+    assertTrue(sim.mostOnCallers.get() <= 2, "on callers at once: " + sim.mostOnCallers.get());
+    assertTrue(sim.mostRunning.get() <= 4, "at once: " + sim.mostRunning.get());
+    assertTrue(onCallers > 0, "some replays ran on their callers");
+    assertEquals(0, core.info(r).inFlight());
+    assertEquals(0, core.info(e).inFlight());
+  }
+
   private static void waitFor(java.util.function.BooleanSupplier done, String what)
       throws InterruptedException {
     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

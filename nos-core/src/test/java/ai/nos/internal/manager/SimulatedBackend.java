@@ -48,6 +48,10 @@ final class SimulatedBackend implements Backend {
   /** Calls started over every model (warm-ups included), and calls running now. */
   final AtomicInteger callCount = new AtomicInteger();
   final AtomicInteger running = new AtomicInteger();
+  /** The most calls that ran at once, and the most of them on threads not NOS's call threads. */
+  final AtomicInteger mostRunning = new AtomicInteger();
+  final AtomicInteger mostOnCallers = new AtomicInteger();
+  private final AtomicInteger onCallers = new AtomicInteger();
   /** The next call of a model throws this (an OutOfMemoryError, say), once. */
   final Map<String, Error> nextError = new ConcurrentHashMap<>();
   /** The next load of a model throws this, once. */
@@ -292,6 +296,11 @@ final class SimulatedBackend implements Backend {
       inFlight.incrementAndGet();
       callCount.incrementAndGet();
       running.incrementAndGet();
+      mostRunning.accumulateAndGet(running.get(), Math::max);
+      boolean onCaller = !Thread.currentThread().getName().startsWith("nos-call-");
+      if (onCaller) {
+        mostOnCallers.accumulateAndGet(onCallers.incrementAndGet(), Math::max);
+      }
       try {
         Error error = nextError.remove(spec.id());
         if (error != null) {
@@ -351,6 +360,9 @@ final class SimulatedBackend implements Backend {
             "echo", Tensor.of(echo, rows));
       } finally {
         running.decrementAndGet();
+        if (onCaller) {
+          onCallers.decrementAndGet();
+        }
         inFlight.decrementAndGet();
       }
     }
