@@ -127,7 +127,14 @@ final class CallThreads {
    * set. Once stopping, runs the call on the calling thread.
    */
   Map<String, Tensor> call(Replica replica, Map<String, Tensor> inputs, Runnable release) {
-    if (replica.runsColdThreadsWarm(inputs) && enterCaller()) {
+    boolean cold;
+    try {
+      cold = replica.runsColdThreadsWarm(inputs);
+    } catch (RuntimeException | Error e) {
+      release.run(); // the call never runs: its reference goes back, once, as documented
+      throw e;
+    }
+    if (cold && enterCaller()) {
       try {
         return replica.infer(inputs);
       } finally {

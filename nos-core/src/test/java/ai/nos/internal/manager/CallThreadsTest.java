@@ -219,6 +219,19 @@ final class CallThreadsTest {
     assertEquals(0, core.info(e).inFlight());
   }
 
+  /** A copy whose replay check throws fails the call and still gets its reference back. */
+  @Test
+  void replayCheckThatThrows_failsTheCall_andGivesTheCopyBack() {
+    core(Device.cuda(0), 100);
+    sim.replayChecksThrow.add("t");
+    Entry t = core.open(spec("t", 30));
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> core.infer(t, INPUT));
+    assertTrue(e.getMessage().contains("replay check of t failed"), e.getMessage());
+    assertEquals(0, core.info(t).inFlight(), "the copy's reference was given back");
+    assertEquals(List.of(), callThreadsOf("t"), "the call did not run");
+  }
+
   private static void waitFor(java.util.function.BooleanSupplier done, String what)
       throws InterruptedException {
     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);

@@ -68,6 +68,8 @@ final class SimulatedBackend implements Backend {
 
   /** Models whose copies answer runsColdThreadsWarm true (a GPU copy's recorded graphs). */
   final Set<String> replays = ConcurrentHashMap.newKeySet();
+  /** Models whose copies' runsColdThreadsWarm throws (a broken replica). */
+  final Set<String> replayChecksThrow = ConcurrentHashMap.newKeySet();
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
 
@@ -285,6 +287,9 @@ final class SimulatedBackend implements Backend {
 
     @Override
     public boolean runsColdThreadsWarm(Map<String, Tensor> inputs) {
+      if (replayChecksThrow.contains(spec.id())) {
+        throw new IllegalStateException("replay check of " + spec.id() + " failed (simulated)");
+      }
       return replays.contains(spec.id());
     }
 
