@@ -159,9 +159,10 @@ public final class PinnedBuffer implements AutoCloseable {
   }
 
   /**
-   * Unpins the memory (once; later calls do nothing), after any transfer from it in progress.
-   * Views and tensors taken before stay valid as ordinary memory: a call that reads one later
-   * copies it as it copies any tensor.
+   * Unpins the memory (once; later calls do nothing), after any transfer from it in progress: on
+   * a GPU, after the calls reading it have finished (their copy from it is asynchronous, so a
+   * call holds the buffer until its work on the device is done). Views and tensors taken before
+   * stay valid as ordinary memory: a call that reads one later copies it as it copies any tensor.
    */
   @Override
   public void close() {

@@ -36,6 +36,16 @@ import org.slf4j.LoggerFactory;
  * kernels. The caller parks until the thread unparks it: one queue insertion and one wake-up, tens
  * of microseconds against a GPU call of 0.8 ms or more.
  *
+ * Replays run on their callers
+ *
+ * A call that needs none of that per-thread state, a replay of an already recorded CUDA graph
+ * (Replica.runsColdThreadsWarm: no plans, no cuBLAS or cuDNN workspace), gains nothing from a warm
+ * thread and pays the hand-off: on an H100 the batchers' equivalent cost a ViT-B/16 call 0.34 ms
+ * (twenty-eighth session, docs/vit-call-path.md). Such a call runs on its caller's thread when
+ * the device's threads are idle and fewer than n callers run so at once (n the thread count, as
+ * many as there are call streams), so the device still runs about n calls at a time, and input
+ * copies in flight stay bounded; otherwise it queues as any call.
+ *
  * Settling a call exactly once
  *
  * A queued call is claimed once, by compare-and-set from NEW: by its thread, which runs it and
@@ -67,6 +77,8 @@ final class CallThreads {
   private final String name;
   private final Worker[] workers;
   private final AtomicInteger next = new AtomicInteger();
+  /** Calls running on their callers' threads now (see "Replays run on their callers"). */
+  private final AtomicInteger onCallers = new AtomicInteger();
   private volatile boolean stopping;
 
   /**
@@ -115,6 +127,21 @@ final class CallThreads {
    * set. Once stopping, runs the call on the calling thread.
    */
   Map<String, Tensor> call(Replica replica, Map<String, Tensor> inputs, Runnable release) {
+    boolean cold;
+    try {
+      cold = replica.runsColdThreadsWarm(inputs);
+    } catch (RuntimeException | Error e) {
+      release.run(); // the call never runs: its reference goes back, once, as documented
+      throw e;
+    }
+    if (cold && enterCaller()) {
+      try {
+        return replica.infer(inputs);
+      } finally {
+        onCallers.decrementAndGet();
+        release.run();
+      }
+    }
     Call c = new Call(replica, inputs, release, Thread.currentThread());
     if (!submit(c)) {
       try {
@@ -244,6 +271,32 @@ final class CallThreads {
     return ended;
   }
 
+  /**
+   * Takes one of the callers' places when the threads are idle and fewer than n callers run on
+   * their own threads; false, taking nothing, otherwise.
+   */
+  private boolean enterCaller() {
+    for (Worker w : workers) {
+      if (w.load.get() > 0) {
+        return false;
+      }
+    }
+    for (;;) {
+      int now = onCallers.get();
+      if (now >= workers.length) {
+        return false;
+      }
+      if (onCallers.compareAndSet(now, now + 1)) {
+        return true;
+      }
+    }
+  }
+
+  /** Calls running on their callers' threads now; for tests. */
+  int onCallers() {
+    return onCallers.get();
+  }
+
   /** Queues a call on the least loaded thread; false if it was taken back (stopping). */
   private boolean submit(Call c) {
     Worker best = null;
@@ -265,6 +318,7 @@ final class CallThreads {
     if (stopping) {
       return false;
     }
+    job.load = w.load;
     w.load.incrementAndGet();
     w.queue.add(job);
     // A job added after a STOP is never run; a shutdown that began before the add is seen here.
@@ -273,6 +327,24 @@ final class CallThreads {
 
   private abstract static class Job implements Runnable {
     final AtomicInteger state = new AtomicInteger(NEW);
+    /** The load count of the thread it was queued on (set before it is queued). */
+    AtomicInteger load;
+    /** Whether {@link #giveLoadBack} ran; read and written by the job's thread only. */
+    private boolean loadGiven;
+
+    /**
+     * Gives the job's count back to its thread's load, once. A call does it before it wakes its
+     * caller, and a warm-up before it counts down: whoever goes on then (the caller's next call,
+     * the loader's first) finds the thread idle and may run a replay on its own thread; counted
+     * back after, a caller calling in a loop met a busy thread every time and stayed in the
+     * hand-off (the batchers' same race, DynamicBatcher "Skipping the queue").
+     */
+    final void giveLoadBack() {
+      if (!loadGiven && load != null) {
+        loadGiven = true;
+        load.decrementAndGet();
+      }
+    }
   }
 
   private static final class Call extends Job {
@@ -305,6 +377,7 @@ final class CallThreads {
         } catch (RuntimeException | Error e) {
           failure = failure != null ? failure : e;
         }
+        giveLoadBack();
         state.set(DONE);
         LockSupport.unpark(caller);
       }
@@ -333,6 +406,7 @@ final class CallThreads {
         LOG.warn("{}: the warm-up on {} failed; its first call there builds its plans: {}",
             what, Thread.currentThread().getName(), e.toString());
       } finally {
+        giveLoadBack();
         state.set(DONE);
         done.countDown();
       }
@@ -363,7 +437,7 @@ final class CallThreads {
         } catch (RuntimeException | Error e) {
           LOG.error("a call thread's job failed outside its call", e);
         } finally {
-          load.decrementAndGet();
+          ((Job) job).giveLoadBack(); // if the job did not (one dropped before it ran)
           // A call's interrupt of this thread must not reach the next call.
           Thread.interrupted();
         }

@@ -271,7 +271,8 @@ final class Router {
   /**
    * Runs a synchronous batched call on the calling thread through the copy's own infer, as a call
    * without batching runs, when its batcher would run it on the caller anyway ({@link
-   * DynamicBatcher#runOnCaller}: CPU copies only); returns null, having run nothing, when the
+   * DynamicBatcher#runOnCaller}: CPU copies, and a GPU copy's lone replay of a recorded CUDA
+   * graph); returns null, having run nothing, when the
    * call must go through the batcher (it queues the call now). Nothing of
    * the batch machinery (request, futures, batch, splitting) is paid: about 4 us a call on the
    * 2-core VM, 7-12% of a small CPU call (issue 20). Gives {@code c}'s reference back either

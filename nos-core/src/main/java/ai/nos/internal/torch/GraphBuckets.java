@@ -228,24 +228,33 @@ final class GraphBuckets implements AutoCloseable {
    * {@code n} for all, and {@code 1 <= n <=} the largest bucket.
    */
   private long rows(List<Tensor> inputs) {
-    if (inputs.size() != rest.size()) {
+    return rows(inputs.size(), i -> inputs.get(i).dim(), (i, d) -> inputs.get(i).size(d));
+  }
+
+  /** A call's input dimensions: {@code size(input, dim)}. */
+  private interface Sizes {
+    long size(int input, int dim);
+  }
+
+  /** {@link #rows(List)} of {@code count} inputs whose ranks and sizes the functions give. */
+  private long rows(int count, java.util.function.IntToLongFunction rank, Sizes sizes) {
+    if (count != rest.size()) {
       return -1;
     }
     long n = -1;
-    for (int i = 0; i < inputs.size(); i++) {
-      Tensor t = inputs.get(i);
+    for (int i = 0; i < count; i++) {
       long[] r = rest.get(i);
-      if (t.dim() != r.length + 1) {
+      if (rank.applyAsLong(i) != r.length + 1) {
         return -1;
       }
-      long rows = t.size(0);
+      long rows = sizes.size(i, 0);
       if (n == -1) {
         n = rows;
       } else if (rows != n) {
         return -1;
       }
       for (int d = 0; d < r.length; d++) {
-        if (t.size(d + 1) != r[d]) {
+        if (sizes.size(i, d + 1) != r[d]) {
           return -1;
         }
       }
@@ -253,38 +262,30 @@ final class GraphBuckets implements AutoCloseable {
     return n >= 1 && n <= buckets[buckets.length - 1].size ? n : -1;
   }
 
+  /** The smallest bucket that holds {@code n} rows; {@code n} is one {@link #rows} returned. */
+  private Bucket bucketFor(long n) {
+    for (Bucket b : buckets) {
+      if (b.size >= n) {
+        return b;
+      }
+    }
+    throw new AssertionError(n + " rows past the largest bucket");
+  }
+
   /**
    * Whether inputs of these shapes fit a bucket already recorded (not eager, not to be recorded
    * lazily), so that {@link #runIfFits} would replay it at once.
    */
   boolean replaysRecorded(List<long[]> shapes) {
-    if (closed || shapes.size() != rest.size()) {
+    if (closed) {
       return false;
     }
-    long n = -1;
-    for (int i = 0; i < shapes.size(); i++) {
-      long[] s = shapes.get(i);
-      long[] r = rest.get(i);
-      if (s.length != r.length + 1 || (n != -1 && s[0] != n)) {
-        return false;
-      }
-      n = s[0];
-      for (int d = 0; d < r.length; d++) {
-        if (s[d + 1] != r[d]) {
-          return false;
-        }
-      }
-    }
-    if (n < 1) {
+    long n = rows(shapes.size(), i -> shapes.get(i).length, (i, d) -> shapes.get(i)[d]);
+    if (n < 0) {
       return false;
     }
-    for (Bucket b : buckets) {
-      if (b.size >= n) {
-        Filled f = b.filled;
-        return f != null && f != EAGER;
-      }
-    }
-    return false;
+    Filled f = bucketFor(n).filled;
+    return f != null && f != EAGER;
   }
 
   /**
@@ -300,13 +301,7 @@ final class GraphBuckets implements AutoCloseable {
     if (n < 0) {
       return null;
     }
-    Bucket bucket = null;
-    for (Bucket b : buckets) {
-      if (b.size >= n) {
-        bucket = b;
-        break;
-      }
-    }
+    Bucket bucket = bucketFor(n);
     Filled filled = bucket.filled;
     if (filled == null) {
       filled = recordLazily(bucket);

@@ -23,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * must cover whole pages of their own: {@link ai.nos.PinnedBuffer} aligns and pads its block.
  *
  * <p>Thread-safe. The register is a concurrent map of {@link Range}s. A copy {@link #acquire}s
- * the range it reads for as long as the copy runs; {@link #unpin} removes the range from the
+ * the range it reads for as long as the copy runs (a GPU call's asynchronous copy: until the
+ * call's stream is done, after its forward pass and its copy back, {@link PendingCopies}); {@link
+ * #unpin} removes the range from the
  * map, refuses new copies and waits for those running before it unpins, so memory is never
  * unpinned under a transfer, whether a buffer is closed while a call reads it or its Cleaner
  * runs while a tensor taken from it is still in use. A copy refused by a closing range takes the
@@ -131,7 +133,8 @@ public final class PinnedMemory {
 
   /**
    * One pinned range and the copies reading it now. A monitor guards the count: copies are few
-   * and short (one synchronous transfer each), so waiting on it costs nothing measurable.
+   * and short (a synchronous transfer, or a GPU call whose copy is asynchronous), so waiting on it
+   * costs nothing measurable.
    */
   static final class Range {
     final long end;

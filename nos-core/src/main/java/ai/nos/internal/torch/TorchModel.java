@@ -230,8 +230,7 @@ public final class TorchModel implements Model {
       org.bytedeco.pytorch.Tensor t = inputs.get(i);
       torch.ScalarType want = TorchTensors.scalarType(runAs(specs.get(i)));
       boolean cast = t.scalar_type().value != want.value;
-      boolean layout = channelsLast && LoadPasses.channelsLastApplies(t)
-          && !t.is_contiguous(torch.MemoryFormat.ChannelsLast);
+      boolean layout = takesChannelsLast(t) && !t.is_contiguous(torch.MemoryFormat.ChannelsLast);
       if (cast || layout) {
         inputs.set(i, t.to(want, false, false, layout ? TorchTensors.channelsLastFormat()
             : TorchTensors.noMemoryFormat()));
@@ -258,8 +257,12 @@ public final class TorchModel implements Model {
 
   /** An input in channels-last format when the model's weights are. */
   org.bytedeco.pytorch.Tensor memoryFormat(org.bytedeco.pytorch.Tensor t) {
-    return channelsLast && LoadPasses.channelsLastApplies(t)
-        ? t.contiguous(torch.MemoryFormat.ChannelsLast) : t;
+    return takesChannelsLast(t) ? t.contiguous(torch.MemoryFormat.ChannelsLast) : t;
+  }
+
+  /** Whether input {@code t} runs channels-last: the weights are, and its rank takes it. */
+  private boolean takesChannelsLast(org.bytedeco.pytorch.Tensor t) {
+    return channelsLast && LoadPasses.channelsLastApplies(t);
   }
 
   /**

@@ -204,7 +204,8 @@ public final class TorchTensors {
    * Copies a libtorch tensor (any device, any layout) into a new JVM {@link Tensor}. From a GPU,
    * a large output goes with one copy straight into the tensor's own pinned memory
    * ({@link PinnedTensorMemory}), a small one with one copy straight into a new direct buffer (the
-   * driver stages it); a CPU tensor is copied into a new direct buffer.
+   * driver stages it); a CPU tensor is copied into a new direct buffer. {@code dtype} is
+   * {@code t}'s own (TorchModel casts an output to its signature's dtype first).
    */
   static Tensor fromTorch(org.bytedeco.pytorch.Tensor t, DType dtype) {
     if (t.is_cuda()) {
@@ -219,8 +220,10 @@ public final class TorchTensors {
       ByteBuffer out = pinned != null ? pinned
           : ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
       if (bytes > 0) {
+        // The shared options of t's dtype: a native object made per call costs JavaCPP's lock
+        // twice (see HOST_OPTIONS).
         org.bytedeco.pytorch.Tensor view = torch.from_blob(new BytePointer(out), shape,
-            new TensorOptions(t.scalar_type()));
+            hostOptions(dtype));
         view.copy_(t); // synchronous: the bytes are there when it returns
       }
       java.lang.ref.Reference.reachabilityFence(out);

@@ -113,6 +113,74 @@ final class DynamicBatcherIdleCallerGateTest {
     assertEquals(0, plainCalls.get());
   }
 
+  /**
+   * Many callers at once, the gate accepting every other request: every call gets its own
+   * answer, the caller's and the workers' runs together never exceed the workers (the slots), and
+   * the counters add up.
+   */
+  @Test
+  void manyCallers_neverRunMoreThanTheSlots_andEachGetsItsOwnAnswer() throws Exception {
+    int threads = 8;
+    int perThread = 300;
+    AtomicInteger running = new AtomicInteger();
+    AtomicInteger most = new AtomicInteger();
+    AtomicInteger onCallers = new AtomicInteger();
+    Runnable busy = () -> {
+      most.accumulateAndGet(running.incrementAndGet(), Math::max);
+      long end = System.nanoTime() + 20_000;
+      while (System.nanoTime() < end) {
+        Thread.onSpinWait();
+      }
+      running.decrementAndGet();
+    };
+    BatchRunner counted = batch -> {
+      busy.run();
+      return echo.run(batch);
+    };
+    Function<Map<String, Tensor>, Map<String, Tensor>> ownPlain = in -> {
+      onCallers.incrementAndGet();
+      busy.run();
+      return Map.of("y", in.get("x"));
+    };
+    batcher = DynamicBatcher.builder(echoSpec(batching(8, Duration.ZERO).build()), counted)
+        .workers(2).runOnIdleCallerIf(in -> ((int) in.get("x").toFloatArray()[0]) % 2 == 0)
+        .start();
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newFixedThreadPool(threads);
+    try {
+      List<java.util.concurrent.Future<Integer>> done = new java.util.ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        int base = t * perThread;
+        done.add(pool.submit(() -> {
+          for (int i = 0; i < perThread; i++) {
+            float id = base + i;
+            Map<String, Tensor> in = request(id);
+            Map<String, Tensor> out = batcher.runOnCaller(in, NONE, ownPlain);
+            if (out == null) {
+              out = batcher.submitOrRun(in, Priority.NORMAL, NONE, () -> { })
+                  .get(30, TimeUnit.SECONDS);
+            }
+            float got = out.get("y").toFloatArray()[0];
+            if (got != id) {
+              throw new AssertionError("request " + id + " got the answer of " + got);
+            }
+          }
+          return perThread;
+        }));
+      }
+      for (java.util.concurrent.Future<Integer> f : done) {
+        assertEquals(perThread, f.get(60, TimeUnit.SECONDS));
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    System.out.printf("DynamicBatcherIdleCallerGateTest: %d of %d calls on their callers, at most"
+        + " %d runs at once%n", onCallers.get(), threads * perThread, most.get());
+    assertTrue(most.get() <= 2, "at most the 2 slots run at once, saw " + most.get());
+    assertTrue(onCallers.get() > 0, "some accepted calls ran on their callers");
+    assertEquals(threads * perThread, batcher.stats().completed());
+  }
+
   @Test
   void nullGate_isRefused() {
     DynamicBatcher.Builder b = DynamicBatcher.builder(echoSpec(batching(8, Duration.ZERO).build()),

@@ -97,6 +97,152 @@ final class CallThreadsTest {
     assertEquals(0, core.info(a).inFlight());
   }
 
+  /** Threads (by name) the model's calls ran on, warm-ups left out, in order. */
+  List<String> callThreadsOf(String model) {
+    return sim.calls.stream().filter(c -> !c.warmUp() && c.model().equals(model))
+        .map(SimulatedBackend.Call::thread).toList();
+  }
+
+  /**
+   * A call that needs no warmed thread (a replay of a recorded CUDA graph) runs on its caller
+   * when the device's threads are idle; one that does still goes to a call thread.
+   */
+  @Test
+  void replayOnAGpu_runsOnItsCaller_whileTheThreadsAreIdle() {
+    core(Device.cuda(0), 100);
+    sim.replays.add("r");
+    Entry r = core.open(spec("r", 30));
+    Entry e = core.open(spec("e", 30));
+    // Alternating with calls handed to a call thread: each replay must find that thread idle
+    // again (its count given back before its caller woke), not the hand-off's tail.
+    for (int i = 0; i < 100; i++) {
+      core.infer(r, INPUT);
+      core.infer(e, INPUT);
+    }
+    assertEquals(java.util.Collections.nCopies(100, Thread.currentThread().getName()),
+        callThreadsOf("r"));
+    assertTrue(callThreadNames().containsAll(callThreadsOf("e")), callThreadsOf("e").toString());
+    assertEquals(0, core.info(r).inFlight());
+    assertEquals(100, core.info(r).requests());
+  }
+
+  /**
+   * Busy threads send a replay to the queue (the device runs about as many calls at once as it
+   * has threads), and at most as many callers as threads run replays on their own threads.
+   */
+  @Test
+  void replayOnAGpu_queues_whenTheThreadsAreBusy_orEnoughCallersRunTheirOwn() throws Exception {
+    core(Device.cuda(0), 100);
+    sim.replays.add("r");
+    Entry r = core.open(spec("r", 30));
+    Entry e = core.open(spec("e", 30));
+    CountDownLatch holdE = new CountDownLatch(1);
+    sim.gates.put("e", holdE);
+    List<Future<?>> eager = new java.util.ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      eager.add(pool.submit(() -> core.infer(e, INPUT)));
+    }
+    waitFor(() -> callThreadsOf("e").size() == 2, "both threads run a held call");
+    Future<?> queued = pool.submit(() -> core.infer(r, INPUT));
+    Thread.sleep(200);
+    assertEquals(List.of(), callThreadsOf("r"), "the threads are busy: the replay waits its turn");
+    holdE.countDown();
+    queued.get(30, TimeUnit.SECONDS);
+    for (Future<?> f : eager) {
+      f.get(30, TimeUnit.SECONDS);
+    }
+    assertTrue(callThreadNames().containsAll(callThreadsOf("r")), callThreadsOf("r").toString());
+
+    sim.calls.clear();
+    CountDownLatch holdR = new CountDownLatch(1);
+    sim.gates.put("r", holdR);
+    List<Future<?>> callers = new java.util.ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      callers.add(pool.submit(() -> core.infer(r, INPUT)));
+    }
+    waitFor(() -> callThreadsOf("r").size() == 2, "two callers run held replays");
+    assertTrue(callThreadsOf("r").stream().noneMatch(callThreadNames()::contains),
+        "the first two ran on their callers: " + callThreadsOf("r"));
+    Future<?> third = pool.submit(() -> core.infer(r, INPUT));
+    waitFor(() -> callThreadsOf("r").size() == 3, "the third replay runs");
+    assertTrue(callThreadNames().contains(callThreadsOf("r").get(2)),
+        "two callers run their own already: the third goes to a call thread, "
+            + callThreadsOf("r"));
+    holdR.countDown();
+    for (Future<?> f : callers) {
+      f.get(30, TimeUnit.SECONDS);
+    }
+    third.get(30, TimeUnit.SECONDS);
+    assertEquals(0, core.info(r).inFlight());
+    assertEquals(4, core.info(r).requests());
+  }
+
+  /**
+   * Many callers, replays and eager calls mixed: every call answers, at most two run on their
+   * callers at once (the threads' count) and at most four at all (the two threads' and two
+   * callers'), and every copy's references are given back.
+   */
+  @Test
+  void manyCallers_replaysAndEagerCalls_stayWithinTheBounds() throws Exception {
+    core(Device.cuda(0), 100);
+    sim.replays.add("r");
+    sim.callNanos = 50_000;
+    Entry r = core.open(spec("r", 30));
+    Entry e = core.open(spec("e", 30));
+    CountDownLatch start = new CountDownLatch(1);
+    List<Future<?>> callers = new java.util.ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      int caller = i;
+      callers.add(pool.submit(() -> {
+        start.await();
+        for (int k = 0; k < 150; k++) {
+          core.infer((k + caller) % 3 == 0 ? e : r, INPUT);
+        }
+        return null;
+      }));
+    }
+    start.countDown();
+    for (Future<?> f : callers) {
+      f.get(60, TimeUnit.SECONDS);
+    }
+    long onCallers = callThreadsOf("r").stream().filter(t -> !callThreadNames().contains(t))
+        .count();
+    System.out.printf("CallThreadsTest: %d of %d replays on their callers; at most %d calls at"
+        + " once, %d on callers%n", onCallers, callThreadsOf("r").size(), sim.mostRunning.get(),
+        sim.mostOnCallers.get());
+    assertEquals(1200, callThreadsOf("r").size() + callThreadsOf("e").size());
+    assertTrue(callThreadNames().containsAll(callThreadsOf("e")), "eager calls on call threads");
+    assertTrue(sim.mostOnCallers.get() <= 2, "on callers at once: " + sim.mostOnCallers.get());
+    assertTrue(sim.mostRunning.get() <= 4, "at once: " + sim.mostRunning.get());
+    assertTrue(onCallers > 0, "some replays ran on their callers");
+    assertEquals(0, core.info(r).inFlight());
+    assertEquals(0, core.info(e).inFlight());
+  }
+
+  /** A copy whose replay check throws fails the call and still gets its reference back. */
+  @Test
+  void replayCheckThatThrows_failsTheCall_andGivesTheCopyBack() {
+    core(Device.cuda(0), 100);
+    sim.replayChecksThrow.add("t");
+    Entry t = core.open(spec("t", 30));
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> core.infer(t, INPUT));
+    assertTrue(e.getMessage().contains("replay check of t failed"), e.getMessage());
+    assertEquals(0, core.info(t).inFlight(), "the copy's reference was given back");
+    assertEquals(List.of(), callThreadsOf("t"), "the call did not run");
+  }
+
+  private static void waitFor(java.util.function.BooleanSupplier done, String what)
+      throws InterruptedException {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (!done.getAsBoolean()) {
+      if (System.nanoTime() > end) {
+        throw new AssertionError("timed out waiting until " + what);
+      }
+      Thread.sleep(5);
+    }
+  }
+
   @Test
   void callsOnTheCpu_runOnTheCallersThread() {
     core(Device.cpu(), 100);

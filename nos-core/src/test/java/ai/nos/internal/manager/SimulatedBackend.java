@@ -8,6 +8,7 @@ import ai.nos.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -47,6 +48,10 @@ final class SimulatedBackend implements Backend {
   /** Calls started over every model (warm-ups included), and calls running now. */
   final AtomicInteger callCount = new AtomicInteger();
   final AtomicInteger running = new AtomicInteger();
+  /** The most calls that ran at once, and the most of them on threads not NOS's call threads. */
+  final AtomicInteger mostRunning = new AtomicInteger();
+  final AtomicInteger mostOnCallers = new AtomicInteger();
+  private final AtomicInteger onCallers = new AtomicInteger();
   /** The next call of a model throws this (an OutOfMemoryError, say), once. */
   final Map<String, Error> nextError = new ConcurrentHashMap<>();
   /** The next load of a model throws this, once. */
@@ -60,6 +65,11 @@ final class SimulatedBackend implements Backend {
   /** Loads wait for it to open while there is one; each counts down {@link #loadsStarted}. */
   volatile java.util.concurrent.CountDownLatch loadGate;
   final java.util.concurrent.Semaphore loadsStarted = new java.util.concurrent.Semaphore(0);
+
+  /** Models whose copies answer runsColdThreadsWarm true (a GPU copy's recorded graphs). */
+  final Set<String> replays = ConcurrentHashMap.newKeySet();
+  /** Models whose copies' runsColdThreadsWarm throws (a broken replica). */
+  final Set<String> replayChecksThrow = ConcurrentHashMap.newKeySet();
 
   record Call(String model, int rows, String thread, boolean warmUp) {}
 
@@ -276,6 +286,14 @@ final class SimulatedBackend implements Backend {
     }
 
     @Override
+    public boolean runsColdThreadsWarm(Map<String, Tensor> inputs) {
+      if (replayChecksThrow.contains(spec.id())) {
+        throw new IllegalStateException("replay check of " + spec.id() + " failed (simulated)");
+      }
+      return replays.contains(spec.id());
+    }
+
+    @Override
     public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
       lastInputs = inputs;
       calls.add(new Call(spec.id(), (int) inputs.values().iterator().next().dim(0),
@@ -283,6 +301,11 @@ final class SimulatedBackend implements Backend {
       inFlight.incrementAndGet();
       callCount.incrementAndGet();
       running.incrementAndGet();
+      mostRunning.accumulateAndGet(running.get(), Math::max);
+      boolean onCaller = !Thread.currentThread().getName().startsWith("nos-call-");
+      if (onCaller) {
+        mostOnCallers.accumulateAndGet(onCallers.incrementAndGet(), Math::max);
+      }
       try {
         Error error = nextError.remove(spec.id());
         if (error != null) {
@@ -342,6 +365,9 @@ final class SimulatedBackend implements Backend {
             "echo", Tensor.of(echo, rows));
       } finally {
         running.decrementAndGet();
+        if (onCaller) {
+          onCallers.decrementAndGet();
+        }
         inFlight.decrementAndGet();
       }
     }

@@ -26,6 +26,59 @@ import org.junit.jupiter.api.Test;
 final class IdleCallerGpuTest {
   private static final int ROWS = 64;
 
+  /**
+   * Without batching the same holds for the device's call threads (CallThreads, "Replays run on
+   * their callers"): a replay on the caller, an eager call on a warmed call thread.
+   */
+  @Test
+  void plainGraphReplay_runsOnTheCaller_eagerCallsOnACallThread() throws Exception {
+    Tensor input = Fixtures.digitBatch(Fixtures.heldOutDigits(), 5, ROWS);
+    float[] want = null;
+    for (boolean graphs : new boolean[] {false, true}) {
+      ModelSpec spec = Fixtures.digitsOn("cuda").toBuilder().id("digits-plain-idle-" + graphs)
+          .maxBatchSize(ROWS).build();
+      if (graphs) {
+        spec = spec.toBuilder().optimize(Optimization.CUDA_GRAPHS).build();
+      }
+      try (Model m = Nos.load(spec)) {
+        float[][] got = new float[1][];
+        int stream = onAFreshThread(() -> got[0] = m.infer(input).get("logits").toFloatArray());
+        if (want == null) {
+          want = got[0];
+        }
+        double err = Fixtures.relativeError(got[0], want);
+        System.out.printf("IdleCallerGpuTest plain graphs=%s: the caller's stream %d, relative"
+            + " error %.3g%n", graphs, stream, err);
+        assertTrue(err <= 1e-6, "relative error " + err);
+        if (graphs) {
+          assertTrue(stream >= 0, "a replay runs on its caller's thread");
+        } else {
+          assertEquals(-1, stream, "an eager call goes to a warmed call thread");
+        }
+      }
+    }
+  }
+
+  /** Runs {@code call} on a new thread; the stream that thread's last call on cuda:0 ran on. */
+  private static int onAFreshThread(Runnable call) throws Exception {
+    AtomicInteger stream = new AtomicInteger(-2);
+    AtomicReference<Throwable> failed = new AtomicReference<>();
+    Thread t = new Thread(() -> {
+      try {
+        call.run();
+        stream.set(CallStreams.lastOnThisThread(0));
+      } catch (Throwable e) {
+        failed.set(e);
+      }
+    }, "idle-caller");
+    t.start();
+    t.join(60_000);
+    if (failed.get() != null) {
+      throw new AssertionError("the call failed", failed.get());
+    }
+    return stream.get();
+  }
+
   @Test
   void batchedGraphReplay_runsOnTheCaller_eagerCallsOnAWorker() throws Exception {
     Tensor input = Fixtures.digitBatch(Fixtures.heldOutDigits(), 3, ROWS);
