@@ -214,9 +214,16 @@ final class CallThreadsTest {
     assertTrue(callThreadNames().containsAll(callThreadsOf("e")), "eager calls on call threads");
     assertTrue(sim.mostOnCallers.get() <= 2, "on callers at once: " + sim.mostOnCallers.get());
     assertTrue(sim.mostRunning.get() <= 4, "at once: " + sim.mostRunning.get());
-    assertTrue(onCallers > 0, "some replays ran on their callers");
     assertEquals(0, core.info(r).inFlight());
     assertEquals(0, core.info(e).inFlight());
+    // How many replays ran on their callers depends on the machine's timing: under this load the
+    // threads can stay busy throughout, and every replay then queues (as designed; the 16-core
+    // GPU machine ran 0 of 800 on callers, the 2-core VM many). What must hold after the storm:
+    // every thread's count is back at zero, so a lone replay runs on its caller again.
+    core.infer(r, INPUT);
+    List<String> ran = callThreadsOf("r");
+    assertEquals(Thread.currentThread().getName(), ran.get(ran.size() - 1),
+        "after the storm a lone replay runs on its caller (the threads are idle again)");
   }
 
   /** A copy whose replay check throws fails the call and still gets its reference back. */
