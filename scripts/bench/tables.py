@@ -979,6 +979,44 @@ def vit_ab_twentyeighth():
         (f"{new}, from a `Tensor`", f"{old}, from a `Tensor`")])
 
 
+TWENTYNINTH = "logs/2026-12-05/twentyninth"
+
+
+def callers_twentyninth():
+    """ResNet-50 fp16, NOS's best TorchScript path (bench.sh callers) with the merged call path
+    (twenty-eighth session's copies and caller-run replays, core-next's plain replays on the
+    caller) against the pre-merge nos-core jar and Python's torch.compile loop, one lease: run 1
+    new, old, Python; run 2 Python, new."""
+    def nos(label):
+        return {BEST_PATH: f"{label}, from a `Tensor`",
+                BEST_PATH + ", pinned input": f"{label}, from a `PinnedBuffer`",
+                BEST_PATH + ", 2 callers": f"{label}, two callers, from a `Tensor`",
+                BEST_PATH + ", pinned input, 2 callers": f"{label}, two callers, from a `PinnedBuffer`"}
+
+    def py(run):
+        return {"python torch.compile": f"Python torch.compile (run {run})",
+                "python torch.compile, 2 threads": f"Python torch.compile, 2 threads (run {run})"}
+    new, old = "NOS merged call path", "NOS pre-merge nos-core"
+    rel = f"{TWENTYNINTH}/callers"
+    sources = [(f"{rel}/new/callers-bench.log", nos(f"{new} (run 1)")),
+               (f"{rel}/old/callers-bench.log", nos(f"{old} (run 1)")),
+               (f"{rel}/py/callers-compile-baseline.log", py(1)),
+               (f"{rel}/py2/callers-compile-baseline.log", py(2)),
+               (f"{rel}/new2/callers-bench.log", nos(f"{new} (run 2)"))]
+    ratios = []
+    for run in (1, 2):
+        tc, tc2 = f"Python torch.compile (run {run})", f"Python torch.compile, 2 threads (run {run})"
+        ratios += [(f"{new} (run {run}), from a `PinnedBuffer`", tc),
+                   (f"{new} (run {run}), from a `Tensor`", tc),
+                   (f"{new} (run {run}), two callers, from a `PinnedBuffer`", tc),
+                   (f"{new} (run {run}), two callers, from a `Tensor`", tc),
+                   (f"{new} (run {run}), two callers, from a `PinnedBuffer`", tc2)]
+    ratios += [(f"{new} (run 1), from a `Tensor`", f"{new} (run 1), from a `PinnedBuffer`"),
+               (f"{new} (run 1), from a `Tensor`", f"{old} (run 1), from a `Tensor`"),
+               (f"{new} (run 1), from a `PinnedBuffer`", f"{old} (run 1), from a `PinnedBuffer`")]
+    return side_by_side("resnet50", "H100", sources, ratios)
+
+
 CALLPATH_PIECES = [
     ("whole", "the whole call through the manager (`Model.infer`)"),
     ("whole-no-manager", "the whole call on the probe's thread (`TorchModel`, no batcher)"),
@@ -1332,6 +1370,7 @@ TABLES = {
     "vit-twentyseventh-forward": (f"{TWENTYSEVENTH}/vit-forward/vit-forward-*.log, "
                                   "vit/vit-profile.log, vit-baseline.log, vit-sdp-cudnn-bench.log",
                                   vit_forward_twentyseventh),
+    "callers-twentyninth": (f"{TWENTYNINTH}/callers/*/callers-*.log", callers_twentyninth),
     "vit-twentyeighth-ab": (f"{TWENTYEIGHTH}/vit-ab/new/*.log, vit-ab/base/*.log",
                             vit_ab_twentyeighth),
     "vit-twentyeighth-callpath": (f"{TWENTYEIGHTH}/callpath/*/vit-callpath.log",
