@@ -988,10 +988,9 @@ def callers_twentyninth():
     caller) against the pre-merge nos-core jar and Python's torch.compile loop, one lease: run 1
     new, old, Python; run 2 Python, new."""
     def nos(label):
-        return {BEST_PATH: f"{label}, from a `Tensor`",
-                BEST_PATH + ", pinned input": f"{label}, from a `PinnedBuffer`",
-                BEST_PATH + ", 2 callers": f"{label}, two callers, from a `Tensor`",
-                BEST_PATH + ", pinned input, 2 callers": f"{label}, two callers, from a `PinnedBuffer`"}
+        # BEST_ROWS' paths and labels, the staged row left out, each label under this run's name
+        return {BEST_PATH + suffix: row.replace("NOS", label, 1)
+                for suffix, row in BEST_ROWS if "staged" not in suffix}
 
     def py(run):
         return {"python torch.compile": f"Python torch.compile (run {run})",
@@ -1006,14 +1005,15 @@ def callers_twentyninth():
     ratios = []
     for run in (1, 2):
         tc, tc2 = f"Python torch.compile (run {run})", f"Python torch.compile, 2 threads (run {run})"
-        ratios += [(f"{new} (run {run}), from a `PinnedBuffer`", tc),
-                   (f"{new} (run {run}), from a `Tensor`", tc),
-                   (f"{new} (run {run}), two callers, from a `PinnedBuffer`", tc),
-                   (f"{new} (run {run}), two callers, from a `Tensor`", tc),
-                   (f"{new} (run {run}), two callers, from a `PinnedBuffer`", tc2)]
-    ratios += [(f"{new} (run 1), from a `Tensor`", f"{new} (run 1), from a `PinnedBuffer`"),
-               (f"{new} (run 1), from a `Tensor`", f"{old} (run 1), from a `Tensor`"),
-               (f"{new} (run 1), from a `PinnedBuffer`", f"{old} (run 1), from a `PinnedBuffer`")]
+        rows = nos(f"{new} (run {run})")
+        pinned, tensor = rows[BEST_PATH + ", pinned input"], rows[BEST_PATH]
+        two_pinned = rows[BEST_PATH + ", pinned input, 2 callers"]
+        ratios += [(pinned, tc), (tensor, tc), (two_pinned, tc),
+                   (rows[BEST_PATH + ", 2 callers"], tc), (two_pinned, tc2)]
+    new1, old1 = nos(f"{new} (run 1)"), nos(f"{old} (run 1)")
+    pinned = BEST_PATH + ", pinned input"
+    ratios += [(new1[BEST_PATH], new1[pinned]), (new1[BEST_PATH], old1[BEST_PATH]),
+               (new1[pinned], old1[pinned])]
     return side_by_side("resnet50", "H100", sources, ratios)
 
 
